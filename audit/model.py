@@ -1,0 +1,502 @@
+"""The shared types of hulian: policy data, probes, observations, verdicts, run manifests.
+
+Every type is a pydantic v2 model that round-trips through JSON unchanged, because every one
+of them crosses a file boundary (YAML policies, JSONL bundles, reports). This module imports
+nothing from the rest of the project.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Identifiers used in policy files and bundles: lowercase, digits, '-', '_', '.'.
+# Dots are allowed so that wrapper ids can read like hosts ("link.zhihu.com").
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
+
+
+class Strict(BaseModel):
+    """Base for policy data: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Record(BaseModel):
+    """Base for measured data: unknown keys are errors too, so a bundle written by a newer
+    format is refused instead of half-read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------
+# Vocabularies
+# ---------------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    """What happened when a user followed a link (DESIGN.md, "Outcome taxonomy")."""
+
+    DIRECT = "direct"  # the link points straight at the target and the target loads
+    WRAPPED = "wrapped"  # a redirector forwards without user action
+    WARNED = "warned"  # a warning interstitial; one action reaches the target
+    COPY_ONLY = "copy_only"  # the URL is shown, the user must copy it into a browser
+    BLOCKED = "blocked"  # a block page; the target cannot be reached
+    STRIPPED = "stripped"  # not clickable: plain text, generic label, or removed
+    DIVERTED = "diverted"  # ends elsewhere: app download, login wall, own page
+    TARGET_DOWN = "target_down"  # the control fetch fails too: not the platform's doing
+    ERROR = "error"  # the measurement failed (timeout, anti-bot, rate limit ...)
+
+
+# Extra user actions needed to reach the target; None where it is not attributable.
+FRICTION: dict[Outcome, float | None] = {
+    Outcome.DIRECT: 0.0,
+    Outcome.WRAPPED: 0.0,
+    Outcome.WARNED: 1.0,
+    Outcome.COPY_ONLY: 2.0,
+    Outcome.BLOCKED: math.inf,
+    Outcome.STRIPPED: math.inf,
+    Outcome.DIVERTED: math.inf,
+    Outcome.TARGET_DOWN: None,
+    Outcome.ERROR: None,
+}
+
+# Outcomes ordered from best to worst, for "worst outcome" summaries.
+SEVERITY_ORDER: tuple[Outcome, ...] = (
+    Outcome.DIRECT,
+    Outcome.WRAPPED,
+    Outcome.WARNED,
+    Outcome.COPY_ONLY,
+    Outcome.STRIPPED,
+    Outcome.DIVERTED,
+    Outcome.BLOCKED,
+)
+
+
+class PageKind(StrEnum):
+    """What one page is, judged from its own content."""
+
+    CONTENT = "content"
+    WARNED = "warned"
+    COPY_ONLY = "copy_only"
+    BLOCKED = "blocked"
+
+
+class BlockReason(StrEnum):
+    """The reason a block page states (Citizen Lab's 2016 WeChat taxonomy, domain-facts §2.7)."""
+
+    PHISHING = "phishing"
+    REWARD_SHARING = "reward_sharing"  # 诱导分享
+    SCAM = "scam"  # 恶意欺诈
+    COPYRIGHT = "copyright"  # 侵权
+    RUMOR = "rumor"  # 谣言或虚假信息
+    ILLEGAL = "illegal"  # 违法或违规
+    PORN = "porn"  # 色情低俗
+    OBSCENE = "obscene"
+    LUCKY_MONEY = "lucky_money"  # 虚假红包
+    NONSECURE = "nonsecure"
+    MALWARE = "malware"
+
+
+class Category(StrEnum):
+    IM = "im"
+    SOCIAL = "social"
+    SEARCH = "search"
+    ECOMMERCE = "ecommerce"
+    VIDEO = "video"
+    QA = "qa"
+    TRAVEL = "travel"
+    LOCAL_SERVICES = "local_services"
+    LOGISTICS = "logistics"
+    PAYMENT = "payment"
+    CONTENT = "content"  # blogs, articles, community writing
+    DEV = "dev"  # code hosting, developer communities
+    PRODUCTIVITY = "productivity"  # documents, office suites, mail
+    TICKETING = "ticketing"
+    SECURITY = "security"
+    NEWS = "news"
+
+
+class SurfaceKind(StrEnum):
+    """Where a link can be placed or seen on a platform."""
+
+    IM_PRIVATE = "im_private"
+    IM_GROUP = "im_group"
+    MOMENTS = "moments"
+    POST = "post"
+    COMMENT = "comment"
+    ARTICLE = "article"
+    PROFILE = "profile"
+    SEARCH = "search"
+    MINI_PROGRAM = "mini_program"
+    DOCUMENT = "document"
+    MAIL = "mail"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class Status(StrEnum):
+    """A rule's answer for one observation (or one comparison, for cross-target rules)."""
+
+    PASS = "pass"  # the observed outcome is one the rule accepts
+    FAIL = "fail"  # the observed outcome is one the rule forbids
+    EXEMPT = "exempt"  # would fail, but an exemption with a recorded justification applies
+    INCONCLUSIVE = "inconclusive"  # the observation cannot decide (target down, error ...)
+
+
+class Text(Strict):
+    """A text in both report languages."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Citation(Strict):
+    """Where a policy fact comes from: a section of notes/domain-facts.md and/or a URL."""
+
+    fact: str = Field(min_length=1, description="e.g. 'domain-facts §2.3'")
+    url: str | None = None
+    note: str | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Platforms: companies, wrappers, page signatures, surfaces
+# ---------------------------------------------------------------------------------------
+
+
+class Company(Strict):
+    id: Identifier
+    name: Text
+    cite: Citation | None = None
+
+
+class TargetLocation(StrEnum):
+    """Where a wrapper URL keeps the real target."""
+
+    QUERY = "query"  # a query parameter, percent-encoded
+    BASE64 = "base64"  # a query parameter, base64 of the target
+    WHOLE_QUERY = "whole_query"  # the entire query string is the target (51CTO)
+    PAGE = "page"  # only in the wrapper's page body; known once the page is fetched
+    OPAQUE = "opaque"  # an encrypted/opaque token; only following it reveals the target
+
+
+class UrlMatch(Strict):
+    """Matches a URL by host and path. Hosts match exactly or as a dot-suffix when they
+    start with '.' (".bdimg.com" matches "jump2.bdimg.com")."""
+
+    hosts: list[str] = Field(min_length=1)
+    path: str | None = Field(default=None, description="regular expression searched in the path")
+
+    @field_validator("hosts")
+    @classmethod
+    def _lower_hosts(cls, hosts: list[str]) -> list[str]:
+        return [h.strip().lower() for h in hosts]
+
+
+class Wrapper(Strict):
+    """A platform's link redirector (e.g. link.zhihu.com/?target=)."""
+
+    id: Identifier
+    match: UrlMatch
+    target: TargetLocation
+    params: list[str] = Field(default_factory=list, description="query parameters, in order")
+    # Body-only wrappers: where the page shows the target once fetched.
+    page_selector: str | None = None
+    cite: Citation
+
+    @model_validator(mode="after")
+    def _params_needed(self) -> Wrapper:
+        if self.target in (TargetLocation.QUERY, TargetLocation.BASE64) and not self.params:
+            raise ValueError(f"wrapper {self.id!r}: target '{self.target}' needs 'params'")
+        return self
+
+
+class TargetSource(Strict):
+    """One way to read a target URL (or continue link) off a page; tried in order."""
+
+    kind: Literal["selector", "query", "script_var", "attr", "meta_refresh"]
+    selector: str | None = None  # CSS selector; text content unless `attribute` is set
+    attribute: str | None = None
+    param: str | None = None  # for kind=query: parameter of the page's own URL
+    name: str | None = None  # for kind=script_var: the JS variable or object key
+
+
+class PageSignature(Strict):
+    """How to recognise one interstitial or block page and what to read from it."""
+
+    id: Identifier
+    kind: Literal[PageKind.WARNED, PageKind.COPY_ONLY, PageKind.BLOCKED]
+    match: UrlMatch | None = None  # where the page is served; None = recognised by text only
+    markers_any: list[str] = Field(default_factory=list, description="at least one must occur")
+    markers_all: list[str] = Field(default_factory=list, description="all must occur")
+    markers_none: list[str] = Field(default_factory=list, description="none may occur")
+    selectors_any: list[str] = Field(default_factory=list, description="at least one must match")
+    target: list[TargetSource] = Field(default_factory=list)
+    continue_link: list[TargetSource] = Field(default_factory=list)
+    reason_selector: str | None = Field(
+        default=None, description="element whose text states the block reason; default: page text"
+    )
+    cite: Citation
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> PageSignature:
+        if not (self.markers_any or self.markers_all or self.selectors_any):
+            raise ValueError(f"signature {self.id!r} needs markers_any, markers_all or selectors_any")
+        return self
+
+
+class Surface(Strict):
+    kind: SurfaceKind
+    seeds: list[str] = Field(default_factory=list, description="example page URLs to crawl")
+    method: Literal["crawl", "capture"] = "crawl"
+    note: str | None = None
+
+
+class Platform(Strict):
+    id: Identifier
+    name: Text
+    company: Identifier
+    category: Category
+    # Host suffixes the platform owns: a link there is internal, not outbound. An entry may be
+    # a registrable domain (zhihu.com) or narrower (weixin.qq.com) where a group shares one.
+    domains: list[str] = Field(min_length=1)
+    wrappers: list[Wrapper] = Field(default_factory=list)
+    signatures: list[PageSignature] = Field(default_factory=list)
+    surfaces: list[Surface] = Field(default_factory=list)
+    cite: Citation
+
+    @field_validator("domains")
+    @classmethod
+    def _lower_domains(cls, domains: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip(".") for d in domains]
+
+
+class ReasonPattern(Strict):
+    """Regular expressions (zh and en) that identify one stated block reason."""
+
+    reason: BlockReason
+    patterns: list[str] = Field(min_length=1)
+    cite: Citation
+
+
+class GenericMarkers(Strict):
+    """Phrases that identify an interstitial the catalog does not know (policies/markers.yaml).
+    They only count on short pages: a long article that quotes a block-page text is content."""
+
+    blocked: list[str] = Field(min_length=1)
+    copy_only: list[str] = Field(min_length=1)
+    warned: list[str] = Field(min_length=1)
+    continue_texts: list[str] = Field(min_length=1, description="labels of a 'continue' link")
+    max_text_chars: int = Field(default=1200, gt=0, description="longer pages are content")
+    reasons: list[ReasonPattern] = Field(min_length=1)
+    cite: list[Citation] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------------------
+# Rules and frameworks
+# ---------------------------------------------------------------------------------------
+
+
+class Exemption(Strict):
+    """A failing outcome that is justified, e.g. blocking a target listed as unlawful."""
+
+    id: Identifier
+    reasons: list[BlockReason] = Field(default_factory=list, description="stated block reasons")
+    target_domains: list[str] = Field(
+        default_factory=list, description="registrable domains listed as unlawful"
+    )
+    justification: Text
+    cite: Citation
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> Exemption:
+        if not (self.reasons or self.target_domains):
+            raise ValueError(f"exemption {self.id!r} needs 'reasons' or 'target_domains'")
+        return self
+
+
+class AppliesTo(Strict):
+    """Which observations a rule judges. Empty lists mean 'any'."""
+
+    surfaces: list[SurfaceKind] = Field(default_factory=list)
+    source_categories: list[Category] = Field(default_factory=list)
+    sources: list[Identifier] = Field(default_factory=list, description="platform ids")
+    target_categories: list[Category] = Field(default_factory=list)
+    # True: only links to another company's service (the MIIT item is about 其他企业).
+    cross_company_only: bool = True
+
+
+class ReasonTemplates(Strict):
+    """Sentences for each status; `{source}`, `{target}`, `{surface}`, `{outcome}`,
+    `{reason}` and `{justification}` are filled in."""
+
+    pass_: Text = Field(alias="pass")
+    fail: Text
+    exempt: Text | None = None
+    inconclusive: Text | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Rule(Strict):
+    """One atomic rule over outcomes and surfaces (policies/rules/<id>.yaml)."""
+
+    id: Identifier
+    title: Text
+    severity: Severity
+    scope: Literal["observation", "graph"] = "observation"
+    applies_to: AppliesTo = Field(default_factory=AppliesTo)
+    pass_outcomes: list[Outcome] = Field(default_factory=list)
+    fail_outcomes: list[Outcome] = Field(default_factory=list)
+    # Graph rules compare friction between pairs; `check` names the comparison.
+    check: Literal["same_category_same_friction", "no_self_preferencing"] | None = None
+    exemptions: list[Exemption] = Field(default_factory=list)
+    reason: ReasonTemplates
+    cite: list[Citation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if self.scope == "observation":
+            if not self.fail_outcomes:
+                raise ValueError(f"rule {self.id!r}: an observation rule needs fail_outcomes")
+            both = set(self.pass_outcomes) & set(self.fail_outcomes)
+            if both:
+                raise ValueError(f"rule {self.id!r}: outcomes both pass and fail: {sorted(both)}")
+        elif self.check is None:
+            raise ValueError(f"rule {self.id!r}: a graph rule needs 'check'")
+        return self
+
+
+class LegalSource(Strict):
+    document: str = Field(min_length=1)
+    date: str | None = None
+    url: str | None = None
+    status: str | None = Field(default=None, description="e.g. 'reported, not officially published'")
+
+
+class Requirement(Strict):
+    id: Identifier
+    title: Text
+    wording: str = Field(min_length=1, description="the exact Chinese wording")
+    source: LegalSource
+    rules: list[Identifier] = Field(default_factory=list, description="empty = manual check")
+    cite: Citation
+
+
+class Framework(Strict):
+    id: Identifier
+    title: Text
+    version: str
+    description: Text | None = None
+    requirements: list[Requirement] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------------------
+# Measurement: probes, hops, observations, verdicts, manifests
+# ---------------------------------------------------------------------------------------
+
+
+class Probe(Record):
+    """One planned test: follow a link from a source platform's surface to a target."""
+
+    id: str
+    source: str  # platform id
+    surface: SurfaceKind
+    target_url: str
+    target_platform: str | None = None
+    seed_url: str | None = None  # the page on which the link was found
+    link_url: str | None = None  # the href as the platform renders it (possibly wrapped)
+    rendered_as: Literal["anchor", "text", "absent"] = "anchor"
+    token: str | None = None  # attributes captured traffic to this probe
+
+
+class Hop(Record):
+    """One request/response of a link-follow chain."""
+
+    url: str
+    status: int | None = None
+    location: str | None = None  # where this hop sends the client next, if anywhere
+    via: Literal["start", "http", "meta_refresh", "js", "continue", "control"] = "start"
+    elapsed_ms: float | None = None
+    body_sha256: str | None = None
+    warc_record_id: str | None = None
+
+
+class PageFacts(Record):
+    """What the classifier read off the final page of a chain (or a saved page)."""
+
+    kind: PageKind = PageKind.CONTENT
+    signature: str | None = None  # "<platform>/<signature id>" or "generic/<rule>"
+    target: str | None = None  # the target URL the page names to the user
+    reason: BlockReason | None = None
+    continue_url: str | None = None
+    title: str | None = None
+    excerpt: str | None = None  # a short quote of the page text, for reports
+
+
+class Observation(Record):
+    """Facts measured for one probe, plus the outcome the classifier derived from them.
+    `hulian evaluate` recomputes the outcome and verdicts from these facts."""
+
+    id: str
+    probe_id: str
+    run_id: str | None = None
+    source: str
+    surface: SurfaceKind
+    target_url: str
+    target_platform: str | None = None
+    method: Literal["crawl", "capture", "inspect"] = "crawl"
+    started_at: datetime | None = None
+    runtime_s: float | None = None
+    rendered_as: Literal["anchor", "text", "absent"] = "anchor"
+    hops: list[Hop] = Field(default_factory=list)
+    final_url: str | None = None
+    page: PageFacts | None = None
+    control_ok: bool | None = None  # did a direct fetch of the target succeed?
+    failure: str | None = None  # why the measurement failed, e.g. "timeout", "anti_bot:429"
+    outcome: Outcome
+    reason: BlockReason | None = None
+    evidence: list[str] = Field(default_factory=list)  # WARC record ids
+
+
+class Verdict(Record):
+    id: str
+    rule_id: str
+    observation_id: str | None = None  # None for graph rules
+    probe_id: str | None = None
+    source: str
+    surface: SurfaceKind | None = None
+    target_url: str | None = None
+    target_platform: str | None = None
+    outcome: Outcome | None = None
+    status: Status
+    severity: Severity
+    reason: Text
+    exemption: str | None = None
+    requirements: list[str] = Field(default_factory=list)  # "<framework>/<requirement>"
+    evidence: list[str] = Field(default_factory=list)
+
+
+class RunManifest(Record):
+    format_version: int = 1
+    run_id: str
+    tool_version: str
+    policy_digest: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    config: dict[str, object] = Field(default_factory=dict)
+    vantage: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
