@@ -1,0 +1,332 @@
+"""Load and validate the policy set (companies, platforms, rules, frameworks, markers).
+
+A policy directory holds `companies.yaml`, `markers.yaml`, `platforms/*.yaml`, `rules/*.yaml`
+and `frameworks/*.yaml`; every part is optional except in the shipped set. Several directories
+can be stacked (the shipped one first, then the user's): entries are merged and a duplicate id
+is an error. Every problem is reported with file, line and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from audit.model import Company, Framework, GenericMarkers, Platform, Rule
+
+POLICIES_ENV = "HULIAN_POLICIES"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def shipped_policies_dir() -> Path:
+    """The policy set that comes with hulian (repo checkout or installed wheel)."""
+    package_dir = Path(__file__).resolve().parent
+    for candidate in (package_dir / "_data" / "policies", package_dir.parent / "policies"):
+        if (candidate / "platforms").is_dir():
+            return candidate
+    raise FileNotFoundError("the shipped policies/ directory is missing from this installation")
+
+
+@dataclass(frozen=True)
+class PolicyProblem:
+    path: Path
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        what = f" [{self.field}]" if self.field else ""
+        return f"{where}:{what} {self.message}"
+
+
+class PolicyError(Exception):
+    """One or more policy files are invalid; `problems` names each file, line and field."""
+
+    def __init__(self, problems: Sequence[PolicyProblem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass
+class Catalog:
+    companies: dict[str, Company] = field(default_factory=dict)
+    platforms: dict[str, Platform] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)
+    frameworks: dict[str, Framework] = field(default_factory=dict)
+    markers: GenericMarkers | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # "<dir-index>/<relpath>" -> content
+    sources: dict[str, Path] = field(default_factory=dict)  # "<kind>:<id>" -> file
+    nodes: dict[str, yaml.Node] = field(default_factory=dict, repr=False)  # for line numbers
+
+    @property
+    def digest(self) -> str:
+        """sha256 over every loaded file's name and bytes: the policy version of a run."""
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
+        return h.hexdigest()
+
+    def company_of(self, platform_id: str | None) -> str | None:
+        platform = self.platforms.get(platform_id or "")
+        return platform.company if platform else None
+
+    def require_markers(self) -> GenericMarkers:
+        if self.markers is None:
+            raise PolicyError([PolicyProblem(Path("markers.yaml"), None, None, "no markers.yaml")])
+        return self.markers
+
+
+# ---------------------------------------------------------------------------------------
+# YAML with line numbers
+# ---------------------------------------------------------------------------------------
+
+
+def _node_at(node: yaml.Node, loc: Iterable[int | str]) -> yaml.Node:
+    """The YAML node a pydantic error location points to (as deep as it exists)."""
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == key), None)
+            if match is None:
+                # An unknown key: point at the key itself.
+                key_node = next((k for k, _ in node.value if k.value == key), None)
+                return key_node if key_node is not None else node
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                return node
+            node = node.value[key]
+        else:
+            return node
+    return node
+
+
+def _read_yaml(path: Path, content: bytes) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            [PolicyProblem(path, None, None, f"not UTF-8 (byte {exc.start})")]
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError([PolicyProblem(path, line, None, f"invalid YAML: {problem}")]) from None
+    return data, node
+
+
+def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None,
+              loc_prefix: tuple[int | str, ...] = ()) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = None
+            if node is not None:
+                line = _node_at(node, loc_prefix + loc).start_mark.line + 1
+            field_name = ".".join(str(p) for p in loc) or None
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (not in the schema; check the spelling)"
+            problems.append(PolicyProblem(path, line, field_name, message))
+        raise PolicyError(problems) from None
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------
+
+
+def policy_dirs(extra: Sequence[Path] = ()) -> list[Path]:
+    """The shipped set, then directories from $HULIAN_POLICIES, then `extra`."""
+    dirs = [shipped_policies_dir()]
+    env = os.environ.get(POLICIES_ENV, "")
+    dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs += list(extra)
+    return dirs
+
+
+def load_catalog(dirs: Sequence[Path] | None = None) -> Catalog:
+    """Load, validate and cross-check the policy set; raise PolicyError listing every problem."""
+    dirs = policy_dirs() if dirs is None else list(dirs)
+    catalog = Catalog()
+    problems: list[PolicyProblem] = []
+    for index, directory in enumerate(dirs):
+        if not directory.is_dir():
+            problems.append(PolicyProblem(directory, None, None, "policy directory not found"))
+            continue
+        problems += _load_dir(catalog, index, directory)
+    if not problems:
+        problems += _cross_check(catalog)
+    if problems:
+        raise PolicyError(problems)
+    return catalog
+
+
+def _load_dir(catalog: Catalog, index: int, directory: Path) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+
+    def read(path: Path) -> tuple[Any, yaml.Node | None] | None:
+        content = path.read_bytes()
+        catalog.files[f"{index}/{path.relative_to(directory).as_posix()}"] = content
+        try:
+            data, node = _read_yaml(path, content)
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+            return None
+        if data is None:
+            problems.append(PolicyProblem(path, None, None, "empty file"))
+            return None
+        return data, node
+
+    def register(kind: str, table: dict[str, Any], obj: Any, path: Path, line: int | None,
+                 node: yaml.Node | None = None) -> None:
+        key = f"{kind}:{obj.id}"
+        if obj.id in table:
+            problems.append(PolicyProblem(
+                path, line, "id", f"duplicate {kind} id {obj.id!r} (also in {catalog.sources[key]})"
+            ))
+            return
+        table[obj.id] = obj
+        catalog.sources[key] = path
+        if node is not None:
+            catalog.nodes[key] = node
+
+    companies = directory / "companies.yaml"
+    if companies.is_file() and (loaded := read(companies)):
+        data, node = loaded
+        if not isinstance(data, list):
+            problems.append(PolicyProblem(companies, 1, None, "expected a list of companies"))
+        else:
+            for i, item in enumerate(data):
+                try:
+                    company = _validate(Company, item, companies, node, (i,))
+                except PolicyError as exc:
+                    problems.extend(exc.problems)
+                    continue
+                line = _node_at(node, (i,)).start_mark.line + 1 if node else None
+                register("company", catalog.companies, company, companies, line,
+                         _node_at(node, (i,)) if node else None)
+
+    markers = directory / "markers.yaml"
+    if markers.is_file() and (loaded := read(markers)):
+        try:
+            parsed = _validate(GenericMarkers, loaded[0], markers, loaded[1])
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+        else:
+            if catalog.markers is not None:
+                problems.append(PolicyProblem(markers, 1, None, "markers.yaml given twice"))
+            catalog.markers = parsed
+            for reason in parsed.reasons:
+                for pattern in reason.patterns:
+                    problems += _check_regex(markers, "reasons.patterns", pattern)
+
+    kinds: tuple[tuple[str, str, type[BaseModel], dict[str, Any]], ...] = (
+        ("platform", "platforms", Platform, catalog.platforms),
+        ("rule", "rules", Rule, catalog.rules),
+        ("framework", "frameworks", Framework, catalog.frameworks),
+    )
+    for kind, sub, model, table in kinds:
+        for path in sorted((directory / sub).glob("*.y*ml")):
+            loaded = read(path)
+            if loaded is None:
+                continue
+            try:
+                obj = _validate(model, loaded[0], path, loaded[1])
+            except PolicyError as exc:
+                problems.extend(exc.problems)
+                continue
+            obj_id = getattr(obj, "id")  # noqa: B009 - every policy model has an id
+            if obj_id != path.stem:
+                problems.append(PolicyProblem(
+                    path, _line_of(loaded[1], ("id",)), "id",
+                    f"id {obj_id!r} must equal the file name {path.stem!r}",
+                ))
+                continue
+            register(kind, table, obj, path, _line_of(loaded[1], ("id",)), loaded[1])
+    return problems
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    return _node_at(node, loc).start_mark.line + 1 if node is not None else None
+
+
+def _check_regex(path: Path, field_name: str, pattern: str,
+                 line: int | None = None) -> list[PolicyProblem]:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return [PolicyProblem(path, line, field_name, f"bad regular expression {pattern!r}: {exc}")]
+    return []
+
+
+def _cross_check(catalog: Catalog) -> list[PolicyProblem]:
+    """References between files: companies, platforms, rules, regexes, shared domains."""
+    problems: list[PolicyProblem] = []
+    owner: dict[str, str] = {}
+
+    def at(kind: str, obj_id: str, loc: tuple[int | str, ...], field_name: str,
+           message: str) -> PolicyProblem:
+        key = f"{kind}:{obj_id}"
+        return PolicyProblem(catalog.sources[key], _line_of(catalog.nodes.get(key), loc),
+                             field_name, message)
+
+    for platform in catalog.platforms.values():
+        path = catalog.sources[f"platform:{platform.id}"]
+        if platform.company not in catalog.companies:
+            problems.append(at("platform", platform.id, ("company",), "company",
+                               f"unknown company {platform.company!r} (not in companies.yaml)"))
+        for d, domain in enumerate(platform.domains):
+            if domain in owner and owner[domain] != platform.id:
+                problems.append(at("platform", platform.id, ("domains", d), f"domains.{d}",
+                                   f"domain {domain!r} is also claimed by {owner[domain]!r}"))
+            owner.setdefault(domain, platform.id)
+        for i, wrapper in enumerate(platform.wrappers):
+            if wrapper.match.path:
+                problems += _check_regex(
+                    path, f"wrappers.{i}.match.path", wrapper.match.path,
+                    _line_of(catalog.nodes.get(f"platform:{platform.id}"),
+                             ("wrappers", i, "match", "path")))
+        for i, signature in enumerate(platform.signatures):
+            if signature.match and signature.match.path:
+                problems += _check_regex(
+                    path, f"signatures.{i}.match.path", signature.match.path,
+                    _line_of(catalog.nodes.get(f"platform:{platform.id}"),
+                             ("signatures", i, "match", "path")))
+    for rule in catalog.rules.values():
+        path = catalog.sources[f"rule:{rule.id}"]
+        for s, source in enumerate(rule.applies_to.sources):
+            if source not in catalog.platforms:
+                problems.append(at("rule", rule.id, ("applies_to", "sources", s),
+                                   f"applies_to.sources.{s}", f"unknown platform {source!r}"))
+    for framework in catalog.frameworks.values():
+        path = catalog.sources[f"framework:{framework.id}"]
+        seen: set[str] = set()
+        for i, requirement in enumerate(framework.requirements):
+            if requirement.id in seen:
+                problems.append(at("framework", framework.id, ("requirements", i, "id"),
+                                   f"requirements.{i}.id",
+                                   f"duplicate requirement {requirement.id!r}"))
+            seen.add(requirement.id)
+            for r, rule_id in enumerate(requirement.rules):
+                if rule_id not in catalog.rules:
+                    problems.append(at("framework", framework.id, ("requirements", i, "rules", r),
+                                       f"requirements.{i}.rules.{r}", f"unknown rule {rule_id!r}"))
+    if catalog.markers is None:
+        problems.append(PolicyProblem(Path("markers.yaml"), None, None, "no markers.yaml in any policy directory"))
+    return problems

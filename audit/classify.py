@@ -1,0 +1,382 @@
+"""Classification, as pure functions of parsed facts and the catalog (no I/O):
+what kind of page this is, which outbound links it carries, and which outcome an
+observation's hops and final page amount to.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from audit.catalog import Catalog
+from audit.model import (
+    BlockReason,
+    GenericMarkers,
+    Hop,
+    Outcome,
+    PageFacts,
+    PageKind,
+    PageSignature,
+    Platform,
+    TargetSource,
+)
+from audit.page import Page, find_text_urls
+from audit.urls import (
+    host_matches,
+    host_of,
+    looks_like_url,
+    registrable_domain,
+    resolve,
+    unwrap,
+    url_matches,
+)
+
+EXCERPT_CHARS = 280
+
+# ---------------------------------------------------------------------------------------
+# Platforms
+# ---------------------------------------------------------------------------------------
+
+
+def platform_for_url(url: str | None, catalog: Catalog) -> Platform | None:
+    """The platform owning a URL's host: the longest matching domain suffix wins, so
+    `weixin.qq.com` goes to WeChat even though `qq.com` belongs to QQ."""
+    host = host_of(url) if url else None
+    if host is None:
+        return None
+    best: tuple[int, Platform] | None = None
+    for platform in catalog.platforms.values():
+        for domain in platform.domains:
+            if (host == domain or host.endswith("." + domain)) and (
+                best is None or len(domain) > best[0]
+            ):
+                best = (len(domain), platform)
+    return best[1] if best else None
+
+
+# ---------------------------------------------------------------------------------------
+# Page kind
+# ---------------------------------------------------------------------------------------
+
+
+def _unescape_js(value: str) -> str:
+    """JS string escapes (\\x2f, \\u002f, \\/) and HTML entities (&#x2f;) as pages use them."""
+    value = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+    value = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), value)
+    value = value.replace("\\/", "/").replace('\\"', '"').replace("\\'", "'")
+    return html.unescape(value).strip()
+
+
+def _script_value(scripts: Iterable[str], name: str) -> str | None:
+    pattern = re.compile(
+        r"""(?:\bvar\s+|\blet\s+|\bconst\s+|[{,\s]["']?)""" + re.escape(name)
+        + r"""["']?\s*[:=]\s*(["'])((?:\\.|(?!\1).)*)\1"""
+    )
+    for script in scripts:
+        match = pattern.search(script)
+        if match:
+            return _unescape_js(match.group(2))
+    return None
+
+
+def _read_source(page: Page, source: TargetSource) -> str | None:
+    value: str | None = None
+    if source.kind in ("selector", "attr") and source.selector:
+        for el in page.select(source.selector):
+            raw = el.get(source.attribute) if source.attribute else el.text_content()
+            if raw and raw.strip():
+                value = html.unescape(raw.strip())
+                break
+    elif source.kind == "query" and source.param and page.url:
+        values = parse_qs(urlsplit(page.url).query).get(source.param, [])
+        value = values[0] if values else None
+    elif source.kind == "script_var" and source.name:
+        value = _script_value(page.scripts, source.name)
+    elif source.kind == "meta_refresh":
+        value = page.meta_refresh
+    return value.strip() if value else None
+
+
+def _read_url(page: Page, sources: list[TargetSource]) -> str | None:
+    for source in sources:
+        value = _read_source(page, source)
+        if not value:
+            continue
+        # Pages shorten or decorate the URL they show; accept scheme-less hosts too.
+        absolute = resolve(page.url, value) if looks_like_url(value) or page.url else None
+        if absolute is None:
+            found = find_text_urls(value)
+            absolute = found[0] if found else None
+        if absolute:
+            return absolute
+    return None
+
+
+def stated_reason(text: str, markers: GenericMarkers) -> BlockReason | None:
+    for entry in markers.reasons:
+        if any(re.search(p, text) for p in entry.patterns):
+            return entry.reason
+    return None
+
+
+def _signature_matches(page: Page, signature: PageSignature, short: bool) -> bool:
+    if signature.match is not None and page.url and host_of(page.url):
+        if not url_matches(page.url, signature.match):
+            return False
+    elif not short:
+        # Without a URL to anchor on, a phrase only counts on an interstitial-sized page.
+        return False
+    haystack = "\n".join([page.title, page.text, *page.scripts])
+    if signature.markers_all and not all(m in haystack for m in signature.markers_all):
+        return False
+    if signature.markers_any and not any(m in haystack for m in signature.markers_any):
+        return False
+    if any(m in haystack for m in signature.markers_none):
+        return False
+    return not (signature.selectors_any and not any(page.select(s) for s in signature.selectors_any))
+
+
+@dataclass(frozen=True)
+class _Continue:
+    url: str | None
+    present: bool
+
+
+def _continue_link(page: Page, markers: GenericMarkers) -> _Continue:
+    """A link labelled like 继续访问 / Continue. `present` is true even for javascript:
+    buttons (the 2016 WeChat warning), whose URL we cannot read."""
+    present = False
+    for anchor in page.anchors:
+        label = anchor.text.strip()
+        if label and any(label == t or label.startswith(t) for t in markers.continue_texts):
+            present = True
+            url = resolve(page.url, anchor.href)
+            if url:
+                return _Continue(url, True)
+    for el in page.select("button, [role=button]"):
+        label = " ".join(el.text_content().split())
+        if label and any(label.startswith(t) for t in markers.continue_texts):
+            present = True
+    return _Continue(None, present)
+
+
+def _target_from_own_url(page: Page) -> str | None:
+    """Interstitials usually carry the target in their own query string (target=, url= ...)."""
+    if not page.url:
+        return None
+    for values in parse_qs(urlsplit(page.url).query).values():
+        for value in values:
+            if looks_like_url(value):
+                return value
+    return None
+
+
+def _facts(page: Page, kind: PageKind, signature: str | None, target: str | None,
+           reason: BlockReason | None, continue_url: str | None) -> PageFacts:
+    excerpt = page.text[:EXCERPT_CHARS] if kind is not PageKind.CONTENT else None
+    return PageFacts(kind=kind, signature=signature, target=target, reason=reason,
+                     continue_url=continue_url, title=page.title or None, excerpt=excerpt)
+
+
+def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None) -> PageFacts:
+    """Page kind (content | warned | copy_only | blocked), the target the page names, the
+    stated reason and the signature that decided. Catalog signatures first (the page's own
+    platform before the others), then the generic markers."""
+    markers = catalog.require_markers()
+    short = len(page.text) <= markers.max_text_chars
+    ordered = list(catalog.platforms.values())
+    if platform is not None:
+        ordered.sort(key=lambda p: p.id != platform.id)
+    for candidate in ordered:
+        for signature in candidate.signatures:
+            if not _signature_matches(page, signature, short):
+                continue
+            kind = PageKind(signature.kind)
+            target = _read_url(page, signature.target)
+            cont = _read_url(page, signature.continue_link) if signature.continue_link else None
+            reason = None
+            if kind is PageKind.BLOCKED:
+                reason_text = page.text
+                if signature.reason_selector:
+                    reason_text = " ".join(e.text_content() for e in page.select(
+                        signature.reason_selector)) or page.text
+                reason = stated_reason(reason_text, markers)
+            return _facts(page, kind, f"{candidate.id}/{signature.id}", target, reason, cont)
+    return _classify_generic(page, markers, short)
+
+
+def _shown_target(page: Page, cont: _Continue) -> str | None:
+    if cont.url and not _same_site(cont.url, page.url):
+        return cont.url
+    shown = [u for u in page.text_urls if not _same_site(u, page.url)]
+    if len(set(shown)) == 1:
+        return shown[0]
+    return None
+
+
+def _same_site(url: str, other: str | None) -> bool:
+    if not other:
+        return False
+    a, b = registrable_domain(url), registrable_domain(other)
+    return a is not None and a == b
+
+
+def _classify_generic(page: Page, markers: GenericMarkers, short: bool) -> PageFacts:
+    if not short:
+        return _facts(page, PageKind.CONTENT, None, None, None, None)
+    visible = f"{page.title}\n{page.text}"
+    cont = _continue_link(page, markers)
+
+    def hit(phrases: list[str]) -> bool:
+        lowered = visible.lower()
+        return any(p.lower() in lowered for p in phrases)
+
+    if hit(markers.copy_only):
+        target = _shown_target(page, cont)
+        return _facts(page, PageKind.COPY_ONLY, "generic/copy_only", target, None, None)
+    if hit(markers.blocked) and not cont.present:
+        reason = stated_reason(visible, markers)
+        return _facts(page, PageKind.BLOCKED, "generic/blocked", None, reason, None)
+    if hit(markers.warned) and (cont.present or _shown_target(page, cont)):
+        target = _shown_target(page, cont) or _target_from_own_url(page)
+        return _facts(page, PageKind.WARNED, "generic/warned", target, None, cont.url)
+    outbound_continue = cont.url is not None and not _same_site(cont.url, page.url)
+    if outbound_continue and len(page.anchors) <= 5:
+        # One outbound "continue" link on a tiny page is an interstitial in any language.
+        return _facts(page, PageKind.WARNED, "generic/continue_link", cont.url, None, cont.url)
+    return _facts(page, PageKind.CONTENT, None, None, None, None)
+
+
+# ---------------------------------------------------------------------------------------
+# Link inventory
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Link:
+    href: str  # the URL as the page links it (a wrapper URL when wrapped)
+    target: str | None  # where it finally points; None when a wrapper hides it
+    target_domain: str | None
+    target_platform: str | None
+    via: str | None  # wrapper label, None for a direct link
+    rendered_as: str  # "anchor" | "text"
+    count: int = 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {"href": self.href, "target": self.target, "target_domain": self.target_domain,
+                "target_platform": self.target_platform, "via": self.via,
+                "rendered_as": self.rendered_as, "count": self.count}
+
+
+def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> list[Link]:
+    """Every outbound link, one entry per distinct (target, via, rendered_as), in page order.
+    Links are unwrapped through the page platform's own wrappers (through every known
+    wrapper when the platform is unknown); a link is outbound when its target is not on the
+    platform's domains (not on the page's own registrable domain if the platform is unknown)."""
+    base = page.base_href and resolve(page.url, page.base_href) or page.url
+    wrappers_of = [platform] if platform is not None else list(catalog.platforms.values())
+    own_site = registrable_domain(page.url) if page.url else None
+    found: dict[tuple[str, str | None, str], Link] = {}
+
+    def is_own(url: str) -> bool:
+        host = host_of(url)
+        if host is None:
+            return True
+        if platform is not None:
+            return host_matches(host, platform.domains)
+        return own_site is not None and registrable_domain(url) == own_site
+
+    def add(url: str, rendered_as: str) -> None:
+        unwrapped = unwrap(url, wrappers_of)
+        if unwrapped.via is None and is_own(url):
+            return
+        if unwrapped.target is not None and is_own(unwrapped.target):
+            return
+        target = unwrapped.target
+        key = (target or url, unwrapped.via, rendered_as)
+        if key in found:
+            found[key].count += 1
+            return
+        target_platform = platform_for_url(target, catalog) if target else None
+        found[key] = Link(
+            href=url,
+            target=target,
+            target_domain=registrable_domain(target) if target else None,
+            target_platform=target_platform.id if target_platform else None,
+            via=unwrapped.via,
+            rendered_as=rendered_as,
+        )
+
+    for anchor in page.anchors:
+        url = resolve(base, anchor.href)
+        if url is not None:
+            add(url, "anchor")
+    for text_url in page.text_urls:
+        add(text_url, "text")
+    return list(found.values())
+
+
+# ---------------------------------------------------------------------------------------
+# Observation -> outcome
+# ---------------------------------------------------------------------------------------
+
+# Failures that mean the auditor was refused, not the user: never evidence of blocking.
+ANTI_BOT_STATUSES = {403, 429, 566}
+
+
+def _reaches(url: str | None, target_url: str) -> bool:
+    if not url:
+        return False
+    host, target_host = host_of(url), host_of(target_url)
+    if host is None or target_host is None:
+        return False
+    return host == target_host or registrable_domain(url) == registrable_domain(target_url)
+
+
+def classify_observation(
+    *,
+    target_url: str,
+    rendered_as: str,
+    hops: list[Hop],
+    page: PageFacts | None,
+    failure: str | None,
+    control_ok: bool | None,
+) -> tuple[Outcome, BlockReason | None]:
+    """The outcome of one link-follow, from facts alone (DESIGN.md taxonomy).
+
+    Order of precedence: a link that is not clickable is `stripped` whatever its target does;
+    an interstitial/block page decides next; then where the chain ended; a failed chain is
+    `target_down` when the control fetch failed too, otherwise `error`.
+    """
+    if rendered_as in ("text", "absent"):
+        return Outcome.STRIPPED, None
+    if page is not None and page.kind is PageKind.BLOCKED:
+        return Outcome.BLOCKED, page.reason
+    if page is not None and page.kind is PageKind.COPY_ONLY:
+        return Outcome.COPY_ONLY, None
+    if failure:
+        return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
+    final = hops[-1] if hops else None
+    status = final.status if final else None
+    landed = next((h for h in hops if _reaches(h.url, target_url) and h.via != "control"), None)
+    if page is not None and page.kind is PageKind.WARNED:
+        # A warning counts as `warned` when its continue link reaches the target (or could
+        # not be tried); a warning whose continue leads elsewhere is a diversion.
+        return Outcome.WARNED, None
+    if status is not None and status >= 400:
+        if control_ok is False:
+            return Outcome.TARGET_DOWN, None
+        return Outcome.ERROR, None
+    if final is not None and _reaches(final.url, target_url):
+        first = hops[0]
+        return (Outcome.DIRECT if _reaches(first.url, target_url) else Outcome.WRAPPED), None
+    if landed is not None:
+        # Reached the target and then moved on (the target's own redirect): still reached.
+        return (Outcome.DIRECT if landed is hops[0] else Outcome.WRAPPED), None
+    if control_ok is False:
+        return Outcome.TARGET_DOWN, None
+    return Outcome.DIVERTED, None
+

@@ -1,0 +1,122 @@
+"""`hulian policies validate|list|explain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from audit.catalog import Catalog, PolicyError, load_catalog, policy_dirs
+from audit.console import fail, stderr, stdout
+
+app = typer.Typer(help="Validate, list and explain the policy set (platforms, rules, frameworks).",
+                  no_args_is_help=True)
+
+
+def load_or_exit(extra: list[Path] | None = None) -> Catalog:
+    try:
+        return load_catalog(policy_dirs(extra or []))
+    except PolicyError as exc:
+        for problem in exc.problems:
+            fail(str(problem))
+        stderr.print(f"{len(exc.problems)} problem(s) in the policy set / 策略文件有 "
+                     f"{len(exc.problems)} 处错误")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Extra policy directories to check together with the shipped set "
+             "(each may hold companies.yaml, platforms/, rules/, frameworks/).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check every policy file against its schema and the references between files.
+
+    Errors name the file, the line and the field. Exit status 1 when anything is wrong.
+    """
+    try:
+        catalog = load_catalog(policy_dirs(paths or []))
+    except PolicyError as exc:
+        if json_output:
+            stdout.print_json(json.dumps({"ok": False, "problems": [
+                {"file": str(p.path), "line": p.line, "field": p.field, "message": p.message}
+                for p in exc.problems]}, ensure_ascii=False))
+        for problem in exc.problems:
+            fail(str(problem))
+        raise typer.Exit(1) from None
+    summary = {"ok": True, "platforms": len(catalog.platforms), "companies": len(catalog.companies),
+               "rules": len(catalog.rules), "frameworks": len(catalog.frameworks),
+               "digest": catalog.digest}
+    if json_output:
+        stdout.print_json(json.dumps(summary))
+    else:
+        stdout.print(f"policies OK / 策略校验通过: {summary['platforms']} platforms, "
+                     f"{summary['companies']} companies, {summary['rules']} rules, "
+                     f"{summary['frameworks']} frameworks; digest {catalog.digest[:16]}")
+
+
+@app.command("list")
+def list_(
+    kind: Annotated[str, typer.Argument(help="platforms | rules | frameworks | companies")] = "platforms",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List platforms (with company, category, wrappers, signatures), rules or frameworks."""
+    catalog = load_or_exit()
+    rows: list[dict[str, object]]
+    if kind == "platforms":
+        rows = [{"id": p.id, "name_zh": p.name.zh, "name_en": p.name.en, "company": p.company,
+                 "category": p.category.value, "wrappers": len(p.wrappers),
+                 "signatures": len(p.signatures),
+                 "surfaces": [s.kind.value for s in p.surfaces]}
+                for p in sorted(catalog.platforms.values(), key=lambda p: (p.company, p.id))]
+    elif kind == "rules":
+        rows = [{"id": r.id, "severity": r.severity.value, "scope": r.scope,
+                 "title_zh": r.title.zh, "title_en": r.title.en}
+                for r in sorted(catalog.rules.values(), key=lambda r: r.id)]
+    elif kind == "frameworks":
+        rows = [{"id": f.id, "title_zh": f.title.zh, "title_en": f.title.en,
+                 "requirements": len(f.requirements)} for f in catalog.frameworks.values()]
+    elif kind == "companies":
+        rows = [{"id": c.id, "name_zh": c.name.zh, "name_en": c.name.en,
+                 "platforms": sorted(p.id for p in catalog.platforms.values() if p.company == c.id)}
+                for c in sorted(catalog.companies.values(), key=lambda c: c.id)]
+    else:
+        fail(f"unknown kind {kind!r}; choose platforms, rules, frameworks or companies")
+        raise typer.Exit(2)
+    if json_output:
+        stdout.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"{kind} ({len(rows)})")
+    for column in rows[0] if rows else []:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v)
+                        for v in row.values()))
+    stdout.print(table)
+
+
+@app.command()
+def explain(
+    policy_id: Annotated[str, typer.Argument(metavar="ID",
+                                             help="A platform, rule, framework or company id.")],
+) -> None:
+    """Show one policy entry in full, with the file it comes from."""
+    catalog = load_or_exit()
+    for kind, table in (("platform", catalog.platforms), ("rule", catalog.rules),
+                        ("framework", catalog.frameworks), ("company", catalog.companies)):
+        if policy_id in table:
+            entry = table[policy_id]  # type: ignore[attr-defined]
+            source = catalog.sources.get(f"{kind}:{policy_id}")
+            stderr.print(f"{kind} {policy_id} from {source}")
+            if kind == "rule":
+                users = [f"{f.id}/{r.id}" for f in catalog.frameworks.values()
+                         for r in f.requirements if policy_id in r.rules]
+                stderr.print(f"used by requirements: {', '.join(users) or '(none)'}")
+            stdout.print_json(entry.model_dump_json(by_alias=True, exclude_none=True))
+            return
+    fail(f"no platform, rule, framework or company with id {policy_id!r}")
+    raise typer.Exit(1)

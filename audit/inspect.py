@@ -1,0 +1,93 @@
+"""`hulian inspect`: read one saved page and report its kind and its outbound links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit.catalog import Catalog
+from audit.classify import classify_page, outbound_links, platform_for_url
+from audit.decode import MAX_PAGE_BYTES, decode_html
+from audit.page import parse_page
+from audit.urls import host_of
+
+
+class InspectError(Exception):
+    """The input cannot be inspected (unreadable, binary, empty); the message names it."""
+
+
+@dataclass(frozen=True)
+class Inspection:
+    source: str  # file name or "-"
+    result: dict[str, object]
+    warnings: tuple[str, ...] = ()
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False  # UTF-16 text has NULs by design
+    if b"\x00" in head:
+        return True
+    # Magic numbers of formats people save by mistake (gzip, zip, PDF, PNG, JPEG).
+    return head.startswith((b"\x1f\x8b", b"PK\x03\x04", b"%PDF", b"\x89PNG", b"\xff\xd8\xff"))
+
+
+def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None = None,
+                  platform_id: str | None = None, content_type: str | None = None,
+                  max_bytes: int = MAX_PAGE_BYTES) -> Inspection:
+    if not data.strip():
+        raise InspectError(f"{source}: empty file, nothing to inspect")
+    if _looks_binary(data):
+        raise InspectError(f"{source}: not an HTML page (binary content)")
+    decoded = decode_html(data, content_type, max_bytes=max_bytes)
+    warnings = []
+    if decoded.truncated:
+        warnings.append(f"{source}: page larger than {max_bytes} bytes; only the first "
+                        f"{max_bytes} bytes were inspected")
+    page = parse_page(decoded.text, url)
+    if page.root is None:
+        raise InspectError(f"{source}: no HTML could be parsed from this file")
+    if url is None and page.canonical and host_of(page.canonical):
+        page.url = page.canonical
+    if url is not None and host_of(url) is None:
+        raise InspectError(f"{source}: --url {url!r} is not an absolute http(s) URL")
+    if platform_id is not None:
+        platform = catalog.platforms.get(platform_id)
+        if platform is None:
+            raise InspectError(f"unknown platform {platform_id!r} (see `hulian policies list`)")
+    else:
+        platform = platform_for_url(page.url, catalog)
+    facts = classify_page(page, catalog, platform)
+    links = outbound_links(page, catalog, platform)
+    result: dict[str, object] = {
+        "url": page.url,
+        "platform": platform.id if platform else None,
+        "company": platform.company if platform else None,
+        "page": {"kind": facts.kind.value, "target": facts.target,
+                 "reason": facts.reason.value if facts.reason else None,
+                 "signature": facts.signature},
+        "links": [link.as_dict() for link in links],
+    }
+    return Inspection(source, result, tuple(warnings))
+
+
+def read_input(path: str, stdin_bytes: bytes | None = None) -> bytes:
+    if path == "-":
+        return stdin_bytes or b""
+    p = Path(path)
+    if not p.exists():
+        raise InspectError(f"{path}: no such file")
+    if p.is_dir():
+        raise InspectError(f"{path}: is a directory")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise InspectError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".mhtml")
+
+
+def pages_in(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)

@@ -1,0 +1,199 @@
+"""Parse one HTML page into the facts the classifier needs: title, visible text, anchors,
+URLs shown as plain text, inline scripts, canonical URL and meta refresh.
+
+lxml's recovering parser copes with broken markup; a page that cannot be parsed at all
+yields an empty Page rather than an exception.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+import lxml.etree
+import lxml.html
+
+from audit.urls import _registrable, host_of
+
+# Elements whose content a reader never sees as text.
+_INVISIBLE = {"script", "style", "noscript", "template", "head", "title", "textarea", "svg",
+              "iframe", "object", "select", "option"}
+# Elements that start a new line of text; inline ones (span, em, code ...) join their neighbours.
+_BLOCK = {"p", "div", "br", "li", "ul", "ol", "table", "tr", "td", "th", "h1", "h2", "h3", "h4",
+          "h5", "h6", "section", "article", "header", "footer", "blockquote", "pre", "hr",
+          "dd", "dt", "dl", "figure", "figcaption", "nav", "aside", "main", "form", "button",
+          "img", "body", "html"}
+
+# A URL in running text ends at whitespace, CJK characters, full-width punctuation or
+# characters that cannot be in a URL.
+_URL_BODY = r"[^\s<>\"'`\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef，。、；：！？“”‘’（）【】《》]+"
+_TEXT_URL = re.compile(
+    r"(?<![\w@/.-])(?:https?://" + _URL_BODY + r"|www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+" + r"(?:/"
+    + _URL_BODY + r")?" + r"|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+/" + _URL_BODY + r")",
+    re.IGNORECASE,
+)
+_TRAILING = ".,;:!?'\")]}>*"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    href: str  # as written in the page, entities decoded
+    text: str  # visible label
+
+
+@dataclass
+class Page:
+    """Facts of one parsed page. `root` is kept for CSS selector matching."""
+
+    url: str | None
+    title: str = ""
+    text: str = ""  # visible text, blocks separated by newlines
+    anchors: list[Anchor] = field(default_factory=list)
+    text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
+    scripts: list[str] = field(default_factory=list)  # inline script bodies
+    canonical: str | None = None
+    base_href: str | None = None
+    meta_refresh: str | None = None
+    root: lxml.html.HtmlElement | None = None
+
+    def select(self, selector: str) -> list[lxml.html.HtmlElement]:
+        if self.root is None:
+            return []
+        try:
+            result = self.root.cssselect(selector)
+        except Exception:  # noqa: BLE001 - a bad selector in a user policy must not crash a run
+            return []
+        return list(result)
+
+
+def _hidden(el: lxml.html.HtmlElement) -> bool:
+    if el.get("hidden") is not None:
+        return True
+    style = (el.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style
+
+
+def _trim_url(candidate: str) -> str:
+    while candidate and candidate[-1] in _TRAILING:
+        closing = candidate[-1]
+        opening = {")": "(", "]": "[", "}": "{"}.get(closing)
+        if opening and candidate.count(opening) >= candidate.count(closing):
+            break
+        candidate = candidate[:-1]
+    return candidate
+
+
+def find_text_urls(text: str) -> list[str]:
+    """URLs a reader sees in running text. Scheme-less `host.tld/path` counts only when the
+    host has a real public suffix; a bare name such as `coding.net` does not count."""
+    found = []
+    for match in _TEXT_URL.finditer(text):
+        candidate = _trim_url(match.group(0))
+        lower = candidate.lower()
+        if lower.startswith(("http://", "https://")):
+            if host_of(candidate):
+                found.append(candidate)
+            continue
+        host = lower.split("/", 1)[0]
+        if not lower.startswith("www.") and "/" not in candidate:
+            continue
+        if _registrable(host) is None or re.fullmatch(r"[0-9.]+", host):
+            continue
+        found.append("http://" + candidate)
+    return found
+
+
+class _Walker:
+    """One pass over the tree collecting visible text (outside links) and anchors."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []  # all visible text
+        self.loose: list[str] = []  # visible text outside <a>
+        self.anchors: list[Anchor] = []
+
+    def walk(self, el: lxml.html.HtmlElement, in_anchor: bool) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if isinstance(el, lxml.etree._Comment | lxml.etree._ProcessingInstruction):
+            self._tail(el, in_anchor)
+            return
+        tag = tag.lower()
+        skip = tag in _INVISIBLE or _hidden(el)
+        block = tag in _BLOCK
+        if block:
+            self._emit("\n", in_anchor)
+        if not skip:
+            if tag == "a" and el.get("href") is not None:
+                label = " ".join(el.text_content().split())
+                self.anchors.append(Anchor(html.unescape(el.get("href") or ""), label))
+                # Link text is visible but not "text outside links": cut the loose stream.
+                self.loose.append("\n")
+                in_anchor_here = True
+            else:
+                in_anchor_here = in_anchor
+            if el.text:
+                self._emit(el.text, in_anchor_here)
+            for child in el:
+                self.walk(child, in_anchor_here)
+            if tag == "a":
+                self.loose.append("\n")
+        if block:
+            self._emit("\n", in_anchor)
+        self._tail(el, in_anchor)
+
+    def _tail(self, el: lxml.html.HtmlElement, in_anchor: bool) -> None:
+        if el.tail:
+            self._emit(el.tail, in_anchor)
+
+    def _emit(self, text: str, in_anchor: bool) -> None:
+        self.parts.append(text)
+        if not in_anchor:
+            self.loose.append(text)
+
+
+def _squash(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def parse_page(text: str, url: str | None = None) -> Page:
+    """Parse page text; broken or empty markup gives a Page with what could be read."""
+    page = Page(url=url)
+    if not text.strip():
+        return page
+    parser = lxml.html.HTMLParser(encoding="utf-8", recover=True, remove_comments=False)
+    try:
+        root = lxml.html.document_fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
+    except (lxml.etree.ParserError, ValueError, UnicodeError):
+        return page
+    if root is None:
+        return page
+    page.root = root
+
+    title = root.find(".//title")
+    page.title = " ".join((title.text_content() if title is not None else "").split())
+    for meta in root.iter("meta"):
+        name = (meta.get("property") or meta.get("name") or "").lower()
+        equiv = (meta.get("http-equiv") or "").lower()
+        if name == "og:url" and not page.canonical and meta.get("content"):
+            page.canonical = meta.get("content", "").strip()
+        if equiv == "refresh" and meta.get("content"):
+            match = re.search(r"url\s*=\s*['\"]?([^'\">]+)", meta.get("content", ""), re.I)
+            if match:
+                page.meta_refresh = html.unescape(match.group(1).strip())
+    for link in root.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            page.canonical = link.get("href", "").strip()
+    base = root.find(".//base[@href]")
+    if base is not None:
+        page.base_href = base.get("href", "").strip() or None
+
+    page.scripts = [s.text for s in root.iter("script") if s.text and not s.get("src")]
+
+    walker = _Walker()
+    body = root.find("body")
+    walker.walk(body if body is not None else root, in_anchor=False)
+    page.text = _squash("".join(walker.parts))
+    page.anchors = walker.anchors
+    page.text_urls = find_text_urls("".join(walker.loose))
+    return page

@@ -1,0 +1,200 @@
+"""URL helpers: registrable domains (offline), host matching, and unwrapping link wrappers.
+
+Pure functions. tldextract is used with its bundled Public Suffix List snapshot only: the
+default would fetch the list over the network on first use (dependencies.md §7).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from functools import lru_cache
+from typing import NamedTuple
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
+
+# Scrapy builds its own TLDExtract at import time; this stops that one fetching too.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+import tldextract  # noqa: E402  (must follow the environment default above)
+
+from audit.model import Platform, TargetLocation, UrlMatch, Wrapper  # noqa: E402
+
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
+# Unwrapping stops after this many nested wrappers (a wrapper pointing at a wrapper ...).
+MAX_UNWRAP_DEPTH = 5
+
+
+def host_of(url: str) -> str | None:
+    """Lower-case host of an absolute http(s) URL, or None if it has none / is malformed."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https", "") or not host:
+        return None
+    return host.rstrip(".").lower() or None
+
+
+@lru_cache(maxsize=65536)
+def _registrable(host: str) -> str | None:
+    result = _EXTRACT(host)
+    if not result.suffix or not result.domain:
+        # IP addresses and bare names have no registrable domain; keep IPs as themselves.
+        return host if re.fullmatch(r"[0-9.]+|\[?[0-9a-f:]+\]?", host) else None
+    return f"{result.domain}.{result.suffix}".lower()
+
+
+def registrable_domain(url_or_host: str) -> str | None:
+    """eTLD+1 of a URL or host (`item.taobao.com` -> `taobao.com`), private PSL section
+    included (`user.github.io` stays itself). None when there is none."""
+    value = url_or_host.strip()
+    host = host_of(value) if "/" in value or ":" in value else value.lower().rstrip(".")
+    return _registrable(host) if host else None
+
+
+def host_matches(host: str, suffixes: list[str]) -> bool:
+    """True if `host` equals one of `suffixes` or is a subdomain of one (look-alike safe:
+    `evilzhihu.com` does not match `zhihu.com`)."""
+    host = host.lower().rstrip(".")
+    for suffix in suffixes:
+        bare = suffix.lstrip(".")
+        if host == bare or host.endswith("." + bare):
+            return True
+    return False
+
+
+def url_matches(url: str, match: UrlMatch) -> bool:
+    host = host_of(url)
+    if host is None:
+        return False
+    hit = any(
+        (host == h.lstrip(".") or host.endswith(h)) if h.startswith(".") else host == h
+        for h in match.hosts
+    )
+    if not hit:
+        return False
+    if match.path is None:
+        return True
+    try:
+        path = urlsplit(url).path or "/"
+    except ValueError:
+        return False
+    return re.search(match.path, path) is not None
+
+
+def wrapper_label(url: str) -> str:
+    """How a wrapper is named in output: host plus path, without a trailing slash
+    (`link.zhihu.com`, `www.baidu.com/link`)."""
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').lower()}{parts.path.rstrip('/')}"
+
+
+def _decode_target(value: str) -> str:
+    """A query value holding a URL: percent-decoding is done once by parse_qs; some
+    wrappers encode twice (`https%253A%252F%252F`), so decode while it still looks encoded."""
+    for _ in range(3):
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*%3A", value) or value.lower().startswith("http%3a"):
+            value = unquote(value)
+        else:
+            break
+    return value.strip()
+
+
+def _b64(value: str) -> str | None:
+    cleaned = value.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        decoded = base64.b64decode(cleaned, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return decoded if decoded.startswith(("http://", "https://")) else None
+
+
+def looks_like_url(value: str) -> bool:
+    return bool(re.match(r"^https?://[^\s/]+", value, re.IGNORECASE))
+
+
+class Unwrapped(NamedTuple):
+    target: str | None  # the URL the link finally points at; None when the wrapper hides it
+    via: str | None  # label of the outermost wrapper, None for a direct link
+    wrapper: Wrapper | None
+    platform: Platform | None  # whose wrapper it is
+
+
+def target_from_wrapper(url: str, wrapper: Wrapper) -> str | None:
+    """Read the target out of one wrapper URL; None when it is not in the URL (opaque, page)
+    or is missing / not a URL (a malformed or truncated wrapper)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if wrapper.target is TargetLocation.WHOLE_QUERY:
+        candidate = _decode_target(unquote(parts.query)) if parts.query else ""
+        return candidate if looks_like_url(candidate) else None
+    if wrapper.target not in (TargetLocation.QUERY, TargetLocation.BASE64):
+        return None
+    query = parse_qs(parts.query, keep_blank_values=False)
+    for param in wrapper.params:
+        for value in query.get(param, []):
+            if wrapper.target is TargetLocation.BASE64:
+                decoded = _b64(value)
+                if decoded:
+                    return decoded
+                continue
+            candidate = _decode_target(value)
+            if looks_like_url(candidate):
+                return candidate
+            # Some wrappers drop the scheme (`target=www.example.com/x`).
+            if re.match(r"^[\w-]+(\.[\w-]+)+(/|$)", candidate):
+                return "http://" + candidate
+    return None
+
+
+def find_wrapper(url: str, platforms: list[Platform]) -> tuple[Wrapper, Platform] | None:
+    for platform in platforms:
+        for wrapper in platform.wrappers:
+            if url_matches(url, wrapper.match):
+                return wrapper, platform
+    return None
+
+
+def unwrap(url: str, platforms: list[Platform]) -> Unwrapped:
+    """Follow nested wrappers in the URL itself (no network). An opaque or page-only wrapper
+    gives target None; a wrapper whose target parameter is missing or broken also gives None."""
+    found = find_wrapper(url, platforms)
+    if found is None:
+        return Unwrapped(url, None, None, None)
+    outer_wrapper, outer_platform = found
+    via = wrapper_label(url)
+    current = url
+    wrapper = outer_wrapper
+    for _ in range(MAX_UNWRAP_DEPTH):
+        target = target_from_wrapper(current, wrapper)
+        if target is None:
+            return Unwrapped(None, via, outer_wrapper, outer_platform)
+        inner = find_wrapper(target, platforms)
+        if inner is None:
+            return Unwrapped(target, via, outer_wrapper, outer_platform)
+        current, wrapper = target, inner[0]
+    return Unwrapped(None, via, outer_wrapper, outer_platform)
+
+
+def resolve(base: str | None, href: str) -> str | None:
+    """Absolute URL of an href, or None for non-links (javascript:, mailto:, #frag, empty)."""
+    href = href.strip().replace("\n", "").replace("\t", "").replace("\r", "")
+    if not href or href.startswith("#"):
+        return None
+    scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        return None
+    try:
+        absolute = urljoin(base, href) if base else href
+    except ValueError:
+        return None
+    if href.startswith("//") and not base:
+        absolute = "http:" + href
+    return absolute if looks_like_url(absolute) and host_of(absolute) else None
