@@ -8,6 +8,7 @@ and reports. `finish()` writes manifest.json with the sha256 of every file, atom
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import platform as host_platform
@@ -63,8 +64,11 @@ class BundleWriter:
     def __init__(self, root: Path, *, run_id: str | None = None, policy_digest: str,
                  config: dict[str, object] | None = None, resume: bool = False):
         self.run_id = run_id or new_run_id()
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_id):
-            raise BundleError(f"run id {self.run_id!r} may only use letters, digits, '.', '_', '-'")
+        # The first character must be a letter or digit: "." and ".." would name the runs
+        # directory itself or its parent.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.run_id):
+            raise BundleError(f"run id {self.run_id!r} must start with a letter or digit and "
+                              "may only use letters, digits, '.', '_', '-'")
         self.path = root / self.run_id
         if self.path.exists() and not resume:
             raise BundleError(f"{self.path}: a run with this id already exists")
@@ -130,8 +134,14 @@ def _repair_partial_line(path: Path) -> None:
             return
         data = path.read_bytes()
         cut = data.rfind(b"\n") + 1
-        logger.warning("%s: dropping a partial last line left by an interrupted run", path)
-        fh.truncate(cut)
+        try:
+            json.loads(data[cut:])
+        except ValueError:
+            logger.warning("%s: dropping a partial last line left by an interrupted run", path)
+            fh.truncate(cut)
+        else:
+            # Only the newline is missing: the reader accepts this record, so keep it.
+            fh.write(b"\n")
 
 
 def write_manifest(path: Path, manifest: RunManifest) -> None:
@@ -172,16 +182,20 @@ def iter_records(file: Path, model: type[R], problems: ReadProblems | None = Non
     noted; a corrupt line anywhere else is an error naming the file and line."""
     if not file.exists():
         return
-    with file.open("rb") as fh:
-        lines = fh.readlines()
-    for number, raw in enumerate(lines, 1):
+    with file.open("rb") as fh:  # streamed: bundles can be larger than memory
+        yield from _parse_lines(file, fh, model, problems)
+
+
+def _parse_lines(file: Path, fh: IO[bytes], model: type[R],
+                 problems: ReadProblems | None) -> Iterator[R]:
+    for number, raw in enumerate(fh, 1):
         if not raw.strip():
             continue
-        last = number == len(lines)
         try:
             yield model.model_validate_json(raw)
         except ValidationError as exc:
-            if last and not raw.endswith(b"\n"):
+            # Only the last line of a file can lack its newline.
+            if not raw.endswith(b"\n"):
                 note = f"{file}:{number}: partial last line skipped (interrupted write)"
                 logger.warning(note)
                 if problems is not None:
@@ -244,9 +258,11 @@ def verify(path: Path) -> VerifyReport:
     return VerifyReport(ok, changed, missing, unlisted)
 
 
-def rewrite_verdicts(path: Path, verdicts: list[Verdict], policy_digest: str) -> RunManifest:
+def rewrite_verdicts(path: Path, verdicts: list[Verdict], policy_digest: str,
+                     unverified: dict[str, object] | None = None) -> RunManifest:
     """Replace verdicts.jsonl (after `hulian evaluate`) and reseal the manifest, recording
-    which policy set produced the verdicts."""
+    which policy set produced the verdicts. `unverified` (the failed verification of a forced
+    evaluation) is recorded too, because resealing would otherwise hide the alteration."""
     manifest = read_manifest(path)
     tmp = path / (VERDICTS + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
@@ -255,8 +271,11 @@ def rewrite_verdicts(path: Path, verdicts: list[Verdict], policy_digest: str) ->
     os.replace(tmp, path / VERDICTS)
     evaluations = manifest.config.setdefault("evaluations", [])
     if isinstance(evaluations, list):
-        evaluations.append({"at": datetime.now(UTC).isoformat(), "policy_digest": policy_digest,
-                            "verdicts": len(verdicts)})
+        entry: dict[str, object] = {"at": datetime.now(UTC).isoformat(),
+                                    "policy_digest": policy_digest, "verdicts": len(verdicts)}
+        if unverified is not None:
+            entry["forced_despite"] = unverified
+        evaluations.append(entry)
     seal(path, manifest)
     return manifest
 

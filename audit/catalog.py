@@ -90,20 +90,23 @@ class Catalog:
 # ---------------------------------------------------------------------------------------
 
 
-def _node_at(node: yaml.Node, loc: Iterable[int | str]) -> yaml.Node:
-    """The YAML node a pydantic error location points to (as deep as it exists)."""
-    for key in loc:
+def _node_at(node: yaml.Node, loc: Iterable[int | str], key: bool = False) -> yaml.Node:
+    """The YAML node a pydantic error location points to (as deep as it exists). With
+    `key`, the last mapping step yields the key rather than its value (for an unknown key,
+    whose value may start on a later line)."""
+    steps = list(loc)
+    for n, step in enumerate(steps):
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == key), None)
-            if match is None:
-                # An unknown key: point at the key itself.
-                key_node = next((k for k, _ in node.value if k.value == key), None)
-                return key_node if key_node is not None else node
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
+            pair = next(((k, v) for k, v in node.value if k.value == step), None)
+            if pair is None:
                 return node
-            node = node.value[key]
+            if key and n == len(steps) - 1:
+                return pair[0]
+            node = pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if step >= len(node.value):
+                return node
+            node = node.value[step]
         else:
             return node
     return node
@@ -113,8 +116,9 @@ def _read_yaml(path: Path, content: bytes) -> tuple[Any, yaml.Node | None]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        line = content[:exc.start].count(b"\n") + 1
         raise PolicyError(
-            [PolicyProblem(path, None, None, f"not UTF-8 (byte {exc.start})")]
+            [PolicyProblem(path, line, None, f"not UTF-8 (byte {exc.start})")]
         ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -137,7 +141,8 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None,
             loc = tuple(err["loc"])
             line = None
             if node is not None:
-                line = _node_at(node, loc_prefix + loc).start_mark.line + 1
+                line = _node_at(node, loc_prefix + loc,
+                                key=err["type"] == "extra_forbidden").start_mark.line + 1
             field_name = ".".join(str(p) for p in loc) or None
             message = err["msg"]
             if err["type"] == "extra_forbidden":

@@ -122,21 +122,32 @@ def stated_reason(text: str, markers: GenericMarkers) -> BlockReason | None:
     return None
 
 
-def _signature_matches(page: Page, signature: PageSignature, short: bool) -> bool:
-    if signature.match is not None and page.url and host_of(page.url):
-        if not url_matches(page.url, signature.match):
-            return False
-    elif not short:
+def _signature_score(page: Page, signature: PageSignature, short: bool) -> int | None:
+    """None if the signature does not match; otherwise how specific the match is (the
+    length of the marker text that matched), so that among text-only matches the most
+    specific signature wins."""
+    url_known = bool(page.url and host_of(page.url))
+    anchored = False
+    if signature.match is not None and url_known:
+        if not url_matches(page.url or "", signature.match):
+            return None
+        anchored = True
+    elif signature.url_only or not short:
         # Without a URL to anchor on, a phrase only counts on an interstitial-sized page.
-        return False
+        return None
     haystack = "\n".join([page.title, page.text, *page.scripts])
     if signature.markers_all and not all(m in haystack for m in signature.markers_all):
-        return False
-    if signature.markers_any and not any(m in haystack for m in signature.markers_any):
-        return False
+        return None
+    hits = [m for m in signature.markers_any if m in haystack]
+    if signature.markers_any and not hits:
+        return None
     if any(m in haystack for m in signature.markers_none):
-        return False
-    return not (signature.selectors_any and not any(page.select(s) for s in signature.selectors_any))
+        return None
+    selected = [s for s in signature.selectors_any if page.select(s)]
+    if signature.selectors_any and not selected:
+        return None
+    score = sum(len(m) for m in (*signature.markers_all, *hits)) + 5 * len(selected)
+    return score + (10_000 if anchored else 0)
 
 
 @dataclass(frozen=True)
@@ -187,24 +198,27 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     platform before the others), then the generic markers."""
     markers = catalog.require_markers()
     short = len(page.text) <= markers.max_text_chars
-    ordered = list(catalog.platforms.values())
-    if platform is not None:
-        ordered.sort(key=lambda p: p.id != platform.id)
-    for candidate in ordered:
+    best: tuple[int, int, Platform, PageSignature] | None = None
+    for rank, candidate in enumerate(catalog.platforms.values()):
+        # The page's own platform first among equals; otherwise catalog order.
+        order = -1 if platform is not None and candidate.id == platform.id else rank
         for signature in candidate.signatures:
-            if not _signature_matches(page, signature, short):
-                continue
-            kind = PageKind(signature.kind)
-            target = _read_url(page, signature.target)
-            cont = _read_url(page, signature.continue_link) if signature.continue_link else None
-            reason = None
-            if kind is PageKind.BLOCKED:
-                reason_text = page.text
-                if signature.reason_selector:
-                    reason_text = " ".join(e.text_content() for e in page.select(
-                        signature.reason_selector)) or page.text
-                reason = stated_reason(reason_text, markers)
-            return _facts(page, kind, f"{candidate.id}/{signature.id}", target, reason, cont)
+            score = _signature_score(page, signature, short)
+            if score is not None and (best is None or (score, -order) > (best[0], -best[1])):
+                best = (score, order, candidate, signature)
+    if best is not None:
+        _, _, candidate, signature = best
+        kind = PageKind(signature.kind)
+        target = _read_url(page, signature.target)
+        cont = _read_url(page, signature.continue_link) if signature.continue_link else None
+        reason = None
+        if kind is PageKind.BLOCKED:
+            reason_text = page.text
+            if signature.reason_selector:
+                reason_text = " ".join(e.text_content() for e in page.select(
+                    signature.reason_selector)) or page.text
+            reason = stated_reason(reason_text, markers)
+        return _facts(page, kind, f"{candidate.id}/{signature.id}", target, reason, cont)
     return _classify_generic(page, markers, short)
 
 

@@ -23,7 +23,7 @@ from audit.model import (
     Text,
     Verdict,
 )
-from audit.urls import host_matches, host_of, registrable_domain
+from audit.urls import host_matches, host_of
 
 RequirementStatus = Status | Literal["manual"]
 
@@ -187,16 +187,14 @@ def _judge(rule: Rule, observation: Observation) -> tuple[Status, Exemption | No
 
 
 def _matching_exemption(rule: Rule, observation: Observation) -> Exemption | None:
-    domain = registrable_domain(observation.target_url)
     host = host_of(observation.target_url)
     for exemption in rule.exemptions:
         if observation.reason is not None and observation.reason in exemption.reasons:
             return exemption
-        listed = [d.strip().lower().lstrip(".") for d in exemption.target_domains]
-        if domain is not None and domain in listed:
-            return exemption
-        # Entries narrower than a registrable domain (a shared host such as space.coze.cn,
-        # domain-facts §1.7) must not exempt the whole registrable domain.
+        # Host-suffix matching equals "registrable domain is listed" for registrable entries,
+        # and keeps narrower entries (a shared host such as space.coze.cn, domain-facts §1.7)
+        # from exempting the whole registrable domain.
+        listed = [d.strip().lower() for d in exemption.target_domains]
         if host is not None and host_matches(host, listed):
             return exemption
     return None

@@ -59,6 +59,9 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
     else:
         platform = platform_for_url(page.url, catalog)
     facts = classify_page(page, catalog, platform)
+    if platform is None and facts.signature and not facts.signature.startswith("generic/"):
+        # A page saved without its URL is still recognisably, say, WeChat's block page.
+        platform = catalog.platforms.get(facts.signature.split("/", 1)[0])
     links = outbound_links(page, catalog, platform)
     result: dict[str, object] = {
         "url": page.url,

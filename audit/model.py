@@ -251,10 +251,17 @@ class PageSignature(Strict):
     )
     cite: Citation
 
+    @property
+    def url_only(self) -> bool:
+        """Recognised by where it is served alone (no page text is known for it)."""
+        return not (self.markers_any or self.markers_all or self.selectors_any)
+
     @model_validator(mode="after")
     def _something_to_match(self) -> PageSignature:
-        if not (self.markers_any or self.markers_all or self.selectors_any):
-            raise ValueError(f"signature {self.id!r} needs markers_any, markers_all or selectors_any")
+        if self.url_only and self.match is None:
+            raise ValueError(
+                f"signature {self.id!r} needs 'match' or markers_any/markers_all/selectors_any"
+            )
         return self
 
 

@@ -29,7 +29,7 @@ _BLOCK = {"p", "div", "br", "li", "ul", "ol", "table", "tr", "td", "th", "h1", "
 # characters that cannot be in a URL.
 _URL_BODY = r"[^\s<>\"'`\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef，。、；：！？“”‘’（）【】《》]+"
 _TEXT_URL = re.compile(
-    r"(?<![\w@/.-])(?:https?://" + _URL_BODY + r"|www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+" + r"(?:/"
+    r"(?<![A-Za-z0-9_@/.-])(?:https?://" + _URL_BODY + r"|www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+" + r"(?:/"
     + _URL_BODY + r")?" + r"|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+/" + _URL_BODY + r")",
     re.IGNORECASE,
 )
@@ -112,40 +112,41 @@ class _Walker:
         self.loose: list[str] = []  # visible text outside <a>
         self.anchors: list[Anchor] = []
 
-    def walk(self, el: lxml.html.HtmlElement, in_anchor: bool) -> None:
-        tag = el.tag if isinstance(el.tag, str) else ""
+    def walk(self, el: lxml.html.HtmlElement, in_anchor: bool, hidden: bool = False) -> None:
         if isinstance(el, lxml.etree._Comment | lxml.etree._ProcessingInstruction):
-            self._tail(el, in_anchor)
+            self._tail(el, in_anchor, hidden)
             return
-        tag = tag.lower()
-        skip = tag in _INVISIBLE or _hidden(el)
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
         block = tag in _BLOCK
         if block:
-            self._emit("\n", in_anchor)
-        if not skip:
+            self._emit("\n", in_anchor, hidden)
+        if tag not in _INVISIBLE:
+            # Hidden elements show no text, but their links are still links on the page.
+            hidden_here = hidden or _hidden(el)
+            in_anchor_here = in_anchor
             if tag == "a" and el.get("href") is not None:
                 label = " ".join(el.text_content().split())
                 self.anchors.append(Anchor(html.unescape(el.get("href") or ""), label))
                 # Link text is visible but not "text outside links": cut the loose stream.
                 self.loose.append("\n")
                 in_anchor_here = True
-            else:
-                in_anchor_here = in_anchor
             if el.text:
-                self._emit(el.text, in_anchor_here)
+                self._emit(el.text, in_anchor_here, hidden_here)
             for child in el:
-                self.walk(child, in_anchor_here)
+                self.walk(child, in_anchor_here, hidden_here)
             if tag == "a":
                 self.loose.append("\n")
         if block:
-            self._emit("\n", in_anchor)
-        self._tail(el, in_anchor)
+            self._emit("\n", in_anchor, hidden)
+        self._tail(el, in_anchor, hidden)
 
-    def _tail(self, el: lxml.html.HtmlElement, in_anchor: bool) -> None:
+    def _tail(self, el: lxml.html.HtmlElement, in_anchor: bool, hidden: bool) -> None:
         if el.tail:
-            self._emit(el.tail, in_anchor)
+            self._emit(el.tail, in_anchor, hidden)
 
-    def _emit(self, text: str, in_anchor: bool) -> None:
+    def _emit(self, text: str, in_anchor: bool, hidden: bool) -> None:
+        if hidden:
+            return
         self.parts.append(text)
         if not in_anchor:
             self.loose.append(text)

@@ -58,11 +58,14 @@ def evaluate_command(
         report = verify(run)
         if not report.intact and not force:
             fail(f"{run}: bundle fails verification (changed: {report.changed}, missing: "
-                 f"{report.missing}); run `hulian verify {run}` or pass --force")
+                 f"{report.missing}, unlisted: {report.unlisted}); run `hulian verify {run}` "
+                 "or pass --force")
             raise typer.Exit(1)
         bundle = Bundle(run)
         verdicts = list(evaluate_observations(bundle.observations(), catalog))
-        rewrite_verdicts(run, verdicts, catalog.digest)
+        unverified = None if report.intact else {
+            "changed": report.changed, "missing": report.missing, "unlisted": report.unlisted}
+        rewrite_verdicts(run, verdicts, catalog.digest, unverified)
     except BundleError as exc:
         fail(str(exc))
         raise typer.Exit(1) from None

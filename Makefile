@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` (install everything, run the demo audit) and
+# `make test` (install what is missing, run the whole test suite). .ci/run calls `make test`.
+VENV := .venv
+STAMP := $(VENV)/.hulian-installed
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+
+.PHONY: setup demo test lint typecheck clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/hulian policies validate
+	$(VENV)/bin/hulian inspect examples/
+
+test: setup
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything hulian needs on a Debian machine: system packages (CJK fonts for PDF
+# reports, graphviz, poppler, Chromium, Redis, PostgreSQL, nginx for the lab benchmarks) and a
+# virtualenv with the Python dependencies. Idempotent: re-running installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(fonts-noto-cjk graphviz poppler-utils chromium redis-server postgresql nginx)
+PYTHON=${PYTHON:-python3.11}
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then SUDO=sudo; else
+      echo "bootstrap: not root and no sudo; install these packages yourself: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The distribution's services are not needed running: tests start their own instances.
+  for svc in redis-server postgresql nginx; do
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi
+
+if ! command -v "$PYTHON" >/dev/null; then
+  echo "bootstrap: $PYTHON not found; hulian needs Python 3.11" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv with $PYTHON" >&2
+  "$PYTHON" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+echo "bootstrap: installing Python dependencies into .venv" >&2
+.venv/bin/pip install -q -e ".[test]"
+echo "bootstrap: done" >&2

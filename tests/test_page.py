@@ -1,0 +1,73 @@
+"""Parsing pages into facts: visible text, anchors, plain-text URLs, canonical, scripts."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit.page import find_text_urls, parse_page
+
+
+def test_anchors_text_and_title() -> None:
+    page = parse_page('<html><head><title> 标题 </title></head><body><p>前文<a href="/x?a=1&amp;b=2">'
+                      "链接</a>后文</p><script>var a = 1;</script></body></html>",
+                      "https://www.zhihu.com/q")
+    assert page.title == "标题"
+    assert [(a.href, a.text) for a in page.anchors] == [("/x?a=1&b=2", "链接")]
+    assert "前文" in page.text and "后文" in page.text and "var a" not in page.text
+    assert page.scripts == ["var a = 1;"]
+
+
+def test_text_urls_exclude_anchor_text_and_hidden_and_scripts() -> None:
+    page = parse_page(
+        "<body><p>见 https://a.example.com/1 与<code>https://b.example.com/</code>。"
+        '<a href="https://c.example.com/">https://c.example.com/</a></p>'
+        '<div style="display:none">https://hidden.example.com/x <a href="https://d.example.com/">d</a></div>'
+        "<script>var u='https://script.example.com/'</script></body>")
+    assert page.text_urls == ["https://a.example.com/1", "https://b.example.com/"]
+    # A hidden anchor is still a link on the page.
+    assert [a.href for a in page.anchors] == ["https://c.example.com/", "https://d.example.com/"]
+
+
+def test_canonical_og_url_base_and_meta_refresh() -> None:
+    page = parse_page('<head><meta property="og:url" content="https://x.com/og">'
+                      '<link rel="canonical" href="https://x.com/canon"><base href="https://y.com/">'
+                      "<meta http-equiv=refresh content=\"0;URL='https://t.example/'\"></head>")
+    assert page.canonical == "https://x.com/canon"
+    assert page.base_href == "https://y.com/"
+    assert page.meta_refresh == "https://t.example/"
+
+
+def test_broken_markup_is_recovered() -> None:
+    page = parse_page("<div><p>未闭合<a href='https://e.example.com/'>e<table><td>x</div></p>")
+    assert [a.href for a in page.anchors] == ["https://e.example.com/"]
+
+
+def test_empty_and_whitespace_pages() -> None:
+    assert parse_page("").root is None
+    assert parse_page("   \n").anchors == []
+
+
+def test_selectors_that_are_invalid_do_not_crash() -> None:
+    page = parse_page("<p class=link>x</p>")
+    assert page.select("p.link")
+    assert page.select("p[[[") == []
+
+
+def test_find_text_urls_boundaries() -> None:
+    text = ("地址：https://github.com/a/b，以及http://x.cn/p。还有 www.example.com/path 和 "
+            "mdnice.com 与 github.com/u/r ，(see https://e.org/x).")
+    assert find_text_urls(text) == ["https://github.com/a/b", "http://x.cn/p",
+                                    "http://www.example.com/path", "http://github.com/u/r",
+                                    "https://e.org/x"]
+
+
+def test_find_text_urls_ignores_file_names_and_emails() -> None:
+    assert find_text_urls("see helper.js and user@mail.example.com/x and 1.2.3/4") == []
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=500))
+def test_parsing_arbitrary_text_never_raises(text: str) -> None:
+    page = parse_page(text, "https://example.com/")
+    assert isinstance(page.text, str)

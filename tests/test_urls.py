@@ -1,0 +1,153 @@
+"""URL helpers: registrable domains offline, look-alike-safe host matching, unwrapping."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audit.model import Citation, Platform, Text, TargetLocation, UrlMatch, Wrapper
+from audit.urls import (
+    host_matches,
+    registrable_domain,
+    resolve,
+    target_from_wrapper,
+    unwrap,
+    wrapper_label,
+)
+
+CITE = Citation(fact="test")
+
+
+def _platform(*wrappers: Wrapper) -> Platform:
+    return Platform(id="p", name=Text(zh="平台", en="P"), company="c", category="qa",
+                    domains=["example-platform.com"], wrappers=list(wrappers), cite=CITE)
+
+
+ZHIHU = Wrapper(id="zh", match=UrlMatch(hosts=["link.zhihu.com"], path=r"^/?$"),
+                target=TargetLocation.QUERY, params=["target"], cite=CITE)
+ZAKER = Wrapper(id="zaker", match=UrlMatch(hosts=["iphone.myzaker.com"], path="^/zaker/link.php$"),
+                target=TargetLocation.BASE64, params=["b"], cite=CITE)
+BAIDU = Wrapper(id="bd", match=UrlMatch(hosts=["www.baidu.com"], path="^/link$"),
+                target=TargetLocation.OPAQUE, params=["url"], cite=CITE)
+CTO = Wrapper(id="cto", match=UrlMatch(hosts=["blog.51cto.com"], path="^/transfer$"),
+              target=TargetLocation.WHOLE_QUERY, cite=CITE)
+TIEBA = Wrapper(id="tb", match=UrlMatch(hosts=[".bdimg.com"], path="^/safecheck"),
+                target=TargetLocation.OPAQUE, cite=CITE)
+PLATFORM = _platform(ZHIHU, ZAKER, BAIDU, CTO, TIEBA)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("https://item.taobao.com/item.htm?id=1", "taobao.com"),
+    ("mp.weixin.qq.com", "qq.com"),
+    ("http://news.sina.com.cn/x", "sina.com.cn"),
+    ("https://a.b.gov.cn", "b.gov.cn"),
+    ("https://user.github.io/page", "user.github.io"),  # private PSL section
+    ("http://t.cn/RgAKoPE", "t.cn"),
+    ("https://127.0.0.1:8080/x", "127.0.0.1"),
+    ("localhost", None),
+    ("not a url at all", None),
+])
+def test_registrable_domain(value: str, expected: str | None) -> None:
+    assert registrable_domain(value) == expected
+
+
+@pytest.mark.parametrize(("host", "suffixes", "expected"), [
+    ("zhihu.com", ["zhihu.com"], True),
+    ("www.zhihu.com", ["zhihu.com"], True),
+    ("evilzhihu.com", ["zhihu.com"], False),
+    ("zhihu.com.evil.cn", ["zhihu.com"], False),
+    ("WWW.ZHIHU.COM.", ["zhihu.com"], True),
+    ("weixin.qq.com", ["mp.weixin.qq.com"], False),
+])
+def test_host_matches_is_lookalike_safe(host: str, suffixes: list[str], expected: bool) -> None:
+    assert host_matches(host, suffixes) is expected
+
+
+@pytest.mark.parametrize(("url", "target", "via"), [
+    ("https://link.zhihu.com/?target=https%3A//github.com/x", "https://github.com/x", "link.zhihu.com"),
+    # double-encoded target
+    ("https://link.zhihu.com/?target=https%253A%252F%252Fgithub.com%252Fx", "https://github.com/x",
+     "link.zhihu.com"),
+    # scheme-less target
+    ("https://link.zhihu.com/?target=www.example.com/a", "http://www.example.com/a", "link.zhihu.com"),
+    # missing or broken targets: the wrapper is recognised, the target is unknown
+    ("https://link.zhihu.com/?utm=1", None, "link.zhihu.com"),
+    ("https://link.zhihu.com/?target=", None, "link.zhihu.com"),
+    ("https://link.zhihu.com/?target=javascript:alert(1)", None, "link.zhihu.com"),
+    ("http://iphone.myzaker.com/zaker/link.php?pk=1&b=aHR0cHM6Ly93d3cuY2hpbmFuZXdzLmNvbS5jbi8=",
+     "https://www.chinanews.com.cn/", "iphone.myzaker.com/zaker/link.php"),
+    ("http://www.baidu.com/link?url=Ci_Hg-mPd2q", None, "www.baidu.com/link"),
+    ("http://jump2.bdimg.com/safecheck/index?url=x", None, "jump2.bdimg.com/safecheck/index"),
+    ("https://blog.51cto.com/transfer?https://www.example.com/a?b=1", "https://www.example.com/a?b=1",
+     "blog.51cto.com/transfer"),
+    ("https://www.example.com/", "https://www.example.com/", None),
+])
+def test_unwrap(url: str, target: str | None, via: str | None) -> None:
+    result = unwrap(url, [PLATFORM])
+    assert (result.target, result.via) == (target, via)
+
+
+def test_nested_wrappers_are_followed_to_the_end() -> None:
+    inner = "https://link.zhihu.com/?target=" + quote("https://github.com/a", safe="")
+    outer = "https://link.zhihu.com/?target=" + quote(inner, safe="")
+    assert unwrap(outer, [PLATFORM]).target == "https://github.com/a"
+
+
+def test_wrapper_loop_ends_without_target() -> None:
+    url = "https://link.zhihu.com/?target=https%3A%2F%2Flink.zhihu.com%2F%3Ftarget%3D"
+    for _ in range(8):
+        url = "https://link.zhihu.com/?target=" + quote(url, safe="")
+    assert unwrap(url, [PLATFORM]).target is None
+
+
+def test_wrapper_label() -> None:
+    assert wrapper_label("https://link.zhihu.com/?target=x") == "link.zhihu.com"
+    assert wrapper_label("http://www.baidu.com/link?url=x") == "www.baidu.com/link"
+
+
+@pytest.mark.parametrize(("base", "href", "expected"), [
+    ("https://a.com/x/y", "../z", "https://a.com/z"),
+    ("https://a.com/", "//b.com/p", "https://b.com/p"),
+    ("https://a.com/", "javascript:void(0)", None),
+    ("https://a.com/", "mailto:x@y.z", None),
+    ("https://a.com/", "#top", None),
+    ("https://a.com/", "   ", None),
+    ("https://a.com/", "http://[::1", None),  # malformed IPv6 literal
+    (None, "relative/path", None),
+])
+def test_resolve(base: str | None, href: str, expected: str | None) -> None:
+    assert resolve(base, href) == expected
+
+
+# Property: whatever URL goes into a query-parameter wrapper (encoded once or twice) or a
+# base64 wrapper comes back out unchanged.
+_paths = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7e,
+                                        blacklist_characters="#%"), max_size=40)
+_hosts = st.from_regex(r"[a-z][a-z0-9]{0,10}\.(com|cn|org|net)", fullmatch=True)
+
+
+@given(host=_hosts, path=_paths, twice=st.booleans())
+def test_query_wrapper_round_trip(host: str, path: str, twice: bool) -> None:
+    target = f"https://{host}/{path}"
+    encoded = quote(target, safe="")
+    if twice:
+        encoded = quote(encoded, safe="")
+    assert target_from_wrapper(f"https://link.zhihu.com/?target={encoded}", ZHIHU) == target.strip()
+
+
+@given(host=_hosts, path=_paths)
+def test_base64_wrapper_round_trip(host: str, path: str) -> None:
+    target = f"https://{host}/{path}"
+    b = base64.urlsafe_b64encode(target.encode()).decode()
+    assert target_from_wrapper(f"http://iphone.myzaker.com/zaker/link.php?b={b}", ZAKER) == target.strip()
+
+
+@given(st.text(max_size=200))
+def test_unwrap_never_raises(garbage: str) -> None:
+    result = unwrap("https://link.zhihu.com/?target=" + garbage, [PLATFORM])
+    assert result.via == "link.zhihu.com"
+    assert result.target is None or result.target.startswith(("http://", "https://"))
