@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from audit.model import Company, Framework, GenericMarkers, Platform, Rule
+from audit.urls import host_of
 
 POLICIES_ENV = "HULIAN_POLICIES"
 
@@ -79,6 +80,21 @@ class Catalog:
         platform = self.platforms.get(platform_id or "")
         return platform.company if platform else None
 
+    def platform_for_url(self, url: str | None) -> Platform | None:
+        """The platform owning a URL's host: the longest matching domain suffix wins, so
+        `weixin.qq.com` goes to WeChat even though `qq.com` belongs to QQ."""
+        host = host_of(url) if url else None
+        if host is None:
+            return None
+        best: tuple[int, Platform] | None = None
+        for platform in self.platforms.values():
+            for domain in platform.domains:
+                if (host == domain or host.endswith("." + domain)) and (
+                    best is None or len(domain) > best[0]
+                ):
+                    best = (len(domain), platform)
+        return best[1] if best else None
+
     def require_markers(self) -> GenericMarkers:
         if self.markers is None:
             raise PolicyError([PolicyProblem(Path("markers.yaml"), None, None, "no markers.yaml")])
@@ -100,8 +116,9 @@ def _node_at(node: yaml.Node, loc: Iterable[int | str], key: bool = False) -> ya
             pair = next(((k, v) for k, v in node.value if k.value == step), None)
             if pair is None:
                 return node
+            key_node: yaml.Node = pair[0]
             if key and n == len(steps) - 1:
-                return pair[0]
+                return key_node
             node = pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
             if step >= len(node.value):
@@ -112,22 +129,30 @@ def _node_at(node: yaml.Node, loc: Iterable[int | str], key: bool = False) -> ya
     return node
 
 
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path, content: bytes) -> tuple[Any, yaml.Node | None]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = content[:exc.start].count(b"\n") + 1
+        bad_line = content[:exc.start].count(b"\n") + 1
         raise PolicyError(
-            [PolicyProblem(path, line, None, f"not UTF-8 (byte {exc.start})")]
+            [PolicyProblem(path, bad_line, None, f"not UTF-8 (byte {exc.start})")]
         ) from None
+    # One parse (libyaml when available) gives both the node tree, for line numbers, and the
+    # data built from it; parsing twice in pure Python made every command start slowly.
+    loader = _SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError([PolicyProblem(path, line, None, f"invalid YAML: {problem}")]) from None
+    finally:
+        loader.dispose()
     return data, node
 
 
@@ -333,5 +358,6 @@ def _cross_check(catalog: Catalog) -> list[PolicyProblem]:
                     problems.append(at("framework", framework.id, ("requirements", i, "rules", r),
                                        f"requirements.{i}.rules.{r}", f"unknown rule {rule_id!r}"))
     if catalog.markers is None:
-        problems.append(PolicyProblem(Path("markers.yaml"), None, None, "no markers.yaml in any policy directory"))
+        problems.append(PolicyProblem(Path("markers.yaml"), None, None,
+                                      "no markers.yaml in any policy directory"))
     return problems

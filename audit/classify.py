@@ -42,19 +42,8 @@ EXCERPT_CHARS = 280
 
 
 def platform_for_url(url: str | None, catalog: Catalog) -> Platform | None:
-    """The platform owning a URL's host: the longest matching domain suffix wins, so
-    `weixin.qq.com` goes to WeChat even though `qq.com` belongs to QQ."""
-    host = host_of(url) if url else None
-    if host is None:
-        return None
-    best: tuple[int, Platform] | None = None
-    for platform in catalog.platforms.values():
-        for domain in platform.domains:
-            if (host == domain or host.endswith("." + domain)) and (
-                best is None or len(domain) > best[0]
-            ):
-                best = (len(domain), platform)
-    return best[1] if best else None
+    """The platform owning a URL's host (see Catalog.platform_for_url)."""
+    return catalog.platform_for_url(url)
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,7 +292,16 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
             return host_matches(host, platform.domains)
         return own_site is not None and registrable_domain(url) == own_site
 
+    known: dict[tuple[str, str], tuple[str, str | None, str] | None] = {}
+
     def add(url: str, rendered_as: str) -> None:
+        # Pages repeat the same href many times (navigation, ads): decide each once.
+        if (url, rendered_as) in known:
+            key = known[(url, rendered_as)]
+            if key is not None:
+                found[key].count += 1
+            return
+        known[(url, rendered_as)] = None
         unwrapped = unwrap(url, wrappers_of)
         if unwrapped.via is None and is_own(url):
             return
@@ -311,6 +309,7 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
             return
         target = unwrapped.target
         key = (target or url, unwrapped.via, rendered_as)
+        known[(url, rendered_as)] = key
         if key in found:
             found[key].count += 1
             return
@@ -324,8 +323,11 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
             rendered_as=rendered_as,
         )
 
+    resolved: dict[str, str | None] = {}
     for anchor in page.anchors:
-        url = resolve(base, anchor.href)
+        if anchor.href not in resolved:
+            resolved[anchor.href] = resolve(base, anchor.href)
+        url = resolved[anchor.href]
         if url is not None:
             add(url, "anchor")
     for text_url in page.text_urls:

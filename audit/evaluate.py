@@ -73,14 +73,25 @@ NO_REASON = ("未说明", "none stated")
 
 def evaluate_observation(observation: Observation, catalog: Catalog) -> list[Verdict]:
     """Verdicts of every observation-scope rule that applies to `observation`."""
-    return _evaluate_one(observation, catalog, _requirement_index(catalog))
+    return _evaluate_one(_attributed(observation, catalog), catalog, _requirement_index(catalog))
 
 
 def evaluate(observations: Iterable[Observation], catalog: Catalog) -> Iterator[Verdict]:
     """Verdicts for a stream of observations, in order (lazy: bundles can be large)."""
     index = _requirement_index(catalog)
     for observation in observations:
-        yield from _evaluate_one(observation, catalog, index)
+        yield from _evaluate_one(_attributed(observation, catalog), catalog, index)
+
+
+def _attributed(observation: Observation, catalog: Catalog) -> Observation:
+    """Fill a missing target platform from the target URL's host, so that a link to the
+    source's own group (a qq.com link seen on WeChat) is not judged as a rival's."""
+    if observation.target_platform is not None:
+        return observation
+    platform = catalog.platform_for_url(observation.target_url)
+    if platform is None:
+        return observation
+    return observation.model_copy(update={"target_platform": platform.id})
 
 
 def requirement_status(
@@ -88,25 +99,45 @@ def requirement_status(
 ) -> dict[str, RequirementStatus]:
     """Status of each requirement of `framework`, keyed by requirement id.
 
-    fail: any verdict of its rules fails; pass: at least one verdict and all pass or are
-    exempt; inconclusive: otherwise (including no verdict at all); manual: it lists no rules.
+    fail: any verdict of its rules fails; pass: there is at least one verdict, and every
+    observation is passed or exempted by at least one of its rules and failed by none;
+    inconclusive: otherwise (no verdict, or an observation none of its rules could decide);
+    manual: it lists no rules.
     """
-    by_rule: dict[str, list[Status]] = {}
+    # A requirement often lists rules that split the outcomes between them (no-copy-to-browser
+    # judges copy_only, no-unjustified-blocking judges blocked), each inconclusive on the
+    # other's outcomes. Verdicts are therefore combined per observation first; otherwise an
+    # exempt phishing block would leave the requirement inconclusive forever.
+    by_rule: dict[str, list[tuple[str, Status]]] = {}
     for verdict in verdicts:
-        by_rule.setdefault(verdict.rule_id, []).append(verdict.status)
+        unit = verdict.observation_id or f"verdict:{verdict.id}"  # graph verdicts stand alone
+        by_rule.setdefault(verdict.rule_id, []).append((unit, verdict.status))
     result: dict[str, RequirementStatus] = {}
     for requirement in framework.requirements:
         if not requirement.rules:
             result[requirement.id] = "manual"
             continue
-        statuses = [s for rule_id in requirement.rules for s in by_rule.get(rule_id, [])]
-        if Status.FAIL in statuses:
+        units: dict[str, list[Status]] = {}
+        for rule_id in requirement.rules:
+            for unit, status in by_rule.get(rule_id, []):
+                units.setdefault(unit, []).append(status)
+        decided = [_combine(statuses) for statuses in units.values()]
+        if Status.FAIL in decided:
             result[requirement.id] = Status.FAIL
-        elif statuses and all(s in (Status.PASS, Status.EXEMPT) for s in statuses):
+        elif decided and all(status == Status.PASS for status in decided):
             result[requirement.id] = Status.PASS
         else:
             result[requirement.id] = Status.INCONCLUSIVE
     return result
+
+
+def _combine(statuses: list[Status]) -> Status:
+    """One observation's status under one requirement."""
+    if Status.FAIL in statuses:
+        return Status.FAIL
+    if Status.PASS in statuses or Status.EXEMPT in statuses:
+        return Status.PASS
+    return Status.INCONCLUSIVE
 
 
 def verdict_id(rule_id: str, observation_id: str) -> str:

@@ -320,6 +320,7 @@ def test_verdict_fields() -> None:
     assert verdict.requirements == [
         "miit-2021/im-standard-3-no-extra-steps", "miit-2021/campaign-unjustified-restriction",
         "miit-2021/press-2021-09-13", "miit-2021/aucl-art12-3-malicious-incompatibility",
+        "miit-2021/samr-2021-08-draft-incompatibility",
     ]
     # Names in the language of each sentence, surface and outcome as words.
     assert "微信" in verdict.reason.zh
@@ -368,7 +369,11 @@ def test_requirement_status_pass_counts_exempt() -> None:
     status = _status(obs(Outcome.DIRECT, oid="a"),
                      obs(Outcome.BLOCKED, reason=BlockReason.PHISHING, oid="b"))
     assert status["im-standard-2-open-directly"] == Status.PASS
+    # no-copy-to-browser cannot judge the block, no-unjustified-blocking exempts it.
     assert status["press-2021-09-13"] == Status.PASS
+    assert status["campaign-unjustified-restriction"] == Status.PASS
+    # Neither rule of standard 3 judges a block: nothing decided it.
+    assert status["im-standard-3-no-extra-steps"] == Status.INCONCLUSIVE
 
 
 def test_requirement_status_inconclusive() -> None:
@@ -383,19 +388,24 @@ def test_requirement_status_handmade() -> None:
         Requirement(id=rid, title=Text(zh="r", en="r"), wording="w",
                     source=LegalSource(document="d"), rules=rules, cite=CITE)
         for rid, rules in (("a", ["r1"]), ("b", ["r2"]), ("c", ["r1", "r2"]), ("d", ["r3"]),
-                           ("e", []))
+                           ("e", []), ("f", ["r4", "r5"]), ("g", ["r5"]), ("h", ["r6"]))
     ])
 
-    def verdict(rule_id: str, status: Status) -> Verdict:
-        return Verdict(id=rule_id + status, rule_id=rule_id, source="x", status=status,
+    def verdict(rule_id: str, status: Status, observation: str | None = None) -> Verdict:
+        return Verdict(id=rule_id + status + str(observation), rule_id=rule_id,
+                       observation_id=observation, source="x", status=status,
                        severity=Severity.LOW, reason=Text(zh="z", en="e"))
 
     verdicts = [verdict("r1", Status.PASS), verdict("r1", Status.EXEMPT),
                 verdict("r2", Status.FAIL), verdict("r2", Status.PASS),
-                verdict("r3", Status.PASS), verdict("r3", Status.INCONCLUSIVE)]
+                verdict("r3", Status.PASS), verdict("r3", Status.INCONCLUSIVE),
+                # One observation, two rules splitting the outcomes: decided by r4.
+                verdict("r4", Status.EXEMPT, "o1"), verdict("r5", Status.INCONCLUSIVE, "o1"),
+                verdict("r4", Status.PASS, "o2"), verdict("r5", Status.PASS, "o2")]
     assert requirement_status(iter(verdicts), framework) == {
         "a": Status.PASS, "b": Status.FAIL, "c": Status.FAIL, "d": Status.INCONCLUSIVE,
-        "e": "manual",
+        "e": "manual", "f": Status.PASS, "g": Status.INCONCLUSIVE,
+        "h": Status.INCONCLUSIVE,  # no verdict at all
     }
 
 

@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from audit.bundle import Bundle, BundleError, rewrite_verdicts, verify
 from audit.commands.policies import load_or_exit
 from audit.console import fail, stderr, stdout
 from audit.evaluate import evaluate as evaluate_observations
 
-RunArg = Annotated[Path, typer.Argument(metavar="RUN", help="A run bundle directory (runs/<run-id>).")]
+RunArg = Annotated[Path, typer.Argument(metavar="RUN",
+                                        help="A run bundle directory (runs/<run-id>).")]
 
 
 def verify_command(
@@ -25,19 +27,20 @@ def verify_command(
     try:
         report = verify(run)
     except BundleError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
         raise typer.Exit(1) from None
     if json_output:
         stdout.out(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
         for name in report.changed:
-            stdout.print(f"[red]changed 已改动[/]  {name}")
+            stdout.print(f"[red]changed 已改动[/]  {escape(name)}")
         for name in report.missing:
-            stdout.print(f"[red]missing 缺失[/]    {name}")
+            stdout.print(f"[red]missing 缺失[/]    {escape(name)}")
         for name in report.unlisted:
-            stdout.print(f"[yellow]unlisted 未登记[/] {name}")
+            stdout.print(f"[yellow]unlisted 未登记[/] {escape(name)}")
         verdict = "intact 完整" if report.intact else "NOT intact 不完整"
-        stdout.print(f"{run}: {len(report.ok)} file(s) match the manifest; bundle {verdict}")
+        stdout.print(f"{escape(str(run))}: {len(report.ok)} file(s) match the manifest; "
+                     f"bundle {verdict}")
     if not report.intact:
         raise typer.Exit(1)
 
@@ -57,17 +60,17 @@ def evaluate_command(
     try:
         report = verify(run)
         if not report.intact and not force:
-            fail(f"{run}: bundle fails verification (changed: {report.changed}, missing: "
-                 f"{report.missing}, unlisted: {report.unlisted}); run `hulian verify {run}` "
-                 "or pass --force")
+            fail(escape(f"{run}: bundle fails verification (changed: {report.changed}, "
+                        f"missing: {report.missing}, unlisted: {report.unlisted}); run "
+                        f"`hulian verify {run}` or pass --force"))
             raise typer.Exit(1)
         bundle = Bundle(run)
         verdicts = list(evaluate_observations(bundle.observations(), catalog))
-        unverified = None if report.intact else {
+        unverified: dict[str, object] | None = None if report.intact else {
             "changed": report.changed, "missing": report.missing, "unlisted": report.unlisted}
         rewrite_verdicts(run, verdicts, catalog.digest, unverified)
     except BundleError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
         raise typer.Exit(1) from None
     counts: dict[str, int] = {}
     for verdict in verdicts:

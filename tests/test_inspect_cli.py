@@ -1,0 +1,152 @@
+"""`hulian inspect` from the command line: output shape, stdin, directories, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from audit.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+runner = CliRunner()
+
+PAGE = ('<html><head><link rel="canonical" href="https://www.zhihu.com/question/1/answer/2">'
+        "</head><body><p>见 <a href=\"https://link.zhihu.com/?target=https%3A//item.jd.com/1.html\">京东</a>"
+        "</p></body></html>")
+
+
+def _run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_shape_is_exactly_the_documented_one(tmp_path: Path) -> None:
+    page = tmp_path / "a.html"
+    page.write_text(PAGE, encoding="utf-8")
+    code, out, _ = _run("inspect", str(page), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == ["url", "platform", "company", "page", "links"]
+    assert list(data["page"]) == ["kind", "target", "reason", "signature"]
+    assert data["url"] == "https://www.zhihu.com/question/1/answer/2"  # from the canonical link
+    assert (data["platform"], data["company"]) == ("zhihu", "zhihu")
+    (link,) = data["links"]
+    assert list(link) == ["href", "target", "target_domain", "target_platform", "via",
+                          "rendered_as", "count"]
+    assert link["target"] == "https://item.jd.com/1.html"
+    assert (link["via"], link["target_platform"], link["rendered_as"]) == ("link.zhihu.com", "jd", "anchor")
+
+
+def test_url_and_platform_options_override(tmp_path: Path) -> None:
+    page = tmp_path / "a.html"
+    page.write_text('<a href="https://www.zhihu.com/x">z</a>', encoding="utf-8")
+    code, out, _ = _run("inspect", str(page), "--json", "--url", "https://blog.csdn.net/u/1",
+                        "--platform", "csdn")
+    data = json.loads(out)
+    assert code == 0 and data["platform"] == "csdn"
+    assert [link["target_platform"] for link in data["links"]] == ["zhihu"]
+
+
+def test_stdin(tmp_path: Path) -> None:
+    code, out, _ = _run("inspect", "-", "--json", stdin=PAGE.encode())
+    assert code == 0 and json.loads(out)["platform"] == "zhihu"
+
+
+def test_directory_gives_one_json_line_per_page() -> None:
+    code, out, _ = _run("inspect", str(EXAMPLES), "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert len(lines) == len(list(EXAMPLES.glob("*.html")))
+    by_file = {Path(str(d["file"])).name: d for d in lines}
+    assert by_file["wechat-copy-only.html"]["page"]["kind"] == "copy_only"
+    assert by_file["wechat-block-gbk.html"]["page"]["reason"] == "reward_sharing"
+    assert by_file["wechat-block-gbk.html"]["platform"] == "weixin"  # from the signature
+
+
+def test_readable_table() -> None:
+    code, out, _ = _run("inspect", str(EXAMPLES / "zhihu-answer.html"))
+    assert code == 0
+    assert "link.zhihu.com" in out and "taobao.com" in out and "text" in out
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "empty file"),
+    (b"   \n\t ", "empty file"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "binary"),
+    (b"PK\x03\x04 zip", "binary"),
+])
+def test_bad_files_get_a_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    page = tmp_path / "bad.html"
+    page.write_bytes(content)
+    code, out, err = _run("inspect", str(page), "--json")
+    assert code == 1
+    assert message in err and "bad.html" in err
+    assert "Traceback" not in out + err
+
+
+def test_missing_file_and_unknown_platform(tmp_path: Path) -> None:
+    code, _, err = _run("inspect", str(tmp_path / "nope.html"))
+    assert code == 1 and "no such file" in err
+    page = tmp_path / "a.html"
+    page.write_text(PAGE)
+    code, _, err = _run("inspect", str(page), "--platform", "myspace")
+    assert code == 1 and "unknown platform 'myspace'" in err
+    code, _, err = _run("inspect", str(page), "--url", "not-a-url")
+    assert code == 1 and "not an absolute http(s) URL" in err
+
+
+def test_a_bad_file_in_a_directory_does_not_stop_the_others(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text(PAGE)
+    (tmp_path / "b.html").write_bytes(b"")
+    code, out, err = _run("inspect", str(tmp_path), "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1  # something failed ...
+    assert lines[0]["platform"] == "zhihu"  # ... but nothing was lost
+    assert "error" in lines[1] and "empty file" in lines[1]["error"]
+
+
+def test_gbk_page_with_lying_meta(tmp_path: Path) -> None:
+    html = ('<meta charset="utf-8"><title>即将离开知乎</title><p>您即将离开知乎，请注意您的帐号和财产安全。</p>'
+            '<p class="link">https://www.example.org/</p>')
+    page = tmp_path / "gbk.html"
+    page.write_bytes(html.encode("gbk"))
+    code, out, _ = _run("inspect", str(page), "--json", "--url",
+                        "https://link.zhihu.com/?target=https%3A%2F%2Fwww.example.org%2F")
+    data = json.loads(out)
+    assert code == 0
+    assert (data["page"]["kind"], data["page"]["target"]) == ("warned", "https://www.example.org/")
+
+
+@pytest.mark.slow
+def test_fifty_megabyte_page_is_cut_with_a_warning(tmp_path: Path) -> None:
+    block = b'<p>filler text <a href="https://www.example.org/x">x</a></p>\n'
+    page = tmp_path / "huge.html"
+    page.write_bytes(b"<html><body>" + block * (50 * 1024 * 1024 // len(block)) + b"</body></html>")
+    code, out, err = _run("inspect", str(page), "--json")
+    assert code == 0
+    assert "only the first" in err
+    (link,) = json.loads(out)["links"]
+    assert link["target"] == "https://www.example.org/x" and link["count"] > 100_000
+
+
+def test_hostile_markup_is_just_data(tmp_path: Path) -> None:
+    html = ('<title><script>alert(1)</script></title><a href="javascript:alert(1)">x</a>'
+            '<a href="https://e.example/&quot;onmouseover=&quot;x">y</a>'
+            + "<div>" * 5000 + "deep" + "</div>" * 5000)
+    page = tmp_path / "h.html"
+    page.write_text(html)
+    code, out, _ = _run("inspect", str(page), "--json", "--url", "https://site.example/")
+    data = json.loads(out)
+    assert code == 0
+    assert [link["href"] for link in data["links"]] == ['https://e.example/"onmouseover="x']
+
+
+def test_version_and_help() -> None:
+    code, out, _ = _run("--version")
+    assert code == 0 and out.startswith("hulian ")
+    code, out, _ = _run("inspect", "--help")
+    assert code == 0 and "--url" in out and "--json" in out
