@@ -101,6 +101,19 @@ class Catalog:
         return self.markers
 
 
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas of the policy files (for editors: `# yaml-language-server: $schema=...`)."""
+    from pydantic import TypeAdapter
+
+    return {
+        "platform.schema.json": Platform.model_json_schema(by_alias=True),
+        "rule.schema.json": Rule.model_json_schema(by_alias=True),
+        "framework.schema.json": Framework.model_json_schema(by_alias=True),
+        "markers.schema.json": GenericMarkers.model_json_schema(by_alias=True),
+        "companies.schema.json": TypeAdapter(list[Company]).json_schema(by_alias=True),
+    }
+
+
 # ---------------------------------------------------------------------------------------
 # YAML with line numbers
 # ---------------------------------------------------------------------------------------

@@ -206,7 +206,10 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
             if signature.reason_selector:
                 reason_text = " ".join(e.text_content() for e in page.select(
                     signature.reason_selector)) or page.text
-            reason = stated_reason(reason_text, markers)
+            # Client-rendered block pages (WeChat's Vue page) keep the reason in cgiData;
+            # the signature matched this very page, so its scripts are its own words.
+            reason = stated_reason(reason_text, markers) or stated_reason(
+                "\n".join(page.scripts), markers)
         return _facts(page, kind, f"{candidate.id}/{signature.id}", target, reason, cont)
     return _classify_generic(page, markers, short)
 
@@ -279,7 +282,7 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
     Links are unwrapped through the page platform's own wrappers (through every known
     wrapper when the platform is unknown); a link is outbound when its target is not on the
     platform's domains (not on the page's own registrable domain if the platform is unknown)."""
-    base = page.base_href and resolve(page.url, page.base_href) or page.url
+    base = (page.base_href and resolve(page.url, page.base_href)) or page.url
     wrappers_of = [platform] if platform is not None else list(catalog.platforms.values())
     own_site = registrable_domain(page.url) if page.url else None
     found: dict[tuple[str, str | None, str], Link] = {}

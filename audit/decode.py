@@ -20,7 +20,11 @@ _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "big5":
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
 )
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 # Pages larger than this are cut before parsing; the cut is reported, never silent.
 MAX_PAGE_BYTES = 20 * 1024 * 1024
@@ -88,11 +92,11 @@ def decode_html(data: bytes, content_type: str | None = None,
 
     for decided_by, declared in (("header", header_charset(content_type)),
                                  ("meta", meta_charset(data))):
-        encoding = _codec(declared)
-        if encoding and encoding != "utf-8":
-            text = _strict(data, encoding)
-            if text is not None:
-                return Decoded(text, encoding, decided_by, truncated)
+        codec = _codec(declared)
+        if codec and codec != "utf-8":
+            declared_text = _strict(data, codec)
+            if declared_text is not None:
+                return Decoded(declared_text, codec, decided_by, truncated)
 
     for encoding in ("gb18030", "big5hkscs"):
         text = _strict(data, encoding)

@@ -93,4 +93,5 @@ PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".mhtml")
 
 
 def pages_in(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)
+    return sorted(p for p in directory.rglob("*")
+                  if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)

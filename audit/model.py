@@ -391,7 +391,9 @@ class LegalSource(Strict):
     document: str = Field(min_length=1)
     date: str | None = None
     url: str | None = None
-    status: str | None = Field(default=None, description="e.g. 'reported, not officially published'")
+    status: str | None = Field(
+        default=None, description="e.g. 'reported, not officially published'"
+    )
 
 
 class Requirement(Strict):

@@ -27,10 +27,16 @@ _BLOCK = {"p", "div", "br", "li", "ul", "ol", "table", "tr", "td", "th", "h1", "
 
 # A URL in running text ends at whitespace, CJK characters, full-width punctuation or
 # characters that cannot be in a URL.
-_URL_BODY = r"[^\s<>\"'`\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef，。、；：！？“”‘’（）【】《》]+"
+_URL_BODY = (
+    r"[^\s<>\"'`\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
+    r"，。、；：！？“”‘’（）【】《》]+"
+)
 _TEXT_URL = re.compile(
-    r"(?<![A-Za-z0-9_@/.-])(?:https?://" + _URL_BODY + r"|www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+" + r"(?:/"
-    + _URL_BODY + r")?" + r"|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+/" + _URL_BODY + r")",
+    r"(?<![A-Za-z0-9_@/.-])(?:"
+    r"https?://" + _URL_BODY
+    + r"|www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:/" + _URL_BODY + r")?"
+    + r"|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+/" + _URL_BODY
+    + r")",
     re.IGNORECASE,
 )
 _TRAILING = ".,;:!?'\")]}>*"
@@ -62,7 +68,7 @@ class Page:
             return []
         try:
             result = self.root.cssselect(selector)
-        except Exception:  # noqa: BLE001 - a bad selector in a user policy must not crash a run
+        except Exception:
             return []
         return list(result)
 

@@ -17,11 +17,13 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 # Scrapy builds its own TLDExtract at import time; this stops that one fetching too.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-import tldextract  # noqa: E402  (must follow the environment default above)
+import tldextract
 
-from audit.model import Platform, TargetLocation, UrlMatch, Wrapper  # noqa: E402
+from audit.model import Platform, TargetLocation, UrlMatch, Wrapper
 
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+_EXTRACT = tldextract.TLDExtract(
+    suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+)
 
 # Unwrapping stops after this many nested wrappers (a wrapper pointing at a wrapper ...).
 MAX_UNWRAP_DEPTH = 5

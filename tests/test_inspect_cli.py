@@ -102,7 +102,7 @@ def test_missing_file_and_unknown_platform(tmp_path: Path) -> None:
 def test_a_bad_file_in_a_directory_does_not_stop_the_others(tmp_path: Path) -> None:
     (tmp_path / "a.html").write_text(PAGE)
     (tmp_path / "b.html").write_bytes(b"")
-    code, out, err = _run("inspect", str(tmp_path), "--json")
+    code, out, _ = _run("inspect", str(tmp_path), "--json")
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # something failed ...
     assert lines[0]["platform"] == "zhihu"  # ... but nothing was lost

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.model import Citation, Platform, Text, TargetLocation, UrlMatch, Wrapper
+from audit.model import Citation, Platform, TargetLocation, Text, UrlMatch, Wrapper
 from audit.urls import (
     host_matches,
     registrable_domain,

@@ -10,7 +10,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from audit.catalog import Catalog, PolicyError, load_catalog, policy_dirs
+from audit.catalog import (
+    Catalog,
+    PolicyError,
+    json_schemas,
+    load_catalog,
+    policy_dirs,
+    shipped_policies_dir,
+)
 from audit.console import fail, stderr, stdout
 
 app = typer.Typer(help="Validate, list and explain the policy set (platforms, rules, frameworks).",
@@ -62,7 +69,8 @@ def validate(
 
 @app.command("list")
 def list_(
-    kind: Annotated[str, typer.Argument(help="platforms | rules | frameworks | companies")] = "platforms",
+    kind: Annotated[str, typer.Argument(
+        help="platforms | rules | frameworks | companies")] = "platforms",
     json_output: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """List platforms (with company, category, wrappers, signatures), rules or frameworks."""
@@ -110,7 +118,7 @@ def explain(
     for kind, table in (("platform", catalog.platforms), ("rule", catalog.rules),
                         ("framework", catalog.frameworks), ("company", catalog.companies)):
         if policy_id in table:
-            entry = table[policy_id]  # type: ignore[attr-defined]
+            entry = table[policy_id]
             source = catalog.sources.get(f"{kind}:{policy_id}")
             stderr.print(f"{kind} {policy_id} from {source}")
             if kind == "rule":
@@ -121,3 +129,19 @@ def explain(
             return
     fail(f"no platform, rule, framework or company with id {policy_id!r}")
     raise typer.Exit(1)
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option(
+        help="Directory to write the *.schema.json files to. Default: the shipped "
+             "policies/schema/.")] = None,
+) -> None:
+    """Write the JSON Schemas of the policy files (platform, rule, framework, companies,
+    markers), for editors and external validators."""
+    target = out or shipped_policies_dir() / "schema"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, body in json_schemas().items():
+        (target / name).write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
+                                   encoding="utf-8")
+        stderr.print(f"wrote {target / name}")
