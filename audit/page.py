@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import lxml.etree
 import lxml.html
 
-from audit.urls import _registrable, host_of
+from audit.urls import has_public_suffix, host_of
 
 # Elements whose content a reader never sees as text.
 _INVISIBLE = {"script", "style", "noscript", "template", "head", "title", "textarea", "svg",
@@ -104,7 +104,7 @@ def find_text_urls(text: str) -> list[str]:
         host = lower.split("/", 1)[0]
         if not lower.startswith("www.") and "/" not in candidate:
             continue
-        if _registrable(host) is None or re.fullmatch(r"[0-9.]+", host):
+        if not has_public_suffix(host) or re.fullmatch(r"[0-9.]+", host):
             continue
         found.append("http://" + candidate)
     return found

@@ -43,11 +43,23 @@ def host_of(url: str) -> str | None:
 
 @lru_cache(maxsize=65536)
 def _registrable(host: str) -> str | None:
+    if re.fullmatch(r"[0-9.]+|\[?[0-9a-f:]+\]?", host):
+        return host  # an IP address stands for itself
     result = _EXTRACT(host)
     if not result.suffix or not result.domain:
-        # IP addresses and bare names have no registrable domain; keep IPs as themselves.
-        return host if re.fullmatch(r"[0-9.]+|\[?[0-9a-f:]+\]?", host) else None
+        # A name under a suffix the PSL does not know (the lab's `.lab`, intranet names):
+        # treat the last label as the suffix, as browsers do for cookies.
+        labels = host.split(".")
+        return ".".join(labels[-2:]) if len(labels) >= 2 and all(labels[-2:]) else None
     return f"{result.domain}.{result.suffix}".lower()
+
+
+@lru_cache(maxsize=65536)
+def has_public_suffix(host: str) -> bool:
+    """True if the host ends in a suffix of the Public Suffix List (`github.com` yes,
+    `helper.js` no): text such as `helper.js/x` is a file name, not a URL."""
+    result = _EXTRACT(host)
+    return bool(result.suffix and result.domain)
 
 
 def registrable_domain(url_or_host: str) -> str | None:
