@@ -244,8 +244,12 @@ def verify(path: Path) -> VerifyReport:
     """Recompute the sha256 of every file the manifest lists and name what differs."""
     manifest = read_manifest(path)
     ok, changed, missing = [], [], []
+    root = path.resolve()
     for name, expected in sorted(manifest.files.items()):
         file = path / name
+        if not file.resolve().is_relative_to(root):
+            # A manifest must not make verify read files outside the bundle.
+            raise BundleError(f"{path / MANIFEST}: lists a file outside the bundle: {name!r}")
         if not file.is_file():
             missing.append(name)
         elif sha256_file(file) != expected:

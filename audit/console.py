@@ -6,9 +6,12 @@ import logging
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
+# soft_wrap: never break long paths or URLs at the terminal width (or at 80 columns when
+# the output is not a terminal): they must stay copyable.
 stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 def setup_logging(verbosity: int) -> None:
@@ -22,5 +25,6 @@ def setup_logging(verbosity: int) -> None:
 
 
 def fail(message: str) -> None:
-    """Print an error for a person on stderr (no traceback)."""
-    stderr.print(f"[bold red]error[/]: {message}", highlight=False, markup=True)
+    """Print an error for a person on stderr (no traceback). The message is text, never
+    markup: policy errors contain '[field]' and file names may contain brackets."""
+    stderr.print(f"[bold red]error[/]: {escape(message)}", highlight=False)

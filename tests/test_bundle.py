@@ -386,3 +386,16 @@ def test_generated_run_ids_are_unique_and_valid(tmp_path: Path) -> None:
     assert first.run_id != second.run_id
     assert (tmp_path / first.run_id / MANIFEST).is_file()
     assert read_manifest(tmp_path / second.run_id).run_id == second.run_id
+
+
+def test_verify_refuses_a_manifest_pointing_outside_the_bundle(tmp_path: Path) -> None:
+    from audit.bundle import BundleError, BundleWriter, read_manifest, verify, write_manifest
+
+    (tmp_path / "secret.txt").write_text("outside")
+    writer = BundleWriter(tmp_path / "runs", run_id="r1", policy_digest="d")
+    writer.finish()
+    manifest = read_manifest(writer.path)
+    manifest.files["../../secret.txt"] = "0" * 64
+    write_manifest(writer.path, manifest)
+    with pytest.raises(BundleError, match="outside the bundle"):
+        verify(writer.path)

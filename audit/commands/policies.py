@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from audit.catalog import (
@@ -29,7 +28,7 @@ def load_or_exit(extra: list[Path] | None = None) -> Catalog:
         return load_catalog(policy_dirs(extra or []))
     except PolicyError as exc:
         for problem in exc.problems:
-            fail(escape(str(problem)))  # '[field]' is not markup
+            fail(str(problem))
         stderr.print(f"{len(exc.problems)} problem(s) in the policy set / 策略文件有 "
                      f"{len(exc.problems)} 处错误")
         raise typer.Exit(1) from None
@@ -54,7 +53,7 @@ def validate(
                 {"file": str(p.path), "line": p.line, "field": p.field, "message": p.message}
                 for p in exc.problems]}, ensure_ascii=False))
         for problem in exc.problems:
-            fail(escape(str(problem)))  # '[field]' is not markup
+            fail(str(problem))
         raise typer.Exit(1) from None
     summary = {"ok": True, "platforms": len(catalog.platforms), "companies": len(catalog.companies),
                "rules": len(catalog.rules), "frameworks": len(catalog.frameworks),

@@ -27,7 +27,7 @@ def verify_command(
     try:
         report = verify(run)
     except BundleError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
         raise typer.Exit(1) from None
     if json_output:
         stdout.out(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -60,9 +60,9 @@ def evaluate_command(
     try:
         report = verify(run)
         if not report.intact and not force:
-            fail(escape(f"{run}: bundle fails verification (changed: {report.changed}, "
+            fail(f"{run}: bundle fails verification (changed: {report.changed}, "
                         f"missing: {report.missing}, unlisted: {report.unlisted}); run "
-                        f"`hulian verify {run}` or pass --force"))
+                        f"`hulian verify {run}` or pass --force")
             raise typer.Exit(1)
         bundle = Bundle(run)
         verdicts = list(evaluate_observations(bundle.observations(), catalog))
@@ -70,7 +70,7 @@ def evaluate_command(
             "changed": report.changed, "missing": report.missing, "unlisted": report.unlisted}
         rewrite_verdicts(run, verdicts, catalog.digest, unverified)
     except BundleError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
         raise typer.Exit(1) from None
     counts: dict[str, int] = {}
     for verdict in verdicts:
