@@ -382,8 +382,7 @@ def classify_observation(
     status = final.status if final else None
     landed = next((h for h in hops if _reaches(h.url, target_url) and h.via != "control"), None)
     if page is not None and page.kind is PageKind.WARNED:
-        # A warning counts as `warned` when its continue link reaches the target (or could
-        # not be tried); a warning whose continue leads elsewhere is a diversion.
+        # One extra action (the continue link) stands between the user and the target.
         return Outcome.WARNED, None
     if status is not None and status >= 400:
         if control_ok is False:

@@ -307,6 +307,9 @@ class GenericMarkers(Strict):
     copy_only: list[str] = Field(min_length=1)
     warned: list[str] = Field(min_length=1)
     continue_texts: list[str] = Field(min_length=1, description="labels of a 'continue' link")
+    # Anti-bot challenges (captcha, "unusual traffic"): the auditor was refused, not the user;
+    # such an answer is an `error`, never evidence of blocking.
+    anti_bot: list[str] = Field(default_factory=list)
     max_text_chars: int = Field(default=1200, gt=0, description="longer pages are content")
     reasons: list[ReasonPattern] = Field(min_length=1)
     cite: list[Citation] = Field(min_length=1)

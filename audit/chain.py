@@ -1,0 +1,232 @@
+"""Following one link hop by hop, as pure decisions: given the hops so far and the latest
+response, say what to do next (follow a redirect, a meta refresh, a JS location, a warning's
+continue link once; stop; or fail with a reason) and, at the end, build the Observation.
+
+The crawler (spiders/) and the capture analyser feed responses in; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from audit.catalog import Catalog
+from audit.classify import classify_observation, classify_page
+from audit.decode import decode_html
+from audit.model import Hop, Observation, PageFacts, PageKind, Probe
+from audit.page import Page, parse_page
+from audit.urls import host_of, registrable_domain, resolve
+
+MAX_HOPS = 10
+
+# Statuses with which servers refuse automated clients (Zhihu answers 566, domain-facts
+# §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
+ANTI_BOT_STATUSES = frozenset({403, 566, 999})
+RATE_LIMIT_STATUSES = frozenset({429})
+
+_JS_LOCATION = re.compile(
+    r"""(?:window\.|document\.|top\.|self\.)?location(?:\.href)?\s*=\s*(["'])(?P<a>[^"']+)\1"""
+    r"""|location\.(?:replace|assign)\(\s*(["'])(?P<b>[^"']+)\3\s*\)"""
+)
+
+Via = Literal["start", "http", "meta_refresh", "js", "continue", "control"]
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the downloader got for one hop."""
+
+    url: str
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    elapsed_ms: float | None = None
+    warc_record_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Literal["follow", "stop", "fail"]
+    url: str | None = None
+    via: Via = "http"
+    failure: str | None = None
+
+
+@dataclass
+class Chain:
+    """The state of one probe's link-follow."""
+
+    probe: Probe
+    hops: list[Hop] = field(default_factory=list)
+    page: PageFacts | None = None
+    continued: bool = False
+    failure: str | None = None
+    control_ok: bool | None = None
+    evidence: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+
+    @property
+    def next_via(self) -> Via:
+        return "start" if not self.hops else "http"
+
+    def visited(self, url: str) -> bool:
+        return any(h.url == url for h in self.hops if h.via != "control")
+
+
+def probe_id(source: str, surface: str, target_url: str) -> str:
+    """Stable id of a probe: the same link planned twice (or on resume) is the same probe."""
+    return hashlib.sha256(f"{source}\n{surface}\n{target_url}".encode()).hexdigest()[:20]
+
+
+def _is_short(page: Page, catalog: Catalog) -> bool:
+    return len(page.text) <= catalog.require_markers().max_text_chars
+
+
+def anti_bot_marker(page: Page, catalog: Catalog) -> str | None:
+    """A captcha / 'unusual traffic' page answered with 200 (short pages only)."""
+    if not _is_short(page, catalog):
+        return None
+    visible = f"{page.title}\n{page.text}"
+    for marker in catalog.require_markers().anti_bot:
+        if marker in visible:
+            return marker
+    return None
+
+
+def js_location(page: Page) -> str | None:
+    for script in page.scripts:
+        match = _JS_LOCATION.search(script)
+        if match:
+            return match.group("a") or match.group("b")
+    return None
+
+
+def record(chain: Chain, response: Response, via: Via) -> Hop:
+    hop = Hop(
+        url=response.url, status=response.status, via=via,
+        location=response.headers.get("location"), elapsed_ms=response.elapsed_ms,
+        body_sha256=hashlib.sha256(response.body).hexdigest(),
+        warc_record_id=response.warc_record_id,
+    )
+    chain.hops.append(hop)
+    if response.warc_record_id:
+        chain.evidence.append(response.warc_record_id)
+    return hop
+
+
+def _follow(chain: Chain, url: str | None, via: Via) -> Step:
+    if url is None:
+        return Step("stop")
+    if len([h for h in chain.hops if h.via != "control"]) >= MAX_HOPS:
+        return Step("fail", failure=f"hop_limit:{MAX_HOPS}")
+    if chain.visited(url):
+        return Step("fail", failure="redirect_loop")
+    return Step("follow", url=url, via=via)
+
+
+def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog) -> Step:
+    """Record the hop and decide the next step of the chain."""
+    hop = record(chain, response, via)
+    status = response.status
+    if 300 <= status < 400 and response.headers.get("location"):
+        target = resolve(response.url, response.headers["location"])
+        if target is None:
+            return Step("fail", failure="bad_location")
+        hop.location = target
+        return _follow(chain, target, "http")
+    if status in RATE_LIMIT_STATUSES:
+        return Step("fail", failure=f"rate_limited:{status}")
+    if status in ANTI_BOT_STATUSES:
+        return Step("fail", failure=f"anti_bot:{status}")
+
+    content_type = response.headers.get("content-type", "")
+    if response.body and ("html" in content_type or not content_type):
+        decoded = decode_html(response.body, content_type)
+        page = parse_page(decoded.text, response.url)
+    else:
+        page = Page(url=response.url)
+    marker = anti_bot_marker(page, catalog) if page.root is not None else None
+    if marker is not None:
+        return Step("fail", failure=f"anti_bot:captcha ({marker})")
+
+    platform = catalog.platform_for_url(response.url)
+    facts = classify_page(page, catalog, platform) if page.root is not None else PageFacts()
+    if chain.page is None or chain.page.kind is PageKind.CONTENT:
+        # The interstitial decides the outcome: the target page reached through a warning's
+        # continue link must not overwrite it.
+        chain.page = facts
+    if facts.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY):
+        return Step("stop")
+    if facts.kind is PageKind.WARNED:
+        if chain.continued or not facts.continue_url:
+            return Step("stop")
+        chain.continued = True
+        return _follow(chain, facts.continue_url, "continue")
+    if status >= 400:
+        return Step("stop")
+    if page.root is not None and _is_short(page, catalog):
+        if page.meta_refresh:
+            return _follow(chain, resolve(response.url, page.meta_refresh), "meta_refresh")
+        script_target = js_location(page)
+        if script_target:
+            return _follow(chain, resolve(response.url, script_target), "js")
+    return Step("stop")
+
+
+def on_failure(chain: Chain, url: str, failure: str, via: Via) -> None:
+    """A hop could not be fetched (timeout, reset, refused ...): record it and end the chain."""
+    chain.hops.append(Hop(url=url, status=None, via=via))
+    chain.failure = failure
+
+
+def reached_target(chain: Chain) -> bool:
+    """Whether some hop of the chain loaded the target itself (2xx on the target's site)."""
+    target = chain.probe.target_url
+    target_site = registrable_domain(target)
+    for hop in chain.hops:
+        if hop.via == "control" or hop.status is None or not 200 <= hop.status < 300:
+            continue
+        if hop.url == target or (host_of(hop.url) == host_of(target)) or (
+            target_site is not None and registrable_domain(hop.url) == target_site
+            and hop is chain.hops[-1]
+        ):
+            return True
+    return False
+
+
+def needs_control(chain: Chain) -> bool:
+    """A control fetch of the target is needed unless the chain itself loaded it."""
+    return not reached_target(chain)
+
+
+def on_control(chain: Chain, status: int | None, warc_record_id: str | None = None) -> None:
+    chain.control_ok = status is not None and 200 <= status < 400
+    chain.hops.append(Hop(url=chain.probe.target_url, status=status, via="control",
+                          warc_record_id=warc_record_id))
+    if warc_record_id:
+        chain.evidence.append(warc_record_id)
+
+
+def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],
+                finished_at: datetime | None = None) -> Observation:
+    probe = chain.probe
+    chain_hops = [h for h in chain.hops if h.via != "control"]
+    outcome, reason = classify_observation(
+        target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
+        page=chain.page, failure=chain.failure, control_ok=chain.control_ok,
+    )
+    runtime = None
+    if chain.started_at and finished_at:
+        runtime = round((finished_at - chain.started_at).total_seconds(), 3)
+    return Observation(
+        id=hashlib.sha256(f"{run_id}\n{probe.id}".encode()).hexdigest()[:20],
+        probe_id=probe.id, run_id=run_id, source=probe.source, surface=probe.surface,
+        target_url=probe.target_url, target_platform=probe.target_platform, method=method,
+        started_at=chain.started_at, runtime_s=runtime, rendered_as=probe.rendered_as,
+        hops=chain.hops, final_url=chain_hops[-1].url if chain_hops else None, page=chain.page,
+        control_ok=chain.control_ok, failure=chain.failure, outcome=outcome, reason=reason,
+        evidence=chain.evidence,
+    )
