@@ -12,6 +12,7 @@ from audit import __version__
 from audit.catalog import POLICIES_ENV
 from audit.commands import policies
 from audit.commands.inspect import inspect
+from audit.commands.run import audit_run
 from audit.commands.runs import evaluate_command, verify_command
 from audit.console import setup_logging, stdout
 
@@ -25,6 +26,9 @@ app = typer.Typer(
 )
 app.add_typer(policies.app, name="policies")
 app.command()(inspect)
+app.command("run")(audit_run)
+app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
+            "resume and distributed workflows use.")(audit_run)
 app.command("verify")(verify_command)
 app.command("evaluate")(evaluate_command)
 
@@ -54,3 +58,7 @@ def main_options(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -15,13 +15,11 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 
 def setup_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * verbosity
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(message)s",
-        handlers=[RichHandler(console=stderr, show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
+    level = max(logging.WARNING - 10 * verbosity, logging.DEBUG)
+    # The level is set on the handler too: Scrapy reconfigures its loggers to DEBUG when a
+    # crawl starts, and only the handler still filters them then.
+    handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=False, level=level)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
 
 
 def fail(message: str) -> None:

@@ -1,0 +1,260 @@
+"""`hulian run` (audit end to end) and `hulian crawl` (measure only), with live progress."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from audit.bundle import BundleError, BundleWriter, read_manifest
+from audit.catalog import Catalog, PolicyError
+from audit.console import fail, stderr, stdout
+from audit.model import Observation, Severity, SurfaceKind
+from audit.runner import (
+    RUN_POLICIES,
+    LabError,
+    LabProcess,
+    Summary,
+    catalog_for_run,
+    finish_run,
+    lab_process,
+)
+
+EXIT_FAILED_CHECK = 3
+
+
+class Robots(StrEnum):
+    OBEY = "obey"
+    IGNORE = "ignore"
+
+
+class _Progress:
+    """Rich progress on stderr: requests, probes planned/observed, outcomes so far, rate."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            TextColumn("{task.fields[outcomes]}"), console=stderr, transient=False,
+        )
+        self.task = self.progress.add_task("probes 探测", total=None, rate="", outcomes="")
+        self.requests = 0
+        self.planned = 0
+        self.observed = 0
+        self.outcomes: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def refresh(self) -> None:
+        self.last = 0.0
+        self("refresh", None)
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        if kind == "response":
+            self.requests += 1
+        elif kind == "probe":
+            self.planned += 1
+        elif kind == "observation" and isinstance(payload, Observation):
+            self.observed += 1
+            self.outcomes[payload.outcome.value] += 1
+        now = time.monotonic()
+        if now - self.last < 0.2 and kind != "observation":
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        self.progress.update(
+            self.task, total=max(self.planned, self.observed), completed=self.observed,
+            rate=f"{self.requests} req ({self.requests / elapsed:.0f}/s)",
+            outcomes=" ".join(f"{k} {v}" for k, v in self.outcomes.most_common()),
+        )
+
+
+def _summary_table(summary: Summary) -> Table:
+    table = Table(title=f"run {summary.run_id}", show_header=True)
+    table.add_column("outcome 结果")
+    table.add_column("n", justify="right")
+    for outcome, n in summary.outcomes.most_common():
+        table.add_row(outcome, str(n))
+    table.add_section()
+    for status, n in sorted(summary.verdicts.items()):
+        table.add_row(f"verdict {status}", str(n))
+    for severity, n in sorted(summary.failed_by_severity.items(),
+                              key=lambda kv: -Severity(kv[0]).rank):
+        table.add_row(f"failed {severity}", str(n))
+    return table
+
+
+def _parse_seed(value: str) -> tuple[str, SurfaceKind, str]:
+    try:
+        platform, surface, url = value.split(":", 2)
+        return platform, SurfaceKind(surface), url
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r}: expected PLATFORM:SURFACE:URL, e.g. zhihu:post:https://...") from None
+
+
+def _parse_route(value: str) -> tuple[str, str]:
+    glob, sep, url = value.partition("=")
+    if not sep or not url.startswith("http://"):
+        raise typer.BadParameter(f"{value!r}: expected HOSTGLOB=http://HOST:PORT")
+    return glob, url
+
+
+def audit_run(
+    lab: Annotated[bool, typer.Option(
+        "--lab", help="Start the local lab (a simulated ecosystem on 127.0.0.1), audit it, "
+                      "stop it. Implies --allow-private and the lab's own policies.")] = False,
+    scenario: Annotated[Path | None, typer.Option(
+        help="Lab scenario file (with --lab). Default: the shipped scenario.",
+        exists=True, dir_okay=False)] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", "-s", help="Audit only these source platforms (repeatable).")] = None,
+    seed: Annotated[list[str] | None, typer.Option(
+        help="Extra seed page PLATFORM:SURFACE:URL (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="Directory for run bundles.")] = Path("runs"),
+    run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue an interrupted run bundle: planned probes without an observation "
+             "are measured, nothing is measured twice.", exists=True, file_okay=False)] = None,
+    allow_private: Annotated[bool, typer.Option(
+        help="Follow links into private/loopback/link-local addresses (refused by default: "
+             "an audited page must not steer the auditor into its own network).")] = False,
+    robots: Annotated[Robots, typer.Option(
+        help="robots.txt policy, recorded in the manifest.")] = Robots.OBEY,
+    route: Annotated[list[str] | None, typer.Option(
+        help="Send hosts matching HOSTGLOB through a proxy: HOSTGLOB=http://HOST:PORT.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
+    per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Download timeout, seconds.")] = None,
+    fail_on: Annotated[Severity | None, typer.Option(
+        help="Exit with status 3 if a verdict of this severity or worse failed (CI gating).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
+                           ] = False,
+) -> None:
+    """Audit platforms end to end: crawl their seed pages, follow every outbound link hop by
+    hop with a control fetch of the target, classify the outcomes, evaluate the rules, and
+    write everything into runs/<run-id>/ (probes, observations, verdicts, WARC evidence,
+    manifest with hashes).
+
+    Examples:
+
+      hulian run --lab                      # the demo: audit the local lab
+
+      hulian run --source zhihu --fail-on high
+
+      hulian run --resume runs/20261128T030000Z-abc123
+    """
+    from audit.crawl import CrawlConfig, crawl, resume_state
+
+    config = CrawlConfig(
+        sources=list(source or []), extra_seeds=[_parse_seed(s) for s in seed or []],
+        routes=dict(_parse_route(r) for r in route or []),
+        allow_private=allow_private or lab, robots=robots.value, lab=lab,
+        concurrency=concurrency, per_host=per_host, timeout=timeout,
+    )
+    try:
+        if resume is not None:
+            manifest = read_manifest(resume)
+            out, run_id = resume.parent, manifest.run_id
+        writer_path = out / run_id if run_id else None
+        context: AbstractContextManager[LabProcess | None] = (
+            lab_process(scenario) if lab else nullcontext())
+        with context as lab_handle:
+            if lab_handle is not None:
+                config.routes.setdefault("*.lab", lab_handle.url)
+            catalog, writer = _open_bundle(out, run_id, resume, config, lab, scenario,
+                                           writer_path)
+            if lab:
+                config.sources = config.sources or _lab_sources(catalog, writer.path)
+            planned, done = resume_state(writer.path) if resume else ({}, set())
+            summary = Summary(run_id=writer.run_id, path=writer.path)
+            stderr.print(f"run {writer.run_id} → {writer.path}")
+            bar = _Progress()
+            with bar.progress:
+                result = crawl(catalog, config, writer, planned=planned, done=done,
+                               progress=bar)
+                bar.refresh()
+            summary.planned = result.planned
+            summary.outcomes = Counter(
+                o.outcome.value for o in _observations(writer.path))
+            summary.observations = sum(summary.outcomes.values())
+            summary.seed_errors = result.seed_errors
+            finish_run(writer, catalog, summary, after=_after_steps)
+    except (LabError, BundleError, PolicyError, ValueError) as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    for error in summary.seed_errors:
+        stderr.print(f"[yellow]seed failed[/]: {error['url']} ({error['error']})")
+    if json_output:
+        stdout.out(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        stdout.print(_summary_table(summary))
+        stdout.print(f"bundle: {writer.path}")
+    worst = summary.worst_failed()
+    if fail_on is not None and worst is not None and worst.rank >= fail_on.rank:
+        stderr.print(f"a {worst.value} verdict failed (--fail-on {fail_on.value}) / 存在不合规项")
+        raise typer.Exit(EXIT_FAILED_CHECK)
+
+
+def _observations(path: Path) -> list[Observation]:
+    from audit.bundle import Bundle
+
+    return list(Bundle(path).observations())
+
+
+def _open_bundle(out: Path, run_id: str | None, resume: Path | None, config: Any, lab: bool,
+                 scenario: Path | None, writer_path: Path | None) -> tuple[Catalog, BundleWriter]:
+    """Create (or reopen) the bundle; a lab run carries the lab's policies inside it."""
+    if lab and resume is None:
+        # Write the lab's policy files first, to a staging directory, so the bundle's
+        # policy digest covers them.
+        from audit.lab.policies import write_policies
+        from audit.lab.scenario import load_scenario
+
+        staging = out / ".staging-policies"
+        shutil.rmtree(staging, ignore_errors=True)
+        write_policies(load_scenario(scenario), staging)
+        catalog = _load_with(staging)
+        writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
+                              config=config.manifest_config())
+        shutil.move(str(staging), str(writer.path / RUN_POLICIES))
+        return catalog_for_run(writer.path), writer
+    if resume is not None:
+        catalog = catalog_for_run(resume)
+        writer = BundleWriter(resume.parent, run_id=resume.name, policy_digest=catalog.digest,
+                              resume=True)
+        return catalog, writer
+    from audit.catalog import load_catalog, policy_dirs
+
+    catalog = load_catalog(policy_dirs())
+    writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
+                          config=config.manifest_config())
+    return catalog, writer
+
+
+def _load_with(directory: Path) -> Catalog:
+    from audit.catalog import load_catalog, policy_dirs
+
+    return load_catalog([*policy_dirs(), directory])
+
+
+def _lab_sources(catalog: Catalog, run: Path) -> list[str]:
+    """The lab's platforms: those defined by the run's own policy directory."""
+    return sorted(pid for key, path in catalog.sources.items()
+                  if key.startswith("platform:") and run in path.parents
+                  for pid in [key.split(":", 1)[1]])
+
+
+def _after_steps(run: Path, catalog: Catalog, verdicts: list[Any]) -> None:
+    """Graph and report steps (filled in by the graph and report issues)."""
+    return None

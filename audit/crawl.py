@@ -1,0 +1,137 @@
+"""Run the crawler: build Scrapy settings from a CrawlConfig, plan seeds from the catalog,
+run the spider once (Scrapy's reactor starts once per process) into a run bundle, and report
+progress. The only Scrapy user in audit/.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+# mitmproxy 11.0.2 pins Brotli 1.1.0, so Scrapy cannot decode `br` and says so at import;
+# it also leaves `br` out of Accept-Encoding, so servers never send it (dependencies.md §4).
+warnings.filterwarnings("ignore", message=".*'br' encoding support.*", category=UserWarning)
+
+from scrapy.crawler import CrawlerProcess  # noqa: E402
+from scrapy.settings import Settings  # noqa: E402
+
+from audit.bundle import Bundle, BundleWriter  # noqa: E402
+from audit.catalog import Catalog  # noqa: E402
+from audit.model import Observation, Probe, SurfaceKind  # noqa: E402
+from spiders import settings as spider_settings  # noqa: E402
+from spiders.audit import LinkAuditSpider, Seed  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlConfig:
+    """Everything that shapes a crawl; it is recorded in the run manifest."""
+
+    sources: list[str] = field(default_factory=list)  # platform ids; empty = all with seeds
+    extra_seeds: list[tuple[str, SurfaceKind, str]] = field(default_factory=list)
+    routes: dict[str, str] = field(default_factory=dict)  # host glob -> proxy URL
+    allow_private: bool = False
+    robots: str = "obey"  # obey | ignore
+    lab: bool = False
+    concurrency: int | None = None
+    per_host: int | None = None
+    timeout: float | None = None
+
+    def manifest_config(self) -> dict[str, object]:
+        return {"sources": self.sources, "robots": self.robots,
+                "allow_private": self.allow_private, "routes": self.routes, "lab": self.lab,
+                "concurrency": self.concurrency, "per_host": self.per_host,
+                "timeout": self.timeout,
+                "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
+
+
+@dataclass
+class CrawlResult:
+    planned: int
+    observations: int
+    outcomes: Counter[str]
+    seed_errors: list[dict[str, str]]
+    stats: dict[str, Any]
+
+
+def seeds_for(catalog: Catalog, config: CrawlConfig) -> list[Seed]:
+    chosen = config.sources or sorted(catalog.platforms)
+    seeds = []
+    for platform_id in chosen:
+        platform = catalog.platforms.get(platform_id)
+        if platform is None:
+            raise ValueError(f"unknown platform {platform_id!r}")
+        for surface in platform.surfaces:
+            if surface.method != "crawl" and not config.lab:
+                continue
+            seeds += [Seed(platform.id, surface.kind, url) for url in surface.seeds]
+    seeds += [Seed(p, s, u) for p, s, u in config.extra_seeds]
+    return seeds
+
+
+def build_settings(config: CrawlConfig, writer: BundleWriter,
+                   progress: Callable[[str, Any], None] | None) -> Settings:
+    settings = Settings()
+    settings.setdict(spider_settings.BASE, priority="project")
+    if config.lab:
+        settings.setdict(spider_settings.LAB, priority="project")
+    settings.set("ROBOTSTXT_OBEY", config.robots == "obey", priority="cmdline")
+    if config.concurrency:
+        settings.set("CONCURRENT_REQUESTS", config.concurrency, priority="cmdline")
+    if config.per_host:
+        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", config.per_host, priority="cmdline")
+    if config.timeout:
+        settings.set("DOWNLOAD_TIMEOUT", config.timeout, priority="cmdline")
+    settings.set("HULIAN_ROUTES", config.routes, priority="cmdline")
+    settings.set("HULIAN_ALLOW_PRIVATE", config.allow_private, priority="cmdline")
+    settings.set("HULIAN_WARC_PATH", str(writer.path / "evidence" / "crawl.warc.gz"),
+                 priority="cmdline")
+    settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
+    settings.set("HULIAN_PROGRESS", progress, priority="cmdline")
+    return settings
+
+
+def resume_state(path: Path) -> tuple[dict[str, Probe], set[str]]:
+    """Probes planned and probes observed in an interrupted run."""
+    bundle = Bundle(path)
+    planned = {p.id: p for p in bundle.probes()}
+    done = {o.probe_id for o in bundle.observations()}
+    return planned, done
+
+
+def crawl(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
+          planned: dict[str, Probe] | None = None, done: set[str] | None = None,
+          progress: Callable[[str, Any], None] | None = None) -> CrawlResult:
+    """Run one crawl into `writer` (blocking). Call at most once per process."""
+    seeds = seeds_for(catalog, config)
+    outcomes: Counter[str] = Counter()
+    counts = {"observations": 0}
+
+    def on_event(kind: str, payload: Any) -> None:
+        if kind == "observation" and isinstance(payload, Observation):
+            outcomes[payload.outcome.value] += 1
+            counts["observations"] += 1
+        if progress is not None:
+            progress(kind, payload)
+
+    process = CrawlerProcess(build_settings(config, writer, on_event), install_root_handler=False)
+    crawler = process.create_crawler(LinkAuditSpider)
+    process.crawl(crawler, seeds=seeds, catalog=catalog, run_id=writer.run_id,
+                  planned=planned, done=done)
+    process.start()
+    spider = crawler.spider
+    assert spider is None or isinstance(spider, LinkAuditSpider)
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    return CrawlResult(
+        planned=len(spider.planned) if spider else 0, observations=counts["observations"],
+        outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],
+        stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
+    )

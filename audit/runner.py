@@ -1,0 +1,122 @@
+"""One audit run, end to end: plan -> crawl -> classify -> evaluate -> graph -> report, into
+runs/<run-id>/. Also starts and stops the lab for `--lab` runs (in a child process, so the
+lab's server does not compete with the crawler for the interpreter lock)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.bundle import VERDICTS, Bundle, BundleWriter
+from audit.catalog import Catalog, load_catalog, policy_dirs
+from audit.evaluate import evaluate
+from audit.model import Severity, Status, Verdict
+
+logger = logging.getLogger(__name__)
+
+RUN_POLICIES = "policies"  # a run's own policy directory (e.g. the lab's platforms)
+
+
+class LabError(Exception):
+    """The lab could not be started."""
+
+
+@dataclass
+class LabProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def lab_process(scenario: Path | None = None, port: int = 0) -> Iterator[LabProcess]:
+    """Start `hulian lab serve` in a child process on a free loopback port."""
+    command = [sys.executable, "-m", "audit.cli", "lab", "serve", "--port", str(port)]
+    if scenario is not None:
+        command += ["--scenario", str(scenario)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    try:
+        url = str(json.loads(line)["url"])
+    except (ValueError, KeyError):
+        process.kill()
+        raise LabError(f"the lab did not start (said {line[:200]!r})") from None
+    lab = LabProcess(url, process)
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+def catalog_for_run(run: Path, extra: list[Path] | None = None) -> Catalog:
+    """The shipped policies, the user's, and the run's own (if it carries any)."""
+    dirs = policy_dirs(extra or [])
+    own = run / RUN_POLICIES
+    if own.is_dir():
+        dirs.append(own)
+    return load_catalog(dirs)
+
+
+@dataclass
+class Summary:
+    run_id: str
+    path: Path
+    planned: int = 0
+    observations: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)
+    failed_by_severity: Counter[str] = field(default_factory=Counter)
+    seed_errors: list[dict[str, str]] = field(default_factory=list)
+
+    def worst_failed(self) -> Severity | None:
+        failed = [Severity(s) for s, n in self.failed_by_severity.items() if n]
+        return max(failed, key=lambda s: s.rank) if failed else None
+
+    def as_dict(self) -> dict[str, object]:
+        worst = self.worst_failed()
+        return {"run_id": self.run_id, "path": str(self.path), "planned": self.planned,
+                "observations": self.observations, "outcomes": dict(self.outcomes),
+                "verdicts": dict(self.verdicts),
+                "failed_by_severity": dict(self.failed_by_severity),
+                "worst_failed": worst.value if worst else None,
+                "seed_errors": self.seed_errors}
+
+
+def summarise(summary: Summary, verdicts: list[Verdict]) -> None:
+    for verdict in verdicts:
+        summary.verdicts[verdict.status.value] += 1
+        if verdict.status is Status.FAIL:
+            summary.failed_by_severity[verdict.severity.value] += 1
+
+
+def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary,
+               after: Callable[[Path, Catalog, list[Verdict]], Any] | None = None) -> None:
+    """Close the crawl's files, evaluate, run the follow-up steps (graph, report) and seal."""
+    writer.close()
+    verdicts = list(evaluate(Bundle(writer.path).observations(), catalog))
+    (writer.path / VERDICTS).unlink(missing_ok=True)  # a resumed run is judged afresh
+    for verdict in verdicts:
+        writer.add_verdict(verdict)
+    writer.close()
+    summarise(summary, verdicts)
+    if after is not None:
+        after(writer.path, catalog, verdicts)
+    writer.manifest.config["summary"] = summary.as_dict()
+    writer.finish()

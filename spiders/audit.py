@@ -1,0 +1,221 @@
+"""The audit spider: fetch each source platform's seed pages, plan one probe per distinct
+outbound link, follow every probe hop by hop (audit.chain decides each step), fetch the target
+directly as a control where needed, and yield one Observation per probe.
+
+Thin by design: judging lives in audit/ (chain, classify); this module only moves requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import scrapy
+from scrapy.http import Request, Response
+from twisted.internet import error as twisted_errors
+from twisted.python.failure import Failure
+
+from audit import chain as chains
+from audit.catalog import Catalog
+from audit.classify import outbound_links
+from audit.decode import decode_html
+from audit.model import Probe, SurfaceKind
+from audit.page import parse_page
+
+logger = logging.getLogger(__name__)
+
+MAX_RATE_LIMIT_RETRIES = 2
+MAX_RETRY_AFTER_S = 10.0
+
+
+@dataclass(frozen=True)
+class Seed:
+    platform: str
+    surface: SurfaceKind
+    url: str
+
+
+def failure_reason(failure: Failure) -> str:
+    """A short, fixed vocabulary for why a download failed (OONI-style failure strings)."""
+    exc = failure.value
+    name = type(exc).__name__
+    if isinstance(exc, scrapy.exceptions.IgnoreRequest):
+        text = str(exc)
+        if text.startswith("private_address"):
+            return text
+        return "robots_disallowed" if "robots" in text.lower() else f"ignored:{text[:60]}"
+    if isinstance(exc, twisted_errors.TimeoutError | asyncio.TimeoutError | TimeoutError) or (
+        "Timeout" in name
+    ):
+        return "timeout"
+    if isinstance(exc, twisted_errors.ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, twisted_errors.DNSLookupError):
+        return "dns_error"
+    if isinstance(exc, twisted_errors.ConnectionLost | twisted_errors.ConnectionDone) or name in (
+        "ResponseNeverReceived", "ResponseFailed", "ConnectionResetError"
+    ):
+        return "connection_reset"
+    if "SSL" in name or "TLS" in name:
+        return "tls_error"
+    return f"download_error:{name}"
+
+
+def _headers(response: Response) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
+            for k, v in response.headers.items()}
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value or 1), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 1.0
+
+
+class LinkAuditSpider(scrapy.Spider):
+    name = "hulian"
+
+    def __init__(self, *, seeds: list[Seed], catalog: Catalog, run_id: str,
+                 planned: dict[str, Probe] | None = None, done: set[str] | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.seeds = seeds
+        self.catalog = catalog
+        self.run_id = run_id
+        self.planned: dict[str, Probe] = dict(planned or {})
+        self.done: set[str] = set(done or ())
+        self.seed_errors: list[dict[str, str]] = []
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        for seed in self.seeds:
+            yield Request(seed.url, callback=self.parse_seed, errback=self.seed_failed,
+                          cb_kwargs={"seed": seed}, meta={"handle_httpstatus_all": True})
+        # Resumed run: probes planned before the interruption that have no observation yet.
+        for probe in list(self.planned.values()):
+            if probe.id not in self.done:
+                for item in self._begin(probe):
+                    yield item
+
+    def _hop_request(self, chain: chains.Chain, url: str, via: chains.Via,
+                     retries: int = 0) -> Request:
+        return Request(
+            url, callback=self.on_hop, errback=self.hop_failed, dont_filter=True,
+            meta={"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": False,
+                  "hulian_chain": chain, "hulian_via": via, "hulian_retries": retries},
+            priority=1,  # finish started chains before opening new seeds
+        )
+
+    def _control_request(self, chain: chains.Chain) -> Request:
+        return Request(
+            chain.probe.target_url, callback=self.on_control, errback=self.control_failed,
+            dont_filter=True, priority=2,
+            meta={"handle_httpstatus_all": True, "dont_redirect": True, "hulian_chain": chain},
+        )
+
+    # -- seeds and planning -------------------------------------------------------------
+
+    def parse_seed(self, response: Response, seed: Seed) -> Iterator[Any]:
+        if response.status >= 400:
+            self.seed_errors.append({"url": seed.url, "error": f"http_{response.status}"})
+            return
+        headers = _headers(response)
+        decoded = decode_html(response.body, headers.get("content-type"))
+        page = parse_page(decoded.text, response.url)
+        platform = self.catalog.platforms.get(seed.platform)
+        for link in outbound_links(page, self.catalog, platform):
+            target = link.target or link.href
+            probe = Probe(
+                id=chains.probe_id(seed.platform, seed.surface.value, target),
+                source=seed.platform, surface=seed.surface, target_url=target,
+                target_platform=link.target_platform, seed_url=seed.url, link_url=link.href,
+                rendered_as="text" if link.rendered_as == "text" else "anchor",
+            )
+            if probe.id in self.planned:
+                continue
+            self.planned[probe.id] = probe
+            yield {"record": probe}
+            if probe.id not in self.done:
+                yield from self._begin(probe)
+
+    def seed_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        self.seed_errors.append({"url": request.url, "error": failure_reason(failure)})
+        logger.warning("seed %s failed: %s", request.url, failure_reason(failure))
+
+    def _begin(self, probe: Probe) -> Iterator[Any]:
+        chain = chains.Chain(probe=probe, started_at=datetime.now(UTC))
+        if probe.rendered_as != "anchor":
+            # Not clickable: the outcome is `stripped` whatever the target does.
+            yield from self._finish(chain)
+            return
+        yield self._hop_request(chain, probe.link_url or probe.target_url, "start")
+
+    # -- following ----------------------------------------------------------------------
+
+    async def on_hop(self, response: Response) -> AsyncIterator[Any]:
+        chain: chains.Chain = response.meta["hulian_chain"]
+        via: chains.Via = response.meta["hulian_via"]
+        retries: int = response.meta.get("hulian_retries", 0)
+        headers = _headers(response)
+        if response.status in chains.RATE_LIMIT_STATUSES and retries < MAX_RATE_LIMIT_RETRIES:
+            await asyncio.sleep(_retry_after(headers.get("retry-after")))
+            yield self._hop_request(chain, response.url, via, retries + 1)
+            return
+        step = chains.on_response(chain, chains.Response(
+            url=response.url, status=response.status, headers=headers, body=response.body,
+            elapsed_ms=_elapsed_ms(response),
+            warc_record_id=response.meta.get("hulian_warc_id"),
+        ), via, self.catalog)
+        if step.action == "follow" and step.url:
+            yield self._hop_request(chain, step.url, step.via)
+            return
+        if step.action == "fail":
+            chain.failure = step.failure
+        for item in self._finish(chain):
+            yield item
+
+    def hop_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        chain: chains.Chain = request.meta["hulian_chain"]
+        chains.on_failure(chain, request.url, failure_reason(failure), request.meta["hulian_via"])
+        yield from self._finish(chain)
+
+    def _finish(self, chain: chains.Chain) -> Iterator[Any]:
+        probe = chain.probe
+        guarded = chain.failure is not None and chain.failure.startswith(
+            ("private_address", "robots_disallowed"))
+        if (probe.rendered_as == "anchor" and not guarded and chain.control_ok is None
+                and chains.needs_control(chain)):
+            yield self._control_request(chain)
+            return
+        yield {"record": chains.observation(chain, run_id=self.run_id, method="crawl",
+                                            finished_at=datetime.now(UTC))}
+
+    def on_control(self, response: Response) -> Iterator[Any]:
+        chain: chains.Chain = response.meta["hulian_chain"]
+        status = response.status
+        if status in chains.RATE_LIMIT_STATUSES or status in chains.ANTI_BOT_STATUSES:
+            status_ok: int | None = 200  # the target answered; it is not down
+        else:
+            status_ok = status
+        chains.on_control(chain, status_ok, response.meta.get("hulian_warc_id"))
+        chain.hops[-1].status = status
+        yield from self._finish(chain)
+
+    def control_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        chain: chains.Chain = request.meta["hulian_chain"]
+        chains.on_control(chain, None)
+        yield from self._finish(chain)
+
+
+def _elapsed_ms(response: Response) -> float | None:
+    latency = response.meta.get("download_latency")
+    return round(latency * 1000, 1) if isinstance(latency, float) else None
