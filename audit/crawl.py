@@ -44,13 +44,28 @@ class CrawlConfig:
     concurrency: int | None = None
     per_host: int | None = None
     timeout: float | None = None
+    scenario: str | None = None  # the lab scenario file, for --lab runs
 
     def manifest_config(self) -> dict[str, object]:
+        # The lab's proxy route is not recorded: its port changes every time.
+        routes = {k: v for k, v in self.routes.items() if not (self.lab and k == "*.lab")}
         return {"sources": self.sources, "robots": self.robots,
-                "allow_private": self.allow_private, "routes": self.routes, "lab": self.lab,
-                "concurrency": self.concurrency, "per_host": self.per_host,
-                "timeout": self.timeout,
+                "allow_private": self.allow_private, "routes": routes, "lab": self.lab,
+                "scenario": self.scenario, "concurrency": self.concurrency,
+                "per_host": self.per_host, "timeout": self.timeout,
                 "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
+
+    @classmethod
+    def from_manifest(cls, recorded: dict[str, Any]) -> CrawlConfig:
+        return cls(
+            sources=list(recorded.get("sources") or []),
+            extra_seeds=[(p, SurfaceKind(s), u) for p, s, u in recorded.get("extra_seeds") or []],
+            routes=dict(recorded.get("routes") or {}),
+            allow_private=bool(recorded.get("allow_private")),
+            robots=str(recorded.get("robots") or "obey"), lab=bool(recorded.get("lab")),
+            concurrency=recorded.get("concurrency"), per_host=recorded.get("per_host"),
+            timeout=recorded.get("timeout"), scenario=recorded.get("scenario"),
+        )
 
 
 @dataclass

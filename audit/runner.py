@@ -4,8 +4,10 @@ lab's server does not compete with the crawler for the interpreter lock)."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -44,13 +46,24 @@ class LabProcess:
                 self.process.wait()
 
 
+def _die_with_parent() -> None:
+    """In the lab child: get SIGTERM when the auditing process dies, even by SIGKILL, so no
+    orphaned lab keeps its port (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 @contextmanager
 def lab_process(scenario: Path | None = None, port: int = 0) -> Iterator[LabProcess]:
     """Start `hulian lab serve` in a child process on a free loopback port."""
     command = [sys.executable, "-m", "audit.cli", "lab", "serve", "--port", str(port)]
     if scenario is not None:
         command += ["--scenario", str(scenario)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               preexec_fn=_die_with_parent)
     assert process.stdout is not None
     line = process.stdout.readline()
     try:

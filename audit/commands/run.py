@@ -161,11 +161,16 @@ def audit_run(
         routes=dict(_parse_route(r) for r in route or []),
         allow_private=allow_private or lab, robots=robots.value, lab=lab,
         concurrency=concurrency, per_host=per_host, timeout=timeout,
+        scenario=str(scenario.resolve()) if scenario else None,
     )
     try:
         if resume is not None:
+            # A resumed run measures exactly as it started: same sources, lab, robots ...
             manifest = read_manifest(resume)
             out, run_id = resume.parent, manifest.run_id
+            config = CrawlConfig.from_manifest(manifest.config)
+            lab = config.lab
+            scenario = Path(config.scenario) if config.scenario else None
         writer_path = out / run_id if run_id else None
         context: AbstractContextManager[LabProcess | None] = (
             lab_process(scenario) if lab else nullcontext())

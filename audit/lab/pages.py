@@ -268,7 +268,8 @@ class Site:
         items = "".join(
             f'<li><a href="/s/{s.value}/">{_e((_SURFACE_ZH if zh else _SURFACE_EN)[s])}</a></li>'
             for s in p.surfaces)
-        intro = (f"<p>{_e(name)}（{_e(self.company_zh[p.company])}旗下）——虚构平台，仅用于 hulian 实验室。</p>"
+        owner = _e(self.company_zh[p.company])
+        intro = (f"<p>{_e(name)}（{owner}旗下）——虚构平台，仅用于 hulian 实验室。</p>"
                  if zh else f"<p>{_e(name)} is a fictional platform of the hulian lab.</p>")
         return _document(name, f"<h1>{_e(name)}</h1>{intro}<ul>{items}</ul>"
                                f'<p><a href="/u/{_PEOPLE[0]}">@{_PEOPLE[0]}</a></p>', p.lang)

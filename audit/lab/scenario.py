@@ -135,7 +135,8 @@ class Scenario(_Model):
 
 
 # Which fields an outcome needs, and which it may have.
-_VIA_FOR = {Outcome.WRAPPED: ("http", "meta_refresh", "js"), Outcome.TARGET_DOWN: ("direct", "http")}
+_VIA_FOR = {Outcome.WRAPPED: ("http", "meta_refresh", "js"),
+            Outcome.TARGET_DOWN: ("direct", "http")}
 
 
 def _semantic_problems(s: Scenario) -> Iterable[tuple[tuple[int | str, ...], str]]:
@@ -197,10 +198,10 @@ def _semantic_problems(s: Scenario) -> Iterable[tuple[tuple[int | str, ...], str
                                     else "'fault' applies to error edges only")
     faults: set[tuple[str, str]] = set()
     for i, f in enumerate(s.page_faults):
-        p = platforms.get(f.platform)
-        if p is None:
+        owner = platforms.get(f.platform)
+        if owner is None:
             yield ("page_faults", i, "platform"), f"unknown platform {f.platform!r}"
-        elif f.surface not in p.surfaces:
+        elif f.surface not in owner.surfaces:
             yield ("page_faults", i, "surface"), (
                 f"platform {f.platform!r} has no surface {f.surface.value!r}")
         if (f.platform, f.surface.value) in faults:
