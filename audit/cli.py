@@ -10,7 +10,7 @@ import typer
 
 from audit import __version__
 from audit.catalog import POLICIES_ENV
-from audit.commands import policies
+from audit.commands import lab, policies
 from audit.commands.inspect import inspect
 from audit.commands.run import audit_run
 from audit.commands.runs import evaluate_command, verify_command
@@ -25,6 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(policies.app, name="policies")
+app.add_typer(lab.app, name="lab")
 app.command()(inspect)
 app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "

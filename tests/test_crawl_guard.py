@@ -1,0 +1,104 @@
+"""The crawler's safety and politeness settings, with the real Scrapy against a local site:
+the private-address guard, --allow-private, and the robots.txt policy (both recorded)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit.bundle import Bundle
+from tests.localsite import serve
+
+pytestmark = pytest.mark.slow
+
+POLICY = """\
+id: testforum
+name: {zh: 测试论坛, en: Test Forum}
+company: testco
+category: social
+domains: [forum.test]
+cite: {fact: "test fixture"}
+"""
+
+
+def _policies(tmp_path: Path) -> Path:
+    directory = tmp_path / "policies"
+    (directory / "platforms").mkdir(parents=True)
+    (directory / "companies.yaml").write_text(
+        "- {id: testco, name: {zh: 测试, en: Test}}\n", encoding="utf-8")
+    (directory / "platforms" / "testforum.yaml").write_text(POLICY, encoding="utf-8")
+    return directory
+
+
+def _run(tmp_path: Path, site_url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],
+                                                                 Path]:
+    out = tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "--policies", str(_policies(tmp_path)), "run",
+         "--seed", "testforum:post:http://forum.test/post/1", "--route",
+         f"forum.test={site_url}", "--source", "testforum", "--out", str(out), "--run-id", "r",
+         "--json", *extra],
+        capture_output=True, text=True, timeout=120, check=False)
+    return result, out / "r"
+
+
+def _page(port: int) -> bytes:
+    return (f'<p>内网链接</p><a href="http://127.0.0.1:{port}/secret">a</a>'
+            f'<a href="http://localhost:{port}/secret2">b</a>'
+            f'<a href="http://[::1]:{port}/secret3">c</a>').encode()
+
+
+def test_links_into_private_space_are_refused_and_never_fetched(tmp_path: Path) -> None:
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/robots.txt": (200, {"Content-Type": "text/plain"}, b"User-agent: *\n")}
+    with serve(pages) as site:
+        pages["forum.test/post/1"] = (200, {}, _page(site.port))
+        result, run = _run(tmp_path, site.url)
+        asked = list(site.requests)
+    assert result.returncode == 0, result.stderr[-2000:]
+    observations = list(Bundle(run).observations())
+    assert len(observations) == 3
+    for obs in observations:
+        assert obs.outcome.value == "error"
+        assert obs.failure is not None and obs.failure.startswith("private_address:")
+        assert obs.control_ok is None  # no control fetch into private space either
+    assert not [p for p in asked if "secret" in p]  # no request ever reached those URLs
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config"]["allow_private"] is False
+
+
+def test_allow_private_lifts_the_guard_and_is_recorded(tmp_path: Path) -> None:
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    with serve(pages) as site:
+        pages["forum.test/post/1"] = (200, {}, _page(site.port))
+        pages["127.0.0.1/secret"] = (200, {}, b"<p>ok</p>")
+        result, run = _run(tmp_path, site.url, "--allow-private", "--robots", "ignore")
+        asked = list(site.requests)
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcomes = {o.target_url.split("/")[-1]: o.outcome.value for o in Bundle(run).observations()}
+    assert outcomes["secret"] == "direct"
+    assert "127.0.0.1/secret" in asked
+    assert json.loads((run / "manifest.json").read_text())["config"]["allow_private"] is True
+
+
+def test_robots_policy_is_explicit(tmp_path: Path) -> None:
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/robots.txt": (200, {"Content-Type": "text/plain"},
+                                  b"User-agent: *\nDisallow: /post/\n"),
+        "forum.test/post/1": (200, {}, b'<a href="http://shop.test/item">x</a>'),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        route = ["--route", f"shop.test={site.url}"]
+        obeyed, obey_run = _run(tmp_path / "obey", site.url, *route)
+        ignored, ignore_run = _run(tmp_path / "ignore", site.url, "--robots", "ignore", *route)
+    assert obeyed.returncode == 0 and ignored.returncode == 0
+    assert json.loads(obeyed.stdout)["seed_errors"] == [
+        {"url": "http://forum.test/post/1", "error": "robots_disallowed"}]
+    assert [o.outcome.value for o in Bundle(ignore_run).observations()] == ["direct"]
+    assert json.loads((obey_run / "manifest.json").read_text())["config"]["robots"] == "obey"
+    assert json.loads((ignore_run / "manifest.json").read_text())["config"]["robots"] == "ignore"

@@ -1,0 +1,143 @@
+"""End to end against the real lab with the real Scrapy: `hulian run --lab` measures every
+scenario edge as the lab's ground truth says, faults are never `blocked`, the bundle and its
+WARC evidence verify, and a run killed with SIGKILL and resumed loses and repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from audit.bundle import Bundle
+
+pytestmark = pytest.mark.slow
+
+HULIAN = [sys.executable, "-m", "audit.cli"]
+REQUIRED_KEYS = {"probe_id", "source", "surface", "target_url", "target_platform", "outcome",
+                 "reason"}
+
+
+def hulian(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HULIAN, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[tuple[str, str, str], str]:
+    result = hulian("lab", "truth", "--json")
+    assert result.returncode == 0, result.stderr
+    return {(r["source"], r["surface"], r["target"]): r["outcome"] for r in json.loads(result.stdout)}
+
+
+@pytest.fixture(scope="module")
+def lab_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    result = hulian("run", "--lab", "--out", str(out), "--run-id", "full", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["observations"] == summary["planned"] > 0
+    return out / "full"
+
+
+def _by_edge(run: Path) -> dict[tuple[str, str, str], set[str]]:
+    edges: dict[tuple[str, str, str], set[str]] = {}
+    for obs in Bundle(run).observations():
+        key = (obs.source, obs.surface.value, obs.target_platform or "")
+        edges.setdefault(key, set()).add(obs.outcome.value)
+    return edges
+
+
+def test_every_scenario_edge_is_measured_as_the_truth_says(
+        lab_run: Path, truth: dict[tuple[str, str, str], str]) -> None:
+    measured = _by_edge(lab_run)
+    wrong = {edge: (outcome, measured.get(edge)) for edge, outcome in truth.items()
+             if measured.get(edge) != {outcome}}
+    assert wrong == {}
+    assert set(measured) == set(truth)  # nothing measured that the scenario does not have
+
+
+def test_faults_are_errors_or_target_down_never_blocked(
+        lab_run: Path, truth: dict[tuple[str, str, str], str]) -> None:
+    fault_edges = {e for e, o in truth.items() if o in ("error", "target_down")}
+    assert fault_edges
+    for obs in Bundle(lab_run).observations():
+        edge = (obs.source, obs.surface.value, obs.target_platform or "")
+        if edge in fault_edges:
+            assert obs.outcome.value in ("error", "target_down")
+            assert obs.outcome.value != "blocked"
+            assert obs.failure or obs.control_ok is False
+
+
+def test_observation_lines_carry_the_comparison_keys(lab_run: Path) -> None:
+    lines = (lab_run / "observations.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines
+    for line in lines:
+        assert REQUIRED_KEYS <= set(json.loads(line))
+
+
+def test_bundle_verifies_and_warc_evidence_is_valid(lab_run: Path) -> None:
+    assert hulian("verify", str(lab_run)).returncode == 0
+    warc = lab_run / "evidence" / "crawl.warc.gz"
+    check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", str(warc)],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # Every hop that got a response cites a WARC record that exists.
+    index = subprocess.run([sys.executable, "-m", "warcio.cli", "index", "-f",
+                            "warc-record-id", str(warc)], capture_output=True, text=True,
+                           check=True).stdout
+    ids = {json.loads(line)["warc-record-id"].strip("<>") for line in index.splitlines()}
+    cited = {h.warc_record_id for o in Bundle(lab_run).observations() for h in o.hops
+             if h.warc_record_id}
+    assert cited
+    assert cited <= ids
+
+
+def test_verdicts_and_manifest(lab_run: Path) -> None:
+    verdicts = list(Bundle(lab_run).verdicts())
+    statuses = Counter(v.status.value for v in verdicts)
+    assert statuses["fail"] > 0
+    assert statuses["pass"] > 0
+    manifest = json.loads((lab_run / "manifest.json").read_text())
+    assert manifest["config"]["allow_private"] is True  # the lab lifts the guard, recorded
+    assert manifest["config"]["lab"] is True
+    assert "policies/companies.yaml" in manifest["files"]  # the lab's own policies travel along
+
+
+def test_kill_9_and_resume_gives_exactly_the_uninterrupted_observations(
+        lab_run: Path, tmp_path: Path) -> None:
+    process = subprocess.Popen([*HULIAN, "run", "--lab", "--out", str(tmp_path), "--run-id",
+                                "killed"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    observations = tmp_path / "killed" / "observations.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if observations.exists() and observations.read_bytes().count(b"\n") >= 15:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = observations.read_bytes().count(b"\n")
+    assert before >= 15
+    assert not (tmp_path / "killed" / "verdicts.jsonl").exists()  # it really died mid-crawl
+
+    result = hulian("run", "--resume", str(tmp_path / "killed"), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = list(Bundle(tmp_path / "killed").observations())
+    ids = [o.probe_id for o in resumed]
+    assert len(ids) == len(set(ids))  # none duplicated
+    full = {o.probe_id: o.outcome for o in Bundle(lab_run).observations()}
+    assert {o.probe_id: o.outcome for o in resumed} == full  # none lost, same outcomes
+    assert hulian("verify", str(tmp_path / "killed")).returncode == 0
+
+
+def test_fail_on_gates_ci(tmp_path: Path) -> None:
+    result = hulian("run", "--lab", "--out", str(tmp_path), "--fail-on", "critical", "--json")
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["worst_failed"] == "critical"
