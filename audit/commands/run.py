@@ -261,5 +261,12 @@ def _lab_sources(catalog: Catalog, run: Path) -> list[str]:
 
 
 def _after_steps(run: Path, catalog: Catalog, verdicts: list[Any]) -> None:
-    """Graph and report steps (filled in by the graph and report issues)."""
-    return None
+    """The basic graph (graph.graphml) and the basic HTML report (report.html)."""
+    from audit.bundle import Bundle
+    from audit.graph import build, edge_rows, write_graphml
+    from audit.report import write_basic
+
+    bundle = Bundle(run)
+    graph = build(bundle.observations(), verdicts, catalog)
+    write_graphml(graph, run / "graph.graphml")
+    write_basic(run, bundle.manifest, bundle.observations(), verdicts, edge_rows(graph))

@@ -19,6 +19,7 @@ from audit.urls import registrable_domain
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yaml"
 
+
 class ScenarioError(PolicyError):
     """The scenario file is invalid; `problems` names each file, line and field."""
 
