@@ -116,6 +116,11 @@ class BundleWriter:
     def _write_manifest(self) -> None:
         write_manifest(self.path, self.manifest)
 
+    def __deepcopy__(self, memo: dict[int, object]) -> BundleWriter:
+        # A writer is a resource (open files), not a value: Scrapy deep-copies its settings,
+        # where the crawler's writer travels, and every copy must be this same writer.
+        return self
+
     def __enter__(self) -> BundleWriter:
         return self
 

@@ -45,6 +45,8 @@ class CrawlConfig:
     per_host: int | None = None
     timeout: float | None = None
     scenario: str | None = None  # the lab scenario file, for --lab runs
+    targets: str | None = None  # a target list tested through the sources' wrappers
+    surface: str | None = None  # the surface target-list probes are filed under
 
     def manifest_config(self) -> dict[str, object]:
         # The lab's proxy route is not recorded: its port changes every time.
@@ -53,6 +55,7 @@ class CrawlConfig:
                 "allow_private": self.allow_private, "routes": routes, "lab": self.lab,
                 "scenario": self.scenario, "concurrency": self.concurrency,
                 "per_host": self.per_host, "timeout": self.timeout,
+                "targets": self.targets, "surface": self.surface,
                 "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
 
     @classmethod
@@ -65,6 +68,7 @@ class CrawlConfig:
             robots=str(recorded.get("robots") or "obey"), lab=bool(recorded.get("lab")),
             concurrency=recorded.get("concurrency"), per_host=recorded.get("per_host"),
             timeout=recorded.get("timeout"), scenario=recorded.get("scenario"),
+            targets=recorded.get("targets"), surface=recorded.get("surface"),
         )
 
 
@@ -80,7 +84,8 @@ class CrawlResult:
 def seeds_for(catalog: Catalog, config: CrawlConfig) -> list[Seed]:
     chosen = config.sources or sorted(catalog.platforms)
     seeds = []
-    for platform_id in chosen:
+    # A target-list run tests the listed targets; the catalog's seed pages are not crawled.
+    for platform_id in [] if config.targets else chosen:
         platform = catalog.platforms.get(platform_id)
         if platform is None:
             raise ValueError(f"unknown platform {platform_id!r}")
@@ -112,6 +117,30 @@ def build_settings(config: CrawlConfig, writer: BundleWriter,
     settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
     settings.set("HULIAN_PROGRESS", progress, priority="cmdline")
     return settings
+
+
+def target_probes(catalog: Catalog, config: CrawlConfig) -> list[Probe]:
+    """Probes for a target list: each target through each source's link wrapper."""
+    from audit.targets import load_targets, plan_probes
+
+    if not config.targets:
+        return []
+    if not config.sources:
+        raise ValueError("a target list needs --source: whose link handling to test")
+    targets = load_targets(Path(config.targets))
+    attributed = {}
+    for t in targets:
+        platform = catalog.platform_for_url(t.url)
+        attributed[t.url] = platform.id if platform else None
+    probes = []
+    for source in config.sources:
+        platform = catalog.platforms.get(source)
+        if platform is None:
+            raise ValueError(f"unknown platform {source!r}")
+        surface = SurfaceKind(config.surface) if config.surface else (
+            platform.surfaces[0].kind if platform.surfaces else SurfaceKind.POST)
+        probes += plan_probes(targets, platform, surface, attributed)
+    return probes
 
 
 def resume_state(path: Path) -> tuple[dict[str, Probe], set[str]]:

@@ -215,6 +215,9 @@ class Wrapper(Strict):
     params: list[str] = Field(default_factory=list, description="query parameters, in order")
     # Body-only wrappers: where the page shows the target once fetched.
     page_selector: str | None = None
+    # How to build a wrapped link for any target, `{target}` standing for the percent-encoded
+    # URL: lets a target list be dial-tested through the platform's redirector.
+    link_template: str | None = Field(default=None, pattern=r"^https?://.*\{target\}")
     cite: Citation
 
     @model_validator(mode="after")
@@ -433,6 +436,7 @@ class Probe(Record):
     link_url: str | None = None  # the href as the platform renders it (possibly wrapped)
     rendered_as: Literal["anchor", "text", "absent"] = "anchor"
     token: str | None = None  # attributes captured traffic to this probe
+    category: str | None = None  # the target list's category code (Citizen Lab), if any
 
 
 class Hop(Record):

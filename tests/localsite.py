@@ -27,7 +27,7 @@ def serve(pages: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterator[Site]
     site = Site(pages)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             host = (parts.hostname or self.headers.get("Host", "")).split(":")[0]
             key = f"{host}{parts.path}"

@@ -130,6 +130,13 @@ def audit_run(
              "an audited page must not steer the auditor into its own network).")] = False,
     robots: Annotated[Robots, typer.Option(
         help="robots.txt policy, recorded in the manifest.")] = Robots.OBEY,
+    targets: Annotated[Path | None, typer.Option(
+        help="A target list (Citizen Lab test-list CSV, or YAML) to dial-test through each "
+             "--source platform's link wrapper instead of crawling seed pages.",
+        exists=True, dir_okay=False)] = None,
+    surface: Annotated[SurfaceKind | None, typer.Option(
+        help="The surface target-list probes are filed under (default: the source's "
+             "first).")] = None,
     route: Annotated[list[str] | None, typer.Option(
         help="Send hosts matching HOSTGLOB through a proxy: HOSTGLOB=http://HOST:PORT.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
@@ -152,9 +159,12 @@ def audit_run(
 
       hulian run --source zhihu --fail-on high
 
+      hulian run --source weixin --targets cn.csv --surface im_private
+
       hulian run --resume runs/20261128T030000Z-abc123
     """
-    from audit.crawl import CrawlConfig, crawl, resume_state
+    from audit.crawl import CrawlConfig, crawl, resume_state, target_probes
+    from audit.targets import TargetListError
 
     config = CrawlConfig(
         sources=list(source or []), extra_seeds=[_parse_seed(s) for s in seed or []],
@@ -162,6 +172,8 @@ def audit_run(
         allow_private=allow_private or lab, robots=robots.value, lab=lab,
         concurrency=concurrency, per_host=per_host, timeout=timeout,
         scenario=str(scenario.resolve()) if scenario else None,
+        targets=str(targets.resolve()) if targets else None,
+        surface=surface.value if surface else None,
     )
     try:
         if resume is not None:
@@ -181,10 +193,17 @@ def audit_run(
                                            writer_path)
             if lab:
                 config.sources = config.sources or _lab_sources(catalog, writer.path)
-            planned, done = resume_state(writer.path) if resume else ({}, set())
+            if resume:
+                planned, done = resume_state(writer.path)
+            else:
+                planned, done = {}, set()
+                for probe in target_probes(catalog, config):
+                    planned[probe.id] = probe
+                    writer.add_probe(probe)
             summary = Summary(run_id=writer.run_id, path=writer.path)
             stderr.print(f"run {writer.run_id} → {writer.path}")
             bar = _Progress()
+            bar.planned = len(planned)
             with bar.progress:
                 result = crawl(catalog, config, writer, planned=planned, done=done,
                                progress=bar)
@@ -195,7 +214,7 @@ def audit_run(
             summary.observations = sum(summary.outcomes.values())
             summary.seed_errors = result.seed_errors
             finish_run(writer, catalog, summary, after=_after_steps)
-    except (LabError, BundleError, PolicyError, ValueError) as exc:
+    except (LabError, BundleError, PolicyError, TargetListError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
     for error in summary.seed_errors:

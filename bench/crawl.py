@@ -1,0 +1,416 @@
+"""Crawler benchmark: hulian's crawler against a plain Scrapy spider and a minimal aiohttp
+crawler, on one generated lab site served by nginx, in one run on one machine.
+
+    .venv/bin/python bench/crawl.py [--pages 5000] [--links 20] [--keep]
+
+The site (generated into a temp dir, static HTML served by nginx on a free port):
+
+* `http://127.0.0.1:PORT/p/<i>.html`, i < pages: a post of ~4 KB (title, three paragraphs of
+  Chinese text) with `--links` anchors: three quarters internal (home, previous, next and
+  random other posts, relative hrefs) and one quarter outbound (5 of 20), to distinct random
+  targets among 2 × pages target pages on a second host, 127.0.0.2 (another host name: the
+  site's platform owns 127.0.0.1 only). How a target is linked is fixed per target, as a
+  platform links a given URL the same way everywhere:
+    - 60 % direct: `http://127.0.0.2:PORT/item/<t>.html`;
+    - 30 % through the site's redirector `/out?target=<url>` (nginx `return 302 $arg_target`);
+    - 10 % through a "you are leaving" interstitial `/leave?target=<url>` (nginx answers a
+      small page with the target and a 继续访问 continue link, like link.zhihu.com).
+  Every 50th target does not exist (404): a dead link, for which hulian makes a control fetch.
+* `http://127.0.0.2:PORT/item/<t>.html`: a small product page without links.
+
+Every crawler makes the same fetches: every post, every distinct redirector/interstitial link,
+every distinct target once (hulian adds one control fetch per dead target). The crawlers, each
+run as its own subprocess (wall time from spawn to exit, so start-up counts; peak RSS from
+wait4's rusage of that very child):
+
+(a) bench/naive_spider.py: a plain Scrapy spider from post 0, a Request for every link,
+    duplicates left to Scrapy's dupefilter, Scrapy defaults (CONCURRENT_REQUESTS 16, 8 per
+    host, no autothrottle, redirects on), ROBOTSTXT_OBEY False, LOG_LEVEL INFO;
+(b) bench/aiohttp_crawler.py: asyncio + aiohttp, 32 workers, regex hrefs, a seen-set;
+(c) `hulian crawl` with everything on: all posts as seeds from a generated policy dir, one
+    probe per distinct outbound link followed hop by hop with hop recording, page
+    classification against the whole catalog (42 shipped platforms + the bench's two),
+    control fetches, gzipped WARC of every request/response, the run bundle, verdicts, graph
+    and report; `--concurrency 32 --per-host 32` (the same concurrency as (b); hulian's
+    default is 8 per host, a politeness setting for real platforms), `--robots ignore`
+    (as (a) and (b)), `--allow-private` (the site is on loopback).
+
+Requests are counted by nginx (stub_status, the same counter for all three) and by each
+crawler itself. Prints a table and whether the targets are met (c/a >= 2, c/b >= 0.5,
+peak RSS < 300 MB); exits 0 either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+HULIAN = str(Path(sys.executable).with_name("hulian"))
+SITE_HOST = "127.0.0.1"
+SHOP_HOST = "127.0.0.2"
+
+TARGET_RATIO = 2.0  # c/a
+CEILING_RATIO = 0.5  # c/b
+RSS_LIMIT_MB = 300
+
+_TEXT = ("互联网平台之间的链接应当可以直接打开，用户点击其他企业的网址时不应被屏蔽、"
+         "被要求复制到浏览器，或者被额外的提示页面阻拦。本文讨论的是日常使用中的体验："
+         "一个商品链接、一篇文章、一段视频，分享出去之后能否顺利到达。")
+
+
+# ---------------------------------------------------------------------------------------
+# The site
+# ---------------------------------------------------------------------------------------
+
+
+def target_form(t: int) -> str:
+    r = t % 10
+    return "direct" if r < 6 else "out" if r < 9 else "leave"
+
+
+def target_dead(t: int) -> bool:
+    return t % 50 == 17
+
+
+def generate_site(root: Path, port: int, pages: int, links: int) -> dict[str, int]:
+    """Write the posts and item pages; return counts of what was linked."""
+    targets = 2 * pages
+    outbound = max(1, links // 4)
+    internal = links - outbound
+    shop = f"http://{SHOP_HOST}:{port}"
+    (root / "p").mkdir(parents=True)
+    (root / "item").mkdir()
+    linked: set[int] = set()
+    for i in range(pages):
+        rng = random.Random(i)
+        own = [0, (i - 1) % pages, (i + 1) % pages]
+        own += [rng.randrange(pages) for _ in range(internal - len(own))]
+        outs = rng.sample(range(targets), outbound)
+        linked.update(outs)
+        out_html = []
+        for n, t in enumerate(outs):
+            url = f"{shop}/item/{t}.html"
+            href = {"direct": url, "out": f"/out?target={url}",
+                    "leave": f"/leave?target={url}"}[target_form(t)]
+            out_html.append(f'<p>推荐第 {n + 1} 项：<a href="{href}" rel="nofollow">商品 {t}</a>'
+                            f'，来自网友的分享。</p>')
+        nav = "".join(f'<li><a href="/p/{j}.html">帖子 {j}</a></li>' for j in own[:3])
+        related = "".join(f'<li><a href="/p/{j}.html">相关帖子 {j} 的讨论</a></li>'
+                          for j in own[3:])
+        body = (
+            f'<!doctype html><html lang="zh"><head><meta charset="utf-8">'
+            f'<title>帖子 {i} - 基准论坛</title>'
+            f'<link rel="canonical" href="http://{SITE_HOST}:{port}/p/{i}.html"></head><body>'
+            f'<header><nav><ul>{nav}</ul></nav></header><main><article>'
+            f'<h1>第 {i} 号帖子</h1><p>{_TEXT}</p>{"".join(out_html[:2])}<p>{_TEXT}</p>'
+            f'{"".join(out_html[2:])}<p>{_TEXT}</p></article>'
+            f'<aside><h2>相关</h2><ul>{related}</ul></aside></main>'
+            f'<footer><p>© 基准论坛</p></footer></body></html>'
+        )
+        (root / "p" / f"{i}.html").write_text(body, encoding="utf-8")
+    for t in range(targets):
+        if target_dead(t):
+            continue
+        (root / "item" / f"{t}.html").write_text(
+            f'<!doctype html><html><head><meta charset="utf-8"><title>商品 {t}</title></head>'
+            f'<body><h1>商品 {t}</h1><p>价格 ¥{t % 997}.00，包邮。{_TEXT[:60]}</p></body></html>',
+            encoding="utf-8")
+    forms = {f: sum(1 for t in linked if target_form(t) == f) for f in ("direct", "out", "leave")}
+    return {"pages": pages, "targets_linked": len(linked),
+            "dead_linked": sum(1 for t in linked if target_dead(t)), **forms}
+
+
+LEAVE_PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>即将离开基准论坛</title>"
+              "</head><body><p class=\"info\">您即将离开基准论坛，请注意您的帐号和财产安全。</p>"
+              "<p class=\"link\">$arg_target</p>"
+              "<a class=\"continue\" href=\"$arg_target\">继续访问</a></body></html>")
+
+
+def write_nginx_conf(directory: Path, site: Path, port: int) -> Path:
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (directory / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    conf = directory / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+error_log {directory}/error.log warn;
+pid {directory}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    types {{ text/html html; }}
+    default_type text/html;
+    charset utf-8;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {directory}/tmp/body;
+    proxy_temp_path {directory}/tmp/proxy;
+    fastcgi_temp_path {directory}/tmp/fastcgi;
+    uwsgi_temp_path {directory}/tmp/uwsgi;
+    scgi_temp_path {directory}/tmp/scgi;
+    server {{
+        listen {SITE_HOST}:{port};
+        listen {SHOP_HOST}:{port};
+        root {site};
+        location = /out {{ return 302 $arg_target; }}
+        location = /leave {{ return 200 '{LEAVE_PAGE}'; }}
+        location = /nginx_status {{ stub_status; }}
+    }}
+}}
+""", encoding="utf-8")
+    return conf
+
+
+def write_policies(directory: Path, port: int, pages: int) -> Path:
+    cite = '{fact: "bench/crawl.py generated site"}'
+    (directory / "platforms").mkdir(parents=True)
+    (directory / "companies.yaml").write_text(
+        f"- {{id: benchco, name: {{zh: 基准公司, en: Bench Co}}, cite: {cite}}}\n"
+        f"- {{id: benchshopco, name: {{zh: 基准商城公司, en: Bench Shop Co}}, cite: {cite}}}\n",
+        encoding="utf-8")
+    seeds = "".join(f"      - http://{SITE_HOST}:{port}/p/{i}.html\n" for i in range(pages))
+    (directory / "platforms" / "benchsite.yaml").write_text(f"""\
+id: benchsite
+name: {{zh: 基准论坛, en: Bench Forum}}
+company: benchco
+category: social
+domains: ["{SITE_HOST}"]
+cite: {cite}
+wrappers:
+  - id: bench-out
+    match: {{hosts: ["{SITE_HOST}"], path: "^/out$"}}
+    target: query
+    params: [target]
+    cite: {cite}
+  - id: bench-leave
+    match: {{hosts: ["{SITE_HOST}"], path: "^/leave$"}}
+    target: query
+    params: [target]
+    cite: {cite}
+signatures:
+  - id: bench-leave
+    kind: warned
+    match: {{hosts: ["{SITE_HOST}"], path: "^/leave$"}}
+    markers_any: [您即将离开基准论坛]
+    target:
+      - {{kind: selector, selector: p.link}}
+      - {{kind: query, param: target}}
+    continue_link:
+      - {{kind: selector, selector: a.continue, attribute: href}}
+    cite: {cite}
+surfaces:
+  - kind: post
+    seeds:
+{seeds}""", encoding="utf-8")
+    (directory / "platforms" / "benchshop.yaml").write_text(f"""\
+id: benchshop
+name: {{zh: 基准商城, en: Bench Shop}}
+company: benchshopco
+category: ecommerce
+domains: ["{SHOP_HOST}"]
+cite: {cite}
+""", encoding="utf-8")
+    return directory
+
+
+# ---------------------------------------------------------------------------------------
+# Server
+# ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind((SITE_HOST, 0))
+            port = int(s.getsockname()[1])
+        with socket.socket() as s:
+            try:
+                s.bind((SHOP_HOST, port))
+            except OSError:
+                continue
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((SITE_HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nginx did not start on port {port}")
+
+
+def served_requests(port: int) -> int:
+    """nginx's own request counter (stub_status); the status request itself is included."""
+    with urllib.request.urlopen(f"http://{SITE_HOST}:{port}/nginx_status", timeout=5) as r:
+        text = r.read().decode()
+    numbers = re.search(r"\n\s*(\d+)\s+(\d+)\s+(\d+)", text)
+    if numbers is None:
+        raise RuntimeError(f"unexpected stub_status output: {text!r}")
+    return int(numbers.group(3))
+
+
+def wrk_check(port: int) -> float | None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    result = subprocess.run([wrk, "-t1", "-c32", "-d3s", f"http://{SITE_HOST}:{port}/p/1.html"],
+                            capture_output=True, text=True, check=False)
+    match = re.search(r"Requests/sec:\s*([\d.]+)", result.stdout)
+    return float(match.group(1)) if match else None
+
+
+# ---------------------------------------------------------------------------------------
+# Running one crawler
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    name: str
+    seconds: float
+    served: int  # requests nginx answered during the run
+    peak_rss_mb: float
+    exit_status: int
+    output: dict[str, object] = field(default_factory=dict)
+    probes: int | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.served / self.seconds if self.seconds else 0.0
+
+    @property
+    def probes_per_s(self) -> float | None:
+        return self.probes / self.seconds if self.probes is not None and self.seconds else None
+
+
+def run_crawler(name: str, argv: list[str], port: int, workdir: Path) -> Measured:
+    """Spawn one crawler, wait for it with wait4 (rusage of that child alone)."""
+    out_path, err_path = workdir / f"{name}.out", workdir / f"{name}.err"
+    before = served_requests(port)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    served = served_requests(port) - before - 1  # minus our own status request
+    output: dict[str, object] = {}
+    for line in reversed(out_path.read_text(encoding="utf-8", errors="replace").splitlines()):
+        if line.startswith("{"):
+            output = json.loads(line)
+            break
+    if process.returncode != 0:
+        tail = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        print(f"!! {name} exited with {process.returncode}:\n{tail}", file=sys.stderr)
+    return Measured(name, seconds, served, usage.ru_maxrss / 1024, process.returncode, output)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=5000)
+    parser.add_argument("--links", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="for (b) and (c); (a) keeps Scrapy's defaults")
+    parser.add_argument("--only", default="abc", help="which crawlers to run (default abc)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (site, runs)")
+    args = parser.parse_args()
+    if not shutil.which("nginx"):
+        print("nginx is needed: apt-get install -y nginx", file=sys.stderr)
+        return 1
+
+    workdir = Path(tempfile.mkdtemp(prefix="hulian-bench-crawl-"))
+    os.chmod(workdir, 0o755)  # nginx workers drop root and must read the site
+    port = free_port()
+    site = generate_site(workdir / "site", port, args.pages, args.links)
+    policies = write_policies(workdir / "policies", port, args.pages)
+    conf = write_nginx_conf(workdir / "nginx", workdir / "site", port)
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"),
+                              "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+    results: list[Measured] = []
+    try:
+        wait_for_port(port)
+        wrk_rps = wrk_check(port)
+        start = f"http://{SITE_HOST}:{port}/p/0.html"
+        c = str(args.concurrency)
+        runs = {
+            "a": ("a  plain Scrapy", [PYTHON, "bench/naive_spider.py", start]),
+            "b": ("b  aiohttp", [PYTHON, "bench/aiohttp_crawler.py", start, "--concurrency", c]),
+            "c": ("c  hulian crawl", [
+                HULIAN, "--policies", str(policies), "crawl", "--source", "benchsite",
+                "--allow-private", "--robots", "ignore", "--concurrency", c, "--per-host", c,
+                "--out", str(workdir / "runs"), "--run-id", "bench", "--json"]),
+        }
+        print(f"site: {site['pages']} posts × {args.links} links "
+              f"({args.links - max(1, args.links // 4)} internal, {max(1, args.links // 4)} "
+              f"outbound); {site['targets_linked']} distinct targets linked "
+              f"({site['direct']} direct, {site['out']} via /out 302, {site['leave']} via /leave "
+              f"interstitial; {site['dead_linked']} dead)", flush=True)
+        print(f"nginx on 127.0.0.1/127.0.0.2:{port}, 1 worker; wrk -t1 -c32: "
+              + (f"{wrk_rps:,.0f} requests/s" if wrk_rps else "wrk not installed"), flush=True)
+        for key in args.only:
+            name, argv = runs[key]
+            print(f"running {name} ...", flush=True)
+            measured = run_crawler(key, argv, port, workdir)
+            if key == "c":
+                observations = measured.output.get("observations")
+                measured.probes = int(observations) if isinstance(observations, int) else 0
+            results.append(measured)
+            print(f"   {measured.served} requests in {measured.seconds:.1f} s; "
+                  f"own report: {json.dumps(measured.output)[:300]}", flush=True)
+    finally:
+        nginx.terminate()
+        try:
+            nginx.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            nginx.kill()
+            nginx.wait()
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print(f"{'crawler':<18}{'requests':>10}{'seconds':>9}{'requests/s':>12}{'probes/s':>10}"
+          f"{'peak RSS MB':>13}{'exit':>6}")
+    for m in results:
+        pps = f"{m.probes_per_s:.0f}" if m.probes_per_s is not None else "n/a"
+        print(f"{m.name:<18}{m.served:>10}{m.seconds:>9.1f}{m.rps:>12.0f}{pps:>10}"
+              f"{m.peak_rss_mb:>13.0f}{m.exit_status:>6}")
+    by_key = {m.name[0]: m for m in results}
+    hulian = by_key.get("c")
+    if hulian is not None:
+        if "a" in by_key:
+            ratio = hulian.rps / by_key["a"].rps
+            met = "met" if ratio >= TARGET_RATIO else "NOT met"
+            print(f"c/a = {ratio:.2f}  (target >= {TARGET_RATIO}: {met})")
+        if "b" in by_key:
+            ratio = hulian.rps / by_key["b"].rps
+            met = "met" if ratio >= CEILING_RATIO else "NOT met"
+            print(f"c/b = {ratio:.2f}  (target >= {CEILING_RATIO}: {met})")
+        met = "met" if hulian.peak_rss_mb < RSS_LIMIT_MB else "NOT met"
+        print(f"hulian peak RSS = {hulian.peak_rss_mb:.0f} MB  (target < {RSS_LIMIT_MB} MB: {met})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
