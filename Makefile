@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 demo: setup
 	$(VENV)/bin/hulian policies validate
 	$(VENV)/bin/hulian inspect examples/
+	$(VENV)/bin/hulian run --lab --out runs
 
 test: setup
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider

@@ -24,8 +24,8 @@ def worst(outcomes: Iterable[Outcome]) -> Outcome | None:
 
 
 def build(observations: Iterable[Observation], verdicts: Iterable[Verdict],
-          catalog: Catalog) -> nx.DiGraph:
-    graph = nx.DiGraph()
+          catalog: Catalog) -> nx.DiGraph[str]:
+    graph: nx.DiGraph[str] = nx.DiGraph()
     counts: dict[tuple[str, str], Counter[Outcome]] = {}
     evidence: dict[tuple[str, str], list[str]] = {}
     for obs in observations:
@@ -60,11 +60,11 @@ def build(observations: Iterable[Observation], verdicts: Iterable[Verdict],
     return graph
 
 
-def write_graphml(graph: nx.DiGraph, path: Path) -> None:
+def write_graphml(graph: nx.DiGraph[str], path: Path) -> None:
     nx.write_graphml(graph, path, encoding="utf-8")
 
 
-def edge_rows(graph: nx.DiGraph) -> list[dict[str, object]]:
+def edge_rows(graph: nx.DiGraph[str]) -> list[dict[str, object]]:
     """Edges as plain rows (for reports), worst first."""
     rows = [{"source": s, "target": t, **data} for s, t, data in graph.edges(data=True)]
     rows.sort(key=lambda r: (-SEVERITY_ORDER.index(Outcome(str(r["worst"])))
