@@ -67,6 +67,7 @@ class Chain:
     control_ok: bool | None = None
     evidence: list[str] = field(default_factory=list)
     started_at: datetime | None = None
+    screenshot: str | None = None  # evidence/ path of the rendered interstitial, if taken
 
     @property
     def next_via(self) -> Via:

@@ -44,6 +44,7 @@ class CrawlConfig:
     concurrency: int | None = None
     per_host: int | None = None
     timeout: float | None = None
+    render: bool = False  # seed pages and interstitials through headless Chromium
     scenario: str | None = None  # the lab scenario file, for --lab runs
     targets: str | None = None  # a target list tested through the sources' wrappers
     surface: str | None = None  # the surface target-list probes are filed under
@@ -55,7 +56,7 @@ class CrawlConfig:
                 "allow_private": self.allow_private, "routes": routes, "lab": self.lab,
                 "scenario": self.scenario, "concurrency": self.concurrency,
                 "per_host": self.per_host, "timeout": self.timeout,
-                "targets": self.targets, "surface": self.surface,
+                "targets": self.targets, "surface": self.surface, "render": self.render,
                 "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
 
     @classmethod
@@ -69,6 +70,7 @@ class CrawlConfig:
             concurrency=recorded.get("concurrency"), per_host=recorded.get("per_host"),
             timeout=recorded.get("timeout"), scenario=recorded.get("scenario"),
             targets=recorded.get("targets"), surface=recorded.get("surface"),
+            render=bool(recorded.get("render")),
         )
 
 
@@ -115,6 +117,12 @@ def build_settings(config: CrawlConfig, writer: BundleWriter,
     settings.set("HULIAN_WARC_PATH", str(writer.path / "evidence" / "crawl.warc.gz"),
                  priority="cmdline")
     settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
+    if config.render:
+        proxy = next(iter(config.routes.values()), None)
+        settings.setdict(spider_settings.render(proxy), priority="cmdline")
+        settings.set("HULIAN_RENDER", True, priority="cmdline")
+        settings.set("HULIAN_SCREENSHOT_DIR", str(writer.path / "evidence" / "screenshots"),
+                     priority="cmdline")
     settings.set("HULIAN_PROGRESS", progress, priority="cmdline")
     return settings
 

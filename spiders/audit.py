@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -91,12 +92,18 @@ class LinkAuditSpider(scrapy.Spider):
         self.done: set[str] = set(done or ())
         self.seed_errors: list[dict[str, str]] = []
 
+    @property
+    def rendering(self) -> bool:
+        return bool(self.settings.getbool("HULIAN_RENDER"))
+
     # -- requests -----------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
         for seed in self.seeds:
+            # --render: seed pages through the browser, so links built by scripts are seen.
             yield Request(seed.url, callback=self.parse_seed, errback=self.seed_failed,
-                          cb_kwargs={"seed": seed}, meta={"handle_httpstatus_all": True})
+                          cb_kwargs={"seed": seed},
+                          meta={"handle_httpstatus_all": True, "playwright": self.rendering})
         # Resumed run: probes planned before the interruption that have no observation yet.
         for probe in list(self.planned.values()):
             if probe.id not in self.done:
@@ -178,8 +185,39 @@ class LinkAuditSpider(scrapy.Spider):
             return
         if step.action == "fail":
             chain.failure = step.failure
+        if (self.rendering and chain.page is not None and chain.page.kind.value != "content"
+                and not chain.screenshot):
+            # Evidence a person can look at: the interstitial as the browser shows it.
+            yield Request(response.url, callback=self.on_render, errback=self.render_failed,
+                          dont_filter=True, priority=2,
+                          meta={"playwright": True, "playwright_include_page": True,
+                                "hulian_chain": chain})
+            return
         for item in self._finish(chain):
             yield item
+
+    async def on_render(self, response: Response) -> AsyncIterator[Any]:
+        chain: chains.Chain = response.meta["hulian_chain"]
+        page = response.meta.get("playwright_page")
+        if page is not None:
+            directory = Path(self.settings.get("HULIAN_SCREENSHOT_DIR"))
+            directory.mkdir(parents=True, exist_ok=True)
+            file = directory / f"{chain.probe.id}.png"
+            try:
+                await page.screenshot(path=str(file), full_page=True)
+                chain.screenshot = f"screenshots/{file.name}"
+                chain.evidence.append(f"screenshot:{chain.screenshot}")
+            finally:
+                await page.close()
+        for item in self._finish(chain):
+            yield item
+
+    def render_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        chain: chains.Chain = request.meta["hulian_chain"]
+        logger.warning("screenshot of %s failed: %s", request.url, failure_reason(failure))
+        chain.screenshot = "failed"
+        yield from self._finish(chain)
 
     def hop_failed(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]

@@ -133,11 +133,20 @@ class WarcEvidenceMiddleware:
         resp_headers = [(k.decode("latin-1"), b", ".join(v).decode("latin-1"))
                         for k, v in response.headers.items()]
         reason = _REASONS.get(response.status, "")
-        resp_record = self._writer.create_warc_record(
-            target, "response", payload=BytesIO(response.body),
-            http_headers=StatusAndHeaders(f"{response.status} {reason}".strip(), resp_headers,
-                                          protocol="HTTP/1.1"),
-        )
+        if request.meta.get("playwright"):
+            # A browser-rendered DOM is not what came over the wire: store it as a
+            # `conversion` record so nobody mistakes it for raw HTTP evidence.
+            resp_record = self._writer.create_warc_record(
+                target, "conversion", payload=BytesIO(response.body),
+                warc_content_type="text/html; charset=utf-8",
+                warc_headers_dict={"WARC-Hulian-Rendered-By": "chromium (scrapy-playwright)"},
+            )
+        else:
+            resp_record = self._writer.create_warc_record(
+                target, "response", payload=BytesIO(response.body),
+                http_headers=StatusAndHeaders(f"{response.status} {reason}".strip(),
+                                              resp_headers, protocol="HTTP/1.1"),
+            )
         resp_id = str(resp_record.rec_headers.get_header("WARC-Record-ID"))
         req_record.rec_headers.add_header("WARC-Concurrent-To", resp_id)
         self._writer.write_record(resp_record)

@@ -139,6 +139,10 @@ def audit_run(
              "first).")] = None,
     route: Annotated[list[str] | None, typer.Option(
         help="Send hosts matching HOSTGLOB through a proxy: HOSTGLOB=http://HOST:PORT.")] = None,
+    render: Annotated[bool, typer.Option(
+        help="Fetch seed pages through headless Chromium (scrapy-playwright, the [browser] "
+             "extra) so script-built links are seen, and store a screenshot of every "
+             "interstitial and block page as evidence.")] = False,
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
     per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Download timeout, seconds.")] = None,
@@ -173,7 +177,7 @@ def audit_run(
         concurrency=concurrency, per_host=per_host, timeout=timeout,
         scenario=str(scenario.resolve()) if scenario else None,
         targets=str(targets.resolve()) if targets else None,
-        surface=surface.value if surface else None,
+        surface=surface.value if surface else None, render=render,
     )
     try:
         if resume is not None:

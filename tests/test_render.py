@@ -1,0 +1,81 @@
+"""--render with the real scrapy-playwright and Debian's Chromium against a local site: links
+that only a script writes are found, and interstitials get a screenshot as evidence."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit.bundle import Bundle
+from tests.localsite import serve
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None,
+                       reason="Debian chromium not installed (scripts/bootstrap.sh installs it)"),
+    pytest.mark.skipif(importlib.util.find_spec("scrapy_playwright") is None,
+                       reason="scrapy-playwright not installed (the [browser] extra)"),
+]
+
+POLICY = """\
+id: testforum
+name: {zh: 测试论坛, en: Test Forum}
+company: testco
+category: social
+domains: [forum.test]
+cite: {fact: "test fixture"}
+"""
+
+SEED = b"""<html><body><p>post</p><div id="links"></div>
+<script>
+var a = document.createElement('a');
+a.href = 'http://go.test/warn'; a.textContent = 'shop';
+document.getElementById('links').appendChild(a);
+</script></body></html>"""
+
+WARNING = ("<html><head><title>即将离开测试论坛</title></head><body><p>您即将离开测试论坛，去往："
+           "http://shop.test/item</p><a href='http://shop.test/item'>继续访问</a></body></html>")
+
+
+def _run(tmp_path: Path, site_url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],
+                                                                 Path]:
+    policies = tmp_path / "policies"
+    (policies / "platforms").mkdir(parents=True, exist_ok=True)
+    (policies / "companies.yaml").write_text("- {id: testco, name: {zh: 测试, en: Test}}\n")
+    (policies / "platforms" / "testforum.yaml").write_text(POLICY)
+    out = tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "--policies", str(policies), "run", "--seed",
+         "testforum:post:http://forum.test/p", "--source", "testforum", "--route",
+         f"*.test={site_url}", "--robots", "ignore", "--out", str(out), "--run-id", "r",
+         "--json", *extra], capture_output=True, text=True, timeout=180, check=False)
+    return result, out / "r"
+
+
+def test_render_finds_script_links_and_screenshots_interstitials(tmp_path: Path) -> None:
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, SEED),
+        "go.test/warn": (200, {}, WARNING.encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        plain, _ = _run(tmp_path / "plain", site.url)
+        rendered, run = _run(tmp_path / "render", site.url, "--render")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert json.loads(plain.stdout)["planned"] == 0  # the link exists only after scripts run
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    (obs,) = list(Bundle(run).observations())
+    assert obs.outcome.value == "warned"
+    shots = [e for e in obs.evidence if e.startswith("screenshot:")]
+    assert len(shots) == 1
+    png = run / "evidence" / shots[0].split(":", 1)[1]
+    assert png.read_bytes().startswith(b"\x89PNG")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config"]["render"] is True
+    assert f"evidence/{shots[0].split(':', 1)[1]}" in manifest["files"]
