@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -52,3 +53,24 @@ def serve(pages: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterator[Site]
     finally:
         server.shutdown()
         server.server_close()
+
+
+FORUM_POLICY = """\
+id: testforum
+name: {{zh: 测试论坛, en: Test Forum}}
+company: testco
+category: social
+domains: [forum.test]
+{extra}cite: {{fact: "test fixture"}}
+"""
+
+
+def forum_policies(directory: Path, extra: str = "") -> Path:
+    """A policy directory with one fictional platform, `testforum` on `forum.test`;
+    `extra` adds YAML keys (wrappers, surfaces) to its file."""
+    (directory / "platforms").mkdir(parents=True, exist_ok=True)
+    (directory / "companies.yaml").write_text("- {id: testco, name: {zh: 测试, en: Test}}\n",
+                                              encoding="utf-8")
+    (directory / "platforms" / "testforum.yaml").write_text(FORUM_POLICY.format(extra=extra),
+                                                            encoding="utf-8")
+    return directory

@@ -11,34 +11,15 @@ from pathlib import Path
 import pytest
 
 from audit.bundle import Bundle
-from tests.localsite import serve
+from tests.localsite import forum_policies, serve
 
 pytestmark = pytest.mark.slow
-
-POLICY = """\
-id: testforum
-name: {zh: 测试论坛, en: Test Forum}
-company: testco
-category: social
-domains: [forum.test]
-cite: {fact: "test fixture"}
-"""
-
-
-def _policies(tmp_path: Path) -> Path:
-    directory = tmp_path / "policies"
-    (directory / "platforms").mkdir(parents=True)
-    (directory / "companies.yaml").write_text(
-        "- {id: testco, name: {zh: 测试, en: Test}}\n", encoding="utf-8")
-    (directory / "platforms" / "testforum.yaml").write_text(POLICY, encoding="utf-8")
-    return directory
-
 
 def _run(tmp_path: Path, site_url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],
                                                                  Path]:
     out = tmp_path / "runs"
     result = subprocess.run(
-        [sys.executable, "-m", "audit.cli", "--policies", str(_policies(tmp_path)), "run",
+        [sys.executable, "-m", "audit.cli", "--policies", str(forum_policies(tmp_path / "policies")), "run",
          "--seed", "testforum:post:http://forum.test/post/1", "--route",
          f"forum.test={site_url}", "--source", "testforum", "--out", str(out), "--run-id", "r",
          "--json", *extra],

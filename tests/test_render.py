@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audit.bundle import Bundle
-from tests.localsite import serve
+from tests.localsite import forum_policies, serve
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,15 +22,6 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("scrapy_playwright") is None,
                        reason="scrapy-playwright not installed (the [browser] extra)"),
 ]
-
-POLICY = """\
-id: testforum
-name: {zh: 测试论坛, en: Test Forum}
-company: testco
-category: social
-domains: [forum.test]
-cite: {fact: "test fixture"}
-"""
 
 SEED = b"""<html><body><p>post</p><div id="links"></div>
 <script>
@@ -45,10 +36,7 @@ WARNING = ("<html><head><title>即将离开测试论坛</title></head><body><p>�
 
 def _run(tmp_path: Path, site_url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],
                                                                  Path]:
-    policies = tmp_path / "policies"
-    (policies / "platforms").mkdir(parents=True, exist_ok=True)
-    (policies / "companies.yaml").write_text("- {id: testco, name: {zh: 测试, en: Test}}\n")
-    (policies / "platforms" / "testforum.yaml").write_text(POLICY)
+    policies = forum_policies(tmp_path / "policies")
     out = tmp_path / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "audit.cli", "--policies", str(policies), "run", "--seed",

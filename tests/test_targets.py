@@ -15,7 +15,7 @@ from audit.catalog import load_catalog
 from audit.model import SurfaceKind
 from audit.targets import TargetListError, load_targets, plan_probes, wrapper_link
 from tests import corpus
-from tests.localsite import serve
+from tests.localsite import forum_policies, serve
 
 CN = corpus.CORPUS / "testlists" / "cn.csv"
 
@@ -68,12 +68,7 @@ def load_targets_inline() -> list:  # type: ignore[type-arg]
     return [Target("https://item.taobao.com/1")]
 
 
-POLICY = """\
-id: testforum
-name: {zh: 测试论坛, en: Test Forum}
-company: testco
-category: social
-domains: [forum.test]
+WRAPPER = """\
 wrappers:
   - id: forum-go
     match: {hosts: [forum.test], path: "^/go$"}
@@ -82,16 +77,12 @@ wrappers:
     link_template: "http://forum.test/go?url={target}"
     cite: {fact: "test fixture"}
 surfaces: [{kind: post}]
-cite: {fact: "test fixture"}
 """
 
 
 @pytest.mark.slow
 def test_run_dial_tests_a_target_list_through_the_wrapper(tmp_path: Path) -> None:
-    policies = tmp_path / "policies"
-    (policies / "platforms").mkdir(parents=True)
-    (policies / "companies.yaml").write_text("- {id: testco, name: {zh: 测试, en: Test}}\n")
-    (policies / "platforms" / "testforum.yaml").write_text(POLICY)
+    policies = forum_policies(tmp_path / "policies", WRAPPER)
     targets = tmp_path / "list.csv"
     targets.write_text("url,category_code\nhttp://shop.test/a,COMM\nhttp://news.test/b,NEWS\n")
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {
