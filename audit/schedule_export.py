@@ -82,9 +82,12 @@ def on_calendar(expr: str) -> str:
     minute_s = _field(minute, "minute", 0, 59)
     hour_s = _field(hour, "hour", 0, 23)
     date = f"*-{_field(month, 'month', 1, 12)}-{_field(dom, 'day of month', 1, 31)}"
-    pad = (lambda v: v.zfill(2) if v.isdigit() else v)  # noqa: E731 - one-line formatter
     weekday = _weekday(dow)
-    return f"{weekday + ' ' if weekday else ''}{date} {pad(hour_s)}:{pad(minute_s)}:00"
+    return f"{weekday + ' ' if weekday else ''}{date} {_pad(hour_s)}:{_pad(minute_s)}:00"
+
+
+def _pad(value: str) -> str:
+    return value.zfill(2) if value.isdigit() else value
 
 
 def command(name: str, executable: str, workdir: Path) -> str:
