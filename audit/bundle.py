@@ -155,9 +155,17 @@ def write_manifest(path: Path, manifest: RunManifest) -> None:
     os.replace(tmp, path / MANIFEST)
 
 
+# Reports are derived from the sealed files and can be rendered again at any time, in either
+# language (`hulian report RUN`); they are written after sealing so that they can quote the
+# final manifest's sha256, and are therefore not part of the seal.
+DERIVED_FILES = frozenset({"report.html", "report.pdf", "findings.json", "findings.csv",
+                           "junit.xml"})
+
+
 def bundle_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.name not in
-                  (MANIFEST, MANIFEST + ".tmp"))
+    return sorted(p for p in path.rglob("*") if p.is_file()
+                  and p.name not in (MANIFEST, MANIFEST + ".tmp")
+                  and not (p.parent == path and p.name in DERIVED_FILES))
 
 
 def seal(path: Path, manifest: RunManifest) -> None:

@@ -12,6 +12,7 @@ from audit import __version__
 from audit.catalog import POLICIES_ENV
 from audit.commands import lab, policies
 from audit.commands.inspect import inspect
+from audit.commands.report import report_command
 from audit.commands.run import audit_run
 from audit.commands.runs import evaluate_command, verify_command
 from audit.console import setup_logging, stdout
@@ -31,6 +32,7 @@ app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
             "resume and distributed workflows use.")(audit_run)
 app.command("verify")(verify_command)
+app.command("report")(report_command)
 app.command("evaluate")(evaluate_command)
 
 

@@ -1,67 +1,387 @@
-"""Reports rendered from Jinja2 templates in reports/. The only Jinja2 user.
+"""Reports rendered from the Jinja2 templates in reports/: report.html, report.pdf, plus the
+machine outputs (findings.json, findings.csv, junit.xml, via audit/exports.py).
 
-This is the basic HTML report `hulian run` writes (report.html): run facts, outcomes,
-failed verdicts and the source -> target edges. Quoted page content is escaped
-(autoescape) and the page forbids scripts (Content-Security-Policy).
+The only module importing jinja2, weasyprint and babel.support. The HTML and the PDF come
+from one template and one stylesheet: the PDF is WeasyPrint's rendering of the HTML with
+`mode="pdf"` (a capped per-finding section, a table of contents with page numbers).
+
+Security: everything quoted from audited pages (titles, excerpts, URLs) is escaped by
+autoescape; only http(s) URLs ever become links; the page carries a Content-Security-Policy
+that forbids every script except the one inline filter/sort script, allowed by its hash.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections import Counter
-from collections.abc import Iterable
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
 
 from audit import __version__
-from audit.model import Observation, RunManifest, Severity, Status, Verdict
+from audit.catalog import Catalog
+from audit.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
+from audit.model import (
+    BlockReason,
+    Outcome,
+    Severity,
+    Status,
+    SurfaceKind,
+    Verdict,
+)
+from audit.model import Text as BiText
+from audit.reportdata import OUTCOME_RANK, ReportData, build_report_data
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("html", "pdf", "json", "csv", "junit")
+DEFAULT_FORMATS = FORMATS
+LANGS = {"zh": "zh_CN", "en": "en"}
+DEFAULT_LANG = "zh"
+PDF_FINDINGS_CAP = 200  # per-finding detail in the PDF; the HTML and CSV have every finding
+REQUIREMENT_LIST_CAP = {"html": 50, "pdf": 12}
+FONT_PACKAGE = "fonts-noto-cjk"
+OUTPUT_NAMES = {"html": "report.html", "pdf": "report.pdf", "json": "findings.json",
+                "csv": "findings.csv", "junit": "junit.xml"}
+
+
+class ReportError(Exception):
+    """A report cannot be produced (missing fonts, bad format name ...)."""
 
 
 def templates_dir() -> Path:
     package_dir = Path(__file__).resolve().parent
     for candidate in (package_dir / "_data" / "reports", package_dir.parent / "reports"):
-        if (candidate / "basic.html.j2").is_file():
+        if (candidate / "report.html.j2").is_file():
             return candidate
     raise FileNotFoundError("the reports/ templates are missing from this installation")
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+# ---------------------------------------------------------------------------------------
+# Message catalogs and formatting
+# ---------------------------------------------------------------------------------------
+
+
+@cache
+def translations(locale: str) -> Translations:
+    """The UI strings of `locale`, compiled from the .po file at load (no stale .mo can
+    survive an edit of the .po)."""
+    po = templates_dir() / "locale" / locale / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def safe_href(url: object) -> str | None:
+    """The URL if it may become a link: http(s) only, no whitespace or control characters
+    (a `javascript:` or `data:` URL from an audited page must stay inert text)."""
+    if not isinstance(url, str) or re.search(r"[\x00-\x20\x7f]", url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _shorten(text: object, limit: int = 110) -> str:
+    value = "" if text is None else str(text)
+    return value if len(value) <= limit else value[: limit - 30] + "…" + value[-29:]
+
+
+def _environment(lang: str) -> jinja2.Environment:
+    locale = LANGS[lang]
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # newstyle: `_("%(n)s links", n=3)` formats inside gettext (dependencies.md §8).
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    zh = lang == "zh"
+
+    def text(value: BiText | tuple[str, str] | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, tuple):
+            return value[0] if zh else value[1]
+        return value.zh if zh else value.en
+
+    def num(value: float | int) -> str:
+        return format_decimal(value, locale=locale)
+
+    def when(value: datetime | None) -> str:
+        return format_datetime(value, "long", tzinfo=UTC, locale=locale) if value else "–"
+
+    def surface(value: str | None) -> str:
+        return text(SURFACE_LABELS.get(SurfaceKind(value))) if value else ""
+
+    def block_reason(value: str | None) -> str:
+        return text(REASON_LABELS.get(BlockReason(value))) if value else ""
+
+    def outcome_long(value: str | None) -> str:
+        return text(OUTCOME_LABELS.get(Outcome(value))) if value else ""
+
+    env.filters.update(t=text, num=num, when=when, surface=surface, block_reason=block_reason,
+                       outcome_long=outcome_long, safe_href=safe_href, shorten=_shorten)
+    return env
 
 
-def render_basic(path: Path, manifest: RunManifest, observations: Iterable[Observation],
-                 verdicts: Iterable[Verdict], edges: list[dict[str, object]]) -> str:
-    observations = list(observations)
-    verdicts = list(verdicts)
-    failed = sorted((v for v in verdicts if v.status is Status.FAIL),
-                    key=lambda v: (-Severity(v.severity).rank, v.source, v.target_url or ""))
-    manifest_file = path / "manifest.json"
-    manifest_sha = (hashlib.sha256(manifest_file.read_bytes()).hexdigest()
-                    if manifest_file.exists() else "")
-    context = {
-        "manifest": manifest,
-        "manifest_sha256": manifest_sha,
+# ---------------------------------------------------------------------------------------
+# The figure: the reachability graph as a static SVG
+# ---------------------------------------------------------------------------------------
+
+OUTCOME_COLOURS = {
+    "direct": "#2e7d32", "wrapped": "#66bb6a", "warned": "#f9a825", "copy_only": "#ef6c00",
+    "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c",
+    "target_down": "#9e9e9e", "error": "#757575",
+}
+
+
+def graph_svg(data: ReportData, catalog: Catalog, lang: str,
+              verdicts: Iterable[Verdict] | None = None) -> str | None:
+    """The reachability graph as SVG: audit.graph.render_svg when the graph module has it,
+    otherwise a DOT description laid out by Graphviz's `dot` (no networkx here)."""
+    try:
+        from audit import graph as graph_module
+
+        if hasattr(graph_module, "render_svg"):
+            from audit.bundle import Bundle
+
+            graph = graph_module.build(Bundle(data.path).observations(),
+                                       list(verdicts) if verdicts is not None
+                                       else list(Bundle(data.path).verdicts()), catalog)
+            svg = graph_module.render_svg(graph, "platform", catalog=catalog)
+            if isinstance(svg, str) and svg.strip():
+                return svg
+    except Exception:  # the figure is an illustration; a failure must not cost the report
+        logger.warning("audit.graph.render_svg failed; using the built-in figure",
+                       exc_info=True)
+    return _dot_svg(data, lang)
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _dot_svg(data: ReportData, lang: str) -> str | None:
+    dot = shutil.which("dot")
+    if dot is None:
+        logger.warning("Graphviz `dot` not found (Debian package graphviz): no graph figure")
+        return None
+    zh = lang == "zh"
+    font = "Noto Sans CJK SC"
+    # newrank: dot's classic ranking fails ("trouble in init_rank") on dense graphs with
+    # clusters; a failed layout is retried below without clusters.
+    lines = ["digraph reach {", "newrank=true; rankdir=LR; bgcolor=white; nodesep=0.25; "
+             "ranksep=0.9;",
+             f"node [shape=box, style=\"rounded,filled\", fillcolor=\"#f5f5f5\", "
+             f"fontname={_dot_quote(font)}, fontsize=11];",
+             f"edge [fontname={_dot_quote(font)}, fontsize=9, arrowsize=0.6];"]
+    matrix = data.platform_matrix
+    nodes = sorted(set(matrix.rows) | set(matrix.columns))
+    companies: dict[str, list[str]] = {}
+    for node in nodes:
+        companies.setdefault(data.platform_company.get(node, ""), []).append(node)
+    for i, (company, members) in enumerate(sorted(companies.items())):
+        name = data.company_names.get(company)
+        label = (name.zh if zh else name.en) if name else company
+        lines.append(f"subgraph cluster_{i} {{ label={_dot_quote(label)}; "
+                     f"fontname={_dot_quote(font)}; fontsize=10; color=\"#bbbbbb\"; "
+                     f"style=rounded;")
+        for node in members:
+            pname = data.platform_names.get(node)
+            nlabel = (pname.zh if zh else pname.en) if pname else node
+            lines.append(f"  {_dot_quote(node)} [label={_dot_quote(nlabel)}];")
+        lines.append("}")
+    for (source, target), cell in sorted(matrix.cells.items()):
+        colour = OUTCOME_COLOURS.get(cell.worst or "", "#757575")
+        width = 2.2 if cell.failed else 1.0
+        style = "dashed" if cell.worst in ("target_down", "error") else "solid"
+        lines.append(f"{_dot_quote(source)} -> {_dot_quote(target)} [color={_dot_quote(colour)}, "
+                     f"penwidth={width}, style={style}, label={_dot_quote(str(cell.links))}, "
+                     f"fontcolor={_dot_quote(colour)}];")
+    lines.append("}")
+    source = "\n".join(lines)
+    flat = re.sub(r"subgraph cluster_\d+ \{[^\n]*\n|^\}\n", "", source + "\n", flags=re.M)
+    for text in (source, flat + "}"):
+        try:
+            result = subprocess.run([dot, "-Tsvg"], input=text.encode(), capture_output=True,
+                                    timeout=60, check=True)
+        except (subprocess.SubprocessError, OSError) as exc:
+            logger.info("dot failed (%s), retrying without company clusters", exc)
+            continue
+        return result.stdout.decode("utf-8")
+    logger.warning("Graphviz dot could not lay out the graph: no graph figure")
+    return None
+
+
+def svg_data_uri(svg: str) -> str:
+    """The SVG as an <img> data URI: an image cannot run scripts or load anything, whatever
+    the SVG holds, and WeasyPrint and browsers both render it."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------
+# HTML and PDF
+# ---------------------------------------------------------------------------------------
+
+
+def _asset(name: str) -> str:
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
+                figure_svg: str | None = None, generated_at: datetime | None = None,
+                evidence_href: str | None = None, pdf_cap: int = PDF_FINDINGS_CAP) -> str:
+    """The report as one self-contained HTML page (mode "html") or as the page WeasyPrint
+    turns into the PDF (mode "pdf")."""
+    if lang not in LANGS:
+        raise ReportError(f"unknown language {lang!r} (use one of {', '.join(LANGS)})")
+    style = _asset("report.css")
+    script = _asset("report.js") if mode == "html" else ""
+    script_src = _csp_hash(script) if script else "'none'"
+    csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
+           f"script-src {script_src}; base-uri 'none'; form-action 'none'")
+    detailed = data.findings if mode == "html" else data.findings[:pdf_cap]
+    context: dict[str, Any] = {
+        "d": data, "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en",
+        "mode": mode, "style": style, "script": script, "csp": csp,
         "tool_version": __version__,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "outcomes": Counter(o.outcome.value for o in observations).most_common(),
-        "statuses": Counter(v.status.value for v in verdicts).most_common(),
-        "failed": failed,
-        "edges": edges,
-        "observation_count": len(observations),
+        "generated_at": generated_at or datetime.now(UTC),
+        "figure": svg_data_uri(figure_svg) if figure_svg else None,
+        "detailed": detailed, "detailed_ids": {f.id for f in detailed},
+        "by_id": {f.id: f for f in data.findings},
+        "pdf_cap": pdf_cap, "list_cap": REQUIREMENT_LIST_CAP[mode],
+        "evidence_href": evidence_href if evidence_href and safe_href(
+            "http://x/" + evidence_href) else None,
+        "severities": [s.value for s in reversed(Severity)],
+        "statuses": [s.value for s in Status],
+        "outcome_colours": OUTCOME_COLOURS,
+        "worst": [f for f in data.findings if f.status == "fail"][:5],
+        "sev_rank": {s.value: i for i, s in enumerate(Severity)},
+        "outcome_rank": OUTCOME_RANK,
     }
-    return _environment().get_template("basic.html.j2").render(**context)
+    env = _environment(lang)
+    context["L"] = _labels(env, lang)
+    context["P"] = {pid: (n.zh if lang == "zh" else n.en) for pid, n in data.platform_names.items()}
+    context["C"] = {cid: (n.zh if lang == "zh" else n.en) for cid, n in data.company_names.items()}
+    return env.get_template("report.html.j2").render(**context)
 
 
-def write_basic(path: Path, manifest: RunManifest, observations: Iterable[Observation],
-                verdicts: Iterable[Verdict], edges: list[dict[str, object]]) -> Path:
-    out = path / "report.html"
-    out.write_text(render_basic(path, manifest, observations, verdicts, edges), encoding="utf-8")
+def _labels(env: jinja2.Environment, lang: str) -> dict[str, dict[str, str]]:
+    """Every per-row label looked up once: a macro or gettext call per row of a
+    40,000-finding table costs seconds (the macros in _macros.html.j2 define the texts)."""
+    macros: Any = env.get_template("_macros.html.j2").make_module({"d": None})
+    zh = lang == "zh"
+    return {
+        "status": {s: str(macros.status_label(s))
+                   for s in ("fail", "pass", "exempt", "inconclusive", "manual", "none")},
+        "severity": {s.value: str(macros.severity_label(s.value)) for s in Severity},
+        "outcome": {o.value: str(macros.outcome_label(o.value)) for o in Outcome},
+        "outcome_long": {o.value: v[0] if zh else v[1] for o, v in OUTCOME_LABELS.items()},
+        "surface": {k.value: v[0] if zh else v[1] for k, v in SURFACE_LABELS.items()},
+        "reason": {k.value: v[0] if zh else v[1] for k, v in REASON_LABELS.items()},
+        "ui": {k: str(v) for k, v in macros.ui.items()},
+    }
+
+
+def check_cjk_fonts() -> None:
+    """WeasyPrint draws tofu boxes, silently, without a Chinese font: refuse instead."""
+    fc_list = shutil.which("fc-list")
+    found = ""
+    if fc_list:
+        found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True,
+                               text=True, timeout=30, check=False).stdout.strip()
+    if not found:
+        raise ReportError(
+            "no Chinese font found (`fc-list :lang=zh` is empty): the PDF would show boxes "
+            f"instead of Chinese text. Install the Debian package {FONT_PACKAGE} "
+            f"(apt-get install -y {FONT_PACKAGE}). / 未找到中文字体，请安装 {FONT_PACKAGE}。")
+
+
+def write_pdf(html: str, out: Path, base_url: Path) -> Path:
+    check_cjk_fonts()
+    import weasyprint  # type: ignore[import-untyped]  # imported late: loading Pango costs a second, and only PDFs need it
+
+    # WeasyPrint logs every unsupported CSS property at WARNING; those are not the user's
+    # concern, real errors still raise.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf(out)
     return out
+
+
+def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEFAULT_FORMATS,
+                  lang: str = DEFAULT_LANG, out: Path | None = None, *,
+                  previous: Path | None = None, verdicts: Iterable[Verdict] | None = None,
+                  generated_at: datetime | None = None, figure: bool = True) -> list[Path]:
+    """Write the reports of the run bundle at `run_path` into `out` (default: the bundle).
+
+    formats: any of html, pdf, json, csv, junit. lang: zh or en. previous: an earlier run
+    bundle to compare with. verdicts: the run's verdicts when the caller holds them already
+    (otherwise verdicts.jsonl is read). Returns the files written.
+    """
+    from audit import exports
+
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ReportError(f"unknown report format(s) {', '.join(unknown)} "
+                          f"(use {', '.join(FORMATS)})")
+    if lang not in LANGS:
+        raise ReportError(f"unknown language {lang!r} (use one of {', '.join(LANGS)})")
+    if "pdf" in formats:
+        check_cjk_fonts()  # before the work, so a missing font fails fast
+    out = out or run_path
+    out.mkdir(parents=True, exist_ok=True)
+    verdict_list = list(verdicts) if verdicts is not None else None
+    data = build_report_data(run_path, catalog, verdicts=verdict_list, previous=previous)
+    generated = generated_at or datetime.now(UTC)
+    written: list[Path] = []
+    svg = (graph_svg(data, catalog, lang, verdict_list)
+               if figure and ("html" in formats or "pdf" in formats) else None)
+    evidence = os.path.relpath(run_path / "evidence", out)
+    for fmt in formats:
+        target = out / OUTPUT_NAMES[fmt]
+        if fmt in ("html", "pdf"):
+            html = render_html(data, lang=lang, mode=fmt, figure_svg=svg,
+                               generated_at=generated, evidence_href=evidence)
+            if fmt == "html":
+                target.write_text(html, encoding="utf-8")
+            else:
+                write_pdf(html, target, out)
+        elif fmt == "json":
+            exports.write_json(data, target, generated.isoformat())
+        elif fmt == "csv":
+            exports.write_csv(data, target)
+        else:
+            exports.write_junit(data, target)
+        written.append(target)
+    return written

@@ -127,16 +127,19 @@ def test_finish_lists_every_file_with_its_sha256(tmp_path: Path) -> None:
     writer.add_observation(observation(0))
     writer.add_verdict(VERDICT)
     (writer.path / "evidence" / "hop-1.warc.gz").write_bytes(b"\x1f\x8bWARC")
+    (writer.path / "graph.graphml").write_text("<graphml/>", encoding="utf-8")
+    # Reports are derived views, rendered after sealing: never part of the seal.
     (writer.path / "report.html").write_text("<html>报告</html>", encoding="utf-8")
     manifest = writer.finish()
 
     path = tmp_path / "sealed"
     expected = {
         p.relative_to(path).as_posix(): sha256(p)
-        for p in path.rglob("*") if p.is_file() and p.name != MANIFEST
+        for p in path.rglob("*") if p.is_file() and p.name not in (MANIFEST, "report.html")
     }
     assert set(expected) == {PROBES, OBSERVATIONS, VERDICTS, "evidence/hop-1.warc.gz",
-                             "report.html"}
+                             "graph.graphml"}
+    assert verify(path).intact
     assert manifest.files == expected
     on_disk = read_manifest(path)
     assert on_disk.files == expected

@@ -32,6 +32,11 @@ from audit.runner import (
 EXIT_FAILED_CHECK = 3
 
 
+class ReportLang(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
 class Robots(StrEnum):
     OBEY = "obey"
     IGNORE = "ignore"
@@ -146,6 +151,12 @@ def audit_run(
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
     per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Download timeout, seconds.")] = None,
+    lang: Annotated[ReportLang, typer.Option(
+        help="Language of the reports (zh: Chinese, en: English).")] = ReportLang.ZH,
+    report_formats: Annotated[str, typer.Option(
+        "--report-format", help="Reports to write at the end: any of html,pdf,json,csv,junit "
+                                "(comma-separated), or '' for none.")
+    ] = "html,pdf,json,csv,junit",
     fail_on: Annotated[Severity | None, typer.Option(
         help="Exit with status 3 if a verdict of this severity or worse failed (CI gating).")
     ] = None,
@@ -218,6 +229,13 @@ def audit_run(
             summary.observations = sum(summary.outcomes.values())
             summary.seed_errors = result.seed_errors
             finish_run(writer, catalog, summary, after=_after_steps)
+            # Reports come after the seal: the cover quotes the final manifest's sha256.
+            if report_formats:
+                from audit.report import write_reports
+
+                formats = [f.strip() for f in report_formats.split(",") if f.strip()]
+                for path in write_reports(writer.path, catalog, formats, lang.value):
+                    stderr.print(f"report: {path}")
     except (LabError, BundleError, PolicyError, TargetListError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
@@ -284,12 +302,9 @@ def _lab_sources(catalog: Catalog, run: Path) -> list[str]:
 
 
 def _after_steps(run: Path, catalog: Catalog, verdicts: list[Any]) -> None:
-    """The basic graph (graph.graphml) and the basic HTML report (report.html)."""
+    """Steps whose files belong to the sealed bundle: the graph (graph.graphml)."""
     from audit.bundle import Bundle
-    from audit.graph import build, edge_rows, write_graphml
-    from audit.report import write_basic
+    from audit.graph import build, write_graphml
 
-    bundle = Bundle(run)
-    graph = build(bundle.observations(), verdicts, catalog)
+    graph = build(Bundle(run).observations(), verdicts, catalog)
     write_graphml(graph, run / "graph.graphml")
-    write_basic(run, bundle.manifest, bundle.observations(), verdicts, edge_rows(graph))

@@ -1,0 +1,74 @@
+"""`hulian report RUN`: render a run bundle's reports (HTML, PDF, JSON, CSV, JUnit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from audit.bundle import BundleError
+from audit.catalog import PolicyError
+from audit.console import fail, stdout
+
+RunArg = Annotated[Path, typer.Argument(metavar="RUN",
+                                        help="A run bundle directory (runs/<run-id>).")]
+
+
+def parse_formats(value: str) -> list[str]:
+    """'html,pdf' -> ['html', 'pdf']; 'all' -> every format."""
+    from audit.report import FORMATS
+
+    if value.strip() == "all":
+        return list(FORMATS)
+    return [f.strip().lower() for f in value.split(",") if f.strip()]
+
+
+def report_command(
+    run: RunArg,
+    formats: Annotated[str, typer.Option(
+        "--format", "-f", metavar="LIST",
+        help="Comma-separated: html, pdf, json, csv, junit (or 'all').")
+    ] = "html,pdf,json,csv,junit",
+    lang: Annotated[str, typer.Option("--lang", help="Report language: zh or en.")] = "zh",
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="DIR", file_okay=False,
+        help="Write the reports here instead of into the run bundle.")] = None,
+    previous: Annotated[Path | None, typer.Option(
+        "--previous", metavar="RUN",
+        help="An earlier run bundle: the report lists what changed since it.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the written files as JSON.")
+                           ] = False,
+) -> None:
+    """Render the reports of a run bundle: report.html (one self-contained file), report.pdf
+    (A4, Chinese fonts embedded), findings.json, findings.csv and junit.xml.
+
+    Reports are derived from the bundle's observations and verdicts and can be rendered
+    again at any time, in either language, without touching the sealed evidence.
+
+    Examples:
+
+      hulian report runs/20261128T030000Z-1a2b3c
+
+      hulian report runs/RUN --lang en --format html,pdf --out /tmp/report-en
+
+      hulian report runs/NEW --previous runs/OLD
+    """
+    from audit.report import ReportError, write_reports
+    from audit.runner import catalog_for_run
+
+    try:
+        catalog = catalog_for_run(run)
+        written = write_reports(run, catalog, parse_formats(formats), lang, out,
+                                previous=previous)
+    except (ReportError, BundleError, PolicyError, OSError) as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    if json_output:
+        stdout.out(json.dumps({"run": str(run), "files": [str(p) for p in written]},
+                              ensure_ascii=False))
+    else:
+        for path in written:
+            stdout.print(escape(str(path)))

@@ -1,0 +1,200 @@
+"""Machine outputs of a report: findings.json, findings.csv and junit.xml (docs/reports.md
+documents each). They are written from the same ReportData as the HTML/PDF, record by
+record, so a run with 100,000 links does not build one giant string.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from audit import __version__
+from audit.reportdata import Finding, ReportData
+
+JSON_SCHEMA = "hulian.findings/1"
+
+CSV_COLUMNS = (
+    "id", "status", "severity", "source", "source_company", "surface", "target_platform",
+    "target_company", "target_url", "outcome", "block_reason", "rules", "requirements",
+    "reason_zh", "reason_en", "exemptions", "final_url", "hop_count", "hop_chain", "signature",
+    "page_title", "excerpt", "control_ok", "failure", "evidence", "observation_id",
+)
+
+
+def finding_record(finding: Finding) -> dict[str, Any]:
+    return {
+        "id": finding.id,
+        "observation_id": finding.observation_id,
+        "status": finding.status,
+        "severity": finding.severity.value if finding.severity else None,
+        "source": finding.source,
+        "source_company": finding.source_company,
+        "surface": finding.surface,
+        "target_url": finding.target_url,
+        "target_platform": finding.target_platform,
+        "target_company": finding.target_company,
+        "outcome": finding.outcome.value,
+        "block_reason": finding.block_reason,
+        "rules": finding.rules,
+        "requirements": finding.requirements,
+        "reasons": [{"zh": r.zh, "en": r.en} for r in finding.reasons],
+        "exemptions": finding.exemptions,
+        "hops": [h.model_dump(mode="json") for h in finding.hops],
+        "final_url": finding.final_url,
+        "signature": finding.signature,
+        "page_title": finding.title,
+        "excerpt": finding.excerpt,
+        "control_ok": finding.control_ok,
+        "failure": finding.failure,
+        "evidence": finding.evidence,
+    }
+
+
+def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
+    m = data.manifest
+    return {
+        "schema": JSON_SCHEMA,
+        "run_id": m.run_id,
+        "generated_at": generated_at,
+        "tool_version": __version__,
+        "run_tool_version": m.tool_version,
+        "policy_digest": m.policy_digest,
+        "manifest_sha256": data.manifest_sha256,
+        "started_at": m.started_at.isoformat(),
+        "finished_at": m.finished_at.isoformat() if m.finished_at else None,
+        "summary": {
+            "observations": data.observations,
+            "findings": len(data.findings),
+            "findings_by_status": dict(Counter(f.status for f in data.findings)),
+            "outcomes": dict(data.outcomes),
+            "verdicts": dict(data.verdict_statuses),
+            "failed_verdicts_by_severity": dict(data.failed_by_severity),
+            "requirements": dict(data.requirement_counts()),
+        },
+        "requirements": [
+            {"id": f"{r.framework}/{r.id}", "status": str(r.status),
+             "rules": [x[0] for x in r.rules],
+             "verdicts": dict(r.counts), "failed_findings": len(r.finding_ids),
+             "failed_sources": dict(r.sources_failed)}
+            for r in data.requirements
+        ],
+        "cross_target": [v.model_dump(mode="json") for v in data.cross],
+        "changes": None if data.diff is None else {
+            "previous_run": data.diff.previous_run, "unchanged_edges": data.diff.unchanged,
+            "edges": [{"source": c.source, "surface": c.surface, "target": c.target,
+                       "before": c.before, "after": c.after, "change": c.kind}
+                      for c in data.diff.changes]},
+    }
+
+
+def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
+    head = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
+    yield head[:-2] + ',\n "findings": ['  # reopen the object to stream the findings
+    for i, finding in enumerate(data.findings):
+        yield ("\n  " if i == 0 else ",\n  ") + json.dumps(finding_record(finding),
+                                                          ensure_ascii=False)
+    yield "\n ]\n}\n"
+
+
+def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
+    with out.open("w", encoding="utf-8") as fh:
+        fh.writelines(_json_chunks(data, generated_at))
+    return out
+
+
+def csv_row(finding: Finding) -> list[str]:
+    def text(value: object) -> str:
+        return "" if value is None else str(value)
+
+    return [
+        finding.id, finding.status, text(finding.severity.value if finding.severity else None),
+        finding.source, text(finding.source_company), finding.surface,
+        text(finding.target_platform), text(finding.target_company), finding.target_url,
+        finding.outcome.value, text(finding.block_reason), " ".join(finding.rules),
+        " ".join(finding.requirements), " / ".join(r.zh for r in finding.reasons),
+        " / ".join(r.en for r in finding.reasons), " ".join(finding.exemptions),
+        text(finding.final_url), str(len(finding.hops)),
+        " -> ".join(f"{h.status or '-'} {h.url}" for h in finding.hops), text(finding.signature),
+        text(finding.title), text(finding.excerpt), text(finding.control_ok),
+        text(finding.failure), " ".join(finding.evidence), finding.observation_id,
+    ]
+
+
+def write_csv(data: ReportData, out: Path) -> Path:
+    # utf-8-sig: the BOM makes Excel read the file as UTF-8 (Chinese would be mojibake).
+    with out.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for finding in data.findings:
+            writer.writerow(_defuse(csv_row(finding)))
+    return out
+
+
+def _defuse(row: list[str]) -> list[str]:
+    """Quoted page text is attacker-controlled: a cell starting with = + - @ would be a
+    formula in Excel (CSV injection), so such cells get a leading apostrophe."""
+    return ["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in row]
+
+
+def write_junit(data: ReportData, out: Path) -> Path:
+    """One test case per requirement x source platform; one test suite per requirement."""
+    findings_by: dict[tuple[str, str], list[Finding]] = {}
+    for finding in data.findings:
+        if finding.status == "fail":
+            for key in finding.requirements:
+                findings_by.setdefault((key, finding.source), []).append(finding)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>']
+    suites = []
+    total = failures = skipped = 0
+    for req in data.requirements:
+        key = f"{req.framework}/{req.id}"
+        cases = []
+        for source in data.sources:
+            total += 1
+            name = quoteattr(source)
+            cls = quoteattr(f"{req.framework}.{req.id}")
+            failed = findings_by.get((key, source), [])
+            if req.status == "manual":
+                skipped += 1
+                body = '<skipped message="manual check (人工核查)"/>'
+            elif failed:
+                failures += 1
+                first = failed[0]
+                summary = f"{len(failed)} link(s) failed"
+                if first.reasons:
+                    summary += f"; e.g. {first.reasons[0].en}"
+                message = quoteattr(_clean(summary))
+                kind = first.severity.value if first.severity else "fail"
+                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome.value}"
+                                   for f in failed[:50])
+                body = (f'<failure message={message} type="{kind}">'
+                        f"{_xml_text(detail)}</failure>")
+            else:
+                body = ""
+            cases.append(f"    <testcase classname={cls} name={name}>{body}</testcase>")
+        suite_failures = sum(1 for c in cases if "<failure" in c)
+        suite_skipped = sum(1 for c in cases if "<skipped" in c)
+        suites.append(f"  <testsuite name={quoteattr(key)} tests=\"{len(cases)}\" "
+                      f"failures=\"{suite_failures}\" skipped=\"{suite_skipped}\" errors=\"0\">")
+        suites.extend(cases)
+        suites.append("  </testsuite>")
+    lines.append(f"<testsuites name={quoteattr('hulian ' + data.manifest.run_id)} "
+                 f"tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"0\">")
+    lines.extend(suites)
+    lines.append("</testsuites>")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def _clean(text: str) -> str:
+    """Characters XML 1.0 cannot carry at all (control characters) are dropped."""
+    return "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+
+
+def _xml_text(text: str) -> str:
+    return _clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,213 @@
+"""Reports: golden HTML of a hand-built run, PDF text with Chinese headings, machine outputs,
+a real headless Chromium rendering, hostile page content, and empty / error-only / 10,000-
+finding runs.
+
+Regenerate the golden files after an intended change with
+`HULIAN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_report.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from audit.bundle import verify
+from audit.catalog import Catalog, load_catalog, policy_dirs
+from audit.report import render_html, safe_href, write_reports
+from audit.reportdata import build_report_data
+from tests import reportruns
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+GENERATED = datetime(2026, 11, 28, 4, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(policy_dirs())
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Path:
+    return reportruns.small_run(tmp_path_factory.mktemp("runs"), catalog)
+
+
+@pytest.fixture(scope="module")
+def small_reports(small: Path, catalog: Catalog) -> Path:
+    write_reports(small, catalog, generated_at=GENERATED)
+    return small
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_html_matches_golden(small: Path, catalog: Catalog, lang: str) -> None:
+    data = build_report_data(small, catalog)
+    html = render_html(data, lang=lang, generated_at=GENERATED, evidence_href="evidence")
+    golden = GOLDEN / f"report-small.{lang}.html"
+    if os.environ.get("HULIAN_UPDATE_GOLDEN"):
+        golden.write_text(html, encoding="utf-8")
+    assert html == golden.read_text(encoding="utf-8")
+
+
+def test_all_formats_written_and_bundle_still_verifies(small_reports: Path) -> None:
+    for name in ("report.html", "report.pdf", "findings.json", "findings.csv", "junit.xml"):
+        assert (small_reports / name).stat().st_size > 0, name
+    # Reports are derived views: writing them must not break the sealed bundle.
+    assert verify(small_reports).intact
+
+
+def test_pdf_text_has_chinese_headings_and_figures(small_reports: Path) -> None:
+    text = subprocess.run(["pdftotext", "-layout", str(small_reports / "report.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    for heading in ("网址链接互联互通审计报告", "目录", "摘要", "来源 × 目标矩阵", "可达性图",
+                    "逐条要求", "问题明细", "方法与局限", "附录：运行包文件"):
+        assert heading in text, heading
+    assert "20261128T030000Z-small" in text  # running header and cover
+    assert "如需浏览，请长按网址复制后使用浏览器访问" in text  # quoted page text
+    assert "不能要求用户手动复制链接后转至系统浏览器打开" in text  # exact requirement wording
+    info = subprocess.run(["pdffonts", str(small_reports / "report.pdf")], capture_output=True,
+                          text=True, check=True).stdout
+    assert "CJK" in info and " yes " in info  # an embedded CJK font
+
+
+def test_machine_outputs(small_reports: Path) -> None:
+    data = json.loads((small_reports / "findings.json").read_text(encoding="utf-8"))
+    assert data["schema"] == "hulian.findings/1"
+    by_target = {f["target_url"]: f for f in data["findings"]}
+    copy = by_target["https://item.taobao.com/item.htm?id=1"]
+    assert copy["status"] == "fail" and copy["outcome"] == "copy_only"
+    assert copy["evidence"] == ["urn:uuid:00000000-0000-4000-8000-000000000001"]
+    phishing = by_target["https://phish.example.com/login"]
+    assert phishing["status"] == "exempt"  # blocking phishing is justified
+    assert "https://www.jd.com/" not in by_target  # passing links are not findings
+    raw = (small_reports / "findings.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert {r["id"] for r in rows} == {f["id"] for f in data["findings"]}
+    suites = ET.parse(small_reports / "junit.xml").getroot()
+    cases = suites.findall(".//testcase")
+    assert len(cases) == len(data["requirements"]) * 3  # requirement x source platform
+    failed = {(c.get("classname"), c.get("name")) for c in cases
+              if c.find("failure") is not None}
+    assert ("miit-2021.im-standard-3-no-extra-steps", "weixin") in failed
+
+
+def test_english_report(small: Path, catalog: Catalog, tmp_path: Path) -> None:
+    write_reports(small, catalog, ["html"], "en", tmp_path)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Link interoperability audit report" in html and "Executive summary" in html
+    assert 'lang="en"' in html
+
+
+def test_previous_run_changes(small: Path, catalog: Catalog, tmp_path: Path) -> None:
+    obs = [reportruns.observation("weixin", reportruns.SurfaceKind.IM_PRIVATE,
+                                  "https://item.taobao.com/item.htm?id=1", "taobao",
+                                  reportruns.Outcome.DIRECT, n=1)]
+    newer = reportruns.write_run(tmp_path, "newer", obs, catalog)
+    data = build_report_data(newer, catalog, previous=small)
+    assert data.diff is not None
+    kinds = {(c.source, c.target): c.kind for c in data.diff.changes}
+    assert kinds[("weixin", "taobao")] == "better"
+    assert kinds[("weixin", "douyin")] == "gone"
+
+
+def test_safe_href() -> None:
+    assert safe_href("https://a.example/x") == "https://a.example/x"
+    for bad in ("javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x",
+                " javascript:alert(1)", "java\tscript:alert(1)", "//evil.example", None):
+        assert safe_href(bad) is None
+
+
+# ---------------------------------------------------------------------------------------
+# Real browser
+
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+
+
+@needs_chromium
+def test_html_renders_in_headless_chromium(small_reports: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600",
+         f"--screenshot={shot}", (small_reports / "report.html").as_uri()],
+        capture_output=True, timeout=90, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+@needs_chromium
+def test_hostile_page_content_runs_no_script(tmp_path: Path, catalog: Catalog) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    run = reportruns.hostile_run(tmp_path, catalog)
+    write_reports(run, catalog, ["html"], "zh", generated_at=GENERATED)
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert html.count("<script") == 1  # ours; every payload is escaped text
+    assert "onerror=" not in html.replace("onerror=&#34;", "")
+    assert 'href="javascript:' not in html.lower() and 'href="data:' not in html
+    dialogs: list[str] = []
+    violations: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("console", lambda m: violations.append(m.text))
+        page.goto((run / "report.html").as_uri())
+        page.wait_for_timeout(300)
+        pwned = page.evaluate("() => window.__pwned === undefined ? null : window.__pwned")
+        # Our own script ran (the CSP hash allows it): the filter controls are shown.
+        controls_shown = page.evaluate("() => !document.getElementById('f-controls').hidden")
+        page.fill("#f-query", "douyin")
+        shown = page.inner_text("#f-count")
+        browser.close()
+    assert dialogs == [] and pwned is None
+    assert controls_shown and shown == "1"
+    assert not [v for v in violations if "Content Security Policy" in v and "script" in v
+                and "inline" not in v], violations
+
+
+# ---------------------------------------------------------------------------------------
+# Edge sizes
+
+
+def test_zero_findings_run(tmp_path: Path, catalog: Catalog) -> None:
+    run = reportruns.empty_run(tmp_path, catalog)
+    written = write_reports(run, catalog, generated_at=GENERATED)
+    assert len(written) == 5
+    text = subprocess.run(["pdftotext", str(run / "report.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "没有问题。" in text
+    assert json.loads((run / "findings.json").read_text(encoding="utf-8"))["findings"] == []
+
+
+def test_errors_only_run(tmp_path: Path, catalog: Catalog) -> None:
+    run = reportruns.errors_run(tmp_path, catalog)
+    write_reports(run, catalog, ["html", "json", "csv", "junit"], generated_at=GENERATED)
+    data = json.loads((run / "findings.json").read_text(encoding="utf-8"))
+    assert {f["status"] for f in data["findings"]} == {"inconclusive"}
+    assert {f["failure"] for f in data["findings"]} == {"timeout"}
+    assert "测量失败" in (run / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
+    # Every link fails a rule: copy_only between companies on IM surfaces.
+    run = reportruns.write_run(tmp_path, "big", reportruns.synthetic_observations(
+        10_000, weights=[0, 0, 0, 1, 0, 0, 0, 0, 0]), catalog)
+    write_reports(run, catalog, ["html", "json", "csv", "junit"], generated_at=GENERATED)
+    data = build_report_data(run, catalog)
+    assert len(data.findings) >= 8_000
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert html.count('<tr data-rank="') == len(data.findings)
+    # The PDF summarises: per-finding detail is capped and says so.
+    pdf_html = render_html(data, mode="pdf", generated_at=GENERATED)
+    assert pdf_html.count('<div class="finding"') == 200
+    assert "最严重的 200 个" in pdf_html
