@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from audit.catalog import Catalog
-from audit.classify import classify_observation, classify_page
+from audit.classify import classify_observation, classify_page, platform_for_url
 from audit.decode import decode_html
 from audit.model import Hop, Observation, PageFacts, PageKind, Probe
 from audit.page import Page, parse_page
@@ -153,7 +153,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog) ->
     if marker is not None:
         return Step("fail", failure=f"anti_bot:captcha ({marker})")
 
-    platform = catalog.platform_for_url(response.url)
+    platform = platform_for_url(response.url, catalog)  # cached per host
     facts = classify_page(page, catalog, platform) if page.root is not None else PageFacts()
     if chain.page is None or chain.page.kind is PageKind.CONTENT:
         # The interstitial decides the outcome: the target page reached through a warning's

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +26,7 @@ from audit.model import (
 )
 from audit.page import Page, find_text_urls
 from audit.urls import (
+    Unwrapped,
     host_matches,
     host_of,
     looks_like_url,
@@ -43,7 +45,34 @@ EXCERPT_CHARS = 280
 
 def platform_for_url(url: str | None, catalog: Catalog) -> Platform | None:
     """The platform owning a URL's host (see Catalog.platform_for_url)."""
-    return catalog.platform_for_url(url)
+    host = host_of(url) if url else None
+    if host is None or url is None:
+        return None
+    return _platform_for_host(host, url, catalog)
+
+
+# Catalog.platform_for_url scans every domain of every platform; the crawler asks for the
+# same few hosts thousands of times. Cached per catalog object (and per its platform dict,
+# so a catalog whose platforms are replaced or added to is looked up afresh).
+_HOST_CACHE: dict[int, tuple[weakref.ref[Catalog], int, int, dict[str, Platform | None]]] = {}
+
+
+def _platform_for_host(host: str, url: str, catalog: Catalog) -> Platform | None:
+    """Catalog.platform_for_url(url), where `host` is host_of(url): it depends on nothing else."""
+    entry = _HOST_CACHE.get(id(catalog))
+    platforms = catalog.platforms
+    if (entry is None or entry[0]() is not catalog or entry[1] != id(platforms)
+            or entry[2] != len(platforms)):
+        if len(_HOST_CACHE) > 64:
+            _HOST_CACHE.clear()
+        entry = (weakref.ref(catalog), id(platforms), len(platforms), {})
+        _HOST_CACHE[id(catalog)] = entry
+    cache = entry[3]
+    if host not in cache:
+        if len(cache) > 65536:
+            cache.clear()
+        cache[host] = catalog.platform_for_url(url)
+    return cache[host]
 
 
 # ---------------------------------------------------------------------------------------
@@ -111,20 +140,46 @@ def stated_reason(text: str, markers: GenericMarkers) -> BlockReason | None:
     return None
 
 
-def _signature_score(page: Page, signature: PageSignature, short: bool) -> int | None:
+def _host_hit(host: str, hosts: list[str]) -> bool:
+    """The host part of urls.url_matches: a URL whose host misses cannot match."""
+    return any((host == h.lstrip(".") or host.endswith(h)) if h.startswith(".") else host == h
+               for h in hosts)
+
+
+class _PageView:
+    """What every signature asks of one page, computed once per page rather than once per
+    signature: the page's host, and the text the markers are searched in."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.host = host_of(page.url) if page.url else None
+        self._haystack: str | None = None
+
+    @property
+    def haystack(self) -> str:
+        if self._haystack is None:
+            page = self.page
+            self._haystack = "\n".join([page.title, page.text, *page.scripts])
+        return self._haystack
+
+
+def _signature_score(page: Page, signature: PageSignature, short: bool,
+                     view: _PageView | None = None) -> int | None:
     """None if the signature does not match; otherwise how specific the match is (the
     length of the marker text that matched), so that among text-only matches the most
     specific signature wins."""
-    url_known = bool(page.url and host_of(page.url))
+    view = view or _PageView(page)
+    url_known = view.host is not None
     anchored = False
     if signature.match is not None and url_known:
-        if not url_matches(page.url or "", signature.match):
+        if not _host_hit(view.host or "", signature.match.hosts) or not url_matches(
+                page.url or "", signature.match):
             return None
         anchored = True
     elif signature.url_only or not short:
         # Without a URL to anchor on, a phrase only counts on an interstitial-sized page.
         return None
-    haystack = "\n".join([page.title, page.text, *page.scripts])
+    haystack = view.haystack
     if signature.markers_all and not all(m in haystack for m in signature.markers_all):
         return None
     hits = [m for m in signature.markers_any if m in haystack]
@@ -188,11 +243,12 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     markers = catalog.require_markers()
     short = len(page.text) <= markers.max_text_chars
     best: tuple[int, int, Platform, PageSignature] | None = None
+    view = _PageView(page)
     for rank, candidate in enumerate(catalog.platforms.values()):
         # The page's own platform first among equals; otherwise catalog order.
         order = -1 if platform is not None and candidate.id == platform.id else rank
         for signature in candidate.signatures:
-            score = _signature_score(page, signature, short)
+            score = _signature_score(page, signature, short, view)
             if score is not None and (best is None or (score, -order) > (best[0], -best[1])):
                 best = (score, order, candidate, signature)
     if best is not None:
@@ -287,8 +343,11 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
     own_site = registrable_domain(page.url) if page.url else None
     found: dict[tuple[str, str | None, str], Link] = {}
 
-    def is_own(url: str) -> bool:
-        host = host_of(url)
+    # Hosts of the wrappers in play: a link on any other host is not wrapped, and is decided
+    # without parsing it again for every wrapper (unwrap would find none).
+    wrapper_hosts = [h for p in wrappers_of for w in p.wrappers for h in w.match.hosts]
+
+    def is_own(url: str, host: str | None) -> bool:  # host: host_of(url)
         if host is None:
             return True
         if platform is not None:
@@ -305,10 +364,16 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
                 found[key].count += 1
             return
         known[(url, rendered_as)] = None
-        unwrapped = unwrap(url, wrappers_of)
-        if unwrapped.via is None and is_own(url):
-            return
-        if unwrapped.target is not None and is_own(unwrapped.target):
+        host = host_of(url)
+        if host is not None and _host_hit(host, wrapper_hosts):
+            unwrapped = unwrap(url, wrappers_of)
+        else:
+            unwrapped = Unwrapped(url, None, None, None)
+        if unwrapped.via is None:
+            if is_own(url, host):
+                return
+        elif unwrapped.target is not None and is_own(unwrapped.target,
+                                                     host_of(unwrapped.target)):
             return
         target = unwrapped.target
         key = (target or url, unwrapped.via, rendered_as)

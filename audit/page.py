@@ -11,6 +11,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
+import lxml.cssselect
 import lxml.etree
 import lxml.html
 
@@ -66,11 +67,30 @@ class Page:
     def select(self, selector: str) -> list[lxml.html.HtmlElement]:
         if self.root is None:
             return []
+        compiled = _compiled(selector)
+        if compiled is None:
+            return []
         try:
-            result = self.root.cssselect(selector)
+            result = compiled(self.root)
         except Exception:
             return []
         return list(result)
+
+
+# Compiled CSS selectors (HtmlElement.cssselect compiles its selector on every call, which
+# costs more than the match); None for a selector that does not compile.
+_SELECTORS: dict[str, lxml.cssselect.CSSSelector | None] = {}
+
+
+def _compiled(selector: str) -> lxml.cssselect.CSSSelector | None:
+    if selector not in _SELECTORS:
+        if len(_SELECTORS) > 4096:
+            _SELECTORS.clear()
+        try:
+            _SELECTORS[selector] = lxml.cssselect.CSSSelector(selector, translator="html")
+        except Exception:
+            _SELECTORS[selector] = None
+    return _SELECTORS[selector]
 
 
 def _hidden(el: lxml.html.HtmlElement) -> bool:
@@ -110,6 +130,9 @@ def find_text_urls(text: str) -> list[str]:
     return found
 
 
+_NON_ELEMENTS = (lxml.etree._Comment, lxml.etree._ProcessingInstruction)
+
+
 class _Walker:
     """One pass over the tree collecting visible text (outside links) and anchors."""
 
@@ -119,43 +142,53 @@ class _Walker:
         self.anchors: list[Anchor] = []
 
     def walk(self, el: lxml.html.HtmlElement, in_anchor: bool, hidden: bool = False) -> None:
-        if isinstance(el, lxml.etree._Comment | lxml.etree._ProcessingInstruction):
-            self._tail(el, in_anchor, hidden)
+        # Hot path (every element of every page), so the text emission is inlined: hidden
+        # text is dropped, text inside a link goes to `parts` only, the rest to both.
+        parts, loose = self.parts, self.loose
+        if isinstance(el, _NON_ELEMENTS):
+            tail = el.tail
+            if tail and not hidden:
+                parts.append(tail)
+                if not in_anchor:
+                    loose.append(tail)
             return
-        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        tag = el.tag
+        tag = tag.lower() if isinstance(tag, str) else ""
         block = tag in _BLOCK
-        if block:
-            self._emit("\n", in_anchor, hidden)
+        if block and not hidden:
+            parts.append("\n")
+            if not in_anchor:
+                loose.append("\n")
         if tag not in _INVISIBLE:
             # Hidden elements show no text, but their links are still links on the page.
             hidden_here = hidden or _hidden(el)
             in_anchor_here = in_anchor
-            if tag == "a" and el.get("href") is not None:
-                label = " ".join(el.text_content().split())
-                self.anchors.append(Anchor(html.unescape(el.get("href") or ""), label))
-                # Link text is visible but not "text outside links": cut the loose stream.
-                self.loose.append("\n")
-                in_anchor_here = True
-            if el.text:
-                self._emit(el.text, in_anchor_here, hidden_here)
+            if tag == "a":
+                href = el.get("href")
+                if href is not None:
+                    label = " ".join(el.text_content().split())
+                    self.anchors.append(Anchor(html.unescape(href), label))
+                    # Link text is visible but not "text outside links": cut the loose stream.
+                    loose.append("\n")
+                    in_anchor_here = True
+            text = el.text
+            if text and not hidden_here:
+                parts.append(text)
+                if not in_anchor_here:
+                    loose.append(text)
             for child in el:
                 self.walk(child, in_anchor_here, hidden_here)
             if tag == "a":
-                self.loose.append("\n")
-        if block:
-            self._emit("\n", in_anchor, hidden)
-        self._tail(el, in_anchor, hidden)
-
-    def _tail(self, el: lxml.html.HtmlElement, in_anchor: bool, hidden: bool) -> None:
-        if el.tail:
-            self._emit(el.tail, in_anchor, hidden)
-
-    def _emit(self, text: str, in_anchor: bool, hidden: bool) -> None:
-        if hidden:
-            return
-        self.parts.append(text)
-        if not in_anchor:
-            self.loose.append(text)
+                loose.append("\n")
+        if block and not hidden:
+            parts.append("\n")
+            if not in_anchor:
+                loose.append("\n")
+        tail = el.tail
+        if tail and not hidden:
+            parts.append(tail)
+            if not in_anchor:
+                loose.append(tail)
 
 
 def _squash(text: str) -> str:

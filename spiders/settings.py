@@ -41,7 +41,13 @@ BASE: dict[str, Any] = {
         "spiders.middlewares.AddressGuardMiddleware": 45,
         "spiders.middlewares.WarcEvidenceMiddleware": 595,
         "spiders.middlewares.RouteMiddleware": 740,
+        # Built-ins that do nothing for hulian but cost a call per request: no spider sets
+        # allowed_domains or HTTP credentials.
+        "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+        "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     },
+    # No depth limit and nothing reads request depth: one layer less over every callback.
+    "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
     "ITEM_PIPELINES": {"spiders.pipelines.BundlePipeline": 300},
     "EXTENSIONS": {"spiders.extensions.ProgressExtension": 500},
     "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
