@@ -10,7 +10,8 @@ import typer
 
 from audit import __version__
 from audit.catalog import POLICIES_ENV
-from audit.commands import lab, policies
+from audit.commands import capture, history, lab, policies
+from audit.commands.graph import graph_command
 from audit.commands.inspect import inspect
 from audit.commands.report import report_command
 from audit.commands.run import audit_run
@@ -27,12 +28,16 @@ app = typer.Typer(
 )
 app.add_typer(policies.app, name="policies")
 app.add_typer(lab.app, name="lab")
+app.add_typer(capture.app, name="capture")
 app.command()(inspect)
 app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
             "resume and distributed workflows use.")(audit_run)
 app.command("verify")(verify_command)
 app.command("report")(report_command)
+app.command("graph")(graph_command)
+app.add_typer(history.app, name="runs")
+app.command("diff")(history.diff_command)
 app.command("evaluate")(evaluate_command)
 
 

@@ -175,6 +175,10 @@ def crawl(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
             progress(kind, payload)
 
     process = CrawlerProcess(build_settings(config, writer, on_event), install_root_handler=False)
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        # A download that failed after its retry is a measured fact (an `error` or
+        # `target_down` observation), not an error of the audit: keep it out of the log.
+        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
     crawler = process.create_crawler(LinkAuditSpider)
     process.crawl(crawler, seeds=seeds, catalog=catalog, run_id=writer.run_id,
                   planned=planned, done=done)

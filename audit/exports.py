@@ -14,7 +14,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from audit import __version__
-from audit.reportdata import Finding, ReportData
+from audit.reportdata import Finding, FindingHop, ReportData
 
 JSON_SCHEMA = "hulian.findings/1"
 
@@ -44,7 +44,7 @@ def finding_record(finding: Finding) -> dict[str, Any]:
         "requirements": finding.requirements,
         "reasons": [{"zh": r.zh, "en": r.en} for r in finding.reasons],
         "exemptions": finding.exemptions,
-        "hops": [h.model_dump(mode="json") for h in finding.hops],
+        "hops": [_hop_record(h) for h in finding.hops],
         "final_url": finding.final_url,
         "signature": finding.signature,
         "page_title": finding.title,
@@ -53,6 +53,12 @@ def finding_record(finding: Finding) -> dict[str, Any]:
         "failure": finding.failure,
         "evidence": finding.evidence,
     }
+
+
+def _hop_record(hop: FindingHop) -> dict[str, Any]:
+    """The hop as audit.model.Hop.model_dump(mode="json") would give it (same fields, same
+    order)."""
+    return hop._asdict()
 
 
 def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
@@ -95,9 +101,9 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
 def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
     head = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
     yield head[:-2] + ',\n "findings": ['  # reopen the object to stream the findings
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
     for i, finding in enumerate(data.findings):
-        yield ("\n  " if i == 0 else ",\n  ") + json.dumps(finding_record(finding),
-                                                          ensure_ascii=False)
+        yield ("\n  " if i == 0 else ",\n  ") + encode(finding_record(finding))
     yield "\n ]\n}\n"
 
 
@@ -107,10 +113,12 @@ def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
     return out
 
 
-def csv_row(finding: Finding) -> list[str]:
-    def text(value: object) -> str:
-        return "" if value is None else str(value)
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
+
+def csv_row(finding: Finding) -> list[str]:
+    text = _text
     return [
         finding.id, finding.status, text(finding.severity.value if finding.severity else None),
         finding.source, text(finding.source_company), finding.surface,

@@ -13,6 +13,8 @@ that forbids every script except the one inline filter/sort script, allowed by i
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import hashlib
 import io
 import logging
@@ -20,11 +22,11 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import jinja2
@@ -33,12 +35,14 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
+from markupsafe import Markup, escape
 
 from audit import __version__
 from audit.catalog import Catalog
 from audit.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
 from audit.model import (
     BlockReason,
+    Observation,
     Outcome,
     Severity,
     Status,
@@ -46,7 +50,18 @@ from audit.model import (
     Verdict,
 )
 from audit.model import Text as BiText
-from audit.reportdata import OUTCOME_RANK, ReportData, build_report_data
+from audit.reportdata import (
+    OUTCOME_RANK,
+    Figure,
+    Finding,
+    GraphObservation,
+    GraphVerdict,
+    InlineWorker,
+    ReportData,
+    Worker,
+    build_report_data,
+    can_fork,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +123,9 @@ def _shorten(text: object, limit: int = 110) -> str:
     return value if len(value) <= limit else value[: limit - 30] + "…" + value[-29:]
 
 
+@cache
 def _environment(lang: str) -> jinja2.Environment:
+    """One environment per language and process: templates are compiled once."""
     locale = LANGS[lang]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
@@ -163,23 +180,42 @@ OUTCOME_COLOURS = {
 def graph_svg(data: ReportData, catalog: Catalog, lang: str,
               verdicts: Iterable[Verdict] | None = None) -> str | None:
     """The reachability graph as SVG: audit.graph.render_svg when the graph module has it,
-    otherwise a DOT description laid out by Graphviz's `dot` (no networkx here)."""
-    try:
-        from audit import graph as graph_module
+    otherwise a DOT description laid out by Graphviz's `dot` (no networkx here). Drawn by
+    `data.figure` when build_report_data was given `figure_drawer(catalog)`; otherwise the
+    bundle is read again."""
+    if data.figure is not None:
+        svg = data.figure()
+    else:
+        from audit.bundle import Bundle
 
-        if hasattr(graph_module, "render_svg"):
-            from audit.bundle import Bundle
+        bundle = Bundle(data.path)
+        svg = figure_drawer(catalog)(
+            cast(list[GraphObservation], bundle.observations()),
+            cast(list[GraphVerdict], list(verdicts) if verdicts is not None
+                 else bundle.verdicts()))
+    return svg or _dot_svg(data, lang)
 
-            graph = graph_module.build(Bundle(data.path).observations(),
-                                       list(verdicts) if verdicts is not None
-                                       else list(Bundle(data.path).verdicts()), catalog)
+
+def figure_drawer(catalog: Catalog) -> Figure:
+    """audit.graph.build + render_svg on the fields of the run's observations and verdicts
+    (build_report_data collects them while it reads the bundle); None if that fails."""
+
+    def draw(observations: list[GraphObservation], verdicts: list[GraphVerdict]) -> str | None:
+        try:
+            from audit import graph as graph_module
+
+            if not hasattr(graph_module, "render_svg"):
+                return None
+            graph = graph_module.build(cast(Iterable[Observation], observations),
+                                       cast(Iterable[Verdict], verdicts), catalog)
             svg = graph_module.render_svg(graph, "platform", catalog=catalog)
-            if isinstance(svg, str) and svg.strip():
-                return svg
-    except Exception:  # the figure is an illustration; a failure must not cost the report
-        logger.warning("audit.graph.render_svg failed; using the built-in figure",
-                       exc_info=True)
-    return _dot_svg(data, lang)
+            return svg if isinstance(svg, str) and svg.strip() else None
+        except Exception:  # the figure is an illustration; a failure must not cost the report
+            logger.warning("audit.graph.render_svg failed; using the built-in figure",
+                           exc_info=True)
+            return None
+
+    return draw
 
 
 def _dot_quote(text: str) -> str:
@@ -258,11 +294,178 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
+# ---------------------------------------------------------------------------------------
+# The findings list: one row per finding, built here rather than by a template macro
+# ---------------------------------------------------------------------------------------
+#
+# A large run has 40,000+ findings, each with a dozen fields of evidence: a Jinja2 macro per
+# finding costs most of a report's time. The markup below is the per-finding part of
+# report.html.j2 written out in Python; every label comes from the message catalogs through
+# _labels() (the `ui` dict of _macros.html.j2) and every value is escaped by markupsafe,
+# exactly as autoescape would (tests/golden pins the output).
+
+ROWS_SLOT = Markup("<!-- hulian:finding-rows -->")
+
+
+class _RowWriter:
+    """Escaped HTML of findings, with every per-language label looked up once."""
+
+    def __init__(self, labels: dict[str, dict[str, str]], platforms: dict[str, str],
+                 companies: dict[str, str], evidence_href: str | None):
+        self.L = {group: {k: str(escape(v)) for k, v in values.items()}
+                  for group, values in labels.items()}
+        self.P = {k: str(escape(v)) for k, v in platforms.items()}
+        self.C = {k: str(escape(v)) for k, v in companies.items()}
+        self.evidence = str(escape(evidence_href)) if evidence_href else None
+        self.sev_rank = {s.value: str(i) for i, s in enumerate(Severity)}
+        self.outcome_rank = {k: str(v) for k, v in OUTCOME_RANK.items()}
+
+    def _platform(self, pid: str | None) -> str:
+        if pid is None:
+            return ""
+        name = self.P.get(pid)
+        return name if name is not None else str(escape(pid))
+
+    def _company(self, cid: str | None) -> str:
+        name = self.C.get(cid) if cid is not None else None
+        return name if name is not None else str(escape(cid))
+
+    @staticmethod
+    def _url(url: str | None, limit: int) -> str:
+        href = safe_href(url)
+        text = escape(_shorten(url, limit))
+        if href:
+            return (f'<a class="url" href="{escape(href)}" rel="noopener noreferrer nofollow">'
+                    f"{text}</a>")
+        return f'<span class="url">{text}</span>'
+
+    def detail(self, f: Finding, zh: bool) -> str:
+        """One finding's evidence (the `<div class="kvs">` block)."""
+        L, U = self.L, self.L["ui"]
+        out = ['<div class="kvs">\n<div class="kv"><span class="k">', U["Finding id"],
+               '</span> <span class="v mono">', escape(f.id), '</span></div>\n',
+               '<div class="kv"><span class="k">', U["Source"], '</span> <span class="v">',
+               self._platform(f.source), ' <span class="muted">(',
+               self._company(f.source_company), ')</span> · ', L["surface"][f.surface],
+               '</span></div>\n<div class="kv"><span class="k">', U["Target"],
+               '</span> <span class="v">']
+        if f.target_platform:
+            out += [self._platform(f.target_platform), ' <span class="muted">(',
+                    self._company(f.target_company), ')</span><br>']
+        outcome = f.outcome.value
+        out += [self._url(f.target_url, 160), '</span></div>\n',
+                '<div class="kv"><span class="k">', U["Outcome"],
+                '</span> <span class="v"><span class="badge o-', outcome, '">',
+                L["outcome"][outcome], '</span> ', L["outcome_long"][outcome]]
+        if f.block_reason:
+            out += [' · ', U["stated reason"], ': ', L["reason"][f.block_reason]]
+        out += ['</span></div>\n<div class="kv"><span class="k">', U["Verdict"],
+                '</span> <span class="v"><span class="badge s-', escape(f.status), '">',
+                L["status"][f.status], '</span>']
+        if f.severity:
+            sev = f.severity.value
+            out += [' <span class="badge sev-', sev, '">', L["severity"][sev], '</span>']
+        out += [' <span class="mono">', ", ".join(map(escape, f.rules)), '</span>']
+        if f.exemptions:
+            out += [' · ', U["exemption"], ': <span class="mono">',
+                    ", ".join(map(escape, f.exemptions)), '</span>']
+        out += ['</span></div>\n<div class="kv"><span class="k">', U["Reason"],
+                '</span> <span class="v">',
+                "<br>".join(escape(r.zh if zh else r.en) for r in f.reasons),
+                '</span></div>\n<div class="kv"><span class="k">', U["Hop chain"], '</span>']
+        if not f.hops:
+            out += [' <span class="v muted">', U["no request"], '</span>']
+        out.append('</div>\n')
+        if f.hops:
+            out.append('<ol class="hops">')
+            for h in f.hops:
+                out += ['<li><span class="mono">', "–" if h.status is None else str(h.status),
+                        '</span> <span class="muted">', escape(h.via), '</span> ',
+                        self._url(h.url, 140)]
+                if h.location:
+                    out += [' → <span class="url">', escape(_shorten(h.location, 100)),
+                            '</span>']
+                out.append('</li>')
+            out.append('</ol>')
+        if f.control_ok is not None:
+            out += ['<div class="kv"><span class="k">', U["Control fetch"],
+                    '</span> <span class="v">',
+                    U["control ok"] if f.control_ok else U["control failed"], '</span></div>']
+        if f.failure:
+            out += ['<div class="kv"><span class="k">', U["Measurement failure"],
+                    '</span> <span class="v mono">', escape(f.failure), '</span></div>']
+        out += ['<div class="kv"><span class="k">', U["Matched signature"],
+                '</span> <span class="v mono">', escape(f.signature or "–"), '</span></div>\n']
+        if f.title:
+            out += ['<div class="kv"><span class="k">', U["Page title"],
+                    '</span> <span class="v">', escape(_shorten(f.title, 200)), '</span></div>']
+        if f.excerpt:
+            out += ['<div class="kv"><span class="k">', U["Page text"],
+                    '</span></div><blockquote class="excerpt">',
+                    escape(_shorten(f.excerpt, 600)), '</blockquote>']
+        out += ['<div class="kv"><span class="k">', U["Evidence (WARC records)"],
+                '</span> <span class="v">']
+        if f.evidence:
+            links = []
+            for record in f.evidence:
+                e = escape(record)
+                links.append(f'<a class="mono" href="{self.evidence}/crawl.warc.gz#{e}">{e}</a>'
+                             if self.evidence else f'<span class="mono">{e}</span>')
+            out.append("<br>".join(links))
+        else:
+            out.append('<span class="muted">–</span>')
+        out.append('</span></div>\n</div>')
+        return "".join(out)
+
+    def rows(self, findings: Sequence[Finding], zh: bool) -> Iterator[str]:
+        """The rows of the HTML findings table (the sortable, filterable list)."""
+        L = self.L
+        evidence_label = L["ui"]["evidence"]
+        for i, f in enumerate(findings, 1):
+            sev = f.severity.value if f.severity else ""
+            outcome = f.outcome.value
+            source = escape(f.source)
+            status = escape(f.status)
+            yield "".join((
+                f'<tr data-rank="{i}" data-status="{status}" data-severity="{sev}" '
+                f'data-sev="{self.sev_rank.get(sev, "-1")}" data-source="{source}" '
+                f'data-surface="{escape(f.surface)}" '
+                f'data-target="{escape(f.target_platform or "")}" '
+                f'data-outcome="{self.outcome_rank[outcome]}"><td class="n">{i}</td>'
+                f'<td><span class="badge s-{status}">{L["status"][f.status]}</span></td><td>',
+                f'<span class="badge sev-{sev}">{L["severity"][sev]}</span>' if sev else "",
+                "</td><td>", self._platform(f.source), "</td><td>", L["surface"][f.surface],
+                "</td><td>", self._platform(f.target_platform), "<br>",
+                self._url(f.target_url, 70),
+                f'</td><td><span class="badge o-{outcome}">{L["outcome"][outcome]}</span></td>'
+                "<td>",
+                escape(f.reasons[0].zh if zh else f.reasons[0].en) if f.reasons else "",
+                f'<details id="f-{escape(f.id)}"><summary>{evidence_label}</summary>',
+                self.detail(f, zh), "</details></td></tr>\n"))
+
+
 def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
                 figure_svg: str | None = None, generated_at: datetime | None = None,
                 evidence_href: str | None = None, pdf_cap: int = PDF_FINDINGS_CAP) -> str:
     """The report as one self-contained HTML page (mode "html") or as the page WeasyPrint
     turns into the PDF (mode "pdf")."""
+    return "".join(html_chunks(data, lang=lang, mode=mode, figure_svg=figure_svg,
+                               generated_at=generated_at, evidence_href=evidence_href,
+                               pdf_cap=pdf_cap))
+
+
+def write_html(data: ReportData, out: Path, **options: Any) -> Path:
+    """render_html streamed into a file (a 40,000-finding page is never one string)."""
+    with out.open("w", encoding="utf-8") as fh:
+        fh.writelines(html_chunks(data, **options))
+    return out
+
+
+def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
+                figure_svg: str | None = None, generated_at: datetime | None = None,
+                evidence_href: str | None = None,
+                pdf_cap: int = PDF_FINDINGS_CAP) -> Iterator[str]:
+    """The pieces of render_html's page, in order."""
     if lang not in LANGS:
         raise ReportError(f"unknown language {lang!r} (use one of {', '.join(LANGS)})")
     style = _asset("report.css")
@@ -271,6 +474,8 @@ def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
     csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
            f"script-src {script_src}; base-uri 'none'; form-action 'none'")
     detailed = data.findings if mode == "html" else data.findings[:pdf_cap]
+    evidence = evidence_href if evidence_href and safe_href(
+        "http://x/" + evidence_href) else None
     context: dict[str, Any] = {
         "d": data, "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en",
         "mode": mode, "style": style, "script": script, "csp": csp,
@@ -280,8 +485,7 @@ def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "detailed": detailed, "detailed_ids": {f.id for f in detailed},
         "by_id": {f.id: f for f in data.findings},
         "pdf_cap": pdf_cap, "list_cap": REQUIREMENT_LIST_CAP[mode],
-        "evidence_href": evidence_href if evidence_href and safe_href(
-            "http://x/" + evidence_href) else None,
+        "evidence_href": evidence,
         "severities": [s.value for s in reversed(Severity)],
         "statuses": [s.value for s in Status],
         "outcome_colours": OUTCOME_COLOURS,
@@ -290,16 +494,27 @@ def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "outcome_rank": OUTCOME_RANK,
     }
     env = _environment(lang)
-    context["L"] = _labels(env, lang)
-    context["P"] = {pid: (n.zh if lang == "zh" else n.en) for pid, n in data.platform_names.items()}
-    context["C"] = {cid: (n.zh if lang == "zh" else n.en) for cid, n in data.company_names.items()}
-    return env.get_template("report.html.j2").render(**context)
+    zh = lang == "zh"
+    context["L"] = labels = _labels(lang)
+    context["P"] = platforms = {pid: (n.zh if zh else n.en)
+                                for pid, n in data.platform_names.items()}
+    context["C"] = companies = {cid: (n.zh if zh else n.en)
+                                for cid, n in data.company_names.items()}
+    writer = _RowWriter(labels, platforms, companies, evidence)
+    context["rows_slot"] = ROWS_SLOT
+    context["detail"] = lambda f: Markup(writer.detail(f, zh))
+    for chunk in env.get_template("report.html.j2").generate(**context):
+        if chunk == ROWS_SLOT:
+            yield from writer.rows(detailed, zh)
+        else:
+            yield chunk
 
 
-def _labels(env: jinja2.Environment, lang: str) -> dict[str, dict[str, str]]:
+@cache
+def _labels(lang: str) -> dict[str, dict[str, str]]:
     """Every per-row label looked up once: a macro or gettext call per row of a
     40,000-finding table costs seconds (the macros in _macros.html.j2 define the texts)."""
-    macros: Any = env.get_template("_macros.html.j2").make_module({"d": None})
+    macros: Any = _environment(lang).get_template("_macros.html.j2").make_module({"d": None})
     zh = lang == "zh"
     return {
         "status": {s: str(macros.status_label(s))
@@ -349,7 +564,6 @@ def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEF
     bundle to compare with. verdicts: the run's verdicts when the caller holds them already
     (otherwise verdicts.jsonl is read). Returns the files written.
     """
-    from audit import exports
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -361,27 +575,71 @@ def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEF
         check_cjk_fonts()  # before the work, so a missing font fails fast
     out = out or run_path
     out.mkdir(parents=True, exist_ok=True)
+    with _gc_paused():
+        return _write_reports(run_path, catalog, formats, lang, out, previous=previous,
+                              verdicts=verdicts, generated_at=generated_at, figure=figure)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A report builds a few million small objects that all live until it is written; the
+    cyclic collector would rescan them again and again (a third of the time) to free
+    nothing. It runs again once the reports are written."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lang: str,
+                   out: Path, *, previous: Path | None, verdicts: Iterable[Verdict] | None,
+                   generated_at: datetime | None, figure: bool) -> list[Path]:
+    from audit import exports
+
     verdict_list = list(verdicts) if verdicts is not None else None
-    data = build_report_data(run_path, catalog, verdicts=verdict_list, previous=previous)
+    pictured = figure and ("html" in formats or "pdf" in formats)
+    parallel = can_fork()
+    # With a second core: a forked helper judges the verdicts (and then draws the figure)
+    # while this process reads the observations; another writes the machine outputs while
+    # this one renders the HTML/PDF. Forked processes share the data without copying it.
+    data = build_report_data(run_path, catalog, verdicts=verdict_list, previous=previous,
+                             figure=figure_drawer(catalog) if pictured else None,
+                             parallel=parallel)
     generated = generated_at or datetime.now(UTC)
-    written: list[Path] = []
-    svg = (graph_svg(data, catalog, lang, verdict_list)
-               if figure and ("html" in formats or "pdf" in formats) else None)
     evidence = os.path.relpath(run_path / "evidence", out)
-    for fmt in formats:
-        target = out / OUTPUT_NAMES[fmt]
-        if fmt in ("html", "pdf"):
-            html = render_html(data, lang=lang, mode=fmt, figure_svg=svg,
-                               generated_at=generated, evidence_href=evidence)
-            if fmt == "html":
-                target.write_text(html, encoding="utf-8")
+    machine = [f for f in formats if f in ("json", "csv", "junit")]
+
+    def write_machine(send: Callable[[object], None]) -> None:
+        for fmt in machine:
+            target = out / OUTPUT_NAMES[fmt]
+            if fmt == "json":
+                exports.write_json(data, target, generated.isoformat())
+            elif fmt == "csv":
+                exports.write_csv(data, target)
             else:
+                exports.write_junit(data, target)
+        send(None)
+
+    writer = ((Worker if parallel else InlineWorker)(write_machine) if machine else None)
+    try:
+        svg = graph_svg(data, catalog, lang, verdict_list) if pictured else None
+        for fmt in formats:
+            target = out / OUTPUT_NAMES[fmt]
+            if fmt == "html":
+                write_html(data, target, lang=lang, mode="html", figure_svg=svg,
+                           generated_at=generated, evidence_href=evidence)
+            elif fmt == "pdf":
+                html = render_html(data, lang=lang, mode="pdf", figure_svg=svg,
+                                   generated_at=generated, evidence_href=evidence)
                 write_pdf(html, target, out)
-        elif fmt == "json":
-            exports.write_json(data, target, generated.isoformat())
-        elif fmt == "csv":
-            exports.write_csv(data, target)
-        else:
-            exports.write_junit(data, target)
-        written.append(target)
-    return written
+        if writer is not None:
+            writer.receive()  # raises what failed in the helper
+    finally:
+        if writer is not None:
+            writer.close()
+        if data.figure is not None:
+            data.figure()  # waits for the helper process if the figure was not used
+    return [out / OUTPUT_NAMES[fmt] for fmt in formats]

@@ -14,14 +14,25 @@ of (source, surface, target URL), so the same link has the same id in every run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import pickle
+import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, cast
+
+try:  # orjson parses bundle lines 3-4x faster than json; the stdlib is the fallback
+    from orjson import loads as _orjson_loads
+
+    _loads: Callable[[bytes], Any] = _orjson_loads
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _loads = json.loads
 
 from audit.bundle import (
     MANIFEST,
@@ -33,16 +44,15 @@ from audit.bundle import (
     sha256_file,
 )
 from audit.catalog import Catalog
-from audit.evaluate import RequirementStatus, requirement_status
+from audit.evaluate import RequirementStatus
 from audit.model import (
     SEVERITY_ORDER,
     Framework,
-    Hop,
-    Observation,
     Outcome,
     RunManifest,
     Severity,
     Status,
+    SurfaceKind,
     Text,
     Verdict,
 )
@@ -56,6 +66,19 @@ SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank is slow 
 # measured outcome because they say nothing about the platform.
 OUTCOME_RANK: dict[str, int] = {"error": -2, "target_down": -1,
                                 **{o.value: i for i, o in enumerate(SEVERITY_ORDER)}}
+
+
+class FindingHop(NamedTuple):
+    """One hop of a finding's chain: the fields of audit.model.Hop, in its order (read from
+    the bundle without building a pydantic model per hop)."""
+
+    url: str
+    status: int | None = None
+    location: str | None = None
+    via: str = "start"
+    elapsed_ms: float | None = None
+    body_sha256: str | None = None
+    warc_record_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -76,7 +99,7 @@ class Finding:
     requirements: list[str]
     reasons: list[Text]
     exemptions: list[str]
-    hops: list[Hop]
+    hops: list[FindingHop]
     final_url: str | None
     signature: str | None
     title: str | None
@@ -176,6 +199,9 @@ class ReportData:
     files: list[tuple[str, str]]
     sealed: bool  # False: rendered before the manifest listed the files (hashes computed now)
     diff: Diff | None = None
+    # The figure, when build_report_data was given a `figure` function: drawn from the
+    # records read for the data (in the helper process when there is one).
+    figure: Callable[[], str | None] | None = field(default=None, repr=False)
 
     @property
     def failed_findings(self) -> list[Finding]:
@@ -195,16 +221,34 @@ class _Judged:
     """The verdicts of one observation, reduced to what a finding needs."""
 
     status: str = "none"
-    severity: Severity | None = None
+    severity: str | None = None
     rules: list[str] = field(default_factory=list)
     requirements: list[str] = field(default_factory=list)
     reasons: list[Text] = field(default_factory=list)
     exemptions: list[str] = field(default_factory=list)
 
 
-# What requirement_status needs of a verdict: (rule id, observation id, verdict id, status).
-# Kept as tuples because a large run has millions of verdicts.
-_Slim = tuple[str, str | None, str, Status]
+class GraphObservation(NamedTuple):
+    """The fields of an observation that audit.graph.build reads (the report's figure is
+    built from these, collected while the bundle is read, not from a second reading)."""
+
+    id: str
+    source: str
+    surface: SurfaceKind
+    target_url: str
+    target_platform: str | None
+    outcome: Outcome
+
+
+class GraphVerdict(NamedTuple):
+    """The fields of a verdict that audit.graph.build reads."""
+
+    id: str
+    rule_id: str
+    observation_id: str | None
+    status: Status
+    source: str
+    target_platform: str | None
 
 
 @dataclass
@@ -213,122 +257,171 @@ class _Judgement:
     cross: list[Verdict]
     statuses: Counter[str]
     failed_by_severity: Counter[str]
-    slim: list[_Slim]
     by_rule: Counter[tuple[str, str]]  # (rule id, status) -> verdicts
-
-    def verdicts(self) -> Iterable[Verdict]:
-        # requirement_status reads only id, rule_id, observation_id and status; building
-        # real Verdicts for a million rows would cost more than the whole report.
-        slim = (_SlimVerdict(verdict_id, rule_id, obs_id, status)
-                for rule_id, obs_id, verdict_id, status in self.slim)
-        return cast(Iterable[Verdict], slim)
+    requirement_status: dict[str, RequirementStatus]  # "<framework>/<requirement>" -> status
+    graph_verdicts: list[GraphVerdict]
 
 
-class _SlimVerdict(NamedTuple):
-    id: str
-    rule_id: str
-    observation_id: str | None
-    status: Status
+# A requirement's status per observation (audit.evaluate._combine): fail if one of its rules
+# fails the link, pass if one passes or exempts it, else inconclusive; the worst rank wins.
+_COMBINE_RANK = {"fail": 2, "pass": 1, "exempt": 1, "inconclusive": 0}
+_STATUSES = {s.value: s for s in Status}
+_OUTCOMES = {o.value: o for o in Outcome}
+_SURFACES = {s.value: s for s in SurfaceKind}
+_SEVERITIES = {s.value: s for s in Severity}
 
 
-class _V(NamedTuple):
-    """The part of a verdict a report reads, parsed without pydantic validation: a large run
-    has millions of verdict lines, and validating them would dominate the report's time."""
-
-    id: str
-    rule_id: str
-    observation_id: str | None
-    status: Status
-    severity: Severity
-    reason: Text
-    exemption: str | None
-    requirements: list[str]
-
-
-def _fast_verdicts(path: Path) -> Iterator[_V | Verdict]:
-    for record in _json_lines(path / VERDICTS):
-        if record.get("observation_id") is None:
-            yield Verdict.model_validate(record)  # graph verdicts: few, shown in full
-            continue
-        reason = record["reason"]
-        yield _V(record["id"], record["rule_id"], record["observation_id"],
-                 Status(record["status"]), Severity(record["severity"]),
-                 Text.model_construct(zh=reason["zh"], en=reason["en"]),
-                 record.get("exemption"), record.get("requirements") or [])
+def _verdict_record(verdict: Verdict) -> dict[str, Any]:
+    """A verdict held in memory as the dict _judge reads (the same keys as a bundle line)."""
+    return {"id": verdict.id, "rule_id": verdict.rule_id,
+            "observation_id": verdict.observation_id, "status": verdict.status.value,
+            "severity": verdict.severity.value, "reason": verdict.reason,
+            "exemption": verdict.exemption, "requirements": verdict.requirements,
+            "source": verdict.source, "target_platform": verdict.target_platform,
+            "_verdict": verdict}
 
 
 def _json_lines(file: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file as dicts; a partial last line (an interrupted write) is
-    skipped, as the bundle reader does."""
+    """Records of a JSONL file as dicts (no pydantic validation: the bundle writer validated
+    them, `hulian verify` checks their hashes, and validating a million lines would dominate
+    a report's time); a partial last line (an interrupted write) is skipped, as the bundle
+    reader does."""
     if not file.exists():
         return
     with file.open("rb") as fh:
         for number, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
             try:
-                yield json.loads(raw)
+                yield _loads(raw)
             except ValueError:
+                if not raw.strip():
+                    continue
                 if not raw.endswith(b"\n"):
                     return
                 raise BundleError(f"{file}:{number}: invalid JSON") from None
 
 
-def _judge(verdicts: Iterable[_V | Verdict]) -> _Judgement:
-    """Group verdicts per observation, keeping only the worst status's rules and reasons
-    (memory stays proportional to observations, not to verdicts)."""
+def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
+           graph: bool = False) -> _Judgement:
+    """One pass over the verdicts: group them per observation keeping only the worst status's
+    rules and reasons (memory follows observations, not verdicts), count them, and decide
+    every requirement (the rules of audit.evaluate.requirement_status, computed on the fly)."""
     judged: dict[str, _Judged] = {}
     cross: list[Verdict] = []
     statuses: Counter[str] = Counter()
     failed_by_severity: Counter[str] = Counter()
-    slim: list[_Slim] = []
     by_rule: Counter[tuple[str, str]] = Counter()
-    for verdict in verdicts:
-        slim.append((verdict.rule_id, verdict.observation_id, verdict.id, verdict.status))
-        status = verdict.status.value
-        by_rule[(verdict.rule_id, status)] += 1
-        statuses[status] += 1
-        if verdict.status is Status.FAIL:
-            failed_by_severity[verdict.severity.value] += 1
-        if verdict.observation_id is None:
-            if verdict.status in (Status.FAIL, Status.EXEMPT) and isinstance(verdict, Verdict):
-                cross.append(verdict)
-            continue
-        entry = judged.setdefault(verdict.observation_id, _Judged())
-        rank = _STATUS_RANK[status]
-        if entry.status == "none" or rank > _STATUS_RANK[entry.status]:
-            entry.status, entry.severity = status, verdict.severity
-            entry.rules, entry.reasons, entry.exemptions = [], [], []
-            entry.requirements = []
-        if status == entry.status:
-            entry.rules.append(verdict.rule_id)
-            entry.reasons.append(verdict.reason)
-            if verdict.exemption:
-                entry.exemptions.append(verdict.exemption)
-            for req in verdict.requirements:
+    graph_verdicts: list[GraphVerdict] = []
+    rule_reqs: dict[str, list[str]] = {}
+    manual: set[str] = set()
+    for framework in frameworks:
+        for req in framework.requirements:
+            key = f"{framework.id}/{req.id}"
+            if not req.rules:
+                manual.add(key)
+            for rule_id in dict.fromkeys(req.rules):
+                rule_reqs.setdefault(rule_id, []).append(key)
+    units: dict[str, dict[str, int]] = {key: {} for keys in rule_reqs.values() for key in keys}
+    failed_reqs: set[str] = set()
+    texts: dict[tuple[str, str], Text] = {}  # one Text per distinct reason
+    status_rank = _STATUS_RANK
+    try:
+        for rec in records:
+            rule_id = rec["rule_id"]
+            status = rec["status"]
+            obs_id = rec.get("observation_id")
+            by_rule[(rule_id, status)] += 1
+            statuses[status] += 1
+            if status == "fail":
+                failed_by_severity[rec["severity"]] += 1
+            reqs = rule_reqs.get(rule_id)
+            if reqs:
+                unit = obs_id or "verdict:" + rec["id"]
+                combined = _COMBINE_RANK[status]
+                for key in reqs:
+                    if key in failed_reqs:
+                        continue
+                    if combined == 2:
+                        failed_reqs.add(key)
+                        units[key] = {}
+                        continue
+                    seen = units[key]
+                    if seen.get(unit, -1) < combined:
+                        seen[unit] = combined
+            if graph:
+                graph_verdicts.append(GraphVerdict(rec["id"], rule_id, obs_id, _STATUSES[status],
+                                                   rec["source"], rec.get("target_platform")))
+            if obs_id is None:
+                if status in ("fail", "exempt"):
+                    verdict = rec.get("_verdict")
+                    cross.append(verdict if isinstance(verdict, Verdict)
+                                 else Verdict.model_validate(rec))
+                continue
+            entry = judged.get(obs_id)
+            if entry is None:
+                entry = judged[obs_id] = _Judged()
+            if entry.status != status:
+                if entry.status != "none" and status_rank[status] < status_rank[entry.status]:
+                    continue
+                entry.status, entry.severity = status, None
+                entry.rules, entry.reasons, entry.exemptions = [], [], []
+                entry.requirements = []
+            entry.rules.append(rule_id)
+            reason = rec["reason"]
+            if isinstance(reason, dict):
+                pair = (reason["zh"], reason["en"])
+                text = texts.get(pair)
+                if text is None:
+                    text = texts[pair] = Text.model_construct(zh=pair[0], en=pair[1])
+                reason = text
+            entry.reasons.append(reason)
+            exemption = rec.get("exemption")
+            if exemption:
+                entry.exemptions.append(exemption)
+            for req in rec.get("requirements") or ():
                 if req not in entry.requirements:
                     entry.requirements.append(req)
+            severity = rec["severity"]
             if (entry.severity is None
-                    or SEVERITY_RANK[verdict.severity] > SEVERITY_RANK[entry.severity]):
-                entry.severity = verdict.severity
-    return _Judgement(judged, cross, statuses, failed_by_severity, slim, by_rule)
+                    or SEVERITY_RANK[_SEVERITIES[severity]]
+                    > SEVERITY_RANK[_SEVERITIES[entry.severity]]):
+                entry.severity = severity
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"verdicts: invalid record ({exc!r})") from None
+    requirement: dict[str, RequirementStatus] = {key: "manual" for key in manual}
+    for key, seen in units.items():
+        if key in failed_reqs:
+            requirement[key] = Status.FAIL
+        elif seen and min(seen.values()) == 1:
+            requirement[key] = Status.PASS
+        else:
+            requirement[key] = Status.INCONCLUSIVE
+    return _Judgement(judged, cross, statuses, failed_by_severity, by_rule, requirement,
+                      graph_verdicts)
 
 
-def _finding(obs: Observation, judged: _Judged, catalog: Catalog) -> Finding:
-    page = obs.page
+def _hop(h: dict[str, Any]) -> FindingHop:
+    return FindingHop(h["url"], h.get("status"), h.get("location"), h.get("via", "start"),
+                      h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
+
+
+def _finding(record: dict[str, Any], judged: _Judged, company: dict[str, str]) -> Finding:
+    page = record.get("page") or {}
+    source = record["source"]
+    target = record.get("target_platform")
+    severity = judged.severity if judged.status in ("fail", "exempt") else None
     return Finding(
-        id=obs.probe_id, observation_id=obs.id, status=judged.status,
-        severity=judged.severity if judged.status in ("fail", "exempt") else None,
-        source=obs.source, source_company=catalog.company_of(obs.source),
-        surface=obs.surface.value, target_url=obs.target_url,
-        target_platform=obs.target_platform,
-        target_company=catalog.company_of(obs.target_platform),
-        outcome=obs.outcome, block_reason=obs.reason.value if obs.reason else None,
+        id=record["probe_id"], observation_id=record["id"], status=judged.status,
+        severity=_SEVERITIES[severity] if severity else None,
+        source=source, source_company=company.get(source),
+        surface=_SURFACES[record["surface"]].value, target_url=record["target_url"],
+        target_platform=target, target_company=company.get(target) if target else None,
+        outcome=_OUTCOMES[record["outcome"]], block_reason=record.get("reason"),
         rules=judged.rules, requirements=judged.requirements, reasons=judged.reasons,
-        exemptions=judged.exemptions, hops=obs.hops, final_url=obs.final_url,
-        signature=page.signature if page else None, title=page.title if page else None,
-        excerpt=page.excerpt if page else None, control_ok=obs.control_ok,
-        failure=obs.failure, evidence=obs.evidence,
+        exemptions=judged.exemptions, hops=[_hop(h) for h in record.get("hops") or ()],
+        final_url=record.get("final_url"), signature=page.get("signature"),
+        title=page.get("title"), excerpt=page.get("excerpt"),
+        control_ok=record.get("control_ok"), failure=record.get("failure"),
+        evidence=list(record.get("evidence") or ()),
     )
 
 
@@ -351,48 +444,106 @@ def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str
     return Matrix(rows, columns, cells, names)
 
 
+Figure = Callable[[list[GraphObservation], list[GraphVerdict]], "str | None"]
+
+
 def build_report_data(path: Path, catalog: Catalog, *,
                       verdicts: Iterable[Verdict] | None = None,
-                      previous: Path | None = None) -> ReportData:
-    """Read the bundle at `path` (streaming) and compute everything a report shows.
-    `verdicts` may be passed when the caller already holds them (the end of `hulian run`)."""
+                      previous: Path | None = None, figure: Figure | None = None,
+                      parallel: bool = False) -> ReportData:
+    """Read the bundle at `path` (streaming, each file once) and compute everything a report
+    shows. `verdicts` may be passed when the caller already holds them (the end of
+    `hulian run`). figure: draws the graph figure from the fields audit.graph.build reads;
+    its result is `data.figure()`. parallel: judge the verdicts in a forked helper process
+    (which then also draws the figure) while this one reads the observations."""
     bundle = Bundle(path)
-    judgement_all = _judge(verdicts if verdicts is not None else _fast_verdicts(path))
-    judged = judgement_all.judged
-    findings: list[Finding] = []
+    frameworks = list(catalog.frameworks.values())
+
+    def judge_verdicts(send: Callable[[object], None]) -> None:
+        records = (map(_verdict_record, verdicts) if verdicts is not None
+                   else _json_lines(path / VERDICTS))
+        judgement = _judge(records, frameworks, graph=figure is not None)
+        graph_verdicts, judgement.graph_verdicts = judgement.graph_verdicts, []
+        judgement.judged = {k: v for k, v in judgement.judged.items()
+                            if v.status in FINDING_STATUSES}  # all the findings need
+        send(judgement)
+        if figure is not None:
+            send(figure(_graph_observations(path), graph_verdicts))
+
+    worker = Worker(judge_verdicts) if parallel and can_fork() else InlineWorker(judge_verdicts)
+    try:
+        data = _build(path, catalog, bundle, frameworks, worker, previous)
+    except BaseException:
+        worker.close()
+        raise
+    if figure is None:
+        worker.close()
+    else:
+        drawing: list[str | None] = []
+
+        def drawn() -> str | None:  # waits for the figure once; closes the helper
+            if not drawing:
+                try:
+                    drawing.append(cast("str | None", worker.receive()))
+                finally:
+                    worker.close()
+            return drawing[0]
+
+        data.figure = drawn
+    return data
+
+
+def _graph_observations(path: Path) -> list[GraphObservation]:
+    return [GraphObservation(r["id"], r["source"], _SURFACES[r["surface"]], r["target_url"],
+                             r.get("target_platform"), _OUTCOMES[r["outcome"]])
+            for r in _json_lines(path / OBSERVATIONS)]
+
+
+def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framework],
+           worker: Worker | InlineWorker, previous: Path | None) -> ReportData:
     outcomes: Counter[str] = Counter()
     platform_pairs: Counter[tuple[str, str, str]] = Counter()
     company_pairs: Counter[tuple[str, str, str]] = Counter()
     platform_failed: Counter[tuple[str, str]] = Counter()
     company_failed: Counter[tuple[str, str]] = Counter()
-    sources: set[str] = set()
-    targets: set[str] = set()
     edges: dict[tuple[str, str, str], str] = {}
-    empty = _Judged()
     company = {pid: p.company for pid, p in catalog.platforms.items()}
-    # Dicts first, a validated Observation only for findings (see _V for why).
-    for record in _json_lines(path / OBSERVATIONS):
-        source, outcome = record["source"], record["outcome"]
-        target = record.get("target_platform") or "(other)"
-        source_company = company.get(source, source)
-        target_company = company.get(target, target)
-        outcomes[outcome] += 1
-        sources.add(source)
-        targets.add(target)
-        platform_pairs[(source, target, outcome)] += 1
-        company_pairs[(source_company, target_company, outcome)] += 1
-        key = (source, record["surface"], target)
-        edges[key] = _worse(edges.get(key), outcome)
-        judgement = judged.get(record["id"], empty)
-        if judgement.status == "fail":
-            platform_failed[(source, target)] += 1
-            company_failed[(source_company, target_company)] += 1
-        if judgement.status in FINDING_STATUSES:
-            findings.append(_finding(Observation.model_validate(record), judgement, catalog))
+    records: list[dict[str, Any]] = []  # kept until the verdicts are judged
+    number = 0
+    try:
+        for record in _json_lines(path / OBSERVATIONS):
+            number += 1
+            source, outcome = record["source"], record["outcome"]
+            target = record.get("target_platform") or "(other)"
+            outcomes[outcome] += 1
+            platform_pairs[(source, target, outcome)] += 1
+            company_pairs[(company.get(source, source), company.get(target, target),
+                           outcome)] += 1
+            key = (source, record["surface"], target)
+            edges[key] = _worse(edges.get(key), outcome)
+            records.append(record)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
+    judgement_all: _Judgement = worker.receive()
+    judged = judgement_all.judged
+    findings: list[Finding] = []
+    try:
+        for number, record in enumerate(records, 1):  # noqa: B007 - named in the error
+            judgement = judged.get(record["id"])
+            if judgement is None:
+                continue
+            if judgement.status == "fail":
+                source = record["source"]
+                target = record.get("target_platform") or "(other)"
+                platform_failed[(source, target)] += 1
+                company_failed[(company.get(source, source), company.get(target, target))] += 1
+            findings.append(_finding(record, judgement, company))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
+    del records
     findings.sort(key=lambda f: f.sort_key)
     platform_names = {pid: p.name for pid, p in catalog.platforms.items()}
     company_names = {cid: c.name for cid, c in catalog.companies.items()}
-    frameworks = list(catalog.frameworks.values())
     data = ReportData(
         manifest=bundle.manifest, manifest_sha256=manifest_sha256(path), path=path,
         frameworks=frameworks, findings=findings, cross=judgement_all.cross,
@@ -401,16 +552,91 @@ def build_report_data(path: Path, catalog: Catalog, *,
         company_matrix=_matrix(company_pairs, company_failed, company_names),
         observations=sum(outcomes.values()), outcomes=outcomes,
         verdict_statuses=judgement_all.statuses,
-        failed_by_severity=judgement_all.failed_by_severity, sources=sorted(sources),
-        targets=sorted(targets), platform_names=platform_names,
-        company_names=company_names,
-        platform_company={pid: p.company for pid, p in catalog.platforms.items()},
+        failed_by_severity=judgement_all.failed_by_severity,
+        sources=sorted({s for s, _, _ in edges}), targets=sorted({t for _, _, t in edges}),
+        platform_names=platform_names, company_names=company_names,
+        platform_company=company,
         files=sorted((bundle.manifest.files or _current_files(path)).items()),
         sealed=bool(bundle.manifest.files),
     )
     if previous is not None:
         data.diff = diff_edges(previous, edges)
     return data
+
+
+# ---------------------------------------------------------------------------------------
+# A helper process (the report uses both cores of a small machine)
+# ---------------------------------------------------------------------------------------
+
+
+def can_fork() -> bool:
+    """Fork a helper process? Only where fork exists and a second core is there to use;
+    HULIAN_REPORT_JOBS=1 keeps everything in one process."""
+    return (hasattr(os, "fork") and (os.cpu_count() or 1) > 1
+            and os.environ.get("HULIAN_REPORT_JOBS", "") != "1")
+
+
+class Worker:
+    """`work(send)` run in a forked child (which shares the parent's memory as it was at the
+    fork, without copying); each `send(value)` is pickled back and returned, in order, by
+    `receive()`. An exception in the child is raised again by `receive()`."""
+
+    def __init__(self, work: Callable[[Callable[[object], None]], None]):
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            code = 1
+            try:
+                os.close(read_end)
+                with os.fdopen(write_end, "wb") as pipe:
+                    def send(value: object) -> None:
+                        pickle.dump(("ok", value), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                        pipe.flush()
+
+                    try:
+                        work(send)
+                        code = 0
+                    except BaseException as exc:
+                        with contextlib.suppress(BaseException):
+                            try:
+                                pickle.dump(("error", exc), pipe)
+                            except Exception:
+                                pickle.dump(("error", RuntimeError(traceback.format_exc())),
+                                            pipe)
+                            pipe.flush()
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        self._pipe: Any = os.fdopen(read_end, "rb")
+
+    def receive(self) -> Any:
+        try:
+            kind, value = pickle.load(self._pipe)
+        except EOFError:
+            raise BundleError("the report's helper process ended without an answer") from None
+        if kind == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+            os.waitpid(self.pid, 0)
+
+
+class InlineWorker:
+    """Worker's interface without a process: `work` runs at once, in this one."""
+
+    def __init__(self, work: Callable[[Callable[[object], None]], None]):
+        self._results: list[object] = []
+        work(self._results.append)
+
+    def receive(self) -> Any:
+        return self._results.pop(0)
+
+    def close(self) -> None:
+        self._results.clear()
 
 
 def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Judgement,
@@ -423,7 +649,6 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Jud
                 failed_by_req.setdefault(key, []).append(finding)
     results: list[RequirementResult] = []
     for framework in frameworks:
-        statuses = requirement_status(judgement.verdicts(), framework)
         for req in framework.requirements:
             key = f"{framework.id}/{req.id}"
             rules = set(req.rules)
@@ -438,7 +663,8 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Jud
                 framework=framework.id, id=req.id, title=req.title, wording=req.wording,
                 source_document=req.source.document, source_date=req.source.date,
                 source_url=req.source.url, source_status=req.source.status, rules=rule_rows,
-                status=statuses[req.id], counts=counts, finding_ids=[f.id for f in failed],
+                status=judgement.requirement_status[key], counts=counts,
+                finding_ids=[f.id for f in failed],
                 sources_failed=Counter(f.source for f in failed),
                 cross=[v for v in judgement.cross if v.rule_id in rules],
             ))
@@ -452,9 +678,9 @@ def _current_files(path: Path) -> dict[str, str]:
 def edge_outcomes(path: Path) -> dict[tuple[str, str, str], str]:
     """Worst outcome per (source, surface, target platform) of a run."""
     edges: dict[tuple[str, str, str], str] = {}
-    for obs in Bundle(path).observations():
-        key = (obs.source, obs.surface.value, obs.target_platform or "(other)")
-        edges[key] = _worse(edges.get(key), obs.outcome.value)
+    for record in _json_lines(path / OBSERVATIONS):
+        key = (record["source"], record["surface"], record.get("target_platform") or "(other)")
+        edges[key] = _worse(edges.get(key), record["outcome"])
     return edges
 
 

@@ -112,6 +112,16 @@ class Summary:
                 "seed_errors": self.seed_errors}
 
 
+def judge(run: Path, catalog: Catalog) -> list[Verdict]:
+    """Every verdict of a bundle: the rules per observation, then the cross-target rules
+    (non-discrimination, self-preferencing) over the whole run."""
+    from audit.graph_rules import evaluate_graph_rules
+
+    verdicts = list(evaluate(Bundle(run).observations(), catalog))
+    verdicts += evaluate_graph_rules(Bundle(run).observations(), catalog)
+    return verdicts
+
+
 def summarise(summary: Summary, verdicts: list[Verdict]) -> None:
     for verdict in verdicts:
         summary.verdicts[verdict.status.value] += 1
@@ -123,7 +133,7 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary,
                after: Callable[[Path, Catalog, list[Verdict]], Any] | None = None) -> None:
     """Close the crawl's files, evaluate, run the follow-up steps (graph, report) and seal."""
     writer.close()
-    verdicts = list(evaluate(Bundle(writer.path).observations(), catalog))
+    verdicts = judge(writer.path, catalog)
     (writer.path / VERDICTS).unlink(missing_ok=True)  # a resumed run is judged afresh
     for verdict in verdicts:
         writer.add_verdict(verdict)

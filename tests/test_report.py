@@ -211,3 +211,51 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
     pdf_html = render_html(data, mode="pdf", generated_at=GENERATED)
     assert pdf_html.count('<div class="finding"') == 200
     assert "最严重的 200 个" in pdf_html
+
+
+# ---------------------------------------------------------------------------------------
+# The fast paths: one-pass requirement status, the helper processes
+
+
+def test_requirement_status_matches_evaluate(tmp_path: Path, catalog: Catalog) -> None:
+    # build_report_data decides requirements in its one pass over the verdicts; it must
+    # agree with audit.evaluate.requirement_status on the same verdicts.
+    from audit.bundle import Bundle
+    from audit.evaluate import requirement_status
+
+    runs = [reportruns.small_run(tmp_path, catalog, "r-small"),
+            reportruns.errors_run(tmp_path, catalog),
+            reportruns.write_run(tmp_path, "r-mixed",
+                                 reportruns.synthetic_observations(400, seed=3), catalog)]
+    for run in runs:
+        data = build_report_data(run, catalog)
+        verdicts = list(Bundle(run).verdicts())
+        expected = {f"{fw.id}/{rid}": status for fw in data.frameworks
+                    for rid, status in requirement_status(verdicts, fw).items()}
+        assert {f"{r.framework}/{r.id}": r.status for r in data.requirements} == expected
+
+
+def test_parallel_and_single_process_reports_are_identical(
+        small: Path, catalog: Catalog, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    formats = ["html", "json", "csv", "junit"]
+    write_reports(small, catalog, formats, "zh", tmp_path / "parallel", generated_at=GENERATED)
+    monkeypatch.setenv("HULIAN_REPORT_JOBS", "1")
+    write_reports(small, catalog, formats, "zh", tmp_path / "single", generated_at=GENERATED)
+    for name in ("report.html", "findings.json", "findings.csv", "junit.xml"):
+        assert ((tmp_path / "parallel" / name).read_bytes()
+                == (tmp_path / "single" / name).read_bytes()), name
+
+
+def test_corrupt_verdicts_fail_cleanly(small: Path, catalog: Catalog, tmp_path: Path) -> None:
+    # A broken line in the middle of verdicts.jsonl is an error naming the file, also when
+    # the verdicts are read by the helper process.
+    from audit.bundle import BundleError
+
+    run = tmp_path / "broken"
+    shutil.copytree(small, run)
+    lines = (run / "verdicts.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(1, "{not json\n")
+    (run / "verdicts.jsonl").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(BundleError, match=r"verdicts\.jsonl"):
+        write_reports(run, catalog, ["html", "json"], "zh", tmp_path / "out")

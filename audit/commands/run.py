@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from collections import Counter
 from contextlib import AbstractContextManager, nullcontext
@@ -229,6 +230,9 @@ def audit_run(
             summary.observations = sum(summary.outcomes.values())
             summary.seed_errors = result.seed_errors
             finish_run(writer, catalog, summary, after=_after_steps)
+            from audit.graph_run import record_after_run
+
+            record_after_run(writer.path, catalog)  # the history store; never fails a run
             # Reports come after the seal: the cover quotes the final manifest's sha256.
             if report_formats:
                 from audit.report import write_reports
@@ -267,8 +271,8 @@ def _open_bundle(out: Path, run_id: str | None, resume: Path | None, config: Any
         from audit.lab.policies import write_policies
         from audit.lab.scenario import load_scenario
 
-        staging = out / ".staging-policies"
-        shutil.rmtree(staging, ignore_errors=True)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-policies-", dir=out))
         write_policies(load_scenario(scenario), staging)
         catalog = _load_with(staging)
         writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
@@ -302,9 +306,8 @@ def _lab_sources(catalog: Catalog, run: Path) -> list[str]:
 
 
 def _after_steps(run: Path, catalog: Catalog, verdicts: list[Any]) -> None:
-    """Steps whose files belong to the sealed bundle: the graph (graph.graphml)."""
-    from audit.bundle import Bundle
-    from audit.graph import build, write_graphml
+    """Steps whose files belong to the sealed bundle: the graphs (platform and company
+    GraphML, SVG) and their metrics (metrics.json)."""
+    from audit.graph_run import write_graph_outputs
 
-    graph = build(Bundle(run).observations(), verdicts, catalog)
-    write_graphml(graph, run / "graph.graphml")
+    write_graph_outputs(run, catalog, verdicts)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from audit.bundle import Bundle, BundleError, rewrite_verdicts, verify
 from audit.commands.policies import load_or_exit
 from audit.console import fail, stderr, stdout
-from audit.evaluate import evaluate as evaluate_observations
+from audit.runner import judge
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
                                         help="A run bundle directory (runs/<run-id>).")]
@@ -65,7 +65,7 @@ def evaluate_command(
                         f"`hulian verify {run}` or pass --force")
             raise typer.Exit(1)
         bundle = Bundle(run)
-        verdicts = list(evaluate_observations(bundle.observations(), catalog))
+        verdicts = judge(run, catalog)
         unverified: dict[str, object] | None = None if report.intact else {
             "changed": report.changed, "missing": report.missing, "unlisted": report.unlisted}
         rewrite_verdicts(run, verdicts, catalog.digest, unverified)

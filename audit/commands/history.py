@@ -1,0 +1,297 @@
+"""`hulian runs list|show|import|trend` (the history store) and `hulian diff RUN_A RUN_B`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from audit.console import fail, stderr, stdout
+
+EXIT_REGRESSION = 4
+
+app = typer.Typer(no_args_is_help=True, help="The history store of runs (SQLite by default, "
+                  "PostgreSQL by URL): list, show, import old bundles, metric trends.")
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="Database URL (sqlite:///FILE, postgresql+psycopg://USER@HOST/DB) or a "
+    "SQLite file. Default: $HULIAN_DB, else ~/.local/share/hulian/history.db.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _engine(db: str | None) -> Any:
+    from audit.store import StoreError, open_engine
+
+    if db is not None and "://" not in db:
+        db = f"sqlite:///{Path(db).resolve()}"
+    try:
+        return open_engine(db)
+    except StoreError as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+
+
+@app.command("list")
+def list_command(db: DbOption = None, limit: Annotated[int, typer.Option(
+        help="At most this many runs, newest first (0: all).")] = 50,
+        json_output: JsonOption = False) -> None:
+    """The recorded runs, newest first."""
+    from audit.store import list_runs, run_as_dict
+
+    runs = [run_as_dict(r) for r in list_runs(_engine(db), limit or None)]
+    if json_output:
+        stdout.out(json.dumps(runs, ensure_ascii=False))
+        return
+    table = Table(title="runs 审计记录")
+    for column in ("run", "started", "sources", "observations", "failed", "path"):
+        table.add_column(column)
+    for run in runs:
+        sources = run["sources"]
+        table.add_row(escape(run["id"]), run["started_at"] or "",
+                      escape(",".join(sources[:4]) + (f" +{len(sources) - 4}"
+                                                      if len(sources) > 4 else "")),
+                      str(run["observations"]), str(run["failed"]), escape(run["path"] or ""))
+    stdout.print(table)
+
+
+@app.command("show")
+def show_command(run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
+                 db: DbOption = None, json_output: JsonOption = False) -> None:
+    """One recorded run: its summary, failed verdicts by rule and its run-wide metrics."""
+    from collections import Counter
+
+    from audit.store import get_run, load_metrics, load_verdicts, run_as_dict
+
+    engine = _engine(db)
+    row = get_run(engine, run_id)
+    if row is None:
+        fail(f"no run {run_id!r} in the history store")
+        raise typer.Exit(1)
+    data = run_as_dict(row)
+    verdicts = load_verdicts(engine, run_id)
+    data["failed_by_rule"] = dict(sorted(Counter(
+        v.rule_id for v in verdicts if v.status.value == "fail").items()))
+    data["metrics"] = {f"{level}.{metric}": value
+                       for level, node, metric, value in load_metrics(engine, run_id)
+                       if node == ""}
+    if json_output:
+        stdout.out(json.dumps(data, ensure_ascii=False))
+        return
+    table = Table(title=f"run {escape(run_id)}", show_header=False)
+    for key in ("path", "started_at", "finished_at", "tool_version", "policy_digest",
+                "observations", "verdicts", "failed"):
+        table.add_row(key, escape(str(data[key])))
+    table.add_row("sources", escape(", ".join(data["sources"])))
+    table.add_section()
+    for rule, n in data["failed_by_rule"].items():
+        table.add_row(f"failed {escape(rule)}", str(n))
+    table.add_section()
+    for name, value in data["metrics"].items():
+        table.add_row(escape(name), "" if value is None else f"{value:g}")
+    stdout.print(table)
+
+
+@app.command("import")
+def import_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run bundle directories "
+                                              "(or a directory of them).", exists=True)],
+    db: DbOption = None,
+    replace: Annotated[bool, typer.Option(
+        help="Re-record runs already in the store (e.g. after `hulian evaluate`).")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Record run bundles in the history store. Idempotent: a run already recorded is
+    skipped (unless --replace). A bundle's graph findings are recomputed if it has none."""
+    from audit.bundle import MANIFEST, Bundle, BundleError
+    from audit.catalog import PolicyError
+    from audit.graph_rules import evaluate_graph_rules
+    from audit.runner import catalog_for_run
+    from audit.store import StoreError, record_run
+
+    engine = _engine(db)
+    bundles: list[Path] = []
+    for path in runs:
+        if (path / MANIFEST).is_file():
+            bundles.append(path)
+        elif path.is_dir():
+            bundles.extend(sorted(p.parent for p in path.glob(f"*/{MANIFEST}")))
+    results, errors = [], 0
+    for bundle_path in bundles:
+        try:
+            catalog = catalog_for_run(bundle_path)
+            bundle = Bundle(bundle_path)
+            verdicts = list(bundle.verdicts())
+            if not any(v.observation_id is None for v in verdicts):
+                verdicts += evaluate_graph_rules(bundle.observations(), catalog)
+            result = record_run(bundle_path, catalog, verdicts, replace=replace, engine=engine)
+        except (BundleError, PolicyError, StoreError) as exc:
+            fail(f"{bundle_path}: {exc}")
+            errors += 1
+            continue
+        results.append({"run_id": result.run_id, "path": str(bundle_path),
+                        "recorded": result.recorded, "observations": result.observations})
+        if not json_output:
+            state = "recorded 已记录" if result.recorded else "already recorded 已存在, skipped"
+            stderr.print(f"{escape(result.run_id)}: {state}")
+    if json_output:
+        stdout.out(json.dumps(results, ensure_ascii=False))
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command("trend")
+def trend_command(
+    metric: Annotated[str, typer.Argument(help="e.g. openness, accessibility, reciprocity, "
+                                          "reachable_share, mutual_blocking_pairs")],
+    node: Annotated[str, typer.Option(help="Platform or company id; empty: run-wide.")] = "",
+    level: Annotated[str, typer.Option(help="platform | company")] = "platform",
+    db: DbOption = None, json_output: JsonOption = False,
+) -> None:
+    """One graph metric over the recorded runs, oldest first (change over time)."""
+    from audit.store import metric_series
+
+    series = metric_series(_engine(db), metric, level, node)
+    rows = [{"run_id": r, "started_at": s.isoformat() if s else None, "value": v}
+            for r, s, v in series]
+    if json_output:
+        stdout.out(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"{escape(metric)} {escape(node or '(run)')} [{level}]")
+    for column in ("run", "started", "value"):
+        table.add_column(column)
+    for row in rows:
+        value = row["value"]
+        table.add_row(escape(str(row["run_id"])), str(row["started_at"] or ""),
+                      "" if value is None else f"{value:g}")
+    stdout.print(table)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _load(ref: str, engine_holder: dict[str, Any], db: str | None) -> Any:
+    """A run by bundle path, or by id from the store."""
+    from audit.bundle import Bundle
+    from audit.diff import RunData
+    from audit.graph import build, flat_metrics, metrics
+    from audit.graph_rules import evaluate_graph_rules
+    from audit.runner import catalog_for_run
+    from audit.store import load_metrics, load_observations, load_verdicts
+
+    path = Path(ref)
+    if path.is_dir():
+        catalog = catalog_for_run(path)
+        bundle = Bundle(path)
+        observations = list(bundle.observations())
+        verdicts = [v for v in bundle.verdicts() if v.observation_id is not None]
+        verdicts += evaluate_graph_rules(observations, catalog)
+        figures = flat_metrics(metrics(build(observations, verdicts, catalog), catalog, 0))
+        return RunData(bundle.manifest.run_id, observations, verdicts, figures)
+    engine = engine_holder.setdefault("engine", _engine(db))
+    observations = load_observations(engine, ref)
+    if not observations:
+        fail(f"{ref}: neither a run bundle directory nor a run in the history store")
+        raise typer.Exit(1)
+    return RunData(ref, observations, load_verdicts(engine, ref), load_metrics(engine, ref))
+
+
+def _previous(ref: str, engine: Any) -> str:
+    from audit.bundle import Bundle
+    from audit.store import get_run, previous_before
+
+    path = Path(ref)
+    if path.is_dir():
+        bundle = Bundle(path)
+        manifest = bundle.manifest
+        run_id = manifest.run_id
+        row = get_run(engine, run_id)
+        found = previous_before(engine, row.sources_key if row else _sources_of(bundle),
+                                manifest.started_at, run_id)
+    else:
+        row = get_run(engine, ref)
+        if row is None:
+            fail(f"no run {ref!r} in the history store")
+            raise typer.Exit(1)
+        found = previous_before(engine, row.sources_key, row.started_at, ref)
+    if found is None:
+        fail(f"{ref}: no earlier run with the same sources in the history store")
+        raise typer.Exit(1)
+    return found.id
+
+
+def _sources_of(bundle: Any) -> str:
+    from audit.store import sources_key
+
+    configured = bundle.manifest.config.get("sources")
+    if isinstance(configured, list) and configured:
+        return sources_key(str(s) for s in configured)
+    return sources_key(o.source for o in bundle.observations())
+
+
+def diff_command(
+    run_a: Annotated[str, typer.Argument(metavar="RUN_A", help="The earlier run: a bundle "
+                                         "directory or a run id in the history store.")],
+    run_b: Annotated[str | None, typer.Argument(metavar="[RUN_B]", help="The later run.")
+                     ] = None,
+    against: Annotated[str | None, typer.Option(
+        help="'previous': compare RUN_A with the previous stored run with the same sources.")
+    ] = None,
+    fail_on_regression: Annotated[bool, typer.Option(
+        help="Exit with status 4 if an edge got worse or a requirement now fails (CI).")
+    ] = False,
+    db: DbOption = None, json_output: JsonOption = False,
+) -> None:
+    """What changed between two runs: per edge (source, surface, target) better, worse,
+    changed, new, gone; per requirement; failed findings new and resolved; graph metrics.
+
+      hulian diff runs/A runs/B
+
+      hulian diff runs/B --against previous --fail-on-regression
+    """
+    from audit.diff import diff
+
+    holder: dict[str, Any] = {}
+    if against is not None:
+        if against != "previous" or run_b is not None:
+            fail("use either RUN_A RUN_B or RUN --against previous")
+            raise typer.Exit(2)
+        engine = holder.setdefault("engine", _engine(db))
+        run_a, run_b = _previous(run_a, engine), run_a
+    elif run_b is None:
+        fail("give two runs, or one run and --against previous")
+        raise typer.Exit(2)
+    result = diff(_load(run_a, holder, db), _load(run_b, holder, db))
+    if json_output:
+        stdout.out(json.dumps(result.as_dict(), ensure_ascii=False))
+    else:
+        _print_diff(result)
+    if fail_on_regression and result.regression:
+        stderr.print("regression 退步: an edge got worse or a requirement now fails")
+        raise typer.Exit(EXIT_REGRESSION)
+
+
+def _print_diff(result: Any) -> None:
+    table = Table(title=f"diff {escape(result.run_a)} → {escape(result.run_b)}")
+    for column in ("change", "source", "surface", "target", "before", "after"):
+        table.add_column(column)
+    colours = {"worse": "red", "better": "green", "new": "cyan", "gone": "yellow"}
+    for change in result.edges:
+        colour = colours.get(change.kind, "white")
+        table.add_row(f"[{colour}]{change.kind}[/]", *(escape(k) for k in change.key),
+                      change.before or "", change.after or "")
+    stdout.print(table)
+    for change in result.requirements:
+        stdout.print(f"requirement {escape(change.key[0])}: {change.before} → {change.after} "
+                     f"({change.kind})")
+    for finding in result.findings_new:
+        stdout.print(f"[red]new finding[/] {escape(finding['rule_id'])}: "
+                     f"{escape(finding['reason']['zh'])}")
+    for finding in result.findings_resolved:
+        stdout.print(f"[green]resolved[/] {escape(finding['rule_id'])}: "
+                     f"{escape(finding['source'])} → {escape(finding['target'])}")
+    stdout.print(f"edges: {result.counts() or 'no change'}; "
+                 f"regression: {'yes' if result.regression else 'no'}")

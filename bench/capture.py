@@ -1,0 +1,218 @@
+"""Benchmark of `hulian capture analyze` against a bare `mitmproxy.io.FlowReader` loop.
+
+    .venv/bin/python bench/capture.py [--sizes 10000 100000] [--dir /tmp/hulian-bench-capture]
+
+Generates flow dumps (10 flows per clicked link: a lab wrapper URL with a probe token answering
+302, the target page, eight subresources; HTML gzip-encoded, images binary), then, each in a
+fresh process so that peak RSS is per measurement:
+  bare      - `for f in FlowReader(fh).stream(): n += 1` (mitmproxy's own reader, nothing else)
+  analyze   - `hulian capture analyze DUMP --plan PLAN` (the fast tnetstring path)
+  reference - the same analysis fed by FlowReader flow objects (to check identical results)
+and prints a table (flows/s, speed-up over bare, peak RSS) plus whether results are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# A click in an app loads the page and its subresources: 10 flows per clicked link here
+# (the wrapper hop, the target page, eight images/scripts/styles/XHRs).
+FLOWS_PER_CHAIN = 10
+
+
+def generate(path: Path, flows: int, plan_dir: Path) -> None:
+    from mitmproxy import io as mio
+    from mitmproxy.test import tflow
+
+    from audit.capture_chains import add_token
+    from audit.capture_plan import Plan, new_token, write_plan
+    from audit.chain import probe_id
+    from audit.lab.policies import write_policies
+    from audit.lab.scenario import load_scenario
+    from audit.model import Probe, SurfaceKind
+
+    chains = flows // FLOWS_PER_CHAIN
+    probes = []
+    page = ("<!doctype html><html><head><title>Item</title></head><body>"
+            + "<p>商品详情 item description text.</p>" * 40 + "</body></html>").encode()
+    html = gzip.compress(page)
+    image = bytes(range(256)) * 20
+    t = 1_700_000_000.0
+    with path.open("wb") as fh:
+        writer = mio.FlowWriter(fh)
+        template = tflow.tflow(resp=True)
+        for i in range(chains):
+            token = new_token()
+            target = f"http://shop.taoshop.lab/item/{i}"
+            link = add_token(f"http://go.wetalk.lab/out?target=http%3A%2F%2Fshop.taoshop.lab"
+                             f"%2Fitem%2F{i}&e=bench{i}", token)
+            probes.append(Probe(id=probe_id("wetalk", "im_private", target), source="wetalk",
+                                surface=SurfaceKind.IM_PRIVATE, target_url=target,
+                                target_platform="taoshop", link_url=link, token=token))
+            steps: list[tuple[str, int, str, bytes, str | None]] = [
+                (link, 302, "text/html", b"", None),
+                (target, 200, "text/html; charset=utf-8", html, link),
+                (f"http://shop.taoshop.lab/static/{i}.png", 200, "image/png", image, target),
+                (f"http://shop.taoshop.lab/static/{i}.js", 200, "application/javascript",
+                 b"var x=1;" * 200, target),
+                (f"http://shop.taoshop.lab/static/{i}.css", 200, "text/css",
+                 b"p{margin:0}" * 100, target),
+                (f"http://img.taoshop.lab/{i}/1.jpg", 200, "image/jpeg", image, target),
+                (f"http://img.taoshop.lab/{i}/2.jpg", 200, "image/jpeg", image, target),
+                (f"http://img.taoshop.lab/{i}/3.jpg", 200, "image/jpeg", image, target),
+                (f"http://api.taoshop.lab/item/{i}.json", 200, "application/json",
+                 b'{"price": 12, "stock": 3}', target),
+                (f"http://shop.taoshop.lab/static/{i}.woff2", 200, "font/woff2", image, target),
+            ]
+            for url, status, ctype, body, referer in steps:
+                flow = template.copy()
+                flow.request.url = url
+                flow.request.headers["Host"] = url.split("/")[2]
+                flow.request.headers["Sec-Fetch-Dest"] = "document" if ctype == "text/html" \
+                    or "html" in ctype else "image"
+                if referer:
+                    flow.request.headers["Referer"] = referer
+                flow.request.timestamp_start = t
+                assert flow.response is not None
+                flow.response.status_code = status
+                flow.response.headers.clear()
+                flow.response.headers["Content-Type"] = ctype
+                if status == 302:
+                    flow.response.headers["Location"] = target
+                if body is html:
+                    flow.response.headers["Content-Encoding"] = "gzip"
+                flow.response.raw_content = body
+                flow.response.timestamp_start = t + 0.01
+                flow.response.timestamp_end = t + 0.02
+                writer.add(flow)
+                t += 0.05
+    plan = Plan(id=f"bench-{flows}", source="wetalk", surface=SurfaceKind.IM_PRIVATE,
+                created="2026-11-28T00:00:00+00:00", probes=probes, policies="policies",
+                lab=True)
+    write_policies(load_scenario(None), plan_dir / "policies")
+    write_plan(plan, plan_dir)
+
+
+# -- measurements, each run in a child process ----------------------------------------------
+
+
+def _child(kind: str, dump: Path, plan: Path, out: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    result: dict[str, Any] = {}
+    if kind == "bare":
+        from mitmproxy import io as mio
+
+        n = 0
+        with dump.open("rb") as fh:
+            for _flow in mio.FlowReader(fh).stream():
+                n += 1
+        result["flows"] = n
+    else:
+        from audit.capture_run import CaptureSession
+
+        session = CaptureSession.open(plan=plan, run=out)
+        file = session.read(dump, fast=(kind == "analyze"))
+        session.close()
+        session.finish()
+        result["flows"] = file.flows
+        result["error"] = file.error
+        result["outcomes"] = dict(session.builder.outcomes)
+    result["seconds"] = time.perf_counter() - started
+    # Peak RSS of this process: VmHWM, not ru_maxrss, which Linux carries over exec from
+    # the parent (the bench, large after generating a dump). The forked reader's own peak:
+    # ru_maxrss of the children (no exec there).
+    result["max_rss_mb"] = _vm_hwm_kb() / 1024
+    result["reader_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return result
+
+
+def _vm_hwm_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _run_child(kind: str, dump: Path, plan: Path, out: Path) -> dict[str, Any]:
+    output = subprocess.run([sys.executable, __file__, "--child", kind, str(dump), str(plan),
+                             str(out)], check=True, capture_output=True, text=True,
+                            env={"TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+                                 "PATH": "/usr/bin:/bin"}).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def _observations(run: Path) -> list[tuple[str, str, tuple[str, ...]]]:
+    rows = []
+    for line in (run / "observations.jsonl").read_text().splitlines():
+        obs = json.loads(line)
+        rows.append((obs["probe_id"], obs["outcome"], tuple(h["url"] for h in obs["hops"])))
+    return sorted(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/hulian-bench-capture"))
+    parser.add_argument("--kinds", nargs="+", default=["bare", "analyze", "reference"],
+                        choices=["bare", "analyze", "reference"])
+    parser.add_argument("--child", nargs=4, metavar=("KIND", "DUMP", "PLAN", "OUT"))
+    args = parser.parse_args()
+    if args.child:
+        kind, dump, plan, out = args.child
+        print(json.dumps(_child(kind, Path(dump), Path(plan), Path(out))))
+        return
+    import shutil
+
+    args.dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in args.sizes:
+        dump = args.dir / f"flows-{size}.mitm"
+        plan = args.dir / f"plan-{size}"
+        if not dump.exists() or not (plan / "plan.json").exists():
+            started = time.perf_counter()
+            generate(dump, size, plan)
+            print(f"generated {dump} ({dump.stat().st_size / 1e6:.1f} MB) in "
+                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+        results = {}
+        for kind in args.kinds:
+            out = args.dir / f"run-{size}-{kind}"
+            shutil.rmtree(out, ignore_errors=True)
+            results[kind] = _run_child(kind, dump, plan, out)
+            print(f"{size} {kind}: {results[kind]}", file=sys.stderr)
+        identical = None
+        if "reference" in results:
+            identical = _observations(args.dir / f"run-{size}-analyze") == _observations(
+                args.dir / f"run-{size}-reference")
+        rows.append((size, results, identical))
+    print("| flows | bare FlowReader | capture analyze | speed-up | FlowReader-fed analysis "
+          "| identical | peak RSS analyze |")
+    print("|---|---|---|---|---|---|---|")
+    for size, results, identical in rows:
+        bare, fast = results["bare"], results["analyze"]
+        ref = results.get("reference")
+        same = "not run" if identical is None else "yes" if identical else "NO"
+        ref_time = f"{ref['seconds']:.1f} s" if ref else "-"
+        print(f"| {size:,} | {bare['seconds']:.1f} s ({size / bare['seconds']:,.0f}/s) | "
+              f"{fast['seconds']:.1f} s ({size / fast['seconds']:,.0f}/s) | "
+              f"{bare['seconds'] / fast['seconds']:.2f}× | "
+              f"{ref_time} | {same} | "
+              f"{fast['max_rss_mb']:.0f} MB (reader {fast['reader_rss_mb']:.0f} MB) |")
+    if len(rows) >= 2:
+        small, large = rows[0][1]["analyze"], rows[-1][1]["analyze"]
+        print(f"\npeak RSS of analyze, {rows[-1][0]:,} vs {rows[0][0]:,} flows: "
+              f"{large['max_rss_mb'] / small['max_rss_mb']:.2f}×")
+
+
+if __name__ == "__main__":
+    main()

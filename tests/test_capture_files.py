@@ -1,0 +1,269 @@
+"""Capture files: every real file in ../shared/corpus is analysed or refused with a clear
+error (one test per file), the fast .mitm reader equals mitmproxy's FlowReader, HAR readings
+equal mitmproxy's own import (the *.expected-flows.json oracles), and damaged files keep the
+flows read before the damage."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+from mitmproxy import io as mio
+from mitmproxy.test import tflow
+
+from audit.capture import iter_mitm
+from audit.capture_formats import CaptureError, detect_format, iter_har
+from audit.capture_run import CaptureSession, reader_for
+from tests.corpus import CORPUS
+
+CAPTURES = CORPUS / "captures"
+WARC = CORPUS / "warc"
+
+needs_corpus = pytest.mark.skipif(not CAPTURES.is_dir(),
+                                  reason=f"corpus not found at {CORPUS} (../shared/corpus)")
+
+
+def _files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(folder.glob(pattern)) if folder.is_dir() else []
+
+
+# file name -> (expected HTTP flows, or None when refused; words the error must contain)
+MITM_EXPECTED: dict[str, tuple[int | None, str]] = {
+    "corrupted_gzip_body.mitm": (1, ""),
+    "diff_data.mitm": (5, ""),
+    "dumpfile-010.mitm": (None, "flow format version (0, 10)"),
+    "dumpfile-018.mitm": (1, ""),
+    "dumpfile-10.mitm": (1, ""),
+    "dumpfile-7.mitm": (2, ""),
+    "error_log.mitm": (2, ""),
+    "event_stream.mitm": (2, ""),
+    "incomplete_log.mitm": (4, ""),
+    "successful_log.mitm": (2, ""),
+    "websocket.mitm": (3, ""),
+}
+HAR_EXPECTED: dict[str, tuple[int | None, str]] = {
+    "broken-truncated.har": (None, "not a HAR file"),
+    "charles.har": (1, ""), "chrome.har": (3, ""), "compressed.zhar": (2, ""),
+    "corrupted_gzip_body.har": (1, ""), "diff_data.har": (5, ""), "error_log.har": (2, ""),
+    "event_stream.har": (2, ""), "firefox.har": (14, ""), "incomplete_log.har": (4, ""),
+    "not-a-har.har": (None, "without log.entries"), "postdata.har": (1, ""),
+    "successful_log.har": (2, ""), "websocket.har": (3, ""), "with-bom.har": (1, ""),
+}
+WARC_EXPECTED: dict[str, tuple[int | None, str]] = {
+    "example-bad-non-chunked.warc.gz": (2, ""), "example-digest.warc": (0, ""),
+    "example-iana.org-chunked.warc": (1, ""), "example-resource.warc.gz": (1, ""),
+    "example-trunc.warc": (1, ""), "example-wget-bad-target-uri.warc.gz": (1, ""),
+    "example.arc.gz": (1, ""), "example.warc": (2, ""), "example.warc.gz": (2, ""),
+    "post-test.warc.gz": (3, ""),
+}
+
+
+def _all_real_files() -> list[Path]:
+    return [*_files(CAPTURES / "mitmproxy", "*.mitm"), *_files(CAPTURES / "har", "*.*har"),
+            *_files(WARC, "*.*arc*"), *_files(WARC / "serp", "*.warc.gz")]
+
+
+@needs_corpus
+def test_every_corpus_file_has_an_expectation() -> None:
+    """A new file in the corpus needs a decision here (analysed, or refused and why)."""
+    known = {**MITM_EXPECTED, **HAR_EXPECTED, **WARC_EXPECTED}
+    missing = [p.name for p in _all_real_files() if p.name not in known
+               and p.parent.name != "serp"]
+    assert not missing
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", sorted({**MITM_EXPECTED, **HAR_EXPECTED, **WARC_EXPECTED}))
+def test_corpus_file(name: str, tmp_path: Path) -> None:
+    expected, words = {**MITM_EXPECTED, **HAR_EXPECTED, **WARC_EXPECTED}[name]
+    folder = (CAPTURES / "mitmproxy" if name.endswith(".mitm") else
+              CAPTURES / "har" if name.endswith("har") else WARC)
+    path = folder / name
+    if not path.exists():
+        pytest.skip(f"{path} not in this corpus")
+    session = CaptureSession.open(plan=None, run=tmp_path / "run")
+    result = session.read(path)
+    session.close()
+    if expected is None:
+        assert result.error is not None and words in result.error
+        assert result.offset is not None
+    else:
+        assert result.error is None, result.error
+        assert result.flows == expected
+    assert json.loads((tmp_path / "run" / "capture.json").read_text())["files"][0]["path"] == str(path)
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", _files(WARC / "serp", "*.warc.gz"), ids=lambda p: p.name[:20])
+def test_serp_warc_with_doubled_status_line(path: Path) -> None:
+    """`HTTP/1.1 HTTP/1.1 200 OK`: status 200 and the page body, not a protocol as status."""
+    flows = list(reader_for(path))
+    assert [(f.method, f.status) for f in flows] == [("GET", 200)]
+    assert len(flows[0].response_body) > 100_000
+
+
+@needs_corpus
+def test_wget_angle_bracket_target_uri() -> None:
+    flows = list(reader_for(WARC / "example-wget-bad-target-uri.warc.gz"))
+    assert flows[0].url == "http://example.com/"
+    assert flows[0].request_headers.get("user-agent", "").lower().startswith("wget")
+
+
+@needs_corpus
+def test_chunked_warc_body_is_dechunked() -> None:
+    (flow,) = reader_for(WARC / "example-iana.org-chunked.warc")
+    assert flow.response_body.rstrip().endswith(b"</html>")
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", _files(CAPTURES / "mitmproxy", "*.mitm"), ids=lambda p: p.name)
+def test_fast_mitm_reader_equals_flowreader(path: Path) -> None:
+    def read(fast: bool) -> tuple[list[tuple[object, ...]], str | None]:
+        out = []
+        try:
+            for flow in iter_mitm(path, fast=fast):
+                out.append(flow.key())
+        except CaptureError as exc:
+            return out, exc.reason
+        return out, None
+
+    assert read(True) == read(False)
+
+
+@needs_corpus
+@pytest.mark.parametrize("oracle", _files(CAPTURES / "har", "*.expected-flows.json"),
+                         ids=lambda p: p.name.split(".")[0])
+def test_har_reader_agrees_with_mitmproxy_import(oracle: Path) -> None:
+    har = oracle.with_name(oracle.name.replace(".expected-flows.json", ".har"))
+    expected = json.loads(oracle.read_text())
+    ours = list(iter_har(har))
+    assert len(ours) == len(expected)
+    for flow, theirs in zip(ours, expected, strict=True):
+        request = theirs["request"]
+        default = {"http": 80, "https": 443}[request["scheme"]]
+        port = "" if request["port"] == default else f":{request['port']}"
+        assert flow.method == request["method"]
+        assert flow.url == f"{request['scheme']}://{request['host']}{port}{request['path']}"
+        assert (flow.status or 0) == theirs["response"]["status_code"]
+
+
+# ---------------------------------------------------------------------------------------
+# Damaged, empty and foreign files: our own fixtures
+# ---------------------------------------------------------------------------------------
+
+
+def _dump(n: int) -> bytes:
+    buffer = io.BytesIO()
+    writer = mio.FlowWriter(buffer)
+    for i in range(n):
+        flow = tflow.tflow(resp=True)
+        flow.request.url = f"http://example.com/{i}"
+        writer.add(flow)
+    return buffer.getvalue()
+
+
+def test_truncated_mitm_keeps_flows_before_the_damage(tmp_path: Path) -> None:
+    data = _dump(3)
+    path = tmp_path / "cut.mitm"
+    path.write_bytes(data[: len(data) - 40])
+    session = CaptureSession.open(plan=None, run=None)
+    result = session.read(path)
+    assert result.flows == 2
+    assert result.error is not None and "truncated" in result.error
+    assert result.offset is not None and 0 < result.offset < len(data)
+
+
+def test_corrupt_tnetstring_names_the_offset(tmp_path: Path) -> None:
+    data = bytearray(_dump(2))
+    second = data.index(b":", 1)  # after the first record's length prefix
+    first_len = int(data[:second]) + second + 2
+    data[first_len + 3: first_len + 8] = b"xxxxx"  # break the second record's inner prefix
+    path = tmp_path / "bad.mitm"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CaptureError) as caught:
+        list(iter_mitm(path))
+    assert caught.value.offset == first_len
+    assert caught.value.flows_read == 1
+    assert str(path) in str(caught.value)
+
+
+def test_empty_and_foreign_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mitm"
+    empty.write_bytes(b"")
+    foreign = tmp_path / "photo.har"
+    foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    for path, words in ((empty, "empty file"), (foreign, "not a capture")):
+        with pytest.raises(CaptureError) as caught:
+            detect_format(path)
+        assert words in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_bad_gzip_warc(tmp_path: Path) -> None:
+    record = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://a.example/\r\n"
+              b"WARC-Record-ID: <urn:uuid:1>\r\nContent-Type: application/http; msgtype=response"
+              b"\r\nContent-Length: 40\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+              b"\r\n\r\n")
+    good = gzip.compress(record)
+    path = tmp_path / "bad.warc.gz"
+    path.write_bytes(good + good[:20] + b"\xff" * 30)
+    session = CaptureSession.open(plan=None, run=None)
+    result = session.read(path)
+    assert result.flows == 1
+    assert result.error is not None and result.offset is not None
+
+
+def test_har_streams_bom_zlib_and_missing_fields(tmp_path: Path) -> None:
+    har = {"log": {"version": "1.2", "creator": {"name": "Insomnia"}, "entries": [
+        {"request": {"method": "GET", "url": "http://a.example/x"}},  # no response at all
+        {"startedDateTime": "2026-01-01T00:00:00Z", "time": 5,
+         "request": {"method": "GET", "url": "http://a.example/y", "headers": []},
+         "response": {"status": 200, "headers": [{"name": "Content-Type",
+                                                  "value": "text/html"}],
+                      "content": {"text": "PGI+aGk8L2I+", "encoding": "base64"}}},
+    ]}}
+    text = json.dumps(har).encode()
+    (tmp_path / "a.har").write_bytes(b"\xef\xbb\xbf" + text)
+    (tmp_path / "a.zhar").write_bytes(zlib.compress(text))
+    for name in ("a.har", "a.zhar"):
+        flows = list(iter_har(tmp_path / name))
+        assert [(f.url, f.status) for f in flows] == [("http://a.example/x", None),
+                                                     ("http://a.example/y", 200)]
+        assert flows[1].response_body == b"<b>hi</b>" and flows[1].started == 1767225600.0
+
+
+def test_truncated_har_keeps_entries_before_the_cut(tmp_path: Path) -> None:
+    entries = [{"request": {"method": "GET", "url": f"http://a.example/{i}"},
+                "response": {"status": 200}} for i in range(3)]
+    text = json.dumps({"log": {"entries": entries}})
+    path = tmp_path / "cut.har"
+    path.write_text(text[: text.index('"http://a.example/2"')])
+    with pytest.raises(CaptureError) as caught:
+        list(iter_har(path))
+    assert caught.value.flows_read == 2 and caught.value.offset is not None
+
+
+def test_parallel_reader_equals_serial_and_reports_damage(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big files are decoded in a second process; same records, same error with offset."""
+    from audit import capture_run
+
+    data = _dump(600)
+    path = tmp_path / "big.mitm"
+    path.write_bytes(data)
+    monkeypatch.setattr(capture_run, "PARALLEL_MIN_BYTES", 1)
+    serial = [f.key() for f in iter_mitm(path)]
+    assert [f.key() for f in capture_run.reader_for(path)] == serial
+    path.write_bytes(data[:-100])
+    got: list[tuple[object, ...]] = []
+
+    def read_all() -> None:
+        for flow in capture_run.reader_for(path):
+            got.append(flow.key())
+
+    with pytest.raises(CaptureError) as caught:
+        read_all()
+    assert got == serial[:-1] and caught.value.offset is not None
