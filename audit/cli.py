@@ -10,7 +10,7 @@ import typer
 
 from audit import __version__
 from audit.catalog import POLICIES_ENV
-from audit.commands import capture, history, lab, policies
+from audit.commands import capture, history, lab, policies, schedule
 from audit.commands.graph import graph_command
 from audit.commands.inspect import inspect
 from audit.commands.report import report_command
@@ -29,6 +29,7 @@ app = typer.Typer(
 app.add_typer(policies.app, name="policies")
 app.add_typer(lab.app, name="lab")
 app.add_typer(capture.app, name="capture")
+app.add_typer(schedule.app, name="schedule")
 app.command()(inspect)
 app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
