@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from audit.alerts import Alert, Channel, deliver
 from audit.schedule_export import validate_cron
-from audit.store import Base
+from audit.store import ScheduleRow, ScheduleRunRow
 
 logger = logging.getLogger(__name__)
 
@@ -46,32 +46,6 @@ _CHANNELS = TypeAdapter(list[Channel])
 
 class ScheduleError(Exception):
     """A schedule cannot be added, found or run; the message says why."""
-
-
-class ScheduleRow(Base):
-    __tablename__ = "schedules"
-    name: Mapped[str] = mapped_column(String(80), primary_key=True)
-    cron: Mapped[str] = mapped_column(String(120))
-    args: Mapped[list[str]] = mapped_column(JSON, default=list)  # `hulian run` options
-    channels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ScheduleRunRow(Base):
-    __tablename__ = "schedule_runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    schedule: Mapped[str] = mapped_column(
-        String(80), ForeignKey("schedules.name", ondelete="CASCADE"), index=True)
-    run_id: Mapped[str | None] = mapped_column(String(120))
-    run_path: Mapped[str | None] = mapped_column(Text)
-    # ok | failed (the audit exited with an error) | locked (another run held the lock)
-    # | missed (the daemon skipped a firing that was too late)
-    status: Mapped[str] = mapped_column(String(20))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    exit_code: Mapped[int | None] = mapped_column(Integer)
-    regression: Mapped[bool | None] = mapped_column(Boolean)
-    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 def add(engine: Engine, name: str, cron: str, args: list[str],

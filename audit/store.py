@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -42,7 +43,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from audit.catalog import Catalog
-from audit.model import BlockReason, Observation, Outcome, Severity, Status, SurfaceKind, Verdict
+from audit.model import (
+    BlockReason,
+    Observation,
+    Outcome,
+    Probe,
+    Severity,
+    Status,
+    SurfaceKind,
+    Verdict,
+)
 from audit.model import Text as I18nText
 
 T = TypeVar("T")
@@ -123,6 +133,58 @@ class MetricRow(Base):
     metric: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
     __table_args__ = (Index("ix_graph_metrics_series", "level", "node", "metric"),)
+
+
+class CrawlProbeRow(Base):
+    """A probe planned by a distributed crawl (audit/distributed.py): the shared frontier's
+    ledger of what must be observed. No foreign key to runs: the run row is written only when
+    the finished bundle is recorded."""
+
+    __tablename__ = "crawl_probes"
+    run_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    probe_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)  # the Probe as JSON
+
+
+class CrawlObservationRow(Base):
+    """An observation of a distributed crawl. The primary key (run_id, probe_id) is the
+    "stored once" guarantee: a probe measured twice after a requeue keeps its first row."""
+
+    __tablename__ = "crawl_observations"
+    run_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    probe_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)  # the Observation as JSON
+
+
+# Scheduled audits (audit/schedule.py): here so that the store's metadata, which the
+# migrations must reproduce exactly, knows every table.
+
+
+class ScheduleRow(Base):
+    __tablename__ = "schedules"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    cron: Mapped[str] = mapped_column(String(120))
+    args: Mapped[list[str]] = mapped_column(JSON, default=list)  # `hulian run` options
+    channels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleRunRow(Base):
+    __tablename__ = "schedule_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule: Mapped[str] = mapped_column(
+        String(80), ForeignKey("schedules.name", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(120))
+    run_path: Mapped[str | None] = mapped_column(Text)
+    # ok | failed (the audit exited with an error) | locked (another run held the lock)
+    # | missed (the daemon skipped a firing that was too late)
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    regression: Mapped[bool | None] = mapped_column(Boolean)
+    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 def default_url() -> str:
@@ -429,3 +491,61 @@ def run_as_dict(row: RunRow) -> dict[str, Any]:
             "sources": row.sources_key.split(",") if row.sources_key else [],
             "observations": row.n_observations, "verdicts": row.n_verdicts,
             "failed": row.n_failed, "summary": json.loads(json.dumps(row.summary or {}))}
+
+
+# ---------------------------------------------------------------------------------------
+# Distributed crawls (audit/distributed.py): planned probes and observations, once each
+# ---------------------------------------------------------------------------------------
+
+
+def _insert_ignoring_duplicates(engine: Engine, table: type[Base],
+                                rows: list[dict[str, str]]) -> int:
+    """Insert rows, skipping those whose primary key exists; returns how many were new."""
+    if not rows:
+        return 0
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect: Any = postgresql if engine.dialect.name == "postgresql" else sqlite
+    # RETURNING counts the new rows: rowcount is -1 for these statements on psycopg 3.
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(
+        table.__table__.c.probe_id)
+    with engine.begin() as connection:
+        return len(connection.execute(statement, rows).fetchall())
+
+
+def add_crawl_probes(engine: Engine, run_id: str, probes: Iterable[Probe]) -> int:
+    """Record planned probes (a probe already planned is left alone); how many were new."""
+    return _insert_ignoring_duplicates(engine, CrawlProbeRow, [
+        {"run_id": run_id, "probe_id": p.id, "body": p.model_dump_json()} for p in probes])
+
+
+def add_crawl_observation(engine: Engine, run_id: str, observation: Observation,
+                          worker: str) -> bool:
+    """Store an observation unless its probe already has one; True if this one was new."""
+    return _insert_ignoring_duplicates(engine, CrawlObservationRow, [
+        {"run_id": run_id, "probe_id": observation.probe_id, "worker": worker,
+         "body": observation.model_dump_json()}]) == 1
+
+
+def crawl_missing(engine: Engine, run_id: str) -> list[Probe]:
+    """Planned probes of a distributed crawl that have no observation yet."""
+    with Session(engine) as session:
+        observed = select(CrawlObservationRow.probe_id).where(
+            CrawlObservationRow.run_id == run_id)
+        rows = session.scalars(select(CrawlProbeRow.body).where(
+            CrawlProbeRow.run_id == run_id, CrawlProbeRow.probe_id.not_in(observed)))
+        return [Probe.model_validate_json(body) for body in rows]
+
+
+def crawl_records(engine: Engine, run_id: str
+                  ) -> tuple[list[Probe], list[tuple[str, Observation]]]:
+    """Every planned probe and every (worker, observation) of a distributed crawl."""
+    with Session(engine) as session:
+        probes = [Probe.model_validate_json(b) for b in session.scalars(
+            select(CrawlProbeRow.body).where(CrawlProbeRow.run_id == run_id)
+            .order_by(CrawlProbeRow.probe_id))]
+        observations = [(w, Observation.model_validate_json(b)) for w, b in session.execute(
+            select(CrawlObservationRow.worker, CrawlObservationRow.body)
+            .where(CrawlObservationRow.run_id == run_id)
+            .order_by(CrawlObservationRow.probe_id))]
+    return probes, observations
