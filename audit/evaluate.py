@@ -251,17 +251,18 @@ def _reason(rule: Rule, status: Status, exemption: Exemption | None,
             "outcome": OUTCOME_LABELS[observation.outcome][lang],
             "reason": (REASON_LABELS[observation.reason] if observation.reason
                        else NO_REASON)[lang],
-            "justification": (_pick(exemption.justification, lang) if exemption else ""),
+            "justification": (pick(exemption.justification, lang) if exemption else ""),
         }
-        filled.append(_fill(_pick(template, lang), values))
+        filled.append(fill_template(pick(template, lang), values))
     return Text(zh=filled[0], en=filled[1])
 
 
 def _name(platform: Platform | None, lang: int) -> str | None:
-    return _pick(platform.name, lang) if platform else None
+    return pick(platform.name, lang) if platform else None
 
 
-def _pick(text: Text, lang: int) -> str:
+def pick(text: Text, lang: int) -> str:
+    """The zh (lang 0) or en (lang 1) side of a bilingual text."""
     return text.zh if lang == 0 else text.en
 
 
@@ -270,7 +271,7 @@ class _KeepUnknown(dict[str, str]):
         return "{" + key + "}"
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
+def fill_template(template: str, values: Mapping[str, str]) -> str:
     # A user-supplied policy with a stray brace must not abort a whole evaluation run; the
     # shipped templates are checked by the test suite instead.
     try:

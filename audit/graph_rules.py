@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from audit.catalog import Catalog
-from audit.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
+from audit.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS, fill_template, pick
 from audit.model import (
     Category,
     Exemption,
@@ -276,15 +276,15 @@ def _reason(rule: Rule, source: Platform, surface: SurfaceKind, status: Status,
     filled = []
     for lang in (0, 1):
         values = {
-            "source": _pick(source.name, lang),
+            "source": pick(source.name, lang),
             "surface": SURFACE_LABELS[surface][lang],
-            "target": _pick(finding.target.target.name, lang),
+            "target": pick(finding.target.target.name, lang),
             "outcome": OUTCOME_LABELS[finding.target.outcome][lang],
             "reason": (_stated_reason(finding, lang) if status is Status.EXEMPT
                        else _comparison(finding, lang, own, status)),
-            "justification": _pick(exemption.justification, lang) if exemption else "",
+            "justification": pick(exemption.justification, lang) if exemption else "",
         }
-        filled.append(_fill(_pick(template, lang), values))
+        filled.append(fill_template(pick(template, lang), values))
     return Text(zh=filled[0], en=filled[1])
 
 
@@ -293,7 +293,7 @@ def _comparison(finding: Finding, lang: int, own: bool, status: Status) -> str:
     category = CATEGORY_LABELS[finding.target.target.category][lang]
     parts = []
     for ref in finding.references:
-        name = _pick(ref.target.name, lang)
+        name = pick(ref.target.name, lang)
         outcome = OUTCOME_LABELS[ref.outcome][lang]
         if lang == 0:
             whose = "本集团的" if own else f"同类（{category}）的"
@@ -315,17 +315,3 @@ def _stated_reason(finding: Finding, lang: int) -> str:
     return ("、" if lang == 0 else ", ").join(REASON_LABELS[r][lang] for r in reasons)
 
 
-def _pick(text: Text, lang: int) -> str:
-    return text.zh if lang == 0 else text.en
-
-
-class _KeepUnknown(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def _fill(template: str, values: Mapping[str, str]) -> str:
-    try:
-        return template.format_map(_KeepUnknown(values))
-    except (IndexError, ValueError, AttributeError):
-        return template
