@@ -16,6 +16,7 @@ from audit.commands.inspect import inspect
 from audit.commands.report import report_command
 from audit.commands.run import audit_run
 from audit.commands.runs import evaluate_command, verify_command
+from audit.commands.worker import worker_command
 from audit.console import setup_logging, stdout
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.command("report")(report_command)
 app.command("graph")(graph_command)
 app.add_typer(history.app, name="runs")
 app.command("diff")(history.diff_command)
+app.command("worker")(worker_command)
 app.command("evaluate")(evaluate_command)
 
 

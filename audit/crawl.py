@@ -99,8 +99,12 @@ def seeds_for(catalog: Catalog, config: CrawlConfig) -> list[Seed]:
     return seeds
 
 
-def build_settings(config: CrawlConfig, writer: BundleWriter,
-                   progress: Callable[[str, Any], None] | None) -> Settings:
+def build_settings(config: CrawlConfig, writer: BundleWriter | None,
+                   progress: Callable[[str, Any], None] | None, *,
+                   evidence: Path | None = None) -> Settings:
+    """Scrapy settings of one crawl. `writer` None: no local bundle (a distributed worker);
+    `evidence` is then the directory of its WARC file and screenshots."""
+    evidence = evidence or (writer.path / "evidence" if writer is not None else Path("evidence"))
     settings = Settings()
     settings.setdict(spider_settings.BASE, priority="project")
     if config.lab:
@@ -114,15 +118,13 @@ def build_settings(config: CrawlConfig, writer: BundleWriter,
         settings.set("DOWNLOAD_TIMEOUT", config.timeout, priority="cmdline")
     settings.set("HULIAN_ROUTES", config.routes, priority="cmdline")
     settings.set("HULIAN_ALLOW_PRIVATE", config.allow_private, priority="cmdline")
-    settings.set("HULIAN_WARC_PATH", str(writer.path / "evidence" / "crawl.warc.gz"),
-                 priority="cmdline")
+    settings.set("HULIAN_WARC_PATH", str(evidence / "crawl.warc.gz"), priority="cmdline")
     settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
     if config.render:
         proxy = next(iter(config.routes.values()), None)
         settings.setdict(spider_settings.render(proxy), priority="cmdline")
         settings.set("HULIAN_RENDER", True, priority="cmdline")
-        settings.set("HULIAN_SCREENSHOT_DIR", str(writer.path / "evidence" / "screenshots"),
-                     priority="cmdline")
+        settings.set("HULIAN_SCREENSHOT_DIR", str(evidence / "screenshots"), priority="cmdline")
     settings.set("HULIAN_PROGRESS", progress, priority="cmdline")
     return settings
 

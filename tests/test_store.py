@@ -129,12 +129,51 @@ def test_migrations_create_the_schema_and_rerun_harmlessly(engine: Engine) -> No
 
     with engine.connect() as connection:  # the migrations build exactly the models
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-    with engine.connect() as connection:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import audit.store
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(audit.store.__file__).parent / "migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None and head >= "0002"
+    with engine.connect() as connection:  # upgraded to the newest migration
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == \
-            "0001"
+            head
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_distributed_crawl_tables_keep_each_probe_once(engine: Engine) -> None:
+    from sqlalchemy import delete
+
+    from audit.model import Probe
+    from audit.store import (
+        CrawlObservationRow,
+        CrawlProbeRow,
+        add_crawl_observation,
+        add_crawl_probes,
+        crawl_missing,
+        crawl_records,
+    )
+
+    probes = [Probe(id=f"p-{i}", source="wetalk", surface=SurfaceKind.IM_GROUP,
+                    target_url=f"http://t{i}.lab/") for i in range(3)]
+    assert add_crawl_probes(engine, "d", probes) == 3
+    assert add_crawl_probes(engine, "d", probes[:1]) == 0  # planned twice: stored once
+    first = obs("0", "wetalk", "taoshop", Outcome.DIRECT)
+    again = obs("0", "wetalk", "taoshop", Outcome.BLOCKED)  # a requeued probe measured again
+    assert add_crawl_observation(engine, "d", first, "w1") is True
+    assert add_crawl_observation(engine, "d", again, "w2") is False
+    assert {p.id for p in crawl_missing(engine, "d")} == {"p-1", "p-2"}
+    planned, observed = crawl_records(engine, "d")
+    assert len(planned) == 3
+    assert [(w, o.outcome) for w, o in observed] == [("w1", Outcome.DIRECT)]
+    with engine.begin() as connection:  # the module's PostgreSQL is shared: leave it clean
+        connection.execute(delete(CrawlProbeRow))
+        connection.execute(delete(CrawlObservationRow))
 
 
 def test_ingest_and_read_back(engine: Engine) -> None:

@@ -163,6 +163,13 @@ def audit_run(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
                            ] = False,
+    distributed: Annotated[str | None, typer.Option(
+        help="Share the crawl's frontier in this Redis (redis://HOST:PORT/DB) with `hulian "
+             "worker` processes on any machine; needs --store. See docs/distributed.md."
+    )] = None,
+    store: Annotated[str | None, typer.Option(
+        help="With --distributed: the shared store the workers write observations to "
+             "(postgresql+psycopg://...); the finished run is recorded there too.")] = None,
 ) -> None:
     """Audit platforms end to end: crawl their seed pages, follow every outbound link hop by
     hop with a control fetch of the target, classify the outcomes, evaluate the rules, and
@@ -180,6 +187,8 @@ def audit_run(
       hulian run --resume runs/20261128T030000Z-abc123
     """
     from audit.crawl import CrawlConfig, crawl, resume_state, target_probes
+    from audit.distributed import DistributedError
+    from audit.store import StoreError
     from audit.targets import TargetListError
 
     config = CrawlConfig(
@@ -191,6 +200,9 @@ def audit_run(
         targets=str(targets.resolve()) if targets else None,
         surface=surface.value if surface else None, render=render,
     )
+    if distributed and (not store or resume is not None):
+        fail("--distributed needs --store, and cannot --resume (the store keeps the state)")
+        raise typer.Exit(2)
     try:
         if resume is not None:
             # A resumed run measures exactly as it started: same sources, lab, robots ...
@@ -221,8 +233,14 @@ def audit_run(
             bar = _Progress()
             bar.planned = len(planned)
             with bar.progress:
-                result = crawl(catalog, config, writer, planned=planned, done=done,
-                               progress=bar)
+                if distributed and store:
+                    from audit.distributed import coordinate
+
+                    result = coordinate(catalog, config, writer, redis_url=distributed,
+                                        store_url=store, planned=planned, progress=bar)
+                else:
+                    result = crawl(catalog, config, writer, planned=planned, done=done,
+                                   progress=bar)
                 bar.refresh()
             summary.planned = result.planned
             summary.outcomes = Counter(
@@ -232,7 +250,11 @@ def audit_run(
             finish_run(writer, catalog, summary, after=_after_steps)
             from audit.graph_run import record_after_run
 
-            record_after_run(writer.path, catalog)  # the history store; never fails a run
+            # The history store; never fails a run. A distributed run is recorded in the
+            # shared store as well.
+            record_after_run(writer.path, catalog)
+            if store:
+                record_after_run(writer.path, catalog, db_url=store)
             # Reports come after the seal: the cover quotes the final manifest's sha256.
             if report_formats:
                 from audit.report import write_reports
@@ -240,7 +262,8 @@ def audit_run(
                 formats = [f.strip() for f in report_formats.split(",") if f.strip()]
                 for path in write_reports(writer.path, catalog, formats, lang.value):
                     stderr.print(f"report: {path}")
-    except (LabError, BundleError, PolicyError, TargetListError, ValueError) as exc:
+    except (LabError, BundleError, PolicyError, TargetListError, ValueError,
+            DistributedError, StoreError) as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
     for error in summary.seed_errors:

@@ -1,0 +1,337 @@
+"""The distributed crawl's Scrapy side: a shared frontier in Redis (scrapy-redis scheduler and
+dupefilter), leases that let the coordinator re-run the probes of a dead worker, and a
+pipeline into the shared SQL store. The orchestration (config, bundle) is audit/distributed.py;
+the design and its caveats are docs/distributed.md.
+
+Redis keys, all under `hulian:<run-id>:` (see RunKeys): `requests` (the scrapy-redis queue),
+`dupefilter`, `leases` (probe id or `seed:<url>` -> worker id), `hb:<worker>` (a heartbeat
+with a TTL), `begun` (probes whose chain was started once), `seeds` (seed url -> error or ''),
+`warcs` (worker -> its WARC file), `info` (the run's config for workers), `done`,
+`aborted`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import redis
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, ScrapyDeprecationWarning
+from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
+from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
+from twisted.internet import task
+from twisted.python.failure import Failure
+
+from audit import chain as chains
+from audit.model import Observation, Probe
+from spiders.audit import LinkAuditSpider, Seed
+
+logger = logging.getLogger(__name__)
+# scrapy-redis 0.9.1 still passes `spider=` to the stats collector on every enqueue and
+# dequeue (deprecated in Scrapy 2.17): harmless, and a warning per request otherwise.
+warnings.filterwarnings("ignore", message=".*'spider' argument.*",
+                        category=ScrapyDeprecationWarning)
+
+HEARTBEAT_S = 1.0  # how often a worker proves it is alive (and polls the shared queue)
+MONITOR_STALL_ROUNDS = 3  # quiet monitor rounds before unleased missing probes are re-run
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    run_id: str
+
+    def key(self, name: str) -> str:
+        return f"hulian:{self.run_id}:{name}"
+
+    @property
+    def requests(self) -> str:
+        return self.key("requests")
+
+    @property
+    def dupefilter(self) -> str:
+        return self.key("dupefilter")
+
+    @property
+    def leases(self) -> str:
+        return self.key("leases")
+
+    @property
+    def begun(self) -> str:
+        return self.key("begun")
+
+    @property
+    def seeds(self) -> str:
+        return self.key("seeds")
+
+    @property
+    def warcs(self) -> str:
+        return self.key("warcs")
+
+    @property
+    def info(self) -> str:
+        return self.key("info")
+
+    @property
+    def done(self) -> str:
+        return self.key("done")
+
+    @property
+    def aborted(self) -> str:  # the coordinator stopped before the frontier was drained
+        return self.key("aborted")
+
+    def heartbeat(self, worker: str) -> str:
+        return self.key(f"hb:{worker}")
+
+
+CURRENT_RUN = "hulian:current"  # the run a `hulian worker` without --run-id joins
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def lease_key(request: Request) -> str | None:
+    """What a request works for: a probe (its chain) or a seed page."""
+    chain = request.meta.get("hulian_chain")
+    if isinstance(chain, chains.Chain):
+        return chain.probe.id
+    seed = request.cb_kwargs.get("seed")
+    return f"seed:{seed.url}" if isinstance(seed, Seed) else None
+
+
+class LeasingScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis is untyped
+    """scrapy-redis' scheduler, plus: whoever pops a request holds the lease of its probe
+    (or seed) from then on, so a worker dying with requests in flight is noticed."""
+
+    def next_request(self) -> Request | None:
+        request: Request | None = super().next_request()
+        if request is not None and isinstance(self.spider, DistributedSpider):
+            self.spider.take_lease(request)
+        return request
+
+
+class DistributedSpider(LinkAuditSpider):
+    """LinkAuditSpider on a shared frontier. Only the coordinator has seeds (the parent's
+    start() yields them); every process, coordinator included, works the shared queue and
+    stays open (DontCloseSpider) until the run's `done` key is set."""
+
+    def __init__(self, *, redis_url: str, worker_id: str, coordinator: bool = False,
+                 all_seeds: list[Seed] | None = None, store_url: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.keys = RunKeys(self.run_id)
+        self.redis = redis.Redis.from_url(redis_url)
+        self.worker_id = worker_id
+        self.coordinator = coordinator
+        self.all_seeds = {s.url: s for s in (all_seeds or [])}
+        self.store_url = store_url
+        self.finished = False
+        self.requeued = 0
+        self._stall = 0
+        self._loop: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DistributedSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        assert isinstance(spider, DistributedSpider)
+        crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider.on_opened, signal=signals.spider_opened)
+        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        return spider
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def on_opened(self, **_: Any) -> None:
+        self.beat()
+        self._loop = task.LoopingCall(self.tick)
+        self._loop.start(HEARTBEAT_S, now=False).addErrback(
+            lambda f: logger.error("distributed loop stopped: %s", f.getTraceback()))
+
+    def on_closed(self, **_: Any) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self.redis.delete(self.keys.heartbeat(self.worker_id))
+
+    def on_idle(self, **_: Any) -> None:
+        if not self.finished:
+            raise DontCloseSpider
+
+    def beat(self) -> None:
+        ttl = max(int(self.settings.getfloat("HULIAN_HEARTBEAT_TTL", 6.0)), 2)
+        self.redis.set(self.keys.heartbeat(self.worker_id), "1", ex=ttl)
+
+    def tick(self) -> None:
+        self.beat()
+        if self.coordinator and not self.finished:
+            self.monitor()
+        if self.redis.exists(self.keys.done, self.keys.aborted):
+            if not self.finished:
+                self.finished = True
+                assert self.crawler.engine is not None
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason="finished"))
+            return
+        if self.redis.zcard(self.keys.requests):
+            # Scrapy polls the scheduler on its own only every 5 s when idle (the engine's
+            # heartbeat); requests pushed by other workers are picked up within a second.
+            slot = getattr(self.crawler.engine, "_slot", None)
+            if slot is not None:
+                slot.nextcall.schedule()
+
+    # -- leases -------------------------------------------------------------------------
+
+    def take_lease(self, request: Request) -> None:
+        key = lease_key(request)
+        if key is not None:
+            self.redis.hset(self.keys.leases, key, self.worker_id)
+
+    def _begin(self, probe: Probe) -> Iterator[Any]:
+        # Two seed pages on two workers may list the same link: the first to plan it runs it.
+        if not self.redis.sadd(self.keys.begun, probe.id):
+            return
+        yield from super()._begin(probe)
+
+    def parse_seed(self, response: Response, seed: Seed) -> Iterator[Any]:
+        yield from super().parse_seed(response, seed)
+        # An item, not a side effect: the pipeline handles it after this seed's probes.
+        yield {"seed_done": seed.url, "error": ""}
+
+    def seed_failed(self, failure: Failure) -> Iterator[Any]:  # type: ignore[override]
+        super().seed_failed(failure)
+        yield {"seed_done": failure.request.url,  # type: ignore[attr-defined]
+               "error": self.seed_errors[-1]["error"]}
+
+    # -- the coordinator's watch ----------------------------------------------------------
+
+    def monitor(self) -> None:
+        """Re-run the work of dead workers; declare the run done when nothing is left."""
+        leases = {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.leases).items()}
+        alive = {w for w in set(leases.values()) if self.redis.exists(self.keys.heartbeat(w))}
+        dead = [k for k, w in leases.items() if w not in alive]
+        if dead:
+            self.redis.hdel(self.keys.leases, *dead)
+            logger.warning("re-running %d probes/seeds of dead workers", len(dead))
+            self._rerun(set(dead))
+        if len(dead) < len(leases) or self.redis.zcard(self.keys.requests):
+            self._stall = 0
+            return
+        # Queue empty and no lease: either finished, or work fell between a pop and its
+        # lease (or a plan and its push). Finished is checked at once; a re-run of the rest
+        # waits for a few quiet rounds, so the normal hand-over races do not trigger it.
+        if self._finished_everything():
+            self.redis.set(self.keys.done, "1")
+            return
+        self._stall += 1
+        if self._stall >= MONITOR_STALL_ROUNDS:
+            self._stall = 0
+            self._rerun(None)
+
+    def _unfinished_seeds(self) -> list[Seed]:
+        done = {_s(k) for k in self.redis.hkeys(self.keys.seeds)}
+        return [s for url, s in self.all_seeds.items() if url not in done]
+
+    def _finished_everything(self) -> bool:
+        from audit.store import crawl_missing
+
+        return not self._unfinished_seeds() and not crawl_missing(self.engine_store, self.run_id)
+
+    @property
+    def engine_store(self) -> Any:
+        from audit.store import open_engine
+
+        if not hasattr(self, "_engine_store"):
+            self._engine_store = open_engine(self.store_url, migrate=False)
+        return self._engine_store
+
+    def _rerun(self, keys: set[str] | None) -> None:
+        """Fresh requests for the given lease keys (None: for everything unfinished)."""
+        from audit.store import crawl_missing
+
+        assert self.crawler.engine is not None
+        for seed in self._unfinished_seeds():
+            if keys is None or f"seed:{seed.url}" in keys:
+                self.crawler.engine.crawl(Request(
+                    seed.url, callback=self.parse_seed, errback=self.seed_failed,
+                    cb_kwargs={"seed": seed}, dont_filter=True,
+                    meta={"handle_httpstatus_all": True, "playwright": self.rendering}))
+                self.requeued += 1
+        for probe in crawl_missing(self.engine_store, self.run_id):
+            if keys is None or probe.id in keys:
+                self._inject(LinkAuditSpider._begin(self, probe))
+                self.requeued += 1
+
+    def _inject(self, outputs: Iterable[Any]) -> None:
+        assert self.crawler.engine is not None
+        for output in outputs:
+            if isinstance(output, Request):
+                self.crawler.engine.crawl(output)
+            elif isinstance(output, dict):  # a stripped probe's observation: no request
+                StorePipeline.for_spider(self).process_item(output)
+
+
+class StorePipeline:
+    """Planned probes and observations into the shared store, each exactly once; an
+    observation stored releases its probe's lease."""
+
+    _instances: ClassVar[dict[int, StorePipeline]] = {}
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.engine: Any = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        pipeline = cls(crawler)
+        cls._instances[id(crawler)] = pipeline
+        return pipeline
+
+    @classmethod
+    def for_spider(cls, spider: DistributedSpider) -> StorePipeline:
+        return cls._instances[id(spider.crawler)]
+
+    @property
+    def spider(self) -> DistributedSpider:
+        spider = self.crawler.spider
+        assert isinstance(spider, DistributedSpider)
+        return spider
+
+    def process_item(self, item: Any) -> Any:
+        from audit.store import add_crawl_observation, add_crawl_probes
+
+        spider = self.spider
+        record = item.get("record") if isinstance(item, dict) else None
+        if isinstance(record, Observation):
+            if add_crawl_observation(spider.engine_store, spider.run_id, record,
+                                     spider.worker_id) and self.crawler.stats is not None:
+                self.crawler.stats.inc_value(f"hulian/outcome/{record.outcome.value}")
+            spider.redis.hdel(spider.keys.leases, record.probe_id)
+        elif isinstance(record, Probe):
+            add_crawl_probes(spider.engine_store, spider.run_id, [record])
+        elif isinstance(item, dict) and "seed_done" in item:
+            spider.redis.hset(spider.keys.seeds, item["seed_done"], item["error"])
+            spider.redis.hdel(spider.keys.leases, f"seed:{item['seed_done']}")
+        return item
+
+
+def run_spider(settings: Any, **spider_kwargs: Any) -> dict[str, Any]:
+    """Run DistributedSpider once in this process (blocking); its stats."""
+    from scrapy.crawler import CrawlerProcess
+
+    process = CrawlerProcess(settings, install_root_handler=False)
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        # A failed download is a measured fact, not an error of the audit (as in crawl()).
+        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+    crawler = process.create_crawler(DistributedSpider)
+    process.crawl(crawler, **spider_kwargs)
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    result: dict[str, Any] = {k: v for k, v in stats.items() if isinstance(v, int | float | str)}
+    spider = crawler.spider
+    if isinstance(spider, DistributedSpider):
+        result["hulian/requeued"] = spider.requeued
+        result["hulian/seed_errors"] = list(spider.seed_errors)
+    return result

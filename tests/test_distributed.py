@@ -1,0 +1,154 @@
+"""The distributed crawl against a real redis-server and a real PostgreSQL, both started here
+on 127.0.0.1, and the real lab: one worker, two workers, and two workers of which one is
+killed with SIGKILL midway all produce exactly the same (probe id -> outcome) set, each probe
+observed once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from audit.bundle import Bundle
+from tests.test_store import _free_port, postgres_url  # noqa: F401  (a fixture, reused)
+
+pytestmark = pytest.mark.slow
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+HULIAN = [sys.executable, "-m", "audit.cli"]
+WORKER = [*HULIAN, "worker"]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    if not Path(REDIS).exists():
+        pytest.skip("redis-server not found (apt-get install redis-server)")
+    pytest.importorskip("redis", reason="redis-py is not installed")
+    port = _free_port()
+    base = Path(tempfile.mkdtemp(prefix="hulian-redis-"))
+    server = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(base)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def coordinator(out: Path, run_id: str, redis: str, store: str,
+                *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*HULIAN, "crawl", "--lab", "--out", str(out), "--run-id", run_id, "--json",
+         "--report-format", "", "--distributed", redis, "--store", store, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HULIAN_DB": "off"})
+
+
+def worker(run_id: str, redis: str, store: str, evidence: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*WORKER, "--distributed", redis, "--store", store, "--run-id", run_id,
+         "--evidence", str(evidence), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def finished(process: subprocess.Popen[str], timeout: float = 120) -> str:
+    return finished_with_log(process, timeout)[0]
+
+
+def finished_with_log(process: subprocess.Popen[str], timeout: float = 120
+                      ) -> tuple[str, str]:
+    stdout, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 0, stderr[-3000:]
+    return stdout, stderr
+
+
+def outcomes(run: Path) -> dict[str, str]:
+    observations = list(Bundle(run).observations())
+    ids = [o.probe_id for o in observations]
+    assert len(ids) == len(set(ids))  # no probe observed twice
+    return {o.probe_id: o.outcome.value for o in observations}
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
+               postgres_url: str) -> dict[str, str]:  # noqa: F811
+    out = tmp_path_factory.mktemp("runs")
+    summary = json.loads(finished(coordinator(out, "one", redis_url, postgres_url)))
+    assert summary["observations"] == summary["planned"] > 50
+    assert subprocess.run([*HULIAN, "verify", str(out / "one")], capture_output=True,
+                          check=False).returncode == 0
+    return outcomes(out / "one")
+
+
+def _workers(run: Path) -> dict[str, dict[str, object]]:
+    manifest = json.loads((run / "manifest.json").read_text())
+    workers: dict[str, dict[str, object]] = manifest["config"]["distributed"]["workers"]
+    return workers
+
+
+def test_two_workers_observe_exactly_what_one_worker_does(
+        tmp_path: Path, redis_url: str, postgres_url: str,  # noqa: F811
+        one_worker: dict[str, str]) -> None:
+    extra = worker("two", redis_url, postgres_url, tmp_path / "evidence")
+    main = coordinator(tmp_path / "runs", "two", redis_url, postgres_url)
+    finished(main)
+    result = json.loads(finished(extra, timeout=30))
+    assert outcomes(tmp_path / "runs" / "two") == one_worker
+    workers = _workers(tmp_path / "runs" / "two")
+    assert len(workers) == 2
+    assert sum(int(str(w["observations"])) for w in workers.values()) == len(one_worker)
+    assert result["run_id"] == "two"
+    # The extra worker's evidence is where the manifest says.
+    assert Path(str(workers[result["worker"]]["path"])).exists()
+
+
+def test_a_worker_killed_midway_loses_no_probe(
+        tmp_path: Path, redis_url: str, postgres_url: str,  # noqa: F811
+        one_worker: dict[str, str]) -> None:
+    import redis
+
+    extra = worker("killed", redis_url, postgres_url, tmp_path / "evidence")
+    # Fewer requests in flight per process: the crawl lasts long enough for the extra worker
+    # (started on a busy machine) to be in the middle of it when it is killed.
+    main = coordinator(tmp_path / "runs", "killed", redis_url, postgres_url,
+                       "--concurrency", "16")
+    client = redis.Redis.from_url(redis_url)
+    name = f"{os.uname().nodename}-{extra.pid}".encode()
+    deadline = time.monotonic() + 60
+    held = 0
+    while time.monotonic() < deadline and main.poll() is None:
+        # Kill it while it holds probes in flight (leases): those must not be lost.
+        held = sum(1 for w in client.hvals("hulian:killed:leases") if w == name)
+        if held >= 3:
+            break
+        time.sleep(0.01)
+    os.killpg(extra.pid, signal.SIGKILL)
+    extra.communicate()
+    assert held >= 3, "the extra worker never got work before the crawl ended"
+    _, log = finished_with_log(main)
+    assert "re-running" in log  # the dead worker's in-flight probes were run again
+    assert outcomes(tmp_path / "runs" / "killed") == one_worker
