@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.evaluate import combine_statuses
 from audit.model import Observation, Status, Verdict
 from audit.treatment import GRADE, attributable, typical
 from audit.urls import host_of
@@ -114,7 +115,7 @@ def requirement_statuses(verdicts: Iterable[Verdict]) -> dict[str, str]:
             units.setdefault(requirement, {}).setdefault(unit, []).append(v.status)
     result: dict[str, str] = {}
     for requirement, by_unit in units.items():
-        decided = [_combine(statuses) for statuses in by_unit.values()]
+        decided = [combine_statuses(statuses) for statuses in by_unit.values()]
         if Status.FAIL in decided:
             result[requirement] = "fail"
         elif decided and all(s is Status.PASS for s in decided):
@@ -122,14 +123,6 @@ def requirement_statuses(verdicts: Iterable[Verdict]) -> dict[str, str]:
         else:
             result[requirement] = "inconclusive"
     return result
-
-
-def _combine(statuses: list[Status]) -> Status:
-    if Status.FAIL in statuses:
-        return Status.FAIL
-    if Status.PASS in statuses or Status.EXEMPT in statuses:
-        return Status.PASS
-    return Status.INCONCLUSIVE
 
 
 def _finding_key(v: Verdict) -> tuple[str, str, str, str]:

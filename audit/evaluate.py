@@ -121,7 +121,7 @@ def requirement_status(
         for rule_id in requirement.rules:
             for unit, status in by_rule.get(rule_id, []):
                 units.setdefault(unit, []).append(status)
-        decided = [_combine(statuses) for statuses in units.values()]
+        decided = [combine_statuses(statuses) for statuses in units.values()]
         if Status.FAIL in decided:
             result[requirement.id] = Status.FAIL
         elif decided and all(status == Status.PASS for status in decided):
@@ -131,8 +131,9 @@ def requirement_status(
     return result
 
 
-def _combine(statuses: list[Status]) -> Status:
-    """One observation's status under one requirement."""
+def combine_statuses(statuses: list[Status]) -> Status:
+    """One observation's status under one requirement: fail if any rule fails, pass if
+    any rule passes or exempts, otherwise inconclusive."""
     if Status.FAIL in statuses:
         return Status.FAIL
     if Status.PASS in statuses or Status.EXEMPT in statuses:

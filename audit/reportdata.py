@@ -262,7 +262,7 @@ class _Judgement:
     graph_verdicts: list[GraphVerdict]
 
 
-# A requirement's status per observation (audit.evaluate._combine): fail if one of its rules
+# A requirement's status per observation (audit.evaluate.combine_statuses): fail if one of its rules
 # fails the link, pass if one passes or exempts it, else inconclusive; the worst rank wins.
 _COMBINE_RANK = {"fail": 2, "pass": 1, "exempt": 1, "inconclusive": 0}
 _STATUSES = {s.value: s for s in Status}
