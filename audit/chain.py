@@ -14,13 +14,15 @@ from datetime import datetime
 from typing import Literal
 
 from audit.catalog import Catalog
-from audit.classify import classify_observation, classify_page, platform_for_url
+from audit.classify import classify_observation, classify_page, outbound_links, platform_for_url
 from audit.decode import decode_html
-from audit.model import Hop, Observation, PageFacts, PageKind, Probe
+from audit.model import Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.page import Page, parse_page
 from audit.urls import host_of, registrable_domain, resolve
 
 MAX_HOPS = 10
+MAX_RATE_LIMIT_RETRIES = 2  # a 429 is retried this often, after its Retry-After
+MAX_RETRY_AFTER_S = 10.0
 
 # Statuses with which servers refuse automated clients (Zhihu answers 566, domain-facts
 # §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
@@ -33,6 +35,15 @@ _JS_LOCATION = re.compile(
 )
 
 Via = Literal["start", "http", "meta_refresh", "js", "continue", "control"]
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A page whose outbound links are audited, filed under its platform and surface."""
+
+    platform: str
+    surface: SurfaceKind
+    url: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,49 @@ def probe_id(source: str, surface: str, target_url: str) -> str:
     return hashlib.sha256(f"{source}\n{surface}\n{target_url}".encode()).hexdigest()[:20]
 
 
+def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
+                surface: SurfaceKind, catalog: Catalog) -> list[Probe]:
+    """The probes a seed page yields: one per distinct outbound link (anchor or plain text)."""
+    page = parse_page(decode_html(body, content_type).text, url)
+    platform = catalog.platforms.get(source)
+    probes: dict[str, Probe] = {}
+    for link in outbound_links(page, catalog, platform):
+        target = link.target or link.href
+        pid = probe_id(source, surface.value, target)
+        if pid not in probes:
+            probes[pid] = Probe(
+                id=pid, source=source, surface=surface, target_url=target,
+                target_platform=link.target_platform, seed_url=url, link_url=link.href,
+                rendered_as="text" if link.rendered_as == "text" else "anchor",
+            )
+    return list(probes.values())
+
+
+def retry_after_s(value: str | None) -> float:
+    """Seconds to wait before retrying a 429, from its Retry-After header (capped)."""
+    try:
+        return min(max(float(value or 1), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 1.0
+
+
+def wants_control(chain: Chain) -> bool:
+    """Whether the finished chain still needs a control fetch of the target. Not for text
+    links (never clicked), nor where the auditor's own guard or robots policy stopped it."""
+    guarded = chain.failure is not None and chain.failure.startswith(
+        ("private_address", "robots_disallowed"))
+    return (chain.probe.rendered_as == "anchor" and not guarded and chain.control_ok is None
+            and needs_control(chain))
+
+
+def control_status(status: int) -> int:
+    """The status a control fetch counts as: a rate limit or anti-bot answer means the target
+    answered, so it is not down."""
+    if status in RATE_LIMIT_STATUSES or status in ANTI_BOT_STATUSES:
+        return 200
+    return status
+
+
 def _is_short(page: Page, catalog: Catalog) -> bool:
     return len(page.text) <= catalog.require_markers().max_text_chars
 
@@ -128,8 +182,48 @@ def _follow(chain: Chain, url: str | None, via: Via) -> Step:
     return Step("follow", url=url, via=via)
 
 
-def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog) -> Step:
-    """Record the hop and decide the next step of the chain."""
+@dataclass(frozen=True)
+class PageAnalysis:
+    """What the chain needs to know about one hop's page: the classifier's facts and the
+    redirects a short page carries. Pure and picklable: the asyncio engine computes it in a
+    worker process (audit/parsepool.py)."""
+
+    parsed: bool = False  # an HTML body was there to parse
+    anti_bot: str | None = None  # the captcha / unusual-traffic marker found, if any
+    facts: PageFacts = field(default_factory=PageFacts)
+    short: bool = False
+    meta_refresh: str | None = None
+    js_target: str | None = None
+
+
+def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
+    """Whether on_response will look at the page (not for redirects and refusals)."""
+    if 300 <= status < 400 and headers.get("location"):
+        return False
+    if status in RATE_LIMIT_STATUSES or status in ANTI_BOT_STATUSES:
+        return False
+    content_type = headers.get("content-type", "")
+    return bool(body) and ("html" in content_type or not content_type)
+
+
+def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog) -> PageAnalysis:
+    page = parse_page(decode_html(body, content_type).text, url)
+    if page.root is None:
+        return PageAnalysis()
+    marker = anti_bot_marker(page, catalog)
+    if marker is not None:
+        return PageAnalysis(parsed=True, anti_bot=marker)
+    facts = classify_page(page, catalog, platform_for_url(url, catalog))
+    short = _is_short(page, catalog)
+    return PageAnalysis(parsed=True, facts=facts, short=short,
+                        meta_refresh=page.meta_refresh if short else None,
+                        js_target=js_location(page) if short else None)
+
+
+def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
+                analysis: PageAnalysis | None = None) -> Step:
+    """Record the hop and decide the next step of the chain. `analysis` is the page's
+    analysis when the caller computed it already (analyze_page of the same response)."""
     hop = record(chain, response, via)
     status = response.status
     if 300 <= status < 400 and response.headers.get("location"):
@@ -143,18 +237,15 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog) ->
     if status in ANTI_BOT_STATUSES:
         return Step("fail", failure=f"anti_bot:{status}")
 
-    content_type = response.headers.get("content-type", "")
-    if response.body and ("html" in content_type or not content_type):
-        decoded = decode_html(response.body, content_type)
-        page = parse_page(decoded.text, response.url)
-    else:
-        page = Page(url=response.url)
-    marker = anti_bot_marker(page, catalog) if page.root is not None else None
-    if marker is not None:
-        return Step("fail", failure=f"anti_bot:captcha ({marker})")
+    if analysis is None:
+        content_type = response.headers.get("content-type", "")
+        analysis = (analyze_page(response.body, content_type, response.url, catalog)
+                    if needs_analysis(status, response.headers, response.body)
+                    else PageAnalysis())
+    if analysis.anti_bot is not None:
+        return Step("fail", failure=f"anti_bot:captcha ({analysis.anti_bot})")
 
-    platform = platform_for_url(response.url, catalog)  # cached per host
-    facts = classify_page(page, catalog, platform) if page.root is not None else PageFacts()
+    facts = analysis.facts
     if chain.page is None or chain.page.kind is PageKind.CONTENT:
         # The interstitial decides the outcome: the target page reached through a warning's
         # continue link must not overwrite it.
@@ -168,12 +259,11 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog) ->
         return _follow(chain, facts.continue_url, "continue")
     if status >= 400:
         return Step("stop")
-    if page.root is not None and _is_short(page, catalog):
-        if page.meta_refresh:
-            return _follow(chain, resolve(response.url, page.meta_refresh), "meta_refresh")
-        script_target = js_location(page)
-        if script_target:
-            return _follow(chain, resolve(response.url, script_target), "js")
+    if analysis.parsed and analysis.short:
+        if analysis.meta_refresh:
+            return _follow(chain, resolve(response.url, analysis.meta_refresh), "meta_refresh")
+        if analysis.js_target:
+            return _follow(chain, resolve(response.url, analysis.js_target), "js")
     return Step("stop")
 
 

@@ -1,32 +1,22 @@
-"""Run the crawler: build Scrapy settings from a CrawlConfig, plan seeds from the catalog,
-run the spider once (Scrapy's reactor starts once per process) into a run bundle, and report
-progress. The only Scrapy user in audit/.
+"""What a crawl is (CrawlConfig), what it starts from (seeds, target lists, a resumed
+bundle) and which engine runs it: the asyncio engine (audit/engine.py) by default, Scrapy
+(audit/scrapy_crawl.py) for --render, --distributed and --engine scrapy.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-# mitmproxy 11.0.2 pins Brotli 1.1.0, so Scrapy cannot decode `br` and says so at import;
-# it also leaves `br` out of Accept-Encoding, so servers never send it (dependencies.md §4).
-warnings.filterwarnings("ignore", message=".*'br' encoding support.*", category=UserWarning)
-
-from scrapy.crawler import CrawlerProcess  # noqa: E402
-from scrapy.settings import Settings  # noqa: E402
-
-from audit.bundle import Bundle, BundleWriter  # noqa: E402
-from audit.catalog import Catalog  # noqa: E402
-from audit.model import Observation, Probe, SurfaceKind  # noqa: E402
-from spiders import settings as spider_settings  # noqa: E402
-from spiders.audit import LinkAuditSpider, Seed  # noqa: E402
+from audit.bundle import Bundle, BundleWriter
+from audit.catalog import Catalog
+from audit.chain import Seed
+from audit.model import Probe, SurfaceKind
+from spiders import settings as spider_settings
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +38,15 @@ class CrawlConfig:
     scenario: str | None = None  # the lab scenario file, for --lab runs
     targets: str | None = None  # a target list tested through the sources' wrappers
     surface: str | None = None  # the surface target-list probes are filed under
+    engine: str = "auto"  # auto | asyncio | scrapy; see resolved_engine()
+    parse_processes: int | None = None  # asyncio engine: page-parsing workers (None: cores-1)
+
+    def resolved_engine(self) -> str:
+        """`auto` is the asyncio engine, except where only Scrapy can do the job: --render
+        drives Chromium through scrapy-playwright."""
+        if self.engine != "auto":
+            return self.engine
+        return "scrapy" if self.render else "asyncio"
 
     def manifest_config(self) -> dict[str, object]:
         # The lab's proxy route is not recorded: its port changes every time.
@@ -57,6 +56,7 @@ class CrawlConfig:
                 "scenario": self.scenario, "concurrency": self.concurrency,
                 "per_host": self.per_host, "timeout": self.timeout,
                 "targets": self.targets, "surface": self.surface, "render": self.render,
+                "engine": self.resolved_engine(),
                 "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
 
     @classmethod
@@ -71,6 +71,8 @@ class CrawlConfig:
             timeout=recorded.get("timeout"), scenario=recorded.get("scenario"),
             targets=recorded.get("targets"), surface=recorded.get("surface"),
             render=bool(recorded.get("render")),
+            # Runs recorded before the asyncio engine existed were crawled by Scrapy.
+            engine=str(recorded.get("engine") or "scrapy"),
         )
 
 
@@ -97,36 +99,6 @@ def seeds_for(catalog: Catalog, config: CrawlConfig) -> list[Seed]:
             seeds += [Seed(platform.id, surface.kind, url) for url in surface.seeds]
     seeds += [Seed(p, s, u) for p, s, u in config.extra_seeds]
     return seeds
-
-
-def build_settings(config: CrawlConfig, writer: BundleWriter | None,
-                   progress: Callable[[str, Any], None] | None, *,
-                   evidence: Path | None = None) -> Settings:
-    """Scrapy settings of one crawl. `writer` None: no local bundle (a distributed worker);
-    `evidence` is then the directory of its WARC file and screenshots."""
-    evidence = evidence or (writer.path / "evidence" if writer is not None else Path("evidence"))
-    settings = Settings()
-    settings.setdict(spider_settings.BASE, priority="project")
-    if config.lab:
-        settings.setdict(spider_settings.LAB, priority="project")
-    settings.set("ROBOTSTXT_OBEY", config.robots == "obey", priority="cmdline")
-    if config.concurrency:
-        settings.set("CONCURRENT_REQUESTS", config.concurrency, priority="cmdline")
-    if config.per_host:
-        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", config.per_host, priority="cmdline")
-    if config.timeout:
-        settings.set("DOWNLOAD_TIMEOUT", config.timeout, priority="cmdline")
-    settings.set("HULIAN_ROUTES", config.routes, priority="cmdline")
-    settings.set("HULIAN_ALLOW_PRIVATE", config.allow_private, priority="cmdline")
-    settings.set("HULIAN_WARC_PATH", str(evidence / "crawl.warc.gz"), priority="cmdline")
-    settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
-    if config.render:
-        proxy = next(iter(config.routes.values()), None)
-        settings.setdict(spider_settings.render(proxy), priority="cmdline")
-        settings.set("HULIAN_RENDER", True, priority="cmdline")
-        settings.set("HULIAN_SCREENSHOT_DIR", str(evidence / "screenshots"), priority="cmdline")
-    settings.set("HULIAN_PROGRESS", progress, priority="cmdline")
-    return settings
 
 
 def target_probes(catalog: Catalog, config: CrawlConfig) -> list[Probe]:
@@ -161,35 +133,68 @@ def resume_state(path: Path) -> tuple[dict[str, Probe], set[str]]:
     return planned, done
 
 
+def effective_settings(config: CrawlConfig) -> dict[str, Any]:
+    """The crawl settings both engines read: hulian's defaults, the lab's, then the command
+    line's (spiders.settings has the values and why)."""
+    settings = dict(spider_settings.BASE)
+    if config.lab:
+        settings.update(spider_settings.LAB)
+    settings["ROBOTSTXT_OBEY"] = config.robots == "obey"
+    if config.concurrency:
+        settings["CONCURRENT_REQUESTS"] = config.concurrency
+    if config.per_host:
+        settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = config.per_host
+    if config.timeout:
+        settings["DOWNLOAD_TIMEOUT"] = config.timeout
+    return settings
+
+
 def crawl(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
           planned: dict[str, Probe] | None = None, done: set[str] | None = None,
           progress: Callable[[str, Any], None] | None = None) -> CrawlResult:
-    """Run one crawl into `writer` (blocking). Call at most once per process."""
-    seeds = seeds_for(catalog, config)
-    outcomes: Counter[str] = Counter()
-    counts = {"observations": 0}
+    """Run one crawl into `writer` (blocking), with the engine the config asks for."""
+    engine = config.resolved_engine()
+    if engine == "scrapy":
+        from audit.scrapy_crawl import crawl_with_scrapy
 
-    def on_event(kind: str, payload: Any) -> None:
-        if kind == "observation" and isinstance(payload, Observation):
-            outcomes[payload.outcome.value] += 1
-            counts["observations"] += 1
-        if progress is not None:
-            progress(kind, payload)
+        return crawl_with_scrapy(catalog, config, writer, planned=planned, done=done,
+                                 progress=progress)
+    if engine != "asyncio":
+        raise ValueError(f"unknown crawl engine {engine!r} (asyncio, scrapy or auto)")
+    if config.render:
+        raise ValueError("--render needs the Scrapy engine (scrapy-playwright): "
+                         "use --engine scrapy or auto")
+    return _crawl_with_asyncio(catalog, config, writer, planned=planned, done=done,
+                               progress=progress)
 
-    process = CrawlerProcess(build_settings(config, writer, on_event), install_root_handler=False)
-    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
-        # A download that failed after its retry is a measured fact (an `error` or
-        # `target_down` observation), not an error of the audit: keep it out of the log.
-        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
-    crawler = process.create_crawler(LinkAuditSpider)
-    process.crawl(crawler, seeds=seeds, catalog=catalog, run_id=writer.run_id,
-                  planned=planned, done=done)
-    process.start()
-    spider = crawler.spider
-    assert spider is None or isinstance(spider, LinkAuditSpider)
-    stats = crawler.stats.get_stats() if crawler.stats else {}
-    return CrawlResult(
-        planned=len(spider.planned) if spider else 0, observations=counts["observations"],
-        outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],
-        stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
-    )
+
+def _crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
+                        planned: dict[str, Probe] | None, done: set[str] | None,
+                        progress: Callable[[str, Any], None] | None) -> CrawlResult:
+    import asyncio
+
+    from audit.engine import AsyncioEngine, Politeness
+    from audit.parsepool import ParsePool, default_processes
+    from audit.warc import WarcLog, WarcWriterProcess
+
+    seeds = seeds_for(catalog, config)  # unknown sources fail here, before any fork
+    processes = (default_processes() if config.parse_processes is None
+                 else config.parse_processes)
+    parser = ParsePool(catalog, processes)
+    warc_path = writer.path / "evidence" / "crawl.warc.gz"
+    # With a core to spare, evidence is built and written beside the crawl (see
+    # WarcWriterProcess); on a single core that would only add hand-over costs.
+    warc: WarcLog | WarcWriterProcess = (WarcWriterProcess(warc_path) if processes > 0
+                                         else WarcLog(warc_path))
+    engine = AsyncioEngine(
+        catalog, writer, politeness=Politeness.from_settings(effective_settings(config)),
+        seeds=seeds, routes=config.routes, allow_private=config.allow_private,
+        warc=warc, parser=parser, planned=planned, done=done, progress=progress)
+    try:
+        result = asyncio.run(engine.run())
+    finally:
+        warc.close()
+        parser.close()
+    return CrawlResult(planned=len(result.planned), observations=result.observations,
+                       outcomes=result.outcomes, seed_errors=result.seed_errors,
+                       stats=result.stats)

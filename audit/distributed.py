@@ -22,7 +22,8 @@ from typing import Any
 
 from audit.bundle import BundleWriter
 from audit.catalog import Catalog, load_catalog
-from audit.crawl import CrawlConfig, CrawlResult, build_settings, seeds_for
+from audit.crawl import CrawlConfig, CrawlResult, seeds_for
+from audit.scrapy_crawl import build_settings
 
 KEY_TTL_S = 3600  # a finished run's Redis keys linger this long (workers see `done`), then go
 

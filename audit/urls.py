@@ -29,8 +29,11 @@ _EXTRACT = tldextract.TLDExtract(
 MAX_UNWRAP_DEPTH = 5
 
 
+@lru_cache(maxsize=1 << 16)
 def host_of(url: str) -> str | None:
-    """Lower-case host of an absolute http(s) URL, or None if it has none / is malformed."""
+    """Lower-case host of an absolute http(s) URL, or None if it has none / is malformed.
+    Cached: a crawl asks for the host of the same URL many times (planning, unwrapping,
+    classification, the guard), and urlsplit is the costliest step of each."""
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
@@ -93,11 +96,16 @@ def url_matches(url: str, match: UrlMatch) -> bool:
         return False
     if match.path is None:
         return True
+    path = _path_of(url)
+    return path is not None and re.search(match.path, path) is not None
+
+
+@lru_cache(maxsize=1 << 14)
+def _path_of(url: str) -> str | None:
     try:
-        path = urlsplit(url).path or "/"
+        return urlsplit(url).path or "/"
     except ValueError:
-        return False
-    return re.search(match.path, path) is not None
+        return None
 
 
 def wrapper_label(url: str) -> str:
@@ -197,18 +205,43 @@ def unwrap(url: str, platforms: list[Platform]) -> Unwrapped:
     return Unwrapped(None, via, outer_wrapper, outer_platform)
 
 
+# Where urljoin(base, href) is known to give a plain concatenation, resolve() skips it (urljoin
+# costs more than the rest of a link's handling together). urljoin re-assembles what it parsed,
+# which changes a URL only through ';' parameters, an empty '?' or '#', dot segments or an
+# upper-case scheme: hrefs with any of those take the general path.
+_PLAIN_ABSOLUTE = re.compile(r"https?://[^/?#;\s\\]+(?:[/?#][^;\s\\]*)?")
+_PLAIN_ROOTED = re.compile(r"/(?![/\\])[^;\s\\]*")
+_PATH_PART = re.compile(r"[^?#]*")
+_ORIGIN = re.compile(r"(https?://[^/?#;\s\\]+)(?:[/?#][^;\s\\]*)?")
+
+
+def _plain(href: str) -> bool:
+    path = _PATH_PART.match(href).group(0)  # type: ignore[union-attr]  # always matches
+    return not (href.endswith(("?", "#")) or "?#" in href or "/./" in path
+                or "/../" in path or path.endswith(("/.", "/..")))
+
+
 def resolve(base: str | None, href: str) -> str | None:
     """Absolute URL of an href, or None for non-links (javascript:, mailto:, #frag, empty)."""
     href = href.strip().replace("\n", "").replace("\t", "").replace("\r", "")
     if not href or href.startswith("#"):
         return None
-    scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
-    if scheme and scheme.group(1).lower() not in ("http", "https"):
-        return None
-    try:
-        absolute = urljoin(base, href) if base else href
-    except ValueError:
-        return None
-    if href.startswith("//") and not base:
-        absolute = "http:" + href
+    absolute: str | None = None
+    if _plain(href):
+        if _PLAIN_ABSOLUTE.fullmatch(href):
+            absolute = href
+        elif base and _PLAIN_ROOTED.fullmatch(href):
+            origin = _ORIGIN.fullmatch(base)
+            if origin is not None:
+                absolute = origin.group(1) + href
+    if absolute is None:
+        scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            return None
+        try:
+            absolute = urljoin(base, href) if base else href
+        except ValueError:
+            return None
+        if href.startswith("//") and not base:
+            absolute = "http:" + href
     return absolute if looks_like_url(absolute) and host_of(absolute) else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,10 @@ from twisted.python.failure import Failure
 
 from audit import chain as chains
 from audit.catalog import Catalog
-from audit.classify import outbound_links
-from audit.decode import decode_html
-from audit.model import Probe, SurfaceKind
-from audit.page import parse_page
+from audit.chain import Seed
+from audit.model import Probe
 
 logger = logging.getLogger(__name__)
-
-MAX_RATE_LIMIT_RETRIES = 2
-MAX_RETRY_AFTER_S = 10.0
-
-
-@dataclass(frozen=True)
-class Seed:
-    platform: str
-    surface: SurfaceKind
-    url: str
 
 
 def failure_reason(failure: Failure) -> str:
@@ -69,13 +56,6 @@ def failure_reason(failure: Failure) -> str:
 def _headers(response: Response) -> dict[str, str]:
     return {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
             for k, v in response.headers.items()}
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return min(max(float(value or 1), 0.0), MAX_RETRY_AFTER_S)
-    except ValueError:
-        return 1.0
 
 
 class LinkAuditSpider(scrapy.Spider):
@@ -132,18 +112,10 @@ class LinkAuditSpider(scrapy.Spider):
         if response.status >= 400:
             self.seed_errors.append({"url": seed.url, "error": f"http_{response.status}"})
             return
-        headers = _headers(response)
-        decoded = decode_html(response.body, headers.get("content-type"))
-        page = parse_page(decoded.text, response.url)
-        platform = self.catalog.platforms.get(seed.platform)
-        for link in outbound_links(page, self.catalog, platform):
-            target = link.target or link.href
-            probe = Probe(
-                id=chains.probe_id(seed.platform, seed.surface.value, target),
-                source=seed.platform, surface=seed.surface, target_url=target,
-                target_platform=link.target_platform, seed_url=seed.url, link_url=link.href,
-                rendered_as="text" if link.rendered_as == "text" else "anchor",
-            )
+        probes = chains.plan_probes(
+            response.body, _headers(response).get("content-type"), response.url,
+            source=seed.platform, surface=seed.surface, catalog=self.catalog)
+        for probe in probes:
             if probe.id in self.planned:
                 continue
             self.planned[probe.id] = probe
@@ -171,8 +143,9 @@ class LinkAuditSpider(scrapy.Spider):
         via: chains.Via = response.meta["hulian_via"]
         retries: int = response.meta.get("hulian_retries", 0)
         headers = _headers(response)
-        if response.status in chains.RATE_LIMIT_STATUSES and retries < MAX_RATE_LIMIT_RETRIES:
-            await asyncio.sleep(_retry_after(headers.get("retry-after")))
+        if (response.status in chains.RATE_LIMIT_STATUSES
+                and retries < chains.MAX_RATE_LIMIT_RETRIES):
+            await asyncio.sleep(chains.retry_after_s(headers.get("retry-after")))
             yield self._hop_request(chain, response.url, via, retries + 1)
             return
         step = chains.on_response(chain, chains.Response(
@@ -226,11 +199,7 @@ class LinkAuditSpider(scrapy.Spider):
         yield from self._finish(chain)
 
     def _finish(self, chain: chains.Chain) -> Iterator[Any]:
-        probe = chain.probe
-        guarded = chain.failure is not None and chain.failure.startswith(
-            ("private_address", "robots_disallowed"))
-        if (probe.rendered_as == "anchor" and not guarded and chain.control_ok is None
-                and chains.needs_control(chain)):
+        if chains.wants_control(chain):
             yield self._control_request(chain)
             return
         yield {"record": chains.observation(chain, run_id=self.run_id, method="crawl",
@@ -238,13 +207,9 @@ class LinkAuditSpider(scrapy.Spider):
 
     def on_control(self, response: Response) -> Iterator[Any]:
         chain: chains.Chain = response.meta["hulian_chain"]
-        status = response.status
-        if status in chains.RATE_LIMIT_STATUSES or status in chains.ANTI_BOT_STATUSES:
-            status_ok: int | None = 200  # the target answered; it is not down
-        else:
-            status_ok = status
-        chains.on_control(chain, status_ok, response.meta.get("hulian_warc_id"))
-        chain.hops[-1].status = status
+        chains.on_control(chain, chains.control_status(response.status),
+                          response.meta.get("hulian_warc_id"))
+        chain.hops[-1].status = response.status
         yield from self._finish(chain)
 
     def control_failed(self, failure: Failure) -> Iterator[Any]:

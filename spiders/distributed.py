@@ -29,8 +29,9 @@ from twisted.internet import task
 from twisted.python.failure import Failure
 
 from audit import chain as chains
+from audit.chain import Seed
 from audit.model import Observation, Probe
-from spiders.audit import LinkAuditSpider, Seed
+from spiders.audit import LinkAuditSpider
 
 logger = logging.getLogger(__name__)
 # scrapy-redis 0.9.1 still passes `spider=` to the stats collector on every enqueue and

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
-import ipaddress
 import logging
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +12,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from twisted.internet.defer import Deferred
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
+from audit.guard import AddressGuard
 from audit.urls import host_of
+from audit.warc import WarcLog
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +46,12 @@ class PrivateAddress(IgnoreRequest):
     """A request into private, loopback or link-local address space was refused."""
 
 
-def is_private(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
-        return False
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-            or ip.is_multicast or ip.is_unspecified)
-
-
 class AddressGuardMiddleware:
     """Refuse to follow links into private address space: an audited page must not steer
     the auditor into its own network. Lifted by HULIAN_ALLOW_PRIVATE (recorded)."""
 
     def __init__(self) -> None:
-        self._verdicts: dict[str, bool] = {}
+        self._guard = AddressGuard()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
@@ -73,22 +61,8 @@ class AddressGuardMiddleware:
 
     async def process_request(self, request: Request) -> None:
         host = host_of(request.url)
-        if host is None:
-            return
-        if host not in self._verdicts:
-            self._verdicts[host] = await self._resolves_private(host)
-        if self._verdicts[host]:
+        if host is not None and await self._guard.refuses(host):
             raise PrivateAddress(f"private_address:{host}")
-
-    @staticmethod
-    async def _resolves_private(host: str) -> bool:
-        if is_private(host) or host == "localhost" or host.endswith(".localhost"):
-            return True
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError:
-            return False  # unresolvable: the download itself will report the DNS error
-        return any(is_private(str(info[4][0])) for info in infos)
 
 
 class WarcEvidenceMiddleware:
@@ -97,10 +71,7 @@ class WarcEvidenceMiddleware:
     decompression, so the payload is the bytes as transferred."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._file = path.open("ab")
-        self._writer = WARCWriter(self._file, gzip=True)
+        self.log = WarcLog(path)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcEvidenceMiddleware:
@@ -121,45 +92,18 @@ class WarcEvidenceMiddleware:
         return response
 
     def _write(self, request: Request, response: Response) -> str:
-        req_headers = [(k.decode("latin-1"), b", ".join(v).decode("latin-1"))
-                       for k, v in request.headers.items()]
-        target = request.url
-        path = request.url.split("/", 3)[3] if request.url.count("/") >= 3 else ""
-        req_record = self._writer.create_warc_record(
-            target, "request", payload=BytesIO(request.body or b""),
-            http_headers=StatusAndHeaders(f"{request.method} /{path} HTTP/1.1", req_headers,
-                                          is_http_request=True),
-        )
-        resp_headers = [(k.decode("latin-1"), b", ".join(v).decode("latin-1"))
-                        for k, v in response.headers.items()]
-        reason = _REASONS.get(response.status, "")
-        if request.meta.get("playwright"):
-            # A browser-rendered DOM is not what came over the wire: store it as a
-            # `conversion` record so nobody mistakes it for raw HTTP evidence.
-            resp_record = self._writer.create_warc_record(
-                target, "conversion", payload=BytesIO(response.body),
-                warc_content_type="text/html; charset=utf-8",
-                warc_headers_dict={"WARC-Hulian-Rendered-By": "chromium (scrapy-playwright)"},
-            )
-        else:
-            resp_record = self._writer.create_warc_record(
-                target, "response", payload=BytesIO(response.body),
-                http_headers=StatusAndHeaders(f"{response.status} {reason}".strip(),
-                                              resp_headers, protocol="HTTP/1.1"),
-            )
-        resp_id = str(resp_record.rec_headers.get_header("WARC-Record-ID"))
-        req_record.rec_headers.add_header("WARC-Concurrent-To", resp_id)
-        self._writer.write_record(resp_record)
-        self._writer.write_record(req_record)
-        return resp_id.strip("<>")
+        return self.log.exchange(
+            request.url, method=request.method, request_headers=_pairs(request.headers),
+            request_body=request.body or b"", status=response.status,
+            response_headers=_pairs(response.headers), payload=response.body,
+            # A browser-rendered DOM is not what came over the wire: a `conversion` record.
+            rendered_by="chromium (scrapy-playwright)" if request.meta.get("playwright")
+            else None)
 
     def close(self, spider: Spider, **_: Any) -> Deferred[None] | None:
-        self._file.flush()
-        self._file.close()
+        self.log.close()
         return None
 
 
-_REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other",
-            307: "Temporary Redirect", 308: "Permanent Redirect", 403: "Forbidden",
-            404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-            502: "Bad Gateway", 503: "Service Unavailable"}
+def _pairs(headers: Any) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), b", ".join(v).decode("latin-1")) for k, v in headers.items()]

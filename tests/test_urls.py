@@ -151,3 +151,40 @@ def test_unwrap_never_raises(garbage: str) -> None:
     result = unwrap("https://link.zhihu.com/?target=" + garbage, [PLATFORM])
     assert result.via == "link.zhihu.com"
     assert result.target is None or result.target.startswith(("http://", "https://"))
+
+
+def test_resolve_fast_paths_agree_with_urljoin() -> None:
+    """resolve() concatenates where urljoin would; on random hrefs built from the characters
+    that make urljoin differ (dot segments, ';', empty '?'/'#', schemes, whitespace) both
+    paths must give the same answer."""
+    import random
+    import re as re_
+    from urllib.parse import urljoin
+
+    from audit.urls import host_of, looks_like_url, resolve
+
+    def general(base: str | None, href: str) -> str | None:
+        href = href.strip().replace("\n", "").replace("\t", "").replace("\r", "")
+        if not href or href.startswith("#"):
+            return None
+        scheme = re_.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            return None
+        try:
+            absolute = urljoin(base, href) if base else href
+        except ValueError:
+            return None
+        if href.startswith("//") and not base:
+            absolute = "http:" + href
+        return absolute if looks_like_url(absolute) and host_of(absolute) else None
+
+    parts = ["/", "a", ".", "..", "?", "#", ";", "x=1", "%20", "HTTP://", "http://",
+             "https://", "h.com", ":8080", "//", "@", "é", " ", "\\", "\t", "[::1]", "http:"]
+    bases = ["http://ex.com/a/b.html", "https://ex.com:8443/a/", "http://ex.com",
+             "http://ex.com/a/b?q=1#f", "HTTP://Ex.com/x", "http://[::1]:80/p",
+             "http://u@ex.com/p/", "http://ex.com/;p?q", "http://ex.com?x", None]
+    rng = random.Random(20261128)
+    for _ in range(40000):
+        href = "".join(rng.choice(parts) for _ in range(rng.randint(1, 8)))
+        base = rng.choice(bases)
+        assert resolve(base, href) == general(base, href), (base, href)

@@ -43,6 +43,12 @@ class Robots(StrEnum):
     IGNORE = "ignore"
 
 
+class Engine(StrEnum):
+    AUTO = "auto"
+    ASYNCIO = "asyncio"
+    SCRAPY = "scrapy"
+
+
 class _Progress:
     """Rich progress on stderr: requests, probes planned/observed, outcomes so far, rate."""
 
@@ -149,6 +155,11 @@ def audit_run(
         help="Fetch seed pages through headless Chromium (scrapy-playwright, the [browser] "
              "extra) so script-built links are seen, and store a screenshot of every "
              "interstitial and block page as evidence.")] = False,
+    engine: Annotated[Engine, typer.Option(
+        help="Crawl engine: asyncio (hulian's own, fast), scrapy (Scrapy's downloader and "
+             "middlewares), or auto (asyncio; scrapy for --render and --distributed). Both "
+             "make the same measurements; the one used is recorded in the manifest.")
+    ] = Engine.AUTO,
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
     per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Download timeout, seconds.")] = None,
@@ -198,7 +209,7 @@ def audit_run(
         concurrency=concurrency, per_host=per_host, timeout=timeout,
         scenario=str(scenario.resolve()) if scenario else None,
         targets=str(targets.resolve()) if targets else None,
-        surface=surface.value if surface else None, render=render,
+        surface=surface.value if surface else None, render=render, engine=engine.value,
     )
     if distributed and (not store or resume is not None):
         fail("--distributed needs --store, and cannot --resume (the store keeps the state)")

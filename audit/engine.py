@@ -1,0 +1,378 @@
+"""The asyncio crawl engine: seeds -> probes -> hops -> observations in one event loop, with
+the same decisions (audit.chain), evidence (audit.warc), guard (audit.guard) and politeness
+settings (spiders.settings) as the Scrapy engine, at a fraction of the per-request cost.
+
+Why a second engine: on this project's machine kind, Scrapy's own machinery (engine,
+scheduler, Deferreds, middleware chains) costs 5-7 ms of CPU per request, more than all of
+hulian's work on a page; an aiohttp exchange costs well under 1 ms (docs/benchmarks.md,
+"Crawler"). The Scrapy engine stays for what needs Scrapy's ecosystem: `--render`
+(scrapy-playwright), `--distributed` (scrapy-redis) and `--engine scrapy`.
+
+Scheduling: one priority queue, probes before seeds (a started seed's probes are finished
+before new seed pages are opened, which bounds memory), worked by a fixed set of tasks.
+Politeness is per host: a semaphore (`per_host`), AutoThrottle's delay rule (Scrapy's
+algorithm, pure in `throttle_delay`), robots.txt per origin (Protego, as Scrapy uses), and
+retries of transient failures. The private-address guard runs before robots.txt, as in the
+Scrapy engine's middleware order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import itertools
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from protego import Protego
+
+from audit import chain as chains
+from audit.bundle import BundleWriter
+from audit.catalog import Catalog
+from audit.chain import Seed
+from audit.fetch import Fetched, Fetcher, FetchFailed
+from audit.guard import AddressGuard
+from audit.model import Probe
+from audit.parsepool import ParsePool
+from audit.urls import host_of
+from audit.warc import WarcLog, WarcWriterProcess
+
+logger = logging.getLogger(__name__)
+
+# Scrapy's RetryMiddleware defaults for network trouble; HTTP statuses come from settings.
+TRANSIENT_FAILURES = ("timeout", "connection_refused", "connection_reset", "dns_error")
+
+
+@dataclass(frozen=True)
+class Politeness:
+    """The knobs both engines share, read from the same settings dict (spiders.settings)."""
+
+    concurrency: int
+    per_host: int
+    timeout_s: float
+    max_bytes: int
+    retries: int
+    retry_statuses: frozenset[int]
+    autothrottle: bool
+    throttle_start_s: float
+    throttle_target: float
+    throttle_max_s: float
+    min_delay_s: float
+    obey_robots: bool
+    user_agent: str
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Politeness:
+        return cls(
+            concurrency=int(settings["CONCURRENT_REQUESTS"]),
+            per_host=int(settings["CONCURRENT_REQUESTS_PER_DOMAIN"]),
+            timeout_s=float(settings["DOWNLOAD_TIMEOUT"]),
+            max_bytes=int(settings["DOWNLOAD_MAXSIZE"]),
+            retries=int(settings["RETRY_TIMES"]) if settings["RETRY_ENABLED"] else 0,
+            retry_statuses=frozenset(settings["RETRY_HTTP_CODES"]),
+            autothrottle=bool(settings["AUTOTHROTTLE_ENABLED"]),
+            throttle_start_s=float(settings["AUTOTHROTTLE_START_DELAY"]),
+            throttle_target=float(settings["AUTOTHROTTLE_TARGET_CONCURRENCY"]),
+            throttle_max_s=float(settings.get("AUTOTHROTTLE_MAX_DELAY", 60.0)),
+            min_delay_s=float(settings["DOWNLOAD_DELAY"]),
+            obey_robots=bool(settings["ROBOTSTXT_OBEY"]),
+            user_agent=str(settings["USER_AGENT"]),
+        )
+
+
+def throttle_delay(current: float, latency: float, status: int, *, target_concurrency: float,
+                   min_delay: float, max_delay: float) -> float:
+    """AutoThrottle's rule (as in Scrapy): move the delay halfway towards latency/target
+    concurrency, never below that target, and never lower it on a non-200 answer (error pages
+    are fast and say nothing about the server's capacity)."""
+    target = latency / target_concurrency
+    new = max(target, (current + target) / 2.0)
+    new = min(max(min_delay, new), max_delay)
+    if status != 200 and new <= current:
+        return current
+    return new
+
+
+@dataclass
+class _HostSlot:
+    gate: asyncio.Semaphore
+    delay: float
+    last_start: float = float("-inf")
+
+
+@dataclass
+class EngineResult:
+    planned: dict[str, Probe]
+    observations: int
+    outcomes: Counter[str]
+    seed_errors: list[dict[str, str]]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class AsyncioEngine:
+    def __init__(self, catalog: Catalog, writer: BundleWriter, *, politeness: Politeness,
+                 seeds: list[Seed], routes: dict[str, str], allow_private: bool,
+                 warc: WarcLog | WarcWriterProcess, parser: ParsePool,
+                 planned: dict[str, Probe] | None = None,
+                 done: set[str] | None = None,
+                 progress: Callable[[str, Any], None] | None = None):
+        self.catalog = catalog
+        self.writer = writer
+        self.politeness = politeness
+        self.seeds = seeds
+        self.routes = routes
+        self.guard = None if allow_private else AddressGuard()
+        self.warc = warc
+        self.parser = parser
+        self.planned: dict[str, Probe] = dict(planned or {})
+        self.done: set[str] = set(done or ())
+        self.progress = progress
+        self.seed_errors: list[dict[str, str]] = []
+        self.outcomes: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()
+        self._slots: dict[str, _HostSlot] = {}
+        self._robots: dict[str, asyncio.Future[Protego | None]] = {}
+        self._order = itertools.count()
+        self._queue: asyncio.PriorityQueue[tuple[int, int, Seed | Probe]] | None = None
+        self._gate: asyncio.Semaphore | None = None
+        self._fetcher: Fetcher | None = None
+        self._internal_errors: list[str] = []
+
+    # -- the run ------------------------------------------------------------------------
+
+    async def run(self) -> EngineResult:
+        p = self.politeness
+        self._queue = asyncio.PriorityQueue()
+        self._gate = asyncio.Semaphore(p.concurrency)
+        # Resumed run: probes planned before the interruption that have no observation yet.
+        for probe in self.planned.values():
+            if probe.id not in self.done:
+                self._queue.put_nowait((0, next(self._order), probe))
+        for seed in self.seeds:
+            self._queue.put_nowait((1, next(self._order), seed))
+        await self.parser.start()
+        async with Fetcher(user_agent=p.user_agent, timeout_s=p.timeout_s,
+                           max_bytes=p.max_bytes, pool_size=p.concurrency) as fetcher:
+            self._fetcher = fetcher
+            # More workers than download slots: a worker waiting on a slow host's semaphore
+            # or a Retry-After must not idle a slot another host could use.
+            workers = [asyncio.create_task(self._worker()) for _ in range(p.concurrency * 2)]
+            try:
+                await self._queue.join()
+            finally:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                await self.parser.stop()
+        if self._internal_errors:
+            raise RuntimeError(
+                f"{len(self._internal_errors)} probe(s) or seed(s) failed inside hulian "
+                f"(first: {self._internal_errors[0]}); the bundle is intact: fix the cause and "
+                "continue with --resume")
+        return EngineResult(planned=self.planned, observations=sum(self.outcomes.values()),
+                            outcomes=self.outcomes, seed_errors=self.seed_errors,
+                            stats=dict(self.stats))
+
+    async def _worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            _, _, item = await self._queue.get()
+            try:
+                if isinstance(item, Probe):
+                    await self._follow(item)
+                else:
+                    await self._seed(item)
+            except Exception as exc:  # a bug, not a measurement: stop cleanly, lose nothing
+                what = item.id if isinstance(item, Probe) else item.url
+                logger.exception("internal error on %s", what)
+                self._internal_errors.append(f"{what}: {type(exc).__name__}: {exc}")
+            finally:
+                self._queue.task_done()
+
+    def _emit(self, kind: str, payload: Any = None) -> None:
+        if self.progress is not None:
+            self.progress(kind, payload)
+
+    # -- seeds --------------------------------------------------------------------------
+
+    async def _seed(self, seed: Seed) -> None:
+        assert self._queue is not None
+        try:
+            response, _ = await self._exchange(seed.url)
+        except FetchFailed as failed:
+            self.seed_errors.append({"url": seed.url, "error": failed.reason})
+            logger.warning("seed %s failed: %s", seed.url, failed.reason)
+            return
+        if response.status >= 400:
+            self.seed_errors.append({"url": seed.url, "error": f"http_{response.status}"})
+            return
+        probes = await self.parser.plan(response.body, response.headers.get("content-type"),
+                                        response.url, seed.platform, seed.surface)
+        for probe in probes:
+            if probe.id in self.planned:
+                continue
+            self.planned[probe.id] = probe
+            self.writer.add_probe(probe)
+            self._emit("probe", probe)
+            if probe.id not in self.done:
+                self._queue.put_nowait((0, next(self._order), probe))
+
+    # -- one probe, hop by hop ----------------------------------------------------------
+
+    async def _follow(self, probe: Probe) -> None:
+        chain = chains.Chain(probe=probe, started_at=datetime.now(UTC))
+        if probe.rendered_as == "anchor":  # text links are `stripped`, never clicked
+            await self._follow_hops(chain, probe.link_url or probe.target_url)
+        if chains.wants_control(chain):
+            try:
+                response, record_id = await self._exchange(probe.target_url)
+            except FetchFailed:
+                chains.on_control(chain, None)
+            else:
+                chains.on_control(chain, chains.control_status(response.status), record_id)
+                chain.hops[-1].status = response.status
+        observation = chains.observation(chain, run_id=self.writer.run_id, method="crawl",
+                                         finished_at=datetime.now(UTC))
+        self.writer.add_observation(observation)
+        self.outcomes[observation.outcome.value] += 1
+        self._emit("observation", observation)
+
+    async def _follow_hops(self, chain: chains.Chain, url: str) -> None:
+        via: chains.Via = "start"
+        rate_limited = 0
+        while True:
+            try:
+                response, record_id = await self._exchange(url)
+            except FetchFailed as failed:
+                chains.on_failure(chain, url, failed.reason, via)
+                return
+            if (response.status in chains.RATE_LIMIT_STATUSES
+                    and rate_limited < chains.MAX_RATE_LIMIT_RETRIES):
+                rate_limited += 1
+                self.stats["rate_limit_retries"] += 1
+                await asyncio.sleep(chains.retry_after_s(response.headers.get("retry-after")))
+                continue
+            analysis = chains.PageAnalysis()
+            if chains.needs_analysis(response.status, response.headers, response.body):
+                analysis = await self.parser.analyze(
+                    response.body, response.headers.get("content-type", ""), response.url)
+            step = chains.on_response(chain, chains.Response(
+                url=response.url, status=response.status, headers=response.headers,
+                body=response.body, elapsed_ms=response.elapsed_ms, warc_record_id=record_id,
+            ), via, self.catalog, analysis)
+            if step.action == "follow" and step.url:
+                url, via, rate_limited = step.url, step.via, 0
+                continue
+            if step.action == "fail":
+                chain.failure = step.failure
+            return
+
+    # -- one exchange, politely ---------------------------------------------------------
+
+    async def _exchange(self, url: str) -> tuple[Fetched, str | None]:
+        """Guard, robots.txt, then the download with retries of transient failures; every
+        response is written to the WARC. Raises FetchFailed with the recorded reason."""
+        host = host_of(url)
+        if host is None:
+            raise FetchFailed("bad_url")
+        if self.guard is not None and await self.guard.refuses(host):
+            raise FetchFailed(f"private_address:{host}")
+        if self.politeness.obey_robots and not await self._robots_allow(url):
+            raise FetchFailed("robots_disallowed")
+        for attempt in itertools.count():
+            try:
+                return await self._download(url, host)
+            except FetchFailed as failed:
+                if attempt >= self.politeness.retries or failed.reason not in TRANSIENT_FAILURES:
+                    self.stats[f"failure/{failed.reason.split(':')[0]}"] += 1
+                    raise
+                self.stats["retries"] += 1
+        raise AssertionError("unreachable")
+
+    async def _download(self, url: str, host: str) -> tuple[Fetched, str | None]:
+        assert self._gate is not None and self._fetcher is not None
+        p = self.politeness
+        slot = self._slots.get(host)
+        if slot is None:
+            slot = self._slots[host] = _HostSlot(
+                gate=asyncio.Semaphore(p.per_host),
+                delay=p.throttle_start_s if p.autothrottle else p.min_delay_s)
+        attempt = 0
+        while True:
+            async with slot.gate:
+                # One request per `delay` on this host, the delay read afresh after every
+                # wait: the throttle lowers it as responses come in.
+                while slot.delay > 0:
+                    wait = slot.last_start + slot.delay - time.monotonic()
+                    if wait <= 0:
+                        break
+                    await asyncio.sleep(wait)
+                slot.last_start = time.monotonic()
+                async with self._gate:
+                    self.stats["requests"] += 1
+                    response = await self._fetcher.fetch(url, proxy=self._route(host))
+                if p.autothrottle:
+                    slot.delay = throttle_delay(
+                        slot.delay, response.latency_s, response.status,
+                        target_concurrency=p.throttle_target, min_delay=p.min_delay_s,
+                        max_delay=p.throttle_max_s)
+            record_id = self._record(response)
+            self.stats[f"status/{response.status}"] += 1
+            self._emit("response")
+            if response.status in p.retry_statuses and attempt < p.retries:
+                attempt += 1
+                self.stats["retries"] += 1
+                continue
+            return response, record_id
+
+    def _record(self, response: Fetched) -> str | None:
+        try:
+            return self.warc.exchange(
+                response.url, method="GET", request_headers=response.request_headers,
+                request_body=b"", status=response.status, reason=response.reason,
+                response_headers=response.raw_headers, payload=response.payload)
+        except Exception:  # evidence trouble must not lose the measurement
+            logger.exception("could not write WARC evidence for %s", response.url)
+            return None
+
+    def _route(self, host: str) -> str | None:
+        for pattern, proxy in self.routes.items():
+            if fnmatch.fnmatch(host, pattern):
+                return proxy
+        return None
+
+    async def _robots_allow(self, url: str) -> bool:
+        scheme, _, rest = url.partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        pending = self._robots.get(origin)
+        if pending is None:
+            pending = self._robots[origin] = asyncio.get_running_loop().create_future()
+            rules = None
+            try:
+                rules = await self._fetch_robots(origin)
+            finally:  # whatever happens, the requests waiting on this origin go on
+                pending.set_result(rules)
+        rules = await pending
+        return rules is None or bool(rules.can_fetch(url, self.politeness.user_agent))
+
+    async def _fetch_robots(self, origin: str) -> Protego | None:
+        """The origin's robots.txt; None (everything allowed) when there is none or it cannot
+        be fetched, as Scrapy does."""
+        host = host_of(origin) or ""
+        try:
+            response, _ = await self._download(f"{origin}/robots.txt", host)
+        except FetchFailed:
+            return None
+        if response.status != 200:
+            return None
+        try:
+            return Protego.parse(response.body.decode("utf-8", errors="replace"))
+        except Exception:  # a hostile robots.txt must not stop the audit
+            logger.warning("unparseable robots.txt at %s; treated as allowing everything",
+                           origin)
+            return None

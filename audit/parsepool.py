@@ -1,0 +1,209 @@
+"""Page work in worker processes, so a crawl uses more than one core.
+
+Parsing and classifying pages is pure (audit.chain.plan_probes, audit.chain.analyze_page) and
+is most of a crawl's CPU once downloads are cheap; one Python process runs it on one core.
+
+The workers are forked before the event loop starts, so they inherit the loaded catalog and
+never touch the loop, the bundle or the WARC file. Each talks to the crawl process over its
+own socket pair: length-prefixed pickles, read by the event loop like any other socket.
+There is deliberately no thread in between (concurrent.futures' process pool has a manager
+thread; its GIL hand-offs with the event loop cost more than the parsing they saved here).
+
+If a worker dies (a page that crashes the parser, the kernel's OOM killer), its pending
+pages and everything after are parsed in the crawl process itself: slower, nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from audit import chain as chains
+from audit.catalog import Catalog
+from audit.model import Probe, SurfaceKind
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_FRAME = struct.Struct("!QI")  # request id, payload length
+
+# The crawl's catalog, inherited by the forked workers (set just before the fork).
+_CATALOG: Catalog | None = None
+
+
+def default_processes() -> int:
+    """One worker per core beyond the crawl process's own; none on a single core."""
+    return max(0, (os.cpu_count() or 1) - 1)
+
+
+def _plan(body: bytes, content_type: str | None, url: str, source: str,
+          surface: SurfaceKind) -> list[Probe]:
+    assert _CATALOG is not None
+    return chains.plan_probes(body, content_type, url, source=source, surface=surface,
+                              catalog=_CATALOG)
+
+
+def _analyze(body: bytes, content_type: str, url: str) -> chains.PageAnalysis:
+    assert _CATALOG is not None
+    return chains.analyze_page(body, content_type, url, _CATALOG)
+
+
+_JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
+
+
+def _serve(sock: socket.socket, parent_ends: list[socket.socket]) -> None:
+    """A worker: answer requests until the crawl process closes its end."""
+    # Ctrl-C is the crawl process's to handle; it closes the socket, which ends this loop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The fork copied the crawl process's ends of every pair: holding them open would keep
+    # this worker from ever seeing the end of file it exits on.
+    for end in parent_ends:
+        end.close()
+    reader, writer = sock.makefile("rb"), sock.makefile("wb")
+    while True:
+        header = reader.read(_FRAME.size)
+        if len(header) < _FRAME.size:
+            return
+        request_id, length = _FRAME.unpack(header)
+        job, args = pickle.loads(reader.read(length))
+        try:
+            answer: tuple[bool, Any] = (True, _JOBS[job](*args))
+        except Exception as exc:  # a bug on some page: reported to the crawl process
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        writer.write(_FRAME.pack(request_id, len(data)) + data)
+        writer.flush()
+
+
+class PageWorkFailed(Exception):
+    """A worker raised on a page (the same bug would raise in the crawl process)."""
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.Process
+    sock: socket.socket
+    writer: asyncio.StreamWriter | None = None
+    pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+    alive: bool = True
+
+
+class ParsePool:
+    """`plan` and `analyze` awaitables: in a worker when there is one, inline otherwise."""
+
+    def __init__(self, catalog: Catalog, processes: int):
+        self.catalog = catalog
+        self._workers: list[_Worker] = []
+        self._ids = itertools.count()
+        self._readers: list[asyncio.Task[None]] = []
+        if processes <= 0:
+            return
+        global _CATALOG
+        _CATALOG = catalog
+        context = multiprocessing.get_context("fork")
+        for _ in range(processes):
+            ours, theirs = socket.socketpair()
+            parent_ends = [ours, *(w.sock for w in self._workers)]
+            process = context.Process(target=_serve, args=(theirs, parent_ends), daemon=True,
+                                      name="hulian-parse")
+            try:
+                process.start()
+            except OSError as exc:
+                logger.warning("no parse worker (%s): parsing in the crawl process", exc)
+                ours.close()
+                theirs.close()
+                break
+            theirs.close()
+            self._workers.append(_Worker(process=process, sock=ours))
+
+    @property
+    def in_use(self) -> int:
+        return sum(1 for w in self._workers if w.alive)
+
+    async def start(self) -> None:
+        """Connect the workers' sockets to the running event loop."""
+        for worker in self._workers:
+            reader, writer = await asyncio.open_connection(sock=worker.sock, limit=1 << 26)
+            worker.writer = writer
+            self._readers.append(asyncio.create_task(self._read(worker, reader)))
+
+    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                request_id, length = _FRAME.unpack(await reader.readexactly(_FRAME.size))
+                ok, value = pickle.loads(await reader.readexactly(length))
+                future = worker.pending.pop(request_id, None)
+                if future is None or future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(PageWorkFailed(value))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        worker.alive = False
+        if worker.pending:
+            logger.warning("a parse worker died; its pages and the rest are parsed in the "
+                           "crawl process")
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("parse worker gone"))
+        worker.pending.clear()
+
+    async def _run(self, job: str, inline: Callable[[], T], *args: Any) -> T:
+        live = [w for w in self._workers if w.alive and w.writer is not None]
+        if not live:
+            return inline()
+        worker = min(live, key=lambda w: len(w.pending))
+        assert worker.writer is not None
+        request_id = next(self._ids)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        worker.pending[request_id] = future
+        data = pickle.dumps((job, args), protocol=pickle.HIGHEST_PROTOCOL)
+        worker.writer.write(_FRAME.pack(request_id, len(data)) + data)
+        try:
+            return await future
+        except ConnectionError:
+            return inline()
+
+    async def plan(self, body: bytes, content_type: str | None, url: str, source: str,
+                   surface: SurfaceKind) -> list[Probe]:
+        return await self._run(
+            "plan", lambda: chains.plan_probes(body, content_type, url, source=source,
+                                               surface=surface, catalog=self.catalog),
+            body, content_type, url, source, surface)
+
+    async def analyze(self, body: bytes, content_type: str, url: str) -> chains.PageAnalysis:
+        return await self._run(
+            "analyze", lambda: chains.analyze_page(body, content_type, url, self.catalog),
+            body, content_type, url)
+
+    async def stop(self) -> None:
+        """Close the sockets (the workers exit on end of file) and stop reading."""
+        for worker in self._workers:
+            if worker.writer is not None:
+                worker.writer.close()
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        self._readers.clear()
+
+    def close(self) -> None:
+        """Reap the workers (after the event loop has ended)."""
+        for worker in self._workers:
+            worker.sock.close()
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        self._workers.clear()

@@ -1,0 +1,87 @@
+"""The Scrapy engine: build Scrapy settings from a CrawlConfig and run the spider once (Scrapy's
+reactor starts once per process) into a run bundle. The only Scrapy user in audit/ besides
+the distributed crawl's orchestration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+# mitmproxy 11.0.2 pins Brotli 1.1.0, so Scrapy cannot decode `br` and says so at import;
+# it also leaves `br` out of Accept-Encoding, so servers never send it (dependencies.md §4).
+warnings.filterwarnings("ignore", message=".*'br' encoding support.*", category=UserWarning)
+
+from scrapy.crawler import CrawlerProcess  # noqa: E402
+from scrapy.settings import Settings  # noqa: E402
+
+from audit.bundle import BundleWriter  # noqa: E402
+from audit.catalog import Catalog  # noqa: E402
+from audit.crawl import CrawlConfig, CrawlResult, effective_settings, seeds_for  # noqa: E402
+from audit.model import Observation, Probe  # noqa: E402
+from spiders import settings as spider_settings  # noqa: E402
+from spiders.audit import LinkAuditSpider  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def build_settings(config: CrawlConfig, writer: BundleWriter | None,
+                   progress: Callable[[str, Any], None] | None, *,
+                   evidence: Path | None = None) -> Settings:
+    """Scrapy settings of one crawl. `writer` None: no local bundle (a distributed worker);
+    `evidence` is then the directory of its WARC file and screenshots."""
+    evidence = evidence or (writer.path / "evidence" if writer is not None else Path("evidence"))
+    settings = Settings()
+    settings.setdict(effective_settings(config), priority="cmdline")
+    settings.set("HULIAN_ROUTES", config.routes, priority="cmdline")
+    settings.set("HULIAN_ALLOW_PRIVATE", config.allow_private, priority="cmdline")
+    settings.set("HULIAN_WARC_PATH", str(evidence / "crawl.warc.gz"), priority="cmdline")
+    settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
+    if config.render:
+        proxy = next(iter(config.routes.values()), None)
+        settings.setdict(spider_settings.render(proxy), priority="cmdline")
+        settings.set("HULIAN_RENDER", True, priority="cmdline")
+        settings.set("HULIAN_SCREENSHOT_DIR", str(evidence / "screenshots"), priority="cmdline")
+    settings.set("HULIAN_PROGRESS", progress, priority="cmdline")
+    return settings
+
+
+def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
+                      planned: dict[str, Probe] | None = None, done: set[str] | None = None,
+                      progress: Callable[[str, Any], None] | None = None) -> CrawlResult:
+    """Run one crawl into `writer` with Scrapy (blocking). Call at most once per process:
+    Scrapy's reactor starts once."""
+    seeds = seeds_for(catalog, config)
+    outcomes: Counter[str] = Counter()
+    counts = {"observations": 0}
+
+    def on_event(kind: str, payload: Any) -> None:
+        if kind == "observation" and isinstance(payload, Observation):
+            outcomes[payload.outcome.value] += 1
+            counts["observations"] += 1
+        if progress is not None:
+            progress(kind, payload)
+
+    process = CrawlerProcess(build_settings(config, writer, on_event), install_root_handler=False)
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        # A download that failed after its retry is a measured fact (an `error` or
+        # `target_down` observation), not an error of the audit: keep it out of the log.
+        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+    crawler = process.create_crawler(LinkAuditSpider)
+    process.crawl(crawler, seeds=seeds, catalog=catalog, run_id=writer.run_id,
+                  planned=planned, done=done)
+    process.start()
+    spider = crawler.spider
+    assert spider is None or isinstance(spider, LinkAuditSpider)
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    return CrawlResult(
+        planned=len(spider.planned) if spider else 0, observations=counts["observations"],
+        outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],
+        stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
+    )
