@@ -238,6 +238,7 @@ class AsyncioEngine:
                 chain.hops[-1].status = response.status
         observation = chains.observation(chain, run_id=self.writer.run_id, method="crawl",
                                          finished_at=datetime.now(UTC))
+        self.warc.flush()  # the evidence it cites goes first
         self.writer.add_observation(observation)
         self.outcomes[observation.outcome.value] += 1
         self._emit("observation", observation)

@@ -135,25 +135,30 @@ class Fetcher:
                 declared = response.content_length
                 if declared is not None and declared > self.max_bytes:
                     raise FetchFailed(f"too_large:{declared}")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise FetchFailed(f"too_large:>{self.max_bytes}")
-                    chunks.append(chunk)
-                payload = b"".join(chunks)
+                if declared is not None:
+                    payload = await response.read()  # bounded by the check above
+                else:  # no length given: read in chunks and stop at the limit
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.content.iter_chunked(1 << 16):
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            raise FetchFailed(f"too_large:>{self.max_bytes}")
+                        chunks.append(chunk)
+                    payload = b"".join(chunks)
+                raw = [(k.decode("latin-1"), v.decode("latin-1"))
+                       for k, v in response.raw_headers]
                 headers: dict[str, str] = {}
-                for name, value in response.headers.items():
+                for name, value in raw:
                     key = name.lower()
                     headers[key] = f"{headers[key]}, {value}" if key in headers else value
                 encoding = headers.get("content-encoding", "")
                 return Fetched(
                     url=url, status=response.status, reason=response.reason or "",
-                    headers=headers,
-                    raw_headers=[(k.decode("latin-1"), v.decode("latin-1"))
-                                 for k, v in response.raw_headers],
-                    request_headers=list(response.request_info.headers.items()),
+                    headers=headers, raw_headers=raw,
+                    # Plain str: aiohttp's case-insensitive `istr` names are slow to pickle.
+                    request_headers=[(str(k), str(v))
+                                     for k, v in response.request_info.headers.items()],
                     payload=payload, body=_decoded(payload, encoding) if encoding else payload,
                     elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
                     latency_s=latency,

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from audit import chain as chains
 from audit.catalog import Catalog
-from audit.model import Probe, SurfaceKind
+from audit.model import PageFacts, Probe, SurfaceKind
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +46,32 @@ def default_processes() -> int:
     return max(0, (os.cpu_count() or 1) - 1)
 
 
+# Results cross the socket as plain dicts and tuples and are rebuilt without validation on
+# the other side (they were validated where they were made): unpickling pydantic models
+# costs several times more.
+
 def _plan(body: bytes, content_type: str | None, url: str, source: str,
-          surface: SurfaceKind) -> list[Probe]:
+          surface: SurfaceKind) -> list[dict[str, Any]]:
     assert _CATALOG is not None
-    return chains.plan_probes(body, content_type, url, source=source, surface=surface,
-                              catalog=_CATALOG)
+    return [p.model_dump() for p in chains.plan_probes(
+        body, content_type, url, source=source, surface=surface, catalog=_CATALOG)]
 
 
-def _analyze(body: bytes, content_type: str, url: str) -> chains.PageAnalysis:
+def _analyze(body: bytes, content_type: str, url: str) -> tuple[Any, ...]:
     assert _CATALOG is not None
-    return chains.analyze_page(body, content_type, url, _CATALOG)
+    a = chains.analyze_page(body, content_type, url, _CATALOG)
+    return (a.parsed, a.anti_bot, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target)
+
+
+def _probes(fields: list[dict[str, Any]]) -> list[Probe]:
+    return [Probe.model_construct(**f) for f in fields]
+
+
+def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
+    parsed, anti_bot, facts, short, meta_refresh, js_target = fields
+    return chains.PageAnalysis(parsed=parsed, anti_bot=anti_bot,
+                               facts=PageFacts.model_construct(**facts), short=short,
+                               meta_refresh=meta_refresh, js_target=js_target)
 
 
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
@@ -160,19 +176,20 @@ class ParsePool:
                 future.set_exception(ConnectionError("parse worker gone"))
         worker.pending.clear()
 
-    async def _run(self, job: str, inline: Callable[[], T], *args: Any) -> T:
+    async def _run(self, job: str, inline: Callable[[], T], rebuild: Callable[[Any], T],
+                   *args: Any) -> T:
         live = [w for w in self._workers if w.alive and w.writer is not None]
         if not live:
             return inline()
         worker = min(live, key=lambda w: len(w.pending))
         assert worker.writer is not None
         request_id = next(self._ids)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         worker.pending[request_id] = future
         data = pickle.dumps((job, args), protocol=pickle.HIGHEST_PROTOCOL)
         worker.writer.write(_FRAME.pack(request_id, len(data)) + data)
         try:
-            return await future
+            return rebuild(await future)
         except ConnectionError:
             return inline()
 
@@ -181,12 +198,12 @@ class ParsePool:
         return await self._run(
             "plan", lambda: chains.plan_probes(body, content_type, url, source=source,
                                                surface=surface, catalog=self.catalog),
-            body, content_type, url, source, surface)
+            _probes, body, content_type, url, source, surface)
 
     async def analyze(self, body: bytes, content_type: str, url: str) -> chains.PageAnalysis:
         return await self._run(
             "analyze", lambda: chains.analyze_page(body, content_type, url, self.catalog),
-            body, content_type, url)
+            _analysis, body, content_type, url)
 
     async def stop(self) -> None:
         """Close the sockets (the workers exit on end of file) and stop reading."""

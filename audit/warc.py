@@ -21,15 +21,18 @@ import random
 import signal
 import socket
 import struct
+import time
 import uuid
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, str]]
 _LENGTH = struct.Struct("!I")
+BATCH_BYTES = 256 * 1024
 
 REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other",
            304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
@@ -63,7 +66,11 @@ def _header_block(first_line: str, headers: Headers) -> bytes:
 
 
 def _gzip_member(*parts: bytes) -> bytes:
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS, GZIP_MEM_LEVEL)
+    # The window needs to be no larger than the record: a smaller one compresses the same and
+    # is set up in a fraction of the time (most records are a few kB).
+    size = sum(len(p) for p in parts)
+    window = min(zlib.MAX_WBITS, max(10, (size - 1).bit_length()))
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + window, GZIP_MEM_LEVEL)
     return b"".join([*(compressor.compress(p) for p in parts), compressor.flush()])
 
 
@@ -150,6 +157,11 @@ class WarcWriterProcess:
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         self._sock: socket.socket | None = ours
         self._fallback: WarcLog | None = None
+        # Exchanges are handed over in batches (a send wakes the child: one per exchange
+        # costs more than the hand-over itself), and always before an observation that
+        # could cite them is written: the engine calls flush() first.
+        self._batch: list[bytes] = []
+        self._batch_size = 0
         self._process = multiprocessing.get_context("fork").Process(
             target=_warc_child, args=(theirs, ours, path), daemon=True, name="hulian-warc")
         self._process.start()
@@ -157,27 +169,45 @@ class WarcWriterProcess:
 
     def exchange(self, url: str, **kwargs: object) -> str:
         record_id = str(kwargs.pop("record_id", None) or new_record_id())
-        kwargs["date"] = kwargs.get("date") or datetime.now(UTC)
+        date = kwargs.pop("date", None)
+        # A POSIX time, not a datetime: pickling a timezone-aware datetime goes through
+        # copyreg and costs more than the rest of the hand-over.
+        kwargs["date"] = date.timestamp() if isinstance(date, datetime) else time.time()
         if self._sock is not None:
             data = pickle.dumps((url, record_id, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+            self._batch.append(_LENGTH.pack(len(data)) + data)
+            self._batch_size += len(data)
+            if self._batch_size >= BATCH_BYTES:
+                self.flush()
+            return record_id
+        return self._write_here(url, record_id, kwargs)
+
+    def _write_here(self, url: str, record_id: str, kwargs: dict[str, object]) -> str:
+        if self._fallback is None:
+            self._fallback = WarcLog(self.path)
+        return self._fallback.exchange(url, record_id=record_id, **_with_datetime(kwargs))
+
+    def flush(self) -> None:
+        """Hand the batch to the child (to the kernel's socket buffer, which survives a
+        kill -9 of this process)."""
+        if self._batch and self._sock is not None:
+            batch, self._batch, self._batch_size = self._batch, [], 0
             try:
-                self._sock.sendall(_LENGTH.pack(len(data)) + data)
-                return record_id
+                self._sock.sendall(b"".join(batch))
             except OSError as exc:
                 logger.error("the WARC writer process is gone (%s); writing evidence in the "
                              "crawl process from now on", exc)
                 self._sock.close()
                 self._sock = None
-        if self._fallback is None:
-            self._fallback = WarcLog(self.path)
-        return self._fallback.exchange(url, record_id=record_id, **kwargs)  # type: ignore[arg-type]
-
-    def flush(self) -> None:
+                for frame in batch:  # the child may have written some: better twice than none
+                    url, record_id, kwargs = pickle.loads(frame[_LENGTH.size:])
+                    self._write_here(url, record_id, kwargs)
         if self._fallback is not None:
             self._fallback.flush()
 
     def close(self) -> None:
         """Hand over the last exchanges and wait until the child has written them."""
+        self.flush()
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_WR)
@@ -190,11 +220,15 @@ class WarcWriterProcess:
             self._fallback.close()
 
 
+def _with_datetime(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {**kwargs, "date": datetime.fromtimestamp(float(kwargs["date"]), UTC)}
+
+
 def _warc_child(sock: socket.socket, parent_end: socket.socket, path: Path) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl process decides when to stop
     parent_end.close()  # or this child would never see the end of file
     log = WarcLog(path)
-    reader = sock.makefile("rb")
+    reader = sock.makefile("rb", buffering=1 << 20)
     try:
         while True:
             header = reader.read(_LENGTH.size)
@@ -205,6 +239,6 @@ def _warc_child(sock: socket.socket, parent_end: socket.socket, path: Path) -> N
             if len(data) < length:
                 return  # the crawl process died mid-message: that exchange is lost
             url, record_id, kwargs = pickle.loads(data)
-            log.exchange(url, record_id=record_id, **kwargs)
+            log.exchange(url, record_id=record_id, **_with_datetime(kwargs))
     finally:
         log.close()

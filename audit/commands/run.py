@@ -67,7 +67,7 @@ class _Progress:
         self.last = 0.0
 
     def refresh(self) -> None:
-        self.last = 0.0
+        self.last = float("-inf")
         self("refresh", None)
 
     def __call__(self, kind: str, payload: Any) -> None:
@@ -79,7 +79,7 @@ class _Progress:
             self.observed += 1
             self.outcomes[payload.outcome.value] += 1
         now = time.monotonic()
-        if now - self.last < 0.2 and kind != "observation":
+        if now - self.last < 0.2:  # five redraws a second are plenty; a crawl makes 1,000s
             return
         self.last = now
         elapsed = max(now - self.started, 1e-6)
