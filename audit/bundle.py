@@ -86,7 +86,7 @@ class BundleWriter:
         handle = self._handles.get(name)
         if handle is None:
             path = self.path / name
-            _repair_partial_line(path)
+            repair_partial_line(path)
             handle = self._handles[name] = path.open("a", encoding="utf-8")
         handle.write(record.model_dump_json(exclude_none=False) + "\n")
         handle.flush()
@@ -128,7 +128,7 @@ class BundleWriter:
         self.close()
 
 
-def _repair_partial_line(path: Path) -> None:
+def repair_partial_line(path: Path) -> None:
     """A crash mid-write can leave a last line without its newline; cut it before appending
     so that the next record does not get glued onto it (the reader skips it either way)."""
     if not path.exists() or path.stat().st_size == 0:

@@ -173,27 +173,30 @@ def _crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWri
                         progress: Callable[[str, Any], None] | None) -> CrawlResult:
     import asyncio
 
+    from audit.bundle import OBSERVATIONS
     from audit.engine import AsyncioEngine, Politeness
     from audit.parsepool import ParsePool, default_processes
-    from audit.warc import WarcLog, WarcWriterProcess
+    from audit.recorder import RecorderProcess
+    from audit.warc import WarcLog
 
     seeds = seeds_for(catalog, config)  # unknown sources fail here, before any fork
     processes = (default_processes() if config.parse_processes is None
                  else config.parse_processes)
     parser = ParsePool(catalog, processes)
     warc_path = writer.path / "evidence" / "crawl.warc.gz"
-    # With a core to spare, evidence is built and written beside the crawl (see
-    # WarcWriterProcess); on a single core that would only add hand-over costs.
-    warc: WarcLog | WarcWriterProcess = (WarcWriterProcess(warc_path) if processes > 0
-                                         else WarcLog(warc_path))
+    # With a core to spare, evidence and observations are written beside the crawl (see
+    # audit/recorder.py); on a single core that would only add hand-over costs.
+    evidence: WarcLog | RecorderProcess = (
+        RecorderProcess(warc_path, writer.path / OBSERVATIONS) if processes > 0
+        else WarcLog(warc_path))
     engine = AsyncioEngine(
         catalog, writer, politeness=Politeness.from_settings(effective_settings(config)),
         seeds=seeds, routes=config.routes, allow_private=config.allow_private,
-        warc=warc, parser=parser, planned=planned, done=done, progress=progress)
+        evidence=evidence, parser=parser, planned=planned, done=done, progress=progress)
     try:
         result = asyncio.run(engine.run())
     finally:
-        warc.close()
+        evidence.close()
         parser.close()
     return CrawlResult(planned=len(result.planned), observations=result.observations,
                        outcomes=result.outcomes, seed_errors=result.seed_errors,

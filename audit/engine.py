@@ -39,8 +39,9 @@ from audit.fetch import Fetched, Fetcher, FetchFailed
 from audit.guard import AddressGuard
 from audit.model import Probe
 from audit.parsepool import ParsePool
+from audit.recorder import FLUSH_INTERVAL_S, RecorderProcess
 from audit.urls import host_of
-from audit.warc import WarcLog, WarcWriterProcess
+from audit.warc import WarcLog
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class EngineResult:
 class AsyncioEngine:
     def __init__(self, catalog: Catalog, writer: BundleWriter, *, politeness: Politeness,
                  seeds: list[Seed], routes: dict[str, str], allow_private: bool,
-                 warc: WarcLog | WarcWriterProcess, parser: ParsePool,
+                 evidence: WarcLog | RecorderProcess, parser: ParsePool,
                  planned: dict[str, Probe] | None = None,
                  done: set[str] | None = None,
                  progress: Callable[[str, Any], None] | None = None):
@@ -127,7 +128,9 @@ class AsyncioEngine:
         self.seeds = seeds
         self.routes = routes
         self.guard = None if allow_private else AddressGuard()
-        self.warc = warc
+        # WarcLog: evidence written here, observations through the bundle writer;
+        # RecorderProcess: both handed to the recorder child, in one order.
+        self.evidence = evidence
         self.parser = parser
         self.planned: dict[str, Probe] = dict(planned or {})
         self.done: set[str] = set(done or ())
@@ -162,9 +165,11 @@ class AsyncioEngine:
             # More workers than download slots: a worker waiting on a slow host's semaphore
             # or a Retry-After must not idle a slot another host could use.
             workers = [asyncio.create_task(self._worker()) for _ in range(p.concurrency * 2)]
+            ticker = asyncio.create_task(self._tick())
             try:
                 await self._queue.join()
             finally:
+                ticker.cancel()
                 for task in workers:
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
@@ -193,6 +198,14 @@ class AsyncioEngine:
                 self._internal_errors.append(f"{what}: {type(exc).__name__}: {exc}")
             finally:
                 self._queue.task_done()
+
+    async def _tick(self) -> None:
+        """Hand the recorder its batch now and then, so a slow crawl's progress reaches the
+        disk (and survives a crash) without waiting for a full batch."""
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            if isinstance(self.evidence, RecorderProcess):
+                self.evidence.flush()
 
     def _emit(self, kind: str, payload: Any = None) -> None:
         if self.progress is not None:
@@ -238,8 +251,10 @@ class AsyncioEngine:
                 chain.hops[-1].status = response.status
         observation = chains.observation(chain, run_id=self.writer.run_id, method="crawl",
                                          finished_at=datetime.now(UTC))
-        self.warc.flush()  # the evidence it cites goes first
-        self.writer.add_observation(observation)
+        if isinstance(self.evidence, RecorderProcess):
+            self.evidence.observation_line(observation.model_dump_json() + "\n")
+        else:
+            self.writer.add_observation(observation)
         self.outcomes[observation.outcome.value] += 1
         self._emit("observation", observation)
 
@@ -333,7 +348,7 @@ class AsyncioEngine:
 
     def _record(self, response: Fetched) -> str | None:
         try:
-            return self.warc.exchange(
+            return self.evidence.exchange(
                 response.url, method="GET", request_headers=response.request_headers,
                 request_body=b"", status=response.status, reason=response.reason,
                 response_headers=response.raw_headers, payload=response.payload)

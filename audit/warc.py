@@ -12,27 +12,17 @@ read its files back with warcio (`warcio check`, the capture reader).
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
-import multiprocessing
-import pickle
 import random
-import signal
-import socket
-import struct
-import time
 import uuid
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, str]]
-_LENGTH = struct.Struct("!I")
-BATCH_BYTES = 256 * 1024
 
 REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other",
            304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
@@ -138,107 +128,3 @@ class WarcLog:
         if not self._file.closed:
             self._file.flush()
             self._file.close()
-
-
-class WarcWriterProcess:
-    """WarcLog in a forked child: the crawl process hands each exchange over a socket and goes
-    on, the child builds the records (digests, gzip) and writes them. Same interface as
-    WarcLog; record ids are chosen by the crawl process so a hop can cite its record at once.
-
-    Ordering after a crash holds: an exchange is in the kernel's socket buffer before the
-    crawl writes the observation citing it, and the child drains that buffer into the file
-    even when the crawl process is killed (it exits on end of file). If the child dies, the
-    crawl process writes the rest itself (logged)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ours, theirs = socket.socketpair()
-        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        self._sock: socket.socket | None = ours
-        self._fallback: WarcLog | None = None
-        # Exchanges are handed over in batches (a send wakes the child: one per exchange
-        # costs more than the hand-over itself), and always before an observation that
-        # could cite them is written: the engine calls flush() first.
-        self._batch: list[bytes] = []
-        self._batch_size = 0
-        self._process = multiprocessing.get_context("fork").Process(
-            target=_warc_child, args=(theirs, ours, path), daemon=True, name="hulian-warc")
-        self._process.start()
-        theirs.close()
-
-    def exchange(self, url: str, **kwargs: object) -> str:
-        record_id = str(kwargs.pop("record_id", None) or new_record_id())
-        date = kwargs.pop("date", None)
-        # A POSIX time, not a datetime: pickling a timezone-aware datetime goes through
-        # copyreg and costs more than the rest of the hand-over.
-        kwargs["date"] = date.timestamp() if isinstance(date, datetime) else time.time()
-        if self._sock is not None:
-            data = pickle.dumps((url, record_id, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
-            self._batch.append(_LENGTH.pack(len(data)) + data)
-            self._batch_size += len(data)
-            if self._batch_size >= BATCH_BYTES:
-                self.flush()
-            return record_id
-        return self._write_here(url, record_id, kwargs)
-
-    def _write_here(self, url: str, record_id: str, kwargs: dict[str, object]) -> str:
-        if self._fallback is None:
-            self._fallback = WarcLog(self.path)
-        return self._fallback.exchange(url, record_id=record_id, **_with_datetime(kwargs))
-
-    def flush(self) -> None:
-        """Hand the batch to the child (to the kernel's socket buffer, which survives a
-        kill -9 of this process)."""
-        if self._batch and self._sock is not None:
-            batch, self._batch, self._batch_size = self._batch, [], 0
-            try:
-                self._sock.sendall(b"".join(batch))
-            except OSError as exc:
-                logger.error("the WARC writer process is gone (%s); writing evidence in the "
-                             "crawl process from now on", exc)
-                self._sock.close()
-                self._sock = None
-                for frame in batch:  # the child may have written some: better twice than none
-                    url, record_id, kwargs = pickle.loads(frame[_LENGTH.size:])
-                    self._write_here(url, record_id, kwargs)
-        if self._fallback is not None:
-            self._fallback.flush()
-
-    def close(self) -> None:
-        """Hand over the last exchanges and wait until the child has written them."""
-        self.flush()
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_WR)
-            self._process.join()
-            self._sock.close()
-            self._sock = None
-        elif self._process.is_alive():
-            self._process.join(timeout=5)
-        if self._fallback is not None:
-            self._fallback.close()
-
-
-def _with_datetime(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {**kwargs, "date": datetime.fromtimestamp(float(kwargs["date"]), UTC)}
-
-
-def _warc_child(sock: socket.socket, parent_end: socket.socket, path: Path) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl process decides when to stop
-    parent_end.close()  # or this child would never see the end of file
-    log = WarcLog(path)
-    reader = sock.makefile("rb", buffering=1 << 20)
-    try:
-        while True:
-            header = reader.read(_LENGTH.size)
-            if len(header) < _LENGTH.size:
-                return
-            (length,) = _LENGTH.unpack(header)
-            data = reader.read(length)
-            if len(data) < length:
-                return  # the crawl process died mid-message: that exchange is lost
-            url, record_id, kwargs = pickle.loads(data)
-            log.exchange(url, record_id=record_id, **_with_datetime(kwargs))
-    finally:
-        log.close()

@@ -1,5 +1,6 @@
-"""The crawler's safety and politeness settings, with the real Scrapy against a local site:
-the private-address guard, --allow-private, and the robots.txt policy (both recorded)."""
+"""The crawler's safety and politeness settings against a local site, with both engines (the
+default asyncio one and the real Scrapy): the private-address guard, --allow-private, and
+the robots.txt policy (both recorded)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ import pytest
 from audit.bundle import Bundle
 from tests.localsite import forum_policies, serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("engine", ["asyncio", "scrapy"])]
 
-def _run(tmp_path: Path, site_url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],
-                                                                 Path]:
+def _run(tmp_path: Path, site_url: str, engine: str,
+         *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "audit.cli", "--policies", str(forum_policies(tmp_path / "policies")), "run",
          "--seed", "testforum:post:http://forum.test/post/1", "--route",
          f"forum.test={site_url}", "--source", "testforum", "--out", str(out), "--run-id", "r",
-         "--json", *extra],
+         "--json", "--engine", engine, "--report-format", "", *extra],
         capture_output=True, text=True, timeout=120, check=False)
     return result, out / "r"
 
@@ -33,12 +34,12 @@ def _page(port: int) -> bytes:
             f'<a href="http://[::1]:{port}/secret3">c</a>').encode()
 
 
-def test_links_into_private_space_are_refused_and_never_fetched(tmp_path: Path) -> None:
+def test_links_into_private_space_are_refused_and_never_fetched(tmp_path: Path, engine: str) -> None:
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {
         "forum.test/robots.txt": (200, {"Content-Type": "text/plain"}, b"User-agent: *\n")}
     with serve(pages) as site:
         pages["forum.test/post/1"] = (200, {}, _page(site.port))
-        result, run = _run(tmp_path, site.url)
+        result, run = _run(tmp_path, site.url, engine)
         asked = list(site.requests)
     assert result.returncode == 0, result.stderr[-2000:]
     observations = list(Bundle(run).observations())
@@ -50,14 +51,15 @@ def test_links_into_private_space_are_refused_and_never_fetched(tmp_path: Path) 
     assert not [p for p in asked if "secret" in p]  # no request ever reached those URLs
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["allow_private"] is False
+    assert manifest["config"]["engine"] == engine
 
 
-def test_allow_private_lifts_the_guard_and_is_recorded(tmp_path: Path) -> None:
+def test_allow_private_lifts_the_guard_and_is_recorded(tmp_path: Path, engine: str) -> None:
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
     with serve(pages) as site:
         pages["forum.test/post/1"] = (200, {}, _page(site.port))
         pages["127.0.0.1/secret"] = (200, {}, b"<p>ok</p>")
-        result, run = _run(tmp_path, site.url, "--allow-private", "--robots", "ignore")
+        result, run = _run(tmp_path, site.url, engine, "--allow-private", "--robots", "ignore")
         asked = list(site.requests)
     assert result.returncode == 0, result.stderr[-2000:]
     outcomes = {o.target_url.split("/")[-1]: o.outcome.value for o in Bundle(run).observations()}
@@ -66,7 +68,7 @@ def test_allow_private_lifts_the_guard_and_is_recorded(tmp_path: Path) -> None:
     assert json.loads((run / "manifest.json").read_text())["config"]["allow_private"] is True
 
 
-def test_robots_policy_is_explicit(tmp_path: Path) -> None:
+def test_robots_policy_is_explicit(tmp_path: Path, engine: str) -> None:
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {
         "forum.test/robots.txt": (200, {"Content-Type": "text/plain"},
                                   b"User-agent: *\nDisallow: /post/\n"),
@@ -75,8 +77,8 @@ def test_robots_policy_is_explicit(tmp_path: Path) -> None:
     }
     with serve(pages) as site:
         route = ["--route", f"shop.test={site.url}"]
-        obeyed, obey_run = _run(tmp_path / "obey", site.url, *route)
-        ignored, ignore_run = _run(tmp_path / "ignore", site.url, "--robots", "ignore", *route)
+        obeyed, obey_run = _run(tmp_path / "obey", site.url, engine, *route)
+        ignored, ignore_run = _run(tmp_path / "ignore", site.url, engine, "--robots", "ignore", *route)
     assert obeyed.returncode == 0 and ignored.returncode == 0
     assert json.loads(obeyed.stdout)["seed_errors"] == [
         {"url": "http://forum.test/post/1", "error": "robots_disallowed"}]

@@ -135,6 +135,30 @@ def test_kill_9_and_resume_gives_exactly_the_uninterrupted_observations(
     full = {o.probe_id: o.outcome for o in Bundle(lab_run).observations()}
     assert {o.probe_id: o.outcome for o in resumed} == full  # none lost, same outcomes
     assert hulian("verify", str(tmp_path / "killed")).returncode == 0
+    # The evidence survived the kill too: every hop cites a WARC record that exists.
+    warc = tmp_path / "killed" / "evidence" / "crawl.warc.gz"
+    index = subprocess.run([sys.executable, "-m", "warcio.cli", "index", "-f",
+                            "warc-record-id", str(warc)], capture_output=True, text=True,
+                           check=True).stdout
+    records = {json.loads(line)["warc-record-id"].strip("<>") for line in index.splitlines()}
+    assert {h.warc_record_id for o in resumed for h in o.hops if h.warc_record_id} <= records
+
+
+def test_both_engines_measure_the_lab_alike(lab_run: Path, tmp_path: Path) -> None:
+    """The Scrapy engine (--engine scrapy) and the default asyncio engine plan the same
+    probes and reach the same outcome, for the same reason, on every one."""
+    result = hulian("run", "--lab", "--engine", "scrapy", "--out", str(tmp_path), "--run-id",
+                    "scrapy", "--report-format", "", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "scrapy" / "manifest.json").read_text())
+    assert manifest["config"]["engine"] == "scrapy"
+    assert json.loads((lab_run / "manifest.json").read_text())["config"]["engine"] == "asyncio"
+
+    def measured(run: Path) -> dict[str, tuple[str, str | None, int]]:
+        return {o.probe_id: (o.outcome.value, o.reason, len(o.hops))
+                for o in Bundle(run).observations()}
+
+    assert measured(tmp_path / "scrapy") == measured(lab_run)
 
 
 def test_fail_on_gates_ci(tmp_path: Path) -> None:

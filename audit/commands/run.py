@@ -211,6 +211,10 @@ def audit_run(
         targets=str(targets.resolve()) if targets else None,
         surface=surface.value if surface else None, render=render, engine=engine.value,
     )
+    if engine is Engine.ASYNCIO and (render or distributed):
+        fail("--render and --distributed need the Scrapy engine (scrapy-playwright, "
+             "scrapy-redis): leave --engine at auto or use --engine scrapy")
+        raise typer.Exit(2)
     if distributed and (not store or resume is not None):
         fail("--distributed needs --store, and cannot --resume (the store keeps the state)")
         raise typer.Exit(2)

@@ -1,0 +1,168 @@
+"""The asyncio engine's recorder: WARC evidence and observation lines written, in order, by a
+forked child process, so the crawl process only hands bytes over.
+
+Building a WARC record (digests, gzip) costs about as much as the download it records; in
+the crawl process it would compete with the event loop, in a child it runs on another core.
+
+One FIFO carries both kinds of write, so the order that makes a bundle trustworthy holds
+after any crash: an observation line always follows the evidence it cites.
+* The crawl process killed (kill -9): the child drains what was already handed over (it is
+  in the kernel's socket buffer) and exits on end of file; what was still in the crawl
+  process's batch is lost whole, evidence and observation together, and `--resume`
+  measures those probes again.
+* The whole process group killed: whatever the child had not written is lost the same way.
+* The child killed alone: the crawl process notices on its next hand-over and writes the
+  rest itself (logged); records the child had received but not written are lost, and the
+  observations citing them with them.
+
+Hand-overs are batched (each send wakes the child, which costs more than the hand-over): a
+batch goes when it reaches BATCH_BYTES, when the engine's clock tick asks (every
+FLUSH_INTERVAL_S, so a slow crawl still shows its progress on disk), and at close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import struct
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from audit.bundle import repair_partial_line
+from audit.warc import WarcLog, new_record_id
+
+logger = logging.getLogger(__name__)
+
+BATCH_BYTES = 256 * 1024
+FLUSH_INTERVAL_S = 0.5
+_LENGTH = struct.Struct("!I")
+
+
+class _Writes:
+    """What the child (or, after its death, the crawl process) does with each item."""
+
+    def __init__(self, warc_path: Path, observations_path: Path):
+        self.warc = WarcLog(warc_path)
+        self.observations_path = observations_path
+        self._lines: IO[str] | None = None
+
+    def apply(self, item: tuple[Any, ...]) -> None:
+        if item[0] == "x":
+            _, url, record_id, kwargs = item
+            date = datetime.fromtimestamp(float(kwargs.pop("date")), UTC)
+            self.warc.exchange(url, record_id=record_id, date=date, **kwargs)
+        else:
+            if self._lines is None:
+                repair_partial_line(self.observations_path)
+                self._lines = self.observations_path.open("a", encoding="utf-8")
+            self._lines.write(item[1])
+            self._lines.flush()
+
+    def close(self) -> None:
+        self.warc.close()
+        if self._lines is not None:
+            self._lines.flush()
+            os.fsync(self._lines.fileno())  # as BundleWriter.close does for its files
+            self._lines.close()
+
+
+class RecorderProcess:
+    def __init__(self, warc_path: Path, observations_path: Path):
+        self.warc_path = warc_path
+        self.observations_path = observations_path
+        warc_path.parent.mkdir(parents=True, exist_ok=True)
+        ours, theirs = socket.socketpair()
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self._sock: socket.socket | None = ours
+        self._here: _Writes | None = None  # after the child's death
+        self._batch: list[bytes] = []
+        self._batch_size = 0
+        self._process = multiprocessing.get_context("fork").Process(
+            target=_child, args=(theirs, ours, warc_path, observations_path), daemon=True,
+            name="hulian-recorder")
+        self._process.start()
+        theirs.close()
+
+    def exchange(self, url: str, **kwargs: Any) -> str:
+        """Queue one exchange's WARC records; the response record's id, known now."""
+        record_id = str(kwargs.pop("record_id", None) or new_record_id())
+        date = kwargs.pop("date", None)
+        # A POSIX time, not a datetime: pickling a timezone-aware datetime goes through
+        # copyreg and costs more than the rest of the hand-over.
+        kwargs["date"] = date.timestamp() if isinstance(date, datetime) else time.time()
+        self._put(("x", url, record_id, kwargs))
+        return record_id
+
+    def observation_line(self, line: str) -> None:
+        self._put(("o", line))
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        if self._sock is None:
+            self._write_here(item)
+            return
+        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        self._batch.append(_LENGTH.pack(len(data)) + data)
+        self._batch_size += len(data)
+        if self._batch_size >= BATCH_BYTES:
+            self.flush()
+
+    def _write_here(self, item: tuple[Any, ...]) -> None:
+        if self._here is None:
+            self._here = _Writes(self.warc_path, self.observations_path)
+        self._here.apply(item)
+
+    def flush(self) -> None:
+        """Hand the batch to the child."""
+        if not self._batch or self._sock is None:
+            return
+        batch, self._batch, self._batch_size = self._batch, [], 0
+        try:
+            self._sock.sendall(b"".join(batch))
+        except OSError as exc:
+            logger.error("the recorder process is gone (%s); the crawl process writes evidence "
+                         "and observations itself from now on", exc)
+            self._sock.close()
+            self._sock = None
+            for frame in batch:
+                self._write_here(pickle.loads(frame[_LENGTH.size:]))
+
+    def close(self) -> None:
+        """Hand over the rest and wait until the child has written everything."""
+        self.flush()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)
+            self._process.join()
+            self._sock.close()
+            self._sock = None
+        else:
+            self._process.join(timeout=5)
+        if self._here is not None:
+            self._here.close()
+
+
+def _child(sock: socket.socket, parent_end: socket.socket, warc_path: Path,
+           observations_path: Path) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl process decides when to stop
+    parent_end.close()  # or this child would never see the end of file
+    writes = _Writes(warc_path, observations_path)
+    reader = sock.makefile("rb", buffering=1 << 20)
+    try:
+        while True:
+            header = reader.read(_LENGTH.size)
+            if len(header) < _LENGTH.size:
+                return
+            (length,) = _LENGTH.unpack(header)
+            data = reader.read(length)
+            if len(data) < length:
+                return  # the crawl process died mid-hand-over: that item is lost
+            writes.apply(pickle.loads(data))
+    finally:
+        writes.close()

@@ -1,0 +1,225 @@
+"""The asyncio engine's parts: the throttle rule, the downloader's failure words and limits
+(against real local servers), the forked page-parsing worker and the recorder process,
+including what happens when either dies."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import signal
+import socket
+import time
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from audit.catalog import load_catalog
+from audit.chain import analyze_page, plan_probes
+from audit.engine import throttle_delay
+from audit.fetch import Fetcher, FetchFailed, _decoded
+from audit.model import SurfaceKind
+from audit.parsepool import ParsePool
+from audit.recorder import RecorderProcess
+
+INTERSTITIAL = ("<html><head><title>安全提示</title></head><body><p>您即将离开知乎，请注意您的帐号"
+                "和财产安全。</p><p>https://item.taobao.com/item.htm?id=1</p>"
+                "<a href='https://item.taobao.com/item.htm?id=1'>继续访问</a></body></html>")
+SEED = ("<html><body><p>see <a href='https://www.douyin.com/video/1'>video</a> and "
+        "https://item.jd.com/100.html</p></body></html>")
+
+
+# -- throttle -----------------------------------------------------------------------------
+
+def test_throttle_moves_halfway_towards_latency_over_target_concurrency() -> None:
+    # Scrapy's AutoThrottle rule: from 0.5 s, a 0.2 s answer at target concurrency 4.
+    assert throttle_delay(0.5, 0.2, 200, target_concurrency=4, min_delay=0,
+                          max_delay=60) == pytest.approx(0.275)
+    # Never below latency / target, never above the maximum.
+    assert throttle_delay(0.0, 0.4, 200, target_concurrency=4, min_delay=0,
+                          max_delay=60) == pytest.approx(0.1)
+    assert throttle_delay(50, 400, 200, target_concurrency=1, min_delay=0,
+                          max_delay=60) == 60
+
+
+def test_throttle_is_not_lowered_by_error_answers() -> None:
+    # A fast 500 says nothing about the server's capacity: the delay stays.
+    assert throttle_delay(0.5, 0.001, 500, target_concurrency=4, min_delay=0,
+                          max_delay=60) == 0.5
+    # ... but a slow one may raise it.
+    assert throttle_delay(0.1, 2.0, 503, target_concurrency=1, min_delay=0,
+                          max_delay=60) == pytest.approx(2.0)
+
+
+# -- the downloader -----------------------------------------------------------------------
+
+def test_content_decoding() -> None:
+    body = b"<p>hello</p>" * 50
+    assert _decoded(gzip.compress(body), "gzip") == body
+    assert _decoded(zlib.compress(body), "deflate") == body
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    assert _decoded(raw.compress(body) + raw.flush(), "deflate") == body  # raw deflate
+    assert _decoded(gzip.compress(zlib.compress(body)), "deflate, gzip") == body
+    # Broken or unknown encodings give the bytes as they came, never nothing.
+    assert _decoded(b"not gzip", "gzip") == b"not gzip"
+    assert _decoded(body, "br") == body
+
+
+async def _serve(handler: object) -> AsyncIterator[int]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)  # type: ignore[arg-type]
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield port
+    finally:
+        server.close()
+
+
+async def _fetch(url: str, max_bytes: int = 1 << 20) -> object:
+    async with Fetcher(user_agent="hulian-test", timeout_s=5, max_bytes=max_bytes,
+                       pool_size=4) as fetcher:
+        try:
+            return await fetcher.fetch(url)
+        except FetchFailed as failed:
+            return failed.reason
+
+
+def test_fetch_limits_and_failure_words() -> None:
+    async def main() -> None:
+        async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = await reader.readuntil(b"\r\n\r\n")
+            if b"/chunked" in request:
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for _ in range(40):
+                    writer.write(b"1000\r\n" + b"x" * 4096 + b"\r\n")
+                writer.write(b"0\r\n\r\n")
+            elif b"/reset" in request:
+                writer.transport.abort()  # a connection reset, no answer at all
+                return
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"y" * 200000)
+            await writer.drain()
+            writer.close()
+
+        async for port in _serve(big):
+            base = f"http://127.0.0.1:{port}"
+            assert await _fetch(f"{base}/declared", max_bytes=100_000) == "too_large:200000"
+            assert await _fetch(f"{base}/chunked", max_bytes=100_000) == "too_large:>100000"
+            ok = await _fetch(f"{base}/declared", max_bytes=1 << 20)
+            assert getattr(ok, "status", None) == 200 and len(ok.payload) == 200000  # type: ignore[attr-defined]
+            assert await _fetch(f"{base}/reset") == "connection_reset"
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        assert await _fetch(f"http://127.0.0.1:{closed}/") == "connection_refused"
+
+    asyncio.run(main())
+
+
+# -- the page-parsing worker ----------------------------------------------------------------
+
+def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
+    catalog = load_catalog()
+    body = INTERSTITIAL.encode()
+    url = "https://link.zhihu.com/?target=https%3A//item.taobao.com/item.htm%3Fid%3D1"
+    expected = analyze_page(body, "text/html", url, catalog)
+    seed_url = "https://www.zhihu.com/question/1"
+    expected_probes = plan_probes(SEED.encode(), "text/html", seed_url, source="zhihu",
+                                  surface=SurfaceKind.POST, catalog=catalog)
+    assert expected.facts.kind.value == "warned"
+    assert len(expected_probes) == 2
+
+    pool = ParsePool(catalog, 1)
+    assert pool.in_use == 1
+
+    async def main() -> None:
+        await pool.start()
+        assert await pool.analyze(body, "text/html", url) == expected
+        probes = await pool.plan(SEED.encode(), "text/html", seed_url, "zhihu",
+                                 SurfaceKind.POST)
+        assert [p.model_dump() for p in probes] == [p.model_dump() for p in expected_probes]
+        # The worker dies (a crash in the parser, the OOM killer): pages are parsed here.
+        worker = pool._workers[0].process
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join()
+        for _ in range(3):
+            assert await pool.analyze(body, "text/html", url) == expected
+        assert pool.in_use == 0
+        await pool.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.close()
+
+
+# -- the recorder process -------------------------------------------------------------------
+
+def _exchange(recorder: RecorderProcess, n: int) -> str:
+    return recorder.exchange(
+        f"http://shop.test/item/{n}", method="GET",
+        request_headers=[("Host", "shop.test"), ("User-Agent", "hulian-test")],
+        request_body=b"", status=200, reason="OK",
+        response_headers=[("Content-Type", "text/html"), ("X-Injected", "a\r\nWARC-Type: evil")],
+        payload=f"<p>item {n}</p>".encode())
+
+
+def _responses(warc: Path) -> dict[str, str]:
+    with warc.open("rb") as handle:
+        return {record.rec_headers.get_header("WARC-Record-ID").strip("<>"):
+                record.rec_headers.get_header("WARC-Target-URI")
+                for record in ArchiveIterator(handle) if record.rec_type == "response"}
+
+
+def test_recorder_writes_evidence_before_the_observations_that_cite_it(tmp_path: Path) -> None:
+    warc, lines = tmp_path / "evidence" / "crawl.warc.gz", tmp_path / "observations.jsonl"
+    recorder = RecorderProcess(warc, lines)
+    ids = []
+    for n in range(50):
+        ids.append(_exchange(recorder, n))
+        recorder.observation_line(json.dumps({"n": n, "cites": ids[-1]}) + "\n")
+    recorder.close()
+    written = _responses(warc)
+    assert set(ids) == set(written)
+    assert written[ids[7]] == "http://shop.test/item/7"
+    assert [json.loads(line)["n"] for line in lines.read_text().splitlines()] == list(range(50))
+    # A hostile header value cannot forge WARC headers: its line break was folded.
+    with warc.open("rb") as handle:
+        for record in ArchiveIterator(handle):
+            assert record.rec_headers.get_header("WARC-Type") in ("response", "request")
+
+
+def test_recorder_child_death_loses_nothing_handed_over_after_it(tmp_path: Path) -> None:
+    warc, lines = tmp_path / "crawl.warc.gz", tmp_path / "observations.jsonl"
+    recorder = RecorderProcess(warc, lines)
+    before = [_exchange(recorder, n) for n in range(5)]
+    recorder.flush()
+    for _ in range(500):  # until the child has written what it was handed
+        if warc.exists() and len(_responses(warc)) == 5:
+            break
+        time.sleep(0.01)
+    assert recorder._process.pid is not None
+    os.kill(recorder._process.pid, signal.SIGKILL)
+    recorder._process.join()
+    after = [_exchange(recorder, n) for n in range(5, 10)]
+    recorder.observation_line('{"after": true}\n')
+    recorder.close()  # the hand-over fails, the crawl process writes the rest itself
+    written = _responses(warc)
+    assert set(before) | set(after) == set(written)
+    assert lines.read_text() == '{"after": true}\n'
+
+
+def test_render_with_the_asyncio_engine_is_a_usage_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "run", "--render", "--engine", "asyncio",
+         "--source", "zhihu", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "--engine scrapy" in result.stderr
+    assert not list(tmp_path.iterdir())  # refused before any bundle was made
