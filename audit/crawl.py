@@ -56,7 +56,7 @@ class CrawlConfig:
                 "scenario": self.scenario, "concurrency": self.concurrency,
                 "per_host": self.per_host, "timeout": self.timeout,
                 "targets": self.targets, "surface": self.surface, "render": self.render,
-                "engine": self.resolved_engine(),
+                "engine": self.resolved_engine(), "parse_processes": self.parse_processes,
                 "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
 
     @classmethod
@@ -73,6 +73,7 @@ class CrawlConfig:
             render=bool(recorded.get("render")),
             # Runs recorded before the asyncio engine existed were crawled by Scrapy.
             engine=str(recorded.get("engine") or "scrapy"),
+            parse_processes=recorded.get("parse_processes"),
         )
 
 

@@ -16,6 +16,8 @@ import zlib
 from dataclasses import dataclass
 
 import aiohttp
+from w3lib.url import safe_url_string
+from yarl import URL
 
 from audit.warc import Headers
 
@@ -125,11 +127,18 @@ class Fetcher:
             await self._session.close()
 
     async def fetch(self, url: str, *, proxy: str | None = None) -> Fetched:
-        """GET `url` once. Raises FetchFailed with the recorded reason."""
+        """GET `url` once. Raises FetchFailed with the recorded reason.
+
+        The URL goes out as the page gave it: only what cannot travel is percent-encoded
+        (non-ASCII, spaces; IDN hosts as punycode), exactly as Scrapy does, and nothing is
+        re-quoted (aiohttp would decode `%3A%2F%2F` in a wrapper's query, and the wrapper
+        would see another URL than the one audited)."""
         assert self._session is not None, "use `async with Fetcher(...)`"
         started, cpu_started = time.perf_counter(), time.thread_time()
         try:
-            async with self._session.get(url, allow_redirects=False, proxy=proxy) as response:
+            url = safe_url_string(url)
+            async with self._session.get(URL(url, encoded=True), allow_redirects=False,
+                                         proxy=proxy) as response:
                 latency = max(0.0, (time.perf_counter() - started)
                               - (time.thread_time() - cpu_started))
                 declared = response.content_length

@@ -20,8 +20,7 @@ The site (generated into a temp dir, static HTML served by nginx on a free port)
 
 Every crawler makes the same fetches: every post, every distinct redirector/interstitial link,
 every distinct target once (hulian adds one control fetch per dead target). The crawlers, each
-run as its own subprocess (wall time from spawn to exit, so start-up counts; peak RSS from
-wait4's rusage of that very child):
+run as its own subprocess:
 
 (a) bench/naive_spider.py: a plain Scrapy spider from post 0, a Request for every link,
     duplicates left to Scrapy's dupefilter, Scrapy defaults (CONCURRENT_REQUESTS 16, 8 per
@@ -30,14 +29,21 @@ wait4's rusage of that very child):
 (c) `hulian crawl` with everything on: all posts as seeds from a generated policy dir, one
     probe per distinct outbound link followed hop by hop with hop recording, page
     classification against the whole catalog (42 shipped platforms + the bench's two),
-    control fetches, gzipped WARC of every request/response, the run bundle, verdicts, graph
-    and report; `--concurrency 32 --per-host 32` (the same concurrency as (b); hulian's
-    default is 8 per host, a politeness setting for real platforms), `--robots ignore`
-    (as (a) and (b)), `--allow-private` (the site is on loopback).
+    control fetches, gzipped WARC of every request/response, the run bundle, then verdicts,
+    graph and the history store (reports are left out: bench/report.py measures them);
+    the default engine (asyncio), `--concurrency 32 --per-host 32` (the same concurrency as
+    (b); hulian's default is 8 per host, a politeness setting for real platforms),
+    `--robots ignore` (as (a) and (b)), `--allow-private` (the site is on loopback).
+    AutoThrottle stays on.
 
-Requests are counted by nginx (stub_status, the same counter for all three) and by each
-crawler itself. Prints a table and whether the targets are met (c/a >= 2, c/b >= 0.5,
-peak RSS < 300 MB); exits 0 either way.
+Measured for each: requests (nginx's stub_status counter, the same for all three), the crawl
+window (first to last request in nginx's own timestamp log: the rate while crawling, start-up
+and wind-down excluded for all three alike), the time from spawn to exit (start-up and, for
+hulian, judging included), the peak RSS of the largest process (wait4) and the peak summed
+RSS and PSS of the whole process tree (sampled from /proc every 0.2 s: hulian forks a parse
+worker and a recorder; PSS counts their shared pages once). Prints a table and whether the
+targets are met (c/a >= 2, c/b >= 0.5 over the crawl window, peak memory < 300 MB); exits 0
+either way.
 """
 
 from __future__ import annotations

@@ -223,3 +223,28 @@ def test_render_with_the_asyncio_engine_is_a_usage_error(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "--engine scrapy" in result.stderr
     assert not list(tmp_path.iterdir())  # refused before any bundle was made
+
+
+def test_urls_go_out_as_given_only_unsafe_characters_encoded() -> None:
+    """A wrapper must see the very URL being audited: nothing is re-quoted, only what cannot
+    travel in a request line is percent-encoded (as Scrapy does)."""
+    lines: list[bytes] = []
+
+    async def main() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = await reader.readuntil(b"\r\n\r\n")
+            lines.append(request.split(b"\r\n", 1)[0])
+            writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        async for port in _serve(echo):
+            base = f"http://127.0.0.1:{port}"
+            ok = await _fetch(f"{base}/go?url=http%3A%2F%2Fnews.test%2Fb%3Fx%3D1&y=%7E")
+            assert getattr(ok, "url", None) == f"{base}/go?url=http%3A%2F%2Fnews.test%2Fb%3Fx%3D1&y=%7E"
+            ok = await _fetch(f"{base}/路径 x?q=中")
+            assert getattr(ok, "url", None) == f"{base}/%E8%B7%AF%E5%BE%84%20x?q=%E4%B8%AD"
+
+    asyncio.run(main())
+    assert lines == [b"GET /go?url=http%3A%2F%2Fnews.test%2Fb%3Fx%3D1&y=%7E HTTP/1.1",
+                     b"GET /%E8%B7%AF%E5%BE%84%20x?q=%E4%B8%AD HTTP/1.1"]

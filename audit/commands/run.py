@@ -160,6 +160,10 @@ def audit_run(
              "middlewares), or auto (asyncio; scrapy for --render and --distributed). Both "
              "make the same measurements; the one used is recorded in the manifest.")
     ] = Engine.AUTO,
+    parse_processes: Annotated[int | None, typer.Option(
+        min=0, help="asyncio engine: worker processes that parse and classify pages "
+                    "(default: one per core beyond the first; 0: parse in the crawl process).")
+    ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
     per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Download timeout, seconds.")] = None,
@@ -210,6 +214,7 @@ def audit_run(
         scenario=str(scenario.resolve()) if scenario else None,
         targets=str(targets.resolve()) if targets else None,
         surface=surface.value if surface else None, render=render, engine=engine.value,
+        parse_processes=parse_processes,
     )
     if engine is Engine.ASYNCIO and (render or distributed):
         fail("--render and --distributed need the Scrapy engine (scrapy-playwright, "
