@@ -8,7 +8,6 @@ and reports. `finish()` writes manifest.json with the sha256 of every file, atom
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import platform as host_platform
@@ -23,6 +22,7 @@ from typing import IO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from audit import __version__
+from audit.jsonlines import repair_partial_line
 from audit.model import Observation, Probe, RunManifest, Verdict
 
 logger = logging.getLogger(__name__)
@@ -127,26 +127,6 @@ class BundleWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def repair_partial_line(path: Path) -> None:
-    """A crash mid-write can leave a last line without its newline; cut it before appending
-    so that the next record does not get glued onto it (the reader skips it either way)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with path.open("rb+") as fh:
-        fh.seek(-1, os.SEEK_END)
-        if fh.read(1) == b"\n":
-            return
-        data = path.read_bytes()
-        cut = data.rfind(b"\n") + 1
-        try:
-            json.loads(data[cut:])
-        except ValueError:
-            logger.warning("%s: dropping a partial last line left by an interrupted run", path)
-            fh.truncate(cut)
-        else:
-            # Only the newline is missing: the reader accepts this record, so keep it.
-            fh.write(b"\n")
 
 
 def write_manifest(path: Path, manifest: RunManifest) -> None:

@@ -1,5 +1,7 @@
 """The asyncio engine's recorder: WARC evidence and observation lines written, in order, by a
-forked child process, so the crawl process only hands bytes over.
+child process, so the crawl process only hands bytes over. The child is a fresh interpreter
+(`python -m audit.recorder`) that loads nothing but this module and the WARC writer: a
+forked one would carry a copy of the crawl process's whole memory (~100 MB of RSS).
 
 Building a WARC record (digests, gzip) costs about as much as the download it records; in
 the crawl process it would compete with the event loop, in a child it runs on another core.
@@ -24,18 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from audit.bundle import repair_partial_line
+from audit.jsonlines import repair_partial_line
 from audit.warc import WarcLog, new_record_id
 
 logger = logging.getLogger(__name__)
@@ -84,10 +87,11 @@ class RecorderProcess:
         self._here: _Writes | None = None  # after the child's death
         self._batch: list[bytes] = []
         self._batch_size = 0
-        self._process = multiprocessing.get_context("fork").Process(
-            target=_child, args=(theirs, ours, warc_path, observations_path), daemon=True,
-            name="hulian-recorder")
-        self._process.start()
+        ours.set_inheritable(False)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "audit.recorder", str(theirs.fileno()), str(warc_path),
+             str(observations_path)],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
 
     def exchange(self, url: str, **kwargs: Any) -> str:
@@ -139,19 +143,18 @@ class RecorderProcess:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_WR)
-            self._process.join()
+            self._process.wait()
             self._sock.close()
             self._sock = None
         else:
-            self._process.join(timeout=5)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=5)
         if self._here is not None:
             self._here.close()
 
 
-def _child(sock: socket.socket, parent_end: socket.socket, warc_path: Path,
-           observations_path: Path) -> None:
+def _child(sock: socket.socket, warc_path: Path, observations_path: Path) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl process decides when to stop
-    parent_end.close()  # or this child would never see the end of file
     writes = _Writes(warc_path, observations_path)
     reader = sock.makefile("rb", buffering=1 << 20)
     try:
@@ -166,3 +169,7 @@ def _child(sock: socket.socket, parent_end: socket.socket, warc_path: Path,
             writes.apply(pickle.loads(data))
     finally:
         writes.close()
+
+
+if __name__ == "__main__":
+    _child(socket.socket(fileno=int(sys.argv[1])), Path(sys.argv[2]), Path(sys.argv[3]))

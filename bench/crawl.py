@@ -426,7 +426,9 @@ def main() -> int:
     parser.add_argument("--links", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=32,
                         help="for (b) and (c); (a) keeps Scrapy's defaults")
-    parser.add_argument("--only", default="abc", help="which crawlers to run (default abc)")
+    parser.add_argument("--only", default="abc",
+                        help="which crawlers to run (default abc; d: hulian on its Scrapy "
+                             "engine, for comparison)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of a, b, c in turn; the table shows each crawler's median")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (site, runs)")
@@ -449,16 +451,19 @@ def main() -> int:
         wrk_rps = wrk_check(port)
         start = f"http://{SITE_HOST}:{port}/p/0.html"
         c = str(args.concurrency)
+        hulian_argv = [
+            HULIAN, "--policies", str(policies), "crawl", "--source", "benchsite",
+            "--allow-private", "--robots", "ignore", "--concurrency", c, "--per-host", c,
+            "--out", str(workdir / "runs"), "--run-id", "bench", "--json",
+            # Reports have their own benchmark (bench/report.py); verdicts, graph and the
+            # history store still run after the crawl.
+            "--report-format", ""]
         runs = {
             "a": ("a  plain Scrapy", [PYTHON, "bench/naive_spider.py", start]),
             "b": ("b  aiohttp", [PYTHON, "bench/aiohttp_crawler.py", start, "--concurrency", c]),
-            "c": ("c  hulian crawl", [
-                HULIAN, "--policies", str(policies), "crawl", "--source", "benchsite",
-                "--allow-private", "--robots", "ignore", "--concurrency", c, "--per-host", c,
-                "--out", str(workdir / "runs"), "--run-id", "bench", "--json",
-                # Reports have their own benchmark (bench/report.py); verdicts, graph and
-                # the history store still run after the crawl.
-                "--report-format", ""]),
+            "c": ("c  hulian crawl", hulian_argv),
+            # Not a target, for comparison: the same crawl on hulian's Scrapy engine.
+            "d": ("d  hulian (scrapy)", [*hulian_argv, "--engine", "scrapy"]),
         }
         print(f"site: {site['pages']} posts × {args.links} links "
               f"({args.links - max(1, args.links // 4)} internal, {max(1, args.links // 4)} "
@@ -474,7 +479,7 @@ def main() -> int:
                 shutil.rmtree(workdir / "runs", ignore_errors=True)  # a fresh bundle each time
                 measured = run_crawler(key, name, argv, port, workdir,
                                        workdir / "nginx" / "requests.log")
-                if key == "c":
+                if key in ("c", "d"):
                     observations = measured.output.get("observations")
                     measured.probes = int(observations) if isinstance(observations, int) else 0
                 results.append(measured)

@@ -201,9 +201,8 @@ def test_recorder_child_death_loses_nothing_handed_over_after_it(tmp_path: Path)
         if warc.exists() and len(_responses(warc)) == 5:
             break
         time.sleep(0.01)
-    assert recorder._process.pid is not None
-    os.kill(recorder._process.pid, signal.SIGKILL)
-    recorder._process.join()
+    recorder._process.kill()
+    recorder._process.wait()
     after = [_exchange(recorder, n) for n in range(5, 10)]
     recorder.observation_line('{"after": true}\n')
     recorder.close()  # the hand-over fails, the crawl process writes the rest itself
