@@ -106,6 +106,7 @@ def one_worker(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
 
 def _workers(run: Path) -> dict[str, dict[str, object]]:
     manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config"]["engine"] == "scrapy"  # the distributed crawl is Scrapy's
     workers: dict[str, dict[str, object]] = manifest["config"]["distributed"]["workers"]
     return workers
 

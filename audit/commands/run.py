@@ -220,6 +220,8 @@ def audit_run(
         fail("--render and --distributed need the Scrapy engine (scrapy-playwright, "
              "scrapy-redis): leave --engine at auto or use --engine scrapy")
         raise typer.Exit(2)
+    if distributed:
+        config.engine = Engine.SCRAPY.value  # scrapy-redis shares the frontier (recorded)
     if distributed and (not store or resume is not None):
         fail("--distributed needs --store, and cannot --resume (the store keeps the state)")
         raise typer.Exit(2)
