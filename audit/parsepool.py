@@ -91,7 +91,10 @@ def _serve(sock: socket.socket, parent_ends: list[socket.socket]) -> None:
         if len(header) < _FRAME.size:
             return
         request_id, length = _FRAME.unpack(header)
-        job, args = pickle.loads(reader.read(length))
+        data = reader.read(length)
+        if len(data) < length:
+            return  # the crawl process stopped mid-request (Ctrl-C, a crash): nothing to answer
+        job, args = pickle.loads(data)
         try:
             answer: tuple[bool, Any] = (True, _JOBS[job](*args))
         except Exception as exc:  # a bug on some page: reported to the crawl process

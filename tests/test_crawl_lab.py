@@ -165,3 +165,28 @@ def test_fail_on_gates_ci(tmp_path: Path) -> None:
     result = hulian("run", "--lab", "--out", str(tmp_path), "--fail-on", "critical", "--json")
     assert result.returncode == 3
     assert json.loads(result.stdout)["worst_failed"] == "critical"
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(lab_run: Path, tmp_path: Path) -> None:
+    process = subprocess.Popen([*HULIAN, "run", "--lab", "--out", str(tmp_path), "--run-id",
+                                "stopped", "--report-format", ""], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    observations = tmp_path / "stopped" / "observations.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if observations.exists() and observations.read_bytes().count(b"\n") >= 10:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "hulian run --resume" in err and "Traceback" not in err  # helpers stop quietly
+    assert not (tmp_path / "stopped" / "verdicts.jsonl").exists()
+
+    result = hulian("run", "--resume", str(tmp_path / "stopped"), "--report-format", "",
+                    "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = list(Bundle(tmp_path / "stopped").observations())
+    assert len(resumed) == len({o.probe_id for o in resumed})
+    full = {o.probe_id: o.outcome for o in Bundle(lab_run).observations()}
+    assert {o.probe_id: o.outcome for o in resumed} == full

@@ -225,6 +225,7 @@ def audit_run(
     if distributed and (not store or resume is not None):
         fail("--distributed needs --store, and cannot --resume (the store keeps the state)")
         raise typer.Exit(2)
+    bundle_path: Path | None = None  # for the message if the run is interrupted
     try:
         if resume is not None:
             # A resumed run measures exactly as it started: same sources, lab, robots ...
@@ -241,6 +242,7 @@ def audit_run(
                 config.routes.setdefault("*.lab", lab_handle.url)
             catalog, writer = _open_bundle(out, run_id, resume, config, lab, scenario,
                                            writer_path)
+            bundle_path = writer.path
             if lab:
                 config.sources = config.sources or _lab_sources(catalog, writer.path)
             if resume:
@@ -288,6 +290,14 @@ def audit_run(
             DistributedError, StoreError) as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        # Everything measured so far is in the bundle; nothing is judged or sealed yet.
+        if bundle_path is not None:
+            stderr.print(f"interrupted / 已中断: continue with `hulian run --resume "
+                         f"{bundle_path}`")
+        else:
+            stderr.print("interrupted / 已中断")
+        raise typer.Exit(130) from None
     for error in summary.seed_errors:
         stderr.print(f"[yellow]seed failed[/]: {error['url']} ({error['error']})")
     if json_output:
