@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from protego import Protego
 
@@ -35,18 +36,19 @@ from audit import chain as chains
 from audit.bundle import BundleWriter
 from audit.catalog import Catalog
 from audit.chain import Seed
-from audit.fetch import Fetched, Fetcher, FetchFailed
+from audit.fetch import Fetched, Fetcher, FetchFailed, referer_for, wire_url
 from audit.guard import AddressGuard
 from audit.model import Probe
 from audit.parsepool import ParsePool
-from audit.recorder import FLUSH_INTERVAL_S, RecorderProcess
+from audit.recorder import FLUSH_INTERVAL_S, RecorderGone, RecorderProcess
 from audit.urls import host_of
 from audit.warc import WarcLog
 
 logger = logging.getLogger(__name__)
 
-# Scrapy's RetryMiddleware defaults for network trouble; HTTP statuses come from settings.
-TRANSIENT_FAILURES = ("timeout", "connection_refused", "connection_reset", "dns_error")
+# Scrapy's RetryMiddleware retries every network failure (timeouts, refused, reset, DNS,
+# OSError ...), not what the auditor itself refused or a body over the size limit.
+NOT_RETRIED = ("private_address", "robots_disallowed", "too_large", "bad_url")
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class AsyncioEngine:
         self._gate: asyncio.Semaphore | None = None
         self._fetcher: Fetcher | None = None
         self._internal_errors: list[str] = []
+        self._fatal: RecorderGone | None = None
 
     # -- the run ------------------------------------------------------------------------
 
@@ -174,6 +177,8 @@ class AsyncioEngine:
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 await self.parser.stop()
+        if self._fatal is not None:
+            raise self._fatal
         if self._internal_errors:
             raise RuntimeError(
                 f"{len(self._internal_errors)} probe(s) or seed(s) failed inside hulian "
@@ -192,6 +197,8 @@ class AsyncioEngine:
                     await self._follow(item)
                 else:
                     await self._seed(item)
+            except RecorderGone as exc:
+                self._stop(exc)
             except Exception as exc:  # a bug, not a measurement: stop cleanly, lose nothing
                 what = item.id if isinstance(item, Probe) else item.url
                 logger.exception("internal error on %s", what)
@@ -199,13 +206,25 @@ class AsyncioEngine:
             finally:
                 self._queue.task_done()
 
+    def _stop(self, exc: RecorderGone) -> None:
+        """Nothing more can be recorded: drop the queued work, so the crawl ends now."""
+        assert self._queue is not None
+        self._fatal = self._fatal or exc
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+
     async def _tick(self) -> None:
         """Hand the recorder its batch now and then, so a slow crawl's progress reaches the
         disk (and survives a crash) without waiting for a full batch."""
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             if isinstance(self.evidence, RecorderProcess):
-                self.evidence.flush()
+                try:
+                    self.evidence.flush()
+                except RecorderGone as exc:
+                    self._stop(exc)
+                    return
 
     def _emit(self, kind: str, payload: Any = None) -> None:
         if self.progress is not None:
@@ -216,7 +235,7 @@ class AsyncioEngine:
     async def _seed(self, seed: Seed) -> None:
         assert self._queue is not None
         try:
-            response, _ = await self._exchange(seed.url)
+            response, _ = await self._exchange(wire_url(seed.url))
         except FetchFailed as failed:
             self.seed_errors.append({"url": seed.url, "error": failed.reason})
             logger.warning("seed %s failed: %s", seed.url, failed.reason)
@@ -242,8 +261,12 @@ class AsyncioEngine:
         if probe.rendered_as == "anchor":  # text links are `stripped`, never clicked
             await self._follow_hops(chain, probe.link_url or probe.target_url)
         if chains.wants_control(chain):
+            # Sent from the last page that answered, as Scrapy's Referer middleware does.
+            last = chain.hops[-1] if chain.hops else None
+            control_url = wire_url(probe.target_url)
+            referer = referer_for(last.url, control_url) if last and last.status else None
             try:
-                response, record_id = await self._exchange(probe.target_url)
+                response, record_id = await self._exchange(control_url, referer)
             except FetchFailed:
                 chains.on_control(chain, None)
             else:
@@ -261,9 +284,11 @@ class AsyncioEngine:
     async def _follow_hops(self, chain: chains.Chain, url: str) -> None:
         via: chains.Via = "start"
         rate_limited = 0
+        previous = chain.probe.seed_url  # the page the link was on
         while True:
+            url = wire_url(url)  # hops are recorded as sent, as the Scrapy engine does
             try:
-                response, record_id = await self._exchange(url)
+                response, record_id = await self._exchange(url, referer_for(previous, url))
             except FetchFailed as failed:
                 chains.on_failure(chain, url, failed.reason, via)
                 return
@@ -282,7 +307,7 @@ class AsyncioEngine:
                 body=response.body, elapsed_ms=response.elapsed_ms, warc_record_id=record_id,
             ), via, self.catalog, analysis)
             if step.action == "follow" and step.url:
-                url, via, rate_limited = step.url, step.via, 0
+                previous, url, via, rate_limited = response.url, step.url, step.via, 0
                 continue
             if step.action == "fail":
                 chain.failure = step.failure
@@ -290,9 +315,11 @@ class AsyncioEngine:
 
     # -- one exchange, politely ---------------------------------------------------------
 
-    async def _exchange(self, url: str) -> tuple[Fetched, str | None]:
-        """Guard, robots.txt, then the download with retries of transient failures; every
-        response is written to the WARC. Raises FetchFailed with the recorded reason."""
+    async def _exchange(self, url: str,
+                        referer: str | None = None) -> tuple[Fetched, str | None]:
+        """Guard, robots.txt, then the download with retries; every response is written to
+        the WARC. `url` is already in its wire form (fetch.wire_url). Raises FetchFailed
+        with the recorded reason."""
         host = host_of(url)
         if host is None:
             raise FetchFailed("bad_url")
@@ -300,17 +327,31 @@ class AsyncioEngine:
             raise FetchFailed(f"private_address:{host}")
         if self.politeness.obey_robots and not await self._robots_allow(url):
             raise FetchFailed("robots_disallowed")
+        return await self._with_retries(url, host, referer)
+
+    async def _with_retries(self, url: str, host: str,
+                            referer: str | None) -> tuple[Fetched, str | None]:
+        """Scrapy's RetryMiddleware: up to `retries` more attempts in all, for a download
+        failure or a retry status alike (one counter for both)."""
+        p = self.politeness
         for attempt in itertools.count():
             try:
-                return await self._download(url, host)
+                response, record_id = await self._download(url, host, referer)
             except FetchFailed as failed:
-                if attempt >= self.politeness.retries or failed.reason not in TRANSIENT_FAILURES:
+                if attempt >= p.retries or failed.reason.startswith(NOT_RETRIED):
                     self.stats[f"failure/{failed.reason.split(':')[0]}"] += 1
                     raise
                 self.stats["retries"] += 1
+                continue
+            if response.status in p.retry_statuses and attempt < p.retries:
+                self.stats["retries"] += 1
+                continue
+            return response, record_id
         raise AssertionError("unreachable")
 
-    async def _download(self, url: str, host: str) -> tuple[Fetched, str | None]:
+    async def _download(self, url: str, host: str,
+                        referer: str | None) -> tuple[Fetched, str | None]:
+        """One attempt, politely: the host's concurrency and delay, then the global limit."""
         assert self._gate is not None and self._fetcher is not None
         p = self.politeness
         slot = self._slots.get(host)
@@ -318,33 +359,29 @@ class AsyncioEngine:
             slot = self._slots[host] = _HostSlot(
                 gate=asyncio.Semaphore(p.per_host),
                 delay=p.throttle_start_s if p.autothrottle else p.min_delay_s)
-        attempt = 0
-        while True:
-            async with slot.gate:
+        async with slot.gate:
+            async with self._gate:
                 # One request per `delay` on this host, the delay read afresh after every
-                # wait: the throttle lowers it as responses come in.
+                # wait (the throttle lowers it as responses come in), and the start stamped
+                # only when the request really goes out.
                 while slot.delay > 0:
                     wait = slot.last_start + slot.delay - time.monotonic()
                     if wait <= 0:
                         break
                     await asyncio.sleep(wait)
                 slot.last_start = time.monotonic()
-                async with self._gate:
-                    self.stats["requests"] += 1
-                    response = await self._fetcher.fetch(url, proxy=self._route(host))
-                if p.autothrottle:
-                    slot.delay = throttle_delay(
-                        slot.delay, response.latency_s, response.status,
-                        target_concurrency=p.throttle_target, min_delay=p.min_delay_s,
-                        max_delay=p.throttle_max_s)
-            record_id = self._record(response)
-            self.stats[f"status/{response.status}"] += 1
-            self._emit("response")
-            if response.status in p.retry_statuses and attempt < p.retries:
-                attempt += 1
-                self.stats["retries"] += 1
-                continue
-            return response, record_id
+                self.stats["requests"] += 1
+                response = await self._fetcher.fetch(url, proxy=self._route(host),
+                                                     referer=referer)
+            if p.autothrottle:
+                slot.delay = throttle_delay(
+                    slot.delay, response.latency_s, response.status,
+                    target_concurrency=p.throttle_target, min_delay=p.min_delay_s,
+                    max_delay=p.throttle_max_s)
+        record_id = self._record(response)
+        self.stats[f"status/{response.status}"] += 1
+        self._emit("response")
+        return response, record_id
 
     def _record(self, response: Fetched) -> str | None:
         try:
@@ -352,6 +389,8 @@ class AsyncioEngine:
                 response.url, method="GET", request_headers=response.request_headers,
                 request_body=b"", status=response.status, reason=response.reason,
                 response_headers=response.raw_headers, payload=response.payload)
+        except RecorderGone:
+            raise
         except Exception:  # evidence trouble must not lose the measurement
             logger.exception("could not write WARC evidence for %s", response.url)
             return None
@@ -363,8 +402,8 @@ class AsyncioEngine:
         return None
 
     async def _robots_allow(self, url: str) -> bool:
-        scheme, _, rest = url.partition("://")
-        origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
         pending = self._robots.get(origin)
         if pending is None:
             pending = self._robots[origin] = asyncio.get_running_loop().create_future()
@@ -377,17 +416,15 @@ class AsyncioEngine:
         return rules is None or bool(rules.can_fetch(url, self.politeness.user_agent))
 
     async def _fetch_robots(self, origin: str) -> Protego | None:
-        """The origin's robots.txt; None (everything allowed) when there is none or it cannot
-        be fetched, as Scrapy does."""
+        """The origin's robots.txt, parsed whatever the status (as Scrapy does; an error
+        page allows everything); None (everything allowed) when it cannot be fetched."""
         host = host_of(origin) or ""
         try:
-            response, _ = await self._download(f"{origin}/robots.txt", host)
+            response, _ = await self._with_retries(f"{origin}/robots.txt", host, None)
         except FetchFailed:
             return None
-        if response.status != 200:
-            return None
         try:
-            return Protego.parse(response.body.decode("utf-8", errors="replace"))
+            return Protego.parse(response.body.decode("utf-8-sig", errors="ignore"))
         except Exception:  # a hostile robots.txt must not stop the audit
             logger.warning("unparseable robots.txt at %s; treated as allowing everything",
                            origin)

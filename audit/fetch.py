@@ -21,8 +21,8 @@ from yarl import URL
 
 from audit.warc import Headers
 
-# What Scrapy sends by default, so both engines look alike to a server. Brotli is left out
-# (dependencies.md §4) and so is zstd: only what can be decoded here is asked for.
+# Scrapy's default request headers, so both engines look alike to a server; Accept-Encoding
+# asks only for what is decoded here (Brotli is left out, dependencies.md §4, and so is zstd).
 DEFAULT_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
     "Accept-Language": "en",
@@ -79,24 +79,66 @@ def failure_reason(exc: BaseException) -> str:
     return f"download_error:{type(exc).__name__}"
 
 
-def _decoded(payload: bytes, encoding: str) -> bytes:
-    """The body after Content-Encoding (gzip, deflate, or both in order); the payload itself
-    where the encoding is unknown or broken, as a browser would show garbage, not nothing."""
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """Every member of a (possibly multi-member) stream, at most `limit` bytes of output;
+    what could be decoded of a truncated stream. Raises FetchFailed past the limit (a
+    compression bomb) and zlib.error when nothing decodes."""
+    out: list[bytes] = []
+    size = 0
+    while data:
+        inflater = zlib.decompressobj(wbits)
+        chunk = inflater.decompress(data, limit + 1 - size)
+        size += len(chunk)
+        out.append(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise FetchFailed(f"too_large:decoded>{limit}")
+        if not inflater.eof:
+            break  # truncated: keep what was decoded
+        data = inflater.unused_data.lstrip(b"\0")
+        if wbits < 0 or not data:
+            break
+    return b"".join(out)
+
+
+def _decoded(payload: bytes, encoding: str, limit: int = 1 << 62) -> bytes:
+    """The body after Content-Encoding (gzip, deflate, or several in order), at most `limit`
+    bytes; the payload itself where the encoding is unknown or broken, as a browser would
+    show garbage, not nothing."""
     body = payload
     for coding in [c.strip().lower() for c in encoding.split(",") if c.strip()][::-1]:
         try:
             if coding in ("gzip", "x-gzip"):
-                body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+                body = _inflate(body, 16 + zlib.MAX_WBITS, limit)
             elif coding == "deflate":
                 try:
-                    body = zlib.decompress(body)
+                    body = _inflate(body, zlib.MAX_WBITS, limit)
                 except zlib.error:  # raw deflate, as some servers send it
-                    body = zlib.decompress(body, -zlib.MAX_WBITS)
+                    body = _inflate(body, -zlib.MAX_WBITS, limit)
             elif coding != "identity":
                 return payload
         except zlib.error:
             return payload
     return body
+
+
+def wire_url(url: str) -> str:
+    """The URL as it goes out: only what cannot travel percent-encoded (non-ASCII, spaces;
+    IDN hosts as punycode), as Scrapy does. Hops are recorded under this form."""
+    try:
+        return safe_url_string(url)
+    except ValueError:  # e.g. an IDN label too long to encode: sent (and failing) as is
+        return url
+
+
+def referer_for(source: str | None, target: str) -> str | None:
+    """The Referer Scrapy's default policy sends: the previous page without fragment and
+    credentials, none from https to http."""
+    if not source or (source.startswith("https:") and target.startswith("http:")):
+        return None
+    source = source.split("#", 1)[0]
+    scheme, sep, rest = source.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
 
 
 class Fetcher:
@@ -112,13 +154,18 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Fetcher:
+        # ssl=False: certificates are not verified, as Scrapy does not verify them either
+        # (DOWNLOAD_VERIFY_CERTIFICATES is off): both engines must reach the same pages.
         connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0,
-                                         ttl_dns_cache=300, enable_cleanup_closed=True)
+                                         ttl_dns_cache=300, enable_cleanup_closed=True,
+                                         ssl=False)
         self._session = aiohttp.ClientSession(
             connector=connector, headers=self._headers, auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),  # every probe is a fresh visitor
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             skip_auto_headers=("User-Agent",), trust_env=False,
+            # Twisted's limits (Scrapy): longer header lines and any number of headers.
+            max_line_size=16384, max_field_size=16384, max_headers=1024,
         )
         return self
 
@@ -126,7 +173,8 @@ class Fetcher:
         if self._session is not None:
             await self._session.close()
 
-    async def fetch(self, url: str, *, proxy: str | None = None) -> Fetched:
+    async def fetch(self, url: str, *, proxy: str | None = None,
+                    referer: str | None = None) -> Fetched:
         """GET `url` once. Raises FetchFailed with the recorded reason.
 
         The URL goes out as the page gave it: only what cannot travel is percent-encoded
@@ -136,9 +184,11 @@ class Fetcher:
         assert self._session is not None, "use `async with Fetcher(...)`"
         started, cpu_started = time.perf_counter(), time.thread_time()
         try:
-            url = safe_url_string(url)
+            url = wire_url(url)
+            extra = {"Referer": referer} if referer else None
             async with self._session.get(URL(url, encoded=True), allow_redirects=False,
-                                         proxy=proxy) as response:
+                                         proxy=proxy, headers=extra) as response:
+                elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
                 latency = max(0.0, (time.perf_counter() - started)
                               - (time.thread_time() - cpu_started))
                 declared = response.content_length
@@ -168,8 +218,9 @@ class Fetcher:
                     # Plain str: aiohttp's case-insensitive `istr` names are slow to pickle.
                     request_headers=[(str(k), str(v))
                                      for k, v in response.request_info.headers.items()],
-                    payload=payload, body=_decoded(payload, encoding) if encoding else payload,
-                    elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+                    payload=payload,
+                    body=_decoded(payload, encoding, self.max_bytes) if encoding else payload,
+                    elapsed_ms=elapsed_ms,  # to the response headers, like Scrapy's latency
                     latency_s=latency,
                 )
         except FetchFailed:

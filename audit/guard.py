@@ -23,8 +23,8 @@ async def resolves_private(host: str) -> bool:
         return True
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
-        return False  # unresolvable: the download itself will report the DNS error
+    except (OSError, ValueError):  # ValueError: UnicodeError of an empty or over-long label
+        return False  # unresolvable: the download itself will report the failure
     return any(is_private(str(info[4][0])) for info in infos)
 
 

@@ -13,9 +13,10 @@ after any crash: an observation line always follows the evidence it cites.
   process's batch is lost whole, evidence and observation together, and `--resume`
   measures those probes again.
 * The whole process group killed: whatever the child had not written is lost the same way.
-* The child killed alone: the crawl process notices on its next hand-over and writes the
-  rest itself (logged); records the child had received but not written are lost, and the
-  observations citing them with them.
+* The child killed alone (or dead of an error): the crawl process notices on its next
+  hand-over or at close and stops the run with RecorderGone. It does not take over: what the
+  child had received but not written is unknown, and an observation written now could cite
+  evidence that is gone. The bundle stays unsealed; `--resume` measures what is missing.
 
 Hand-overs are batched (each send wakes the child, which costs more than the hand-over): a
 batch goes when it reaches BATCH_BYTES, when the engine's clock tick asks (every
@@ -76,6 +77,10 @@ class _Writes:
             self._lines.close()
 
 
+class RecorderGone(RuntimeError):
+    """The recorder process died: the run stops, to be continued with --resume."""
+
+
 class RecorderProcess:
     def __init__(self, warc_path: Path, observations_path: Path):
         self.warc_path = warc_path
@@ -84,7 +89,7 @@ class RecorderProcess:
         ours, theirs = socket.socketpair()
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         self._sock: socket.socket | None = ours
-        self._here: _Writes | None = None  # after the child's death
+        self._gone = False
         self._batch: list[bytes] = []
         self._batch_size = 0
         ours.set_inheritable(False)
@@ -109,18 +114,17 @@ class RecorderProcess:
 
     def _put(self, item: tuple[Any, ...]) -> None:
         if self._sock is None:
-            self._write_here(item)
-            return
+            raise self._failure("is closed" if not self._gone else "died")
         data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
         self._batch.append(_LENGTH.pack(len(data)) + data)
         self._batch_size += len(data)
         if self._batch_size >= BATCH_BYTES:
             self.flush()
 
-    def _write_here(self, item: tuple[Any, ...]) -> None:
-        if self._here is None:
-            self._here = _Writes(self.warc_path, self.observations_path)
-        self._here.apply(item)
+    def _failure(self, what: str) -> RecorderGone:
+        return RecorderGone(f"the recorder process {what} (evidence and observations it had "
+                            "not written are lost); the run stops here: continue it with "
+                            "`hulian run --resume`")
 
     def flush(self) -> None:
         """Hand the batch to the child."""
@@ -130,27 +134,28 @@ class RecorderProcess:
         try:
             self._sock.sendall(b"".join(batch))
         except OSError as exc:
-            logger.error("the recorder process is gone (%s); the crawl process writes evidence "
-                         "and observations itself from now on", exc)
             self._sock.close()
             self._sock = None
-            for frame in batch:
-                self._write_here(pickle.loads(frame[_LENGTH.size:]))
+            self._gone = True
+            raise self._failure("died") from exc
 
     def close(self) -> None:
-        """Hand over the rest and wait until the child has written everything."""
-        self.flush()
+        """Hand over the rest and wait until the child has written everything; raise
+        RecorderGone if it could not (once: a death already reported is not raised again)."""
+        reported = self._gone
+        try:
+            self.flush()
+        except RecorderGone:
+            reported = False
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_WR)
-            self._process.wait()
             self._sock.close()
             self._sock = None
-        else:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout=5)
-        if self._here is not None:
-            self._here.close()
+        status = self._process.wait()
+        if status != 0 and not reported:
+            self._gone = True
+            raise self._failure(f"ended with status {status}")
 
 
 def _child(sock: socket.socket, warc_path: Path, observations_path: Path) -> None:

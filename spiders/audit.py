@@ -40,12 +40,17 @@ def failure_reason(failure: Failure) -> str:
         "Timeout" in name
     ):
         return "timeout"
-    if isinstance(exc, twisted_errors.ConnectionRefusedError):
+    if isinstance(exc, twisted_errors.ConnectionRefusedError) or "ConnectionRefused" in name:
         return "connection_refused"
-    if isinstance(exc, twisted_errors.DNSLookupError):
+    # Scrapy 2.17 wraps Twisted's errors in its own classes (CannotResolveHostError,
+    # DownloadConnectionRefusedError, DownloadFailedError ...): the same words for them, so
+    # both engines record a failure alike.
+    if isinstance(exc, twisted_errors.DNSLookupError) or "CannotResolveHost" in name:
         return "dns_error"
+    if "DownloadCancelled" in name or "MaxSize" in name:
+        return "too_large"
     if isinstance(exc, twisted_errors.ConnectionLost | twisted_errors.ConnectionDone) or name in (
-        "ResponseNeverReceived", "ResponseFailed", "ConnectionResetError"
+        "ResponseNeverReceived", "ResponseFailed", "ConnectionResetError", "DownloadFailedError"
     ):
         return "connection_reset"
     if "SSL" in name or "TLS" in name:

@@ -51,6 +51,9 @@ BASE: dict[str, Any] = {
     "ITEM_PIPELINES": {"spiders.pipelines.BundlePipeline": 300},
     "EXTENSIONS": {"spiders.extensions.ProgressExtension": 500},
     "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+    # A long link is still a link to audit (Scrapy drops URLs over 2083 characters silently;
+    # the asyncio engine measures them).
+    "URLLENGTH_LIMIT": 0,
 }
 
 CHROMIUM = "/usr/bin/chromium"

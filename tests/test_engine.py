@@ -24,7 +24,7 @@ from audit.engine import throttle_delay
 from audit.fetch import Fetcher, FetchFailed, _decoded
 from audit.model import SurfaceKind
 from audit.parsepool import ParsePool
-from audit.recorder import RecorderProcess
+from audit.recorder import RecorderGone, RecorderProcess
 
 INTERSTITIAL = ("<html><head><title>安全提示</title></head><body><p>您即将离开知乎，请注意您的帐号"
                 "和财产安全。</p><p>https://item.taobao.com/item.htm?id=1</p>"
@@ -192,7 +192,8 @@ def test_recorder_writes_evidence_before_the_observations_that_cite_it(tmp_path:
             assert record.rec_headers.get_header("WARC-Type") in ("response", "request")
 
 
-def test_recorder_child_death_loses_nothing_handed_over_after_it(tmp_path: Path) -> None:
+def test_recorder_death_stops_the_run_instead_of_writing_past_lost_evidence(
+        tmp_path: Path) -> None:
     warc, lines = tmp_path / "crawl.warc.gz", tmp_path / "observations.jsonl"
     recorder = RecorderProcess(warc, lines)
     before = [_exchange(recorder, n) for n in range(5)]
@@ -203,12 +204,55 @@ def test_recorder_child_death_loses_nothing_handed_over_after_it(tmp_path: Path)
         time.sleep(0.01)
     recorder._process.kill()
     recorder._process.wait()
-    after = [_exchange(recorder, n) for n in range(5, 10)]
-    recorder.observation_line('{"after": true}\n')
-    recorder.close()  # the hand-over fails, the crawl process writes the rest itself
-    written = _responses(warc)
-    assert set(before) | set(after) == set(written)
-    assert lines.read_text() == '{"after": true}\n'
+    # The next hand-over finds it gone: the crawl must stop, not go on without evidence.
+    for n in range(5, 10):
+        _exchange(recorder, n)
+    with pytest.raises(RecorderGone, match="--resume"):
+        recorder.flush()
+    recorder.close()  # reported once already: closing does not raise again
+    assert set(_responses(warc)) == set(before)  # what it wrote is intact and readable
+    assert not lines.exists()
+
+
+def test_recorder_that_exits_badly_is_reported_at_close(tmp_path: Path) -> None:
+    recorder = RecorderProcess(tmp_path / "w.warc.gz", tmp_path / "o.jsonl")
+    recorder._process.kill()
+    recorder._process.wait()
+    with pytest.raises(RecorderGone):
+        recorder.close()
+
+
+# -- the guard ------------------------------------------------------------------------------
+
+def test_guard_does_not_crash_on_names_that_cannot_be_resolved() -> None:
+    from audit.guard import resolves_private
+
+    async def main() -> None:
+        # An empty or over-long DNS label makes getaddrinfo raise UnicodeError, not OSError.
+        assert await resolves_private("a..b.example") is False
+        assert await resolves_private("x" * 70 + ".example") is False
+        assert await resolves_private("127.0.0.1") is True
+
+    asyncio.run(main())
+
+
+def test_referer_follows_scrapys_default_policy() -> None:
+    from audit.fetch import referer_for
+
+    assert referer_for("https://u:p@a.com/x?q=1#frag", "https://b.com/") == "https://a.com/x?q=1"
+    assert referer_for("https://a.com/x", "http://b.com/") is None  # no downgrade leak
+    assert referer_for("http://a.com/x", "https://b.com/") == "http://a.com/x"
+    assert referer_for(None, "http://b.com/") is None
+
+
+def test_decompression_is_bounded_and_reads_every_gzip_member() -> None:
+    body = b"<p>" + os.urandom(4000).hex().encode() + b"</p>"
+    assert _decoded(gzip.compress(body[:100]) + gzip.compress(body[100:]), "gzip") == body
+    cut = _decoded(gzip.compress(body)[:2000], "gzip")  # a truncated body: what was decoded
+    assert 1000 < len(cut) < len(body) and body.startswith(cut)
+    bomb = gzip.compress(b"\0" * 5_000_000)
+    with pytest.raises(FetchFailed, match="too_large"):
+        _decoded(bomb, "gzip", limit=1_000_000)
 
 
 def test_render_with_the_asyncio_engine_is_a_usage_error(tmp_path: Path) -> None:

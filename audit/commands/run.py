@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -288,6 +289,10 @@ def audit_run(
                     stderr.print(f"report: {path}")
     except (LabError, BundleError, PolicyError, TargetListError, ValueError,
             DistributedError, StoreError) as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    except RuntimeError as exc:  # the crawl stopped (a helper process died, an internal error)
+        logging.getLogger(__name__).debug("run stopped", exc_info=True)
         fail(str(exc))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
