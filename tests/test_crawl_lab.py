@@ -168,9 +168,12 @@ def test_fail_on_gates_ci(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(lab_run: Path, tmp_path: Path) -> None:
+    # A shell that starts jobs in the background (CI runners, nohup) leaves SIGINT ignored,
+    # and Python keeps it so; a user's terminal does not: restore the default for the run.
     process = subprocess.Popen([*HULIAN, "run", "--lab", "--out", str(tmp_path), "--run-id",
                                 "stopped", "--report-format", ""], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     observations = tmp_path / "stopped" / "observations.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
