@@ -199,6 +199,4 @@ def _crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWri
     finally:
         evidence.close()
         parser.close()
-    return CrawlResult(planned=len(result.planned), observations=result.observations,
-                       outcomes=result.outcomes, seed_errors=result.seed_errors,
-                       stats=result.stats)
+    return result

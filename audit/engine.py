@@ -25,7 +25,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from audit import chain as chains
 from audit.bundle import BundleWriter
 from audit.catalog import Catalog
 from audit.chain import Seed
+from audit.crawl import CrawlResult
 from audit.fetch import Fetched, Fetcher, FetchFailed, referer_for, wire_url
 from audit.guard import AddressGuard
 from audit.model import Probe
@@ -108,15 +109,6 @@ class _HostSlot:
     last_start: float = float("-inf")
 
 
-@dataclass
-class EngineResult:
-    planned: dict[str, Probe]
-    observations: int
-    outcomes: Counter[str]
-    seed_errors: list[dict[str, str]]
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
 class AsyncioEngine:
     def __init__(self, catalog: Catalog, writer: BundleWriter, *, politeness: Politeness,
                  seeds: list[Seed], routes: dict[str, str], allow_private: bool,
@@ -151,7 +143,7 @@ class AsyncioEngine:
 
     # -- the run ------------------------------------------------------------------------
 
-    async def run(self) -> EngineResult:
+    async def run(self) -> CrawlResult:
         p = self.politeness
         self._queue = asyncio.PriorityQueue()
         self._gate = asyncio.Semaphore(p.concurrency)
@@ -184,9 +176,9 @@ class AsyncioEngine:
                 f"{len(self._internal_errors)} probe(s) or seed(s) failed inside hulian "
                 f"(first: {self._internal_errors[0]}); the bundle is intact: fix the cause and "
                 "continue with --resume")
-        return EngineResult(planned=self.planned, observations=sum(self.outcomes.values()),
-                            outcomes=self.outcomes, seed_errors=self.seed_errors,
-                            stats=dict(self.stats))
+        return CrawlResult(planned=len(self.planned), observations=sum(self.outcomes.values()),
+                           outcomes=self.outcomes, seed_errors=self.seed_errors,
+                           stats=dict(self.stats))
 
     async def _worker(self) -> None:
         assert self._queue is not None

@@ -235,13 +235,20 @@ def resolve(base: str | None, href: str) -> str | None:
             if origin is not None:
                 absolute = origin.group(1) + href
     if absolute is None:
-        scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
-        if scheme and scheme.group(1).lower() not in ("http", "https"):
-            return None
-        try:
-            absolute = urljoin(base, href) if base else href
-        except ValueError:
-            return None
-        if href.startswith("//") and not base:
-            absolute = "http:" + href
+        return _resolve_general(base, href)
+    return absolute if looks_like_url(absolute) and host_of(absolute) else None
+
+
+def _resolve_general(base: str | None, href: str) -> str | None:
+    """resolve() through urljoin, for any cleaned, non-empty href (the tests hold the fast
+    paths above to it)."""
+    scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        return None
+    try:
+        absolute = urljoin(base, href) if base else href
+    except ValueError:
+        return None
+    if href.startswith("//") and not base:
+        absolute = "http:" + href
     return absolute if looks_like_url(absolute) and host_of(absolute) else None

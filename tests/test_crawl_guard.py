@@ -85,3 +85,24 @@ def test_robots_policy_is_explicit(tmp_path: Path, engine: str) -> None:
     assert [o.outcome.value for o in Bundle(ignore_run).observations()] == ["direct"]
     assert json.loads((obey_run / "manifest.json").read_text())["config"]["robots"] == "obey"
     assert json.loads((ignore_run / "manifest.json").read_text())["config"]["robots"] == "ignore"
+
+
+def test_hostile_robots_txt_is_read_as_far_as_it_makes_sense(tmp_path: Path,
+                                                             engine: str) -> None:
+    """A robots.txt with a byte-order mark, binary garbage and a 404 status elsewhere: its
+    rules still apply where they can be read, and nothing crashes."""
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/robots.txt": (200, {"Content-Type": "text/plain"},
+                                  b"\xef\xbb\xbfUser-agent: *\nDisallow: /post/\n\x00\xff\xfe"
+                                  b"\x80garbage\nAllow"),
+        "forum.test/post/1": (200, {}, b'<a href="http://shop.test/item">x</a>'),
+        "shop.test/robots.txt": (404, {}, b"<html>not here</html>"),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        route = ["--route", f"shop.test={site.url}"]
+        result, run = _run(tmp_path, site.url, engine, *route)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["seed_errors"] == [
+        {"url": "http://forum.test/post/1", "error": "robots_disallowed"}]
+    assert list(Bundle(run).observations()) == []
