@@ -5,7 +5,9 @@ bundle) and which engine runs it: the asyncio engine (audit/engine.py) by defaul
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,7 +174,6 @@ def crawl(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
 def _crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
                         planned: dict[str, Probe] | None, done: set[str] | None,
                         progress: Callable[[str, Any], None] | None) -> CrawlResult:
-    import asyncio
 
     from audit.bundle import OBSERVATIONS
     from audit.engine import AsyncioEngine, Politeness
@@ -195,8 +196,22 @@ def _crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWri
         seeds=seeds, routes=config.routes, allow_private=config.allow_private,
         evidence=evidence, parser=parser, planned=planned, done=done, progress=progress)
     try:
-        result = asyncio.run(engine.run())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            result = runner.run(engine.run())
     finally:
         evidence.close()
         parser.close()
     return result
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed: its transports and callbacks are C, which takes about
+    a tenth off the crawl process's CPU per request (docs/benchmarks.md); otherwise (or with
+    HULIAN_EVENT_LOOP=asyncio, to compare) the standard loop."""
+    if os.environ.get("HULIAN_EVENT_LOOP", "uvloop") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

@@ -1,5 +1,5 @@
-"""One HTTP exchange at a time, asyncio-native: the asyncio engine's downloader (the only
-aiohttp user in hulian).
+"""One HTTP exchange at a time, asyncio-native: the asyncio engine's downloader, over
+hulian's own HTTP/1.1 client (audit/http1.py; why not aiohttp is explained there).
 
 No redirects are followed (hulian records every hop itself), bodies are read as transferred
 (the WARC evidence keeps those bytes) and decoded here for classification, and every failure
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import socket
+import ssl
 import time
 import zlib
 from dataclasses import dataclass
 
-import aiohttp
 from w3lib.url import safe_url_string
-from yarl import URL
 
+from audit import http1
 from audit.warc import Headers
 
 # Scrapy's default request headers, so both engines look alike to a server; Accept-Encoding
@@ -57,25 +59,28 @@ class Fetched:
 
 
 def failure_reason(exc: BaseException) -> str:
-    if isinstance(exc, FetchFailed):
+    """The recorded word for an exchange that produced no HTTP response. The order matters:
+    TLS and DNS errors are OSErrors too."""
+    if isinstance(exc, FetchFailed | http1.TooLarge):
         return exc.reason
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is the same class since 3.11
         return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+    if isinstance(exc, socket.gaierror):
         return "dns_error"
-    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return "tls_error"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if exc.os_error.errno == errno.ECONNREFUSED or isinstance(
-                exc.os_error, ConnectionRefusedError):
-            return "connection_refused"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe, closed mid-response
         return "connection_reset"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError
-                  | aiohttp.ClientConnectionResetError | ConnectionResetError):
-        return "connection_reset"
-    if isinstance(exc, aiohttp.ClientOSError):
-        return "connection_reset" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else \
-            f"download_error:{type(exc).__name__}"
+    if isinstance(exc, http1.BadResponse):
+        return "download_error:bad_response"
+    if isinstance(exc, OSError):
+        # Unreachable hosts and networks (EHOSTUNREACH, ENETUNREACH ...): the connection
+        # could not be made, which is what a reset looks like to the auditor.
+        return "connection_refused" if exc.errno == errno.ECONNREFUSED else "connection_reset"
+    if isinstance(exc, ValueError):  # a URL a hostile page carries that cannot be requested
+        return "bad_url"
     return f"download_error:{type(exc).__name__}"
 
 
@@ -121,6 +126,7 @@ def _decoded(payload: bytes, encoding: str, limit: int = 1 << 62) -> bytes:
     return body
 
 
+@functools.lru_cache(maxsize=16384)  # each hop's URL is turned into wire form twice
 def wire_url(url: str) -> str:
     """The URL as it goes out: only what cannot travel percent-encoded (non-ASCII, spaces;
     IDN hosts as punycode), as Scrapy does. Hops are recorded under this form."""
@@ -150,81 +156,46 @@ class Fetcher:
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self._pool_size = pool_size
-        self._headers = {**DEFAULT_HEADERS, "User-Agent": user_agent}
-        self._session: aiohttp.ClientSession | None = None
+        self._headers: Headers = [("User-Agent", user_agent), *DEFAULT_HEADERS.items()]
+        self._client: http1.Client | None = None
 
     async def __aenter__(self) -> Fetcher:
-        # ssl=False: certificates are not verified, as Scrapy does not verify them either
-        # (DOWNLOAD_VERIFY_CERTIFICATES is off): both engines must reach the same pages.
-        connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0,
-                                         ttl_dns_cache=300, enable_cleanup_closed=True,
-                                         ssl=False)
-        self._session = aiohttp.ClientSession(
-            connector=connector, headers=self._headers, auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),  # every probe is a fresh visitor
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            skip_auto_headers=("User-Agent",), trust_env=False,
-            # Twisted's limits (Scrapy): longer header lines and any number of headers.
-            max_line_size=16384, max_field_size=16384, max_headers=1024,
-        )
+        self._client = http1.Client(max_bytes=self.max_bytes, pool_size=self._pool_size)
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            self._client.close()
 
     async def fetch(self, url: str, *, proxy: str | None = None,
                     referer: str | None = None) -> Fetched:
-        """GET `url` once. Raises FetchFailed with the recorded reason.
+        """GET `url` once, no cookies, no redirects. Raises FetchFailed with the recorded
+        reason.
 
         The URL goes out as the page gave it: only what cannot travel is percent-encoded
         (non-ASCII, spaces; IDN hosts as punycode), exactly as Scrapy does, and nothing is
-        re-quoted (aiohttp would decode `%3A%2F%2F` in a wrapper's query, and the wrapper
-        would see another URL than the one audited)."""
-        assert self._session is not None, "use `async with Fetcher(...)`"
+        re-quoted (a client that normalises `%3A%2F%2F` in a wrapper's query would make the
+        wrapper see another URL than the one audited)."""
+        assert self._client is not None, "use `async with Fetcher(...)`"
         started, cpu_started = time.perf_counter(), time.thread_time()
+        url = wire_url(url)
+        headers = [*self._headers, ("Referer", referer)] if referer else self._headers
         try:
-            url = wire_url(url)
-            extra = {"Referer": referer} if referer else None
-            async with self._session.get(URL(url, encoded=True), allow_redirects=False,
-                                         proxy=proxy, headers=extra) as response:
-                elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-                latency = max(0.0, (time.perf_counter() - started)
-                              - (time.thread_time() - cpu_started))
-                declared = response.content_length
-                if declared is not None and declared > self.max_bytes:
-                    raise FetchFailed(f"too_large:{declared}")
-                if declared is not None:
-                    payload = await response.read()  # bounded by the check above
-                else:  # no length given: read in chunks and stop at the limit
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.content.iter_chunked(1 << 16):
-                        size += len(chunk)
-                        if size > self.max_bytes:
-                            raise FetchFailed(f"too_large:>{self.max_bytes}")
-                        chunks.append(chunk)
-                    payload = b"".join(chunks)
-                raw = [(k.decode("latin-1"), v.decode("latin-1"))
-                       for k, v in response.raw_headers]
-                headers: dict[str, str] = {}
-                for name, value in raw:
-                    key = name.lower()
-                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
-                encoding = headers.get("content-encoding", "")
-                return Fetched(
-                    url=url, status=response.status, reason=response.reason or "",
-                    headers=headers, raw_headers=raw,
-                    # Plain str: aiohttp's case-insensitive `istr` names are slow to pickle.
-                    request_headers=[(str(k), str(v))
-                                     for k, v in response.request_info.headers.items()],
-                    payload=payload,
-                    body=_decoded(payload, encoding, self.max_bytes) if encoding else payload,
-                    elapsed_ms=elapsed_ms,  # to the response headers, like Scrapy's latency
-                    latency_s=latency,
-                )
-        except FetchFailed:
-            raise
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            # ValueError: aiohttp refuses some malformed URLs a hostile page can carry.
+            async with asyncio.timeout(self.timeout_s):
+                response, sent = await self._client.get(url, headers, proxy=proxy)
+        except Exception as exc:
             raise FetchFailed(failure_reason(exc)) from exc
+        to_head = response.head_at - started
+        fields: dict[str, str] = {}
+        for name, value in response.headers:
+            key = name.lower()
+            fields[key] = f"{fields[key]}, {value}" if key in fields else value
+        encoding = fields.get("content-encoding", "")
+        payload = response.payload
+        return Fetched(
+            url=url, status=response.status, reason=response.reason, headers=fields,
+            raw_headers=response.headers, request_headers=sent, payload=payload,
+            body=_decoded(payload, encoding, self.max_bytes) if encoding else payload,
+            elapsed_ms=round(to_head * 1000, 1),  # to the response headers, like Scrapy's
+            latency_s=max(0.0, to_head - (response.head_cpu - cpu_started)),
+        )

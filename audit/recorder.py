@@ -50,12 +50,16 @@ _LENGTH = struct.Struct("!I")
 
 
 class _Writes:
-    """What the child (or, after its death, the crawl process) does with each item."""
+    """What the child does with the items of one hand-over: WARC records are written as they
+    come, observation lines held back; `commit` then hands the WARC bytes to the OS first and
+    the lines after them, so no line on disk can cite a record that is not (two writes per
+    hand-over instead of two per item)."""
 
     def __init__(self, warc_path: Path, observations_path: Path):
-        self.warc = WarcLog(warc_path)
+        self.warc = WarcLog(warc_path, flush_each=False)
         self.observations_path = observations_path
         self._lines: IO[str] | None = None
+        self._pending: list[str] = []
 
     def apply(self, item: tuple[Any, ...]) -> None:
         if item[0] == "x":
@@ -63,16 +67,23 @@ class _Writes:
             date = datetime.fromtimestamp(float(kwargs.pop("date")), UTC)
             self.warc.exchange(url, record_id=record_id, date=date, **kwargs)
         else:
-            if self._lines is None:
-                repair_partial_line(self.observations_path)
-                self._lines = self.observations_path.open("a", encoding="utf-8")
-            self._lines.write(item[1])
-            self._lines.flush()
+            self._pending.append(item[1])
+
+    def commit(self) -> None:
+        self.warc.flush()
+        if not self._pending:
+            return
+        if self._lines is None:
+            repair_partial_line(self.observations_path)
+            self._lines = self.observations_path.open("a", encoding="utf-8")
+        self._lines.write("".join(self._pending))
+        self._lines.flush()
+        self._pending.clear()
 
     def close(self) -> None:
+        self.commit()
         self.warc.close()
         if self._lines is not None:
-            self._lines.flush()
             os.fsync(self._lines.fileno())  # as BundleWriter.close does for its files
             self._lines.close()
 
@@ -161,17 +172,23 @@ class RecorderProcess:
 def _child(sock: socket.socket, warc_path: Path, observations_path: Path) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl process decides when to stop
     writes = _Writes(warc_path, observations_path)
-    reader = sock.makefile("rb", buffering=1 << 20)
+    buffer = bytearray()
     try:
-        while True:
-            header = reader.read(_LENGTH.size)
-            if len(header) < _LENGTH.size:
-                return
-            (length,) = _LENGTH.unpack(header)
-            data = reader.read(length)
-            if len(data) < length:
-                return  # the crawl process died mid-hand-over: that item is lost
-            writes.apply(pickle.loads(data))
+        # Whatever has arrived is one hand-over: its items are applied, then committed. An
+        # item cut off by the end of the stream (the crawl process died mid-hand-over) is
+        # lost, never half-applied.
+        while chunk := sock.recv(1 << 20):
+            buffer += chunk
+            offset = 0
+            while len(buffer) - offset >= _LENGTH.size:
+                (length,) = _LENGTH.unpack_from(buffer, offset)
+                start = offset + _LENGTH.size
+                if len(buffer) - start < length:
+                    break
+                writes.apply(pickle.loads(buffer[start:start + length]))
+                offset = start + length
+            del buffer[:offset]
+            writes.commit()
     finally:
         writes.close()
 

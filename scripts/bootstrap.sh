@@ -39,5 +39,5 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/pip install -q --upgrade pip
 fi
 echo "bootstrap: installing Python dependencies into .venv" >&2
-.venv/bin/pip install -q -e ".[test,browser,postgres,distributed,schedule]"
+.venv/bin/pip install -q -e ".[test,bench,browser,postgres,distributed,schedule]"
 echo "bootstrap: done" >&2

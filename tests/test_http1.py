@@ -1,0 +1,398 @@
+"""hulian's HTTP/1.1 client (audit/http1.py) through the Fetcher, against real local servers
+that answer in every framing a server may use and in the broken ways hostile ones do."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from audit.fetch import Fetched, Fetcher, FetchFailed
+from audit.http1 import split_url
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Server:
+    """A loopback server running `handler` per connection; counts connections and keeps
+    every request head it read (handlers call `read_request`)."""
+
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None):
+        self.handler = handler
+        self.tls = tls
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Server:
+        async def on_connection(reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                await self.handler(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.close()
+
+        self._server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.requests.append(head)
+        return head
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def fetch_all(urls: list[str], *, max_bytes: int = 1 << 20, timeout_s: float = 5,
+                    proxy: str | None = None, pool_size: int = 4) -> list[Fetched | str]:
+    """Fetch in turn over one client; failures as their recorded word."""
+    results: list[Fetched | str] = []
+    async with Fetcher(user_agent="hulian-test", timeout_s=timeout_s, max_bytes=max_bytes,
+                       pool_size=pool_size) as fetcher:
+        for url in urls:
+            try:
+                results.append(await fetcher.fetch(url, proxy=proxy))
+            except FetchFailed as failed:
+                results.append(failed.reason)
+    return results
+
+
+def run(coro: Awaitable[None]) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def ok(result: Fetched | str) -> Fetched:
+    assert isinstance(result, Fetched), result
+    return result
+
+
+# -- framing --------------------------------------------------------------------------------
+
+def test_chunked_body_with_extensions_and_trailers_then_reuse() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5;name=value\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\n"
+                         b"X-Trailer: yes\r\n\r\n")
+            await writer.drain()
+
+    async def main() -> None:
+        async with server:
+            first, second = await fetch_all([f"{server.base}/a", f"{server.base}/b"])
+            assert ok(first).payload == b"hello world" == ok(second).payload
+            assert server.connections == 1  # the second request reused the connection
+
+    server = Server(handler)
+    run(main())
+
+
+def test_body_to_the_end_of_the_connection_and_no_reuse() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<p>old server</p>")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        async with server:
+            results = await fetch_all([f"{server.base}/1", f"{server.base}/2"])
+            assert [ok(r).payload for r in results] == [b"<p>old server</p>"] * 2
+            assert server.connections == 2
+
+    server = Server(handler)
+    run(main())
+
+
+def test_interim_responses_no_body_statuses_and_lf_only_heads() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await server.read_request(reader)
+            if b"/continue" in head:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+                             b"Link: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            elif b"/empty" in head:  # 204 and 304 carry no body whatever they declare
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n"
+                             if b"204" in head else
+                             b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n")
+            else:  # bare LF line ends, folded and repeated headers, no reason phrase
+                writer.write(b"HTTP/1.1 302\nLocation: /next\nX-Folded: one\n two\n"
+                             b"Set-Cookie: a=1\nSet-Cookie: b=2\nContent-Length: 0\n\n")
+            await writer.drain()
+
+    async def main() -> None:
+        async with server:
+            base = server.base
+            cont, no_content, not_modified, lf = await fetch_all(
+                [f"{base}/continue", f"{base}/empty/204", f"{base}/empty/304", f"{base}/lf"])
+            assert (ok(cont).status, ok(cont).payload) == (200, b"ok")
+            assert (ok(no_content).status, ok(no_content).payload) == (204, b"")
+            assert (ok(not_modified).status, ok(not_modified).payload) == (304, b"")
+            redirect = ok(lf)
+            assert (redirect.status, redirect.reason) == (302, "")
+            assert redirect.headers["location"] == "/next"
+            assert redirect.headers["x-folded"] == "one two"
+            assert redirect.headers["set-cookie"] == "a=1, b=2"
+            assert [k for k, _ in redirect.raw_headers].count("Set-Cookie") == 2
+            assert server.connections == 1
+
+    server = Server(handler)
+    run(main())
+
+
+def test_stale_keep_alive_connection_is_retried_once_on_a_fresh_one() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        # Keep-alive implied, yet the server closes right after: the client learns it only
+        # when it reuses the connection.
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        async with server:
+            results = await fetch_all([f"{server.base}/{n}" for n in range(3)])
+            assert [ok(r).payload for r in results] == [b"abc"] * 3
+            assert server.connections == 3
+
+    server = Server(handler)
+    run(main())
+
+
+# -- broken and hostile servers --------------------------------------------------------------
+
+@pytest.mark.parametrize(("answer", "word"), [
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "download_error:bad_response"),
+    (b"HTTP/1.1 2000 OK\r\n\r\n", "download_error:bad_response"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+     "download_error:bad_response"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "download_error:bad_response"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "download_error:bad_response"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "download_error:bad_response"),
+    (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n", "download_error:bad_response"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", "connection_reset"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", "connection_reset"),
+    (b"", "connection_reset"),
+])
+def test_broken_answers_are_failures_with_a_word(answer: bytes, word: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        async with Server(handler) as server:
+            assert await fetch_all([f"{server.base}/"]) == [word]
+
+    run(main())
+
+
+def test_endless_head_and_silent_server() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(150):  # 1.6 MB of headers, never ending
+            writer.write(b"".join(b"X-H%d: v\r\n" % n for n in range(1000)))
+            await writer.drain()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(10)
+
+    async def main() -> None:
+        async with Server(endless) as server:
+            assert await fetch_all([f"{server.base}/"]) == ["download_error:bad_response"]
+        async with Server(silent) as server:
+            assert await fetch_all([f"{server.base}/"], timeout_s=0.5) == ["timeout"]
+
+    run(main())
+
+
+def test_a_server_talking_out_of_turn_loses_its_connection() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        # Two answers for one request: the second must never be read as the next response.
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nA1"
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nA2")
+        await writer.drain()
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nB1")
+        await writer.drain()
+
+    async def main() -> None:
+        async with server:
+            first, second = await fetch_all([f"{server.base}/1", f"{server.base}/2"])
+            assert ok(first).payload == b"A1"
+            assert ok(second).payload == b"A1"  # from a fresh connection, not the stray A2
+            assert server.connections == 2
+
+    server = Server(handler)
+    run(main())
+
+
+def test_no_header_can_be_forged_through_the_url() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    async def main() -> None:
+        async with server:
+            results = await fetch_all([f"{server.base}/a\r\nX-Forged: 1", f"{server.base}/b c"])
+            for head in server.requests:
+                assert b"X-Forged: 1\r\n" not in head
+                assert head.count(b"\r\n") == 7  # request line, 5 headers, the empty line
+            assert all(isinstance(r, Fetched) or r == "bad_url" for r in results)
+
+    server = Server(handler)
+    run(main())
+
+
+def test_urls_the_client_cannot_request_are_bad_urls() -> None:
+    async def main() -> None:
+        assert await fetch_all(["ftp://example.test/x", "http://[::1/x", "http://a.test:99999/",
+                                "http:///nohost"]) == ["bad_url"] * 4
+
+    run(main())
+    target = split_url("https://user:pw@[::1]:8443/p?q=%2F#frag")
+    assert (target.host, target.port, target.host_header, target.path) == (
+        "::1", 8443, "[::1]:8443", "/p?q=%2F")
+    assert split_url("http://a.test?x=1").path == "/?x=1"
+
+
+# -- proxies and TLS -----------------------------------------------------------------------
+
+def test_http_through_a_proxy_goes_in_absolute_form() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await server.read_request(reader)
+            body = head.split(b"\r\n", 1)[0]
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+    async def main() -> None:
+        async with server:
+            results = await fetch_all(["http://chat.tenhub.lab/a?x=%2F", "http://shop.lab:8080/"],
+                                      proxy=server.base)
+            assert [ok(r).payload for r in results] == [
+                b"GET http://chat.tenhub.lab/a?x=%2F HTTP/1.1", b"GET http://shop.lab:8080/ HTTP/1.1"]
+            assert b"Host: chat.tenhub.lab\r\n" in server.requests[0]
+            assert server.connections == 1  # one pool for everything through the proxy
+
+    server = Server(handler)
+    run(main())
+
+
+def _self_signed(tmp_path: Path) -> ssl.SSLContext:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secure.lab")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context
+
+
+def test_https_direct_and_through_a_connect_tunnel(tmp_path: Path) -> None:
+    """Certificates are not verified (as in Scrapy): a self-signed site is reached, directly
+    and through an HTTP proxy's CONNECT tunnel."""
+    async def site(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            line = head.split(b"\r\n", 1)[0]
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(line), line))
+            await writer.drain()
+
+    async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await proxy.read_request(reader)
+        host, port = head.split(b" ")[1].decode().rsplit(":", 1)
+        assert (host, int(port)) == ("secure.lab", tls_site.port)  # the proxy resolves it
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1",
+                                                                         tls_site.port)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer),
+                             return_exceptions=True)
+
+    async def plaintext(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    async def main() -> None:
+        async with tls_site, proxy:
+            direct = await fetch_all([f"https://127.0.0.1:{tls_site.port}/direct?x=1"])
+            assert ok(direct[0]).payload == b"GET /direct?x=1 HTTP/1.1"
+            tunnelled = await fetch_all([f"https://secure.lab:{tls_site.port}/t/1",
+                                         f"https://secure.lab:{tls_site.port}/t/2"],
+                                        proxy=proxy.base)
+            assert [ok(r).payload for r in tunnelled] == [b"GET /t/1 HTTP/1.1",
+                                                          b"GET /t/2 HTTP/1.1"]
+            assert proxy.connections == 1  # the tunnel was kept alive for the second GET
+        async with Server(plaintext) as plain_site:  # answers the TLS hello in plain text
+            assert await fetch_all([f"https://127.0.0.1:{plain_site.port}/"]) == ["tls_error"]
+
+    tls_site = Server(site, tls=_self_signed(tmp_path))
+    proxy = Server(tunnel)
+    run(main())
+
+
+def test_idle_connections_are_capped_at_the_pool_size() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    async def main() -> None:
+        servers = [Server(handler) for _ in range(5)]
+        for server in servers:
+            await server.__aenter__()
+        try:
+            async with Fetcher(user_agent="t", timeout_s=5, max_bytes=100, pool_size=2) as f:
+                for _ in range(3):
+                    for server in servers:
+                        await f.fetch(f"{server.base}/")
+                client = f._client
+                assert client is not None
+                assert client._idle_count == sum(len(v) for v in client._idle.values()) == 2
+                assert len(client._idle_order) <= 4 * 2 + 64
+        finally:
+            for server in servers:
+                await server.__aexit__()
+
+    run(main())
