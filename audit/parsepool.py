@@ -38,8 +38,9 @@ T = TypeVar("T")
 _FRAME = struct.Struct("!QI")  # request id, payload length
 # With this many pages queued at the least busy worker, the crawl process parses the page
 # itself: its own core has time to spare between downloads, and a page parsed here costs
-# no hand-over (measured on bench/crawl.py: ~15 % more requests/s than always handing over).
-INLINE_WHEN_QUEUED = 8
+# no hand-over (bench/crawl.py: 16-32 measured best; 4 overloads the crawl process, never
+# inlining leaves its core idle while the worker falls behind).
+INLINE_WHEN_QUEUED = 24
 
 # The crawl's catalog, inherited by the forked workers (set just before the fork).
 _CATALOG: Catalog | None = None

@@ -11,7 +11,6 @@ read its files back with warcio (`warcio check`, the capture reader).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import random
@@ -43,16 +42,31 @@ def new_record_id() -> str:
     return f"urn:uuid:{uuid.UUID(int=random.getrandbits(128), version=4)}"
 
 
+# Base32 of a SHA-1 digest ten bits at a time: 160 bits are 16 pairs of base32 digits.
+# base64.b32encode is pure Python up to 3.12 and cost more than the hashing.
+_B32_PAIRS = [a + b for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+              for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
+_SHIFTS = range(150, -1, -10)
+
+
 def _digest(data: bytes) -> str:
-    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+    """`sha1:` and the base32 digest, as wget and warcio write it."""
+    bits = int.from_bytes(hashlib.sha1(data).digest(), "big")
+    return "sha1:" + "".join([_B32_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS])
+
+
+_EMPTY_DIGEST = _digest(b"")
 
 
 def _header_block(first_line: str, headers: Headers) -> bytes:
-    lines = [first_line]
-    # CR/LF inside a value would end the header early: a hostile server must not be able to
-    # forge records, so line breaks are folded to spaces.
-    lines += [f"{k}: {v}".replace("\r", " ").replace("\n", " ") for k, v in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", errors="replace")
+    text = "\r\n".join([first_line, *(f"{k}: {v}" for k, v in headers)])
+    if text.count("\n") != len(headers) or "\r" in text.replace("\r\n", ""):
+        # CR/LF inside a value would end the header early: a hostile server must not be able
+        # to forge records, so line breaks are folded to spaces.
+        lines = [first_line]
+        lines += [f"{k}: {v}".replace("\r", " ").replace("\n", " ") for k, v in headers]
+        text = "\r\n".join(lines)
+    return (text + "\r\n\r\n").encode("utf-8", errors="replace")
 
 
 def _gzip_member(*parts: bytes) -> bytes:
@@ -81,7 +95,7 @@ class WarcLog:
                             ("WARC-Target-URI", url), ("WARC-Date", date)]
         headers += extra or []
         if payload is not None:
-            headers.append(("WARC-Payload-Digest", _digest(payload)))
+            headers.append(("WARC-Payload-Digest", _digest(payload) if payload else _EMPTY_DIGEST))
         headers += [("WARC-Block-Digest", _digest(block)), ("Content-Type", content_type),
                     ("Content-Length", str(len(block)))]
         return _gzip_member(_header_block("WARC/1.0", headers), block, b"\r\n\r\n")
