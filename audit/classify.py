@@ -8,8 +8,9 @@ from __future__ import annotations
 import html
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from audit.catalog import Catalog
@@ -51,28 +52,37 @@ def platform_for_url(url: str | None, catalog: Catalog) -> Platform | None:
     return _platform_for_host(host, url, catalog)
 
 
-# Catalog.platform_for_url scans every domain of every platform; the crawler asks for the
-# same few hosts thousands of times. Cached per catalog object (and per its platform dict,
-# so a catalog whose platforms are replaced or added to is looked up afresh).
-_HOST_CACHE: dict[int, tuple[weakref.ref[Catalog], int, int, dict[str, Platform | None]]] = {}
+# Answers that depend only on the catalog and a URL or host, asked thousands of times in a
+# crawl (the same hosts, the same navigation links on every page): cached per catalog
+# object and purpose, and per its platform dict, so a catalog whose platforms are replaced
+# or added to is answered afresh. Each cache is emptied when it reaches CACHE_ENTRIES.
+CACHE_ENTRIES = 65536
+_CACHES: dict[tuple[int, str], tuple[weakref.ref[Catalog], int, int, dict[Any, Any]]] = {}
+
+
+def _catalog_cache(catalog: Catalog, purpose: str) -> dict[Any, Any]:
+    key = (id(catalog), purpose)
+    entry = _CACHES.get(key)
+    platforms = catalog.platforms
+    if (entry is None or entry[0]() is not catalog or entry[1] != id(platforms)
+            or entry[2] != len(platforms)):
+        if len(_CACHES) > 64:
+            _CACHES.clear()
+        entry = (weakref.ref(catalog), id(platforms), len(platforms), {})
+        _CACHES[key] = entry
+    cache = entry[3]
+    if len(cache) > CACHE_ENTRIES:
+        cache.clear()
+    return cache
 
 
 def _platform_for_host(host: str, url: str, catalog: Catalog) -> Platform | None:
     """Catalog.platform_for_url(url), where `host` is host_of(url): it depends on nothing else."""
-    entry = _HOST_CACHE.get(id(catalog))
-    platforms = catalog.platforms
-    if (entry is None or entry[0]() is not catalog or entry[1] != id(platforms)
-            or entry[2] != len(platforms)):
-        if len(_HOST_CACHE) > 64:
-            _HOST_CACHE.clear()
-        entry = (weakref.ref(catalog), id(platforms), len(platforms), {})
-        _HOST_CACHE[id(catalog)] = entry
-    cache = entry[3]
+    cache = _catalog_cache(catalog, "host")
     if host not in cache:
-        if len(cache) > 65536:
-            cache.clear()
         cache[host] = catalog.platform_for_url(url)
-    return cache[host]
+    platform: Platform | None = cache[host]
+    return platform
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,19 +343,22 @@ class Link:
                 "rendered_as": self.rendered_as, "count": self.count}
 
 
-def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> list[Link]:
-    """Every outbound link, one entry per distinct (target, via, rendered_as), in page order.
-    Links are unwrapped through the page platform's own wrappers (through every known
-    wrapper when the platform is unknown); a link is outbound when its target is not on the
-    platform's domains (not on the page's own registrable domain if the platform is unknown)."""
-    base = (page.base_href and resolve(page.url, page.base_href)) or page.url
-    wrappers_of = [platform] if platform is not None else list(catalog.platforms.values())
-    own_site = registrable_domain(page.url) if page.url else None
-    found: dict[tuple[str, str | None, str], Link] = {}
+LinkDecision = tuple[str | None, str | None, str | None, str | None]
 
+
+def _link_decider(catalog: Catalog, platform: Platform | None,
+                  own_site: str | None) -> Callable[[str], LinkDecision | None]:
+    """Whether an absolute URL on a page of `platform` (of site `own_site` when the platform
+    is unknown) is an outbound link: None when it is not, otherwise (target, via,
+    target_domain, target_platform). Links are unwrapped through the page platform's own
+    wrappers (every known wrapper when the platform is unknown). A pure function of its
+    arguments, so decisions are cached per catalog: pages repeat navigation and links."""
+    wrappers_of = [platform] if platform is not None else list(catalog.platforms.values())
     # Hosts of the wrappers in play: a link on any other host is not wrapped, and is decided
     # without parsing it again for every wrapper (unwrap would find none).
     wrapper_hosts = [h for p in wrappers_of for w in p.wrappers for h in w.match.hosts]
+    cache = _catalog_cache(catalog, "links")
+    context = platform.id if platform is not None else f"site:{own_site}"
 
     def is_own(url: str, host: str | None) -> bool:  # host: host_of(url)
         if host is None:
@@ -354,42 +367,55 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
             return host_matches(host, platform.domains)
         return own_site is not None and registrable_domain(url) == own_site
 
-    known: dict[tuple[str, str], tuple[str, str | None, str] | None] = {}
-
-    def add(url: str, rendered_as: str) -> None:
-        # Pages repeat the same href many times (navigation, ads): decide each once.
-        if (url, rendered_as) in known:
-            key = known[(url, rendered_as)]
-            if key is not None:
-                found[key].count += 1
-            return
-        known[(url, rendered_as)] = None
+    def decide(url: str) -> LinkDecision | None:
+        key = (context, url)
+        if key in cache:
+            cached: LinkDecision | None = cache[key]
+            return cached
         host = host_of(url)
         if host is not None and _host_hit(host, wrapper_hosts):
             unwrapped = unwrap(url, wrappers_of)
         else:
             unwrapped = Unwrapped(url, None, None, None)
+        decision: LinkDecision | None = None
         if unwrapped.via is None:
-            if is_own(url, host):
-                return
-        elif unwrapped.target is not None and is_own(unwrapped.target,
-                                                     host_of(unwrapped.target)):
+            outbound = not is_own(url, host)
+        else:
+            outbound = unwrapped.target is None or not is_own(unwrapped.target,
+                                                              host_of(unwrapped.target))
+        if outbound:
+            target = unwrapped.target
+            target_platform = platform_for_url(target, catalog) if target else None
+            decision = (target, unwrapped.via,
+                        registrable_domain(target) if target else None,
+                        target_platform.id if target_platform else None)
+        cache[key] = decision
+        return decision
+
+    return decide
+
+
+def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> list[Link]:
+    """Every outbound link, one entry per distinct (target, via, rendered_as), in page order.
+    Links are unwrapped through the page platform's own wrappers (through every known
+    wrapper when the platform is unknown); a link is outbound when its target is not on the
+    platform's domains (not on the page's own registrable domain if the platform is unknown)."""
+    base = (page.base_href and resolve(page.url, page.base_href)) or page.url
+    own_site = registrable_domain(page.url) if platform is None and page.url else None
+    decide = _link_decider(catalog, platform, own_site)
+    found: dict[tuple[str, str | None, str], Link] = {}
+
+    def add(url: str, rendered_as: str) -> None:
+        decision = decide(url)
+        if decision is None:  # not outbound
             return
-        target = unwrapped.target
-        key = (target or url, unwrapped.via, rendered_as)
-        known[(url, rendered_as)] = key
-        if key in found:
+        target, via, target_domain, target_platform = decision
+        key = (target or url, via, rendered_as)
+        if key in found:  # the same link again (or another href to the same target)
             found[key].count += 1
             return
-        target_platform = platform_for_url(target, catalog) if target else None
-        found[key] = Link(
-            href=url,
-            target=target,
-            target_domain=registrable_domain(target) if target else None,
-            target_platform=target_platform.id if target_platform else None,
-            via=unwrapped.via,
-            rendered_as=rendered_as,
-        )
+        found[key] = Link(href=url, target=target, target_domain=target_domain,
+                          target_platform=target_platform, via=via, rendered_as=rendered_as)
 
     resolved: dict[str, str | None] = {}
     for anchor in page.anchors:

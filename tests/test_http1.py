@@ -396,3 +396,31 @@ def test_idle_connections_are_capped_at_the_pool_size() -> None:
                 await server.__aexit__()
 
     run(main())
+
+
+def test_wire_form_shortcut_agrees_with_w3lib() -> None:
+    """wire_url skips safe_url_string for URLs it would return unchanged; on URLs built from
+    the characters and hosts where the two could part (ports with leading zeros, a trailing
+    '?', quotes, lone '%', odd hosts), both give the same answer."""
+    import random
+
+    from w3lib.url import safe_url_string
+
+    from audit.fetch import wire_url
+
+    def reference(url: str) -> str:
+        try:
+            return safe_url_string(url)
+        except ValueError:
+            return url
+
+    rng = random.Random(20261128)
+    hosts = ["a.com", "127.0.0.1", "x-y.z.cn", "a..b", "-a.com", "a.com.", "xn--fiqs8s.cn",
+             "0", "..", "0x7f.1", "256.1.1.1", "A.com", "xn--", "中国.cn", "a_b.com"]
+    ports = ["", ":80", ":8080", ":0", ":00080", ":99999", ":65536", ":1"]
+    chars = "abcXYZ019-._~/?=&:+,;@!$*()'%\" #<>[]{}|\\^`é" + "%2F%3a%E4"
+    for _ in range(60_000):
+        url = (rng.choice(["http://", "https://", "HTTP://"]) + rng.choice(hosts)
+               + rng.choice(ports) + rng.choice(["", "/", "?"])
+               + "".join(rng.choice(chars) for _ in range(rng.randint(0, 24))))
+        assert wire_url.__wrapped__(url) == reference(url), url
