@@ -78,13 +78,51 @@ def _gzip_member(*parts: bytes) -> bytes:
     return b"".join([*(compressor.compress(p) for p in parts), compressor.flush()])
 
 
+def complete_length(path: Path, chunk_size: int = 1 << 20) -> int:
+    """The length of the file's leading run of complete gzip members: where a crash (kill -9
+    in the middle of writing a record) left a cut member or garbage, the evidence before it is
+    whole and the rest is not. Reads the whole file (a resume's cost, once)."""
+    good = 0  # end of the last complete member
+    position = 0  # file offset of data[0]
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with path.open("rb") as file:
+        while chunk := file.read(chunk_size):
+            data = chunk
+            while data:
+                try:
+                    inflater.decompress(data, 1 << 22)  # output bounded, and discarded
+                except zlib.error:
+                    return good
+                if inflater.eof:
+                    good = position = position + len(data) - len(inflater.unused_data)
+                    data = inflater.unused_data
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                elif inflater.unconsumed_tail:
+                    position += len(data) - len(inflater.unconsumed_tail)
+                    data = inflater.unconsumed_tail
+                else:
+                    position += len(data)
+                    data = b""
+    return good
+
+
 class WarcLog:
     """An append-only, gzipped WARC file. Appending to an existing file is what a resumed run
-    does: the records of the interrupted part stay where they are."""
+    does: the records of the interrupted part stay where they are, and a record cut off by a
+    crash is removed first (appending after it would make everything behind the cut
+    unreadable)."""
 
     def __init__(self, path: Path, *, flush_each: bool = True):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        if path.exists() and path.stat().st_size:
+            size = path.stat().st_size
+            keep = complete_length(path)
+            if keep < size:
+                logger.warning("%s: removing %d bytes after the last complete record (a record "
+                               "cut off by the interruption)", path, size - keep)
+                with path.open("r+b") as file:
+                    file.truncate(keep)
         self._file = path.open("ab")
         self._flush_each = flush_each
 

@@ -1,0 +1,101 @@
+"""hulian's WARC writer: records warcio reads back with matching digests, header values that
+cannot forge headers, and a file cut by a crash that a resumed run repairs before appending."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from audit.warc import WarcLog, _digest, complete_length
+
+HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Server", "lab")]
+REQUEST = [("Host", "shop.test"), ("User-Agent", "hulian-test")]
+
+
+def _write(log: WarcLog, n: int, size: int = 3000) -> list[str]:
+    return [log.exchange(f"http://shop.test/item/{i}", method="GET", request_headers=REQUEST,
+                         request_body=b"", status=200, response_headers=HEADERS,
+                         payload=(f"<p>item {i}</p>".encode() * size)[:size])
+            for i in range(n)]
+
+
+def _records(path: Path) -> list[tuple[str, str]]:
+    with path.open("rb") as stream:
+        return [(r.rec_headers.get_header("WARC-Type"), r.rec_headers.get_header("WARC-Record-ID"))
+                for r in ArchiveIterator(stream, check_digests="raise")]
+
+
+def test_digests_are_base32_sha1_as_warcio_checks_them(tmp_path: Path) -> None:
+    for data in (b"", b"x", bytes(range(256)) * 40):
+        expected = base64.b32encode(hashlib.sha1(data).digest()).decode()
+        assert _digest(data) == f"sha1:{expected}"
+    log = WarcLog(tmp_path / "a.warc.gz")
+    ids = _write(log, 5)
+    log.close()
+    records = _records(tmp_path / "a.warc.gz")  # check_digests="raise" verifies every digest
+    assert [t for t, _ in records] == ["response", "request"] * 5
+    assert [rid.strip("<>").removeprefix("urn:uuid:") for t, rid in records if t == "response"] \
+        == [i.removeprefix("urn:uuid:") for i in ids]
+
+
+def test_a_value_with_line_breaks_cannot_forge_a_header(tmp_path: Path) -> None:
+    log = WarcLog(tmp_path / "a.warc.gz")
+    log.exchange("http://shop.test/", method="GET", request_headers=REQUEST, request_body=b"",
+                 status=200, response_headers=[("X-Evil", "a\r\nWARC-Type: forged\rb")],
+                 payload=b"ok")
+    log.close()
+    with (tmp_path / "a.warc.gz").open("rb") as stream:
+        response = next(iter(ArchiveIterator(stream)))
+        assert response.http_headers.get_header("X-Evil") == "a  WARC-Type: forged b"
+        assert response.rec_headers.get_header("WARC-Type") == "response"
+
+
+@pytest.mark.parametrize("damage", ["cut_in_last_record", "garbage_after", "cut_in_header"])
+def test_a_file_cut_by_a_crash_is_repaired_before_a_resume_appends(
+        tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "crawl.warc.gz"
+    log = WarcLog(path)
+    first = _write(log, 6)
+    log.close()
+    whole = path.read_bytes()
+    assert complete_length(path) == len(whole)
+    # Where the last exchange's two records begin: six exchanges of two members each.
+    log = WarcLog(tmp_path / "five.warc.gz")
+    _write(log, 5)
+    log.close()
+    five = (tmp_path / "five.warc.gz").stat().st_size
+    if damage == "cut_in_last_record":
+        path.write_bytes(whole[:-40])  # the last request record loses its end
+        expected_records = 11
+    elif damage == "garbage_after":
+        path.write_bytes(whole + b"\x1f\x8b\x08\x00garbage")
+        expected_records = 12
+    else:
+        path.write_bytes(whole[:five + 12])  # the sixth response record's gzip header only
+        expected_records = 10
+    assert complete_length(path) < path.stat().st_size
+
+    resumed = WarcLog(path)  # what a resumed run opens
+    later = _write(resumed, 2)
+    resumed.close()
+    records = _records(path)
+    assert len(records) == expected_records + 4
+    ids = {rid.strip("<>") for _, rid in records}
+    assert set(first[:5]) <= ids and set(later) <= ids
+    assert complete_length(path) == path.stat().st_size
+
+
+def test_large_records_are_measured_without_holding_them(tmp_path: Path) -> None:
+    path = tmp_path / "big.warc.gz"
+    log = WarcLog(path)
+    log.exchange("http://shop.test/big", method="GET", request_headers=REQUEST, request_body=b"",
+                 status=200, response_headers=HEADERS, payload=b"a" * (30 << 20))
+    log.close()
+    size = path.stat().st_size
+    assert complete_length(path, chunk_size=4096) == size  # members spanning many chunks
+    path.write_bytes(path.read_bytes()[:-5])
+    assert complete_length(path, chunk_size=4096) < size - 5
