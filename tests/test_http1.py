@@ -72,8 +72,25 @@ async def fetch_all(urls: list[str], *, max_bytes: int = 1 << 20, timeout_s: flo
     return results
 
 
+@pytest.fixture(autouse=True, params=["uvloop", "asyncio"])
+def event_loop_kind(request: pytest.FixtureRequest) -> str:
+    """Every test on both loops: the engine runs on uvloop where it is installed (its
+    transports are not asyncio's classes), on the standard loop otherwise."""
+    global LOOP
+    LOOP = str(request.param)
+    return LOOP
+
+
+LOOP = "uvloop"
+
+
 def run(coro: Awaitable[None]) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]
+    if LOOP == "uvloop":
+        import uvloop
+
+        uvloop.run(coro)  # type: ignore[arg-type]
+    else:
+        asyncio.run(coro)  # type: ignore[arg-type]
 
 
 def ok(result: Fetched | str) -> Fetched:
@@ -424,3 +441,132 @@ def test_wire_form_shortcut_agrees_with_w3lib() -> None:
                + rng.choice(ports) + rng.choice(["", "/", "?"])
                + "".join(rng.choice(chars) for _ in range(rng.randint(0, 24))))
         assert wire_url.__wrapped__(url) == reference(url), url
+
+
+# -- found in review: numbers, drips, tiny chunks, tunnels, the pool ------------------------
+
+@pytest.mark.parametrize("length", ["²", "9" * 5000, "+5", " 5x"])
+def test_unreadable_content_lengths_are_bad_responses(length: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: " + length.encode("latin-1")
+                     + b"\r\n\r\nhello")
+        await writer.drain()
+
+    async def main() -> None:
+        async with Server(handler) as server:
+            assert await fetch_all([f"{server.base}/"]) == ["download_error:bad_response"]
+
+    run(main())
+
+
+def test_a_head_dripped_in_small_pieces_costs_about_what_it_costs_whole() -> None:
+    """The head's end is searched from where the last search stopped: fed in 1 KiB pieces, a
+    900 KiB head costs a small multiple of the same head fed at once, not a rescan per piece
+    (measured side by side in this test, no absolute time)."""
+    import time
+
+    from audit.http1 import _Connection
+
+    head = (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: %s\r\n" % (n, b"v" * 80)
+                                               for n in range(10_000)) + b"\r\n")
+
+    async def feed(piece: int) -> float:
+        connection = _Connection(max_bytes=1 << 20)
+        waiter = asyncio.get_running_loop().create_future()
+        connection._waiter = waiter
+        started = time.process_time()
+        for offset in range(0, len(head), piece):
+            connection.data_received(head[offset:offset + piece])
+        assert waiter.done() and waiter.result().status == 200
+        return time.process_time() - started
+
+    async def main() -> None:
+        whole = min([await feed(len(head)) for _ in range(3)])
+        dripped = min([await feed(1024) for _ in range(3)])
+        assert dripped < 20 * whole + 0.05, (dripped, whole)
+
+    run(main())
+
+
+def test_chunk_framing_counts_against_the_limit_and_tiny_chunks_are_joined() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        extension = b";" + b"e" * 900 if b"/framing" in head else b""
+        for _ in range(3000):  # one-byte chunks
+            writer.write(b"1" + extension + b"\r\nz\r\n")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def main() -> None:
+        async with Server(handler) as server:
+            tiny, framing = await fetch_all([f"{server.base}/tiny", f"{server.base}/framing"],
+                                            max_bytes=100_000)
+            assert ok(tiny).payload == b"z" * 3000
+            assert framing == "too_large:>100000"  # 3 KB of payload in 2.7 MB of framing
+
+    run(main())
+
+
+def test_a_proxy_that_never_answers_connect_loses_the_connection_at_the_timeout() -> None:
+    closed: asyncio.Event | None = None  # made inside the running loop
+
+    async def main() -> None:
+        nonlocal closed
+        closed = asyncio.Event()
+
+        async def silent_proxy(reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            assert await reader.read() == b""  # returns when the client closes
+            assert closed is not None
+            closed.set()
+
+        async with Server(silent_proxy) as proxy:
+            assert await fetch_all(["https://secure.lab/"], proxy=proxy.base,
+                                   timeout_s=0.3) == ["timeout"]
+            await asyncio.wait_for(closed.wait(), 2)
+
+    run(main())
+
+
+def test_the_pool_forgets_origins_it_holds_nothing_for() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    async def main() -> None:
+        async with Server(handler) as server:
+            async with Fetcher(user_agent="t", timeout_s=5, max_bytes=100, pool_size=2) as f:
+                # Twenty origins: the same server under twenty names of 127.0.0.x.
+                for n in range(1, 21):
+                    await f.fetch(f"http://127.0.0.{n}:{server.port}/")
+                client = f._client
+                assert client is not None
+                assert len(client._idle) <= 2 and client._idle_count == 2
+                client.close()
+                assert client._idle_count == 0
+
+    run(main())
+
+
+def test_refusals_read_the_same_on_both_loops() -> None:
+    from audit.fetch import failure_reason
+
+    several = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 80, 0, 0), "
+                      "[Errno 111] Connect call failed ('127.0.0.1', 80)")
+    mixed = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 80, 0, 0), "
+                    "[Errno 113] No route to host")
+    assert failure_reason(several) == "connection_refused"
+    assert failure_reason(ConnectionRefusedError(111, "refused")) == "connection_refused"
+    assert failure_reason(mixed) == "connection_reset"
+
+
+def test_ports_are_digits_only() -> None:
+    for url in ("http://a.test:+80/", "http://a.test:8_0/", "http://a.test: 80/",
+                "http://a.test:٨٠/"):
+        with pytest.raises(ValueError, match="port"):
+            split_url(url)
