@@ -59,6 +59,15 @@ class Fetched:
     latency_s: float
 
 
+def _all_refused(exc: OSError) -> bool:
+    """The standard loop's error for a name with several addresses that all failed is one
+    OSError without an errno ("Multiple exceptions: [Errno 111] ..., [Errno 111] ...");
+    uvloop raises the first ConnectionRefusedError. Both are a refusal."""
+    text = str(exc)
+    return (exc.errno is None and text.startswith("Multiple exceptions:")
+            and text.count("[Errno ") == text.count(f"[Errno {errno.ECONNREFUSED}]") > 0)
+
+
 def failure_reason(exc: BaseException) -> str:
     """The recorded word for an exchange that produced no HTTP response. The order matters:
     TLS and DNS errors are OSErrors too."""
@@ -77,9 +86,11 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, http1.BadResponse):
         return "download_error:bad_response"
     if isinstance(exc, OSError):
+        if exc.errno == errno.ECONNREFUSED or _all_refused(exc):
+            return "connection_refused"
         # Unreachable hosts and networks (EHOSTUNREACH, ENETUNREACH ...): the connection
         # could not be made, which is what a reset looks like to the auditor.
-        return "connection_refused" if exc.errno == errno.ECONNREFUSED else "connection_reset"
+        return "connection_reset"
     if isinstance(exc, ValueError):  # a URL a hostile page carries that cannot be requested
         return "bad_url"
     return f"download_error:{type(exc).__name__}"

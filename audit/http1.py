@@ -91,6 +91,8 @@ def split_url(url: str) -> Target:
     else:
         host, _, port_text = hostport.partition(":")
     default = 443 if scheme == "https" else 80
+    if port_text and not (port_text.isascii() and port_text.isdigit()):
+        raise ValueError(f"bad port in {url[:80]}")  # int() would take "+80", "8_0", " 80"
     port = int(port_text) if port_text else default
     if not host or not 0 < port < 65536 or any(c in host for c in " \t\r\n/\\"):
         raise ValueError(f"bad host or port in {url[:80]}")
@@ -126,8 +128,9 @@ class _Connection(asyncio.Protocol):
         self._head_cpu = 0.0
         self._framing = ""  # "length", "chunked", "close"
         self._remaining = 0  # length framing: bytes still due; chunked: of this chunk
-        self._chunks: list[bytes] = []
-        self._chunked_size = 0
+        self._scanned = 0  # how far the head's end was searched for already
+        self._body = bytearray()  # chunked framing: the payload so far
+        self._chunk_wire = 0  # chunked framing: bytes read, framing included
         self._chunk_state = "size"  # "size", "data", "crlf", "trailer"
         self.received_any = False
         self.reusable = False
@@ -151,6 +154,8 @@ class _Connection(asyncio.Protocol):
             self._advance()
         except (BadResponse, TooLarge) as exc:
             self._fail(exc)
+        except ValueError as exc:  # whatever a number in the head could not be read as
+            self._fail(BadResponse(str(exc)[:200]))
 
     def eof_received(self) -> bool | None:
         self._end_of_stream(None)
@@ -210,11 +215,15 @@ class _Connection(asyncio.Protocol):
 
     def _read_head(self) -> bool:
         buffer = self._buffer
-        match = _HEAD_END.search(buffer)
+        # Resume the search where the last one stopped (less the 3 bytes an end could start
+        # in): a server dripping its head byte by byte must not cost a rescan per read.
+        match = _HEAD_END.search(buffer, max(0, self._scanned - 3))
         if match is None:
             if len(buffer) > MAX_HEAD_BYTES:
                 raise BadResponse("response head too large")
+            self._scanned = len(buffer)
             return False
+        self._scanned = 0
         head = buffer[:match.start()].decode("latin-1")  # bytes as they are, one per char
         del buffer[:match.end()]
         lines = head.replace("\r\n", "\n").split("\n")
@@ -261,12 +270,15 @@ class _Connection(asyncio.Protocol):
         elif transfer:
             codings = [c.strip() for c in transfer.split(",") if c.strip()]
             if codings and codings[-1] == "chunked":
-                self._framing, self.reusable = "chunked", keep
+                # With a Content-Length beside it the message is suspect (RFC 9112 §6.1):
+                # read as chunked, and the connection not used again.
+                self._framing, self.reusable = "chunked", keep and not lengths
             else:  # a body without a length: it runs to the end of the connection
                 self._framing, self.reusable = "close", False
         elif lengths:
-            if len(lengths) > 1 or not all(v.isdigit() for v in lengths):
-                raise BadResponse(f"bad Content-Length: {sorted(lengths)}")
+            if len(lengths) > 1 or not all(
+                    v.isascii() and v.isdigit() and len(v) <= 18 for v in lengths):
+                raise BadResponse(f"bad Content-Length: {sorted(lengths)[:3]!r:.80}")
             declared = int(lengths.pop())
             if declared > self.max_bytes:
                 raise TooLarge(f"too_large:{declared}")
@@ -275,59 +287,59 @@ class _Connection(asyncio.Protocol):
             self._framing, self.reusable = "close", False
 
     def _read_chunks(self) -> None:
+        """Chunked framing over what has arrived, with an offset (one cut of the buffer per
+        read, not one per chunk); the payload grows in one bytearray. Framing counts against
+        the limit too: a body of one-byte chunks with long extensions is mostly framing."""
         buffer = self._buffer
-        while True:
-            if self._chunk_state == "size":
-                end = buffer.find(b"\n")
-                if end < 0:
-                    if len(buffer) > MAX_LINE_BYTES:
-                        raise BadResponse("chunk size line too long")
-                    return
-                line = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                del buffer[:end + 1]
-                if not _CHUNK_SIZE.fullmatch(line):
-                    raise BadResponse(f"bad chunk size: {line[:20]!r}")
-                size = int(line, 16)
-                if size == 0:
-                    self._chunk_state = "trailer"
+        position = 0
+        try:
+            while True:
+                if self._chunk_state == "data":
+                    take = min(self._remaining, len(buffer) - position)
+                    if take <= 0:
+                        return
+                    self._body += buffer[position:position + take]
+                    position += take
+                    self._remaining -= take
+                    if self._remaining:
+                        return
+                    self._chunk_state = "crlf"
                     continue
-                self._chunked_size += size
-                if self._chunked_size > self.max_bytes:
-                    raise TooLarge(f"too_large:>{self.max_bytes}")
-                self._remaining, self._chunk_state = size, "data"
-            elif self._chunk_state == "data":
-                if not buffer:
-                    return
-                take = min(self._remaining, len(buffer))
-                self._chunks.append(bytes(buffer[:take]))
-                del buffer[:take]
-                self._remaining -= take
-                if self._remaining:
-                    return
-                self._chunk_state = "crlf"
-            elif self._chunk_state == "crlf":
-                end = buffer.find(b"\n")
+                end = buffer.find(b"\n", position)
                 if end < 0:
-                    if len(buffer) > 2:
+                    if len(buffer) - position > MAX_LINE_BYTES:
+                        raise BadResponse("chunk framing line too long")
+                    return
+                line = bytes(buffer[position:end]).strip()
+                position = end + 1
+                if self._chunk_state == "crlf":
+                    if line:
                         raise BadResponse("chunk not followed by CRLF")
-                    return
-                if buffer[:end].strip():
-                    raise BadResponse("chunk not followed by CRLF")
-                del buffer[:end + 1]
-                self._chunk_state = "size"
-            else:  # trailer fields, up to an empty line
-                end = buffer.find(b"\n")
-                if end < 0:
-                    if len(buffer) > MAX_HEAD_BYTES:
-                        raise BadResponse("trailer too large")
-                    return
-                line = bytes(buffer[:end]).strip()
-                del buffer[:end + 1]
-                if not line:
-                    if buffer:
+                    self._chunk_state = "size"
+                elif self._chunk_state == "size":
+                    size_text = line.split(b";", 1)[0].strip()
+                    if not _CHUNK_SIZE.fullmatch(size_text):
+                        raise BadResponse(f"bad chunk size: {size_text[:20]!r}")
+                    size = int(size_text, 16)
+                    if size == 0:
+                        self._chunk_state = "trailer"
+                    elif len(self._body) + size > self.max_bytes:
+                        raise TooLarge(f"too_large:>{self.max_bytes}")
+                    else:
+                        self._remaining, self._chunk_state = size, "data"
+                elif not line:  # the empty line after the trailer fields: the end
+                    if position < len(buffer):
                         self.reusable = False
-                    self._finish(b"".join(self._chunks))
+                    del buffer[:position]
+                    position = 0
+                    self._finish(bytes(self._body))
                     return
+        finally:
+            if position:
+                del buffer[:position]
+                self._chunk_wire += position
+                if self._chunk_wire > 2 * self.max_bytes + MAX_HEAD_BYTES:
+                    raise TooLarge(f"too_large:>{self.max_bytes}")
 
     def _finish(self, payload: bytes) -> None:
         assert self._head is not None and self._waiter is not None
@@ -402,19 +414,23 @@ class Client:
                 connection.abort()
         self._idle.clear()
         self._idle_order.clear()
+        self._idle_count = 0
 
     # -- the pool ------------------------------------------------------------------------
 
     def _take_idle(self, key: tuple[str, ...]) -> _Connection | None:
         idle = self._idle.get(key)
-        while idle:
+        found = None
+        while idle and found is None:
             connection = idle.pop()
             connection.ticket = 0
             self._idle_count -= 1
             if not connection.closed and connection.transport is not None \
                     and not connection.transport.is_closing():
-                return connection
-        return None
+                found = connection
+        if idle is not None and not idle:
+            del self._idle[key]  # no entry kept for every origin ever contacted
+        return found
 
     def _release(self, key: tuple[str, ...], connection: _Connection) -> None:
         if not connection.reusable or connection.closed:
@@ -428,7 +444,10 @@ class Client:
         while self._idle_count > self._pool_size:
             ticket, old_key, old = self._idle_order.popleft()
             if old.ticket == ticket:
-                self._idle[old_key].remove(old)
+                idle = self._idle[old_key]
+                idle.remove(old)
+                if not idle:
+                    del self._idle[old_key]
                 self._idle_count -= 1
                 old.ticket = 0
                 old.abort()
@@ -448,6 +467,14 @@ class Client:
             lambda: _Connection(max_bytes), via.host, via.port)
         if target.scheme == "http":
             return connection
+        try:
+            return await self._tunnel(loop, connection, target)
+        except BaseException:  # refused, timed out, cancelled: the proxy connection goes too
+            connection.abort()
+            raise
+
+    async def _tunnel(self, loop: asyncio.AbstractEventLoop, connection: _Connection,
+                      target: Target) -> _Connection:
         # https through the proxy: a CONNECT tunnel, then TLS inside it.
         authority = target.host_header if ":" in target.host_header.lstrip("[").split("]")[-1] \
             else f"{target.host_header}:{target.port}"
