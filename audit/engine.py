@@ -40,7 +40,7 @@ from audit.crawl import CrawlResult
 from audit.fetch import Fetched, Fetcher, FetchFailed, referer_for, wire_url
 from audit.guard import AddressGuard
 from audit.model import Probe
-from audit.parsepool import ParsePool
+from audit.parsepool import PageCrashed, ParsePool
 from audit.recorder import FLUSH_INTERVAL_S, RecorderGone, RecorderProcess
 from audit.urls import host_of
 from audit.warc import WarcLog
@@ -235,8 +235,15 @@ class AsyncioEngine:
         if response.status >= 400:
             self.seed_errors.append({"url": seed.url, "error": f"http_{response.status}"})
             return
-        probes = await self.parser.plan(response.body, response.headers.get("content-type"),
-                                        response.url, seed.platform, seed.surface)
+        try:
+            probes = await self.parser.plan(response.body,
+                                            response.headers.get("content-type"),
+                                            response.url, seed.platform, seed.surface)
+        except PageCrashed:
+            self.seed_errors.append({"url": seed.url, "error": "parse_crash"})
+            logger.warning("seed %s crashed the page parser; recorded, not parsed again",
+                           seed.url)
+            return
         for probe in probes:
             if probe.id in self.planned:
                 continue
@@ -292,8 +299,18 @@ class AsyncioEngine:
                 continue
             analysis = chains.PageAnalysis()
             if chains.needs_analysis(response.status, response.headers, response.body):
-                analysis = await self.parser.analyze(
-                    response.body, response.headers.get("content-type", ""), response.url)
+                try:
+                    analysis = await self.parser.analyze(
+                        response.body, response.headers.get("content-type", ""), response.url)
+                except PageCrashed:
+                    # The page is evidence (its WARC record is written); what it is cannot
+                    # be told without the parser it kills.
+                    chains.record(chain, chains.Response(
+                        url=response.url, status=response.status, headers=response.headers,
+                        body=response.body, elapsed_ms=response.elapsed_ms,
+                        warc_record_id=record_id), via)
+                    chain.failure = "parse_crash"
+                    return
             step = chains.on_response(chain, chains.Response(
                 url=response.url, status=response.status, headers=response.headers,
                 body=response.body, elapsed_ms=response.elapsed_ms, warc_record_id=record_id,

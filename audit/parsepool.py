@@ -9,8 +9,13 @@ own socket pair: length-prefixed pickles, read by the event loop like any other 
 There is deliberately no thread in between (concurrent.futures' process pool has a manager
 thread; its GIL hand-offs with the event loop cost more than the parsing they saved here).
 
-If a worker dies (a page that crashes the parser, the kernel's OOM killer), its pending
-pages and everything after are parsed in the crawl process itself: slower, nothing lost.
+If a worker crashes (a signal such as SIGSEGV from the parser, or a non-zero exit), the page
+it was parsing (the oldest it had not answered: a worker answers in order) fails with
+PageCrashed, which the engine records as `parse_crash` instead of parsing that page again in
+the crawl process (where the same crash would end the run, and every resume after it). A
+worker killed from outside (SIGKILL, as the OOM killer does; SIGTERM) blames no page. Its
+other pending pages and everything after are parsed in the crawl process itself: slower,
+nothing lost.
 """
 
 from __future__ import annotations
@@ -113,6 +118,10 @@ class PageWorkFailed(Exception):
     """A worker raised on a page (the same bug would raise in the crawl process)."""
 
 
+class PageCrashed(Exception):
+    """The worker died while parsing this page: it is not parsed again anywhere."""
+
+
 @dataclass
 class _Worker:
     process: Any  # multiprocessing.Process
@@ -120,6 +129,14 @@ class _Worker:
     writer: asyncio.StreamWriter | None = None
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     alive: bool = True
+
+
+def _crashed(worker: _Worker) -> bool:
+    """Whether the worker ended of a crash of its own rather than killed from outside. It
+    has closed its socket, so it is gone or about to be: the wait is short and rare."""
+    worker.process.join(timeout=2)
+    status = worker.process.exitcode
+    return status is not None and status not in (0, -signal.SIGKILL, -signal.SIGTERM)
 
 
 class ParsePool:
@@ -177,10 +194,16 @@ class ParsePool:
             pass
         worker.alive = False
         if worker.pending:
-            logger.warning("a parse worker died; its pages and the rest are parsed in the "
-                           "crawl process")
-        for future in worker.pending.values():
-            if not future.done():
+            logger.warning("a parse worker died; the page it was parsing is recorded as "
+                           "parse_crash, its other pages and the rest are parsed in the crawl "
+                           "process")
+        culprit = min(worker.pending, default=None) if _crashed(worker) else None
+        for request_id, future in worker.pending.items():
+            if future.done():
+                continue
+            if request_id == culprit:
+                future.set_exception(PageCrashed("the parse worker died on this page"))
+            else:
                 future.set_exception(ConnectionError("parse worker gone"))
         worker.pending.clear()
 

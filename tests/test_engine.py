@@ -156,6 +156,63 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
         pool.close()
 
 
+@pytest.mark.parametrize("where", ["hop", "seed"])
+def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """A hostile page that crashes the parser (here: the worker exits the way a segfault in
+    libxml2 would end it) is recorded as `parse_crash` (a hop: an `error` observation with
+    the page as evidence; a seed: a seed error) and not parsed again in the crawl process,
+    where the same crash would end the run and every resume of it. The rest goes on."""
+    import audit.parsepool as parsepool
+    from audit.bundle import BundleWriter
+    from audit.catalog import policy_dirs
+    from audit.crawl import CrawlConfig, crawl
+    from tests.localsite import forum_policies, serve
+
+    job = "analyze" if where == "hop" else "plan"
+    real = parsepool._JOBS[job]
+
+    def crashing(body: bytes, *args: object) -> object:
+        if b"CRASH-ME" in body:
+            os._exit(3)
+        return real(body, *args)
+
+    # Patched before the pool forks, so only the worker carries it.
+    monkeypatch.setitem(parsepool._JOBS, job, crashing)
+    catalog = load_catalog(policy_dirs([forum_policies(tmp_path / "policies")]))
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/post/1": (200, {}, b'<a href="http://shop.test/ok">a</a> '
+                                       b'<a href="http://shop.test/crash">b</a>'),
+        "forum.test/post/2": (200, {}, b'<p>CRASH-ME</p><a href="http://shop.test/x">x</a>'),
+        "shop.test/ok": (200, {}, b"<p>an item</p>"),
+        "shop.test/crash": (200, {}, b"<p>CRASH-ME</p>"),
+    }
+    seed_paths = ["post/1"] if where == "hop" else ["post/1", "post/2"]
+    with serve(pages) as site:
+        config = CrawlConfig(
+            sources=["testforum"], allow_private=True, robots="ignore", engine="asyncio",
+            parse_processes=1, routes={"forum.test": site.url, "shop.test": site.url},
+            extra_seeds=[("testforum", SurfaceKind.POST, f"http://forum.test/{path}")
+                         for path in seed_paths])
+        with BundleWriter(tmp_path / "runs", run_id="r", policy_digest=catalog.digest,
+                          config=config.manifest_config()) as writer:
+            result = crawl(catalog, config, writer)
+    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
+    observed = {o["target_url"]: o for o in map(json.loads, lines)}
+    assert observed["http://shop.test/ok"]["outcome"] == "direct"
+    if where == "seed":
+        assert result.seed_errors == [{"url": "http://forum.test/post/2",
+                                       "error": "parse_crash"}]
+        assert "http://shop.test/x" not in observed  # its links were never read
+        return
+    assert result.seed_errors == []
+    crashed = observed["http://shop.test/crash"]
+    assert (crashed["outcome"], crashed["failure"]) == ("error", "parse_crash")
+    first = crashed["hops"][0]
+    assert first["status"] == 200 and first["warc_record_id"]  # the page itself is evidence
+    assert crashed["control_ok"] is None  # the chain loaded the target: no control needed
+
+
 # -- the recorder process -------------------------------------------------------------------
 
 def _exchange(recorder: RecorderProcess, n: int) -> str:
