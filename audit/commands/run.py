@@ -58,6 +58,9 @@ class _Progress:
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
             TextColumn("{task.fields[outcomes]}"), console=stderr, transient=False,
+            # Off a terminal nothing is redrawn, so no refresh thread (it would only contend
+            # with the crawl for the GIL); __call__ updates the task five times a second.
+            auto_refresh=stderr.is_terminal,
         )
         self.task = self.progress.add_task("probes 探测", total=None, rate="", outcomes="")
         self.requests = 0
