@@ -21,12 +21,14 @@ the response was complete), and what connecting raises (`socket.gaierror`,
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import cast
+from urllib.parse import unquote
 
 Headers = list[tuple[str, str]]
 
@@ -69,6 +71,15 @@ class Target:
     port: int
     host_header: str
     path: str  # origin-form: path and query, as given
+    userinfo: str = ""  # user:password before the host, as given (for a proxy's credentials)
+
+    def proxy_authorization(self) -> list[tuple[str, str]]:
+        """The Proxy-Authorization header for a proxy URL with credentials (Basic)."""
+        if not self.userinfo:
+            return []
+        user, _, password = self.userinfo.partition(":")
+        token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+        return [("Proxy-Authorization", f"Basic {token}")]
 
 
 def split_url(url: str) -> Target:
@@ -82,7 +93,7 @@ def split_url(url: str) -> Target:
     netloc, path = rest[:cut], rest[cut:]
     if not path.startswith("/"):
         path = "/" + path
-    hostport = netloc.rpartition("@")[2]
+    userinfo, _, hostport = netloc.rpartition("@")
     if hostport.startswith("["):
         end = hostport.find("]")
         if end < 0:
@@ -96,7 +107,7 @@ def split_url(url: str) -> Target:
     port = int(port_text) if port_text else default
     if not host or not 0 < port < 65536 or any(c in host for c in " \t\r\n/\\"):
         raise ValueError(f"bad host or port in {url[:80]}")
-    return Target(scheme, host, port, hostport, path)
+    return Target(scheme, host, port, hostport, path, userinfo)
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -372,6 +383,8 @@ class Client:
         target = split_url(url)
         via = split_url(proxy) if proxy else None
         sent: Headers = [("Host", target.host_header), *headers]
+        if via is not None and target.scheme == "http":
+            sent += via.proxy_authorization()
         # Through a proxy, plain http goes in absolute form; https through a CONNECT tunnel.
         line_target = (url.split("#", 1)[0] if via is not None and target.scheme == "http"
                        else target.path)
@@ -468,19 +481,20 @@ class Client:
         if target.scheme == "http":
             return connection
         try:
-            return await self._tunnel(loop, connection, target)
+            return await self._tunnel(loop, connection, target, via)
         except BaseException:  # refused, timed out, cancelled: the proxy connection goes too
             connection.abort()
             raise
 
     async def _tunnel(self, loop: asyncio.AbstractEventLoop, connection: _Connection,
-                      target: Target) -> _Connection:
+                      target: Target, via: Target) -> _Connection:
         # https through the proxy: a CONNECT tunnel, then TLS inside it.
         authority = target.host_header if ":" in target.host_header.lstrip("[").split("]")[-1] \
             else f"{target.host_header}:{target.port}"
+        credentials = "".join(f"{k}: {v}\r\n" for k, v in via.proxy_authorization())
         tunnel = await connection.send(
-            f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode("latin-1"),
-            head_only=True)
+            f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{credentials}\r\n"
+            .encode("latin-1"), head_only=True)
         if not 200 <= tunnel.status < 300:
             connection.abort()
             raise ConnectionRefusedError(f"proxy refused the tunnel: {tunnel.status}")

@@ -575,3 +575,33 @@ def test_ports_are_digits_only() -> None:
                 "http://a.test:٨٠/"):
         with pytest.raises(ValueError, match="port"):
             split_url(url)
+
+
+def test_proxy_credentials_go_as_proxy_authorization() -> None:
+    import base64
+
+    heads: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head)
+        if head.startswith(b"CONNECT"):
+            writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    async def main() -> None:
+        async with Server(proxy) as server:
+            proxy_url = f"http://u%40x:p%3Aw@127.0.0.1:{server.port}"
+            plain = await fetch_all(["http://site.lab/a"], proxy=proxy_url)
+            tunnelled = await fetch_all(["https://site.lab/a"], proxy=proxy_url)
+            assert ok(plain[0]).payload == b"ok"
+            assert ("Proxy-Authorization", "Basic " + base64.b64encode(b"u@x:p:w").decode()) \
+                in ok(plain[0]).request_headers
+            assert tunnelled == ["connection_refused"]  # the proxy said 407 to the tunnel
+        token = b"Proxy-Authorization: Basic " + base64.b64encode(b"u@x:p:w") + b"\r\n"
+        assert all(token in head for head in heads) and len(heads) == 2
+        assert all(b"u%40x" not in head for head in heads)  # never in the request line or Host
+
+    run(main())
