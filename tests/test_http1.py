@@ -58,6 +58,17 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
+def answer_once(answer: bytes) -> Handler:
+    """A handler that reads one request, writes `answer` as it is and closes."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    return handler
+
+
 async def fetch_all(urls: list[str], *, max_bytes: int = 1 << 20, timeout_s: float = 5,
                     proxy: str | None = None, pool_size: int = 4) -> list[Fetched | str]:
     """Fetch in turn over one client; failures as their recorded word."""
@@ -120,19 +131,14 @@ def test_chunked_body_with_extensions_and_trailers_then_reuse() -> None:
 
 
 def test_body_to_the_end_of_the_connection_and_no_reuse() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<p>old server</p>")
-        await writer.drain()
-        writer.close()
-
     async def main() -> None:
         async with server:
             results = await fetch_all([f"{server.base}/1", f"{server.base}/2"])
             assert [ok(r).payload for r in results] == [b"<p>old server</p>"] * 2
             assert server.connections == 2
 
-    server = Server(handler)
+    server = Server(answer_once(
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<p>old server</p>"))
     run(main())
 
 
@@ -173,21 +179,15 @@ def test_interim_responses_no_body_statuses_and_lf_only_heads() -> None:
 
 
 def test_stale_keep_alive_connection_is_retried_once_on_a_fresh_one() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        # Keep-alive implied, yet the server closes right after: the client learns it only
-        # when it reuses the connection.
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
-        await writer.drain()
-        writer.close()
-
     async def main() -> None:
         async with server:
             results = await fetch_all([f"{server.base}/{n}" for n in range(3)])
             assert [ok(r).payload for r in results] == [b"abc"] * 3
             assert server.connections == 3
 
-    server = Server(handler)
+    # Keep-alive implied, yet the server closes right after: the client learns it only when
+    # it reuses the connection.
+    server = Server(answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"))
     run(main())
 
 
@@ -207,14 +207,8 @@ def test_stale_keep_alive_connection_is_retried_once_on_a_fresh_one() -> None:
     (b"", "connection_reset"),
 ])
 def test_broken_answers_are_failures_with_a_word(answer: bytes, word: str) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(answer)
-        await writer.drain()
-        writer.close()
-
     async def main() -> None:
-        async with Server(handler) as server:
+        async with Server(answer_once(answer)) as server:
             assert await fetch_all([f"{server.base}/"]) == [word]
 
     run(main())
@@ -388,33 +382,6 @@ def test_https_direct_and_through_a_connect_tunnel(tmp_path: Path) -> None:
     run(main())
 
 
-def test_idle_connections_are_capped_at_the_pool_size() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-            await writer.drain()
-
-    async def main() -> None:
-        servers = [Server(handler) for _ in range(5)]
-        for server in servers:
-            await server.__aenter__()
-        try:
-            async with Fetcher(user_agent="t", timeout_s=5, max_bytes=100, pool_size=2) as f:
-                for _ in range(3):
-                    for server in servers:
-                        await f.fetch(f"{server.base}/")
-                client = f._client
-                assert client is not None
-                assert client._idle_count == sum(len(v) for v in client._idle.values()) == 2
-                assert len(client._idle_order) <= 4 * 2 + 64
-        finally:
-            for server in servers:
-                await server.__aexit__()
-
-    run(main())
-
-
 def test_wire_form_shortcut_agrees_with_w3lib() -> None:
     """wire_url skips safe_url_string for URLs it would return unchanged; on URLs built from
     the characters and hosts where the two could part (ports with leading zeros, a trailing
@@ -531,7 +498,7 @@ def test_a_proxy_that_never_answers_connect_loses_the_connection_at_the_timeout(
     run(main())
 
 
-def test_the_pool_forgets_origins_it_holds_nothing_for() -> None:
+def test_idle_connections_are_capped_and_empty_origins_forgotten() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             await reader.readuntil(b"\r\n\r\n")
@@ -549,6 +516,8 @@ def test_the_pool_forgets_origins_it_holds_nothing_for() -> None:
                 client = f._client
                 assert client is not None
                 assert len(client._idle) <= 2 and client._idle_count == 2
+                assert sum(len(v) for v in client._idle.values()) == 2
+                assert len(client._idle_order) <= 4 * 2 + 64
                 client.close()
                 assert client._idle_count == 0 and not client._idle
         finally:
