@@ -2,9 +2,10 @@
 keep-alive pools, no redirects, no cookies, bodies returned exactly as transferred.
 
 Why not aiohttp (which the engine used first): on the 2-core machines this is benchmarked
-on, aiohttp's request machinery cost 0.2-0.4 ms of CPU per request, a third of the crawl
-process's whole budget; a GET over an `asyncio.Protocol` costs a fifth of that
-(docs/benchmarks.md). An auditor needs very little of a general client: GET, the three ways
+on, aiohttp's request machinery cost ~0.4 ms of CPU per request in the crawl, a third of
+the crawl process's whole budget, and replacing it took the crawl process from ~1.0 to
+~0.6 ms per request (docs/benchmarks.md; bench/http_client.py compares the two alone).
+An auditor needs very little of a general client: GET, the three ways
 a body is framed (RFC 9112 §6.3), keep-alive, an HTTP proxy (the lab is reached through
 one), TLS without verification (as Scrapy). What it does need, it gets exactly: the request
 line carries the URL byte for byte as given (nothing is re-quoted), the response head is
