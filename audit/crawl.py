@@ -205,8 +205,8 @@ def _crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWri
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed: its transports and callbacks are C, which takes about
-    a tenth off the crawl process's CPU per request (docs/benchmarks.md); otherwise (or with
+    """uvloop where it is installed: its transports and callbacks are C (~5 % more requests
+    per second in bench/crawl.py; docs/benchmarks.md); otherwise (or with
     HULIAN_EVENT_LOOP=asyncio, to compare) the standard loop."""
     if os.environ.get("HULIAN_EVENT_LOOP", "uvloop") == "asyncio":
         return None

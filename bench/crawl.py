@@ -183,6 +183,34 @@ http {{
     return conf
 
 
+def start_site(prefix: str, pages: int, links: int
+               ) -> tuple[Path, int, dict[str, int], subprocess.Popen[bytes]]:
+    """A generated site in a new temp dir, served by nginx on a free port (answering once
+    this returns): (workdir, port, the site's figures, the nginx process)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(workdir, 0o755)  # nginx workers drop root and must read the site
+    port = free_port()
+    site = generate_site(workdir / "site", port, pages, links)
+    conf = write_nginx_conf(workdir / "nginx", workdir / "site", port)
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"),
+                              "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+    except RuntimeError:
+        stop_nginx(nginx)
+        raise
+    return workdir, port, site, nginx
+
+
+def stop_nginx(nginx: subprocess.Popen[bytes]) -> None:
+    nginx.terminate()
+    try:
+        nginx.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        nginx.kill()
+        nginx.wait()
+
+
 def write_policies(directory: Path, port: int, pages: int) -> Path:
     cite = '{fact: "bench/crawl.py generated site"}'
     (directory / "platforms").mkdir(parents=True)
@@ -437,17 +465,10 @@ def main() -> int:
         print("nginx is needed: apt-get install -y nginx", file=sys.stderr)
         return 1
 
-    workdir = Path(tempfile.mkdtemp(prefix="hulian-bench-crawl-"))
-    os.chmod(workdir, 0o755)  # nginx workers drop root and must read the site
-    port = free_port()
-    site = generate_site(workdir / "site", port, args.pages, args.links)
+    workdir, port, site, nginx = start_site("hulian-bench-crawl-", args.pages, args.links)
     policies = write_policies(workdir / "policies", port, args.pages)
-    conf = write_nginx_conf(workdir / "nginx", workdir / "site", port)
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"),
-                              "-g", "daemon off;"], stderr=subprocess.DEVNULL)
     results: list[Measured] = []
     try:
-        wait_for_port(port)
         wrk_rps = wrk_check(port)
         start = f"http://{SITE_HOST}:{port}/p/0.html"
         c = str(args.concurrency)
@@ -490,12 +511,7 @@ def main() -> int:
                       f"{measured.peak_tree_rss_mb:.0f} MB (PSS {measured.peak_tree_pss_mb:.0f}); "
                       f"own report: {json.dumps(measured.output)[:200]}", flush=True)
     finally:
-        nginx.terminate()
-        try:
-            nginx.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
-            nginx.wait()
+        stop_nginx(nginx)
         if args.keep:
             print(f"kept {workdir}")
         else:

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -27,14 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.crawl import (
-    SHOP_HOST,
-    SITE_HOST,
-    free_port,
-    generate_site,
-    wait_for_port,
-    write_nginx_conf,
-)
+from bench.crawl import SHOP_HOST, SITE_HOST, start_site, stop_nginx
 
 WORKERS = 32
 
@@ -91,13 +81,7 @@ def main() -> int:
     if not shutil.which("nginx"):
         print("nginx is needed: apt-get install -y nginx", file=sys.stderr)
         return 1
-    workdir = Path(tempfile.mkdtemp(prefix="hulian-bench-http-"))
-    os.chmod(workdir, 0o755)  # nginx workers drop root and must read the site
-    port = free_port()
-    generate_site(workdir / "site", port, args.pages, 20)
-    conf = write_nginx_conf(workdir / "nginx", workdir / "site", port)
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"),
-                              "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+    workdir, port, _, nginx = start_site("hulian-bench-http-", args.pages, 20)
     urls = ([f"http://{SITE_HOST}:{port}/p/{n}.html" for n in range(args.pages)]
             + [f"http://{SHOP_HOST}:{port}/item/{n}.html" for n in range(args.pages)])
     variants: dict[str, tuple[Client, str]] = {
@@ -109,7 +93,6 @@ def main() -> int:
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     rate: dict[str, list[float]] = {name: [] for name in variants}
     try:
-        wait_for_port(port)
         for client, loop in variants.values():  # warm-up: imports, page cache
             measure(client, urls[:200], loop)
         for round_number in range(1, args.rounds + 1):
@@ -120,8 +103,7 @@ def main() -> int:
                 print(f"round {round_number}: {name:28} {us:6.0f} µs CPU/request "
                       f"{rps:7.0f} requests/s", flush=True)
     finally:
-        nginx.terminate()
-        nginx.wait()
+        stop_nginx(nginx)
         shutil.rmtree(workdir, ignore_errors=True)
     baseline = statistics.median(cpu["aiohttp, asyncio loop"])
     print(f"\n{len(urls)} GETs a pass, {WORKERS} workers, median of {args.rounds} rounds")

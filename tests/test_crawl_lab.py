@@ -110,17 +110,22 @@ def test_verdicts_and_manifest(lab_run: Path) -> None:
     assert "policies/companies.yaml" in manifest["files"]  # the lab's own policies travel along
 
 
+def _wait_for_lines(path: Path, lines: int, timeout: float = 120) -> None:
+    """Until a run in progress has written `lines` observation lines (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= lines:
+            return
+        time.sleep(0.05)
+
+
 def test_kill_9_and_resume_gives_exactly_the_uninterrupted_observations(
         lab_run: Path, tmp_path: Path) -> None:
     process = subprocess.Popen([*HULIAN, "run", "--lab", "--out", str(tmp_path), "--run-id",
                                 "killed"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     observations = tmp_path / "killed" / "observations.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if observations.exists() and observations.read_bytes().count(b"\n") >= 15:
-            break
-        time.sleep(0.05)
+    _wait_for_lines(observations, 15)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     before = observations.read_bytes().count(b"\n")
@@ -175,11 +180,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(lab_run: Path, tmp_path: Path)
                                stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     observations = tmp_path / "stopped" / "observations.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if observations.exists() and observations.read_bytes().count(b"\n") >= 10:
-            break
-        time.sleep(0.05)
+    _wait_for_lines(observations, 10)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130
