@@ -110,8 +110,13 @@ def _serve(sock: socket.socket, parent_ends: list[socket.socket]) -> None:
         except Exception as exc:  # a bug on some page: reported to the crawl process
             answer = (False, f"{type(exc).__name__}: {exc}")
         data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        writer.write(_FRAME.pack(request_id, len(data)) + data)
-        writer.flush()
+        try:
+            writer.write(_FRAME.pack(request_id, len(data)) + data)
+            writer.flush()
+        except OSError:
+            # The crawl process closed its end while this answer was on its way (Ctrl-C, a
+            # crash): nobody is left to read it. Exit 0, so no page is blamed for a crash.
+            return
 
 
 class PageWorkFailed(Exception):

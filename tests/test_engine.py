@@ -156,6 +156,31 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
         pool.close()
 
 
+def test_parse_worker_exits_quietly_when_the_crawl_process_leaves_mid_answer(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C closes the crawl process's end while a worker is answering: the worker's write
+    meets a closed socket. It exits 0 without a traceback (a non-zero exit would read as a
+    crash and blame a page)."""
+    import multiprocessing
+    import pickle
+
+    import audit.parsepool as parsepool
+
+    parsepool._CATALOG = load_catalog()
+    ours, theirs = socket.socketpair()
+    worker = multiprocessing.get_context("fork").Process(
+        target=parsepool._serve, args=(theirs, [ours]), daemon=True)
+    worker.start()
+    theirs.close()
+    url = "https://link.zhihu.com/?target=https%3A//item.taobao.com/item.htm%3Fid%3D1"
+    request = pickle.dumps(("analyze", (INTERSTITIAL.encode(), "text/html", url)))
+    ours.sendall(parsepool._FRAME.pack(1, len(request)) + request)
+    ours.close()  # gone before the answer is written
+    worker.join(timeout=30)
+    assert worker.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("where", ["hop", "seed"])
 def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
