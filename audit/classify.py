@@ -25,7 +25,7 @@ from audit.model import (
     Platform,
     TargetSource,
 )
-from audit.page import Page, find_text_urls
+from audit.page import Page, find_text_urls, text_of
 from audit.urls import (
     Unwrapped,
     host_matches,
@@ -114,7 +114,7 @@ def _read_source(page: Page, source: TargetSource) -> str | None:
     value: str | None = None
     if source.kind in ("selector", "attr") and source.selector:
         for el in page.select(source.selector):
-            raw = el.get(source.attribute) if source.attribute else el.text_content()
+            raw = el.get(source.attribute) if source.attribute else text_of(el)
             if raw and raw.strip():
                 value = html.unescape(raw.strip())
                 break
@@ -222,7 +222,7 @@ def _continue_link(page: Page, markers: GenericMarkers) -> _Continue:
             if url:
                 return _Continue(url, True)
     for el in page.select("button, [role=button]"):
-        label = " ".join(el.text_content().split())
+        label = " ".join(text_of(el).split())
         if label and any(label.startswith(t) for t in markers.continue_texts):
             present = True
     return _Continue(None, present)
@@ -270,7 +270,7 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
         if kind is PageKind.BLOCKED:
             reason_text = page.text
             if signature.reason_selector:
-                reason_text = " ".join(e.text_content() for e in page.select(
+                reason_text = " ".join(text_of(e) for e in page.select(
                     signature.reason_selector)) or page.text
             # Client-rendered block pages (WeChat's Vue page) keep the reason in cgiData;
             # the signature matched this very page, so its scripts are its own words.
