@@ -136,8 +136,11 @@ def _b64(value: str) -> str | None:
     return decoded if decoded.startswith(("http://", "https://")) else None
 
 
+_URL_START = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
+
+
 def looks_like_url(value: str) -> bool:
-    return bool(re.match(r"^https?://[^\s/]+", value, re.IGNORECASE))
+    return _URL_START.match(value) is not None
 
 
 class Unwrapped(NamedTuple):
