@@ -110,6 +110,14 @@ def _trim_url(candidate: str) -> str:
 def find_text_urls(text: str) -> list[str]:
     """URLs a reader sees in running text. Scheme-less `host.tld/path` counts only when the
     host has a real public suffix; a bare name such as `coding.net` does not count."""
+    # Every form _TEXT_URL finds has a "/" or starts with "www.": text with neither (most
+    # running text, and all of it in many languages) needs no scan.
+    if "/" not in text and "www." not in text.lower():
+        return []
+    return _scan_text_urls(text)
+
+
+def _scan_text_urls(text: str) -> list[str]:
     found = []
     for match in _TEXT_URL.finditer(text):
         candidate = _trim_url(match.group(0))

@@ -224,6 +224,13 @@ def _plain(href: str) -> bool:
                 or "/../" in path or path.endswith(("/.", "/..")))
 
 
+@lru_cache(maxsize=4096)
+def _origin_of(base: str) -> str | None:
+    """`scheme://host[:port]` of a plain http(s) base URL (None for any other), once per page."""
+    origin = _ORIGIN.fullmatch(base)
+    return origin.group(1) if origin is not None else None
+
+
 def resolve(base: str | None, href: str) -> str | None:
     """Absolute URL of an href, or None for non-links (javascript:, mailto:, #frag, empty)."""
     href = href.strip().replace("\n", "").replace("\t", "").replace("\r", "")
@@ -234,9 +241,10 @@ def resolve(base: str | None, href: str) -> str | None:
         if _PLAIN_ABSOLUTE.fullmatch(href):
             absolute = href
         elif base and _PLAIN_ROOTED.fullmatch(href):
-            origin = _ORIGIN.fullmatch(base)
+            origin = _origin_of(base)
             if origin is not None:
-                absolute = origin.group(1) + href
+                # A rooted href keeps the base's host: the host check is the origin's (cached).
+                return origin + href if host_of(origin) else None
     if absolute is None:
         return _resolve_general(base, href)
     return absolute if looks_like_url(absolute) and host_of(absolute) else None

@@ -71,3 +71,26 @@ def test_find_text_urls_ignores_file_names_and_emails() -> None:
 def test_parsing_arbitrary_text_never_raises(text: str) -> None:
     page = parse_page(text, "https://example.com/")
     assert isinstance(page.text, str)
+
+
+def test_walk_labels_links_and_skips_invisible_elements() -> None:
+    page = parse_page(
+        "<body><p>前<a href='/a'>纯文本</a>中<a href='/b'>有<b>子</b><span hidden>藏</span>尾</a>"
+        "<!-- 注释 -->后<noscript><a href='/c'>c</a></noscript><template><a href='/d'>d</a>"
+        "</template><span style='DISPLAY: none'>不可见 <a href='/e'>e</a></span>"
+        "<a>无链接</a>末</p></body>")
+    # A link's label is all the text inside it, hidden text included (as a reader's
+    # accessibility tree names it); links in elements that never render are not links.
+    assert [(a.href, a.text) for a in page.anchors] == [("/a", "纯文本"), ("/b", "有子藏尾"),
+                                                        ("/e", "e")]
+    assert page.text == "前纯文本中有子尾后无链接末"  # no hidden, invisible or comment text
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["www.", "WWW.", "/", "http://", "https://", "ex", ".com",
+                                 "a.cn", " ", "，", "中文", "x", "\n", "@", "1.2"]),
+                max_size=20).map("".join))
+def test_text_url_shortcut_never_changes_the_answer(text: str) -> None:
+    from audit.page import _scan_text_urls
+
+    assert find_text_urls(text) == _scan_text_urls(text)

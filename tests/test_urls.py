@@ -171,7 +171,8 @@ def test_resolve_fast_paths_agree_with_urljoin() -> None:
              "https://", "h.com", ":8080", "//", "@", "é", " ", "\\", "\t", "[::1]", "http:"]
     bases = ["http://ex.com/a/b.html", "https://ex.com:8443/a/", "http://ex.com",
              "http://ex.com/a/b?q=1#f", "HTTP://Ex.com/x", "http://[::1]:80/p",
-             "http://u@ex.com/p/", "http://ex.com/;p?q", "http://ex.com?x", None]
+             "http://u@ex.com/p/", "http://ex.com/;p?q", "http://ex.com?x", None,
+             "http://:80/x", "http://u@/p", "https://ex.com:99999/"]  # odd hosts, odd ports
     rng = random.Random(20261128)
     for _ in range(40000):
         href = "".join(rng.choice(parts) for _ in range(rng.randint(1, 8)))
