@@ -35,7 +35,7 @@ import struct
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,8 +64,7 @@ class _Writes:
     def apply(self, item: tuple[Any, ...]) -> None:
         if item[0] == "x":
             _, url, record_id, kwargs = item
-            date = datetime.fromtimestamp(float(kwargs.pop("date")), UTC)
-            self.warc.exchange(url, record_id=record_id, date=date, **kwargs)
+            self.warc.exchange(url, record_id=record_id, date=float(kwargs.pop("date")), **kwargs)
         else:
             self._pending.append(item[1])
 

@@ -99,3 +99,31 @@ def test_large_records_are_measured_without_holding_them(tmp_path: Path) -> None
     assert complete_length(path, chunk_size=4096) == size  # members spanning many chunks
     path.write_bytes(path.read_bytes()[:-5])
     assert complete_length(path, chunk_size=4096) < size - 5
+
+
+def test_record_ids_are_version_4_uuids(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+    import uuid
+
+    import audit.warc as warc
+
+    rng = random.Random(7)
+    for bits in [0, (1 << 128) - 1, *(rng.getrandbits(128) for _ in range(2000))]:
+        monkeypatch.setattr(warc.random, "getrandbits", lambda _n, b=bits: b)
+        assert warc.new_record_id() == f"urn:uuid:{uuid.UUID(int=bits, version=4)}"
+
+
+def test_warc_dates_are_utc_seconds() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from audit.warc import warc_date
+
+    rng = random.Random(3)
+    stamps = sorted(rng.uniform(0, 4e9) for _ in range(500))
+    stamps += [s + 0.999 for s in stamps[:50]] + [1e9, 1e9 + 0.5, 1e9 + 1]  # same, next second
+    for stamp in stamps:  # formatted once per second: a cached second must not leak
+        assert warc_date(stamp) == datetime.fromtimestamp(stamp, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+    assert warc_date(datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC)) == "2026-11-28T01:02:03Z"
+    assert len(warc_date()) == 20
