@@ -50,7 +50,7 @@ def generate(path: Path, flows: int, plan_dir: Path) -> None:
     image = bytes(range(256)) * 20
     t = 1_700_000_000.0
     with path.open("wb") as fh:
-        writer = mio.FlowWriter(fh)
+        writer = mio.FlowWriter(fh)  # type: ignore[no-untyped-call]
         template = tflow.tflow(resp=True)
         for i in range(chains):
             token = new_token()
@@ -76,7 +76,7 @@ def generate(path: Path, flows: int, plan_dir: Path) -> None:
                 (f"http://shop.taoshop.lab/static/{i}.woff2", 200, "font/woff2", image, target),
             ]
             for url, status, ctype, body, referer in steps:
-                flow = template.copy()
+                flow = template.copy()  # type: ignore[no-untyped-call]
                 flow.request.url = url
                 flow.request.headers["Host"] = url.split("/")[2]
                 flow.request.headers["Sec-Fetch-Dest"] = "document" if ctype == "text/html" \

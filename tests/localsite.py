@@ -30,7 +30,7 @@ def serve(pages: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterator[Site]
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            host = (parts.hostname or self.headers.get("Host", "")).split(":")[0]
+            host = (parts.hostname or self.headers.get("Host") or "").split(":")[0]
             key = f"{host}{parts.path}"
             site.requests.append(key + (f"?{parts.query}" if parts.query else ""))
             status, headers, body = site.pages.get(key, (404, {}, b"not found"))

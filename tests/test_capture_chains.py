@@ -101,7 +101,7 @@ def _dump(plan: Plan, catalog_dirs: list[Path], path: Path) -> None:
     catalog = load_catalog(catalog_dirs)
     t = 1_700_000_000.0
     with path.open("wb") as fh:
-        writer = mio.FlowWriter(fh)
+        writer = mio.FlowWriter(fh)  # type: ignore[no-untyped-call]
         for probe in plan.probes:
             if not probe.link_url:
                 continue
@@ -186,7 +186,7 @@ def test_addon_marks_flows_and_writes_observations(lab: tuple[Path, Plan],
     catalog = load_catalog([*policy_dirs(), directory / "policies"])
     addon = CaptureAddon()
     run = tmp_path / "run"
-    with taddons.context(addon) as tctx:
+    with taddons.context(addon) as tctx:  # type: ignore[no-untyped-call]
         tctx.configure(addon, hulian_plan=str(directory), hulian_run=str(run))
         for url, answer in _browse(site, probe.link_url, catalog):
             flow = _flow(url, answer, 1_700_000_000.0, None)

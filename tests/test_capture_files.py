@@ -158,7 +158,7 @@ def test_har_reader_agrees_with_mitmproxy_import(oracle: Path) -> None:
 
 def _dump(n: int) -> bytes:
     buffer = io.BytesIO()
-    writer = mio.FlowWriter(buffer)
+    writer = mio.FlowWriter(buffer)  # type: ignore[no-untyped-call]
     for i in range(n):
         flow = tflow.tflow(resp=True)
         flow.request.url = f"http://example.com/{i}"

@@ -18,7 +18,7 @@ def catalog() -> Catalog:
 
 def _chain(rendered_as: str = "anchor") -> chains.Chain:
     probe = Probe(id="p1", source="zhihu", surface=SurfaceKind.POST, target_url=TARGET,
-                  target_platform="taobao", rendered_as=rendered_as)  # type: ignore[arg-type]
+                  target_platform="taobao", rendered_as=rendered_as)
     return chains.Chain(probe=probe)
 
 

@@ -136,7 +136,7 @@ T = "https://item.taobao.com/item.htm?id=1"
 
 
 def _hop(url: str, status: int = 200, via: str = "start") -> Hop:
-    return Hop(url=url, status=status, via=via)  # type: ignore[arg-type]
+    return Hop(url=url, status=status, via=via)
 
 
 @pytest.mark.parametrize(("kw", "expected"), [

@@ -34,7 +34,7 @@ RECORDS: list[BaseModel] = [
                 started_at=NOW, hops=[Hop(url="https://x.example/")],
                 page=PageFacts(kind=PageKind.COPY_ONLY, target="https://item.taobao.com/1")),
     Verdict(id="v", rule_id="no-copy-to-browser", source="weixin", status=Status.FAIL,
-            severity="critical", reason=Text(zh="不合规", en="fails")),  # type: ignore[arg-type]
+            severity="critical", reason=Text(zh="不合规", en="fails")),
     RunManifest(run_id="r", tool_version="0.1.0", policy_digest="d", started_at=NOW,
                 files={"observations.jsonl": "0" * 64}),
 ]

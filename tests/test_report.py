@@ -16,11 +16,13 @@ import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from audit.bundle import verify
 from audit.catalog import Catalog, load_catalog, policy_dirs
+from audit.model import Outcome, SurfaceKind
 from audit.report import render_html, safe_href, write_reports
 from audit.reportdata import build_report_data
 from tests import reportruns
@@ -106,9 +108,9 @@ def test_english_report(small: Path, catalog: Catalog, tmp_path: Path) -> None:
 
 
 def test_previous_run_changes(small: Path, catalog: Catalog, tmp_path: Path) -> None:
-    obs = [reportruns.observation("weixin", reportruns.SurfaceKind.IM_PRIVATE,
+    obs = [reportruns.observation("weixin", SurfaceKind.IM_PRIVATE,
                                   "https://item.taobao.com/item.htm?id=1", "taobao",
-                                  reportruns.Outcome.DIRECT, n=1)]
+                                  Outcome.DIRECT, n=1)]
     newer = reportruns.write_run(tmp_path, "newer", obs, catalog)
     data = build_report_data(newer, catalog, previous=small)
     assert data.diff is not None
@@ -158,7 +160,11 @@ def test_hostile_page_content_runs_no_script(tmp_path: Path, catalog: Catalog) -
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
         page.on("console", lambda m: violations.append(m.text))
         page.goto((run / "report.html").as_uri())
         page.wait_for_timeout(300)

@@ -57,7 +57,7 @@ def test_wrapper_link_uses_the_platforms_template() -> None:
     assert link == "https://link.zhihu.com/?target=https%3A%2F%2Fitem.taobao.com%2Fitem.htm%3Fid%3D1"
     probes = plan_probes(load_targets_inline(), catalog.platforms["weixin"], SurfaceKind.IM_GROUP,
                          {})
-    assert probes[0].link_url.startswith("https://mp.weixinbridge.com/mp/wapredirect?url=")
+    assert (probes[0].link_url or "").startswith("https://mp.weixinbridge.com/mp/wapredirect?url=")
     with pytest.raises(TargetListError, match="no wrapper with a link_template"):
         wrapper_link(catalog.platforms["taobao"], "https://x.example/")
 

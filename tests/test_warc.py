@@ -109,7 +109,7 @@ def test_record_ids_are_version_4_uuids(monkeypatch: pytest.MonkeyPatch) -> None
 
     rng = random.Random(7)
     for bits in [0, (1 << 128) - 1, *(rng.getrandbits(128) for _ in range(2000))]:
-        monkeypatch.setattr(warc.random, "getrandbits", lambda _n, b=bits: b)
+        monkeypatch.setattr(random, "getrandbits", lambda _n, b=bits: b)
         assert warc.new_record_id() == f"urn:uuid:{uuid.UUID(int=bits, version=4)}"
 
 
