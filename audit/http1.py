@@ -28,6 +28,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import cast
 from urllib.parse import unquote
 
@@ -83,17 +84,27 @@ class Target:
         return [("Proxy-Authorization", f"Basic {token}")]
 
 
+# scheme, netloc (up to the first "/", "?" or "#"), path and query (up to the "#").
+_URL_PARTS = re.compile(r"([^:/?#]*)://([^/?#]*)([^#]*)", re.DOTALL)
+
+
 def split_url(url: str) -> Target:
     """Split an absolute http(s) URL without touching its bytes. Raises ValueError."""
-    scheme, sep, rest = url.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in ("http", "https"):
+    parts = _URL_PARTS.match(url)
+    if parts is None:
         raise ValueError(f"not an http(s) URL: {url[:80]}")
-    rest = rest.split("#", 1)[0]
-    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    netloc, path = rest[:cut], rest[cut:]
-    if not path.startswith("/"):
-        path = "/" + path
+    scheme, netloc, path = parts.groups()
+    scheme, host, port, hostport, userinfo = _origin(scheme.lower(), netloc)
+    return Target(scheme, host, port, hostport, path if path.startswith("/") else "/" + path,
+                  userinfo)
+
+
+@lru_cache(maxsize=4096)
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int, str, str]:
+    """scheme, host, port, host header and userinfo of a netloc: the same few origins come
+    back for every request of a crawl. Raises ValueError (not cached)."""
+    if scheme not in ("http", "https"):
+        raise ValueError(f"not an http(s) URL: {scheme}://{netloc[:60]}")
     userinfo, _, hostport = netloc.rpartition("@")
     if hostport.startswith("["):
         end = hostport.find("]")
@@ -104,11 +115,11 @@ def split_url(url: str) -> Target:
         host, _, port_text = hostport.partition(":")
     default = 443 if scheme == "https" else 80
     if port_text and not (port_text.isascii() and port_text.isdigit()):
-        raise ValueError(f"bad port in {url[:80]}")  # int() would take "+80", "8_0", " 80"
+        raise ValueError(f"bad port in {netloc[:80]}")  # int() would take "+80", "8_0", " 80"
     port = int(port_text) if port_text else default
     if not host or not 0 < port < 65536 or any(c in host for c in " \t\r\n/\\"):
-        raise ValueError(f"bad host or port in {url[:80]}")
-    return Target(scheme, host, port, hostport, path, userinfo)
+        raise ValueError(f"bad host or port in {netloc[:80]}")
+    return scheme, host, port, hostport, userinfo
 
 
 def _tls_context() -> ssl.SSLContext:
