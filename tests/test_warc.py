@@ -12,6 +12,19 @@ from warcio.archiveiterator import ArchiveIterator
 
 from audit.warc import WarcLog, _digest, complete_length
 
+
+@pytest.fixture(autouse=True, params=["isal", "zlib"])
+def compressor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both gzip writers: ISA-L's (the default where installed) and zlib's."""
+    import audit.warc as warc
+
+    if request.param == "zlib":
+        monkeypatch.setattr(warc, "_isal_zlib", None)
+    elif warc._isal_zlib is None:
+        pytest.skip("python-isal is not installed: only the zlib writer is in use here")
+    return str(request.param)
+
+
 HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Server", "lab")]
 REQUEST = [("Host", "shop.test"), ("User-Agent", "hulian-test")]
 
@@ -127,3 +140,22 @@ def test_warc_dates_are_utc_seconds() -> None:
             "%Y-%m-%dT%H:%M:%SZ")
     assert warc_date(datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC)) == "2026-11-28T01:02:03Z"
     assert len(warc_date()) == 20
+
+
+def test_each_record_is_one_standard_gzip_member(tmp_path: Path) -> None:
+    import gzip
+    import zlib
+
+    log = WarcLog(tmp_path / "m.warc.gz")
+    _write(log, 3, size=5000)
+    log.close()
+    data = (tmp_path / "m.warc.gz").read_bytes()
+    members, position = [], 0
+    while position < len(data):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        members.append(inflater.decompress(data[position:]))
+        assert inflater.eof
+        position = len(data) - len(inflater.unused_data)
+    assert len(members) == 6  # a response and a request record per exchange
+    assert all(m.startswith(b"WARC/1.0\r\n") and m.endswith(b"\r\n\r\n") for m in members)
+    assert gzip.decompress(data) == b"".join(members)
