@@ -16,16 +16,17 @@ import logging
 import random
 import time
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-# ISA-L's deflate (python-isal) where it is installed: the same standard gzip members as zlib
-# writes, in about a third of the time at ISA-L's level 1, for ~4 % more bytes than zlib's
-# level 6 (on the benchmark's pages: 13 against 38 µs per record). Compression was half of
-# the recorder's time. Without it, zlib.
+# ISA-L's deflate (python-isal, a dependency, so installed with hulian wherever it has a
+# wheel): the same standard gzip members as zlib writes, in about a third of the time at
+# ISA-L's level 1, for ~4 % more bytes than zlib's level 6 (on the benchmark's pages: 13
+# against 38 µs per record). Compression was half of the recorder's time. Where python-isal
+# cannot be installed, zlib writes the same records (the tests run both).
 _isal_zlib: ModuleType | None
 try:
     from isal import isal_zlib as _isal_zlib
@@ -71,10 +72,16 @@ def warc_date(date: datetime | float | None = None) -> str:
     global _last_date
     if isinstance(date, datetime):
         return date.strftime("%Y-%m-%dT%H:%M:%SZ")
-    second = int(time.time() if date is None else date)
-    if second != _last_date[0]:
-        _last_date = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _last_date[1]
+    stamp = time.time() if date is None else date
+    if stamp < 0 or stamp % 1 >= 0.9999995:
+        # Where datetime's rounding to microseconds reaches the next second (and before 1970,
+        # where int() rounds the other way): as datetime has always formatted it.
+        return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = int(stamp)
+    last = _last_date  # one read: another thread may replace it meanwhile
+    if second != last[0]:
+        last = _last_date = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return last[1]
 
 
 # Base32 of a SHA-1 digest ten bits at a time: 160 bits are 16 pairs of base32 digits.

@@ -120,3 +120,36 @@ def test_every_signature_has_a_case(catalog: Catalog) -> None:
     assert not known - covered, f"signatures without a passing case: {sorted(known - covered)}"
     named = {c["signature"] for c in SIGNATURE_CASES} - {"generic", None}
     assert not named - known, f"cases name unknown signatures: {sorted(named - known)}"
+
+
+def test_signatures_tried_per_host_decide_as_trying_them_all(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """classify_page tries only the signatures a page's host can match (cached per host).
+    Every case page, served at every case URL and at none, must be classified exactly as
+    when every signature of the catalog is tried."""
+    import audit.classify as classify
+
+    urls = [*sorted({c["url"] for c in SIGNATURE_CASES if c["url"]}), None, "file:///x.html",
+            "https://unknown.example/"]
+    pages = sorted({c["file"] for c in SIGNATURE_CASES})
+    texts = {f: (PAGES / f).read_text(encoding="utf-8") for f in pages}
+
+    def facts() -> list[Any]:
+        found = []
+        for url in urls:
+            for name in pages:
+                page = parse_page(texts[name], url)
+                for platform in (platform_for_url(url, catalog), None):
+                    found.append(classify_page(page, catalog, platform).model_dump())
+        return found
+
+    filtered = facts()
+
+    def every_signature(catalog: Catalog, host: str | None) -> tuple[Any, ...]:
+        return tuple((rank, platform, signature)
+                     for rank, platform in enumerate(catalog.platforms.values())
+                     for signature in platform.signatures)
+
+    monkeypatch.setattr(classify, "_signatures_for_host", every_signature)
+    assert facts() == filtered
+    assert len(filtered) == len(urls) * len(pages) * 2

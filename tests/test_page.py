@@ -94,3 +94,15 @@ def test_text_url_shortcut_never_changes_the_answer(text: str) -> None:
     from audit.page import _scan_text_urls
 
     assert find_text_urls(text) == _scan_text_urls(text)
+
+
+def test_walk_of_nested_links_processing_instructions_and_tails() -> None:
+    # Expected values are what the first (recursive) walk gave for the same page.
+    page = parse_page(
+        "<!-- 开头 --><html><body>甲<?php echo 1 ?>乙<a href='/1'>外<a href='/2'>内</a>后</a>"
+        "<a href='/3'><!-- 仅注释 --></a><div>见 www.example.com/x 与 /路径</div>"
+        "<a href='/4'><img alt='图'>图片</a></body>尾</html><!-- 结尾 -->", "https://h.example/")
+    assert page.text == "甲乙外内后\n见 www.example.com/x 与 /路径\n图片\n尾"
+    assert [(a.href, a.text) for a in page.anchors] == [
+        ("/1", "外"), ("/2", "内"), ("/3", ""), ("/4", "图片")]
+    assert page.text_urls == ["http://www.example.com/x"]

@@ -135,6 +135,8 @@ def test_warc_dates_are_utc_seconds() -> None:
     rng = random.Random(3)
     stamps = sorted(rng.uniform(0, 4e9) for _ in range(500))
     stamps += [s + 0.999 for s in stamps[:50]] + [1e9, 1e9 + 0.5, 1e9 + 1]  # same, next second
+    # Where rounding to microseconds reaches the next second, and before 1970.
+    stamps += [1700000000.9999996, 1700000000.9999994, -0.5, -1.0, -86400.25]
     for stamp in stamps:  # formatted once per second: a cached second must not leak
         assert warc_date(stamp) == datetime.fromtimestamp(stamp, UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
