@@ -155,7 +155,8 @@ class AsyncioEngine:
             self._queue.put_nowait((1, next(self._order), seed))
         await self.parser.start()
         async with Fetcher(user_agent=p.user_agent, timeout_s=p.timeout_s,
-                           max_bytes=p.max_bytes, pool_size=p.concurrency) as fetcher:
+                           max_bytes=p.max_bytes, pool_size=p.concurrency,
+                           guard=self.guard) as fetcher:
             self._fetcher = fetcher
             # More workers than download slots: a worker waiting on a slow host's semaphore
             # or a Retry-After must not idle a slot another host could use.
@@ -332,6 +333,8 @@ class AsyncioEngine:
         host = host_of(url)
         if host is None:
             raise FetchFailed("bad_url")
+        # Refused before robots.txt is asked for; the connections themselves are checked
+        # again by the client (audit/http1.py), against the answer checked here.
         if self.guard is not None and await self.guard.refuses(host):
             raise FetchFailed(f"private_address:{host}")
         if self.politeness.obey_robots and not await self._robots_allow(url):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from w3lib.url import safe_url_string
 
 from audit import http1
+from audit.guard import AddressGuard, Refused
 from audit.warc import Headers
 
 # Scrapy's default request headers, so both engines look alike to a server; Accept-Encoding
@@ -71,7 +72,7 @@ def _all_refused(exc: OSError) -> bool:
 def failure_reason(exc: BaseException) -> str:
     """The recorded word for an exchange that produced no HTTP response. The order matters:
     TLS and DNS errors are OSErrors too."""
-    if isinstance(exc, FetchFailed | http1.TooLarge):
+    if isinstance(exc, FetchFailed | http1.TooLarge | Refused):
         return exc.reason
     if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is the same class since 3.11
         return "timeout"
@@ -175,15 +176,17 @@ class Fetcher:
     the engine's; this class only talks HTTP."""
 
     def __init__(self, *, user_agent: str, timeout_s: float, max_bytes: int,
-                 pool_size: int):
+                 pool_size: int, guard: AddressGuard | None = None):
         self.timeout_s = timeout_s
+        self._guard = guard  # None: --allow-private; else every connection is checked
         self.max_bytes = max_bytes
         self._pool_size = pool_size
         self._headers: Headers = [("User-Agent", user_agent), *DEFAULT_HEADERS.items()]
         self._client: http1.Client | None = None
 
     async def __aenter__(self) -> Fetcher:
-        self._client = http1.Client(max_bytes=self.max_bytes, pool_size=self._pool_size)
+        self._client = http1.Client(max_bytes=self.max_bytes, pool_size=self._pool_size,
+                                    guard=self._guard)
         return self
 
     async def __aexit__(self, *_: object) -> None:

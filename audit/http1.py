@@ -13,10 +13,16 @@ kept as received (order, repeats, case) for the WARC record, and every way a hos
 broken server can answer ends in one of a few exceptions (below) that the caller turns
 into a recorded failure word.
 
+With a guard (audit/guard.py), the client never resolves a target's name itself: it opens
+a connection only to an address the guard checked, with the Host header and the TLS server
+name still the target's name, and asks the guard about every request a proxy route carries
+(the proxy's own address is the user's configuration and is not checked).
+
 Exceptions: `TooLarge` (the body passes the limit), `BadResponse` (not HTTP/1.x, or a
 framing error), `ConnectionResetError` (the server closed or reset the connection before
-the response was complete), and what connecting raises (`socket.gaierror`,
-`ConnectionRefusedError`, `ssl.SSLError`, other `OSError`s); the caller's timeout cancels.
+the response was complete), `guard.Refused` (the guard refused the host), and what
+connecting raises (`socket.gaierror`, `ConnectionRefusedError`, `ssl.SSLError`, other
+`OSError`s); the caller's timeout cancels.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
 from urllib.parse import unquote
+
+from audit.guard import AddressGuard, open_checked
 
 Headers = list[tuple[str, str]]
 
@@ -377,8 +385,10 @@ class _Connection(asyncio.Protocol):
 class Client:
     """Keep-alive connections per origin (or per proxy), at most `pool_size` kept idle."""
 
-    def __init__(self, *, max_bytes: int, pool_size: int) -> None:
+    def __init__(self, *, max_bytes: int, pool_size: int,
+                 guard: AddressGuard | None = None) -> None:
         self.max_bytes = max_bytes
+        self._guard = guard
         self._pool_size = max(1, pool_size)
         self._idle: dict[tuple[str, ...], list[_Connection]] = {}
         # Oldest first, to close the longest-idle connection when too many are kept; entries
@@ -394,6 +404,9 @@ class Client:
         as sent. Raises ValueError for a URL that cannot be requested."""
         target = split_url(url)
         via = split_url(proxy) if proxy else None
+        if via is not None and self._guard is not None:
+            # Per request, not per connection: a proxy connection is reused for any host.
+            await self._guard.admit_routed(target.host)
         sent: Headers = [("Host", target.host_header), *headers]
         if via is not None and target.scheme == "http":
             sent += via.proxy_authorization()
@@ -484,10 +497,16 @@ class Client:
         max_bytes = self.max_bytes
         if via is None:
             tls = self._tls_context() if target.scheme == "https" else None
-            _, connection = await loop.create_connection(
-                lambda: _Connection(max_bytes), target.host, target.port, ssl=tls,
-                server_hostname=target.host if tls else None)
-            return connection
+
+            async def connect(host: str) -> _Connection:
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(max_bytes), host, target.port, ssl=tls,
+                    server_hostname=target.host if tls else None)
+                return connection
+
+            if self._guard is None:
+                return await connect(target.host)
+            return await open_checked(await self._guard.addresses(target.host), connect)
         _, connection = await loop.create_connection(
             lambda: _Connection(max_bytes), via.host, via.port)
         if target.scheme == "http":

@@ -19,16 +19,21 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 warnings.filterwarnings("ignore", message=".*'br' encoding support.*", category=UserWarning)
 
 from scrapy.crawler import CrawlerProcess  # noqa: E402
-from scrapy.settings import Settings  # noqa: E402
+from scrapy.settings import Settings, default_settings  # noqa: E402
 
 from audit.bundle import BundleWriter  # noqa: E402
 from audit.catalog import Catalog  # noqa: E402
 from audit.crawl import CrawlConfig, CrawlResult, effective_settings, seeds_for  # noqa: E402
+from audit.guard import AddressGuard  # noqa: E402
 from audit.model import Observation, Probe  # noqa: E402
 from spiders import settings as spider_settings  # noqa: E402
 from spiders.audit import LinkAuditSpider  # noqa: E402
 
 logger = logging.getLogger(__name__)
+
+# Scrapy 2.14 renamed DNS_RESOLVER (and warns when the old name is set).
+_RESOLVER_SETTING = ("TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER")
+                     else "DNS_RESOLVER")
 
 
 def build_settings(config: CrawlConfig, writer: BundleWriter | None,
@@ -41,6 +46,11 @@ def build_settings(config: CrawlConfig, writer: BundleWriter | None,
     settings.setdict(effective_settings(config), priority="cmdline")
     settings.set("HULIAN_ROUTES", config.routes, priority="cmdline")
     settings.set("HULIAN_ALLOW_PRIVATE", config.allow_private, priority="cmdline")
+    if not config.allow_private:
+        # One guard for the run, shared by the guard middleware and the DNS resolver, so
+        # that connections use the very answers the middleware checked (spiders/resolver.py).
+        settings.set("HULIAN_ADDRESS_GUARD", AddressGuard(), priority="cmdline")
+        settings.set(_RESOLVER_SETTING, "spiders.resolver.GuardedResolver", priority="cmdline")
     settings.set("HULIAN_WARC_PATH", str(evidence / "crawl.warc.gz"), priority="cmdline")
     settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
     if config.render:

@@ -13,7 +13,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from twisted.internet.defer import Deferred
 
-from audit.guard import AddressGuard
+from audit.guard import AddressGuard, Refused, route_for
 from audit.urls import host_of
 from audit.warc import WarcLog
 
@@ -48,21 +48,37 @@ class PrivateAddress(IgnoreRequest):
 
 class AddressGuardMiddleware:
     """Refuse to follow links into private address space: an audited page must not steer
-    the auditor into its own network. Lifted by HULIAN_ALLOW_PRIVATE (recorded)."""
+    the auditor into its own network. Lifted by HULIAN_ALLOW_PRIVATE (recorded).
 
-    def __init__(self) -> None:
-        self._guard = AddressGuard()
+    Decides with the run's guard, which resolves each host once and keeps the checked
+    answer: the connection then gets exactly that answer from spiders.resolver (the DNS
+    resolver installed for the run), never a second resolution of its own. Sits first, so a
+    refused host gets no robots.txt request either."""
+
+    def __init__(self, guard: AddressGuard, routes: dict[str, str]) -> None:
+        self._guard = guard
+        self._routes = routes
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         if crawler.settings.getbool("HULIAN_ALLOW_PRIVATE"):
             raise NotConfigured
-        return cls()
+        guard = crawler.settings.get("HULIAN_ADDRESS_GUARD") or AddressGuard()
+        return cls(guard, crawler.settings.getdict("HULIAN_ROUTES"))
 
     async def process_request(self, request: Request) -> None:
         host = host_of(request.url)
-        if host is not None and await self._guard.refuses(host):
-            raise PrivateAddress(f"private_address:{host}")
+        if host is None:
+            return
+        try:
+            if route_for(self._routes, host) is not None:
+                await self._guard.admit_routed(host)
+            else:
+                await self._guard.addresses(host)
+        except Refused as refused:
+            raise PrivateAddress(refused.reason) from None
+        except (OSError, ValueError):
+            pass  # does not resolve: the download fails as a DNS error on its own
 
 
 class WarcEvidenceMiddleware:
