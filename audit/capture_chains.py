@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from audit import chain as chains
 from audit.capture_formats import FlowRecord
 from audit.catalog import Catalog
+from audit.compare import Fingerprint
 from audit.model import Observation, PageKind, Probe, SurfaceKind
 from audit.urls import find_wrapper, host_of, registrable_domain, unwrap
 
@@ -190,7 +191,8 @@ class ChainBuilder:
         self.done: set[str] = set()
         self.discovered: dict[str, Probe] = {}  # unplanned links with an open chain
         self.planned_discovered = 0
-        self.controls: dict[str, int | None] = {}  # control fetches seen before the chain
+        # Control fetches seen before their chain: status and page fingerprint.
+        self.controls: dict[str, tuple[int | None, Fingerprint | None]] = {}
         self.link_checks: dict[str, list[str]] = {}
         # Hosts of every known wrapper: most flows are not at one, and find_wrapper walks
         # the whole catalog.
@@ -400,11 +402,17 @@ class ChainBuilder:
 
     def _control(self, probe: Probe, flow: FlowRecord, now: float) -> FeedResult:
         status = control_status(flow.status)
+        page: Fingerprint | None = None
+        if flow.status is not None and 200 <= flow.status < 300:
+            page = chains.analyze(chains.Response(
+                url=flow.url, status=flow.status, headers=flow.response_headers,
+                body=flow.response_body), self.catalog, probe.target_url,
+                control=True).fingerprint
         opened = self.open.get(probe.id)
         if opened is None:
-            self.controls[probe.id] = status
+            self.controls[probe.id] = (status, page)
             return FeedResult(FlowMark("control", probe.id, note="control fetch (early)"))
-        chains.on_control(opened.chain, status)
+        chains.on_control(opened.chain, status, page=page)
         opened.chain.evidence.append(flow.ref)
         opened.last_seen = now
         result = FeedResult(FlowMark("control", probe.id, note="control fetch"))
@@ -427,7 +435,7 @@ class ChainBuilder:
         chain = opened.chain
         if chain.page is not None and chain.page.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY):
             return True
-        return chain.control_ok is not None or not chains.needs_control(chain) or (
+        return chain.control_done or not chains.needs_control(chain) or (
             opened.chain.probe.id in self.controls)
 
     def _close(self, opened: _Open) -> Observation:
@@ -440,9 +448,10 @@ class ChainBuilder:
             # A discovered link is forgotten once judged (only its id stays, in `done`), so
             # memory does not grow with the number of links in a capture.
             del self.discovered[probe.id]
-        if chain.control_ok is None and chains.needs_control(chain):
+        if not chain.control_done and chains.needs_control(chain):
             if probe.id in self.controls:
-                chains.on_control(chain, self.controls.pop(probe.id))
+                status, page = self.controls.pop(probe.id)
+                chains.on_control(chain, status, page=page)
             else:
                 self._implicit_control(chain)
         finished = datetime.fromtimestamp(opened.last_seen, UTC) if opened.last_seen else None

@@ -8,19 +8,27 @@ The crawler (spiders/) and the capture analyser feed responses in; nothing here 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from audit.catalog import Catalog
-from audit.classify import classify_observation, classify_page, outbound_links, platform_for_url
+from audit.classify import (
+    classify_observation,
+    classify_page,
+    endpoint_of,
+    js_location,
+    outbound_links,
+    platform_for_url,
+)
+from audit.compare import Fingerprint, compare, fingerprint
 from audit.decode import decode_html
-from audit.model import Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
+from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.page import Page, parse_page
 from audit.urls import host_of, registrable_domain, resolve
 
 MAX_HOPS = 10
+MAX_CONTROL_HOPS = 5  # the control fetch follows the target's own redirects this far
 MAX_RATE_LIMIT_RETRIES = 2  # a 429 is retried this often, after its Retry-After
 MAX_RETRY_AFTER_S = 10.0
 
@@ -28,11 +36,6 @@ MAX_RETRY_AFTER_S = 10.0
 # §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
 ANTI_BOT_STATUSES = frozenset({403, 566, 999})
 RATE_LIMIT_STATUSES = frozenset({429})
-
-_JS_LOCATION = re.compile(
-    r"""(?:window\.|document\.|top\.|self\.)?location(?:\.href)?\s*=\s*(["'])(?P<a>[^"']+)\1"""
-    r"""|location\.(?:replace|assign)\(\s*(["'])(?P<b>[^"']+)\3\s*\)"""
-)
 
 Via = Literal["start", "http", "meta_refresh", "js", "continue", "control"]
 
@@ -79,6 +82,12 @@ class Chain:
     evidence: list[str] = field(default_factory=list)
     started_at: datetime | None = None
     screenshot: str | None = None  # evidence/ path of the rendered interstitial, if taken
+    # For the comparison with the control (audit.compare): the chain's last page, whether it
+    # is a page of a platform the catalog knows, and the control's last page.
+    last_page: Fingerprint | None = None
+    ended_on_platform: bool = False
+    control_page: Fingerprint | None = None
+    control_done: bool = False
 
     @property
     def next_via(self) -> Via:
@@ -124,13 +133,13 @@ def wants_control(chain: Chain) -> bool:
     links (never clicked), nor where the auditor's own guard or robots policy stopped it."""
     guarded = chain.failure is not None and chain.failure.startswith(
         ("private_address", "robots_disallowed"))
-    return (chain.probe.rendered_as == "anchor" and not guarded and chain.control_ok is None
+    return (chain.probe.rendered_as == "anchor" and not guarded and not chain.control_done
             and needs_control(chain))
 
 
 def control_status(status: int) -> int:
     """The status a control fetch counts as: a rate limit or anti-bot answer means the target
-    answered, so it is not down."""
+    answered, so it is not down. (The comparison uses the status as received.)"""
     if status in RATE_LIMIT_STATUSES or status in ANTI_BOT_STATUSES:
         return 200
     return status
@@ -138,25 +147,6 @@ def control_status(status: int) -> int:
 
 def _is_short(page: Page, catalog: Catalog) -> bool:
     return len(page.text) <= catalog.require_markers().max_text_chars
-
-
-def anti_bot_marker(page: Page, catalog: Catalog) -> str | None:
-    """A captcha / 'unusual traffic' page answered with 200 (short pages only)."""
-    if not _is_short(page, catalog):
-        return None
-    visible = f"{page.title}\n{page.text}"
-    for marker in catalog.require_markers().anti_bot:
-        if marker in visible:
-            return marker
-    return None
-
-
-def js_location(page: Page) -> str | None:
-    for script in page.scripts:
-        match = _JS_LOCATION.search(script)
-        if match:
-            return match.group("a") or match.group("b")
-    return None
 
 
 def record(chain: Chain, response: Response, via: Via) -> Hop:
@@ -186,16 +176,17 @@ def _follow(chain: Chain, url: str | None, via: Via) -> Step:
 
 @dataclass(frozen=True)
 class PageAnalysis:
-    """What the chain needs to know about one hop's page: the classifier's facts and the
-    redirects a short page carries. Pure and picklable: the asyncio engine computes it in a
-    worker process (audit/parsepool.py)."""
+    """What the chain needs to know about one hop's page: the classifier's facts, the
+    redirects a short page (or an endpoint's forwarding page) carries, and, where a
+    comparison with the control may be needed, the page's fingerprint. Pure and picklable:
+    the asyncio engine computes it in a worker process (audit/parsepool.py)."""
 
     parsed: bool = False  # an HTML body was there to parse
-    anti_bot: str | None = None  # the captcha / unusual-traffic marker found, if any
     facts: PageFacts = field(default_factory=PageFacts)
     short: bool = False
     meta_refresh: str | None = None
     js_target: str | None = None
+    fingerprint: Fingerprint | None = None
 
 
 def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
@@ -208,18 +199,32 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
     return bool(body) and ("html" in content_type or not content_type)
 
 
-def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog) -> PageAnalysis:
+def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
+                 target: str | None = None, status: int | None = None,
+                 control: bool = False) -> PageAnalysis:
+    """`target` is the probe's target: a page off its site may have to be compared with the
+    control fetch, so its fingerprint is kept (and always for a control page)."""
     page = parse_page(decode_html(body, content_type).text, url)
     if page.root is None:
         return PageAnalysis()
-    marker = anti_bot_marker(page, catalog)
-    if marker is not None:
-        return PageAnalysis(parsed=True, anti_bot=marker)
-    facts = classify_page(page, catalog, platform_for_url(url, catalog))
+    facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
     short = _is_short(page, catalog)
+    forwards = short or facts.kind is PageKind.REDIRECT
+    keep = control or (target is not None and not _on_site(url, target))
     return PageAnalysis(parsed=True, facts=facts, short=short,
-                        meta_refresh=page.meta_refresh if short else None,
-                        js_target=js_location(page) if short else None)
+                        meta_refresh=page.meta_refresh if forwards else None,
+                        js_target=js_location(page) if forwards else None,
+                        fingerprint=fingerprint(page, url, status, body) if keep else None)
+
+
+def _on_site(url: str | None, target: str) -> bool:
+    """Whether a URL is on the target's site (its host or registrable domain)."""
+    if not url:
+        return False
+    host, target_host = host_of(url), host_of(target)
+    if host is None or target_host is None:
+        return False
+    return host == target_host or registrable_domain(url) == registrable_domain(target)
 
 
 def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
@@ -228,6 +233,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     analysis when the caller computed it already (analyze_page of the same response)."""
     hop = record(chain, response, via)
     status = response.status
+    chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
+    chain.last_page = None
     if 300 <= status < 400 and response.headers.get("location"):
         target = resolve(response.url, response.headers["location"])
         if target is None:
@@ -240,19 +247,28 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         return Step("fail", failure=f"anti_bot:{status}")
 
     if analysis is None:
-        content_type = response.headers.get("content-type", "")
-        analysis = (analyze_page(response.body, content_type, response.url, catalog)
-                    if needs_analysis(status, response.headers, response.body)
-                    else PageAnalysis())
-    if analysis.anti_bot is not None:
-        return Step("fail", failure=f"anti_bot:captcha ({analysis.anti_bot})")
-
+        analysis = analyze(response, catalog, chain.probe.target_url)
     facts = analysis.facts
-    if chain.page is None or chain.page.kind is PageKind.CONTENT:
+    chain.last_page = analysis.fingerprint or (
+        Fingerprint(url=response.url, status=status, body_length=len(response.body))
+        if not _on_site(response.url, chain.probe.target_url) else None)
+    read_by_markers = facts.signature is not None and not facts.signature.startswith(
+        "structure/")
+    if status >= 400 and not read_by_markers and facts.kind is not PageKind.ERROR:
+        endpoint = endpoint_of(response.url, catalog)
+        if endpoint is not None:
+            # The platform's own interception endpoint failed: what it does with the link
+            # was not seen (never a block read off an error page's structure).
+            facts = PageFacts(kind=PageKind.ERROR, endpoint=endpoint,
+                              failure=f"endpoint_error:{status}", title=facts.title,
+                              excerpt=facts.excerpt)
+    if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
         # The interstitial decides the outcome: the target page reached through a warning's
         # continue link must not overwrite it.
         chain.page = facts
-    if facts.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY):
+    if facts.kind is PageKind.ERROR:
+        return Step("fail", failure=facts.failure or "unjudgeable_page")
+    if facts.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY, PageKind.UNRECOGNIZED):
         return Step("stop")
     if facts.kind is PageKind.WARNED:
         if chain.continued or not facts.continue_url:
@@ -261,7 +277,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         return _follow(chain, facts.continue_url, "continue")
     if status >= 400:
         return Step("stop")
-    if analysis.parsed and analysis.short:
+    if analysis.parsed and (analysis.short or facts.kind is PageKind.REDIRECT):
         if analysis.meta_refresh:
             return _follow(chain, resolve(response.url, analysis.meta_refresh), "meta_refresh")
         if analysis.js_target:
@@ -269,25 +285,32 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     return Step("stop")
 
 
+def analyze(response: Response, catalog: Catalog, target: str, *,
+            control: bool = False) -> PageAnalysis:
+    """analyze_page of a response, where there is a page to analyze."""
+    if not needs_analysis(response.status, response.headers, response.body):
+        return PageAnalysis()
+    return analyze_page(response.body, response.headers.get("content-type", ""), response.url,
+                        catalog, target=target, status=response.status, control=control)
+
+
 def on_failure(chain: Chain, url: str, failure: str, via: Via) -> None:
     """A hop could not be fetched (timeout, reset, refused ...): record it and end the chain."""
     chain.hops.append(Hop(url=url, status=None, via=via))
     chain.failure = failure
+    chain.last_page = None
 
 
 def reached_target(chain: Chain) -> bool:
-    """Whether some hop of the chain loaded the target itself (2xx on the target's site)."""
-    target = chain.probe.target_url
-    target_site = registrable_domain(target)
-    for hop in chain.hops:
-        if hop.via == "control" or hop.status is None or not 200 <= hop.status < 300:
-            continue
-        if hop.url == target or (host_of(hop.url) == host_of(target)) or (
-            target_site is not None and registrable_domain(hop.url) == target_site
-            and hop is chain.hops[-1]
-        ):
-            return True
-    return False
+    """Whether the chain's last hop answered on the target's site (its host or registrable
+    domain) with a page, not an error. Anything else needs the control fetch: to tell a dead
+    target from a block, and to compare where the chain ended with where the target ends."""
+    hops = [h for h in chain.hops if h.via != "control"]
+    if not hops:
+        return False
+    last = hops[-1]
+    return (last.status is not None and 200 <= last.status < 400
+            and _on_site(last.url, chain.probe.target_url))
 
 
 def needs_control(chain: Chain) -> bool:
@@ -295,21 +318,85 @@ def needs_control(chain: Chain) -> bool:
     return not reached_target(chain)
 
 
-def on_control(chain: Chain, status: int | None, warc_record_id: str | None = None) -> None:
-    chain.control_ok = status is not None and 200 <= status < 400
+def on_control(chain: Chain, status: int | None, warc_record_id: str | None = None,
+               page: Fingerprint | None = None) -> None:
+    """The control fetch's answer, all at once (the capture analysis sees one flow): `status`
+    None when it failed; `page` the fingerprint of its page, when there is one."""
     chain.hops.append(Hop(url=chain.probe.target_url, status=status, via="control",
                           warc_record_id=warc_record_id))
     if warc_record_id:
         chain.evidence.append(warc_record_id)
+    _control_done(chain, status, page)
+
+
+def _control_done(chain: Chain, status: int | None, page: Fingerprint | None) -> None:
+    answered = control_status(status) if status is not None else None
+    chain.control_ok = answered is not None and 200 <= answered < 400
+    chain.control_page = page
+    chain.control_done = True
+
+
+def on_control_response(chain: Chain, response: Response, catalog: Catalog,
+                        analysis: PageAnalysis | None = None) -> Step:
+    """One response of the control fetch, which follows the target's own redirects (HTTP,
+    meta refresh, script location) as a browser would, MAX_CONTROL_HOPS at most: the page it
+    ends on is what the chain's last page is compared with."""
+    hop = Hop.model_construct(
+        url=response.url, status=response.status, via="control",
+        location=response.headers.get("location"), elapsed_ms=response.elapsed_ms,
+        body_sha256=hashlib.sha256(response.body).hexdigest(),
+        warc_record_id=response.warc_record_id)
+    chain.hops.append(hop)
+    if response.warc_record_id:
+        chain.evidence.append(response.warc_record_id)
+    visited = [h.url for h in chain.hops if h.via == "control"]
+    status = response.status
+    next_url: str | None = None
+    if 300 <= status < 400 and response.headers.get("location"):
+        next_url = resolve(response.url, response.headers["location"])
+        hop.location = next_url
+    elif 200 <= status < 300:
+        if analysis is None:
+            analysis = analyze(response, catalog, chain.probe.target_url, control=True)
+        if analysis.parsed and analysis.short:
+            forward = analysis.meta_refresh or analysis.js_target
+            next_url = resolve(response.url, forward) if forward else None
+        if next_url is None:
+            _control_done(chain, status, analysis.fingerprint or Fingerprint(
+                url=response.url, status=status, body_length=len(response.body)))
+            return Step("stop")
+    if next_url is not None and len(visited) < MAX_CONTROL_HOPS and next_url not in visited:
+        return Step("follow", url=next_url, via="control")
+    _control_done(chain, status, Fingerprint(url=response.url, status=status,
+                                             body_length=len(response.body)))
+    return Step("stop")
+
+
+def on_control_failure(chain: Chain, url: str) -> None:
+    """A control hop could not be fetched: the target did not answer."""
+    chain.hops.append(Hop(url=url, status=None, via="control"))
+    _control_done(chain, None, None)
+
+
+def comparison(chain: Chain) -> ControlComparison | None:
+    """The chain's last page against the control's, where the chain ended off the target's
+    site on a page that no interstitial explains; None where there is nothing to compare."""
+    if chain.last_page is None or chain.control_page is None or chain.failure:
+        return None
+    if chain.page is not None and chain.page.kind not in (PageKind.CONTENT, PageKind.REDIRECT):
+        return None
+    return compare(chain.last_page, chain.control_page)
 
 
 def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],
                 finished_at: datetime | None = None) -> Observation:
     probe = chain.probe
     chain_hops = [h for h in chain.hops if h.via != "control"]
+    compared = comparison(chain)
     outcome, reason = classify_observation(
         target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
         page=chain.page, failure=chain.failure, control_ok=chain.control_ok,
+        comparison=compared, ended_on_known_platform=chain.ended_on_platform,
     )
     runtime = None
     if chain.started_at and finished_at:
@@ -320,6 +407,6 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
         target_url=probe.target_url, target_platform=probe.target_platform, method=method,
         started_at=chain.started_at, runtime_s=runtime, rendered_as=probe.rendered_as,
         hops=chain.hops, final_url=chain_hops[-1].url if chain_hops else None, page=chain.page,
-        control_ok=chain.control_ok, failure=chain.failure, outcome=outcome, reason=reason,
-        evidence=chain.evidence,
+        control_ok=chain.control_ok, comparison=compared, failure=chain.failure,
+        outcome=outcome, reason=reason, evidence=chain.evidence,
     )

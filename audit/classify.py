@@ -14,10 +14,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from audit.catalog import Catalog
+from audit.interception import endpoint_at, label_role, read_structure
 from audit.model import (
     BlockReason,
+    ControlComparison,
+    Endpoint,
     GenericMarkers,
     Hop,
+    MarkerSet,
     Outcome,
     PageFacts,
     PageKind,
@@ -38,6 +42,7 @@ from audit.urls import (
 )
 
 EXCERPT_CHARS = 280
+REVIEW_EXCERPT_CHARS = 800  # unrecognized pages: what a reviewer reads first
 
 # ---------------------------------------------------------------------------------------
 # Platforms
@@ -129,12 +134,16 @@ def _read_source(page: Page, source: TargetSource) -> str | None:
 
 
 def _read_url(page: Page, sources: list[TargetSource]) -> str | None:
+    """The first source that yields a URL. A value counts only when it is one: absolute,
+    relative to the page (starting with '/', '?' or '.'), or a URL inside a longer text
+    (pages shorten or decorate what they show; scheme-less hosts such as www.x.com count)."""
     for source in sources:
         value = _read_source(page, source)
         if not value:
             continue
-        # Pages shorten or decorate the URL they show; accept scheme-less hosts too.
-        absolute = resolve(page.url, value) if looks_like_url(value) or page.url else None
+        absolute: str | None = None
+        if looks_like_url(value) or value.startswith(("/", "?", "./", "../")):
+            absolute = resolve(page.url, value)
         if absolute is None:
             found = find_text_urls(value)
             absolute = found[0] if found else None
@@ -173,59 +182,47 @@ class _PageView:
         return self._haystack
 
 
-def _signature_score(page: Page, signature: PageSignature, short: bool,
+def _markers_score(haystack: str, markers: MarkerSet) -> int | None:
+    """None if the set does not match; otherwise the length of the marker text that did."""
+    if markers.all and not all(m in haystack for m in markers.all):
+        return None
+    hits = [m for m in markers.any if m in haystack]
+    if markers.any and not hits:
+        return None
+    if any(m in haystack for m in markers.none):
+        return None
+    return sum(len(m) for m in (*markers.all, *hits))
+
+
+def _signature_score(page: Page, platform: Platform, signature: PageSignature, short: bool,
                      view: _PageView | None = None) -> int | None:
     """None if the signature does not match; otherwise how specific the match is (the
-    length of the marker text that matched), so that among text-only matches the most
-    specific signature wins."""
+    length of the marker text that matched, in whichever language matched best), so that
+    among text-only matches the most specific signature wins."""
     view = view or _PageView(page)
     url_known = view.host is not None
     anchored = False
-    if signature.match is not None and url_known:
-        if not _host_hit(view.host or "", signature.match.hosts) or not url_matches(
-                page.url or "", signature.match):
+    match = platform.signature_match(signature)
+    if match is not None and url_known:
+        if not _host_hit(view.host or "", match.hosts) or not url_matches(page.url or "", match):
             return None
         anchored = True
     elif signature.url_only or not short:
         # Without a URL to anchor on, a phrase only counts on an interstitial-sized page.
         return None
-    haystack = view.haystack
-    if signature.markers_all and not all(m in haystack for m in signature.markers_all):
-        return None
-    hits = [m for m in signature.markers_any if m in haystack]
-    if signature.markers_any and not hits:
-        return None
-    if any(m in haystack for m in signature.markers_none):
-        return None
+    sets = signature.marker_sets
+    score = 0
+    if sets:
+        haystack = view.haystack
+        scores = [s for s in (_markers_score(haystack, m) for m in sets) if s is not None]
+        if not scores:
+            return None
+        score = max(scores)
     selected = [s for s in signature.selectors_any if page.select(s)]
     if signature.selectors_any and not selected:
         return None
-    score = sum(len(m) for m in (*signature.markers_all, *hits)) + 5 * len(selected)
+    score += 5 * len(selected)
     return score + (10_000 if anchored else 0)
-
-
-@dataclass(frozen=True)
-class _Continue:
-    url: str | None
-    present: bool
-
-
-def _continue_link(page: Page, markers: GenericMarkers) -> _Continue:
-    """A link labelled like 继续访问 / Continue. `present` is true even for javascript:
-    buttons (the 2016 WeChat warning), whose URL we cannot read."""
-    present = False
-    for anchor in page.anchors:
-        label = anchor.text.strip()
-        if label and any(label == t or label.startswith(t) for t in markers.continue_texts):
-            present = True
-            url = resolve(page.url, anchor.href)
-            if url:
-                return _Continue(url, True)
-    for el in page.select("button, [role=button]"):
-        label = " ".join(text_of(el).split())
-        if label and any(label.startswith(t) for t in markers.continue_texts):
-            present = True
-    return _Continue(None, present)
 
 
 def _target_from_own_url(page: Page) -> str | None:
@@ -239,11 +236,47 @@ def _target_from_own_url(page: Page) -> str | None:
     return None
 
 
-def _facts(page: Page, kind: PageKind, signature: str | None, target: str | None,
-           reason: BlockReason | None, continue_url: str | None) -> PageFacts:
-    excerpt = page.text[:EXCERPT_CHARS] if kind is not PageKind.CONTENT else None
-    return PageFacts(kind=kind, signature=signature, target=target, reason=reason,
-                     continue_url=continue_url, title=page.title or None, excerpt=excerpt)
+_HEADINGS = "h1, h2, h3, .title, .weui-msg__title"
+
+
+def headline(page: Page) -> str | None:
+    """The page's visible heading: its first heading element with text, else its first line
+    of text, else its title."""
+    for element in page.select(_HEADINGS):
+        text = " ".join(text_of(element).split())
+        if text:
+            return text[:200]
+    first = page.text.split("\n", 1)[0].strip() or page.title
+    return first[:200] if first else None
+
+
+def stated_sentence(page: Page, head: str | None, selector: str | None = None) -> str | None:
+    """The sentence in which a block page states its reason, verbatim: the reason element's
+    text where the signature names one, else the longest line of the page's text that is
+    neither its headline, its title nor a control's label."""
+    if selector:
+        text = " ".join(" ".join(text_of(e).split()) for e in page.select(selector)).strip()
+        if text:
+            return text[:500]
+    labels = {a.text for a in page.anchors} | {head or "", page.title}
+    lines = [line for line in page.text.split("\n") if line not in labels and len(line) >= 6]
+    return max(lines, key=len)[:500] if lines else None
+
+
+def _continue_link(page: Page, markers: GenericMarkers) -> tuple[str | None, bool]:
+    """A link labelled like 继续访问 / 繼續訪問 / Continue: its URL, and whether any such
+    control is present (true even for javascript: buttons, whose URL cannot be read)."""
+    present = False
+    for anchor in page.anchors:
+        if label_role(anchor.text, markers) == "continue":
+            present = True
+            url = resolve(page.url, anchor.href)
+            if url:
+                return url, True
+    for el in page.select("button, [role=button]"):
+        if label_role(text_of(el), markers) == "continue":
+            present = True
+    return None, present
 
 
 def _signatures_for_host(catalog: Catalog, host: str | None
@@ -260,48 +293,179 @@ def _signatures_for_host(catalog: Catalog, host: str | None
             (rank, candidate, signature)
             for rank, candidate in enumerate(catalog.platforms.values())
             for signature in candidate.signatures
-            if host is None or signature.match is None
-            or _host_hit(host, signature.match.hosts))
+            if host is None or (match := candidate.signature_match(signature)) is None
+            or _host_hit(host, match.hosts))
         cache[host] = found
     return found
 
 
-def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None) -> PageFacts:
-    """Page kind (content | warned | copy_only | blocked), the target the page names, the
-    stated reason and the signature that decided. Catalog signatures first (the page's own
-    platform before the others), then the generic markers."""
+def _endpoint_at(page: Page, catalog: Catalog) -> tuple[Platform, Endpoint] | None:
+    """interception.endpoint_at, cached per (host, path): the same endpoints answer all
+    the probes of a crawl."""
+    if not page.url or host_of(page.url) is None:
+        return _endpoint_by_page(page, catalog)
+    try:
+        parts = urlsplit(page.url)
+    except ValueError:
+        return None
+    key = (parts.hostname, parts.path)
+    cache = _catalog_cache(catalog, "endpoints")
+    if key not in cache:
+        cache[key] = endpoint_at(page.url, catalog)
+    found: tuple[Platform, Endpoint] | None = cache[key]
+    return found
+
+
+def _endpoint_by_page(page: Page, catalog: Catalog) -> tuple[Platform, Endpoint] | None:
+    """A page saved without its address is on an endpoint when its scripts carry one of the
+    endpoint's own strings (`page_markers`)."""
+    if not page.scripts:
+        return None
+    scripts = "\n".join(page.scripts)
+    for platform in catalog.platforms.values():
+        for endpoint in platform.endpoints:
+            if any(m in scripts for m in endpoint.page_markers):
+                return platform, endpoint
+    return None
+
+
+def endpoint_of(url: str, catalog: Catalog) -> str | None:
+    """'<platform>/<endpoint id>' of the interception endpoint a URL is on, or None."""
+    found = _endpoint_at(Page(url=url), catalog)
+    return f"{found[0].id}/{found[1].id}" if found is not None else None
+
+
+class _Reader:
+    """Builds the PageFacts of one page: the parts every kind shares."""
+
+    def __init__(self, page: Page, markers: GenericMarkers,
+                 endpoint: tuple[Platform, Endpoint] | None):
+        self.page = page
+        self.markers = markers
+        self.endpoint = endpoint
+
+    def facts(self, kind: PageKind, signature: str | None, *, target: str | None = None,
+              continue_url: str | None = None, reason_selector: str | None = None,
+              reason_from_scripts: bool = False, failure: str | None = None) -> PageFacts:
+        page = self.page
+        head = headline(page) if kind is not PageKind.CONTENT else None
+        reason: BlockReason | None = None
+        reason_text: str | None = None
+        if kind is PageKind.BLOCKED:
+            sentence = stated_sentence(page, head, reason_selector)
+            reason = stated_reason(sentence or page.text, self.markers) or stated_reason(
+                page.text, self.markers)
+            if reason is None and reason_from_scripts:
+                # Client-rendered block pages (WeChat's Vue page) keep the reason in cgiData;
+                # the signature matched this very page, so its scripts are its own words.
+                reason = stated_reason("\n".join(page.scripts), self.markers)
+            if reason is None:
+                reason_text = sentence
+        if target is None and self.endpoint is not None and kind in (
+                PageKind.WARNED, PageKind.COPY_ONLY, PageKind.UNRECOGNIZED):
+            # Where the endpoint shows its target (a script variable it fills in, say).
+            target = _read_url(page, self.endpoint[1].target)
+        excerpt_chars = REVIEW_EXCERPT_CHARS if kind is PageKind.UNRECOGNIZED else EXCERPT_CHARS
+        endpoint = (f"{self.endpoint[0].id}/{self.endpoint[1].id}"
+                    if self.endpoint is not None else None)
+        return PageFacts.model_construct(
+            kind=kind, signature=signature, endpoint=endpoint, target=target, reason=reason,
+            reason_text=reason_text, continue_url=continue_url, title=page.title or None,
+            headline=head, excerpt=page.text[:excerpt_chars] if kind is not PageKind.CONTENT
+            else None, failure=failure,
+            parse_issue=getattr(page, "parse_issue", None))  # set by audit.page (in progress)
+
+
+def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None,
+                  *, target: str | None = None) -> PageFacts:
+    """What one page is. In this order: the catalog's signatures (URL-anchored first, the
+    page's own platform before the others among equals, then the most specific markers in
+    any language); an anti-bot answer; then, on an interception endpoint, the endpoint's
+    reading (never `content`: see _classify_endpoint); elsewhere the generic markers of
+    short pages, else content. `target` is the target the link was for, when known."""
     markers = catalog.require_markers()
     short = len(page.text) <= markers.max_text_chars
+    endpoint = _endpoint_at(page, catalog)
+    reader = _Reader(page, markers, endpoint)
     best: tuple[int, int, Platform, PageSignature] | None = None
     view = _PageView(page)
     for rank, candidate, signature in _signatures_for_host(catalog, view.host):
-        # The page's own platform first among equals; otherwise catalog order.
         order = -1 if platform is not None and candidate.id == platform.id else rank
-        score = _signature_score(page, signature, short, view)
+        score = _signature_score(page, candidate, signature, short, view)
         if score is not None and (best is None or (score, -order) > (best[0], -best[1])):
             best = (score, order, candidate, signature)
     if best is not None:
         _, _, candidate, signature = best
         kind = PageKind(signature.kind)
-        target = _read_url(page, signature.target)
-        cont = _read_url(page, signature.continue_link) if signature.continue_link else None
-        reason = None
-        if kind is PageKind.BLOCKED:
-            reason_text = page.text
-            if signature.reason_selector:
-                reason_text = " ".join(text_of(e) for e in page.select(
-                    signature.reason_selector)) or page.text
-            # Client-rendered block pages (WeChat's Vue page) keep the reason in cgiData;
-            # the signature matched this very page, so its scripts are its own words.
-            reason = stated_reason(reason_text, markers) or stated_reason(
-                "\n".join(page.scripts), markers)
-        return _facts(page, kind, f"{candidate.id}/{signature.id}", target, reason, cont)
-    return _classify_generic(page, markers, short)
+        sources = list(signature.target)
+        if endpoint is not None:
+            sources += endpoint[1].target
+        return reader.facts(
+            kind, f"{candidate.id}/{signature.id}",
+            target=_read_url(page, sources) if kind is not PageKind.BLOCKED else None,
+            continue_url=_read_url(page, signature.continue_link) if signature.continue_link
+            else None,
+            reason_selector=signature.reason_selector, reason_from_scripts=True)
+    if short or endpoint is not None:
+        marker = anti_bot_marker(page, markers)
+        if marker is not None:
+            return reader.facts(PageKind.ERROR, "generic/anti_bot", failure="anti_bot:captcha")
+    if endpoint is not None:
+        return _classify_endpoint(page, markers, endpoint, reader, target)
+    return _classify_generic(page, markers, short, reader) or reader.facts(PageKind.CONTENT,
+                                                                           None)
 
 
-def _shown_target(page: Page, cont: _Continue) -> str | None:
-    if cont.url and not _same_site(cont.url, page.url):
-        return cont.url
+def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
+    """The captcha / 'unusual traffic' phrase of a page, if it has one."""
+    visible = f"{page.title}\n{page.text}"
+    return next((m for m in markers.anti_bot if m in visible), None)
+
+
+def _any_phrase(text: str, phrases: list[str]) -> bool:
+    folded = text.casefold()
+    return any(p.casefold() in folded for p in phrases)
+
+
+def _classify_endpoint(page: Page, markers: GenericMarkers,
+                       endpoint: tuple[Platform, Endpoint], reader: _Reader,
+                       target: str | None) -> PageFacts:
+    """An interception endpoint's page that no signature recognised. Never `content`:
+    a login wall, an error page or an empty page cannot be judged (`error`); a page that
+    only forwards is a `redirect`; then the generic markers (every language they cover);
+    then the page's structure (audit.interception); what none of these explains is
+    `unrecognized`."""
+    visible = f"{page.title}\n{page.text}"
+    if _any_phrase(visible, markers.login_wall):
+        return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
+    if len(page.text) <= markers.max_text_chars and _any_phrase(visible, markers.error_page):
+        return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
+    if not page.text.strip() and not page.scripts and page.meta_refresh is None:
+        return reader.facts(PageKind.ERROR, "generic/empty", failure="endpoint_empty")
+    forward = page.meta_refresh or js_location(page)
+    if forward and resolve(page.url, forward):
+        return reader.facts(PageKind.REDIRECT, "structure/forwards",
+                            target=resolve(page.url, forward))
+    generic = _classify_generic(page, markers, True, reader)
+    if generic is not None:
+        return generic
+    if not page.text.strip():
+        # Built by scripts (a client-rendered page): there is no structure to read.
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/script_rendered")
+    platform, spot = endpoint
+    known = (target or _read_url(page, spot.target) or _target_from_own_url(page))
+    reading = read_structure(page, markers, platform, known_target=known)
+    target_out = reading.target if reading.kind is not PageKind.BLOCKED else None
+    continue_url = reading.continue_url or (
+        _read_url(page, spot.continue_link) if reading.kind is PageKind.WARNED
+        and spot.continue_link else None)
+    return reader.facts(reading.kind, f"structure/{reading.how}", target=target_out,
+                        continue_url=continue_url)
+
+
+def _shown_target(page: Page, continue_url: str | None) -> str | None:
+    if continue_url and not _same_site(continue_url, page.url):
+        return continue_url
     shown = [u for u in page.text_urls if not _same_site(u, page.url)]
     if len(set(shown)) == 1:
         return shown[0]
@@ -315,31 +479,72 @@ def _same_site(url: str, other: str | None) -> bool:
     return a is not None and a == b
 
 
-def _classify_generic(page: Page, markers: GenericMarkers, short: bool) -> PageFacts:
+def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
+                      reader: _Reader) -> PageFacts | None:
+    """The generic markers (policies/markers.yaml) of an interstitial the catalog does not
+    know; None when none applies."""
     if not short:
-        return _facts(page, PageKind.CONTENT, None, None, None, None)
+        return None
     visible = f"{page.title}\n{page.text}"
-    cont = _continue_link(page, markers)
-
-    lowered = visible.lower()
-
-    def hit(phrases: list[str]) -> bool:
-        return any(p.lower() in lowered for p in phrases)
-
-    if hit(markers.copy_only):
-        target = _shown_target(page, cont)
-        return _facts(page, PageKind.COPY_ONLY, "generic/copy_only", target, None, None)
-    if hit(markers.blocked) and not cont.present:
-        reason = stated_reason(visible, markers)
-        return _facts(page, PageKind.BLOCKED, "generic/blocked", None, reason, None)
-    if hit(markers.warned) and (cont.present or _shown_target(page, cont)):
-        target = _shown_target(page, cont) or _target_from_own_url(page)
-        return _facts(page, PageKind.WARNED, "generic/warned", target, None, cont.url)
-    outbound_continue = cont.url is not None and not _same_site(cont.url, page.url)
+    continue_url, continue_present = _continue_link(page, markers)
+    if _any_phrase(visible, markers.copy_only):
+        return reader.facts(PageKind.COPY_ONLY, "generic/copy_only",
+                            target=_shown_target(page, continue_url))
+    if _any_phrase(visible, markers.blocked) and not continue_present:
+        return reader.facts(PageKind.BLOCKED, "generic/blocked")
+    if _any_phrase(visible, markers.warned) and (
+            continue_present or _shown_target(page, continue_url)):
+        target = _shown_target(page, continue_url) or _target_from_own_url(page)
+        return reader.facts(PageKind.WARNED, "generic/warned", target=target,
+                            continue_url=continue_url)
+    outbound_continue = continue_url is not None and not _same_site(continue_url, page.url)
     if outbound_continue and len(page.anchors) <= 5:
         # One outbound "continue" link on a tiny page is an interstitial in any language.
-        return _facts(page, PageKind.WARNED, "generic/continue_link", cont.url, None, cont.url)
-    return _facts(page, PageKind.CONTENT, None, None, None, None)
+        return reader.facts(PageKind.WARNED, "generic/continue_link", target=continue_url,
+                            continue_url=continue_url)
+    return None
+
+
+# A script's top-level `location = "..."` (or .href =, .replace(...), .assign(...)): where a
+# page sends its reader without any action. Assignments inside functions (click handlers,
+# "report this page" links) are not redirects, hence the brace-depth check in js_location.
+_JS_LOCATION = re.compile(
+    r"""(?:window\.|document\.|top\.|self\.)?location(?:\.href)?\s*=\s*(["'])(?P<a>[^"']+)\1"""
+    r"""|location\.(?:replace|assign)\(\s*(["'])(?P<b>[^"']+)\3\s*\)"""
+)
+
+
+def _depth_at(script: str, end: int) -> int:
+    """How many braces are open at `end` in a script, skipping string literals: 0 at the top
+    level. A rough reading (no regex literals or comments), enough to tell a statement run
+    on load from one in a function body."""
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for char in script[:end]:
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'`":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+    return depth
+
+
+def js_location(page: Page) -> str | None:
+    """Where a page's scripts send the reader on load (a top-level location assignment)."""
+    for script in page.scripts:
+        for match in _JS_LOCATION.finditer(script):
+            if _depth_at(script, match.start()) == 0:
+                return match.group("a") or match.group("b")
+    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -453,17 +658,19 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
 # Observation -> outcome
 # ---------------------------------------------------------------------------------------
 
-# Failures that mean the auditor was refused, not the user: never evidence of blocking.
-ANTI_BOT_STATUSES = {403, 429, 566}
-
-
 def _reaches(url: str | None, target_url: str) -> bool:
+    """Whether a URL is on the target's site: its host, or its registrable domain."""
     if not url:
         return False
     host, target_host = host_of(url), host_of(target_url)
     if host is None or target_host is None:
         return False
     return host == target_host or registrable_domain(url) == registrable_domain(target_url)
+
+
+# The page kinds that decide an outcome by themselves, whatever happened after them.
+_PAGE_OUTCOMES = {PageKind.BLOCKED: Outcome.BLOCKED, PageKind.COPY_ONLY: Outcome.COPY_ONLY,
+                  PageKind.UNRECOGNIZED: Outcome.UNRECOGNIZED}
 
 
 def classify_observation(
@@ -474,38 +681,44 @@ def classify_observation(
     page: PageFacts | None,
     failure: str | None,
     control_ok: bool | None,
+    comparison: ControlComparison | None = None,
+    ended_on_known_platform: bool = False,
 ) -> tuple[Outcome, BlockReason | None]:
     """The outcome of one link-follow, from facts alone (DESIGN.md taxonomy).
 
     Order of precedence: a link that is not clickable is `stripped` whatever its target does;
-    an interstitial/block page decides next; then where the chain ended; a failed chain is
-    `target_down` when the control fetch failed too, otherwise `error`.
+    a block, copy-to-browser or unreadable interception page decides next; a failed chain is
+    `target_down` when the control fetch failed too, otherwise `error`; a warning page is
+    `warned`. A chain is `direct` or `wrapped` only when it demonstrably reached the target:
+    its last page is on the target's site, or it matches the control fetch of the target
+    (`comparison`). Otherwise it is `diverted` when it ended on a page of a platform the
+    catalog knows, `target_down` when the control failed, and `unrecognized` when it ended
+    somewhere nobody can vouch for.
     """
     if rendered_as in ("text", "absent"):
         return Outcome.STRIPPED, None
-    if page is not None and page.kind is PageKind.BLOCKED:
-        return Outcome.BLOCKED, page.reason
-    if page is not None and page.kind is PageKind.COPY_ONLY:
-        return Outcome.COPY_ONLY, None
+    if page is not None and page.kind is PageKind.ERROR:
+        # A captcha, login wall, or an endpoint's empty or error page: nothing was seen of
+        # how the platform treats the link, whatever the control says.
+        return Outcome.ERROR, None
+    if page is not None and page.kind in _PAGE_OUTCOMES:
+        return _PAGE_OUTCOMES[page.kind], page.reason if page.kind is PageKind.BLOCKED else None
     if failure:
         return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
-    final = hops[-1] if hops else None
-    status = final.status if final else None
-    landed = next((h for h in hops if _reaches(h.url, target_url) and h.via != "control"), None)
     if page is not None and page.kind is PageKind.WARNED:
         # One extra action (the continue link) stands between the user and the target.
         return Outcome.WARNED, None
-    if status is not None and status >= 400:
-        if control_ok is False:
-            return Outcome.TARGET_DOWN, None
+    final = hops[-1] if hops else None
+    if final is None:
         return Outcome.ERROR, None
-    if final is not None and _reaches(final.url, target_url):
-        first = hops[0]
-        return (Outcome.DIRECT if _reaches(first.url, target_url) else Outcome.WRAPPED), None
-    if landed is not None:
-        # Reached the target and then moved on (the target's own redirect): still reached.
-        return (Outcome.DIRECT if landed is hops[0] else Outcome.WRAPPED), None
+    status = final.status
+    if status is None or status >= 400:
+        return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
+    reached = _reaches(final.url, target_url) or (comparison is not None and comparison.matched)
+    if reached:
+        return (Outcome.DIRECT if _reaches(hops[0].url, target_url) else Outcome.WRAPPED), None
     if control_ok is False:
         return Outcome.TARGET_DOWN, None
-    return Outcome.DIVERTED, None
-
+    if ended_on_known_platform:
+        return Outcome.DIVERTED, None
+    return Outcome.UNRECOGNIZED, None

@@ -59,9 +59,11 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
     else:
         platform = platform_for_url(page.url, catalog)
     facts = classify_page(page, catalog, platform)
-    if platform is None and facts.signature and not facts.signature.startswith("generic/"):
+    if platform is None:
         # A page saved without its URL is still recognisably, say, WeChat's block page.
-        platform = catalog.platforms.get(facts.signature.split("/", 1)[0])
+        for named in (facts.endpoint, facts.signature):
+            if platform is None and named and "/" in named:
+                platform = catalog.platforms.get(named.split("/", 1)[0])
     links = outbound_links(page, catalog, platform)
     result: dict[str, object] = {
         "url": page.url,
@@ -69,7 +71,10 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
         "company": platform.company if platform else None,
         "page": {"kind": facts.kind.value, "target": facts.target,
                  "reason": facts.reason.value if facts.reason else None,
-                 "signature": facts.signature},
+                 "signature": facts.signature,
+                 # The page's own reason sentence when no reason slug fits it, and the
+                 # interception endpoint the page is on ("<platform>/<endpoint id>").
+                 "reason_text": facts.reason_text, "endpoint": facts.endpoint},
         "links": [link.as_dict() for link in links],
     }
     return Inspection(source, result, tuple(warnings))

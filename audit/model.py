@@ -46,7 +46,11 @@ class Outcome(StrEnum):
     COPY_ONLY = "copy_only"  # the URL is shown, the user must copy it into a browser
     BLOCKED = "blocked"  # a block page; the target cannot be reached
     STRIPPED = "stripped"  # not clickable: plain text, generic label, or removed
-    DIVERTED = "diverted"  # ends elsewhere: app download, login wall, own page
+    DIVERTED = "diverted"  # ends on a known page of a platform that is not the target
+    # Ends on an interception endpoint hulian cannot read, or on a page that is neither the
+    # target (its domain or its control fetch) nor any page the catalog knows: a person must
+    # look. Never read as open, never a pass.
+    UNRECOGNIZED = "unrecognized"
     TARGET_DOWN = "target_down"  # the control fetch fails too: not the platform's doing
     ERROR = "error"  # the measurement failed (timeout, anti-bot, rate limit ...)
 
@@ -60,6 +64,7 @@ FRICTION: dict[Outcome, float | None] = {
     Outcome.BLOCKED: math.inf,
     Outcome.STRIPPED: math.inf,
     Outcome.DIVERTED: math.inf,
+    Outcome.UNRECOGNIZED: None,  # unknown until a person has looked
     Outcome.TARGET_DOWN: None,
     Outcome.ERROR: None,
 }
@@ -77,12 +82,32 @@ SEVERITY_ORDER: tuple[Outcome, ...] = (
 
 
 class PageKind(StrEnum):
-    """What one page is, judged from its own content."""
+    """What one page is, judged from its own content (and where it is served)."""
 
     CONTENT = "content"
     WARNED = "warned"
     COPY_ONLY = "copy_only"
     BLOCKED = "blocked"
+    # An interception endpoint's page that no marker and no structural reading explains.
+    UNRECOGNIZED = "unrecognized"
+    # An interception endpoint's page that only forwards (meta refresh, script location):
+    # not an interstitial, and not content either (the chain follows it).
+    REDIRECT = "redirect"
+    # A page that cannot be judged: a captcha or "unusual traffic" answer anywhere, or on an
+    # interception endpoint an empty page, an error page or a login wall. `failure` says which.
+    ERROR = "error"
+
+
+# The kinds a signature can assign (the others come from structure or the chain).
+INTERSTITIAL_KINDS = ("warned", "copy_only", "blocked")
+
+
+class Lang(StrEnum):
+    """Interface languages a platform ships and its page texts come in."""
+
+    ZH_HANS = "zh-Hans"  # 简体中文
+    ZH_HANT = "zh-Hant"  # 繁體中文
+    EN = "en"
 
 
 class BlockReason(StrEnum):
@@ -237,12 +262,57 @@ class TargetSource(Strict):
     name: str | None = None  # for kind=script_var: the JS variable or object key
 
 
+class MarkerSet(Strict):
+    """The phrases that identify a page in one interface language. `seen: false` marks a
+    wording that was inferred (translated from another language of the same page) rather
+    than seen on a real page; `note` says from what."""
+
+    lang: Lang
+    any: list[str] = Field(default_factory=list, description="at least one must occur")
+    all: list[str] = Field(default_factory=list, description="all must occur")
+    none: list[str] = Field(default_factory=list, description="none may occur")
+    seen: bool = True
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> MarkerSet:
+        if not (self.any or self.all):
+            raise ValueError(f"marker set {self.lang.value!r} needs 'any' or 'all'")
+        return self
+
+
+class Endpoint(Strict):
+    """Where a platform shows its warning, copy-to-browser or block pages (host + path). A
+    page served here is an interception page: never `content`. When no signature's markers
+    match it, its kind is read from its structure (a way on, the target shown with a copy
+    instruction, neither), else it is `unrecognized`."""
+
+    id: Identifier
+    match: UrlMatch
+    shows: list[Literal["warned", "copy_only", "blocked"]] = Field(
+        min_length=1, description="the page kinds it is known to show")
+    # Where the endpoint's pages show the target and the continue control, for pages in a
+    # wording no signature knows.
+    target: list[TargetSource] = Field(default_factory=list)
+    continue_link: list[TargetSource] = Field(default_factory=list)
+    # Strings only this endpoint's pages carry in their scripts (its own asset paths, the
+    # handlers it calls): they place a page saved without its address on the endpoint.
+    page_markers: list[str] = Field(default_factory=list)
+    note: str | None = None
+    cite: Citation
+
+
 class PageSignature(Strict):
     """How to recognise one interstitial or block page and what to read from it."""
 
     id: Identifier
     kind: Literal[PageKind.WARNED, PageKind.COPY_ONLY, PageKind.BLOCKED]
     match: UrlMatch | None = None  # where the page is served; None = recognised by text only
+    endpoint: Identifier | None = Field(
+        default=None, description="id of the platform's endpoint serving it (instead of match)")
+    # Markers per interface language (`markers`); the three legacy lists below are one more
+    # set of no stated language, kept so that older policy files still load.
+    markers: list[MarkerSet] = Field(default_factory=list)
     markers_any: list[str] = Field(default_factory=list, description="at least one must occur")
     markers_all: list[str] = Field(default_factory=list, description="all must occur")
     markers_none: list[str] = Field(default_factory=list, description="none may occur")
@@ -252,18 +322,33 @@ class PageSignature(Strict):
     reason_selector: str | None = Field(
         default=None, description="element whose text states the block reason; default: page text"
     )
+    # Saved pages (relative to the policy directory) this signature must classify as `kind`:
+    # `hulian policies test` runs them.
+    examples: list[str] = Field(default_factory=list)
     cite: Citation
+
+    @property
+    def marker_sets(self) -> list[MarkerSet]:
+        """Every set of markers, the legacy lists included (as a set of no language)."""
+        sets = list(self.markers)
+        if self.markers_any or self.markers_all:
+            sets.append(MarkerSet.model_construct(
+                lang=Lang.ZH_HANS, any=self.markers_any, all=self.markers_all,
+                none=self.markers_none, seen=True, note="legacy"))
+        return sets
 
     @property
     def url_only(self) -> bool:
         """Recognised by where it is served alone (no page text is known for it)."""
-        return not (self.markers_any or self.markers_all or self.selectors_any)
+        return not (self.markers or self.markers_any or self.markers_all or self.selectors_any)
 
     @model_validator(mode="after")
     def _something_to_match(self) -> PageSignature:
-        if self.url_only and self.match is None:
+        if self.match is not None and self.endpoint is not None:
+            raise ValueError(f"signature {self.id!r}: give 'match' or 'endpoint', not both")
+        if self.url_only and self.match is None and self.endpoint is None:
             raise ValueError(
-                f"signature {self.id!r} needs 'match' or markers_any/markers_all/selectors_any"
+                f"signature {self.id!r} needs 'match', 'endpoint' or markers/selectors_any"
             )
         return self
 
@@ -283,7 +368,10 @@ class Platform(Strict):
     # Host suffixes the platform owns: a link there is internal, not outbound. An entry may be
     # a registrable domain (zhihu.com) or narrower (weixin.qq.com) where a group shares one.
     domains: list[str] = Field(min_length=1)
+    # Interface languages the platform ships: every signature needs markers in each.
+    languages: list[Lang] = Field(default_factory=lambda: [Lang.ZH_HANS], min_length=1)
     wrappers: list[Wrapper] = Field(default_factory=list)
+    endpoints: list[Endpoint] = Field(default_factory=list)
     signatures: list[PageSignature] = Field(default_factory=list)
     surfaces: list[Surface] = Field(default_factory=list)
     cite: Citation
@@ -292,6 +380,30 @@ class Platform(Strict):
     @classmethod
     def _lower_domains(cls, domains: list[str]) -> list[str]:
         return [d.strip().lower().lstrip(".") for d in domains]
+
+    @model_validator(mode="after")
+    def _endpoints_known(self) -> Platform:
+        ids = [e.id for e in self.endpoints]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"platform {self.id!r}: duplicate endpoint ids")
+        for signature in self.signatures:
+            if signature.endpoint is not None and signature.endpoint not in ids:
+                raise ValueError(f"signature {signature.id!r}: unknown endpoint "
+                                 f"{signature.endpoint!r} (this platform has: "
+                                 f"{', '.join(ids) or 'none'})")
+        return self
+
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        for endpoint in self.endpoints:
+            if endpoint.id == endpoint_id:
+                return endpoint
+        raise KeyError(endpoint_id)
+
+    def signature_match(self, signature: PageSignature) -> UrlMatch | None:
+        """Where a signature's page is served: its own match, or its endpoint's."""
+        if signature.endpoint is not None:
+            return self.endpoint(signature.endpoint).match
+        return signature.match
 
 
 class ReasonPattern(Strict):
@@ -313,6 +425,15 @@ class GenericMarkers(Strict):
     # Anti-bot challenges (captcha, "unusual traffic"): the auditor was refused, not the user;
     # such an answer is an `error`, never evidence of blocking.
     anti_bot: list[str] = Field(default_factory=list)
+    # On an interception endpoint: a login wall or a server's error page is an `error`, not
+    # a block (the auditor could not see what the platform does with the link).
+    login_wall: list[str] = Field(default_factory=list)
+    error_page: list[str] = Field(default_factory=list)
+    # Structure reading of endpoint pages in an unknown wording: words of an instruction to
+    # copy the link or open it in a browser, and labels of controls that do not continue
+    # (help, report, close ...), so that an unread control is told from a known one.
+    copy_words: list[str] = Field(default_factory=list)
+    other_controls: list[str] = Field(default_factory=list)
     max_text_chars: int = Field(default=1200, gt=0, description="longer pages are content")
     reasons: list[ReasonPattern] = Field(min_length=1)
     cite: list[Citation] = Field(min_length=1)
@@ -382,6 +503,10 @@ class Rule(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
+        undecidable = {Outcome.UNRECOGNIZED} & (set(self.pass_outcomes) | set(self.fail_outcomes))
+        if undecidable:
+            raise ValueError(f"rule {self.id!r}: 'unrecognized' is always inconclusive (a person "
+                             "must look); it cannot be listed as a pass or fail outcome")
         if self.scope == "observation":
             if not self.fail_outcomes:
                 raise ValueError(f"rule {self.id!r}: an observation rule needs fail_outcomes")
@@ -455,12 +580,33 @@ class PageFacts(Record):
     """What the classifier read off the final page of a chain (or a saved page)."""
 
     kind: PageKind = PageKind.CONTENT
-    signature: str | None = None  # "<platform>/<signature id>" or "generic/<rule>"
+    # "<platform>/<signature id>", "generic/<rule>" (markers.yaml) or "structure/<reading>"
+    signature: str | None = None
+    endpoint: str | None = None  # "<platform>/<endpoint id>" when served on one
     target: str | None = None  # the target URL the page names to the user
     reason: BlockReason | None = None
+    reason_text: str | None = None  # the page's own reason sentence, when no slug fits
     continue_url: str | None = None
     title: str | None = None
+    headline: str | None = None  # the page's visible heading (or first line)
     excerpt: str | None = None  # a short quote of the page text, for reports
+    failure: str | None = None  # kind `error`: why the page cannot be judged
+    parse_issue: str | None = None  # the parser had to cut the page (content may be missing)
+
+
+class ControlComparison(Record):
+    """The chain's final page against the control fetch's final page, compared the way OONI's
+    web_connectivity decides an HTTP difference. `matched` is the decision."""
+
+    control_url: str
+    control_status: int | None
+    chain_status: int | None
+    status_match: bool
+    same_site: bool  # both ended on one registrable domain
+    body_proportion: float  # shorter body length / longer (1.0 = same length)
+    title_match: bool
+    structure_similarity: float  # weighted Jaccard of the two pages' element-name counts
+    matched: bool
 
 
 class Observation(Record):
@@ -482,6 +628,7 @@ class Observation(Record):
     final_url: str | None = None
     page: PageFacts | None = None
     control_ok: bool | None = None  # did a direct fetch of the target succeed?
+    comparison: ControlComparison | None = None  # when the chain ended off the target's domain
     failure: str | None = None  # why the measurement failed, e.g. "timeout", "anti_bot:429"
     outcome: Outcome
     reason: BlockReason | None = None
@@ -516,3 +663,6 @@ class RunManifest(Record):
     config: dict[str, object] = Field(default_factory=dict)
     vantage: dict[str, str] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
+    # sha256 over every other field (audit.bundle.manifest_digest): the hashes above pin the
+    # files, this pins the manifest's own fields (configuration, times, versions, history).
+    manifest_digest: str | None = None

@@ -67,10 +67,13 @@ def _plan(body: bytes, content_type: str | None, url: str, source: str,
         body, content_type, url, source=source, surface=surface, catalog=_CATALOG)]
 
 
-def _analyze(body: bytes, content_type: str, url: str) -> tuple[Any, ...]:
+def _analyze(body: bytes, content_type: str, url: str, target: str | None, status: int | None,
+             control: bool) -> tuple[Any, ...]:
     assert _CATALOG is not None
-    a = chains.analyze_page(body, content_type, url, _CATALOG)
-    return (a.parsed, a.anti_bot, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target)
+    a = chains.analyze_page(body, content_type, url, _CATALOG, target=target, status=status,
+                            control=control)
+    return (a.parsed, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target,
+            a.fingerprint)
 
 
 def _probes(fields: list[dict[str, Any]]) -> list[Probe]:
@@ -78,10 +81,10 @@ def _probes(fields: list[dict[str, Any]]) -> list[Probe]:
 
 
 def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
-    parsed, anti_bot, facts, short, meta_refresh, js_target = fields
-    return chains.PageAnalysis(parsed=parsed, anti_bot=anti_bot,
-                               facts=PageFacts.model_construct(**facts), short=short,
-                               meta_refresh=meta_refresh, js_target=js_target)
+    parsed, facts, short, meta_refresh, js_target, fingerprint = fields
+    return chains.PageAnalysis(parsed=parsed, facts=PageFacts.model_construct(**facts),
+                               short=short, meta_refresh=meta_refresh, js_target=js_target,
+                               fingerprint=fingerprint)
 
 
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
@@ -238,10 +241,14 @@ class ParsePool:
                                                surface=surface, catalog=self.catalog),
             _probes, body, content_type, url, source, surface)
 
-    async def analyze(self, body: bytes, content_type: str, url: str) -> chains.PageAnalysis:
+    async def analyze(self, body: bytes, content_type: str, url: str, *,
+                      target: str | None = None, status: int | None = None,
+                      control: bool = False) -> chains.PageAnalysis:
         return await self._run(
-            "analyze", lambda: chains.analyze_page(body, content_type, url, self.catalog),
-            _analysis, body, content_type, url)
+            "analyze", lambda: chains.analyze_page(body, content_type, url, self.catalog,
+                                                   target=target, status=status,
+                                                   control=control),
+            _analysis, body, content_type, url, target, status, control)
 
     async def stop(self) -> None:
         """Close the sockets (the workers exit on end of file) and stop reading."""

@@ -104,10 +104,10 @@ class LinkAuditSpider(scrapy.Spider):
             priority=1,  # finish started chains before opening new seeds
         )
 
-    def _control_request(self, chain: chains.Chain) -> Request:
+    def _control_request(self, chain: chains.Chain, url: str | None = None) -> Request:
         return Request(
-            chain.probe.target_url, callback=self.on_control, errback=self.control_failed,
-            dont_filter=True, priority=2,
+            url or chain.probe.target_url, callback=self.on_control,
+            errback=self.control_failed, dont_filter=True, priority=2,
             meta={"handle_httpstatus_all": True, "dont_redirect": True, "hulian_chain": chain},
         )
 
@@ -212,15 +212,19 @@ class LinkAuditSpider(scrapy.Spider):
 
     def on_control(self, response: Response) -> Iterator[Any]:
         chain: chains.Chain = response.meta["hulian_chain"]
-        chains.on_control(chain, chains.control_status(response.status),
-                          response.meta.get("hulian_warc_id"))
-        chain.hops[-1].status = response.status
+        step = chains.on_control_response(chain, chains.Response(
+            url=response.url, status=response.status, headers=_headers(response),
+            body=response.body, elapsed_ms=_elapsed_ms(response),
+            warc_record_id=response.meta.get("hulian_warc_id")), self.catalog)
+        if step.action == "follow" and step.url:
+            yield self._control_request(chain, step.url)
+            return
         yield from self._finish(chain)
 
     def control_failed(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
         chain: chains.Chain = request.meta["hulian_chain"]
-        chains.on_control(chain, None)
+        chains.on_control_failure(chain, request.url)
         yield from self._finish(chain)
 
 

@@ -147,7 +147,10 @@ def _hop(url: str, status: int = 200, via: str = "start") -> Hop:
     ({"hops": [_hop("https://w.example/")], "page": PageFacts(kind=PageKind.BLOCKED)}, Outcome.BLOCKED),
     ({"hops": [_hop(T)], "rendered_as": "text"}, Outcome.STRIPPED),
     ({"hops": [_hop("https://w.example/r", 302), _hop("https://app.example/download", via="http")],
-      "control_ok": True}, Outcome.DIVERTED),
+      "control_ok": True, "ended_on_known_platform": True}, Outcome.DIVERTED),
+    # Ended on a page nobody can vouch for: neither the target nor a known platform's page.
+    ({"hops": [_hop("https://w.example/r", 302), _hop("https://app.example/download", via="http")],
+      "control_ok": True}, Outcome.UNRECOGNIZED),
     ({"hops": [_hop(T, 503)], "control_ok": False}, Outcome.TARGET_DOWN),
     ({"hops": [_hop(T, 429)], "control_ok": True}, Outcome.ERROR),
     ({"hops": [], "failure": "timeout", "control_ok": False}, Outcome.TARGET_DOWN),

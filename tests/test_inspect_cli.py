@@ -30,7 +30,8 @@ def test_json_shape_is_exactly_the_documented_one(tmp_path: Path) -> None:
     assert code == 0
     data = json.loads(out)
     assert list(data) == ["url", "platform", "company", "page", "links"]
-    assert list(data["page"]) == ["kind", "target", "reason", "signature"]
+    assert list(data["page"]) == ["kind", "target", "reason", "signature", "reason_text",
+                                  "endpoint"]
     assert data["url"] == "https://www.zhihu.com/question/1/answer/2"  # from the canonical link
     assert (data["platform"], data["company"]) == ("zhihu", "zhihu")
     (link,) = data["links"]
