@@ -261,17 +261,7 @@ class AsyncioEngine:
         if probe.rendered_as == "anchor":  # text links are `stripped`, never clicked
             await self._follow_hops(chain, probe.link_url or probe.target_url)
         if chains.wants_control(chain):
-            # Sent from the last page that answered, as Scrapy's Referer middleware does.
-            last = chain.hops[-1] if chain.hops else None
-            control_url = wire_url(probe.target_url)
-            referer = referer_for(last.url, control_url) if last and last.status else None
-            try:
-                response, record_id = await self._exchange(control_url, referer)
-            except FetchFailed:
-                chains.on_control(chain, None)
-            else:
-                chains.on_control(chain, chains.control_status(response.status), record_id)
-                chain.hops[-1].status = response.status
+            await self._control(chain)
         observation = chains.observation(chain, run_id=self.writer.run_id, method="crawl",
                                          finished_at=datetime.now(UTC))
         if isinstance(self.evidence, RecorderProcess):
@@ -280,6 +270,36 @@ class AsyncioEngine:
             self.writer.add_observation(observation)
         self.outcomes[observation.outcome.value] += 1
         self._emit("observation", observation)
+
+    async def _control(self, chain: chains.Chain) -> None:
+        """The control fetch of the target, following the target's own redirects
+        (chains.on_control_response decides each step)."""
+        # Sent from the last page that answered, as Scrapy's Referer middleware does.
+        last = chain.hops[-1] if chain.hops else None
+        url = wire_url(chain.probe.target_url)
+        referer = referer_for(last.url, url) if last and last.status else None
+        while True:
+            try:
+                response, record_id = await self._exchange(url, referer)
+            except FetchFailed:
+                chains.on_control_failure(chain, url)
+                return
+            as_chain = chains.Response(
+                url=response.url, status=response.status, headers=response.headers,
+                body=response.body, elapsed_ms=response.elapsed_ms, warc_record_id=record_id)
+            analysis = None
+            if 200 <= response.status < 300 and chains.needs_analysis(
+                    response.status, response.headers, response.body):
+                try:
+                    analysis = await self.parser.analyze(
+                        response.body, response.headers.get("content-type", ""), response.url,
+                        target=chain.probe.target_url, status=response.status, control=True)
+                except PageCrashed:
+                    analysis = chains.PageAnalysis()
+            step = chains.on_control_response(chain, as_chain, self.catalog, analysis)
+            if step.action != "follow" or not step.url:
+                return
+            referer, url = referer_for(response.url, step.url), wire_url(step.url)
 
     async def _follow_hops(self, chain: chains.Chain, url: str) -> None:
         via: chains.Via = "start"
@@ -302,7 +322,8 @@ class AsyncioEngine:
             if chains.needs_analysis(response.status, response.headers, response.body):
                 try:
                     analysis = await self.parser.analyze(
-                        response.body, response.headers.get("content-type", ""), response.url)
+                        response.body, response.headers.get("content-type", ""), response.url,
+                        target=chain.probe.target_url, status=response.status)
                 except PageCrashed:
                     # The page is evidence (its WARC record is written); what it is cannot
                     # be told without the parser it kills.
