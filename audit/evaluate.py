@@ -51,6 +51,9 @@ OUTCOME_LABELS: dict[Outcome, tuple[str, str]] = {
     Outcome.BLOCKED: ("被拦截，无法访问", "blocked"),
     Outcome.STRIPPED: ("未显示为可点击的链接", "not rendered as a clickable link"),
     Outcome.DIVERTED: ("被导向其他页面", "diverted elsewhere"),
+    Outcome.UNRECOGNIZED: ("停在无法识别的拦截或未知页面，需人工复核",
+                           "ended on an interception or unknown page hulian cannot read: "
+                           "needs review"),
     Outcome.TARGET_DOWN: ("目标网站本身无法访问", "the target itself is unreachable"),
     Outcome.ERROR: ("测量失败", "the measurement failed"),
 }
@@ -210,6 +213,10 @@ def _applies(rule: Rule, observation: Observation, catalog: Catalog) -> bool:
 
 
 def _judge(rule: Rule, observation: Observation) -> tuple[Status, Exemption | None]:
+    if observation.outcome is Outcome.UNRECOGNIZED:
+        # Nobody has read the page yet: never a pass, and not a fail either (the review
+        # queue lists it for a person). The schema keeps it out of a rule's outcome lists.
+        return Status.INCONCLUSIVE, None
     if observation.outcome in rule.fail_outcomes:
         exemption = _matching_exemption(rule, observation)
         return (Status.EXEMPT, exemption) if exemption else (Status.FAIL, None)

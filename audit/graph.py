@@ -483,7 +483,7 @@ def edge_rows(graph: nx.DiGraph[str]) -> list[dict[str, object]]:
 
 EDGE_COLOURS: dict[str, str] = {
     "direct": "#2e7d32", "wrapped": "#66bb6a", "warned": "#f9a825", "copy_only": "#ef6c00",
-    "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c",
+    "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c", "unrecognized": "#6a1b9a",
     "target_down": "#9e9e9e", "error": "#9e9e9e",
 }
 

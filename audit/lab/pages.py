@@ -23,7 +23,7 @@ from typing import Literal
 from urllib.parse import parse_qs, quote
 
 from audit.lab.scenario import Edge, Fault, LabPlatform, PageFaultKind, Scenario, Style
-from audit.model import BlockReason, Outcome, SurfaceKind
+from audit.model import BlockReason, Lang, Outcome, SurfaceKind
 
 HUGE_PAGE_BYTES = 20 * 1024 * 1024 + 64 * 1024  # more than the crawler's 20 MiB cut
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -65,15 +65,64 @@ _EN_REASON = {
     BlockReason.MALWARE: "containing malwares",
 }
 
+_HANT_REASON = {
+    BlockReason.REWARD_SHARING: "誘導分享", BlockReason.SCAM: "惡意欺詐",
+    BlockReason.COPYRIGHT: "侵權", BlockReason.RUMOR: "謠言或虛假信息",
+    BlockReason.ILLEGAL: "違法或違規", BlockReason.PORN: "色情低俗", BlockReason.OBSCENE: "低俗",
+    BlockReason.LUCKY_MONEY: "虛假紅包", BlockReason.NONSECURE: "不安全",
+    BlockReason.MALWARE: "惡意軟件",
+}
+
 COPY_ONLY_ZH = "如需浏览，请长按网址复制后使用浏览器访问"
+COPY_ONLY_HANT = "如需瀏覽，請長按網址複製後使用瀏覽器訪問"
 COPY_ONLY_EN = "To view this page, copy the link and open it in a browser."
 BLOCKED_ZH = "已停止访问该网页"
+BLOCKED_HANT = "已停止訪問該網頁"
 BLOCKED_EN = "No access to this page"
+# The wechat style's warning, per interface language: (heading, sentence with {name}, button).
+WARNED_TEXTS: dict[Lang, tuple[str, str, str]] = {
+    Lang.ZH_HANS: ("将要访问", "非{name}官方网页，请确认是否继续访问", "继续访问"),
+    Lang.ZH_HANT: ("將要訪問", "非{name}官方網頁，請確認是否繼續訪問", "繼續訪問"),
+    Lang.EN: ("You are about to visit", "This is not an official {name} page. Continue?",
+              "Continue"),
+}
 
 
-def block_sentence(reason: BlockReason, platform: LabPlatform, company_zh: str) -> str:
+def pick_language(accept_language: str, offered: list[Lang]) -> Lang:
+    """The interface language a request asks for (its Accept-Language, by weight) among those
+    a platform offers; the platform's first when none fits. zh-TW, zh-HK and zh-MO read as
+    繁體, other Chinese tags as 简体."""
+    best: tuple[float, int, Lang] | None = None
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag.startswith("zh"):
+            hant = any(x in tag for x in ("-tw", "-hk", "-mo", "hant"))
+            lang = Lang.ZH_HANT if hant else Lang.ZH_HANS
+        elif tag.startswith("en"):
+            lang = Lang.EN
+        else:
+            continue
+        if lang in offered and weight > 0 and (best is None or (weight, -position) > best[:2]):
+            best = (weight, -position, lang)
+    return best[2] if best is not None else offered[0]
+
+
+def block_sentence(reason: BlockReason, platform: LabPlatform, company_zh: str,
+                   lang: Lang | None = None) -> str:
     """The stated reason, in WeChat's wording (domain-facts §2.7) with the fictional names."""
-    if platform.lang == "en":
+    lang = lang or platform.ui_languages[0]
+    if lang is Lang.ZH_HANT:
+        if reason is BlockReason.PHISHING:
+            return f"據用戶投訴及{company_zh}手機管家雲網址檢測，該網頁可能包含惡意欺詐內容。"
+        return f"該網頁包含{_HANT_REASON[reason]}內容，被多人投訴。為維護綠色上網環境，已停止訪問。"
+    if lang is Lang.EN:
         if reason is BlockReason.PHISHING:
             return ("This site you are trying to visit is suspected of phishing or hosting "
                     f"malware and has been blocked by {platform.name.en}.")
@@ -83,11 +132,14 @@ def block_sentence(reason: BlockReason, platform: LabPlatform, company_zh: str) 
     return f"该网页包含{_ZH_REASON[reason]}内容，被多人投诉。为维护绿色上网环境，已停止访问。"
 
 
-def warned_markers(platform: LabPlatform) -> tuple[list[str], list[str]]:
+def warned_markers(platform: LabPlatform, lang: Lang | None = None
+                   ) -> tuple[list[str], list[str]]:
     """(markers_all, markers_any) of the platform's warning interstitial."""
     name = platform.name.zh
     if platform.style is Style.WECHAT:
-        return [f"非{name}官方网页", "继续访问"], []
+        _heading, sentence, button = WARNED_TEXTS[lang or Lang.ZH_HANS]
+        shown = platform.name.en if lang is Lang.EN else name
+        return [sentence.format(name=shown).split("，")[0].split(". ")[0], button], []
     if platform.style is Style.ZHIHU:
         return [], [f"即将离开{name}", f"您即将离开{name}，请注意您的帐号和财产安全。"]
     if platform.style is Style.WEIBO:
@@ -166,7 +218,7 @@ class Site:
     edges_by_page: dict[tuple[str, SurfaceKind], list[Edge]] = field(init=False)
     page_faults: dict[tuple[str, SurfaceKind], PageFaultKind] = field(init=False)
     company_zh: dict[str, str] = field(init=False)
-    respond: Callable[[str, str, str], Response] = field(init=False, repr=False)
+    _cached: Callable[[str, str, str, str], Response] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         s = self.scenario
@@ -180,8 +232,14 @@ class Site:
             self.edges_by_page.setdefault((e.source, e.surface), []).append(e)
         self.page_faults = {(f.platform, f.surface): f.fault for f in s.page_faults}
         self.company_zh = {c.id: c.name.zh for c in s.companies}
-        # (host, path, query) -> Response; every page is a pure function of these.
-        self.respond = lru_cache(maxsize=4096)(self._respond)
+        # (host, path, query, accept-language) -> Response; every page is a pure function
+        # of these.
+        self._cached = lru_cache(maxsize=4096)(self._respond)
+
+    def respond(self, host: str, path: str, query: str = "",
+                accept_language: str = "") -> Response:
+        """The lab's answer; the platform's interface language from `accept_language`."""
+        return self._cached(host, path, query, accept_language)
 
     # -- URLs ------------------------------------------------------------------------------
 
@@ -213,7 +271,7 @@ class Site:
 
     # -- dispatch --------------------------------------------------------------------------
 
-    def _respond(self, host: str, path: str, query: str) -> Response:
+    def _respond(self, host: str, path: str, query: str, accept_language: str) -> Response:
         host = host.lower().rstrip(".")
         if path == "/robots.txt":
             return _text(200, "User-agent: *\nAllow: /\n")
@@ -225,7 +283,8 @@ class Site:
         platform, role = found
         params = {k: v[0] for k, v in parse_qs(query).items()}
         if role == "wrapper":
-            return self._wrapper(platform, path, params)
+            lang = pick_language(accept_language, platform.ui_languages)
+            return self._wrapper(platform, path, params, lang)
         return self._site(platform, path, params)
 
     def _site(self, p: LabPlatform, path: str, params: dict[str, str]) -> Response:
@@ -397,7 +456,8 @@ class Site:
 
     # -- the wrapper -----------------------------------------------------------------------
 
-    def _wrapper(self, p: LabPlatform, path: str, params: dict[str, str]) -> Response:
+    def _wrapper(self, p: LabPlatform, path: str, params: dict[str, str],
+                 lang: Lang) -> Response:
         edge = self.edges_by_id.get(params.get("e", ""))
         if edge is not None and edge.source != p.id:
             edge = None
@@ -414,11 +474,13 @@ class Site:
             if target.startswith(("http://", "https://")):
                 return _redirect(target)
             return _text(400, "400 bad request: no target\n")
-        return self._edge_answer(p, edge)
+        return self._edge_answer(p, edge, lang)
 
-    def _edge_answer(self, p: LabPlatform, edge: Edge) -> Response:
+    def _edge_answer(self, p: LabPlatform, edge: Edge, lang: Lang) -> Response:
         target = self.target_url(edge)
         outcome = edge.outcome
+        if edge.wording == "new":
+            return _html(200, self._new_wording(p, outcome, target))
         if outcome is Outcome.WRAPPED and edge.via == "meta_refresh":
             return _html(200, self._redirecting(p, f'<meta http-equiv="refresh" '
                                                    f'content="0;url={_e(target)}">', ""))
@@ -426,11 +488,11 @@ class Site:
             script = f"<script>window.location.href={json.dumps(target)};</script>"
             return _html(200, self._redirecting(p, "", script))
         if outcome is Outcome.WARNED:
-            return _html(200, self._warned(p, target))
+            return _html(200, self._warned(p, target, lang))
         if outcome is Outcome.COPY_ONLY:
-            return _html(200, self._copy_only(p, target))
+            return _html(200, self._copy_only(p, target, lang))
         if outcome is Outcome.BLOCKED:
-            return _html(200, self._blocked(p, edge.reason or BlockReason.ILLEGAL))
+            return _html(200, self._blocked(p, edge.reason or BlockReason.ILLEGAL, lang))
         if outcome is Outcome.DIVERTED:
             return _redirect(f"http://{p.host}/download?from={edge.id}")
         if outcome is Outcome.ERROR:
@@ -442,16 +504,42 @@ class Site:
         return _document("正在跳转" if zh else "Redirecting",
                          f"<p>{'正在跳转…' if zh else 'Redirecting…'}</p>{script}", p.lang, head)
 
-    def _warned(self, p: LabPlatform, target: str) -> str:
+    def _new_wording(self, p: LabPlatform, outcome: Outcome, target: str) -> str:
+        """An interstitial in a wording no signature knows (the platform rewrote its pages):
+        its structure still tells warned, copy_only and blocked apart; the `unrecognized`
+        one shows the target with neither a way on nor an instruction."""
+        t = _e(target)
+        if outcome is Outcome.WARNED:
+            body = (f'<div class="notice"><h2>外链提示</h2><p class="url">{t}</p>'
+                    f'<a class="go" href="{t}">前往</a> <a href="/">回到{_e(p.name.zh)}</a>'
+                    "</div>")
+        elif outcome is Outcome.COPY_ONLY:
+            body = ('<div class="notice"><h2>链接已收起</h2>'
+                    "<p>请长按复制下方地址，在系统自带的浏览器中打开。</p>"
+                    f'<p class="url">{t}</p></div>')
+        elif outcome is Outcome.BLOCKED:
+            body = ('<div class="notice"><h2>此链接暂时无法打开</h2>'
+                    "<p>经系统检测，该链接存在风险，暂不支持在此打开。</p>"
+                    '<a href="javascript:history.back()">返回</a></div>')
+        else:
+            body = ('<div class="notice"><h2>链接安全检测中</h2>'
+                    f'<p class="url">{t}</p><p>检测结果将以通知形式发送给您。</p></div>')
+        return _document("提示", body, "zh")
+
+    def _warned(self, p: LabPlatform, target: str, lang: Lang = Lang.ZH_HANS) -> str:
         zh, en, t = p.name.zh, p.name.en, _e(target)
         if p.style is Style.WECHAT:
+            heading, sentence, button = WARNED_TEXTS[lang]
+            name = en if lang is Lang.EN else zh
             body = ('<div class="weui-msg"><div class="weui-msg__text-area">'
-                    '<h2 class="weui-msg__title">将要访问</h2>'
+                    f'<h2 class="weui-msg__title">{_e(heading)}</h2>'
                     f'<p class="weui-msg__desc link">{t}</p>'
-                    f'<p class="weui-msg__desc">非{_e(zh)}官方网页，请确认是否继续访问</p></div>'
+                    f'<p class="weui-msg__desc">{_e(sentence.format(name=name))}</p></div>'
                     '<div class="weui-msg__opr-area">'
-                    f'<a class="weui-btn weui-btn_default" href="{t}">继续访问</a></div></div>')
-            return _document("提示", body, "zh")
+                    f'<a class="weui-btn weui-btn_default" href="{t}">{_e(button)}</a>'
+                    "</div></div>")
+            return _document({Lang.EN: "Notice", Lang.ZH_HANT: "提示"}.get(lang, "提示"), body,
+                             lang.value)
         if p.style is Style.ZHIHU:
             body = (f'<div class="card"><h2 class="title">即将离开{_e(zh)}</h2>'
                     f'<p class="info">您即将离开{_e(zh)}，请注意您的帐号和财产安全。</p>'
@@ -467,9 +555,13 @@ class Site:
                 f'<p class="link">{t}</p><a class="btn" href="{t}">Continue</a></div>')
         return _document(f"Leaving {en}", body, "en")
 
-    def _copy_only(self, p: LabPlatform, target: str) -> str:
+    def _copy_only(self, p: LabPlatform, target: str, lang: Lang = Lang.ZH_HANS) -> str:
         t = _e(target)
-        if p.lang == "en":
+        if lang is Lang.ZH_HANT:
+            body = (f'<div class="weui-msg"><h2 class="title">{COPY_ONLY_HANT}</h2>'
+                    f'<p class="link">{t}</p></div>')
+            return _document(p.name.zh, body, lang.value)
+        if p.lang == "en" or lang is Lang.EN:
             body = (f'<div class="card"><h2>{_e(COPY_ONLY_EN)}</h2>'
                     f'<p class="link">{t}</p></div>')
             return _document(p.name.en, body, "en")
@@ -478,9 +570,15 @@ class Site:
                 f'<p class="link">{t}</p></div>')
         return _document(p.name.zh, body, "zh")
 
-    def _blocked(self, p: LabPlatform, reason: BlockReason) -> str:
-        sentence = _e(block_sentence(reason, p, self.company_zh[p.company]))
-        if p.lang == "en":
+    def _blocked(self, p: LabPlatform, reason: BlockReason, lang: Lang = Lang.ZH_HANS) -> str:
+        if lang not in p.ui_languages:
+            lang = p.ui_languages[0]
+        sentence = _e(block_sentence(reason, p, self.company_zh[p.company], lang))
+        if lang is Lang.ZH_HANT:
+            body = (f'<div class="weui-msg"><h2 class="title">{BLOCKED_HANT}</h2>'
+                    f'<p class="desc">{sentence}</p></div>')
+            return _document(BLOCKED_HANT, body, lang.value)
+        if lang is Lang.EN:
             body = f'<div class="card"><h2>{BLOCKED_EN}</h2><p class="desc">{sentence}</p></div>'
             return _document(BLOCKED_EN, body, "en")
         wrap = {Style.WECHAT: "weui-msg", Style.WEIBO: "wrap"}.get(p.style, "card")
@@ -509,6 +607,7 @@ class Site:
         return _html(200, _document("安全验证 / Security check", body, p.lang))
 
 
-def render(scenario: Scenario, host: str, path: str, query: str = "") -> Response:
+def render(scenario: Scenario, host: str, path: str, query: str = "",
+           accept_language: str = "") -> Response:
     """One response of the lab, without a server (builds the site each call)."""
-    return Site(scenario).respond(host, path, query)
+    return Site(scenario).respond(host, path, query, accept_language)

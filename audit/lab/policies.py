@@ -11,11 +11,24 @@ from typing import Any
 
 import yaml
 
-from audit.lab.pages import BLOCKED_EN, BLOCKED_ZH, COPY_ONLY_EN, COPY_ONLY_ZH, Site, warned_markers
-from audit.lab.scenario import LabPlatform, Scenario
+from audit.lab.pages import (
+    BLOCKED_EN,
+    BLOCKED_HANT,
+    BLOCKED_ZH,
+    COPY_ONLY_EN,
+    COPY_ONLY_HANT,
+    COPY_ONLY_ZH,
+    WARNED_TEXTS,
+    Site,
+    warned_markers,
+)
+from audit.lab.scenario import LabPlatform, Scenario, Style
 from audit.model import (
     Citation,
     Company,
+    Endpoint,
+    Lang,
+    MarkerSet,
     PageKind,
     PageSignature,
     Platform,
@@ -32,26 +45,52 @@ _CITE = Citation(fact="hulian lab (fictional platform)",
                       "domain-facts §2.3, §2.5, §2.7, §2.10.")
 
 
+def _marker_sets(p: LabPlatform, kind: PageKind) -> list[MarkerSet]:
+    """The markers of one kind of the platform's interstitial, in each of its languages."""
+    sets = []
+    for lang in p.ui_languages:
+        if kind is PageKind.COPY_ONLY:
+            phrase = {Lang.ZH_HANS: COPY_ONLY_ZH, Lang.ZH_HANT: COPY_ONLY_HANT,
+                      Lang.EN: COPY_ONLY_EN}[lang]
+            sets.append(MarkerSet(lang=lang, any=[phrase]))
+        elif kind is PageKind.BLOCKED:
+            any_ = {Lang.ZH_HANS: [BLOCKED_ZH, "已停止访问"], Lang.ZH_HANT: [BLOCKED_HANT],
+                    Lang.EN: [BLOCKED_EN]}[lang]
+            continue_text = WARNED_TEXTS[lang][2] if p.style is Style.WECHAT else (
+                "Continue" if lang is Lang.EN else "继续访问")
+            sets.append(MarkerSet(lang=lang, any=any_, none=[continue_text]))
+        else:
+            markers_all, markers_any = warned_markers(p, lang)
+            sets.append(MarkerSet(lang=lang, all=markers_all, any=markers_any))
+    return sets
+
+
 def _signatures(p: LabPlatform) -> list[PageSignature]:
-    match = UrlMatch(hosts=[p.wrapper_host], path=WRAPPER_PATH)
     link = [TargetSource(kind="selector", selector="p.link"),
             TargetSource(kind="selector", selector=".link")]
-    en = p.lang == "en"
-    markers_all, markers_any = warned_markers(p)
-    continue_text = "Continue" if en else "继续访问"
+    endpoint = _ENDPOINT_ID
     return [
-        PageSignature(id=f"{p.id}-copy-only", kind=PageKind.COPY_ONLY, match=match,
-                      markers_any=[COPY_ONLY_EN if en else COPY_ONLY_ZH], target=link,
+        PageSignature(id=f"{p.id}-copy-only", kind=PageKind.COPY_ONLY, endpoint=endpoint,
+                      markers=_marker_sets(p, PageKind.COPY_ONLY), target=link, cite=_CITE),
+        PageSignature(id=f"{p.id}-blocked", kind=PageKind.BLOCKED, endpoint=endpoint,
+                      markers=_marker_sets(p, PageKind.BLOCKED), reason_selector="p.desc",
                       cite=_CITE),
-        PageSignature(id=f"{p.id}-blocked", kind=PageKind.BLOCKED, match=match,
-                      markers_any=[BLOCKED_EN] if en else [BLOCKED_ZH, "已停止访问"],
-                      markers_none=[continue_text], reason_selector="p.desc", cite=_CITE),
-        PageSignature(id=f"{p.id}-warning", kind=PageKind.WARNED, match=match,
-                      markers_all=markers_all, markers_any=markers_any, target=link,
+        PageSignature(id=f"{p.id}-warning", kind=PageKind.WARNED, endpoint=endpoint,
+                      markers=_marker_sets(p, PageKind.WARNED), target=link,
                       continue_link=[TargetSource(kind="selector", selector="a[href]",
                                                   attribute="href")],
                       cite=_CITE),
     ]
+
+
+_ENDPOINT_ID = "out"
+
+
+def _endpoint(p: LabPlatform) -> Endpoint:
+    """The wrapper's /out is where the platform shows its interstitials."""
+    return Endpoint(id=_ENDPOINT_ID, match=UrlMatch(hosts=[p.wrapper_host], path=WRAPPER_PATH),
+                    shows=["warned", "copy_only", "blocked"],
+                    target=[TargetSource(kind="query", param="target")], cite=_CITE)
 
 
 def lab_platform(site: Site, p: LabPlatform) -> Platform:
@@ -61,8 +100,9 @@ def lab_platform(site: Site, p: LabPlatform) -> Platform:
     surfaces = [Surface(kind=s, seeds=[f"http://{p.host}/s/{s.value}/"], method="crawl")
                 for s in p.surfaces]
     return Platform(id=p.id, name=p.name, company=p.company, category=p.category,
-                    domains=p.domains, wrappers=[wrapper], signatures=_signatures(p),
-                    surfaces=surfaces, cite=_CITE)
+                    domains=p.domains, languages=p.ui_languages, wrappers=[wrapper],
+                    endpoints=[_endpoint(p)], signatures=_signatures(p), surfaces=surfaces,
+                    cite=_CITE)
 
 
 def _dump(data: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.catalog import PolicyError, PolicyProblem, _node_at, _read_yaml, _validate
-from audit.model import BlockReason, Category, Identifier, Outcome, SurfaceKind, Text
+from audit.model import BlockReason, Category, Identifier, Lang, Outcome, SurfaceKind, Text
 from audit.urls import registrable_domain
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yaml"
@@ -76,6 +76,9 @@ class LabPlatform(_Model):
                                    description="its link redirector (/out?target=...)")
     style: Style
     surfaces: list[SurfaceKind] = Field(min_length=1)
+    # Interface languages its interstitials are served in, chosen by the request's
+    # Accept-Language (the first is the default). Only the wechat style has all three.
+    languages: list[Lang] = Field(default_factory=list)
 
     @property
     def domains(self) -> list[str]:
@@ -91,6 +94,10 @@ class LabPlatform(_Model):
     def lang(self) -> Literal["zh", "en"]:
         return "en" if self.style is Style.EN else "zh"
 
+    @property
+    def ui_languages(self) -> list[Lang]:
+        return self.languages or [Lang.EN if self.style is Style.EN else Lang.ZH_HANS]
+
 
 class Edge(_Model):
     source: Identifier
@@ -101,6 +108,10 @@ class Edge(_Model):
         default=None, description="wrapped: http|meta_refresh|js; target_down: direct|http")
     reason: BlockReason | None = Field(default=None, description="blocked: the stated reason")
     fault: Fault | None = Field(default=None, description="error: how the wrapper fails")
+    # The wording of the wrapper's interstitial: the platform's usual one (in the catalog the
+    # lab writes), or a new one that no signature knows, which hulian must read from the
+    # page's structure (warned, copy_only, blocked) or report as `unrecognized`.
+    wording: Literal["catalog", "new"] = "catalog"
     note: str | None = None
 
     @property
@@ -134,6 +145,9 @@ class Scenario(_Model):
                 return p
         raise KeyError(platform_id)
 
+
+# Outcomes whose interstitial can come in a wording no signature knows.
+_NEW_WORDING = (Outcome.WARNED, Outcome.COPY_ONLY, Outcome.BLOCKED, Outcome.UNRECOGNIZED)
 
 # Which fields an outcome needs, and which it may have.
 _VIA_FOR = {Outcome.WRAPPED: ("http", "meta_refresh", "js"),
@@ -191,9 +205,16 @@ def _semantic_problems(s: Scenario) -> Iterable[tuple[tuple[int | str, ...], str
         if e.via is not None and e.via not in allowed_via:
             yield (*loc, "via"), (f"'via: {e.via}' does not apply to outcome {e.outcome.value!r}"
                                   + (f" (use {', '.join(allowed_via)})" if allowed_via else ""))
-        if (e.outcome is Outcome.BLOCKED) != (e.reason is not None):
-            yield (*loc, "reason"), ("a blocked edge needs 'reason'" if e.reason is None
-                                     else "'reason' applies to blocked edges only")
+        if e.outcome is Outcome.BLOCKED and e.reason is None and e.wording == "catalog":
+            yield (*loc, "reason"), "a blocked edge needs 'reason' (or 'wording: new')"
+        if e.outcome is not Outcome.BLOCKED and e.reason is not None:
+            yield (*loc, "reason"), "'reason' applies to blocked edges only"
+        if e.outcome is Outcome.UNRECOGNIZED and e.wording != "new":
+            yield (*loc, "wording"), "an unrecognized edge is served in a new wording: add " \
+                                     "'wording: new'"
+        if e.wording == "new" and e.outcome not in _NEW_WORDING:
+            yield (*loc, "wording"), (f"'wording: new' applies to "
+                                      f"{', '.join(o.value for o in _NEW_WORDING)} edges")
         if (e.outcome is Outcome.ERROR) != (e.fault is not None):
             yield (*loc, "fault"), ("an error edge needs 'fault'" if e.fault is None
                                     else "'fault' applies to error edges only")

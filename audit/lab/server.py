@@ -145,7 +145,7 @@ class _Connection(asyncio.Protocol):
         if method not in ("GET", "HEAD", "POST"):
             self._fail(405, "method not allowed\n")
             return False
-        response = self.lab.site.respond(host, path, query)
+        response = self.lab.site.respond(host, path, query, headers.get("accept-language", ""))
         return self._send(response, method == "HEAD", keep_alive)
 
     def _send(self, response: Response, head_only: bool, keep_alive: bool) -> bool:
