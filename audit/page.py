@@ -3,16 +3,27 @@ URLs shown as plain text, inline scripts, canonical URL and meta refresh.
 
 lxml's recovering parser copes with broken markup; a page that cannot be parsed at all
 yields an empty Page rather than an exception.
+
+libxml2 stops at 2,048 nested elements (256 without `huge_tree`) and drops everything after
+them, which would let a page hide its links and interstitial markers behind a deep nest. A page
+on which libxml2 halted is parsed again by JustHTML (an HTML5 parser in pure Python, with no
+nesting limit and no recursion; ~2 MB/s, so only for those pages) and its tree copied into
+lxml's, so the rest of the code sees one kind of tree. What is still lost is named in
+`Page.parse_issue`, so a cut page is never silently read as content.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import lxml.cssselect
 import lxml.etree
+from justhtml import JustHTML
+from justhtml.dom import Element, Template, Text
 
 from audit.urls import has_public_suffix, host_of
 
@@ -62,6 +73,10 @@ class Page:
     base_href: str | None = None
     meta_refresh: str | None = None
     root: lxml.etree._Element | None = None
+    # What the parse lost, None when nothing: "depth_cut" (nesting beyond what could be
+    # parsed), "unparsed_tail" (the parser stopped early for another reason), "truncated"
+    # (the bytes were cut at the size limit before decoding).
+    parse_issue: str | None = None
 
     def select(self, selector: str) -> list[lxml.etree._Element]:
         if self.root is None:
@@ -216,18 +231,109 @@ def _squash(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def parse_page(text: str, url: str | None = None) -> Page:
-    """Parse page text; broken or empty markup gives a Page with what could be read."""
-    page = Page(url=url)
-    if not text.strip():
-        return page
+# libxml2's fatal errors end the parse where they occur; everything after is dropped.
+_FATAL = lxml.etree.ErrorLevels.FATAL
+_RESOURCE_LIMIT = lxml.etree.ErrorTypes.ERR_RESOURCE_LIMIT
+# Pages on which libxml2 halted are parsed again by JustHTML only up to this size: its
+# throughput is ~2 MB/s on real pages but ~40 KB/s on the worst nests of formatting
+# elements, so this bounds the second parse at ~25 s. A longer page keeps libxml2's tree and
+# is marked with what was lost.
+FALLBACK_MAX_CHARS = 1_000_000
+# Characters libxml2 trees cannot hold (its own parser drops them too).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
+    """libxml2's tree and, when it halted before the end, why ("depth_cut" or
+    "unparsed_tail")."""
     # lxml.etree's HTML parser, not lxml.html's: the same libxml2 parse, without a Python
     # class lookup for every element the walk touches (a sixth of the walk's time).
-    parser = lxml.etree.HTMLParser(encoding="utf-8", recover=True, remove_comments=False)
+    # huge_tree: 2,048 levels instead of 256, and text nodes beyond 10 MB.
+    parser = lxml.etree.HTMLParser(encoding="utf-8", recover=True, remove_comments=False,
+                                   huge_tree=True)
     try:
         root = lxml.etree.fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
     except (lxml.etree.LxmlError, ValueError, UnicodeError):
+        return None, None
+    issue = None
+    for entry in parser.error_log:
+        if entry.level == _FATAL:
+            # libxml2 reports at least one fatal error even after its 100-error cap.
+            deep = entry.type == _RESOURCE_LIMIT and "depth" in entry.message
+            issue = "depth_cut" if deep else "unparsed_tail"
+            break
+    return root, issue
+
+
+def _clean(value: str) -> str:
+    return _NOT_XML.sub("", value) if _NOT_XML.search(value) else value
+
+
+def _html5_tree(text: str) -> lxml.etree._Element:
+    """JustHTML's parse of `text` copied into an lxml tree, without recursion: elements with
+    their attributes, texts as lxml's text and tails; comments, doctypes and template
+    contents (never shown) are left out."""
+    document = JustHTML(text, sanitize=False)
+    top = next((c for c in document.root.children or () if isinstance(c, Element)
+                and c.name == "html"), None)
+    # A root made by libxml2 makes the tree an HTML document: lxml then accepts every name
+    # HTML allows (v-on:click, @click ...).
+    root = lxml.etree.fromstring(b"<html></html>", lxml.etree.HTMLParser())
+    if top is None:
+        return root
+    _copy_attributes(top, root)
+    # Per open element: its children still to copy, its lxml copy, and the last element
+    # copied into it (whose tail takes the next text).
+    stack: list[tuple[Iterator[object], lxml.etree._Element, list[lxml.etree._Element]]] = [
+        (iter(top.children or ()), root, [])]
+    while stack:
+        children, parent, last = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        if isinstance(child, Text):
+            data = _clean(child.data or "")
+            if last:
+                last[0].tail = (last[0].tail or "") + data
+            else:
+                parent.text = (parent.text or "") + data
+        elif isinstance(child, Element):
+            try:
+                copy = lxml.etree.SubElement(parent, child.name)
+            except ValueError:
+                copy = lxml.etree.SubElement(parent, "span")  # a name only HTML5 accepts
+            _copy_attributes(child, copy)
+            last[:] = [copy]
+            if not isinstance(child, Template):
+                stack.append((iter(child.children or ()), copy, []))
+        # Comments, processing instructions: no text, no links; the next text joins the
+        # previous one, as the walk would read it anyway.
+    return root
+
+
+def _copy_attributes(source: Element, target: lxml.etree._Element) -> None:
+    for name, value in (source.attrs or {}).items():
+        try:
+            target.set(name, _clean(value or ""))
+        except ValueError:
+            continue  # a name lxml refuses; HTML would not act on it either
+
+
+def parse_page(text: str, url: str | None = None, *, truncated: bool = False) -> Page:
+    """Parse page text; broken or empty markup gives a Page with what could be read.
+    `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
+    is recorded in `parse_issue` unless the parse itself lost more."""
+    page = Page(url=url, parse_issue="truncated" if truncated else None)
+    if not text.strip():
         return page
+    root, issue = _libxml2_tree(text)
+    if issue is not None and len(text) <= FALLBACK_MAX_CHARS:
+        # A bug in the second parser must not cost the first one's tree; the loss stays marked.
+        with contextlib.suppress(Exception):
+            root, issue = _html5_tree(text), None
+    if issue is not None:
+        page.parse_issue = issue
     if root is None:
         return page
     page.root = root

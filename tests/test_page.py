@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.page import find_text_urls, parse_page
+from audit.page import FALLBACK_MAX_CHARS, _libxml2_tree, find_text_urls, parse_page
 
 
 def test_anchors_text_and_title() -> None:
@@ -106,3 +110,84 @@ def test_walk_of_nested_links_processing_instructions_and_tails() -> None:
     assert [(a.href, a.text) for a in page.anchors] == [
         ("/1", "外"), ("/2", "内"), ("/3", ""), ("/4", "图片")]
     assert page.text_urls == ["http://www.example.com/x"]
+
+
+# --- Deep nesting (issue 13, item 3): libxml2 stops at 256 (2,048 with huge_tree) levels ---
+
+COPY_PHRASE = "如需浏览，请长按网址复制后使用浏览器访问"
+
+
+def _deep_page(depth: int, tag: str = "div") -> str:
+    return ('<html><head><title>深</title></head><body><a href="https://before.example.com/">b</a>'
+            + f"<{tag}>" * depth + '最深处<a href="https://inside.example.com/">i</a>'
+            + f"</{tag}>" * depth
+            + f'<a href="https://after.example.com/">after</a><p>{COPY_PHRASE}</p>'
+            "<p>见 https://text.example.com/x</p></body></html>")
+
+
+@pytest.mark.parametrize("tag", ["div", "span", "b", "section"])
+def test_ten_thousand_levels_lose_nothing(tag: str) -> None:
+    text = _deep_page(10_000, tag)
+    # libxml2 alone halts at its depth limit: without the second parse the page is blind.
+    assert _libxml2_tree(text)[1] == "depth_cut"
+    page = parse_page(text, "https://mp.weixin.qq.com/s/x")
+    assert [a.href for a in page.anchors] == ["https://before.example.com/",
+                                              "https://inside.example.com/",
+                                              "https://after.example.com/"]
+    assert COPY_PHRASE in page.text and "最深处" in page.text
+    assert page.text_urls == ["https://text.example.com/x"]
+    assert page.title == "深"
+    assert page.parse_issue is None
+    assert page.select("a[href*=after]")
+
+
+def test_deep_parse_does_not_recurse_in_python() -> None:
+    text = _deep_page(10_000)
+    depth_now = len(inspect.stack())
+    limit = sys.getrecursionlimit()
+    # Room for the parse's own call chain, far less than the nesting.
+    sys.setrecursionlimit(depth_now + 80)
+    try:
+        page = parse_page(text)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert COPY_PHRASE in page.text
+
+
+def test_nesting_within_huge_tree_limit_stays_on_libxml2() -> None:
+    text = _deep_page(1_500)  # beyond the old 256, within libxml2's huge_tree limit
+    assert _libxml2_tree(text)[1] is None
+    page = parse_page(text)
+    assert page.parse_issue is None and COPY_PHRASE in page.text
+    assert len(page.anchors) == 3
+
+
+def test_deep_page_too_long_for_the_second_parse_is_marked_depth_cut() -> None:
+    depth = FALLBACK_MAX_CHARS // 10 + 1_000  # '<div></div>' is 11 chars per level
+    text = _deep_page(depth)
+    assert len(text) > FALLBACK_MAX_CHARS
+    page = parse_page(text)
+    assert page.parse_issue == "depth_cut"
+    # What came before the cut is still read.
+    assert [a.href for a in page.anchors] == ["https://before.example.com/"]
+    assert COPY_PHRASE not in page.text
+
+
+def test_second_parse_copes_with_what_lxml_refuses() -> None:
+    # Control characters, HTML-only attribute and tag names, comments, templates and
+    # processing instructions, all below the depth at which libxml2 stops.
+    text = ('<body><p a"b=1 @click="go()" v-on:x=y>前\x01后</p>' + "<i>" * 3_000
+            + '<a"b>名</a"b><!-- 注释 --><template><a href="https://tpl.example.com/">t</a>'
+            '</template><?pi x?>尾<a href="https://ok.example.com/" data-x="\x02">ok</a>'
+            + "</i>" * 3_000 + "</body>")
+    page = parse_page(text)
+    assert page.parse_issue is None
+    assert [a.href for a in page.anchors] == ["https://ok.example.com/"]
+    assert "前后" in page.text and "名" in page.text and "尾" in page.text
+    assert "注释" not in page.text
+
+
+def test_truncated_input_is_marked() -> None:
+    assert parse_page("<p>x</p>", truncated=True).parse_issue == "truncated"
+    assert parse_page("", truncated=True).parse_issue == "truncated"
+    assert parse_page("<p>x</p>").parse_issue is None
