@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from audit.bounded import read_bounded, read_file_bounded
 from audit.catalog import Catalog
 from audit.classify import classify_page, outbound_links, platform_for_url
 from audit.decode import MAX_PAGE_BYTES, decode_html
@@ -45,7 +47,7 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
     if decoded.truncated:
         warnings.append(f"{source}: page larger than {max_bytes} bytes; only the first "
                         f"{max_bytes} bytes were inspected")
-    page = parse_page(decoded.text, url)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated)
     if page.root is None:
         raise InspectError(f"{source}: no HTML could be parsed from this file")
     if url is None and page.canonical and host_of(page.canonical):
@@ -80,18 +82,22 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
     return Inspection(source, result, tuple(warnings))
 
 
-def read_input(path: str, stdin_bytes: bytes | None = None) -> bytes:
-    if path == "-":
-        return stdin_bytes or b""
-    p = Path(path)
-    if not p.exists():
-        raise InspectError(f"{path}: no such file")
-    if p.is_dir():
-        raise InspectError(f"{path}: is a directory")
+def read_input(path: str, stdin: BinaryIO | None = None,
+               max_bytes: int = MAX_PAGE_BYTES) -> bytes:
+    """The bytes of a page file ("-": `stdin`), at most `max_bytes + 1` of them: the one
+    byte more tells `inspect_bytes` that the page was cut. Read with the limit applied while
+    reading, so /dev/zero, a FIFO that never ends or a 2 GB file cost at most that much."""
     try:
-        return p.read_bytes()
+        if path == "-":
+            return read_bounded(stdin, max_bytes + 1).data if stdin is not None else b""
+        p = Path(path)
+        if not p.exists():
+            raise InspectError(f"{path}: no such file")
+        if p.is_dir():
+            raise InspectError(f"{path}: is a directory")
+        return read_file_bounded(p, max_bytes + 1).data
     except OSError as exc:
-        raise InspectError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InspectError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".mhtml")

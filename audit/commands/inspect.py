@@ -79,12 +79,12 @@ def inspect(
     if not files:
         fail(f"{file}: no .html/.htm files in this directory")
         raise typer.Exit(1)
-    stdin_bytes = sys.stdin.buffer.read() if file == "-" else None
+    stdin = sys.stdin.buffer if file == "-" else None
     failures = 0
     for entry in files:
         name = str(entry)
         try:
-            data = read_input(name, stdin_bytes)
+            data = read_input(name, stdin)
             inspection = inspect_bytes(data, catalog, source=name, url=url,
                                        platform_id=platform, content_type=content_type)
         except InspectError as exc:
