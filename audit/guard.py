@@ -32,10 +32,10 @@ from typing import TypeVar
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _T = TypeVar("_T")
 
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits and lead to it: NAT64's
-# well-known and local-use prefixes (RFC 6052, 8215). IPv4-mapped and 6to4 addresses are
-# read by the ipaddress module itself.
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are the IPv4 address the gateway
+# connects to. (The local-use 64:ff9b:1::/48 places it elsewhere, and stays refused as
+# reserved space; IPv4-mapped and 6to4 addresses are read by the ipaddress module.)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class Refused(Exception):
@@ -48,12 +48,12 @@ class Refused(Exception):
 
 def _refused_ip(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64:
+            # What the NAT64 gateway connects to is the IPv4 address inside, and that alone
+            # decides (a DNS64 network reaches every IPv4-only site through these).
+            return _refused_ip(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and any(ip in net for net in _NAT64):
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None and _refused_ip(embedded):
-            return True
-        if ip.is_site_local:
+        if (embedded is not None and _refused_ip(embedded)) or ip.is_site_local:
             return True
     # is_global leaves out private, loopback, link-local, shared (100.64/10), reserved and
     # unspecified space; multicast is "global" to it but never a web server.

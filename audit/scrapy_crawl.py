@@ -21,6 +21,7 @@ warnings.filterwarnings("ignore", message=".*'br' encoding support.*", category=
 from scrapy.crawler import CrawlerProcess  # noqa: E402
 from scrapy.settings import Settings, default_settings  # noqa: E402
 
+from audit.browsergate import BrowserGate  # noqa: E402
 from audit.bundle import BundleWriter  # noqa: E402
 from audit.catalog import Catalog  # noqa: E402
 from audit.crawl import CrawlConfig, CrawlResult, effective_settings, seeds_for  # noqa: E402
@@ -46,16 +47,20 @@ def build_settings(config: CrawlConfig, writer: BundleWriter | None,
     settings.setdict(effective_settings(config), priority="cmdline")
     settings.set("HULIAN_ROUTES", config.routes, priority="cmdline")
     settings.set("HULIAN_ALLOW_PRIVATE", config.allow_private, priority="cmdline")
-    if not config.allow_private:
-        # One guard for the run, shared by the guard middleware and the DNS resolver, so
-        # that connections use the very answers the middleware checked (spiders/resolver.py).
-        settings.set("HULIAN_ADDRESS_GUARD", AddressGuard(), priority="cmdline")
+    guard = None if config.allow_private else AddressGuard()
+    if guard is not None:
+        # One guard for the run, shared by the guard middleware, the DNS resolver and the
+        # browser gate, so that every connection uses the very answer that was checked.
+        settings.set("HULIAN_ADDRESS_GUARD", guard, priority="cmdline")
         settings.set(_RESOLVER_SETTING, "spiders.resolver.GuardedResolver", priority="cmdline")
     settings.set("HULIAN_WARC_PATH", str(evidence / "crawl.warc.gz"), priority="cmdline")
     settings.set("HULIAN_BUNDLE_WRITER", writer, priority="cmdline")
     if config.render:
-        proxy = next(iter(config.routes.values()), None)
-        settings.setdict(spider_settings.render(proxy), priority="cmdline")
+        gate = BrowserGate(guard=guard, routes=config.routes,
+                           refusals=evidence / "render-refused.jsonl",
+                           timeout_s=settings.getfloat("DOWNLOAD_TIMEOUT"))
+        settings.set("HULIAN_BROWSER_GATE", gate, priority="cmdline")
+        settings.setdict(spider_settings.render(gate.chromium_args()), priority="cmdline")
         settings.set("HULIAN_RENDER", True, priority="cmdline")
         settings.set("HULIAN_SCREENSHOT_DIR", str(evidence / "screenshots"), priority="cmdline")
     settings.set("HULIAN_PROGRESS", progress, priority="cmdline")

@@ -59,13 +59,17 @@ BASE: dict[str, Any] = {
 CHROMIUM = "/usr/bin/chromium"
 
 
-def render(proxy: str | None) -> dict[str, Any]:
+def render(gate_args: list[str]) -> dict[str, Any]:
     """--render: pages fetched through scrapy-playwright driving Debian's Chromium (never a
     downloaded browser). Only requests marked `playwright` use it; every other request keeps
-    Scrapy's own downloader, so raw HTTP evidence still comes from the wire."""
-    context: dict[str, Any] = {"ignore_https_errors": False, "java_script_enabled": True}
-    if proxy:
-        context["proxy"] = {"server": proxy}
+    Scrapy's own downloader, so raw HTTP evidence still comes from the wire.
+
+    `gate_args` make the browser gate (audit/browsergate.py) Chromium's only way out: the
+    gate applies the private-address guard and the routes to every request of the browser's,
+    so the context has no proxy of its own. Service workers are off: a worker's requests
+    are the browser's too, and it could outlive the page it came with."""
+    context: dict[str, Any] = {"ignore_https_errors": False, "java_script_enabled": True,
+                               "service_workers": "block"}
     return {
         "DOWNLOAD_HANDLERS": {
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
@@ -78,10 +82,11 @@ def render(proxy: str | None) -> dict[str, Any]:
             # No sandbox as root; no background traffic to Google from the auditor's browser.
             "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync"],
+                     "--disable-sync", *gate_args],
         },
         "PLAYWRIGHT_CONTEXTS": {"default": context},
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
+        "EXTENSIONS": {**BASE["EXTENSIONS"], "spiders.render.BrowserGateExtension": 100},
     }
 
 

@@ -77,8 +77,14 @@ def rebinding_lab(tmp_path: Path, pages: Pages) -> Iterator[Lab]:
     etc = Path("/etc/netns") / name
     servers: subprocess.Popen[bytes] | None = None
     try:
+        # A veth pair with both ends inside: an interface that is not loopback, which
+        # WebRTC needs before it sends anything (packets between the ends stay inside).
         for args in (["link", "set", "lo", "up"], ["addr", "add", "1.2.3.4/32", "dev", "lo"],
-                     ["addr", "add", "10.55.0.1/32", "dev", "lo"]):
+                     ["addr", "add", "10.55.0.1/32", "dev", "lo"],
+                     ["link", "add", "hv0", "type", "veth", "peer", "name", "hv1"],
+                     ["addr", "add", "10.55.1.1/24", "dev", "hv0"],
+                     ["addr", "add", "10.55.1.2/24", "dev", "hv1"],
+                     ["link", "set", "hv0", "up"], ["link", "set", "hv1", "up"]):
             done = _ip("-n", name, *args)
             assert done.returncode == 0, done.stderr
         etc.mkdir(parents=True)

@@ -1,6 +1,9 @@
 """The servers of a rebinding lab, run inside a test's own network namespace (tests/netns.py
 starts this module with `ip netns exec`): a DNS server on 127.0.0.1:53, a "public" web
-server on 1.2.3.4:80 and "secret" ones on 127.0.0.1:80, [::1]:80 and 10.55.0.1:80.
+server on 1.2.3.4 and "secret" ones on 127.0.0.1, [::1] and 10.55.0.1.
+
+The public server also answers https on 1.2.3.4:443 (a self-signed certificate) and logs the
+TLS server name each client sent; the secret ones listen on port 443 too.
 
 DNS, TTL 0 everywhere:
 - `*.rebind.test` answers 1.2.3.4 to the first A query for a name and 127.0.0.1 to every
@@ -9,9 +12,10 @@ DNS, TTL 0 everywhere:
 - `ten.test` answers 10.55.0.1; every other `*.test` name answers 1.2.3.4;
 - AAAA queries get an empty answer, anything else NXDOMAIN.
 
-Every connection and every request line any web server sees is appended to the log file as
-a JSON line (`{"server", "event", "host", "path"}`), so a test can prove that a secret server
-was never reached, not even by a connection without a request (a preconnect).
+Every connection and every request line any web server sees, and every datagram to UDP port
+3478 (STUN) of 127.0.0.1 and 10.55.0.1, is appended to the log file as a JSON line
+(`{"server", "event", "host", "path"}`), so a test can prove that a secret server was never
+reached, not even by a connection without a request (a preconnect) or by WebRTC.
 
 Usage: python -m tests.netns_servers PAGES.json LOG.jsonl READY_FILE
 PAGES.json maps "host/path" to [status, headers, body, delay_s] for the public server.
@@ -21,15 +25,22 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import sys
+import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dnslib import AAAA, QTYPE, RR, A, DNSRecord  # type: ignore[import-untyped]
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from dnslib import QTYPE, RR, A, DNSRecord  # type: ignore[import-untyped]
 from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 PUBLIC = "1.2.3.4"
@@ -77,8 +88,33 @@ class _Log:
             self._file.flush()
 
 
-def _server(name: str, address: str, family: int, pages: dict[str, Any] | None,
-            log: _Log) -> ThreadingHTTPServer:
+def _tls_context(log: _Log) -> ssl.SSLContext:
+    """A self-signed certificate (both engines do not verify, as an auditor records what is
+    served) and a log of the server name each client asked for."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lab")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    directory = Path(tempfile.mkdtemp(prefix="hulian-lab-tls-"))
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+
+    def server_name(_: Any, name: str | None, __: Any) -> None:
+        log.write(server="public", event="sni", host=name or "", path="")
+
+    context.sni_callback = server_name
+    return context
+
+
+def _server(name: str, address: str, port: int, pages: dict[str, Any] | None, log: _Log,
+            tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
@@ -104,16 +140,37 @@ def _server(name: str, address: str, family: int, pages: dict[str, Any] | None,
             pass
 
     class Server(ThreadingHTTPServer):
-        address_family = family
+        address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
         daemon_threads = True
 
-        def verify_request(self, request: Any, client_address: Any) -> bool:
-            log.write(server=name, event="connection", host=address, path="")
-            return True
+        def get_request(self) -> tuple[socket.socket, Any]:
+            connection, client = super().get_request()
+            log.write(server=name, event="connection", host=address, path=str(port))
+            if tls is not None:  # the handshake in the handler's thread, not the acceptor's
+                connection = tls.wrap_socket(connection, server_side=True,
+                                             do_handshake_on_connect=False)
+            return connection, client
 
-    server = Server((address, 80), Handler)
+    server = Server((address, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def _udp(name: str, address: str, port: int, log: _Log) -> socket.socket:
+    """A UDP port that logs every datagram: what WebRTC (STUN) would send past a proxy."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((address, port))
+
+    def receive() -> None:
+        while True:
+            try:
+                sock.recvfrom(65536)
+            except OSError:
+                return
+            log.write(server=name, event="datagram", host=address, path=str(port))
+
+    threading.Thread(target=receive, daemon=True).start()
+    return sock
 
 
 def main() -> None:
@@ -123,10 +180,13 @@ def main() -> None:
                     logger=DNSLogger(log="-request,-reply,-truncated,-recv,-send,-data",
                                      logf=lambda _: None))
     dns.start_thread()
-    servers = [_server("public", PUBLIC, socket.AF_INET, pages, log),
-               _server("loopback", "127.0.0.1", socket.AF_INET, None, log),
-               _server("loopback6", "::1", socket.AF_INET6, None, log),
-               _server("ten", TEN, socket.AF_INET, None, log)]
+    servers = [_server("public", PUBLIC, 80, pages, log),
+               _server("public", PUBLIC, 443, pages, log, _tls_context(log)),
+               *(_server(secret, address, port, None, log)
+                 for secret, address in (("loopback", "127.0.0.1"), ("loopback6", "::1"),
+                                         ("ten", TEN))
+                 for port in (80, 443))]
+    datagrams = [_udp("loopback", "127.0.0.1", 3478, log), _udp("ten", TEN, 3478, log)]
     Path(sys.argv[3]).write_text("ready", encoding="utf-8")
     try:
         while True:
@@ -136,6 +196,8 @@ def main() -> None:
     finally:
         for server in servers:
             server.shutdown()
+        for sock in datagrams:
+            sock.close()
         dns.stop()
 
 

@@ -307,13 +307,13 @@ def test_recorder_that_exits_badly_is_reported_at_close(tmp_path: Path) -> None:
 # -- the guard ------------------------------------------------------------------------------
 
 def test_guard_does_not_crash_on_names_that_cannot_be_resolved() -> None:
-    from audit.guard import resolves_private
+    from audit.guard import AddressGuard
 
     async def main() -> None:
         # An empty or over-long DNS label makes getaddrinfo raise UnicodeError, not OSError.
-        assert await resolves_private("a..b.example") is False
-        assert await resolves_private("x" * 70 + ".example") is False
-        assert await resolves_private("127.0.0.1") is True
+        assert await AddressGuard().refuses("a..b.example") is False
+        assert await AddressGuard().refuses("x" * 70 + ".example") is False
+        assert await AddressGuard().refuses("127.0.0.1") is True
 
     asyncio.run(main())
 
