@@ -206,7 +206,7 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     control fetch, so its fingerprint is kept (and always for a control page)."""
     page = parse_page(decode_html(body, content_type).text, url)
     if page.root is None:
-        return PageAnalysis()
+        return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
     short = _is_short(page, catalog)
     forwards = short or facts.kind is PageKind.REDIRECT
@@ -249,6 +249,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if analysis is None:
         analysis = analyze(response, catalog, chain.probe.target_url)
     facts = analysis.facts
+    if not analysis.parsed and status < 400:
+        facts = _unparsed(response, catalog) or facts
     chain.last_page = analysis.fingerprint or (
         Fingerprint(url=response.url, status=status, body_length=len(response.body))
         if not _on_site(response.url, chain.probe.target_url) else None)
@@ -283,6 +285,19 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         if analysis.js_target:
             return _follow(chain, resolve(response.url, analysis.js_target), "js")
     return Step("stop")
+
+
+def _unparsed(response: Response, catalog: Catalog) -> PageFacts | None:
+    """An answer with no HTML to read, on an interception endpoint: never `content`. An
+    empty one cannot be judged; anything else (JSON, an image ...) a person must look at."""
+    endpoint = endpoint_of(response.url, catalog)
+    if endpoint is None:
+        return None
+    if not response.body.strip():
+        return PageFacts(kind=PageKind.ERROR, endpoint=endpoint, signature="generic/empty",
+                         failure="endpoint_empty")
+    return PageFacts(kind=PageKind.UNRECOGNIZED, endpoint=endpoint,
+                     signature="structure/not_html")
 
 
 def analyze(response: Response, catalog: Catalog, target: str, *,
