@@ -259,8 +259,14 @@ def stated_sentence(page: Page, head: str | None, selector: str | None = None) -
         if text:
             return text[:500]
     labels = {a.text for a in page.anchors} | {head or "", page.title}
-    lines = [line for line in page.text.split("\n") if line not in labels and len(line) >= 6]
+    lines = [line for line in page.text.split("\n") if line not in labels and len(line) >= 6
+             and not _mostly_url(line)]
     return max(lines, key=len)[:500] if lines else None
+
+
+def _mostly_url(line: str) -> bool:
+    """A line that is a URL (the target an interstitial shows), not a sentence."""
+    return sum(len(u) for u in find_text_urls(line)) * 2 > len(line)
 
 
 def _continue_link(page: Page, markers: GenericMarkers) -> tuple[str | None, bool]:
@@ -373,7 +379,7 @@ class _Reader:
             reason_text=reason_text, continue_url=continue_url, title=page.title or None,
             headline=head, excerpt=page.text[:excerpt_chars] if kind is not PageKind.CONTENT
             else None, failure=failure,
-            parse_issue=getattr(page, "parse_issue", None))  # set by audit.page (in progress)
+            parse_issue=page.parse_issue)
 
 
 def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None,

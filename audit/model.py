@@ -302,6 +302,15 @@ class Endpoint(Strict):
     cite: Citation
 
 
+class Example(Strict):
+    """A saved page a signature must recognise: `file` is relative to the policy directory
+    (e.g. examples/weixin/blocked.html), `url` where it was served (None: the text alone
+    must decide)."""
+
+    file: str = Field(min_length=1, pattern=r"^[^/\\].*\.html?$")
+    url: str | None = Field(default=None, pattern=r"^https?://")
+
+
 class PageSignature(Strict):
     """How to recognise one interstitial or block page and what to read from it."""
 
@@ -322,9 +331,9 @@ class PageSignature(Strict):
     reason_selector: str | None = Field(
         default=None, description="element whose text states the block reason; default: page text"
     )
-    # Saved pages (relative to the policy directory) this signature must classify as `kind`:
-    # `hulian policies test` runs them.
-    examples: list[str] = Field(default_factory=list)
+    # Saved pages this signature must recognise (as itself, of its kind): `hulian policies
+    # test` runs them.
+    examples: list[Example] = Field(default_factory=list)
     cite: Citation
 
     @property

@@ -20,7 +20,19 @@ from audit.page import parse_page
 from audit.urls import find_wrapper, unwrap
 
 CASES = Path(__file__).parent / "cases"
-PAGES = CASES / "signatures"
+# Pages of catalog signatures are the signatures' own examples (policies/examples/<platform>/);
+# pages of generic and content cases are here.
+EXAMPLES = Path(__file__).resolve().parents[1] / "policies" / "examples"
+GENERIC_PAGES = CASES / "signatures"
+
+
+def page_file(name: str) -> Path:
+    here = GENERIC_PAGES / name
+    return here if here.exists() else next(EXAMPLES.rglob(name), here)
+
+
+def _case_pages() -> set[str]:
+    return {p.name for p in (*GENERIC_PAGES.glob("*.html"), *EXAMPLES.rglob("*.html"))}
 
 
 def _load(name: str) -> list[dict[str, Any]]:
@@ -79,7 +91,7 @@ def test_wrapper_case(case: dict[str, Any], catalog: Catalog) -> None:
 
 @pytest.mark.parametrize("case", _params(SIGNATURE_CASES, "file"))
 def test_signature_case(case: dict[str, Any], catalog: Catalog) -> None:
-    html = (PAGES / case["file"]).read_text(encoding="utf-8")
+    html = page_file(case["file"]).read_text(encoding="utf-8")
     url = case.get("url")
     page = parse_page(html, url)
     facts = classify_page(page, catalog, platform_for_url(url, catalog))
@@ -97,7 +109,7 @@ def test_signature_case(case: dict[str, Any], catalog: Catalog) -> None:
 
 def test_signature_case_files_exist_and_are_used() -> None:
     named = {c["file"] for c in SIGNATURE_CASES}
-    on_disk = {p.name for p in PAGES.glob("*.html")}
+    on_disk = _case_pages()
     assert named <= on_disk, f"missing pages: {sorted(named - on_disk)}"
     assert on_disk <= named, f"pages without a case: {sorted(on_disk - named)}"
 
@@ -132,7 +144,7 @@ def test_signatures_tried_per_host_decide_as_trying_them_all(
     urls = [*sorted({c["url"] for c in SIGNATURE_CASES if c["url"]}), None, "file:///x.html",
             "https://unknown.example/"]
     pages = sorted({c["file"] for c in SIGNATURE_CASES})
-    texts = {f: (PAGES / f).read_text(encoding="utf-8") for f in pages}
+    texts = {f: page_file(f).read_text(encoding="utf-8") for f in pages}
 
     def facts() -> list[Any]:
         found = []

@@ -144,3 +144,95 @@ def schema(
         (target / name).write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
                                    encoding="utf-8")
         stderr.print(f"wrote {target / name}")
+
+
+@app.command("test")
+def run_examples(
+    directory: Annotated[Path | None, typer.Argument(
+        metavar="[DIR]", help="Test only the signatures of this policy directory (it is added "
+                              "to the catalog). Default: every loaded directory.",
+        exists=True, file_okay=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")
+                           ] = False,
+    strict: Annotated[bool, typer.Option(
+        help="Also fail (exit 1) when a signature names no example.")] = False,
+) -> None:
+    """Run every signature against its example pages.
+
+    Each signature names saved pages (`examples:` with a file, relative to its policy
+    directory, and the URL the page was served at); each must be recognised as that
+    signature, of its kind. Lists the examples that no longer match (exit status 1) and the
+    signatures without an example.
+
+    Example: hulian --policies mine/ policies test mine/
+    """
+    from audit.policytest import check_examples
+
+    loaded = {d.resolve() for d in policy_dirs()}
+    extra = [directory] if directory is not None and directory.resolve() not in loaded else []
+    catalog = load_or_exit(extra)
+    report = check_examples(catalog, directory)
+    if json_output:
+        stdout.out(json.dumps({"results": [r.as_dict() for r in report.results],
+                               "without_example": report.without_example,
+                               "failed": len(report.failed)}, ensure_ascii=False))
+    else:
+        for result in report.failed:
+            fail(f"{result.signature}: {result.file} ({result.url or 'no URL'}): "
+                 f"{result.problem}")
+        for name in report.without_example:
+            stderr.print(f"[yellow]no example[/] / 无示例页面: {name}")
+        passed = len(report.results) - len(report.failed)
+        stdout.print(f"{passed}/{len(report.results)} examples recognised / 示例页面识别通过; "
+                     f"{len(report.without_example)} signature(s) without an example")
+    if report.failed or (strict and report.without_example):
+        raise typer.Exit(1)
+
+
+@app.command()
+def suggest(
+    file: Annotated[Path, typer.Argument(help="A saved page (.html) hulian reads as "
+                                              "`unrecognized` (or wrongly).",
+                                         exists=True, dir_okay=False)],
+    url: Annotated[str, typer.Option(help="The URL the page was served at.")],
+) -> None:
+    """Print a draft signature (catalog YAML) for a page hulian could not read.
+
+    The draft names the endpoint the page is on (or drafts one from the URL), a kind guessed
+    from the page's structure, candidate markers taken from its headline and its explaining
+    sentence, and selectors for the target it shows and its continue control. Review it
+    against the page, put it in your own policy directory (platforms/<id>.yaml) with the
+    page as its example, and run `hulian policies test`.
+    """
+    import yaml
+
+    from audit.bounded import read_file_bounded
+    from audit.decode import MAX_PAGE_BYTES, decode_html
+    from audit.page import parse_page
+    from audit.suggest import suggest as draft_for
+    from audit.urls import host_of
+
+    if host_of(url) is None:
+        fail(f"--url {url!r} is not an absolute http(s) URL")
+        raise typer.Exit(2)
+    catalog = load_or_exit()
+    try:
+        read = read_file_bounded(file, MAX_PAGE_BYTES)
+    except OSError as exc:
+        fail(f"{file}: cannot read ({exc.strerror or exc})")
+        raise typer.Exit(1) from None
+    page = parse_page(decode_html(read.data, None).text, url)
+    if page.root is None:
+        fail(f"{file}: no HTML could be parsed from this file")
+        raise typer.Exit(1)
+    draft = draft_for(page, catalog, url)
+    notes = draft.pop("notes")
+    out = "".join(f"# {line}\n" for line in [
+        "Draft signature by `hulian policies suggest`: review every line against the page.",
+        *notes])
+    if "endpoint" in draft:
+        out += "# Add to the platform's `endpoints:` list:\n"
+        out += yaml.safe_dump([draft["endpoint"]], allow_unicode=True, sort_keys=False)
+    out += f"# Add to the `signatures:` list of platforms/{draft['platform']}.yaml:\n"
+    out += yaml.safe_dump([draft["signature"]], allow_unicode=True, sort_keys=False)
+    typer.echo(out, nl=False)  # as written: YAML must not be wrapped to the terminal's width
