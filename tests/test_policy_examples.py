@@ -5,6 +5,7 @@ saved with its page as the example, is recognised."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def hulian(*args: str | Path) -> Result:
     return runner.invoke(app, [str(a) for a in args])
 
 
-def _policy_dir(root: Path, platform: dict[str, object]) -> Path:
+def _policy_dir(root: Path, platform: Mapping[str, object]) -> Path:
     (root / "platforms").mkdir(parents=True)
     (root / "companies.yaml").write_text(COMPANIES, encoding="utf-8")
     (root / "platforms" / "newchat.yaml").write_text(
