@@ -42,6 +42,8 @@ class CrawlConfig:
     surface: str | None = None  # the surface target-list probes are filed under
     engine: str = "auto"  # auto | asyncio | scrapy; see resolved_engine()
     parse_processes: int | None = None  # asyncio engine: page-parsing workers (None: cores-1)
+    # The interface language asked for (Accept-Language): zh-Hans | zh-Hant | en.
+    ui_language: str = spider_settings.DEFAULT_UI_LANGUAGE
 
     def resolved_engine(self) -> str:
         """`auto` is the asyncio engine, except where only Scrapy can do the job: --render
@@ -59,6 +61,7 @@ class CrawlConfig:
                 "per_host": self.per_host, "timeout": self.timeout,
                 "targets": self.targets, "surface": self.surface, "render": self.render,
                 "engine": self.resolved_engine(), "parse_processes": self.parse_processes,
+                "ui_language": self.ui_language,
                 "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
 
     @classmethod
@@ -76,6 +79,8 @@ class CrawlConfig:
             # Runs recorded before the asyncio engine existed were crawled by Scrapy.
             engine=str(recorded.get("engine") or "scrapy"),
             parse_processes=recorded.get("parse_processes"),
+            # Runs recorded before the setting existed asked for English (Scrapy's default).
+            ui_language=str(recorded.get("ui_language") or "en"),
         )
 
 
@@ -149,6 +154,7 @@ def effective_settings(config: CrawlConfig) -> dict[str, Any]:
         settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = config.per_host
     if config.timeout:
         settings["DOWNLOAD_TIMEOUT"] = config.timeout
+    settings["DEFAULT_REQUEST_HEADERS"] = spider_settings.request_headers(config.ui_language)
     return settings
 
 

@@ -69,6 +69,7 @@ class Politeness:
     min_delay_s: float
     obey_robots: bool
     user_agent: str
+    headers: tuple[tuple[str, str], ...]  # besides User-Agent, on every request
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> Politeness:
@@ -86,6 +87,7 @@ class Politeness:
             min_delay_s=float(settings["DOWNLOAD_DELAY"]),
             obey_robots=bool(settings["ROBOTSTXT_OBEY"]),
             user_agent=str(settings["USER_AGENT"]),
+            headers=tuple(dict(settings["DEFAULT_REQUEST_HEADERS"]).items()),
         )
 
 
@@ -154,7 +156,7 @@ class AsyncioEngine:
         for seed in self.seeds:
             self._queue.put_nowait((1, next(self._order), seed))
         await self.parser.start()
-        async with Fetcher(user_agent=p.user_agent, timeout_s=p.timeout_s,
+        async with Fetcher(user_agent=p.user_agent, headers=p.headers, timeout_s=p.timeout_s,
                            max_bytes=p.max_bytes, pool_size=p.concurrency,
                            guard=self.guard) as fetcher:
             self._fetcher = fetcher

@@ -25,13 +25,10 @@ from audit import http1
 from audit.guard import AddressGuard, Refused
 from audit.warc import Headers
 
-# Scrapy's default request headers, so both engines look alike to a server; Accept-Encoding
-# asks only for what is decoded here (Brotli is left out, dependencies.md §4, and so is zstd).
-DEFAULT_HEADERS = {
-    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-    "Accept-Language": "en",
-    "Accept-Encoding": "gzip, deflate",
-}
+# What is asked of every server besides the settings' headers (spiders.settings
+# request_headers: Accept, Accept-Language): only the encodings decoded here (Brotli is left
+# out, dependencies.md §4, and so is zstd), as the Scrapy engine's middleware asks.
+ACCEPT_ENCODING = ("Accept-Encoding", "gzip, deflate")
 
 
 class FetchFailed(Exception):
@@ -175,13 +172,14 @@ class Fetcher:
     """A keep-alive connection pool and the exchange. Concurrency limits and politeness are
     the engine's; this class only talks HTTP."""
 
-    def __init__(self, *, user_agent: str, timeout_s: float, max_bytes: int,
+    def __init__(self, *, user_agent: str, headers: tuple[tuple[str, str], ...] = (),
+                 timeout_s: float, max_bytes: int,
                  pool_size: int, guard: AddressGuard | None = None):
         self.timeout_s = timeout_s
         self._guard = guard  # None: --allow-private; else every connection is checked
         self.max_bytes = max_bytes
         self._pool_size = pool_size
-        self._headers: Headers = [("User-Agent", user_agent), *DEFAULT_HEADERS.items()]
+        self._headers: Headers = [("User-Agent", user_agent), *headers, ACCEPT_ENCODING]
         self._client: http1.Client | None = None
 
     async def __aenter__(self) -> Fetcher:

@@ -9,9 +9,28 @@ from audit import __version__
 USER_AGENT = (f"hulian/{__version__} (link-interconnection audit; "
               "+https://github.com/hulian-audit/hulian)")
 
+# The interface language the auditor asks platforms for (`--ui-language`): platforms serve
+# their interstitials in the user's language, so a run records which one it saw. 简体 is the
+# default: the rules audited are China's, and so are most of the users they protect.
+ACCEPT_LANGUAGE = {
+    "zh-Hans": "zh-CN,zh;q=0.9,en;q=0.5",
+    "zh-Hant": "zh-TW,zh-HK;q=0.9,zh;q=0.8,en;q=0.5",
+    "en": "en",
+}
+DEFAULT_UI_LANGUAGE = "zh-Hans"
+
+
+def request_headers(ui_language: str) -> dict[str, str]:
+    """The headers every request of both engines carries besides User-Agent (Scrapy's
+    defaults, with the interface language's Accept-Language)."""
+    return {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Language": ACCEPT_LANGUAGE[ui_language]}
+
+
 BASE: dict[str, Any] = {
     "BOT_NAME": "hulian",
     "USER_AGENT": USER_AGENT,
+    "DEFAULT_REQUEST_HEADERS": request_headers(DEFAULT_UI_LANGUAGE),
     "ROBOTSTXT_OBEY": True,
     "COOKIES_ENABLED": False,  # no sessions: every probe is measured as a fresh visitor
     "TELNETCONSOLE_ENABLED": False,

@@ -166,6 +166,28 @@ def test_both_engines_measure_the_lab_alike(lab_run: Path, tmp_path: Path) -> No
     assert measured(tmp_path / "scrapy") == measured(lab_run)
 
 
+@pytest.mark.parametrize(("ui_language", "engine"), [("zh-Hant", "asyncio"), ("en", "scrapy")])
+def test_the_truth_holds_in_every_interface_language(
+        truth: dict[tuple[str, str, str], str], tmp_path: Path, ui_language: str,
+        engine: str) -> None:
+    """WeTalk serves its interstitials in 简体 (the default run above), 繁體 and English by the
+    Accept-Language the run asks for; every language reads the same."""
+    result = hulian("run", "--lab", "--source", "wetalk", "--source", "dingwork", "--engine",
+                    engine, "--ui-language", ui_language, "--out", str(tmp_path), "--run-id",
+                    "lang", "--report-format", "", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "lang"
+    assert json.loads((run / "manifest.json").read_text())["config"]["ui_language"] == ui_language
+    measured = _by_edge(run)
+    expected = {e: o for e, o in truth.items() if e[0] in ("wetalk", "dingwork")}
+    assert {e: measured.get(e) for e in expected} == {e: {o} for e, o in expected.items()}
+    # The pages really were in that language: the signatures matched their markers.
+    texts = " ".join(o.page.excerpt or "" for o in Bundle(run).observations()
+                     if o.source == "wetalk" and o.page is not None)
+    assert {"zh-Hant": "訪問", "en": "official WeTalk page"}[ui_language] in texts or (
+        ui_language == "zh-Hant" and "瀏覽" in texts)
+
+
 def test_fail_on_gates_ci(tmp_path: Path) -> None:
     result = hulian("run", "--lab", "--out", str(tmp_path), "--fail-on", "critical", "--json")
     assert result.returncode == 3
