@@ -27,6 +27,7 @@ from mitmproxy.version import FLOW_FORMAT_VERSION
 from audit import redact
 from audit.capture_formats import (
     MAX_BODY,
+    MAX_RECORD_BYTES,
     MAX_REQUEST_BODY,
     CaptureError,
     FlowRecord,
@@ -142,6 +143,12 @@ def _records(path: Path, fh: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
             raise CaptureError(path, offset, "corrupt flow dump: no tnetstring length "
                                "prefix here (not a mitmproxy dump, or damaged)", flows_read=index)
         length = int(digits)
+        if length > MAX_RECORD_BYTES:
+            # Checked before reading: a 12-digit prefix would otherwise ask for a terabyte.
+            raise CaptureError(path, offset, f"flow record {index} claims {length} bytes, "
+                               f"more than the {MAX_RECORD_BYTES // 2**20} MB this reader "
+                               "holds at once (damaged, or a flow with a huge body)",
+                               flows_read=index)
         need = colon + 1 + length + 1
         data = head + fh.read(need - len(head)) if need > len(head) else head[:need]
         if need < len(head):
@@ -244,8 +251,13 @@ def iter_mitm(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
                     state = {k: _parse(data, spans[k][0])[0] for k in _FLOW_KEYS if k in spans}
                 else:
                     state = compat.migrate_flow(_parse(data, 0)[0])
-            except (ValueError, IndexError, TypeError, KeyError) as exc:
+            except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
                 raise CaptureError(path, offset, _damage(exc, index), flows_read=index) from None
+            except RecursionError:
+                # Both tnetstring parsers recurse per nested container; flows are ~5 deep.
+                raise CaptureError(path, offset, f"flow record {index} is nested too deeply "
+                                   "(damaged, or not a mitmproxy dump)", flows_read=index
+                                   ) from None
             if state.get("type") != "http" or not isinstance(state.get("request"), dict):
                 continue
             yield _record(str(path), index, offset, state["request"], state.get("response"),

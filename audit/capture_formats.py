@@ -27,6 +27,13 @@ Format = Literal["mitm", "har", "warc"]
 MAX_BODY = 2 * 1024 * 1024
 # A request body is only searched for probe tokens (link-check API calls, forms).
 MAX_REQUEST_BODY = 64 * 1024
+# What a reader holds in memory at once, whatever the file says: one HAR entry (or other
+# top-level value) as JSON text, one mitmproxy record, one header line of a WARC record.
+# Larger ones end the file with a CaptureError at their offset.
+MAX_JSON_VALUE_CHARS = 64 * 1024 * 1024
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 4 * 1024 * 1024
 
 
 class CaptureError(Exception):
@@ -167,11 +174,16 @@ class _TextStream:
     def _read(self, size: int) -> bool:
         if self.eof:
             return False
-        raw = self.pending + self.fh.read(size)
+        if self.zlib is not None and self.zlib.unconsumed_tail:
+            # What the last call could not inflate within `size`: a zlib bomb grows the
+            # buffer by `size` per call, not by its whole expansion at once.
+            raw = self.zlib.unconsumed_tail
+        else:
+            raw = self.pending + self.fh.read(size)
         self.pending = b""
         try:
             if self.zlib is not None:
-                data = self.zlib.decompress(raw)
+                data = self.zlib.decompress(raw, size)
                 if not raw:
                     data += self.zlib.flush()
             else:
@@ -222,10 +234,22 @@ class _TextStream:
                 if self.eof:
                     raise CaptureError(self.path, self.consumed + exc.pos,
                                        f"truncated or invalid JSON ({exc.msg})") from None
+                if len(self.buf) - self.pos > MAX_JSON_VALUE_CHARS:
+                    raise CaptureError(self.path, self.offset, "a JSON value (HAR entry) "
+                                       f"larger than {MAX_JSON_VALUE_CHARS // 2**20} M "
+                                       "characters; this reader holds one entry at a time "
+                                       "and stops here") from None
                 # Maybe just incomplete: read at least as much again (no quadratic re-parse).
-                want = max(want, len(self.buf))
+                want = min(max(want, len(self.buf)), MAX_JSON_VALUE_CHARS)
                 self._read(want)
                 continue
+            except RecursionError:
+                # The stdlib's JSON decoder recurses per level; a HAR is ~6 levels deep.
+                raise CaptureError(self.path, self.offset, "JSON nested too deeply (more "
+                                   "levels than this reader follows; a HAR file has fewer "
+                                   "than ten)") from None
+            except ValueError as exc:  # a number of more digits than int() converts
+                raise CaptureError(self.path, self.offset, f"invalid JSON ({exc})") from None
             if end == len(self.buf) and not self.eof and isinstance(value, int | float):
                 self._read(self.CHUNK)  # a number may continue in the next chunk
                 continue
@@ -437,7 +461,9 @@ def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
     with path.open("rb") as raw:
         fh: Any = gzip.GzipFile(fileobj=raw) if whole_gzip else raw
         records = iterator_cls(fh, arc2warc=True, ensure_http_headers=False)
+        _bound_lines(path, records, state)
         for record in records:
+            state["lines"] = 0
             seen += 1
             kind = record.rec_type
             if kind == "request":
@@ -489,6 +515,34 @@ def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
                 state["offset"] = end
                 raise CaptureError(path, end, "corrupt or truncated data after the last "
                                    "complete record", flows_read=state["index"])
+
+
+def _bound_lines(path: Path, records: Any, state: dict[str, int]) -> None:
+    """warcio reads WARC and HTTP header lines with an unbounded readline, and keeps every
+    header line it reads: a record whose header never ends would be read whole into memory.
+    Every readline of its reader goes through this bound instead (the reader is warcio's
+    own; only what one line and one record's lines may hold is limited). `state["lines"]`
+    is reset by the caller at each record."""
+    reader = records.reader
+    readline = reader.readline
+    unterminated = 0
+
+    def bounded(length: int | None = None) -> bytes:
+        nonlocal unterminated
+        want = MAX_LINE_BYTES if length is None or length < 0 else min(length, MAX_LINE_BYTES)
+        line: bytes = readline(want)
+        # warcio may return a long line in pieces: what counts is the run without "\n".
+        unterminated = 0 if line.endswith(b"\n") else unterminated + len(line)
+        state["lines"] = state.get("lines", 0) + len(line)
+        if unterminated > MAX_LINE_BYTES or state["lines"] > MAX_HEADER_BYTES:
+            what, limit = (("a header line", MAX_LINE_BYTES) if unterminated > MAX_LINE_BYTES
+                           else ("header lines", MAX_HEADER_BYTES))
+            raise CaptureError(path, state["offset"], f"{what} longer than {limit // 1024} KB "
+                               "in one record (damaged or not a WARC)",
+                               flows_read=state["index"])
+        return line
+
+    reader.readline = bounded
 
 
 def _response_facts(record: Any, kind: str, uri: str) -> dict[str, Any]:

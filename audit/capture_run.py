@@ -53,12 +53,44 @@ def reader_for(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
 def _reader(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
     fmt = detect_format(path)
     if fmt == "har":
-        return iter_har(path)
+        return _guarded(path, iter_har(path))
     if fmt == "warc":
-        return iter_warc(path)
+        return _guarded(path, iter_warc(path))
     from audit.capture import iter_mitm
 
-    return iter_mitm(path, fast=fast)
+    return _guarded(path, iter_mitm(path, fast=fast))
+
+
+def _guarded(path: Path, records: Iterator[FlowRecord]) -> Iterator[FlowRecord]:
+    """A reader's records; a bug in it (anything but CaptureError) ends the file as damage
+    does, with its name, rather than the whole analysis with a traceback and a bundle that
+    was never sealed. The reader process does the same for large files."""
+    flows = 0
+    try:
+        for record in records:
+            yield record
+            flows += 1
+    except CaptureError:
+        raise
+    except Exception as exc:  # RecursionError and MemoryError's kin included
+        raise CaptureError(path, None, f"unexpected {type(exc).__name__}: {exc}",
+                           flows_read=flows) from None
+
+
+def first_flow_error(path: Path) -> CaptureError | None:
+    """The error that stops `path` before its first flow, if one does: a file that gives
+    nothing is refused before a bundle is made for it. Reads up to the first flow only."""
+    try:
+        records = _reader(path)
+        try:
+            next(records, None)
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
+    except CaptureError as exc:
+        return exc
+    return None
 
 
 def _produce(path: Path, conn: Connection) -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from audit.decode import MAX_PAGE_BYTES
-from tests.boundedrun import run_capped
+from tests.boundedrun import Finished, run_capped
 
 GB = 1024**3
 # The CLI with its imports takes ~70 MB; a reader that holds its whole input does not fit.
@@ -96,3 +96,116 @@ def test_inspect_endless_fifo(tmp_path: Path) -> None:
     assert done.code == 0, done.stderr
     assert "only the first" in done.stderr
     assert done.peak_rss_mb < PEAK_MB
+
+
+# --- Capture files: every format bounded, a clear error naming the file, no empty bundle ---
+
+CORPUS = Path(os.environ.get("HULIAN_CORPUS", Path(__file__).resolve().parents[2] / "shared"
+                             / "corpus"))
+GOOD_HAR = CORPUS / "captures" / "har" / "chrome.har"
+
+
+def _analyze(tmp_path: Path, *files: Path) -> tuple[Path, Finished]:
+    run = tmp_path / "run"
+    done = run_capped("capture", "analyze", *map(str, files), "--out", str(run), "--json")
+    return run, done
+
+
+def _deep_har(path: Path, depth: int) -> Path:
+    entry = '{"request": {"method": "GET", "url": "https://a.example/", "x": ' + "[" * depth
+    entry += "]" * depth + '}, "response": {"status": 200}}'
+    path.write_text('{"log": {"version": "1.2", "entries": [' + entry + "]}}")
+    return path
+
+
+def _deep_mitm(path: Path, depth: int) -> Path:
+    """A flow record whose `type` is a list nested `depth` deep (built outside in: each
+    level's length prefix counts what it holds)."""
+    length = 3  # b"0:]"
+    prefixes = []
+    for _ in range(depth):
+        prefixes.append(str(length).encode() + b":")
+        length += len(prefixes[-1]) + 1
+    value = b"".join(reversed(prefixes)) + b"0:]" + b"]" * depth
+    body = b"4:type;" + value
+    path.write_bytes(str(len(body)).encode() + b":" + body + b"}")
+    return path
+
+
+@pytest.mark.parametrize("make", [_deep_har, _deep_mitm], ids=["har", "mitm"])
+def test_capture_nested_200000_deep_is_a_clear_error_and_no_bundle(
+        tmp_path: Path, make: Callable[[Path, int], Path]) -> None:
+    bad = make(tmp_path / "deep.capture", 200_000)
+    run, done = _analyze(tmp_path, bad)
+    assert done.code == 1, done.stderr
+    err = done.stderr
+    assert "Traceback" not in err and "RecursionError" not in err
+    assert str(bad) in err and "nested too deeply" in err
+    assert "no run bundle was written" in err
+    assert not run.exists()
+
+
+def test_capture_damage_after_good_flows_still_seals_a_bundle(tmp_path: Path) -> None:
+    if not GOOD_HAR.exists():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    bad = _deep_har(tmp_path / "deep.har", 200_000)
+    run, done = _analyze(tmp_path, GOOD_HAR, bad)
+    assert done.code == 1
+    assert f"{bad}" in done.stderr and "nested too deeply" in done.stderr
+    verify = run_capped("verify", str(run))
+    assert verify.code == 0, verify.stdout + verify.stderr
+
+
+def test_capture_mitm_length_prefix_of_a_terabyte(tmp_path: Path) -> None:
+    bad = tmp_path / "huge.mitm"
+    bad.write_bytes(b"999999999999:" + b"x" * 100)
+    run, done = _analyze(tmp_path, bad)
+    assert done.code == 1
+    assert "claims 999999999999 bytes" in done.stderr
+    assert done.peak_rss_mb < PEAK_MB
+    assert not run.exists()
+
+
+def test_capture_har_entry_without_end_is_bounded(tmp_path: Path) -> None:
+    """A HAR entry whose string never ends: 2 GB of a sparse file's zeros inside a string."""
+    bad = tmp_path / "endless.har"
+    with bad.open("wb") as fh:
+        fh.write(b'{"log": {"entries": [{"request": {"url": "')
+        fh.truncate(2 * GB)
+    run, done = _analyze(tmp_path, bad)
+    assert done.code == 1
+    err = done.stderr
+    assert str(bad) in err and ("larger than" in err or "invalid JSON" in err), err
+    assert done.peak_rss_mb < 1200
+    assert not run.exists()
+
+
+def test_capture_zhar_bomb_is_bounded(tmp_path: Path) -> None:
+    """A .zhar whose one entry inflates to 128 MB of spaces inside a string (twice what a
+    HAR entry may hold; the file is 130 KB)."""
+    import zlib
+
+    bad = tmp_path / "bomb.zhar"
+    packer = zlib.compressobj(1)
+    parts = [packer.compress(b'{"log": {"entries": [{"request": {"url": "')]
+    block = b" " * (16 * 1024 * 1024)
+    parts += [packer.compress(block) for _ in range(8)]
+    parts.append(packer.flush())
+    bad.write_bytes(b"".join(parts))
+    run, done = _analyze(tmp_path, bad)
+    assert done.code == 1
+    assert "larger than" in done.stderr or "truncated" in done.stderr
+    assert done.peak_rss_mb < 1200
+    assert not run.exists()
+
+
+def test_capture_warc_header_line_without_end_is_bounded(tmp_path: Path) -> None:
+    bad = tmp_path / "endless.warc"
+    with bad.open("wb") as fh:
+        fh.write(b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://a.example/")
+        fh.truncate(2 * GB)
+    run, done = _analyze(tmp_path, bad)
+    assert done.code == 1
+    assert str(bad) in done.stderr
+    assert done.peak_rss_mb < PEAK_MB
+    assert not run.exists()

@@ -19,7 +19,7 @@ from rich.table import Table
 from audit.bundle import new_run_id
 from audit.capture_chains import DEFAULT_WINDOW_S
 from audit.capture_plan import PlanError, make_lab_plan, make_plan, write_plan
-from audit.capture_run import CaptureSession, SessionError
+from audit.capture_run import CaptureSession, SessionError, first_flow_error
 from audit.catalog import PolicyError, load_catalog, policy_dirs
 from audit.console import fail, stderr, stdout
 from audit.model import SurfaceKind
@@ -234,6 +234,14 @@ def analyze_command(
     analysed. Exit status 1 if any file could not be read completely.
     """
     run = _default_run(out)
+    # A bundle is made only for files that give something: when every file fails before its
+    # first flow, nothing is written (no empty bundle to mistake for a clean capture).
+    errors = [first_flow_error(file) for file in files]
+    if all(error is not None for error in errors):
+        for error in errors:
+            fail(str(error))
+        fail("no flow could be read from any file; no run bundle was written")
+        raise typer.Exit(1)
     try:
         session = CaptureSession.open(plan=plan, run=run, keep_secrets=keep_secrets,
                                       window_s=window, surface=surface,
