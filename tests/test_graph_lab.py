@@ -102,7 +102,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, (stdout, stderr) in outputs.items():
         assert processes[name].returncode == 0, stderr[-3000:]
         summary = json.loads(stdout)
-        assert summary["observations"] == 79, (name, summary["seed_errors"])
+        assert summary["observations"] == 83, (name, summary["seed_errors"])
     return {"a": out_a / "a", "b": out_b / "b", "base": base}
 
 
@@ -139,7 +139,7 @@ def test_lab_graph_metrics(runs: dict[str, Path]) -> None:
     observations = list(Bundle(run).observations())
     graph = build(observations, evaluate_graph_rules(observations, catalog), catalog)
     assert graph.number_of_nodes() == 15
-    assert sum(d["observations"] for _, _, d in graph.edges(data=True)) == 79
+    assert sum(d["observations"] for _, _, d in graph.edges(data=True)) == 83
     edge = graph.edges["wetalk", "taoshop"]
     assert (edge["n_copy_only"], edge["n_warned"], edge["n_blocked"], edge["n_stripped"]) == \
         (1, 1, 1, 1)
@@ -251,7 +251,7 @@ def test_store_records_lab_run_once_and_reads_it_back(runs: dict[str, Path],
                                                       tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'h.db'}")
     first = record_run(runs["a"], engine=engine)
-    assert first.recorded and first.observations == 79 and first.metrics > 0
+    assert first.recorded and first.observations == 83 and first.metrics > 0
     assert not record_run(runs["a"], engine=engine).recorded
     assert record_run(runs["a"], engine=engine, replace=True).recorded
     assert [r.id for r in list_runs(engine)] == ["a"]
