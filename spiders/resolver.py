@@ -10,10 +10,11 @@ connection uses the answer that was checked. A name that does not resolve, or re
 into refused space, gets no address at all, and the download fails as a DNS error (the
 middleware has already recorded `private_address:HOST` for the names it refused).
 
-The route proxies' own names (`HULIAN_ROUTES` values) are resolved without the check: they
-are the user's configuration (the lab's proxy is on loopback). That is the only unchecked
-name, and it is never one a page chose: the guard middleware refuses private targets
-before their requests reach a downloader.
+The proxies' own names (`HULIAN_ROUTES` values, and the environment's http_proxy/https_proxy
+that Scrapy's HttpProxyMiddleware uses) are resolved without the check: they are the user's
+configuration (the lab's proxy is on loopback). They are the only unchecked names, and a
+page cannot choose them: the guard middleware refuses a private target before its request
+reaches a downloader, whatever its name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
@@ -57,13 +59,16 @@ class GuardedResolver:
         guard = crawler.settings.get("HULIAN_ADDRESS_GUARD")
         if not isinstance(guard, AddressGuard):
             raise RuntimeError("GuardedResolver needs the run's guard in HULIAN_ADDRESS_GUARD")
-        routes = crawler.settings.getdict("HULIAN_ROUTES")
-        proxies = frozenset(filter(None, (urlsplit(p).hostname for p in routes.values())))
-        return cls(reactor, guard, proxies)
+        proxies = list(crawler.settings.getdict("HULIAN_ROUTES").values())
+        if crawler.settings.getbool("HTTPPROXY_ENABLED"):
+            # Scrapy's HttpProxyMiddleware sends requests through the environment's proxies
+            # (http_proxy ...): the user's configuration too, often on a private address.
+            proxies += [url for kind, url in getproxies().items() if kind != "no"]
+        return cls(reactor, guard, frozenset(filter(None, map(_hostname, proxies))))
 
     def install_on_reactor(self) -> None:
-        # Both interfaces: Twisted's HostnameEndpoint (every direct connection) asks the
-        # name resolver, a proxy endpoint asks the simple one.
+        # Both interfaces: Twisted's HostnameEndpoint (direct connections, and plain http
+        # through a proxy) asks the name resolver, an https tunnel's endpoint the simple one.
         self.reactor.installResolver(cast(Any, self))
         self.reactor.installNameResolver(cast(Any, self))
 
@@ -114,3 +119,10 @@ class GuardedResolver:
                     receiver.addressResolved(kind("TCP", address, port))
         finally:
             receiver.resolutionComplete()
+
+
+def _hostname(proxy: str) -> str | None:
+    try:
+        return urlsplit(proxy if "://" in proxy else f"http://{proxy}").hostname
+    except ValueError:
+        return None

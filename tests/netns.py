@@ -48,6 +48,14 @@ class Lab:
             return []
         return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
 
+    def lookups(self) -> dict[str, int]:
+        """How many times each name was looked up (A queries)."""
+        counts: dict[str, int] = {}
+        for entry in self.entries():
+            if entry["server"] == "dns" and entry["path"] == "A":
+                counts[entry["host"]] = counts.get(entry["host"], 0) + 1
+        return counts
+
     def reached(self, server: str) -> list[dict[str, Any]]:
         """What one of the servers saw: connections and requests."""
         return [e for e in self.entries() if e["server"] == server]

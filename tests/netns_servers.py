@@ -12,8 +12,8 @@ DNS, TTL 0 everywhere:
 - `ten.test` answers 10.55.0.1; every other `*.test` name answers 1.2.3.4;
 - AAAA queries get an empty answer, anything else NXDOMAIN.
 
-Every connection and every request line any web server sees, and every datagram to UDP port
-3478 (STUN) of 127.0.0.1 and 10.55.0.1, is appended to the log file as a JSON line
+Every DNS query, every connection and every request line any web server sees, and every
+datagram to UDP port 3478 (STUN) of 127.0.0.1 and 10.55.0.1, is appended to the log file as a JSON line
 (`{"server", "event", "host", "path"}`), so a test can prove that a secret server was never
 reached, not even by a connection without a request (a preconnect) or by WebRTC.
 
@@ -47,8 +47,20 @@ PUBLIC = "1.2.3.4"
 TEN = "10.55.0.1"
 
 
+class _Log:
+    def __init__(self, path: Path):
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, **entry: str) -> None:
+        with self._lock:
+            self._file.write(json.dumps(entry) + "\n")
+            self._file.flush()
+
+
 class RebindingResolver(BaseResolver):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, log: _Log) -> None:
+        self._log = log
         self._lock = threading.Lock()
         self._asked: dict[str, int] = {}
 
@@ -66,6 +78,7 @@ class RebindingResolver(BaseResolver):  # type: ignore[misc]
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
         reply = request.reply()
         name = str(request.q.qname).rstrip(".").lower()
+        self._log.write(server="dns", event="query", host=name, path=QTYPE[request.q.qtype])
         if not name.endswith(".test"):
             reply.header.rcode = 3  # NXDOMAIN
         elif request.q.qtype == QTYPE.A:
@@ -75,17 +88,6 @@ class RebindingResolver(BaseResolver):  # type: ignore[misc]
         elif request.q.qtype == QTYPE.AAAA:
             pass  # no IPv6 address: an empty answer, as a name with A records only has
         return reply
-
-
-class _Log:
-    def __init__(self, path: Path):
-        self._file = path.open("a", encoding="utf-8")
-        self._lock = threading.Lock()
-
-    def write(self, **entry: str) -> None:
-        with self._lock:
-            self._file.write(json.dumps(entry) + "\n")
-            self._file.flush()
 
 
 def _tls_context(log: _Log) -> ssl.SSLContext:
@@ -176,7 +178,7 @@ def _udp(name: str, address: str, port: int, log: _Log) -> socket.socket:
 def main() -> None:
     pages = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     log = _Log(Path(sys.argv[2]))
-    dns = DNSServer(RebindingResolver(), port=53, address="127.0.0.1",
+    dns = DNSServer(RebindingResolver(log), port=53, address="127.0.0.1",
                     logger=DNSLogger(log="-request,-reply,-truncated,-recv,-send,-data",
                                      logf=lambda _: None))
     dns.start_thread()

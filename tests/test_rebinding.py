@@ -56,6 +56,7 @@ def test_a_name_rebound_to_loopback_is_never_fetched(tmp_path: Path, engine: str
         public = {f"{e['host']}{e['path']}" for e in lab.reached("public")
                   if e["event"] == "request"}
         server_names = {e["host"] for e in lab.reached("public") if e["event"] == "sni"}
+        lookups = lab.lookups()
     observations = {o.target_url: o for o in Bundle(run).observations()}
     assert set(observations) == {"http://a.rebind.test/page", "http://ten.test/x",
                                  "http://2130706433/lit", "https://b.rebind.test/tls"}
@@ -65,6 +66,8 @@ def test_a_name_rebound_to_loopback_is_never_fetched(tmp_path: Path, engine: str
         assert (observations[url].outcome.value, observations[url].failure) == ("direct", None)
     assert {"a.rebind.test/robots.txt", "a.rebind.test/page", "b.rebind.test/tls"} <= public
     assert server_names == {"b.rebind.test"}
+    # Resolved once per run, by the guard: nothing connects by name on its own.
+    assert lookups == {"forum.test": 1, "a.rebind.test": 1, "b.rebind.test": 1, "ten.test": 1}
     assert observations["http://ten.test/x"].failure == "private_address:ten.test"
     assert observations["http://2130706433/lit"].failure == "private_address:2130706433"
 
@@ -90,7 +93,6 @@ try {
   rtc.createDataChannel("x");
   rtc.createOffer().then(function (offer) { return rtc.setLocalDescription(offer); });
 } catch (e) {}
-if (navigator.serviceWorker) { navigator.serviceWorker.register("/sw.js").catch(function () {}); }
 </script></body></html>"""
 
 RENDER_PAGES: Pages = {
@@ -100,7 +102,6 @@ RENDER_PAGES: Pages = {
     # Holds the page's load event until the script's requests have surely gone out.
     "forum.test/slow.gif": (200, {"Content-Type": "image/gif"}, "GIF89a", 1.5),
     "forum.test/redirect": (302, {"Location": "http://localhost/redirected"}, "", 0.0),
-    "seed.rebind.test/sw.js": (200, {"Content-Type": "text/javascript"}, "", 0.0),
 }
 
 
@@ -112,11 +113,14 @@ def test_render_never_lets_the_browser_into_private_space(tmp_path: Path) -> Non
     with rebinding_lab(tmp_path, RENDER_PAGES) as lab:
         _, run = _crawl(lab, tmp_path, "http://seed.rebind.test/render", "--render")
         _never_reached_secrets(lab)
+        # (Chromium's own background requests, to Google's names, reach the gate too.)
+        lookups = {k: v for k, v in lab.lookups().items() if k.endswith(".test")}
         public = {f"{e['host']}{e['path']}" for e in lab.reached("public")
                   if e["event"] == "request"}
+    # Chromium resolved nothing itself: every name was looked up once, by the guard.
+    assert lookups == {"seed.rebind.test": 1, "forum.test": 1, "shop.test": 1, "ten.test": 1}
     # The browser did render the page, through the guard, at the checked address.
     assert {"seed.rebind.test/render", "forum.test/pixel.gif"} <= public
-    assert "seed.rebind.test/sw.js" not in public  # service workers are off
     (observation,) = list(Bundle(run).observations())
     assert (observation.target_url, observation.outcome.value) == ("http://shop.test/item",
                                                                   "direct")
@@ -127,6 +131,9 @@ def test_render_never_lets_the_browser_into_private_space(tmp_path: Path) -> Non
     assert targets["http://ten.test/img.gif"] == "private_address:ten.test"
     assert targets["http://localhost/style.css"] == "private_address:localhost"
     assert targets["http://localhost/redirected"] == "private_address:localhost"  # a redirect
+    assert targets["http://127.0.0.1/fetch"] == "private_address:127.0.0.1"  # fetch()
+    assert targets["http://10.55.0.1/xhr"] == "private_address:10.55.0.1"  # XMLHttpRequest
+    assert targets["127.0.0.1:80"] == "private_address:127.0.0.1"  # the WebSocket's tunnel
     assert all(r["failure"].startswith("private_address:") for r in refused)
     report = verify(run)
     assert report.intact and "evidence/render-refused.jsonl" in report.ok

@@ -67,3 +67,28 @@ def test_render_finds_script_links_and_screenshots_interstitials(tmp_path: Path)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["render"] is True
     assert f"evidence/{shots[0].split(':', 1)[1]}" in manifest["files"]
+
+
+def test_the_browser_has_no_way_out_but_the_gate(tmp_path: Path) -> None:
+    """What tests/test_rebinding.py proves in a network namespace, as configuration: Chromium
+    is launched with the gate as its proxy for loopback too, its service workers blocked
+    (an https page's worker could outlive it), and no proxy of the context's own."""
+    import asyncio
+
+    from audit.browsergate import BrowserGate
+    from audit.crawl import CrawlConfig
+    from audit.scrapy_crawl import build_settings
+
+    settings = build_settings(CrawlConfig(render=True, routes={"*.test": "http://127.0.0.1:9"}),
+                              None, None, evidence=tmp_path)
+    gate = settings["HULIAN_BROWSER_GATE"]
+    assert isinstance(gate, BrowserGate)
+    try:
+        args = settings["PLAYWRIGHT_LAUNCH_OPTIONS"]["args"]
+        assert f"--proxy-server=http://127.0.0.1:{gate.port}" in args
+        assert "--proxy-bypass-list=<-loopback>" in args
+        assert gate.guard is settings["HULIAN_ADDRESS_GUARD"]  # one guard for the run
+        context = settings["PLAYWRIGHT_CONTEXTS"]["default"]
+        assert context["service_workers"] == "block" and "proxy" not in context
+    finally:
+        asyncio.run(gate.close())
