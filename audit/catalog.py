@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from audit.bounded import describe, read_file_bounded
 from audit.model import Company, Framework, GenericMarkers, Platform, Rule
 from audit.urls import host_of
 
@@ -145,6 +146,42 @@ def _node_at(node: yaml.Node, loc: Iterable[int | str], key: bool = False) -> ya
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _PolicyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, refusing a key given twice in one mapping (YAML keeps the last one
+    silently). Checked while each mapping is built, which the load does anyway."""
+
+    path = Path()
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Before merge keys (`<<`) are flattened in: a mapping may override what it merges.
+        _check_duplicate_keys(self.path, node)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+# A policy file is a page of YAML (the largest shipped one is 14 KB); read no more than this.
+MAX_POLICY_BYTES = 1024 * 1024
+# Aliases share one node, so a few lines can stand for a tree of billions of nodes that
+# validation would then walk; the shipped files expand to a few thousand.
+MAX_EXPANDED_NODES = 200_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def read_policy_file(path: Path) -> bytes:
+    """A policy file's bytes, read with its size limit applied while reading (a FIFO or a
+    device under a policy name must not hang or fill memory)."""
+    if not path.is_file():
+        raise PolicyError([PolicyProblem(path, None, None, "not a regular file")])
+    try:
+        read = read_file_bounded(path, MAX_POLICY_BYTES)
+    except OSError as exc:
+        raise PolicyError([PolicyProblem(path, None, None,
+                                         f"cannot read ({exc.strerror or exc})")]) from None
+    if read.more:
+        raise PolicyError([PolicyProblem(path, None, None, "larger than "
+                                         f"{describe(MAX_POLICY_BYTES)}: not a policy file")])
+    return read.data
+
+
 def _read_yaml(path: Path, content: bytes) -> tuple[Any, yaml.Node | None]:
     try:
         text = content.decode("utf-8-sig")
@@ -155,18 +192,74 @@ def _read_yaml(path: Path, content: bytes) -> tuple[Any, yaml.Node | None]:
         ) from None
     # One parse (libyaml when available) gives both the node tree, for line numbers, and the
     # data built from it; parsing twice in pure Python made every command start slowly.
-    loader = _SafeLoader(text)
+    loader = _PolicyLoader(text)
+    loader.path = path
     try:
         node = loader.get_single_node()
+        if node is not None and "&" in text:  # no anchor, no alias: nothing to expand
+            _check_expansion(path, node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError([PolicyProblem(path, line, None, f"invalid YAML: {problem}")]) from None
+    except RecursionError:
+        # libyaml stops at 1,000 levels; the pure-Python loader may not get that far.
+        raise PolicyError([PolicyProblem(path, None, None, "invalid YAML: nested too "
+                                         "deeply")]) from None
     finally:
         loader.dispose()
     return data, node
+
+
+def _check_expansion(path: Path, top: yaml.Node) -> None:
+    """Aliases must not expand into a huge (or endless) tree. One pass without recursion;
+    each node is sized once, however many aliases share it."""
+    size: dict[int, int] = {}
+    # (node, children pushed yet)
+    stack: list[tuple[yaml.Node, bool]] = [(top, False)]
+    while stack:
+        node, expanded = stack.pop()
+        key = id(node)
+        if expanded:
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            if size[key] > MAX_EXPANDED_NODES:
+                raise PolicyError([PolicyProblem(
+                    path, node.start_mark.line + 1, None, "aliases expand to more than "
+                    f"{MAX_EXPANDED_NODES} nodes (an alias bomb, not a policy)")])
+            continue
+        if key in size:
+            if size[key] < 0:
+                raise PolicyError([PolicyProblem(path, node.start_mark.line + 1, None,
+                                                 "an alias refers to a node that contains it")])
+            continue
+        size[key] = -1  # being sized: meeting it again below it means a cycle
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_duplicate_keys(path: Path, node: yaml.MappingNode) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for key_node, _value in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue  # merge keys (`<<`) may be overridden by the mapping's own keys
+        line = key_node.start_mark.line + 1
+        first = seen.get((key_node.tag, key_node.value))
+        if first is not None:
+            raise PolicyError([PolicyProblem(
+                path, line, str(key_node.value),
+                f"duplicate key {key_node.value!r} (first on line {first}); YAML would keep "
+                "only the last one")])
+        seen[(key_node.tag, key_node.value)] = line
 
 
 def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None,
@@ -224,7 +317,11 @@ def _load_dir(catalog: Catalog, index: int, directory: Path) -> list[PolicyProbl
     problems: list[PolicyProblem] = []
 
     def read(path: Path) -> tuple[Any, yaml.Node | None] | None:
-        content = path.read_bytes()
+        try:
+            content = read_policy_file(path)
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+            return None
         catalog.files[f"{index}/{path.relative_to(directory).as_posix()}"] = content
         try:
             data, node = _read_yaml(path, content)

@@ -7,6 +7,7 @@ shipped set; the error must name the file, the line and the field.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +216,30 @@ BROKEN: dict[str, Broken] = {
     "wrapper-query-without-params": Broken(
         {"platforms/demo.yaml": WRAPPER_QUERY_NO_PARAMS},
         "platforms/demo.yaml", 8, "wrappers.0", "needs 'params'"),
+    # Duplicate keys: YAML would keep the last one silently (issue 13, item 7).
+    "duplicate-top-level-key": Broken(
+        {"platforms/demo.yaml": PLATFORM + "category: shopping\n"},
+        "platforms/demo.yaml", 7, "category", "duplicate key 'category' (first on line 4)"),
+    "duplicate-nested-key": Broken(
+        {"platforms/demo.yaml": PLATFORM.replace(
+            "name: {zh: 演示, en: Demo}", "name:\n  zh: 演示\n  en: Demo\n  zh: 別名")},
+        "platforms/demo.yaml", 5, "zh", "duplicate key 'zh' (first on line 3)"),
+    "duplicate-key-in-one-line": Broken(
+        {"platforms/demo.yaml": platform(cite="cite: {fact: a, fact: b}")},
+        "platforms/demo.yaml", 6, "fact", "duplicate key 'fact'"),
+    "duplicate-key-in-a-list-item": Broken(
+        {"companies.yaml": COMPANIES + "- id: other\n  name: {zh: 他, en: Other}\n  id: x\n"},
+        "companies.yaml", 5, "id", "duplicate key 'id' (first on line 3)"),
+    "alias-bomb": Broken(
+        {"platforms/demo.yaml": PLATFORM + "x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+            f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9))},
+        "platforms/demo.yaml", 12, None, "aliases expand to more than"),  # x5: 10^6 nodes
+    "recursive-alias": Broken(
+        {"platforms/demo.yaml": PLATFORM + "loop: &l [*l]\n"},
+        "platforms/demo.yaml", 7, None, "an alias refers to a node that contains it"),
+    "larger-than-a-policy": Broken(
+        {"platforms/demo.yaml": PLATFORM + "# " + "x" * (1024 * 1024) + "\n"},
+        "platforms/demo.yaml", None, None, "larger than 1 MB: not a policy file"),
 }
 
 
@@ -380,3 +405,40 @@ def test_explain_unknown_id() -> None:
     result = hulian("policies", "explain", "nope")
     assert_cli_error(result, "'nope'")
     assert result.stdout == ""
+
+
+def test_fifo_or_directory_under_a_policy_name_is_refused(tmp_path: Path) -> None:
+    user = make_user_dir(tmp_path, {})
+    (user / "platforms").mkdir()
+    os.mkfifo(user / "platforms" / "pipe.yaml")  # read as a file it would hang forever
+    (user / "rules").mkdir()
+    (user / "rules" / "dir.yaml").mkdir()
+    problems = problems_of(user)
+    assert {(p.path.name, p.message) for p in problems} == {
+        ("pipe.yaml", "not a regular file"), ("dir.yaml", "not a regular file")}
+
+
+def test_lab_scenario_duplicate_key_names_file_and_line(tmp_path: Path) -> None:
+    from audit.lab.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+
+    text = DEFAULT_SCENARIO.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("companies:"))
+    broken = tmp_path / "scenario.yaml"
+    # The same top-level key again at the end: the last one would replace the whole list.
+    broken.write_text(text + "\ncompanies: []\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(broken)
+    (problem,) = caught.value.problems
+    assert problem.path == broken and problem.field == "companies"
+    assert problem.line == len(lines) + 2
+    assert f"duplicate key 'companies' (first on line {first + 1})" in problem.message
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    """`<<: *base` then a key of the base again is an override, not a duplicate."""
+    user = make_user_dir(tmp_path, {"platforms/demo.yaml": PLATFORM.replace(
+        "cite: {fact: test}", "base: &base {fact: test, note: a}\ncite:\n  <<: *base\n  note: b")})
+    problems = problems_of(user)
+    # Only the schema's complaint about the extra `base` key, no duplicate-key problem.
+    assert [p.field for p in problems] == ["base"]
