@@ -8,6 +8,7 @@ The crawler (spiders/) and the capture analyser feed responses in; nothing here 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -26,6 +27,8 @@ from audit.decode import decode_html
 from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.page import Page, parse_page
 from audit.urls import host_of, registrable_domain, resolve
+
+logger = logging.getLogger(__name__)
 
 MAX_HOPS = 10
 MAX_CONTROL_HOPS = 5  # the control fetch follows the target's own redirects this far
@@ -102,10 +105,20 @@ def probe_id(source: str, surface: str, target_url: str) -> str:
     return hashlib.sha256(f"{source}\n{surface}\n{target_url}".encode()).hexdigest()[:20]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a seed page yields: its probes, and what the parser had to cut (links after the
+    cut may be missing: the crawl records it as a warning on the seed)."""
+
+    probes: list[Probe]
+    parse_issue: str | None = None
+
+
 def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
-                surface: SurfaceKind, catalog: Catalog) -> list[Probe]:
+                surface: SurfaceKind, catalog: Catalog) -> Plan:
     """The probes a seed page yields: one per distinct outbound link (anchor or plain text)."""
-    page = parse_page(decode_html(body, content_type).text, url)
+    decoded = decode_html(body, content_type)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated)
     platform = catalog.platforms.get(source)
     probes: dict[str, Probe] = {}
     for link in outbound_links(page, catalog, platform):
@@ -117,7 +130,15 @@ def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
                 target_platform=link.target_platform, seed_url=url, link_url=link.href,
                 rendered_as="text" if link.rendered_as == "text" else "anchor",
             )
-    return list(probes.values())
+    return Plan(list(probes.values()), page.parse_issue)
+
+
+def seed_warning(url: str, parse_issue: str) -> dict[str, str]:
+    """The seed-error entry of a seed page the parser had to cut: its probes are planned,
+    but links after the cut may be missing, which the run must say."""
+    logger.warning("seed %s: the page parser had to cut it (%s); links after the cut may be "
+                   "missing", url, parse_issue)
+    return {"url": url, "error": f"parse_issue:{parse_issue}"}
 
 
 def retry_after_s(value: str | None) -> float:
@@ -204,7 +225,8 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
                  control: bool = False) -> PageAnalysis:
     """`target` is the probe's target: a page off its site may have to be compared with the
     control fetch, so its fingerprint is kept (and always for a control page)."""
-    page = parse_page(decode_html(body, content_type).text, url)
+    decoded = decode_html(body, content_type)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated)
     if page.root is None:
         return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)

@@ -239,15 +239,17 @@ class AsyncioEngine:
             self.seed_errors.append({"url": seed.url, "error": f"http_{response.status}"})
             return
         try:
-            probes = await self.parser.plan(response.body,
-                                            response.headers.get("content-type"),
-                                            response.url, seed.platform, seed.surface)
+            plan = await self.parser.plan(response.body,
+                                          response.headers.get("content-type"),
+                                          response.url, seed.platform, seed.surface)
         except PageCrashed:
             self.seed_errors.append({"url": seed.url, "error": "parse_crash"})
             logger.warning("seed %s crashed the page parser; recorded, not parsed again",
                            seed.url)
             return
-        for probe in probes:
+        if plan.parse_issue is not None:
+            self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
+        for probe in plan.probes:
             if probe.id in self.planned:
                 continue
             self.planned[probe.id] = probe

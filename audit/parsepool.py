@@ -61,10 +61,11 @@ def default_processes() -> int:
 # costs several times more.
 
 def _plan(body: bytes, content_type: str | None, url: str, source: str,
-          surface: SurfaceKind) -> list[dict[str, Any]]:
+          surface: SurfaceKind) -> tuple[list[dict[str, Any]], str | None]:
     assert _CATALOG is not None
-    return [p.model_dump() for p in chains.plan_probes(
-        body, content_type, url, source=source, surface=surface, catalog=_CATALOG)]
+    plan = chains.plan_probes(body, content_type, url, source=source, surface=surface,
+                              catalog=_CATALOG)
+    return [p.model_dump() for p in plan.probes], plan.parse_issue
 
 
 def _analyze(body: bytes, content_type: str, url: str, target: str | None, status: int | None,
@@ -76,8 +77,9 @@ def _analyze(body: bytes, content_type: str, url: str, target: str | None, statu
             a.fingerprint)
 
 
-def _probes(fields: list[dict[str, Any]]) -> list[Probe]:
-    return [Probe.model_construct(**f) for f in fields]
+def _probes(fields: tuple[list[dict[str, Any]], str | None]) -> chains.Plan:
+    probes, parse_issue = fields
+    return chains.Plan([Probe.model_construct(**f) for f in probes], parse_issue)
 
 
 def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
@@ -235,7 +237,7 @@ class ParsePool:
             return inline()
 
     async def plan(self, body: bytes, content_type: str | None, url: str, source: str,
-                   surface: SurfaceKind) -> list[Probe]:
+                   surface: SurfaceKind) -> chains.Plan:
         return await self._run(
             "plan", lambda: chains.plan_probes(body, content_type, url, source=source,
                                                surface=surface, catalog=self.catalog),

@@ -117,10 +117,12 @@ class LinkAuditSpider(scrapy.Spider):
         if response.status >= 400:
             self.seed_errors.append({"url": seed.url, "error": f"http_{response.status}"})
             return
-        probes = chains.plan_probes(
+        plan = chains.plan_probes(
             response.body, _headers(response).get("content-type"), response.url,
             source=seed.platform, surface=seed.surface, catalog=self.catalog)
-        for probe in probes:
+        if plan.parse_issue is not None:
+            self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
+        for probe in plan.probes:
             if probe.id in self.planned:
                 continue
             self.planned[probe.id] = probe

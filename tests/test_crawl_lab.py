@@ -188,6 +188,19 @@ def test_the_truth_holds_in_every_interface_language(
         ui_language == "zh-Hant" and "瀏覽" in texts)
 
 
+@pytest.mark.parametrize("engine", ["asyncio", "scrapy"])
+def test_a_seed_page_cut_by_the_parser_says_so(tmp_path: Path, engine: str) -> None:
+    """Baidoo's search page is over 20 MB: the links before the cut are planned, and the run
+    says the page was cut (never silently fewer probes)."""
+    result = hulian("run", "--lab", "--source", "baidoo", "--engine", engine, "--out",
+                    str(tmp_path), "--report-format", "", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["planned"] == 4
+    assert {"url": "http://www.baidoo.lab/s/search/",
+            "error": "parse_issue:truncated"} in summary["seed_errors"]
+
+
 def test_fail_on_gates_ci(tmp_path: Path) -> None:
     result = hulian("run", "--lab", "--out", str(tmp_path), "--fail-on", "critical", "--json")
     assert result.returncode == 3

@@ -127,10 +127,11 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
     url = "https://link.zhihu.com/?target=https%3A//item.taobao.com/item.htm%3Fid%3D1"
     expected = analyze_page(body, "text/html", url, catalog)
     seed_url = "https://www.zhihu.com/question/1"
-    expected_probes = plan_probes(SEED.encode(), "text/html", seed_url, source="zhihu",
-                                  surface=SurfaceKind.POST, catalog=catalog)
+    expected_plan = plan_probes(SEED.encode(), "text/html", seed_url, source="zhihu",
+                                surface=SurfaceKind.POST, catalog=catalog)
+    expected_probes = expected_plan.probes
     assert expected.facts.kind.value == "warned"
-    assert len(expected_probes) == 2
+    assert len(expected_probes) == 2 and expected_plan.parse_issue is None
 
     pool = ParsePool(catalog, 1)
     assert pool.in_use == 1
@@ -138,9 +139,8 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
     async def main() -> None:
         await pool.start()
         assert await pool.analyze(body, "text/html", url) == expected
-        probes = await pool.plan(SEED.encode(), "text/html", seed_url, "zhihu",
-                                 SurfaceKind.POST)
-        assert [p.model_dump() for p in probes] == [p.model_dump() for p in expected_probes]
+        plan = await pool.plan(SEED.encode(), "text/html", seed_url, "zhihu", SurfaceKind.POST)
+        assert [p.model_dump() for p in plan.probes] == [p.model_dump() for p in expected_probes]
         # The worker dies (a crash in the parser, the OOM killer): pages are parsed here.
         worker = pool._workers[0].process
         os.kill(worker.pid, signal.SIGKILL)
