@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.hulian-installed
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 
-.PHONY: setup demo test lint typecheck clean
+.PHONY: setup demo test lint typecheck clean fuzz
 
 setup: $(STAMP)
 
@@ -19,6 +19,14 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# The fuzzing harness over the readers (tests/test_fuzz.py) for longer than the suite's few
+# dozen examples per reader: FUZZ_EXAMPLES per reader (default 3000, ~10-20 min on 2 cores).
+# A failure's input is left in tests/fuzz_regressions/<reader>/found-latest.
+FUZZ_EXAMPLES ?= 3000
+fuzz: setup
+	HULIAN_FUZZ=long HULIAN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -251,6 +251,11 @@ def iter_mitm(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
                     state = {k: _parse(data, spans[k][0])[0] for k in _FLOW_KEYS if k in spans}
                 else:
                     state = compat.migrate_flow(_parse(data, 0)[0])
+                if state.get("type") != "http" or not isinstance(state.get("request"), dict):
+                    continue
+                # Field values of the wrong type (a damaged or forged record) are damage too.
+                record = _record(str(path), index, offset, state["request"],
+                                 state.get("response"), state.get("error"))
             except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
                 raise CaptureError(path, offset, _damage(exc, index), flows_read=index) from None
             except RecursionError:
@@ -258,10 +263,7 @@ def iter_mitm(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
                 raise CaptureError(path, offset, f"flow record {index} is nested too deeply "
                                    "(damaged, or not a mitmproxy dump)", flows_read=index
                                    ) from None
-            if state.get("type") != "http" or not isinstance(state.get("request"), dict):
-                continue
-            yield _record(str(path), index, offset, state["request"], state.get("response"),
-                          state.get("error"))
+            yield record
 
 
 def _damage(exc: Exception, index: int) -> str:

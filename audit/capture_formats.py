@@ -312,8 +312,17 @@ def _har_time(value: object) -> float | None:
         return None
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # year 1 in a zone east of UTC, ...
         return None
+
+
+def _utf8(text: str) -> bytes:
+    """Bytes of a HAR text field. mitmproxy writes binary bodies with surrogate escapes
+    (undone here); a JSON escape can also make a lone surrogate, kept as its own bytes."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _har_headers(items: object) -> dict[str, str]:
@@ -334,7 +343,7 @@ def _har_entry(path: Path, index: int, offset: int, entry: Any) -> FlowRecord:
     url = str(request.get("url", ""))
     post: dict[str, Any] = request["postData"] if isinstance(request.get("postData"),
                                                              dict) else {}
-    request_body = str(post.get("text") or "").encode("utf-8", "surrogateescape")
+    request_body = _utf8(str(post.get("text") or ""))
     status_value = response.get("status")
     status = status_value if isinstance(status_value, int) and status_value > 0 else None
     response_headers = _har_headers(response.get("headers"))
@@ -351,7 +360,7 @@ def _har_entry(path: Path, index: int, offset: int, entry: Any) -> FlowRecord:
                 except ValueError:
                     body = b""
             else:
-                body = text.encode("utf-8", "surrogateescape")
+                body = _utf8(text)
     error = None
     if status is None:
         # Chrome records blocked/failed requests as status 0 with `_error`.
@@ -422,10 +431,14 @@ def _read_body(record: Any, limit: int) -> bytes:
     cannot be decompressed is kept raw."""
     try:
         return bytes(record.content_stream().read(limit))
-    except (OSError, EOFError, zlib.error, ValueError):
+    except CaptureError:
+        raise
+    except Exception:  # each decoder fails its own way (brotli: AttributeError in warcio)
         try:
             return bytes(record.raw_stream.read(limit))
-        except (OSError, ValueError):
+        except CaptureError:
+            raise
+        except Exception:
             return b""
 
 
