@@ -442,28 +442,47 @@ def _read_body(record: Any, limit: int) -> bytes:
             return b""
 
 
+class _WholeFileGzip(Exception):
+    """The file is one gzip stream, not one gzip member per record."""
+
+
 def iter_warc(path: Path) -> Iterator[FlowRecord]:
     """Response (and resource/revisit) records of a WARC or ARC file, gzip or not, paired
     with their request records."""
+    state = {"index": 0, "offset": 0}
+    try:
+        yield from _warc_checked(path, state, whole_gzip=False)
+    except _WholeFileGzip:
+        # One gzip stream around the whole file instead of one member per record: still a
+        # valid capture; read it through a plain gzip stream (no random access needed).
+        yield from _warc_checked(path, state, whole_gzip=True)
+
+
+def _warc_checked(path: Path, state: dict[str, int], *, whole_gzip: bool
+                  ) -> Iterator[FlowRecord]:
+    """_warc_records with every way warcio fails on damaged input turned into a
+    CaptureError at the offset reached."""
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    state = {"index": 0, "offset": 0}
     try:
-        yield from _warc_records(path, ArchiveIterator, state, whole_gzip=False)
+        yield from _warc_records(path, ArchiveIterator, state, whole_gzip=whole_gzip)
+    except CaptureError:
+        raise
     except ArchiveLoadFailed as exc:
         text = str(exc)
-        if "non-chunked gzip" in text and state["index"] == 0:
-            # One gzip stream around the whole file instead of one member per record: still
-            # a valid capture; read it through a plain gzip stream (no random access needed).
-            yield from _warc_records(path, ArchiveIterator, state, whole_gzip=True)
-            return
+        if "non-chunked gzip" in text and state["index"] == 0 and not whole_gzip:
+            raise _WholeFileGzip from None
         raise CaptureError(path, state["offset"], f"corrupt WARC/ARC record "
                            f"({' '.join(text.split())[:160]})",
                            flows_read=state["index"]) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise CaptureError(path, state["offset"], f"corrupt or truncated compressed data "
                            f"({exc})", flows_read=state["index"]) from None
+    except Exception as exc:  # warcio on damage it does not expect (a record without URI)
+        raise CaptureError(path, state["offset"], f"corrupt WARC/ARC record "
+                           f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})",
+                           flows_read=state["index"]) from None
 
 
 def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
