@@ -25,6 +25,11 @@ class Inspection:
     warnings: tuple[str, ...] = ()
 
 
+# What a parse that stopped early lost (Page.parse_issue), for the warning.
+_LOST = {"depth_cut": "elements nested deeper than the parser follows",
+         "unparsed_tail": "the HTML parser stopped before the end of the page"}
+
+
 def _looks_binary(data: bytes) -> bool:
     head = data[:4096]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -50,6 +55,8 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
     page = parse_page(decoded.text, url, truncated=decoded.truncated)
     if page.root is None:
         raise InspectError(f"{source}: no HTML could be parsed from this file")
+    if page.parse_issue in _LOST:
+        warnings.append(f"{source}: {_LOST[page.parse_issue]}; what follows was not inspected")
     if url is None and page.canonical and host_of(page.canonical):
         page.url = page.canonical
     if url is not None and host_of(url) is None:

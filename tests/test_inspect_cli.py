@@ -151,3 +151,34 @@ def test_version_and_help() -> None:
     assert code == 0 and out.startswith("hulian ")
     code, out, _ = _run("inspect", "--help")
     assert code == 0 and "--url" in out and "--json" in out
+
+
+def test_deep_copy_to_browser_page_is_still_copy_only(tmp_path: Path) -> None:
+    """The WeChat copy-to-browser example with its body 10,000 elements deep: libxml2 alone
+    stops at 2,048 levels and would read it as an empty content page."""
+    source = (EXAMPLES / "wechat-copy-only.html").read_text(encoding="utf-8")
+    head, _, body = source.partition("<body")
+    body = "<body" + body
+    opening = body.index(">") + 1
+    closing = body.rindex("</body>")
+    deep = (head + body[:opening] + "<div>" * 10_000 + body[opening:closing]
+            + "</div>" * 10_000 + body[closing:])
+    page = tmp_path / "deep.html"
+    page.write_text(deep, encoding="utf-8")
+    _, plain, _ = _run("inspect", str(EXAMPLES / "wechat-copy-only.html"), "--json")
+    code, out, err = _run("inspect", str(page), "--json")
+    assert code == 0, err
+    assert json.loads(out)["page"] == json.loads(plain)["page"]
+    assert json.loads(out)["page"]["kind"] == "copy_only"
+    assert "not inspected" not in err
+
+
+def test_page_nested_beyond_what_is_parsed_gets_a_warning(tmp_path: Path) -> None:
+    page = tmp_path / "deep.html"
+    # Deeper than libxml2 parses and longer than the second parser takes: cut, and said so.
+    page.write_text('<body><a href="https://www.example.org/a">a</a>' + "<div>" * 220_000
+                    + '<a href="https://www.example.org/b">b</a>', encoding="utf-8")
+    code, out, err = _run("inspect", str(page), "--json", "--url", "https://site.example/")
+    assert code == 0
+    assert "nested deeper than the parser follows; what follows was not inspected" in err
+    assert [link["target"] for link in json.loads(out)["links"]] == ["https://www.example.org/a"]
