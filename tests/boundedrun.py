@@ -8,12 +8,22 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-HULIAN = [sys.executable, "-c", "from audit.cli import main; main()"]
+# The child reports its own peak (VmHWM of the memory map it got at exec). wait4's ru_maxrss
+# would not do: a child forked from a large pytest process starts with the parent's
+# resident pages counted, and that count survives the exec.
+_REPORT = ("import atexit, os\n"
+           "def _peak():\n"
+           "    for line in open('/proc/self/status'):\n"
+           "        if line.startswith('VmHWM:'):\n"
+           "            open(os.environ['HULIAN_TEST_PEAK'], 'w').write(line.split()[1])\n"
+           "atexit.register(_peak)\n"
+           "from audit.cli import main\n"
+           "main()\n")
+HULIAN = [sys.executable, "-c", _REPORT]
 # The cap keeps a regression from taking the machine down: a reader that reads first and
 # cuts later meets MemoryError here instead of growing to 24 GB.
 ADDRESS_SPACE = 3 * 1024**3
@@ -33,21 +43,24 @@ def _cap() -> None:
 
 def run_capped(*args: str, cwd: Path | None = None, stdin: IO[bytes] | int | None = None,
                timeout: float = 120) -> Finished:
-    """`hulian ARGS` in a child process under an address-space cap. Its peak RSS comes from
-    wait4 on that child, not from the maximum over every child this process ever had."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """`hulian ARGS` in a child process under an address-space cap, with its peak RSS."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak"
         child = subprocess.Popen([*HULIAN, *args], cwd=cwd,
                                  stdin=subprocess.DEVNULL if stdin is None else stdin,
                                  stdout=out, stderr=err, preexec_fn=_cap,
-                                 env={**os.environ, "HULIAN_DB": "off"})
-        timer = threading.Timer(timeout, child.kill)
-        timer.start()
+                                 env={**os.environ, "HULIAN_DB": "off",
+                                      "HULIAN_TEST_PEAK": str(peak_file)})
         try:
-            _pid, status, usage = os.wait4(child.pid, 0)
-        finally:
-            timer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise
         out.seek(0)
         err.seek(0)
+        # No report: the child died before its exit handlers (killed, or out of memory).
+        peak = int(peak_file.read_text()) / 1024 if peak_file.exists() else float("inf")
         return Finished(child.returncode, out.read().decode("utf-8", "replace"),
-                        err.read().decode("utf-8", "replace"), usage.ru_maxrss / 1024)
+                        err.read().decode("utf-8", "replace"), peak)
