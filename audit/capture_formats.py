@@ -103,6 +103,11 @@ def add_header(headers: dict[str, str], name: str, value: str) -> None:
 
 def detect_format(path: Path) -> Format:
     """The format from the first bytes (extensions lie: `.har` files that are not HAR)."""
+    if path.exists() and not path.is_file():
+        # A capture is read more than once (its format, then its flows, maybe by a second
+        # process); a FIFO or device gives its bytes once, or endlessly.
+        raise CaptureError(path, None, "not a regular file (a FIFO or device cannot be "
+                                       "analysed; save the capture to a file first)")
     try:
         with path.open("rb") as fh:
             head = fh.read(64)

@@ -209,3 +209,18 @@ def test_capture_warc_header_line_without_end_is_bounded(tmp_path: Path) -> None
     assert str(bad) in done.stderr
     assert done.peak_rss_mb < PEAK_MB
     assert not run.exists()
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_capture_of_a_device_or_fifo_is_refused_without_reading(tmp_path: Path,
+                                                               kind: str) -> None:
+    if kind == "fifo":
+        target = tmp_path / "capture.har"
+        os.mkfifo(target)  # opening it to read would wait for a writer forever
+    else:
+        target = Path("/dev/zero")
+    run, done = _analyze(tmp_path, target)
+    assert done.code == 1
+    assert f"{target}" in done.stderr and "not a regular file" in done.stderr
+    assert done.peak_rss_mb < PEAK_MB
+    assert not run.exists()
