@@ -14,18 +14,17 @@ export (Persistent=true).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import select
@@ -33,13 +32,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from audit.alerts import Alert, Channel, deliver
+from audit.lock import Locked, exclusive
 from audit.schedule_export import validate_cron
 from audit.store import ScheduleRow, ScheduleRunRow
 
 logger = logging.getLogger(__name__)
 
 MISFIRE_GRACE_S = 3600
-EXIT_LOCKED = 5
 
 _CHANNELS = TypeAdapter(list[Channel])
 
@@ -116,19 +115,14 @@ def schedule_lock(name: str) -> Iterator[bool]:
     """Yield True while holding the schedule's exclusive lock, False if another run has it."""
     directory = lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    handle: IO[str] = (directory / f"schedule-{name}.lock").open("a")
-    try:
+    with ExitStack() as stack:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            stack.enter_context(exclusive(directory / f"schedule-{name}.lock",
+                                          f"schedule run-now {name}"))
+        except Locked:
             yield False
             return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    finally:
-        handle.close()
+        yield True
 
 
 @dataclass(frozen=True)
