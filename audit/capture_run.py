@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -26,6 +27,7 @@ from audit.capture_formats import CaptureError, FlowRecord, detect_format, iter_
 from audit.capture_plan import Plan, PlanError, load_plan
 from audit.catalog import Catalog, PolicyError, load_catalog, policy_dirs
 from audit.evaluate import evaluate
+from audit.lock import Locked, bundle_lock
 from audit.model import Observation, Probe, SurfaceKind
 from audit.runner import RUN_POLICIES, Summary, summarise
 
@@ -165,6 +167,9 @@ class CaptureSession:
     keep_secrets: bool = False
     files: list[FileResult] = field(default_factory=list)
     on_observation: Callable[[Observation], None] | None = None
+    # The bundle's writer lock, from open() to close() (re-entrant: the capture commands
+    # hold it for their whole run; the live addon under `capture record` adopts theirs).
+    lock: ExitStack = field(default_factory=ExitStack)
 
     @classmethod
     def open(cls, *, plan: Path | None, run: Path | None, keep_secrets: bool = False,
@@ -188,14 +193,24 @@ class CaptureSession:
         except PolicyError as exc:
             raise SessionError(str(exc)) from None
         writer = None
+        lock = ExitStack()
         if run is not None:
-            writer = _open_bundle(run, catalog, loaded, plan, keep_secrets, config or {})
+            try:
+                run.mkdir(parents=True, exist_ok=True)
+                lock.enter_context(bundle_lock(run, "capture"))
+            except (Locked, OSError) as exc:
+                raise SessionError(str(exc)) from None
+            try:
+                writer = _open_bundle(run, catalog, loaded, plan, keep_secrets, config or {})
+            except BaseException:
+                lock.close()
+                raise
         builder = ChainBuilder(catalog, loaded.probes if loaded else (),
                                run_id=writer.run_id if writer else None, window_s=window_s,
                                surface=surface)
         return cls(catalog=catalog, builder=builder, plan=loaded,
                    run=writer.path if writer else None, writer=writer,
-                   keep_secrets=keep_secrets)
+                   keep_secrets=keep_secrets, lock=lock)
 
     # -- flows in, records out --------------------------------------------------------------
 
@@ -241,6 +256,7 @@ class CaptureSession:
             (self.writer.path / SUMMARY_FILE).write_text(
                 json.dumps(self.summary(), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8")
+        self.lock.close()
 
     def summary(self) -> dict[str, Any]:
         builder = self.builder
@@ -267,13 +283,14 @@ class CaptureSession:
                           planned=len(self.builder.probes) + self.builder.planned_discovered,
                           observations=sum(self.builder.outcomes.values()))
         summary.outcomes.update(self.builder.outcomes)
-        writer.close()
-        (writer.path / VERDICTS).unlink(missing_ok=True)  # judged afresh
-        for verdict in evaluate(Bundle(writer.path).observations(), self.catalog):
-            writer.add_verdict(verdict)
-            summarise(summary, [verdict])
-        writer.manifest.config["summary"] = summary.as_dict()
-        writer.finish()
+        with self.lock, bundle_lock(writer.path, "capture"):
+            writer.close()
+            (writer.path / VERDICTS).unlink(missing_ok=True)  # judged afresh
+            for verdict in evaluate(Bundle(writer.path).observations(), self.catalog):
+                writer.add_verdict(verdict)
+                summarise(summary, [verdict])
+            writer.manifest.config["summary"] = summary.as_dict()
+            writer.finish()
         return summary
 
 

@@ -103,10 +103,15 @@ class RecorderProcess:
         self._batch: list[bytes] = []
         self._batch_size = 0
         ours.set_inheritable(False)
+        # The bundle's writer lock goes along: it must outlive the crawl process while this
+        # child still drains what it was handed (after a kill -9 of the crawl), or a resume
+        # could start writing beside it.
+        from audit.lock import held_fds
+
         self._process = subprocess.Popen(
             [sys.executable, "-m", "audit.recorder", str(theirs.fileno()), str(warc_path),
              str(observations_path)],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            pass_fds=[theirs.fileno(), *held_fds()], stdin=subprocess.DEVNULL)
         theirs.close()
 
     def exchange(self, url: str, **kwargs: Any) -> str:

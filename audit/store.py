@@ -272,13 +272,39 @@ def sources_key(sources: Iterable[str]) -> str:
 
 def record_run(run_path: Path, catalog: Catalog | None = None,
                verdicts: Sequence[Verdict] | None = None, db_url: str | None = None,
-               replace: bool = False, engine: Engine | None = None) -> RecordResult:
+               replace: bool = False, engine: Engine | None = None,
+               unverified: list[str] | None = None) -> RecordResult:
     """Record one run bundle (its manifest, observations, verdicts and graph metrics).
 
     `catalog` defaults to the run's own (shipped + the bundle's policies/); `verdicts`
     default to the bundle's verdicts.jsonl (pass the run's verdicts, graph findings
     included, when calling from the end of a run). Idempotent: a run already stored is
-    left alone unless `replace`."""
+    left alone unless `replace`, also when another process records it at the same moment.
+    `unverified`: the banner of a bundle imported despite failing verification, kept with
+    the run's summary. Database errors are StoreError."""
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+    engine = engine or open_engine(db_url)
+    try:
+        return _record_run(run_path, catalog, verdicts, replace, engine, unverified)
+    except IntegrityError as exc:
+        if not replace and get_run(engine, _run_id(run_path)):
+            # Recorded by another process between our check and our insert.
+            return RecordResult(_run_id(run_path), recorded=False)
+        raise StoreError(f"{run_path}: the store refused the run's records (duplicate ids: "
+                         f"does `hulian verify {run_path}` pass?): {exc.orig}") from None
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{run_path}: the history store failed: {exc}") from None
+
+
+def _run_id(run_path: Path) -> str:
+    from audit.bundle import read_manifest
+
+    return read_manifest(run_path).run_id
+
+
+def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verdict] | None,
+                replace: bool, engine: Engine, unverified: list[str] | None) -> RecordResult:
     from audit.bundle import Bundle
     from audit.graph import build, flat_metrics, metrics
     from audit.runner import catalog_for_run
@@ -286,7 +312,6 @@ def record_run(run_path: Path, catalog: Catalog | None = None,
     started = time.perf_counter()
     bundle = Bundle(run_path)
     manifest = bundle.manifest
-    engine = engine or open_engine(db_url)
     with Session(engine) as session:
         if session.get(RunRow, manifest.run_id) is not None:
             if not replace:
@@ -303,6 +328,9 @@ def record_run(run_path: Path, catalog: Catalog | None = None,
     sources = ([str(s) for s in configured] if isinstance(configured, list) and configured
                else sorted({o.source for o in observations}))
     summary = manifest.config.get("summary")
+    summary = dict(summary) if isinstance(summary, dict) else {}
+    if unverified:
+        summary["unverified"] = unverified
     run = {
         "id": manifest.run_id, "path": str(run_path.resolve()),
         "started_at": manifest.started_at, "finished_at": manifest.finished_at,
@@ -310,7 +338,7 @@ def record_run(run_path: Path, catalog: Catalog | None = None,
         "policy_digest": manifest.policy_digest, "sources_key": sources_key(sources),
         "n_observations": len(observations), "n_verdicts": len(verdict_list),
         "n_failed": sum(1 for v in verdict_list if v.status is Status.FAIL),
-        "summary": summary if isinstance(summary, dict) else {},
+        "summary": summary,
     }
     ingest(engine, run, observations, verdict_list, figures)
     return RecordResult(manifest.run_id, True, len(observations), len(verdict_list),

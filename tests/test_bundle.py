@@ -25,6 +25,7 @@ from audit.bundle import (
     read_manifest,
     verify,
 )
+from audit.lock import BUNDLE_LOCK
 from audit.model import (
     BlockReason,
     Hop,
@@ -133,9 +134,12 @@ def test_finish_lists_every_file_with_its_sha256(tmp_path: Path) -> None:
     manifest = writer.finish()
 
     path = tmp_path / "sealed"
+    # The writer's lock file says who writes the bundle now: not part of the seal either.
+    assert (path / BUNDLE_LOCK).is_file()
     expected = {
         p.relative_to(path).as_posix(): sha256(p)
-        for p in path.rglob("*") if p.is_file() and p.name not in (MANIFEST, "report.html")
+        for p in path.rglob("*")
+        if p.is_file() and p.name not in (MANIFEST, "report.html", BUNDLE_LOCK)
     }
     assert set(expected) == {PROBES, OBSERVATIONS, VERDICTS, "evidence/hop-1.warc.gz",
                              "graph.graphml"}
@@ -304,7 +308,9 @@ def test_verify_intact(tmp_path: Path) -> None:
     assert report.intact
     assert sorted(report.ok) == sorted([PROBES, OBSERVATIONS, VERDICTS])
     assert report.as_dict() == {"intact": True, "ok": 3, "changed": [], "missing": [],
-                                "unlisted": []}
+                                "unlisted": [], "manifest": "ok", "duplicate_probes": [],
+                                "duplicate_observations": [], "duplicate_observation_ids": [],
+                                "forced_evaluations": [], "problems": []}
 
 
 def test_verify_names_changed_missing_and_unlisted_files(tmp_path: Path) -> None:

@@ -81,19 +81,24 @@ def test_verify_tampered_bundle_names_the_changed_file(run: Path) -> None:
 
 
 def test_verify_json(run: Path) -> None:
+    clean = {"manifest": "ok", "duplicate_probes": [], "duplicate_observations": [],
+             "duplicate_observation_ids": [], "forced_evaluations": []}
     result = hulian("verify", run, "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"intact": True, "ok": 2, "changed": [], "missing": [],
-                                         "unlisted": []}
+                                         "unlisted": [], "problems": [], **clean}
 
     tamper(run)
     (run / VERDICTS).unlink()
     (run / "evidence" / "late.warc.gz").write_bytes(b"x")
     result = hulian("verify", run, "--json")
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"intact": False, "ok": 0, "changed": [OBSERVATIONS],
-                                         "missing": [VERDICTS],
-                                         "unlisted": ["evidence/late.warc.gz"]}
+    assert json.loads(result.stdout) == {
+        "intact": False, "ok": 0, "changed": [OBSERVATIONS], "missing": [VERDICTS],
+        "unlisted": ["evidence/late.warc.gz"], **clean,
+        "problems": [f"changed since sealing 封存后被改动: {OBSERVATIONS}",
+                     f"missing 缺失: {VERDICTS}",
+                     "not in the manifest 未登记: evidence/late.warc.gz"]}
 
 
 def test_verify_names_an_unlisted_file_whose_name_looks_like_markup(run: Path) -> None:
@@ -190,11 +195,18 @@ def test_evaluate_force_records_what_failed_verification(run: Path) -> None:
     # The tampered observation now says "direct", so nothing fails any more.
     assert verdicts
     assert all(v.status != Status.FAIL for v in verdicts)
-    assert verify(run).intact
+    # The files match the new seal, but the bundle was resealed over a failed verification:
+    # it stays unverified (tests/test_integrity.py shows where that is seen).
+    checked = verify(run)
+    assert checked.changed == [] and not checked.intact
+    assert checked.forced[0].despite == [("changed", OBSERVATIONS)]
     evaluations = read_manifest(run).config["evaluations"]
     assert isinstance(evaluations, list)
-    assert evaluations[-1]["forced_despite"] == {"changed": [OBSERVATIONS], "missing": [],
-                                                 "unlisted": []}
+    assert evaluations[-1]["forced"] is True
+    assert evaluations[-1]["previous_policy_digest"] == "old-digest"
+    assert evaluations[-1]["forced_despite"] == {
+        "changed": [OBSERVATIONS], "missing": [], "unlisted": [],
+        "problems": [["changed", OBSERVATIONS]]}
 
 
 def test_evaluate_corrupt_observation_names_file_and_line(tmp_path: Path) -> None:

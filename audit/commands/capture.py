@@ -21,7 +21,9 @@ from audit.capture_chains import DEFAULT_WINDOW_S
 from audit.capture_plan import PlanError, make_lab_plan, make_plan, write_plan
 from audit.capture_run import CaptureSession, SessionError, first_flow_error
 from audit.catalog import PolicyError, load_catalog, policy_dirs
+from audit.commands.runs import writing
 from audit.console import fail, stderr, stdout
+from audit.lock import child_env
 from audit.model import SurfaceKind
 
 app = typer.Typer(help="Proxy captures of app traffic: test plans with probe tokens, a live "
@@ -149,6 +151,14 @@ def record_command(
     """
     host, port = _parse_listen(listen)
     run = _default_run(out)
+    # One writer per bundle: this command holds the lock until the bundle is sealed, and
+    # lends it to the addon in mitmdump, which writes on its behalf.
+    with writing(run, "capture record", create=True) as lock_fd:
+        _record(run, plan, host, port, upstream, window, keep_secrets, json_output, lock_fd)
+
+
+def _record(run: Path, plan: Path | None, host: str, port: int, upstream: str | None,
+            window: float, keep_secrets: bool, json_output: bool, lock_fd: int | None) -> None:
     try:
         session = CaptureSession.open(plan=plan, run=run, keep_secrets=keep_secrets,
                                       window_s=window, config={"method": "capture record"})
@@ -166,7 +176,9 @@ def record_command(
         command += ["--set", f"hulian_plan={plan.resolve()}"]
     if upstream:
         command += ["--mode", f"upstream:{upstream}"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    lent = () if lock_fd is None else (lock_fd,)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, pass_fds=lent,
+                               env=child_env(lock_fd) if lock_fd is not None else None)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         if process.poll() is None:
@@ -242,22 +254,23 @@ def analyze_command(
             fail(str(error))
         fail("no flow could be read from any file; no run bundle was written")
         raise typer.Exit(1)
-    try:
-        session = CaptureSession.open(plan=plan, run=run, keep_secrets=keep_secrets,
-                                      window_s=window, surface=surface,
-                                      config={"method": "capture analyze",
-                                              "files": [str(f) for f in files]})
-    except SessionError as exc:
-        fail(str(exc))
-        raise typer.Exit(1) from None
-    for file in files:
-        result = session.read(file)
-        if result.error:
-            where = f" at offset {result.offset}" if result.offset is not None else ""
-            fail(f"{file}{where}: {result.error} ({result.flows} flows before it were "
-                 "analysed)")
-    session.close()
-    session.finish()
+    with writing(run, "capture analyze", create=True):
+        try:
+            session = CaptureSession.open(plan=plan, run=run, keep_secrets=keep_secrets,
+                                          window_s=window, surface=surface,
+                                          config={"method": "capture analyze",
+                                                  "files": [str(f) for f in files]})
+        except SessionError as exc:
+            fail(str(exc))
+            raise typer.Exit(1) from None
+        for file in files:
+            result = session.read(file)
+            if result.error:
+                where = f" at offset {result.offset}" if result.offset is not None else ""
+                fail(f"{file}{where}: {result.error} ({result.flows} flows before it were "
+                     "analysed)")
+        session.close()
+        session.finish()
     summary = session.summary()
     _print(summary, json_output)
     if any(f.error for f in session.files):

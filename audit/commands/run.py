@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,9 +17,19 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from audit.bundle import BundleError, BundleWriter, read_manifest
+from audit.bundle import (
+    BundleError,
+    BundleWriter,
+    Unverified,
+    check_run_id,
+    describe,
+    new_run_id,
+    read_manifest,
+    verify,
+)
 from audit.catalog import Catalog, PolicyError
 from audit.console import fail, stderr, stdout
+from audit.lock import EXIT_LOCKED, Locked, bundle_lock
 from audit.model import Observation, Severity, SurfaceKind
 from audit.runner import (
     RUN_POLICIES,
@@ -230,8 +240,13 @@ def audit_run(
         fail("--distributed needs --store, and cannot --resume (the store keeps the state)")
         raise typer.Exit(2)
     bundle_path: Path | None = None  # for the message if the run is interrupted
+    # The bundle's writer lock, held to the end of the command (the reports included).
+    lock = ExitStack()
     try:
         if resume is not None:
+            read_manifest(resume)  # a clear error for a directory that is no bundle
+            lock.enter_context(bundle_lock(resume, "run --resume"))
+            _check_resumable(resume)
             # A resumed run measures exactly as it started: same sources, lab, robots ...
             manifest = read_manifest(resume)
             out, run_id = resume.parent, manifest.run_id
@@ -245,7 +260,7 @@ def audit_run(
             if lab_handle is not None:
                 config.routes.setdefault("*.lab", lab_handle.url)
             catalog, writer = _open_bundle(out, run_id, resume, config, lab, scenario,
-                                           writer_path)
+                                           writer_path, lock)
             bundle_path = writer.path
             if lab:
                 config.sources = config.sources or _lab_sources(catalog, writer.path)
@@ -290,6 +305,12 @@ def audit_run(
                 formats = [f.strip() for f in report_formats.split(",") if f.strip()]
                 for path in write_reports(writer.path, catalog, formats, lang.value):
                     stderr.print(f"report: {path}")
+    except Locked as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_LOCKED) from None
+    except Unverified as exc:
+        fail(str(exc))
+        raise typer.Exit(exc.exit_code) from None
     except (LabError, BundleError, PolicyError, TargetListError, ValueError,
             DistributedError, StoreError) as exc:
         fail(str(exc))
@@ -306,6 +327,8 @@ def audit_run(
         else:
             stderr.print("interrupted / 已中断")
         raise typer.Exit(130) from None
+    finally:
+        lock.close()
     for error in summary.seed_errors:
         stderr.print(f"[yellow]seed failed[/]: {error['url']} ({error['error']})")
     if json_output:
@@ -325,8 +348,31 @@ def _observations(path: Path) -> list[Observation]:
     return list(Bundle(path).observations())
 
 
+def _check_resumable(run: Path) -> None:
+    """A resumed run continues the bundle its run left, nothing else: the manifest's fields
+    (whose configuration the resumed run reuses) as sealed, no probe planned or observed
+    twice, and, if the run had finished, every file as sealed. Resuming an altered bundle
+    would seal the alteration into a bundle that verifies."""
+    checked = verify(run)
+    if checked.consistent and (checked.intact or not checked.sealed):
+        return
+    raise Unverified(f"{run}: cannot resume a bundle that fails verification / 未通过校验 ("
+                     + "; ".join(describe(checked.problems()))
+                     + f"); see `hulian verify {run}`", checked.problems())
+
+
+def _new_bundle(out: Path, run_id: str | None, lock: ExitStack) -> str:
+    """The new run's directory, created and locked before anything is written into it (two
+    runs given the same --run-id at once: one of them gets the lock, the other exit 5)."""
+    run_id = check_run_id(run_id or new_run_id())
+    (out / run_id).mkdir(parents=True, exist_ok=True)
+    lock.enter_context(bundle_lock(out / run_id, "run"))
+    return run_id
+
+
 def _open_bundle(out: Path, run_id: str | None, resume: Path | None, config: Any, lab: bool,
-                 scenario: Path | None, writer_path: Path | None) -> tuple[Catalog, BundleWriter]:
+                 scenario: Path | None, writer_path: Path | None,
+                 lock: ExitStack) -> tuple[Catalog, BundleWriter]:
     """Create (or reopen) the bundle; a lab run carries the lab's policies inside it."""
     if lab and resume is None:
         # Write the lab's policy files first, to a staging directory, so the bundle's
@@ -338,6 +384,7 @@ def _open_bundle(out: Path, run_id: str | None, resume: Path | None, config: Any
         staging = Path(tempfile.mkdtemp(prefix=".staging-policies-", dir=out))
         write_policies(load_scenario(scenario), staging)
         catalog = _load_with(staging)
+        run_id = _new_bundle(out, run_id, lock)
         writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
                               config=config.manifest_config())
         shutil.move(str(staging), str(writer.path / RUN_POLICIES))
@@ -350,6 +397,7 @@ def _open_bundle(out: Path, run_id: str | None, resume: Path | None, config: Any
     from audit.catalog import load_catalog, policy_dirs
 
     catalog = load_catalog(policy_dirs())
+    run_id = _new_bundle(out, run_id, lock)
     writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
                           config=config.manifest_config())
     return catalog, writer
