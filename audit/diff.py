@@ -7,6 +7,11 @@ policy is written in. Its outcome in a run is the typical outcome of its observa
 `worse`, same grade but another outcome (blocked -> stripped) `changed`; when either side
 is an error or a dead target the edge is `changed` (the measurement, not the platform,
 moved). A regression is an edge that got worse or a requirement that now fails.
+
+Not every pair of runs can be compared (`unusable`): a run without observations cannot show
+that anything held (against it every edge is `gone`, and "no regression" would be a lie), and
+two runs that share no source platform, or whose verdicts cite disjoint frameworks, measure
+different things (every edge would be new or gone).
 """
 
 from __future__ import annotations
@@ -191,3 +196,32 @@ def diff(a: RunData, b: RunData) -> Diff:
                            for k in sorted(set(failed_a) - set(failed_b))],
         metrics=metric_changes(a.metrics, b.metrics),
     )
+
+
+EMPTY = "empty"
+NOT_COMPARABLE = "not_comparable"
+
+
+def frameworks_of(verdicts: Iterable[Verdict]) -> set[str]:
+    """The frameworks the verdicts' requirements belong to ('miit-2021/...' -> 'miit-2021')."""
+    return {r.split("/", 1)[0] for v in verdicts for r in v.requirements if "/" in r}
+
+
+def unusable(a: RunData, b: RunData) -> tuple[str, str] | None:
+    """(EMPTY | NOT_COMPARABLE, why) when the two runs cannot be diffed, else None."""
+    for run in (a, b):
+        if not run.observations:
+            return EMPTY, (f"run {run.run_id} has no observations: an empty run cannot show "
+                           "what changed, nor that nothing regressed")
+    sources_a = {o.source for o in a.observations}
+    sources_b = {o.source for o in b.observations}
+    if not sources_a & sources_b:
+        return NOT_COMPARABLE, (f"runs {a.run_id} and {b.run_id} share no source platform "
+                                f"({', '.join(sorted(sources_a))} vs "
+                                f"{', '.join(sorted(sources_b))})")
+    frameworks_a, frameworks_b = frameworks_of(a.verdicts), frameworks_of(b.verdicts)
+    if frameworks_a and frameworks_b and not frameworks_a & frameworks_b:
+        return NOT_COMPARABLE, (f"runs {a.run_id} and {b.run_id} were judged against "
+                                f"different frameworks ({', '.join(sorted(frameworks_a))} vs "
+                                f"{', '.join(sorted(frameworks_b))})")
+    return None

@@ -14,6 +14,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from audit import __version__
+from audit.bundle import banner, describe
 from audit.reportdata import Finding, FindingHop, ReportData
 
 JSON_SCHEMA = "hulian.findings/1"
@@ -61,6 +62,13 @@ def _hop_record(hop: FindingHop) -> dict[str, Any]:
     return hop._asdict()
 
 
+def integrity_lines(data: ReportData) -> list[str]:
+    """The unverified banner (a report made with --allow-unverified) and a note per forced
+    evaluation: the lines the CSV and JUnit outputs carry (HTML and PDF translate them)."""
+    lines = banner(data.manifest.run_id, data.unverified) if data.unverified else []
+    return lines + [f"forced evaluation 强制重新评估: {f.describe()}" for f in data.forced]
+
+
 def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
     m = data.manifest
     return {
@@ -73,6 +81,15 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
         "manifest_sha256": data.manifest_sha256,
         "started_at": m.started_at.isoformat(),
         "finished_at": m.finished_at.isoformat() if m.finished_at else None,
+        # null: the bundle verified (or was just sealed by this run); else what failed.
+        "unverified": None if data.unverified is None else {
+            "banner": banner(m.run_id, data.unverified),
+            "problems": [{"kind": k, "detail": d} for k, d in data.unverified]},
+        "forced_evaluations": [
+            {"at": f.at, "policy_digest": f.policy_digest,
+             "previous_policy_digest": f.previous_policy_digest,
+             "despite": [{"kind": k, "detail": d} for k, d in f.despite],
+             "note": f.describe()} for f in data.forced],
         "summary": {
             "observations": data.observations,
             "findings": len(data.findings),
@@ -137,6 +154,9 @@ def write_csv(data: ReportData, out: Path) -> Path:
     # utf-8-sig: the BOM makes Excel read the file as UTF-8 (Chinese would be mojibake).
     with out.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
+        # Before the header, where no reader can miss it (nor skip it as data).
+        for line in integrity_lines(data):
+            writer.writerow(["# " + line])
         writer.writerow(CSV_COLUMNS)
         for finding in data.findings:
             writer.writerow(_defuse(csv_row(finding)))
@@ -191,12 +211,49 @@ def write_junit(data: ReportData, out: Path) -> Path:
                       f"failures=\"{suite_failures}\" skipped=\"{suite_skipped}\" errors=\"0\">")
         suites.extend(cases)
         suites.append("  </testsuite>")
+    integrity = _integrity_suite(data)
+    if integrity:
+        total += len(integrity) - 2
+        failures += sum(1 for c in integrity if "<failure" in c)
+        suites += integrity
+        # Also above everything, for whoever reads the file rather than a CI summary.
+        lines += [xml_comment(line) for line in integrity_lines(data)]
     lines.append(f"<testsuites name={quoteattr('hulian ' + data.manifest.run_id)} "
                  f"tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"0\">")
     lines.extend(suites)
     lines.append("</testsuites>")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+def _integrity_suite(data: ReportData) -> list[str]:
+    """A test suite about the bundle itself when there is something to say: a failing case
+    for a bundle reported on despite failing verification, a case per forced evaluation
+    (failing if it resealed a bundle that failed verification)."""
+    cases = []
+    if data.unverified:
+        message = quoteattr(_clean("bundle fails `hulian verify` (--allow-unverified)"))
+        detail = _xml_text("\n".join(describe(data.unverified)))
+        cases.append(f'    <testcase classname="hulian.integrity" name="bundle verifies">'
+                     f'<failure message={message} type="unverified">{detail}</failure>'
+                     "</testcase>")
+    for forced in data.forced:
+        name = quoteattr(f"evaluate --force at {forced.at}")
+        note = _xml_text(forced.describe())
+        body = (f'<failure message="forced over a failed verification" type="forced">{note}'
+                "</failure>" if forced.despite else f"<system-out>{note}</system-out>")
+        cases.append(f'    <testcase classname="hulian.integrity" name={name}>{body}'
+                     "</testcase>")
+    if not cases:
+        return []
+    failed = sum(1 for c in cases if "<failure" in c)
+    return [f'  <testsuite name="hulian/integrity" tests="{len(cases)}" failures="{failed}" '
+            'skipped="0" errors="0">', *cases, "  </testsuite>"]
+
+
+def xml_comment(text: str) -> str:
+    """`text` as an XML comment (which cannot hold '--', nor end with '-')."""
+    return f"<!-- {_clean(text).replace('--', '- -').rstrip('-')} -->"
 
 
 def _clean(text: str) -> str:

@@ -38,6 +38,7 @@ from babel.support import Translations
 from markupsafe import Markup, escape
 
 from audit import __version__
+from audit.bundle import Problem
 from audit.catalog import Catalog
 from audit.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
 from audit.model import (
@@ -557,12 +558,15 @@ def write_pdf(html: str, out: Path, base_url: Path) -> Path:
 def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEFAULT_FORMATS,
                   lang: str = DEFAULT_LANG, out: Path | None = None, *,
                   previous: Path | None = None, verdicts: Iterable[Verdict] | None = None,
-                  generated_at: datetime | None = None, figure: bool = True) -> list[Path]:
+                  generated_at: datetime | None = None, figure: bool = True,
+                  unverified: list[Problem] | None = None) -> list[Path]:
     """Write the reports of the run bundle at `run_path` into `out` (default: the bundle).
 
     formats: any of html, pdf, json, csv, junit. lang: zh or en. previous: an earlier run
     bundle to compare with. verdicts: the run's verdicts when the caller holds them already
-    (otherwise verdicts.jsonl is read). Returns the files written.
+    (otherwise verdicts.jsonl is read). unverified: what verification found when the bundle
+    is reported on with --allow-unverified (every format then carries the banner). Returns
+    the files written.
     """
 
     unknown = [f for f in formats if f not in FORMATS]
@@ -577,7 +581,8 @@ def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEF
     out.mkdir(parents=True, exist_ok=True)
     with _gc_paused():
         return _write_reports(run_path, catalog, formats, lang, out, previous=previous,
-                              verdicts=verdicts, generated_at=generated_at, figure=figure)
+                              verdicts=verdicts, generated_at=generated_at, figure=figure,
+                              unverified=unverified)
 
 
 @contextlib.contextmanager
@@ -596,7 +601,8 @@ def _gc_paused() -> Iterator[None]:
 
 def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lang: str,
                    out: Path, *, previous: Path | None, verdicts: Iterable[Verdict] | None,
-                   generated_at: datetime | None, figure: bool) -> list[Path]:
+                   generated_at: datetime | None, figure: bool,
+                   unverified: list[Problem] | None = None) -> list[Path]:
     from audit import exports
 
     verdict_list = list(verdicts) if verdicts is not None else None
@@ -608,6 +614,7 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
     data = build_report_data(run_path, catalog, verdicts=verdict_list, previous=previous,
                              figure=figure_drawer(catalog) if pictured else None,
                              parallel=parallel)
+    data.unverified = unverified
     generated = generated_at or datetime.now(UTC)
     evidence = os.path.relpath(run_path / "evidence", out)
     machine = [f for f in formats if f in ("json", "csv", "junit")]

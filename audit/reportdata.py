@@ -40,7 +40,10 @@ from audit.bundle import (
     VERDICTS,
     Bundle,
     BundleError,
+    ForcedEvaluation,
+    Problem,
     bundle_files,
+    forced_evaluations,
     sha256_file,
 )
 from audit.catalog import Catalog
@@ -63,9 +66,11 @@ _STATUS_RANK = {"fail": 3, "exempt": 2, "pass": 1, "inconclusive": 0}
 SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank is slow in hot loops
 
 # Outcome order for "worst outcome" comparisons; target_down and error rank below every
-# measured outcome because they say nothing about the platform.
+# measured outcome because they say nothing about the platform. unrecognized ranks above
+# every one: a cell or an edge with a page nobody has read must not show as open.
 OUTCOME_RANK: dict[str, int] = {"error": -2, "target_down": -1,
-                                **{o.value: i for i, o in enumerate(SEVERITY_ORDER)}}
+                                **{o.value: i for i, o in enumerate(SEVERITY_ORDER)},
+                                "unrecognized": len(SEVERITY_ORDER)}
 
 
 class FindingHop(NamedTuple):
@@ -199,6 +204,10 @@ class ReportData:
     files: list[tuple[str, str]]
     sealed: bool  # False: rendered before the manifest listed the files (hashes computed now)
     diff: Diff | None = None
+    # Every `evaluate --force` the manifest records (shown on the cover of every report).
+    forced: list[ForcedEvaluation] = field(default_factory=list)
+    # Rendered with --allow-unverified: what verification found (the banner of every output).
+    unverified: list[Problem] | None = None
     # The figure, when build_report_data was given a `figure` function: drawn from the
     # records read for the data (in the helper process when there is one).
     figure: Callable[[], str | None] | None = field(default=None, repr=False)
@@ -557,7 +566,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
         platform_names=platform_names, company_names=company_names,
         platform_company=company,
         files=sorted((bundle.manifest.files or _current_files(path)).items()),
-        sealed=bool(bundle.manifest.files),
+        sealed=bool(bundle.manifest.files), forced=forced_evaluations(bundle.manifest),
     )
     if previous is not None:
         data.diff = diff_edges(previous, edges)

@@ -244,7 +244,7 @@ def test_runs_import_list_show_and_diff_commands(runs: dict[str, Path], tmp_path
     assert result.exit_code == 0, result.output
     assert "no change" in result.stdout
     # A run that is neither a bundle nor stored.
-    assert _invoke(db, "diff", "nope", "a").exit_code == 1
+    assert _invoke(db, "diff", "nope", "a").exit_code == 7  # not a run
 
 
 def test_store_records_lab_run_once_and_reads_it_back(runs: dict[str, Path],

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from audit.bundle import Bundle, BundleError
+from audit.bundle import EXIT_UNVERIFIED, Bundle, BundleError, banner
 from audit.catalog import PolicyError
+from audit.commands.runs import AllowUnverified, verified
 from audit.console import fail, stderr
 
 
@@ -39,6 +40,7 @@ def graph_command(
         "svg (a picture, needs graphviz)")] = FormatChoice.GRAPHML,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write here instead of standard output.")] = None,
+    allow_unverified: AllowUnverified = False,
 ) -> None:
     """Export the reachability graph of a run: one edge per source -> target with the
     count of each outcome, the worst and typical outcome, the friction, the surfaces, the
@@ -48,11 +50,16 @@ def graph_command(
       hulian graph runs/RUN --format gexf --out run.gexf
 
       hulian graph runs/RUN --level company --format json | jq '.links[]'
+
+    The bundle must pass `hulian verify` (exit 6 otherwise, 7 if RUN is no bundle);
+    --allow-unverified exports it anyway, with an UNVERIFIED banner in the export (a
+    comment in GraphML, GEXF, SVG and DOT, a "hulian_unverified" graph attribute in JSON).
     """
     from audit.graph import at_level, build, export, render_svg
     from audit.graph_rules import evaluate_graph_rules
     from audit.runner import catalog_for_run
 
+    problems = verified(run, allow_unverified)
     try:
         catalog = catalog_for_run(run)
         bundle = Bundle(run)
@@ -64,11 +71,38 @@ def graph_command(
             text = render_svg(graph, level.value, catalog)
         else:
             text = export(at_level(graph, level.value, catalog), fmt.value)
-    except (BundleError, PolicyError, RuntimeError) as exc:
+    except BundleError as exc:  # passed the gate as unverified, but cannot be read
+        fail(str(exc))
+        raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None
+    except (PolicyError, RuntimeError) as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
+    if problems:
+        text = with_banner(text, fmt, banner(run, problems))
     if out is None:
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
         stderr.print(f"{fmt.value} ({level.value} level) → {out}")
+
+
+def with_banner(text: str, fmt: FormatChoice, lines: list[str]) -> str:
+    """The export with the unverified banner where its format allows one: a comment (XML
+    formats, DOT) or a graph attribute (JSON)."""
+    import json
+
+    if fmt is FormatChoice.JSON:
+        data = json.loads(text)
+        target = data.get("graph") if isinstance(data.get("graph"), dict) else data
+        target["hulian_unverified"] = lines
+        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    if fmt is FormatChoice.DOT:
+        return "".join(f"// {line}\n" for line in lines) + text
+    from audit.exports import xml_comment
+
+    # After the XML declaration, if any: nothing may precede it.
+    comment = "".join(xml_comment(line) + "\n" for line in lines)
+    if text.startswith("<?xml"):
+        end = text.index("?>") + 2
+        return text[:end] + "\n" + comment + text[end:].lstrip("\n")
+    return comment + text

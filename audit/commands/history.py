@@ -10,9 +10,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from audit.bundle import EXIT_NOT_A_RUN, EXIT_UNVERIFIED
+from audit.commands.runs import AllowUnverified, verified
 from audit.console import fail, stderr, stdout
 
 EXIT_REGRESSION = 4
+EXIT_NOT_COMPARABLE = 8  # `hulian diff`: no shared source platform, or disjoint frameworks
+EXIT_EMPTY_RUN = 9  # `hulian diff`: a run without observations cannot show what changed
 
 app = typer.Typer(no_args_is_help=True, help="The history store of runs (SQLite by default, "
                   "PostgreSQL by URL): list, show, import old bundles, metric trends.")
@@ -86,6 +90,8 @@ def show_command(run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
                 "observations", "verdicts", "failed"):
         table.add_row(key, escape(str(data[key])))
     table.add_row("sources", escape(", ".join(data["sources"])))
+    for line in data["summary"].get("unverified") or []:
+        table.add_row("[bold red]unverified[/]", escape(str(line)))
     table.add_section()
     for rule, n in data["failed_by_rule"].items():
         table.add_row(f"failed {escape(rule)}", str(n))
@@ -102,11 +108,24 @@ def import_command(
     db: DbOption = None,
     replace: Annotated[bool, typer.Option(
         help="Re-record runs already in the store (e.g. after `hulian evaluate`).")] = False,
+    allow_unverified: AllowUnverified = False,
     json_output: JsonOption = False,
 ) -> None:
     """Record run bundles in the history store. Idempotent: a run already recorded is
-    skipped (unless --replace). A bundle's graph findings are recomputed if it has none."""
-    from audit.bundle import MANIFEST, Bundle, BundleError
+    skipped (unless --replace). A bundle's graph findings are recomputed if it has none.
+
+    Each bundle is verified first; one that fails is refused (the others are recorded) and
+    the exit status is 6, unless --allow-unverified, which records it with its banner (shown
+    by `hulian runs show`, and carried into `hulian diff` of the stored run)."""
+    from audit.bundle import (
+        MANIFEST,
+        Bundle,
+        BundleError,
+        NotARun,
+        Unverified,
+        banner,
+        require_verified,
+    )
     from audit.catalog import PolicyError
     from audit.graph_rules import evaluate_graph_rules
     from audit.runner import catalog_for_run
@@ -119,21 +138,32 @@ def import_command(
             bundles.append(path)
         elif path.is_dir():
             bundles.extend(sorted(p.parent for p in path.glob(f"*/{MANIFEST}")))
-    results, errors = [], 0
+    results, errors, refused = [], 0, 0
     for bundle_path in bundles:
+        try:
+            problems = require_verified(bundle_path, allow_unverified)
+        except (NotARun, Unverified) as exc:
+            fail(str(exc))
+            refused += 1
+            continue
+        lines = banner(bundle_path, problems) if problems else None
+        for line in lines or []:
+            stderr.print(f"[bold red]{escape(line)}[/]")
         try:
             catalog = catalog_for_run(bundle_path)
             bundle = Bundle(bundle_path)
             verdicts = list(bundle.verdicts())
             if not any(v.observation_id is None for v in verdicts):
                 verdicts += evaluate_graph_rules(bundle.observations(), catalog)
-            result = record_run(bundle_path, catalog, verdicts, replace=replace, engine=engine)
+            result = record_run(bundle_path, catalog, verdicts, replace=replace, engine=engine,
+                                unverified=lines)
         except (BundleError, PolicyError, StoreError) as exc:
             fail(f"{bundle_path}: {exc}")
             errors += 1
             continue
         results.append({"run_id": result.run_id, "path": str(bundle_path),
-                        "recorded": result.recorded, "observations": result.observations})
+                        "recorded": result.recorded, "observations": result.observations,
+                        "unverified": lines})
         if not json_output:
             state = "recorded 已记录" if result.recorded else "already recorded 已存在, skipped"
             stderr.print(f"{escape(result.run_id)}: {state}")
@@ -141,6 +171,8 @@ def import_command(
         stdout.out(json.dumps(results, ensure_ascii=False))
     if errors:
         raise typer.Exit(1)
+    if refused:
+        raise typer.Exit(EXIT_UNVERIFIED)
 
 
 @app.command("trend")
@@ -173,38 +205,95 @@ def trend_command(
 # ---------------------------------------------------------------------------------------
 
 
-def _load(ref: str, engine_holder: dict[str, Any], db: str | None) -> Any:
+class _Inputs:
+    """What `hulian diff` reads: runs by bundle path (verified once each) or by id from the
+    store (opened once), and the unverified banners of those used with --allow-unverified."""
+
+    def __init__(self, db: str | None, allow_unverified: bool):
+        self.db = db
+        self.allow_unverified = allow_unverified
+        self.banners: dict[str, list[str]] = {}
+        self._engine: Any = None
+        self._checked: set[Path] = set()
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = _engine(self.db)
+        return self._engine
+
+    def check_bundle(self, path: Path) -> None:
+        from audit.bundle import banner
+
+        key = path.resolve()
+        if key not in self._checked:
+            self._checked.add(key)
+            problems = verified(path, self.allow_unverified)  # exits 7 or 6
+            if problems:
+                self.banners[str(path)] = banner(path, problems)
+
+    def check_stored(self, run_id: str, summary: dict[str, Any] | None) -> None:
+        """A run recorded by `runs import --allow-unverified` carries its banner along."""
+        lines = (summary or {}).get("unverified")
+        if not lines:
+            return
+        if not self.allow_unverified:
+            fail(f"{run_id}: recorded in the history store from a bundle that failed "
+                 "verification; --allow-unverified uses it anyway, marked as unverified")
+            raise typer.Exit(EXIT_UNVERIFIED)
+        self.banners[run_id] = [str(line) for line in lines]
+        for line in lines:
+            stderr.print(f"[bold red]{escape(str(line))}[/]")
+
+
+def _load(ref: str, inputs: _Inputs) -> Any:
     """A run by bundle path, or by id from the store."""
-    from audit.bundle import Bundle
+    from audit.bundle import Bundle, BundleError
+    from audit.catalog import PolicyError
     from audit.diff import RunData
     from audit.graph import build, flat_metrics, metrics
     from audit.graph_rules import evaluate_graph_rules
     from audit.runner import catalog_for_run
-    from audit.store import load_metrics, load_observations, load_verdicts
+    from audit.store import get_run, load_metrics, load_observations, load_verdicts
 
     path = Path(ref)
-    if path.is_dir():
-        catalog = catalog_for_run(path)
-        bundle = Bundle(path)
-        observations = list(bundle.observations())
-        verdicts = [v for v in bundle.verdicts() if v.observation_id is not None]
-        verdicts += evaluate_graph_rules(observations, catalog)
+    if path.is_dir() or path.is_file():
+        if path.is_file():
+            fail(f"{ref}: not a run bundle (a file, not a bundle directory)")
+            raise typer.Exit(EXIT_NOT_A_RUN)
+        inputs.check_bundle(path)
+        try:
+            catalog = catalog_for_run(path)
+            bundle = Bundle(path)
+            observations = list(bundle.observations())
+            verdicts = [v for v in bundle.verdicts() if v.observation_id is not None]
+            verdicts += evaluate_graph_rules(observations, catalog)
+        except BundleError as exc:  # readable enough to pass the gate, not to be read
+            fail(f"{ref}: corrupt run bundle / 运行包已损坏: {exc}")
+            raise typer.Exit(EXIT_UNVERIFIED) from None
+        except PolicyError as exc:
+            fail(f"{ref}: the run's policies cannot be loaded: {exc}")
+            raise typer.Exit(1) from None
         figures = flat_metrics(metrics(build(observations, verdicts, catalog), catalog, 0))
         return RunData(bundle.manifest.run_id, observations, verdicts, figures)
-    engine = engine_holder.setdefault("engine", _engine(db))
-    observations = load_observations(engine, ref)
-    if not observations:
+    engine = inputs.engine
+    row = get_run(engine, ref)
+    if row is None:
         fail(f"{ref}: neither a run bundle directory nor a run in the history store")
-        raise typer.Exit(1)
-    return RunData(ref, observations, load_verdicts(engine, ref), load_metrics(engine, ref))
+        raise typer.Exit(EXIT_NOT_A_RUN)
+    inputs.check_stored(ref, row.summary)
+    return RunData(ref, load_observations(engine, ref), load_verdicts(engine, ref),
+                   load_metrics(engine, ref))
 
 
-def _previous(ref: str, engine: Any) -> str:
+def _previous(ref: str, inputs: _Inputs) -> str:
     from audit.bundle import Bundle
     from audit.store import get_run, previous_before
 
+    engine = inputs.engine
     path = Path(ref)
     if path.is_dir():
+        inputs.check_bundle(path)
         bundle = Bundle(path)
         manifest = bundle.manifest
         run_id = manifest.run_id
@@ -215,7 +304,7 @@ def _previous(ref: str, engine: Any) -> str:
         row = get_run(engine, ref)
         if row is None:
             fail(f"no run {ref!r} in the history store")
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_NOT_A_RUN)
         found = previous_before(engine, row.sources_key, row.started_at, ref)
     if found is None:
         fail(f"{ref}: no earlier run with the same sources in the history store")
@@ -243,6 +332,7 @@ def diff_command(
     fail_on_regression: Annotated[bool, typer.Option(
         help="Exit with status 4 if an edge got worse or a requirement now fails (CI).")
     ] = False,
+    allow_unverified: AllowUnverified = False,
     db: DbOption = None, json_output: JsonOption = False,
 ) -> None:
     """What changed between two runs: per edge (source, surface, target) better, worse,
@@ -251,23 +341,42 @@ def diff_command(
       hulian diff runs/A runs/B
 
       hulian diff runs/B --against previous --fail-on-regression
-    """
-    from audit.diff import diff
 
-    holder: dict[str, Any] = {}
+    Bundles are verified first. Exit status: 0 compared; 4 a regression with
+    --fail-on-regression; 6 a bundle fails `hulian verify`, or is corrupt (refused unless
+    --allow-unverified, which puts an UNVERIFIED banner into the output); 7 a RUN is not a
+    run (neither a bundle directory nor a run id in the history store); 8 the runs are not
+    comparable (no source platform in common, or judged against disjoint frameworks); 9 a
+    run has no observations (it cannot show what changed, nor that nothing regressed); 1
+    other errors; 2 usage errors.
+    """
+    from audit.diff import EMPTY, diff, unusable
+
+    inputs = _Inputs(db, allow_unverified)
     if against is not None:
         if against != "previous" or run_b is not None:
             fail("use either RUN_A RUN_B or RUN --against previous")
             raise typer.Exit(2)
-        engine = holder.setdefault("engine", _engine(db))
-        run_a, run_b = _previous(run_a, engine), run_a
+        run_a, run_b = _previous(run_a, inputs), run_a
     elif run_b is None:
         fail("give two runs, or one run and --against previous")
         raise typer.Exit(2)
-    result = diff(_load(run_a, holder, db), _load(run_b, holder, db))
+    before, after = _load(run_a, inputs), _load(run_b, inputs)
+    problem = unusable(before, after)
+    if problem is not None:
+        kind, why = problem
+        fail(f"cannot diff / 无法比较: {why}")
+        raise typer.Exit(EXIT_EMPTY_RUN if kind == EMPTY else EXIT_NOT_COMPARABLE)
+    result = diff(before, after)
     if json_output:
-        stdout.out(json.dumps(result.as_dict(), ensure_ascii=False))
+        data = result.as_dict()
+        if inputs.banners:
+            data["unverified"] = inputs.banners
+        stdout.out(json.dumps(data, ensure_ascii=False))
     else:
+        for lines in inputs.banners.values():
+            for line in lines:
+                stdout.print(f"[bold red]{escape(line)}[/]")
         _print_diff(result)
     if fail_on_regression and result.regression:
         stderr.print("regression 退步: an edge got worse or a requirement now fails")

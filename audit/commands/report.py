@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from audit.bundle import BundleError
 from audit.catalog import PolicyError
+from audit.commands.runs import AllowUnverified, verified, writing
 from audit.console import fail, stdout
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
@@ -39,6 +40,7 @@ def report_command(
     previous: Annotated[Path | None, typer.Option(
         "--previous", metavar="RUN",
         help="An earlier run bundle: the report lists what changed since it.")] = None,
+    allow_unverified: AllowUnverified = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the written files as JSON.")
                            ] = False,
 ) -> None:
@@ -55,14 +57,28 @@ def report_command(
       hulian report runs/RUN --lang en --format html,pdf --out /tmp/report-en
 
       hulian report runs/NEW --previous runs/OLD
+
+    The bundle (and the --previous one) must pass `hulian verify`. Exit status: 0 written;
+    5 another process is writing the bundle; 6 a bundle fails verification (refused unless
+    --allow-unverified, which puts an UNVERIFIED banner into every report file); 7 RUN is
+    not a run bundle; 1 other errors.
     """
     from audit.report import ReportError, write_reports
     from audit.runner import catalog_for_run
 
+    elsewhere = out is not None and out.resolve() != run.resolve()
     try:
-        catalog = catalog_for_run(run)
-        written = write_reports(run, catalog, parse_formats(formats), lang, out,
-                                previous=previous)
+        with writing(run, "report", read_only_ok=elsewhere):
+            problems = verified(run, allow_unverified)
+            if previous is not None:
+                # The changes section is made from the previous bundle: its problems are
+                # the report's too.
+                earlier = verified(previous, allow_unverified) or []
+                problems = (problems or []) + [(k, f"{previous}: {d}") for k, d in earlier] \
+                    or None
+            catalog = catalog_for_run(run)
+            written = write_reports(run, catalog, parse_formats(formats), lang, out,
+                                    previous=previous, unverified=problems)
     except (ReportError, BundleError, PolicyError, OSError) as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
