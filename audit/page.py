@@ -5,11 +5,12 @@ lxml's recovering parser copes with broken markup; a page that cannot be parsed 
 yields an empty Page rather than an exception.
 
 libxml2 stops at 2,048 nested elements (256 without `huge_tree`) and drops everything after
-them, which would let a page hide its links and interstitial markers behind a deep nest. A page
-on which libxml2 halted is parsed again by JustHTML (an HTML5 parser in pure Python, with no
-nesting limit and no recursion; ~2 MB/s, so only for those pages) and its tree copied into
-lxml's, so the rest of the code sees one kind of tree. What is still lost is named in
-`Page.parse_issue`, so a cut page is never silently read as content.
+them, which would let a page hide its links and interstitial markers behind a deep nest. A
+page on which libxml2 halted is parsed again by JustHTML (an HTML5 parser in pure Python, with
+no nesting limit and no recursion; ~2 MB/s, so only for those pages, and only up to
+FALLBACK_MAX_CHARS) and its tree copied into lxml's, so the rest of the code sees one kind of
+tree. What is still lost is named in `Page.parse_issue`, so a cut page is never silently read
+as content.
 """
 
 from __future__ import annotations
@@ -234,11 +235,13 @@ def _squash(text: str) -> str:
 # libxml2's fatal errors end the parse where they occur; everything after is dropped.
 _FATAL = lxml.etree.ErrorLevels.FATAL
 _RESOURCE_LIMIT = lxml.etree.ErrorTypes.ERR_RESOURCE_LIMIT
-# Pages on which libxml2 halted are parsed again by JustHTML only up to this size: its
-# throughput is ~2 MB/s on real pages but ~40 KB/s on the worst nests of formatting
-# elements, so this bounds the second parse at ~25 s. A longer page keeps libxml2's tree and
-# is marked with what was lost.
-FALLBACK_MAX_CHARS = 1_000_000
+# Pages on which libxml2 halted are parsed again by JustHTML only up to this size: with the
+# copy into lxml and the walk it takes ~0.35 s for 10,000 nested divs and ~3-4 s for 250,000
+# characters of nested divs or of the worst nests of formatting elements found (b/i/u/s/em),
+# where libxml2 takes milliseconds (and ~13 s at 500,000: it grows faster than the input).
+# Nesting past 2,048 levels is hostile, not a framework's page, so a longer page keeps
+# libxml2's tree and is marked with what was lost.
+FALLBACK_MAX_CHARS = 250_000
 # Characters libxml2 trees cannot hold (its own parser drops them too).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
