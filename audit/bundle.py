@@ -181,8 +181,9 @@ def write_manifest(path: Path, manifest: RunManifest) -> None:
 # Reports are derived from the sealed files and can be rendered again at any time, in either
 # language (`hulian report RUN`); they are written after sealing so that they can quote the
 # final manifest's sha256, and are therefore not part of the seal.
+# Derived from the sealed records and written again at will (`hulian report`): not sealed.
 DERIVED_FILES = frozenset({"report.html", "report.pdf", "findings.json", "findings.csv",
-                           "junit.xml"})
+                           "junit.xml", "review.csv"})
 
 
 def bundle_files(path: Path) -> list[Path]:

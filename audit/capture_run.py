@@ -29,6 +29,7 @@ from audit.catalog import Catalog, PolicyError, load_catalog, policy_dirs
 from audit.evaluate import evaluate
 from audit.lock import Locked, bundle_lock
 from audit.model import Observation, Probe, SurfaceKind
+from audit.review import REVIEW_CSV, review_of, write_review_csv
 from audit.runner import RUN_POLICIES, Summary, summarise
 
 logger = logging.getLogger(__name__)
@@ -289,6 +290,7 @@ class CaptureSession:
             for verdict in evaluate(Bundle(writer.path).observations(), self.catalog):
                 writer.add_verdict(verdict)
                 summarise(summary, [verdict])
+            write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
             writer.manifest.config["summary"] = summary.as_dict()
             writer.finish()
         return summary

@@ -9,12 +9,14 @@ import csv
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from audit import __version__
 from audit.bundle import banner, describe
+from audit.model import Outcome
 from audit.reportdata import Finding, FindingHop, ReportData
 
 JSON_SCHEMA = "hulian.findings/1"
@@ -98,7 +100,10 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
             "verdicts": dict(data.verdict_statuses),
             "failed_verdicts_by_severity": dict(data.failed_by_severity),
             "requirements": dict(data.requirement_counts()),
+            "review": len(data.review),
         },
+        # The review queue (also review.csv): links that ended on a page hulian cannot read.
+        "review": [asdict(item) for item in data.review],
         "requirements": [
             {"id": f"{r.framework}/{r.id}", "status": str(r.status),
              "rules": [x[0] for x in r.rules],
@@ -172,13 +177,17 @@ def _defuse(row: list[str]) -> list[str]:
 def write_junit(data: ReportData, out: Path) -> Path:
     """One test case per requirement x source platform; one test suite per requirement."""
     findings_by: dict[tuple[str, str], list[Finding]] = {}
+    review_by: dict[tuple[str, str], list[Finding]] = {}
     for finding in data.findings:
         if finding.status == "fail":
             for key in finding.requirements:
                 findings_by.setdefault((key, finding.source), []).append(finding)
+        elif finding.status == "inconclusive" and finding.outcome is Outcome.UNRECOGNIZED:
+            for key in finding.requirements:
+                review_by.setdefault((key, finding.source), []).append(finding)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>']
     suites = []
-    total = failures = skipped = 0
+    total = failures = skipped = errors = 0
     for req in data.requirements:
         key = f"{req.framework}/{req.id}"
         cases = []
@@ -187,9 +196,19 @@ def write_junit(data: ReportData, out: Path) -> Path:
             name = quoteattr(source)
             cls = quoteattr(f"{req.framework}.{req.id}")
             failed = findings_by.get((key, source), [])
+            unread = review_by.get((key, source), [])
             if req.status == "manual":
                 skipped += 1
                 body = '<skipped message="manual check (人工核查)"/>'
+            elif unread and not failed:
+                # Not a pass: a link ended on a page nobody could read. An <error> (the case
+                # could not be judged) keeps a CI gate from reading it as green.
+                errors += 1
+                message = quoteattr(f"{len(unread)} link(s) need review: unrecognized page "
+                                    "(待人工复核; see review.csv)")
+                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} unrecognized"
+                                   for f in unread[:50])
+                body = f'<error message={message} type="unrecognized">{_xml_text(detail)}</error>'
             elif failed:
                 failures += 1
                 first = failed[0]
@@ -207,8 +226,10 @@ def write_junit(data: ReportData, out: Path) -> Path:
             cases.append(f"    <testcase classname={cls} name={name}>{body}</testcase>")
         suite_failures = sum(1 for c in cases if "<failure" in c)
         suite_skipped = sum(1 for c in cases if "<skipped" in c)
+        suite_errors = sum(1 for c in cases if "<error" in c)
         suites.append(f"  <testsuite name={quoteattr(key)} tests=\"{len(cases)}\" "
-                      f"failures=\"{suite_failures}\" skipped=\"{suite_skipped}\" errors=\"0\">")
+                      f"failures=\"{suite_failures}\" skipped=\"{suite_skipped}\" "
+                      f"errors=\"{suite_errors}\">")
         suites.extend(cases)
         suites.append("  </testsuite>")
     integrity = _integrity_suite(data)
@@ -219,7 +240,8 @@ def write_junit(data: ReportData, out: Path) -> Path:
         # Also above everything, for whoever reads the file rather than a CI summary.
         lines += [xml_comment(line) for line in integrity_lines(data)]
     lines.append(f"<testsuites name={quoteattr('hulian ' + data.manifest.run_id)} "
-                 f"tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"0\">")
+                 f"tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" "
+                 f"errors=\"{errors}\">")
     lines.extend(suites)
     lines.append("</testsuites>")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -63,6 +63,7 @@ from audit.reportdata import (
     build_report_data,
     can_fork,
 )
+from audit.review import REVIEW_CSV, write_review_csv
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _environment(lang: str) -> jinja2.Environment:
 OUTCOME_COLOURS = {
     "direct": "#2e7d32", "wrapped": "#66bb6a", "warned": "#f9a825", "copy_only": "#ef6c00",
     "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c",
-    "target_down": "#9e9e9e", "error": "#757575",
+    "unrecognized": "#6a1b9a", "target_down": "#9e9e9e", "error": "#757575",
 }
 
 
@@ -490,6 +491,8 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "severities": [s.value for s in reversed(Severity)],
         "statuses": [s.value for s in Status],
         "outcome_colours": OUTCOME_COLOURS,
+        # The PDF lists the first 200 pages to review; report.html and review.csv all of them.
+        "review_cap": len(data.review) if mode == "html" else 200,
         "worst": [f for f in data.findings if f.status == "fail"][:5],
         "sev_rank": {s.value: i for i, s in enumerate(Severity)},
         "outcome_rank": OUTCOME_RANK,
@@ -620,6 +623,9 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
     machine = [f for f in formats if f in ("json", "csv", "junit")]
 
     def write_machine(send: Callable[[object], None]) -> None:
+        # The review queue is written with every report, whatever the formats: it is the
+        # list a person must work through before the run's findings are complete.
+        write_review_csv(data.review, out / REVIEW_CSV)
         for fmt in machine:
             target = out / OUTPUT_NAMES[fmt]
             if fmt == "json":
@@ -630,7 +636,7 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
                 exports.write_junit(data, target)
         send(None)
 
-    writer = ((Worker if parallel else InlineWorker)(write_machine) if machine else None)
+    writer = (Worker if parallel else InlineWorker)(write_machine)
     try:
         svg = graph_svg(data, catalog, lang, verdict_list) if pictured else None
         for fmt in formats:
@@ -649,4 +655,4 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
             writer.close()
         if data.figure is not None:
             data.figure()  # waits for the helper process if the figure was not used
-    return [out / OUTPUT_NAMES[fmt] for fmt in formats]
+    return [*(out / OUTPUT_NAMES[fmt] for fmt in formats), out / REVIEW_CSV]

@@ -59,6 +59,7 @@ from audit.model import (
     Text,
     Verdict,
 )
+from audit.review import UNRECOGNIZED, ReviewItem, review_item
 
 # Finding statuses, worst first; a link's status is the worst of its rules' answers.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
@@ -204,6 +205,9 @@ class ReportData:
     files: list[tuple[str, str]]
     sealed: bool  # False: rendered before the manifest listed the files (hashes computed now)
     diff: Diff | None = None
+    # Observations whose outcome is `unrecognized`: the review queue (a section of the
+    # report, and review.csv).
+    review: list[ReviewItem] = field(default_factory=list)
     # Every `evaluate --force` the manifest records (shown on the cover of every report).
     forced: list[ForcedEvaluation] = field(default_factory=list)
     # Rendered with --allow-unverified: what verification found (the banner of every output).
@@ -518,6 +522,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
     edges: dict[tuple[str, str, str], str] = {}
     company = {pid: p.company for pid, p in catalog.platforms.items()}
     records: list[dict[str, Any]] = []  # kept until the verdicts are judged
+    review: list[ReviewItem] = []
     number = 0
     try:
         for record in _json_lines(path / OBSERVATIONS):
@@ -530,6 +535,10 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
                            outcome)] += 1
             key = (source, record["surface"], target)
             edges[key] = _worse(edges.get(key), outcome)
+            if outcome == UNRECOGNIZED:
+                item = review_item(record)
+                if item is not None:
+                    review.append(item)
             records.append(record)
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
@@ -567,6 +576,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
         platform_company=company,
         files=sorted((bundle.manifest.files or _current_files(path)).items()),
         sealed=bool(bundle.manifest.files), forced=forced_evaluations(bundle.manifest),
+        review=review,
     )
     if previous is not None:
         data.diff = diff_edges(previous, edges)

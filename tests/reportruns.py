@@ -85,8 +85,27 @@ def small_run(root: Path, catalog: Catalog, run_id: str = "20261128T030000Z-smal
                     Outcome.STRIPPED, n=7),
         observation("weibo", SurfaceKind.POST, "https://down.example.com/", None,
                     Outcome.TARGET_DOWN, n=8, control_ok=False, failure="connect_refused"),
+        unrecognized_observation(9),
     ]
     return write_run(root, run_id, obs, catalog)
+
+
+WECHAT_ENDPOINT = "https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+
+
+def unrecognized_observation(n: int) -> Observation:
+    """A WeChat interception page in a wording nobody knows: the review queue's entry."""
+    obs = observation("weixin", SurfaceKind.IM_GROUP, "https://item.taobao.com/item.htm?id=9",
+                      "taobao", Outcome.UNRECOGNIZED, n=n, title="提示",
+                      hops=[Hop(url=WECHAT_ENDPOINT + "?bancode=9", status=200, via="start",
+                                warc_record_id=f"urn:uuid:00000000-0000-4000-8000-{n:012d}")])
+    assert obs.page is not None
+    obs.page.kind = PageKind.UNRECOGNIZED
+    obs.page.endpoint = "weixin/newredirectconfirmcgi"
+    obs.page.signature = "structure/target_shown_without_instruction"
+    obs.page.headline = "链接安全检测中"
+    obs.page.excerpt = "链接安全检测中 https://item.taobao.com/item.htm?id=9 检测结果将以通知形式发送给您。"
+    return obs
 
 
 def hostile_run(root: Path, catalog: Catalog) -> Path:

@@ -201,6 +201,24 @@ def test_a_seed_page_cut_by_the_parser_says_so(tmp_path: Path, engine: str) -> N
             "error": "parse_issue:truncated"} in summary["seed_errors"]
 
 
+def test_an_unrecognized_page_is_queued_for_review_and_fails_the_gate(tmp_path: Path) -> None:
+    """DingWork's rewritten page is nobody's to read: never a pass, listed in review.csv,
+    and `--fail-on critical` fails on it although no critical verdict failed."""
+    result = hulian("run", "--lab", "--source", "dingwork", "--fail-on", "critical", "--out",
+                    str(tmp_path), "--run-id", "review", "--report-format", "", "--json")
+    assert result.returncode == 3, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["review"] == 1 and summary["worst_review"] == "critical"
+    assert summary["worst_failed"] != "critical"
+    assert "review" in result.stderr
+    rows = (tmp_path / "review" / "review.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 2 and "http://go.dingwork.lab/out" in rows[1]
+    assert "dingwork/out" in rows[1] and "链接安全检测中" in rows[1]
+    verdicts = [v for v in Bundle(tmp_path / "review").verdicts()
+                if v.outcome is not None and v.outcome.value == "unrecognized"]
+    assert verdicts and {v.status.value for v in verdicts} == {"inconclusive"}
+
+
 def test_fail_on_gates_ci(tmp_path: Path) -> None:
     result = hulian("run", "--lab", "--out", str(tmp_path), "--fail-on", "critical", "--json")
     assert result.returncode == 3

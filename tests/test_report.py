@@ -114,9 +114,9 @@ def test_previous_run_changes(small: Path, catalog: Catalog, tmp_path: Path) -> 
     newer = reportruns.write_run(tmp_path, "newer", obs, catalog)
     data = build_report_data(newer, catalog, previous=small)
     assert data.diff is not None
-    kinds = {(c.source, c.target): c.kind for c in data.diff.changes}
-    assert kinds[("weixin", "taobao")] == "better"
-    assert kinds[("weixin", "douyin")] == "gone"
+    kinds = {(c.source, c.surface, c.target): c.kind for c in data.diff.changes}
+    assert kinds[("weixin", "im_private", "taobao")] == "better"
+    assert kinds[("weixin", "im_private", "douyin")] == "gone"
 
 
 def test_safe_href() -> None:
@@ -187,7 +187,7 @@ def test_hostile_page_content_runs_no_script(tmp_path: Path, catalog: Catalog) -
 def test_zero_findings_run(tmp_path: Path, catalog: Catalog) -> None:
     run = reportruns.empty_run(tmp_path, catalog)
     written = write_reports(run, catalog, generated_at=GENERATED)
-    assert len(written) == 5
+    assert len(written) == 6  # the five formats and review.csv
     text = subprocess.run(["pdftotext", str(run / "report.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout
     assert "没有问题。" in text
@@ -265,3 +265,35 @@ def test_corrupt_verdicts_fail_cleanly(small: Path, catalog: Catalog, tmp_path: 
     (run / "verdicts.jsonl").write_text("".join(lines), encoding="utf-8")
     with pytest.raises(BundleError, match=r"verdicts\.jsonl"):
         write_reports(run, catalog, ["html", "json"], "zh", tmp_path / "out")
+
+
+def test_review_queue_in_every_output(small_reports: Path, catalog: Catalog,
+                                      tmp_path: Path) -> None:
+    """An unrecognized link is in the report's review queue, in review.csv, in findings.json,
+    an <error> (never a pass) in junit.xml, and inconclusive under every rule."""
+    html = (small_reports / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="review">'):]
+    section = section[:section.index("</section>")]
+    assert "链接安全检测中" in section and "weixin/newredirectconfirmcgi" in section
+    assert "urn:uuid:00000000-0000-4000-8000-000000000009" in section
+    rows = list(csv.DictReader((small_reports / "review.csv").read_text(
+        encoding="utf-8-sig").splitlines()))
+    assert [(r["source"], r["target_url"], r["endpoint"], r["headline"]) for r in rows] == [
+        ("weixin", "https://item.taobao.com/item.htm?id=9", "weixin/newredirectconfirmcgi",
+         "链接安全检测中")]
+    data = json.loads((small_reports / "findings.json").read_text(encoding="utf-8"))
+    assert data["summary"]["review"] == 1 and data["review"][0]["warc_record"].endswith("9")
+    unread = [f for f in data["findings"] if f["outcome"] == "unrecognized"]
+    assert unread and {f["status"] for f in unread} == {"inconclusive"}
+    # Alone on its source, the unrecognized link makes the JUnit case an error.
+    alone = reportruns.write_run(tmp_path, "20261128T030000Z-review", [
+        reportruns.unrecognized_observation(1),
+        reportruns.observation("weixin", SurfaceKind.IM_GROUP, "https://www.jd.com/", "jd",
+                               Outcome.DIRECT, n=2)], catalog)
+    write_reports(alone, catalog, ["junit"], "zh", alone)
+    cases = ET.parse(alone / "junit.xml").getroot().findall(".//testcase")
+    errors = [c for c in cases if c.find("error") is not None]
+    assert errors and {c.find("error").get("type") for c in errors  # type: ignore[union-attr]
+                       } == {"unrecognized"}
+    assert not [c for c in cases if c.find("failure") is not None]
+    assert (alone / "review.csv").exists() and verify(alone).intact

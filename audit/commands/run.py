@@ -116,7 +116,16 @@ def _summary_table(summary: Summary) -> Table:
     for severity, n in sorted(summary.failed_by_severity.items(),
                               key=lambda kv: -Severity(kv[0]).rank):
         table.add_row(f"failed {severity}", str(n))
+    if summary.outcomes.get("unrecognized"):
+        table.add_section()
+        table.add_row("to review 待人工复核 (review.csv)", str(summary.outcomes["unrecognized"]))
     return table
+
+
+class UiLanguage(StrEnum):
+    ZH_HANS = "zh-Hans"
+    ZH_HANT = "zh-Hant"
+    EN = "en"
 
 
 def _parse_seed(value: str) -> tuple[str, SurfaceKind, str]:
@@ -181,6 +190,10 @@ def audit_run(
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
     per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Download timeout, seconds.")] = None,
+    ui_language: Annotated[UiLanguage, typer.Option(
+        help="The interface language asked of platforms (Accept-Language): they serve their "
+             "warning and block pages in it. Recorded in the manifest.")
+    ] = UiLanguage.ZH_HANS,
     lang: Annotated[ReportLang, typer.Option(
         help="Language of the reports (zh: Chinese, en: English).")] = ReportLang.ZH,
     report_formats: Annotated[str, typer.Option(
@@ -188,7 +201,9 @@ def audit_run(
                                 "(comma-separated), or '' for none.")
     ] = "html,pdf,json,csv,junit",
     fail_on: Annotated[Severity | None, typer.Option(
-        help="Exit with status 3 if a verdict of this severity or worse failed (CI gating).")
+        help="Exit with status 3 if a verdict of this severity or worse failed, or was left "
+             "inconclusive by a link ending on a page hulian cannot read (outcome "
+             "unrecognized: see the review queue). For CI gating.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
                            ] = False,
@@ -228,7 +243,7 @@ def audit_run(
         scenario=str(scenario.resolve()) if scenario else None,
         targets=str(targets.resolve()) if targets else None,
         surface=surface.value if surface else None, render=render, engine=engine.value,
-        parse_processes=parse_processes,
+        parse_processes=parse_processes, ui_language=ui_language.value,
     )
     if engine is Engine.ASYNCIO and (render or distributed):
         fail("--render and --distributed need the Scrapy engine (scrapy-playwright, "
@@ -336,9 +351,9 @@ def audit_run(
     else:
         stdout.print(_summary_table(summary))
         stdout.print(f"bundle: {writer.path}")
-    worst = summary.worst_failed()
-    if fail_on is not None and worst is not None and worst.rank >= fail_on.rank:
-        stderr.print(f"a {worst.value} verdict failed (--fail-on {fail_on.value}) / 存在不合规项")
+    reason = summary.gate(fail_on) if fail_on is not None else None
+    if reason is not None:
+        stderr.print(reason)
         raise typer.Exit(EXIT_FAILED_CHECK)
 
 

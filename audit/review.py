@@ -1,0 +1,90 @@
+"""The review queue: every observation whose outcome is `unrecognized` (an interception page
+hulian cannot read, or a chain that ended on a page nobody can vouch for), with what a person
+needs to decide it: the page's visible headline and sentences, the URLs, the WARC record of
+the page and, with --render, its screenshot. The reports show it as a section; the bundle
+keeps it as review.csv (derived from observations.jsonl, like the other reports).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REVIEW_CSV = "review.csv"
+UNRECOGNIZED = "unrecognized"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    observation_id: str
+    probe_id: str
+    source: str
+    surface: str
+    target_url: str
+    target_platform: str
+    final_url: str  # where the chain ended (the page to review)
+    endpoint: str  # the interception endpoint it is on, if any
+    reading: str  # how hulian read it: a signature or structure/<reading>
+    headline: str
+    sentences: str  # the page's visible text, as far as the observation quotes it
+    warc_record: str  # the WARC record of the page's response
+    screenshot: str  # evidence/ path, with --render
+
+
+def review_item(record: Mapping[str, Any]) -> ReviewItem | None:
+    """The queue entry of one observation record (as read from observations.jsonl), or None
+    when it needs no review."""
+    if record.get("outcome") != UNRECOGNIZED:
+        return None
+    page = record.get("page") or {}
+    hops = [h for h in record.get("hops") or [] if h.get("via") != "control"]
+    last = hops[-1] if hops else {}
+    screenshot = next((e.split(":", 1)[1] for e in record.get("evidence") or []
+                       if isinstance(e, str) and e.startswith("screenshot:")), "")
+    return ReviewItem(
+        observation_id=str(record.get("id") or ""), probe_id=str(record.get("probe_id") or ""),
+        source=str(record.get("source") or ""), surface=str(record.get("surface") or ""),
+        target_url=str(record.get("target_url") or ""),
+        target_platform=str(record.get("target_platform") or ""),
+        final_url=str(record.get("final_url") or last.get("url") or ""),
+        endpoint=str(page.get("endpoint") or ""), reading=str(page.get("signature") or ""),
+        headline=str(page.get("headline") or page.get("title") or ""),
+        sentences=" ".join(str(page.get("excerpt") or "").split()),
+        warc_record=str(last.get("warc_record_id") or ""), screenshot=screenshot)
+
+
+COLUMNS = [f.name for f in fields(ReviewItem)]
+
+
+def review_of(bundle: Path) -> Iterator[ReviewItem]:
+    """The review queue of a bundle, read from its observations.jsonl (lines that are not
+    records, such as a partial last line, are the bundle reader's to report: skipped)."""
+    path = bundle / "observations.jsonl"
+    if not path.is_file():
+        return
+    with path.open("rb") as fh:
+        for line in fh:
+            if b'"unrecognized"' not in line:
+                continue  # the common case, without parsing the line
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            item = review_item(record) if isinstance(record, dict) else None
+            if item is not None:
+                yield item
+
+
+def write_review_csv(items: Iterable[ReviewItem], path: Path) -> None:
+    """UTF-8 with a BOM (Excel reads Chinese correctly), one row per observation to review;
+    the header row alone when there is none."""
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        for item in items:
+            writer.writerow(astuple(item))
