@@ -42,6 +42,7 @@ from audit.guard import AddressGuard
 from audit.model import Probe
 from audit.parsepool import PageCrashed, ParsePool
 from audit.recorder import FLUSH_INTERVAL_S, RecorderGone, RecorderProcess
+from audit.robots import MAX_ROBOTS_BYTES
 from audit.urls import host_of
 from audit.warc import WarcLog
 
@@ -461,7 +462,9 @@ class AsyncioEngine:
         except FetchFailed:
             return None
         try:
-            return Protego.parse(response.body.decode("utf-8-sig", errors="ignore"))
+            # RFC 9309: at least 500 KiB are parsed; what follows is not read.
+            return Protego.parse(response.body[:MAX_ROBOTS_BYTES].decode("utf-8-sig",
+                                                                           errors="ignore"))
         except Exception:  # a hostile robots.txt must not stop the audit
             logger.warning("unparseable robots.txt at %s; treated as allowing everything",
                            origin)

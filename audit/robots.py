@@ -1,0 +1,58 @@
+"""The auditor's own robots.txt decisions: what it learnt of each origin's robots.txt, and
+whether a URL may be fetched. Pure (no I/O): the engines fetch /robots.txt when the book
+does not know an origin yet and tell it what they got. Parsing is Protego's (Scrapy's
+robots.txt parser), as for both engines before.
+
+These are the crawler's politeness decisions, as Scrapy makes them: a robots.txt is read
+whatever its status (an error page allows everything) and an origin whose robots.txt cannot
+be fetched allows everything. (Measuring which search engines a platform lets index it is a
+different question with RFC 9309's status rules.)
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+logger = logging.getLogger(__name__)
+
+# RFC 9309 asks crawlers to parse at least 500 KiB; what follows is not read.
+MAX_ROBOTS_BYTES = 500 * 1024
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class RobotsBook:
+    """Parsed robots.txt per origin; None for an origin that allows everything."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Protego | None] = {}
+
+    def known(self, origin: str) -> bool:
+        return origin in self._rules
+
+    def allowed(self, url: str, user_agent: str) -> bool | None:
+        """Whether `url` may be fetched; None when its origin's robots.txt is not known."""
+        origin = origin_of(url)
+        if origin not in self._rules:
+            return None
+        rules = self._rules[origin]
+        return rules is None or bool(rules.can_fetch(url, user_agent))
+
+    def learn(self, origin: str, body: bytes | None) -> None:
+        """What fetching `origin`/robots.txt gave: its body (any status), or None when it
+        could not be fetched."""
+        rules: Protego | None = None
+        if body is not None:
+            try:
+                rules = Protego.parse(body[:MAX_ROBOTS_BYTES].decode("utf-8-sig",
+                                                                      errors="ignore"))
+            except Exception:  # a hostile robots.txt must not stop the audit
+                logger.warning("unparseable robots.txt at %s; treated as allowing everything",
+                               origin)
+        self._rules[origin] = rules
