@@ -23,7 +23,8 @@ JSON_SCHEMA = "hulian.findings/1"
 
 CSV_COLUMNS = (
     "id", "status", "severity", "source", "source_company", "surface", "target_platform",
-    "target_company", "target_url", "outcome", "block_reason", "rules", "requirements",
+    "target_company", "target_url", "outcome", "block_reason", "block_reason_text", "rules",
+    "requirements",
     "reason_zh", "reason_en", "exemptions", "final_url", "hop_count", "hop_chain", "signature",
     "page_title", "excerpt", "control_ok", "failure", "evidence", "observation_id",
 )
@@ -43,6 +44,7 @@ def finding_record(finding: Finding) -> dict[str, Any]:
         "target_company": finding.target_company,
         "outcome": finding.outcome.value,
         "block_reason": finding.block_reason,
+        "block_reason_text": finding.block_reason_text,
         "rules": finding.rules,
         "requirements": finding.requirements,
         "reasons": [{"zh": r.zh, "en": r.en} for r in finding.reasons],
@@ -145,7 +147,8 @@ def csv_row(finding: Finding) -> list[str]:
         finding.id, finding.status, text(finding.severity.value if finding.severity else None),
         finding.source, text(finding.source_company), finding.surface,
         text(finding.target_platform), text(finding.target_company), finding.target_url,
-        finding.outcome.value, text(finding.block_reason), " ".join(finding.rules),
+        finding.outcome.value, text(finding.block_reason), text(finding.block_reason_text),
+        " ".join(finding.rules),
         " ".join(finding.requirements), " / ".join(r.zh for r in finding.reasons),
         " / ".join(r.en for r in finding.reasons), " ".join(finding.exemptions),
         text(finding.final_url), str(len(finding.hops)),

@@ -361,6 +361,9 @@ class _RowWriter:
                 L["outcome"][outcome], '</span> ', L["outcome_long"][outcome]]
         if f.block_reason:
             out += [' · ', U["stated reason"], ': ', L["reason"][f.block_reason]]
+        elif f.block_reason_text:
+            # A reason in words no slug fits: the page's own sentence, quoted.
+            out += [' · ', U["stated reason"], ': “', escape(f.block_reason_text), '”']
         out += ['</span></div>\n<div class="kv"><span class="k">', U["Verdict"],
                 '</span> <span class="v"><span class="badge s-', escape(f.status), '">',
                 L["status"][f.status], '</span>']

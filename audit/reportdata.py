@@ -101,6 +101,7 @@ class Finding:
     target_company: str | None
     outcome: Outcome
     block_reason: str | None
+    block_reason_text: str | None  # the page's own sentence, when no reason slug fits
     rules: list[str]
     requirements: list[str]
     reasons: list[Text]
@@ -429,6 +430,7 @@ def _finding(record: dict[str, Any], judged: _Judged, company: dict[str, str]) -
         surface=_SURFACES[record["surface"]].value, target_url=record["target_url"],
         target_platform=target, target_company=company.get(target) if target else None,
         outcome=_OUTCOMES[record["outcome"]], block_reason=record.get("reason"),
+        block_reason_text=page.get("reason_text"),
         rules=judged.rules, requirements=judged.requirements, reasons=judged.reasons,
         exemptions=judged.exemptions, hops=[_hop(h) for h in record.get("hops") or ()],
         final_url=record.get("final_url"), signature=page.get("signature"),
