@@ -3,18 +3,14 @@ hulian's own HTTP/1.1 client (audit/http1.py; why not aiohttp is explained there
 
 No redirects are followed (hulian records every hop itself), bodies are read as transferred
 (the WARC evidence keeps those bytes) and decoded here for classification, and every failure
-becomes one short reason from a fixed vocabulary (the same words as the Scrapy engine's, in
-the style of OONI's failure strings).
+becomes one word of the failure vocabulary (audit/failures.py, the Scrapy engine's words too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import re
-import socket
-import ssl
 import time
 import zlib
 from dataclasses import dataclass
@@ -22,7 +18,8 @@ from dataclasses import dataclass
 from w3lib.url import safe_url_string
 
 from audit import http1
-from audit.guard import AddressGuard, Refused
+from audit.failures import Failed, TooLarge, for_exception
+from audit.guard import AddressGuard
 from audit.warc import Headers
 
 # What is asked of every server besides the settings' headers (spiders.settings
@@ -31,12 +28,11 @@ from audit.warc import Headers
 ACCEPT_ENCODING = ("Accept-Encoding", "gzip, deflate")
 
 
-class FetchFailed(Exception):
-    """A download that produced no HTTP response; `reason` is the recorded failure."""
+class FetchFailed(Failed):
+    """A download that produced no HTTP response; `reason` is the recorded failure word."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -57,46 +53,9 @@ class Fetched:
     latency_s: float
 
 
-def _all_refused(exc: OSError) -> bool:
-    """The standard loop's error for a name with several addresses that all failed is one
-    OSError without an errno ("Multiple exceptions: [Errno 111] ..., [Errno 111] ...");
-    uvloop raises the first ConnectionRefusedError. Both are a refusal."""
-    text = str(exc)
-    return (exc.errno is None and text.startswith("Multiple exceptions:")
-            and text.count("[Errno ") == text.count(f"[Errno {errno.ECONNREFUSED}]") > 0)
-
-
-def failure_reason(exc: BaseException) -> str:
-    """The recorded word for an exchange that produced no HTTP response. The order matters:
-    TLS and DNS errors are OSErrors too."""
-    if isinstance(exc, FetchFailed | http1.TooLarge | Refused):
-        return exc.reason
-    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is the same class since 3.11
-        return "timeout"
-    if isinstance(exc, socket.gaierror):
-        return "dns_error"
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return "tls_error"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection_refused"
-    if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe, closed mid-response
-        return "connection_reset"
-    if isinstance(exc, http1.BadResponse):
-        return "download_error:bad_response"
-    if isinstance(exc, OSError):
-        if exc.errno == errno.ECONNREFUSED or _all_refused(exc):
-            return "connection_refused"
-        # Unreachable hosts and networks (EHOSTUNREACH, ENETUNREACH ...): the connection
-        # could not be made, which is what a reset looks like to the auditor.
-        return "connection_reset"
-    if isinstance(exc, ValueError):  # a URL a hostile page carries that cannot be requested
-        return "bad_url"
-    return f"download_error:{type(exc).__name__}"
-
-
 def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
     """Every member of a (possibly multi-member) stream, at most `limit` bytes of output;
-    what could be decoded of a truncated stream. Raises FetchFailed past the limit (a
+    what could be decoded of a truncated stream. Raises TooLarge past the limit (a
     compression bomb) and zlib.error when nothing decodes."""
     out: list[bytes] = []
     size = 0
@@ -106,7 +65,7 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
         size += len(chunk)
         out.append(chunk)
         if size > limit or inflater.unconsumed_tail:
-            raise FetchFailed(f"too_large:decoded>{limit}")
+            raise TooLarge(f"more than {limit} bytes after content decoding")
         if not inflater.eof:
             break  # truncated: keep what was decoded
         data = inflater.unused_data.lstrip(b"\0")
@@ -118,7 +77,7 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
 def _decoded(payload: bytes, encoding: str, limit: int = 1 << 62) -> bytes:
     """The body after Content-Encoding (gzip, deflate, or several in order), at most `limit`
     bytes; the payload itself where the encoding is unknown or broken, as a browser would
-    show garbage, not nothing."""
+    show garbage, not nothing. Raises TooLarge past the limit."""
     body = payload
     for coding in [c.strip().lower() for c in encoding.split(",") if c.strip()][::-1]:
         try:
@@ -208,18 +167,22 @@ class Fetcher:
             async with asyncio.timeout(self.timeout_s):
                 response, sent = await self._client.get(url, headers, proxy=proxy)
         except Exception as exc:
-            raise FetchFailed(failure_reason(exc)) from exc
+            raise FetchFailed(for_exception(exc)) from exc
         to_head = response.head_at - started
         fields: dict[str, str] = {}
         for name, value in response.headers:
             key = name.lower()
             fields[key] = f"{fields[key]}, {value}" if key in fields else value
         encoding = fields.get("content-encoding", "")
-        payload = response.payload
+        payload = body = response.payload
+        if encoding:
+            try:
+                body = _decoded(payload, encoding, self.max_bytes)
+            except TooLarge as exc:
+                raise FetchFailed(exc.reason) from exc
         return Fetched(
             url=url, status=response.status, reason=response.reason, headers=fields,
-            raw_headers=response.headers, request_headers=sent, payload=payload,
-            body=_decoded(payload, encoding, self.max_bytes) if encoding else payload,
+            raw_headers=response.headers, request_headers=sent, payload=payload, body=body,
             elapsed_ms=round(to_head * 1000, 1),  # to the response headers, like Scrapy's
             latency_s=max(0.0, to_head - (response.head_cpu - cpu_started)),
         )

@@ -18,11 +18,12 @@ a connection only to an address the guard checked, with the Host header and the 
 name still the target's name, and asks the guard about every request a proxy route carries
 (the proxy's own address is the user's configuration and is not checked).
 
-Exceptions: `TooLarge` (the body passes the limit), `BadResponse` (not HTTP/1.x, or a
-framing error), `ConnectionResetError` (the server closed or reset the connection before
-the response was complete), `guard.Refused` (the guard refused the host), and what
-connecting raises (`socket.gaierror`, `ConnectionRefusedError`, `ssl.SSLError`, other
-`OSError`s); the caller's timeout cancels.
+Exceptions: `TooLarge` (the body passes the limit), `BadResponse` (not HTTP/1.x as
+audit/failures.py defines it, or a framing error), `ConnectionResetError` (the server closed
+or reset the connection before the response was complete), `guard.Refused` (the guard refused
+the host), and what connecting raises (`socket.gaierror`, `ConnectionRefusedError`,
+`ssl.SSLError`, other `OSError`s); the caller's timeout cancels. audit/failures.py turns each
+into its word.
 """
 
 from __future__ import annotations
@@ -38,28 +39,28 @@ from functools import lru_cache
 from typing import cast
 from urllib.parse import unquote
 
+from audit.failures import (
+    CHUNK_SIZE_LINE,
+    HEADER_NAME,
+    MAX_CHUNK_LINE_BYTES,
+    MAX_HEAD_BYTES,
+    MAX_HEAD_LINES,
+    MAX_LINE_BYTES,
+    MAX_TRAILER_BYTES,
+    STATUS_LINE,
+    BadResponse,
+    TooLarge,
+    bad_field,
+    not_http,
+    valid_status,
+)
 from audit.guard import AddressGuard, open_checked
+
+__all__ = ["BadResponse", "Client", "Headers", "Response", "Target", "TooLarge", "split_url"]
 
 Headers = list[tuple[str, str]]
 
-MAX_HEAD_BYTES = 1 << 20  # a response head (status line and headers) larger than this is refused
-MAX_LINE_BYTES = 16384  # Twisted's limit for one header line, which Scrapy runs with
-
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_STATUS_LINE = re.compile(r"HTTP/1\.([01]) +(\d{3})(?: (.*))?")
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-
-
-class TooLarge(Exception):
-    """The body passed the size limit; `reason` is the recorded failure word."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class BadResponse(Exception):
-    """What came back is not an HTTP/1.x response hulian can read."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class _Connection(asyncio.Protocol):
         self._body = bytearray()  # chunked framing: the payload so far
         self._chunk_wire = 0  # chunked framing: bytes read, framing included
         self._chunk_state = "size"  # "size", "data", "crlf", "trailer"
+        self._trailer_bytes = 0  # chunked framing: trailer fields so far
         self.received_any = False
         self.reusable = False
 
@@ -242,7 +244,7 @@ class _Connection(asyncio.Protocol):
         elif self._framing == "chunked":
             self._read_chunks()
         elif len(self._buffer) > self.max_bytes:  # "close": the limit is all there is
-            raise TooLarge(f"too_large:>{self.max_bytes}")
+            raise TooLarge(f"more than {self.max_bytes} bytes")
 
     def _read_head(self) -> bool:
         buffer = self._buffer
@@ -252,17 +254,29 @@ class _Connection(asyncio.Protocol):
         if match is None:
             if len(buffer) > MAX_HEAD_BYTES:
                 raise BadResponse("response head too large")
+            if self._scanned < 5 and not_http(bytes(buffer[:5])):
+                # HTTP/0.9 or another protocol: said now, not when the connection ends.
+                raise BadResponse(f"not an HTTP/1.x response: {bytes(buffer[:20])!r}")
             self._scanned = len(buffer)
             return False
         self._scanned = 0
+        if match.start() > MAX_HEAD_BYTES:  # the end arrived in the read that passed the limit
+            raise BadResponse("response head too large")
         head = buffer[:match.start()].decode("latin-1")  # bytes as they are, one per char
         del buffer[:match.end()]
-        lines = head.replace("\r\n", "\n").split("\n")
-        status_match = _STATUS_LINE.fullmatch(lines[0].rstrip())
-        if status_match is None:
+        text = head.replace("\r\n", "\n")
+        if bad_field(text):
+            raise BadResponse("NUL or bare CR in the response head")
+        lines = text.split("\n")
+        if len(lines) > MAX_HEAD_LINES:
+            raise BadResponse("too many header lines")
+        status_match = STATUS_LINE.fullmatch(lines[0].rstrip())
+        if status_match is None or len(lines[0]) > MAX_LINE_BYTES:
             raise BadResponse(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
         minor, status_text, reason = status_match.groups()
         status = int(status_text)
+        if not valid_status(status):
+            raise BadResponse(f"status {status} outside 100-599")
         headers: Headers = []
         for line in lines[1:]:
             if len(line) > MAX_LINE_BYTES:
@@ -272,9 +286,9 @@ class _Connection(asyncio.Protocol):
                 headers[-1] = (last_name, f"{last_value} {line.strip()}")
                 continue
             name, colon, value = line.partition(":")
-            if not colon or not name.strip():
+            if not colon or not HEADER_NAME.fullmatch(name):
                 raise BadResponse(f"malformed header line: {line[:60]!r}")
-            headers.append((name.strip(), value.strip()))
+            headers.append((name, value.strip()))
         if 100 <= status < 200 and status != 101:
             return True  # an interim response (100 Continue, 103 Early Hints): the next head
         self._head_at, self._head_cpu = time.perf_counter(), time.thread_time()
@@ -312,7 +326,7 @@ class _Connection(asyncio.Protocol):
                 raise BadResponse(f"bad Content-Length: {sorted(lengths)[:3]!r:.80}")
             declared = int(lengths.pop())
             if declared > self.max_bytes:
-                raise TooLarge(f"too_large:{declared}")
+                raise TooLarge(f"Content-Length {declared} over {self.max_bytes}")
             self._framing, self._remaining, self.reusable = "length", declared, keep
         else:
             self._framing, self.reusable = "close", False
@@ -320,12 +334,15 @@ class _Connection(asyncio.Protocol):
     def _read_chunks(self) -> None:
         """Chunked framing over what has arrived, with an offset (one cut of the buffer per
         read, not one per chunk); the payload grows in one bytearray. Framing counts against
-        the limit too: a body of one-byte chunks with long extensions is mostly framing."""
+        the limit too: a body of one-byte chunks with long extensions is mostly framing. The
+        framing is read by RFC 9112 §7.1 as Twisted reads it for the Scrapy engine (CRLF line
+        ends, a size line under 1 KB, trailers under 64 KB; audit/failures.py)."""
         buffer = self._buffer
         position = 0
         try:
             while True:
-                if self._chunk_state == "data":
+                state = self._chunk_state
+                if state == "data":
                     take = min(self._remaining, len(buffer) - position)
                     if take <= 0:
                         return
@@ -336,41 +353,58 @@ class _Connection(asyncio.Protocol):
                         return
                     self._chunk_state = "crlf"
                     continue
-                end = buffer.find(b"\n", position)
-                if end < 0:
-                    if len(buffer) - position > MAX_LINE_BYTES:
-                        raise BadResponse("chunk framing line too long")
-                    return
-                line = bytes(buffer[position:end]).strip()
-                position = end + 1
-                if self._chunk_state == "crlf":
-                    if line:
+                if state == "crlf":
+                    if len(buffer) - position < 2:
+                        return
+                    if buffer[position:position + 2] != b"\r\n":
                         raise BadResponse("chunk not followed by CRLF")
+                    position += 2
                     self._chunk_state = "size"
-                elif self._chunk_state == "size":
-                    size_text = line.split(b";", 1)[0].strip()
-                    if not _CHUNK_SIZE.fullmatch(size_text):
-                        raise BadResponse(f"bad chunk size: {size_text[:20]!r}")
-                    size = int(size_text, 16)
+                    continue
+                end = buffer.find(b"\r\n", position)
+                if state == "size":
+                    if end - position >= MAX_CHUNK_LINE_BYTES or (
+                            end < 0 and len(buffer) - position > MAX_CHUNK_LINE_BYTES):
+                        raise BadResponse("chunk size line too long")
+                    if end < 0:
+                        return
+                    size_line = CHUNK_SIZE_LINE.fullmatch(buffer, position, end)
+                    if size_line is None:
+                        raise BadResponse(
+                            f"bad chunk size line: {bytes(buffer[position:end])[:20]!r}")
+                    size = int(size_line.group(1), 16)
+                    position = end + 2
                     if size == 0:
                         self._chunk_state = "trailer"
                     elif len(self._body) + size > self.max_bytes:
-                        raise TooLarge(f"too_large:>{self.max_bytes}")
+                        raise TooLarge(f"more than {self.max_bytes} bytes")
                     else:
                         self._remaining, self._chunk_state = size, "data"
-                elif not line:  # the empty line after the trailer fields: the end
-                    if position < len(buffer):
-                        self.reusable = False
-                    del buffer[:position]
-                    position = 0
-                    self._finish(bytes(self._body))
+                    continue
+                # The trailer fields, then an empty line.
+                if end < 0:
+                    if self._trailer_bytes + len(buffer) - position + 1 > MAX_TRAILER_BYTES:
+                        raise BadResponse("chunked trailer too large")
                     return
+                if end > position:
+                    self._trailer_bytes += end - position + 2
+                    position = end + 2
+                    if self._trailer_bytes > MAX_TRAILER_BYTES:
+                        raise BadResponse("chunked trailer too large")
+                    continue
+                position = end + 2  # the empty line: the end
+                if position < len(buffer):
+                    self.reusable = False
+                del buffer[:position]
+                position = 0
+                self._finish(bytes(self._body))
+                return
         finally:
             if position:
                 del buffer[:position]
                 self._chunk_wire += position
                 if self._chunk_wire > 2 * self.max_bytes + MAX_HEAD_BYTES:
-                    raise TooLarge(f"too_large:>{self.max_bytes}")
+                    raise TooLarge(f"more than {self.max_bytes} bytes")
 
     def _finish(self, payload: bytes) -> None:
         assert self._head is not None and self._waiter is not None

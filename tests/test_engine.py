@@ -21,6 +21,7 @@ from warcio.archiveiterator import ArchiveIterator
 from audit.catalog import load_catalog
 from audit.chain import analyze_page, plan_probes
 from audit.engine import throttle_delay
+from audit.failures import TooLarge
 from audit.fetch import Fetcher, FetchFailed, _decoded
 from audit.model import SurfaceKind
 from audit.parsepool import ParsePool
@@ -106,8 +107,8 @@ def test_fetch_limits_and_failure_words() -> None:
 
         async for port in _serve(big):
             base = f"http://127.0.0.1:{port}"
-            assert await _fetch(f"{base}/declared", max_bytes=100_000) == "too_large:200000"
-            assert await _fetch(f"{base}/chunked", max_bytes=100_000) == "too_large:>100000"
+            assert await _fetch(f"{base}/declared", max_bytes=100_000) == "too_large"
+            assert await _fetch(f"{base}/chunked", max_bytes=100_000) == "too_large"
             ok = await _fetch(f"{base}/declared", max_bytes=1 << 20)
             assert getattr(ok, "status", None) == 200 and len(ok.payload) == 200000  # type: ignore[attr-defined]
             assert await _fetch(f"{base}/reset") == "connection_reset"
@@ -333,8 +334,9 @@ def test_decompression_is_bounded_and_reads_every_gzip_member() -> None:
     cut = _decoded(gzip.compress(body)[:2000], "gzip")  # a truncated body: what was decoded
     assert 1000 < len(cut) < len(body) and body.startswith(cut)
     bomb = gzip.compress(b"\0" * 5_000_000)
-    with pytest.raises(FetchFailed, match="too_large"):
+    with pytest.raises(TooLarge) as raised:
         _decoded(bomb, "gzip", limit=1_000_000)
+    assert raised.value.reason == "too_large"
 
 
 def test_render_with_the_asyncio_engine_is_a_usage_error(tmp_path: Path) -> None:

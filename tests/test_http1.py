@@ -268,7 +268,8 @@ def test_no_header_can_be_forged_through_the_url() -> None:
             results = await fetch_all([f"{server.base}/a\r\nX-Forged: 1", f"{server.base}/b c"])
             for head in server.requests:
                 assert b"X-Forged: 1\r\n" not in head
-                assert head.count(b"\r\n") == 7  # request line, 5 headers, the empty line
+                # request line, Host, User-Agent, Accept-Encoding, the empty line
+                assert head.count(b"\r\n") == 5
             assert all(isinstance(r, Fetched) or r == "bad_url" for r in results)
 
     server = Server(handler)
@@ -435,8 +436,8 @@ def test_a_head_dripped_in_small_pieces_costs_about_what_it_costs_whole() -> Non
 
     from audit.http1 import _Connection
 
-    head = (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + b"".join(b"X-H%d: %s\r\n" % (n, b"v" * 80)
-                                               for n in range(10_000)) + b"\r\n")
+    head = (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + b"".join(b"X-H%d: %s\r\n" % (n, b"v" * 1000)
+                                               for n in range(900)) + b"\r\n")
 
     async def feed(piece: int) -> float:
         connection = _Connection(max_bytes=1 << 20)
@@ -471,7 +472,7 @@ def test_chunk_framing_counts_against_the_limit_and_tiny_chunks_are_joined() -> 
             tiny, framing = await fetch_all([f"{server.base}/tiny", f"{server.base}/framing"],
                                             max_bytes=100_000)
             assert ok(tiny).payload == b"z" * 3000
-            assert framing == "too_large:>100000"  # 3 KB of payload in 2.7 MB of framing
+            assert framing == "too_large"  # 3 KB of payload in 2.7 MB of framing
 
     run(main())
 
@@ -528,7 +529,7 @@ def test_idle_connections_are_capped_and_empty_origins_forgotten() -> None:
 
 
 def test_refusals_read_the_same_on_both_loops() -> None:
-    from audit.fetch import failure_reason
+    from audit.failures import for_exception as failure_reason
 
     several = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 80, 0, 0), "
                       "[Errno 111] Connect call failed ('127.0.0.1', 80)")
