@@ -15,47 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
-from twisted.internet import error as twisted_errors
 from twisted.python.failure import Failure
 
 from audit import chain as chains
+from audit import failures
 from audit.catalog import Catalog
 from audit.chain import Seed
 from audit.model import Probe
+from spiders.failures import bound_responses, failure_reason
 
 logger = logging.getLogger(__name__)
-
-
-def failure_reason(failure: Failure) -> str:
-    """A short, fixed vocabulary for why a download failed (OONI-style failure strings)."""
-    exc = failure.value
-    name = type(exc).__name__
-    if isinstance(exc, scrapy.exceptions.IgnoreRequest):
-        text = str(exc)
-        if text.startswith("private_address"):
-            return text
-        return "robots_disallowed" if "robots" in text.lower() else f"ignored:{text[:60]}"
-    if isinstance(exc, twisted_errors.TimeoutError | asyncio.TimeoutError | TimeoutError) or (
-        "Timeout" in name
-    ):
-        return "timeout"
-    if isinstance(exc, twisted_errors.ConnectionRefusedError) or "ConnectionRefused" in name:
-        return "connection_refused"
-    # Scrapy 2.17 wraps Twisted's errors in its own classes (CannotResolveHostError,
-    # DownloadConnectionRefusedError, DownloadFailedError ...): the same words for them, so
-    # both engines record a failure alike.
-    if isinstance(exc, twisted_errors.DNSLookupError) or "CannotResolveHost" in name:
-        return "dns_error"
-    if "DownloadCancelled" in name or "MaxSize" in name:
-        return "too_large"
-    if isinstance(exc, twisted_errors.ConnectionLost | twisted_errors.ConnectionDone) or name in (
-        "ResponseNeverReceived", "ResponseFailed", "ConnectionResetError", "DownloadFailedError"
-    ):
-        return "connection_reset"
-    if "SSL" in name or "TLS" in name:
-        return "tls_error"
-    return f"download_error:{name}"
 
 
 def _headers(response: Response) -> dict[str, str]:
@@ -77,6 +48,13 @@ class LinkAuditSpider(scrapy.Spider):
         self.done: set[str] = set(done or ())
         self.seed_errors: list[dict[str, str]] = []
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> LinkAuditSpider:
+        # Before any request: Twisted reads responses by the rules hulian's client does.
+        bound_responses()
+        spider: LinkAuditSpider = super().from_crawler(crawler, *args, **kwargs)
+        return spider
+
     @property
     def rendering(self) -> bool:
         return bool(self.settings.getbool("HULIAN_RENDER"))
@@ -95,21 +73,38 @@ class LinkAuditSpider(scrapy.Spider):
                 for item in self._begin(probe):
                     yield item
 
-    def _hop_request(self, chain: chains.Chain, url: str, via: chains.Via,
-                     retries: int = 0) -> Request:
-        return Request(
-            url, callback=self.on_hop, errback=self.hop_failed, dont_filter=True,
-            meta={"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": False,
-                  "hulian_chain": chain, "hulian_via": via, "hulian_retries": retries},
-            priority=1,  # finish started chains before opening new seeds
-        )
+    # A URL Scrapy cannot make a Request of (a port out of range ...) is the hop's `bad_url`,
+    # or a failed control fetch, as in the asyncio engine: never an exception in a callback,
+    # which would lose the probe.
 
-    def _control_request(self, chain: chains.Chain, url: str | None = None) -> Request:
-        return Request(
-            url or chain.probe.target_url, callback=self.on_control,
-            errback=self.control_failed, dont_filter=True, priority=2,
-            meta={"handle_httpstatus_all": True, "dont_redirect": True, "hulian_chain": chain},
-        )
+    def _hop(self, chain: chains.Chain, url: str, via: chains.Via,
+             retries: int = 0) -> Iterator[Any]:
+        try:
+            request = Request(
+                url, callback=self.on_hop, errback=self.hop_failed, dont_filter=True,
+                meta={"handle_httpstatus_all": True, "dont_redirect": True,
+                      "dont_retry": False, "hulian_chain": chain, "hulian_via": via,
+                      "hulian_retries": retries},
+                priority=1,  # finish started chains before opening new seeds
+            )
+        except ValueError:
+            chains.on_failure(chain, url, failures.BAD_URL, via)
+            yield from self._finish(chain)
+            return
+        yield request
+
+    def _control(self, chain: chains.Chain, url: str | None = None) -> Iterator[Any]:
+        url = url or chain.probe.target_url
+        try:
+            request = Request(
+                url, callback=self.on_control, errback=self.control_failed, dont_filter=True,
+                priority=2, meta={"handle_httpstatus_all": True, "dont_redirect": True,
+                                  "hulian_chain": chain})
+        except ValueError:
+            chains.on_control_failure(chain, url)
+            yield from self._finish(chain)
+            return
+        yield request
 
     # -- seeds and planning -------------------------------------------------------------
 
@@ -141,7 +136,7 @@ class LinkAuditSpider(scrapy.Spider):
             # Not clickable: the outcome is `stripped` whatever the target does.
             yield from self._finish(chain)
             return
-        yield self._hop_request(chain, probe.link_url or probe.target_url, "start")
+        yield from self._hop(chain, probe.link_url or probe.target_url, "start")
 
     # -- following ----------------------------------------------------------------------
 
@@ -153,7 +148,8 @@ class LinkAuditSpider(scrapy.Spider):
         if (response.status in chains.RATE_LIMIT_STATUSES
                 and retries < chains.MAX_RATE_LIMIT_RETRIES):
             await asyncio.sleep(chains.retry_after_s(headers.get("retry-after")))
-            yield self._hop_request(chain, response.url, via, retries + 1)
+            for item in self._hop(chain, response.url, via, retries + 1):
+                yield item
             return
         step = chains.on_response(chain, chains.Response(
             url=response.url, status=response.status, headers=headers, body=response.body,
@@ -161,7 +157,8 @@ class LinkAuditSpider(scrapy.Spider):
             warc_record_id=response.meta.get("hulian_warc_id"),
         ), via, self.catalog)
         if step.action == "follow" and step.url:
-            yield self._hop_request(chain, step.url, step.via)
+            for item in self._hop(chain, step.url, step.via):
+                yield item
             return
         if step.action == "fail":
             chain.failure = step.failure
@@ -207,7 +204,7 @@ class LinkAuditSpider(scrapy.Spider):
 
     def _finish(self, chain: chains.Chain) -> Iterator[Any]:
         if chains.wants_control(chain):
-            yield self._control_request(chain)
+            yield from self._control(chain)
             return
         yield {"record": chains.observation(chain, run_id=self.run_id, method="crawl",
                                             finished_at=datetime.now(UTC))}
@@ -219,7 +216,7 @@ class LinkAuditSpider(scrapy.Spider):
             body=response.body, elapsed_ms=_elapsed_ms(response),
             warc_record_id=response.meta.get("hulian_warc_id")), self.catalog)
         if step.action == "follow" and step.url:
-            yield self._control_request(chain, step.url)
+            yield from self._control(chain, step.url)
             return
         yield from self._finish(chain)
 

@@ -1,4 +1,5 @@
-"""Downloader middlewares: routing to the lab, the private-address guard, WARC evidence."""
+"""Downloader middlewares: routing to the lab, the private-address guard, robots.txt, WARC
+evidence."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
+from scrapy.robotstxt import RobotParser
 from twisted.internet.defer import Deferred
 
+from audit.failures import ROBOTS_DISALLOWED
 from audit.guard import AddressGuard, Refused, route_for
 from audit.urls import host_of
 from audit.warc import WarcLog
@@ -43,7 +47,30 @@ class RouteMiddleware:
 
 
 class PrivateAddress(IgnoreRequest):
-    """A request into private, loopback or link-local address space was refused."""
+    """A request into private, loopback or link-local address space was refused; `reason`
+    is the failure word (private_address:HOST)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RobotsDisallowed(IgnoreRequest):
+    """robots.txt disallows the request: an IgnoreRequest of its own type, so that the
+    failure's word comes from its type, not from Scrapy's message."""
+
+    reason = ROBOTS_DISALLOWED
+
+
+class RobotsMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware (replacing it in the settings), raising
+    RobotsDisallowed."""
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest as exc:
+            raise RobotsDisallowed(str(exc)) from None
 
 
 class AddressGuardMiddleware:

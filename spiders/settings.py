@@ -58,6 +58,8 @@ BASE: dict[str, Any] = {
     "RETRY_HTTP_CODES": [500, 502, 504, 522, 524, 408],
     "DOWNLOADER_MIDDLEWARES": {
         "spiders.middlewares.AddressGuardMiddleware": 45,
+        "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+        "spiders.middlewares.RobotsMiddleware": 100,  # Scrapy's, raising RobotsDisallowed
         "spiders.middlewares.WarcEvidenceMiddleware": 595,
         "spiders.middlewares.RouteMiddleware": 740,
         # Built-ins that do nothing for hulian but cost a call per request: no spider sets

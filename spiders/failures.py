@@ -1,0 +1,178 @@
+"""The Scrapy engine's side of the failure vocabulary (audit/failures.py): its Twisted and
+Scrapy failures as words, by exception type, and Twisted's response parser held to the same
+rules of a readable response as hulian's own client, so that both engines give one hostile
+server the same word.
+
+The only place that maps a Scrapy failure to a word; it is here, not in audit/failures.py,
+because it imports Scrapy and Twisted.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from OpenSSL import SSL
+from scrapy.core.downloader.handlers.http11 import TunnelError
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+    UnsupportedURLSchemeError,
+)
+from twisted.internet import error as tx
+from twisted.python.failure import Failure
+from twisted.web import _newclient
+from twisted.web.client import ResponseFailed
+from twisted.web.http import PotentialDataLoss, _DataLoss
+
+from audit import failures
+from audit.failures import (
+    HEADER_NAME,
+    MAX_HEAD_BYTES,
+    MAX_HEAD_LINES,
+    MAX_LINE_BYTES,
+    STATUS_LINE,
+    bad_field,
+    not_http,
+    valid_status,
+)
+from audit.guard import Refused
+from spiders.middlewares import PrivateAddress, RobotsDisallowed
+
+try:  # what Scrapy's HttpCompressionMiddleware raises (as an IgnoreRequest) for a bomb
+    from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+except ImportError:  # pragma: no cover - a Scrapy that renamed it: bombs read as unknown
+    _DecompressionMaxSizeExceeded = type("_NeverRaised", (Exception,), {})  # type: ignore[assignment,misc]
+
+logger = logging.getLogger(__name__)
+
+# The connection ended (or was ended) before the response was complete: what hulian's client
+# calls a reset. Twisted reports a body cut short as _DataLoss beside the connection's end.
+_CONNECTION_ENDED = (tx.ConnectionClosed, tx.ConnectError, _newclient.ConnectionAborted,
+                     _DataLoss, PotentialDataLoss, ConnectionError)
+
+
+def failure_reason(failure: Failure) -> str:
+    """The word for a Scrapy download that produced no usable HTTP response."""
+    return for_exception(failure.value) if failure.value is not None else failures.UNKNOWN
+
+
+def for_exception(exc: BaseException) -> str:
+    if isinstance(exc, PrivateAddress | RobotsDisallowed):
+        return exc.reason
+    if isinstance(exc, IgnoreRequest):
+        if isinstance(exc.__cause__, _DecompressionMaxSizeExceeded):
+            return failures.TOO_LARGE
+        logger.warning("request ignored for a reason hulian has no word for: %s", exc)
+        return failures.UNKNOWN
+    if isinstance(exc, DownloadTimeoutError | tx.TimeoutError | tx.TCPTimedOutError):
+        return failures.TIMEOUT
+    if isinstance(exc, CannotResolveHostError | tx.DNSLookupError):
+        return failures.DNS_ERROR
+    if isinstance(exc, DownloadConnectionRefusedError | tx.ConnectionRefusedError | TunnelError):
+        return failures.CONNECTION_REFUSED
+    if isinstance(exc, DownloadCancelledError):
+        # Scrapy cancels a download only past DOWNLOAD_MAXSIZE (declared or received); its
+        # timeouts are DownloadTimeoutError.
+        return failures.TOO_LARGE
+    if isinstance(exc, DownloadFailedError | ResponseDataLossError):
+        # Scrapy's wrappers of Twisted's ResponseFailed: what went wrong is in its reasons.
+        cause = exc.__cause__
+        return _from_reasons(cause.reasons) if isinstance(cause, ResponseFailed) \
+            else failures.CONNECTION_RESET
+    if isinstance(exc, _newclient.RequestGenerationFailed):
+        return failures.BAD_URL
+    if isinstance(exc, ResponseFailed | _newclient.RequestTransmissionFailed):
+        return _from_reasons(exc.reasons)
+    if isinstance(exc, SSL.Error):
+        return failures.TLS_ERROR
+    if isinstance(exc, _CONNECTION_ENDED):
+        return failures.CONNECTION_RESET
+    if isinstance(exc, UnsupportedURLSchemeError):
+        return failures.BAD_URL
+    if isinstance(exc, Refused):
+        return exc.reason
+    return failures.for_exception(exc)  # Python's own exceptions read as in the asyncio engine
+
+
+def _from_reasons(reasons: list[Failure]) -> str:
+    """A failed response's reasons: TLS, the connection's end, or else what the parser (the
+    bounded one below, Twisted's chunked decoder ...) refused to read."""
+    values = [reason.value for reason in reasons]
+    if any(isinstance(value, SSL.Error) for value in values):
+        return failures.TLS_ERROR
+    if all(isinstance(value, _CONNECTION_ENDED) for value in values):
+        return failures.CONNECTION_RESET
+    return failures.BAD_RESPONSE
+
+
+class Unreadable(Exception):
+    """What BoundedResponseParser refused to read (a reason of the ResponseFailed)."""
+
+
+class BoundedResponseParser(_newclient.HTTPClientParser):
+    """Twisted's response parser, held to audit/failures.py's rules of a readable response
+    while it reads, as audit/http1.py is: the first bytes must start an HTTP/1.x status line,
+    a status line must be one and its status within 100-599, and the head has a byte, line
+    and line-length limit and no NUL or bare CR. Unbounded, Twisted parsed 100 MB of header
+    lines until the timeout, and read `HTTP/1.1 000` as status 0. What it refuses ends the
+    response as a ResponseFailed for Unreadable: `download_error:bad_response`."""
+
+    MAX_LENGTH = MAX_LINE_BYTES
+
+    def connectionMade(self) -> None:  # also called to read the head after a 1xx response
+        super().connectionMade()  # type: ignore[no-untyped-call]
+        self._head_bytes = 0
+        self._head_lines = 0
+        # The first bytes of the connection's answer; after a 1xx head, the next head is
+        # already in Twisted's line buffer, and its status line is checked when it is read.
+        self._start: bytes = getattr(self, "_start", b"")
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.state == _newclient.STATUS and len(self._start) < 5:
+            self._start += data[:5 - len(self._start)]
+            if not_http(self._start):
+                raise Unreadable("not an HTTP/1.x response", self._start)
+        super().dataReceived(data)  # type: ignore[no-untyped-call]
+
+    def lineReceived(self, line: bytes) -> None:
+        if self.state in (_newclient.STATUS, _newclient.HEADER):
+            self._head_bytes += len(line) + 1
+            self._head_lines += 1
+            if self._head_bytes > MAX_HEAD_BYTES:
+                raise Unreadable("response head too large", b"")
+            if self._head_lines > MAX_HEAD_LINES:
+                raise Unreadable("too many header lines", b"")
+            if bad_field((line[:-1] if line.endswith(b"\r") else line).decode("latin-1")):
+                raise Unreadable("NUL or bare CR in the response head", line[:60])
+        super().lineReceived(line)  # type: ignore[no-untyped-call]
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        # Twisted would only drop the connection, which reads as a reset.
+        raise Unreadable("header line too long", line[:60])
+
+    def statusReceived(self, status: bytes) -> None:
+        match = STATUS_LINE.fullmatch(status.decode("latin-1").rstrip())
+        if match is None or not valid_status(int(match.group(2))):
+            raise Unreadable("not an HTTP/1.x status line", status[:60])
+        minor, code, reason = match.groups()
+        # Twisted splits on single spaces; the line as audit/http1.py reads it.
+        super().statusReceived(  # type: ignore[no-untyped-call]
+            f"HTTP/1.{minor} {code} {reason or ''}".encode("latin-1"))
+
+    def headerReceived(self, name: bytes, value: bytes) -> None:
+        if not HEADER_NAME.fullmatch(name.decode("latin-1")):  # Twisted's own rule too
+            raise Unreadable("a header name that is not a token", name[:60])
+        super().headerReceived(name, value)  # type: ignore[no-untyped-call]
+
+
+def bound_responses() -> None:
+    """Make every response Twisted's HTTP/1.1 client reads in this process go through
+    BoundedResponseParser. Twisted offers no setting for its parser: HTTP11ClientProtocol
+    builds one per request from the module's name, so the name is what is replaced (for the
+    Scrapy engine's process only; it runs one crawl)."""
+    _newclient.HTTPClientParser = BoundedResponseParser  # type: ignore[misc]
