@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from audit import chain as chains
+from audit import failures
 from audit.capture_formats import FlowRecord
 from audit.catalog import Catalog
 from audit.compare import Fingerprint
@@ -370,8 +371,9 @@ class ChainBuilder:
         opened.last_seen = now
         opened.seq = self.seq
         before = chain.page
-        if flow.status is None:
-            chains.on_failure(chain, flow.url, _failure(flow.error), via)
+        if flow.status is None or not failures.valid_status(flow.status):
+            chains.on_failure(chain, flow.url, failures.for_capture(flow.error)
+                              if flow.status is None else failures.BAD_RESPONSE, via)
             chain.evidence.append(flow.ref)
             opened.stopped = True
             return FlowMark("hop", probe.id, note=f"failed: {chain.failure}")
@@ -401,11 +403,14 @@ class ChainBuilder:
         return "hop"
 
     def _control(self, probe: Probe, flow: FlowRecord, now: float) -> FeedResult:
-        status = control_status(flow.status)
+        # A status outside 100-599 is no answer, as the crawler's control fetch reads it.
+        answered = flow.status if flow.status is not None and failures.valid_status(
+            flow.status) else None
+        status = control_status(answered)
         page: Fingerprint | None = None
-        if flow.status is not None and 200 <= flow.status < 300:
+        if answered is not None and 200 <= answered < 300:
             page = chains.analyze(chains.Response(
-                url=flow.url, status=flow.status, headers=flow.response_headers,
+                url=flow.url, status=answered, headers=flow.response_headers,
                 body=flow.response_body), self.catalog, probe.target_url,
                 control=True).fingerprint
         opened = self.open.get(probe.id)
@@ -507,17 +512,3 @@ def control_status(status: int | None) -> int | None:
     if status is not None and status in _ANSWERED:
         return 200
     return status
-
-
-def _failure(error: str | None) -> str:
-    """A capture tool's error text as the crawler's failure vocabulary."""
-    text = (error or "no_response").lower()
-    for needle, name in (("timeout", "timeout"), ("timed out", "timeout"),
-                         ("refused", "connection_refused"), ("reset", "connection_reset"),
-                         ("closed", "connection_reset"), ("dns", "dns_error"),
-                         ("name resolution", "dns_error"), ("tls", "tls_error"),
-                         ("ssl", "tls_error"), ("certificate", "tls_error")):
-        if needle in text:
-            return name
-    return "no_response" if text == "no_response" else f"capture_error:{text[:60]}"
-

@@ -37,7 +37,11 @@ MAX_RETRY_AFTER_S = 10.0
 
 # Statuses with which servers refuse automated clients (Zhihu answers 566, domain-facts
 # §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
-ANTI_BOT_STATUSES = frozenset({403, 566, 999})
+# Not 999 (LinkedIn's refusal): a status line of 999 is outside 100-599, which is not HTTP
+# before it is anything else; both engines' parsers and the capture analysis record it as
+# `download_error:bad_response` (audit/failures.py valid_status), so no response with it
+# ever gets here, and a control fetch answered with it counts as not answered.
+ANTI_BOT_STATUSES = frozenset({403, 566})
 RATE_LIMIT_STATUSES = frozenset({429})
 
 Via = Literal["start", "http", "meta_refresh", "js", "continue", "control"]
