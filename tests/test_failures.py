@@ -1,0 +1,172 @@
+# Twisted's exception and Failure constructors are untyped; this module builds many of them.
+# mypy: disable-error-code="no-untyped-call"
+"""The failure vocabulary (audit/failures.py) and its three mappings: hulian's client, the
+Scrapy engine's Twisted and Scrapy failures (spiders/failures.py), capture tools' error
+texts. Every word is in the vocabulary, and none carries what an exception or a server said.
+The zoo (tests/test_zoo.py) holds the engines to the same words end to end."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+from OpenSSL import SSL
+from scrapy.core.downloader.handlers.http11 import TunnelError
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+    UnsupportedURLSchemeError,
+)
+from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+from twisted.internet import error as tx
+from twisted.python.failure import Failure
+from twisted.web._newclient import ParseError, RequestGenerationFailed, ResponseNeverReceived
+from twisted.web.client import ResponseFailed
+from twisted.web.http import _DataLoss
+
+from audit import failures
+from audit.capture_chains import ChainBuilder
+from audit.capture_formats import FlowRecord
+from audit.catalog import load_catalog, policy_dirs
+from audit.failures import BadResponse, TooLarge, for_capture, for_exception, known
+from audit.guard import Refused
+from audit.model import Probe, SurfaceKind
+from spiders import failures as scrapy_failures
+from spiders.middlewares import PrivateAddress, RobotsDisallowed
+from tests.zoo import policies
+
+HOSTILE = "<script>alert(1)</script> Set-Cookie: planted=1"
+
+
+def _wrapped(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+def _failed(*reasons: BaseException) -> ResponseFailed:
+    return ResponseFailed([Failure(reason) for reason in reasons])
+
+
+def test_the_vocabulary_knows_its_words_and_no_others() -> None:
+    for word in ("timeout", "download_error:bad_response", "private_address:10.0.0.1",
+                 "private_address:::1", "anti_bot:403", "anti_bot:captcha", "rate_limited:429",
+                 "hop_limit:10", "endpoint_error:502", "http_404", "parse_issue:truncated",
+                 "redirect_loop", "no_response", "capture_error", "download_error:unknown"):
+        assert known(word), word
+    for word in ("download_error:ValueError", "too_large:>33554432", "capture_error:reset by x",
+                 f"ignored:{HOSTILE}", "anti_bot:999x", "timeout "):
+        assert not known(word), word
+    assert not failures.valid_status(99) and failures.valid_status(100)
+    assert failures.valid_status(599) and not failures.valid_status(600)
+    assert not failures.valid_status(0) and not failures.valid_status(999)
+
+
+@pytest.mark.parametrize(("exc", "word"), [
+    (TimeoutError(), "timeout"),
+    (socket.gaierror(-2, "Name or service not known"), "dns_error"),
+    (ssl.SSLError(1, HOSTILE), "tls_error"),
+    (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "connection_refused"),
+    (OSError("Multiple exceptions: [Errno 111] a, [Errno 111] b"), "connection_refused"),
+    (ConnectionResetError(errno.ECONNRESET, HOSTILE), "connection_reset"),
+    (OSError(errno.EHOSTUNREACH, "No route to host"), "connection_reset"),
+    (BadResponse(f"not an HTTP/1.x status line: {HOSTILE!r}"), "download_error:bad_response"),
+    (TooLarge("more than 100 bytes"), "too_large"),
+    (Refused("10.1.2.3"), "private_address:10.1.2.3"),
+    (ValueError(HOSTILE), "bad_url"),
+    (RuntimeError(HOSTILE), "download_error:unknown"),
+])
+def test_hulian_client_failures(exc: BaseException, word: str) -> None:
+    assert for_exception(exc) == word
+
+
+@pytest.mark.parametrize(("exc", "word"), [
+    (DownloadTimeoutError(HOSTILE), "timeout"),
+    (tx.TCPTimedOutError(), "timeout"),
+    (CannotResolveHostError(HOSTILE), "dns_error"),
+    (DownloadConnectionRefusedError(HOSTILE), "connection_refused"),
+    (TunnelError(HOSTILE), "connection_refused"),
+    (DownloadCancelledError(HOSTILE), "too_large"),
+    (_wrapped(IgnoreRequest(f"Ignored response {HOSTILE}"),
+              _DecompressionMaxSizeExceeded(64 << 20, 32 << 20)), "too_large"),
+    (_wrapped(DownloadFailedError(HOSTILE), _failed(ParseError("wrong number of parts",
+                                                               HOSTILE.encode()))),
+     "download_error:bad_response"),
+    (_wrapped(DownloadFailedError(), _failed(ValueError("not enough values to unpack"))),
+     "download_error:bad_response"),
+    (_wrapped(DownloadFailedError(), ResponseNeverReceived([Failure(tx.ConnectionDone())])),
+     "connection_reset"),
+    (_wrapped(DownloadFailedError(), _failed(SSL.Error([("SSL", "", HOSTILE)]))), "tls_error"),
+    (_wrapped(ResponseDataLossError(), _failed(tx.ConnectionLost(), _DataLoss())),
+     "connection_reset"),
+    (_wrapped(ResponseDataLossError(), _failed(ValueError("bad chunk"), _DataLoss())),
+     "download_error:bad_response"),
+    (RequestGenerationFailed([Failure(ValueError(HOSTILE))]), "bad_url"),
+    (tx.ConnectionLost(HOSTILE), "connection_reset"),
+    (UnsupportedURLSchemeError(HOSTILE), "bad_url"),
+    (ValueError(HOSTILE), "bad_url"),
+    (PrivateAddress("private_address:127.0.0.1"), "private_address:127.0.0.1"),
+    (RobotsDisallowed("Forbidden by robots.txt"), "robots_disallowed"),
+    (IgnoreRequest(HOSTILE), "download_error:unknown"),
+    (RuntimeError(HOSTILE), "download_error:unknown"),
+])
+def test_scrapy_failures_by_type(exc: BaseException, word: str) -> None:
+    assert scrapy_failures.failure_reason(Failure(exc)) == word
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    (None, "no_response"),
+    ("no_response", "no_response"),
+    ("no_status_line", "download_error:bad_response"),  # the WARC reader
+    ("net::ERR_INVALID_HTTP_RESPONSE", "download_error:bad_response"),
+    ("net::ERR_RESPONSE_HEADERS_TOO_BIG", "download_error:bad_response"),
+    ("net::ERR_CONTENT_LENGTH_MISMATCH", "connection_reset"),
+    ("net::ERR_INCOMPLETE_CHUNKED_ENCODING", "connection_reset"),
+    ("net::ERR_EMPTY_RESPONSE", "connection_reset"),
+    ("net::ERR_CONNECTION_TIMED_OUT", "timeout"),
+    ("net::ERR_CONNECTION_REFUSED", "connection_refused"),
+    ("net::ERR_NAME_NOT_RESOLVED", "dns_error"),
+    ("net::ERR_CERT_AUTHORITY_INVALID", "tls_error"),
+    ("net::ERR_SSL_PROTOCOL_ERROR", "tls_error"),
+    ("Server disconnected.", "connection_reset"),
+    ("Connection killed.", "connection_reset"),
+    ("TLS handshake failed", "tls_error"),
+    ("[Errno -2] Name or service not known", "dns_error"),
+    ("net::ERR_BLOCKED_BY_CLIENT", "capture_error"),
+    (HOSTILE, "capture_error"),
+])
+def test_capture_error_texts(text: str | None, word: str) -> None:
+    assert for_capture(text) == word
+
+
+def test_a_captured_status_outside_100_599_is_a_bad_response(tmp_path: Path) -> None:
+    catalog = load_catalog(policy_dirs([policies(tmp_path / "policies")]))
+    probes = [Probe(id=f"p{status}", source="testforum", surface=SurfaceKind.POST,
+                    target_url=f"http://s{status}.ok.test/",
+                    link_url=f"http://s{status}.go.test/?url=http%3A%2F%2Fs{status}.ok.test%2F",
+                    seed_url="http://forum.test/post/1")
+              for status in (0, 600, 999, 200)]
+    builder = ChainBuilder(catalog, probes)
+    observations = []
+    for index, probe in enumerate(probes):
+        status = int(probe.id[1:])
+        assert probe.link_url is not None
+        observations += builder.feed(FlowRecord(
+            file="f.har", index=index, offset=None, started=float(index), method="GET",
+            url=probe.link_url, request_headers={"sec-fetch-dest": "document"},
+            status=status if status else None, error=HOSTILE if not status else None,
+            response_headers={"content-type": "text/html"},
+            response_body=b"<p>a page</p>")).observations
+    observations += builder.close()
+    failed = {o.probe_id: (o.outcome.value, o.failure) for o in observations}
+    assert failed["p0"] == ("error", "capture_error")  # no response, an error text nobody knows
+    assert failed["p600"] == ("error", "download_error:bad_response")
+    assert failed["p999"] == ("error", "download_error:bad_response")
+    assert failed["p200"][1] is None
