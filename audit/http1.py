@@ -62,6 +62,18 @@ Headers = list[tuple[str, str]]
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
+# Field names already found valid: the same few dozen come back in every response, and a set
+# lookup costs a tenth of the regex. Bounded, so a server inventing names cannot grow it.
+_VALID_NAMES: set[str] = set()
+
+
+def _valid_name(name: str) -> bool:
+    if HEADER_NAME.fullmatch(name) is None:
+        return False
+    if len(_VALID_NAMES) < 4096:
+        _VALID_NAMES.add(name)
+    return True
+
 
 @dataclass(frozen=True)
 class Response:
@@ -286,7 +298,7 @@ class _Connection(asyncio.Protocol):
                 headers[-1] = (last_name, f"{last_value} {line.strip()}")
                 continue
             name, colon, value = line.partition(":")
-            if not colon or not HEADER_NAME.fullmatch(name):
+            if not colon or (name not in _VALID_NAMES and not _valid_name(name)):
                 raise BadResponse(f"malformed header line: {line[:60]!r}")
             headers.append((name, value.strip()))
         if 100 <= status < 200 and status != 101:
