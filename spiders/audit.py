@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import scrapy
 from scrapy.crawler import Crawler
@@ -49,10 +49,10 @@ class LinkAuditSpider(scrapy.Spider):
         self.seed_errors: list[dict[str, str]] = []
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> LinkAuditSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         # Before any request: Twisted reads responses by the rules hulian's client does.
         bound_responses()
-        spider: LinkAuditSpider = super().from_crawler(crawler, *args, **kwargs)
+        spider: Self = super().from_crawler(crawler, *args, **kwargs)
         return spider
 
     @property
