@@ -59,8 +59,10 @@ def _titles_match(a: str, b: str) -> bool:
 
 
 def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
-    """The decision: the statuses agree, and either both ended on one registrable domain or
-    the pages are alike in length and in title or structure."""
+    """The decision: the statuses agree, and either both ended on one registrable domain, or
+    (on two sites) the pages are alike in length, title and structure all three: two small
+    pages of one template share a length and a structure, so on different sites the title
+    must say they are the same page too."""
     status_match = chain.status == control.status
     site = registrable_domain(chain.url)
     same_site = site is not None and site == registrable_domain(control.url)
@@ -68,7 +70,7 @@ def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
     proportion = round(min(chain.body_length, control.body_length) / longer, 3) if longer else 1.0
     title_match = _titles_match(chain.title, control.title)
     structure = _structure(chain.tags, control.tags)
-    alike = proportion >= BODY_PROPORTION_MIN and (title_match or structure >= STRUCTURE_MIN)
+    alike = proportion >= BODY_PROPORTION_MIN and title_match and structure >= STRUCTURE_MIN
     return ControlComparison(
         control_url=control.url, control_status=control.status, chain_status=chain.status,
         status_match=status_match, same_site=same_site, body_proportion=proportion,

@@ -102,7 +102,11 @@ def test_run_dial_tests_a_target_list_through_the_wrapper(tmp_path: Path) -> Non
     assert json.loads(result.stdout)["planned"] == 2
     observations = {o.target_url: o for o in Bundle(tmp_path / "runs" / "t").observations()}
     assert observations["http://shop.test/a"].outcome.value == "wrapped"
-    # The wrapper sent b's probe to the shop, while b itself is up: a diversion.
-    assert observations["http://news.test/b"].outcome.value == "diverted"
+    # The wrapper sent b's probe to the shop, while b itself is up: the chain ended on a page
+    # that is neither b (its site, or the page b's control fetch gives) nor a page of any
+    # platform the catalog knows — a person must look.
+    b = observations["http://news.test/b"]
+    assert b.outcome.value == "unrecognized"
+    assert b.comparison is not None and not b.comparison.matched
     assert {p.category for p in Bundle(tmp_path / "runs" / "t").probes()} == {"COMM", "NEWS"}
     assert any(a.startswith("forum.test/go?url=http%3A%2F%2Fnews.test%2Fb") for a in asked)
