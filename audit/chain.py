@@ -89,6 +89,7 @@ class Chain:
     evidence: list[str] = field(default_factory=list)
     started_at: datetime | None = None
     screenshot: str | None = None  # evidence/ path of the rendered interstitial, if taken
+    page_url: str | None = None  # where `page` was read (the interstitial, for a screenshot)
     # For the comparison with the control (audit.compare): the chain's last page, whether it
     # is a page of a platform the catalog knows, and the control's last page.
     last_page: Fingerprint | None = None
@@ -294,6 +295,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         # The interstitial decides the outcome: the target page reached through a warning's
         # continue link must not overwrite it.
         chain.page = facts
+        chain.page_url = response.url
     if facts.kind is PageKind.ERROR:
         return Step("fail", failure=facts.failure or "unjudgeable_page")
     if facts.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY, PageKind.UNRECOGNIZED):

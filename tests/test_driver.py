@@ -1,0 +1,237 @@
+"""The probe driver without sockets: tables of scripted answers in, the fetches it asks for and
+the observation it ends with out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from audit import chain as chains
+from audit.catalog import Catalog, load_catalog
+from audit.driver import (
+    Command,
+    Done,
+    DriverPolicy,
+    Fetch,
+    FetchRobots,
+    ProbeDriver,
+    Screenshot,
+)
+from audit.model import Observation, Outcome, Probe, SurfaceKind
+from audit.robots import RobotsBook
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+TARGET = "https://item.taobao.com/item.htm?id=1"
+WRAPPED = "https://link.zhihu.com/?target=https%3A%2F%2Fitem.taobao.com%2Fitem.htm%3Fid%3D1"
+HTML = {"content-type": "text/html"}
+WARNING = ('<title>即将离开</title><p>您即将离开本站，去往：' + TARGET + '</p>'
+           f'<a href="{TARGET}">继续访问</a>')
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+Answer = chains.Response | str  # a response, or a failure word
+
+
+@dataclass
+class Script:
+    """Answers per URL (a list is consumed in order), robots.txt bodies per origin."""
+
+    answers: dict[str, list[Answer]]
+    robots: dict[str, bytes | None] = field(default_factory=dict)
+    screenshot: str | None = "screenshots/p.png"
+    asked: list[Command] = field(default_factory=list)
+
+    def answer(self, url: str) -> Answer:
+        queue = self.answers[url]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def page(url: str, status: int = 200, body: str = "<p>ok</p>", **headers: str
+         ) -> chains.Response:
+    return chains.Response(url=url, status=status, headers={**HTML, **headers},
+                           body=body.encode())
+
+
+def run(catalog: Catalog, script: Script, *, link: str = WRAPPED, rendered_as: str = "anchor",
+        policy: DriverPolicy | None = None, robots: RobotsBook | None = None) -> Observation:
+    probe = Probe(id="p1", source="zhihu", surface=SurfaceKind.POST, target_url=TARGET,
+                  target_platform="taobao", link_url=link, rendered_as=rendered_as,
+                  seed_url="https://www.zhihu.com/question/1")
+    book = robots or RobotsBook()
+    driver = ProbeDriver(probe, catalog, run_id="r", started_at=T0,
+                         policy=policy or DriverPolicy(obey_robots=False), robots=book,
+                         user_agent="hulian-test")
+    now = T0
+    command = driver.start()
+    for _ in range(100):
+        script.asked.append(command)
+        now += timedelta(seconds=1)
+        if isinstance(command, Done):
+            return command.observation
+        if isinstance(command, FetchRobots):
+            book.learn(command.origin, script.robots.get(command.origin))
+            command = driver.resume(now)
+        elif isinstance(command, Screenshot):
+            command = driver.on_screenshot(script.screenshot, now)
+        else:
+            if command.not_before is not None:
+                now = max(now, command.not_before)
+            answer = script.answer(command.url)
+            if isinstance(answer, str):
+                command = driver.on_failure(answer, now)
+            else:
+                wanted = driver.analysis_for(answer.status, answer.headers, answer.body)
+                analysis = None if wanted is None else chains.analyze_page(
+                    answer.body, answer.headers.get("content-type", ""), answer.url, catalog,
+                    target=wanted.target, status=wanted.status, control=wanted.control)
+                command = driver.on_response(answer, analysis, now)
+    raise AssertionError("the driver never finished")
+
+
+def fetches(script: Script) -> list[tuple[str, str, str]]:
+    return [(c.purpose, c.via, c.url) for c in script.asked if isinstance(c, Fetch)]
+
+
+def test_a_wrapper_that_forwards_is_wrapped_and_needs_no_control(catalog: Catalog) -> None:
+    script = Script({WRAPPED: [page(WRAPPED, 302, "", location=TARGET)], TARGET: [page(TARGET)]})
+    obs = run(catalog, script)
+    assert (obs.outcome, obs.control_ok) == (Outcome.WRAPPED, None)
+    assert fetches(script) == [("hop", "start", WRAPPED), ("hop", "http", TARGET)]
+    first = next(c for c in script.asked if isinstance(c, Fetch))
+    assert first.referer == "https://www.zhihu.com/question/1"
+    assert obs.started_at == T0 and obs.runtime_s == 2.0  # two answers, a second each
+
+
+def test_a_text_link_is_stripped_without_a_fetch(catalog: Catalog) -> None:
+    script = Script({})
+    obs = run(catalog, script, rendered_as="text")
+    assert obs.outcome is Outcome.STRIPPED and fetches(script) == []
+
+
+def test_429_waits_for_retry_after_twice_then_fails(catalog: Catalog) -> None:
+    limited = page(WRAPPED, 429, "", **{"retry-after": "3"})
+    script = Script({WRAPPED: [limited, limited, page(WRAPPED, 302, "", location=TARGET)],
+                     TARGET: [page(TARGET)]})
+    assert run(catalog, script).outcome is Outcome.WRAPPED
+    waits = [c.not_before for c in script.asked if isinstance(c, Fetch) and c.not_before]
+    assert len(waits) == 2 and all(w is not None for w in waits)
+    script = Script({WRAPPED: [limited], TARGET: [page(TARGET)]})
+    obs = run(catalog, script)
+    assert (obs.outcome, obs.failure) == (Outcome.ERROR, "rate_limited:429")
+    assert fetches(script)[-1] == ("control", "control", TARGET)  # 3 tries, then the control
+
+
+def test_retry_after_is_capped(catalog: Catalog) -> None:
+    script = Script({WRAPPED: [page(WRAPPED, 429, "", **{"retry-after": "86400"}),
+                               page(WRAPPED, 302, "", location=TARGET)],
+                     TARGET: [page(TARGET)]})
+    run(catalog, script)
+    waited = next(c for c in script.asked if isinstance(c, Fetch) and c.not_before)
+    assert waited.not_before is not None
+    assert waited.not_before - T0 <= timedelta(seconds=chains.MAX_RETRY_AFTER_S + 5)
+
+
+def test_transient_failures_and_retry_statuses_are_retried_once(catalog: Catalog) -> None:
+    script = Script({WRAPPED: ["timeout", page(WRAPPED, 302, "", location=TARGET)],
+                     TARGET: [page(TARGET, 503), page(TARGET)]})
+    obs = run(catalog, script, policy=DriverPolicy(obey_robots=False, retries=1,
+                                                   retry_statuses=frozenset({503})))
+    assert obs.outcome is Outcome.WRAPPED
+    assert [f[2] for f in fetches(script)] == [WRAPPED, WRAPPED, TARGET, TARGET]
+    script = Script({WRAPPED: ["timeout"], TARGET: ["connection_refused"]})
+    obs = run(catalog, script)
+    assert (obs.outcome, obs.failure, obs.control_ok) == (Outcome.TARGET_DOWN, "timeout", False)
+    # Two attempts of the hop, two of the control.
+    assert [f[0] for f in fetches(script)] == ["hop", "hop", "control", "control"]
+
+
+def test_the_auditors_own_refusals_are_not_retried_nor_controlled(catalog: Catalog) -> None:
+    script = Script({WRAPPED: ["private_address:10.0.0.1"]})
+    obs = run(catalog, script)
+    assert (obs.outcome, obs.failure) == (Outcome.ERROR, "private_address:10.0.0.1")
+    assert fetches(script) == [("hop", "start", WRAPPED)]
+
+
+def test_robots_txt_is_asked_once_per_origin_and_obeyed(catalog: Catalog) -> None:
+    book = RobotsBook()
+    script = Script({WRAPPED: [page(WRAPPED)]},
+                    robots={"https://link.zhihu.com": b"User-agent: *\nDisallow: /\n"})
+    obs = run(catalog, script, policy=DriverPolicy(), robots=book)
+    assert (obs.outcome, obs.failure) == (Outcome.ERROR, "robots_disallowed")
+    assert fetches(script) == []  # neither the hop nor a control was fetched
+    assert [c for c in script.asked if isinstance(c, FetchRobots)] == [
+        FetchRobots("https://link.zhihu.com")]
+    # Known now: a second probe does not ask again.
+    again = Script({})
+    run(catalog, again, policy=DriverPolicy(), robots=book)
+    assert not [c for c in again.asked if isinstance(c, FetchRobots)]
+
+
+def test_a_warning_is_continued_once_and_stays_warned(catalog: Catalog) -> None:
+    url = "https://go.unknown.example/w"
+    script = Script({url: [page(url, body=WARNING)], TARGET: [page(TARGET)]})
+    obs = run(catalog, script, link=url)
+    assert obs.outcome is Outcome.WARNED
+    assert fetches(script) == [("hop", "start", url), ("hop", "continue", TARGET)]
+
+
+def test_redirect_loop_and_hop_limit(catalog: Catalog) -> None:
+    a, b = "https://go.example/a", "https://go.example/b"
+    script = Script({a: [page(a, 302, "", location=b)], b: [page(b, 302, "", location=a)],
+                     TARGET: [page(TARGET)]})
+    obs = run(catalog, script, link=a)
+    assert (obs.outcome, obs.failure) == (Outcome.ERROR, "redirect_loop")
+    chain: dict[str, list[Answer]] = {f"https://go.example/{i}": [page(f"https://go.example/{i}", 302, "",
+                                              location=f"https://go.example/{i + 1}")]
+             for i in range(20)}
+    script = Script({**chain, TARGET: [page(TARGET)]})
+    obs = run(catalog, script, link="https://go.example/0")
+    assert (obs.outcome, obs.failure) == (Outcome.ERROR, f"hop_limit:{chains.MAX_HOPS}")
+
+
+def test_the_control_follows_the_targets_own_redirects(catalog: Catalog) -> None:
+    short = "https://s.example-short.cn/x"
+    landing = "https://www.example-shop.com/sale"
+    article = "<title>Sale</title>" + "<p>item</p>" * 20
+    probe_link = "https://go.unknown.example/r"
+    script = Script({probe_link: [page(probe_link, 302, "", location=landing)],
+                     landing: [page(landing, body=article)],
+                     short: [page(short, 301, "", location=landing)]})
+    probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=short,
+                  link_url=probe_link)
+    driver = ProbeDriver(probe, catalog, run_id="r", started_at=T0,
+                         policy=DriverPolicy(obey_robots=False), robots=RobotsBook(),
+                         user_agent="t")
+    command: Command = driver.start()
+    seen = []
+    while not isinstance(command, Done):
+        assert isinstance(command, Fetch)
+        seen.append((command.purpose, command.url))
+        answer = script.answer(command.url)
+        assert not isinstance(answer, str)
+        wanted = driver.analysis_for(answer.status, answer.headers, answer.body)
+        analysis = None if wanted is None else chains.analyze_page(
+            answer.body, "text/html", answer.url, catalog, target=wanted.target,
+            status=wanted.status, control=wanted.control)
+        command = driver.on_response(answer, analysis, T0)
+    assert seen == [("hop", probe_link), ("hop", landing), ("control", short),
+                    ("control", landing)]
+    obs = command.observation
+    assert obs.comparison is not None and obs.comparison.matched
+    assert obs.outcome is Outcome.WRAPPED
+
+
+def test_screenshots_of_interstitials_under_render(catalog: Catalog) -> None:
+    url = "https://go.unknown.example/w"
+    script = Script({url: [page(url, body=WARNING)], TARGET: [page(TARGET)]})
+    obs = run(catalog, script, link=url,
+              policy=DriverPolicy(obey_robots=False, screenshots=True))
+    # The interstitial's page, not the target reached through its continue link.
+    assert [c for c in script.asked if isinstance(c, Screenshot)] == [Screenshot(url)]
+    assert "screenshot:screenshots/p.png" in obs.evidence
