@@ -672,6 +672,7 @@ class RunManifest(Record):
     config: dict[str, object] = Field(default_factory=dict)
     vantage: dict[str, str] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
-    # sha256 over every other field (audit.bundle.manifest_digest): the hashes above pin the
+    # sha256 over every other field (audit.evidence.bundle.manifest_digest): the hashes above pin
+    # the
     # files, this pins the manifest's own fields (configuration, times, versions, history).
     manifest_digest: str | None = None

@@ -35,11 +35,11 @@ def generate(path: Path, flows: int, plan_dir: Path) -> None:
     from mitmproxy import io as mio
     from mitmproxy.test import tflow
 
-    from audit.capture_chains import add_token
-    from audit.capture_plan import Plan, new_token, write_plan
-    from audit.chain import probe_id
     from audit.lab.policies import write_policies
     from audit.lab.scenario import load_scenario
+    from audit.measure.capture.chains import add_token
+    from audit.measure.capture.plan import Plan, new_token, write_plan
+    from audit.measure.chain import probe_id
     from audit.model import Probe, SurfaceKind
 
     chains = flows // FLOWS_PER_CHAIN
@@ -119,7 +119,7 @@ def _child(kind: str, dump: Path, plan: Path, out: Path) -> dict[str, Any]:
                 n += 1
         result["flows"] = n
     else:
-        from audit.capture_run import CaptureSession
+        from audit.measure.capture.run import CaptureSession
 
         session = CaptureSession.open(plan=plan, run=out)
         file = session.read(dump, fast=(kind == "analyze"))

@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.catalog import Catalog
-from audit.graph import _attributable_edges, build, export, metrics, write_graphml
-from audit.graph_rules import evaluate_graph_rules
+from audit.graph.build import _attributable_edges, build, export, metrics, write_graphml
+from audit.graph.paths import all_pairs
+from audit.history.store import ingest, open_engine
+from audit.judge.cross import evaluate_graph_rules
 from audit.model import (
     Category,
     Citation,
@@ -42,8 +43,7 @@ from audit.model import (
     SurfaceKind,
     Text,
 )
-from audit.paths import all_pairs
-from audit.store import ingest, open_engine
+from audit.policy.catalog import Catalog
 
 T = TypeVar("T")
 OUTCOMES = [Outcome.DIRECT, Outcome.WRAPPED, Outcome.WARNED, Outcome.COPY_ONLY,
@@ -78,7 +78,7 @@ def synthetic_catalog(n_platforms: int, n_companies: int, rng: random.Random) ->
             id=f"p{p}", name=Text(zh=f"平台{p}", en=f"P{p}"), company=f"c{p % n_companies}",
             category=rng.choice(categories), domains=[f"p{p}.example"], cite=cite)
     # The two shipped graph rules, as data.
-    from audit.catalog import load_catalog
+    from audit.policy.catalog import load_catalog
 
     shipped = load_catalog()
     catalog.rules = {k: r for k, r in shipped.rules.items() if r.scope == "graph"}
@@ -114,7 +114,7 @@ def synthetic_observations(n_platforms: int, n_edges: int, n_obs: int,
 
 def scipy_floor(graph: Any) -> tuple[float, Any]:
     """scipy.sparse.csgraph.dijkstra, all sources, weights friction * n + 1 (friction first,
-    then hops: the same lexicographic order as audit.paths)."""
+    then hops: the same lexicographic order as audit.graph.paths)."""
     import numpy as np
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
@@ -172,7 +172,7 @@ def bench_graph(catalog: Catalog, observations: list[Observation]) -> None:
     # The path computation alone, ours and scipy's, on the same edges.
     edges = {k: int(f) for k, f in _attributable_edges(graph).items() if not math.isinf(f)}
     nodes = sorted(graph.nodes)
-    ours = step("all-pairs paths (audit.paths)", lambda: all_pairs(nodes, edges))
+    ours = step("all-pairs paths (audit.graph.paths)", lambda: all_pairs(nodes, edges))
     scipy_seconds, (distances, n, _, _) = scipy_floor(graph)
     RESULTS["all-pairs paths (scipy dijkstra)"] = round(scipy_seconds, 3)
     print(f"{'all-pairs paths (scipy dijkstra)':<34} {scipy_seconds:8.2f} s", flush=True)
@@ -183,7 +183,7 @@ def bench_graph(catalog: Catalog, observations: list[Observation]) -> None:
         (ours.friction[finite] == (distances[finite] // n).astype(np.int64)).all()
         and (ours.hops[finite] == (distances[finite] % n).astype(np.int64)).all()
         and (ours.friction[~finite] == np.iinfo(np.int32).max).all())
-    ratio = RESULTS["all-pairs paths (audit.paths)"] / scipy_seconds
+    ratio = RESULTS["all-pairs paths (audit.graph.paths)"] / scipy_seconds
     RESULTS["paths ratio vs scipy"] = round(ratio, 2)
     RESULTS["paths agree with scipy"] = agree
     print(f"paths ratio vs scipy: {ratio:.2f}x; identical results: {agree}", flush=True)
@@ -197,7 +197,7 @@ def bench_graph(catalog: Catalog, observations: list[Observation]) -> None:
 def bench_ingest(observations: list[Observation]) -> None:
     from datetime import UTC, datetime
 
-    from audit.store import _observation_rows
+    from audit.history.store import _observation_rows
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_engine(f"sqlite:///{tmp}/history.db")

@@ -1,4 +1,5 @@
-"""HTTP client cost: CPU per GET for aiohttp and for hulian's own client (audit/http1.py, through
+"""HTTP client cost: CPU per GET for aiohttp and for hulian's own client
+(audit/measure/asyncio/http1.py, through
 audit/fetch.Fetcher, as the crawl engine uses it), each on the standard asyncio loop and on
 uvloop, against the same nginx and pages as bench/crawl.py. The figures behind the choice of
 the asyncio engine's client (README "Architecture decisions", docs/benchmarks.md "Crawler").
@@ -45,7 +46,7 @@ async def with_aiohttp(urls: list[str]) -> None:
 
 
 async def with_hulian(urls: list[str]) -> None:
-    from audit.fetch import Fetcher
+    from audit.measure.asyncio.fetch import Fetcher
 
     queue = list(urls)
     async with Fetcher(user_agent="hulian-bench", timeout_s=20, max_bytes=1 << 25,

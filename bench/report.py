@@ -47,7 +47,7 @@ BARE = """<table>{% for f in findings %}<tr><td>{{ f.id }}</td><td>{{ f.status }
 
 
 def phase(name: str, run: Path) -> dict[str, object]:
-    from audit.catalog import load_catalog, policy_dirs
+    from audit.policy.catalog import load_catalog, policy_dirs
 
     catalog = load_catalog(policy_dirs())
     started = time.perf_counter()
@@ -55,7 +55,7 @@ def phase(name: str, run: Path) -> dict[str, object]:
     if name == "bare-jinja2":
         import jinja2
 
-        from audit.reportdata import build_report_data
+        from audit.report.data import build_report_data
 
         data = build_report_data(run, catalog)
         built = time.perf_counter()
@@ -65,7 +65,7 @@ def phase(name: str, run: Path) -> dict[str, object]:
                       render_s=round(time.perf_counter() - built, 2),
                       data_s=round(built - started, 2))
     else:
-        from audit.report import write_reports
+        from audit.report.render import write_reports
 
         formats = ["html", "csv", "json"] if name == "html+csv+json" else ["pdf"]
         out = run / "bench-out"
@@ -108,7 +108,7 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.run)))
         return
 
-    from audit.catalog import load_catalog, policy_dirs
+    from audit.policy.catalog import load_catalog, policy_dirs
     from tests.reportruns import synthetic_observations, write_run
 
     catalog = load_catalog(policy_dirs())

@@ -1,5 +1,6 @@
 """The audit spider: fetch each source platform's seed pages, plan one probe per distinct
-outbound link, follow every probe hop by hop (audit.chain decides each step), fetch the target
+outbound link, follow every probe hop by hop (audit.measure.chain decides each step), fetch the
+target
 directly as a control where needed, and yield one Observation per probe.
 
 Thin by design: judging lives in audit/ (chain, classify); this module only moves requests.
@@ -19,11 +20,11 @@ from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from audit import chain as chains
-from audit import failures
-from audit.catalog import Catalog
-from audit.chain import Seed
+from audit.measure import chain as chains
+from audit.measure import failures
+from audit.measure.chain import Seed
 from audit.model import Probe
+from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """The distributed crawl's Scrapy side: a shared frontier in Redis (scrapy-redis scheduler and
 dupefilter), leases that let the coordinator re-run the probes of a dead worker, and a
-pipeline into the shared SQL store. The orchestration (config, bundle) is audit/distributed.py;
+pipeline into the shared SQL store. The orchestration (config, bundle) is
+audit/measure/scrapy/distributed.py;
 the design and its caveats are docs/distributed.md.
 
 Redis keys, all under `hulian:<run-id>:` (see RunKeys): `requests` (the scrapy-redis queue),
@@ -28,8 +29,8 @@ from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
 from twisted.internet import task
 from twisted.python.failure import Failure
 
-from audit import chain as chains
-from audit.chain import Seed
+from audit.measure import chain as chains
+from audit.measure.chain import Seed
 from audit.model import Observation, Probe
 from spiders.audit import LinkAuditSpider
 
@@ -236,13 +237,13 @@ class DistributedSpider(LinkAuditSpider):
         return [s for url, s in self.all_seeds.items() if url not in done]
 
     def _finished_everything(self) -> bool:
-        from audit.store import crawl_missing
+        from audit.history.store import crawl_missing
 
         return not self._unfinished_seeds() and not crawl_missing(self.engine_store, self.run_id)
 
     @property
     def engine_store(self) -> Any:
-        from audit.store import open_engine
+        from audit.history.store import open_engine
 
         if not hasattr(self, "_engine_store"):
             self._engine_store = open_engine(self.store_url, migrate=False)
@@ -250,7 +251,7 @@ class DistributedSpider(LinkAuditSpider):
 
     def _rerun(self, keys: set[str] | None) -> None:
         """Fresh requests for the given lease keys (None: for everything unfinished)."""
-        from audit.store import crawl_missing
+        from audit.history.store import crawl_missing
 
         assert self.crawler.engine is not None
         for seed in self._unfinished_seeds():
@@ -301,7 +302,7 @@ class StorePipeline:
         return spider
 
     def process_item(self, item: Any) -> Any:
-        from audit.store import add_crawl_observation, add_crawl_probes
+        from audit.history.store import add_crawl_observation, add_crawl_probes
 
         spider = self.spider
         record = item.get("record") if isinstance(item, dict) else None

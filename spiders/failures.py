@@ -1,9 +1,9 @@
-"""The Scrapy engine's side of the failure vocabulary (audit/failures.py): its Twisted and
+"""The Scrapy engine's side of the failure vocabulary (audit/measure/failures.py): its Twisted and
 Scrapy failures as words, by exception type, and Twisted's response parser held to the same
 rules of a readable response as hulian's own client, so that both engines give one hostile
 server the same word.
 
-The only place that maps a Scrapy failure to a word; it is here, not in audit/failures.py,
+The only place that maps a Scrapy failure to a word; it is here, not in audit/measure/failures.py,
 because it imports Scrapy and Twisted.
 """
 
@@ -29,8 +29,8 @@ from twisted.web import _newclient
 from twisted.web.client import ResponseFailed
 from twisted.web.http import PotentialDataLoss, _DataLoss
 
-from audit import failures
-from audit.failures import (
+from audit.measure import failures
+from audit.measure.failures import (
     HEADER_NAME,
     MAX_HEAD_BYTES,
     MAX_HEAD_LINES,
@@ -40,7 +40,7 @@ from audit.failures import (
     not_http,
     valid_status,
 )
-from audit.guard import Refused
+from audit.measure.guard import Refused
 from spiders.middlewares import PrivateAddress, RobotsDisallowed
 
 try:  # what Scrapy's HttpCompressionMiddleware raises (as an IgnoreRequest) for a bomb
@@ -115,8 +115,9 @@ class Unreadable(Exception):
 
 
 class BoundedResponseParser(_newclient.HTTPClientParser):
-    """Twisted's response parser, held to audit/failures.py's rules of a readable response
-    while it reads, as audit/http1.py is: the first bytes must start an HTTP/1.x status line,
+    """Twisted's response parser, held to audit/measure/failures.py's rules of a readable response
+    while it reads, as audit/measure/asyncio/http1.py is: the first bytes must start an HTTP/1.x
+    status line,
     a status line must be one and its status within 100-599, and the head has a byte, line
     and line-length limit and no NUL or bare CR. Unbounded, Twisted parsed 100 MB of header
     lines until the timeout, and read `HTTP/1.1 000` as status 0. What it refuses ends the
@@ -160,7 +161,7 @@ class BoundedResponseParser(_newclient.HTTPClientParser):
         if match is None or not valid_status(int(match.group(2))):
             raise Unreadable("not an HTTP/1.x status line", status[:60])
         minor, code, reason = match.groups()
-        # Twisted splits on single spaces; the line as audit/http1.py reads it.
+        # Twisted splits on single spaces; the line as audit/measure/asyncio/http1.py reads it.
         super().statusReceived(  # type: ignore[no-untyped-call]
             f"HTTP/1.{minor} {code} {reason or ''}".encode("latin-1"))
 

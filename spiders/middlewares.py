@@ -16,10 +16,10 @@ from scrapy.http import Response
 from scrapy.robotstxt import RobotParser
 from twisted.internet.defer import Deferred
 
-from audit.failures import ROBOTS_DISALLOWED
-from audit.guard import AddressGuard, Refused, route_for
-from audit.urls import host_of
-from audit.warc import WarcLog
+from audit.evidence.warc import WarcLog
+from audit.measure.failures import ROBOTS_DISALLOWED
+from audit.measure.guard import AddressGuard, Refused, route_for
+from audit.web.urls import host_of
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""--render's browser gate inside a Scrapy crawl (audit/browsergate.py says what it is and
+"""--render's browser gate inside a Scrapy crawl (audit/measure/browsergate.py says what it is and
 why): served on the crawl's event loop while the engine runs; what it refused is listed in
 the bundle's evidence/render-refused.jsonl, and counted once on stderr at the end."""
 
@@ -13,7 +13,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import Deferred
 
-from audit.browsergate import BrowserGate
+from audit.measure.browsergate import BrowserGate
 
 logger = logging.getLogger(__name__)
 

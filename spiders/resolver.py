@@ -1,6 +1,6 @@
 """The Scrapy engine's DNS resolver while the private-address guard is on (installed through
 Scrapy's TWISTED_DNS_RESOLVER setting, DNS_RESOLVER before Scrapy 2.14; see
-audit/scrapy_crawl.py).
+audit/measure/scrapy/runner.py).
 
 Twisted resolves a name again when it connects, after the guard middleware decided on its own
 resolution: with DNS rebinding the two answers differ (public to the check, 127.0.0.1 to the
@@ -33,7 +33,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHostnameResolver, IHostResolution, IResolverSimple
 from zope.interface import implementer  # type: ignore[import-untyped]
 
-from audit.guard import AddressGuard, Refused, resolve
+from audit.measure.guard import AddressGuard, Refused, resolve
 
 logger = logging.getLogger(__name__)
 

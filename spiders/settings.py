@@ -85,7 +85,7 @@ def render(gate_args: list[str]) -> dict[str, Any]:
     downloaded browser). Only requests marked `playwright` use it; every other request keeps
     Scrapy's own downloader, so raw HTTP evidence still comes from the wire.
 
-    `gate_args` make the browser gate (audit/browsergate.py) Chromium's only way out: the
+    `gate_args` make the browser gate (audit/measure/browsergate.py) Chromium's only way out: the
     gate applies the private-address guard and the routes to every request of the browser's,
     so the context has no proxy of its own. Service workers are off: a worker's requests
     are the browser's too, and it could outlive the page it came with."""

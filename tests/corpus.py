@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.catalog import Catalog, load_catalog
-from audit.inspect import inspect_bytes
+from audit.judge.inspect import inspect_bytes
+from audit.policy.catalog import Catalog, load_catalog
 
 CORPUS = Path(os.environ.get("HULIAN_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 LABELS = CORPUS / "labels" / "pages.jsonl"

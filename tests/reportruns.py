@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from audit import __version__
-from audit.bundle import BundleWriter, seal
-from audit.catalog import Catalog
-from audit.chain import probe_id
-from audit.evaluate import evaluate_observation
+from audit.evidence.bundle import BundleWriter, seal
+from audit.judge.evaluate import evaluate_observation
+from audit.measure.chain import probe_id
 from audit.model import BlockReason, Hop, Observation, Outcome, PageFacts, PageKind, SurfaceKind
+from audit.policy.catalog import Catalog
 
 START = datetime(2026, 11, 28, 3, 0, 0, tzinfo=UTC)
 XSS = '<script>window.__pwned=1;alert(1)</script><img src=x onerror="window.__pwned=2">'

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from audit.alerts import Alert, EmailChannel, WebhookChannel, deliver, send_webhook
+from audit.ops.alerts import Alert, EmailChannel, WebhookChannel, deliver, send_webhook
 
 ALERT = Alert(schedule="nightly", run_id="r2", previous_run_id="r1",
               regressions=[{"source": "wetalk", "target": "taoshop", "before": "direct",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.decode import MAX_PAGE_BYTES
+from audit.web.decode import MAX_PAGE_BYTES
 from tests.boundedrun import Finished, run_capped
 
 GB = 1024**3

@@ -1,4 +1,4 @@
-"""Tests for audit.bundle: the append-only run bundle, its reader, sealing and verification."""
+"""Tests for audit.evidence.bundle: the append-only run bundle, its reader, sealing and verification."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.bundle import (
+from audit.evidence.bundle import (
     MANIFEST,
     OBSERVATIONS,
     PROBES,
@@ -25,7 +25,7 @@ from audit.bundle import (
     read_manifest,
     verify,
 )
-from audit.lock import BUNDLE_LOCK
+from audit.evidence.lock import BUNDLE_LOCK
 from audit.model import (
     BlockReason,
     Hop,
@@ -242,7 +242,7 @@ def test_corrupt_last_line_with_newline_is_an_error_not_a_skip(tmp_path: Path) -
 WRITER_SCRIPT = """
 import sys
 from pathlib import Path
-from audit.bundle import BundleWriter
+from audit.evidence.bundle import BundleWriter
 from audit.model import Observation
 
 writer = BundleWriter(Path(sys.argv[1]), run_id="killed", policy_digest="d" * 64)
@@ -398,7 +398,13 @@ def test_generated_run_ids_are_unique_and_valid(tmp_path: Path) -> None:
 
 
 def test_verify_refuses_a_manifest_pointing_outside_the_bundle(tmp_path: Path) -> None:
-    from audit.bundle import BundleError, BundleWriter, read_manifest, verify, write_manifest
+    from audit.evidence.bundle import (
+        BundleError,
+        BundleWriter,
+        read_manifest,
+        verify,
+        write_manifest,
+    )
 
     (tmp_path / "secret.txt").write_text("outside")
     writer = BundleWriter(tmp_path / "runs", run_id="r1", policy_digest="d")

@@ -14,17 +14,17 @@ from mitmproxy import flow as mflow
 from mitmproxy import io as mio
 from mitmproxy.test import taddons, tflow
 
-from audit import chain as chains
-from audit.capture import CaptureAddon
-from audit.capture_chains import find_tokens, normalize
-from audit.capture_formats import FlowRecord
-from audit.capture_plan import Plan, load_plan, make_lab_plan, write_plan
-from audit.capture_run import CaptureSession
-from audit.catalog import load_catalog, policy_dirs
 from audit.lab.pages import Site
 from audit.lab.policies import write_policies
 from audit.lab.scenario import load_scenario, truth
+from audit.measure import chain as chains
+from audit.measure.capture.chains import find_tokens, normalize
+from audit.measure.capture.formats import FlowRecord
+from audit.measure.capture.mitm import CaptureAddon
+from audit.measure.capture.plan import Plan, load_plan, make_lab_plan, write_plan
+from audit.measure.capture.run import CaptureSession
 from audit.model import Probe, SurfaceKind
+from audit.policy.catalog import load_catalog, policy_dirs
 
 SECRETS = ["SESSIONSECRET123", "AUTHSECRET456", "QSECRET789", "13812345678",
            "oPENIDx1234567890abcdefghijk", "BODYTOKEN000"]
@@ -48,7 +48,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Plan]:
 
 def _browse(site: Site, url: str, catalog: object) -> list[tuple[str, object]]:
     """What an in-app browser fetches for one click: redirects, meta refresh and JS followed,
-    a warning's continue button pressed once (audit.chain says where each hop goes)."""
+    a warning's continue button pressed once (audit.measure.chain says where each hop goes)."""
     scratch = chains.Chain(probe=Probe(id="x", source="x", surface=SurfaceKind.POST,
                                        target_url="http://x.invalid/"))
     out: list[tuple[str, object]] = []
@@ -207,8 +207,8 @@ def test_addon_marks_flows_and_writes_observations(lab: tuple[Path, Plan],
 
 
 def test_plan_files_tokens_and_qr(tmp_path: Path) -> None:
-    from audit.capture_plan import make_plan
-    from audit.targets import Target
+    from audit.measure.capture.plan import make_plan
+    from audit.measure.targets import Target
 
     catalog = load_catalog(policy_dirs())
     targets = [Target("https://www.taobao.com/"), Target("https://www.taobao.com/"),

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from audit.lab.scenario import load_scenario, truth
-from audit.runner import lab_process
+from audit.pipeline import lab_process
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _capture_cli() -> list[str]:
     names = {group.name for group in app.registered_groups}
     if "capture" in names:
         return [sys.executable, "-m", "audit.cli", "capture"]
-    return [sys.executable, "-m", "audit.commands.capture"]
+    return [sys.executable, "-m", "audit.cli.capture"]
 
 
 def _click_all(proxy: str, plan: dict[str, object]) -> None:

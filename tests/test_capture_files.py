@@ -15,9 +15,9 @@ import pytest
 from mitmproxy import io as mio
 from mitmproxy.test import tflow
 
-from audit.capture import iter_mitm
-from audit.capture_formats import CaptureError, detect_format, iter_har
-from audit.capture_run import CaptureSession, reader_for
+from audit.measure.capture.formats import CaptureError, detect_format, iter_har
+from audit.measure.capture.mitm import iter_mitm
+from audit.measure.capture.run import CaptureSession, reader_for
 from tests.corpus import CORPUS
 
 CAPTURES = CORPUS / "captures"
@@ -249,7 +249,7 @@ def test_truncated_har_keeps_entries_before_the_cut(tmp_path: Path) -> None:
 def test_parallel_reader_equals_serial_and_reports_damage(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Big files are decoded in a second process; same records, same error with offset."""
-    from audit import capture_run
+    from audit.measure.capture import run as capture_run
 
     data = _dump(600)
     path = tmp_path / "big.mitm"

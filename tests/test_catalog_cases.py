@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from audit.catalog import Catalog, load_catalog
-from audit.classify import classify_page, platform_for_url
-from audit.page import parse_page
-from audit.urls import find_wrapper, unwrap
+from audit.judge.classify import classify_page, platform_for_url
+from audit.policy.catalog import Catalog, load_catalog
+from audit.web.page import parse_page
+from audit.web.urls import find_wrapper, unwrap
 
 CASES = Path(__file__).parent / "cases"
 # Pages of catalog signatures are the signatures' own examples (policies/examples/<platform>/);
@@ -139,7 +139,7 @@ def test_signatures_tried_per_host_decide_as_trying_them_all(
     """classify_page tries only the signatures a page's host can match (cached per host).
     Every case page, served at every case URL and at none, must be classified exactly as
     when every signature of the catalog is tried."""
-    import audit.classify as classify
+    from audit.judge import classify
 
     urls = [*sorted({c["url"] for c in SIGNATURE_CASES if c["url"]}), None, "file:///x.html",
             "https://unknown.example/"]

@@ -1,12 +1,12 @@
-"""Following a link hop by hop: the pure decisions of audit.chain."""
+"""Following a link hop by hop: the pure decisions of audit.measure.chain."""
 
 from __future__ import annotations
 
 import pytest
 
-from audit import chain as chains
-from audit.catalog import Catalog, load_catalog
+from audit.measure import chain as chains
 from audit.model import Outcome, Probe, SurfaceKind
+from audit.policy.catalog import Catalog, load_catalog
 
 TARGET = "https://item.taobao.com/item.htm?id=1"
 

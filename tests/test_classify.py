@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from audit.catalog import Catalog, load_catalog
-from audit.classify import classify_observation, classify_page, outbound_links, platform_for_url
+from audit.judge.classify import (
+    classify_observation,
+    classify_page,
+    outbound_links,
+    platform_for_url,
+)
 from audit.model import Hop, Outcome, PageFacts, PageKind
-from audit.page import parse_page
+from audit.policy.catalog import Catalog, load_catalog
+from audit.web.page import parse_page
 
 
 @pytest.fixture(scope="module")

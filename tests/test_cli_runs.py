@@ -1,4 +1,4 @@
-"""Tests for `hulian verify RUN` and `hulian evaluate RUN` (audit/commands/runs.py)."""
+"""Tests for `hulian verify RUN` and `hulian evaluate RUN` (audit/cli/runs.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from audit.bundle import OBSERVATIONS, VERDICTS, Bundle, BundleWriter, read_manifest, verify
 from audit.cli import app
+from audit.evidence.bundle import (
+    OBSERVATIONS,
+    VERDICTS,
+    Bundle,
+    BundleWriter,
+    read_manifest,
+    verify,
+)
 from audit.model import Observation, Outcome, Severity, Status, SurfaceKind, Text, Verdict
 
 # Wide console (rich would fold long paths at 80 columns) and no user policy directories.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.bundle import Bundle
+from audit.evidence.bundle import Bundle
 from tests.localsite import forum_policies, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("engine", ["asyncio", "scrapy"])]

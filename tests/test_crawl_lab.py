@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.bundle import Bundle
+from audit.evidence.bundle import Bundle
 
 pytestmark = pytest.mark.slow
 

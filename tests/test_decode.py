@@ -7,7 +7,7 @@ import codecs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.decode import decode_html, header_charset, meta_charset
+from audit.web.decode import decode_html, header_charset, meta_charset
 
 ZH = "如需浏览，请长按网址复制后使用浏览器访问"
 

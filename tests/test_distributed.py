@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.bundle import Bundle
+from audit.evidence.bundle import Bundle
 from tests.test_store import _free_port, postgres_url  # noqa: F401  (a fixture, reused)
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audit import chain as chains
-from audit.catalog import Catalog, load_catalog
-from audit.driver import (
+from audit.measure import chain as chains
+from audit.measure.driver import (
     Command,
     Done,
     DriverPolicy,
@@ -19,8 +18,9 @@ from audit.driver import (
     ProbeDriver,
     Screenshot,
 )
+from audit.measure.robots import RobotsBook
 from audit.model import Observation, Outcome, Probe, SurfaceKind
-from audit.robots import RobotsBook
+from audit.policy.catalog import Catalog, load_catalog
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TARGET = "https://item.taobao.com/item.htm?id=1"

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from audit.catalog import load_catalog
-from audit.chain import analyze_page, plan_probes
-from audit.engine import throttle_delay
-from audit.failures import TooLarge
-from audit.fetch import Fetcher, FetchFailed, _decoded
+from audit.measure.asyncio.engine import throttle_delay
+from audit.measure.asyncio.fetch import Fetcher, FetchFailed, _decoded
+from audit.measure.asyncio.parsepool import ParsePool
+from audit.measure.asyncio.recorder import RecorderGone, RecorderProcess
+from audit.measure.chain import analyze_page, plan_probes
+from audit.measure.failures import TooLarge
 from audit.model import SurfaceKind
-from audit.parsepool import ParsePool
-from audit.recorder import RecorderGone, RecorderProcess
+from audit.policy.catalog import load_catalog
 
 INTERSTITIAL = ("<html><head><title>安全提示</title></head><body><p>您即将离开知乎，请注意您的帐号"
                 "和财产安全。</p><p>https://item.taobao.com/item.htm?id=1</p>"
@@ -165,7 +165,7 @@ def test_parse_worker_exits_quietly_when_the_crawl_process_leaves_mid_answer(
     import multiprocessing
     import pickle
 
-    import audit.parsepool as parsepool
+    from audit.measure.asyncio import parsepool
 
     parsepool._CATALOG = load_catalog()
     ours, theirs = socket.socketpair()
@@ -189,10 +189,10 @@ def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
     libxml2 would end it) is recorded as `parse_crash` (a hop: an `error` observation with
     the page as evidence; a seed: a seed error) and not parsed again in the crawl process,
     where the same crash would end the run and every resume of it. The rest goes on."""
-    import audit.parsepool as parsepool
-    from audit.bundle import BundleWriter
-    from audit.catalog import policy_dirs
-    from audit.crawl import CrawlConfig, crawl
+    from audit.evidence.bundle import BundleWriter
+    from audit.measure.asyncio import parsepool
+    from audit.measure.crawl import CrawlConfig, crawl
+    from audit.policy.catalog import policy_dirs
     from tests.localsite import forum_policies, serve
 
     job = "analyze" if where == "hop" else "plan"
@@ -308,7 +308,7 @@ def test_recorder_that_exits_badly_is_reported_at_close(tmp_path: Path) -> None:
 # -- the guard ------------------------------------------------------------------------------
 
 def test_guard_does_not_crash_on_names_that_cannot_be_resolved() -> None:
-    from audit.guard import AddressGuard
+    from audit.measure.guard import AddressGuard
 
     async def main() -> None:
         # An empty or over-long DNS label makes getaddrinfo raise UnicodeError, not OSError.
@@ -320,7 +320,7 @@ def test_guard_does_not_crash_on_names_that_cannot_be_resolved() -> None:
 
 
 def test_referer_follows_scrapys_default_policy() -> None:
-    from audit.fetch import referer_for
+    from audit.measure.asyncio.fetch import referer_for
 
     assert referer_for("https://u:p@a.com/x?q=1#frag", "https://b.com/") == "https://a.com/x?q=1"
     assert referer_for("https://a.com/x", "http://b.com/") is None  # no downgrade leak

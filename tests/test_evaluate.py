@@ -1,4 +1,4 @@
-"""Tests for audit.evaluate against the shipped rules and framework, over a small catalog."""
+"""Tests for audit.judge.evaluate against the shipped rules and framework, over a small catalog."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audit.catalog import Catalog, load_catalog, shipped_policies_dir
-from audit.evaluate import evaluate, evaluate_observation, requirement_status, verdict_id
+from audit.judge.evaluate import evaluate, evaluate_observation, requirement_status, verdict_id
 from audit.model import (
     AppliesTo,
     BlockReason,
@@ -30,6 +29,7 @@ from audit.model import (
     Text,
     Verdict,
 )
+from audit.policy.catalog import Catalog, load_catalog, shipped_policies_dir
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 CITE = Citation(fact="test")

@@ -1,6 +1,6 @@
 # Twisted's exception and Failure constructors are untyped; this module builds many of them.
 # mypy: disable-error-code="no-untyped-call"
-"""The failure vocabulary (audit/failures.py) and its three mappings: hulian's client, the
+"""The failure vocabulary (audit/measure/failures.py) and its three mappings: hulian's client, the
 Scrapy engine's Twisted and Scrapy failures (spiders/failures.py), capture tools' error
 texts. Every word is in the vocabulary, and none carries what an exception or a server said.
 The zoo (tests/test_zoo.py) holds the engines to the same words end to end."""
@@ -32,13 +32,13 @@ from twisted.web._newclient import ParseError, RequestGenerationFailed, Response
 from twisted.web.client import ResponseFailed
 from twisted.web.http import _DataLoss
 
-from audit import failures
-from audit.capture_chains import ChainBuilder
-from audit.capture_formats import FlowRecord
-from audit.catalog import load_catalog, policy_dirs
-from audit.failures import BadResponse, TooLarge, for_capture, for_exception, known
-from audit.guard import Refused
+from audit.measure import failures
+from audit.measure.capture.chains import ChainBuilder
+from audit.measure.capture.formats import FlowRecord
+from audit.measure.failures import BadResponse, TooLarge, for_capture, for_exception, known
+from audit.measure.guard import Refused
 from audit.model import Probe, SurfaceKind
+from audit.policy.catalog import load_catalog, policy_dirs
 from spiders import failures as scrapy_failures
 from spiders.middlewares import PrivateAddress, RobotsDisallowed
 from tests.zoo import policies

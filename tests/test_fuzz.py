@@ -35,10 +35,10 @@ from hypothesis import strategies as st
 from mitmproxy.io import tnetstring
 from protego import Protego
 
-from audit.capture import iter_mitm
-from audit.capture_formats import CaptureError, iter_har, iter_warc
-from audit.catalog import Catalog, PolicyError, load_catalog, shipped_policies_dir
-from audit.inspect import InspectError, inspect_bytes
+from audit.judge.inspect import InspectError, inspect_bytes
+from audit.measure.capture.formats import CaptureError, iter_har, iter_warc
+from audit.measure.capture.mitm import iter_mitm
+from audit.policy.catalog import Catalog, PolicyError, load_catalog, shipped_policies_dir
 
 LONG = os.environ.get("HULIAN_FUZZ") == "long"
 HERE = Path(__file__).resolve().parent

@@ -13,8 +13,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from audit.catalog import Catalog, load_catalog, policy_dirs
-from audit.graph import (
+from audit.graph.build import (
     build,
     company_graph,
     components,
@@ -26,12 +25,13 @@ from audit.graph import (
     reciprocity,
     render_svg,
 )
-from audit.graph_rules import evaluate_graph_rules
+from audit.graph.paths import UNREACHABLE, all_pairs
+from audit.judge.cross import evaluate_graph_rules
+from audit.judge.treatment import GRADE, typical, worst
 from audit.lab.policies import write_policies
 from audit.lab.scenario import load_scenario
 from audit.model import BlockReason, Observation, Outcome, Status, SurfaceKind, Verdict
-from audit.paths import UNREACHABLE, all_pairs
-from audit.treatment import GRADE, typical, worst
+from audit.policy.catalog import Catalog, load_catalog, policy_dirs
 
 D, W, WA, C, S, B, E, T = (Outcome.DIRECT, Outcome.WRAPPED, Outcome.WARNED, Outcome.COPY_ONLY,
                            Outcome.STRIPPED, Outcome.BLOCKED, Outcome.ERROR, Outcome.TARGET_DOWN)

@@ -16,17 +16,17 @@ import typer
 import yaml
 from typer.testing import CliRunner, Result
 
-from audit.bundle import Bundle
-from audit.commands.graph import graph_command
-from audit.commands.history import app as runs_app
-from audit.commands.history import diff_command
-from audit.diff import RunData, diff
-from audit.graph import build, company_graph, metrics
-from audit.graph_rules import evaluate_graph_rules
+from audit.cli.graph import graph_command
+from audit.cli.history import app as runs_app
+from audit.cli.history import diff_command
+from audit.evidence.bundle import Bundle
+from audit.graph.build import build, company_graph, metrics
+from audit.history.diff import RunData, diff
+from audit.history.store import list_runs, open_engine, record_run
+from audit.judge.cross import evaluate_graph_rules
 from audit.lab.scenario import load_scenario
 from audit.model import Status
-from audit.runner import catalog_for_run
-from audit.store import list_runs, open_engine, record_run
+from audit.pipeline import catalog_for_run
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The private-address guard's decisions (audit/guard.py) on hosts that need no DNS server:
+"""The private-address guard's decisions (audit/measure/guard.py) on hosts that need no DNS server:
 literal addresses in every form the C library accepts, names that are loopback by
 definition, and the HTTP client refusing to connect where the guard says no. DNS rebinding
 itself is tested with both engines and --render in tests/test_rebinding.py."""
@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from audit import http1
-from audit.fetch import Fetcher, FetchFailed
-from audit.guard import AddressGuard, Refused, is_private
+from audit.measure.asyncio import http1
+from audit.measure.asyncio.fetch import Fetcher, FetchFailed
+from audit.measure.guard import AddressGuard, Refused, is_private
 
 # Each of these reaches loopback, a private network or nothing that is a web server.
 REFUSED = [

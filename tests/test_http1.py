@@ -1,4 +1,4 @@
-"""hulian's HTTP/1.1 client (audit/http1.py) through the Fetcher, against real local servers
+"""hulian's HTTP/1.1 client (audit/measure/asyncio/http1.py) through the Fetcher, against real local servers
 that answer in every framing a server may use and in the broken ways hostile ones do."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from audit.fetch import Fetched, Fetcher, FetchFailed
-from audit.http1 import split_url
+from audit.measure.asyncio.fetch import Fetched, Fetcher, FetchFailed
+from audit.measure.asyncio.http1 import split_url
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -391,7 +391,7 @@ def test_wire_form_shortcut_agrees_with_w3lib() -> None:
 
     from w3lib.url import safe_url_string
 
-    from audit.fetch import wire_url
+    from audit.measure.asyncio.fetch import wire_url
 
     def reference(url: str) -> str:
         try:
@@ -434,7 +434,7 @@ def test_a_head_dripped_in_small_pieces_costs_about_what_it_costs_whole() -> Non
     (measured side by side in this test, no absolute time)."""
     import time
 
-    from audit.http1 import _Connection
+    from audit.measure.asyncio.http1 import _Connection
 
     head = (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + b"".join(b"X-H%d: %s\r\n" % (n, b"v" * 1000)
                                                for n in range(900)) + b"\r\n")
@@ -529,7 +529,7 @@ def test_idle_connections_are_capped_and_empty_origins_forgotten() -> None:
 
 
 def test_refusals_read_the_same_on_both_loops() -> None:
-    from audit.failures import for_exception as failure_reason
+    from audit.measure.failures import for_exception as failure_reason
 
     several = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 80, 0, 0), "
                       "[Errno 111] Connect call failed ('127.0.0.1', 80)")

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from audit.bundle import (
+from audit.cli import app
+from audit.cli.history import EXIT_EMPTY_RUN, EXIT_NOT_COMPARABLE, EXIT_REGRESSION
+from audit.evidence.bundle import (
     EXIT_NOT_A_RUN,
     EXIT_UNVERIFIED,
     MANIFEST,
@@ -25,9 +27,7 @@ from audit.bundle import (
     read_manifest,
     verify,
 )
-from audit.catalog import Catalog, load_catalog, policy_dirs
-from audit.cli import app
-from audit.commands.history import EXIT_EMPTY_RUN, EXIT_NOT_COMPARABLE, EXIT_REGRESSION
+from audit.history.store import StoreError, record_run
 from audit.model import (
     Outcome,
     Probe,
@@ -38,9 +38,9 @@ from audit.model import (
     Text,
     Verdict,
 )
-from audit.report import render_html
-from audit.reportdata import build_report_data
-from audit.store import StoreError, record_run
+from audit.policy.catalog import Catalog, load_catalog, policy_dirs
+from audit.report.data import build_report_data
+from audit.report.render import render_html
 from tests import reportruns
 
 ENV = {"COLUMNS": "500", "HULIAN_POLICIES": None, "NO_COLOR": "1"}

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit import chain as chains
-from audit.catalog import Catalog, load_catalog, shipped_policies_dir
-from audit.classify import classify_page, js_location, platform_for_url
+from audit.judge.classify import classify_page, js_location, platform_for_url
 from audit.lab.policies import write_policies
 from audit.lab.scenario import load_scenario
+from audit.measure import chain as chains
 from audit.model import Endpoint, Lang, Outcome, PageKind, Platform, Probe, SurfaceKind
-from audit.page import parse_page
+from audit.policy.catalog import Catalog, load_catalog, shipped_policies_dir
+from audit.web.page import parse_page
 
 TARGET = "https://shop.example-target.com/item/42"
 
@@ -115,7 +115,7 @@ def test_each_made_up_page_on_each_endpoint(catalog: Catalog, html: str) -> None
         endpoint = catalog.platforms[platform_id].endpoint(endpoint_id)
         path = "/" + (endpoint.match.path or "").strip("^$").replace("\\", "")
         url = _endpoint_url(endpoint, path)
-        from audit.urls import url_matches
+        from audit.web.urls import url_matches
         if url_matches(url, endpoint.match):
             _never_content_nor_direct(catalog, platform_id, endpoint_id, url,
                                       html.format(target=TARGET))

@@ -1,4 +1,4 @@
-"""Repairing a JSON-lines file's partial last line (audit/jsonlines.py): what is cut, what is
+"""Repairing a JSON-lines file's partial last line (audit/evidence/jsonlines.py): what is cut, what is
 kept, and that only the last line is read, however large the file."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.jsonlines import repair_partial_line
+from audit.evidence.jsonlines import repair_partial_line
 
 BIG = b'{"b":"' + b"x" * 200_000  # longer than one backwards block
 
@@ -38,7 +38,7 @@ def test_only_the_last_line_is_read(tmp_path: Path) -> None:
         fh.seek(0, 2)
         fh.write(b'\n{"a":1}\n{"b":')
     code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1024**3, 1024**3)); "
-            "from pathlib import Path; from audit.jsonlines import repair_partial_line; "
+            "from pathlib import Path; from audit.evidence.jsonlines import repair_partial_line; "
             f"repair_partial_line(Path({str(path)!r}))")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
     with path.open("rb") as fh:

@@ -18,16 +18,16 @@ from urllib.parse import urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from audit.catalog import Catalog, load_catalog, shipped_policies_dir
-from audit.classify import classify_page, outbound_links
-from audit.commands.lab import app
-from audit.decode import MAX_PAGE_BYTES, decode_html
+from audit.cli.lab import app
+from audit.judge.classify import classify_page, outbound_links
 from audit.lab.pages import CAPTCHA_PHRASES, Site
 from audit.lab.policies import write_policies
 from audit.lab.scenario import Edge, Fault, ScenarioError, load_scenario, truth
 from audit.lab.server import LabServer
 from audit.model import Outcome, PageKind
-from audit.page import parse_page
+from audit.policy.catalog import Catalog, load_catalog, shipped_policies_dir
+from audit.web.decode import MAX_PAGE_BYTES, decode_html
+from audit.web.page import parse_page
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = load_scenario(None)
@@ -518,7 +518,7 @@ def test_cli_policies_and_bad_scenario(tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_serve_subprocess_prints_its_url_and_stops_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from audit.commands.lab import app; app()", "serve", "--port", "0"],
+        [sys.executable, "-c", "from audit.cli.lab import app; app()", "serve", "--port", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel
 
-from audit.catalog import load_catalog
 from audit.model import (
     FRICTION,
     Hop,
@@ -22,6 +21,7 @@ from audit.model import (
     Text,
     Verdict,
 )
+from audit.policy.catalog import load_catalog
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 RECORDS: list[BaseModel] = [

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.page import FALLBACK_MAX_CHARS, _libxml2_tree, find_text_urls, parse_page
+from audit.web.page import FALLBACK_MAX_CHARS, _libxml2_tree, find_text_urls, parse_page
 
 
 def test_anchors_text_and_title() -> None:
@@ -95,7 +95,7 @@ def test_walk_labels_links_and_skips_invisible_elements() -> None:
                                  "a.cn", " ", "，", "中文", "x", "\n", "@", "1.2"]),
                 max_size=20).map("".join))
 def test_text_url_shortcut_never_changes_the_answer(text: str) -> None:
-    from audit.page import _scan_text_urls
+    from audit.web.page import _scan_text_urls
 
     assert find_text_urls(text) == _scan_text_urls(text)
 

@@ -1,4 +1,4 @@
-"""Tests for policy validation (audit/catalog.py) and `hulian policies validate|list|explain`.
+"""Tests for policy validation (audit/policy/catalog.py) and `hulian policies validate|list|explain`.
 
 Each broken example is written into a temporary user policy directory that is stacked on the
 shipped set; the error must name the file, the line and the field.
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from audit.catalog import PolicyError, PolicyProblem, load_catalog, shipped_policies_dir
 from audit.cli import app
+from audit.policy.catalog import PolicyError, PolicyProblem, load_catalog, shipped_policies_dir
 
 SHIPPED = shipped_policies_dir()
 # Wide console (rich would fold long paths at 80 columns) and no user policy directories.

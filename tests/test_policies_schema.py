@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from audit.catalog import json_schemas, shipped_policies_dir
+from audit.policy.catalog import json_schemas, shipped_policies_dir
 
 
 def test_committed_schemas_are_in_sync() -> None:

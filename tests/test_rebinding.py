@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.bundle import Bundle, verify
+from audit.evidence.bundle import Bundle, verify
 from tests.localsite import forum_policies
 from tests.netns import Lab, Pages, rebinding_lab
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.bundle import Bundle
+from audit.evidence.bundle import Bundle
 from tests.localsite import forum_policies, serve
 
 pytestmark = [
@@ -75,9 +75,9 @@ def test_the_browser_has_no_way_out_but_the_gate(tmp_path: Path) -> None:
     (an https page's worker could outlive it), and no proxy of the context's own."""
     import asyncio
 
-    from audit.browsergate import BrowserGate
-    from audit.crawl import CrawlConfig
-    from audit.scrapy_crawl import build_settings
+    from audit.measure.browsergate import BrowserGate
+    from audit.measure.crawl import CrawlConfig
+    from audit.measure.scrapy.runner import build_settings
 
     settings = build_settings(CrawlConfig(render=True, routes={"*.test": "http://127.0.0.1:9"}),
                               None, None, evidence=tmp_path)

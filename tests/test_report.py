@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from audit.bundle import verify
-from audit.catalog import Catalog, load_catalog, policy_dirs
+from audit.evidence.bundle import verify
 from audit.model import Outcome, SurfaceKind
-from audit.report import render_html, safe_href, write_reports
-from audit.reportdata import build_report_data
+from audit.policy.catalog import Catalog, load_catalog, policy_dirs
+from audit.report.data import build_report_data
+from audit.report.render import render_html, safe_href, write_reports
 from tests import reportruns
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -225,9 +225,9 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
 
 def test_requirement_status_matches_evaluate(tmp_path: Path, catalog: Catalog) -> None:
     # build_report_data decides requirements in its one pass over the verdicts; it must
-    # agree with audit.evaluate.requirement_status on the same verdicts.
-    from audit.bundle import Bundle
-    from audit.evaluate import requirement_status
+    # agree with audit.judge.evaluate.requirement_status on the same verdicts.
+    from audit.evidence.bundle import Bundle
+    from audit.judge.evaluate import requirement_status
 
     runs = [reportruns.small_run(tmp_path, catalog, "r-small"),
             reportruns.errors_run(tmp_path, catalog),
@@ -256,7 +256,7 @@ def test_parallel_and_single_process_reports_are_identical(
 def test_corrupt_verdicts_fail_cleanly(small: Path, catalog: Catalog, tmp_path: Path) -> None:
     # A broken line in the middle of verdicts.jsonl is an error naming the file, also when
     # the verdicts are read by the helper process.
-    from audit.bundle import BundleError
+    from audit.evidence.bundle import BundleError
 
     run = tmp_path / "broken"
     shutil.copytree(small, run)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from audit.schedule import runs_of, schedule_lock
-from audit.store import open_engine
+from audit.history.store import open_engine
+from audit.ops.schedule import runs_of, schedule_lock
 
 HULIAN = [sys.executable, "-m", "audit.cli"]
 SCENARIO = Path(__file__).resolve().parents[1] / "audit" / "lab" / "scenarios" / "default.yaml"

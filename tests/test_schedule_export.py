@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.schedule_export import CronError, crontab_line, on_calendar, systemd_units
+from audit.ops.export import CronError, crontab_line, on_calendar, systemd_units
 
 
 @pytest.mark.parametrize(("cron", "calendar"), [

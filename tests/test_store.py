@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from audit.diff import RunData, compare_outcomes, diff, requirement_statuses
-from audit.model import Observation, Outcome, Severity, Status, SurfaceKind, Text, Verdict
-from audit.store import (
+from audit.history.diff import RunData, compare_outcomes, diff, requirement_statuses
+from audit.history.store import (
     StoreError,
     default_url,
     ingest,
@@ -31,6 +30,7 @@ from audit.store import (
     previous_before,
     previous_run,
 )
+from audit.model import Observation, Outcome, Severity, Status, SurfaceKind, Text, Verdict
 
 PG_BIN = Path(os.environ.get("HULIAN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -119,23 +119,23 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 def test_migrations_create_the_schema_and_rerun_harmlessly(engine: Engine) -> None:
     tables = set(inspect(engine).get_table_names())
     assert {"runs", "observations", "verdicts", "graph_metrics", "alembic_version"} <= tables
-    from audit.store import upgrade
+    from audit.history.store import upgrade
 
     upgrade(engine)  # already at head: nothing to do
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from audit.store import Base
+    from audit.history.store import Base
 
     with engine.connect() as connection:  # the migrations build exactly the models
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    import audit.store
+    import audit.history.store
 
     config = Config()
-    config.set_main_option("script_location", str(Path(audit.store.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(audit.history.store.__file__).parent / "migrations"))
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None and head >= "0002"
     with engine.connect() as connection:  # upgraded to the newest migration
@@ -149,8 +149,7 @@ def test_migrations_create_the_schema_and_rerun_harmlessly(engine: Engine) -> No
 def test_distributed_crawl_tables_keep_each_probe_once(engine: Engine) -> None:
     from sqlalchemy import delete
 
-    from audit.model import Probe
-    from audit.store import (
+    from audit.history.store import (
         CrawlObservationRow,
         CrawlProbeRow,
         add_crawl_observation,
@@ -158,6 +157,7 @@ def test_distributed_crawl_tables_keep_each_probe_once(engine: Engine) -> None:
         crawl_missing,
         crawl_records,
     )
+    from audit.model import Probe
 
     probes = [Probe(id=f"p-{i}", source="wetalk", surface=SurfaceKind.IM_GROUP,
                     target_url=f"http://t{i}.lab/") for i in range(3)]

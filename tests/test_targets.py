@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from audit.bundle import Bundle
-from audit.catalog import load_catalog
+from audit.evidence.bundle import Bundle
+from audit.measure.targets import TargetListError, load_targets, plan_probes, wrapper_link
 from audit.model import SurfaceKind
-from audit.targets import TargetListError, load_targets, plan_probes, wrapper_link
+from audit.policy.catalog import load_catalog
 from tests import corpus
 from tests.localsite import forum_policies, serve
 
@@ -63,7 +63,7 @@ def test_wrapper_link_uses_the_platforms_template() -> None:
 
 
 def load_targets_inline() -> list:  # type: ignore[type-arg]
-    from audit.targets import Target
+    from audit.measure.targets import Target
 
     return [Target("https://item.taobao.com/1")]
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.model import Citation, Platform, TargetLocation, Text, UrlMatch, Wrapper
-from audit.urls import (
+from audit.web.urls import (
     host_matches,
     registrable_domain,
     resolve,
@@ -159,7 +159,7 @@ def test_resolve_fast_paths_agree_with_urljoin() -> None:
     paths must give the same answer."""
     import random
 
-    from audit.urls import _resolve_general, resolve
+    from audit.web.urls import _resolve_general, resolve
 
     def general(base: str | None, href: str) -> str | None:
         href = href.strip().replace("\n", "").replace("\t", "").replace("\r", "")

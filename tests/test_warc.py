@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from audit.warc import WarcLog, _digest, complete_length
+from audit.evidence.warc import WarcLog, _digest, complete_length
 
 
 @pytest.fixture(autouse=True, params=["isal", "zlib"])
 def compressor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test on both gzip writers: ISA-L's (the default where installed) and zlib's."""
-    import audit.warc as warc
+    from audit.evidence import warc
 
     if request.param == "zlib":
         monkeypatch.setattr(warc, "_isal_zlib", None)
@@ -118,7 +118,7 @@ def test_record_ids_are_version_4_uuids(monkeypatch: pytest.MonkeyPatch) -> None
     import random
     import uuid
 
-    import audit.warc as warc
+    from audit.evidence import warc
 
     rng = random.Random(7)
     for bits in [0, (1 << 128) - 1, *(rng.getrandbits(128) for _ in range(2000))]:
@@ -130,7 +130,7 @@ def test_warc_dates_are_utc_seconds() -> None:
     import random
     from datetime import UTC, datetime
 
-    from audit.warc import warc_date
+    from audit.evidence.warc import warc_date
 
     rng = random.Random(3)
     stamps = sorted(rng.uniform(0, 4e9) for _ in range(500))

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from audit.bundle import MANIFEST, OBSERVATIONS, PROBES, Bundle, verify
 from audit.cli import app
-from audit.lock import BUNDLE_LOCK, EXIT_LOCKED, bundle_lock, child_env, read_holder
+from audit.evidence.bundle import MANIFEST, OBSERVATIONS, PROBES, Bundle, verify
+from audit.evidence.lock import BUNDLE_LOCK, EXIT_LOCKED, bundle_lock, child_env, read_holder
 from tests.localsite import forum_policies
 
 TARGETS = 3
@@ -202,7 +202,7 @@ def test_a_killed_run_leaves_no_stale_lock_and_two_resumes_are_one_writer(
 CHILD = """
 import sys
 from pathlib import Path
-from audit.lock import Locked, bundle_lock
+from audit.evidence.lock import Locked, bundle_lock
 try:
     with bundle_lock(Path(sys.argv[1]), "child"):
         print("wrote")

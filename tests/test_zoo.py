@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from audit.bundle import Bundle
-from audit.failures import known
+from audit.evidence.bundle import Bundle
+from audit.measure.failures import known
 from tests.zoo import CASES, TIMEOUT_S, Case, policies, zoo
 
 pytestmark = pytest.mark.slow

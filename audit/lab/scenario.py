@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.catalog import PolicyError, PolicyProblem, _node_at, _read_yaml, _validate
 from audit.model import BlockReason, Category, Identifier, Lang, Outcome, SurfaceKind, Text
-from audit.urls import registrable_domain
+from audit.policy.catalog import PolicyError, PolicyProblem, _node_at, _read_yaml, _validate
+from audit.web.urls import registrable_domain
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yaml"
 

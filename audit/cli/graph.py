@@ -1,0 +1,108 @@
+"""`hulian graph RUN`: the run's reachability graph for Gephi, Cytoscape or networkx."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit.cli.console import fail, stderr
+from audit.cli.runs import AllowUnverified, verified
+from audit.evidence.bundle import EXIT_UNVERIFIED, Bundle, BundleError, banner
+from audit.policy.catalog import PolicyError
+
+
+class LevelChoice(StrEnum):
+    PLATFORM = "platform"
+    COMPANY = "company"
+
+
+class FormatChoice(StrEnum):
+    GRAPHML = "graphml"
+    GEXF = "gexf"
+    JSON = "json"
+    DOT = "dot"
+    SVG = "svg"
+
+
+def graph_command(
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run bundle directory.",
+                                        exists=True, file_okay=False)],
+    level: Annotated[LevelChoice, typer.Option(
+        help="Nodes are platforms, or companies (platform edges contracted).")
+    ] = LevelChoice.PLATFORM,
+    fmt: Annotated[FormatChoice, typer.Option(
+        "--format", "-f", help="graphml (Gephi, Cytoscape, yEd), gexf (Gephi), json "
+        "(networkx node-link: nx.node_link_graph(data, edges='links')), dot (Graphviz), "
+        "svg (a picture, needs graphviz)")] = FormatChoice.GRAPHML,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write here instead of standard output.")] = None,
+    allow_unverified: AllowUnverified = False,
+) -> None:
+    """Export the reachability graph of a run: one edge per source -> target with the
+    count of each outcome, the worst and typical outcome, the friction, the surfaces, the
+    verdicts and the evidence (observation ids). Graph-rule findings are recomputed from the
+    observations with the run's policies, so older bundles get them too.
+
+      hulian graph runs/RUN --format gexf --out run.gexf
+
+      hulian graph runs/RUN --level company --format json | jq '.links[]'
+
+    The bundle must pass `hulian verify` (exit 6 otherwise, 7 if RUN is no bundle);
+    --allow-unverified exports it anyway, with an UNVERIFIED banner in the export (a
+    comment in GraphML, GEXF, SVG and DOT, a "hulian_unverified" graph attribute in JSON).
+    """
+    from audit.graph.build import at_level, build, export, render_svg
+    from audit.judge.cross import evaluate_graph_rules
+    from audit.pipeline import catalog_for_run
+
+    problems = verified(run, allow_unverified)
+    try:
+        catalog = catalog_for_run(run)
+        bundle = Bundle(run)
+        observations = list(bundle.observations())
+        verdicts = [v for v in bundle.verdicts() if v.observation_id is not None]
+        verdicts += evaluate_graph_rules(observations, catalog)
+        graph = build(observations, verdicts, catalog)
+        if fmt is FormatChoice.SVG:
+            text = render_svg(graph, level.value, catalog)
+        else:
+            text = export(at_level(graph, level.value, catalog), fmt.value)
+    except BundleError as exc:  # passed the gate as unverified, but cannot be read
+        fail(str(exc))
+        raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None
+    except (PolicyError, RuntimeError) as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    if problems:
+        text = with_banner(text, fmt, banner(run, problems))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        stderr.print(f"{fmt.value} ({level.value} level) → {out}")
+
+
+def with_banner(text: str, fmt: FormatChoice, lines: list[str]) -> str:
+    """The export with the unverified banner where its format allows one: a comment (XML
+    formats, DOT) or a graph attribute (JSON)."""
+    import json
+
+    if fmt is FormatChoice.JSON:
+        data = json.loads(text)
+        target = data.get("graph") if isinstance(data.get("graph"), dict) else data
+        target["hulian_unverified"] = lines
+        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    if fmt is FormatChoice.DOT:
+        return "".join(f"// {line}\n" for line in lines) + text
+    from audit.report.exports import xml_comment
+
+    # After the XML declaration, if any: nothing may precede it.
+    comment = "".join(xml_comment(line) + "\n" for line in lines)
+    if text.startswith("<?xml"):
+        end = text.index("?>") + 2
+        return text[:end] + "\n" + comment + text[end:].lstrip("\n")
+    return comment + text

@@ -1,0 +1,188 @@
+"""`hulian verify RUN` and `hulian evaluate RUN`: check and re-judge a stored run bundle.
+Also the two guards every command that writes or uses a bundle goes through: the writer's
+lock (`writing`) and the verification gate (`verified`)."""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from audit.cli.console import fail, stderr, stdout
+from audit.cli.policies import load_or_exit
+from audit.evidence.bundle import (
+    EXIT_NOT_A_RUN,
+    MANIFEST,
+    PROBLEM_LABELS,
+    Bundle,
+    BundleError,
+    NotARun,
+    Problem,
+    Unverified,
+    banner,
+    check_run_id,
+    read_manifest,
+    require_verified,
+    rewrite_verdicts,
+    verify,
+)
+from audit.evidence.lock import EXIT_LOCKED, Locked, bundle_lock
+from audit.pipeline import judge
+
+RunArg = Annotated[Path, typer.Argument(metavar="RUN",
+                                        help="A run bundle directory (runs/<run-id>).")]
+
+AllowUnverified = Annotated[bool, typer.Option(
+    "--allow-unverified",
+    help="Use a bundle that fails `hulian verify` anyway: every output is marked with an "
+         "UNVERIFIED banner (and the banner goes to stderr). Without it such a bundle is "
+         "refused with exit status 6.")]
+
+
+@contextmanager
+def writing(run: Path, command: str, *, create: bool = False,
+            read_only_ok: bool = False) -> Iterator[int | None]:
+    """Hold the bundle's writer lock for the block (yielding its descriptor, for a child
+    process that writes on this one's behalf); another writer holding it ends the command
+    with its name and exit status 5. create: the bundle may be new (its directory is made);
+    otherwise RUN must be a bundle (exit 7). read_only_ok: a command that writes nothing
+    into the bundle (a report rendered elsewhere) may read a bundle on read-only storage,
+    where no lock file can be made and no writer can work either."""
+    if create:
+        try:
+            check_run_id(run.name)
+        except BundleError as exc:
+            fail(str(exc))
+            raise typer.Exit(1) from None
+        run.mkdir(parents=True, exist_ok=True)
+    elif not (run / MANIFEST).is_file():
+        fail(f"{run}: not a run bundle (no {MANIFEST})")
+        raise typer.Exit(EXIT_NOT_A_RUN)
+    lock = ExitStack()
+    fd: int | None = None
+    try:
+        fd = lock.enter_context(bundle_lock(run, command))
+    except Locked as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_LOCKED) from None
+    except OSError as exc:
+        if not (read_only_ok and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
+            raise
+    with lock:
+        yield fd
+
+
+def verified(run: Path, allow_unverified: bool) -> list[Problem] | None:
+    """The verification gate for the command line: None when the bundle verifies; with
+    --allow-unverified, its problems (the banner is printed on stderr here; the caller puts
+    it into its outputs). Exit 7 for a path that is not a run bundle, 6 for a bundle that
+    fails verification."""
+    try:
+        problems = require_verified(run, allow_unverified)
+    except (NotARun, Unverified) as exc:
+        fail(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    if problems:
+        for line in banner(run, problems):
+            stderr.print(f"[bold red]{escape(line)}[/]")
+    return problems
+
+
+def verify_command(
+    run: RunArg,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check a bundle against its seal: the sha256 of every file, a digest over the
+    manifest's own fields (configuration, times, versions, policy digest, run id, history),
+    probes planned or observed more than once, and every `evaluate --force` recorded. Names
+    what changed, went missing or was added since sealing. Exit status 1 if anything differs,
+    or if a forced evaluation resealed the bundle over a failed verification."""
+    try:
+        report = verify(run)
+    except BundleError as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    if json_output:
+        stdout.out(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        for name in report.changed:
+            stdout.print(f"[red]changed 已改动[/]  {escape(name)}")
+        for name in report.missing:
+            stdout.print(f"[red]missing 缺失[/]    {escape(name)}")
+        for name in report.unlisted:
+            stdout.print(f"[yellow]unlisted 未登记[/] {escape(name)}")
+        for kind, detail in report.problems():
+            if kind not in ("changed", "missing", "unlisted"):
+                stdout.print(f"[red]{escape(PROBLEM_LABELS[kind])}[/]: {escape(detail)}")
+        for forced in report.forced:
+            if not forced.despite:  # those over a failure are listed above
+                stdout.print(f"[yellow]forced evaluation 强制重新评估[/]: "
+                             f"{escape(forced.describe())}")
+        verdict = "intact 完整" if report.intact else "NOT intact 不完整"
+        stdout.print(f"{escape(str(run))}: {len(report.ok)} file(s) match the manifest; "
+                     f"bundle {verdict}")
+    if not report.intact:
+        raise typer.Exit(1)
+
+
+def evaluate_command(
+    run: RunArg,
+    force: Annotated[bool, typer.Option(
+        help="Re-evaluate even if the bundle fails verification. Recorded in the manifest "
+             "(time, policy digests), shown by `hulian verify` and in every report; a bundle "
+             "resealed over a failed verification fails `hulian verify` from then on.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
+) -> None:
+    """Recompute the verdicts of a run from its stored observations with the current
+    policies (no crawling), replace verdicts.jsonl and reseal the manifest.
+
+    The bundle is verified first: judging altered observations would launder them. Exit
+    status 5 if another process is writing the bundle.
+    """
+    catalog = load_or_exit()
+    try:
+        read_manifest(run)  # a clear error for a path that is no bundle, before any lock
+        with writing(run, "evaluate"):
+            report = verify(run)
+            if not report.intact and not force:
+                fail(f"{run}: bundle fails verification (changed: {report.changed}, "
+                     f"missing: {report.missing}, unlisted: {report.unlisted}"
+                     + "".join(f"; {line}" for line in _other_problems(report.problems()))
+                     + f"); run `hulian verify {run}` or pass --force")
+                raise typer.Exit(1)
+            bundle = Bundle(run)
+            verdicts = judge(run, catalog)
+            rewrite_verdicts(run, verdicts, catalog.digest, report, forced=force)
+    except BundleError as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    if force:
+        stderr.print("[yellow]forced evaluation recorded in the manifest / 已记录强制重新评估"
+                      + ("" if report.intact else "; the bundle now fails `hulian verify`")
+                      + "[/]")
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        counts[verdict.status.value] = counts.get(verdict.status.value, 0) + 1
+    for note in bundle.problems.skipped:
+        stderr.print(f"[yellow]warning[/]: {note}")
+    summary = {"run": str(run), "verdicts": len(verdicts), "by_status": counts,
+               "policy_digest": catalog.digest, "forced": force}
+    if json_output:
+        stdout.out(json.dumps(summary, ensure_ascii=False))
+    else:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        stdout.print(f"{run}: {len(verdicts)} verdict(s) 判定 ({parts}); policies "
+                     f"{catalog.digest[:16]}")
+
+
+def _other_problems(problems: list[Problem]) -> list[str]:
+    return [f"{PROBLEM_LABELS[k]}: {d}" for k, d in problems
+            if k not in ("changed", "missing", "unlisted")]
+

@@ -1,0 +1,550 @@
+"""The run bundle: an append-only directory of JSONL files plus a manifest of hashes.
+
+Lines are flushed to the operating system as each record is written, so a crash (even
+SIGKILL) loses nothing already written; at most a final partial line, which the reader skips
+and reports. `finish()` writes manifest.json with the sha256 of every file, atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform as host_platform
+import re
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from audit import __version__
+from audit.evidence.jsonlines import repair_partial_line
+from audit.evidence.lock import BUNDLE_LOCK, bundle_lock
+from audit.model import Observation, Probe, RunManifest, Verdict
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+PROBES = "probes.jsonl"
+OBSERVATIONS = "observations.jsonl"
+VERDICTS = "verdicts.jsonl"
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class BundleError(Exception):
+    """A bundle cannot be read or written; the message names the file (and line)."""
+
+
+# Exit statuses of commands that use a bundle as evidence (report, diff, graph, runs import).
+EXIT_UNVERIFIED = 6  # the bundle fails `hulian verify` (or cannot be read) and was refused
+EXIT_NOT_A_RUN = 7  # the path is not a run bundle at all
+
+
+class NotARun(BundleError):
+    """The path is not a run bundle (no manifest.json)."""
+
+    exit_code = EXIT_NOT_A_RUN
+
+
+class Unverified(BundleError):
+    """The bundle fails verification and --allow-unverified was not given."""
+
+    exit_code = EXIT_UNVERIFIED
+
+    def __init__(self, message: str, problems: list[tuple[str, str]]):
+        super().__init__(message)
+        self.problems = problems
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def check_run_id(run_id: str) -> str:
+    # The first character must be a letter or digit: "." and ".." would name the runs
+    # directory itself or its parent.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
+        raise BundleError(f"run id {run_id!r} must start with a letter or digit and "
+                          "may only use letters, digits, '.', '_', '-'")
+    return run_id
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def vantage() -> dict[str, str]:
+    """Where the measurement ran from (recorded, never used to decide anything)."""
+    return {"hostname": host_platform.node(), "system": host_platform.platform(),
+            "python": host_platform.python_version()}
+
+
+class BundleWriter:
+    """Creates runs/<run-id>/ and appends records as they come."""
+
+    def __init__(self, root: Path, *, run_id: str | None = None, policy_digest: str,
+                 config: dict[str, object] | None = None, resume: bool = False):
+        self.run_id = check_run_id(run_id or new_run_id())
+        self.path = root / self.run_id
+        # The directory may exist already, holding only the lock its command took first.
+        if not resume and self.path.exists() and any(
+                p.name != BUNDLE_LOCK for p in self.path.iterdir()):
+            raise BundleError(f"{self.path}: a run with this id already exists")
+        self.path.mkdir(parents=True, exist_ok=True)
+        # Taken (again, re-entrantly) here too, so that a writer whose command forgot the
+        # lock still cannot write beside a live one.
+        with bundle_lock(self.path, "write"):
+            (self.path / "evidence").mkdir(exist_ok=True)
+            previous = (read_manifest(self.path) if resume and (self.path / MANIFEST).exists()
+                        else None)
+            self.manifest = previous or RunManifest(
+                run_id=self.run_id, tool_version=__version__, policy_digest=policy_digest,
+                started_at=datetime.now(UTC), config=dict(config or {}), vantage=vantage(),
+            )
+            self._handles: dict[str, IO[str]] = {}
+            self._write_manifest()
+
+    def _append(self, name: str, record: BaseModel) -> None:
+        handle = self._handles.get(name)
+        if handle is None:
+            path = self.path / name
+            repair_partial_line(path)
+            handle = self._handles[name] = path.open("a", encoding="utf-8")
+        handle.write(record.model_dump_json(exclude_none=False) + "\n")
+        handle.flush()
+
+    def add_probe(self, probe: Probe) -> None:
+        self._append(PROBES, probe)
+
+    def add_observation(self, observation: Observation) -> None:
+        self._append(OBSERVATIONS, observation)
+
+    def add_verdict(self, verdict: Verdict) -> None:
+        self._append(VERDICTS, verdict)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            os.fsync(handle.fileno())
+            handle.close()
+        self._handles.clear()
+
+    def finish(self) -> RunManifest:
+        """Close the files and seal the bundle: hashes of every file into the manifest."""
+        self.close()
+        self.manifest.finished_at = datetime.now(UTC)
+        seal(self.path, self.manifest)
+        return self.manifest
+
+    def _write_manifest(self) -> None:
+        write_manifest(self.path, self.manifest)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> BundleWriter:
+        # A writer is a resource (open files), not a value: Scrapy deep-copies its settings,
+        # where the crawler's writer travels, and every copy must be this same writer.
+        return self
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+
+def manifest_digest(fields: Mapping[str, object]) -> str:
+    """sha256 of a manifest's fields other than the digest itself, as canonical JSON (sorted
+    keys, no spaces): it pins what the manifest says, whatever its layout on disk."""
+    body = {k: v for k, v in fields.items() if k != "manifest_digest"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_manifest(path: Path, manifest: RunManifest) -> None:
+    # Digested from the JSON as written and read back, exactly as verify will read it.
+    manifest.manifest_digest = manifest_digest(json.loads(manifest.model_dump_json()))
+    tmp = path / (MANIFEST + ".tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path / MANIFEST)
+
+
+# Reports are derived from the sealed files and can be rendered again at any time, in either
+# language (`hulian report RUN`); they are written after sealing so that they can quote the
+# final manifest's sha256, and are therefore not part of the seal.
+# Derived from the sealed records and written again at will (`hulian report`): not sealed.
+DERIVED_FILES = frozenset({"report.html", "report.pdf", "findings.json", "findings.csv",
+                           "junit.xml", "review.csv"})
+
+
+def bundle_files(path: Path) -> list[Path]:
+    # The lock file says who writes the bundle now: not part of what was measured.
+    return sorted(p for p in path.rglob("*") if p.is_file()
+                  and p.name not in (MANIFEST, MANIFEST + ".tmp")
+                  and not (p.parent == path and (p.name in DERIVED_FILES
+                                                 or p.name == BUNDLE_LOCK)))
+
+
+def seal(path: Path, manifest: RunManifest) -> None:
+    with bundle_lock(path, "seal"):
+        manifest.files = {p.relative_to(path).as_posix(): sha256_file(p)
+                          for p in bundle_files(path)}
+        write_manifest(path, manifest)
+
+
+def read_manifest(path: Path) -> RunManifest:
+    file = path / MANIFEST
+    if not file.is_file():
+        raise NotARun(f"{path}: not a run bundle (no {MANIFEST})")
+    try:
+        return RunManifest.model_validate_json(file.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise BundleError(f"{file}: invalid manifest ({loc}: {first['msg']})") from None
+
+
+@dataclass
+class ReadProblems:
+    skipped: list[str] = field(default_factory=list)
+
+
+def iter_records(file: Path, model: type[R], problems: ReadProblems | None = None) -> Iterator[R]:
+    """Records of one JSONL file. A final partial line (an interrupted write) is skipped and
+    noted; a corrupt line anywhere else is an error naming the file and line."""
+    if not file.exists():
+        return
+    with file.open("rb") as fh:  # streamed: bundles can be larger than memory
+        yield from _parse_lines(file, fh, model, problems)
+
+
+def _parse_lines(file: Path, fh: IO[bytes], model: type[R],
+                 problems: ReadProblems | None) -> Iterator[R]:
+    for number, raw in enumerate(fh, 1):
+        if not raw.strip():
+            continue
+        try:
+            yield model.model_validate_json(raw)
+        except ValidationError as exc:
+            # Only the last line of a file can lack its newline.
+            if not raw.endswith(b"\n"):
+                note = f"{file}:{number}: partial last line skipped (interrupted write)"
+                logger.warning(note)
+                if problems is not None:
+                    problems.skipped.append(note)
+                return
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise BundleError(f"{file}:{number}: invalid record ({loc}: {first['msg']})") from None
+
+
+class Bundle:
+    """A run bundle on disk, for reading."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.manifest = read_manifest(path)
+        self.problems = ReadProblems()
+
+    def probes(self) -> Iterator[Probe]:
+        return iter_records(self.path / PROBES, Probe, self.problems)
+
+    def observations(self) -> Iterator[Observation]:
+        return iter_records(self.path / OBSERVATIONS, Observation, self.problems)
+
+    def verdicts(self) -> Iterator[Verdict]:
+        return iter_records(self.path / VERDICTS, Verdict, self.problems)
+
+
+# A problem verify found: (kind, detail). Kinds are fixed words (the reports translate them);
+# details name files, ids or dates.
+Problem = tuple[str, str]
+
+PROBLEM_LABELS: dict[str, str] = {
+    "changed": "changed since sealing 封存后被改动",
+    "missing": "missing 缺失",
+    "unlisted": "not in the manifest 未登记",
+    "manifest_changed": "manifest fields changed since sealing (configuration, times, "
+                        "versions, history) 清单字段被改动",
+    "manifest_absent": "manifest fields not sealed (no manifest_digest) 清单字段未封存",
+    "manifest_unreadable": "manifest unreadable 清单无法读取",
+    "duplicate_probes": "probe ids planned more than once 重复的探测",
+    "duplicate_observations": "probes observed more than once (two writers?) 重复的观测",
+    "duplicate_observation_ids": "observation ids used more than once 重复的观测编号",
+    "forced": "resealed by `hulian evaluate --force` over a failed verification 强制重新评估",
+}
+
+
+def _names(values: list[str], limit: int = 8) -> str:
+    shown = ", ".join(values[:limit]) + (", …" if len(values) > limit else "")
+    return f"{len(values)}: {shown}" if len(values) > 1 else shown
+
+
+@dataclass(frozen=True)
+class ForcedEvaluation:
+    """One `hulian evaluate --force`, as the manifest records it."""
+
+    at: str
+    policy_digest: str
+    previous_policy_digest: str | None
+    despite: list[Problem]  # what failed verification then; empty: --force overrode nothing
+
+    def describe(self) -> str:
+        text = (f"evaluate --force at {self.at} with policies {self.policy_digest[:16]} "
+                f"(previous {(self.previous_policy_digest or '–')[:16]})")
+        if self.despite:
+            return text + "; over a failed verification: " + "; ".join(describe(self.despite))
+        return text + "; the bundle verified then (nothing was overridden)"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: list[str]
+    changed: list[str]
+    missing: list[str]
+    unlisted: list[str]
+    manifest: str = "ok"  # the manifest's own fields: ok | changed | absent
+    duplicate_probes: list[str] = field(default_factory=list)
+    duplicate_observations: list[str] = field(default_factory=list)  # probe ids
+    duplicate_observation_ids: list[str] = field(default_factory=list)
+    forced: list[ForcedEvaluation] = field(default_factory=list)
+    sealed: bool = True  # False: the run never finished (the manifest lists no files)
+
+    @property
+    def consistent(self) -> bool:
+        """Everything but the file hashes holds: the manifest's fields are as sealed, no probe
+        is planned or observed twice, no forced evaluation resealed an altered bundle. What a
+        resumed (never sealed) run must satisfy."""
+        return (self.manifest == "ok" and not self.duplicate_probes
+                and not self.duplicate_observations and not self.duplicate_observation_ids
+                and not any(f.despite for f in self.forced))
+
+    @property
+    def intact(self) -> bool:
+        return self.consistent and not (self.changed or self.missing or self.unlisted)
+
+    def problems(self) -> list[Problem]:
+        found: list[Problem] = [(kind, name) for kind, names in (
+            ("changed", self.changed), ("missing", self.missing),
+            ("unlisted", self.unlisted)) for name in names]
+        if self.manifest != "ok":
+            found.append((f"manifest_{self.manifest}", MANIFEST))
+        for kind, ids in (("duplicate_probes", self.duplicate_probes),
+                          ("duplicate_observations", self.duplicate_observations),
+                          ("duplicate_observation_ids", self.duplicate_observation_ids)):
+            if ids:
+                found.append((kind, _names(ids)))
+        found += [("forced", f.describe()) for f in self.forced if f.despite]
+        return found
+
+    def as_dict(self) -> dict[str, object]:
+        return {"intact": self.intact, "ok": len(self.ok), "changed": self.changed,
+                "missing": self.missing, "unlisted": self.unlisted, "manifest": self.manifest,
+                "duplicate_probes": self.duplicate_probes,
+                "duplicate_observations": self.duplicate_observations,
+                "duplicate_observation_ids": self.duplicate_observation_ids,
+                "forced_evaluations": [_forced_dict(f) for f in self.forced],
+                "problems": describe(self.problems())}
+
+
+def _forced_dict(forced: ForcedEvaluation) -> dict[str, object]:
+    return {"at": forced.at, "policy_digest": forced.policy_digest,
+            "previous_policy_digest": forced.previous_policy_digest,
+            "despite": describe(forced.despite)}
+
+
+def describe(problems: list[Problem]) -> list[str]:
+    """One line per problem, for the terminal and for every output's unverified banner."""
+    return [f"{PROBLEM_LABELS.get(kind, kind)}: {detail}" for kind, detail in problems]
+
+
+def banner(run: Path | str, problems: list[Problem]) -> list[str]:
+    """The banner of an output made from a bundle that failed verification (written with
+    --allow-unverified): the same lines in a report, a diff, a graph export and on stderr."""
+    return [f"UNVERIFIED BUNDLE 未通过校验: {run} fails `hulian verify`; used with "
+            "--allow-unverified. Do not rely on it as evidence. 不可作为证据。",
+            *describe(problems)]
+
+
+# The first fields of a record as model_dump_json writes them: read without parsing the rest.
+_IDS = re.compile(rb'\{"id":"([^"\\]*)"(?:,"probe_id":"([^"\\]*)")?')
+
+
+class _Repeats:
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.repeated: set[str] = set()
+
+    def add(self, value: object) -> None:
+        if isinstance(value, str):
+            if value in self.seen:
+                self.repeated.add(value)
+            else:
+                self.seen.add(value)
+
+
+def _hash_and_scan(file: Path, ids: _Repeats, probe_ids: _Repeats | None) -> str:
+    """sha256 of a JSONL file, noting each record's id (and probe_id) on the way: one read."""
+    digest = hashlib.sha256()
+    with file.open("rb") as fh:
+        for line in fh:
+            digest.update(line)
+            fast = _IDS.match(line)
+            if fast is not None and (probe_ids is None or fast.group(2) is not None):
+                ids.add(fast.group(1).decode("utf-8", "replace"))
+                if probe_ids is not None:
+                    probe_ids.add(fast.group(2).decode("utf-8", "replace"))
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a cut last line; whether it was sealed so, the hash says
+            if isinstance(record, dict):
+                ids.add(record.get("id"))
+                if probe_ids is not None:
+                    probe_ids.add(record.get("probe_id"))
+    return digest.hexdigest()
+
+
+def verify(path: Path) -> VerifyReport:
+    """Recompute the sha256 of every file the manifest lists and of the manifest's own fields,
+    look for probes planned or observed twice, and name what differs. Every command that
+    uses a bundle as evidence calls this (through require_verified, below)."""
+    manifest = read_manifest(path)
+    raw = json.loads((path / MANIFEST).read_bytes())
+    recorded = raw.get("manifest_digest")
+    manifest_state = ("absent" if not recorded
+                      else "ok" if recorded == manifest_digest(raw) else "changed")
+    probe_repeats, observation_repeats, observed_repeats = _Repeats(), _Repeats(), _Repeats()
+    scans = {PROBES: (probe_repeats, None),
+             OBSERVATIONS: (observation_repeats, observed_repeats)}
+    ok: list[str] = []
+    changed: list[str] = []
+    missing: list[str] = []
+    root = path.resolve()
+    for name, expected in sorted(manifest.files.items()):
+        file = path / name
+        if not file.resolve().is_relative_to(root):
+            # A manifest must not make verify read files outside the bundle.
+            raise BundleError(f"{path / MANIFEST}: lists a file outside the bundle: {name!r}")
+        if not file.is_file():
+            missing.append(name)
+            continue
+        scan = scans.pop(name, None)
+        actual = _hash_and_scan(file, *scan) if scan else sha256_file(file)
+        (ok if actual == expected else changed).append(name)
+    for name, scan in scans.items():  # not listed (an unsealed run): still scanned
+        if (path / name).is_file():
+            _hash_and_scan(path / name, *scan)
+    listed = set(manifest.files)
+    unlisted = [p.relative_to(path).as_posix() for p in bundle_files(path)
+                if p.relative_to(path).as_posix() not in listed]
+    return VerifyReport(
+        ok, changed, missing, unlisted, manifest=manifest_state,
+        duplicate_probes=sorted(probe_repeats.repeated),
+        duplicate_observations=sorted(observed_repeats.repeated),
+        # In a crawl an observation id derives from its probe id: named once, as the probe.
+        duplicate_observation_ids=[] if observed_repeats.repeated
+        else sorted(observation_repeats.repeated),
+        forced=forced_evaluations(manifest), sealed=bool(manifest.files))
+
+
+def forced_evaluations(manifest: RunManifest) -> list[ForcedEvaluation]:
+    """Every `evaluate --force` the manifest records (also those of hulian versions that
+    recorded only a forced evaluation over a failed verification)."""
+    evaluations = manifest.config.get("evaluations")
+    found = []
+    for entry in evaluations if isinstance(evaluations, list) else []:
+        if not isinstance(entry, dict) or not (entry.get("forced")
+                                               or entry.get("forced_despite")):
+            continue
+        despite = entry.get("forced_despite")
+        previous = entry.get("previous_policy_digest")
+        found.append(ForcedEvaluation(
+            at=str(entry.get("at", "?")), policy_digest=str(entry.get("policy_digest", "?")),
+            previous_policy_digest=str(previous) if previous else None,
+            despite=_stored_problems(despite) if isinstance(despite, dict) else []))
+    return found
+
+
+def _stored_problems(stored: dict[str, object]) -> list[Problem]:
+    problems = stored.get("problems")
+    if isinstance(problems, list):
+        return [(str(p[0]), str(p[1])) for p in problems
+                if isinstance(p, list | tuple) and len(p) == 2]
+    # Recorded by an older hulian: the file lists only.
+    found: list[Problem] = []
+    for kind in ("changed", "missing", "unlisted"):
+        names = stored.get(kind)
+        found += [(kind, str(name)) for name in names] if isinstance(names, list) else []
+    return found
+
+
+def rewrite_verdicts(path: Path, verdicts: list[Verdict], policy_digest: str,
+                     checked: VerifyReport | None = None, forced: bool = False) -> RunManifest:
+    """Replace verdicts.jsonl (after `hulian evaluate`) and reseal the manifest, recording
+    which policy set produced the verdicts and which one produced those they replace. A
+    forced evaluation is recorded as such, with what failed verification (`checked`), because
+    resealing would otherwise hide the alteration: verify shows every forced evaluation and
+    fails a bundle resealed over a failed verification."""
+    with bundle_lock(path, "evaluate"):
+        manifest = read_manifest(path)
+        evaluations = manifest.config.setdefault("evaluations", [])
+        earlier = [e for e in evaluations if isinstance(e, dict)] \
+            if isinstance(evaluations, list) else []
+        previous_digest = (earlier[-1].get("policy_digest") if earlier
+                           else manifest.policy_digest)
+        previous_file = path / VERDICTS
+        previous_sha = sha256_file(previous_file) if previous_file.is_file() else None
+        tmp = path / (VERDICTS + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for verdict in verdicts:
+                fh.write(verdict.model_dump_json() + "\n")
+        os.replace(tmp, path / VERDICTS)
+        if isinstance(evaluations, list):
+            entry: dict[str, object] = {
+                "at": datetime.now(UTC).isoformat(), "policy_digest": policy_digest,
+                "previous_policy_digest": previous_digest,
+                "previous_verdicts_sha256": previous_sha, "verdicts": len(verdicts)}
+            if forced:
+                entry["forced"] = True
+                if checked is not None and not checked.intact:
+                    entry["forced_despite"] = {
+                        "changed": checked.changed, "missing": checked.missing,
+                        "unlisted": checked.unlisted,
+                        "problems": [list(p) for p in checked.problems()]}
+            evaluations.append(entry)
+        seal(path, manifest)
+        return manifest
+
+
+def require_verified(path: Path, allow_unverified: bool = False) -> list[Problem] | None:
+    """The gate before a bundle is used as evidence (report, diff, graph, runs import):
+    None when it verifies; its problems when it does not but the caller was
+    told to go on (the caller then marks every output it writes with `banner`). Raises
+    NotARun, or Unverified for a bundle that fails verification or cannot be read at all."""
+    if not (path / MANIFEST).is_file():
+        raise NotARun(f"{path}: not a run bundle (no {MANIFEST})")
+    try:
+        checked = verify(path)
+    except BundleError as exc:
+        raise Unverified(f"{path}: the bundle cannot be verified / 无法校验: {exc}",
+                         [("manifest_unreadable", str(exc))]) from None
+    if checked.intact:
+        return None
+    problems = checked.problems()
+    if allow_unverified:
+        return problems
+    raise Unverified(f"{path}: the bundle fails verification / 未通过校验 ("
+                     + "; ".join(describe(problems)) + f"); see `hulian verify {path}`. "
+                     "--allow-unverified uses it anyway, marking every output as unverified",
+                     problems)

@@ -1,0 +1,1 @@
+"""The reachability graph: building, metrics, paths, exports."""

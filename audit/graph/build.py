@@ -1,0 +1,559 @@
+"""The link-reachability graph and its metrics. The only networkx user.
+
+Platform level: one node per platform (company, category, names) and one edge per
+source -> target, aggregating every surface: the count of each outcome, the worst and the
+typical outcome (audit.judge.treatment), the friction of both, the surfaces, the verdicts and the
+evidence (observation ids). Company level: the same contracted to companies (an edge
+between two platforms of one company becomes a self-loop, marked `internal`).
+
+Metrics (docs/graph.md explains each): openness and accessibility of every node,
+reciprocity and mutual blocking, the company block matrix, detour reachability (least-friction
+paths through other platforms, audit.graph.paths), open components (walled gardens) and
+communities of mutual openness.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+
+from audit.graph.paths import UNREACHABLE, all_pairs
+from audit.judge.treatment import typical
+from audit.judge.treatment import worst as worst
+from audit.model import FRICTION, SEVERITY_ORDER, Observation, Outcome, Status, Verdict
+from audit.policy.catalog import Catalog
+from audit.web.urls import host_of
+
+Level = Literal["platform", "company"]
+Format = Literal["graphml", "gexf", "json", "dot"]
+OTHER = "(other)"  # a target without a URL host we could name
+FONT = "Noto Sans CJK SC"
+
+
+
+# ---------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------
+
+
+def build(observations: Iterable[Observation], verdicts: Iterable[Verdict],
+          catalog: Catalog) -> nx.DiGraph[str]:
+    """The platform-level graph of one run."""
+    counts: dict[tuple[str, str], Counter[Outcome]] = {}
+    evidence: dict[tuple[str, str], list[str]] = {}
+    surfaces: dict[tuple[str, str], set[str]] = {}
+    unknown: dict[str, str] = {}
+    platforms_for: dict[str, str | None] = {}
+    for obs in observations:
+        target = obs.target_platform
+        if target is None:
+            # Attribute by host, as the evaluator does; an unknown host becomes its own node.
+            host = host_of(obs.target_url) or OTHER
+            if host not in platforms_for:
+                found = catalog.platform_for_url(obs.target_url)
+                platforms_for[host] = found.id if found else None
+            target = platforms_for[host] or host
+            if platforms_for[host] is None:
+                unknown[target] = host
+        key = (obs.source, target)
+        counts.setdefault(key, Counter())[obs.outcome] += 1
+        evidence.setdefault(key, []).append(obs.id)
+        surfaces.setdefault(key, set()).add(obs.surface)
+    statuses: dict[tuple[str, str], Counter[str]] = {}
+    failed_rules: dict[tuple[str, str], set[str]] = {}
+    findings: dict[tuple[str, str], list[str]] = {}
+    for verdict in verdicts:
+        key = (verdict.source, verdict.target_platform or OTHER)
+        statuses.setdefault(key, Counter())[verdict.status.value] += 1
+        if verdict.status is Status.FAIL:
+            failed_rules.setdefault(key, set()).add(verdict.rule_id)
+            if verdict.observation_id is None:  # a cross-target (graph rule) finding
+                findings.setdefault(key, []).append(verdict.id)
+    graph: nx.DiGraph[str] = nx.DiGraph(level="platform")
+    for (source, target), outcome_counts in counts.items():
+        for node in (source, target):
+            if node not in graph:
+                graph.add_node(node, **_platform_node(node, catalog, node in unknown))
+        status_counts = statuses.get((source, target), Counter())
+        attrs = edge_attributes(outcome_counts)
+        attrs.update(
+            surfaces=sorted(str(s) for s in surfaces[(source, target)]),
+            verdicts={k: status_counts[k] for k in sorted(status_counts)},
+            failed_verdicts=status_counts.get("fail", 0),
+            failed_rules=sorted(failed_rules.get((source, target), set())),
+            findings=sorted(findings.get((source, target), [])),
+            evidence=evidence[(source, target)],
+        )
+        graph.add_edge(source, target, **attrs)
+    return graph
+
+
+_COUNT_KEYS = [(o, f"n_{o.value}") for o in Outcome]
+
+
+def edge_attributes(outcome_counts: Counter[Outcome]) -> dict[str, Any]:
+    """Counts, worst and typical outcome and their frictions, from outcome counts."""
+    typical_outcome = typical(outcome_counts)
+    worst_outcome = worst(outcome_counts)
+    if typical_outcome is None:  # only errors / dead targets: nothing attributable
+        fallback = outcome_counts.most_common(1)[0][0]
+        typical_outcome = worst_outcome = fallback
+    attrs: dict[str, Any] = {key: outcome_counts.get(o, 0) for o, key in _COUNT_KEYS}
+    attrs.update(
+        observations=sum(outcome_counts.values()),
+        attributable=sum(n for o, n in outcome_counts.items() if FRICTION.get(o) is not None),
+        worst=(worst_outcome or typical_outcome).value,
+        typical=typical_outcome.value,
+        friction=_friction(typical_outcome),
+        friction_worst=_friction(worst_outcome or typical_outcome),
+    )
+    return attrs
+
+
+def _friction(outcome: Outcome) -> float:
+    value = FRICTION.get(outcome)
+    return math.nan if value is None else value
+
+
+def _platform_node(node: str, catalog: Catalog, unknown: bool) -> dict[str, Any]:
+    platform = catalog.platforms.get(node)
+    if platform is None:
+        return {"company": "", "company_zh": "", "category": "", "name_zh": node,
+                "name_en": node,
+                "kind": "unknown" if unknown or node == OTHER else "platform"}
+    company = catalog.companies.get(platform.company)
+    return {"company": platform.company, "category": platform.category.value,
+            "company_zh": company.name.zh if company else platform.company,
+            "name_zh": platform.name.zh, "name_en": platform.name.en, "kind": "platform"}
+
+
+def company_graph(graph: nx.DiGraph[str], catalog: Catalog) -> nx.DiGraph[str]:
+    """`graph` contracted to companies. Platforms of unknown company contract to
+    '(unknown)'; edges inside one company become self-loops marked `internal`."""
+    out: nx.DiGraph[str] = nx.DiGraph(level="company")
+    counts: dict[tuple[str, str], Counter[Outcome]] = {}
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    members: dict[str, list[str]] = {}
+    for node, data in graph.nodes(data=True):
+        members.setdefault(str(data.get("company") or "(unknown)"), []).append(node)
+    for company, platforms in members.items():
+        info = catalog.companies.get(company)
+        out.add_node(company, name_zh=info.name.zh if info else company,
+                     name_en=info.name.en if info else company, platforms=sorted(platforms),
+                     kind="company" if info else "unknown")
+    for source, target, data in graph.edges(data=True):
+        key = (str(graph.nodes[source].get("company") or "(unknown)"),
+               str(graph.nodes[target].get("company") or "(unknown)"))
+        counter = counts.setdefault(key, Counter())
+        for outcome in Outcome:
+            counter[outcome] += int(data.get(f"n_{outcome.value}", 0))
+        acc = merged.setdefault(key, {"surfaces": set(), "verdicts": Counter(),
+                                      "failed_rules": set(), "findings": [], "evidence": [],
+                                      "platform_edges": []})
+        acc["surfaces"].update(data.get("surfaces", []))
+        acc["verdicts"].update(data.get("verdicts", {}))
+        acc["failed_rules"].update(data.get("failed_rules", []))
+        acc["findings"].extend(data.get("findings", []))
+        acc["evidence"].extend(data.get("evidence", []))
+        acc["platform_edges"].append(f"{source}->{target}")
+    for (a, b), counter in counts.items():
+        acc = merged[(a, b)]
+        attrs = edge_attributes(+counter)
+        attrs.update(surfaces=sorted(acc["surfaces"]),
+                     verdicts=dict(sorted(acc["verdicts"].items())),
+                     failed_verdicts=acc["verdicts"].get("fail", 0),
+                     failed_rules=sorted(acc["failed_rules"]), findings=sorted(acc["findings"]),
+                     evidence=acc["evidence"], platform_edges=acc["platform_edges"],
+                     internal=a == b)
+        out.add_edge(a, b, **attrs)
+    return out
+
+
+def at_level(graph: nx.DiGraph[str], level: Level, catalog: Catalog) -> nx.DiGraph[str]:
+    return graph if level == "platform" else company_graph(graph, catalog)
+
+
+# ---------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------
+
+
+def _attributable_edges(graph: nx.DiGraph[str]) -> dict[tuple[str, str], float]:
+    """(source, target) -> typical friction, for edges between distinct nodes with at least
+    one attributable observation."""
+    return {(s, t): float(d["friction"]) for s, t, d in graph.edges(data=True)
+            if s != t and not math.isnan(float(d["friction"]))}
+
+
+def openness(graph: nx.DiGraph[str]) -> dict[str, dict[str, Any]]:
+    """Per node: of the other nodes it links to (attributably), the share reached without
+    friction (`openness`) and at finite friction (`reach`); `openness_rivals` counts only
+    other companies' platforms; `accessibility` is the inbound counterpart of openness."""
+    edges = _attributable_edges(graph)
+    out_edges: dict[str, list[tuple[str, float]]] = {}
+    in_edges: dict[str, list[float]] = {}
+    for (s, t), f in edges.items():
+        out_edges.setdefault(s, []).append((t, f))
+        in_edges.setdefault(t, []).append(f)
+    result: dict[str, dict[str, Any]] = {}
+    for node, data in graph.nodes(data=True):
+        outs = out_edges.get(node, [])
+        ins = in_edges.get(node, [])
+        company = data.get("company") or None
+        rivals = [f for t, f in outs
+                  if company is None or graph.nodes[t].get("company") != company]
+        result[node] = {
+            "linked": len(outs),
+            "openness": _share(f == 0 for _, f in outs),
+            "reach": _share(not math.isinf(f) for _, f in outs),
+            "openness_rivals": _share(f == 0 for f in rivals),
+            "linked_by": len(ins),
+            "accessibility": _share(f == 0 for f in ins),
+        }
+    return result
+
+
+def _share(flags: Iterable[bool]) -> float | None:
+    values = list(flags)
+    return sum(values) / len(values) if values else None
+
+
+def reciprocity(graph: nx.DiGraph[str]) -> dict[str, Any]:
+    """Pairs measured in both directions: how many are open both ways, one way only
+    (asymmetric), and obstructed both ways (mutual blocking: both typical frictions > 0;
+    `kind` 'blocking' when both are infinite)."""
+    edges = _attributable_edges(graph)
+    pairs = sorted({tuple(sorted(k)) for k in edges if (k[1], k[0]) in edges})
+    both_open, asymmetric, mutual = [], [], []
+    for a, b in pairs:
+        fab, fba = edges[(a, b)], edges[(b, a)]
+        row = {"a": a, "b": b, "a_to_b": graph.edges[a, b]["typical"],
+               "b_to_a": graph.edges[b, a]["typical"]}
+        if fab == 0 and fba == 0:
+            both_open.append(row)
+        elif fab > 0 and fba > 0:
+            row["kind"] = "blocking" if math.isinf(fab) and math.isinf(fba) else "obstruction"
+            mutual.append(row)
+        else:
+            row["open_side"] = a if fab == 0 else b
+            asymmetric.append(row)
+    n_edges = len(edges)
+    return {
+        "edges": n_edges,
+        "reciprocated_edges": 2 * len(pairs),
+        "reciprocity": (2 * len(pairs) / n_edges) if n_edges else None,
+        "pairs": len(pairs),
+        "open_reciprocity": (len(both_open) / len(pairs)) if pairs else None,
+        "both_open": both_open,
+        "asymmetric": asymmetric,
+        "mutual_blocking": mutual,
+    }
+
+
+def block_matrix(company: nx.DiGraph[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """company -> company -> {typical, worst, friction, observations}, diagonal included
+    (how a company's platforms treat each other)."""
+    matrix: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in sorted(company.nodes)}
+    for a, b, d in company.edges(data=True):
+        matrix[a][b] = {"typical": d["typical"], "worst": d["worst"],
+                        "friction": _json_number(d["friction"]),
+                        "observations": d["observations"]}
+    return matrix
+
+
+def detours(graph: nx.DiGraph[str], max_paths: int = 200) -> dict[str, Any]:
+    """Can a user get from A to B, possibly through other platforms, and at what friction?
+
+    Least-friction paths over the typical frictions (infinite edges are not usable), ties
+    broken by fewer hops. `detours` lists the pairs whose direct link is worse than the
+    best path through others (the first `max_paths` with the path itself); the summary
+    counts ordered pairs by how they can be reached."""
+    edges = _attributable_edges(graph)
+    finite = {k: int(f) for k, f in edges.items() if not math.isinf(f)}
+    nodes = sorted(graph.nodes)
+    pairs = all_pairs(nodes, finite)
+    index = {n: i for i, n in enumerate(nodes)}
+    rows: list[dict[str, Any]] = []
+    for (s, t), direct in edges.items():
+        best = int(pairs.friction[index[s], index[t]])
+        if best == UNREACHABLE or best >= direct:
+            continue
+        rows.append({"source": s, "target": t, "direct": graph.edges[s, t]["typical"],
+                     "direct_friction": _json_number(direct), "detour_friction": best,
+                     "hops": int(pairs.hops[index[s], index[t]])})
+    rows.sort(key=lambda r: (-_gain(r), r["source"], r["target"]))
+    incoming = pairs.incoming_index(finite) if rows and max_paths else {}
+    for row in rows[:max_paths]:
+        row["path"] = pairs.path(row["source"], row["target"], finite, incoming)
+    n = len(nodes)
+    off_diagonal = n * (n - 1)
+    f = pairs.friction
+    reachable = int((f != UNREACHABLE).sum()) - n
+    open_pairs = int((f == 0).sum()) - n
+    direct_open = sum(1 for v in edges.values() if v == 0)
+    return {
+        "ordered_pairs": off_diagonal,
+        "reachable": reachable,
+        "reachable_share": reachable / off_diagonal if off_diagonal else None,
+        "open": open_pairs,
+        "open_share": open_pairs / off_diagonal if off_diagonal else None,
+        "direct_open": direct_open,
+        "open_only_by_detour": open_pairs - direct_open,
+        "detour_count": len(rows),
+        "detours": rows,
+    }
+
+
+def _gain(row: dict[str, Any]) -> float:
+    direct = row["direct_friction"]
+    return (math.inf if direct == "inf" else float(direct)) - float(row["detour_friction"])
+
+
+def components(graph: nx.DiGraph[str]) -> dict[str, Any]:
+    """Open components: strongly connected components of the friction-0 subgraph, i.e.
+    groups whose members all reach each other without friction. A component of two or more
+    platforms is a `walled_garden` when fewer than half of the attributable links crossing
+    its boundary (either way) are open. Communities: Louvain (seed 0) on the undirected
+    graph of mutually open pairs."""
+    edges = _attributable_edges(graph)
+    open_graph: nx.DiGraph[str] = nx.DiGraph()
+    open_graph.add_nodes_from(graph.nodes)
+    open_graph.add_edges_from(k for k, f in edges.items() if f == 0)
+    found: list[dict[str, Any]] = []
+    for members in nx.strongly_connected_components(open_graph):
+        if len(members) < 2:
+            continue
+        crossing = [f for (s, t), f in edges.items() if (s in members) != (t in members)]
+        boundary_open = _share(f == 0 for f in crossing)
+        companies = sorted({str(graph.nodes[m].get("company") or "") for m in members} - {""})
+        found.append({"members": sorted(members), "companies": companies,
+                      "boundary_links": len(crossing), "boundary_openness": boundary_open,
+                      "walled_garden": boundary_open is not None and boundary_open < 0.5})
+    found.sort(key=lambda c: (-len(c["members"]), c["members"]))
+    mutual: nx.Graph[str] = nx.Graph()
+    mutual.add_nodes_from(graph.nodes)
+    mutual.add_edges_from((s, t) for (s, t), f in edges.items()
+                          if f == 0 and edges.get((t, s)) == 0)
+    communities = [sorted(c) for c in nx.community.louvain_communities(mutual, seed=0)
+                   if len(c) > 1]
+    communities.sort(key=lambda c: (-len(c), c))
+    return {"open_components": found, "communities": communities}
+
+
+def metrics(graph: nx.DiGraph[str], catalog: Catalog, max_paths: int = 200) -> dict[str, Any]:
+    """Every metric of one run, at both levels, as JSON-ready data."""
+    company = company_graph(graph, catalog)
+    company_edges = company.copy()
+    company_edges.remove_edges_from([(a, b) for a, b in company.edges if a == b])
+    return {
+        "platform": {
+            "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges(),
+            "openness": openness(graph), "reciprocity": reciprocity(graph),
+            "detours": detours(graph, max_paths), **components(graph),
+        },
+        "company": {
+            "nodes": company.number_of_nodes(), "edges": company_edges.number_of_edges(),
+            "openness": openness(company_edges), "reciprocity": reciprocity(company_edges),
+            "block_matrix": block_matrix(company),
+            "detours": detours(company_edges, max_paths), **components(company_edges),
+        },
+    }
+
+
+def flat_metrics(data: dict[str, Any]) -> list[tuple[str, str, str, float | None]]:
+    """(level, node, metric, value) rows for the history store: per-node openness figures
+    and run-wide summary figures (node '')."""
+    rows: list[tuple[str, str, str, float | None]] = []
+    for level in ("platform", "company"):
+        part = data[level]
+        for node, figures in part["openness"].items():
+            for name, value in figures.items():
+                rows.append((level, node, name, None if value is None else float(value)))
+        recip = part["reciprocity"]
+        det = part["detours"]
+        for name, value in (("nodes", part["nodes"]), ("edges", part["edges"]),
+                            ("reciprocity", recip["reciprocity"]),
+                            ("open_reciprocity", recip["open_reciprocity"]),
+                            ("mutual_blocking_pairs", len(recip["mutual_blocking"])),
+                            ("reachable_share", det["reachable_share"]),
+                            ("open_share", det["open_share"]),
+                            ("detour_count", det["detour_count"]),
+                            ("open_components", len(part["open_components"])),
+                            ("walled_gardens",
+                             sum(1 for c in part["open_components"] if c["walled_garden"]))):
+            rows.append((level, "", name, None if value is None else float(value)))
+    return rows
+
+
+def write_metrics(data: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+                    encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------
+
+
+def _json_number(value: Any) -> Any:
+    """JSON has no infinity or NaN: infinite friction is the string 'inf', NaN is null."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf"
+    return value
+
+
+def _flat(graph: nx.DiGraph[str]) -> nx.DiGraph[str]:
+    """A copy whose attributes are scalars (GraphML/GEXF have no lists or maps): lists are
+    joined with spaces, maps become `key:value` lists, None is dropped."""
+    flat: nx.DiGraph[str] = nx.DiGraph()
+    flat.graph.update({k: v for k, v in graph.graph.items() if _scalar(v)})
+
+    def clean(data: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple, set)):
+                value = " ".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                value = " ".join(f"{k}:{v}" for k, v in value.items())
+            out[key] = value
+        return out
+
+    for node, data in graph.nodes(data=True):
+        flat.add_node(node, **clean(data))
+    for s, t, data in graph.edges(data=True):
+        flat.add_edge(s, t, **clean(data))
+    return flat
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def write_graphml(graph: nx.DiGraph[str], path: Path) -> None:
+    nx.write_graphml(_flat(graph), path, encoding="utf-8")
+
+
+def node_link(graph: nx.DiGraph[str]) -> dict[str, Any]:
+    """networkx node-link data (`nx.node_link_graph(data, edges="links")` reads it back)."""
+    data = nx.node_link_data(graph, edges="links")
+    for item in (*data["nodes"], *data["links"]):
+        for key, value in list(item.items()):
+            item[key] = _json_number(value)
+    return data
+
+
+def export(graph: nx.DiGraph[str], fmt: str) -> str:
+    """The graph as GraphML, GEXF, node-link JSON or Graphviz DOT text."""
+    if fmt == "json":
+        return json.dumps(node_link(graph), ensure_ascii=False, indent=1) + "\n"
+    if fmt == "dot":
+        return str(_pydot(graph).to_string())
+    flat = _flat(graph)
+    if fmt not in ("graphml", "gexf"):
+        raise ValueError(f"unknown graph format {fmt!r}")
+    lines = (nx.generate_graphml(flat, encoding="utf-8") if fmt == "graphml"
+             else nx.generate_gexf(flat, encoding="utf-8"))
+    return "\n".join(lines) + "\n"
+
+
+def edge_rows(graph: nx.DiGraph[str]) -> list[dict[str, object]]:
+    """Edges as plain rows (for reports), worst first."""
+    rows = [{"source": s, "target": t, **data} for s, t, data in graph.edges(data=True)]
+    ranked = {o.value: i for i, o in enumerate(SEVERITY_ORDER)}
+    rows.sort(key=lambda r: (-ranked.get(str(r["worst"]), -1), str(r["source"]),
+                             str(r["target"])))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Pictures (pydot + Debian graphviz `dot`, a subprocess: no in-process graphviz library)
+# ---------------------------------------------------------------------------------------
+
+EDGE_COLOURS: dict[str, str] = {
+    "direct": "#2e7d32", "wrapped": "#66bb6a", "warned": "#f9a825", "copy_only": "#ef6c00",
+    "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c", "unrecognized": "#6a1b9a",
+    "target_down": "#9e9e9e", "error": "#9e9e9e",
+}
+
+
+def _pydot(graph: nx.DiGraph[str], clusters_on: bool = True) -> Any:
+    import pydot
+
+    level = graph.graph.get("level", "platform")
+    # newrank: graphviz 2.42's default ranking fails ("trouble in init_rank") on clusters.
+    dot = pydot.Dot(graph_type="digraph", rankdir="LR", fontname=FONT, bgcolor="white",
+                    newrank="true")
+    dot.set_node_defaults(fontname=FONT, shape="box", style="rounded,filled",
+                          fillcolor="#f5f5f5", fontsize="11")
+    dot.set_edge_defaults(fontname=FONT, fontsize="9")
+    clusters: dict[str, Any] = {}
+    for node in sorted(graph.nodes):
+        data = graph.nodes[node]
+        label = str(data.get("name_zh") or node)
+        item = pydot.Node(_quote(node), label=_quote(label), tooltip=_quote(node))
+        company = str(data.get("company") or "")
+        if level == "platform" and company and clusters_on:
+            if company not in clusters:
+                clusters[company] = pydot.Cluster(
+                    _cluster_id(company), fontname=FONT,
+                    label=_quote(str(data.get("company_zh") or company)),
+                    style="dashed", color="#bdbdbd")
+                dot.add_subgraph(clusters[company])
+            clusters[company].add_node(item)
+        else:
+            dot.add_node(item)
+    for s, t in sorted(graph.edges):
+        data = graph.edges[s, t]
+        typical_outcome = str(data.get("typical"))
+        friction = data.get("friction")
+        label = typical_outcome if not isinstance(friction, float) or math.isnan(friction) \
+            else f"{typical_outcome} ({'∞' if math.isinf(friction) else int(friction)})"
+        dot.add_edge(pydot.Edge(
+            _quote(s), _quote(t), label=_quote(label),
+            color=EDGE_COLOURS.get(typical_outcome, "#616161"),
+            style="dashed" if isinstance(friction, float) and math.isinf(friction) else "solid",
+            penwidth=str(1 + min(int(data.get("observations", 1)), 9) / 3)))
+    return dot
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _cluster_id(company: str) -> str:
+    return "c_" + "".join(ch if ch.isalnum() else "_" for ch in company)
+
+
+def render_svg(graph: nx.DiGraph[str], level: Level = "platform",
+               catalog: Catalog | None = None, timeout: float = 60.0) -> str:
+    """A static SVG of the graph (platform level: companies drawn as clusters; company level
+    if asked and `graph` is a platform graph — pass the catalog for company names). Needs
+    Debian's graphviz (`dot`); raises RuntimeError if it is missing or fails."""
+    if level == "company" and graph.graph.get("level", "platform") == "platform":
+        graph = company_graph(graph, catalog or Catalog())
+    error = ""
+    # Company clusters first; graphviz's cluster layout can still fail on some graphs
+    # ("lost edge"), and a flat picture beats none.
+    for clusters_on in (True, False):
+        source = _pydot(graph, clusters_on).to_string()
+        try:
+            done = subprocess.run(["dot", "-Tsvg"], input=source.encode("utf-8"),
+                                  capture_output=True, timeout=timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"graphviz dot failed: {exc}") from exc
+        if done.returncode == 0:
+            return str(done.stdout.decode("utf-8"))
+        error = done.stderr.decode("utf-8", "replace")[:500]
+    raise RuntimeError("graphviz dot failed: " + error)

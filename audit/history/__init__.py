@@ -1,0 +1,1 @@
+"""The history store (SQLAlchemy, Alembic migrations) and `hulian diff`."""

@@ -1,0 +1,227 @@
+"""What changed between two runs: per edge, per requirement, per failed finding, per graph
+metric. Pure functions over observations, verdicts and metric rows (no I/O).
+
+An edge is (source, surface, target platform) — the unit a scenario or a platform's link
+policy is written in. Its outcome in a run is the typical outcome of its observations
+(audit.judge.treatment). Two attributable outcomes compare by grade: lower is `better`, higher
+`worse`, same grade but another outcome (blocked -> stripped) `changed`; when either side
+is an error or a dead target the edge is `changed` (the measurement, not the platform,
+moved). A regression is an edge that got worse or a requirement that now fails.
+
+Not every pair of runs can be compared (`unusable`): a run without observations cannot show
+that anything held (against it every edge is `gone`, and "no regression" would be a lie), and
+two runs that share no source platform, or whose verdicts cite disjoint frameworks, measure
+different things (every edge would be new or gone).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from audit.judge.evaluate import combine_statuses
+from audit.judge.treatment import GRADE, attributable, typical
+from audit.model import Observation, Status, Verdict
+from audit.web.urls import host_of
+
+EdgeKey = tuple[str, str, str]  # source, surface, target
+STATUS_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
+
+
+@dataclass
+class RunData:
+    run_id: str
+    observations: list[Observation]
+    verdicts: list[Verdict]
+    metrics: list[tuple[str, str, str, float | None]] = field(default_factory=list)
+
+
+@dataclass
+class Change:
+    kind: str  # better | worse | changed | new | gone
+    key: tuple[str, ...]
+    before: str | None
+    after: str | None
+
+    def as_dict(self, names: tuple[str, ...]) -> dict[str, Any]:
+        return {"change": self.kind, **dict(zip(names, self.key, strict=True)),
+                "before": self.before, "after": self.after}
+
+
+@dataclass
+class Diff:
+    run_a: str
+    run_b: str
+    edges: list[Change]
+    requirements: list[Change]
+    findings_new: list[dict[str, Any]]
+    findings_resolved: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]
+
+    @property
+    def regression(self) -> bool:
+        return (any(c.kind == "worse" for c in self.edges)
+                or any(c.kind == "worse" and c.after == "fail" for c in self.requirements))
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(c.kind for c in self.edges))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_a": self.run_a, "run_b": self.run_b, "regression": self.regression,
+            "edge_counts": self.counts(),
+            "edges": [c.as_dict(("source", "surface", "target")) for c in self.edges],
+            "requirements": [c.as_dict(("requirement",)) for c in self.requirements],
+            "findings_new": self.findings_new, "findings_resolved": self.findings_resolved,
+            "metrics": self.metrics,
+        }
+
+
+def edge_outcomes(observations: Iterable[Observation]) -> dict[EdgeKey, str]:
+    """(source, surface, target) -> typical outcome (the most common one when none is
+    attributable)."""
+    counts: dict[EdgeKey, Counter[Any]] = {}
+    for obs in observations:
+        target = obs.target_platform or host_of(obs.target_url) or obs.target_url
+        counts.setdefault((obs.source, obs.surface.value, target), Counter())[obs.outcome] += 1
+    out: dict[EdgeKey, str] = {}
+    for key, counter in counts.items():
+        outcome = typical(counter) or counter.most_common(1)[0][0]
+        out[key] = outcome.value
+    return out
+
+
+def compare_outcomes(before: str, after: str) -> str | None:
+    """better | worse | changed, or None when equal."""
+    from audit.model import Outcome
+
+    if before == after:
+        return None
+    a, b = Outcome(before), Outcome(after)
+    if not (attributable(a) and attributable(b)):
+        return "changed"
+    if GRADE[b] < GRADE[a]:
+        return "better"
+    if GRADE[b] > GRADE[a]:
+        return "worse"
+    return "changed"
+
+
+def requirement_statuses(verdicts: Iterable[Verdict]) -> dict[str, str]:
+    """'<framework>/<requirement>' -> pass | fail | inconclusive, from the requirements each
+    verdict names, combined as audit.judge.evaluate.requirement_status does (per observation
+    first: fail wins, then pass/exempt, else inconclusive; a graph finding stands alone)."""
+    units: dict[str, dict[str, list[Status]]] = {}
+    for v in verdicts:
+        unit = v.observation_id or f"verdict:{v.id}"
+        for requirement in v.requirements:
+            units.setdefault(requirement, {}).setdefault(unit, []).append(v.status)
+    result: dict[str, str] = {}
+    for requirement, by_unit in units.items():
+        decided = [combine_statuses(statuses) for statuses in by_unit.values()]
+        if Status.FAIL in decided:
+            result[requirement] = "fail"
+        elif decided and all(s is Status.PASS for s in decided):
+            result[requirement] = "pass"
+        else:
+            result[requirement] = "inconclusive"
+    return result
+
+
+def _finding_key(v: Verdict) -> tuple[str, str, str, str]:
+    # Observation ids (and so observation-rule verdict ids) change from run to run; what a
+    # finding is about does not.
+    return (v.rule_id, v.source, v.surface.value if v.surface else "",
+            v.target_platform or host_of(v.target_url or "") or v.target_url or "")
+
+
+def _finding(v: Verdict) -> dict[str, Any]:
+    rule, source, surface, target = _finding_key(v)
+    return {"rule_id": rule, "source": source, "surface": surface, "target": target,
+            "severity": v.severity.value, "outcome": v.outcome.value if v.outcome else None,
+            "reason": v.reason.model_dump()}
+
+
+def metric_changes(before: Iterable[tuple[str, str, str, float | None]],
+                   after: Iterable[tuple[str, str, str, float | None]],
+                   tolerance: float = 1e-9) -> list[dict[str, Any]]:
+    """Graph metrics whose value moved: change over time between two runs."""
+    a = {(level, node, metric): value for level, node, metric, value in before}
+    b = {(level, node, metric): value for level, node, metric, value in after}
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if va is None and vb is None:
+            continue
+        if va is not None and vb is not None and abs(va - vb) <= tolerance:
+            continue
+        rows.append({"level": key[0], "node": key[1], "metric": key[2], "before": va,
+                     "after": vb, "delta": (vb - va) if va is not None and vb is not None
+                     else None})
+    return rows
+
+
+def diff(a: RunData, b: RunData) -> Diff:
+    edges_a, edges_b = edge_outcomes(a.observations), edge_outcomes(b.observations)
+    edges: list[Change] = []
+    for key in sorted(set(edges_a) | set(edges_b)):
+        before, after = edges_a.get(key), edges_b.get(key)
+        if before is None:
+            edges.append(Change("new", key, None, after))
+        elif after is None:
+            edges.append(Change("gone", key, before, None))
+        else:
+            kind = compare_outcomes(before, after)
+            if kind is not None:
+                edges.append(Change(kind, key, before, after))
+    req_a, req_b = requirement_statuses(a.verdicts), requirement_statuses(b.verdicts)
+    requirements: list[Change] = []
+    for req in sorted(set(req_a) | set(req_b)):
+        before_s, after_s = req_a.get(req), req_b.get(req)
+        if before_s == after_s:
+            continue
+        if before_s is None or after_s is None:
+            kind = "new" if before_s is None else "gone"
+        else:
+            kind = "worse" if STATUS_RANK[after_s] > STATUS_RANK[before_s] else "better"
+        requirements.append(Change(kind, (req,), before_s, after_s))
+    failed_a = {_finding_key(v): v for v in a.verdicts if v.status is Status.FAIL}
+    failed_b = {_finding_key(v): v for v in b.verdicts if v.status is Status.FAIL}
+    return Diff(
+        run_a=a.run_id, run_b=b.run_id, edges=edges, requirements=requirements,
+        findings_new=[_finding(failed_b[k]) for k in sorted(set(failed_b) - set(failed_a))],
+        findings_resolved=[_finding(failed_a[k])
+                           for k in sorted(set(failed_a) - set(failed_b))],
+        metrics=metric_changes(a.metrics, b.metrics),
+    )
+
+
+EMPTY = "empty"
+NOT_COMPARABLE = "not_comparable"
+
+
+def frameworks_of(verdicts: Iterable[Verdict]) -> set[str]:
+    """The frameworks the verdicts' requirements belong to ('miit-2021/...' -> 'miit-2021')."""
+    return {r.split("/", 1)[0] for v in verdicts for r in v.requirements if "/" in r}
+
+
+def unusable(a: RunData, b: RunData) -> tuple[str, str] | None:
+    """(EMPTY | NOT_COMPARABLE, why) when the two runs cannot be diffed, else None."""
+    for run in (a, b):
+        if not run.observations:
+            return EMPTY, (f"run {run.run_id} has no observations: an empty run cannot show "
+                           "what changed, nor that nothing regressed")
+    sources_a = {o.source for o in a.observations}
+    sources_b = {o.source for o in b.observations}
+    if not sources_a & sources_b:
+        return NOT_COMPARABLE, (f"runs {a.run_id} and {b.run_id} share no source platform "
+                                f"({', '.join(sorted(sources_a))} vs "
+                                f"{', '.join(sorted(sources_b))})")
+    frameworks_a, frameworks_b = frameworks_of(a.verdicts), frameworks_of(b.verdicts)
+    if frameworks_a and frameworks_b and not frameworks_a & frameworks_b:
+        return NOT_COMPARABLE, (f"runs {a.run_id} and {b.run_id} were judged against "
+                                f"different frameworks ({', '.join(sorted(frameworks_a))} vs "
+                                f"{', '.join(sorted(frameworks_b))})")
+    return None

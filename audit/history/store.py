@@ -1,0 +1,581 @@
+"""The history store: runs, observations, verdicts and graph metrics in SQL, for `hulian runs`,
+trends and `hulian diff --against previous`. SQLAlchemy 2.x; SQLite by default, PostgreSQL by
+URL (`postgresql+psycopg://user@host/db`). The schema is created and upgraded by the Alembic
+migrations in audit/history/migrations/ whenever a store is opened.
+
+Where: `db_url` argument, else `$HULIAN_DB` (a URL, or a file path for SQLite), else
+`~/.local/share/hulian/history.db` (`$XDG_DATA_HOME` respected).
+
+The run bundle stays the evidence; the store is an index of it, rebuilt from bundles at any
+time with `hulian runs import` (idempotent: a run already stored is left alone unless
+`replace=True`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from audit.model import (
+    BlockReason,
+    Observation,
+    Outcome,
+    Probe,
+    Severity,
+    Status,
+    SurfaceKind,
+    Verdict,
+)
+from audit.model import Text as I18nText
+from audit.policy.catalog import Catalog
+
+T = TypeVar("T")
+BATCH = 20_000  # rows per executemany: big enough to amortise, small enough for memory
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; the message says which database."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    path: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tool_version: Mapped[str | None] = mapped_column(String(40))
+    policy_digest: Mapped[str | None] = mapped_column(String(64))
+    # The audited source platforms, sorted and joined with ',': "the same sources" for
+    # --against previous is an equality on this column.
+    sources_key: Mapped[str] = mapped_column(Text, index=True)
+    n_observations: Mapped[int] = mapped_column(Integer, default=0)
+    n_verdicts: Mapped[int] = mapped_column(Integer, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ObservationRow(Base):
+    __tablename__ = "observations"
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    probe_id: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(80))
+    surface: Mapped[str] = mapped_column(String(20))
+    target_url: Mapped[str] = mapped_column(Text)
+    target_platform: Mapped[str | None] = mapped_column(String(120))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(10))
+    # No secondary index: the primary key serves per-run reads, and an index on random
+    # observation ids halves the ingest rate of a million-observation run.
+
+
+class VerdictRow(Base):
+    __tablename__ = "verdicts"
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(80))
+    observation_id: Mapped[str | None] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(80))
+    surface: Mapped[str | None] = mapped_column(String(20))
+    target_url: Mapped[str | None] = mapped_column(Text)
+    target_platform: Mapped[str | None] = mapped_column(String(120))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(20))
+    reason_zh: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    exemption: Mapped[str | None] = mapped_column(String(80))
+    requirements: Mapped[list[str]] = mapped_column(JSON, default=list)
+    evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
+    __table_args__ = (Index("ix_verdicts_rule", "run_id", "rule_id", "status"),)
+
+
+class MetricRow(Base):
+    __tablename__ = "graph_metrics"
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(10), primary_key=True)
+    node: Mapped[str] = mapped_column(String(120), primary_key=True)  # '' = run-wide
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    __table_args__ = (Index("ix_graph_metrics_series", "level", "node", "metric"),)
+
+
+class CrawlProbeRow(Base):
+    """A probe planned by a distributed crawl (audit/measure/scrapy/distributed.py): the shared
+    frontier's
+    ledger of what must be observed. No foreign key to runs: the run row is written only when
+    the finished bundle is recorded."""
+
+    __tablename__ = "crawl_probes"
+    run_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    probe_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)  # the Probe as JSON
+
+
+class CrawlObservationRow(Base):
+    """An observation of a distributed crawl. The primary key (run_id, probe_id) is the
+    "stored once" guarantee: a probe measured twice after a requeue keeps its first row."""
+
+    __tablename__ = "crawl_observations"
+    run_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    probe_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)  # the Observation as JSON
+
+
+# Scheduled audits (audit/ops/schedule.py): here so that the store's metadata, which the
+# migrations must reproduce exactly, knows every table.
+
+
+class ScheduleRow(Base):
+    __tablename__ = "schedules"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    cron: Mapped[str] = mapped_column(String(120))
+    args: Mapped[list[str]] = mapped_column(JSON, default=list)  # `hulian run` options
+    channels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleRunRow(Base):
+    __tablename__ = "schedule_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule: Mapped[str] = mapped_column(
+        String(80), ForeignKey("schedules.name", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(120))
+    run_path: Mapped[str | None] = mapped_column(Text)
+    # ok | failed (the audit exited with an error) | locked (another run held the lock)
+    # | missed (the daemon skipped a firing that was too late)
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    regression: Mapped[bool | None] = mapped_column(Boolean)
+    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+def default_url() -> str:
+    configured = os.environ.get("HULIAN_DB")
+    if configured and configured.lower() in ("off", "none", "0"):
+        raise StoreError("the history store is turned off (HULIAN_DB=off)")
+    if configured:
+        return configured if "://" in configured else f"sqlite:///{Path(configured).resolve()}"
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'hulian' / 'history.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL: readers (hulian runs list) do not block the end-of-run writer; foreign keys make
+    # ON DELETE CASCADE work; busy_timeout waits for a concurrent writer instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never corrupt
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: B-tree inserts of random keys
+    cursor.close()
+
+
+def open_engine(db_url: str | None = None, migrate: bool = True) -> Engine:
+    """An engine on the store, its schema upgraded to the latest migration."""
+    url = db_url or default_url()
+    try:
+        if url.startswith("sqlite:///"):
+            file = url.removeprefix("sqlite:///")
+            if file and file != ":memory:":
+                Path(file).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        if migrate:
+            upgrade(engine)
+    except StoreError:
+        raise
+    except Exception as exc:  # driver, URL and migration errors all mean "cannot open"
+        raise StoreError(f"cannot open the history store {_safe(url)}: {exc}") from exc
+    return engine
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply the Alembic migrations (audit/history/migrations) up to head."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordResult:
+    run_id: str
+    recorded: bool  # False: the run was already in the store and left alone
+    observations: int = 0
+    verdicts: int = 0
+    metrics: int = 0
+    seconds: float = 0.0
+
+
+def sources_key(sources: Iterable[str]) -> str:
+    return ",".join(sorted(set(sources)))
+
+
+def record_run(run_path: Path, catalog: Catalog | None = None,
+               verdicts: Sequence[Verdict] | None = None, db_url: str | None = None,
+               replace: bool = False, engine: Engine | None = None,
+               unverified: list[str] | None = None) -> RecordResult:
+    """Record one run bundle (its manifest, observations, verdicts and graph metrics).
+
+    `catalog` defaults to the run's own (shipped + the bundle's policies/); `verdicts`
+    default to the bundle's verdicts.jsonl (pass the run's verdicts, graph findings
+    included, when calling from the end of a run). Idempotent: a run already stored is
+    left alone unless `replace`, also when another process records it at the same moment.
+    `unverified`: the banner of a bundle imported despite failing verification, kept with
+    the run's summary. Database errors are StoreError."""
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+    engine = engine or open_engine(db_url)
+    try:
+        return _record_run(run_path, catalog, verdicts, replace, engine, unverified)
+    except IntegrityError as exc:
+        if not replace and get_run(engine, _run_id(run_path)):
+            # Recorded by another process between our check and our insert.
+            return RecordResult(_run_id(run_path), recorded=False)
+        raise StoreError(f"{run_path}: the store refused the run's records (duplicate ids: "
+                         f"does `hulian verify {run_path}` pass?): {exc.orig}") from None
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{run_path}: the history store failed: {exc}") from None
+
+
+def _run_id(run_path: Path) -> str:
+    from audit.evidence.bundle import read_manifest
+
+    return read_manifest(run_path).run_id
+
+
+def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verdict] | None,
+                replace: bool, engine: Engine, unverified: list[str] | None) -> RecordResult:
+    from audit.evidence.bundle import Bundle
+    from audit.graph.build import build, flat_metrics, metrics
+    from audit.pipeline import catalog_for_run
+
+    started = time.perf_counter()
+    bundle = Bundle(run_path)
+    manifest = bundle.manifest
+    with Session(engine) as session:
+        if session.get(RunRow, manifest.run_id) is not None:
+            if not replace:
+                return RecordResult(manifest.run_id, recorded=False)
+            session.execute(delete(RunRow).where(RunRow.id == manifest.run_id))
+            _delete_children(session, manifest.run_id)
+            session.commit()
+    catalog = catalog or catalog_for_run(run_path)
+    observations = list(bundle.observations())
+    verdict_list = list(verdicts) if verdicts is not None else list(bundle.verdicts())
+    graph = build(observations, verdict_list, catalog)
+    figures = flat_metrics(metrics(graph, catalog, max_paths=0))
+    configured = manifest.config.get("sources")
+    sources = ([str(s) for s in configured] if isinstance(configured, list) and configured
+               else sorted({o.source for o in observations}))
+    summary = manifest.config.get("summary")
+    summary = dict(summary) if isinstance(summary, dict) else {}
+    if unverified:
+        summary["unverified"] = unverified
+    run = {
+        "id": manifest.run_id, "path": str(run_path.resolve()),
+        "started_at": manifest.started_at, "finished_at": manifest.finished_at,
+        "recorded_at": datetime.now(UTC), "tool_version": manifest.tool_version,
+        "policy_digest": manifest.policy_digest, "sources_key": sources_key(sources),
+        "n_observations": len(observations), "n_verdicts": len(verdict_list),
+        "n_failed": sum(1 for v in verdict_list if v.status is Status.FAIL),
+        "summary": summary,
+    }
+    ingest(engine, run, observations, verdict_list, figures)
+    return RecordResult(manifest.run_id, True, len(observations), len(verdict_list),
+                        len(figures), time.perf_counter() - started)
+
+
+def _delete_children(session: Session, run_id: str) -> None:
+    # ON DELETE CASCADE covers SQLite (foreign_keys=ON) and PostgreSQL; deleting explicitly
+    # too keeps a store opened without the pragma consistent.
+    for table in (ObservationRow, VerdictRow, MetricRow):
+        session.execute(delete(table).where(table.run_id == run_id))
+
+
+OBSERVATION_COLUMNS = ("run_id", "id", "probe_id", "source", "surface", "target_url",
+                       "target_platform", "outcome", "reason", "method")
+# Enum members -> their values by a dict lookup: a million `.value` attribute reads through
+# the enum descriptor cost more than the inserts they feed.
+_VALUES: dict[object, str] = {m: m.value for enum in (Outcome, SurfaceKind, BlockReason)
+                              for m in enum}
+
+
+def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observation],
+           verdicts: Iterable[Verdict],
+           figures: Iterable[tuple[str, str, str, float | None]] = ()) -> int:
+    """Insert one run and its records in one transaction. Observations go through the
+    driver's executemany with plain tuples (the ORM's unit of work, or even Core's per-row
+    parameter dictionaries, would cost several times the insert itself on a million rows).
+    Returns the number of observations."""
+    run_id = str(run["id"])
+    count = 0
+    with engine.begin() as connection:
+        connection.execute(insert(RunRow), [run])
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        sql = (f"INSERT INTO observations ({', '.join(OBSERVATION_COLUMNS)}) "
+               f"VALUES ({', '.join([mark] * len(OBSERVATION_COLUMNS))})")
+        for batch in _batches(_observation_rows(run_id, observations)):
+            connection.exec_driver_sql(sql, batch)
+            count += len(batch)
+        for vbatch in _batches(_verdict_rows(run_id, verdicts)):
+            connection.execute(insert(VerdictRow), vbatch)
+        for mbatch in _batches({"run_id": run_id, "level": level, "node": node,
+                                "metric": metric, "value": value}
+                               for level, node, metric, value in figures):
+            connection.execute(insert(MetricRow), mbatch)
+        if count != run.get("n_observations", count):
+            connection.execute(update(RunRow).where(RunRow.id == run_id)
+                               .values(n_observations=count))
+    return count
+
+
+def _batches(rows: Iterable[T]) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _observation_rows(run_id: str, observations: Iterable[Observation]
+                      ) -> Iterator[tuple[str | None, ...]]:
+    values = _VALUES
+    for o in observations:
+        reason = o.reason
+        yield (run_id, o.id, o.probe_id, o.source, values[o.surface], o.target_url,
+               o.target_platform, values[o.outcome],
+               values[reason] if reason is not None else None, o.method)
+
+
+def _verdict_rows(run_id: str, verdicts: Iterable[Verdict]) -> Iterator[dict[str, Any]]:
+    for v in verdicts:
+        yield {"run_id": run_id, "id": v.id, "rule_id": v.rule_id,
+               "observation_id": v.observation_id, "source": v.source,
+               "surface": v.surface.value if v.surface else None, "target_url": v.target_url,
+               "target_platform": v.target_platform,
+               "outcome": v.outcome.value if v.outcome else None, "status": v.status.value,
+               "severity": v.severity.value, "reason_zh": v.reason.zh,
+               "reason_en": v.reason.en, "exemption": v.exemption,
+               "requirements": list(v.requirements), "evidence": list(v.evidence)}
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------
+
+
+def list_runs(engine: Engine, limit: int | None = None) -> list[RunRow]:
+    with Session(engine) as session:
+        query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc())
+        if limit:
+            query = query.limit(limit)
+        rows = list(session.scalars(query))
+        session.expunge_all()
+        return rows
+
+
+def get_run(engine: Engine, run_id: str) -> RunRow | None:
+    with Session(engine) as session:
+        row = session.get(RunRow, run_id)
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def previous_before(engine: Engine, key: str, started_at: datetime | None,
+                    exclude: str) -> RunRow | None:
+    """The latest stored run with sources `key` that started before `started_at`."""
+    with Session(engine) as session:
+        query = (select(RunRow).where(RunRow.sources_key == key, RunRow.id != exclude)
+                 .order_by(RunRow.started_at.desc(), RunRow.id.desc()))
+        if started_at is not None:
+            query = query.where(RunRow.started_at <= started_at)
+        row = session.scalars(query.limit(1)).first()
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def previous_run(engine: Engine, run_id: str) -> RunRow | None:
+    """The latest stored run with the same sources that started before `run_id`."""
+    current = get_run(engine, run_id)
+    if current is None:
+        return None
+    return previous_before(engine, current.sources_key, current.started_at, run_id)
+
+
+def load_observations(engine: Engine, run_id: str) -> list[Observation]:
+    with Session(engine) as session:
+        rows = session.scalars(select(ObservationRow).where(ObservationRow.run_id == run_id)
+                               .order_by(ObservationRow.id))
+        return [Observation.model_validate({
+            "id": r.id, "probe_id": r.probe_id, "run_id": run_id, "source": r.source,
+            "surface": r.surface, "target_url": r.target_url,
+            "target_platform": r.target_platform, "outcome": r.outcome, "reason": r.reason,
+            "method": r.method}) for r in rows]
+
+
+def load_verdicts(engine: Engine, run_id: str) -> list[Verdict]:
+    with Session(engine) as session:
+        rows = session.scalars(select(VerdictRow).where(VerdictRow.run_id == run_id)
+                               .order_by(VerdictRow.id))
+        return [Verdict(
+            id=r.id, rule_id=r.rule_id, observation_id=r.observation_id, source=r.source,
+            surface=SurfaceKind(r.surface) if r.surface else None, target_url=r.target_url,
+            target_platform=r.target_platform, outcome=r.outcome, status=Status(r.status),
+            severity=Severity(r.severity), reason=I18nText(zh=r.reason_zh, en=r.reason_en),
+            exemption=r.exemption, requirements=list(r.requirements or []),
+            evidence=list(r.evidence or [])) for r in rows]
+
+
+def load_metrics(engine: Engine, run_id: str) -> list[tuple[str, str, str, float | None]]:
+    with Session(engine) as session:
+        rows = session.scalars(select(MetricRow).where(MetricRow.run_id == run_id)
+                               .order_by(MetricRow.level, MetricRow.node, MetricRow.metric))
+        return [(r.level, r.node, r.metric, r.value) for r in rows]
+
+
+def metric_series(engine: Engine, metric: str, level: str = "platform", node: str = ""
+                  ) -> list[tuple[str, datetime | None, float | None]]:
+    """(run id, started_at, value) of one metric over time, oldest first."""
+    with Session(engine) as session:
+        query = (select(RunRow.id, RunRow.started_at, MetricRow.value)
+                 .join(MetricRow, MetricRow.run_id == RunRow.id)
+                 .where(MetricRow.metric == metric, MetricRow.level == level,
+                        MetricRow.node == node)
+                 .order_by(RunRow.started_at, RunRow.id))
+        return [(str(i), s, v) for i, s, v in session.execute(query)]
+
+
+def run_as_dict(row: RunRow) -> dict[str, Any]:
+    return {"id": row.id, "path": row.path,
+            "started_at": row.started_at.isoformat() if row.started_at else None,
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "recorded_at": row.recorded_at.isoformat() if row.recorded_at else None,
+            "tool_version": row.tool_version, "policy_digest": row.policy_digest,
+            "sources": row.sources_key.split(",") if row.sources_key else [],
+            "observations": row.n_observations, "verdicts": row.n_verdicts,
+            "failed": row.n_failed, "summary": json.loads(json.dumps(row.summary or {}))}
+
+
+# ---------------------------------------------------------------------------------------
+# Distributed crawls (audit/measure/scrapy/distributed.py): planned probes and observations, once
+# each
+# ---------------------------------------------------------------------------------------
+
+
+def _insert_ignoring_duplicates(engine: Engine, table: type[Base],
+                                rows: list[dict[str, str]]) -> int:
+    """Insert rows, skipping those whose primary key exists; returns how many were new."""
+    if not rows:
+        return 0
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect: Any = postgresql if engine.dialect.name == "postgresql" else sqlite
+    # RETURNING counts the new rows: rowcount is -1 for these statements on psycopg 3.
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(
+        table.__table__.c.probe_id)
+    with engine.begin() as connection:
+        return len(connection.execute(statement, rows).fetchall())
+
+
+def add_crawl_probes(engine: Engine, run_id: str, probes: Iterable[Probe]) -> int:
+    """Record planned probes (a probe already planned is left alone); how many were new."""
+    return _insert_ignoring_duplicates(engine, CrawlProbeRow, [
+        {"run_id": run_id, "probe_id": p.id, "body": p.model_dump_json()} for p in probes])
+
+
+def add_crawl_observation(engine: Engine, run_id: str, observation: Observation,
+                          worker: str) -> bool:
+    """Store an observation unless its probe already has one; True if this one was new."""
+    return _insert_ignoring_duplicates(engine, CrawlObservationRow, [
+        {"run_id": run_id, "probe_id": observation.probe_id, "worker": worker,
+         "body": observation.model_dump_json()}]) == 1
+
+
+def crawl_missing(engine: Engine, run_id: str) -> list[Probe]:
+    """Planned probes of a distributed crawl that have no observation yet."""
+    with Session(engine) as session:
+        observed = select(CrawlObservationRow.probe_id).where(
+            CrawlObservationRow.run_id == run_id)
+        rows = session.scalars(select(CrawlProbeRow.body).where(
+            CrawlProbeRow.run_id == run_id, CrawlProbeRow.probe_id.not_in(observed)))
+        return [Probe.model_validate_json(body) for body in rows]
+
+
+def crawl_records(engine: Engine, run_id: str
+                  ) -> tuple[list[Probe], list[tuple[str, Observation]]]:
+    """Every planned probe and every (worker, observation) of a distributed crawl."""
+    with Session(engine) as session:
+        probes = [Probe.model_validate_json(b) for b in session.scalars(
+            select(CrawlProbeRow.body).where(CrawlProbeRow.run_id == run_id)
+            .order_by(CrawlProbeRow.probe_id))]
+        observations = [(w, Observation.model_validate_json(b)) for w, b in session.execute(
+            select(CrawlObservationRow.worker, CrawlObservationRow.body)
+            .where(CrawlObservationRow.run_id == run_id)
+            .order_by(CrawlObservationRow.probe_id))]
+    return probes, observations

@@ -1,0 +1,1 @@
+"""Judging: page classification, observation outcomes, rules, cross-target rules (pure)."""

@@ -1,0 +1,730 @@
+"""Classification, as pure functions of parsed facts and the catalog (no I/O):
+what kind of page this is, which outbound links it carries, and which outcome an
+observation's hops and final page amount to.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from audit.judge.interception import endpoint_at, label_role, read_structure
+from audit.model import (
+    BlockReason,
+    ControlComparison,
+    Endpoint,
+    GenericMarkers,
+    Hop,
+    MarkerSet,
+    Outcome,
+    PageFacts,
+    PageKind,
+    PageSignature,
+    Platform,
+    TargetSource,
+)
+from audit.policy.catalog import Catalog
+from audit.web.page import Page, find_text_urls, text_of
+from audit.web.urls import (
+    Unwrapped,
+    host_matches,
+    host_of,
+    looks_like_url,
+    registrable_domain,
+    resolve,
+    unwrap,
+    url_matches,
+)
+
+EXCERPT_CHARS = 280
+REVIEW_EXCERPT_CHARS = 800  # unrecognized pages: what a reviewer reads first
+
+# ---------------------------------------------------------------------------------------
+# Platforms
+# ---------------------------------------------------------------------------------------
+
+
+def platform_for_url(url: str | None, catalog: Catalog) -> Platform | None:
+    """The platform owning a URL's host (see Catalog.platform_for_url)."""
+    host = host_of(url) if url else None
+    if host is None or url is None:
+        return None
+    return _platform_for_host(host, url, catalog)
+
+
+# Answers that depend only on the catalog and a URL or host, asked thousands of times in a
+# crawl (the same hosts, the same navigation links on every page): cached per catalog
+# object and purpose, and per its platform dict, so a catalog whose platforms are replaced
+# or added to is answered afresh. Each cache is emptied when it reaches CACHE_ENTRIES.
+CACHE_ENTRIES = 65536
+_CACHES: dict[tuple[int, str], tuple[weakref.ref[Catalog], int, int, dict[Any, Any]]] = {}
+
+
+def _catalog_cache(catalog: Catalog, purpose: str) -> dict[Any, Any]:
+    key = (id(catalog), purpose)
+    entry = _CACHES.get(key)
+    platforms = catalog.platforms
+    if (entry is None or entry[0]() is not catalog or entry[1] != id(platforms)
+            or entry[2] != len(platforms)):
+        if len(_CACHES) > 64:
+            _CACHES.clear()
+        entry = (weakref.ref(catalog), id(platforms), len(platforms), {})
+        _CACHES[key] = entry
+    cache = entry[3]
+    if len(cache) > CACHE_ENTRIES:
+        cache.clear()
+    return cache
+
+
+def _platform_for_host(host: str, url: str, catalog: Catalog) -> Platform | None:
+    """Catalog.platform_for_url(url), where `host` is host_of(url): it depends on nothing else."""
+    cache = _catalog_cache(catalog, "host")
+    if host not in cache:
+        cache[host] = catalog.platform_for_url(url)
+    platform: Platform | None = cache[host]
+    return platform
+
+
+# ---------------------------------------------------------------------------------------
+# Page kind
+# ---------------------------------------------------------------------------------------
+
+
+def _unescape_js(value: str) -> str:
+    """JS string escapes (\\x2f, \\u002f, \\/) and HTML entities (&#x2f;) as pages use them."""
+    value = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+    value = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), value)
+    value = value.replace("\\/", "/").replace('\\"', '"').replace("\\'", "'")
+    return html.unescape(value).strip()
+
+
+def _script_value(scripts: Iterable[str], name: str) -> str | None:
+    pattern = re.compile(
+        r"""(?:\bvar\s+|\blet\s+|\bconst\s+|[{,\s]["']?)""" + re.escape(name)
+        + r"""["']?\s*[:=]\s*(["'])((?:\\.|(?!\1).)*)\1"""
+    )
+    for script in scripts:
+        match = pattern.search(script)
+        if match:
+            return _unescape_js(match.group(2))
+    return None
+
+
+def _read_source(page: Page, source: TargetSource) -> str | None:
+    value: str | None = None
+    if source.kind in ("selector", "attr") and source.selector:
+        for el in page.select(source.selector):
+            raw = el.get(source.attribute) if source.attribute else text_of(el)
+            if raw and raw.strip():
+                value = html.unescape(raw.strip())
+                break
+    elif source.kind == "query" and source.param and page.url:
+        values = parse_qs(urlsplit(page.url).query).get(source.param, [])
+        value = values[0] if values else None
+    elif source.kind == "script_var" and source.name:
+        value = _script_value(page.scripts, source.name)
+    elif source.kind == "meta_refresh":
+        value = page.meta_refresh
+    return value.strip() if value else None
+
+
+def _read_url(page: Page, sources: list[TargetSource]) -> str | None:
+    """The first source that yields a URL. A value counts only when it is one: absolute,
+    relative to the page (starting with '/', '?' or '.'), or a URL inside a longer text
+    (pages shorten or decorate what they show; scheme-less hosts such as www.x.com count)."""
+    for source in sources:
+        value = _read_source(page, source)
+        if not value:
+            continue
+        absolute: str | None = None
+        if looks_like_url(value) or value.startswith(("/", "?", "./", "../")):
+            absolute = resolve(page.url, value)
+        if absolute is None:
+            found = find_text_urls(value)
+            absolute = found[0] if found else None
+        if absolute:
+            return absolute
+    return None
+
+
+def stated_reason(text: str, markers: GenericMarkers) -> BlockReason | None:
+    for entry in markers.reasons:
+        if any(re.search(p, text) for p in entry.patterns):
+            return entry.reason
+    return None
+
+
+def _host_hit(host: str, hosts: list[str]) -> bool:
+    """The host part of urls.url_matches: a URL whose host misses cannot match."""
+    return any((host == h.lstrip(".") or host.endswith(h)) if h.startswith(".") else host == h
+               for h in hosts)
+
+
+class _PageView:
+    """What every signature asks of one page, computed once per page rather than once per
+    signature: the page's host, and the text the markers are searched in."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.host = host_of(page.url) if page.url else None
+        self._haystack: str | None = None
+
+    @property
+    def haystack(self) -> str:
+        if self._haystack is None:
+            page = self.page
+            self._haystack = "\n".join([page.title, page.text, *page.scripts])
+        return self._haystack
+
+
+def _markers_score(haystack: str, markers: MarkerSet) -> int | None:
+    """None if the set does not match; otherwise the length of the marker text that did."""
+    if markers.all and not all(m in haystack for m in markers.all):
+        return None
+    hits = [m for m in markers.any if m in haystack]
+    if markers.any and not hits:
+        return None
+    if any(m in haystack for m in markers.none):
+        return None
+    return sum(len(m) for m in (*markers.all, *hits))
+
+
+def _signature_score(page: Page, platform: Platform, signature: PageSignature, short: bool,
+                     view: _PageView | None = None) -> int | None:
+    """None if the signature does not match; otherwise how specific the match is (the
+    length of the marker text that matched, in whichever language matched best), so that
+    among text-only matches the most specific signature wins."""
+    view = view or _PageView(page)
+    url_known = view.host is not None
+    anchored = False
+    match = platform.signature_match(signature)
+    if match is not None and url_known:
+        if not _host_hit(view.host or "", match.hosts) or not url_matches(page.url or "", match):
+            return None
+        anchored = True
+    elif signature.url_only or not short:
+        # Without a URL to anchor on, a phrase only counts on an interstitial-sized page.
+        return None
+    sets = signature.marker_sets
+    score = 0
+    if sets:
+        haystack = view.haystack
+        scores = [s for s in (_markers_score(haystack, m) for m in sets) if s is not None]
+        if not scores:
+            return None
+        score = max(scores)
+    selected = [s for s in signature.selectors_any if page.select(s)]
+    if signature.selectors_any and not selected:
+        return None
+    score += 5 * len(selected)
+    return score + (10_000 if anchored else 0)
+
+
+def _target_from_own_url(page: Page) -> str | None:
+    """Interstitials usually carry the target in their own query string (target=, url= ...)."""
+    if not page.url:
+        return None
+    for values in parse_qs(urlsplit(page.url).query).values():
+        for value in values:
+            if looks_like_url(value):
+                return value
+    return None
+
+
+_HEADINGS = "h1, h2, h3, .title, .weui-msg__title"
+
+
+def headline(page: Page) -> str | None:
+    """The page's visible heading: its first heading element with text, else its first line
+    of text, else its title."""
+    for element in page.select(_HEADINGS):
+        text = " ".join(text_of(element).split())
+        if text:
+            return text[:200]
+    first = page.text.split("\n", 1)[0].strip() or page.title
+    return first[:200] if first else None
+
+
+def stated_sentence(page: Page, head: str | None, selector: str | None = None) -> str | None:
+    """The sentence in which a block page states its reason, verbatim: the reason element's
+    text where the signature names one, else the longest line of the page's text that is
+    neither its headline, its title nor a control's label."""
+    if selector:
+        text = " ".join(" ".join(text_of(e).split()) for e in page.select(selector)).strip()
+        if text:
+            return text[:500]
+    labels = {a.text for a in page.anchors} | {head or "", page.title}
+    lines = [line for line in page.text.split("\n") if line not in labels and len(line) >= 6
+             and not _mostly_url(line)]
+    return max(lines, key=len)[:500] if lines else None
+
+
+def _mostly_url(line: str) -> bool:
+    """A line that is a URL (the target an interstitial shows), not a sentence."""
+    return sum(len(u) for u in find_text_urls(line)) * 2 > len(line)
+
+
+def _continue_link(page: Page, markers: GenericMarkers) -> tuple[str | None, bool]:
+    """A link labelled like 继续访问 / 繼續訪問 / Continue: its URL, and whether any such
+    control is present (true even for javascript: buttons, whose URL cannot be read)."""
+    present = False
+    for anchor in page.anchors:
+        if label_role(anchor.text, markers) == "continue":
+            present = True
+            url = resolve(page.url, anchor.href)
+            if url:
+                return url, True
+    for el in page.select("button, [role=button]"):
+        if label_role(text_of(el), markers) == "continue":
+            present = True
+    return None, present
+
+
+def _signatures_for_host(catalog: Catalog, host: str | None
+                         ) -> tuple[tuple[int, Platform, PageSignature], ...]:
+    """The catalog's signatures that can match a page on `host`, with their platform's rank
+    in catalog order: those anchored to hosts that `host` is among, and those anchored to
+    none. A page of unknown address can match any (see _signature_score). Cached per host:
+    most pages of a crawl come from a few hosts, and testing every signature's hosts was
+    half the time of classifying a small page."""
+    cache = _catalog_cache(catalog, "signatures")
+    found: tuple[tuple[int, Platform, PageSignature], ...] | None = cache.get(host)
+    if found is None:
+        found = tuple(
+            (rank, candidate, signature)
+            for rank, candidate in enumerate(catalog.platforms.values())
+            for signature in candidate.signatures
+            if host is None or (match := candidate.signature_match(signature)) is None
+            or _host_hit(host, match.hosts))
+        cache[host] = found
+    return found
+
+
+def _endpoint_at(page: Page, catalog: Catalog) -> tuple[Platform, Endpoint] | None:
+    """interception.endpoint_at, cached per (host, path): the same endpoints answer all
+    the probes of a crawl."""
+    if not page.url or host_of(page.url) is None:
+        return _endpoint_by_page(page, catalog)
+    try:
+        parts = urlsplit(page.url)
+    except ValueError:
+        return None
+    key = (parts.hostname, parts.path)
+    cache = _catalog_cache(catalog, "endpoints")
+    if key not in cache:
+        cache[key] = endpoint_at(page.url, catalog)
+    found: tuple[Platform, Endpoint] | None = cache[key]
+    return found
+
+
+def _endpoint_by_page(page: Page, catalog: Catalog) -> tuple[Platform, Endpoint] | None:
+    """A page saved without its address is on an endpoint when its scripts carry one of the
+    endpoint's own strings (`page_markers`)."""
+    if not page.scripts:
+        return None
+    scripts = "\n".join(page.scripts)
+    for platform in catalog.platforms.values():
+        for endpoint in platform.endpoints:
+            if any(m in scripts for m in endpoint.page_markers):
+                return platform, endpoint
+    return None
+
+
+def endpoint_of(url: str, catalog: Catalog) -> str | None:
+    """'<platform>/<endpoint id>' of the interception endpoint a URL is on, or None."""
+    found = _endpoint_at(Page(url=url), catalog)
+    return f"{found[0].id}/{found[1].id}" if found is not None else None
+
+
+class _Reader:
+    """Builds the PageFacts of one page: the parts every kind shares."""
+
+    def __init__(self, page: Page, markers: GenericMarkers,
+                 endpoint: tuple[Platform, Endpoint] | None):
+        self.page = page
+        self.markers = markers
+        self.endpoint = endpoint
+
+    def facts(self, kind: PageKind, signature: str | None, *, target: str | None = None,
+              continue_url: str | None = None, reason_selector: str | None = None,
+              reason_from_scripts: bool = False, failure: str | None = None) -> PageFacts:
+        page = self.page
+        head = headline(page) if kind is not PageKind.CONTENT else None
+        reason: BlockReason | None = None
+        reason_text: str | None = None
+        if kind is PageKind.BLOCKED:
+            sentence = stated_sentence(page, head, reason_selector)
+            reason = stated_reason(sentence or page.text, self.markers) or stated_reason(
+                page.text, self.markers)
+            if reason is None and reason_from_scripts:
+                # Client-rendered block pages (WeChat's Vue page) keep the reason in cgiData;
+                # the signature matched this very page, so its scripts are its own words.
+                reason = stated_reason("\n".join(page.scripts), self.markers)
+            if reason is None:
+                reason_text = sentence
+        if target is None and self.endpoint is not None and kind in (
+                PageKind.WARNED, PageKind.COPY_ONLY, PageKind.UNRECOGNIZED):
+            # Where the endpoint shows its target (a script variable it fills in, say).
+            target = _read_url(page, self.endpoint[1].target)
+        excerpt_chars = REVIEW_EXCERPT_CHARS if kind is PageKind.UNRECOGNIZED else EXCERPT_CHARS
+        endpoint = (f"{self.endpoint[0].id}/{self.endpoint[1].id}"
+                    if self.endpoint is not None else None)
+        return PageFacts.model_construct(
+            kind=kind, signature=signature, endpoint=endpoint, target=target, reason=reason,
+            reason_text=reason_text, continue_url=continue_url, title=page.title or None,
+            headline=head, excerpt=page.text[:excerpt_chars] if kind is not PageKind.CONTENT
+            else None, failure=failure,
+            parse_issue=page.parse_issue)
+
+
+def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None,
+                  *, target: str | None = None) -> PageFacts:
+    """What one page is. In this order: the catalog's signatures (URL-anchored first, the
+    page's own platform before the others among equals, then the most specific markers in
+    any language); an anti-bot answer; then, on an interception endpoint, the endpoint's
+    reading (never `content`: see _classify_endpoint); elsewhere the generic markers of
+    short pages, else content. `target` is the target the link was for, when known."""
+    markers = catalog.require_markers()
+    short = len(page.text) <= markers.max_text_chars
+    endpoint = _endpoint_at(page, catalog)
+    reader = _Reader(page, markers, endpoint)
+    best: tuple[int, int, Platform, PageSignature] | None = None
+    view = _PageView(page)
+    for rank, candidate, signature in _signatures_for_host(catalog, view.host):
+        order = -1 if platform is not None and candidate.id == platform.id else rank
+        score = _signature_score(page, candidate, signature, short, view)
+        if score is not None and (best is None or (score, -order) > (best[0], -best[1])):
+            best = (score, order, candidate, signature)
+    if best is not None:
+        _, _, candidate, signature = best
+        kind = PageKind(signature.kind)
+        sources = list(signature.target)
+        if endpoint is not None:
+            sources += endpoint[1].target
+        return reader.facts(
+            kind, f"{candidate.id}/{signature.id}",
+            target=_read_url(page, sources) if kind is not PageKind.BLOCKED else None,
+            continue_url=_read_url(page, signature.continue_link) if signature.continue_link
+            else None,
+            reason_selector=signature.reason_selector, reason_from_scripts=True)
+    if short or endpoint is not None:
+        marker = anti_bot_marker(page, markers)
+        if marker is not None:
+            return reader.facts(PageKind.ERROR, "generic/anti_bot", failure="anti_bot:captcha")
+    if endpoint is not None:
+        return _classify_endpoint(page, markers, endpoint, reader, target)
+    return _classify_generic(page, markers, short, reader) or reader.facts(PageKind.CONTENT,
+                                                                           None)
+
+
+def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
+    """The captcha / 'unusual traffic' phrase of a page, if it has one."""
+    visible = f"{page.title}\n{page.text}"
+    return next((m for m in markers.anti_bot if m in visible), None)
+
+
+def _any_phrase(text: str, phrases: list[str]) -> bool:
+    folded = text.casefold()
+    return any(p.casefold() in folded for p in phrases)
+
+
+def _classify_endpoint(page: Page, markers: GenericMarkers,
+                       endpoint: tuple[Platform, Endpoint], reader: _Reader,
+                       target: str | None) -> PageFacts:
+    """An interception endpoint's page that no signature recognised. Never `content`:
+    a login wall, an error page or an empty page cannot be judged (`error`); a page that
+    only forwards is a `redirect`; then the generic markers (every language they cover);
+    then the page's structure (audit.judge.interception); what none of these explains is
+    `unrecognized`."""
+    visible = f"{page.title}\n{page.text}"
+    if _any_phrase(visible, markers.login_wall):
+        return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
+    if len(page.text) <= markers.max_text_chars and _any_phrase(visible, markers.error_page):
+        return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
+    if not page.text.strip() and not page.scripts and page.meta_refresh is None:
+        return reader.facts(PageKind.ERROR, "generic/empty", failure="endpoint_empty")
+    forward = page.meta_refresh or js_location(page)
+    if forward and resolve(page.url, forward):
+        return reader.facts(PageKind.REDIRECT, "structure/forwards",
+                            target=resolve(page.url, forward))
+    generic = _classify_generic(page, markers, True, reader)
+    if generic is not None:
+        return generic
+    if not page.text.strip():
+        # Built by scripts (a client-rendered page): there is no structure to read.
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/script_rendered")
+    platform, spot = endpoint
+    known = (target or _read_url(page, spot.target) or _target_from_own_url(page))
+    reading = read_structure(page, markers, platform, known_target=known)
+    target_out = reading.target if reading.kind is not PageKind.BLOCKED else None
+    continue_url = reading.continue_url or (
+        _read_url(page, spot.continue_link) if reading.kind is PageKind.WARNED
+        and spot.continue_link else None)
+    return reader.facts(reading.kind, f"structure/{reading.how}", target=target_out,
+                        continue_url=continue_url)
+
+
+def _shown_target(page: Page, continue_url: str | None) -> str | None:
+    if continue_url and not _same_site(continue_url, page.url):
+        return continue_url
+    shown = [u for u in page.text_urls if not _same_site(u, page.url)]
+    if len(set(shown)) == 1:
+        return shown[0]
+    return None
+
+
+def _same_site(url: str, other: str | None) -> bool:
+    if not other:
+        return False
+    a, b = registrable_domain(url), registrable_domain(other)
+    return a is not None and a == b
+
+
+def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
+                      reader: _Reader) -> PageFacts | None:
+    """The generic markers (policies/markers.yaml) of an interstitial the catalog does not
+    know; None when none applies."""
+    if not short:
+        return None
+    visible = f"{page.title}\n{page.text}"
+    continue_url, continue_present = _continue_link(page, markers)
+    if _any_phrase(visible, markers.copy_only):
+        return reader.facts(PageKind.COPY_ONLY, "generic/copy_only",
+                            target=_shown_target(page, continue_url))
+    if _any_phrase(visible, markers.blocked) and not continue_present:
+        return reader.facts(PageKind.BLOCKED, "generic/blocked")
+    if _any_phrase(visible, markers.warned) and (
+            continue_present or _shown_target(page, continue_url)):
+        target = _shown_target(page, continue_url) or _target_from_own_url(page)
+        return reader.facts(PageKind.WARNED, "generic/warned", target=target,
+                            continue_url=continue_url)
+    outbound_continue = continue_url is not None and not _same_site(continue_url, page.url)
+    if outbound_continue and len(page.anchors) <= 5:
+        # One outbound "continue" link on a tiny page is an interstitial in any language.
+        return reader.facts(PageKind.WARNED, "generic/continue_link", target=continue_url,
+                            continue_url=continue_url)
+    return None
+
+
+# A script's top-level `location = "..."` (or .href =, .replace(...), .assign(...)): where a
+# page sends its reader without any action. Assignments inside functions (click handlers,
+# "report this page" links) are not redirects, hence the brace-depth check in js_location.
+_JS_LOCATION = re.compile(
+    r"""(?:window\.|document\.|top\.|self\.)?location(?:\.href)?\s*=\s*(["'])(?P<a>[^"']+)\1"""
+    r"""|location\.(?:replace|assign)\(\s*(["'])(?P<b>[^"']+)\3\s*\)"""
+)
+
+
+def _depth_at(script: str, end: int) -> int:
+    """How many braces are open at `end` in a script, skipping string literals: 0 at the top
+    level. A rough reading (no regex literals or comments), enough to tell a statement run
+    on load from one in a function body."""
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for char in script[:end]:
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'`":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+    return depth
+
+
+def js_location(page: Page) -> str | None:
+    """Where a page's scripts send the reader on load (a top-level location assignment)."""
+    for script in page.scripts:
+        for match in _JS_LOCATION.finditer(script):
+            if _depth_at(script, match.start()) == 0:
+                return match.group("a") or match.group("b")
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Link inventory
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Link:
+    href: str  # the URL as the page links it (a wrapper URL when wrapped)
+    target: str | None  # where it finally points; None when a wrapper hides it
+    target_domain: str | None
+    target_platform: str | None
+    via: str | None  # wrapper label, None for a direct link
+    rendered_as: str  # "anchor" | "text"
+    count: int = 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {"href": self.href, "target": self.target, "target_domain": self.target_domain,
+                "target_platform": self.target_platform, "via": self.via,
+                "rendered_as": self.rendered_as, "count": self.count}
+
+
+LinkDecision = tuple[str | None, str | None, str | None, str | None]
+
+
+def _link_decider(catalog: Catalog, platform: Platform | None,
+                  own_site: str | None) -> Callable[[str], LinkDecision | None]:
+    """Whether an absolute URL on a page of `platform` (of site `own_site` when the platform
+    is unknown) is an outbound link: None when it is not, otherwise (target, via,
+    target_domain, target_platform). Links are unwrapped through the page platform's own
+    wrappers (every known wrapper when the platform is unknown). A pure function of its
+    arguments, so decisions are cached per catalog: pages repeat navigation and links."""
+    wrappers_of = [platform] if platform is not None else list(catalog.platforms.values())
+    # Hosts of the wrappers in play: a link on any other host is not wrapped, and is decided
+    # without parsing it again for every wrapper (unwrap would find none).
+    wrapper_hosts = [h for p in wrappers_of for w in p.wrappers for h in w.match.hosts]
+    cache = _catalog_cache(catalog, "links")
+    context = platform.id if platform is not None else f"site:{own_site}"
+
+    def is_own(url: str, host: str | None) -> bool:  # host: host_of(url)
+        if host is None:
+            return True
+        if platform is not None:
+            return host_matches(host, platform.domains)
+        return own_site is not None and registrable_domain(url) == own_site
+
+    def decide(url: str) -> LinkDecision | None:
+        key = (context, url)
+        if key in cache:
+            cached: LinkDecision | None = cache[key]
+            return cached
+        host = host_of(url)
+        if host is not None and _host_hit(host, wrapper_hosts):
+            unwrapped = unwrap(url, wrappers_of)
+        else:
+            unwrapped = Unwrapped(url, None, None, None)
+        decision: LinkDecision | None = None
+        if unwrapped.via is None:
+            outbound = not is_own(url, host)
+        else:
+            outbound = unwrapped.target is None or not is_own(unwrapped.target,
+                                                              host_of(unwrapped.target))
+        if outbound:
+            target = unwrapped.target
+            target_platform = platform_for_url(target, catalog) if target else None
+            decision = (target, unwrapped.via,
+                        registrable_domain(target) if target else None,
+                        target_platform.id if target_platform else None)
+        cache[key] = decision
+        return decision
+
+    return decide
+
+
+def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> list[Link]:
+    """Every outbound link, one entry per distinct (target, via, rendered_as), in page order.
+    Links are unwrapped through the page platform's own wrappers (through every known
+    wrapper when the platform is unknown); a link is outbound when its target is not on the
+    platform's domains (not on the page's own registrable domain if the platform is unknown)."""
+    base = (page.base_href and resolve(page.url, page.base_href)) or page.url
+    own_site = registrable_domain(page.url) if platform is None and page.url else None
+    decide = _link_decider(catalog, platform, own_site)
+    found: dict[tuple[str, str | None, str], Link] = {}
+
+    def add(url: str, rendered_as: str) -> None:
+        decision = decide(url)
+        if decision is None:  # not outbound
+            return
+        target, via, target_domain, target_platform = decision
+        key = (target or url, via, rendered_as)
+        if key in found:  # the same link again (or another href to the same target)
+            found[key].count += 1
+            return
+        found[key] = Link(href=url, target=target, target_domain=target_domain,
+                          target_platform=target_platform, via=via, rendered_as=rendered_as)
+
+    resolved: dict[str, str | None] = {}
+    for anchor in page.anchors:
+        if anchor.href not in resolved:
+            resolved[anchor.href] = resolve(base, anchor.href)
+        url = resolved[anchor.href]
+        if url is not None:
+            add(url, "anchor")
+    for text_url in page.text_urls:
+        add(text_url, "text")
+    return list(found.values())
+
+
+# ---------------------------------------------------------------------------------------
+# Observation -> outcome
+# ---------------------------------------------------------------------------------------
+
+def _reaches(url: str | None, target_url: str) -> bool:
+    """Whether a URL is on the target's site: its host, or its registrable domain."""
+    if not url:
+        return False
+    host, target_host = host_of(url), host_of(target_url)
+    if host is None or target_host is None:
+        return False
+    return host == target_host or registrable_domain(url) == registrable_domain(target_url)
+
+
+# The page kinds that decide an outcome by themselves, whatever happened after them.
+_PAGE_OUTCOMES = {PageKind.BLOCKED: Outcome.BLOCKED, PageKind.COPY_ONLY: Outcome.COPY_ONLY,
+                  PageKind.UNRECOGNIZED: Outcome.UNRECOGNIZED}
+
+
+def classify_observation(
+    *,
+    target_url: str,
+    rendered_as: str,
+    hops: list[Hop],
+    page: PageFacts | None,
+    failure: str | None,
+    control_ok: bool | None,
+    comparison: ControlComparison | None = None,
+    ended_on_known_platform: bool = False,
+) -> tuple[Outcome, BlockReason | None]:
+    """The outcome of one link-follow, from facts alone (DESIGN.md taxonomy).
+
+    Order of precedence: a link that is not clickable is `stripped` whatever its target does;
+    a block, copy-to-browser or unreadable interception page decides next; a failed chain is
+    `target_down` when the control fetch failed too, otherwise `error`; a warning page is
+    `warned`. A chain is `direct` or `wrapped` only when it demonstrably reached the target:
+    its last page is on the target's site, or it matches the control fetch of the target
+    (`comparison`). Otherwise it is `diverted` when it ended on a page of a platform the
+    catalog knows, `target_down` when the control failed, and `unrecognized` when it ended
+    somewhere nobody can vouch for.
+    """
+    if rendered_as in ("text", "absent"):
+        return Outcome.STRIPPED, None
+    if page is not None and page.kind is PageKind.ERROR:
+        # A captcha, login wall, or an endpoint's empty or error page: nothing was seen of
+        # how the platform treats the link, whatever the control says.
+        return Outcome.ERROR, None
+    if page is not None and page.kind in _PAGE_OUTCOMES:
+        return _PAGE_OUTCOMES[page.kind], page.reason if page.kind is PageKind.BLOCKED else None
+    if failure:
+        return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
+    if page is not None and page.kind is PageKind.WARNED:
+        # One extra action (the continue link) stands between the user and the target.
+        return Outcome.WARNED, None
+    final = hops[-1] if hops else None
+    if final is None:
+        return Outcome.ERROR, None
+    status = final.status
+    if status is None or status >= 400:
+        return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
+    reached = _reaches(final.url, target_url) or (comparison is not None and comparison.matched)
+    if reached:
+        return (Outcome.DIRECT if _reaches(hops[0].url, target_url) else Outcome.WRAPPED), None
+    if control_ok is False:
+        return Outcome.TARGET_DOWN, None
+    if ended_on_known_platform:
+        return Outcome.DIVERTED, None
+    return Outcome.UNRECOGNIZED, None

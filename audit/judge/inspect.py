@@ -1,0 +1,115 @@
+"""`hulian inspect`: read one saved page and report its kind and its outbound links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from audit.bounded import read_bounded, read_file_bounded
+from audit.judge.classify import classify_page, outbound_links, platform_for_url
+from audit.policy.catalog import Catalog
+from audit.web.decode import MAX_PAGE_BYTES, decode_html
+from audit.web.page import parse_page
+from audit.web.urls import host_of
+
+
+class InspectError(Exception):
+    """The input cannot be inspected (unreadable, binary, empty); the message names it."""
+
+
+@dataclass(frozen=True)
+class Inspection:
+    source: str  # file name or "-"
+    result: dict[str, object]
+    warnings: tuple[str, ...] = ()
+
+
+# What a parse that stopped early lost (Page.parse_issue), for the warning.
+_LOST = {"depth_cut": "elements nested deeper than the parser follows",
+         "unparsed_tail": "the HTML parser stopped before the end of the page"}
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False  # UTF-16 text has NULs by design
+    if b"\x00" in head:
+        return True
+    # Magic numbers of formats people save by mistake (gzip, zip, PDF, PNG, JPEG).
+    return head.startswith((b"\x1f\x8b", b"PK\x03\x04", b"%PDF", b"\x89PNG", b"\xff\xd8\xff"))
+
+
+def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None = None,
+                  platform_id: str | None = None, content_type: str | None = None,
+                  max_bytes: int = MAX_PAGE_BYTES) -> Inspection:
+    if not data.strip():
+        raise InspectError(f"{source}: empty file, nothing to inspect")
+    if _looks_binary(data):
+        raise InspectError(f"{source}: not an HTML page (binary content)")
+    decoded = decode_html(data, content_type, max_bytes=max_bytes)
+    warnings = []
+    if decoded.truncated:
+        warnings.append(f"{source}: page larger than {max_bytes} bytes; only the first "
+                        f"{max_bytes} bytes were inspected")
+    page = parse_page(decoded.text, url, truncated=decoded.truncated)
+    if page.root is None:
+        raise InspectError(f"{source}: no HTML could be parsed from this file")
+    if page.parse_issue in _LOST:
+        warnings.append(f"{source}: {_LOST[page.parse_issue]}; what follows was not inspected")
+    if url is None and page.canonical and host_of(page.canonical):
+        page.url = page.canonical
+    if url is not None and host_of(url) is None:
+        raise InspectError(f"{source}: --url {url!r} is not an absolute http(s) URL")
+    if platform_id is not None:
+        platform = catalog.platforms.get(platform_id)
+        if platform is None:
+            raise InspectError(f"unknown platform {platform_id!r} (see `hulian policies list`)")
+    else:
+        platform = platform_for_url(page.url, catalog)
+    facts = classify_page(page, catalog, platform)
+    if platform is None:
+        # A page saved without its URL is still recognisably, say, WeChat's block page.
+        for named in (facts.endpoint, facts.signature):
+            if platform is None and named and "/" in named:
+                platform = catalog.platforms.get(named.split("/", 1)[0])
+    links = outbound_links(page, catalog, platform)
+    result: dict[str, object] = {
+        "url": page.url,
+        "platform": platform.id if platform else None,
+        "company": platform.company if platform else None,
+        "page": {"kind": facts.kind.value, "target": facts.target,
+                 "reason": facts.reason.value if facts.reason else None,
+                 "signature": facts.signature,
+                 # The page's own reason sentence when no reason slug fits it, and the
+                 # interception endpoint the page is on ("<platform>/<endpoint id>").
+                 "reason_text": facts.reason_text, "endpoint": facts.endpoint},
+        "links": [link.as_dict() for link in links],
+    }
+    return Inspection(source, result, tuple(warnings))
+
+
+def read_input(path: str, stdin: BinaryIO | None = None,
+               max_bytes: int = MAX_PAGE_BYTES) -> bytes:
+    """The bytes of a page file ("-": `stdin`), at most `max_bytes + 1` of them: the one
+    byte more tells `inspect_bytes` that the page was cut. Read with the limit applied while
+    reading, so /dev/zero, a FIFO that never ends or a 2 GB file cost at most that much."""
+    try:
+        if path == "-":
+            return read_bounded(stdin, max_bytes + 1).data if stdin is not None else b""
+        p = Path(path)
+        if not p.exists():
+            raise InspectError(f"{path}: no such file")
+        if p.is_dir():
+            raise InspectError(f"{path}: is a directory")
+        return read_file_bounded(p, max_bytes + 1).data
+    except OSError as exc:
+        raise InspectError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".mhtml")
+
+
+def pages_in(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*")
+                  if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)

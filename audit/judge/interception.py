@@ -1,0 +1,164 @@
+"""Interception endpoints and the structure of their pages: what a page served where a
+platform shows warnings, copy-to-browser and block pages says when no signature's markers
+match it (a new wording, a language the catalog has no markers for).
+
+Pure functions of a parsed page, the catalog and (optionally) the target the link was for.
+The structure is read from what a user sees and can do: a control that continues to the
+target is a warning; the target shown with an instruction to copy it or open it in a browser
+is copy-to-browser; neither a way on nor the target is a block; anything else a person must
+read (`unrecognized`). A page hulian cannot read is never taken for an open link.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from audit.model import Endpoint, GenericMarkers, PageKind, Platform
+from audit.policy.catalog import Catalog
+from audit.web.page import Page, find_text_urls, text_of
+from audit.web.urls import host_matches, host_of, registrable_domain, resolve, url_matches
+
+Role = Literal["continue", "copy", "other", "unknown"]
+
+_BUTTONS = "button, [role=button], input[type=button], input[type=submit]"
+
+
+def endpoint_at(url: str | None, catalog: Catalog) -> tuple[Platform, Endpoint] | None:
+    """The interception endpoint a URL is on, with its platform; None when it is on none."""
+    host = host_of(url) if url else None
+    if host is None or url is None:
+        return None
+    for platform in catalog.platforms.values():
+        for endpoint in platform.endpoints:
+            if url_matches(url, endpoint.match):
+                return platform, endpoint
+    return None
+
+
+def has_word(text: str, words: Iterable[str]) -> bool:
+    """Whether any of `words` occurs in `text`, ignoring case; a word in Latin letters only
+    as a whole word ("copy" in "Copy link", not in "Copyright")."""
+    folded = text.casefold()
+    for word in words:
+        word = word.casefold()
+        if word.isascii() and word[:1].isalnum():
+            if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", folded):
+                return True
+        elif word in folded:
+            return True
+    return False
+
+
+def _starts(label: str, phrases: Iterable[str]) -> bool:
+    folded = label.casefold()
+    return any(folded == p.casefold() or folded.startswith(p.casefold()) for p in phrases)
+
+
+def label_role(label: str, markers: GenericMarkers) -> Role:
+    """What a control's visible label says it does, in any language the markers cover."""
+    label = " ".join(label.split())
+    if not label:
+        return "unknown"
+    if _starts(label, markers.continue_texts):
+        return "continue"
+    if has_word(label, markers.copy_words):
+        return "copy"
+    if _starts(label, markers.other_controls):
+        return "other"
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class Control:
+    label: str
+    url: str | None  # the http(s) destination; None for script-driven controls
+    role: Role
+
+
+def controls(page: Page, markers: GenericMarkers) -> list[Control]:
+    """Every link and button of the page. A link without an http(s) destination
+    (javascript:, '#', empty) is script-driven: where it leads cannot be read."""
+    found = [Control(anchor.text, resolve(page.url, anchor.href),
+                     label_role(anchor.text, markers))
+             for anchor in page.anchors]
+    for element in page.select(_BUTTONS):
+        label = element.get("value") if element.tag == "input" else text_of(element)
+        label = " ".join((label or "").split())
+        found.append(Control(label, None, label_role(label, markers)))
+    return found
+
+
+@dataclass(frozen=True)
+class Reading:
+    kind: PageKind
+    how: str  # the structural evidence, recorded as the facts' signature "structure/<how>"
+    target: str | None = None
+    continue_url: str | None = None
+
+
+def _site(url: str | None) -> str | None:
+    return registrable_domain(url) if url else None
+
+
+def _off_platform(url: str, page_url: str | None, platform: Platform) -> bool:
+    host = host_of(url)
+    if host is None or host_matches(host, platform.domains):
+        return False
+    page_site = _site(page_url)
+    return page_site is None or registrable_domain(url) != page_site
+
+
+def shown_urls(page: Page) -> list[str]:
+    """URLs a user can read on the page: in its text (link labels included) and in the
+    values of text fields (copy boxes are often read-only inputs)."""
+    shown = find_text_urls(page.text)
+    for element in page.select("input[value], textarea"):
+        value = element.get("value") if element.tag == "input" else text_of(element)
+        shown += find_text_urls(value or "")
+    return shown
+
+
+def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
+                   *, known_target: str | None) -> Reading:
+    """The kind of an endpoint page from its structure alone (see the module docstring).
+    `known_target` is the target the link was for, or the one the page's URL or script
+    names; it is what a continue control must lead to."""
+    target_site = _site(known_target)
+    shown = [u for u in shown_urls(page) if _off_platform(u, page.url, platform)]
+    shown_target = next((u for u in shown if target_site and _site(u) == target_site),
+                        shown[0] if shown else None)
+    found = controls(page, markers)
+    offsite = [c for c in found if c.url and _off_platform(c.url, page.url, platform)]
+
+    # A way on: a control labelled as one, or a link that leads to the target's site. When
+    # the target is unknown, a lone outbound link on a small page is one too.
+    to_target = [c for c in offsite if target_site and _site(c.url) == target_site]
+    labelled = [c for c in found if c.role == "continue"]
+    lone = ([] if target_site else
+            [c for c in offsite if len({_site(o.url) for o in offsite}) == 1
+             and len(page.anchors) <= 5])
+    way_on = to_target or labelled or lone
+    if way_on:
+        url = next((c.url for c in (*to_target, *labelled, *lone) if c.url), None)
+        return Reading(PageKind.WARNED, "continue_control",
+                       target=known_target or shown_target or url, continue_url=url)
+
+    copy_signal = has_word(f"{page.title}\n{page.text}", markers.copy_words) or any(
+        c.role == "copy" for c in found)
+    if shown_target is not None:
+        if copy_signal:
+            return Reading(PageKind.COPY_ONLY, "target_with_copy_instruction",
+                           target=shown_target)
+        return Reading(PageKind.UNRECOGNIZED, "target_shown_without_instruction",
+                       target=shown_target)
+    unread = [c for c in found if c.url is None and c.role == "unknown"]
+    if unread:
+        # A script-driven control with a label no marker knows may well be the way on.
+        return Reading(PageKind.UNRECOGNIZED, "unread_control")
+    if copy_signal:
+        # An instruction to copy a link that the page does not show.
+        return Reading(PageKind.UNRECOGNIZED, "copy_instruction_without_target")
+    return Reading(PageKind.BLOCKED, "no_way_on")

@@ -1,0 +1,189 @@
+"""One HTTP exchange at a time, asyncio-native: the asyncio engine's downloader, over
+hulian's own HTTP/1.1 client (audit/measure/asyncio/http1.py; why not aiohttp is explained there).
+
+No redirects are followed (hulian records every hop itself), bodies are read as transferred
+(the WARC evidence keeps those bytes) and decoded here for classification, and every failure
+becomes one word of the failure vocabulary (audit/measure/failures.py, the Scrapy engine's words
+too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import time
+import zlib
+from dataclasses import dataclass
+
+from w3lib.url import safe_url_string
+
+from audit.evidence.warc import Headers
+from audit.measure.asyncio import http1
+from audit.measure.failures import Failed, TooLarge, for_exception
+from audit.measure.guard import AddressGuard
+
+# What is asked of every server besides the settings' headers (spiders.settings
+# request_headers: Accept, Accept-Language): only the encodings decoded here (Brotli is left
+# out, dependencies.md §4, and so is zstd), as the Scrapy engine's middleware asks.
+ACCEPT_ENCODING = ("Accept-Encoding", "gzip, deflate")
+
+
+class FetchFailed(Failed):
+    """A download that produced no HTTP response; `reason` is the recorded failure word."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    status: int
+    reason: str
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    raw_headers: Headers  # as received, for the WARC record
+    request_headers: Headers  # as sent, for the WARC record
+    payload: bytes  # the body as transferred
+    body: bytes  # the body after content decoding
+    elapsed_ms: float
+    # The server's share of the time to the response headers, for AutoThrottle: the wall
+    # time minus the CPU time this thread spent meanwhile. In one event loop, a response
+    # that waited while hulian parsed other pages would otherwise read as a slow server,
+    # and the throttle would slow the crawl down because the crawler is busy.
+    latency_s: float
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """Every member of a (possibly multi-member) stream, at most `limit` bytes of output;
+    what could be decoded of a truncated stream. Raises TooLarge past the limit (a
+    compression bomb) and zlib.error when nothing decodes."""
+    out: list[bytes] = []
+    size = 0
+    while data:
+        inflater = zlib.decompressobj(wbits)
+        chunk = inflater.decompress(data, limit + 1 - size)
+        size += len(chunk)
+        out.append(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise TooLarge(f"more than {limit} bytes after content decoding")
+        if not inflater.eof:
+            break  # truncated: keep what was decoded
+        data = inflater.unused_data.lstrip(b"\0")
+        if wbits < 0 or not data:
+            break
+    return b"".join(out)
+
+
+def _decoded(payload: bytes, encoding: str, limit: int = 1 << 62) -> bytes:
+    """The body after Content-Encoding (gzip, deflate, or several in order), at most `limit`
+    bytes; the payload itself where the encoding is unknown or broken, as a browser would
+    show garbage, not nothing. Raises TooLarge past the limit."""
+    body = payload
+    for coding in [c.strip().lower() for c in encoding.split(",") if c.strip()][::-1]:
+        try:
+            if coding in ("gzip", "x-gzip"):
+                body = _inflate(body, 16 + zlib.MAX_WBITS, limit)
+            elif coding == "deflate":
+                try:
+                    body = _inflate(body, zlib.MAX_WBITS, limit)
+                except zlib.error:  # raw deflate, as some servers send it
+                    body = _inflate(body, -zlib.MAX_WBITS, limit)
+            elif coding != "identity":
+                return payload
+        except zlib.error:
+            return payload
+    return body
+
+
+# URLs that safe_url_string returns unchanged, recognised without running it (it costs more
+# than the rest of a hop's bookkeeping): a lower-case ASCII host, a port without leading
+# zeros, a path, and only characters it leaves alone. tests/test_http1.py holds the two to
+# the same answers on generated URLs.
+_WIRE_READY = re.compile(r"https?://[a-z0-9.-]+(?::[1-9][0-9]{0,4})?/[A-Za-z0-9\-._~/?=&:+,;@!$*()%]*")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+@functools.lru_cache(maxsize=16384)  # each hop's URL is turned into wire form twice
+def wire_url(url: str) -> str:
+    """The URL as it goes out: only what cannot travel percent-encoded (non-ASCII, spaces;
+    IDN hosts as punycode), as Scrapy does. Hops are recorded under this form."""
+    if (_WIRE_READY.fullmatch(url) and not url.endswith("?")
+            and ("%" not in url or _LONE_PERCENT.search(url) is None)):
+        return url
+    try:
+        return safe_url_string(url)
+    except ValueError:  # e.g. an IDN label too long to encode: sent (and failing) as is
+        return url
+
+
+def referer_for(source: str | None, target: str) -> str | None:
+    """The Referer Scrapy's default policy sends: the previous page without fragment and
+    credentials, none from https to http."""
+    if not source or (source.startswith("https:") and target.startswith("http:")):
+        return None
+    source = source.split("#", 1)[0]
+    scheme, sep, rest = source.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+class Fetcher:
+    """A keep-alive connection pool and the exchange. Concurrency limits and politeness are
+    the engine's; this class only talks HTTP."""
+
+    def __init__(self, *, user_agent: str, headers: tuple[tuple[str, str], ...] = (),
+                 timeout_s: float, max_bytes: int,
+                 pool_size: int, guard: AddressGuard | None = None):
+        self.timeout_s = timeout_s
+        self._guard = guard  # None: --allow-private; else every connection is checked
+        self.max_bytes = max_bytes
+        self._pool_size = pool_size
+        self._headers: Headers = [("User-Agent", user_agent), *headers, ACCEPT_ENCODING]
+        self._client: http1.Client | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        self._client = http1.Client(max_bytes=self.max_bytes, pool_size=self._pool_size,
+                                    guard=self._guard)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    async def fetch(self, url: str, *, proxy: str | None = None,
+                    referer: str | None = None) -> Fetched:
+        """GET `url` once, no cookies, no redirects. Raises FetchFailed with the recorded
+        reason.
+
+        The URL goes out as the page gave it: only what cannot travel is percent-encoded
+        (non-ASCII, spaces; IDN hosts as punycode), exactly as Scrapy does, and nothing is
+        re-quoted (a client that normalises `%3A%2F%2F` in a wrapper's query would make the
+        wrapper see another URL than the one audited)."""
+        assert self._client is not None, "use `async with Fetcher(...)`"
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        url = wire_url(url)
+        headers = [*self._headers, ("Referer", referer)] if referer else self._headers
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response, sent = await self._client.get(url, headers, proxy=proxy)
+        except Exception as exc:
+            raise FetchFailed(for_exception(exc)) from exc
+        to_head = response.head_at - started
+        fields: dict[str, str] = {}
+        for name, value in response.headers:
+            key = name.lower()
+            fields[key] = f"{fields[key]}, {value}" if key in fields else value
+        encoding = fields.get("content-encoding", "")
+        payload = body = response.payload
+        if encoding:
+            try:
+                body = _decoded(payload, encoding, self.max_bytes)
+            except TooLarge as exc:
+                raise FetchFailed(exc.reason) from exc
+        return Fetched(
+            url=url, status=response.status, reason=response.reason, headers=fields,
+            raw_headers=response.headers, request_headers=sent, payload=payload, body=body,
+            elapsed_ms=round(to_head * 1000, 1),  # to the response headers, like Scrapy's
+            latency_s=max(0.0, to_head - (response.head_cpu - cpu_started)),
+        )

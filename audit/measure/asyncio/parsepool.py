@@ -1,0 +1,274 @@
+"""Page work in worker processes, so a crawl uses more than one core.
+
+Parsing and classifying pages is pure (audit.measure.chain.plan_probes,
+audit.measure.chain.analyze_page) and
+is most of a crawl's CPU once downloads are cheap; one Python process runs it on one core.
+
+The workers are forked before the event loop starts, so they inherit the loaded catalog and
+never touch the loop, the bundle or the WARC file. Each talks to the crawl process over its
+own socket pair: length-prefixed pickles, read by the event loop like any other socket.
+There is deliberately no thread in between (concurrent.futures' process pool has a manager
+thread; its GIL hand-offs with the event loop cost more than the parsing they saved here).
+
+If a worker crashes (a signal such as SIGSEGV from the parser, or a non-zero exit), the page
+it was parsing (the oldest it had not answered: a worker answers in order) fails with
+PageCrashed, which the engine records as `parse_crash` instead of parsing that page again in
+the crawl process (where the same crash would end the run, and every resume after it). A
+worker killed from outside (SIGKILL, as the OOM killer does; SIGTERM) blames no page. Its
+other pending pages and everything after are parsed in the crawl process itself: slower,
+nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from audit.measure import chain as chains
+from audit.model import PageFacts, Probe, SurfaceKind
+from audit.policy.catalog import Catalog
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_FRAME = struct.Struct("!QI")  # request id, payload length
+# With this many pages queued at the least busy worker, the crawl process parses the page
+# itself: its own core has time to spare between downloads, and a page parsed here costs
+# no hand-over (bench/crawl.py: 16-32 measured best; 4 overloads the crawl process, never
+# inlining leaves its core idle while the worker falls behind).
+INLINE_WHEN_QUEUED = 24
+
+# The crawl's catalog, inherited by the forked workers (set just before the fork).
+_CATALOG: Catalog | None = None
+
+
+def default_processes() -> int:
+    """One worker per core beyond the crawl process's own; none on a single core."""
+    return max(0, (os.cpu_count() or 1) - 1)
+
+
+# Results cross the socket as plain dicts and tuples and are rebuilt without validation on
+# the other side (they were validated where they were made): unpickling pydantic models
+# costs several times more.
+
+def _plan(body: bytes, content_type: str | None, url: str, source: str,
+          surface: SurfaceKind) -> tuple[list[dict[str, Any]], str | None]:
+    assert _CATALOG is not None
+    plan = chains.plan_probes(body, content_type, url, source=source, surface=surface,
+                              catalog=_CATALOG)
+    return [p.model_dump() for p in plan.probes], plan.parse_issue
+
+
+def _analyze(body: bytes, content_type: str, url: str, target: str | None, status: int | None,
+             control: bool) -> tuple[Any, ...]:
+    assert _CATALOG is not None
+    a = chains.analyze_page(body, content_type, url, _CATALOG, target=target, status=status,
+                            control=control)
+    return (a.parsed, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target,
+            a.fingerprint)
+
+
+def _probes(fields: tuple[list[dict[str, Any]], str | None]) -> chains.Plan:
+    probes, parse_issue = fields
+    return chains.Plan([Probe.model_construct(**f) for f in probes], parse_issue)
+
+
+def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
+    parsed, facts, short, meta_refresh, js_target, fingerprint = fields
+    return chains.PageAnalysis(parsed=parsed, facts=PageFacts.model_construct(**facts),
+                               short=short, meta_refresh=meta_refresh, js_target=js_target,
+                               fingerprint=fingerprint)
+
+
+_JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
+
+
+def _serve(sock: socket.socket, parent_ends: list[socket.socket]) -> None:
+    """A worker: answer requests until the crawl process closes its end."""
+    # Ctrl-C is the crawl process's to handle; it closes the socket, which ends this loop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The fork copied the crawl process's ends of every pair: holding them open would keep
+    # this worker from ever seeing the end of file it exits on.
+    for end in parent_ends:
+        end.close()
+    reader, writer = sock.makefile("rb"), sock.makefile("wb")
+    while True:
+        header = reader.read(_FRAME.size)
+        if len(header) < _FRAME.size:
+            return
+        request_id, length = _FRAME.unpack(header)
+        data = reader.read(length)
+        if len(data) < length:
+            return  # the crawl process stopped mid-request (Ctrl-C, a crash): nothing to answer
+        job, args = pickle.loads(data)
+        try:
+            answer: tuple[bool, Any] = (True, _JOBS[job](*args))
+        except Exception as exc:  # a bug on some page: reported to the crawl process
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            writer.write(_FRAME.pack(request_id, len(data)) + data)
+            writer.flush()
+        except OSError:
+            # The crawl process closed its end while this answer was on its way (Ctrl-C, a
+            # crash): nobody is left to read it. Exit 0, so no page is blamed for a crash.
+            return
+
+
+class PageWorkFailed(Exception):
+    """A worker raised on a page (the same bug would raise in the crawl process)."""
+
+
+class PageCrashed(Exception):
+    """The worker died while parsing this page: it is not parsed again anywhere."""
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.Process
+    sock: socket.socket
+    writer: asyncio.StreamWriter | None = None
+    pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+    alive: bool = True
+
+
+def _crashed(worker: _Worker) -> bool:
+    """Whether the worker ended of a crash of its own rather than killed from outside. It
+    has closed its socket, so it is gone or about to be: the wait is short and rare."""
+    worker.process.join(timeout=2)
+    status = worker.process.exitcode
+    return status is not None and status not in (0, -signal.SIGKILL, -signal.SIGTERM)
+
+
+class ParsePool:
+    """`plan` and `analyze` awaitables: in a worker when there is one, inline otherwise."""
+
+    def __init__(self, catalog: Catalog, processes: int):
+        self.catalog = catalog
+        self._workers: list[_Worker] = []
+        self._ids = itertools.count()
+        self._readers: list[asyncio.Task[None]] = []
+        if processes <= 0:
+            return
+        global _CATALOG
+        _CATALOG = catalog
+        context = multiprocessing.get_context("fork")
+        for _ in range(processes):
+            ours, theirs = socket.socketpair()
+            parent_ends = [ours, *(w.sock for w in self._workers)]
+            process = context.Process(target=_serve, args=(theirs, parent_ends), daemon=True,
+                                      name="hulian-parse")
+            try:
+                process.start()
+            except OSError as exc:
+                logger.warning("no parse worker (%s): parsing in the crawl process", exc)
+                ours.close()
+                theirs.close()
+                break
+            theirs.close()
+            self._workers.append(_Worker(process=process, sock=ours))
+
+    @property
+    def in_use(self) -> int:
+        return sum(1 for w in self._workers if w.alive)
+
+    async def start(self) -> None:
+        """Connect the workers' sockets to the running event loop."""
+        for worker in self._workers:
+            reader, writer = await asyncio.open_connection(sock=worker.sock, limit=1 << 26)
+            worker.writer = writer
+            self._readers.append(asyncio.create_task(self._read(worker, reader)))
+
+    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                request_id, length = _FRAME.unpack(await reader.readexactly(_FRAME.size))
+                ok, value = pickle.loads(await reader.readexactly(length))
+                future = worker.pending.pop(request_id, None)
+                if future is None or future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(PageWorkFailed(value))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        worker.alive = False
+        if worker.pending:
+            logger.warning("a parse worker died; the page it was parsing is recorded as "
+                           "parse_crash, its other pages and the rest are parsed in the crawl "
+                           "process")
+        culprit = min(worker.pending, default=None) if _crashed(worker) else None
+        for request_id, future in worker.pending.items():
+            if future.done():
+                continue
+            if request_id == culprit:
+                future.set_exception(PageCrashed("the parse worker died on this page"))
+            else:
+                future.set_exception(ConnectionError("parse worker gone"))
+        worker.pending.clear()
+
+    async def _run(self, job: str, inline: Callable[[], T], rebuild: Callable[[Any], T],
+                   *args: Any) -> T:
+        live = [w for w in self._workers if w.alive and w.writer is not None]
+        if not live:
+            return inline()
+        worker = min(live, key=lambda w: len(w.pending))
+        if len(worker.pending) >= INLINE_WHEN_QUEUED:
+            return inline()
+        assert worker.writer is not None
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        worker.pending[request_id] = future
+        data = pickle.dumps((job, args), protocol=pickle.HIGHEST_PROTOCOL)
+        worker.writer.write(_FRAME.pack(request_id, len(data)) + data)
+        try:
+            return rebuild(await future)
+        except ConnectionError:
+            return inline()
+
+    async def plan(self, body: bytes, content_type: str | None, url: str, source: str,
+                   surface: SurfaceKind) -> chains.Plan:
+        return await self._run(
+            "plan", lambda: chains.plan_probes(body, content_type, url, source=source,
+                                               surface=surface, catalog=self.catalog),
+            _probes, body, content_type, url, source, surface)
+
+    async def analyze(self, body: bytes, content_type: str, url: str, *,
+                      target: str | None = None, status: int | None = None,
+                      control: bool = False) -> chains.PageAnalysis:
+        return await self._run(
+            "analyze", lambda: chains.analyze_page(body, content_type, url, self.catalog,
+                                                   target=target, status=status,
+                                                   control=control),
+            _analysis, body, content_type, url, target, status, control)
+
+    async def stop(self) -> None:
+        """Close the sockets (the workers exit on end of file) and stop reading."""
+        for worker in self._workers:
+            if worker.writer is not None:
+                worker.writer.close()
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        self._readers.clear()
+
+    def close(self) -> None:
+        """Reap the workers (after the event loop has ended)."""
+        for worker in self._workers:
+            worker.sock.close()
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        self._workers.clear()

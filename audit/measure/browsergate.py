@@ -1,0 +1,249 @@
+"""--render's browser gate: the only way Chromium reaches the network, through the
+private-address guard.
+
+Chromium fetches on its own (subresources, redirects, fetch/XHR, WebSockets, preconnects)
+and resolves names on its own, so checking the URLs hulian asks it to load closes nothing: a
+page loads what it likes, and a name checked by hulian can answer Chromium differently (DNS
+rebinding). Intercepting requests in Playwright does not close it either: routed requests
+that are let through are still connected by Chromium, and WebSockets and preconnects are
+not routed requests at all. So Chromium never connects anywhere itself:
+
+- it is launched with this gate as its HTTP proxy for everything, loopback included
+  (`--proxy-bypass-list=<-loopback>` drops Chromium's implicit bypass of localhost);
+- its own name resolution answers nothing (`--host-resolver-rules`, except the gate's own
+  address), so anything that tried to go around the proxy would find no address;
+- WebRTC may not send UDP outside the proxy (`--webrtc-ip-handling-policy`);
+- the gate checks every request (absolute-form GET/POST/..., CONNECT for https and for
+  WebSockets) with the run's guard, and connects to the address the guard checked, the same
+  one the crawl's own connections use; a request the guard refuses gets a 403 and a line in
+  `evidence/render-refused.jsonl` of the run bundle (sealed with the rest of the evidence).
+
+Hosts a `--route` sends through a proxy are forwarded to that proxy, after the guard's check
+of the target's name (audit/measure/guard.py says why the proxy's own address is not checked).
+Plain-http requests are sent with `Connection: close`, one request per connection: the gate
+never has to find where a response ends to reuse a connection for another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from audit.measure.asyncio.http1 import split_url
+from audit.measure.guard import AddressGuard, Refused, open_checked, route_for
+
+logger = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",
+                         "te", "upgrade"})
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class BadRequest(Exception):
+    """Not a proxy request the gate can forward."""
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    target: str  # as the browser sent it: "host:port" for CONNECT, else an absolute URL
+    version: str
+    headers: list[tuple[str, str]]
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        if self.method == "CONNECT":
+            return _authority(self.target)
+        parts = split_url(self.target)
+        if parts.scheme != "http":  # https always comes as CONNECT
+            raise BadRequest(f"not a proxy request: {self.target[:80]}")
+        return parts.host, parts.port
+
+
+def _authority(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadRequest(f"bad CONNECT authority: {text[:80]}")
+    return host.strip("[]"), int(port)
+
+
+def _parse(head: bytes) -> _Request:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise BadRequest(f"bad request line: {lines[0][:80]!r}")
+    headers = []
+    for line in lines[1:]:
+        if line:
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise BadRequest(f"bad header line: {line[:80]!r}")
+            headers.append((name.strip(), value.strip()))
+    return _Request(parts[0], parts[1], parts[2], headers)
+
+
+def _head(first_line: str, headers: list[tuple[str, str]]) -> bytes:
+    return "".join([first_line, "\r\n", *(f"{k}: {v}\r\n" for k, v in headers), "\r\n"]
+                   ).encode("latin-1")
+
+
+class BrowserGate:
+    """The proxy server; its listening socket exists from construction, so Chromium's launch
+    arguments can name the port before the crawl's event loop runs."""
+
+    def __init__(self, *, guard: AddressGuard | None, routes: dict[str, str], refusals: Path,
+                 timeout_s: float):
+        self.guard = guard  # None: --allow-private (the gate still applies the routes)
+        self.routes = routes
+        self.refusals = refusals
+        self.timeout_s = timeout_s
+        self.refused = 0
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.setblocking(False)
+        self.port: int = self._socket.getsockname()[1]
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> BrowserGate:
+        return self  # a server, not a value: Scrapy's copies of its settings share it
+
+    def chromium_args(self) -> list[str]:
+        return [f"--proxy-server=http://127.0.0.1:{self.port}",
+                "--proxy-bypass-list=<-loopback>",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                "--webrtc-ip-handling-policy=disable_non_proxied_udp"]
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, sock=self._socket,
+                                                  limit=MAX_HEAD_BYTES)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        self._socket.close()
+
+    # -- one browser connection ----------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                TimeoutError):
+            pass  # the browser went away or sent nothing usable: nothing to answer
+        except Exception:
+            logger.exception("browser gate: unexpected failure")
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with asyncio.timeout(self.timeout_s):
+            head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            request = _parse(head[:-4])
+        except BadRequest as bad:
+            await _answer(writer, 400, str(bad))
+            return
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                upstream, forward = await self._open(request)
+        except Refused as refused:
+            self._record(request, refused.reason)
+            await _answer(writer, 403, refused.reason)
+            return
+        except BadRequest as bad:
+            await _answer(writer, 400, str(bad))
+            return
+        except (OSError, ValueError, TimeoutError) as exc:
+            await _answer(writer, 502, type(exc).__name__)
+            return
+        up_reader, up_writer = upstream
+        try:
+            if forward:
+                up_writer.write(forward)
+            else:  # a CONNECT the gate itself opened
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await _relay(reader, writer, up_reader, up_writer)
+        finally:
+            up_writer.close()
+
+    async def _open(self, request: _Request) -> tuple[Streams, bytes]:
+        """The connection for `request` and the bytes to send on it first (none for a tunnel
+        the gate opened itself, whose 200 the gate answers)."""
+        host, port = request.host_port
+        proxy = route_for(self.routes, host)
+        if proxy is not None:
+            if self.guard is not None:
+                await self.guard.admit_routed(host)
+            via = split_url(proxy)
+            streams = await asyncio.open_connection(via.host, via.port)
+            headers = [h for h in request.headers if h[0].lower() not in _HOP_BY_HOP]
+            if request.method != "CONNECT":
+                headers.append(("Connection", "close"))
+            first = f"{request.method} {request.target} {request.version}"
+            return streams, _head(first, [*headers, *via.proxy_authorization()])
+        addresses = (await self.guard.addresses(host) if self.guard is not None
+                     else (host,))
+        streams = await open_checked(addresses,
+                                     lambda address: asyncio.open_connection(address, port))
+        if request.method == "CONNECT":
+            return streams, b""
+        headers = [h for h in request.headers if h[0].lower() not in _HOP_BY_HOP]
+        first = f"{request.method} {split_url(request.target).path} {request.version}"
+        return streams, _head(first, [*headers, ("Connection", "close")])
+
+    def _record(self, request: _Request, failure: str) -> None:
+        self.refused += 1
+        referer = next((v for k, v in request.headers if k.lower() == "referer"), None)
+        entry = {"at": datetime.now(UTC).isoformat(), "method": request.method,
+                 "target": request.target, "failure": failure, "referer": referer}
+        try:
+            self.refusals.parent.mkdir(parents=True, exist_ok=True)
+            with self.refusals.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        except OSError:
+            logger.exception("could not record a refused browser request")
+
+
+async def _answer(writer: asyncio.StreamWriter, status: int, text: str) -> None:
+    reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
+    body = f"hulian browser gate: {text}\n".encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"),
+               ("Content-Length", str(len(body))), ("Connection", "close")]
+    if status == 403:
+        headers.append(("X-Hulian-Refused", text))
+    writer.write(_head(f"HTTP/1.1 {status} {reason}", headers) + body)
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+
+
+async def _relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
+                 up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
+    """Bytes both ways until either side is done (one request, or one tunnel)."""
+    directions = [asyncio.ensure_future(_copy(client_reader, up_writer)),
+                  asyncio.ensure_future(_copy(up_reader, client_writer))]
+    try:
+        await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for direction in directions:
+            direction.cancel()
+        await asyncio.gather(*directions, return_exceptions=True)

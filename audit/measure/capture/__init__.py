@@ -1,0 +1,1 @@
+"""Proxy captures: mitmproxy, HAR and WARC readers, the addon, chains, test plans, redaction."""

@@ -1,0 +1,514 @@
+"""Captured flows grouped into link-follow chains, each judged by audit.measure.chain exactly as the
+crawler judges the hops it fetches itself. Pure: flow records in, marks and Observations out.
+
+A flow joins a chain, in this order of trust:
+1. it carries a probe token (`hulian_probe=hp…`, also percent-encoded or base64'd inside a
+   wrapper URL, or in the body of a link-check API call); `hc…` tokens are control fetches;
+2. it is the URL the chain expects next (a Location, meta refresh, JS location or a warning's
+   continue link, as audit.measure.chain decided);
+3. its Referer is the chain's last page and it is a document navigation;
+4. it is the planned link or target itself (platforms that strip query parameters: targets
+   are unique within a plan);
+5. without a plan: a link wrapper of a known platform, or a navigation from a known
+   platform's page to another site, starts a chain of its own.
+When several open chains expect the same URL, the most recently active one gets it (the time
+window). A chain closes when it is decided, when nothing joined it for `window_s` seconds of
+capture time, or at the end of the input; memory holds open chains, never the whole capture.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from audit.judge.compare import Fingerprint
+from audit.measure import chain as chains
+from audit.measure import failures
+from audit.measure.capture.formats import FlowRecord
+from audit.model import Observation, PageKind, Probe, SurfaceKind
+from audit.policy.catalog import Catalog
+from audit.web.urls import find_wrapper, host_of, registrable_domain, unwrap
+
+TOKEN_PARAM = "hulian_probe"
+# A probe token: 'hp' (the link) or 'hc' (its control) + 10 base32 characters. Lower case
+# and alphanumeric so that no platform's re-encoding (percent, base64, lower-casing) breaks it.
+TOKEN_RE = re.compile(r"(?<![a-z0-9])h([pc])([a-z2-7]{10})(?![a-z0-9])")
+
+# ByteDance's in-app link verification SDK (com.bytedance.webx.seclink) asks these hosts
+# about a URL before opening it (domain-facts §2.4). link.wtturl.cn is also the wrapper
+# itself (`/?target=`); only its other paths are API calls.
+SECLINK_HOSTS = frozenset({"seclink.bytedance.com", "api.xseclink.cn", "api.xseclink.com"})
+
+DEFAULT_WINDOW_S = 30.0
+MAX_OPEN_CHAINS = 2000  # beyond this the oldest open chain is closed (bounded memory)
+
+
+@dataclass(frozen=True)
+class FlowMark:
+    """What the analysis says about one flow (the addon shows it in mitmweb)."""
+
+    kind: str  # wrapper | interstitial | block_page | link_check | arrival | hop | control | other
+    probe_id: str | None = None
+    outcome: str | None = None  # set on the flow that decided the chain
+    note: str = ""
+
+
+@dataclass
+class FeedResult:
+    mark: FlowMark
+    observations: list[Observation] = field(default_factory=list)
+    new_probes: list[Probe] = field(default_factory=list)
+
+
+def is_link_check(url: str) -> bool:
+    if "seclink" not in url and "wtturl" not in url and "zijieapi" not in url:
+        return False  # cheap test first: this runs for every flow
+    host = host_of(url) or ""
+    if host in SECLINK_HOSTS:
+        return True
+    path = urlsplit(url).path
+    if host == "rc.zijieapi.com":
+        return path.startswith("/seclink")
+    return host == "link.wtturl.cn" and path not in ("", "/")
+
+
+def add_token(url: str, token: str) -> str:
+    """The link with `hulian_probe=<token>` appended to its query (before any fragment)."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&{TOKEN_PARAM}={token}" if parts.query else f"{TOKEN_PARAM}={token}"
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def strip_token(url: str) -> str:
+    """The URL without a `hulian_probe` parameter (a discovered link's target)."""
+    if TOKEN_PARAM not in url:
+        return url
+    parts = urlsplit(url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if k != TOKEN_PARAM])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def normalize(url: str) -> str:
+    """A URL as a matching key: no probe token, no fragment, lower-case scheme and host,
+    no default port."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    netloc = host if port in (None, {"http": 80, "https": 443}.get(scheme)) else f"{host}:{port}"
+    query = parts.query
+    if TOKEN_PARAM in query:
+        query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+                           if k != TOKEN_PARAM])
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def find_tokens(flow: FlowRecord) -> list[tuple[str, str]]:
+    """(kind 'p'|'c', token) pairs in the URL (as sent, percent-decoded, base64 parameter
+    values) and, for non-GET requests, in the body."""
+    url = flow.url
+    texts = [url.lower()]
+    if "%" in url:
+        once = unquote(url)
+        texts += [once.lower(), unquote(once).lower()]
+    if "?" in url:
+        for _name, value in parse_qsl(urlsplit(url).query):
+            if len(value) >= 16:
+                decoded = _b64(value)
+                if decoded:
+                    texts.append(decoded.lower())
+    if flow.request_body and flow.method not in ("GET", "HEAD"):
+        body = flow.request_body.decode("utf-8", "replace")
+        texts += [body.lower(), unquote(body).lower()]
+    found: list[tuple[str, str]] = []
+    for text in texts:
+        if "h" not in text:
+            continue
+        for match in TOKEN_RE.finditer(text):
+            pair = (match.group(1), match.group(2))
+            if pair not in found:
+                found.append(pair)
+    return found
+
+
+def _b64(value: str) -> str | None:
+    cleaned = value.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def is_document(flow: FlowRecord) -> bool:
+    """A top-level navigation (not an image, script or XHR of a page)."""
+    dest = flow.request_headers.get("sec-fetch-dest")
+    if dest is not None:
+        return dest in ("document", "iframe", "frame")
+    content_type = flow.response_headers.get("content-type", "").lower()
+    if flow.status is not None and 300 <= flow.status < 400:
+        return "text/html" in flow.request_headers.get("accept", "") or not content_type
+    return "html" in content_type
+
+
+@dataclass
+class _Open:
+    chain: chains.Chain
+    last_url: str
+    last_seen: float
+    seq: int
+    expect: dict[str, chains.Via] = field(default_factory=dict)
+    stopped: bool = False
+
+
+class ChainBuilder:
+    """Feeds flows, in capture order, into one Chain per probe."""
+
+    def __init__(self, catalog: Catalog, probes: Iterable[Probe] = (), *,
+                 run_id: str | None = None, window_s: float = DEFAULT_WINDOW_S,
+                 surface: SurfaceKind | None = None, planless: bool | None = None) -> None:
+        self.catalog = catalog
+        self.run_id = run_id
+        self.window_s = window_s
+        self.surface = surface
+        self.probes: dict[str, Probe] = {}
+        self.by_token: dict[str, Probe] = {}
+        self.by_key: dict[str, Probe] = {}  # planned link / target URL (normalised) -> probe
+        for probe in probes:
+            self._plan(probe)
+        self.planless = (not self.probes) if planless is None else planless
+        self.open: dict[str, _Open] = {}
+        self.expecting: dict[str, set[str]] = {}  # normalised URL -> probe ids expecting it
+        self.done: set[str] = set()
+        self.discovered: dict[str, Probe] = {}  # unplanned links with an open chain
+        self.planned_discovered = 0
+        # Control fetches seen before their chain: status and page fingerprint.
+        self.controls: dict[str, tuple[int | None, Fingerprint | None]] = {}
+        self.link_checks: dict[str, list[str]] = {}
+        # Hosts of every known wrapper: most flows are not at one, and find_wrapper walks
+        # the whole catalog.
+        hosts = {h for p in catalog.platforms.values() for w in p.wrappers
+                 for h in w.match.hosts}
+        self._wrapper_hosts = {h for h in hosts if not h.startswith(".")}
+        self._wrapper_suffixes = tuple(h for h in hosts if h.startswith("."))
+        self._platform_list = list(catalog.platforms.values())
+        self._wrapper_cache: dict[tuple[str, str], bool] = {}
+        self.kinds: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.flows = 0
+        self.clock = 0.0
+        self.seq = 0
+        self._pending_close: list[Observation] = []
+
+    def _plan(self, probe: Probe) -> None:
+        self.probes[probe.id] = probe
+        if probe.token:
+            self.by_token[probe.token.lower()] = probe
+        for url in (probe.link_url, probe.target_url):
+            if url:
+                self.by_key.setdefault(normalize(url), probe)
+
+    # -- feeding --------------------------------------------------------------------------
+
+    def feed(self, flow: FlowRecord) -> FeedResult:
+        self.flows += 1
+        self.seq += 1
+        if flow.started is not None:
+            self.clock = max(self.clock, flow.started)
+        now = flow.started if flow.started is not None else self.clock
+        closed = self._expire(now)
+        result = self._feed(flow, now)
+        result.observations[:0] = closed
+        self.kinds[result.mark.kind] += 1
+        return result
+
+    def _feed(self, flow: FlowRecord, now: float) -> FeedResult:
+        if flow.method == "CONNECT" or not flow.url.lower().startswith(("http://", "https://")):
+            return FeedResult(FlowMark("other"))
+        tokens = find_tokens(flow) if self.by_token else []
+        if is_link_check(flow.url):
+            probe = self._token_probe(tokens, "p") or self._token_probe(tokens, "c")
+            pid = probe.id if probe else None
+            if probe is not None:
+                note = f"link_check:{host_of(flow.url)}{urlsplit(flow.url).path} " \
+                       f"status={flow.status}"
+                checked = self.open.get(probe.id)
+                if checked is not None:
+                    checked.chain.evidence.append(note)
+                else:
+                    self.link_checks.setdefault(probe.id, []).append(note)
+            return FeedResult(FlowMark("link_check", pid, note="link-check API call"))
+        control = self._token_probe(tokens, "c")
+        if control is not None and self._token_probe(tokens, "p") is None:
+            return self._control(control, flow, now)
+        probe = self._token_probe(tokens, "p")
+        result = FeedResult(FlowMark("other"))
+        key = normalize(flow.url)
+        opened: _Open | None = None
+        via: chains.Via = "http"
+        if probe is not None:
+            if probe.id in self.done:
+                return FeedResult(FlowMark("hop", probe.id, note="repeat of a decided probe"))
+            opened = self.open.get(probe.id)
+            if opened is None:
+                opened, via = self._start(probe, now), "start"
+            else:
+                via = opened.expect.get(key, "http")
+        else:
+            opened, via = self._expected(key, flow)
+            if opened is None:
+                planned = self.by_key.get(key)
+                if planned is not None and planned.id not in self.done and (
+                        planned.id not in self.open) and is_document(flow):
+                    opened, via = self._start(planned, now), "start"
+            if opened is None and self.planless:
+                synthetic = self._discover(flow)
+                if synthetic is not None:
+                    if synthetic.id in self.done or synthetic.id in self.open:
+                        return FeedResult(FlowMark("other", synthetic.id,
+                                                   note="repeat of a seen link"))
+                    self.discovered[synthetic.id] = synthetic
+                    self.planned_discovered += 1
+                    result.new_probes.append(synthetic)
+                    opened, via = self._start(synthetic, now), "start"
+        if opened is None:
+            return result
+        result.mark = self._step(opened, flow, via, now)
+        if opened.stopped and self._decided(opened):
+            result.observations.append(self._close(opened))
+            result.mark = FlowMark(result.mark.kind, result.mark.probe_id,
+                                   result.observations[-1].outcome.value, result.mark.note)
+        return result
+
+    def _token_probe(self, tokens: list[tuple[str, str]], kind: str) -> Probe | None:
+        for found_kind, token in tokens:
+            if found_kind == kind:
+                probe = self.by_token.get("hp" + token)
+                if probe is not None:
+                    return probe
+        return None
+
+    def _expected(self, key: str, flow: FlowRecord) -> tuple[_Open | None, chains.Via]:
+        waiting = [self.open[p] for p in self.expecting.get(key, ()) if p in self.open]
+        if waiting:
+            best = max(waiting, key=lambda o: o.seq)
+            return best, best.expect.get(key, "http")
+        referer = flow.request_headers.get("referer")
+        if referer and is_document(flow):
+            ref = normalize(referer)
+            candidates = [o for o in self.open.values()
+                          if o.expect and normalize(o.last_url) == ref]
+            if candidates:
+                best = max(candidates, key=lambda o: o.seq)
+                continuing = best.chain.page is not None and (
+                    best.chain.page.kind is PageKind.WARNED)
+                return best, "continue" if continuing else next(iter(best.expect.values()))
+        return None, "http"
+
+    def _discover(self, flow: FlowRecord) -> Probe | None:
+        """Without a plan: a chain starts at a known wrapper, or at a navigation from a known
+        platform's page to another site (an outbound click)."""
+        if not is_document(flow) and not self._at_wrapper(flow.url):
+            return None
+        platforms = self._platform_list
+        unwrapped = unwrap(flow.url, platforms)
+        source = unwrapped.platform
+        target = strip_token(unwrapped.target or flow.url)
+        if source is None:
+            referer = flow.request_headers.get("referer")
+            source = self.catalog.platform_for_url(referer) if referer else None
+            if source is None or self.catalog.platform_for_url(flow.url) is source:
+                return None
+            if registrable_domain(referer or "") == registrable_domain(flow.url):
+                return None
+        surface = self.surface or (source.surfaces[0].kind if source.surfaces
+                                   else SurfaceKind.POST)
+        target_platform = self.catalog.platform_for_url(target)
+        return Probe(id=chains.probe_id(source.id, surface.value, target), source=source.id,
+                     surface=surface, target_url=target,
+                     target_platform=target_platform.id if target_platform else None,
+                     link_url=flow.url, seed_url=flow.request_headers.get("referer"))
+
+    def _at_wrapper(self, url: str) -> bool:
+        host = host_of(url)
+        if host is None or not (host in self._wrapper_hosts
+                                or host.endswith(self._wrapper_suffixes)):
+            return False
+        key = (host, urlsplit(url).path)  # wrappers match on host and path only
+        known = self._wrapper_cache.get(key)
+        if known is None:
+            known = find_wrapper(url, self._platform_list) is not None
+            if len(self._wrapper_cache) < 10_000:
+                self._wrapper_cache[key] = known
+        return known
+
+    def _start(self, probe: Probe, now: float) -> _Open:
+        started = datetime.fromtimestamp(now, UTC) if now else None
+        opened = _Open(chains.Chain(probe=probe, started_at=started), last_url="",
+                       last_seen=now, seq=self.seq)
+        opened.chain.evidence.extend(self.link_checks.pop(probe.id, []))
+        self.open[probe.id] = opened
+        if len(self.open) > MAX_OPEN_CHAINS:
+            oldest = min(self.open.values(), key=lambda o: o.seq)
+            self._pending_close.append(self._close(oldest))
+        return opened
+
+    def _step(self, opened: _Open, flow: FlowRecord, via: chains.Via, now: float) -> FlowMark:
+        chain = opened.chain
+        probe = chain.probe
+        self._unexpect(opened)
+        opened.last_url = flow.url
+        opened.last_seen = now
+        opened.seq = self.seq
+        before = chain.page
+        if flow.status is None or not failures.valid_status(flow.status):
+            chains.on_failure(chain, flow.url, failures.for_capture(flow.error)
+                              if flow.status is None else failures.BAD_RESPONSE, via)
+            chain.evidence.append(flow.ref)
+            opened.stopped = True
+            return FlowMark("hop", probe.id, note=f"failed: {chain.failure}")
+        step = chains.on_response(chain, chains.Response(
+            url=flow.url, status=flow.status, headers=flow.response_headers,
+            body=flow.response_body, elapsed_ms=flow.elapsed_ms), via, self.catalog)
+        chain.evidence.append(flow.ref)
+        if step.action == "follow" and step.url:
+            key = normalize(step.url)
+            opened.expect = {key: step.via}
+            self.expecting.setdefault(key, set()).add(probe.id)
+        else:
+            if step.action == "fail":
+                chain.failure = step.failure
+            opened.stopped = True
+        return FlowMark(self._kind(chain, before, flow), probe.id)
+
+    def _kind(self, chain: chains.Chain, before: object, flow: FlowRecord) -> str:
+        page = chain.page
+        if page is not None and page is not before and page.kind is not PageKind.CONTENT:
+            return "block_page" if page.kind is PageKind.BLOCKED else "interstitial"
+        if self._at_wrapper(flow.url):
+            return "wrapper"
+        status = flow.status or 0
+        if 200 <= status < 300 and host_of(flow.url) == host_of(chain.probe.target_url):
+            return "arrival"
+        return "hop"
+
+    def _control(self, probe: Probe, flow: FlowRecord, now: float) -> FeedResult:
+        # A status outside 100-599 is no answer, as the crawler's control fetch reads it.
+        answered = flow.status if flow.status is not None and failures.valid_status(
+            flow.status) else None
+        status = control_status(answered)
+        page: Fingerprint | None = None
+        if answered is not None and 200 <= answered < 300:
+            page = chains.analyze(chains.Response(
+                url=flow.url, status=answered, headers=flow.response_headers,
+                body=flow.response_body), self.catalog, probe.target_url,
+                control=True).fingerprint
+        opened = self.open.get(probe.id)
+        if opened is None:
+            self.controls[probe.id] = (status, page)
+            return FeedResult(FlowMark("control", probe.id, note="control fetch (early)"))
+        chains.on_control(opened.chain, status, page=page)
+        opened.chain.evidence.append(flow.ref)
+        opened.last_seen = now
+        result = FeedResult(FlowMark("control", probe.id, note="control fetch"))
+        if opened.stopped:
+            result.observations.append(self._close(opened))
+        return result
+
+    # -- closing --------------------------------------------------------------------------
+
+    def _unexpect(self, opened: _Open) -> None:
+        for url in opened.expect:
+            waiting = self.expecting.get(url)
+            if waiting is not None:
+                waiting.discard(opened.chain.probe.id)
+                if not waiting:
+                    del self.expecting[url]
+        opened.expect = {}
+
+    def _decided(self, opened: _Open) -> bool:
+        chain = opened.chain
+        if chain.page is not None and chain.page.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY):
+            return True
+        return chain.control_done or not chains.needs_control(chain) or (
+            opened.chain.probe.id in self.controls)
+
+    def _close(self, opened: _Open) -> Observation:
+        chain = opened.chain
+        probe = chain.probe
+        self.open.pop(probe.id, None)
+        self._unexpect(opened)
+        self.done.add(probe.id)
+        if probe.id in self.discovered:
+            # A discovered link is forgotten once judged (only its id stays, in `done`), so
+            # memory does not grow with the number of links in a capture.
+            del self.discovered[probe.id]
+        if not chain.control_done and chains.needs_control(chain):
+            if probe.id in self.controls:
+                status, page = self.controls.pop(probe.id)
+                chains.on_control(chain, status, page=page)
+            else:
+                self._implicit_control(chain)
+        finished = datetime.fromtimestamp(opened.last_seen, UTC) if opened.last_seen else None
+        observation = chains.observation(chain, run_id=self.run_id, method="capture",
+                                         finished_at=finished)
+        self.outcomes[observation.outcome.value] += 1
+        return observation
+
+    @staticmethod
+    def _implicit_control(chain: chains.Chain) -> None:
+        """No control fetch was captured: when the chain's own last hop went to the target's
+        host, that answer is the target's (a dead target is `target_down`, not a block)."""
+        hops = [h for h in chain.hops if h.via != "control"]
+        if hops and host_of(hops[-1].url) == host_of(chain.probe.target_url):
+            status = hops[-1].status
+            chain.control_ok = status is not None and (
+                200 <= status < 400 or status in _ANSWERED)
+
+    def _expire(self, now: float) -> list[Observation]:
+        out, self._pending_close = list(self._pending_close), []
+        if now and self.open:
+            for opened in [o for o in self.open.values()
+                           if o.last_seen and now - o.last_seen > self.window_s]:
+                out.append(self._close(opened))
+        return out
+
+    def close(self) -> list[Observation]:
+        """The end of the input: every open chain is decided with what it has; planned
+        links shown as text (not clickable) are `stripped` without any flow."""
+        out = list(self._pending_close)
+        self._pending_close = []
+        for opened in sorted(self.open.values(), key=lambda o: o.seq):
+            out.append(self._close(opened))
+        for probe in self.probes.values():
+            if probe.id not in self.done and probe.rendered_as != "anchor":
+                self.done.add(probe.id)
+                chain = chains.Chain(probe=probe)
+                observation = chains.observation(chain, run_id=self.run_id, method="capture")
+                self.outcomes[observation.outcome.value] += 1
+                out.append(observation)
+        return out
+
+    def not_observed(self) -> list[Probe]:
+        return [p for p in self.probes.values() if p.id not in self.done]
+
+
+# Anti-bot and rate-limit answers mean the target answered: it is not down (as the crawler's
+# control fetch reads them).
+_ANSWERED = chains.ANTI_BOT_STATUSES | chains.RATE_LIMIT_STATUSES
+
+
+def control_status(status: int | None) -> int | None:
+    if status is not None and status in _ANSWERED:
+        return 200
+    return status

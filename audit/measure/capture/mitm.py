@@ -1,0 +1,430 @@
+"""Everything that touches mitmproxy: reading `.mitm` flow dumps (fast, at the tnetstring
+level, with mitmproxy's own format migration) and the live addon that attributes, marks and
+judges flows while an app is being tested (`mitmdump -s audit/measure/capture/addon.py`).
+
+Why not just `mitmproxy.io.FlowReader`: it parses the whole serialized flow with a pure-Python
+tnetstring parser and then builds full flow objects (connections, certificates, timestamps),
+about 1,300 flows/s here. The analysis needs a dozen fields per flow, so the fast path parses
+only the top-level dict of each record, decodes just the request, response and error values,
+and leaves connection details and non-HTML bodies as unparsed bytes. Dumps of an older format
+version take the full parse and `mitmproxy.io.compat.migrate_flow`, exactly as FlowReader does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from mitmproxy import ctx, exceptions, http
+from mitmproxy import flow as mflow
+from mitmproxy import io as mio
+from mitmproxy.io import compat
+from mitmproxy.net import encoding
+from mitmproxy.version import FLOW_FORMAT_VERSION
+
+from audit.measure.capture import redact
+from audit.measure.capture.formats import (
+    MAX_BODY,
+    MAX_RECORD_BYTES,
+    MAX_REQUEST_BODY,
+    CaptureError,
+    FlowRecord,
+    add_header,
+    keep_response_body,
+)
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+# ---------------------------------------------------------------------------------------
+# tnetstring, fast
+# ---------------------------------------------------------------------------------------
+
+
+def _leaf(data: bytes, tag: int, start: int, end: int) -> Any:
+    if tag == 44:  # , bytes
+        return data[start:end]
+    if tag == 59:  # ; str
+        return data[start:end].decode("utf8")
+    if tag == 35:  # # int
+        return int(data[start:end])
+    if tag == 94:  # ^ float
+        return float(data[start:end])
+    if tag == 33:  # ! bool
+        word = data[start:end]
+        if word not in (b"true", b"false"):
+            raise ValueError(f"not a tnetstring: invalid boolean literal: {word!r}")
+        return word == b"true"
+    if tag == 126:  # ~ null
+        if end != start:
+            raise ValueError("not a tnetstring: invalid null literal")
+        return None
+    raise ValueError(f"not a tnetstring: unknown type tag {chr(tag)!r}")
+
+
+def _parse(data: bytes, pos: int) -> tuple[Any, int]:
+    """One tnetstring value at `pos`: (value, end). Same values as mitmproxy's parser.
+    Containers read their scalar items inline (no call per header name and value): most of
+    a flow is lists of [name, value] byte strings."""
+    colon = data.index(b":", pos, pos + 13)
+    digits = data[pos:colon]
+    if not digits.isdigit():
+        raise ValueError(f"not a tnetstring: invalid length prefix {digits[:12]!r}")
+    start = colon + 1
+    end = start + int(digits)
+    if end >= len(data):
+        raise ValueError("not a tnetstring: truncated value")
+    tag = data[end]
+    if tag != 125 and tag != 93:
+        return _leaf(data, tag, start, end), end + 1
+    items: list[Any] = []
+    p = start
+    index = data.index
+    while p < end:
+        colon = index(b":", p, p + 13)
+        digits = data[p:colon]
+        if not digits.isdigit():
+            raise ValueError(f"not a tnetstring: invalid length prefix {digits[:12]!r}")
+        item_end = colon + 1 + int(digits)
+        if item_end >= end:
+            raise ValueError("not a tnetstring: item overruns its container")
+        item_tag = data[item_end]
+        if item_tag == 44:
+            items.append(data[colon + 1:item_end])
+            p = item_end + 1
+        elif item_tag == 125 or item_tag == 93:
+            value, p = _parse(data, p)
+            items.append(value)
+        else:
+            items.append(_leaf(data, item_tag, colon + 1, item_end))
+            p = item_end + 1
+    if p != end:
+        raise ValueError("not a tnetstring: container overruns its length")
+    if tag == 93:
+        return items, end + 1
+    if len(items) % 2:
+        raise ValueError("not a tnetstring: dict with a key but no value")
+    return dict(zip(items[::2], items[1::2], strict=True)), end + 1
+
+
+def _spans(data: bytes) -> dict[Any, tuple[int, int]]:
+    """The top-level dict of one record: key -> (start, end) of its value, unparsed."""
+    if not data or data[-1] != 125:
+        raise ValueError("not a tnetstring: a flow record must be a dict")
+    colon = data.index(b":", 0, 13)
+    p, end = colon + 1, len(data) - 1
+    spans: dict[Any, tuple[int, int]] = {}
+    while p < end:
+        key, p = _parse(data, p)
+        q = data.index(b":", p, p + 13)
+        value_end = q + 1 + int(data[p:q]) + 1
+        spans[key] = (p, value_end)
+        p = value_end
+    if p != end:
+        raise ValueError("not a tnetstring: dict overruns its length")
+    return spans
+
+
+def _records(path: Path, fh: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
+    """(index, offset, bytes) of each top-level tnetstring, read without parsing it."""
+    index = 0
+    offset = 0
+    while True:
+        head = fh.read(13)
+        if not head:
+            return
+        colon = head.find(b":")
+        digits = head[:colon] if colon > 0 else b""
+        if not digits.isdigit():
+            raise CaptureError(path, offset, "corrupt flow dump: no tnetstring length "
+                               "prefix here (not a mitmproxy dump, or damaged)", flows_read=index)
+        length = int(digits)
+        if length > MAX_RECORD_BYTES:
+            # Checked before reading: a 12-digit prefix would otherwise ask for a terabyte.
+            raise CaptureError(path, offset, f"flow record {index} claims {length} bytes, "
+                               f"more than the {MAX_RECORD_BYTES // 2**20} MB this reader "
+                               "holds at once (damaged, or a flow with a huge body)",
+                               flows_read=index)
+        need = colon + 1 + length + 1
+        data = head + fh.read(need - len(head)) if need > len(head) else head[:need]
+        if need < len(head):
+            fh.seek(offset + need)
+        if len(data) < need:
+            raise CaptureError(path, offset, f"truncated flow dump: the record of flow "
+                               f"{index} needs {need} bytes, {len(data)} are left",
+                               flows_read=index)
+        yield index, offset, data
+        offset += need
+        index += 1
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return "" if value is None else str(value)
+
+
+def _url(scheme: str, host: str, port: int, authority: str, path: str,
+         host_header: str | None) -> str:
+    """The URL as the client meant it: the Host header (or HTTP/2 authority) wins over the
+    connection's address, as in mitmproxy's `pretty_url` (transparent mode has only IPs)."""
+    netloc = host_header or authority
+    if not netloc:
+        netloc = host if _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    return f"{scheme}://{netloc}{path}"
+
+
+def _headers(fields: Sequence[Sequence[bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in fields:
+        add_header(headers, _text(name), _text(value))
+    return headers
+
+
+def _decode_body(raw: bytes | None, headers: dict[str, str]) -> bytes:
+    if not raw:
+        return b""
+    ce = headers.get("content-encoding")
+    if ce:
+        try:
+            decoded = encoding.decode(raw, ce)
+            if isinstance(decoded, bytes):
+                return decoded[:MAX_BODY]
+        except ValueError:
+            pass  # a corrupt body is kept as sent (mitmproxy's get_content(strict=False))
+    return raw[:MAX_BODY]
+
+
+def _record(file: str, index: int, offset: int | None, request: dict[str, Any],
+            response: dict[str, Any] | None, error: dict[str, Any] | None) -> FlowRecord:
+    """A FlowRecord from request/response/error states; both read paths end here."""
+    req_headers = _headers(request.get("headers") or ())
+    scheme = _text(request.get("scheme"))
+    url = _url(scheme, _text(request.get("host")), int(request.get("port") or 0),
+               _text(request.get("authority")), _text(request.get("path")),
+               req_headers.get("host"))
+    status = None
+    resp_headers: dict[str, str] = {}
+    body = b""
+    elapsed = None
+    started = request.get("timestamp_start")
+    if response is not None:
+        status = int(response["status_code"])
+        resp_headers = _headers(response.get("headers") or ())
+        if keep_response_body(status, resp_headers.get("content-type", "")):
+            body = _decode_body(response.get("content"), resp_headers)
+        end = response.get("timestamp_end") or response.get("timestamp_start")
+        if isinstance(started, int | float) and isinstance(end, int | float):
+            elapsed = round((end - started) * 1000, 1)
+    content = request.get("content") or b""
+    return FlowRecord(
+        file=file, index=index, offset=offset,
+        started=float(started) if isinstance(started, int | float) else None,
+        method=_text(request.get("method")).upper(), url=url, request_headers=req_headers,
+        request_body=content[:MAX_REQUEST_BODY] if isinstance(content, bytes) else b"",
+        status=status, response_headers=resp_headers, response_body=body,
+        error=str(error.get("msg")) if isinstance(error, dict) else None, elapsed_ms=elapsed,
+    )
+
+
+_FLOW_KEYS = ("type", "request", "response", "error")
+
+
+def iter_mitm(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
+    """HTTP flows of a mitmproxy dump, any format version mitmproxy 11 migrates. Non-HTTP
+    flows (TCP, UDP, DNS) are skipped but counted in `index`."""
+    if not fast:
+        yield from _iter_flowreader(path)
+        return
+    with path.open("rb") as fh:
+        for index, offset, data in _records(path, fh):
+            try:
+                spans = _spans(data)
+                version_span = spans.get("version", spans.get(b"version"))
+                version = _parse(data, version_span[0])[0] if version_span else None
+                state: dict[Any, Any]
+                if version == FLOW_FORMAT_VERSION:
+                    state = {k: _parse(data, spans[k][0])[0] for k in _FLOW_KEYS if k in spans}
+                else:
+                    state = compat.migrate_flow(_parse(data, 0)[0])
+                if state.get("type") != "http" or not isinstance(state.get("request"), dict):
+                    continue
+                # Field values of the wrong type (a damaged or forged record) are damage too.
+                record = _record(str(path), index, offset, state["request"],
+                                 state.get("response"), state.get("error"))
+            except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
+                raise CaptureError(path, offset, _damage(exc, index), flows_read=index) from None
+            except RecursionError:
+                # Both tnetstring parsers recurse per nested container; flows are ~5 deep.
+                raise CaptureError(path, offset, f"flow record {index} is nested too deeply "
+                                   "(damaged, or not a mitmproxy dump)", flows_read=index
+                                   ) from None
+            yield record
+
+
+def _damage(exc: Exception, index: int) -> str:
+    text = str(exc)
+    if "cannot read files with flow format version" in text:
+        return (f"{text.rstrip('.')}: this dump is older than anything mitmproxy 11 can "
+                "migrate (mitmproxy 0.10 and earlier); open it with an old mitmproxy and save "
+                "it again, or export it as HAR")
+    return f"corrupt flow record {index} ({text[:120]})"
+
+
+def _iter_flowreader(path: Path) -> Iterator[FlowRecord]:
+    """The reference path: mitmproxy's own FlowReader and flow objects (used to check the
+    fast path, and by the benchmark)."""
+    index = 0
+    with path.open("rb") as fh:
+        try:
+            for item in mio.FlowReader(fh).stream():
+                if isinstance(item, http.HTTPFlow):
+                    yield record_from_flow(item, str(path), index)
+                index += 1
+        except exceptions.FlowReadException as exc:
+            raise CaptureError(path, None, _damage(exc, index), flows_read=index) from None
+
+
+def record_from_flow(flow: http.HTTPFlow, file: str = "live", index: int = 0,
+                     offset: int | None = None) -> FlowRecord:
+    request = flow.request.data
+    req = {"scheme": request.scheme, "host": request.host, "port": request.port,
+           "authority": request.authority, "path": request.path, "method": request.method,
+           "headers": request.headers.fields, "content": request.content,
+           "timestamp_start": request.timestamp_start}
+    resp = None
+    if flow.response is not None:
+        data = flow.response.data
+        resp = {"status_code": data.status_code, "headers": data.headers.fields,
+                "content": data.content, "timestamp_start": data.timestamp_start,
+                "timestamp_end": data.timestamp_end}
+    error = {"msg": flow.error.msg} if flow.error is not None else None
+    return _record(file, index, offset, req, resp, error)
+
+
+# ---------------------------------------------------------------------------------------
+# The live addon
+# ---------------------------------------------------------------------------------------
+
+_MARKERS = {"block_page": ":no_entry:", "interstitial": ":warning:", "wrapper": ":link:",
+            "link_check": ":mag:", "arrival": ":white_check_mark:", "control": ":scales:"}
+
+
+def redacted_copy(flow: mflow.Flow) -> mflow.Flow:
+    """A copy of the flow fit to be kept as evidence: credentials and personal data out."""
+    copy: mflow.Flow = flow.copy()  # type: ignore[no-untyped-call]
+    if isinstance(copy, http.HTTPFlow):
+        for message in (copy.request, copy.response):
+            if message is None:
+                continue
+            for name in list(message.headers.keys()):
+                value = message.headers[name]
+                masked = redact.headers({name: value})[name]
+                if masked != value:
+                    message.headers[name] = masked
+            content = message.get_content(strict=False)
+            if content and len(content) <= MAX_BODY:
+                text = content.decode("utf-8", "surrogateescape")
+                masked_text = redact.text(text)
+                if masked_text != text:
+                    message.headers.pop("content-encoding", None)
+                    message.content = masked_text.encode("utf-8", "surrogateescape")
+        masked_url = redact.url(copy.request.url)
+        if masked_url and masked_url != copy.request.url:
+            copy.request.url = masked_url
+    return copy
+
+
+def _seconds(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+            f"hulian_window: {value!r} is not a number of seconds") from None
+
+
+class CaptureAddon:
+    """Attributes each flow to a planned probe, marks it (metadata, comment, marker: visible
+    in mitmweb), and appends an Observation to the run bundle as each chain is decided."""
+
+    def __init__(self) -> None:
+        self.session: Any = None
+        self.flow_file: IO[bytes] | None = None
+        self.writer: mio.FlowWriter | None = None
+        self.index = 0
+
+    def load(self, loader: Any) -> None:
+        loader.add_option("hulian_plan", str, "",
+                          "A hulian capture plan (plan.json or its directory): the probes "
+                          "whose tokens attribute flows. Empty: discover links from the "
+                          "policy catalog.")
+        loader.add_option("hulian_run", str, "",
+                          "The run bundle directory that observations and the (redacted) raw "
+                          "flows are written to. Empty: only mark flows.")
+        loader.add_option("hulian_keep_secrets", bool, False,
+                          "Keep cookies, Authorization headers and secret tokens in evidence "
+                          "and observations (redacted by default).")
+        # A string: mitmproxy options have no float type.
+        loader.add_option("hulian_window", str, "30",
+                          "Seconds without a new flow after which an undecided chain is "
+                          "judged with what it has.")
+
+    def configure(self, updated: set[str]) -> None:
+        if not updated & {"hulian_plan", "hulian_run", "hulian_keep_secrets", "hulian_window"}:
+            return
+        from audit.measure.capture.run import CaptureSession, SessionError
+
+        self._close()
+        try:
+            self.session = CaptureSession.open(
+                plan=Path(ctx.options.hulian_plan) if ctx.options.hulian_plan else None,
+                run=Path(ctx.options.hulian_run) if ctx.options.hulian_run else None,
+                keep_secrets=ctx.options.hulian_keep_secrets,
+                window_s=_seconds(ctx.options.hulian_window), config={"method": "capture record"})
+        except SessionError as exc:
+            raise exceptions.OptionsError(str(exc)) from None  # type: ignore[no-untyped-call]
+        if self.session.run is not None:
+            self.flow_file = (self.session.run / "evidence" / "flows.mitm").open("ab")
+            self.writer = mio.FlowWriter(self.flow_file)  # type: ignore[no-untyped-call]
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._handle(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._handle(flow)
+
+    def _handle(self, flow: http.HTTPFlow) -> None:
+        if self.session is None:
+            return
+        index = self.index
+        self.index += 1
+        evidence = f"flows.mitm#{index}"
+        record = record_from_flow(flow, "flows.mitm", index)
+        mark = self.session.feed(record)
+        flow.metadata["hulian"] = {"kind": mark.kind, "probe": mark.probe_id,
+                                   "outcome": mark.outcome, "evidence": evidence}
+        if mark.kind != "other":
+            text = f"hulian {mark.kind}" + (f" · probe {mark.probe_id}" if mark.probe_id else "")
+            if mark.outcome:
+                text += f" · outcome {mark.outcome}"
+            flow.comment = text
+            flow.marked = _MARKERS.get(mark.kind, ":pushpin:")
+        if self.writer is not None and self.flow_file is not None:
+            self.writer.add(flow if self.session.keep_secrets else redacted_copy(flow))
+            self.flow_file.flush()
+
+    def done(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        if self.flow_file is not None:
+            self.flow_file.close()
+            self.flow_file = None
+            self.writer = None

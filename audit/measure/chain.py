@@ -1,0 +1,455 @@
+"""Following one link hop by hop, as pure decisions: given the hops so far and the latest
+response, say what to do next (follow a redirect, a meta refresh, a JS location, a warning's
+continue link once; stop; or fail with a reason) and, at the end, build the Observation.
+
+The crawler (spiders/) and the capture analyser feed responses in; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from audit.judge.classify import (
+    classify_observation,
+    classify_page,
+    endpoint_of,
+    js_location,
+    outbound_links,
+    platform_for_url,
+)
+from audit.judge.compare import Fingerprint, compare, fingerprint
+from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
+from audit.policy.catalog import Catalog
+from audit.web.decode import decode_html
+from audit.web.page import Page, parse_page
+from audit.web.urls import host_of, registrable_domain, resolve
+
+logger = logging.getLogger(__name__)
+
+MAX_HOPS = 10
+MAX_CONTROL_HOPS = 5  # the control fetch follows the target's own redirects this far
+MAX_RATE_LIMIT_RETRIES = 2  # a 429 is retried this often, after its Retry-After
+MAX_RETRY_AFTER_S = 10.0
+
+# Statuses with which servers refuse automated clients (Zhihu answers 566, domain-facts
+# §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
+# Not 999 (LinkedIn's refusal): a status line of 999 is outside 100-599, which is not HTTP
+# before it is anything else; both engines' parsers and the capture analysis record it as
+# `download_error:bad_response` (audit/measure/failures.py valid_status), so no response with it
+# ever gets here, and a control fetch answered with it counts as not answered.
+ANTI_BOT_STATUSES = frozenset({403, 566})
+RATE_LIMIT_STATUSES = frozenset({429})
+
+Via = Literal["start", "http", "meta_refresh", "js", "continue", "control"]
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A page whose outbound links are audited, filed under its platform and surface."""
+
+    platform: str
+    surface: SurfaceKind
+    url: str
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the downloader got for one hop."""
+
+    url: str
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    elapsed_ms: float | None = None
+    warc_record_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Literal["follow", "stop", "fail"]
+    url: str | None = None
+    via: Via = "http"
+    failure: str | None = None
+
+
+@dataclass
+class Chain:
+    """The state of one probe's link-follow."""
+
+    probe: Probe
+    hops: list[Hop] = field(default_factory=list)
+    page: PageFacts | None = None
+    continued: bool = False
+    failure: str | None = None
+    control_ok: bool | None = None
+    evidence: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    screenshot: str | None = None  # evidence/ path of the rendered interstitial, if taken
+    page_url: str | None = None  # where `page` was read (the interstitial, for a screenshot)
+    # For the comparison with the control (audit.judge.compare): the chain's last page, whether it
+    # is a page of a platform the catalog knows, and the control's last page.
+    last_page: Fingerprint | None = None
+    ended_on_platform: bool = False
+    control_page: Fingerprint | None = None
+    control_done: bool = False
+
+    @property
+    def next_via(self) -> Via:
+        return "start" if not self.hops else "http"
+
+    def visited(self, url: str) -> bool:
+        return any(h.url == url for h in self.hops if h.via != "control")
+
+
+def probe_id(source: str, surface: str, target_url: str) -> str:
+    """Stable id of a probe: the same link planned twice (or on resume) is the same probe."""
+    return hashlib.sha256(f"{source}\n{surface}\n{target_url}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a seed page yields: its probes, and what the parser had to cut (links after the
+    cut may be missing: the crawl records it as a warning on the seed)."""
+
+    probes: list[Probe]
+    parse_issue: str | None = None
+
+
+def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
+                surface: SurfaceKind, catalog: Catalog) -> Plan:
+    """The probes a seed page yields: one per distinct outbound link (anchor or plain text)."""
+    decoded = decode_html(body, content_type)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated)
+    platform = catalog.platforms.get(source)
+    probes: dict[str, Probe] = {}
+    for link in outbound_links(page, catalog, platform):
+        target = link.target or link.href
+        pid = probe_id(source, surface.value, target)
+        if pid not in probes:
+            probes[pid] = Probe(
+                id=pid, source=source, surface=surface, target_url=target,
+                target_platform=link.target_platform, seed_url=url, link_url=link.href,
+                rendered_as="text" if link.rendered_as == "text" else "anchor",
+            )
+    return Plan(list(probes.values()), page.parse_issue)
+
+
+def seed_warning(url: str, parse_issue: str) -> dict[str, str]:
+    """The seed-error entry of a seed page the parser had to cut: its probes are planned,
+    but links after the cut may be missing, which the run must say."""
+    logger.warning("seed %s: the page parser had to cut it (%s); links after the cut may be "
+                   "missing", url, parse_issue)
+    return {"url": url, "error": f"parse_issue:{parse_issue}"}
+
+
+def retry_after_s(value: str | None) -> float:
+    """Seconds to wait before retrying a 429, from its Retry-After header (capped)."""
+    try:
+        return min(max(float(value or 1), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 1.0
+
+
+def wants_control(chain: Chain) -> bool:
+    """Whether the finished chain still needs a control fetch of the target. Not for text
+    links (never clicked), nor where the auditor's own guard or robots policy stopped it."""
+    guarded = chain.failure is not None and chain.failure.startswith(
+        ("private_address", "robots_disallowed"))
+    return (chain.probe.rendered_as == "anchor" and not guarded and not chain.control_done
+            and needs_control(chain))
+
+
+def control_status(status: int) -> int:
+    """The status a control fetch counts as: a rate limit or anti-bot answer means the target
+    answered, so it is not down. (The comparison uses the status as received.)"""
+    if status in RATE_LIMIT_STATUSES or status in ANTI_BOT_STATUSES:
+        return 200
+    return status
+
+
+def _is_short(page: Page, catalog: Catalog) -> bool:
+    return len(page.text) <= catalog.require_markers().max_text_chars
+
+
+def record(chain: Chain, response: Response, via: Via) -> Hop:
+    # Built without validation (model_construct): every field is typed by this code, and
+    # validating hops and observations was ~5 % of the crawl process's CPU.
+    hop = Hop.model_construct(
+        url=response.url, status=response.status, via=via,
+        location=response.headers.get("location"), elapsed_ms=response.elapsed_ms,
+        body_sha256=hashlib.sha256(response.body).hexdigest(),
+        warc_record_id=response.warc_record_id,
+    )
+    chain.hops.append(hop)
+    if response.warc_record_id:
+        chain.evidence.append(response.warc_record_id)
+    return hop
+
+
+def _follow(chain: Chain, url: str | None, via: Via) -> Step:
+    if url is None:
+        return Step("stop")
+    if len([h for h in chain.hops if h.via != "control"]) >= MAX_HOPS:
+        return Step("fail", failure=f"hop_limit:{MAX_HOPS}")
+    if chain.visited(url):
+        return Step("fail", failure="redirect_loop")
+    return Step("follow", url=url, via=via)
+
+
+@dataclass(frozen=True)
+class PageAnalysis:
+    """What the chain needs to know about one hop's page: the classifier's facts, the
+    redirects a short page (or an endpoint's forwarding page) carries, and, where a
+    comparison with the control may be needed, the page's fingerprint. Pure and picklable:
+    the asyncio engine computes it in a worker process (audit/measure/asyncio/parsepool.py)."""
+
+    parsed: bool = False  # an HTML body was there to parse
+    facts: PageFacts = field(default_factory=PageFacts)
+    short: bool = False
+    meta_refresh: str | None = None
+    js_target: str | None = None
+    fingerprint: Fingerprint | None = None
+
+
+def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
+    """Whether on_response will look at the page (not for redirects and refusals)."""
+    if 300 <= status < 400 and headers.get("location"):
+        return False
+    if status in RATE_LIMIT_STATUSES or status in ANTI_BOT_STATUSES:
+        return False
+    content_type = headers.get("content-type", "")
+    return bool(body) and ("html" in content_type or not content_type)
+
+
+def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
+                 target: str | None = None, status: int | None = None,
+                 control: bool = False) -> PageAnalysis:
+    """`target` is the probe's target: a page off its site may have to be compared with the
+    control fetch, so its fingerprint is kept (and always for a control page)."""
+    decoded = decode_html(body, content_type)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated)
+    if page.root is None:
+        return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
+    facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
+    short = _is_short(page, catalog)
+    forwards = short or facts.kind is PageKind.REDIRECT
+    keep = control or (target is not None and not _on_site(url, target))
+    return PageAnalysis(parsed=True, facts=facts, short=short,
+                        meta_refresh=page.meta_refresh if forwards else None,
+                        js_target=js_location(page) if forwards else None,
+                        fingerprint=fingerprint(page, url, status, body) if keep else None)
+
+
+def _on_site(url: str | None, target: str) -> bool:
+    """Whether a URL is on the target's site (its host or registrable domain)."""
+    if not url:
+        return False
+    host, target_host = host_of(url), host_of(target)
+    if host is None or target_host is None:
+        return False
+    return host == target_host or registrable_domain(url) == registrable_domain(target)
+
+
+def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
+                analysis: PageAnalysis | None = None) -> Step:
+    """Record the hop and decide the next step of the chain. `analysis` is the page's
+    analysis when the caller computed it already (analyze_page of the same response)."""
+    hop = record(chain, response, via)
+    status = response.status
+    chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
+    chain.last_page = None
+    if 300 <= status < 400 and response.headers.get("location"):
+        target = resolve(response.url, response.headers["location"])
+        if target is None:
+            return Step("fail", failure="bad_location")
+        hop.location = target
+        return _follow(chain, target, "http")
+    if status in RATE_LIMIT_STATUSES:
+        return Step("fail", failure=f"rate_limited:{status}")
+    if status in ANTI_BOT_STATUSES:
+        return Step("fail", failure=f"anti_bot:{status}")
+
+    if analysis is None:
+        analysis = analyze(response, catalog, chain.probe.target_url)
+    facts = analysis.facts
+    if not analysis.parsed and status < 400:
+        facts = _unparsed(response, catalog) or facts
+    chain.last_page = analysis.fingerprint or (
+        Fingerprint(url=response.url, status=status, body_length=len(response.body))
+        if not _on_site(response.url, chain.probe.target_url) else None)
+    read_by_markers = facts.signature is not None and not facts.signature.startswith(
+        "structure/")
+    if status >= 400 and not read_by_markers and facts.kind is not PageKind.ERROR:
+        endpoint = endpoint_of(response.url, catalog)
+        if endpoint is not None:
+            # The platform's own interception endpoint failed: what it does with the link
+            # was not seen (never a block read off an error page's structure).
+            facts = PageFacts(kind=PageKind.ERROR, endpoint=endpoint,
+                              failure=f"endpoint_error:{status}", title=facts.title,
+                              excerpt=facts.excerpt)
+    if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
+        # The interstitial decides the outcome: the target page reached through a warning's
+        # continue link must not overwrite it.
+        chain.page = facts
+        chain.page_url = response.url
+    if facts.kind is PageKind.ERROR:
+        return Step("fail", failure=facts.failure or "unjudgeable_page")
+    if facts.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY, PageKind.UNRECOGNIZED):
+        return Step("stop")
+    if facts.kind is PageKind.WARNED:
+        if chain.continued or not facts.continue_url:
+            return Step("stop")
+        chain.continued = True
+        return _follow(chain, facts.continue_url, "continue")
+    if status >= 400:
+        return Step("stop")
+    if analysis.parsed and (analysis.short or facts.kind is PageKind.REDIRECT):
+        if analysis.meta_refresh:
+            return _follow(chain, resolve(response.url, analysis.meta_refresh), "meta_refresh")
+        if analysis.js_target:
+            return _follow(chain, resolve(response.url, analysis.js_target), "js")
+    return Step("stop")
+
+
+def _unparsed(response: Response, catalog: Catalog) -> PageFacts | None:
+    """An answer with no HTML to read, on an interception endpoint: never `content`. An
+    empty one cannot be judged; anything else (JSON, an image ...) a person must look at."""
+    endpoint = endpoint_of(response.url, catalog)
+    if endpoint is None:
+        return None
+    if not response.body.strip():
+        return PageFacts(kind=PageKind.ERROR, endpoint=endpoint, signature="generic/empty",
+                         failure="endpoint_empty")
+    return PageFacts(kind=PageKind.UNRECOGNIZED, endpoint=endpoint,
+                     signature="structure/not_html")
+
+
+def analyze(response: Response, catalog: Catalog, target: str, *,
+            control: bool = False) -> PageAnalysis:
+    """analyze_page of a response, where there is a page to analyze."""
+    if not needs_analysis(response.status, response.headers, response.body):
+        return PageAnalysis()
+    return analyze_page(response.body, response.headers.get("content-type", ""), response.url,
+                        catalog, target=target, status=response.status, control=control)
+
+
+def on_failure(chain: Chain, url: str, failure: str, via: Via) -> None:
+    """A hop could not be fetched (timeout, reset, refused ...): record it and end the chain."""
+    chain.hops.append(Hop(url=url, status=None, via=via))
+    chain.failure = failure
+    chain.last_page = None
+
+
+def reached_target(chain: Chain) -> bool:
+    """Whether the chain's last hop answered on the target's site (its host or registrable
+    domain) with a page, not an error. Anything else needs the control fetch: to tell a dead
+    target from a block, and to compare where the chain ended with where the target ends."""
+    hops = [h for h in chain.hops if h.via != "control"]
+    if not hops:
+        return False
+    last = hops[-1]
+    return (last.status is not None and 200 <= last.status < 400
+            and _on_site(last.url, chain.probe.target_url))
+
+
+def needs_control(chain: Chain) -> bool:
+    """A control fetch of the target is needed unless the chain itself loaded it."""
+    return not reached_target(chain)
+
+
+def on_control(chain: Chain, status: int | None, warc_record_id: str | None = None,
+               page: Fingerprint | None = None) -> None:
+    """The control fetch's answer, all at once (the capture analysis sees one flow): `status`
+    None when it failed; `page` the fingerprint of its page, when there is one."""
+    chain.hops.append(Hop(url=chain.probe.target_url, status=status, via="control",
+                          warc_record_id=warc_record_id))
+    if warc_record_id:
+        chain.evidence.append(warc_record_id)
+    _control_done(chain, status, page)
+
+
+def _control_done(chain: Chain, status: int | None, page: Fingerprint | None) -> None:
+    answered = control_status(status) if status is not None else None
+    chain.control_ok = answered is not None and 200 <= answered < 400
+    chain.control_page = page
+    chain.control_done = True
+
+
+def on_control_response(chain: Chain, response: Response, catalog: Catalog,
+                        analysis: PageAnalysis | None = None) -> Step:
+    """One response of the control fetch, which follows the target's own redirects (HTTP,
+    meta refresh, script location) as a browser would, MAX_CONTROL_HOPS at most: the page it
+    ends on is what the chain's last page is compared with."""
+    hop = Hop.model_construct(
+        url=response.url, status=response.status, via="control",
+        location=response.headers.get("location"), elapsed_ms=response.elapsed_ms,
+        body_sha256=hashlib.sha256(response.body).hexdigest(),
+        warc_record_id=response.warc_record_id)
+    chain.hops.append(hop)
+    if response.warc_record_id:
+        chain.evidence.append(response.warc_record_id)
+    visited = [h.url for h in chain.hops if h.via == "control"]
+    status = response.status
+    next_url: str | None = None
+    if 300 <= status < 400 and response.headers.get("location"):
+        next_url = resolve(response.url, response.headers["location"])
+        hop.location = next_url
+    elif 200 <= status < 300:
+        if analysis is None:
+            analysis = analyze(response, catalog, chain.probe.target_url, control=True)
+        if analysis.parsed and analysis.short:
+            forward = analysis.meta_refresh or analysis.js_target
+            next_url = resolve(response.url, forward) if forward else None
+        if next_url is None:
+            _control_done(chain, status, analysis.fingerprint or Fingerprint(
+                url=response.url, status=status, body_length=len(response.body)))
+            return Step("stop")
+    if next_url is not None and len(visited) < MAX_CONTROL_HOPS and next_url not in visited:
+        return Step("follow", url=next_url, via="control")
+    _control_done(chain, status, Fingerprint(url=response.url, status=status,
+                                             body_length=len(response.body)))
+    return Step("stop")
+
+
+def on_control_failure(chain: Chain, url: str) -> None:
+    """A control hop could not be fetched: the target did not answer."""
+    chain.hops.append(Hop(url=url, status=None, via="control"))
+    _control_done(chain, None, None)
+
+
+def comparison(chain: Chain) -> ControlComparison | None:
+    """The chain's last page against the control's, where the chain ended off the target's
+    site on a page that no interstitial explains; None where there is nothing to compare."""
+    if chain.last_page is None or chain.control_page is None or chain.failure:
+        return None
+    if chain.page is not None and chain.page.kind not in (PageKind.CONTENT, PageKind.REDIRECT):
+        return None
+    return compare(chain.last_page, chain.control_page)
+
+
+def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],
+                finished_at: datetime | None = None) -> Observation:
+    probe = chain.probe
+    chain_hops = [h for h in chain.hops if h.via != "control"]
+    compared = comparison(chain)
+    outcome, reason = classify_observation(
+        target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
+        page=chain.page, failure=chain.failure, control_ok=chain.control_ok,
+        comparison=compared, ended_on_known_platform=chain.ended_on_platform,
+    )
+    runtime = None
+    if chain.started_at and finished_at:
+        runtime = round((finished_at - chain.started_at).total_seconds(), 3)
+    return Observation.model_construct(  # typed by this code: see record()
+        id=hashlib.sha256(f"{run_id}\n{probe.id}".encode()).hexdigest()[:20],
+        probe_id=probe.id, run_id=run_id, source=probe.source, surface=probe.surface,
+        target_url=probe.target_url, target_platform=probe.target_platform, method=method,
+        started_at=chain.started_at, runtime_s=runtime, rendered_as=probe.rendered_as,
+        hops=chain.hops, final_url=chain_hops[-1].url if chain_hops else None, page=chain.page,
+        control_ok=chain.control_ok, comparison=compared, failure=chain.failure,
+        outcome=outcome, reason=reason, evidence=chain.evidence,
+    )

@@ -1,0 +1,245 @@
+"""The failure vocabulary: every word an observation's `failure`, a hop that got no answer or
+a seed error can carry, what each means, and how each transport's errors become one.
+
+A failure word is a fixed token, in the style of OONI's failure strings, sometimes with one
+detail after a colon that hulian itself knows to be bounded (a status code, a host, a hop
+count). It never carries an exception's text or anything else a server chose: a hostile
+server must not be able to write into the record, and the same failure must read the same
+whichever engine, or capture tool, met it. The exception's own text goes to the log.
+
+The mappings, one per transport:
+- `for_exception`: hulian's own client and the asyncio engine (audit/measure/asyncio/http1.py,
+audit/measure/asyncio/fetch.py);
+- spiders/failures.py `failure_reason`: the Scrapy engine's Twisted and Scrapy failures, by
+  exception type (it is there because it imports Twisted; it is the only Scrapy mapping);
+- `for_capture`: the error texts capture tools record (mitmproxy, HAR, WARC readers).
+
+`download_error:bad_response` is defined here too, by the limits and rules below, which both
+engines' HTTP parsers apply alike (audit/measure/asyncio/http1.py; the Twisted parser in
+spiders/failures.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import socket
+import ssl
+
+from audit.measure.guard import Refused
+
+logger = logging.getLogger(__name__)
+
+# -- the words --------------------------------------------------------------------------------
+
+# An exchange that produced no usable HTTP response.
+TIMEOUT = "timeout"
+DNS_ERROR = "dns_error"
+CONNECTION_REFUSED = "connection_refused"
+CONNECTION_RESET = "connection_reset"
+TLS_ERROR = "tls_error"
+TOO_LARGE = "too_large"
+BAD_RESPONSE = "download_error:bad_response"
+BAD_URL = "bad_url"
+UNKNOWN = "download_error:unknown"
+# What the auditor itself refused, without a request.
+PRIVATE_ADDRESS = "private_address"  # always with the host: private_address:HOST
+ROBOTS_DISALLOWED = "robots_disallowed"
+# Capture tools only.
+NO_RESPONSE = "no_response"
+CAPTURE_ERROR = "capture_error"
+
+# Every word, with its meaning: the one place that says what a failure word is. Words with a
+# detail are listed by their prefix and the detail's name.
+VOCABULARY: dict[str, str] = {
+    TIMEOUT: "no complete response within the download timeout (a silent server, a head or "
+             "body trickling in)",
+    DNS_ERROR: "the host name did not resolve",
+    CONNECTION_REFUSED: "the connection was refused (by the host, or by the proxy of a route "
+                        "when asked for a tunnel)",
+    CONNECTION_RESET: "the connection was reset, closed or unreachable before the response was "
+                      "complete (an empty answer, a body shorter than its Content-Length, a "
+                      "chunked body cut off)",
+    TLS_ERROR: "the TLS handshake failed",
+    TOO_LARGE: "the body passed the size limit (DOWNLOAD_MAXSIZE, 32 MB): as declared, as "
+               "transferred, or after content decoding (a compression bomb)",
+    BAD_RESPONSE: "the answer is not an HTTP/1.x response hulian can read: no status line "
+                  "(HTTP/0.9, another protocol), a status outside 100-599 or not three digits, "
+                  "a head over 1 MB, 1,000 lines or a 16 KB line, a header line that is not "
+                  "`token: value`, a NUL or a bare CR in the head, a framing error "
+                  "(Content-Length, chunked)",
+    BAD_URL: "a URL that cannot be requested (scheme, host, port, a line break in it)",
+    UNKNOWN: "a transport failure hulian has no word for (its text is in the log)",
+    f"{PRIVATE_ADDRESS}:HOST": "the private-address guard refused HOST (no request was made)",
+    ROBOTS_DISALLOWED: "robots.txt disallows the URL (--robots obey; no request was made)",
+    "redirect_loop": "the chain came back to a URL it had visited (HTTP, meta refresh or "
+                     "script redirects)",
+    "hop_limit:N": "the chain was longer than N hops",
+    "bad_location": "a redirect's Location is not a URL that can be followed",
+    "rate_limited:STATUS": "the server kept answering 429 after the retries",
+    "anti_bot:STATUS": "an anti-bot answer (403, 566): the auditor was refused, not the link",
+    "anti_bot:captcha": "a captcha or unusual-traffic page",
+    "login_wall": "an interception endpoint asked to log in",
+    "endpoint_error_page": "an interception endpoint showed an error page",
+    "endpoint_empty": "an interception endpoint answered an empty page",
+    "endpoint_error:STATUS": "an interception endpoint answered an HTTP error status",
+    "unjudgeable_page": "a page that says nothing about the link",
+    "parse_crash": "the page crashed the page parser (recorded, not parsed again)",
+    "http_STATUS": "(seed pages) the seed page answered an HTTP error status",
+    "parse_issue:WHAT": "(seed pages) the parser had to cut the page; links after it may be "
+                        "missing",
+    NO_RESPONSE: "(captures) a request the capture holds no response or error for",
+    CAPTURE_ERROR: "(captures) the capture tool recorded an error hulian has no word for",
+}
+
+_DETAILED = re.compile(
+    r"(?:private_address:\S+|hop_limit:\d+|rate_limited:\d{3}|anti_bot:(?:\d{3}|captcha)"
+    r"|endpoint_error:\d{3}|http_\d{3}|parse_issue:[a-z_]+)")
+
+
+def known(word: str) -> bool:
+    """Whether `word` belongs to the vocabulary (the tests hold every recorded word to it)."""
+    return word in VOCABULARY or _DETAILED.fullmatch(word) is not None
+
+
+# -- what a readable response is ----------------------------------------------------------------
+
+# Bounds on a response head, applied while reading by both engines' parsers. 16 KB per line
+# is Twisted's own line limit; 1,000 lines is ten times the largest heads real sites send and
+# more than Python's own client (100) or aiohttp (128) accept: past it a head is an attack on
+# the parser's time (100,000 fields in 0.7 MB took Twisted longer than the download timeout).
+MAX_HEAD_BYTES = 1 << 20
+MAX_LINE_BYTES = 16384
+MAX_HEAD_LINES = 1000
+
+# RFC 9112 §4 (status-line), leniently: several spaces after the version, no reason phrase.
+STATUS_LINE = re.compile(r"HTTP/1\.([01]) +(\d{3})(?: (.*))?")
+# RFC 9110 §5.1: a field name is a token, nothing around it (`Content-Length : 5` is not the
+# Content-Length, and reading it as one, or not, is how requests get smuggled).
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9112 §7.1 chunked framing, with Twisted's bounds (twisted.web.http, which the Scrapy
+# engine reads chunks with and which has no settings for them): a size line (hex size,
+# extensions of visible characters) under 1 KB ending in CRLF, data followed by exactly
+# CRLF, at most 64 KB of trailer fields.
+CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[\t -\[\]-~\x80-\xff]*)?")
+MAX_CHUNK_LINE_BYTES = 1024
+MAX_TRAILER_BYTES = 1 << 16
+
+
+def valid_status(status: int) -> bool:
+    """RFC 9110 §15: a status code is three digits, 100 to 599. Anything else (000, 600, 999)
+    is not HTTP, whatever a browser makes of it: `download_error:bad_response`, at every hop,
+    control fetch, seed and robots.txt, in both engines and in captures."""
+    return 100 <= status <= 599
+
+
+def bad_field(text: str) -> bool:
+    """RFC 9110 §5.5: a field value with NUL, or a CR that does not end its line, must be
+    rejected (or blanked); hulian rejects it, as h11 and llhttp do. `text` is the head (or a
+    line) with its CRLF line ends already taken off."""
+    return "\0" in text or "\r" in text
+
+
+def not_http(start: bytes) -> bool:
+    """Whether the first bytes of an answer (any number) already show it is not HTTP/1.x,
+    which every response starts with: HTTP/0.9 (a body without a head), another protocol."""
+    return not b"HTTP/".startswith(start[:5])
+
+
+# -- exceptions that already know their word ----------------------------------------------------
+
+class Failed(Exception):
+    """A failure whose word is known where it is raised; `reason` is the word, the message
+    the detail for the log."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+
+
+class BadResponse(Failed):
+    """What came back is not an HTTP/1.x response hulian can read."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(BAD_RESPONSE, detail)
+
+
+class TooLarge(Failed):
+    """The body passed the size limit."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(TOO_LARGE, detail)
+
+
+# -- asyncio: hulian's own client ----------------------------------------------------------------
+
+def _all_refused(exc: OSError) -> bool:
+    """The standard loop's error for a name with several addresses that all failed is one
+    OSError without an errno ("Multiple exceptions: [Errno 111] ..., [Errno 111] ...");
+    uvloop raises the first ConnectionRefusedError. Both are a refusal."""
+    text = str(exc)
+    return (exc.errno is None and text.startswith("Multiple exceptions:")
+            and text.count("[Errno ") == text.count(f"[Errno {errno.ECONNREFUSED}]") > 0)
+
+
+def for_exception(exc: BaseException) -> str:
+    """The word for an exchange of the asyncio engine that produced no HTTP response. The
+    order matters: TLS and DNS errors are OSErrors too."""
+    if isinstance(exc, Failed | Refused):
+        return exc.reason
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is the same class since 3.11
+        return TIMEOUT
+    if isinstance(exc, socket.gaierror):
+        return DNS_ERROR
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return TLS_ERROR
+    if isinstance(exc, ConnectionRefusedError):
+        return CONNECTION_REFUSED
+    if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe, closed mid-response
+        return CONNECTION_RESET
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ECONNREFUSED or _all_refused(exc):
+            return CONNECTION_REFUSED
+        # Unreachable hosts and networks (EHOSTUNREACH, ENETUNREACH ...): the connection
+        # could not be made, which is what a reset looks like to the auditor.
+        return CONNECTION_RESET
+    if isinstance(exc, ValueError):  # a URL a hostile page carries that cannot be requested
+        return BAD_URL
+    logger.warning("download failed in a way hulian has no word for: %s: %s",
+                   type(exc).__name__, exc)
+    return UNKNOWN
+
+
+# -- captures ------------------------------------------------------------------------------------
+
+# Fragments of the error texts of mitmproxy ("Server disconnected.", "TLS handshake failed"),
+# Chrome's HAR `_error` (net::ERR_CONNECTION_REFUSED ...), Firefox and the WARC reader
+# ("no_status_line"), most specific first.
+_CAPTURE_TEXTS: tuple[tuple[str, str], ...] = (
+    ("no_status_line", BAD_RESPONSE), ("invalid_http_response", BAD_RESPONSE),
+    ("invalid_chunked_encoding", BAD_RESPONSE), ("multiple_content_length", BAD_RESPONSE),
+    ("protocol error", BAD_RESPONSE), ("bad response", BAD_RESPONSE),
+    ("headers_too_big", BAD_RESPONSE), ("content_length_mismatch", CONNECTION_RESET),
+    ("empty_response", CONNECTION_RESET),
+    ("timeout", TIMEOUT), ("timed out", TIMEOUT), ("timed_out", TIMEOUT),
+    ("refused", CONNECTION_REFUSED),
+    ("name_not_resolved", DNS_ERROR), ("name resolution", DNS_ERROR), ("dns", DNS_ERROR),
+    ("not known", DNS_ERROR),
+    ("tls", TLS_ERROR), ("ssl", TLS_ERROR), ("certificate", TLS_ERROR), ("cert_", TLS_ERROR),
+    ("reset", CONNECTION_RESET), ("closed", CONNECTION_RESET), ("disconnected", CONNECTION_RESET),
+    ("incomplete_chunked_encoding", CONNECTION_RESET), ("killed", CONNECTION_RESET),
+    ("too large", TOO_LARGE), ("too_large", TOO_LARGE),
+)
+
+
+def for_capture(error: str | None) -> str:
+    """A capture tool's error text (None: it recorded neither a response nor an error) as
+    a word of the vocabulary."""
+    if not error or error == NO_RESPONSE:
+        return NO_RESPONSE
+    text = error.lower()
+    for needle, word in _CAPTURE_TEXTS:
+        if needle in text:
+            return word
+    return CAPTURE_ERROR

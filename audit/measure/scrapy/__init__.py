@@ -1,0 +1,2 @@
+"""The Scrapy engine's runner and the distributed coordinator (the spider itself lives in
+spiders/)."""

@@ -1,0 +1,1 @@
+"""Operations: schedules, alerts, cron/systemd export."""

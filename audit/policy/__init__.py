@@ -1,0 +1,1 @@
+"""The policy set: catalog loading and validation, signature examples, drafts."""

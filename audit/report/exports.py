@@ -1,0 +1,290 @@
+"""Machine outputs of a report: findings.json, findings.csv and junit.xml (docs/reports.md
+documents each). They are written from the same ReportData as the HTML/PDF, record by
+record, so a run with 100,000 links does not build one giant string.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from audit import __version__
+from audit.evidence.bundle import banner, describe
+from audit.model import Outcome
+from audit.report.data import Finding, FindingHop, ReportData
+
+JSON_SCHEMA = "hulian.findings/1"
+
+CSV_COLUMNS = (
+    "id", "status", "severity", "source", "source_company", "surface", "target_platform",
+    "target_company", "target_url", "outcome", "block_reason", "block_reason_text", "rules",
+    "requirements",
+    "reason_zh", "reason_en", "exemptions", "final_url", "hop_count", "hop_chain", "signature",
+    "page_title", "excerpt", "control_ok", "failure", "evidence", "observation_id",
+)
+
+
+def finding_record(finding: Finding) -> dict[str, Any]:
+    return {
+        "id": finding.id,
+        "observation_id": finding.observation_id,
+        "status": finding.status,
+        "severity": finding.severity.value if finding.severity else None,
+        "source": finding.source,
+        "source_company": finding.source_company,
+        "surface": finding.surface,
+        "target_url": finding.target_url,
+        "target_platform": finding.target_platform,
+        "target_company": finding.target_company,
+        "outcome": finding.outcome.value,
+        "block_reason": finding.block_reason,
+        "block_reason_text": finding.block_reason_text,
+        "rules": finding.rules,
+        "requirements": finding.requirements,
+        "reasons": [{"zh": r.zh, "en": r.en} for r in finding.reasons],
+        "exemptions": finding.exemptions,
+        "hops": [_hop_record(h) for h in finding.hops],
+        "final_url": finding.final_url,
+        "signature": finding.signature,
+        "page_title": finding.title,
+        "excerpt": finding.excerpt,
+        "control_ok": finding.control_ok,
+        "failure": finding.failure,
+        "evidence": finding.evidence,
+    }
+
+
+def _hop_record(hop: FindingHop) -> dict[str, Any]:
+    """The hop as audit.model.Hop.model_dump(mode="json") would give it (same fields, same
+    order)."""
+    return hop._asdict()
+
+
+def integrity_lines(data: ReportData) -> list[str]:
+    """The unverified banner (a report made with --allow-unverified) and a note per forced
+    evaluation: the lines the CSV and JUnit outputs carry (HTML and PDF translate them)."""
+    lines = banner(data.manifest.run_id, data.unverified) if data.unverified else []
+    return lines + [f"forced evaluation 强制重新评估: {f.describe()}" for f in data.forced]
+
+
+def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
+    m = data.manifest
+    return {
+        "schema": JSON_SCHEMA,
+        "run_id": m.run_id,
+        "generated_at": generated_at,
+        "tool_version": __version__,
+        "run_tool_version": m.tool_version,
+        "policy_digest": m.policy_digest,
+        "manifest_sha256": data.manifest_sha256,
+        "started_at": m.started_at.isoformat(),
+        "finished_at": m.finished_at.isoformat() if m.finished_at else None,
+        # null: the bundle verified (or was just sealed by this run); else what failed.
+        "unverified": None if data.unverified is None else {
+            "banner": banner(m.run_id, data.unverified),
+            "problems": [{"kind": k, "detail": d} for k, d in data.unverified]},
+        "forced_evaluations": [
+            {"at": f.at, "policy_digest": f.policy_digest,
+             "previous_policy_digest": f.previous_policy_digest,
+             "despite": [{"kind": k, "detail": d} for k, d in f.despite],
+             "note": f.describe()} for f in data.forced],
+        "summary": {
+            "observations": data.observations,
+            "findings": len(data.findings),
+            "findings_by_status": dict(Counter(f.status for f in data.findings)),
+            "outcomes": dict(data.outcomes),
+            "verdicts": dict(data.verdict_statuses),
+            "failed_verdicts_by_severity": dict(data.failed_by_severity),
+            "requirements": dict(data.requirement_counts()),
+            "review": len(data.review),
+        },
+        # The review queue (also review.csv): links that ended on a page hulian cannot read.
+        "review": [asdict(item) for item in data.review],
+        "requirements": [
+            {"id": f"{r.framework}/{r.id}", "status": str(r.status),
+             "rules": [x[0] for x in r.rules],
+             "verdicts": dict(r.counts), "failed_findings": len(r.finding_ids),
+             "failed_sources": dict(r.sources_failed)}
+            for r in data.requirements
+        ],
+        "cross_target": [v.model_dump(mode="json") for v in data.cross],
+        "changes": None if data.diff is None else {
+            "previous_run": data.diff.previous_run, "unchanged_edges": data.diff.unchanged,
+            "edges": [{"source": c.source, "surface": c.surface, "target": c.target,
+                       "before": c.before, "after": c.after, "change": c.kind}
+                      for c in data.diff.changes]},
+    }
+
+
+def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
+    head = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
+    yield head[:-2] + ',\n "findings": ['  # reopen the object to stream the findings
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
+    for i, finding in enumerate(data.findings):
+        yield ("\n  " if i == 0 else ",\n  ") + encode(finding_record(finding))
+    yield "\n ]\n}\n"
+
+
+def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
+    with out.open("w", encoding="utf-8") as fh:
+        fh.writelines(_json_chunks(data, generated_at))
+    return out
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def csv_row(finding: Finding) -> list[str]:
+    text = _text
+    return [
+        finding.id, finding.status, text(finding.severity.value if finding.severity else None),
+        finding.source, text(finding.source_company), finding.surface,
+        text(finding.target_platform), text(finding.target_company), finding.target_url,
+        finding.outcome.value, text(finding.block_reason), text(finding.block_reason_text),
+        " ".join(finding.rules),
+        " ".join(finding.requirements), " / ".join(r.zh for r in finding.reasons),
+        " / ".join(r.en for r in finding.reasons), " ".join(finding.exemptions),
+        text(finding.final_url), str(len(finding.hops)),
+        " -> ".join(f"{h.status or '-'} {h.url}" for h in finding.hops), text(finding.signature),
+        text(finding.title), text(finding.excerpt), text(finding.control_ok),
+        text(finding.failure), " ".join(finding.evidence), finding.observation_id,
+    ]
+
+
+def write_csv(data: ReportData, out: Path) -> Path:
+    # utf-8-sig: the BOM makes Excel read the file as UTF-8 (Chinese would be mojibake).
+    with out.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        # Before the header, where no reader can miss it (nor skip it as data).
+        for line in integrity_lines(data):
+            writer.writerow(["# " + line])
+        writer.writerow(CSV_COLUMNS)
+        for finding in data.findings:
+            writer.writerow(_defuse(csv_row(finding)))
+    return out
+
+
+def _defuse(row: list[str]) -> list[str]:
+    """Quoted page text is attacker-controlled: a cell starting with = + - @ would be a
+    formula in Excel (CSV injection), so such cells get a leading apostrophe."""
+    return ["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in row]
+
+
+def write_junit(data: ReportData, out: Path) -> Path:
+    """One test case per requirement x source platform; one test suite per requirement."""
+    findings_by: dict[tuple[str, str], list[Finding]] = {}
+    review_by: dict[tuple[str, str], list[Finding]] = {}
+    for finding in data.findings:
+        if finding.status == "fail":
+            for key in finding.requirements:
+                findings_by.setdefault((key, finding.source), []).append(finding)
+        elif finding.status == "inconclusive" and finding.outcome is Outcome.UNRECOGNIZED:
+            for key in finding.requirements:
+                review_by.setdefault((key, finding.source), []).append(finding)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>']
+    suites = []
+    total = failures = skipped = errors = 0
+    for req in data.requirements:
+        key = f"{req.framework}/{req.id}"
+        cases = []
+        for source in data.sources:
+            total += 1
+            name = quoteattr(source)
+            cls = quoteattr(f"{req.framework}.{req.id}")
+            failed = findings_by.get((key, source), [])
+            unread = review_by.get((key, source), [])
+            if req.status == "manual":
+                skipped += 1
+                body = '<skipped message="manual check (人工核查)"/>'
+            elif unread and not failed:
+                # Not a pass: a link ended on a page nobody could read. An <error> (the case
+                # could not be judged) keeps a CI gate from reading it as green.
+                errors += 1
+                message = quoteattr(f"{len(unread)} link(s) need review: unrecognized page "
+                                    "(待人工复核; see review.csv)")
+                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} unrecognized"
+                                   for f in unread[:50])
+                body = f'<error message={message} type="unrecognized">{_xml_text(detail)}</error>'
+            elif failed:
+                failures += 1
+                first = failed[0]
+                summary = f"{len(failed)} link(s) failed"
+                if first.reasons:
+                    summary += f"; e.g. {first.reasons[0].en}"
+                message = quoteattr(_clean(summary))
+                kind = first.severity.value if first.severity else "fail"
+                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome.value}"
+                                   for f in failed[:50])
+                body = (f'<failure message={message} type="{kind}">'
+                        f"{_xml_text(detail)}</failure>")
+            else:
+                body = ""
+            cases.append(f"    <testcase classname={cls} name={name}>{body}</testcase>")
+        suite_failures = sum(1 for c in cases if "<failure" in c)
+        suite_skipped = sum(1 for c in cases if "<skipped" in c)
+        suite_errors = sum(1 for c in cases if "<error" in c)
+        suites.append(f"  <testsuite name={quoteattr(key)} tests=\"{len(cases)}\" "
+                      f"failures=\"{suite_failures}\" skipped=\"{suite_skipped}\" "
+                      f"errors=\"{suite_errors}\">")
+        suites.extend(cases)
+        suites.append("  </testsuite>")
+    integrity = _integrity_suite(data)
+    if integrity:
+        total += len(integrity) - 2
+        failures += sum(1 for c in integrity if "<failure" in c)
+        suites += integrity
+        # Also above everything, for whoever reads the file rather than a CI summary.
+        lines += [xml_comment(line) for line in integrity_lines(data)]
+    lines.append(f"<testsuites name={quoteattr('hulian ' + data.manifest.run_id)} "
+                 f"tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" "
+                 f"errors=\"{errors}\">")
+    lines.extend(suites)
+    lines.append("</testsuites>")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def _integrity_suite(data: ReportData) -> list[str]:
+    """A test suite about the bundle itself when there is something to say: a failing case
+    for a bundle reported on despite failing verification, a case per forced evaluation
+    (failing if it resealed a bundle that failed verification)."""
+    cases = []
+    if data.unverified:
+        message = quoteattr(_clean("bundle fails `hulian verify` (--allow-unverified)"))
+        detail = _xml_text("\n".join(describe(data.unverified)))
+        cases.append(f'    <testcase classname="hulian.integrity" name="bundle verifies">'
+                     f'<failure message={message} type="unverified">{detail}</failure>'
+                     "</testcase>")
+    for forced in data.forced:
+        name = quoteattr(f"evaluate --force at {forced.at}")
+        note = _xml_text(forced.describe())
+        body = (f'<failure message="forced over a failed verification" type="forced">{note}'
+                "</failure>" if forced.despite else f"<system-out>{note}</system-out>")
+        cases.append(f'    <testcase classname="hulian.integrity" name={name}>{body}'
+                     "</testcase>")
+    if not cases:
+        return []
+    failed = sum(1 for c in cases if "<failure" in c)
+    return [f'  <testsuite name="hulian/integrity" tests="{len(cases)}" failures="{failed}" '
+            'skipped="0" errors="0">', *cases, "  </testsuite>"]
+
+
+def xml_comment(text: str) -> str:
+    """`text` as an XML comment (which cannot hold '--', nor end with '-')."""
+    return f"<!-- {_clean(text).replace('--', '- -').rstrip('-')} -->"
+
+
+def _clean(text: str) -> str:
+    """Characters XML 1.0 cannot carry at all (control characters) are dropped."""
+    return "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+
+
+def _xml_text(text: str) -> str:
+    return _clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

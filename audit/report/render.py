@@ -1,0 +1,657 @@
+"""Reports rendered from the Jinja2 templates in reports/: report.html, report.pdf, plus the
+machine outputs (findings.json, findings.csv, junit.xml, via audit/report/exports.py).
+
+The only module importing jinja2, weasyprint and babel.support. The HTML and the PDF come
+from one template and one stylesheet: the PDF is WeasyPrint's rendering of the HTML with
+`mode="pdf"` (a capped per-finding section, a table of contents with page numbers).
+
+Security: everything quoted from audited pages (titles, excerpts, URLs) is escaped by
+autoescape; only http(s) URLs ever become links; the page carries a Content-Security-Policy
+that forbids every script except the one inline filter/sort script, allowed by its hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gc
+import hashlib
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import jinja2
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+from markupsafe import Markup, escape
+
+from audit import __version__, shipped_dir
+from audit.evidence.bundle import Problem
+from audit.judge.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
+from audit.model import (
+    BlockReason,
+    Observation,
+    Outcome,
+    Severity,
+    Status,
+    SurfaceKind,
+    Verdict,
+)
+from audit.model import Text as BiText
+from audit.policy.catalog import Catalog
+from audit.report.data import (
+    OUTCOME_RANK,
+    Figure,
+    Finding,
+    GraphObservation,
+    GraphVerdict,
+    InlineWorker,
+    ReportData,
+    Worker,
+    build_report_data,
+    can_fork,
+)
+from audit.report.review import REVIEW_CSV, write_review_csv
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("html", "pdf", "json", "csv", "junit")
+DEFAULT_FORMATS = FORMATS
+LANGS = {"zh": "zh_CN", "en": "en"}
+DEFAULT_LANG = "zh"
+PDF_FINDINGS_CAP = 200  # per-finding detail in the PDF; the HTML and CSV have every finding
+REQUIREMENT_LIST_CAP = {"html": 50, "pdf": 12}
+FONT_PACKAGE = "fonts-noto-cjk"
+OUTPUT_NAMES = {"html": "report.html", "pdf": "report.pdf", "json": "findings.json",
+                "csv": "findings.csv", "junit": "junit.xml"}
+
+
+class ReportError(Exception):
+    """A report cannot be produced (missing fonts, bad format name ...)."""
+
+
+def templates_dir() -> Path:
+    return shipped_dir("reports", "report.html.j2")
+
+
+# ---------------------------------------------------------------------------------------
+# Message catalogs and formatting
+# ---------------------------------------------------------------------------------------
+
+
+@cache
+def translations(locale: str) -> Translations:
+    """The UI strings of `locale`, compiled from the .po file at load (no stale .mo can
+    survive an edit of the .po)."""
+    po = templates_dir() / "locale" / locale / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def safe_href(url: object) -> str | None:
+    """The URL if it may become a link: http(s) only, no whitespace or control characters
+    (a `javascript:` or `data:` URL from an audited page must stay inert text)."""
+    if not isinstance(url, str) or re.search(r"[\x00-\x20\x7f]", url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _shorten(text: object, limit: int = 110) -> str:
+    value = "" if text is None else str(text)
+    return value if len(value) <= limit else value[: limit - 30] + "…" + value[-29:]
+
+
+@cache
+def _environment(lang: str) -> jinja2.Environment:
+    """One environment per language and process: templates are compiled once."""
+    locale = LANGS[lang]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # newstyle: `_("%(n)s links", n=3)` formats inside gettext (dependencies.md §8).
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    zh = lang == "zh"
+
+    def text(value: BiText | tuple[str, str] | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, tuple):
+            return value[0] if zh else value[1]
+        return value.zh if zh else value.en
+
+    def num(value: float | int) -> str:
+        return format_decimal(value, locale=locale)
+
+    def when(value: datetime | None) -> str:
+        return format_datetime(value, "long", tzinfo=UTC, locale=locale) if value else "–"
+
+    def surface(value: str | None) -> str:
+        return text(SURFACE_LABELS.get(SurfaceKind(value))) if value else ""
+
+    def block_reason(value: str | None) -> str:
+        return text(REASON_LABELS.get(BlockReason(value))) if value else ""
+
+    def outcome_long(value: str | None) -> str:
+        return text(OUTCOME_LABELS.get(Outcome(value))) if value else ""
+
+    env.filters.update(t=text, num=num, when=when, surface=surface, block_reason=block_reason,
+                       outcome_long=outcome_long, safe_href=safe_href, shorten=_shorten)
+    return env
+
+
+# ---------------------------------------------------------------------------------------
+# The figure: the reachability graph as a static SVG
+# ---------------------------------------------------------------------------------------
+
+OUTCOME_COLOURS = {
+    "direct": "#2e7d32", "wrapped": "#66bb6a", "warned": "#f9a825", "copy_only": "#ef6c00",
+    "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c",
+    "unrecognized": "#6a1b9a", "target_down": "#9e9e9e", "error": "#757575",
+}
+
+
+def graph_svg(data: ReportData, catalog: Catalog, lang: str,
+              verdicts: Iterable[Verdict] | None = None) -> str | None:
+    """The reachability graph as SVG: audit.graph.build.render_svg when the graph module has it,
+    otherwise a DOT description laid out by Graphviz's `dot` (no networkx here). Drawn by
+    `data.figure` when build_report_data was given `figure_drawer(catalog)`; otherwise the
+    bundle is read again."""
+    if data.figure is not None:
+        svg = data.figure()
+    else:
+        from audit.evidence.bundle import Bundle
+
+        bundle = Bundle(data.path)
+        svg = figure_drawer(catalog)(
+            cast(list[GraphObservation], bundle.observations()),
+            cast(list[GraphVerdict], list(verdicts) if verdicts is not None
+                 else bundle.verdicts()))
+    return svg or _dot_svg(data, lang)
+
+
+def figure_drawer(catalog: Catalog) -> Figure:
+    """audit.graph.build.build + render_svg on the fields of the run's observations and verdicts
+    (build_report_data collects them while it reads the bundle); None if that fails."""
+
+    def draw(observations: list[GraphObservation], verdicts: list[GraphVerdict]) -> str | None:
+        try:
+            from audit.graph import build as graph_module
+
+            if not hasattr(graph_module, "render_svg"):
+                return None
+            graph = graph_module.build(cast(Iterable[Observation], observations),
+                                       cast(Iterable[Verdict], verdicts), catalog)
+            svg = graph_module.render_svg(graph, "platform", catalog=catalog)
+            return svg if isinstance(svg, str) and svg.strip() else None
+        except Exception:  # the figure is an illustration; a failure must not cost the report
+            logger.warning("audit.graph.build.render_svg failed; using the built-in figure",
+                           exc_info=True)
+            return None
+
+    return draw
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _dot_svg(data: ReportData, lang: str) -> str | None:
+    dot = shutil.which("dot")
+    if dot is None:
+        logger.warning("Graphviz `dot` not found (Debian package graphviz): no graph figure")
+        return None
+    zh = lang == "zh"
+    font = "Noto Sans CJK SC"
+    # newrank: dot's classic ranking fails ("trouble in init_rank") on dense graphs with
+    # clusters; a failed layout is retried below without clusters.
+    lines = ["digraph reach {", "newrank=true; rankdir=LR; bgcolor=white; nodesep=0.25; "
+             "ranksep=0.9;",
+             f"node [shape=box, style=\"rounded,filled\", fillcolor=\"#f5f5f5\", "
+             f"fontname={_dot_quote(font)}, fontsize=11];",
+             f"edge [fontname={_dot_quote(font)}, fontsize=9, arrowsize=0.6];"]
+    matrix = data.platform_matrix
+    nodes = sorted(set(matrix.rows) | set(matrix.columns))
+    companies: dict[str, list[str]] = {}
+    for node in nodes:
+        companies.setdefault(data.platform_company.get(node, ""), []).append(node)
+    for i, (company, members) in enumerate(sorted(companies.items())):
+        name = data.company_names.get(company)
+        label = (name.zh if zh else name.en) if name else company
+        lines.append(f"subgraph cluster_{i} {{ label={_dot_quote(label)}; "
+                     f"fontname={_dot_quote(font)}; fontsize=10; color=\"#bbbbbb\"; "
+                     f"style=rounded;")
+        for node in members:
+            pname = data.platform_names.get(node)
+            nlabel = (pname.zh if zh else pname.en) if pname else node
+            lines.append(f"  {_dot_quote(node)} [label={_dot_quote(nlabel)}];")
+        lines.append("}")
+    for (source, target), cell in sorted(matrix.cells.items()):
+        colour = OUTCOME_COLOURS.get(cell.worst or "", "#757575")
+        width = 2.2 if cell.failed else 1.0
+        style = "dashed" if cell.worst in ("target_down", "error") else "solid"
+        lines.append(f"{_dot_quote(source)} -> {_dot_quote(target)} [color={_dot_quote(colour)}, "
+                     f"penwidth={width}, style={style}, label={_dot_quote(str(cell.links))}, "
+                     f"fontcolor={_dot_quote(colour)}];")
+    lines.append("}")
+    source = "\n".join(lines)
+    flat = re.sub(r"subgraph cluster_\d+ \{[^\n]*\n|^\}\n", "", source + "\n", flags=re.M)
+    for text in (source, flat + "}"):
+        try:
+            result = subprocess.run([dot, "-Tsvg"], input=text.encode(), capture_output=True,
+                                    timeout=60, check=True)
+        except (subprocess.SubprocessError, OSError) as exc:
+            logger.info("dot failed (%s), retrying without company clusters", exc)
+            continue
+        return result.stdout.decode("utf-8")
+    logger.warning("Graphviz dot could not lay out the graph: no graph figure")
+    return None
+
+
+def svg_data_uri(svg: str) -> str:
+    """The SVG as an <img> data URI: an image cannot run scripts or load anything, whatever
+    the SVG holds, and WeasyPrint and browsers both render it."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------
+# HTML and PDF
+# ---------------------------------------------------------------------------------------
+
+
+def _asset(name: str) -> str:
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+# ---------------------------------------------------------------------------------------
+# The findings list: one row per finding, built here rather than by a template macro
+# ---------------------------------------------------------------------------------------
+#
+# A large run has 40,000+ findings, each with a dozen fields of evidence: a Jinja2 macro per
+# finding costs most of a report's time. The markup below is the per-finding part of
+# report.html.j2 written out in Python; every label comes from the message catalogs through
+# _labels() (the `ui` dict of _macros.html.j2) and every value is escaped by markupsafe,
+# exactly as autoescape would (tests/golden pins the output).
+
+ROWS_SLOT = Markup("<!-- hulian:finding-rows -->")
+
+
+class _RowWriter:
+    """Escaped HTML of findings, with every per-language label looked up once."""
+
+    def __init__(self, labels: dict[str, dict[str, str]], platforms: dict[str, str],
+                 companies: dict[str, str], evidence_href: str | None):
+        self.L = {group: {k: str(escape(v)) for k, v in values.items()}
+                  for group, values in labels.items()}
+        self.P = {k: str(escape(v)) for k, v in platforms.items()}
+        self.C = {k: str(escape(v)) for k, v in companies.items()}
+        self.evidence = str(escape(evidence_href)) if evidence_href else None
+        self.sev_rank = {s.value: str(i) for i, s in enumerate(Severity)}
+        self.outcome_rank = {k: str(v) for k, v in OUTCOME_RANK.items()}
+
+    def _platform(self, pid: str | None) -> str:
+        if pid is None:
+            return ""
+        name = self.P.get(pid)
+        return name if name is not None else str(escape(pid))
+
+    def _company(self, cid: str | None) -> str:
+        name = self.C.get(cid) if cid is not None else None
+        return name if name is not None else str(escape(cid))
+
+    @staticmethod
+    def _url(url: str | None, limit: int) -> str:
+        href = safe_href(url)
+        text = escape(_shorten(url, limit))
+        if href:
+            return (f'<a class="url" href="{escape(href)}" rel="noopener noreferrer nofollow">'
+                    f"{text}</a>")
+        return f'<span class="url">{text}</span>'
+
+    def detail(self, f: Finding, zh: bool) -> str:
+        """One finding's evidence (the `<div class="kvs">` block)."""
+        L, U = self.L, self.L["ui"]
+        out = ['<div class="kvs">\n<div class="kv"><span class="k">', U["Finding id"],
+               '</span> <span class="v mono">', escape(f.id), '</span></div>\n',
+               '<div class="kv"><span class="k">', U["Source"], '</span> <span class="v">',
+               self._platform(f.source), ' <span class="muted">(',
+               self._company(f.source_company), ')</span> · ', L["surface"][f.surface],
+               '</span></div>\n<div class="kv"><span class="k">', U["Target"],
+               '</span> <span class="v">']
+        if f.target_platform:
+            out += [self._platform(f.target_platform), ' <span class="muted">(',
+                    self._company(f.target_company), ')</span><br>']
+        outcome = f.outcome.value
+        out += [self._url(f.target_url, 160), '</span></div>\n',
+                '<div class="kv"><span class="k">', U["Outcome"],
+                '</span> <span class="v"><span class="badge o-', outcome, '">',
+                L["outcome"][outcome], '</span> ', L["outcome_long"][outcome]]
+        if f.block_reason:
+            out += [' · ', U["stated reason"], ': ', L["reason"][f.block_reason]]
+        elif f.block_reason_text:
+            # A reason in words no slug fits: the page's own sentence, quoted.
+            out += [' · ', U["stated reason"], ': “', escape(f.block_reason_text), '”']
+        out += ['</span></div>\n<div class="kv"><span class="k">', U["Verdict"],
+                '</span> <span class="v"><span class="badge s-', escape(f.status), '">',
+                L["status"][f.status], '</span>']
+        if f.severity:
+            sev = f.severity.value
+            out += [' <span class="badge sev-', sev, '">', L["severity"][sev], '</span>']
+        out += [' <span class="mono">', ", ".join(map(escape, f.rules)), '</span>']
+        if f.exemptions:
+            out += [' · ', U["exemption"], ': <span class="mono">',
+                    ", ".join(map(escape, f.exemptions)), '</span>']
+        out += ['</span></div>\n<div class="kv"><span class="k">', U["Reason"],
+                '</span> <span class="v">',
+                "<br>".join(escape(r.zh if zh else r.en) for r in f.reasons),
+                '</span></div>\n<div class="kv"><span class="k">', U["Hop chain"], '</span>']
+        if not f.hops:
+            out += [' <span class="v muted">', U["no request"], '</span>']
+        out.append('</div>\n')
+        if f.hops:
+            out.append('<ol class="hops">')
+            for h in f.hops:
+                out += ['<li><span class="mono">', "–" if h.status is None else str(h.status),
+                        '</span> <span class="muted">', escape(h.via), '</span> ',
+                        self._url(h.url, 140)]
+                if h.location:
+                    out += [' → <span class="url">', escape(_shorten(h.location, 100)),
+                            '</span>']
+                out.append('</li>')
+            out.append('</ol>')
+        if f.control_ok is not None:
+            out += ['<div class="kv"><span class="k">', U["Control fetch"],
+                    '</span> <span class="v">',
+                    U["control ok"] if f.control_ok else U["control failed"], '</span></div>']
+        if f.failure:
+            out += ['<div class="kv"><span class="k">', U["Measurement failure"],
+                    '</span> <span class="v mono">', escape(f.failure), '</span></div>']
+        out += ['<div class="kv"><span class="k">', U["Matched signature"],
+                '</span> <span class="v mono">', escape(f.signature or "–"), '</span></div>\n']
+        if f.title:
+            out += ['<div class="kv"><span class="k">', U["Page title"],
+                    '</span> <span class="v">', escape(_shorten(f.title, 200)), '</span></div>']
+        if f.excerpt:
+            out += ['<div class="kv"><span class="k">', U["Page text"],
+                    '</span></div><blockquote class="excerpt">',
+                    escape(_shorten(f.excerpt, 600)), '</blockquote>']
+        out += ['<div class="kv"><span class="k">', U["Evidence (WARC records)"],
+                '</span> <span class="v">']
+        if f.evidence:
+            links = []
+            for record in f.evidence:
+                e = escape(record)
+                links.append(f'<a class="mono" href="{self.evidence}/crawl.warc.gz#{e}">{e}</a>'
+                             if self.evidence else f'<span class="mono">{e}</span>')
+            out.append("<br>".join(links))
+        else:
+            out.append('<span class="muted">–</span>')
+        out.append('</span></div>\n</div>')
+        return "".join(out)
+
+    def rows(self, findings: Sequence[Finding], zh: bool) -> Iterator[str]:
+        """The rows of the HTML findings table (the sortable, filterable list)."""
+        L = self.L
+        evidence_label = L["ui"]["evidence"]
+        for i, f in enumerate(findings, 1):
+            sev = f.severity.value if f.severity else ""
+            outcome = f.outcome.value
+            source = escape(f.source)
+            status = escape(f.status)
+            yield "".join((
+                f'<tr data-rank="{i}" data-status="{status}" data-severity="{sev}" '
+                f'data-sev="{self.sev_rank.get(sev, "-1")}" data-source="{source}" '
+                f'data-surface="{escape(f.surface)}" '
+                f'data-target="{escape(f.target_platform or "")}" '
+                f'data-outcome="{self.outcome_rank[outcome]}"><td class="n">{i}</td>'
+                f'<td><span class="badge s-{status}">{L["status"][f.status]}</span></td><td>',
+                f'<span class="badge sev-{sev}">{L["severity"][sev]}</span>' if sev else "",
+                "</td><td>", self._platform(f.source), "</td><td>", L["surface"][f.surface],
+                "</td><td>", self._platform(f.target_platform), "<br>",
+                self._url(f.target_url, 70),
+                f'</td><td><span class="badge o-{outcome}">{L["outcome"][outcome]}</span></td>'
+                "<td>",
+                escape(f.reasons[0].zh if zh else f.reasons[0].en) if f.reasons else "",
+                f'<details id="f-{escape(f.id)}"><summary>{evidence_label}</summary>',
+                self.detail(f, zh), "</details></td></tr>\n"))
+
+
+def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
+                figure_svg: str | None = None, generated_at: datetime | None = None,
+                evidence_href: str | None = None, pdf_cap: int = PDF_FINDINGS_CAP) -> str:
+    """The report as one self-contained HTML page (mode "html") or as the page WeasyPrint
+    turns into the PDF (mode "pdf")."""
+    return "".join(html_chunks(data, lang=lang, mode=mode, figure_svg=figure_svg,
+                               generated_at=generated_at, evidence_href=evidence_href,
+                               pdf_cap=pdf_cap))
+
+
+def write_html(data: ReportData, out: Path, **options: Any) -> Path:
+    """render_html streamed into a file (a 40,000-finding page is never one string)."""
+    with out.open("w", encoding="utf-8") as fh:
+        fh.writelines(html_chunks(data, **options))
+    return out
+
+
+def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
+                figure_svg: str | None = None, generated_at: datetime | None = None,
+                evidence_href: str | None = None,
+                pdf_cap: int = PDF_FINDINGS_CAP) -> Iterator[str]:
+    """The pieces of render_html's page, in order."""
+    if lang not in LANGS:
+        raise ReportError(f"unknown language {lang!r} (use one of {', '.join(LANGS)})")
+    style = _asset("report.css")
+    script = _asset("report.js") if mode == "html" else ""
+    script_src = _csp_hash(script) if script else "'none'"
+    csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
+           f"script-src {script_src}; base-uri 'none'; form-action 'none'")
+    detailed = data.findings if mode == "html" else data.findings[:pdf_cap]
+    evidence = evidence_href if evidence_href and safe_href(
+        "http://x/" + evidence_href) else None
+    context: dict[str, Any] = {
+        "d": data, "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en",
+        "mode": mode, "style": style, "script": script, "csp": csp,
+        "tool_version": __version__,
+        "generated_at": generated_at or datetime.now(UTC),
+        "figure": svg_data_uri(figure_svg) if figure_svg else None,
+        "detailed": detailed, "detailed_ids": {f.id for f in detailed},
+        "by_id": {f.id: f for f in data.findings},
+        "pdf_cap": pdf_cap, "list_cap": REQUIREMENT_LIST_CAP[mode],
+        "evidence_href": evidence,
+        "severities": [s.value for s in reversed(Severity)],
+        "statuses": [s.value for s in Status],
+        "outcome_colours": OUTCOME_COLOURS,
+        # The PDF lists the first 200 pages to review; report.html and review.csv all of them.
+        "review_cap": len(data.review) if mode == "html" else 200,
+        "worst": [f for f in data.findings if f.status == "fail"][:5],
+        "sev_rank": {s.value: i for i, s in enumerate(Severity)},
+        "outcome_rank": OUTCOME_RANK,
+    }
+    env = _environment(lang)
+    zh = lang == "zh"
+    context["L"] = labels = _labels(lang)
+    context["P"] = platforms = {pid: (n.zh if zh else n.en)
+                                for pid, n in data.platform_names.items()}
+    context["C"] = companies = {cid: (n.zh if zh else n.en)
+                                for cid, n in data.company_names.items()}
+    writer = _RowWriter(labels, platforms, companies, evidence)
+    context["rows_slot"] = ROWS_SLOT
+    context["detail"] = lambda f: Markup(writer.detail(f, zh))
+    for chunk in env.get_template("report.html.j2").generate(**context):
+        if chunk == ROWS_SLOT:
+            yield from writer.rows(detailed, zh)
+        else:
+            yield chunk
+
+
+@cache
+def _labels(lang: str) -> dict[str, dict[str, str]]:
+    """Every per-row label looked up once: a macro or gettext call per row of a
+    40,000-finding table costs seconds (the macros in _macros.html.j2 define the texts)."""
+    macros: Any = _environment(lang).get_template("_macros.html.j2").make_module({"d": None})
+    zh = lang == "zh"
+    return {
+        "status": {s: str(macros.status_label(s))
+                   for s in ("fail", "pass", "exempt", "inconclusive", "manual", "none")},
+        "severity": {s.value: str(macros.severity_label(s.value)) for s in Severity},
+        "outcome": {o.value: str(macros.outcome_label(o.value)) for o in Outcome},
+        "outcome_long": {o.value: v[0] if zh else v[1] for o, v in OUTCOME_LABELS.items()},
+        "surface": {k.value: v[0] if zh else v[1] for k, v in SURFACE_LABELS.items()},
+        "reason": {k.value: v[0] if zh else v[1] for k, v in REASON_LABELS.items()},
+        "ui": {k: str(v) for k, v in macros.ui.items()},
+    }
+
+
+def check_cjk_fonts() -> None:
+    """WeasyPrint draws tofu boxes, silently, without a Chinese font: refuse instead."""
+    fc_list = shutil.which("fc-list")
+    found = ""
+    if fc_list:
+        found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True,
+                               text=True, timeout=30, check=False).stdout.strip()
+    if not found:
+        raise ReportError(
+            "no Chinese font found (`fc-list :lang=zh` is empty): the PDF would show boxes "
+            f"instead of Chinese text. Install the Debian package {FONT_PACKAGE} "
+            f"(apt-get install -y {FONT_PACKAGE}). / 未找到中文字体，请安装 {FONT_PACKAGE}。")
+
+
+def write_pdf(html: str, out: Path, base_url: Path) -> Path:
+    check_cjk_fonts()
+    import weasyprint  # type: ignore[import-untyped]  # imported late: loading Pango costs a second, and only PDFs need it
+
+    # WeasyPrint logs every unsupported CSS property at WARNING; those are not the user's
+    # concern, real errors still raise.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf(out)
+    return out
+
+
+def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEFAULT_FORMATS,
+                  lang: str = DEFAULT_LANG, out: Path | None = None, *,
+                  previous: Path | None = None, verdicts: Iterable[Verdict] | None = None,
+                  generated_at: datetime | None = None, figure: bool = True,
+                  unverified: list[Problem] | None = None) -> list[Path]:
+    """Write the reports of the run bundle at `run_path` into `out` (default: the bundle).
+
+    formats: any of html, pdf, json, csv, junit. lang: zh or en. previous: an earlier run
+    bundle to compare with. verdicts: the run's verdicts when the caller holds them already
+    (otherwise verdicts.jsonl is read). unverified: what verification found when the bundle
+    is reported on with --allow-unverified (every format then carries the banner). Returns
+    the files written.
+    """
+
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ReportError(f"unknown report format(s) {', '.join(unknown)} "
+                          f"(use {', '.join(FORMATS)})")
+    if lang not in LANGS:
+        raise ReportError(f"unknown language {lang!r} (use one of {', '.join(LANGS)})")
+    if "pdf" in formats:
+        check_cjk_fonts()  # before the work, so a missing font fails fast
+    out = out or run_path
+    out.mkdir(parents=True, exist_ok=True)
+    with _gc_paused():
+        return _write_reports(run_path, catalog, formats, lang, out, previous=previous,
+                              verdicts=verdicts, generated_at=generated_at, figure=figure,
+                              unverified=unverified)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A report builds a few million small objects that all live until it is written; the
+    cyclic collector would rescan them again and again (a third of the time) to free
+    nothing. It runs again once the reports are written."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lang: str,
+                   out: Path, *, previous: Path | None, verdicts: Iterable[Verdict] | None,
+                   generated_at: datetime | None, figure: bool,
+                   unverified: list[Problem] | None = None) -> list[Path]:
+    from audit.report import exports
+
+    verdict_list = list(verdicts) if verdicts is not None else None
+    pictured = figure and ("html" in formats or "pdf" in formats)
+    parallel = can_fork()
+    # With a second core: a forked helper judges the verdicts (and then draws the figure)
+    # while this process reads the observations; another writes the machine outputs while
+    # this one renders the HTML/PDF. Forked processes share the data without copying it.
+    data = build_report_data(run_path, catalog, verdicts=verdict_list, previous=previous,
+                             figure=figure_drawer(catalog) if pictured else None,
+                             parallel=parallel)
+    data.unverified = unverified
+    generated = generated_at or datetime.now(UTC)
+    evidence = os.path.relpath(run_path / "evidence", out)
+    machine = [f for f in formats if f in ("json", "csv", "junit")]
+
+    def write_machine(send: Callable[[object], None]) -> None:
+        # The review queue is written with every report, whatever the formats: it is the
+        # list a person must work through before the run's findings are complete.
+        write_review_csv(data.review, out / REVIEW_CSV)
+        for fmt in machine:
+            target = out / OUTPUT_NAMES[fmt]
+            if fmt == "json":
+                exports.write_json(data, target, generated.isoformat())
+            elif fmt == "csv":
+                exports.write_csv(data, target)
+            else:
+                exports.write_junit(data, target)
+        send(None)
+
+    writer = (Worker if parallel else InlineWorker)(write_machine)
+    try:
+        svg = graph_svg(data, catalog, lang, verdict_list) if pictured else None
+        for fmt in formats:
+            target = out / OUTPUT_NAMES[fmt]
+            if fmt == "html":
+                write_html(data, target, lang=lang, mode="html", figure_svg=svg,
+                           generated_at=generated, evidence_href=evidence)
+            elif fmt == "pdf":
+                html = render_html(data, lang=lang, mode="pdf", figure_svg=svg,
+                                   generated_at=generated, evidence_href=evidence)
+                write_pdf(html, target, out)
+        if writer is not None:
+            writer.receive()  # raises what failed in the helper
+    finally:
+        if writer is not None:
+            writer.close()
+        if data.figure is not None:
+            data.figure()  # waits for the helper process if the figure was not used
+    return [*(out / OUTPUT_NAMES[fmt] for fmt in formats), out / REVIEW_CSV]

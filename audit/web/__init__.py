@@ -1,0 +1,1 @@
+"""Pages and URLs: decoding, parsing, URL handling (pure)."""

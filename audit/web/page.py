@@ -1,0 +1,368 @@
+"""Parse one HTML page into the facts the classifier needs: title, visible text, anchors,
+URLs shown as plain text, inline scripts, canonical URL and meta refresh.
+
+lxml's recovering parser copes with broken markup; a page that cannot be parsed at all
+yields an empty Page rather than an exception.
+
+libxml2 stops at 2,048 nested elements (256 without `huge_tree`) and drops everything after
+them, which would let a page hide its links and interstitial markers behind a deep nest. A
+page on which libxml2 halted is parsed again by JustHTML (an HTML5 parser in pure Python, with
+no nesting limit and no recursion; ~2 MB/s, so only for those pages, and only up to
+FALLBACK_MAX_CHARS) and its tree copied into lxml's, so the rest of the code sees one kind of
+tree. What is still lost is named in `Page.parse_issue`, so a cut page is never silently read
+as content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import lxml.cssselect
+import lxml.etree
+from justhtml import JustHTML
+from justhtml.dom import Element, Template, Text
+
+from audit.web.urls import has_public_suffix, host_of
+
+# Elements whose content a reader never sees as text.
+_INVISIBLE = {"script", "style", "noscript", "template", "head", "title", "textarea", "svg",
+              "iframe", "object", "select", "option"}
+# Elements that start a new line of text; inline ones (span, em, code ...) join their neighbours.
+_BLOCK = {"p", "div", "br", "li", "ul", "ol", "table", "tr", "td", "th", "h1", "h2", "h3", "h4",
+          "h5", "h6", "section", "article", "header", "footer", "blockquote", "pre", "hr",
+          "dd", "dt", "dl", "figure", "figcaption", "nav", "aside", "main", "form", "button",
+          "img", "body", "html"}
+
+# A URL in running text ends at whitespace, CJK characters, full-width punctuation or
+# characters that cannot be in a URL.
+_URL_BODY = (
+    r"[^\s<>\"'`\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
+    r"，。、；：！？“”‘’（）【】《》]+"
+)
+_TEXT_URL = re.compile(
+    r"(?<![A-Za-z0-9_@/.-])(?:"
+    r"https?://" + _URL_BODY
+    + r"|www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:/" + _URL_BODY + r")?"
+    + r"|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+/" + _URL_BODY
+    + r")",
+    re.IGNORECASE,
+)
+_TRAILING = ".,;:!?'\")]}>*"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    href: str  # as written in the page, entities decoded
+    text: str  # visible label
+
+
+@dataclass
+class Page:
+    """Facts of one parsed page. `root` is kept for CSS selector matching."""
+
+    url: str | None
+    title: str = ""
+    text: str = ""  # visible text, blocks separated by newlines
+    anchors: list[Anchor] = field(default_factory=list)
+    text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
+    scripts: list[str] = field(default_factory=list)  # inline script bodies
+    canonical: str | None = None
+    base_href: str | None = None
+    meta_refresh: str | None = None
+    root: lxml.etree._Element | None = None
+    # What the parse lost, None when nothing: "depth_cut" (nesting beyond what could be
+    # parsed), "unparsed_tail" (the parser stopped early for another reason), "truncated"
+    # (the bytes were cut at the size limit before decoding).
+    parse_issue: str | None = None
+
+    def select(self, selector: str) -> list[lxml.etree._Element]:
+        if self.root is None:
+            return []
+        compiled = _compiled(selector)
+        if compiled is None:
+            return []
+        try:
+            result = compiled(self.root)
+        except Exception:
+            return []
+        return list(result)
+
+
+# Compiled CSS selectors (HtmlElement.cssselect compiles its selector on every call, which
+# costs more than the match); None for a selector that does not compile.
+_SELECTORS: dict[str, lxml.cssselect.CSSSelector | None] = {}
+
+
+def _compiled(selector: str) -> lxml.cssselect.CSSSelector | None:
+    if selector not in _SELECTORS:
+        if len(_SELECTORS) > 4096:
+            _SELECTORS.clear()
+        try:
+            _SELECTORS[selector] = lxml.cssselect.CSSSelector(selector, translator="html")
+        except Exception:
+            _SELECTORS[selector] = None
+    return _SELECTORS[selector]
+
+
+def _style_hides(style: str) -> bool:
+    style = style.replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style
+
+
+def _trim_url(candidate: str) -> str:
+    while candidate and candidate[-1] in _TRAILING:
+        closing = candidate[-1]
+        opening = {")": "(", "]": "[", "}": "{"}.get(closing)
+        if opening and candidate.count(opening) >= candidate.count(closing):
+            break
+        candidate = candidate[:-1]
+    return candidate
+
+
+def find_text_urls(text: str) -> list[str]:
+    """URLs a reader sees in running text. Scheme-less `host.tld/path` counts only when the
+    host has a real public suffix; a bare name such as `coding.net` does not count."""
+    # Every form _TEXT_URL finds has a "/" or starts with "www.": text with neither (most
+    # running text, and all of it in many languages) needs no scan.
+    if "/" not in text and "www." not in text.lower():
+        return []
+    return _scan_text_urls(text)
+
+
+def _scan_text_urls(text: str) -> list[str]:
+    found = []
+    for match in _TEXT_URL.finditer(text):
+        candidate = _trim_url(match.group(0))
+        lower = candidate.lower()
+        if lower.startswith(("http://", "https://")):
+            if host_of(candidate):
+                found.append(candidate)
+            continue
+        host = lower.split("/", 1)[0]
+        if not lower.startswith("www.") and "/" not in candidate:
+            continue
+        if not has_public_suffix(host) or re.fullmatch(r"[0-9.]+", host):
+            continue
+        found.append("http://" + candidate)
+    return found
+
+
+# Text of an element and its descendants (what HtmlElement.text_content gives), compiled once.
+_STRING_VALUE = lxml.etree.XPath("string()")
+
+
+def text_of(el: lxml.etree._Element) -> str:
+    """All text inside `el` (hidden text included), as a string."""
+    return str(_STRING_VALUE(el))
+
+
+def _walk(top: lxml.etree._Element) -> tuple[list[str], list[str], list[Anchor]]:
+    """One pass over the tree: all visible text, visible text outside <a>, and the anchors.
+
+    The hot path of every crawled page, so it is one loop over lxml's own walker (no Python
+    call per element): on entering an element, a block starts a line; the text of a hidden
+    element is dropped; text inside a link goes to `parts` only, the rest to both; the
+    children of invisible elements (script, template ...) are not entered, so links there
+    are not links on the page. The state of each open element is kept on a stack."""
+    parts: list[str] = []
+    loose: list[str] = []
+    anchors: list[Anchor] = []
+    in_anchor = hidden = False
+    # Per open element: in_anchor and hidden as they were outside it, whether it is a block,
+    # whether it is a link.
+    stack: list[tuple[bool, bool, bool, bool]] = []
+    walker = lxml.etree.iterwalk(top, events=("start", "end", "comment", "pi"))
+    for event, el in walker:
+        if event == "start":
+            tag = el.tag
+            tag = tag.lower() if isinstance(tag, str) else ""
+            block = tag in _BLOCK
+            if block and not hidden:
+                parts.append("\n")
+                if not in_anchor:
+                    loose.append("\n")
+            stack.append((in_anchor, hidden, block, tag == "a"))
+            if tag in _INVISIBLE:
+                walker.skip_subtree()
+            else:
+                # Hidden elements show no text, but their links are still links on the page.
+                if not hidden:
+                    style = el.get("style")
+                    hidden = el.get("hidden") is not None or (
+                        style is not None and _style_hides(style))
+                if tag == "a":
+                    href = el.get("href")
+                    if href is not None:
+                        # Most links hold only text: then their text is all their text.
+                        label = (el.text or "") if len(el) == 0 else text_of(el)
+                        anchors.append(Anchor(html.unescape(href), " ".join(label.split())))
+                        # Link text is visible but not "text outside links": cut the loose
+                        # stream.
+                        loose.append("\n")
+                        in_anchor = True
+                text = el.text
+                if text and not hidden:
+                    parts.append(text)
+                    if not in_anchor:
+                        loose.append(text)
+            continue
+        if event == "end":
+            in_anchor, hidden, block, link = stack.pop()
+            if link:
+                loose.append("\n")
+            if block and not hidden:
+                parts.append("\n")
+                if not in_anchor:
+                    loose.append("\n")
+        # The end of an element, or a comment / processing instruction: its tail follows.
+        tail = el.tail
+        if tail and not hidden:
+            parts.append(tail)
+            if not in_anchor:
+                loose.append(tail)
+    return parts, loose, anchors
+
+
+def _squash(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# libxml2's fatal errors end the parse where they occur; everything after is dropped.
+_FATAL = lxml.etree.ErrorLevels.FATAL
+_RESOURCE_LIMIT = lxml.etree.ErrorTypes.ERR_RESOURCE_LIMIT
+# Pages on which libxml2 halted are parsed again by JustHTML only up to this size: with the
+# copy into lxml and the walk it takes ~0.35 s for 10,000 nested divs and ~3-4 s for 250,000
+# characters of nested divs or of the worst nests of formatting elements found (b/i/u/s/em),
+# where libxml2 takes milliseconds (and ~13 s at 500,000: it grows faster than the input).
+# Nesting past 2,048 levels is hostile, not a framework's page, so a longer page keeps
+# libxml2's tree and is marked with what was lost.
+FALLBACK_MAX_CHARS = 250_000
+# Characters libxml2 trees cannot hold (its own parser drops them too).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
+    """libxml2's tree and, when it halted before the end, why ("depth_cut" or
+    "unparsed_tail")."""
+    # lxml.etree's HTML parser, not lxml.html's: the same libxml2 parse, without a Python
+    # class lookup for every element the walk touches (a sixth of the walk's time).
+    # huge_tree: 2,048 levels instead of 256, and text nodes beyond 10 MB.
+    parser = lxml.etree.HTMLParser(encoding="utf-8", recover=True, remove_comments=False,
+                                   huge_tree=True)
+    try:
+        root = lxml.etree.fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
+    except (lxml.etree.LxmlError, ValueError, UnicodeError):
+        return None, None
+    issue = None
+    for entry in parser.error_log:
+        if entry.level == _FATAL:
+            # libxml2 reports at least one fatal error even after its 100-error cap.
+            deep = entry.type == _RESOURCE_LIMIT and "depth" in entry.message
+            issue = "depth_cut" if deep else "unparsed_tail"
+            break
+    return root, issue
+
+
+def _clean(value: str) -> str:
+    return _NOT_XML.sub("", value) if _NOT_XML.search(value) else value
+
+
+def _html5_tree(text: str) -> lxml.etree._Element:
+    """JustHTML's parse of `text` copied into an lxml tree, without recursion: elements with
+    their attributes, texts as lxml's text and tails; comments, doctypes and template
+    contents (never shown) are left out."""
+    document = JustHTML(text, sanitize=False)
+    top = next((c for c in document.root.children or () if isinstance(c, Element)
+                and c.name == "html"), None)
+    # A root made by libxml2 makes the tree an HTML document: lxml then accepts every name
+    # HTML allows (v-on:click, @click ...).
+    root = lxml.etree.fromstring(b"<html></html>", lxml.etree.HTMLParser())
+    if top is None:
+        return root
+    _copy_attributes(top, root)
+    # Per open element: its children still to copy, its lxml copy, and the last element
+    # copied into it (whose tail takes the next text).
+    stack: list[tuple[Iterator[object], lxml.etree._Element, list[lxml.etree._Element]]] = [
+        (iter(top.children or ()), root, [])]
+    while stack:
+        children, parent, last = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        if isinstance(child, Text):
+            data = _clean(child.data or "")
+            if last:
+                last[0].tail = (last[0].tail or "") + data
+            else:
+                parent.text = (parent.text or "") + data
+        elif isinstance(child, Element):
+            try:
+                copy = lxml.etree.SubElement(parent, child.name)
+            except ValueError:
+                copy = lxml.etree.SubElement(parent, "span")  # a name only HTML5 accepts
+            _copy_attributes(child, copy)
+            last[:] = [copy]
+            if not isinstance(child, Template):
+                stack.append((iter(child.children or ()), copy, []))
+        # Comments, processing instructions: no text, no links; the next text joins the
+        # previous one, as the walk would read it anyway.
+    return root
+
+
+def _copy_attributes(source: Element, target: lxml.etree._Element) -> None:
+    for name, value in (source.attrs or {}).items():
+        try:
+            target.set(name, _clean(value or ""))
+        except ValueError:
+            continue  # a name lxml refuses; HTML would not act on it either
+
+
+def parse_page(text: str, url: str | None = None, *, truncated: bool = False) -> Page:
+    """Parse page text; broken or empty markup gives a Page with what could be read.
+    `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
+    is recorded in `parse_issue` unless the parse itself lost more."""
+    page = Page(url=url, parse_issue="truncated" if truncated else None)
+    if not text.strip():
+        return page
+    root, issue = _libxml2_tree(text)
+    if issue is not None and len(text) <= FALLBACK_MAX_CHARS:
+        # A bug in the second parser must not cost the first one's tree; the loss stays marked.
+        with contextlib.suppress(Exception):
+            root, issue = _html5_tree(text), None
+    if issue is not None:
+        page.parse_issue = issue
+    if root is None:
+        return page
+    page.root = root
+
+    title = root.find(".//title")
+    page.title = " ".join((text_of(title) if title is not None else "").split())
+    for meta in root.iter("meta"):
+        name = (meta.get("property") or meta.get("name") or "").lower()
+        equiv = (meta.get("http-equiv") or "").lower()
+        if name == "og:url" and not page.canonical and meta.get("content"):
+            page.canonical = meta.get("content", "").strip()
+        if equiv == "refresh" and meta.get("content"):
+            match = re.search(r"url\s*=\s*['\"]?([^'\">]+)", meta.get("content", ""), re.I)
+            if match:
+                page.meta_refresh = html.unescape(match.group(1).strip())
+    for link in root.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            page.canonical = link.get("href", "").strip()
+    base = root.find(".//base[@href]")
+    if base is not None:
+        page.base_href = base.get("href", "").strip() or None
+
+    page.scripts = [s.text for s in root.iter("script") if s.text and not s.get("src")]
+
+    body = root.find("body")
+    parts, loose, page.anchors = _walk(body if body is not None else root)
+    page.text = _squash("".join(parts))
+    page.text_urls = find_text_urls("".join(loose))
+    return page
