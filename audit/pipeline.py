@@ -1,169 +1,247 @@
-"""One audit run, end to end: plan -> crawl -> classify -> evaluate -> graph -> report, into
-runs/<run-id>/. Also starts and stops the lab for `--lab` runs (in a child process, so the
-lab's server does not compete with the crawler for the interpreter lock)."""
+"""One audit run, end to end — plan → measure → judge → graph → report — into runs/<run-id>/.
+The one entry the CLI (`hulian run`/`crawl`), the scheduler (which runs `hulian run`) and the
+distributed coordinator go through; commands only parse options and print.
+
+Order of the steps, and why: the bundle is created and locked before anything is written;
+a `--lab` run writes the lab's policies into the bundle first, so the run's policy digest
+covers them; the crawl streams observations into the bundle; judging, the graph files and
+the review queue come next and are sealed with it; the history store and the reports come
+after the seal (the reports quote the final manifest's sha256).
+"""
 
 from __future__ import annotations
 
-import ctypes
-import json
 import logging
-import signal
-import subprocess
-import sys
+import os
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit.evidence.bundle import VERDICTS, Bundle, BundleWriter
-from audit.judge.evaluate import evaluate
-from audit.model import Outcome, Severity, Status, Verdict
-from audit.policy.catalog import Catalog, load_catalog, policy_dirs
-from audit.report.review import REVIEW_CSV, review_of, write_review_csv
+from audit.errors import HulianError, UsageError
+from audit.evidence.bundle import (
+    VERDICTS,
+    Bundle,
+    BundleWriter,
+    Unverified,
+    check_run_id,
+    describe,
+    new_run_id,
+    read_manifest,
+    verify,
+)
+from audit.evidence.lock import bundle_lock
+from audit.evidence.review import REVIEW_CSV, review_of, write_review_csv
+from audit.graph.build import (
+    build,
+    company_graph,
+    metrics,
+    render_svg,
+    write_graphml,
+    write_metrics,
+)
+from audit.history.store import StoreError, record_run
+from audit.judge.summary import Summary, summarise
+from audit.judge.verdicts import judge_bundle
+from audit.lab.policies import write_policies
+from audit.lab.process import LabProcess, lab_process
+from audit.lab.scenario import load_scenario
+from audit.measure.config import CrawlConfig
+from audit.measure.crawl import crawl, load_entry
+from audit.measure.plan import resume_state, target_probes
+from audit.model import Verdict
+from audit.policy.catalog import RUN_POLICIES, Catalog, catalog_for_run, load_catalog, policy_dirs
+from audit.report.render import write_reports
 
 logger = logging.getLogger(__name__)
 
-RUN_POLICIES = "policies"  # a run's own policy directory (e.g. the lab's platforms)
+GRAPHML = "graph.graphml"
+COMPANY_GRAPHML = "graph-company.graphml"
+METRICS = "metrics.json"
+SVG = "graph.svg"
 
-
-class LabError(Exception):
-    """The lab could not be started."""
-
-
-@dataclass
-class LabProcess:
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _die_with_parent() -> None:
-    """In the lab child: get SIGTERM when the auditing process dies, even by SIGKILL, so no
-    orphaned lab keeps its port (Linux prctl PR_SET_PDEATHSIG)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
-
-
-@contextmanager
-def lab_process(scenario: Path | None = None, port: int = 0) -> Iterator[LabProcess]:
-    """Start `hulian lab serve` in a child process on a free loopback port."""
-    command = [sys.executable, "-m", "audit.cli", "lab", "serve", "--port", str(port)]
-    if scenario is not None:
-        command += ["--scenario", str(scenario)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               preexec_fn=_die_with_parent)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    try:
-        url = str(json.loads(line)["url"])
-    except (ValueError, KeyError):
-        process.kill()
-        raise LabError(f"the lab did not start (said {line[:200]!r})") from None
-    lab = LabProcess(url, process)
-    try:
-        yield lab
-    finally:
-        lab.stop()
-
-
-def catalog_for_run(run: Path, extra: list[Path] | None = None) -> Catalog:
-    """The shipped policies, the user's, and the run's own (if it carries any)."""
-    dirs = policy_dirs(extra or [])
-    own = run / RUN_POLICIES
-    if own.is_dir():
-        dirs.append(own)
-    return load_catalog(dirs)
+Progress = Callable[[str, Any], None]
+DISTRIBUTED_COORDINATOR = "spiders.coordinator:coordinate"
 
 
 @dataclass
-class Summary:
-    run_id: str
-    path: Path
-    planned: int = 0
-    observations: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    verdicts: Counter[str] = field(default_factory=Counter)
-    failed_by_severity: Counter[str] = field(default_factory=Counter)
-    # Verdicts left inconclusive because the link ended on a page nobody has read yet
-    # (outcome `unrecognized`), by the rule's severity: the review queue's weight.
-    review_by_severity: Counter[str] = field(default_factory=Counter)
-    seed_errors: list[dict[str, str]] = field(default_factory=list)
+class RunRequest:
+    """What a user asked of one run (the CLI's options, parsed)."""
 
-    def worst_failed(self) -> Severity | None:
-        return _worst(self.failed_by_severity)
-
-    def worst_review(self) -> Severity | None:
-        return _worst(self.review_by_severity)
-
-    def gate(self, threshold: Severity) -> str | None:
-        """Why `--fail-on threshold` fails the run, or None. A verdict of that severity or
-        worse failed; or one was left inconclusive by an `unrecognized` page: a CI gate must
-        not pass while a page nobody could read stands where a link should open."""
-        failed, review = self.worst_failed(), self.worst_review()
-        if failed is not None and failed.rank >= threshold.rank:
-            return f"a {failed.value} verdict failed (--fail-on {threshold.value}) / 存在不合规项"
-        if review is not None and review.rank >= threshold.rank:
-            return (f"{self.outcomes.get('unrecognized', 0)} link(s) ended on a page hulian "
-                    f"cannot read, under a {review.value} rule (--fail-on {threshold.value}): "
-                    "see the review queue / 存在待人工复核的链接")
-        return None
-
-    def as_dict(self) -> dict[str, object]:
-        worst = self.worst_failed()
-        review = self.worst_review()
-        return {"run_id": self.run_id, "path": str(self.path), "planned": self.planned,
-                "observations": self.observations, "outcomes": dict(self.outcomes),
-                "verdicts": dict(self.verdicts),
-                "failed_by_severity": dict(self.failed_by_severity),
-                "worst_failed": worst.value if worst else None,
-                "review": self.outcomes.get("unrecognized", 0),
-                "review_by_severity": dict(self.review_by_severity),
-                "worst_review": review.value if review else None,
-                "seed_errors": self.seed_errors}
+    config: CrawlConfig
+    out: Path = Path("runs")
+    run_id: str | None = None
+    resume: Path | None = None  # an interrupted bundle to continue
+    distributed: str | None = None  # redis://… : share the frontier with `hulian worker`s
+    store: str | None = None  # the shared store of a distributed run
+    report_formats: Sequence[str] = ("html", "pdf", "json", "csv", "junit")
+    lang: str = "zh"
 
 
-def _worst(counts: Counter[str]) -> Severity | None:
-    present = [Severity(s) for s, n in counts.items() if n]
-    return max(present, key=lambda s: s.rank) if present else None
+@dataclass
+class RunResult:
+    summary: Summary
+    reports: list[Path] = field(default_factory=list)
 
 
-def judge(run: Path, catalog: Catalog) -> list[Verdict]:
-    """Every verdict of a bundle: the rules per observation, then the cross-target rules
-    (non-discrimination, self-preferencing) over the whole run."""
-    from audit.judge.cross import evaluate_graph_rules
+class Interrupted(HulianError):
+    """The run was stopped (Ctrl-C); everything measured is in the bundle, nothing is judged
+    or sealed yet."""
 
-    verdicts = list(evaluate(Bundle(run).observations(), catalog))
-    verdicts += evaluate_graph_rules(Bundle(run).observations(), catalog)
-    return verdicts
+    exit_code = 130
 
-
-def summarise(summary: Summary, verdicts: list[Verdict]) -> None:
-    for verdict in verdicts:
-        summary.verdicts[verdict.status.value] += 1
-        if verdict.status is Status.FAIL:
-            summary.failed_by_severity[verdict.severity.value] += 1
-        elif verdict.status is Status.INCONCLUSIVE and verdict.outcome is Outcome.UNRECOGNIZED:
-            summary.review_by_severity[verdict.severity.value] += 1
+    def __init__(self, bundle: Path | None):
+        self.bundle = bundle
+        super().__init__(
+            f"interrupted / 已中断: continue with `hulian run --resume {bundle}`" if bundle
+            else "interrupted / 已中断")
 
 
-def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary,
-               after: Callable[[Path, Catalog, list[Verdict]], Any] | None = None) -> None:
-    """Close the crawl's files, evaluate, run the follow-up steps (graph, report) and seal."""
+def run_audit(request: RunRequest, *, progress: Progress | None = None,
+              announce: Callable[[str], None] = logger.info) -> RunResult:
+    """plan → measure → judge → graph → report. Raises HulianError subclasses for anything
+    the user must fix (their messages name the file or the option); `announce` receives the
+    lines a user follows the run by (the bundle's path, the reports written)."""
+    config = request.config
+    if config.engine == "asyncio" and (config.render or request.distributed):
+        raise UsageError("--render and --distributed need the Scrapy engine "
+                         "(scrapy-playwright, scrapy-redis): leave --engine at auto or use "
+                         "--engine scrapy")
+    if request.distributed:
+        config.engine = "scrapy"  # scrapy-redis shares the frontier (recorded)
+        if not request.store or request.resume is not None:
+            raise UsageError("--distributed needs --store, and cannot --resume (the store "
+                             "keeps the state)")
+    with ExitStack() as lock:  # the bundle's writer lock, to the end (the reports included)
+        out, run_id = request.out, request.run_id
+        if request.resume is not None:
+            read_manifest(request.resume)  # a clear error for a directory that is no bundle
+            lock.enter_context(bundle_lock(request.resume, "run --resume"))
+            check_resumable(request.resume)
+            # A resumed run measures exactly as it started: same sources, lab, robots ...
+            manifest = read_manifest(request.resume)
+            out, run_id = request.resume.parent, manifest.run_id
+            config = CrawlConfig.from_manifest(manifest.config)
+        writer: BundleWriter | None = None
+        context: AbstractContextManager[LabProcess | None] = (
+            lab_process(Path(config.scenario) if config.scenario else None) if config.lab
+            else nullcontext())
+        try:
+            with context as lab:
+                if lab is not None:
+                    config.routes.setdefault("*.lab", lab.url)
+                catalog, writer = open_bundle(config, out, run_id, request.resume, lock)
+                announce(f"run {writer.run_id} → {writer.path}")
+                summary = measure(catalog, config, writer, request, progress)
+        except KeyboardInterrupt:
+            raise Interrupted(writer.path if writer is not None else None) from None
+        finish_run(writer, catalog, summary)
+        # The history store; never fails a run. A distributed run goes to the shared store
+        # as well.
+        record_after_run(writer.path, catalog)
+        if request.store:
+            record_after_run(writer.path, catalog, db_url=request.store)
+        reports = (write_reports(writer.path, catalog, list(request.report_formats),
+                                 request.lang) if request.report_formats else [])
+        for path in reports:
+            announce(f"report: {path}")
+        return RunResult(summary, reports)
+
+
+def measure(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, request: RunRequest,
+            progress: Progress | None) -> Summary:
+    """Plan the probes (a target list, or what a resumed bundle planned) and crawl them."""
+    if config.lab:
+        config.sources = config.sources or lab_sources(catalog, writer.path)
+    if request.resume is not None:
+        planned, done = resume_state(writer.path)
+    else:
+        planned, done = {}, set()
+        for probe in target_probes(catalog, config):
+            planned[probe.id] = probe
+            writer.add_probe(probe)
+    if progress is not None:
+        progress("planned", len(planned))
+    if request.distributed and request.store:
+        # The coordinator shares the frontier through scrapy-redis: Scrapy's side, named.
+        coordinate = load_entry(DISTRIBUTED_COORDINATOR)
+        result = coordinate(catalog, config, writer, redis_url=request.distributed,
+                            store_url=request.store, planned=planned, progress=progress)
+    else:
+        result = crawl(catalog, config, writer, planned=planned, done=done, progress=progress)
+    if progress is not None:
+        progress("measured", None)
+    summary = Summary(run_id=writer.run_id, path=writer.path, planned=result.planned,
+                      seed_errors=result.seed_errors)
+    summary.outcomes = Counter(o.outcome.value for o in Bundle(writer.path).observations())
+    summary.observations = sum(summary.outcomes.values())
+    return summary
+
+
+def check_resumable(run: Path) -> None:
+    """A resumed run continues the bundle its run left, nothing else: the manifest's fields
+    (whose configuration the resumed run reuses) as sealed, no probe planned or observed
+    twice, and, if the run had finished, every file as sealed. Resuming an altered bundle
+    would seal the alteration into a bundle that verifies."""
+    checked = verify(run)
+    if checked.consistent and (checked.intact or not checked.sealed):
+        return
+    raise Unverified(f"{run}: cannot resume a bundle that fails verification / 未通过校验 ("
+                     + "; ".join(describe(checked.problems()))
+                     + f"); see `hulian verify {run}`", checked.problems())
+
+
+def _new_bundle(out: Path, run_id: str | None, lock: ExitStack) -> str:
+    """The new run's directory, created and locked before anything is written into it (two
+    runs given the same --run-id at once: one of them gets the lock, the other exit 5)."""
+    run_id = check_run_id(run_id or new_run_id())
+    (out / run_id).mkdir(parents=True, exist_ok=True)
+    lock.enter_context(bundle_lock(out / run_id, "run"))
+    return run_id
+
+
+def open_bundle(config: CrawlConfig, out: Path, run_id: str | None, resume: Path | None,
+                lock: ExitStack) -> tuple[Catalog, BundleWriter]:
+    """Create (or reopen) the bundle; a lab run carries the lab's policies inside it."""
+    if resume is not None:
+        catalog = catalog_for_run(resume)
+        return catalog, BundleWriter(resume.parent, run_id=resume.name,
+                                     policy_digest=catalog.digest, resume=True)
+    if config.lab:
+        # The lab's policy files are written first, to a staging directory, so that the
+        # bundle's policy digest covers them.
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-policies-", dir=out))
+        write_policies(load_scenario(Path(config.scenario) if config.scenario else None),
+                       staging)
+        catalog = load_catalog([*policy_dirs(), staging])
+        run_id = _new_bundle(out, run_id, lock)
+        writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
+                              config=config.manifest_config())
+        shutil.move(str(staging), str(writer.path / RUN_POLICIES))
+        return catalog_for_run(writer.path), writer
+    catalog = load_catalog(policy_dirs())
+    run_id = _new_bundle(out, run_id, lock)
+    return catalog, BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
+                                 config=config.manifest_config())
+
+
+def lab_sources(catalog: Catalog, run: Path) -> list[str]:
+    """The lab's platforms: those defined by the run's own policy directory."""
+    return sorted(pid for key, path in catalog.sources.items()
+                  if key.startswith("platform:") and run in path.parents
+                  for pid in [key.split(":", 1)[1]])
+
+
+def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None:
+    """Close the crawl's files, judge, write what is sealed with the run (the graphs, their
+    metrics, the review queue), and seal."""
     writer.close()
-    verdicts = judge(writer.path, catalog)
+    verdicts = judge_bundle(writer.path, catalog)
     (writer.path / VERDICTS).unlink(missing_ok=True)  # a resumed run is judged afresh
     for verdict in verdicts:
         writer.add_verdict(verdict)
@@ -172,7 +250,37 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary,
     # The review queue is written whatever reports were asked for (`hulian report` writes it
     # again with them).
     write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
-    if after is not None:
-        after(writer.path, catalog, verdicts)
+    write_graph_outputs(writer.path, catalog, verdicts)
     writer.manifest.config["summary"] = summary.as_dict()
     writer.finish()
+
+
+def write_graph_outputs(run: Path, catalog: Catalog, verdicts: Sequence[Verdict]) -> Any:
+    """Write graph.graphml (platforms), graph-company.graphml, metrics.json and graph.svg
+    (skipped with a warning when graphviz is missing) into the bundle, before it is sealed.
+    Returns the platform graph."""
+    graph = build(Bundle(run).observations(), verdicts, catalog)
+    write_graphml(graph, run / GRAPHML)
+    write_graphml(company_graph(graph, catalog), run / COMPANY_GRAPHML)
+    write_metrics(metrics(graph, catalog), run / METRICS)
+    try:
+        (run / SVG).write_text(render_svg(graph, "platform"), encoding="utf-8")
+    except RuntimeError as exc:
+        logger.warning("no graph picture: %s", exc)
+    return graph
+
+
+def record_after_run(run: Path, catalog: Catalog | None = None,
+                     verdicts: Sequence[Verdict] | None = None,
+                     db_url: str | None = None) -> bool:
+    """Record a finished run in the history store; never fails the run (a store that cannot
+    be written is a warning). `HULIAN_DB=off` turns recording off. Returns whether the run
+    was recorded."""
+    if (db_url or os.environ.get("HULIAN_DB", "")).lower() in ("off", "none", "0"):
+        return False
+    try:
+        result = record_run(run, catalog, verdicts, db_url=db_url)
+    except (StoreError, OSError) as exc:
+        logger.warning("the run was not recorded in the history store: %s", exc)
+        return False
+    return result.recorded

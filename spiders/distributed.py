@@ -1,7 +1,7 @@
 """The distributed crawl's Scrapy side: a shared frontier in Redis (scrapy-redis scheduler and
 dupefilter), leases that let the coordinator re-run the probes of a dead worker, and a
 pipeline into the shared SQL store. The orchestration (config, bundle) is
-audit/measure/scrapy/distributed.py;
+spiders/coordinator.py;
 the design and its caveats are docs/distributed.md.
 
 Redis keys, all under `hulian:<run-id>:` (see RunKeys): `requests` (the scrapy-redis queue),

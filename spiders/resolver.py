@@ -1,6 +1,6 @@
 """The Scrapy engine's DNS resolver while the private-address guard is on (installed through
 Scrapy's TWISTED_DNS_RESOLVER setting, DNS_RESOLVER before Scrapy 2.14; see
-audit/measure/scrapy/runner.py).
+spiders/runner.py).
 
 Twisted resolves a name again when it connects, after the guard middleware decided on its own
 resolution: with DNS rebinding the two answers differ (public to the check, 127.0.0.1 to the

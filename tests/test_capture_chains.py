@@ -18,9 +18,9 @@ from audit.lab.pages import Site
 from audit.lab.policies import write_policies
 from audit.lab.scenario import load_scenario, truth
 from audit.measure import chain as chains
+from audit.measure.capture.addon import CaptureAddon
 from audit.measure.capture.chains import find_tokens, normalize
 from audit.measure.capture.formats import FlowRecord
-from audit.measure.capture.mitm import CaptureAddon
 from audit.measure.capture.plan import Plan, load_plan, make_lab_plan, write_plan
 from audit.measure.capture.run import CaptureSession
 from audit.model import Probe, SurfaceKind

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from audit.lab.process import lab_process
 from audit.lab.scenario import load_scenario, truth
-from audit.pipeline import lab_process
 
 pytestmark = pytest.mark.slow
 

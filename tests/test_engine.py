@@ -191,7 +191,8 @@ def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
     where the same crash would end the run and every resume of it. The rest goes on."""
     from audit.evidence.bundle import BundleWriter
     from audit.measure.asyncio import parsepool
-    from audit.measure.crawl import CrawlConfig, crawl
+    from audit.measure.config import CrawlConfig
+    from audit.measure.crawl import crawl
     from audit.policy.catalog import policy_dirs
     from tests.localsite import forum_policies, serve
 
@@ -320,7 +321,7 @@ def test_guard_does_not_crash_on_names_that_cannot_be_resolved() -> None:
 
 
 def test_referer_follows_scrapys_default_policy() -> None:
-    from audit.measure.asyncio.fetch import referer_for
+    from audit.web.urls import referer_for
 
     assert referer_for("https://u:p@a.com/x?q=1#frag", "https://b.com/") == "https://a.com/x?q=1"
     assert referer_for("https://a.com/x", "http://b.com/") is None  # no downgrade leak

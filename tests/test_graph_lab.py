@@ -26,7 +26,7 @@ from audit.history.store import list_runs, open_engine, record_run
 from audit.judge.cross import evaluate_graph_rules
 from audit.lab.scenario import load_scenario
 from audit.model import Status
-from audit.pipeline import catalog_for_run
+from audit.policy.catalog import catalog_for_run
 
 pytestmark = pytest.mark.slow
 

@@ -391,7 +391,7 @@ def test_wire_form_shortcut_agrees_with_w3lib() -> None:
 
     from w3lib.url import safe_url_string
 
-    from audit.measure.asyncio.fetch import wire_url
+    from audit.web.urls import wire_url
 
     def reference(url: str) -> str:
         try:

@@ -17,10 +17,14 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from audit.cli import app
-from audit.cli.history import EXIT_EMPTY_RUN, EXIT_NOT_COMPARABLE, EXIT_REGRESSION
-from audit.evidence.bundle import (
+from audit.errors import (
+    EXIT_EMPTY_RUN,
     EXIT_NOT_A_RUN,
+    EXIT_NOT_COMPARABLE,
+    EXIT_REGRESSION,
     EXIT_UNVERIFIED,
+)
+from audit.evidence.bundle import (
     MANIFEST,
     OBSERVATIONS,
     BundleWriter,

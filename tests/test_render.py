@@ -76,8 +76,8 @@ def test_the_browser_has_no_way_out_but_the_gate(tmp_path: Path) -> None:
     import asyncio
 
     from audit.measure.browsergate import BrowserGate
-    from audit.measure.crawl import CrawlConfig
-    from audit.measure.scrapy.runner import build_settings
+    from audit.measure.config import CrawlConfig
+    from spiders.runner import build_settings
 
     settings = build_settings(CrawlConfig(render=True, routes={"*.test": "http://127.0.0.1:9"}),
                               None, None, evidence=tmp_path)

@@ -22,8 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
+from audit.errors import EXIT_LOCKED
 from audit.evidence.bundle import MANIFEST, OBSERVATIONS, PROBES, Bundle, verify
-from audit.evidence.lock import BUNDLE_LOCK, EXIT_LOCKED, bundle_lock, child_env, read_holder
+from audit.evidence.lock import BUNDLE_LOCK, bundle_lock, child_env, read_holder
 from tests.localsite import forum_policies
 
 TARGETS = 3

@@ -11,7 +11,8 @@ import typer
 
 from audit.cli.console import fail, stderr
 from audit.cli.runs import AllowUnverified, verified
-from audit.evidence.bundle import EXIT_UNVERIFIED, Bundle, BundleError, banner
+from audit.errors import EXIT_UNVERIFIED
+from audit.evidence.bundle import Bundle, BundleError, banner
 from audit.policy.catalog import PolicyError
 
 
@@ -57,7 +58,7 @@ def graph_command(
     """
     from audit.graph.build import at_level, build, export, render_svg
     from audit.judge.cross import evaluate_graph_rules
-    from audit.pipeline import catalog_for_run
+    from audit.policy.catalog import catalog_for_run
 
     problems = verified(run, allow_unverified)
     try:

@@ -12,11 +12,13 @@ from rich.table import Table
 
 from audit.cli.console import fail, stderr, stdout
 from audit.cli.runs import AllowUnverified, verified
-from audit.evidence.bundle import EXIT_NOT_A_RUN, EXIT_UNVERIFIED
-
-EXIT_REGRESSION = 4
-EXIT_NOT_COMPARABLE = 8  # `hulian diff`: no shared source platform, or disjoint frameworks
-EXIT_EMPTY_RUN = 9  # `hulian diff`: a run without observations cannot show what changed
+from audit.errors import (
+    EXIT_EMPTY_RUN,
+    EXIT_NOT_A_RUN,
+    EXIT_NOT_COMPARABLE,
+    EXIT_REGRESSION,
+    EXIT_UNVERIFIED,
+)
 
 app = typer.Typer(no_args_is_help=True, help="The history store of runs (SQLite by default, "
                   "PostgreSQL by URL): list, show, import old bundles, metric trends.")
@@ -128,8 +130,7 @@ def import_command(
     )
     from audit.history.store import StoreError, record_run
     from audit.judge.cross import evaluate_graph_rules
-    from audit.pipeline import catalog_for_run
-    from audit.policy.catalog import PolicyError
+    from audit.policy.catalog import PolicyError, catalog_for_run
 
     engine = _engine(db)
     bundles: list[Path] = []
@@ -253,8 +254,7 @@ def _load(ref: str, inputs: _Inputs) -> Any:
     from audit.history.diff import RunData
     from audit.history.store import get_run, load_metrics, load_observations, load_verdicts
     from audit.judge.cross import evaluate_graph_rules
-    from audit.pipeline import catalog_for_run
-    from audit.policy.catalog import PolicyError
+    from audit.policy.catalog import PolicyError, catalog_for_run
 
     path = Path(ref)
     if path.is_dir() or path.is_file():

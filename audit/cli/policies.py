@@ -166,7 +166,7 @@ def run_examples(
 
     Example: hulian --policies mine/ policies test mine/
     """
-    from audit.policy.examples import check_examples
+    from audit.judge.examples import check_examples
 
     loaded = {d.resolve() for d in policy_dirs()}
     extra = [directory] if directory is not None and directory.resolve() not in loaded else []
@@ -207,7 +207,7 @@ def suggest(
     import yaml
 
     from audit.bounded import read_file_bounded
-    from audit.policy.suggest import suggest as draft_for
+    from audit.judge.suggest import suggest as draft_for
     from audit.web.decode import MAX_PAGE_BYTES, decode_html
     from audit.web.page import parse_page
     from audit.web.urls import host_of

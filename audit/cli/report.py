@@ -63,7 +63,7 @@ def report_command(
     --allow-unverified, which puts an UNVERIFIED banner into every report file); 7 RUN is
     not a run bundle; 1 other errors.
     """
-    from audit.pipeline import catalog_for_run
+    from audit.policy.catalog import catalog_for_run
     from audit.report.render import ReportError, write_reports
 
     elsewhere = out is not None and out.resolve() != run.resolve()

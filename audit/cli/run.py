@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import time
 from collections import Counter
-from contextlib import AbstractContextManager, ExitStack, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,30 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from audit.cli.console import fail, stderr, stdout
-from audit.evidence.bundle import (
-    BundleError,
-    BundleWriter,
-    Unverified,
-    check_run_id,
-    describe,
-    new_run_id,
-    read_manifest,
-    verify,
-)
-from audit.evidence.lock import EXIT_LOCKED, Locked, bundle_lock
+from audit.errors import EXIT_FAILED_CHECK, HulianError
+from audit.judge.summary import Summary
+from audit.measure.config import CrawlConfig
 from audit.model import Observation, Severity, SurfaceKind
-from audit.pipeline import (
-    RUN_POLICIES,
-    LabError,
-    LabProcess,
-    Summary,
-    catalog_for_run,
-    finish_run,
-    lab_process,
-)
-from audit.policy.catalog import Catalog, PolicyError
-
-EXIT_FAILED_CHECK = 3
 
 
 class ReportLang(StrEnum):
@@ -89,6 +66,10 @@ class _Progress:
             self.requests += 1
         elif kind == "probe":
             self.planned += 1
+        elif kind == "planned" and isinstance(payload, int):
+            self.planned = payload  # probes planned before the crawl (a list, a resume)
+        elif kind == "measured":
+            self.last = float("-inf")  # the last redraw shows the final counts
         elif kind == "observation" and isinstance(payload, Observation):
             self.observed += 1
             self.outcomes[payload.outcome.value] += 1
@@ -230,10 +211,9 @@ def audit_run(
 
       hulian run --resume runs/20261128T030000Z-abc123
     """
-    from audit.history.store import StoreError
-    from audit.measure.crawl import CrawlConfig, crawl, resume_state, target_probes
-    from audit.measure.scrapy.distributed import DistributedError
-    from audit.measure.targets import TargetListError
+    # The pipeline loads every stage (networkx, SQLAlchemy, WeasyPrint ...): imported when a
+    # run starts, so that `hulian --help` and the other commands start fast.
+    from audit.pipeline import RunRequest, run_audit
 
     config = CrawlConfig(
         sources=list(source or []), extra_seeds=[_parse_seed(s) for s in seed or []],
@@ -245,195 +225,30 @@ def audit_run(
         surface=surface.value if surface else None, render=render, engine=engine.value,
         parse_processes=parse_processes, ui_language=ui_language.value,
     )
-    if engine is Engine.ASYNCIO and (render or distributed):
-        fail("--render and --distributed need the Scrapy engine (scrapy-playwright, "
-             "scrapy-redis): leave --engine at auto or use --engine scrapy")
-        raise typer.Exit(2)
-    if distributed:
-        config.engine = Engine.SCRAPY.value  # scrapy-redis shares the frontier (recorded)
-    if distributed and (not store or resume is not None):
-        fail("--distributed needs --store, and cannot --resume (the store keeps the state)")
-        raise typer.Exit(2)
-    bundle_path: Path | None = None  # for the message if the run is interrupted
-    # The bundle's writer lock, held to the end of the command (the reports included).
-    lock = ExitStack()
+    request = RunRequest(
+        config=config, out=out, run_id=run_id, resume=resume, distributed=distributed,
+        store=store, lang=lang.value,
+        report_formats=[f.strip() for f in report_formats.split(",") if f.strip()])
+    bar = _Progress()
     try:
-        if resume is not None:
-            read_manifest(resume)  # a clear error for a directory that is no bundle
-            lock.enter_context(bundle_lock(resume, "run --resume"))
-            _check_resumable(resume)
-            # A resumed run measures exactly as it started: same sources, lab, robots ...
-            manifest = read_manifest(resume)
-            out, run_id = resume.parent, manifest.run_id
-            config = CrawlConfig.from_manifest(manifest.config)
-            lab = config.lab
-            scenario = Path(config.scenario) if config.scenario else None
-        writer_path = out / run_id if run_id else None
-        context: AbstractContextManager[LabProcess | None] = (
-            lab_process(scenario) if lab else nullcontext())
-        with context as lab_handle:
-            if lab_handle is not None:
-                config.routes.setdefault("*.lab", lab_handle.url)
-            catalog, writer = _open_bundle(out, run_id, resume, config, lab, scenario,
-                                           writer_path, lock)
-            bundle_path = writer.path
-            if lab:
-                config.sources = config.sources or _lab_sources(catalog, writer.path)
-            if resume:
-                planned, done = resume_state(writer.path)
-            else:
-                planned, done = {}, set()
-                for probe in target_probes(catalog, config):
-                    planned[probe.id] = probe
-                    writer.add_probe(probe)
-            summary = Summary(run_id=writer.run_id, path=writer.path)
-            stderr.print(f"run {writer.run_id} → {writer.path}")
-            bar = _Progress()
-            bar.planned = len(planned)
-            with bar.progress:
-                if distributed and store:
-                    from audit.measure.scrapy.distributed import coordinate
-
-                    result = coordinate(catalog, config, writer, redis_url=distributed,
-                                        store_url=store, planned=planned, progress=bar)
-                else:
-                    result = crawl(catalog, config, writer, planned=planned, done=done,
-                                   progress=bar)
-                bar.refresh()
-            summary.planned = result.planned
-            summary.outcomes = Counter(
-                o.outcome.value for o in _observations(writer.path))
-            summary.observations = sum(summary.outcomes.values())
-            summary.seed_errors = result.seed_errors
-            finish_run(writer, catalog, summary, after=_after_steps)
-            from audit.graph.run import record_after_run
-
-            # The history store; never fails a run. A distributed run is recorded in the
-            # shared store as well.
-            record_after_run(writer.path, catalog)
-            if store:
-                record_after_run(writer.path, catalog, db_url=store)
-            # Reports come after the seal: the cover quotes the final manifest's sha256.
-            if report_formats:
-                from audit.report.render import write_reports
-
-                formats = [f.strip() for f in report_formats.split(",") if f.strip()]
-                for path in write_reports(writer.path, catalog, formats, lang.value):
-                    stderr.print(f"report: {path}")
-    except Locked as exc:
-        fail(str(exc))
-        raise typer.Exit(EXIT_LOCKED) from None
-    except Unverified as exc:
+        with bar.progress:
+            result = run_audit(request, progress=bar, announce=stderr.print)
+    except HulianError as exc:
         fail(str(exc))
         raise typer.Exit(exc.exit_code) from None
-    except (LabError, BundleError, PolicyError, TargetListError, ValueError,
-            DistributedError, StoreError) as exc:
-        fail(str(exc))
-        raise typer.Exit(1) from None
     except RuntimeError as exc:  # the crawl stopped (a helper process died, an internal error)
         logging.getLogger(__name__).debug("run stopped", exc_info=True)
         fail(str(exc))
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        # Everything measured so far is in the bundle; nothing is judged or sealed yet.
-        if bundle_path is not None:
-            stderr.print(f"interrupted / 已中断: continue with `hulian run --resume "
-                         f"{bundle_path}`")
-        else:
-            stderr.print("interrupted / 已中断")
-        raise typer.Exit(130) from None
-    finally:
-        lock.close()
+    summary = result.summary
     for error in summary.seed_errors:
         stderr.print(f"[yellow]seed failed[/]: {error['url']} ({error['error']})")
     if json_output:
         stdout.out(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:
         stdout.print(_summary_table(summary))
-        stdout.print(f"bundle: {writer.path}")
+        stdout.print(f"bundle: {summary.path}")
     reason = summary.gate(fail_on) if fail_on is not None else None
     if reason is not None:
         stderr.print(reason)
         raise typer.Exit(EXIT_FAILED_CHECK)
-
-
-def _observations(path: Path) -> list[Observation]:
-    from audit.evidence.bundle import Bundle
-
-    return list(Bundle(path).observations())
-
-
-def _check_resumable(run: Path) -> None:
-    """A resumed run continues the bundle its run left, nothing else: the manifest's fields
-    (whose configuration the resumed run reuses) as sealed, no probe planned or observed
-    twice, and, if the run had finished, every file as sealed. Resuming an altered bundle
-    would seal the alteration into a bundle that verifies."""
-    checked = verify(run)
-    if checked.consistent and (checked.intact or not checked.sealed):
-        return
-    raise Unverified(f"{run}: cannot resume a bundle that fails verification / 未通过校验 ("
-                     + "; ".join(describe(checked.problems()))
-                     + f"); see `hulian verify {run}`", checked.problems())
-
-
-def _new_bundle(out: Path, run_id: str | None, lock: ExitStack) -> str:
-    """The new run's directory, created and locked before anything is written into it (two
-    runs given the same --run-id at once: one of them gets the lock, the other exit 5)."""
-    run_id = check_run_id(run_id or new_run_id())
-    (out / run_id).mkdir(parents=True, exist_ok=True)
-    lock.enter_context(bundle_lock(out / run_id, "run"))
-    return run_id
-
-
-def _open_bundle(out: Path, run_id: str | None, resume: Path | None, config: Any, lab: bool,
-                 scenario: Path | None, writer_path: Path | None,
-                 lock: ExitStack) -> tuple[Catalog, BundleWriter]:
-    """Create (or reopen) the bundle; a lab run carries the lab's policies inside it."""
-    if lab and resume is None:
-        # Write the lab's policy files first, to a staging directory, so the bundle's
-        # policy digest covers them.
-        from audit.lab.policies import write_policies
-        from audit.lab.scenario import load_scenario
-
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-policies-", dir=out))
-        write_policies(load_scenario(scenario), staging)
-        catalog = _load_with(staging)
-        run_id = _new_bundle(out, run_id, lock)
-        writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
-                              config=config.manifest_config())
-        shutil.move(str(staging), str(writer.path / RUN_POLICIES))
-        return catalog_for_run(writer.path), writer
-    if resume is not None:
-        catalog = catalog_for_run(resume)
-        writer = BundleWriter(resume.parent, run_id=resume.name, policy_digest=catalog.digest,
-                              resume=True)
-        return catalog, writer
-    from audit.policy.catalog import load_catalog, policy_dirs
-
-    catalog = load_catalog(policy_dirs())
-    run_id = _new_bundle(out, run_id, lock)
-    writer = BundleWriter(out, run_id=run_id, policy_digest=catalog.digest,
-                          config=config.manifest_config())
-    return catalog, writer
-
-
-def _load_with(directory: Path) -> Catalog:
-    from audit.policy.catalog import load_catalog, policy_dirs
-
-    return load_catalog([*policy_dirs(), directory])
-
-
-def _lab_sources(catalog: Catalog, run: Path) -> list[str]:
-    """The lab's platforms: those defined by the run's own policy directory."""
-    return sorted(pid for key, path in catalog.sources.items()
-                  if key.startswith("platform:") and run in path.parents
-                  for pid in [key.split(":", 1)[1]])
-
-
-def _after_steps(run: Path, catalog: Catalog, verdicts: list[Any]) -> None:
-    """Steps whose files belong to the sealed bundle: the graphs (platform and company
-    GraphML, SVG) and their metrics (metrics.json)."""
-    from audit.graph.run import write_graph_outputs
-
-    write_graph_outputs(run, catalog, verdicts)

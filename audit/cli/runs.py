@@ -16,8 +16,8 @@ from rich.markup import escape
 
 from audit.cli.console import fail, stderr, stdout
 from audit.cli.policies import load_or_exit
+from audit.errors import EXIT_LOCKED, EXIT_NOT_A_RUN
 from audit.evidence.bundle import (
-    EXIT_NOT_A_RUN,
     MANIFEST,
     PROBLEM_LABELS,
     Bundle,
@@ -32,8 +32,8 @@ from audit.evidence.bundle import (
     rewrite_verdicts,
     verify,
 )
-from audit.evidence.lock import EXIT_LOCKED, Locked, bundle_lock
-from audit.pipeline import judge
+from audit.evidence.lock import Locked, bundle_lock
+from audit.judge.verdicts import judge_bundle
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
                                         help="A run bundle directory (runs/<run-id>).")]
@@ -158,7 +158,7 @@ def evaluate_command(
                      + f"); run `hulian verify {run}` or pass --force")
                 raise typer.Exit(1)
             bundle = Bundle(run)
-            verdicts = judge(run, catalog)
+            verdicts = judge_bundle(run, catalog)
             rewrite_verdicts(run, verdicts, catalog.digest, report, forced=force)
     except BundleError as exc:
         fail(str(exc))

@@ -119,7 +119,7 @@ def run_now(
     """Run a schedule's audit now, record it with the schedule, and alert on regression
     against the schedule's previous run. This is what the daemon, cron and systemd call.
     Exit status 5 when another run of the same schedule is still going."""
-    from audit.evidence.lock import EXIT_LOCKED
+    from audit.errors import EXIT_LOCKED
     from audit.ops.schedule import run_now as run_schedule
 
     result = _guard(lambda: run_schedule(_engine(db), name, out))

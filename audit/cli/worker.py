@@ -1,5 +1,5 @@
 """`hulian worker`: one more worker for a distributed crawl
-(audit/measure/scrapy/distributed.py)."""
+(spiders/coordinator.py)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def worker_command(
     Example: hulian worker --distributed redis://10.0.0.5:6379/0
     """
     from audit.history.store import StoreError
-    from audit.measure.scrapy.distributed import DistributedError, work
     from audit.policy.catalog import PolicyError
+    from spiders.coordinator import DistributedError, work
 
     try:
         result = work(redis_url=distributed, store_url=store, run_id=run_id,

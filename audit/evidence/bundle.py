@@ -23,6 +23,7 @@ from typing import IO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from audit import __version__
+from audit.errors import EXIT_NOT_A_RUN, EXIT_UNVERIFIED, HulianError
 from audit.evidence.jsonlines import repair_partial_line
 from audit.evidence.lock import BUNDLE_LOCK, bundle_lock
 from audit.model import Observation, Probe, RunManifest, Verdict
@@ -37,13 +38,11 @@ VERDICTS = "verdicts.jsonl"
 R = TypeVar("R", bound=BaseModel)
 
 
-class BundleError(Exception):
+class BundleError(HulianError):
     """A bundle cannot be read or written; the message names the file (and line)."""
 
 
 # Exit statuses of commands that use a bundle as evidence (report, diff, graph, runs import).
-EXIT_UNVERIFIED = 6  # the bundle fails `hulian verify` (or cannot be read) and was refused
-EXIT_NOT_A_RUN = 7  # the path is not a run bundle at all
 
 
 class NotARun(BundleError):

@@ -29,16 +29,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audit.errors import EXIT_LOCKED, HulianError
+
 # The exit status of a command refused because another process holds the lock (also used by
 # `hulian schedule run-now` when a run of the same schedule is still going).
-EXIT_LOCKED = 5
 
 BUNDLE_LOCK = ".hulian.lock"  # in the bundle directory; never part of the seal
 INHERIT_ENV = "HULIAN_LOCK_FD"  # "<fd>" of a lock the parent process holds for this child
 
 
-class Locked(Exception):
+class Locked(HulianError):
     """Another process holds the lock; the message names it."""
+
+    exit_code = EXIT_LOCKED
 
     def __init__(self, what: Path, holder: dict[str, object]):
         self.what = what

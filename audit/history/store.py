@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from audit.errors import HulianError
 from audit.model import (
     BlockReason,
     Observation,
@@ -59,7 +60,7 @@ T = TypeVar("T")
 BATCH = 20_000  # rows per executemany: big enough to amortise, small enough for memory
 
 
-class StoreError(Exception):
+class StoreError(HulianError):
     """The store cannot be opened or written; the message says which database."""
 
 
@@ -136,7 +137,7 @@ class MetricRow(Base):
 
 
 class CrawlProbeRow(Base):
-    """A probe planned by a distributed crawl (audit/measure/scrapy/distributed.py): the shared
+    """A probe planned by a distributed crawl (spiders/coordinator.py): the shared
     frontier's
     ledger of what must be observed. No foreign key to runs: the run row is written only when
     the finished bundle is recorded."""
@@ -308,7 +309,7 @@ def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verd
                 replace: bool, engine: Engine, unverified: list[str] | None) -> RecordResult:
     from audit.evidence.bundle import Bundle
     from audit.graph.build import build, flat_metrics, metrics
-    from audit.pipeline import catalog_for_run
+    from audit.policy.catalog import catalog_for_run
 
     started = time.perf_counter()
     bundle = Bundle(run_path)
@@ -523,7 +524,7 @@ def run_as_dict(row: RunRow) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# Distributed crawls (audit/measure/scrapy/distributed.py): planned probes and observations, once
+# Distributed crawls (spiders/coordinator.py): planned probes and observations, once
 # each
 # ---------------------------------------------------------------------------------------
 

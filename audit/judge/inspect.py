@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from audit.bounded import read_bounded, read_file_bounded
+from audit.errors import HulianError
 from audit.judge.classify import classify_page, outbound_links, platform_for_url
 from audit.policy.catalog import Catalog
 from audit.web.decode import MAX_PAGE_BYTES, decode_html
@@ -14,7 +15,7 @@ from audit.web.page import parse_page
 from audit.web.urls import host_of
 
 
-class InspectError(Exception):
+class InspectError(HulianError):
     """The input cannot be inspected (unreadable, binary, empty); the message names it."""
 
 

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from audit.measure import chain as chains
-from audit.measure.asyncio.fetch import referer_for, wire_url
 from audit.measure.robots import RobotsBook, origin_of
 from audit.model import Observation, Probe
 from audit.policy.catalog import Catalog
+from audit.web.urls import referer_for, wire_url
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from urllib.parse import quote
 
 import yaml
 
+from audit.errors import HulianError
 from audit.measure.chain import probe_id
 from audit.model import Platform, Probe, SurfaceKind
 from audit.web.urls import host_of
 
 
-class TargetListError(Exception):
+class TargetListError(HulianError):
     """A target list cannot be read; the message names the file and line."""
 
 

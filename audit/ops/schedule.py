@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from audit.errors import HulianError
 from audit.evidence.lock import Locked, exclusive
 from audit.history.store import ScheduleRow, ScheduleRunRow
 from audit.ops.alerts import Alert, Channel, deliver
@@ -43,7 +44,7 @@ MISFIRE_GRACE_S = 3600
 _CHANNELS = TypeAdapter(list[Channel])
 
 
-class ScheduleError(Exception):
+class ScheduleError(HulianError):
     """A schedule cannot be added, found or run; the message says why."""
 
 

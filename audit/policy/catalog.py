@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from audit import shipped_dir
 from audit.bounded import describe, read_file_bounded
+from audit.errors import HulianError
 from audit.model import Company, Framework, GenericMarkers, Platform, Rule
 from audit.web.urls import host_of
 
@@ -47,7 +48,7 @@ class PolicyProblem:
         return f"{where}:{what} {self.message}"
 
 
-class PolicyError(Exception):
+class PolicyError(HulianError):
     """One or more policy files are invalid; `problems` names each file, line and field."""
 
     def __init__(self, problems: Sequence[PolicyProblem]):
@@ -468,3 +469,15 @@ def _cross_check(catalog: Catalog) -> list[PolicyProblem]:
         problems.append(PolicyProblem(Path("markers.yaml"), None, None,
                                       "no markers.yaml in any policy directory"))
     return problems
+
+
+RUN_POLICIES = "policies"  # a run's own policy directory (e.g. the lab's platforms)
+
+
+def catalog_for_run(run: Path, extra: list[Path] | None = None) -> Catalog:
+    """The shipped policies, the user's, and the run's own (if it carries any)."""
+    dirs = policy_dirs(extra or [])
+    own = run / RUN_POLICIES
+    if own.is_dir():
+        dirs.append(own)
+    return load_catalog(dirs)

@@ -46,6 +46,7 @@ from audit.evidence.bundle import (
     forced_evaluations,
     sha256_file,
 )
+from audit.evidence.review import UNRECOGNIZED, ReviewItem, review_item
 from audit.judge.evaluate import RequirementStatus
 from audit.model import (
     SEVERITY_ORDER,
@@ -59,7 +60,6 @@ from audit.model import (
     Verdict,
 )
 from audit.policy.catalog import Catalog
-from audit.report.review import UNRECOGNIZED, ReviewItem, review_item
 
 # Finding statuses, worst first; a link's status is the worst of its rules' answers.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")

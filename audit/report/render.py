@@ -38,7 +38,9 @@ from babel.support import Translations
 from markupsafe import Markup, escape
 
 from audit import __version__, shipped_dir
+from audit.errors import HulianError
 from audit.evidence.bundle import Problem
+from audit.evidence.review import REVIEW_CSV, write_review_csv
 from audit.judge.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
 from audit.model import (
     BlockReason,
@@ -63,7 +65,6 @@ from audit.report.data import (
     build_report_data,
     can_fork,
 )
-from audit.report.review import REVIEW_CSV, write_review_csv
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ OUTPUT_NAMES = {"html": "report.html", "pdf": "report.pdf", "json": "findings.js
                 "csv": "findings.csv", "junit": "junit.xml"}
 
 
-class ReportError(Exception):
+class ReportError(HulianError):
     """A report cannot be produced (missing fonts, bad format name ...)."""
 
 

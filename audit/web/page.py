@@ -20,11 +20,13 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import lxml.cssselect
 import lxml.etree
-from justhtml import JustHTML
-from justhtml.dom import Element, Template, Text
+
+if TYPE_CHECKING:
+    from justhtml.dom import Element
 
 from audit.web.urls import has_public_suffix, host_of
 
@@ -276,6 +278,11 @@ def _html5_tree(text: str) -> lxml.etree._Element:
     """JustHTML's parse of `text` copied into an lxml tree, without recursion: elements with
     their attributes, texts as lxml's text and tails; comments, doctypes and template
     contents (never shown) are left out."""
+    # Imported here: only pages libxml2 halted on need the second parser, and loading it
+    # cost every process that parses pages (the CLI, each parse worker) a sixth of a second.
+    from justhtml import JustHTML
+    from justhtml.dom import Element, Template, Text
+
     document = JustHTML(text, sanitize=False)
     top = next((c for c in document.root.children or () if isinstance(c, Element)
                 and c.name == "html"), None)

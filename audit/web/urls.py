@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import re
 from functools import lru_cache
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 import tldextract
+from w3lib.url import safe_url_string
 
 from audit.model import Platform, TargetLocation, UrlMatch, Wrapper
 
@@ -263,3 +265,35 @@ def _resolve_general(base: str | None, href: str) -> str | None:
     if href.startswith("//") and not base:
         absolute = "http:" + href
     return absolute if looks_like_url(absolute) and host_of(absolute) else None
+
+
+# URLs that safe_url_string returns unchanged, recognised without running it (it costs more
+# than the rest of a hop's bookkeeping): a lower-case ASCII host, a port without leading
+# zeros, a path, and only characters it leaves alone. tests/test_http1.py holds the two to
+# the same answers on generated URLs.
+_WIRE_READY = re.compile(r"https?://[a-z0-9.-]+(?::[1-9][0-9]{0,4})?/[A-Za-z0-9\-._~/?=&:+,;@!$*()%]*")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+@functools.lru_cache(maxsize=16384)  # each hop's URL is turned into wire form twice
+def wire_url(url: str) -> str:
+    """The URL as it goes out: only what cannot travel percent-encoded (non-ASCII, spaces;
+    IDN hosts as punycode), as Scrapy does. Hops are recorded under this form."""
+    if (_WIRE_READY.fullmatch(url) and not url.endswith("?")
+            and ("%" not in url or _LONE_PERCENT.search(url) is None)):
+        return url
+    try:
+        return safe_url_string(url)
+    except ValueError:  # e.g. an IDN label too long to encode: sent (and failing) as is
+        return url
+
+
+def referer_for(source: str | None, target: str) -> str | None:
+    """The Referer Scrapy's default policy sends: the previous page without fragment and
+    credentials, none from https to http."""
+    if not source or (source.startswith("https:") and target.startswith("http:")):
+        return None
+    source = source.split("#", 1)[0]
+    scheme, sep, rest = source.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"

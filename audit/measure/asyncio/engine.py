@@ -1,7 +1,7 @@
 """The asyncio crawl engine: seeds -> probes -> hops -> observations in one event loop, with
 the same decisions (audit.measure.chain), evidence (audit.evidence.warc), guard
 (audit.measure.guard) and politeness
-settings (spiders.settings) as the Scrapy engine, at a fraction of the per-request cost.
+settings (audit.measure.settings) as the Scrapy engine, at a fraction of the per-request cost.
 
 Why a second engine: on this project's machine kind, Scrapy's own machinery (engine,
 scheduler, Deferreds, middleware chains) costs 5-7 ms of CPU per request, more than all of
@@ -36,16 +36,16 @@ from protego import Protego
 from audit.evidence.bundle import BundleWriter
 from audit.evidence.warc import WarcLog
 from audit.measure import chain as chains
-from audit.measure.asyncio.fetch import Fetched, Fetcher, FetchFailed, referer_for, wire_url
+from audit.measure.asyncio.fetch import Fetched, Fetcher, FetchFailed
 from audit.measure.asyncio.parsepool import PageCrashed, ParsePool
 from audit.measure.asyncio.recorder import FLUSH_INTERVAL_S, RecorderGone, RecorderProcess
 from audit.measure.chain import Seed
-from audit.measure.crawl import CrawlResult
+from audit.measure.config import CrawlResult
 from audit.measure.guard import AddressGuard
 from audit.measure.robots import MAX_ROBOTS_BYTES
 from audit.model import Probe
 from audit.policy.catalog import Catalog
-from audit.web.urls import host_of
+from audit.web.urls import host_of, referer_for, wire_url
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ NOT_RETRIED = ("private_address", "robots_disallowed", "too_large", "bad_url")
 
 @dataclass(frozen=True)
 class Politeness:
-    """The knobs both engines share, read from the same settings dict (spiders.settings)."""
+    """The knobs both engines share, read from the same settings dict (audit.measure.settings)."""
 
     concurrency: int
     per_host: int

@@ -10,20 +10,17 @@ too).
 from __future__ import annotations
 
 import asyncio
-import functools
-import re
 import time
 import zlib
 from dataclasses import dataclass
-
-from w3lib.url import safe_url_string
 
 from audit.evidence.warc import Headers
 from audit.measure.asyncio import http1
 from audit.measure.failures import Failed, TooLarge, for_exception
 from audit.measure.guard import AddressGuard
+from audit.web.urls import wire_url
 
-# What is asked of every server besides the settings' headers (spiders.settings
+# What is asked of every server besides the settings' headers (audit.measure.settings
 # request_headers: Accept, Accept-Language): only the encodings decoded here (Brotli is left
 # out, dependencies.md §4, and so is zstd), as the Scrapy engine's middleware asks.
 ACCEPT_ENCODING = ("Accept-Encoding", "gzip, deflate")
@@ -94,38 +91,6 @@ def _decoded(payload: bytes, encoding: str, limit: int = 1 << 62) -> bytes:
         except zlib.error:
             return payload
     return body
-
-
-# URLs that safe_url_string returns unchanged, recognised without running it (it costs more
-# than the rest of a hop's bookkeeping): a lower-case ASCII host, a port without leading
-# zeros, a path, and only characters it leaves alone. tests/test_http1.py holds the two to
-# the same answers on generated URLs.
-_WIRE_READY = re.compile(r"https?://[a-z0-9.-]+(?::[1-9][0-9]{0,4})?/[A-Za-z0-9\-._~/?=&:+,;@!$*()%]*")
-_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-@functools.lru_cache(maxsize=16384)  # each hop's URL is turned into wire form twice
-def wire_url(url: str) -> str:
-    """The URL as it goes out: only what cannot travel percent-encoded (non-ASCII, spaces;
-    IDN hosts as punycode), as Scrapy does. Hops are recorded under this form."""
-    if (_WIRE_READY.fullmatch(url) and not url.endswith("?")
-            and ("%" not in url or _LONE_PERCENT.search(url) is None)):
-        return url
-    try:
-        return safe_url_string(url)
-    except ValueError:  # e.g. an IDN label too long to encode: sent (and failing) as is
-        return url
-
-
-def referer_for(source: str | None, target: str) -> str | None:
-    """The Referer Scrapy's default policy sends: the previous page without fragment and
-    credentials, none from https to http."""
-    if not source or (source.startswith("https:") and target.startswith("http:")):
-        return None
-    source = source.split("#", 1)[0]
-    scheme, sep, rest = source.partition("://")
-    netloc, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
 
 
 class Fetcher:

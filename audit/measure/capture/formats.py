@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from audit.errors import HulianError
+
 Format = Literal["mitm", "har", "warc"]
 
 # Bodies are kept only up to this size: classification reads short pages (interstitials,
@@ -37,7 +39,7 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 
 
-class CaptureError(Exception):
+class CaptureError(HulianError):
     """A capture file cannot be (fully) read. The message names the file and the offset."""
 
     def __init__(self, path: Path | str, offset: int | None, message: str, *,

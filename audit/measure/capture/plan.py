@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from audit.errors import HulianError
 from audit.measure.capture.chains import add_token
 from audit.measure.chain import probe_id
 from audit.measure.targets import Target
@@ -29,7 +30,7 @@ PLAN_FILE = "plan.json"
 PLAN_FORMAT = 1
 
 
-class PlanError(Exception):
+class PlanError(HulianError):
     """A plan cannot be made or read; the message names the file or the option."""
 
 

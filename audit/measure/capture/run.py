@@ -21,9 +21,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from audit.errors import HulianError
 from audit.evidence.bundle import MANIFEST, VERDICTS, Bundle, BundleError, BundleWriter
 from audit.evidence.lock import Locked, bundle_lock
+from audit.evidence.review import REVIEW_CSV, review_of, write_review_csv
 from audit.judge.evaluate import evaluate
+from audit.judge.summary import Summary, summarise
 from audit.measure.capture import redact
 from audit.measure.capture.chains import DEFAULT_WINDOW_S, ChainBuilder, FlowMark
 from audit.measure.capture.formats import (
@@ -35,16 +38,14 @@ from audit.measure.capture.formats import (
 )
 from audit.measure.capture.plan import Plan, PlanError, load_plan
 from audit.model import Observation, Probe, SurfaceKind
-from audit.pipeline import RUN_POLICIES, Summary, summarise
-from audit.policy.catalog import Catalog, PolicyError, load_catalog, policy_dirs
-from audit.report.review import REVIEW_CSV, review_of, write_review_csv
+from audit.policy.catalog import RUN_POLICIES, Catalog, PolicyError, load_catalog, policy_dirs
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "capture.json"
 
 
-class SessionError(Exception):
+class SessionError(HulianError):
     """A session cannot start (bad plan, policies or bundle); the message says which."""
 
 

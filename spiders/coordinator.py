@@ -20,15 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.errors import HulianError
 from audit.evidence.bundle import BundleWriter
-from audit.measure.crawl import CrawlConfig, CrawlResult, seeds_for
-from audit.measure.scrapy.runner import build_settings
+from audit.measure.config import CrawlConfig, CrawlResult
+from audit.measure.plan import seeds_for
 from audit.policy.catalog import Catalog, load_catalog
+from spiders.runner import build_settings
 
 KEY_TTL_S = 3600  # a finished run's Redis keys linger this long (workers see `done`), then go
 
 
-class DistributedError(Exception):
+class DistributedError(HulianError):
     """The shared frontier or store cannot be used; the message says why."""
 
 

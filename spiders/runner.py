@@ -23,8 +23,9 @@ from scrapy.settings import Settings, default_settings  # noqa: E402
 
 from audit.evidence.bundle import BundleWriter  # noqa: E402
 from audit.measure.browsergate import BrowserGate  # noqa: E402
-from audit.measure.crawl import CrawlConfig, CrawlResult, effective_settings, seeds_for  # noqa: E402
+from audit.measure.config import CrawlConfig, CrawlResult, effective_settings  # noqa: E402
 from audit.measure.guard import AddressGuard  # noqa: E402
+from audit.measure.plan import seeds_for  # noqa: E402
 from audit.model import Observation, Probe  # noqa: E402
 from audit.policy.catalog import Catalog  # noqa: E402
 from spiders import settings as spider_settings  # noqa: E402

@@ -1,0 +1,19 @@
+"""Every verdict of a run bundle: the rules per observation, then the cross-target rules
+(non-discrimination, self-preferencing) over the whole run. Reads the bundle's observations
+twice (a stream each time) rather than holding them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.evidence.bundle import Bundle
+from audit.judge.cross import evaluate_graph_rules
+from audit.judge.evaluate import evaluate
+from audit.model import Verdict
+from audit.policy.catalog import Catalog
+
+
+def judge_bundle(run: Path, catalog: Catalog) -> list[Verdict]:
+    verdicts = list(evaluate(Bundle(run).observations(), catalog))
+    verdicts += evaluate_graph_rules(Bundle(run).observations(), catalog)
+    return verdicts

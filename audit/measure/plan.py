@@ -1,0 +1,61 @@
+"""What a crawl starts from: the seed pages of the audited platforms, the probes of a target
+list (each target through each source's link wrapper), or what an interrupted bundle had
+planned and observed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.errors import ConfigError
+from audit.evidence.bundle import Bundle
+from audit.measure.chain import Seed
+from audit.measure.config import CrawlConfig
+from audit.measure.targets import load_targets, plan_probes
+from audit.model import Probe, SurfaceKind
+from audit.policy.catalog import Catalog
+
+
+def seeds_for(catalog: Catalog, config: CrawlConfig) -> list[Seed]:
+    chosen = config.sources or sorted(catalog.platforms)
+    seeds = []
+    # A target-list run tests the listed targets; the catalog's seed pages are not crawled.
+    for platform_id in [] if config.targets else chosen:
+        platform = catalog.platforms.get(platform_id)
+        if platform is None:
+            raise ConfigError(f"unknown platform {platform_id!r}")
+        for surface in platform.surfaces:
+            if surface.method != "crawl" and not config.lab:
+                continue
+            seeds += [Seed(platform.id, surface.kind, url) for url in surface.seeds]
+    seeds += [Seed(p, s, u) for p, s, u in config.extra_seeds]
+    return seeds
+
+
+def target_probes(catalog: Catalog, config: CrawlConfig) -> list[Probe]:
+    """Probes for a target list: each target through each source's link wrapper."""
+    if not config.targets:
+        return []
+    if not config.sources:
+        raise ConfigError("a target list needs --source: whose link handling to test")
+    targets = load_targets(Path(config.targets))
+    attributed = {}
+    for t in targets:
+        platform = catalog.platform_for_url(t.url)
+        attributed[t.url] = platform.id if platform else None
+    probes = []
+    for source in config.sources:
+        platform = catalog.platforms.get(source)
+        if platform is None:
+            raise ConfigError(f"unknown platform {source!r}")
+        surface = SurfaceKind(config.surface) if config.surface else (
+            platform.surfaces[0].kind if platform.surfaces else SurfaceKind.POST)
+        probes += plan_probes(targets, platform, surface, attributed)
+    return probes
+
+
+def resume_state(path: Path) -> tuple[dict[str, Probe], set[str]]:
+    """Probes planned and probes observed in an interrupted run."""
+    bundle = Bundle(path)
+    planned = {p.id: p for p in bundle.probes()}
+    done = {o.probe_id for o in bundle.observations()}
+    return planned, done

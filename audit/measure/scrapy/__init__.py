@@ -1,2 +1,0 @@
-"""The Scrapy engine's runner and the distributed coordinator (the spider itself lives in
-spiders/)."""
