@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from audit.measure.asyncio.engine import throttle_delay
 from audit.measure.asyncio.fetch import Fetcher, FetchFailed, _decoded
 from audit.measure.asyncio.parsepool import ParsePool
+from audit.measure.asyncio.politeness import throttle_delay
 from audit.measure.asyncio.recorder import RecorderGone, RecorderProcess
 from audit.measure.chain import analyze_page, plan_probes
 from audit.measure.failures import TooLarge

@@ -14,7 +14,7 @@ control fetch and its own redirects, hop limits and loops, and the failure vocab
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -50,7 +50,7 @@ class DriverPolicy:
 # the size limit, a URL that cannot be requested (as Scrapy's RetryMiddleware leaves them).
 NOT_RETRIED = ("private_address", "robots_disallowed", "too_large", "bad_url")
 
-Purpose = Literal["hop", "control"]
+Purpose = Literal["hop", "control", "seed", "robots"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,128 @@ class Analysis:
     control: bool
 
 
+class _Attempts:
+    """One fetch at a time: whether robots.txt admits it, and whether an answer or a failure
+    calls for the same fetch again (transient failures and retry statuses, `retries` more
+    times at most — Scrapy's RetryMiddleware rule, for both engines alike)."""
+
+    def __init__(self, policy: DriverPolicy, robots: RobotsBook, user_agent: str):
+        self.policy = policy
+        self.robots = robots
+        self.user_agent = user_agent
+        self.current: Fetch | None = None
+        self.pending: Fetch | None = None  # waiting for robots.txt
+        self._count = 0
+
+    def admit(self, fetch: Fetch) -> Fetch | FetchRobots | None:
+        """The fetch, FetchRobots when its origin's robots.txt is not known yet, or None when
+        robots.txt disallows it."""
+        self._count = 0
+        self.current = fetch
+        if not self.policy.obey_robots:
+            return fetch
+        allowed = self.robots.allowed(fetch.url, self.user_agent)
+        if allowed is None:
+            self.pending = fetch
+            return FetchRobots(origin_of(fetch.url))
+        return fetch if allowed else None
+
+    def __getstate__(self) -> dict[str, object]:
+        # The robots book is the process's: see ProbeDriver.bind.
+        return {**self.__dict__, "robots": None}
+
+    def resumed(self) -> Fetch:
+        pending, self.pending = self.pending, None
+        assert pending is not None, "resume() without a FetchRobots"
+        return pending
+
+    def again_for_status(self, status: int) -> bool:
+        return self._again(status in self.policy.retry_statuses)
+
+    def again_for_failure(self, failure: str) -> bool:
+        return self._again(not failure.startswith(NOT_RETRIED))
+
+    def _again(self, retryable: bool) -> bool:
+        if retryable and self._count < self.policy.retries:
+            self._count += 1
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class SeedDone:
+    """A seed page's fetch is over: `error` is its seed error (a failure word, http_STATUS,
+    robots_disallowed), or None when the last response is the page to plan from."""
+
+    error: str | None
+
+
+class SeedDriver:
+    """The fetch of one seed page, with the same robots.txt and retry decisions as a probe's
+    fetches. Call `start`; after a Fetch, `on_response(status)` or `on_failure`; after
+    FetchRobots, `resume`; until SeedDone."""
+
+    def __init__(self, url: str, *, policy: DriverPolicy, robots: RobotsBook, user_agent: str):
+        self.url = wire_url(url)
+        self._attempts = _Attempts(policy, robots, user_agent)
+
+    def bind(self, robots: RobotsBook) -> SeedDriver:
+        """Attach this process's robots book (see ProbeDriver.bind)."""
+        self._attempts.robots = robots
+        return self
+
+    def start(self) -> Fetch | FetchRobots | SeedDone:
+        return self._admitted(Fetch(self.url, "seed", "start"))
+
+    def resume(self) -> Fetch | FetchRobots | SeedDone:
+        return self._admitted(self._attempts.resumed())
+
+    def on_response(self, status: int) -> Fetch | SeedDone:
+        current = self._attempts.current
+        assert current is not None
+        if self._attempts.again_for_status(status):
+            return current
+        return SeedDone(f"http_{status}" if status >= 400 else None)
+
+    def on_failure(self, failure: str) -> Fetch | SeedDone:
+        current = self._attempts.current
+        assert current is not None
+        return current if self._attempts.again_for_failure(failure) else SeedDone(failure)
+
+    def _admitted(self, fetch: Fetch) -> Fetch | FetchRobots | SeedDone:
+        admitted = self._attempts.admit(fetch)
+        return SeedDone("robots_disallowed") if admitted is None else admitted
+
+
+class RobotsDriver:
+    """The fetch of an origin's robots.txt: never itself subject to robots.txt, retried as
+    any fetch is; what it gives is told to the RobotsBook whatever the status (an error page
+    allows everything) and nothing when it could not be fetched. Call `start`, then
+    `on_response` or `on_failure` until they return None (the book knows the origin)."""
+
+    def __init__(self, origin: str, *, policy: DriverPolicy, robots: RobotsBook):
+        self.origin = origin
+        self.robots = robots
+        self._attempts = _Attempts(replace(policy, obey_robots=False), robots, "")
+
+    def start(self) -> Fetch:
+        fetch = self._attempts.admit(Fetch(f"{self.origin}/robots.txt", "robots", "start"))
+        assert isinstance(fetch, Fetch)
+        return fetch
+
+    def on_response(self, status: int, body: bytes) -> Fetch | None:
+        if self._attempts.again_for_status(status):
+            return self._attempts.current
+        self.robots.learn(self.origin, body)
+        return None
+
+    def on_failure(self, failure: str) -> Fetch | None:
+        if self._attempts.again_for_failure(failure):
+            return self._attempts.current
+        self.robots.learn(self.origin, None)
+        return None
+
+
 class ProbeDriver:
     """The link-follow of one probe. Call `start`, then for each command it returns: after a
     Fetch, `on_response` or `on_failure`; after FetchRobots, `resume`; after Screenshot,
@@ -107,20 +229,27 @@ class ProbeDriver:
                  user_agent: str, method: Literal["crawl", "capture"] = "crawl"):
         self.catalog = catalog
         self.policy = policy
-        self.robots = robots
-        self.user_agent = user_agent
         self.run_id = run_id
         self.method = method
         self.chain = chains.Chain(probe=probe, started_at=started_at)
-        self._current: Fetch | None = None
-        self._attempts = 0  # transient failures and retry statuses of the current fetch
+        self._attempts = _Attempts(policy, robots, user_agent)
         self._rate_limited = 0  # 429s of the current hop
-        self._previous: str | None = probe.seed_url  # the page the next hop leaves from
-        self._pending: Fetch | None = None  # waiting for robots.txt
 
     @property
     def probe(self) -> Probe:
         return self.chain.probe
+
+    def __getstate__(self) -> dict[str, object]:
+        # scrapy-redis pickles a request, the driver in its meta with it, into the shared
+        # queue: the catalog and the robots book stay behind, and the worker that continues
+        # the probe binds its own (the run's catalog is the same in every worker).
+        return {**self.__dict__, "catalog": None}
+
+    def bind(self, catalog: Catalog, robots: RobotsBook) -> ProbeDriver:
+        """Attach this process's catalog and robots book (after crossing processes)."""
+        self.catalog = catalog
+        self._attempts.robots = robots
+        return self
 
     # -- commands ---------------------------------------------------------------------
 
@@ -130,12 +259,12 @@ class ProbeDriver:
             # Not clickable: the outcome is `stripped` whatever the target does.
             return self._finish(self.chain.started_at)
         url = wire_url(probe.link_url or probe.target_url)
-        return self._fetch(Fetch(url, "hop", "start", referer_for(self._previous, url)))
+        return self._fetch(Fetch(url, "hop", "start", referer_for(probe.seed_url, url)), None)
 
     def analysis_for(self, status: int, headers: dict[str, str], body: bytes) -> Analysis | None:
         """Whether the response to the current fetch needs analyze_page (a parse the adapter
         may run elsewhere), and with what."""
-        current = self._current
+        current = self._attempts.current
         if current is None or not chains.needs_analysis(status, headers, body):
             return None
         if current.purpose == "control" and not 200 <= status < 300:
@@ -148,26 +277,29 @@ class ProbeDriver:
         asked for one; None otherwise)."""
         current = self._require()
         status = response.status
-        if status in self.policy.retry_statuses and self._attempts < self.policy.retries:
-            self._attempts += 1
+        if self._attempts.again_for_status(status):
             return current
         if (current.purpose == "hop" and status in chains.RATE_LIMIT_STATUSES
                 and self._rate_limited < chains.MAX_RATE_LIMIT_RETRIES):
             self._rate_limited += 1
             wait = chains.retry_after_s(response.headers.get("retry-after"))
-            return self._again(current, not_before=now + timedelta(seconds=wait))
+            again = Fetch(current.url, current.purpose, current.via, current.referer,
+                          now + timedelta(seconds=wait))
+            self._attempts.current = again
+            return again
         if current.purpose == "control":
             step = chains.on_control_response(self.chain, response, self.catalog, analysis)
             if step.action == "follow" and step.url:
                 url = wire_url(step.url)
                 return self._fetch(Fetch(url, "control", "control",
-                                         referer_for(response.url, url)))
+                                         referer_for(response.url, url)), now)
             return self._finish(now)
         step = chains.on_response(self.chain, response, current.via, self.catalog, analysis)
         if step.action == "follow" and step.url:
             self._rate_limited = 0
             url = wire_url(step.url)
-            return self._fetch(Fetch(url, "hop", step.via, referer_for(response.url, url)))
+            return self._fetch(Fetch(url, "hop", step.via, referer_for(response.url, url)),
+                               now)
         if step.action == "fail":
             self.chain.failure = step.failure
         return self._after_hops(now)
@@ -186,20 +318,13 @@ class ProbeDriver:
         """The current Fetch produced no HTTP response; `failure` is the transport's word from
         the failure vocabulary (audit.measure.failures). Transient ones are retried at once."""
         current = self._require()
-        if self._attempts < self.policy.retries and not failure.startswith(NOT_RETRIED):
-            self._attempts += 1
+        if self._attempts.again_for_failure(failure):
             return current
-        if current.purpose == "control":
-            chains.on_control_failure(self.chain, current.url)
-            return self._finish(now)
-        chains.on_failure(self.chain, current.url, failure, current.via)
-        return self._after_hops(now)
+        return self._failed(current, failure, now)
 
     def resume(self, now: datetime) -> Command:
         """robots.txt of the pending fetch's origin is known now."""
-        pending, self._pending = self._pending, None
-        assert pending is not None, "resume() without a FetchRobots"
-        return self._fetch(pending, now)
+        return self._fetch(self._attempts.resumed(), now)
 
     def on_screenshot(self, path: str | None, now: datetime) -> Command:
         """The screenshot was stored at evidence/`path` (None: it could not be taken)."""
@@ -212,38 +337,30 @@ class ProbeDriver:
     # -- the machine ------------------------------------------------------------------
 
     def _require(self) -> Fetch:
-        assert self._current is not None, "no fetch is outstanding"
-        return self._current
+        current = self._attempts.current
+        assert current is not None, "no fetch is outstanding"
+        return current
 
-    def _again(self, fetch: Fetch, *, not_before: datetime | None) -> Fetch:
-        again = Fetch(fetch.url, fetch.purpose, fetch.via, fetch.referer, not_before)
-        self._current = again
-        return again
-
-    def _fetch(self, fetch: Fetch, now: datetime | None = None) -> Command:
+    def _fetch(self, fetch: Fetch, now: datetime | None) -> Command:
         """The next fetch, after the auditor's own robots.txt decision."""
-        self._attempts = 0
-        self._current = fetch
-        if self.policy.obey_robots:
-            allowed = self.robots.allowed(fetch.url, self.user_agent)
-            if allowed is None:
-                self._pending = fetch
-                return FetchRobots(origin_of(fetch.url))
-            if not allowed:
-                # Decided here, not retried: the failure of the fetch that was not made.
-                if fetch.purpose == "control":
-                    self._current = None
-                    chains.on_control_failure(self.chain, fetch.url)
-                    return self._finish(now)
-                chains.on_failure(self.chain, fetch.url, "robots_disallowed", fetch.via)
-                return self._after_hops(now)
-        return fetch
+        admitted = self._attempts.admit(fetch)
+        if admitted is None:
+            # Decided here, not retried: the failure of the fetch that was not made.
+            return self._failed(fetch, "robots_disallowed", now)
+        return admitted
+
+    def _failed(self, fetch: Fetch, failure: str, now: datetime | None) -> Command:
+        if fetch.purpose == "control":
+            chains.on_control_failure(self.chain, fetch.url)
+            return self._finish(now)
+        chains.on_failure(self.chain, fetch.url, failure, fetch.via)
+        return self._after_hops(now)
 
     def _after_hops(self, now: datetime | None) -> Command:
         chain = self.chain
         if (self.policy.screenshots and chain.page is not None and chain.page.kind.value
                 not in ("content", "redirect") and not chain.screenshot and chain.page_url):
-            self._current = None
+            self._attempts.current = None
             return Screenshot(chain.page_url)
         if chains.wants_control(chain):
             last = chain.hops[-1] if chain.hops else None
@@ -253,6 +370,6 @@ class ProbeDriver:
         return self._finish(now)
 
     def _finish(self, now: datetime | None) -> Done:
-        self._current = None
+        self._attempts.current = None
         return Done(chains.observation(self.chain, run_id=self.run_id, method=self.method,
                                        finished_at=now))

@@ -59,3 +59,27 @@ def resume_state(path: Path) -> tuple[dict[str, Probe], set[str]]:
     planned = {p.id: p for p in bundle.probes()}
     done = {o.probe_id for o in bundle.observations()}
     return planned, done
+
+
+class Planner:
+    """The probes of one crawl: those planned so far (one per id, whichever seed page lists
+    it first) and those already observed (a resumed run). Both engines plan through it."""
+
+    def __init__(self, planned: dict[str, Probe] | None = None, done: set[str] | None = None):
+        self.planned: dict[str, Probe] = dict(planned or {})
+        self.done: set[str] = set(done or ())
+
+    def unfinished(self) -> list[Probe]:
+        """Probes planned before an interruption that have no observation yet."""
+        return [p for p in self.planned.values() if p.id not in self.done]
+
+    def add(self, probes: list[Probe]) -> list[tuple[Probe, bool]]:
+        """The probes of a seed's plan that are new to the run, each with whether it is to
+        be followed (not when a resumed run observed it already)."""
+        added = []
+        for probe in probes:
+            if probe.id in self.planned:
+                continue
+            self.planned[probe.id] = probe
+            added.append((probe, probe.id not in self.done))
+        return added

@@ -42,6 +42,7 @@ from typing import IO, Any
 
 from audit.evidence.jsonlines import repair_partial_line
 from audit.evidence.warc import WarcLog, new_record_id
+from audit.measure.asyncio.fetch import Fetched
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,21 @@ class RecorderProcess:
         if status != 0 and not reported:
             self._gone = True
             raise self._failure(f"ended with status {status}")
+
+
+def record_exchange(evidence: WarcLog | RecorderProcess, response: Fetched) -> str | None:
+    """Write one exchange's WARC records; the response record's id, or None when the
+    evidence could not be written (which must not lose the measurement)."""
+    try:
+        return evidence.exchange(
+            response.url, method="GET", request_headers=response.request_headers,
+            request_body=b"", status=response.status, reason=response.reason,
+            response_headers=response.raw_headers, payload=response.payload)
+    except RecorderGone:
+        raise
+    except Exception:
+        logger.exception("could not write WARC evidence for %s", response.url)
+        return None
 
 
 def _child(sock: socket.socket, warc_path: Path, observations_path: Path) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 
 from audit.evidence.bundle import OBSERVATIONS, BundleWriter
 from audit.evidence.warc import WarcLog
-from audit.measure.asyncio.engine import AsyncioEngine, Politeness
+from audit.measure.asyncio.engine import AsyncioEngine
 from audit.measure.asyncio.parsepool import ParsePool, default_processes
+from audit.measure.asyncio.politeness import Politeness
 from audit.measure.asyncio.recorder import RecorderProcess
 from audit.measure.config import CrawlConfig, CrawlResult, effective_settings
-from audit.measure.plan import seeds_for
+from audit.measure.driver import DriverPolicy
+from audit.measure.plan import Planner, seeds_for
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 
@@ -33,10 +35,12 @@ def crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWrit
     evidence: WarcLog | RecorderProcess = (
         RecorderProcess(warc_path, writer.path / OBSERVATIONS) if processes > 0
         else WarcLog(warc_path))
+    settings = effective_settings(config)
     engine = AsyncioEngine(
-        catalog, writer, politeness=Politeness.from_settings(effective_settings(config)),
-        seeds=seeds, routes=config.routes, allow_private=config.allow_private,
-        evidence=evidence, parser=parser, planned=planned, done=done, progress=progress)
+        catalog, writer, politeness=Politeness.from_settings(settings),
+        policy=DriverPolicy.from_settings(settings), seeds=seeds, routes=config.routes,
+        allow_private=config.allow_private, evidence=evidence, parser=parser,
+        planner=Planner(planned, done), progress=progress)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             result = runner.run(engine.run())
