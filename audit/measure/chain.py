@@ -163,12 +163,12 @@ def wants_control(chain: Chain) -> bool:
             and needs_control(chain))
 
 
-def control_status(status: int) -> int:
-    """The status a control fetch counts as: a rate limit or anti-bot answer means the target
-    answered, so it is not down. (The comparison uses the status as received.)"""
-    if status in RATE_LIMIT_STATUSES or status in ANTI_BOT_STATUSES:
-        return 200
-    return status
+def target_answered(status: int | None) -> bool:
+    """Whether a control answer shows the target is up: a 2xx or 3xx, or a rate limit or an
+    anti-bot answer (the target answered the auditor, so it is not down; the comparison uses
+    the status as received). None: no answer at all."""
+    return status is not None and (200 <= status < 400 or status in RATE_LIMIT_STATUSES
+                                   or status in ANTI_BOT_STATUSES)
 
 
 def _is_short(page: Page, catalog: Catalog) -> bool:
@@ -373,8 +373,7 @@ def on_control(chain: Chain, status: int | None, warc_record_id: str | None = No
 
 
 def _control_done(chain: Chain, status: int | None, page: Fingerprint | None) -> None:
-    answered = control_status(status) if status is not None else None
-    chain.control_ok = answered is not None and 200 <= answered < 400
+    chain.control_ok = target_answered(status)
     chain.control_page = page
     chain.control_done = True
 

@@ -1,6 +1,12 @@
 """Captured flows grouped into link-follow chains, each judged by audit.measure.chain exactly as the
 crawler judges the hops it fetches itself. Pure: flow records in, marks and Observations out.
 
+The crawl engines' probe driver (audit/measure/driver.py) is not used here, only the per-hop
+decisions it is made of: a capture decides no fetch. It joins the requests an app made, in the
+order it made them, to chains: a continue link may be clicked after the chain looked
+finished, a control fetch may come before its chain, and nothing is retried or asked of
+robots.txt.
+
 A flow joins a chain, in this order of trust:
 1. it carries a probe token (`hulian_probe=hp…`, also percent-encoded or base64'd inside a
    wrapper URL, or in the body of a link-check API call); `hc…` tokens are control fetches;
@@ -406,7 +412,6 @@ class ChainBuilder:
         # A status outside 100-599 is no answer, as the crawler's control fetch reads it.
         answered = flow.status if flow.status is not None and failures.valid_status(
             flow.status) else None
-        status = control_status(answered)
         page: Fingerprint | None = None
         if answered is not None and 200 <= answered < 300:
             page = chains.analyze(chains.Response(
@@ -415,9 +420,9 @@ class ChainBuilder:
                 control=True).fingerprint
         opened = self.open.get(probe.id)
         if opened is None:
-            self.controls[probe.id] = (status, page)
+            self.controls[probe.id] = (answered, page)
             return FeedResult(FlowMark("control", probe.id, note="control fetch (early)"))
-        chains.on_control(opened.chain, status, page=page)
+        chains.on_control(opened.chain, answered, page=page)
         opened.chain.evidence.append(flow.ref)
         opened.last_seen = now
         result = FeedResult(FlowMark("control", probe.id, note="control fetch"))
@@ -471,9 +476,7 @@ class ChainBuilder:
         host, that answer is the target's (a dead target is `target_down`, not a block)."""
         hops = [h for h in chain.hops if h.via != "control"]
         if hops and host_of(hops[-1].url) == host_of(chain.probe.target_url):
-            status = hops[-1].status
-            chain.control_ok = status is not None and (
-                200 <= status < 400 or status in _ANSWERED)
+            chain.control_ok = chains.target_answered(hops[-1].status)
 
     def _expire(self, now: float) -> list[Observation]:
         out, self._pending_close = list(self._pending_close), []
@@ -501,14 +504,3 @@ class ChainBuilder:
 
     def not_observed(self) -> list[Probe]:
         return [p for p in self.probes.values() if p.id not in self.done]
-
-
-# Anti-bot and rate-limit answers mean the target answered: it is not down (as the crawler's
-# control fetch reads them).
-_ANSWERED = chains.ANTI_BOT_STATUSES | chains.RATE_LIMIT_STATUSES
-
-
-def control_status(status: int | None) -> int | None:
-    if status is not None and status in _ANSWERED:
-        return 200
-    return status
