@@ -27,21 +27,28 @@ from twisted.internet import error as tx
 from twisted.python.failure import Failure
 from twisted.web import _newclient
 from twisted.web.client import ResponseFailed
-from twisted.web.http import PotentialDataLoss, _DataLoss
+from twisted.web.http import (
+    PotentialDataLoss,
+    _ChunkedTransferDecoder,
+    _DataLoss,
+    _MalformedChunkedDataError,
+)
 
 from audit.measure import failures
 from audit.measure.failures import (
+    CHUNK_SIZE_LINE,
     HEADER_NAME,
     MAX_HEAD_BYTES,
     MAX_HEAD_LINES,
     MAX_LINE_BYTES,
     STATUS_LINE,
+    TRAILER_LINE,
     bad_field,
     not_http,
     valid_status,
 )
 from audit.measure.guard import Refused
-from spiders.middlewares import PrivateAddress, RobotsDisallowed
+from spiders.middlewares import PrivateAddress
 
 try:  # what Scrapy's HttpCompressionMiddleware raises (as an IgnoreRequest) for a bomb
     from scrapy.utils._compression import _DecompressionMaxSizeExceeded
@@ -62,7 +69,7 @@ def failure_reason(failure: Failure) -> str:
 
 
 def for_exception(exc: BaseException) -> str:
-    if isinstance(exc, PrivateAddress | RobotsDisallowed):
+    if isinstance(exc, PrivateAddress):
         return exc.reason
     if isinstance(exc, IgnoreRequest):
         if isinstance(exc.__cause__, _DecompressionMaxSizeExceeded):
@@ -114,6 +121,44 @@ class Unreadable(Exception):
     """What BoundedResponseParser refused to read (a reason of the ResponseFailed)."""
 
 
+class BoundedChunkedDecoder(_ChunkedTransferDecoder):
+    """Twisted's chunked decoder held to chunked framing as llhttp reads it for hulian's
+    client (audit/measure/failures.py, CHUNK_SIZE_LINE): a size line by llhttp's grammar and
+    under 2**64, trailer lines `name: value`, and a bare LF or CR in a line, or anything but
+    CRLF after a chunk's data, refused as soon as it arrives (Twisted would wait for a CRLF
+    that never comes, and time out). Twisted's own
+    bounds stay: a size line under 1 KB, trailers under 64 KB (the client keeps them too)."""
+
+    def _dataReceived_CHUNK_LENGTH(self) -> bool:
+        line = self._line()
+        if line is not None and len(line) < 1024:  # longer: Twisted's own error
+            size = CHUNK_SIZE_LINE.fullmatch(line)
+            if size is None or int(size.group(1), 16) >> 64:
+                raise _MalformedChunkedDataError("chunk size line as llhttp reads it")
+        return bool(super()._dataReceived_CHUNK_LENGTH())
+
+    def _dataReceived_CRLF(self) -> bool:
+        if not b"\r\n".startswith(bytes(self._buffer[:2])):  # Twisted waits for two bytes
+            raise _MalformedChunkedDataError("chunk data not followed by CRLF")
+        return bool(super()._dataReceived_CRLF())
+
+    def _dataReceived_TRAILER(self) -> bool:
+        line = self._line()
+        if line and TRAILER_LINE.fullmatch(line) is None:
+            raise _MalformedChunkedDataError("trailer line as llhttp reads it")
+        return bool(super()._dataReceived_TRAILER())
+
+    def _line(self) -> bytes | None:
+        """The line at the start of the buffer once its CRLF has come (None before); a bare
+        LF or CR in it is refused at once."""
+        buffer = self._buffer
+        end = buffer.find(b"\r\n")
+        line = bytes(buffer if end < 0 else buffer[:end])
+        if b"\n" in line or b"\r" in line.removesuffix(b"\r" if end < 0 else b""):
+            raise _MalformedChunkedDataError("a bare LF or CR in chunked framing")
+        return None if end < 0 else line
+
+
 class BoundedResponseParser(_newclient.HTTPClientParser):
     """Twisted's response parser, held to audit/measure/failures.py's rules of a readable response
     while it reads, as audit/measure/asyncio/http1.py is: the first bytes must start an HTTP/1.x
@@ -121,12 +166,18 @@ class BoundedResponseParser(_newclient.HTTPClientParser):
     a status line must be one and its status within 100-599, and the head has a byte, line
     and line-length limit and no NUL or bare CR. Unbounded, Twisted parsed 100 MB of header
     lines until the timeout, and read `HTTP/1.1 000` as status 0. What it refuses ends the
-    response as a ResponseFailed for Unreadable: `download_error:bad_response`."""
+    response as a ResponseFailed for Unreadable: `download_error:bad_response`. One
+    Content-Length field of digits, as llhttp reads it (Twisted takes equal repeats), and
+    chunked bodies through BoundedChunkedDecoder."""
+
+    # Twisted picks the decoder from this mapping (declared on its class, not a ClassVar).
+    _transferDecoders = {b"chunked": BoundedChunkedDecoder}  # noqa: RUF012
 
     MAX_LENGTH = MAX_LINE_BYTES
 
     def connectionMade(self) -> None:  # also called to read the head after a 1xx response
         super().connectionMade()  # type: ignore[no-untyped-call]
+        self._length_seen = False
         self._head_bytes = 0
         self._head_lines = 0
         # The first bytes of the connection's answer; after a 1xx head, the next head is
@@ -168,6 +219,11 @@ class BoundedResponseParser(_newclient.HTTPClientParser):
     def headerReceived(self, name: bytes, value: bytes) -> None:
         if not HEADER_NAME.fullmatch(name.decode("latin-1")):  # Twisted's own rule too
             raise Unreadable("a header name that is not a token", name[:60])
+        if name.lower() == b"content-length":
+            digits = value.strip(b" \t")
+            if self._length_seen or not (digits.isdigit() and digits.isascii()):
+                raise Unreadable("a Content-Length llhttp refuses", value[:60])
+            self._length_seen = True
         super().headerReceived(name, value)  # type: ignore[no-untyped-call]
 
 

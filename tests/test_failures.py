@@ -8,6 +8,7 @@ The zoo (tests/test_zoo.py) holds the engines to the same words end to end."""
 from __future__ import annotations
 
 import errno
+import random
 import socket
 import ssl
 from pathlib import Path
@@ -40,7 +41,7 @@ from audit.measure.guard import Refused
 from audit.model import Probe, SurfaceKind
 from audit.policy.catalog import load_catalog, policy_dirs
 from spiders import failures as scrapy_failures
-from spiders.middlewares import PrivateAddress, RobotsDisallowed
+from spiders.middlewares import PrivateAddress
 from tests.zoo import policies
 
 HOSTILE = "<script>alert(1)</script> Set-Cookie: planted=1"
@@ -113,7 +114,6 @@ def test_hulian_client_failures(exc: BaseException, word: str) -> None:
     (UnsupportedURLSchemeError(HOSTILE), "bad_url"),
     (ValueError(HOSTILE), "bad_url"),
     (PrivateAddress("private_address:127.0.0.1"), "private_address:127.0.0.1"),
-    (RobotsDisallowed("Forbidden by robots.txt"), "robots_disallowed"),
     (IgnoreRequest(HOSTILE), "download_error:unknown"),
     (RuntimeError(HOSTILE), "download_error:unknown"),
 ])
@@ -170,3 +170,121 @@ def test_a_captured_status_outside_100_599_is_a_bad_response(tmp_path: Path) -> 
     assert failed["p600"] == ("error", "download_error:bad_response")
     assert failed["p999"] == ("error", "download_error:bad_response")
     assert failed["p200"][1] is None
+
+
+# -- chunked framing: both engines' parsers read it alike ---------------------------------------
+
+def _chunked_outcome_hulian(head: bytes, pieces: list[bytes]) -> tuple[str, bytes]:
+    """hulian's client (llhttp and the bounds around it) fed `pieces` after `head`."""
+    import asyncio
+
+    from audit.measure.asyncio.http1 import _Connection
+
+    loop = asyncio.new_event_loop()
+    try:
+        connection = _Connection(max_bytes=1 << 24)
+        waiter = loop.create_future()
+        connection._waiter = waiter
+        connection.data_received(head)
+        for piece in pieces:
+            if waiter.done():
+                break
+            connection.data_received(piece)
+        if not waiter.done():
+            return "incomplete", b""
+        if waiter.exception() is not None:
+            assert isinstance(waiter.exception(), BadResponse), waiter.exception()
+            return "bad", b""
+        return "ok", waiter.result().payload
+    finally:
+        loop.close()
+
+
+def _chunked_outcome_twisted(pieces: list[bytes]) -> tuple[str, bytes]:
+    """The Scrapy engine's decoder (spiders/failures.py) fed the same body pieces."""
+    from twisted.web.http import _MalformedChunkedDataError
+
+    from spiders.failures import BoundedChunkedDecoder
+
+    data: list[bytes] = []
+    finished: list[bytes] = []
+    decoder = BoundedChunkedDecoder(data.append, finished.append)
+    try:
+        for piece in pieces:
+            if finished:
+                break
+            decoder.dataReceived(piece)
+    except _MalformedChunkedDataError:
+        return "bad", b""
+    return ("ok", b"".join(data)) if finished else ("incomplete", b"")
+
+
+def _random_chunked_body(rng: random.Random) -> bytes:
+    """A chunked body that is valid, or broken in one of the ways servers break it: bare LF
+    or CR line ends, extensions with spaces or odd bytes, size lines near Twisted's 1 KB
+    bound, sizes past 2**64, data not followed by CRLF, trailer lines that are not fields."""
+    def line_end() -> bytes:
+        return rng.choice([b"\r\n"] * 12 + [b"\n", b"\r", b"\r\r\n"])
+
+    ext_chars = [b"a", b"=", b";", b'"', b"\\", b" ", b"\t", b"\x80", b"(", b"!", b"x", b"\x01"]
+    body = []
+    for _ in range(rng.randint(0, 3)):
+        size = rng.randint(1, 40)
+        digits = b"%x" % size
+        if rng.random() < 0.2:
+            digits = b"0" * rng.randint(1, 20) + digits
+        if rng.random() < 0.05:
+            digits = b"f" * rng.randint(16, 18)
+        ext = b""
+        roll = rng.random()
+        if roll < 0.3:
+            ext = b"".join(rng.choice(ext_chars) for _ in range(rng.randint(1, 6)))
+        elif roll < 0.4:  # a long valid extension, around the 1 KB bound
+            ext = b";e=" + b"v" * (1024 - len(digits) - 3 + rng.randint(-3, 2))
+        body.append(digits + ext + line_end())
+        body.append(bytes(rng.choice(b"abc<>") for _ in range(size)))
+        body.append(rng.choice([b"\r\n"] * 10 + [b"\n", b"XX", b"\r"]))
+    body.append(b"0" + line_end())
+    for _ in range(rng.choice([0, 0, 0, 1, 2])):
+        body.append(rng.choice([b"X-T: v", b"X-T:v", b"X T: v", b"nocolon", b"X-T : v",
+                                b"X-T: \x80\x01"]) + line_end())
+    body.append(line_end())
+    return b"".join(body)
+
+
+def test_both_engines_read_chunked_framing_alike() -> None:
+    """hulian's client (llhttp with Twisted's bounds kept around it) and the Scrapy engine's
+    Twisted decoder (held to llhttp's grammar) give the same outcome and the same payload for
+    every generated chunked body, however it is cut into reads."""
+    import random as random_module
+
+    rng = random_module.Random(14)
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    outcomes: dict[str, int] = {}
+    for _ in range(3000):
+        body = _random_chunked_body(rng)
+        cuts = sorted(rng.sample(range(1, len(body)), min(len(body) - 1, rng.randint(0, 4))))
+        pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+        hulian = _chunked_outcome_hulian(head, pieces)
+        assert hulian == _chunked_outcome_twisted(pieces), body
+        outcomes[hulian[0]] = outcomes.get(hulian[0], 0) + 1
+    assert outcomes.get("ok", 0) > 300 and outcomes.get("bad", 0) > 300, outcomes
+
+
+@pytest.mark.parametrize(("extra", "readable"), [(0, True), (1, False)])
+def test_chunk_and_trailer_bounds_are_exact_across_reads(extra: int, readable: bool) -> None:
+    """A size line of 1,023 bytes and 64 KB of trailer fields are read, one byte more is not,
+    by both engines, wherever the reads cut them."""
+    import random as random_module
+
+    rng = random_module.Random(extra)
+    size_line = b"5;e=" + b"v" * (1023 - 4 + extra) + b"\r\n"
+    trailer = b"X-T: " + b"t" * (65536 - 2 - 5 + extra) + b"\r\n"  # counted with its CRLF
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for body in (size_line + b"hello\r\n0\r\n\r\n", b"5\r\nhello\r\n0\r\n" + trailer + b"\r\n"):
+        for _ in range(20):
+            cuts = sorted(rng.sample(range(1, len(body)), rng.randint(1, 5)))
+            pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+            expected = ("ok", b"hello") if readable else ("bad", b"")
+            assert _chunked_outcome_hulian(head, pieces) == expected
+            assert _chunked_outcome_twisted(pieces) == expected

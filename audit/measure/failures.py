@@ -15,8 +15,8 @@ audit/measure/asyncio/fetch.py);
 - `for_capture`: the error texts capture tools record (mitmproxy, HAR, WARC readers).
 
 `download_error:bad_response` is defined here too, by the limits and rules below, which both
-engines' HTTP parsers apply alike (audit/measure/asyncio/http1.py; the Twisted parser in
-spiders/failures.py).
+engines' HTTP parsers apply alike (llhttp in audit/measure/asyncio/http1.py; the Twisted parser
+in spiders/failures.py).
 """
 
 from __future__ import annotations
@@ -113,16 +113,25 @@ MAX_HEAD_BYTES = 1 << 20
 MAX_LINE_BYTES = 16384
 MAX_HEAD_LINES = 1000
 
-# RFC 9112 §4 (status-line), leniently: several spaces after the version, no reason phrase.
-STATUS_LINE = re.compile(r"HTTP/1\.([01]) +(\d{3})(?: (.*))?")
+# RFC 9112 §4 (status-line): one space after the version (llhttp's reading; this once allowed
+# several, which llhttp refuses, and the RFC has one), the reason phrase may be missing.
+STATUS_LINE = re.compile(r"HTTP/1\.([01]) (\d{3})(?: (.*))?")
 # RFC 9110 §5.1: a field name is a token, nothing around it (`Content-Length : 5` is not the
 # Content-Length, and reading it as one, or not, is how requests get smuggled).
-HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 9112 §7.1 chunked framing, with Twisted's bounds (twisted.web.http, which the Scrapy
-# engine reads chunks with and which has no settings for them): a size line (hex size,
-# extensions of visible characters) under 1 KB ending in CRLF, data followed by exactly
-# CRLF, at most 64 KB of trailer fields.
-CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[\t -\[\]-~\x80-\xff]*)?")
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+HEADER_NAME = re.compile(_TOKEN.decode() + "+")
+# RFC 9112 §7.1 chunked framing as llhttp reads it for hulian's client (the Scrapy engine's
+# Twisted decoder is held to it in spiders/failures.py): a size line of hex digits (a size
+# under 2**64) and extensions `;name` or `;name=value` (a token, or a quoted string; llhttp
+# lets the name or the value be empty, but not a `;` end the line), no whitespace, ending in
+# CRLF; data followed by exactly CRLF; trailer lines `name: value` without control characters
+# (read strictly, without the head's leniencies). A bare LF or CR anywhere in the framing is
+# an error at once. With Twisted's bounds (which llhttp has not; hulian's client keeps them):
+# a size line under 1 KB, at most 64 KB of trailer fields.
+CHUNK_SIZE_LINE = re.compile(
+    rb"([0-9A-Fa-f]+)(?:;" + _TOKEN + rb"*(?:=(?:" + _TOKEN
+    + rb'*|"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"))?)*(?<!;)')
+TRAILER_LINE = re.compile(_TOKEN + rb"+:[\t\x20-\x7e\x80-\xff]*")
 MAX_CHUNK_LINE_BYTES = 1024
 MAX_TRAILER_BYTES = 1 << 16
 

@@ -1,17 +1,20 @@
-"""hulian's own HTTP/1.1 client for the asyncio engine: one GET per connection at a time,
+"""hulian's HTTP/1.1 client for the asyncio engine: one GET per connection at a time,
 keep-alive pools, no redirects, no cookies, bodies returned exactly as transferred.
 
-Why not aiohttp (which the engine used first): on the 2-core machines this is benchmarked
-on, aiohttp's request machinery cost ~0.4 ms of CPU per request in the crawl, a third of
-the crawl process's whole budget, and replacing it took the crawl process from ~1.0 to
-~0.6 ms per request (docs/benchmarks.md; bench/http_client.py compares the two alone).
-An auditor needs very little of a general client: GET, the three ways
-a body is framed (RFC 9112 §6.3), keep-alive, an HTTP proxy (the lab is reached through
+Responses are parsed by llhttp (Node's parser, through httptools): status line, fields and
+the body's framing (RFC 9112 §6.3). The client around it is hulian's own, not aiohttp (which
+the engine used first): on the 2-core machines this is benchmarked on, aiohttp's request
+machinery cost ~0.4 ms of CPU per request in the crawl, a third of the crawl process's whole
+budget, and replacing it took the crawl process from ~1.0 to ~0.6 ms per request
+(docs/benchmarks.md; bench/http_client.py compares the two alone). An auditor needs very
+little of a general client: GET, keep-alive, an HTTP proxy (the lab is reached through
 one), TLS without verification (as Scrapy). What it does need, it gets exactly: the request
 line carries the URL byte for byte as given (nothing is re-quoted), the response head is
-kept as received (order, repeats, case) for the WARC record, and every way a hostile or
-broken server can answer ends in one of a few exceptions (below) that the caller turns
-into a recorded failure word.
+kept as received (order, repeats, case) for the WARC record, the body as transferred (before
+content decoding), the rules of a readable response with their bounds
+(audit/measure/failures.py, applied by the Scrapy engine's Twisted parser alike), and every
+way a hostile or broken server can answer ends in one of a few exceptions (below) that the
+caller turns into a recorded failure word.
 
 With a guard (audit/measure/guard.py), the client never resolves a target's name itself: it opens
 a connection only to an address the guard checked, with the Host header and the TLS server
@@ -22,9 +25,8 @@ Exceptions: `TooLarge` (the body passes the limit), `BadResponse` (not HTTP/1.x 
 audit/measure/failures.py defines it, or a framing error), `ConnectionResetError` (the server closed
 or reset the connection before the response was complete), `guard.Refused` (the guard refused
 the host), and what connecting raises (`socket.gaierror`, `ConnectionRefusedError`,
-`ssl.SSLError`, other `OSError`s); the caller's timeout cancels. audit/measure/failures.py turns
-each
-into its word.
+`ssl.SSLError`, other `OSError`s); the caller's timeout cancels. audit/measure/failures.py
+turns each into its word.
 """
 
 from __future__ import annotations
@@ -40,18 +42,18 @@ from functools import lru_cache
 from typing import cast
 from urllib.parse import unquote
 
+import httptools
+
 from audit.measure.failures import (
-    CHUNK_SIZE_LINE,
     HEADER_NAME,
     MAX_CHUNK_LINE_BYTES,
     MAX_HEAD_BYTES,
     MAX_HEAD_LINES,
     MAX_LINE_BYTES,
     MAX_TRAILER_BYTES,
-    STATUS_LINE,
     BadResponse,
+    Failed,
     TooLarge,
-    bad_field,
     not_http,
     valid_status,
 )
@@ -62,6 +64,23 @@ __all__ = ["BadResponse", "Client", "Headers", "Response", "Target", "TooLarge",
 Headers = list[tuple[str, str]]
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+# Where hulian's rules (audit/measure/failures.py) and llhttp's defaults part, the rules win:
+# - obs-fold (RFC 9112 §5.2: a user agent must accept it in a response, replacing it by a
+#   space) and bare-LF line ends (§2.2: a recipient may) are read, as Twisted reads them for
+#   the Scrapy engine; llhttp needs `lenient_headers` for the first, which also lets a space
+#   before the colon and any byte in a value through: the rules refuse those themselves
+#   (the field-name check in `on_header`; NUL and bare CR over the whole head, before llhttp);
+# - a Content-Length beside `Transfer-Encoding: chunked` is read as chunked (RFC 9112
+#   §6.3), as Twisted does, and the connection is not used again; llhttp refuses it strictly.
+# Where llhttp is stricter than the rules were, llhttp is right and the rules follow it (both
+# engines; tests/test_zoo.py): one space after the version (RFC 9112 §4), one Content-Length
+# field (RFC 9110 §8.6 lets a recipient refuse repeats), chunked framing by RFC 9112 §7.1's
+# grammar with CRLF line ends only (a bare LF is a framing error at once, not a wait for a
+# CRLF that never comes): for a chunked body the leniencies are taken back once the head is
+# read (llhttp reads size lines strictly anyway; trailer lines it would not).
+_HEAD_LENIENCIES = {"lenient_headers": True, "lenient_optional_cr_before_lf": True,
+                    "lenient_chunked_length": True}
 
 # Field names already found valid: the same few dozen come back in every response, and a set
 # lookup costs a tenth of the regex. Bounded, so a server inventing names cannot grow it.
@@ -154,8 +173,28 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
+class _Stop(Exception):
+    """Raised from a parser callback to stop llhttp at bytes that follow the response."""
+
+
+def _failure(exc: httptools.HttpParserError) -> Failed:
+    """What llhttp refused, as hulian's exception: the callbacks' own (a limit, a field name)
+    where one of them stopped it, else a framing error."""
+    cause = exc.__context__
+    return cause if isinstance(cause, Failed) else BadResponse(f"llhttp: {str(exc)[:200]}")
+
+
 class _Connection(asyncio.Protocol):
-    """One connection's reading side: a state machine over the bytes as they arrive."""
+    """One connection's reading side. llhttp (through httptools) reads each response: the
+    status line, the fields, and how the body is framed (RFC 9112 §6.3: Content-Length,
+    chunked, to the end of the connection; interim and bodiless statuses; keep-alive). Around
+    it hulian keeps what the auditor needs and llhttp has no setting for: the rules of a
+    readable response (audit/measure/failures.py) with their bounds, the size limit, and the
+    body as transferred for the WARC record.
+
+    The head is found here (bounded, resumable) and checked against the head rules before
+    llhttp sees it, so the bounds are exact: httptools reports a field only once it is whole,
+    after buffering it, and offers no byte limit. The body goes to llhttp as it arrives."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -163,21 +202,34 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.ticket = 0  # its place in the client's idle order; 0 while in use
         self._head_only = False  # a CONNECT: the tunnel's answer has no body
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the head so far; the body goes straight to llhttp
         self._waiter: asyncio.Future[Response] | None = None
         self._reset_response()
 
     def _reset_response(self) -> None:
-        self._head: tuple[int, str, Headers, bool] | None = None  # status, reason, headers, keep
+        self._parser: httptools.HttpResponseParser | None = None
+        self._scanned = 0  # how far the head's end was searched for already
+        self._status = 0
+        self._reason = b""
+        self._headers: Headers = []  # as received: order, repeats and the server's spelling
+        self._head_read = False  # llhttp read the head just fed (interim or final)
+        self._final = False  # the final head was read: what follows is its body
+        self._complete = False  # llhttp read the whole message
+        self._eof_body = False  # its body runs to the end of the connection
+        self._body: list[bytes] = []
+        self._size = 0  # payload bytes so far
+        self._wire = 0  # body bytes as transferred, framing included
+        self._fed_body = 0  # payload bytes llhttp found in the bytes fed last
+        # A chunked body: where llhttp is in the bytes fed last, for the bounds on its
+        # framing (below).
+        self._chunked = False
+        self._data = b""
+        self._pos = 0
+        self._line = 0  # bytes of the size line (or trailer section) from earlier reads
+        self._chunk = "size"  # reading a size line; "header": one was read; "data"
+        self._tail = b""
         self._head_at = 0.0
         self._head_cpu = 0.0
-        self._framing = ""  # "length", "chunked", "close"
-        self._remaining = 0  # length framing: bytes still due; chunked: of this chunk
-        self._scanned = 0  # how far the head's end was searched for already
-        self._body = bytearray()  # chunked framing: the payload so far
-        self._chunk_wire = 0  # chunked framing: bytes read, framing included
-        self._chunk_state = "size"  # "size", "data", "crlf", "trailer"
-        self._trailer_bytes = 0  # chunked framing: trailer fields so far
         self.received_any = False
         self.reusable = False
 
@@ -195,13 +247,14 @@ class _Connection(asyncio.Protocol):
                 self.transport.abort()
             return
         self.received_any = True
-        self._buffer += data
         try:
-            self._advance()
-        except (BadResponse, TooLarge) as exc:
+            if self._final:
+                self._feed(data)
+            else:
+                self._buffer += data
+                self._read_heads()
+        except Failed as exc:
             self._fail(exc)
-        except ValueError as exc:  # whatever a number in the head could not be read as
-            self._fail(BadResponse(str(exc)[:200]))
 
     def eof_received(self) -> bool | None:
         self._end_of_stream(None)
@@ -225,41 +278,123 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    # -- parsing -------------------------------------------------------------------------
+    # -- llhttp's callbacks ----------------------------------------------------------------
 
-    def _end_of_stream(self, exc: Exception | None) -> None:
-        self.closed = True
-        waiter = self._waiter
-        if waiter is None or waiter.done():
+    def on_message_begin(self) -> None:
+        if self._complete:
+            raise _Stop  # a second response where one was asked for: out of step
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason  # in pieces when the line arrives in pieces
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._final:
+            return  # a chunked body's trailer field: not part of the head
+        text = name.decode("latin-1")
+        # llhttp's leniency for obs-fold also lets `Name :` through (below): the rule is
+        # hulian's, as Twisted's.
+        if text not in _VALID_NAMES and not _valid_name(text):
+            raise BadResponse(f"a field name that is not a token: {text[:60]!r}")
+        self._headers.append((text, value.decode("latin-1").strip()))
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        assert parser is not None
+        self._head_read = True
+        status = self._status = parser.get_status_code()
+        if parser.get_http_version() not in ("1.0", "1.1"):  # llhttp reads HTTP/0.9 too
+            raise BadResponse(f"not HTTP/1.x: {parser.get_http_version()}")
+        if not valid_status(status):
+            raise BadResponse(f"status {status} outside 100-599")
+        if 100 <= status < 200 and status != 101:
+            return  # an interim response (100 Continue, 103 Early Hints): the next head
+        self._final = True
+        self._head_at, self._head_cpu = time.perf_counter(), time.thread_time()
+        keep = parser.should_keep_alive()  # llhttp's, by version and Connection
+        if self._head_only or status in (101, 204, 304):
+            self.reusable = keep and status != 101
             return
-        if self._head is not None and self._framing == "close":
-            self._finish(bytes(self._buffer))  # the body ends where the connection does
-            return
-        if isinstance(exc, OSError):
-            waiter.set_exception(exc)
+        # How llhttp frames the body, which httptools does not expose (no length, no
+        # chunked flag, no llhttp_finish for a body that ends with the connection).
+        length = coding = ""
+        for name, value in self._headers:
+            lower = name.lower()
+            if lower == "transfer-encoding":
+                coding = value
+            elif lower == "content-length":
+                length = value  # llhttp refused a second one, and any but digits
+        if coding:
+            self._chunked = coding.rpartition(",")[2].strip().lower() == "chunked"
+            self._eof_body = not self._chunked
+            if self._chunked:  # trailer lines are read strictly, as every chunk line
+                parser.set_dangerous_leniencies(lenient_headers=False,
+                                                lenient_optional_cr_before_lf=False)
+            # With a Content-Length beside it the message is suspect (RFC 9112 §6.1): read
+            # as chunked (llhttp's leniency), and the connection not used again.
+            self.reusable = keep and self._chunked and not length
+        elif length:
+            if int(length) > self.max_bytes:
+                raise TooLarge(f"Content-Length {length} over {self.max_bytes}")
+            self.reusable = keep
         else:
-            waiter.set_exception(ConnectionResetError("closed before the response was complete"))
+            self._eof_body = True
 
-    def _fail(self, exc: Exception) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(exc)
-        self.abort()
-
-    def _advance(self) -> None:
-        while self._head is None:
-            if not self._read_head():
-                return
-        if self._framing == "length":
-            if len(self._buffer) >= self._remaining:
-                if len(self._buffer) > self._remaining:
-                    self.reusable = False  # bytes after the response: out of step, drop it
-                self._finish(bytes(self._buffer[:self._remaining]))
-        elif self._framing == "chunked":
-            self._read_chunks()
-        elif len(self._buffer) > self.max_bytes:  # "close": the limit is all there is
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        self._size += len(body)
+        self._fed_body += len(body)
+        if self._size > self.max_bytes:
             raise TooLarge(f"more than {self.max_bytes} bytes")
+        if self._chunked:
+            self._pos += len(body)
+            self._chunk = "data"
 
-    def _read_head(self) -> bool:
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    def on_chunk_header(self) -> None:
+        # The size line just ended, at the first LF from where it began (llhttp checked it).
+        end = self._data.find(b"\n", self._pos)
+        if self._line + end - self._pos - 1 >= MAX_CHUNK_LINE_BYTES:
+            raise BadResponse("chunk size line too long")
+        self._line, self._pos, self._chunk = 0, end + 1, "header"
+        self._tail = b"\r\n"  # the last bytes before the trailers, where their end is sought
+
+    def on_chunk_complete(self) -> None:
+        if self._chunk == "data":  # the CRLF after the data (the last chunk has none)
+            self._pos = self._data.find(b"\n", self._pos) + 1
+            self._chunk = "size"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read_heads(self) -> None:
+        """Each head in the buffer in turn, held to the head rules, then to llhttp: with
+        whatever of the body came with it, or alone where an interim response (its status
+        starts with 1) or a tunnel's answer may be followed by bytes that are not its body."""
+        buffer = self._buffer
+        while not self._final:
+            end = self._head_end()
+            if end < 0:
+                return
+            if buffer[9:10] == b"1" or self._head_only:
+                head = bytes(buffer[:end])
+                del buffer[:end]
+                self._start(head, len(head))
+                continue
+            data = bytes(buffer)
+            buffer.clear()
+            self._start(data, end)
+            return
+        # The final head was fed alone: a tunnel's answer, or a 101.
+        if self._waiter is None:
+            return  # llhttp read the whole message
+        if buffer:
+            self.reusable = False  # bytes after the response: out of step
+        self._finish()
+
+    def _head_end(self) -> int:
+        """Where the next head ends in the buffer, once it has arrived (-1 before), held to
+        the head rules of audit/measure/failures.py."""
         buffer = self._buffer
         # Resume the search where the last one stopped (less the 3 bytes an end could start
         # in): a server dripping its head byte by byte must not cost a rescan per read.
@@ -271,162 +406,118 @@ class _Connection(asyncio.Protocol):
                 # HTTP/0.9 or another protocol: said now, not when the connection ends.
                 raise BadResponse(f"not an HTTP/1.x response: {bytes(buffer[:20])!r}")
             self._scanned = len(buffer)
-            return False
+            return -1
         self._scanned = 0
-        if match.start() > MAX_HEAD_BYTES:  # the end arrived in the read that passed the limit
+        size = match.start()
+        if size > MAX_HEAD_BYTES:  # the end arrived in the read that passed the limit
             raise BadResponse("response head too large")
-        head = buffer[:match.start()].decode("latin-1")  # bytes as they are, one per char
-        del buffer[:match.end()]
-        text = head.replace("\r\n", "\n")
-        if bad_field(text):
-            raise BadResponse("NUL or bare CR in the response head")
-        lines = text.split("\n")
-        if len(lines) > MAX_HEAD_LINES:
+        lines = buffer.count(b"\n", 0, size) + 1
+        if lines > MAX_HEAD_LINES:
             raise BadResponse("too many header lines")
-        status_match = STATUS_LINE.fullmatch(lines[0].rstrip())
-        if status_match is None or len(lines[0]) > MAX_LINE_BYTES:
-            raise BadResponse(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
-        minor, status_text, reason = status_match.groups()
-        status = int(status_text)
-        if not valid_status(status):
-            raise BadResponse(f"status {status} outside 100-599")
-        headers: Headers = []
-        for line in lines[1:]:
-            if len(line) > MAX_LINE_BYTES:
-                raise BadResponse("header line too long")
-            if line[:1] in (" ", "\t") and headers:  # obsolete line folding
-                last_name, last_value = headers[-1]
-                headers[-1] = (last_name, f"{last_value} {line.strip()}")
-                continue
-            name, colon, value = line.partition(":")
-            if not colon or (name not in _VALID_NAMES and not _valid_name(name)):
-                raise BadResponse(f"malformed header line: {line[:60]!r}")
-            headers.append((name, value.strip()))
-        if 100 <= status < 200 and status != 101:
-            return True  # an interim response (100 Continue, 103 Early Hints): the next head
-        self._head_at, self._head_cpu = time.perf_counter(), time.thread_time()
-        self._frame(minor == "1", status, (reason or "").strip(), headers)
-        return True
+        # failures.bad_field, on the bytes: no NUL, no CR but before an LF.
+        if buffer.find(b"\0", 0, size) >= 0 or \
+                buffer.count(b"\r", 0, size) != buffer.count(b"\r\n", 0, size):
+            raise BadResponse("NUL or bare CR in the response head")
+        if size > MAX_LINE_BYTES and max(map(len, buffer[:size].replace(
+                b"\r\n", b"\n").split(b"\n"))) > MAX_LINE_BYTES:
+            raise BadResponse("header line too long")
+        return match.end()
 
-    def _frame(self, http11: bool, status: int, reason: str, headers: Headers) -> None:
-        """RFC 9112 §6.3: how the body is delimited, and whether the connection stays."""
-        connection = transfer = ""
-        lengths: set[str] = set()
-        for name, value in headers:
-            lower = name.lower()
-            if lower == "connection":
-                connection += value.lower() + ","
-            elif lower == "transfer-encoding":
-                transfer += value.lower() + ","
-            elif lower == "content-length":
-                lengths.update(v.strip() for v in value.split(","))
-        keep = ("close" not in connection) if http11 else ("keep-alive" in connection)
-        self._head = (status, reason, headers, keep)
-        if self._head_only or status in (101, 204, 304):
-            self._framing, self._remaining = "length", 0
-            self.reusable = keep and status != 101
-        elif transfer:
-            codings = [c.strip() for c in transfer.split(",") if c.strip()]
-            if codings and codings[-1] == "chunked":
-                # With a Content-Length beside it the message is suspect (RFC 9112 §6.1):
-                # read as chunked, and the connection not used again.
-                self._framing, self.reusable = "chunked", keep and not lengths
-            else:  # a body without a length: it runs to the end of the connection
-                self._framing, self.reusable = "close", False
-        elif lengths:
-            if len(lengths) > 1 or not all(
-                    v.isascii() and v.isdigit() and len(v) <= 18 for v in lengths):
-                raise BadResponse(f"bad Content-Length: {sorted(lengths)[:3]!r:.80}")
-            declared = int(lengths.pop())
-            if declared > self.max_bytes:
-                raise TooLarge(f"Content-Length {declared} over {self.max_bytes}")
-            self._framing, self._remaining, self.reusable = "length", declared, keep
-        else:
-            self._framing, self.reusable = "close", False
-
-    def _read_chunks(self) -> None:
-        """Chunked framing over what has arrived, with an offset (one cut of the buffer per
-        read, not one per chunk); the payload grows in one bytearray. Framing counts against
-        the limit too: a body of one-byte chunks with long extensions is mostly framing. The
-        framing is read by RFC 9112 §7.1 as Twisted reads it for the Scrapy engine (CRLF line
-        ends, a size line under 1 KB, trailers under 64 KB; audit/measure/failures.py)."""
-        buffer = self._buffer
-        position = 0
+    def _start(self, data: bytes, head: int) -> None:
+        """A new llhttp parser for the response whose head is the first `head` bytes."""
+        parser = httptools.HttpResponseParser(self)
+        parser.set_dangerous_leniencies(**_HEAD_LENIENCIES)
+        self._parser = parser
+        self._reason, self._headers = b"", []
+        self._head_read = self._complete = False
         try:
-            while True:
-                state = self._chunk_state
-                if state == "data":
-                    take = min(self._remaining, len(buffer) - position)
-                    if take <= 0:
-                        return
-                    self._body += buffer[position:position + take]
-                    position += take
-                    self._remaining -= take
-                    if self._remaining:
-                        return
-                    self._chunk_state = "crlf"
-                    continue
-                if state == "crlf":
-                    if len(buffer) - position < 2:
-                        return
-                    if buffer[position:position + 2] != b"\r\n":
-                        raise BadResponse("chunk not followed by CRLF")
-                    position += 2
-                    self._chunk_state = "size"
-                    continue
-                end = buffer.find(b"\r\n", position)
-                if state == "size":
-                    if end - position >= MAX_CHUNK_LINE_BYTES or (
-                            end < 0 and len(buffer) - position > MAX_CHUNK_LINE_BYTES):
-                        raise BadResponse("chunk size line too long")
-                    if end < 0:
-                        return
-                    size_line = CHUNK_SIZE_LINE.fullmatch(buffer, position, end)
-                    if size_line is None:
-                        raise BadResponse(
-                            f"bad chunk size line: {bytes(buffer[position:end])[:20]!r}")
-                    size = int(size_line.group(1), 16)
-                    position = end + 2
-                    if size == 0:
-                        self._chunk_state = "trailer"
-                    elif len(self._body) + size > self.max_bytes:
-                        raise TooLarge(f"more than {self.max_bytes} bytes")
-                    else:
-                        self._remaining, self._chunk_state = size, "data"
-                    continue
-                # The trailer fields, then an empty line.
-                if end < 0:
-                    if self._trailer_bytes + len(buffer) - position + 1 > MAX_TRAILER_BYTES:
-                        raise BadResponse("chunked trailer too large")
-                    return
-                if end > position:
-                    self._trailer_bytes += end - position + 2
-                    position = end + 2
-                    if self._trailer_bytes > MAX_TRAILER_BYTES:
-                        raise BadResponse("chunked trailer too large")
-                    continue
-                position = end + 2  # the empty line: the end
-                if position < len(buffer):
-                    self.reusable = False
-                del buffer[:position]
-                position = 0
-                self._finish(bytes(self._body))
-                return
-        finally:
-            if position:
-                del buffer[:position]
-                self._chunk_wire += position
-                if self._chunk_wire > 2 * self.max_bytes + MAX_HEAD_BYTES:
-                    raise TooLarge(f"more than {self.max_bytes} bytes")
+            self._feed(data, head)
+        except httptools.HttpParserUpgrade:
+            pass  # 101 with Upgrade: llhttp stops where the head ends (fed alone)
+        except BadResponse:
+            if not (self._head_read and self._status == 101):  # 101 without Upgrade
+                raise
+        if not self._head_read:
+            raise BadResponse("llhttp read no whole head where the head ended")
 
-    def _finish(self, payload: bytes) -> None:
-        assert self._head is not None and self._waiter is not None
-        status, reason, headers, _ = self._head
-        self._buffer.clear()
+    def _feed(self, data: bytes, head: int = 0) -> None:
+        """Bytes to llhttp: the body's, after a head of `head` bytes."""
+        assert self._parser is not None
+        self._wire += len(data) - head
+        if self._wire > 2 * self.max_bytes + MAX_HEAD_BYTES:
+            # Framing counts against the limit too: a body of one-byte chunks with long
+            # extensions is mostly framing.
+            raise TooLarge(f"more than {self.max_bytes} bytes")
+        self._data, self._pos, self._fed_body = data, head, 0
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            raise
+        except httptools.HttpParserError as exc:
+            if not self._complete:
+                raise _failure(exc) from exc
+            self.reusable = False  # bytes after the response (_Stop, or after a close)
+        if self._final:
+            if self._chunked:
+                self._bound_framing(len(data))
+            elif self._complete and len(data) - head > self._fed_body:
+                self.reusable = False  # bytes after the response: out of step, drop it
+            if self._complete:
+                self._finish()
+
+    def _bound_framing(self, fed: int) -> None:
+        """Twisted's bounds on chunked framing (audit/measure/failures.py), which llhttp has
+        not: a size line under 1 KB, trailers under 64 KB. llhttp checks the grammar; the
+        callbacks above follow where it is, so the lengths are exact across reads."""
+        tail = self._line + fed - self._pos  # what the last callback left unread
+        if self._chunk == "size":
+            self._line = tail
+            if tail > MAX_CHUNK_LINE_BYTES:
+                raise BadResponse("chunk size line too long")
+        elif self._chunk == "header" and self._pos < fed:  # the last chunk's trailers
+            unread = self._data[self._pos:]
+            if not self._complete:
+                self._line = tail
+                self._tail = (self._tail + unread)[-3:]
+                if tail > MAX_TRAILER_BYTES:
+                    raise BadResponse("chunked trailer too large")
+                return
+            # The trailer section ends at the first empty line (with no trailers, the size
+            # line's CRLF and one more); any bytes after it are out of step.
+            text = self._tail + unread
+            end = text.find(b"\r\n\r\n") + 4
+            if self._line + end - len(self._tail) - 2 > MAX_TRAILER_BYTES:
+                raise BadResponse("chunked trailer too large")
+            if end < len(text):
+                self.reusable = False
+
+    def _end_of_stream(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._final and self._eof_body and not self._complete:
+            self._finish()  # the body ends where the connection does
+            return
+        if isinstance(exc, OSError):
+            waiter.set_exception(exc)
+        else:
+            waiter.set_exception(ConnectionResetError("closed before the response was complete"))
+
+    def _fail(self, exc: Exception) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        self.abort()
+
+    def _finish(self) -> None:
+        body = self._body
+        payload = body[0] if len(body) == 1 else b"".join(body)
+        response = Response(self._status, self._reason.decode("latin-1").strip(),
+                            self._headers, payload, self._head_at, self._head_cpu)
+        self._parser, self._data, self._body = None, b"", []  # llhttp holds our callbacks
         waiter, self._waiter = self._waiter, None
-        if not waiter.done():
-            waiter.set_result(Response(status, reason, headers, payload, self._head_at,
-                                       self._head_cpu))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
 
 
 class Client:
