@@ -1,16 +1,19 @@
-"""The audit spider: fetch each source platform's seed pages, plan one probe per distinct
-outbound link, follow every probe hop by hop (audit.measure.chain decides each step), fetch the
-target
-directly as a control where needed, and yield one Observation per probe.
+"""The audit spider: the Scrapy engine's adapter of the probe driver. It fetches each source
+platform's seed pages, plans their probes (audit.measure.plan.Planner) and carries out what
+each probe's driver (audit/measure/driver.py) asks for: fetches, robots.txt, screenshots,
+until the observation. It decides nothing itself.
 
-Thin by design: judging lives in audit/ (chain, classify); this module only moves requests.
+Every request the driver asks for is sent as asked: no redirects, no Scrapy retries and no
+robots.txt middleware (the driver retries and asks for robots.txt, for both engines alike);
+robots.txt itself is fetched past the scheduler (engine.download_async, as Scrapy's own
+robots.txt middleware does), so that all waiting on an origin resume in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -23,11 +26,35 @@ from twisted.python.failure import Failure
 from audit.measure import chain as chains
 from audit.measure import failures
 from audit.measure.chain import Seed
+from audit.measure.driver import (
+    Command,
+    Done,
+    DriverPolicy,
+    Fetch,
+    FetchRobots,
+    ProbeDriver,
+    RobotsDriver,
+    Screenshot,
+    SeedDone,
+    SeedDriver,
+)
+from audit.measure.plan import Planner
+from audit.measure.robots import RobotsBook
 from audit.model import Probe
 from audit.policy.catalog import Catalog
-from spiders.failures import bound_responses, failure_reason
+from spiders.failures import bound_responses, failure_reason, for_exception
 
 logger = logging.getLogger(__name__)
+
+# Every request as the driver asked for it.
+AS_ASKED = {"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": True,
+            "dont_obey_robotstxt": True}
+# Started chains first, before new seed pages are opened (which bounds memory).
+PRIORITY = {"seed": 0, "hop": 1, "control": 2, "robots": 3}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _headers(response: Response) -> dict[str, str]:
@@ -35,8 +62,15 @@ def _headers(response: Response) -> dict[str, str]:
             for k, v in response.headers.items()}
 
 
+def _elapsed_ms(response: Response) -> float | None:
+    latency = response.meta.get("download_latency")
+    return round(latency * 1000, 1) if isinstance(latency, float) else None
+
+
 class LinkAuditSpider(scrapy.Spider):
     name = "hulian"
+    policy: DriverPolicy
+    user_agent: str
 
     def __init__(self, *, seeds: list[Seed], catalog: Catalog, run_id: str,
                  planned: dict[str, Probe] | None = None, done: set[str] | None = None,
@@ -45,189 +79,215 @@ class LinkAuditSpider(scrapy.Spider):
         self.seeds = seeds
         self.catalog = catalog
         self.run_id = run_id
-        self.planned: dict[str, Probe] = dict(planned or {})
-        self.done: set[str] = set(done or ())
+        self.planner = Planner(planned, done)
         self.seed_errors: list[dict[str, str]] = []
+        self.robots = RobotsBook()
+        self._robots_pending: dict[str, asyncio.Future[None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         # Before any request: Twisted reads responses by the rules hulian's client does.
         bound_responses()
         spider: Self = super().from_crawler(crawler, *args, **kwargs)
+        spider.policy = DriverPolicy.from_settings(crawler.settings.copy_to_dict())
+        spider.user_agent = str(crawler.settings.get("USER_AGENT"))
         return spider
 
     @property
     def rendering(self) -> bool:
         return bool(self.settings.getbool("HULIAN_RENDER"))
 
-    # -- requests -----------------------------------------------------------------------
-
     async def start(self) -> AsyncIterator[Any]:
         for seed in self.seeds:
-            # --render: seed pages through the browser, so links built by scripts are seen.
-            yield Request(seed.url, callback=self.parse_seed, errback=self.seed_failed,
-                          cb_kwargs={"seed": seed},
-                          meta={"handle_httpstatus_all": True, "playwright": self.rendering})
+            driver = SeedDriver(seed.url, policy=self.policy, robots=self.robots,
+                                user_agent=self.user_agent)
+            async for item in self._seed_next(driver, seed, driver.start()):
+                yield item
         # Resumed run: probes planned before the interruption that have no observation yet.
-        for probe in list(self.planned.values()):
-            if probe.id not in self.done:
-                for item in self._begin(probe):
-                    yield item
+        for probe in self.planner.unfinished():
+            async for item in self._begin(probe):
+                yield item
 
-    # A URL Scrapy cannot make a Request of (a port out of range ...) is the hop's `bad_url`,
-    # or a failed control fetch, as in the asyncio engine: never an exception in a callback,
-    # which would lose the probe.
-
-    def _hop(self, chain: chains.Chain, url: str, via: chains.Via,
-             retries: int = 0) -> Iterator[Any]:
+    def _request(self, fetch: Fetch, callback: Callable[..., Any] | None,
+                 errback: Callable[..., Any] | None, **meta: Any) -> Request | None:
+        """None for a URL Scrapy cannot make a Request of (a port out of range ...): the
+        fetch's `bad_url`, never an exception in a callback, which would lose the probe."""
         try:
-            request = Request(
-                url, callback=self.on_hop, errback=self.hop_failed, dont_filter=True,
-                meta={"handle_httpstatus_all": True, "dont_redirect": True,
-                      "dont_retry": False, "hulian_chain": chain, "hulian_via": via,
-                      "hulian_retries": retries},
-                priority=1,  # finish started chains before opening new seeds
-            )
+            return Request(fetch.url, callback=callback, errback=errback, dont_filter=True,
+                           priority=PRIORITY[fetch.purpose], meta={**AS_ASKED, **meta},
+                           headers={"Referer": fetch.referer} if fetch.referer else None)
         except ValueError:
-            chains.on_failure(chain, url, failures.BAD_URL, via)
-            yield from self._finish(chain)
-            return
-        yield request
-
-    def _control(self, chain: chains.Chain, url: str | None = None) -> Iterator[Any]:
-        url = url or chain.probe.target_url
-        try:
-            request = Request(
-                url, callback=self.on_control, errback=self.control_failed, dont_filter=True,
-                priority=2, meta={"handle_httpstatus_all": True, "dont_redirect": True,
-                                  "hulian_chain": chain})
-        except ValueError:
-            chains.on_control_failure(chain, url)
-            yield from self._finish(chain)
-            return
-        yield request
+            return None
 
     # -- seeds and planning -------------------------------------------------------------
 
-    def parse_seed(self, response: Response, seed: Seed) -> Iterator[Any]:
-        if response.status >= 400:
-            self.seed_errors.append({"url": seed.url, "error": f"http_{response.status}"})
+    async def _seed_next(self, driver: SeedDriver, seed: Seed,
+                         command: Fetch | FetchRobots | SeedDone) -> AsyncIterator[Any]:
+        while True:
+            if isinstance(command, SeedDone):
+                for item in self._seed_over(seed, command.error):
+                    yield item
+                return
+            if isinstance(command, FetchRobots):
+                await self._learn_robots(command.origin)
+                command = driver.resume()
+                continue
+            # --render: seed pages through the browser, so links built by scripts are seen.
+            request = self._request(command, self.parse_seed, self.seed_failed,
+                                    hulian_seed=driver, playwright=self.rendering)
+            if request is None:
+                command = driver.on_failure(failures.BAD_URL)
+                continue
+            request.cb_kwargs["seed"] = seed
+            yield request
+            return
+
+    async def parse_seed(self, response: Response, seed: Seed) -> AsyncIterator[Any]:
+        driver: SeedDriver = response.meta["hulian_seed"].bind(self.robots)
+        command = driver.on_response(response.status)
+        if not isinstance(command, SeedDone) or command.error is not None:
+            async for item in self._seed_next(driver, seed, command):
+                yield item
             return
         plan = chains.plan_probes(
             response.body, _headers(response).get("content-type"), response.url,
             source=seed.platform, surface=seed.surface, catalog=self.catalog)
         if plan.parse_issue is not None:
             self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
-        for probe in plan.probes:
-            if probe.id in self.planned:
-                continue
-            self.planned[probe.id] = probe
+        for probe, follow in self.planner.add(plan.probes):
             yield {"record": probe}
-            if probe.id not in self.done:
-                yield from self._begin(probe)
+            if follow:
+                async for item in self._begin(probe):
+                    yield item
+        for item in self._seed_over(seed, None):
+            yield item
 
-    def seed_failed(self, failure: Failure) -> None:
+    async def seed_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
-        self.seed_errors.append({"url": request.url, "error": failure_reason(failure)})
-        logger.warning("seed %s failed: %s", request.url, failure_reason(failure))
+        driver: SeedDriver = request.meta["hulian_seed"].bind(self.robots)
+        command = driver.on_failure(failure_reason(failure))
+        async for item in self._seed_next(driver, request.cb_kwargs["seed"], command):
+            yield item
 
-    def _begin(self, probe: Probe) -> Iterator[Any]:
-        chain = chains.Chain(probe=probe, started_at=datetime.now(UTC))
-        if probe.rendered_as != "anchor":
-            # Not clickable: the outcome is `stripped` whatever the target does.
-            yield from self._finish(chain)
+    def _seed_over(self, seed: Seed, error: str | None) -> Iterator[Any]:
+        """A seed's work is done (`error`: why it gave no page); the distributed spider
+        reports it."""
+        if error is not None:
+            self.seed_errors.append({"url": seed.url, "error": error})
+            logger.warning("seed %s failed: %s", seed.url, error)
+        yield from ()
+
+    # -- probes: the driver's commands, carried out --------------------------------------
+
+    async def _begin(self, probe: Probe) -> AsyncIterator[Any]:
+        driver = ProbeDriver(probe, self.catalog, run_id=self.run_id, started_at=_now(),
+                             policy=self.policy, robots=self.robots,
+                             user_agent=self.user_agent)
+        async for item in self._next(driver, driver.start()):
+            yield item
+
+    async def _next(self, driver: ProbeDriver, command: Command) -> AsyncIterator[Any]:
+        while True:
+            if isinstance(command, Done):
+                yield {"record": command.observation}
+                return
+            if isinstance(command, FetchRobots):
+                await self._learn_robots(command.origin)
+                command = driver.resume(_now())
+                continue
+            if isinstance(command, Screenshot):
+                # Evidence a person can look at: the interstitial as the browser shows it.
+                yield Request(command.url, callback=self.on_render, errback=self.render_failed,
+                              dont_filter=True, priority=PRIORITY["control"],
+                              meta={"playwright": True, "playwright_include_page": True,
+                                    "hulian_driver": driver})
+                return
+            if command.not_before is not None:  # a Retry-After
+                await asyncio.sleep(max(0.0, (command.not_before - _now()).total_seconds()))
+            request = self._request(command, self.on_fetch, self.fetch_failed,
+                                    hulian_driver=driver)
+            if request is None:
+                command = driver.on_failure(failures.BAD_URL, _now())
+                continue
+            yield request
             return
-        yield from self._hop(chain, probe.link_url or probe.target_url, "start")
 
-    # -- following ----------------------------------------------------------------------
-
-    async def on_hop(self, response: Response) -> AsyncIterator[Any]:
-        chain: chains.Chain = response.meta["hulian_chain"]
-        via: chains.Via = response.meta["hulian_via"]
-        retries: int = response.meta.get("hulian_retries", 0)
+    async def on_fetch(self, response: Response) -> AsyncIterator[Any]:
+        driver: ProbeDriver = response.meta["hulian_driver"].bind(self.catalog, self.robots)
         headers = _headers(response)
-        if (response.status in chains.RATE_LIMIT_STATUSES
-                and retries < chains.MAX_RATE_LIMIT_RETRIES):
-            await asyncio.sleep(chains.retry_after_s(headers.get("retry-after")))
-            for item in self._hop(chain, response.url, via, retries + 1):
-                yield item
-            return
-        step = chains.on_response(chain, chains.Response(
+        answer = chains.Response(
             url=response.url, status=response.status, headers=headers, body=response.body,
-            elapsed_ms=_elapsed_ms(response),
-            warc_record_id=response.meta.get("hulian_warc_id"),
-        ), via, self.catalog)
-        if step.action == "follow" and step.url:
-            for item in self._hop(chain, step.url, step.via):
-                yield item
-            return
-        if step.action == "fail":
-            chain.failure = step.failure
-        if (self.rendering and chain.page is not None and chain.page.kind.value != "content"
-                and not chain.screenshot):
-            # Evidence a person can look at: the interstitial as the browser shows it.
-            yield Request(response.url, callback=self.on_render, errback=self.render_failed,
-                          dont_filter=True, priority=2,
-                          meta={"playwright": True, "playwright_include_page": True,
-                                "hulian_chain": chain})
-            return
-        for item in self._finish(chain):
+            elapsed_ms=_elapsed_ms(response), warc_record_id=response.meta.get("hulian_warc_id"))
+        wanted = driver.analysis_for(response.status, headers, response.body)
+        try:
+            analysis = None if wanted is None else chains.analyze_page(
+                response.body, headers.get("content-type", ""), response.url, self.catalog,
+                target=wanted.target, status=wanted.status, control=wanted.control)
+        except (RecursionError, MemoryError):
+            logger.exception("the page at %s crashed the parser", response.url)
+            command = driver.on_parse_crash(answer, _now())
+        else:
+            command = driver.on_response(answer, analysis, _now())
+        async for item in self._next(driver, command):
+            yield item
+
+    async def fetch_failed(self, failure: Failure) -> AsyncIterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        driver: ProbeDriver = request.meta["hulian_driver"].bind(self.catalog, self.robots)
+        async for item in self._next(driver, driver.on_failure(failure_reason(failure),
+                                                                _now())):
             yield item
 
     async def on_render(self, response: Response) -> AsyncIterator[Any]:
-        chain: chains.Chain = response.meta["hulian_chain"]
+        driver: ProbeDriver = response.meta["hulian_driver"].bind(self.catalog, self.robots)
         page = response.meta.get("playwright_page")
+        path = None
         if page is not None:
             directory = Path(self.settings.get("HULIAN_SCREENSHOT_DIR"))
             directory.mkdir(parents=True, exist_ok=True)
-            file = directory / f"{chain.probe.id}.png"
+            file = directory / f"{driver.probe.id}.png"
             try:
                 await page.screenshot(path=str(file), full_page=True)
-                chain.screenshot = f"screenshots/{file.name}"
-                chain.evidence.append(f"screenshot:{chain.screenshot}")
+                path = f"screenshots/{file.name}"
             finally:
                 await page.close()
-        for item in self._finish(chain):
+        async for item in self._next(driver, driver.on_screenshot(path, _now())):
             yield item
 
-    def render_failed(self, failure: Failure) -> Iterator[Any]:
+    async def render_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
-        chain: chains.Chain = request.meta["hulian_chain"]
+        driver: ProbeDriver = request.meta["hulian_driver"].bind(self.catalog, self.robots)
         logger.warning("screenshot of %s failed: %s", request.url, failure_reason(failure))
-        chain.screenshot = "failed"
-        yield from self._finish(chain)
+        async for item in self._next(driver, driver.on_screenshot(None, _now())):
+            yield item
 
-    def hop_failed(self, failure: Failure) -> Iterator[Any]:
-        request = failure.request  # type: ignore[attr-defined]
-        chain: chains.Chain = request.meta["hulian_chain"]
-        chains.on_failure(chain, request.url, failure_reason(failure), request.meta["hulian_via"])
-        yield from self._finish(chain)
+    # -- robots.txt ---------------------------------------------------------------------
 
-    def _finish(self, chain: chains.Chain) -> Iterator[Any]:
-        if chains.wants_control(chain):
-            yield from self._control(chain)
-            return
-        yield {"record": chains.observation(chain, run_id=self.run_id, method="crawl",
-                                            finished_at=datetime.now(UTC))}
-
-    def on_control(self, response: Response) -> Iterator[Any]:
-        chain: chains.Chain = response.meta["hulian_chain"]
-        step = chains.on_control_response(chain, chains.Response(
-            url=response.url, status=response.status, headers=_headers(response),
-            body=response.body, elapsed_ms=_elapsed_ms(response),
-            warc_record_id=response.meta.get("hulian_warc_id")), self.catalog)
-        if step.action == "follow" and step.url:
-            yield from self._control(chain, step.url)
-            return
-        yield from self._finish(chain)
-
-    def control_failed(self, failure: Failure) -> Iterator[Any]:
-        request = failure.request  # type: ignore[attr-defined]
-        chain: chains.Chain = request.meta["hulian_chain"]
-        chains.on_control_failure(chain, request.url)
-        yield from self._finish(chain)
-
-
-def _elapsed_ms(response: Response) -> float | None:
-    latency = response.meta.get("download_latency")
-    return round(latency * 1000, 1) if isinstance(latency, float) else None
+    async def _learn_robots(self, origin: str) -> None:
+        """Fetch `origin`'s robots.txt once, however many fetches wait for it."""
+        pending = self._robots_pending.get(origin)
+        if pending is None:
+            pending = self._robots_pending[origin] = (
+                asyncio.get_running_loop().create_future())
+            try:
+                driver = RobotsDriver(origin, policy=self.policy, robots=self.robots)
+                fetch: Fetch | None = driver.start()
+                while fetch is not None:
+                    request = self._request(fetch, None, None)  # downloaded past the spider
+                    if request is None:
+                        fetch = driver.on_failure(failures.BAD_URL)
+                        continue
+                    assert self.crawler.engine is not None
+                    try:
+                        response = await self.crawler.engine.download_async(request)
+                    except Exception as exc:  # the transport's failure, in its word
+                        fetch = driver.on_failure(for_exception(exc))
+                    else:
+                        fetch = driver.on_response(response.status, response.body)
+            finally:  # whatever happens, the fetches waiting on this origin go on
+                if not self.robots.known(origin):
+                    self.robots.learn(origin, None)
+                if not pending.done():
+                    pending.set_result(None)
+        # Shielded: a waiter cancelled must not cancel the answer the others share.
+        await asyncio.shield(pending)

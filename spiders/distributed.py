@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,14 +23,12 @@ import redis
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, ScrapyDeprecationWarning
-from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
 from twisted.internet import task
-from twisted.python.failure import Failure
 
-from audit.measure import chain as chains
 from audit.measure.chain import Seed
+from audit.measure.driver import ProbeDriver, SeedDriver
 from audit.model import Observation, Probe
 from spiders.audit import LinkAuditSpider
 
@@ -100,9 +98,9 @@ def _s(value: bytes | str) -> str:
 
 def lease_key(request: Request) -> str | None:
     """What a request works for: a probe (its chain) or a seed page."""
-    chain = request.meta.get("hulian_chain")
-    if isinstance(chain, chains.Chain):
-        return chain.probe.id
+    driver = request.meta.get("hulian_driver")
+    if isinstance(driver, ProbeDriver):
+        return driver.probe.id
     seed = request.cb_kwargs.get("seed")
     return f"seed:{seed.url}" if isinstance(seed, Seed) else None
 
@@ -191,21 +189,17 @@ class DistributedSpider(LinkAuditSpider):
         if key is not None:
             self.redis.hset(self.keys.leases, key, self.worker_id)
 
-    def _begin(self, probe: Probe) -> Iterator[Any]:
+    async def _begin(self, probe: Probe) -> AsyncIterator[Any]:
         # Two seed pages on two workers may list the same link: the first to plan it runs it.
         if not self.redis.sadd(self.keys.begun, probe.id):
             return
-        yield from super()._begin(probe)
+        async for item in super()._begin(probe):
+            yield item
 
-    def parse_seed(self, response: Response, seed: Seed) -> Iterator[Any]:
-        yield from super().parse_seed(response, seed)
+    def _seed_over(self, seed: Seed, error: str | None) -> Iterator[Any]:
+        yield from super()._seed_over(seed, error)
         # An item, not a side effect: the pipeline handles it after this seed's probes.
-        yield {"seed_done": seed.url, "error": ""}
-
-    def seed_failed(self, failure: Failure) -> Iterator[Any]:  # type: ignore[override]
-        super().seed_failed(failure)
-        yield {"seed_done": failure.request.url,  # type: ignore[attr-defined]
-               "error": self.seed_errors[-1]["error"]}
+        yield {"seed_done": seed.url, "error": error or ""}
 
     # -- the coordinator's watch ----------------------------------------------------------
 
@@ -253,26 +247,30 @@ class DistributedSpider(LinkAuditSpider):
         """Fresh requests for the given lease keys (None: for everything unfinished)."""
         from audit.history.store import crawl_missing
 
-        assert self.crawler.engine is not None
         for seed in self._unfinished_seeds():
             if keys is None or f"seed:{seed.url}" in keys:
-                self.crawler.engine.crawl(Request(
-                    seed.url, callback=self.parse_seed, errback=self.seed_failed,
-                    cb_kwargs={"seed": seed}, dont_filter=True,
-                    meta={"handle_httpstatus_all": True, "playwright": self.rendering}))
+                driver = SeedDriver(seed.url, policy=self.policy, robots=self.robots,
+                                    user_agent=self.user_agent)
+                self._inject(self._seed_next(driver, seed, driver.start()))
                 self.requeued += 1
         for probe in crawl_missing(self.engine_store, self.run_id):
             if keys is None or probe.id in keys:
                 self._inject(LinkAuditSpider._begin(self, probe))
                 self.requeued += 1
 
-    def _inject(self, outputs: Iterable[Any]) -> None:
-        assert self.crawler.engine is not None
-        for output in outputs:
-            if isinstance(output, Request):
-                self.crawler.engine.crawl(output)
-            elif isinstance(output, dict):  # a stripped probe's observation: no request
-                StorePipeline.for_spider(self).process_item(output)
+    def _inject(self, outputs: AsyncIterator[Any]) -> None:
+        """Carry out a re-run's first steps (robots.txt may have to be fetched first)."""
+
+        async def inject() -> None:
+            assert self.crawler.engine is not None
+            async for output in outputs:
+                if isinstance(output, Request):
+                    self.crawler.engine.crawl(output)
+                elif isinstance(output, dict):  # an observation or a seed's end: no request
+                    StorePipeline.for_spider(self).process_item(output)
+
+        deferred_from_coro(inject()).addErrback(
+            lambda f: logger.error("re-run failed: %s", f.getTraceback()))
 
 
 class StorePipeline:

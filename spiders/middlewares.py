@@ -1,23 +1,18 @@
-"""Downloader middlewares: routing to the lab, the private-address guard, robots.txt, WARC
-evidence."""
+"""Downloader middlewares: routing to the lab, the private-address guard, WARC evidence."""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from pathlib import Path
 from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
-from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
-from scrapy.robotstxt import RobotParser
 from twisted.internet.defer import Deferred
 
 from audit.evidence.warc import WarcLog
-from audit.measure.failures import ROBOTS_DISALLOWED
 from audit.measure.guard import AddressGuard, Refused, route_for
 from audit.web.urls import host_of
 
@@ -39,11 +34,9 @@ class RouteMiddleware:
         return cls(routes)
 
     def process_request(self, request: Request) -> None:
-        host = host_of(request.url) or ""
-        for pattern, proxy in self.routes.items():
-            if fnmatch.fnmatch(host, pattern):
-                request.meta["proxy"] = proxy
-                return
+        proxy = route_for(self.routes, host_of(request.url) or "")
+        if proxy is not None:
+            request.meta["proxy"] = proxy
 
 
 class PrivateAddress(IgnoreRequest):
@@ -53,24 +46,6 @@ class PrivateAddress(IgnoreRequest):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class RobotsDisallowed(IgnoreRequest):
-    """robots.txt disallows the request: an IgnoreRequest of its own type, so that the
-    failure's word comes from its type, not from Scrapy's message."""
-
-    reason = ROBOTS_DISALLOWED
-
-
-class RobotsMiddleware(RobotsTxtMiddleware):
-    """Scrapy's robots.txt middleware (replacing it in the settings), raising
-    RobotsDisallowed."""
-
-    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
-        try:
-            super().process_request_2(rp, request)
-        except IgnoreRequest as exc:
-            raise RobotsDisallowed(str(exc)) from None
 
 
 class AddressGuardMiddleware:

@@ -97,7 +97,7 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
     assert spider is None or isinstance(spider, LinkAuditSpider)
     stats = crawler.stats.get_stats() if crawler.stats else {}
     return CrawlResult(
-        planned=len(spider.planned) if spider else 0, observations=counts["observations"],
+        planned=len(spider.planner.planned) if spider else 0, observations=counts["observations"],
         outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
     )

@@ -53,14 +53,16 @@ BASE: dict[str, Any] = {
     "DOWNLOAD_MAXSIZE": 32 * 1024 * 1024,
     "DOWNLOAD_WARNSIZE": 24 * 1024 * 1024,
     # Retries for transient server trouble only: 429 and 403 are answers to the auditor,
-    # handled by the spider (Retry-After) and recorded as errors.
+    # handled by the probe driver (Retry-After) and recorded as errors. The probe driver
+    # (audit/measure/driver.py) applies these settings and ROBOTSTXT_OBEY for both engines:
+    # Scrapy's retry and robots.txt middlewares are off.
     "RETRY_ENABLED": True,
     "RETRY_TIMES": 1,
     "RETRY_HTTP_CODES": [500, 502, 504, 522, 524, 408],
     "DOWNLOADER_MIDDLEWARES": {
         "spiders.middlewares.AddressGuardMiddleware": 45,
         "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-        "spiders.middlewares.RobotsMiddleware": 100,  # Scrapy's, raising RobotsDisallowed
+        "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
         "spiders.middlewares.WarcEvidenceMiddleware": 595,
         "spiders.middlewares.RouteMiddleware": 740,
         # Built-ins that do nothing for hulian but cost a call per request: no spider sets
