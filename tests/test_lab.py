@@ -119,6 +119,48 @@ def test_keep_alive_and_head(lab: LabServer) -> None:
         conn.close()
 
 
+def _raw(lab: LabServer, data: bytes) -> bytes:
+    """Send `data` as it is and read until the lab closes the connection."""
+    with socket.create_connection(("127.0.0.1", lab.port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_pipelined_requests_over_one_connection(lab: LabServer) -> None:
+    host = b"Host: www.tiktak.lab\r\n"
+    answer = _raw(lab, b"GET http://www.tiktak.lab/item/1 HTTP/1.1\r\n" + host + b"\r\n"
+                       b"HEAD http://www.tiktak.lab/item/2 HTTP/1.1\r\n" + host + b"\r\n"
+                       b"POST /item/3 HTTP/1.1\r\n" + host + b"Content-Length: 3\r\n\r\nabc"
+                       b"GET /item/4 HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
+    heads = [part for part in answer.split(b"HTTP/1.1 ")[1:]]
+    assert [head[:3] for head in heads] == [b"200"] * 4, answer[:300]
+    assert answer.count(b"Connection: keep-alive\r\n") == 3
+    assert answer.count(b"Connection: close\r\n") == 1
+    # The HEAD answer declares the GET's length and sends no body: the POST's head follows.
+    assert heads[1].endswith(b"\r\n\r\n") and b"Content-Length: 0" not in heads[1]
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"garbage\r\n\r\n", b"400"),
+    (b"GET / HTTP/1.1\r\n\r\n", b"400"),  # HTTP/1.1 without Host
+    (b"GET / HTTP/1.1\r\nHost: a.lab\r\nX: " + b"x" * 70_000, b"431"),  # a head not ending
+    (b"BREW / HTTP/1.1\r\nHost: a.lab\r\n\r\n", b"405"),
+    (b"CONNECT a.lab:443 HTTP/1.1\r\nHost: a.lab:443\r\n\r\n", b"501"),
+    (b"GET a.lab/x HTTP/1.1\r\nHost: a.lab\r\n\r\n", b"400"),
+    (b"POST / HTTP/1.1\r\nHost: a.lab\r\nContent-Length: 2000000\r\n\r\n", b"413"),
+    (b"POST / HTTP/1.1\r\nHost: a.lab\r\nTransfer-Encoding: chunked\r\n\r\n"
+     + b"100000\r\n" + b"x" * 0x100000 + b"\r\n" + b"1\r\nx\r\n0\r\n\r\n", b"413"),
+])
+def test_requests_the_lab_refuses_get_an_answer_and_a_close(
+        lab: LabServer, request_bytes: bytes, status: bytes) -> None:
+    answer = _raw(lab, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert b"Connection: close\r\n" in answer
+
+
 def test_binds_loopback_only() -> None:
     with pytest.raises(ValueError, match="loopback"):
         LabServer(SCENARIO, host="0.0.0.0")

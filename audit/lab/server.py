@@ -1,10 +1,11 @@
 """The lab's HTTP/1.1 server: asyncio, loopback only, routing by host name.
 
-A minimal hand-rolled parser (request line, headers, Content-Length bodies), keep-alive and
-pipelining, HEAD. It accepts origin-form requests (`GET /path` + `Host: chat.wetalk.lab`) and
-absolute-form proxy requests (`GET http://chat.wetalk.lab/path HTTP/1.1`), so a crawler or a
-browser can use it as the HTTP proxy for `*.lab`. Pages come from audit.lab.pages; faults
-(hang, reset) are carried out here without blocking other connections.
+Requests are read, and responses framed, by h11 (keep-alive, pipelining, HEAD, request
+bodies, the limits on heads). It accepts origin-form requests (`GET /path` + `Host:
+chat.wetalk.lab`) and absolute-form proxy requests (`GET http://chat.wetalk.lab/path
+HTTP/1.1`), so a crawler or a browser can use it as the HTTP proxy for `*.lab`. Pages come
+from audit.lab.pages; its faults are carried out here on the socket itself, without blocking
+other connections: a hang answers nothing, a reset closes with a TCP RST.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from audit.lab.pages import Response, Site
+import h11
+
+from audit.lab.pages import Site
 from audit.lab.scenario import Scenario
 
 HANG_SECONDS = 300.0
@@ -45,23 +48,16 @@ def _host_only(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
-def _head(status: int, headers: tuple[tuple[str, str], ...], length: int,
-          keep_alive: bool) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    lines.append(f"Content-Length: {length}")
-    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
-    lines.append("Server: hulian-lab")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
 class _Connection(asyncio.Protocol):
     def __init__(self, lab: LabServer) -> None:
         self.lab = lab
-        self.buffer = bytearray()
+        # h11 refuses a head over the limit with 431, as the lab always has.
+        self.http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.transport: asyncio.Transport | None = None
         self.hang: asyncio.TimerHandle | None = None
         self.done = False  # hung, reset or closing: ignore further input
+        self.request: h11.Request | None = None
+        self.body_bytes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -76,15 +72,103 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.done:
             return
-        self.buffer += data
-        while not self.done and self._one_request():
-            pass
+        self.http.receive_data(data)
+        self._serve()
+
+    def eof_received(self) -> bool | None:
+        self._close()
+        return None
+
+    def _serve(self) -> None:
+        """Every request h11 has read whole, in turn (pipelined ones included)."""
+        while not self.done:
+            try:
+                event = self.http.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._fail(exc.error_status_hint, f"bad request: {exc}\n")
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                self.request, self.body_bytes = event, 0
+                refusal = self._refusal(event)
+                if refusal is not None:
+                    self._fail(*refusal)
+            elif isinstance(event, h11.Data):
+                self.body_bytes += len(event.data)
+                if self.body_bytes > MAX_BODY_BYTES:
+                    self._fail(413, "request body too large\n")
+            elif isinstance(event, h11.EndOfMessage):
+                assert self.request is not None
+                self._respond(self.request)
+            else:  # ConnectionClosed
+                self._close()
+
+    @staticmethod
+    def _refusal(request: h11.Request) -> tuple[int, str] | None:
+        """What the lab will not serve, seen from the request's head."""
+        if request.method == b"CONNECT":
+            return 501, "hulian lab serves plain HTTP only (no CONNECT)\n"
+        if request.method not in (b"GET", b"HEAD", b"POST"):
+            return 405, "method not allowed\n"
+        target = request.target.decode("latin-1")
+        if not (target.startswith("/") or target.lower().startswith("http://")):
+            return 400, "bad request target\n"
+        for name, value in request.headers:
+            if name == b"content-length" and int(value) > MAX_BODY_BYTES:
+                return 413, "request body too large\n"
+        return None
+
+    def _respond(self, request: h11.Request) -> None:
+        target = request.target.decode("latin-1")
+        if target.startswith("/"):
+            host = _host_only(_header(request, b"host"))
+            path, _, query = target.partition("?")
+        else:
+            parts = urlsplit(target)
+            host = _host_only(parts.netloc)
+            path, query = parts.path or "/", parts.query
+        response = self.lab.site.respond(host, path, query,
+                                         _header(request, b"accept-language"))
+        if response.fault == "hang":
+            # Never answer; the connection is closed after HANG_SECONDS (or at stop()).
+            self.done = True
+            self.hang = asyncio.get_running_loop().call_later(HANG_SECONDS, self._close)
+            return
+        if response.fault == "reset":
+            self.done = True
+            assert self.transport is not None
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+            return
+        self._send(response.status, response.headers, response.body)
+        self.request = None
+        if self.http.our_state is h11.MUST_CLOSE:
+            self._close()
+        else:
+            self.http.start_next_cycle()
+
+    def _send(self, status: int, headers: tuple[tuple[str, str], ...], body: bytes, *,
+              keep: bool = True) -> None:
+        """One response through h11, which frames it (no body for HEAD) and says
+        `Connection: close` where the request asked for it or was HTTP/1.0."""
+        assert self.transport is not None
+        head = h11.Response(status_code=status, reason=_REASONS.get(status, "Unknown"),
+                            headers=[*headers, ("Content-Length", str(len(body))),
+                                     ("Connection", "keep-alive" if keep else "close"),
+                                     ("Server", "hulian-lab")])
+        data = self.http.send(head) or b""
+        if body and (self.request is None or self.request.method != b"HEAD"):
+            data += self.http.send(h11.Data(data=body)) or b""
+        data += self.http.send(h11.EndOfMessage()) or b""
+        self.transport.write(data)
 
     def _fail(self, status: int, message: str) -> None:
-        assert self.transport is not None
-        body = message.encode()
-        self.transport.write(_head(status, (("Content-Type", "text/plain"),), len(body), False)
-                             + body)
+        """An error answer, then the connection closed (whatever h11 has read after it)."""
+        if self.http.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            self._send(status, (("Content-Type", "text/plain"),), message.encode(), keep=False)
         self._close()
 
     def _close(self) -> None:
@@ -92,82 +176,12 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _one_request(self) -> bool:
-        """Handle one complete request from the buffer; False when more input is needed."""
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buffer) > MAX_HEAD_BYTES:
-                self._fail(431, "request header too large\n")
-            return False
-        lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
-        request_line = lines[0].split(" ")
-        if len(request_line) != 3 or not request_line[2].startswith("HTTP/1."):
-            self._fail(400, "bad request line\n")
-            return False
-        method, target, version = request_line
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                self._fail(400, "bad header line\n")
-                return False
-            headers[name.strip().lower()] = value.strip()
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._fail(501, "chunked request bodies are not supported\n")
-            return False
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self._fail(400, "bad Content-Length\n")
-            return False
-        if len(self.buffer) < end + 4 + length:
-            return False
-        del self.buffer[: end + 4 + length]
 
-        connection = headers.get("connection", headers.get("proxy-connection", "")).lower()
-        keep_alive = ("close" not in connection if version == "HTTP/1.1"
-                      else "keep-alive" in connection)
-        if method == "CONNECT":
-            self._fail(501, "hulian lab serves plain HTTP only (no CONNECT)\n")
-            return False
-        if target.startswith("/"):
-            host = _host_only(headers.get("host", ""))
-            path, _, query = target.partition("?")
-        elif target.lower().startswith("http://"):
-            parts = urlsplit(target)
-            host = _host_only(parts.netloc)
-            path, query = parts.path or "/", parts.query
-        else:
-            self._fail(400, "bad request target\n")
-            return False
-        if method not in ("GET", "HEAD", "POST"):
-            self._fail(405, "method not allowed\n")
-            return False
-        response = self.lab.site.respond(host, path, query, headers.get("accept-language", ""))
-        return self._send(response, method == "HEAD", keep_alive)
-
-    def _send(self, response: Response, head_only: bool, keep_alive: bool) -> bool:
-        assert self.transport is not None
-        if response.fault == "hang":
-            # Never answer; the connection is closed after HANG_SECONDS (or at stop()).
-            self.done = True
-            self.hang = asyncio.get_running_loop().call_later(HANG_SECONDS, self._close)
-            return False
-        if response.fault == "reset":
-            self.done = True
-            sock = self.transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.transport.abort()
-            return False
-        head = _head(response.status, response.headers, len(response.body), keep_alive)
-        self.transport.write(head if head_only else head + response.body)
-        if not keep_alive:
-            self._close()
-            return False
-        return True
+def _header(request: h11.Request, name: bytes) -> str:
+    for key, value in request.headers:  # h11 gives names in lower case
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 class LabServer:
