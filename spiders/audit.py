@@ -33,13 +33,13 @@ from audit.measure.driver import (
     Fetch,
     FetchRobots,
     ProbeDriver,
-    RobotsDriver,
     Screenshot,
     SeedDone,
     SeedDriver,
 )
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
+from audit.measure.robots_fetch import RobotsFetcher
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason, for_exception
@@ -71,6 +71,7 @@ class LinkAuditSpider(scrapy.Spider):
     name = "hulian"
     policy: DriverPolicy
     user_agent: str
+    _robots: RobotsFetcher
 
     def __init__(self, *, seeds: list[Seed], catalog: Catalog, run_id: str,
                  planned: dict[str, Probe] | None = None, done: set[str] | None = None,
@@ -82,7 +83,6 @@ class LinkAuditSpider(scrapy.Spider):
         self.planner = Planner(planned, done)
         self.seed_errors: list[dict[str, str]] = []
         self.robots = RobotsBook()
-        self._robots_pending: dict[str, asyncio.Future[None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -91,6 +91,7 @@ class LinkAuditSpider(scrapy.Spider):
         spider: Self = super().from_crawler(crawler, *args, **kwargs)
         spider.policy = DriverPolicy.from_settings(crawler.settings.copy_to_dict())
         spider.user_agent = str(crawler.settings.get("USER_AGENT"))
+        spider._robots = RobotsFetcher(spider.robots, spider.policy, spider._download_robots)
         return spider
 
     @property
@@ -129,7 +130,7 @@ class LinkAuditSpider(scrapy.Spider):
                     yield item
                 return
             if isinstance(command, FetchRobots):
-                await self._learn_robots(command.origin)
+                await self._robots.learn(command.origin)
                 command = driver.resume()
                 continue
             # --render: seed pages through the browser, so links built by scripts are seen.
@@ -192,7 +193,7 @@ class LinkAuditSpider(scrapy.Spider):
                 yield {"record": command.observation}
                 return
             if isinstance(command, FetchRobots):
-                await self._learn_robots(command.origin)
+                await self._robots.learn(command.origin)
                 command = driver.resume(_now())
                 continue
             if isinstance(command, Screenshot):
@@ -261,33 +262,14 @@ class LinkAuditSpider(scrapy.Spider):
         async for item in self._next(driver, driver.on_screenshot(None, _now())):
             yield item
 
-    # -- robots.txt ---------------------------------------------------------------------
-
-    async def _learn_robots(self, origin: str) -> None:
-        """Fetch `origin`'s robots.txt once, however many fetches wait for it."""
-        pending = self._robots_pending.get(origin)
-        if pending is None:
-            pending = self._robots_pending[origin] = (
-                asyncio.get_running_loop().create_future())
-            try:
-                driver = RobotsDriver(origin, policy=self.policy, robots=self.robots)
-                fetch: Fetch | None = driver.start()
-                while fetch is not None:
-                    request = self._request(fetch, None, None)  # downloaded past the spider
-                    if request is None:
-                        fetch = driver.on_failure(failures.BAD_URL)
-                        continue
-                    assert self.crawler.engine is not None
-                    try:
-                        response = await self.crawler.engine.download_async(request)
-                    except Exception as exc:  # the transport's failure, in its word
-                        fetch = driver.on_failure(for_exception(exc))
-                    else:
-                        fetch = driver.on_response(response.status, response.body)
-            finally:  # whatever happens, the fetches waiting on this origin go on
-                if not self.robots.known(origin):
-                    self.robots.learn(origin, None)
-                if not pending.done():
-                    pending.set_result(None)
-        # Shielded: a waiter cancelled must not cancel the answer the others share.
-        await asyncio.shield(pending)
+    async def _download_robots(self, fetch: Fetch) -> tuple[int, bytes] | str:
+        """robots.txt downloaded past the scheduler, as Scrapy's robots.txt middleware does."""
+        request = self._request(fetch, None, None)
+        if request is None:
+            return failures.BAD_URL
+        assert self.crawler.engine is not None
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as exc:  # the transport's failure, in its word
+            return for_exception(exc)
+        return response.status, response.body

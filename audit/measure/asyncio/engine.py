@@ -40,7 +40,6 @@ from audit.measure.driver import (
     Fetch,
     FetchRobots,
     ProbeDriver,
-    RobotsDriver,
     Screenshot,
     SeedDone,
     SeedDriver,
@@ -48,6 +47,7 @@ from audit.measure.driver import (
 from audit.measure.guard import AddressGuard, route_for
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
+from audit.measure.robots_fetch import RobotsFetcher
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from audit.web.urls import host_of
@@ -79,7 +79,7 @@ class AsyncioEngine:
         self.outcomes: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
         self.robots = RobotsBook()
-        self._robots_pending: dict[str, asyncio.Future[None]] = {}
+        self._robots = RobotsFetcher(self.robots, policy, self._download_robots)
         self._slots = HostSlots(politeness)
         self._order = itertools.count()
         self._queue: asyncio.PriorityQueue[tuple[int, int, Seed | Probe]] = (
@@ -169,7 +169,7 @@ class AsyncioEngine:
         response: Fetched | None = None
         while not isinstance(command, SeedDone):
             if isinstance(command, FetchRobots):
-                await self._learn_robots(command.origin)
+                await self._robots.learn(command.origin)
                 command = driver.resume()
                 continue
             try:
@@ -217,7 +217,7 @@ class AsyncioEngine:
 
     async def _carry_out(self, driver: ProbeDriver, command: Command) -> Command:
         if isinstance(command, FetchRobots):
-            await self._learn_robots(command.origin)
+            await self._robots.learn(command.origin)
             return driver.resume(_now())
         if isinstance(command, Screenshot):
             # --render runs on the Scrapy engine (audit/measure/crawl.py): no browser here.
@@ -244,29 +244,12 @@ class AsyncioEngine:
                 return driver.on_parse_crash(response, _now())
         return driver.on_response(response, analysis, _now())
 
-    async def _learn_robots(self, origin: str) -> None:
-        """Fetch `origin`'s robots.txt once, however many fetches wait for it."""
-        pending = self._robots_pending.get(origin)
-        if pending is None:
-            pending = self._robots_pending[origin] = (
-                asyncio.get_running_loop().create_future())
-            try:
-                driver = RobotsDriver(origin, policy=self.policy, robots=self.robots)
-                fetch: Fetch | None = driver.start()
-                while fetch is not None:
-                    try:
-                        response, _ = await self._download(fetch)
-                    except FetchFailed as failed:
-                        fetch = driver.on_failure(failed.reason)
-                    else:
-                        fetch = driver.on_response(response.status, response.body)
-            finally:  # whatever happens, the fetches waiting on this origin go on
-                if not self.robots.known(origin):
-                    self.robots.learn(origin, None)
-                if not pending.done():
-                    pending.set_result(None)
-        # Shielded: a waiter cancelled (Ctrl-C) must not cancel the answer the others share.
-        await asyncio.shield(pending)
+    async def _download_robots(self, fetch: Fetch) -> tuple[int, bytes] | str:
+        try:
+            response, _ = await self._download(fetch)
+        except FetchFailed as failed:
+            return failed.reason
+        return response.status, response.body
 
     async def _download(self, fetch: Fetch) -> tuple[Fetched, str | None]:
         """One attempt, in the host's turn; every response is written to the WARC. Raises
