@@ -126,6 +126,23 @@ def test_safe_href() -> None:
         assert safe_href(bad) is None
 
 
+def test_gettext_without_variables_is_compiled_in() -> None:
+    # _CompiledGettext turns `_("text")` into a constant of the compiled template; it must
+    # print what the runtime call prints (marked safe, %-formatted), in every language.
+    from audit.report.render import _environment
+
+    for lang in ("zh", "en"):
+        env = _environment(lang)
+        for message in ("Finding id", "Evidence (WARC records)", "100%% <b>'&'</b>"):
+            source = "{{ _(" + repr(message) + ") }}|{{ gettext(" + repr(message) + ") }}"
+            compiled, runtime = env.from_string(source).render().split("|")
+            assert compiled == runtime
+        code = env.compile('{{ _("Finding id") }}', raw=True)
+        assert "yield " + repr("问题编号" if lang == "zh" else "Finding id") in code
+        # With variables it stays a call, formatted at render time.
+        assert env.from_string('{{ _("%(n)s links", n=3) }}').render().startswith("3")
+
+
 # ---------------------------------------------------------------------------------------
 # Real browser
 
@@ -178,6 +195,33 @@ def test_hostile_page_content_runs_no_script(tmp_path: Path, catalog: Catalog) -
     assert controls_shown and shown == "1"
     assert not [v for v in violations if "Content Security Policy" in v and "script" in v
                 and "inline" not in v], violations
+
+
+@pytest.mark.parametrize("mode", ["html", "pdf"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_hostile_page_content_stays_text(tmp_path: Path, catalog: Catalog, mode: str,
+                                         lang: str) -> None:
+    # Without a browser: every element of the page is one the templates wrote. The finding
+    # macros write their links out (no `url` macro call per URL), so each copy is checked.
+    import lxml.html
+
+    data = build_report_data(reportruns.hostile_run(tmp_path, catalog), catalog)
+    page = render_html(data, lang=lang, mode=mode, generated_at=GENERATED,
+                       evidence_href="evidence")
+    tree = lxml.html.fromstring(page)
+    assert len(tree.xpath("//script")) == (1 if mode == "html" else 0)
+    assert not [(el.tag, name) for el in tree.iter() if isinstance(el.tag, str)
+                for name in el.attrib if name.lower().startswith("on")]
+    links = tree.xpath("//a[@href]")
+    urls = [a for a in links if "url" in a.get("class", "").split()]
+    assert urls and all(a.get("href", "").startswith(("https://", "http://"))
+                        and a.get("rel") == "noopener noreferrer nofollow" for a in urls)
+    assert all(a.get("href", "").startswith(("#", "https://", "http://", "evidence/"))
+               for a in links)
+    text = tree.text_content()
+    assert "<script>window.__pwned=1;alert(1)</script>" in text  # the page title, as text
+    assert "javascript:window.__pwned=3" in text and "data:text/html,<script>" in text
+    assert 'urn:uuid:"><script>window.__pwned=6</script>' in text
 
 
 # ---------------------------------------------------------------------------------------

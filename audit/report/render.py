@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -35,7 +35,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
-from markupsafe import Markup, escape
+from jinja2.ext import Extension
+from jinja2.lexer import Token, TokenStream
+from markupsafe import Markup
 
 from audit import __version__, shipped_dir
 from audit.errors import HulianError
@@ -56,7 +58,6 @@ from audit.policy.catalog import Catalog
 from audit.report.data import (
     OUTCOME_RANK,
     Figure,
-    Finding,
     GraphObservation,
     GraphVerdict,
     InlineWorker,
@@ -74,6 +75,9 @@ LANGS = {"zh": "zh_CN", "en": "en"}
 DEFAULT_LANG = "zh"
 PDF_FINDINGS_CAP = 200  # per-finding detail in the PDF; the HTML and CSV have every finding
 REQUIREMENT_LIST_CAP = {"html": 50, "pdf": 12}
+# Findings rendered per call of the finding_rows macro: few calls, and the page still goes to
+# the file in pieces of ~3 MB, never as one string.
+ROWS_PER_CALL = 1000
 FONT_PACKAGE = "fonts-noto-cjk"
 OUTPUT_NAMES = {"html": "report.html", "pdf": "report.pdf", "json": "findings.json",
                 "csv": "findings.csv", "junit": "junit.xml"}
@@ -105,10 +109,18 @@ def translations(locale: str) -> Translations:
     return Translations(buffer)
 
 
+_NOT_IN_HREF = re.compile(r"[\x00-\x20\x7f]")
+
+
 def safe_href(url: object) -> str | None:
     """The URL if it may become a link: http(s) only, no whitespace or control characters
     (a `javascript:` or `data:` URL from an audited page must stay inert text)."""
-    if not isinstance(url, str) or re.search(r"[\x00-\x20\x7f]", url):
+    return _safe_href(url) if isinstance(url, str) else None
+
+
+@lru_cache(maxsize=4096)  # a finding shows its target URL twice, and often as its first hop
+def _safe_href(url: str) -> str | None:
+    if _NOT_IN_HREF.search(url):
         return None
     try:
         parts = urlsplit(url)
@@ -122,6 +134,37 @@ def _shorten(text: object, limit: int = 110) -> str:
     return value if len(value) <= limit else value[: limit - 30] + "…" + value[-29:]
 
 
+COMPILED_GETTEXT = "compiled_gettext"
+
+
+class _CompiledGettext(Extension):
+    """`_("text")` without variables becomes `"text"|compiled_gettext`, a filter of constant
+    arguments, which Jinja2 evaluates when it compiles the template: the translation is a
+    constant of the compiled code (each language has its own environment, so its own compiled
+    templates). The finding macros print a dozen labels per finding, 40,000 findings a run;
+    looking them up per finding cost a quarter of the page's time (bench/report.py's run).
+    `_(…, n=…)` stays a call.
+
+    The filter is newstyle gettext with autoescape (jinja2.ext._make_new_gettext): the
+    translation marked safe, then %-formatted with no variables, so the page is the same.
+    Message extraction (reports/babel.cfg) reads the templates' `_()` calls unchanged."""
+
+    def filter_stream(self, stream: TokenStream) -> Iterator[Token]:
+        tokens = list(stream)
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            if (token.test("name:_") and not (i and tokens[i - 1].test("dot"))
+                    and [t.type for t in tokens[i + 1:i + 4]] == ["lparen", "string", "rparen"]):
+                yield Token(token.lineno, "string", tokens[i + 2].value)
+                yield Token(token.lineno, "pipe", "|")
+                yield Token(token.lineno, "name", COMPILED_GETTEXT)
+                i += 4
+            else:
+                yield token
+                i += 1
+
+
 @cache
 def _environment(lang: str) -> jinja2.Environment:
     """One environment per language and process: templates are compiled once."""
@@ -132,10 +175,12 @@ def _environment(lang: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
+        extensions=["jinja2.ext.i18n", _CompiledGettext],
     )
+    catalog = translations(locale)
     # newstyle: `_("%(n)s links", n=3)` formats inside gettext (dependencies.md §8).
-    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    env.filters[COMPILED_GETTEXT] = lambda message: Markup(catalog.gettext(message)) % {}
     zh = lang == "zh"
 
     def text(value: BiText | tuple[str, str] | None) -> str:
@@ -293,159 +338,6 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-# ---------------------------------------------------------------------------------------
-# The findings list: one row per finding, built here rather than by a template macro
-# ---------------------------------------------------------------------------------------
-#
-# A large run has 40,000+ findings, each with a dozen fields of evidence: a Jinja2 macro per
-# finding costs most of a report's time. The markup below is the per-finding part of
-# report.html.j2 written out in Python; every label comes from the message catalogs through
-# _labels() (the `ui` dict of _macros.html.j2) and every value is escaped by markupsafe,
-# exactly as autoescape would (tests/golden pins the output).
-
-ROWS_SLOT = Markup("<!-- hulian:finding-rows -->")
-
-
-class _RowWriter:
-    """Escaped HTML of findings, with every per-language label looked up once."""
-
-    def __init__(self, labels: dict[str, dict[str, str]], platforms: dict[str, str],
-                 companies: dict[str, str], evidence_href: str | None):
-        self.L = {group: {k: str(escape(v)) for k, v in values.items()}
-                  for group, values in labels.items()}
-        self.P = {k: str(escape(v)) for k, v in platforms.items()}
-        self.C = {k: str(escape(v)) for k, v in companies.items()}
-        self.evidence = str(escape(evidence_href)) if evidence_href else None
-        self.sev_rank = {s.value: str(i) for i, s in enumerate(Severity)}
-        self.outcome_rank = {k: str(v) for k, v in OUTCOME_RANK.items()}
-
-    def _platform(self, pid: str | None) -> str:
-        if pid is None:
-            return ""
-        name = self.P.get(pid)
-        return name if name is not None else str(escape(pid))
-
-    def _company(self, cid: str | None) -> str:
-        name = self.C.get(cid) if cid is not None else None
-        return name if name is not None else str(escape(cid))
-
-    @staticmethod
-    def _url(url: str | None, limit: int) -> str:
-        href = safe_href(url)
-        text = escape(_shorten(url, limit))
-        if href:
-            return (f'<a class="url" href="{escape(href)}" rel="noopener noreferrer nofollow">'
-                    f"{text}</a>")
-        return f'<span class="url">{text}</span>'
-
-    def detail(self, f: Finding, zh: bool) -> str:
-        """One finding's evidence (the `<div class="kvs">` block)."""
-        L, U = self.L, self.L["ui"]
-        out = ['<div class="kvs">\n<div class="kv"><span class="k">', U["Finding id"],
-               '</span> <span class="v mono">', escape(f.id), '</span></div>\n',
-               '<div class="kv"><span class="k">', U["Source"], '</span> <span class="v">',
-               self._platform(f.source), ' <span class="muted">(',
-               self._company(f.source_company), ')</span> · ', L["surface"][f.surface],
-               '</span></div>\n<div class="kv"><span class="k">', U["Target"],
-               '</span> <span class="v">']
-        if f.target_platform:
-            out += [self._platform(f.target_platform), ' <span class="muted">(',
-                    self._company(f.target_company), ')</span><br>']
-        outcome = f.outcome.value
-        out += [self._url(f.target_url, 160), '</span></div>\n',
-                '<div class="kv"><span class="k">', U["Outcome"],
-                '</span> <span class="v"><span class="badge o-', outcome, '">',
-                L["outcome"][outcome], '</span> ', L["outcome_long"][outcome]]
-        if f.block_reason:
-            out += [' · ', U["stated reason"], ': ', L["reason"][f.block_reason]]
-        elif f.block_reason_text:
-            # A reason in words no slug fits: the page's own sentence, quoted.
-            out += [' · ', U["stated reason"], ': “', escape(f.block_reason_text), '”']
-        out += ['</span></div>\n<div class="kv"><span class="k">', U["Verdict"],
-                '</span> <span class="v"><span class="badge s-', escape(f.status), '">',
-                L["status"][f.status], '</span>']
-        if f.severity:
-            sev = f.severity.value
-            out += [' <span class="badge sev-', sev, '">', L["severity"][sev], '</span>']
-        out += [' <span class="mono">', ", ".join(map(escape, f.rules)), '</span>']
-        if f.exemptions:
-            out += [' · ', U["exemption"], ': <span class="mono">',
-                    ", ".join(map(escape, f.exemptions)), '</span>']
-        out += ['</span></div>\n<div class="kv"><span class="k">', U["Reason"],
-                '</span> <span class="v">',
-                "<br>".join(escape(r.zh if zh else r.en) for r in f.reasons),
-                '</span></div>\n<div class="kv"><span class="k">', U["Hop chain"], '</span>']
-        if not f.hops:
-            out += [' <span class="v muted">', U["no request"], '</span>']
-        out.append('</div>\n')
-        if f.hops:
-            out.append('<ol class="hops">')
-            for h in f.hops:
-                out += ['<li><span class="mono">', "–" if h.status is None else str(h.status),
-                        '</span> <span class="muted">', escape(h.via), '</span> ',
-                        self._url(h.url, 140)]
-                if h.location:
-                    out += [' → <span class="url">', escape(_shorten(h.location, 100)),
-                            '</span>']
-                out.append('</li>')
-            out.append('</ol>')
-        if f.control_ok is not None:
-            out += ['<div class="kv"><span class="k">', U["Control fetch"],
-                    '</span> <span class="v">',
-                    U["control ok"] if f.control_ok else U["control failed"], '</span></div>']
-        if f.failure:
-            out += ['<div class="kv"><span class="k">', U["Measurement failure"],
-                    '</span> <span class="v mono">', escape(f.failure), '</span></div>']
-        out += ['<div class="kv"><span class="k">', U["Matched signature"],
-                '</span> <span class="v mono">', escape(f.signature or "–"), '</span></div>\n']
-        if f.title:
-            out += ['<div class="kv"><span class="k">', U["Page title"],
-                    '</span> <span class="v">', escape(_shorten(f.title, 200)), '</span></div>']
-        if f.excerpt:
-            out += ['<div class="kv"><span class="k">', U["Page text"],
-                    '</span></div><blockquote class="excerpt">',
-                    escape(_shorten(f.excerpt, 600)), '</blockquote>']
-        out += ['<div class="kv"><span class="k">', U["Evidence (WARC records)"],
-                '</span> <span class="v">']
-        if f.evidence:
-            links = []
-            for record in f.evidence:
-                e = escape(record)
-                links.append(f'<a class="mono" href="{self.evidence}/crawl.warc.gz#{e}">{e}</a>'
-                             if self.evidence else f'<span class="mono">{e}</span>')
-            out.append("<br>".join(links))
-        else:
-            out.append('<span class="muted">–</span>')
-        out.append('</span></div>\n</div>')
-        return "".join(out)
-
-    def rows(self, findings: Sequence[Finding], zh: bool) -> Iterator[str]:
-        """The rows of the HTML findings table (the sortable, filterable list)."""
-        L = self.L
-        evidence_label = L["ui"]["evidence"]
-        for i, f in enumerate(findings, 1):
-            sev = f.severity.value if f.severity else ""
-            outcome = f.outcome.value
-            source = escape(f.source)
-            status = escape(f.status)
-            yield "".join((
-                f'<tr data-rank="{i}" data-status="{status}" data-severity="{sev}" '
-                f'data-sev="{self.sev_rank.get(sev, "-1")}" data-source="{source}" '
-                f'data-surface="{escape(f.surface)}" '
-                f'data-target="{escape(f.target_platform or "")}" '
-                f'data-outcome="{self.outcome_rank[outcome]}"><td class="n">{i}</td>'
-                f'<td><span class="badge s-{status}">{L["status"][f.status]}</span></td><td>',
-                f'<span class="badge sev-{sev}">{L["severity"][sev]}</span>' if sev else "",
-                "</td><td>", self._platform(f.source), "</td><td>", L["surface"][f.surface],
-                "</td><td>", self._platform(f.target_platform), "<br>",
-                self._url(f.target_url, 70),
-                f'</td><td><span class="badge o-{outcome}">{L["outcome"][outcome]}</span></td>'
-                "<td>",
-                escape(f.reasons[0].zh if zh else f.reasons[0].en) if f.reasons else "",
-                f'<details id="f-{escape(f.id)}"><summary>{evidence_label}</summary>',
-                self.detail(f, zh), "</details></td></tr>\n"))
-
-
 def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
                 figure_svg: str | None = None, generated_at: datetime | None = None,
                 evidence_href: str | None = None, pdf_cap: int = PDF_FINDINGS_CAP) -> str:
@@ -499,25 +391,29 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
     }
     env = _environment(lang)
     zh = lang == "zh"
-    context["L"] = labels = _labels(lang)
-    context["P"] = platforms = {pid: (n.zh if zh else n.en)
-                                for pid, n in data.platform_names.items()}
-    context["C"] = companies = {cid: (n.zh if zh else n.en)
-                                for cid, n in data.company_names.items()}
-    writer = _RowWriter(labels, platforms, companies, evidence)
-    context["rows_slot"] = ROWS_SLOT
-    context["detail"] = lambda f: Markup(writer.detail(f, zh))
-    for chunk in env.get_template("report.html.j2").generate(**context):
-        if chunk == ROWS_SLOT:
-            yield from writer.rows(detailed, zh)
-        else:
-            yield chunk
+    # What the finding macros of _macros.html.j2 read (once per report, not per finding).
+    context["L"] = _labels(lang)
+    context["P"] = _Names({pid: (n.zh if zh else n.en) for pid, n in data.platform_names.items()})
+    context["C"] = _Names({cid: (n.zh if zh else n.en) for cid, n in data.company_names.items()})
+    context["sev_rank"] = {"": -1, **context["sev_rank"]}
+    context["rows_per_call"] = ROWS_PER_CALL
+    context["zh"] = zh
+    yield from env.get_template("report.html.j2").generate(**context)
+
+
+class _Names(dict[str | None, str]):
+    """Names by id; an id without a name shows as itself (a subscript in a template costs a
+    tenth of a `.get()` call)."""
+
+    def __missing__(self, key: str | None) -> str | None:
+        return key
 
 
 @cache
 def _labels(lang: str) -> dict[str, dict[str, str]]:
-    """Every per-row label looked up once: a macro or gettext call per row of a
-    40,000-finding table costs seconds (the macros in _macros.html.j2 define the texts)."""
+    """The labels of values a finding shows (its status, severity, outcome ...), looked up
+    once: a label macro call per finding of a 40,000-finding table costs seconds (the macros
+    in _macros.html.j2 define the texts)."""
     macros: Any = _environment(lang).get_template("_macros.html.j2").make_module({"d": None})
     zh = lang == "zh"
     return {
@@ -528,7 +424,6 @@ def _labels(lang: str) -> dict[str, dict[str, str]]:
         "outcome_long": {o.value: v[0] if zh else v[1] for o, v in OUTCOME_LABELS.items()},
         "surface": {k.value: v[0] if zh else v[1] for k, v in SURFACE_LABELS.items()},
         "reason": {k.value: v[0] if zh else v[1] for k, v in REASON_LABELS.items()},
-        "ui": {k: str(v) for k, v in macros.ui.items()},
     }
 
 
