@@ -7,7 +7,6 @@ nothing from the rest of the project.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -38,7 +37,8 @@ class Record(BaseModel):
 
 
 class Outcome(StrEnum):
-    """What happened when a user followed a link (DESIGN.md, "Outcome taxonomy")."""
+    """What happened when a user followed a link (DESIGN.md, "Outcome taxonomy"). Their
+    order, friction, grade, rank and colours: audit/judge/outcomes.py."""
 
     DIRECT = "direct"  # the link points straight at the target and the target loads
     WRAPPED = "wrapped"  # a redirector forwards without user action
@@ -53,32 +53,6 @@ class Outcome(StrEnum):
     UNRECOGNIZED = "unrecognized"
     TARGET_DOWN = "target_down"  # the control fetch fails too: not the platform's doing
     ERROR = "error"  # the measurement failed (timeout, anti-bot, rate limit ...)
-
-
-# Extra user actions needed to reach the target; None where it is not attributable.
-FRICTION: dict[Outcome, float | None] = {
-    Outcome.DIRECT: 0.0,
-    Outcome.WRAPPED: 0.0,
-    Outcome.WARNED: 1.0,
-    Outcome.COPY_ONLY: 2.0,
-    Outcome.BLOCKED: math.inf,
-    Outcome.STRIPPED: math.inf,
-    Outcome.DIVERTED: math.inf,
-    Outcome.UNRECOGNIZED: None,  # unknown until a person has looked
-    Outcome.TARGET_DOWN: None,
-    Outcome.ERROR: None,
-}
-
-# Outcomes ordered from best to worst, for "worst outcome" summaries.
-SEVERITY_ORDER: tuple[Outcome, ...] = (
-    Outcome.DIRECT,
-    Outcome.WRAPPED,
-    Outcome.WARNED,
-    Outcome.COPY_ONLY,
-    Outcome.STRIPPED,
-    Outcome.DIVERTED,
-    Outcome.BLOCKED,
-)
 
 
 class PageKind(StrEnum):

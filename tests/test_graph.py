@@ -27,7 +27,7 @@ from audit.graph.build import (
 )
 from audit.graph.paths import UNREACHABLE, all_pairs
 from audit.judge.cross import evaluate_graph_rules
-from audit.judge.treatment import GRADE, typical, worst
+from audit.judge.outcomes import GRADE, typical, worst
 from audit.lab.policies import write_policies
 from audit.lab.scenario import load_scenario
 from audit.model import BlockReason, Observation, Outcome, Status, SurfaceKind, Verdict

@@ -8,7 +8,6 @@ import pytest
 from pydantic import BaseModel
 
 from audit.model import (
-    FRICTION,
     Hop,
     Observation,
     Outcome,
@@ -51,9 +50,3 @@ def test_policy_models_round_trip() -> None:
         for entry in table.values():
             dumped = entry.model_dump_json(by_alias=True)
             assert type(entry).model_validate_json(dumped) == entry
-
-
-def test_friction_covers_every_outcome() -> None:
-    assert set(FRICTION) == set(Outcome)
-    assert FRICTION[Outcome.DIRECT] == 0 and FRICTION[Outcome.WARNED] == 1
-    assert FRICTION[Outcome.TARGET_DOWN] is None

@@ -2,7 +2,7 @@
 
 Platform level: one node per platform (company, category, names) and one edge per
 source -> target, aggregating every surface: the count of each outcome, the worst and the
-typical outcome (audit.judge.treatment), the friction of both, the surfaces, the verdicts and the
+typical outcome (audit.judge.outcomes), the friction of both, the surfaces, the verdicts and the
 evidence (observation ids). Company level: the same contracted to companies (an edge
 between two platforms of one company becomes a self-loop, marked `internal`).
 
@@ -25,9 +25,8 @@ from typing import Any, Literal
 import networkx as nx
 
 from audit.graph.paths import UNREACHABLE, all_pairs
-from audit.judge.treatment import typical
-from audit.judge.treatment import worst as worst
-from audit.model import FRICTION, SEVERITY_ORDER, Observation, Outcome, Status, Verdict
+from audit.judge.outcomes import FRICTION, RANK, colour, typical, worst
+from audit.model import Observation, Outcome, Status, Verdict
 from audit.policy.catalog import Catalog
 from audit.web.urls import host_of
 
@@ -471,8 +470,7 @@ def export(graph: nx.DiGraph[str], fmt: str) -> str:
 def edge_rows(graph: nx.DiGraph[str]) -> list[dict[str, object]]:
     """Edges as plain rows (for reports), worst first."""
     rows = [{"source": s, "target": t, **data} for s, t, data in graph.edges(data=True)]
-    ranked = {o.value: i for i, o in enumerate(SEVERITY_ORDER)}
-    rows.sort(key=lambda r: (-ranked.get(str(r["worst"]), -1), str(r["source"]),
+    rows.sort(key=lambda r: (-RANK.get(str(r["worst"]), -1), str(r["source"]),
                              str(r["target"])))
     return rows
 
@@ -480,13 +478,6 @@ def edge_rows(graph: nx.DiGraph[str]) -> list[dict[str, object]]:
 # ---------------------------------------------------------------------------------------
 # Pictures (pydot + Debian graphviz `dot`, a subprocess: no in-process graphviz library)
 # ---------------------------------------------------------------------------------------
-
-EDGE_COLOURS: dict[str, str] = {
-    "direct": "#2e7d32", "wrapped": "#66bb6a", "warned": "#f9a825", "copy_only": "#ef6c00",
-    "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c", "unrecognized": "#6a1b9a",
-    "target_down": "#9e9e9e", "error": "#9e9e9e",
-}
-
 
 def _pydot(graph: nx.DiGraph[str], clusters_on: bool = True) -> Any:
     import pydot
@@ -522,7 +513,7 @@ def _pydot(graph: nx.DiGraph[str], clusters_on: bool = True) -> Any:
             else f"{typical_outcome} ({'∞' if math.isinf(friction) else int(friction)})"
         dot.add_edge(pydot.Edge(
             _quote(s), _quote(t), label=_quote(label),
-            color=EDGE_COLOURS.get(typical_outcome, "#616161"),
+            color=colour(typical_outcome),
             style="dashed" if isinstance(friction, float) and math.isinf(friction) else "solid",
             penwidth=str(1 + min(int(data.get("observations", 1)), 9) / 3)))
     return dot

@@ -3,7 +3,7 @@ metric. Pure functions over observations, verdicts and metric rows (no I/O).
 
 An edge is (source, surface, target platform) — the unit a scenario or a platform's link
 policy is written in. Its outcome in a run is the typical outcome of its observations
-(audit.judge.treatment). Two attributable outcomes compare by grade: lower is `better`, higher
+(audit.judge.outcomes). Two attributable outcomes compare by grade: lower is `better`, higher
 `worse`, same grade but another outcome (blocked -> stripped) `changed`; when either side
 is an error or a dead target the edge is `changed` (the measurement, not the platform,
 moved). A regression is an edge that got worse or a requirement that now fails.
@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.judge.evaluate import combine_statuses
-from audit.judge.treatment import GRADE, attributable, typical
+from audit.judge.evaluate import RequirementTally
+from audit.judge.outcomes import GRADE, attributable, typical
 from audit.model import Observation, Status, Verdict
 from audit.web.urls import host_of
 
@@ -110,24 +110,13 @@ def compare_outcomes(before: str, after: str) -> str | None:
 
 
 def requirement_statuses(verdicts: Iterable[Verdict]) -> dict[str, str]:
-    """'<framework>/<requirement>' -> pass | fail | inconclusive, from the requirements each
-    verdict names, combined as audit.judge.evaluate.requirement_status does (per observation
-    first: fail wins, then pass/exempt, else inconclusive; a graph finding stands alone)."""
-    units: dict[str, dict[str, list[Status]]] = {}
+    """'<framework>/<requirement>' -> pass | fail | inconclusive of every requirement a
+    verdict names (audit.judge.evaluate.RequirementTally; a diff has no catalog, so a verdict
+    counts for the requirements it recorded when it was judged)."""
+    tally = RequirementTally()
     for v in verdicts:
-        unit = v.observation_id or f"verdict:{v.id}"
-        for requirement in v.requirements:
-            units.setdefault(requirement, {}).setdefault(unit, []).append(v.status)
-    result: dict[str, str] = {}
-    for requirement, by_unit in units.items():
-        decided = [combine_statuses(statuses) for statuses in by_unit.values()]
-        if Status.FAIL in decided:
-            result[requirement] = "fail"
-        elif decided and all(s is Status.PASS for s in decided):
-            result[requirement] = "pass"
-        else:
-            result[requirement] = "inconclusive"
-    return result
+        tally.add(v.requirements, v.status, v.observation_id, v.id)
+    return {key: str(status) for key, status in tally.statuses().items()}
 
 
 def _finding_key(v: Verdict) -> tuple[str, str, str, str]:

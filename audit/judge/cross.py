@@ -8,7 +8,7 @@ targets (policies/rules with `scope: graph`). Pure functions, no I/O.
   treated worse than the source's own group's best-treated target of the same category.
 
 "Treated" means the target's typical outcome on that (source, surface) — the median of its
-attributable observations — compared by grade (audit.judge.treatment). Errors and dead targets say
+attributable observations — compared by grade (audit.judge.outcomes). Errors and dead targets say
 nothing about the platform and are left out; a target with only such observations is not
 compared at all. A uniform warner therefore produces no failure: all its grades are equal.
 """
@@ -20,8 +20,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from audit.judge.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS, fill_template, pick
-from audit.judge.treatment import GRADE, attributable, typical
+from audit.judge.evaluate import (
+    OUTCOME_LABELS,
+    REASON_LABELS,
+    SURFACE_LABELS,
+    fill_template,
+    pick,
+    requirement_index,
+)
+from audit.judge.outcomes import GRADE, attributable, typical
 from audit.model import (
     Category,
     Exemption,
@@ -81,7 +88,7 @@ Group = dict[str, Treatment]  # target platform id -> treatment, one (source, su
 def evaluate_graph_rules(observations: Iterable[Observation], catalog: Catalog) -> list[Verdict]:
     """Verdicts of every graph-scope rule of the catalog, sorted by id."""
     observations = list(observations)
-    index = _requirement_index(catalog)
+    index = requirement_index(catalog)
     verdicts: list[Verdict] = []
     for rule in sorted(catalog.rules.values(), key=lambda r: r.id):
         if rule.scope != "graph" or rule.check is None:
@@ -212,15 +219,6 @@ def _in_scope(rule: Rule, obs: Observation, catalog: Catalog) -> bool:
         if company is not None and company == catalog.company_of(obs.target_platform):
             return False
     return True
-
-
-def _requirement_index(catalog: Catalog) -> dict[str, list[str]]:
-    index: dict[str, list[str]] = {}
-    for framework in catalog.frameworks.values():
-        for requirement in framework.requirements:
-            for rule_id in requirement.rules:
-                index.setdefault(rule_id, []).append(f"{framework.id}/{requirement.id}")
-    return index
 
 
 def _exemption(rule: Rule, finding: Finding) -> Exemption | None:

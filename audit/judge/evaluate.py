@@ -6,7 +6,7 @@ Pure functions, no I/O. Graph-scope rules (cross-target comparisons) are evaluat
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Literal
 
 from audit.model import (
@@ -76,12 +76,12 @@ NO_REASON = ("未说明", "none stated")
 
 def evaluate_observation(observation: Observation, catalog: Catalog) -> list[Verdict]:
     """Verdicts of every observation-scope rule that applies to `observation`."""
-    return _evaluate_one(_attributed(observation, catalog), catalog, _requirement_index(catalog))
+    return _evaluate_one(_attributed(observation, catalog), catalog, requirement_index(catalog))
 
 
 def evaluate(observations: Iterable[Observation], catalog: Catalog) -> Iterator[Verdict]:
     """Verdicts for a stream of observations, in order (lazy: bundles can be large)."""
-    index = _requirement_index(catalog)
+    index = requirement_index(catalog)
     for observation in observations:
         yield from _evaluate_one(_attributed(observation, catalog), catalog, index)
 
@@ -97,51 +97,111 @@ def _attributed(observation: Observation, catalog: Catalog) -> Observation:
     return observation.model_copy(update={"target_platform": platform.id})
 
 
+# ---------------------------------------------------------------------------------------
+# Requirement status: the one decision, for evaluate, the report and `hulian diff`
+# ---------------------------------------------------------------------------------------
+
+# A verdict's weight in its unit (below): a fail decides, a pass or an exemption clears.
+# Keyed by value: a report adds verdicts as read from the bundle, without building enums.
+_UNIT_RANK = {Status.FAIL.value: 2, Status.PASS.value: 1, Status.EXEMPT.value: 1,
+              Status.INCONCLUSIVE.value: 0}
+_FAILS, _PASSES = _UNIT_RANK[Status.FAIL], _UNIT_RANK[Status.PASS]
+
+
+class RequirementTally:
+    """The status of requirements, decided from verdicts added one at a time (a report
+    streams 400,000 of them without keeping them).
+
+    A verdict counts for the requirements its caller names: evaluate and the report take them
+    from the catalog (`requirement_index`: the requirements that list the verdict's rule);
+    `hulian diff`, which has no catalog, from the verdict's own `requirements` (recorded when
+    it was judged; the same in a bundle judged by one catalog).
+
+    Verdicts are combined per *unit* first — an observation, or a graph verdict on its own —
+    because a requirement often lists rules that split the outcomes between them
+    (no-copy-to-browser judges copy_only, no-unjustified-blocking judges blocked), each
+    inconclusive on the other's outcomes; otherwise an exempt phishing block would leave the
+    requirement inconclusive forever. A unit is failed if one of the requirement's rules
+    fails it, passed if one passes or exempts it, inconclusive otherwise. A requirement is
+
+    - fail: a unit failed;
+    - pass: there is at least one unit, and every unit passed;
+    - inconclusive: otherwise (no verdict, or a unit none of its rules could decide);
+    - manual: it lists no rules (`rules_of`).
+    """
+
+    __slots__ = ("_failed", "_manual", "_units")
+
+    def __init__(self, rules_of: Mapping[str, Collection[str]] | None = None) -> None:
+        """rules_of: requirement key -> the rules that measure it, for every requirement to
+        decide (also those no verdict will name); None: decide what the verdicts name."""
+        rules_of = rules_of or {}
+        self._manual = [key for key, rules in rules_of.items() if not rules]
+        self._units: dict[str, dict[str, int]] = {
+            key: {} for key, rules in rules_of.items() if rules}
+        self._failed: set[str] = set()
+
+    def add(self, requirements: Iterable[str], status: str, observation_id: str | None,
+            verdict_id: str) -> None:
+        """One verdict that counts for `requirements`: its status (a Status or its value),
+        its observation (None: a graph verdict, a unit of its own) and its id."""
+        rank = _UNIT_RANK[status]
+        unit = observation_id or "verdict:" + verdict_id
+        for key in requirements:
+            if key in self._failed:
+                continue
+            if rank == _FAILS:
+                self._failed.add(key)
+                self._units[key] = {}  # decided: its units are not needed any more
+                continue
+            seen = self._units.setdefault(key, {})
+            if seen.get(unit, -1) < rank:
+                seen[unit] = rank
+
+    def statuses(self) -> dict[str, RequirementStatus]:
+        result: dict[str, RequirementStatus] = {key: "manual" for key in self._manual}
+        for key, seen in self._units.items():
+            if key in self._failed:
+                result[key] = Status.FAIL
+            elif seen and min(seen.values()) == _PASSES:
+                result[key] = Status.PASS
+            else:
+                result[key] = Status.INCONCLUSIVE
+        return result
+
+
+def requirement_rules(frameworks: Iterable[Framework]) -> dict[str, list[str]]:
+    """'<framework>/<requirement>' -> the rules that measure it (none: a manual check)."""
+    return {f"{framework.id}/{requirement.id}": list(dict.fromkeys(requirement.rules))
+            for framework in frameworks for requirement in framework.requirements}
+
+
+def requirement_index(catalog: Catalog) -> dict[str, list[str]]:
+    """rule id -> '<framework>/<requirement>' of every requirement listing it, as a
+    verdict of the rule records them (`Verdict.requirements`)."""
+    index: dict[str, list[str]] = {}
+    for framework in catalog.frameworks.values():
+        for requirement in framework.requirements:
+            for rule_id in requirement.rules:
+                index.setdefault(rule_id, []).append(f"{framework.id}/{requirement.id}")
+    return index
+
+
 def requirement_status(
     verdicts: Iterable[Verdict], framework: Framework
 ) -> dict[str, RequirementStatus]:
-    """Status of each requirement of `framework`, keyed by requirement id.
-
-    fail: any verdict of its rules fails; pass: there is at least one verdict, and every
-    observation is passed or exempted by at least one of its rules and failed by none;
-    inconclusive: otherwise (no verdict, or an observation none of its rules could decide);
-    manual: it lists no rules.
-    """
-    # A requirement often lists rules that split the outcomes between them (no-copy-to-browser
-    # judges copy_only, no-unjustified-blocking judges blocked), each inconclusive on the
-    # other's outcomes. Verdicts are therefore combined per observation first; otherwise an
-    # exempt phishing block would leave the requirement inconclusive forever.
-    by_rule: dict[str, list[tuple[str, Status]]] = {}
+    """Status of each requirement of `framework`, keyed by requirement id (RequirementTally
+    says how it is decided)."""
+    rules_of = {r.id: r.rules for r in framework.requirements}
+    counts_for: dict[str, list[str]] = {}
+    for requirement_id, rules in rules_of.items():
+        for rule_id in dict.fromkeys(rules):
+            counts_for.setdefault(rule_id, []).append(requirement_id)
+    tally = RequirementTally(rules_of)
     for verdict in verdicts:
-        unit = verdict.observation_id or f"verdict:{verdict.id}"  # graph verdicts stand alone
-        by_rule.setdefault(verdict.rule_id, []).append((unit, verdict.status))
-    result: dict[str, RequirementStatus] = {}
-    for requirement in framework.requirements:
-        if not requirement.rules:
-            result[requirement.id] = "manual"
-            continue
-        units: dict[str, list[Status]] = {}
-        for rule_id in requirement.rules:
-            for unit, status in by_rule.get(rule_id, []):
-                units.setdefault(unit, []).append(status)
-        decided = [combine_statuses(statuses) for statuses in units.values()]
-        if Status.FAIL in decided:
-            result[requirement.id] = Status.FAIL
-        elif decided and all(status == Status.PASS for status in decided):
-            result[requirement.id] = Status.PASS
-        else:
-            result[requirement.id] = Status.INCONCLUSIVE
-    return result
-
-
-def combine_statuses(statuses: list[Status]) -> Status:
-    """One observation's status under one requirement: fail if any rule fails, pass if
-    any rule passes or exempts, otherwise inconclusive."""
-    if Status.FAIL in statuses:
-        return Status.FAIL
-    if Status.PASS in statuses or Status.EXEMPT in statuses:
-        return Status.PASS
-    return Status.INCONCLUSIVE
+        tally.add(counts_for.get(verdict.rule_id, ()), verdict.status, verdict.observation_id,
+                  verdict.id)
+    return tally.statuses()
 
 
 def verdict_id(rule_id: str, observation_id: str) -> str:
@@ -150,15 +210,6 @@ def verdict_id(rule_id: str, observation_id: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-
-
-def _requirement_index(catalog: Catalog) -> dict[str, list[str]]:
-    index: dict[str, list[str]] = {}
-    for framework in catalog.frameworks.values():
-        for requirement in framework.requirements:
-            for rule_id in requirement.rules:
-                index.setdefault(rule_id, []).append(f"{framework.id}/{requirement.id}")
-    return index
 
 
 def _evaluate_one(

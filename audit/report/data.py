@@ -47,9 +47,13 @@ from audit.evidence.bundle import (
     sha256_file,
 )
 from audit.evidence.review import UNRECOGNIZED, ReviewItem, review_item
-from audit.judge.evaluate import RequirementStatus
+from audit.judge.evaluate import (
+    RequirementStatus,
+    RequirementTally,
+    requirement_rules,
+)
+from audit.judge.outcomes import RANK, worse_of
 from audit.model import (
-    SEVERITY_ORDER,
     Framework,
     Outcome,
     RunManifest,
@@ -65,13 +69,6 @@ from audit.policy.catalog import Catalog
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
 _STATUS_RANK = {"fail": 3, "exempt": 2, "pass": 1, "inconclusive": 0}
 SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank is slow in hot loops
-
-# Outcome order for "worst outcome" comparisons; target_down and error rank below every
-# measured outcome because they say nothing about the platform. unrecognized ranks above
-# every one: a cell or an edge with a page nobody has read must not show as open.
-OUTCOME_RANK: dict[str, int] = {"error": -2, "target_down": -1,
-                                **{o.value: i for i, o in enumerate(SEVERITY_ORDER)},
-                                "unrecognized": len(SEVERITY_ORDER)}
 
 
 class FindingHop(NamedTuple):
@@ -119,7 +116,7 @@ class Finding:
     def sort_key(self) -> tuple[int, int, int, str, str, str]:
         return (-_STATUS_RANK[self.status],
                 -(SEVERITY_RANK[self.severity] if self.severity else -1),
-                -OUTCOME_RANK.get(self.outcome.value, 0), self.source, self.surface,
+                -RANK[self.outcome], self.source, self.surface,
                 self.target_url)
 
 
@@ -173,7 +170,7 @@ class EdgeChange:
             return "new"
         if self.after is None:
             return "gone"
-        return "worse" if OUTCOME_RANK[self.after] > OUTCOME_RANK[self.before] else "better"
+        return "worse" if RANK[self.after] > RANK[self.before] else "better"
 
 
 @dataclass
@@ -276,10 +273,6 @@ class _Judgement:
     graph_verdicts: list[GraphVerdict]
 
 
-# A requirement's status per observation (audit.judge.evaluate.combine_statuses): fail if one of
-# its rules
-# fails the link, pass if one passes or exempts it, else inconclusive; the worst rank wins.
-_COMBINE_RANK = {"fail": 2, "pass": 1, "exempt": 1, "inconclusive": 0}
 _STATUSES = {s.value: s for s in Status}
 _OUTCOMES = {o.value: o for o in Outcome}
 _SURFACES = {s.value: s for s in SurfaceKind}
@@ -319,25 +312,19 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
            graph: bool = False) -> _Judgement:
     """One pass over the verdicts: group them per observation keeping only the worst status's
     rules and reasons (memory follows observations, not verdicts), count them, and decide
-    every requirement (the rules of audit.judge.evaluate.requirement_status, computed on the
-    fly)."""
+    every requirement (audit.judge.evaluate.RequirementTally, with the catalog's rules)."""
     judged: dict[str, _Judged] = {}
     cross: list[Verdict] = []
     statuses: Counter[str] = Counter()
     failed_by_severity: Counter[str] = Counter()
     by_rule: Counter[tuple[str, str]] = Counter()
     graph_verdicts: list[GraphVerdict] = []
+    rules_of = requirement_rules(frameworks)
     rule_reqs: dict[str, list[str]] = {}
-    manual: set[str] = set()
-    for framework in frameworks:
-        for req in framework.requirements:
-            key = f"{framework.id}/{req.id}"
-            if not req.rules:
-                manual.add(key)
-            for rule_id in dict.fromkeys(req.rules):
-                rule_reqs.setdefault(rule_id, []).append(key)
-    units: dict[str, dict[str, int]] = {key: {} for keys in rule_reqs.values() for key in keys}
-    failed_reqs: set[str] = set()
+    for key, rules in rules_of.items():
+        for rule_id in rules:
+            rule_reqs.setdefault(rule_id, []).append(key)
+    tally = RequirementTally(rules_of)
     texts: dict[tuple[str, str], Text] = {}  # one Text per distinct reason
     status_rank = _STATUS_RANK
     try:
@@ -351,18 +338,7 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
                 failed_by_severity[rec["severity"]] += 1
             reqs = rule_reqs.get(rule_id)
             if reqs:
-                unit = obs_id or "verdict:" + rec["id"]
-                combined = _COMBINE_RANK[status]
-                for key in reqs:
-                    if key in failed_reqs:
-                        continue
-                    if combined == 2:
-                        failed_reqs.add(key)
-                        units[key] = {}
-                        continue
-                    seen = units[key]
-                    if seen.get(unit, -1) < combined:
-                        seen[unit] = combined
+                tally.add(reqs, status, obs_id, rec["id"])
             if graph:
                 graph_verdicts.append(GraphVerdict(rec["id"], rule_id, obs_id, _STATUSES[status],
                                                    rec["source"], rec.get("target_platform")))
@@ -403,15 +379,7 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
                 entry.severity = severity
     except (KeyError, TypeError) as exc:
         raise BundleError(f"verdicts: invalid record ({exc!r})") from None
-    requirement: dict[str, RequirementStatus] = {key: "manual" for key in manual}
-    for key, seen in units.items():
-        if key in failed_reqs:
-            requirement[key] = Status.FAIL
-        elif seen and min(seen.values()) == 1:
-            requirement[key] = Status.PASS
-        else:
-            requirement[key] = Status.INCONCLUSIVE
-    return _Judgement(judged, cross, statuses, failed_by_severity, by_rule, requirement,
+    return _Judgement(judged, cross, statuses, failed_by_severity, by_rule, tally.statuses(),
                       graph_verdicts)
 
 
@@ -442,10 +410,6 @@ def _finding(record: dict[str, Any], judged: _Judged, company: dict[str, str]) -
     )
 
 
-def _worse(a: str | None, b: str) -> str:
-    return b if a is None or OUTCOME_RANK[b] > OUTCOME_RANK[a] else a
-
-
 def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str]],
             names: dict[str, Text]) -> Matrix:
     cells: dict[tuple[str, str], Cell] = {}
@@ -453,7 +417,7 @@ def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str
         cell = cells.setdefault((row, col), Cell(worst=None))
         cell.links += n
         cell.outcomes[outcome] += n
-        cell.worst = _worse(cell.worst, outcome)
+        cell.worst = worse_of(cell.worst, outcome)
     for key, cell in cells.items():
         cell.failed = failed[key]
     rows = sorted({r for r, _ in cells})
@@ -538,7 +502,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
             company_pairs[(company.get(source, source), company.get(target, target),
                            outcome)] += 1
             key = (source, record["surface"], target)
-            edges[key] = _worse(edges.get(key), outcome)
+            edges[key] = worse_of(edges.get(key), outcome)
             if outcome == UNRECOGNIZED:
                 item = review_item(record)
                 if item is not None:
@@ -703,7 +667,7 @@ def edge_outcomes(path: Path) -> dict[tuple[str, str, str], str]:
     edges: dict[tuple[str, str, str], str] = {}
     for record in _json_lines(path / OBSERVATIONS):
         key = (record["source"], record["surface"], record.get("target_platform") or "(other)")
-        edges[key] = _worse(edges.get(key), record["outcome"])
+        edges[key] = worse_of(edges.get(key), record["outcome"])
     return edges
 
 

@@ -43,6 +43,7 @@ from audit import __version__, shipped_dir
 from audit.errors import HulianError
 from audit.evidence.bundle import Problem
 from audit.evidence.review import REVIEW_CSV, write_review_csv
+from audit.judge import outcomes
 from audit.judge.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
 from audit.model import (
     BlockReason,
@@ -56,7 +57,6 @@ from audit.model import (
 from audit.model import Text as BiText
 from audit.policy.catalog import Catalog
 from audit.report.data import (
-    OUTCOME_RANK,
     Figure,
     GraphObservation,
     GraphVerdict,
@@ -214,13 +214,6 @@ def _environment(lang: str) -> jinja2.Environment:
 # The figure: the reachability graph as a static SVG
 # ---------------------------------------------------------------------------------------
 
-OUTCOME_COLOURS = {
-    "direct": "#2e7d32", "wrapped": "#66bb6a", "warned": "#f9a825", "copy_only": "#ef6c00",
-    "stripped": "#c62828", "diverted": "#ad1457", "blocked": "#b71c1c",
-    "unrecognized": "#6a1b9a", "target_down": "#9e9e9e", "error": "#757575",
-}
-
-
 def graph_svg(data: ReportData, catalog: Catalog, lang: str,
               verdicts: Iterable[Verdict] | None = None) -> str | None:
     """The reachability graph as SVG: audit.graph.build.render_svg when the graph module has it,
@@ -297,7 +290,7 @@ def _dot_svg(data: ReportData, lang: str) -> str | None:
             lines.append(f"  {_dot_quote(node)} [label={_dot_quote(nlabel)}];")
         lines.append("}")
     for (source, target), cell in sorted(matrix.cells.items()):
-        colour = OUTCOME_COLOURS.get(cell.worst or "", "#757575")
+        colour = outcomes.colour(cell.worst)
         width = 2.2 if cell.failed else 1.0
         style = "dashed" if cell.worst in ("target_down", "error") else "solid"
         lines.append(f"{_dot_quote(source)} -> {_dot_quote(target)} [color={_dot_quote(colour)}, "
@@ -333,6 +326,18 @@ def _asset(name: str) -> str:
     return (templates_dir() / name).read_text(encoding="utf-8")
 
 
+OUTCOME_CSS = "/* .o-<outcome> rules: audit/judge/outcomes.py */\n"
+
+
+def _style() -> str:
+    """report.css with the outcome colours of audit/judge/outcomes.py, which also colour
+    the graph figure: the legend and the arrows it explains cannot disagree."""
+    css = _asset("report.css")
+    if OUTCOME_CSS not in css:
+        raise ReportError(f"reports/report.css lacks the line {OUTCOME_CSS.strip()}")
+    return css.replace(OUTCOME_CSS, outcomes.css_rules())
+
+
 def _csp_hash(text: str) -> str:
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
@@ -362,7 +367,7 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
     """The pieces of render_html's page, in order."""
     if lang not in LANGS:
         raise ReportError(f"unknown language {lang!r} (use one of {', '.join(LANGS)})")
-    style = _asset("report.css")
+    style = _style()
     script = _asset("report.js") if mode == "html" else ""
     script_src = _csp_hash(script) if script else "'none'"
     csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
@@ -382,12 +387,12 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "evidence_href": evidence,
         "severities": [s.value for s in reversed(Severity)],
         "statuses": [s.value for s in Status],
-        "outcome_colours": OUTCOME_COLOURS,
+        "outcome_order": [o.value for o in outcomes.ORDER],
         # The PDF lists the first 200 pages to review; report.html and review.csv all of them.
         "review_cap": len(data.review) if mode == "html" else 200,
         "worst": [f for f in data.findings if f.status == "fail"][:5],
         "sev_rank": {s.value: i for i, s in enumerate(Severity)},
-        "outcome_rank": OUTCOME_RANK,
+        "outcome_rank": outcomes.RANK,
     }
     env = _environment(lang)
     zh = lang == "zh"
