@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from audit import __version__
-from audit.cli import capture, history, lab, policies, schedule
+from audit.cli import capture, history, keys, lab, policies, schedule
 from audit.cli.console import setup_logging, stdout
 from audit.cli.graph import graph_command
 from audit.cli.inspect import inspect
@@ -31,6 +31,7 @@ app.add_typer(policies.app, name="policies")
 app.add_typer(lab.app, name="lab")
 app.add_typer(capture.app, name="capture")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(keys.app, name="keys")
 app.command()(inspect)
 app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
