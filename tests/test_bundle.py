@@ -142,7 +142,7 @@ def test_finish_lists_every_file_with_its_sha256(tmp_path: Path) -> None:
         if p.is_file() and p.name not in (MANIFEST, "report.html", BUNDLE_LOCK)
     }
     assert set(expected) == {PROBES, OBSERVATIONS, VERDICTS, "evidence/hop-1.warc.gz",
-                             "graph.graphml"}
+                             "graph.graphml", "observations.parquet", "verdicts.parquet"}
     assert verify(path).intact
     assert manifest.files == expected
     on_disk = read_manifest(path)
@@ -306,8 +306,10 @@ def test_verify_intact(tmp_path: Path) -> None:
     path = write_bundle(tmp_path)
     report = verify(path)
     assert report.intact
-    assert sorted(report.ok) == sorted([PROBES, OBSERVATIONS, VERDICTS])
-    assert report.as_dict() == {"intact": True, "ok": 3, "changed": [], "missing": [],
+    # The Parquet copies of observations and verdicts are sealed like the lines.
+    assert sorted(report.ok) == sorted([PROBES, OBSERVATIONS, VERDICTS, "observations.parquet",
+                                        "verdicts.parquet"])
+    assert report.as_dict() == {"intact": True, "ok": 5, "changed": [], "missing": [],
                                 "unlisted": [], "manifest": "ok", "duplicate_probes": [],
                                 "duplicate_observations": [], "duplicate_observation_ids": [],
                                 "forced_evaluations": [], "problems": []}
@@ -324,7 +326,7 @@ def test_verify_names_changed_missing_and_unlisted_files(tmp_path: Path) -> None
     assert report.changed == [OBSERVATIONS]
     assert report.missing == [PROBES]
     assert report.unlisted == ["evidence/planted.warc.gz"]
-    assert report.ok == [VERDICTS]
+    assert report.ok == ["observations.parquet", VERDICTS, "verdicts.parquet"]
     assert report.as_dict()["intact"] is False
 
 

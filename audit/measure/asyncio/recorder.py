@@ -61,6 +61,9 @@ class _Writes:
         self.warc = WarcLog(warc_path, flush_each=False)
         self.observations_path = observations_path
         self._lines: IO[str] | None = None
+        # observations.parquet, fed the same lines (the bundle's directory is named by the
+        # run's id); replays the lines already there when a resumed run opens it.
+        self._table: Any = None  # a ColumnarLog
         self._pending: list[str] = []
 
     def apply(self, item: tuple[Any, ...]) -> None:
@@ -77,8 +80,17 @@ class _Writes:
         if self._lines is None:
             repair_partial_line(self.observations_path)
             self._lines = self.observations_path.open("a", encoding="utf-8")
+            # Imported here, in the child: the crawl process never loads pyarrow.
+            from audit.evidence.columnar import ColumnarLog, during_run
+
+            if during_run():
+                self._table = ColumnarLog(self.observations_path,
+                                          self.observations_path.parent.name, strict=False)
         self._lines.write("".join(self._pending))
         self._lines.flush()
+        if self._table is not None:
+            for line in self._pending:
+                self._table.add(line)
         self._pending.clear()
 
     def close(self) -> None:
@@ -87,6 +99,8 @@ class _Writes:
         if self._lines is not None:
             os.fsync(self._lines.fileno())  # as BundleWriter.close does for its files
             self._lines.close()
+        if self._table is not None:
+            self._table.close()
 
 
 class RecorderGone(RuntimeError):

@@ -1,0 +1,425 @@
+"""The run bundle's columnar tables: observations.parquet and verdicts.parquet (zstd), for
+DuckDB, pandas, Polars and R. The only module that imports pyarrow.
+
+Each table is the columnar copy of its JSON-lines file (observations.jsonl, verdicts.jsonl),
+which stays the streamed, resumable record: the Parquet file is written beside it as the run
+goes, a row group at a time, and can always be built again from it. Its footer records how
+many bytes of the JSON-lines file it holds (`hulian.source_bytes`): a table whose count is
+the file's size is current; one that is not (a run still going, killed, resumed, or written
+by a hulian without Parquet) is built again from the lines.
+
+Rows are parsed from the very lines written to the JSON-lines file, by Arrow's JSON reader
+against a fixed schema (C++, no Python object per row): the two copies cannot disagree, and
+writing the table costs the crawl little (docs/benchmarks.md, "Issue 16").
+
+Nested fields stay nested, as Arrow structs and lists (`page.kind`, `comparison.matched`,
+`hops[1].status`, `unnest(hops)`): DuckDB, Polars and R query them as they are, pandas gets
+dicts and lists; JSON strings would have to be parsed again in every query. The CSV export
+flattens structs into dotted columns and writes lists as JSON text. The schemas are
+docs/columnar.md's; a change to them is a new SCHEMA_VERSION.
+
+Standard library and pyarrow only (no models): the asyncio engine's recorder process loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from audit.errors import HulianError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+# Rows held before they go to the file as one row group during a run, and the most JSON
+# held meanwhile (a few huge pages must not hold many MB each).
+ROW_GROUP_ROWS = 16_384
+PENDING_BYTES = 16 << 20
+# Reading a whole JSON-lines file again: blocks of this much, row groups of this many rows.
+REBUILD_BLOCK = 32 << 20
+REBUILD_ROW_GROUP = 131_072
+# HULIAN_PARQUET=0: the tables are not written during the run, only built from the lines when
+# the bundle is sealed (the benchmark's comparison; nothing else needs it).
+ENV_DURING_RUN = "HULIAN_PARQUET"
+SOURCE_BYTES = b"hulian.source_bytes"
+
+
+class ColumnarError(HulianError):
+    """A table cannot be written or read; the message names the file (and line)."""
+
+
+def _text() -> pa.DataType:
+    return pa.string()
+
+
+_HOP = pa.struct([
+    ("url", _text()), ("status", pa.int32()), ("location", _text()), ("via", _text()),
+    ("elapsed_ms", pa.float64()), ("body_sha256", _text()), ("warc_record_id", _text()),
+])
+_PAGE = pa.struct([
+    ("kind", _text()), ("signature", _text()), ("endpoint", _text()), ("target", _text()),
+    ("reason", _text()), ("reason_text", _text()), ("continue_url", _text()),
+    ("title", _text()), ("headline", _text()), ("excerpt", _text()), ("failure", _text()),
+    ("parse_issue", _text()),
+])
+_COMPARISON = pa.struct([
+    ("control_url", _text()), ("control_status", pa.int32()), ("chain_status", pa.int32()),
+    ("status_match", pa.bool_()), ("same_site", pa.bool_()), ("body_proportion", pa.float64()),
+    ("title_match", pa.bool_()), ("structure_similarity", pa.float64()),
+    ("matched", pa.bool_()),
+])
+
+OBSERVATIONS_SCHEMA = pa.schema([
+    ("id", _text()), ("probe_id", _text()), ("run_id", _text()), ("source", _text()),
+    ("surface", _text()), ("target_url", _text()), ("target_platform", _text()),
+    ("method", _text()), ("started_at", pa.timestamp("us", tz="UTC")),
+    ("runtime_s", pa.float64()), ("rendered_as", _text()), ("hops", pa.list_(_HOP)),
+    ("final_url", _text()), ("page", _PAGE), ("control_ok", pa.bool_()),
+    ("comparison", _COMPARISON), ("failure", _text()), ("outcome", _text()),
+    ("reason", _text()), ("evidence", pa.list_(_text())),
+])
+
+VERDICTS_SCHEMA = pa.schema([
+    ("run_id", _text()), ("id", _text()), ("rule_id", _text()), ("observation_id", _text()),
+    ("probe_id", _text()), ("source", _text()), ("surface", _text()),
+    ("target_url", _text()), ("target_platform", _text()), ("outcome", _text()),
+    ("status", _text()), ("severity", _text()),
+    ("reason", pa.struct([("zh", _text()), ("en", _text())])), ("exemption", _text()),
+    ("requirements", pa.list_(_text())), ("evidence", pa.list_(_text())),
+])
+
+SCHEMAS: dict[str, pa.Schema] = {"observations": OBSERVATIONS_SCHEMA,
+                                 "verdicts": VERDICTS_SCHEMA}
+TABLES = tuple(SCHEMAS)
+
+
+def parquet_path(jsonl: Path) -> Path:
+    """observations.jsonl -> observations.parquet, beside it."""
+    return jsonl.with_suffix(".parquet")
+
+
+def table_of(jsonl: Path) -> str:
+    name = jsonl.name.removesuffix(".jsonl")
+    if name not in SCHEMAS:
+        raise ColumnarError(f"{jsonl}: no columnar table for this file (tables: "
+                            + ", ".join(TABLES) + ")")
+    return name
+
+
+def _schema(table: str) -> pa.Schema:
+    # Which table and which schema version a file holds, for readers and for is_current.
+    return SCHEMAS[table].with_metadata({"hulian.table": table,
+                                         "hulian.schema_version": str(SCHEMA_VERSION)})
+
+
+def during_run() -> bool:
+    """Whether runs write their tables as they go (the default) or only when sealed."""
+    return os.environ.get(ENV_DURING_RUN, "1").strip().lower() not in ("0", "off", "no",
+                                                                       "false")
+
+
+class ColumnarLog:
+    """One table's Parquet file, written beside its JSON-lines file as lines are appended:
+    `add` takes each line as written there, a row group goes to the file every
+    ROW_GROUP_ROWS rows, `close` writes the footer. Opening one replays what the JSON-lines
+    file holds already (a resumed run): the Parquet file is rewritten, never appended to (a
+    file cut by a crash has no footer to append after).
+
+    `strict=False` (a run's live copy): a line Arrow cannot read ends the copy with a warning
+    instead of the run; the table, left without its byte count, is built again when the
+    bundle is sealed, where the error names the line."""
+
+    def __init__(self, jsonl: Path, run_id: str, *, dest: Path | None = None,
+                 row_group_rows: int = ROW_GROUP_ROWS, strict: bool = True):
+        self.jsonl = jsonl
+        self.table = table_of(jsonl)
+        self.run_id = run_id
+        self.path = dest or parquet_path(jsonl)
+        self.row_group_rows = row_group_rows
+        self.strict = strict
+        self._broken = False
+        self._schema = _schema(self.table)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._source_bytes = 0
+        self._lines_done = 0  # lines already in the file: the line number of an error
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            self.path, self._schema, compression="zstd")
+        if jsonl.is_file():
+            self._guarded(self._replay)
+
+    def add(self, line: str | bytes) -> None:
+        """One line as appended to the JSON-lines file (its newline included)."""
+        if self._broken:
+            return
+        data = line.encode("utf-8") if isinstance(line, str) else line
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        self._source_bytes += len(data)
+        if len(self._pending) >= self.row_group_rows or self._pending_bytes >= PENDING_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is held as a row group."""
+        if not self._pending or self._broken:
+            return
+        block, count = b"".join(self._pending), len(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._guarded(lambda: self._write_block(block, count))
+
+    def _guarded(self, step: Any) -> None:
+        try:
+            step()
+        except ColumnarError as exc:
+            if self.strict:
+                raise
+            logger.warning("%s; %s is built again when the run is sealed", exc, self.path.name)
+            self._broken = True
+            self._pending.clear()
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        try:
+            self.flush()
+            if self._broken:
+                return  # no byte count: not current, built again from the lines
+            self._writer.add_key_value_metadata({SOURCE_BYTES.decode(): str(self._source_bytes)})
+        finally:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> ColumnarLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _replay(self) -> None:
+        with self.jsonl.open("rb") as fh:
+            tail = b""
+            while block := fh.read(REBUILD_BLOCK):
+                block = tail + block
+                cut = block.rfind(b"\n") + 1
+                tail = block[cut:]
+                if cut:
+                    self._source_bytes += cut
+                    self._write_block(block[:cut], block.count(b"\n", 0, cut),
+                                      REBUILD_ROW_GROUP)
+        if tail.strip():
+            # A last line without its newline: the bundle's reader keeps it when it is a
+            # whole record and skips it when it was cut, and so does the table.
+            try:
+                self._write_block(tail + b"\n", 1)
+                self._source_bytes += len(tail)
+            except ColumnarError:
+                logger.warning("%s: partial last line left out of %s (interrupted write)",
+                               self.jsonl, self.path.name)
+
+    def _write_block(self, block: bytes, lines: int, row_group: int | None = None) -> None:
+        assert self._writer is not None, "the table is closed"
+        table = self._parse(block)
+        self._writer.write_table(table, row_group_size=row_group or max(1, table.num_rows))
+        self._lines_done += lines
+
+    def _parse(self, block: bytes) -> pa.Table:
+        try:
+            table = pa_json.read_json(
+                pa.BufferReader(block),
+                read_options=pa_json.ReadOptions(use_threads=False, block_size=len(block) + 1),
+                parse_options=pa_json.ParseOptions(explicit_schema=self._schema,
+                                                   unexpected_field_behavior="ignore"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ColumnarError(self._where(block, exc)) from None
+        # The run's id on every row (verdicts do not carry it; captures may not).
+        run_id = table.column("run_id")
+        filled = pc.coalesce(run_id, pa.scalar(self.run_id, pa.string()))
+        table = table.set_column(table.schema.get_field_index("run_id"), "run_id", filled)
+        return table.select(self._schema.names).cast(self._schema)
+
+    def _where(self, block: bytes, exc: Exception) -> str:
+        """The first line of a block Arrow refused, by number: read one by one to find it."""
+        for offset, raw in enumerate(block.splitlines(), self._lines_done + 1):
+            if not raw.strip():
+                continue
+            try:
+                pa_json.read_json(pa.BufferReader(raw + b"\n"), parse_options=pa_json.ParseOptions(
+                    explicit_schema=self._schema, unexpected_field_behavior="ignore"))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as line_exc:
+                return f"{self.jsonl}:{offset}: cannot be read into {self.path.name} ({line_exc})"
+        return f"{self.jsonl}: cannot be read into {self.path.name} ({exc})"
+
+
+# ---------------------------------------------------------------------------------------
+# Whole tables: current or built again
+# ---------------------------------------------------------------------------------------
+
+
+def source_bytes(parquet: Path) -> int | None:
+    """How many bytes of its JSON-lines file a finished table holds; None for a file that is
+    not a finished table of this schema version (absent, cut by a crash, another version)."""
+    try:
+        metadata = pq.read_metadata(parquet).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return None
+    if metadata.get(b"hulian.schema_version") != str(SCHEMA_VERSION).encode():
+        return None
+    value = metadata.get(SOURCE_BYTES)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def is_current(jsonl: Path, parquet: Path | None = None) -> bool:
+    """The table holds exactly what the JSON-lines file holds (the files only grow)."""
+    size = jsonl.stat().st_size if jsonl.is_file() else 0
+    return source_bytes(parquet or parquet_path(jsonl)) == size
+
+
+def build(jsonl: Path, run_id: str, dest: Path | None = None) -> Path:
+    """Write the whole table from the JSON-lines file (an empty table if there is none), to
+    a temporary file first: a reader never sees a half-built table under the final name."""
+    final = dest or parquet_path(jsonl)
+    tmp = final.with_name(final.name + ".tmp")
+    try:
+        with ColumnarLog(jsonl, run_id, dest=tmp):
+            pass
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def ensure(jsonl: Path, run_id: str) -> Path:
+    """The bundle's own table, built again unless it is current (a writer's step: before a
+    bundle is sealed)."""
+    parquet = parquet_path(jsonl)
+    return parquet if is_current(jsonl, parquet) else build(jsonl, run_id)
+
+
+def cache_root() -> Path:
+    """Where tables of bundles that hold none (or a stale one) are built for reading:
+    $HULIAN_CACHE, else $XDG_CACHE_HOME/hulian, else ~/.cache/hulian."""
+    explicit = os.environ.get("HULIAN_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hulian"
+
+
+def readable(jsonl: Path, run_id: str, cache: Path | None = None) -> Path:
+    """A current table of a bundle, for reading, leaving the bundle untouched: its own file
+    when current, else one built into the cache (kept for the next reader, keyed by the
+    run and the file's size)."""
+    own = parquet_path(jsonl)
+    if is_current(jsonl, own):
+        return own
+    size = jsonl.stat().st_size if jsonl.is_file() else 0
+    directory = (cache or cache_root()) / "columnar" / run_id
+    cached = directory / f"{table_of(jsonl)}-{size}.parquet"
+    if is_current(jsonl, cached):
+        return cached
+    directory.mkdir(parents=True, exist_ok=True)
+    logger.info("%s: building %s in %s", jsonl.parent, own.name, directory)
+    return build(jsonl, run_id, cached)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    table: str
+    schema_version: int
+    rows: int
+    row_groups: int
+
+
+def info(parquet: Path) -> TableInfo:
+    try:
+        metadata = pq.read_metadata(parquet)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ColumnarError(f"{parquet}: not a readable Parquet table ({exc})") from None
+    kv = metadata.metadata or {}
+    return TableInfo(kv.get(b"hulian.table", b"?").decode(),
+                     int(kv.get(b"hulian.schema_version", b"0")), metadata.num_rows,
+                     metadata.num_row_groups)
+
+
+def read_table(parquet: Path) -> pa.Table:
+    """A whole table (tests and small runs; exports stream with `batches`)."""
+    return pq.read_table(parquet)
+
+
+# ---------------------------------------------------------------------------------------
+# Exports, streamed a record batch at a time
+# ---------------------------------------------------------------------------------------
+
+EXPORT_BATCH = 8_192
+
+
+def batches(parquet: Path, batch_size: int = EXPORT_BATCH) -> Iterator[pa.RecordBatch]:
+    yield from pq.ParquetFile(parquet).iter_batches(batch_size=batch_size)
+
+
+def export_parquet(parquet: Path, out: IO[bytes]) -> int:
+    """The table as it is (the file's bytes); the number of rows."""
+    with parquet.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            out.write(chunk)
+    return info(parquet).rows
+
+
+def export_jsonl(parquet: Path, out: IO[bytes]) -> int:
+    """One JSON object per row, nested fields as nested JSON, times in ISO 8601."""
+    rows = 0
+    for batch in batches(parquet):
+        out.write(b"".join(orjson.dumps(row) + b"\n" for row in batch.to_pylist()))
+        rows += batch.num_rows
+    return rows
+
+
+def export_csv(parquet: Path, out: IO[bytes]) -> int:
+    """Structs flattened into dotted columns (page.kind, comparison.matched, reason.zh),
+    lists (hops, evidence, requirements) as JSON text: every cell a string or number a
+    spreadsheet shows."""
+    writer: pa_csv.CSVWriter | None = None
+    rows = 0
+    try:
+        for batch in batches(parquet):
+            flat = _csv_ready(pa.Table.from_batches([batch]))
+            if writer is None:
+                writer = pa_csv.CSVWriter(out, flat.schema)
+            writer.write_table(flat)
+            rows += batch.num_rows
+        if writer is None:  # an empty table: the header alone
+            writer = pa_csv.CSVWriter(out, _csv_ready(pq.read_schema(parquet).empty_table())
+                                      .schema)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def _csv_ready(table: pa.Table) -> pa.Table:
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    for index, field in enumerate(table.schema):
+        if pa.types.is_list(field.type):
+            texts = [None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                     for v in table.column(index).to_pylist()]
+            table = table.set_column(index, field.name, pa.array(texts, pa.string()))
+    return table
+
+
+def to_arrow(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows read from elsewhere (the history store) as an Arrow table of `schema`."""
+    return pa.Table.from_pylist(rows, schema=schema)
