@@ -55,6 +55,24 @@ class Outcome(StrEnum):
     ERROR = "error"  # the measurement failed (timeout, anti-bot, rate limit ...)
 
 
+class SearchClass(StrEnum):
+    """How far a host lets one search engine's crawler read it (the robots corpus README's
+    classes, plus what RFC 9309 and page directives add)."""
+
+    OPEN = "open"  # robots.txt lets the crawler fetch every path it names (and /)
+    PARTIAL = "partial"  # / may be fetched, some path the file names may not
+    CLOSED = "closed"  # / may not be fetched: a published rule shuts the crawler out
+    # robots.txt answered 5xx or could not be fetched: RFC 9309 says assume complete
+    # disallow. Kept apart from `closed`: nobody published it.
+    UNREACHABLE = "unreachable"
+    NOINDEX = "noindex"  # readable, but the page tells this crawler not to index it
+
+    @property
+    def openness(self) -> int:
+        """For comparing engines: open > partial > the three that keep the engine out."""
+        return {SearchClass.OPEN: 2, SearchClass.PARTIAL: 1}.get(self, 0)
+
+
 class PageKind(StrEnum):
     """What one page is, judged from its own content (and where it is served)."""
 
@@ -180,6 +198,39 @@ class Company(Strict):
     id: Identifier
     name: Text
     cite: Citation | None = None
+
+
+# A robots.txt product token as search engines publish them: words of letters, digits, '_'
+# and '-', single spaces between ("Sogou web spider"); nothing a robots.txt line would read
+# differently ('#', ':', '*').
+ProductToken = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+( [A-Za-z0-9_-]+)*$",
+                                    max_length=80)]
+
+
+class SearchEngine(Strict):
+    """A web search engine and the crawler that indexes for it (policies/search_engines.yaml).
+    `token` is the product token its web crawler obeys in robots.txt: the one judged.
+    `company` is a company id; an engine's company that owns no audited platform is not in
+    companies.yaml and is named here instead (`company_name`)."""
+
+    id: Identifier
+    name: Text
+    company: Identifier
+    company_name: Text | None = None
+    token: ProductToken
+    # The engine's other crawlers (images, news, ads) and older names of its web crawler:
+    # for reference only. RFC 9309 matches whole tokens, so their groups do not bind `token`.
+    other_tokens: list[ProductToken] = Field(default_factory=list)
+    cite: list[Citation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _tokens_distinct(self) -> SearchEngine:
+        seen = [self.token.lower(), *(t.lower() for t in self.other_tokens)]
+        twice = sorted({t for t in seen if seen.count(t) > 1})
+        if twice:
+            raise ValueError(f"engine {self.id!r}: token(s) named twice (robots.txt compares "
+                             f"them case-insensitively): {', '.join(twice)}")
+        return self
 
 
 class TargetLocation(StrEnum):
@@ -474,12 +525,17 @@ class Rule(Strict):
     id: Identifier
     title: Text
     severity: Severity
-    scope: Literal["observation", "graph"] = "observation"
+    # search: judged on the search engines' classes of a platform's hosts (audit/judge/search.py)
+    scope: Literal["observation", "graph", "search"] = "observation"
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     pass_outcomes: list[Outcome] = Field(default_factory=list)
     fail_outcomes: list[Outcome] = Field(default_factory=list)
     # Graph rules compare friction between pairs; `check` names the comparison.
-    check: Literal["same_category_same_friction", "no_self_preferencing"] | None = None
+    check: Literal["same_category_same_friction", "no_self_preferencing", "search_same_class",
+                   "search_no_self_preferencing", "search_not_closed"] | None = None
+    # True when the rule stands on guidance (e.g. a press report of a regulator's intention),
+    # not on a rule in force: reports show it as such, and it should carry severity info.
+    guidance: bool = False
     exemptions: list[Exemption] = Field(default_factory=list)
     reason: ReasonTemplates
     cite: list[Citation] = Field(min_length=1)
@@ -497,7 +553,10 @@ class Rule(Strict):
             if both:
                 raise ValueError(f"rule {self.id!r}: outcomes both pass and fail: {sorted(both)}")
         elif self.check is None:
-            raise ValueError(f"rule {self.id!r}: a graph rule needs 'check'")
+            raise ValueError(f"rule {self.id!r}: a {self.scope} rule needs 'check'")
+        elif self.check.startswith("search_") != (self.scope == "search"):
+            raise ValueError(f"rule {self.id!r}: check {self.check!r} does not belong to "
+                             f"scope {self.scope!r}")
         return self
 
 

@@ -1,7 +1,8 @@
 """Load and validate the policy set (companies, platforms, rules, frameworks, markers).
 
-A policy directory holds `companies.yaml`, `markers.yaml`, `platforms/*.yaml`, `rules/*.yaml`
-and `frameworks/*.yaml`; every part is optional except in the shipped set. Several directories
+A policy directory holds `companies.yaml`, `markers.yaml`, `search_engines.yaml`,
+`platforms/*.yaml`, `rules/*.yaml` and `frameworks/*.yaml`; every part is optional except in
+the shipped set. Several directories
 can be stacked (the shipped one first, then the user's): entries are merged and a duplicate id
 is an error. Every problem is reported with file, line and field.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from audit import shipped_dir
 from audit.bounded import describe, read_file_bounded
 from audit.errors import HulianError
-from audit.model import Company, Framework, GenericMarkers, Platform, Rule
+from audit.model import Company, Framework, GenericMarkers, Platform, Rule, SearchEngine, Text
 from audit.web.urls import host_of
 
 POLICIES_ENV = "HULIAN_POLICIES"
@@ -63,6 +64,7 @@ class Catalog:
     rules: dict[str, Rule] = field(default_factory=dict)
     frameworks: dict[str, Framework] = field(default_factory=dict)
     markers: GenericMarkers | None = None
+    search_engines: dict[str, SearchEngine] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # "<dir-index>/<relpath>" -> content
     sources: dict[str, Path] = field(default_factory=dict)  # "<kind>:<id>" -> file
     nodes: dict[str, yaml.Node] = field(default_factory=dict, repr=False)  # for line numbers
@@ -78,6 +80,14 @@ class Catalog:
     def company_of(self, platform_id: str | None) -> str | None:
         platform = self.platforms.get(platform_id or "")
         return platform.company if platform else None
+
+    def company_name(self, company_id: str) -> Text | None:
+        """A company's name: from companies.yaml, or from the search engine that names a
+        company owning no audited platform (Google, Microsoft ...)."""
+        if company_id in self.companies:
+            return self.companies[company_id].name
+        return next((e.company_name for e in self.search_engines.values()
+                     if e.company == company_id and e.company_name is not None), None)
 
     def platform_for_url(self, url: str | None) -> Platform | None:
         """The platform owning a URL's host: the longest matching domain suffix wins, so
@@ -110,6 +120,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "framework.schema.json": Framework.model_json_schema(by_alias=True),
         "markers.schema.json": GenericMarkers.model_json_schema(by_alias=True),
         "companies.schema.json": TypeAdapter(list[Company]).json_schema(by_alias=True),
+        "search_engines.schema.json":
+            TypeAdapter(list[SearchEngine]).json_schema(by_alias=True),
     }
 
 
@@ -344,21 +356,27 @@ def _load_dir(catalog: Catalog, index: int, directory: Path) -> list[PolicyProbl
         if node is not None:
             catalog.nodes[key] = node
 
-    companies = directory / "companies.yaml"
-    if companies.is_file() and (loaded := read(companies)):
+    def read_list(path: Path, kind: str, plural: str, model: type[BaseModel],
+                  table: dict[str, Any]) -> None:
+        """A file that is a list of entries (companies, search engines)."""
+        if not path.is_file() or not (loaded := read(path)):
+            return
         data, node = loaded
         if not isinstance(data, list):
-            problems.append(PolicyProblem(companies, 1, None, "expected a list of companies"))
-        else:
-            for i, item in enumerate(data):
-                try:
-                    company = _validate(Company, item, companies, node, (i,))
-                except PolicyError as exc:
-                    problems.extend(exc.problems)
-                    continue
-                line = _node_at(node, (i,)).start_mark.line + 1 if node else None
-                register("company", catalog.companies, company, companies, line,
-                         _node_at(node, (i,)) if node else None)
+            problems.append(PolicyProblem(path, 1, None, f"expected a list of {plural}"))
+            return
+        for i, item in enumerate(data):
+            try:
+                entry = _validate(model, item, path, node, (i,))
+            except PolicyError as exc:
+                problems.extend(exc.problems)
+                continue
+            line = _node_at(node, (i,)).start_mark.line + 1 if node else None
+            register(kind, table, entry, path, line, _node_at(node, (i,)) if node else None)
+
+    read_list(directory / "companies.yaml", "company", "companies", Company, catalog.companies)
+    read_list(directory / "search_engines.yaml", "search_engine", "search engines",
+              SearchEngine, catalog.search_engines)
 
     markers = directory / "markers.yaml"
     if markers.is_file() and (loaded := read(markers)):
@@ -465,9 +483,46 @@ def _cross_check(catalog: Catalog) -> list[PolicyProblem]:
                 if rule_id not in catalog.rules:
                     problems.append(at("framework", framework.id, ("requirements", i, "rules", r),
                                        f"requirements.{i}.rules.{r}", f"unknown rule {rule_id!r}"))
+    problems += _check_search_engines(catalog, at)
     if catalog.markers is None:
         problems.append(PolicyProblem(Path("markers.yaml"), None, None,
                                       "no markers.yaml in any policy directory"))
+    return problems
+
+
+def _check_search_engines(catalog: Catalog,
+                          at: Callable[..., PolicyProblem]) -> list[PolicyProblem]:
+    """An engine's company is in companies.yaml, or named by the engine (one name per
+    company); no product token belongs to two engines (robots.txt would not tell them apart)."""
+    problems: list[PolicyProblem] = []
+    token_owner: dict[str, str] = {}
+    named: dict[str, tuple[str, Text]] = {}  # company -> (first engine naming it, the name)
+    for engine in catalog.search_engines.values():
+        if engine.company_name is not None:
+            first, name = named.setdefault(engine.company, (engine.id, engine.company_name))
+            if name != engine.company_name:
+                problems.append(at("search_engine", engine.id, ("company_name",),
+                                   "company_name", f"company {engine.company!r} is named "
+                                   f"differently by engine {first!r}"))
+        known = engine.company in catalog.companies
+        if not known and engine.company_name is None:
+            problems.append(at("search_engine", engine.id, ("company",), "company",
+                               f"unknown company {engine.company!r}: add it to companies.yaml, "
+                               "or name it here with company_name (a company that owns no "
+                               "audited platform)"))
+        elif known and engine.company_name is not None:
+            problems.append(at("search_engine", engine.id, ("company_name",), "company_name",
+                               f"company {engine.company!r} is in companies.yaml, which names "
+                               "it; remove company_name"))
+        tokens = [("token", engine.token),
+                  *((f"other_tokens.{i}", t) for i, t in enumerate(engine.other_tokens))]
+        for field_name, token in tokens:
+            owner = token_owner.setdefault(token.lower(), engine.id)
+            if owner != engine.id:
+                problems.append(at("search_engine", engine.id, tuple(
+                    int(p) if p.isdigit() else p for p in field_name.split(".")), field_name,
+                    f"token {token!r} also belongs to engine {owner!r} (tokens are compared "
+                    "case-insensitively)"))
     return problems
 
 

@@ -1,0 +1,569 @@
+"""Search barriers: which search engines a host lets index it (issue 15). Pure, no I/O.
+
+A host's robots.txt (parsed by Protego, Scrapy's RFC 9309 parser) and its pages' robots
+directives give each search engine's crawler a `SearchClass`, defined exactly as
+../shared/corpus/robots/README.md does:
+
+- `closed`: the engine may not fetch `/`;
+- `open`: it may fetch `/` and every path the file names (the path set P: every `Allow` and
+  `Disallow` value anywhere in the file, `*` read as `x1`, a trailing `$` dropped);
+- `partial`: otherwise;
+- `unreachable`: robots.txt answered 5xx (or 429) or could not be fetched at all — RFC 9309
+  says assume a complete disallow; kept apart from `closed`, which someone published;
+- `noindex`: robots.txt lets the engine in, but a page tells it not to index (meta robots,
+  a meta named after the engine, X-Robots-Tag).
+
+A crawler obeys the groups whose User-agent equals its product token (whole value,
+case-insensitive; Protego merges groups of the same name), else the combined `*` groups, else
+nothing. Protego alone would also apply a group named `baidu` to `Baiduspider` (it looks for
+the name inside a User-Agent header); RFC 9309 and the corpus README match whole tokens, so the
+group is chosen here and only its rules are asked (`_group_for`).
+
+API (stable; part 2 of issue 15 builds the crawl, graph, reports and diff on it):
+
+    RobotsFetch(status, body, failure, url, content_type)   what fetching /robots.txt gave
+    RawDirective: any object with .source ("meta"/"header"), .name, .content (the shape of
+        audit.model.PageDirective); read_directive(raw) -> [Directive]
+    judge_robots(host, fetch, tokens, directives=()) -> SearchBarriers
+    judge_robots_text(host, body, tokens) -> SearchBarriers   (a saved file: status 200)
+    SearchBarriers: host, classes {token: SearchClass}, groups {token: [User-agent as
+        written]}, sitemaps, status, reasons, noindex {token: [directive]},
+        .discriminates, .to_json()
+    combine_hosts([SearchBarriers...], tokens) -> {token: SearchClass}   one platform's hosts
+    self_preference(classes, company, engine_company) -> SelfPreference | None
+    evaluate_search_rules(platform_id, hosts, catalog, evidence) -> [Verdict]
+    engine_tokens(catalog) -> [token]    in catalog order
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from protego import Protego
+from protego._protego import (  # the line reader Protego itself uses (see _rule_paths)
+    _ALLOW_DIRECTIVE,
+    _DISALLOW_DIRECTIVE,
+    _USER_AGENT_DIRECTIVE,
+    _extract_directive,
+)
+
+from audit.model import Rule, SearchClass, Status, Text, Verdict
+from audit.policy.catalog import Catalog
+
+# RFC 9309 §2.5: crawlers must parse at least 500 KiB; hulian parses exactly that much.
+MAX_ROBOTS_BYTES = 500 * 1024
+
+# The base URL rules are matched against; only the path and query matter.
+_BASE = "https://robots.invalid"
+
+# Why a robots.txt was read as it was (SearchBarriers.reasons); part 2 shows them.
+REASONS: dict[str, tuple[str, str]] = {
+    "unavailable": ("robots.txt 返回 4xx：视为无限制（RFC 9309）",
+                    "robots.txt answered 4xx: no restrictions (RFC 9309)"),
+    "unreachable": ("robots.txt 返回 5xx 或无法获取：视为全部禁止（RFC 9309），并非网站发布的规则",
+                    "robots.txt answered 5xx or could not be fetched: complete disallow "
+                    "(RFC 9309), not a rule the site published"),
+    "redirects": ("robots.txt 重定向过多或循环：视为不可用，无限制（RFC 9309）",
+                  "robots.txt redirected too often or in a loop: unavailable, no restrictions "
+                  "(RFC 9309)"),
+    "html": ("robots.txt 返回的是 HTML 页面：按文本解析，通常没有规则",
+             "robots.txt is an HTML page: parsed as text, usually without rules"),
+    "binary": ("robots.txt 是二进制内容：没有可读的规则",
+               "robots.txt is binary: no readable rules"),
+    "invalid_utf8": ("robots.txt 不是合法的 UTF-8：无效字节已替换后解析",
+                     "robots.txt is not valid UTF-8: parsed with invalid bytes replaced"),
+    "truncated": ("robots.txt 超过 500 KiB：只解析前 500 KiB（至最后一个完整行）",
+                  "robots.txt is over 500 KiB: only the first 500 KiB are parsed (to the last "
+                  "complete line)"),
+}
+
+
+@dataclass(frozen=True)
+class RobotsFetch:
+    """What fetching https://HOST/robots.txt gave, after redirects (at most five, RFC 9309).
+
+    `status` is the final HTTP status, None when there was no answer; `failure` is the
+    failure word then (audit/measure/failures.py: timeout, dns_error, connection_refused,
+    redirect_loop, hop_limit:N ...). `body` is the body as received (the judge cuts it)."""
+
+    status: int | None = 200
+    body: bytes = b""
+    failure: str | None = None
+    url: str | None = None
+    content_type: str | None = None
+
+
+class RawDirective(Protocol):
+    """A page's indexing directive as measured (audit.model.PageDirective has this shape):
+    `source` "meta" (a `<meta name=NAME content=CONTENT>`) or "header" (an X-Robots-Tag
+    value in `content`; `name` unused)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One directive as read: `agent` None for every crawler (meta name="robots", an
+    X-Robots-Tag without a crawler name), else the crawler named (lowercase)."""
+
+    agent: str | None
+    values: tuple[str, ...]  # lowercase: noindex, nofollow, none, ...
+    source: str  # "meta" or "header"
+
+    def __str__(self) -> str:
+        where = "meta" if self.source == "meta" else "X-Robots-Tag"
+        return f"{where} {self.agent or 'robots'}: {', '.join(self.values)}"
+
+    @property
+    def noindex(self) -> bool:
+        return "noindex" in self.values or "none" in self.values
+
+
+def read_directive(raw: RawDirective) -> list[Directive]:
+    """What a measured directive says: a meta named "robots" speaks to every crawler, a meta
+    named after a token (e.g. "Baiduspider") to that crawler; an X-Robots-Tag value is
+    "noindex, nofollow" for every crawler or "googlebot: noindex" for one (Google's syntax,
+    which Baidu and Bing read too)."""
+    if raw.source == "meta":
+        agent = raw.name.strip().lower()
+        values = _values(raw.content)
+        if not agent or not values:
+            return []
+        return [Directive(None if agent == "robots" else agent, values, "meta")]
+    agent, sep, rest = raw.content.partition(":")
+    name = agent.strip().lower()
+    if sep and name and "," not in name and name not in _DIRECTIVE_WORDS:
+        values = _values(rest)
+        return [Directive(name, values, "header")] if values else []
+    values = _values(raw.content)
+    return [Directive(None, values, "header")] if values else []
+
+
+_DIRECTIVE_WORDS = {"all", "noindex", "nofollow", "none", "noarchive", "nosnippet",
+                    "notranslate", "noimageindex", "unavailable_after", "max-snippet",
+                    "max-image-preview", "max-video-preview", "indexifembedded"}
+
+
+def _values(text: str) -> tuple[str, ...]:
+    return tuple(v.strip().lower() for v in text.split(",") if v.strip())
+
+
+@dataclass(frozen=True)
+class SearchBarriers:
+    """One host's judgement. `classes`, `groups` and `noindex` are keyed by the tokens
+    judged, in the order given; `groups` lists the User-agent values (as written) whose
+    rules the engine obeys: `["*"]` for the combined `*` groups, `[]` when none applies."""
+
+    host: str
+    classes: dict[str, SearchClass]
+    groups: dict[str, list[str]]
+    sitemaps: list[str] = field(default_factory=list)
+    status: int | None = 200
+    reasons: list[str] = field(default_factory=list)  # keys of REASONS, some with ":detail"
+    noindex: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def discriminates(self) -> bool:
+        """The engines do not all get the same class."""
+        return len(set(self.classes.values())) > 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host,
+                "engines": {token: cls.value for token, cls in self.classes.items()},
+                "discriminates": self.discriminates,
+                "sitemaps": list(self.sitemaps),
+                "groups": {token: list(g) for token, g in self.groups.items()},
+                "status": self.status,
+                "reasons": list(self.reasons),
+                "noindex": {t: list(d) for t, d in self.noindex.items() if d}}
+
+
+def engine_tokens(catalog: Catalog) -> list[str]:
+    """The product tokens judged: each catalog engine's `token`, in catalog order."""
+    return [engine.token for engine in catalog.search_engines.values()]
+
+
+def judge_robots_text(host: str, body: bytes, tokens: Sequence[str]) -> SearchBarriers:
+    """A saved robots.txt, as if served with status 200."""
+    return judge_robots(host, RobotsFetch(200, body), tokens)
+
+
+def judge_robots(host: str, fetch: RobotsFetch, tokens: Sequence[str],
+                 directives: Iterable[RawDirective] = ()) -> SearchBarriers:
+    """Each engine's class on `host`, from its robots.txt fetch and its pages' directives."""
+    barriers = _judge_fetch(host, fetch, tokens)
+    classes = dict(barriers.classes)
+    noindex = _noindex(tokens, directives)
+    for token, said in noindex.items():
+        if said and classes[token].openness > 0:  # the engine can read the page to see it
+            classes[token] = SearchClass.NOINDEX
+    return SearchBarriers(host, classes, barriers.groups, barriers.sitemaps, barriers.status,
+                          barriers.reasons, {t: d for t, d in noindex.items() if d})
+
+
+def _judge_fetch(host: str, fetch: RobotsFetch, tokens: Sequence[str]) -> SearchBarriers:
+    status = fetch.status
+    if status is None or status >= 500 or status == 429 or status < 200:
+        # 429: a rate limit says nothing about the file; like Google, read it as 5xx rather
+        # than as "no restrictions" (which is what RFC 9309 says of other 4xx).
+        if fetch.failure and _is_redirect_failure(fetch.failure):
+            # RFC 9309 §2.3.1.2: after too many redirects the file may be taken as unavailable
+            return _everyone(host, tokens, SearchClass.OPEN, status,
+                             [f"redirects:{fetch.failure}"])
+        return _everyone(host, tokens, SearchClass.UNREACHABLE, status,
+                         [f"unreachable:{fetch.failure or status}"])
+    if 300 <= status < 400:
+        # A redirect not followed to its end (more than five hops): unavailable, as above.
+        return _everyone(host, tokens, SearchClass.OPEN, status, [f"redirects:{status}"])
+    if 400 <= status < 500:
+        return _everyone(host, tokens, SearchClass.OPEN, status, [f"unavailable:{status}"])
+    text, reasons = decode_robots(fetch.body, fetch.content_type)
+    barriers = judge_text(host, text, tokens)
+    return SearchBarriers(host, barriers.classes, barriers.groups, barriers.sitemaps, status,
+                          reasons)
+
+
+def decode_robots(body: bytes, content_type: str | None = None) -> tuple[str, list[str]]:
+    """The text Protego parses, and the reasons it is not the file as served: at most
+    500 KiB (cut after the last complete line, so a half rule is not read as a shorter one),
+    a UTF-8 BOM dropped, invalid UTF-8 replaced, HTML and binary bodies noted."""
+    reasons: list[str] = []
+    if len(body) > MAX_ROBOTS_BYTES:
+        reasons.append(f"truncated:{len(body)}")
+        cut = body[:MAX_ROBOTS_BYTES]
+        last = max(cut.rfind(b"\n"), cut.rfind(b"\r"))
+        body = cut[:last + 1] if last >= 0 else cut
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if b"\x00" in body[:8192] or _mostly_binary(body[:8192]):
+        reasons.append("binary")
+    elif (head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml"))
+          or (content_type or "").split(";")[0].strip().lower() in ("text/html",
+                                                                    "application/xhtml+xml")):
+        reasons.append("html")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        reasons.append("invalid_utf8")
+        text = body.decode("utf-8-sig", errors="replace")
+    return text, reasons
+
+
+def _mostly_binary(sample: bytes) -> bool:
+    """Control bytes other than whitespace in more than 1 of 10 bytes: not a text file."""
+    if not sample:
+        return False
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
+    return controls * 10 > len(sample)
+
+
+def judge_text(host: str, text: str, tokens: Sequence[str]) -> SearchBarriers:
+    """Classes from a robots.txt text (the 2xx case)."""
+    parser = Protego.parse(text)
+    spellings = _group_spellings(text)
+    paths = ["/", *_rule_paths(text)]
+    classes: dict[str, SearchClass] = {}
+    groups: dict[str, list[str]] = {}
+    for token in tokens:
+        name, rules = _group_for(parser, token)
+        groups[token] = [] if name is None else spellings.get(name, [name])
+        if rules is None:
+            classes[token] = SearchClass.OPEN
+        elif not rules.can_fetch(_BASE + "/"):
+            classes[token] = SearchClass.CLOSED
+        elif all(rules.can_fetch(_BASE + p) for p in paths):
+            classes[token] = SearchClass.OPEN
+        else:
+            classes[token] = SearchClass.PARTIAL
+    return SearchBarriers(host, classes, groups, list(parser.sitemaps))
+
+
+def _group_for(parser: Protego, token: str) -> tuple[str | None, Any]:
+    """The group `token` obeys (its lowercase User-agent value) and its rules: the groups
+    named exactly `token`, else the `*` groups, else none. Protego keeps the merged groups
+    by lowercase name (`_user_agents`); its own choice (`can_fetch(url, agent)`) would also
+    take a group whose name only starts the token."""
+    table = parser._user_agents
+    name = token.strip().lower()
+    if name in table:
+        return name, table[name]
+    if "*" in table:
+        return "*", table["*"]
+    return None, None
+
+
+def _lines(text: str) -> Iterable[tuple[str, str]]:
+    """(field, value) of every directive line, read the way Protego reads them (comment cut,
+    whitespace stripped, its generous field spellings)."""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parsed = _extract_directive(line)
+        if parsed is not None and parsed[1]:
+            yield parsed
+
+
+def _rule_paths(text: str) -> list[str]:
+    """The path set P of the corpus README, less `/`: each Allow/Disallow value anywhere in
+    the file, `*` as `x1`, a trailing `$` dropped, a leading `/` added; in file order."""
+    paths: dict[str, None] = {}
+    for name, value in _lines(text):
+        if name in _ALLOW_DIRECTIVE or name in _DISALLOW_DIRECTIVE:
+            path = value.removesuffix("$").replace("*", "x1")
+            paths["/" + path.lstrip("/") if not path.startswith("/") else path] = None
+    return list(paths)
+
+
+def _group_spellings(text: str) -> dict[str, list[str]]:
+    """Lowercase group name -> its User-agent values as written, each spelling once."""
+    spellings: dict[str, list[str]] = {}
+    for name, value in _lines(text):
+        if name in _USER_AGENT_DIRECTIVE:
+            lowered = value.strip().lower()
+            # Protego also files "Foo*" under "foo" (it drops the wildcard).
+            keys = {lowered, lowered.replace("*", "")} if lowered != "*" else {"*"}
+            for key in keys - {""}:
+                seen = spellings.setdefault(key, [])
+                if value.strip() not in seen:
+                    seen.append(value.strip())
+    return spellings
+
+
+def _is_redirect_failure(failure: str) -> bool:
+    return failure in ("redirect_loop", "bad_location") or failure.startswith("hop_limit")
+
+
+def _everyone(host: str, tokens: Sequence[str], cls: SearchClass, status: int | None,
+              reasons: list[str]) -> SearchBarriers:
+    """A class for every engine that no rule of the file decided (status, failure)."""
+    return SearchBarriers(host, dict.fromkeys(tokens, cls), {t: [] for t in tokens}, [],
+                          status, reasons)
+
+
+def _noindex(tokens: Sequence[str],
+             directives: Iterable[RawDirective]) -> dict[str, list[str]]:
+    said: dict[str, list[str]] = {t: [] for t in tokens}
+    for directive in (d for raw in directives for d in read_directive(raw)):
+        if not directive.noindex:
+            continue
+        for token in tokens:
+            if directive.agent is None or directive.agent == token.lower():
+                said[token].append(str(directive))
+    return said
+
+
+def reason_text(reason: str) -> tuple[str, str]:
+    """A `SearchBarriers.reasons` entry in Chinese and English."""
+    key, _, detail = reason.partition(":")
+    zh, en = REASONS.get(key, (reason, reason))
+    return (f"{zh}（{detail}）", f"{en} ({detail})") if detail else (zh, en)
+
+
+# ---------------------------------------------------------------------------------------
+# Platforms: their hosts together, self-preference, rules
+# ---------------------------------------------------------------------------------------
+
+def combine_hosts(hosts: Sequence[SearchBarriers], tokens: Sequence[str]) -> dict[str,
+                                                                                 SearchClass]:
+    """One class per engine for a platform's hosts: their common class when they agree;
+    otherwise `partial` if some host lets the engine in, else the most definite of what kept
+    it out (closed before noindex before unreachable)."""
+    combined: dict[str, SearchClass] = {}
+    for token in tokens:
+        seen = {h.classes[token] for h in hosts if token in h.classes}
+        if not seen:
+            continue
+        if len(seen) == 1:
+            combined[token] = seen.pop()
+        elif any(c.openness > 0 for c in seen):
+            combined[token] = SearchClass.PARTIAL
+        else:
+            combined[token] = next(c for c in (SearchClass.CLOSED, SearchClass.NOINDEX,
+                                               SearchClass.UNREACHABLE) if c in seen)
+    return combined
+
+
+@dataclass(frozen=True)
+class SelfPreference:
+    """How a platform treats its own company's engines against the others'. `worse`: the
+    rival engines whose class is less open than the best own engine's."""
+
+    company: str
+    own: dict[str, SearchClass]
+    worse: dict[str, SearchClass]
+
+    @property
+    def prefers(self) -> bool:
+        return bool(self.worse)
+
+
+def self_preference(classes: Mapping[str, SearchClass], company: str | None,
+                    engine_company: Mapping[str, str]) -> SelfPreference | None:
+    """None when the platform's company owns none of the engines judged (nothing to prefer).
+    `engine_company`: token -> company id (catalog.search_engines)."""
+    own = {t: c for t, c in classes.items() if engine_company.get(t) == company}
+    if company is None or not own:
+        return None
+    best = max(c.openness for c in own.values())
+    worse = {t: c for t, c in classes.items()
+             if t not in own and c.openness < best}
+    return SelfPreference(company, own, worse)
+
+
+def token_companies(catalog: Catalog) -> dict[str, str]:
+    return {e.token: e.company for e in catalog.search_engines.values()}
+
+
+# The rule checks (policies/rules with `scope: search`); each gives findings for one platform.
+@dataclass(frozen=True)
+class SearchFinding:
+    status: Status
+    host: str | None  # None: the platform's hosts together
+    detail: Text  # fills {reason} in the rule's templates
+
+
+def _check_same_class(hosts: Sequence[SearchBarriers], tokens: Sequence[str],
+                      company: str | None, engine_company: Mapping[str, str],
+                      names: Mapping[str, Text]) -> list[SearchFinding]:
+    """Per host: every engine gets the same class. A host whose robots.txt could not be
+    read (unreachable for every engine) decides nothing."""
+    findings = []
+    for host in hosts:
+        classes = {t: host.classes[t] for t in tokens if t in host.classes}
+        if not classes or set(classes.values()) == {SearchClass.UNREACHABLE}:
+            findings.append(SearchFinding(Status.INCONCLUSIVE, host.host, Text(
+                zh=f"{host.host} 的 robots.txt 无法获取", en=f"{host.host}'s robots.txt could "
+                "not be fetched")))
+            continue
+        findings.append(SearchFinding(
+            Status.FAIL if len(set(classes.values())) > 1 else Status.PASS, host.host,
+            _classes_text(host.host, classes, names)))
+    return findings
+
+
+def _check_self_preference(hosts: Sequence[SearchBarriers], tokens: Sequence[str],
+                           company: str | None, engine_company: Mapping[str, str],
+                           names: Mapping[str, Text]) -> list[SearchFinding]:
+    """The platform's hosts together: the own company's engine is not more open than a
+    rival's. No finding when the company owns no engine."""
+    classes = combine_hosts(hosts, tokens)
+    found = self_preference(classes, company, engine_company)
+    if found is None:
+        return []
+    if all(c is SearchClass.UNREACHABLE for c in found.own.values()):
+        return [SearchFinding(Status.INCONCLUSIVE, None, Text(
+            zh="robots.txt 无法获取", en="robots.txt could not be fetched"))]
+    where = ", ".join(h.host for h in hosts)
+    own = _classes_text(where, found.own, names)
+    if not found.prefers:
+        return [SearchFinding(Status.PASS, None, own)]
+    rivals = _classes_text(where, found.worse, names)
+    return [SearchFinding(Status.FAIL, None, Text(zh=f"{own.zh}；而{rivals.zh}",
+                                                  en=f"{own.en}; whereas {rivals.en}"))]
+
+
+def _check_not_closed(hosts: Sequence[SearchBarriers], tokens: Sequence[str],
+                      company: str | None, engine_company: Mapping[str, str],
+                      names: Mapping[str, Text]) -> list[SearchFinding]:
+    """The platform's hosts together: no engine is shut out by a published rule
+    (closed or noindex); `unreachable` decides nothing."""
+    classes = combine_hosts(hosts, tokens)
+    shut = {t: c for t, c in classes.items() if c in (SearchClass.CLOSED, SearchClass.NOINDEX)}
+    where = ", ".join(h.host for h in hosts)
+    if shut:
+        return [SearchFinding(Status.FAIL, None, _classes_text(where, shut, names))]
+    if not classes or all(c is SearchClass.UNREACHABLE for c in classes.values()):
+        return [SearchFinding(Status.INCONCLUSIVE, None, Text(
+            zh="robots.txt 无法获取", en="robots.txt could not be fetched"))]
+    return [SearchFinding(Status.PASS, None, _classes_text(where, classes, names))]
+
+
+SEARCH_CHECKS = {
+    "search_same_class": _check_same_class,
+    "search_no_self_preferencing": _check_self_preference,
+    "search_not_closed": _check_not_closed,
+}
+
+CLASS_LABELS: dict[SearchClass, tuple[str, str]] = {
+    SearchClass.OPEN: ("开放", "open"),
+    SearchClass.PARTIAL: ("部分开放", "partial"),
+    SearchClass.CLOSED: ("禁止", "closed"),
+    SearchClass.UNREACHABLE: ("无法获取（视为禁止）", "unreachable (complete disallow)"),
+    SearchClass.NOINDEX: ("禁止收录（noindex）", "noindex"),
+}
+
+
+def _classes_text(where: str, classes: Mapping[str, SearchClass],
+                  names: Mapping[str, Text]) -> Text:
+    def one(token: str, cls: SearchClass, lang: int) -> str:
+        name = names.get(token)
+        label = (name.zh if lang == 0 else name.en) if name else token
+        return f"{label}（{token}）{CLASS_LABELS[cls][0]}" if lang == 0 else \
+            f"{label} ({token}) {CLASS_LABELS[cls][1]}"
+    return Text(zh=f"{where}：" + "，".join(one(t, c, 0) for t, c in classes.items()),
+                en=f"{where}: " + ", ".join(one(t, c, 1) for t, c in classes.items()))
+
+
+def evaluate_search_rules(platform_id: str, hosts: Sequence[SearchBarriers], catalog: Catalog,
+                          evidence: Mapping[str, list[str]] | None = None) -> list[Verdict]:
+    """Verdicts of every `scope: search` rule for one platform's hosts. `evidence`: host ->
+    WARC record ids of its robots.txt (and pages), copied into the verdicts."""
+    platform = catalog.platforms.get(platform_id)
+    company = platform.company if platform else None
+    tokens = engine_tokens(catalog)
+    engine_company = token_companies(catalog)
+    names = {e.token: e.name for e in catalog.search_engines.values()}
+    index: dict[str, list[str]] = {}
+    for framework in catalog.frameworks.values():
+        for requirement in framework.requirements:
+            for rule_id in requirement.rules:
+                index.setdefault(rule_id, []).append(f"{framework.id}/{requirement.id}")
+    evidence = evidence or {}
+    verdicts = []
+    for rule in sorted(catalog.rules.values(), key=lambda r: r.id):
+        if rule.scope != "search" or rule.check not in SEARCH_CHECKS:
+            continue
+        check = SEARCH_CHECKS[rule.check]
+        for finding in check(hosts, tokens, company, engine_company, names):
+            on = [finding.host] if finding.host else [h.host for h in hosts]
+            verdicts.append(Verdict(
+                id=search_verdict_id(rule.id, platform_id, finding.host),
+                rule_id=rule.id, source=platform_id, target_url=None,
+                status=finding.status, severity=rule.severity,
+                reason=_fill(rule, finding, platform.name if platform else None, platform_id),
+                requirements=list(index.get(rule.id, [])),
+                evidence=[r for h in on for r in evidence.get(h, [])]))
+    return verdicts
+
+
+def search_verdict_id(rule_id: str, platform_id: str, host: str | None) -> str:
+    """Stable across runs, as verdict_id is for observation verdicts."""
+    key = f"{rule_id}\0search\0{platform_id}\0{host or ''}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _fill(rule: Rule, finding: SearchFinding, name: Text | None, platform_id: str) -> Text:
+    templates = rule.reason
+    template = {Status.PASS: templates.pass_, Status.FAIL: templates.fail,
+                Status.INCONCLUSIVE: templates.inconclusive or templates.fail}.get(
+                    finding.status, templates.fail)
+    values = [{"source": name.zh if name else platform_id, "reason": finding.detail.zh},
+              {"source": name.en if name else platform_id, "reason": finding.detail.en}]
+    return Text(zh=_format(template.zh, values[0]), en=_format(template.en, values[1]))
+
+
+def _format(template: str, values: Mapping[str, str]) -> str:
+    class Missing(dict[str, str]):
+        def __missing__(self, key: str) -> str:
+            return "{" + key + "}"
+    return template.format_map(Missing(values))
+
+
