@@ -71,6 +71,11 @@ _STATUS_RANK = {"fail": 3, "exempt": 2, "pass": 1, "inconclusive": 0}
 SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank is slow in hot loops
 
 
+def status_rank(status: str) -> int:
+    """A finding status's place in FINDING_STATUSES' order (higher is worse)."""
+    return _STATUS_RANK[status]
+
+
 class FindingHop(NamedTuple):
     """One hop of a finding's chain: the fields of audit.model.Hop, in its order (read from
     the bundle without building a pydantic model per hop)."""

@@ -56,6 +56,7 @@ from audit.model import (
 )
 from audit.model import Text as BiText
 from audit.policy.catalog import Catalog
+from audit.report import groups
 from audit.report.data import (
     Figure,
     GraphObservation,
@@ -73,7 +74,7 @@ FORMATS = ("html", "pdf", "json", "csv", "junit")
 DEFAULT_FORMATS = FORMATS
 LANGS = {"zh": "zh_CN", "en": "en"}
 DEFAULT_LANG = "zh"
-PDF_FINDINGS_CAP = 200  # per-finding detail in the PDF; the HTML and CSV have every finding
+PDF_FINDINGS_CAP = 200  # per-finding detail in a small run's PDF (audit/report/groups.py)
 REQUIREMENT_LIST_CAP = {"html": 50, "pdf": 12}
 # Findings rendered per call of the finding_rows macro: few calls, and the page still goes to
 # the file in pieces of ~3 MB, never as one string.
@@ -372,7 +373,10 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
     script_src = _csp_hash(script) if script else "'none'"
     csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
            f"script-src {script_src}; base-uri 'none'; form-action 'none'")
-    detailed = data.findings if mode == "html" else data.findings[:pdf_cap]
+    # Small runs: every finding with its evidence; large runs: findings grouped, with
+    # examples (audit/report/groups.py keeps the page under 5 MB at any run size).
+    shown = groups.layout(data.findings, mode, pdf_cap)
+    detailed = shown.detailed
     evidence = evidence_href if evidence_href and safe_href(
         "http://x/" + evidence_href) else None
     context: dict[str, Any] = {
@@ -388,8 +392,10 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "severities": [s.value for s in reversed(Severity)],
         "statuses": [s.value for s in Status],
         "outcome_order": [o.value for o in outcomes.ORDER],
-        # The PDF lists the first 200 pages to review; report.html and review.csv all of them.
-        "review_cap": len(data.review) if mode == "html" else 200,
+        "layout": shown,
+        # review.csv lists every page to review, manifest.json every file; the page a cap.
+        "review_cap": groups.REVIEW_CAP[mode], "cross_cap": groups.CROSS_CAP[mode],
+        "files_cap": groups.FILES_CAP, "examples_per_group": groups.EXAMPLES_PER_GROUP,
         "worst": [f for f in data.findings if f.status == "fail"][:5],
         "sev_rank": {s.value: i for i, s in enumerate(Severity)},
         "outcome_rank": outcomes.RANK,

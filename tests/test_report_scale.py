@@ -1,0 +1,146 @@
+"""A report a person can open at any run size (audit/report/groups.py): small runs list every
+finding, large runs group them with examples; the page stays under its byte budget even when
+findings carry long URLs and full hop chains; hostile page text stays text in group rows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from audit.policy.catalog import Catalog, load_catalog, policy_dirs
+from audit.report import groups
+from audit.report.data import Finding, FindingHop, ReportData, build_report_data
+from audit.report.render import render_html
+from tests import reportruns
+
+GENERATED = datetime(2026, 11, 28, 4, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(policy_dirs())
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> list[Finding]:
+    run = reportruns.write_run(tmp_path_factory.mktemp("runs"), "mixed",
+                               reportruns.synthetic_observations(600, seed=5), catalog)
+    findings = build_report_data(run, catalog).findings
+    assert len(findings) > 150
+    return findings
+
+
+def _copies(findings: list[Finding], n: int) -> list[Finding]:
+    """n findings cycled from `findings`, each with its own id (the layout reads ids)."""
+    return [replace(findings[i % len(findings)], id=f"{i:020x}") for i in range(n)]
+
+
+def test_small_runs_list_every_finding(mixed: list[Finding]) -> None:
+    at_cap = _copies(mixed, groups.FULL_LIST_MAX)
+    shown = groups.layout(at_cap, "html", 200)
+    assert shown.full and shown.detailed == at_cap and shown.groups == []
+    pdf = groups.layout(at_cap, "pdf", 200)
+    assert pdf.full and pdf.detailed == at_cap[:200]
+
+
+def test_past_the_threshold_findings_are_grouped(mixed: list[Finding]) -> None:
+    findings = _copies(mixed, groups.FULL_LIST_MAX + 1)
+    shown = groups.layout(findings, "html", 200)
+    assert not shown.full
+    assert sum(g.count for g in shown.groups) == len(findings)
+    assert shown.shown_groups == len(shown.groups)  # well under GROUP_ROWS
+    keys = [(g.source, g.surface, g.target_platform, g.outcome, g.block_reason,
+             g.block_reason_text) for g in shown.groups]
+    assert len(set(keys)) == len(keys)
+    for g in shown.groups:
+        members = [f for f in findings if (f.source, f.surface, f.target_platform, f.outcome,
+                                           f.block_reason) == (g.source, g.surface,
+                                                               g.target_platform, g.outcome,
+                                                               g.block_reason)]
+        assert len(members) == g.count and sum(g.statuses.values()) == g.count
+        assert g.examples == members[:len(g.examples)]  # the worst first
+        assert len(g.examples) <= groups.EXAMPLES_PER_GROUP
+        assert set(g.rules) == {r for f in members for r in f.rules}
+    # Worst status first, then severity, then the larger group.
+    keys_sorted = [g.sort_key for g in shown.groups]
+    assert keys_sorted == sorted(keys_sorted)
+    assert shown.detailed == [f for g in shown.groups for f in g.examples]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> ReportData:
+    return build_report_data(reportruns.small_run(tmp_path_factory.mktemp("small"), catalog),
+                             catalog)
+
+
+def test_long_urls_and_hop_chains_keep_the_page_small(mixed: list[Finding],
+                                                      small: ReportData) -> None:
+    # 100 findings of 10 hops with 4 KB tracking URLs: a small count, yet their evidence
+    # blocks alone would pass 5 MB; the byte budget groups them.
+    long_url = "https://t.example.com/r?" + "&".join(f"k{i}=v{i}" for i in range(500))
+    hops = [FindingHop(long_url + str(i), 302, long_url, "http") for i in range(10)]
+    heavy = [replace(f, target_url=long_url, hops=hops) for f in _copies(mixed, 100)]
+    assert sum(groups.detail_size(f) for f in heavy) > groups.FULL_BUDGET["html"]
+    shown = groups.layout(heavy, "html", 200)
+    assert not shown.full
+    assert sum(groups.detail_size(f) for f in shown.detailed) <= groups.EXAMPLE_BUDGET["html"]
+    for mode in ("html", "pdf"):
+        page = render_html(replace(small, findings=heavy, requirements=[]), mode=mode, generated_at=GENERATED,
+                           evidence_href="evidence")
+        assert len(page.encode()) < 3_000_000, mode
+
+
+def test_detail_size_bounds_the_rendered_rows(catalog: Catalog, tmp_path: Path,
+                                              mixed: list[Finding]) -> None:
+    # The estimate must not be below what the macros write for a finding (its row and its
+    # evidence block), also for hostile text that escaping makes longer.
+    data = build_report_data(reportruns.hostile_run(tmp_path, catalog), catalog)
+    for findings in (data.findings, mixed[:200]):
+        page = render_html(replace(data, findings=findings, requirements=[]), mode="html",
+                           generated_at=GENERATED, evidence_href="evidence")
+        rows = re.findall(r'<tr data-rank=.*?</details></td></tr>', page, re.S)
+        assert len(rows) == len(findings)
+        for row, finding in zip(rows, findings, strict=True):
+            assert f'id="f-{finding.id}"' in row
+            assert len(row.encode()) <= groups.detail_size(finding), finding.id
+
+
+def test_caps_of_the_other_lists(small: ReportData) -> None:
+    # The review queue and the appendix's file list are capped on the page (review.csv and
+    # manifest.json have them all) and say how many more there are.
+    item = small.review[0]
+    many = replace(small, review=[replace(item, observation_id=f"o{i}") for i in range(1_200)],
+                   files=[(f"evidence/shot-{i}.png", "0" * 64) for i in range(3_000)])
+    page = render_html(many, mode="html", generated_at=GENERATED)
+    assert page.count('<tr id="r-o') == groups.REVIEW_CAP["html"]
+    assert "另有 700 条见 review.csv。" in page
+    assert page.count("evidence/shot-") == groups.FILES_CAP
+    assert "另有 2,000 个文件及其 sha256 见 manifest.json。" in page
+
+
+@pytest.mark.parametrize("mode", ["html", "pdf"])
+def test_hostile_page_content_stays_text_in_groups(tmp_path: Path, catalog: Catalog,
+                                                   mode: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The grouped view of the hostile run (every run grouped: FULL_LIST_MAX 0): group rows
+    # and examples write page text and URLs escaped, links only for http(s).
+    import lxml.html
+
+    monkeypatch.setattr(groups, "FULL_LIST_MAX", 0)
+    data = build_report_data(reportruns.hostile_run(tmp_path, catalog), catalog)
+    page = render_html(data, mode=mode, generated_at=GENERATED, evidence_href="evidence")
+    assert page.count('<tr id="g-') == len(data.findings)  # one link per group here
+    tree = lxml.html.fromstring(page)
+    assert len(tree.xpath("//script")) == (1 if mode == "html" else 0)
+    assert not [(el.tag, name) for el in tree.iter() if isinstance(el.tag, str)
+                for name in el.attrib if name.lower().startswith("on")]
+    links = tree.xpath("//a[@href]")
+    assert all(a.get("href", "").startswith(("#", "https://", "http://", "evidence/"))
+               for a in links)
+    text = tree.text_content()
+    assert "<script>window.__pwned=1;alert(1)</script>" in text
+    assert "javascript:window.__pwned=3" in text and "data:text/html,<script>" in text
