@@ -7,9 +7,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from audit.cli import app
 from audit.judge.search import (
     MAX_ROBOTS_BYTES,
     RobotsFetch,
@@ -125,7 +128,7 @@ def test_catalog_entry_not_a_mapping(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def corpus_labels() -> list[dict[str, object]]:
+def corpus_labels() -> list[dict[str, Any]]:
     if not LABELS.is_file():
         pytest.skip(f"robots corpus labels not found at {LABELS} (set HULIAN_CORPUS)")
     return [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines()
@@ -330,3 +333,95 @@ def test_search_rules_evaluate() -> None:
     # A company that owns no engine gets no self-preferencing verdict.
     jd = {v.rule_id for v in evaluate_search_rules("jd", [host], CATALOG)}
     assert "search-no-self-preferencing" not in jd
+
+
+# ---------------------------------------------------------------------------------------
+# `hulian search-barriers`
+# ---------------------------------------------------------------------------------------
+
+
+def cli(*args: str | Path, stdin: bytes | None = None) -> Result:
+    return CliRunner().invoke(app, ["search-barriers", *map(str, args)], input=stdin,
+                              env={"COLUMNS": "200", "HULIAN_POLICIES": "", "NO_COLOR": "1"})
+
+
+def no_traceback(result: Result) -> None:
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+
+
+def test_cli_json_equals_the_corpus_labels() -> None:
+    labels = {str(label["host"]): label for label in corpus_labels()}
+    files = sorted((CORPUS / "robots").glob("*.txt"))
+    result = cli(*files, "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["host"] for line in lines} == set(labels)
+    for line in lines:
+        label = labels[line["host"]]
+        assert line["engines"] == label["classes"], line["host"]
+        assert line["discriminates"] == label["discriminates"], line["host"]
+        assert line["sitemaps"] == label["sitemaps"], line["host"]
+        assert set(line["groups"]) == set(label["classes"])
+
+
+def test_cli_table_host_pairs_and_stdin(tmp_path: Path) -> None:
+    saved = tmp_path / "saved.txt"
+    saved.write_text(TOUTIAO, encoding="utf-8")
+    result = cli(f"www.toutiao.com={saved}")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "www.toutiao.com" in out and "partial 部分开放" in out and "open 开放" in out
+    assert "discriminates 区别对待: yes 是" in out and "self-preference 自我优待 (toutiao): yes" in out
+    assert "engine 搜索引擎" in out and "groups 适用的组" in out
+    result = cli(saved, "--host", "Example.COM", "--json")
+    assert json.loads(result.stdout)["host"] == "example.com"
+    result = cli("-", "--host", "a.example", "--json", stdin=b"User-agent: *\nDisallow: /\n")
+    assert set(json.loads(result.stdout)["engines"].values()) == {"closed"}
+
+
+def test_cli_bad_input(tmp_path: Path) -> None:
+    good = tmp_path / "a.example.txt"
+    good.write_bytes(b"User-agent: *\nDisallow: /x\n")
+    unreadable = tmp_path / "b.example.txt"
+    unreadable.write_bytes(b"")
+    unreadable.chmod(0)
+    cases: list[tuple[tuple[str | Path, ...], str]] = [
+        ((tmp_path / "missing.example.txt",), "missing.example.txt: no such file"),
+        ((tmp_path,), "is a directory"),
+        ((tmp_path / "robots.txt",), "cannot tell the host from the file name"),
+        (("-",), "standard input needs --host"),
+        (("=x",), "expected HOST=FILE"),
+    ]
+    if os.geteuid() != 0:  # root reads anything
+        cases.append(((unreadable,), "b.example.txt: permission denied"))
+    for args, message in cases:
+        result = cli(good, *args)
+        no_traceback(result)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+        assert "a.example" in result.stdout  # the good file is still judged
+    result = cli(good, good, "--host", "x.example")
+    no_traceback(result)
+    assert result.exit_code == 2 and "single FILE" in result.stderr
+
+
+def test_cli_odd_bodies_are_judged_with_a_warning(tmp_path: Path) -> None:
+    bodies = {
+        "html.example": (b"<!doctype html><html><body>404 Not Found</body></html>", "HTML page"),
+        "binary.example": (bytes(range(256)) * 100, "binary"),
+        "utf8.example": (b"# \xc3\x28\nUser-agent: *\nDisallow: /a\n", "not valid UTF-8"),
+        "big.example": (b"User-agent: Bytespider\nDisallow: /\n" + b"#" * 2_000_000 +
+                        b"\nUser-agent: *\nDisallow: /\n", "over 500 KiB"),
+    }
+    for host, (body, warning) in bodies.items():
+        path = tmp_path / f"{host}.txt"
+        path.write_bytes(body)
+        result = cli(path, "--json")
+        no_traceback(result)
+        assert result.exit_code == 0, (host, result.output)
+        assert warning in result.stderr, (host, result.stderr)
+        assert json.loads(result.stdout)["reasons"], host
+    big = json.loads(cli(tmp_path / "big.example.txt", "--json").stdout)
+    assert big["engines"]["Bytespider"] == "closed" and big["engines"]["Googlebot"] == "open"
+    assert big["reasons"] == [f"truncated:{len(bodies['big.example'][0])}"]

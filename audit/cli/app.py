@@ -16,6 +16,7 @@ from audit.cli.inspect import inspect
 from audit.cli.report import report_command
 from audit.cli.run import audit_run
 from audit.cli.runs import evaluate_command, verify_command
+from audit.cli.search import search_barriers_command
 from audit.cli.worker import worker_command
 from audit.policy.catalog import POLICIES_ENV
 
@@ -43,6 +44,7 @@ app.add_typer(history.app, name="runs")
 app.command("diff")(history.diff_command)
 app.command("worker")(worker_command)
 app.command("evaluate")(evaluate_command)
+app.command("search-barriers")(search_barriers_command)
 
 
 def _version(value: bool) -> None:

@@ -21,7 +21,8 @@ group is chosen here and only its rules are asked (`_group_for`).
 
 API (stable; part 2 of issue 15 builds the crawl, graph, reports and diff on it):
 
-    RobotsFetch(status, body, failure, url, content_type)   what fetching /robots.txt gave
+    RobotsFetch(status, body, failure, url, content_type, truncated, size)
+        what fetching /robots.txt gave
     RawDirective: any object with .source ("meta"/"header"), .name, .content (the shape of
         audit.model.PageDirective); read_directive(raw) -> [Directive]
     judge_robots(host, fetch, tokens, directives=()) -> SearchBarriers
@@ -94,6 +95,9 @@ class RobotsFetch:
     failure: str | None = None
     url: str | None = None
     content_type: str | None = None
+    # The fetcher stopped reading (`body` is the start of the file): the last line may be cut.
+    truncated: bool = False
+    size: int | None = None  # bytes the file had, where known and more than `body`
 
 
 class RawDirective(Protocol):
@@ -225,19 +229,22 @@ def _judge_fetch(host: str, fetch: RobotsFetch, tokens: Sequence[str]) -> Search
         return _everyone(host, tokens, SearchClass.OPEN, status, [f"redirects:{status}"])
     if 400 <= status < 500:
         return _everyone(host, tokens, SearchClass.OPEN, status, [f"unavailable:{status}"])
-    text, reasons = decode_robots(fetch.body, fetch.content_type)
+    text, reasons = decode_robots(fetch.body, fetch.content_type, fetch.truncated, fetch.size)
     barriers = judge_text(host, text, tokens)
     return SearchBarriers(host, barriers.classes, barriers.groups, barriers.sitemaps, status,
                           reasons)
 
 
-def decode_robots(body: bytes, content_type: str | None = None) -> tuple[str, list[str]]:
+def decode_robots(body: bytes, content_type: str | None = None, truncated: bool = False,
+                  size: int | None = None) -> tuple[str, list[str]]:
     """The text Protego parses, and the reasons it is not the file as served: at most
     500 KiB (cut after the last complete line, so a half rule is not read as a shorter one),
-    a UTF-8 BOM dropped, invalid UTF-8 replaced, HTML and binary bodies noted."""
+    a UTF-8 BOM dropped, invalid UTF-8 replaced, HTML and binary bodies noted. `truncated`:
+    the caller read only the start of the file (`size` bytes in all, if known)."""
     reasons: list[str] = []
-    if len(body) > MAX_ROBOTS_BYTES:
-        reasons.append(f"truncated:{len(body)}")
+    if truncated or len(body) > MAX_ROBOTS_BYTES:
+        reasons.append(f"truncated:{size or len(body)}" if size or not truncated
+                       else "truncated")
         cut = body[:MAX_ROBOTS_BYTES]
         last = max(cut.rfind(b"\n"), cut.rfind(b"\r"))
         body = cut[:last + 1] if last >= 0 else cut
