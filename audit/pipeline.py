@@ -34,8 +34,11 @@ from audit.evidence.bundle import (
     read_manifest,
     verify,
 )
+from audit.evidence.custody import CustodyError, attest_sealed_run
 from audit.evidence.lock import bundle_lock
 from audit.evidence.review import REVIEW_CSV, review_of, write_review_csv
+from audit.evidence.signing import Signer, load_signer, read_passphrase
+from audit.evidence.timestamp import check_tsa_url
 from audit.graph.build import (
     build,
     company_graph,
@@ -80,6 +83,9 @@ class RunRequest:
     store: str | None = None  # the shared store of a distributed run
     report_formats: Sequence[str] = ("html", "pdf", "json", "csv", "junit")
     lang: str = "zh"
+    sign_key: Path | None = None  # sign the sealed bundle (signature.json) with this key
+    sign_passphrase_file: Path | None = None  # the key's passphrase, if it has one
+    tsa: str | None = None  # an RFC 3161 time-stamping authority's URL (timestamp.tsr)
 
 
 @dataclass
@@ -116,6 +122,11 @@ def run_audit(request: RunRequest, *, progress: Progress | None = None,
         if not request.store or request.resume is not None:
             raise UsageError("--distributed needs --store, and cannot --resume (the store "
                              "keeps the state)")
+    # The key is read before anything is measured: a wrong passphrase or a missing key ends
+    # the run before it has written a bundle that would then be left unsigned.
+    signer = signing_key(request)
+    if request.tsa is not None:
+        check_tsa_url(request.tsa)
     with ExitStack() as lock:  # the bundle's writer lock, to the end (the reports included)
         out, run_id = request.out, request.run_id
         if request.resume is not None:
@@ -140,6 +151,12 @@ def run_audit(request: RunRequest, *, progress: Progress | None = None,
         except KeyboardInterrupt:
             raise Interrupted(writer.path if writer is not None else None) from None
         finish_run(writer, catalog, summary)
+        custody_failed: CustodyError | None = None
+        try:
+            for line in attest_sealed_run(writer.path, signer, request.tsa):
+                announce(line)
+        except CustodyError as exc:  # the reports are still written; the error ends the run
+            custody_failed = exc
         # The history store; never fails a run. A distributed run goes to the shared store
         # as well.
         record_after_run(writer.path, catalog)
@@ -149,7 +166,17 @@ def run_audit(request: RunRequest, *, progress: Progress | None = None,
                                  request.lang) if request.report_formats else [])
         for path in reports:
             announce(f"report: {path}")
+        if custody_failed is not None:
+            raise custody_failed
         return RunResult(summary, reports)
+
+
+def signing_key(request: RunRequest) -> Signer | None:
+    if request.sign_key is None:
+        return None
+    passphrase = (read_passphrase(request.sign_passphrase_file)
+                  if request.sign_passphrase_file else None)
+    return load_signer(request.sign_key, passphrase)
 
 
 def measure(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, request: RunRequest,

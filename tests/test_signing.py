@@ -11,9 +11,21 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from audit.cli import app
+from audit.evidence.bundle import (
+    OBSERVATIONS,
+    SIGNATURE,
+    BundleError,
+    BundleWriter,
+    read_manifest,
+    rewrite_verdicts,
+    seal,
+    verify,
+)
+from audit.evidence.custody import sign_bundle
 from audit.evidence.signing import (
     PRIVATE_NAME,
     PUBLIC_NAME,
+    KeyFiles,
     SigningError,
     check_signature,
     generate_key,
@@ -23,6 +35,7 @@ from audit.evidence.signing import (
     normalise_fingerprint,
     sign,
 )
+from audit.model import Observation, Outcome, SurfaceKind
 
 ENV = {"COLUMNS": "500", "HULIAN_POLICIES": None, "NO_COLOR": "1",
        "HULIAN_SIGN_KEY": None, "HULIAN_SIGN_PASSPHRASE_FILE": None}
@@ -201,3 +214,140 @@ def test_another_key_swapped_in_is_caught(tmp_path: Path, document: dict[str, st
 def test_not_json_is_malformed() -> None:
     assert check_signature("not JSON: Expecting value", DIGEST).state == "malformed"
     assert check_signature([1, 2], DIGEST).state == "malformed"
+
+
+# --- signed bundles and `hulian verify` -------------------------------------------------
+
+
+def _obs(oid: str) -> Observation:
+    return Observation(id=oid, probe_id=f"p-{oid}", run_id="r1", source="weixin",
+                       surface=SurfaceKind.IM_PRIVATE, target_url="https://item.taobao.com/1",
+                       target_platform="taobao", outcome=Outcome.COPY_ONLY)
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> KeyFiles:
+    return generate_key(tmp_path / "keys")
+
+
+@pytest.fixture
+def signed(tmp_path: Path, key: KeyFiles) -> Path:
+    writer = BundleWriter(tmp_path / "runs", run_id="r1", policy_digest="p")
+    writer.add_observation(_obs("a"))
+    writer.add_observation(_obs("b"))
+    writer.finish()
+    sign_bundle(writer.path, load_signer(key.private))
+    return writer.path
+
+
+def test_a_signed_bundle_verifies_and_names_its_signer(signed: Path, key: KeyFiles) -> None:
+    assert (signed / SIGNATURE).is_file()
+    assert SIGNATURE not in read_manifest(signed).files  # it covers the manifest
+    result = hulian("verify", signed)
+    assert result.exit_code == 0, result.output
+    assert "consistency 一致性: intact" in result.stdout
+    assert f"key {key.fingerprint} sealed exactly this manifest" in result.stdout
+    trusted = hulian("verify", signed, "--trust", key.fingerprint.upper())
+    assert trusted.exit_code == 0 and "a trusted key" in trusted.stdout
+    data = json.loads(hulian("verify", signed, "--json", "--trust", key.fingerprint).stdout)
+    assert data["custody"]["signature"] == {
+        "state": "valid", "fingerprint": key.fingerprint, "trusted": True, "detail": "",
+        "signed_at": data["custody"]["signature"]["signed_at"]}
+    assert data["custody"]["manifest_digest"] == read_manifest(signed).manifest_digest
+
+
+def test_trust_in_another_key_is_exit_10(signed: Path, tmp_path: Path) -> None:
+    other = generate_key(tmp_path / "other")
+    result = hulian("verify", signed, "--trust", other.fingerprint)
+    assert result.exit_code == 10, result.output
+    assert "NOT a trusted key" in result.stdout
+    listed = tmp_path / "trusted"
+    listed.write_text(other.public.read_text(), encoding="utf-8")
+    assert hulian("verify", signed, "--trusted-keys", listed).exit_code == 10
+    bad = hulian("verify", signed, "--trust", "abc")
+    assert bad.exit_code == 2 and "64 hex digits" in bad.output
+
+
+def test_unsigned_bundle_is_consistency_only(signed: Path, key: KeyFiles) -> None:
+    (signed / SIGNATURE).unlink()
+    result = hulian("verify", signed)
+    assert result.exit_code == 0, result.output
+    assert "unsigned: consistency only" in result.stdout
+    required = hulian("verify", signed, "--trust", key.fingerprint)
+    assert required.exit_code == 10 and "unsigned" in required.stdout
+
+
+def test_rewritten_file_and_manifest_are_caught_by_the_signature(signed: Path) -> None:
+    file = signed / OBSERVATIONS
+    file.write_bytes(file.read_bytes().replace(b'"copy_only"', b'"direct"'))
+    seal(signed, read_manifest(signed))  # what a forger does: the hashes agree again
+    assert verify(signed).intact
+    result = hulian("verify", signed)
+    assert result.exit_code == 1, result.output
+    assert "consistency 一致性: intact" in result.stdout
+    assert "origin 来源: FAILS 不成立 (other_manifest)" in result.stdout
+    # ... and also when the forger edits signature.json to name the new manifest
+    document = json.loads((signed / SIGNATURE).read_text())
+    document["manifest_digest"] = read_manifest(signed).manifest_digest
+    (signed / SIGNATURE).write_text(json.dumps(document))
+    result = hulian("verify", signed)
+    assert result.exit_code == 1 and "(bad_signature)" in result.stdout
+
+
+def test_signature_json_edited_by_hand_fails_verify(signed: Path) -> None:
+    document = json.loads((signed / SIGNATURE).read_text())
+    document["signed_at"] = "2020-01-01T00:00:00+00:00"  # backdated
+    (signed / SIGNATURE).write_text(json.dumps(document))
+    result = hulian("verify", signed)
+    assert result.exit_code == 1 and "(bad_signature)" in result.stdout
+    (signed / SIGNATURE).write_text("{ not json")
+    result = hulian("verify", signed)
+    assert result.exit_code == 1 and "(malformed)" in result.stdout and "not JSON" in result.stdout
+
+
+def test_extra_and_missing_files_fail_a_signed_bundle(signed: Path) -> None:
+    (signed / "evidence" / "planted.warc.gz").write_bytes(b"x")
+    result = hulian("verify", signed)
+    assert result.exit_code == 1 and "unlisted" in result.stdout
+    (signed / "evidence" / "planted.warc.gz").unlink()
+    (signed / OBSERVATIONS).unlink()
+    result = hulian("verify", signed)
+    assert result.exit_code == 1 and "missing" in result.stdout
+
+
+def test_resealing_by_evaluate_drops_the_signature_and_records_it(signed: Path,
+                                                                 key: KeyFiles) -> None:
+    rewrite_verdicts(signed, [], "new-policies")
+    assert not (signed / SIGNATURE).exists()
+    entry = read_manifest(signed).config["evaluations"]
+    assert isinstance(entry, list)
+    superseded = entry[-1]["superseded_attestations"][SIGNATURE]
+    assert superseded["fingerprint"] == key.fingerprint
+    result = hulian("verify", signed)
+    assert result.exit_code == 0 and "unsigned: consistency only" in result.stdout
+
+
+def test_an_unsealed_run_is_not_signed(tmp_path: Path, key: KeyFiles) -> None:
+    writer = BundleWriter(tmp_path / "runs", run_id="open", policy_digest="p")
+    writer.close()
+    with pytest.raises(BundleError, match="never sealed"):
+        sign_bundle(writer.path, load_signer(key.private))
+    assert not (writer.path / SIGNATURE).exists()
+
+
+def test_run_with_a_wrong_passphrase_writes_nothing(tmp_path: Path, passphrase: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HULIAN_DB", "off")
+    files = generate_key(tmp_path / "k", b"the right one")
+    out = tmp_path / "runs"
+    result = hulian("run", "--lab", "--out", out, "--sign-key", files.private,
+                    "--sign-passphrase-file", passphrase)
+    assert result.exit_code == 1, result.output
+    assert "wrong passphrase" in result.stderr
+    assert not out.exists()
+    result = hulian("run", "--lab", "--out", out, "--sign-key", tmp_path / "nope.key")
+    assert result.exit_code == 1 and "no such key file" in result.stderr
+    assert not out.exists()
+    result = hulian("run", "--lab", "--out", out, "--sign-key", files.private,
+                    "--tsa", "ftp://tsa.example")
+    assert result.exit_code != 0 and not out.exists()

@@ -11,6 +11,7 @@ import typer
 from audit import __version__
 from audit.cli import capture, history, keys, lab, policies, schedule
 from audit.cli.console import setup_logging, stdout
+from audit.cli.custody import timestamp_command
 from audit.cli.graph import graph_command
 from audit.cli.inspect import inspect
 from audit.cli.report import report_command
@@ -38,6 +39,7 @@ app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
             "resume and distributed workflows use.")(audit_run)
 app.command("verify")(verify_command)
+app.command("timestamp")(timestamp_command)
 app.command("report")(report_command)
 app.command("graph")(graph_command)
 app.add_typer(history.app, name="runs")

@@ -195,6 +195,18 @@ def audit_run(
     store: Annotated[str | None, typer.Option(
         help="With --distributed: the shared store the workers write observations to "
              "(postgresql+psycopg://...); the finished run is recorded there too.")] = None,
+    sign_key: Annotated[Path | None, typer.Option(
+        envvar="HULIAN_SIGN_KEY",
+        help="Sign the sealed bundle with this Ed25519 private key (`hulian keys generate`): "
+             "signature.json, checked by `hulian verify --trust FINGERPRINT`. Read before "
+             "the crawl starts. Also $HULIAN_SIGN_KEY.")] = None,
+    sign_passphrase_file: Annotated[Path | None, typer.Option(
+        envvar="HULIAN_SIGN_PASSPHRASE_FILE",
+        help="The file whose first line is --sign-key's passphrase.")] = None,
+    tsa: Annotated[str | None, typer.Option(
+        envvar="HULIAN_TSA",
+        help="Timestamp the sealed bundle at this RFC 3161 time-stamping authority "
+             "(timestamp.tsr over the manifest's digest). Also $HULIAN_TSA.")] = None,
 ) -> None:
     """Audit platforms end to end: crawl their seed pages, follow every outbound link hop by
     hop with a control fetch of the target, classify the outcomes, evaluate the rules, and
@@ -227,7 +239,8 @@ def audit_run(
     )
     request = RunRequest(
         config=config, out=out, run_id=run_id, resume=resume, distributed=distributed,
-        store=store, lang=lang.value,
+        store=store, lang=lang.value, sign_key=sign_key,
+        sign_passphrase_file=sign_passphrase_file, tsa=tsa,
         report_formats=[f.strip() for f in report_formats.split(",") if f.strip()])
     bar = _Progress()
     try:

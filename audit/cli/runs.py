@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from audit.cli import custody
 from audit.cli.console import fail, stderr, stdout
 from audit.cli.policies import load_or_exit
 from audit.errors import EXIT_LOCKED, EXIT_NOT_A_RUN
@@ -97,19 +98,29 @@ def verified(run: Path, allow_unverified: bool) -> list[Problem] | None:
 def verify_command(
     run: RunArg,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    trust: custody.Trust = None,
+    trusted_keys: custody.TrustedKeys = None,
+    tsa_cert: custody.TsaCert = None,
 ) -> None:
     """Check a bundle against its seal: the sha256 of every file, a digest over the
     manifest's own fields (configuration, times, versions, policy digest, run id, history),
     probes planned or observed more than once, and every `evaluate --force` recorded. Names
     what changed, went missing or was added since sealing. Exit status 1 if anything differs,
-    or if a forced evaluation resealed the bundle over a failed verification."""
+    or if a forced evaluation resealed the bundle over a failed verification.
+
+    Then what the hashes cannot prove: the signature (signature.json: origin, who sealed
+    it; --trust or --trusted-keys to require a signer) and the timestamp (timestamp.tsr: the
+    time the manifest existed by; --tsa-cert to check the TSA's signature). Exit status 1 if
+    either is present and fails, 10 if what --trust/--tsa-cert require is not there."""
     try:
         report = verify(run)
     except BundleError as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
+    attested = custody.check(run, trust, trusted_keys, tsa_cert)
     if json_output:
-        stdout.out(json.dumps(report.as_dict(), ensure_ascii=False))
+        stdout.out(json.dumps({**report.as_dict(), "custody": attested.as_dict()},
+                              ensure_ascii=False))
     else:
         for name in report.changed:
             stdout.print(f"[red]changed 已改动[/]  {escape(name)}")
@@ -127,8 +138,10 @@ def verify_command(
         verdict = "intact 完整" if report.intact else "NOT intact 不完整"
         stdout.print(f"{escape(str(run))}: {len(report.ok)} file(s) match the manifest; "
                      f"bundle {verdict}")
-    if not report.intact:
-        raise typer.Exit(1)
+        custody.print_lines(attested, report.intact)
+    status = custody.exit_status(attested, report.intact)
+    if status:
+        raise typer.Exit(status)
 
 
 def evaluate_command(

@@ -201,12 +201,19 @@ def ensure_columnar(path: Path, run_id: str, *, rebuild: tuple[str, ...] = ()) -
             columnar.ensure(path / name, run_id)
 
 
-def manifest_digest(fields: Mapping[str, object]) -> str:
-    """sha256 of a manifest's fields other than the digest itself, as canonical JSON (sorted
-    keys, no spaces): it pins what the manifest says, whatever its layout on disk."""
+def canonical_manifest(fields: Mapping[str, object]) -> bytes:
+    """A manifest's fields other than the digest itself, as canonical JSON (sorted keys, no
+    spaces): what manifest_digest hashes, and what a time-stamping authority is asked to
+    stamp (its sha256 is the digest, so the token names the digest)."""
     body = {k: v for k, v in fields.items() if k != "manifest_digest"}
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text.encode("utf-8")
+
+
+def manifest_digest(fields: Mapping[str, object]) -> str:
+    """sha256 of canonical_manifest: it pins what the manifest says, whatever its layout on
+    disk."""
+    return hashlib.sha256(canonical_manifest(fields)).hexdigest()
 
 
 def write_manifest(path: Path, manifest: RunManifest) -> None:
@@ -225,12 +232,21 @@ DERIVED_FILES = frozenset({"report.html", "report.pdf", "findings.json", "findin
                            "junit.xml", "review.csv"})
 
 
+# Attestations over the sealed manifest: who sealed it (signature.json) and when it existed
+# (timestamp.tsr, an RFC 3161 token). They cover the manifest's digest, so the manifest cannot
+# list them; `hulian verify` checks them against it (audit/evidence/custody.py).
+SIGNATURE = "signature.json"
+TIMESTAMP = "timestamp.tsr"
+ATTESTATIONS = frozenset({SIGNATURE, TIMESTAMP})
+
+
 def bundle_files(path: Path) -> list[Path]:
     # The lock file says who writes the bundle now: not part of what was measured.
     return sorted(p for p in path.rglob("*") if p.is_file()
                   and p.name not in (MANIFEST, MANIFEST + ".tmp")
                   and not (p.parent == path and (p.name in DERIVED_FILES
-                                                 or p.name == BUNDLE_LOCK)))
+                                                 or p.name == BUNDLE_LOCK
+                                                 or p.name in ATTESTATIONS)))
 
 
 def seal(path: Path, manifest: RunManifest) -> None:
@@ -562,9 +578,34 @@ def rewrite_verdicts(path: Path, verdicts: list[Verdict], policy_digest: str,
                         "changed": checked.changed, "missing": checked.missing,
                         "unlisted": checked.unlisted,
                         "problems": [list(p) for p in checked.problems()]}
+            superseded = _attestations_of(path)
+            if superseded:
+                entry["superseded_attestations"] = superseded
             evaluations.append(entry)
         seal(path, manifest)
+        # A signature or timestamp covers the manifest as it was sealed before: resealed, the
+        # bundle is no longer what was signed. They are recorded above and removed, so the
+        # bundle reads as unsigned (consistency only) until it is signed again.
+        for name in ATTESTATIONS:
+            (path / name).unlink(missing_ok=True)
         return manifest
+
+
+def _attestations_of(path: Path) -> dict[str, object]:
+    """What the signature and timestamp files said, for the evaluation history (read
+    leniently: they are recorded, not judged)."""
+    found: dict[str, object] = {}
+    if (path / SIGNATURE).is_file():
+        try:
+            doc = json.loads((path / SIGNATURE).read_bytes())
+        except ValueError:
+            doc = None
+        found[SIGNATURE] = ({k: doc.get(k) for k in ("fingerprint", "signed_at",
+                                                     "manifest_digest")}
+                            if isinstance(doc, dict) else {"unreadable": True})
+    if (path / TIMESTAMP).is_file():
+        found[TIMESTAMP] = {"sha256": sha256_file(path / TIMESTAMP)}
+    return found
 
 
 def require_verified(path: Path, allow_unverified: bool = False) -> list[Problem] | None:

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from audit.errors import HulianError
+from audit.evidence.bundle import SIGNATURE as SIGNATURE_FILE
 
-SIGNATURE_FILE = "signature.json"
 SIGNATURE_FORMAT = "hulian-signature/1"
 PRIVATE_NAME = "hulian-signing.key"
 PUBLIC_NAME = "hulian-signing.pub"
