@@ -709,3 +709,72 @@ class RunManifest(Record):
     # the
     # files, this pins the manifest's own fields (configuration, times, versions, history).
     manifest_digest: str | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Search barriers: what the crawl measured (search.jsonl; judged by audit/judge/search.py)
+# ---------------------------------------------------------------------------------------
+
+
+class SearchHop(Record):
+    """One request of a robots.txt fetch (RFC 9309: redirects are followed, five at most)."""
+
+    url: str
+    status: int | None = None
+    location: str | None = None
+    warc_record_id: str | None = None
+
+
+class RobotsTxtFetch(Record):
+    """What fetching a host's /robots.txt gave: the last status (after redirects), or the
+    failure word (audit.measure.failures: a transport's, or `redirect_loop`, `hop_limit:5`,
+    `bad_location`), and the
+    body as received, cut at RFC 9309's 500 KiB (`size` is what was received)."""
+
+    url: str
+    final_url: str | None = None
+    status: int | None = None
+    failure: str | None = None
+    hops: list[SearchHop] = Field(default_factory=list)
+    content_type: str | None = None
+    size: int | None = None
+    truncated: bool = False
+    sha256: str | None = None  # of the body as received (the WARC record's payload, decoded)
+    body_base64: str | None = None  # the first 500 KiB, exactly as received
+
+
+class SitemapCheck(Record):
+    """A sitemap robots.txt lists: whether it exists and how big it is (never parsed)."""
+
+    url: str
+    status: int | None = None
+    failure: str | None = None
+    size: int | None = None  # bytes received (Content-Length where the body was not read)
+    warc_record_id: str | None = None
+
+
+class PageDirective(Record):
+    """A page's indexing directive as found: a `<meta name=robots|CRAWLER content=...>` tag
+    (`source` meta) or the `X-Robots-Tag` header's value (`source` header); what it says is
+    read when judging (audit.judge.search)."""
+
+    source: Literal["meta", "header"]
+    name: str
+    content: str
+
+
+class SearchRecord(Record):
+    """One line of search.jsonl. `kind` robots: a host's robots.txt and its sitemaps;
+    `kind` page: a seed page's indexing directives."""
+
+    id: str
+    kind: Literal["robots", "page"]
+    run_id: str | None = None
+    host: str
+    platform: str | None = None
+    measured_at: datetime | None = None
+    robots: RobotsTxtFetch | None = None
+    sitemaps: list[SitemapCheck] = Field(default_factory=list)
+    page_url: str | None = None
+    page_status: int | None = None
+    directives: list[PageDirective] = Field(default_factory=list)

@@ -40,6 +40,14 @@ from audit.measure.driver import (
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher
+from audit.measure.search import (
+    Answer,
+    SearchDone,
+    SearchDriver,
+    crawler_names,
+    page_record,
+)
+from audit.measure.search_fetch import SearchLog
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason, for_exception
@@ -50,7 +58,7 @@ logger = logging.getLogger(__name__)
 AS_ASKED = {"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": True,
             "dont_obey_robotstxt": True}
 # Started chains first, before new seed pages are opened (which bounds memory).
-PRIORITY = {"seed": 0, "hop": 1, "control": 2, "robots": 3}
+PRIORITY = {"seed": 0, "hop": 1, "control": 2, "robots": 3, "sitemap": 0}
 
 
 def _now() -> datetime:
@@ -75,8 +83,9 @@ class LinkAuditSpider(scrapy.Spider):
 
     def __init__(self, *, seeds: list[Seed], catalog: Catalog, run_id: str,
                  planned: dict[str, Probe] | None = None, done: set[str] | None = None,
-                 **kwargs: Any):
+                 search: SearchLog | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.search = search or SearchLog(())
         self.seeds = seeds
         self.catalog = catalog
         self.run_id = run_id
@@ -99,13 +108,23 @@ class LinkAuditSpider(scrapy.Spider):
         return bool(self.settings.getbool("HULIAN_RENDER"))
 
     async def start(self) -> AsyncIterator[Any]:
+        # Each host's robots.txt and sitemaps, measured beside the seeds.
+        for target in self.search.targets:
+            searcher = SearchDriver(target, policy=self.policy, run_id=self.run_id,
+                                    started_at=_now())
+            for item in self._search_next(searcher, searcher.start()):
+                yield item
+        # Taken before the seeds are yielded: Scrapy consumes start() alongside the
+        # requests it yields, so the seeds' own probes would be planned (and begun) by the
+        # time the loop below ran, and begun a second time here.
+        unfinished = self.planner.unfinished()
         for seed in self.seeds:
             driver = SeedDriver(seed.url, policy=self.policy, robots=self.robots,
                                 user_agent=self.user_agent)
             async for item in self._seed_next(driver, seed, driver.start()):
                 yield item
         # Resumed run: probes planned before the interruption that have no observation yet.
-        for probe in self.planner.unfinished():
+        for probe in unfinished:
             async for item in self._begin(probe):
                 yield item
 
@@ -155,6 +174,11 @@ class LinkAuditSpider(scrapy.Spider):
             source=seed.platform, surface=seed.surface, catalog=self.catalog)
         if plan.parse_issue is not None:
             self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
+        if self.search.wants_page(response.url):
+            yield {"record": page_record(
+                response.url, response.status, _headers(response), plan.metas,
+                names=crawler_names(self.catalog), platform=seed.platform,
+                run_id=self.run_id, now=_now())}
         for probe, follow in self.planner.add(plan.probes):
             yield {"record": probe}
             if follow:
@@ -261,6 +285,33 @@ class LinkAuditSpider(scrapy.Spider):
         logger.warning("screenshot of %s failed: %s", request.url, failure_reason(failure))
         async for item in self._next(driver, driver.on_screenshot(None, _now())):
             yield item
+
+    # -- search barriers: the SearchDriver's commands, carried out (audit/measure/search.py)
+
+    def _search_next(self, driver: SearchDriver,
+                     command: Fetch | SearchDone) -> Iterator[Any]:
+        while True:
+            if isinstance(command, SearchDone):
+                yield {"record": command.record}
+                return
+            request = self._request(command, self.on_search, self.search_failed,
+                                    hulian_search=driver)
+            if request is not None:
+                yield request
+                return
+            command = driver.on_answer(Answer(command.url, failure=failures.BAD_URL), _now())
+
+    def on_search(self, response: Response) -> Iterator[Any]:
+        driver: SearchDriver = response.meta["hulian_search"]
+        answer = Answer(response.url, response.status, _headers(response), response.body,
+                        response.meta.get("hulian_warc_id"))
+        yield from self._search_next(driver, driver.on_answer(answer, _now()))
+
+    def search_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        driver: SearchDriver = request.meta["hulian_search"]
+        answer = Answer(request.url, failure=failure_reason(failure))
+        yield from self._search_next(driver, driver.on_answer(answer, _now()))
 
     async def _download_robots(self, fetch: Fetch) -> tuple[int, bytes] | str:
         """robots.txt downloaded past the scheduler, as Scrapy's robots.txt middleware does."""

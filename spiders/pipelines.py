@@ -1,4 +1,5 @@
-"""Item pipeline: every Observation the spider yields is appended to the run bundle at once."""
+"""Item pipeline: every Observation (and Probe, SearchRecord) the spider yields is appended
+to the run bundle at once."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
-from audit.model import Observation, Probe
+from audit.model import Observation, Probe, SearchRecord
 
 
 class BundlePipeline:
@@ -26,4 +27,6 @@ class BundlePipeline:
                 self.crawler.stats.inc_value(f"hulian/outcome/{record.outcome.value}")
         elif isinstance(record, Probe):
             self.writer.add_probe(record)
+        elif isinstance(record, SearchRecord):
+            self.writer.add_search(record)
         return item

@@ -25,7 +25,8 @@ from audit.evidence.bundle import BundleWriter  # noqa: E402
 from audit.measure.browsergate import BrowserGate  # noqa: E402
 from audit.measure.config import CrawlConfig, CrawlResult, effective_settings  # noqa: E402
 from audit.measure.guard import AddressGuard  # noqa: E402
-from audit.measure.plan import seeds_for  # noqa: E402
+from audit.measure.plan import search_targets, searched, seeds_for  # noqa: E402
+from audit.measure.search_fetch import SearchLog  # noqa: E402
 from audit.model import Observation, Probe  # noqa: E402
 from audit.policy.catalog import Catalog  # noqa: E402
 from spiders import settings as spider_settings  # noqa: E402
@@ -91,7 +92,8 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
         logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
     crawler = process.create_crawler(LinkAuditSpider)
     process.crawl(crawler, seeds=seeds, catalog=catalog, run_id=writer.run_id,
-                  planned=planned, done=done)
+                  planned=planned, done=done,
+                  search=SearchLog(search_targets(catalog, config), searched(writer.path)))
     process.start()
     spider = crawler.spider
     assert spider is None or isinstance(spider, LinkAuditSpider)

@@ -136,6 +136,9 @@ def audit_run(
         "--source", "-s", help="Audit only these source platforms (repeatable).")] = None,
     seed: Annotated[list[str] | None, typer.Option(
         help="Extra seed page PLATFORM:SURFACE:URL (repeatable).")] = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Also measure this host's robots.txt for search barriers, HOST or "
+        "https://HOST (repeatable). 另测此主机的 robots.txt（搜索壁垒）。")] = None,
     out: Annotated[Path, typer.Option(help="Directory for run bundles.")] = Path("runs"),
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based).")] = None,
     resume: Annotated[Path | None, typer.Option(
@@ -236,6 +239,7 @@ def audit_run(
         targets=str(targets.resolve()) if targets else None,
         surface=surface.value if surface else None, render=render, engine=engine.value,
         parse_processes=parse_processes, ui_language=ui_language.value,
+        search_hosts=list(host or []),
     )
     request = RunRequest(
         config=config, out=out, run_id=run_id, resume=resume, distributed=distributed,

@@ -26,7 +26,7 @@ from audit import __version__
 from audit.errors import EXIT_NOT_A_RUN, EXIT_UNVERIFIED, HulianError
 from audit.evidence.jsonlines import repair_partial_line
 from audit.evidence.lock import BUNDLE_LOCK, bundle_lock
-from audit.model import Observation, Probe, RunManifest, Verdict
+from audit.model import Observation, Probe, RunManifest, SearchRecord, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ OBSERVATIONS = "observations.jsonl"
 VERDICTS = "verdicts.jsonl"
 # The JSON-lines files that have a Parquet copy beside them (observations.parquet ...).
 COLUMNAR = (OBSERVATIONS, VERDICTS)
+# Search barriers: each host's robots.txt and sitemaps, each seed page's indexing directives
+# (audit/measure/search.py); sealed like every measured file.
+SEARCH = "search.jsonl"
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -143,6 +146,9 @@ class BundleWriter:
 
     def add_verdict(self, verdict: Verdict) -> None:
         self._append(VERDICTS, verdict)
+
+    def add_search(self, record: SearchRecord) -> None:
+        self._append(SEARCH, record)
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -318,6 +324,10 @@ class Bundle:
 
     def verdicts(self) -> Iterator[Verdict]:
         return iter_records(self.path / VERDICTS, Verdict, self.problems)
+
+    def search(self) -> Iterator[SearchRecord]:
+        """search.jsonl (none in runs made before search barriers were measured)."""
+        return iter_records(self.path / SEARCH, SearchRecord, self.problems)
 
 
 # A problem verify found: (kind, detail). Kinds are fixed words (the reports translate them);

@@ -9,6 +9,7 @@ from pathlib import Path
 from audit.evidence.bundle import Bundle
 from audit.judge.cross import evaluate_graph_rules
 from audit.judge.evaluate import evaluate
+from audit.judge.search_run import search_verdicts
 from audit.model import Verdict
 from audit.policy.catalog import Catalog
 
@@ -16,4 +17,5 @@ from audit.policy.catalog import Catalog
 def judge_bundle(run: Path, catalog: Catalog) -> list[Verdict]:
     verdicts = list(evaluate(Bundle(run).observations(), catalog))
     verdicts += evaluate_graph_rules(Bundle(run).observations(), catalog)
+    verdicts += search_verdicts(Bundle(run).search(), catalog)  # the search rules
     return verdicts

@@ -34,6 +34,7 @@ MAX_HOPS = 10
 MAX_CONTROL_HOPS = 5  # the control fetch follows the target's own redirects this far
 MAX_RATE_LIMIT_RETRIES = 2  # a 429 is retried this often, after its Retry-After
 MAX_RETRY_AFTER_S = 10.0
+MAX_METAS = 200  # <meta> pairs a seed page's plan carries (a page cannot flood the record)
 
 # Statuses with which servers refuse automated clients (Zhihu answers 566, domain-facts
 # §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
@@ -117,6 +118,9 @@ class Plan:
 
     probes: list[Probe]
     parse_issue: str | None = None
+    # The page's <meta name content> pairs that may be indexing directives (name `robots`
+    # or any name with content: audit.measure.search.meta_directives picks them).
+    metas: list[tuple[str, str]] = field(default_factory=list)
 
 
 def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
@@ -135,7 +139,10 @@ def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
                 target_platform=link.target_platform, seed_url=url, link_url=link.href,
                 rendered_as="text" if link.rendered_as == "text" else "anchor",
             )
-    return Plan(list(probes.values()), page.parse_issue)
+    metas = [] if page.root is None else [
+        (str(m.get("name")), str(m.get("content"))) for m in page.root.iter("meta")
+        if m.get("name") and m.get("content")][:MAX_METAS]
+    return Plan(list(probes.values()), page.parse_issue, metas)
 
 
 def seed_warning(url: str, parse_issue: str) -> dict[str, str]:

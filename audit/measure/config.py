@@ -32,6 +32,8 @@ class CrawlConfig:
     parse_processes: int | None = None  # asyncio engine: page-parsing workers (None: cores-1)
     # The interface language asked for (Accept-Language): zh-Hans | zh-Hant | en.
     ui_language: str = crawl_settings.DEFAULT_UI_LANGUAGE
+    # Hosts whose robots.txt is measured besides the audited platforms' (--host).
+    search_hosts: list[str] = field(default_factory=list)
 
     def resolved_engine(self) -> str:
         """`auto` is the asyncio engine, except where only Scrapy can do the job: --render
@@ -49,7 +51,7 @@ class CrawlConfig:
                 "per_host": self.per_host, "timeout": self.timeout,
                 "targets": self.targets, "surface": self.surface, "render": self.render,
                 "engine": self.resolved_engine(), "parse_processes": self.parse_processes,
-                "ui_language": self.ui_language,
+                "ui_language": self.ui_language, "search_hosts": self.search_hosts,
                 "extra_seeds": [[p, s.value, u] for p, s, u in self.extra_seeds]}
 
     @classmethod
@@ -69,6 +71,7 @@ class CrawlConfig:
             parse_processes=recorded.get("parse_processes"),
             # Runs recorded before the setting existed asked for English (Scrapy's default).
             ui_language=str(recorded.get("ui_language") or "en"),
+            search_hosts=[str(h) for h in recorded.get("search_hosts") or []],
         )
 
 

@@ -50,7 +50,9 @@ class DriverPolicy:
 # the size limit, a URL that cannot be requested (as Scrapy's RetryMiddleware leaves them).
 NOT_RETRIED = ("private_address", "robots_disallowed", "too_large", "bad_url")
 
-Purpose = Literal["hop", "control", "seed", "robots"]
+# `robots` also names a robots.txt fetch of the search measurement (audit.measure.search),
+# `sitemap` a sitemap it checks.
+Purpose = Literal["hop", "control", "seed", "robots", "sitemap"]
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ planned and observed."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from audit.errors import ConfigError
 from audit.evidence.bundle import Bundle
 from audit.measure.chain import Seed
 from audit.measure.config import CrawlConfig
+from audit.measure.search import SearchTarget
 from audit.measure.targets import load_targets, plan_probes
 from audit.model import Probe, SurfaceKind
 from audit.policy.catalog import Catalog
+from audit.web.urls import host_of
 
 
 def seeds_for(catalog: Catalog, config: CrawlConfig) -> list[Seed]:
@@ -29,6 +32,53 @@ def seeds_for(catalog: Catalog, config: CrawlConfig) -> list[Seed]:
             seeds += [Seed(platform.id, surface.kind, url) for url in surface.seeds]
     seeds += [Seed(p, s, u) for p, s, u in config.extra_seeds]
     return seeds
+
+
+def search_targets(catalog: Catalog, config: CrawlConfig) -> list[SearchTarget]:
+    """The hosts whose robots.txt the crawl measures: every host of the audited platforms
+    (their seed pages' hosts and their link wrappers' hosts), then the --host extras; each
+    once, with the scheme its URLs use."""
+    found: dict[str, SearchTarget] = {}
+
+    def add(url: str, platform: str | None) -> None:
+        host = host_of(url)
+        if host is None:
+            return
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:  # a port out of range: not a host to measure
+            return
+        key = host if port is None else f"{host}:{port}"
+        if key not in found:
+            found[key] = SearchTarget(key, parts.scheme or "https", platform)
+
+    for platform_id in config.sources or sorted(catalog.platforms):
+        platform = catalog.platforms.get(platform_id)
+        if platform is None:
+            raise ConfigError(f"unknown platform {platform_id!r}")
+        for surface in platform.surfaces:
+            for url in surface.seeds:
+                add(url, platform.id)
+        for wrapper in platform.wrappers:
+            if wrapper.link_template:
+                add(wrapper.link_template.replace("{target}", ""), platform.id)
+    for platform_id, _, url in config.extra_seeds:
+        add(url, platform_id)
+    for value in config.search_hosts:
+        url = value if "://" in value else f"https://{value}"
+        if (urlsplit(url).scheme not in ("http", "https") or host_of(url) is None
+                or urlsplit(url).path not in ("", "/")):
+            raise ConfigError(f"--host {value!r}: expected a host name (www.example.com) or "
+                              "an origin (https://www.example.com)")
+        owner = catalog.platform_for_url(url)
+        add(url, owner.id if owner else None)
+    return list(found.values())
+
+
+def searched(path: Path) -> set[str]:
+    """The ids of the search records an interrupted run wrote."""
+    return {r.id for r in Bundle(path).search()}
 
 
 def target_probes(catalog: Catalog, config: CrawlConfig) -> list[Probe]:

@@ -48,6 +48,8 @@ from audit.measure.guard import AddressGuard, route_for
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher
+from audit.measure.search import Answer, SearchTarget, crawler_names, page_record
+from audit.measure.search_fetch import SearchLog, measure_host
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from audit.web.urls import host_of
@@ -63,7 +65,8 @@ class AsyncioEngine:
     def __init__(self, catalog: Catalog, writer: BundleWriter, *, politeness: Politeness,
                  policy: DriverPolicy, seeds: list[Seed], routes: dict[str, str],
                  allow_private: bool, evidence: WarcLog | RecorderProcess, parser: ParsePool,
-                 planner: Planner, progress: Callable[[str, Any], None] | None = None):
+                 planner: Planner, progress: Callable[[str, Any], None] | None = None,
+                 search: SearchLog | None = None):
         self.catalog = catalog
         self.writer = writer
         self.politeness = politeness
@@ -75,6 +78,7 @@ class AsyncioEngine:
         self.parser = parser
         self.planner = planner
         self.progress = progress
+        self.search = search or SearchLog(())
         self.seed_errors: list[dict[str, str]] = []
         self.outcomes: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
@@ -82,7 +86,7 @@ class AsyncioEngine:
         self._robots = RobotsFetcher(self.robots, policy, self._download_robots)
         self._slots = HostSlots(politeness)
         self._order = itertools.count()
-        self._queue: asyncio.PriorityQueue[tuple[int, int, Seed | Probe]] = (
+        self._queue: asyncio.PriorityQueue[tuple[int, int, Seed | Probe | SearchTarget]] = (
             asyncio.PriorityQueue())
         self._fetcher: Fetcher | None = None
         self._internal_errors: list[str] = []
@@ -92,6 +96,9 @@ class AsyncioEngine:
         p = self.politeness
         for probe in self.planner.unfinished():
             self._queue.put_nowait((0, next(self._order), probe))
+        # Each host's robots.txt before the seed pages: a handful of small fetches.
+        for target in self.search.targets:
+            self._queue.put_nowait((1, next(self._order), target))
         for seed in self.seeds:
             self._queue.put_nowait((1, next(self._order), seed))
         await self.parser.start()
@@ -128,12 +135,15 @@ class AsyncioEngine:
             try:
                 if isinstance(item, Probe):
                     await self._follow(item)
+                elif isinstance(item, SearchTarget):
+                    await self._search(item)
                 else:
                     await self._seed(item)
             except RecorderGone as exc:
                 self._stop(exc)
             except Exception as exc:  # a bug, not a measurement: stop cleanly, lose nothing
-                what = item.id if isinstance(item, Probe) else item.url
+                what = (item.id if isinstance(item, Probe) else item.host
+                        if isinstance(item, SearchTarget) else item.url)
                 logger.exception("internal error on %s", what)
                 self._internal_errors.append(f"{what}: {type(exc).__name__}: {exc}")
             finally:
@@ -192,6 +202,11 @@ class AsyncioEngine:
             return
         if plan.parse_issue is not None:
             self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
+        if self.search.wants_page(response.url):
+            self.writer.add_search(page_record(
+                response.url, response.status, response.headers, plan.metas,
+                names=crawler_names(self.catalog), platform=seed.platform,
+                run_id=self.writer.run_id, now=_now()))
         for probe, follow in self.planner.add(plan.probes):
             self.writer.add_probe(probe)
             self._emit("probe", probe)
@@ -243,6 +258,22 @@ class AsyncioEngine:
             except PageCrashed:
                 return driver.on_parse_crash(response, _now())
         return driver.on_response(response, analysis, _now())
+
+    # -- search barriers: a host's robots.txt and sitemaps (audit/measure/search.py) -------
+
+    async def _search(self, target: SearchTarget) -> None:
+        record = await measure_host(target, policy=self.policy, run_id=self.writer.run_id,
+                                    download=self._download_search)
+        self.writer.add_search(record)
+        self._emit("search", record)
+
+    async def _download_search(self, fetch: Fetch) -> Answer:
+        try:
+            response, record_id = await self._download(fetch)
+        except FetchFailed as failed:
+            return Answer(fetch.url, failure=failed.reason)
+        return Answer(response.url, response.status, response.headers, response.body,
+                      record_id)
 
     async def _download_robots(self, fetch: Fetch) -> tuple[int, bytes] | str:
         try:

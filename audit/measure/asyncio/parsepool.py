@@ -61,12 +61,12 @@ def default_processes() -> int:
 # the other side (they were validated where they were made): unpickling pydantic models
 # costs several times more.
 
-def _plan(body: bytes, content_type: str | None, url: str, source: str,
-          surface: SurfaceKind) -> tuple[list[dict[str, Any]], str | None]:
+def _plan(body: bytes, content_type: str | None, url: str, source: str, surface: SurfaceKind
+          ) -> tuple[list[dict[str, Any]], str | None, list[tuple[str, str]]]:
     assert _CATALOG is not None
     plan = chains.plan_probes(body, content_type, url, source=source, surface=surface,
                               catalog=_CATALOG)
-    return [p.model_dump() for p in plan.probes], plan.parse_issue
+    return [p.model_dump() for p in plan.probes], plan.parse_issue, plan.metas
 
 
 def _analyze(body: bytes, content_type: str, url: str, target: str | None, status: int | None,
@@ -78,9 +78,10 @@ def _analyze(body: bytes, content_type: str, url: str, target: str | None, statu
             a.fingerprint)
 
 
-def _probes(fields: tuple[list[dict[str, Any]], str | None]) -> chains.Plan:
-    probes, parse_issue = fields
-    return chains.Plan([Probe.model_construct(**f) for f in probes], parse_issue)
+def _probes(fields: tuple[list[dict[str, Any]], str | None, list[tuple[str, str]]]
+            ) -> chains.Plan:
+    probes, parse_issue, metas = fields
+    return chains.Plan([Probe.model_construct(**f) for f in probes], parse_issue, metas)
 
 
 def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:

@@ -16,7 +16,8 @@ from audit.measure.asyncio.politeness import Politeness
 from audit.measure.asyncio.recorder import RecorderProcess
 from audit.measure.config import CrawlConfig, CrawlResult, effective_settings
 from audit.measure.driver import DriverPolicy
-from audit.measure.plan import Planner, seeds_for
+from audit.measure.plan import Planner, search_targets, searched, seeds_for
+from audit.measure.search_fetch import SearchLog
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 
@@ -40,7 +41,8 @@ def crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWrit
         catalog, writer, politeness=Politeness.from_settings(settings),
         policy=DriverPolicy.from_settings(settings), seeds=seeds, routes=config.routes,
         allow_private=config.allow_private, evidence=evidence, parser=parser,
-        planner=Planner(planned, done), progress=progress)
+        planner=Planner(planned, done), progress=progress,
+        search=SearchLog(search_targets(catalog, config), searched(writer.path)))
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             result = runner.run(engine.run())

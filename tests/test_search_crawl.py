@@ -1,0 +1,334 @@
+"""Search barriers measured by the crawl (issue 15, part 2): the SearchDriver's decisions
+(redirects, loops, retries, the 500 KiB cut, sitemaps), seed pages' directives, and both
+engines against a loopback server: robots.txt of every host in the WARC and search.jsonl,
+bad input recorded with a reason, the bundle verifying, a resumed run measuring nothing twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from audit.errors import ConfigError
+from audit.evidence.bundle import Bundle
+from audit.judge.search_run import judge_search
+from audit.measure.config import CrawlConfig
+from audit.measure.driver import DriverPolicy, Fetch
+from audit.measure.plan import search_targets
+from audit.measure.search import (
+    MAX_REDIRECTS,
+    Answer,
+    SearchDone,
+    SearchDriver,
+    SearchTarget,
+    page_record,
+)
+from audit.measure.search_fetch import SearchLog
+from audit.model import SearchClass, SearchRecord
+from audit.policy.catalog import catalog_for_run, load_catalog, policy_dirs
+from tests.localsite import forum_policies
+
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
+HOST = SearchTarget("www.example.test", "http", "testforum")
+
+
+def drive(answers: Mapping[str, list[Answer] | Answer],
+          policy: DriverPolicy | None = None) -> tuple[SearchRecord, list[str]]:
+    """Run a SearchDriver against canned answers (url -> answer, or answers in turn)."""
+    driver = SearchDriver(HOST, policy=policy or DriverPolicy(), run_id="r", started_at=NOW)
+    asked: list[str] = []
+    command: Fetch | SearchDone = driver.start()
+    while isinstance(command, Fetch):
+        asked.append(command.url)
+        answer = answers[command.url]
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        command = driver.on_answer(answer, NOW)
+    return command.record, asked
+
+
+ROBOTS = "http://www.example.test/robots.txt"
+
+
+def ok(url: str, body: bytes, status: int = 200, **headers: str) -> Answer:
+    return Answer(url, status, {"content-type": "text/plain", **headers}, body, f"urn:{url}")
+
+
+def test_robots_txt_and_its_sitemaps_are_recorded() -> None:
+    body = (b"Sitemap: http://www.example.test/sm.xml\nUser-agent: *\nDisallow: /a\n"
+            b"Sitemap: http://cdn.example.test/sm2.xml\n")
+    record, asked = drive({
+        ROBOTS: ok(ROBOTS, body),
+        "http://www.example.test/sm.xml": ok("http://www.example.test/sm.xml", b"x" * 1234),
+        "http://cdn.example.test/sm2.xml": Answer("http://cdn.example.test/sm2.xml",
+                                                  failure="dns_error")})
+    # dns_error is transient to the retry rule: asked twice, as any fetch
+    assert asked == [ROBOTS, "http://www.example.test/sm.xml",
+                     "http://cdn.example.test/sm2.xml", "http://cdn.example.test/sm2.xml"]
+    assert record.id == "robots:www.example.test" and record.kind == "robots"
+    robots = record.robots
+    assert robots is not None
+    assert (robots.status, robots.failure, robots.size, robots.truncated) == (200, None,
+                                                                              len(body), False)
+    assert base64.b64decode(robots.body_base64 or "") == body
+    assert [h.warc_record_id for h in robots.hops] == [f"urn:{ROBOTS}"]
+    assert [(s.url, s.status, s.size, s.failure) for s in record.sitemaps] == [
+        ("http://www.example.test/sm.xml", 200, 1234, None),
+        ("http://cdn.example.test/sm2.xml", None, None, "dns_error")]
+
+
+def test_redirects_are_followed_five_times_at_most() -> None:
+    chain = {ROBOTS: ok(ROBOTS, b"", 301, location="/r1")}
+    for i in range(1, 4):
+        url = f"http://www.example.test/r{i}"
+        chain[url] = ok(url, b"", 302, location=f"/r{i + 1}")
+    chain["http://www.example.test/r4"] = ok("http://www.example.test/r4", b"", 302,
+                                             location="https://other.test/robots.txt")
+    chain["https://other.test/robots.txt"] = ok("https://other.test/robots.txt",
+                                                b"User-agent: *\nDisallow: /\n")
+    record, asked = drive(chain)
+    assert record.robots is not None
+    assert len(asked) == MAX_REDIRECTS + 1
+    assert (record.robots.status, record.robots.failure) == (200, None)
+    assert record.robots.final_url == "https://other.test/robots.txt"
+    # one more redirect: the sixth is not followed
+    chain["https://other.test/robots.txt"] = ok("https://other.test/robots.txt", b"", 301,
+                                                location="/again")
+    record, asked = drive(chain)
+    assert record.robots is not None
+    assert len(asked) == MAX_REDIRECTS + 1
+    assert (record.robots.status, record.robots.failure) == (None, "hop_limit:5")
+
+
+def test_a_redirect_loop_and_a_bad_location_are_recorded_with_a_reason() -> None:
+    record, _ = drive({ROBOTS: ok(ROBOTS, b"", 302, location="/x"),
+                       "http://www.example.test/x": ok("http://www.example.test/x", b"", 302,
+                                                       location="/robots.txt")})
+    assert record.robots is not None and record.robots.failure == "redirect_loop"
+    assert len(record.robots.hops) == 2
+    record, _ = drive({ROBOTS: ok(ROBOTS, b"", 302, location="http://[::1")})
+    assert record.robots is not None and record.robots.failure == "bad_location"
+
+
+def test_transient_failures_and_5xx_are_retried_as_any_fetch_then_recorded() -> None:
+    record, asked = drive({ROBOTS: [ok(ROBOTS, b"busy", 500), ok(ROBOTS, b"busy", 500)]})
+    assert asked == [ROBOTS, ROBOTS]
+    assert record.robots is not None and record.robots.status == 500
+    record, asked = drive({ROBOTS: [Answer(ROBOTS, failure="timeout"),
+                                    ok(ROBOTS, b"User-agent: *\nAllow: /\n")]})
+    assert asked == [ROBOTS, ROBOTS] and record.robots is not None
+    assert record.robots.status == 200
+    record, asked = drive({ROBOTS: Answer(ROBOTS, failure="timeout")},
+                          DriverPolicy(retries=0))
+    assert asked == [ROBOTS] and record.robots is not None
+    assert (record.robots.status, record.robots.failure) == (None, "timeout")
+    # the auditor's own refusal is not retried
+    record, asked = drive({ROBOTS: Answer(ROBOTS, failure="private_address:www.example.test")})
+    assert asked == [ROBOTS]
+
+
+def test_at_most_500_kib_are_kept() -> None:
+    body = b"User-agent: *\nDisallow: /private\n" + b"# padding\n" * 200_000
+    record, _ = drive({ROBOTS: ok(ROBOTS, body)})
+    robots = record.robots
+    assert robots is not None
+    assert robots.size == len(body) and robots.truncated
+    assert len(base64.b64decode(robots.body_base64 or "")) == 500 * 1024
+
+
+def test_seed_page_directives_meta_and_header() -> None:
+    metas = [("robots", "noindex, nofollow"), ("Baiduspider", "noarchive"),
+             ("description", "noindex is a word here"), ("viewport", "width=device-width")]
+    record = page_record("http://www.example.test/p", 200,
+                         {"x-robots-tag": "googlebot: noindex"}, metas,
+                         names=frozenset({"baiduspider", "googlebot"}), platform="testforum",
+                         run_id="r", now=NOW)
+    assert record.id == "page:http://www.example.test/p" and record.host == "www.example.test"
+    assert [(d.source, d.name, d.content) for d in record.directives] == [
+        ("meta", "robots", "noindex, nofollow"), ("meta", "Baiduspider", "noarchive"),
+        ("header", "X-Robots-Tag", "googlebot: noindex")]
+
+
+def test_search_targets_and_the_host_option(tmp_path: Path) -> None:
+    catalog = load_catalog(policy_dirs([forum_policies(
+        tmp_path / "p", "surfaces:\n  - {kind: post, seeds: ['http://forum.test/s/post/']}\n")]))
+    config = CrawlConfig(sources=["testforum"],
+                         search_hosts=["extra.test", "https://forum.test", "http://a.test:8080"])
+    assert [(t.host, t.scheme, t.platform) for t in search_targets(catalog, config)] == [
+        ("forum.test", "http", "testforum"), ("extra.test", "https", None),
+        ("a.test:8080", "http", None)]
+    for bad in ("ftp://x.test", "https://x.test/path", "::"):
+        with pytest.raises(ConfigError, match="--host"):
+            search_targets(catalog, CrawlConfig(sources=["testforum"], search_hosts=[bad]))
+    log = SearchLog(search_targets(catalog, config), {"robots:forum.test", "page:http://p/"})
+    assert [t.host for t in log.targets] == ["extra.test", "a.test:8080"]
+    assert not log.wants_page("http://p/")
+    assert log.wants_page("http://q/") and not log.wants_page("http://q/")
+
+
+# ---------------------------------------------------------------------------------------
+# Both engines against a loopback server
+# ---------------------------------------------------------------------------------------
+
+SEED = (b'<html><head><meta name="robots" content="noindex"><meta name="description" '
+        b'content="a forum"></head><body><a href="http://shop.test/item">item</a></body></html>')
+PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "forum.test/robots.txt": (200, {"Content-Type": "text/plain"},
+                              b"User-agent: Baiduspider\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
+                              b"Sitemap: http://forum.test/sitemap.xml\n"),
+    "forum.test/sitemap.xml": (200, {"Content-Type": "application/xml"}, b"<urlset/>" * 100),
+    "forum.test/s/post/": (200, {"X-Robots-Tag": "bingbot: noindex"}, SEED),
+    "shop.test/robots.txt": (404, {}, b"not here"),
+    "shop.test/item": (200, {}, b"<p>an item</p>"),
+    "loop.test/robots.txt": (302, {"Location": "http://loop.test/other.txt"}, b""),
+    "loop.test/other.txt": (302, {"Location": "http://loop.test/robots.txt"}, b""),
+    "down.test/robots.txt": (503, {}, b"busy"),
+    "html.test/robots.txt": (200, {"Content-Type": "text/html"},
+                             b"<!doctype html><html><body>Welcome</body></html>"),
+    "big.test/robots.txt": (200, {"Content-Type": "text/plain"},
+                            b"User-agent: *\nDisallow: /x\n" + b"#" * (2 * 1024 * 1024)),
+}
+HANG_S = 30.0
+
+
+@contextmanager
+def site() -> Iterator[str]:
+    """A proxy-form server for PAGES; hang.test never answers within the run's timeout."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            host = (parts.hostname or self.headers.get("Host") or "").split(":")[0]
+            if host == "hang.test":
+                time.sleep(HANG_S)
+                return
+            status, headers, body = PAGES.get(f"{host}{parts.path}", (404, {}, b"no"))
+            self.send_response(status)
+            for name, value in {"Content-Type": "text/html; charset=utf-8", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def hulian(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HULIAN_DB": "off", "HULIAN_POLICIES": ""}
+    return subprocess.run([sys.executable, "-m", "audit.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False, env=env)
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return forum_policies(tmp_path_factory.mktemp("policies"),
+                          "surfaces:\n  - {kind: post, seeds: ['http://forum.test/s/post/']}\n")
+
+
+@pytest.fixture(scope="module", params=["asyncio", "scrapy"])
+def run(request: pytest.FixtureRequest, policies: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    hosts = ["http://shop.test", "http://loop.test", "http://down.test", "http://hang.test",
+             "http://html.test", "http://big.test"]
+    with site() as url:
+        result = hulian("--policies", str(policies), "run", "--source", "testforum",
+                        "--route", f"*.test={url}", "--allow-private", "--timeout", "2",
+                        "--engine", request.param, "--out", str(out), "--run-id", "r",
+                        "--report-format", "", "--json",
+                        *[a for h in hosts for a in ("--host", h)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "r"
+
+
+def _records(run: Path) -> dict[str, SearchRecord]:
+    return {r.id: r for r in Bundle(run).search()}
+
+
+def test_every_host_is_measured_with_evidence_in_the_warc(run: Path) -> None:
+    records = _records(run)
+    assert {k for k in records if k.startswith("robots:")} == {
+        f"robots:{h}.test" for h in ("forum", "shop", "loop", "down", "hang", "html", "big")}
+    with (run / "evidence" / "crawl.warc.gz").open("rb") as fh:
+        responses = {r.rec_headers.get_header("WARC-Record-ID").strip("<>"):
+                     r.rec_headers.get_header(
+            "WARC-Target-URI") for r in ArchiveIterator(fh)
+            if r.rec_type == "response"}
+    for record in records.values():
+        if record.robots is None or record.robots.failure == "timeout":
+            continue
+        for hop in record.robots.hops:
+            assert responses.get(hop.warc_record_id or "") == hop.url, (record.id, hop)
+    forum = records["robots:forum.test"]
+    assert [(s.url, s.status, s.size) for s in forum.sitemaps] == [
+        ("http://forum.test/sitemap.xml", 200, len(b"<urlset/>") * 100)]
+    page = records["page:http://forum.test/s/post/"]
+    assert [(d.source, d.name, d.content) for d in page.directives] == [
+        ("meta", "robots", "noindex"), ("header", "X-Robots-Tag", "bingbot: noindex")]
+    assert hulian("verify", str(run)).returncode == 0
+
+
+def test_bad_input_is_recorded_with_a_reason_and_judged(run: Path) -> None:
+    records = _records(run)
+
+    def robots(host: str) -> tuple[int | None, str | None]:
+        fetched = records[f"robots:{host}"].robots
+        assert fetched is not None
+        return fetched.status, fetched.failure
+
+    assert robots("loop.test") == (None, "redirect_loop")
+    assert robots("hang.test") == (None, "timeout")
+    assert robots("down.test") == (503, None)
+    assert robots("shop.test") == (404, None)
+    big = records["robots:big.test"].robots
+    assert big is not None and big.truncated and big.size == len(PAGES["big.test/robots.txt"][2])
+    judged = {h.host: h for h in judge_search(records.values(), catalog_for_run(run)).hosts}
+    assert set(judged["hang.test"].barriers.classes.values()) == {SearchClass.UNREACHABLE}
+    assert judged["hang.test"].barriers.reasons == ["unreachable:timeout"]
+    assert set(judged["down.test"].barriers.classes.values()) == {SearchClass.UNREACHABLE}
+    assert set(judged["loop.test"].barriers.classes.values()) == {SearchClass.OPEN}
+    assert judged["loop.test"].barriers.reasons == ["redirects:redirect_loop"]
+    assert "html" in judged["html.test"].barriers.reasons
+    assert any(r.startswith("truncated") for r in judged["big.test"].barriers.reasons)
+    forum = judged["forum.test"].barriers.classes
+    assert forum["Baiduspider"] is SearchClass.CLOSED
+    assert forum["bingbot"] is SearchClass.NOINDEX  # X-Robots-Tag names it, robots.txt opens
+    assert forum["Googlebot"] is SearchClass.NOINDEX  # <meta name=robots content=noindex>
+    verdicts = [json.loads(line) for line in (run / "verdicts.jsonl").read_text().splitlines()]
+    assert {v["rule_id"] for v in verdicts if v["rule_id"].startswith("search-")} >= {
+        "search-same-class"}
+
+
+def test_a_resumed_run_measures_no_host_twice(run: Path, policies: Path) -> None:
+    before = (run / "search.jsonl").read_text()
+    with site():
+        result = hulian("--policies", str(policies), "run", "--resume", str(run),
+                        "--report-format", "", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run / "search.jsonl").read_text() == before
+    assert hulian("verify", str(run)).returncode == 0
