@@ -13,6 +13,7 @@ from audit.cli import capture, history, keys, lab, policies, schedule
 from audit.cli.console import setup_logging, stdout
 from audit.cli.custody import timestamp_command
 from audit.cli.graph import graph_command
+from audit.cli.help import HelpGroup
 from audit.cli.inspect import inspect
 from audit.cli.report import report_command
 from audit.cli.run import audit_run
@@ -23,6 +24,7 @@ from audit.policy.catalog import POLICIES_ENV
 
 app = typer.Typer(
     name="hulian",
+    cls=HelpGroup,
     help="hulian 互联 — audit whether platforms block, obstruct or discriminate against links "
          "to other companies' services (MIIT 2021 屏蔽网址链接 rectification).",
     no_args_is_help=True,

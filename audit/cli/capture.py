@@ -286,7 +286,8 @@ def _print(summary: dict[str, Any], json_output: bool) -> None:
     table.add_column("n", justify="right")
     for file in summary.get("files", []):
         state = "ok" if not file["error"] else f"error at {file['offset']}"
-        table.add_row(f"{file['path']} ({file['format']}, {state})", str(file["flows"]))
+        kind = file["format"] or "not a capture"  # None: refused before its format was known
+        table.add_row(f"{file['path']} ({kind}, {state})", str(file["flows"]))
     table.add_section()
     for kind, n in summary.get("flow_kinds", {}).items():
         table.add_row(f"flows: {kind}", str(n))

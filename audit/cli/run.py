@@ -6,11 +6,14 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -37,31 +40,45 @@ class Engine(StrEnum):
     SCRAPY = "scrapy"
 
 
-class _Progress:
-    """Rich progress on stderr: requests, probes planned/observed, outcomes so far, rate."""
+# Off a terminal (a log file, CI), a plain progress line this often.
+PLAIN_INTERVAL_S = 5.0
 
-    def __init__(self) -> None:
+
+class _Progress:
+    """Progress on stderr: probes observed/planned, requests and their rate, elapsed time and
+    the outcomes so far. On a terminal a live Rich bar; elsewhere a plain line every
+    PLAIN_INTERVAL_S and one with the final counts, because Rich redraws nothing off a
+    terminal and would leave only its last frame, cut at 80 columns (`p… 196 …`)."""
+
+    def __init__(self, console: Console = stderr, *, interval: float = PLAIN_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.interval = interval if not self.live else 0.2  # 5 redraws/s: a crawl makes 1,000s
+        self.clock = clock
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            TextColumn("{task.fields[outcomes]}"), console=stderr, transient=False,
-            # Off a terminal nothing is redrawn, so no refresh thread (it would only contend
-            # with the crawl for the GIL); __call__ updates the task five times a second.
-            auto_refresh=stderr.is_terminal,
-        )
+            TextColumn("{task.fields[outcomes]}"), console=console, transient=False)
         self.task = self.progress.add_task("probes 探测", total=None, rate="", outcomes="")
         self.requests = 0
         self.planned = 0
         self.observed = 0
         self.outcomes: Counter[str] = Counter()
-        self.started = time.monotonic()
-        self.last = 0.0
+        self.started = clock()
+        self.last = self.started  # a plain line only once there is progress to tell
 
-    def refresh(self) -> None:
-        self.last = float("-inf")
-        self("refresh", None)
+    def __enter__(self) -> _Progress:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
 
     def __call__(self, kind: str, payload: Any) -> None:
+        final = False
         if kind == "response":
             self.requests += 1
         elif kind == "probe":
@@ -69,20 +86,26 @@ class _Progress:
         elif kind == "planned" and isinstance(payload, int):
             self.planned = payload  # probes planned before the crawl (a list, a resume)
         elif kind == "measured":
-            self.last = float("-inf")  # the last redraw shows the final counts
+            final = True  # the last update shows the final counts
         elif kind == "observation" and isinstance(payload, Observation):
             self.observed += 1
             self.outcomes[payload.outcome.value] += 1
-        now = time.monotonic()
-        if now - self.last < 0.2:  # five redraws a second are plenty; a crawl makes 1,000s
+        now = self.clock()
+        if not final and now - self.last < self.interval:
             return
         self.last = now
         elapsed = max(now - self.started, 1e-6)
-        self.progress.update(
-            self.task, total=max(self.planned, self.observed), completed=self.observed,
-            rate=f"{self.requests} req ({self.requests / elapsed:.0f}/s)",
-            outcomes=" ".join(f"{k} {v}" for k, v in self.outcomes.most_common()),
-        )
+        rate = f"{self.requests} req ({self.requests / elapsed:.0f}/s)"
+        outcomes = " ".join(f"{k} {v}" for k, v in self.outcomes.most_common())
+        if self.live:
+            self.progress.update(self.task, total=max(self.planned, self.observed),
+                                 completed=self.observed, rate=rate, outcomes=outcomes)
+            return
+        # Not markup, not highlighted, never wrapped: one greppable line per report.
+        self.console.out(
+            f"progress 进度: {self.observed}/{max(self.planned, self.observed)} probes, "
+            f"{rate}, {timedelta(seconds=int(elapsed))}" + (f", {outcomes}" if outcomes else ""),
+            highlight=False)
 
 
 def _summary_table(summary: Summary) -> Table:
@@ -248,7 +271,7 @@ def audit_run(
         report_formats=[f.strip() for f in report_formats.split(",") if f.strip()])
     bar = _Progress()
     try:
-        with bar.progress:
+        with bar:
             result = run_audit(request, progress=bar, announce=stderr.print)
     except HulianError as exc:
         fail(str(exc))

@@ -33,7 +33,7 @@ from audit.evidence.bundle import (
     rewrite_verdicts,
     verify,
 )
-from audit.evidence.lock import Locked, bundle_lock
+from audit.evidence.lock import BUNDLE_LOCK, Locked, bundle_lock
 from audit.judge.verdicts import judge_bundle
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
@@ -55,12 +55,17 @@ def writing(run: Path, command: str, *, create: bool = False,
     otherwise RUN must be a bundle (exit 7). read_only_ok: a command that writes nothing
     into the bundle (a report rendered elsewhere) may read a bundle on read-only storage,
     where no lock file can be made and no writer can work either."""
+    made: Path | None = None  # the first directory this command creates for the bundle
     if create:
         try:
             check_run_id(run.name)
         except BundleError as exc:
             fail(str(exc))
             raise typer.Exit(1) from None
+        for directory in (run, *run.parents):
+            if directory.exists():
+                break
+            made = directory
         run.mkdir(parents=True, exist_ok=True)
     elif not (run / MANIFEST).is_file():
         fail(f"{run}: not a run bundle (no {MANIFEST})")
@@ -75,8 +80,30 @@ def writing(run: Path, command: str, *, create: bool = False,
     except OSError as exc:
         if not (read_only_ok and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
             raise
-    with lock:
-        yield fd
+    try:
+        with lock:
+            yield fd
+    except BaseException:
+        # A command that refused its input (a bad plan, a capture that cannot be read, a
+        # proxy that did not start) leaves no empty bundle to be mistaken for a clean one.
+        if made is not None:
+            _discard_unwritten(run, made)
+        raise
+
+
+def _discard_unwritten(run: Path, made: Path) -> None:
+    """Remove the bundle directory `run` if nothing but its lock was written into it, and
+    the directories above it up to `made` that were created for it and are empty."""
+    if any(entry.name != BUNDLE_LOCK for entry in run.iterdir()):
+        return
+    (run / BUNDLE_LOCK).unlink(missing_ok=True)
+    for directory in (run, *run.parents):
+        try:
+            directory.rmdir()
+        except OSError:  # not empty: something else lives there now
+            return
+        if directory == made:
+            return
 
 
 def verified(run: Path, allow_unverified: bool) -> list[Problem] | None:

@@ -57,10 +57,11 @@ def add(
                     ] = "127.0.0.1:25",
     db: DbOption = None,
 ) -> None:
-    """Add a schedule. Everything after `--` is passed to `hulian run`:
+    """Add a schedule. Everything after `--` is passed to `hulian run`.
+
+    For example:
 
       hulian schedule add nightly --cron "0 3 * * *" --webhook https://ci.example/hook -- --lab
-
       hulian schedule add wechat --cron "30 2 * * 1-5" --email team@example.com -- --source weixin
     """
     from audit.ops.schedule import add as add_schedule
