@@ -1,16 +1,20 @@
-"""hulian's WARC writer: records warcio reads back with matching digests, header values that
-cannot forge headers, and a file cut by a crash that a resumed run repairs before appending."""
+"""The WARC evidence written through FastWARC: records warcio reads back with matching digests,
+header values that cannot forge headers, and a file cut by a crash that a resumed run repairs
+before appending."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
 
-from audit.evidence.warc import WarcLog, _digest, complete_length
+from audit.evidence.warc import WarcLog, complete_length
 
 
 @pytest.fixture(autouse=True, params=["isal", "zlib"])
@@ -36,6 +40,14 @@ def _write(log: WarcLog, n: int, size: int = 3000) -> list[str]:
             for i in range(n)]
 
 
+def _read(path: Path) -> Iterator[ArcWarcRecord]:
+    """Every record, read fully while the file is open, digests checked."""
+    with path.open("rb") as stream:
+        for record in ArchiveIterator(stream, check_digests="raise"):
+            record.raw_stream = BytesIO(record.raw_stream.read())
+            yield record
+
+
 def _records(path: Path) -> list[tuple[str, str]]:
     with path.open("rb") as stream:
         return [(r.rec_headers.get_header("WARC-Type"), r.rec_headers.get_header("WARC-Record-ID"))
@@ -43,16 +55,27 @@ def _records(path: Path) -> list[tuple[str, str]]:
 
 
 def test_digests_are_base32_sha1_as_warcio_checks_them(tmp_path: Path) -> None:
-    for data in (b"", b"x", bytes(range(256)) * 40):
-        expected = base64.b32encode(hashlib.sha1(data).digest()).decode()
-        assert _digest(data) == f"sha1:{expected}"
+    def sha1(data: bytes) -> str:
+        return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode()
+
     log = WarcLog(tmp_path / "a.warc.gz")
     ids = _write(log, 5)
+    payloads = [b"", b"x", bytes(range(256)) * 40]
+    for payload in payloads:
+        log.exchange("http://shop.test/p", method="GET", request_headers=REQUEST,
+                     request_body=b"", status=200, response_headers=HEADERS, payload=payload)
     log.close()
     records = _records(tmp_path / "a.warc.gz")  # check_digests="raise" verifies every digest
-    assert [t for t, _ in records] == ["response", "request"] * 5
-    assert [rid.strip("<>").removeprefix("urn:uuid:") for t, rid in records if t == "response"] \
-        == [i.removeprefix("urn:uuid:") for i in ids]
+    assert [t for t, _ in records] == ["response", "request"] * 8
+    assert [rid.strip("<>").removeprefix("urn:uuid:") for t, rid in records if t == "response"
+            ][:5] == [i.removeprefix("urn:uuid:") for i in ids]
+    with (tmp_path / "a.warc.gz").open("rb") as stream:
+        written = [(r.rec_headers, r.content_stream().read()) for r in ArchiveIterator(stream)]
+    for (headers, body), payload in zip(written[10::2], payloads, strict=True):
+        assert body == payload
+        assert headers.get_header("WARC-Payload-Digest") == sha1(payload)
+    for headers, _body in written[1::2]:  # requests: no body
+        assert headers.get_header("WARC-Payload-Digest") == sha1(b"")
 
 
 def test_a_value_with_line_breaks_cannot_forge_a_header(tmp_path: Path) -> None:
@@ -65,6 +88,61 @@ def test_a_value_with_line_breaks_cannot_forge_a_header(tmp_path: Path) -> None:
         response = next(iter(ArchiveIterator(stream)))
         assert response.http_headers.get_header("X-Evil") == "a  WARC-Type: forged b"
         assert response.rec_headers.get_header("WARC-Type") == "response"
+        assert response.content_stream().read() == b"ok"
+
+
+def test_a_url_with_line_breaks_cannot_forge_a_warc_header(tmp_path: Path) -> None:
+    """The URL is the one WARC header value a page chooses (and may hold a lone surrogate,
+    an undecodable byte kept by surrogateescape)."""
+    url = "http://shop.test/a\r\nWARC-Type: forged\r\nWARC-Payload-Digest: sha1:X\udcff\nb"
+    log = WarcLog(tmp_path / "a.warc.gz")
+    log.exchange(url, method="GET", request_headers=REQUEST, request_body=b"", status=200,
+                 response_headers=HEADERS, payload=b"ok")
+    log.close()
+    records = list(_read(tmp_path / "a.warc.gz"))
+    assert [r.rec_headers.get_header("WARC-Type") for r in records] == ["response", "request"]
+    for record in records:
+        target = record.rec_headers.get_header("WARC-Target-URI")
+        assert "\r" not in target and "\n" not in target
+        assert target.startswith("http://shop.test/a") and target.endswith("b")
+        names = [name.lower() for name, _ in record.rec_headers.headers]
+        assert names.count("warc-type") == 1 and names.count("warc-payload-digest") == 1
+        assert record.rec_headers.get_header("WARC-Payload-Digest") != "sha1:X"
+
+
+def test_records_are_warc_1_0_with_dates_to_the_second(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    log = WarcLog(tmp_path / "a.warc.gz")
+    log.exchange("http://shop.test/", method="GET", request_headers=REQUEST, request_body=b"",
+                 status=404, response_headers=HEADERS, payload=b"gone",
+                 date=datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC))
+    log.close()
+    records = list(_read(tmp_path / "a.warc.gz"))
+    assert [r.rec_headers.protocol for r in records] == ["WARC/1.0", "WARC/1.0"]
+    assert {r.rec_headers.get_header("WARC-Date") for r in records} == {"2026-11-28T01:02:03Z"}
+    assert records[0].http_headers.statusline == "404 Not Found"
+    assert records[1].rec_headers.get_header("WARC-Concurrent-To") \
+        == records[0].rec_headers.get_header("WARC-Record-ID")
+
+
+def test_a_rendered_page_is_a_conversion_record(tmp_path: Path) -> None:
+    """A browser-rendered DOM is not what came over the wire: a `conversion` record of the
+    DOM, its block digest, no payload digest (there is no HTTP payload)."""
+    dom = "<html><body>渲染后的页面</body></html>".encode()
+    log = WarcLog(tmp_path / "a.warc.gz")
+    record_id = log.exchange("http://shop.test/r", method="GET", request_headers=REQUEST,
+                             request_body=b"", status=200, response_headers=HEADERS,
+                             payload=dom, rendered_by="chromium (scrapy-playwright)")
+    log.close()
+    assert [t for t, _ in _records(tmp_path / "a.warc.gz")] == ["conversion", "request"]
+    conversion = next(iter(_read(tmp_path / "a.warc.gz")))
+    headers = conversion.rec_headers
+    assert headers.get_header("WARC-Record-ID") == f"<{record_id}>"
+    assert headers.get_header("Content-Type") == "text/html; charset=utf-8"
+    assert headers.get_header("WARC-Hulian-Rendered-By") == "chromium (scrapy-playwright)"
+    assert headers.get_header("WARC-Payload-Digest") is None
+    assert conversion.content_stream().read() == dom
 
 
 @pytest.mark.parametrize("damage", ["cut_in_last_record", "garbage_after", "cut_in_header"])

@@ -1,17 +1,19 @@
 """WARC evidence (ISO 28500, WARC/1.0): every request/response pair of a crawl as a `request`
 and a `response` record (or a `conversion` record for a browser-rendered DOM, which is not
 what came over the wire), each record its own gzip member, with SHA-1 block and payload
-digests, as warcio and wget write them. Shared by both crawl engines.
+digests. Shared by both crawl engines.
 
-Written here rather than through warcio's writer: warcio builds each record through several
-layers of stream wrappers and compresses at level 9, which made evidence the largest single
-cost of a crawl (~0.5 ms per exchange). This writer does the same bytes in one pass; the tests
-read its files back with warcio (`warcio check`, the capture reader).
+The records are built and written by FastWARC (its WARC headers, record framing and block
+digest, in C++); hulian supplies what only it knows: the HTTP message as transferred (the
+head as received, the body before content decoding), the record ids the hops already cite,
+and the gzip member around each record. The tests read the files back with warcio
+(`warcio check`, the capture reader).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import random
 import time
@@ -20,13 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
+from fastwarc.warc import WarcRecord, WarcRecordType
+
 logger = logging.getLogger(__name__)
 
 # ISA-L's deflate (python-isal, a dependency, so installed with hulian wherever it has a
 # wheel): the same standard gzip members as zlib writes, in about a third of the time at
 # ISA-L's level 1, for ~4 % more bytes than zlib's level 6 (on the benchmark's pages: 13
-# against 38 µs per record). Compression was half of the recorder's time. Where python-isal
-# cannot be installed, zlib writes the same records (the tests run both).
+# against 38 µs per record). FastWARC's own gzip stream is zlib's (level 1 there made
+# members ~15 % larger and cost more than ISA-L's). Where python-isal cannot be installed,
+# zlib writes the same records (the tests run both).
 _isal_zlib: ModuleType | None
 try:
     from isal import isal_zlib as _isal_zlib
@@ -55,9 +60,11 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def new_record_id() -> str:
-    """A WARC-Record-ID (`urn:uuid:`, version 4). Uniqueness is all a record id needs, so the
-    bits come from Python's generator (seeded from the OS) rather than a syscall per id, and
-    are formatted directly (uuid.UUID costs more than the rest of an id)."""
+    """A WARC-Record-ID (`urn:uuid:`, version 4). Chosen here rather than by FastWARC: the
+    crawl process must know a record's id before the recorder process writes it (the hop
+    cites it at once). Uniqueness is all a record id needs, so the bits come from Python's
+    generator (seeded from the OS) rather than a syscall per id, and are formatted directly
+    (uuid.UUID costs more than the rest of an id)."""
     digits = f"{(random.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
     return (f"urn:uuid:{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-"
             f"{digits[20:]}")
@@ -67,8 +74,9 @@ _last_date: tuple[int, str] = (-1, "")
 
 
 def warc_date(date: datetime | float | None = None) -> str:
-    """WARC-Date (to the second) of a UTC datetime, a POSIX time or now; POSIX times are
-    formatted once per second (a crawl writes hundreds of records a second)."""
+    """WARC-Date (to the second, as WARC/1.0 has it; FastWARC writes WARC/1.1's microseconds)
+    of a UTC datetime, a POSIX time or now; POSIX times are formatted once per second (a
+    crawl writes hundreds of records a second)."""
     global _last_date
     if isinstance(date, datetime):
         return date.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -84,53 +92,36 @@ def warc_date(date: datetime | float | None = None) -> str:
     return last[1]
 
 
-# Base32 of a SHA-1 digest ten bits at a time: 160 bits are 16 pairs of base32 digits.
-# base64.b32encode is pure Python up to 3.12 and cost more than the hashing.
-_B32_PAIRS = [a + b for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-              for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
-_SHIFTS = range(150, -1, -10)
-
-
-def _digest(data: bytes) -> str:
-    """`sha1:` and the base32 digest, as wget and warcio write it."""
-    bits = int.from_bytes(hashlib.sha1(data).digest(), "big")
-    return "sha1:" + "".join([_B32_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS])
-
-
-_EMPTY_DIGEST = _digest(b"")
-
-
-def _header_block(first_line: str, headers: Headers) -> bytes:
+def _http_head(first_line: str, headers: Headers) -> bytes:
+    """An HTTP message head from the header fields as received or sent (the record's block is
+    the message, which FastWARC takes as bytes)."""
     text = "\r\n".join([first_line, *(f"{k}: {v}" for k, v in headers)])
     if text.count("\n") != len(headers) or "\r" in text.replace("\r\n", ""):
-        # CR/LF inside a value would end the header early: a hostile server must not be able
-        # to forge records, so line breaks are folded to spaces.
+        # CR/LF inside a value would end the head early and misplace the payload (and its
+        # digest): a hostile server must not shape the record, so line breaks are folded to
+        # spaces. FastWARC does the same to the WARC headers' values.
         lines = [first_line]
         lines += [f"{k}: {v}".replace("\r", " ").replace("\n", " ") for k, v in headers]
         text = "\r\n".join(lines)
     return (text + "\r\n\r\n").encode("utf-8", errors="replace")
 
 
-def _gzip_member(*parts: bytes) -> bytes:
+def _gzip_member(data: bytes) -> bytes:
     if _isal_zlib is not None:
-        compressed: bytes = _isal_zlib.compress(b"".join(parts), ISAL_LEVEL, 16 + zlib.MAX_WBITS)
+        compressed: bytes = _isal_zlib.compress(data, ISAL_LEVEL, 16 + zlib.MAX_WBITS)
         return compressed
-    return _zlib_gzip_member(*parts)
-
-
-def _zlib_gzip_member(*parts: bytes) -> bytes:
     # The window needs to be no larger than the record: a smaller one compresses the same and
     # is set up in a fraction of the time (most records are a few kB).
-    size = sum(len(p) for p in parts)
-    window = min(zlib.MAX_WBITS, max(10, (size - 1).bit_length()))
+    window = min(zlib.MAX_WBITS, max(10, (len(data) - 1).bit_length()))
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + window, GZIP_MEM_LEVEL)
-    return b"".join([*(compressor.compress(p) for p in parts), compressor.flush()])
+    return compressor.compress(data) + compressor.flush()
 
 
 def complete_length(path: Path, chunk_size: int = 1 << 20) -> int:
     """The length of the file's leading run of complete gzip members: where a crash (kill -9
     in the middle of writing a record) left a cut member or garbage, the evidence before it is
-    whole and the rest is not. Reads the whole file (a resume's cost, once)."""
+    whole and the rest is not. Reads the whole file (a resume's cost, once). Gzip framing, not
+    WARC: FastWARC's and warcio's readers skip damage rather than say where it starts."""
     good = 0  # end of the last complete member
     position = 0  # file offset of data[0]
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -155,6 +146,39 @@ def complete_length(path: Path, chunk_size: int = 1 << 20) -> int:
     return good
 
 
+_TYPES = {"response": WarcRecordType.response, "request": WarcRecordType.request,
+          "conversion": WarcRecordType.conversion}
+_EMPTY_SHA1 = hashlib.sha1(b"").digest()
+
+
+def _record(record_type: str, url: str, date: str, block: bytes, *, content_type: str,
+            record_id: str, payload: bytes | None, extra: Headers | None = None) -> bytes:
+    """One record, gzipped. FastWARC writes the WARC headers (folding line breaks in their
+    values, so a URL cannot forge a header), Content-Length and the block digest; the
+    payload digest is computed over the payload hulian knows the bounds of (FastWARC would
+    otherwise parse the HTTP head just written to find them)."""
+    if not record_id.startswith("urn:"):
+        raise ValueError(f"a WARC-Record-ID must be a URN: {record_id!r}")
+    record = WarcRecord()
+    record.init_headers(_TYPES[record_type], record_id[4:].encode())
+    headers = record.headers
+    headers.status_line = "WARC/1.0"
+    headers.set("WARC-Date", date)
+    # Bytes: a URL may hold lone surrogates (undecodable bytes kept by surrogateescape).
+    headers.append_bytes(b"WARC-Target-URI", url.encode("utf-8", errors="replace"))
+    for name, value in extra or ():
+        headers.append(name, value)
+    headers.append("Content-Type", content_type)
+    record.set_bytes_content(block)
+    buffer = io.BytesIO()
+    if payload is None:
+        record.write(buffer, checksum_data=True)
+    else:
+        record.write(buffer, checksum_data=True,
+                     payload_digest=hashlib.sha1(payload).digest() if payload else _EMPTY_SHA1)
+    return _gzip_member(buffer.getvalue())
+
+
 class WarcLog:
     """An append-only, gzipped WARC file. Appending to an existing file is what a resumed run
     does: the records of the interrupted part stay where they are, and a record cut off by a
@@ -175,18 +199,6 @@ class WarcLog:
         self._file = path.open("ab")
         self._flush_each = flush_each
 
-    def _record(self, record_type: str, url: str, date: str, block: bytes, *,
-                content_type: str, record_id: str, payload: bytes | None,
-                extra: Headers | None = None) -> bytes:
-        headers: Headers = [("WARC-Type", record_type), ("WARC-Record-ID", record_id),
-                            ("WARC-Target-URI", url), ("WARC-Date", date)]
-        headers += extra or []
-        if payload is not None:
-            headers.append(("WARC-Payload-Digest", _digest(payload) if payload else _EMPTY_DIGEST))
-        headers += [("WARC-Block-Digest", _digest(block)), ("Content-Type", content_type),
-                    ("Content-Length", str(len(block)))]
-        return _gzip_member(_header_block("WARC/1.0", headers), block, b"\r\n\r\n")
-
     def exchange(self, url: str, *, method: str, request_headers: Headers, request_body: bytes,
                  status: int, response_headers: Headers, payload: bytes,
                  reason: str | None = None, rendered_by: str | None = None,
@@ -197,30 +209,30 @@ class WarcLog:
 
         `payload` is the body as transferred (before content decoding)."""
         date_text = warc_date(date)
-        response_id = f"<{record_id or new_record_id()}>"
+        response_id = record_id or new_record_id()
         if rendered_by is not None:
-            response = self._record(
+            response = _record(
                 "conversion", url, date_text, payload, content_type="text/html; charset=utf-8",
                 record_id=response_id, payload=None,
                 extra=[("WARC-Hulian-Rendered-By", rendered_by)])
         else:
             line = f"HTTP/1.1 {status} {reason if reason is not None else REASONS.get(status, '')}"
-            block = _header_block(line.strip(), response_headers) + payload
-            response = self._record("response", url, date_text, block,
-                                    content_type="application/http; msgtype=response",
-                                    record_id=response_id, payload=payload)
+            block = _http_head(line.strip(), response_headers) + payload
+            response = _record("response", url, date_text, block,
+                               content_type="application/http; msgtype=response",
+                               record_id=response_id, payload=payload)
         path = url.split("/", 3)[3] if url.count("/") >= 3 else ""
-        request_block = _header_block(f"{method} /{path} HTTP/1.1", request_headers) + request_body
-        request = self._record("request", url, date_text, request_block,
-                               content_type="application/http; msgtype=request",
-                               record_id=f"<{new_record_id()}>", payload=request_body,
-                               extra=[("WARC-Concurrent-To", response_id)])
+        request_block = _http_head(f"{method} /{path} HTTP/1.1", request_headers) + request_body
+        request = _record("request", url, date_text, request_block,
+                          content_type="application/http; msgtype=request",
+                          record_id=new_record_id(), payload=request_body,
+                          extra=[("WARC-Concurrent-To", f"<{response_id}>")])
         self._file.write(response + request)
         if self._flush_each:
             # To the OS at once: an observation citing this record may follow within
             # milliseconds, and a crash (kill -9) must not leave it citing nothing.
             self._file.flush()
-        return response_id.strip("<>")
+        return response_id
 
     def flush(self) -> None:
         self._file.flush()
