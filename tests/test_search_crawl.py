@@ -332,3 +332,36 @@ def test_a_resumed_run_measures_no_host_twice(run: Path, policies: Path) -> None
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run / "search.jsonl").read_text() == before
     assert hulian("verify", str(run)).returncode == 0
+
+
+# ---------------------------------------------------------------------------------------
+# The lab: every host's classes as the lab's truth says, with both engines
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def search_truth() -> dict[str, dict[str, str]]:
+    result = hulian("lab", "truth", "--json")
+    assert result.returncode == 0, result.stderr
+    truth = json.loads(result.stdout)
+    if not isinstance(truth, dict) or "search" not in truth:
+        pytest.skip("this lab's truth has no search classes (`hulian lab truth --json`)")
+    return {row["host"]: row["engines"] for row in truth["search"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["asyncio", "scrapy"])
+def test_the_lab_is_measured_as_its_truth_says(engine: str, tmp_path: Path,
+                                               search_truth: dict[str, dict[str, str]]) -> None:
+    result = hulian("run", "--lab", "--engine", engine, "--out", str(tmp_path), "--run-id",
+                    "lab", "--report-format", "", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "lab"
+    judged = judge_search(Bundle(run).search(), catalog_for_run(run))
+    measured = {h.host: {t: c.value for t, c in h.barriers.classes.items()}
+                for h in judged.hosts}
+    assert set(measured) == set(search_truth)
+    wrong = {host: (measured[host], classes) for host, classes in search_truth.items()
+             if measured[host] != classes}
+    assert not wrong
+    assert hulian("verify", str(run)).returncode == 0

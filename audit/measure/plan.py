@@ -57,12 +57,18 @@ def search_targets(catalog: Catalog, config: CrawlConfig) -> list[SearchTarget]:
         platform = catalog.platforms.get(platform_id)
         if platform is None:
             raise ConfigError(f"unknown platform {platform_id!r}")
-        for surface in platform.surfaces:
-            for url in surface.seeds:
-                add(url, platform.id)
+        seeds = [url for surface in platform.surfaces for url in surface.seeds]
+        for url in seeds:
+            add(url, platform.id)
+        # Its link wrappers' hosts (named exactly: a '.suffix' names no one host), in the
+        # scheme of its seed pages.
+        scheme = urlsplit(seeds[0]).scheme if seeds else "https"
         for wrapper in platform.wrappers:
             if wrapper.link_template:
                 add(wrapper.link_template.replace("{target}", ""), platform.id)
+            for host in wrapper.match.hosts:
+                if not host.startswith("."):
+                    add(f"{scheme}://{host}/", platform.id)
     for platform_id, _, url in config.extra_seeds:
         add(url, platform_id)
     for value in config.search_hosts:
