@@ -33,7 +33,8 @@ def hulian(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]
 def truth() -> dict[tuple[str, str, str], str]:
     result = hulian("lab", "truth", "--json")
     assert result.returncode == 0, result.stderr
-    return {(r["source"], r["surface"], r["target"]): r["outcome"] for r in json.loads(result.stdout)}
+    edges = json.loads(result.stdout)["edges"]
+    return {(r["source"], r["surface"], r["target"]): r["outcome"] for r in edges}
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,11 +22,15 @@ from typer.testing import CliRunner
 
 from audit.cli.lab import app
 from audit.judge.classify import classify_page, outbound_links
+from audit.judge.search import RobotsFetch, judge_robots
 from audit.lab.pages import CAPTCHA_PHRASES, Site
 from audit.lab.policies import write_policies
-from audit.lab.scenario import Edge, Fault, ScenarioError, load_scenario, truth
+from audit.lab.robots import robots_body
+from audit.lab.scenario import Edge, Fault, ScenarioError, load_scenario, search_truth, truth
 from audit.lab.server import LabServer
-from audit.model import Outcome, PageKind
+from audit.measure.robots import RobotsBook
+from audit.measure.settings import USER_AGENT
+from audit.model import Outcome, PageKind, SearchClass
 from audit.policy.catalog import Catalog, load_catalog, shipped_policies_dir
 from audit.web.decode import MAX_PAGE_BYTES, decode_html
 from audit.web.page import parse_page
@@ -92,7 +98,8 @@ def test_routes_by_host_header_and_by_absolute_form(lab: LabServer) -> None:
 def test_unknown_host_is_502_and_robots_allow_everything(lab: LabServer) -> None:
     unknown = fetch(lab, "http://nowhere.lab/")
     assert unknown.status == 502 and b"unknown host" in unknown.body
-    robots = fetch(lab, "http://chat.wetalk.lab/robots.txt")
+    # A host the scenario gives no robots.txt of its own (the search cases are below).
+    robots = fetch(lab, "http://go.wetalk.lab/robots.txt")
     assert robots.status == 200 and robots.body == b"User-agent: *\nAllow: /\n"
     assert fetch(lab, "http://chat.wetalk.lab/nothing/here").status == 404
 
@@ -542,9 +549,12 @@ def test_cli_truth_json_and_table() -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["truth", "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == truth(SCENARIO)
+    printed = json.loads(result.stdout)
+    assert printed["edges"] == truth(SCENARIO)
+    assert printed["search"] == search_truth(SCENARIO, ENGINE_TOKENS)
     table = runner.invoke(app, ["truth"])
     assert table.exit_code == 0 and "wetalk" in table.stdout and "copy_only" in table.stdout
+    assert "partial except TenHubSpider: open" in table.stdout
 
 
 def test_cli_policies_and_bad_scenario(tmp_path: Path) -> None:
@@ -593,3 +603,108 @@ def test_port_in_use_is_an_error() -> None:
         port = busy.getsockname()[1]
         with pytest.raises(OSError, match=r"(?i)in use"):
             LabServer(SCENARIO, port=port).start()
+
+
+# ---------------------------------------------------------------------------------------
+# Search barriers: each host's robots.txt and the classes the truth gives
+# ---------------------------------------------------------------------------------------
+
+ENGINE_TOKENS = [e.token for e in load_catalog([shipped_policies_dir()]).search_engines.values()]
+
+
+@dataclass(frozen=True)
+class _Meta:
+    source: str
+    name: str
+    content: str
+
+
+def _robots_fetch(lab: LabServer, host: str) -> RobotsFetch:
+    """/robots.txt of `host` from the running lab, redirects followed (five at most)."""
+    url = f"http://{host}/robots.txt"
+    for _ in range(6):
+        got = fetch(lab, url)
+        if got.status in (301, 302, 307, 308):
+            url = got.headers["location"]
+            continue
+        return RobotsFetch(got.status, got.body, content_type=got.headers.get("content-type"))
+    raise AssertionError(f"{host}: more than five redirects")
+
+
+def test_lab_hosts_get_the_truths_search_classes(lab: LabServer, catalog: Catalog) -> None:
+    """The judge, on what the lab serves (and the seed pages' metas), gives every host the
+    classes written by hand in the scenario, for every engine (shipped and lab)."""
+    tokens = [e.token for e in catalog.search_engines.values()]
+    assert {"TenHubSpider", "JumpSpider", "BaidooSpider"} <= set(tokens)
+    truth_rows = {row["host"]: row["engines"] for row in search_truth(SCENARIO, ENGINE_TOKENS)}
+    assert len(truth_rows) == 30
+    owner = dict(SCENARIO.hosts())
+    for host, expected in truth_rows.items():
+        assert isinstance(host, str)
+        platform = SCENARIO.platform(owner[host])
+        metas: list[_Meta] = []
+        if host == platform.host:
+            for seed in SITE.seeds(platform):
+                metas += [_Meta("meta", n, c) for n, c in _robots_metas(fetch(lab, seed).text())]
+        result = judge_robots(host, _robots_fetch(lab, host), tokens, metas)
+        assert {t: c.value for t, c in result.classes.items()} == expected, host
+
+
+def _robots_metas(html: str) -> list[tuple[str, str]]:
+    """The lab's own `<meta name=... content=...>` tags (it writes them in this one form)."""
+    return re.findall(r'<meta name="([^"]+)" content="([^"]+)">', html)
+
+
+def test_lab_robots_cover_the_cases(lab: LabServer) -> None:
+    bodies = {r.host: robots_body(r) for r in SCENARIO.robots}
+    pinmall = bodies["mall.pinmall.lab"]
+    assert pinmall.startswith(b"\xef\xbb\xbf") and b"\r\n" in pinmall
+    assert len(bodies["read.zhiread.lab"]) >= 2 * 1024 * 1024
+    assert fetch(lab, "http://pay.payfly.lab/robots.txt").status == 404
+    assert fetch(lab, "http://im.dingwork.lab/robots.txt").status == 500
+    moved = fetch(lab, "http://app.larkly.lab/robots.txt")
+    assert moved.status == 301 and moved.headers["location"].endswith("/static/robots.txt")
+    html = fetch(lab, "http://mail.bolangmail.lab/robots.txt")
+    assert html.headers["content-type"].startswith("text/html")
+    assert fetch(lab, "http://read.zhiread.lab/sitemap.xml").status == 200
+    assert fetch(lab, "http://read.zhiread.lab/sitemap-missing.xml").status == 404
+    reasons = {host: judge_robots(host, _robots_fetch(lab, host), ENGINE_TOKENS).reasons
+               for host in ("mail.bolangmail.lab", "read.zhiread.lab", "pay.payfly.lab",
+                            "im.dingwork.lab")}
+    assert reasons["mail.bolangmail.lab"] == ["html"]
+    assert reasons["read.zhiread.lab"][0].startswith("truncated")
+    assert reasons["pay.payfly.lab"] == ["unavailable:404"]
+    assert reasons["im.dingwork.lab"] == ["unreachable:500"]
+    classes = {h: set(judge_robots(h, _robots_fetch(lab, h), ENGINE_TOKENS).classes.values())
+               for h in ("docs.tendocs.lab", "chat.wetalk.lab", "www.zhiwen.lab")}
+    assert classes == {"docs.tendocs.lab": {SearchClass.CLOSED},
+                       "chat.wetalk.lab": {SearchClass.PARTIAL},  # TenHubSpider not judged
+                       "www.zhiwen.lab": {SearchClass.PARTIAL}}
+
+
+def test_lab_robots_never_refuse_hulians_own_crawl(lab: LabServer) -> None:
+    """The crawler obeys robots.txt (--robots obey): every URL the lab's audit fetches stays
+    allowed for hulian's User-Agent, so the link measurements are unchanged."""
+    book = RobotsBook()
+    for host, _ in SCENARIO.hosts():
+        got = fetch(lab, f"http://{host}/robots.txt")
+        book.learn(f"http://{host}", got.body)
+    urls = [url for p in SCENARIO.platforms for url in SITE.seeds(p)]
+    for edge in SCENARIO.edges:
+        urls += [SITE.target_url(edge), SITE.wrapper_url(edge)]
+    urls += [f"http://{p.host}/download?from=x" for p in SCENARIO.platforms]
+    refused = [u for u in urls if not book.allowed(u, USER_AGENT)]
+    assert refused == []
+
+
+def test_lab_scenario_search_errors(tmp_path: Path) -> None:
+    text = (ROOT / "audit/lab/scenarios/default.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "  - {host: nowhere.lab, expect: {Baiduspider: open}}\n",
+                   encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(bad)
+    messages = {(p.field, p.message) for p in info.value.problems}
+    assert ("robots.15.host", "unknown host 'nowhere.lab' (not a platform's host)") in messages
+    assert ("robots.15.expect", "'expect' needs '*' (every engine not named)") in messages
+    assert all(p.line == text.count("\n") + 1 for p in info.value.problems)

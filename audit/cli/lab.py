@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from audit.cli.console import fail, stderr, stdout
-from audit.lab.scenario import Scenario, ScenarioError, load_scenario, truth
+from audit.lab.scenario import Scenario, ScenarioError, load_scenario, search_truth, truth
 
 app = typer.Typer(help="The lab: a local web of fictional platforms whose link handling covers "
                        "every outcome (for demos, tests and benchmarks).",
@@ -80,19 +80,36 @@ def serve(
 @app.command("truth")
 def truth_command(
     scenario: ScenarioOption = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help='Print {"edges": [...], "search": [...]} as JSON.')] = False,
 ) -> None:
     """Print the scenario's ground truth: for each source -> target link on a surface, the
-    outcome the source applies."""
-    rows = truth(_scenario_or_exit(scenario))
+    outcome the source applies; and for each lab host, the class each search engine gets
+    (robots.txt and page directives; the shipped catalog's engines and the lab's).
+    实验室真值：各链接的结果，以及各主机对各搜索引擎的抓取权限。"""
+    loaded = _scenario_or_exit(scenario)
+    rows = truth(loaded)
+    search = search_truth(loaded)
     if json_output:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(json.dumps({"edges": rows, "search": search}, ensure_ascii=False,
+                                    indent=1) + "\n")
         return
     table = Table(title=f"lab ground truth ({len(rows)} edges)")
     for column in ("source", "surface", "target", "outcome"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["source"], row["surface"], row["target"], row["outcome"])
+    stdout.print(table)
+    table = Table(title=f"search barriers 搜索壁垒 ({len(search)} hosts)")
+    for column in ("host 主机", "platform 平台", "classes 抓取权限 (engine: class)"):
+        table.add_column(column, overflow="fold")
+    for entry in search:
+        engines = entry["engines"]
+        assert isinstance(engines, dict)
+        common = max(sorted(set(engines.values())), key=list(engines.values()).count)
+        others = [f"{t}: {c}" for t, c in engines.items() if c != common]
+        table.add_row(str(entry["host"]), str(entry["platform"]),
+                      f"{common}" + (f" except {', '.join(others)}" if others else ""))
     stdout.print(table)
 
 

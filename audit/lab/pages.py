@@ -9,7 +9,8 @@ URL layout (docs/lab.md):
   http://<host>/download?from=<E>    the app-download page diverted links end on
   http://<wrapper_host>/out?target=<T>&e=<E>[&scene=private|group]   the link wrapper
   http://<wrapper_host>/loop?e=<E>&n=1|2                             the redirect loop
-  http://<any host>/robots.txt       allows everything
+  http://<any host>/robots.txt       the scenario's `robots` entry for the host, else allows
+                                     everything (audit/lab/robots.py: search barriers)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import parse_qs, quote
 
+from audit.lab.robots import RobotsSite
 from audit.lab.scenario import Edge, Fault, LabPlatform, PageFaultKind, Scenario, Style
 from audit.model import BlockReason, Lang, Outcome, SurfaceKind
 
@@ -218,6 +220,7 @@ class Site:
     edges_by_page: dict[tuple[str, SurfaceKind], list[Edge]] = field(init=False)
     page_faults: dict[tuple[str, SurfaceKind], PageFaultKind] = field(init=False)
     company_zh: dict[str, str] = field(init=False)
+    robots: RobotsSite = field(init=False)
     _cached: Callable[[str, str, str, str], Response] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -232,6 +235,7 @@ class Site:
             self.edges_by_page.setdefault((e.source, e.surface), []).append(e)
         self.page_faults = {(f.platform, f.surface): f.fault for f in s.page_faults}
         self.company_zh = {c.id: c.name.zh for c in s.companies}
+        self.robots = RobotsSite(s)
         # (host, path, query, accept-language) -> Response; every page is a pure function
         # of these.
         self._cached = lru_cache(maxsize=4096)(self._respond)
@@ -273,8 +277,9 @@ class Site:
 
     def _respond(self, host: str, path: str, query: str, accept_language: str) -> Response:
         host = host.lower().rstrip(".")
-        if path == "/robots.txt":
-            return _text(200, "User-agent: *\nAllow: /\n")
+        robots = self.robots.respond(host, path)
+        if robots is not None:
+            return Response(*robots)
         found = self.by_host.get(host)
         if found is None:
             if host in LOOPBACK_HOSTS:
@@ -452,7 +457,8 @@ class Site:
             filler = b"<!-- " + b"padding " * ((HUGE_PAGE_BYTES - len(head)) // 8) + b"-->\n"
             return Response(200, (("Content-Type", "text/html; charset=utf-8"),),
                             head + filler + b"</body></html>\n")
-        return _html(200, _document(title, body, p.lang))
+        # Robots metas (noindex for some engine) where the scenario puts them.
+        return _html(200, _document(title, body, p.lang, head=self.robots.page_meta(p.host)))
 
     # -- the wrapper -----------------------------------------------------------------------
 

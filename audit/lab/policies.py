@@ -110,7 +110,8 @@ def _dump(data: Any) -> str:
 
 
 def write_policies(scenario: Scenario, directory: Path) -> Path:
-    """Write companies.yaml and platforms/<id>.yaml for the scenario into `directory`
+    """Write companies.yaml, platforms/<id>.yaml and the lab's search engines
+    (search_engines.yaml) for the scenario into `directory`
     (created if needed; existing lab files are overwritten). Returns the directory."""
     site = Site(scenario)
     platforms_dir = directory / "platforms"
@@ -124,4 +125,9 @@ def write_policies(scenario: Scenario, directory: Path) -> Path:
                                                 exclude_defaults=True)
         data = {"id": p.id, **data}
         (platforms_dir / f"{p.id}.yaml").write_text(header + _dump(data), encoding="utf-8")
+    if scenario.search_engines:
+        engines = [e.engine().model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+                   for e in scenario.search_engines]
+        (directory / "search_engines.yaml").write_text(header + _dump(engines),
+                                                       encoding="utf-8")
     return directory

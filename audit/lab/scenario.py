@@ -13,8 +13,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.model import BlockReason, Category, Identifier, Lang, Outcome, SurfaceKind, Text
-from audit.policy.catalog import PolicyError, PolicyProblem, _node_at, _read_yaml, _validate
+from audit.model import (
+    BlockReason,
+    Category,
+    Citation,
+    Identifier,
+    Lang,
+    Outcome,
+    ProductToken,
+    SearchClass,
+    SearchEngine,
+    SurfaceKind,
+    Text,
+)
+from audit.policy.catalog import (
+    PolicyError,
+    PolicyProblem,
+    _node_at,
+    _read_yaml,
+    _validate,
+    load_catalog,
+    shipped_policies_dir,
+)
 from audit.web.urls import registrable_domain
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yaml"
@@ -131,6 +151,48 @@ class PageFault(_Model):
     fault: PageFaultKind
 
 
+class LabEngine(_Model):
+    """A fictional search engine of a lab company (so that lab platforms can prefer their own
+    group's engine); written into the lab's policies/search_engines.yaml."""
+
+    id: Identifier
+    name: Text
+    company: Identifier
+    token: ProductToken
+
+    def engine(self) -> SearchEngine:
+        return SearchEngine(id=self.id, name=self.name, company=self.company, token=self.token,
+                            cite=[Citation(fact="hulian lab (fictional)")])
+
+
+class LabRobots(_Model):
+    """What one lab host serves at /robots.txt, and the class each engine must get.
+
+    `expect` maps product tokens to classes; `"*"` is every engine not named (the shipped
+    catalog's and the lab's). Hosts without an entry serve `User-agent: *` / `Allow: /`
+    (open). Every file must leave hulian's own crawler (User-Agent `hulian/...`) free to
+    fetch what the audit fetches: a lab file that shuts `*` out also has a `hulian` group."""
+
+    host: HostName
+    body: str = ""
+    status: int = Field(default=200, ge=200, le=599)
+    content_type: str = "text/plain; charset=utf-8"
+    crlf: bool = False  # line ends CRLF
+    bom: bool = False  # a UTF-8 byte order mark first
+    # Comment lines after `body` up to this many bytes, then `tail` (which a crawler parsing
+    # 500 KiB never reads).
+    pad_to: int | None = Field(default=None, gt=0, le=8 * 1024 * 1024)
+    tail: str = ""
+    # /robots.txt answers 301 to this path on the same host, which serves the file.
+    redirect: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._/-]*$")
+    # Sitemap paths served on this host (the file lists them as it likes): path -> status.
+    sitemaps: dict[str, int] = Field(default_factory=dict)
+    # `<meta name=NAME content=CONTENT>` on the platform's seed pages (noindex and the like).
+    page_meta: dict[str, str] = Field(default_factory=dict)
+    expect: dict[str, SearchClass]
+    note: str | None = None
+
+
 class Scenario(_Model):
     name: str = "lab"
     description: str | None = None
@@ -138,6 +200,12 @@ class Scenario(_Model):
     platforms: list[LabPlatform] = Field(min_length=1)
     edges: list[Edge] = Field(default_factory=list)
     page_faults: list[PageFault] = Field(default_factory=list)
+    search_engines: list[LabEngine] = Field(default_factory=list)
+    robots: list[LabRobots] = Field(default_factory=list)
+
+    def hosts(self) -> list[tuple[str, str]]:
+        """(host, platform id) of every lab host, content host then wrapper host."""
+        return [(h, p.id) for p in self.platforms for h in (p.host, p.wrapper_host)]
 
     def platform(self, platform_id: str) -> LabPlatform:
         for p in self.platforms:
@@ -218,6 +286,26 @@ def _semantic_problems(s: Scenario) -> Iterable[tuple[tuple[int | str, ...], str
         if (e.outcome is Outcome.ERROR) != (e.fault is not None):
             yield (*loc, "fault"), ("an error edge needs 'fault'" if e.fault is None
                                     else "'fault' applies to error edges only")
+    for i, engine in enumerate(s.search_engines):
+        if engine.company not in company_ids:
+            yield ("search_engines", i, "company"), f"unknown company {engine.company!r}"
+    tokens = [e.token.lower() for e in s.search_engines]
+    for i, engine in enumerate(s.search_engines):
+        if tokens.count(engine.token.lower()) > 1:
+            yield ("search_engines", i, "token"), f"token {engine.token!r} named twice"
+    robots_hosts: set[str] = set()
+    for i, r in enumerate(s.robots):
+        if r.host not in hosts:
+            yield ("robots", i, "host"), f"unknown host {r.host!r} (not a platform's host)"
+        if r.host in robots_hosts:
+            yield ("robots", i, "host"), f"a second robots.txt for {r.host!r}"
+        robots_hosts.add(r.host)
+        if "*" not in r.expect:
+            yield ("robots", i, "expect"), "'expect' needs '*' (every engine not named)"
+        if r.page_meta and r.host not in {p.host for p in s.platforms}:
+            yield ("robots", i, "page_meta"), "seed pages are served on a platform's host"
+        if r.tail and r.pad_to is None:
+            yield ("robots", i, "tail"), "'tail' follows the padding: set 'pad_to'"
     faults: set[tuple[str, str]] = set()
     for i, f in enumerate(s.page_faults):
         owner = platforms.get(f.platform)
@@ -263,3 +351,27 @@ def truth(scenario: Scenario) -> list[dict[str, str]]:
     rows = [{"source": e.source, "surface": e.surface.value, "target": e.target,
              "outcome": e.outcome.value} for e in scenario.edges]
     return sorted(rows, key=lambda r: (r["source"], r["surface"], r["target"]))
+
+
+# The class of an engine that no entry names on a host without its own robots.txt.
+DEFAULT_ROBOTS = "User-agent: *\nAllow: /\n"
+
+
+def search_truth(scenario: Scenario,
+                 tokens: Iterable[str] | None = None) -> list[dict[str, object]]:
+    """The search ground truth: one row per lab host, {host, platform, engines: {token:
+    class}} for `tokens` (default: the shipped catalog's engines) and the lab's engines,
+    sorted by host."""
+    if tokens is None:
+        tokens = [e.token for e in load_catalog([shipped_policies_dir()]).search_engines.values()]
+    tokens = list(dict.fromkeys([*tokens, *(e.token for e in scenario.search_engines)]))
+    entries = {r.host: r for r in scenario.robots}
+    rows: list[dict[str, object]] = []
+    for host, platform in sorted(scenario.hosts()):
+        entry = entries.get(host)
+        expect = entry.expect if entry else {"*": SearchClass.OPEN}
+        lowered = {k.lower(): v for k, v in expect.items()}
+        rows.append({"host": host, "platform": platform,
+                     "engines": {t: lowered.get(t.lower(), expect["*"]).value
+                                 for t in tokens}})
+    return rows
