@@ -47,7 +47,9 @@ from audit.graph.build import (
     write_graphml,
     write_metrics,
 )
+from audit.graph.search import add_search, search_metrics
 from audit.history.store import StoreError, record_run
+from audit.judge.search_run import judge_search
 from audit.judge.summary import Summary, summarise
 from audit.judge.verdicts import judge_bundle
 from audit.lab.policies import write_policies
@@ -283,13 +285,20 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None
 
 
 def write_graph_outputs(run: Path, catalog: Catalog, verdicts: Sequence[Verdict]) -> Any:
-    """Write graph.graphml (platforms), graph-company.graphml, metrics.json and graph.svg
-    (skipped with a warning when graphviz is missing) into the bundle, before it is sealed.
-    Returns the platform graph."""
-    graph = build(Bundle(run).observations(), verdicts, catalog)
-    write_graphml(graph, run / GRAPHML)
-    write_graphml(company_graph(graph, catalog), run / COMPANY_GRAPHML)
-    write_metrics(metrics(graph, catalog), run / METRICS)
+    """Write graph.graphml (platforms), graph-company.graphml (both with the search engines'
+    edges beside the link edges), metrics.json (with `search`) and graph.svg (links only;
+    skipped with a warning when graphviz is missing) into the bundle, before it is sealed.
+    Returns the platform graph (links only)."""
+    # The link graph counts the link rules' verdicts; the search rules' are on search edges.
+    search_rules = {r.id for r in catalog.rules.values() if r.scope == "search"}
+    graph = build(Bundle(run).observations(),
+                  [v for v in verdicts if v.rule_id not in search_rules], catalog)
+    judged = judge_search(Bundle(run).search(), catalog)
+    write_graphml(add_search(graph, judged, catalog), run / GRAPHML)
+    write_graphml(add_search(company_graph(graph, catalog), judged, catalog, "company"),
+                  run / COMPANY_GRAPHML)
+    write_metrics({**metrics(graph, catalog), "search": search_metrics(judged, catalog)},
+                  run / METRICS)
     try:
         (run / SVG).write_text(render_svg(graph, "platform"), encoding="utf-8")
     except RuntimeError as exc:

@@ -365,3 +365,46 @@ def test_the_lab_is_measured_as_its_truth_says(engine: str, tmp_path: Path,
              if measured[host] != classes}
     assert not wrong
     assert hulian("verify", str(run)).returncode == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Graph, metrics and exports
+# ---------------------------------------------------------------------------------------
+
+
+def _judged_forum(tmp_path: Path) -> tuple[object, object]:
+    from audit.model import RobotsTxtFetch
+
+    catalog = load_catalog(policy_dirs([forum_policies(tmp_path / "p")]))
+    body = b"User-agent: Baiduspider\nDisallow: /\n"
+    record = SearchRecord(id="robots:forum.test", kind="robots", host="forum.test",
+                          platform="testforum", robots=RobotsTxtFetch(
+                              url="http://forum.test/robots.txt", status=200, size=len(body),
+                              body_base64=base64.b64encode(body).decode()))
+    return catalog, judge_search([record], catalog)
+
+
+def test_search_edges_beside_link_edges_in_every_export(tmp_path: Path) -> None:
+    from audit.graph.build import build, company_graph, export
+    from audit.graph.search import add_search, search_metrics
+
+    catalog, judged = _judged_forum(tmp_path)
+    graph = build([], [], catalog)  # type: ignore[arg-type]
+    platform = add_search(graph, judged, catalog)  # type: ignore[arg-type]
+    assert graph.number_of_edges() == 0  # the link graph is left as it was
+    edge = platform.edges["search:baidu-search", "testforum"]
+    assert (edge["kind"], edge["search_class"], edge["may_index"]) == ("search", "closed",
+                                                                       False)
+    assert platform.edges["search:google-search", "testforum"]["search_class"] == "open"
+    assert platform.nodes["search:baidu-search"]["company"] == "baidu"
+    company = add_search(company_graph(graph, catalog), judged, catalog,  # type: ignore[arg-type]
+                         "company")
+    assert company.edges["search:baidu-search", "testco"]["search_class"] == "closed"
+    for fmt in ("graphml", "gexf", "json"):
+        text = export(platform, fmt)
+        assert "search:baidu-search" in text and "closed" in text, fmt
+    figures = search_metrics(judged, catalog)  # type: ignore[arg-type]
+    assert figures["engines"]["Baiduspider"]["may_index"] == 0.0
+    assert figures["engines"]["Googlebot"]["may_index"] == 1.0
+    assert figures["matrix"]["baidu"]["testco"] == {"Baiduspider": "closed"}
+    assert figures["discriminating_hosts"] == ["forum.test"]

@@ -71,7 +71,13 @@ def graph_command(
         if fmt is FormatChoice.SVG:
             text = render_svg(graph, level.value, catalog)
         else:
-            text = export(at_level(graph, level.value, catalog), fmt.value)
+            # The search engines' edges beside the link edges (issue 15).
+            from audit.graph.search import add_search
+            from audit.judge.search_run import judge_search
+
+            text = export(add_search(at_level(graph, level.value, catalog),
+                                     judge_search(bundle.search(), catalog), catalog,
+                                     level.value), fmt.value)
     except BundleError as exc:  # passed the gate as unverified, but cannot be read
         fail(str(exc))
         raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None
