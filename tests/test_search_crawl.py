@@ -408,3 +408,25 @@ def test_search_edges_beside_link_edges_in_every_export(tmp_path: Path) -> None:
     assert figures["engines"]["Googlebot"]["may_index"] == 1.0
     assert figures["matrix"]["baidu"]["testco"] == {"Baiduspider": "closed"}
     assert figures["discriminating_hosts"] == ["forum.test"]
+
+
+def test_a_platform_that_closed_to_an_engine_is_a_regression() -> None:
+    from audit.history.diff import RunData, diff
+
+    before = RunData("a", [], [], search={("p", "Baiduspider"): "open",
+                                          ("p", "Googlebot"): "partial",
+                                          ("q", "Baiduspider"): "closed"})
+    after = RunData("b", [], [], search={("p", "Baiduspider"): "closed",
+                                         ("p", "Googlebot"): "unreachable",
+                                         ("q", "Baiduspider"): "open"})
+    found = diff(before, after)
+    assert [(c.kind, c.key, c.before, c.after) for c in found.search] == [
+        ("worse", ("p", "Baiduspider"), "open", "closed"),
+        ("changed", ("p", "Googlebot"), "partial", "unreachable"),
+        ("better", ("q", "Baiduspider"), "closed", "open")]
+    assert found.regression
+    assert found.as_dict()["search"][0] == {"change": "worse", "platform": "p",
+                                            "engine": "Baiduspider", "before": "open",
+                                            "after": "closed"}
+    assert not diff(before, RunData("c", [], [], search={})).search  # not measured: silent
+    assert not diff(before, before).regression

@@ -36,6 +36,9 @@ class RunData:
     observations: list[Observation]
     verdicts: list[Verdict]
     metrics: list[tuple[str, str, str, float | None]] = field(default_factory=list)
+    # (platform, engine token) -> search class (audit.judge.search_run): empty for a run read
+    # from the history store or made before search barriers were measured.
+    search: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,11 +62,15 @@ class Diff:
     findings_new: list[dict[str, Any]]
     findings_resolved: list[dict[str, Any]]
     metrics: list[dict[str, Any]]
+    search: list[Change] = field(default_factory=list)  # key: (platform, engine token)
 
     @property
     def regression(self) -> bool:
+        """An edge got worse, a requirement now fails, or a platform closed (further) to a
+        search engine."""
         return (any(c.kind == "worse" for c in self.edges)
-                or any(c.kind == "worse" and c.after == "fail" for c in self.requirements))
+                or any(c.kind == "worse" and c.after == "fail" for c in self.requirements)
+                or any(c.kind == "worse" for c in self.search))
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(c.kind for c in self.edges))
@@ -76,6 +83,7 @@ class Diff:
             "requirements": [c.as_dict(("requirement",)) for c in self.requirements],
             "findings_new": self.findings_new, "findings_resolved": self.findings_resolved,
             "metrics": self.metrics,
+            "search": [c.as_dict(("platform", "engine")) for c in self.search],
         }
 
 
@@ -152,6 +160,38 @@ def metric_changes(before: Iterable[tuple[str, str, str, float | None]],
     return rows
 
 
+# How far a search engine may index (audit.model.SearchClass.openness); `unreachable` says
+# the measurement failed, not what the platform published: a change to or from it is
+# `changed`, never a regression (as an error outcome is for links).
+SEARCH_OPENNESS = {"open": 2, "partial": 1, "noindex": 0, "closed": 0}
+
+
+def compare_search(before: str, after: str) -> str | None:
+    """better | worse | changed between two search classes, None when equal."""
+    if before == after:
+        return None
+    if before not in SEARCH_OPENNESS or after not in SEARCH_OPENNESS:
+        return "changed"
+    delta = SEARCH_OPENNESS[after] - SEARCH_OPENNESS[before]
+    return "better" if delta > 0 else "worse" if delta < 0 else "changed"
+
+
+def search_changes(a: dict[tuple[str, str], str],
+                   b: dict[tuple[str, str], str]) -> list[Change]:
+    """Per platform and engine; only where both runs measured search barriers (a run without
+    them says nothing of the other's)."""
+    if not a or not b:
+        return []
+    changes = []
+    for key in sorted(set(a) | set(b)):
+        before, after = a.get(key), b.get(key)
+        if before is None or after is None:
+            changes.append(Change("new" if before is None else "gone", key, before, after))
+        elif (kind := compare_search(before, after)) is not None:
+            changes.append(Change(kind, key, before, after))
+    return changes
+
+
 def diff(a: RunData, b: RunData) -> Diff:
     edges_a, edges_b = edge_outcomes(a.observations), edge_outcomes(b.observations)
     edges: list[Change] = []
@@ -184,6 +224,7 @@ def diff(a: RunData, b: RunData) -> Diff:
         findings_resolved=[_finding(failed_a[k])
                            for k in sorted(set(failed_a) - set(failed_b))],
         metrics=metric_changes(a.metrics, b.metrics),
+        search=search_changes(a.search, b.search),
     )
 
 
