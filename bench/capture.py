@@ -1,6 +1,7 @@
 """Benchmark of `hulian capture analyze` against a bare `mitmproxy.io.FlowReader` loop.
 
     .venv/bin/python bench/capture.py [--sizes 10000 100000] [--dir /tmp/hulian-bench-capture]
+                                      [--kinds bare analyze reference baseline] [--baseline REV]
 
 Generates flow dumps (10 flows per clicked link: a lab wrapper URL with a probe token answering
 302, the target page, eight subresources; HTML gzip-encoded, images binary), then, each in a
@@ -8,6 +9,9 @@ fresh process so that peak RSS is per measurement:
   bare      - `for f in FlowReader(fh).stream(): n += 1` (mitmproxy's own reader, nothing else)
   analyze   - `hulian capture analyze DUMP --plan PLAN` (the fast tnetstring path)
   reference - the same analysis fed by FlowReader flow objects (to check identical results)
+  baseline  - `analyze` with audit/measure/capture/mitm.py as it was at `--baseline` (a git
+              revision, read with git show; by default the last one with hulian's own
+              tnetstring parser), to measure what reading through mitmproxy's module costs
 and prints a table (flows/s, speed-up over bare, peak RSS) plus whether results are identical.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -25,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+# The last commit whose dump reader parsed tnetstrings by hand (before mitmproxy's module).
+BASELINE = "876e30f"
 
 # A click in an app loads the page and its subresources: 10 flows per clicked link here
 # (the wrapper hop, the target page, eight images/scripts/styles/XHRs).
@@ -119,6 +127,8 @@ def _child(kind: str, dump: Path, plan: Path, out: Path) -> dict[str, Any]:
                 n += 1
         result["flows"] = n
     else:
+        if kind == "baseline":
+            _install_baseline_reader(os.environ["HULIAN_BENCH_BASELINE"])
         from audit.measure.capture.run import CaptureSession
 
         session = CaptureSession.open(plan=plan, run=out)
@@ -137,6 +147,24 @@ def _child(kind: str, dump: Path, plan: Path, out: Path) -> dict[str, Any]:
     return result
 
 
+def _install_baseline_reader(rev: str) -> None:
+    """Put the dump reader of revision `rev` in place of the current one, before anything
+    imports it (the rest of the analysis is the current code)."""
+    import importlib.util
+    import tempfile
+
+    source = subprocess.run(["git", "-C", str(ROOT), "show",
+                             f"{rev}:audit/measure/capture/mitm.py"],
+                            check=True, capture_output=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="hulian-bench-capture-")) / "mitm.py"
+    path.write_bytes(source)
+    spec = importlib.util.spec_from_file_location("audit.measure.capture.mitm", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["audit.measure.capture.mitm"] = module
+    spec.loader.exec_module(module)
+
+
 def _vm_hwm_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -144,11 +172,13 @@ def _vm_hwm_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _run_child(kind: str, dump: Path, plan: Path, out: Path) -> dict[str, Any]:
+def _run_child(kind: str, dump: Path, plan: Path, out: Path,
+               baseline: str = BASELINE) -> dict[str, Any]:
     output = subprocess.run([sys.executable, __file__, "--child", kind, str(dump), str(plan),
                              str(out)], check=True, capture_output=True, text=True,
                             env={"TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-                                 "PATH": "/usr/bin:/bin"}).stdout
+                                 "PATH": "/usr/bin:/bin",
+                                 "HULIAN_BENCH_BASELINE": baseline}).stdout
     return dict(json.loads(output.strip().splitlines()[-1]))
 
 
@@ -165,7 +195,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/hulian-bench-capture"))
     parser.add_argument("--kinds", nargs="+", default=["bare", "analyze", "reference"],
-                        choices=["bare", "analyze", "reference"])
+                        choices=["bare", "analyze", "reference", "baseline"])
+    parser.add_argument("--baseline", default=BASELINE,
+                        help="git revision whose dump reader the `baseline` kind runs")
     parser.add_argument("--child", nargs=4, metavar=("KIND", "DUMP", "PLAN", "OUT"))
     args = parser.parse_args()
     if args.child:
@@ -188,12 +220,11 @@ def main() -> None:
         for kind in args.kinds:
             out = args.dir / f"run-{size}-{kind}"
             shutil.rmtree(out, ignore_errors=True)
-            results[kind] = _run_child(kind, dump, plan, out)
+            results[kind] = _run_child(kind, dump, plan, out, args.baseline)
             print(f"{size} {kind}: {results[kind]}", file=sys.stderr)
-        identical = None
-        if "reference" in results:
-            identical = _observations(args.dir / f"run-{size}-analyze") == _observations(
-                args.dir / f"run-{size}-reference")
+        identical = {other: _observations(args.dir / f"run-{size}-analyze") == _observations(
+            args.dir / f"run-{size}-{other}") for other in ("reference", "baseline")
+            if other in results}
         rows.append((size, results, identical))
     print("| flows | bare FlowReader | capture analyze | speed-up | FlowReader-fed analysis "
           "| identical | peak RSS analyze |")
@@ -201,13 +232,26 @@ def main() -> None:
     for size, results, identical in rows:
         bare, fast = results["bare"], results["analyze"]
         ref = results.get("reference")
-        same = "not run" if identical is None else "yes" if identical else "NO"
+        same = "not run" if "reference" not in identical \
+            else "yes" if identical["reference"] else "NO"
         ref_time = f"{ref['seconds']:.1f} s" if ref else "-"
         print(f"| {size:,} | {bare['seconds']:.1f} s ({size / bare['seconds']:,.0f}/s) | "
               f"{fast['seconds']:.1f} s ({size / fast['seconds']:,.0f}/s) | "
               f"{bare['seconds'] / fast['seconds']:.2f}× | "
               f"{ref_time} | {same} | "
               f"{fast['max_rss_mb']:.0f} MB (reader {fast['reader_rss_mb']:.0f} MB) |")
+    if any("baseline" in results for _, results, _ in rows):
+        print(f"\n| flows | analyze, hand-written tnetstring ({args.baseline}) | analyze, "
+              "mitmproxy's tnetstring (current) | current / hand-written | identical |")
+        print("|---|---|---|---|---|")
+        for size, results, identical in rows:
+            if "baseline" not in results:
+                continue
+            old, fast = results["baseline"], results["analyze"]
+            print(f"| {size:,} | {old['seconds']:.1f} s ({size / old['seconds']:,.0f}/s) | "
+                  f"{fast['seconds']:.1f} s ({size / fast['seconds']:,.0f}/s) | "
+                  f"{fast['seconds'] / old['seconds']:.2f}× the time | "
+                  f"{'yes' if identical['baseline'] else 'NO'} |")
     if len(rows) >= 2:
         small, large = rows[0][1]["analyze"], rows[-1][1]["analyze"]
         print(f"\npeak RSS of analyze, {rows[-1][0]:,} vs {rows[0][0]:,} flows: "

@@ -191,6 +191,47 @@ def test_corrupt_tnetstring_names_the_offset(tmp_path: Path) -> None:
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize(("damage", "words"), [
+    (b"3:1.5e", "unknown type tag 'e'"),
+    (b"3:1x5^", "invalid float literal: (a damaged number)"),
+    (b"3;1.5^", "missing or invalid length prefix: b'3;1.5^"),
+])
+def test_corrupt_value_inside_a_flow_is_said_in_words(tmp_path: Path, damage: bytes,
+                                                      words: str) -> None:
+    """Damage inside the request value, which mitmproxy's tnetstring parser reads: its
+    messages name a tag by number and a number by a memoryview's repr; hulian's say what."""
+    from mitmproxy.io import tnetstring
+
+    flow = tflow.tflow(resp=True)
+    flow.request.timestamp_start = 1.5
+    data = tnetstring.dumps(flow.get_state())
+    assert data.count(b"3:1.5^") == 1
+    path = tmp_path / "bad.mitm"
+    path.write_bytes(_dump(1) + data.replace(b"3:1.5^", damage))
+    with pytest.raises(CaptureError) as caught:
+        list(iter_mitm(path))
+    assert caught.value.offset == len(_dump(1)) and caught.value.flows_read == 1
+    assert f"corrupt flow record 1 (not a tnetstring: {words}" in str(caught.value)
+    assert "<memory" not in str(caught.value)
+
+
+def test_a_length_prefix_without_a_colon_is_a_short_clear_error(tmp_path: Path) -> None:
+    """mitmproxy's parser reads a length prefix up to the first colon however far that is
+    and quotes the rest of the value in its error: a damaged value of 256 kB of digits
+    gives an error of bounded length that shows where it went wrong."""
+    inner = b"7" * (256 * 1024)
+    request = str(len(inner)).encode() + b":" + inner + b"}"
+    body = b"7:version;2:21#4:type;4:http;7:request;" + request
+    path = tmp_path / "digits.mitm"
+    path.write_bytes(str(len(body)).encode() + b":" + body + b"}")
+    with pytest.raises(CaptureError) as caught:
+        list(iter_mitm(path))
+    assert caught.value.offset == 0 and caught.value.flows_read == 0
+    assert "corrupt flow record 0 (not a tnetstring: missing or invalid length prefix" \
+        in str(caught.value)
+    assert len(str(caught.value)) < len(str(path)) + 200
+
+
 def test_empty_and_foreign_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.mitm"
     empty.write_bytes(b"")

@@ -1,18 +1,21 @@
-"""Everything that touches mitmproxy: reading `.mitm` flow dumps (fast, at the tnetstring
-level, with mitmproxy's own format migration) and the live addon that attributes, marks and
-judges flows while an app is being tested (`mitmdump -s audit/measure/capture/addon.py`).
+"""Everything that touches mitmproxy: reading `.mitm` flow dumps (through mitmproxy's own
+tnetstring module and format migration) and the live addon that attributes, marks and judges
+flows while an app is being tested (`mitmdump -s audit/measure/capture/addon.py`).
 
-Why not just `mitmproxy.io.FlowReader`: it parses the whole serialized flow with a pure-Python
-tnetstring parser and then builds full flow objects (connections, certificates, timestamps),
-about 1,300 flows/s here. The analysis needs a dozen fields per flow, so the fast path parses
-only the top-level dict of each record, decodes just the request, response and error values,
-and leaves connection details and non-HTML bodies as unparsed bytes. Dumps of an older format
-version take the full parse and `mitmproxy.io.compat.migrate_flow`, exactly as FlowReader does.
+Why not just `mitmproxy.io.FlowReader`: it parses every field of a serialized flow and then
+builds full flow objects (connections, certificates, timestamps), about 1,300 flows/s here.
+The analysis needs a dozen fields per flow, so the fast path splits each record's top-level
+dict by its length prefixes, has mitmproxy's `tnetstring` parse just the keys and the
+`version`, `type`, `request`, `response` and `error` values, and skips the rest (client and
+server connections, certificates, metadata) unparsed. Dumps of an older format version are
+parsed whole and go through `mitmproxy.io.compat.migrate_flow`, exactly as FlowReader reads
+them. No tnetstring parser of hulian's own: only the length-prefix skip above.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +23,7 @@ from typing import IO, Any
 from mitmproxy import exceptions, http
 from mitmproxy import flow as mflow
 from mitmproxy import io as mio
-from mitmproxy.io import compat
+from mitmproxy.io import compat, tnetstring
 from mitmproxy.net import encoding
 from mitmproxy.version import FLOW_FORMAT_VERSION
 
@@ -41,92 +44,49 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # ---------------------------------------------------------------------------------------
-# tnetstring, fast
+# Flow records: mitmproxy's tnetstring module, on the values the analysis reads
 # ---------------------------------------------------------------------------------------
 
 
-def _leaf(data: bytes, tag: int, start: int, end: int) -> Any:
-    if tag == 44:  # , bytes
-        return data[start:end]
-    if tag == 59:  # ; str
-        return data[start:end].decode("utf8")
-    if tag == 35:  # # int
-        return int(data[start:end])
-    if tag == 94:  # ^ float
-        return float(data[start:end])
-    if tag == 33:  # ! bool
-        word = data[start:end]
-        if word not in (b"true", b"false"):
-            raise ValueError(f"not a tnetstring: invalid boolean literal: {word!r}")
-        return word == b"true"
-    if tag == 126:  # ~ null
-        if end != start:
-            raise ValueError("not a tnetstring: invalid null literal")
-        return None
-    raise ValueError(f"not a tnetstring: unknown type tag {chr(tag)!r}")
-
-
-def _parse(data: bytes, pos: int) -> tuple[Any, int]:
-    """One tnetstring value at `pos`: (value, end). Same values as mitmproxy's parser.
-    Containers read their scalar items inline (no call per header name and value): most of
-    a flow is lists of [name, value] byte strings."""
-    colon = data.index(b":", pos, pos + 13)
-    digits = data[pos:colon]
+def _value_end(view: memoryview) -> int:
+    """Where the tnetstring at the start of `view` ends, from its length prefix alone (the
+    value is not parsed). The prefix is read at most 12 digits deep and must fit what holds
+    it: mitmproxy's parser reads a prefix up to the first colon, however far that is."""
+    head = bytes(view[:13])
+    colon = head.find(b":")
+    digits = head[:colon] if colon > 0 else b""
     if not digits.isdigit():
-        raise ValueError(f"not a tnetstring: invalid length prefix {digits[:12]!r}")
-    start = colon + 1
-    end = start + int(digits)
-    if end >= len(data):
-        raise ValueError("not a tnetstring: truncated value")
-    tag = data[end]
-    if tag != 125 and tag != 93:
-        return _leaf(data, tag, start, end), end + 1
-    items: list[Any] = []
-    p = start
-    index = data.index
-    while p < end:
-        colon = index(b":", p, p + 13)
-        digits = data[p:colon]
-        if not digits.isdigit():
-            raise ValueError(f"not a tnetstring: invalid length prefix {digits[:12]!r}")
-        item_end = colon + 1 + int(digits)
-        if item_end >= end:
-            raise ValueError("not a tnetstring: item overruns its container")
-        item_tag = data[item_end]
-        if item_tag == 44:
-            items.append(data[colon + 1:item_end])
-            p = item_end + 1
-        elif item_tag == 125 or item_tag == 93:
-            value, p = _parse(data, p)
-            items.append(value)
-        else:
-            items.append(_leaf(data, item_tag, colon + 1, item_end))
-            p = item_end + 1
-    if p != end:
-        raise ValueError("not a tnetstring: container overruns its length")
-    if tag == 93:
-        return items, end + 1
-    if len(items) % 2:
-        raise ValueError("not a tnetstring: dict with a key but no value")
-    return dict(zip(items[::2], items[1::2], strict=True)), end + 1
+        raise ValueError(f"not a tnetstring: invalid length prefix {head[:12]!r}")
+    end = colon + 1 + int(digits) + 1
+    if end > len(view):
+        raise ValueError("not a tnetstring: a value overruns its container")
+    return end
 
 
-def _spans(data: bytes) -> dict[Any, tuple[int, int]]:
-    """The top-level dict of one record: key -> (start, end) of its value, unparsed."""
+def _fields(data: bytes) -> dict[Any, memoryview]:
+    """The top-level dict of one flow record: key -> its value's tnetstring, unparsed. Keys
+    are parsed by mitmproxy's module; a value is parsed only when the analysis reads it (the
+    connections, certificates and other fields of a flow are most of its items)."""
     if not data or data[-1] != 125:
         raise ValueError("not a tnetstring: a flow record must be a dict")
     colon = data.index(b":", 0, 13)
-    p, end = colon + 1, len(data) - 1
-    spans: dict[Any, tuple[int, int]] = {}
-    while p < end:
-        key, p = _parse(data, p)
-        q = data.index(b":", p, p + 13)
-        value_end = q + 1 + int(data[p:q]) + 1
-        spans[key] = (p, value_end)
-        p = value_end
-    if p != end:
-        raise ValueError("not a tnetstring: dict overruns its length")
-    return spans
+    rest = memoryview(data)[colon + 1:-1]
+    fields: dict[Any, memoryview] = {}
+    while rest:
+        key, rest = tnetstring.pop(rest)
+        end = _value_end(rest)
+        fields[key] = rest[:end]
+        rest = rest[end:]
+    return fields
+
+
+def _value(fields: dict[Any, memoryview], key: str) -> Any:
+    """A field's value by mitmproxy's parser; None when the record has no such field. Keys
+    are text in every flow format mitmproxy 11 writes, bytes in some older ones."""
+    raw = fields.get(key)
+    if raw is None:
+        raw = fields.get(key.encode())
+    return None if raw is None else tnetstring.pop(raw)[0]
 
 
 def _records(path: Path, fh: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
@@ -243,14 +203,17 @@ def iter_mitm(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
     with path.open("rb") as fh:
         for index, offset, data in _records(path, fh):
             try:
-                spans = _spans(data)
-                version_span = spans.get("version", spans.get(b"version"))
-                version = _parse(data, version_span[0])[0] if version_span else None
+                fields = _fields(data)
                 state: dict[Any, Any]
-                if version == FLOW_FORMAT_VERSION:
-                    state = {k: _parse(data, spans[k][0])[0] for k in _FLOW_KEYS if k in spans}
+                if _value(fields, "version") == FLOW_FORMAT_VERSION:
+                    state = {k: _value(fields, k) for k in _FLOW_KEYS}
                 else:
-                    state = compat.migrate_flow(_parse(data, 0)[0])
+                    # An older format: the whole record through mitmproxy's parser and its
+                    # migration, as FlowReader reads it (_fields checked it is a dict).
+                    whole = tnetstring.loads(data)
+                    if not isinstance(whole, dict):
+                        raise ValueError("a flow record must be a dict")
+                    state = compat.migrate_flow(whole)
                 if state.get("type") != "http" or not isinstance(state.get("request"), dict):
                     continue
                 # Field values of the wrong type (a damaged or forged record) are damage too.
@@ -259,7 +222,7 @@ def iter_mitm(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
             except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
                 raise CaptureError(path, offset, _damage(exc, index), flows_read=index) from None
             except RecursionError:
-                # Both tnetstring parsers recurse per nested container; flows are ~5 deep.
+                # mitmproxy's parser recurses per nested container; flows are ~5 deep.
                 raise CaptureError(path, offset, f"flow record {index} is nested too deeply "
                                    "(damaged, or not a mitmproxy dump)", flows_read=index
                                    ) from None
@@ -272,7 +235,17 @@ def _damage(exc: Exception, index: int) -> str:
         return (f"{text.rstrip('.')}: this dump is older than anything mitmproxy 11 can "
                 "migrate (mitmproxy 0.10 and earlier); open it with an old mitmproxy and save "
                 "it again, or export it as HAR")
+    # mitmproxy's parser names a bad type tag by its number and a bad number by the repr of a
+    # memoryview ("<memory at 0x…>"): said in words here, so the error shows what is wrong.
+    tag = _TAG_NUMBER.fullmatch(text)
+    if tag is not None and int(tag[1]) < 0x110000:
+        text = f"not a tnetstring: unknown type tag {chr(int(tag[1]))!r}"
+    text = _MEMORY_REPR.sub("(a damaged number)", text)
     return f"corrupt flow record {index} ({text[:120]})"
+
+
+_TAG_NUMBER = re.compile(r"unknown type tag: (\d+)")
+_MEMORY_REPR = re.compile(r"<memory at 0x[0-9a-fA-F]+>")
 
 
 def _iter_flowreader(path: Path) -> Iterator[FlowRecord]:
