@@ -18,12 +18,13 @@ import json
 import math
 import subprocess
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
 
+from audit.evidence.sql import RunTables, memory_tables
 from audit.graph.paths import UNREACHABLE, all_pairs
 from audit.judge.outcomes import FRICTION, RANK, colour, typical, worst
 from audit.model import Observation, Outcome, Status, Verdict
@@ -42,53 +43,82 @@ FONT = "Noto Sans CJK SC"
 # ---------------------------------------------------------------------------------------
 
 
-def build(observations: Iterable[Observation], verdicts: Iterable[Verdict],
-          catalog: Catalog) -> nx.DiGraph[str]:
-    """The platform-level graph of one run."""
-    counts: dict[tuple[str, str], Counter[Outcome]] = {}
-    evidence: dict[tuple[str, str], list[str]] = {}
-    surfaces: dict[tuple[str, str], set[str]] = {}
+def build(observations: Iterable[Observation] | RunTables,
+          verdicts: Iterable[Verdict] | None, catalog: Catalog) -> nx.DiGraph[str]:
+    """The platform-level graph of one run: from its tables (audit.evidence.sql.run_tables;
+    `verdicts` None, they are the tables' own), or from records held in memory, which go
+    through the same tables. DuckDB counts the edges; networkx gets only the aggregates."""
+    if isinstance(observations, RunTables):
+        if verdicts is not None:
+            raise ValueError("build: the verdicts of a run's tables are the tables' own")
+        return _build(observations, catalog)
+    with memory_tables(observations, verdicts if verdicts is not None else []) as tables:
+        return _build(tables, catalog)
+
+
+def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
+    # Targets without a platform: attributed by host, as the evaluator does; an unknown host
+    # becomes its own node. A host is looked up once, with its first URL in measured order.
     unknown: dict[str, str] = {}
     platforms_for: dict[str, str | None] = {}
-    for obs in observations:
-        target = obs.target_platform
-        if target is None:
-            # Attribute by host, as the evaluator does; an unknown host becomes its own node.
-            host = host_of(obs.target_url) or OTHER
-            if host not in platforms_for:
-                found = catalog.platform_for_url(obs.target_url)
-                platforms_for[host] = found.id if found else None
-            target = platforms_for[host] or host
-            if platforms_for[host] is None:
-                unknown[target] = host
-        key = (obs.source, target)
-        counts.setdefault(key, Counter())[obs.outcome] += 1
-        evidence.setdefault(key, []).append(obs.id)
-        surfaces.setdefault(key, set()).add(obs.surface)
-    statuses: dict[tuple[str, str], Counter[str]] = {}
-    failed_rules: dict[tuple[str, str], set[str]] = {}
-    findings: dict[tuple[str, str], list[str]] = {}
-    for verdict in verdicts:
-        key = (verdict.source, verdict.target_platform or OTHER)
-        statuses.setdefault(key, Counter())[verdict.status.value] += 1
-        if verdict.status is Status.FAIL:
-            failed_rules.setdefault(key, set()).add(verdict.rule_id)
-            if verdict.observation_id is None:  # a cross-target (graph rule) finding
-                findings.setdefault(key, []).append(verdict.id)
+    node_of_url: dict[str, str] = {}
+    for (url,) in tables.rows("SELECT target_url FROM observations WHERE target_platform IS "
+                              "NULL GROUP BY target_url ORDER BY min(row)"):
+        host = host_of(url) or OTHER
+        if host not in platforms_for:
+            found = catalog.platform_for_url(url)
+            platforms_for[host] = found.id if found else None
+        node = platforms_for[host] or host
+        if platforms_for[host] is None:
+            unknown[node] = host
+        node_of_url[url] = node
+    tables.table("url_node", [("url", "VARCHAR"), ("node", "VARCHAR")], node_of_url.items())
+    firsts = ", ".join(f"min(row) FILTER (WHERE outcome = '{o.value}')" for o in Outcome)
+    counted = ", ".join(f"count(*) FILTER (WHERE outcome = '{o.value}')" for o in Outcome)
+    statuses = [s.value for s in Status]
+    status_counts_sql = ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in statuses)
+    verdict_rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+    if tables.has_verdicts:
+        for row in tables.rows(f"""
+                SELECT source, coalesce(target_platform, '{OTHER}'), {status_counts_sql},
+                       list(DISTINCT rule_id) FILTER (WHERE status = 'fail'),
+                       list(id) FILTER (WHERE status = 'fail' AND observation_id IS NULL)
+                FROM verdicts GROUP BY ALL"""):
+            verdict_rows[(row[0], row[1])] = row[2:]
     graph: nx.DiGraph[str] = nx.DiGraph(level="platform")
-    for (source, target), outcome_counts in counts.items():
+    n = len(Outcome)
+    for row in tables.rows(f"""
+            WITH o AS (
+                SELECT o.row, o.id, o.source, o.surface, o.outcome,
+                       coalesce(o.target_platform, u.node) AS target
+                FROM observations o LEFT JOIN url_node u
+                  ON o.target_platform IS NULL AND u.url = o.target_url)
+            SELECT source, target, list(DISTINCT surface), list(id ORDER BY row),
+                   {counted}, {firsts}
+            FROM o GROUP BY source, target ORDER BY min(row)"""):
+        source, target, surfaces, evidence = row[:4]
+        counts, firsts_seen = row[4:4 + n], row[4 + n:]
+        # Outcomes in the order first measured: a Counter's ties (most_common) follow it.
+        outcome_counts: Counter[Outcome] = Counter()
+        for _, outcome, count in sorted((first, o, c) for o, c, first in zip(
+                Outcome, counts, firsts_seen, strict=True) if c):
+            outcome_counts[outcome] = count
         for node in (source, target):
             if node not in graph:
                 graph.add_node(node, **_platform_node(node, catalog, node in unknown))
-        status_counts = statuses.get((source, target), Counter())
+        judged = verdict_rows.get((source, target))
+        status_counts = ({s: c for s, c in zip(statuses, judged[:len(statuses)], strict=True)
+                          if c} if judged else {})
+        failed_rules = (judged[len(statuses)] or []) if judged else []
+        findings = (judged[len(statuses) + 1] or []) if judged else []
         attrs = edge_attributes(outcome_counts)
         attrs.update(
-            surfaces=sorted(str(s) for s in surfaces[(source, target)]),
+            surfaces=sorted(str(s) for s in surfaces),
             verdicts={k: status_counts[k] for k in sorted(status_counts)},
             failed_verdicts=status_counts.get("fail", 0),
-            failed_rules=sorted(failed_rules.get((source, target), set())),
-            findings=sorted(findings.get((source, target), [])),
-            evidence=evidence[(source, target)],
+            failed_rules=sorted(failed_rules),
+            findings=sorted(findings),
+            evidence=evidence,
         )
         graph.add_edge(source, target, **attrs)
     return graph
@@ -453,10 +483,46 @@ def node_link(graph: nx.DiGraph[str]) -> dict[str, Any]:
     return data
 
 
+def node_link_chunks(graph: nx.DiGraph[str]) -> Iterator[str]:
+    """node_link(graph) written as `json.dumps(..., ensure_ascii=False, indent=1)` writes it,
+    byte for byte, a node or a link at a time: a graph of 400,000 edges is never one
+    document in memory."""
+
+    def dump(value: Any, depth: int) -> str:  # the value's lines, indented to its depth
+        return json.dumps(value, ensure_ascii=False, indent=1).replace("\n", "\n" + " " * depth)
+
+    yield (f'{{\n "directed": {dump(graph.is_directed(), 1)},\n'
+           f' "multigraph": {dump(graph.is_multigraph(), 1)},\n'
+           f' "graph": {dump(graph.graph, 1)},\n')
+    nodes = ({**data, "id": node} for node, data in graph.nodes(data=True))
+    links = ({**data, "source": s, "target": t} for s, t, data in graph.edges(data=True))
+    for key, items, end in (("nodes", nodes, ",\n"), ("links", links, "\n")):
+        yield f' "{key}": '
+        first = True
+        for item in items:
+            clean = {k: _json_number(v) for k, v in item.items()}
+            yield ("[\n  " if first else ",\n  ") + dump(clean, 2)
+            first = False
+        yield ("[]" if first else "\n ]") + end
+    yield "}\n"
+
+
+def write_export(graph: nx.DiGraph[str], fmt: str, path: Path) -> None:
+    """export() streamed into a file: GraphML through networkx's lxml writer (element by
+    element), node-link JSON item by item; GEXF and DOT are built whole by their writers."""
+    if fmt == "graphml":
+        write_graphml(graph, path)
+    elif fmt == "json":
+        with path.open("w", encoding="utf-8") as fh:
+            fh.writelines(node_link_chunks(graph))
+    else:
+        path.write_text(export(graph, fmt), encoding="utf-8")
+
+
 def export(graph: nx.DiGraph[str], fmt: str) -> str:
     """The graph as GraphML, GEXF, node-link JSON or Graphviz DOT text."""
     if fmt == "json":
-        return json.dumps(node_link(graph), ensure_ascii=False, indent=1) + "\n"
+        return "".join(node_link_chunks(graph))
     if fmt == "dot":
         return str(_pydot(graph).to_string())
     flat = _flat(graph)

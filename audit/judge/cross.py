@@ -1,5 +1,5 @@
 """Cross-target rules: compare how one source platform, on one surface, treats different
-targets (policies/rules with `scope: graph`). Pure functions, no I/O.
+targets (policies/rules with `scope: graph`).
 
 - `same_category_same_friction` (MIIT reported IM standard 1, 歧视性屏蔽): targets of the same
   category, own group's included, must be treated alike. Each target treated worse than the
@@ -11,15 +11,23 @@ targets (policies/rules with `scope: graph`). Pure functions, no I/O.
 attributable observations — compared by grade (audit.judge.outcomes). Errors and dead targets say
 nothing about the platform and are left out; a target with only such observations is not
 compared at all. A uniform warner therefore produces no failure: all its grades are equal.
+
+The observations are grouped and counted by DuckDB over the run's observations table
+(audit/evidence/sql.py: one row per source × surface × target with its outcome and reason
+counts and its observation ids, in the order measured), never held as Python objects; the
+checks below are pure functions of those groups. Observations held in memory go through the
+same table (small and large runs take one path).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from audit.evidence.sql import RunTables, memory_tables
 from audit.judge.evaluate import (
     OUTCOME_LABELS,
     REASON_LABELS,
@@ -30,6 +38,7 @@ from audit.judge.evaluate import (
 )
 from audit.judge.outcomes import GRADE, attributable, typical
 from audit.model import (
+    BlockReason,
     Category,
     Exemption,
     Observation,
@@ -42,6 +51,7 @@ from audit.model import (
     Verdict,
 )
 from audit.policy.catalog import Catalog
+from audit.web.urls import host_of
 
 ATTRIBUTABLE = frozenset(o for o in Outcome if attributable(o))
 
@@ -65,35 +75,63 @@ CATEGORY_LABELS: dict[Category, tuple[str, str]] = {
 }
 
 
+Kinds = Counter[tuple[Outcome, BlockReason | None]]  # (outcome, stated reason) -> links
+
+
 @dataclass
 class Treatment:
     """How one source treats one target on one surface."""
 
     target: Platform
     outcome: Outcome  # the typical attributable outcome
-    observations: list[Observation] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # observation ids, in the order measured
+    target_url: str | None = None  # of the first of them
+    kinds: Kinds = field(default_factory=Counter)
 
     @property
     def grade(self) -> int:
         return GRADE[self.outcome]
 
-    @property
-    def evidence(self) -> list[str]:
-        return [o.id for o in self.observations]
-
 
 Group = dict[str, Treatment]  # target platform id -> treatment, one (source, surface)
 
 
-def evaluate_graph_rules(observations: Iterable[Observation], catalog: Catalog) -> list[Verdict]:
-    """Verdicts of every graph-scope rule of the catalog, sorted by id."""
-    observations = list(observations)
+@dataclass
+class Part:
+    """The attributable observations of one source × surface × recorded target platform,
+    with the platform they are attributed to (the recorded one, or the one owning the URL's
+    host when none was recorded); rules' scopes read the recorded one."""
+
+    source: str
+    surface: SurfaceKind
+    recorded: str | None
+    target: str
+    rows: list[int]
+    ids: list[str]
+    first_url: str
+    kinds: Kinds
+
+
+def evaluate_graph_rules(observations: Iterable[Observation] | RunTables,
+                         catalog: Catalog) -> list[Verdict]:
+    """Verdicts of every graph-scope rule of the catalog, sorted by id. `observations`: a
+    run's tables (audit.evidence.sql.run_tables), or records held in memory."""
+    rules = sorted((r for r in catalog.rules.values() if r.scope == "graph" and r.check),
+                   key=lambda r: r.id)
+    if not rules:
+        return []
+    if isinstance(observations, RunTables):
+        return _evaluate(rules, parts(observations, catalog), catalog)
+    with memory_tables(observations) as tables:
+        return _evaluate(rules, parts(tables, catalog), catalog)
+
+
+def _evaluate(rules: list[Rule], found: list[Part], catalog: Catalog) -> list[Verdict]:
     index = requirement_index(catalog)
     verdicts: list[Verdict] = []
-    for rule in sorted(catalog.rules.values(), key=lambda r: r.id):
-        if rule.scope != "graph" or rule.check is None:
-            continue
-        groups = treatments([o for o in observations if _in_scope(rule, o, catalog)], catalog)
+    for rule in rules:
+        assert rule.check is not None
+        groups = treatments([p for p in found if _in_scope(rule, p, catalog)], catalog)
         check = CHECKS[rule.check]
         for (source_id, surface), group in sorted(groups.items()):
             source = catalog.platforms.get(source_id)
@@ -106,29 +144,97 @@ def evaluate_graph_rules(observations: Iterable[Observation], catalog: Catalog) 
     return verdicts
 
 
-def treatments(observations: Iterable[Observation],
+_OUTCOMES = {o.value: o for o in Outcome}
+_REASONS = {r.value: r for r in BlockReason}
+_SURFACES = {s.value: s for s in SurfaceKind}
+
+
+def parts(tables: RunTables, catalog: Catalog) -> list[Part]:
+    """The run's attributable observations grouped by DuckDB: one Part per source × surface
+    × recorded target × attributed target. A target platform unknown to the catalog has no
+    category and cannot be compared; links to the source itself are not outbound."""
+    attributable_outcomes = sorted(o.value for o in ATTRIBUTABLE)
+    marks = ", ".join("?" for _ in attributable_outcomes)
+    # Observations without a target platform are attributed by their URL's host, as the
+    # evaluator does (catalog.platform_for_url, a function of the host): once per host.
+    owner: dict[str, str] = {}
+    by_host: dict[str | None, str | None] = {}
+    for (url,) in tables.rows(
+            "SELECT DISTINCT target_url FROM observations WHERE target_platform IS NULL "
+            f"AND outcome IN ({marks})", attributable_outcomes):
+        host = host_of(url)
+        if host not in by_host:
+            found = catalog.platform_for_url(url)
+            by_host[host] = found.id if found else None
+        platform = by_host[host]
+        if platform is not None:
+            owner[url] = platform
+    tables.table("url_owner", [("url", "VARCHAR"), ("target", "VARCHAR")], owner.items())
+    found_parts: list[Part] = []
+    for (source, surface, recorded, target, rows, ids, first_url, kinds) in tables.rows(f"""
+            WITH o AS (
+                SELECT o.row, o.id, o.source, o.surface, o.target_platform, o.target_url,
+                       o.outcome, o.reason, coalesce(o.target_platform, u.target) AS target
+                FROM observations o LEFT JOIN url_owner u
+                  ON o.target_platform IS NULL AND u.url = o.target_url
+                WHERE o.outcome IN ({marks})),
+            k AS (
+                SELECT source, surface, target_platform, target, outcome, reason, count(*) AS n
+                FROM o WHERE target IS NOT NULL AND target <> source GROUP BY ALL),
+            kl AS (
+                SELECT source, surface, target_platform, target,
+                       list((outcome, reason, n)) AS kinds
+                FROM k GROUP BY ALL),
+            g AS (
+                SELECT source, surface, target_platform, target,
+                       list(row ORDER BY row) AS rows, list(id ORDER BY row) AS ids,
+                       arg_min(target_url, row) AS first_url
+                FROM o WHERE target IS NOT NULL AND target <> source GROUP BY ALL)
+            SELECT g.source, g.surface, g.target_platform, g.target, g.rows, g.ids,
+                   g.first_url, kl.kinds
+            FROM g JOIN kl ON g.source = kl.source AND g.surface = kl.surface
+             AND g.target = kl.target
+             AND g.target_platform IS NOT DISTINCT FROM kl.target_platform""",
+            attributable_outcomes):
+        if target not in catalog.platforms:
+            continue
+        counted: Kinds = Counter()
+        for outcome, reason, n in kinds:
+            counted[(_OUTCOMES[outcome], _REASONS[reason] if reason else None)] += n
+        found_parts.append(Part(source, _SURFACES[surface], recorded, target, rows, ids,
+                                first_url, counted))
+    return found_parts
+
+
+def treatments(found: Iterable[Part],
                catalog: Catalog) -> dict[tuple[str, SurfaceKind], Group]:
-    """Attributable observations grouped by (source, surface) and target platform, each
-    target with its typical outcome. Targets unknown to the catalog have no category and
-    cannot be compared; links to the source itself are not outbound."""
-    collected: dict[tuple[str, SurfaceKind], dict[str, list[Observation]]] = {}
-    for obs in observations:
-        if obs.outcome not in ATTRIBUTABLE:
-            continue
-        target_id = obs.target_platform
-        if target_id is None:
-            found = catalog.platform_for_url(obs.target_url)
-            target_id = found.id if found else None
-        if target_id is None or target_id == obs.source or target_id not in catalog.platforms:
-            continue
-        collected.setdefault((obs.source, obs.surface), {}).setdefault(target_id, []).append(obs)
+    """Parts grouped by (source, surface) and target platform, each target with its typical
+    outcome."""
+    collected: dict[tuple[str, SurfaceKind], dict[str, list[Part]]] = {}
+    for part in found:
+        collected.setdefault((part.source, part.surface), {}).setdefault(
+            part.target, []).append(part)
     groups: dict[tuple[str, SurfaceKind], Group] = {}
     for key, by_target in collected.items():
         group: Group = {}
         for target_id, items in by_target.items():
-            outcome = typical(Counter(o.outcome for o in items))
-            if outcome is not None:
-                group[target_id] = Treatment(catalog.platforms[target_id], outcome, items)
+            kinds: Kinds = Counter()
+            for part in items:
+                kinds.update(part.kinds)
+            outcomes: Counter[Outcome] = Counter()
+            for (seen, _), n in kinds.items():
+                outcomes[seen] += n
+            outcome = typical(outcomes)
+            if outcome is None:
+                continue
+            if len(items) == 1:
+                evidence, first_url = items[0].ids, items[0].first_url
+            else:  # recorded and host-attributed links to one target: in measured order
+                merged = heapq.merge(*(zip(p.rows, p.ids, strict=True) for p in items))
+                evidence = [obs_id for _, obs_id in merged]
+                first_url = min(items, key=lambda p: p.rows[0]).first_url
+            group[target_id] = Treatment(catalog.platforms[target_id], outcome, evidence,
+                                         first_url, kinds)
         groups[key] = group
     return groups
 
@@ -202,21 +308,22 @@ def _by_category(group: Group) -> dict[Category, list[Treatment]]:
     return out
 
 
-def _in_scope(rule: Rule, obs: Observation, catalog: Catalog) -> bool:
+def _in_scope(rule: Rule, obs: Part, catalog: Catalog) -> bool:
+    """The rule's scope, read off the observations' source, surface and recorded target."""
     scope = rule.applies_to
     if scope.surfaces and obs.surface not in scope.surfaces:
         return False
     if scope.sources and obs.source not in scope.sources:
         return False
     source = catalog.platforms.get(obs.source)
-    target = catalog.platforms.get(obs.target_platform or "")
+    target = catalog.platforms.get(obs.recorded or "")
     if scope.source_categories and not (source and source.category in scope.source_categories):
         return False
     if scope.target_categories and not (target and target.category in scope.target_categories):
         return False
     if scope.cross_company_only:
         company = catalog.company_of(obs.source)
-        if company is not None and company == catalog.company_of(obs.target_platform):
+        if company is not None and company == catalog.company_of(obs.recorded):
             return False
     return True
 
@@ -225,9 +332,9 @@ def _exemption(rule: Rule, finding: Finding) -> Exemption | None:
     """An exemption applies when every observation that makes the target worse than the
     references states a reason the rule accepts (e.g. a phishing block)."""
     best = min(r.grade for r in finding.references)
-    worse = [o for o in finding.target.observations if GRADE[o.outcome] > best]
+    worse = [reason for (outcome, reason) in finding.target.kinds if GRADE[outcome] > best]
     for exemption in rule.exemptions:
-        if worse and all(o.reason is not None and o.reason in exemption.reasons for o in worse):
+        if worse and all(r is not None and r in exemption.reasons for r in worse):
             return exemption
     return None
 
@@ -249,7 +356,7 @@ def _verdict(rule: Rule, source: Platform, surface: SurfaceKind, finding: Findin
         observation_id=None,
         source=source.id,
         surface=surface,
-        target_url=target.observations[0].target_url if target.observations else None,
+        target_url=target.target_url,
         target_platform=target.target.id,
         outcome=target.outcome,
         status=status,
@@ -307,7 +414,7 @@ def _comparison(finding: Finding, lang: int, own: bool, status: Status) -> str:
 
 
 def _stated_reason(finding: Finding, lang: int) -> str:
-    reasons = sorted({o.reason for o in finding.target.observations if o.reason is not None})
+    reasons = sorted({r for (_, r) in finding.target.kinds if r is not None})
     if not reasons:
         return "未说明" if lang == 0 else "none stated"
     return ("、" if lang == 0 else ", ").join(REASON_LABELS[r][lang] for r in reasons)

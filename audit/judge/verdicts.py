@@ -1,12 +1,13 @@
 """Every verdict of a run bundle: the rules per observation, then the cross-target rules
 (non-discrimination, self-preferencing) over the whole run. Reads the bundle's observations
-twice (a stream each time) rather than holding them."""
+as a stream, then its observations table through DuckDB, rather than holding them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from audit.evidence.bundle import Bundle
+from audit.evidence.sql import run_tables
 from audit.judge.cross import evaluate_graph_rules
 from audit.judge.evaluate import evaluate
 from audit.judge.search_run import search_verdicts
@@ -16,6 +17,7 @@ from audit.policy.catalog import Catalog
 
 def judge_bundle(run: Path, catalog: Catalog) -> list[Verdict]:
     verdicts = list(evaluate(Bundle(run).observations(), catalog))
-    verdicts += evaluate_graph_rules(Bundle(run).observations(), catalog)
+    with run_tables(run, verdicts=False) as tables:
+        verdicts += evaluate_graph_rules(tables, catalog)
     verdicts += search_verdicts(Bundle(run).search(), catalog)  # the search rules
     return verdicts

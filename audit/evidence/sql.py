@@ -1,0 +1,175 @@
+"""DuckDB (embedded, no server) over one run's tables, for the pipeline's aggregations: the
+cross-target rules (audit/judge/cross.py) and the graph's edges (audit/graph/build.py) group
+and count a run's observations here, a column and a row group at a time, instead of holding
+every observation as a Python object (issue 16). The pipeline's one module that imports
+duckdb (`hulian query` has its own, audit/history/query.py).
+
+A run's tables are the bundle's Parquet files (audit/evidence/columnar.py, docs/columnar.md),
+built on demand into the cache for a bundle without them; records held in memory (tests,
+`hulian graph` over several runs) are written as JSON lines of the columns the queries read,
+so that small and large runs take the same queries.
+
+Views: `observations` (the table's columns plus `row`, the record's place in the file, for
+"in the order measured") and, when there is one, `verdicts` (plus `row`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+from orjson import dumps
+
+from audit.errors import HulianError
+from audit.evidence import columnar
+from audit.evidence.bundle import OBSERVATIONS, VERDICTS, Bundle
+from audit.model import Observation, Verdict
+
+FETCH_ROWS = 50_000
+# DuckDB spills to disk past this (its own limit, not the process's): the aggregations
+# stream, and the figure keeps a million-observation run well under 1.5 GB.
+MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_MEMORY", "512MB")
+
+
+class TablesError(HulianError):
+    """A run's tables cannot be read (DuckDB's message)."""
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class RunTables:
+    """A DuckDB connection with a run's tables as views. Use as a context manager."""
+
+    def __init__(self, observations: Path, verdicts: Path | None = None, *,
+                 cleanup: Path | None = None,
+                 columns: tuple[dict[str, str], dict[str, str]] | None = None):
+        """Views over Parquet tables, or (columns given: their names and types) over JSON
+        lines of those columns."""
+        self._cleanup = cleanup
+        self.con = duckdb.connect(":memory:", config={
+            "threads": max(1, min(4, os.cpu_count() or 1)), "memory_limit": MEMORY_LIMIT})
+        try:
+            for name, path, types in (("observations", observations, columns and columns[0]),
+                                      ("verdicts", verdicts, columns and columns[1])):
+                if path is None:
+                    continue
+                if types:
+                    spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
+                    source = (f"read_json({_literal(path)}, format='newline_delimited', "
+                              f"columns={spec})")
+                else:
+                    source = (f"(SELECT *, file_row_number AS row FROM "
+                              f"read_parquet({_literal(path)}, file_row_number=true))")
+                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
+        except duckdb.Error as exc:
+            self.close()
+            raise TablesError(f"{observations}: {exc}") from None
+        self.has_verdicts = verdicts is not None
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> Iterator[tuple[Any, ...]]:
+        """The query's rows, fetched in batches (never the whole result at once)."""
+        try:
+            cursor = self.con.cursor()
+            cursor.execute(sql, list(params))
+            while True:
+                batch = cursor.fetchmany(FETCH_ROWS)
+                if not batch:
+                    break
+                yield from batch
+        except duckdb.Error as exc:
+            raise TablesError(str(exc)) from None
+
+    def all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return list(self.rows(sql, params))
+
+    def table(self, name: str, columns: Sequence[tuple[str, str]],
+              rows: Iterable[Sequence[object]]) -> None:
+        """A small table from Python (catalog facts) in the in-memory database (not TEMP: the
+        cursors `rows` reads through are connections of their own)."""
+        spec = ", ".join(f"{c} {t}" for c, t in columns)
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} ({spec})")
+        values = [tuple(r) for r in rows]
+        if values:
+            marks = ", ".join("?" for _ in columns)
+            self.con.executemany(f"INSERT INTO {name} VALUES ({marks})", values)
+
+    def close(self) -> None:
+        self.con.close()
+        if self._cleanup is not None:
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+            self._cleanup = None
+
+    def __enter__(self) -> RunTables:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def run_tables(run: Path, *, verdicts: bool = True) -> RunTables:
+    """The tables of the bundle at `run` (its own Parquet files when current, else built
+    into the cache: the bundle is left untouched)."""
+    run_id = Bundle(run).manifest.run_id
+    observations = columnar.readable(run / OBSERVATIONS, run_id)
+    verdict_table = columnar.readable(run / VERDICTS, run_id) if verdicts else None
+    return RunTables(observations, verdict_table)
+
+
+# The columns the pipeline's queries read, for records held in memory.
+OBSERVATION_COLUMNS = {"id": "VARCHAR", "source": "VARCHAR", "surface": "VARCHAR",
+                       "target_url": "VARCHAR", "target_platform": "VARCHAR",
+                       "outcome": "VARCHAR", "reason": "VARCHAR", "row": "BIGINT"}
+VERDICT_COLUMNS = {"id": "VARCHAR", "rule_id": "VARCHAR", "observation_id": "VARCHAR",
+                   "status": "VARCHAR", "source": "VARCHAR", "target_platform": "VARCHAR",
+                   "row": "BIGINT"}
+
+
+def _value(value: object) -> object:
+    return None if value is None else str(value)  # enums as their values
+
+
+def memory_tables(observations: Iterable[Observation],
+                  verdicts: Iterable[Verdict] | None = None) -> RunTables:
+    """Tables of records held in memory (tests, `hulian graph` over several runs): the
+    columns the queries read, as JSON lines in a temporary directory (removed on close) that
+    DuckDB reads with a fixed schema. Serialising whole records (hops, pages) through the
+    bundle's Parquet writer would cost ten times as much for columns no query reads."""
+    directory = Path(tempfile.mkdtemp(prefix="hulian-tables-"))
+    try:
+        obs_lines = directory / OBSERVATIONS
+        with obs_lines.open("wb") as fh:
+            for row, obs in enumerate(observations):
+                fh.write(dumps({"id": obs.id, "source": obs.source,
+                                "surface": _value(obs.surface),
+                                "target_url": obs.target_url,
+                                "target_platform": obs.target_platform,
+                                "outcome": _value(obs.outcome),
+                                # the report's figure passes only the fields the graph
+                                # reads (audit.report.data.GraphObservation): no reason
+                                "reason": _value(getattr(obs, "reason", None)),
+                                "row": row}) + b"\n")
+        verdict_lines = None
+        if verdicts is not None:
+            verdict_lines = directory / VERDICTS
+            with verdict_lines.open("wb") as fh:
+                for row, verdict in enumerate(verdicts):
+                    fh.write(dumps({"id": verdict.id, "rule_id": verdict.rule_id,
+                                    "observation_id": verdict.observation_id,
+                                    "status": _value(verdict.status),
+                                    "source": verdict.source,
+                                    "target_platform": verdict.target_platform,
+                                    "row": row}) + b"\n")
+        return RunTables(obs_lines, verdict_lines, cleanup=directory, columns=(
+            OBSERVATION_COLUMNS, VERDICT_COLUMNS))
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
