@@ -456,7 +456,8 @@ def main() -> int:
                         help="for (b) and (c); (a) keeps Scrapy's defaults")
     parser.add_argument("--only", default="abc",
                         help="which crawlers to run (default abc; d: hulian on its Scrapy "
-                             "engine, for comparison)")
+                             "engine, for comparison; e: hulian without Parquet during the "
+                             "crawl)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of a, b, c in turn; the table shows each crawler's median")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (site, runs)")
@@ -485,6 +486,10 @@ def main() -> int:
             "c": ("c  hulian crawl", hulian_argv),
             # Not a target, for comparison: the same crawl on hulian's Scrapy engine.
             "d": ("d  hulian (scrapy)", [*hulian_argv, "--engine", "scrapy"]),
+            # (c) without writing observations.parquet during the crawl (HULIAN_PARQUET=0:
+            # the tables are built from the lines when the bundle is sealed), for the cost
+            # of the Parquet writing: `--only ce` (docs/benchmarks.md, "Issue 16").
+            "e": ("e  hulian, no pq", ["env", "HULIAN_PARQUET=0", *hulian_argv]),
         }
         print(f"site: {site['pages']} posts × {args.links} links "
               f"({args.links - max(1, args.links // 4)} internal, {max(1, args.links // 4)} "
@@ -500,7 +505,7 @@ def main() -> int:
                 shutil.rmtree(workdir / "runs", ignore_errors=True)  # a fresh bundle each time
                 measured = run_crawler(key, name, argv, port, workdir,
                                        workdir / "nginx" / "requests.log")
-                if key in ("c", "d"):
+                if key in ("c", "d", "e"):
                     observations = measured.output.get("observations")
                     measured.probes = int(observations) if isinstance(observations, int) else 0
                 results.append(measured)

@@ -12,9 +12,11 @@ from audit import __version__
 from audit.cli import capture, history, keys, lab, policies, schedule
 from audit.cli.console import setup_logging, stdout
 from audit.cli.custody import timestamp_command
+from audit.cli.export import export_command
 from audit.cli.graph import graph_command
 from audit.cli.help import HelpGroup
 from audit.cli.inspect import inspect
+from audit.cli.query import query_command
 from audit.cli.report import report_command
 from audit.cli.run import audit_run
 from audit.cli.runs import evaluate_command, verify_command
@@ -48,6 +50,8 @@ app.add_typer(history.app, name="runs")
 app.command("diff")(history.diff_command)
 app.command("worker")(worker_command)
 app.command("evaluate")(evaluate_command)
+app.command("export")(export_command)
+app.command("query")(query_command)
 app.command("search-barriers")(search_barriers_command)
 
 

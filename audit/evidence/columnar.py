@@ -420,6 +420,29 @@ def _csv_ready(table: pa.Table) -> pa.Table:
     return table
 
 
-def to_arrow(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows read from elsewhere (the history store) as an Arrow table of `schema`."""
-    return pa.Table.from_pylist(rows, schema=schema)
+def store_table(rows: list[tuple[Any, ...]], columns: list[tuple[str, str]]) -> pa.Table:
+    """Rows of a history-store table as Arrow, by column kind (text, int, float, bool,
+    timestamp, json): the types stay the same whatever rows a batch holds (even none)."""
+    kinds = {"text": pa.string(), "int": pa.int64(), "float": pa.float64(),
+             "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"),
+             "json": pa.string()}
+    schema = pa.schema([(name, kinds[kind]) for name, kind in columns])
+    data = []
+    for index, (_, kind) in enumerate(columns):
+        values = [row[index] for row in rows]
+        if kind == "json":
+            values = [None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                      for v in values]
+        data.append(pa.array(values, schema.field(index).type))
+    return pa.Table.from_arrays(data, schema=schema)
+
+
+def scan(paths: list[Path], table: str) -> Any:
+    """The tables of many runs as one Arrow dataset (read lazily, columns and row groups as
+    a query needs them), for DuckDB to scan without opening files itself."""
+    import pyarrow.dataset as pa_dataset
+
+    schema = SCHEMAS[table]
+    if not paths:
+        return schema.empty_table()
+    return pa_dataset.dataset([str(p) for p in paths], schema=schema, format="parquet")

@@ -1,0 +1,347 @@
+"""The bundle's Parquet tables (audit/evidence/columnar.py): the same records as the JSON
+lines, written in row groups as the run goes, sealed, rewritten by `hulian evaluate`, rebuilt
+after a crash (kill -9 of a real lab run, then --resume), built on demand for bundles
+without them (left untouched), and exported by `hulian export` as Parquet, CSV, JSON lines."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from audit.cli import app
+from audit.evidence import columnar
+from audit.evidence.bundle import (
+    OBSERVATIONS,
+    VERDICTS,
+    Bundle,
+    BundleWriter,
+    iter_records,
+    read_manifest,
+    rewrite_verdicts,
+    seal,
+    verify,
+)
+from audit.measure.asyncio.recorder import _Writes
+from audit.model import ControlComparison, Hop, Observation, PageFacts, Verdict
+from tests.test_bundle import DIGEST, PROBE, VERDICT, observation, rich_observation
+
+HULIAN = [sys.executable, "-m", "audit.cli"]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HULIAN_CACHE", str(cache))
+    return cache
+
+
+def _bundle(root: Path, run_id: str = "r1", n: int = 5) -> Path:
+    with BundleWriter(root, run_id=run_id, policy_digest=DIGEST) as writer:
+        writer.add_probe(PROBE)
+        for i in range(n):
+            writer.add_observation(observation(i))
+        writer.add_observation(rich_observation())
+        writer.add_verdict(VERDICT)
+        writer.finish()
+    return root / run_id
+
+
+def _rows(parquet: Path) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = columnar.read_table(parquet).to_pylist()
+    return rows
+
+
+def _as_json(records: list[Observation] | list[Verdict]) -> list[dict[str, object]]:
+    return [json.loads(r.model_dump_json()) for r in records]
+
+
+def _normal(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Parquet rows in the records' JSON form (times as pydantic writes them)."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        started = row.get("started_at")
+        if started is not None:
+            row["started_at"] = started.isoformat().replace("+00:00", "Z")  # type: ignore[attr-defined]
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The schema is the records'
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_schemas_have_a_column_for_every_field_of_the_records() -> None:
+    """A field added to a record without its column would be dropped from the tables
+    silently: this fails first (and the schema version goes up)."""
+    schema = columnar.OBSERVATIONS_SCHEMA
+    assert schema.names == list(Observation.model_fields)
+    assert columnar.VERDICTS_SCHEMA.names == ["run_id", *Verdict.model_fields]
+    for column, model in (("page", PageFacts), ("comparison", ControlComparison)):
+        assert [f.name for f in schema.field(column).type] == list(model.model_fields)
+    hop = schema.field("hops").type.value_type
+    assert [f.name for f in hop] == list(Hop.model_fields)
+
+
+# ---------------------------------------------------------------------------------------
+# Written with the bundle
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_tables_hold_the_records_of_the_lines_and_are_sealed(tmp_path: Path) -> None:
+    run = _bundle(tmp_path)
+    bundle = Bundle(run)
+    observed = _normal(_rows(run / "observations.parquet"))
+    expected = _as_json(list(bundle.observations()))
+    for row in expected:
+        row["run_id"] = row["run_id"] or "r1"  # the bundle's id where a record names none
+    assert observed == expected
+    verdicts = _rows(run / "verdicts.parquet")
+    assert verdicts == [{"run_id": "r1", **_as_json([VERDICT])[0]}]
+    manifest = read_manifest(run)
+    assert {"observations.parquet", "verdicts.parquet"} <= set(manifest.files)
+    assert verify(run).intact
+    info = columnar.info(run / "observations.parquet")
+    assert (info.table, info.schema_version, info.rows) == ("observations", 1, 6)
+    assert columnar.is_current(run / OBSERVATIONS)
+
+
+def test_rows_go_to_the_file_in_row_groups_as_lines_come(tmp_path: Path) -> None:
+    lines = tmp_path / "observations.jsonl"
+    log = columnar.ColumnarLog(lines, "r", row_group_rows=2)
+    with lines.open("a", encoding="utf-8") as fh:
+        for i in range(5):
+            line = observation(i).model_dump_json() + "\n"
+            fh.write(line)
+            log.add(line)
+            if i == 1:
+                # The first row group is on disk before the run ends (no footer yet).
+                assert (tmp_path / "observations.parquet").stat().st_size > 4
+    log.close()
+    info = columnar.info(tmp_path / "observations.parquet")
+    assert (info.rows, info.row_groups) == (5, 3)
+    assert columnar.is_current(lines)
+
+
+def test_the_recorder_process_writes_the_table_beside_its_lines(tmp_path: Path) -> None:
+    """The asyncio engine's recorder (a child process in a crawl) feeds observations.parquet
+    with the lines it appends: the table is current when it closes, not rebuilt later."""
+    run = tmp_path / "rec"
+    (run / "evidence").mkdir(parents=True)
+    writes = _Writes(run / "evidence" / "crawl.warc.gz", run / OBSERVATIONS)
+    for i in range(3):
+        writes.apply(("o", observation(i).model_dump_json() + "\n"))
+    writes.commit()
+    writes.apply(("o", rich_observation().model_dump_json() + "\n"))
+    writes.close()
+    assert columnar.is_current(run / OBSERVATIONS)
+    rows = _rows(run / "observations.parquet")
+    expected = [o.id for o in iter_records(run / OBSERVATIONS, Observation)]
+    assert [r["id"] for r in rows] == expected == [*(f"o{i}" for i in range(3)),
+                                                   rich_observation().id]
+    # Records that name no run get the bundle's id (the directory is named by it).
+    assert all(r["run_id"] for r in rows)
+
+
+def test_evaluate_rewrites_the_verdicts_table(tmp_path: Path) -> None:
+    run = _bundle(tmp_path)
+    other = VERDICT.model_copy(update={"id": "v2", "rule_id": "other-rule"})
+    rewrite_verdicts(run, [other, VERDICT, other.model_copy(update={"id": "v3"})], DIGEST)
+    assert [r["id"] for r in _rows(run / "verdicts.parquet")] == ["v2", VERDICT.id, "v3"]
+    assert verify(run).intact
+
+
+def test_a_line_arrow_cannot_read_is_named_by_file_and_line(tmp_path: Path) -> None:
+    lines = tmp_path / "verdicts.jsonl"
+    good = VERDICT.model_dump_json()
+    lines.write_text(f"{good}\n{good}\n{{\"id\": \"x\", \"requirements\": 5}}\n{good}\n",
+                     encoding="utf-8")
+    with pytest.raises(columnar.ColumnarError, match=r"verdicts.jsonl:3: cannot be read"):
+        columnar.build(lines, "r")
+    assert not (tmp_path / "verdicts.parquet").exists()  # nothing half-built left behind
+    assert not (tmp_path / "verdicts.parquet.tmp").exists()
+
+
+def test_a_table_cut_by_a_crash_is_rewritten_by_the_resumed_writer(tmp_path: Path) -> None:
+    """A writer killed mid-run leaves a Parquet file without its footer; the resumed run's
+    writer replays observations.jsonl into a new file and goes on appending."""
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from audit.evidence.bundle import BundleWriter\n"
+        "from tests.test_bundle import DIGEST, PROBE, observation\n"
+        "w = BundleWriter(Path(sys.argv[1]), run_id='cut', policy_digest=DIGEST)\n"
+        "w.add_probe(PROBE)\n"
+        "for i in range(40): w.add_observation(observation(i))\n"
+        "w._tables['observations.jsonl'].flush()\n"  # a row group on disk, no footer
+        "os.kill(os.getpid(), 9)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == -signal.SIGKILL
+    run = tmp_path / "cut"
+    assert (run / "observations.parquet").stat().st_size > 0
+    assert columnar.source_bytes(run / "observations.parquet") is None  # cut: no footer
+    assert not columnar.is_current(run / OBSERVATIONS)
+    with pytest.raises(columnar.ColumnarError, match="not a readable Parquet table"):
+        columnar.info(run / "observations.parquet")
+
+    writer = BundleWriter(tmp_path, run_id="cut", policy_digest=DIGEST, resume=True)
+    writer.add_observation(observation(40))
+    writer.add_verdict(VERDICT)
+    writer.finish()
+    rows = _rows(run / "observations.parquet")
+    assert [r["id"] for r in rows] == [o.id for o in Bundle(run).observations()]
+    assert len(rows) == 41
+    assert verify(run).intact
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_lab_run_and_resume_rewrite_observations_parquet(tmp_path: Path) -> None:
+    """The real thing: `hulian run --lab` killed with SIGKILL (its whole process group, the
+    recorder process included) mid-crawl, then `--resume`: the table holds every
+    observation of the resumed bundle, once, and the bundle verifies."""
+    process = subprocess.Popen([*HULIAN, "run", "--lab", "--source", "wetalk", "--source",
+                                "tiktak", "--out", str(tmp_path), "--run-id", "killed",
+                                "--report-format", ""], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    lines = tmp_path / "killed" / OBSERVATIONS
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if lines.exists() and lines.read_bytes().count(b"\n") >= 5:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    run = tmp_path / "killed"
+    assert not (run / VERDICTS).exists()  # it died mid-crawl
+    assert not columnar.is_current(run / OBSERVATIONS)
+
+    resumed = subprocess.run([*HULIAN, "run", "--resume", str(run), "--report-format", "",
+                              "--json"], capture_output=True, text=True, timeout=300,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    observed = [o.id for o in Bundle(run).observations()]
+    rows = _rows(run / "observations.parquet")
+    assert sorted(str(r["id"]) for r in rows) == sorted(observed)
+    assert len(set(observed)) == len(observed) > 5
+    assert len(_rows(run / "verdicts.parquet")) == sum(1 for _ in Bundle(run).verdicts())
+    assert columnar.is_current(run / OBSERVATIONS) and columnar.is_current(run / VERDICTS)
+    assert subprocess.run([*HULIAN, "verify", str(run)], capture_output=True,
+                          check=False).returncode == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Older bundles: built on demand, outside the bundle
+# ---------------------------------------------------------------------------------------
+
+
+def _older_bundle(tmp_path: Path) -> Path:
+    """A sealed bundle as hulian wrote them before Parquet: no tables in it or its manifest."""
+    run = _bundle(tmp_path, run_id="old")
+    for name in ("observations.parquet", "verdicts.parquet"):
+        (run / name).unlink()
+    manifest = read_manifest(run)
+    seal(run, manifest)
+    assert verify(run).intact
+    return run
+
+
+def test_a_bundle_without_tables_gets_them_built_in_the_cache_and_stays_as_it_was(
+        tmp_path: Path, cache: Path) -> None:
+    run = _older_bundle(tmp_path)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    table = columnar.readable(run / OBSERVATIONS, "old")
+    assert table.is_relative_to(cache)
+    assert len(_rows(table)) == 6
+    again = columnar.readable(run / OBSERVATIONS, "old")
+    assert again == table and columnar.is_current(run / OBSERVATIONS, again)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert verify(run).intact
+
+
+# ---------------------------------------------------------------------------------------
+# hulian export
+# ---------------------------------------------------------------------------------------
+
+
+def test_export_writes_each_format_streamed(tmp_path: Path) -> None:
+    run = _bundle(tmp_path)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    out.mkdir()
+    for fmt, table in (("parquet", "observations"), ("csv", "observations"),
+                       ("jsonl", "verdicts"), ("csv", "verdicts")):
+        target = out / f"{table}.{fmt}"
+        result = runner.invoke(app, ["export", str(run), "--format", fmt, "--table", table,
+                                     "--out", str(target)])
+        assert result.exit_code == 0, result.output
+    assert (out / "observations.parquet").read_bytes() == \
+        (run / "observations.parquet").read_bytes()
+    rows = list(csv.DictReader(io.StringIO((out / "observations.csv").read_text("utf-8"))))
+    assert len(rows) == 6
+    rich = next(r for r in rows if r["id"] == rich_observation().id)
+    assert rich["page.kind"] == rich_observation().page.kind.value  # type: ignore[union-attr]
+    assert json.loads(rich["hops"])[0]["url"] == rich_observation().hops[0].url
+    verdicts = [json.loads(line) for line in
+                (out / "verdicts.jsonl").read_text("utf-8").splitlines()]
+    assert verdicts == [{"run_id": "r1", **_as_json([VERDICT])[0]}]
+    header = (out / "verdicts.csv").read_text("utf-8").splitlines()[0]
+    assert '"reason.zh","reason.en"' in header
+
+
+def test_export_to_stdout_and_default_name(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _bundle(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(run), "--format", "jsonl", "--out", "-"])
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 6
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["export", str(run), "--format", "csv", "--table", "verdicts"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r1.verdicts.csv").is_file()
+    refused = runner.invoke(app, ["export", str(run), "--out", "-"])
+    assert refused.exit_code == 2 and "Parquet" in refused.output
+
+
+def test_export_of_an_older_bundle_builds_the_table_and_leaves_the_bundle(
+        tmp_path: Path) -> None:
+    run = _older_bundle(tmp_path)
+    result = CliRunner().invoke(app, ["export", str(run), "--format", "parquet", "--out",
+                                      str(tmp_path / "o.parquet")])
+    assert result.exit_code == 0, result.output
+    assert len(_rows(tmp_path / "o.parquet")) == 6
+    assert not (run / "observations.parquet").exists()
+    assert verify(run).intact
+
+
+def test_export_bad_input_says_what_and_where(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(tmp_path)])
+    assert result.exit_code == 7 and "not a run bundle" in result.output
+    run = _older_bundle(tmp_path)
+    # An altered bundle is refused; with --allow-unverified the corrupt line is named.
+    with (run / OBSERVATIONS).open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "bad", "hops": "not a list"}\n')
+    refused = runner.invoke(app, ["export", str(run), "--out", str(tmp_path / "x.csv"),
+                                  "--format", "csv"])
+    assert refused.exit_code == 6 and "verification" in refused.output
+    named = runner.invoke(app, ["export", str(run), "--out", str(tmp_path / "x.csv"),
+                                "--format", "csv", "--allow-unverified"])
+    assert named.exit_code == 1
+    assert "observations.jsonl:7" in named.output
+    assert "Traceback" not in named.output
+    assert not (tmp_path / "x.csv").exists()
+    shutil.rmtree(run)
