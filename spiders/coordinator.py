@@ -20,11 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
+from sqlalchemy.engine import make_url
+
 from audit.errors import HulianError
 from audit.evidence.bundle import BundleWriter
+from audit.history.store import _safe as safe_url
+from audit.history.store import add_crawl_probes, crawl_records, open_engine
 from audit.measure.config import CrawlConfig, CrawlResult
 from audit.measure.plan import seeds_for
 from audit.policy.catalog import Catalog, load_catalog
+from spiders.distributed import CURRENT_RUN, RunKeys, run_spider
 from spiders.runner import build_settings
 
 KEY_TTL_S = 3600  # a finished run's Redis keys linger this long (workers see `done`), then go
@@ -39,8 +45,6 @@ def new_worker_id() -> str:
 
 
 def _redis(url: str) -> Any:
-    import redis
-
     client = redis.Redis.from_url(url)
     try:
         client.ping()
@@ -50,14 +54,10 @@ def _redis(url: str) -> Any:
 
 
 def _safe(url: str) -> str:
-    from audit.history.store import _safe as safe_url
-
     return safe_url(url)
 
 
 def _has_password(url: str) -> bool:
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).password is not None
     except Exception:
@@ -67,8 +67,6 @@ def _has_password(url: str) -> bool:
 def _settings(config: CrawlConfig, writer: BundleWriter | None, evidence: Path,
               progress: Callable[[str, Any], None] | None, redis_url: str, run_id: str,
               worker: str) -> Any:
-    from spiders.distributed import RunKeys
-
     report = None
     if progress is not None:
         def report(kind: str, payload: Any) -> None:  # a function: Scrapy deep-copies settings
@@ -102,9 +100,6 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
                progress: Callable[[str, Any], None] | None = None) -> CrawlResult:
     """Publish the run, work it, watch the workers, and fill `writer` from the store once
     the frontier is drained (blocking; once per process, like crawl())."""
-    from audit.history.store import add_crawl_probes, open_engine
-    from spiders.distributed import CURRENT_RUN, RunKeys, run_spider
-
     client = _redis(redis_url)
     engine = open_engine(store_url)  # migrated here, once, before any worker writes
     keys = RunKeys(writer.run_id)
@@ -150,9 +145,6 @@ def export_to_bundle(engine: Any, writer: BundleWriter, client: Any
                      ) -> tuple[Counter[str], int, list[dict[str, str]]]:
     """The run's probes and observations from the store into the local bundle, and each
     worker's evidence file (and share of the work) into the manifest."""
-    from audit.history.store import crawl_records
-    from spiders.distributed import RunKeys
-
     keys = RunKeys(writer.run_id)
     probes, observations = crawl_records(engine, writer.run_id)
     for probe in probes:
@@ -188,8 +180,6 @@ class WorkerResult:
 
 
 def wait_for_run(client: Any, run_id: str | None, wait_s: float) -> str:
-    from spiders.distributed import CURRENT_RUN, RunKeys
-
     deadline = time.monotonic() + wait_s
     while True:
         current = run_id or (client.get(CURRENT_RUN) or b"").decode()
@@ -225,9 +215,6 @@ def work(*, redis_url: str, store_url: str | None, run_id: str | None, evidence:
          wait_s: float = 60.0) -> WorkerResult:
     """Join a distributed run (the given one, or the current one) and work its frontier
     until the coordinator declares it done (blocking; once per process)."""
-    from audit.history.store import open_engine
-    from spiders.distributed import RunKeys, run_spider
-
     client = _redis(redis_url)
     run = wait_for_run(client, run_id, wait_s)
     keys = RunKeys(run)

@@ -21,12 +21,13 @@ from typing import Any, ClassVar
 
 import redis
 from scrapy import Request, signals
-from scrapy.crawler import Crawler
+from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.exceptions import DontCloseSpider, ScrapyDeprecationWarning
 from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
 from twisted.internet import task
 
+from audit.history.store import add_crawl_observation, add_crawl_probes, crawl_missing, open_engine
 from audit.measure.chain import Seed
 from audit.measure.driver import ProbeDriver, SeedDriver
 from audit.model import Observation, Probe
@@ -231,22 +232,16 @@ class DistributedSpider(LinkAuditSpider):
         return [s for url, s in self.all_seeds.items() if url not in done]
 
     def _finished_everything(self) -> bool:
-        from audit.history.store import crawl_missing
-
         return not self._unfinished_seeds() and not crawl_missing(self.engine_store, self.run_id)
 
     @property
     def engine_store(self) -> Any:
-        from audit.history.store import open_engine
-
         if not hasattr(self, "_engine_store"):
             self._engine_store = open_engine(self.store_url, migrate=False)
         return self._engine_store
 
     def _rerun(self, keys: set[str] | None) -> None:
         """Fresh requests for the given lease keys (None: for everything unfinished)."""
-        from audit.history.store import crawl_missing
-
         for seed in self._unfinished_seeds():
             if keys is None or f"seed:{seed.url}" in keys:
                 driver = SeedDriver(seed.url, policy=self.policy, robots=self.robots,
@@ -300,8 +295,6 @@ class StorePipeline:
         return spider
 
     def process_item(self, item: Any) -> Any:
-        from audit.history.store import add_crawl_observation, add_crawl_probes
-
         spider = self.spider
         record = item.get("record") if isinstance(item, dict) else None
         if isinstance(record, Observation):
@@ -319,8 +312,6 @@ class StorePipeline:
 
 def run_spider(settings: Any, **spider_kwargs: Any) -> dict[str, Any]:
     """Run DistributedSpider once in this process (blocking); its stats."""
-    from scrapy.crawler import CrawlerProcess
-
     process = CrawlerProcess(settings, install_root_handler=False)
     if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
         # A failed download is a measured fact, not an error of the audit (as in crawl()).

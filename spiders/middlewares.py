@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
@@ -97,7 +97,6 @@ class WarcEvidenceMiddleware:
         if not path:
             raise NotConfigured
         middleware = cls(Path(path))
-        from scrapy import signals
 
         crawler.signals.connect(middleware.close, signal=signals.spider_closed)
         return middleware

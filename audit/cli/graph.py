@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +14,9 @@ from audit.cli.console import fail, stderr
 from audit.cli.runs import AllowUnverified, verified
 from audit.errors import EXIT_UNVERIFIED
 from audit.evidence.bundle import Bundle, BundleError, banner
-from audit.policy.catalog import PolicyError
+from audit.judge.cross import evaluate_graph_rules
+from audit.policy.catalog import PolicyError, catalog_for_run
+from audit.report.exports import xml_comment
 
 
 class LevelChoice(StrEnum):
@@ -56,9 +59,8 @@ def graph_command(
     --allow-unverified exports it anyway, with an UNVERIFIED banner in the export (a
     comment in GraphML, GEXF, SVG and DOT, a "hulian_unverified" graph attribute in JSON).
     """
+    # networkx (~1 s to load) only for this command: the CLI imports every command module.
     from audit.graph.build import at_level, build, export, render_svg
-    from audit.judge.cross import evaluate_graph_rules
-    from audit.policy.catalog import catalog_for_run
 
     problems = verified(run, allow_unverified)
     try:
@@ -96,8 +98,6 @@ def graph_command(
 def with_banner(text: str, fmt: FormatChoice, lines: list[str]) -> str:
     """The export with the unverified banner where its format allows one: a comment (XML
     formats, DOT) or a graph attribute (JSON)."""
-    import json
-
     if fmt is FormatChoice.JSON:
         data = json.loads(text)
         target = data.get("graph") if isinstance(data.get("graph"), dict) else data
@@ -105,7 +105,6 @@ def with_banner(text: str, fmt: FormatChoice, lines: list[str]) -> str:
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
     if fmt is FormatChoice.DOT:
         return "".join(f"// {line}\n" for line in lines) + text
-    from audit.report.exports import xml_comment
 
     # After the XML declaration, if any: nothing may precede it.
     comment = "".join(xml_comment(line) + "\n" for line in lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,18 @@ from audit.errors import (
     EXIT_REGRESSION,
     EXIT_UNVERIFIED,
 )
+from audit.evidence.bundle import (
+    MANIFEST,
+    Bundle,
+    BundleError,
+    NotARun,
+    Unverified,
+    banner,
+    require_verified,
+)
+from audit.history.diff import EMPTY, diff, unusable
+from audit.judge.cross import evaluate_graph_rules
+from audit.policy.catalog import PolicyError, catalog_for_run
 
 app = typer.Typer(no_args_is_help=True, help="The history store of runs (SQLite by default, "
                   "PostgreSQL by URL): list, show, import old bundles, metric trends.")
@@ -30,6 +43,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _engine(db: str | None) -> Any:
+    # The store (SQLAlchemy, Alembic: ~2 s to load) and the graph (networkx) are imported by the
+    # commands that use them, here and below, so the other commands and --help start without.
     from audit.history.store import StoreError, open_engine
 
     if db is not None and "://" not in db:
@@ -68,8 +83,6 @@ def list_command(db: DbOption = None, limit: Annotated[int, typer.Option(
 def show_command(run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
                  db: DbOption = None, json_output: JsonOption = False) -> None:
     """One recorded run: its summary, failed verdicts by rule and its run-wide metrics."""
-    from collections import Counter
-
     from audit.history.store import get_run, load_metrics, load_verdicts, run_as_dict
 
     engine = _engine(db)
@@ -119,18 +132,7 @@ def import_command(
     Each bundle is verified first; one that fails is refused (the others are recorded) and
     the exit status is 6, unless --allow-unverified, which records it with its banner (shown
     by `hulian runs show`, and carried into `hulian diff` of the stored run)."""
-    from audit.evidence.bundle import (
-        MANIFEST,
-        Bundle,
-        BundleError,
-        NotARun,
-        Unverified,
-        banner,
-        require_verified,
-    )
     from audit.history.store import StoreError, record_run
-    from audit.judge.cross import evaluate_graph_rules
-    from audit.policy.catalog import PolicyError, catalog_for_run
 
     engine = _engine(db)
     bundles: list[Path] = []
@@ -224,8 +226,6 @@ class _Inputs:
         return self._engine
 
     def check_bundle(self, path: Path) -> None:
-        from audit.evidence.bundle import banner
-
         key = path.resolve()
         if key not in self._checked:
             self._checked.add(key)
@@ -249,12 +249,8 @@ class _Inputs:
 
 def _load(ref: str, inputs: _Inputs) -> Any:
     """A run by bundle path, or by id from the store."""
-    from audit.evidence.bundle import Bundle, BundleError
-    from audit.graph.build import build, flat_metrics, metrics
-    from audit.history.diff import RunData
-    from audit.history.store import get_run, load_metrics, load_observations, load_verdicts
-    from audit.judge.cross import evaluate_graph_rules
-    from audit.policy.catalog import PolicyError, catalog_for_run
+    # The graph (networkx) and the store (SQLAlchemy) behind it: only for this command.
+    from audit.history.rundata import from_bundle, from_store
 
     path = Path(ref)
     if path.is_dir() or path.is_file():
@@ -263,31 +259,33 @@ def _load(ref: str, inputs: _Inputs) -> Any:
             raise typer.Exit(EXIT_NOT_A_RUN)
         inputs.check_bundle(path)
         try:
-            catalog = catalog_for_run(path)
-            bundle = Bundle(path)
-            observations = list(bundle.observations())
-            verdicts = [v for v in bundle.verdicts() if v.observation_id is not None]
-            verdicts += evaluate_graph_rules(observations, catalog)
+            return from_bundle(path)
         except BundleError as exc:  # readable enough to pass the gate, not to be read
             fail(f"{ref}: corrupt run bundle / 运行包已损坏: {exc}")
             raise typer.Exit(EXIT_UNVERIFIED) from None
         except PolicyError as exc:
             fail(f"{ref}: the run's policies cannot be loaded: {exc}")
             raise typer.Exit(1) from None
-        figures = flat_metrics(metrics(build(observations, verdicts, catalog), catalog, 0))
-        return RunData(bundle.manifest.run_id, observations, verdicts, figures)
     engine = inputs.engine
+    row_summary = _stored_summary(engine, ref)
+    inputs.check_stored(ref, row_summary)
+    data = from_store(engine, ref)
+    assert data is not None  # _stored_summary exits when the run is not stored
+    return data
+
+
+def _stored_summary(engine: Any, ref: str) -> dict[str, Any] | None:
+    from audit.history.store import get_run
+
     row = get_run(engine, ref)
     if row is None:
         fail(f"{ref}: neither a run bundle directory nor a run in the history store")
         raise typer.Exit(EXIT_NOT_A_RUN)
-    inputs.check_stored(ref, row.summary)
-    return RunData(ref, load_observations(engine, ref), load_verdicts(engine, ref),
-                   load_metrics(engine, ref))
+    summary: dict[str, Any] | None = row.summary
+    return summary
 
 
 def _previous(ref: str, inputs: _Inputs) -> str:
-    from audit.evidence.bundle import Bundle
     from audit.history.store import get_run, previous_before
 
     engine = inputs.engine
@@ -350,8 +348,6 @@ def diff_command(
     run has no observations (it cannot show what changed, nor that nothing regressed); 1
     other errors; 2 usage errors.
     """
-    from audit.history.diff import EMPTY, diff, unusable
-
     inputs = _Inputs(db, allow_unverified)
     if against is not None:
         if against != "previous" or run_b is not None:

@@ -15,7 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from audit.cli.console import fail, stderr, stdout
+from audit.lab.policies import write_policies
 from audit.lab.scenario import Scenario, ScenarioError, load_scenario, search_truth, truth
+from audit.policy.catalog import PolicyError, load_catalog, shipped_policies_dir
 
 app = typer.Typer(help="The lab: a local web of fictional platforms whose link handling covers "
                        "every outcome (for demos, tests and benchmarks).",
@@ -47,6 +49,7 @@ def serve(
     *.lab hosts (e.g. curl -x URL http://chat.wetalk.lab/), or send requests to it with a
     Host header.
     """
+    # The server (h11, asyncio) only for `lab serve`: the CLI imports every command module.
     from audit.lab.server import LabServer
 
     loaded = _scenario_or_exit(scenario)
@@ -121,9 +124,6 @@ def policies_command(
 ) -> None:
     """Write a policy directory for the lab's fictional platforms (companies.yaml and
     platforms/<id>.yaml), to be used with `hulian --policies DIR`."""
-    from audit.lab.policies import write_policies
-    from audit.policy.catalog import PolicyError, load_catalog, shipped_policies_dir
-
     loaded = _scenario_or_exit(scenario)
     write_policies(loaded, directory)
     try:

@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.table import Table
 
+from audit.bounded import read_file_bounded
 from audit.cli.console import fail, stderr, stdout
+from audit.judge.examples import check_examples
+from audit.judge.suggest import suggest as draft_for
 from audit.policy.catalog import (
     Catalog,
     PolicyError,
@@ -18,6 +22,9 @@ from audit.policy.catalog import (
     policy_dirs,
     shipped_policies_dir,
 )
+from audit.web.decode import MAX_PAGE_BYTES, decode_html
+from audit.web.page import parse_page
+from audit.web.urls import host_of
 
 app = typer.Typer(help="Validate, list and explain the policy set (platforms, rules, frameworks).",
                   no_args_is_help=True)
@@ -166,8 +173,6 @@ def run_examples(
 
     Example: hulian --policies mine/ policies test mine/
     """
-    from audit.judge.examples import check_examples
-
     loaded = {d.resolve() for d in policy_dirs()}
     extra = [directory] if directory is not None and directory.resolve() not in loaded else []
     catalog = load_or_exit(extra)
@@ -204,14 +209,6 @@ def suggest(
     against the page, put it in your own policy directory (platforms/<id>.yaml) with the
     page as its example, and run `hulian policies test`.
     """
-    import yaml
-
-    from audit.bounded import read_file_bounded
-    from audit.judge.suggest import suggest as draft_for
-    from audit.web.decode import MAX_PAGE_BYTES, decode_html
-    from audit.web.page import parse_page
-    from audit.web.urls import host_of
-
     if host_of(url) is None:
         fail(f"--url {url!r} is not an absolute http(s) URL")
         raise typer.Exit(2)

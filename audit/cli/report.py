@@ -12,7 +12,7 @@ from rich.markup import escape
 from audit.cli.console import fail, stdout
 from audit.cli.runs import AllowUnverified, verified, writing
 from audit.evidence.bundle import BundleError
-from audit.policy.catalog import PolicyError
+from audit.policy.catalog import PolicyError, catalog_for_run
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
                                         help="A run bundle directory (runs/<run-id>).")]
@@ -20,6 +20,7 @@ RunArg = Annotated[Path, typer.Argument(metavar="RUN",
 
 def parse_formats(value: str) -> list[str]:
     """'html,pdf' -> ['html', 'pdf']; 'all' -> every format."""
+    # The renderer (Jinja2, Babel) only for the commands that render, here and below.
     from audit.report.render import FORMATS
 
     if value.strip() == "all":
@@ -63,7 +64,6 @@ def report_command(
     --allow-unverified, which puts an UNVERIFIED banner into every report file); 7 RUN is
     not a run bundle; 1 other errors.
     """
-    from audit.policy.catalog import catalog_for_run
     from audit.report.render import ReportError, write_reports
 
     elsewhere = out is not None and out.resolve() != run.resolve()

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from audit.cli.console import fail, stderr, stdout
+from audit.policy.catalog import PolicyError
 
 
 def worker_command(
@@ -32,8 +33,8 @@ def worker_command(
 
     Example: hulian worker --distributed redis://10.0.0.5:6379/0
     """
+    # Scrapy, scrapy-redis and SQLAlchemy (~3 s to load) only in a worker.
     from audit.history.store import StoreError
-    from audit.policy.catalog import PolicyError
     from spiders.coordinator import DistributedError, work
 
     try:

@@ -23,7 +23,7 @@ from typing import Any
 
 from audit.judge.evaluate import RequirementTally
 from audit.judge.outcomes import GRADE, attributable, typical
-from audit.model import Observation, Status, Verdict
+from audit.model import Observation, Outcome, Status, Verdict
 from audit.web.urls import host_of
 
 EdgeKey = tuple[str, str, str]  # source, surface, target
@@ -103,8 +103,6 @@ def edge_outcomes(observations: Iterable[Observation]) -> dict[EdgeKey, str]:
 
 def compare_outcomes(before: str, after: str) -> str | None:
     """better | worse | changed, or None when equal."""
-    from audit.model import Outcome
-
     if before == after:
         return None
     a, b = Outcome(before), Outcome(after)

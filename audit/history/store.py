@@ -39,10 +39,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from audit.errors import HulianError
+from audit.evidence.bundle import Bundle, read_manifest
+from audit.graph.build import build, flat_metrics, metrics
 from audit.model import (
     BlockReason,
     Observation,
@@ -54,7 +58,7 @@ from audit.model import (
     Verdict,
 )
 from audit.model import Text as I18nText
-from audit.policy.catalog import Catalog
+from audit.policy.catalog import Catalog, catalog_for_run
 
 T = TypeVar("T")
 BATCH = 20_000  # rows per executemany: big enough to amortise, small enough for memory
@@ -233,8 +237,6 @@ def open_engine(db_url: str | None = None, migrate: bool = True) -> Engine:
 
 def _safe(url: str) -> str:
     """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -243,6 +245,8 @@ def _safe(url: str) -> str:
 
 def upgrade(engine: Engine) -> None:
     """Apply the Alembic migrations (audit/history/migrations) up to head."""
+    # Alembic only when a store is opened: modules that only use the table definitions (the
+    # distributed spider, the query views) do not load it.
     from alembic import command
     from alembic.config import Config
 
@@ -284,8 +288,6 @@ def record_run(run_path: Path, catalog: Catalog | None = None,
     left alone unless `replace`, also when another process records it at the same moment.
     `unverified`: the banner of a bundle imported despite failing verification, kept with
     the run's summary. Database errors are StoreError."""
-    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
     engine = engine or open_engine(db_url)
     try:
         return _record_run(run_path, catalog, verdicts, replace, engine, unverified)
@@ -300,17 +302,11 @@ def record_run(run_path: Path, catalog: Catalog | None = None,
 
 
 def _run_id(run_path: Path) -> str:
-    from audit.evidence.bundle import read_manifest
-
     return read_manifest(run_path).run_id
 
 
 def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verdict] | None,
                 replace: bool, engine: Engine, unverified: list[str] | None) -> RecordResult:
-    from audit.evidence.bundle import Bundle
-    from audit.graph.build import build, flat_metrics, metrics
-    from audit.policy.catalog import catalog_for_run
-
     started = time.perf_counter()
     bundle = Bundle(run_path)
     manifest = bundle.manifest
@@ -534,7 +530,6 @@ def _insert_ignoring_duplicates(engine: Engine, table: type[Base],
     """Insert rows, skipping those whose primary key exists; returns how many were new."""
     if not rows:
         return 0
-    from sqlalchemy.dialects import postgresql, sqlite
 
     dialect: Any = postgresql if engine.dialect.name == "postgresql" else sqlite
     # RETURNING counts the new rows: rowcount is -1 for these statements on psycopg 3.

@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from audit.errors import HulianError
 from audit.evidence.lock import Locked, exclusive
+from audit.history.diff import diff
+from audit.history.rundata import from_bundle
 from audit.history.store import ScheduleRow, ScheduleRunRow
 from audit.ops.alerts import Alert, Channel, deliver
 from audit.ops.export import validate_cron
@@ -183,16 +185,9 @@ def run_now(engine: Engine, name: str, out: Path, env: dict[str, str] | None = N
 
 
 def regression_alert(name: str, before: Path, after: Path) -> Alert:
-    """The alert for `after` compared with `before` (the schedule's previous run)."""
-    from audit.evidence.bundle import Bundle
-    from audit.history.diff import RunData, diff
-
-    def load(path: Path) -> RunData:
-        bundle = Bundle(path)
-        return RunData(bundle.manifest.run_id, list(bundle.observations()),
-                       list(bundle.verdicts()))
-
-    result = diff(load(before), load(after))
+    """The alert for `after` compared with `before` (the schedule's previous run), from
+    the same comparison as `hulian diff` (graph verdicts and metrics included)."""
+    result = diff(from_bundle(before), from_bundle(after))
     regressions = [c.as_dict(("source", "surface", "target")) for c in result.edges
                    if c.kind == "worse"]
     failing = [c.key[0] for c in result.requirements if c.kind == "worse" and c.after == "fail"]
@@ -204,6 +199,7 @@ def daemon(engine: Engine, out: Path, *, poll_s: float = 30.0,
            max_runtime_s: float | None = None) -> None:
     """Run due schedules until stopped. Each firing starts `hulian schedule run-now NAME`
     in its own process; schedules added or removed meanwhile are picked up every poll_s."""
+    # APScheduler only in the daemon: the one-shot schedule commands never load it.
     from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger

@@ -103,12 +103,11 @@ def decode_html(data: bytes, content_type: str | None = None,
         if text is not None:
             return Decoded(text, encoding, "trial", truncated)
 
-    try:
-        from charset_normalizer import from_bytes
-    except ImportError:  # pragma: no cover - charset-normalizer is a dependency
-        best = None
-    else:
-        best = from_bytes(data[:1_000_000]).best()
+    # Loaded only for the rare page that no declared or trial encoding decodes: every parse
+    # worker and the CLI would otherwise pay for charset-normalizer's import.
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:1_000_000]).best()
     if best is not None and best.encoding:
         return Decoded(data.decode(best.encoding, errors="replace"), best.encoding, "detector",
                        truncated)

@@ -470,6 +470,7 @@ def _warc_checked(path: Path, state: dict[str, int], *, whole_gzip: bool
                   ) -> Iterator[FlowRecord]:
     """_warc_records with every way warcio fails on damaged input turned into a
     CaptureError at the offset reached."""
+    # warcio only for WARC captures (HAR and mitmproxy dumps do not need it).
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 

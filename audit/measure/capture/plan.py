@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import HulianError
+from audit.lab.pages import Site
+from audit.lab.scenario import load_scenario
 from audit.measure.capture.chains import add_token
 from audit.measure.chain import probe_id
 from audit.measure.targets import Target
@@ -107,9 +109,6 @@ def make_lab_plan(scenario_path: Path | None, source: str, surface: SurfaceKind)
     """A plan for the lab's chat (or any seed page): the lab cannot receive messages, so the
     links to click are those its page shows for this (source, surface), each with a token
     appended as if the tester had sent it; the lab's wrapper ignores the extra parameter."""
-    from audit.lab.pages import Site
-    from audit.lab.scenario import load_scenario
-
     scenario = load_scenario(scenario_path)
     site = Site(scenario)
     edges = [e for e in scenario.edges if e.source == source and e.surface is surface]

@@ -67,6 +67,7 @@ def _reader(path: Path, *, fast: bool = True) -> Iterator[FlowRecord]:
         return _guarded(path, iter_har(path))
     if fmt == "warc":
         return _guarded(path, iter_warc(path))
+    # mitmproxy (~1 s and 100 MB of modules) only for its own dumps, not for HAR or WARC.
     from audit.measure.capture.mitm import iter_mitm
 
     return _guarded(path, iter_mitm(path, fast=fast))
