@@ -1,10 +1,14 @@
 # The two commands of the README: `make demo` (install everything, run the demo audit) and
-# `make test` (install what is missing, run the whole test suite). .ci/run calls `make test`.
+# `make test` (install what is missing, lint, run the whole test suite). .ci/run calls
+# `make test`.
 VENV := .venv
 STAMP := $(VENV)/.hulian-installed
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 
-.PHONY: setup demo test lint typecheck clean fuzz
+# pytest's own options for `make test`, e.g. `make test PYTEST_ARGS="-x -k report"`.
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint clean fuzz
 
 setup: $(STAMP)
 
@@ -12,13 +16,21 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
 	touch $(STAMP)
 
+# The demo signs its run with a key of its own (made once, in runs/.demo-key) and checks the
+# signature: consistency, origin (--trust the demo key's fingerprint).
+DEMO_KEY := runs/.demo-key
+DEMO_RUN := demo-$(shell date -u +%Y%m%dT%H%M%SZ)
+
 demo: setup
 	$(VENV)/bin/hulian policies validate
 	$(VENV)/bin/hulian inspect examples/
-	$(VENV)/bin/hulian run --lab --out runs
+	test -f $(DEMO_KEY)/hulian-signing.key || $(VENV)/bin/hulian keys generate --out $(DEMO_KEY)
+	$(VENV)/bin/hulian run --lab --out runs --run-id $(DEMO_RUN) --sign-key $(DEMO_KEY)/hulian-signing.key
+	$(VENV)/bin/hulian verify runs/$(DEMO_RUN) --trust $$($(VENV)/bin/hulian keys show $(DEMO_KEY)/hulian-signing.pub)
 
-test: setup
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+# Lint first: a style, type or layer error fails in a minute, not after the suite.
+test: lint
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The fuzzing harness over the readers (tests/test_fuzz.py) for longer than the suite's few
 # dozen examples per reader: FUZZ_EXAMPLES per reader (default 3000, ~10-20 min on 2 cores).
@@ -28,9 +40,11 @@ fuzz: setup
 	HULIAN_FUZZ=long HULIAN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 		$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
+# ruff (style, banned imports), mypy (types), lint-imports (the layers in pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-pywb .mypy_cache .ruff_cache .pytest_cache

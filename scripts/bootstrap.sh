@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Install everything hulian needs on a Debian machine: system packages (CJK fonts for PDF
-# reports, graphviz, poppler, Chromium, Redis, PostgreSQL, nginx for the lab benchmarks) and a
-# virtualenv with the Python dependencies. Idempotent: re-running installs only what is missing.
+# Install everything hulian and its test suite need on a Debian machine: system packages (CJK
+# fonts for PDF reports, graphviz, poppler, Chromium, Redis, PostgreSQL, nginx for the lab
+# benchmarks, iproute2 for the DNS-rebinding lab's network namespaces, openssl for the test
+# time-stamping authority), a virtualenv with the Python dependencies, and .venv-pywb (pywb
+# replays exported WACZ packages in tests/test_wacz.py; it pins libraries older than
+# hulian's, so it gets a virtualenv of its own). Idempotent: re-running installs only what
+# is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fonts-noto-cjk graphviz poppler-utils chromium redis-server postgresql nginx)
+APT_PACKAGES=(fonts-noto-cjk fontconfig graphviz poppler-utils chromium redis-server postgresql
+              nginx iproute2 openssl python3.11 python3.11-venv)
+PYWB_VERSION=2.10.0
 PYTHON=${PYTHON:-python3.11}
 
 missing=()
@@ -40,4 +46,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "bootstrap: installing Python dependencies into .venv" >&2
 .venv/bin/pip install -q -e ".[test,bench,browser,postgres,distributed,schedule]"
+# pywb replays WACZ/WARC exports in tests/test_wacz.py; it pins libraries hulian needs in
+# newer versions (redis 2, fakeredis 0.16), so it gets a virtualenv of its own.
+if [ ! -x .venv-pywb/bin/wayback ]; then
+  echo "bootstrap: installing pywb into .venv-pywb (WACZ replay tests)" >&2
+  "$PYTHON" -m venv .venv-pywb
+  .venv-pywb/bin/pip install -q "pywb>=2.8"
+fi
+if [ ! -x .venv-pywb/bin/wb-manager ]; then
+  echo "bootstrap: creating .venv-pywb with pywb $PYWB_VERSION" >&2
+  "$PYTHON" -m venv .venv-pywb
+  .venv-pywb/bin/pip install -q --upgrade pip
+  .venv-pywb/bin/pip install -q "pywb==$PYWB_VERSION"
+fi
 echo "bootstrap: done" >&2

@@ -68,7 +68,7 @@ def plan_command(
 
       hulian capture plan --source weixin --surface im_private --targets cn.csv
 
-      hulian capture plan --lab --source wetalk --surface im_group --out plans/wetalk-group
+      hulian capture plan --lab --source wetalk --surface im_group --out plans/wt
     """
     from audit.measure.targets import TargetListError, load_targets
 

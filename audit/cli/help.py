@@ -134,7 +134,8 @@ def _option_placeholder(self: typer.core.TyperOption, ctx: Any) -> str | None:
 
 
 def _argument_placeholder(self: typer.core.TyperArgument, ctx: Any) -> str | None:
-    return _placeholder(_argument_type(self, ctx), self.nargs != 1 and self.metavar is None)
+    # An argument's metavar names it (`RUN...`); its type column is Typer's `<list[Path]>`.
+    return _placeholder(_argument_type(self, ctx), self.nargs != 1)
 
 
 _LIST = re.compile(r"^<list\[(.*)\]>$")

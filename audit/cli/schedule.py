@@ -21,6 +21,9 @@ DbOption = Annotated[str | None, typer.Option(
     "--db", help="History database URL (default: $HULIAN_DB or ~/.local/share/hulian/"
                  "history.db).")]
 OutOption = Annotated[Path, typer.Option(help="Directory for the scheduled runs' bundles.")]
+ScheduleName = Annotated[str, typer.Argument(
+    help="The schedule's name (see `hulian schedule list`).")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _engine(db: str | None) -> Any:
@@ -61,8 +64,8 @@ def add(
 
     For example:
 
-      hulian schedule add nightly --cron "0 3 * * *" --webhook https://ci.example/hook -- --lab
-      hulian schedule add wechat --cron "30 2 * * 1-5" --email team@example.com -- --source weixin
+      hulian schedule add nightly --cron "0 3 * * *" --webhook "$HOOK_URL" -- --lab
+      hulian schedule add wechat --cron "30 2 * * 1-5" --email ops@x.cn -- -s weixin
     """
     from audit.ops.schedule import add as add_schedule
 
@@ -77,7 +80,7 @@ def add(
 
 @app.command("list")
 def list_(db: DbOption = None,
-          json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+          json_output: JsonOutput = False) -> None:
     """List schedules with their last run."""
     from audit.ops.schedule import all_schedules, as_dict, runs_of
 
@@ -102,7 +105,7 @@ def list_(db: DbOption = None,
 
 
 @app.command()
-def remove(name: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
+def remove(name: ScheduleName, db: DbOption = None) -> None:
     """Remove a schedule and its run records (the run bundles stay)."""
     from audit.ops.schedule import remove as remove_schedule
 
@@ -112,10 +115,10 @@ def remove(name: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
 
 @app.command("run-now")
 def run_now(
-    name: Annotated[str, typer.Argument()],
+    name: ScheduleName,
     out: OutOption = Path("runs"),
     db: DbOption = None,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
+    json_output: JsonOutput = False,
 ) -> None:
     """Run a schedule's audit now, record it with the schedule, and alert on regression
     against the schedule's previous run. This is what the daemon, cron and systemd call.
@@ -159,7 +162,7 @@ def daemon(
 
 @app.command()
 def export(
-    name: Annotated[str, typer.Argument()],
+    name: ScheduleName,
     cron_format: Annotated[bool, typer.Option("--cron", help="Print a crontab line.")] = False,
     systemd: Annotated[bool, typer.Option(
         "--systemd", help="Print a systemd service + timer pair.")] = False,
