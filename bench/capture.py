@@ -12,7 +12,11 @@ fresh process so that peak RSS is per measurement:
   baseline  - `analyze` with audit/measure/capture/mitm.py as it was at `--baseline` (a git
               revision, read with git show; by default the last one with hulian's own
               tnetstring parser), to measure what reading through mitmproxy's module costs
-and prints a table (flows/s, speed-up over bare, peak RSS) plus whether results are identical.
+  read, read-baseline - the dump reader alone (`iter_mitm`, no analysis), current and at
+              `--baseline`
+and prints a table (flows/s, speed-up over bare, peak RSS) plus whether results are identical;
+the comparisons with `--baseline` give wall-clock and CPU seconds (the process and its forked
+reader), the CPU figure being the steadier one on a shared machine.
 """
 
 from __future__ import annotations
@@ -126,19 +130,31 @@ def _child(kind: str, dump: Path, plan: Path, out: Path) -> dict[str, Any]:
             for _flow in mio.FlowReader(fh).stream():
                 n += 1
         result["flows"] = n
+    elif kind in ("read", "read-baseline"):
+        if kind == "read-baseline":
+            _install_baseline_reader(os.environ["HULIAN_BENCH_BASELINE"])
+        from audit.measure.capture.mitm import iter_mitm
+
+        result["flows"] = sum(1 for _record in iter_mitm(dump))
     else:
         if kind == "baseline":
             _install_baseline_reader(os.environ["HULIAN_BENCH_BASELINE"])
         from audit.measure.capture.run import CaptureSession
 
         session = CaptureSession.open(plan=plan, run=out)
-        file = session.read(dump, fast=(kind == "analyze"))
+        file = session.read(dump, fast=(kind != "reference"))
         session.close()
         session.finish()
         result["flows"] = file.flows
         result["error"] = file.error
         result["outcomes"] = dict(session.builder.outcomes)
     result["seconds"] = time.perf_counter() - started
+    # CPU seconds of this process and its forked reader: on a machine shared with other work
+    # the wall-clock figures swing with the load, the CPU spent far less.
+    result["cpu_seconds"] = sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF),
+                      resource.getrusage(resource.RUSAGE_CHILDREN)))
     # Peak RSS of this process: VmHWM, not ru_maxrss, which Linux carries over exec from
     # the parent (the bench, large after generating a dump). The forked reader's own peak:
     # ru_maxrss of the children (no exec there).
@@ -190,12 +206,23 @@ def _observations(run: Path) -> list[tuple[str, str, tuple[str, ...]]]:
     return sorted(rows)
 
 
+def _times(flows: int, result: dict[str, Any]) -> str:
+    return (f"{result['seconds']:.1f} s ({flows / result['seconds']:,.0f}/s), "
+            f"CPU {result['cpu_seconds']:.1f} s")
+
+
+def _ratios(new: dict[str, Any], old: dict[str, Any]) -> str:
+    return (f"{new['seconds'] / old['seconds']:.2f}× the time, "
+            f"{new['cpu_seconds'] / old['cpu_seconds']:.2f}× the CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/hulian-bench-capture"))
     parser.add_argument("--kinds", nargs="+", default=["bare", "analyze", "reference"],
-                        choices=["bare", "analyze", "reference", "baseline"])
+                        choices=["bare", "analyze", "reference", "baseline", "read",
+                                 "read-baseline"])
     parser.add_argument("--baseline", default=BASELINE,
                         help="git revision whose dump reader the `baseline` kind runs")
     parser.add_argument("--child", nargs=4, metavar=("KIND", "DUMP", "PLAN", "OUT"))
@@ -226,10 +253,12 @@ def main() -> None:
             args.dir / f"run-{size}-{other}") for other in ("reference", "baseline")
             if other in results}
         rows.append((size, results, identical))
-    print("| flows | bare FlowReader | capture analyze | speed-up | FlowReader-fed analysis "
-          "| identical | peak RSS analyze |")
-    print("|---|---|---|---|---|---|---|")
+    print("| flows | bare FlowReader | capture analyze | speed-up | speed-up in CPU "
+          "| FlowReader-fed analysis | identical | peak RSS analyze |")
+    print("|---|---|---|---|---|---|---|---|")
     for size, results, identical in rows:
+        if "bare" not in results or "analyze" not in results:
+            continue
         bare, fast = results["bare"], results["analyze"]
         ref = results.get("reference")
         same = "not run" if "reference" not in identical \
@@ -238,21 +267,28 @@ def main() -> None:
         print(f"| {size:,} | {bare['seconds']:.1f} s ({size / bare['seconds']:,.0f}/s) | "
               f"{fast['seconds']:.1f} s ({size / fast['seconds']:,.0f}/s) | "
               f"{bare['seconds'] / fast['seconds']:.2f}× | "
-              f"{ref_time} | {same} | "
+              f"{bare['cpu_seconds'] / fast['cpu_seconds']:.2f}× | {ref_time} | {same} | "
               f"{fast['max_rss_mb']:.0f} MB (reader {fast['reader_rss_mb']:.0f} MB) |")
     if any("baseline" in results for _, results, _ in rows):
         print(f"\n| flows | analyze, hand-written tnetstring ({args.baseline}) | analyze, "
               "mitmproxy's tnetstring (current) | current / hand-written | identical |")
         print("|---|---|---|---|---|")
         for size, results, identical in rows:
-            if "baseline" not in results:
+            if "baseline" not in results or "analyze" not in results:
                 continue
             old, fast = results["baseline"], results["analyze"]
-            print(f"| {size:,} | {old['seconds']:.1f} s ({size / old['seconds']:,.0f}/s) | "
-                  f"{fast['seconds']:.1f} s ({size / fast['seconds']:,.0f}/s) | "
-                  f"{fast['seconds'] / old['seconds']:.2f}× the time | "
-                  f"{'yes' if identical['baseline'] else 'NO'} |")
-    if len(rows) >= 2:
+            print(f"| {size:,} | {_times(size, old)} | {_times(size, fast)} | "
+                  f"{_ratios(fast, old)} | {'yes' if identical['baseline'] else 'NO'} |")
+    if any("read" in results and "read-baseline" in results for _, results, _ in rows):
+        print(f"\n| flows | reader alone, hand-written ({args.baseline}) | reader alone, "
+              "mitmproxy's tnetstring | current / hand-written |")
+        print("|---|---|---|---|")
+        for size, results, _ in rows:
+            if "read" in results and "read-baseline" in results:
+                old, new = results["read-baseline"], results["read"]
+                print(f"| {size:,} | {_times(size, old)} | {_times(size, new)} | "
+                      f"{_ratios(new, old)} |")
+    if len(rows) >= 2 and all("analyze" in results for _, results, _ in rows):
         small, large = rows[0][1]["analyze"], rows[-1][1]["analyze"]
         print(f"\npeak RSS of analyze, {rows[-1][0]:,} vs {rows[0][0]:,} flows: "
               f"{large['max_rss_mb'] / small['max_rss_mb']:.2f}×")
