@@ -254,3 +254,25 @@ def test_a_chunked_response_has_the_digest_of_its_payload(tmp_path: Path) -> Non
     expected = base64.b32encode(hashlib.sha1(b"hello world").digest()).decode()
     assert response.rec_headers.get_header("WARC-Payload-Digest") == f"sha1:{expected}"
     assert response.content_stream().read() == b"hello world"
+
+
+def test_warcio_check_accepts_every_kind_of_record(tmp_path: Path) -> None:
+    """`warcio check` (every digest of every record) on a file holding each kind of record
+    the writer makes: plain, empty, chunked, hostile-valued and browser-rendered exchanges."""
+    import subprocess
+    import sys
+
+    log = WarcLog(tmp_path / "a.warc.gz")
+    _write(log, 2)
+    for headers, payload, rendered in (
+            (HEADERS, b"", None), ([("Transfer-Encoding", "chunked")], b"x" * 5000, None),
+            ([("X-Evil", "a\r\nWARC-Type: forged")], "页面".encode(), None),
+            (HEADERS, b"<html></html>", "chromium")):
+        log.exchange("http://shop.test/a\r\nWARC-Type: forged", method="POST",
+                     request_headers=REQUEST, request_body=b"q=1", status=200,
+                     response_headers=headers, payload=payload, rendered_by=rendered)
+    log.close()
+    check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", "-v",
+                            str(tmp_path / "a.warc.gz")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count("digest pass") == 12
