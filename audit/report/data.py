@@ -46,6 +46,7 @@ from audit.evidence.bundle import (
     forced_evaluations,
     sha256_file,
 )
+from audit.evidence.custody import Custody, check_custody
 from audit.evidence.review import UNRECOGNIZED, ReviewItem, review_item
 from audit.judge.evaluate import (
     RequirementStatus,
@@ -215,6 +216,9 @@ class ReportData:
     forced: list[ForcedEvaluation] = field(default_factory=list)
     # Rendered with --allow-unverified: what verification found (the banner of every output).
     unverified: list[Problem] | None = None
+    # The bundle's signature and timestamp, judged when the report is rendered (None: it has
+    # neither): the cover's chain of custody.
+    custody: Custody | None = None
     # The figure, when build_report_data was given a `figure` function: drawn from the
     # records read for the data (in the helper process when there is one).
     figure: Callable[[], str | None] | None = field(default=None, repr=False)
@@ -553,6 +557,9 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
     )
     if previous is not None:
         data.diff = diff_edges(previous, edges)
+    custody = check_custody(path)
+    if custody.signature.state != "absent" or custody.timestamp.state != "absent":
+        data.custody = custody
     return data
 
 
