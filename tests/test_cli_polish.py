@@ -139,6 +139,12 @@ def test_variadic_arguments_show_one_value() -> None:
     assert "<Path>" in line and "list[" not in line
 
 
+def test_usage_lines_bracket_and_dot_arguments_once() -> None:
+    assert "Usage: hulian diff [OPTIONS] {RUN_A} [RUN_B]" in _help(("diff",))
+    assert "Usage: hulian runs import [OPTIONS] {RUN}..." in _help(("runs", "import"))
+    assert "[[" not in _help(("policies", "test")) and "...}" not in _help(("runs", "import"))
+
+
 def test_reflow_joins_prose_and_keeps_examples_and_lists() -> None:
     doc = """Do a thing with a long
     sentence that goes on.

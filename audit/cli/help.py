@@ -95,6 +95,10 @@ def polish(command: Any) -> None:
             # undeclared boolean one, a column of its own that took ~20 columns from the
             # help text, and "[default: no-render]" besides. Flags on by default keep theirs.
             param.secondary_opts = []
+        if getattr(param, "param_type_name", None) == "argument" and param.metavar:
+            # Typer's usage line brackets an optional argument and dots a variadic one
+            # itself: a metavar written `[RUN_B]` or `RUN...` came out `[[RUN_B]]`, `{RUN...}...`.
+            param.metavar = param.metavar.removesuffix("...").strip("[]")
         if getattr(param, "count", False):
             param.show_default = False  # `-v` shown with "[default: 0]" reads as taking 0
     for sub in getattr(command, "commands", {}).values():
