@@ -46,13 +46,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "bootstrap: installing Python dependencies into .venv" >&2
 .venv/bin/pip install -q -e ".[test,bench,browser,postgres,distributed,schedule]"
-# pywb replays WACZ/WARC exports in tests/test_wacz.py; it pins libraries hulian needs in
-# newer versions (redis 2, fakeredis 0.16), so it gets a virtualenv of its own.
-if [ ! -x .venv-pywb/bin/wayback ]; then
-  echo "bootstrap: installing pywb into .venv-pywb (WACZ replay tests)" >&2
-  "$PYTHON" -m venv .venv-pywb
-  .venv-pywb/bin/pip install -q "pywb>=2.8"
-fi
 if [ ! -x .venv-pywb/bin/wb-manager ]; then
   echo "bootstrap: creating .venv-pywb with pywb $PYWB_VERSION" >&2
   "$PYTHON" -m venv .venv-pywb

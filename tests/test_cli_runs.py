@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -89,7 +90,8 @@ def test_verify_tampered_bundle_names_the_changed_file(run: Path) -> None:
 
 def test_verify_json(run: Path) -> None:
     clean = {"manifest": "ok", "duplicate_probes": [], "duplicate_observations": [],
-             "duplicate_observation_ids": [], "forced_evaluations": []}
+             "duplicate_observation_ids": [], "forced_evaluations": [],
+             "custody": ANY}  # signature and timestamp: tests/test_signing.py
     result = hulian("verify", run, "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"intact": True, "ok": 2, "changed": [], "missing": [],

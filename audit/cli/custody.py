@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from audit.cli.console import fail, stdout
+from audit.cli.console import fail, stderr, stdout
 from audit.errors import EXIT_NOT_A_RUN, HulianError
 
 if TYPE_CHECKING:  # the evidence modules load cryptography: imported when a command runs
@@ -116,3 +116,36 @@ def timestamp_command(
     else:
         stdout.print(f"timestamped 已加时间戳: {escape(str(run / 'timestamp.tsr'))} "
                      f"({when}, TSA {escape(result.tsa or '?')})")
+
+
+WaczOut = Annotated[Path | None, typer.Option(
+    "--wacz", metavar="OUT.wacz",
+    help="Package the run's WARC evidence as a WACZ file instead (Webrecorder's format: pywb, "
+         "ReplayWeb.page): WARCs, index, pages.jsonl, datapackage.json with the manifest "
+         "digest, and the bundle's manifest, signature and timestamp. --format, --table and "
+         "--out do not apply.")]
+WaczSignKey = Annotated[Path | None, typer.Option(
+    "--sign-key", envvar="HULIAN_SIGN_KEY",
+    help="With --wacz: sign the package's datapackage digest with this key (hulianSignature; "
+         "py-wacz signs only through a remote authsign server). Also $HULIAN_SIGN_KEY.")]
+WaczPassphrase = Annotated[Path | None, typer.Option(
+    "--sign-passphrase-file", envvar="HULIAN_SIGN_PASSPHRASE_FILE",
+    help="The file whose first line is --sign-key's passphrase.")]
+
+
+def export_wacz(run: Path, out: Path, sign_key: Path | None,
+                sign_passphrase_file: Path | None) -> None:
+    """`hulian export RUN --wacz OUT.wacz` (the bundle verified by the caller). Raises
+    HulianError subclasses for the caller to report."""
+    from audit.evidence.signing import load_signer, read_passphrase
+    from audit.evidence.wacz import export_wacz as package
+
+    signer = None
+    if sign_key is not None:
+        passphrase = read_passphrase(sign_passphrase_file) if sign_passphrase_file else None
+        signer = load_signer(sign_key, passphrase)
+    exported = package(run, out, signer=signer)
+    stderr.print(f"WACZ: {exported.path} ({len(exported.warcs)} WARC, {exported.pages} "
+                 f"page(s) 页面; manifest {exported.manifest_digest[:16]}…"
+                 + (f"; signed 已签名 {exported.signed_by}" if exported.signed_by else "")
+                 + ")", highlight=False)

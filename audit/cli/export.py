@@ -10,6 +10,7 @@ from typing import IO, Annotated
 
 import typer
 
+from audit.cli import custody
 from audit.cli.console import fail, stderr
 from audit.errors import EXIT_USAGE, HulianError
 from audit.evidence.bundle import OBSERVATIONS, VERDICTS, banner, read_manifest, require_verified
@@ -44,6 +45,9 @@ def export_command(
     allow_unverified: Annotated[bool, typer.Option(
         "--allow-unverified", help="Export a bundle that fails `hulian verify` anyway (the "
                                    "UNVERIFIED banner goes to stderr).")] = False,
+    wacz: custody.WaczOut = None,
+    sign_key: custody.WaczSignKey = None,
+    sign_passphrase_file: custody.WaczPassphrase = None,
 ) -> None:
     """Export a run's observations or verdicts (one row per record, with run_id), streamed.
     A bundle made before hulian wrote Parquet gets its table built on demand, outside the
@@ -56,6 +60,9 @@ def export_command(
         problems = require_verified(run, allow_unverified)
         for line in banner(run, problems) if problems else []:
             stderr.print(line, highlight=False)
+        if wacz is not None:
+            custody.export_wacz(run, wacz, sign_key, sign_passphrase_file)
+            return
         if str(out) == "-" and format_ is Format.PARQUET:
             fail("Parquet is not written to standard output: give --out FILE / "
                  "Parquet 需要 --out 文件")

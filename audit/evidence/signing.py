@@ -243,19 +243,20 @@ def _pem_fingerprint(path: Path, line: int, pem: str) -> str:
 # --- signatures -------------------------------------------------------------------------
 
 
-def signed_message(manifest_digest: str, signed_at: str) -> bytes:
-    """What is signed: the format, the manifest's digest and the signing time, so that
-    neither the digest nor the time can be edited without breaking the signature."""
-    return f"{SIGNATURE_FORMAT}\n{manifest_digest}\n{signed_at}\n".encode("ascii")
+def signed_message(digest: str, signed_at: str, purpose: str = SIGNATURE_FORMAT) -> bytes:
+    """What is signed: what the signature is for (its format), the digest and the signing
+    time, so that none of them can be edited, and a signature made for one purpose (a WACZ
+    package) cannot pass for another (a run bundle)."""
+    return f"{purpose}\n{digest}\n{signed_at}\n".encode("ascii")
 
 
-def sign(signer: Signer, manifest_digest: str, now: datetime | None = None
-         ) -> dict[str, str]:
-    """The signature.json document over a manifest digest."""
+def sign(signer: Signer, digest: str, now: datetime | None = None, *,
+         purpose: str = SIGNATURE_FORMAT, field: str = "manifest_digest") -> dict[str, str]:
+    """A signature document over a digest: signature.json over a bundle's manifest digest
+    (the defaults), or another purpose's (`purpose` names the format, `field` the digest)."""
     signed_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    signature = signer.key.sign(signed_message(manifest_digest, signed_at))
-    return {"format": SIGNATURE_FORMAT, "algorithm": "Ed25519",
-            "manifest_digest": manifest_digest, "signed_at": signed_at,
+    signature = signer.key.sign(signed_message(digest, signed_at, purpose))
+    return {"format": purpose, "algorithm": "Ed25519", field: digest, "signed_at": signed_at,
             "public_key": base64.b64encode(signer.public_raw).decode("ascii"),
             "fingerprint": signer.fingerprint,
             "signature": base64.b64encode(signature).decode("ascii")}
@@ -287,21 +288,22 @@ class SignatureCheck:
 
 
 def check_signature(document: object, manifest_digest: str | None,
-                    trusted: Iterable[str] | None = None) -> SignatureCheck:
-    """Judge a signature document (parsed JSON) against the bundle's manifest digest: a pure
-    function. `trusted`: the fingerprints the reader accepts (None: no trust asked for)."""
+                    trusted: Iterable[str] | None = None, *, purpose: str = SIGNATURE_FORMAT,
+                    field: str = "manifest_digest") -> SignatureCheck:
+    """Judge a signature document (parsed JSON) against the bundle's manifest digest (or,
+    with purpose/field, another digest): a pure function. `trusted`: the fingerprints the
+    reader accepts (None: no trust asked for)."""
     trust = set(trusted) if trusted is not None else None
     if isinstance(document, str):  # read_signature's reason for a file that is not JSON
         return SignatureCheck("malformed", detail=document)
-    fields = ("format", "manifest_digest", "signed_at", "public_key", "fingerprint",
-              "signature")
+    fields = ("format", field, "signed_at", "public_key", "fingerprint", "signature")
     if not isinstance(document, dict) or not all(
             isinstance(document.get(k), str) for k in fields):
         missing = [k for k in fields if not isinstance(document, dict)
                    or not isinstance(document.get(k), str)]
         return SignatureCheck("malformed", detail=f"fields missing or not text: {missing}")
     doc: dict[str, str] = {k: document[k] for k in fields}
-    if doc["format"] != SIGNATURE_FORMAT or document.get("algorithm", "Ed25519") != "Ed25519":
+    if doc["format"] != purpose or document.get("algorithm", "Ed25519") != "Ed25519":
         return SignatureCheck("malformed", detail=f"unknown format {doc['format']!r}")
     try:
         public_raw = base64.b64decode(doc["public_key"], validate=True)
@@ -317,14 +319,14 @@ def check_signature(document: object, manifest_digest: str | None,
         return SignatureCheck("malformed", fingerprint, signed_at,
                               "the fingerprint does not belong to the public key", is_trusted)
     try:
-        public.verify(signature, signed_message(doc["manifest_digest"], signed_at))
+        public.verify(signature, signed_message(doc[field], signed_at, purpose))
     except (InvalidSignature, UnicodeEncodeError):
         return SignatureCheck("bad_signature", fingerprint, signed_at,
                               "the signature does not verify (signature.json was edited)",
                               is_trusted)
-    if doc["manifest_digest"] != manifest_digest:
+    if doc[field] != manifest_digest:
         return SignatureCheck("other_manifest", fingerprint, signed_at,
-                              f"signed manifest {doc['manifest_digest'][:16]}…, the bundle's "
+                              f"signed {field} {doc[field][:16]}…, the bundle's "
                               f"is {(manifest_digest or '–')[:16]}…", is_trusted)
     return SignatureCheck("valid", fingerprint, signed_at, "", is_trusted)
 

@@ -33,6 +33,10 @@ class LabProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # The pipe the lab announced its URL on: left open, it is closed by the garbage
+        # collector with a ResourceWarning (an error under the tests' warning filter).
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def _die_with_parent() -> None:
