@@ -94,12 +94,12 @@ class RunTables:
               rows: Iterable[Sequence[object]]) -> None:
         """A small table from Python (catalog facts) in the in-memory database (not TEMP: the
         cursors `rows` reads through are connections of their own)."""
-        spec = ", ".join(f"{c} {t}" for c, t in columns)
-        self.con.execute(f"CREATE OR REPLACE TABLE {name} ({spec})")
+        # One statement, the columns as list parameters (executemany costs a statement
+        # per row).
         values = [tuple(r) for r in rows]
-        if values:
-            marks = ", ".join("?" for _ in columns)
-            self.con.executemany(f"INSERT INTO {name} VALUES ({marks})", values)
+        lists = [[r[i] for r in values] for i in range(len(columns))]
+        select = ", ".join(f"unnest(?::{t}[]) AS {c}" for c, t in columns)
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select}", lists)
 
     def close(self) -> None:
         self.con.close()

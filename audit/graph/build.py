@@ -73,8 +73,6 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
             unknown[node] = host
         node_of_url[url] = node
     tables.table("url_node", [("url", "VARCHAR"), ("node", "VARCHAR")], node_of_url.items())
-    firsts = ", ".join(f"min(row) FILTER (WHERE outcome = '{o.value}')" for o in Outcome)
-    counted = ", ".join(f"count(*) FILTER (WHERE outcome = '{o.value}')" for o in Outcome)
     statuses = [s.value for s in Status]
     status_counts_sql = ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in statuses)
     verdict_rows: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -86,45 +84,55 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
                 FROM verdicts GROUP BY ALL"""):
             verdict_rows[(row[0], row[1])] = row[2:]
     graph: nx.DiGraph[str] = nx.DiGraph(level="platform")
-    n = len(Outcome)
-    for row in tables.rows(f"""
-            WITH o AS (
-                SELECT o.row, o.id, o.source, o.surface, o.outcome,
-                       coalesce(o.target_platform, u.node) AS target
-                FROM observations o LEFT JOIN url_node u
-                  ON o.target_platform IS NULL AND u.url = o.target_url)
-            SELECT source, target, list(DISTINCT surface), list(id ORDER BY row),
-                   {counted}, {firsts}
-            FROM o GROUP BY source, target ORDER BY min(row)"""):
-        source, target, surfaces, evidence = row[:4]
-        counts, firsts_seen = row[4:4 + n], row[4 + n:]
-        # Outcomes in the order first measured: a Counter's ties (most_common) follow it.
-        outcome_counts: Counter[Outcome] = Counter()
-        for _, outcome, count in sorted((first, o, c) for o, c, first in zip(
-                Outcome, counts, firsts_seen, strict=True) if c):
-            outcome_counts[outcome] = count
+
+    def add_edge(source: str, target: str, counts: dict[str, int], surfaces: set[str],
+                 evidence: list[str]) -> None:
         for node in (source, target):
             if node not in graph:
                 graph.add_node(node, **_platform_node(node, catalog, node in unknown))
         judged = verdict_rows.get((source, target))
         status_counts = ({s: c for s, c in zip(statuses, judged[:len(statuses)], strict=True)
                           if c} if judged else {})
-        failed_rules = (judged[len(statuses)] or []) if judged else []
-        findings = (judged[len(statuses) + 1] or []) if judged else []
-        attrs = edge_attributes(outcome_counts)
+        attrs = edge_attributes(Counter({_OUTCOMES[o]: n for o, n in counts.items()}))
         attrs.update(
-            surfaces=sorted(str(s) for s in surfaces),
+            surfaces=sorted(surfaces),
             verdicts={k: status_counts[k] for k in sorted(status_counts)},
             failed_verdicts=status_counts.get("fail", 0),
-            failed_rules=sorted(failed_rules),
-            findings=sorted(findings),
+            failed_rules=sorted(judged[len(statuses)] or []) if judged else [],
+            findings=sorted(judged[len(statuses) + 1] or []) if judged else [],
             evidence=evidence,
         )
         graph.add_edge(source, target, **attrs)
+
+    # Flat rows, an edge's together, edges in the order first measured and each edge's
+    # observations in measured order: outcome counts keep the order outcomes were first
+    # seen in (a Counter's ties, most_common, follow it), as the edges' insertion does.
+    key: tuple[str, str] | None = None
+    counts: dict[str, int] = {}
+    surfaces: set[str] = set()
+    evidence: list[str] = []
+    for source, target, surface, outcome, obs_id in tables.rows("""
+            WITH o AS (
+                SELECT o.row, o.id, o.source, o.surface, o.outcome,
+                       coalesce(o.target_platform, u.node) AS target
+                FROM observations o LEFT JOIN url_node u
+                  ON o.target_platform IS NULL AND u.url = o.target_url)
+            SELECT source, target, surface, outcome, id FROM o
+            ORDER BY min(row) OVER (PARTITION BY source, target), row"""):
+        if key != (source, target):
+            if key is not None:
+                add_edge(*key, counts, surfaces, evidence)
+            key, counts, surfaces, evidence = (source, target), {}, set(), []
+        counts[outcome] = counts.get(outcome, 0) + 1
+        surfaces.add(surface)
+        evidence.append(obs_id)
+    if key is not None:
+        add_edge(*key, counts, surfaces, evidence)
     return graph
 
 
 _COUNT_KEYS = [(o, f"n_{o.value}") for o in Outcome]
+_OUTCOMES = {o.value: o for o in Outcome}
 
 
 def edge_attributes(outcome_counts: Counter[Outcome]) -> dict[str, Any]:

@@ -109,7 +109,7 @@ class Part:
     rows: list[int]
     ids: list[str]
     first_url: str
-    kinds: Kinds
+    kinds: dict[tuple[Outcome, BlockReason | None], int]  # (outcome, stated reason) -> links
 
 
 def evaluate_graph_rules(observations: Iterable[Observation] | RunTables,
@@ -170,39 +170,34 @@ def parts(tables: RunTables, catalog: Catalog) -> list[Part]:
         if platform is not None:
             owner[url] = platform
     tables.table("url_owner", [("url", "VARCHAR"), ("target", "VARCHAR")], owner.items())
+    # DuckDB resolves, filters and sorts; the rows come flat, a part's rows together in
+    # measured order (lists built by DuckDB cost more to hand over than flat rows).
     found_parts: list[Part] = []
-    for (source, surface, recorded, target, rows, ids, first_url, kinds) in tables.rows(f"""
+    part: Part | None = None
+    tables.table("catalog_platform", [("id", "VARCHAR")], ((p,) for p in catalog.platforms))
+    for (source, surface, recorded, target, row, obs_id, outcome, reason,
+         url) in tables.rows(f"""
             WITH o AS (
-                SELECT o.row, o.id, o.source, o.surface, o.target_platform, o.target_url,
-                       o.outcome, o.reason, coalesce(o.target_platform, u.target) AS target
+                SELECT o.source, o.surface, o.target_platform,
+                       coalesce(o.target_platform, u.target) AS attributed, o.row, o.id,
+                       o.outcome, o.reason, o.target_url
                 FROM observations o LEFT JOIN url_owner u
                   ON o.target_platform IS NULL AND u.url = o.target_url
-                WHERE o.outcome IN ({marks})),
-            k AS (
-                SELECT source, surface, target_platform, target, outcome, reason, count(*) AS n
-                FROM o WHERE target IS NOT NULL AND target <> source GROUP BY ALL),
-            kl AS (
-                SELECT source, surface, target_platform, target,
-                       list((outcome, reason, n)) AS kinds
-                FROM k GROUP BY ALL),
-            g AS (
-                SELECT source, surface, target_platform, target,
-                       list(row ORDER BY row) AS rows, list(id ORDER BY row) AS ids,
-                       arg_min(target_url, row) AS first_url
-                FROM o WHERE target IS NOT NULL AND target <> source GROUP BY ALL)
-            SELECT g.source, g.surface, g.target_platform, g.target, g.rows, g.ids,
-                   g.first_url, kl.kinds
-            FROM g JOIN kl ON g.source = kl.source AND g.surface = kl.surface
-             AND g.target = kl.target
-             AND g.target_platform IS NOT DISTINCT FROM kl.target_platform""",
+                WHERE o.outcome IN ({marks}))
+            SELECT source, surface, target_platform, attributed, row, id, outcome, reason,
+                   target_url
+            FROM o WHERE attributed <> source
+              AND attributed IN (SELECT id FROM catalog_platform)
+            ORDER BY source, surface, target_platform NULLS FIRST, attributed, row""",
             attributable_outcomes):
-        if target not in catalog.platforms:
-            continue
-        counted: Kinds = Counter()
-        for outcome, reason, n in kinds:
-            counted[(_OUTCOMES[outcome], _REASONS[reason] if reason else None)] += n
-        found_parts.append(Part(source, _SURFACES[surface], recorded, target, rows, ids,
-                                first_url, counted))
+        if (part is None or target != part.target or recorded != part.recorded
+                or source != part.source or surface != part.surface):
+            part = Part(source, _SURFACES[surface], recorded, target, [], [], url, {})
+            found_parts.append(part)
+        part.rows.append(row)
+        part.ids.append(obs_id)
+        kind = (_OUTCOMES[outcome], _REASONS[reason] if reason else None)
+        part.kinds[kind] = part.kinds.get(kind, 0) + 1
     return found_parts
 
 
