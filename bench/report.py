@@ -2,6 +2,11 @@
 report.pdf of a run with 3,000 findings; against a bare Jinja2 render of the same rows.
 
     .venv/bin/python bench/report.py [--observations 100000] [--pdf-findings 3000] [--keep]
+        [--baseline /tmp/base]
+
+--baseline CHECKOUT runs the html+csv+json, pdf and pdf-big phases also with the code of
+another checkout (e.g. `git worktree add /tmp/base HEAD` before a change), on the same
+generated runs, in the same benchmark run: the figures side by side.
 
 The runs are generated first (not timed) with tests/reportruns.py: observations over real
 catalog platforms with a mix of every outcome, verdicts from the shipped policies. Each
@@ -13,7 +18,8 @@ time include reading the bundle:
                  status, severity, source, surface, target URL, outcome, reason columns;
                  no macros, no translations, no evidence detail): the floor any templated
                  HTML of these rows pays
-  pdf            write_reports(run3000, formats=pdf)         (WeasyPrint; 200 findings detailed)
+  pdf            write_reports(run3000, formats=pdf)         (WeasyPrint)
+  pdf-big        write_reports(run, formats=pdf)             (the 100,000-observation run)
 
 write_reports forks helper processes where a second core exists (the verdicts are judged, and
 the machine outputs written, beside the main process; HULIAN_REPORT_JOBS=1 turns that off):
@@ -21,7 +27,8 @@ peak_rss_mb is the main process, peak_rss_children_mb the largest helper (ru_max
 RUSAGE_CHILDREN; forked pages shared with the parent count in both), cpu_s the CPU time of
 the process and its helpers together.
 
-Targets: html+csv+json < 15 s, pdf < 90 s, peak RSS < 1.5 GB.
+Targets: html+csv+json < 15 s, pdf < 90 s, peak RSS < 1.5 GB; report.html and report.pdf of
+the 100,000-observation run < 5 MB each (issue 16).
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ BARE = """<table>{% for f in findings %}<tr><td>{{ f.id }}</td><td>{{ f.status }
 {% endfor %}</table>"""
 
 
-def phase(name: str, run: Path) -> dict[str, object]:
+def phase(name: str, run: Path, out: Path) -> dict[str, object]:
     from audit.policy.catalog import load_catalog, policy_dirs
 
     catalog = load_catalog(policy_dirs())
@@ -68,7 +75,6 @@ def phase(name: str, run: Path) -> dict[str, object]:
         from audit.report.render import write_reports
 
         formats = ["html", "csv", "json"] if name == "html+csv+json" else ["pdf"]
-        out = run / "bench-out"
         steps: dict[str, float] = {}
         for fmt in formats if name != "html+csv+json" else ["all"]:
             t0 = time.perf_counter()
@@ -85,15 +91,26 @@ def phase(name: str, run: Path) -> dict[str, object]:
     return result
 
 
-def measure(name: str, run: Path) -> dict[str, object]:
+def measure(name: str, run: Path, code: Path = ROOT, label: str = "") -> dict[str, object]:
+    """The phase in a subprocess importing hulian from the checkout `code`."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--phase", name, "--run", str(run)],
+    out = run / f"bench-out-{label or 'current'}-{name}"
+    proc = subprocess.run([sys.executable, __file__, "--phase", name, "--run", str(run),
+                           "--code", str(code), "--out", str(out)],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{proc.stderr}")
+        raise SystemExit(f"{name} ({code}) failed:\n{proc.stderr}")
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall_s"] = round(time.perf_counter() - t0, 2)
+    if label:
+        result["code"] = label
     return result
+
+
+def _mb(result: dict[str, object], name: str) -> str:
+    files = result.get("files")
+    size = files.get(name) if isinstance(files, dict) else None
+    return "–" if size is None else f"{size / 1e6:.2f} MB"
 
 
 def main() -> None:
@@ -101,11 +118,16 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--pdf-findings", type=int, default=3_000)
     parser.add_argument("--keep", action="store_true", help="keep the generated runs")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout to measure side by side (e.g. /tmp/base)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(phase(args.phase, args.run)))
+        sys.path.insert(0, str(args.code.resolve()))  # before ROOT: the code measured
+        print(json.dumps(phase(args.phase, args.run, args.out)))
         return
 
     from audit.policy.catalog import load_catalog, policy_dirs
@@ -123,16 +145,32 @@ def main() -> None:
         print(f"generated runs in {time.perf_counter() - t0:.1f} s under {root}",
               file=sys.stderr)
         results = [measure("html+csv+json", big), measure("bare-jinja2", big),
-                   measure("pdf", pdf_run)]
-        for r in results:
+                   measure("pdf", pdf_run), measure("pdf-big", big)]
+        base: list[dict[str, object]] = []
+        if args.baseline:
+            base = [measure("html+csv+json", big, args.baseline, "baseline"),
+                    measure("pdf", pdf_run, args.baseline, "baseline"),
+                    measure("pdf-big", big, args.baseline, "baseline")]
+        for r in results + base:
             print(json.dumps(r, ensure_ascii=False))
-        html, bare, pdf = results
+        html, bare, pdf, pdf_big = results
         print(f"\nobservations {args.observations:,}: findings {bare['findings']:,}; "
               f"html+csv+json {html['seconds']} s (peak RSS {html['peak_rss_mb']} MB, "
               f"helpers {html['peak_rss_children_mb']} MB, CPU {html['cpu_s']} s); "
               f"bare Jinja2 rows {bare['render_s']} s (+ {bare['data_s']} s reading the "
               f"bundle); pdf ({args.pdf_findings:,}+ findings) {pdf['seconds']} s "
               f"(peak RSS {pdf['peak_rss_mb']} MB)")
+        print(f"sizes: report.html {_mb(html, 'report.html')}, report.pdf of the "
+              f"{args.observations:,}-observation run {_mb(pdf_big, 'report.pdf')} "
+              f"({pdf_big['seconds']} s), findings.csv {_mb(html, 'findings.csv')}, "
+              f"findings.json {_mb(html, 'findings.json')}")
+        if base:
+            b_html, b_pdf, b_big = base
+            print(f"baseline ({args.baseline}): html+csv+json {b_html['seconds']} s "
+                  f"(peak RSS {b_html['peak_rss_mb']} MB), report.html "
+                  f"{_mb(b_html, 'report.html')}; pdf {b_pdf['seconds']} s; pdf of the "
+                  f"{args.observations:,}-observation run {b_big['seconds']} s, "
+                  f"{_mb(b_big, 'report.pdf')}")
     finally:
         if args.keep:
             print(f"kept {root}", file=sys.stderr)

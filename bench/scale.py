@@ -5,12 +5,12 @@ observation held as a Python object (--baseline, e.g. the code before issue 16:
 `git worktree add /tmp/base <commit>`).
 
     .venv/bin/python bench/scale.py [--observations 1000000] [--platforms 2000]
-        [--companies 200] [--edges 400000] [--baseline /tmp/base] [--keep]
+        [--companies 200] [--edges 400000] [--baseline /tmp/base] [--keep] [--dir DIR]
 
 The audit is tests/scaleruns.py's (bench/graph.py's audit, plus targets recorded without a
 platform and phishing blocks): generated once, written as observations.jsonl and built into
 observations.parquet (not timed: a run writes them as it goes). Each measured phase runs in
-its own subprocess (its peak RSS is ru_maxrss of that process):
+its own subprocess (its peak RSS is that process's VmHWM):
 
   columnar   this checkout: evaluate_graph_rules over the Parquet table; the verdicts written
              as a bundle writes them (verdicts.jsonl, verdicts.parquet); build() over both
@@ -42,6 +42,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_mb() -> int:
+    """This process's peak RSS: VmHWM of its own memory (ru_maxrss would start from the
+    parent's size at the fork that started it, kept across exec by Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -171,6 +179,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a checkout holding observations as "
                         "Python objects, measured side by side (e.g. /tmp/base)")
     parser.add_argument("--keep", action="store_true", help="keep the generated run")
+    parser.add_argument("--dir", type=Path, help="generate the run here, or reuse the one "
+                        "there (kept)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
@@ -182,13 +192,14 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.scaleruns import synthetic_records, write_observations
 
-    root = Path(tempfile.mkdtemp(prefix="hulian-bench-scale-"))
+    root = args.dir or Path(tempfile.mkdtemp(prefix="hulian-bench-scale-"))
     try:
-        t0 = time.perf_counter()
-        write_observations(root, synthetic_records(args.platforms, args.edges,
-                                                   args.observations))
-        print(f"generated {args.observations:,} observations in "
-              f"{time.perf_counter() - t0:.1f} s under {root}", file=sys.stderr)
+        if not (root / "observations.parquet").is_file():
+            t0 = time.perf_counter()
+            write_observations(root, synthetic_records(args.platforms, args.edges,
+                                                       args.observations))
+            print(f"generated {args.observations:,} observations in "
+                  f"{time.perf_counter() - t0:.1f} s under {root}", file=sys.stderr)
         results = [measure("columnar", root, ROOT, args)]
         if args.baseline:
             results.append(measure("objects", root, args.baseline, args))
@@ -207,7 +218,7 @@ def main() -> None:
                      f"counts: {same}")
         print(line)
     finally:
-        if args.keep:
+        if args.keep or args.dir:
             print(f"kept {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
