@@ -351,3 +351,22 @@ def test_run_with_a_wrong_passphrase_writes_nothing(tmp_path: Path, passphrase: 
     result = hulian("run", "--lab", "--out", out, "--sign-key", files.private,
                     "--tsa", "ftp://tsa.example")
     assert result.exit_code != 0 and not out.exists()
+
+
+def test_sign_key_from_the_environment(tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HULIAN_DB", "off")
+    out = tmp_path / "runs"
+    result = CliRunner().invoke(app, ["run", "--lab", "--out", str(out)],
+                                env={**ENV, "HULIAN_SIGN_KEY": str(tmp_path / "env.key")})
+    assert result.exit_code == 1, result.output
+    assert "env.key: no such key file" in result.stderr
+    assert not out.exists()
+
+
+def test_a_bad_trusted_keys_file_is_named_with_its_line(signed: Path, tmp_path: Path) -> None:
+    listed = tmp_path / "trusted.txt"
+    listed.write_text("# ours\nnot-a-key\n", encoding="utf-8")
+    result = hulian("verify", signed, "--trusted-keys", listed)
+    assert result.exit_code == 2, result.output
+    assert "trusted.txt:2: not a key fingerprint" in result.stderr
