@@ -36,8 +36,8 @@ class RunData:
     observations: list[Observation]
     verdicts: list[Verdict]
     metrics: list[tuple[str, str, str, float | None]] = field(default_factory=list)
-    # (platform, engine token) -> search class (audit.judge.search_run): empty for a run read
-    # from the history store or made before search barriers were measured.
+    # (platform, engine token) -> search class (audit.judge.search_run): empty for a run
+    # made before search barriers were measured (or recorded before the store kept them).
     search: dict[tuple[str, str], str] = field(default_factory=dict)
 
 

@@ -16,9 +16,15 @@ from sqlalchemy.engine import Engine
 from audit.evidence.bundle import Bundle
 from audit.graph.build import build, flat_metrics, metrics
 from audit.history.diff import RunData
-from audit.history.store import get_run, load_metrics, load_observations, load_verdicts
+from audit.history.store import (
+    get_run,
+    load_metrics,
+    load_observations,
+    load_search,
+    load_verdicts,
+)
 from audit.judge.cross import evaluate_graph_rules
-from audit.judge.search_run import judge_search
+from audit.judge.search_run import class_table, judge_search
 from audit.policy.catalog import catalog_for_run
 
 
@@ -31,9 +37,7 @@ def from_bundle(path: Path) -> RunData:
     verdicts = [v for v in bundle.verdicts() if v.observation_id is not None]
     verdicts += evaluate_graph_rules(observations, catalog)
     figures = flat_metrics(metrics(build(observations, verdicts, catalog), catalog, 0))
-    judged = judge_search(bundle.search(), catalog)
-    search = {(platform, token): cls.value for platform, classes in judged.platforms.items()
-              for token, cls in classes.items()}
+    search = class_table(judge_search(bundle.search(), catalog))
     return RunData(bundle.manifest.run_id, observations, verdicts, figures, search)
 
 
@@ -42,4 +46,4 @@ def from_store(engine: Engine, run_id: str) -> RunData | None:
     if get_run(engine, run_id) is None:
         return None
     return RunData(run_id, load_observations(engine, run_id), load_verdicts(engine, run_id),
-                   load_metrics(engine, run_id))
+                   load_metrics(engine, run_id), load_search(engine, run_id))

@@ -47,6 +47,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from audit.errors import HulianError
 from audit.evidence.bundle import Bundle, read_manifest
 from audit.graph.build import build, flat_metrics, metrics
+from audit.judge.search_run import class_table, judge_search
 from audit.model import (
     BlockReason,
     Observation,
@@ -138,6 +139,19 @@ class MetricRow(Base):
     metric: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
     __table_args__ = (Index("ix_graph_metrics_series", "level", "node", "metric"),)
+
+
+class SearchClassRow(Base):
+    """A run's search barriers: the class each search engine gets on each measured platform
+    (audit.judge.search_run, the platform's hosts together), so `hulian diff` of stored runs
+    compares them as it does a bundle's. Token, not engine id: the key RunData.search uses."""
+
+    __tablename__ = "search_classes"
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(120), primary_key=True)
+    engine: Mapped[str] = mapped_column(String(80), primary_key=True)  # robots.txt token
+    search_class: Mapped[str] = mapped_column(String(20))
 
 
 class CrawlProbeRow(Base):
@@ -338,7 +352,8 @@ def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verd
         "n_failed": sum(1 for v in verdict_list if v.status is Status.FAIL),
         "summary": summary,
     }
-    ingest(engine, run, observations, verdict_list, figures)
+    search = class_table(judge_search(bundle.search(), catalog))
+    ingest(engine, run, observations, verdict_list, figures, search)
     return RecordResult(manifest.run_id, True, len(observations), len(verdict_list),
                         len(figures), time.perf_counter() - started)
 
@@ -346,7 +361,7 @@ def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verd
 def _delete_children(session: Session, run_id: str) -> None:
     # ON DELETE CASCADE covers SQLite (foreign_keys=ON) and PostgreSQL; deleting explicitly
     # too keeps a store opened without the pragma consistent.
-    for table in (ObservationRow, VerdictRow, MetricRow):
+    for table in (ObservationRow, VerdictRow, MetricRow, SearchClassRow):
         session.execute(delete(table).where(table.run_id == run_id))
 
 
@@ -360,8 +375,10 @@ _VALUES: dict[object, str] = {m: m.value for enum in (Outcome, SurfaceKind, Bloc
 
 def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observation],
            verdicts: Iterable[Verdict],
-           figures: Iterable[tuple[str, str, str, float | None]] = ()) -> int:
-    """Insert one run and its records in one transaction. Observations go through the
+           figures: Iterable[tuple[str, str, str, float | None]] = (),
+           search: dict[tuple[str, str], str] | None = None) -> int:
+    """Insert one run and its records in one transaction (`search`: (platform, engine
+    token) -> search class, audit.judge.search_run.class_table). Observations go through the
     driver's executemany with plain tuples (the ORM's unit of work, or even Core's per-row
     parameter dictionaries, would cost several times the insert itself on a million rows).
     Returns the number of observations."""
@@ -381,6 +398,10 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
                                 "metric": metric, "value": value}
                                for level, node, metric, value in figures):
             connection.execute(insert(MetricRow), mbatch)
+        if search:
+            connection.execute(insert(SearchClassRow), [
+                {"run_id": run_id, "platform": platform, "engine": token,
+                 "search_class": cls} for (platform, token), cls in sorted(search.items())])
         if count != run.get("n_observations", count):
             connection.execute(update(RunRow).where(RunRow.id == run_id)
                                .values(n_observations=count))
@@ -494,6 +515,16 @@ def load_metrics(engine: Engine, run_id: str) -> list[tuple[str, str, str, float
         rows = session.scalars(select(MetricRow).where(MetricRow.run_id == run_id)
                                .order_by(MetricRow.level, MetricRow.node, MetricRow.metric))
         return [(r.level, r.node, r.metric, r.value) for r in rows]
+
+
+def load_search(engine: Engine, run_id: str) -> dict[tuple[str, str], str]:
+    """(platform, engine token) -> search class of a stored run (empty: none measured, or
+    recorded before the store kept them)."""
+    with Session(engine) as session:
+        rows = session.execute(select(SearchClassRow.platform, SearchClassRow.engine,
+                                      SearchClassRow.search_class)
+                               .where(SearchClassRow.run_id == run_id))
+        return {(platform, token): cls for platform, token, cls in rows}
 
 
 def metric_series(engine: Engine, metric: str, level: str = "platform", node: str = ""

@@ -112,5 +112,12 @@ def judge_search(records: Iterable[SearchRecord], catalog: Catalog) -> SearchJud
     return judged
 
 
+def class_table(judged: SearchJudgement) -> dict[tuple[str, str], str]:
+    """(platform, engine token) -> class: what `hulian diff` compares (audit.history.diff
+    .RunData.search) and the history store keeps (search_classes)."""
+    return {(platform, token): cls.value for platform, classes in judged.platforms.items()
+            for token, cls in classes.items()}
+
+
 def search_verdicts(records: Iterable[SearchRecord], catalog: Catalog) -> list[Verdict]:
     return judge_search(records, catalog).verdicts

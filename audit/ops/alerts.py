@@ -57,10 +57,13 @@ class Alert:
     previous_run_id: str | None
     regressions: list[dict[str, Any]] = field(default_factory=list)  # per edge: before/after
     new_failing_requirements: list[str] = field(default_factory=list)
+    # per platform x search engine that closed (further): platform, engine, before/after
+    search_regressions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def needed(self) -> bool:
-        return bool(self.regressions or self.new_failing_requirements)
+        return bool(self.regressions or self.new_failing_requirements
+                    or self.search_regressions)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class Alert:
             "previous_run_id": self.previous_run_id,
             "regressions": self.regressions,
             "new_failing_requirements": self.new_failing_requirements,
+            "search_regressions": self.search_regressions,
             "summary": self.summary(),
         }
 
@@ -78,6 +82,11 @@ class Alert:
         if self.regressions:
             parts.append(f"{len(self.regressions)} link edge(s) got worse / {len(self.regressions)}"
                          " 条链接变差")
+        if self.search_regressions:
+            closed = ", ".join(f"{r['platform']}/{r['engine']} {r['before']}->{r['after']}"
+                               for r in self.search_regressions[:5])
+            parts.append(f"closed (further) to a search engine / 对搜索引擎收紧: {closed}"
+                         + (" …" if len(self.search_regressions) > 5 else ""))
         if self.new_failing_requirements:
             parts.append("newly failing requirements / 新增不合规要求: "
                          + ", ".join(self.new_failing_requirements))

@@ -191,8 +191,10 @@ def regression_alert(name: str, before: Path, after: Path) -> Alert:
     regressions = [c.as_dict(("source", "surface", "target")) for c in result.edges
                    if c.kind == "worse"]
     failing = [c.key[0] for c in result.requirements if c.kind == "worse" and c.after == "fail"]
+    closed = [c.as_dict(("platform", "engine")) for c in result.search if c.kind == "worse"]
     return Alert(schedule=name, run_id=result.run_b, previous_run_id=result.run_a,
-                 regressions=regressions, new_failing_requirements=failing)
+                 regressions=regressions, new_failing_requirements=failing,
+                 search_regressions=closed)
 
 
 def daemon(engine: Engine, out: Path, *, poll_s: float = 30.0,
