@@ -65,6 +65,7 @@ from audit.model import (
     Verdict,
 )
 from audit.policy.catalog import Catalog
+from audit.report.search import SearchSection, search_section
 
 # Finding statuses, worst first; a link's status is the worst of its rules' answers.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
@@ -219,6 +220,9 @@ class ReportData:
     # The bundle's signature and timestamp, judged when the report is rendered (None: it has
     # neither): the cover's chain of custody.
     custody: Custody | None = None
+    # Search barriers (audit/report/search.py): engines x platforms, the search verdicts;
+    # None when the run measured none.
+    search: SearchSection | None = None
     # The figure, when build_report_data was given a `figure` function: drawn from the
     # records read for the data (in the helper process when there is one).
     figure: Callable[[], str | None] | None = field(default=None, repr=False)
@@ -557,6 +561,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
     )
     if previous is not None:
         data.diff = diff_edges(previous, edges)
+    data.search = search_section(bundle.search(), catalog)
     custody = check_custody(path)
     if custody.signature.state != "absent" or custody.timestamp.state != "absent":
         data.custody = custody

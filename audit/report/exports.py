@@ -16,8 +16,10 @@ from xml.sax.saxutils import quoteattr
 
 from audit import __version__
 from audit.evidence.bundle import banner, describe
-from audit.model import Outcome
+from audit.model import Outcome, Status, Verdict
 from audit.report.data import Finding, FindingHop, ReportData
+from audit.report.search import SURFACE as SEARCH_SURFACE
+from audit.report.search import SearchSection
 
 JSON_SCHEMA = "hulian.findings/1"
 
@@ -168,7 +170,29 @@ def write_csv(data: ReportData, out: Path) -> Path:
         writer.writerow(CSV_COLUMNS)
         for finding in data.findings:
             writer.writerow(_defuse(csv_row(finding)))
+        for row in search_csv_rows(data):
+            writer.writerow(_defuse(row))
     return out
+
+
+def search_csv_rows(data: ReportData) -> list[list[str]]:
+    """The failed search verdicts as findings.csv rows after the links' (docs/reports.md):
+    surface `search`, the platform as source, the robots.txt URL(s) judged as target_url,
+    no outcome nor observation; evidence = the robots.txt fetches' WARC record ids."""
+    section = data.search
+    if section is None:
+        return []
+    rows = []
+    for v in section.failed:
+        values = {
+            "id": v.id, "status": v.status.value, "severity": v.severity.value,
+            "source": v.source, "source_company": data.platform_company.get(v.source, ""),
+            "surface": SEARCH_SURFACE, "target_url": " ".join(section.robots_urls(v)),
+            "rules": v.rule_id, "requirements": " ".join(v.requirements),
+            "reason_zh": v.reason.zh, "reason_en": v.reason.en,
+            "exemptions": v.exemption or "", "evidence": " ".join(v.evidence)}
+        rows.append([values.get(column, "") for column in CSV_COLUMNS])
+    return rows
 
 
 def _defuse(row: list[str]) -> list[str]:
@@ -235,6 +259,12 @@ def write_junit(data: ReportData, out: Path) -> Path:
                       f"errors=\"{suite_errors}\">")
         suites.extend(cases)
         suites.append("  </testsuite>")
+    if data.search is not None:
+        search = _search_suites(data.search)
+        total += sum(1 for line in search if "<testcase" in line)
+        failures += sum(1 for line in search if "<failure" in line)
+        skipped += sum(1 for line in search if "<skipped" in line)
+        suites += search
     integrity = _integrity_suite(data)
     if integrity:
         total += len(integrity) - 2
@@ -249,6 +279,50 @@ def write_junit(data: ReportData, out: Path) -> Path:
     lines.append("</testsuites>")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+def _search_suites(section: SearchSection) -> list[str]:
+    """One test suite per search rule (`search/<rule>`), one case per measured platform:
+    a failure per failed verdict (a host of search-same-class each), skipped when the rule
+    could not decide (robots.txt unreachable) or stands on guidance only (a reported
+    intention of a regulator, not a rule: shown, not failed)."""
+    by_case: dict[tuple[str, str], list[Verdict]] = {}
+    for v in section.verdicts:
+        by_case.setdefault((v.rule_id, v.source), []).append(v)
+    lines = []
+    for rule in section.rules:
+        cases = []
+        for platform in section.platforms:
+            verdicts = by_case.get((rule, platform))
+            if not verdicts:
+                continue
+            failed = [v for v in verdicts if v.status is Status.FAIL]
+            cls, name = quoteattr(f"search.{rule}"), quoteattr(platform)
+            detail = _xml_text("\n".join(f"{v.id} {v.reason.en} [{' '.join(v.evidence)}]"
+                                          for v in failed[:50]))
+            if failed and rule in section.guidance:
+                message = quoteattr(_clean("guidance, not a rule (仅为指导): "
+                                           + failed[0].reason.en))
+                body = f"<skipped message={message}/><system-out>{detail}</system-out>"
+            elif failed:
+                message = quoteattr(_clean(f"{len(failed)} search verdict(s) failed; e.g. "
+                                           f"{failed[0].reason.en}"))
+                body = (f'<failure message={message} type="{failed[0].severity.value}">'
+                        f"{detail}</failure>")
+            elif all(v.status is Status.INCONCLUSIVE for v in verdicts):
+                message = quoteattr(_clean(f"inconclusive (无法判定): {verdicts[0].reason.en}"))
+                body = f"<skipped message={message}/>"
+            else:
+                body = ""
+            cases.append(f"    <testcase classname={cls} name={name}>{body}</testcase>")
+        if not cases:
+            continue
+        lines.append(f"  <testsuite name={quoteattr('search/' + rule)} tests=\"{len(cases)}\" "
+                     f"failures=\"{sum(1 for c in cases if '<failure' in c)}\" "
+                     f"skipped=\"{sum(1 for c in cases if '<skipped' in c)}\" errors=\"0\">")
+        lines += cases
+        lines.append("  </testsuite>")
+    return lines
 
 
 def _integrity_suite(data: ReportData) -> list[str]:
