@@ -74,7 +74,8 @@ def test_verify_intact_bundle(run: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "intact" in result.stdout
     assert "NOT intact" not in result.stdout
-    assert "2 file(s) match" in result.stdout
+    # observations and verdicts, each as JSON lines and as a Parquet table
+    assert "4 file(s) match" in result.stdout
 
 
 def test_verify_tampered_bundle_names_the_changed_file(run: Path) -> None:
@@ -94,7 +95,7 @@ def test_verify_json(run: Path) -> None:
              "custody": ANY}  # signature and timestamp: tests/test_signing.py
     result = hulian("verify", run, "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"intact": True, "ok": 2, "changed": [], "missing": [],
+    assert json.loads(result.stdout) == {"intact": True, "ok": 4, "changed": [], "missing": [],
                                          "unlisted": [], "problems": [], **clean}
 
     tamper(run)
@@ -103,7 +104,8 @@ def test_verify_json(run: Path) -> None:
     result = hulian("verify", run, "--json")
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {
-        "intact": False, "ok": 0, "changed": [OBSERVATIONS], "missing": [VERDICTS],
+        # ok: the two Parquet tables
+        "intact": False, "ok": 2, "changed": [OBSERVATIONS], "missing": [VERDICTS],
         "unlisted": ["evidence/late.warc.gz"], **clean,
         "problems": [f"changed since sealing 封存后被改动: {OBSERVATIONS}",
                      f"missing 缺失: {VERDICTS}",
@@ -226,7 +228,9 @@ def test_evaluate_corrupt_observation_names_file_and_line(tmp_path: Path) -> Non
         fh.write(b'{"id": "half"\n')
     writer = BundleWriter(tmp_path, run_id="bad", policy_digest="x", resume=True)
     writer.add_observation(obs("b", Outcome.DIRECT))
-    writer.finish()
+    writer.finish()  # sealed all the same: the lines are the record; no table disagrees
+    assert not (writer.path / "observations.parquet").exists()
+    assert hulian("verify", writer.path).exit_code == 0
     result = hulian("evaluate", writer.path)
     assert_clean_error(result, f"{OBSERVATIONS}:2")
 

@@ -201,10 +201,17 @@ def ensure_columnar(path: Path, run_id: str, *, rebuild: tuple[str, ...] = ()) -
     built again whatever their footer says: a file rewritten, not appended to)."""
     columnar = _columnar()
     for name in COLUMNAR:
-        if name in rebuild:
-            columnar.build(path / name, run_id)
-        else:
-            columnar.ensure(path / name, run_id)
+        try:
+            if name in rebuild:
+                columnar.build(path / name, run_id)
+            else:
+                columnar.ensure(path / name, run_id)
+        except columnar.ColumnarError as exc:
+            # A line that is no record (a damaged file, an old bug) must not keep the run
+            # from being sealed: the lines are the record, sealed as they are, and every
+            # reader names the bad line. The table is left out rather than kept stale.
+            columnar.parquet_path(path / name).unlink(missing_ok=True)
+            logger.warning("%s; sealed without %s", exc, columnar.parquet_path(path / name).name)
 
 
 def canonical_manifest(fields: Mapping[str, object]) -> bytes:
