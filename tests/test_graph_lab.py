@@ -204,15 +204,36 @@ def test_graph_command_exports_every_format(runs: dict[str, Path], tmp_path: Pat
     result = _invoke(db, "graph", runs["a"], "--format", "json")
     assert result.exit_code == 0, result.output
     graph = nx.node_link_graph(json.loads(result.stdout), edges="links")
-    assert graph.number_of_nodes() == 15 and graph.edges["wetalk", "taoshop"]["worst"] == "blocked"
+    # Both layers, told apart by `kind` (docs/graph.md): the 15 platforms and the 11 lab
+    # engines (the catalog's 8 and the scenario's 3), link edges and search edges.
+    kinds = {n: d["kind"] for n, d in graph.nodes(data=True)}
+    assert sum(1 for k in kinds.values() if k != "search_engine") == 15
+    assert sum(1 for k in kinds.values() if k == "search_engine") == 11
+    assert graph.edges["wetalk", "taoshop"]["worst"] == "blocked"
+    assert graph.edges["wetalk", "taoshop"]["kind"] == "link"
+    assert graph.edges["search:baidu-search", "taoshop"]["search_class"] == "partial"
+    assert {d["kind"] for _, _, d in graph.edges(data=True)} == {"link", "search"}
+    links = _invoke(db, "graph", runs["a"], "--format", "json", "--layer", "links")
+    assert links.exit_code == 0, links.output
+    link_graph = nx.node_link_graph(json.loads(links.stdout), edges="links")
+    assert link_graph.number_of_nodes() == 15
+    assert link_graph.number_of_edges() == graph.number_of_edges() - sum(
+        1 for _, _, d in graph.edges(data=True) if d["kind"] == "search")
+    search = _invoke(db, "graph", runs["a"], "--format", "json", "--layer", "search")
+    assert search.exit_code == 0, search.output
+    search_graph = nx.node_link_graph(json.loads(search.stdout), edges="links")
+    assert {d["kind"] for _, _, d in search_graph.edges(data=True)} == {"search"}
     for fmt in ("graphml", "gexf", "dot"):
         out = tmp_path / f"g.{fmt}"
         result = _invoke(db, "graph", runs["a"], "--level", "company", "--format", fmt,
                          "--out", out)
         assert result.exit_code == 0, result.output
         assert "tenhub" in out.read_text(encoding="utf-8")
-    assert nx.read_graphml(tmp_path / "g.graphml").number_of_nodes() == 7
-    assert nx.read_gexf(tmp_path / "g.gexf").number_of_nodes() == 7
+    for read in (nx.read_graphml, nx.read_gexf):  # 7 companies beside 11 engines
+        nodes = read(tmp_path / f"g.{'graphml' if read is nx.read_graphml else 'gexf'}").nodes(
+            data=True)
+        assert sum(1 for _, d in nodes if d.get("kind") != "search_engine") == 7
+        assert sum(1 for _, d in nodes if d.get("kind") == "search_engine") == 11
 
 
 def test_runs_import_list_show_and_diff_commands(runs: dict[str, Path], tmp_path: Path) -> None:

@@ -24,6 +24,12 @@ class LevelChoice(StrEnum):
     COMPANY = "company"
 
 
+class LayerChoice(StrEnum):
+    ALL = "all"
+    LINKS = "links"
+    SEARCH = "search"
+
+
 class FormatChoice(StrEnum):
     GRAPHML = "graphml"
     GEXF = "gexf"
@@ -44,6 +50,10 @@ def graph_command(
         "svg (a picture, needs graphviz)")] = FormatChoice.GRAPHML,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write here instead of standard output.")] = None,
+    layer: Annotated[LayerChoice, typer.Option(
+        help="all: link edges and search edges (engines as nodes of kind search_engine), as "
+        "in the bundle's graph files; links: the link graph only (platforms or companies); "
+        "search: the engines and their search edges only.")] = LayerChoice.ALL,
     allow_unverified: AllowUnverified = False,
 ) -> None:
     """Export the reachability graph of a run: one edge per source -> target with the
@@ -73,13 +83,17 @@ def graph_command(
         if fmt is FormatChoice.SVG:
             text = render_svg(graph, level.value, catalog)
         else:
-            # The search engines' edges beside the link edges (issue 15).
-            from audit.graph.search import add_search
+            # The search engines' edges beside the link edges (issue 15); docs/graph.md.
+            from audit.graph.search import add_search, search_layer
             from audit.judge.search_run import judge_search
 
-            text = export(add_search(at_level(graph, level.value, catalog),
-                                     judge_search(bundle.search(), catalog), catalog,
-                                     level.value), fmt.value)
+            shown = at_level(graph, level.value, catalog)
+            if layer is not LayerChoice.LINKS:
+                shown = add_search(shown, judge_search(bundle.search(), catalog), catalog,
+                                   level.value)
+                if layer is LayerChoice.SEARCH:
+                    shown = search_layer(shown)
+            text = export(shown, fmt.value)
     except BundleError as exc:  # passed the gate as unverified, but cannot be read
         fail(str(exc))
         raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None

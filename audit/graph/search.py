@@ -80,6 +80,13 @@ def add_search(graph: Any, judged: SearchJudgement, catalog: Catalog,
     return out
 
 
+def search_layer(graph: Any) -> Any:
+    """The search layer of a graph made by add_search: its search edges and the nodes they
+    join (a copy; link edges and nodes without a search edge dropped)."""
+    edges = [(u, v) for u, v, data in graph.edges(data=True) if data.get("kind") == "search"]
+    return graph.edge_subgraph(edges).copy()
+
+
 def search_metrics(judged: SearchJudgement, catalog: Catalog) -> dict[str, Any]:
     """Per engine: the share of the measured platforms (and companies) it may index (`open`
     or `partial`), and its count of each class; the company matrix "who may index whom"
