@@ -1,8 +1,9 @@
 """HTTP client cost: CPU per GET for aiohttp and for hulian's own client
-(audit/measure/asyncio/http1.py, through
-audit/fetch.Fetcher, as the crawl engine uses it), each on the standard asyncio loop and on
-uvloop, against the same nginx and pages as bench/crawl.py. The figures behind the choice of
-the asyncio engine's client (README "Architecture decisions", docs/benchmarks.md "Crawler").
+(audit/measure/asyncio/http1.py, responses parsed by llhttp through httptools; through
+audit/measure/asyncio/fetch.Fetcher, as the crawl engine uses it), each on the standard
+asyncio loop and on uvloop, against the same nginx and pages as bench/crawl.py. The figures
+behind the choice of the asyncio engine's client (README "Architecture decisions",
+docs/benchmarks.md "Crawler" and "Issue 14: HTTP parsing on httptools/h11").
 
     .venv/bin/python bench/http_client.py [--pages 2000] [--rounds 3]
 
