@@ -345,3 +345,17 @@ def test_export_bad_input_says_what_and_where(tmp_path: Path) -> None:
     assert "Traceback" not in named.output
     assert not (tmp_path / "x.csv").exists()
     shutil.rmtree(run)
+
+
+def test_duckdb_spills_into_its_own_directory_not_the_working_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.evidence.sql import memory_tables
+
+    monkeypatch.chdir(tmp_path)
+    tables = memory_tables([observation(1)])
+    with tables:
+        (spill,) = tables.all("SELECT current_setting('temp_directory')")[0]
+        assert Path(spill).is_dir() and not Path(spill).is_relative_to(tmp_path)
+        assert tables.all("SELECT count(*) FROM observations") == [(1,)]
+    assert not Path(spill).exists()
+    assert not (tmp_path / ".tmp").exists()

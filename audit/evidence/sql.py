@@ -54,8 +54,13 @@ class RunTables:
         """Views over Parquet tables, or (columns given: their names and types) over JSON
         lines of those columns."""
         self._cleanup = cleanup
+        # Where DuckDB spills past its memory limit: its own temporary directory, removed on
+        # close (an in-memory database otherwise spills into ./.tmp of whatever directory
+        # the command was started in).
+        self._spill: Path | None = Path(tempfile.mkdtemp(prefix="hulian-duckdb-"))
         self.con = duckdb.connect(":memory:", config={
-            "threads": max(1, min(4, os.cpu_count() or 1)), "memory_limit": MEMORY_LIMIT})
+            "threads": max(1, min(4, os.cpu_count() or 1)), "memory_limit": MEMORY_LIMIT,
+            "temp_directory": str(self._spill)})
         try:
             for name, path, types in (("observations", observations, columns and columns[0]),
                                       ("verdicts", verdicts, columns and columns[1])):
@@ -103,6 +108,9 @@ class RunTables:
 
     def close(self) -> None:
         self.con.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
+            self._spill = None
         if self._cleanup is not None:
             shutil.rmtree(self._cleanup, ignore_errors=True)
             self._cleanup = None
