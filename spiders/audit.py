@@ -47,7 +47,7 @@ from audit.measure.search import (
     crawler_names,
     page_record,
 )
-from audit.measure.search_fetch import SearchLog
+from audit.measure.search_fetch import SearchLog, expect_all, hand_over
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason, for_exception
@@ -108,7 +108,9 @@ class LinkAuditSpider(scrapy.Spider):
         return bool(self.settings.getbool("HULIAN_RENDER"))
 
     async def start(self) -> AsyncIterator[Any]:
-        # Each host's robots.txt and sitemaps, measured beside the seeds.
+        # Each host's robots.txt and sitemaps, measured beside the seeds; the crawler's own
+        # robots.txt decisions learn from the same fetch (audit/measure/robots_fetch.py).
+        expect_all(self.search.targets, self._robots, self.policy)
         for target in self.search.targets:
             searcher = SearchDriver(target, policy=self.policy, run_id=self.run_id,
                                     started_at=_now())
@@ -290,6 +292,7 @@ class LinkAuditSpider(scrapy.Spider):
 
     def _search_next(self, driver: SearchDriver,
                      command: Fetch | SearchDone) -> Iterator[Any]:
+        hand_over(driver, self._robots)
         while True:
             if isinstance(command, SearchDone):
                 yield {"record": command.record}
@@ -300,6 +303,7 @@ class LinkAuditSpider(scrapy.Spider):
                 yield request
                 return
             command = driver.on_answer(Answer(command.url, failure=failures.BAD_URL), _now())
+            hand_over(driver, self._robots)
 
     def on_search(self, response: Response) -> Iterator[Any]:
         driver: SearchDriver = response.meta["hulian_search"]

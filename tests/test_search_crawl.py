@@ -6,6 +6,7 @@ bad input recorded with a reason, the bundle verifying, a resumed run measuring 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -29,6 +30,8 @@ from audit.judge.search_run import judge_search
 from audit.measure.config import CrawlConfig
 from audit.measure.driver import DriverPolicy, Fetch
 from audit.measure.plan import search_targets
+from audit.measure.robots import RobotsBook
+from audit.measure.robots_fetch import RobotsFetcher
 from audit.measure.search import (
     MAX_REDIRECTS,
     Answer,
@@ -163,6 +166,51 @@ def test_seed_page_directives_meta_and_header() -> None:
         ("header", "X-Robots-Tag", "googlebot: noindex")]
 
 
+def test_the_driver_hands_its_robots_txt_to_the_crawler_once() -> None:
+    driver = SearchDriver(HOST, policy=DriverPolicy(), run_id="r", started_at=NOW)
+    first = driver.start()
+    assert driver.politeness() is None  # not settled yet
+    body = b"User-agent: *\nDisallow: /x\nSitemap: http://www.example.test/sm.xml\n"
+    after = driver.on_answer(ok(first.url, body), NOW)
+    assert isinstance(after, Fetch) and after.purpose == "sitemap"  # before the sitemaps
+    settled = driver.politeness()
+    assert settled is not None and (settled.origin, settled.body) == (
+        "http://www.example.test", body)
+    assert driver.politeness() is None  # once
+    loop = SearchDriver(HOST, policy=DriverPolicy(), run_id="r", started_at=NOW)
+    start = loop.start()
+    loop.on_answer(Answer(start.url, 302, {"location": start.url}, b"", "urn:1"), NOW)
+    gone = loop.politeness()
+    assert gone is not None and gone.body is None  # no file at the end: allows everything
+
+
+def test_the_crawlers_robots_txt_waits_for_the_search_fetch_or_fetches_itself() -> None:
+    async def scenario() -> tuple[list[str], RobotsBook]:
+        fetched: list[str] = []
+
+        async def download(fetch: Fetch) -> tuple[int, bytes] | str:
+            fetched.append(fetch.url)
+            return 200, b"User-agent: *\nDisallow: /own\n"
+
+        book = RobotsBook()
+        fetcher = RobotsFetcher(book, DriverPolicy(), download, wait_s=0.2)
+        for origin in ("http://told.test", "http://gone.test", "http://lost.test"):
+            fetcher.expect(origin)
+        waiters = [asyncio.create_task(fetcher.learn(o))
+                   for o in ("http://told.test", "http://gone.test", "http://lost.test")]
+        await asyncio.sleep(0)
+        fetcher.tell("http://told.test", b"User-agent: *\nDisallow: /told\n")
+        fetcher.abandon("http://gone.test")  # the search measurement failed inside hulian
+        await asyncio.gather(*waiters)  # lost.test: nobody tells, the wait runs out
+        return fetched, book
+
+    fetched, book = asyncio.run(scenario())
+    assert fetched == ["http://gone.test/robots.txt", "http://lost.test/robots.txt"]
+    assert book.allowed("http://told.test/told", "hulian") is False
+    assert book.allowed("http://told.test/own", "hulian") is True
+    assert book.allowed("http://gone.test/own", "hulian") is False
+
+
 def test_search_targets_and_the_host_option(tmp_path: Path) -> None:
     catalog = load_catalog(policy_dirs([forum_policies(
         tmp_path / "p", "surfaces:\n  - {kind: post, seeds: ['http://forum.test/s/post/']}\n")]))
@@ -279,6 +327,9 @@ def test_every_host_is_measured_with_evidence_in_the_warc(run: Path) -> None:
                      r.rec_headers.get_header(
             "WARC-Target-URI") for r in ArchiveIterator(fh)
             if r.rec_type == "response"}
+    # The crawl obeys robots.txt and measures it for search: fetched once per origin, the
+    # crawler's own decisions taking the search measurement's answer (robots_fetch.py).
+    assert sorted(responses.values()).count("http://forum.test/robots.txt") == 1
     for record in records.values():
         if record.robots is None or record.robots.failure == "timeout":
             continue

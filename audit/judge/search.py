@@ -190,6 +190,13 @@ class SearchBarriers:
                 "noindex": {t: list(d) for t, d in self.noindex.items() if d}}
 
 
+def parse_robots(text: str) -> Protego:
+    """A robots.txt parsed by Protego: the one parser of robots.txt in hulian, for judging
+    search barriers here and for the crawler's own politeness (audit/measure/robots.py,
+    which asks the result `can_fetch(url, user_agent)`), so that both read a file alike."""
+    return Protego.parse(text)
+
+
 def engine_tokens(catalog: Catalog) -> list[str]:
     """The product tokens judged: each catalog engine's `token`, in catalog order."""
     return [engine.token for engine in catalog.search_engines.values()]
@@ -273,7 +280,7 @@ def _mostly_binary(sample: bytes) -> bool:
 
 def judge_text(host: str, text: str, tokens: Sequence[str]) -> SearchBarriers:
     """Classes from a robots.txt text (the 2xx case)."""
-    parser = Protego.parse(text)
+    parser = parse_robots(text)
     spellings = _group_spellings(text)
     paths = ["/", *_rule_paths(text)]
     classes: dict[str, SearchClass] = {}

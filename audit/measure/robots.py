@@ -1,7 +1,7 @@
 """The auditor's own robots.txt decisions: what it learnt of each origin's robots.txt, and
 whether a URL may be fetched. Pure (no I/O): the engines fetch /robots.txt when the book
 does not know an origin yet and tell it what they got. Parsing is Protego's (Scrapy's
-robots.txt parser), as for both engines before.
+robots.txt parser) through audit.judge.search.parse_robots, the search judge's own.
 
 These are the crawler's politeness decisions, as Scrapy makes them: a robots.txt is read
 whatever its status (an error page allows everything) and an origin whose robots.txt cannot
@@ -12,9 +12,11 @@ different question with RFC 9309's status rules.)
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
-from protego import Protego
+# Protego through the judge's one parsing function (Protego is imported by one module).
+from audit.judge.search import parse_robots
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ class RobotsBook:
     """Parsed robots.txt per origin; None for an origin that allows everything."""
 
     def __init__(self) -> None:
-        self._rules: dict[str, Protego | None] = {}
+        self._rules: dict[str, Any] = {}  # origin -> Protego's parsed file, or None
 
     def known(self, origin: str) -> bool:
         return origin in self._rules
@@ -47,11 +49,11 @@ class RobotsBook:
     def learn(self, origin: str, body: bytes | None) -> None:
         """What fetching `origin`/robots.txt gave: its body (any status), or None when it
         could not be fetched."""
-        rules: Protego | None = None
+        rules: Any = None
         if body is not None:
             try:
-                rules = Protego.parse(body[:MAX_ROBOTS_BYTES].decode("utf-8-sig",
-                                                                      errors="ignore"))
+                rules = parse_robots(body[:MAX_ROBOTS_BYTES].decode("utf-8-sig",
+                                                                    errors="ignore"))
             except Exception:  # a hostile robots.txt must not stop the audit
                 logger.warning("unparseable robots.txt at %s; treated as allowing everything",
                                origin)

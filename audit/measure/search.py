@@ -16,6 +16,12 @@ the record for search.jsonl. Its decisions, and why:
 - each sitemap robots.txt lists is fetched once, without redirects, for its status and size
   only (a GET bounded by the crawl's size limit: both engines' clients speak GET); at most
   MAX_SITEMAPS per host.
+- the crawler's own politeness (audit/measure/robots.py, when the crawl obeys robots.txt)
+  learns the origin's robots.txt from this fetch, not from a second one: `politeness()`
+  hands over, once, what the RobotsBook is told (the body as finally served, any status;
+  None when no answer came), as soon as robots.txt is settled (before the sitemaps), and the
+  engines pass it to their RobotsFetcher (audit/measure/robots_fetch.py). The crawler then
+  reads the end of a redirect's chain, as RFC 9309 and Scrapy's robots.txt middleware do.
 """
 
 from __future__ import annotations
@@ -59,6 +65,15 @@ class SearchDone:
 
 
 @dataclass(frozen=True)
+class Politeness:
+    """What the crawler's RobotsBook learns of `origin` from the search measurement's fetch:
+    the body (any status), or None when robots.txt could not be fetched."""
+
+    origin: str
+    body: bytes | None
+
+
+@dataclass(frozen=True)
 class Answer:
     """An engine's answer to one Fetch: a response (headers lower-case, the body decoded
     of its Content-Encoding), or the failure word in `failure`."""
@@ -92,6 +107,16 @@ class SearchDriver:
         self._seen: set[str] = set()
         self._sitemaps: list[str] = []
         self._checked: list[SitemapCheck] = []
+        self._settled: Politeness | None = None  # robots.txt done, not yet handed over
+        self._handed = False
+
+    def politeness(self) -> Politeness | None:
+        """Once robots.txt is settled, the first call returns what the crawler's own
+        robots.txt book should learn of the origin; None before and after."""
+        if self._settled is None or self._handed:
+            return None
+        self._handed = True
+        return self._settled
 
     def start(self) -> Fetch:
         return self._fetch(Fetch(wire_url(self._robots.url), "robots", "start"))
@@ -119,6 +144,7 @@ class SearchDriver:
                                      warc_record_id=answer.warc_record_id))
         if answer.failure is not None:
             robots.failure = answer.failure
+            self._settled = Politeness(self.target.origin, None)
             return self._done(now)
         if location is not None:
             try:
@@ -127,12 +153,14 @@ class SearchDriver:
                 follow = ""
             if host_of(follow) is None:
                 robots.failure = "bad_location"
-                return self._done(now)
-            if follow in self._seen:
+            elif follow in self._seen:
                 robots.failure = "redirect_loop"
-                return self._done(now)
-            if len(robots.hops) > MAX_REDIRECTS:
+            elif len(robots.hops) > MAX_REDIRECTS:
                 robots.failure = f"hop_limit:{MAX_REDIRECTS}"
+            if robots.failure is not None:
+                # No file at the end of the chain: the crawler may fetch anything (as the
+                # robots.txt book reads an origin whose robots.txt cannot be fetched).
+                self._settled = Politeness(self.target.origin, None)
                 return self._done(now)
             return self._fetch(Fetch(follow, "robots", "http"))
         robots.status = answer.status
@@ -144,6 +172,7 @@ class SearchDriver:
         robots.sha256 = hashlib.sha256(body).hexdigest()
         kept = body[:MAX_ROBOTS_BYTES]
         robots.body_base64 = base64.b64encode(kept).decode("ascii")
+        self._settled = Politeness(self.target.origin, kept)
         if answer.status is not None and 200 <= answer.status < 300:
             listed = judge_robots_text(self.target.host, kept, ()).sitemaps
             self._sitemaps = [wire_url(u) for u in listed if host_of(u) is not None

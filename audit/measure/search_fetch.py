@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from audit.measure.driver import DriverPolicy, Fetch
+from audit.measure.robots_fetch import RobotsFetcher
 from audit.measure.search import Answer, SearchDone, SearchDriver, SearchTarget, record_id
 from audit.model import SearchRecord
 
@@ -21,13 +22,37 @@ def _now() -> datetime:
 
 
 async def measure_host(target: SearchTarget, *, policy: DriverPolicy, run_id: str | None,
-                       download: Download) -> SearchRecord:
-    """One host's robots.txt and sitemaps, measured."""
+                       download: Download,
+                       robots: RobotsFetcher | None = None) -> SearchRecord:
+    """One host's robots.txt and sitemaps, measured; `robots` (the crawler's fetcher) told
+    what its robots.txt fetch gave as soon as it is settled."""
     driver = SearchDriver(target, policy=policy, run_id=run_id, started_at=_now())
-    command: Fetch | SearchDone = driver.start()
-    while not isinstance(command, SearchDone):
-        command = driver.on_answer(await download(command), _now())
-    return command.record
+    try:
+        command: Fetch | SearchDone = driver.start()
+        while not isinstance(command, SearchDone):
+            command = driver.on_answer(await download(command), _now())
+            hand_over(driver, robots)
+        return command.record
+    finally:  # a failure inside hulian: the crawler's waiters fetch the file themselves
+        if robots is not None:
+            robots.abandon(target.origin)
+
+
+def hand_over(driver: SearchDriver, robots: RobotsFetcher | None) -> None:
+    """Tell the crawler's robots.txt fetcher what the search measurement's fetch gave, once
+    it is settled (both engines call this after each answer)."""
+    settled = driver.politeness()
+    if settled is not None and robots is not None:
+        robots.tell(settled.origin, settled.body)
+
+
+def expect_all(targets: Iterable[SearchTarget], robots: RobotsFetcher,
+               policy: DriverPolicy) -> None:
+    """The origins whose robots.txt the search measurement fetches, when the crawl obeys
+    robots.txt: the crawler waits for that fetch instead of making its own."""
+    if policy.obey_robots:
+        for target in targets:
+            robots.expect(target.origin)
 
 
 class SearchLog:

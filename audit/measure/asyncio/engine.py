@@ -49,7 +49,7 @@ from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher
 from audit.measure.search import Answer, SearchTarget, crawler_names, page_record
-from audit.measure.search_fetch import SearchLog, measure_host
+from audit.measure.search_fetch import SearchLog, expect_all, measure_host
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from audit.web.urls import host_of
@@ -96,7 +96,9 @@ class AsyncioEngine:
         p = self.politeness
         for probe in self.planner.unfinished():
             self._queue.put_nowait((0, next(self._order), probe))
-        # Each host's robots.txt before the seed pages: a handful of small fetches.
+        # Each host's robots.txt before the seed pages: a handful of small fetches, which
+        # the crawler's own robots.txt decisions also learn from (fetched once).
+        expect_all(self.search.targets, self._robots, self.policy)
         for target in self.search.targets:
             self._queue.put_nowait((1, next(self._order), target))
         for seed in self.seeds:
@@ -263,7 +265,7 @@ class AsyncioEngine:
 
     async def _search(self, target: SearchTarget) -> None:
         record = await measure_host(target, policy=self.policy, run_id=self.writer.run_id,
-                                    download=self._download_search)
+                                    download=self._download_search, robots=self._robots)
         self.writer.add_search(record)
         self._emit("search", record)
 
