@@ -27,6 +27,7 @@ from audit.errors import HulianError
 from audit.evidence.bundle import BundleWriter
 from audit.history.store import _safe as safe_url
 from audit.history.store import add_crawl_probes, crawl_records, open_engine
+from audit.measure.asyncio.run import measure_search
 from audit.measure.config import CrawlConfig, CrawlResult
 from audit.measure.plan import seeds_for
 from audit.policy.catalog import Catalog, load_catalog
@@ -131,6 +132,9 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
         raise DistributedError("the crawl stopped before the frontier was drained "
                                "(interrupted?); the store keeps what was observed")
     outcomes, n_planned, seed_errors = export_to_bundle(engine, writer, client)
+    # Search barriers: measured here, by the asyncio engine's search measurement, once the
+    # workers are done (they measure links only; docs/distributed.md).
+    measure_search(catalog, config, writer, progress=progress)
     for key in client.scan_iter(keys.key("*")):
         client.expire(key, KEY_TTL_S)
     if (client.get(CURRENT_RUN) or b"").decode() == writer.run_id:

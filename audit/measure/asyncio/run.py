@@ -52,6 +52,31 @@ def crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWrit
     return result
 
 
+def measure_search(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
+                   progress: Callable[[str, Any], None] | None = None) -> CrawlResult:
+    """The search barriers alone: every host's robots.txt and sitemaps, no seeds and no
+    probes, with this engine's decisions (audit/measure/search.py) and its evidence in
+    evidence/search.warc.gz. The distributed crawl's coordinator calls it once the shared
+    frontier is drained: its workers measure links only, and one process measuring a few
+    hundred robots.txt files needs no frontier. Seed pages' indexing directives are not
+    measured this way (no seed page is fetched)."""
+    settings = effective_settings(config)
+    evidence = WarcLog(writer.path / "evidence" / "search.warc.gz")
+    parser = ParsePool(catalog, 0)  # no page is parsed: no processes
+    engine = AsyncioEngine(
+        catalog, writer, politeness=Politeness.from_settings(settings),
+        policy=DriverPolicy.from_settings(settings), seeds=[], routes=config.routes,
+        allow_private=config.allow_private, evidence=evidence, parser=parser,
+        planner=Planner({}, set()), progress=progress,
+        search=SearchLog(search_targets(catalog, config), searched(writer.path)))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(engine.run())
+    finally:
+        evidence.close()
+        parser.close()
+
+
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop where it is installed: its transports and callbacks are C (~5 % more requests
     per second in bench/crawl.py; docs/benchmarks.md); otherwise (or with
