@@ -1,8 +1,8 @@
 """DuckDB (embedded, no server) over one run's tables, for the pipeline's aggregations: the
 cross-target rules (audit/judge/cross.py) and the graph's edges (audit/graph/build.py) group
 and count a run's observations here, a column and a row group at a time, instead of holding
-every observation as a Python object (issue 16). The pipeline's one module that imports
-duckdb (`hulian query` has its own, audit/history/query.py).
+every observation as a Python object (issue 16). The one module that imports duckdb:
+`hulian query` (audit/history/query.py) opens its connections through `connect` here.
 
 A run's tables are the bundle's Parquet files (audit/evidence/columnar.py, docs/columnar.md),
 built on demand into the cache for a bundle without them; records held in memory (tests,
@@ -41,6 +41,28 @@ class TablesError(HulianError):
     """A run's tables cannot be read (DuckDB's message)."""
 
 
+# For the modules that drive DuckDB through this one (`hulian query`).
+Connection = duckdb.DuckDBPyConnection
+DuckDBError = duckdb.Error
+
+
+def connect(database: Path | str = ":memory:", *, read_only: bool = False,
+            **config: Any) -> Connection:
+    """A DuckDB connection that never fetches anything: extensions come from the internet,
+    so they are neither installed nor loaded behind a query's back."""
+    settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                **config}
+    return duckdb.connect(str(database), read_only=read_only, config=settings)
+
+
+def table_names(sql: str) -> set[str] | None:
+    """The tables a statement names, by DuckDB's own parser; None when it cannot parse it."""
+    try:
+        return set(duckdb.get_table_names(sql))
+    except duckdb.Error:
+        return None
+
+
 def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -58,9 +80,8 @@ class RunTables:
         # close (an in-memory database otherwise spills into ./.tmp of whatever directory
         # the command was started in).
         self._spill: Path | None = Path(tempfile.mkdtemp(prefix="hulian-duckdb-"))
-        self.con = duckdb.connect(":memory:", config={
-            "threads": max(1, min(4, os.cpu_count() or 1)), "memory_limit": MEMORY_LIMIT,
-            "temp_directory": str(self._spill)})
+        self.con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
+                           memory_limit=MEMORY_LIMIT, temp_directory=str(self._spill))
         try:
             for name, path, types in (("observations", observations, columns and columns[0]),
                                       ("verdicts", verdicts, columns and columns[1])):

@@ -1,5 +1,5 @@
-"""`hulian query "SQL"`: DuckDB (embedded, no server) over the history. The only module that
-imports duckdb.
+"""`hulian query "SQL"`: DuckDB (embedded, no server) over the history, through
+audit/evidence/sql.py (the one module that imports duckdb).
 
 What a query sees:
 * `observations`, `verdicts`: every stored run's Parquet tables as one table each (a
@@ -35,13 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Table, select
 from sqlalchemy.engine import Engine
 
 from audit.errors import HulianError
 from audit.evidence import columnar
 from audit.evidence.bundle import MANIFEST, OBSERVATIONS, VERDICTS
+from audit.evidence.sql import Connection, DuckDBError, connect, table_names
 from audit.history.store import BATCH, Base, StoreError, open_engine
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _store_tables() -> dict[str, Table]:
     return {name: table for name, table in Base.metadata.tables.items()}
 
 
-def _copy_store_table(con: duckdb.DuckDBPyConnection, engine: Engine, table: Table,
+def _copy_store_table(con: Connection, engine: Engine, table: Table,
                       rows: bool) -> None:
     """One store table into the DuckDB file, BATCH rows at a time (`rows=False`: its columns
     only, for a table the query does not read: a statement that writes to it is then
@@ -135,10 +135,7 @@ def _copy_store_table(con: duckdb.DuckDBPyConnection, engine: Engine, table: Tab
 def named_tables(sql: str) -> set[str]:
     """The tables a SELECT names (bare or as store.<name>), by DuckDB's own parser; for other
     statements (which DuckDB binds, and refuses, later) none."""
-    try:
-        names = duckdb.get_table_names(sql)
-    except duckdb.Error:
-        return set()
+    names = table_names(sql) or set()
     return {name.split(".")[-1].strip('"') for name in names}
 
 
@@ -149,7 +146,7 @@ def _prepare(directory: Path, history: History, sql: str) -> Path:
     database = directory / "history.duckdb"
     wanted = named_tables(sql) | {"runs"}
     tables = _store_tables()
-    con = duckdb.connect(str(database), config=_offline())
+    con = connect(database)
     try:
         con.execute("CREATE SCHEMA store")
         for name, table in tables.items():
@@ -160,11 +157,6 @@ def _prepare(directory: Path, history: History, sql: str) -> Path:
     finally:
         con.close()
     return database
-
-
-def _offline() -> dict[str, Any]:
-    # Extensions come from the internet: never installed or loaded behind a query's back.
-    return {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
 def _tables_of(history: History, cache: Path | None) -> dict[str, Any]:
@@ -189,7 +181,7 @@ def run_query(history: History, sql: str, *, cache: Path | None = None) -> Itera
     with tempfile.TemporaryDirectory(prefix="hulian-query-") as tmp:
         database = _prepare(Path(tmp), history, sql)
         sources = _tables_of(history, cache)
-        con = duckdb.connect(str(database), read_only=True, config=_offline())
+        con = connect(database, read_only=True)
         try:
             for name, source in sources.items():
                 con.register(name, source)
@@ -198,20 +190,20 @@ def run_query(history: History, sql: str, *, cache: Path | None = None) -> Itera
             try:
                 con.execute(sql)
                 columns = [d[0] for d in con.description or []]
-            except duckdb.Error as exc:
+            except DuckDBError as exc:
                 raise QueryError(str(exc)) from None
             yield Answer(columns, _fetch(con))
         finally:
             con.close()
 
 
-def _fetch(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
+def _fetch(con: Connection) -> Iterator[tuple[Any, ...]]:
     if con.description is None:  # a statement without a result (SET, CHECKPOINT ...)
         return
     while True:
         try:
             rows = con.fetchmany(FETCH_ROWS)
-        except duckdb.Error as exc:
+        except DuckDBError as exc:
             raise QueryError(str(exc)) from None
         if not rows:
             return
