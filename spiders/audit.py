@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -40,17 +39,12 @@ from audit.measure.driver import (
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher
-from audit.measure.search import (
-    Answer,
-    SearchDone,
-    SearchDriver,
-    crawler_names,
-    page_record,
-)
-from audit.measure.search_fetch import SearchLog, expect_all, hand_over
+from audit.measure.search_fetch import SearchLog
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason, for_exception
+from spiders.search import SearchAdapter
+from spiders.values import now, response_headers
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +55,6 @@ AS_ASKED = {"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": 
 PRIORITY = {"seed": 0, "hop": 1, "control": 2, "robots": 3, "sitemap": 0}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _headers(response: Response) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
-            for k, v in response.headers.items()}
 
 
 def _elapsed_ms(response: Response) -> float | None:
@@ -75,7 +62,7 @@ def _elapsed_ms(response: Response) -> float | None:
     return round(latency * 1000, 1) if isinstance(latency, float) else None
 
 
-class LinkAuditSpider(scrapy.Spider):
+class LinkAuditSpider(SearchAdapter, scrapy.Spider):
     name = "hulian"
     policy: DriverPolicy
     user_agent: str
@@ -110,12 +97,8 @@ class LinkAuditSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         # Each host's robots.txt and sitemaps, measured beside the seeds; the crawler's own
         # robots.txt decisions learn from the same fetch (audit/measure/robots_fetch.py).
-        expect_all(self.search.targets, self._robots, self.policy)
-        for target in self.search.targets:
-            searcher = SearchDriver(target, policy=self.policy, run_id=self.run_id,
-                                    started_at=_now())
-            for item in self._search_next(searcher, searcher.start()):
-                yield item
+        for item in self._start_search():
+            yield item
         # Taken before the seeds are yielded: Scrapy consumes start() alongside the
         # requests it yields, so the seeds' own probes would be planned (and begun) by the
         # time the loop below ran, and begun a second time here.
@@ -172,15 +155,14 @@ class LinkAuditSpider(scrapy.Spider):
                 yield item
             return
         plan = chains.plan_probes(
-            response.body, _headers(response).get("content-type"), response.url,
+            response.body, response_headers(response).get("content-type"), response.url,
             source=seed.platform, surface=seed.surface, catalog=self.catalog)
         if plan.parse_issue is not None:
             self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
-        if self.search.wants_page(response.url):
-            yield {"record": page_record(
-                response.url, response.status, _headers(response), plan.metas,
-                names=crawler_names(self.catalog), platform=seed.platform,
-                run_id=self.run_id, now=_now())}
+        if record := self.search.seed_page(
+                response.url, response.status, response_headers(response), plan.metas,
+                catalog=self.catalog, platform=seed.platform, run_id=self.run_id, now=now()):
+            yield {"record": record}
         for probe, follow in self.planner.add(plan.probes):
             yield {"record": probe}
             if follow:
@@ -207,7 +189,7 @@ class LinkAuditSpider(scrapy.Spider):
     # -- probes: the driver's commands, carried out --------------------------------------
 
     async def _begin(self, probe: Probe) -> AsyncIterator[Any]:
-        driver = ProbeDriver(probe, self.catalog, run_id=self.run_id, started_at=_now(),
+        driver = ProbeDriver(probe, self.catalog, run_id=self.run_id, started_at=now(),
                              policy=self.policy, robots=self.robots,
                              user_agent=self.user_agent)
         async for item in self._next(driver, driver.start()):
@@ -220,7 +202,7 @@ class LinkAuditSpider(scrapy.Spider):
                 return
             if isinstance(command, FetchRobots):
                 await self._robots.learn(command.origin)
-                command = driver.resume(_now())
+                command = driver.resume(now())
                 continue
             if isinstance(command, Screenshot):
                 # Evidence a person can look at: the interstitial as the browser shows it.
@@ -230,18 +212,18 @@ class LinkAuditSpider(scrapy.Spider):
                                     "hulian_driver": driver})
                 return
             if command.not_before is not None:  # a Retry-After
-                await asyncio.sleep(max(0.0, (command.not_before - _now()).total_seconds()))
+                await asyncio.sleep(max(0.0, (command.not_before - now()).total_seconds()))
             request = self._request(command, self.on_fetch, self.fetch_failed,
                                     hulian_driver=driver)
             if request is None:
-                command = driver.on_failure(failures.BAD_URL, _now())
+                command = driver.on_failure(failures.BAD_URL, now())
                 continue
             yield request
             return
 
     async def on_fetch(self, response: Response) -> AsyncIterator[Any]:
         driver: ProbeDriver = response.meta["hulian_driver"].bind(self.catalog, self.robots)
-        headers = _headers(response)
+        headers = response_headers(response)
         answer = chains.Response(
             url=response.url, status=response.status, headers=headers, body=response.body,
             elapsed_ms=_elapsed_ms(response), warc_record_id=response.meta.get("hulian_warc_id"))
@@ -252,9 +234,9 @@ class LinkAuditSpider(scrapy.Spider):
                 target=wanted.target, status=wanted.status, control=wanted.control)
         except (RecursionError, MemoryError):
             logger.exception("the page at %s crashed the parser", response.url)
-            command = driver.on_parse_crash(answer, _now())
+            command = driver.on_parse_crash(answer, now())
         else:
-            command = driver.on_response(answer, analysis, _now())
+            command = driver.on_response(answer, analysis, now())
         async for item in self._next(driver, command):
             yield item
 
@@ -262,7 +244,7 @@ class LinkAuditSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         driver: ProbeDriver = request.meta["hulian_driver"].bind(self.catalog, self.robots)
         async for item in self._next(driver, driver.on_failure(failure_reason(failure),
-                                                                _now())):
+                                                                now())):
             yield item
 
     async def on_render(self, response: Response) -> AsyncIterator[Any]:
@@ -278,44 +260,15 @@ class LinkAuditSpider(scrapy.Spider):
                 path = f"screenshots/{file.name}"
             finally:
                 await page.close()
-        async for item in self._next(driver, driver.on_screenshot(path, _now())):
+        async for item in self._next(driver, driver.on_screenshot(path, now())):
             yield item
 
     async def render_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
         driver: ProbeDriver = request.meta["hulian_driver"].bind(self.catalog, self.robots)
         logger.warning("screenshot of %s failed: %s", request.url, failure_reason(failure))
-        async for item in self._next(driver, driver.on_screenshot(None, _now())):
+        async for item in self._next(driver, driver.on_screenshot(None, now())):
             yield item
-
-    # -- search barriers: the SearchDriver's commands, carried out (audit/measure/search.py)
-
-    def _search_next(self, driver: SearchDriver,
-                     command: Fetch | SearchDone) -> Iterator[Any]:
-        hand_over(driver, self._robots)
-        while True:
-            if isinstance(command, SearchDone):
-                yield {"record": command.record}
-                return
-            request = self._request(command, self.on_search, self.search_failed,
-                                    hulian_search=driver)
-            if request is not None:
-                yield request
-                return
-            command = driver.on_answer(Answer(command.url, failure=failures.BAD_URL), _now())
-            hand_over(driver, self._robots)
-
-    def on_search(self, response: Response) -> Iterator[Any]:
-        driver: SearchDriver = response.meta["hulian_search"]
-        answer = Answer(response.url, response.status, _headers(response), response.body,
-                        response.meta.get("hulian_warc_id"))
-        yield from self._search_next(driver, driver.on_answer(answer, _now()))
-
-    def search_failed(self, failure: Failure) -> Iterator[Any]:
-        request = failure.request  # type: ignore[attr-defined]
-        driver: SearchDriver = request.meta["hulian_search"]
-        answer = Answer(request.url, failure=failure_reason(failure))
-        yield from self._search_next(driver, driver.on_answer(answer, _now()))
 
     async def _download_robots(self, fetch: Fetch) -> tuple[int, bytes] | str:
         """robots.txt downloaded past the scheduler, as Scrapy's robots.txt middleware does."""

@@ -10,8 +10,17 @@ from datetime import UTC, datetime
 
 from audit.measure.driver import DriverPolicy, Fetch
 from audit.measure.robots_fetch import RobotsFetcher
-from audit.measure.search import Answer, SearchDone, SearchDriver, SearchTarget, record_id
+from audit.measure.search import (
+    Answer,
+    SearchDone,
+    SearchDriver,
+    SearchTarget,
+    crawler_names,
+    page_record,
+    record_id,
+)
 from audit.model import SearchRecord
+from audit.policy.catalog import Catalog
 
 # An engine's download of one fetch: an Answer (a response, or the failure word).
 Download = Callable[[Fetch], Awaitable[Answer]]
@@ -69,3 +78,12 @@ class SearchLog:
             return False
         self.done.add(key)
         return True
+
+    def seed_page(self, url: str, status: int, headers: dict[str, str],
+                  metas: list[tuple[str, str]], *, catalog: Catalog, platform: str | None,
+                  run_id: str | None, now: datetime) -> SearchRecord | None:
+        """A seed page's record (its robots directives), once per page: both engines'."""
+        if not self.wants_page(url):
+            return None
+        return page_record(url, status, headers, metas, names=crawler_names(catalog),
+                           platform=platform, run_id=run_id, now=now)

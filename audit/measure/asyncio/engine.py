@@ -17,6 +17,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from audit.evidence.bundle import BundleWriter
@@ -26,7 +27,6 @@ from audit.measure.asyncio.fetch import Fetched, Fetcher, FetchFailed
 from audit.measure.asyncio.parsepool import PageCrashed, ParsePool
 from audit.measure.asyncio.politeness import HostSlots, Politeness
 from audit.measure.asyncio.recorder import (
-    FLUSH_INTERVAL_S,
     RecorderGone,
     RecorderProcess,
     record_exchange,
@@ -48,7 +48,7 @@ from audit.measure.guard import AddressGuard, route_for
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher
-from audit.measure.search import Answer, SearchTarget, crawler_names, page_record
+from audit.measure.search import Answer, SearchTarget
 from audit.measure.search_fetch import SearchLog, expect_all, measure_host
 from audit.model import Probe
 from audit.policy.catalog import Catalog
@@ -57,8 +57,7 @@ from audit.web.urls import host_of
 logger = logging.getLogger(__name__)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+_now = partial(datetime.now, UTC)  # the time, as a value the drivers take
 
 
 class AsyncioEngine:
@@ -99,10 +98,9 @@ class AsyncioEngine:
         # Each host's robots.txt before the seed pages: a handful of small fetches, which
         # the crawler's own robots.txt decisions also learn from (fetched once).
         expect_all(self.search.targets, self._robots, self.policy)
-        for target in self.search.targets:
-            self._queue.put_nowait((1, next(self._order), target))
-        for seed in self.seeds:
-            self._queue.put_nowait((1, next(self._order), seed))
+        first: list[Seed | SearchTarget] = [*self.search.targets, *self.seeds]
+        for item in first:
+            self._queue.put_nowait((1, next(self._order), item))
         await self.parser.start()
         async with Fetcher(user_agent=p.user_agent, headers=p.headers, timeout_s=p.timeout_s,
                            max_bytes=p.max_bytes, pool_size=p.concurrency,
@@ -111,11 +109,14 @@ class AsyncioEngine:
             # More workers than download slots: a worker waiting on a slow host's semaphore
             # or a Retry-After must not idle a slot another host could use.
             workers = [asyncio.create_task(self._worker()) for _ in range(p.concurrency * 2)]
-            ticker = asyncio.create_task(self._tick())
+            # The recorder's batches handed over now and then, however slow the crawl.
+            ticker = (asyncio.create_task(self.evidence.keep_flushing(self._stop))
+                      if isinstance(self.evidence, RecorderProcess) else None)
             try:
                 await self._queue.join()
             finally:
-                ticker.cancel()
+                if ticker is not None:
+                    ticker.cancel()
                 for task in workers:
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
@@ -137,15 +138,14 @@ class AsyncioEngine:
             try:
                 if isinstance(item, Probe):
                     await self._follow(item)
-                elif isinstance(item, SearchTarget):
-                    await self._search(item)
                 else:
-                    await self._seed(item)
+                    await (self._search(item) if isinstance(item, SearchTarget)
+                           else self._seed(item))
             except RecorderGone as exc:
                 self._stop(exc)
             except Exception as exc:  # a bug, not a measurement: stop cleanly, lose nothing
-                what = (item.id if isinstance(item, Probe) else item.host
-                        if isinstance(item, SearchTarget) else item.url)
+                what = (item.id if isinstance(item, Probe)
+                        else getattr(item, "host", None) or getattr(item, "url", ""))
                 logger.exception("internal error on %s", what)
                 self._internal_errors.append(f"{what}: {type(exc).__name__}: {exc}")
             finally:
@@ -157,18 +157,6 @@ class AsyncioEngine:
         while not self._queue.empty():
             self._queue.get_nowait()
             self._queue.task_done()
-
-    async def _tick(self) -> None:
-        """Hand the recorder its batch now and then, so a slow crawl's progress reaches the
-        disk (and survives a crash) without waiting for a full batch."""
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
-            if isinstance(self.evidence, RecorderProcess):
-                try:
-                    self.evidence.flush()
-                except RecorderGone as exc:
-                    self._stop(exc)
-                    return
 
     def _emit(self, kind: str, payload: Any = None) -> None:
         if self.progress is not None:
@@ -204,11 +192,11 @@ class AsyncioEngine:
             return
         if plan.parse_issue is not None:
             self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
-        if self.search.wants_page(response.url):
-            self.writer.add_search(page_record(
+        if record := self.search.seed_page(
                 response.url, response.status, response.headers, plan.metas,
-                names=crawler_names(self.catalog), platform=seed.platform,
-                run_id=self.writer.run_id, now=_now()))
+                catalog=self.catalog, platform=seed.platform, run_id=self.writer.run_id,
+                now=_now()):
+            self.writer.add_search(record)
         for probe, follow in self.planner.add(plan.probes):
             self.writer.add_probe(probe)
             self._emit("probe", probe)
@@ -261,15 +249,15 @@ class AsyncioEngine:
                 return driver.on_parse_crash(response, _now())
         return driver.on_response(response, analysis, _now())
 
-    # -- search barriers: a host's robots.txt and sitemaps (audit/measure/search.py) -------
-
     async def _search(self, target: SearchTarget) -> None:
+        """A host's robots.txt and sitemaps, as the search driver says (audit/measure/search.py)."""
         record = await measure_host(target, policy=self.policy, run_id=self.writer.run_id,
-                                    download=self._download_search, robots=self._robots)
+                                    download=self._answer, robots=self._robots)
         self.writer.add_search(record)
         self._emit("search", record)
 
-    async def _download_search(self, fetch: Fetch) -> Answer:
+    async def _answer(self, fetch: Fetch) -> Answer:
+        """One attempt, as the search and robots.txt drivers take it."""
         try:
             response, record_id = await self._download(fetch)
         except FetchFailed as failed:
@@ -278,11 +266,8 @@ class AsyncioEngine:
                       record_id)
 
     async def _download_robots(self, fetch: Fetch) -> tuple[int, bytes] | str:
-        try:
-            response, _ = await self._download(fetch)
-        except FetchFailed as failed:
-            return failed.reason
-        return response.status, response.body
+        answer = await self._answer(fetch)
+        return answer.failure or (answer.status or 0, answer.body)
 
     async def _download(self, fetch: Fetch) -> tuple[Fetched, str | None]:
         """One attempt, in the host's turn; every response is written to the WARC. Raises

@@ -26,6 +26,7 @@ FLUSH_INTERVAL_S, so a slow crawl still shows its progress on disk), and at clos
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -36,6 +37,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -156,6 +158,17 @@ class RecorderProcess:
         return RecorderGone(f"the recorder process {what} (evidence and observations it had "
                             "not written are lost); the run stops here: continue it with "
                             "`hulian run --resume`")
+
+    async def keep_flushing(self, on_gone: Callable[[RecorderGone], None]) -> None:
+        """Hand over the batch every FLUSH_INTERVAL_S, so a slow crawl's progress reaches the
+        disk (and survives a crash) without waiting for a full batch."""
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            try:
+                self.flush()
+            except RecorderGone as exc:
+                on_gone(exc)
+                return
 
     def flush(self) -> None:
         """Hand the batch to the child."""
