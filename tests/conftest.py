@@ -1,11 +1,40 @@
-"""Test-wide settings: runs started by tests (also as subprocesses) record their history in
-a throw-away database, never in the user's ~/.local/share/hulian/history.db."""
+"""Test-wide settings and shared fixtures: runs started by tests (also as subprocesses) record
+their history in a throw-away database, never in the user's ~/.local/share/hulian/history.db;
+`webhook` receives alerts on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 os.environ.setdefault(
     "HULIAN_DB", f"sqlite:///{Path(tempfile.mkdtemp(prefix='hulian-test-db-')) / 'history.db'}")
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """A webhook receiver on 127.0.0.1: the JSON bodies it was sent, and its URL."""
+    bodies: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield bodies, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()

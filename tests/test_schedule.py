@@ -7,10 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +31,6 @@ def hulian(env: dict[str, str], *args: str, timeout: float = 240
 def env(tmp_path: Path) -> dict[str, str]:
     return {"HULIAN_DB": f"sqlite:///{tmp_path / 'history.db'}",
             "HULIAN_LOCK_DIR": str(tmp_path / "locks"), "COLUMNS": "200"}
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
-    bodies: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield bodies, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
 
 
 def test_add_list_export_remove(env: dict[str, str]) -> None:

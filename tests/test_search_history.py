@@ -9,11 +9,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -128,26 +125,6 @@ def test_an_alert_carries_the_platforms_that_closed_to_an_engine() -> None:
 # ---------------------------------------------------------------------------------------
 # End to end: `hulian schedule run-now` on the lab, a robots.txt changed between runs
 # ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
-    bodies: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield bodies, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
 
 
 def _hulian(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
