@@ -4,13 +4,14 @@
 # benchmarks, iproute2 for the DNS-rebinding lab's network namespaces, openssl for the test
 # time-stamping authority), a virtualenv with the Python dependencies, and .venv-pywb (pywb
 # replays exported WACZ packages in tests/test_wacz.py; it pins libraries older than
-# hulian's, so it gets a virtualenv of its own). Idempotent: re-running installs only what
+# hulian's, so it gets a virtualenv of its own), and .wacz-verifier (ReplayWeb.page's WACZ
+# signature verifier, built with Node's npm by scripts/wacz-verifier.sh). Idempotent: re-running installs only what
 # is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(fonts-noto-cjk fontconfig graphviz poppler-utils chromium redis-server postgresql
-              nginx iproute2 openssl python3.11 python3.11-venv)
+              nginx iproute2 openssl python3.11 python3.11-venv nodejs)
 PYWB_VERSION=2.10.0
 PYTHON=${PYTHON:-python3.11}
 
@@ -18,6 +19,9 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Debian's npm conflicts with a nodejs that bundles its own (NodeSource's): ask for it only
+# when there is no npm at all.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
   SUDO=""
@@ -52,4 +56,5 @@ if [ ! -x .venv-pywb/bin/wb-manager ]; then
   .venv-pywb/bin/pip install -q --upgrade pip
   .venv-pywb/bin/pip install -q "pywb==$PYWB_VERSION"
 fi
+bash scripts/wacz-verifier.sh
 echo "bootstrap: done" >&2

@@ -28,12 +28,15 @@ from audit.evidence.signing import (
     KeyFiles,
     SigningError,
     check_signature,
+    check_wacz_signed_data,
     generate_key,
     load_public,
     load_signer,
     load_trusted,
     normalise_fingerprint,
     sign,
+    sign_wacz,
+    wacz_public_key,
 )
 from audit.model import Observation, Outcome, SurfaceKind
 
@@ -370,3 +373,24 @@ def test_a_bad_trusted_keys_file_is_named_with_its_line(signed: Path, tmp_path: 
     result = hulian("verify", signed, "--trusted-keys", listed)
     assert result.exit_code == 2, result.output
     assert "trusted.txt:2: not a key fingerprint" in result.stderr
+
+
+def test_the_wacz_key_is_derived_from_the_hulian_key(tmp_path: Path) -> None:
+    """The WACZ specification's P-384 key is the same each time for the same hulian key,
+    another for another key; signedData made with it verifies, and fails for any other hash
+    or created time."""
+    first = generate_key(tmp_path / "a")
+    second = generate_key(tmp_path / "b")
+    again = load_signer(first.private)
+    assert wacz_public_key(load_signer(first.private)) == wacz_public_key(again)
+    assert wacz_public_key(again) != wacz_public_key(load_signer(second.private))
+    package_hash = "sha256:" + "ab" * 32
+    signed = sign_wacz(again, package_hash, "2026-12-02T00:00:00Z")
+    assert check_wacz_signed_data(signed, package_hash, "2026-12-02T00:00:00Z") is None
+    assert "another" in str(check_wacz_signed_data(signed, "sha256:" + "cd" * 32,
+                                                   "2026-12-02T00:00:00Z"))
+    assert "created" in str(check_wacz_signed_data(signed, package_hash, "2020-01-01"))
+    forged = dict(signed, hash="sha256:" + "cd" * 32)
+    assert "does not verify" in str(check_wacz_signed_data(forged, forged["hash"],
+                                                           "2026-12-02T00:00:00Z"))
+    assert "lacks" in str(check_wacz_signed_data({"hash": package_hash}, package_hash, None))

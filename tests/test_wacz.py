@@ -2,7 +2,8 @@
 verified for origin and time, its report carrying the chain of custody, and its evidence
 exported as WACZ (audit/evidence/wacz.py): py-wacz's validator accepts the package, and pywb
 (`wb-manager` + `wayback` on 127.0.0.1) replays a lab interstitial byte for byte from the
-package's WARC.
+package's WARC. The package's signedData is checked by ReplayWeb.page's own verifier
+(wabac.js, built into .wacz-verifier by scripts/wacz-verifier.sh) under Node.
 
 pywb pins old versions of libraries hulian uses (redis 2, fakeredis 0.16), so it lives in its
 own virtualenv, .venv-pywb, made by scripts/bootstrap.sh; the replay test is skipped, saying
@@ -10,15 +11,17 @@ so, where it is missing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -32,6 +35,7 @@ from tests.tsa import TsaServer, local_tsa
 
 REPO = Path(__file__).resolve().parent.parent
 PYWB = REPO / ".venv-pywb" / "bin"
+WACZ_VERIFIER = REPO / ".wacz-verifier" / "verifier.mjs"
 ENV = {"COLUMNS": "500", "HULIAN_POLICIES": None, "NO_COLOR": "1", "HULIAN_TSA": None,
        "HULIAN_SIGN_KEY": None, "HULIAN_SIGN_PASSPHRASE_FILE": None}
 
@@ -139,18 +143,79 @@ def test_the_wacz_is_valid_and_carries_the_manifest(package: Path, signed_run: S
     assert pages[0]["format"] == "json-pages-1.0"
 
 
+def _rewritten(package: Path, out: Path, edit: Callable[[str, bytes], bytes]) -> Path:
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            target.writestr(info.filename, edit(info.filename, source.read(info)))
+    return out
+
+
+def _digest_doc(package: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(package) as wacz:
+        document: dict[str, Any] = json.loads(wacz.read("datapackage-digest.json"))
+    return document
+
+
 def test_the_wacz_signature(package: Path, signed_run: SignedRun, tmp_path: Path) -> None:
     check = check_wacz_signature(package, {signed_run.key.fingerprint})
     assert check.valid and check.trusted is True
+    # The specification's signedData: over the datapackage hash, with datapackage.json's
+    # created time, by the P-384 key datapackage.json names.
+    with zipfile.ZipFile(package) as wacz:
+        datapackage = json.loads(wacz.read("datapackage.json"))
+    signed = _digest_doc(package)["signedData"]
+    assert signed["hash"] == _digest_doc(package)["hash"]
+    assert signed["created"] == datapackage["created"]
+    assert signed["publicKey"] == datapackage["hulian"]["wacz_public_key"]
     # An edited datapackage.json no longer matches what was signed.
-    edited = tmp_path / "edited.wacz"
-    with zipfile.ZipFile(package) as source, zipfile.ZipFile(edited, "w") as target:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "datapackage.json":
-                data = data.replace(b'"title"', b'"tItle"', 1)
-            target.writestr(info.filename, data)
+    edited = _rewritten(package, tmp_path / "edited.wacz", lambda name, data: data.replace(
+        b'"title"', b'"tItle"', 1) if name == "datapackage.json" else data)
     assert check_wacz_signature(edited).state == "other_manifest"
+
+
+def test_an_edited_spec_signature_is_caught(package: Path, tmp_path: Path) -> None:
+    def forge(field: str, value: str) -> Callable[[str, bytes], bytes]:
+        def edit(name: str, data: bytes) -> bytes:
+            if name != "datapackage-digest.json":
+                return data
+            document = json.loads(data)
+            document["signedData"][field] = value
+            return json.dumps(document).encode()
+        return edit
+
+    signed = _digest_doc(package)["signedData"]
+    flipped = base64.b64encode(bytes([base64.b64decode(signed["signature"])[0] ^ 1])
+                               + base64.b64decode(signed["signature"])[1:]).decode()
+    cases = {"signature": flipped, "created": "2001-01-01T00:00:00Z",
+             "publicKey": base64.b64encode(b"not a key").decode()}
+    for field, value in cases.items():
+        forged = _rewritten(package, tmp_path / f"{field}.wacz", forge(field, value))
+        check = check_wacz_signature(forged)
+        assert check.state == "bad_signature" and "signedData" in check.detail, (field, check)
+
+
+def test_replaywebpage_verifies_the_spec_signature(package: Path, tmp_path: Path) -> None:
+    """The field's own verifier (wabac.js, which ReplayWeb.page runs) accepts signedData, and
+    refuses it once the hash it signs is changed."""
+    if not WACZ_VERIFIER.is_file():
+        pytest.skip(f"{WACZ_VERIFIER} is missing (scripts/wacz-verifier.sh builds it)")
+    document = _digest_doc(package)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(document))
+    done = subprocess.run(["node", str(REPO / "tests" / "wacz_signature_check.mjs"),
+                           str(WACZ_VERIFIER), str(good)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = {r["id"]: r for r in json.loads(done.stdout)}
+    assert results["signature"]["matched"] is True
+    assert results["publicKey"]["expected"] == document["signedData"]["publicKey"]
+    document["signedData"]["hash"] = "sha256:" + "0" * 64
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document))
+    refused = subprocess.run(["node", str(REPO / "tests" / "wacz_signature_check.mjs"),
+                              str(WACZ_VERIFIER), str(bad)],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
 
 
 def test_export_of_a_bundle_without_warcs_writes_nothing(tmp_path: Path) -> None:

@@ -126,8 +126,9 @@ WaczOut = Annotated[Path | None, typer.Option(
          "--out do not apply.")]
 WaczSignKey = Annotated[Path | None, typer.Option(
     "--sign-key", envvar="HULIAN_SIGN_KEY",
-    help="With --wacz: sign the package's datapackage digest with this key (hulianSignature; "
-         "py-wacz signs only through a remote authsign server). Also $HULIAN_SIGN_KEY.")]
+    help="With --wacz: sign the package per the WACZ signing specification (signedData, "
+         "ECDSA P-384 derived from this key, which ReplayWeb.page verifies) and with the key "
+         "itself (hulianSignature, for --trust). Also $HULIAN_SIGN_KEY.")]
 WaczPassphrase = Annotated[Path | None, typer.Option(
     "--sign-passphrase-file", envvar="HULIAN_SIGN_PASSPHRASE_FILE",
     help="The file whose first line is --sign-key's passphrase.")]

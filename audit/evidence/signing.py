@@ -24,8 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from audit.errors import HulianError
 from audit.evidence.bundle import SIGNATURE as SIGNATURE_FILE
@@ -342,3 +348,80 @@ def read_signature(run: Path) -> object | None:
     except (ValueError, UnicodeDecodeError) as exc:
         return f"not JSON: {exc}"
     return document
+
+
+# --- WACZ signatures (the WACZ signing specification's anonymous profile) -----------------
+#
+# The specification (Webrecorder, "WACZ Signing and Verification" 0.1.0) signs the hash
+# string in datapackage-digest.json with ECDSA P-384 over SHA-256; `signedData` carries the
+# hash, the creation time (equal to datapackage.json's `created`), the software, the
+# signature (base64 of r||s, WebCrypto's form) and the public key (base64 SubjectPublicKeyInfo
+# DER). ReplayWeb.page's verifier (wabac.js verifyWACZSignature) accepts exactly that.
+#
+# hulian's keys are Ed25519, which the specification does not allow. Rather than a second key
+# file to keep, protect and trust, the P-384 key is derived from the Ed25519 private key by
+# HKDF (its own info label, so neither key reveals the other); hulian then binds the two by
+# naming the P-384 public key inside datapackage.json, whose hash the Ed25519 key signs too.
+
+WACZ_SPEC_SOFTWARE = "hulian"
+_P384_ORDER = int("ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf"
+                  "581a0db248b0a77aecec196accc52973", 16)
+_P384_BYTES = 48
+
+
+def wacz_key(signer: Signer) -> ec.EllipticCurvePrivateKey:
+    """The ECDSA P-384 key of a hulian key, for WACZ's signedData: derived, deterministic."""
+    seed = signer.key.private_bytes(serialization.Encoding.Raw,
+                                    serialization.PrivateFormat.Raw,
+                                    serialization.NoEncryption())
+    # 64 bytes reduced mod n-1, plus 1: uniform in [1, n-1] up to a 2^-128 bias.
+    material = HKDF(hashes.SHA384(), 64, salt=None,
+                    info=b"hulian wacz-signing ECDSA P-384/1").derive(seed)
+    return ec.derive_private_key(int.from_bytes(material, "big") % (_P384_ORDER - 1) + 1,
+                                 ec.SECP384R1())
+
+
+def wacz_public_key(signer: Signer) -> str:
+    """The derived P-384 public key as signedData names it (base64 SPKI DER)."""
+    spki = wacz_key(signer).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(spki).decode("ascii")
+
+
+def sign_wacz(signer: Signer, package_hash: str, created: str) -> dict[str, str]:
+    """signedData for datapackage-digest.json: the WACZ specification's anonymous signature
+    over the datapackage hash string."""
+    der = wacz_key(signer).sign(package_hash.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    raw = r.to_bytes(_P384_BYTES, "big") + s.to_bytes(_P384_BYTES, "big")
+    return {"hash": package_hash, "created": created, "software": WACZ_SPEC_SOFTWARE,
+            "signature": base64.b64encode(raw).decode("ascii"),
+            "publicKey": wacz_public_key(signer)}
+
+
+def check_wacz_signed_data(signed: object, package_hash: str, created: object) -> str | None:
+    """Judge signedData against the package's datapackage hash and `created`, as the
+    specification's verifier does: None when it holds, else what is wrong."""
+    fields = ("hash", "created", "signature", "publicKey")
+    if not isinstance(signed, dict) or not all(isinstance(signed.get(k), str) for k in fields):
+        return f"signedData lacks {', '.join(fields)} as text"
+    if signed["hash"] != package_hash:
+        return "signedData signs another datapackage.json"
+    if signed["created"] != created:
+        return "signedData's created differs from datapackage.json's"
+    try:
+        public = serialization.load_der_public_key(
+            base64.b64decode(signed["publicKey"], validate=True))
+        raw = base64.b64decode(signed["signature"], validate=True)
+    except (binascii.Error, ValueError, UnsupportedAlgorithm):
+        return "signedData's publicKey or signature is not base64 DER"
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp384r1" \
+            or len(raw) != 2 * _P384_BYTES:
+        return "signedData's key is not ECDSA P-384 (the specification's anonymous profile)"
+    der = encode_dss_signature(int.from_bytes(raw[:_P384_BYTES], "big"),
+                               int.from_bytes(raw[_P384_BYTES:], "big"))
+    try:
+        public.verify(der, signed["hash"].encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, UnicodeEncodeError):
+        return "signedData's signature does not verify"
+    return None

@@ -8,11 +8,13 @@ lists the sha256 of each WARC, the very bytes under archive/), signature.json an
 timestamp.tsr when the bundle has them, and a `hulian` entry in datapackage.json with the
 run id and manifest digest; datapackage-digest.json is recomputed over the result.
 
-Signing: py-wacz signs only through a remote signing server (authsign, `--signing-url`),
-whose WACZ profile needs a domain certificate and an ECDSA key; it cannot sign with a local
-key. With a key, hulian adds `hulianSignature` to datapackage-digest.json instead (Ed25519
-over the datapackage hash, format hulian-wacz-signature/1), beside the WACZ spec's
-`signedData`, which it leaves to authsign.
+Signing (with a key): datapackage-digest.json gets the WACZ signing specification's
+`signedData` (its anonymous profile: ECDSA P-384 over the datapackage hash, which
+ReplayWeb.page's verifier checks; py-wacz itself can sign only through a remote authsign
+server), made with a P-384 key derived from the hulian key (audit/evidence/signing.py says
+how), and `hulianSignature`, the Ed25519 signature over the same hash that ties the package
+to the fingerprint a reader trusts. datapackage.json names the P-384 public key
+(hulian.wacz_public_key), so the Ed25519 signature covers which spec key signed.
 """
 
 from __future__ import annotations
@@ -42,7 +44,15 @@ from audit.evidence.bundle import (
     manifest_digest,
     read_manifest,
 )
-from audit.evidence.signing import SignatureCheck, Signer, check_signature, sign
+from audit.evidence.signing import (
+    SignatureCheck,
+    Signer,
+    check_signature,
+    check_wacz_signed_data,
+    sign,
+    sign_wacz,
+    wacz_public_key,
+)
 
 WACZ_SIGNATURE_FORMAT = "hulian-wacz-signature/1"
 DATAPACKAGE = "datapackage.json"
@@ -157,12 +167,19 @@ def _finish(raw: Path, final: Path, run: Path, run_id: str, digest: str,
             "verify": "the WARCs under archive/ are the files the manifest lists (sha256); "
                       "`hulian verify` on the run bundle, or check hulian/signature.json over "
                       "the manifest digest"}
+        created = package.get("created")
+        if signer is not None:
+            if not isinstance(created, str):
+                raise WaczError(f"{run}: py-wacz wrote no `created` time; the WACZ signature "
+                                "must carry it")
+            package[CUSTODY_DIR]["wacz_public_key"] = wacz_public_key(signer)
         package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
         target.writestr(zipfile.ZipInfo(DATAPACKAGE, date_time=_now()), package_bytes,
                         compress_type=zipfile.ZIP_DEFLATED)
         package_hash = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
         digest_doc: dict[str, object] = {"path": DATAPACKAGE, "hash": package_hash}
-        if signer is not None:
+        if signer is not None and isinstance(created, str):
+            digest_doc["signedData"] = sign_wacz(signer, package_hash, created)
             digest_doc["hulianSignature"] = sign(signer, package_hash,
                                                  purpose=WACZ_SIGNATURE_FORMAT,
                                                  field="datapackage_hash")
@@ -191,16 +208,34 @@ def _now() -> tuple[int, int, int, int, int, int]:
 
 
 def check_wacz_signature(wacz: Path, trusted: set[str] | None = None) -> SignatureCheck:
-    """The hulian signature of a WACZ package, judged against its datapackage.json (state
-    absent without one)."""
+    """The signatures of a WACZ package, judged against its datapackage.json: hulian's Ed25519
+    signature (who, against `trusted`) and the WACZ specification's signedData (made by the
+    P-384 key datapackage.json names). State absent without a hulian signature."""
     with zipfile.ZipFile(wacz) as package:
         data = package.read(DATAPACKAGE)
         digest_doc = json.loads(package.read(DATAPACKAGE_DIGEST))
-    document = digest_doc.get("hulianSignature") if isinstance(digest_doc, dict) else None
-    if document is None:
+    if not isinstance(digest_doc, dict) or digest_doc.get("hulianSignature") is None:
         return SignatureCheck("absent")
-    return check_signature(document, "sha256:" + hashlib.sha256(data).hexdigest(), trusted,
-                           purpose=WACZ_SIGNATURE_FORMAT, field="datapackage_hash")
+    package_hash = "sha256:" + hashlib.sha256(data).hexdigest()
+    check = check_signature(digest_doc["hulianSignature"], package_hash, trusted,
+                            purpose=WACZ_SIGNATURE_FORMAT, field="datapackage_hash")
+    if not check.valid:
+        return check
+    try:
+        datapackage = json.loads(data)
+    except ValueError:
+        datapackage = {}
+    custody = datapackage.get(CUSTODY_DIR) if isinstance(datapackage, dict) else None
+    named_key = custody.get("wacz_public_key") if isinstance(custody, dict) else None
+    signed = digest_doc.get("signedData")
+    problem = (check_wacz_signed_data(signed, package_hash, datapackage.get("created"))
+               if signed is not None else "no signedData (the WACZ specification's signature)")
+    if problem is None and isinstance(signed, dict) and signed.get("publicKey") != named_key:
+        problem = "signedData's key is not the one datapackage.json names"
+    if problem is None:
+        return check
+    return SignatureCheck("bad_signature", check.fingerprint, check.signed_at, problem,
+                          check.trusted)
 
 
 def validate(wacz: Path) -> tuple[bool, str]:
