@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from audit.evidence.bundle import (
     Unverified,
     check_run_id,
     describe,
+    ensure_columnar,
     new_run_id,
     read_manifest,
     verify,
@@ -39,19 +40,9 @@ from audit.evidence.lock import bundle_lock
 from audit.evidence.review import REVIEW_CSV, review_of, write_review_csv
 from audit.evidence.signing import Signer, load_signer, read_passphrase
 from audit.evidence.timestamp import check_tsa_url
-from audit.graph.build import (
-    build,
-    company_graph,
-    metrics,
-    render_svg,
-    write_graphml,
-    write_metrics,
-)
 from audit.graph.search import add_search, search_metrics
-from audit.history.store import StoreError, record_run
 from audit.judge.search_run import judge_search
 from audit.judge.summary import Summary, summarise
-from audit.judge.verdicts import judge_bundle
 from audit.lab.policies import write_policies
 from audit.lab.process import LabProcess, lab_process
 from audit.lab.scenario import load_scenario
@@ -60,14 +51,8 @@ from audit.measure.crawl import crawl, load_entry
 from audit.measure.plan import resume_state, target_probes
 from audit.model import Verdict
 from audit.policy.catalog import RUN_POLICIES, Catalog, catalog_for_run, load_catalog, policy_dirs
-from audit.report.render import write_reports
 
 logger = logging.getLogger(__name__)
-
-GRAPHML = "graph.graphml"
-COMPANY_GRAPHML = "graph-company.graphml"
-METRICS = "metrics.json"
-SVG = "graph.svg"
 
 Progress = Callable[[str, Any], None]
 DISTRIBUTED_COORDINATOR = "spiders.coordinator:coordinate"
@@ -164,6 +149,8 @@ def run_audit(request: RunRequest, *, progress: Progress | None = None,
         record_after_run(writer.path, catalog)
         if request.store:
             record_after_run(writer.path, catalog, db_url=request.store)
+        from audit.report.render import write_reports  # Jinja2 (and WeasyPrint): reports only
+
         reports = (write_reports(writer.path, catalog, list(request.report_formats),
                                  request.lang) if request.report_formats else [])
         for path in reports:
@@ -269,30 +256,58 @@ def lab_sources(catalog: Catalog, run: Path) -> list[str]:
 def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None:
     """Close the crawl's files, judge, write what is sealed with the run (the graphs, their
     metrics, the review queue), and seal."""
+    # Judging and the graph load DuckDB, pyarrow and networkx: only once the crawl (and its
+    # worker processes) have finished, so that they never add to the crawl's memory.
+    from audit.judge.verdicts import iter_verdicts
+
     writer.close()
-    verdicts = judge_bundle(writer.path, catalog)
+    # The observations table first (built from the lines where the run did not write it as it
+    # went), so that judging reads the bundle's own table rather than a copy in the cache.
+    ensure_columnar(writer.path, writer.run_id)
     (writer.path / VERDICTS).unlink(missing_ok=True)  # a resumed run is judged afresh
-    for verdict in verdicts:
-        writer.add_verdict(verdict)
+
+    def written(verdicts: Iterable[Verdict]) -> Iterator[Verdict]:
+        for verdict in verdicts:
+            writer.add_verdict(verdict)
+            yield verdict
+
+    # Streamed: each verdict written and counted as it comes, never all of them held.
+    summarise(summary, written(iter_verdicts(writer.path, catalog)))
     writer.close()
-    summarise(summary, verdicts)
+    ensure_columnar(writer.path, writer.run_id)  # verdicts.parquet, which the graph reads
     # The review queue is written whatever reports were asked for (`hulian report` writes it
     # again with them).
     write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
-    write_graph_outputs(writer.path, catalog, verdicts)
+    write_graph_outputs(writer.path, catalog)
     writer.manifest.config["summary"] = summary.as_dict()
     writer.finish()
 
 
-def write_graph_outputs(run: Path, catalog: Catalog, verdicts: Sequence[Verdict]) -> Any:
+def write_graph_outputs(run: Path, catalog: Catalog) -> Any:
     """Write graph.graphml (platforms), graph-company.graphml (both with the search engines'
     edges beside the link edges), metrics.json (with `search`) and graph.svg (links only;
     skipped with a warning when graphviz is missing) into the bundle, before it is sealed.
-    Returns the platform graph (links only)."""
+    Built from the run's tables (its verdicts written): DuckDB counts the edges. Returns the
+    platform graph (links only)."""
+    from audit.evidence.sql import run_tables  # DuckDB: after the crawl (see finish_run)
+    from audit.graph.build import (  # networkx, DuckDB: after the crawl (see finish_run)
+        COMPANY_GRAPHML,
+        GRAPHML,
+        METRICS,
+        SVG,
+        build,
+        company_graph,
+        metrics,
+        render_svg,
+        write_graphml,
+        write_metrics,
+    )
+
     # The link graph counts the link rules' verdicts; the search rules' are on search edges.
     search_rules = {r.id for r in catalog.rules.values() if r.scope == "search"}
-    graph = build(Bundle(run).observations(),
-                  [v for v in verdicts if v.rule_id not in search_rules], catalog)
+    with run_tables(run) as tables:
+        tables.exclude_rules(search_rules)
+        graph = build(tables, None, catalog)
     judged = judge_search(Bundle(run).search(), catalog)
     write_graphml(add_search(graph, judged, catalog), run / GRAPHML)
     write_graphml(add_search(company_graph(graph, catalog), judged, catalog, "company"),
@@ -312,6 +327,11 @@ def record_after_run(run: Path, catalog: Catalog | None = None,
     """Record a finished run in the history store; never fails the run (a store that cannot
     be written is a warning). `HULIAN_DB=off` turns recording off. Returns whether the run
     was recorded."""
+    from audit.history.store import (  # SQLAlchemy, networkx: after the crawl (see finish_run)
+        StoreError,
+        record_run,
+    )
+
     if (db_url or os.environ.get("HULIAN_DB", "")).lower() in ("off", "none", "0"):
         return False
     try:

@@ -207,7 +207,7 @@ def bench_ingest(observations: list[Observation]) -> None:
                "n_observations": len(observations), "n_verdicts": 0, "n_failed": 0,
                "summary": {}}
         count = step("ingest observations into SQLite",
-                     lambda: ingest(engine, run, iter_obs(observations), []))
+                     lambda: ingest(engine, run, iter_obs(observations), []).observations)
         rate = count / RESULTS["ingest observations into SQLite"]
         RESULTS["ingest rate (observations/s)"] = round(rate)
         engine.dispose()

@@ -179,10 +179,12 @@ def test_distributed_crawl_tables_keep_each_probe_once(engine: Engine) -> None:
 def test_ingest_and_read_back(engine: Engine) -> None:
     observations = [obs(f"o{i}", "wetalk", "taoshop", Outcome.COPY_ONLY) for i in range(3)]
     verdicts = [verdict("v1", Status.FAIL), verdict("g1", Status.PASS, "no-self-preferencing")]
-    count = ingest(engine, run_row("r1", 0), observations, verdicts,
-                   [("platform", "wetalk", "openness", 0.5), ("platform", "", "nodes", 2.0),
-                    ("company", "", "reciprocity", None)])
-    assert count == 3
+    counted = ingest(engine, run_row("r1", 0), observations, verdicts,
+                     [("platform", "wetalk", "openness", 0.5), ("platform", "", "nodes", 2.0),
+                      ("company", "", "reciprocity", None)])
+    assert (counted.observations, counted.verdicts, counted.failed) == (3, 2, 1)
+    row = list_runs(engine)[0]
+    assert (row.n_observations, row.n_verdicts, row.n_failed) == (3, 2, 1)
     assert load_observations(engine, "r1") == [o.model_copy(update={"run_id": "r1"})
                                                for o in observations]
     assert load_verdicts(engine, "r1") == sorted(verdicts, key=lambda v: v.id)

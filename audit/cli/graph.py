@@ -14,9 +14,7 @@ from audit.cli.console import fail, stderr
 from audit.cli.runs import AllowUnverified, verified
 from audit.errors import EXIT_UNVERIFIED
 from audit.evidence.bundle import Bundle, BundleError, banner
-from audit.judge.cross import evaluate_graph_rules
 from audit.policy.catalog import PolicyError, catalog_for_run
-from audit.report.exports import xml_comment
 
 
 class LevelChoice(StrEnum):
@@ -71,6 +69,7 @@ def graph_command(
     """
     # networkx (~1 s to load) only for this command: the CLI imports every command module.
     from audit.graph.build import at_level, build, export, render_svg
+    from audit.judge.cross import evaluate_graph_rules
 
     problems = verified(run, allow_unverified)
     try:
@@ -119,6 +118,8 @@ def with_banner(text: str, fmt: FormatChoice, lines: list[str]) -> str:
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
     if fmt is FormatChoice.DOT:
         return "".join(f"// {line}\n" for line in lines) + text
+
+    from audit.report.exports import xml_comment  # the report stack: only when exporting
 
     # After the XML declaration, if any: nothing may precede it.
     comment = "".join(xml_comment(line) + "\n" for line in lines)

@@ -30,7 +30,6 @@ from audit.evidence.bundle import (
     require_verified,
 )
 from audit.history.diff import EMPTY, diff, unusable
-from audit.judge.cross import evaluate_graph_rules
 from audit.policy.catalog import PolicyError, catalog_for_run
 
 app = typer.Typer(no_args_is_help=True, help="The history store of runs (SQLite by default, "
@@ -157,6 +156,9 @@ def import_command(
             bundle = Bundle(bundle_path)
             verdicts = list(bundle.verdicts())
             if not any(v.observation_id is None for v in verdicts):
+                # DuckDB: only for this command (the CLI imports every command module).
+                from audit.judge.cross import evaluate_graph_rules
+
                 verdicts += evaluate_graph_rules(bundle.observations(), catalog)
             result = record_run(bundle_path, catalog, verdicts, replace=replace, engine=engine,
                                 unverified=lines)

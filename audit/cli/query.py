@@ -18,7 +18,6 @@ from rich.table import Table
 
 from audit.cli.console import fail, stderr, stdout
 from audit.errors import EXIT_USAGE, HulianError
-from audit.history.store import default_url
 
 if TYPE_CHECKING:
     from audit.history.query import History
@@ -50,6 +49,7 @@ def query_command(
     text = sql if sql is not None else _read(file)
     # DuckDB and pyarrow are loaded by this command only, not by every `hulian` command.
     from audit.history.query import open_history, run_query
+    from audit.history.store import default_url
 
     try:
         url = store or default_url()

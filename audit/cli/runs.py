@@ -34,7 +34,6 @@ from audit.evidence.bundle import (
     verify,
 )
 from audit.evidence.lock import BUNDLE_LOCK, Locked, bundle_lock
-from audit.judge.verdicts import judge_bundle
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
                                         help="A run bundle directory (runs/<run-id>).")]
@@ -197,6 +196,9 @@ def evaluate_command(
                      + "".join(f"; {line}" for line in _other_problems(report.problems()))
                      + f"); run `hulian verify {run}` or pass --force")
                 raise typer.Exit(1)
+            # DuckDB and pyarrow only for this command: the CLI imports every command module.
+            from audit.judge.verdicts import judge_bundle
+
             bundle = Bundle(run)
             verdicts = judge_bundle(run, catalog)
             rewrite_verdicts(run, verdicts, catalog.digest, report, forced=force)

@@ -127,6 +127,17 @@ class RunTables:
         select = ", ".join(f"unnest(?::{t}[]) AS {c}" for c, t in columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select}", lists)
 
+    def exclude_rules(self, rule_ids: Iterable[str]) -> None:
+        """Leave these rules' verdicts out of the verdicts view (the link graph leaves the
+        search rules' verdicts to the search edges)."""
+        ids = sorted(set(rule_ids))
+        if not ids or not self.has_verdicts:
+            return
+        self.table("excluded_rules", [("rule_id", "VARCHAR")], ((i,) for i in ids))
+        self.con.execute("ALTER VIEW verdicts RENAME TO all_verdicts")
+        self.con.execute("CREATE VIEW verdicts AS SELECT * FROM all_verdicts "
+                         "WHERE rule_id NOT IN (SELECT rule_id FROM excluded_rules)")
+
     def close(self) -> None:
         self.con.close()
         if self._spill is not None:

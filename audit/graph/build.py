@@ -33,6 +33,12 @@ from audit.web.urls import host_of
 
 Level = Literal["platform", "company"]
 Format = Literal["graphml", "gexf", "json", "dot"]
+# The graph files of a run bundle.
+GRAPHML = "graph.graphml"
+COMPANY_GRAPHML = "graph-company.graphml"
+METRICS = "metrics.json"
+SVG = "graph.svg"
+
 OTHER = "(other)"  # a target without a URL host we could name
 FONT = "Noto Sans CJK SC"
 

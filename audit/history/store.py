@@ -46,7 +46,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from audit.errors import HulianError
 from audit.evidence.bundle import Bundle, read_manifest
-from audit.graph.build import build, flat_metrics, metrics
+from audit.graph.build import METRICS, build, flat_metrics, metrics
 from audit.judge.search_run import class_table, judge_search
 from audit.model import (
     BlockReason,
@@ -332,13 +332,11 @@ def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verd
             _delete_children(session, manifest.run_id)
             session.commit()
     catalog = catalog or catalog_for_run(run_path)
-    observations = list(bundle.observations())
-    verdict_list = list(verdicts) if verdicts is not None else list(bundle.verdicts())
-    graph = build(observations, verdict_list, catalog)
-    figures = flat_metrics(metrics(graph, catalog, max_paths=0))
+    # Observations and verdicts are streamed from the bundle into the store, never held in
+    # a list: a run's records can be many times the memory of everything else.
     configured = manifest.config.get("sources")
     sources = ([str(s) for s in configured] if isinstance(configured, list) and configured
-               else sorted({o.source for o in observations}))
+               else sorted({o.source for o in bundle.observations()}))
     summary = manifest.config.get("summary")
     summary = dict(summary) if isinstance(summary, dict) else {}
     if unverified:
@@ -348,14 +346,32 @@ def _record_run(run_path: Path, catalog: Catalog | None, verdicts: Sequence[Verd
         "started_at": manifest.started_at, "finished_at": manifest.finished_at,
         "recorded_at": datetime.now(UTC), "tool_version": manifest.tool_version,
         "policy_digest": manifest.policy_digest, "sources_key": sources_key(sources),
-        "n_observations": len(observations), "n_verdicts": len(verdict_list),
-        "n_failed": sum(1 for v in verdict_list if v.status is Status.FAIL),
+        # Counted while the records go in (ingest corrects them).
+        "n_observations": 0, "n_verdicts": 0, "n_failed": 0,
         "summary": summary,
     }
+    figures = run_figures(run_path, verdicts, catalog)
     search = class_table(judge_search(bundle.search(), catalog))
-    ingest(engine, run, observations, verdict_list, figures, search)
-    return RecordResult(manifest.run_id, True, len(observations), len(verdict_list),
+    counted = ingest(engine, run, bundle.observations(),
+                     verdicts if verdicts is not None else bundle.verdicts(), figures, search)
+    return RecordResult(manifest.run_id, True, counted.observations, counted.verdicts,
                         len(figures), time.perf_counter() - started)
+
+
+def run_figures(run_path: Path, verdicts: Sequence[Verdict] | None, catalog: Catalog
+                ) -> list[tuple[str, str, str, float | None]]:
+    """The graph metrics stored for a run: the bundle's own metrics.json (computed and sealed
+    with the run from the same observations and verdicts) when the run is recorded with its
+    own verdicts; otherwise computed from the bundle's tables and the given verdicts."""
+    if verdicts is None:
+        try:
+            return flat_metrics(json.loads((run_path / METRICS).read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # an older bundle without metrics.json, or one not in today's shape
+    graph = build(Bundle(run_path).observations(),
+                  list(verdicts) if verdicts is not None else list(Bundle(run_path).verdicts()),
+                  catalog)
+    return flat_metrics(metrics(graph, catalog, max_paths=0))
 
 
 def _delete_children(session: Session, run_id: str) -> None:
@@ -373,17 +389,32 @@ _VALUES: dict[object, str] = {m: m.value for enum in (Outcome, SurfaceKind, Bloc
                               for m in enum}
 
 
+@dataclass(frozen=True)
+class Ingested:
+    observations: int
+    verdicts: int
+    failed: int
+
+
 def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observation],
            verdicts: Iterable[Verdict],
            figures: Iterable[tuple[str, str, str, float | None]] = (),
-           search: dict[tuple[str, str], str] | None = None) -> int:
+           search: dict[tuple[str, str], str] | None = None) -> Ingested:
     """Insert one run and its records in one transaction (`search`: (platform, engine
     token) -> search class, audit.judge.search_run.class_table). Observations go through the
     driver's executemany with plain tuples (the ORM's unit of work, or even Core's per-row
     parameter dictionaries, would cost several times the insert itself on a million rows).
-    Returns the number of observations."""
+    The records are streamed; the run's counts are set to what went in."""
     run_id = str(run["id"])
     count = 0
+    failed = [0, 0]  # verdicts, failed verdicts
+
+    def counted(stream: Iterable[Verdict]) -> Iterator[Verdict]:
+        for verdict in stream:
+            failed[0] += 1
+            failed[1] += verdict.status is Status.FAIL
+            yield verdict
+
     with engine.begin() as connection:
         connection.execute(insert(RunRow), [run])
         mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
@@ -392,7 +423,7 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
         for batch in _batches(_observation_rows(run_id, observations)):
             connection.exec_driver_sql(sql, batch)
             count += len(batch)
-        for vbatch in _batches(_verdict_rows(run_id, verdicts)):
+        for vbatch in _batches(_verdict_rows(run_id, counted(verdicts))):
             connection.execute(insert(VerdictRow), vbatch)
         for mbatch in _batches({"run_id": run_id, "level": level, "node": node,
                                 "metric": metric, "value": value}
@@ -402,10 +433,10 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
             connection.execute(insert(SearchClassRow), [
                 {"run_id": run_id, "platform": platform, "engine": token,
                  "search_class": cls} for (platform, token), cls in sorted(search.items())])
-        if count != run.get("n_observations", count):
-            connection.execute(update(RunRow).where(RunRow.id == run_id)
-                               .values(n_observations=count))
-    return count
+        counts = {"n_observations": count, "n_verdicts": failed[0], "n_failed": failed[1]}
+        if any(run.get(k, v) != v for k, v in counts.items()):
+            connection.execute(update(RunRow).where(RunRow.id == run_id).values(**counts))
+    return Ingested(count, failed[0], failed[1])
 
 
 def _batches(rows: Iterable[T]) -> Iterator[list[T]]:

@@ -4,6 +4,7 @@ queue's weight, and the CI gate (`--fail-on`). Pure."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def _worst(counts: Counter[str]) -> Severity | None:
     return max(present, key=lambda s: s.rank) if present else None
 
 
-def summarise(summary: Summary, verdicts: list[Verdict]) -> None:
+def summarise(summary: Summary, verdicts: Iterable[Verdict]) -> None:
     for verdict in verdicts:
         summary.verdicts[verdict.status.value] += 1
         if verdict.status is Status.FAIL:

@@ -4,6 +4,7 @@ as a stream, then its observations table through DuckDB, rather than holding the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from audit.evidence.bundle import Bundle
@@ -15,9 +16,16 @@ from audit.model import Verdict
 from audit.policy.catalog import Catalog
 
 
-def judge_bundle(run: Path, catalog: Catalog) -> list[Verdict]:
-    verdicts = list(evaluate(Bundle(run).observations(), catalog))
+def iter_verdicts(run: Path, catalog: Catalog) -> Iterator[Verdict]:
+    """The run's verdicts as a stream: one observation's at a time, then the cross-target
+    rules' and the search rules'. A run's verdicts can be many times the memory of the rest
+    of the pipeline; the pipeline writes them as they come."""
+    yield from evaluate(Bundle(run).observations(), catalog)
     with run_tables(run, verdicts=False) as tables:
-        verdicts += evaluate_graph_rules(tables, catalog)
-    verdicts += search_verdicts(Bundle(run).search(), catalog)  # the search rules
-    return verdicts
+        cross = evaluate_graph_rules(tables, catalog)
+    yield from cross
+    yield from search_verdicts(Bundle(run).search(), catalog)  # the search rules
+
+
+def judge_bundle(run: Path, catalog: Catalog) -> list[Verdict]:
+    return list(iter_verdicts(run, catalog))
