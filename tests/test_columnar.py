@@ -118,6 +118,25 @@ def test_the_tables_hold_the_records_of_the_lines_and_are_sealed(tmp_path: Path)
     assert columnar.is_current(run / OBSERVATIONS)
 
 
+def test_by_default_the_crawl_leaves_the_tables_to_the_judging(tmp_path: Path) -> None:
+    """Without HULIAN_PARQUET the recorder writes no table (it never loads pyarrow: the
+    crawl's memory), and the bundle's writer none either; sealing builds both."""
+    run = tmp_path / "rec"
+    (run / "evidence").mkdir(parents=True)
+    writes = _Writes(run / "evidence" / "crawl.warc.gz", run / OBSERVATIONS)
+    writes.apply(("o", observation(0).model_dump_json() + "\n"))
+    writes.close()
+    assert not (run / "observations.parquet").exists()
+    writer = BundleWriter(tmp_path, run_id="plain", policy_digest=DIGEST)
+    writer.add_observation(observation(1))
+    writer.add_verdict(VERDICT)
+    writer.close()
+    assert not (tmp_path / "plain" / "observations.parquet").exists()
+    writer.finish()
+    assert columnar.is_current(tmp_path / "plain" / OBSERVATIONS)
+    assert columnar.is_current(tmp_path / "plain" / VERDICTS)
+
+
 def test_rows_go_to_the_file_in_row_groups_as_lines_come(tmp_path: Path) -> None:
     lines = tmp_path / "observations.jsonl"
     log = columnar.ColumnarLog(lines, "r", row_group_rows=2)
@@ -135,9 +154,12 @@ def test_rows_go_to_the_file_in_row_groups_as_lines_come(tmp_path: Path) -> None
     assert columnar.is_current(lines)
 
 
-def test_the_recorder_process_writes_the_table_beside_its_lines(tmp_path: Path) -> None:
-    """The asyncio engine's recorder (a child process in a crawl) feeds observations.parquet
-    with the lines it appends: the table is current when it closes, not rebuilt later."""
+def test_the_recorder_process_writes_the_table_beside_its_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HULIAN_PARQUET=1 the asyncio engine's recorder (a child process in a crawl) feeds
+    observations.parquet with the lines it appends: the table is current when it closes, not
+    rebuilt later."""
+    monkeypatch.setenv("HULIAN_PARQUET", "1")
     run = tmp_path / "rec"
     (run / "evidence").mkdir(parents=True)
     writes = _Writes(run / "evidence" / "crawl.warc.gz", run / OBSERVATIONS)
@@ -174,9 +196,12 @@ def test_a_line_arrow_cannot_read_is_named_by_file_and_line(tmp_path: Path) -> N
     assert not (tmp_path / "verdicts.parquet.tmp").exists()
 
 
-def test_a_table_cut_by_a_crash_is_rewritten_by_the_resumed_writer(tmp_path: Path) -> None:
-    """A writer killed mid-run leaves a Parquet file without its footer; the resumed run's
-    writer replays observations.jsonl into a new file and goes on appending."""
+def test_a_table_cut_by_a_crash_is_rewritten_by_the_resumed_writer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer killed mid-run (HULIAN_PARQUET=1) leaves a Parquet file without its footer;
+    the resumed run's writer replays observations.jsonl into a new file and goes on
+    appending."""
+    monkeypatch.setenv("HULIAN_PARQUET", "1")  # the subprocess inherits it
     script = (
         "import os, sys\n"
         "from pathlib import Path\n"
@@ -208,10 +233,13 @@ def test_a_table_cut_by_a_crash_is_rewritten_by_the_resumed_writer(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_kill_9_of_a_lab_run_and_resume_rewrite_observations_parquet(tmp_path: Path) -> None:
-    """The real thing: `hulian run --lab` killed with SIGKILL (its whole process group, the
-    recorder process included) mid-crawl, then `--resume`: the table holds every
-    observation of the resumed bundle, once, and the bundle verifies."""
+def test_kill_9_of_a_lab_run_and_resume_rewrite_observations_parquet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real thing: `hulian run --lab` writing its tables as it goes (HULIAN_PARQUET=1)
+    killed with SIGKILL (its whole process group, the recorder process included) mid-crawl,
+    then `--resume`: the table holds every observation of the resumed bundle, once, and the
+    bundle verifies."""
+    monkeypatch.setenv("HULIAN_PARQUET", "1")  # the commands inherit it
     # The whole lab (83 probes): two sources' probes were all observed within a poll or two
     # on a quiet machine, and the kill then came after the table was complete.
     process = subprocess.Popen([*HULIAN, "run", "--lab", "--out", str(tmp_path), "--run-id",

@@ -192,8 +192,20 @@ def _columnar() -> Any:
     return columnar
 
 
+# Whether the Parquet tables are written as the lines are (HULIAN_PARQUET=1) or built from
+# the lines in one pass when the run is judged and sealed (the default). Built afterwards by
+# default: written during a crawl, they keep pyarrow (~90 MB of RSS) loaded in the crawl's
+# recorder process for the whole crawl, which bench/crawl.py's memory target cannot afford,
+# and the one pass with Arrow's JSON reader costs about what the row groups cost
+# (docs/benchmarks.md). Read here, not in columnar.py: asking must not load pyarrow.
+ENV_COLUMNAR_DURING_RUN = "HULIAN_PARQUET"
+
+
 def columnar_during_run() -> bool:
-    return bool(_columnar().during_run())
+    """Whether runs write their Parquet tables as they go (HULIAN_PARQUET=1) or build them
+    when judged and sealed (the default)."""
+    return os.environ.get(ENV_COLUMNAR_DURING_RUN, "0").strip().lower() in (
+        "1", "on", "yes", "true")
 
 
 def ensure_columnar(path: Path, run_id: str, *, rebuild: tuple[str, ...] = ()) -> None:

@@ -40,19 +40,24 @@ import pyarrow.parquet as pq
 
 from audit.errors import HulianError
 
+# The system allocator, not Arrow's default jemalloc: jemalloc keeps what a block's parse freed
+# for reuse, and a run's memory would then hold every block's peak (bench/crawl.py: 326 MB
+# against 288 MB for the whole run's process).
+pa.set_memory_pool(pa.system_memory_pool())
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 # Rows held before they go to the file as one row group during a run, and the most JSON
-# held meanwhile (a few huge pages must not hold many MB each).
-ROW_GROUP_ROWS = 16_384
-PENDING_BYTES = 16 << 20
+# held meanwhile (a few huge pages must not hold many MB each). Small on purpose: the block
+# is parsed into Arrow at about three times its size, in the crawl's recorder process, whose
+# memory counts against the crawl's (docs/benchmarks.md); DuckDB reads 4,096-row groups as
+# fast as larger ones at a run's sizes.
+ROW_GROUP_ROWS = 4_096
+PENDING_BYTES = 4 << 20
 # Reading a whole JSON-lines file again: blocks of this much, row groups of this many rows.
-REBUILD_BLOCK = 32 << 20
+REBUILD_BLOCK = 4 << 20
 REBUILD_ROW_GROUP = 131_072
-# HULIAN_PARQUET=0: the tables are not written during the run, only built from the lines when
-# the bundle is sealed (the benchmark's comparison; nothing else needs it).
-ENV_DURING_RUN = "HULIAN_PARQUET"
 SOURCE_BYTES = b"hulian.source_bytes"
 
 
@@ -122,12 +127,6 @@ def _schema(table: str) -> pa.Schema:
     # Which table and which schema version a file holds, for readers and for is_current.
     return SCHEMAS[table].with_metadata({"hulian.table": table,
                                          "hulian.schema_version": str(SCHEMA_VERSION)})
-
-
-def during_run() -> bool:
-    """Whether runs write their tables as they go (the default) or only when sealed."""
-    return os.environ.get(ENV_DURING_RUN, "1").strip().lower() not in ("0", "off", "no",
-                                                                       "false")
 
 
 class ColumnarLog:

@@ -42,6 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from audit.evidence.bundle import columnar_during_run
 from audit.evidence.jsonlines import repair_partial_line
 from audit.evidence.warc import WarcLog, new_record_id
 from audit.measure.asyncio.fetch import Fetched
@@ -82,10 +83,10 @@ class _Writes:
         if self._lines is None:
             repair_partial_line(self.observations_path)
             self._lines = self.observations_path.open("a", encoding="utf-8")
-            # Imported here, in the child: the crawl process never loads pyarrow.
-            from audit.evidence.columnar import ColumnarLog, during_run
+            if columnar_during_run():
+                # Imported here, in the child: the crawl process never loads pyarrow.
+                from audit.evidence.columnar import ColumnarLog
 
-            if during_run():
                 self._table = ColumnarLog(self.observations_path,
                                           self.observations_path.parent.name, strict=False)
         self._lines.write("".join(self._pending))
