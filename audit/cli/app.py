@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from audit import __version__
-from audit.cli import capture, history, keys, lab, policies, schedule
+from audit.cli import capture, history, keys, lab, policies, schedule, site
 from audit.cli.console import setup_logging, stdout
 from audit.cli.custody import timestamp_command
 from audit.cli.export import export_command
@@ -38,6 +38,7 @@ app.add_typer(lab.app, name="lab")
 app.add_typer(capture.app, name="capture")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(keys.app, name="keys")
+app.add_typer(site.app, name="site")
 app.command()(inspect)
 app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "

@@ -1,0 +1,75 @@
+"""`hulian site build` and `hulian site serve`: the history published as a static site
+(audit/site/, docs/site.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit.cli.console import fail, stderr, stdout
+from audit.errors import HulianError
+
+app = typer.Typer(help="The static site of the history: build it, preview it. "
+                       "历史记录的静态网站：生成与本地预览。", no_args_is_help=True)
+
+
+@app.command("build")
+def build_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the site into "
+                                      "(empty, new, or a site built before).")],
+    store: Annotated[str | None, typer.Option(
+        "--store", "--db", help="History store URL (sqlite:///FILE, postgresql+psycopg://...) "
+                                "or a SQLite file. Default: $HULIAN_DB, else "
+                                "~/.local/share/hulian/history.db.")] = None,
+    runs: Annotated[list[str] | None, typer.Option(
+        "--runs", help="Publish only these stored runs (repeatable). Default: every run.")]
+        = None,
+) -> None:
+    """Build the static site (zh and en pages, JSON/CSV tables, Atom feed of regressions,
+    offline search) from the history store. 由历史库生成静态网站。"""
+    from audit.site.build import build
+
+    url = store
+    if url is not None and "://" not in url:
+        url = f"sqlite:///{Path(url).resolve()}"
+    try:
+        result = build(out, url, runs or None)
+    except HulianError as exc:
+        fail(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    index = (result.out / "index.html").resolve()
+    stdout.out(f"site: {result.out} ({len(result.runs)} run(s), {result.pages} pages) / "
+               f"站点已生成")
+    stdout.out(f"open 打开: {index.as_uri()}  or: hulian site serve {result.out}")
+
+
+@app.command("serve")
+def serve_command(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A built site.")],
+    port: Annotated[int, typer.Option("--port", "-p", help="Port (0: any free one).")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by "
+                                                     "default).")] = "127.0.0.1",
+    public: Annotated[bool, typer.Option(
+        "--public", help="Allow a non-loopback --host (the site becomes reachable from "
+                         "other machines).")] = False,
+) -> None:
+    """Preview a built site over HTTP (the standard library's server; loopback only unless
+    --public). 本地预览站点。"""
+    from audit.site.serve import server
+
+    try:
+        httpd = server(directory, host, port, public)
+    except HulianError as exc:
+        fail(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    bound_host, bound_port = str(httpd.server_address[0]), int(httpd.server_address[1])
+    stdout.out(f"serving {directory} at http://{bound_host}:{bound_port}/ "
+               "(Ctrl-C to stop) / 预览中")
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        stderr.print("stopped / 已停止", highlight=False)
+    finally:
+        httpd.server_close()

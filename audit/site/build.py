@@ -1,0 +1,389 @@
+"""`hulian site build`: the history store (and the bundles it points to) as a static site.
+
+Layout of DIR (docs/site.md): index.html (language choice), zh/ and en/ (the same pages in
+each language), api/v1/ (the tables as JSON and CSV), files/<run>/ (each run's rendered
+reports, copied), assets/ (CSS, JS), search-index.js, feed.xml and site-state.json (what was
+built from what). The bundles' evidence (WARCs, records) is not copied: run pages list it with
+its hashes and the bundle's location.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from audit import __version__
+from audit.evidence.bundle import MANIFEST, sha256_file
+from audit.evidence.review import COLUMNS as REVIEW_COLUMNS
+from audit.evidence.review import REVIEW_CSV, review_of
+from audit.history.diff import Diff, RunData, diff, unusable
+from audit.history.rundata import from_store
+from audit.history.store import default_url, previous_run
+from audit.judge.outcomes import css_rules
+from audit.model import SurfaceKind
+from audit.policy.catalog import Catalog, PolicyError, catalog_for_run, load_catalog
+from audit.site import charts, feed, search
+from audit.site.read import RunSnapshot, SiteError, open_store, select_runs, snapshot
+from audit.site.render import LANGS, render, templates_dir
+from audit.site.tables import (
+    UNKNOWN_COMPANY,
+    Names,
+    Table,
+    changes_table,
+    company_matrix,
+    edges_table,
+    findings_table,
+    headline,
+    platform_matrix,
+    requirements_table,
+    runs_table,
+    search_table,
+    series_table,
+    slug,
+)
+from audit.site.texts import OUTCOMES, SURFACES
+
+STATE = "site-state.json"
+# Copied into the site beside the run page: the reports derived from the sealed records.
+# The sealed evidence itself (WARCs, JSON lines, Parquet) stays in the bundle.
+COPIED = ("report.html", "report.pdf", "findings.json", "findings.csv", "junit.xml",
+          REVIEW_CSV)
+REVIEW_SHOWN = 100  # review rows on a run page; all of them in api/v1/runs/<run>/review.*
+OWN_DIRS = ("zh", "en", "api", "files", "assets")
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    runs: list[str]
+    pages: int
+    files: list[str] = field(default_factory=list)
+
+
+def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = None,
+          now: datetime | None = None) -> BuildResult:
+    engine = open_store(store_url or default_url())
+    rows = select_runs(engine, run_ids)
+    snapshots = [snapshot(engine, row) for row in rows]
+    catalog = _catalog(snapshots)
+    diffs, problems = _diffs(engine, snapshots)
+    _prepare(out)
+    return _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC))
+
+
+def _catalog(snapshots: list[RunSnapshot]) -> Catalog:
+    """The latest reachable run's policies (its own platforms included), else the shipped
+    and configured ones: names and the framework's requirements come from here."""
+    for snap in reversed(snapshots):
+        if snap.bundle is not None:
+            try:
+                return catalog_for_run(snap.bundle)
+            except PolicyError:
+                continue
+    try:
+        return load_catalog()
+    except PolicyError as exc:
+        raise SiteError(f"the policies cannot be loaded:\n{exc}") from None
+
+
+def _diffs(engine: Engine, snapshots: list[RunSnapshot]
+           ) -> tuple[dict[str, tuple[str, Diff]], dict[str, str]]:
+    """Each run against the stored run before it with the same sources (audit.history.diff,
+    as `hulian diff --against previous`); why not, when the two cannot be compared."""
+    diffs: dict[str, tuple[str, Diff]] = {}
+    problems: dict[str, str] = {}
+    loaded: dict[str, RunData] = {}
+
+    def data(run_id: str) -> RunData | None:
+        if run_id not in loaded:
+            got = from_store(engine, run_id)
+            if got is None:
+                return None
+            loaded.clear()  # keep at most the previous one: runs come oldest first
+            loaded[run_id] = got
+        return loaded[run_id]
+
+    for snap in snapshots:
+        before = previous_run(engine, snap.id)
+        if before is None:
+            continue
+        a = data(before.id)
+        b = data(snap.id)
+        if a is None or b is None:
+            continue
+        reason = unusable(a, b)
+        if reason is not None:
+            problems[snap.id] = reason[1]
+            continue
+        diffs[snap.id] = (before.id, diff(a, b))
+    return diffs, problems
+
+
+def _prepare(out: Path) -> None:
+    """An empty directory, or a site this command built before (its own parts are
+    replaced); any other directory is refused rather than overwritten."""
+    if out.exists() and not out.is_dir():
+        raise SiteError(f"{out}: not a directory / 不是目录")
+    if out.is_dir() and any(out.iterdir()) and not (out / STATE).is_file():
+        raise SiteError(f"{out}: the directory is not empty and holds no site built by "
+                        f"hulian ({STATE} missing); choose an empty or new directory / "
+                        "目录非空且不是 hulian 生成的站点")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OWN_DIRS:
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+
+
+class _Writer:
+    def __init__(self, out: Path, now: datetime):
+        self.out = out
+        self.now = now
+        self.pages = 0
+        self.files: list[str] = []
+
+    def text(self, path: str, content: str) -> None:
+        target = self.out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+        self.files.append(path)
+
+    def page(self, template: str, path: str, context: dict[str, Any]) -> None:
+        for lang in LANGS:
+            self.text(f"{lang}/{path}", render(template, lang, path, context, self.now))
+            self.pages += 1
+
+    def table(self, table: Table, prefix: str = "api/v1") -> None:
+        self.text(f"{prefix}/{table.name}.json", table.as_json())
+        self.text(f"{prefix}/{table.name}.csv", table.as_csv())
+
+
+def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
+           diffs: dict[str, tuple[str, Diff]], problems: dict[str, str],
+           now: datetime) -> BuildResult:
+    names = Names.of(catalog)
+    latest = snapshots[-1]
+    w = _Writer(out, now)
+    regressions: dict[str, bool | None] = {s.id: None for s in snapshots}
+    regressions.update({run: d.regression for run, (_p, d) in diffs.items()})
+    pm = platform_matrix(latest, names)
+    tables = {t.name: t for t in (
+        runs_table(snapshots, regressions), pm, company_matrix(pm), series_table(snapshots),
+        edges_table(latest), findings_table(latest), requirements_table(snapshots, catalog),
+        search_table(latest, names), changes_table(diffs))}
+    for table in tables.values():
+        w.table(table)
+
+    platforms = _platforms(snapshots, names)
+    companies = sorted({names.company(p) for p in platforms} - {UNKNOWN_COMPANY})
+    links = {"platform": {p: f"platform/{slug(p)}.html" for p in platforms},
+             "company": {c: f"company/{slug(c)}.html" for c in companies},
+             "run": {s.id: f"run/{slug(s.id)}.html" for s in snapshots}}
+    common: dict[str, Any] = {
+        "names": names, "links": links, "latest": latest, "snapshots": snapshots,
+        "slug": slug, "P": names.platform_name, "C": names.company_name,
+        "surface_label": SURFACES, "outcome_order": list(OUTCOMES),
+        "legend": charts.legend_outcomes(), "api_tables": sorted(tables),
+        "domains": {pid: p.domains for pid, p in catalog.platforms.items()},
+    }
+    _overview(w, common, tables, names, diffs, problems, catalog, platforms)
+    w.page("runs.html.j2", "runs.html", {**common, "rows": tables["runs"].rows})
+    for p in platforms:
+        _platform_page(w, common, tables, names, p)
+    for c in companies:
+        _company_page(w, common, tables, names, c, platforms)
+    for snap in snapshots:
+        _run_page(w, common, snap, diffs.get(snap.id), problems.get(snap.id))
+    _requirement_pages(w, common, tables, catalog, latest)
+    w.page("methodology.html.j2", "methodology.html", common)
+    w.text("index.html", render("choose.html.j2", "", "index.html", common, now))
+    _assets(w)
+    w.text("search-index.js", search.index_script(
+        search.entries(snapshots, names, platforms, companies, links, catalog, tables)))
+    w.text("feed.xml", feed.atom(snapshots, diffs, now, names, links["run"]))
+    w.text(STATE, json.dumps({"version": 1, "tool_version": __version__,
+                              "built_at": now.isoformat(),
+                              "runs": [s.id for s in snapshots]}, indent=1))
+    return BuildResult(out, [s.id for s in snapshots], w.pages, w.files)
+
+
+def _platforms(snapshots: list[RunSnapshot], names: Names) -> list[str]:
+    """Every platform a page is made for: each source measured, each target that is a
+    known platform."""
+    found: set[str] = set()
+    for snap in snapshots:
+        for source, _surface, target in snap.edges:
+            found.add(source)
+            if target in names.platforms:
+                found.add(target)
+        found.update(p for p, _t in snap.search)
+    return sorted(found)
+
+
+def _overview(w: _Writer, common: dict[str, Any], tables: dict[str, Table], names: Names,
+              diffs: dict[str, tuple[str, Diff]], problems: dict[str, str],
+              catalog: Catalog, platforms: list[str]) -> None:
+    latest: RunSnapshot = common["latest"]
+    rows = tables["company_matrix"].rows
+    order = sorted({r["source_company"] for r in rows} | {r["target_company"] for r in rows},
+                   key=lambda c: (c == UNKNOWN_COMPANY, c))
+
+    def heat(zh: bool) -> charts.Heatmap:
+        def axis(c: str) -> tuple[str, str, str | None]:
+            href = common["links"]["company"].get(c)
+            return c, names.company_name(c, zh), href
+
+        values = {(r["source_company"], r["target_company"]): (
+            r["worst"], r["links"],
+            (common["links"]["company"][r["source_company"]] + "#to-" +
+             slug(r["target_company"])) if r["source_company"] in common["links"]["company"]
+            else None,
+            f"{names.company_name(r['source_company'], zh)} → "
+            f"{names.company_name(r['target_company'], zh)}: "
+            f"{OUTCOMES.get(r['worst'] or '', ('–', '–'))[0 if zh else 1]}, {r['links']}")
+            for r in rows}
+        return charts.heatmap([axis(c) for c in order], [axis(c) for c in order], values)
+
+    engines = sorted({r["token"] for r in tables["search"].rows})
+    searched = sorted({r["platform"] for r in tables["search"].rows})
+    classes = {(r["token"], r["platform"]): r["class"] for r in tables["search"].rows}
+    change = diffs.get(latest.id)
+    w.page("overview.html.j2", "index.html", {
+        **common, "heat": {True: heat(True), False: heat(False)},
+        "figures": headline(latest), "change": change,
+        "change_problem": problems.get(latest.id),
+        "engines": engines, "searched": searched, "classes": classes,
+        "platforms": platforms,
+        "companies": sorted(common["links"]["company"]),
+    })
+
+
+def _platform_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
+                   names: Names, pid: str) -> None:
+    snapshots: list[RunSnapshot] = common["snapshots"]
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    for row in tables["series"].rows:
+        if row["source"] == pid:
+            cell = counts.setdefault((row["run_id"], row["surface"]), Counter())
+            cell[row["outcome"]] += row["n"]
+    surfaces = sorted({s for _r, s in counts}, key=_surface_order)
+    runs = [(s.id, s.row.started_at.strftime("%m-%d") if s.row.started_at else s.id[:6])
+            for s in snapshots]
+
+    def chart(zh: bool) -> charts.Stacks:
+        return charts.stacks(runs, [(s, SURFACES.get(s, (s, s))[0 if zh else 1])
+                                    for s in surfaces], counts,
+                             {k: v[0 if zh else 1] for k, v in OUTCOMES.items()})
+
+    w.page("platform.html.j2", common["links"]["platform"][pid], {
+        **common, "pid": pid, "company": names.company(pid),
+        "chart": {True: chart(True), False: chart(False)} if surfaces else None,
+        "findings": [f for f in tables["findings"].rows if f["source"] == pid],
+        "failing": [r for r in tables["requirement_failures"].rows if r["platform"] == pid],
+        "search_rows": [r for r in tables["search"].rows if r["platform"] == pid],
+        "outgoing": [r for r in tables["platform_matrix"].rows if r["source"] == pid],
+        "incoming": [r for r in tables["platform_matrix"].rows if r["target"] == pid],
+        "edges": [r for r in tables["edges"].rows if r["source"] == pid],
+    })
+
+
+def _surface_order(surface: str) -> tuple[int, str]:
+    order = [s.value for s in SurfaceKind]
+    return (order.index(surface) if surface in order else len(order), surface)
+
+
+def _company_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table], names: Names,
+                  cid: str, platforms: list[str]) -> None:
+    own = [p for p in platforms if names.company(p) == cid]
+    rows = [r for r in tables["platform_matrix"].rows if r["source_company"] == cid]
+    targets = sorted({r["target"] for r in rows},
+                     key=lambda t: (names.company(t), t))
+
+    def heat(zh: bool) -> charts.Heatmap:
+        values = {(r["source"], r["target"]): (
+            r["worst"], r["links"], common["links"]["platform"].get(r["source"]),
+            f"{names.platform_name(r['source'], zh)} → {names.platform_name(r['target'], zh)}")
+            for r in rows}
+        return charts.heatmap(
+            [(p, names.platform_name(p, zh), common["links"]["platform"].get(p))
+             for p in sorted({r["source"] for r in rows})],
+            [(t, names.platform_name(t, zh), common["links"]["platform"].get(t))
+             for t in targets], values)
+
+    w.page("company.html.j2", common["links"]["company"][cid], {
+        **common, "cid": cid, "own": own,
+        "heat": {True: heat(True), False: heat(False)} if rows else None,
+        "outgoing": [r for r in tables["company_matrix"].rows if r["source_company"] == cid],
+        "incoming": [r for r in tables["company_matrix"].rows if r["target_company"] == cid],
+    })
+
+
+def _run_page(w: _Writer, common: dict[str, Any], snap: RunSnapshot,
+              change: tuple[str, Diff] | None, problem: str | None) -> None:
+    sid = slug(snap.id)
+    copied: list[tuple[str, str]] = []
+    files: list[dict[str, Any]] = []
+    review: list[dict[str, str]] = []
+    manifest_sha: str | None = None
+    config: list[tuple[str, str]] = []
+    if snap.bundle is not None and snap.manifest is not None:
+        for name in COPIED:
+            source = snap.bundle / name
+            if source.is_file():
+                target = w.out / "files" / sid / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+                copied.append((name, f"files/{sid}/{name}"))
+        for rel, digest in sorted(snap.manifest.files.items()):
+            path = snap.bundle / rel
+            files.append({"file": rel, "sha256": digest,
+                          "size": path.stat().st_size if path.is_file() else None})
+        manifest_sha = sha256_file(snap.bundle / MANIFEST)
+        config = [(k, json.dumps(v, ensure_ascii=False, default=str))
+                  for k, v in sorted(snap.manifest.config.items())
+                  if k != "summary" and v not in (None, [], {}, "")]
+        items = [dict(zip(REVIEW_COLUMNS, (getattr(i, c) for c in REVIEW_COLUMNS), strict=True))
+                 for i in review_of(snap.bundle)]
+        w.table(Table("review", tuple(REVIEW_COLUMNS), items), f"api/v1/runs/{sid}")
+        review = items
+    w.page("run.html.j2", common["links"]["run"][snap.id], {
+        **common, "snap": snap, "copied": copied, "files": files, "review": review,
+        "review_shown": REVIEW_SHOWN, "manifest_sha": manifest_sha, "config": config,
+        "change": change, "change_problem": problem, "sid": sid,
+        "figures": headline(snap),
+    })
+
+
+def _requirement_pages(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
+                       catalog: Catalog, latest: RunSnapshot) -> None:
+    index = []
+    for framework in catalog.frameworks.values():
+        for req in framework.requirements:
+            key = f"{framework.id}/{req.id}"
+            path = f"requirement/{slug(framework.id + '--' + req.id)}.html"
+            failing = [r for r in tables["requirement_failures"].rows
+                       if r["framework"] == framework.id and r["requirement"] == req.id]
+            statuses = {p: s[key] for p, s in sorted(latest.requirements.items()) if key in s}
+            index.append({"framework": framework, "req": req, "path": path,
+                          "failing": len(failing)})
+            w.page("requirement.html.j2", path, {
+                **common, "framework": framework, "req": req, "failing": failing,
+                "statuses": statuses,
+                "rule_titles": {r: catalog.rules[r].title for r in req.rules
+                                if r in catalog.rules}})
+    w.page("requirements.html.j2", "requirements.html", {**common, "index": index})
+
+
+def _assets(w: _Writer) -> None:
+    source = templates_dir()
+    css = (source / "site.css").read_text(encoding="utf-8")
+    w.text("assets/site.css", css + "\n/* outcome colours: audit/judge/outcomes.py */\n"
+           + css_rules())
+    for name in ("search.js", "choose.js"):
+        w.text(f"assets/{name}", (source / name).read_text(encoding="utf-8"))
