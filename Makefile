@@ -27,6 +27,9 @@ demo: setup
 	test -f $(DEMO_KEY)/hulian-signing.key || $(VENV)/bin/hulian keys generate --out $(DEMO_KEY)
 	$(VENV)/bin/hulian run --lab --out runs --run-id $(DEMO_RUN) --sign-key $(DEMO_KEY)/hulian-signing.key
 	$(VENV)/bin/hulian verify runs/$(DEMO_RUN) --trust $$($(VENV)/bin/hulian keys show $(DEMO_KEY)/hulian-signing.pub)
+	$(VENV)/bin/hulian site build --out runs/site
+	@echo "The site of the demo's history: open file://$(CURDIR)/runs/site/index.html in a browser,"
+	@echo "or preview it with: $(VENV)/bin/hulian site serve runs/site  (http://127.0.0.1:8000/)"
 
 # Lint first: a style, type or layer error fails in a minute, not after the suite.
 # Serial on purpose: one trial of pytest-xdist (-n 2 --dist loadfile, 2026-12-02) on a
