@@ -320,17 +320,37 @@ def test_bad_inputs_end_with_a_clear_error(tmp_path: Path, history: tuple[Path, 
     assert public.exit_code == 1 and "--public" in public.output
 
 
-def test_one_run_can_be_published_and_a_site_rebuilt_in_place(tmp_path: Path,
-                                                              history: tuple[Path, str]  # noqa: F811
-                                                              ) -> None:
+def _tree(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and p.name != "site-state.json"}
+
+
+def test_an_incremental_build_reads_only_new_runs_and_rewrites_only_what_they_touch(
+        tmp_path: Path, history: tuple[Path, str]) -> None:  # noqa: F811
     _runs, store = history
-    out = tmp_path / "one"
-    result = build(out, store, ["lab-1"])
-    assert result.runs == ["lab-1"]
+    out = tmp_path / "inc"
+    first = build(out, store, ["lab-1"])
+    assert first.runs == first.read == ["lab-1"]
     assert not (out / "en/run/lab-2.html").exists()
     assert _table(out, "changes") == []
-    again = build(out, store)  # a site built before is replaced
-    assert again.runs == ["lab-1", "lab-2"] and (out / "en/run/lab-2.html").is_file()
+    (out / "en/old-page.html").write_text("stale")  # not produced again: removed
+    second = build(out, store)  # lab-2 is new
+    assert second.runs == ["lab-1", "lab-2"] and second.read == ["lab-2"]
+    assert "en/run/lab-2.html" in second.written and "en/index.html" in second.written
+    assert "en/run/lab-1.html" not in second.written  # untouched by lab-2
+    assert "en/methodology.html" not in second.written and second.unchanged > 0
+    assert not (out / "en/old-page.html").exists()
+    third = build(out, store)  # nothing new: nothing read, nothing written
+    assert third.read == [] and third.written == []
+    # ... and the result is the site a full build makes
+    full = build(tmp_path / "full", store)
+    assert full.read == ["lab-1", "lab-2"]
+    assert _tree(out) == _tree(tmp_path / "full")
+    # a cache that cannot be read is read again from the store, not trusted
+    (out / ".build/runs/lab-1.json").write_text("{")
+    fourth = build(out, store)
+    assert fourth.read == ["lab-1"] and fourth.written == []
+    assert _tree(out) == _tree(tmp_path / "full")
 
 
 def test_the_preview_serves_the_site_on_loopback(site: Path) -> None:

@@ -9,6 +9,8 @@ its hashes and the bundle's location.
 
 from __future__ import annotations
 
+import filecmp
+import hashlib
 import json
 import shutil
 from collections import Counter
@@ -23,14 +25,23 @@ from audit import __version__
 from audit.evidence.bundle import MANIFEST, sha256_file
 from audit.evidence.review import COLUMNS as REVIEW_COLUMNS
 from audit.evidence.review import REVIEW_CSV, review_of
-from audit.history.diff import Diff, RunData, diff, unusable
+from audit.history.diff import Change, Diff, RunData, diff, unusable
 from audit.history.rundata import from_store
 from audit.history.store import default_url, previous_run
 from audit.judge.outcomes import css_rules
 from audit.model import SurfaceKind
 from audit.policy.catalog import Catalog, PolicyError, catalog_for_run, load_catalog
 from audit.site import charts, feed, search
-from audit.site.read import RunSnapshot, SiteError, open_store, select_runs, snapshot
+from audit.site.read import (
+    RunSnapshot,
+    SiteError,
+    input_hash,
+    open_store,
+    select_runs,
+    snapshot,
+    snapshot_from_record,
+    snapshot_record,
+)
 from audit.site.render import LANGS, render, templates_dir
 from audit.site.tables import (
     UNKNOWN_COMPANY,
@@ -51,31 +62,92 @@ from audit.site.tables import (
 from audit.site.texts import OUTCOMES, SURFACES
 
 STATE = "site-state.json"
+STATE_VERSION = 1
+# The build cache: each run's snapshot and its diff against the previous run, so a rebuild
+# reads only new runs from the store (and diffs only their pairs).
+CACHE = ".build"
 # Copied into the site beside the run page: the reports derived from the sealed records.
 # The sealed evidence itself (WARCs, JSON lines, Parquet) stays in the bundle.
 COPIED = ("report.html", "report.pdf", "findings.json", "findings.csv", "junit.xml",
           REVIEW_CSV)
 REVIEW_SHOWN = 100  # review rows on a run page; all of them in api/v1/runs/<run>/review.*
-OWN_DIRS = ("zh", "en", "api", "files", "assets")
+OWN_DIRS = ("zh", "en", "api", "files", "assets", CACHE)
 
 
 @dataclass
 class BuildResult:
     out: Path
     runs: list[str]
-    pages: int
-    files: list[str] = field(default_factory=list)
+    pages: int  # pages rendered (each language counts)
+    read: list[str] = field(default_factory=list)  # runs read from the store (not cached)
+    written: list[str] = field(default_factory=list)  # files whose content changed
+    unchanged: int = 0  # files rendered again with the same content (left alone)
 
 
 def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = None,
           now: datetime | None = None) -> BuildResult:
+    """Build (or bring up to date) the site in `out`. Incremental: a run whose store row is
+    unchanged since the last build is taken from the build cache, a diff whose two runs are
+    unchanged too; every page is rendered, and written only when its content changed (a new
+    run rewrites the pages it shows up on, and only those); files of the previous build that
+    this one did not produce are removed."""
     engine = open_store(store_url or default_url())
     rows = select_runs(engine, run_ids)
-    snapshots = [snapshot(engine, row) for row in rows]
+    _check_out(out)
+    state = _cached_state(out)
+    inputs: dict[str, str] = state.get("inputs", {}) if state else {}
+    hashes = {row.id: input_hash(row) for row in rows}
+    snapshots: list[RunSnapshot] = []
+    read: list[str] = []
+    for row in rows:
+        cached = _load(out / CACHE / "runs" / f"{slug(row.id)}.json")
+        if inputs.get(row.id) == hashes[row.id] and cached is not None:
+            try:
+                snapshots.append(snapshot_from_record(row, cached))
+                continue
+            except (KeyError, TypeError, ValueError):
+                pass  # a cache file of another shape: read the run again
+        snap = snapshot(engine, row)
+        snapshots.append(snap)
+        read.append(row.id)
+        _save(out / CACHE / "runs" / f"{slug(row.id)}.json", snapshot_record(snap))
     catalog = _catalog(snapshots)
-    diffs, problems = _diffs(engine, snapshots)
-    _prepare(out)
-    return _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC))
+    diffs, problems = _diffs(engine, snapshots, out, hashes)
+    result = _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC), hashes)
+    result.read = read
+    return result
+
+
+def templates_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(templates_dir().iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cached_state(out: Path) -> dict[str, Any] | None:
+    """The previous build's state, when its cache may be used: same state format, same
+    hulian version and the same templates (otherwise everything is read again)."""
+    state = _load(out / STATE)
+    if (state is None or state.get("version") != STATE_VERSION
+            or state.get("tool_version") != __version__
+            or state.get("templates") != templates_digest()):
+        return None
+    return state
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _save(path: Path, value: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, ensure_ascii=False, default=str), encoding="utf-8")
 
 
 def _catalog(snapshots: list[RunSnapshot]) -> Catalog:
@@ -93,10 +165,11 @@ def _catalog(snapshots: list[RunSnapshot]) -> Catalog:
         raise SiteError(f"the policies cannot be loaded:\n{exc}") from None
 
 
-def _diffs(engine: Engine, snapshots: list[RunSnapshot]
+def _diffs(engine: Engine, snapshots: list[RunSnapshot], out: Path, hashes: dict[str, str]
            ) -> tuple[dict[str, tuple[str, Diff]], dict[str, str]]:
     """Each run against the stored run before it with the same sources (audit.history.diff,
-    as `hulian diff --against previous`); why not, when the two cannot be compared."""
+    as `hulian diff --against previous`); why not, when the two cannot be compared. A diff
+    of two runs unchanged since the last build comes from the cache."""
     diffs: dict[str, tuple[str, Diff]] = {}
     problems: dict[str, str] = {}
     loaded: dict[str, RunData] = {}
@@ -114,6 +187,18 @@ def _diffs(engine: Engine, snapshots: list[RunSnapshot]
         before = previous_run(engine, snap.id)
         if before is None:
             continue
+        key = f"{hashes[snap.id]}|{before.id}|{input_hash(before)}"
+        file = out / CACHE / "diffs" / f"{slug(snap.id)}.json"
+        cached = _load(file)
+        if cached is not None and cached.get("key") == key:
+            try:
+                if cached.get("problem"):
+                    problems[snap.id] = str(cached["problem"])
+                else:
+                    diffs[snap.id] = (before.id, _diff_from(cached["diff"]))
+                continue
+            except (KeyError, TypeError, ValueError):
+                pass
         a = data(before.id)
         b = data(snap.id)
         if a is None or b is None:
@@ -121,14 +206,38 @@ def _diffs(engine: Engine, snapshots: list[RunSnapshot]
         reason = unusable(a, b)
         if reason is not None:
             problems[snap.id] = reason[1]
+            _save(file, {"key": key, "problem": reason[1]})
             continue
         diffs[snap.id] = (before.id, diff(a, b))
+        _save(file, {"key": key, "diff": _diff_record(diffs[snap.id][1])})
     return diffs, problems
 
 
-def _prepare(out: Path) -> None:
-    """An empty directory, or a site this command built before (its own parts are
-    replaced); any other directory is refused rather than overwritten."""
+def _changes(changes: list[Change]) -> list[list[Any]]:
+    return [[c.kind, list(c.key), c.before, c.after] for c in changes]
+
+
+def _diff_record(d: Diff) -> dict[str, Any]:
+    return {"run_a": d.run_a, "run_b": d.run_b, "edges": _changes(d.edges),
+            "requirements": _changes(d.requirements), "search": _changes(d.search),
+            "findings_new": d.findings_new, "findings_resolved": d.findings_resolved,
+            "metrics": d.metrics}
+
+
+def _diff_from(record: dict[str, Any]) -> Diff:
+    def changes(rows: list[list[Any]]) -> list[Change]:
+        return [Change(str(k), tuple(str(x) for x in key), b, a) for k, key, b, a in rows]
+
+    return Diff(run_a=str(record["run_a"]), run_b=str(record["run_b"]),
+                edges=changes(record["edges"]), requirements=changes(record["requirements"]),
+                findings_new=list(record["findings_new"]),
+                findings_resolved=list(record["findings_resolved"]),
+                metrics=list(record["metrics"]), search=changes(record["search"]))
+
+
+def _check_out(out: Path) -> None:
+    """An empty or new directory, or a site this command built before (brought up to date);
+    any other directory is refused rather than overwritten."""
     if out.exists() and not out.is_dir():
         raise SiteError(f"{out}: not a directory / 不是目录")
     if out.is_dir() and any(out.iterdir()) and not (out / STATE).is_file():
@@ -136,23 +245,42 @@ def _prepare(out: Path) -> None:
                         f"hulian ({STATE} missing); choose an empty or new directory / "
                         "目录非空且不是 hulian 生成的站点")
     out.mkdir(parents=True, exist_ok=True)
-    for name in OWN_DIRS:
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
 
 
 class _Writer:
+    """Writes the site's files, each only when its content changed, and remembers every
+    file this build produced (the rest of the site's own directories is stale)."""
+
     def __init__(self, out: Path, now: datetime):
         self.out = out
         self.now = now
         self.pages = 0
-        self.files: list[str] = []
+        self.produced: set[str] = set()
+        self.written: list[str] = []
+        self.unchanged = 0
 
     def text(self, path: str, content: str) -> None:
         target = self.out / path
+        data = content.encode("utf-8")
+        self.produced.add(path)
+        try:
+            if target.read_bytes() == data:
+                self.unchanged += 1
+                return
+        except OSError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        self.written.append(path)
+
+    def copy(self, source: Path, path: str) -> None:
+        target = self.out / path
+        self.produced.add(path)
+        if target.is_file() and filecmp.cmp(source, target, shallow=False):
+            self.unchanged += 1
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-        self.files.append(path)
+        shutil.copyfile(source, target)
+        self.written.append(path)
 
     def page(self, template: str, path: str, context: dict[str, Any]) -> None:
         for lang in LANGS:
@@ -163,10 +291,24 @@ class _Writer:
         self.text(f"{prefix}/{table.name}.json", table.as_json())
         self.text(f"{prefix}/{table.name}.csv", table.as_csv())
 
+    def remove_stale(self, keep_cache: set[str]) -> None:
+        """Files of an earlier build in the site's own directories that this build did not
+        produce (a run no longer published, a platform gone); cache files of runs kept."""
+        for name in OWN_DIRS:
+            base = self.out / name
+            if not base.is_dir():
+                continue
+            for path in sorted(base.rglob("*"), reverse=True):
+                rel = path.relative_to(self.out).as_posix()
+                if path.is_file() and rel not in self.produced and rel not in keep_cache:
+                    path.unlink()
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+
 
 def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
            diffs: dict[str, tuple[str, Diff]], problems: dict[str, str],
-           now: datetime) -> BuildResult:
+           now: datetime, hashes: dict[str, str]) -> BuildResult:
     names = Names.of(catalog)
     latest = snapshots[-1]
     w = _Writer(out, now)
@@ -206,11 +348,19 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
     _assets(w)
     w.text("search-index.js", search.index_script(
         search.entries(snapshots, names, platforms, companies, links, catalog, tables)))
-    w.text("feed.xml", feed.atom(snapshots, diffs, now, names, links["run"]))
-    w.text(STATE, json.dumps({"version": 1, "tool_version": __version__,
-                              "built_at": now.isoformat(),
-                              "runs": [s.id for s in snapshots]}, indent=1))
-    return BuildResult(out, [s.id for s in snapshots], w.pages, w.files)
+    # The feed is as new as the newest run (not the build): an unchanged history rebuilds it
+    # byte for byte.
+    w.text("feed.xml", feed.atom(snapshots, diffs, latest.row.started_at or now, names,
+                                 links["run"]))
+    kept = {f"{CACHE}/{kind}/{slug(s.id)}.json" for s in snapshots
+            for kind in ("runs", "diffs")}
+    w.remove_stale(kept)
+    (out / STATE).write_text(json.dumps({
+        "version": STATE_VERSION, "tool_version": __version__,
+        "templates": templates_digest(), "built_at": now.isoformat(),
+        "runs": [s.id for s in snapshots], "inputs": hashes}, indent=1), encoding="utf-8")
+    return BuildResult(out, [s.id for s in snapshots], w.pages, written=w.written,
+                       unchanged=w.unchanged)
 
 
 def _platforms(snapshots: list[RunSnapshot], names: Names) -> list[str]:
@@ -273,8 +423,11 @@ def _platform_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
             cell = counts.setdefault((row["run_id"], row["surface"]), Counter())
             cell[row["outcome"]] += row["n"]
     surfaces = sorted({s for _r, s in counts}, key=_surface_order)
+    # Only the runs that measured the platform: a run of other platforms leaves its page as
+    # it was (an incremental build does not rewrite it).
+    measured = {r for r, _s in counts}
     runs = [(s.id, s.row.started_at.strftime("%m-%d") if s.row.started_at else s.id[:6])
-            for s in snapshots]
+            for s in snapshots if s.id in measured]
 
     def chart(zh: bool) -> charts.Stacks:
         return charts.stacks(runs, [(s, SURFACES.get(s, (s, s))[0 if zh else 1])
@@ -336,9 +489,7 @@ def _run_page(w: _Writer, common: dict[str, Any], snap: RunSnapshot,
         for name in COPIED:
             source = snap.bundle / name
             if source.is_file():
-                target = w.out / "files" / sid / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
+                w.copy(source, f"files/{sid}/{name}")
                 copied.append((name, f"files/{sid}/{name}"))
         for rel, digest in sorted(snap.manifest.files.items()):
             path = snap.bundle / rel

@@ -9,6 +9,8 @@ its tables.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from audit.history.store import (
     list_runs,
     load_search,
     open_engine,
+    run_as_dict,
 )
 from audit.judge.evaluate import RequirementTally
 from audit.model import RunManifest
@@ -157,3 +160,28 @@ def snapshot(engine: Engine, row: RunRow) -> RunSnapshot:
     return RunSnapshot(row=row, edges=edges_of(engine, row.id), findings=findings,
                        requirements=requirements, search=load_search(engine, row.id),
                        bundle=bundle, manifest=manifest, bundle_problem=problem)
+
+
+def input_hash(row: RunRow) -> str:
+    """What a run's cached snapshot was read from: its store row (counts, path, times, the
+    time it was recorded, so a run imported again is read again)."""
+    text = json.dumps(run_as_dict(row), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def snapshot_record(snap: RunSnapshot) -> dict[str, Any]:
+    """The store-derived part of a snapshot as JSON (the build cache)."""
+    return {"edges": [[*key, dict(counts)] for key, counts in snap.edges.items()],
+            "findings": snap.findings, "requirements": snap.requirements,
+            "search": [[p, t, c] for (p, t), c in snap.search.items()]}
+
+
+def snapshot_from_record(row: RunRow, record: dict[str, Any]) -> RunSnapshot:
+    bundle, manifest, problem = bundle_of(row)
+    return RunSnapshot(
+        row=row,
+        edges={(str(s), str(sf), str(t)): Counter(counts)
+               for s, sf, t, counts in record["edges"]},
+        findings=list(record["findings"]), requirements=dict(record["requirements"]),
+        search={(str(p), str(t)): str(c) for p, t, c in record["search"]},
+        bundle=bundle, manifest=manifest, bundle_problem=problem)

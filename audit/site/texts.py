@@ -113,7 +113,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "yes": ("是", "yes"),
     "no": ("否", "no"),
     "data_files": ("数据文件（JSON / CSV）", "Data files (JSON / CSV)"),
-    "generated": ("生成于", "Generated"),
     "feed": ("变差订阅（Atom）", "Regressions feed (Atom)"),
     "legend": ("图例", "Legend"),
     "open": ("开放", "open"),
