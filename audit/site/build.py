@@ -426,7 +426,7 @@ def _platform_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
     # Only the runs that measured the platform: a run of other platforms leaves its page as
     # it was (an incremental build does not rewrite it).
     measured = {r for r, _s in counts}
-    runs = [(s.id, s.row.started_at.strftime("%m-%d") if s.row.started_at else s.id[:6])
+    runs = [(s.id, s.row.started_at.strftime("%m-%d %H:%M") if s.row.started_at else s.id[:6])
             for s in snapshots if s.id in measured]
 
     def chart(zh: bool) -> charts.Stacks:

@@ -98,7 +98,7 @@ class Stacks:
     legend: list[tuple[str, str]]  # outcome value, colour (those that occur)
 
 
-BAR = 18
+BAR = 22
 GAP = 6
 STRIP = 46  # px per surface
 
@@ -130,7 +130,7 @@ def stacks(runs: Sequence[tuple[str, str]],
                                 COLOUR.get(outcome, NEUTRAL_COLOUR),
                                 f"{run_id}: {outcome_label.get(outcome, outcome)} {n}/{total}"))
         strips.append(Strip(label, top + STRIP // 2, bars))
-    height = 20 + len(surfaces) * STRIP + 40
+    height = 20 + len(surfaces) * STRIP + 80  # room for the rotated run labels
     return Stacks(width=LABEL + max(len(runs), 1) * (BAR + GAP) + 20, height=height, bar=BAR,
                   strip=STRIP, strips=strips,
                   runs=[(LABEL + j * (BAR + GAP) + BAR // 2, short, run_id)
