@@ -132,7 +132,7 @@ def test_browser_through_capture_record_equals_truth_and_crawl(lab_url: str,
 
     crawl = subprocess.run(
         [sys.executable, "-m", "audit.cli", "run", "--lab", "--source", "wetalk", "--source",
-         "dingwork", "--out", str(tmp_path / "crawl"), "--json"],
+         "dingwork", "--out", str(tmp_path / "crawl"), "--json", "--report-format", ""],
         check=True, env=env, capture_output=True, text=True)
     crawl_run = Path(json.loads(crawl.stdout.strip().splitlines()[-1])["path"])
     crawled = {k: v for k, v in _observations(crawl_run).items() if (k[0], k[1]) in wanted}

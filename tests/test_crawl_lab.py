@@ -133,7 +133,8 @@ def test_kill_9_and_resume_gives_exactly_the_uninterrupted_observations(
     assert before >= 15
     assert not (tmp_path / "killed" / "verdicts.jsonl").exists()  # it really died mid-crawl
 
-    result = hulian("run", "--resume", str(tmp_path / "killed"), "--json")
+    result = hulian("run", "--resume", str(tmp_path / "killed"), "--json", "--report-format",
+                    "")
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = list(Bundle(tmp_path / "killed").observations())
     ids = [o.probe_id for o in resumed]
@@ -221,7 +222,8 @@ def test_an_unrecognized_page_is_queued_for_review_and_fails_the_gate(tmp_path: 
 
 
 def test_fail_on_gates_ci(tmp_path: Path) -> None:
-    result = hulian("run", "--lab", "--out", str(tmp_path), "--fail-on", "critical", "--json")
+    result = hulian("run", "--lab", "--out", str(tmp_path), "--fail-on", "critical", "--json",
+                    "--report-format", "")
     assert result.returncode == 3
     assert json.loads(result.stdout)["worst_failed"] == "critical"
 

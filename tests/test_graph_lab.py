@@ -81,9 +81,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # Two output directories: concurrent runs into one --out race on its staging area.
     out_a, out_b = base / "runs-a", base / "runs-b"
     commands = {
-        "a": ["run", "--lab", "--out", str(out_a), "--run-id", "a", "--json"],
+        "a": ["run", "--lab", "--out", str(out_a), "--run-id", "a", "--json", "--report-format", ""],
         "b": ["run", "--lab", "--scenario", str(modified), "--out", str(out_b), "--run-id",
-              "b", "--json"],
+              "b", "--json", "--report-format", ""],
     }
     processes: dict[str, subprocess.Popen[str]] = {}
     for name, args in commands.items():

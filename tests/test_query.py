@@ -14,7 +14,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from audit.cli import app
 from audit.evidence.bundle import Bundle
 from tests.test_store import postgres_url  # noqa: F401  (the PostgreSQL fixture)
 
@@ -84,7 +86,12 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 def query(store: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return hulian("query", "--store", store, *args)
+    """`hulian query` in this process (CliRunner): the command's own code, without paying an
+    interpreter's start and DuckDB's import for each of the dozens of queries here (the
+    subprocess path is exercised by test_a_malformed_query_gets_duckdbs_message_and_exit_1)."""
+    argv = ["query", "--store", store, *args]
+    result = CliRunner().invoke(app, argv)
+    return subprocess.CompletedProcess(argv, result.exit_code, result.stdout, result.stderr)
 
 
 def rows_of(store: str, sql: str) -> list[dict[str, object]]:

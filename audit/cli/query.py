@@ -56,14 +56,17 @@ def query_command(
         if "://" not in url:
             url = f"sqlite:///{Path(url).resolve()}"
         history = open_history(url)
-        _note_missing(history)
-        with run_query(history, text) as answer:
-            if json_output:
-                _print_json(answer.columns, answer.rows)
-            elif csv_output:
-                _print_csv(answer.columns, answer.rows)
-            else:
-                _print_table(answer.columns, answer.rows)
+        try:
+            _note_missing(history)
+            with run_query(history, text) as answer:
+                if json_output:
+                    _print_json(answer.columns, answer.rows)
+                elif csv_output:
+                    _print_csv(answer.columns, answer.rows)
+                else:
+                    _print_table(answer.columns, answer.rows)
+        finally:
+            history.engine.dispose()  # the store's pooled connections, closed now
     except HulianError as exc:
         fail(str(exc))
         raise typer.Exit(exc.exit_code) from None
