@@ -40,7 +40,10 @@ def truth() -> dict[tuple[str, str, str], str]:
 @pytest.fixture(scope="module")
 def lab_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    result = hulian("run", "--lab", "--out", str(out), "--run-id", "full", "--json")
+    # No reports: none of these tests reads them, and the PDF costs 20 s (reports, PDF
+    # included, are made and checked by tests/test_report.py).
+    result = hulian("run", "--lab", "--out", str(out), "--run-id", "full", "--json",
+                    "--report-format", "")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["observations"] == summary["planned"] > 0
