@@ -67,9 +67,11 @@ def test_all_formats_written_and_bundle_still_verifies(small_reports: Path) -> N
 def test_pdf_text_has_chinese_headings_and_figures(small_reports: Path) -> None:
     text = subprocess.run(["pdftotext", "-layout", str(small_reports / "report.pdf"), "-"],
                           capture_output=True, text=True, check=True).stdout
-    for heading in ("网址链接互联互通审计报告", "目录", "摘要", "来源 × 目标矩阵", "可达性图",
-                    "逐条要求", "问题明细", "方法与局限", "附录：运行包文件"):
+    for heading in ("网址链接互联互通审计报告", "目录", "摘要", "来源 × 目标矩阵",
+                    "各来源平台的链接", "逐条要求", "问题明细", "方法与局限", "附录：运行包文件"):
         assert heading in text, heading
+    # The heatmaps and drawings are inline SVG: WeasyPrint draws their labels as text.
+    assert text.count("图例：") >= 3 and "它链接到的平台" in text and "腾讯" in text
     assert "20261128T030000Z-small" in text  # running header and cover
     assert "如需浏览，请长按网址复制后使用浏览器访问" in text  # quoted page text
     assert "不能要求用户手动复制链接后转至系统浏览器打开" in text  # exact requirement wording

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 try:  # orjson parses bundle lines 3-4x faster than json; the stdlib is the fallback
     from orjson import loads as _orjson_loads
@@ -59,7 +59,6 @@ from audit.model import (
     Outcome,
     RunManifest,
     Severity,
-    Status,
     SurfaceKind,
     Text,
     Verdict,
@@ -223,9 +222,6 @@ class ReportData:
     # Search barriers (audit/report/search.py): engines x platforms, the search verdicts;
     # None when the run measured none.
     search: SearchSection | None = None
-    # The figure, when build_report_data was given a `figure` function: drawn from the
-    # records read for the data (in the helper process when there is one).
-    figure: Callable[[], str | None] | None = field(default=None, repr=False)
 
     @property
     def failed_findings(self) -> list[Finding]:
@@ -252,29 +248,6 @@ class _Judged:
     exemptions: list[str] = field(default_factory=list)
 
 
-class GraphObservation(NamedTuple):
-    """The fields of an observation that audit.graph.build.build reads (the report's figure is
-    built from these, collected while the bundle is read, not from a second reading)."""
-
-    id: str
-    source: str
-    surface: SurfaceKind
-    target_url: str
-    target_platform: str | None
-    outcome: Outcome
-
-
-class GraphVerdict(NamedTuple):
-    """The fields of a verdict that audit.graph.build.build reads."""
-
-    id: str
-    rule_id: str
-    observation_id: str | None
-    status: Status
-    source: str
-    target_platform: str | None
-
-
 @dataclass
 class _Judgement:
     judged: dict[str, _Judged]
@@ -283,10 +256,8 @@ class _Judgement:
     failed_by_severity: Counter[str]
     by_rule: Counter[tuple[str, str]]  # (rule id, status) -> verdicts
     requirement_status: dict[str, RequirementStatus]  # "<framework>/<requirement>" -> status
-    graph_verdicts: list[GraphVerdict]
 
 
-_STATUSES = {s.value: s for s in Status}
 _OUTCOMES = {o.value: o for o in Outcome}
 _SURFACES = {s.value: s for s in SurfaceKind}
 _SEVERITIES = {s.value: s for s in Severity}
@@ -321,8 +292,7 @@ def _json_lines(file: Path) -> Iterator[dict[str, Any]]:
                 raise BundleError(f"{file}:{number}: invalid JSON") from None
 
 
-def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
-           graph: bool = False) -> _Judgement:
+def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework]) -> _Judgement:
     """One pass over the verdicts: group them per observation keeping only the worst status's
     rules and reasons (memory follows observations, not verdicts), count them, and decide
     every requirement (audit.judge.evaluate.RequirementTally, with the catalog's rules)."""
@@ -331,7 +301,6 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
     statuses: Counter[str] = Counter()
     failed_by_severity: Counter[str] = Counter()
     by_rule: Counter[tuple[str, str]] = Counter()
-    graph_verdicts: list[GraphVerdict] = []
     rules_of = requirement_rules(frameworks)
     rule_reqs: dict[str, list[str]] = {}
     for key, rules in rules_of.items():
@@ -352,9 +321,6 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
             reqs = rule_reqs.get(rule_id)
             if reqs:
                 tally.add(reqs, status, obs_id, rec["id"])
-            if graph:
-                graph_verdicts.append(GraphVerdict(rec["id"], rule_id, obs_id, _STATUSES[status],
-                                                   rec["source"], rec.get("target_platform")))
             if obs_id is None:
                 if status in ("fail", "exempt"):
                     verdict = rec.get("_verdict")
@@ -392,8 +358,7 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework], *,
                 entry.severity = severity
     except (KeyError, TypeError) as exc:
         raise BundleError(f"verdicts: invalid record ({exc!r})") from None
-    return _Judgement(judged, cross, statuses, failed_by_severity, by_rule, tally.statuses(),
-                      graph_verdicts)
+    return _Judgement(judged, cross, statuses, failed_by_severity, by_rule, tally.statuses())
 
 
 def _hop(h: dict[str, Any]) -> FindingHop:
@@ -438,59 +403,29 @@ def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str
     return Matrix(rows, columns, cells, names)
 
 
-Figure = Callable[[list[GraphObservation], list[GraphVerdict]], "str | None"]
-
-
 def build_report_data(path: Path, catalog: Catalog, *,
                       verdicts: Iterable[Verdict] | None = None,
-                      previous: Path | None = None, figure: Figure | None = None,
-                      parallel: bool = False) -> ReportData:
+                      previous: Path | None = None, parallel: bool = False) -> ReportData:
     """Read the bundle at `path` (streaming, each file once) and compute everything a report
     shows. `verdicts` may be passed when the caller already holds them (the end of
-    `hulian run`). figure: draws the graph figure from the fields audit.graph.build.build reads;
-    its result is `data.figure()`. parallel: judge the verdicts in a forked helper process
-    (which then also draws the figure) while this one reads the observations."""
+    `hulian run`). parallel: judge the verdicts in a forked helper process while this one
+    reads the observations."""
     bundle = Bundle(path)
     frameworks = list(catalog.frameworks.values())
 
     def judge_verdicts(send: Callable[[object], None]) -> None:
         records = (map(_verdict_record, verdicts) if verdicts is not None
                    else _json_lines(path / VERDICTS))
-        judgement = _judge(records, frameworks, graph=figure is not None)
-        graph_verdicts, judgement.graph_verdicts = judgement.graph_verdicts, []
+        judgement = _judge(records, frameworks)
         judgement.judged = {k: v for k, v in judgement.judged.items()
                             if v.status in FINDING_STATUSES}  # all the findings need
         send(judgement)
-        if figure is not None:
-            send(figure(_graph_observations(path), graph_verdicts))
 
     worker = Worker(judge_verdicts) if parallel and can_fork() else InlineWorker(judge_verdicts)
     try:
-        data = _build(path, catalog, bundle, frameworks, worker, previous)
-    except BaseException:
+        return _build(path, catalog, bundle, frameworks, worker, previous)
+    finally:
         worker.close()
-        raise
-    if figure is None:
-        worker.close()
-    else:
-        drawing: list[str | None] = []
-
-        def drawn() -> str | None:  # waits for the figure once; closes the helper
-            if not drawing:
-                try:
-                    drawing.append(cast("str | None", worker.receive()))
-                finally:
-                    worker.close()
-            return drawing[0]
-
-        data.figure = drawn
-    return data
-
-
-def _graph_observations(path: Path) -> list[GraphObservation]:
-    return [GraphObservation(r["id"], r["source"], _SURFACES[r["surface"]], r["target_url"],
-                             r.get("target_platform"), _OUTCOMES[r["outcome"]])
-            for r in _json_lines(path / OBSERVATIONS)]
 
 
 def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framework],

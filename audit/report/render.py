@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -47,7 +47,6 @@ from audit.judge import outcomes
 from audit.judge.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
 from audit.model import (
     BlockReason,
-    Observation,
     Outcome,
     Severity,
     Status,
@@ -56,11 +55,8 @@ from audit.model import (
 )
 from audit.model import Text as BiText
 from audit.policy.catalog import Catalog
-from audit.report import groups
+from audit.report import groups, heatmap, nodelink
 from audit.report.data import (
-    Figure,
-    GraphObservation,
-    GraphVerdict,
     InlineWorker,
     ReportData,
     Worker,
@@ -212,110 +208,38 @@ def _environment(lang: str) -> jinja2.Environment:
 
 
 # ---------------------------------------------------------------------------------------
-# The figure: the reachability graph as a static SVG
+# The pictures: heatmaps of the matrix (audit/report/heatmap.py), node-link drawings of each
+# source platform's links (audit/report/nodelink.py)
 # ---------------------------------------------------------------------------------------
 
-def graph_svg(data: ReportData, catalog: Catalog, lang: str,
-              verdicts: Iterable[Verdict] | None = None) -> str | None:
-    """The reachability graph as SVG: audit.graph.build.render_svg when the graph module has it,
-    otherwise a DOT description laid out by Graphviz's `dot` (no networkx here). Drawn by
-    `data.figure` when build_report_data was given `figure_drawer(catalog)`; otherwise the
-    bundle is read again."""
-    if data.figure is not None:
-        svg = data.figure()
-    else:
-        from audit.evidence.bundle import Bundle
-
-        bundle = Bundle(data.path)
-        svg = figure_drawer(catalog)(
-            cast(list[GraphObservation], bundle.observations()),
-            cast(list[GraphVerdict], list(verdicts) if verdicts is not None
-                 else bundle.verdicts()))
-    return svg or _dot_svg(data, lang)
+NEIGHBOURHOOD_CAP = {"html": 60, "pdf": 15}  # drawings of source platforms' links
 
 
-def figure_drawer(catalog: Catalog) -> Figure:
-    """audit.graph.build.build + render_svg on the fields of the run's observations and verdicts
-    (build_report_data collects them while it reads the bundle); None if that fails."""
-
-    def draw(observations: list[GraphObservation], verdicts: list[GraphVerdict]) -> str | None:
-        try:
-            from audit.graph import build as graph_module
-
-            if not hasattr(graph_module, "render_svg"):
-                return None
-            graph = graph_module.build(cast(Iterable[Observation], observations),
-                                       cast(Iterable[Verdict], verdicts), catalog)
-            svg = graph_module.render_svg(graph, "platform", catalog=catalog)
-            return svg if isinstance(svg, str) and svg.strip() else None
-        except Exception:  # the figure is an illustration; a failure must not cost the report
-            logger.warning("audit.graph.build.render_svg failed; using the built-in figure",
-                           exc_info=True)
-            return None
-
-    return draw
-
-
-def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
-
-
-def _dot_svg(data: ReportData, lang: str) -> str | None:
-    dot = shutil.which("dot")
-    if dot is None:
-        logger.warning("Graphviz `dot` not found (Debian package graphviz): no graph figure")
-        return None
+def pictures(data: ReportData, lang: str, mode: str) -> dict[str, Any]:
+    """The report's SVG figures, inline (WeasyPrint draws inline SVG in the PDF; a browser
+    keeps their text as text, in the page's font). Every name in them is escaped by
+    ElementTree; they carry no script and no style attribute (the page's CSP)."""
+    labels = _labels(lang)["outcome"]
     zh = lang == "zh"
-    font = "Noto Sans CJK SC"
-    # newrank: dot's classic ranking fails ("trouble in init_rank") on dense graphs with
-    # clusters; a failed layout is retried below without clusters.
-    lines = ["digraph reach {", "newrank=true; rankdir=LR; bgcolor=white; nodesep=0.25; "
-             "ranksep=0.9;",
-             f"node [shape=box, style=\"rounded,filled\", fillcolor=\"#f5f5f5\", "
-             f"fontname={_dot_quote(font)}, fontsize=11];",
-             f"edge [fontname={_dot_quote(font)}, fontsize=9, arrowsize=0.6];"]
-    matrix = data.platform_matrix
-    nodes = sorted(set(matrix.rows) | set(matrix.columns))
-    companies: dict[str, list[str]] = {}
-    for node in nodes:
-        companies.setdefault(data.platform_company.get(node, ""), []).append(node)
-    for i, (company, members) in enumerate(sorted(companies.items())):
-        name = data.company_names.get(company)
-        label = (name.zh if zh else name.en) if name else company
-        lines.append(f"subgraph cluster_{i} {{ label={_dot_quote(label)}; "
-                     f"fontname={_dot_quote(font)}; fontsize=10; color=\"#bbbbbb\"; "
-                     f"style=rounded;")
-        for node in members:
-            pname = data.platform_names.get(node)
-            nlabel = (pname.zh if zh else pname.en) if pname else node
-            lines.append(f"  {_dot_quote(node)} [label={_dot_quote(nlabel)}];")
-        lines.append("}")
-    for (source, target), cell in sorted(matrix.cells.items()):
-        colour = outcomes.colour(cell.worst)
-        width = 2.2 if cell.failed else 1.0
-        style = "dashed" if cell.worst in ("target_down", "error") else "solid"
-        lines.append(f"{_dot_quote(source)} -> {_dot_quote(target)} [color={_dot_quote(colour)}, "
-                     f"penwidth={width}, style={style}, label={_dot_quote(str(cell.links))}, "
-                     f"fontcolor={_dot_quote(colour)}];")
-    lines.append("}")
-    source = "\n".join(lines)
-    flat = re.sub(r"subgraph cluster_\d+ \{[^\n]*\n|^\}\n", "", source + "\n", flags=re.M)
-    for text in (source, flat + "}"):
-        try:
-            result = subprocess.run([dot, "-Tsvg"], input=text.encode(), capture_output=True,
-                                    timeout=60, check=True)
-        except (subprocess.SubprocessError, OSError) as exc:
-            logger.info("dot failed (%s), retrying without company clusters", exc)
-            continue
-        return result.stdout.decode("utf-8")
-    logger.warning("Graphviz dot could not lay out the graph: no graph figure")
-    return None
-
-
-def svg_data_uri(svg: str) -> str:
-    """The SVG as an <img> data URI: an image cannot run scripts or load anything, whatever
-    the SVG holds, and WeasyPrint and browsers both render it."""
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    platforms = heatmap.from_matrix(data.platform_matrix, lang=lang,
+                                    platform_company=data.platform_company,
+                                    company_names=data.company_names)
+    companies = heatmap.from_matrix(data.company_matrix, lang=lang)
+    out: dict[str, Any] = {
+        "platforms": Markup(heatmap.svg(
+            platforms, lang=lang, outcome_labels=labels, ident="heat-platforms",
+            title="来源平台 × 目标平台" if zh else "Source platform × target platform")),
+        "companies": Markup(heatmap.svg(
+            companies, lang=lang, outcome_labels=labels, ident="heat-companies",
+            title="来源公司 × 目标公司" if zh else "Source company × target company")),
+        "neighbourhoods": [],
+    }
+    for i, pid in enumerate(data.sources[:NEIGHBOURHOOD_CAP[mode]]):
+        drawing = nodelink.neighbourhood_svg(platforms, pid, lang=lang, outcome_labels=labels,
+                                             ident=f"nbh-{i}")
+        if drawing:
+            out["neighbourhoods"].append((pid, Markup(drawing)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -332,7 +256,7 @@ OUTCOME_CSS = "/* .o-<outcome> rules: audit/judge/outcomes.py */\n"
 
 def _style() -> str:
     """report.css with the outcome colours of audit/judge/outcomes.py, which also colour
-    the graph figure: the legend and the arrows it explains cannot disagree."""
+    the heatmaps: a badge and the cell it explains cannot disagree."""
     css = _asset("report.css")
     if OUTCOME_CSS not in css:
         raise ReportError(f"reports/report.css lacks the line {OUTCOME_CSS.strip()}")
@@ -345,11 +269,11 @@ def _csp_hash(text: str) -> str:
 
 
 def render_html(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
-                figure_svg: str | None = None, generated_at: datetime | None = None,
+                figures: bool = True, generated_at: datetime | None = None,
                 evidence_href: str | None = None, pdf_cap: int = PDF_FINDINGS_CAP) -> str:
     """The report as one self-contained HTML page (mode "html") or as the page WeasyPrint
     turns into the PDF (mode "pdf")."""
-    return "".join(html_chunks(data, lang=lang, mode=mode, figure_svg=figure_svg,
+    return "".join(html_chunks(data, lang=lang, mode=mode, figures=figures,
                                generated_at=generated_at, evidence_href=evidence_href,
                                pdf_cap=pdf_cap))
 
@@ -362,7 +286,7 @@ def write_html(data: ReportData, out: Path, **options: Any) -> Path:
 
 
 def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html",
-                figure_svg: str | None = None, generated_at: datetime | None = None,
+                figures: bool = True, generated_at: datetime | None = None,
                 evidence_href: str | None = None,
                 pdf_cap: int = PDF_FINDINGS_CAP) -> Iterator[str]:
     """The pieces of render_html's page, in order."""
@@ -384,7 +308,7 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "mode": mode, "style": style, "script": script, "csp": csp,
         "tool_version": __version__,
         "generated_at": generated_at or datetime.now(UTC),
-        "figure": svg_data_uri(figure_svg) if figure_svg else None,
+        "figures": pictures(data, lang, mode) if figures else None,
         "detailed": detailed, "detailed_ids": {f.id for f in detailed},
         "by_id": {f.id: f for f in data.findings},
         "pdf_cap": pdf_cap, "list_cap": REQUIREMENT_LIST_CAP[mode],
@@ -515,13 +439,11 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
     from audit.report import exports
 
     verdict_list = list(verdicts) if verdicts is not None else None
-    pictured = figure and ("html" in formats or "pdf" in formats)
     parallel = can_fork()
-    # With a second core: a forked helper judges the verdicts (and then draws the figure)
-    # while this process reads the observations; another writes the machine outputs while
-    # this one renders the HTML/PDF. Forked processes share the data without copying it.
+    # With a second core: a forked helper judges the verdicts while this process reads the
+    # observations; another writes the machine outputs while this one renders the HTML/PDF.
+    # Forked processes share the data without copying it.
     data = build_report_data(run_path, catalog, verdicts=verdict_list, previous=previous,
-                             figure=figure_drawer(catalog) if pictured else None,
                              parallel=parallel)
     data.unverified = unverified
     generated = generated_at or datetime.now(UTC)
@@ -544,14 +466,13 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
 
     writer = (Worker if parallel else InlineWorker)(write_machine)
     try:
-        svg = graph_svg(data, catalog, lang, verdict_list) if pictured else None
         for fmt in formats:
             target = out / OUTPUT_NAMES[fmt]
             if fmt == "html":
-                write_html(data, target, lang=lang, mode="html", figure_svg=svg,
+                write_html(data, target, lang=lang, mode="html", figures=figure,
                            generated_at=generated, evidence_href=evidence)
             elif fmt == "pdf":
-                html = render_html(data, lang=lang, mode="pdf", figure_svg=svg,
+                html = render_html(data, lang=lang, mode="pdf", figures=figure,
                                    generated_at=generated, evidence_href=evidence)
                 write_pdf(html, target, out)
         if writer is not None:
@@ -559,6 +480,4 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
     finally:
         if writer is not None:
             writer.close()
-        if data.figure is not None:
-            data.figure()  # waits for the helper process if the figure was not used
     return [*(out / OUTPUT_NAMES[fmt] for fmt in formats), out / REVIEW_CSV]
