@@ -227,3 +227,30 @@ def test_report_shows_the_heatmaps(run: Path, catalog: Catalog) -> None:
         assert bool(doc.xpath("//table[@class='matrix']")) == (mode == "html")
     plain = render_html(data, lang="en", figures=False)
     assert "<svg" not in plain and 'class="matrix"' in plain
+
+
+def test_site_uses_the_same_heatmap() -> None:
+    # audit/site/charts.py adapts the site's tables to audit/report/heatmap.py: its cells,
+    # bands and links are the report's, with the page's relative links.
+    from audit.site import charts
+
+    rows = [("weixin", "微信", "platform/weixin.html"), ("taobao", "淘宝", None)]
+    columns = [("taobao", "淘宝", None), ("weixin", "微信", "platform/weixin.html")]
+    values = {("weixin", "taobao"): ("blocked", 4, "company/tencent.html#to-alibaba", "微信 → 淘宝"),
+              ("taobao", "weixin"): ("direct", 1, "javascript:alert(1)", "淘宝 → 微信")}
+    company = {"weixin": ("tencent", "腾讯"), "taobao": ("alibaba", "阿里巴巴")}
+    h = charts.heatmap(rows, columns, values, zh=True, group=company.__getitem__)
+    assert isinstance(h.data, heatmap.Heatmap) and h.data.grouped
+    svg = h.svg(lambda href: "../" + href, "矩阵", {"blocked": "被拦截", "direct": "直接打开"})
+    root = lxml.etree.fromstring(str(svg))
+    cells = root.findall(f".//{SVG}g[@class='cell']")
+    assert sorted(g.find(f"{SVG}rect").get("fill") for g in cells) == sorted(
+        [COLOURS["blocked"], COLOURS["direct"]])
+    assert sorted(a.get("href") for a in root.iter(f"{SVG}a")) == [
+        "../company/tencent.html#to-alibaba", "../platform/weixin.html",
+        "../platform/weixin.html"]
+    assert [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "group"].count(
+        "腾讯") == 2
+    assert "图例：" in "".join(root.itertext())
+    assert h.neighbourhood("weixin", lambda x: x, {}) is not None
+    assert h.company_pair("tencent", "alibaba", lambda x: x, {}) is not None

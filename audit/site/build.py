@@ -398,7 +398,8 @@ def _overview(w: _Writer, common: dict[str, Any], tables: dict[str, Table], name
             f"{names.company_name(r['target_company'], zh)}: "
             f"{OUTCOMES.get(r['worst'] or '', ('–', '–'))[0 if zh else 1]}, {r['links']}")
             for r in rows}
-        return charts.heatmap([axis(c) for c in order], [axis(c) for c in order], values)
+        return charts.heatmap([axis(c) for c in order], [axis(c) for c in order], values,
+                              zh=zh)
 
     engines = sorted({r["token"] for r in tables["search"].rows})
     searched = sorted({r["platform"] for r in tables["search"].rows})
@@ -467,7 +468,8 @@ def _company_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table], 
             [(p, names.platform_name(p, zh), common["links"]["platform"].get(p))
              for p in sorted({r["source"] for r in rows})],
             [(t, names.platform_name(t, zh), common["links"]["platform"].get(t))
-             for t in targets], values)
+             for t in targets], values, zh=zh,
+            group=lambda p: (names.company(p), names.company_name(names.company(p), zh)))
 
     w.page("company.html.j2", common["links"]["company"][cid], {
         **common, "cid": cid, "own": own,

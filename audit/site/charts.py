@@ -1,72 +1,86 @@
-"""The geometry of the site's SVG charts, computed at build time; the SVG itself is written by
-the Jinja2 templates (templates/_charts.html.j2), escaped like every other string on the
-page. Pure functions. Colours and the order of outcomes come from audit.judge.outcomes only.
+"""The site's SVG charts, computed at build time. The heatmap is the reports' own
+(audit/report/heatmap.py: one implementation of the source × target picture; this module
+only adapts the site's tables and links to it); the stacked bars' geometry is computed here
+and drawn by the Jinja2 templates (templates/_macros.html.j2), escaped like every other
+string on the page. Pure functions. Colours and the order of outcomes come from
+audit.judge.outcomes only.
 
 Why no plotting library (docs/site.md): the charts are a heatmap whose cells are links and
-small stacked bars; an SVG drawn by a template keeps its text as text (searchable, in the
+small stacked bars; an SVG written by hand keeps its text as text (searchable, in the
 page's own CJK font, no embedded glyph paths), its cells as <a> elements, and adds no
 dependency.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from markupsafe import Markup
 
 from audit.judge.outcomes import NEUTRAL_COLOUR, ORDER, RANK, TABLE
 from audit.model import Outcome
+from audit.report import heatmap as shared
+from audit.report import nodelink
 
-CELL = 34  # px, a heatmap cell
-LABEL = 150  # px, room for the row labels
-HEADER = 120  # px, room for the rotated column labels
-INK = {o.value: f.ink for o, f in TABLE.items()}
+LABEL = 150  # px, room for the bar charts' row labels
 COLOUR = {o.value: f.colour for o, f in TABLE.items()}
 
 
 @dataclass(frozen=True)
-class HeatCell:
-    x: int
-    y: int
-    fill: str
-    ink: str
-    text: str
-    title: str
-    href: str | None
-
-
-@dataclass(frozen=True)
 class Heatmap:
-    width: int
-    height: int
-    cell: int
-    rows: list[tuple[int, str, str | None]]  # y, label, href
-    columns: list[tuple[int, str, str | None]]  # x, label, href
-    cells: list[HeatCell]
+    """A heatmap of the site, drawn by audit/report/heatmap.py when the page is rendered
+    (the links are relative to the page)."""
+
+    data: shared.Heatmap
+    zh: bool
+
+    def svg(self, link: Callable[[str], str], title: str,
+            outcome_labels: Mapping[str, str], ident: str = "heatmap") -> Markup:
+        return Markup(shared.svg(self.data, lang="zh" if self.zh else "en", title=title,
+                                 outcome_labels=outcome_labels, ident=ident, link=link))
+
+    def neighbourhood(self, platform: str, link: Callable[[str], str],
+                      outcome_labels: Mapping[str, str], ident: str = "nbh") -> Markup | None:
+        """One platform's in- and out-links as a node-link drawing (audit/report/nodelink.py);
+        None when it has no link in this heatmap."""
+        drawn = nodelink.neighbourhood_svg(self.data, platform, lang="zh" if self.zh else "en",
+                                           outcome_labels=outcome_labels, ident=ident,
+                                           link=link)
+        return Markup(drawn) if drawn else None
+
+    def company_pair(self, a: str, b: str, link: Callable[[str], str],
+                     outcome_labels: Mapping[str, str], ident: str = "pair") -> Markup | None:
+        """The links between companies a and b, both ways (a grouped heatmap only)."""
+        drawn = nodelink.company_pair_svg(self.data, a, b, lang="zh" if self.zh else "en",
+                                          outcome_labels=outcome_labels, ident=ident,
+                                          link=link)
+        return Markup(drawn) if drawn else None
 
 
 def heatmap(rows: Sequence[tuple[str, str, str | None]],
             columns: Sequence[tuple[str, str, str | None]],
-            values: Mapping[tuple[str, str], tuple[str | None, int, str | None, str]]
-            ) -> Heatmap:
-    """rows/columns: (key, label, href); values: (row key, column key) -> (worst outcome,
-    count, href, title). A cell is coloured by its worst outcome and shows its count."""
-    cells = []
-    for i, (rkey, _rl, _rh) in enumerate(rows):
-        for j, (ckey, _cl, _ch) in enumerate(columns):
-            value = values.get((rkey, ckey))
-            if value is None:
-                continue
-            worst, count, href, title = value
-            cells.append(HeatCell(LABEL + j * CELL, HEADER + i * CELL,
-                                  COLOUR.get(worst or "", NEUTRAL_COLOUR),
-                                  INK.get(worst or "", "#fff"), str(count), title, href))
-    return Heatmap(width=LABEL + len(columns) * CELL + 10,
-                   height=HEADER + len(rows) * CELL + 10, cell=CELL,
-                   rows=[(HEADER + i * CELL + CELL // 2, label, href)
-                         for i, (_k, label, href) in enumerate(rows)],
-                   columns=[(LABEL + j * CELL + CELL // 2, label, href)
-                            for j, (_k, label, href) in enumerate(columns)],
-                   cells=cells)
+            values: Mapping[tuple[str, str], tuple[str | None, int, str | None, str]],
+            *, group: Callable[[str], tuple[str, str]] | None = None,
+            zh: bool = True) -> Heatmap:
+    """rows/columns: (key, label, href), in order; values: (row key, column key) -> (worst
+    outcome, count, href, title); group: key -> (company, its label), to band the axes by
+    company (the axes are then ordered by company, keeping the given order within one)."""
+
+    def axis(items: Sequence[tuple[str, str, str | None]]) -> tuple[shared.Axis, ...]:
+        out = [shared.Axis(k, label, *(group(k) if group else (shared.UNGROUPED, "")), href)
+               for k, label, href in items]
+        if group:
+            first: dict[str, int] = {}
+            for a in out:
+                first.setdefault(a.group, len(first))
+            out.sort(key=lambda a: first[a.group])
+        return tuple(out)
+
+    cells = {key: shared.Value(worst, count, failed=0, href=href, title=title)
+             for key, (worst, count, href, title) in values.items()}
+    return Heatmap(shared.Heatmap(axis(rows), axis(columns), cells, grouped=group is not None),
+                   zh)
 
 
 @dataclass(frozen=True)
