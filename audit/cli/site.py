@@ -26,6 +26,10 @@ def build_command(
     runs: Annotated[list[str] | None, typer.Option(
         "--runs", help="Publish only these stored runs (repeatable). Default: every run.")]
         = None,
+    no_replay: Annotated[bool, typer.Option(
+        "--no-replay", help="Do not put each run's WARCs into the site as a WACZ (a history "
+                            "of large runs): evidence pages then list the recorded hashes "
+                            "without the replay viewer. 不发布可回放的 WACZ 证据。")] = False,
 ) -> None:
     """Build the static site (zh and en pages, JSON/CSV tables, Atom feed of regressions,
     offline search) from the history store. 由历史库生成静态网站。"""
@@ -35,10 +39,12 @@ def build_command(
     if url is not None and "://" not in url:
         url = f"sqlite:///{Path(url).resolve()}"
     try:
-        result = build(out, url, runs or None)
+        result = build(out, url, runs or None, publish_replay=not no_replay)
     except HulianError as exc:
         fail(str(exc))
         raise typer.Exit(exc.exit_code) from None
+    for note in result.notes:
+        stderr.print(f"note 提示: {note}", highlight=False, markup=False)
     index = (result.out / "index.html").resolve()
     stdout.out(f"site: {result.out} ({len(result.runs)} run(s), {result.pages} pages) / "
                f"站点已生成")

@@ -39,6 +39,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from audit.errors import HulianError
+from audit.evidence.cachedir import cache_root
 
 # The system allocator, not Arrow's default jemalloc: jemalloc keeps what a block's parse freed
 # for reuse, and a run's memory would then hold every block's peak (bench/crawl.py: 326 MB
@@ -305,16 +306,6 @@ def ensure(jsonl: Path, run_id: str) -> Path:
     bundle is sealed)."""
     parquet = parquet_path(jsonl)
     return parquet if is_current(jsonl, parquet) else build(jsonl, run_id)
-
-
-def cache_root() -> Path:
-    """Where tables of bundles that hold none (or a stale one) are built for reading:
-    $HULIAN_CACHE, else $XDG_CACHE_HOME/hulian, else ~/.cache/hulian."""
-    explicit = os.environ.get("HULIAN_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hulian"
 
 
 def readable(jsonl: Path, run_id: str, cache: Path | None = None) -> Path:

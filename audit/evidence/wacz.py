@@ -151,7 +151,13 @@ def _finish(raw: Path, final: Path, run: Path, run_id: str, digest: str,
             # A new ZipInfo: writing through the source's would move its offsets.
             entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             entry.compress_type, entry.external_attr = info.compress_type, info.external_attr
-            with source.open(info) as src, target.open(entry, "w", force_zip64=True) as dst:
+            # The size known up front: zipfile then writes a ZIP64 local header only for an
+            # entry that needs one. A forced one gives small entries a local extra field
+            # their central directory entry lacks, and ReplayWeb.page (wabac.js) takes a
+            # central entry without extra to mean a local header without one: it read every
+            # entry 20 bytes early and could not load the package.
+            entry.file_size = info.file_size
+            with source.open(info) as src, target.open(entry, "w") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         for name, path in custody:
             data = path.read_bytes()

@@ -16,6 +16,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,17 @@ from sqlalchemy.engine import Engine
 
 from audit import __version__
 from audit.evidence.bundle import MANIFEST, sha256_file
+from audit.evidence.cachedir import cache_root
 from audit.evidence.review import COLUMNS as REVIEW_COLUMNS
 from audit.evidence.review import REVIEW_CSV, review_of
+from audit.evidence.wacz import WaczError
 from audit.history.diff import Change, Diff, RunData, diff, unusable
 from audit.history.rundata import from_store
 from audit.history.store import default_url, previous_run
 from audit.judge.outcomes import css_rules
 from audit.model import SurfaceKind
 from audit.policy.catalog import Catalog, PolicyError, catalog_for_run, load_catalog
-from audit.site import charts, feed, search
+from audit.site import charts, feed, replay, search
 from audit.site.read import (
     RunSnapshot,
     SiteError,
@@ -71,7 +74,7 @@ CACHE = ".build"
 COPIED = ("report.html", "report.pdf", "findings.json", "findings.csv", "junit.xml",
           REVIEW_CSV)
 REVIEW_SHOWN = 100  # review rows on a run page; all of them in api/v1/runs/<run>/review.*
-OWN_DIRS = ("zh", "en", "api", "files", "assets", CACHE)
+OWN_DIRS = ("zh", "en", "api", "files", "assets", "replay", CACHE)
 
 
 @dataclass
@@ -82,15 +85,18 @@ class BuildResult:
     read: list[str] = field(default_factory=list)  # runs read from the store (not cached)
     written: list[str] = field(default_factory=list)  # files whose content changed
     unchanged: int = 0  # files rendered again with the same content (left alone)
+    notes: list[str] = field(default_factory=list)  # said once to the user (no viewer ...)
 
 
 def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = None,
-          now: datetime | None = None) -> BuildResult:
+          now: datetime | None = None, publish_replay: bool = True) -> BuildResult:
     """Build (or bring up to date) the site in `out`. Incremental: a run whose store row is
     unchanged since the last build is taken from the build cache, a diff whose two runs are
     unchanged too; every page is rendered, and written only when its content changed (a new
     run rewrites the pages it shows up on, and only those); files of the previous build that
-    this one did not produce are removed."""
+    this one did not produce are removed. `publish_replay`: each run's WARCs as a WACZ in
+    the site, replayed by the vendored viewer (docs/site.md); False links the bundle's
+    records only."""
     engine = open_store(store_url or default_url())
     rows = select_runs(engine, run_ids)
     _check_out(out)
@@ -113,7 +119,8 @@ def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = N
         _save(out / CACHE / "runs" / f"{slug(row.id)}.json", snapshot_record(snap))
     catalog = _catalog(snapshots)
     diffs, problems = _diffs(engine, snapshots, out, hashes)
-    result = _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC), hashes)
+    result = _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC), hashes,
+                    publish_replay)
     result.read = read
     return result
 
@@ -282,6 +289,11 @@ class _Writer:
         shutil.copyfile(source, target)
         self.written.append(path)
 
+    def keep(self, path: str) -> None:
+        """A file left as the previous build wrote it (a large copy known unchanged)."""
+        self.produced.add(path)
+        self.unchanged += 1
+
     def page(self, template: str, path: str, context: dict[str, Any]) -> None:
         for lang in LANGS:
             self.text(f"{lang}/{path}", render(template, lang, path, context, self.now))
@@ -308,7 +320,7 @@ class _Writer:
 
 def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
            diffs: dict[str, tuple[str, Diff]], problems: dict[str, str],
-           now: datetime, hashes: dict[str, str]) -> BuildResult:
+           now: datetime, hashes: dict[str, str], publish_replay: bool) -> BuildResult:
     names = Names.of(catalog)
     latest = snapshots[-1]
     w = _Writer(out, now)
@@ -334,6 +346,9 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
         "legend": charts.legend_outcomes(), "api_tables": sorted(tables),
         "domains": {pid: p.domains for pid, p in catalog.platforms.items()},
     }
+    notes = _viewer(w, common, publish_replay)
+    common["evidence"] = {s.id: _evidence(w, s, hashes[s.id], publish_replay)
+                          for s in snapshots if s.bundle is not None}
     _overview(w, common, tables, names, diffs, problems, catalog, platforms)
     w.page("runs.html.j2", "runs.html", {**common, "rows": tables["runs"].rows})
     for p in platforms:
@@ -342,6 +357,9 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
         _company_page(w, common, tables, names, c, platforms)
     for snap in snapshots:
         _run_page(w, common, snap, diffs.get(snap.id), problems.get(snap.id))
+        if snap.id in common["evidence"]:
+            w.page("evidence.html.j2", common["evidence"][snap.id].page,
+                   {**common, "snap": snap, "ev": common["evidence"][snap.id]})
     _requirement_pages(w, common, tables, catalog, latest)
     w.page("methodology.html.j2", "methodology.html", common)
     w.text("index.html", render("choose.html.j2", "", "index.html", common, now))
@@ -353,14 +371,14 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
     w.text("feed.xml", feed.atom(snapshots, diffs, latest.row.started_at or now, names,
                                  links["run"]))
     kept = {f"{CACHE}/{kind}/{slug(s.id)}.json" for s in snapshots
-            for kind in ("runs", "diffs")}
+            for kind in ("runs", "diffs", "evidence")}
     w.remove_stale(kept)
     (out / STATE).write_text(json.dumps({
         "version": STATE_VERSION, "tool_version": __version__,
         "templates": templates_digest(), "built_at": now.isoformat(),
         "runs": [s.id for s in snapshots], "inputs": hashes}, indent=1), encoding="utf-8")
     return BuildResult(out, [s.id for s in snapshots], w.pages, written=w.written,
-                       unchanged=w.unchanged)
+                       unchanged=w.unchanged, notes=notes)
 
 
 def _platforms(snapshots: list[RunSnapshot], names: Names) -> list[str]:
@@ -513,6 +531,61 @@ def _run_page(w: _Writer, common: dict[str, Any], snap: RunSnapshot,
     })
 
 
+def _viewer(w: _Writer, common: dict[str, Any], publish_replay: bool) -> list[str]:
+    """The vendored replay viewer copied into replay/ (with its licence); what to tell the
+    user when it is not there."""
+    files = replay.viewer_files() if publish_replay else None
+    common["viewer"] = files is not None
+    if files is None:
+        return [] if not publish_replay else [
+            f"the replay viewer is not vendored ({replay.vendor_dir()}; scripts/site-vendor.sh "
+            "installs it): evidence pages link each run's WACZ without replaying it / "
+            "未安装回放查看器，证据页只提供 WACZ 文件"]
+    for name, path in files.items():
+        w.copy(path, f"replay/{name}")
+    return []
+
+
+def _evidence(w: _Writer, snap: RunSnapshot, key: str, publish_replay: bool
+              ) -> replay.Evidence:
+    """The run's recorded chains (its failed verdicts' and the review rows its page shows,
+    read from the bundle) and its WACZ (packaged once per bundle, replay.package), cached
+    while the run is unchanged; the viewer page is rendered later with the other pages."""
+    assert snap.bundle is not None
+    sid = slug(snap.id)
+    file = w.out / CACHE / "evidence" / f"{sid}.json"
+    wacz_path = f"files/{sid}/{replay.WACZ_NAME}"
+    key = f"{key}|{publish_replay}"
+    cached = _load(file)
+    if cached is not None and cached.get("key") == key:
+        try:
+            ev = replay.Evidence.of_record(cached["evidence"])
+            target = w.out / wacz_path
+            if ev.wacz is None:
+                return ev
+            if target.is_file() and target.stat().st_size == ev.size:
+                w.keep(wacz_path)
+                return ev
+        except (KeyError, TypeError, ValueError):
+            pass  # another shape: read the bundle again
+    ids = replay.failed_observations(snap.bundle)
+    ids += [i.observation_id for i in islice(review_of(snap.bundle), REVIEW_SHOWN)]
+    items = replay.recorded(snap.bundle, ids)
+    ev = replay.Evidence(f"evidence/{sid}.html",
+                         {i: items[i] for i in dict.fromkeys(ids) if i in items})
+    if publish_replay:
+        try:
+            package = replay.package(snap.bundle, sha256_file(snap.bundle / MANIFEST),
+                                     cache_root() / "wacz")
+        except (WaczError, OSError) as exc:
+            ev.problem = str(exc)
+        else:
+            w.copy(package.path, wacz_path)
+            ev.wacz, ev.sha256, ev.size = wacz_path, package.sha256, package.size
+    _save(file, {"key": key, "evidence": ev.record()})
+    return ev
+
+
 def _requirement_pages(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
                        catalog: Catalog, latest: RunSnapshot) -> None:
     index = []
@@ -538,5 +611,5 @@ def _assets(w: _Writer) -> None:
     css = (source / "site.css").read_text(encoding="utf-8")
     w.text("assets/site.css", css + "\n/* outcome colours: audit/judge/outcomes.py */\n"
            + css_rules())
-    for name in ("search.js", "choose.js"):
+    for name in ("search.js", "choose.js", "viewer.js"):
         w.text(f"assets/{name}", (source / name).read_text(encoding="utf-8"))

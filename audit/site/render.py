@@ -28,6 +28,13 @@ LOCALE = {"zh": "zh_CN", "en": "en"}
 # Scripts and styles only from the site's own files; no request can leave the site.
 CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
        "base-uri 'none'; form-action 'none'")
+# The replay viewer's pages: ReplayWeb.page's web components need inline styles, its service
+# worker and web worker, the WACZ fetched from the site and the replay in a frame of the site;
+# still nothing from another origin. The replayed page in the frame gets the replay's own
+# policy (the service worker's: no request leaves the site).
+VIEWER_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+              "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+              "worker-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'")
 
 
 def templates_dir() -> Path:
@@ -87,7 +94,8 @@ def render(template: str, lang: str, path: str, context: dict[str, Any],
                                               "num": num, "percent": percent}
     full = {
         **context, **helpers, "lang": lang or "zh", "zh": zh,
-        "html_lang": HTML_LANG["zh" if zh else "en"], "csp": CSP, "page": page,
+        "html_lang": HTML_LANG["zh" if zh else "en"], "csp": CSP, "viewer_csp": VIEWER_CSP,
+        "page": page,
         "other_url": url(f"{other}/{path}") if lang else "",
         "root": (url(".") + "/") if url(".") != "." else "",
         "T": texts.texts("zh" if zh else "en"),

@@ -120,6 +120,46 @@ TEXTS: dict[str, tuple[str, str]] = {
     "not_measured": ("未测量", "not measured"),
     "unknown_company": ("其他网站", "other sites"),
     "choose": ("选择语言", "Choose a language"),
+    # the recorded evidence and its replay
+    "recorded": ("记录的证据", "Recorded evidence"),
+    "replay": ("回放", "replay"),
+    "replay_title": ("记录的交互回放", "Replay of the recorded exchanges"),
+    "replay_intro": ("下面回放的是运行时记录在 WARC 中的响应（来自本站的 WACZ 文件），"
+                     "不是被测平台现在的页面；本站不会向被测网站发出任何请求。",
+                     "What replays below is the response recorded in the run's WARC (from "
+                     "the WACZ file in this site), not the audited platform's page as it "
+                     "is now; the site sends no request to an audited host."),
+    "replay_showing": ("正在回放", "Replaying"),
+    "replay_pick": ("在下表中选择一条记录进行回放。", "Choose a record in the table below to "
+                    "replay it."),
+    "replay_unavailable": ("此处无法回放：回放查看器依赖 Service Worker，浏览器只在 "
+                           "http://localhost 或 https:// 下提供（file:// 不行）。"
+                           "请用 hulian site serve 预览本站，"
+                           "或将其发布到 HTTPS 网站；也可以下载 WACZ 文件，核对其 SHA-256 后"
+                           "用 ReplayWeb.page 或 pywb 打开。",
+                           "The replay cannot run here: the viewer needs a service worker, which "
+                           "browsers provide only over http://localhost or https:// (not "
+                           "file://). Preview the site with hulian site serve, or publish it "
+                           "on an HTTPS host; or download the WACZ file, check its SHA-256 and "
+                           "open it in ReplayWeb.page or pywb."),
+    "replay_no_viewer": ("本站构建时没有安装回放查看器（scripts/site-vendor.sh），"
+                         "只提供 WACZ 文件。",
+                         "The site was built without the replay viewer "
+                         "(scripts/site-vendor.sh): the WACZ file only."),
+    "replay_no_wacz": ("本站未收录该运行的 WACZ 文件", "This site holds no WACZ of the run"),
+    "replay_skipped": ("构建时使用了 --no-replay", "the site was built with --no-replay"),
+    "wacz_file": ("WACZ 文件（运行的全部 WARC 记录及索引）",
+                  "WACZ file (every WARC record of the run, with its index)"),
+    "exchanges": ("发现和复核记录的请求链", "The chains of the findings and the review queue"),
+    "no_exchanges": ("这次运行没有不合规发现或待复核的记录。",
+                     "This run has no failed finding and nothing to review."),
+    "hop": ("步骤", "Hop"),
+    "http_status": ("HTTP 状态", "HTTP status"),
+    "via": ("方式", "via"),
+    "body_sha256": ("响应正文 SHA-256", "Response body SHA-256"),
+    "shown_page": ("平台展示给用户的页面", "the page the platform served"),
+    "observation": ("观测", "Observation"),
+    "not_recorded": ("未记录", "not recorded"),
 }
 
 OUTCOMES: dict[str, tuple[str, str]] = {
