@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh scripts/wacz-verifier.sh
+$(STAMP): pyproject.toml scripts/bootstrap.sh scripts/wacz-verifier.sh scripts/site-vendor.sh
 	bash scripts/bootstrap.sh
 	touch $(STAMP)
 

@@ -5,8 +5,10 @@
 # time-stamping authority), a virtualenv with the Python dependencies, and .venv-pywb (pywb
 # replays exported WACZ packages in tests/test_wacz.py; it pins libraries older than
 # hulian's, so it gets a virtualenv of its own), and .wacz-verifier (ReplayWeb.page's WACZ
-# signature verifier, built with Node's npm by scripts/wacz-verifier.sh). Idempotent: re-running installs only what
-# is missing.
+# signature verifier, built with Node's npm by scripts/wacz-verifier.sh), and .site-vendor
+# (ReplayWeb.page's viewer for the static site's replayable evidence and axe-core for its
+# accessibility test, fetched with npm by scripts/site-vendor.sh). Idempotent: re-running
+# installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,4 +59,5 @@ if [ ! -x .venv-pywb/bin/wb-manager ]; then
   .venv-pywb/bin/pip install -q "pywb==$PYWB_VERSION"
 fi
 bash scripts/wacz-verifier.sh
+bash scripts/site-vendor.sh
 echo "bootstrap: done" >&2
