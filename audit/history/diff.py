@@ -17,7 +17,7 @@ different things (every edge would be new or gone).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from audit.model import Observation, Outcome, Status, Verdict
 from audit.web.urls import host_of
 
 EdgeKey = tuple[str, str, str]  # source, surface, target
+FindingKey = tuple[str, str, str, str]  # rule, source, surface, target
 STATUS_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
 
 
@@ -87,16 +88,25 @@ class Diff:
         }
 
 
-def edge_outcomes(observations: Iterable[Observation]) -> dict[EdgeKey, str]:
-    """(source, surface, target) -> typical outcome (the most common one when none is
-    attributable)."""
-    counts: dict[EdgeKey, Counter[Any]] = {}
+def edge_counts(observations: Iterable[Observation]) -> dict[EdgeKey, Counter[str]]:
+    """(source, surface, target) -> outcome counts; the target is the platform, else the
+    URL's host (what the history store's aggregate queries key an edge by, too)."""
+    counts: dict[EdgeKey, Counter[str]] = {}
     for obs in observations:
         target = obs.target_platform or host_of(obs.target_url) or obs.target_url
-        counts.setdefault((obs.source, obs.surface.value, target), Counter())[obs.outcome] += 1
+        counts.setdefault((obs.source, obs.surface.value, target), Counter())[
+            obs.outcome.value] += 1
+    return counts
+
+
+def edge_outcomes(edges: Mapping[EdgeKey, Mapping[str, int]]) -> dict[EdgeKey, str]:
+    """(source, surface, target) -> typical outcome (the most common one when none is
+    attributable; a tie goes to the first outcome by name, so the answer does not depend
+    on the order the observations were read in)."""
     out: dict[EdgeKey, str] = {}
-    for key, counter in counts.items():
-        outcome = typical(counter) or counter.most_common(1)[0][0]
+    for key, counts in edges.items():
+        counter = Counter({Outcome(o): n for o, n in counts.items() if n})
+        outcome = typical(counter) or min(counter, key=lambda o: (-counter[o], o.value))
         out[key] = outcome.value
     return out
 
@@ -125,18 +135,23 @@ def requirement_statuses(verdicts: Iterable[Verdict]) -> dict[str, str]:
     return {key: str(status) for key, status in tally.statuses().items()}
 
 
-def _finding_key(v: Verdict) -> tuple[str, str, str, str]:
-    # Observation ids (and so observation-rule verdict ids) change from run to run; what a
-    # finding is about does not.
-    return (v.rule_id, v.source, v.surface.value if v.surface else "",
-            v.target_platform or host_of(v.target_url or "") or v.target_url or "")
+def finding_entry(rule_id: str, source: str, surface: str | None, target_platform: str | None,
+                  target_url: str | None, severity: str, outcome: str | None,
+                  reason_zh: str, reason_en: str) -> tuple[FindingKey, dict[str, Any]]:
+    """A failed verdict as a diff lists it, keyed by what it is about: observation ids (and
+    so observation-rule verdict ids) change from run to run; what a finding is about does
+    not."""
+    target = target_platform or host_of(target_url or "") or target_url or ""
+    key = (rule_id, source, surface or "", target)
+    return key, {"rule_id": rule_id, "source": source, "surface": surface or "",
+                 "target": target, "severity": severity, "outcome": outcome,
+                 "reason": {"zh": reason_zh, "en": reason_en}}
 
 
-def _finding(v: Verdict) -> dict[str, Any]:
-    rule, source, surface, target = _finding_key(v)
-    return {"rule_id": rule, "source": source, "surface": surface, "target": target,
-            "severity": v.severity.value, "outcome": v.outcome.value if v.outcome else None,
-            "reason": v.reason.model_dump()}
+def _finding(v: Verdict) -> tuple[FindingKey, dict[str, Any]]:
+    return finding_entry(v.rule_id, v.source, v.surface.value if v.surface else None,
+                         v.target_platform, v.target_url, v.severity.value,
+                         v.outcome.value if v.outcome else None, v.reason.zh, v.reason.en)
 
 
 def metric_changes(before: Iterable[tuple[str, str, str, float | None]],
@@ -190,8 +205,40 @@ def search_changes(a: dict[tuple[str, str], str],
     return changes
 
 
-def diff(a: RunData, b: RunData) -> Diff:
-    edges_a, edges_b = edge_outcomes(a.observations), edge_outcomes(b.observations)
+@dataclass
+class RunSummary:
+    """What a diff compares of a run, aggregated: outcome counts per edge, requirement
+    statuses, failed findings by what they are about, metrics, search classes. Made from a
+    RunData (`summarise`) or from the history store's aggregates (audit/site/read.py), so a
+    history of large runs is compared without holding their observations."""
+
+    run_id: str
+    edges: dict[EdgeKey, Counter[str]]
+    requirements: dict[str, str]
+    findings: dict[FindingKey, dict[str, Any]]  # the last failed verdict of each key
+    metrics: list[tuple[str, str, str, float | None]]
+    search: dict[tuple[str, str], str]
+    frameworks: set[str]  # those the run's verdicts cite
+
+    @property
+    def sources(self) -> set[str]:
+        return {source for source, _surface, _target in self.edges}
+
+
+def summarise(run: RunData | RunSummary) -> RunSummary:
+    if isinstance(run, RunSummary):
+        return run
+    return RunSummary(run_id=run.run_id, edges=edge_counts(run.observations),
+                      requirements=requirement_statuses(run.verdicts),
+                      findings=dict(_finding(v) for v in run.verdicts
+                                    if v.status is Status.FAIL),
+                      metrics=list(run.metrics), search=dict(run.search),
+                      frameworks=frameworks_of(run.verdicts))
+
+
+def diff(run_a: RunData | RunSummary, run_b: RunData | RunSummary) -> Diff:
+    a, b = summarise(run_a), summarise(run_b)
+    edges_a, edges_b = edge_outcomes(a.edges), edge_outcomes(b.edges)
     edges: list[Change] = []
     for key in sorted(set(edges_a) | set(edges_b)):
         before, after = edges_a.get(key), edges_b.get(key)
@@ -203,7 +250,7 @@ def diff(a: RunData, b: RunData) -> Diff:
             kind = compare_outcomes(before, after)
             if kind is not None:
                 edges.append(Change(kind, key, before, after))
-    req_a, req_b = requirement_statuses(a.verdicts), requirement_statuses(b.verdicts)
+    req_a, req_b = a.requirements, b.requirements
     requirements: list[Change] = []
     for req in sorted(set(req_a) | set(req_b)):
         before_s, after_s = req_a.get(req), req_b.get(req)
@@ -214,13 +261,11 @@ def diff(a: RunData, b: RunData) -> Diff:
         else:
             kind = "worse" if STATUS_RANK[after_s] > STATUS_RANK[before_s] else "better"
         requirements.append(Change(kind, (req,), before_s, after_s))
-    failed_a = {_finding_key(v): v for v in a.verdicts if v.status is Status.FAIL}
-    failed_b = {_finding_key(v): v for v in b.verdicts if v.status is Status.FAIL}
+    failed_a, failed_b = a.findings, b.findings
     return Diff(
         run_a=a.run_id, run_b=b.run_id, edges=edges, requirements=requirements,
-        findings_new=[_finding(failed_b[k]) for k in sorted(set(failed_b) - set(failed_a))],
-        findings_resolved=[_finding(failed_a[k])
-                           for k in sorted(set(failed_a) - set(failed_b))],
+        findings_new=[failed_b[k] for k in sorted(set(failed_b) - set(failed_a))],
+        findings_resolved=[failed_a[k] for k in sorted(set(failed_a) - set(failed_b))],
         metrics=metric_changes(a.metrics, b.metrics),
         search=search_changes(a.search, b.search),
     )
@@ -235,19 +280,20 @@ def frameworks_of(verdicts: Iterable[Verdict]) -> set[str]:
     return {r.split("/", 1)[0] for v in verdicts for r in v.requirements if "/" in r}
 
 
-def unusable(a: RunData, b: RunData) -> tuple[str, str] | None:
+def unusable(run_a: RunData | RunSummary, run_b: RunData | RunSummary
+             ) -> tuple[str, str] | None:
     """(EMPTY | NOT_COMPARABLE, why) when the two runs cannot be diffed, else None."""
+    a, b = summarise(run_a), summarise(run_b)
     for run in (a, b):
-        if not run.observations:
+        if not run.edges:
             return EMPTY, (f"run {run.run_id} has no observations: an empty run cannot show "
                            "what changed, nor that nothing regressed")
-    sources_a = {o.source for o in a.observations}
-    sources_b = {o.source for o in b.observations}
+    sources_a, sources_b = a.sources, b.sources
     if not sources_a & sources_b:
         return NOT_COMPARABLE, (f"runs {a.run_id} and {b.run_id} share no source platform "
                                 f"({', '.join(sorted(sources_a))} vs "
                                 f"{', '.join(sorted(sources_b))})")
-    frameworks_a, frameworks_b = frameworks_of(a.verdicts), frameworks_of(b.verdicts)
+    frameworks_a, frameworks_b = a.frameworks, b.frameworks
     if frameworks_a and frameworks_b and not frameworks_a & frameworks_b:
         return NOT_COMPARABLE, (f"runs {a.run_id} and {b.run_id} were judged against "
                                 f"different frameworks ({', '.join(sorted(frameworks_a))} vs "

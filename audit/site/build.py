@@ -28,25 +28,24 @@ from audit.evidence.cachedir import cache_root
 from audit.evidence.review import COLUMNS as REVIEW_COLUMNS
 from audit.evidence.review import REVIEW_CSV, review_of
 from audit.evidence.wacz import WaczError
-from audit.history.diff import Change, Diff, RunData, diff, unusable
-from audit.history.rundata import from_store
-from audit.history.store import default_url, previous_run
+from audit.history.diff import Change, Diff, RunSummary, diff, unusable
+from audit.history.store import RunRow, default_url, previous_run
 from audit.judge.outcomes import css_rules
 from audit.model import SurfaceKind
 from audit.policy.catalog import Catalog, PolicyError, catalog_for_run, load_catalog
 from audit.site import charts, feed, replay, search
 from audit.site.read import (
+    History,
     RunSnapshot,
     SiteError,
     input_hash,
     open_store,
     select_runs,
-    snapshot,
-    snapshot_from_record,
-    snapshot_record,
+    slug,
 )
 from audit.site.render import LANGS, render, templates_dir
 from audit.site.tables import (
+    FINDINGS_SHOWN,
     UNKNOWN_COMPANY,
     Names,
     Table,
@@ -55,12 +54,12 @@ from audit.site.tables import (
     edges_table,
     findings_table,
     headline,
+    platform_findings,
     platform_matrix,
     requirements_table,
     runs_table,
     search_table,
     series_table,
-    slug,
 )
 from audit.site.texts import OUTCOMES, SURFACES
 
@@ -103,25 +102,15 @@ def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = N
     state = _cached_state(out)
     inputs: dict[str, str] = state.get("inputs", {}) if state else {}
     hashes = {row.id: input_hash(row) for row in rows}
-    snapshots: list[RunSnapshot] = []
-    read: list[str] = []
-    for row in rows:
-        cached = _load(out / CACHE / "runs" / f"{slug(row.id)}.json")
-        if inputs.get(row.id) == hashes[row.id] and cached is not None:
-            try:
-                snapshots.append(snapshot_from_record(row, cached))
-                continue
-            except (KeyError, TypeError, ValueError):
-                pass  # a cache file of another shape: read the run again
-        snap = snapshot(engine, row)
-        snapshots.append(snap)
-        read.append(row.id)
-        _save(out / CACHE / "runs" / f"{slug(row.id)}.json", snapshot_record(snap))
+    history = History(engine, out / CACHE, inputs)
+    snapshots = [history.snapshot(row) for row in rows]
+    # Only the latest run's findings are shown (and held); the others' stay in the cache.
+    snapshots[-1].findings = history.details(snapshots[-1].row).findings
     catalog = _catalog(snapshots)
-    diffs, problems = _diffs(engine, snapshots, out, hashes)
+    diffs, problems = _diffs(engine, snapshots, out, hashes, history)
     result = _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC), hashes,
                     publish_replay)
-    result.read = read
+    result.read = history.read
     return result
 
 
@@ -172,23 +161,23 @@ def _catalog(snapshots: list[RunSnapshot]) -> Catalog:
         raise SiteError(f"the policies cannot be loaded:\n{exc}") from None
 
 
-def _diffs(engine: Engine, snapshots: list[RunSnapshot], out: Path, hashes: dict[str, str]
-           ) -> tuple[dict[str, tuple[str, Diff]], dict[str, str]]:
+def _diffs(engine: Engine, snapshots: list[RunSnapshot], out: Path, hashes: dict[str, str],
+           history: History) -> tuple[dict[str, tuple[str, Diff]], dict[str, str]]:
     """Each run against the stored run before it with the same sources (audit.history.diff,
-    as `hulian diff --against previous`); why not, when the two cannot be compared. A diff
-    of two runs unchanged since the last build comes from the cache."""
+    as `hulian diff --against previous`, on the runs' aggregates); why not, when the two
+    cannot be compared. A diff of two runs unchanged since the last build comes from the
+    cache."""
     diffs: dict[str, tuple[str, Diff]] = {}
     problems: dict[str, str] = {}
-    loaded: dict[str, RunData] = {}
+    published = {s.id: s for s in snapshots}
+    loaded: dict[str, RunSummary] = {}
 
-    def data(run_id: str) -> RunData | None:
-        if run_id not in loaded:
-            got = from_store(engine, run_id)
-            if got is None:
-                return None
+    def data(row: RunRow) -> RunSummary:
+        if row.id not in loaded:
+            got = history.summary(row, published.get(row.id))
             loaded.clear()  # keep at most the previous one: runs come oldest first
-            loaded[run_id] = got
-        return loaded[run_id]
+            loaded[row.id] = got
+        return loaded[row.id]
 
     for snap in snapshots:
         before = previous_run(engine, snap.id)
@@ -206,10 +195,8 @@ def _diffs(engine: Engine, snapshots: list[RunSnapshot], out: Path, hashes: dict
                 continue
             except (KeyError, TypeError, ValueError):
                 pass
-        a = data(before.id)
-        b = data(snap.id)
-        if a is None or b is None:
-            continue
+        a = data(before)
+        b = data(snap.row)
         reason = unusable(a, b)
         if reason is not None:
             problems[snap.id] = reason[1]
@@ -371,7 +358,7 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
     w.text("feed.xml", feed.atom(snapshots, diffs, latest.row.started_at or now, names,
                                  links["run"]))
     kept = {f"{CACHE}/{kind}/{slug(s.id)}.json" for s in snapshots
-            for kind in ("runs", "diffs", "evidence")}
+            for kind in ("runs", "details", "diffs", "evidence")}
     w.remove_stale(kept)
     (out / STATE).write_text(json.dumps({
         "version": STATE_VERSION, "tool_version": __version__,
@@ -453,10 +440,13 @@ def _platform_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
                                     for s in surfaces], counts,
                              {k: v[0 if zh else 1] for k, v in OUTCOMES.items()})
 
+    findings = platform_findings(tables["findings"], pid)
+    w.table(findings, f"api/v1/platforms/{slug(pid)}")
     w.page("platform.html.j2", common["links"]["platform"][pid], {
         **common, "pid": pid, "company": names.company(pid),
         "chart": {True: chart(True), False: chart(False)} if surfaces else None,
-        "findings": [f for f in tables["findings"].rows if f["source"] == pid],
+        "findings": findings.rows[:FINDINGS_SHOWN], "findings_total": len(findings.rows),
+        "findings_api": f"api/v1/platforms/{slug(pid)}/findings",
         "failing": [r for r in tables["requirement_failures"].rows if r["platform"] == pid],
         "search_rows": [r for r in tables["search"].rows if r["platform"] == pid],
         "outgoing": [r for r in tables["platform_matrix"].rows if r["source"] == pid],

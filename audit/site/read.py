@@ -1,7 +1,10 @@
 """What the site reads from the history store and the run bundles, reduced as it is read:
-per run, the outcome counts of each edge, the failed verdicts, the requirement statuses per
-source platform and the search classes. Aggregating in SQL keeps a history of many large runs
-out of memory (the store's own readers build a model object per observation).
+per run, the outcome counts of each edge, the requirement statuses per source platform and
+for the whole run, the search classes, and apart from them the failed verdicts and the graph
+metrics (the run's *details*: needed only for the latest run's findings and for the diffs).
+Aggregating in SQL keeps a history of many large runs out of memory (the store's own readers
+build a model object per observation): a build holds every run's snapshot, but at most two
+runs' details (`History`).
 
 Read-only. The store module stays the owner of the schema; these are the site's queries over
 its tables.
@@ -11,23 +14,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+import re
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from audit.errors import HulianError
 from audit.evidence.bundle import BundleError, read_manifest
+from audit.history.diff import RunSummary, finding_entry
 from audit.history.store import (
     ObservationRow,
     RunRow,
     StoreError,
     VerdictRow,
     list_runs,
+    load_metrics,
     load_search,
     open_engine,
     run_as_dict,
@@ -37,6 +43,15 @@ from audit.model import RunManifest
 from audit.web.urls import host_of
 
 EdgeKey = tuple[str, str, str]  # source, surface, target (platform id, else host)
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
+
+
+def slug(value: str) -> str:
+    """The file name of an id's page: the id itself when it is a plain lower-case name,
+    otherwise a digest (ids come from policies and stores and may hold anything)."""
+    if _SLUG.match(value) and ".." not in value:
+        return value
+    return "x-" + hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
 class SiteError(HulianError):
@@ -49,9 +64,13 @@ class RunSnapshot:
 
     row: RunRow
     edges: dict[EdgeKey, Counter[str]] = field(default_factory=dict)
-    findings: list[dict[str, Any]] = field(default_factory=list)  # failed verdicts
+    # The failed verdicts: filled in for the latest run only (History.findings), the other
+    # runs' are in the build cache and the store.
+    findings: list[dict[str, Any]] = field(default_factory=list)
     # source platform -> '<framework>/<requirement>' -> pass | fail | inconclusive
     requirements: dict[str, dict[str, str]] = field(default_factory=dict)
+    # '<framework>/<requirement>' -> status over the whole run (what `hulian diff` compares)
+    run_requirements: dict[str, str] = field(default_factory=dict)
     search: dict[tuple[str, str], str] = field(default_factory=dict)  # (platform, token)
     bundle: Path | None = None  # the bundle directory, when it is still there
     manifest: RunManifest | None = None
@@ -110,35 +129,46 @@ def edges_of(engine: Engine, run_id: str) -> dict[EdgeKey, Counter[str]]:
 
 
 FINDING_COLUMNS = ("id", "rule_id", "observation_id", "source", "surface", "target_platform",
-                   "target_url", "outcome", "severity", "reason_zh", "reason_en",
-                   "requirements", "evidence")
+                   "target_url", "outcome", "severity", "reason_zh", "reason_en")
 
 
 def verdicts_of(engine: Engine, run_id: str
-                ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
-    """The failed verdicts, and the requirement statuses per source platform
-    (audit.judge.evaluate.RequirementTally over the verdicts' recorded requirements, the
-    decision `hulian diff` makes for a whole run)."""
+                ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]], dict[str, str]]:
+    """The failed verdicts, the requirement statuses per source platform and over the whole
+    run (audit.judge.evaluate.RequirementTally over the verdicts' recorded requirements, the
+    decision `hulian diff` makes for a whole run). One pass over the run's verdicts, a row
+    at a time; a requirement list is parsed once per distinct list (a run has a handful),
+    evidence only for the failed ones."""
     v = VerdictRow
     query = (select(v.id, v.rule_id, v.observation_id, v.source, v.surface, v.target_platform,
                     v.target_url, v.outcome, v.severity, v.reason_zh, v.reason_en,
-                    v.requirements, v.evidence, v.status)
+                    cast(v.requirements, Text), cast(v.evidence, Text), v.status)
              .where(v.run_id == run_id).order_by(v.id))
     failed: list[dict[str, Any]] = []
     tallies: dict[str, RequirementTally] = {}
-    with Session(engine) as session:
-        for row in session.execute(query):
-            *values, status = row
-            record = dict(zip(FINDING_COLUMNS, values, strict=True))
-            tallies.setdefault(record["source"], RequirementTally()).add(
-                record["requirements"] or [], status, record["observation_id"], record["id"])
+    whole = RequirementTally()
+    parsed: dict[str | None, list[str]] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            *values, requirements_json, evidence_json, status = row
+            requirements = parsed.get(requirements_json)
+            if requirements is None:
+                requirements = parsed[requirements_json] = [
+                    str(r) for r in json.loads(requirements_json or "[]")]
+            source, observation_id, verdict_id = values[3], values[2], values[0]
+            tally = tallies.get(source)
+            if tally is None:
+                tally = tallies[source] = RequirementTally()
+            tally.add(requirements, status, observation_id, verdict_id)
+            whole.add(requirements, status, observation_id, verdict_id)
             if status == "fail":
-                record["requirements"] = list(record["requirements"] or [])
-                record["evidence"] = list(record["evidence"] or [])
+                record = dict(zip(FINDING_COLUMNS, values, strict=True))
+                record["requirements"] = list(requirements)
+                record["evidence"] = [str(e) for e in json.loads(evidence_json or "[]")]
                 failed.append(record)
     statuses = {source: {k: str(s) for k, s in tally.statuses().items()}
                 for source, tally in tallies.items()}
-    return failed, statuses
+    return failed, statuses, {k: str(s) for k, s in whole.statuses().items()}
 
 
 def bundle_of(row: RunRow) -> tuple[Path | None, RunManifest | None, str | None]:
@@ -154,14 +184,6 @@ def bundle_of(row: RunRow) -> tuple[Path | None, RunManifest | None, str | None]
         return None, None, str(exc)
 
 
-def snapshot(engine: Engine, row: RunRow) -> RunSnapshot:
-    findings, requirements = verdicts_of(engine, row.id)
-    bundle, manifest, problem = bundle_of(row)
-    return RunSnapshot(row=row, edges=edges_of(engine, row.id), findings=findings,
-                       requirements=requirements, search=load_search(engine, row.id),
-                       bundle=bundle, manifest=manifest, bundle_problem=problem)
-
-
 def input_hash(row: RunRow) -> str:
     """What a run's cached snapshot was read from: its store row (counts, path, times, the
     time it was recorded, so a run imported again is read again)."""
@@ -170,9 +192,9 @@ def input_hash(row: RunRow) -> str:
 
 
 def snapshot_record(snap: RunSnapshot) -> dict[str, Any]:
-    """The store-derived part of a snapshot as JSON (the build cache)."""
+    """The store-derived part of a snapshot as JSON (the build cache), details apart."""
     return {"edges": [[*key, dict(counts)] for key, counts in snap.edges.items()],
-            "findings": snap.findings, "requirements": snap.requirements,
+            "requirements": snap.requirements, "run_requirements": snap.run_requirements,
             "search": [[p, t, c] for (p, t), c in snap.search.items()]}
 
 
@@ -182,6 +204,115 @@ def snapshot_from_record(row: RunRow, record: dict[str, Any]) -> RunSnapshot:
         row=row,
         edges={(str(s), str(sf), str(t)): Counter(counts)
                for s, sf, t, counts in record["edges"]},
-        findings=list(record["findings"]), requirements=dict(record["requirements"]),
+        requirements=dict(record["requirements"]),
+        run_requirements=dict(record["run_requirements"]),
         search={(str(p), str(t)): str(c) for p, t, c in record["search"]},
         bundle=bundle, manifest=manifest, bundle_problem=problem)
+
+
+@dataclass
+class Details:
+    """A run's failed verdicts (FINDING_COLUMNS, requirements, evidence) and graph metrics."""
+
+    findings: list[dict[str, Any]]
+    metrics: list[tuple[str, str, str, float | None]]
+
+
+class History:
+    """The published runs as the build reads them: from the build cache (`cache`, the
+    site's .build/) when the run's store row is unchanged since the build that cached it
+    (`inputs`, that build's input hashes), else from the store. `read` lists the runs read
+    from the store, in order: the build's own account of what an incremental build cost.
+
+    Snapshots are small (aggregates); details (the failed verdicts, the metrics) are kept
+    for the last two runs asked for only: the latest run's findings and a diff's two runs."""
+
+    KEEP = 2
+
+    def __init__(self, engine: Engine, cache: Path, inputs: dict[str, str]):
+        self.engine = engine
+        self.cache = cache
+        self.inputs = dict(inputs)  # and the runs this build cached
+        self.read: list[str] = []
+        self._details: OrderedDict[str, Details] = OrderedDict()
+
+    def _file(self, kind: str, run_id: str) -> Path:
+        return self.cache / kind / f"{slug(run_id)}.json"
+
+    def _cached(self, kind: str, row: RunRow) -> dict[str, Any] | None:
+        if self.inputs.get(row.id) != input_hash(row):
+            return None
+        return _load(self._file(kind, row.id))
+
+    def snapshot(self, row: RunRow) -> RunSnapshot:
+        cached = self._cached("runs", row)
+        if cached is not None:
+            try:
+                return snapshot_from_record(row, cached)
+            except (KeyError, TypeError, ValueError):
+                pass  # a cache file of another shape: read the run again
+        self.read.append(row.id)
+        findings, requirements, whole = verdicts_of(self.engine, row.id)
+        bundle, manifest, problem = bundle_of(row)
+        snap = RunSnapshot(row=row, edges=edges_of(self.engine, row.id),
+                           requirements=requirements, run_requirements=whole,
+                           search=load_search(self.engine, row.id), bundle=bundle,
+                           manifest=manifest, bundle_problem=problem)
+        details = Details(findings, load_metrics(self.engine, row.id))
+        _save(self._file("runs", row.id), snapshot_record(snap))
+        _save(self._file("details", row.id), {"findings": details.findings,
+                                               "metrics": details.metrics})
+        self.inputs[row.id] = input_hash(row)
+        self._keep(row.id, details)
+        return snap
+
+    def _keep(self, run_id: str, details: Details) -> None:
+        self._details[run_id] = details
+        self._details.move_to_end(run_id)
+        while len(self._details) > self.KEEP:
+            self._details.popitem(last=False)
+
+    def details(self, row: RunRow) -> Details:
+        if row.id in self._details:
+            self._details.move_to_end(row.id)
+            return self._details[row.id]
+        cached = self._cached("details", row)
+        if cached is not None:
+            try:
+                details = Details(list(cached["findings"]),
+                                  [(str(a), str(b), str(c), d) for a, b, c, d
+                                   in cached["metrics"]])
+                self._keep(row.id, details)
+                return details
+            except (KeyError, TypeError, ValueError):
+                pass
+        self.snapshot(row)  # reads the run, its details with it
+        return self._details[row.id]
+
+    def summary(self, row: RunRow, snap: RunSnapshot | None = None) -> RunSummary:
+        """The run as audit.history.diff compares it, from the aggregates (the run may be
+        one the site does not publish: the previous run of a published one)."""
+        snap = snap or self.snapshot(row)
+        details = self.details(row)
+        findings = dict(finding_entry(f["rule_id"], f["source"], f["surface"],
+                                      f["target_platform"], f["target_url"], f["severity"],
+                                      f["outcome"], f["reason_zh"], f["reason_en"])
+                        for f in details.findings)
+        return RunSummary(run_id=row.id, edges=snap.edges,
+                          requirements=snap.run_requirements, findings=findings,
+                          metrics=details.metrics, search=snap.search,
+                          frameworks={k.split("/", 1)[0] for k in snap.run_requirements
+                                      if "/" in k})
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _save(path: Path, value: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, ensure_ascii=False, default=str), encoding="utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ def environment() -> jinja2.Environment:
     )
 
 
+@lru_cache(maxsize=1 << 16)  # pages link the same few targets thousands of times
 def relative(target: str, page: str) -> str:
     """The link from the page at site path `page` to the site path `target`."""
     base = posixpath.dirname(page) or "."

@@ -16,7 +16,7 @@ from typing import Any
 
 from audit.policy.catalog import Catalog
 from audit.site.read import RunSnapshot
-from audit.site.tables import Names, Table, slug
+from audit.site.tables import Names, Table, shown_findings, slug
 from audit.web.urls import host_of
 
 
@@ -52,7 +52,9 @@ def entries(snapshots: Sequence[RunSnapshot], names: Names, platforms: Sequence[
                 f"{names.platform_name(source, True)} → {names.platform_name(target, True)}",
                 f"{names.platform_name(source, False)} → {names.platform_name(target, False)}",
                 target))
-    for f in tables["findings"].rows:
+    # The findings the platform pages show (each entry leads to its row); the others are
+    # in the API files only, and would make this script, which every page loads, megabytes.
+    for f in shown_findings(tables["findings"]):
         if f["source"] not in links["platform"]:
             continue
         found.append(_entry(

@@ -7,10 +7,8 @@ audit.judge.outcomes.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,16 +21,10 @@ from audit.model import Outcome, Text
 from audit.policy.catalog import Catalog
 from audit.site.read import RunSnapshot
 
+# The pages' file names are decided in read.py (the build cache names its files by them too).
+from audit.site.read import slug as slug
+
 API_VERSION = 1
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
-
-
-def slug(value: str) -> str:
-    """The file name of an id's page: the id itself when it is a plain lower-case name,
-    otherwise a digest (ids come from policies and stores and may hold anything)."""
-    if _SLUG.match(value) and ".." not in value:
-        return value
-    return "x-" + hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 UNKNOWN_COMPANY = "-"  # the company of a target no policy names (an outside host)
 
@@ -184,6 +176,31 @@ def edges_table(run: RunSnapshot) -> Table:
     return Table("edges", ("source", "surface", "target", "outcome", "n"), rows)
 
 
+# Rows of a platform page's findings table (the worst first): a large run has thousands of
+# findings per platform, which would make the page megabytes long. All of them are in
+# api/v1/platforms/<id>/findings.json and .csv, which the page links; the search index holds
+# the ones shown (its entries lead to their rows).
+FINDINGS_SHOWN = 50
+
+
+def platform_findings(findings: Table, platform: str) -> Table:
+    """The findings of one source platform, in the findings table's order (its page shows
+    the first FINDINGS_SHOWN)."""
+    return Table("findings", findings.columns,
+                 [f for f in findings.rows if f["source"] == platform])
+
+
+def shown_findings(findings: Table) -> list[dict[str, Any]]:
+    """The findings the platform pages show: the first FINDINGS_SHOWN of each source."""
+    seen: Counter[str] = Counter()
+    shown = []
+    for f in findings.rows:
+        seen[f["source"]] += 1
+        if seen[f["source"]] <= FINDINGS_SHOWN:
+            shown.append(f)
+    return shown
+
+
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
@@ -263,5 +280,6 @@ def headline(run: RunSnapshot) -> dict[str, Any]:
     return {"run_id": run.id, "platforms": len({s for s, _, _ in run.edges}),
             "links": links, "open": open_links,
             "open_share": round(open_links / links, 4) if links else None,
-            "failed_findings": len(run.findings), "failing_requirements": len(failing),
+            # The store's count: only the latest run keeps its findings in the build.
+            "failed_findings": run.row.n_failed, "failing_requirements": len(failing),
             "outcomes": dict(outcomes)}

@@ -65,6 +65,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "reason": ("说明", "Reason"),
     "evidence": ("证据", "Evidence"),
     "current_findings": ("当前的不合规发现", "Current findings"),
+    "findings_more": ("此处仅列出最严重的 %(n)s 条，另有 %(more)s 条未列出；全部发现见",
+                      "Only the %(n)s worst are listed here, %(more)s more are not; all of "
+                      "them are in"),
     "no_findings": ("最新运行中没有不合规发现。", "No failed findings in the latest run."),
     "failing_reqs": ("未满足的工信部要求", "MIIT requirements failed"),
     "no_failing_reqs": ("最新运行中没有未满足的要求。", "No requirement fails in the latest run."),

@@ -1,0 +1,188 @@
+"""Scale benchmark of the static site (issue 18): `hulian site build` of a history store of
+100 runs × 10,000 observations from scratch, then the incremental rebuild after one new run,
+and the largest files the site holds.
+
+    .venv/bin/python bench/site.py [--runs 100] [--observations 10000] [--edges 1200]
+        [--dir DIR] [--baseline CHECKOUT]
+
+The history is made through the real recording path, with bundles: each run is a sealed
+bundle (audit/evidence/bundle.py's writer, the shipped policies' per-observation verdicts,
+Parquet tables, as tests/reportruns.py writes them) recorded into a SQLite store by
+`record_run`, as `hulian runs import` does. Bundles, because the site reads them too: the run
+pages list the bundle's files and hashes, copy its reports and show its review queue (read
+from observations.jsonl), and the names come from the latest bundle's policies.
+
+The observations are tests/scaleruns.py's (bench/graph.py's audit) on the shipped catalog's
+platforms (its platform i is the catalog's i-th platform, its hosts the platform's first
+domain): one audit of E edges, the same in every run, and per run 3 % of the observations
+drawn again (so runs differ: changes, regressions, requirement streaks) and 2 % left
+`unrecognized` (a review queue of ~200 per run). Generated once into DIR (reused when DIR is
+given again: history-N.db plus the bundles; not timed).
+
+Measured, each in its own process (peak RSS = that process's VmHWM; the time of build()
+itself, and of the whole process with its imports):
+  full         build() into an empty directory from the store of N runs
+  incremental  one more run recorded, build() into the same site
+  [baseline]   with --baseline CHECKOUT, the same two builds by that checkout's code on the
+               same store, side by side (e.g. `git worktree add /tmp/base <commit>`)
+Then the largest page (.html), the largest file, each api/v1 table and the search index.
+Targets: full < 60 s, incremental < 10 s, no page over 2 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_LIMIT = 2 * 1024 * 1024
+
+
+def _peak_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
+
+
+def history(root: Path, n_runs: int, n_obs: int, n_edges: int) -> Path:
+    """root/history-N.db of N runs and N+1 bundles under root/runs (the last one is the run
+    the incremental rebuild adds), made once: reused when root holds them."""
+    from audit.history.store import open_engine
+    from tests.siteruns import write_history
+
+    store = root / f"history-{n_runs}.db"
+    if store.is_file():
+        return store
+    runs = root / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    tmp = root / "history.tmp.db"
+    tmp.unlink(missing_ok=True)
+    engine = open_engine(f"sqlite:///{tmp}")
+    write_history(runs, n_runs, n_obs, n_edges, engine, extra=1, progress=True)
+    engine.dispose()
+    tmp.rename(store)
+    return store
+
+
+def phase(args: argparse.Namespace) -> dict[str, Any]:
+    """One build in this process, by the code under --code."""
+    sys.path.insert(0, str(Path(args.code).resolve()))
+    started = time.perf_counter()
+    from audit.site.build import build
+
+    imported = time.perf_counter()
+    result = build(Path(args.out), f"sqlite:///{args.store}")
+    done = time.perf_counter()
+    counters = {k: getattr(result, k) for k in ("pages", "unchanged", "rows_read")
+                if hasattr(result, k)}
+    return {"build_s": round(done - imported, 2), "process_s": round(done - started, 2),
+            "peak_rss_mb": _peak_mb(), "runs": len(result.runs), "read": len(result.read),
+            "written": len(result.written), **counters}
+
+
+def measure(name: str, code: Path, store: Path, out: Path) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--phase", name, "--code", str(code), "--store",
+               str(store), "--out", str(out)]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed (exit {proc.returncode})")
+    result: dict[str, Any] = {"phase": name, "code": str(code),
+                              **json.loads(proc.stdout.strip().splitlines()[-1])}
+    print(f"  {name:<24} build {result['build_s']:7.2f} s  process {result['process_s']:7.2f}"
+          f" s  peak RSS {result['peak_rss_mb']:5d} MB  runs read {result['read']:3d}  files "
+          f"written {result['written']}", file=sys.stderr, flush=True)
+    return result
+
+
+def sizes(site: Path) -> dict[str, Any]:
+    files = [p for p in site.rglob("*") if p.is_file() and ".build" not in p.parts]
+    pages = [p for p in files if p.suffix == ".html"]
+    largest = max(pages, key=lambda p: p.stat().st_size)
+    biggest = max(files, key=lambda p: p.stat().st_size)
+    api = site / "api" / "v1"
+    return {"files": len(files), "pages": len(pages),
+            "total_mb": round(sum(p.stat().st_size for p in files) / 2**20, 1),
+            "largest_page": [largest.relative_to(site).as_posix(), largest.stat().st_size],
+            "largest_file": [biggest.relative_to(site).as_posix(), biggest.stat().st_size],
+            "pages_over_2mb": sum(p.stat().st_size > PAGE_LIMIT for p in pages),
+            "search_index": (site / "search-index.js").stat().st_size,
+            "api": {p.name: p.stat().st_size for p in sorted(api.glob("*.json"))}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--observations", type=int, default=10_000)
+    parser.add_argument("--edges", type=int, default=1200)
+    parser.add_argument("--dir", type=Path, help="generate the history here, or reuse it")
+    parser.add_argument("--baseline", type=Path, help="another checkout, measured on the "
+                        "same store side by side")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--code", default=str(ROOT), help=argparse.SUPPRESS)
+    parser.add_argument("--store", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(phase(args)))
+        return
+
+    sys.path.insert(0, str(ROOT))
+    from audit.history.store import open_engine, record_run
+
+    root = args.dir or Path(tempfile.mkdtemp(prefix="hulian-bench-site-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        pristine = history(root, args.runs, args.observations, args.edges)
+        print(f"history of {args.runs} runs × {args.observations:,} observations ready in "
+              f"{time.perf_counter() - t0:.0f} s under {root}", file=sys.stderr, flush=True)
+        last = root / "runs" / f"site-{args.runs:03d}"
+        results: list[dict[str, Any]] = []
+        codes = [("", ROOT)] + ([("baseline ", args.baseline)] if args.baseline else [])
+        for label, code in codes:
+            work = root / "work"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            store = work / "history.db"
+            shutil.copyfile(pristine, store)
+            site = work / "site"
+            full = measure(f"{label}full", code, store, site)
+            engine = open_engine(f"sqlite:///{store}")
+            record_run(last, engine=engine)
+            engine.dispose()
+            incremental = measure(f"{label}incremental", code, store, site)
+            results.append({"code": str(code), "full": full, "incremental": incremental,
+                            "sizes": sizes(site)})
+        for r in results:
+            print(json.dumps(r, ensure_ascii=False))
+        for r in results:
+            s = r["sizes"]
+            print(f"\n{r['code']}: {args.runs} runs × {args.observations:,} observations: full "
+                  f"build {r['full']['build_s']} s (peak RSS {r['full']['peak_rss_mb']} MB), "
+                  f"incremental after one run {r['incremental']['build_s']} s (peak RSS "
+                  f"{r['incremental']['peak_rss_mb']} MB, {r['incremental']['read']} run "
+                  f"read); {s['pages']} pages, largest {s['largest_page'][0]} "
+                  f"{s['largest_page'][1] / 2**20:.2f} MB, {s['pages_over_2mb']} over 2 MB; "
+                  f"largest file {s['largest_file'][0]} {s['largest_file'][1] / 2**20:.2f} MB")
+        if len(results) > 1:
+            new, old = results
+            full = old["full"]["build_s"] / new["full"]["build_s"]
+            incremental = old["incremental"]["build_s"] / new["incremental"]["build_s"]
+            print(f"ratio baseline/this: full {full:.1f}x, incremental {incremental:.1f}x")
+    finally:
+        if args.dir:
+            print(f"kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

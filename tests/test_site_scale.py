@@ -1,0 +1,140 @@
+"""The site at scale (issue 18, "Scale"), on a small synthetic history: 5 runs × 4,000
+observations recorded through the real path (tests/siteruns.py), then a sixth. A platform has
+more findings than its page lists: the page lists the worst FINDINGS_SHOWN, says how many
+more there are and links the JSON/CSV files that hold all of them. The incremental build
+after the sixth run reads only that run from the store (the build's own counter, not a
+time), gives the site a full build gives, and its diffs — made from the store's aggregates —
+are `hulian diff`'s on the runs' full records. bench/site.py measures the full size."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from audit.history.diff import diff
+from audit.history.rundata import from_store
+from audit.history.store import get_run, open_engine, record_run
+from audit.site.build import build
+from audit.site.tables import FINDINGS_SHOWN, changes_table, slug
+from tests.siteruns import run_id, write_history
+
+pytestmark = pytest.mark.slow
+
+RUNS = 5
+OBSERVATIONS = 4000
+PAGE_LIMIT = 2 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[Path]]:
+    root = tmp_path_factory.mktemp("sitescale")
+    url = f"sqlite:///{root / 'history.db'}"
+    engine = open_engine(url)
+    paths = write_history(root / "runs", RUNS, OBSERVATIONS, 400, engine, extra=1)
+    engine.dispose()
+    return url, paths
+
+
+@pytest.fixture(scope="module")
+def site(history: tuple[str, list[Path]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    url, _paths = history
+    out = tmp_path_factory.mktemp("site") / "site"
+    result = build(out, url, [run_id(i) for i in range(RUNS)])
+    assert result.read == [run_id(i) for i in range(RUNS)]
+    return out
+
+
+def _api(path: Path) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    return rows
+
+
+def test_a_platform_page_lists_the_worst_findings_and_links_all_of_them(
+        site: Path, history: tuple[str, list[Path]]) -> None:
+    url, _paths = history
+    findings = _api(site / "api/v1/findings.json")
+    engine = open_engine(url)
+    latest = get_run(engine, run_id(RUNS - 1))
+    engine.dispose()
+    assert latest is not None and len(findings) == latest.n_failed  # the API holds all
+    per_source: dict[str, int] = {}
+    for f in findings:
+        per_source[str(f["source"])] = per_source.get(str(f["source"]), 0) + 1
+    big = [p for p, n in per_source.items() if n > FINDINGS_SHOWN]
+    assert big, f"no platform with more than {FINDINGS_SHOWN} findings: {per_source}"
+    for pid in big:
+        total = per_source[pid]
+        for lang in ("zh", "en"):
+            page = site / lang / "platform" / f"{slug(pid)}.html"
+            doc = lxml.html.fromstring(page.read_bytes())
+            rows = doc.xpath('//section[@id="findings"]//tr[@class="finding"]')
+            assert len(rows) == FINDINGS_SHOWN
+            # the worst first: the rows are the first of the platform's API rows
+            own = [f for f in findings if f["source"] == pid]
+            assert [r.get("id") for r in rows] == [f"f-{f['id']}" for f in own[:FINDINGS_SHOWN]]
+            more = doc.xpath('//p[contains(@class, "findings-more")]')[0]
+            text = " ".join(more.text_content().split())
+            assert re.search(rf"\b{total - FINDINGS_SHOWN:,}\b", text), text
+            links = {a.text_content(): a.get("href") for a in more.xpath(".//a")}
+            assert set(links) == {"findings.json", "findings.csv"}
+            for name, href in links.items():
+                file = (page.parent / href).resolve()
+                assert file == (site / f"api/v1/platforms/{slug(pid)}/{name}").resolve()
+            heading = doc.xpath('//section[@id="findings"]/h2')[0].text_content()
+            assert f"{total:,}" in heading
+        api = site / f"api/v1/platforms/{slug(pid)}"
+        assert [f["id"] for f in _api(api / "findings.json")] == [f["id"] for f in own]
+        with (api / "findings.csv").open(encoding="utf-8") as fh:
+            assert [r["id"] for r in csv.DictReader(fh)] == [f["id"] for f in own]
+
+
+def test_no_page_is_over_its_cap_and_the_search_index_lists_only_shown_findings(
+        site: Path) -> None:
+    pages = list(site.rglob("*.html"))
+    assert len(pages) > 100
+    assert max(p.stat().st_size for p in pages) < PAGE_LIMIT
+    text = (site / "search-index.js").read_text(encoding="utf-8")
+    entries = json.loads(text.removeprefix("window.HULIAN_SEARCH = ").rstrip().rstrip(";"))
+    shown = [e for e in entries if e["k"] == "finding"]
+    per_page: dict[str, int] = {}
+    for e in shown:
+        page, fragment = str(e["p"]).split("#")
+        per_page[page] = per_page.get(page, 0) + 1
+        # every finding in the index leads to a row of its page
+        assert f'id="{fragment}"' in (site / "en" / page).read_text(encoding="utf-8")
+    assert shown and max(per_page.values()) == FINDINGS_SHOWN
+
+
+def test_an_incremental_build_after_one_run_reads_only_that_run(
+        site: Path, history: tuple[str, list[Path]], tmp_path: Path) -> None:
+    url, paths = history
+    engine = open_engine(url)
+    new = run_id(RUNS)
+    if get_run(engine, new) is None:
+        record_run(paths[RUNS], engine=engine)
+    result = build(site, url)
+    assert result.read == [new]  # the other runs from the build cache, diffs too
+    assert result.runs[-1] == new and f"en/run/{new}.html" in result.written
+    assert f"en/run/{run_id(0)}.html" not in result.written
+    # ... and the site is the one a full build makes
+    full = build(tmp_path / "full", url)
+    assert full.read == result.runs
+
+    def tree(out: Path) -> dict[str, bytes]:
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+                if p.is_file() and p.name != "site-state.json"}
+
+    assert tree(site) == tree(tmp_path / "full")
+    # The site's diffs, made from the store's aggregates, are `hulian diff`'s on the runs'
+    # full records (observations and verdicts as model objects).
+    before, after = from_store(engine, run_id(RUNS - 1)), from_store(engine, new)
+    engine.dispose()
+    assert before is not None and after is not None
+    expected = changes_table({new: (before.run_id, diff(before, after))}).rows
+    published = [r for r in _api(site / "api/v1/changes.json") if r["run_id"] == new]
+    assert published == expected and expected
