@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: the suite runs two test processes on two cores beside the crawls
+# and servers they start, and an example's time there says nothing about the code (a 200 ms
+# deadline failed a decoding example that took 370 ms under load). Examples stay bounded by
+# max_examples and pytest-timeout.
+settings.register_profile("hulian", deadline=None)
+settings.load_profile("hulian")
 
 os.environ.setdefault(
     "HULIAN_DB", f"sqlite:///{Path(tempfile.mkdtemp(prefix='hulian-test-db-')) / 'history.db'}")
