@@ -199,22 +199,22 @@ def test_replaywebpage_verifies_the_spec_signature(package: Path, tmp_path: Path
     refuses it once the hash it signs is changed."""
     if not WACZ_VERIFIER.is_file():
         pytest.skip(f"{WACZ_VERIFIER} is missing (scripts/wacz-verifier.sh builds it)")
+    def replaywebpage_verifies(document: dict[str, Any], name: str
+                               ) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / name
+        path.write_text(json.dumps(document))
+        return subprocess.run(["node", str(REPO / "tests" / "wacz_signature_check.mjs"),
+                               str(WACZ_VERIFIER), str(path)],
+                              capture_output=True, text=True, timeout=60)
+
     document = _digest_doc(package)
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps(document))
-    done = subprocess.run(["node", str(REPO / "tests" / "wacz_signature_check.mjs"),
-                           str(WACZ_VERIFIER), str(good)],
-                          capture_output=True, text=True, timeout=60)
+    done = replaywebpage_verifies(document, "good.json")
     assert done.returncode == 0, done.stdout + done.stderr
     results = {r["id"]: r for r in json.loads(done.stdout)}
     assert results["signature"]["matched"] is True
     assert results["publicKey"]["expected"] == document["signedData"]["publicKey"]
     document["signedData"]["hash"] = "sha256:" + "0" * 64
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(document))
-    refused = subprocess.run(["node", str(REPO / "tests" / "wacz_signature_check.mjs"),
-                              str(WACZ_VERIFIER), str(bad)],
-                             capture_output=True, text=True, timeout=60)
+    refused = replaywebpage_verifies(document, "bad.json")
     assert refused.returncode == 1, refused.stdout + refused.stderr
 
 
