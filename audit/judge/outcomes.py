@@ -45,7 +45,8 @@ TABLE: dict[Outcome, OutcomeFacts] = {
     Outcome.DIRECT: OutcomeFacts(0.0, 0, 0, "#2e7d32", "#fff"),
     Outcome.WRAPPED: OutcomeFacts(0.0, 1, 1, "#66bb6a", "#102a12"),
     Outcome.WARNED: OutcomeFacts(1.0, 2, 2, "#f9a825", "#2b1d00"),
-    Outcome.COPY_ONLY: OutcomeFacts(2.0, 3, 3, "#ef6c00", "#fff"),
+    # Dark ink: 5.3:1 on the orange (white had 3:1, under WCAG's 4.5:1 for small text).
+    Outcome.COPY_ONLY: OutcomeFacts(2.0, 3, 3, "#ef6c00", "#2b1d00"),
     Outcome.STRIPPED: OutcomeFacts(math.inf, 4, 4, "#c62828", "#fff"),
     Outcome.DIVERTED: OutcomeFacts(math.inf, 4, 5, "#ad1457", "#fff"),
     Outcome.BLOCKED: OutcomeFacts(math.inf, 4, 6, "#7f0000", "#fff"),

@@ -311,7 +311,9 @@ def _draw(heat: Heatmap, *, lang: str, title: str, outcome_labels: Mapping[str, 
     has_empty = len(heat.values) < len(rows) * len(cols)
     lay = Layout(width=0, height=0, x0=x0, y0=y0)
 
-    root = ET.Element("svg", {"xmlns": SVG_NS, "role": "img",
+    # With links in it the figure is a group (an img role hides its links from assistive
+    # technology: axe-core, nested-interactive).
+    root = ET.Element("svg", {"xmlns": SVG_NS, "role": "group" if link else "img",
                               "aria-labelledby": f"{ident}-title {ident}-desc",
                               "font-family": FONT, "class": "heatmap"})
     ET.SubElement(root, "title", {"id": f"{ident}-title"}).text = title

@@ -39,10 +39,35 @@
     if (location.hash) box.scrollIntoView({ block: "start" });
   }
 
+  // The viewer's frame must be controlled by its service worker from its first load: the
+  // viewer retries only three times, 100 ms apart, and on a busy machine the worker is not
+  // active by then (the frame is left with the static host's replay/ listing). So the worker
+  // is registered here, with the script URL the viewer uses (no second registration), and
+  // the viewer is started once it is active.
+  function active(registration) {
+    return new Promise(function (resolve) {
+      var worker = registration.installing || registration.waiting;
+      if (registration.active || !worker) { resolve(); return; }
+      worker.addEventListener("statechange", function () {
+        if (worker.state === "activated") resolve();
+      });
+    });
+  }
+
+  // ui.js is loaded now, while the page loads: it registers its worker only after the
+  // window's load event, which it would never see if it came later.
+  var loaded = new Promise(function (resolve, reject) {
+    var ui = document.createElement("script");
+    ui.src = box.getAttribute("data-ui");
+    ui.onload = resolve;
+    ui.onerror = reject;
+    document.body.appendChild(ui);
+  });
+
   show();
   window.addEventListener("hashchange", show);
-  var ui = document.createElement("script");
-  ui.src = box.getAttribute("data-ui");
-  ui.onload = function () { box.appendChild(player); };
-  document.body.appendChild(ui);
+  Promise.all([loaded, navigator.serviceWorker.register(base + "sw.js?serveIndex=1",
+                                                        { scope: base }).then(active)])
+    .then(function () { box.appendChild(player); },
+          function () { document.getElementById("replay-unavailable").hidden = false; });
 })();
