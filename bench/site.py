@@ -72,20 +72,61 @@ def history(root: Path, n_runs: int, n_obs: int, n_edges: int) -> Path:
     return store
 
 
+def _timed_parts(build_module: Any) -> dict[str, float]:
+    """Where a build's time goes: the builder's own steps wrapped with timers (by name, so
+    a checkout without one of them just does not report it). Nested steps are counted in
+    their own line and in their caller's."""
+    import functools
+
+    seconds: dict[str, float] = {}
+    steps = {"read runs (store or cache)": ("History", "snapshot"),
+             "diffs": (None, "_diffs"), "evidence data (bundles)": (None, "_evidence"),
+             "all pages and files": (None, "_write")}
+    for label, (cls, name) in steps.items():
+        owner = getattr(build_module, cls, None) if cls else build_module
+        fn = getattr(owner, name, None)
+        if fn is None:
+            continue
+
+        def wrap(fn: Any, label: str) -> Any:
+            @functools.wraps(fn)
+            def timed(*a: Any, **k: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - started
+            return timed
+
+        setattr(owner, name, wrap(fn, label))
+    writer = getattr(build_module, "_Writer", None)
+    if writer is not None:
+        page = writer.page
+
+        def timed_page(self: Any, template: str, path: str, context: Any) -> None:
+            started = time.perf_counter()
+            page(self, template, path, context)
+            key = f"render {template}"
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - started
+
+        writer.page = timed_page
+    return seconds
+
+
 def phase(args: argparse.Namespace) -> dict[str, Any]:
     """One build in this process, by the code under --code."""
     sys.path.insert(0, str(Path(args.code).resolve()))
     started = time.perf_counter()
-    from audit.site.build import build
+    import audit.site.build as build_module
 
+    parts = _timed_parts(build_module)
     imported = time.perf_counter()
-    result = build(Path(args.out), f"sqlite:///{args.store}")
+    result = build_module.build(Path(args.out), f"sqlite:///{args.store}")
     done = time.perf_counter()
-    counters = {k: getattr(result, k) for k in ("pages", "unchanged", "rows_read")
-                if hasattr(result, k)}
     return {"build_s": round(done - imported, 2), "process_s": round(done - started, 2),
             "peak_rss_mb": _peak_mb(), "runs": len(result.runs), "read": len(result.read),
-            "written": len(result.written), **counters}
+            "written": len(result.written), "pages": result.pages,
+            "parts": {k: round(v, 2) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])}}
 
 
 def measure(name: str, code: Path, store: Path, out: Path) -> dict[str, Any]:
@@ -99,6 +140,8 @@ def measure(name: str, code: Path, store: Path, out: Path) -> dict[str, Any]:
     print(f"  {name:<24} build {result['build_s']:7.2f} s  process {result['process_s']:7.2f}"
           f" s  peak RSS {result['peak_rss_mb']:5d} MB  runs read {result['read']:3d}  files "
           f"written {result['written']}", file=sys.stderr, flush=True)
+    for part, seconds in result["parts"].items():
+        print(f"      {part:<34} {seconds:7.2f} s", file=sys.stderr, flush=True)
     return result
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -134,38 +135,43 @@ FINDING_COLUMNS = ("id", "rule_id", "observation_id", "source", "surface", "targ
 
 def verdicts_of(engine: Engine, run_id: str
                 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]], dict[str, str]]:
-    """The failed verdicts, the requirement statuses per source platform and over the whole
-    run (audit.judge.evaluate.RequirementTally over the verdicts' recorded requirements, the
-    decision `hulian diff` makes for a whole run). One pass over the run's verdicts, a row
-    at a time; a requirement list is parsed once per distinct list (a run has a handful),
-    evidence only for the failed ones."""
+    """The failed verdicts (in id order), the requirement statuses per source platform and
+    over the whole run (audit.judge.evaluate.RequirementTally over the verdicts' recorded
+    requirements, the decision `hulian diff` makes for a whole run). The tally reads the
+    five columns it needs of every verdict in the order the store finds them (no sort, no
+    reason texts); a requirement list is parsed once per distinct list (a run has a
+    handful). The failed verdicts, a fraction, are read whole."""
     v = VerdictRow
-    query = (select(v.id, v.rule_id, v.observation_id, v.source, v.surface, v.target_platform,
-                    v.target_url, v.outcome, v.severity, v.reason_zh, v.reason_en,
-                    cast(v.requirements, Text), cast(v.evidence, Text), v.status)
-             .where(v.run_id == run_id).order_by(v.id))
-    failed: list[dict[str, Any]] = []
+    tally_query = (select(v.source, cast(v.requirements, Text), v.status, v.observation_id,
+                          v.id).where(v.run_id == run_id))
+    failed_query = (select(*(getattr(v, c) for c in FINDING_COLUMNS),
+                           cast(v.requirements, Text), cast(v.evidence, Text))
+                    .where(v.run_id == run_id, v.status == "fail").order_by(v.id))
     tallies: dict[str, RequirementTally] = {}
     whole = RequirementTally()
     parsed: dict[str | None, list[str]] = {}
+
+    def requirements_of(text: str | None) -> list[str]:
+        got = parsed.get(text)
+        if got is None:
+            got = parsed[text] = [str(r) for r in json.loads(text or "[]")]
+        return got
+
+    failed: list[dict[str, Any]] = []
     with engine.connect() as connection:
-        for row in connection.execute(query):
-            *values, requirements_json, evidence_json, status = row
-            requirements = parsed.get(requirements_json)
-            if requirements is None:
-                requirements = parsed[requirements_json] = [
-                    str(r) for r in json.loads(requirements_json or "[]")]
-            source, observation_id, verdict_id = values[3], values[2], values[0]
+        for source, requirements_json, status, observation_id, verdict_id in (
+                connection.execute(tally_query)):
+            requirements = requirements_of(requirements_json)
             tally = tallies.get(source)
             if tally is None:
                 tally = tallies[source] = RequirementTally()
             tally.add(requirements, status, observation_id, verdict_id)
             whole.add(requirements, status, observation_id, verdict_id)
-            if status == "fail":
-                record = dict(zip(FINDING_COLUMNS, values, strict=True))
-                record["requirements"] = list(requirements)
-                record["evidence"] = [str(e) for e in json.loads(evidence_json or "[]")]
-                failed.append(record)
+        for *values, requirements_json, evidence_json in connection.execute(failed_query):
+            record = dict(zip(FINDING_COLUMNS, values, strict=True))
+            record["requirements"] = list(requirements_of(requirements_json))
+            record["evidence"] = [str(e) for e in json.loads(evidence_json or "[]")]
+            failed.append(record)
     statuses = {source: {k: str(s) for k, s in tally.statuses().items()}
                 for source, tally in tallies.items()}
     return failed, statuses, {k: str(s) for k, s in whole.statuses().items()}
@@ -305,14 +311,16 @@ class History:
                                       if "/" in k})
 
 
+# The cache files are orjson's (a run's details are megabytes: several times faster than the
+# json module both ways).
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        value = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
         return None
     return value if isinstance(value, dict) else None
 
 
 def _save(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, ensure_ascii=False, default=str), encoding="utf-8")
+    path.write_bytes(orjson.dumps(value, default=str))

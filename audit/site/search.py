@@ -54,16 +54,19 @@ def entries(snapshots: Sequence[RunSnapshot], names: Names, platforms: Sequence[
                 target))
     # The findings the platform pages show (each entry leads to its row); the others are
     # in the API files only, and would make this script, which every page loads, megabytes.
+    # Found by rule, target (id, names), URL, host and outcome; not by the reason text,
+    # which the rule and the names make (in both languages it is most of an entry's size).
     for f in shown_findings(tables["findings"]):
         if f["source"] not in links["platform"]:
             continue
+        target = f["target_platform"]
         found.append(_entry(
             "finding", f"{links['platform'][f['source']]}#f-{f['id']}",
             f"{names.platform_name(f['source'], True)}：{f['rule_id']}",
             f"{names.platform_name(f['source'], False)}: {f['rule_id']}",
-            f["reason_zh"], f["reason_en"], f["target_url"],
-            host_of(f["target_url"] or "") if f["target_url"] else None,
-            f["target_platform"]))
+            f["target_url"], host_of(f["target_url"] or "") if f["target_url"] else None,
+            target, names.platform_name(target, True) if target else None,
+            names.platform_name(target, False) if target else None, f["outcome"]))
     for framework in catalog.frameworks.values():
         for req in framework.requirements:
             found.append(_entry("requirement",
