@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from audit.judge.evaluate import RequirementTally
@@ -104,8 +105,9 @@ def edge_outcomes(edges: Mapping[EdgeKey, Mapping[str, int]]) -> dict[EdgeKey, s
     attributable; a tie goes to the first outcome by name, so the answer does not depend
     on the order the observations were read in)."""
     out: dict[EdgeKey, str] = {}
+    member: dict[str, Outcome] = {o.value: o for o in Outcome}  # not Outcome(value) per edge
     for key, counts in edges.items():
-        counter = Counter({Outcome(o): n for o, n in counts.items() if n})
+        counter = Counter({member[o]: n for o, n in counts.items() if n})
         outcome = typical(counter) or min(counter, key=lambda o: (-counter[o], o.value))
         out[key] = outcome.value
     return out
@@ -224,6 +226,12 @@ class RunSummary:
     def sources(self) -> set[str]:
         return {source for source, _surface, _target in self.edges}
 
+    @cached_property
+    def outcomes(self) -> dict[EdgeKey, str]:
+        """The typical outcome of each edge (a run is compared with the run before it and
+        the run after it: decided once)."""
+        return edge_outcomes(self.edges)
+
 
 def summarise(run: RunData | RunSummary) -> RunSummary:
     if isinstance(run, RunSummary):
@@ -238,7 +246,7 @@ def summarise(run: RunData | RunSummary) -> RunSummary:
 
 def diff(run_a: RunData | RunSummary, run_b: RunData | RunSummary) -> Diff:
     a, b = summarise(run_a), summarise(run_b)
-    edges_a, edges_b = edge_outcomes(a.edges), edge_outcomes(b.edges)
+    edges_a, edges_b = a.outcomes, b.outcomes
     edges: list[Change] = []
     for key in sorted(set(edges_a) | set(edges_b)):
         before, after = edges_a.get(key), edges_b.get(key)
