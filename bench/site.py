@@ -12,12 +12,12 @@ Parquet tables, as tests/reportruns.py writes them) recorded into a SQLite store
 pages list the bundle's files and hashes, copy its reports and show its review queue (read
 from observations.jsonl), and the names come from the latest bundle's policies.
 
-The observations are tests/scaleruns.py's (bench/graph.py's audit) on the shipped catalog's
-platforms (its platform i is the catalog's i-th platform, its hosts the platform's first
-domain): one audit of E edges, the same in every run, and per run 3 % of the observations
-drawn again (so runs differ: changes, regressions, requirement streaks) and 2 % left
-`unrecognized` (a review queue of ~200 per run). Generated once into DIR (reused when DIR is
-given again: history-N.db plus the bundles; not timed).
+The runs are tests/siteruns.py's (shared with tests/test_site_scale.py): tests/scaleruns.py's
+audit (bench/graph.py's) on the shipped catalog's platforms, one audit of E edges, the same
+in every run, and per run 3 % of the observations drawn again (so runs differ: changes,
+regressions, requirement streaks) and 2 % left `unrecognized` (a review queue of ~200 per
+run). Generated once into DIR (reused when DIR is given again: history-N.db plus the
+bundles; not timed).
 
 Measured, each in its own process (peak RSS = that process's VmHWM; the time of build()
 itself, and of the whole process with its imports):
@@ -25,7 +25,9 @@ itself, and of the whole process with its imports):
   incremental  one more run recorded, build() into the same site
   [baseline]   with --baseline CHECKOUT, the same two builds by that checkout's code on the
                same store, side by side (e.g. `git worktree add /tmp/base <commit>`)
-Then the largest page (.html), the largest file, each api/v1 table and the search index.
+Each build also reports where its time went (the builder's steps wrapped with timers, by
+name), then the largest page (.html), the largest file, each api/v1 table and the search
+index.
 Targets: full < 60 s, incremental < 10 s, no page over 2 MB.
 """
 
