@@ -34,7 +34,7 @@ from audit.evidence.bundle import Bundle, sha256_file
 from audit.site import replay
 from tests.test_query import history  # noqa: F401  (the lab history)
 from tests.test_site import site  # noqa: F401  (its site)
-from tests.test_site_browser import ARGS, CHROMIUM
+from tests.test_site_browser import browser  # noqa: F401  (Chromium through Playwright)
 
 pytestmark = pytest.mark.slow
 
@@ -70,24 +70,11 @@ def served(site: Path) -> Iterator[str]:  # noqa: F811
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing (Debian package chromium): no browser test")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="Playwright for Python is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _context(chromium: Any, **options: Any) -> tuple[Any, list[str], list[str]]:
+def _context(browser: Any, **options: Any  # noqa: F811
+             ) -> tuple[Any, list[str], list[str]]:
     """A fresh context (its own service workers), every request it makes, and its pages'
     console errors."""
-    context = chromium.new_context(**options)
+    context = browser.new_context(**options)
     requests: list[str] = []
     errors: list[str] = []
     context.on("request", lambda r: requests.append(r.url))
@@ -132,9 +119,9 @@ def _recorded_hop(site_root: Path, run: str, observation_id: str) -> replay.Exch
 
 
 def test_a_finding_replays_the_recorded_interstitial_from_the_wacz(
-        chromium: Any, site: Path, served: str) -> None:  # noqa: F811
+        browser: Any, site: Path, served: str) -> None:  # noqa: F811
     _vendored()
-    context, requests, errors = _context(chromium)
+    context, requests, errors = _context(browser)
     try:
         page = context.new_page()
         page.goto(served + "en/platform/wetalk.html")
@@ -166,9 +153,9 @@ def test_a_finding_replays_the_recorded_interstitial_from_the_wacz(
 
 
 def test_a_run_page_opens_its_evidence_and_a_review_row_replays(
-        chromium: Any, site: Path, served: str) -> None:  # noqa: F811
+        browser: Any, site: Path, served: str) -> None:  # noqa: F811
     _vendored()
-    context, requests, errors = _context(chromium)
+    context, requests, errors = _context(browser)
     try:
         page = context.new_page()
         page.goto(served + "zh/run/lab-2.html")
@@ -188,9 +175,9 @@ def test_a_run_page_opens_its_evidence_and_a_review_row_replays(
 
 
 def test_from_file_the_viewer_page_offers_the_wacz_and_its_hash(
-        chromium: Any, site: Path) -> None:  # noqa: F811
+        browser: Any, site: Path) -> None:  # noqa: F811
     _vendored()
-    context, requests, errors = _context(chromium)
+    context, requests, errors = _context(browser)
     console: list[str] = []
     try:
         page = context.new_page()
@@ -216,12 +203,12 @@ def _axe_pages(site: Path) -> list[str]:  # noqa: F811
 
 
 def test_axe_finds_no_serious_accessibility_violation(
-        chromium: Any, site: Path, served: str) -> None:  # noqa: F811
+        browser: Any, site: Path, served: str) -> None:  # noqa: F811
     axe = replay.vendor_dir() / "axe-core" / "axe.min.js"
     if not axe.is_file():
         pytest.skip(f"{axe} is missing (run: bash scripts/site-vendor.sh)")
     # axe is injected by the test, so the pages' CSP (scripts of the site only) is bypassed.
-    context, _requests, errors = _context(chromium, bypass_csp=True)
+    context, _requests, errors = _context(browser, bypass_csp=True)
     found: list[str] = []
     try:
         page = context.new_page()

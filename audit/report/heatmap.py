@@ -73,9 +73,14 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
-def text(key: str, lang: str) -> str:
-    zh, en = TEXTS[key]
+def bilingual(table: Mapping[str, tuple[str, str]], key: str, lang: str) -> str:
+    """One (zh, en) entry of a picture's text table, in the reader's language."""
+    zh, en = table[key]
     return zh if lang == "zh" else en
+
+
+def text(key: str, lang: str) -> str:
+    return bilingual(TEXTS, key, lang)
 
 
 # ---------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from audit.report.heatmap import (
     Heatmap,
     Layout,
     anchor,
+    bilingual,
     compact,
     fit,
     legend,
@@ -70,8 +71,7 @@ TEXTS: dict[str, tuple[str, str]] = {
 
 
 def _t(key: str, lang: str) -> str:
-    zh, en = TEXTS[key]
-    return zh if lang == "zh" else en
+    return bilingual(TEXTS, key, lang)
 
 
 @dataclass(frozen=True, slots=True)
