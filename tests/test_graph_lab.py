@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from audit.cli.history import diff_command
 from audit.evidence.bundle import Bundle
 from audit.graph.build import build, company_graph, metrics
 from audit.history.diff import RunData, diff
-from audit.history.store import list_runs, open_engine, record_run
+from audit.history.store import list_runs, load_metrics, open_engine, record_run, run_figures
 from audit.judge.cross import evaluate_graph_rules
 from audit.lab.scenario import load_scenario
 from audit.model import Status
@@ -276,3 +277,21 @@ def test_store_records_lab_run_once_and_reads_it_back(runs: dict[str, Path],
     assert not record_run(runs["a"], engine=engine).recorded
     assert record_run(runs["a"], engine=engine, replace=True).recorded
     assert [r.id for r in list_runs(engine)] == ["a"]
+
+
+def test_stored_metrics_are_the_sealed_ones_and_a_damaged_file_is_recomputed(
+        runs: dict[str, Path], tmp_path: Path) -> None:
+    """record_run stores the run's sealed metrics.json; they are the figures computed afresh
+    from the run's observations and verdicts, and a metrics.json that cannot be read (an
+    older or damaged bundle) is computed afresh instead, never stored half."""
+    catalog = catalog_for_run(runs["a"])
+    verdicts = list(Bundle(runs["a"]).verdicts())
+    computed = sorted(run_figures(runs["a"], verdicts, catalog))
+    assert sorted(run_figures(runs["a"], None, catalog)) == computed
+    damaged = tmp_path / "a"
+    shutil.copytree(runs["a"], damaged)
+    (damaged / "metrics.json").write_text('{"platform": [1, 2', encoding="utf-8")
+    assert sorted(run_figures(damaged, None, catalog)) == computed
+    engine = open_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    assert record_run(damaged, engine=engine).recorded
+    assert sorted(load_metrics(engine, "a")) == computed
