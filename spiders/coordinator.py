@@ -45,8 +45,10 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _redis(url: str) -> Any:
-    client = redis.Redis.from_url(url)
+def _redis(url: str, name: str) -> Any:
+    # Named, so that Redis' CLIENT LIST tells an operator which coordinator and workers are
+    # connected, including a worker still waiting for a run to join.
+    client = redis.Redis.from_url(url, client_name=name)
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -101,7 +103,8 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
                progress: Callable[[str, Any], None] | None = None) -> CrawlResult:
     """Publish the run, work it, watch the workers, and fill `writer` from the store once
     the frontier is drained (blocking; once per process, like crawl())."""
-    client = _redis(redis_url)
+    worker = new_worker_id()
+    client = _redis(redis_url, f"hulian-coordinator:{worker}")
     engine = open_engine(store_url)  # migrated here, once, before any worker writes
     keys = RunKeys(writer.run_id)
     stale = list(client.scan_iter(keys.key("*")))
@@ -117,7 +120,6 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
         "store": None if _has_password(store_url) else store_url,
     }))
     client.set(CURRENT_RUN, writer.run_id)
-    worker = new_worker_id()
     evidence = writer.path / "evidence"
     client.hset(keys.warcs, worker, json.dumps({
         "host": socket.gethostname(), "path": str((evidence / f"{worker}.warc.gz").resolve()),
@@ -219,7 +221,8 @@ def work(*, redis_url: str, store_url: str | None, run_id: str | None, evidence:
          wait_s: float = 60.0) -> WorkerResult:
     """Join a distributed run (the given one, or the current one) and work its frontier
     until the coordinator declares it done (blocking; once per process)."""
-    client = _redis(redis_url)
+    worker = new_worker_id()
+    client = _redis(redis_url, f"hulian-worker:{worker}")
     run = wait_for_run(client, run_id, wait_s)
     keys = RunKeys(run)
     info = json.loads(client.get(keys.info))
@@ -229,7 +232,6 @@ def work(*, redis_url: str, store_url: str | None, run_id: str | None, evidence:
     open_engine(store, migrate=False).dispose()  # fail early on a wrong URL
     config = CrawlConfig.from_manifest(info["config"])
     config.routes = dict(info["routes"])
-    worker = new_worker_id()
     evidence = evidence / run
     warc = evidence / f"{worker}.warc.gz"
     client.hset(keys.warcs, worker, json.dumps({"host": socket.gethostname(),

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,29 +127,74 @@ def test_two_workers_observe_exactly_what_one_worker_does(
     assert Path(str(workers[result["worker"]]["path"])).exists()
 
 
+def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _stopped(process: subprocess.Popen[str]) -> str:
+    """Whatever the process printed (stderr's tail), after killing it if it still runs: no
+    process or pipe outlives the test that started it."""
+    if process.poll() is None:
+        process.kill()
+    _, stderr = process.communicate(timeout=30)
+    return stderr[-3000:]
+
+
 def test_a_worker_killed_midway_loses_no_probe(
         tmp_path: Path, redis_url: str, postgres_url: str,  # noqa: F811
         one_worker: dict[str, str]) -> None:
     import redis
 
-    extra = worker("killed", redis_url, postgres_url, tmp_path / "evidence")
-    # Fewer requests in flight per process: the crawl lasts long enough for the extra worker
-    # (started on a busy machine) to be in the middle of it when it is killed.
-    main = coordinator(tmp_path / "runs", "killed", redis_url, postgres_url,
-                       "--concurrency", "16")
+    from spiders.distributed import RunKeys
+
+    keys = RunKeys("killed")
     client = redis.Redis.from_url(redis_url)
-    name = f"{os.uname().nodename}-{extra.pid}".encode()
-    deadline = time.monotonic() + 60
-    held = 0
-    while time.monotonic() < deadline and main.poll() is None:
-        # Kill it while it holds probes in flight (leases): those must not be lost.
-        held = sum(1 for w in client.hvals("hulian:killed:leases") if w == name)
-        if held >= 3:
-            break
-        time.sleep(0.01)
-    os.killpg(extra.pid, signal.SIGKILL)
-    extra.communicate()
-    assert held >= 3, "the extra worker never got work before the crawl ended"
+    extra = worker("killed", redis_url, postgres_url, tmp_path / "evidence")
+    name = f"{os.uname().nodename}-{extra.pid}"
+    # The extra worker is ready (Scrapy loaded, waiting for the run, its Redis connection
+    # named) before the coordinator starts: what follows races two crawls, not a crawl
+    # against an interpreter's start on a busy machine.
+    ready = _wait_for(lambda: extra.poll() is not None or any(
+        c.get("name") == f"hulian-worker:{name}" for c in client.client_list()), 90)
+    assert ready and extra.poll() is None, _stopped(extra)
+    main = coordinator(tmp_path / "runs", "killed", redis_url, postgres_url,
+                       "--concurrency", "8")
+    held, paused_at, resumed_at = 0, 0.0, 0.0
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and main.poll() is None:
+            # Kill it while it holds probes in flight (leases): those must not be lost.
+            held = sum(1 for w in client.hvals(keys.leases) if w == name.encode())
+            if held >= 3:
+                break
+            now = time.monotonic()
+            # Once the extra worker is in the crawl, the coordinator is held still (SIGSTOP)
+            # for up to 2 s at a time so that it cannot drain the whole frontier first; the
+            # lab is another process and keeps serving the extra worker. 2 s is far below
+            # the lab's download timeout, so no paused request of the coordinator times out.
+            if paused_at:
+                if now - paused_at > 2:
+                    os.kill(main.pid, signal.SIGCONT)
+                    paused_at, resumed_at = 0.0, now
+            elif now - resumed_at > 1 and client.exists(keys.heartbeat(name)):
+                os.kill(main.pid, signal.SIGSTOP)
+                paused_at = now
+            time.sleep(0.01)
+    finally:
+        if paused_at:
+            os.kill(main.pid, signal.SIGCONT)
+        os.killpg(extra.pid, signal.SIGKILL)
+        extra_log = _stopped(extra)
+        if held < 3:
+            main_log = _stopped(main)
+    assert held >= 3, ("the extra worker never got work before the crawl ended; "
+                       f"coordinator exit {main.returncode}:\n{main_log}\n"
+                       f"worker:\n{extra_log}")
     _, log = finished_with_log(main)
     assert "re-running" in log  # the dead worker's in-flight probes were run again
     assert outcomes(tmp_path / "runs" / "killed") == one_worker
