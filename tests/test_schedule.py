@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from audit.cli import app
 from audit.history.store import open_engine
 from audit.ops.schedule import runs_of, schedule_lock
 
@@ -27,6 +33,14 @@ def hulian(env: dict[str, str], *args: str, timeout: float = 240
                           check=False, env={**os.environ, **env})
 
 
+def in_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI run in this process (typer's CliRunner): the commands that only read and write
+    the store, without an interpreter's start (~2 s) per call."""
+    result = CliRunner().invoke(app, list(args), env=env)
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout,
+                                       result.stderr)
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {"HULIAN_DB": f"sqlite:///{tmp_path / 'history.db'}",
@@ -34,6 +48,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_add_list_export_remove(env: dict[str, str]) -> None:
+    hulian = in_process
     added = hulian(env, "schedule", "add", "nightly", "--cron", "0 3 * * 1-5", "--webhook",
                    "http://127.0.0.1:9/hook", "--", "--lab", "--report-format", "")
     assert added.returncode == 0, added.stderr
@@ -56,7 +71,7 @@ def test_add_list_export_remove(env: dict[str, str]) -> None:
     (["--cron", "0 3 * * *", "--webhook", "ftp://x"], "url"),
 ])
 def test_bad_schedules_are_refused(env: dict[str, str], args: list[str], message: str) -> None:
-    result = hulian(env, "schedule", "add", "bad", *args)
+    result = in_process(env, "schedule", "add", "bad", *args)
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -64,7 +79,8 @@ def test_bad_schedules_are_refused(env: dict[str, str], args: list[str], message
 
 def test_a_held_lock_refuses_a_second_run(env: dict[str, str], tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    hulian(env, "schedule", "add", "locked", "--cron", "0 3 * * *", "--", "--lab")
+    in_process(env, "schedule", "add", "locked", "--cron", "0 3 * * *", "--", "--lab")
+    # run-now in another process: the lock is a file lock, which never conflicts within one.
     monkeypatch.setenv("HULIAN_LOCK_DIR", env["HULIAN_LOCK_DIR"])
     with schedule_lock("locked") as held:
         assert held
@@ -118,16 +134,58 @@ def test_alerts_exactly_when_a_scenario_change_regresses(
     assert statuses == ["ok", "ok", "ok"]
 
 
-@pytest.mark.slow
-def test_daemon_runs_a_schedule_on_time(env: dict[str, str], tmp_path: Path) -> None:
-    hulian(env, "schedule", "add", "minutely", "--cron", "* * * * *", "--", "--lab",
-           "--report-format", "")
+@dataclass
+class Daemon:
+    env: dict[str, str]
+    started: float
+    process: subprocess.Popen[str]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def minutely_daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[Daemon | None]:
+    """The daemon of test_daemon_runs_a_schedule_on_time, started before this module's other
+    tests: it waits for the top of the next minute (up to 60 s) whatever happens, and the other
+    tests run meanwhile instead of after it. Not started when that test is not selected."""
+    if not any(item.name == "test_daemon_runs_a_schedule_on_time"
+               for item in request.session.items):
+        yield None
+        return
+    base = tmp_path_factory.mktemp("daemon")
+    env = {"HULIAN_DB": f"sqlite:///{base / 'history.db'}",
+           "HULIAN_LOCK_DIR": str(base / "locks"), "COLUMNS": "200"}
+    added = in_process(env, "schedule", "add", "minutely", "--cron", "* * * * *", "--",
+                       "--lab", "--report-format", "")
+    assert added.returncode == 0, added.stderr
     started = time.time()
-    result = hulian(env, "schedule", "daemon", "--out", str(tmp_path / "runs"), "--poll", "5",
-                    "--max-runtime", str(62 - started % 60 + 30), timeout=150)
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = runs_of(open_engine(env["HULIAN_DB"]), "minutely")
-    assert rows, result.stderr[-2000:]
+    # Stops 30 s past the first top of a minute after its start: time for one lab run.
+    process = subprocess.Popen(
+        [*HULIAN, "schedule", "daemon", "--out", str(base / "runs"), "--poll", "5",
+         "--max-runtime", str(62 - started % 60 + 30)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, **env})
+    daemon = Daemon(env, started, process)
+    try:
+        yield daemon
+    finally:
+        if process.poll() is None:  # its test was not run (or failed before waiting)
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
+# Last in the module: its daemon has been running since the module's first test.
+@pytest.mark.slow
+def test_daemon_runs_a_schedule_on_time(minutely_daemon: Daemon | None) -> None:
+    assert minutely_daemon is not None
+    daemon = minutely_daemon
+    _, stderr = daemon.process.communicate(timeout=150)
+    assert daemon.process.returncode == 0, stderr[-2000:]
+    rows = runs_of(open_engine(daemon.env["HULIAN_DB"]), "minutely")
+    assert rows, stderr[-2000:]
     assert rows[0].status == "ok"
-    # It fired at the top of the minute (within a few seconds), not whenever it liked.
-    assert rows[0].started_at.second <= 10
+    # It fired at the first top of a minute after the daemon started (within a few seconds),
+    # not at its start nor whenever it liked.
+    top = daemon.started - daemon.started % 60 + 60
+    fired = rows[0].started_at
+    fired_at = (fired if fired.tzinfo else fired.replace(tzinfo=UTC)).timestamp()
+    assert top <= fired_at <= top + 15, (daemon.started, fired)

@@ -140,8 +140,11 @@ def test_a_scheduled_run_whose_platform_closed_to_an_engine_alerts(
            "HULIAN_LOCK_DIR": str(tmp_path / "locks"), "COLUMNS": "200"}
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO.read_text(encoding="utf-8"), encoding="utf-8")
+    # Two platforms, the one that closes and one that does not: the whole lab twice would
+    # measure the same thing at several times the cost.
     added = _hulian(env, "schedule", "add", "lab", "--cron", "0 3 * * *", "--webhook", url,
-                    "--", "--lab", "--scenario", str(scenario), "--report-format", "")
+                    "--", "--lab", "--source", "payfly", "--source", "wetalk",
+                    "--scenario", str(scenario), "--report-format", "")
     assert added.returncode == 0, added.stderr
     out = tmp_path / "runs"
 
@@ -171,9 +174,11 @@ def test_a_scheduled_run_whose_platform_closed_to_an_engine_alerts(
     assert alert["regressions"] == [] and alert["new_failing_requirements"] == []
     closed = [(r["platform"], r["engine"], r["after"]) for r in alert["search_regressions"]]
     assert ("payfly", "Googlebot", "closed") in closed
-    assert {p for p, _, _ in closed} == {"payfly"}
+    assert {p for p, _, _ in closed} == {"payfly"}  # wetalk, measured too, did not close
     statuses = [r.status for r in runs_of(open_engine(env["HULIAN_DB"]), "lab")]
     assert statuses == ["ok", "ok"]
     # the finished runs were recorded with their search classes: a stored diff shows it
     engine = open_engine(env["HULIAN_DB"])
-    assert load_search(engine, second["run_id"])[("payfly", "Googlebot")] == "closed"
+    searched = load_search(engine, second["run_id"])
+    assert searched[("payfly", "Googlebot")] == "closed"
+    assert searched[("wetalk", "Googlebot")] != "closed"
