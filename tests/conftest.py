@@ -46,3 +46,12 @@ def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
     yield bodies, f"http://127.0.0.1:{server.server_address[1]}/hook"
     server.shutdown()
     server.server_close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with slow tests (whole-lab crawls, browsers, servers) first, each file's
+    tests in their own order: `make test` hands whole files to its two processes in this
+    order, and a long file handed out last would leave one process alone with it at the end
+    while the other has nothing left (in alphabetical order test_zoo.py, ~35 s, came last)."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
