@@ -119,7 +119,9 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
         fetch's `bad_url`, never an exception in a callback, which would lose the probe."""
         try:
             return Request(fetch.url, callback=callback, errback=errback, dont_filter=True,
-                           priority=PRIORITY[fetch.purpose], meta={**AS_ASKED, **meta},
+                           priority=PRIORITY[fetch.purpose],
+                           meta={**AS_ASKED, "download_timeout":
+                                 self.policy.timeout_for(fetch.purpose), **meta},
                            headers={"Referer": fetch.referer} if fetch.referer else None)
         except ValueError:
             return None

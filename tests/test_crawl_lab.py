@@ -169,6 +169,13 @@ def test_both_engines_measure_the_lab_alike(lab_run: Path, tmp_path: Path) -> No
                 for o in Bundle(run).observations()}
 
     assert measured(tmp_path / "scrapy") == measured(lab_run)
+    # Both engines give each request the lab's 4 s and a seed page 10 s: the lab's hang is a
+    # timeout after 4 s, while no seed page timed out (the same probes were planned).
+    for run in (tmp_path / "scrapy", lab_run):
+        (hang,) = [o for o in Bundle(run).observations() if o.failure == "timeout"]
+        assert hang.runtime_s is not None and 3.9 <= hang.runtime_s < 8, (run, hang.runtime_s)
+    seed_errors = json.loads(result.stdout)["seed_errors"]
+    assert not [e for e in seed_errors if e["error"] == "timeout"], seed_errors
 
 
 @pytest.mark.parametrize(("ui_language", "engine"), [("zh-Hant", "asyncio"), ("en", "scrapy")])

@@ -16,6 +16,7 @@ from audit.measure.driver import (
     Fetch,
     FetchRobots,
     ProbeDriver,
+    Purpose,
     Screenshot,
 )
 from audit.measure.robots import RobotsBook
@@ -235,3 +236,25 @@ def test_screenshots_of_interstitials_under_render(catalog: Catalog) -> None:
     # The interstitial's page, not the target reached through its continue link.
     assert [c for c in script.asked if isinstance(c, Screenshot)] == [Screenshot(url)]
     assert "screenshot:screenshots/p.png" in obs.evidence
+
+
+@pytest.mark.parametrize(("timeout", "seed_timeout", "expected"), [
+    # (DOWNLOAD_TIMEOUT, HULIAN_SEED_TIMEOUT) -> {purpose: timeout}
+    (20, None, {"seed": 20, "hop": 20, "control": 20, "robots": 20, "sitemap": 20}),
+    (4, 10, {"seed": 10, "hop": 4, "control": 4, "robots": 4, "sitemap": 4}),
+    (30, 10, {"seed": 30, "hop": 30, "control": 30, "robots": 30, "sitemap": 30}),  # never
+])
+def test_a_seed_page_may_wait_longer_than_any_other_request_never_shorter(
+        timeout: float, seed_timeout: float | None, expected: dict[Purpose, float]) -> None:
+    policy = DriverPolicy.from_settings({"RETRY_TIMES": 1, "DOWNLOAD_TIMEOUT": timeout,
+                                         "HULIAN_SEED_TIMEOUT": seed_timeout})
+    assert {purpose: policy.timeout_for(purpose) for purpose in expected} == expected
+
+
+def test_the_labs_settings_give_seeds_ten_seconds_and_other_requests_four() -> None:
+    from audit.measure.config import CrawlConfig, effective_settings
+
+    policy = DriverPolicy.from_settings(effective_settings(CrawlConfig(lab=True)))
+    assert (policy.timeout_for("seed"), policy.timeout_for("hop")) == (10, 4)
+    again = DriverPolicy.from_settings(effective_settings(CrawlConfig(lab=True, timeout=12)))
+    assert (again.timeout_for("seed"), again.timeout_for("hop")) == (12, 12)  # --timeout

@@ -643,3 +643,23 @@ def test_split_url_agrees_with_its_reference_on_generated_urls() -> None:
         except ValueError:
             got = ValueError
         assert got == expected, url
+
+
+def test_a_fetch_may_be_given_its_own_timeout() -> None:
+    """The engine gives a seed page a longer timeout than the client's (DriverPolicy's
+    timeout_for): an answer after 0.6 s is a timeout at the client's 0.3 s and a page at 2 s."""
+    async def late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(0.6)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+
+    async def main() -> None:
+        async with Server(late) as server, Fetcher(
+                user_agent="t", timeout_s=0.3, max_bytes=100, pool_size=2) as fetcher:
+            with pytest.raises(FetchFailed) as failed:
+                await fetcher.fetch(f"{server.base}/")
+            assert failed.value.reason == "timeout"
+            assert ok(await fetcher.fetch(f"{server.base}/", timeout_s=2)).body == b"ok"
+
+    run(main())

@@ -196,7 +196,9 @@ def audit_run(
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
     per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Download timeout, seconds.")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="Download timeout of each request, seconds (default 20; the lab's 4, its seed "
+             "pages 10). A seed page never gets less.")] = None,
     ui_language: Annotated[UiLanguage, typer.Option(
         help="The interface language asked of platforms (Accept-Language): they serve their "
              "warning and block pages in it. Recorded in the manifest.")

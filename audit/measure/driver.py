@@ -34,16 +34,29 @@ class DriverPolicy:
     retry_statuses: frozenset[int] = frozenset({500, 502, 504, 522, 524, 408})
     obey_robots: bool = True
     screenshots: bool = False  # --render: a screenshot of every interstitial
+    timeout_s: float = 20.0  # DOWNLOAD_TIMEOUT: any one request
+    seed_timeout_s: float | None = None  # HULIAN_SEED_TIMEOUT: a seed page, when longer
 
     @classmethod
     def from_settings(cls, settings: dict[str, object]) -> DriverPolicy:
         retry_codes = settings.get("RETRY_HTTP_CODES") or ()
         assert isinstance(retry_codes, list | tuple | frozenset | set)
+        seed_timeout = settings.get("HULIAN_SEED_TIMEOUT")
         return cls(
             retries=int(str(settings["RETRY_TIMES"])) if settings.get("RETRY_ENABLED") else 0,
             retry_statuses=frozenset(int(c) for c in retry_codes),
             obey_robots=bool(settings.get("ROBOTSTXT_OBEY")),
-            screenshots=bool(settings.get("HULIAN_RENDER")))
+            screenshots=bool(settings.get("HULIAN_RENDER")),
+            timeout_s=float(str(settings.get("DOWNLOAD_TIMEOUT") or cls.timeout_s)),
+            seed_timeout_s=float(str(seed_timeout)) if seed_timeout else None)
+
+    def timeout_for(self, purpose: Purpose) -> float:
+        """The download timeout of a fetch. A seed page may be given longer than any other
+        request (never shorter): it is the base of the plan, and losing it to a slow answer
+        loses every probe planned from it, where a slow hop is one observation."""
+        if purpose == "seed" and self.seed_timeout_s is not None:
+            return max(self.timeout_s, self.seed_timeout_s)
+        return self.timeout_s
 
 
 # Failures that repeating the request cannot change: the auditor's own refusals, a body over

@@ -284,7 +284,8 @@ class AsyncioEngine:
             async with self._slots.turn(host):
                 self.stats["requests"] += 1
                 response = await self._fetcher.fetch(
-                    fetch.url, proxy=route_for(self.routes, host), referer=fetch.referer)
+                    fetch.url, proxy=route_for(self.routes, host), referer=fetch.referer,
+                    timeout_s=self.policy.timeout_for(fetch.purpose))
         except FetchFailed as failed:
             self.stats[f"failure/{failed.reason.split(':')[0]}"] += 1
             raise

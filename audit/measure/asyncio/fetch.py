@@ -117,7 +117,7 @@ class Fetcher:
             self._client.close()
 
     async def fetch(self, url: str, *, proxy: str | None = None,
-                    referer: str | None = None) -> Fetched:
+                    referer: str | None = None, timeout_s: float | None = None) -> Fetched:
         """GET `url` once, no cookies, no redirects. Raises FetchFailed with the recorded
         reason.
 
@@ -130,7 +130,7 @@ class Fetcher:
         url = wire_url(url)
         headers = [*self._headers, ("Referer", referer)] if referer else self._headers
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s or self.timeout_s):
                 response, sent = await self._client.get(url, headers, proxy=proxy)
         except Exception as exc:
             raise FetchFailed(for_exception(exc)) from exc
