@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from audit.judge.evaluate import RequirementTally
+from audit.history.aggregate import (
+    Aggregator,
+    EdgeKey,
+    FindingKey,
+    RunAggregates,
+)
 from audit.judge.outcomes import GRADE, attributable, typical
 from audit.model import Observation, Outcome, Status, Verdict
-from audit.web.urls import host_of
 
-EdgeKey = tuple[str, str, str]  # source, surface, target
-FindingKey = tuple[str, str, str, str]  # rule, source, surface, target
 STATUS_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
 
 
@@ -91,13 +93,8 @@ class Diff:
 
 def edge_counts(observations: Iterable[Observation]) -> dict[EdgeKey, Counter[str]]:
     """(source, surface, target) -> outcome counts; the target is the platform, else the
-    URL's host (what the history store's aggregate queries key an edge by, too)."""
-    counts: dict[EdgeKey, Counter[str]] = {}
-    for obs in observations:
-        target = obs.target_platform or host_of(obs.target_url) or obs.target_url
-        counts.setdefault((obs.source, obs.surface.value, target), Counter())[
-            obs.outcome.value] += 1
-    return counts
+    URL's host (audit.history.aggregate, what the store keeps for each run)."""
+    return _aggregate(observations, ()).edges
 
 
 def edge_outcomes(edges: Mapping[EdgeKey, Mapping[str, int]]) -> dict[EdgeKey, str]:
@@ -131,29 +128,24 @@ def requirement_statuses(verdicts: Iterable[Verdict]) -> dict[str, str]:
     """'<framework>/<requirement>' -> pass | fail | inconclusive of every requirement a
     verdict names (audit.judge.evaluate.RequirementTally; a diff has no catalog, so a verdict
     counts for the requirements it recorded when it was judged)."""
-    tally = RequirementTally()
+    return _aggregate((), verdicts).run_requirements
+
+
+def _aggregate(observations: Iterable[Observation], verdicts: Iterable[Verdict]
+               ) -> RunAggregates:
+    """Model objects through the aggregator the store records runs with (one
+    implementation of each aggregate)."""
+    agg = Aggregator()
+    for o in observations:
+        agg.observation(o.source, o.surface.value, o.target_platform, o.target_url,
+                        o.outcome.value)
     for v in verdicts:
-        tally.add(v.requirements, v.status, v.observation_id, v.id)
-    return {key: str(status) for key, status in tally.statuses().items()}
-
-
-def finding_entry(rule_id: str, source: str, surface: str | None, target_platform: str | None,
-                  target_url: str | None, severity: str, outcome: str | None,
-                  reason_zh: str, reason_en: str) -> tuple[FindingKey, dict[str, Any]]:
-    """A failed verdict as a diff lists it, keyed by what it is about: observation ids (and
-    so observation-rule verdict ids) change from run to run; what a finding is about does
-    not."""
-    target = target_platform or host_of(target_url or "") or target_url or ""
-    key = (rule_id, source, surface or "", target)
-    return key, {"rule_id": rule_id, "source": source, "surface": surface or "",
-                 "target": target, "severity": severity, "outcome": outcome,
-                 "reason": {"zh": reason_zh, "en": reason_en}}
-
-
-def _finding(v: Verdict) -> tuple[FindingKey, dict[str, Any]]:
-    return finding_entry(v.rule_id, v.source, v.surface.value if v.surface else None,
-                         v.target_platform, v.target_url, v.severity.value,
-                         v.outcome.value if v.outcome else None, v.reason.zh, v.reason.en)
+        agg.verdict(v.id, v.source, v.requirements, v.status, v.observation_id)
+        if v.status is Status.FAIL:
+            agg.failed(v.id, v.rule_id, v.source, v.surface.value if v.surface else None,
+                       v.target_platform, v.target_url, v.severity.value,
+                       v.outcome.value if v.outcome else None, v.reason.zh, v.reason.en)
+    return agg.result()
 
 
 def metric_changes(before: Iterable[tuple[str, str, str, float | None]],
@@ -236,11 +228,9 @@ class RunSummary:
 def summarise(run: RunData | RunSummary) -> RunSummary:
     if isinstance(run, RunSummary):
         return run
-    return RunSummary(run_id=run.run_id, edges=edge_counts(run.observations),
-                      requirements=requirement_statuses(run.verdicts),
-                      findings=dict(_finding(v) for v in run.verdicts
-                                    if v.status is Status.FAIL),
-                      metrics=list(run.metrics), search=dict(run.search),
+    agg = _aggregate(run.observations, run.verdicts)
+    return RunSummary(run_id=run.run_id, edges=agg.edges, requirements=agg.run_requirements,
+                      findings=agg.findings, metrics=list(run.metrics), search=dict(run.search),
                       frameworks=frameworks_of(run.verdicts))
 
 

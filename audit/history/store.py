@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    cast,
     create_engine,
     delete,
     event,
@@ -47,6 +49,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from audit.errors import HulianError
 from audit.evidence.bundle import Bundle, read_manifest
 from audit.graph.build import METRICS, build, flat_metrics, metrics
+from audit.history.aggregate import VERSION as AGGREGATES_VERSION
+from audit.history.aggregate import (
+    Aggregator,
+    RunAggregates,
+    findings_from_record,
+    summary_from_record,
+)
 from audit.judge.search_run import class_table, judge_search
 from audit.model import (
     BlockReason,
@@ -152,6 +161,21 @@ class SearchClassRow(Base):
     platform: Mapped[str] = mapped_column(String(120), primary_key=True)
     engine: Mapped[str] = mapped_column(String(80), primary_key=True)  # robots.txt token
     search_class: Mapped[str] = mapped_column(String(20))
+
+
+class RunAggregateRow(Base):
+    """A run's aggregates (audit/history/aggregate.py), computed while the run is recorded:
+    what the site and a diff read instead of the run's verdict rows. JSON text, apart:
+    `summary` (edge outcome counts, requirement statuses) and `findings` (the failed
+    findings by what they are about). A run recorded before the store kept them, or whose
+    row is damaged, is computed again from its rows when read (`load_aggregates`)."""
+
+    __tablename__ = "run_aggregates"
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(Text)
+    findings: Mapped[str] = mapped_column(Text)
 
 
 class CrawlProbeRow(Base):
@@ -377,7 +401,8 @@ def run_figures(run_path: Path, verdicts: Sequence[Verdict] | None, catalog: Cat
 def _delete_children(session: Session, run_id: str) -> None:
     # ON DELETE CASCADE covers SQLite (foreign_keys=ON) and PostgreSQL; deleting explicitly
     # too keeps a store opened without the pragma consistent.
-    for table in (ObservationRow, VerdictRow, MetricRow, SearchClassRow):
+    for table in (ObservationRow, VerdictRow, MetricRow, SearchClassRow,
+                  RunAggregateRow):
         session.execute(delete(table).where(table.run_id == run_id))
 
 
@@ -404,15 +429,18 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
     token) -> search class, audit.judge.search_run.class_table). Observations go through the
     driver's executemany with plain tuples (the ORM's unit of work, or even Core's per-row
     parameter dictionaries, would cost several times the insert itself on a million rows).
-    The records are streamed; the run's counts are set to what went in."""
+    The records are streamed; the run's counts are set to what went in, and its aggregates
+    (audit/history/aggregate.py) are made from them on the way and stored with them."""
     run_id = str(run["id"])
     count = 0
     failed = [0, 0]  # verdicts, failed verdicts
+    agg = Aggregator()
 
     def counted(stream: Iterable[Verdict]) -> Iterator[Verdict]:
         for verdict in stream:
             failed[0] += 1
             failed[1] += verdict.status is Status.FAIL
+            _aggregate_verdict(agg, verdict)
             yield verdict
 
     with engine.begin() as connection:
@@ -420,7 +448,7 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
         mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
         sql = (f"INSERT INTO observations ({', '.join(OBSERVATION_COLUMNS)}) "
                f"VALUES ({', '.join([mark] * len(OBSERVATION_COLUMNS))})")
-        for batch in _batches(_observation_rows(run_id, observations)):
+        for batch in _batches(_observation_rows(run_id, observations, agg)):
             connection.exec_driver_sql(sql, batch)
             count += len(batch)
         for vbatch in _batches(_verdict_rows(run_id, counted(verdicts))):
@@ -433,10 +461,26 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
             connection.execute(insert(SearchClassRow), [
                 {"run_id": run_id, "platform": platform, "engine": token,
                  "search_class": cls} for (platform, token), cls in sorted(search.items())])
+        connection.execute(insert(RunAggregateRow), [_aggregate_row(run_id, agg.result())])
         counts = {"n_observations": count, "n_verdicts": failed[0], "n_failed": failed[1]}
         if any(run.get(k, v) != v for k, v in counts.items()):
             connection.execute(update(RunRow).where(RunRow.id == run_id).values(**counts))
     return Ingested(count, failed[0], failed[1])
+
+
+def _aggregate_verdict(agg: Aggregator, v: Verdict) -> None:
+    agg.verdict(v.id, v.source, v.requirements, v.status.value, v.observation_id)
+    if v.status is Status.FAIL:
+        agg.failed(v.id, v.rule_id, v.source, v.surface.value if v.surface else None,
+                   v.target_platform, v.target_url, v.severity.value,
+                   v.outcome.value if v.outcome else None, v.reason.zh, v.reason.en)
+
+
+def _aggregate_row(run_id: str, aggregates: RunAggregates) -> dict[str, Any]:
+    summary, findings = aggregates.records()
+    return {"run_id": run_id, "version": AGGREGATES_VERSION,
+            "summary": orjson.dumps(summary).decode(),
+            "findings": orjson.dumps(findings).decode()}
 
 
 def _batches(rows: Iterable[T]) -> Iterator[list[T]]:
@@ -450,11 +494,13 @@ def _batches(rows: Iterable[T]) -> Iterator[list[T]]:
         yield batch
 
 
-def _observation_rows(run_id: str, observations: Iterable[Observation]
+def _observation_rows(run_id: str, observations: Iterable[Observation], agg: Aggregator
                       ) -> Iterator[tuple[str | None, ...]]:
     values = _VALUES
+    add = agg.observation
     for o in observations:
         reason = o.reason
+        add(o.source, values[o.surface], o.target_platform, o.target_url, values[o.outcome])
         yield (run_id, o.id, o.probe_id, o.source, values[o.surface], o.target_url,
                o.target_platform, values[o.outcome],
                values[reason] if reason is not None else None, o.method)
@@ -556,6 +602,90 @@ def load_search(engine: Engine, run_id: str) -> dict[tuple[str, str], str]:
                                       SearchClassRow.search_class)
                                .where(SearchClassRow.run_id == run_id))
         return {(platform, token): cls for platform, token, cls in rows}
+
+
+def load_aggregates(engine: Engine, run: RunRow, findings: bool = True
+                    ) -> tuple[RunAggregates, str | None]:
+    """A stored run's aggregates, and None; or, when the store holds none for it (a run
+    recorded before it kept them), none of this version, or a damaged row (not JSON, not
+    their shape, counts that disagree with the run's row), the aggregates computed again
+    from the run's rows (`backfill_aggregates`, which stores them) and why. `findings`:
+    False reads the summary only (the result's findings are then empty)."""
+    with engine.connect() as connection:
+        columns = [RunAggregateRow.version, RunAggregateRow.summary]
+        if findings:
+            columns.append(RunAggregateRow.findings)
+        stored = connection.execute(select(*columns).where(
+            RunAggregateRow.run_id == run.id)).first()
+    if stored is None:
+        why = "no aggregates stored (recorded before the store kept them)"
+    elif stored[0] != AGGREGATES_VERSION:
+        why = f"aggregates of version {stored[0]}, not {AGGREGATES_VERSION}"
+    else:
+        try:
+            edges, requirements, whole, n_obs, n_failed = summary_from_record(
+                orjson.loads(str(stored[1])))
+            if (n_obs, n_failed) != (run.n_observations, run.n_failed):
+                raise ValueError(f"they count {n_obs} observations and {n_failed} failed "
+                                 f"verdicts, the run {run.n_observations} and {run.n_failed}")
+            found = findings_from_record(orjson.loads(str(stored[2]))) if findings else {}
+            return RunAggregates(edges, requirements, whole, found, n_obs, n_failed), None
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            why = f"damaged aggregates: {exc}"
+    return backfill_aggregates(engine, run.id), why
+
+
+def backfill_aggregates(engine: Engine, run_id: str) -> RunAggregates:
+    """The run's aggregates computed from its rows in the store by the aggregator `ingest`
+    uses, and stored (replacing any row of them): for runs recorded before the store kept
+    them, and damaged rows. A store that cannot be written is left as it is (the
+    aggregates are still returned). StoreError when the run is not in the store."""
+    agg = Aggregator()
+    o, v = ObservationRow, VerdictRow
+    parsed: dict[str | None, list[str]] = {}
+    try:
+        with engine.connect() as connection:
+            if connection.execute(select(RunRow.id).where(RunRow.id == run_id)).first() is None:
+                raise StoreError(f"run {run_id} is not in the history store")
+            for source, surface, platform, url, outcome in connection.execute(
+                    select(o.source, o.surface, o.target_platform, o.target_url, o.outcome)
+                    .where(o.run_id == run_id)):
+                agg.observation(source, surface, platform, url, outcome)
+            for verdict_id, source, requirements, status, observation_id in connection.execute(
+                    select(v.id, v.source, cast(v.requirements, Text), v.status,
+                           v.observation_id).where(v.run_id == run_id)):
+                names = parsed.get(requirements)
+                if names is None:  # a run has a handful of distinct lists: parsed once each
+                    names = parsed[requirements] = [str(r) for r in
+                                                    json.loads(requirements or "[]")]
+                agg.verdict(verdict_id, source, names, status, observation_id)
+            for (failed_id, rule_id, failed_source, failed_surface, failed_platform,
+                 failed_url, severity, failed_outcome, reason_zh, reason_en) in connection.execute(
+                    select(v.id, v.rule_id, v.source, v.surface, v.target_platform,
+                           v.target_url, v.severity, v.outcome, v.reason_zh, v.reason_en)
+                    .where(v.run_id == run_id, v.status == Status.FAIL.value)):
+                agg.failed(failed_id, rule_id, failed_source, failed_surface, failed_platform,
+                           failed_url, severity, failed_outcome, reason_zh, reason_en)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"run {run_id}: the history store failed: {exc}") from None
+    aggregates = agg.result()
+    try:
+        with engine.begin() as connection:
+            connection.execute(delete(RunAggregateRow).where(RunAggregateRow.run_id == run_id))
+            connection.execute(insert(RunAggregateRow), [_aggregate_row(run_id, aggregates)])
+    except SQLAlchemyError:
+        pass  # a read-only store: computed again next time
+    return aggregates
+
+
+def missing_aggregates(engine: Engine) -> list[str]:
+    """The stored runs without aggregates of this version (recorded before the store kept
+    them): `backfill_aggregates` each, or let the first reader do it."""
+    with Session(engine) as session:
+        current = select(RunAggregateRow.run_id).where(
+            RunAggregateRow.version == AGGREGATES_VERSION)
+        return list(session.scalars(select(RunRow.id).where(RunRow.id.not_in(current))
+                                    .order_by(RunRow.started_at, RunRow.id)))
 
 
 def metric_series(engine: Engine, metric: str, level: str = "platform", node: str = ""

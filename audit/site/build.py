@@ -54,12 +54,12 @@ from audit.site.tables import (
     edges_table,
     findings_table,
     headline,
-    platform_findings,
     platform_matrix,
     requirements_table,
     runs_table,
     search_table,
     series_table,
+    shown_findings,
 )
 from audit.site.texts import OUTCOMES, SURFACES
 
@@ -78,13 +78,22 @@ OWN_DIRS = ("zh", "en", "api", "files", "assets", "replay", CACHE)
 
 @dataclass
 class BuildResult:
+    """What a build did, by its own account (the tests assert these, never times)."""
+
     out: Path
     runs: list[str]
     pages: int  # pages rendered (each language counts)
-    read: list[str] = field(default_factory=list)  # runs read from the store (not cached)
+    read: list[str] = field(default_factory=list)  # runs whose aggregates came from the store
     written: list[str] = field(default_factory=list)  # files whose content changed
-    unchanged: int = 0  # files rendered again with the same content (left alone)
+    unchanged: int = 0  # files produced again with the same content, or kept (left alone)
     notes: list[str] = field(default_factory=list)  # said once to the user (no viewer ...)
+    # Pages (site paths under each language) not rendered: their content key is the one
+    # the previous build rendered them from, and their files are there.
+    skipped: list[str] = field(default_factory=list)
+    # Runs whose stored aggregates were missing or damaged, computed again (and why).
+    backfilled: list[tuple[str, str]] = field(default_factory=list)
+    evidence_read: list[str] = field(default_factory=list)  # bundles read for chains
+    diffed: list[str] = field(default_factory=list)  # runs whose diff was computed (no cache)
 
 
 def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = None,
@@ -104,13 +113,16 @@ def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = N
     hashes = {row.id: input_hash(row) for row in rows}
     history = History(engine, out / CACHE, inputs)
     snapshots = [history.snapshot(row) for row in rows]
-    # Only the latest run's findings are shown (and held); the others' stay in the cache.
+    # Only the latest run's findings are shown (and held).
     snapshots[-1].findings = history.details(snapshots[-1].row).findings
     catalog = _catalog(snapshots)
-    diffs, problems = _diffs(engine, snapshots, out, hashes, history)
+    diffs, problems, diffed = _diffs(engine, snapshots, out, hashes, history)
+    pages = state.get("pages", {}) if state else {}
     result = _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC), hashes,
-                    publish_replay)
+                    publish_replay, pages if isinstance(pages, dict) else {})
     result.read = history.read
+    result.backfilled = history.backfilled
+    result.diffed = diffed
     return result
 
 
@@ -162,13 +174,15 @@ def _catalog(snapshots: list[RunSnapshot]) -> Catalog:
 
 
 def _diffs(engine: Engine, snapshots: list[RunSnapshot], out: Path, hashes: dict[str, str],
-           history: History) -> tuple[dict[str, tuple[str, Diff]], dict[str, str]]:
+           history: History
+           ) -> tuple[dict[str, tuple[str, Diff]], dict[str, str], list[str]]:
     """Each run against the stored run before it with the same sources (audit.history.diff,
     as `hulian diff --against previous`, on the runs' aggregates); why not, when the two
     cannot be compared. A diff of two runs unchanged since the last build comes from the
     cache."""
     diffs: dict[str, tuple[str, Diff]] = {}
     problems: dict[str, str] = {}
+    computed: list[str] = []
     published = {s.id: s for s in snapshots}
     loaded: dict[str, RunSummary] = {}
 
@@ -195,6 +209,7 @@ def _diffs(engine: Engine, snapshots: list[RunSnapshot], out: Path, hashes: dict
                 continue
             except (KeyError, TypeError, ValueError):
                 pass
+        computed.append(snap.id)
         a = data(before)
         b = data(snap.row)
         reason = unusable(a, b)
@@ -204,7 +219,7 @@ def _diffs(engine: Engine, snapshots: list[RunSnapshot], out: Path, hashes: dict
             continue
         diffs[snap.id] = (before.id, diff(a, b))
         _save(file, {"key": key, "diff": _diff_record(diffs[snap.id][1])})
-    return diffs, problems
+    return diffs, problems, computed
 
 
 def _changes(changes: list[Change]) -> list[list[Any]]:
@@ -245,13 +260,41 @@ class _Writer:
     """Writes the site's files, each only when its content changed, and remembers every
     file this build produced (the rest of the site's own directories is stale)."""
 
-    def __init__(self, out: Path, now: datetime):
+    def __init__(self, out: Path, now: datetime, before: dict[str, Any]):
         self.out = out
         self.now = now
         self.pages = 0
         self.produced: set[str] = set()
         self.written: list[str] = []
         self.unchanged = 0
+        # Content keys: site path -> {"key", "files"} of the previous build (`before`) and
+        # of this one (`after`, saved in the site state).
+        self.before = before
+        self.after: dict[str, dict[str, Any]] = {}
+        self.skipped: list[str] = []
+
+    def unchanged_page(self, path: str, key: str) -> bool:
+        """True when the page at `path` (each language) was rendered by the previous build
+        from the same content key and its files (the pages and the files made with them,
+        `keyed`) are all there: they are kept, not rendered again. A key must cover every
+        input the page shows; the site-wide ones (names, links, the viewer) are in
+        `site_key`."""
+        previous = self.before.get(path)
+        if not isinstance(previous, dict) or previous.get("key") != key:
+            return False
+        files = [f"{lang}/{path}" for lang in LANGS] + [str(f) for f in
+                                                        previous.get("files", [])]
+        if not all((self.out / f).is_file() for f in files):
+            return False
+        for f in files:
+            self.keep(f)
+        self.after[path] = previous
+        self.skipped.append(path)
+        return True
+
+    def keyed(self, path: str, key: str, files: list[str]) -> None:
+        """The page at `path` was rendered from `key`, with `files` made beside it."""
+        self.after[path] = {"key": key, "files": files}
 
     def text(self, path: str, content: str) -> None:
         target = self.out / path
@@ -307,10 +350,11 @@ class _Writer:
 
 def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
            diffs: dict[str, tuple[str, Diff]], problems: dict[str, str],
-           now: datetime, hashes: dict[str, str], publish_replay: bool) -> BuildResult:
+           now: datetime, hashes: dict[str, str], publish_replay: bool,
+           before: dict[str, Any]) -> BuildResult:
     names = Names.of(catalog)
     latest = snapshots[-1]
-    w = _Writer(out, now)
+    w = _Writer(out, now, before)
     regressions: dict[str, bool | None] = {s.id: None for s in snapshots}
     regressions.update({run: d.regression for run, (_p, d) in diffs.items()})
     pm = platform_matrix(latest, names)
@@ -334,19 +378,37 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
         "domains": {pid: p.domains for pid, p in catalog.platforms.items()},
     }
     notes = _viewer(w, common, publish_replay)
-    common["evidence"] = {s.id: _evidence(w, s, hashes[s.id], publish_replay)
+    # What every page may show of the site besides its own inputs: names, the pages that
+    # exist to link to (platforms, companies), the data files, the viewer. The runs' links
+    # are not in it (a new run would change every key): a run or evidence page keys the
+    # runs it links itself.
+    common["site_key"] = _digest(catalog.digest, repr(names), platforms, companies,
+                                 sorted(tables), common["viewer"], publish_replay,
+                                 sorted(common["domains"].items()))
+    # The evidence a page links: the latest run's findings its platform pages list, every
+    # run's review rows its run page lists.
+    shown = [str(f["observation_id"]) for f in shown_findings(tables["findings"])
+             if f.get("observation_id")]
+    evidence_read: list[str] = []
+    common["evidence"] = {s.id: _evidence(w, s, hashes[s.id], publish_replay,
+                                          shown if s is latest else [], evidence_read)
                           for s in snapshots if s.bundle is not None}
     _overview(w, common, tables, names, diffs, problems, catalog, platforms)
     w.page("runs.html.j2", "runs.html", {**common, "rows": tables["runs"].rows})
+    by_platform = _PlatformRows.of(tables)
     for p in platforms:
-        _platform_page(w, common, tables, names, p)
+        _platform_page(w, common, by_platform, names, p)
     for c in companies:
         _company_page(w, common, tables, names, c, platforms)
     for snap in snapshots:
-        _run_page(w, common, snap, diffs.get(snap.id), problems.get(snap.id))
-        if snap.id in common["evidence"]:
-            w.page("evidence.html.j2", common["evidence"][snap.id].page,
-                   {**common, "snap": snap, "ev": common["evidence"][snap.id]})
+        _run_page(w, common, snap, diffs.get(snap.id), problems.get(snap.id), hashes[snap.id])
+        ev = common["evidence"].get(snap.id)
+        if ev is not None:
+            key = _digest(common["site_key"], hashes[snap.id], ev.digest,
+                          snap.id in links["run"])
+            if not w.unchanged_page(ev.page, key):
+                w.page("evidence.html.j2", ev.page, {**common, "snap": snap, "ev": ev})
+                w.keyed(ev.page, key, [])
     _requirement_pages(w, common, tables, catalog, latest)
     w.page("methodology.html.j2", "methodology.html", common)
     w.text("index.html", render("choose.html.j2", "", "index.html", common, now))
@@ -358,14 +420,23 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
     w.text("feed.xml", feed.atom(snapshots, diffs, latest.row.started_at or now, names,
                                  links["run"]))
     kept = {f"{CACHE}/{kind}/{slug(s.id)}.json" for s in snapshots
-            for kind in ("runs", "details", "diffs", "evidence")}
+            for kind in ("runs", "diffs", "evidence")}
+    kept.add(f"{CACHE}/details/{slug(latest.id)}.json")  # only the latest run's is read
     w.remove_stale(kept)
     (out / STATE).write_text(json.dumps({
         "version": STATE_VERSION, "tool_version": __version__,
         "templates": templates_digest(), "built_at": now.isoformat(),
-        "runs": [s.id for s in snapshots], "inputs": hashes}, indent=1), encoding="utf-8")
+        "runs": [s.id for s in snapshots], "inputs": hashes, "pages": w.after},
+        indent=1), encoding="utf-8")
     return BuildResult(out, [s.id for s in snapshots], w.pages, written=w.written,
-                       unchanged=w.unchanged, notes=notes)
+                       unchanged=w.unchanged, notes=notes, skipped=w.skipped,
+                       evidence_read=evidence_read)
+
+
+def _digest(*parts: Any) -> str:
+    """A content key: the SHA-256 of the parts as JSON."""
+    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _platforms(snapshots: list[RunSnapshot], names: Names) -> list[str]:
@@ -420,14 +491,41 @@ def _overview(w: _Writer, common: dict[str, Any], tables: dict[str, Table], name
     })
 
 
-def _platform_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
-                   names: Names, pid: str) -> None:
+@dataclass
+class _PlatformRows:
+    """The tables' rows grouped by platform once (a platform page picks its own; scanning
+    every table once per platform cost seconds at 100 runs)."""
+
+    series: dict[str, list[dict[str, Any]]]
+    findings: dict[str, list[dict[str, Any]]]
+    failing: dict[str, list[dict[str, Any]]]
+    search: dict[str, list[dict[str, Any]]]
+    outgoing: dict[str, list[dict[str, Any]]]
+    incoming: dict[str, list[dict[str, Any]]]
+    edges: dict[str, list[dict[str, Any]]]
+    findings_columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tables: dict[str, Table]) -> _PlatformRows:
+        def group(table: str, column: str) -> dict[str, list[dict[str, Any]]]:
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for row in tables[table].rows:
+                grouped.setdefault(row[column], []).append(row)
+            return grouped
+
+        return cls(group("series", "source"), group("findings", "source"),
+                   group("requirement_failures", "platform"), group("search", "platform"),
+                   group("platform_matrix", "source"), group("platform_matrix", "target"),
+                   group("edges", "source"), tables["findings"].columns)
+
+
+def _platform_page(w: _Writer, common: dict[str, Any], rows: _PlatformRows, names: Names,
+                   pid: str) -> None:
     snapshots: list[RunSnapshot] = common["snapshots"]
     counts: dict[tuple[str, str], Counter[str]] = {}
-    for row in tables["series"].rows:
-        if row["source"] == pid:
-            cell = counts.setdefault((row["run_id"], row["surface"]), Counter())
-            cell[row["outcome"]] += row["n"]
+    for row in rows.series.get(pid, []):
+        cell = counts.setdefault((row["run_id"], row["surface"]), Counter())
+        cell[row["outcome"]] += row["n"]
     surfaces = sorted({s for _r, s in counts}, key=_surface_order)
     # Only the runs that measured the platform: a run of other platforms leaves its page as
     # it was (an incremental build does not rewrite it).
@@ -440,18 +538,19 @@ def _platform_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table],
                                     for s in surfaces], counts,
                              {k: v[0 if zh else 1] for k, v in OUTCOMES.items()})
 
-    findings = platform_findings(tables["findings"], pid)
+    # platform_findings' rows, from the grouping (the same filter, done once)
+    findings = Table("findings", rows.findings_columns, rows.findings.get(pid, []))
     w.table(findings, f"api/v1/platforms/{slug(pid)}")
     w.page("platform.html.j2", common["links"]["platform"][pid], {
         **common, "pid": pid, "company": names.company(pid),
         "chart": {True: chart(True), False: chart(False)} if surfaces else None,
         "findings": findings.rows[:FINDINGS_SHOWN], "findings_total": len(findings.rows),
         "findings_api": f"api/v1/platforms/{slug(pid)}/findings",
-        "failing": [r for r in tables["requirement_failures"].rows if r["platform"] == pid],
-        "search_rows": [r for r in tables["search"].rows if r["platform"] == pid],
-        "outgoing": [r for r in tables["platform_matrix"].rows if r["source"] == pid],
-        "incoming": [r for r in tables["platform_matrix"].rows if r["target"] == pid],
-        "edges": [r for r in tables["edges"].rows if r["source"] == pid],
+        "failing": rows.failing.get(pid, []),
+        "search_rows": rows.search.get(pid, []),
+        "outgoing": rows.outgoing.get(pid, []),
+        "incoming": rows.incoming.get(pid, []),
+        "edges": rows.edges.get(pid, []),
     })
 
 
@@ -488,24 +587,42 @@ def _company_page(w: _Writer, common: dict[str, Any], tables: dict[str, Table], 
 
 
 def _run_page(w: _Writer, common: dict[str, Any], snap: RunSnapshot,
-              change: tuple[str, Diff] | None, problem: str | None) -> None:
+              change: tuple[str, Diff] | None, problem: str | None, input_key: str) -> None:
+    """The run's page, with the reports it copies and its review table; not rendered when
+    its content key is the previous build's: the run's store row (input_key), its sealed
+    bundle (the manifest's hash: files, config, records, review queue), the copied reports'
+    sizes and times, its diff, the evidence it links, and the site's names and links."""
     sid = slug(snap.id)
+    path = common["links"]["run"][snap.id]
+    manifest_sha: str | None = None
+    reports: list[Any] = []
+    if snap.bundle is not None and snap.manifest is not None:
+        manifest_sha = sha256_file(snap.bundle / MANIFEST)
+        for name in COPIED:
+            try:
+                st = (snap.bundle / name).stat()
+            except OSError:
+                continue
+            reports.append([name, st.st_size, st.st_mtime_ns])
+    ev = common["evidence"].get(snap.id)
+    key = _digest(common["site_key"], input_key, snap.bundle_problem, manifest_sha, reports,
+                  [change[0], change[0] in common["links"]["run"], _diff_record(change[1])]
+                  if change else None, problem, ev.digest if ev else None, REVIEW_SHOWN)
+    if w.unchanged_page(path, key):
+        return
     copied: list[tuple[str, str]] = []
     files: list[dict[str, Any]] = []
     review: list[dict[str, str]] = []
-    manifest_sha: str | None = None
     config: list[tuple[str, str]] = []
+    made: list[str] = []
     if snap.bundle is not None and snap.manifest is not None:
-        for name in COPIED:
-            source = snap.bundle / name
-            if source.is_file():
-                w.copy(source, f"files/{sid}/{name}")
-                copied.append((name, f"files/{sid}/{name}"))
+        for name, _size, _mtime in reports:
+            w.copy(snap.bundle / name, f"files/{sid}/{name}")
+            copied.append((name, f"files/{sid}/{name}"))
         for rel, digest in sorted(snap.manifest.files.items()):
-            path = snap.bundle / rel
+            file = snap.bundle / rel
             files.append({"file": rel, "sha256": digest,
-                          "size": path.stat().st_size if path.is_file() else None})
-        manifest_sha = sha256_file(snap.bundle / MANIFEST)
+                          "size": file.stat().st_size if file.is_file() else None})
         config = [(k, json.dumps(v, ensure_ascii=False, default=str))
                   for k, v in sorted(snap.manifest.config.items())
                   if k != "summary" and v not in (None, [], {}, "")]
@@ -513,12 +630,15 @@ def _run_page(w: _Writer, common: dict[str, Any], snap: RunSnapshot,
                  for i in review_of(snap.bundle)]
         w.table(Table("review", tuple(REVIEW_COLUMNS), items), f"api/v1/runs/{sid}")
         review = items
-    w.page("run.html.j2", common["links"]["run"][snap.id], {
+        made = [p for _n, p in copied] + [f"api/v1/runs/{sid}/review.{x}"
+                                          for x in ("json", "csv")]
+    w.page("run.html.j2", path, {
         **common, "snap": snap, "copied": copied, "files": files, "review": review,
         "review_shown": REVIEW_SHOWN, "manifest_sha": manifest_sha, "config": config,
         "change": change, "change_problem": problem, "sid": sid,
         "figures": headline(snap),
     })
+    w.keyed(path, key, made)
 
 
 def _viewer(w: _Writer, common: dict[str, Any], publish_replay: bool) -> list[str]:
@@ -536,34 +656,51 @@ def _viewer(w: _Writer, common: dict[str, Any], publish_replay: bool) -> list[st
     return []
 
 
-def _evidence(w: _Writer, snap: RunSnapshot, key: str, publish_replay: bool
-              ) -> replay.Evidence:
-    """The run's recorded chains (its failed verdicts' and the review rows its page shows,
-    read from the bundle) and its WACZ (packaged once per bundle, replay.package), cached
-    while the run is unchanged; the viewer page is rendered later with the other pages."""
+def _evidence(w: _Writer, snap: RunSnapshot, key: str, publish_replay: bool,
+              findings: list[str], read: list[str]) -> replay.Evidence:
+    """The run's evidence page's data: the recorded chains of the observations the site
+    links to it — `findings` (the latest run's findings its platform pages list) and the
+    review rows its run page lists — read from the bundle, and its WACZ (packaged once per
+    bundle, replay.package). Cached while the run is unchanged: the review rows' ids, and
+    the chains of the observations listed; a run that stops being the latest lists a subset
+    of what it listed (its review rows), read from the cache. `read` gets the runs whose
+    bundle was read. The viewer page is rendered later with the other pages."""
     assert snap.bundle is not None
     sid = slug(snap.id)
     file = w.out / CACHE / "evidence" / f"{sid}.json"
     wacz_path = f"files/{sid}/{replay.WACZ_NAME}"
     key = f"{key}|{publish_replay}"
     cached = _load(file)
+    review: list[str] | None = None
+    known: dict[str, replay.Recorded] = {}
+    looked: set[str] = set()
+    wacz: dict[str, Any] | None = None
     if cached is not None and cached.get("key") == key:
         try:
-            ev = replay.Evidence.of_record(cached["evidence"])
-            target = w.out / wacz_path
-            if ev.wacz is None:
-                return ev
-            if target.is_file() and target.stat().st_size == ev.size:
-                w.keep(wacz_path)
-                return ev
+            review = [str(i) for i in cached["review"]]
+            looked = {str(i) for i in cached["looked"]}
+            previous = replay.Evidence.of_record(cached["evidence"])
+            known = previous.items
+            wacz = {"wacz": previous.wacz, "sha256": previous.sha256, "size": previous.size,
+                    "problem": previous.problem}
         except (KeyError, TypeError, ValueError):
-            pass  # another shape: read the bundle again
-    ids = replay.failed_observations(snap.bundle)
-    ids += [i.observation_id for i in islice(review_of(snap.bundle), REVIEW_SHOWN)]
-    items = replay.recorded(snap.bundle, ids)
-    ev = replay.Evidence(f"evidence/{sid}.html",
-                         {i: items[i] for i in dict.fromkeys(ids) if i in items})
-    if publish_replay:
+            review, known, looked, wacz = None, {}, set(), None  # another shape
+    if review is None:
+        review = [i.observation_id for i in islice(review_of(snap.bundle), REVIEW_SHOWN)]
+    wanted = list(dict.fromkeys(findings + review))
+    if not set(wanted) <= looked:
+        read.append(snap.id)
+        known = replay.recorded(snap.bundle, wanted)
+    items = {i: known[i] for i in wanted if i in known}
+    ev = replay.Evidence(f"evidence/{sid}.html", items)
+    target = w.out / wacz_path
+    if wacz is not None and wacz["wacz"] is None:
+        ev.problem = wacz["problem"]  # none published (--no-replay), or why not
+    elif (wacz is not None and target.is_file()
+          and target.stat().st_size == wacz["size"]):
+        w.keep(wacz_path)
+        ev.wacz, ev.sha256, ev.size = wacz_path, wacz["sha256"], int(wacz["size"])
+    elif publish_replay:
         try:
             package = replay.package(snap.bundle, sha256_file(snap.bundle / MANIFEST),
                                      cache_root() / "wacz")
@@ -572,7 +709,10 @@ def _evidence(w: _Writer, snap: RunSnapshot, key: str, publish_replay: bool
         else:
             w.copy(package.path, wacz_path)
             ev.wacz, ev.sha256, ev.size = wacz_path, package.sha256, package.size
-    _save(file, {"key": key, "evidence": ev.record()})
+    record = ev.record()
+    ev.digest = _digest(record)
+    # What a full build of the same history caches: the listed chains only.
+    _save(file, {"key": key, "review": review, "looked": wanted, "evidence": record})
     return ev
 
 

@@ -1,13 +1,13 @@
-"""What the site reads from the history store and the run bundles, reduced as it is read:
-per run, the outcome counts of each edge, the requirement statuses per source platform and
-for the whole run, the search classes, and apart from them the failed verdicts and the graph
-metrics (the run's *details*: needed only for the latest run's findings and for the diffs).
-Aggregating in SQL keeps a history of many large runs out of memory (the store's own readers
-build a model object per observation): a build holds every run's snapshot, but at most two
-runs' details (`History`).
+"""What the site reads from the history store and the run bundles: per run, the aggregates
+the store made when it recorded the run (audit/history/aggregate.py: the outcome counts of
+each edge, the requirement statuses per source platform and for the whole run, the failed
+findings by what they are about), its search classes and graph metrics, and for the latest
+run its failed verdicts (the findings the site lists). A build holds every run's snapshot
+(small), but the findings of at most two runs (`History`).
 
-Read-only. The store module stays the owner of the schema; these are the site's queries over
-its tables.
+Reads the store (a run whose aggregates are missing or damaged has them computed again and
+stored by audit.history.store.load_aggregates); the store module stays the owner of the
+schema.
 """
 
 from __future__ import annotations
@@ -21,27 +21,25 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, case, cast, func, select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from audit.errors import HulianError
 from audit.evidence.bundle import BundleError, read_manifest
-from audit.history.diff import RunSummary, finding_entry
+from audit.history.aggregate import FindingKey, RunAggregates
+from audit.history.diff import RunSummary
 from audit.history.store import (
-    ObservationRow,
     RunRow,
     StoreError,
     VerdictRow,
     list_runs,
+    load_aggregates,
     load_metrics,
     load_search,
     open_engine,
     run_as_dict,
 )
-from audit.judge.evaluate import RequirementTally
 from audit.model import RunManifest
-from audit.web.urls import host_of
 
 EdgeKey = tuple[str, str, str]  # source, surface, target (platform id, else host)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
@@ -113,68 +111,30 @@ def select_runs(engine: Engine, run_ids: list[str] | None) -> list[RunRow]:
     return [r for r in stored if r.id in wanted]
 
 
-def edges_of(engine: Engine, run_id: str) -> dict[EdgeKey, Counter[str]]:
-    """(source, surface, target) -> outcome counts; the target is the platform, else the
-    host of the URL (as audit.history.diff.edge_outcomes keys an edge)."""
-    o = ObservationRow
-    unowned = case((o.target_platform.is_(None), o.target_url), else_=None)
-    query = (select(o.source, o.surface, o.target_platform, unowned, o.outcome, func.count())
-             .where(o.run_id == run_id)
-             .group_by(o.source, o.surface, o.target_platform, unowned, o.outcome))
-    edges: dict[EdgeKey, Counter[str]] = {}
-    with Session(engine) as session:
-        for source, surface, platform, url, outcome, n in session.execute(query):
-            target = platform or host_of(url or "") or url or ""
-            edges.setdefault((source, surface, target), Counter())[outcome] += n
-    return edges
-
-
 FINDING_COLUMNS = ("id", "rule_id", "observation_id", "source", "surface", "target_platform",
                    "target_url", "outcome", "severity", "reason_zh", "reason_en")
 
 
-def verdicts_of(engine: Engine, run_id: str
-                ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]], dict[str, str]]:
-    """The failed verdicts (in id order), the requirement statuses per source platform and
-    over the whole run (audit.judge.evaluate.RequirementTally over the verdicts' recorded
-    requirements, the decision `hulian diff` makes for a whole run). The tally reads the
-    five columns it needs of every verdict in the order the store finds them (no sort, no
-    reason texts); a requirement list is parsed once per distinct list (a run has a
-    handful). The failed verdicts, a fraction, are read whole."""
+def failed_verdicts(engine: Engine, run_id: str) -> list[dict[str, Any]]:
+    """The run's failed verdicts in id order (FINDING_COLUMNS, requirements, evidence): the
+    latest run's findings. A fraction of the run's verdicts, read whole."""
     v = VerdictRow
-    tally_query = (select(v.source, cast(v.requirements, Text), v.status, v.observation_id,
-                          v.id).where(v.run_id == run_id))
-    failed_query = (select(*(getattr(v, c) for c in FINDING_COLUMNS),
-                           cast(v.requirements, Text), cast(v.evidence, Text))
-                    .where(v.run_id == run_id, v.status == "fail").order_by(v.id))
-    tallies: dict[str, RequirementTally] = {}
-    whole = RequirementTally()
+    query = (select(*(getattr(v, c) for c in FINDING_COLUMNS), cast(v.requirements, Text),
+                    cast(v.evidence, Text))
+             .where(v.run_id == run_id, v.status == "fail").order_by(v.id))
     parsed: dict[str | None, list[str]] = {}
-
-    def requirements_of(text: str | None) -> list[str]:
-        got = parsed.get(text)
-        if got is None:
-            got = parsed[text] = [str(r) for r in json.loads(text or "[]")]
-        return got
-
     failed: list[dict[str, Any]] = []
     with engine.connect() as connection:
-        for source, requirements_json, status, observation_id, verdict_id in (
-                connection.execute(tally_query)):
-            requirements = requirements_of(requirements_json)
-            tally = tallies.get(source)
-            if tally is None:
-                tally = tallies[source] = RequirementTally()
-            tally.add(requirements, status, observation_id, verdict_id)
-            whole.add(requirements, status, observation_id, verdict_id)
-        for *values, requirements_json, evidence_json in connection.execute(failed_query):
+        for *values, requirements_json, evidence_json in connection.execute(query):
             record = dict(zip(FINDING_COLUMNS, values, strict=True))
-            record["requirements"] = list(requirements_of(requirements_json))
+            names = parsed.get(requirements_json)
+            if names is None:  # a handful of distinct lists a run
+                names = parsed[requirements_json] = [
+                    str(r) for r in json.loads(requirements_json or "[]")]
+            record["requirements"] = list(names)
             record["evidence"] = [str(e) for e in json.loads(evidence_json or "[]")]
             failed.append(record)
-    statuses = {source: {k: str(s) for k, s in tally.statuses().items()}
-                for source, tally in tallies.items()}
-    return failed, statuses, {k: str(s) for k, s in whole.statuses().items()}
+    return failed
 
 
 def bundle_of(row: RunRow) -> tuple[Path | None, RunManifest | None, str | None]:
@@ -218,7 +178,8 @@ def snapshot_from_record(row: RunRow, record: dict[str, Any]) -> RunSnapshot:
 
 @dataclass
 class Details:
-    """A run's failed verdicts (FINDING_COLUMNS, requirements, evidence) and graph metrics."""
+    """A run's failed verdicts (FINDING_COLUMNS, requirements, evidence) and graph metrics:
+    read for the latest run only (its findings are shown)."""
 
     findings: list[dict[str, Any]]
     metrics: list[tuple[str, str, str, float | None]]
@@ -227,11 +188,15 @@ class Details:
 class History:
     """The published runs as the build reads them: from the build cache (`cache`, the
     site's .build/) when the run's store row is unchanged since the build that cached it
-    (`inputs`, that build's input hashes), else from the store. `read` lists the runs read
-    from the store, in order: the build's own account of what an incremental build cost.
+    (`inputs`, that build's input hashes), else from the store's aggregates of the run
+    (audit/history/aggregate.py, stored when the run was recorded). `read` lists the runs
+    whose aggregates were read from the store, in order: the build's own account of what an
+    incremental build cost; `backfilled` the runs whose aggregates the store did not hold
+    (recorded before it kept them) or held damaged, computed again from the run's rows
+    (and stored), with why.
 
-    Snapshots are small (aggregates); details (the failed verdicts, the metrics) are kept
-    for the last two runs asked for only: the latest run's findings and a diff's two runs."""
+    Snapshots are small (edge counts, requirement statuses, search classes); a run's
+    findings by key (what a diff compares) are kept for the last two runs asked for only."""
 
     KEEP = 2
 
@@ -240,7 +205,8 @@ class History:
         self.cache = cache
         self.inputs = dict(inputs)  # and the runs this build cached
         self.read: list[str] = []
-        self._details: OrderedDict[str, Details] = OrderedDict()
+        self.backfilled: list[tuple[str, str]] = []
+        self._findings: OrderedDict[str, dict[FindingKey, dict[str, Any]]] = OrderedDict()
 
     def _file(self, kind: str, run_id: str) -> Path:
         return self.cache / kind / f"{slug(run_id)}.json"
@@ -250,6 +216,15 @@ class History:
             return None
         return _load(self._file(kind, row.id))
 
+    def _aggregates(self, row: RunRow, findings: bool) -> RunAggregates:
+        try:
+            aggregates, why = load_aggregates(self.engine, row, findings)
+        except StoreError as exc:
+            raise SiteError(f"run {row.id}: {exc}") from None
+        if why is not None:
+            self.backfilled.append((row.id, why))
+        return aggregates
+
     def snapshot(self, row: RunRow) -> RunSnapshot:
         cached = self._cached("runs", row)
         if cached is not None:
@@ -258,55 +233,50 @@ class History:
             except (KeyError, TypeError, ValueError):
                 pass  # a cache file of another shape: read the run again
         self.read.append(row.id)
-        findings, requirements, whole = verdicts_of(self.engine, row.id)
+        aggregates = self._aggregates(row, findings=False)
         bundle, manifest, problem = bundle_of(row)
-        snap = RunSnapshot(row=row, edges=edges_of(self.engine, row.id),
-                           requirements=requirements, run_requirements=whole,
+        snap = RunSnapshot(row=row, edges=aggregates.edges,
+                           requirements=aggregates.requirements,
+                           run_requirements=aggregates.run_requirements,
                            search=load_search(self.engine, row.id), bundle=bundle,
                            manifest=manifest, bundle_problem=problem)
-        details = Details(findings, load_metrics(self.engine, row.id))
         _save(self._file("runs", row.id), snapshot_record(snap))
-        _save(self._file("details", row.id), {"findings": details.findings,
-                                               "metrics": details.metrics})
         self.inputs[row.id] = input_hash(row)
-        self._keep(row.id, details)
         return snap
 
-    def _keep(self, run_id: str, details: Details) -> None:
-        self._details[run_id] = details
-        self._details.move_to_end(run_id)
-        while len(self._details) > self.KEEP:
-            self._details.popitem(last=False)
+    def findings(self, row: RunRow) -> dict[FindingKey, dict[str, Any]]:
+        """The run's failed findings by what they are about (the stored aggregates)."""
+        if row.id not in self._findings:
+            self._findings[row.id] = self._aggregates(row, findings=True).findings
+            while len(self._findings) > self.KEEP:
+                self._findings.popitem(last=False)
+        self._findings.move_to_end(row.id)
+        return self._findings[row.id]
 
     def details(self, row: RunRow) -> Details:
-        if row.id in self._details:
-            self._details.move_to_end(row.id)
-            return self._details[row.id]
+        """The run's failed verdicts and metrics, from the build cache or the store."""
         cached = self._cached("details", row)
         if cached is not None:
             try:
-                details = Details(list(cached["findings"]),
-                                  [(str(a), str(b), str(c), d) for a, b, c, d
-                                   in cached["metrics"]])
-                self._keep(row.id, details)
-                return details
+                return Details(list(cached["findings"]),
+                               [(str(a), str(b), str(c), d) for a, b, c, d
+                                in cached["metrics"]])
             except (KeyError, TypeError, ValueError):
                 pass
-        self.snapshot(row)  # reads the run, its details with it
-        return self._details[row.id]
+        details = Details(failed_verdicts(self.engine, row.id),
+                          load_metrics(self.engine, row.id))
+        _save(self._file("details", row.id), {"findings": details.findings,
+                                               "metrics": details.metrics})
+        self.inputs.setdefault(row.id, input_hash(row))
+        return details
 
     def summary(self, row: RunRow, snap: RunSnapshot | None = None) -> RunSummary:
         """The run as audit.history.diff compares it, from the aggregates (the run may be
         one the site does not publish: the previous run of a published one)."""
         snap = snap or self.snapshot(row)
-        details = self.details(row)
-        findings = dict(finding_entry(f["rule_id"], f["source"], f["surface"],
-                                      f["target_platform"], f["target_url"], f["severity"],
-                                      f["outcome"], f["reason_zh"], f["reason_en"])
-                        for f in details.findings)
         return RunSummary(run_id=row.id, edges=snap.edges,
-                          requirements=snap.run_requirements, findings=findings,
-                          metrics=details.metrics, search=snap.search,
+                          requirements=snap.run_requirements, findings=self.findings(row),
+                          metrics=load_metrics(self.engine, row.id), search=snap.search,
                           frameworks={k.split("/", 1)[0] for k in snap.run_requirements
                                       if "/" in k})
 

@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.evidence.bundle import Bundle, BundleError, sha256_file
+import orjson
+
+from audit.evidence.bundle import sha256_file
 from audit.evidence.wacz import WaczError, export_wacz
-from audit.model import Status
 
 VENDOR_ENV = "HULIAN_SITE_VENDOR"
 VIEWER = "replaywebpage"  # .site-vendor/<VIEWER>/: the files the site's replay/ gets
@@ -94,38 +95,45 @@ def shown_hop(hops: Sequence[Exchange]) -> int | None:
     return recorded[-1] if recorded else None
 
 
-def failed_observations(bundle: Path) -> list[str]:
-    """The observations of the run's failed verdicts, from the bundle's verdicts.jsonl (what
-    the run judged, whichever run of the site is the latest)."""
-    ids: dict[str, None] = {}
-    try:
-        for verdict in Bundle(bundle).verdicts():
-            if verdict.status is Status.FAIL and verdict.observation_id:
-                ids[verdict.observation_id] = None
-    except (BundleError, OSError):
-        pass  # the run page says what is wrong with the bundle
-    return list(ids)
-
-
 def recorded(bundle: Path, ids: Iterable[str]) -> dict[str, Recorded]:
-    """The chains of the observations `ids` from the bundle's observations.jsonl (streamed;
-    the ones the bundle does not hold are left out)."""
+    """The chains of the observations `ids` from the bundle's observations.jsonl, streamed
+    as JSON (the hops of the few wanted; the others' lines are not turned into model
+    objects). Observations the bundle does not hold, and lines that are not records (the
+    bundle reader's to report), are left out."""
     wanted = set(ids)
     found: dict[str, Recorded] = {}
-    if not wanted:
+    path = bundle / "observations.jsonl"
+    if not wanted or not path.is_file():
         return found
     try:
-        observations = Bundle(bundle).observations()
-        for o in observations:
-            if o.id not in wanted:
-                continue
-            hops = tuple(Exchange(h.url, h.status, h.via, h.body_sha256, h.warc_record_id)
-                         for h in o.hops)
-            found[o.id] = Recorded(o.id, o.source, o.surface.value, o.target_url,
-                                   o.target_platform, o.outcome.value, hops, shown_hop(hops))
-    except (BundleError, OSError):
+        with path.open("rb") as fh:
+            for line in fh:
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(record, dict) or record.get("id") not in wanted:
+                    continue
+                item = _recorded(record)
+                if item is not None:
+                    found[item.observation_id] = item
+                    if len(found) == len(wanted):
+                        break
+    except OSError:
         return found  # the run page says what is wrong with the bundle
     return found
+
+
+def _recorded(record: dict[str, Any]) -> Recorded | None:
+    try:
+        hops = tuple(Exchange(str(h["url"]), h.get("status"), str(h.get("via") or "start"),
+                              h.get("body_sha256"), h.get("warc_record_id"))
+                     for h in record.get("hops") or [])
+        return Recorded(str(record["id"]), str(record["source"]), str(record["surface"]),
+                        str(record["target_url"]), record.get("target_platform"),
+                        str(record["outcome"]), hops, shown_hop(hops))
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
 def as_record(item: Recorded) -> dict[str, Any]:
@@ -174,6 +182,7 @@ class Evidence:
     sha256: str | None = None
     size: int | None = None
     problem: str | None = None
+    digest: str = ""  # of `record()`: the evidence page's content key (the build's)
 
     def record(self) -> dict[str, Any]:
         return {"page": self.page, "items": [as_record(i) for i in self.items.values()],

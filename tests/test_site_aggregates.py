@@ -1,0 +1,181 @@
+"""Each run's aggregates in the history store (audit/history/aggregate.py, migration 0005):
+made while `record_run` streams a run's records, equal to what the aggregator makes of the
+run's stored observations and verdicts (`hulian diff`'s summarise, and the per-platform
+requirement tally); a run recorded before the store kept them (a store at revision 0004,
+upgraded) and a run whose row is damaged get them computed again from the run's rows, and
+stored; the site built from such a store says which runs it computed and is the site built
+from the intact store. Real runs: sealed bundles of the shipped platforms recorded through
+the real path (tests/siteruns.py), small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+
+import audit.history.store as store_module
+from audit.history.diff import summarise
+from audit.history.rundata import from_store
+from audit.history.store import (
+    RunAggregateRow,
+    StoreError,
+    backfill_aggregates,
+    get_run,
+    load_aggregates,
+    load_verdicts,
+    missing_aggregates,
+    open_engine,
+    record_run,
+)
+from audit.judge.evaluate import RequirementTally
+from audit.site.build import build
+from tests.siteruns import run_id, write_history
+
+RUNS = 3
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("aggregates")
+    engine = open_engine(f"sqlite:///{root / 'history.db'}")
+    paths = write_history(root / "runs", RUNS, 900, 150, engine)
+    engine.dispose()
+    return root / "history.db", paths
+
+
+def _copy(db: Path, tmp_path: Path) -> tuple[str, Engine]:
+    target = tmp_path / "history.db"
+    target.write_bytes(db.read_bytes())
+    url = f"sqlite:///{target}"
+    return url, open_engine(url)
+
+
+def _per_platform(engine: Engine, rid: str) -> dict[str, dict[str, str]]:
+    tallies: dict[str, RequirementTally] = {}
+    for v in load_verdicts(engine, rid):
+        tallies.setdefault(v.source, RequirementTally()).add(
+            v.requirements, v.status, v.observation_id, v.id)
+    return {p: {k: str(s) for k, s in t.statuses().items()} for p, t in sorted(tallies.items())}
+
+
+def test_recorded_aggregates_equal_the_ones_computed_from_the_runs_records(
+        history: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    _url, engine = _copy(history[0], tmp_path)
+    assert missing_aggregates(engine) == []  # record_run stored them
+    for i in range(RUNS):
+        row = get_run(engine, run_id(i))
+        assert row is not None
+        stored, why = load_aggregates(engine, row)
+        assert why is None  # read as stored, not computed again
+        data = from_store(engine, run_id(i))
+        assert data is not None
+        expected = summarise(data)  # hulian diff's aggregates of the full records
+        assert stored.edges == expected.edges
+        assert stored.run_requirements == expected.requirements
+        assert stored.findings == expected.findings and stored.findings
+        assert stored.requirements == _per_platform(engine, run_id(i))
+        assert stored.frameworks == expected.frameworks
+        assert (stored.observations, stored.failed) == (row.n_observations, row.n_failed)
+        # the summary alone (what a site snapshot reads) is the same summary
+        summary_only, _ = load_aggregates(engine, row, findings=False)
+        assert summary_only.edges == stored.edges and summary_only.findings == {}
+    engine.dispose()
+
+
+def _alembic(engine: Engine, verb: str, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location",
+                           str(Path(store_module.__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, verb)(config, revision)
+
+
+def test_a_run_recorded_before_the_migration_is_backfilled(
+        history: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    url, engine = _copy(history[0], tmp_path)
+    intact = {run_id(i): load_aggregates(engine, get_run(engine, run_id(i)))[0]  # type: ignore[arg-type]
+              for i in range(RUNS)}
+    # A store of revision 0004 (no aggregates), opened by this version: upgraded to 0005,
+    # its runs have none yet.
+    _alembic(engine, "downgrade", "0004")
+    engine.dispose()
+    engine = open_engine(url)
+    assert missing_aggregates(engine) == [run_id(i) for i in range(RUNS)]
+    row = get_run(engine, run_id(1))
+    assert row is not None
+    got, why = load_aggregates(engine, row)
+    assert why is not None and "recorded before" in why
+    assert got == intact[run_id(1)]
+    assert missing_aggregates(engine) == [run_id(0), run_id(2)]  # stored on the way
+    assert load_aggregates(engine, row) == (intact[run_id(1)], None)
+    # the site's first build computes the others' (and says so); the next reads them
+    site = build(tmp_path / "site", url)
+    assert [r for r, _why in site.backfilled] == [run_id(0), run_id(2)]
+    assert missing_aggregates(engine) == []
+    again = build(tmp_path / "site2", url)
+    assert again.backfilled == [] and again.read == site.read
+    engine.dispose()
+
+
+@pytest.mark.parametrize("damage", ["not json", "counts", "version", "findings", "shape"])
+def test_damaged_aggregates_are_computed_again_from_the_runs_rows(
+        history: tuple[Path, list[Path]], tmp_path: Path, damage: str) -> None:
+    url, engine = _copy(history[0], tmp_path)
+    rid = run_id(2)
+    row = get_run(engine, rid)
+    assert row is not None
+    intact, _ = load_aggregates(engine, row)
+    reference = build(tmp_path / "reference", url)
+    summary, _findings = intact.records()
+    values: dict[str, object] = {
+        "not json": {"summary": "{not json"},
+        "counts": {"summary": orjson.dumps({**summary, "observations": 3}).decode()},
+        "version": {"version": 99},
+        "findings": {"findings": orjson.dumps({"a": 1}).decode()},
+        "shape": {"summary": orjson.dumps({**summary, "edges": [[1, 2]]}).decode()},
+    }[damage]  # type: ignore[assignment]
+    with engine.begin() as connection:
+        connection.execute(update(RunAggregateRow).where(RunAggregateRow.run_id == rid)
+                           .values(**values))
+    got, why = load_aggregates(engine, row)
+    assert why is not None and got == intact
+    assert load_aggregates(engine, row) == (intact, None)  # repaired in the store
+    # and the site of a store damaged so builds the same pages, naming the run it repaired
+    with engine.begin() as connection:
+        connection.execute(update(RunAggregateRow).where(RunAggregateRow.run_id == rid)
+                           .values(**values))
+    result = build(tmp_path / "site", url)
+    assert [r for r, _why in result.backfilled] == [rid]  # the findings: when a diff reads them
+
+    def tree(out: Path) -> dict[str, bytes]:
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+                if p.is_file() and p.name != "site-state.json"}
+
+    assert tree(tmp_path / "site") == tree(tmp_path / "reference")
+    assert reference.backfilled == []
+    engine.dispose()
+
+
+def test_a_run_without_rows_is_a_clear_error_naming_it(
+        history: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    _url, engine = _copy(history[0], tmp_path)
+    with pytest.raises(StoreError, match="run no-such-run is not in the history store"):
+        backfill_aggregates(engine, "no-such-run")
+    engine.dispose()
+
+
+def test_recording_again_replaces_the_aggregates(history: tuple[Path, list[Path]],
+                                                 tmp_path: Path) -> None:
+    _url, engine = _copy(history[0], tmp_path)
+    with engine.begin() as connection:
+        connection.execute(delete(RunAggregateRow))
+    assert len(missing_aggregates(engine)) == RUNS
+    record_run(history[1][0], engine=engine, replace=True)
+    assert run_id(0) not in missing_aggregates(engine)
+    engine.dispose()
