@@ -8,7 +8,9 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,14 +29,33 @@ os.environ.setdefault(
     "HULIAN_DB", f"sqlite:///{Path(tempfile.mkdtemp(prefix='hulian-test-db-')) / 'history.db'}")
 
 
-@pytest.fixture
-def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
-    """A webhook receiver on 127.0.0.1: the JSON bodies it was sent, and its URL."""
-    bodies: list[dict[str, Any]] = []
+class Receiver:
+    """What a webhook receiver was sent (`bodies`, `hits`), and how it answers: the first
+    `fail_first` requests with `status`, each after `delay_s`."""
+
+    def __init__(self, fail_first: int = 0, status: int = 500, delay_s: float = 0.0):
+        self.fail_first = fail_first
+        self.status = status
+        self.delay_s = delay_s
+        self.bodies: list[dict[str, Any]] = []
+        self.hits = 0
+
+
+@contextmanager
+def webhook_receiver(state: Receiver) -> Iterator[str]:
+    """A webhook receiver on 127.0.0.1 answering as `state` says; its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            state.hits += 1
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if state.delay_s:
+                time.sleep(state.delay_s)
+            if state.hits <= state.fail_first:
+                self.send_response(state.status)
+                self.end_headers()
+                return
+            state.bodies.append(json.loads(body))
             self.send_response(204)
             self.end_headers()
 
@@ -43,9 +64,19 @@ def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield bodies, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """A webhook receiver on 127.0.0.1: the JSON bodies it was sent, and its URL."""
+    state = Receiver()
+    with webhook_receiver(state) as url:
+        yield state.bodies, url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

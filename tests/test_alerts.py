@@ -3,17 +3,15 @@ real local SMTP server (aiosmtpd), both on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from audit.ops.alerts import Alert, EmailChannel, WebhookChannel, deliver, send_webhook
+from tests.conftest import Receiver, webhook_receiver
 
 ALERT = Alert(schedule="nightly", run_id="r2", previous_run_id="r1",
               regressions=[{"source": "wetalk", "target": "taoshop", "before": "direct",
@@ -21,41 +19,11 @@ ALERT = Alert(schedule="nightly", run_id="r2", previous_run_id="r1",
               new_failing_requirements=["miit-2021/im-standard-3-no-extra-steps"])
 
 
-class Receiver:
-    def __init__(self, fail_first: int = 0, status: int = 500, delay_s: float = 0.0):
-        self.fail_first = fail_first
-        self.status = status
-        self.delay_s = delay_s
-        self.bodies: list[dict[str, Any]] = []
-        self.hits = 0
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
     state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            state.hits += 1
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if state.delay_s:
-                time.sleep(state.delay_s)
-            if state.hits <= state.fail_first:
-                self.send_response(state.status)
-                self.end_headers()
-                return
-            state.bodies.append(json.loads(body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver(state) as url:
+        yield state, url
 
 
 def test_webhook_posts_the_alert_json(receiver: tuple[Receiver, str]) -> None:
