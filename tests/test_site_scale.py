@@ -19,7 +19,7 @@ import pytest
 from audit.history.diff import diff
 from audit.history.rundata import from_store
 from audit.history.store import get_run, open_engine, record_run
-from audit.site.build import build
+from audit.site.build import REVIEW_SHOWN, build
 from audit.site.tables import FINDINGS_SHOWN, changes_table, slug
 from tests.siteruns import run_id, write_history
 
@@ -121,6 +121,25 @@ def test_an_incremental_build_after_one_run_reads_only_that_run(
     assert result.read == [new]  # the other runs from the build cache, diffs too
     assert result.runs[-1] == new and f"en/run/{new}.html" in result.written
     assert f"en/run/{run_id(0)}.html" not in result.written
+    # By the build's own counters: one diff computed, one bundle read for evidence (the
+    # run before lists its review rows now, a subset of what it listed, from the cache),
+    # and the run and evidence pages of the runs before it not rendered at all (their
+    # content keys unchanged). The run before the new one: its evidence page no longer
+    # lists the findings (another run is the latest), so its pages are rendered again.
+    assert result.diffed == [new] and result.evidence_read == [new]
+    assert result.backfilled == []
+    older = [run_id(i) for i in range(RUNS - 1)]
+    assert sorted(result.skipped) == sorted([f"run/{r}.html" for r in older]
+                                            + [f"evidence/{r}.html" for r in older])
+    # a page skipped is not written (in neither language)
+    assert not any(f"{lang}/{p}" in result.written for p in result.skipped
+                   for lang in ("zh", "en"))
+    # a build with nothing new renders no run or evidence page and reads nothing
+    again = build(site, url)
+    assert again.read == [] and again.diffed == [] and again.evidence_read == []
+    assert sorted(again.skipped) == sorted(
+        [f"run/{r}.html" for r in result.runs] + [f"evidence/{r}.html" for r in result.runs])
+    assert again.written == []
     # ... and the site is the one a full build makes
     full = build(tmp_path / "full", url)
     assert full.read == result.runs
@@ -130,6 +149,7 @@ def test_an_incremental_build_after_one_run_reads_only_that_run(
                 if p.is_file() and p.name != "site-state.json"}
 
     assert tree(site) == tree(tmp_path / "full")
+    assert full.skipped == [] and full.evidence_read == full.runs
     # The site's diffs, made from the store's aggregates, are `hulian diff`'s on the runs'
     # full records (observations and verdicts as model objects).
     before, after = from_store(engine, run_id(RUNS - 1)), from_store(engine, new)
@@ -138,3 +158,44 @@ def test_an_incremental_build_after_one_run_reads_only_that_run(
     expected = changes_table({new: (before.run_id, diff(before, after))}).rows
     published = [r for r in _api(site / "api/v1/changes.json") if r["run_id"] == new]
     assert published == expected and expected
+
+
+def test_evidence_pages_list_the_chains_the_site_links(site: Path) -> None:
+    """The latest run's evidence page lists the chains of the findings its platform pages
+    list (the first FINDINGS_SHOWN of each source platform) and of the review rows its run
+    page lists; an older run's lists its review rows' only. Every replay link leads to a
+    listed chain, and nothing is listed that no page links."""
+    runs = [str(r["run_id"]) for r in _api(site / "api/v1/runs.json")]  # oldest first
+    latest = runs[-1]  # (the sixth run, when the incremental build's test ran first)
+    findings = _api(site / "api/v1/findings.json")
+    shown: dict[str, int] = {}
+    expected_findings = []
+    for f in findings:
+        shown[str(f["source"])] = shown.get(str(f["source"]), 0) + 1
+        if shown[str(f["source"])] <= FINDINGS_SHOWN and f["observation_id"]:
+            expected_findings.append(str(f["observation_id"]))
+    assert len(expected_findings) < len(findings)  # a cap, not every failed verdict
+
+    def listed(run: str) -> list[str]:
+        doc = lxml.html.parse(str(site / "en/evidence" / f"{run}.html")).getroot()
+        return [a.get("id") for a in doc.xpath('//article[@class="exchange"]')]
+
+    def review(run: str) -> list[str]:
+        rows = _api(site / f"api/v1/runs/{run}/review.json")
+        return [str(r["observation_id"]) for r in rows[:REVIEW_SHOWN]]
+
+    def ids(observations: list[str]) -> list[str]:
+        return [f"o-{slug(o)}" for o in dict.fromkeys(observations)]
+
+    assert listed(latest) == ids(expected_findings + review(latest))
+    for run in runs[:-1]:
+        assert listed(run) == ids(review(run)) and review(run)
+    # every replay link of the site leads to a chain its evidence page lists (these
+    # synthetic runs record no WARC hop, so they have none: tests/test_site_replay.py's lab
+    # runs do, and their links are followed there)
+    for page in [*site.glob("en/platform/*.html"), *site.glob("en/run/*.html")]:
+        doc = lxml.html.parse(str(page)).getroot()
+        for a in doc.xpath('//a[@class="replay-link"]'):
+            target, fragment = a.get("href").split("#")
+            evidence = (page.parent / target).resolve()
+            assert fragment in listed(evidence.stem), (page, fragment)

@@ -207,7 +207,7 @@ class RunSummary:
     history of large runs is compared without holding their observations."""
 
     run_id: str
-    edges: dict[EdgeKey, Counter[str]]
+    edges: Mapping[EdgeKey, Mapping[str, int]]  # outcome counts
     requirements: dict[str, str]
     findings: dict[FindingKey, dict[str, Any]]  # the last failed verdict of each key
     metrics: list[tuple[str, str, str, float | None]]

@@ -1,8 +1,8 @@
 """The site's SVG charts, computed at build time. The heatmap is the reports' own
 (audit/report/heatmap.py: one implementation of the source × target picture; this module
-only adapts the site's tables and links to it); the stacked bars' geometry is computed here
-and drawn by the Jinja2 templates (templates/_macros.html.j2), escaped like every other
-string on the page. Pure functions. Colours and the order of outcomes come from
+only adapts the site's tables and links to it); the stacked bars are computed and written
+here (Stacks.svg, every text escaped with markupsafe as the templates escape it). Pure
+functions. Colours and the order of outcomes come from
 audit.judge.outcomes only.
 
 Why no plotting library (docs/site.md): the charts are a heatmap whose cells are links and
@@ -14,9 +14,9 @@ dependency.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from audit.judge.outcomes import NEUTRAL_COLOUR, ORDER, RANK, TABLE
 from audit.model import Outcome
@@ -83,13 +83,19 @@ def heatmap(rows: Sequence[tuple[str, str, str | None]],
                    zh)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bar:
+    """One outcome's share of one run's bar; its title ("<run>: <outcome> n/total") is
+    written in the chart's language when the chart is (Stacks.svg)."""
+
     x: int
     y: float
     height: float
     fill: str
-    title: str
+    run_id: str
+    outcome: str
+    n: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,40 @@ class Stacks:
     strips: list[Strip]
     runs: list[tuple[int, str, str]]  # x, label, title
     legend: list[tuple[str, str]]  # outcome value, colour (those that occur)
+    outcome_label: Mapping[str, str] = field(default_factory=dict)
+
+    def relabelled(self, surfaces: Sequence[str], outcome_label: Mapping[str, str]
+                   ) -> Stacks:
+        """The same chart with the strips' labels and the outcomes' names of another
+        language (the geometry is computed once for both)."""
+        return replace(self, strips=[replace(strip, label=label)
+                                     for strip, label in zip(self.strips, surfaces,
+                                                             strict=True)],
+                       outcome_label=outcome_label)
+
+    def svg(self, label: str) -> Markup:
+        """The chart as a <figure>, every text escaped. Written here, not by a template
+        loop: a platform page's chart of 100 runs has thousands of bars, and Jinja2's
+        per-bar macro calls and escapes made it most of the page's time (each new run
+        renders every platform page again)."""
+        e = escape
+        lab = e(label)
+        out = [f'<figure class="chart">\n<svg xmlns="http://www.w3.org/2000/svg" '
+               f'width="{self.width}" height="{self.height}" viewBox="0 0 {self.width} '
+               f'{self.height}" role="img" aria-label="{lab}">\n<title>{lab}</title>\n']
+        for strip in self.strips:
+            out.append(f'<text x="144" y="{strip.y + 4}" text-anchor="end" class="axis">'
+                       f"{e(strip.label)}</text>\n")
+            names = self.outcome_label
+            out.extend(f'<rect x="{b.x}" y="{b.y}" width="{self.bar}" height="{b.height}" '
+                       f'fill="{e(b.fill)}"><title>'
+                       f"{e(f'{b.run_id}: {names.get(b.outcome, b.outcome)} {b.n}/{b.total}')}"
+                       "</title></rect>" for b in strip.bars)
+        for x, short, title in self.runs:
+            out.append(f'<text transform="translate({x - 2},{self.height - 72}) rotate(60)" '
+                       f'class="axis small"><title>{e(title)}</title>{e(short)}</text>\n')
+        out.append("</svg>\n</figure>")
+        return Markup("".join(out))
 
 
 BAR = 22
@@ -135,21 +175,22 @@ def stacks(runs: Sequence[tuple[str, str]],
             if not total:
                 continue
             y = float(top + STRIP - 8)
-            for outcome in sorted(values, key=lambda o: _position(o)):
+            for outcome in sorted(values, key=_position):
                 n = values[outcome]
                 h = (STRIP - 12) * n / total
                 y -= h
                 seen.add(outcome)
                 bars.append(Bar(LABEL + j * (BAR + GAP), round(y, 2), round(h, 2),
-                                COLOUR.get(outcome, NEUTRAL_COLOUR),
-                                f"{run_id}: {outcome_label.get(outcome, outcome)} {n}/{total}"))
+                                COLOUR.get(outcome, NEUTRAL_COLOUR), run_id, outcome, n,
+                                total))
         strips.append(Strip(label, top + STRIP // 2, bars))
     height = 20 + len(surfaces) * STRIP + 80  # room for the rotated run labels
     return Stacks(width=LABEL + max(len(runs), 1) * (BAR + GAP) + 20, height=height, bar=BAR,
                   strip=STRIP, strips=strips,
                   runs=[(LABEL + j * (BAR + GAP) + BAR // 2, short, run_id)
                         for j, (run_id, short) in enumerate(runs)],
-                  legend=[(o.value, COLOUR[o.value]) for o in ORDER if o.value in seen])
+                  legend=[(o.value, COLOUR[o.value]) for o in ORDER if o.value in seen],
+                  outcome_label=outcome_label)
 
 
 

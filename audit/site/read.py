@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,8 @@ class RunSnapshot:
     """One stored run as the site shows it."""
 
     row: RunRow
-    edges: dict[EdgeKey, Counter[str]] = field(default_factory=dict)
+    # outcome counts (plain dicts: a build holds 100 runs × thousands of edges)
+    edges: dict[EdgeKey, dict[str, int]] = field(default_factory=dict)
     # The failed verdicts: filled in for the latest run only (History.findings), the other
     # runs' are in the build cache and the store.
     findings: list[dict[str, Any]] = field(default_factory=list)
@@ -168,8 +169,8 @@ def snapshot_from_record(row: RunRow, record: dict[str, Any]) -> RunSnapshot:
     bundle, manifest, problem = bundle_of(row)
     return RunSnapshot(
         row=row,
-        edges={(str(s), str(sf), str(t)): Counter(counts)
-               for s, sf, t, counts in record["edges"]},
+        # the cache's own JSON (strings, ints): taken as it is, 3,400 edges × 100 runs
+        edges={(s, sf, t): counts for s, sf, t, counts in record["edges"]},
         requirements=dict(record["requirements"]),
         run_requirements=dict(record["run_requirements"]),
         search={(str(p), str(t)): str(c) for p, t, c in record["search"]},
@@ -235,7 +236,7 @@ class History:
         self.read.append(row.id)
         aggregates = self._aggregates(row, findings=False)
         bundle, manifest, problem = bundle_of(row)
-        snap = RunSnapshot(row=row, edges=aggregates.edges,
+        snap = RunSnapshot(row=row, edges={k: dict(c) for k, c in aggregates.edges.items()},
                            requirements=aggregates.requirements,
                            run_requirements=aggregates.run_requirements,
                            search=load_search(self.engine, row.id), bundle=bundle,

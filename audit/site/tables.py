@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from audit.history.diff import Diff
 from audit.judge.outcomes import RANK, is_open, worse_of
 from audit.model import Outcome, Text
@@ -39,21 +41,26 @@ class Table:
 
     def as_json(self) -> str:
         # One row a line: readable and diffable, without the indentation that made the
-        # series of 100 runs 17 MB.
+        # series of 100 runs 17 MB. Rows by orjson (the json module's compact output for
+        # these values, ten times faster: the series is 140,000 rows, written on every
+        # build that adds a run).
         head = json.dumps({"version": API_VERSION, "table": self.name,
                            "columns": list(self.columns)}, ensure_ascii=False)
-        rows = ",\n".join(json.dumps(row, ensure_ascii=False, separators=(",", ":"),
-                                      default=str) for row in self.rows)
+        # (each decoded at once: orjson's bytes keep their over-allocated buffer, and
+        # 140,000 of them held for one join took half a gigabyte)
+        dumps = orjson.dumps
+        rows = ",\n".join(dumps(row, default=str).decode("utf-8") for row in self.rows)
         body = f"[\n{rows}\n]" if self.rows else "[]"
         return f'{head[:-1]}, "rows": {body}}}\n'
-
 
     def as_csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.columns)
-        for row in self.rows:
-            writer.writerow([_cell(row.get(c)) for c in self.columns])
+        columns = self.columns
+        # csv writes None as an empty cell itself; only lists need joining
+        writer.writerows([_cell(v) if isinstance(v, list | tuple) else v for v in
+                          (row.get(c) for c in columns)] for row in self.rows)
         return buffer.getvalue()
 
 
