@@ -494,10 +494,12 @@ def _batches(rows: Iterable[T]) -> Iterator[list[T]]:
         yield batch
 
 
-def _observation_rows(run_id: str, observations: Iterable[Observation], agg: Aggregator
-                      ) -> Iterator[tuple[str | None, ...]]:
+def _observation_rows(run_id: str, observations: Iterable[Observation],
+                      agg: Aggregator | None = None) -> Iterator[tuple[str | None, ...]]:
+    """The rows of `observations`, each fed to `agg` on the way (bench/graph.py times the
+    rows alone)."""
     values = _VALUES
-    add = agg.observation
+    add = (agg or Aggregator()).observation
     for o in observations:
         reason = o.reason
         add(o.source, values[o.surface], o.target_platform, o.target_url, values[o.outcome])
