@@ -17,10 +17,14 @@ audit (bench/graph.py's) on the shipped catalog's platforms, one audit of E edge
 in every run, and per run 3 % of the observations drawn again (so runs differ: changes,
 regressions, requirement streaks) and 2 % left `unrecognized` (a review queue of ~200 per
 run). Generated once into DIR (reused when DIR is given again: history-N.db plus the
-bundles; not timed).
+bundles; not timed). A history generated before the store kept each run's aggregates
+(migration 0005) gets them once, untimed, through the store's backfill (the aggregator
+`record_run` uses), as a build would on its first read.
 
 Measured, each in its own process (peak RSS = that process's VmHWM; the time of build()
-itself, and of the whole process with its imports):
+itself, and of the whole process with its imports; the process's CPU time, for a loaded
+machine; the build's own counters: runs read from the store, pages rendered and skipped,
+bundles read for evidence, diffs computed, aggregates backfilled):
   full         build() into an empty directory from the store of N runs
   incremental  one more run recorded, build() into the same site
   [baseline]   with --baseline CHECKOUT, the same two builds by that checkout's code on the
