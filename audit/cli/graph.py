@@ -68,7 +68,8 @@ def graph_command(
     comment in GraphML, GEXF, SVG and DOT, a "hulian_unverified" graph attribute in JSON).
     """
     # networkx (~1 s to load) only for this command: the CLI imports every command module.
-    from audit.graph.build import at_level, build, export, render_svg
+    from audit.graph.build import at_level, build, export, render_svg, write_export, write_stream
+    from audit.graph.export import ExportError
     from audit.judge.cross import evaluate_graph_rules
 
     problems = verified(run, allow_unverified)
@@ -92,11 +93,23 @@ def graph_command(
                                    level.value)
                 if layer is LayerChoice.SEARCH:
                     shown = search_layer(shown)
+            if fmt in (FormatChoice.GRAPHML, FormatChoice.GEXF) or not problems:
+                # Streamed (a large run's graph is never one document in memory); the
+                # unverified banner is the XML formats' own comment.
+                comments = banner(run, problems) if problems else []
+                if out is None:
+                    sys.stdout.flush()
+                    write_stream(shown, fmt.value, sys.stdout.buffer, comments)
+                    sys.stdout.buffer.flush()
+                else:
+                    write_export(shown, fmt.value, out, comments)
+                    stderr.print(f"{fmt.value} ({level.value} level) → {out}")
+                return
             text = export(shown, fmt.value)
     except BundleError as exc:  # passed the gate as unverified, but cannot be read
         fail(str(exc))
         raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None
-    except (PolicyError, RuntimeError) as exc:
+    except (PolicyError, RuntimeError, ExportError, OSError) as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
     if problems:

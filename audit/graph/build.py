@@ -14,17 +14,19 @@ communities of mutual openness.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import subprocess
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal, cast
 
 import networkx as nx
 
 from audit.evidence.sql import RunTables, memory_tables
+from audit.graph.export import WRITERS, Items, atomic_file
 from audit.graph.paths import UNREACHABLE, all_pairs
 from audit.judge.outcomes import FRICTION, RANK, colour, typical, worst
 from audit.model import Observation, Outcome, Status, Verdict
@@ -455,37 +457,20 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def _flat(graph: nx.DiGraph[str]) -> nx.DiGraph[str]:
-    """A copy whose attributes are scalars (GraphML/GEXF have no lists or maps): lists are
-    joined with spaces, maps become `key:value` lists, None is dropped."""
-    flat: nx.DiGraph[str] = nx.DiGraph()
-    flat.graph.update({k: v for k, v in graph.graph.items() if _scalar(v)})
+def items(graph: nx.DiGraph[str]) -> Items:
+    """What audit.graph.export's writers read of a graph: its own items, read twice (the
+    attribute declarations, then the data), never copied."""
+    def nodes() -> Iterable[tuple[str, dict[str, Any]]]:
+        return cast(Iterable[tuple[str, dict[str, Any]]], graph.nodes(data=True))
 
-    def clean(data: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            if value is None:
-                continue
-            if isinstance(value, (list, tuple, set)):
-                value = " ".join(str(v) for v in value)
-            elif isinstance(value, dict):
-                value = " ".join(f"{k}:{v}" for k, v in value.items())
-            out[key] = value
-        return out
-
-    for node, data in graph.nodes(data=True):
-        flat.add_node(node, **clean(data))
-    for s, t, data in graph.edges(data=True):
-        flat.add_edge(s, t, **clean(data))
-    return flat
-
-
-def _scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
+    return Items(directed=graph.is_directed(), attributes=graph.graph, nodes=nodes,
+                 edges=lambda: graph.edges(data=True))
 
 
 def write_graphml(graph: nx.DiGraph[str], path: Path) -> None:
-    nx.write_graphml(_flat(graph), path, encoding="utf-8")
+    """graph.graphml / graph-company.graphml of a bundle (audit.graph.export.write_graphml:
+    streamed, and complete under `path` or not there at all)."""
+    write_export(graph, "graphml", path)
 
 
 def node_link(graph: nx.DiGraph[str]) -> dict[str, Any]:
@@ -521,30 +506,36 @@ def node_link_chunks(graph: nx.DiGraph[str]) -> Iterator[str]:
     yield "}\n"
 
 
-def write_export(graph: nx.DiGraph[str], fmt: str, path: Path) -> None:
-    """export() streamed into a file: GraphML through networkx's lxml writer (element by
-    element), node-link JSON item by item; GEXF and DOT are built whole by their writers."""
-    if fmt == "graphml":
-        write_graphml(graph, path)
+def write_export(graph: nx.DiGraph[str], fmt: str, path: Path,
+                 comments: Sequence[str] = ()) -> None:
+    """export() into a file, streamed: GraphML and GEXF element by element
+    (audit.graph.export), node-link JSON item by item; DOT is built whole by pydot. The file
+    appears under `path` only when complete (a temporary file beside it, renamed). `comments`:
+    lines written as comments at the top of a GraphML or GEXF document."""
+    with atomic_file(path) as fh:
+        write_stream(graph, fmt, fh, comments, name=str(path))
+
+
+def write_stream(graph: nx.DiGraph[str], fmt: str, out: IO[bytes],
+                 comments: Sequence[str] = (), name: str = "graph") -> None:
+    """export() into a binary stream (a file, standard output), streamed as write_export."""
+    if fmt in WRITERS:
+        WRITERS[fmt](items(graph), out, comments, name=name)
     elif fmt == "json":
-        with path.open("w", encoding="utf-8") as fh:
-            fh.writelines(node_link_chunks(graph))
+        for chunk in node_link_chunks(graph):
+            out.write(chunk.encode("utf-8"))
+    elif fmt == "dot":
+        out.write(str(_pydot(graph).to_string()).encode("utf-8"))
     else:
-        path.write_text(export(graph, fmt), encoding="utf-8")
+        raise ValueError(f"unknown graph format {fmt!r}")
 
 
 def export(graph: nx.DiGraph[str], fmt: str) -> str:
-    """The graph as GraphML, GEXF, node-link JSON or Graphviz DOT text."""
-    if fmt == "json":
-        return "".join(node_link_chunks(graph))
-    if fmt == "dot":
-        return str(_pydot(graph).to_string())
-    flat = _flat(graph)
-    if fmt not in ("graphml", "gexf"):
-        raise ValueError(f"unknown graph format {fmt!r}")
-    lines = (nx.generate_graphml(flat, encoding="utf-8") if fmt == "graphml"
-             else nx.generate_gexf(flat, encoding="utf-8"))
-    return "\n".join(lines) + "\n"
+    """The graph as GraphML, GEXF, node-link JSON or Graphviz DOT text: the same text
+    write_export writes into a file (the whole document in memory: for small graphs)."""
+    buffer = io.BytesIO()
+    write_stream(graph, fmt, buffer)
+    return buffer.getvalue().decode("utf-8")
 
 
 def edge_rows(graph: nx.DiGraph[str]) -> list[dict[str, object]]:

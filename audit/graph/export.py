@@ -1,0 +1,425 @@
+"""GraphML and GEXF written element by element (lxml's incremental writer, `etree.xmlfile`),
+straight from a graph's items: no copy of the graph and no whole document in memory.
+
+The writers read a graph twice through `Items` — a first pass declares the attribute keys
+(GraphML `<key>`, GEXF `<attributes>`, which come before the data), a second writes each node
+and edge — so they work on anything that can list its items again (a networkx graph through
+audit.graph.build, or an aggregated table). They carry the data networkx's writers carry
+(`nx.read_graphml` / `nx.read_gexf` read back the same nodes, edges, attributes and types;
+tests/test_graph_export.py), with these differences, all on input networkx cannot write:
+
+- values: `clean` decides, once for every format: None is dropped, lists are joined with
+  spaces, maps become `key:value` lists, str/int/float/bool are kept (numpy numbers as Python
+  numbers, str subclasses as their text); anything else is refused (ExportError naming the
+  node or edge and the attribute). networkx fails on those without saying where.
+- characters XML 1.0 cannot carry (control characters other than tab, newline and carriage
+  return, U+FFFE/U+FFFF, lone surrogates) in a value become U+FFFD, counted and logged once per
+  file; networkx's GraphML writer raises on them and its GEXF writer writes a document no XML
+  parser reads. In a node id or an attribute name they are refused (an id must stay what the
+  edges refer to).
+- GraphML booleans are `true`/`false` and NaN/infinity `NaN`/`Infinity`/`-Infinity`, which
+  both Java (yEd, Gephi) and Python parse; networkx writes `True` and `nan`/`inf`.
+- GEXF: an attribute with values of more than one type is declared once (int and float:
+  `double`, other mixes: `string`); networkx declares the first value's type and writes a file
+  its own reader cannot read back. A node's `id` attribute stays an attribute (networkx makes
+  it the node's XML id), an edge's `type` too (networkx moves it to the edge element, where
+  GEXF allows only directed/undirected/mutual, and its reader drops it). Like networkx: a
+  node's `label` is its label (else its id), an edge's `id`, `label` and `weight` are the edge
+  element's; the graph's `name` is the graph's; other graph attributes have no place in GEXF.
+
+Files are written to a temporary file beside the final name and renamed when complete
+(`atomic_file`): a write that fails midway (a full disk, a refused value) leaves no partial
+file under the final name, and an earlier file there stays as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import numbers
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import lxml.etree as etree
+
+logger = logging.getLogger(__name__)
+
+Scalar = str | int | float | bool
+NodeItems = Callable[[], Iterable[tuple[Any, Mapping[str, Any]]]]
+EdgeItems = Callable[[], Iterable[tuple[Any, Any, Mapping[str, Any]]]]
+
+NS_GRAPHML = "http://graphml.graphdrawing.org/xmlns"
+NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+GRAPHML_SCHEMA = f"{NS_GRAPHML} {NS_GRAPHML}/1.0/graphml.xsd"
+NS_GEXF = "http://www.gexf.net/1.2draft"
+GEXF_SCHEMA = f"{NS_GEXF} {NS_GEXF}/gexf.xsd"
+
+# The XML type of each Python type, as networkx's writers declare them.
+_TYPES: dict[type, str] = {bool: "boolean", int: "long", float: "double", str: "string"}
+# Characters XML 1.0 allows (https://www.w3.org/TR/xml/#charsets); the rest cannot be written.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+REPLACEMENT = "\ufffd"
+
+
+class ExportError(ValueError):
+    """A graph the writers refuse: the message names the node or edge and the attribute."""
+
+
+@dataclass(frozen=True)
+class Items:
+    """What the writers read of a graph. `nodes` and `edges` are called twice (declarations,
+    then data) and must give the same items both times."""
+
+    directed: bool
+    attributes: Mapping[str, Any]
+    nodes: NodeItems
+    edges: EdgeItems
+
+
+# ---------------------------------------------------------------------------------------
+# The cleaning: one decision for every format
+# ---------------------------------------------------------------------------------------
+
+
+def clean(value: Any) -> Scalar | None:
+    """A value as GraphML and GEXF can carry it (they have no lists or maps): None is dropped
+    (None returned), lists/tuples/sets are joined with spaces, maps become `key:value` lists,
+    scalars stay; TypeError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value if type(value) is str else str.__str__(value)  # StrEnum: its text
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}:{v}" for k, v in value.items())
+    raise TypeError(f"a value of type {type(value).__name__} ({_short(value)}) cannot be "
+                    "written to GraphML or GEXF: only text, numbers, booleans, lists and maps")
+
+
+def _kind(value: Any) -> type | None:
+    """The type `clean(value)` has, without joining a list (the declaration pass)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, set, frozenset, Mapping)):
+        return str
+    return type(clean(value))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _where(scope: str, item: Any) -> str:
+    if scope == "edge":
+        return f"edge {item[0]!r} -> {item[1]!r}"
+    return "the graph" if scope == "graph" else f"node {item!r}"
+
+
+def _attributes(scope: str, item: Any, data: Mapping[str, Any],
+                skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, type]]:
+    """(name, cleaned type) of an item's attributes written as attribute values (all but
+    `skip`, which are checked all the same); ExportError naming the item."""
+    for key, value in data.items():
+        try:
+            kind = _kind(value)
+        except TypeError as exc:
+            raise ExportError(f"{_where(scope, item)}, attribute {key!r}: {exc}") from None
+        if kind is not None and key not in skip:
+            yield _name(scope, item, key), kind
+
+
+def _name(scope: str, item: Any, name: Any) -> str:
+    text = str(name)
+    if _NOT_XML.search(text):
+        raise ExportError(f"{_where(scope, item)}: the attribute name {text!r} has characters "
+                          "XML 1.0 cannot carry")
+    return text
+
+
+def _node_id(node: Any) -> str:
+    text = str(node)
+    if _NOT_XML.search(text):
+        raise ExportError(f"node {text!r}: its id has characters XML 1.0 cannot carry")
+    return text
+
+
+@dataclass
+class _Replaced:
+    """Values whose unwritable characters became U+FFFD in one file (logged once)."""
+
+    count: int = 0
+    first: str = ""
+
+    def text(self, value: str, scope: str, item: Any, key: str) -> str:
+        if not _NOT_XML.search(value):
+            return value
+        if not self.count:
+            self.first = f"{_where(scope, item)}, attribute {key!r}"
+        self.count += 1
+        return _NOT_XML.sub(REPLACEMENT, value)
+
+    def log(self, path: str) -> None:
+        if self.count:
+            logger.warning("%s: %d value(s) had characters XML 1.0 cannot carry, written as "
+                           "U+FFFD (first: %s)", path, self.count, self.first)
+
+
+# ---------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """A binary file that appears under `path` only once completely written: a temporary
+    file in the same directory (same file system: the rename is atomic), renamed on success,
+    removed on any failure."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _prolog(out: IO[bytes], comments: Sequence[str]) -> None:
+    """The XML declaration and `comments` (lxml's incremental writer writes nothing but
+    elements and comments outside the root: no line breaks between them)."""
+    out.write(b"<?xml version='1.0' encoding='utf-8'?>\n")
+    for line in comments:
+        # A comment cannot hold "--" nor end with "-"; nor carry what XML cannot.
+        text = _NOT_XML.sub(REPLACEMENT, line).replace("--", "- -").rstrip("-")
+        out.write(etree.tostring(etree.Comment(f" {text} "), encoding="utf-8") + b"\n")
+
+
+# ---------------------------------------------------------------------------------------
+# GraphML
+# ---------------------------------------------------------------------------------------
+
+
+def _graphml_text(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return str(value)
+
+
+def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
+                  name: str = "graph") -> None:
+    """The graph as GraphML into a binary stream: one `<key>` per attribute name, type and
+    scope (graph, node, edge) in the order first met, then the nodes and the edges, each
+    written as soon as it is made. Graph attributes: the scalars only (a list or map there
+    is not the graph's data but a caller's note)."""
+    graph_data = {k: v for k, v in items.attributes.items()
+                  if isinstance(v, (str, int, float, bool))}
+    keys: dict[tuple[str, str, type], str] = {}
+
+    def declare(scope: str, found: Iterable[tuple[str, type]]) -> None:
+        for attr, kind in found:
+            keys.setdefault((scope, attr, kind), f"d{len(keys)}")
+
+    declare("graph", _attributes("graph", None, graph_data))
+    for node, data in items.nodes():
+        _node_id(node)
+        declare("node", _attributes("node", node, data))
+    for source, target, data in items.edges():
+        declare("edge", _attributes("edge", (source, target), data))
+    replaced = _Replaced()
+
+    def data_of(element: Any, scope: str, item: Any, data: Mapping[str, Any]) -> None:
+        for key, value in data.items():
+            cleaned = clean(value)
+            if cleaned is None:
+                continue
+            attr = str(key)
+            text = _graphml_text(cleaned)
+            child = etree.SubElement(element, "data", key=keys[(scope, attr, type(cleaned))])
+            child.text = replaced.text(text, scope, item, attr)
+
+    _prolog(out, comments)
+    with etree.xmlfile(out, encoding="utf-8") as xf:
+        with xf.element("graphml", {"xmlns": NS_GRAPHML, "xmlns:xsi": NS_XSI,
+                                    "xsi:schemaLocation": GRAPHML_SCHEMA}):
+            xf.write("\n")
+            for (scope, attr, kind), key_id in keys.items():
+                xf.write(etree.Element("key", {"id": key_id, "for": scope, "attr.name": attr,
+                                               "attr.type": _TYPES[kind]}), "\n")
+            with xf.element("graph", edgedefault="directed" if items.directed
+                            else "undirected"):
+                xf.write("\n")
+                for key, value in graph_data.items():
+                    attr = str(key)
+                    element = etree.Element("data", key=keys[("graph", attr, type(value))])
+                    element.text = replaced.text(_graphml_text(value), "graph", None, attr)
+                    xf.write(element, "\n")
+                for node, data in items.nodes():
+                    element = etree.Element("node", id=_node_id(node))
+                    data_of(element, "node", node, data)
+                    xf.write(element, pretty_print=True)
+                for source, target, data in items.edges():
+                    element = etree.Element("edge", source=_node_id(source),
+                                            target=_node_id(target))
+                    data_of(element, "edge", (source, target), data)
+                    xf.write(element, pretty_print=True)
+            xf.write("\n")
+    out.write(b"\n")
+    replaced.log(name)
+
+
+# ---------------------------------------------------------------------------------------
+# GEXF
+# ---------------------------------------------------------------------------------------
+
+# Written on the node or edge element, as networkx does, not as attribute values.
+_NODE_SPECIAL = frozenset({"label"})
+_EDGE_SPECIAL = frozenset({"id", "label", "weight"})
+
+
+@dataclass
+class _Declared:
+    """GEXF attribute declarations of one class (node or edge): title -> (id, type)."""
+
+    kinds: dict[str, set[type]] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def add(self, found: Iterable[tuple[str, type]]) -> None:
+        for title, kind in found:
+            self.kinds.setdefault(title, set()).add(kind)
+
+    def number(self, start: int) -> int:
+        for n, title in enumerate(self.kinds, start):
+            self.ids[title] = str(n)
+        return start + len(self.kinds)
+
+    def type_of(self, title: str) -> str:
+        kinds = self.kinds[title]
+        if len(kinds) == 1:
+            return _TYPES[next(iter(kinds))]
+        return "double" if kinds <= {int, float} else "string"
+
+
+def _gexf_text(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
+    return str(value)
+
+
+def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
+               name: str = "graph") -> None:
+    """The graph as GEXF 1.2draft (as networkx writes it, Gephi's format) into a binary
+    stream: the node and edge attribute declarations, then the nodes and the edges, each
+    written as soon as it is made."""
+    nodes, edges = _Declared(), _Declared()
+    explicit_ids: set[str] = set()
+    for node, data in items.nodes():
+        _node_id(node)
+        nodes.add(_attributes("node", node, data, _NODE_SPECIAL))
+    for source, target, data in items.edges():
+        edges.add(_attributes("edge", (source, target), data, _EDGE_SPECIAL))
+        if data.get("id") is not None:
+            explicit_ids.add(str(clean(data["id"])))
+    edges.number(nodes.number(0))
+    replaced = _Replaced()
+
+    def attvalues(element: Any, declared: _Declared, scope: str, item: Any,
+                  data: Mapping[str, Any], special: frozenset[str]) -> None:
+        values = None
+        for key, value in data.items():
+            if key in special:
+                continue
+            cleaned = clean(value)
+            if cleaned is None:
+                continue
+            title = str(key)
+            if values is None:
+                values = etree.SubElement(element, "attvalues")
+            text = _gexf_text(cleaned)
+            etree.SubElement(values, "attvalue", {
+                "for": declared.ids[title],
+                "value": replaced.text(text, scope, item, title)})
+
+    def attribute(scope: str, item: Any, key: str, value: Any) -> str:
+        """A value written as an XML attribute of the graph, node or edge element."""
+        try:
+            cleaned = clean(value)
+        except TypeError as exc:
+            raise ExportError(f"{_where(scope, item)}, attribute {key!r}: {exc}") from None
+        return replaced.text(str(cleaned if cleaned is not None else ""), scope, item, key)
+
+    _prolog(out, comments)
+    with etree.xmlfile(out, encoding="utf-8") as xf:
+        with xf.element("gexf", {"xmlns": NS_GEXF, "xmlns:xsi": NS_XSI,
+                                 "xsi:schemaLocation": GEXF_SCHEMA, "version": "1.2"}):
+            xf.write("\n")
+            meta = etree.Element("meta", lastmodifieddate=dt.date.today().isoformat())
+            etree.SubElement(meta, "creator").text = "hulian"
+            xf.write(meta, pretty_print=True)
+            graph_name = items.attributes.get("name")
+            with xf.element("graph", defaultedgetype="directed" if items.directed
+                            else "undirected", mode="static",
+                            name=attribute("graph", None, "name", graph_name)):
+                xf.write("\n")
+                for scope, declared in (("node", nodes), ("edge", edges)):
+                    if not declared.kinds:
+                        continue
+                    element = etree.Element("attributes", {"class": scope, "mode": "static"})
+                    for title, attr_id in declared.ids.items():
+                        etree.SubElement(element, "attribute", id=attr_id, title=title,
+                                         type=declared.type_of(title))
+                    xf.write(element, pretty_print=True)
+                with xf.element("nodes"):
+                    xf.write("\n")
+                    for node, data in items.nodes():
+                        node_id = _node_id(node)
+                        label = (attribute("node", node, "label", data["label"])
+                                 if data.get("label") is not None else node_id)
+                        element = etree.Element("node", id=node_id, label=label)
+                        attvalues(element, nodes, "node", node, data, _NODE_SPECIAL)
+                        xf.write(element, pretty_print=True)
+                xf.write("\n")
+                with xf.element("edges"):
+                    xf.write("\n")
+                    counter = 0
+                    for source, target, data in items.edges():
+                        edge = (source, target)
+                        if data.get("id") is not None:
+                            edge_id = attribute("edge", edge, "id", data["id"])
+                        else:  # the next number no edge has as its own id (as networkx)
+                            while str(counter) in explicit_ids:
+                                counter += 1
+                            edge_id, counter = str(counter), counter + 1
+                        attrs = {"source": _node_id(source), "target": _node_id(target),
+                                 "id": edge_id}
+                        for key in ("label", "weight"):
+                            if data.get(key) is not None:
+                                attrs[key] = attribute("edge", edge, key, data[key])
+                        element = etree.Element("edge", attrs)
+                        attvalues(element, edges, "edge", edge, data, _EDGE_SPECIAL)
+                        xf.write(element, pretty_print=True)
+                xf.write("\n")
+            xf.write("\n")
+    out.write(b"\n")
+    replaced.log(name)
+
+
+WRITERS: dict[str, Callable[..., None]] = {"graphml": write_graphml, "gexf": write_gexf}

@@ -1,0 +1,293 @@
+"""GraphML and GEXF streamed by audit.graph.export: read back with networkx's readers, they
+carry the same nodes, edges, attributes and types as networkx's own writers of the cleaned
+graph (the lab scenario's graph at both levels, and a graph of awkward values); what neither
+format can carry is replaced or refused as documented; a failed write leaves no file."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import subprocess
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import lxml.etree
+import networkx as nx
+import numpy as np
+import pytest
+
+from audit.graph.build import build, company_graph, export, write_export
+from audit.graph.export import REPLACEMENT, ExportError, clean
+from audit.judge.cross import evaluate_graph_rules
+from audit.lab.policies import write_policies
+from audit.lab.scenario import load_scenario
+from audit.model import Observation
+from audit.policy.catalog import Catalog, load_catalog, policy_dirs
+
+READ: dict[str, Any] = {"graphml": nx.read_graphml, "gexf": nx.read_gexf}
+WRITE: dict[str, Any] = {"graphml": nx.write_graphml, "gexf": nx.write_gexf}
+
+
+@pytest.fixture(scope="module")
+def lab_graph(tmp_path_factory: pytest.TempPathFactory) -> nx.DiGraph[str]:
+    """The lab scenario's graph: every planned edge of the default scenario observed with its
+    planned outcome (three probes each), judged by the cross-target rules, built as a run's
+    graph is."""
+    directory = tmp_path_factory.mktemp("lab-policies")
+    scenario = load_scenario(None)
+    write_policies(scenario, directory)
+    catalog = load_catalog([*policy_dirs([]), directory])
+    observations = [
+        Observation(id=f"o{n}-{k}", probe_id=f"p{n}-{k}", source=e.source, surface=e.surface,
+                    target_url=f"http://x.{e.target}.lab/item/{n}", target_platform=e.target,
+                    outcome=e.outcome, reason=e.reason)
+        for n, e in enumerate(scenario.edges) for k in range(3)]
+    graph = build(observations, evaluate_graph_rules(observations, catalog), catalog)
+    assert graph.number_of_edges() > 50
+    return graph
+
+
+@pytest.fixture(scope="module")
+def lab_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    directory = tmp_path_factory.mktemp("lab-policies-2")
+    write_policies(load_scenario(None), directory)
+    return load_catalog([*policy_dirs([]), directory])
+
+
+class Colour(StrEnum):
+    RED = "红"
+
+
+def awkward_graph() -> nx.DiGraph[str]:
+    graph: nx.DiGraph[str] = nx.DiGraph(level="platform", name="图 <&>", note=["dropped"])
+    graph.add_node("微聊", name_zh="微聊", empty="", flag=True, count=0, share=0.25,
+                   friction=math.nan, worst=math.inf, low=-math.inf, tiny=1e-300,
+                   big=2**40, negative=-7, colour=Colour.RED, np_int=np.int64(5),
+                   np_float=np.float64(2.5), surfaces=["im_group", "微信群"],
+                   verdicts={"fail": 2, "pass": 1}, nested=[["a", 1], {"k": "v"}],
+                   gone=None, tuple_=("x", "y"), ws=" a \t b\n c\r\n ")
+    graph.add_node('a&<b>"\'', name_zh="<script>&amp;</script>", flag=False, count=3,
+                   share=1.0, empty="x", surfaces=[], verdicts={})
+    graph.add_node("", name_zh="empty id")
+    graph.add_node("lonely")
+    graph.add_edge("微聊", 'a&<b>"\'', typical="direct", friction=0.0, internal=True,
+                   observations=12, evidence=[f"o{i}" for i in range(50)], label="边",
+                   weight=3.5, empty="")
+    graph.add_edge('a&<b>"\'', "微聊", friction=math.inf, internal=False, kind="search",
+                   type="search")
+    graph.add_edge("微聊", "微聊", friction=math.nan, findings=["f1", "f2"])
+    graph.add_edge("", "lonely")
+    return graph
+
+
+def flat_copy(graph: nx.DiGraph[str]) -> nx.DiGraph[str]:
+    """What networkx's writers were given before: the graph copied with its values cleaned
+    (the same `clean` the streaming writers use)."""
+    flat: nx.DiGraph[str] = nx.DiGraph()
+    flat.graph.update({k: v for k, v in graph.graph.items()
+                       if isinstance(v, (str, int, float, bool))})
+
+    def cleaned(data: dict[str, Any]) -> dict[str, Any]:
+        return {k: c for k, v in data.items() if (c := clean(v)) is not None}
+
+    for node, data in graph.nodes(data=True):
+        flat.add_node(node, **cleaned(data))
+    for s, t, data in graph.edges(data=True):
+        flat.add_edge(s, t, **cleaned(data))
+    return flat
+
+
+def typed(value: Any) -> tuple[str, Any]:
+    """A value and its type, NaN comparable."""
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return (type(value).__name__, value)
+
+
+def content(graph: nx.DiGraph[str]) -> tuple[Any, ...]:
+    return (
+        {k: typed(v) for k, v in graph.graph.items()},
+        [(n, {k: typed(v) for k, v in d.items()}) for n, d in graph.nodes(data=True)],
+        sorted((s, t, sorted((k, typed(v)) for k, v in d.items()))
+               for s, t, d in graph.edges(data=True)),
+    )
+
+
+def read_ours(graph: nx.DiGraph[str], fmt: str, path: Path) -> nx.DiGraph[str]:
+    write_export(graph, fmt, path)
+    lxml.etree.parse(str(path))  # well-formed XML
+    back: nx.DiGraph[str] = READ[fmt](path)
+    return back
+
+
+def read_networkx(graph: nx.DiGraph[str], fmt: str, path: Path) -> nx.DiGraph[str]:
+    WRITE[fmt](flat_copy(graph), path)
+    back: nx.DiGraph[str] = READ[fmt](path)
+    return back
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_lab_graph_reads_back_as_networkx_wrote_it(
+        lab_graph: nx.DiGraph[str], lab_catalog: Catalog, fmt: str, tmp_path: Path) -> None:
+    for graph in (lab_graph, company_graph(lab_graph, lab_catalog)):
+        ours = read_ours(graph, fmt, tmp_path / f"ours.{fmt}")
+        theirs = read_networkx(graph, fmt, tmp_path / f"nx.{fmt}")
+        assert content(ours) == content(theirs)
+        assert ours.number_of_edges() == graph.number_of_edges()
+        # The evidence: every observation id, space-joined as before.
+        s, t, data = next(iter(graph.edges(data=True)))
+        assert ours.edges[s, t]["evidence"] == " ".join(data["evidence"])
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_awkward_values_read_back_as_networkx_wrote_them(fmt: str, tmp_path: Path) -> None:
+    graph = awkward_graph()
+    ours = read_ours(graph, fmt, tmp_path / f"ours.{fmt}")
+    theirs = read_networkx(graph, fmt, tmp_path / f"nx.{fmt}")
+    if fmt == "gexf":
+        # networkx moves an edge's `type` to the edge element, where its reader drops it; the
+        # streaming writer keeps it an attribute value. Everything else is the same.
+        assert ours.edges['a&<b>"\'', "微聊"].pop("type") == "search"
+    assert content(ours) == content(theirs)
+    node = ours.nodes["微聊"]
+    assert node["empty"] == "" and node["flag"] is True and node["count"] == 0
+    assert math.isnan(node["friction"]) and node["worst"] == math.inf
+    assert node["low"] == -math.inf and node["big"] == 2**40 and node["colour"] == "红"
+    assert node["surfaces"] == "im_group 微信群" and node["verdicts"] == "fail:2 pass:1"
+    assert node["nested"] == "['a', 1] {'k': 'v'}" and "gone" not in node
+    assert node["ws"] == " a \t b\n c\r\n "
+    assert ours.nodes['a&<b>"\'']["name_zh"] == "<script>&amp;</script>"
+    assert ours.nodes['a&<b>"\'']["surfaces"] == ""
+    assert ours.has_edge("", "lonely") and "" in ours
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf", "json", "dot"])
+def test_export_text_is_the_file(fmt: str, tmp_path: Path) -> None:
+    graph = awkward_graph()
+    if fmt == "json":  # node-link JSON keeps values as they are: json has no numpy numbers
+        for key in ("np_int", "np_float"):
+            del graph.nodes["微聊"][key]
+    write_export(graph, fmt, tmp_path / "g")
+    assert export(graph, fmt) == (tmp_path / "g").read_text(encoding="utf-8")
+
+
+def test_gexf_is_1_2draft_with_typed_declarations(tmp_path: Path) -> None:
+    write_export(awkward_graph(), "gexf", tmp_path / "g.gexf")
+    root = lxml.etree.parse(str(tmp_path / "g.gexf")).getroot()
+    ns = {"g": "http://www.gexf.net/1.2draft"}
+    assert root.tag == "{http://www.gexf.net/1.2draft}gexf" and root.get("version") == "1.2"
+    graph = root.find("g:graph", ns)
+    assert graph is not None and graph.get("defaultedgetype") == "directed"
+    declared = {(a.getparent().get("class"), a.get("title")): a.get("type")
+                for a in graph.iterfind("g:attributes/g:attribute", ns)}
+    assert declared[("node", "flag")] == "boolean" and declared[("node", "count")] == "long"
+    assert declared[("node", "share")] == "double" and declared[("edge", "typical")] == "string"
+    ids = [a.get("id") for a in graph.iterfind("g:attributes/g:attribute", ns)]
+    assert len(ids) == len(set(ids))
+    assert [e.get("id") for e in graph.iterfind("g:edges/g:edge", ns)] == ["0", "1", "2", "3"]
+
+
+def test_characters_xml_cannot_carry_become_replacement_characters(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_node("a", title="bell\x07 nul\x00 esc\x1b \ufffe end", ok="tab\tok")
+    graph.add_edge("a", "b", reason="\x0bvt")
+    for fmt in ("graphml", "gexf"):
+        with caplog.at_level(logging.WARNING, logger="audit.graph.export"):
+            back = read_ours(graph, fmt, tmp_path / f"g.{fmt}")
+        assert back.nodes["a"]["title"] == f"bell{REPLACEMENT} nul{REPLACEMENT} " \
+            f"esc{REPLACEMENT} {REPLACEMENT} end"
+        assert back.nodes["a"]["ok"] == "tab\tok"
+        assert back.edges["a", "b"]["reason"] == f"{REPLACEMENT}vt"
+        assert "2 value(s)" in caplog.text and "node 'a', attribute 'title'" in caplog.text
+        caplog.clear()
+    # networkx: its GraphML writer refuses them, its GEXF writer writes what no parser reads.
+    with pytest.raises(ValueError, match="XML compatible"):
+        nx.write_graphml(graph, io.BytesIO())
+    broken = io.BytesIO()
+    nx.write_gexf(graph, broken)
+    with pytest.raises(lxml.etree.XMLSyntaxError):
+        lxml.etree.fromstring(broken.getvalue())
+
+
+def test_ids_and_names_xml_cannot_carry_are_refused(tmp_path: Path) -> None:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_node("bad\x01id")
+    with pytest.raises(ExportError, match=r"node 'bad\\x01id': its id"):
+        write_export(graph, "graphml", tmp_path / "g.graphml")
+    graph = nx.DiGraph()
+    graph.add_node("a", **{"na\x02me": 1})
+    with pytest.raises(ExportError, match=r"node 'a': the attribute name"):
+        write_export(graph, "gexf", tmp_path / "g.gexf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mixed_types_gexf_declares_one_readable_type(tmp_path: Path) -> None:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_node("a", n=1, x=1)
+    graph.add_node("b", n=2.5, x="text")
+    back = read_ours(graph, "gexf", tmp_path / "g.gexf")
+    assert back.nodes["a"]["n"] == 1.0 and back.nodes["b"]["n"] == 2.5
+    assert back.nodes["a"]["x"] == "1" and back.nodes["b"]["x"] == "text"
+    # GraphML declares one key per type, as networkx does: each value keeps its type.
+    back = read_ours(graph, "graphml", tmp_path / "g.graphml")
+    assert back.nodes["a"]["x"] == 1 and back.nodes["b"]["x"] == "text"
+
+
+@pytest.mark.parametrize("value", [b"bytes", object(), 3 + 4j])
+def test_unwritable_value_is_refused_naming_the_item(value: Any, tmp_path: Path) -> None:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_edge("a", "b", fine=1)
+    graph.add_edge("b", "c", payload=value)
+    for fmt in ("graphml", "gexf"):
+        path = tmp_path / f"g.{fmt}"
+        path.write_text("the previous export", encoding="utf-8")
+        with pytest.raises(ExportError, match=r"edge 'b' -> 'c', attribute 'payload': a value "
+                           rf"of type {type(value).__name__}"):
+            write_export(graph, fmt, path)
+        assert path.read_text(encoding="utf-8") == "the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.gexf", "g.graphml"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_write_into_read_only_directory_leaves_nothing(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError):
+            write_export(awkward_graph(), "graphml", directory / "g.graphml")
+        assert list(directory.iterdir()) == []
+    finally:
+        directory.chmod(0o755)
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf", "json"])
+def test_disk_full_midway_leaves_no_partial_file(fmt: str, tmp_path: Path) -> None:
+    """A file size limit (RLIMIT_FSIZE: the write fails with EFBIG, as on a full disk) in a
+    child process stops the export midway; the final name never appears."""
+    path = tmp_path / f"g.{fmt}"
+    script = f"""
+import resource, signal, sys
+import networkx as nx
+from audit.graph.build import write_export
+graph = nx.DiGraph()
+for i in range(5000):
+    graph.add_edge(f"n{{i}}", f"n{{i + 1}}", evidence=[f"obs-{{i}}-{{k}}" for k in range(20)])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+try:
+    write_export(graph, {fmt!r}, __import__("pathlib").Path({str(path)!r}))
+except OSError as exc:
+    print("failed:", exc.errno)
+    sys.exit(3)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], check=False, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "failed: 27" in done.stdout  # EFBIG
+    assert list(tmp_path.iterdir()) == []
