@@ -132,19 +132,28 @@ class Stacks:
         loop: a platform page's chart of 100 runs has thousands of bars, and Jinja2's
         per-bar macro calls and escapes made it most of the page's time (each new run
         renders every platform page again)."""
-        e = escape
+        memo: dict[str, str] = {}
+
+        def e(text: str) -> str:  # run ids, names and colours repeat thousands of times
+            got = memo.get(text)
+            if got is None:
+                got = memo[text] = str(escape(text))
+            return got
+
         lab = e(label)
         out = [f'<figure class="chart">\n<svg xmlns="http://www.w3.org/2000/svg" '
                f'width="{self.width}" height="{self.height}" viewBox="0 0 {self.width} '
                f'{self.height}" role="img" aria-label="{lab}">\n<title>{lab}</title>\n']
+        names = self.outcome_label
         for strip in self.strips:
             out.append(f'<text x="144" y="{strip.y + 4}" text-anchor="end" class="axis">'
                        f"{e(strip.label)}</text>\n")
-            names = self.outcome_label
+            # escaping is per character: the title's parts escaped apart are the title
+            # escaped whole (": ", the counts and "/" need none)
             out.extend(f'<rect x="{b.x}" y="{b.y}" width="{self.bar}" height="{b.height}" '
-                       f'fill="{e(b.fill)}"><title>'
-                       f"{e(f'{b.run_id}: {names.get(b.outcome, b.outcome)} {b.n}/{b.total}')}"
-                       "</title></rect>" for b in strip.bars)
+                       f'fill="{e(b.fill)}"><title>{e(b.run_id)}: '
+                       f"{e(names.get(b.outcome, b.outcome))} {b.n}/{b.total}</title></rect>"
+                       for b in strip.bars)
         for x, short, title in self.runs:
             out.append(f'<text transform="translate({x - 2},{self.height - 72}) rotate(60)" '
                        f'class="axis small"><title>{e(title)}</title>{e(short)}</text>\n')

@@ -176,7 +176,8 @@ def series_table(snapshots: Sequence[RunSnapshot]) -> Table:
         for (source, surface, _target), counts in s.edges.items():
             for outcome, n in counts.items():
                 totals[(source, surface, outcome)] += n
-        rows += [{"run_id": s.id, "started_at": _iso(s.row.started_at), "source": source,
+        run_id, started = s.id, _iso(s.row.started_at)  # once a run, not once a row
+        rows += [{"run_id": run_id, "started_at": started, "source": source,
                   "surface": surface, "outcome": outcome, "n": n}
                  for (source, surface, outcome), n in sorted(totals.items())]
     return Table("series", ("run_id", "started_at", "source", "surface", "outcome", "n"), rows)
