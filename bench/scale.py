@@ -14,11 +14,12 @@ its own subprocess (its peak RSS is that process's VmHWM):
 
   columnar   this checkout: evaluate_graph_rules over the Parquet table; the verdicts written
              as a bundle writes them (verdicts.jsonl, verdicts.parquet); build() over both
-             tables; metrics(); graph.graphml (networkx's lxml writer) and the node-link JSON
-             (streamed), into files
+             tables; metrics(); graph.graphml and graph.gexf (streamed element by element,
+             audit/graph/export.py) and the node-link JSON (streamed), into files
   objects    the --baseline checkout: the observations read into Observation objects (not
              timed, but their memory counts: the old pipeline holds them), then
-             evaluate_graph_rules, build, metrics and the same two exports
+             evaluate_graph_rules, build, metrics and the same three exports (as that
+             checkout writes them)
 
 Not measured here: the per-observation rules (audit/judge/evaluate.py) and the report's data
 (audit/report/data.py), which do not run in DuckDB yet (docs/benchmarks.md).
@@ -122,6 +123,7 @@ def phase(name: str, run: Path, args: argparse.Namespace) -> dict[str, Any]:
         graph = steps("build graph", graph_of)
         data = steps("metrics (both levels)", lambda: metrics(graph, catalog))
         steps("export graphml", lambda: write_graphml(graph, out / "graph.graphml"))
+        steps("export gexf", lambda: write_export(graph, "gexf", out / "graph.gexf"))
         steps("export json (node-link)", lambda: write_export(graph, "json",
                                                               out / "graph.json"))
     else:
@@ -147,6 +149,8 @@ def phase(name: str, run: Path, args: argparse.Namespace) -> dict[str, Any]:
         graph = steps("build graph", lambda: build(observations, verdicts, catalog))
         data = steps("metrics (both levels)", lambda: metrics(graph, catalog))
         steps("export graphml", lambda: write_graphml(graph, out / "graph.graphml"))
+        steps("export gexf", lambda: (out / "graph.gexf").write_text(
+            export(graph, "gexf"), encoding="utf-8"))
         steps("export json (node-link)", lambda: (out / "graph.json").write_text(
             export(graph, "json"), encoding="utf-8"))
     sizes = {p.name: p.stat().st_size for p in out.iterdir()}

@@ -52,6 +52,7 @@ import lxml.etree as etree
 logger = logging.getLogger(__name__)
 
 Scalar = str | int | float | bool
+_PLAIN = frozenset({str, int, float, bool})
 NodeItems = Callable[[], Iterable[tuple[Any, Mapping[str, Any]]]]
 EdgeItems = Callable[[], Iterable[tuple[Any, Any, Mapping[str, Any]]]]
 
@@ -92,6 +93,8 @@ def clean(value: Any) -> Scalar | None:
     """A value as GraphML and GEXF can carry it (they have no lists or maps): None is dropped
     (None returned), lists/tuples/sets are joined with spaces, maps become `key:value` lists,
     scalars stay; TypeError for anything else."""
+    if type(value) in _PLAIN:  # the common case first: a graph export cleans every value
+        return value  # type: ignore[no-any-return]
     if value is None:
         return None
     if isinstance(value, bool):
@@ -112,6 +115,9 @@ def clean(value: Any) -> Scalar | None:
 
 def _kind(value: Any) -> type | None:
     """The type `clean(value)` has, without joining a list (the declaration pass)."""
+    kind = type(value)
+    if kind in _PLAIN or kind is list:
+        return kind if kind is not list else str
     if value is None:
         return None
     if isinstance(value, (list, tuple, set, frozenset, Mapping)):
@@ -144,7 +150,7 @@ def _attributes(scope: str, item: Any, data: Mapping[str, Any],
 
 
 def _name(scope: str, item: Any, name: Any) -> str:
-    text = str(name)
+    text = name if type(name) is str else str(name)
     if _NOT_XML.search(text):
         raise ExportError(f"{_where(scope, item)}: the attribute name {text!r} has characters "
                           "XML 1.0 cannot carry")
@@ -255,31 +261,30 @@ def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
             child.text = replaced.text(text, scope, item, attr)
 
     _prolog(out, comments)
-    with etree.xmlfile(out, encoding="utf-8") as xf:
-        with xf.element("graphml", {"xmlns": NS_GRAPHML, "xmlns:xsi": NS_XSI,
-                                    "xsi:schemaLocation": GRAPHML_SCHEMA}):
+    root = {"xmlns": NS_GRAPHML, "xmlns:xsi": NS_XSI, "xsi:schemaLocation": GRAPHML_SCHEMA}
+    with etree.xmlfile(out, encoding="utf-8") as xf, xf.element("graphml", root):
+        xf.write("\n")
+        for (scope, attr, kind), key_id in keys.items():
+            xf.write(etree.Element("key", {"id": key_id, "for": scope, "attr.name": attr,
+                                           "attr.type": _TYPES[kind]}), "\n")
+        with xf.element("graph", edgedefault="directed" if items.directed
+                        else "undirected"):
             xf.write("\n")
-            for (scope, attr, kind), key_id in keys.items():
-                xf.write(etree.Element("key", {"id": key_id, "for": scope, "attr.name": attr,
-                                               "attr.type": _TYPES[kind]}), "\n")
-            with xf.element("graph", edgedefault="directed" if items.directed
-                            else "undirected"):
-                xf.write("\n")
-                for key, value in graph_data.items():
-                    attr = str(key)
-                    element = etree.Element("data", key=keys[("graph", attr, type(value))])
-                    element.text = replaced.text(_graphml_text(value), "graph", None, attr)
-                    xf.write(element, "\n")
-                for node, data in items.nodes():
-                    element = etree.Element("node", id=_node_id(node))
-                    data_of(element, "node", node, data)
-                    xf.write(element, pretty_print=True)
-                for source, target, data in items.edges():
-                    element = etree.Element("edge", source=_node_id(source),
-                                            target=_node_id(target))
-                    data_of(element, "edge", (source, target), data)
-                    xf.write(element, pretty_print=True)
-            xf.write("\n")
+            for key, value in graph_data.items():
+                attr = str(key)
+                element = etree.Element("data", key=keys[("graph", attr, type(value))])
+                element.text = replaced.text(_graphml_text(value), "graph", None, attr)
+                xf.write(element, "\n")
+            for node, data in items.nodes():
+                element = etree.Element("node", id=_node_id(node))
+                data_of(element, "node", node, data)
+                xf.write(element, pretty_print=True)
+            for source, target, data in items.edges():
+                element = etree.Element("edge", source=_node_id(source),
+                                        target=_node_id(target))
+                data_of(element, "edge", (source, target), data)
+                xf.write(element, pretty_print=True)
+        xf.write("\n")
     out.write(b"\n")
     replaced.log(name)
 
@@ -367,57 +372,57 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         return replaced.text(str(cleaned if cleaned is not None else ""), scope, item, key)
 
     _prolog(out, comments)
-    with etree.xmlfile(out, encoding="utf-8") as xf:
-        with xf.element("gexf", {"xmlns": NS_GEXF, "xmlns:xsi": NS_XSI,
-                                 "xsi:schemaLocation": GEXF_SCHEMA, "version": "1.2"}):
+    root = {"xmlns": NS_GEXF, "xmlns:xsi": NS_XSI, "xsi:schemaLocation": GEXF_SCHEMA,
+            "version": "1.2"}
+    with etree.xmlfile(out, encoding="utf-8") as xf, xf.element("gexf", root):
+        xf.write("\n")
+        meta = etree.Element("meta", lastmodifieddate=dt.date.today().isoformat())
+        etree.SubElement(meta, "creator").text = "hulian"
+        xf.write(meta, pretty_print=True)
+        graph_name = items.attributes.get("name")
+        with xf.element("graph", defaultedgetype="directed" if items.directed
+                        else "undirected", mode="static",
+                        name=attribute("graph", None, "name", graph_name)):
             xf.write("\n")
-            meta = etree.Element("meta", lastmodifieddate=dt.date.today().isoformat())
-            etree.SubElement(meta, "creator").text = "hulian"
-            xf.write(meta, pretty_print=True)
-            graph_name = items.attributes.get("name")
-            with xf.element("graph", defaultedgetype="directed" if items.directed
-                            else "undirected", mode="static",
-                            name=attribute("graph", None, "name", graph_name)):
+            for scope, declared in (("node", nodes), ("edge", edges)):
+                if not declared.kinds:
+                    continue
+                element = etree.Element("attributes", {"class": scope, "mode": "static"})
+                for title, attr_id in declared.ids.items():
+                    etree.SubElement(element, "attribute", id=attr_id, title=title,
+                                     type=declared.type_of(title))
+                xf.write(element, pretty_print=True)
+            with xf.element("nodes"):
                 xf.write("\n")
-                for scope, declared in (("node", nodes), ("edge", edges)):
-                    if not declared.kinds:
-                        continue
-                    element = etree.Element("attributes", {"class": scope, "mode": "static"})
-                    for title, attr_id in declared.ids.items():
-                        etree.SubElement(element, "attribute", id=attr_id, title=title,
-                                         type=declared.type_of(title))
+                for node, data in items.nodes():
+                    node_id = _node_id(node)
+                    label = (attribute("node", node, "label", data["label"])
+                             if data.get("label") is not None else node_id)
+                    element = etree.Element("node", id=node_id, label=label)
+                    attvalues(element, nodes, "node", node, data, _NODE_SPECIAL)
                     xf.write(element, pretty_print=True)
-                with xf.element("nodes"):
-                    xf.write("\n")
-                    for node, data in items.nodes():
-                        node_id = _node_id(node)
-                        label = (attribute("node", node, "label", data["label"])
-                                 if data.get("label") is not None else node_id)
-                        element = etree.Element("node", id=node_id, label=label)
-                        attvalues(element, nodes, "node", node, data, _NODE_SPECIAL)
-                        xf.write(element, pretty_print=True)
-                xf.write("\n")
-                with xf.element("edges"):
-                    xf.write("\n")
-                    counter = 0
-                    for source, target, data in items.edges():
-                        edge = (source, target)
-                        if data.get("id") is not None:
-                            edge_id = attribute("edge", edge, "id", data["id"])
-                        else:  # the next number no edge has as its own id (as networkx)
-                            while str(counter) in explicit_ids:
-                                counter += 1
-                            edge_id, counter = str(counter), counter + 1
-                        attrs = {"source": _node_id(source), "target": _node_id(target),
-                                 "id": edge_id}
-                        for key in ("label", "weight"):
-                            if data.get(key) is not None:
-                                attrs[key] = attribute("edge", edge, key, data[key])
-                        element = etree.Element("edge", attrs)
-                        attvalues(element, edges, "edge", edge, data, _EDGE_SPECIAL)
-                        xf.write(element, pretty_print=True)
-                xf.write("\n")
             xf.write("\n")
+            with xf.element("edges"):
+                xf.write("\n")
+                counter = 0
+                for source, target, data in items.edges():
+                    edge = (source, target)
+                    if data.get("id") is not None:
+                        edge_id = attribute("edge", edge, "id", data["id"])
+                    else:  # the next number no edge has as its own id (as networkx)
+                        while str(counter) in explicit_ids:
+                            counter += 1
+                        edge_id, counter = str(counter), counter + 1
+                    attrs = {"source": _node_id(source), "target": _node_id(target),
+                             "id": edge_id}
+                    for key in ("label", "weight"):
+                        if data.get(key) is not None:
+                            attrs[key] = attribute("edge", edge, key, data[key])
+                    element = etree.Element("edge", attrs)
+                    attvalues(element, edges, "edge", edge, data, _EDGE_SPECIAL)
+                    xf.write(element, pretty_print=True)
+            xf.write("\n")
+        xf.write("\n")
     out.write(b"\n")
     replaced.log(name)
 
