@@ -9,23 +9,25 @@ the real path (tests/siteruns.py), small."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.engine import Engine
 
 import audit.history.store as store_module
-from audit.history.diff import summarise
+from audit.history.diff import RunData, summarise
 from audit.history.rundata import from_store
 from audit.history.store import (
     RunAggregateRow,
     StoreError,
     backfill_aggregates,
     get_run,
+    ingest,
     load_aggregates,
     load_verdicts,
     missing_aggregates,
@@ -33,8 +35,10 @@ from audit.history.store import (
     record_run,
 )
 from audit.judge.evaluate import RequirementTally
+from audit.model import Outcome, Status
 from audit.site.build import build
 from tests.siteruns import run_id, write_history
+from tests.test_store import obs, postgres_url, run_row, verdict  # noqa: F401
 
 RUNS = 3
 
@@ -179,3 +183,44 @@ def test_recording_again_replaces_the_aggregates(history: tuple[Path, list[Path]
     record_run(history[1][0], engine=engine, replace=True)
     assert run_id(0) not in missing_aggregates(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """tests/test_store.py's two stores: SQLite, and its scratch PostgreSQL on 127.0.0.1."""
+    url = (f"sqlite:///{tmp_path / 'history.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    engine = open_engine(url)
+    yield engine
+    if request.param == "postgresql":  # one database for the module: leave it clean
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM runs"))
+    engine.dispose()
+
+
+def test_aggregates_on_sqlite_and_postgresql(database: Engine) -> None:
+    """ingest (what record_run calls) stores them, a damaged row is repaired, on both
+    databases."""
+    engine = database
+    observations = [obs("o1", "wetalk", "taoshop", Outcome.COPY_ONLY),
+                    obs("o2", "wetalk", "taoshop", Outcome.DIRECT),
+                    obs("o3", "wetalk", "dingwork", Outcome.BLOCKED, surface="post")]
+    verdicts = [verdict("v1", Status.FAIL, oid="o1"), verdict("v2", Status.PASS, oid="o2"),
+                verdict("v3", Status.FAIL, oid="o3", target="dingwork",
+                        requirements=("miit-2021/im-2",))]
+    ingest(engine, run_row("agg", 0, "wetalk"), observations, verdicts)
+    row = get_run(engine, "agg")
+    assert row is not None
+    expected = summarise(RunData("agg", observations, verdicts))
+    stored, why = load_aggregates(engine, row)
+    assert why is None and stored.edges == expected.edges
+    assert stored.run_requirements == expected.requirements == {
+        "miit-2021/im-1": "fail", "miit-2021/im-2": "fail"}
+    assert stored.findings == expected.findings and len(stored.findings) == 2
+    assert stored.requirements == {"wetalk": expected.requirements}
+    with engine.begin() as connection:
+        connection.execute(update(RunAggregateRow).where(RunAggregateRow.run_id == "agg")
+                           .values(summary="[]"))
+    repaired, why = load_aggregates(engine, row)
+    assert why is not None and "damaged" in why and repaired == stored
+    assert load_aggregates(engine, row) == (stored, None)
