@@ -21,12 +21,13 @@ import numpy as np
 import pytest
 
 from audit.graph.build import build, company_graph, export, write_export
-from audit.graph.export import REPLACEMENT, ExportError, clean
+from audit.graph.export import ExportError, clean
 from audit.judge.cross import evaluate_graph_rules
 from audit.lab.policies import write_policies
 from audit.lab.scenario import load_scenario
 from audit.model import Observation
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
+from audit.web.xmlchars import REPLACEMENT
 
 READ: dict[str, Any] = {"graphml": nx.read_graphml, "gexf": nx.read_gexf}
 WRITE: dict[str, Any] = {"graphml": nx.write_graphml, "gexf": nx.write_gexf}

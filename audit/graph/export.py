@@ -39,7 +39,6 @@ import logging
 import math
 import numbers
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import lxml.etree as etree
+
+from audit.web.xmlchars import NOT_XML, comment_text, xml_text
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,6 @@ GEXF_SCHEMA = f"{NS_GEXF} {NS_GEXF}/gexf.xsd"
 
 # The XML type of each Python type, as networkx's writers declare them.
 _TYPES: dict[type, str] = {bool: "boolean", int: "long", float: "double", str: "string"}
-# Characters XML 1.0 allows (https://www.w3.org/TR/xml/#charsets); the rest cannot be written.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-REPLACEMENT = "\ufffd"
 
 
 class ExportError(ValueError):
@@ -151,7 +149,7 @@ def _attributes(scope: str, item: Any, data: Mapping[str, Any],
 
 def _name(scope: str, item: Any, name: Any) -> str:
     text = name if type(name) is str else str(name)
-    if _NOT_XML.search(text):
+    if NOT_XML.search(text):
         raise ExportError(f"{_where(scope, item)}: the attribute name {text!r} has characters "
                           "XML 1.0 cannot carry")
     return text
@@ -159,7 +157,7 @@ def _name(scope: str, item: Any, name: Any) -> str:
 
 def _node_id(node: Any) -> str:
     text = str(node)
-    if _NOT_XML.search(text):
+    if NOT_XML.search(text):
         raise ExportError(f"node {text!r}: its id has characters XML 1.0 cannot carry")
     return text
 
@@ -172,12 +170,12 @@ class _Replaced:
     first: str = ""
 
     def text(self, value: str, scope: str, item: Any, key: str) -> str:
-        if not _NOT_XML.search(value):
+        if not NOT_XML.search(value):
             return value
         if not self.count:
             self.first = f"{_where(scope, item)}, attribute {key!r}"
         self.count += 1
-        return _NOT_XML.sub(REPLACEMENT, value)
+        return xml_text(value)
 
     def log(self, path: str) -> None:
         if self.count:
@@ -211,7 +209,7 @@ def _prolog(out: IO[bytes], comments: Sequence[str]) -> None:
     out.write(b"<?xml version='1.0' encoding='utf-8'?>\n")
     for line in comments:
         # A comment cannot hold "--" nor end with "-"; nor carry what XML cannot.
-        text = _NOT_XML.sub(REPLACEMENT, line).replace("--", "- -").rstrip("-")
+        text = comment_text(line)
         out.write(etree.tostring(etree.Comment(f" {text} "), encoding="utf-8") + b"\n")
 
 

@@ -20,6 +20,7 @@ from audit.model import Outcome, Status, Verdict
 from audit.report.data import Finding, FindingHop, ReportData
 from audit.report.search import SURFACE as SEARCH_SURFACE
 from audit.report.search import SearchSection
+from audit.web.xmlchars import comment_text, xml_text
 
 JSON_SCHEMA = "hulian.findings/1"
 
@@ -351,13 +352,11 @@ def _integrity_suite(data: ReportData) -> list[str]:
 
 
 def xml_comment(text: str) -> str:
-    """`text` as an XML comment (which cannot hold '--', nor end with '-')."""
-    return f"<!-- {_clean(text).replace('--', '- -').rstrip('-')} -->"
+    return f"<!-- {comment_text(text)} -->"
 
 
 def _clean(text: str) -> str:
-    """Characters XML 1.0 cannot carry at all (control characters) are dropped."""
-    return "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+    return xml_text(text)
 
 
 def _xml_text(text: str) -> str:

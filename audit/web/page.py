@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from justhtml.dom import Element
 
 from audit.web.urls import has_public_suffix, host_of
+from audit.web.xmlchars import xml_text
 
 # Elements whose content a reader never sees as text.
 _INVISIBLE = {"script", "style", "noscript", "template", "head", "title", "textarea", "svg",
@@ -244,8 +245,6 @@ _RESOURCE_LIMIT = lxml.etree.ErrorTypes.ERR_RESOURCE_LIMIT
 # Nesting past 2,048 levels is hostile, not a framework's page, so a longer page keeps
 # libxml2's tree and is marked with what was lost.
 FALLBACK_MAX_CHARS = 250_000
-# Characters libxml2 trees cannot hold (its own parser drops them too).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
@@ -271,7 +270,7 @@ def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
 
 
 def _clean(value: str) -> str:
-    return _NOT_XML.sub("", value) if _NOT_XML.search(value) else value
+    return xml_text(value, replacement="")  # lxml elements cannot hold them
 
 
 def _html5_tree(text: str) -> lxml.etree._Element:
