@@ -13,6 +13,7 @@ import typer
 from audit.cli.console import fail, stderr
 from audit.cli.runs import AllowUnverified, verified
 from audit.errors import EXIT_UNVERIFIED
+from audit.web.xmlchars import xml_comment
 from audit.evidence.bundle import Bundle, BundleError, banner
 from audit.policy.catalog import PolicyError, catalog_for_run
 
@@ -131,8 +132,6 @@ def with_banner(text: str, fmt: FormatChoice, lines: list[str]) -> str:
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
     if fmt is FormatChoice.DOT:
         return "".join(f"// {line}\n" for line in lines) + text
-
-    from audit.report.exports import xml_comment  # the report stack: only when exporting
 
     # After the XML declaration, if any: nothing may precede it.
     comment = "".join(xml_comment(line) + "\n" for line in lines)

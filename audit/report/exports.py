@@ -20,7 +20,7 @@ from audit.model import Outcome, Status, Verdict
 from audit.report.data import Finding, FindingHop, ReportData
 from audit.report.search import SURFACE as SEARCH_SURFACE
 from audit.report.search import SearchSection
-from audit.web.xmlchars import comment_text, xml_text
+from audit.web.xmlchars import xml_comment, xml_text
 
 JSON_SCHEMA = "hulian.findings/1"
 
@@ -349,10 +349,6 @@ def _integrity_suite(data: ReportData) -> list[str]:
     failed = sum(1 for c in cases if "<failure" in c)
     return [f'  <testsuite name="hulian/integrity" tests="{len(cases)}" failures="{failed}" '
             'skipped="0" errors="0">', *cases, "  </testsuite>"]
-
-
-def xml_comment(text: str) -> str:
-    return f"<!-- {comment_text(text)} -->"
 
 
 def _clean(text: str) -> str:

@@ -23,3 +23,8 @@ def xml_text(text: str, replacement: str = REPLACEMENT) -> str:
 def comment_text(text: str) -> str:
     """`text` as the body of an XML comment, which can hold neither "--" nor a final "-"."""
     return xml_text(text).replace("--", "- -").rstrip("-")
+
+
+def xml_comment(text: str) -> str:
+    """`text` as an XML comment."""
+    return f"<!-- {comment_text(text)} -->"
