@@ -13,9 +13,9 @@ import typer
 from audit.cli.console import fail, stderr
 from audit.cli.runs import AllowUnverified, verified
 from audit.errors import EXIT_UNVERIFIED
-from audit.web.xmlchars import xml_comment
 from audit.evidence.bundle import Bundle, BundleError, banner
 from audit.policy.catalog import PolicyError, catalog_for_run
+from audit.web.xmlchars import xml_comment
 
 
 class LevelChoice(StrEnum):
