@@ -127,11 +127,18 @@ def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = N
     return result
 
 
+# What a page is written with besides its data: a change to one of these (in a checkout,
+# under the same version) renders every page again instead of keeping pages by their keys.
+PAGE_CODE = ("texts.py", "render.py", "charts.py", "tables.py")
+
+
 def templates_digest() -> str:
+    """The templates' and the page code's (PAGE_CODE) digest."""
     digest = hashlib.sha256()
-    for path in sorted(templates_dir().iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    files = [p for p in sorted(templates_dir().iterdir()) if p.is_file()]
+    files += [Path(__file__).with_name(name) for name in PAGE_CODE]
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -154,6 +154,16 @@ TEXTS: dict[str, tuple[str, str]] = {
     "wacz_file": ("WACZ 文件（运行的全部 WARC 记录及索引）",
                   "WACZ file (every WARC record of the run, with its index)"),
     "exchanges": ("发现和复核记录的请求链", "The chains of the findings and the review queue"),
+    "exchanges_scope": ("本页列出站内页面链接到的请求链：最新一次运行为各平台页面列出的发现"
+                        "（每个平台最严重的前 50 条）和运行页面列出的待复核记录（前 100 条）；"
+                        "较早的运行只列出这些待复核记录。其余请求链都在上方的 WACZ 文件和"
+                        "证据包的 observations.jsonl 中，全部发现见运行的 findings.json。",
+                        "This page lists the chains the site's pages link to: for the latest "
+                        "run, the findings its platform pages list (the 50 worst of each "
+                        "platform) and the review rows its run page lists (the first 100); for "
+                        "an earlier run, those review rows. Every other chain is in the WACZ "
+                        "file above and in the bundle's observations.jsonl; every finding is "
+                        "in the run's findings.json."),
     "no_exchanges": ("这次运行没有不合规发现或待复核的记录。",
                      "This run has no failed finding and nothing to review."),
     "hop": ("步骤", "Hop"),
