@@ -292,3 +292,30 @@ except OSError as exc:
     assert done.returncode == 3, done.stderr
     assert "failed: 27" in done.stdout  # EFBIG
     assert list(tmp_path.iterdir()) == []
+
+
+def test_graph_attributes_of_subclass_types_are_written_as_their_plain_type(
+        tmp_path: Path) -> None:
+    class Level(StrEnum):
+        PLATFORM = "platform"
+
+    graph: nx.DiGraph[str] = nx.DiGraph(level=Level.PLATFORM, share=np.float64(0.5),
+                                        runs=np.int64(3))
+    graph.add_edge("a", "b")
+    back = read_ours(graph, "graphml", tmp_path / "g.graphml")
+    assert {k: typed(v) for k, v in back.graph.items() if not k.endswith("_default")} == {
+        "level": ("str", "platform"), "share": ("float", 0.5), "runs": ("int", 3)}
+
+
+def test_an_export_file_gets_the_mode_of_any_new_file(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        write_export(awkward_graph(), "graphml", tmp_path / "g.graphml")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "g.graphml").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_missing_directory_is_named_as_asked(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match=r"cannot write .*missing/g\.gexf"):
+        write_export(awkward_graph(), "gexf", tmp_path / "missing" / "g.gexf")

@@ -34,6 +34,7 @@ file under the final name, and an earlier file there stays as it was.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -109,6 +110,13 @@ def clean(value: Any) -> Scalar | None:
         return " ".join(f"{k}:{v}" for k, v in value.items())
     raise TypeError(f"a value of type {type(value).__name__} ({_short(value)}) cannot be "
                     "written to GraphML or GEXF: only text, numbers, booleans, lists and maps")
+
+
+def clean_scalar(value: str | numbers.Real) -> Scalar:
+    """A scalar of a subclass (a StrEnum, a numpy number) as its plain type."""
+    cleaned = clean(value)
+    assert cleaned is not None
+    return cleaned
 
 
 def _kind(value: Any) -> type | None:
@@ -188,15 +196,34 @@ class _Replaced:
 # ---------------------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask sets one to read it, which a
+    thread creating a file at that instant would get)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[IO[bytes]]:
     """A binary file that appears under `path` only once completely written: a temporary
     file in the same directory (same file system: the rename is atomic), renamed on success,
     removed on any failure."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                         dir=path.parent)
+    except OSError as exc:  # named after the file asked for, not the temporary one
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from None
+    try:
+        # mkstemp's file is the owner's only (0600); the export gets the mode any new file
+        # gets here (0644 under the usual umask), as open() would have given it.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -232,8 +259,10 @@ def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
     scope (graph, node, edge) in the order first met, then the nodes and the edges, each
     written as soon as it is made. Graph attributes: the scalars only (a list or map there
     is not the graph's data but a caller's note)."""
-    graph_data = {k: v for k, v in items.attributes.items()
-                  if isinstance(v, (str, int, float, bool))}
+    # Cleaned as node and edge values are (a StrEnum, a numpy number: their plain type, which
+    # is the type the key is declared and looked up with).
+    graph_data = {k: clean_scalar(v) for k, v in items.attributes.items()
+                  if isinstance(v, (str, numbers.Real))}
     keys: dict[tuple[str, str, type], str] = {}
 
     def declare(scope: str, found: Iterable[tuple[str, type]]) -> None:

@@ -13,6 +13,7 @@ import re
 
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 REPLACEMENT = "\ufffd"
+_DOUBLE_HYPHEN = re.compile("-(?=-)")  # each hyphen followed by another ("---" too)
 
 
 def xml_text(text: str, replacement: str = REPLACEMENT) -> str:
@@ -22,7 +23,7 @@ def xml_text(text: str, replacement: str = REPLACEMENT) -> str:
 
 def comment_text(text: str) -> str:
     """`text` as the body of an XML comment, which can hold neither "--" nor a final "-"."""
-    return xml_text(text).replace("--", "- -").rstrip("-")
+    return _DOUBLE_HYPHEN.sub("- ", xml_text(text)).rstrip("-")
 
 
 def xml_comment(text: str) -> str:
