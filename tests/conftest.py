@@ -39,6 +39,7 @@ class Receiver:
         self.delay_s = delay_s
         self.bodies: list[dict[str, Any]] = []
         self.hits = 0
+        self.lock = threading.Lock()  # the server answers each request in its own thread
 
 
 @contextmanager
@@ -47,15 +48,18 @@ def webhook_receiver(state: Receiver) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            state.hits += 1
+            with state.lock:
+                state.hits += 1
+                failing = state.hits <= state.fail_first
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if state.delay_s:
                 time.sleep(state.delay_s)
-            if state.hits <= state.fail_first:
+            if failing:
                 self.send_response(state.status)
                 self.end_headers()
                 return
-            state.bodies.append(json.loads(body))
+            with state.lock:
+                state.bodies.append(json.loads(body))
             self.send_response(204)
             self.end_headers()
 

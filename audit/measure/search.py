@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urljoin
 
@@ -100,9 +100,8 @@ class SearchDriver:
         self.run_id = run_id
         self.started_at = started_at
         # robots.txt is never itself subject to robots.txt (the book is never asked).
-        self._attempts = _Attempts(DriverPolicy(retries=policy.retries,
-                                                retry_statuses=policy.retry_statuses,
-                                                obey_robots=False), RobotsBook(), "")
+        self._attempts = _Attempts(replace(policy, obey_robots=False, screenshots=False),
+                                   RobotsBook(), "")
         self._robots = RobotsTxtFetch(url=f"{target.origin}/robots.txt")
         self._seen: set[str] = set()
         self._sitemaps: list[str] = []
