@@ -9,6 +9,7 @@ the real path (tests/siteruns.py), small."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import orjson
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, event, text, update
 from sqlalchemy.engine import Engine
 
 import audit.history.store as store_module
+from audit.history.aggregate import findings_from_record
 from audit.history.diff import RunData, summarise
 from audit.history.rundata import from_store
 from audit.history.store import (
@@ -36,8 +38,10 @@ from audit.history.store import (
 )
 from audit.judge.evaluate import RequirementTally
 from audit.model import Outcome, Status
+from audit.policy.catalog import load_catalog
 from audit.site.build import build
-from tests.siteruns import run_id, write_history
+from audit.site.read import SiteError
+from tests.siteruns import lab_records, run_id, write_history, write_run
 from tests.test_store import obs, postgres_url, run_row, verdict  # noqa: F401
 
 RUNS = 3
@@ -127,7 +131,8 @@ def test_a_run_recorded_before_the_migration_is_backfilled(
     engine.dispose()
 
 
-@pytest.mark.parametrize("damage", ["not json", "counts", "version", "findings", "shape"])
+@pytest.mark.parametrize("damage", ["not json", "counts", "version", "findings", "shape",
+                                    "entry"])
 def test_damaged_aggregates_are_computed_again_from_the_runs_rows(
         history: tuple[Path, list[Path]], tmp_path: Path, damage: str) -> None:
     url, engine = _copy(history[0], tmp_path)
@@ -136,13 +141,17 @@ def test_damaged_aggregates_are_computed_again_from_the_runs_rows(
     assert row is not None
     intact, _ = load_aggregates(engine, row)
     reference = build(tmp_path / "reference", url)
-    summary, _findings = intact.records()
+    summary, findings = intact.records()
+    # a finding entry without its severity (a diff would fail on it with a KeyError)
+    (key, entry), *rest = findings
+    broken = [[key, {k: v for k, v in entry.items() if k != "severity"}], *rest]
     values: dict[str, object] = {
         "not json": {"summary": "{not json"},
         "counts": {"summary": orjson.dumps({**summary, "observations": 3}).decode()},
         "version": {"version": 99},
         "findings": {"findings": orjson.dumps({"a": 1}).decode()},
         "shape": {"summary": orjson.dumps({**summary, "edges": [[1, 2]]}).decode()},
+        "entry": {"findings": orjson.dumps(broken).decode()},
     }[damage]  # type: ignore[assignment]
     with engine.begin() as connection:
         connection.execute(update(RunAggregateRow).where(RunAggregateRow.run_id == rid)
@@ -224,3 +233,109 @@ def test_aggregates_on_sqlite_and_postgresql(database: Engine) -> None:
     repaired, why = load_aggregates(engine, row)
     assert why is not None and "damaged" in why and repaired == stored
     assert load_aggregates(engine, row) == (stored, None)
+
+
+def test_a_finding_entry_without_a_field_is_refused_naming_it(
+        history: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """findings_from_record checks every entry (what a diff and the site read of it), not
+    only the keys: a damaged entry is a ValueError, which load_aggregates repairs."""
+    _url, engine = _copy(history[0], tmp_path)
+    row = get_run(engine, run_id(0))
+    assert row is not None
+    intact, _ = load_aggregates(engine, row)
+    engine.dispose()
+    _summary, findings = intact.records()
+    (key, entry), *_rest = findings
+    assert findings_from_record([[key, entry]]) == {tuple(key): entry}
+    damaged: list[tuple[dict[str, object], str]] = [
+        ({k: v for k, v in entry.items() if k != "severity"}, "'severity'"),
+        ({k: v for k, v in entry.items() if k != "outcome"}, "'outcome'"),
+        ({k: v for k, v in entry.items() if k != "reason"}, "'reason'"),
+        ({**entry, "reason": {"zh": "只有中文"}}, "'reason'"),
+        ({**entry, "severity": 3}, "'severity'"),
+        ({**entry, "outcome": ["blocked"]}, "'outcome'"),
+        ({**entry, "target": None}, "'target'"),
+    ]
+    for bad, name in damaged:
+        with pytest.raises(ValueError, match=f"damaged findings: .*{name}"):
+            findings_from_record([[key, bad]])
+    assert findings_from_record([[key, {**entry, "outcome": None}]])  # a verdict without one
+
+
+def test_a_store_that_fails_is_a_store_error_naming_the_run_once(
+        history: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    url, engine = _copy(history[0], tmp_path)
+    rid = run_id(0)
+    row = get_run(engine, rid)
+    assert row is not None
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE run_aggregates RENAME TO elsewhere"))
+    with pytest.raises(StoreError, match=f"^run {rid}: the history store failed: .*"
+                                         "no such table: run_aggregates"):
+        load_aggregates(engine, row)
+    with pytest.raises(SiteError) as caught:
+        build(tmp_path / "site", url)
+    assert str(caught.value).startswith(f"run {rid}: the history store failed")
+    assert f"run {rid}: run" not in str(caught.value)
+    engine.dispose()
+
+
+def test_a_backfill_the_store_refuses_to_keep_is_a_warning_naming_the_run(
+        history: tuple[Path, list[Path]], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    _url, engine = _copy(history[0], tmp_path)
+    rid = run_id(1)
+    row = get_run(engine, rid)
+    assert row is not None
+    intact, _ = load_aggregates(engine, row)
+    with engine.begin() as connection:
+        connection.execute(delete(RunAggregateRow).where(RunAggregateRow.run_id == rid))
+        # a store that refuses the write (a real database error, raised by SQLite itself)
+        connection.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON run_aggregates "
+                                "BEGIN SELECT RAISE(ABORT, 'the store refuses writes'); END"))
+    with caplog.at_level(logging.WARNING, logger="audit.history.store"):
+        got, why = load_aggregates(engine, row)
+    assert why is not None and got == intact  # computed all the same
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and rid in warnings[0]
+    assert "the store refuses writes" in warnings[0]
+    assert rid in missing_aggregates(engine)  # nothing stored: computed again next time
+    engine.dispose()
+
+
+def test_a_backfill_does_not_store_a_run_recorded_again_meanwhile(
+        history: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """A backfill reads the run's rows in several statements; a `runs import --replace` of
+    the run that commits between them must not get the backfill's (mixed) aggregates
+    stored over its own."""
+    url, engine = _copy(history[0], tmp_path)
+    rid = run_id(2)
+    with engine.begin() as connection:
+        connection.execute(delete(RunAggregateRow).where(RunAggregateRow.run_id == rid))
+    # the same run id recorded again from another bundle (fewer observations)
+    catalog = load_catalog()
+    other = write_run(tmp_path / "again", 2, lab_records(catalog, 600, 100), catalog)
+    replacer = open_engine(url)
+    fired: list[str] = []
+
+    def replace_between_reads(_conn: object, _cursor: object, statement: str,
+                              *_args: object) -> None:
+        # before the backfill's last read (the failed verdicts): the replace commits
+        if "verdicts.status" in statement and not fired:
+            fired.append(statement)
+            record_run(other, catalog, engine=replacer, replace=True)
+
+    event.listen(engine, "before_cursor_execute", replace_between_reads)
+    try:
+        backfill_aggregates(engine, rid)
+    finally:
+        event.remove(engine, "before_cursor_execute", replace_between_reads)
+    assert fired
+    row = get_run(engine, rid)
+    assert row is not None and row.n_observations == 600
+    stored, why = load_aggregates(engine, row)
+    assert why is None  # the new recording's own aggregates, as it stored them
+    data = from_store(engine, rid)
+    assert data is not None and stored.edges == summarise(data).edges
+    replacer.dispose()
+    engine.dispose()

@@ -90,17 +90,38 @@ def summary_from_record(record: Any) -> tuple[dict[EdgeKey, Counter[str]],
         raise ValueError(f"a damaged summary: {exc!r}") from None
 
 
+# An entry's fields (finding_entry's) and what each must be: a diff, `hulian diff` and the
+# site read them all.
+_ENTRY_TEXT = ("rule_id", "source", "surface", "target", "severity")
+
+
+def _check_entry(entry: Any) -> dict[str, Any]:
+    """A stored finding entry as finding_entry makes it; TypeError naming what is wrong."""
+    if not isinstance(entry, dict):
+        raise TypeError("an entry is not an object")
+    for name in _ENTRY_TEXT:
+        if not isinstance(entry.get(name), str):
+            raise TypeError(f"an entry's {name!r} is not a string: {entry.get(name)!r}")
+    if "outcome" not in entry or not isinstance(entry["outcome"], str | None):
+        raise TypeError(f"an entry's 'outcome' is missing or not a string: "
+                        f"{entry.get('outcome')!r}")
+    reason = entry.get("reason")
+    if not (isinstance(reason, dict) and isinstance(reason.get("zh"), str)
+            and isinstance(reason.get("en"), str)):
+        raise TypeError(f"an entry's 'reason' is not {{zh, en}} texts: {reason!r}")
+    return entry
+
+
 def findings_from_record(record: Any) -> dict[FindingKey, dict[str, Any]]:
-    """The findings of a stored record. ValueError when it is not a list of [key, entry]."""
+    """The findings of a stored record. ValueError when it is not a list of [key, entry]
+    whose entries have finding_entry's fields."""
     if not isinstance(record, list):
         raise ValueError("the findings are not a list")
     try:
         findings: dict[FindingKey, dict[str, Any]] = {}
         for key, entry in record:
             rule, source, surface, target = (str(k) for k in key)
-            if not isinstance(entry, dict):
-                raise TypeError("an entry is not an object")
-            findings[(rule, source, surface, target)] = entry
+            findings[(rule, source, surface, target)] = _check_entry(entry)
         return findings
     except (TypeError, ValueError) as exc:
         raise ValueError(f"damaged findings: {exc!r}") from None

@@ -14,6 +14,7 @@ time with `hulian runs import` (idempotent: a run already stored is left alone u
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -71,6 +72,7 @@ from audit.model import Text as I18nText
 from audit.policy.catalog import Catalog, catalog_for_run
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 BATCH = 20_000  # rows per executemany: big enough to amortise, small enough for memory
 
 
@@ -613,12 +615,15 @@ def load_aggregates(engine: Engine, run: RunRow, findings: bool = True
     their shape, counts that disagree with the run's row), the aggregates computed again
     from the run's rows (`backfill_aggregates`, which stores them) and why. `findings`:
     False reads the summary only (the result's findings are then empty)."""
-    with engine.connect() as connection:
-        columns = [RunAggregateRow.version, RunAggregateRow.summary]
-        if findings:
-            columns.append(RunAggregateRow.findings)
-        stored = connection.execute(select(*columns).where(
-            RunAggregateRow.run_id == run.id)).first()
+    columns = [RunAggregateRow.version, RunAggregateRow.summary]
+    if findings:
+        columns.append(RunAggregateRow.findings)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(select(*columns).where(
+                RunAggregateRow.run_id == run.id)).first()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"run {run.id}: the history store failed: {exc}") from None
     if stored is None:
         why = "no aggregates stored (recorded before the store kept them)"
     elif stored[0] != AGGREGATES_VERSION:
@@ -637,17 +642,29 @@ def load_aggregates(engine: Engine, run: RunRow, findings: bool = True
     return backfill_aggregates(engine, run.id), why
 
 
+class _Replaced(Exception):
+    """The run was recorded again while its aggregates were computed."""
+
+
+# What a backfill compares before it writes: a run recorded again (`--replace`) has another
+# time of recording (and maybe other counts).
+_RUN_STATE = (RunRow.recorded_at, RunRow.n_observations, RunRow.n_verdicts, RunRow.n_failed)
+
+
 def backfill_aggregates(engine: Engine, run_id: str) -> RunAggregates:
     """The run's aggregates computed from its rows in the store by the aggregator `ingest`
     uses, and stored (replacing any row of them): for runs recorded before the store kept
-    them, and damaged rows. A store that cannot be written is left as it is (the
-    aggregates are still returned). StoreError when the run is not in the store."""
+    them, and damaged rows. A store that cannot be written is left as it is (a warning; the
+    aggregates are still returned); so is a run recorded again while they were computed
+    (its rows were read in several statements: they may mix both recordings, and the new
+    recording stored its own). StoreError when the run is not in the store."""
     agg = Aggregator()
     o, v = ObservationRow, VerdictRow
     parsed: dict[str | None, list[str]] = {}
     try:
         with engine.connect() as connection:
-            if connection.execute(select(RunRow.id).where(RunRow.id == run_id)).first() is None:
+            seen = connection.execute(select(*_RUN_STATE).where(RunRow.id == run_id)).first()
+            if seen is None:
                 raise StoreError(f"run {run_id} is not in the history store")
             for source, surface, platform, url, outcome in connection.execute(
                     select(o.source, o.surface, o.target_platform, o.target_url, o.outcome)
@@ -671,12 +688,31 @@ def backfill_aggregates(engine: Engine, run_id: str) -> RunAggregates:
     except SQLAlchemyError as exc:
         raise StoreError(f"run {run_id}: the history store failed: {exc}") from None
     aggregates = agg.result()
+
+    def unchanged(connection: Any, lock: bool) -> None:
+        query = select(*_RUN_STATE).where(RunRow.id == run_id)
+        if tuple(connection.execute(query.with_for_update() if lock else query).first()
+                 or ()) != tuple(seen):
+            raise _Replaced
+
     try:
         with engine.begin() as connection:
+            # The run's row first (PostgreSQL: locked, in the order a replace takes its
+            # locks, so neither waits for the other's): a replace that committed since
+            # the reads above is seen, one that comes later waits for this write.
+            unchanged(connection, lock=True)
             connection.execute(delete(RunAggregateRow).where(RunAggregateRow.run_id == run_id))
+            if connection.dialect.name == "sqlite":
+                # SQLite has no FOR UPDATE: from the delete on, this transaction holds the
+                # store's write lock, so the row read again now is the one it commits with.
+                unchanged(connection, lock=False)
             connection.execute(insert(RunAggregateRow), [_aggregate_row(run_id, aggregates)])
-    except SQLAlchemyError:
-        pass  # a read-only store: computed again next time
+    except _Replaced:
+        logger.info("run %s was recorded again while its aggregates were computed: the new "
+                    "recording's are kept", run_id)
+    except SQLAlchemyError as exc:
+        logger.warning("run %s: its aggregates could not be stored (computed again next "
+                       "time) / 运行 %s 的汇总数据未能写入历史库: %s", run_id, run_id, exc)
     return aggregates
 
 

@@ -220,8 +220,8 @@ class History:
     def _aggregates(self, row: RunRow, findings: bool) -> RunAggregates:
         try:
             aggregates, why = load_aggregates(self.engine, row, findings)
-        except StoreError as exc:
-            raise SiteError(f"run {row.id}: {exc}") from None
+        except StoreError as exc:  # it names the run
+            raise SiteError(str(exc)) from None
         if why is not None:
             self.backfilled.append((row.id, why))
         return aggregates
