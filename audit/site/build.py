@@ -12,6 +12,7 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import json
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -110,15 +111,18 @@ def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = N
     rows = select_runs(engine, run_ids)
     _check_out(out)
     state = _cached_state(out)
-    inputs: dict[str, str] = state.get("inputs", {}) if state else {}
+    pages = state.get("pages", {}) if state else {}
+    # From here on the site's pages change: the state left on disk keeps no page keys until
+    # this build ends (a build interrupted after rewriting some pages must not leave the
+    # previous build's keys for them, which the next build would trust and keep its pages).
+    _forget_pages(out)
     hashes = {row.id: input_hash(row) for row in rows}
-    history = History(engine, out / CACHE, inputs)
+    history = History(engine, out / CACHE)
     snapshots = [history.snapshot(row) for row in rows]
     # Only the latest run's findings are shown (and held).
     snapshots[-1].findings = history.details(snapshots[-1].row).findings
     catalog = _catalog(snapshots)
     diffs, problems, diffed, diff_keys = _diffs(engine, snapshots, out, hashes, history)
-    pages = state.get("pages", {}) if state else {}
     result = _write(out, snapshots, catalog, diffs, problems, now or datetime.now(UTC), hashes,
                     publish_replay, pages if isinstance(pages, dict) else {}, diff_keys)
     result.read = history.read
@@ -129,7 +133,8 @@ def build(out: Path, store_url: str | None = None, run_ids: list[str] | None = N
 
 # What a page is written with besides its data: a change to one of these (in a checkout,
 # under the same version) renders every page again instead of keeping pages by their keys.
-PAGE_CODE = ("texts.py", "render.py", "charts.py", "tables.py")
+# build.py and replay.py make the run and evidence pages' contexts.
+PAGE_CODE = ("texts.py", "render.py", "charts.py", "tables.py", "build.py", "replay.py")
 
 
 def templates_digest() -> str:
@@ -166,6 +171,22 @@ def _load(path: Path) -> dict[str, Any] | None:
 def _save(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(value, default=str))
+
+
+def _write_state(out: Path, state: dict[str, Any]) -> None:
+    """The site state, whole or not at all: written beside its name and renamed (a build
+    stopped while writing it leaves the one before)."""
+    target = out / STATE
+    partial = target.with_name(f".{STATE}.partial")
+    partial.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    os.replace(partial, target)
+
+
+def _forget_pages(out: Path) -> None:
+    """The state on disk without its page keys, before the build changes any page."""
+    state = _load(out / STATE)
+    if state is not None and state.get("pages"):
+        _write_state(out, {**state, "pages": {}})
 
 
 def _catalog(snapshots: list[RunSnapshot]) -> Catalog:
@@ -433,14 +454,14 @@ def _write(out: Path, snapshots: list[RunSnapshot], catalog: Catalog,
     w.text("feed.xml", feed.atom(snapshots, diffs, latest.row.started_at or now, names,
                                  links["run"]))
     kept = {f"{CACHE}/{kind}/{slug(s.id)}.json" for s in snapshots
-            for kind in ("runs", "diffs", "evidence")}
+            for kind in ("runs", "evidence")}
+    kept |= {f"{CACHE}/diffs/{slug(r)}.json" for r in diff_keys}  # runs with a run before
     kept.add(f"{CACHE}/details/{slug(latest.id)}.json")  # only the latest run's is read
     w.remove_stale(kept)
-    (out / STATE).write_text(json.dumps({
+    _write_state(out, {
         "version": STATE_VERSION, "tool_version": __version__,
         "templates": templates_digest(), "built_at": now.isoformat(),
-        "runs": [s.id for s in snapshots], "inputs": hashes, "pages": w.after},
-        indent=1), encoding="utf-8")
+        "runs": [s.id for s in snapshots], "inputs": hashes, "pages": w.after})
     return BuildResult(out, [s.id for s in snapshots], w.pages, written=w.written,
                        unchanged=w.unchanged, notes=notes, skipped=w.skipped,
                        evidence_read=evidence_read)
@@ -559,7 +580,7 @@ def _platform_page(w: _Writer, common: dict[str, Any], rows: _PlatformRows, name
                                  zh_outcomes)
         chart = {True: geometry, False: geometry.relabelled(*labels(False))}
 
-    # platform_findings' rows, from the grouping (the same filter, done once)
+    # the platform's findings, in the findings table's order (grouped once, _PlatformRows)
     findings = Table("findings", rows.findings_columns, rows.findings.get(pid, []))
     w.table(findings, f"api/v1/platforms/{slug(pid)}")
     w.page("platform.html.j2", common["links"]["platform"][pid], {

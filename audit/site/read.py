@@ -12,6 +12,7 @@ schema.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,6 +27,8 @@ from sqlalchemy.engine import Engine
 
 from audit.errors import HulianError
 from audit.evidence.bundle import BundleError, read_manifest
+from audit.history import aggregate
+from audit.history import diff as diff_module
 from audit.history.aggregate import FindingKey, RunAggregates
 from audit.history.diff import RunSummary
 from audit.history.store import (
@@ -151,10 +154,30 @@ def bundle_of(row: RunRow) -> tuple[Path | None, RunManifest | None, str | None]
         return None, None, str(exc)
 
 
+# The code a cached snapshot, a run's details and a diff are made with besides the run's
+# row: the diff (audit/history/diff.py) and, through `cache_code`, the version of the
+# stored aggregates. A change to either reads every run again instead of keeping what the
+# older code made.
+CACHE_CODE = (Path(diff_module.__file__),)
+
+
+@functools.cache
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cache_code() -> str:
+    """The digest of what the build cache's entries are made with besides the runs' rows
+    (CACHE_CODE and the aggregates' version)."""
+    parts = [f"aggregates {aggregate.VERSION}", *(_file_digest(p) for p in CACHE_CODE)]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
 def input_hash(row: RunRow) -> str:
     """What a run's cached snapshot was read from: its store row (counts, path, times, the
-    time it was recorded, so a run imported again is read again)."""
-    text = json.dumps(run_as_dict(row), sort_keys=True, default=str)
+    time it was recorded, so a run imported again is read again), and the code it was made
+    with (`cache_code`)."""
+    text = json.dumps([run_as_dict(row), cache_code()], sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -189,8 +212,10 @@ class Details:
 class History:
     """The published runs as the build reads them: from the build cache (`cache`, the
     site's .build/) when the run's store row is unchanged since the build that cached it
-    (`inputs`, that build's input hashes), else from the store's aggregates of the run
-    (audit/history/aggregate.py, stored when the run was recorded). `read` lists the runs
+    (each cache file holds the input hash it was made from: a run recorded again, or a
+    build interrupted after writing some files, never pairs one file with another row),
+    else from the store's aggregates of the run (audit/history/aggregate.py, stored when
+    the run was recorded). `read` lists the runs
     whose aggregates were read from the store, in order: the build's own account of what an
     incremental build cost; `backfilled` the runs whose aggregates the store did not hold
     (recorded before it kept them) or held damaged, computed again from the run's rows
@@ -201,10 +226,9 @@ class History:
 
     KEEP = 2
 
-    def __init__(self, engine: Engine, cache: Path, inputs: dict[str, str]):
+    def __init__(self, engine: Engine, cache: Path):
         self.engine = engine
         self.cache = cache
-        self.inputs = dict(inputs)  # and the runs this build cached
         self.read: list[str] = []
         self.backfilled: list[tuple[str, str]] = []
         self._findings: OrderedDict[str, dict[FindingKey, dict[str, Any]]] = OrderedDict()
@@ -212,10 +236,15 @@ class History:
     def _file(self, kind: str, run_id: str) -> Path:
         return self.cache / kind / f"{slug(run_id)}.json"
 
-    def _cached(self, kind: str, row: RunRow) -> dict[str, Any] | None:
-        if self.inputs.get(row.id) != input_hash(row):
+    def _cached(self, kind: str, row: RunRow) -> Any:
+        """The cached value of the run's row as it is now, else None."""
+        cached = _load(self._file(kind, row.id))
+        if cached is None or cached.get("input") != input_hash(row):
             return None
-        return _load(self._file(kind, row.id))
+        return cached.get("value")
+
+    def _store(self, kind: str, row: RunRow, value: dict[str, Any]) -> None:
+        _save(self._file(kind, row.id), {"input": input_hash(row), "value": value})
 
     def _aggregates(self, row: RunRow, findings: bool) -> RunAggregates:
         try:
@@ -241,8 +270,7 @@ class History:
                            run_requirements=aggregates.run_requirements,
                            search=load_search(self.engine, row.id), bundle=bundle,
                            manifest=manifest, bundle_problem=problem)
-        _save(self._file("runs", row.id), snapshot_record(snap))
-        self.inputs[row.id] = input_hash(row)
+        self._store("runs", row, snapshot_record(snap))
         return snap
 
     def findings(self, row: RunRow) -> dict[FindingKey, dict[str, Any]]:
@@ -266,9 +294,8 @@ class History:
                 pass
         details = Details(failed_verdicts(self.engine, row.id),
                           load_metrics(self.engine, row.id))
-        _save(self._file("details", row.id), {"findings": details.findings,
-                                               "metrics": details.metrics})
-        self.inputs.setdefault(row.id, input_hash(row))
+        self._store("details", row, {"findings": details.findings,
+                                     "metrics": details.metrics})
         return details
 
     def summary(self, row: RunRow, snap: RunSnapshot | None = None) -> RunSummary:

@@ -197,13 +197,6 @@ def edges_table(run: RunSnapshot) -> Table:
 FINDINGS_SHOWN = 50
 
 
-def platform_findings(findings: Table, platform: str) -> Table:
-    """The findings of one source platform, in the findings table's order (its page shows
-    the first FINDINGS_SHOWN)."""
-    return Table("findings", findings.columns,
-                 [f for f in findings.rows if f["source"] == platform])
-
-
 def shown_findings(findings: Table) -> list[dict[str, Any]]:
     """The findings the platform pages show: the first FINDINGS_SHOWN of each source."""
     seen: Counter[str] = Counter()
