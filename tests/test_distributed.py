@@ -81,7 +81,12 @@ def finished(process: subprocess.Popen[str], timeout: float = 120) -> str:
 
 def finished_with_log(process: subprocess.Popen[str], timeout: float = 120
                       ) -> tuple[str, str]:
-    stdout, stderr = process.communicate(timeout=timeout)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        pytest.fail(f"still running after {timeout:.0f} s; its log:\n{stderr[-6000:]}")
     assert process.returncode == 0, stderr[-3000:]
     return stdout, stderr
 
@@ -162,8 +167,10 @@ def test_a_worker_killed_midway_loses_no_probe(
     ready = _wait_for(lambda: extra.poll() is not None or any(
         c.get("name") == f"hulian-worker:{name}" for c in client.client_list()), 90)
     assert ready and extra.poll() is None, _stopped(extra)
+    # --timeout 10 (the lab's 4 s otherwise): the coordinator is held still below for up to 2 s
+    # at a time, and a request of its own in flight then must not time out meanwhile.
     main = coordinator(tmp_path / "runs", "killed", redis_url, postgres_url,
-                       "--concurrency", "8")
+                       "--concurrency", "8", "--timeout", "10")
     held, paused_at, resumed_at = 0, 0.0, 0.0
     try:
         deadline = time.monotonic() + 90
@@ -173,15 +180,17 @@ def test_a_worker_killed_midway_loses_no_probe(
             if held >= 3:
                 break
             now = time.monotonic()
-            # Once the extra worker is in the crawl, the coordinator is held still (SIGSTOP)
-            # for up to 2 s at a time so that it cannot drain the whole frontier first; the
-            # lab is another process and keeps serving the extra worker. 2 s is far below
-            # the lab's download timeout, so no paused request of the coordinator times out.
+            queued = client.zcard(keys.requests)
+            # Once the extra worker is in the crawl and requests wait in the shared queue, the
+            # coordinator is held still (SIGSTOP), so that it cannot take them all first; the
+            # lab is another process and keeps serving the extra worker. It goes on after 2 s,
+            # or as soon as the queue is empty (its next requests come from its own work).
             if paused_at:
-                if now - paused_at > 2:
+                if now - paused_at > 2 or not queued:
                     os.kill(main.pid, signal.SIGCONT)
                     paused_at, resumed_at = 0.0, now
-            elif now - resumed_at > 1 and client.exists(keys.heartbeat(name)):
+            elif (queued >= 3 and now - resumed_at > 0.3
+                  and client.exists(keys.heartbeat(name))):
                 os.kill(main.pid, signal.SIGSTOP)
                 paused_at = now
             time.sleep(0.01)
