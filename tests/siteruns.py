@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from audit import __version__
 from audit.evidence.bundle import BundleWriter, read_manifest, seal
-from audit.history.store import record_run
+from audit.history.store import open_engine, record_run
 from audit.judge.evaluate import evaluate_observation
 from audit.model import Outcome
 from audit.policy.catalog import Catalog, load_catalog
@@ -96,3 +96,12 @@ def write_history(root: Path, n_runs: int, n_obs: int, n_edges: int, engine: Eng
             print(f"  run {i + 1}/{n_runs + extra} written"
                   f"{' and recorded' if i < n_runs else ''}", flush=True)
     return paths
+
+
+def small_history(root: Path, n_runs: int = 3) -> tuple[Path, list[Path]]:
+    """A SQLite store of n_runs small runs (900 observations, 150 edges each) under root:
+    its file and the bundles' paths, oldest first."""
+    engine = open_engine(f"sqlite:///{root / 'history.db'}")
+    paths = write_history(root / "runs", n_runs, 900, 150, engine)
+    engine.dispose()
+    return root / "history.db", paths

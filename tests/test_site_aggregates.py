@@ -41,7 +41,7 @@ from audit.model import Outcome, Status
 from audit.policy.catalog import load_catalog
 from audit.site.build import build
 from audit.site.read import SiteError
-from tests.siteruns import lab_records, run_id, write_history, write_run
+from tests.siteruns import lab_records, run_id, small_history, write_run
 from tests.test_store import obs, postgres_url, run_row, verdict  # noqa: F401
 
 RUNS = 3
@@ -49,11 +49,7 @@ RUNS = 3
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
-    root = tmp_path_factory.mktemp("aggregates")
-    engine = open_engine(f"sqlite:///{root / 'history.db'}")
-    paths = write_history(root / "runs", RUNS, 900, 150, engine)
-    engine.dispose()
-    return root / "history.db", paths
+    return small_history(tmp_path_factory.mktemp("aggregates"), RUNS)
 
 
 def _copy(db: Path, tmp_path: Path) -> tuple[str, Engine]:

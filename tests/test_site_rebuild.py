@@ -21,18 +21,14 @@ from audit.policy.catalog import load_catalog
 from audit.site import build as build_module
 from audit.site.build import build, templates_digest
 from audit.site.read import CACHE_CODE, cache_code
-from tests.siteruns import lab_records, run_id, write_history, write_run
+from tests.siteruns import lab_records, run_id, small_history, write_run
 
 RUNS = 3
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
-    root = tmp_path_factory.mktemp("rebuild")
-    engine = open_engine(f"sqlite:///{root / 'history.db'}")
-    paths = write_history(root / "runs", RUNS, 900, 150, engine)
-    engine.dispose()
-    return root / "history.db", paths
+    return small_history(tmp_path_factory.mktemp("rebuild"), RUNS)
 
 
 def _store(history: tuple[Path, list[Path]], tmp_path: Path) -> str:
