@@ -12,8 +12,9 @@ platform and phishing blocks): generated once, written as observations.jsonl and
 observations.parquet (not timed: a run writes them as it goes). Each measured phase runs in
 its own subprocess (its peak RSS is that process's VmHWM):
 
-  columnar   this checkout: evaluate_graph_rules over the Parquet table; the verdicts written
-             as a bundle writes them (verdicts.jsonl, verdicts.parquet); build() over both
+  columnar   this checkout: iter_graph_verdicts over the Parquet table, each verdict written
+             as it comes, as a bundle writes them (verdicts.jsonl, then verdicts.parquet:
+             one step, since the two interleave); build() over both
              tables; metrics(); graph.graphml and graph.gexf (streamed element by element,
              audit/graph/export.py) and the node-link JSON (streamed), into files
   objects    the --baseline checkout: the observations read into Observation objects (not
@@ -95,26 +96,20 @@ def phase(name: str, run: Path, args: argparse.Namespace) -> dict[str, Any]:
         from audit.evidence import columnar
         from audit.evidence.sql import RunTables
         from audit.graph.build import build, metrics, write_export, write_graphml
-        from audit.judge.cross import evaluate_graph_rules
+        from audit.judge.cross import iter_graph_verdicts
 
         parquet = run / "observations.parquet"
 
-        def rules() -> list[Any]:
-            with RunTables(parquet) as tables:
-                return evaluate_graph_rules(tables, catalog)
-
-        verdicts = steps("cross-target rules", rules)
-
-        def write_verdicts() -> Path:
-            lines = out / "verdicts.jsonl"
-            with lines.open("w", encoding="utf-8") as fh:
-                for verdict in verdicts:
+        def rules_to_table() -> tuple[Path, int]:
+            # As finish_run does: each verdict written as it comes, none held.
+            lines, count = out / "verdicts.jsonl", 0
+            with RunTables(parquet) as tables, lines.open("w", encoding="utf-8") as fh:
+                for verdict in iter_graph_verdicts(tables, catalog):
                     fh.write(verdict.model_dump_json() + "\n")
-            return columnar.build(lines, "synthetic")
+                    count += 1
+            return columnar.build(lines, "synthetic"), count
 
-        verdict_table = steps("verdicts table", write_verdicts)
-        n_verdicts = len(verdicts)
-        del verdicts
+        verdict_table, n_verdicts = steps("cross-target rules + table", rules_to_table)
 
         def graph_of() -> Any:
             with RunTables(parquet, verdict_table) as tables:

@@ -61,6 +61,8 @@ def synthetic_catalog(n_platforms: int, n_companies: int, seed: int = 1) -> Cata
 def synthetic_records(n_platforms: int, n_edges: int, n_obs: int,
                       seed: int = 1) -> Iterator[dict[str, Any]]:
     """Observation records (the bundle's JSON fields), in measured order."""
+    if n_edges > n_platforms * (n_platforms - 1):  # the loop below would never end
+        raise ValueError(f"{n_platforms} platforms have fewer than {n_edges} edges")
     rng = random.Random(seed)
     pairs: set[tuple[int, int]] = set()
     while len(pairs) < n_edges:

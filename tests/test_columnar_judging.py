@@ -18,7 +18,7 @@ from audit.evidence import columnar
 from audit.evidence.bundle import VERDICTS, Bundle
 from audit.evidence.sql import RunTables, TablesError, memory_tables, run_tables
 from audit.graph.build import build, metrics
-from audit.judge.cross import evaluate_graph_rules
+from audit.judge.cross import evaluate_graph_rules, iter_graph_verdicts
 from audit.model import Status, Verdict
 from audit.policy.catalog import catalog_for_run
 from tests import oracle_graph, scaleruns
@@ -99,6 +99,33 @@ def test_small_in_memory_records_take_the_same_queries() -> None:
                 oracle_graph.build_graph(observations, expected, catalog))
     assert build([], [], catalog).number_of_edges() == 0
     assert evaluate_graph_rules([], catalog) == []
+
+
+def test_the_cross_target_rules_hold_one_source_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stream gives the list's verdicts, in its order, but holds only one source and
+    # surface's observations and verdicts (and one fetched batch of rows) at a time.
+    import tracemalloc
+
+    from audit.evidence import sql
+
+    monkeypatch.setattr(sql, "FETCH_ROWS", 500)
+    catalog = scaleruns.synthetic_catalog(80, 16)
+    parquet = scaleruns.write_observations(
+        tmp_path, scaleruns.synthetic_records(80, 3_000, 30_000, seed=7))
+    with RunTables(parquet) as tables:
+        tracemalloc.start()
+        try:
+            count = sum(1 for _ in iter_graph_verdicts(tables, catalog))
+            streamed = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            held = evaluate_graph_rules(tables, catalog)
+            listed = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert list(iter_graph_verdicts(tables, catalog)) == held
+    assert count == len(held) > 3_000
+    assert streamed * 5 < listed, (streamed, listed)
 
 
 def test_unreadable_table_is_a_clear_error(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from audit.evidence.sql import RunTables, memory_tables
@@ -114,34 +114,50 @@ class Part:
 
 def evaluate_graph_rules(observations: Iterable[Observation] | RunTables,
                          catalog: Catalog) -> list[Verdict]:
-    """Verdicts of every graph-scope rule of the catalog, sorted by id. `observations`: a
-    run's tables (audit.evidence.sql.run_tables), or records held in memory."""
+    """Verdicts of every graph-scope rule of the catalog, sorted by (rule, source, surface,
+    target). `observations`: a run's tables (audit.evidence.sql.run_tables), or records held
+    in memory. For a large run, `iter_graph_verdicts` gives the same verdicts one source and
+    surface at a time."""
+    return list(iter_graph_verdicts(observations, catalog))
+
+
+def iter_graph_verdicts(observations: Iterable[Observation] | RunTables,
+                        catalog: Catalog) -> Iterator[Verdict]:
+    """The verdicts of `evaluate_graph_rules`, in the same order, as a stream: DuckDB hands
+    the attributable observations over sorted by source and surface, and only one source ×
+    surface is held at a time (a million-observation run makes ~400,000 verdicts, whose
+    evidence lists were most of the memory it took to judge it as a list)."""
     rules = sorted((r for r in catalog.rules.values() if r.scope == "graph" and r.check),
                    key=lambda r: r.id)
     if not rules:
-        return []
+        return
     if isinstance(observations, RunTables):
-        return _evaluate(rules, parts(observations, catalog), catalog)
+        yield from _stream(rules, observations, catalog)
+        return
     with memory_tables(observations) as tables:
-        return _evaluate(rules, parts(tables, catalog), catalog)
+        yield from _stream(rules, tables, catalog)
 
 
-def _evaluate(rules: list[Rule], found: list[Part], catalog: Catalog) -> list[Verdict]:
+def _stream(rules: list[Rule], tables: RunTables, catalog: Catalog) -> Iterator[Verdict]:
     index = requirement_index(catalog)
-    verdicts: list[Verdict] = []
-    for rule in rules:
+    _attribution_tables(tables, catalog)
+    for rule in rules:  # one pass over the table per rule: the stream stays in rule order
         assert rule.check is not None
-        groups = treatments([p for p in found if _in_scope(rule, p, catalog)], catalog)
         check = CHECKS[rule.check]
-        for (source_id, surface), group in sorted(groups.items()):
+        requirements = index.get(rule.id, [])
+        for (source_id, surface), found in _source_parts(tables):
             source = catalog.platforms.get(source_id)
             if source is None:
                 continue
-            for finding in check(source, group, catalog):
-                verdicts.append(_verdict(rule, source, surface, finding, catalog,
-                                         index.get(rule.id, [])))
-    verdicts.sort(key=lambda v: (v.rule_id, v.source, v.surface or "", v.target_platform or ""))
-    return verdicts
+            in_scope = [p for p in found if _in_scope(rule, p, catalog)]
+            if not in_scope:
+                continue
+            group = treatment_group(in_scope, catalog)
+            texts: dict[tuple[int, int, Status], str] = {}  # comparisons, per references
+            batch = [_verdict(rule, source, surface, finding, catalog, requirements, texts)
+                     for finding in check(source, group, catalog)]
+            batch.sort(key=lambda v: v.target_platform or "")
+            yield from batch
 
 
 _OUTCOMES = {o.value: o for o in Outcome}
@@ -151,8 +167,15 @@ _SURFACES = {s.value: s for s in SurfaceKind}
 
 def parts(tables: RunTables, catalog: Catalog) -> list[Part]:
     """The run's attributable observations grouped by DuckDB: one Part per source × surface
-    × recorded target × attributed target. A target platform unknown to the catalog has no
-    category and cannot be compared; links to the source itself are not outbound."""
+    × recorded target × attributed target (every source and surface: for tests and tools;
+    the rules read them a source and surface at a time)."""
+    _attribution_tables(tables, catalog)
+    return [part for _, found in _source_parts(tables) for part in found]
+
+
+def _attribution_tables(tables: RunTables, catalog: Catalog) -> None:
+    """The catalog facts the query of `_source_parts` joins: the platform owning each URL
+    recorded without a target platform, and the catalog's platforms."""
     attributable_outcomes = sorted(o.value for o in ATTRIBUTABLE)
     marks = ", ".join("?" for _ in attributable_outcomes)
     # Observations without a target platform are attributed by their URL's host, as the
@@ -170,11 +193,20 @@ def parts(tables: RunTables, catalog: Catalog) -> list[Part]:
         if platform is not None:
             owner[url] = platform
     tables.table("url_owner", [("url", "VARCHAR"), ("target", "VARCHAR")], owner.items())
+    tables.table("catalog_platform", [("id", "VARCHAR")], ((p,) for p in catalog.platforms))
+
+
+def _source_parts(tables: RunTables) -> Iterator[tuple[tuple[str, SurfaceKind], list[Part]]]:
+    """The attributable observations, one source × surface at a time (in source, then
+    surface order), as its Parts. A target platform unknown to the catalog has no category
+    and cannot be compared; links to the source itself are not outbound."""
+    attributable_outcomes = sorted(o.value for o in ATTRIBUTABLE)
+    marks = ", ".join("?" for _ in attributable_outcomes)
     # DuckDB resolves, filters and sorts; the rows come flat, a part's rows together in
     # measured order (lists built by DuckDB cost more to hand over than flat rows).
-    found_parts: list[Part] = []
+    found: list[Part] = []
     part: Part | None = None
-    tables.table("catalog_platform", [("id", "VARCHAR")], ((p,) for p in catalog.platforms))
+    key: tuple[str, str] | None = None
     for (source, surface, recorded, target, row, obs_id, outcome, reason,
          url) in tables.rows(f"""
             WITH o AS (
@@ -190,48 +222,60 @@ def parts(tables: RunTables, catalog: Catalog) -> list[Part]:
               AND attributed IN (SELECT id FROM catalog_platform)
             ORDER BY source, surface, target_platform NULLS FIRST, attributed, row""",
             attributable_outcomes):
-        if (part is None or target != part.target or recorded != part.recorded
-                or source != part.source or surface != part.surface):
+        if key != (source, surface):
+            if key is not None:
+                yield (key[0], _SURFACES[key[1]]), found
+            key, found, part = (source, surface), [], None
+        if part is None or target != part.target or recorded != part.recorded:
             part = Part(source, _SURFACES[surface], recorded, target, [], [], url, {})
-            found_parts.append(part)
+            found.append(part)
         part.rows.append(row)
         part.ids.append(obs_id)
         kind = (_OUTCOMES[outcome], _REASONS[reason] if reason else None)
         part.kinds[kind] = part.kinds.get(kind, 0) + 1
-    return found_parts
+    if key is not None:
+        yield (key[0], _SURFACES[key[1]]), found
 
 
 def treatments(found: Iterable[Part],
                catalog: Catalog) -> dict[tuple[str, SurfaceKind], Group]:
     """Parts grouped by (source, surface) and target platform, each target with its typical
     outcome."""
-    collected: dict[tuple[str, SurfaceKind], dict[str, list[Part]]] = {}
+    collected: dict[tuple[str, SurfaceKind], list[Part]] = {}
     for part in found:
-        collected.setdefault((part.source, part.surface), {}).setdefault(
-            part.target, []).append(part)
-    groups: dict[tuple[str, SurfaceKind], Group] = {}
-    for key, by_target in collected.items():
-        group: Group = {}
-        for target_id, items in by_target.items():
-            kinds: Kinds = Counter()
+        collected.setdefault((part.source, part.surface), []).append(part)
+    return {key: treatment_group(items, catalog) for key, items in collected.items()}
+
+
+def treatment_group(found: Iterable[Part], catalog: Catalog) -> Group:
+    """The parts of one (source, surface) by target platform, each target with its typical
+    outcome."""
+    by_target: dict[str, list[Part]] = {}
+    for part in found:
+        by_target.setdefault(part.target, []).append(part)
+    group: Group = {}
+    for target_id, items in by_target.items():
+        if len(items) == 1:
+            kinds: Kinds = Counter(items[0].kinds)
+        else:
+            kinds = Counter()
             for part in items:
                 kinds.update(part.kinds)
-            outcomes: Counter[Outcome] = Counter()
-            for (seen, _), n in kinds.items():
-                outcomes[seen] += n
-            outcome = typical(outcomes)
-            if outcome is None:
-                continue
-            if len(items) == 1:
-                evidence, first_url = items[0].ids, items[0].first_url
-            else:  # recorded and host-attributed links to one target: in measured order
-                merged = heapq.merge(*(zip(p.rows, p.ids, strict=True) for p in items))
-                evidence = [obs_id for _, obs_id in merged]
-                first_url = min(items, key=lambda p: p.rows[0]).first_url
-            group[target_id] = Treatment(catalog.platforms[target_id], outcome, evidence,
-                                         first_url, kinds)
-        groups[key] = group
-    return groups
+        outcomes: dict[Outcome, int] = {}
+        for (seen, _), n in kinds.items():
+            outcomes[seen] = outcomes.get(seen, 0) + n
+        outcome = typical(outcomes)
+        if outcome is None:
+            continue
+        if len(items) == 1:
+            evidence, first_url = items[0].ids, items[0].first_url
+        else:  # recorded and host-attributed links to one target: in measured order
+            merged = heapq.merge(*(zip(p.rows, p.ids, strict=True) for p in items))
+            evidence = [obs_id for _, obs_id in merged]
+            first_url = min(items, key=lambda p: p.rows[0]).first_url
+        group[target_id] = Treatment(catalog.platforms[target_id], outcome, evidence,
+                                     first_url, kinds)
+    return group
 
 
 @dataclass
@@ -335,7 +379,8 @@ def _exemption(rule: Rule, finding: Finding) -> Exemption | None:
 
 
 def _verdict(rule: Rule, source: Platform, surface: SurfaceKind, finding: Finding,
-             catalog: Catalog, requirements: list[str]) -> Verdict:
+             catalog: Catalog, requirements: list[str],
+             texts: dict[tuple[int, int, Status], str]) -> Verdict:
     status, exemption = finding.status, None
     if status is Status.FAIL:
         exemption = _exemption(rule, finding)
@@ -356,7 +401,7 @@ def _verdict(rule: Rule, source: Platform, surface: SurfaceKind, finding: Findin
         outcome=target.outcome,
         status=status,
         severity=rule.severity,
-        reason=_reason(rule, source, surface, status, finding, exemption),
+        reason=_reason(rule, source, surface, status, finding, exemption, texts),
         exemption=exemption.id if exemption else None,
         requirements=list(requirements),
         evidence=evidence,
@@ -364,7 +409,11 @@ def _verdict(rule: Rule, source: Platform, surface: SurfaceKind, finding: Findin
 
 
 def _reason(rule: Rule, source: Platform, surface: SurfaceKind, status: Status,
-            finding: Finding, exemption: Exemption | None) -> Text:
+            finding: Finding, exemption: Exemption | None,
+            texts: dict[tuple[int, int, Status], str]) -> Text:
+    """The verdict's text in both languages. `texts` holds the comparisons already written
+    for this source and surface, by their references (the targets of one category that
+    fail share them)."""
     templates = rule.reason
     template = {
         Status.PASS: templates.pass_,
@@ -381,11 +430,22 @@ def _reason(rule: Rule, source: Platform, surface: SurfaceKind, status: Status,
             "target": pick(finding.target.target.name, lang),
             "outcome": OUTCOME_LABELS[finding.target.outcome][lang],
             "reason": (_stated_reason(finding, lang) if status is Status.EXEMPT
-                       else _comparison(finding, lang, own, status)),
+                       else _cached_comparison(finding, lang, own, status, texts)),
             "justification": pick(exemption.justification, lang) if exemption else "",
         }
         filled.append(fill_template(pick(template, lang), values))
     return Text(zh=filled[0], en=filled[1])
+
+
+def _cached_comparison(finding: Finding, lang: int, own: bool, status: Status,
+                       texts: dict[tuple[int, int, Status], str]) -> str:
+    # Keyed by the references list's identity: it is alive as long as `texts` is (one
+    # source and surface), and findings that share it share their comparison.
+    key = (id(finding.references), lang, status)
+    text = texts.get(key)
+    if text is None:
+        text = texts[key] = _comparison(finding, lang, own, status)
+    return text
 
 
 def _comparison(finding: Finding, lang: int, own: bool, status: Status) -> str:

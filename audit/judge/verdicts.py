@@ -9,7 +9,7 @@ from pathlib import Path
 
 from audit.evidence.bundle import Bundle
 from audit.evidence.sql import run_tables
-from audit.judge.cross import evaluate_graph_rules
+from audit.judge.cross import iter_graph_verdicts
 from audit.judge.evaluate import evaluate
 from audit.judge.search_run import search_verdicts
 from audit.model import Verdict
@@ -18,12 +18,12 @@ from audit.policy.catalog import Catalog
 
 def iter_verdicts(run: Path, catalog: Catalog) -> Iterator[Verdict]:
     """The run's verdicts as a stream: one observation's at a time, then the cross-target
-    rules' and the search rules'. A run's verdicts can be many times the memory of the rest
-    of the pipeline; the pipeline writes them as they come."""
+    rules' (one source and surface at a time) and the search rules'. A run's verdicts can be
+    many times the memory of the rest of the pipeline; the pipeline writes them as they
+    come."""
     yield from evaluate(Bundle(run).observations(), catalog)
     with run_tables(run, verdicts=False) as tables:
-        cross = evaluate_graph_rules(tables, catalog)
-    yield from cross
+        yield from iter_graph_verdicts(tables, catalog)
     yield from search_verdicts(Bundle(run).search(), catalog)  # the search rules
 
 
