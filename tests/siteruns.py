@@ -23,7 +23,15 @@ from sqlalchemy.engine import Engine
 
 from audit import __version__
 from audit.evidence.bundle import BundleWriter, read_manifest, seal
-from audit.history.store import open_engine, record_run
+from audit.history.diff import RunData
+from audit.history.store import (
+    load_metrics,
+    load_observations,
+    load_search,
+    load_verdicts,
+    open_engine,
+    record_run,
+)
 from audit.judge.evaluate import evaluate_observation
 from audit.model import Outcome
 from audit.policy.catalog import Catalog, load_catalog
@@ -105,3 +113,10 @@ def small_history(root: Path, n_runs: int = 3) -> tuple[Path, list[Path]]:
     paths = write_history(root / "runs", n_runs, 900, 150, engine)
     engine.dispose()
     return root / "history.db", paths
+
+
+def stored_records(engine: Engine, run_id: str) -> RunData:
+    """A stored run's full records (observations and verdicts as model objects): the
+    reference that the store's aggregates, which `hulian diff` reads, are checked against."""
+    return RunData(run_id, load_observations(engine, run_id), load_verdicts(engine, run_id),
+                   load_metrics(engine, run_id), load_search(engine, run_id))

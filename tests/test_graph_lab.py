@@ -21,10 +21,12 @@ from audit.cli.graph import graph_command
 from audit.cli.history import app as runs_app
 from audit.cli.history import diff_command
 from audit.evidence.bundle import Bundle
-from audit.graph.build import build, company_graph, metrics
-from audit.history.diff import RunData, diff
+from audit.graph.build import build, company_graph, flat_metrics, metrics
+from audit.history.diff import RunData, diff, summarise
+from audit.history.rundata import from_bundle
 from audit.history.store import list_runs, load_metrics, open_engine, record_run, run_figures
 from audit.judge.cross import evaluate_graph_rules
+from audit.judge.search_run import class_table, judge_search
 from audit.lab.scenario import load_scenario
 from audit.model import Status
 from audit.policy.catalog import catalog_for_run
@@ -183,6 +185,29 @@ def test_diff_of_two_lab_scenarios_reports_exactly_the_changed_edges(
                 for f in result.findings_resolved}
     assert ("no-self-preferencing", "wetalk", "im_group", "taoshop") in resolved
     assert ("same-category-same-friction", "meiwei", "comment", "pinmall") in resolved
+
+
+def test_a_bundle_is_compared_without_its_observations_held(runs: dict[str, Path]) -> None:
+    # `hulian diff` and the schedules' alerts read a bundle as a stream and through its
+    # tables; what they compare is what the full records (model objects) give.
+    summaries = {}
+    for name in ("a", "b"):
+        run = runs[name]
+        catalog = catalog_for_run(run)
+        observations = list(Bundle(run).observations())
+        verdicts = [v for v in Bundle(run).verdicts() if v.observation_id is not None]
+        verdicts += evaluate_graph_rules(observations, catalog)
+        figures = flat_metrics(metrics(build(observations, verdicts, catalog), catalog, 0))
+        search = class_table(judge_search(Bundle(run).search(), catalog))
+        expected = summarise(RunData(Bundle(run).manifest.run_id, observations, verdicts,
+                                     figures, search))
+        summaries[name] = from_bundle(run)
+        assert summaries[name] == expected
+        assert expected.findings and expected.metrics and expected.frameworks
+    assert diff(summaries["a"], summaries["b"]).as_dict() == diff(
+        *(summarise(s) for s in (summaries["a"], summaries["b"]))).as_dict()
+    assert {c.key: c.kind for c in diff(summaries["a"], summaries["b"]).edges} == {
+        k: v[1] for k, v in CHANGED.items()}
 
 
 def _cli() -> typer.Typer:

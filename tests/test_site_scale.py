@@ -17,11 +17,10 @@ import lxml.html
 import pytest
 
 from audit.history.diff import diff
-from audit.history.rundata import from_store
 from audit.history.store import get_run, open_engine, record_run
 from audit.site.build import REVIEW_SHOWN, build
 from audit.site.tables import FINDINGS_SHOWN, changes_table, slug
-from tests.siteruns import run_id, write_history
+from tests.siteruns import run_id, stored_records, write_history
 
 pytestmark = pytest.mark.slow
 
@@ -158,11 +157,10 @@ def test_an_incremental_build_after_one_run_reads_only_that_run(
 
     assert tree(site) == tree(tmp_path / "full")
     assert full.skipped == [] and full.evidence_read == full.runs
-    # The site's diffs, made from the store's aggregates, are `hulian diff`'s on the runs'
-    # full records (observations and verdicts as model objects).
-    before, after = from_store(engine, run_id(RUNS - 1)), from_store(engine, new)
+    # The site's diffs, made from the store's aggregates, are a diff of the runs' full
+    # records (observations and verdicts as model objects).
+    before, after = stored_records(engine, run_id(RUNS - 1)), stored_records(engine, new)
     engine.dispose()
-    assert before is not None and after is not None
     expected = changes_table({new: (before.run_id, diff(before, after))}).rows
     published = [r for r in _api(site / "api/v1/changes.json") if r["run_id"] == new]
     assert published == expected and expected

@@ -251,7 +251,10 @@ class _Inputs:
 
 def _load(ref: str, inputs: _Inputs) -> Any:
     """A run by bundle path, or by id from the store."""
-    # The graph (networkx) and the store (SQLAlchemy) behind it: only for this command.
+    # The graph (networkx), DuckDB and the store (SQLAlchemy) behind it: only for this
+    # command.
+    from audit.evidence.columnar import ColumnarError
+    from audit.evidence.sql import TablesError
     from audit.history.rundata import from_bundle, from_store
 
     path = Path(ref)
@@ -262,7 +265,7 @@ def _load(ref: str, inputs: _Inputs) -> Any:
         inputs.check_bundle(path)
         try:
             return from_bundle(path)
-        except BundleError as exc:  # readable enough to pass the gate, not to be read
+        except (BundleError, ColumnarError, TablesError) as exc:  # passed the gate, cannot be read
             fail(f"{ref}: corrupt run bundle / 运行包已损坏: {exc}")
             raise typer.Exit(EXIT_UNVERIFIED) from None
         except PolicyError as exc:

@@ -94,7 +94,7 @@ class Diff:
 def edge_counts(observations: Iterable[Observation]) -> dict[EdgeKey, Counter[str]]:
     """(source, surface, target) -> outcome counts; the target is the platform, else the
     URL's host (audit.history.aggregate, what the store keeps for each run)."""
-    return _aggregate(observations, ()).edges
+    return aggregate(observations, ()).edges
 
 
 def edge_outcomes(edges: Mapping[EdgeKey, Mapping[str, int]]) -> dict[EdgeKey, str]:
@@ -128,13 +128,13 @@ def requirement_statuses(verdicts: Iterable[Verdict]) -> dict[str, str]:
     """'<framework>/<requirement>' -> pass | fail | inconclusive of every requirement a
     verdict names (audit.judge.evaluate.RequirementTally; a diff has no catalog, so a verdict
     counts for the requirements it recorded when it was judged)."""
-    return _aggregate((), verdicts).run_requirements
+    return aggregate((), verdicts).run_requirements
 
 
-def _aggregate(observations: Iterable[Observation], verdicts: Iterable[Verdict]
-               ) -> RunAggregates:
+def aggregate(observations: Iterable[Observation], verdicts: Iterable[Verdict]
+              ) -> RunAggregates:
     """Model objects through the aggregator the store records runs with (one
-    implementation of each aggregate)."""
+    implementation of each aggregate), one at a time: streams are never held."""
     agg = Aggregator()
     for o in observations:
         agg.observation(o.source, o.surface.value, o.target_platform, o.target_url,
@@ -218,6 +218,14 @@ class RunSummary:
     def sources(self) -> set[str]:
         return {source for source, _surface, _target in self.edges}
 
+    @classmethod
+    def of(cls, run_id: str, aggregates: RunAggregates,
+           metrics: list[tuple[str, str, str, float | None]],
+           search: dict[tuple[str, str], str]) -> RunSummary:
+        return cls(run_id=run_id, edges=aggregates.edges,
+                   requirements=aggregates.run_requirements, findings=aggregates.findings,
+                   metrics=metrics, search=search, frameworks=aggregates.frameworks)
+
     @cached_property
     def outcomes(self) -> dict[EdgeKey, str]:
         """The typical outcome of each edge (a run is compared with the run before it and
@@ -228,10 +236,8 @@ class RunSummary:
 def summarise(run: RunData | RunSummary) -> RunSummary:
     if isinstance(run, RunSummary):
         return run
-    agg = _aggregate(run.observations, run.verdicts)
-    return RunSummary(run_id=run.run_id, edges=agg.edges, requirements=agg.run_requirements,
-                      findings=agg.findings, metrics=list(run.metrics), search=dict(run.search),
-                      frameworks=frameworks_of(run.verdicts))
+    return RunSummary.of(run.run_id, aggregate(run.observations, run.verdicts),
+                         list(run.metrics), dict(run.search))
 
 
 def diff(run_a: RunData | RunSummary, run_b: RunData | RunSummary) -> Diff:
@@ -271,11 +277,6 @@ def diff(run_a: RunData | RunSummary, run_b: RunData | RunSummary) -> Diff:
 
 EMPTY = "empty"
 NOT_COMPARABLE = "not_comparable"
-
-
-def frameworks_of(verdicts: Iterable[Verdict]) -> set[str]:
-    """The frameworks the verdicts' requirements belong to ('miit-2021/...' -> 'miit-2021')."""
-    return {r.split("/", 1)[0] for v in verdicts for r in v.requirements if "/" in r}
 
 
 def unusable(run_a: RunData | RunSummary, run_b: RunData | RunSummary
