@@ -102,17 +102,19 @@ def typical(counts: Mapping[Outcome, int]) -> Outcome | None:
     """The median attributable outcome in ATTRIBUTABLE_ORDER (the lower median): at least
     half the links fare this well or better. A median, not a mode, because outcomes are
     ordered and a tie between 'direct' and 'blocked' must not be settled by dictionary order."""
-    ranked = sorted((o for o in counts if o in _POSITION and counts[o] > 0),
-                    key=_POSITION.__getitem__)
-    total = sum(counts[o] for o in ranked)
+    # Walks the seven attributable outcomes in order (a million-observation run asks this of
+    # ~700,000 groups: no sorting per call).
+    total = sum(n for o, n in counts.items() if n > 0 and o in _POSITION)
     if not total:
         return None
     seen = 0
-    for outcome in ranked:
-        seen += counts[outcome]
-        if 2 * seen >= total:
-            return outcome
-    return ranked[-1]  # pragma: no cover - the loop always returns
+    for outcome in ATTRIBUTABLE_ORDER:
+        n = counts.get(outcome, 0)
+        if n > 0:
+            seen += n
+            if 2 * seen >= total:
+                return outcome
+    raise AssertionError("unreachable: the walk covers every counted outcome")  # pragma: no cover
 
 
 def typical_of(outcomes: Iterable[Outcome]) -> Outcome | None:
