@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from enum import StrEnum
@@ -69,18 +70,25 @@ def graph_command(
     comment in GraphML, GEXF, SVG and DOT, a "hulian_unverified" graph attribute in JSON).
     """
     # networkx (~1 s to load) only for this command: the CLI imports every command module.
+    from audit.evidence.columnar import ColumnarError
+    from audit.evidence.sql import TablesError, memory_tables, run_tables
     from audit.graph.build import at_level, build, export, render_svg, write_export, write_stream
     from audit.graph.export import ExportError
-    from audit.judge.cross import evaluate_graph_rules
+    from audit.judge.cross import iter_graph_verdicts
 
     problems = verified(run, allow_unverified)
     try:
         catalog = catalog_for_run(run)
         bundle = Bundle(run)
-        observations = list(bundle.observations())
-        verdicts = [v for v in bundle.verdicts() if v.observation_id is not None]
-        verdicts += evaluate_graph_rules(observations, catalog)
-        graph = build(observations, verdicts, catalog)
+        # Streamed, never all observations or verdicts at once: the graph verdicts come from
+        # the bundle's observations table, and go with the bundle's own observation verdicts
+        # into the tables the graph is counted from.
+        with run_tables(run, verdicts=False) as observed:
+            verdicts = itertools.chain(
+                (v for v in bundle.verdicts() if v.observation_id is not None),
+                iter_graph_verdicts(observed, catalog))
+            with memory_tables(bundle.observations(), verdicts) as judged:
+                graph = build(judged, None, catalog)
         if fmt is FormatChoice.SVG:
             text = render_svg(graph, level.value, catalog)
         else:
@@ -107,7 +115,7 @@ def graph_command(
                     stderr.print(f"{fmt.value} ({level.value} level) → {out}")
                 return
             text = export(shown, fmt.value)
-    except BundleError as exc:  # passed the gate as unverified, but cannot be read
+    except (BundleError, ColumnarError, TablesError) as exc:  # passed the gate, unreadable
         fail(str(exc))
         raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None
     except (PolicyError, RuntimeError, ExportError, OSError) as exc:
