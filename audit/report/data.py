@@ -437,7 +437,6 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
     company_failed: Counter[tuple[str, str]] = Counter()
     edges: dict[tuple[str, str, str], str] = {}
     company = {pid: p.company for pid, p in catalog.platforms.items()}
-    records: list[dict[str, Any]] = []  # kept until the verdicts are judged
     review: list[ReviewItem] = []
     number = 0
     try:
@@ -455,14 +454,17 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
                 item = review_item(record)
                 if item is not None:
                     review.append(item)
-            records.append(record)
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
     judgement_all: _Judgement = worker.receive()
     judged = judgement_all.judged
     findings: list[Finding] = []
+    # The observations are read a second time rather than held until the verdicts are judged:
+    # a parsed record with its hops is kilobytes, and a million of them would be gigabytes;
+    # the second read costs ~10 us a line.
+    number = 0
     try:
-        for number, record in enumerate(records, 1):  # noqa: B007 - named in the error
+        for number, record in enumerate(_json_lines(path / OBSERVATIONS), 1):  # noqa: B007
             judgement = judged.get(record["id"])
             if judgement is None:
                 continue
@@ -474,7 +476,6 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
             findings.append(_finding(record, judgement, company))
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
-    del records
     findings.sort(key=lambda f: f.sort_key)
     platform_names = {pid: p.name for pid, p in catalog.platforms.items()}
     company_names = {cid: c.name for cid, c in catalog.companies.items()}
