@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from audit.evidence.bundle import (
     OBSERVATIONS,
     VERDICTS,
     Bundle,
+    BundleError,
     BundleWriter,
     iter_records,
     read_manifest,
@@ -182,6 +184,23 @@ def test_evaluate_rewrites_the_verdicts_table(tmp_path: Path) -> None:
     other = VERDICT.model_copy(update={"id": "v2", "rule_id": "other-rule"})
     rewrite_verdicts(run, [other, VERDICT, other.model_copy(update={"id": "v3"})], DIGEST)
     assert [r["id"] for r in _rows(run / "verdicts.parquet")] == ["v2", VERDICT.id, "v3"]
+    assert verify(run).intact
+
+
+def test_evaluation_failing_midway_leaves_the_verdicts_as_they_were(tmp_path: Path) -> None:
+    # `hulian evaluate` streams the verdicts into the bundle as they are judged: a judgement
+    # that fails midway must leave the sealed verdicts and no half-written file.
+    run = _bundle(tmp_path)
+    before = (run / "verdicts.jsonl").read_bytes()
+
+    def judged() -> Iterator[Verdict]:
+        yield VERDICT
+        raise BundleError("observations.jsonl:7: invalid record")
+
+    with pytest.raises(BundleError, match=r"observations\.jsonl:7"):
+        rewrite_verdicts(run, judged(), DIGEST)
+    assert (run / "verdicts.jsonl").read_bytes() == before
+    assert not list(run.glob("*.tmp"))
     assert verify(run).intact
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +34,7 @@ from audit.evidence.bundle import (
     verify,
 )
 from audit.evidence.lock import BUNDLE_LOCK, Locked, bundle_lock
+from audit.model import Verdict
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
                                         help="A run bundle directory (runs/<run-id>).")]
@@ -186,6 +187,13 @@ def evaluate_command(
     status 5 if another process is writing the bundle.
     """
     catalog = load_or_exit()
+    counts: dict[str, int] = {}  # by status
+
+    def counted(verdicts: Iterable[Verdict]) -> Iterator[Verdict]:
+        for verdict in verdicts:
+            counts[verdict.status.value] = counts.get(verdict.status.value, 0) + 1
+            yield verdict
+
     try:
         read_manifest(run)  # a clear error for a path that is no bundle, before any lock
         with writing(run, "evaluate"):
@@ -197,11 +205,12 @@ def evaluate_command(
                      + f"); run `hulian verify {run}` or pass --force")
                 raise typer.Exit(1)
             # DuckDB and pyarrow only for this command: the CLI imports every command module.
-            from audit.judge.verdicts import judge_bundle
+            from audit.judge.verdicts import iter_verdicts
 
             bundle = Bundle(run)
-            verdicts = judge_bundle(run, catalog)
-            rewrite_verdicts(run, verdicts, catalog.digest, report, forced=force)
+            # Streamed into the bundle and counted on the way, never all held.
+            rewrite_verdicts(run, counted(iter_verdicts(run, catalog)), catalog.digest, report,
+                             forced=force)
     except BundleError as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
@@ -209,18 +218,16 @@ def evaluate_command(
         stderr.print("[yellow]forced evaluation recorded in the manifest / 已记录强制重新评估"
                       + ("" if report.intact else "; the bundle now fails `hulian verify`")
                       + "[/]")
-    counts: dict[str, int] = {}
-    for verdict in verdicts:
-        counts[verdict.status.value] = counts.get(verdict.status.value, 0) + 1
     for note in bundle.problems.skipped:
         stderr.print(f"[yellow]warning[/]: {note}")
-    summary = {"run": str(run), "verdicts": len(verdicts), "by_status": counts,
+    total = sum(counts.values())
+    summary = {"run": str(run), "verdicts": total, "by_status": counts,
                "policy_digest": catalog.digest, "forced": force}
     if json_output:
         stdout.out(json.dumps(summary, ensure_ascii=False))
     else:
         parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
-        stdout.print(f"{run}: {len(verdicts)} verdict(s) 判定 ({parts}); policies "
+        stdout.print(f"{run}: {total} verdict(s) 判定 ({parts}); policies "
                      f"{catalog.digest[:16]}")
 
 

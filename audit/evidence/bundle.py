@@ -14,7 +14,7 @@ import os
 import platform as host_platform
 import re
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -573,7 +573,7 @@ def _stored_problems(stored: dict[str, object]) -> list[Problem]:
     return found
 
 
-def rewrite_verdicts(path: Path, verdicts: list[Verdict], policy_digest: str,
+def rewrite_verdicts(path: Path, verdicts: Iterable[Verdict], policy_digest: str,
                      checked: VerifyReport | None = None, forced: bool = False) -> RunManifest:
     """Replace verdicts.jsonl (after `hulian evaluate`) and reseal the manifest, recording
     which policy set produced the verdicts and which one produced those they replace. A
@@ -590,16 +590,22 @@ def rewrite_verdicts(path: Path, verdicts: list[Verdict], policy_digest: str,
         previous_file = path / VERDICTS
         previous_sha = sha256_file(previous_file) if previous_file.is_file() else None
         tmp = path / (VERDICTS + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for verdict in verdicts:
-                fh.write(verdict.model_dump_json() + "\n")
+        written = 0  # a stream: the verdicts are written as they come, never all held
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                for verdict in verdicts:
+                    fh.write(verdict.model_dump_json() + "\n")
+                    written += 1
+        except BaseException:  # judging failed midway: the bundle keeps its verdicts
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, path / VERDICTS)
         ensure_columnar(path, manifest.run_id, rebuild=(VERDICTS,))
         if isinstance(evaluations, list):
             entry: dict[str, object] = {
                 "at": datetime.now(UTC).isoformat(), "policy_digest": policy_digest,
                 "previous_policy_digest": previous_digest,
-                "previous_verdicts_sha256": previous_sha, "verdicts": len(verdicts)}
+                "previous_verdicts_sha256": previous_sha, "verdicts": written}
             if forced:
                 entry["forced"] = True
                 if checked is not None and not checked.intact:
