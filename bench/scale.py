@@ -22,8 +22,9 @@ its own subprocess (its peak RSS is that process's VmHWM):
              evaluate_graph_rules, build, metrics and the same three exports (as that
              checkout writes them)
 
-Not measured here: the per-observation rules (audit/judge/evaluate.py) and the report's data
-(audit/report/data.py), which do not run in DuckDB yet (docs/benchmarks.md).
+Not measured here: the per-observation rules (audit/judge/evaluate.py: in Python, one
+observation at a time as a run is judged; the README's architecture section says why) and
+the report (bench/report.py).
 Targets (1,000,000 observations): < 60 s, peak RSS < 1.5 GB.
 """
 
