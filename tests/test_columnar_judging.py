@@ -124,6 +124,10 @@ def test_the_cross_target_rules_hold_one_source_at_a_time(
         finally:
             tracemalloc.stop()
         assert list(iter_graph_verdicts(tables, catalog)) == held
+    # ... in the order the rules always gave them (they were sorted as a whole list before)
+    assert held == sorted(held, key=lambda v: (v.rule_id, v.source, v.surface or "",
+                                               v.target_platform or ""))
+    assert len({v.rule_id for v in held}) == 2
     assert count == len(held) > 3_000
     assert streamed * 5 < listed, (streamed, listed)
 

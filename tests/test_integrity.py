@@ -320,6 +320,19 @@ def test_diff_refuses_an_unverified_bundle_unless_allowed(small: Path, earlier: 
     assert list(data["unverified"]) == [str(small)]
 
 
+def test_diff_names_tables_it_cannot_build_and_does_not_call_the_bundle_corrupt(
+        small: Path, earlier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An edited bundle's table is built into the cache to be read; a cache that cannot be
+    # written is named as such (exit 1), not reported as a corrupt bundle, and no traceback.
+    tamper(small)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv("HULIAN_CACHE", str(blocker / "cache"))
+    result = hulian("diff", earlier, small, "--allow-unverified")
+    assert_refused(result, 1, "cannot be read", "not-a-directory")
+    assert "corrupt" not in result.stderr
+
+
 def test_runs_import_refuses_an_unverified_bundle_unless_allowed(
         small: Path, earlier: Path, tmp_path: Path) -> None:
     db = tmp_path / "history.db"

@@ -133,6 +133,16 @@ def test_alerts_exactly_when_a_scenario_change_regresses(
     statuses = [r.status for r in runs_of(open_engine(env["HULIAN_DB"]), "lab")]
     assert statuses == ["ok", "ok", "ok"]
 
+    # A previous run that can no longer be read: the new run is still recorded, not compared.
+    broken = out / third["run_id"]
+    (broken / "observations.jsonl").write_text("not json\n", encoding="utf-8")
+    (broken / "observations.parquet").unlink(missing_ok=True)
+    time.sleep(1.1)
+    fourth = run_now()
+    assert fourth["status"] == "ok" and fourth["regression"] is None and len(bodies) == 1
+    statuses = [r.status for r in runs_of(open_engine(env["HULIAN_DB"]), "lab")]
+    assert statuses == ["ok", "ok", "ok", "ok"]
+
 
 @dataclass
 class Daemon:

@@ -265,9 +265,12 @@ def _load(ref: str, inputs: _Inputs) -> Any:
         inputs.check_bundle(path)
         try:
             return from_bundle(path)
-        except (BundleError, ColumnarError, TablesError) as exc:  # passed the gate, cannot be read
+        except (BundleError, ColumnarError) as exc:  # passed the gate, cannot be read
             fail(f"{ref}: corrupt run bundle / 运行包已损坏: {exc}")
             raise typer.Exit(EXIT_UNVERIFIED) from None
+        except (TablesError, OSError) as exc:  # DuckDB's own failure, an unwritable cache
+            fail(f"{ref}: the run's tables cannot be read / 无法读取运行数据表: {exc}")
+            raise typer.Exit(1) from None
         except PolicyError as exc:
             fail(f"{ref}: the run's policies cannot be loaded: {exc}")
             raise typer.Exit(1) from None

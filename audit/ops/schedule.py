@@ -169,10 +169,17 @@ def run_now(engine: Engine, name: str, out: Path, env: dict[str, str] | None = N
         regression = None
         deliveries: list[dict[str, Any]] = []
         if ok and previous is not None and previous.run_path:
-            alert = regression_alert(name, Path(previous.run_path), run_path)
-            regression = alert.needed
-            channels = _CHANNELS.validate_python(row.channels)
-            deliveries = [d.__dict__ for d in deliver(alert, channels, dict(os.environ))]
+            try:
+                alert = regression_alert(name, Path(previous.run_path), run_path)
+            except (HulianError, OSError) as exc:
+                # The audit itself succeeded: it is recorded, not compared, rather than lost
+                # because the previous run (or its tables) cannot be read.
+                logger.warning("schedule %s: run %s was not compared with the previous run "
+                               "(%s): %s", name, run_id, previous.run_path, exc)
+            else:
+                regression = alert.needed
+                channels = _CHANNELS.validate_python(row.channels)
+                deliveries = [d.__dict__ for d in deliver(alert, channels, dict(os.environ))]
         elif not ok:
             logger.warning("schedule %s: the audit failed (exit %s): %s", name,
                            process.returncode, process.stderr[-2000:])
