@@ -165,14 +165,6 @@ _REASONS = {r.value: r for r in BlockReason}
 _SURFACES = {s.value: s for s in SurfaceKind}
 
 
-def parts(tables: RunTables, catalog: Catalog) -> list[Part]:
-    """The run's attributable observations grouped by DuckDB: one Part per source × surface
-    × recorded target × attributed target (every source and surface: for tests and tools;
-    the rules read them a source and surface at a time)."""
-    _attribution_tables(tables, catalog)
-    return [part for _, found in _source_parts(tables) for part in found]
-
-
 def _attribution_tables(tables: RunTables, catalog: Catalog) -> None:
     """The catalog facts the query of `_source_parts` joins: the platform owning each URL
     recorded without a target platform, and the catalog's platforms."""
@@ -235,16 +227,6 @@ def _source_parts(tables: RunTables) -> Iterator[tuple[tuple[str, SurfaceKind], 
         part.kinds[kind] = part.kinds.get(kind, 0) + 1
     if key is not None:
         yield (key[0], _SURFACES[key[1]]), found
-
-
-def treatments(found: Iterable[Part],
-               catalog: Catalog) -> dict[tuple[str, SurfaceKind], Group]:
-    """Parts grouped by (source, surface) and target platform, each target with its typical
-    outcome."""
-    collected: dict[tuple[str, SurfaceKind], list[Part]] = {}
-    for part in found:
-        collected.setdefault((part.source, part.surface), []).append(part)
-    return {key: treatment_group(items, catalog) for key, items in collected.items()}
 
 
 def treatment_group(found: Iterable[Part], catalog: Catalog) -> Group:
