@@ -143,16 +143,27 @@ def _where(scope: str, item: Any) -> str:
 
 
 def _attributes(scope: str, item: Any, data: Mapping[str, Any],
-                skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, type]]:
+                skip: frozenset[str] = frozenset(),
+                seen: set[tuple[str, type]] | None = None) -> Iterator[tuple[str, type]]:
     """(name, cleaned type) of an item's attributes written as attribute values (all but
-    `skip`, which are checked all the same); ExportError naming the item."""
+    `skip`, which are checked all the same); ExportError naming the item.
+
+    `seen`: (name, value type) pairs already declared, skipped (a 400,000-edge graph repeats
+    the same twenty pairs 8 million times). Only text names with plain or list values are
+    remembered: their cleaned type follows from their type, and their name was checked."""
     for key, value in data.items():
+        value_type = type(value)
+        if seen is not None and (key, value_type) in seen:
+            continue
         try:
             kind = _kind(value)
         except TypeError as exc:
             raise ExportError(f"{_where(scope, item)}, attribute {key!r}: {exc}") from None
         if kind is not None and key not in skip:
             yield _name(scope, item, key), kind
+        if seen is not None and type(key) is str and (value_type in _PLAIN
+                                                      or value_type is list):
+            seen.add((key, value_type))
 
 
 def _name(scope: str, item: Any, name: Any) -> str:
@@ -270,22 +281,31 @@ def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
             keys.setdefault((scope, attr, kind), f"d{len(keys)}")
 
     declare("graph", _attributes("graph", None, graph_data))
+    seen: set[tuple[str, type]] = set()
     for node, data in items.nodes():
         _node_id(node)
-        declare("node", _attributes("node", node, data))
+        declare("node", _attributes("node", node, data, seen=seen))
+    seen = set()
     for source, target, data in items.edges():
-        declare("edge", _attributes("edge", (source, target), data))
+        declare("edge", _attributes("edge", (source, target), data, seen=seen))
     replaced = _Replaced()
 
     def data_of(element: Any, scope: str, item: Any, data: Mapping[str, Any]) -> None:
         for key, value in data.items():
-            cleaned = clean(value)
-            if cleaned is None:
-                continue
-            attr = str(key)
-            text = _graphml_text(cleaned)
-            child = etree.SubElement(element, "data", key=keys[(scope, attr, type(cleaned))])
-            child.text = replaced.text(text, scope, item, attr)
+            attr = key if type(key) is str else str(key)
+            kind = type(value)
+            if kind is str:  # most values: no cleaning, no conversion
+                text = value if not NOT_XML.search(value) else replaced.text(
+                    value, scope, item, attr)
+            else:
+                cleaned = clean(value)
+                if cleaned is None:
+                    continue
+                kind = type(cleaned)
+                text = _graphml_text(cleaned)
+                if kind is str:  # a number's text is always writable
+                    text = replaced.text(text, scope, item, attr)
+            etree.SubElement(element, "data", key=keys[(scope, attr, kind)]).text = text
 
     _prolog(out, comments)
     root = {"xmlns": NS_GRAPHML, "xmlns:xsi": NS_XSI, "xsi:schemaLocation": GRAPHML_SCHEMA}
@@ -363,11 +383,13 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
     written as soon as it is made."""
     nodes, edges = _Declared(), _Declared()
     explicit_ids: set[str] = set()
+    seen: set[tuple[str, type]] = set()
     for node, data in items.nodes():
         _node_id(node)
-        nodes.add(_attributes("node", node, data, _NODE_SPECIAL))
+        nodes.add(_attributes("node", node, data, _NODE_SPECIAL, seen))
+    seen = set()
     for source, target, data in items.edges():
-        edges.add(_attributes("edge", (source, target), data, _EDGE_SPECIAL))
+        edges.add(_attributes("edge", (source, target), data, _EDGE_SPECIAL, seen))
         if data.get("id") is not None:
             explicit_ids.add(str(clean(data["id"])))
     edges.number(nodes.number(0))
@@ -379,16 +401,20 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         for key, value in data.items():
             if key in special:
                 continue
-            cleaned = clean(value)
-            if cleaned is None:
-                continue
-            title = str(key)
+            title = key if type(key) is str else str(key)
+            if type(value) is str:  # most values: no cleaning, no conversion
+                text = value if not NOT_XML.search(value) else replaced.text(
+                    value, scope, item, title)
+            else:
+                cleaned = clean(value)
+                if cleaned is None:
+                    continue
+                text = _gexf_text(cleaned)
+                if type(cleaned) is str:  # a number's text is always writable
+                    text = replaced.text(text, scope, item, title)
             if values is None:
                 values = etree.SubElement(element, "attvalues")
-            text = _gexf_text(cleaned)
-            etree.SubElement(values, "attvalue", {
-                "for": declared.ids[title],
-                "value": replaced.text(text, scope, item, title)})
+            etree.SubElement(values, "attvalue", {"for": declared.ids[title], "value": text})
 
     def attribute(scope: str, item: Any, key: str, value: Any) -> str:
         """A value written as an XML attribute of the graph, node or edge element."""
