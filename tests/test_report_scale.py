@@ -4,16 +4,21 @@ findings carry long URLs and full hop chains; hostile page text stays text in gr
 
 from __future__ import annotations
 
+import pickle
 import re
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
 from audit.report import groups
-from audit.report.data import Finding, FindingHop, ReportData, build_report_data
+from audit.report.data import Finding, FindingHop, Findings, ReportData, build_report_data
 from audit.report.render import render_html
 from tests import reportruns
 
@@ -29,7 +34,7 @@ def catalog() -> Catalog:
 def mixed(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> list[Finding]:
     run = reportruns.write_run(tmp_path_factory.mktemp("runs"), "mixed",
                                reportruns.synthetic_observations(600, seed=5), catalog)
-    findings = build_report_data(run, catalog).findings
+    findings = list(build_report_data(run, catalog).findings)
     assert len(findings) > 150
     return findings
 
@@ -89,7 +94,7 @@ def test_long_urls_and_hop_chains_keep_the_page_small(mixed: list[Finding],
     assert not shown.full
     assert sum(groups.detail_size(f) for f in shown.detailed) <= groups.EXAMPLE_BUDGET["html"]
     for mode in ("html", "pdf"):
-        page = render_html(replace(small, findings=heavy, requirements=[]), mode=mode, generated_at=GENERATED,
+        page = render_html(replace(small, findings=Findings(heavy), requirements=[]), mode=mode, generated_at=GENERATED,
                            evidence_href="evidence")
         assert len(page.encode()) < 3_000_000, mode
 
@@ -99,7 +104,7 @@ def test_detail_size_bounds_the_rendered_rows(catalog: Catalog, tmp_path: Path,
     # The estimate must not be below what the macros write for a finding (its row and its
     # evidence block), also for hostile text that escaping makes longer.
     data = build_report_data(reportruns.hostile_run(tmp_path, catalog), catalog)
-    for findings in (data.findings, mixed[:200]):
+    for findings in (data.findings, Findings(mixed[:200])):
         page = render_html(replace(data, findings=findings, requirements=[]), mode="html",
                            generated_at=GENERATED, evidence_href="evidence")
         rows = re.findall(r'<tr data-rank=.*?</details></td></tr>', page, re.S)
@@ -144,3 +149,116 @@ def test_hostile_page_content_stays_text_in_groups(tmp_path: Path, catalog: Cata
     text = tree.text_content()
     assert "<script>window.__pwned=1;alert(1)</script>" in text
     assert "javascript:window.__pwned=3" in text and "data:text/html,<script>" in text
+
+
+# ---------------------------------------------------------------------------------------
+# The findings' store (audit/report/findings.py): report order, off the heap
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_store_gives_findings_in_report_order(mixed: list[Finding]) -> None:
+    # Added in a shuffled order, read worst first and, among equals, in the order added
+    # (a stable sort on Finding.sort_key), by iteration, index and slice alike.
+    import random
+
+    shuffled = _copies(mixed, 1_500)
+    random.Random(7).shuffle(shuffled)
+    expected = sorted(shuffled, key=lambda f: f.sort_key)
+    store = Findings(shuffled)
+    assert len(store) == len(shuffled)
+    assert list(store) == expected
+    assert store[0] == expected[0] and store[-1] == expected[-1]
+    assert store[10:20] == expected[10:20] and store[::500] == expected[::500]
+    with pytest.raises(IndexError):
+        store[len(expected)]
+    assert store.statuses == Counter(f.status for f in shuffled)
+    # The reasons read back are shared, one object per distinct text.
+    reasons = [r for f in store for r in f.reasons]
+    assert len({id(r) for r in reasons}) == len({(r.zh, r.en) for r in reasons})
+    with pytest.raises(RuntimeError, match="before they are read"):
+        store.add(expected[0])
+    store.close()
+
+
+def test_the_store_holds_a_fraction_of_the_findings_memory(mixed: list[Finding]) -> None:
+    # What the report holds of 4,000 findings: the list of them against the store's index.
+    # Measured: a list holds ~100x what the store does (16 bytes a finding).
+    import gc
+    import tracemalloc
+
+    many = _copies(mixed, 4_000)
+    blobs = [pickle.dumps(f) for f in many]  # the findings as the report made them, unheld
+    del many
+    gc.collect()
+    tracemalloc.start()
+    try:
+        held = [pickle.loads(b) for b in blobs]
+        in_list = tracemalloc.get_traced_memory()[0]
+        del held
+        gc.collect()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        store = Findings()
+        for blob in blobs:
+            store.add(pickle.loads(blob))
+        store[0]  # sealed: the index is the arrays
+        in_store = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert in_store * 20 < in_list, (in_store, in_list)
+    store.close()
+
+
+def test_forked_helpers_read_the_store_beside_the_parent(mixed: list[Finding]) -> None:
+    # The machine outputs are written by helpers forked from the report's process: a child
+    # and the parent walk one store at the same time (os.pread: no shared file offset).
+    import os
+
+    store = Findings(_copies(mixed, 800))
+    expected = [f.id for f in sorted(_copies(mixed, 800), key=lambda f: f.sort_key)]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its walk, through the pipe
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "w") as out:
+                out.write("\n".join(f.id for f in store))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    in_parent = [f.id for f in store]
+    with os.fdopen(read_end) as pipe:
+        in_child = pipe.read().split("\n")
+    os.waitpid(pid, 0)
+    assert in_parent == expected and in_child == expected
+    store.close()
+
+
+_STATUSES = ("pass", "fail", "exempt", "inconclusive")
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(_STATUSES),
+                          st.sampled_from(("r1", "r2", "r3"))), max_size=40))
+def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, str]]) -> None:
+    # The report keeps, of each observation, its worst status's rules (passes keep nothing:
+    # one shared entry), whatever order its verdicts come in; against a plain reference.
+    from audit.report.data import FINDING_STATUSES, _judge
+    from audit.report.findings import STATUS_RANK
+
+    records: list[dict[str, Any]] = [{"id": f"v{i}", "rule_id": rule, "observation_id": f"o{obs}",
+                "status": status, "severity": "high", "reason": {"zh": rule, "en": rule},
+                "exemption": None, "requirements": []}
+               for i, (obs, status, rule) in enumerate(verdicts)]
+    judged = _judge(records, [])
+    expected: dict[str, tuple[str, list[str]]] = {}
+    for obs in {r["observation_id"] for r in records}:
+        mine = [r for r in records if r["observation_id"] == obs]
+        worst = max((r["status"] for r in mine), key=STATUS_RANK.__getitem__)
+        if worst in FINDING_STATUSES:
+            expected[obs] = (worst, [r["rule_id"] for r in mine if r["status"] == worst])
+    found = {obs: (e.status, e.rules) for obs, e in judged.judged.items()
+             if e.status in FINDING_STATUSES}
+    assert found == expected
+    assert {obs for obs, e in judged.judged.items() if e.status == "pass"} == {
+        r["observation_id"] for r in records} - set(expected)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 try:  # orjson parses bundle lines 3-4x faster than json; the stdlib is the fallback
     from orjson import loads as _orjson_loads
@@ -64,67 +64,19 @@ from audit.model import (
     Verdict,
 )
 from audit.policy.catalog import Catalog
+from audit.report.findings import (
+    FINDING_STATUSES,
+    SEVERITY_RANK,
+    STATUS_RANK,
+    Finding,
+    FindingHop,
+    Findings,
+    status_rank,
+)
 from audit.report.search import SearchSection, search_section
 
-# Finding statuses, worst first; a link's status is the worst of its rules' answers.
-FINDING_STATUSES = ("fail", "exempt", "inconclusive")
-_STATUS_RANK = {"fail": 3, "exempt": 2, "pass": 1, "inconclusive": 0}
-SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank is slow in hot loops
-
-
-def status_rank(status: str) -> int:
-    """A finding status's place in FINDING_STATUSES' order (higher is worse)."""
-    return _STATUS_RANK[status]
-
-
-class FindingHop(NamedTuple):
-    """One hop of a finding's chain: the fields of audit.model.Hop, in its order (read from
-    the bundle without building a pydantic model per hop)."""
-
-    url: str
-    status: int | None = None
-    location: str | None = None
-    via: str = "start"
-    elapsed_ms: float | None = None
-    body_sha256: str | None = None
-    warc_record_id: str | None = None
-
-
-@dataclass(slots=True)
-class Finding:
-    id: str
-    observation_id: str
-    status: str
-    severity: Severity | None
-    source: str
-    source_company: str | None
-    surface: str
-    target_url: str
-    target_platform: str | None
-    target_company: str | None
-    outcome: Outcome
-    block_reason: str | None
-    block_reason_text: str | None  # the page's own sentence, when no reason slug fits
-    rules: list[str]
-    requirements: list[str]
-    reasons: list[Text]
-    exemptions: list[str]
-    hops: list[FindingHop]
-    final_url: str | None
-    signature: str | None
-    title: str | None
-    excerpt: str | None
-    control_ok: bool | None
-    failure: str | None
-    evidence: list[str]
-
-    @property
-    def sort_key(self) -> tuple[int, int, int, str, str, str]:
-        return (-_STATUS_RANK[self.status],
-                -(SEVERITY_RANK[self.severity] if self.severity else -1),
-                -RANK[self.outcome], self.source, self.surface,
-                self.target_url)
-
+__all__ = ["FINDING_STATUSES", "SEVERITY_RANK", "Finding", "FindingHop", "Findings",
+           "ReportData", "build_report_data", "status_rank"]
 
 @dataclass(slots=True)
 class Cell:
@@ -192,7 +144,7 @@ class ReportData:
     manifest_sha256: str
     path: Path
     frameworks: list[Framework]
-    findings: list[Finding]
+    findings: Findings  # worst first, in a temporary file (audit/report/findings.py)
     cross: list[Verdict]  # graph-scope verdicts (no observation) that failed or were exempt
     requirements: list[RequirementResult]
     platform_matrix: Matrix
@@ -224,8 +176,8 @@ class ReportData:
     search: SearchSection | None = None
 
     @property
-    def failed_findings(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == "fail"]
+    def failed_count(self) -> int:
+        return self.findings.statuses["fail"]
 
     def requirement_counts(self) -> Counter[str]:
         return Counter(str(r.status) for r in self.requirements)
@@ -246,6 +198,12 @@ class _Judged:
     requirements: list[str] = field(default_factory=list)
     reasons: list[Text] = field(default_factory=list)
     exemptions: list[str] = field(default_factory=list)
+
+
+# What a passed observation is judged: one shared entry, no rules nor reasons kept (a pass is
+# not a finding; a million-observation run passes most of its links).
+_PASSED = _Judged(status="pass")
+_PASS_RANK = STATUS_RANK["pass"]
 
 
 @dataclass
@@ -308,7 +266,7 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework]) -> _J
             rule_reqs.setdefault(rule_id, []).append(key)
     tally = RequirementTally(rules_of)
     texts: dict[tuple[str, str], Text] = {}  # one Text per distinct reason
-    status_rank = _STATUS_RANK
+    status_rank = STATUS_RANK
     try:
         for rec in records:
             rule_id = rec["rule_id"]
@@ -328,10 +286,18 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework]) -> _J
                                  else Verdict.model_validate(rec))
                 continue
             entry = judged.get(obs_id)
+            if entry is _PASSED or (entry is None and status == "pass"):
+                if status == "pass" or status_rank[status] < _PASS_RANK:
+                    judged[obs_id] = _PASSED
+                    continue
+                entry = None
             if entry is None:
                 entry = judged[obs_id] = _Judged()
             if entry.status != status:
                 if entry.status != "none" and status_rank[status] < status_rank[entry.status]:
+                    continue
+                if status == "pass":
+                    judged[obs_id] = _PASSED
                     continue
                 entry.status, entry.severity = status, None
                 entry.rules, entry.reasons, entry.exemptions = [], [], []
@@ -458,7 +424,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
         raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
     judgement_all: _Judgement = worker.receive()
     judged = judgement_all.judged
-    findings: list[Finding] = []
+    findings = Findings()
     # The observations are read a second time rather than held until the verdicts are judged:
     # a parsed record with its hops is kilobytes, and a million of them would be gigabytes;
     # the second read costs ~10 us a line.
@@ -473,10 +439,12 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framew
                 target = record.get("target_platform") or "(other)"
                 platform_failed[(source, target)] += 1
                 company_failed[(company.get(source, source), company.get(target, target))] += 1
-            findings.append(_finding(record, judgement, company))
+            findings.add(_finding(record, judgement, company))
     except (KeyError, TypeError, AttributeError) as exc:
+        findings.close()
         raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
-    findings.sort(key=lambda f: f.sort_key)
+    del judged
+    judgement_all.judged = {}  # each judgement is in its finding now
     platform_names = {pid: p.name for pid, p in catalog.platforms.items()}
     company_names = {cid: c.name for cid, c in catalog.companies.items()}
     data = ReportData(
@@ -580,13 +548,14 @@ class InlineWorker:
 
 
 def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Judgement,
-                  findings: list[Finding]) -> list[RequirementResult]:
-    # One pass over the findings for all requirements (large runs: no per-requirement scan).
-    failed_by_req: dict[str, list[Finding]] = {}
+                  findings: Findings) -> list[RequirementResult]:
+    # One pass over the findings for all requirements (large runs: no per-requirement scan),
+    # keeping of each failed finding its id and source.
+    failed_by_req: dict[str, list[tuple[str, str]]] = {}
     for finding in findings:
         if finding.status == "fail":
             for key in finding.requirements:
-                failed_by_req.setdefault(key, []).append(finding)
+                failed_by_req.setdefault(key, []).append((finding.id, finding.source))
     results: list[RequirementResult] = []
     for framework in frameworks:
         for req in framework.requirements:
@@ -604,8 +573,8 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Jud
                 source_document=req.source.document, source_date=req.source.date,
                 source_url=req.source.url, source_status=req.source.status, rules=rule_rows,
                 status=judgement.requirement_status[key], counts=counts,
-                finding_ids=[f.id for f in failed],
-                sources_failed=Counter(f.source for f in failed),
+                finding_ids=[finding_id for finding_id, _ in failed],
+                sources_failed=Counter(source for _, source in failed),
                 cross=[v for v in judgement.cross if v.rule_id in rules],
             ))
     return results

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -17,7 +16,7 @@ from xml.sax.saxutils import quoteattr
 from audit import __version__
 from audit.evidence.bundle import banner, describe
 from audit.model import Outcome, Status, Verdict
-from audit.report.data import Finding, FindingHop, ReportData
+from audit.report.data import FINDING_STATUSES, Finding, FindingHop, ReportData
 from audit.report.search import SURFACE as SEARCH_SURFACE
 from audit.report.search import SearchSection
 from audit.web.xmlchars import xml_comment, xml_text
@@ -100,7 +99,8 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
         "summary": {
             "observations": data.observations,
             "findings": len(data.findings),
-            "findings_by_status": dict(Counter(f.status for f in data.findings)),
+            "findings_by_status": {s: n for s in FINDING_STATUSES
+                                   if (n := data.findings.statuses[s])},
             "outcomes": dict(data.outcomes),
             "verdicts": dict(data.verdict_statuses),
             "failed_verdicts_by_severity": dict(data.failed_by_severity),
@@ -202,17 +202,37 @@ def _defuse(row: list[str]) -> list[str]:
     return ["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in row]
 
 
+@dataclass
+class _Case:
+    """The findings of one JUnit test case: how many, and the first JUNIT_LISTED (listed in
+    its message; findings.csv has them all)."""
+
+    count: int = 0
+    first: list[Finding] = field(default_factory=list)
+
+    def add(self, finding: Finding) -> None:
+        self.count += 1
+        if len(self.first) < JUNIT_LISTED:
+            self.first.append(finding)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+JUNIT_LISTED = 50
+
+
 def write_junit(data: ReportData, out: Path) -> Path:
     """One test case per requirement x source platform; one test suite per requirement."""
-    findings_by: dict[tuple[str, str], list[Finding]] = {}
-    review_by: dict[tuple[str, str], list[Finding]] = {}
+    findings_by: dict[tuple[str, str], _Case] = {}
+    review_by: dict[tuple[str, str], _Case] = {}
     for finding in data.findings:
         if finding.status == "fail":
             for key in finding.requirements:
-                findings_by.setdefault((key, finding.source), []).append(finding)
+                findings_by.setdefault((key, finding.source), _Case()).add(finding)
         elif finding.status == "inconclusive" and finding.outcome is Outcome.UNRECOGNIZED:
             for key in finding.requirements:
-                review_by.setdefault((key, finding.source), []).append(finding)
+                review_by.setdefault((key, finding.source), _Case()).add(finding)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>']
     suites = []
     total = failures = skipped = errors = 0
@@ -223,8 +243,8 @@ def write_junit(data: ReportData, out: Path) -> Path:
             total += 1
             name = quoteattr(source)
             cls = quoteattr(f"{req.framework}.{req.id}")
-            failed = findings_by.get((key, source), [])
-            unread = review_by.get((key, source), [])
+            failed = findings_by.get((key, source), _Case())
+            unread = review_by.get((key, source), _Case())
             if req.status == "manual":
                 skipped += 1
                 body = '<skipped message="manual check (人工核查)"/>'
@@ -232,21 +252,21 @@ def write_junit(data: ReportData, out: Path) -> Path:
                 # Not a pass: a link ended on a page nobody could read. An <error> (the case
                 # could not be judged) keeps a CI gate from reading it as green.
                 errors += 1
-                message = quoteattr(f"{len(unread)} link(s) need review: unrecognized page "
+                message = quoteattr(f"{unread.count} link(s) need review: unrecognized page "
                                     "(待人工复核; see review.csv)")
                 detail = "\n".join(f"{f.id} {f.surface} {f.target_url} unrecognized"
-                                   for f in unread[:50])
+                                   for f in unread.first)
                 body = f'<error message={message} type="unrecognized">{_xml_text(detail)}</error>'
             elif failed:
                 failures += 1
-                first = failed[0]
-                summary = f"{len(failed)} link(s) failed"
+                first = failed.first[0]
+                summary = f"{failed.count} link(s) failed"
                 if first.reasons:
                     summary += f"; e.g. {first.reasons[0].en}"
                 message = quoteattr(_clean(summary))
                 kind = first.severity.value if first.severity else "fail"
                 detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome.value}"
-                                   for f in failed[:50])
+                                   for f in failed.first)
                 body = (f'<failure message={message} type="{kind}">'
                         f"{_xml_text(detail)}</failure>")
             else:

@@ -17,6 +17,7 @@ import contextlib
 import gc
 import hashlib
 import io
+import itertools
 import logging
 import os
 import re
@@ -57,6 +58,7 @@ from audit.model import Text as BiText
 from audit.policy.catalog import Catalog
 from audit.report import groups, heatmap, nodelink
 from audit.report.data import (
+    Finding,
     InlineWorker,
     ReportData,
     Worker,
@@ -82,6 +84,13 @@ OUTPUT_NAMES = {"html": "report.html", "pdf": "report.pdf", "json": "findings.js
 
 class ReportError(HulianError):
     """A report cannot be produced (missing fonts, bad format name ...)."""
+
+
+def _listed_by_requirement(data: ReportData, cap: int) -> dict[str, Finding]:
+    """The findings the requirements' lists show (the first `cap` of each), by id: one pass
+    over the findings, keeping only those (a large run's findings stay in their file)."""
+    wanted = {fid for r in data.requirements for fid in r.finding_ids[:cap]}
+    return {f.id: f for f in data.findings if f.id in wanted} if wanted else {}
 
 
 def templates_dir() -> Path:
@@ -310,7 +319,7 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "generated_at": generated_at or datetime.now(UTC),
         "figures": pictures(data, lang, mode) if figures else None,
         "detailed": detailed, "detailed_ids": {f.id for f in detailed},
-        "by_id": {f.id: f for f in data.findings},
+        "by_id": _listed_by_requirement(data, REQUIREMENT_LIST_CAP[mode]),
         "pdf_cap": pdf_cap, "list_cap": REQUIREMENT_LIST_CAP[mode],
         "evidence_href": evidence,
         "severities": [s.value for s in reversed(Severity)],
@@ -320,7 +329,7 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         # review.csv lists every page to review, manifest.json every file; the page a cap.
         "review_cap": groups.REVIEW_CAP[mode], "cross_cap": groups.CROSS_CAP[mode],
         "files_cap": groups.FILES_CAP, "examples_per_group": groups.EXAMPLES_PER_GROUP,
-        "worst": [f for f in data.findings if f.status == "fail"][:5],
+        "worst": list(itertools.islice((f for f in data.findings if f.status == "fail"), 5)),
         "sev_rank": {s.value: i for i, s in enumerate(Severity)},
         "outcome_rank": outcomes.RANK,
     }

@@ -1,0 +1,205 @@
+"""A run's findings (audit.report.data builds them) and the store that keeps them off the heap.
+
+A report lists every finding in findings.json and findings.csv, and its page shows groups and
+examples of them (audit/report/groups.py). A finding with its hops and reasons is ~4.6 KB of
+Python objects: the 100,000-observation benchmark run has 39,081 of them, a million
+observations ~400,000, nearly 2 GB if held. `Findings` writes each finding, as it is made, to
+an anonymous temporary file and keeps 16 bytes a finding in memory: where it is in the file, in
+report order. Reading them is a pass over the file (~10 us a finding), which each of the
+report's few uses makes once.
+
+Why a file of pickles rather than a DuckDB table: the findings are Python objects made for the
+templates, and what the report does with them is to walk them in order; a table would mean a
+column per field and a second mapping between the two (a SQL translation of nothing). The
+file is the process's own (unlinked at creation, gone when the process ends, however it ends);
+it is read with `os.pread`, so helper processes forked to write the machine outputs read it
+beside the parent without sharing a file offset.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import weakref
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import NamedTuple, overload
+
+from audit.judge.outcomes import RANK
+from audit.model import Outcome, Severity, Text
+
+# Finding statuses, worst first; a link's status is the worst of its rules' answers.
+FINDING_STATUSES = ("fail", "exempt", "inconclusive")
+STATUS_RANK = {"fail": 3, "exempt": 2, "pass": 1, "inconclusive": 0}
+SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank is slow in hot loops
+
+
+def status_rank(status: str) -> int:
+    """A finding status's place in FINDING_STATUSES' order (higher is worse)."""
+    return STATUS_RANK[status]
+
+
+SortKey = tuple[int, int, int, str, str, str]
+
+
+class FindingHop(NamedTuple):
+    """One hop of a finding's chain: the fields of audit.model.Hop, in its order (read from
+    the bundle without building a pydantic model per hop)."""
+
+    url: str
+    status: int | None = None
+    location: str | None = None
+    via: str = "start"
+    elapsed_ms: float | None = None
+    body_sha256: str | None = None
+    warc_record_id: str | None = None
+
+
+@dataclass(slots=True)
+class Finding:
+    id: str
+    observation_id: str
+    status: str
+    severity: Severity | None
+    source: str
+    source_company: str | None
+    surface: str
+    target_url: str
+    target_platform: str | None
+    target_company: str | None
+    outcome: Outcome
+    block_reason: str | None
+    block_reason_text: str | None  # the page's own sentence, when no reason slug fits
+    rules: list[str]
+    requirements: list[str]
+    reasons: list[Text]
+    exemptions: list[str]
+    hops: list[FindingHop]
+    final_url: str | None
+    signature: str | None
+    title: str | None
+    excerpt: str | None
+    control_ok: bool | None
+    failure: str | None
+    evidence: list[str]
+
+    @property
+    def sort_key(self) -> SortKey:
+        return (-STATUS_RANK[self.status],
+                -(SEVERITY_RANK[self.severity] if self.severity else -1),
+                -RANK[self.outcome], self.source, self.surface,
+                self.target_url)
+
+
+_FIELDS = [f.name for f in fields(Finding)]
+_REASONS, _HOPS = _FIELDS.index("reasons"), _FIELDS.index("hops")
+_SEVERITY, _OUTCOME = _FIELDS.index("severity"), _FIELDS.index("outcome")
+_SEVERITIES = {s.value: s for s in Severity}
+_OUTCOMES = {o.value: o for o in Outcome}
+
+
+def _encode(finding: Finding) -> bytes:
+    """A finding as a pickle of plain values (a list in field order): pickling the dataclass,
+    its NamedTuples and its pydantic Texts costs several times more to read back."""
+    row: list[object] = [getattr(finding, name) for name in _FIELDS]
+    row[_REASONS] = [(r.zh, r.en) for r in finding.reasons]
+    row[_HOPS] = [tuple(h) for h in finding.hops]
+    row[_SEVERITY] = finding.severity.value if finding.severity else None
+    row[_OUTCOME] = finding.outcome.value
+    return pickle.dumps(row, pickle.HIGHEST_PROTOCOL)
+
+
+class Findings(Sequence[Finding]):
+    """Findings in report order — worst first (Finding.sort_key), then in the order they were
+    added (the order measured) — stored in a temporary file.
+
+    `add` every finding, then read: the first read sorts the index (adding after it is an
+    error). Iterating reads the file in report order; `findings[i]` and slices read what they
+    ask for. `statuses` counts the findings by status as they are added."""
+
+    def __init__(self, findings: Iterable[Finding] = ()) -> None:
+        # Open for the store's life, not one block: closed by close() or when the store is
+        # collected (the finalizer, quietly: the file is the store's, not a leak).
+        self._file = tempfile.TemporaryFile(prefix="hulian-findings-")  # noqa: SIM115
+        self._closer = weakref.finalize(self, self._file.close)
+        self._size = 0
+        self._keys: list[tuple[SortKey, int, int, int]] | None = []
+        self._offsets = array("q")
+        self._lengths = array("q")
+        self._texts: dict[tuple[str, str], Text] = {}  # each distinct reason made once
+        self.statuses: Counter[str] = Counter()
+        for finding in findings:
+            self.add(finding)
+
+    def add(self, finding: Finding) -> None:
+        if self._keys is None:
+            raise RuntimeError("findings are added before they are read")
+        blob = _encode(finding)
+        self._file.write(blob)
+        self._keys.append((finding.sort_key, len(self._keys), self._size, len(blob)))
+        self._size += len(blob)
+        self.statuses[finding.status] += 1
+
+    def _sealed(self) -> None:
+        if self._keys is None:
+            return
+        self._file.flush()
+        self._keys.sort()
+        self._offsets = array("q", (offset for _, _, offset, _ in self._keys))
+        self._lengths = array("q", (length for _, _, _, length in self._keys))
+        self._keys = None
+
+    def __len__(self) -> int:
+        return len(self._keys) if self._keys is not None else len(self._offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Finding]: ...
+
+    def __getitem__(self, index: int | slice) -> Finding | list[Finding]:
+        self._sealed()
+        if isinstance(index, slice):
+            return [self._read(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("finding index out of range")
+        return self._read(index)
+
+    def __iter__(self) -> Iterator[Finding]:
+        """Every finding in report order, a read of the file each (report order is not the
+        file's: a finding is written when its observation is read)."""
+        self._sealed()
+        fd = self._file.fileno()
+        for offset, length in zip(self._offsets, self._lengths, strict=True):
+            yield self._decode(os.pread(fd, length, offset))
+
+    def _read(self, position: int) -> Finding:
+        return self._decode(os.pread(self._file.fileno(), self._lengths[position],
+                                     self._offsets[position]))
+
+    def _decode(self, blob: bytes) -> Finding:
+        row = pickle.loads(blob)  # this process's own file, written by add()
+        texts = self._texts
+        reasons = []
+        for pair in row[_REASONS]:
+            text = texts.get(pair)
+            if text is None:
+                text = texts[pair] = Text.model_construct(zh=pair[0], en=pair[1])
+            reasons.append(text)
+        row[_REASONS] = reasons
+        row[_HOPS] = [FindingHop(*h) for h in row[_HOPS]]
+        row[_SEVERITY] = _SEVERITIES[row[_SEVERITY]] if row[_SEVERITY] else None
+        row[_OUTCOME] = _OUTCOMES[row[_OUTCOME]]
+        return Finding(*row)
+
+    def close(self) -> None:
+        self._closer()
+
+    def __repr__(self) -> str:
+        return f"<Findings: {len(self)}>"
