@@ -262,3 +262,23 @@ def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, st
     assert found == expected
     assert {obs for obs, e in judged.judged.items() if e.status == "pass"} == {
         r["observation_id"] for r in records} - set(expected)
+
+
+def test_identical_judgements_are_one_object() -> None:
+    # What the judging helper sends back: the findings' judgements, identical ones shared
+    # (a million observations, a few thousand distinct judgements), different ones apart.
+    from audit.report.data import _findings_only, _judge
+
+    def verdict(i: int, obs: str, status: str, reason: str) -> dict[str, Any]:
+        return {"id": f"v{i}", "rule_id": "r1", "observation_id": obs, "status": status,
+                "severity": "high", "reason": {"zh": reason, "en": reason},
+                "exemption": None, "requirements": ["f/q"]}
+
+    records = [verdict(0, "o1", "fail", "a"), verdict(1, "o2", "fail", "a"),
+               verdict(2, "o3", "fail", "b"), verdict(3, "o4", "pass", "a"),
+               verdict(4, "o5", "inconclusive", "a")]
+    kept = _findings_only(_judge(records, []).judged)
+    assert set(kept) == {"o1", "o2", "o3", "o5"}
+    assert kept["o1"] is kept["o2"]
+    assert kept["o3"] is not kept["o1"] and kept["o5"] is not kept["o1"]
+    assert [r.en for r in kept["o3"].reasons] == ["b"]

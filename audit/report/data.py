@@ -327,6 +327,22 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework]) -> _J
     return _Judgement(judged, cross, statuses, failed_by_severity, by_rule, tally.statuses())
 
 
+def _findings_only(judged: dict[str, _Judged]) -> dict[str, _Judged]:
+    """The judgements that make findings (all the findings need), identical ones as one
+    object: a million-observation run has ~400,000 findings but a few thousand distinct
+    judgements, and this dict is what the judging helper sends back to the report's process
+    (pickle keeps the sharing)."""
+    shared: dict[tuple[object, ...], _Judged] = {}
+    kept: dict[str, _Judged] = {}
+    for obs_id, entry in judged.items():
+        if entry.status in FINDING_STATUSES:
+            # The reasons are one Text per distinct text already (_judge): their ids say it.
+            key = (entry.status, entry.severity, *entry.rules, None, *entry.requirements,
+                   None, *map(id, entry.reasons), None, *entry.exemptions)
+            kept[obs_id] = shared.setdefault(key, entry)
+    return kept
+
+
 def _hop(h: dict[str, Any]) -> FindingHop:
     return FindingHop(h["url"], h.get("status"), h.get("location"), h.get("via", "start"),
                       h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
@@ -383,8 +399,7 @@ def build_report_data(path: Path, catalog: Catalog, *,
         records = (map(_verdict_record, verdicts) if verdicts is not None
                    else _json_lines(path / VERDICTS))
         judgement = _judge(records, frameworks)
-        judgement.judged = {k: v for k, v in judgement.judged.items()
-                            if v.status in FINDING_STATUSES}  # all the findings need
+        judgement.judged = _findings_only(judgement.judged)
         send(judgement)
 
     worker = Worker(judge_verdicts) if parallel and can_fork() else InlineWorker(judge_verdicts)
