@@ -2,7 +2,7 @@
 report.pdf of a run with 3,000 findings; against a bare Jinja2 render of the same rows.
 
     .venv/bin/python bench/report.py [--observations 100000] [--pdf-findings 3000] [--keep]
-        [--baseline /tmp/base]
+        [--baseline /tmp/base] [--no-pdf]
 
 --baseline CHECKOUT runs the html+csv+json, pdf and pdf-big phases also with the code of
 another checkout (e.g. `git worktree add /tmp/base HEAD` before a change), on the same
@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--pdf-findings", type=int, default=3_000)
     parser.add_argument("--keep", action="store_true", help="keep the generated runs")
+    parser.add_argument("--no-pdf", action="store_true",
+                        help="measure html+csv+json only (large runs: the PDF phases are "
+                             "WeasyPrint's time, not the data's)")
     parser.add_argument("--baseline", type=Path,
                         help="another checkout to measure side by side (e.g. /tmp/base)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
@@ -144,15 +147,29 @@ def main() -> None:
             int(args.pdf_findings * 1.12), weights=[0, 0, 0, 1, 0, 0, 0, 0, 0]), catalog)
         print(f"generated runs in {time.perf_counter() - t0:.1f} s under {root}",
               file=sys.stderr)
-        results = [measure("html+csv+json", big), measure("bare-jinja2", big),
-                   measure("pdf", pdf_run), measure("pdf-big", big)]
+        results = [measure("html+csv+json", big), measure("bare-jinja2", big)]
+        if not args.no_pdf:
+            results += [measure("pdf", pdf_run), measure("pdf-big", big)]
         base: list[dict[str, object]] = []
         if args.baseline:
-            base = [measure("html+csv+json", big, args.baseline, "baseline"),
-                    measure("pdf", pdf_run, args.baseline, "baseline"),
-                    measure("pdf-big", big, args.baseline, "baseline")]
+            base = [measure("html+csv+json", big, args.baseline, "baseline")]
+            if not args.no_pdf:
+                base += [measure("pdf", pdf_run, args.baseline, "baseline"),
+                         measure("pdf-big", big, args.baseline, "baseline")]
         for r in results + base:
             print(json.dumps(r, ensure_ascii=False))
+        if args.no_pdf:
+            html, bare = results
+            print(f"\nobservations {args.observations:,}: findings {bare['findings']:,}; "
+                  f"html+csv+json {html['seconds']} s (peak RSS {html['peak_rss_mb']} MB, "
+                  f"helpers {html['peak_rss_children_mb']} MB); report.html "
+                  f"{_mb(html, 'report.html')}")
+            if base:
+                print(f"baseline ({args.baseline}): html+csv+json {base[0]['seconds']} s "
+                      f"(peak RSS {base[0]['peak_rss_mb']} MB, helpers "
+                      f"{base[0]['peak_rss_children_mb']} MB), report.html "
+                      f"{_mb(base[0], 'report.html')}")
+            return
         html, bare, pdf, pdf_big = results
         print(f"\nobservations {args.observations:,}: findings {bare['findings']:,}; "
               f"html+csv+json {html['seconds']} s (peak RSS {html['peak_rss_mb']} MB, "

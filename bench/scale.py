@@ -5,7 +5,8 @@ observation held as a Python object (--baseline, e.g. the code before issue 16:
 `git worktree add /tmp/base <commit>`).
 
     .venv/bin/python bench/scale.py [--observations 1000000] [--platforms 2000]
-        [--companies 200] [--edges 400000] [--baseline /tmp/base] [--keep] [--dir DIR]
+        [--companies 200] [--edges 400000] [--baseline /tmp/base] [--previous /tmp/prev]
+        [--keep] [--dir DIR]
 
 The audit is tests/scaleruns.py's (bench/graph.py's audit, plus targets recorded without a
 platform and phishing blocks): generated once, written as observations.jsonl and built into
@@ -91,7 +92,7 @@ def phase(name: str, run: Path, args: argparse.Namespace) -> dict[str, Any]:
     steps = Steps()
     catalog = steps("catalog", lambda: _scaleruns().synthetic_catalog(
         args.platforms, args.companies), timed=False)
-    out = run / f"out-{name}"
+    out = run / f"out-{name}-{args.code.resolve().name}"
     out.mkdir(exist_ok=True)
     if name == "columnar":
         from audit.evidence import columnar
@@ -178,6 +179,8 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=400_000)
     parser.add_argument("--baseline", type=Path, help="a checkout holding observations as "
                         "Python objects, measured side by side (e.g. /tmp/base)")
+    parser.add_argument("--previous", type=Path, help="also the columnar phase with another "
+                        "checkout's code (e.g. before an optimisation), side by side")
     parser.add_argument("--keep", action="store_true", help="keep the generated run")
     parser.add_argument("--dir", type=Path, help="generate the run here, or reuse the one "
                         "there (kept)")
@@ -203,7 +206,8 @@ def main() -> None:
         results = [measure("columnar", root, ROOT, args)]
         if args.baseline:
             results.append(measure("objects", root, args.baseline, args))
-        for r in results:
+        previous = measure("columnar", root, args.previous, args) if args.previous else None
+        for r in results + ([previous] if previous else []):
             print(json.dumps(r, ensure_ascii=False))
         new = results[0]
         line = (f"\n{args.observations:,} observations: DuckDB {new['total_s']} s, peak RSS "
@@ -216,6 +220,11 @@ def main() -> None:
                      f"{old['peak_rss_mb']} MB; ratio {old['total_s'] / new['total_s']:.1f}x "
                      f"time, {old['peak_rss_mb'] / new['peak_rss_mb']:.1f}x memory; same "
                      f"counts: {same}")
+        if previous:
+            same = all(new[k] == previous[k] for k in ("verdicts", "nodes", "edges", "detours"))
+            line += (f"\nprevious columnar ({args.previous}) {previous['total_s']} s, peak RSS "
+                     f"{previous['peak_rss_mb']} MB; ratio "
+                     f"{previous['total_s'] / new['total_s']:.2f}x time; same counts: {same}")
         print(line)
     finally:
         if args.keep or args.dir:
