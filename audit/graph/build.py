@@ -81,16 +81,20 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
             unknown[node] = host
         node_of_url[url] = node
     tables.table("url_node", [("url", "VARCHAR"), ("node", "VARCHAR")], node_of_url.items())
-    statuses = [s.value for s in Status]
+    statuses = sorted(s.value for s in Status)  # an edge's `verdicts` lists them sorted
     status_counts_sql = ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in statuses)
-    verdict_rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+    # (source, target) -> (verdict counts by status, failed rules, graph findings' ids)
+    verdict_rows: dict[tuple[str, str], tuple[dict[str, int], list[str], list[str]]] = {}
     if tables.has_verdicts:
+        n = len(statuses)
         for row in tables.rows(f"""
                 SELECT source, coalesce(target_platform, '{OTHER}'), {status_counts_sql},
                        list(DISTINCT rule_id) FILTER (WHERE status = 'fail'),
                        list(id) FILTER (WHERE status = 'fail' AND observation_id IS NULL)
                 FROM verdicts GROUP BY ALL"""):
-            verdict_rows[(row[0], row[1])] = row[2:]
+            verdict_rows[(row[0], row[1])] = (
+                {s: c for s, c in zip(statuses, row[2:2 + n], strict=True) if c},
+                sorted(row[2 + n] or []), sorted(row[3 + n] or []))
     graph: nx.DiGraph[str] = nx.DiGraph(level="platform")
 
     def add_edge(source: str, target: str, counts: dict[str, int], surfaces: set[str],
@@ -98,16 +102,15 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
         for node in (source, target):
             if node not in graph:
                 graph.add_node(node, **_platform_node(node, catalog, node in unknown))
-        judged = verdict_rows.get((source, target))
-        status_counts = ({s: c for s, c in zip(statuses, judged[:len(statuses)], strict=True)
-                          if c} if judged else {})
+        status_counts, failed_rules, findings = verdict_rows.get((source, target),
+                                                                 ({}, [], []))
         attrs = edge_attributes(Counter({_OUTCOMES[o]: n for o, n in counts.items()}))
         attrs.update(
             surfaces=sorted(surfaces),
-            verdicts={k: status_counts[k] for k in sorted(status_counts)},
+            verdicts=status_counts,
             failed_verdicts=status_counts.get("fail", 0),
-            failed_rules=sorted(judged[len(statuses)] or []) if judged else [],
-            findings=sorted(judged[len(statuses) + 1] or []) if judged else [],
+            failed_rules=failed_rules,
+            findings=findings,
             evidence=evidence,
         )
         graph.add_edge(source, target, **attrs)
