@@ -282,3 +282,26 @@ def test_identical_judgements_are_one_object() -> None:
     assert kept["o1"] is kept["o2"]
     assert kept["o3"] is not kept["o1"] and kept["o5"] is not kept["o1"]
     assert [r.en for r in kept["o3"].reasons] == ["b"]
+
+
+def test_no_room_for_the_findings_is_said_with_the_directory(
+        tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The findings' temporary file cannot be made (TMPDIR gone, or full): `hulian report`
+    # ends with exit 1 and a message naming the directory and TMPDIR, and writes no report.
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+
+    run = reportruns.small_run(tmp_path, catalog)
+    missing = tmp_path / "no-such-tmp"
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    with pytest.raises(OSError, match="no-such-tmp.*TMPDIR"):
+        Findings()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(out),
+                                      "--format", "html"])
+    assert result.exit_code == 1, result.output
+    assert "temporary file under" in result.output and "no-such-tmp" in result.output
+    assert not (out / "report.html").exists()

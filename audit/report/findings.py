@@ -4,8 +4,9 @@ A report lists every finding in findings.json and findings.csv, and its page sho
 examples of them (audit/report/groups.py). A finding with its hops and reasons is ~4.6 KB of
 Python objects: the 100,000-observation benchmark run has 39,081 of them, a million
 observations ~400,000, nearly 2 GB if held. `Findings` writes each finding, as it is made, to
-an anonymous temporary file and keeps 16 bytes a finding in memory: where it is in the file, in
-report order. Reading them is a pass over the file (~10 us a finding), which each of the
+an anonymous temporary file (~1.6 KB a finding) and keeps, while they are added, each one's
+sort key (~250 bytes, its target URL mostly), then 16 bytes a finding: where it is in the file,
+in report order. Reading them is a pass over the file (~10 us a finding), which each of the
 report's few uses makes once.
 
 Why a file of pickles rather than a DuckDB table: the findings are Python objects made for the
@@ -112,6 +113,12 @@ def _encode(finding: Finding) -> bytes:
     return pickle.dumps(row, pickle.HIGHEST_PROTOCOL)
 
 
+def _spill_error(exc: OSError) -> OSError:
+    return OSError(exc.errno, "cannot keep the report's findings in a temporary file under "
+                   f"{tempfile.gettempdir()} (set TMPDIR to a directory with room): "
+                   f"{exc.strerror or exc}")
+
+
 class Findings(Sequence[Finding]):
     """Findings in report order — worst first (Finding.sort_key), then in the order they were
     added (the order measured) — stored in a temporary file.
@@ -123,7 +130,10 @@ class Findings(Sequence[Finding]):
     def __init__(self, findings: Iterable[Finding] = ()) -> None:
         # Open for the store's life, not one block: closed by close() or when the store is
         # collected (the finalizer, quietly: the file is the store's, not a leak).
-        self._file = tempfile.TemporaryFile(prefix="hulian-findings-")  # noqa: SIM115
+        try:
+            self._file = tempfile.TemporaryFile(prefix="hulian-findings-")  # noqa: SIM115
+        except OSError as exc:
+            raise _spill_error(exc) from None
         self._closer = weakref.finalize(self, self._file.close)
         self._size = 0
         self._keys: list[tuple[SortKey, int, int, int]] | None = []
@@ -138,7 +148,10 @@ class Findings(Sequence[Finding]):
         if self._keys is None:
             raise RuntimeError("findings are added before they are read")
         blob = _encode(finding)
-        self._file.write(blob)
+        try:
+            self._file.write(blob)
+        except OSError as exc:  # a full disk: said as where the findings were going
+            raise _spill_error(exc) from None
         self._keys.append((finding.sort_key, len(self._keys), self._size, len(blob)))
         self._size += len(blob)
         self.statuses[finding.status] += 1
@@ -146,7 +159,10 @@ class Findings(Sequence[Finding]):
     def _sealed(self) -> None:
         if self._keys is None:
             return
-        self._file.flush()
+        try:
+            self._file.flush()
+        except OSError as exc:
+            raise _spill_error(exc) from None
         self._keys.sort()
         self._offsets = array("q", (offset for _, _, offset, _ in self._keys))
         self._lengths = array("q", (length for _, _, _, length in self._keys))
