@@ -306,3 +306,21 @@ def test_an_export_file_gets_the_mode_of_any_new_file(tmp_path: Path) -> None:
 def test_a_missing_directory_is_named_as_asked(tmp_path: Path) -> None:
     with pytest.raises(OSError, match=r"cannot write .*missing/g\.gexf"):
         write_export(awkward_graph(), "gexf", tmp_path / "missing" / "g.gexf")
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_a_key_equal_to_a_plain_name_is_declared_under_its_own(fmt: str,
+                                                               tmp_path: Path) -> None:
+    # An attribute key of a str subclass that equals a name already declared but is written
+    # as another (an old-style str Enum writes "Key.A") gets its own declaration: the
+    # writers' memory of declared names takes plain text keys only.
+    from enum import Enum
+
+    class Key(str, Enum):  # noqa: UP042 - the old style is the point: str() is "Key.A"
+        A = "a"
+
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_node("n1", a="x")
+    graph.add_node("n2", **{Key.A: "y"})
+    back = read_ours(graph, fmt, tmp_path / f"g.{fmt}")
+    assert back.nodes["n1"]["a"] == "x" and back.nodes["n2"][str(Key.A)] == "y"

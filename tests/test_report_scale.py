@@ -297,7 +297,7 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     run = reportruns.small_run(tmp_path, catalog)
     missing = tmp_path / "no-such-tmp"
     monkeypatch.setattr(tempfile, "tempdir", str(missing))
-    with pytest.raises(OSError, match="no-such-tmp.*TMPDIR"):
+    with pytest.raises(OSError, match=r"no-such-tmp.*TMPDIR"):
         Findings()
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(out),
@@ -305,3 +305,49 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     assert result.exit_code == 1, result.output
     assert "temporary file under" in result.output and "no-such-tmp" in result.output
     assert not (out / "report.html").exists()
+
+
+def test_a_full_disk_under_the_findings_is_one_clear_error(tmp_path: Path,
+                                                           catalog: Catalog) -> None:
+    # The findings' file stops growing (a full disk; here a file-size limit on the process):
+    # `hulian report` says where the findings were going and exits 1, with no second error
+    # when the store's file is closed, and no report written.
+    import os
+    import subprocess
+    import sys
+
+    run = reportruns.write_run(tmp_path, "full", reportruns.synthetic_observations(600, seed=5),
+                               catalog)
+    out = tmp_path / "out"
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))\n"
+        "from audit.cli import main\n"
+        f"sys.argv = ['hulian', 'report', {str(run)!r}, '--out', {str(out)!r},"
+        " '--format', 'json']\n"
+        "main()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False,
+                          env={**os.environ, "HULIAN_REPORT_JOBS": "1"})
+    assert done.returncode == 1, done.stderr
+    assert "cannot keep the report's findings in a temporary file" in done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
+    assert not (out / "findings.json").exists()
+
+
+def test_a_verdict_whose_reason_is_no_text_is_named(tmp_path: Path, catalog: Catalog) -> None:
+    # A verdicts.jsonl line whose reason is not a {zh, en} text is an error about the
+    # verdicts (it used to surface later, named after observations.jsonl).
+    import json
+
+    from audit.evidence.bundle import BundleError
+
+    run = reportruns.small_run(tmp_path, catalog)
+    lines = (run / "verdicts.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["reason"] = "only a string"
+    lines[0] = json.dumps(first, ensure_ascii=False)
+    (run / "verdicts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"verdicts: invalid record.*only a string"):
+        build_report_data(run, catalog)

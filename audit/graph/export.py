@@ -153,7 +153,8 @@ def _attributes(scope: str, item: Any, data: Mapping[str, Any],
     remembered: their cleaned type follows from their type, and their name was checked."""
     for key, value in data.items():
         value_type = type(value)
-        if seen is not None and (key, value_type) in seen:
+        # A plain text key only: a str subclass equal to one may write another name.
+        if seen is not None and type(key) is str and (key, value_type) in seen:
             continue
         try:
             kind = _kind(value)

@@ -310,6 +310,8 @@ def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework]) -> _J
                 if text is None:
                     text = texts[pair] = Text.model_construct(zh=pair[0], en=pair[1])
                 reason = text
+            elif not isinstance(reason, Text):  # a verdict held in memory carries its Text
+                raise TypeError(f"reason {reason!r} is not a {{zh, en}} text")
             entry.reasons.append(reason)
             exemption = rec.get("exemption")
             if exemption:

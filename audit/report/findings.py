@@ -19,6 +19,7 @@ beside the parent without sharing a file offset.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
@@ -27,7 +28,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import NamedTuple, overload
+from typing import IO, NamedTuple, overload
 
 from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
@@ -113,6 +114,14 @@ def _encode(finding: Finding) -> bytes:
     return pickle.dumps(row, pickle.HIGHEST_PROTOCOL)
 
 
+def _close_quietly(file: IO[bytes]) -> None:
+    """Close the store's file. After a failed write (a full disk) its buffer still holds what
+    could not be written, and closing tries again and fails: the error was raised already,
+    and the file is nobody's but the store's, so a second one is not said."""
+    with contextlib.suppress(OSError):
+        file.close()
+
+
 def _spill_error(exc: OSError) -> OSError:
     return OSError(exc.errno, "cannot keep the report's findings in a temporary file under "
                    f"{tempfile.gettempdir()} (set TMPDIR to a directory with room): "
@@ -134,7 +143,7 @@ class Findings(Sequence[Finding]):
             self._file = tempfile.TemporaryFile(prefix="hulian-findings-")  # noqa: SIM115
         except OSError as exc:
             raise _spill_error(exc) from None
-        self._closer = weakref.finalize(self, self._file.close)
+        self._closer = weakref.finalize(self, _close_quietly, self._file)
         self._size = 0
         self._keys: list[tuple[SortKey, int, int, int]] | None = []
         self._offsets = array("q")
