@@ -197,6 +197,21 @@ class _Replaced:
         self.count += 1
         return xml_text(value)
 
+    def written(self, value: Any, as_text: Callable[[Scalar], str], scope: str, item: Any,
+                key: str) -> tuple[type, str] | None:
+        """A value as a writer writes it (`as_text`: the format's text of a cleaned scalar)
+        with its cleaned type; None for a value not written (None)."""
+        if type(value) is str:  # most values: no cleaning, no conversion
+            return str, value if not NOT_XML.search(value) else self.text(value, scope, item,
+                                                                           key)
+        cleaned = clean(value)
+        if cleaned is None:
+            return None
+        text = as_text(cleaned)
+        if type(cleaned) is str:  # a number's text is always writable
+            text = self.text(text, scope, item, key)
+        return type(cleaned), text
+
     def log(self, path: str) -> None:
         if self.count:
             logger.warning("%s: %d value(s) had characters XML 1.0 cannot carry, written as "
@@ -294,19 +309,10 @@ def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
     def data_of(element: Any, scope: str, item: Any, data: Mapping[str, Any]) -> None:
         for key, value in data.items():
             attr = key if type(key) is str else str(key)
-            kind = type(value)
-            if kind is str:  # most values: no cleaning, no conversion
-                text = value if not NOT_XML.search(value) else replaced.text(
-                    value, scope, item, attr)
-            else:
-                cleaned = clean(value)
-                if cleaned is None:
-                    continue
-                kind = type(cleaned)
-                text = _graphml_text(cleaned)
-                if kind is str:  # a number's text is always writable
-                    text = replaced.text(text, scope, item, attr)
-            etree.SubElement(element, "data", key=keys[(scope, attr, kind)]).text = text
+            written = replaced.written(value, _graphml_text, scope, item, attr)
+            if written is not None:
+                kind, text = written
+                etree.SubElement(element, "data", key=keys[(scope, attr, kind)]).text = text
 
     _prolog(out, comments)
     root = {"xmlns": NS_GRAPHML, "xmlns:xsi": NS_XSI, "xsi:schemaLocation": GRAPHML_SCHEMA}
@@ -403,16 +409,10 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
             if key in special:
                 continue
             title = key if type(key) is str else str(key)
-            if type(value) is str:  # most values: no cleaning, no conversion
-                text = value if not NOT_XML.search(value) else replaced.text(
-                    value, scope, item, title)
-            else:
-                cleaned = clean(value)
-                if cleaned is None:
-                    continue
-                text = _gexf_text(cleaned)
-                if type(cleaned) is str:  # a number's text is always writable
-                    text = replaced.text(text, scope, item, title)
+            written = replaced.written(value, _gexf_text, scope, item, title)
+            if written is None:
+                continue
+            text = written[1]
             if values is None:
                 values = etree.SubElement(element, "attvalues")
             etree.SubElement(values, "attvalue", {"for": declared.ids[title], "value": text})
