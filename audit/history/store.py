@@ -394,9 +394,10 @@ def run_figures(run_path: Path, verdicts: Sequence[Verdict] | None, catalog: Cat
             return flat_metrics(json.loads((run_path / METRICS).read_bytes()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # an older bundle without metrics.json, or one not in today's shape
+    # Both streamed into the graph's tables (audit.evidence.sql.memory_tables), never a list:
+    # an older bundle's verdicts are a million records at a million observations.
     graph = build(Bundle(run_path).observations(),
-                  list(verdicts) if verdicts is not None else list(Bundle(run_path).verdicts()),
-                  catalog)
+                  verdicts if verdicts is not None else Bundle(run_path).verdicts(), catalog)
     return flat_metrics(metrics(graph, catalog, max_paths=0))
 
 
