@@ -44,6 +44,11 @@ def finding_entry(rule_id: str, source: str, surface: str | None, target_platfor
                  "reason": {"zh": reason_zh, "en": reason_en}}
 
 
+def frameworks_of(requirement_keys: Iterable[str]) -> set[str]:
+    """The frameworks of requirement keys ('miit-2021/scenario-1' -> 'miit-2021')."""
+    return {k.split("/", 1)[0] for k in requirement_keys if "/" in k}
+
+
 @dataclass
 class RunAggregates:
     """What the aggregator made of a run. `observations` and `failed` count what went in:
@@ -58,8 +63,8 @@ class RunAggregates:
 
     @property
     def frameworks(self) -> set[str]:
-        """The frameworks the run's verdicts cite ('miit-2021/...' -> 'miit-2021')."""
-        return {k.split("/", 1)[0] for k in self.run_requirements if "/" in k}
+        """The frameworks the run's verdicts cite."""
+        return frameworks_of(self.run_requirements)
 
     def records(self) -> tuple[dict[str, Any], list[Any]]:
         """The stored form: the summary (small: what a site snapshot needs) and the findings

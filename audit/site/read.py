@@ -29,7 +29,7 @@ from audit.errors import HulianError
 from audit.evidence.bundle import BundleError, read_manifest
 from audit.history import aggregate
 from audit.history import diff as diff_module
-from audit.history.aggregate import FindingKey, RunAggregates
+from audit.history.aggregate import FindingKey, RunAggregates, frameworks_of
 from audit.history.diff import RunSummary
 from audit.history.store import (
     RunRow,
@@ -305,8 +305,7 @@ class History:
         return RunSummary(run_id=row.id, edges=snap.edges,
                           requirements=snap.run_requirements, findings=self.findings(row),
                           metrics=load_metrics(self.engine, row.id), search=snap.search,
-                          frameworks={k.split("/", 1)[0] for k in snap.run_requirements
-                                      if "/" in k})
+                          frameworks=frameworks_of(snap.run_requirements))
 
 
 # The build cache's files (here and in build.py) are orjson's: a run's details are megabytes,
