@@ -237,57 +237,84 @@ def test_forked_helpers_read_the_store_beside_the_parent(mixed: list[Finding]) -
 _STATUSES = ("pass", "fail", "exempt", "inconclusive")
 
 
-@settings(max_examples=300)
+def _finding_rows(verdicts: list[dict[str, Any]], observations: int) -> dict[str, Any]:
+    # queries.finding_rows over tables made from these verdicts and `observations`
+    # observations o0, o1 ... (the Parquet files of a bundle, written by the bundle's writer
+    # of tables), by observation id.
+    import tempfile
+
+    import orjson
+
+    from audit.evidence import columnar
+    from audit.evidence.sql import RunTables
+    from audit.report import queries
+
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "observations.jsonl").write_bytes(b"".join(
+            orjson.dumps({"id": f"o{n}", "probe_id": f"p{n}", "source": "wechat",
+                          "surface": "im_chat", "target_url": f"https://t.example/{n}",
+                          "outcome": "copy_only"}) + b"\n" for n in range(observations)))
+        (root / "verdicts.jsonl").write_bytes(
+            b"".join(orjson.dumps(v) + b"\n" for v in verdicts))
+        tables = [columnar.build(root / f"{name}.jsonl", "run") for name in
+                  ("observations", "verdicts")]
+        with RunTables(*tables) as run:
+            return {row[2]: row for row in queries.finding_rows(run)}
+
+
+@settings(max_examples=60)
 @given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(_STATUSES),
                           st.sampled_from(("r1", "r2", "r3"))), max_size=40))
 def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, str]]) -> None:
-    # The report keeps, of each observation, its worst status's rules (passes keep nothing:
-    # one shared entry), whatever order its verdicts come in; against a plain reference.
-    from audit.report.data import FINDING_STATUSES, _judge
-    from audit.report.findings import STATUS_RANK
+    # The report keeps, of each observation, its worst status's rules in the verdicts' order
+    # (an observation whose worst verdict passed is no finding), whatever order its verdicts
+    # come in; against a plain reference.
+    from audit.report.findings import FINDING_STATUSES, STATUS_RANK
 
     records: list[dict[str, Any]] = [{"id": f"v{i}", "rule_id": rule, "observation_id": f"o{obs}",
-                "status": status, "severity": "high", "reason": {"zh": rule, "en": rule},
-                "exemption": None, "requirements": []}
+                "source": "wechat", "status": status, "severity": "high",
+                "reason": {"zh": rule, "en": rule}, "exemption": None, "requirements": []}
                for i, (obs, status, rule) in enumerate(verdicts)]
-    judged = _judge(records, [])
+    rows = _finding_rows(records, 6)
     expected: dict[str, tuple[str, list[str]]] = {}
     for obs in {r["observation_id"] for r in records}:
         mine = [r for r in records if r["observation_id"] == obs]
         worst = max((r["status"] for r in mine), key=STATUS_RANK.__getitem__)
         if worst in FINDING_STATUSES:
             expected[obs] = (worst, [r["rule_id"] for r in mine if r["status"] == worst])
-    found = {obs: (e.status, e.rules) for obs, e in judged.judged.items()
-             if e.status in FINDING_STATUSES}
-    assert found == expected
-    assert {obs for obs, e in judged.judged.items() if e.status == "pass"} == {
-        r["observation_id"] for r in records} - set(expected)
+    assert {obs: (row[18], row[19]) for obs, row in rows.items()} == expected
+    assert [row[0] for row in rows.values()] == sorted(row[0] for row in rows.values())
 
 
 def test_identical_judgements_are_one_object() -> None:
-    # What the judging helper sends back: the findings' judgements, identical ones shared
-    # (a million observations, a few thousand distinct judgements), different ones apart.
-    from audit.report.data import _findings_only, _judge
+    # A finding's judgement: identical ones are one object (a million observations, a few
+    # thousand distinct judgements), different ones apart; requirements once each in the
+    # order first named, the worst severity, exemptions that were given.
+    from audit.model import Severity
+    from audit.report.data import _Judgements
 
-    def verdict(i: int, obs: str, status: str, reason: str) -> dict[str, Any]:
-        return {"id": f"v{i}", "rule_id": "r1", "observation_id": obs, "status": status,
-                "severity": "high", "reason": {"zh": reason, "en": reason},
-                "exemption": None, "requirements": ["f/q"]}
+    judge = _Judgements()
 
-    records = [verdict(0, "o1", "fail", "a"), verdict(1, "o2", "fail", "a"),
-               verdict(2, "o3", "fail", "b"), verdict(3, "o4", "pass", "a"),
-               verdict(4, "o5", "inconclusive", "a")]
-    kept = _findings_only(_judge(records, []).judged)
-    assert set(kept) == {"o1", "o2", "o3", "o5"}
-    assert kept["o1"] is kept["o2"]
-    assert kept["o3"] is not kept["o1"] and kept["o5"] is not kept["o1"]
-    assert [r.en for r in kept["o3"].reasons] == ["b"]
+    def judged(status: str, reason: str, exemption: str | None = None) -> Any:
+        return judge(status, ["r1", "r2"], [{"zh": reason, "en": reason}] * 2,
+                     [None, exemption], [["f/q"], ["f/p", "f/q"]], ["low", "high"])
+
+    first, second = judged("fail", "a"), judged("fail", "a")
+    assert first is second
+    assert judged("fail", "b") is not first and judged("inconclusive", "a") is not first
+    assert first.requirements == ["f/q", "f/p"] and first.severity is Severity.HIGH
+    assert first.reasons[0] is first.reasons[1]  # one Text per distinct reason
+    assert judged("exempt", "a", "allowlisted").exemptions == ["allowlisted"]
+    assert judged("inconclusive", "a").severity is None
+    assert [r.en for r in judged("fail", "b").reasons] == ["b", "b"]
 
 
 def test_no_room_for_the_findings_is_said_with_the_directory(
         tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The findings' temporary file cannot be made (TMPDIR gone, or full): `hulian report`
-    # ends with exit 1 and a message naming the directory and TMPDIR, and writes no report.
+    # The findings' temporary file, or DuckDB's directory to spill into, cannot be made
+    # (TMPDIR gone, or full): `hulian report` ends with exit 1 and a message naming the
+    # directory and TMPDIR, and writes no report.
     import tempfile
 
     from typer.testing import CliRunner
@@ -303,7 +330,7 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(out),
                                       "--format", "html"])
     assert result.exit_code == 1, result.output
-    assert "temporary file under" in result.output and "no-such-tmp" in result.output
+    assert re.search(r"under \S*no-such-tmp \(set TMPDIR", result.output), result.output
     assert not (out / "report.html").exists()
 
 
@@ -337,8 +364,8 @@ def test_a_full_disk_under_the_findings_is_one_clear_error(tmp_path: Path,
 
 
 def test_a_verdict_whose_reason_is_no_text_is_named(tmp_path: Path, catalog: Catalog) -> None:
-    # A verdicts.jsonl line whose reason is not a {zh, en} text is an error about the
-    # verdicts (it used to surface later, named after observations.jsonl).
+    # A verdicts.jsonl line whose reason is not a {zh, en} text is an error naming the file
+    # and the line (it used to surface later, named after observations.jsonl).
     import json
 
     from audit.evidence.bundle import BundleError
@@ -349,5 +376,6 @@ def test_a_verdict_whose_reason_is_no_text_is_named(tmp_path: Path, catalog: Cat
     first["reason"] = "only a string"
     lines[0] = json.dumps(first, ensure_ascii=False)
     (run / "verdicts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(BundleError, match=r"verdicts: invalid record.*only a string"):
+    with pytest.raises(BundleError,
+                       match=r"verdicts\.jsonl:1: cannot be read into the verdicts table"):
         build_report_data(run, catalog)

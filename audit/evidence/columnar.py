@@ -259,8 +259,9 @@ class ColumnarLog:
                 pa_json.read_json(pa.BufferReader(raw + b"\n"), parse_options=pa_json.ParseOptions(
                     explicit_schema=self._schema, unexpected_field_behavior="ignore"))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as line_exc:
-                return f"{self.jsonl}:{offset}: cannot be read into {self.path.name} ({line_exc})"
-        return f"{self.jsonl}: cannot be read into {self.path.name} ({exc})"
+                return (f"{self.jsonl}:{offset}: cannot be read into the {self.table} table "
+                        f"({line_exc})")
+        return f"{self.jsonl}: cannot be read into the {self.table} table ({exc})"
 
 
 # ---------------------------------------------------------------------------------------

@@ -103,9 +103,9 @@ def _attributed(observation: Observation, catalog: Catalog) -> Observation:
 
 # A verdict's weight in its unit (below): a fail decides, a pass or an exemption clears.
 # Keyed by value: a report adds verdicts as read from the bundle, without building enums.
-_UNIT_RANK = {Status.FAIL.value: 2, Status.PASS.value: 1, Status.EXEMPT.value: 1,
+UNIT_RANK = {Status.FAIL.value: 2, Status.PASS.value: 1, Status.EXEMPT.value: 1,
               Status.INCONCLUSIVE.value: 0}
-_FAILS, _PASSES = _UNIT_RANK[Status.FAIL], _UNIT_RANK[Status.PASS]
+_FAILS, _PASSES = UNIT_RANK[Status.FAIL], UNIT_RANK[Status.PASS]
 
 
 class RequirementTally:
@@ -145,7 +145,7 @@ class RequirementTally:
             verdict_id: str) -> None:
         """One verdict that counts for `requirements`: its status (a Status or its value),
         its observation (None: a graph verdict, a unit of its own) and its id."""
-        rank = _UNIT_RANK[status]
+        rank = UNIT_RANK[status]
         unit = observation_id or "verdict:" + verdict_id
         for key in requirements:
             if key in self._failed:

@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import pickle
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-try:  # orjson parses bundle lines 3-4x faster than json; the stdlib is the fallback
-    from orjson import loads as _orjson_loads
-
-    _loads: Callable[[bytes], Any] = _orjson_loads
-except ImportError:  # pragma: no cover - orjson is a dependency
-    _loads = json.loads
+from pydantic import ValidationError
 
 from audit.evidence.bundle import (
     MANIFEST,
@@ -46,13 +40,11 @@ from audit.evidence.bundle import (
     forced_evaluations,
     sha256_file,
 )
+from audit.evidence.columnar import ColumnarError
 from audit.evidence.custody import Custody, check_custody
-from audit.evidence.review import UNRECOGNIZED, ReviewItem, review_item
-from audit.judge.evaluate import (
-    RequirementStatus,
-    RequirementTally,
-    requirement_rules,
-)
+from audit.evidence.review import ReviewItem, review_item
+from audit.evidence.sql import RunTables, TablesError, run_tables
+from audit.judge.evaluate import RequirementStatus, requirement_rules
 from audit.judge.outcomes import RANK, worse_of
 from audit.model import (
     Framework,
@@ -64,10 +56,10 @@ from audit.model import (
     Verdict,
 )
 from audit.policy.catalog import Catalog
+from audit.report import queries
 from audit.report.findings import (
     FINDING_STATUSES,
     SEVERITY_RANK,
-    STATUS_RANK,
     Finding,
     FindingHop,
     Findings,
@@ -190,25 +182,18 @@ def manifest_sha256(path: Path) -> str:
 
 @dataclass(slots=True)
 class _Judged:
-    """The verdicts of one observation, reduced to what a finding needs."""
+    """What a finding takes from the verdicts of its observation's worst status."""
 
-    status: str = "none"
-    severity: str | None = None
-    rules: list[str] = field(default_factory=list)
-    requirements: list[str] = field(default_factory=list)
-    reasons: list[Text] = field(default_factory=list)
-    exemptions: list[str] = field(default_factory=list)
-
-
-# What a passed observation is judged: one shared entry, no rules nor reasons kept (a pass is
-# not a finding; a million-observation run passes most of its links).
-_PASSED = _Judged(status="pass")
-_PASS_RANK = STATUS_RANK["pass"]
+    status: str
+    severity: Severity | None
+    rules: list[str]
+    requirements: list[str]
+    reasons: list[Text]
+    exemptions: list[str]
 
 
 @dataclass
-class _Judgement:
-    judged: dict[str, _Judged]
+class _VerdictFigures:
     cross: list[Verdict]
     statuses: Counter[str]
     failed_by_severity: Counter[str]
@@ -221,154 +206,78 @@ _SURFACES = {s.value: s for s in SurfaceKind}
 _SEVERITIES = {s.value: s for s in Severity}
 
 
-def _verdict_record(verdict: Verdict) -> dict[str, Any]:
-    """A verdict held in memory as the dict _judge reads (the same keys as a bundle line)."""
-    return {"id": verdict.id, "rule_id": verdict.rule_id,
-            "observation_id": verdict.observation_id, "status": verdict.status.value,
-            "severity": verdict.severity.value, "reason": verdict.reason,
-            "exemption": verdict.exemption, "requirements": verdict.requirements,
-            "source": verdict.source, "target_platform": verdict.target_platform,
-            "_verdict": verdict}
-
-
-def _json_lines(file: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file as dicts (no pydantic validation: the bundle writer validated
-    them, `hulian verify` checks their hashes, and validating a million lines would dominate
-    a report's time); a partial last line (an interrupted write) is skipped, as the bundle
-    reader does."""
-    if not file.exists():
-        return
-    with file.open("rb") as fh:
-        for number, raw in enumerate(fh, 1):
-            try:
-                yield _loads(raw)
-            except ValueError:
-                if not raw.strip():
-                    continue
-                if not raw.endswith(b"\n"):
-                    return
-                raise BundleError(f"{file}:{number}: invalid JSON") from None
-
-
-def _judge(records: Iterable[dict[str, Any]], frameworks: list[Framework]) -> _Judgement:
-    """One pass over the verdicts: group them per observation keeping only the worst status's
-    rules and reasons (memory follows observations, not verdicts), count them, and decide
-    every requirement (audit.judge.evaluate.RequirementTally, with the catalog's rules)."""
-    judged: dict[str, _Judged] = {}
-    cross: list[Verdict] = []
+def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _VerdictFigures:
     statuses: Counter[str] = Counter()
     failed_by_severity: Counter[str] = Counter()
     by_rule: Counter[tuple[str, str]] = Counter()
-    rules_of = requirement_rules(frameworks)
-    rule_reqs: dict[str, list[str]] = {}
-    for key, rules in rules_of.items():
-        for rule_id in rules:
-            rule_reqs.setdefault(rule_id, []).append(key)
-    tally = RequirementTally(rules_of)
-    texts: dict[tuple[str, str], Text] = {}  # one Text per distinct reason
-    status_rank = STATUS_RANK
+    for rule_id, status, severity, count in queries.verdict_counts(tables):
+        statuses[status] += count
+        by_rule[(rule_id, status)] += count
+        if status == "fail":
+            failed_by_severity[severity] += count
     try:
-        for rec in records:
-            rule_id = rec["rule_id"]
-            status = rec["status"]
-            obs_id = rec.get("observation_id")
-            by_rule[(rule_id, status)] += 1
-            statuses[status] += 1
-            if status == "fail":
-                failed_by_severity[rec["severity"]] += 1
-            reqs = rule_reqs.get(rule_id)
-            if reqs:
-                tally.add(reqs, status, obs_id, rec["id"])
-            if obs_id is None:
-                if status in ("fail", "exempt"):
-                    verdict = rec.get("_verdict")
-                    cross.append(verdict if isinstance(verdict, Verdict)
-                                 else Verdict.model_validate(rec))
-                continue
-            entry = judged.get(obs_id)
-            if entry is _PASSED or (entry is None and status == "pass"):
-                if status == "pass" or status_rank[status] < _PASS_RANK:
-                    judged[obs_id] = _PASSED
-                    continue
-                entry = None
-            if entry is None:
-                entry = judged[obs_id] = _Judged()
-            if entry.status != status:
-                if entry.status != "none" and status_rank[status] < status_rank[entry.status]:
-                    continue
-                if status == "pass":
-                    judged[obs_id] = _PASSED
-                    continue
-                entry.status, entry.severity = status, None
-                entry.rules, entry.reasons, entry.exemptions = [], [], []
-                entry.requirements = []
-            entry.rules.append(rule_id)
-            reason = rec["reason"]
-            if isinstance(reason, dict):
-                pair = (reason["zh"], reason["en"])
-                text = texts.get(pair)
-                if text is None:
-                    text = texts[pair] = Text.model_construct(zh=pair[0], en=pair[1])
-                reason = text
-            elif not isinstance(reason, Text):  # a verdict held in memory carries its Text
-                raise TypeError(f"reason {reason!r} is not a {{zh, en}} text")
-            entry.reasons.append(reason)
-            exemption = rec.get("exemption")
-            if exemption:
-                entry.exemptions.append(exemption)
-            for req in rec.get("requirements") or ():
-                if req not in entry.requirements:
-                    entry.requirements.append(req)
-            severity = rec["severity"]
-            if (entry.severity is None
-                    or SEVERITY_RANK[_SEVERITIES[severity]]
-                    > SEVERITY_RANK[_SEVERITIES[entry.severity]]):
-                entry.severity = severity
-    except (KeyError, TypeError) as exc:
-        raise BundleError(f"verdicts: invalid record ({exc!r})") from None
-    return _Judgement(judged, cross, statuses, failed_by_severity, by_rule, tally.statuses())
+        cross = [Verdict.model_validate(record) for record in queries.graph_verdicts(tables)]
+    except ValidationError as exc:
+        raise BundleError(f"verdicts: invalid graph verdict ({exc})") from None
+    return _VerdictFigures(cross, statuses, failed_by_severity, by_rule,
+                           queries.requirement_statuses(tables, requirement_rules(frameworks)))
 
 
-def _findings_only(judged: dict[str, _Judged]) -> dict[str, _Judged]:
-    """The judgements that make findings (all the findings need), identical ones as one
-    object: a million-observation run has ~400,000 findings but a few thousand distinct
-    judgements, and this dict is what the judging helper sends back to the report's process
-    (pickle keeps the sharing)."""
-    shared: dict[tuple[object, ...], _Judged] = {}
-    kept: dict[str, _Judged] = {}
-    for obs_id, entry in judged.items():
-        if entry.status in FINDING_STATUSES:
-            # The reasons are one Text per distinct text already (_judge): their ids say it.
-            key = (entry.status, entry.severity, *entry.rules, None, *entry.requirements,
-                   None, *map(id, entry.reasons), None, *entry.exemptions)
-            kept[obs_id] = shared.setdefault(key, entry)
-    return kept
+class _Judgements:
+    """A finding's judgement from its row of queries.FINDING_ROWS: its status, its worst
+    severity, and the rules, reasons, exemptions and requirements of its worst verdicts.
+    Identical ones are one object (a million-observation run has ~400,000 findings and a
+    few thousand distinct judgements), as is each distinct reason."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[object, ...], _Judged] = {}
+        self._texts: dict[tuple[str, str], Text] = {}
+
+    def __call__(self, status: str, rules: list[str], reasons: list[dict[str, str]],
+                 exemptions: list[str | None], requirements: list[list[str] | None],
+                 severities: list[str]) -> _Judged:
+        pairs = tuple((reason["zh"], reason["en"]) for reason in reasons)
+        kept_exemptions = tuple(e for e in exemptions if e)
+        reqs = tuple(dict.fromkeys(req for each in requirements if each for req in each))
+        key = (status, *rules, None, *pairs, None, *kept_exemptions, None, *reqs, None,
+               *severities)
+        judged = self._known.get(key)
+        if judged is None:
+            severity = (max((_SEVERITIES[s] for s in severities), key=SEVERITY_RANK.__getitem__)
+                        if status in ("fail", "exempt") else None)
+            judged = self._known[key] = _Judged(
+                status=status, severity=severity, rules=list(rules), requirements=list(reqs),
+                reasons=[self._text(pair) for pair in pairs],
+                exemptions=list(kept_exemptions))
+        return judged
+
+    def _text(self, pair: tuple[str, str]) -> Text:
+        text = self._texts.get(pair)
+        if text is None:
+            text = self._texts[pair] = Text.model_construct(zh=pair[0], en=pair[1])
+        return text
 
 
 def _hop(h: dict[str, Any]) -> FindingHop:
-    return FindingHop(h["url"], h.get("status"), h.get("location"), h.get("via", "start"),
+    return FindingHop(h["url"], h.get("status"), h.get("location"), h.get("via") or "start",
                       h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
 
 
-def _finding(record: dict[str, Any], judged: _Judged, company: dict[str, str]) -> Finding:
-    page = record.get("page") or {}
-    source = record["source"]
-    target = record.get("target_platform")
-    severity = judged.severity if judged.status in ("fail", "exempt") else None
+def _finding(row: tuple[Any, ...], company: dict[str, str], judge: _Judgements) -> Finding:
+    (_, probe_id, observation_id, source, surface, target_url, target, outcome, block_reason,
+     reason_text, hops, final_url, signature, title, excerpt, control_ok, failure, evidence,
+     status, rules, reasons, exemptions, requirements, severities) = row
+    judged = judge(status, rules, reasons, exemptions, requirements, severities)
     return Finding(
-        id=record["probe_id"], observation_id=record["id"], status=judged.status,
-        severity=_SEVERITIES[severity] if severity else None,
-        source=source, source_company=company.get(source),
-        surface=_SURFACES[record["surface"]].value, target_url=record["target_url"],
+        id=probe_id, observation_id=observation_id, status=judged.status,
+        severity=judged.severity, source=source, source_company=company.get(source),
+        surface=_SURFACES[surface].value, target_url=target_url,
         target_platform=target, target_company=company.get(target) if target else None,
-        outcome=_OUTCOMES[record["outcome"]], block_reason=record.get("reason"),
-        block_reason_text=page.get("reason_text"),
+        outcome=_OUTCOMES[outcome], block_reason=block_reason, block_reason_text=reason_text,
         rules=judged.rules, requirements=judged.requirements, reasons=judged.reasons,
-        exemptions=judged.exemptions, hops=[_hop(h) for h in record.get("hops") or ()],
-        final_url=record.get("final_url"), signature=page.get("signature"),
-        title=page.get("title"), excerpt=page.get("excerpt"),
-        control_ok=record.get("control_ok"), failure=record.get("failure"),
-        evidence=list(record.get("evidence") or ()),
+        exemptions=judged.exemptions, hops=[_hop(h) for h in hops or ()],
+        final_url=final_url, signature=signature, title=title, excerpt=excerpt,
+        control_ok=control_ok, failure=failure, evidence=list(evidence or ()),
     )
 
 
@@ -388,91 +297,73 @@ def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str
 
 
 def build_report_data(path: Path, catalog: Catalog, *,
-                      verdicts: Iterable[Verdict] | None = None,
-                      previous: Path | None = None, parallel: bool = False) -> ReportData:
-    """Read the bundle at `path` (streaming, each file once) and compute everything a report
-    shows. `verdicts` may be passed when the caller already holds them (the end of
-    `hulian run`). parallel: judge the verdicts in a forked helper process while this one
-    reads the observations."""
+                      previous: Path | None = None) -> ReportData:
+    """Compute everything a report shows from the bundle at `path`: DuckDB reads its tables
+    (audit/report/queries.py; the bundle's Parquet files, built into the cache for a bundle
+    without current ones) and returns the counts, the review queue and the findings, which
+    go to a temporary file as they come (audit/report/findings.py)."""
     bundle = Bundle(path)
-    frameworks = list(catalog.frameworks.values())
-
-    def judge_verdicts(send: Callable[[object], None]) -> None:
-        records = (map(_verdict_record, verdicts) if verdicts is not None
-                   else _json_lines(path / VERDICTS))
-        judgement = _judge(records, frameworks)
-        judgement.judged = _findings_only(judgement.judged)
-        send(judgement)
-
-    worker = Worker(judge_verdicts) if parallel and can_fork() else InlineWorker(judge_verdicts)
     try:
-        return _build(path, catalog, bundle, frameworks, worker, previous)
-    finally:
-        worker.close()
+        with run_tables(path) as tables:
+            return _build(path, catalog, bundle, tables, previous)
+    except (ColumnarError, TablesError) as exc:
+        raise BundleError(str(exc)) from None
 
 
-def _build(path: Path, catalog: Catalog, bundle: Bundle, frameworks: list[Framework],
-           worker: Worker | InlineWorker, previous: Path | None) -> ReportData:
+def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
+           previous: Path | None) -> ReportData:
+    frameworks = list(catalog.frameworks.values())
     outcomes: Counter[str] = Counter()
     platform_pairs: Counter[tuple[str, str, str]] = Counter()
     company_pairs: Counter[tuple[str, str, str]] = Counter()
     platform_failed: Counter[tuple[str, str]] = Counter()
     company_failed: Counter[tuple[str, str]] = Counter()
-    edges: dict[tuple[str, str, str], str] = {}
     company = {pid: p.company for pid, p in catalog.platforms.items()}
-    review: list[ReviewItem] = []
-    number = 0
+    groups = list(queries.observation_counts(tables))
+    for source, _, target, outcome, links in groups:
+        outcomes[outcome] += links
+        platform_pairs[(source, target, outcome)] += links
+        company_pairs[(company.get(source, source), company.get(target, target),
+                       outcome)] += links
+    edges = _worst_per_edge(groups)
     try:
-        for record in _json_lines(path / OBSERVATIONS):
-            number += 1
-            source, outcome = record["source"], record["outcome"]
-            target = record.get("target_platform") or "(other)"
-            outcomes[outcome] += 1
-            platform_pairs[(source, target, outcome)] += 1
-            company_pairs[(company.get(source, source), company.get(target, target),
-                           outcome)] += 1
-            key = (source, record["surface"], target)
-            edges[key] = worse_of(edges.get(key), outcome)
-            if outcome == UNRECOGNIZED:
-                item = review_item(record)
-                if item is not None:
-                    review.append(item)
+        review = [item for record in queries.review_records(tables)
+                  if (item := review_item(record)) is not None]
     except (KeyError, TypeError, AttributeError) as exc:
-        raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
-    judgement_all: _Judgement = worker.receive()
-    judged = judgement_all.judged
+        raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
+    figures = _verdict_figures(tables, frameworks)
     findings = Findings()
-    # The observations are read a second time rather than held until the verdicts are judged:
-    # a parsed record with its hops is kilobytes, and a million of them would be gigabytes;
-    # the second read costs ~10 us a line.
-    number = 0
+    judge = _Judgements()
+    # Of each failed finding, for its requirements: when it was added, its id and source.
+    failed: dict[str, list[tuple[int, str, str]]] = {}
+    row: tuple[Any, ...] = ()
     try:
-        for number, record in enumerate(_json_lines(path / OBSERVATIONS), 1):  # noqa: B007
-            judgement = judged.get(record["id"])
-            if judgement is None:
-                continue
-            if judgement.status == "fail":
-                source = record["source"]
-                target = record.get("target_platform") or "(other)"
+        for row in queries.finding_rows(tables):
+            finding = _finding(row, company, judge)
+            if finding.status == "fail":
+                source = finding.source
+                target = finding.target_platform or queries.OTHER_TARGET
                 platform_failed[(source, target)] += 1
                 company_failed[(company.get(source, source), company.get(target, target))] += 1
-            findings.add(_finding(record, judgement, company))
+                for key in finding.requirements:
+                    failed.setdefault(key, []).append((len(findings), finding.id, source))
+            findings.add(finding)
     except (KeyError, TypeError, AttributeError) as exc:
         findings.close()
-        raise BundleError(f"{path / OBSERVATIONS}:{number}: invalid record ({exc!r})") from None
-    del judged
-    judgement_all.judged = {}  # each judgement is in its finding now
+        where = f"{path / OBSERVATIONS}:{row[0] + 1}" if row else str(path / VERDICTS)
+        raise BundleError(f"{where}: invalid record, or invalid verdicts of it "
+                          f"({exc!r})") from None
     platform_names = {pid: p.name for pid, p in catalog.platforms.items()}
     company_names = {cid: c.name for cid, c in catalog.companies.items()}
     data = ReportData(
         manifest=bundle.manifest, manifest_sha256=manifest_sha256(path), path=path,
-        frameworks=frameworks, findings=findings, cross=judgement_all.cross,
-        requirements=_requirements(frameworks, catalog, judgement_all, findings),
+        frameworks=frameworks, findings=findings, cross=figures.cross,
+        requirements=_requirements(frameworks, catalog, figures, findings, failed),
         platform_matrix=_matrix(platform_pairs, platform_failed, platform_names),
         company_matrix=_matrix(company_pairs, company_failed, company_names),
         observations=sum(outcomes.values()), outcomes=outcomes,
-        verdict_statuses=judgement_all.statuses,
-        failed_by_severity=judgement_all.failed_by_severity,
+        verdict_statuses=figures.statuses,
+        failed_by_severity=figures.failed_by_severity,
         sources=sorted({s for s, _, _ in edges}), targets=sorted({t for _, _, t in edges}),
         platform_names=platform_names, company_names=company_names,
         platform_company=company,
@@ -564,15 +455,14 @@ class InlineWorker:
         self._results.clear()
 
 
-def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Judgement,
-                  findings: Findings) -> list[RequirementResult]:
-    # One pass over the findings for all requirements (large runs: no per-requirement scan),
-    # keeping of each failed finding its id and source.
-    failed_by_req: dict[str, list[tuple[str, str]]] = {}
-    for finding in findings:
-        if finding.status == "fail":
-            for key in finding.requirements:
-                failed_by_req.setdefault(key, []).append((finding.id, finding.source))
+def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _VerdictFigures,
+                  findings: Findings, failed_by_req: dict[str, list[tuple[int, str, str]]],
+                  ) -> list[RequirementResult]:
+    # failed_by_req: each requirement's failed findings (when added, id, source), put in
+    # report order here (worst first) without reading the findings again.
+    positions = findings.positions()
+    for failed in failed_by_req.values():
+        failed.sort(key=lambda item: positions[item[0]])
     results: list[RequirementResult] = []
     for framework in frameworks:
         for req in framework.requirements:
@@ -590,8 +480,8 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Jud
                 source_document=req.source.document, source_date=req.source.date,
                 source_url=req.source.url, source_status=req.source.status, rules=rule_rows,
                 status=judgement.requirement_status[key], counts=counts,
-                finding_ids=[finding_id for finding_id, _ in failed],
-                sources_failed=Counter(source for _, source in failed),
+                finding_ids=[finding_id for _, finding_id, _ in failed],
+                sources_failed=Counter(source for _, _, source in failed),
                 cross=[v for v in judgement.cross if v.rule_id in rules],
             ))
     return results
@@ -601,13 +491,24 @@ def _current_files(path: Path) -> dict[str, str]:
     return {p.relative_to(path).as_posix(): sha256_file(p) for p in bundle_files(path)}
 
 
+def _worst_per_edge(groups: Iterable[tuple[str, str, str, str, int]],
+                    ) -> dict[tuple[str, str, str], str]:
+    """Worst outcome per (source, surface, target platform), from queries.observation_counts'
+    groups (in the order of their first observation: ties of rank keep the first seen)."""
+    edges: dict[tuple[str, str, str], str] = {}
+    for source, surface, target, outcome, _ in groups:
+        key = (source, surface, target)
+        edges[key] = worse_of(edges.get(key), outcome)
+    return edges
+
+
 def edge_outcomes(path: Path) -> dict[tuple[str, str, str], str]:
     """Worst outcome per (source, surface, target platform) of a run."""
-    edges: dict[tuple[str, str, str], str] = {}
-    for record in _json_lines(path / OBSERVATIONS):
-        key = (record["source"], record["surface"], record.get("target_platform") or "(other)")
-        edges[key] = worse_of(edges.get(key), record["outcome"])
-    return edges
+    try:
+        with run_tables(path, verdicts=False) as tables:
+            return _worst_per_edge(queries.observation_counts(tables))
+    except (ColumnarError, TablesError) as exc:
+        raise BundleError(str(exc)) from None
 
 
 def diff_edges(previous: Path, current: dict[tuple[str, str, str], str]) -> Diff:

@@ -148,6 +148,7 @@ class Findings(Sequence[Finding]):
         self._keys: list[tuple[SortKey, int, int, int]] | None = []
         self._offsets = array("q")
         self._lengths = array("q")
+        self._positions = array("q")
         self._texts: dict[tuple[str, str], Text] = {}  # each distinct reason made once
         self.statuses: Counter[str] = Counter()
         for finding in findings:
@@ -175,7 +176,17 @@ class Findings(Sequence[Finding]):
         self._keys.sort()
         self._offsets = array("q", (offset for _, _, offset, _ in self._keys))
         self._lengths = array("q", (length for _, _, _, length in self._keys))
+        self._positions = array("q", bytes(8 * len(self._keys)))
+        for position, (_, added, _, _) in enumerate(self._keys):
+            self._positions[added] = position
         self._keys = None
+
+    def positions(self) -> array[int]:
+        """Where each finding is in report order, by the order they were added (from 0): a
+        caller that kept something of the findings as they were added puts it in report
+        order with this, without reading them again."""
+        self._sealed()
+        return self._positions
 
     def __len__(self) -> int:
         return len(self._keys) if self._keys is not None else len(self._offsets)

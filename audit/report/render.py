@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -52,7 +52,6 @@ from audit.model import (
     Severity,
     Status,
     SurfaceKind,
-    Verdict,
 )
 from audit.model import Text as BiText
 from audit.policy.catalog import Catalog
@@ -399,14 +398,13 @@ def write_pdf(html: str, out: Path, base_url: Path) -> Path:
 
 def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEFAULT_FORMATS,
                   lang: str = DEFAULT_LANG, out: Path | None = None, *,
-                  previous: Path | None = None, verdicts: Iterable[Verdict] | None = None,
+                  previous: Path | None = None,
                   generated_at: datetime | None = None, figure: bool = True,
                   unverified: list[Problem] | None = None) -> list[Path]:
     """Write the reports of the run bundle at `run_path` into `out` (default: the bundle).
 
     formats: any of html, pdf, json, csv, junit. lang: zh or en. previous: an earlier run
-    bundle to compare with. verdicts: the run's verdicts when the caller holds them already
-    (otherwise verdicts.jsonl is read). unverified: what verification found when the bundle
+    bundle to compare with. unverified: what verification found when the bundle
     is reported on with --allow-unverified (every format then carries the banner). Returns
     the files written.
     """
@@ -423,7 +421,7 @@ def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEF
     out.mkdir(parents=True, exist_ok=True)
     with _gc_paused():
         return _write_reports(run_path, catalog, formats, lang, out, previous=previous,
-                              verdicts=verdicts, generated_at=generated_at, figure=figure,
+                              generated_at=generated_at, figure=figure,
                               unverified=unverified)
 
 
@@ -442,18 +440,16 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lang: str,
-                   out: Path, *, previous: Path | None, verdicts: Iterable[Verdict] | None,
+                   out: Path, *, previous: Path | None,
                    generated_at: datetime | None, figure: bool,
                    unverified: list[Problem] | None = None) -> list[Path]:
     from audit.report import exports
 
-    verdict_list = list(verdicts) if verdicts is not None else None
     parallel = can_fork()
-    # With a second core: a forked helper judges the verdicts while this process reads the
-    # observations; another writes the machine outputs while this one renders the HTML/PDF.
-    # Forked processes share the data without copying it.
-    data = build_report_data(run_path, catalog, verdicts=verdict_list, previous=previous,
-                             parallel=parallel)
+    # DuckDB reads the run's tables on both cores (audit/report/queries.py); then, with a
+    # second core, a forked helper writes the machine outputs while this process renders the
+    # HTML/PDF. The helper shares the data without copying it.
+    data = build_report_data(run_path, catalog, previous=previous)
     data.unverified = unverified
     generated = generated_at or datetime.now(UTC)
     evidence = os.path.relpath(run_path / "evidence", out)
