@@ -162,6 +162,13 @@ class RunTables:
         select = ", ".join(f"unnest(?::{t}[]) AS {c}" for c, t in columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select}", lists)
 
+    def execute(self, sql: str) -> None:
+        """A statement that returns nothing worth reading (a table made from the views)."""
+        try:
+            self.con.execute(sql)
+        except duckdb.Error as exc:
+            raise TablesError(str(exc)) from None
+
     def exclude_rules(self, rule_ids: Iterable[str]) -> None:
         """Leave these rules' verdicts out of the verdicts view (the link graph leaves the
         search rules' verdicts to the search edges)."""

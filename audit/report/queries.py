@@ -63,30 +63,36 @@ WITH units AS (
 SELECT requirement, rank, min(unit) FROM units GROUP BY ALL ORDER BY requirement, rank
 """
 
-# Each finding: an observation whose worst verdict is not a pass, with the rules, reasons,
-# exemptions, requirements and severities of its verdicts of that status, in the verdicts'
-# order, and the observation's fields a finding shows.
-FINDING_ROWS = """
+# The findings: each observation whose worst verdict is not a pass, by its place in the
+# file, with that worst status's rank. A table (a few bytes a finding): the two queries below
+# read it.
+FINDINGS_TABLE = """
+CREATE OR REPLACE TABLE findings AS
 WITH worst AS (
   SELECT v.observation_id, max(s.rank) AS rank
   FROM verdicts v JOIN status_ranks s USING (status)
   WHERE v.observation_id IS NOT NULL GROUP BY v.observation_id
-  HAVING max(s.rank) IN (SELECT rank FROM status_ranks WHERE finding)),
-judged AS (
-  SELECT v.observation_id, any_value(v.status) AS status,
-         list(v.rule_id ORDER BY v.row) AS rules, list(v.reason ORDER BY v.row) AS reasons,
-         list(v.exemption ORDER BY v.row) AS exemptions,
-         list(v.requirements ORDER BY v.row) AS requirements,
-         list(v.severity ORDER BY v.row) AS severities
-  FROM verdicts v JOIN status_ranks s USING (status)
-  SEMI JOIN worst w ON w.observation_id = v.observation_id AND w.rank = s.rank
-  GROUP BY v.observation_id)
+  HAVING max(s.rank) IN (SELECT rank FROM status_ranks WHERE finding))
+SELECT o.row, o.id, w.rank FROM observations o JOIN worst w ON w.observation_id = o.id
+"""
+
+# The fields a finding shows of its observation, in the order measured.
+FINDING_OBSERVATIONS = """
 SELECT o.row, o.probe_id, o.id, o.source, o.surface, o.target_url, o.target_platform,
        o.outcome, o.reason, o.page.reason_text, o.hops, o.final_url, o.page.signature,
-       o.page.title, o.page.excerpt, o.control_ok, o.failure, o.evidence,
-       j.status, j.rules, j.reasons, j.exemptions, j.requirements, j.severities
-FROM judged j JOIN observations o ON o.id = j.observation_id
+       o.page.title, o.page.excerpt, o.control_ok, o.failure, o.evidence
+FROM observations o SEMI JOIN findings f ON f.row = o.row
 ORDER BY o.row
+"""
+
+# The verdicts of each finding's worst status, by finding then in the verdicts' order.
+# Sorted rows rather than lists aggregated per observation: DuckDB spills a sort to disk,
+# where list aggregates of a million observations ran out of its memory limit.
+FINDING_VERDICTS = """
+SELECT f.row, v.status, v.rule_id, v.reason, v.exemption, v.requirements, v.severity
+FROM verdicts v JOIN status_ranks s USING (status)
+JOIN findings f ON f.id = v.observation_id AND f.rank = s.rank
+ORDER BY f.row, v.row
 """
 
 
@@ -134,11 +140,25 @@ def requirement_statuses(tables: RunTables,
 
 
 def finding_rows(tables: RunTables) -> Iterator[tuple[Any, ...]]:
-    """One row per finding, in the order of the observations (FINDING_ROWS' columns)."""
+    """One row per finding, in the order of the observations: FINDING_OBSERVATIONS' columns,
+    then the status and the lists of rules, reasons, exemptions, requirements and severities
+    of its worst verdicts (two sorted streams, merged here)."""
     if not tables.has_verdicts:
         return
     tables.table("status_ranks",
                  [("status", "VARCHAR"), ("rank", "INTEGER"), ("finding", "BOOLEAN")],
                  [(status, rank, status in FINDING_STATUSES)
                   for status, rank in STATUS_RANK.items()])
-    yield from tables.nested_rows(FINDING_ROWS)
+    tables.execute(FINDINGS_TABLE)
+    verdicts = tables.nested_rows(FINDING_VERDICTS)
+    pending = next(verdicts, None)
+    for observation in tables.nested_rows(FINDING_OBSERVATIONS):
+        row = observation[0]
+        status = ""
+        columns: tuple[list[Any], ...] = ([], [], [], [], [])
+        while pending is not None and pending[0] == row:
+            status = pending[1]
+            for column, value in zip(columns, pending[2:], strict=True):
+                column.append(value)
+            pending = next(verdicts, None)
+        yield (*observation, status, *columns)
