@@ -2,11 +2,13 @@
 report.pdf of a run with 3,000 findings; against a bare Jinja2 render of the same rows.
 
     .venv/bin/python bench/report.py [--observations 100000] [--pdf-findings 3000] [--keep]
-        [--baseline /tmp/base] [--no-pdf]
+        [--baseline /tmp/base] [--no-pdf] [--runs DIR]
 
 --baseline CHECKOUT runs the html+csv+json, pdf and pdf-big phases also with the code of
 another checkout (e.g. `git worktree add /tmp/base HEAD` before a change), on the same
-generated runs, in the same benchmark run: the figures side by side.
+generated runs, in the same benchmark run: the figures side by side. --runs DIR measures the
+runs an earlier --keep left in DIR again, without generating them (a million observations take
+six minutes to generate).
 
 The runs are generated first (not timed) with tests/reportruns.py: observations over real
 catalog platforms with a mix of every outcome, verdicts from the shipped policies. Each
@@ -118,6 +120,9 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--pdf-findings", type=int, default=3_000)
     parser.add_argument("--keep", action="store_true", help="keep the generated runs")
+    parser.add_argument("--runs", type=Path,
+                        help="the runs an earlier --keep left (the directory it printed): "
+                             "measured again without generating them")
     parser.add_argument("--no-pdf", action="store_true",
                         help="measure html+csv+json only (large runs: the PDF phases are "
                              "WeasyPrint's time, not the data's)")
@@ -137,16 +142,21 @@ def main() -> None:
     from tests.reportruns import synthetic_observations, write_run
 
     catalog = load_catalog(policy_dirs())
-    root = Path(tempfile.mkdtemp(prefix="hulian-bench-report-"))
+    root = args.runs or Path(tempfile.mkdtemp(prefix="hulian-bench-report-"))
     try:
         t0 = time.perf_counter()
-        big = write_run(root, "big", synthetic_observations(args.observations), catalog)
-        # Only copy_only links on IM surfaces between companies: nearly all fail a rule;
-        # generate enough to get at least --pdf-findings findings.
-        pdf_run = write_run(root, "pdf", synthetic_observations(
-            int(args.pdf_findings * 1.12), weights=[0, 0, 0, 1, 0, 0, 0, 0, 0]), catalog)
-        print(f"generated runs in {time.perf_counter() - t0:.1f} s under {root}",
-              file=sys.stderr)
+        if args.runs:
+            big, pdf_run = root / "big", root / "pdf"
+            with (big / "observations.jsonl").open("rb") as lines:
+                args.observations = sum(1 for _ in lines)
+        else:
+            big = write_run(root, "big", synthetic_observations(args.observations), catalog)
+            # Only copy_only links on IM surfaces between companies: nearly all fail a rule;
+            # generate enough to get at least --pdf-findings findings.
+            pdf_run = write_run(root, "pdf", synthetic_observations(
+                int(args.pdf_findings * 1.12), weights=[0, 0, 0, 1, 0, 0, 0, 0, 0]), catalog)
+            print(f"generated runs in {time.perf_counter() - t0:.1f} s under {root}",
+                  file=sys.stderr)
         results = [measure("html+csv+json", big), measure("bare-jinja2", big)]
         if not args.no_pdf:
             results += [measure("pdf", pdf_run), measure("pdf-big", big)]
@@ -189,7 +199,7 @@ def main() -> None:
                   f"{args.observations:,}-observation run {b_big['seconds']} s, "
                   f"{_mb(b_big, 'report.pdf')}")
     finally:
-        if args.keep:
+        if args.keep or args.runs:  # --runs: not ours to remove
             print(f"kept {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)

@@ -260,7 +260,9 @@ def _finding_rows(verdicts: list[dict[str, Any]], observations: int) -> dict[str
         tables = [columnar.build(root / f"{name}.jsonl", "run") for name in
                   ("observations", "verdicts")]
         with RunTables(*tables) as run:
-            return {row[2]: row for row in queries.finding_rows(run)}
+            reasons, rows = queries.finding_rows(run)
+            return {row[2]: (*row[:20], [reasons[n] for n in row[20]], *row[21:])
+                    for row in rows}
 
 
 @settings(max_examples=60)
@@ -284,6 +286,7 @@ def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, st
         if worst in FINDING_STATUSES:
             expected[obs] = (worst, [r["rule_id"] for r in mine if r["status"] == worst])
     assert {obs: (row[18], row[19]) for obs, row in rows.items()} == expected
+    assert all(row[20] == [(rule, rule) for rule in row[19]] for row in rows.values())
     assert [row[0] for row in rows.values()] == sorted(row[0] for row in rows.values())
 
 
@@ -294,10 +297,10 @@ def test_identical_judgements_are_one_object() -> None:
     from audit.model import Severity
     from audit.report.data import _Judgements
 
-    judge = _Judgements()
+    judge = _Judgements({1: ("a", "a"), 2: ("b", "b")})
 
     def judged(status: str, reason: str, exemption: str | None = None) -> Any:
-        return judge(status, ["r1", "r2"], [{"zh": reason, "en": reason}] * 2,
+        return judge(status, ["r1", "r2"], [1 if reason == "a" else 2] * 2,
                      [None, exemption], [["f/q"], ["f/p", "f/q"]], ["low", "high"])
 
     first, second = judged("fail", "a"), judged("fail", "a")

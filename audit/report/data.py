@@ -224,38 +224,32 @@ def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _Verdict
 
 
 class _Judgements:
-    """A finding's judgement from its row of queries.FINDING_ROWS: its status, its worst
+    """A finding's judgement from its row of queries.finding_rows: its status, its worst
     severity, and the rules, reasons, exemptions and requirements of its worst verdicts.
     Identical ones are one object (a million-observation run has ~400,000 findings and a
     few thousand distinct judgements), as is each distinct reason."""
 
-    def __init__(self) -> None:
+    def __init__(self, reasons: dict[int, queries.Reason]) -> None:
         self._known: dict[tuple[object, ...], _Judged] = {}
-        self._texts: dict[tuple[str, str], Text] = {}
+        self._texts = {number: Text.model_construct(zh=zh, en=en)
+                       for number, (zh, en) in reasons.items()}
 
-    def __call__(self, status: str, rules: list[str], reasons: list[dict[str, str]],
+    def __call__(self, status: str, rules: list[str], reasons: list[int],
                  exemptions: list[str | None], requirements: list[list[str] | None],
                  severities: list[str]) -> _Judged:
-        pairs = tuple((reason["zh"], reason["en"]) for reason in reasons)
-        kept_exemptions = tuple(e for e in exemptions if e)
-        reqs = tuple(dict.fromkeys(req for each in requirements if each for req in each))
-        key = (status, *rules, None, *pairs, None, *kept_exemptions, None, *reqs, None,
-               *severities)
+        key = (status, *rules, None, *reasons, None, *exemptions, None,
+               *(tuple(each) if each else () for each in requirements), None, *severities)
         judged = self._known.get(key)
         if judged is None:
             severity = (max((_SEVERITIES[s] for s in severities), key=SEVERITY_RANK.__getitem__)
                         if status in ("fail", "exempt") else None)
             judged = self._known[key] = _Judged(
-                status=status, severity=severity, rules=list(rules), requirements=list(reqs),
-                reasons=[self._text(pair) for pair in pairs],
-                exemptions=list(kept_exemptions))
+                status=status, severity=severity, rules=list(rules),
+                requirements=list(dict.fromkeys(
+                    req for each in requirements if each for req in each)),
+                reasons=[self._texts[number] for number in reasons],
+                exemptions=[e for e in exemptions if e])
         return judged
-
-    def _text(self, pair: tuple[str, str]) -> Text:
-        text = self._texts.get(pair)
-        if text is None:
-            text = self._texts[pair] = Text.model_construct(zh=pair[0], en=pair[1])
-        return text
 
 
 def _hop(h: dict[str, Any]) -> FindingHop:
@@ -333,12 +327,13 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
         raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
     figures = _verdict_figures(tables, frameworks)
     findings = Findings()
-    judge = _Judgements()
+    reasons, rows = queries.finding_rows(tables)
+    judge = _Judgements(reasons)
     # Of each failed finding, for its requirements: when it was added, its id and source.
     failed: dict[str, list[tuple[int, str, str]]] = {}
     row: tuple[Any, ...] = ()
     try:
-        for row in queries.finding_rows(tables):
+        for row in rows:
             finding = _finding(row, company, judge)
             if finding.status == "fail":
                 source = finding.source
