@@ -112,7 +112,7 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
         "requirements": [
             {"id": f"{r.framework}/{r.id}", "status": str(r.status),
              "rules": [x[0] for x in r.rules],
-             "verdicts": dict(r.counts), "failed_findings": len(r.finding_ids),
+             "verdicts": dict(r.counts), "failed_findings": r.failed,
              "failed_sources": dict(r.sources_failed)}
             for r in data.requirements
         ],

@@ -57,6 +57,7 @@ from audit.model import Text as BiText
 from audit.policy.catalog import Catalog
 from audit.report import groups, heatmap, nodelink
 from audit.report.data import (
+    LISTED_PER_REQUIREMENT,
     Finding,
     InlineWorker,
     ReportData,
@@ -72,7 +73,7 @@ DEFAULT_FORMATS = FORMATS
 LANGS = {"zh": "zh_CN", "en": "en"}
 DEFAULT_LANG = "zh"
 PDF_FINDINGS_CAP = 200  # per-finding detail in a small run's PDF (audit/report/groups.py)
-REQUIREMENT_LIST_CAP = {"html": 50, "pdf": 12}
+REQUIREMENT_LIST_CAP = {"html": LISTED_PER_REQUIREMENT, "pdf": 12}
 # Findings rendered per call of the finding_rows macro: few calls, and the page still goes to
 # the file in pieces of ~3 MB, never as one string.
 ROWS_PER_CALL = 1000
