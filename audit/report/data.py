@@ -1,5 +1,7 @@
 """What a report says, computed from a run bundle: findings, the source x target matrix,
-per-requirement results, the summary and the changes since a previous run.
+per-requirement results, the summary and the changes since a previous run. DuckDB reads the
+run's tables (audit/report/queries.py); this module turns what it returns into the report's
+data, with the decisions made in Python (the worst status, a requirement's status, the order).
 
 Plain data, no templating: the HTML/PDF templates (audit/report/render.py) and the machine outputs
 (audit/report/exports.py) read the same `ReportData`, so every format states the same facts.
@@ -14,16 +16,12 @@ of (source, surface, target URL), so the same link has the same id in every run.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import heapq
 import itertools
-import os
-import pickle
-import traceback
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -381,81 +379,6 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     if custody.signature.state != "absent" or custody.timestamp.state != "absent":
         data.custody = custody
     return data
-
-
-# ---------------------------------------------------------------------------------------
-# A helper process (the report uses both cores of a small machine)
-# ---------------------------------------------------------------------------------------
-
-
-def can_fork() -> bool:
-    """Fork a helper process? Only where fork exists and a second core is there to use;
-    HULIAN_REPORT_JOBS=1 keeps everything in one process."""
-    return (hasattr(os, "fork") and (os.cpu_count() or 1) > 1
-            and os.environ.get("HULIAN_REPORT_JOBS", "") != "1")
-
-
-class Worker:
-    """`work(send)` run in a forked child (which shares the parent's memory as it was at the
-    fork, without copying); each `send(value)` is pickled back and returned, in order, by
-    `receive()`. An exception in the child is raised again by `receive()`."""
-
-    def __init__(self, work: Callable[[Callable[[object], None]], None]):
-        read_end, write_end = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: never returns
-            code = 1
-            try:
-                os.close(read_end)
-                with os.fdopen(write_end, "wb") as pipe:
-                    def send(value: object) -> None:
-                        pickle.dump(("ok", value), pipe, protocol=pickle.HIGHEST_PROTOCOL)
-                        pipe.flush()
-
-                    try:
-                        work(send)
-                        code = 0
-                    except BaseException as exc:
-                        with contextlib.suppress(BaseException):
-                            try:
-                                pickle.dump(("error", exc), pipe)
-                            except Exception:
-                                pickle.dump(("error", RuntimeError(traceback.format_exc())),
-                                            pipe)
-                            pipe.flush()
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        self._pipe: Any = os.fdopen(read_end, "rb")
-
-    def receive(self) -> Any:
-        try:
-            kind, value = pickle.load(self._pipe)
-        except EOFError:
-            raise BundleError("the report's helper process ended without an answer") from None
-        if kind == "error":
-            raise value
-        return value
-
-    def close(self) -> None:
-        if self._pipe is not None:
-            self._pipe.close()
-            self._pipe = None
-            os.waitpid(self.pid, 0)
-
-
-class InlineWorker:
-    """Worker's interface without a process: `work` runs at once, in this one."""
-
-    def __init__(self, work: Callable[[Callable[[object], None]], None]):
-        self._results: list[object] = []
-        work(self._results.append)
-
-    def receive(self) -> Any:
-        return self._results.pop(0)
-
-    def close(self) -> None:
-        self._results.clear()
 
 
 # A requirement lists this many of its failed findings, the worst (the HTML shows 50, the

@@ -59,12 +59,10 @@ from audit.report import groups, heatmap, nodelink
 from audit.report.data import (
     LISTED_PER_REQUIREMENT,
     Finding,
-    InlineWorker,
     ReportData,
-    Worker,
     build_report_data,
-    can_fork,
 )
+from audit.report.helper import InlineWorker, Worker, can_fork
 
 logger = logging.getLogger(__name__)
 
