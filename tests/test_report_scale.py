@@ -337,6 +337,28 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     assert not (out / "report.html").exists()
 
 
+def test_duckdb_out_of_memory_says_which_setting_to_change(
+        tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DuckDB runs out of its memory limit: `hulian report` ends with exit 1 and a message
+    # naming the limit, HULIAN_DUCKDB_MEMORY and where DuckDB spills (not DuckDB's advice to
+    # type SET statements), and writes no report.
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+    from audit.evidence import sql
+
+    run = reportruns.small_run(tmp_path, catalog)
+    monkeypatch.setattr(sql, "MEMORY_LIMIT", "1MB")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(out),
+                                      "--format", "html"])
+    assert result.exit_code == 1, result.output
+    assert "Out of Memory" in result.output and "limit is 1MB" in result.output
+    assert "set HULIAN_DUCKDB_MEMORY higher" in result.output and "TMPDIR" in result.output
+    assert "SET memory_limit" not in result.output
+    assert not (out / "report.html").exists()
+
+
 def test_a_full_disk_under_the_findings_is_one_clear_error(tmp_path: Path,
                                                            catalog: Catalog) -> None:
     # The findings' file stops growing (a full disk; here a file-size limit on the process):

@@ -43,6 +43,18 @@ class TablesError(HulianError):
     """A run's tables cannot be read (DuckDB's message)."""
 
 
+def _tables_error(exc: duckdb.Error) -> TablesError:
+    """DuckDB's message; for a query that ran out of memory, what to change here (its own
+    advice names SQL settings a user of hulian does not type)."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        first = str(exc).split("\n", 1)[0]
+        return TablesError(f"{first}: DuckDB's memory limit is {MEMORY_LIMIT} (set "
+                           "HULIAN_DUCKDB_MEMORY higher, e.g. 2GB) and it spills into "
+                           f"{tempfile.gettempdir()} past it (set TMPDIR to a directory "
+                           "with room)")
+    return TablesError(str(exc))
+
+
 # For the modules that drive DuckDB through this one (`hulian query`).
 Connection = duckdb.DuckDBPyConnection
 DuckDBError = duckdb.Error
@@ -133,7 +145,7 @@ class RunTables:
             for batch in reader:
                 yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
         except duckdb.Error as exc:
-            raise TablesError(str(exc)) from None
+            raise _tables_error(exc) from None
 
     def _batches(self, sql: str, params: Sequence[object]) -> Iterator[Any]:
         # First the column names, then the rows, FETCH_ROWS at a time.
@@ -147,7 +159,7 @@ class RunTables:
                     break
                 yield batch
         except duckdb.Error as exc:
-            raise TablesError(str(exc)) from None
+            raise _tables_error(exc) from None
 
     def all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return list(self.rows(sql, params))
@@ -168,7 +180,7 @@ class RunTables:
         try:
             self.con.execute(sql)
         except duckdb.Error as exc:
-            raise TablesError(str(exc)) from None
+            raise _tables_error(exc) from None
 
     def exclude_rules(self, rule_ids: Iterable[str]) -> None:
         """Leave these rules' verdicts out of the verdicts view (the link graph leaves the
