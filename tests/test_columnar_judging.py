@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import pytest
@@ -165,3 +166,70 @@ def test_node_link_json_is_streamed_a_line_per_item() -> None:
         back = nx.node_link_graph(json.loads(text), edges="links")
         assert sorted(back.edges) == sorted(g.edges)
     assert '"name_zh": "微信 \\"引号\\"\\n"' in "".join(node_link_chunks(graph))
+
+
+def test_a_bundles_aggregates_from_its_tables_are_those_of_its_records(
+        tmp_path: Path) -> None:
+    # `hulian diff` of a bundle feeds the aggregator groups from DuckDB (audit/history/
+    # rundata.py) instead of every record: the same aggregates as every record fed one at a
+    # time, with targets that have no platform (counted by URL host), verdicts that name no
+    # requirement, several failed verdicts about one finding (the largest id kept), and
+    # graph verdicts (not in the tables' reduction: derived again, fed as records).
+    import random
+
+    from audit.history.diff import aggregate
+    from audit.history.rundata import aggregate_tables
+    from audit.model import Severity, Text
+
+    rng = random.Random(5)
+    records = list(scaleruns.synthetic_records(60, 400, 3_000))
+    observations = scaleruns.observation_objects(iter(records))
+    assert any(o.target_platform is None for o in observations)
+    statuses = [Status.PASS, Status.FAIL, Status.EXEMPT, Status.INCONCLUSIVE]
+    verdicts: list[Verdict] = []
+    for o in observations:
+        for rule in rng.sample(["r1", "r2", "r3"], rng.randint(1, 3)):
+            verdicts.append(Verdict(
+                id=f"v{rng.randrange(10**9):09d}", rule_id=rule, observation_id=o.id,
+                probe_id=o.probe_id, source=o.source, surface=o.surface,
+                target_url=o.target_url, target_platform=o.target_platform,
+                outcome=o.outcome, status=rng.choice(statuses),
+                severity=rng.choice(list(Severity)),
+                reason=Text(zh=f"{rule} 理由 {o.outcome.value}", en=f"{rule} {o.outcome.value}"),
+                requirements=rng.sample(["f/a", "f/b", "g/c"], rng.randint(0, 2))))
+    # Three failed verdicts about one finding (two on one URL of a host, one on another): the
+    # largest id's is kept.
+    from audit.web.urls import host_of
+
+    by_host: dict[str, list[Any]] = {}
+    for o in observations:
+        if o.target_platform is None:
+            by_host.setdefault(host_of(o.target_url) or "", []).append(o)
+    pair = next(group for group in by_host.values()
+                if len({o.target_url for o in group}) > 1)
+    pair = sorted({o.target_url: o for o in pair}.values(), key=lambda o: o.target_url)[:2]
+    for o, vid, severity in [(pair[0], "vzzz", Severity.LOW), (pair[0], "va00", Severity.MEDIUM),
+                             (pair[1], "vmmm", Severity.HIGH)]:
+        verdicts.append(Verdict(
+            id=vid, rule_id="r9", observation_id=o.id, source=pair[0].source,
+            surface=pair[0].surface, target_url=o.target_url, outcome=o.outcome,
+            status=Status.FAIL, severity=severity, reason=Text(zh="九", en="nine")))
+    # A source whose verdicts name no requirement is still one of the run's sources.
+    verdicts.append(Verdict(id="vlonely", rule_id="r1", observation_id=observations[0].id,
+                            source="lonely", status=Status.PASS, severity=Severity.LOW,
+                            reason=Text(zh="独", en="alone")))
+    graph = [Verdict(id=f"g{n}", rule_id="cross", source=f"p{n}", status=status,
+                     severity=Severity.HIGH, reason=Text(zh="图", en="graph"),
+                     requirements=["f/a"])
+             for n, status in enumerate([Status.FAIL, Status.PASS])]
+    assert sum(v.status is Status.FAIL for v in verdicts) > 1_000
+    expected = aggregate(observations, [*verdicts, *graph])
+    parquet = scaleruns.write_observations(tmp_path, iter(records))
+    with RunTables(parquet, _write_verdicts(tmp_path, [*verdicts, *graph])) as tables:
+        found = aggregate_tables(tables, graph)
+    assert found == expected
+    assert expected.findings and expected.run_requirements and expected.requirements
+    kept = expected.findings[("r9", pair[0].source, pair[0].surface.value,
+                              host_of(pair[0].target_url) or "")]
+    assert kept["severity"] == "low"  # vzzz > vmmm > va00
+    assert expected.requirements["lonely"] == {}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.judge.evaluate import RequirementTally
+from audit.model import Status, Verdict
 from audit.web.urls import host_of
 
 EdgeKey = tuple[str, str, str]  # source, surface, target (platform id, else host)
@@ -148,10 +149,18 @@ class Aggregator:
         self._failed = 0
 
     def observation(self, source: str, surface: str, target_platform: str | None,
-                    target_url: str | None, outcome: str) -> None:
-        self._observations += 1
+                    target_url: str | None, outcome: str, count: int = 1) -> None:
+        """An observation (count: that many alike, as a table's group counts them)."""
+        self._observations += count
         self._edges[(source, surface, target_platform,
-                     None if target_platform else target_url, outcome)] += 1
+                     None if target_platform else target_url, outcome)] += count
+
+    def source(self, source: str) -> None:
+        """A source platform with verdicts, whether or not they name requirements (`verdict`
+        registers its source; a table's reduction of the verdicts names only those that
+        do)."""
+        if source not in self._tallies:
+            self._tallies[source] = RequirementTally()
 
     def verdict(self, verdict_id: str, source: str, requirements: Iterable[str], status: str,
                 observation_id: str | None) -> None:
@@ -166,15 +175,26 @@ class Aggregator:
 
     def failed(self, verdict_id: str, rule_id: str, source: str, surface: str | None,
                target_platform: str | None, target_url: str | None, severity: str,
-               outcome: str | None, reason_zh: str, reason_en: str) -> None:
+               outcome: str | None, reason_zh: str, reason_en: str, count: int = 1) -> None:
         """A failed verdict, besides `verdict`: of the findings about the same thing, the
-        one of the largest id is kept (the last in id order, as the store lists them)."""
-        self._failed += 1
+        one of the largest id is kept (the last in id order, as the store lists them).
+        count: that many failed verdicts about the same target URL, of which this is the
+        one of the largest id (a table's group)."""
+        self._failed += count
         key, entry = finding_entry(rule_id, source, surface, target_platform, target_url,
                                    severity, outcome, reason_zh, reason_en)
         kept = self._findings.get(key)
         if kept is None or kept[0] < verdict_id:
             self._findings[key] = (verdict_id, entry)
+
+    def add(self, verdict: Verdict) -> None:
+        """A verdict as a model object: `verdict`, and `failed` when it failed."""
+        v = verdict
+        self.verdict(v.id, v.source, v.requirements, v.status, v.observation_id)
+        if v.status is Status.FAIL:
+            self.failed(v.id, v.rule_id, v.source, v.surface.value if v.surface else None,
+                        v.target_platform, v.target_url, v.severity.value,
+                        v.outcome.value if v.outcome else None, v.reason.zh, v.reason.en)
 
     def result(self) -> RunAggregates:
         edges: dict[EdgeKey, Counter[str]] = {}

@@ -29,7 +29,7 @@ from audit.history.aggregate import (
     RunAggregates,
 )
 from audit.judge.outcomes import GRADE, attributable, typical
-from audit.model import Observation, Outcome, Status, Verdict
+from audit.model import Observation, Outcome, Verdict
 
 STATUS_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
 
@@ -140,11 +140,7 @@ def aggregate(observations: Iterable[Observation], verdicts: Iterable[Verdict]
         agg.observation(o.source, o.surface.value, o.target_platform, o.target_url,
                         o.outcome.value)
     for v in verdicts:
-        agg.verdict(v.id, v.source, v.requirements, v.status, v.observation_id)
-        if v.status is Status.FAIL:
-            agg.failed(v.id, v.rule_id, v.source, v.surface.value if v.surface else None,
-                       v.target_platform, v.target_url, v.severity.value,
-                       v.outcome.value if v.outcome else None, v.reason.zh, v.reason.en)
+        agg.add(v)
     return agg.result()
 
 

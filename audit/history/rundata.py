@@ -11,19 +11,81 @@ records them in the store.
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from audit.evidence.bundle import Bundle
-from audit.evidence.sql import run_tables
+from audit.evidence.sql import RunTables, run_tables
 from audit.graph.build import build, flat_metrics, metrics
-from audit.history.diff import RunSummary, aggregate
+from audit.history.aggregate import Aggregator, RunAggregates
+from audit.history.diff import RunSummary
 from audit.history.store import get_run, load_aggregates, load_metrics, load_search
 from audit.judge.cross import iter_graph_verdicts
+from audit.judge.evaluate import UNIT_RANK
 from audit.judge.search_run import class_table, judge_search
+from audit.model import Verdict
 from audit.policy.catalog import catalog_for_run
+
+# What the aggregator (audit/history/aggregate.py) is fed from a bundle's tables: groups
+# rather than records. A target's URL only where it has no platform, as the aggregator reads
+# it (a million links to one platform are one group, not a million).
+_URL = "CASE WHEN coalesce(target_platform, '') = '' THEN target_url END"
+
+# Observations alike in what an edge counts, with their number.
+EDGE_GROUPS = f"""
+SELECT source, surface, target_platform, {_URL}, outcome, count(*)
+FROM observations GROUP BY ALL ORDER BY ALL
+"""
+
+# Each source's requirement units (an observation, for the observation verdicts a bundle
+# holds) ranked by their worst verdict, then one unit of each rank: RequirementTally decides
+# from which ranks the units reached, so one of each decides as all would.
+REQUIREMENT_UNITS = """
+WITH named AS (
+  SELECT source, observation_id, status, unnest(requirements) AS requirement
+  FROM verdicts WHERE observation_id IS NOT NULL),
+units AS (
+  SELECT n.source, n.requirement, n.observation_id AS unit, max(u.rank) AS rank
+  FROM named n JOIN unit_ranks u USING (status) GROUP BY ALL)
+SELECT source, requirement, rank, min(unit) FROM units GROUP BY ALL ORDER BY ALL
+"""
+
+VERDICT_SOURCES = """
+SELECT DISTINCT source FROM verdicts WHERE observation_id IS NOT NULL ORDER BY source
+"""
+
+# Failed verdicts of a rule about the same target, with their number and the fields of the
+# one of the largest id (the aggregator keeps, per finding key, the largest).
+FAILED_GROUPS = f"""
+SELECT rule_id, source, surface, target_platform, {_URL} AS url, count(*), max(id),
+       arg_max(severity, id), arg_max(outcome, id), arg_max(reason, id)
+FROM verdicts WHERE observation_id IS NOT NULL AND status = 'fail'
+GROUP BY rule_id, source, surface, target_platform, url ORDER BY ALL
+"""
+
+
+def aggregate_tables(tables: RunTables, graph_verdicts: Iterable[Verdict]) -> RunAggregates:
+    """A bundle's aggregates from its tables (its observation verdicts; the graph verdicts,
+    derived again, as model objects): what `aggregate` makes of every record, from a few
+    groups of them (tests/test_graph_lab.py compares the two)."""
+    agg = Aggregator()
+    for source, surface, platform, url, outcome, count in tables.rows(EDGE_GROUPS):
+        agg.observation(source, surface, platform, url, outcome, count)
+    for (source,) in tables.rows(VERDICT_SOURCES):
+        agg.source(source)
+    tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")], UNIT_RANK.items())
+    status_of_rank = {rank: status for status, rank in UNIT_RANK.items()}
+    for source, requirement, rank, unit in tables.rows(REQUIREMENT_UNITS):
+        agg.verdict("", source, (requirement,), status_of_rank[rank], unit)
+    for (rule_id, source, surface, platform, url, count, verdict_id, severity, outcome,
+         reason) in tables.rows(FAILED_GROUPS):
+        agg.failed(verdict_id, rule_id, source, surface, platform, url, severity, outcome,
+                   reason["zh"], reason["en"], count)
+    for verdict in graph_verdicts:
+        agg.add(verdict)
+    return agg.result()
 
 
 def from_bundle(path: Path) -> RunSummary:
@@ -32,12 +94,8 @@ def from_bundle(path: Path) -> RunSummary:
     read; the bundle is not verified here."""
     catalog = catalog_for_run(path)
     bundle = Bundle(path)
-    # The graph's metrics read outcomes only: the bundle's verdicts table is not needed.
-    with run_tables(path, verdicts=False) as tables:
-        verdicts = itertools.chain(
-            (v for v in bundle.verdicts() if v.observation_id is not None),
-            iter_graph_verdicts(tables, catalog))
-        aggregates = aggregate(bundle.observations(), verdicts)
+    with run_tables(path) as tables:
+        aggregates = aggregate_tables(tables, iter_graph_verdicts(tables, catalog))
         figures = flat_metrics(metrics(build(tables, None, catalog), catalog, 0))
     search = class_table(judge_search(bundle.search(), catalog))
     return RunSummary.of(bundle.manifest.run_id, aggregates, figures, search)

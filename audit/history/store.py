@@ -443,7 +443,7 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
         for verdict in stream:
             failed[0] += 1
             failed[1] += verdict.status is Status.FAIL
-            _aggregate_verdict(agg, verdict)
+            agg.add(verdict)
             yield verdict
 
     with engine.begin() as connection:
@@ -469,14 +469,6 @@ def ingest(engine: Engine, run: dict[str, Any], observations: Iterable[Observati
         if any(run.get(k, v) != v for k, v in counts.items()):
             connection.execute(update(RunRow).where(RunRow.id == run_id).values(**counts))
     return Ingested(count, failed[0], failed[1])
-
-
-def _aggregate_verdict(agg: Aggregator, v: Verdict) -> None:
-    agg.verdict(v.id, v.source, v.requirements, v.status.value, v.observation_id)
-    if v.status is Status.FAIL:
-        agg.failed(v.id, v.rule_id, v.source, v.surface.value if v.surface else None,
-                   v.target_platform, v.target_url, v.severity.value,
-                   v.outcome.value if v.outcome else None, v.reason.zh, v.reason.en)
 
 
 def _aggregate_row(run_id: str, aggregates: RunAggregates) -> dict[str, Any]:
