@@ -23,7 +23,7 @@ from audit.history.aggregate import Aggregator, RunAggregates
 from audit.history.diff import RunSummary
 from audit.history.store import get_run, load_aggregates, load_metrics, load_search
 from audit.judge.cross import iter_graph_verdicts
-from audit.judge.evaluate import UNIT_RANK
+from audit.judge.evaluate import STATUS_OF_UNIT_RANK, UNIT_RANK, units_by_rank_sql
 from audit.judge.search_run import class_table, judge_search
 from audit.model import Verdict
 from audit.policy.catalog import catalog_for_run
@@ -39,18 +39,11 @@ SELECT source, surface, target_platform, {_URL}, outcome, count(*)
 FROM observations GROUP BY ALL ORDER BY ALL
 """
 
-# Each source's requirement units (an observation, for the observation verdicts a bundle
-# holds) ranked by their worst verdict, then one unit of each rank: RequirementTally decides
-# from which ranks the units reached, so one of each decides as all would.
-REQUIREMENT_UNITS = """
-WITH named AS (
-  SELECT source, observation_id, status, unnest(requirements) AS requirement
-  FROM verdicts WHERE observation_id IS NOT NULL),
-units AS (
-  SELECT n.source, n.requirement, n.observation_id AS unit, max(u.rank) AS rank
-  FROM named n JOIN unit_ranks u USING (status) GROUP BY ALL)
-SELECT source, requirement, rank, min(unit) FROM units GROUP BY ALL ORDER BY ALL
-"""
+# The observation verdicts counted for each requirement they name, by source, with their
+# units (an observation), reduced to one unit of each rank.
+REQUIREMENT_UNITS = units_by_rank_sql("""
+  SELECT source, unnest(requirements) AS requirement, observation_id AS unit, status
+  FROM verdicts WHERE observation_id IS NOT NULL""", keys=("source",))
 
 VERDICT_SOURCES = """
 SELECT DISTINCT source FROM verdicts WHERE observation_id IS NOT NULL ORDER BY source
@@ -76,9 +69,8 @@ def aggregate_tables(tables: RunTables, graph_verdicts: Iterable[Verdict]) -> Ru
     for (source,) in tables.rows(VERDICT_SOURCES):
         agg.source(source)
     tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")], UNIT_RANK.items())
-    status_of_rank = {rank: status for status, rank in UNIT_RANK.items()}
     for source, requirement, rank, unit in tables.rows(REQUIREMENT_UNITS):
-        agg.verdict("", source, (requirement,), status_of_rank[rank], unit)
+        agg.verdict("", source, (requirement,), STATUS_OF_UNIT_RANK[rank], unit)
     for (rule_id, source, surface, platform, url, count, verdict_id, severity, outcome,
          reason) in tables.rows(FAILED_GROUPS):
         agg.failed(verdict_id, rule_id, source, surface, platform, url, severity, outcome,

@@ -170,6 +170,27 @@ class RequirementTally:
         return result
 
 
+# RequirementTally decides a requirement from which ranks its units reached (a unit's rank:
+# its worst verdict's), so one unit of each rank decides as all of them would. Where the
+# verdicts are a table too large to add one at a time (DuckDB: the report, `hulian diff` of a
+# bundle), this query reduces them so: `verdicts` is a query of rows (*keys, requirement,
+# unit, status), each a verdict counted for a requirement with its unit as `add` makes it,
+# over a table `unit_ranks` (status, rank) of UNIT_RANK; each row of the result,
+# (*keys, requirement, rank, unit), is one `add((requirement,), STATUS_OF_UNIT_RANK[rank],
+# unit, "")` to the tally of its keys.
+STATUS_OF_UNIT_RANK = {rank: status for status, rank in UNIT_RANK.items()}
+
+
+def units_by_rank_sql(verdicts: str, keys: tuple[str, ...] = ()) -> str:
+    by = "".join(f"{key}, " for key in keys)
+    return f"""
+WITH units AS (
+  SELECT {by}requirement, unit, max(u.rank) AS rank
+  FROM ({verdicts}) JOIN unit_ranks u USING (status) GROUP BY ALL)
+SELECT {by}requirement, rank, min(unit) FROM units GROUP BY ALL ORDER BY ALL
+"""
+
+
 def requirement_rules(frameworks: Iterable[Framework]) -> dict[str, list[str]]:
     """'<framework>/<requirement>' -> the rules that measure it (none: a manual check)."""
     return {f"{framework.id}/{requirement.id}": list(dict.fromkeys(requirement.rules))

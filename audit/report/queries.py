@@ -21,7 +21,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from audit.evidence.sql import RunTables
-from audit.judge.evaluate import UNIT_RANK, RequirementTally
+from audit.judge.evaluate import (
+    STATUS_OF_UNIT_RANK,
+    UNIT_RANK,
+    RequirementTally,
+    units_by_rank_sql,
+)
 from audit.model import Verdict
 from audit.report.findings import FINDING_STATUSES, STATUS_RANK
 
@@ -52,16 +57,11 @@ SELECT {", ".join(Verdict.model_fields)} FROM verdicts
 WHERE observation_id IS NULL AND status IN ('fail', 'exempt') ORDER BY row
 """
 
-# A requirement's units (RequirementTally: an observation, or a graph verdict on its own),
-# each ranked by its worst verdict among the requirement's rules; then one unit of each rank.
-REQUIREMENT_UNITS = """
-WITH units AS (
-  SELECT r.requirement, coalesce(v.observation_id, 'verdict:' || v.id) AS unit,
-         max(u.rank) AS rank
-  FROM verdicts v JOIN rule_requirements r USING (rule_id) JOIN unit_ranks u USING (status)
-  GROUP BY ALL)
-SELECT requirement, rank, min(unit) FROM units GROUP BY ALL ORDER BY requirement, rank
-"""
+# The verdicts counted for each requirement, with their units (RequirementTally's: an
+# observation, or a graph verdict on its own), reduced to one unit of each rank.
+REQUIREMENT_UNITS = units_by_rank_sql("""
+  SELECT r.requirement, coalesce(v.observation_id, 'verdict:' || v.id) AS unit, v.status
+  FROM verdicts v JOIN rule_requirements r USING (rule_id)""")
 
 # The findings: each observation whose worst verdict is not a pass, by its place in the
 # file, with that worst status's rank. A table (a few bytes a finding): the two queries below
@@ -147,18 +147,16 @@ def graph_verdicts(tables: RunTables) -> Iterator[dict[str, Any]]:
 
 def requirement_statuses(tables: RunTables,
                          rules_of: Mapping[str, list[str]]) -> dict[str, Any]:
-    """Each requirement's status (RequirementTally, the one decision), from its units' ranks:
-    a tally decides from which ranks its units reached, so one unit of each rank decides as
-    all of them would (a million observations are a few rows here)."""
+    """Each requirement's status (RequirementTally, the one decision), from one unit of each
+    rank (audit.judge.evaluate.units_by_rank_sql: a million observations are a few rows)."""
     tally = RequirementTally(rules_of)
     if tables.has_verdicts:
         tables.table("rule_requirements", [("rule_id", "VARCHAR"), ("requirement", "VARCHAR")],
                      [(rule, key) for key, rules in rules_of.items() for rule in rules])
         tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")],
                      UNIT_RANK.items())
-        status_of_rank = {rank: status for status, rank in UNIT_RANK.items()}
         for requirement, rank, unit in tables.rows(REQUIREMENT_UNITS):
-            tally.add((requirement,), status_of_rank[rank], unit, "")
+            tally.add((requirement,), STATUS_OF_UNIT_RANK[rank], unit, "")
     return tally.statuses()
 
 
