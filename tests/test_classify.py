@@ -4,6 +4,8 @@ inventory, and observation -> outcome."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.judge.classify import (
     classify_observation,
@@ -32,6 +34,44 @@ def test_platform_for_url_prefers_the_longest_suffix(catalog: Catalog) -> None:
     assert weixin is not None and weixin.id == "weixin"
     assert qq is not None and qq.id == "qq"
     assert platform_for_url("https://evilzhihu.com/", catalog) is None
+
+
+_LABELS = st.sampled_from(["qq", "weixin", "mp", "a", "b", "com", "cn", "x-y", "xqq"])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(st.lists(_LABELS, min_size=1, max_size=3).map(".".join),
+                         min_size=1, max_size=3), min_size=1, max_size=5),
+       st.lists(_LABELS, min_size=1, max_size=5).map(".".join))
+def test_platform_for_url_is_the_longest_claimed_suffix(domains: list[list[str]],
+                                                        host: str) -> None:
+    # Against a scan of every platform's domains (the first platform claiming the longest
+    # domain that is the host or a dot-suffix of it); and platforms added after a lookup
+    # are seen by the next one.
+    from audit.model import Category, Citation, Platform, Text
+
+    def platform(pid: str, claimed: list[str]) -> Platform:
+        return Platform(id=pid, name=Text(zh="平台", en="platform"), company="c",
+                        category=Category.IM, domains=claimed, cite=Citation(fact="test"))
+
+    catalog = Catalog()
+    for n, claimed in enumerate(domains):
+        catalog.platforms[f"p{n}"] = platform(f"p{n}", claimed)
+
+    def scan() -> str | None:
+        best: tuple[int, str] | None = None
+        for platform in catalog.platforms.values():
+            for domain in platform.domains:
+                if (host == domain or host.endswith("." + domain)) and (
+                        best is None or len(domain) > best[0]):
+                    best = (len(domain), platform.id)
+        return best[1] if best else None
+
+    found = catalog.platform_for_url(f"https://{host}/path")
+    assert (found.id if found else None) == scan()
+    catalog.platforms["late"] = platform("late", [host])
+    found = catalog.platform_for_url(f"https://{host}/path")
+    assert (found.id if found else None) == scan()
 
 
 # Interstitials of unknown platforms, recognised by the generic markers alone.

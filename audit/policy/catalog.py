@@ -68,6 +68,8 @@ class Catalog:
     files: dict[str, bytes] = field(default_factory=dict)  # "<dir-index>/<relpath>" -> content
     sources: dict[str, Path] = field(default_factory=dict)  # "<kind>:<id>" -> file
     nodes: dict[str, yaml.Node] = field(default_factory=dict, repr=False)  # for line numbers
+    _owners: tuple[tuple[int, ...], dict[str, Platform]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def digest(self) -> str:
@@ -95,14 +97,30 @@ class Catalog:
         host = host_of(url) if url else None
         if host is None:
             return None
-        best: tuple[int, Platform] | None = None
-        for platform in self.platforms.values():
-            for domain in platform.domains:
-                if (host == domain or host.endswith("." + domain)) and (
-                    best is None or len(domain) > best[0]
-                ):
-                    best = (len(domain), platform)
-        return best[1] if best else None
+        owners = self._domain_owners()
+        # The host, then each suffix after a dot, longest first: the first one a platform
+        # claims is the longest matching domain (a lookup per label, not a scan of every
+        # platform's domains: a 2,000-platform catalog took 2 ms a host).
+        while True:
+            platform = owners.get(host)
+            if platform is not None:
+                return platform
+            dot = host.find(".")
+            if dot < 0:
+                return None
+            host = host[dot + 1:]
+
+    def _domain_owners(self) -> dict[str, Platform]:
+        """domain -> the first platform claiming it, made again when the platforms change
+        (a catalog is built, then read; tests and the lab add platforms before reading)."""
+        stamp = tuple(map(id, self.platforms.values()))
+        if self._owners is None or self._owners[0] != stamp:
+            owners: dict[str, Platform] = {}
+            for platform in self.platforms.values():
+                for domain in platform.domains:
+                    owners.setdefault(domain, platform)
+            self._owners = (stamp, owners)
+        return self._owners[1]
 
     def require_markers(self) -> GenericMarkers:
         if self.markers is None:
