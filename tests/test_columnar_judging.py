@@ -214,6 +214,13 @@ def test_a_bundles_aggregates_from_its_tables_are_those_of_its_records(
             id=vid, rule_id="r9", observation_id=o.id, source=pair[0].source,
             surface=pair[0].surface, target_url=o.target_url, outcome=o.outcome,
             status=Status.FAIL, severity=severity, reason=Text(zh="九", en="nine")))
+    # Two failed verdicts about one URL, the larger id's without an outcome: its fields are
+    # kept together (an outcome taken from the other verdict would be wrong).
+    for vid, outcome in [("vn1", pair[0].outcome), ("vn9", None)]:
+        verdicts.append(Verdict(
+            id=vid, rule_id="r8", observation_id=pair[0].id, source=pair[0].source,
+            surface=pair[0].surface, target_url=pair[0].target_url, outcome=outcome,
+            status=Status.FAIL, severity=Severity.LOW, reason=Text(zh="八", en="eight")))
     # A source whose verdicts name no requirement is still one of the run's sources.
     verdicts.append(Verdict(id="vlonely", rule_id="r1", observation_id=observations[0].id,
                             source="lonely", status=Status.PASS, severity=Severity.LOW,
@@ -233,3 +240,5 @@ def test_a_bundles_aggregates_from_its_tables_are_those_of_its_records(
                               host_of(pair[0].target_url) or "")]
     assert kept["severity"] == "low"  # vzzz > vmmm > va00
     assert expected.requirements["lonely"] == {}
+    assert expected.findings[("r8", pair[0].source, pair[0].surface.value,
+                              host_of(pair[0].target_url) or "")]["outcome"] is None

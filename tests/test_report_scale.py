@@ -337,6 +337,41 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     assert not (out / "report.html").exists()
 
 
+@pytest.mark.parametrize(("table", "field", "value", "why"), [
+    ("observations", "surface", "carrier_pigeon", "surface carrier_pigeon"),
+    ("observations", "outcome", "weird", "outcome weird"),
+    ("observations", "source", None, "no source"),
+    ("verdicts", "status", "bogus", "status bogus"),
+    ("verdicts", "reason", None, r"no \{zh, en\} reason"),
+    ("verdicts", "severity", None, "severity missing"),
+])
+def test_a_record_the_report_cannot_read_is_named_by_file_and_line(
+        tmp_path: Path, catalog: Catalog, table: str, field: str, value: object,
+        why: str) -> None:
+    # A record edited by hand (a bundle read with --allow-unverified): the report and
+    # `hulian diff`'s reading of the bundle end with the file, the record's line and what is
+    # wrong, instead of a traceback from deep in the aggregation or a verdict left out.
+    import json
+
+    from audit.evidence.bundle import BundleError
+    from audit.history.rundata import from_bundle
+
+    run = reportruns.small_run(tmp_path, catalog)
+    lines = (run / f"{table}.jsonl").read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[2])
+    if value is None:
+        record.pop(field)
+    else:
+        record[field] = value
+    lines[2] = json.dumps(record, ensure_ascii=False)
+    (run / f"{table}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = rf"{table}\.jsonl:3: invalid record \({why}\)"
+    with pytest.raises(BundleError, match=expected):
+        build_report_data(run, catalog)
+    with pytest.raises(BundleError, match=expected):
+        from_bundle(run)
+
+
 def test_duckdb_out_of_memory_says_which_setting_to_change(
         tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     # DuckDB runs out of its memory limit: `hulian report` ends with exit 1 and a message

@@ -28,8 +28,8 @@ from orjson import dumps
 
 from audit.errors import HulianError
 from audit.evidence import columnar
-from audit.evidence.bundle import OBSERVATIONS, VERDICTS, Bundle
-from audit.model import Observation, Verdict
+from audit.evidence.bundle import OBSERVATIONS, VERDICTS, Bundle, BundleError
+from audit.model import Observation, Outcome, Severity, Status, SurfaceKind, Verdict
 
 FETCH_ROWS = 50_000
 # Rows of nested columns made into Python objects at a time (a few MB of objects).
@@ -268,3 +268,50 @@ def memory_tables(observations: Iterable[Observation],
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+# The first record of a table that the report and `hulian diff` cannot read, with why: the
+# fields they group, join and count by, as the models require them (a bundle's writer
+# validated every record; one edited by hand, read with --allow-unverified, may not be).
+INVALID_OBSERVATION = """
+SELECT row, CASE
+  WHEN id IS NULL THEN 'no id' WHEN probe_id IS NULL THEN 'no probe_id'
+  WHEN source IS NULL THEN 'no source' WHEN target_url IS NULL THEN 'no target_url'
+  WHEN surface IS NULL OR NOT list_contains(?, surface)
+    THEN 'surface ' || coalesce(surface, 'missing')
+  ELSE 'outcome ' || coalesce(outcome, 'missing') END
+FROM observations
+WHERE id IS NULL OR probe_id IS NULL OR source IS NULL OR target_url IS NULL
+   OR NOT list_contains(?, surface) OR NOT list_contains(?, outcome)
+   OR surface IS NULL OR outcome IS NULL
+ORDER BY row LIMIT 1
+"""
+
+INVALID_VERDICT = """
+SELECT row, CASE
+  WHEN id IS NULL THEN 'no id' WHEN rule_id IS NULL THEN 'no rule_id'
+  WHEN source IS NULL THEN 'no source'
+  WHEN reason IS NULL OR reason.zh IS NULL OR reason.en IS NULL THEN 'no {zh, en} reason'
+  WHEN status IS NULL OR NOT list_contains(?, status)
+    THEN 'status ' || coalesce(status, 'missing')
+  ELSE 'severity ' || coalesce(severity, 'missing') END
+FROM verdicts
+WHERE id IS NULL OR rule_id IS NULL OR source IS NULL
+   OR reason IS NULL OR reason.zh IS NULL OR reason.en IS NULL
+   OR status IS NULL OR NOT list_contains(?, status)
+   OR severity IS NULL OR NOT list_contains(?, severity)
+ORDER BY row LIMIT 1
+"""
+
+
+def check_records(run: Path, tables: RunTables) -> None:
+    """BundleError naming the file and line of the first record of the run's tables that
+    cannot be read (the line: the record's number, blank lines not counted)."""
+    surfaces, outcomes = [s.value for s in SurfaceKind], [o.value for o in Outcome]
+    checks = [(OBSERVATIONS, INVALID_OBSERVATION, [surfaces, surfaces, outcomes])]
+    if tables.has_verdicts:
+        statuses, severities = [s.value for s in Status], [s.value for s in Severity]
+        checks.append((VERDICTS, INVALID_VERDICT, [statuses, statuses, severities]))
+    for name, sql, params in checks:
+        for row, why in tables.rows(sql, params):
+            raise BundleError(f"{run / name}:{row + 1}: invalid record ({why})")

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from audit.evidence.bundle import Bundle
-from audit.evidence.sql import RunTables, run_tables
+from audit.evidence.sql import RunTables, check_records, run_tables
 from audit.graph.build import build, flat_metrics, metrics
 from audit.history.aggregate import Aggregator, RunAggregates
 from audit.history.diff import RunSummary
@@ -42,7 +42,8 @@ FROM observations GROUP BY ALL ORDER BY ALL
 # The observation verdicts counted for each requirement they name, by source, with their
 # units (an observation), reduced to one unit of each rank.
 REQUIREMENT_UNITS = units_by_rank_sql("""
-  SELECT source, unnest(requirements) AS requirement, observation_id AS unit, status
+  SELECT source, unnest(requirements) AS requirement,
+         coalesce(nullif(observation_id, ''), 'verdict:' || id) AS unit, status
   FROM verdicts WHERE observation_id IS NOT NULL""", keys=("source",))
 
 VERDICT_SOURCES = """
@@ -53,7 +54,7 @@ SELECT DISTINCT source FROM verdicts WHERE observation_id IS NOT NULL ORDER BY s
 # one of the largest id (the aggregator keeps, per finding key, the largest).
 FAILED_GROUPS = f"""
 SELECT rule_id, source, surface, target_platform, {_URL} AS url, count(*), max(id),
-       arg_max(severity, id), arg_max(outcome, id), arg_max(reason, id)
+       arg_max({{'severity': severity, 'outcome': outcome, 'reason': reason}}, id)
 FROM verdicts WHERE observation_id IS NOT NULL AND status = 'fail'
 GROUP BY rule_id, source, surface, target_platform, url ORDER BY ALL
 """
@@ -71,10 +72,12 @@ def aggregate_tables(tables: RunTables, graph_verdicts: Iterable[Verdict]) -> Ru
     tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")], UNIT_RANK.items())
     for source, requirement, rank, unit in tables.rows(REQUIREMENT_UNITS):
         agg.verdict("", source, (requirement,), STATUS_OF_UNIT_RANK[rank], unit)
-    for (rule_id, source, surface, platform, url, count, verdict_id, severity, outcome,
-         reason) in tables.rows(FAILED_GROUPS):
-        agg.failed(verdict_id, rule_id, source, surface, platform, url, severity, outcome,
-                   reason["zh"], reason["en"], count)
+    # One arg_max of the fields together: arg_max of each would skip a NULL outcome and take
+    # another verdict's.
+    for (rule_id, source, surface, platform, url, count, verdict_id,
+         fields) in tables.rows(FAILED_GROUPS):
+        agg.failed(verdict_id, rule_id, source, surface, platform, url, fields["severity"],
+                   fields["outcome"], fields["reason"]["zh"], fields["reason"]["en"], count)
     for verdict in graph_verdicts:
         agg.add(verdict)
     return agg.result()
@@ -86,9 +89,12 @@ def from_bundle(path: Path) -> RunSummary:
     read; the bundle is not verified here."""
     catalog = catalog_for_run(path)
     bundle = Bundle(path)
-    with run_tables(path) as tables:
-        aggregates = aggregate_tables(tables, iter_graph_verdicts(tables, catalog))
-        figures = flat_metrics(metrics(build(tables, None, catalog), catalog, 0))
+    # The graph and its rules read the observations only: without the verdicts table, the
+    # graph's build does not aggregate every verdict per edge for metrics that do not read it.
+    with run_tables(path) as tables, run_tables(path, verdicts=False) as observed:
+        check_records(path, tables)
+        aggregates = aggregate_tables(tables, iter_graph_verdicts(observed, catalog))
+        figures = flat_metrics(metrics(build(observed, None, catalog), catalog, 0))
     search = class_table(judge_search(bundle.search(), catalog))
     return RunSummary.of(bundle.manifest.run_id, aggregates, figures, search)
 

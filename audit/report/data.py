@@ -44,7 +44,7 @@ from audit.evidence.bundle import (
 from audit.evidence.columnar import ColumnarError
 from audit.evidence.custody import Custody, check_custody
 from audit.evidence.review import ReviewItem, review_item
-from audit.evidence.sql import RunTables, TablesError, run_tables
+from audit.evidence.sql import RunTables, TablesError, check_records, run_tables
 from audit.judge.evaluate import RequirementStatus, requirement_rules
 from audit.judge.outcomes import RANK, worse_of
 from audit.model import (
@@ -309,6 +309,7 @@ def build_report_data(path: Path, catalog: Catalog, *,
 def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
            previous: Path | None) -> ReportData:
     frameworks = list(catalog.frameworks.values())
+    check_records(path, tables)
     outcomes: Counter[str] = Counter()
     platform_pairs: Counter[tuple[str, str, str]] = Counter()
     company_pairs: Counter[tuple[str, str, str]] = Counter()

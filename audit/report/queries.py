@@ -60,7 +60,8 @@ WHERE observation_id IS NULL AND status IN ('fail', 'exempt') ORDER BY row
 # The verdicts counted for each requirement, with their units (RequirementTally's: an
 # observation, or a graph verdict on its own), reduced to one unit of each rank.
 REQUIREMENT_UNITS = units_by_rank_sql("""
-  SELECT r.requirement, coalesce(v.observation_id, 'verdict:' || v.id) AS unit, v.status
+  SELECT r.requirement, coalesce(nullif(v.observation_id, ''), 'verdict:' || v.id) AS unit,
+         v.status
   FROM verdicts v JOIN rule_requirements r USING (rule_id)""")
 
 # The findings: each observation whose worst verdict is not a pass, by its place in the
