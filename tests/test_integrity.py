@@ -322,14 +322,17 @@ def test_diff_refuses_an_unverified_bundle_unless_allowed(small: Path, earlier: 
 
 def test_diff_names_tables_it_cannot_build_and_does_not_call_the_bundle_corrupt(
         small: Path, earlier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # An edited bundle's table is built into the cache to be read; a cache that cannot be
-    # written is named as such (exit 1), not reported as a corrupt bundle, and no traceback.
+    # An edited bundle's tables are built again from its lines, in a temporary directory; a
+    # temporary directory that cannot be made is named as such (exit 1), with TMPDIR, not
+    # reported as a corrupt bundle, and no traceback.
+    import tempfile
+
     tamper(small)
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("", encoding="utf-8")
-    monkeypatch.setenv("HULIAN_CACHE", str(blocker / "cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker))
     result = hulian("diff", earlier, small, "--allow-unverified")
-    assert_refused(result, 1, "cannot be read", "not-a-directory")
+    assert_refused(result, 1, "cannot be read", "not-a-directory", "TMPDIR")
     assert "corrupt" not in result.stderr
 
 

@@ -360,6 +360,41 @@ def test_a_bundle_without_current_tables_is_reported_the_same(
     assert len(list((tmp_path / "cache").rglob("*.parquet"))) == 2
 
 
+def test_an_unverified_bundle_is_reported_from_its_lines(
+        small: Path, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A verdict edited from pass to fail keeps verdicts.jsonl's size, so its tables still
+    # look current by their size: a report of the bundle as it failed verification
+    # (--allow-unverified) is made from the lines, not from those tables.
+    import json
+
+    monkeypatch.setenv("HULIAN_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    shutil.copytree(small, run)
+    lines = (run / "verdicts.jsonl").read_bytes().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if b'"status":"pass"' in line)
+    lines[index] = lines[index].replace(b'"status":"pass"', b'"status":"fail"')
+    (run / "verdicts.jsonl").write_bytes(b"".join(lines))
+    assert (run / "verdicts.jsonl").stat().st_size == (small / "verdicts.jsonl").stat().st_size
+
+    def statuses(out: Path) -> dict[str, int]:
+        result: dict[str, int] = json.loads(
+            (out / "findings.json").read_text(encoding="utf-8"))["summary"]["verdicts"]
+        return result
+
+    write_reports(small, catalog, ["json"], "zh", tmp_path / "before", generated_at=GENERATED)
+    write_reports(run, catalog, ["json"], "zh", tmp_path / "after", generated_at=GENERATED,
+                  unverified=[("changed", "verdicts.jsonl")])
+    before, after = statuses(tmp_path / "before"), statuses(tmp_path / "after")
+    assert after["fail"] == before["fail"] + 1 and after["pass"] == before["pass"] - 1
+    assert not list((tmp_path / "cache").rglob("*.parquet"))  # nothing cached of it
+    # `hulian diff --allow-unverified` reads such a bundle from its lines too: the edited
+    # verdict is one more failed finding than its stale tables hold.
+    from audit.history.rundata import from_bundle
+
+    stale, fresh = from_bundle(run), from_bundle(run, fresh_tables=True)
+    assert len(fresh.findings) == len(stale.findings) + 1
+
+
 def test_corrupt_verdicts_fail_cleanly(small: Path, catalog: Catalog, tmp_path: Path) -> None:
     # A broken line in the middle of verdicts.jsonl is an error naming the file, also when
     # the verdicts are read by the helper process.

@@ -43,6 +43,17 @@ class TablesError(HulianError):
     """A run's tables cannot be read (DuckDB's message)."""
 
 
+def _temporary_directory(prefix: str, purpose: str) -> Path:
+    """A new directory under $TMPDIR; TablesError naming where and what to set if none can
+    be made there."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    except OSError as exc:
+        raise TablesError(f"cannot make a directory {purpose} under {tempfile.gettempdir()} "
+                          f"(set TMPDIR to a directory with room): {exc.strerror or exc}"
+                          ) from None
+
+
 def _tables_error(exc: duckdb.Error) -> TablesError:
     """DuckDB's message; for a query that ran out of memory, what to change here (its own
     advice names SQL settings a user of hulian does not type)."""
@@ -93,12 +104,8 @@ class RunTables:
         # Where DuckDB spills past its memory limit: its own temporary directory, removed on
         # close (an in-memory database otherwise spills into ./.tmp of whatever directory
         # the command was started in).
-        try:
-            self._spill: Path | None = Path(tempfile.mkdtemp(prefix="hulian-duckdb-"))
-        except OSError as exc:
-            raise TablesError(f"cannot make a directory for DuckDB to spill into under "
-                              f"{tempfile.gettempdir()} (set TMPDIR to a directory with "
-                              f"room): {exc.strerror or exc}") from None
+        self._spill: Path | None = _temporary_directory("hulian-duckdb-",
+                                                        "for DuckDB to spill into")
         self.con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
                            memory_limit=MEMORY_LIMIT, temp_directory=str(self._spill))
         try:
@@ -210,13 +217,26 @@ class RunTables:
         self.close()
 
 
-def run_tables(run: Path, *, verdicts: bool = True) -> RunTables:
+def run_tables(run: Path, *, verdicts: bool = True, fresh: bool = False) -> RunTables:
     """The tables of the bundle at `run` (its own Parquet files when current, else built
-    into the cache: the bundle is left untouched)."""
+    into the cache: the bundle is left untouched). fresh: built from the JSON lines into a
+    temporary directory (removed on close), whatever tables exist: for a bundle that failed
+    verification, whose tables are current by their size but may be older than its lines."""
     run_id = Bundle(run).manifest.run_id
-    observations = columnar.readable(run / OBSERVATIONS, run_id)
-    verdict_table = columnar.readable(run / VERDICTS, run_id) if verdicts else None
-    return RunTables(observations, verdict_table)
+    if not fresh:
+        observations = columnar.readable(run / OBSERVATIONS, run_id)
+        verdict_table = columnar.readable(run / VERDICTS, run_id) if verdicts else None
+        return RunTables(observations, verdict_table)
+    directory = _temporary_directory("hulian-tables-", "for the run's tables")
+    try:
+        observations = columnar.build(run / OBSERVATIONS, run_id,
+                                      directory / "observations.parquet")
+        verdict_table = (columnar.build(run / VERDICTS, run_id, directory / "verdicts.parquet")
+                         if verdicts else None)
+        return RunTables(observations, verdict_table, cleanup=directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 # The columns the pipeline's queries read, for records held in memory.

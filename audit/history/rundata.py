@@ -83,15 +83,17 @@ def aggregate_tables(tables: RunTables, graph_verdicts: Iterable[Verdict]) -> Ru
     return agg.result()
 
 
-def from_bundle(path: Path) -> RunSummary:
+def from_bundle(path: Path, *, fresh_tables: bool = False) -> RunSummary:
     """The run in a bundle directory. BundleError for a bundle that cannot be read,
     PolicyError for policies that cannot be loaded, TablesError for tables DuckDB cannot
-    read; the bundle is not verified here."""
+    read; the bundle is not verified here. fresh_tables: its tables built again from its
+    JSON lines (a bundle that failed verification)."""
     catalog = catalog_for_run(path)
     bundle = Bundle(path)
     # The graph and its rules read the observations only: without the verdicts table, the
     # graph's build does not aggregate every verdict per edge for metrics that do not read it.
-    with run_tables(path) as tables, run_tables(path, verdicts=False) as observed:
+    with (run_tables(path, fresh=fresh_tables) as tables,
+          run_tables(path, verdicts=False, fresh=fresh_tables) as observed):
         check_records(path, tables)
         aggregates = aggregate_tables(tables, iter_graph_verdicts(observed, catalog))
         figures = flat_metrics(metrics(build(observed, None, catalog), catalog, 0))

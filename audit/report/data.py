@@ -292,15 +292,16 @@ def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str
     return Matrix(rows, columns, cells, names)
 
 
-def build_report_data(path: Path, catalog: Catalog, *,
-                      previous: Path | None = None) -> ReportData:
+def build_report_data(path: Path, catalog: Catalog, *, previous: Path | None = None,
+                      fresh_tables: bool = False) -> ReportData:
     """Compute everything a report shows from the bundle at `path`: DuckDB reads its tables
     (audit/report/queries.py; the bundle's Parquet files, built into the cache for a bundle
     without current ones) and returns the counts, the review queue and the findings, which
-    go to a temporary file as they come (audit/report/findings.py)."""
+    go to a temporary file as they come (audit/report/findings.py). fresh_tables: the
+    tables built again from the JSON lines (a bundle that failed verification)."""
     bundle = Bundle(path)
     try:
-        with run_tables(path) as tables:
+        with run_tables(path, fresh=fresh_tables) as tables:
             return _build(path, catalog, bundle, tables, previous)
     except (ColumnarError, TablesError) as exc:
         raise BundleError(str(exc)) from None

@@ -448,7 +448,10 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
     # DuckDB reads the run's tables on both cores (audit/report/queries.py); then, with a
     # second core, a forked helper writes the machine outputs while this process renders the
     # HTML/PDF. The helper shares the data without copying it.
-    data = build_report_data(run_path, catalog, previous=previous)
+    # A bundle that failed verification is read from its lines: its tables are current by
+    # their size, and an edit that kept a file's size would not be in them.
+    data = build_report_data(run_path, catalog, previous=previous,
+                             fresh_tables=bool(unverified))
     data.unverified = unverified
     generated = generated_at or datetime.now(UTC)
     evidence = os.path.relpath(run_path / "evidence", out)
