@@ -101,6 +101,7 @@ class RunTables:
         """Views over Parquet tables, or (columns given: their names and types) over JSON
         lines of those columns."""
         self._cleanup = cleanup
+        self.observations = observations  # the table's file, for a second view of it
         # Where DuckDB spills past its memory limit: its own temporary directory, removed on
         # close (an in-memory database otherwise spills into ./.tmp of whatever directory
         # the command was started in).

@@ -90,10 +90,11 @@ def from_bundle(path: Path, *, fresh_tables: bool = False) -> RunSummary:
     JSON lines (a bundle that failed verification)."""
     catalog = catalog_for_run(path)
     bundle = Bundle(path)
-    # The graph and its rules read the observations only: without the verdicts table, the
-    # graph's build does not aggregate every verdict per edge for metrics that do not read it.
+    # The graph and its rules read the observations only: a view without the verdicts table
+    # (the same file), so that the graph's build does not aggregate every verdict per edge
+    # for metrics that do not read it.
     with (run_tables(path, fresh=fresh_tables) as tables,
-          run_tables(path, verdicts=False, fresh=fresh_tables) as observed):
+          RunTables(tables.observations) as observed):
         check_records(path, tables)
         aggregates = aggregate_tables(tables, iter_graph_verdicts(observed, catalog))
         figures = flat_metrics(metrics(build(observed, None, catalog), catalog, 0))

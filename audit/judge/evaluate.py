@@ -104,7 +104,7 @@ def _attributed(observation: Observation, catalog: Catalog) -> Observation:
 # A verdict's weight in its unit (below): a fail decides, a pass or an exemption clears.
 # Keyed by value: a report adds verdicts as read from the bundle, without building enums.
 UNIT_RANK = {Status.FAIL.value: 2, Status.PASS.value: 1, Status.EXEMPT.value: 1,
-              Status.INCONCLUSIVE.value: 0}
+             Status.INCONCLUSIVE.value: 0}
 _FAILS, _PASSES = UNIT_RANK[Status.FAIL], UNIT_RANK[Status.PASS]
 
 
