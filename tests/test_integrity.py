@@ -27,6 +27,7 @@ from audit.errors import (
 from audit.evidence.bundle import (
     MANIFEST,
     OBSERVATIONS,
+    Bundle,
     BundleWriter,
     read_manifest,
     verify,
@@ -307,6 +308,57 @@ def test_graph_refuses_an_unverified_bundle_unless_allowed(small: Path, fmt: str
         import xml.dom.minidom
 
         xml.dom.minidom.parseString(result.stdout.encode())
+
+
+def same_size_edit(run: Path) -> None:
+    """weixin's link to jd.com recorded as a link to QQ: the lab's same-category rule no longer
+    compares Taobao's copy page with JD's open link, and observations.jsonl keeps its size,
+    so the bundle's Parquet table still counts as current by its size."""
+    file = run / OBSERVATIONS
+    size = file.stat().st_size
+    lines = file.read_bytes().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if b'"target_platform":"jd"' in line)
+    lines[index] = lines[index].replace(b'"target_platform":"jd"', b'"target_platform":"qq"')
+    file.write_bytes(b"".join(lines))
+    assert file.stat().st_size == size
+
+
+def _graph_verdicts(run: Path, catalog: Catalog, *, fresh: bool) -> list[tuple[str, ...]]:
+    from audit.evidence.sql import run_tables
+    from audit.judge.cross import iter_graph_verdicts
+
+    with run_tables(run, verdicts=False, fresh=fresh) as tables:
+        return sorted((v.rule_id, v.source, str(v.target_platform), v.status.value,
+                       v.reason.en) for v in iter_graph_verdicts(tables, catalog))
+
+
+def test_an_unverified_bundle_is_graphed_and_evaluated_from_its_lines(
+        small: Path, catalog: Catalog) -> None:
+    # `hulian graph --allow-unverified` and `hulian evaluate --force` of a bundle edited in
+    # place judge the cross-target rules from the lines the edges are counted from, not
+    # from the bundle's observations table, which its size keeps "current".
+    stale = _graph_verdicts(small, catalog, fresh=False)
+    same_size_edit(small)
+    lines = _graph_verdicts(small, catalog, fresh=True)
+    assert lines != stale and _graph_verdicts(small, catalog, fresh=False) == stale
+
+    result = hulian("graph", small, "--format", "json", "--allow-unverified")
+    assert result.exit_code == 0, result.output
+    edges = {(e["source"], e["target"]): e for e in json.loads(result.stdout)["links"]}
+    assert ("weixin", "qq") in edges and ("weixin", "jd") not in edges
+    assert ("same-category-same-friction", "weixin", "taobao", "fail") in {
+        v[:4] for v in stale}
+    # The edge's failed rules: the bundle's own per-observation verdicts and the
+    # cross-target rules' judged again, of which the same-category rule passes now.
+    assert "im-link-opens-directly" in edges["weixin", "taobao"]["failed_rules"]
+    assert "same-category-same-friction" not in edges["weixin", "taobao"]["failed_rules"]
+
+    result = hulian("evaluate", small, "--force")
+    assert result.exit_code == 0, result.output
+    written = sorted((v.rule_id, v.source, str(v.target_platform), v.status.value,
+                      v.reason.en) for v in Bundle(small).verdicts()
+                     if v.observation_id is None)  # the run has no search records
+    assert written == lines
 
 
 def test_diff_refuses_an_unverified_bundle_unless_allowed(small: Path, earlier: Path) -> None:

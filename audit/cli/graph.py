@@ -82,8 +82,10 @@ def graph_command(
         bundle = Bundle(run)
         # Streamed, never all observations or verdicts at once: the graph verdicts come from
         # the bundle's observations table, and go with the bundle's own observation verdicts
-        # into the tables the graph is counted from.
-        with run_tables(run, verdicts=False) as observed:
+        # into the tables the graph is counted from. A bundle that failed verification: its
+        # tables are built again from the lines the graph is counted from (a table is current
+        # by its size, which a same-size edit keeps).
+        with run_tables(run, verdicts=False, fresh=bool(problems)) as observed:
             verdicts = itertools.chain(
                 (v for v in bundle.verdicts() if v.observation_id is not None),
                 iter_graph_verdicts(observed, catalog))

@@ -208,8 +208,12 @@ def evaluate_command(
             from audit.judge.verdicts import iter_verdicts
 
             bundle = Bundle(run)
-            # Streamed into the bundle and counted on the way, never all held.
-            rewrite_verdicts(run, counted(iter_verdicts(run, catalog)), catalog.digest, report,
+            # Streamed into the bundle and counted on the way, never all held. Forced over a
+            # bundle that fails verification: the cross-target rules read a table built again
+            # from the lines the per-observation rules read.
+            rewrite_verdicts(run, counted(iter_verdicts(run, catalog,
+                                                        fresh_tables=not report.intact)),
+                             catalog.digest, report,
                              forced=force)
     except BundleError as exc:
         fail(str(exc))

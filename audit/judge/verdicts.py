@@ -16,13 +16,15 @@ from audit.model import Verdict
 from audit.policy.catalog import Catalog
 
 
-def iter_verdicts(run: Path, catalog: Catalog) -> Iterator[Verdict]:
+def iter_verdicts(run: Path, catalog: Catalog, *, fresh_tables: bool = False
+                  ) -> Iterator[Verdict]:
     """The run's verdicts as a stream: one observation's at a time, then the cross-target
     rules' (one source and surface at a time) and the search rules'. A run's verdicts can be
     many times the memory of the rest of the pipeline; the pipeline writes them as they
-    come."""
+    come. fresh_tables: the observations table built again from the lines (a bundle that
+    failed verification: audit.evidence.sql.run_tables)."""
     yield from evaluate(Bundle(run).observations(), catalog)
-    with run_tables(run, verdicts=False) as tables:
+    with run_tables(run, verdicts=False, fresh=fresh_tables) as tables:
         yield from iter_graph_verdicts(tables, catalog)
     yield from search_verdicts(Bundle(run).search(), catalog)  # the search rules
 
