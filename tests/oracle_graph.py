@@ -361,7 +361,8 @@ def build_graph(observations: Iterable[Observation], verdicts: Iterable[Verdict]
             failed_verdicts=status_counts.get("fail", 0),
             failed_rules=sorted(failed_rules.get((source, target), set())),
             findings=sorted(findings.get((source, target), [])),
-            evidence=evidence[(source, target)],
+            # One text since the graph stage was aggregated in DuckDB: the ids in order.
+            evidence=" ".join(evidence[(source, target)]),
         )
         graph.add_edge(source, target, **attrs)
     return graph

@@ -102,6 +102,32 @@ def test_small_in_memory_records_take_the_same_queries() -> None:
     assert evaluate_graph_rules([], catalog) == []
 
 
+def test_ids_taken_across_batches_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The graph's evidence comes from a column of ids read beside the edges' counts: batches
+    # far smaller than an edge's ids give the same graph.
+    from audit.evidence import sql
+
+    monkeypatch.setattr(sql, "COLUMN_ROWS", 3)
+    monkeypatch.setattr(sql, "NESTED_ROWS", 5)
+    catalog = scaleruns.synthetic_catalog(30, 6)
+    records = list(scaleruns.synthetic_records(30, 200, 2_000, seed=5))
+    observations = scaleruns.observation_objects(iter(records))
+    expected = oracle_graph.evaluate_graph_rules(observations, catalog)
+    assert any(len(v.evidence) > 3 for v in expected)
+    assert evaluate_graph_rules(observations, catalog) == expected
+    _same_graph(build(observations, expected, catalog),
+                oracle_graph.build_graph(observations, expected, catalog))
+
+
+def test_a_column_that_ends_before_its_counts_is_an_error() -> None:
+    from audit.evidence.sql import ColumnReader
+
+    reader = ColumnReader(iter([["a", "b"], ["c"]]))
+    assert reader.take(1) == ["a"] and reader.take(2) == ["b", "c"]
+    with pytest.raises(TablesError, match="ended before its counted rows"):
+        reader.take(1)
+
+
 def test_the_cross_target_rules_hold_one_source_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The stream gives the list's verdicts, in its order, but holds only one source and

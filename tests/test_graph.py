@@ -270,6 +270,17 @@ def test_company_graph_and_block_matrix(catalog: Catalog) -> None:
         company.edges["tenhub", "tenhub"]["n_direct"] == 2
     assert company.edges["tenhub", "baliba"]["n_copy_only"] == 1
     assert company.edges["tenhub", "baliba"]["worst"] == "stripped"
+    # A company edge's evidence: its platform edges' ids, one text; the metrics' company
+    # graph goes without it and is otherwise the same.
+    pairs = [(s, t) for s, t in graph.edges
+             if (graph.nodes[s]["company"], graph.nodes[t]["company"]) == ("tenhub", "baliba")]
+    assert len(pairs) == 2
+    assert company.edges["tenhub", "baliba"]["evidence"] == " ".join(
+        graph.edges[p]["evidence"] for p in pairs)
+    bare = company_graph(graph, catalog, evidence=False)
+    assert list(bare.edges(data=True)) == [
+        (s, t, {k: v for k, v in d.items() if k != "evidence"})
+        for s, t, d in company.edges(data=True)]
     data = metrics(graph, catalog)
     matrix = data["company"]["block_matrix"]
     assert matrix["tenhub"]["baliba"]["friction"] == 2.0  # typical: copy_only (lower median)

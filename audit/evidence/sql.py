@@ -34,6 +34,7 @@ from audit.model import Observation, Outcome, Severity, Status, SurfaceKind, Ver
 FETCH_ROWS = 50_000
 # Rows of nested columns made into Python objects at a time (a few MB of objects).
 NESTED_ROWS = 4_096
+COLUMN_ROWS = 65_536  # values of one flat column (`RunTables.column`) made at a time
 # DuckDB spills to disk past this (its own limit, not the process's): the aggregations
 # stream, and the figure keeps a million-observation run well under 1.5 GB.
 MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_MEMORY", "512MB")
@@ -41,6 +42,38 @@ MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_MEMORY", "512MB")
 
 class TablesError(HulianError):
     """A run's tables cannot be read (DuckDB's message)."""
+
+
+class ColumnReader:
+    """A query's one column, taken in order a count at a time (`RunTables.column`)."""
+
+    def __init__(self, batches: Iterator[list[Any]]):
+        self._batches = batches
+        self._batch: list[Any] = []
+        self._at = 0
+
+    def take(self, count: int) -> list[Any]:
+        """The next `count` values; TablesError if the query has fewer left (the counts
+        came from another query over other rows: a bug, said as such)."""
+        taken: list[Any] = []
+        while count > 0:
+            if self._at == len(self._batch):
+                batch = next(self._batches, None)
+                if batch is None:
+                    raise TablesError("a column ended before its counted rows (internal "
+                                      "error: the two queries read different rows)")
+                self._batch, self._at = batch, 0
+            piece = self._batch[self._at:self._at + count]
+            self._at += len(piece)
+            count -= len(piece)
+            taken.extend(piece)
+        return taken
+
+    def close(self) -> None:
+        """Ends the query's reading (before its tables are dropped)."""
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _temporary_directory(prefix: str, purpose: str) -> Path:
@@ -154,6 +187,20 @@ class RunTables:
                 yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
+
+    def column(self, sql: str) -> ColumnReader:
+        """The values of a one-column query in its order, to be taken a count at a time:
+        what DuckDB cannot aggregate into lists within its memory (the ids of ten million
+        observations), read beside the aggregates that count them."""
+        def batches() -> Iterator[list[Any]]:
+            try:
+                reader = self.con.cursor().sql(sql).to_arrow_reader(COLUMN_ROWS)
+                for batch in reader:
+                    yield batch.column(0).to_pylist()
+            except duckdb.Error as exc:
+                raise _tables_error(exc) from None
+
+        return ColumnReader(batches())
 
     def _batches(self, sql: str, params: Sequence[object]) -> Iterator[Any]:
         # First the column names, then the rows, FETCH_ROWS at a time.

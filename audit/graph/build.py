@@ -25,7 +25,7 @@ from typing import IO, Any, Literal, cast
 
 import networkx as nx
 
-from audit.evidence.sql import RunTables, memory_tables
+from audit.evidence.sql import ColumnReader, RunTables, memory_tables
 from audit.graph.export import WRITERS, Items, atomic_file
 from audit.graph.paths import UNREACHABLE, all_pairs
 from audit.judge.outcomes import FRICTION, RANK, colour, typical, worst
@@ -42,6 +42,9 @@ METRICS = "metrics.json"
 SVG = "graph.svg"
 
 OTHER = "(other)"  # a target without a URL host we could name
+# An edge's `evidence`: its observations' ids in measured order, joined by this, as GraphML and
+# GEXF write a list (the ids hulian makes are hex digests: audit.measure.chain.observation).
+EVIDENCE_SEPARATOR = " "
 FONT = "Noto Sans CJK SC"
 
 
@@ -96,15 +99,56 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
                 {s: c for s, c in zip(statuses, row[2:2 + n], strict=True) if c},
                 sorted(row[2 + n] or []), sorted(row[3 + n] or []))
     graph: nx.DiGraph[str] = nx.DiGraph(level="platform")
+    # One row per edge, edges in the order first measured (the graph's insertion order): its
+    # outcomes' counts in the order each outcome was first measured (a Counter's ties,
+    # most_common, follow it), its surfaces, and its observation ids in measured order as
+    # one text (`EVIDENCE_SEPARATOR`): every id of a run as a Python string of its own would
+    # be most of the graph's memory at ten million observations, and the exports write them
+    # joined anyway. The ids come beside the edges, sorted alike, each edge taking as many as
+    # it counts (DuckDB's text of them per edge runs out of its memory at ten million; its
+    # sort spills).
+    tables.execute("""
+            CREATE OR REPLACE VIEW graph_observations AS
+            SELECT o.row, o.id, o.source, o.surface, o.outcome,
+                   coalesce(o.target_platform, u.node) AS target
+            FROM observations o LEFT JOIN url_node u
+              ON o.target_platform IS NULL AND u.url = o.target_url""")
+    tables.execute("""
+            CREATE OR REPLACE TABLE graph_edges AS
+            WITH per_outcome AS (
+                SELECT source, target, outcome, count(*) AS n, min(row) AS first,
+                       list(DISTINCT surface) AS surfaces
+                FROM graph_observations GROUP BY ALL)
+            SELECT source, target, min(first) AS first, list(outcome ORDER BY first) AS outcomes,
+                   list(n ORDER BY first) AS ns,
+                   list_distinct(flatten(list(surfaces))) AS surfaces
+            FROM per_outcome GROUP BY ALL""")
+    ids = tables.column("""
+            SELECT o.id FROM graph_observations o JOIN graph_edges e
+              ON o.source IS NOT DISTINCT FROM e.source
+             AND o.target IS NOT DISTINCT FROM e.target
+            ORDER BY e.first, o.row""")
+    try:
+        _add_edges(graph, tables, ids, verdict_rows, unknown, catalog)
+    finally:
+        ids.close()
+        tables.execute("DROP TABLE graph_edges")
+    return graph
 
-    def add_edge(source: str, target: str, counts: dict[str, int], surfaces: set[str],
-                 evidence: list[str]) -> None:
+
+def _add_edges(graph: nx.DiGraph[str], tables: RunTables, ids: ColumnReader,
+               verdict_rows: dict[tuple[str, str], tuple[dict[str, int], list[str], list[str]]],
+               unknown: dict[str, str], catalog: Catalog) -> None:
+    for source, target, outcomes, counts, surfaces in tables.nested_rows(
+            "SELECT source, target, outcomes, ns, surfaces FROM graph_edges ORDER BY first"):
+        evidence = EVIDENCE_SEPARATOR.join(ids.take(sum(counts)))
         for node in (source, target):
             if node not in graph:
                 graph.add_node(node, **_platform_node(node, catalog, node in unknown))
         status_counts, failed_rules, findings = verdict_rows.get((source, target),
                                                                  ({}, [], []))
-        attrs = edge_attributes(Counter({_OUTCOMES[o]: n for o, n in counts.items()}))
+        attrs = edge_attributes(Counter({_OUTCOMES[o]: n
+                                         for o, n in zip(outcomes, counts, strict=True)}))
         attrs.update(
             surfaces=sorted(surfaces),
             verdicts=status_counts,
@@ -114,32 +158,6 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
             evidence=evidence,
         )
         graph.add_edge(source, target, **attrs)
-
-    # Flat rows, an edge's together, edges in the order first measured and each edge's
-    # observations in measured order: outcome counts keep the order outcomes were first
-    # seen in (a Counter's ties, most_common, follow it), as the edges' insertion does.
-    key: tuple[str, str] | None = None
-    counts: dict[str, int] = {}
-    surfaces: set[str] = set()
-    evidence: list[str] = []
-    for source, target, surface, outcome, obs_id in tables.rows("""
-            WITH o AS (
-                SELECT o.row, o.id, o.source, o.surface, o.outcome,
-                       coalesce(o.target_platform, u.node) AS target
-                FROM observations o LEFT JOIN url_node u
-                  ON o.target_platform IS NULL AND u.url = o.target_url)
-            SELECT source, target, surface, outcome, id FROM o
-            ORDER BY min(row) OVER (PARTITION BY source, target), row"""):
-        if key != (source, target):
-            if key is not None:
-                add_edge(*key, counts, surfaces, evidence)
-            key, counts, surfaces, evidence = (source, target), {}, set(), []
-        counts[outcome] = counts.get(outcome, 0) + 1
-        surfaces.add(surface)
-        evidence.append(obs_id)
-    if key is not None:
-        add_edge(*key, counts, surfaces, evidence)
-    return graph
 
 
 _COUNT_KEYS = [(o, f"n_{o.value}") for o in Outcome]
@@ -183,9 +201,12 @@ def _platform_node(node: str, catalog: Catalog, unknown: bool) -> dict[str, Any]
             "name_zh": platform.name.zh, "name_en": platform.name.en, "kind": "platform"}
 
 
-def company_graph(graph: nx.DiGraph[str], catalog: Catalog) -> nx.DiGraph[str]:
+def company_graph(graph: nx.DiGraph[str], catalog: Catalog, *,
+                  evidence: bool = True) -> nx.DiGraph[str]:
     """`graph` contracted to companies. Platforms of unknown company contract to
-    '(unknown)'; edges inside one company become self-loops marked `internal`."""
+    '(unknown)'; edges inside one company become self-loops marked `internal`. evidence:
+    False leaves the edges' `evidence` out (the metrics read none, and a company edge's ids
+    joined are a copy of its platform edges': ~200 MB at ten million observations)."""
     out: nx.DiGraph[str] = nx.DiGraph(level="company")
     counts: dict[tuple[str, str], Counter[Outcome]] = {}
     merged: dict[tuple[str, str], dict[str, Any]] = {}
@@ -215,7 +236,8 @@ def company_graph(graph: nx.DiGraph[str], catalog: Catalog) -> nx.DiGraph[str]:
         acc["verdicts"].update(data.get("verdicts", {}))
         acc["failed_rules"].update(data.get("failed_rules", []))
         acc["findings"].extend(data.get("findings", []))
-        acc["evidence"].extend(data.get("evidence", []))
+        if evidence and data.get("evidence"):
+            acc["evidence"].append(data["evidence"])
         acc["platform_edges"].append(f"{source}->{target}")
     for (a, b), counter in counts.items():
         acc = merged[(a, b)]
@@ -223,9 +245,10 @@ def company_graph(graph: nx.DiGraph[str], catalog: Catalog) -> nx.DiGraph[str]:
         attrs.update(surfaces=sorted(acc["surfaces"]),
                      verdicts=dict(sorted(acc["verdicts"].items())),
                      failed_verdicts=acc["verdicts"].get("fail", 0),
-                     failed_rules=sorted(acc["failed_rules"]), findings=sorted(acc["findings"]),
-                     evidence=acc["evidence"], platform_edges=acc["platform_edges"],
-                     internal=a == b)
+                     failed_rules=sorted(acc["failed_rules"]), findings=sorted(acc["findings"]))
+        if evidence:
+            attrs["evidence"] = EVIDENCE_SEPARATOR.join(acc["evidence"])
+        attrs.update(platform_edges=acc["platform_edges"], internal=a == b)
         out.add_edge(a, b, **attrs)
     return out
 
@@ -403,7 +426,7 @@ def components(graph: nx.DiGraph[str]) -> dict[str, Any]:
 
 def metrics(graph: nx.DiGraph[str], catalog: Catalog, max_paths: int = 200) -> dict[str, Any]:
     """Every metric of one run, at both levels, as JSON-ready data."""
-    company = company_graph(graph, catalog)
+    company = company_graph(graph, catalog, evidence=False)
     company_edges = company.copy()
     company_edges.remove_edges_from([(a, b) for a, b in company.edges if a == b])
     return {
