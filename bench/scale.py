@@ -26,7 +26,9 @@ its own subprocess (its peak RSS is that process's VmHWM):
 Not measured here: the per-observation rules (audit/judge/evaluate.py: in Python, one
 observation at a time as a run is judged; the README's architecture section says why) and
 the report (bench/report.py).
-Targets (1,000,000 observations): < 60 s, peak RSS < 1.5 GB.
+Targets: 1,000,000 observations < 60 s, peak RSS < 1.5 GB; 10,000,000 observations
+(`--observations 10000000`: 4.1 GB of JSON lines, ~12 GB of disk with both phases' outputs)
+< 10 minutes, peak RSS < 2 GB.
 """
 
 from __future__ import annotations
