@@ -424,14 +424,18 @@ def test_the_lab_is_measured_as_its_truth_says(engine: str, tmp_path: Path,
 
 
 def _judged_forum(tmp_path: Path) -> tuple[object, object]:
-    from audit.model import RobotsTxtFetch
+    from audit.model import RobotsTxtFetch, SearchHop
 
     catalog = load_catalog(policy_dirs([forum_policies(tmp_path / "p")]))
     body = b"User-agent: Baiduspider\nDisallow: /\n"
+    hops = [SearchHop(url="http://forum.test/robots.txt", status=301,
+                      location="https://forum.test/robots.txt", warc_record_id="urn:uuid:a"),
+            SearchHop(url="https://forum.test/robots.txt", status=200,
+                      warc_record_id="urn:uuid:b")]
     record = SearchRecord(id="robots:forum.test", kind="robots", host="forum.test",
                           platform="testforum", robots=RobotsTxtFetch(
                               url="http://forum.test/robots.txt", status=200, size=len(body),
-                              body_base64=base64.b64encode(body).decode()))
+                              body_base64=base64.b64encode(body).decode(), hops=hops))
     return catalog, judge_search([record], catalog)
 
 
@@ -447,6 +451,10 @@ def test_search_edges_beside_link_edges_in_every_export(tmp_path: Path) -> None:
     assert (edge["kind"], edge["search_class"], edge["may_index"]) == ("search", "closed",
                                                                        False)
     assert platform.edges["search:google-search", "testforum"]["search_class"] == "open"
+    # Its evidence: the hosts' record ids, one text as on a link edge.
+    ids = [r for h in judged.hosts  # type: ignore[attr-defined]
+           if h.platform == "testforum" for r in h.evidence]
+    assert ids == ["urn:uuid:a", "urn:uuid:b"] and edge["evidence"] == "urn:uuid:a urn:uuid:b"
     assert platform.nodes["search:baidu-search"]["company"] == "baidu"
     company = add_search(company_graph(graph, catalog), judged, catalog,  # type: ignore[arg-type]
                          "company")

@@ -26,6 +26,7 @@ from typing import IO, Any, Literal, cast
 import networkx as nx
 
 from audit.evidence.sql import ColumnReader, RunTables, memory_tables
+from audit.graph import EVIDENCE_SEPARATOR
 from audit.graph.export import WRITERS, Items, atomic_file
 from audit.graph.paths import UNREACHABLE, all_pairs
 from audit.judge.outcomes import FRICTION, RANK, colour, typical, worst
@@ -42,9 +43,6 @@ METRICS = "metrics.json"
 SVG = "graph.svg"
 
 OTHER = "(other)"  # a target without a URL host we could name
-# An edge's `evidence`: its observations' ids in measured order, joined by this, as GraphML and
-# GEXF write a list (the ids hulian makes are hex digests: audit.measure.chain.observation).
-EVIDENCE_SEPARATOR = " "
 FONT = "Noto Sans CJK SC"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.graph import EVIDENCE_SEPARATOR
 from audit.judge.search import combine_hosts
 from audit.judge.search_run import SearchJudgement
 from audit.model import SearchClass
@@ -74,7 +75,7 @@ def add_search(graph: Any, judged: SearchJudgement, catalog: Catalog,
             out.add_edge(node, target, kind="search", search_class=cls.value,
                          may_index=cls in INDEXABLE, engine_company=engine.company,
                          hosts=[f"{h.host}={h.barriers.classes[token].value}" for h in hosts],
-                         evidence=[r for h in hosts for r in h.evidence],
+                         evidence=EVIDENCE_SEPARATOR.join(r for h in hosts for r in h.evidence),
                          self_preferred_over=token in judged.self_preferring.get(target, [])
                          if level == "platform" else False)
     return out
