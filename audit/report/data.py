@@ -259,10 +259,14 @@ def _hop(h: dict[str, Any]) -> FindingHop:
                       h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
 
 
-def _finding(row: tuple[Any, ...], company: dict[str, str], judge: _Judgements) -> Finding:
+def _finding(row: tuple[Any, ...], company: dict[str, str], judge: _Judgements,
+             sources: dict[str, str]) -> Finding:
+    """`sources`: each source's id as one string object, which every finding's sort key holds
+    until the findings are sorted (a row's text is a new object each)."""
     (_, probe_id, observation_id, source, surface, target_url, target, outcome, block_reason,
      reason_text, hops, final_url, signature, title, excerpt, control_ok, failure, evidence,
      status, rules, reasons, exemptions, requirements, severities) = row
+    source = sources.setdefault(source, source)
     judged = judge(status, rules, reasons, exemptions, requirements, severities)
     return Finding(
         id=probe_id, observation_id=observation_id, status=judged.status,
@@ -333,12 +337,13 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     findings = Findings()
     reasons, rows = queries.finding_rows(tables)
     judge = _Judgements(reasons)
+    sources: dict[str, str] = {}
     # The failed findings of each requirement, by source: when each was added.
     failed: dict[str, dict[str, array[int]]] = {}
     row: tuple[Any, ...] = ()
     try:
         for row in rows:
-            finding = _finding(row, company, judge)
+            finding = _finding(row, company, judge, sources)
             if finding.status == "fail":
                 source = finding.source
                 target = finding.target_platform or queries.OTHER_TARGET
