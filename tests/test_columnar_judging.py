@@ -119,13 +119,19 @@ def test_ids_taken_across_batches_are_the_same(monkeypatch: pytest.MonkeyPatch) 
                 oracle_graph.build_graph(observations, expected, catalog))
 
 
-def test_a_column_that_ends_before_its_counts_is_an_error() -> None:
+def test_a_column_that_disagrees_with_its_counts_is_an_error() -> None:
     from audit.evidence.sql import ColumnReader
 
     reader = ColumnReader(iter([["a", "b"], ["c"]]))
     assert reader.take(1) == ["a"] and reader.take(2) == ["b", "c"]
+    reader.finish()  # all taken
     with pytest.raises(TablesError, match="ended before its counted rows"):
         reader.take(1)
+    # ... and one with rows left over once every count is taken.
+    longer = ColumnReader(iter([["a"], [], ["b"]]))
+    assert longer.take(1) == ["a"]
+    with pytest.raises(TablesError, match="more rows than were counted"):
+        longer.finish()
 
 
 def test_the_cross_target_rules_hold_one_source_at_a_time(

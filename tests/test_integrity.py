@@ -361,6 +361,18 @@ def test_an_unverified_bundle_is_graphed_and_evaluated_from_its_lines(
     assert written == lines
 
 
+def test_a_reports_unverified_previous_run_is_compared_from_its_lines(
+        small: Path, earlier: Path, catalog: Catalog) -> None:
+    # The changes section of `hulian report --previous OLD --allow-unverified`, OLD edited in
+    # place: OLD's edges as its lines have them, not as its size-current table does.
+    same_size_edit(earlier)
+    diff = build_report_data(small, catalog, previous=earlier, fresh_tables=True).diff
+    assert diff is not None
+    changes = {(c.source, c.target, c.before, c.after) for c in diff.changes}
+    assert ("weixin", "qq", "direct", None) in changes  # the edited bundle's qq link, gone
+    assert ("weixin", "jd", None, "direct") in changes  # jd, new against it
+
+
 def test_diff_refuses_an_unverified_bundle_unless_allowed(small: Path, earlier: Path) -> None:
     assert hulian("diff", earlier, small).exit_code == 0
     tamper(small)

@@ -44,6 +44,9 @@ class TablesError(HulianError):
     """A run's tables cannot be read (DuckDB's message)."""
 
 
+_DIFFERENT_ROWS = "a column {} (internal error: the two queries read different rows)"
+
+
 class ColumnReader:
     """A query's one column, taken in order a count at a time (`RunTables.column`)."""
 
@@ -54,20 +57,29 @@ class ColumnReader:
 
     def take(self, count: int) -> list[Any]:
         """The next `count` values; TablesError if the query has fewer left (the counts
-        came from another query over other rows: a bug, said as such)."""
+        came from another query over other rows: a bug, said as such; `finish` says the
+        other half)."""
         taken: list[Any] = []
         while count > 0:
             if self._at == len(self._batch):
                 batch = next(self._batches, None)
                 if batch is None:
-                    raise TablesError("a column ended before its counted rows (internal "
-                                      "error: the two queries read different rows)")
+                    raise TablesError(_DIFFERENT_ROWS.format("ended before its counted rows"))
                 self._batch, self._at = batch, 0
             piece = self._batch[self._at:self._at + count]
             self._at += len(piece)
             count -= len(piece)
             taken.extend(piece)
         return taken
+
+    def finish(self) -> None:
+        """Every value taken: TablesError if the query has more than was counted."""
+        while self._at == len(self._batch):
+            batch = next(self._batches, None)
+            if batch is None:
+                return
+            self._batch, self._at = batch, 0
+        raise TablesError(_DIFFERENT_ROWS.format("has more rows than were counted"))
 
     def close(self) -> None:
         """Ends the query's reading (before its tables are dropped)."""

@@ -103,8 +103,8 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
     # one text (`EVIDENCE_SEPARATOR`): every id of a run as a Python string of its own would
     # be most of the graph's memory at ten million observations, and the exports write them
     # joined anyway. The ids come beside the edges, sorted alike, each edge taking as many as
-    # it counts (DuckDB's text of them per edge runs out of its memory at ten million; its
-    # sort spills).
+    # it counts: DuckDB's lists of ids per target ran out of its memory at ten million (a
+    # text per edge is the same kind of aggregate); its sort spills.
     tables.execute("""
             CREATE OR REPLACE VIEW graph_observations AS
             SELECT o.row, o.id, o.source, o.surface, o.outcome,
@@ -128,6 +128,7 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
             ORDER BY e.first, o.row""")
     try:
         _add_edges(graph, tables, ids, verdict_rows, unknown, catalog)
+        ids.finish()
     finally:
         ids.close()
         tables.execute("DROP TABLE graph_edges")

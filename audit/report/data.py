@@ -302,17 +302,18 @@ def build_report_data(path: Path, catalog: Catalog, *, previous: Path | None = N
     (audit/report/queries.py; the bundle's Parquet files, built into the cache for a bundle
     without current ones) and returns the counts, the review queue and the findings, which
     go to a temporary file as they come (audit/report/findings.py). fresh_tables: the
-    tables built again from the JSON lines (a bundle that failed verification)."""
+    tables of the bundle and of `previous` built again from the JSON lines (a report with
+    --allow-unverified: either bundle failed verification)."""
     bundle = Bundle(path)
     try:
         with run_tables(path, fresh=fresh_tables) as tables:
-            return _build(path, catalog, bundle, tables, previous)
+            return _build(path, catalog, bundle, tables, previous, fresh_tables)
     except (ColumnarError, TablesError) as exc:
         raise BundleError(str(exc)) from None
 
 
 def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
-           previous: Path | None) -> ReportData:
+           previous: Path | None, fresh_tables: bool) -> ReportData:
     frameworks = list(catalog.frameworks.values())
     check_records(path, tables)
     outcomes: Counter[str] = Counter()
@@ -380,7 +381,8 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
         review=review,
     )
     if previous is not None:
-        data.diff = diff_edges(previous, edges)
+        # The report's problems are the previous bundle's too: read from its lines alike.
+        data.diff = diff_edges(previous, edges, fresh_tables=fresh_tables)
     data.search = search_section(bundle.search(), catalog)
     custody = check_custody(path)
     if custody.signature.state != "absent" or custody.timestamp.state != "absent":
@@ -449,18 +451,21 @@ def _worst_per_edge(groups: Iterable[tuple[str, str, str, str, int]],
     return edges
 
 
-def edge_outcomes(path: Path) -> dict[tuple[str, str, str], str]:
-    """Worst outcome per (source, surface, target platform) of a run."""
+def edge_outcomes(path: Path, *, fresh_tables: bool = False
+                  ) -> dict[tuple[str, str, str], str]:
+    """Worst outcome per (source, surface, target platform) of a run. fresh_tables: read
+    from its lines (a bundle that failed verification: audit.evidence.sql.run_tables)."""
     try:
-        with run_tables(path, verdicts=False) as tables:
+        with run_tables(path, verdicts=False, fresh=fresh_tables) as tables:
             return _worst_per_edge(queries.observation_counts(tables))
     except (ColumnarError, TablesError) as exc:
         raise BundleError(str(exc)) from None
 
 
-def diff_edges(previous: Path, current: dict[tuple[str, str, str], str]) -> Diff:
+def diff_edges(previous: Path, current: dict[tuple[str, str, str], str], *,
+               fresh_tables: bool = False) -> Diff:
     """A simple per-edge comparison of worst outcomes (a full diff is `hulian diff`'s job)."""
-    before = edge_outcomes(previous)
+    before = edge_outcomes(previous, fresh_tables=fresh_tables)
     changes: list[EdgeChange] = []
     unchanged = 0
     for key in sorted(set(before) | set(current)):
