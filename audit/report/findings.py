@@ -4,10 +4,10 @@ A report lists every finding in findings.json and findings.csv, and its page sho
 examples of them (audit/report/groups.py). A finding with its hops and reasons is ~4.6 KB of
 Python objects: the 100,000-observation benchmark run has 39,081 of them, a million
 observations ~400,000, nearly 2 GB if held. `Findings` writes each finding, as it is made, to
-an anonymous temporary file (~1.6 KB a finding) and keeps, while they are added, each one's
-sort key (~220 bytes and its target URL), then 24 bytes a finding: where it is in the file, in
-report order, and its place in that order. Reading them is a pass over the file (~10 us a
-finding), which each of the report's few uses makes once.
+an anonymous temporary file (~1.6 KB a finding) and hands each one's sort key to DuckDB
+(audit.evidence.sql.KeySort), which sorts them beside the heap; then it keeps 24 bytes a
+finding: where it is in the file, in report order, and its place in that order. Reading them
+is a pass over the file (~10 us a finding), which each of the report's few uses makes once.
 
 Why a file of pickles rather than a DuckDB table: the findings are Python objects made for the
 templates, and what the report does with them is to walk them in order; a table would mean a
@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import IO, NamedTuple, overload
 
+from audit.evidence.sql import KeySort
 from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
 
@@ -45,6 +46,7 @@ def status_rank(status: str) -> int:
 
 
 SortKey = tuple[int, int, int, str, str, str]
+SORT_KEY_KINDS = ("int", "int", "int", "text", "text", "text")  # KeySort's kinds of a SortKey
 
 
 class FindingHop(NamedTuple):
@@ -114,10 +116,12 @@ def _encode(finding: Finding) -> bytes:
     return pickle.dumps(row, pickle.HIGHEST_PROTOCOL)
 
 
-def _close_quietly(file: IO[bytes]) -> None:
-    """Close the store's file. After a failed write (a full disk) its buffer still holds what
-    could not be written, and closing tries again and fails: the error was raised already,
-    and the file is nobody's but the store's, so a second one is not said."""
+def _close_quietly(file: IO[bytes], keys: KeySort) -> None:
+    """Close the store's file and its keys' sort. After a failed write (a full disk) the
+    file's buffer still holds what could not be written, and closing tries again and fails:
+    the error was raised already, and the file is nobody's but the store's, so a second one
+    is not said."""
+    keys.close()
     with contextlib.suppress(OSError):
         file.close()
 
@@ -143,12 +147,13 @@ class Findings(Sequence[Finding]):
             self._file = tempfile.TemporaryFile(prefix="hulian-findings-")  # noqa: SIM115
         except OSError as exc:
             raise _spill_error(exc) from None
-        self._closer = weakref.finalize(self, _close_quietly, self._file)
+        # While findings are added: each one's sort key, which DuckDB sorts (KeySort: a few
+        # MB of Python objects at any size, where Python's own sort held ~220 bytes a finding
+        # beside its URL), and where its pickle is, in the order added. Then, in report
+        # order, the arrays alone.
+        self._keys: KeySort | None = KeySort(SORT_KEY_KINDS)
+        self._closer = weakref.finalize(self, _close_quietly, self._file, self._keys)
         self._size = 0
-        # While findings are added: each one's sort key with the order it was added last (one
-        # flat tuple: ~220 bytes a finding beside its URL, a third less than nested), and
-        # where its pickle is, in the order added. Then, in report order, the arrays alone.
-        self._keys: list[tuple[int, int, int, str, str, str, int]] | None = []
         self._offsets = array("q")
         self._lengths = array("q")
         self._positions = array("q")
@@ -165,7 +170,7 @@ class Findings(Sequence[Finding]):
             self._file.write(blob)
         except OSError as exc:  # a full disk: said as where the findings were going
             raise _spill_error(exc) from None
-        self._keys.append((*finding.sort_key, len(self._keys)))
+        self._keys.add(finding.sort_key)
         self._offsets.append(self._size)
         self._lengths.append(len(blob))
         self._size += len(blob)
@@ -178,8 +183,7 @@ class Findings(Sequence[Finding]):
             self._file.flush()
         except OSError as exc:
             raise _spill_error(exc) from None
-        self._keys.sort()  # equal keys stay in the order added: the last item is that order
-        order = array("q", (key[-1] for key in self._keys))
+        order = self._keys.order()  # equal keys stay in the order added
         self._keys = None
         offsets, lengths = self._offsets, self._lengths
         self._offsets = array("q", (offsets[added] for added in order))
