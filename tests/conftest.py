@@ -4,8 +4,10 @@ their history in a throw-away database, never in the user's ~/.local/share/hulia
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -25,8 +27,12 @@ from hypothesis import settings
 settings.register_profile("hulian", deadline=None)
 settings.load_profile("hulian")
 
-os.environ.setdefault(
-    "HULIAN_DB", f"sqlite:///{Path(tempfile.mkdtemp(prefix='hulian-test-db-')) / 'history.db'}")
+if "HULIAN_DB" not in os.environ:
+    # The suite's own history store, removed when the test process ends (each xdist worker
+    # makes its own).
+    _STORE_DIR = Path(tempfile.mkdtemp(prefix="hulian-test-db-"))
+    atexit.register(shutil.rmtree, _STORE_DIR, ignore_errors=True)
+    os.environ["HULIAN_DB"] = f"sqlite:///{_STORE_DIR / 'history.db'}"
 
 
 class Receiver:

@@ -100,13 +100,14 @@ def _tls_context(log: _Log) -> ssl.SSLContext:
             .public_key(key.public_key()).serial_number(1)
             .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
             .sign(key, hashes.SHA256()))
-    directory = Path(tempfile.mkdtemp(prefix="hulian-lab-tls-"))
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    with tempfile.TemporaryDirectory(prefix="hulian-lab-tls-") as scratch:
+        directory = Path(scratch)  # ssl loads a chain from files only
+        (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (directory / "key.pem").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
 
     def server_name(_: Any, name: str | None, __: Any) -> None:
         log.write(server="public", event="sni", host=name or "", path="")

@@ -72,7 +72,9 @@ def worker(run_id: str, redis: str, store: str, evidence: Path) -> subprocess.Po
     return subprocess.Popen(
         [*WORKER, "--distributed", redis, "--store", store, "--run-id", run_id,
          "--evidence", str(evidence), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # A worker killed midway cannot remove its temporary directory: the test's own.
+        env={**os.environ, "TMPDIR": str(evidence.parent)})
 
 
 def finished(process: subprocess.Popen[str], timeout: float = 120) -> str:

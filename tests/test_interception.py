@@ -26,8 +26,9 @@ TARGET = "https://shop.example-target.com/item/42"
 @functools.cache
 def both_catalogs() -> Catalog:
     """The shipped catalog and the lab's, so that every endpoint either declares is tried."""
-    lab = write_policies(load_scenario(), Path(tempfile.mkdtemp(prefix="hulian-lab-")) / "p")
-    return load_catalog([shipped_policies_dir(), lab])
+    with tempfile.TemporaryDirectory(prefix="hulian-lab-") as directory:
+        lab = write_policies(load_scenario(), Path(directory) / "p")
+        return load_catalog([shipped_policies_dir(), lab])
 
 
 @pytest.fixture(scope="module")
