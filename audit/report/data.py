@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import pickle
 from array import array
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ from audit.report.findings import (
     status_rank,
 )
 from audit.report.search import SearchSection, search_section
+from audit.report.spill import Spilled
 
 __all__ = ["FINDING_STATUSES", "SEVERITY_RANK", "Finding", "FindingHop", "Findings",
            "ReportData", "build_report_data", "status_rank"]
@@ -157,7 +159,9 @@ class ReportData:
     diff: Diff | None = None
     # Observations whose outcome is `unrecognized`: the review queue (a section of the
     # report, and review.csv).
-    review: list[ReviewItem] = field(default_factory=list)
+    # Kept in a temporary file when built from a bundle (audit/report/spill.py): a platform
+    # whose interstitial changed its wording sends every link it wraps here.
+    review: Sequence[ReviewItem] = field(default_factory=list)
     # Every `evaluate --force` the manifest records (shown on the cover of every report).
     forced: list[ForcedEvaluation] = field(default_factory=list)
     # Rendered with --allow-unverified: what verification found (the banner of every output).
@@ -254,6 +258,14 @@ class _Judgements:
         return judged
 
 
+def _encode_review(item: ReviewItem) -> bytes:
+    return pickle.dumps(astuple(item), pickle.HIGHEST_PROTOCOL)
+
+
+def _decode_review(blob: bytes) -> ReviewItem:
+    return ReviewItem(*pickle.loads(blob))  # the report's own file (audit/report/spill.py)
+
+
 def _hop(h: dict[str, Any]) -> FindingHop:
     return FindingHop(h["url"], h.get("status"), h.get("location"), h.get("via") or "start",
                       h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
@@ -330,8 +342,10 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
                        outcome)] += links
     edges = _worst_per_edge(groups)
     try:
-        review = [item for record in queries.review_records(tables)
-                  if (item := review_item(record)) is not None]
+        review = Spilled("the report's review queue", (
+            item for record in queries.review_records(tables)
+            if (item := review_item(record)) is not None),
+            encode=_encode_review, decode=_decode_review)
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
     figures = _verdict_figures(tables, frameworks)

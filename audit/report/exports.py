@@ -108,7 +108,8 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
             "review": len(data.review),
         },
         # The review queue (also review.csv): links that ended on a page hulian cannot read.
-        "review": [asdict(item) for item in data.review],
+        # Streamed in its place by _json_chunks, as the findings are at the end.
+        "review": _REVIEW_PLACE,
         "requirements": [
             {"id": f"{r.framework}/{r.id}", "status": str(r.status),
              "rules": [x[0] for x in r.rules],
@@ -125,9 +126,21 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
     }
 
 
+# What _head puts where the review queue goes, for _json_chunks to find (a text no value
+# holds: a NUL is written as \u0000 in JSON).
+_REVIEW_PLACE = "\0review\0"
+
+
 def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
     head = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
-    yield head[:-2] + ',\n "findings": ['  # reopen the object to stream the findings
+    before, after = head.split(f'\n "review": {json.dumps(_REVIEW_PLACE)}', 1)
+    # As json.dumps(indent=1) writes a list of objects at the second level.
+    yield before + '\n "review": ['
+    for i, item in enumerate(data.review):
+        text = json.dumps(asdict(item), ensure_ascii=False, indent=1).replace("\n", "\n  ")
+        yield ("\n  " if i == 0 else ",\n  ") + text
+    yield "\n ]" if data.review else "]"
+    yield after[:-2] + ',\n "findings": ['  # reopen the object to stream the findings
     encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
     for i, finding in enumerate(data.findings):
         yield ("\n  " if i == 0 else ",\n  ") + encode(finding_record(finding))

@@ -12,27 +12,23 @@ is a pass over the file (~10 us a finding), which each of the report's few uses 
 Why a file of pickles rather than a DuckDB table: the findings are Python objects made for the
 templates, and what the report does with them is to walk them in order; a table would mean a
 column per field and a second mapping between the two (a SQL translation of nothing). The
-file is the process's own (unlinked at creation, gone when the process ends, however it ends);
-it is read with `os.pread`, so helper processes forked to write the machine outputs read it
-beside the parent without sharing a file offset.
+file is audit/report/spill.py's, which the review queue uses alike.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pickle
-import tempfile
 import weakref
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import IO, NamedTuple, overload
+from typing import NamedTuple, overload
 
 from audit.evidence.sql import KeySort
 from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
+from audit.report.spill import SpillFile
 
 # Finding statuses, worst first; a link's status is the worst of its rules' answers.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
@@ -116,22 +112,6 @@ def _encode(finding: Finding) -> bytes:
     return pickle.dumps(row, pickle.HIGHEST_PROTOCOL)
 
 
-def _close_quietly(file: IO[bytes], keys: KeySort) -> None:
-    """Close the store's file and its keys' sort. After a failed write (a full disk) the
-    file's buffer still holds what could not be written, and closing tries again and fails:
-    the error was raised already, and the file is nobody's but the store's, so a second one
-    is not said."""
-    keys.close()
-    with contextlib.suppress(OSError):
-        file.close()
-
-
-def _spill_error(exc: OSError) -> OSError:
-    return OSError(exc.errno, "cannot keep the report's findings in a temporary file under "
-                   f"{tempfile.gettempdir()} (set TMPDIR to a directory with room): "
-                   f"{exc.strerror or exc}")
-
-
 class Findings(Sequence[Finding]):
     """Findings in report order — worst first (Finding.sort_key), then in the order they were
     added (the order measured) — stored in a temporary file.
@@ -141,19 +121,14 @@ class Findings(Sequence[Finding]):
     ask for. `statuses` counts the findings by status as they are added."""
 
     def __init__(self, findings: Iterable[Finding] = ()) -> None:
-        # Open for the store's life, not one block: closed by close() or when the store is
-        # collected (the finalizer, quietly: the file is the store's, not a leak).
-        try:
-            self._file = tempfile.TemporaryFile(prefix="hulian-findings-")  # noqa: SIM115
-        except OSError as exc:
-            raise _spill_error(exc) from None
+        self._file = SpillFile("the report's findings")
         # While findings are added: each one's sort key, which DuckDB sorts (KeySort: a few
         # MB of Python objects at any size, where Python's own sort held ~220 bytes a finding
         # beside its URL), and where its pickle is, in the order added. Then, in report
         # order, the arrays alone.
         self._keys: KeySort | None = KeySort(SORT_KEY_KINDS)
-        self._closer = weakref.finalize(self, _close_quietly, self._file, self._keys)
-        self._size = 0
+        # The sort's DuckDB connection and spill directory go with the store.
+        weakref.finalize(self, self._keys.close)
         self._offsets = array("q")
         self._lengths = array("q")
         self._positions = array("q")
@@ -166,23 +141,15 @@ class Findings(Sequence[Finding]):
         if self._keys is None:
             raise RuntimeError("findings are added before they are read")
         blob = _encode(finding)
-        try:
-            self._file.write(blob)
-        except OSError as exc:  # a full disk: said as where the findings were going
-            raise _spill_error(exc) from None
+        self._offsets.append(self._file.append(blob))
         self._keys.add(finding.sort_key)
-        self._offsets.append(self._size)
         self._lengths.append(len(blob))
-        self._size += len(blob)
         self.statuses[finding.status] += 1
 
     def _sealed(self) -> None:
         if self._keys is None:
             return
-        try:
-            self._file.flush()
-        except OSError as exc:
-            raise _spill_error(exc) from None
+        self._file.flush()
         order = self._keys.order()  # equal keys stay in the order added
         self._keys = None
         offsets, lengths = self._offsets, self._lengths
@@ -222,13 +189,12 @@ class Findings(Sequence[Finding]):
         """Every finding in report order, a read of the file each (report order is not the
         file's: a finding is written when its observation is read)."""
         self._sealed()
-        fd = self._file.fileno()
+        read = self._file.read
         for offset, length in zip(self._offsets, self._lengths, strict=True):
-            yield self._decode(os.pread(fd, length, offset))
+            yield self._decode(read(offset, length))
 
     def _read(self, position: int) -> Finding:
-        return self._decode(os.pread(self._file.fileno(), self._lengths[position],
-                                     self._offsets[position]))
+        return self._decode(self._file.read(self._offsets[position], self._lengths[position]))
 
     def _decode(self, blob: bytes) -> Finding:
         row = pickle.loads(blob)  # this process's own file, written by add()
@@ -246,7 +212,9 @@ class Findings(Sequence[Finding]):
         return Finding(*row)
 
     def close(self) -> None:
-        self._closer()
+        if self._keys is not None:
+            self._keys.close()
+        self._file.close()
 
     def __repr__(self) -> str:
         return f"<Findings: {len(self)}>"
