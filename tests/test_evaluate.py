@@ -348,6 +348,33 @@ def test_evaluate_streams_all_observations() -> None:
     assert len(verdicts) == 10  # five IM-surface rules for each cross-company observation
 
 
+def test_a_stream_is_judged_as_each_observation_alone() -> None:
+    # evaluate() makes each distinct reason once for the whole stream: what it gives must be
+    # what judging each observation on its own gives, whatever fills the texts (sources,
+    # known and unknown targets named by platform or URL, surfaces, outcomes, stated
+    # reasons, exemptions by reason and by domain), repeated so that texts are reused.
+    rules = {**SHIPPED_RULES, DOMAIN_RULE.id: DOMAIN_RULE}
+    judged_by = catalog(rules=rules)
+    observations = []
+    n = 0
+    for source in ("wechat", "zhihu"):
+        for target, url in (("taobao", None), ("qq", None), (None, "https://gamble-site.com/"),
+                            (None, "https://unknown.example/a"), ("nosuch", "https://b.example/")):
+            for surface in (SurfaceKind.IM_PRIVATE, SurfaceKind.POST):
+                for outcome in (Outcome.DIRECT, Outcome.BLOCKED, Outcome.COPY_ONLY):
+                    for reason in (None, BlockReason.REWARD_SHARING, BlockReason.PHISHING):
+                        for _ in range(2):
+                            n += 1
+                            observations.append(obs(outcome, source=source, target=target,
+                                                    url=url, surface=surface, reason=reason,
+                                                    oid=f"o{n}"))
+    streamed = [v.model_dump_json() for v in evaluate(iter(observations), judged_by)]
+    alone = [v.model_dump_json() for o in observations
+             for v in evaluate_observation(o, judged_by)]
+    assert streamed == alone
+    assert len({v for v in streamed if '"status":"exempt"' in v}) > 1
+
+
 # ---------------------------------------------------------------------------------------
 # requirement_status
 # ---------------------------------------------------------------------------------------

@@ -76,14 +76,16 @@ NO_REASON = ("未说明", "none stated")
 
 def evaluate_observation(observation: Observation, catalog: Catalog) -> list[Verdict]:
     """Verdicts of every observation-scope rule that applies to `observation`."""
-    return _evaluate_one(_attributed(observation, catalog), catalog, requirement_index(catalog))
+    return _evaluate_one(_attributed(observation, catalog), catalog, requirement_index(catalog),
+                         {})
 
 
 def evaluate(observations: Iterable[Observation], catalog: Catalog) -> Iterator[Verdict]:
     """Verdicts for a stream of observations, in order (lazy: bundles can be large)."""
     index = requirement_index(catalog)
+    reasons: _Reasons = {}
     for observation in observations:
-        yield from _evaluate_one(_attributed(observation, catalog), catalog, index)
+        yield from _evaluate_one(_attributed(observation, catalog), catalog, index, reasons)
 
 
 def _attributed(observation: Observation, catalog: Catalog) -> Observation:
@@ -233,14 +235,33 @@ def verdict_id(rule_id: str, observation_id: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+# A verdict's reason by what fills it (below): a run has millions of verdicts and a few
+# thousand distinct reasons, which filling the templates again for each took half the
+# evaluation's time.
+_Reasons = dict[tuple[object, ...], Text]
+
+
 def _evaluate_one(
-    observation: Observation, catalog: Catalog, index: Mapping[str, list[str]]
+    observation: Observation, catalog: Catalog, index: Mapping[str, list[str]],
+    reasons: _Reasons,
 ) -> list[Verdict]:
     verdicts = []
+    target_known = (observation.target_platform or "") in catalog.platforms
     for rule in catalog.rules.values():
         if rule.scope != "observation" or not _applies(rule, observation, catalog):
             continue
         status, exemption = _judge(rule, observation)
+        # Everything _reason reads; a target the catalog does not know is named by its URL,
+        # which few verdicts share: those reasons are made each time, not kept.
+        # The exemption by identity: its justification fills the text, whatever its id.
+        key = (rule.id, status, id(exemption), observation.source,
+               observation.target_platform, observation.surface, observation.outcome,
+               observation.reason) if target_known else None
+        reason = reasons.get(key) if key else None
+        if reason is None:
+            reason = _reason(rule, status, exemption, observation, catalog)
+            if key:
+                reasons[key] = reason
         verdicts.append(Verdict(
             id=verdict_id(rule.id, observation.id),
             rule_id=rule.id,
@@ -253,7 +274,7 @@ def _evaluate_one(
             outcome=observation.outcome,
             status=status,
             severity=rule.severity,
-            reason=_reason(rule, status, exemption, observation, catalog),
+            reason=reason,
             exemption=exemption.id if exemption else None,
             requirements=list(index.get(rule.id, [])),
             evidence=list(observation.evidence),
