@@ -28,8 +28,8 @@ settings.register_profile("hulian", deadline=None)
 settings.load_profile("hulian")
 
 if "HULIAN_DB" not in os.environ:
-    # The suite's own history store, removed when the test process ends (each xdist worker
-    # makes its own).
+    # The suite's own history store, removed when the process that made it ends (xdist's
+    # workers inherit the controller's, which outlives them).
     _STORE_DIR = Path(tempfile.mkdtemp(prefix="hulian-test-db-"))
     atexit.register(shutil.rmtree, _STORE_DIR, ignore_errors=True)
     os.environ["HULIAN_DB"] = f"sqlite:///{_STORE_DIR / 'history.db'}"

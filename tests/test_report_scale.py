@@ -257,8 +257,11 @@ def test_duckdb_sorts_keys_as_python_sorts_them(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(sql, "SORT_ROWS", 97)
     rng = random.Random(3)
     words = ["", "a", "A", "ab", "a\u0301", "\u00e1", "z", "\u5fae\u4fe1", "\u6dd8\u5b9d",
-             "\U0001f600", "\uffff", "\U0001f600a", "https://a.example/\u8def", "a b"]
-    keys = [(-rng.randint(0, 3), rng.randint(-2, 2), -rng.randint(0, 9), rng.choice(words),
+             "\U0001f600", "\uffff", "\U0001f600a", "https://a.example/\u8def", "a b",
+             "a\x00", "a\x00b", "\x00", "https://www.taobao.com/item/1",
+             "https://www.taobao.com/item/10", "https://www.taobao.com/item/1\u00e9"]
+    keys = [(-rng.randint(0, 3), rng.randint(-2**62, 2**62) * rng.randint(0, 1),
+             -rng.randint(0, 9), rng.choice(words),
              rng.choice(words), rng.choice(words)) for _ in range(1_000)]
     sort = sql.KeySort(SORT_KEY_KINDS)
     for key in keys:
@@ -367,6 +370,7 @@ def test_forked_helpers_read_the_store_beside_the_parent(mixed: list[Finding]) -
 
     store = Findings(_copies(mixed, 800))
     expected = [f.id for f in sorted(_copies(mixed, 800), key=lambda f: f.sort_key)]
+    store.positions()  # sorted before the fork, as the report's data is
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its walk, through the pipe
@@ -383,6 +387,47 @@ def test_forked_helpers_read_the_store_beside_the_parent(mixed: list[Finding]) -
     os.waitpid(pid, 0)
     assert in_parent == expected and in_child == expected
     store.close()
+
+
+def test_a_forked_child_leaves_the_parents_sort_alone(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A child forked while keys wait in DuckDB inherits its connection and spill directory:
+    # it may neither sort with them (DuckDB is not fork-safe) nor remove them on its way out.
+    import gc
+    import os
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sql, "SORT_ROWS", 10)
+    sort = sql.KeySort(("int", "text"))
+    keys = [(i % 7, f"k{i % 5}") for i in range(50)]
+    for key in keys:
+        sort.add(key)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        answer = "sorted"
+        try:
+            os.close(read_end)
+            try:
+                sort.order()
+            except RuntimeError:
+                answer = "refused"
+            del sort
+            gc.collect()
+            with os.fdopen(write_end, "w") as out:
+                out.write(answer)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    assert answer == "refused"
+    assert any(tmp_path.iterdir())  # the parent's spill directory, still there
+    assert list(sort.order()) == sorted(range(len(keys)), key=lambda i: (keys[i], i))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="sorted once"):
+        sort.order()
 
 
 _STATUSES = ("pass", "fail", "exempt", "inconclusive")

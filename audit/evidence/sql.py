@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -109,6 +110,10 @@ def _tables_error(exc: duckdb.Error) -> TablesError:
                            "HULIAN_DUCKDB_MEMORY higher, e.g. 2GB) and it spills into "
                            f"{tempfile.gettempdir()} past it (set TMPDIR to a directory "
                            "with room)")
+    if isinstance(exc, duckdb.IOException) and tempfile.gettempdir() in str(exc):
+        # Its spill directory full or gone.
+        return TablesError(f"{exc} (DuckDB spills into {tempfile.gettempdir()}: set TMPDIR "
+                           "to a directory with room)")
     return TablesError(str(exc))
 
 
@@ -302,6 +307,24 @@ def run_tables(run: Path, *, verdicts: bool = True, fresh: bool = False) -> RunT
 
 # Keys held in Python before they go to DuckDB as one batch (`KeySort`): ~20 MB of tuples.
 SORT_ROWS = 65_536
+# KeySort's own DuckDB limit: it fills while the run's tables (MEMORY_LIMIT) stream the rows
+# the keys come from, so the two together stay within 1.5 times MEMORY_LIMIT's default.
+SORT_MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_SORT_MEMORY", "256MB")
+
+
+# Connections a forked child inherited from a KeySort: held, never closed nor destroyed there.
+_INHERITED: list[duckdb.DuckDBPyConnection] = []
+
+
+def _close_sort(con: duckdb.DuckDBPyConnection, spill: Path, pid: int) -> None:
+    """A KeySort's connection and spill directory, closed by the process that made them: a
+    forked child inherits both and must leave them alone (DuckDB is not fork-safe: even
+    destroying the connection there crashes the child, and the directory is the parent's)."""
+    if os.getpid() != pid:
+        _INHERITED.append(con)
+        return
+    con.close()
+    shutil.rmtree(spill, ignore_errors=True)
 
 
 class KeySort:
@@ -309,51 +332,74 @@ class KeySort:
     gives the places they were added at (from 0), in the keys' order; equal keys stay in the
     order added. The report's findings at ten million observations are ~4 million keys, which
     as Python tuples would hold ~1.2 GB until sorted; DuckDB holds them in columns and spills
-    past its memory limit.
+    past its memory limit (SORT_MEMORY_LIMIT) into a directory of its own under $TMPDIR.
 
     `kinds`: each key item's kind ("int" or "text"). Keys compare as Python compares tuples of
     them: numbers by value, texts by code point (DuckDB compares texts' UTF-8 bytes, which
-    orders them alike). None is not a key item (Python cannot order it beside a value)."""
+    orders them alike). None is not a key item (Python cannot order it beside a value).
+    Sorted once, by the process that added the keys."""
 
     def __init__(self, kinds: Sequence[str]):
         self._columns = [(f"k{i}", kind) for i, kind in enumerate(kinds)] + [("added", "int")]
         self._pending: list[tuple[Any, ...]] = []
         self._added = 0
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._spill: Path | None = None
+        self._closer: weakref.finalize[[duckdb.DuckDBPyConnection, Path, int], KeySort] | None
+        self._closer = None
+        self._sorted = False
+        self._pid = os.getpid()
 
     def __len__(self) -> int:
         return self._added
 
     def add(self, key: tuple[Any, ...]) -> None:
+        if self._sorted:
+            raise RuntimeError("keys are added after they were sorted")
         self._pending.append((*key, self._added))
         self._added += 1
         if len(self._pending) >= SORT_ROWS:
             self._flush()
 
-    def _flush(self) -> None:
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if os.getpid() != self._pid:
+            raise RuntimeError("keys are sorted by the process that added them")
         if self._con is None:
-            self._spill = _temporary_directory("hulian-duckdb-", "for DuckDB to spill into")
-            self._con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
-                                memory_limit=MEMORY_LIMIT, temp_directory=str(self._spill))
-            self._con.register("pending", columnar.store_table([], self._columns))
-            self._con.execute("CREATE TABLE keys AS SELECT * FROM pending")
+            spill = _temporary_directory("hulian-duckdb-", "for DuckDB to spill into")
+            try:
+                con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
+                              memory_limit=SORT_MEMORY_LIMIT, temp_directory=str(spill))
+            except BaseException:
+                shutil.rmtree(spill, ignore_errors=True)
+                raise
+            # Closed by close(), or when the sort is collected unsorted (a report that
+            # failed midway).
+            self._closer = weakref.finalize(self, _close_sort, con, spill, os.getpid())
+            self._con = con
+            con.register("pending", columnar.store_table([], self._columns))
+            con.execute("CREATE TABLE keys AS SELECT * FROM pending")
+        return self._con
+
+    def _flush(self) -> None:
         try:
-            self._con.register("pending", columnar.store_table(self._pending, self._columns))
-            self._con.execute("INSERT INTO keys SELECT * FROM pending")
-            self._con.unregister("pending")
+            con = self._connection()
+            con.register("pending", columnar.store_table(self._pending, self._columns))
+            con.execute("INSERT INTO keys SELECT * FROM pending")
+            con.unregister("pending")
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
         self._pending = []
 
     def order(self) -> array[int]:
-        """The places of the keys added, in the keys' order. The keys are gone after it."""
+        """The places of the keys added, in the keys' order; once (the keys are gone after
+        it)."""
+        if self._sorted:
+            raise RuntimeError("keys are sorted once")
+        self._sorted = True
         try:
             self._flush()
-            assert self._con is not None
             names = ", ".join(name for name, _ in self._columns)
-            reader = self._con.cursor().sql(f"SELECT added FROM keys ORDER BY {names}"
-                                            ).to_arrow_reader(COLUMN_ROWS)
+            reader = self._connection().cursor().sql(
+                f"SELECT added FROM keys ORDER BY {names}").to_arrow_reader(COLUMN_ROWS)
             order = array("q")
             for batch in reader:
                 order.extend(batch.column(0).to_pylist())
@@ -364,12 +410,9 @@ class KeySort:
             self.close()
 
     def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-        if self._spill is not None:
-            shutil.rmtree(self._spill, ignore_errors=True)
-            self._spill = None
+        if self._closer is not None:
+            self._closer()
+        self._con = None
         self._pending = []
 
 

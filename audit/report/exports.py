@@ -126,8 +126,9 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
     }
 
 
-# What _head puts where the review queue goes, for _json_chunks to find (a text no value
-# holds: a NUL is written as \u0000 in JSON).
+# What _head puts where the review queue goes, for _json_chunks to find: it looks for a line
+# break, one space, the key "review" and this value, which only the top-level entry matches
+# (nested keys are indented further, and a value's own line breaks are written as \n).
 _REVIEW_PLACE = "\0review\0"
 
 

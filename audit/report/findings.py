@@ -18,7 +18,6 @@ file is audit/report/spill.py's, which the review queue uses alike.
 from __future__ import annotations
 
 import pickle
-import weakref
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -127,8 +126,6 @@ class Findings(Sequence[Finding]):
         # beside its URL), and where its pickle is, in the order added. Then, in report
         # order, the arrays alone.
         self._keys: KeySort | None = KeySort(SORT_KEY_KINDS)
-        # The sort's DuckDB connection and spill directory go with the store.
-        weakref.finalize(self, self._keys.close)
         self._offsets = array("q")
         self._lengths = array("q")
         self._positions = array("q")

@@ -4,8 +4,9 @@ A report's findings (audit/report/findings.py) and its review queue grow with th
 million observations make ~400,000 findings, and a platform whose interstitial changed its
 wording sends every link it wraps to the review queue. Each item is written, as it is made,
 as one blob to a file that is the process's own (unlinked at creation, gone when the process
-ends, however it ends), and read back with `os.pread`, so helper processes forked to write
-the machine outputs read it beside the parent without sharing a file offset.
+ends, however it ends). Everything is written and flushed before the report forks its
+helpers; then they only read, with `os.pread`, beside the parent without sharing a file
+offset.
 """
 
 from __future__ import annotations
@@ -91,6 +92,13 @@ class Spilled(Sequence[T], Generic[T]):
         self._flushed = True
         for item in items:
             self.add(item)
+        self.flush()  # complete as given: nothing left in a buffer a fork would share
+
+    def flush(self) -> None:
+        """Everything added readable, here and in processes forked after it."""
+        if not self._flushed:
+            self._file.flush()
+            self._flushed = True
 
     def add(self, item: T) -> None:
         blob = self._encode(item)
@@ -102,9 +110,7 @@ class Spilled(Sequence[T], Generic[T]):
         return len(self._offsets)
 
     def _read(self, index: int) -> T:
-        if not self._flushed:
-            self._file.flush()
-            self._flushed = True
+        self.flush()
         return self._decode(self._file.read(self._offsets[index], self._lengths[index]))
 
     @overload
