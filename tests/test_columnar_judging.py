@@ -102,6 +102,22 @@ def test_small_in_memory_records_take_the_same_queries() -> None:
     assert evaluate_graph_rules([], catalog) == []
 
 
+def test_a_reduction_runs_unordered_and_leaves_the_order_kept() -> None:
+    # RunTables.reduced lets DuckDB drop insertion order for one query (its ORDER BY orders
+    # every column), so the rows are those `all` gives, and the setting is back afterwards,
+    # also after a query that failed.
+    records = list(scaleruns.synthetic_records(30, 200, 2_000, seed=4))
+    sql = ("SELECT source, outcome, min(id), count(*) FROM observations "
+           "GROUP BY ALL ORDER BY ALL")
+    setting = "SELECT current_setting('preserve_insertion_order')"
+    with memory_tables(scaleruns.observation_objects(iter(records))) as tables:
+        assert tables.reduced(sql) == tables.all(sql) and len(tables.all(sql)) > 5
+        assert tables.all(setting) == [(True,)]
+        with pytest.raises(TablesError):
+            tables.reduced("SELECT no_such_column FROM observations")
+        assert tables.all(setting) == [(True,)]
+
+
 def test_ids_taken_across_batches_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     # The graph's evidence comes from a column of ids read beside the edges' counts: batches
     # far smaller than an edge's ids give the same graph.

@@ -70,7 +70,7 @@ def aggregate_tables(tables: RunTables, graph_verdicts: Iterable[Verdict]) -> Ru
     for (source,) in tables.rows(VERDICT_SOURCES):
         agg.source(source)
     tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")], UNIT_RANK.items())
-    for source, requirement, rank, unit in tables.rows(REQUIREMENT_UNITS):
+    for source, requirement, rank, unit in tables.reduced(REQUIREMENT_UNITS):
         agg.verdict("", source, (requirement,), STATUS_OF_UNIT_RANK[rank], unit)
     # One arg_max of the fields together: arg_max of each would skip a NULL outcome and take
     # another verdict's.

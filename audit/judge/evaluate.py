@@ -179,7 +179,8 @@ class RequirementTally:
 # unit, status), each a verdict counted for a requirement with its unit as `add` makes it,
 # over a table `unit_ranks` (status, rank) of UNIT_RANK; each row of the result,
 # (*keys, requirement, rank, unit), is one `add((requirement,), STATUS_OF_UNIT_RANK[rank],
-# unit, "")` to the tally of its keys.
+# unit, "")` to the tally of its keys. Its ORDER BY orders every column: RunTables.reduced
+# runs it without keeping insertion order, which lets DuckDB spill the grouping.
 STATUS_OF_UNIT_RANK = {rank: status for status, rank in UNIT_RANK.items()}
 
 

@@ -156,7 +156,7 @@ def requirement_statuses(tables: RunTables,
                      [(rule, key) for key, rules in rules_of.items() for rule in rules])
         tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")],
                      UNIT_RANK.items())
-        for requirement, rank, unit in tables.rows(REQUIREMENT_UNITS):
+        for requirement, rank, unit in tables.reduced(REQUIREMENT_UNITS):
             tally.add((requirement,), STATUS_OF_UNIT_RANK[rank], unit, "")
     return tally.statuses()
 
