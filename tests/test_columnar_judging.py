@@ -19,7 +19,9 @@ from audit.evidence import columnar
 from audit.evidence.bundle import VERDICTS, Bundle
 from audit.evidence.sql import RunTables, TablesError, memory_tables, run_tables
 from audit.graph.build import build, metrics
+from audit.judge import evaluate
 from audit.judge.cross import evaluate_graph_rules, iter_graph_verdicts
+from audit.judge.evaluate import fewest_units
 from audit.model import Status, Verdict
 from audit.policy.catalog import catalog_for_run
 from tests import oracle_graph, scaleruns
@@ -102,19 +104,23 @@ def test_small_in_memory_records_take_the_same_queries() -> None:
     assert evaluate_graph_rules([], catalog) == []
 
 
-def test_a_reduction_runs_unordered_and_leaves_the_order_kept() -> None:
-    # RunTables.reduced lets DuckDB drop insertion order for one query (its ORDER BY orders
-    # every column), so the rows are those `all` gives, and the setting is back afterwards,
-    # also after a query that failed.
+def test_a_reduction_in_parts_merges_to_the_whole() -> None:
+    # RunTables.reduced reads a reduction a part of its units at a time ($part of $parts,
+    # each unit whole in one part), without DuckDB keeping insertion order; fewest_units
+    # merges the parts' rows into what one pass gives. The setting is back afterwards, also
+    # after a query that failed.
     records = list(scaleruns.synthetic_records(30, 200, 2_000, seed=4))
-    sql = ("SELECT source, outcome, min(id), count(*) FROM observations "
-           "GROUP BY ALL ORDER BY ALL")
+    sql = ("SELECT source, outcome, min(id) FROM observations "
+           "WHERE hash(id) % $parts = $part GROUP BY ALL ORDER BY ALL")
     setting = "SELECT current_setting('preserve_insertion_order')"
     with memory_tables(scaleruns.observation_objects(iter(records))) as tables:
-        assert tables.reduced(sql) == tables.all(sql) and len(tables.all(sql)) > 5
+        whole = tables.reduced(sql)
+        assert len(whole) > 5 and fewest_units(whole) == whole
+        parts = tables.reduced(sql, 7)
+        assert len(parts) > len(whole) and fewest_units(parts) == whole
         assert tables.all(setting) == [(True,)]
         with pytest.raises(TablesError):
-            tables.reduced("SELECT no_such_column FROM observations")
+            tables.reduced("SELECT no_such_column FROM observations WHERE $part < $parts")
         assert tables.all(setting) == [(True,)]
 
 
@@ -217,7 +223,7 @@ def test_node_link_json_is_streamed_a_line_per_item() -> None:
 
 
 def test_a_bundles_aggregates_from_its_tables_are_those_of_its_records(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # `hulian diff` of a bundle feeds the aggregator groups from DuckDB (audit/history/
     # rundata.py) instead of every record: the same aggregates as every record fed one at a
     # time, with targets that have no platform (counted by URL host), verdicts that name no
@@ -282,7 +288,11 @@ def test_a_bundles_aggregates_from_its_tables_are_those_of_its_records(
     parquet = scaleruns.write_observations(tmp_path, iter(records))
     with RunTables(parquet, _write_verdicts(tmp_path, [*verdicts, *graph])) as tables:
         found = aggregate_tables(tables, graph)
-    assert found == expected
+        assert found == expected
+        # The requirements' units read in parts (a run of many millions of verdicts): the same.
+        monkeypatch.setattr(evaluate, "UNIT_PART_VERDICTS", 1_000)
+        assert evaluate.unit_parts(len(verdicts) + len(graph)) > 5
+        assert aggregate_tables(tables, graph) == expected
     assert expected.findings and expected.run_requirements and expected.requirements
     kept = expected.findings[("r9", pair[0].source, pair[0].surface.value,
                               host_of(pair[0].target_url) or "")]

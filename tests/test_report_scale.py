@@ -636,3 +636,24 @@ def test_a_verdict_whose_reason_is_no_text_is_named(tmp_path: Path, catalog: Cat
     with pytest.raises(BundleError,
                        match=r"verdicts\.jsonl:1: cannot be read into the verdicts table"):
         build_report_data(run, catalog)
+
+
+def test_requirement_statuses_read_in_parts_are_the_same(
+        tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ten million observations' requirement units are grouped a part at a time
+    # (audit.judge.evaluate.unit_parts): each requirement's status, count and sources are
+    # what one pass gives.
+    from audit.judge import evaluate
+
+    run = reportruns.write_run(tmp_path, "parts", [
+        *reportruns.synthetic_observations(400),
+        *(reportruns.unrecognized_observation(1_000 + n) for n in range(5))], catalog)
+
+    def statuses() -> list[tuple[str, str, int]]:
+        data = build_report_data(run, catalog)
+        return [(r.id, str(r.status), r.failed) for r in data.requirements]
+
+    whole = statuses()
+    monkeypatch.setattr(evaluate, "UNIT_PART_VERDICTS", 50)
+    assert evaluate.unit_parts(1_000) == 20
+    assert statuses() == whole and len({s for _, s, _ in whole}) > 1

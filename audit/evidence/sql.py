@@ -178,7 +178,8 @@ class RunTables:
             raise TablesError(f"{observations}: {exc}") from None
         self.has_verdicts = verdicts is not None
 
-    def rows(self, sql: str, params: Sequence[object] = ()) -> Iterator[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+             ) -> Iterator[tuple[Any, ...]]:
         """The query's rows, fetched in batches (never the whole result at once)."""
         batches = self._batches(sql, params)
         next(batches)  # the column names
@@ -220,11 +221,12 @@ class RunTables:
 
         return ColumnReader(batches())
 
-    def _batches(self, sql: str, params: Sequence[object]) -> Iterator[Any]:
+    def _batches(self, sql: str,
+                 params: Sequence[object] | Mapping[str, object]) -> Iterator[Any]:
         # First the column names, then the rows, FETCH_ROWS at a time.
         try:
             cursor = self.con.cursor()
-            cursor.execute(sql, list(params))
+            cursor.execute(sql, dict(params) if isinstance(params, Mapping) else list(params))
             yield [column[0] for column in cursor.description or ()]
             while True:
                 batch = cursor.fetchmany(FETCH_ROWS)
@@ -237,15 +239,18 @@ class RunTables:
     def all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return list(self.rows(sql, params))
 
-    def reduced(self, sql: str) -> list[tuple[Any, ...]]:
-        """The rows of a query that reduces many rows to a few, whose ORDER BY orders all its
-        columns: run without DuckDB keeping the order rows were inserted in between, which
-        lets its grouping spill (the requirements' units at ten million observations, 112
-        million rows, ran out of 512 MB while kept in order). Nothing else may read from
-        this database meanwhile: the setting is the database's."""
+    def reduced(self, sql: str, parts: int = 1) -> list[tuple[Any, ...]]:
+        """The rows of a query that reduces many rows to a few, read in `parts` parts: the
+        query takes $part and $parts and reads that part of its rows (the caller merges the
+        parts' rows). Run without DuckDB keeping the order rows were inserted in between
+        (its ORDER BY orders all its columns), which lets its grouping spill. Nothing else may
+        read from this database meanwhile: the setting is the database's."""
+        rows: list[tuple[Any, ...]] = []
         try:
             self.con.execute("SET preserve_insertion_order = false")
-            return self.all(sql)
+            for part in range(parts):
+                rows += self.rows(sql, {"part": part, "parts": parts})
+            return rows
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
         finally:

@@ -23,7 +23,13 @@ from audit.history.aggregate import Aggregator, RunAggregates
 from audit.history.diff import RunSummary
 from audit.history.store import get_run, load_aggregates, load_metrics, load_search
 from audit.judge.cross import iter_graph_verdicts
-from audit.judge.evaluate import STATUS_OF_UNIT_RANK, UNIT_RANK, units_by_rank_sql
+from audit.judge.evaluate import (
+    STATUS_OF_UNIT_RANK,
+    UNIT_RANK,
+    fewest_units,
+    unit_parts,
+    units_by_rank_sql,
+)
 from audit.judge.search_run import class_table, judge_search
 from audit.model import Verdict
 from audit.policy.catalog import catalog_for_run
@@ -70,7 +76,9 @@ def aggregate_tables(tables: RunTables, graph_verdicts: Iterable[Verdict]) -> Ru
     for (source,) in tables.rows(VERDICT_SOURCES):
         agg.source(source)
     tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")], UNIT_RANK.items())
-    for source, requirement, rank, unit in tables.reduced(REQUIREMENT_UNITS):
+    ((verdicts,),) = tables.all("SELECT count(*) FROM verdicts")
+    parts = tables.reduced(REQUIREMENT_UNITS, unit_parts(verdicts))
+    for source, requirement, rank, unit in fewest_units(parts):
         agg.verdict("", source, (requirement,), STATUS_OF_UNIT_RANK[rank], unit)
     # One arg_max of the fields together: arg_max of each would skip a NULL outcome and take
     # another verdict's.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from audit.model import (
     BlockReason,
@@ -179,9 +179,18 @@ class RequirementTally:
 # unit, status), each a verdict counted for a requirement with its unit as `add` makes it,
 # over a table `unit_ranks` (status, rank) of UNIT_RANK; each row of the result,
 # (*keys, requirement, rank, unit), is one `add((requirement,), STATUS_OF_UNIT_RANK[rank],
-# unit, "")` to the tally of its keys. Its ORDER BY orders every column: RunTables.reduced
-# runs it without keeping insertion order, which lets DuckDB spill the grouping.
+# unit, "")` to the tally of its keys.
+#
+# A unit's rank needs all of its verdicts grouped together: at ten million observations that
+# is ~100 million (requirement, unit) groups, more than DuckDB's 512 MB could group at once
+# (it ran out of memory). So the query reads one part of the units at a time ($part of
+# $parts, by a hash of the unit: each unit whole in one part), and `fewest_units` merges the
+# parts' rows.
 STATUS_OF_UNIT_RANK = {rank: status for status, rank in UNIT_RANK.items()}
+# Verdicts a part of the units is made of, about (`unit_parts`). Each part reads the whole
+# table again (~27 s at ten million observations, where one pass takes as long when it fits):
+# parts as large as fit, measured at 512 MB: a third of ten million observations' verdicts.
+UNIT_PART_VERDICTS = 12_000_000
 
 
 def units_by_rank_sql(verdicts: str, keys: tuple[str, ...] = ()) -> str:
@@ -189,9 +198,26 @@ def units_by_rank_sql(verdicts: str, keys: tuple[str, ...] = ()) -> str:
     return f"""
 WITH units AS (
   SELECT {by}requirement, unit, max(u.rank) AS rank
-  FROM ({verdicts}) JOIN unit_ranks u USING (status) GROUP BY ALL)
+  FROM ({verdicts}) JOIN unit_ranks u USING (status)
+  WHERE hash(unit) % $parts = $part GROUP BY ALL)
 SELECT {by}requirement, rank, min(unit) FROM units GROUP BY ALL ORDER BY ALL
 """
+
+
+def unit_parts(verdicts: int) -> int:
+    """How many parts units_by_rank_sql reads a table of this many verdicts in."""
+    return max(1, -(-verdicts // UNIT_PART_VERDICTS))
+
+
+def fewest_units(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows of units_by_rank_sql's parts as one query over every unit would give them:
+    of each (*keys, requirement, rank) the least unit, in order."""
+    least: dict[tuple[Any, ...], Any] = {}
+    for *group, unit in rows:
+        key = tuple(group)
+        if key not in least or unit < least[key]:
+            least[key] = unit
+    return sorted((*key, unit) for key, unit in least.items())
 
 
 def requirement_rules(frameworks: Iterable[Framework]) -> dict[str, list[str]]:

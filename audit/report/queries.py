@@ -25,6 +25,8 @@ from audit.judge.evaluate import (
     STATUS_OF_UNIT_RANK,
     UNIT_RANK,
     RequirementTally,
+    fewest_units,
+    unit_parts,
     units_by_rank_sql,
 )
 from audit.model import Verdict
@@ -156,7 +158,9 @@ def requirement_statuses(tables: RunTables,
                      [(rule, key) for key, rules in rules_of.items() for rule in rules])
         tables.table("unit_ranks", [("status", "VARCHAR"), ("rank", "INTEGER")],
                      UNIT_RANK.items())
-        for requirement, rank, unit in tables.reduced(REQUIREMENT_UNITS):
+        ((verdicts,),) = tables.all("SELECT count(*) FROM verdicts")
+        parts = tables.reduced(REQUIREMENT_UNITS, unit_parts(verdicts))
+        for requirement, rank, unit in fewest_units(parts):
             tally.add((requirement,), STATUS_OF_UNIT_RANK[rank], unit, "")
     return tally.statuses()
 
