@@ -27,7 +27,7 @@ from typing import NamedTuple, overload
 from audit.evidence.sql import KeySort
 from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
-from audit.report.spill import SpillFile
+from audit.report.spill import SpillFile, item_or_slice
 
 # Finding statuses, worst first; a link's status is the worst of its rules' answers.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
@@ -174,13 +174,7 @@ class Findings(Sequence[Finding]):
 
     def __getitem__(self, index: int | slice) -> Finding | list[Finding]:
         self._sealed()
-        if isinstance(index, slice):
-            return [self._read(i) for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("finding index out of range")
-        return self._read(index)
+        return item_or_slice(index, len(self), self._read)
 
     def __iter__(self) -> Iterator[Finding]:
         """Every finding in report order, a read of the file each (report order is not the

@@ -75,6 +75,18 @@ class SpillFile:
         self._closer()
 
 
+def item_or_slice(index: int | slice, length: int, read: Callable[[int], T]) -> T | list[T]:
+    """`sequence[index]` of a sequence of `length` items whose i-th `read(i)` gives: what the
+    stores' `__getitem__` share."""
+    if isinstance(index, slice):
+        return [read(i) for i in range(*index.indices(length))]
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError("index out of range")
+    return read(index)
+
+
 class Spilled(Sequence[T], Generic[T]):
     """Items in the order added, kept in a SpillFile: `add` them all, then read (iterating,
     `items[i]`, slices, `len`). `encode`/`decode` turn an item into a blob and back (pickle by
@@ -120,13 +132,7 @@ class Spilled(Sequence[T], Generic[T]):
     def __getitem__(self, index: slice) -> list[T]: ...
 
     def __getitem__(self, index: int | slice) -> T | list[T]:
-        if isinstance(index, slice):
-            return [self._read(i) for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("index out of range")
-        return self._read(index)
+        return item_or_slice(index, len(self), self._read)
 
     def __iter__(self) -> Iterator[T]:
         for index in range(len(self)):
