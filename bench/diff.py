@@ -16,20 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # bench.phases; a measured checkout goes first
 
-
-def _peak_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return 0
+from bench.phases import peak_mb, run_phase  # noqa: E402
 
 
 def phase(run: Path) -> dict[str, object]:
@@ -37,18 +32,13 @@ def phase(run: Path) -> dict[str, object]:
 
     started = time.perf_counter()
     summary = from_bundle(run)
-    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": _peak_mb(),
+    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": peak_mb(),
             "edges": len(summary.edges), "findings": len(summary.findings)}
 
 
 def measure(run: Path, code: Path) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, __file__, "--phase", "--run", str(run),
-                           "--code", str(code)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"from_bundle ({code}) failed:\n{proc.stderr}")
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["code"] = str(code)
-    return result
+    return run_phase([sys.executable, __file__, "--phase", "--run", str(run), "--code",
+                      str(code)], "from_bundle", code)
 
 
 def main() -> None:

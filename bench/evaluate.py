@@ -23,7 +23,6 @@ import hashlib
 import itertools
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,13 +30,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # bench.phases; a measured checkout goes first
 
-
-def _peak_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return 0
+from bench.phases import peak_mb, run_phase  # noqa: E402
 
 
 def phase(name: str, run: Path, limit: int | None) -> dict[str, Any]:
@@ -67,18 +62,12 @@ def phase(name: str, run: Path, limit: int | None) -> dict[str, Any]:
     return {"phase": name, "observations": count, "verdicts": verdicts,
             "verdicts_sha256": digest.hexdigest(), "seconds": round(seconds, 2),
             "us_per_observation": round(seconds / max(count, 1) * 1e6, 1),
-            "peak_rss_mb": _peak_mb()}
+            "peak_rss_mb": peak_mb()}
 
 
 def measure(name: str, run: Path, code: Path, limit: int | None) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--phase", name, "--run", str(run), "--code",
-               str(code)] + (["--limit", str(limit)] if limit else [])
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{name} ({code}) failed (exit {proc.returncode})")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["code"] = str(code)
-    return result
+    return run_phase([sys.executable, __file__, "--phase", name, "--run", str(run), "--code",
+                      str(code)] + (["--limit", str(limit)] if limit else []), name, code)
 
 
 def main() -> None:

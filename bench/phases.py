@@ -1,0 +1,30 @@
+"""What the benchmark scripts share: each measured phase runs in a subprocess of its own (its
+time and peak RSS are that process's, imports included) and prints its figures as a JSON
+line last."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+
+def peak_mb() -> int:
+    """This process's peak RSS, VmHWM (ru_maxrss would start from the parent's size at the
+    fork that started it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
+
+
+def run_phase(command: list[str], what: str, code: Path) -> dict[str, Any]:
+    """The figures `command` printed last, with the checkout measured; SystemExit with the
+    phase's stderr if it failed."""
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} ({code}) failed (exit {proc.returncode}):\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["code"] = str(code)
+    return result
