@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,23 +258,20 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None
     metrics, the review queue), and seal."""
     # Judging and the graph load DuckDB, pyarrow and networkx: only once the crawl (and its
     # worker processes) have finished, so that they never add to the crawl's memory.
-    from audit.judge.verdicts import iter_verdicts
+    from audit.judge.verdicts import write_verdicts
 
     writer.close()
     # The observations table first (built from the lines where the run did not write it as it
     # went), so that judging reads the bundle's own table rather than a copy in the cache.
     ensure_columnar(writer.path, writer.run_id)
-    (writer.path / VERDICTS).unlink(missing_ok=True)  # a resumed run is judged afresh
-
-    def written(verdicts: Iterable[Verdict]) -> Iterator[Verdict]:
-        for verdict in verdicts:
-            writer.add_verdict(verdict)
-            yield verdict
-
-    # Streamed: each verdict written and counted as it comes, never all of them held.
-    summarise(summary, written(iter_verdicts(writer.path, catalog)))
+    # Judged afresh (a resumed run too), each verdict written as it is made, never all held.
+    with (writer.path / VERDICTS).open("wb") as out:
+        counts = write_verdicts(writer.path, catalog, out)
+        out.flush()
+        os.fsync(out.fileno())
+    summarise(summary, counts)
     writer.close()
-    ensure_columnar(writer.path, writer.run_id)  # verdicts.parquet, which the graph reads
+    ensure_columnar(writer.path, writer.run_id, rebuild=(VERDICTS,))  # read by the graph
     # The review queue is written whatever reports were asked for (`hulian report` writes it
     # again with them).
     write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)

@@ -3,15 +3,17 @@ pydantic model a line) and judged by the catalog's observation rules (audit.judg
 as `iter_verdicts` judges a run), each verdict serialised as the bundle writer writes it.
 
     .venv/bin/python bench/evaluate.py [--observations 200000] [--baseline /tmp/base]
-        [--run BUNDLE] [--limit N] [--keep]
+        [--run BUNDLE] [--keep]
 
 The bundle is tests/reportruns.py's synthetic run (real catalog platforms, every outcome;
-generated first, not timed) unless --run names one (e.g. a run bench/report.py --keep left);
---limit judges its first N observations. Each phase runs in its own subprocess, for this
+generated first, not timed) unless --run names one (e.g. a run bench/report.py --keep left).
+Each phase runs in its own subprocess, for this
 checkout and, with --baseline CHECKOUT, another one, on the same bundle in the same run:
 
   read       the observations read, nothing judged (what any judging pays first)
-  evaluate   read + judged + each verdict serialised (model_dump_json)
+  evaluate   read + judged + each verdict serialised (model_dump_json): Observation objects
+  table      the run's observations table judged by DuckDB and written as JSON lines
+             (audit.judge.table_verdicts, as a run is judged; this checkout only)
 
 Figures: seconds, microseconds an observation, verdicts, peak RSS (VmHWM) of each phase.
 """
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import shutil
 import sys
@@ -35,13 +36,40 @@ sys.path.append(str(ROOT))  # bench.phases; a measured checkout goes first
 from bench.phases import peak_mb, run_phase  # noqa: E402
 
 
-def phase(name: str, run: Path, limit: int | None) -> dict[str, Any]:
+def table_phase(run: Path) -> dict[str, Any]:
+    from audit.evidence.sql import run_tables
+    from audit.judge.table_verdicts import write_observation_verdicts
+    from audit.policy.catalog import load_catalog, policy_dirs
+
+    catalog = load_catalog(policy_dirs())
+    out = Path(tempfile.mkdtemp(prefix="hulian-bench-verdicts-")) / "verdicts.jsonl"
+    try:
+        started = time.perf_counter()
+        with out.open("wb") as fh, run_tables(run, verdicts=False) as tables:
+            counts = write_observation_verdicts(tables, catalog, fh)
+            seconds = time.perf_counter() - started
+            count = tables.all("SELECT count(*) FROM observations")[0][0]
+        digest = hashlib.sha256()
+        with out.open("rb") as fh:
+            while block := fh.read(1 << 24):
+                digest.update(block)
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return {"phase": "table", "observations": count, "verdicts": sum(counts.values()),
+            "verdicts_sha256": digest.hexdigest(), "seconds": round(seconds, 2),
+            "us_per_observation": round(seconds / max(count, 1) * 1e6, 1),
+            "peak_rss_mb": peak_mb()}
+
+
+def phase(name: str, run: Path) -> dict[str, Any]:
+    if name == "table":
+        return table_phase(run)
     from audit.evidence.bundle import Bundle
     from audit.judge.evaluate import evaluate
     from audit.policy.catalog import load_catalog, policy_dirs
 
     catalog = load_catalog(policy_dirs())
-    observations = itertools.islice(Bundle(run).observations(), limit)
+    observations = Bundle(run).observations()
     started = time.perf_counter()
     count = verdicts = 0
     digest = hashlib.sha256()
@@ -57,7 +85,7 @@ def phase(name: str, run: Path, limit: int | None) -> dict[str, Any]:
 
         for verdict in evaluate(counted(), catalog):
             verdicts += 1
-            digest.update(verdict.model_dump_json().encode())
+            digest.update(verdict.model_dump_json().encode() + b"\n")
     seconds = time.perf_counter() - started
     return {"phase": name, "observations": count, "verdicts": verdicts,
             "verdicts_sha256": digest.hexdigest(), "seconds": round(seconds, 2),
@@ -65,16 +93,15 @@ def phase(name: str, run: Path, limit: int | None) -> dict[str, Any]:
             "peak_rss_mb": peak_mb()}
 
 
-def measure(name: str, run: Path, code: Path, limit: int | None) -> dict[str, Any]:
+def measure(name: str, run: Path, code: Path) -> dict[str, Any]:
     return run_phase([sys.executable, __file__, "--phase", name, "--run", str(run), "--code",
-                      str(code)] + (["--limit", str(limit)] if limit else []), name, code)
+                      str(code)], name, code)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--observations", type=int, default=200_000)
     parser.add_argument("--run", type=Path, help="judge this bundle instead of generating one")
-    parser.add_argument("--limit", type=int, help="judge the first N observations only")
     parser.add_argument("--baseline", type=Path,
                         help="another checkout to measure side by side (e.g. /tmp/base)")
     parser.add_argument("--keep", action="store_true", help="keep the generated bundle")
@@ -83,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.phase:
         sys.path.insert(0, str(args.code.resolve()))  # the code measured
-        print(json.dumps(phase(args.phase, args.run, args.limit)))
+        print(json.dumps(phase(args.phase, args.run)))
         return
 
     sys.path.insert(0, str(ROOT))
@@ -107,9 +134,10 @@ def main() -> None:
             print(f"generated {args.observations:,} observations in "
                   f"{time.perf_counter() - t0:.1f} s under {root}", file=sys.stderr)
         codes = [ROOT] + ([args.baseline] if args.baseline else [])
-        results = [measure(name, run, code, args.limit)
+        results = [measure(name, run, code)
                    for code in codes for name in ("read", "evaluate")]
-        for result in results:
+        table = measure("table", run, ROOT)
+        for result in [*results, table]:
             print(json.dumps(result))
         for code in codes:
             read, judged = (r for r in results if r["code"] == str(code))
@@ -119,6 +147,11 @@ def main() -> None:
                   f"{judged['seconds']} s ({judged['us_per_observation']} us each; the rules "
                   f"{judged['us_per_observation'] - read['us_per_observation']:.1f} us), "
                   f"peak RSS {judged['peak_rss_mb']} MB")
+        objects = results[1]
+        print(f"table (DuckDB): {table['seconds']} s ({table['us_per_observation']} us an "
+              f"observation), peak RSS {table['peak_rss_mb']} MB; the objects' verdicts byte "
+              f"for byte: {table['verdicts_sha256'] == objects['verdicts_sha256']}; ratio "
+              f"{objects['seconds'] / table['seconds']:.2f}x (objects read + judged / table)")
         if args.baseline:
             new, old = results[1], results[3]
             print(f"the same verdicts, byte for byte: "

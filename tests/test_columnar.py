@@ -29,6 +29,7 @@ from audit.evidence.bundle import (
     BundleError,
     BundleWriter,
     iter_records,
+    lines_of,
     read_manifest,
     rewrite_verdicts,
     seal,
@@ -182,7 +183,8 @@ def test_the_recorder_process_writes_the_table_beside_its_lines(
 def test_evaluate_rewrites_the_verdicts_table(tmp_path: Path) -> None:
     run = _bundle(tmp_path)
     other = VERDICT.model_copy(update={"id": "v2", "rule_id": "other-rule"})
-    rewrite_verdicts(run, [other, VERDICT, other.model_copy(update={"id": "v3"})], DIGEST)
+    rewrite_verdicts(run, lines_of([other, VERDICT, other.model_copy(update={"id": "v3"})]),
+                     DIGEST)
     assert [r["id"] for r in _rows(run / "verdicts.parquet")] == ["v2", VERDICT.id, "v3"]
     assert verify(run).intact
 
@@ -198,7 +200,7 @@ def test_evaluation_failing_midway_leaves_the_verdicts_as_they_were(tmp_path: Pa
         raise BundleError("observations.jsonl:7: invalid record")
 
     with pytest.raises(BundleError, match=r"observations\.jsonl:7"):
-        rewrite_verdicts(run, judged(), DIGEST)
+        rewrite_verdicts(run, lines_of(judged()), DIGEST)
     assert (run / "verdicts.jsonl").read_bytes() == before
     assert not list(run.glob("*.tmp"))
     assert verify(run).intact

@@ -16,6 +16,7 @@ from audit.evidence.bundle import (
     SIGNATURE,
     BundleError,
     BundleWriter,
+    lines_of,
     read_manifest,
     rewrite_verdicts,
     seal,
@@ -320,7 +321,7 @@ def test_extra_and_missing_files_fail_a_signed_bundle(signed: Path) -> None:
 
 def test_resealing_by_evaluate_drops_the_signature_and_records_it(signed: Path,
                                                                  key: KeyFiles) -> None:
-    rewrite_verdicts(signed, [], "new-policies")
+    rewrite_verdicts(signed, lines_of([]), "new-policies")
     assert not (signed / SIGNATURE).exists()
     entry = read_manifest(signed).config["evaluations"]
     assert isinstance(entry, list)

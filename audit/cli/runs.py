@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,11 +17,11 @@ from rich.markup import escape
 from audit.cli import custody
 from audit.cli.console import fail, stderr, stdout
 from audit.cli.policies import load_or_exit
-from audit.errors import EXIT_LOCKED, EXIT_NOT_A_RUN
+from audit.errors import EXIT_LOCKED, EXIT_NOT_A_RUN, HulianError
 from audit.evidence.bundle import (
     MANIFEST,
+    OBSERVATIONS,
     PROBLEM_LABELS,
-    Bundle,
     BundleError,
     NotARun,
     Problem,
@@ -33,8 +33,8 @@ from audit.evidence.bundle import (
     rewrite_verdicts,
     verify,
 )
+from audit.evidence.jsonlines import partial_last_line
 from audit.evidence.lock import BUNDLE_LOCK, Locked, bundle_lock
-from audit.model import Verdict
 
 RunArg = Annotated[Path, typer.Argument(metavar="RUN",
                                         help="A run bundle directory (runs/<run-id>).")]
@@ -189,11 +189,6 @@ def evaluate_command(
     catalog = load_or_exit()
     counts: dict[str, int] = {}  # by status
 
-    def counted(verdicts: Iterable[Verdict]) -> Iterator[Verdict]:
-        for verdict in verdicts:
-            counts[verdict.status.value] = counts.get(verdict.status.value, 0) + 1
-            yield verdict
-
     try:
         read_manifest(run)  # a clear error for a path that is no bundle, before any lock
         with writing(run, "evaluate"):
@@ -205,25 +200,28 @@ def evaluate_command(
                      + f"); run `hulian verify {run}` or pass --force")
                 raise typer.Exit(1)
             # DuckDB and pyarrow only for this command: the CLI imports every command module.
-            from audit.judge.verdicts import iter_verdicts
+            from audit.judge.verdicts import write_verdicts
 
-            bundle = Bundle(run)
-            # Streamed into the bundle and counted on the way, never all held. Forced over a
-            # bundle that fails verification: the cross-target rules read a table built again
-            # from the lines the per-observation rules read.
-            rewrite_verdicts(run, counted(iter_verdicts(run, catalog,
-                                                        fresh_tables=not report.intact)),
-                             catalog.digest, report,
-                             forced=force)
-    except BundleError as exc:
+            # Streamed into the bundle as judged, never all held. Forced over a bundle that
+            # fails verification: the rules read a table built again from the lines.
+            def judged(out: IO[bytes]) -> int:
+                by_kind = write_verdicts(run, catalog, out, fresh_tables=not report.intact)
+                for (status, _, _), n in by_kind.items():
+                    counts[status.value] = counts.get(status.value, 0) + n
+                return sum(by_kind.values())
+
+            rewrite_verdicts(run, judged, catalog.digest, report, forced=force)
+    except HulianError as exc:  # the bundle's, its tables' (file and line) and DuckDB's
         fail(str(exc))
         raise typer.Exit(1) from None
     if force:
         stderr.print("[yellow]forced evaluation recorded in the manifest / 已记录强制重新评估"
                       + ("" if report.intact else "; the bundle now fails `hulian verify`")
                       + "[/]")
-    for note in bundle.problems.skipped:
-        stderr.print(f"[yellow]warning[/]: {note}")
+    cut = partial_last_line(run / OBSERVATIONS)
+    if cut is not None:
+        stderr.print(f"[yellow]warning[/]: {run / OBSERVATIONS}:{cut}: partial last line "
+                     "skipped (interrupted write)")
     total = sum(counts.values())
     summary = {"run": str(run), "verdicts": total, "by_status": counts,
                "policy_digest": catalog.digest, "forced": force}

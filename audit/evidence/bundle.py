@@ -14,7 +14,7 @@ import os
 import platform as host_platform
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,7 +131,7 @@ class BundleWriter:
             if name in COLUMNAR and columnar_during_run():
                 self._tables[name] = _columnar().ColumnarLog(path, self.run_id,
                                                                strict=False)
-        line = record.model_dump_json(exclude_none=False) + "\n"
+        line = json_line(record).decode()
         handle.write(line)
         handle.flush()
         table = self._tables.get(name)
@@ -573,7 +573,24 @@ def _stored_problems(stored: dict[str, object]) -> list[Problem]:
     return found
 
 
-def rewrite_verdicts(path: Path, verdicts: Iterable[Verdict], policy_digest: str,
+def json_line(record: BaseModel) -> bytes:
+    """A record as a line of the bundle's JSON-lines files (every field, None as null)."""
+    return record.model_dump_json(exclude_none=False).encode() + b"\n"
+
+
+def lines_of(records: Iterable[BaseModel]) -> Callable[[IO[bytes]], int]:
+    """A `write` for rewrite_verdicts of records at hand: their lines, and how many."""
+    def write(out: IO[bytes]) -> int:
+        written = 0
+        for record in records:
+            out.write(json_line(record))
+            written += 1
+        return written
+
+    return write
+
+
+def rewrite_verdicts(path: Path, write: Callable[[IO[bytes]], int], policy_digest: str,
                      checked: VerifyReport | None = None, forced: bool = False) -> RunManifest:
     """Replace verdicts.jsonl (after `hulian evaluate`) and reseal the manifest, recording
     which policy set produced the verdicts and which one produced those they replace. A
@@ -590,12 +607,11 @@ def rewrite_verdicts(path: Path, verdicts: Iterable[Verdict], policy_digest: str
         previous_file = path / VERDICTS
         previous_sha = sha256_file(previous_file) if previous_file.is_file() else None
         tmp = path / (VERDICTS + ".tmp")
-        written = 0  # a stream: the verdicts are written as they come, never all held
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                for verdict in verdicts:
-                    fh.write(verdict.model_dump_json() + "\n")
-                    written += 1
+            # `write` judges and writes the verdicts as they come (never all held), and
+            # says how many it wrote.
+            with tmp.open("wb") as fh:
+                written = write(fh)
         except BaseException:  # judging failed midway: the bundle keeps its verdicts
             tmp.unlink(missing_ok=True)
             raise

@@ -37,6 +37,28 @@ def repair_partial_line(path: Path) -> None:
             fh.write(b"\n")
 
 
+def partial_last_line(path: Path) -> int | None:
+    """The number of a last line cut by an interrupted write (no newline, no whole JSON
+    value), which readers skip; None when there is none. Only the last line is read."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with path.open("rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        fh.seek(end - 1)
+        if fh.read(1) == b"\n":
+            return None
+        cut = _line_start(fh, end)
+        fh.seek(cut)
+        try:
+            json.loads(fh.read(end - cut))
+        except ValueError:
+            pass
+        else:
+            return None
+        fh.seek(0)
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) + 1
+
+
 def _line_start(fh: BinaryIO, end: int, block: int = 64 * 1024) -> int:
     """Offset just after the last newline before `end` (0 if there is none)."""
     position = end

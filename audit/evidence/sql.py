@@ -20,10 +20,10 @@ import shutil
 import tempfile
 import weakref
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 from orjson import dumps
@@ -31,12 +31,21 @@ from orjson import dumps
 from audit.errors import HulianError
 from audit.evidence import columnar
 from audit.evidence.bundle import OBSERVATIONS, VERDICTS, Bundle, BundleError
-from audit.model import Observation, Outcome, Severity, Status, SurfaceKind, Verdict
+from audit.model import (
+    BlockReason,
+    Observation,
+    Outcome,
+    Severity,
+    Status,
+    SurfaceKind,
+    Verdict,
+)
 
 FETCH_ROWS = 50_000
 # Rows of nested columns made into Python objects at a time (a few MB of objects).
 NESTED_ROWS = 4_096
 COLUMN_ROWS = 65_536  # values of one flat column (`RunTables.column`) made at a time
+TEXT_ROWS = 8_192  # rows of text (`RunTables.write_text`) at a time: a few KB each
 # DuckDB spills to disk past this (its own limit, not the process's): the aggregations
 # stream, and the figure keeps a million-observation run well under 1.5 GB.
 MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_MEMORY", "512MB")
@@ -235,6 +244,32 @@ class RunTables:
                 yield batch
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
+
+    def write_text(self, sql: str, params: Mapping[str, object], out: IO[bytes]) -> None:
+        """Write the text of a one-column query of text, row after row as they are, into
+        `out`: each Arrow batch's characters as DuckDB made them, without a Python string a
+        row (a run's verdicts are gigabytes of JSON lines)."""
+        try:
+            reader = self.con.sql(sql, params=params).to_arrow_reader(TEXT_ROWS)
+            for batch in reader:
+                column = batch.column(0)
+                if column.null_count:
+                    raise TablesError(f"a query of text gave {column.null_count} NULL rows")
+                _, offsets, data = column.buffers()
+                if data is None:
+                    continue  # only empty texts
+                width = 8 if str(column.type) == "large_string" else 4
+                edges = memoryview(offsets).cast("q" if width == 8 else "i")
+                first, last = edges[column.offset], edges[column.offset + len(column)]
+                out.write(memoryview(data)[first:last])
+        except duckdb.Error as exc:
+            raise _tables_error(exc) from None
+
+    def function(self, name: str, function: Callable[[str], str]) -> None:
+        """A Python function of one text to a text, callable as `name` in this connection's
+        queries (for the rare values DuckDB's own functions cannot give as Python does)."""
+        self.con.create_function(name, function, [duckdb.sqltype("VARCHAR")],
+                                 duckdb.sqltype("VARCHAR"), side_effects=False)
 
     def all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return list(self.rows(sql, params))
@@ -495,11 +530,13 @@ SELECT row, CASE
   WHEN source IS NULL THEN 'no source' WHEN target_url IS NULL THEN 'no target_url'
   WHEN surface IS NULL OR NOT list_contains(?, surface)
     THEN 'surface ' || coalesce(surface, 'missing')
-  ELSE 'outcome ' || coalesce(outcome, 'missing') END
+  WHEN outcome IS NULL OR NOT list_contains(?, outcome)
+    THEN 'outcome ' || coalesce(outcome, 'missing')
+  ELSE 'reason ' || reason END
 FROM observations
 WHERE id IS NULL OR probe_id IS NULL OR source IS NULL OR target_url IS NULL
    OR NOT list_contains(?, surface) OR NOT list_contains(?, outcome)
-   OR surface IS NULL OR outcome IS NULL
+   OR surface IS NULL OR outcome IS NULL OR NOT list_contains(?, coalesce(reason, ''))
 ORDER BY row LIMIT 1
 """
 
@@ -524,7 +561,9 @@ def check_records(run: Path, tables: RunTables) -> None:
     """BundleError naming the file and line of the first record of the run's tables that
     cannot be read (the line: the record's number, blank lines not counted)."""
     surfaces, outcomes = [s.value for s in SurfaceKind], [o.value for o in Outcome]
-    checks = [(OBSERVATIONS, INVALID_OBSERVATION, [surfaces, surfaces, outcomes])]
+    reasons = ["", *(r.value for r in BlockReason)]  # '': none
+    checks = [(OBSERVATIONS, INVALID_OBSERVATION,
+               [surfaces, outcomes, surfaces, outcomes, reasons])]
     if tables.has_verdicts:
         statuses, severities = [s.value for s in Status], [s.value for s in Severity]
         checks.append((VERDICTS, INVALID_VERDICT, [statuses, statuses, severities]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from audit.model import (
     BlockReason,
@@ -77,15 +77,16 @@ NO_REASON = ("未说明", "none stated")
 def evaluate_observation(observation: Observation, catalog: Catalog) -> list[Verdict]:
     """Verdicts of every observation-scope rule that applies to `observation`."""
     return _evaluate_one(_attributed(observation, catalog), catalog, requirement_index(catalog),
-                         {})
+                         {}, exemption_domains(catalog))
 
 
 def evaluate(observations: Iterable[Observation], catalog: Catalog) -> Iterator[Verdict]:
     """Verdicts for a stream of observations, in order (lazy: bundles can be large)."""
-    index = requirement_index(catalog)
-    reasons: _Reasons = {}
+    index, domains = requirement_index(catalog), exemption_domains(catalog)
+    decided: _Decided = {}
     for observation in observations:
-        yield from _evaluate_one(_attributed(observation, catalog), catalog, index, reasons)
+        yield from _evaluate_one(_attributed(observation, catalog), catalog, index, decided,
+                                 domains)
 
 
 def _attributed(observation: Observation, catalog: Catalog) -> Observation:
@@ -262,60 +263,106 @@ def verdict_id(rule_id: str, observation_id: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-# A verdict's reason by what fills it (below): a run has millions of verdicts and a few
-# thousand distinct reasons, which filling the templates again for each took half the
-# evaluation's time.
-_Reasons = dict[tuple[object, ...], Text]
+# What the verdicts of an observation depend on besides its identity (id, probe, URL,
+# evidence): the rules decide each distinct case once, whether they judge Observation objects
+# (below) or a run's table (audit.judge.table_verdicts), so the two cannot disagree.
+class Case(NamedTuple):
+    source: str
+    target_platform: str | None  # attributed by host where the observation recorded none
+    surface: SurfaceKind
+    outcome: Outcome
+    reason: BlockReason | None
+    # The target's host where an exemption listing target domains could match it (None
+    # otherwise: no domain exemption applies), and the target URL where the catalog does not
+    # know the target platform (the verdict's reason names it by its URL).
+    host: str | None
+    unknown_target_url: str | None
+
+
+class Decision(NamedTuple):
+    """One rule's verdict on every observation of a case."""
+    rule: Rule
+    status: Status
+    exemption: Exemption | None
+    reason: Text
+    requirements: tuple[str, ...]
+
+
+def exemption_domains(catalog: Catalog) -> list[str]:
+    """The domains the observation rules' exemptions list, as host_matches compares them
+    (lower case, without a leading dot); empty: no exemption looks at the target's host."""
+    return sorted({domain.strip().lower().lstrip(".")
+                   for rule in catalog.rules.values() if rule.scope == "observation"
+                   for exemption in rule.exemptions for domain in exemption.target_domains}
+                  - {""})
+
+
+def case_of(observation: Observation, catalog: Catalog, domains: Collection[str]) -> Case:
+    """The case of an observation whose target platform is attributed (`_attributed`)."""
+    target_known = (observation.target_platform or "") in catalog.platforms
+    return Case(observation.source, observation.target_platform, observation.surface,
+                observation.outcome, observation.reason,
+                host_of(observation.target_url) if domains else None,
+                None if target_known else observation.target_url)
+
+
+def decide(case: Case, catalog: Catalog, index: Mapping[str, list[str]]) -> list[Decision]:
+    """The verdicts of every observation-scope rule that applies to the case, in the
+    catalog's order of rules (`requirement_index(catalog)` as `index`)."""
+    decisions = []
+    for rule in catalog.rules.values():
+        if rule.scope != "observation" or not _applies(rule, case, catalog):
+            continue
+        status, exemption = _judge(rule, case)
+        decisions.append(Decision(rule, status, exemption,
+                                  _reason(rule, status, exemption, case, catalog),
+                                  tuple(index.get(rule.id, ()))))
+    return decisions
+
+
+# Decisions by case for one stream of observations: a run has millions of observations and
+# a few thousand cases. Bounded: a long capture of hosts no exemption or platform knows
+# would otherwise keep a case per URL.
+_Decided = dict[Case, list[Decision]]
+_MOST_CASES = 100_000
 
 
 def _evaluate_one(
     observation: Observation, catalog: Catalog, index: Mapping[str, list[str]],
-    reasons: _Reasons,
+    decided: _Decided, domains: Collection[str],
 ) -> list[Verdict]:
-    verdicts = []
-    target_known = (observation.target_platform or "") in catalog.platforms
-    for rule in catalog.rules.values():
-        if rule.scope != "observation" or not _applies(rule, observation, catalog):
-            continue
-        status, exemption = _judge(rule, observation)
-        # Everything _reason reads; a target the catalog does not know is named by its URL,
-        # which few verdicts share: those reasons are made each time, not kept.
-        # The exemption by identity: its justification fills the text, whatever its id.
-        key = (rule.id, status, id(exemption), observation.source,
-               observation.target_platform, observation.surface, observation.outcome,
-               observation.reason) if target_known else None
-        reason = reasons.get(key) if key else None
-        if reason is None:
-            reason = _reason(rule, status, exemption, observation, catalog)
-            if key:
-                reasons[key] = reason
-        verdicts.append(Verdict(
-            id=verdict_id(rule.id, observation.id),
-            rule_id=rule.id,
-            observation_id=observation.id,
-            probe_id=observation.probe_id,
-            source=observation.source,
-            surface=observation.surface,
-            target_url=observation.target_url,
-            target_platform=observation.target_platform,
-            outcome=observation.outcome,
-            status=status,
-            severity=rule.severity,
-            reason=reason,
-            exemption=exemption.id if exemption else None,
-            requirements=list(index.get(rule.id, [])),
-            evidence=list(observation.evidence),
-        ))
-    return verdicts
+    case = case_of(observation, catalog, domains)
+    decisions = decided.get(case)
+    if decisions is None:
+        if len(decided) >= _MOST_CASES:
+            decided.clear()
+        decisions = decided[case] = decide(case, catalog, index)
+    return [Verdict(
+        id=verdict_id(d.rule.id, observation.id),
+        rule_id=d.rule.id,
+        observation_id=observation.id,
+        probe_id=observation.probe_id,
+        source=observation.source,
+        surface=observation.surface,
+        target_url=observation.target_url,
+        target_platform=observation.target_platform,
+        outcome=observation.outcome,
+        status=d.status,
+        severity=d.rule.severity,
+        reason=d.reason,
+        exemption=d.exemption.id if d.exemption else None,
+        requirements=list(d.requirements),
+        evidence=list(observation.evidence),
+    ) for d in decisions]
 
 
-def _applies(rule: Rule, observation: Observation, catalog: Catalog) -> bool:
+def _applies(rule: Rule, case: Case, catalog: Catalog) -> bool:
     scope = rule.applies_to
-    source = catalog.platforms.get(observation.source)
-    target = catalog.platforms.get(observation.target_platform or "")
-    if scope.surfaces and observation.surface not in scope.surfaces:
+    source = catalog.platforms.get(case.source)
+    target = catalog.platforms.get(case.target_platform or "")
+    if scope.surfaces and case.surface not in scope.surfaces:
         return False
-    if scope.sources and observation.source not in scope.sources:
+    if scope.sources and case.source not in scope.sources:
         return False
     # An unknown platform has no category, so a rule restricted to categories cannot claim it.
     if scope.source_categories and not (source and source.category in scope.source_categories):
@@ -325,30 +372,30 @@ def _applies(rule: Rule, observation: Observation, catalog: Catalog) -> bool:
     if scope.cross_company_only:
         # Unknown on either side counts as another company: the audit is about links leaving
         # the group, and a link we cannot attribute must not escape judgement.
-        source_company = catalog.company_of(observation.source)
-        target_company = catalog.company_of(observation.target_platform)
+        source_company = catalog.company_of(case.source)
+        target_company = catalog.company_of(case.target_platform)
         if source_company is not None and source_company == target_company:
             return False
     return True
 
 
-def _judge(rule: Rule, observation: Observation) -> tuple[Status, Exemption | None]:
-    if observation.outcome is Outcome.UNRECOGNIZED:
+def _judge(rule: Rule, case: Case) -> tuple[Status, Exemption | None]:
+    if case.outcome is Outcome.UNRECOGNIZED:
         # Nobody has read the page yet: never a pass, and not a fail either (the review
         # queue lists it for a person). The schema keeps it out of a rule's outcome lists.
         return Status.INCONCLUSIVE, None
-    if observation.outcome in rule.fail_outcomes:
-        exemption = _matching_exemption(rule, observation)
+    if case.outcome in rule.fail_outcomes:
+        exemption = _matching_exemption(rule, case)
         return (Status.EXEMPT, exemption) if exemption else (Status.FAIL, None)
-    if observation.outcome in rule.pass_outcomes:
+    if case.outcome in rule.pass_outcomes:
         return Status.PASS, None
     return Status.INCONCLUSIVE, None
 
 
-def _matching_exemption(rule: Rule, observation: Observation) -> Exemption | None:
-    host = host_of(observation.target_url)
+def _matching_exemption(rule: Rule, case: Case) -> Exemption | None:
+    host = case.host
     for exemption in rule.exemptions:
-        if observation.reason is not None and observation.reason in exemption.reasons:
+        if case.reason is not None and case.reason in exemption.reasons:
             return exemption
         # Host-suffix matching equals "registrable domain is listed" for registrable entries,
         # and keeps narrower entries (a shared host such as space.coze.cn, domain-facts §1.7)
@@ -359,8 +406,8 @@ def _matching_exemption(rule: Rule, observation: Observation) -> Exemption | Non
     return None
 
 
-def _reason(rule: Rule, status: Status, exemption: Exemption | None,
-            observation: Observation, catalog: Catalog) -> Text:
+def _reason(rule: Rule, status: Status, exemption: Exemption | None, case: Case,
+            catalog: Catalog) -> Text:
     templates = rule.reason
     template = {
         Status.PASS: templates.pass_,
@@ -368,16 +415,16 @@ def _reason(rule: Rule, status: Status, exemption: Exemption | None,
         Status.EXEMPT: templates.exempt or templates.fail,
         Status.INCONCLUSIVE: templates.inconclusive or templates.fail,
     }[status]
-    source = catalog.platforms.get(observation.source)
-    target = catalog.platforms.get(observation.target_platform or "")
+    source = catalog.platforms.get(case.source)
+    target = catalog.platforms.get(case.target_platform or "")
     filled = []
     for lang in (0, 1):
         values = {
-            "source": _name(source, lang) or observation.source,
-            "target": _name(target, lang) or observation.target_url,
-            "surface": SURFACE_LABELS[observation.surface][lang],
-            "outcome": OUTCOME_LABELS[observation.outcome][lang],
-            "reason": (REASON_LABELS[observation.reason] if observation.reason
+            "source": _name(source, lang) or case.source,
+            "target": _name(target, lang) or case.unknown_target_url or "",
+            "surface": SURFACE_LABELS[case.surface][lang],
+            "outcome": OUTCOME_LABELS[case.outcome][lang],
+            "reason": (REASON_LABELS[case.reason] if case.reason
                        else NO_REASON)[lang],
             "justification": (pick(exemption.justification, lang) if exemption else ""),
         }

@@ -4,7 +4,7 @@ queue's weight, and the CI gate (`--fail-on`). Pure."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,10 +63,22 @@ def _worst(counts: Counter[str]) -> Severity | None:
     return max(present, key=lambda s: s.rank) if present else None
 
 
-def summarise(summary: Summary, verdicts: Iterable[Verdict]) -> None:
+# Verdicts counted by what a run's summary reports of them (a run's verdicts are written as
+# they are judged, never held: these counts are what is kept).
+VerdictCounts = Counter[tuple[Status, Severity, Outcome | None]]
+
+
+def counted(verdicts: Iterable[Verdict], counts: VerdictCounts) -> Iterator[Verdict]:
+    """The verdicts, each counted into `counts` as it goes by."""
     for verdict in verdicts:
-        summary.verdicts[verdict.status.value] += 1
-        if verdict.status is Status.FAIL:
-            summary.failed_by_severity[verdict.severity.value] += 1
-        elif verdict.status is Status.INCONCLUSIVE and verdict.outcome is Outcome.UNRECOGNIZED:
-            summary.review_by_severity[verdict.severity.value] += 1
+        counts[(verdict.status, verdict.severity, verdict.outcome)] += 1
+        yield verdict
+
+
+def summarise(summary: Summary, counts: VerdictCounts) -> None:
+    for (status, severity, outcome), n in counts.items():
+        summary.verdicts[status.value] += n
+        if status is Status.FAIL:
+            summary.failed_by_severity[severity.value] += n
+        elif status is Status.INCONCLUSIVE and outcome is Outcome.UNRECOGNIZED:
+            summary.review_by_severity[severity.value] += n

@@ -1,33 +1,46 @@
-"""Every verdict of a run bundle: the rules per observation, then the cross-target rules
-(non-discrimination, self-preferencing) over the whole run. Reads the bundle's observations
-as a stream, then its observations table through DuckDB, rather than holding them."""
+"""Every verdict of a run bundle, written as the bundle's JSON lines: the rules per
+observation (over the run's observations table: audit.judge.table_verdicts), then the
+cross-target rules (non-discrimination, self-preferencing, one source and surface at a time)
+and the search rules. Nothing holds the run's observations or verdicts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections import Counter
 from pathlib import Path
+from typing import IO
 
-from audit.evidence.bundle import Bundle
-from audit.evidence.sql import run_tables
+from audit.evidence.bundle import Bundle, json_line
+from audit.evidence.sql import check_records, run_tables
 from audit.judge.cross import iter_graph_verdicts
-from audit.judge.evaluate import evaluate
 from audit.judge.search_run import search_verdicts
+from audit.judge.summary import VerdictCounts, counted
+from audit.judge.table_verdicts import write_observation_verdicts
 from audit.model import Verdict
 from audit.policy.catalog import Catalog
 
 
-def iter_verdicts(run: Path, catalog: Catalog, *, fresh_tables: bool = False
-                  ) -> Iterator[Verdict]:
-    """The run's verdicts as a stream: one observation's at a time, then the cross-target
-    rules' (one source and surface at a time) and the search rules'. A run's verdicts can be
-    many times the memory of the rest of the pipeline; the pipeline writes them as they
-    come. fresh_tables: the observations table built again from the lines (a bundle that
-    failed verification: audit.evidence.sql.run_tables)."""
-    yield from evaluate(Bundle(run).observations(), catalog)
+def write_verdicts(run: Path, catalog: Catalog, out: IO[bytes], *,
+                   fresh_tables: bool = False, graph_rules: bool = True) -> VerdictCounts:
+    """Judge the run and write its verdicts into `out` as JSON lines; their counts.
+    fresh_tables: the observations table built again from the lines (a bundle that failed
+    verification: audit.evidence.sql.run_tables). graph_rules=False: the per-observation
+    rules only (a capture)."""
+    counts: VerdictCounts = Counter()
     with run_tables(run, verdicts=False, fresh=fresh_tables) as tables:
-        yield from iter_graph_verdicts(tables, catalog)
-    yield from search_verdicts(Bundle(run).search(), catalog)  # the search rules
+        check_records(run, tables)
+        counts.update(write_observation_verdicts(tables, catalog, out))
+        if graph_rules:
+            for verdict in counted(iter_graph_verdicts(tables, catalog), counts):
+                out.write(json_line(verdict))
+    if graph_rules:
+        for verdict in counted(search_verdicts(Bundle(run).search(), catalog), counts):
+            out.write(json_line(verdict))
+    return counts
 
 
 def judge_bundle(run: Path, catalog: Catalog) -> list[Verdict]:
-    return list(iter_verdicts(run, catalog))
+    """Every verdict of a (small) run as objects."""
+    out = io.BytesIO()
+    write_verdicts(run, catalog, out)
+    return [Verdict.model_validate_json(line) for line in out.getvalue().splitlines()]

@@ -22,10 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import HulianError
-from audit.evidence.bundle import MANIFEST, VERDICTS, Bundle, BundleError, BundleWriter
+from audit.evidence.bundle import (
+    MANIFEST,
+    VERDICTS,
+    BundleError,
+    BundleWriter,
+    ensure_columnar,
+)
 from audit.evidence.lock import Locked, bundle_lock
 from audit.evidence.review import REVIEW_CSV, review_of, write_review_csv
-from audit.judge.evaluate import evaluate
 from audit.judge.summary import Summary, summarise
 from audit.measure.capture import redact
 from audit.measure.capture.chains import DEFAULT_WINDOW_S, ChainBuilder, FlowMark
@@ -295,10 +300,14 @@ class CaptureSession:
         summary.outcomes.update(self.builder.outcomes)
         with self.lock, bundle_lock(writer.path, "capture"):
             writer.close()
-            (writer.path / VERDICTS).unlink(missing_ok=True)  # judged afresh
-            for verdict in evaluate(Bundle(writer.path).observations(), self.catalog):
-                writer.add_verdict(verdict)
-                summarise(summary, [verdict])
+            # DuckDB only now: the addon's process never loads it.
+            from audit.judge.verdicts import write_verdicts
+
+            ensure_columnar(writer.path, writer.run_id)  # the observations table judged
+            with (writer.path / VERDICTS).open("wb") as out:  # judged afresh
+                summarise(summary, write_verdicts(writer.path, self.catalog, out,
+                                                  graph_rules=False))
+            ensure_columnar(writer.path, writer.run_id, rebuild=(VERDICTS,))
             write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
             writer.manifest.config["summary"] = summary.as_dict()
             writer.finish()
