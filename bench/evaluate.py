@@ -14,6 +14,8 @@ checkout and, with --baseline CHECKOUT, another one, on the same bundle in the s
   evaluate   read + judged + each verdict serialised (model_dump_json): Observation objects
   table      the run's observations table judged by DuckDB and written as JSON lines
              (audit.judge.table_verdicts, as a run is judged; this checkout only)
+  parquet    verdicts.parquet built from the table phase's lines (columnar.build), in each
+             checkout
 
 Figures: seconds, microseconds an observation, verdicts, peak RSS (VmHWM) of each phase.
 """
@@ -36,34 +38,46 @@ sys.path.append(str(ROOT))  # bench.phases; a measured checkout goes first
 from bench.phases import peak_mb, run_phase  # noqa: E402
 
 
-def table_phase(run: Path) -> dict[str, Any]:
+def table_phase(run: Path, lines: Path) -> dict[str, Any]:
     from audit.evidence.sql import run_tables
     from audit.judge.table_verdicts import write_observation_verdicts
     from audit.policy.catalog import load_catalog, policy_dirs
 
     catalog = load_catalog(policy_dirs())
-    out = Path(tempfile.mkdtemp(prefix="hulian-bench-verdicts-")) / "verdicts.jsonl"
-    try:
-        started = time.perf_counter()
-        with out.open("wb") as fh, run_tables(run, verdicts=False) as tables:
-            counts = write_observation_verdicts(tables, catalog, fh)
-            seconds = time.perf_counter() - started
-            count = tables.all("SELECT count(*) FROM observations")[0][0]
-        digest = hashlib.sha256()
-        with out.open("rb") as fh:
-            while block := fh.read(1 << 24):
-                digest.update(block)
-    finally:
-        shutil.rmtree(out.parent, ignore_errors=True)
+    started = time.perf_counter()
+    with lines.open("wb") as fh, run_tables(run, verdicts=False) as tables:
+        counts = write_observation_verdicts(tables, catalog, fh)
+        seconds = time.perf_counter() - started
+        count = tables.all("SELECT count(*) FROM observations")[0][0]
+    digest = hashlib.sha256()
+    with lines.open("rb") as fh:
+        while block := fh.read(1 << 24):
+            digest.update(block)
     return {"phase": "table", "observations": count, "verdicts": sum(counts.values()),
             "verdicts_sha256": digest.hexdigest(), "seconds": round(seconds, 2),
             "us_per_observation": round(seconds / max(count, 1) * 1e6, 1),
             "peak_rss_mb": peak_mb()}
 
 
-def phase(name: str, run: Path) -> dict[str, Any]:
+def parquet_phase(lines: Path) -> dict[str, Any]:
+    from audit.evidence import columnar
+
+    dest = lines.with_name("built.parquet")
+    started = time.perf_counter()
+    columnar.build(lines, "bench", dest)
+    seconds = time.perf_counter() - started
+    size = dest.stat().st_size
+    dest.unlink()
+    return {"phase": "parquet", "seconds": round(seconds, 2), "parquet_mb": size >> 20,
+            "lines_mb": lines.stat().st_size >> 20, "peak_rss_mb": peak_mb()}
+
+
+def phase(name: str, run: Path, lines: Path | None) -> dict[str, Any]:
     if name == "table":
-        return table_phase(run)
+        assert lines is not None
+        return table_phase(run, lines)
+    if name == "parquet":
+        return parquet_phase(run)
     from audit.evidence.bundle import Bundle
     from audit.judge.evaluate import evaluate
     from audit.policy.catalog import load_catalog, policy_dirs
@@ -93,9 +107,9 @@ def phase(name: str, run: Path) -> dict[str, Any]:
             "peak_rss_mb": peak_mb()}
 
 
-def measure(name: str, run: Path, code: Path) -> dict[str, Any]:
+def measure(name: str, run: Path, code: Path, lines: Path | None = None) -> dict[str, Any]:
     return run_phase([sys.executable, __file__, "--phase", name, "--run", str(run), "--code",
-                      str(code)], name, code)
+                      str(code)] + (["--lines", str(lines)] if lines else []), name, code)
 
 
 def main() -> None:
@@ -105,12 +119,16 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path,
                         help="another checkout to measure side by side (e.g. /tmp/base)")
     parser.add_argument("--keep", action="store_true", help="keep the generated bundle")
+    parser.add_argument("--table-only", action="store_true",
+                        help="the table phase (and the Parquet built from its lines) only: no "
+                             "Observation objects (~14 minutes each at ten million)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--lines", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         sys.path.insert(0, str(args.code.resolve()))  # the code measured
-        print(json.dumps(phase(args.phase, args.run)))
+        print(json.dumps(phase(args.phase, args.run, args.lines)))
         return
 
     sys.path.insert(0, str(ROOT))
@@ -134,12 +152,27 @@ def main() -> None:
             print(f"generated {args.observations:,} observations in "
                   f"{time.perf_counter() - t0:.1f} s under {root}", file=sys.stderr)
         codes = [ROOT] + ([args.baseline] if args.baseline else [])
-        results = [measure(name, run, code)
-                   for code in codes for name in ("read", "evaluate")]
-        table = measure("table", run, ROOT)
-        for result in [*results, table]:
+        scratch = Path(tempfile.mkdtemp(prefix="hulian-bench-verdicts-"))
+        try:
+            lines = scratch / "verdicts.jsonl"
+            table = measure("table", run, ROOT, lines)
+            # The verdicts table built from those lines, as a run's is once judged.
+            built = [measure("parquet", lines, code) for code in codes]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        results = [] if args.table_only else [
+            measure(name, run, code) for code in codes for name in ("read", "evaluate")]
+        for result in [table, *built, *results]:
             print(json.dumps(result))
-        for code in codes:
+        print(f"table (DuckDB): {table['observations']:,} observations, "
+              f"{table['verdicts']:,} verdicts in {table['seconds']} s "
+              f"({table['us_per_observation']} us an observation), peak RSS "
+              f"{table['peak_rss_mb']} MB")
+        for result in built:
+            print(f"{result['code']}: verdicts.parquet ({result['parquet_mb']:,} MB) built from "
+                  f"the {result['lines_mb']:,} MB of lines in {result['seconds']} s, peak RSS "
+                  f"{result['peak_rss_mb']} MB")
+        for code in codes if results else []:
             read, judged = (r for r in results if r["code"] == str(code))
             print(f"{code}: {judged['observations']:,} observations, "
                   f"{judged['verdicts']:,} verdicts: read {read['seconds']} s "
@@ -147,16 +180,16 @@ def main() -> None:
                   f"{judged['seconds']} s ({judged['us_per_observation']} us each; the rules "
                   f"{judged['us_per_observation'] - read['us_per_observation']:.1f} us), "
                   f"peak RSS {judged['peak_rss_mb']} MB")
-        objects = results[1]
-        print(f"table (DuckDB): {table['seconds']} s ({table['us_per_observation']} us an "
-              f"observation), peak RSS {table['peak_rss_mb']} MB; the objects' verdicts byte "
-              f"for byte: {table['verdicts_sha256'] == objects['verdicts_sha256']}; ratio "
-              f"{objects['seconds'] / table['seconds']:.2f}x (objects read + judged / table)")
-        if args.baseline:
+        if results:
+            objects = results[1]
+            print(f"the table's verdicts are the objects' byte for byte: "
+                  f"{table['verdicts_sha256'] == objects['verdicts_sha256']}; ratio "
+                  f"{objects['seconds'] / table['seconds']:.2f}x (objects read + judged / table)")
+        if results and args.baseline:
             new, old = results[1], results[3]
             print(f"the same verdicts, byte for byte: "
                   f"{new['verdicts_sha256'] == old['verdicts_sha256']}; ratio "
-                  f"{old['seconds'] / new['seconds']:.2f}x (read + judged)")
+                  f"{old['seconds'] / new['seconds']:.2f}x (objects read + judged)")
     finally:
         if root is not None:
             if args.keep:

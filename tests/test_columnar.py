@@ -29,6 +29,7 @@ from audit.evidence.bundle import (
     BundleError,
     BundleWriter,
     iter_records,
+    json_line,
     lines_of,
     read_manifest,
     rewrite_verdicts,
@@ -409,3 +410,20 @@ def test_duckdb_spills_into_its_own_directory_not_the_working_one(
         assert tables.all("SELECT count(*) FROM observations") == [(1,)]
     assert not Path(spill).exists()
     assert not (tmp_path / ".tmp").exists()
+
+
+def test_a_table_built_again_on_every_core_holds_every_line(tmp_path: Path) -> None:
+    # The lines are parsed in parts of ~1 MB on every core; a line longer than a part (a huge
+    # reason text) cannot be split, and its block is parsed whole instead.
+    lines = tmp_path / "verdicts.jsonl"
+    huge = VERDICT.model_copy(update={"id": "huge", "reason": VERDICT.reason.model_copy(
+        update={"en": "x" * (3 << 20)})})
+    records = [VERDICT.model_copy(update={"id": f"v{n}"}) for n in range(20_000)]
+    records.insert(7_000, huge)
+    lines.write_bytes(b"".join(json_line(r) for r in records))
+    assert lines.stat().st_size > 2 * columnar.REBUILD_BLOCK  # several blocks, several parts
+    columnar.build(lines, "run")
+    rows = _rows(tmp_path / "verdicts.parquet")
+    assert [r["id"] for r in rows] == [r.id for r in records]
+    assert len(str(rows[7_000]["reason"])) > 3 << 20
+    assert columnar.is_current(lines)
