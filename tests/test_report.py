@@ -313,6 +313,18 @@ def test_parallel_and_single_process_reports_are_identical(
                 == (tmp_path / "single" / name).read_bytes()), name
 
 
+def test_a_failing_helper_fails_the_report(small: Path, catalog: Catalog,
+                                          tmp_path: Path) -> None:
+    # findings.json and the CSV files are written by two helpers: the second one's error
+    # reaches the caller too, after the first has finished.
+    out = tmp_path / "out"
+    (out / "findings.csv").mkdir(parents=True)  # the CSV helper cannot write its file
+    with pytest.raises(IsADirectoryError):
+        write_reports(small, catalog, ["html", "json", "csv"], "zh", out,
+                      generated_at=GENERATED)
+    assert (out / "findings.json").stat().st_size > 0  # the other helper finished its file
+
+
 MACHINE = ("report.html", "findings.json", "findings.csv", "junit.xml", "review.csv")
 
 

@@ -446,8 +446,10 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
 
     parallel = can_fork()
     # DuckDB reads the run's tables on both cores (audit/report/queries.py); then, with a
-    # second core, a forked helper writes the machine outputs while this process renders the
-    # HTML/PDF. The helper shares the data without copying it.
+    # second core, forked helpers write the machine outputs while this process renders the
+    # HTML/PDF: findings.json in one, the CSV files and JUnit in another, each walking the
+    # findings once (at ten million observations each is gigabytes, and one helper writing
+    # both in turn left this process waiting for it). They share the data without copying it.
     # A bundle that failed verification is read from its lines: its tables are current by
     # their size, and an edit that kept a file's size would not be in them.
     data = build_report_data(run_path, catalog, previous=previous,
@@ -455,24 +457,34 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
     data.unverified = unverified
     generated = generated_at or datetime.now(UTC)
     evidence = os.path.relpath(run_path / "evidence", out)
-    machine = [f for f in formats if f in ("json", "csv", "junit")]
 
-    def write_machine(send: Callable[[object], None]) -> None:
-        # The review queue is written with every report, whatever the formats: it is the
-        # list a person must work through before the run's findings are complete.
-        write_review_csv(data.review, out / REVIEW_CSV)
-        for fmt in machine:
-            target = out / OUTPUT_NAMES[fmt]
-            if fmt == "json":
-                exports.write_json(data, target, generated.isoformat())
-            elif fmt == "csv":
-                exports.write_csv(data, target)
-            else:
-                exports.write_junit(data, target)
-        send(None)
+    def machine_writer(fmts: list[str], review: bool) -> Callable[[Callable[[object], None]],
+                                                                   None]:
+        def write_machine(send: Callable[[object], None]) -> None:
+            # The review queue is written with every report, whatever the formats: it is
+            # the list a person must work through before the run's findings are complete.
+            if review:
+                write_review_csv(data.review, out / REVIEW_CSV)
+            for fmt in fmts:
+                target = out / OUTPUT_NAMES[fmt]
+                if fmt == "json":
+                    exports.write_json(data, target, generated.isoformat())
+                elif fmt == "csv":
+                    exports.write_csv(data, target)
+                else:
+                    exports.write_junit(data, target)
+            send(None)
 
-    writer = (Worker if parallel else InlineWorker)(write_machine)
+        return write_machine
+
+    tables = [f for f in formats if f in ("csv", "junit")]
+    groups = ([(["json"], False)] if "json" in formats else []) + [(tables, True)]
+    if not parallel:  # in turn, in this process
+        groups = [([f for fmts, _ in groups for f in fmts], True)]
+    workers = []
     try:
+        for fmts, review in groups:
+            workers.append((Worker if parallel else InlineWorker)(machine_writer(fmts, review)))
         for fmt in formats:
             target = out / OUTPUT_NAMES[fmt]
             if fmt == "html":
@@ -482,9 +494,9 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
                 html = render_html(data, lang=lang, mode="pdf", figures=figure,
                                    generated_at=generated, evidence_href=evidence)
                 write_pdf(html, target, out)
-        if writer is not None:
-            writer.receive()  # raises what failed in the helper
+        for worker in workers:
+            worker.receive()  # raises what failed in the helper
     finally:
-        if writer is not None:
-            writer.close()
+        for worker in workers:
+            worker.close()
     return [*(out / OUTPUT_NAMES[fmt] for fmt in formats), out / REVIEW_CSV]
