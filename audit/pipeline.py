@@ -33,6 +33,7 @@ from audit.evidence.bundle import (
     ensure_columnar,
     new_run_id,
     read_manifest,
+    verdicts_writing,
     verify,
 )
 from audit.evidence.custody import CustodyError, attest_sealed_run
@@ -264,14 +265,10 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None
     # The observations table first (built from the lines where the run did not write it as it
     # went), so that judging reads the bundle's own table rather than a copy in the cache.
     ensure_columnar(writer.path, writer.run_id)
-    # Judged afresh (a resumed run too), each verdict written as it is made, never all held.
-    with (writer.path / VERDICTS).open("wb") as out:
-        counts = write_verdicts(writer.path, catalog, out)
-        out.flush()
-        os.fsync(out.fileno())
-    summarise(summary, counts)
-    writer.close()
-    ensure_columnar(writer.path, writer.run_id, rebuild=(VERDICTS,))  # read by the graph
+    # Judged afresh (a resumed run too), each verdict written as it is made with its row of
+    # the verdicts table (which the graph reads), never all held.
+    with verdicts_writing(writer.path / VERDICTS, writer.run_id) as (out, table):
+        summarise(summary, write_verdicts(writer.path, catalog, out, table))
     # The review queue is written whatever reports were asked for (`hulian report` writes it
     # again with them).
     write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)

@@ -39,14 +39,16 @@ from bench.phases import peak_mb, run_phase  # noqa: E402
 
 
 def table_phase(run: Path, lines: Path) -> dict[str, Any]:
+    from audit.evidence.bundle import verdicts_writing
     from audit.evidence.sql import run_tables
     from audit.judge.table_verdicts import write_observation_verdicts
     from audit.policy.catalog import load_catalog, policy_dirs
 
     catalog = load_catalog(policy_dirs())
     started = time.perf_counter()
-    with lines.open("wb") as fh, run_tables(run, verdicts=False) as tables:
-        counts = write_observation_verdicts(tables, catalog, fh)
+    with (verdicts_writing(lines, "bench", parquet=lines.with_name("made.parquet"))
+          as (out, table), run_tables(run, verdicts=False) as tables):
+        counts = write_observation_verdicts(tables, catalog, out, table)
         seconds = time.perf_counter() - started
         count = tables.all("SELECT count(*) FROM observations")[0][0]
     digest = hashlib.sha256()

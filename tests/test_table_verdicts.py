@@ -13,12 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit.evidence import columnar
 from audit.evidence.bundle import (
     OBSERVATIONS,
     BundleError,
     BundleWriter,
     ensure_columnar,
     json_line,
+    verdicts_writing,
 )
 from audit.evidence.sql import run_tables
 from audit.judge.evaluate import evaluate
@@ -71,16 +73,24 @@ def _bundle(root: Path, records: list[Observation]) -> Path:
 
 
 def _both(records: list[Observation], judge: Catalog = CATALOG) -> tuple[bytes, bytes]:
+    """The verdict lines of the table path and of the objects' path; the table path's
+    Parquet rows checked against the table built again from its lines."""
     root = Path(tempfile.mkdtemp(prefix="hulian-test-table-verdicts-"))
     try:
         run = _bundle(root, records)
-        out = io.BytesIO()
-        with run_tables(run, verdicts=False) as tables:
-            counts = write_observation_verdicts(tables, judge, out)
+        lines = root / "verdicts.jsonl"
+        with (verdicts_writing(lines, "table", parquet=root / "made.parquet") as (out, table),
+              run_tables(run, verdicts=False) as tables):
+            counts = write_observation_verdicts(tables, judge, out, table)
         expected: VerdictCounts = VerdictCounts()
-        lines = b"".join(json_line(v) for v in counted(evaluate(records, judge), expected))
+        objects = b"".join(json_line(v) for v in counted(evaluate(records, judge), expected))
         assert counts == expected
-        return out.getvalue(), lines
+        made = columnar.read_table(root / "made.parquet")
+        rebuilt = columnar.read_table(columnar.build(lines, "table", root / "rebuilt.parquet"))
+        assert made.schema == rebuilt.schema
+        assert made.to_pylist() == rebuilt.to_pylist()
+        assert columnar.is_current(lines, root / "made.parquet")
+        return lines.read_bytes(), objects
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -128,14 +138,14 @@ def test_an_unknown_reason_is_named_by_file_and_line(tmp_path: Path) -> None:
     (run / OBSERVATIONS).write_text("\n".join(lines) + "\n")
     ensure_columnar(run, "table", rebuild=(OBSERVATIONS,))
     with pytest.raises(BundleError, match=rf"{OBSERVATIONS}:2: invalid record \(reason because\)"):
-        write_verdicts(run, CATALOG, io.BytesIO())
+        write_verdicts(run, CATALOG, io.BytesIO(), None)
 
 
 def test_the_counts_are_the_summary_of_the_lines(tmp_path: Path) -> None:
     records = [obs(o, oid=f"o{n}") for n, o in enumerate(Outcome)]
     run = _bundle(tmp_path, records)
     out = io.BytesIO()
-    counts = write_verdicts(run, CATALOG, out)
+    counts = write_verdicts(run, CATALOG, out, None)
     assert sum(counts.values()) == out.getvalue().count(b"\n")
     assert counts[(Status.FAIL, SHIPPED_RULES["im-link-opens-directly"].severity,
                    Outcome.BLOCKED)] >= 1

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -26,6 +26,7 @@ from audit.evidence.bundle import (
     NotARun,
     Problem,
     Unverified,
+    VerdictSink,
     banner,
     check_run_id,
     read_manifest,
@@ -204,8 +205,10 @@ def evaluate_command(
 
             # Streamed into the bundle as judged, never all held. Forced over a bundle that
             # fails verification: the rules read a table built again from the lines.
-            def judged(out: IO[bytes]) -> int:
-                by_kind = write_verdicts(run, catalog, out, fresh_tables=not report.intact)
+            def judged(sink: VerdictSink) -> int:
+                out, table = sink
+                by_kind = write_verdicts(run, catalog, out, table,
+                                         fresh_tables=not report.intact)
                 for (status, _, _), n in by_kind.items():
                     counts[status.value] = counts.get(status.value, 0) + n
                 return sum(by_kind.values())

@@ -15,6 +15,7 @@ import platform as host_platform
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ OBSERVATIONS = "observations.jsonl"
 VERDICTS = "verdicts.jsonl"
 # The JSON-lines files that have a Parquet copy beside them (observations.parquet ...).
 COLUMNAR = (OBSERVATIONS, VERDICTS)
+VERDICTS_TABLE = "verdicts.parquet"  # verdicts.jsonl's table (audit.evidence.columnar)
 # Search barriers: each host's robots.txt and sitemaps, each seed page's indexing directives
 # (audit/measure/search.py); sealed like every measured file.
 SEARCH = "search.jsonl"
@@ -578,19 +580,42 @@ def json_line(record: BaseModel) -> bytes:
     return record.model_dump_json(exclude_none=False).encode() + b"\n"
 
 
-def lines_of(records: Iterable[BaseModel]) -> Callable[[IO[bytes]], int]:
-    """A `write` for rewrite_verdicts of records at hand: their lines, and how many."""
-    def write(out: IO[bytes]) -> int:
+# Verdicts being written: their JSON-lines file, and their table (columnar.ColumnarLog)
+# written beside it in step.
+VerdictSink = tuple[IO[bytes], Any]
+
+
+@contextmanager
+def verdicts_writing(lines: Path, run_id: str, *, parquet: Path | None = None
+                     ) -> Iterator[VerdictSink]:
+    """`lines` written afresh, with the verdicts table (`parquet`, by default beside it)
+    written as the lines go: what a judge writes, a line and a row at a time or a batch of
+    both, never all held. Both files are flushed to disk when the block ends."""
+    columnar = _columnar()
+    with lines.open("wb") as out:
+        with columnar.ColumnarLog(lines, run_id, dest=parquet, table="verdicts") as table:
+            yield out, table
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def lines_of(records: Iterable[BaseModel]) -> Callable[[VerdictSink], int]:
+    """A `write` for rewrite_verdicts of records at hand: their lines and rows, and how
+    many."""
+    def write(sink: VerdictSink) -> int:
+        out, table = sink
         written = 0
         for record in records:
-            out.write(json_line(record))
+            line = json_line(record)
+            out.write(line)
+            table.add(line)
             written += 1
         return written
 
     return write
 
 
-def rewrite_verdicts(path: Path, write: Callable[[IO[bytes]], int], policy_digest: str,
+def rewrite_verdicts(path: Path, write: Callable[[VerdictSink], int], policy_digest: str,
                      checked: VerifyReport | None = None, forced: bool = False) -> RunManifest:
     """Replace verdicts.jsonl (after `hulian evaluate`) and reseal the manifest, recording
     which policy set produced the verdicts and which one produced those they replace. A
@@ -607,16 +632,18 @@ def rewrite_verdicts(path: Path, write: Callable[[IO[bytes]], int], policy_diges
         previous_file = path / VERDICTS
         previous_sha = sha256_file(previous_file) if previous_file.is_file() else None
         tmp = path / (VERDICTS + ".tmp")
+        table = path / (VERDICTS_TABLE + ".tmp")
         try:
-            # `write` judges and writes the verdicts as they come (never all held), and
-            # says how many it wrote.
-            with tmp.open("wb") as fh:
-                written = write(fh)
+            # `write` judges and writes the verdicts as they come (never all held), with
+            # their table beside them, and says how many it wrote.
+            with verdicts_writing(tmp, manifest.run_id, parquet=table) as sink:
+                written = write(sink)
         except BaseException:  # judging failed midway: the bundle keeps its verdicts
             tmp.unlink(missing_ok=True)
+            table.unlink(missing_ok=True)
             raise
         os.replace(tmp, path / VERDICTS)
-        ensure_columnar(path, manifest.run_id, rebuild=(VERDICTS,))
+        os.replace(table, path / VERDICTS_TABLE)
         if isinstance(evaluations, list):
             entry: dict[str, object] = {
                 "at": datetime.now(UTC).isoformat(), "policy_digest": policy_digest,

@@ -144,9 +144,11 @@ class ColumnarLog:
 
     def __init__(self, jsonl: Path, run_id: str, *, dest: Path | None = None,
                  row_group_rows: int = ROW_GROUP_ROWS, strict: bool = True,
-                 threads: bool = False):
+                 threads: bool = False, table: str | None = None):
+        """table: the table's name where the lines' file is not named by it (a temporary
+        file, renamed once written)."""
         self.jsonl = jsonl
-        self.table = table_of(jsonl)
+        self.table = table or table_of(jsonl)
         self.run_id = run_id
         self.path = dest or parquet_path(jsonl)
         self.row_group_rows = row_group_rows
@@ -173,6 +175,27 @@ class ColumnarLog:
         self._source_bytes += len(data)
         if len(self._pending) >= self.row_group_rows or self._pending_bytes >= PENDING_BYTES:
             self.flush()
+
+    def append_batch(self, batch: Any, out: IO[bytes], lines: str = "line") -> None:
+        """Rows made elsewhere (an Arrow batch from DuckDB): its `lines` column, each a JSON
+        line with its newline, is appended to the JSON-lines file `out`, and its other
+        columns, this table's (run_id may be NULL: the run's), go into the table beside them,
+        without parsing the lines again."""
+        column = batch.column(lines)
+        data = text_bytes(column)
+        out.write(data)
+        if self._broken:
+            return
+        self.flush()  # lines added before these go first
+        self._source_bytes += len(data)
+        table = pa.Table.from_batches([batch.drop_columns([lines])])
+        self._guarded(lambda: self._write_rows(table, column_count=len(column)))
+
+    def _write_rows(self, table: pa.Table, column_count: int) -> None:
+        assert self._writer is not None, "the table is closed"
+        table = self._complete(table)
+        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+        self._lines_done += column_count
 
     def flush(self) -> None:
         """Write what is held as a row group."""
@@ -253,8 +276,11 @@ class ColumnarLog:
                 table = self._read(block, len(block) + 1, False)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise ColumnarError(self._where(block, exc)) from None
+        return self._complete(table)
+
+    def _complete(self, table: pa.Table) -> pa.Table:
         # The run's id on every row (verdicts do not carry it; captures may not).
-        run_id = table.column("run_id")
+        run_id = table.column("run_id").cast(pa.string())
         filled = pc.coalesce(run_id, pa.scalar(self.run_id, pa.string()))
         table = table.set_column(table.schema.get_field_index("run_id"), "run_id", filled)
         return table.select(self._schema.names).cast(self._schema)
@@ -278,6 +304,19 @@ class ColumnarLog:
                 return (f"{self.jsonl}:{offset}: cannot be read into the {self.table} table "
                         f"({line_exc})")
         return f"{self.jsonl}: cannot be read into the {self.table} table ({exc})"
+
+
+def text_bytes(column: Any) -> memoryview:
+    """The characters of an Arrow column of text, one value after another, as Arrow holds
+    them: gigabytes of JSON lines written without a Python string a line."""
+    if column.null_count:
+        raise ColumnarError(f"{column.null_count} rows of text are NULL")
+    _, offsets, data = column.buffers()
+    if data is None:  # only empty texts
+        return memoryview(b"")
+    wide = pa.types.is_large_string(column.type)
+    edges = memoryview(offsets).cast("q" if wide else "i")
+    return memoryview(data)[edges[column.offset]:edges[column.offset + len(column)]]
 
 
 # ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 from orjson import dumps
@@ -45,7 +45,7 @@ FETCH_ROWS = 50_000
 # Rows of nested columns made into Python objects at a time (a few MB of objects).
 NESTED_ROWS = 4_096
 COLUMN_ROWS = 65_536  # values of one flat column (`RunTables.column`) made at a time
-TEXT_ROWS = 8_192  # rows of text (`RunTables.write_text`) at a time: a few KB each
+TEXT_ROWS = 8_192  # rows of a few KB (`RunTables.batches`: verdict lines) at a time
 # DuckDB spills to disk past this (its own limit, not the process's): the aggregations
 # stream, and the figure keeps a million-observation run well under 1.5 GB.
 MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_MEMORY", "512MB")
@@ -245,23 +245,12 @@ class RunTables:
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
 
-    def write_text(self, sql: str, params: Mapping[str, object], out: IO[bytes]) -> None:
-        """Write the text of a one-column query of text, row after row as they are, into
-        `out`: each Arrow batch's characters as DuckDB made them, without a Python string a
-        row (a run's verdicts are gigabytes of JSON lines)."""
+    def batches(self, sql: str, params: Mapping[str, object]) -> Iterator[Any]:
+        """The query's rows as Arrow record batches of TEXT_ROWS rows (for columnar's
+        writers: a run's verdicts are gigabytes of lines, made by DuckDB, never Python
+        strings)."""
         try:
-            reader = self.con.sql(sql, params=params).to_arrow_reader(TEXT_ROWS)
-            for batch in reader:
-                column = batch.column(0)
-                if column.null_count:
-                    raise TablesError(f"a query of text gave {column.null_count} NULL rows")
-                _, offsets, data = column.buffers()
-                if data is None:
-                    continue  # only empty texts
-                width = 8 if str(column.type) == "large_string" else 4
-                edges = memoryview(offsets).cast("q" if width == 8 else "i")
-                first, last = edges[column.offset], edges[column.offset + len(column)]
-                out.write(memoryview(data)[first:last])
+            yield from self.con.sql(sql, params=params).to_arrow_reader(TEXT_ROWS)
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
 

@@ -24,6 +24,7 @@ from typing import IO, Any, NamedTuple
 
 from pydantic_core import to_json
 
+from audit.evidence.columnar import ColumnarLog, text_bytes
 from audit.evidence.sql import RunTables, TablesError
 from audit.judge.evaluate import (
     Case,
@@ -90,37 +91,51 @@ SELECT {_CASE_COLUMNS}, count(*), hash({_CASE_COLUMNS})
 FROM ({_CASED}) GROUP BY ALL ORDER BY ALL
 """
 
-# One verdict's line: DuckDB's JSON of each value (`encode`: to_json, or json_string).
-_LINE = """p.head || substr(sha256(p.rule_id || chr(0) || o.id), 1, 16)
-    || p.observation_id || {encode}(o.id)
-    || p.probe_id || coalesce({encode}(o.probe_id), 'null')
-    || p.target_url || coalesce({encode}(o.target_url), 'null')
-    || p.evidence || coalesce({encode_list}(o.evidence), '[]') || p.tail || chr(10)"""
+# One verdict's line: each row's values as JSON (`encode`: DuckDB's to_json, or pydantic's
+# json_string) between its case's pieces.
+_LINE = """p.head || id || p.observation_id || {encode}(observation_id)
+    || p.probe_id || coalesce({encode}(probe_id), 'null')
+    || p.target_url || coalesce({encode}(target_url), 'null')
+    || p.evidence || coalesce({encode_list}(evidence), '[]') || p.tail || chr(10)"""
 
+# What `_pieces` gives DuckDB of each verdict of a case: its line's pieces and its columns.
+_PIECES_TYPE = ("STRUCT(rule_id VARCHAR, head VARCHAR, observation_id VARCHAR, "
+                "probe_id VARCHAR, target_url VARCHAR, evidence VARCHAR, tail VARCHAR, "
+                "source VARCHAR, surface VARCHAR, target_platform VARCHAR, outcome VARCHAR, "
+                "status VARCHAR, severity VARCHAR, reason_zh VARCHAR, reason_en VARCHAR, "
+                "exemption VARCHAR, requirements VARCHAR[])[][]")
 
-def _text(encode: str, encode_list: str) -> str:
-    line = _LINE.format(encode=encode, encode_list=encode_list)
-    return f"array_to_string(list_transform($pieces[case_id + 1], lambda p: {line}), '')"
-
-
-# Each row's case number, in the rows' order, beside the rows read in their order: a join
-# does not keep DuckDB's insertion order, so the (row, case) pairs are sorted (16 bytes a row)
-# and joined by position; `error` stops the query if the two were ever out of step. DuckDB's
-# JSON of a text differs from pydantic's only in an escape \u00XX (the hex digits' case):
-# a row whose text has one (rare: a control character) is made again with pydantic's.
-_LINES = f"""
+# Each verdict of every row, in the rows' order (each row's in the catalog's order of
+# rules): its JSON line and the verdicts table's columns. Each row's case number comes
+# beside the rows read in their order: a join does not keep DuckDB's insertion order, so the
+# (row, case) pairs are sorted (16 bytes a row) and joined by position; `error` stops the
+# query if the two were ever out of step. DuckDB's JSON of a text differs from pydantic's
+# only in an escape \u00XX (the hex digits' case): a line with one (rare: a control
+# character) is made again with pydantic's.
+_VERDICTS = f"""
 WITH keyed AS (
   SELECT x.row, k.case_id
   FROM (SELECT row, hash({_CASE_COLUMNS}) AS h FROM ({_CASED})) x JOIN cases k USING (h)
   ORDER BY x.row),
-fast AS (
-  SELECT o.*, k.row AS k_row, k.case_id, {_text("to_json", "to_json")} AS text
+verdicts AS (
+  SELECT o.row, k.row AS k_row, o.id AS observation_id, o.probe_id, o.target_url,
+         o.evidence, unnest(($pieces::{_PIECES_TYPE})[k.case_id + 1]) AS p
   FROM (SELECT row, id, probe_id, target_url, evidence FROM observations) o
-  POSITIONAL JOIN keyed k)
+  POSITIONAL JOIN keyed k),
+identified AS (
+  SELECT *, substr(sha256(p.rule_id || chr(0) || observation_id), 1, 16) AS id
+  FROM verdicts),
+lines AS (
+  SELECT *, {_LINE.format(encode="to_json", encode_list="to_json")} AS fast FROM identified)
 SELECT CASE WHEN row <> k_row THEN error('rows out of step at ' || row::VARCHAR)
-            WHEN contains(text, '\\u00') THEN {_text("json_string", "json_list")}
-            ELSE text END
-FROM fast o
+            WHEN contains(fast, '\\u00')
+              THEN {_LINE.format(encode="json_string", encode_list="json_list")}
+            ELSE fast END AS line,
+       NULL::VARCHAR AS run_id, id, p.rule_id, observation_id, probe_id, p.source,
+       p.surface, target_url, p.target_platform, p.outcome, p.status, p.severity,
+       {{'zh': p.reason_zh, 'en': p.reason_en}} AS reason, p.exemption, p.requirements,
+       evidence
+FROM lines
 """
 
 # pydantic's JSON of a list of texts.
@@ -133,7 +148,8 @@ def json_string(text: str) -> str:
 
 
 class _Pieces(NamedTuple):
-    """A verdict's JSON line around the values that differ between observations."""
+    """A verdict's JSON line around the values that differ between observations, and the
+    values that do not (_PIECES_TYPE)."""
     rule_id: str
     head: str  # ... `"id":"` ; the id's 16 hex digits go after it
     observation_id: str
@@ -141,6 +157,16 @@ class _Pieces(NamedTuple):
     target_url: str
     evidence: str
     tail: str
+    source: str
+    surface: str
+    target_platform: str | None
+    outcome: str
+    status: str
+    severity: str
+    reason_zh: str
+    reason_en: str
+    exemption: str | None
+    requirements: list[str]
 
 
 def _pieces(case: Case, decision: Decision) -> _Pieces:
@@ -163,7 +189,11 @@ def _pieces(case: Case, decision: Decision) -> _Pieces:
     parts.append(before)
     head, observation_id, probe_id, target_url, evidence = parts
     return _Pieces(decision.rule.id, head + '"', '"' + observation_id, probe_id, target_url,
-                   evidence, tail)
+                   evidence, tail, case.source, case.surface.value, case.target_platform,
+                   case.outcome.value, decision.status.value, decision.rule.severity.value,
+                   decision.reason.zh, decision.reason.en,
+                   decision.exemption.id if decision.exemption else None,
+                   list(decision.requirements))
 
 
 def _case(row: tuple[Any, ...]) -> Case:
@@ -172,11 +202,12 @@ def _case(row: tuple[Any, ...]) -> Case:
                 None if reason is None else BlockReason(reason), host, unknown)
 
 
-def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[bytes]
-                               ) -> VerdictCounts:
+def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[bytes],
+                               table: ColumnarLog | None) -> VerdictCounts:
     """The verdicts of the per-observation rules for every row of the run's observations
     table, in its order (each row's in the catalog's order of rules), as the bundle's JSON
-    lines into `out`; their counts. The records must have been checked (check_records)."""
+    lines into `out` and as rows of the verdicts table `table` (the lines' table; None: the
+    lines only); their counts. The records must have been checked (check_records)."""
     attribute_urls(tables, catalog)
     domains = exemption_domains(catalog)
     hosts = ([(url, host) for (url,) in tables.rows(_HOSTS, {"domains": domains})
@@ -204,5 +235,10 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
                           "this run cannot be judged by hash (report it)")
     tables.function("json_string", json_string)
     tables.execute(_JSON_LIST)
-    tables.write_text(_LINES, {"pieces": [[p._asdict() for p in ps] for ps in pieces]}, out)
+    for batch in tables.batches(_VERDICTS,
+                                {"pieces": [[p._asdict() for p in ps] for ps in pieces]}):
+        if table is None:
+            out.write(text_bytes(batch.column("line")))
+        else:
+            table.append_batch(batch, out)
     return counts

@@ -28,6 +28,7 @@ from audit.evidence.bundle import (
     BundleError,
     BundleWriter,
     ensure_columnar,
+    verdicts_writing,
 )
 from audit.evidence.lock import Locked, bundle_lock
 from audit.evidence.review import REVIEW_CSV, review_of, write_review_csv
@@ -304,10 +305,9 @@ class CaptureSession:
             from audit.judge.verdicts import write_verdicts
 
             ensure_columnar(writer.path, writer.run_id)  # the observations table judged
-            with (writer.path / VERDICTS).open("wb") as out:  # judged afresh
-                summarise(summary, write_verdicts(writer.path, self.catalog, out,
-                                                  graph_rules=False))
-            ensure_columnar(writer.path, writer.run_id, rebuild=(VERDICTS,))
+            with verdicts_writing(writer.path / VERDICTS, writer.run_id) as (out, table):
+                summarise(summary, write_verdicts(writer.path, self.catalog, out, table,
+                                                  graph_rules=False))  # judged afresh
             write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
             writer.manifest.config["summary"] = summary.as_dict()
             writer.finish()
