@@ -466,38 +466,92 @@ _IDS = re.compile(rb'\{"id":"([^"\\]*)"(?:,"probe_id":"([^"\\]*)")?')
 
 
 class _Repeats:
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-        self.repeated: set[str] = set()
+    """The values seen more than once, found in memory that does not grow with the values
+    (a set of ten million observation ids and their probe ids held ~1.9 GB): each value sets
+    two bits of a bitmap (by its hash), and one whose two bits were already set is a
+    candidate — seen before, or sharing its bits with values seen. The candidates, few, are
+    then counted exactly in a second pass over the same values (`count`), so `repeated` is
+    exact. A bitmap of 64 bits or more per expected value keeps them under 0.1 %."""
+
+    def __init__(self, expected: int) -> None:
+        bits = min(MAX_REPEAT_BITS, max(1 << 16, 1 << (64 * max(1, expected)).bit_length()))
+        self._bitmap = bytearray(bits >> 3)
+        self._mask = bits - 1
+        self.candidates: set[str] = set()
+        self._counts: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, file: Path) -> _Repeats:
+        """For the records of `file`: a record is rarely under 128 bytes."""
+        return cls(file.stat().st_size // 128 if file.is_file() else 0)
 
     def add(self, value: object) -> None:
-        if isinstance(value, str):
-            if value in self.seen:
-                self.repeated.add(value)
-            else:
-                self.seen.add(value)
+        if not isinstance(value, str):
+            return
+        h = hash(value)
+        first, second = h & self._mask, (h >> 32) & self._mask
+        bitmap = self._bitmap
+        seen = (bitmap[first >> 3] >> (first & 7)) & (bitmap[second >> 3] >> (second & 7)) & 1
+        if seen:
+            self.candidates.add(value)
+        else:
+            bitmap[first >> 3] |= 1 << (first & 7)
+            bitmap[second >> 3] |= 1 << (second & 7)
+
+    def count(self, value: object) -> None:
+        """The second pass: each value again, in any order."""
+        if self._counts is None:
+            self._counts = dict.fromkeys(self.candidates, 0)
+        if isinstance(value, str) and value in self._counts:
+            self._counts[value] += 1
+
+    @property
+    def repeated(self) -> set[str]:
+        return {value for value, n in (self._counts or {}).items() if n > 1}
+
+
+# The largest bitmap of a _Repeats: 64 MB (past ~67 million records, more candidates).
+MAX_REPEAT_BITS = 1 << 29
+
+
+def _record_ids(line: bytes, with_probe: bool) -> tuple[object, object] | None:
+    """A record's id and (with_probe) probe_id, from its first fields where they come first
+    as model_dump_json writes them, else from the parsed line; None for a line that is no
+    JSON object (a cut last line)."""
+    fast = _IDS.match(line)
+    if fast is not None and (not with_probe or fast.group(2) is not None):
+        return (fast.group(1).decode("utf-8", "replace"),
+                fast.group(2).decode("utf-8", "replace") if with_probe else None)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None  # a cut last line; whether it was sealed so, the hash says
+    if not isinstance(record, dict):
+        return None
+    return record.get("id"), record.get("probe_id")
 
 
 def _hash_and_scan(file: Path, ids: _Repeats, probe_ids: _Repeats | None) -> str:
-    """sha256 of a JSONL file, noting each record's id (and probe_id) on the way: one read."""
+    """sha256 of a JSONL file, noting each record's id (and probe_id) on the way: one read,
+    and a second over the ids where some may repeat (_Repeats)."""
     digest = hashlib.sha256()
+    with_probe = probe_ids is not None
     with file.open("rb") as fh:
         for line in fh:
             digest.update(line)
-            fast = _IDS.match(line)
-            if fast is not None and (probe_ids is None or fast.group(2) is not None):
-                ids.add(fast.group(1).decode("utf-8", "replace"))
+            found = _record_ids(line, with_probe)
+            if found is not None:
+                ids.add(found[0])
                 if probe_ids is not None:
-                    probe_ids.add(fast.group(2).decode("utf-8", "replace"))
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a cut last line; whether it was sealed so, the hash says
-            if isinstance(record, dict):
-                ids.add(record.get("id"))
-                if probe_ids is not None:
-                    probe_ids.add(record.get("probe_id"))
+                    probe_ids.add(found[1])
+    if ids.candidates or (probe_ids is not None and probe_ids.candidates):
+        with file.open("rb") as fh:
+            for line in fh:
+                found = _record_ids(line, with_probe)
+                if found is not None:
+                    ids.count(found[0])
+                    if probe_ids is not None:
+                        probe_ids.count(found[1])
     return digest.hexdigest()
 
 
@@ -510,7 +564,9 @@ def verify(path: Path) -> VerifyReport:
     recorded = raw.get("manifest_digest")
     manifest_state = ("absent" if not recorded
                       else "ok" if recorded == manifest_digest(raw) else "changed")
-    probe_repeats, observation_repeats, observed_repeats = _Repeats(), _Repeats(), _Repeats()
+    probe_repeats = _Repeats.of(path / PROBES)
+    observation_repeats, observed_repeats = (_Repeats.of(path / OBSERVATIONS),
+                                             _Repeats.of(path / OBSERVATIONS))
     scans = {PROBES: (probe_repeats, None),
              OBSERVATIONS: (observation_repeats, observed_repeats)}
     ok: list[str] = []
