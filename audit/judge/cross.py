@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from audit.evidence.sql import RunTables, memory_tables
@@ -140,7 +140,7 @@ def iter_graph_verdicts(observations: Iterable[Observation] | RunTables,
 
 def _stream(rules: list[Rule], tables: RunTables, catalog: Catalog) -> Iterator[Verdict]:
     index = requirement_index(catalog)
-    _attribution_tables(tables, catalog)
+    attribute_urls(tables, catalog, {o.value for o in ATTRIBUTABLE})
     for rule in rules:  # one pass over the table per rule: the stream stays in rule order
         assert rule.check is not None
         check = CHECKS[rule.check]
@@ -165,18 +165,22 @@ _REASONS = {r.value: r for r in BlockReason}
 _SURFACES = {s.value: s for s in SurfaceKind}
 
 
-def _attribution_tables(tables: RunTables, catalog: Catalog) -> None:
-    """The catalog facts the query of `_source_parts` joins: the platform owning each URL
-    recorded without a target platform, and the catalog's platforms."""
-    attributable_outcomes = sorted(o.value for o in ATTRIBUTABLE)
-    marks = ", ".join("?" for _ in attributable_outcomes)
-    # Observations without a target platform are attributed by their URL's host, as the
-    # evaluator does (catalog.platform_for_url, a function of the host): once per host.
+def attribute_urls(tables: RunTables, catalog: Catalog,
+                   outcomes: Collection[str] | None = None) -> None:
+    """Table `url_owner` (url, target): the platform owning the host of each URL recorded
+    without a target platform (of an observation with one of `outcomes`; None: any), as the
+    evaluator attributes them (catalog.platform_for_url, a function of the host: asked once
+    per host); and `catalog_platform` (id): the catalog's platforms. What the per-observation
+    rules (audit.judge.table_verdicts) and the cross-target rules join."""
+    where = "target_platform IS NULL"
+    params: list[object] = []
+    if outcomes is not None:
+        where += " AND list_contains(?, outcome)"
+        params.append(sorted(outcomes))
     owner: dict[str, str] = {}
     by_host: dict[str | None, str | None] = {}
-    for (url,) in tables.rows(
-            "SELECT DISTINCT target_url FROM observations WHERE target_platform IS NULL "
-            f"AND outcome IN ({marks})", attributable_outcomes):
+    for (url,) in tables.rows(f"SELECT DISTINCT target_url FROM observations WHERE {where}",
+                              params):
         host = host_of(url)
         if host not in by_host:
             found = catalog.platform_for_url(url)

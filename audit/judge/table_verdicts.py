@@ -26,6 +26,7 @@ from pydantic_core import to_json
 
 from audit.evidence.columnar import ColumnarLog, text_bytes
 from audit.evidence.sql import RunTables, TablesError
+from audit.judge.cross import attribute_urls
 from audit.judge.evaluate import (
     Case,
     Decision,
@@ -37,26 +38,6 @@ from audit.judge.summary import VerdictCounts
 from audit.model import BlockReason, Outcome, SurfaceKind, Verdict
 from audit.policy.catalog import Catalog
 from audit.web.urls import host_of
-
-
-def attribute_urls(tables: RunTables, catalog: Catalog) -> None:
-    """Table `url_owner` (url, target): the platform owning the host of each URL recorded
-    without a target platform (catalog.platform_for_url, a function of the host: asked once
-    per host), and `catalog_platform` (id): the catalog's platforms."""
-    owner: dict[str, str] = {}
-    by_host: dict[str | None, str | None] = {}
-    for (url,) in tables.rows(
-            "SELECT DISTINCT target_url FROM observations WHERE target_platform IS NULL"):
-        host = host_of(url)
-        if host not in by_host:
-            found = catalog.platform_for_url(url)
-            by_host[host] = found.id if found else None
-        platform = by_host[host]
-        if platform is not None:
-            owner[url] = platform
-    tables.table("url_owner", [("url", "VARCHAR"), ("target", "VARCHAR")], owner.items())
-    tables.table("catalog_platform", [("id", "VARCHAR")], ((p,) for p in catalog.platforms))
-
 
 # The hosts of the URLs an exemption's domains could match. A host is lower case and, for a
 # URL of ASCII characters without tab or line breaks (urlsplit removes those), a part of the
