@@ -1,6 +1,7 @@
 """The per-observation rules over a run's observations table: Python decides each distinct
 case once (audit.judge.evaluate.decide, as for Observation objects), DuckDB applies the
-decisions to every row and writes the verdicts as JSON lines.
+decisions to every row and gives each verdict as its JSON line and its columns, for
+verdicts.jsonl and verdicts.parquet in one pass.
 
 A run of ten million observations has ~33 million verdicts but a few thousand cases (source,
 target platform, surface, outcome, reason; the target's host and URL only where they change
