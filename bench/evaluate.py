@@ -1,6 +1,7 @@
-"""Per-observation rules benchmark: a bundle's observations read (Bundle.observations(), one
-pydantic model a line) and judged by the catalog's observation rules (audit.judge.evaluate,
-as `iter_verdicts` judges a run), each verdict serialised as the bundle writer writes it.
+"""Per-observation rules benchmark: a bundle's observations judged by the catalog's
+observation rules over the run's table, as a run is judged (audit.judge.table_verdicts), and
+as Observation objects (Bundle.observations(), one pydantic model a line, judged by
+audit.judge.evaluate and each verdict serialised as the bundle writer writes it).
 
     .venv/bin/python bench/evaluate.py [--observations 200000] [--baseline /tmp/base]
         [--run BUNDLE] [--keep]

@@ -5,7 +5,6 @@ and the search rules. Nothing holds the run's observations or verdicts."""
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,10 +45,3 @@ def _write(verdicts: Iterable[Verdict], out: IO[bytes], table: ColumnarLog | Non
         out.write(line)
         if table is not None:
             table.add(line)
-
-
-def judge_bundle(run: Path, catalog: Catalog) -> list[Verdict]:
-    """Every verdict of a (small) run as objects."""
-    out = io.BytesIO()
-    write_verdicts(run, catalog, out, None)
-    return [Verdict.model_validate_json(line) for line in out.getvalue().splitlines()]
