@@ -256,7 +256,10 @@ def requirement_status(
 
 
 def verdict_id(rule_id: str, observation_id: str) -> str:
-    """Stable across runs and policy versions, so verdicts of a re-evaluation can be diffed."""
+    """Stable across runs and policy versions, so verdicts of a re-evaluation can be diffed.
+    A run's table is judged by DuckDB, which makes the same id in SQL (sha256 there:
+    audit/judge/table_verdicts.py, `identified`); tests/test_table_verdicts.py holds the two
+    to the same bytes."""
     return hashlib.sha256(f"{rule_id}\0{observation_id}".encode()).hexdigest()[:16]
 
 
