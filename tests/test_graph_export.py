@@ -325,3 +325,37 @@ def test_a_key_equal_to_a_plain_name_is_declared_under_its_own(fmt: str,
     graph.add_node("n2", **{Key.A: "y"})
     back = read_ours(graph, fmt, tmp_path / f"g.{fmt}")
     assert back.nodes["n1"]["a"] == "x" and back.nodes["n2"][str(Key.A)] == "y"
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_elements_filled_again_are_the_elements_made_one_by_one(
+        lab_graph: nx.DiGraph[str], fmt: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writers fill one element per shape again for each node and edge; past LIMIT shapes
+    they make each element. Both ways write the same bytes (the awkward graph's items all
+    differ in shape, the lab's edges mostly share one)."""
+    import audit.graph.export as export_module
+
+    for name, graph in (("lab", lab_graph), ("awkward", awkward_graph())):
+        write_export(graph, fmt, tmp_path / f"{name}-copied")
+        monkeypatch.setattr(export_module._Elements, "LIMIT", 0)
+        write_export(graph, fmt, tmp_path / f"{name}-made")
+        monkeypatch.undo()
+        copied = (tmp_path / f"{name}-copied").read_bytes()
+        assert copied == (tmp_path / f"{name}-made").read_bytes()
+        assert copied.count(b"<edge ") == graph.number_of_edges()
+
+
+def test_an_element_filled_again_keeps_nothing_of_the_previous_item(tmp_path: Path) -> None:
+    """Edges with the same values but not the same element attributes (a GEXF edge's weight
+    and label) are different shapes: the second edge gets no weight from the first."""
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_edge("a", "b", weight=2.5, label="first", n=1)
+    graph.add_edge("b", "c", n=2)
+    graph.add_edge("c", "a", weight=1.0, n=3)
+    back = read_ours(graph, "gexf", tmp_path / "g.gexf")
+    assert back.edges["a", "b"]["weight"] == 2.5 and back.edges["a", "b"]["label"] == "first"
+    assert "label" not in back.edges["b", "c"] and back.edges["b", "c"].get("weight", 1.0) == 1.0
+    assert "label" not in back.edges["c", "a"] and back.edges["c", "a"]["n"] == 3
+    text = (tmp_path / "g.gexf").read_text(encoding="utf-8")
+    assert text.count('weight="') == 2 and text.count('label="first"') == 1
