@@ -16,6 +16,7 @@ measured phase runs in its own subprocess, so its peak RSS (ru_maxrss of that pr
 time include reading the bundle:
 
   html+csv+json  write_reports(run, formats=html,csv,json)   (one process, one data build)
+                 (--phase html+csv+json+junit: with junit.xml, as `hulian report` writes)
   bare-jinja2    a plain Jinja2 template rendering the same findings as table rows (the id,
                  status, severity, source, surface, target URL, outcome, reason columns;
                  no macros, no translations, no evidence detail): the floor any templated
@@ -76,9 +77,9 @@ def phase(name: str, run: Path, out: Path) -> dict[str, object]:
     else:
         from audit.report.render import write_reports
 
-        formats = ["html", "csv", "json"] if name == "html+csv+json" else ["pdf"]
+        formats = name.split("+") if name.startswith("html+") else ["pdf"]
         steps: dict[str, float] = {}
-        for fmt in formats if name != "html+csv+json" else ["all"]:
+        for fmt in formats if not name.startswith("html+") else ["all"]:
             t0 = time.perf_counter()
             written = write_reports(run, catalog, formats, "zh", out)
             steps[fmt] = round(time.perf_counter() - t0, 2)

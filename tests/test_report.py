@@ -23,8 +23,8 @@ import pytest
 from audit.evidence.bundle import verify
 from audit.model import Outcome, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
-from audit.report.data import build_report_data
-from audit.report.render import render_html, safe_href, write_reports
+from audit.report.data import LISTED_PER_REQUIREMENT, build_report_data
+from audit.report.render import REQUIREMENT_LIST_CAP, render_html, safe_href, write_reports
 from tests import reportruns
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -277,6 +277,22 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
     assert pdf_html.count('<tr id="g-') == min(len(groups), GROUP_ROWS["pdf"])
     assert 0 < pdf_html.count('<div class="finding" id="f-') < examples
     assert len(pdf_html.encode()) < 2_000_000
+    # JUnit's cases, collected in findings.csv's pass over the findings, are those of a pass
+    # of its own (more than JUNIT_LISTED failed findings a case here).
+    write_reports(run, catalog, ["junit"], out=tmp_path / "alone", generated_at=GENERATED)
+    assert (tmp_path / "alone" / "junit.xml").read_bytes() == (run / "junit.xml").read_bytes()
+    # Each requirement lists its worst failed findings, read where they are in the file.
+    listed = 0
+    for r in data.requirements:
+        key = f"{r.framework}/{r.id}"
+        worst = [f.id for f in data.findings
+                 if f.status == "fail" and key in f.requirements][:LISTED_PER_REQUIREMENT]
+        assert r.finding_ids == worst
+        assert [data.findings[p].id for p in r.finding_positions] == worst
+        listed += len(worst)
+        for fid in worst[:REQUIREMENT_LIST_CAP["html"]]:
+            assert fid in html
+    assert listed >= LISTED_PER_REQUIREMENT
 
 
 # ---------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ class RequirementResult:
     counts: Counter[str]  # verdict statuses of its rules
     failed: int  # findings that failed one of its rules
     finding_ids: list[str]  # the first LISTED_PER_REQUIREMENT of them, worst first
+    finding_positions: list[int]  # where those are in ReportData.findings
     sources_failed: Counter[str]
     cross: list[Verdict]  # graph-scope verdicts of its rules
 
@@ -416,12 +417,12 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Ver
     # added in (8 bytes each: a million observations fail a requirement ~300,000 times).
     # Listed: the worst few; the sources in the order of their worst finding.
     positions = findings.positions()
-    listed: dict[str, list[str]] = {}
+    listed: dict[str, list[int]] = {}
     sources: dict[str, Counter[str]] = {}
     for key, by_source in failed_by_req.items():
         worst = heapq.nsmallest(LISTED_PER_REQUIREMENT, map(
             positions.__getitem__, itertools.chain.from_iterable(by_source.values())))
-        listed[key] = [findings[position].id for position in worst]
+        listed[key] = worst
         first = {source: min(map(positions.__getitem__, added))
                  for source, added in by_source.items()}
         sources[key] = Counter({source: len(by_source[source])
@@ -443,7 +444,9 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Ver
                 source_document=req.source.document, source_date=req.source.date,
                 source_url=req.source.url, source_status=req.source.status, rules=rule_rows,
                 status=judgement.requirement_status[key], counts=counts,
-                failed=failed, finding_ids=listed.get(key, []),
+                failed=failed,
+                finding_ids=[findings[position].id for position in listed.get(key, [])],
+                finding_positions=listed.get(key, []),
                 sources_failed=sources.get(key, Counter()),
                 cross=[v for v in judgement.cross if v.rule_id in rules],
             ))

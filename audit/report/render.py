@@ -85,10 +85,11 @@ class ReportError(HulianError):
 
 
 def _listed_by_requirement(data: ReportData, cap: int) -> dict[str, Finding]:
-    """The findings the requirements' lists show (the first `cap` of each), by id: one pass
-    over the findings, keeping only those (a large run's findings stay in their file)."""
-    wanted = {fid for r in data.requirements for fid in r.finding_ids[:cap]}
-    return {f.id: f for f in data.findings if f.id in wanted} if wanted else {}
+    """The findings the requirements' lists show (the first `cap` of each), by id, read
+    where they are (a large run's findings stay in their file: a pass over them all took
+    ~5 s a million observations)."""
+    wanted = sorted({p for r in data.requirements for p in r.finding_positions[:cap]})
+    return {f.id: f for f in map(data.findings.__getitem__, wanted)}
 
 
 def templates_dir() -> Path:
@@ -465,14 +466,16 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
             # the list a person must work through before the run's findings are complete.
             if review:
                 write_review_csv(data.review, out / REVIEW_CSV)
-            for fmt in fmts:
+            # JUnit's cases are collected in findings.csv's pass over the findings.
+            cases = exports.JUnitCases() if "csv" in fmts and "junit" in fmts else None
+            for fmt in sorted(fmts, key=("json", "csv", "junit").index):
                 target = out / OUTPUT_NAMES[fmt]
                 if fmt == "json":
                     exports.write_json(data, target, generated.isoformat())
                 elif fmt == "csv":
-                    exports.write_csv(data, target)
+                    exports.write_csv(data, target, cases.add if cases else None)
                 else:
-                    exports.write_junit(data, target)
+                    exports.write_junit(data, target, cases)
             send(None)
 
         return write_machine
