@@ -65,6 +65,7 @@ from audit.report.findings import (
     Finding,
     FindingHop,
     Findings,
+    FindingValues,
     status_rank,
 )
 from audit.report.search import SearchSection, search_section
@@ -195,7 +196,7 @@ class _Judged:
     severity: Severity | None
     rules: list[str]
     requirements: list[str]
-    reasons: list[Text]
+    reasons: list[tuple[str, str]]  # (zh, en), as FindingValues hold them
     exemptions: list[str]
 
 
@@ -238,8 +239,7 @@ class _Judgements:
 
     def __init__(self, reasons: dict[int, queries.Reason]) -> None:
         self._known: dict[tuple[object, ...], _Judged] = {}
-        self._texts = {number: Text.model_construct(zh=zh, en=en)
-                       for number, (zh, en) in reasons.items()}
+        self._reasons = reasons
 
     def __call__(self, status: str, rules: list[str], reasons: list[int],
                  exemptions: list[str | None], requirements: list[list[str] | None],
@@ -254,7 +254,7 @@ class _Judgements:
                 status=status, severity=severity, rules=list(rules),
                 requirements=list(dict.fromkeys(
                     req for each in requirements if each for req in each)),
-                reasons=[self._texts[number] for number in reasons],
+                reasons=[self._reasons[number] for number in reasons],
                 exemptions=[e for e in exemptions if e])
         return judged
 
@@ -267,31 +267,33 @@ def _decode_review(blob: bytes) -> ReviewItem:
     return ReviewItem(*pickle.loads(blob))  # the report's own file (audit/report/spill.py)
 
 
-def _hop(h: dict[str, Any]) -> FindingHop:
-    return FindingHop(h["url"], h.get("status"), h.get("location"), h.get("via") or "start",
-                      h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
+def _hop(h: dict[str, Any]) -> tuple[object, ...]:
+    """A hop of the observations table as FindingValues hold it (FindingHop's fields)."""
+    return (h["url"], h.get("status"), h.get("location"), h.get("via") or "start",
+            h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
 
 
-def _finding(row: tuple[Any, ...], company: dict[str, str], judge: _Judgements,
-             sources: dict[str, str]) -> Finding:
-    """`sources`: each source's id as one string object, which every finding's sort key holds
-    until the findings are sorted (a row's text is a new object each)."""
+def _finding_values(row: tuple[Any, ...], company: dict[str, str], judge: _Judgements,
+                    sources: dict[str, str]) -> tuple[FindingValues, _Judged]:
+    """A finding of queries.finding_rows' row, as its plain values (Finding's fields in
+    order: audit.report.findings.finding_values), and its judgement. A large run's findings
+    are never made into Finding objects here: the report makes those of the few it reads
+    back. `sources`: each source's id as one string object, which every finding's sort key
+    holds until the findings are sorted (a row's text is a new object each)."""
     (_, probe_id, observation_id, source, surface, target_url, target, outcome, block_reason,
      reason_text, hops, final_url, signature, title, excerpt, control_ok, failure, evidence,
      status, rules, reasons, exemptions, requirements, severities) = row
     source = sources.setdefault(source, source)
     judged = judge(status, rules, reasons, exemptions, requirements, severities)
-    return Finding(
-        id=probe_id, observation_id=observation_id, status=judged.status,
-        severity=judged.severity, source=source, source_company=company.get(source),
-        surface=_SURFACES[surface].value, target_url=target_url,
-        target_platform=target, target_company=company.get(target) if target else None,
-        outcome=_OUTCOMES[outcome], block_reason=block_reason, block_reason_text=reason_text,
-        rules=judged.rules, requirements=judged.requirements, reasons=judged.reasons,
-        exemptions=judged.exemptions, hops=[_hop(h) for h in hops or ()],
-        final_url=final_url, signature=signature, title=title, excerpt=excerpt,
-        control_ok=control_ok, failure=failure, evidence=list(evidence or ()),
-    )
+    return [
+        probe_id, observation_id, judged.status,
+        judged.severity.value if judged.severity else None, source, company.get(source),
+        _SURFACES[surface].value, target_url, target,
+        company.get(target) if target else None, _OUTCOMES[outcome].value, block_reason,
+        reason_text, judged.rules, judged.requirements, judged.reasons, judged.exemptions,
+        [_hop(h) for h in hops or ()], final_url, signature, title, excerpt, control_ok,
+        failure, list(evidence or ()),
+    ], judged
 
 
 def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str]],
@@ -359,19 +361,19 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     row: tuple[Any, ...] = ()
     try:
         for row in rows:
-            finding = _finding(row, company, judge, sources)
-            if finding.status == "fail":
-                source = finding.source
-                target = finding.target_platform or queries.OTHER_TARGET
+            values, judged = _finding_values(row, company, judge, sources)
+            if judged.status == "fail":
+                source = row[3]
+                target = row[6] or queries.OTHER_TARGET
                 platform_failed[(source, target)] += 1
                 company_failed[(company.get(source, source), company.get(target, target))] += 1
-                for key in finding.requirements:
+                for key in judged.requirements:
                     by_source = failed.setdefault(key, {})
                     added = by_source.get(source)
                     if added is None:
                         added = by_source[source] = array("q")
                     added.append(len(findings))
-            findings.add(finding)
+            findings.add_values(values)
     except (KeyError, TypeError, AttributeError) as exc:
         findings.close()
         where = f"{path / OBSERVATIONS}:{row[0] + 1}" if row else str(path / VERDICTS)

@@ -32,7 +32,8 @@ from audit.report.spill import SpillFile, item_or_slice
 # Finding statuses, worst first; a link's status is the worst of its rules' answers.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
 STATUS_RANK = {"fail": 3, "exempt": 2, "pass": 1, "inconclusive": 0}
-SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank is slow in hot loops
+# By text (a Severity is its text): Severity.rank is slow in hot loops.
+SEVERITY_RANK: dict[str, int] = {s.value: i for i, s in enumerate(Severity)}
 
 
 def status_rank(status: str) -> int:
@@ -87,28 +88,41 @@ class Finding:
 
     @property
     def sort_key(self) -> SortKey:
-        return (-STATUS_RANK[self.status],
-                -(SEVERITY_RANK[self.severity] if self.severity else -1),
-                -RANK[self.outcome], self.source, self.surface,
-                self.target_url)
+        return sort_key(self.status, self.severity, self.outcome, self.source, self.surface,
+                        self.target_url)
+
+
+def sort_key(status: str, severity: str | None, outcome: str, source: str, surface: str,
+             target_url: str) -> SortKey:
+    """Report order: worst status, then worst severity, then worst outcome first; then by
+    source, surface and URL."""
+    return (-STATUS_RANK[status], -(SEVERITY_RANK[severity] if severity else -1),
+            -RANK[outcome], source, surface, target_url)
 
 
 _FIELDS = [f.name for f in fields(Finding)]
 _REASONS, _HOPS = _FIELDS.index("reasons"), _FIELDS.index("hops")
 _SEVERITY, _OUTCOME = _FIELDS.index("severity"), _FIELDS.index("outcome")
+_KEY_FIELDS = [_FIELDS.index(name) for name in ("status", "severity", "outcome", "source",
+                                                "surface", "target_url")]
 _SEVERITIES = {s.value: s for s in Severity}
 _OUTCOMES = {o.value: o for o in Outcome}
 
+# A finding's plain values (FindingValues): Finding's fields in order, with the reasons as
+# (zh, en) pairs, the hops as tuples, the severity and outcome as their texts. What the store
+# keeps (a pickle of them: pickling the dataclass, its NamedTuples and its pydantic Texts
+# costs several times more to read back), and what a large run's findings are made as: the
+# report makes a Finding only of those it reads back.
+FindingValues = list[object]
 
-def _encode(finding: Finding) -> bytes:
-    """A finding as a pickle of plain values (a list in field order): pickling the dataclass,
-    its NamedTuples and its pydantic Texts costs several times more to read back."""
-    row: list[object] = [getattr(finding, name) for name in _FIELDS]
-    row[_REASONS] = [(r.zh, r.en) for r in finding.reasons]
-    row[_HOPS] = [tuple(h) for h in finding.hops]
-    row[_SEVERITY] = finding.severity.value if finding.severity else None
-    row[_OUTCOME] = finding.outcome.value
-    return pickle.dumps(row, pickle.HIGHEST_PROTOCOL)
+
+def finding_values(finding: Finding) -> FindingValues:
+    values: FindingValues = [getattr(finding, name) for name in _FIELDS]
+    values[_REASONS] = [(r.zh, r.en) for r in finding.reasons]
+    values[_HOPS] = [tuple(h) for h in finding.hops]
+    values[_SEVERITY] = finding.severity.value if finding.severity else None
+    values[_OUTCOME] = finding.outcome.value
+    return values
 
 
 class Findings(Sequence[Finding]):
@@ -135,13 +149,17 @@ class Findings(Sequence[Finding]):
             self.add(finding)
 
     def add(self, finding: Finding) -> None:
+        self.add_values(finding_values(finding))
+
+    def add_values(self, values: FindingValues) -> None:
+        """A finding given as its plain values (finding_values' form)."""
         if self._keys is None:
             raise RuntimeError("findings are added before they are read")
-        blob = _encode(finding)
+        blob = pickle.dumps(values, pickle.HIGHEST_PROTOCOL)
         self._offsets.append(self._file.append(blob))
-        self._keys.add(finding.sort_key)
+        self._keys.add(sort_key(*(values[i] for i in _KEY_FIELDS)))  # type: ignore[arg-type]
         self._lengths.append(len(blob))
-        self.statuses[finding.status] += 1
+        self.statuses[values[_KEY_FIELDS[0]]] += 1  # type: ignore[index]
 
     def _sealed(self) -> None:
         if self._keys is None:
