@@ -68,6 +68,7 @@ from audit.report.findings import (
     FindingValues,
     status_rank,
 )
+from audit.report.groups import Grouping
 from audit.report.search import SearchSection, search_section
 from audit.report.spill import Spilled
 
@@ -354,7 +355,9 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
     figures = _verdict_figures(tables, frameworks)
-    findings = Findings()
+    # Grouped as they are made: the page shows a large run's findings as groups
+    # (audit/report/groups.py), which a walk over them all would take again.
+    findings = Findings(grouping=Grouping())
     reasons, rows = queries.finding_rows(tables)
     judge = _Judgements(reasons)
     sources: dict[str, str] = {}
