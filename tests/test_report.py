@@ -254,7 +254,7 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
     # Every link fails a rule: copy_only between companies on IM surfaces. Too many to list
     # one by one: the page groups them (audit/report/groups.py); the machine outputs keep
     # every finding.
-    from audit.report.groups import EXAMPLES_PER_GROUP, GROUP_ROWS, Grouping, group_findings
+    from audit.report.groups import EXAMPLES_PER_GROUP, GROUP_ROWS, group_findings
 
     run = reportruns.write_run(tmp_path, "big", reportruns.synthetic_observations(
         10_000, weights=[0, 0, 0, 1, 0, 0, 0, 0, 0]), catalog)
@@ -264,12 +264,6 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
     html = (run / "report.html").read_text(encoding="utf-8")
     groups = group_findings(data.findings)
     assert sum(g.count for g in groups) == len(data.findings)
-    # The report groups the findings as it makes them, in the order measured: the same
-    # groups, examples, explanations and rules as a walk over them in report order.
-    grouping = data.findings.grouping
-    assert isinstance(grouping, Grouping)
-    assert grouping.groups(data.findings.added, len(data.findings)) == groups
-    assert any(g.count > EXAMPLES_PER_GROUP for g in groups)
     assert html.count('<tr id="g-') == min(len(groups), GROUP_ROWS["html"])
     assert html.count('<tr data-rank="') == 0 and "本次运行共有" in html
     assert len(html.encode()) < 5_000_000

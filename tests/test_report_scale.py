@@ -21,7 +21,7 @@ from audit.evidence import sql
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
 from audit.report import groups
 from audit.report.data import Finding, FindingHop, Findings, ReportData, build_report_data
-from audit.report.findings import SORT_KEY_KINDS, finding_values
+from audit.report.findings import SORT_KEY_KINDS
 from audit.report.render import render_html
 from audit.report.spill import Spilled
 from tests import reportruns
@@ -657,53 +657,3 @@ def test_requirement_statuses_read_in_parts_are_the_same(
     monkeypatch.setattr(evaluate, "UNIT_PART_VERDICTS", 50)
     assert evaluate.unit_parts(1_000) == 20
     assert statuses() == whole and len({s for _, s, _ in whole}) > 1
-
-
-def test_findings_grouped_as_made_are_grouped_as_walked(catalog: Catalog,
-                                                        tmp_path: Path) -> None:
-    # A run of every outcome (findings of each status, several severities and rules in a
-    # group), its findings grouped in the order measured as the report makes them: the
-    # groups of a walk over them in report order, with the same examples (the worst first),
-    # explanations, rules in order, statuses and severities.
-    run = reportruns.write_run(tmp_path, "mixed",
-                               reportruns.synthetic_observations(4_000, seed=11), catalog)
-    data = build_report_data(run, catalog)
-    walked = groups.group_findings(data.findings)
-    grouping = data.findings.grouping
-    assert isinstance(grouping, groups.Grouping)
-    assert grouping.groups(data.findings.added, len(data.findings)) == walked
-    assert len({g.status for g in walked}) > 1 and len({g.severity for g in walked}) > 2
-    assert any(g.count > groups.EXAMPLES_PER_GROUP for g in walked)
-    # The page's groups: examples for the listed groups only, the others none.
-    few = groups.Grouping()
-    for added in range(len(data.findings)):  # a fresh one: groups are made once
-        finding = data.findings.added(added)
-        few.add(finding_values(finding), (finding.sort_key, added))
-    shown = few.groups(data.findings.added, 2)
-    assert [g.examples for g in shown[:2]] == [g.examples for g in walked[:2]]
-    assert all(g.examples == [] for g in shown[2:]) and len(shown) == len(walked)
-
-
-def test_a_group_is_ordered_by_report_order_not_by_arrival(mixed: list[Finding]) -> None:
-    # Findings of one group arriving in the reverse of report order, with different rules
-    # and reasons: the group's rules come in the order report order first names them, its
-    # explanation is its first finding's, its examples are in report order.
-    from audit.model import Text
-
-    base = next(f for f in mixed if f.status == "fail")
-    zeroth = replace(base, id="0" * 20, target_url="https://x.example/0", rules=["r2", "r1"],
-                     reasons=[Text(zh="零", en="zeroth")])
-    first = replace(base, id="1" * 20, target_url="https://x.example/1", rules=["r1"],
-                    reasons=[Text(zh="甲", en="first")])
-    second = replace(base, id="2" * 20, target_url="https://x.example/2", rules=["r2", "r1"],
-                     reasons=[Text(zh="乙", en="second")])
-    assert zeroth.sort_key < first.sort_key < second.sort_key
-    arrived = [second, first, zeroth]
-    grouping = groups.Grouping()
-    for added, f in enumerate(arrived):
-        grouping.add(finding_values(f), (f.sort_key, added))
-    (group,) = grouping.groups(arrived.__getitem__, 1)
-    assert group.rules == ["r2", "r1"] and [r.en for r in group.explanation] == ["zeroth"]
-    assert group.examples == [zeroth, first, second] and group.count == 3
-    walked = groups.group_findings([zeroth, first, second])[0]
-    assert (group.rules, group.explanation) == (walked.rules, walked.explanation)

@@ -68,7 +68,6 @@ from audit.report.findings import (
     FindingValues,
     status_rank,
 )
-from audit.report.groups import Grouping
 from audit.report.search import SearchSection, search_section
 from audit.report.spill import Spilled
 
@@ -355,9 +354,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
     figures = _verdict_figures(tables, frameworks)
-    # Grouped as they are made: the page shows a large run's findings as groups
-    # (audit/report/groups.py), which a walk over them all would take again.
-    findings = Findings(grouping=Grouping())
+    findings = Findings()
     reasons, rows = queries.finding_rows(tables)
     judge = _Judgements(reasons)
     sources: dict[str, str] = {}

@@ -22,7 +22,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import NamedTuple, Protocol, overload
+from typing import NamedTuple, overload
 
 from audit.evidence.sql import KeySort
 from audit.judge.outcomes import RANK
@@ -101,7 +101,6 @@ def sort_key(status: str, severity: str | None, outcome: str, source: str, surfa
 
 
 _FIELDS = [f.name for f in fields(Finding)]
-FIELD_INDEX = {name: i for i, name in enumerate(_FIELDS)}  # where FindingValues hold a field
 _REASONS, _HOPS = _FIELDS.index("reasons"), _FIELDS.index("hops")
 _SEVERITY, _OUTCOME = _FIELDS.index("severity"), _FIELDS.index("outcome")
 _KEY_FIELDS = [_FIELDS.index(name) for name in ("status", "severity", "outcome", "source",
@@ -115,13 +114,6 @@ _OUTCOMES = {o.value: o for o in Outcome}
 # costs several times more to read back), and what a large run's findings are made as: the
 # report makes a Finding only of those it reads back.
 FindingValues = list[object]
-
-
-class Grouper(Protocol):
-    """What takes each finding as a store adds it (audit.report.groups.Grouping), with its
-    place in report order: its sort key and when it was added."""
-
-    def add(self, values: FindingValues, order: tuple[SortKey, int]) -> None: ...
 
 
 def finding_values(finding: Finding) -> FindingValues:
@@ -141,11 +133,8 @@ class Findings(Sequence[Finding]):
     error). Iterating reads the file in report order; `findings[i]` and slices read what they
     ask for. `statuses` counts the findings by status as they are added."""
 
-    def __init__(self, findings: Iterable[Finding] = (), *,
-                 grouping: Grouper | None = None) -> None:
-        """`grouping`: given every finding as it is added (the page's groups)."""
+    def __init__(self, findings: Iterable[Finding] = ()) -> None:
         self._file = SpillFile("the report's findings")
-        self.grouping = grouping
         # While findings are added: each one's sort key, which DuckDB sorts (KeySort: a few
         # MB of Python objects at any size, where Python's own sort held ~220 bytes a finding
         # beside its URL), and where its pickle is, in the order added. Then, in report
@@ -167,17 +156,10 @@ class Findings(Sequence[Finding]):
         if self._keys is None:
             raise RuntimeError("findings are added before they are read")
         blob = pickle.dumps(values, pickle.HIGHEST_PROTOCOL)
-        key = sort_key(*(values[i] for i in _KEY_FIELDS))  # type: ignore[arg-type]
-        if self.grouping is not None:
-            self.grouping.add(values, (key, len(self._keys)))
         self._offsets.append(self._file.append(blob))
-        self._keys.add(key)
+        self._keys.add(sort_key(*(values[i] for i in _KEY_FIELDS)))  # type: ignore[arg-type]
         self._lengths.append(len(blob))
         self.statuses[values[_KEY_FIELDS[0]]] += 1  # type: ignore[index]
-
-    def added(self, added: int) -> Finding:
-        """The finding added `added`-th (from 0)."""
-        return self[self.positions()[added]]
 
     def _sealed(self) -> None:
         if self._keys is None:

@@ -22,24 +22,13 @@ what `layout` returns.
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
-from audit.report.findings import (
-    FIELD_INDEX,
-    SEVERITY_RANK,
-    Finding,
-    Findings,
-    FindingValues,
-    SortKey,
-    finding_values,
-    status_rank,
-)
+from audit.report.data import SEVERITY_RANK, Finding, status_rank
 
 FULL_LIST_MAX = 500
 # Bytes of evidence blocks: the whole list (small runs), the examples (large runs). The rest
@@ -96,104 +85,33 @@ class Layout:
     examples: int  # findings shown as examples
 
 
-_OUTCOMES = {o.value: o for o in Outcome}
-_SEVERITIES = {s.value: s for s in Severity}
-Order = tuple[SortKey, int]  # a finding's place in report order: its sort key, when added
-_GIVEN: SortKey = (0, 0, 0, "", "", "")
-_GROUPED = [FIELD_INDEX[name] for name in (
-    "source", "surface", "target_platform", "outcome", "block_reason", "block_reason_text",
-    "status", "severity", "rules", "reasons")]
-
-
-@dataclass(slots=True)
-class _Forming:
-    """A group while its findings are added: besides its counts, its first findings in
-    report order (their order and reasons) and where each set of rules first came."""
-
-    group: FindingGroup
-    severity_rank: int = -1
-    first: list[tuple[Order, list[tuple[str, str]]]] = field(default_factory=list)
-    rules: dict[tuple[str, ...], Order] = field(default_factory=dict)
-
-
-class Grouping:
-    """Findings grouped as they are added, in any order: each comes with its Order, so the
-    groups are those of the findings walked in report order (group_findings) without that
-    walk. The report adds a large run's findings as it makes them (audit/report/data.py):
-    a pass over a million observations' findings to group them took ~4 s. Per group it keeps
-    its counts and its first EXAMPLES_PER_GROUP findings' places, never the findings."""
-
-    def __init__(self) -> None:
-        self._forming: dict[tuple[str, str, str | None, str, str | None, str | None],
-                            _Forming] = {}
-        self._made: list[FindingGroup] | None = None
-
-    def add(self, values: FindingValues, order: Order) -> None:
-        """A finding, as its plain values (audit.report.findings.finding_values), and its
-        place in report order."""
-        picked: list[Any] = [values[i] for i in _GROUPED]
-        (source, surface, target_platform, outcome, block_reason, block_reason_text, status,
-         severity, rules, reasons) = picked
-        key = (source, surface, target_platform, outcome, block_reason,
-               None if block_reason else block_reason_text)
-        forming = self._forming.get(key)
-        if forming is None:
-            forming = self._forming[key] = _Forming(FindingGroup(
-                source, surface, target_platform, _OUTCOMES[outcome], key[4], key[5],
-                status=status))
-        group = forming.group
-        group.count += 1
-        group.statuses[status] += 1
-        if status_rank(status) > status_rank(group.status):
-            group.status = status
-        if severity is not None and SEVERITY_RANK[severity] > forming.severity_rank:
-            forming.severity_rank = SEVERITY_RANK[severity]
-            group.severity = _SEVERITIES[severity]
-        rules_key = tuple(rules)
-        seen = forming.rules.get(rules_key)
-        if seen is None or order < seen:
-            forming.rules[rules_key] = order
-        first = forming.first
-        if len(first) < EXAMPLES_PER_GROUP or order < first[-1][0]:
-            bisect.insort(first, (order, reasons))  # orders differ: reasons never compared
-            del first[EXAMPLES_PER_GROUP:]
-
-    def groups(self, read: Callable[[int], Finding], examples_for: int) -> list[FindingGroup]:
-        """The groups, worst first (FindingGroup.sort_key), as group_findings gives them;
-        `read(added)` reads the finding added as `added`-th, for the examples of the first
-        `examples_for` groups (the others are not shown with examples). Made at the first
-        call; each call gets copies (layout keeps some examples of them)."""
-        if self._made is None:
-            self._made = self._groups(read, examples_for)
-        return [replace(group, examples=list(group.examples)) for group in self._made]
-
-    def _groups(self, read: Callable[[int], Finding], examples_for: int
-                ) -> list[FindingGroup]:
-        formed = []
-        for forming in self._forming.values():
-            # Each set of rules in the order of its first finding, the rules in their order:
-            # the rules in the order report order first names them.
-            firsts = sorted(forming.rules.items(), key=lambda item: item[1])
-            group = replace(forming.group, statuses=Counter(forming.group.statuses),
-                            rules=list(dict.fromkeys(r for rules, _ in firsts for r in rules)),
-                            explanation=[Text.model_construct(zh=zh, en=en)
-                                         for zh, en in forming.first[0][1]],
-                            examples=[])
-            formed.append((group, forming))
-        formed.sort(key=lambda pair: pair[0].sort_key)
-        for group, forming in formed[:examples_for]:
-            group.examples = [read(added) for (_, added), _ in forming.first]
-        return [group for group, _ in formed]
-
-
 def group_findings(findings: Sequence[Finding]) -> list[FindingGroup]:
     """The groups of `findings` (given worst first, ReportData.findings' order), worst
     first; each group keeps its first EXAMPLES_PER_GROUP findings as examples."""
-    grouping = Grouping()
-    for added, f in enumerate(findings):
-        # Given in report order: the place in the sequence is the order (one key for all).
-        grouping.add(finding_values(f), (_GIVEN, added))
-    return grouping.groups(findings.__getitem__, len(findings))
+    groups: dict[tuple[str, str, str | None, str, str | None, str | None], FindingGroup] = {}
+    for f in findings:
+        key = (f.source, f.surface, f.target_platform, f.outcome.value, f.block_reason,
+               None if f.block_reason else f.block_reason_text)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = FindingGroup(f.source, f.surface, f.target_platform,
+                                               f.outcome, key[4], key[5], status=f.status,
+                                               severity=f.severity,
+                                               explanation=list(f.reasons))
+        group.count += 1
+        group.statuses[f.status] += 1
+        if status_rank(f.status) > status_rank(group.status):
+            group.status = f.status
+            group.explanation = list(f.reasons)
+        if f.severity is not None and (group.severity is None or SEVERITY_RANK[f.severity]
+                                       > SEVERITY_RANK[group.severity]):
+            group.severity = f.severity
+        for rule in f.rules:
+            if rule not in group.rules:
+                group.rules.append(rule)
+        if len(group.examples) < EXAMPLES_PER_GROUP:
+            group.examples.append(f)
+    return sorted(groups.values(), key=lambda g: g.sort_key)
 
 
 def detail_size(f: Finding) -> int:
@@ -217,11 +135,7 @@ def layout(findings: Sequence[Finding], mode: str, pdf_cap: int) -> Layout:
         shown = findings if mode == "html" else findings[:pdf_cap]
         if sum(detail_size(f) for f in shown) <= FULL_BUDGET[mode]:
             return Layout(True, list(shown), [], 0, 0)
-    # A store that grouped its findings as they were added: its groups, else a walk.
-    if isinstance(findings, Findings) and isinstance(findings.grouping, Grouping):
-        groups = findings.grouping.groups(findings.added, max(GROUP_ROWS.values()))
-    else:
-        groups = group_findings(findings)
+    groups = group_findings(findings)
     shown_groups = min(len(groups), GROUP_ROWS[mode])
     budget = EXAMPLE_BUDGET[mode]
     detailed: list[Finding] = []
