@@ -366,7 +366,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
             values, judged = _finding_values(row, company, judge, sources)
             if judged.status == "fail":
                 added_as = len(findings)
-                source = row[3]
+                source = row[3]  # FINDING_OBSERVATIONS' source and target platform
                 target = row[6] or queries.OTHER_TARGET
                 platform_failed[(source, target)] += 1
                 company_failed[(company.get(source, source), company.get(target, target))] += 1
