@@ -96,12 +96,12 @@ def clean(value: Any) -> Scalar | None:
         return value  # type: ignore[no-any-return]
     if value is None:
         return None
-    # Lists and maps next, by their exact type (an edge has several): the abstract checks
-    # below cost ~1 us a value.
+    # Plain lists and maps by their exact type next (an edge has several): the abstract
+    # checks below cost ~1 us a value.
     if type(value) is list or type(value) is tuple:
-        return " ".join(str(v) for v in value)
+        return _joined(value)
     if type(value) is dict:
-        return " ".join(f"{k}:{v}" for k, v in value.items())
+        return _pairs(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -111,11 +111,19 @@ def clean(value: Any) -> Scalar | None:
     if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, (list, tuple, set, frozenset)):
-        return " ".join(str(v) for v in value)
+        return _joined(value)
     if isinstance(value, Mapping):
-        return " ".join(f"{k}:{v}" for k, v in value.items())
+        return _pairs(value)
     raise TypeError(f"a value of type {type(value).__name__} ({_short(value)}) cannot be "
                     "written to GraphML or GEXF: only text, numbers, booleans, lists and maps")
+
+
+def _joined(items: Iterable[Any]) -> str:
+    return " ".join(str(v) for v in items)
+
+
+def _pairs(mapping: Mapping[Any, Any]) -> str:
+    return " ".join(f"{k}:{v}" for k, v in mapping.items())
 
 
 def clean_scalar(value: str | numbers.Real) -> Scalar:
