@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.evidence import sql
+from audit.judge.outcomes import RANK
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
 from audit.report import groups
 from audit.report.data import Finding, FindingHop, Findings, ReportData, build_report_data
-from audit.report.findings import SORT_KEY_KINDS
+from audit.report.findings import SEVERITY_RANK, STATUS_RANK
 from audit.report.render import render_html
 from audit.report.spill import Spilled
 from tests import reportruns
@@ -48,20 +48,31 @@ def _copies(findings: list[Finding], n: int) -> list[Finding]:
     return [replace(findings[i % len(findings)], id=f"{i:020x}") for i in range(n)]
 
 
+def _report_key(f: Finding) -> tuple[int, int, int, str, str, str]:
+    """Report order as docs/reports.md states it, written plainly in Python: what
+    REPORT_ORDER's SQL is checked against (a stable sort: equal keys in the order given)."""
+    return (-STATUS_RANK[f.status], -(SEVERITY_RANK[f.severity.value] if f.severity else -1),
+            -RANK[f.outcome.value], f.source, f.surface, f.target_url)
+
+
+def _in_report_order(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=_report_key)
+
+
 def test_small_runs_list_every_finding(mixed: list[Finding]) -> None:
     at_cap = _copies(mixed, groups.FULL_LIST_MAX)
-    shown = groups.layout(at_cap, "html", 200)
-    assert shown.full and shown.detailed == at_cap and shown.groups == []
-    pdf = groups.layout(at_cap, "pdf", 200)
-    assert pdf.full and pdf.detailed == at_cap[:200]
+    shown = groups.layout(Findings(at_cap), "html", 200)
+    assert shown.full and shown.detailed == _in_report_order(at_cap) and shown.groups == []
+    pdf = groups.layout(Findings(at_cap), "pdf", 200)
+    assert pdf.full and pdf.detailed == _in_report_order(at_cap)[:200]
 
 
 def test_past_the_threshold_findings_are_grouped(mixed: list[Finding]) -> None:
-    findings = _copies(mixed, groups.FULL_LIST_MAX + 1)
-    shown = groups.layout(findings, "html", 200)
+    findings = _in_report_order(_copies(mixed, groups.FULL_LIST_MAX + 1))
+    shown = groups.layout(Findings(findings), "html", 200)
     assert not shown.full
     assert sum(g.count for g in shown.groups) == len(findings)
-    assert shown.shown_groups == len(shown.groups)  # well under GROUP_ROWS
+    assert shown.group_count == len(shown.groups) and shown.unlisted == 0
     keys = [(g.source, g.surface, g.target_platform, g.outcome, g.block_reason,
              g.block_reason_text) for g in shown.groups]
     assert len(set(keys)) == len(keys)
@@ -73,9 +84,16 @@ def test_past_the_threshold_findings_are_grouped(mixed: list[Finding]) -> None:
         assert len(members) == g.count and sum(g.statuses.values()) == g.count
         assert g.examples == members[:len(g.examples)]  # the worst first
         assert len(g.examples) <= groups.EXAMPLES_PER_GROUP
-        assert set(g.rules) == {r for f in members for r in f.rules}
-    # Worst status first, then severity, then the larger group.
-    keys_sorted = [g.sort_key for g in shown.groups]
+        assert g.rules == list(dict.fromkeys(r for f in members for r in f.rules))
+        assert g.explanation == members[0].reasons and g.status == members[0].status
+        worst = max((f.severity for f in members if f.severity),
+                    key=lambda s: SEVERITY_RANK[s.value], default=None)
+        assert g.severity == worst
+    # Worst status first, then severity, then the larger group, then the worst outcome.
+    keys_sorted = [(-STATUS_RANK[g.status],
+                    -(SEVERITY_RANK[g.severity.value] if g.severity else -1), -g.count,
+                    -RANK[g.outcome.value], g.source, g.surface, g.target_platform or "",
+                    g.block_reason or "", g.block_reason_text or "") for g in shown.groups]
     assert keys_sorted == sorted(keys_sorted)
     assert shown.detailed == [f for g in shown.groups for f in g.examples]
 
@@ -94,7 +112,7 @@ def test_long_urls_and_hop_chains_keep_the_page_small(mixed: list[Finding],
     hops = [FindingHop(long_url + str(i), 302, long_url, "http") for i in range(10)]
     heavy = [replace(f, target_url=long_url, hops=hops) for f in _copies(mixed, 100)]
     assert sum(groups.detail_size(f) for f in heavy) > groups.FULL_BUDGET["html"]
-    shown = groups.layout(heavy, "html", 200)
+    shown = groups.layout(Findings(heavy), "html", 200)
     assert not shown.full
     assert sum(groups.detail_size(f) for f in shown.detailed) <= groups.EXAMPLE_BUDGET["html"]
     for mode in ("html", "pdf"):
@@ -113,7 +131,7 @@ def test_detail_size_bounds_the_rendered_rows(catalog: Catalog, tmp_path: Path,
                            generated_at=GENERATED, evidence_href="evidence")
         rows = re.findall(r'<tr data-rank=.*?</details></td></tr>', page, re.S)
         assert len(rows) == len(findings)
-        for row, finding in zip(rows, findings, strict=True):
+        for row, finding in zip(rows, list(findings), strict=True):
             assert f'id="f-{finding.id}"' in row
             assert len(row.encode()) <= groups.detail_size(finding), finding.id
 
@@ -161,130 +179,59 @@ def test_hostile_page_content_stays_text_in_groups(tmp_path: Path, catalog: Cata
 
 
 def test_the_store_gives_findings_in_report_order(mixed: list[Finding]) -> None:
-    # Added in a shuffled order, read worst first and, among equals, in the order added
-    # (a stable sort on Finding.sort_key), by iteration, index and slice alike.
+    # Given in a shuffled order, read worst first and, among equals, in the order given, by
+    # iteration, index, slice and positions alike.
     import random
 
     shuffled = _copies(mixed, 1_500)
     random.Random(7).shuffle(shuffled)
-    expected = sorted(shuffled, key=lambda f: f.sort_key)
+    expected = _in_report_order(shuffled)
     store = Findings(shuffled)
     assert len(store) == len(shuffled)
     assert list(store) == expected
     assert store[0] == expected[0] and store[-1] == expected[-1]
     assert store[10:20] == expected[10:20] and store[::500] == expected[::500]
+    assert store.read([7, 3, 7]) == [expected[7], expected[3], expected[7]]
+    assert store.read([]) == [] and Findings([]).read([]) == [] and list(Findings([])) == []
     with pytest.raises(IndexError):
         store[len(expected)]
     assert store.statuses == Counter(f.status for f in shuffled)
     # The reasons read back are shared, one object per distinct text.
     reasons = [r for f in store for r in f.reasons]
     assert len({id(r) for r in reasons}) == len({(r.zh, r.en) for r in reasons})
-    with pytest.raises(RuntimeError, match="before they are read"):
-        store.add(expected[0])
     store.close()
 
 
-def test_the_store_holds_a_fraction_of_the_findings_memory(mixed: list[Finding]) -> None:
-    # What the report holds of 4,000 findings: the list of them against the store's index.
-    # Measured: a list holds ~100x what the store does (24 bytes a finding).
-    import gc
-    import tracemalloc
-
-    many = _copies(mixed, 4_000)
-    blobs = [pickle.dumps(f) for f in many]  # the findings as the report made them, unheld
-    del many
-    gc.collect()
-    tracemalloc.start()
-    try:
-        held = [pickle.loads(b) for b in blobs]
-        in_list = tracemalloc.get_traced_memory()[0]
-        del held
-        gc.collect()
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        store = Findings()
-        for blob in blobs:
-            store.add(pickle.loads(blob))
-        store[0]  # sealed: the index is the arrays
-        in_store = tracemalloc.get_traced_memory()[0] - base
-    finally:
-        tracemalloc.stop()
-    assert in_store * 20 < in_list, (in_store, in_list)
-    store.close()
-
-
-def test_while_findings_are_added_the_store_holds_a_batch_of_their_sort_keys(
-        mixed: list[Finding], monkeypatch: pytest.MonkeyPatch) -> None:
-    # Before they are sorted the store hands the findings' sort keys to DuckDB a batch at a
-    # time (KeySort) and holds, beside the batch, where each pickle is (16 bytes). Python's
-    # own sort held every key, ~220 bytes a finding beside its URL: ten million observations
-    # are ~4,000,000 findings. Each finding has its own URL, made as the report makes them
-    # (one at a time from a row, its source shared as data.py shares it). With batches of
-    # 250 keys, 4,000 findings hold at most 250 keys: measured 25 bytes a finding with the
-    # URLs, 278 with every key held.
-    import gc
-    import tracemalloc
-
-    monkeypatch.setattr(sql, "SORT_ROWS", 250)
-    blobs = [pickle.dumps(replace(f, target_url=f"{f.target_url}#{i}"))
-             for i, f in enumerate(_copies(mixed, 4_000))]
-    sources: dict[str, str] = {}
-    gc.collect()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        store = Findings()
-        for blob in blobs:
-            finding = pickle.loads(blob)
-            finding.source = sources.setdefault(finding.source, finding.source)
-            store.add(finding)
-            del finding
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - base
-    finally:
-        tracemalloc.stop()
-    assert held / len(blobs) < 80, held / len(blobs)
-    assert list(store) == sorted(store, key=lambda f: f.sort_key)
-    store.close()
-
-
-def test_duckdb_sorts_keys_as_python_sorts_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    # KeySort's order is Python's tuple order: numbers by value (negative ones too), texts
-    # by code point (Chinese, emoji outside the BMP, combining marks, case, empty text,
-    # prefixes), equal keys in the order added; across several of DuckDB's batches.
+def test_report_order_sorts_texts_as_python_does(mixed: list[Finding]) -> None:
+    # DuckDB orders the findings' texts by their UTF-8 bytes, which is Python's code point
+    # order: Chinese, emoji outside the BMP, combining marks, case, empty text, prefixes,
+    # NUL; equal keys in the order given.
     import random
 
-    monkeypatch.setattr(sql, "SORT_ROWS", 97)
     rng = random.Random(3)
     words = ["", "a", "A", "ab", "a\u0301", "\u00e1", "z", "\u5fae\u4fe1", "\u6dd8\u5b9d",
              "\U0001f600", "\uffff", "\U0001f600a", "https://a.example/\u8def", "a b",
-             "a\x00", "a\x00b", "\x00", "https://www.taobao.com/item/1",
+             "a\x00", "a\x00b", "https://www.taobao.com/item/1",
              "https://www.taobao.com/item/10", "https://www.taobao.com/item/1\u00e9"]
-    keys = [(-rng.randint(0, 3), rng.randint(-2**62, 2**62) * rng.randint(0, 1),
-             -rng.randint(0, 9), rng.choice(words),
-             rng.choice(words), rng.choice(words)) for _ in range(1_000)]
-    sort = sql.KeySort(SORT_KEY_KINDS)
-    for key in keys:
-        sort.add(key)
-    assert len(sort) == len(keys)
-    expected = sorted(range(len(keys)), key=lambda i: (keys[i], i))
-    assert list(sort.order()) == expected
-    empty = sql.KeySort(SORT_KEY_KINDS)
-    assert list(empty.order()) == []
+    given = [replace(f, id=f"{i:020x}", source=rng.choice(words), surface=rng.choice(words),
+                     target_url=rng.choice(words))
+             for i, f in enumerate(_copies(mixed, 1_000))]
+    assert [f.id for f in Findings(given)] == [f.id for f in _in_report_order(given)]
 
 
-def test_the_stores_sort_leaves_no_directory_behind(mixed: list[Finding], tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    # DuckDB spills into a directory of its own under $TMPDIR: gone once the findings are
-    # sorted, and gone when a store is closed unsorted (a report that failed midway).
+def test_a_closed_store_leaves_no_directory_behind(mixed: list[Finding], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # DuckDB spills into a directory of its own under $TMPDIR: gone when the store is
+    # closed, or collected (a report that failed midway).
+    import gc
+
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(sql, "SORT_ROWS", 10)
-    sorted_store, unsorted_store = Findings(mixed * 3), Findings(mixed * 3)
-    assert any(tmp_path.iterdir())
-    sorted_store[0]
-    unsorted_store.close()
+    closed, dropped = Findings(mixed), Findings(mixed)
+    assert len(list(tmp_path.iterdir())) == 2
+    closed.close()
+    del dropped
+    gc.collect()
     assert list(tmp_path.iterdir()) == []
-    sorted_store.close()
 
 
 def test_the_spilled_list_keeps_items_off_the_heap() -> None:
@@ -364,80 +311,13 @@ def test_an_empty_review_queue_is_an_empty_list(tmp_path: Path, catalog: Catalog
     assert '\n "review": [],\n' in text and json.loads(text)["review"] == []
 
 
-def test_forked_helpers_read_the_store_beside_the_parent(mixed: list[Finding]) -> None:
-    # The machine outputs are written by helpers forked from the report's process: a child
-    # and the parent walk one store at the same time (os.pread: no shared file offset).
-    import os
-
-    store = Findings(_copies(mixed, 800))
-    expected = [f.id for f in sorted(_copies(mixed, 800), key=lambda f: f.sort_key)]
-    store.positions()  # sorted before the fork, as the report's data is
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its walk, through the pipe
-        try:
-            os.close(read_end)
-            with os.fdopen(write_end, "w") as out:
-                out.write("\n".join(f.id for f in store))
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    in_parent = [f.id for f in store]
-    with os.fdopen(read_end) as pipe:
-        in_child = pipe.read().split("\n")
-    os.waitpid(pid, 0)
-    assert in_parent == expected and in_child == expected
-    store.close()
-
-
-def test_a_forked_child_leaves_the_parents_sort_alone(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    # A child forked while keys wait in DuckDB inherits its connection and spill directory:
-    # it may neither sort with them (DuckDB is not fork-safe) nor remove them on its way out.
-    import gc
-    import os
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(sql, "SORT_ROWS", 10)
-    sort = sql.KeySort(("int", "text"))
-    keys = [(i % 7, f"k{i % 5}") for i in range(50)]
-    for key in keys:
-        sort.add(key)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        answer = "sorted"
-        try:
-            os.close(read_end)
-            try:
-                sort.order()
-            except RuntimeError:
-                answer = "refused"
-            del sort
-            gc.collect()
-            with os.fdopen(write_end, "w") as out:
-                out.write(answer)
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        answer = pipe.read()
-    os.waitpid(pid, 0)
-    assert answer == "refused"
-    assert any(tmp_path.iterdir())  # the parent's spill directory, still there
-    assert list(sort.order()) == sorted(range(len(keys)), key=lambda i: (keys[i], i))
-    assert list(tmp_path.iterdir()) == []
-    with pytest.raises(RuntimeError, match="sorted once"):
-        sort.order()
-
-
 _STATUSES = ("pass", "fail", "exempt", "inconclusive")
 
 
-def _finding_rows(verdicts: list[dict[str, Any]], observations: int) -> dict[str, Any]:
-    # queries.finding_rows over tables made from these verdicts and `observations`
+def _judged(verdicts: list[dict[str, Any]], observations: int) -> dict[str, Any]:
+    # queries.judgement_keys over tables made from these verdicts and `observations`
     # observations o0, o1 ... (the Parquet files of a bundle, written by the bundle's writer
-    # of tables), by observation id.
+    # of tables): each finding's (status, rules, reasons) by observation id.
     import tempfile
 
     import orjson
@@ -445,6 +325,7 @@ def _finding_rows(verdicts: list[dict[str, Any]], observations: int) -> dict[str
     from audit.evidence import columnar
     from audit.evidence.sql import RunTables
     from audit.report import queries
+    from audit.report.findings import rank_tables
 
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
@@ -457,9 +338,13 @@ def _finding_rows(verdicts: list[dict[str, Any]], observations: int) -> dict[str
         tables = [columnar.build(root / f"{name}.jsonl", "run") for name in
                   ("observations", "verdicts")]
         with RunTables(*tables) as run:
-            reasons, rows = queries.finding_rows(run)
-            return {row[2]: (*row[:20], [reasons[n] for n in row[20]], *row[21:])
-                    for row in rows}
+            rank_tables(run, {})
+            reasons, keys = queries.judgement_keys(run)
+            by_number = {number: (status, rules, [reasons[r] for r in reason_ids])
+                         for number, status, rules, reason_ids, *_ in keys}
+            return {observation: by_number[number] for observation, number in run.all(
+                "SELECT o.id, fj.judgement FROM finding_judgements fj "
+                "JOIN observations o ON o.row = fj.observation_row ORDER BY o.row")}
 
 
 @settings(max_examples=60)
@@ -469,22 +354,22 @@ def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, st
     # The report keeps, of each observation, its worst status's rules in the verdicts' order
     # (an observation whose worst verdict passed is no finding), whatever order its verdicts
     # come in; against a plain reference.
-    from audit.report.findings import FINDING_STATUSES, STATUS_RANK
+    from audit.report.findings import FINDING_STATUSES
 
     records: list[dict[str, Any]] = [{"id": f"v{i}", "rule_id": rule, "observation_id": f"o{obs}",
                 "source": "wechat", "status": status, "severity": "high",
                 "reason": {"zh": rule, "en": rule}, "exemption": None, "requirements": []}
                for i, (obs, status, rule) in enumerate(verdicts)]
-    rows = _finding_rows(records, 6)
+    judged = _judged(records, 6)
     expected: dict[str, tuple[str, list[str]]] = {}
     for obs in {r["observation_id"] for r in records}:
         mine = [r for r in records if r["observation_id"] == obs]
         worst = max((r["status"] for r in mine), key=STATUS_RANK.__getitem__)
         if worst in FINDING_STATUSES:
             expected[obs] = (worst, [r["rule_id"] for r in mine if r["status"] == worst])
-    assert {obs: (row[18], row[19]) for obs, row in rows.items()} == expected
-    assert all(row[20] == [(rule, rule) for rule in row[19]] for row in rows.values())
-    assert [row[0] for row in rows.values()] == sorted(row[0] for row in rows.values())
+    assert {obs: (status, rules) for obs, (status, rules, _) in judged.items()} == expected
+    assert all(reasons == [(rule, rule) for rule in rules]
+               for _, rules, reasons in judged.values())
 
 
 def test_identical_judgements_are_one_object() -> None:
@@ -520,11 +405,12 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     from typer.testing import CliRunner
 
     from audit.cli import app
+    from audit.evidence.sql import TablesError
 
     run = reportruns.small_run(tmp_path, catalog)
     missing = tmp_path / "no-such-tmp"
     monkeypatch.setattr(tempfile, "tempdir", str(missing))
-    with pytest.raises(OSError, match=r"no-such-tmp.*TMPDIR"):
+    with pytest.raises(TablesError, match=r"no-such-tmp.*TMPDIR"):
         Findings()
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(out),
@@ -594,9 +480,8 @@ def test_duckdb_out_of_memory_says_which_setting_to_change(
 def test_a_full_disk_under_the_findings_is_one_clear_error(tmp_path: Path,
                                                            catalog: Catalog) -> None:
     # The findings' file stops growing (a full disk; here a file-size limit on the process):
-    # `hulian report` says where the findings were going and exits 1, with no second error
-    # when the store's file is closed, and no report written.
-    import os
+    # `hulian report` says which file's findings it could not write, and where, and exits
+    # 1, with no traceback, no report written and no part of one left.
     import subprocess
     import sys
 
@@ -612,12 +497,12 @@ def test_a_full_disk_under_the_findings_is_one_clear_error(tmp_path: Path,
         " '--format', 'json']\n"
         "main()\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=False,
-                          env={**os.environ, "HULIAN_REPORT_JOBS": "1"})
+                          timeout=120, check=False)
     assert done.returncode == 1, done.stderr
-    assert "cannot keep the report's findings in a temporary file" in done.stderr
+    assert f"cannot write the findings of findings.json into {out}" in done.stderr
+    assert "File too large" in done.stderr and "TMPDIR" not in done.stderr
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
-    assert not (out / "findings.json").exists()
+    assert not (out / "findings.json").exists() and not list(out.glob(".*.part"))
 
 
 def test_a_verdict_whose_reason_is_no_text_is_named(tmp_path: Path, catalog: Catalog) -> None:

@@ -15,12 +15,12 @@ Views: `observations` (the table's columns plus `row`, the record's place in the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-import weakref
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,6 +49,10 @@ TEXT_ROWS = 8_192  # rows of a few KB (`RunTables.batches`: verdict lines) at a 
 # DuckDB spills to disk past this (its own limit, not the process's): the aggregations
 # stream, and the figure keeps a million-observation run well under 1.5 GB.
 MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_MEMORY", "512MB")
+
+
+# The name of each directory DuckDB spills into begins so (under $TMPDIR).
+SPILL_PREFIX = "hulian-duckdb-"
 
 
 class TablesError(HulianError):
@@ -119,7 +123,7 @@ def _tables_error(exc: duckdb.Error) -> TablesError:
                            "HULIAN_DUCKDB_MEMORY higher, e.g. 2GB) and it spills into "
                            f"{tempfile.gettempdir()} past it (set TMPDIR to a directory "
                            "with room)")
-    if isinstance(exc, duckdb.IOException) and tempfile.gettempdir() in str(exc):
+    if isinstance(exc, duckdb.IOException) and SPILL_PREFIX in str(exc):
         # Its spill directory full or gone.
         return TablesError(f"{exc} (DuckDB spills into {tempfile.gettempdir()}: set TMPDIR "
                            "to a directory with room)")
@@ -155,20 +159,22 @@ def _literal(path: Path) -> str:
 class RunTables:
     """A DuckDB connection with a run's tables as views. Use as a context manager."""
 
-    def __init__(self, observations: Path, verdicts: Path | None = None, *,
+    def __init__(self, observations: Path | None, verdicts: Path | None = None, *,
                  cleanup: Path | None = None,
                  columns: tuple[dict[str, str], dict[str, str]] | None = None):
         """Views over Parquet tables, or (columns given: their names and types) over JSON
-        lines of those columns."""
+        lines of those columns. No tables at all (observations None): a database of the
+        caller's own tables (`table`), e.g. the report's findings given as objects."""
         self._cleanup = cleanup
-        self.observations = observations  # the table's file, for a second view of it
+        self._observations = observations
         # Where DuckDB spills past its memory limit: its own temporary directory, removed on
         # close (an in-memory database otherwise spills into ./.tmp of whatever directory
         # the command was started in).
-        self._spill: Path | None = _temporary_directory("hulian-duckdb-",
+        self._spill: Path | None = _temporary_directory(SPILL_PREFIX,
                                                         "for DuckDB to spill into")
-        self.con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
-                           memory_limit=MEMORY_LIMIT, temp_directory=str(self._spill))
+        self._threads = max(1, min(4, os.cpu_count() or 1))
+        self.con = connect(threads=self._threads, memory_limit=MEMORY_LIMIT,
+                           temp_directory=str(self._spill))
         try:
             for name, path, types in (("observations", observations, columns and columns[0]),
                                       ("verdicts", verdicts, columns and columns[1])):
@@ -186,6 +192,13 @@ class RunTables:
             self.close()
             raise TablesError(f"{observations}: {exc}") from None
         self.has_verdicts = verdicts is not None
+
+    @property
+    def observations(self) -> Path:
+        """The observations table's file, for a second view of it."""
+        if self._observations is None:
+            raise TablesError("these tables have no observations")
+        return self._observations
 
     def rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
              ) -> Iterator[tuple[Any, ...]]:
@@ -291,10 +304,24 @@ class RunTables:
         select = ", ".join(f"unnest(?::{t}[]) AS {c}" for c, t in columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select}", lists)
 
-    def execute(self, sql: str) -> None:
+    def execute(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         """A statement that returns nothing worth reading (a table made from the views)."""
         try:
-            self.con.execute(sql)
+            self.con.execute(sql, params)
+        except duckdb.Error as exc:
+            raise _tables_error(exc) from None
+
+    def execute_each(self, statements: Sequence[str]) -> None:
+        """Statements like `execute`'s, all at once: each on a cursor and a thread of its own
+        (DuckDB works on a query in the thread that runs it, beside its own threads)."""
+        def run(sql: str) -> None:
+            with self.con.cursor() as cursor:
+                cursor.execute(sql)
+
+        try:
+            with ThreadPoolExecutor(max(1, len(statements))) as pool:
+                for done in [pool.submit(run, sql) for sql in statements]:
+                    done.result()
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
 
@@ -308,6 +335,15 @@ class RunTables:
         self.con.execute("ALTER VIEW verdicts RENAME TO all_verdicts")
         self.con.execute("CREATE VIEW verdicts AS SELECT * FROM all_verdicts "
                          "WHERE rule_id NOT IN (SELECT rule_id FROM excluded_rules)")
+
+    @contextlib.contextmanager
+    def threads(self, count: int) -> Iterator[None]:
+        """Queries run on `count` threads meanwhile (DuckDB's setting, the database's)."""
+        self.con.execute(f"SET threads = {int(count)}")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {self._threads}")
 
     def close(self) -> None:
         self.con.close()
@@ -346,117 +382,6 @@ def run_tables(run: Path, *, verdicts: bool = True, fresh: bool = False) -> RunT
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-
-
-# Keys held in Python before they go to DuckDB as one batch (`KeySort`): ~20 MB of tuples.
-SORT_ROWS = 65_536
-# KeySort's own DuckDB limit: it fills while the run's tables (MEMORY_LIMIT) stream the rows
-# the keys come from, so the two together stay within 1.5 times MEMORY_LIMIT's default.
-SORT_MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_SORT_MEMORY", "256MB")
-
-
-# Connections a forked child inherited from a KeySort: held, never closed nor destroyed there.
-_INHERITED: list[duckdb.DuckDBPyConnection] = []
-
-
-def _close_sort(con: duckdb.DuckDBPyConnection, spill: Path, pid: int) -> None:
-    """A KeySort's connection and spill directory, closed by the process that made them: a
-    forked child inherits both and must leave them alone (DuckDB is not fork-safe: even
-    destroying the connection there crashes the child, and the directory is the parent's)."""
-    if os.getpid() != pid:
-        _INHERITED.append(con)
-        return
-    con.close()
-    shutil.rmtree(spill, ignore_errors=True)
-
-
-class KeySort:
-    """Tuples sorted by DuckDB instead of on Python's heap: `add` each key, then `order()`
-    gives the places they were added at (from 0), in the keys' order; equal keys stay in the
-    order added. The report's findings at ten million observations are ~4 million keys, which
-    as Python tuples would hold ~1.2 GB until sorted; DuckDB holds them in columns and spills
-    past its memory limit (SORT_MEMORY_LIMIT) into a directory of its own under $TMPDIR.
-
-    `kinds`: each key item's kind ("int" or "text"). Keys compare as Python compares tuples of
-    them: numbers by value, texts by code point (DuckDB compares texts' UTF-8 bytes, which
-    orders them alike). None is not a key item (Python cannot order it beside a value).
-    Sorted once, by the process that added the keys."""
-
-    def __init__(self, kinds: Sequence[str]):
-        self._columns = [(f"k{i}", kind) for i, kind in enumerate(kinds)] + [("added", "int")]
-        self._pending: list[tuple[Any, ...]] = []
-        self._added = 0
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._closer: weakref.finalize[[duckdb.DuckDBPyConnection, Path, int], KeySort] | None
-        self._closer = None
-        self._sorted = False
-        self._pid = os.getpid()
-
-    def __len__(self) -> int:
-        return self._added
-
-    def add(self, key: tuple[Any, ...]) -> None:
-        if self._sorted:
-            raise RuntimeError("keys are added after they were sorted")
-        self._pending.append((*key, self._added))
-        self._added += 1
-        if len(self._pending) >= SORT_ROWS:
-            self._flush()
-
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        if os.getpid() != self._pid:
-            raise RuntimeError("keys are sorted by the process that added them")
-        if self._con is None:
-            spill = _temporary_directory("hulian-duckdb-", "for DuckDB to spill into")
-            try:
-                con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
-                              memory_limit=SORT_MEMORY_LIMIT, temp_directory=str(spill))
-            except BaseException:
-                shutil.rmtree(spill, ignore_errors=True)
-                raise
-            # Closed by close(), or when the sort is collected unsorted (a report that
-            # failed midway).
-            self._closer = weakref.finalize(self, _close_sort, con, spill, os.getpid())
-            self._con = con
-            con.register("pending", columnar.store_table([], self._columns))
-            con.execute("CREATE TABLE keys AS SELECT * FROM pending")
-        return self._con
-
-    def _flush(self) -> None:
-        try:
-            con = self._connection()
-            con.register("pending", columnar.store_table(self._pending, self._columns))
-            con.execute("INSERT INTO keys SELECT * FROM pending")
-            con.unregister("pending")
-        except duckdb.Error as exc:
-            raise _tables_error(exc) from None
-        self._pending = []
-
-    def order(self) -> array[int]:
-        """The places of the keys added, in the keys' order; once (the keys are gone after
-        it)."""
-        if self._sorted:
-            raise RuntimeError("keys are sorted once")
-        self._sorted = True
-        try:
-            self._flush()
-            names = ", ".join(name for name, _ in self._columns)
-            reader = self._connection().cursor().sql(
-                f"SELECT added FROM keys ORDER BY {names}").to_arrow_reader(COLUMN_ROWS)
-            order = array("q")
-            for batch in reader:
-                order.extend(batch.column(0).to_pylist())
-            return order
-        except duckdb.Error as exc:
-            raise _tables_error(exc) from None
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self._closer is not None:
-            self._closer()
-        self._con = None
-        self._pending = []
 
 
 # The columns the pipeline's queries read, for records held in memory.

@@ -18,22 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import itertools
 import pickle
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from audit.evidence.bundle import (
     MANIFEST,
     OBSERVATIONS,
-    VERDICTS,
     Bundle,
     BundleError,
     ForcedEvaluation,
@@ -65,7 +61,8 @@ from audit.report.findings import (
     Finding,
     FindingHop,
     Findings,
-    FindingValues,
+    Judgement,
+    rank_tables,
     status_rank,
 )
 from audit.report.search import SearchSection, search_section
@@ -142,7 +139,7 @@ class ReportData:
     manifest_sha256: str
     path: Path
     frameworks: list[Framework]
-    findings: Findings  # worst first, in a temporary file (audit/report/findings.py)
+    findings: Findings  # worst first, in DuckDB (audit/report/findings.py)
     cross: list[Verdict]  # graph-scope verdicts (no observation) that failed or were exempt
     requirements: list[RequirementResult]
     platform_matrix: Matrix
@@ -174,6 +171,9 @@ class ReportData:
     # Search barriers (audit/report/search.py): engines x platforms, the search verdicts;
     # None when the run measured none.
     search: SearchSection | None = None
+    # The findings each requirement x source failed, and could not read (queries.CASES):
+    # (status, "<framework>/<requirement>", source) -> how many, the first positions.
+    cases: dict[tuple[str, str, str], queries.Case] = field(default_factory=dict)
 
     @property
     def failed_count(self) -> int:
@@ -269,35 +269,6 @@ def _decode_review(blob: bytes) -> ReviewItem:
     return ReviewItem(*pickle.loads(blob))  # the report's own file (audit/report/spill.py)
 
 
-def _hop(h: dict[str, Any]) -> tuple[object, ...]:
-    """A hop of the observations table as FindingValues hold it (FindingHop's fields)."""
-    return (h["url"], h.get("status"), h.get("location"), h.get("via") or "start",
-            h.get("elapsed_ms"), h.get("body_sha256"), h.get("warc_record_id"))
-
-
-def _finding_values(row: tuple[Any, ...], company: dict[str, str], judge: _Judgements,
-                    sources: dict[str, str]) -> tuple[FindingValues, _Judged]:
-    """A finding of queries.finding_rows' row, as its plain values (Finding's fields in
-    order: audit.report.findings.finding_values), and its judgement. A large run's findings
-    are never made into Finding objects here: the report makes those of the few it reads
-    back. `sources`: each source's id as one string object, which every finding's sort key
-    holds until the findings are sorted (a row's text is a new object each)."""
-    (_, probe_id, observation_id, source, surface, target_url, target, outcome, block_reason,
-     reason_text, hops, final_url, signature, title, excerpt, control_ok, failure, evidence,
-     status, rules, reasons, exemptions, requirements, severities) = row
-    source = sources.setdefault(source, source)
-    judged = judge(status, rules, reasons, exemptions, requirements, severities)
-    return [
-        probe_id, observation_id, judged.status,
-        judged.severity.value if judged.severity else None, source, company.get(source),
-        _SURFACES[surface], target_url, target,
-        company.get(target) if target else None, _OUTCOMES[outcome], block_reason,
-        reason_text, judged.rules, judged.requirements, judged.reasons, judged.exemptions,
-        [_hop(h) for h in hops or ()], final_url, signature, title, excerpt, control_ok,
-        failure, list(evidence or ()),
-    ], judged
-
-
 def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str]],
             names: dict[str, Text]) -> Matrix:
     cells: dict[tuple[str, str], Cell] = {}
@@ -317,16 +288,38 @@ def build_report_data(path: Path, catalog: Catalog, *, previous: Path | None = N
                       fresh_tables: bool = False) -> ReportData:
     """Compute everything a report shows from the bundle at `path`: DuckDB reads its tables
     (audit/report/queries.py; the bundle's Parquet files, built into the cache for a bundle
-    without current ones) and returns the counts, the review queue and the findings, which
-    go to a temporary file as they come (audit/report/findings.py). fresh_tables: the
-    tables of the bundle and of `previous` built again from the JSON lines (a report with
-    --allow-unverified: either bundle failed verification)."""
+    without current ones) and keeps the findings (audit/report/findings.py: the tables are
+    the findings' from then on). fresh_tables: the tables of the bundle and of `previous`
+    built again from the JSON lines (a report with --allow-unverified: either bundle failed
+    verification)."""
     bundle = Bundle(path)
     try:
-        with run_tables(path, fresh=fresh_tables) as tables:
-            return _build(path, catalog, bundle, tables, previous, fresh_tables)
+        tables = run_tables(path, fresh=fresh_tables)
     except (ColumnarError, TablesError) as exc:
         raise BundleError(str(exc)) from None
+    try:
+        return _build(path, catalog, bundle, tables, previous, fresh_tables)
+    except (ColumnarError, TablesError) as exc:
+        tables.close()
+        raise BundleError(str(exc)) from None
+    except BaseException:
+        tables.close()
+        raise
+
+
+def _findings(tables: RunTables, company: dict[str, str]) -> Findings:
+    """The run's findings, each judged as data._Judgements decides (once per distinct
+    judgement key: queries.judgement_keys), in report order."""
+    rank_tables(tables, company)
+    reasons, keys = queries.judgement_keys(tables)
+    judge = _Judgements(reasons)
+    rows: list[Judgement] = []
+    for number, *key in keys:
+        judged = judge(*key)
+        rows.append((number, judged.status, judged.severity.value if judged.severity else None,
+                     judged.rules, judged.requirements,
+                     [{"zh": zh, "en": en} for zh, en in judged.reasons], judged.exemptions))
+    return Findings.of_run(tables, rows, queries.RUN_FINDING_KEYS, queries.RUN_FINDINGS_VIEW)
 
 
 def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
@@ -354,40 +347,17 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
     figures = _verdict_figures(tables, frameworks)
-    findings = Findings()
-    reasons, rows = queries.finding_rows(tables)
-    judge = _Judgements(reasons)
-    sources: dict[str, str] = {}
-    # The failed findings of each requirement, by source: when each was added.
-    failed: dict[str, dict[str, array[int]]] = {}
-    row: tuple[Any, ...] = ()
-    try:
-        for row in rows:
-            values, judged = _finding_values(row, company, judge, sources)
-            if judged.status == "fail":
-                added_as = len(findings)
-                source = row[3]  # FINDING_OBSERVATIONS' source and target platform
-                target = row[6] or queries.OTHER_TARGET
-                platform_failed[(source, target)] += 1
-                company_failed[(company.get(source, source), company.get(target, target))] += 1
-                for key in judged.requirements:
-                    by_source = failed.setdefault(key, {})
-                    added = by_source.get(source)
-                    if added is None:
-                        added = by_source[source] = array("q")
-                    added.append(added_as)
-            findings.add_values(values)
-    except (KeyError, TypeError, AttributeError) as exc:
-        findings.close()
-        where = f"{path / OBSERVATIONS}:{row[0] + 1}" if row else str(path / VERDICTS)
-        raise BundleError(f"{where}: invalid record, or invalid verdicts of it "
-                          f"({exc!r})") from None
+    findings = _findings(tables, company)
+    for source, target, count in queries.failed_pairs(findings):
+        platform_failed[(source, target)] += count
+        company_failed[(company.get(source, source), company.get(target, target))] += count
+    cases = queries.cases(findings, max(LISTED_PER_REQUIREMENT, queries.CASE_LISTED))
     platform_names = {pid: p.name for pid, p in catalog.platforms.items()}
     company_names = {cid: c.name for cid, c in catalog.companies.items()}
     data = ReportData(
         manifest=bundle.manifest, manifest_sha256=manifest_sha256(path), path=path,
         frameworks=frameworks, findings=findings, cross=figures.cross,
-        requirements=_requirements(frameworks, catalog, figures, findings, failed),
+        requirements=_requirements(frameworks, catalog, figures, findings, cases),
         platform_matrix=_matrix(platform_pairs, platform_failed, platform_names),
         company_matrix=_matrix(company_pairs, company_failed, company_names),
         observations=sum(outcomes.values()), outcomes=outcomes,
@@ -398,7 +368,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
         platform_company=company,
         files=sorted((bundle.manifest.files or _current_files(path)).items()),
         sealed=bool(bundle.manifest.files), forced=forced_evaluations(bundle.manifest),
-        review=review,
+        review=review, cases=cases,
     )
     if previous is not None:
         # The report's problems are the previous bundle's too: read from its lines alike.
@@ -416,22 +386,22 @@ LISTED_PER_REQUIREMENT = 50
 
 
 def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _VerdictFigures,
-                  findings: Findings, failed_by_req: dict[str, dict[str, array[int]]],
+                  findings: Findings, cases: dict[tuple[str, str, str], queries.Case],
                   ) -> list[RequirementResult]:
-    # failed_by_req: each requirement's failed findings by source, as the order they were
-    # added in (8 bytes each: a million observations fail a requirement ~300,000 times).
-    # Listed: the worst few; the sources in the order of their worst finding.
-    positions = findings.positions()
+    # Each requirement's failed findings by source (cases come in the order of their worst
+    # finding): listed, the worst few of all its sources.
     listed: dict[str, list[int]] = {}
     sources: dict[str, Counter[str]] = {}
-    for key, by_source in failed_by_req.items():
-        worst = heapq.nsmallest(LISTED_PER_REQUIREMENT, map(
-            positions.__getitem__, itertools.chain.from_iterable(by_source.values())))
-        listed[key] = worst
-        first = {source: min(map(positions.__getitem__, added))
-                 for source, added in by_source.items()}
-        sources[key] = Counter({source: len(by_source[source])
-                                for source in sorted(by_source, key=first.__getitem__)})
+    failed: Counter[str] = Counter()
+    for (status, key, source), case in cases.items():
+        if status != "fail":
+            continue
+        failed[key] += case.findings
+        sources.setdefault(key, Counter())[source] = case.findings
+        listed[key] = heapq.nsmallest(LISTED_PER_REQUIREMENT,
+                                      [*listed.get(key, ()), *case.first])
+    wanted = sorted({p for positions in listed.values() for p in positions})
+    ids = dict(zip(wanted, (f.id for f in findings.read(wanted)), strict=True))
     results: list[RequirementResult] = []
     for framework in frameworks:
         for req in framework.requirements:
@@ -441,18 +411,16 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Ver
             for (rule_id, status), n in judgement.by_rule.items():
                 if rule_id in rules:
                     counts[status] += n
-            failed = sum(map(len, failed_by_req.get(key, {}).values()))
             rule_rows = [(rid, catalog.rules[rid].title, catalog.rules[rid].severity.value)
                          for rid in req.rules if rid in catalog.rules]
+            positions = listed.get(key, [])
             results.append(RequirementResult(
                 framework=framework.id, id=req.id, title=req.title, wording=req.wording,
                 source_document=req.source.document, source_date=req.source.date,
                 source_url=req.source.url, source_status=req.source.status, rules=rule_rows,
                 status=judgement.requirement_status[key], counts=counts,
-                failed=failed,
-                finding_ids=[findings[position].id for position in listed.get(key, [])],
-                finding_positions=listed.get(key, []),
-                sources_failed=sources.get(key, Counter()),
+                failed=failed[key], finding_ids=[ids[p] for p in positions],
+                finding_positions=positions, sources_failed=sources.get(key, Counter()),
                 cross=[v for v in judgement.cross if v.rule_id in rules],
             ))
     return results

@@ -1,13 +1,18 @@
 """Machine outputs of a report: findings.json, findings.csv and junit.xml (docs/reports.md
-documents each). They are written from the same ReportData as the HTML/PDF, record by
-record, so a run with 100,000 links does not build one giant string.
+documents each). They are written from the same ReportData as the HTML/PDF. DuckDB writes the
+findings' rows of the two files (COPY, from the findings' table: audit/report/findings.py),
+a run of ten million observations writes 15 GB of them; Python writes what comes before and
+after (the summary, the integrity lines, the search rows) and joins the parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-from collections.abc import Callable, Iterator
+import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +20,10 @@ from xml.sax.saxutils import quoteattr
 
 from audit import __version__
 from audit.evidence.bundle import banner, describe
-from audit.model import Outcome, Status, Verdict
-from audit.report.data import FINDING_STATUSES, Finding, FindingHop, ReportData
+from audit.evidence.sql import TablesError
+from audit.model import Status, Verdict
+from audit.report.data import FINDING_STATUSES, Finding, ReportData
+from audit.report.queries import CASE_LISTED
 from audit.report.search import SURFACE as SEARCH_SURFACE
 from audit.report.search import SearchSection
 from audit.web.xmlchars import xml_comment, xml_text
@@ -32,40 +39,68 @@ CSV_COLUMNS = (
 )
 
 
-def finding_record(finding: Finding) -> dict[str, Any]:
-    return {
-        "id": finding.id,
-        "observation_id": finding.observation_id,
-        "status": finding.status,
-        "severity": finding.severity.value if finding.severity else None,
-        "source": finding.source,
-        "source_company": finding.source_company,
-        "surface": finding.surface,
-        "target_url": finding.target_url,
-        "target_platform": finding.target_platform,
-        "target_company": finding.target_company,
-        "outcome": finding.outcome.value,
-        "block_reason": finding.block_reason,
-        "block_reason_text": finding.block_reason_text,
-        "rules": finding.rules,
-        "requirements": finding.requirements,
-        "reasons": [{"zh": r.zh, "en": r.en} for r in finding.reasons],
-        "exemptions": finding.exemptions,
-        "hops": [_hop_record(h) for h in finding.hops],
-        "final_url": finding.final_url,
-        "signature": finding.signature,
-        "page_title": finding.title,
-        "excerpt": finding.excerpt,
-        "control_ok": finding.control_ok,
-        "failure": finding.failure,
-        "evidence": finding.evidence,
-    }
+# findings.json's record of a finding: docs/reports.md's fields, in its order (the hops as
+# audit.model.Hop.model_dump(mode="json") gives them).
+JSON_COLUMNS = """
+id, observation_id, status, severity, source, source_company, surface, target_url,
+target_platform, target_company, outcome, block_reason, block_reason_text, rules,
+requirements, reasons, exemptions, hops, final_url, signature, title AS page_title, excerpt,
+control_ok, failure, evidence
+"""
+
+# A CSV cell that starts with one of these is a formula to Excel (CSV injection): such a cell
+# gets a leading apostrophe (`_defuse`, and the SQL macro `defuse` made of the same).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+DEFUSE_MACRO = ("CREATE OR REPLACE MACRO defuse(c) AS CASE WHEN left(c, 1) IN ("
+                + ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+                + ") THEN '''' || c ELSE c END")
+
+# findings.csv's row of a finding (CSV_COLUMNS): lists joined by a space (reasons by " / ",
+# hops as "<status or -> <url>" by " -> "), a Python bool's text for control_ok. An empty
+# cell is NULL, which DuckDB writes as nothing (an empty text it would write as "").
+_CSV_VALUES = (
+    "id", "status", "severity", "source", "source_company", "surface", "target_platform",
+    "target_company", "target_url", "outcome", "block_reason", "block_reason_text",
+    "array_to_string(rules, ' ')", "array_to_string(requirements, ' ')",
+    "array_to_string(list_transform(reasons, lambda r: r.zh), ' / ')",
+    "array_to_string(list_transform(reasons, lambda r: r.en), ' / ')",
+    "array_to_string(exemptions, ' ')", "final_url", "len(hops)::VARCHAR",
+    "array_to_string(list_transform(hops, lambda h: coalesce(nullif(h.status, 0)::VARCHAR, '-')"
+    " || ' ' || h.url), ' -> ')",
+    "signature", "title", "excerpt",
+    "CASE control_ok WHEN true THEN 'True' WHEN false THEN 'False' END", "failure",
+    "array_to_string(evidence, ' ')", "observation_id",
+)
+CSV_COLUMNS_SQL = ", ".join(f"nullif(defuse({value}), '') AS c{i}"
+                            for i, value in enumerate(_CSV_VALUES))
 
 
-def _hop_record(hop: FindingHop) -> dict[str, Any]:
-    """The hop as audit.model.Hop.model_dump(mode="json") would give it (same fields, same
-    order)."""
-    return hop._asdict()
+def _append(out: int, part: Path) -> None:
+    """`part`'s bytes written at the end of the file open as `out` (flushed: its writer's
+    buffer is empty), in the kernel where it can (gigabytes)."""
+    with part.open("rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                done = os.copy_file_range(src.fileno(), out, size - copied)
+                if done == 0:
+                    break
+                copied += done
+        except OSError:  # not on this file system: through Python
+            src.seek(copied)
+            with open(out, "ab", closefd=False) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+
+@contextlib.contextmanager
+def _part(out: Path) -> Iterator[Path]:
+    """A file beside `out` for DuckDB to write a part of it into, removed after."""
+    part = out.with_name(f".{out.name}.part")
+    try:
+        yield part
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def integrity_lines(data: ReportData) -> list[str]:
@@ -133,6 +168,7 @@ _REVIEW_PLACE = "\0review\0"
 
 
 def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
+    """findings.json up to its findings' list."""
     head = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
     before, after = head.split(f'\n "review": {json.dumps(_REVIEW_PLACE)}', 1)
     # As json.dumps(indent=1) writes a list of objects at the second level.
@@ -141,57 +177,65 @@ def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
         text = json.dumps(asdict(item), ensure_ascii=False, indent=1).replace("\n", "\n  ")
         yield ("\n  " if i == 0 else ",\n  ") + text
     yield "\n ]" if data.review else "]"
-    yield after[:-2] + ',\n "findings": ['  # reopen the object to stream the findings
-    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
-    for i, finding in enumerate(data.findings):
-        yield ("\n  " if i == 0 else ",\n  ") + encode(finding_record(finding))
-    yield "\n ]\n}\n"
+    yield after[:-2] + ',\n "findings": '  # reopen the object for the findings' list
 
 
 def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
-    with out.open("w", encoding="utf-8") as fh:
-        fh.writelines(_json_chunks(data, generated_at))
+    write_findings(data, json_out=out, generated_at=generated_at)
     return out
+
+
+def write_findings(data: ReportData, *, json_out: Path | None = None,
+                   csv_out: Path | None = None, generated_at: str = "") -> None:
+    """findings.json and/or findings.csv. DuckDB writes their findings (both at once, a
+    thread each), each into a part beside its file; then each file is the part between what
+    Python writes before and after it:
+    - findings.json: the summary, then DuckDB's JSON array of the findings (an object a line,
+      tab-indented), then the object's end;
+    - findings.csv: the integrity lines and the header, DuckDB's rows of the findings
+      (CSV_COLUMNS_SQL), the search rows. Its lines end in a line feed (DuckDB's; Python's
+      writer is told so too)."""
+    outs = [out for out in (json_out, csv_out) if out is not None]
+    data.findings.execute(DEFUSE_MACRO)
+    with contextlib.ExitStack() as stack:
+        parts = {out: stack.enter_context(_part(out)) for out in outs}
+        try:
+            data.findings.copy([(JSON_COLUMNS if out == json_out else CSV_COLUMNS_SQL,
+                                 parts[out], "FORMAT json, ARRAY true" if out == json_out
+                                 else "FORMAT csv, HEADER false") for out in outs])
+        except TablesError as exc:  # a full disk, most likely
+            names = " and ".join(out.name for out in outs)
+            raise OSError(f"cannot write the findings of {names} into {outs[0].parent}: "
+                          f"{exc}") from None
+        if json_out is not None:
+            with json_out.open("wb") as fh:
+                fh.write("".join(_json_chunks(data, generated_at)).encode("utf-8"))
+                fh.flush()
+                _append(fh.fileno(), parts[json_out])
+                fh.seek(-1, os.SEEK_END)  # the array's line break: the object closes after
+                fh.write(b"}\n")
+        if csv_out is not None:
+            # utf-8-sig: the BOM makes Excel read the file as UTF-8 (Chinese would be
+            # mojibake).
+            with csv_out.open("w", encoding="utf-8-sig", newline="") as fh:
+                writer = csv.writer(fh, lineterminator="\n")
+                # Before the header, where no reader can miss it (nor skip it as data).
+                for line in integrity_lines(data):
+                    writer.writerow(["# " + line])
+                writer.writerow(CSV_COLUMNS)
+                fh.flush()
+                _append(fh.fileno(), parts[csv_out])
+                fh.seek(0, os.SEEK_END)  # past what was copied in below Python's buffers
+                for row in search_csv_rows(data):
+                    writer.writerow(_defuse(row))
 
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def csv_row(finding: Finding) -> list[str]:
-    text = _text
-    return [
-        finding.id, finding.status, text(finding.severity.value if finding.severity else None),
-        finding.source, text(finding.source_company), finding.surface,
-        text(finding.target_platform), text(finding.target_company), finding.target_url,
-        finding.outcome.value, text(finding.block_reason), text(finding.block_reason_text),
-        " ".join(finding.rules),
-        " ".join(finding.requirements), " / ".join(r.zh for r in finding.reasons),
-        " / ".join(r.en for r in finding.reasons), " ".join(finding.exemptions),
-        text(finding.final_url), str(len(finding.hops)),
-        " -> ".join(f"{h.status or '-'} {h.url}" for h in finding.hops), text(finding.signature),
-        text(finding.title), text(finding.excerpt), text(finding.control_ok),
-        text(finding.failure), " ".join(finding.evidence), finding.observation_id,
-    ]
-
-
-def write_csv(data: ReportData, out: Path,
-              each: Callable[[Finding], None] | None = None) -> Path:
-    """`each`: also called with every finding, in order (the JUnit cases collected in the
-    same pass over the findings: at ten million observations a pass is minutes)."""
-    # utf-8-sig: the BOM makes Excel read the file as UTF-8 (Chinese would be mojibake).
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        # Before the header, where no reader can miss it (nor skip it as data).
-        for line in integrity_lines(data):
-            writer.writerow(["# " + line])
-        writer.writerow(CSV_COLUMNS)
-        for finding in data.findings:
-            writer.writerow(_defuse(csv_row(finding)))
-            if each is not None:
-                each(finding)
-        for row in search_csv_rows(data):
-            writer.writerow(_defuse(row))
+def write_csv(data: ReportData, out: Path) -> Path:
+    write_findings(data, csv_out=out)
     return out
 
 
@@ -218,7 +262,10 @@ def search_csv_rows(data: ReportData) -> list[list[str]]:
 def _defuse(row: list[str]) -> list[str]:
     """Quoted page text is attacker-controlled: a cell starting with = + - @ would be a
     formula in Excel (CSV injection), so such cells get a leading apostrophe."""
-    return ["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in row]
+    return ["'" + c if c[:1] in FORMULA_STARTS else c for c in row]
+
+
+JUNIT_LISTED = CASE_LISTED
 
 
 @dataclass
@@ -229,44 +276,28 @@ class _Case:
     count: int = 0
     first: list[Finding] = field(default_factory=list)
 
-    def add(self, finding: Finding) -> None:
-        self.count += 1
-        if len(self.first) < JUNIT_LISTED:
-            self.first.append(finding)
-
     def __bool__(self) -> bool:
         return self.count > 0
 
 
-JUNIT_LISTED = 50
+def junit_cases(data: ReportData) -> tuple[dict[tuple[str, str], _Case],
+                                           dict[tuple[str, str], _Case]]:
+    """The findings of each JUnit case (requirement x source): the failed ones, and those no
+    one could read (unrecognized pages), from data.cases (queries.CASES), their first ones
+    read in one query."""
+    wanted = sorted({p for case in data.cases.values() for p in case.first[:JUNIT_LISTED]})
+    read = dict(zip(wanted, data.findings.read(wanted), strict=True))
+    failed: dict[tuple[str, str], _Case] = {}
+    unread: dict[tuple[str, str], _Case] = {}
+    for (status, key, source), case in data.cases.items():
+        into = failed if status == "fail" else unread
+        into[(key, source)] = _Case(case.findings, [read[p] for p in case.first[:JUNIT_LISTED]])
+    return failed, unread
 
 
-@dataclass
-class JUnitCases:
-    """The findings of each JUnit case (requirement x source): the failed ones, and those
-    no one could read (unrecognized pages), collected with `add` in report order."""
-
-    failed: dict[tuple[str, str], _Case] = field(default_factory=dict)
-    unread: dict[tuple[str, str], _Case] = field(default_factory=dict)
-
-    def add(self, finding: Finding) -> None:
-        if finding.status == "fail":
-            for key in finding.requirements:
-                self.failed.setdefault((key, finding.source), _Case()).add(finding)
-        elif finding.status == "inconclusive" and finding.outcome is Outcome.UNRECOGNIZED:
-            for key in finding.requirements:
-                self.unread.setdefault((key, finding.source), _Case()).add(finding)
-
-
-def write_junit(data: ReportData, out: Path, collected: JUnitCases | None = None) -> Path:
-    """One test case per requirement x source platform; one test suite per requirement.
-    `collected`: the cases collected already from every finding (write_csv's pass); else
-    collected here."""
-    if collected is None:
-        collected = JUnitCases()
-        for finding in data.findings:
-            collected.add(finding)
-    findings_by, review_by = collected.failed, collected.unread
+def write_junit(data: ReportData, out: Path) -> Path:
+    """One test case per requirement x source platform; one test suite per requirement."""
+    findings_by, review_by = junit_cases(data)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>']
     suites = []
     total = failures = skipped = errors = 0

@@ -1,33 +1,31 @@
-"""A run's findings (audit.report.data builds them) and the store that keeps them off the heap.
+"""A run's findings (audit.report.data builds them): a DuckDB table in report order.
 
 A report lists every finding in findings.json and findings.csv, and its page shows groups and
-examples of them (audit/report/groups.py). A finding with its hops and reasons is ~4.6 KB of
-Python objects: the 100,000-observation benchmark run has 39,081 of them, a million
-observations ~400,000, nearly 2 GB if held. `Findings` writes each finding, as it is made, to
-an anonymous temporary file (~1.6 KB a finding) and hands each one's sort key to DuckDB
-(audit.evidence.sql.KeySort), which sorts them beside the heap; then it keeps 24 bytes a
-finding: where it is in the file, in report order, and its place in that order. Reading them
-is a pass over the file (~10 us a finding), which each of the report's few uses makes once.
+examples of them (audit/report/groups.py). Ten million observations make ~4 million findings,
+15 GB as those two files: made in Python, a finding at a time, they were most of a large
+report's time. So a run's findings stay in DuckDB (audit.evidence.sql.RunTables): a view
+(`report_findings`) joins each finding's observation, in the run's Parquet table, to its
+judgement (decided in Python once per distinct one: audit.report.data), and `report_order`
+numbers them in report order. DuckDB writes the two files (`copy`), groups and counts them
+(`query`); Python makes Finding objects only of the few a page shows (`read`).
 
-Why a file of pickles rather than a DuckDB table: the findings are Python objects made for the
-templates, and what the report does with them is to walk them in order; a table would mean a
-column per field and a second mapping between the two (a SQL translation of nothing). The
-file is audit/report/spill.py's, which the review queue uses alike.
+Findings given as objects (tests; `Findings(findings)`) go to a table of their own with the
+same columns, ordered by the same statement.
 """
 
 from __future__ import annotations
 
-import pickle
-from array import array
+import weakref
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import NamedTuple, overload
+from pathlib import Path
+from typing import Any, NamedTuple, overload
 
-from audit.evidence.sql import KeySort
+from audit.evidence.sql import RunTables
 from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
-from audit.report.spill import SpillFile, item_or_slice
+from audit.report.spill import item_or_slice
 
 # Finding statuses, worst first; a link's status is the worst of its rules' answers.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
@@ -39,10 +37,6 @@ SEVERITY_RANK: dict[str, int] = {s.value: i for i, s in enumerate(Severity)}
 def status_rank(status: str) -> int:
     """A finding status's place in FINDING_STATUSES' order (higher is worse)."""
     return STATUS_RANK[status]
-
-
-SortKey = tuple[int, int, int, str, str, str]
-SORT_KEY_KINDS = ("int", "int", "int", "text", "text", "text")  # KeySort's kinds of a SortKey
 
 
 class FindingHop(NamedTuple):
@@ -86,103 +80,139 @@ class Finding:
     failure: str | None
     evidence: list[str]
 
-    @property
-    def sort_key(self) -> SortKey:
-        return sort_key(self.status, self.severity, self.outcome, self.source, self.surface,
-                        self.target_url)
+
+# The columns of a finding (Finding's fields in order) in DuckDB: those of its judgement, one
+# per distinct judgement (`judgements`, by number), and the others, of its observation
+# (`finding_rows`, with its judgement's number).
+HOP_TYPE = ("STRUCT(url VARCHAR, status INTEGER, location VARCHAR, via VARCHAR, "
+            "elapsed_ms DOUBLE, body_sha256 VARCHAR, warc_record_id VARCHAR)")
+REASON_TYPE = "STRUCT(zh VARCHAR, en VARCHAR)"
+FINDING_COLUMNS = [
+    ("id", "VARCHAR"), ("observation_id", "VARCHAR"), ("status", "VARCHAR"),
+    ("severity", "VARCHAR"), ("source", "VARCHAR"), ("source_company", "VARCHAR"),
+    ("surface", "VARCHAR"), ("target_url", "VARCHAR"), ("target_platform", "VARCHAR"),
+    ("target_company", "VARCHAR"), ("outcome", "VARCHAR"), ("block_reason", "VARCHAR"),
+    ("block_reason_text", "VARCHAR"), ("rules", "VARCHAR[]"), ("requirements", "VARCHAR[]"),
+    ("reasons", f"{REASON_TYPE}[]"), ("exemptions", "VARCHAR[]"), ("hops", f"{HOP_TYPE}[]"),
+    ("final_url", "VARCHAR"), ("signature", "VARCHAR"), ("title", "VARCHAR"),
+    ("excerpt", "VARCHAR"), ("control_ok", "BOOLEAN"), ("failure", "VARCHAR"),
+    ("evidence", "VARCHAR[]"),
+]
+JUDGED = ("status", "severity", "rules", "requirements", "reasons", "exemptions")
+JUDGEMENT_COLUMNS = [("judgement", "BIGINT"),
+                     *((name, kind) for name, kind in FINDING_COLUMNS if name in JUDGED)]
+OBSERVED_COLUMNS = [(name, kind) for name, kind in FINDING_COLUMNS if name not in JUDGED]
+
+# Report order, the one statement of it: worst status, then worst severity, then worst
+# outcome first (the ranks are Python's: STATUS_RANK, SEVERITY_RANK, outcomes.RANK, given as
+# tables); then by source, surface and URL (texts by their UTF-8 bytes, which is code point
+# order); then in the order measured (`added`). `position` numbers the findings in it.
+# `relation`: the findings' `added`, judgement number, outcome, source, surface, target_url.
+REPORT_ORDER = """
+CREATE OR REPLACE TABLE report_order AS
+SELECT row_number() OVER (ORDER BY s.rank DESC, coalesce(v.rank, -1) DESC, o.rank DESC,
+                          f.source, f.surface, f.target_url, f.added) - 1 AS position,
+       f.added
+FROM ({relation}) f JOIN judgements j USING (judgement)
+JOIN status_ranks s ON s.status = j.status
+LEFT JOIN severity_ranks v ON v.severity = j.severity
+JOIN outcome_ranks o ON o.outcome = f.outcome
+ORDER BY position
+"""
+
+# Findings given as objects: their table (OBSERVED_COLUMNS, `added` and `judgement`).
+VALUE_ROWS_VIEW = """
+CREATE OR REPLACE VIEW finding_rows AS
+SELECT p.position, v.* EXCLUDE (added) FROM report_order p JOIN finding_values v USING (added)
+"""
+
+_FINDING_SELECT = ", ".join(
+    f"j.{name}" if name in JUDGED else f"r.{name}" for name, _ in FINDING_COLUMNS)
+
+# The findings as the report lists them (FINDING_COLUMNS and `position`). A LEFT JOIN (every
+# finding has its judgement) because DuckDB does not reorder those: it joins the judgements,
+# a few thousand, last, building its hash table of them. As an inner join it could join them
+# first, and then build one of every finding with its reasons' sentences (~1.3 KB a finding),
+# more than its memory limit at a million observations.
+REPORT_FINDINGS_VIEW = f"""
+CREATE OR REPLACE VIEW report_findings AS
+SELECT r.position, {_FINDING_SELECT}
+FROM finding_rows r LEFT JOIN judgements j USING (judgement)
+"""
 
 
-def sort_key(status: str, severity: str | None, outcome: str, source: str, surface: str,
-             target_url: str) -> SortKey:
-    """Report order: worst status, then worst severity, then worst outcome first; then by
-    source, surface and URL."""
-    return (-STATUS_RANK[status], -(SEVERITY_RANK[severity] if severity else -1),
-            -RANK[outcome], source, surface, target_url)
+def rank_tables(tables: RunTables, company: Mapping[str, str]) -> None:
+    """The decisions the report's SQL orders and counts by, as tables: each status's rank
+    (and whether it makes a finding), each severity's, each outcome's; and each platform's
+    company."""
+    tables.table("status_ranks",
+                 [("status", "VARCHAR"), ("rank", "INTEGER"), ("finding", "BOOLEAN")],
+                 [(status, rank, status in FINDING_STATUSES)
+                  for status, rank in STATUS_RANK.items()])
+    tables.table("severity_ranks", [("severity", "VARCHAR"), ("rank", "INTEGER")],
+                 SEVERITY_RANK.items())
+    tables.table("outcome_ranks", [("outcome", "VARCHAR"), ("rank", "INTEGER")], RANK.items())
+    tables.table("companies", [("platform", "VARCHAR"), ("company", "VARCHAR")],
+                 company.items())
 
 
-_FIELDS = [f.name for f in fields(Finding)]
-_REASONS, _HOPS = _FIELDS.index("reasons"), _FIELDS.index("hops")
-_SEVERITY, _OUTCOME = _FIELDS.index("severity"), _FIELDS.index("outcome")
-_KEY_FIELDS = [_FIELDS.index(name) for name in ("status", "severity", "outcome", "source",
-                                                "surface", "target_url")]
 _SEVERITIES = {s.value: s for s in Severity}
 _OUTCOMES = {o.value: o for o in Outcome}
-
-# A finding's plain values (FindingValues): Finding's fields in order, with the reasons as
-# (zh, en) pairs, the hops as tuples, the severity and outcome as their texts. What the store
-# keeps (a pickle of them: pickling the dataclass, its NamedTuples and its pydantic Texts
-# costs several times more to read back), and what a large run's findings are made as: the
-# report makes a Finding only of those it reads back.
-FindingValues = list[object]
-
-
-def finding_values(finding: Finding) -> FindingValues:
-    values: FindingValues = [getattr(finding, name) for name in _FIELDS]
-    values[_REASONS] = [(r.zh, r.en) for r in finding.reasons]
-    values[_HOPS] = [tuple(h) for h in finding.hops]
-    values[_SEVERITY] = finding.severity.value if finding.severity else None
-    values[_OUTCOME] = finding.outcome.value
-    return values
+READ_ROWS = 65_536  # findings read at a time when walking them all
+Judgement = tuple[object, ...]  # JUDGEMENT_COLUMNS
 
 
 class Findings(Sequence[Finding]):
-    """Findings in report order — worst first (Finding.sort_key), then in the order they were
-    added (the order measured) — stored in a temporary file.
-
-    `add` every finding, then read: the first read sorts the index (adding after it is an
-    error). Iterating reads the file in report order; `findings[i]` and slices read what they
-    ask for. `statuses` counts the findings by status as they are added."""
+    """Findings in report order (REPORT_ORDER) in a DuckDB database: a run's (`of_run`), or
+    those given (`Findings(findings)`). `findings[i]`, slices and `read` make Finding objects
+    of those asked for; iterating walks them all, READ_ROWS at a time (small runs, tests).
+    `statuses`: the findings by status. `query` and `copy` ask DuckDB about them in SQL over
+    the view `report_findings` (FINDING_COLUMNS and `position`, from 0 in report order)."""
 
     def __init__(self, findings: Iterable[Finding] = ()) -> None:
-        self._file = SpillFile("the report's findings")
-        # While findings are added: each one's sort key, which DuckDB sorts (KeySort: a few
-        # MB of Python objects at any size, where Python's own sort held ~220 bytes a finding
-        # beside its URL), and where its pickle is, in the order added. Then, in report
-        # order, the arrays alone.
-        self._keys: KeySort | None = KeySort(SORT_KEY_KINDS)
-        self._offsets = array("q")
-        self._lengths = array("q")
-        self._positions = array("q")
+        tables = RunTables(None)
+        try:
+            rank_tables(tables, {})
+            rows, judgements = [], []
+            for added, finding in enumerate(findings):
+                observed, judged = _value_rows(finding)
+                rows.append((added, added + 1, *observed))
+                judgements.append((added + 1, *judged))
+            tables.table("finding_values",
+                         [("added", "BIGINT"), ("judgement", "BIGINT"), *OBSERVED_COLUMNS],
+                         rows)
+            self._open(tables, judgements, "SELECT * FROM finding_values", VALUE_ROWS_VIEW)
+        except BaseException:
+            tables.close()
+            raise
+
+    @classmethod
+    def of_run(cls, tables: RunTables, judgements: list[Judgement], relation: str,
+               view: str) -> Findings:
+        """A run's findings: `judgements` (JUDGEMENT_COLUMNS, numbered from 1 in order),
+        `relation` gives REPORT_ORDER the keys of each, `view` makes `finding_rows` of
+        `report_order` (OBSERVED_COLUMNS, `position` and `judgement`). The tables (with
+        rank_tables) are the store's from here: closed with it."""
+        findings = cls.__new__(cls)
+        findings._open(tables, judgements, relation, view)
+        return findings
+
+    def _open(self, tables: RunTables, judgements: list[Judgement], relation: str,
+              view: str) -> None:
+        self._tables = tables
+        self._closer = weakref.finalize(self, tables.close)
+        tables.table("judgements", JUDGEMENT_COLUMNS, judgements)
+        tables.execute(REPORT_ORDER.format(relation=relation))
+        tables.execute(view)
+        tables.execute(REPORT_FINDINGS_VIEW)
         self._texts: dict[tuple[str, str], Text] = {}  # each distinct reason made once
-        self.statuses: Counter[str] = Counter()
-        for finding in findings:
-            self.add(finding)
-
-    def add(self, finding: Finding) -> None:
-        self.add_values(finding_values(finding))
-
-    def add_values(self, values: FindingValues) -> None:
-        """A finding given as its plain values (finding_values' form)."""
-        if self._keys is None:
-            raise RuntimeError("findings are added before they are read")
-        blob = pickle.dumps(values, pickle.HIGHEST_PROTOCOL)
-        self._offsets.append(self._file.append(blob))
-        self._keys.add(sort_key(*(values[i] for i in _KEY_FIELDS)))  # type: ignore[arg-type]
-        self._lengths.append(len(blob))
-        self.statuses[values[_KEY_FIELDS[0]]] += 1  # type: ignore[index]
-
-    def _sealed(self) -> None:
-        if self._keys is None:
-            return
-        self._file.flush()
-        order = self._keys.order()  # equal keys stay in the order added
-        self._keys = None
-        offsets, lengths = self._offsets, self._lengths
-        self._offsets = array("q", (offsets[added] for added in order))
-        self._lengths = array("q", (lengths[added] for added in order))
-        self._positions = array("q", bytes(8 * len(order)))
-        for position, added in enumerate(order):
-            self._positions[added] = position
-
-    def positions(self) -> array[int]:
-        """Where each finding is in report order, by the order they were added (from 0): a
-        caller that kept something of the findings as they were added puts it in report
-        order with this, without reading them again."""
-        self._sealed()
-        return self._positions
+        self.statuses: Counter[str] = Counter(dict(tables.all(
+            "SELECT j.status, count(*) FROM report_order p JOIN finding_rows r USING (position) "
+            "JOIN judgements j USING (judgement) GROUP BY ALL")))
+        self._length = sum(self.statuses.values())
 
     def __len__(self) -> int:
-        return len(self._keys) if self._keys is not None else len(self._offsets)
+        return self._length
 
     @overload
     def __getitem__(self, index: int) -> Finding: ...
@@ -191,39 +221,96 @@ class Findings(Sequence[Finding]):
     def __getitem__(self, index: slice) -> list[Finding]: ...
 
     def __getitem__(self, index: int | slice) -> Finding | list[Finding]:
-        self._sealed()
-        return item_or_slice(index, len(self), self._read)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if step == 1:
+                return self._range(start, stop)
+        return item_or_slice(index, self._length, lambda i: self.read([i])[0])
 
     def __iter__(self) -> Iterator[Finding]:
-        """Every finding in report order, a read of the file each (report order is not the
-        file's: a finding is written when its observation is read)."""
-        self._sealed()
-        read = self._file.read
-        for offset, length in zip(self._offsets, self._lengths, strict=True):
-            yield self._decode(read(offset, length))
+        for start in range(0, self._length, READ_ROWS):
+            yield from self._range(start, start + READ_ROWS)
 
-    def _read(self, position: int) -> Finding:
-        return self._decode(self._file.read(self._offsets[position], self._lengths[position]))
+    def _range(self, start: int, stop: int) -> list[Finding]:
+        return self._findings("SELECT * FROM report_findings WHERE position >= $start "
+                              "AND position < $stop ORDER BY position",
+                              {"start": start, "stop": stop})
 
-    def _decode(self, blob: bytes) -> Finding:
-        row = pickle.loads(blob)  # this process's own file, written by add()
+    def read(self, positions: Iterable[int]) -> list[Finding]:
+        """The findings at these positions, in the order given (one query whatever their
+        number: each query reads the observations' table)."""
+        wanted = list(positions)
+        if not wanted:
+            return []
+        self._tables.table("wanted", [("position", "BIGINT")], ((p,) for p in set(wanted)))
+        found = dict(zip(sorted(set(wanted)), self._findings(
+            "SELECT f.* FROM report_findings f SEMI JOIN wanted w USING (position) "
+            "ORDER BY f.position"), strict=True))
+        return [found[p] for p in wanted]
+
+    def _findings(self, sql: str, params: Mapping[str, object] | None = None
+                  ) -> list[Finding]:
+        return [self._finding(row) for row in self._tables.nested_rows(sql, params)]
+
+    def _finding(self, row: tuple[Any, ...]) -> Finding:
+        values = list(row[1:])  # without the position
         texts = self._texts
         reasons = []
-        for pair in row[_REASONS]:
+        for reason in values[_REASONS]:
+            pair = (reason["zh"], reason["en"])
             text = texts.get(pair)
             if text is None:
                 text = texts[pair] = Text.model_construct(zh=pair[0], en=pair[1])
             reasons.append(text)
-        row[_REASONS] = reasons
-        row[_HOPS] = [FindingHop(*h) for h in row[_HOPS]]
-        row[_SEVERITY] = _SEVERITIES[row[_SEVERITY]] if row[_SEVERITY] else None
-        row[_OUTCOME] = _OUTCOMES[row[_OUTCOME]]
-        return Finding(*row)
+        values[_REASONS] = reasons
+        values[_HOPS] = [FindingHop(*h.values()) for h in values[_HOPS]]
+        values[_SEVERITY] = _SEVERITIES[values[_SEVERITY]] if values[_SEVERITY] else None
+        values[_OUTCOME] = _OUTCOMES[values[_OUTCOME]]
+        return Finding(*values)
+
+    def query(self, sql: str, params: Mapping[str, object] | None = None
+              ) -> list[tuple[Any, ...]]:
+        """A query's rows (SQL over `report_findings` and the rank tables), nested columns as
+        Python lists and dicts."""
+        return list(self._tables.nested_rows(sql, params))
+
+    def execute(self, sql: str) -> None:
+        """A statement over the findings (a table of them a few queries then read)."""
+        self._tables.execute(sql)
+
+    def copy(self, copies: Sequence[tuple[str, Path, str]]) -> None:
+        """The findings in report order written by DuckDB, for each (columns, out, options):
+        as `columns` (SQL over FINDING_COLUMNS) to `out`, as COPY's `options` say (e.g.
+        FORMAT csv). All at once, each on a thread of its own."""
+        statements = [f"COPY (SELECT {columns} FROM report_findings ORDER BY position) TO "
+                      + "'" + str(out).replace("'", "''") + f"' ({options})"
+                      for columns, out, options in copies]
+        # A thread each: sorting the findings' nested columns (reasons, hops) with two
+        # threads, DuckDB 2.0.1 asked for blocks of hundreds of MB past its memory limit and
+        # failed at a million observations; with one it sorts them within it, spilling past it.
+        with self._tables.threads(1):
+            self._tables.execute_each(statements)
 
     def close(self) -> None:
-        if self._keys is not None:
-            self._keys.close()
-        self._file.close()
+        self._closer()
 
     def __repr__(self) -> str:
         return f"<Findings: {len(self)}>"
+
+
+_FIELDS = [f.name for f in fields(Finding)]
+_REASONS, _HOPS = _FIELDS.index("reasons"), _FIELDS.index("hops")
+_SEVERITY, _OUTCOME = _FIELDS.index("severity"), _FIELDS.index("outcome")
+_OBSERVED = [name for name, _ in OBSERVED_COLUMNS]
+
+
+def _value_rows(finding: Finding) -> tuple[list[object], list[object]]:
+    """A finding's values as a row of OBSERVED_COLUMNS and of its judgement (JUDGED), nested
+    values as dicts."""
+    observed = [getattr(finding, name) for name in _OBSERVED]
+    observed[_OBSERVED.index("hops")] = [h._asdict() for h in finding.hops]
+    observed[_OBSERVED.index("outcome")] = finding.outcome.value
+    return observed, [
+        finding.status, finding.severity.value if finding.severity else None, finding.rules,
+        finding.requirements, [{"zh": r.zh, "en": r.en} for r in finding.reasons],
+        finding.exemptions]

@@ -16,19 +16,20 @@ findings.json (audit/report/exports.py) keep listing every finding with its evid
   and up to EXAMPLES_PER_GROUP example links with their full evidence; groups are listed up
   to GROUP_ROWS, examples given while EXAMPLE_BUDGET lasts.
 
-Pure functions over audit.report.data.Finding; the templates (reports/report.html.j2) render
-what `layout` returns.
+DuckDB groups the findings where they are (audit.report.findings.Findings, GROUPS_SQL): a run
+of ten million observations has millions of findings, and a platform that writes a different
+sentence on every page makes a group of each; Python receives the listed groups alone, and
+makes Finding objects of their examples. The templates (reports/report.html.j2) render what
+`layout` returns.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
-from audit.report.data import SEVERITY_RANK, Finding, status_rank
+from audit.report.findings import Finding, Findings
 
 FULL_LIST_MAX = 500
 # Bytes of evidence blocks: the whole list (small runs), the examples (large runs). The rest
@@ -59,59 +60,103 @@ class FindingGroup:
     statuses: Counter[str] = field(default_factory=Counter)
     status: str = "inconclusive"  # the worst of its findings
     severity: Severity | None = None  # the worst of its failed or exempt findings
-    rules: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)  # in the order its findings name them
     explanation: list[Text] = field(default_factory=list)  # its worst finding's reasons
     examples: list[Finding] = field(default_factory=list)  # worst first
-
-    @property
-    def sort_key(self) -> tuple[int, int, int, int, str, str, str, str, str]:
-        return (-status_rank(self.status),
-                -(SEVERITY_RANK[self.severity] if self.severity else -1),
-                -self.count, -RANK[self.outcome], self.source, self.surface,
-                self.target_platform or "", self.block_reason or "",
-                self.block_reason_text or "")
 
 
 @dataclass
 class Layout:
     """What a page shows of the findings. full: every finding in `detailed` (the HTML's
-    table; the PDF details the first pdf_cap); otherwise `groups` (the first `shown_groups`
-    of them listed) with examples, and `detailed` holds those examples."""
+    table; the PDF details the first pdf_cap); otherwise the first `groups` of all
+    `group_count` (listed, with examples; `unlisted` findings are in the groups past them),
+    and `detailed` holds those examples."""
 
     full: bool
     detailed: list[Finding]
     groups: list[FindingGroup]
-    shown_groups: int
+    group_count: int
+    unlisted: int
     examples: int  # findings shown as examples
 
+    @property
+    def shown_groups(self) -> int:
+        return len(self.groups)
 
-def group_findings(findings: Sequence[Finding]) -> list[FindingGroup]:
-    """The groups of `findings` (given worst first, ReportData.findings' order), worst
-    first; each group keeps its first EXAMPLES_PER_GROUP findings as examples."""
-    groups: dict[tuple[str, str, str | None, str, str | None, str | None], FindingGroup] = {}
-    for f in findings:
-        key = (f.source, f.surface, f.target_platform, f.outcome.value, f.block_reason,
-               None if f.block_reason else f.block_reason_text)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = FindingGroup(f.source, f.surface, f.target_platform,
-                                               f.outcome, key[4], key[5], status=f.status,
-                                               severity=f.severity,
-                                               explanation=list(f.reasons))
-        group.count += 1
-        group.statuses[f.status] += 1
-        if status_rank(f.status) > status_rank(group.status):
-            group.status = f.status
-            group.explanation = list(f.reasons)
-        if f.severity is not None and (group.severity is None or SEVERITY_RANK[f.severity]
-                                       > SEVERITY_RANK[group.severity]):
-            group.severity = f.severity
-        for rule in f.rules:
-            if rule not in group.rules:
-                group.rules.append(rule)
-        if len(group.examples) < EXAMPLES_PER_GROUP:
-            group.examples.append(f)
-    return sorted(groups.values(), key=lambda g: g.sort_key)
+
+# A finding's group, and its place in it (from 1, worst first): the group is numbered by its
+# first finding's position.
+_GROUP = """PARTITION BY source, surface, target_platform, outcome, block_reason,
+             CASE WHEN coalesce(block_reason, '') = '' THEN block_reason_text END"""
+GROUPED_TABLE = f"""
+CREATE OR REPLACE TABLE grouped AS
+SELECT position, status, severity, rules, min(position) OVER ({_GROUP}) AS grp,
+       row_number() OVER ({_GROUP} ORDER BY position) AS nth
+FROM report_findings
+"""
+
+# The groups, worst first: the worst status, the worst severity, the most findings, the worst
+# outcome, then by source, surface, target platform and reason; each with its first (worst)
+# finding's fields. The ranks are the report's (findings.rank_tables).
+GROUPS_SQL = """
+WITH counts AS (
+  SELECT grp, count(*) AS count, histogram(status) AS statuses, max(s.rank) AS status_rank,
+         max(coalesce(v.rank, -1)) AS severity_rank
+  FROM grouped g JOIN status_ranks s USING (status)
+  LEFT JOIN severity_ranks v USING (severity) GROUP BY grp)
+SELECT c.grp, c.count, c.statuses, c.severity_rank, f.status, f.source, f.surface,
+       f.target_platform, f.outcome, f.block_reason,
+       CASE WHEN coalesce(f.block_reason, '') = '' THEN f.block_reason_text END AS reason_text,
+       f.reasons
+FROM counts c JOIN report_findings f ON f.position = c.grp
+JOIN outcome_ranks o ON o.outcome = f.outcome
+ORDER BY c.status_rank DESC, c.severity_rank DESC, c.count DESC, o.rank DESC, f.source,
+         f.surface, coalesce(f.target_platform, ''), coalesce(f.block_reason, ''),
+         coalesce(reason_text, ''), c.grp
+LIMIT $limit
+"""
+
+GROUP_COUNT = "SELECT count(DISTINCT grp) FROM grouped"
+
+# The listed groups' examples (their first EXAMPLES_PER_GROUP findings) and their rules, in
+# the order their findings name them.
+EXAMPLES_SQL = """
+SELECT grp, position FROM grouped
+WHERE nth <= $examples AND list_contains($groups, grp) ORDER BY position
+"""
+RULES_SQL = """
+SELECT grp, rules, min(position) AS first FROM grouped
+WHERE list_contains($groups, grp) GROUP BY grp, rules ORDER BY grp, first
+"""
+
+_SEVERITIES = list(Severity)  # by SEVERITY_RANK
+_OUTCOMES = {o.value: o for o in Outcome}
+
+
+def group_findings(findings: Findings, limit: int | None = None
+                   ) -> tuple[list[FindingGroup], int]:
+    """The first `limit` groups of `findings` (all without one), worst first, each with its
+    first EXAMPLES_PER_GROUP findings as examples; and how many groups there are."""
+    findings.execute(GROUPED_TABLE)
+    ((count,),) = findings.query(GROUP_COUNT)
+    rows = findings.query(GROUPS_SQL, {"limit": count if limit is None else limit})
+    groups: dict[int, FindingGroup] = {}
+    for (grp, size, statuses, severity, status, source, surface, target, outcome, reason,
+         reason_text, reasons) in rows:
+        groups[grp] = FindingGroup(
+            source, surface, target, _OUTCOMES[outcome], reason, reason_text, count=size,
+            statuses=Counter(dict(statuses)), status=status,
+            severity=_SEVERITIES[severity] if severity >= 0 else None,
+            explanation=[Text.model_construct(zh=r["zh"], en=r["en"]) for r in reasons])
+    numbers = {"groups": list(groups)}
+    for grp, rules, _ in findings.query(RULES_SQL, numbers):
+        group = groups[grp]
+        group.rules.extend(rule for rule in rules if rule not in group.rules)
+    examples = findings.query(EXAMPLES_SQL, {**numbers, "examples": EXAMPLES_PER_GROUP})
+    for (grp, _), example in zip(examples, findings.read(p for _, p in examples),
+                                 strict=True):
+        groups[grp].examples.append(example)
+    return list(groups.values()), count
 
 
 def detail_size(f: Finding) -> int:
@@ -129,21 +174,19 @@ def detail_size(f: Finding) -> int:
     return 2_000 + urls + text + listed + 2 * len(f.signature or "") + len(f.failure or "")
 
 
-def layout(findings: Sequence[Finding], mode: str, pdf_cap: int) -> Layout:
+def layout(findings: Findings, mode: str, pdf_cap: int) -> Layout:
     """What a page in `mode` (html or pdf) shows of `findings` (worst first)."""
     if len(findings) <= FULL_LIST_MAX:
-        shown = findings if mode == "html" else findings[:pdf_cap]
+        shown = findings[:] if mode == "html" else findings[:pdf_cap]
         if sum(detail_size(f) for f in shown) <= FULL_BUDGET[mode]:
-            return Layout(True, list(shown), [], 0, 0)
-    groups = group_findings(findings)
-    shown_groups = min(len(groups), GROUP_ROWS[mode])
+            return Layout(True, shown, [], 0, 0, 0)
+    groups, count = group_findings(findings, GROUP_ROWS[mode])
     budget = EXAMPLE_BUDGET[mode]
     detailed: list[Finding] = []
-    # The worst groups get their examples, in order, until the budget is out; the groups
-    # past the listed ones get none.
-    for i, group in enumerate(groups):
+    # The worst groups get their examples, in order, until the budget is out.
+    for group in groups:
         kept: list[Finding] = []
-        for f in group.examples if i < shown_groups else ():
+        for f in group.examples:
             size = detail_size(f)
             if size > budget:
                 budget = -1
@@ -152,4 +195,5 @@ def layout(findings: Sequence[Finding], mode: str, pdf_cap: int) -> Layout:
             kept.append(f)
         group.examples = kept
         detailed.extend(kept)
-    return Layout(False, detailed, groups, shown_groups, len(detailed))
+    return Layout(False, detailed, groups, count,
+                  len(findings) - sum(g.count for g in groups), len(detailed))

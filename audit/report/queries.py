@@ -18,7 +18,7 @@ outcome's rank (worse_of); the SQL only groups by them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit.evidence.sql import RunTables
 from audit.judge.evaluate import (
@@ -30,7 +30,7 @@ from audit.judge.evaluate import (
     units_by_rank_sql,
 )
 from audit.model import Verdict
-from audit.report.findings import FINDING_STATUSES, STATUS_RANK
+from audit.report.findings import Findings
 
 # A target no platform of the catalog owns is one column of the matrix.
 OTHER_TARGET = "(other)"
@@ -67,7 +67,7 @@ REQUIREMENT_UNITS = units_by_rank_sql("""
   FROM verdicts v JOIN rule_requirements r USING (rule_id)""")
 
 # The findings: each observation whose worst verdict is not a pass, by its place in the
-# file, with that worst status's rank. A table (a few bytes a finding): the two queries below
+# file, with that worst status's rank. A table (a few bytes a finding): the queries below
 # read it.
 FINDINGS_TABLE = """
 CREATE OR REPLACE TABLE findings AS
@@ -79,29 +79,15 @@ WITH worst AS (
 SELECT o.row, o.id, w.rank FROM observations o JOIN worst w ON w.observation_id = o.id
 """
 
-# The fields a finding shows of its observation, of the observations in a range of rows, in
-# the order measured. A range at a time keeps the sort small whatever the run's size: DuckDB
-# reads only the Parquet row groups of the range (`row` is the file's row number).
-FINDING_OBSERVATIONS = """
-SELECT o.row, o.probe_id, o.id, o.source, o.surface, o.target_url, o.target_platform,
-       o.outcome, o.reason, o.page.reason_text, o.hops, o.final_url, o.page.signature,
-       o.page.title, o.page.excerpt, o.control_ok, o.failure, o.evidence
-FROM observations o SEMI JOIN findings f ON f.row = o.row
-WHERE o.row >= $start AND o.row < $stop
-ORDER BY o.row
-"""
-
-# The distinct reasons of the findings' verdicts, numbered: the verdicts below carry the
-# number (a reason is two sentences, ~1.3 KB, and a million observations have ~800,000
-# such verdicts but a few thousand distinct reasons).
+# The distinct reasons of the findings' verdicts, numbered.
 REASONS_TABLE = """
 CREATE OR REPLACE TABLE reasons AS
 SELECT reason, row_number() OVER () AS reason_id
 FROM (SELECT DISTINCT v.reason FROM verdicts v SEMI JOIN findings f ON f.id = v.observation_id)
 """
 
-# The verdicts of each finding's worst status, by the row of its observation: a table of a
-# few small columns, read a range of observations at a time like the observations.
+# The verdicts of each finding's worst status, by the row of its observation, sorted by it
+# (a range of observations reads few of the table's row groups).
 FINDING_VERDICTS_TABLE = """
 CREATE OR REPLACE TABLE finding_verdicts AS
 SELECT f.row AS observation_row, v.row, v.status, v.rule_id, r.reason_id, v.exemption,
@@ -109,18 +95,104 @@ SELECT f.row AS observation_row, v.row, v.status, v.rule_id, r.reason_id, v.exem
 FROM verdicts v JOIN status_ranks s USING (status)
 JOIN findings f ON f.id = v.observation_id AND f.rank = s.rank
 JOIN reasons r ON r.reason = v.reason
+ORDER BY observation_row
 """
 
-FINDING_VERDICTS = """
-SELECT observation_row, status, rule_id, reason_id, exemption, requirements, severity
+# What a finding's judgement is made of (data._Judgements, the one decision): its worst
+# verdicts' rules, reason numbers, exemptions, requirements and severities, in the verdicts'
+# order. Gathered a range of observations at a time: lists held for millions of findings at
+# once are more than DuckDB's memory limit, and it cannot spill them.
+FINDING_KEYS_TABLE = """
+CREATE OR REPLACE TABLE finding_keys (observation_row BIGINT, status VARCHAR, rules VARCHAR[],
+  reasons BIGINT[], exemptions VARCHAR[], requirements VARCHAR[][], severities VARCHAR[])
+"""
+
+FINDING_KEYS = """
+INSERT INTO finding_keys
+SELECT observation_row, any_value(status), list(rule_id ORDER BY row),
+       list(reason_id ORDER BY row), list(exemption ORDER BY row),
+       list(requirements ORDER BY row), list(severity ORDER BY row)
 FROM finding_verdicts WHERE observation_row >= $start AND observation_row < $stop
-ORDER BY observation_row, row
+GROUP BY observation_row
 """
 
-# Observation rows a range: with ~40 % of links findings, ~26,000 findings (~30 MB in
-# DuckDB's sort) at a time.
-RANGE_ROWS = 65_536
+# The distinct ones, numbered: a million observations have ~400,000 findings and a few
+# thousand distinct judgements, which Python decides (one each).
+JUDGEMENT_KEYS_TABLE = """
+CREATE OR REPLACE TABLE judgement_keys AS
+SELECT row_number() OVER () AS judgement, *
+FROM (SELECT DISTINCT status, rules, reasons, exemptions, requirements, severities
+      FROM finding_keys)
+"""
 
+JUDGEMENT_KEYS = """
+SELECT judgement, status, rules, reasons, exemptions, requirements, severities
+FROM judgement_keys ORDER BY judgement
+"""
+
+# Each finding's judgement by number (lists compare element by element, NULLs as equal).
+FINDING_JUDGEMENTS_TABLE = """
+CREATE OR REPLACE TABLE finding_judgements AS
+SELECT k.observation_row, j.judgement
+FROM finding_keys k JOIN judgement_keys j
+  ON k.status = j.status AND k.rules = j.rules AND k.reasons = j.reasons
+ AND k.exemptions = j.exemptions AND k.requirements = j.requirements
+ AND k.severities = j.severities
+"""
+
+# A run's findings in the order measured, as REPORT_ORDER reads them.
+RUN_FINDING_KEYS = """
+SELECT fj.observation_row AS added, fj.judgement, o.outcome, o.source, o.surface, o.target_url
+FROM finding_judgements fj JOIN observations o ON o.row = fj.observation_row
+"""
+
+# A run's findings' columns of their observations (findings.OBSERVED_COLUMNS) and their
+# judgements' numbers. A view: a query reads only the columns it names (DuckDB reads only
+# those columns of the Parquet file).
+RUN_FINDINGS_VIEW = """
+CREATE OR REPLACE VIEW finding_rows AS
+SELECT p.position, fj.judgement, o.probe_id AS id, o.id AS observation_id, o.source,
+       cs.company AS source_company, o.surface, o.target_url, o.target_platform,
+       CASE WHEN o.target_platform <> '' THEN ct.company END AS target_company,
+       o.outcome, o.reason AS block_reason, o.page.reason_text AS block_reason_text,
+       list_transform(coalesce(o.hops, []), lambda h: {
+         'url': h.url, 'status': h.status, 'location': h.location,
+         'via': coalesce(nullif(h.via, ''), 'start'), 'elapsed_ms': h.elapsed_ms,
+         'body_sha256': h.body_sha256, 'warc_record_id': h.warc_record_id}) AS hops,
+       o.final_url, o.page.signature AS signature, o.page.title AS title,
+       o.page.excerpt AS excerpt, o.control_ok, o.failure, coalesce(o.evidence, []) AS evidence
+FROM report_order p JOIN finding_judgements fj ON fj.observation_row = p.added
+JOIN observations o ON o.row = p.added
+LEFT JOIN companies cs ON cs.platform = o.source
+LEFT JOIN companies ct ON ct.platform = o.target_platform
+"""
+
+# The failed findings of each requirement x source (a JUnit case, a requirement's sources),
+# and those of its inconclusive ones that ended on a page no one could read (JUnit's errors):
+# how many, and the first few, worst first; in the order of each one's worst finding.
+CASES = """
+SELECT status, requirement, source, count(*) AS findings, min(position, {listed}) AS first
+FROM (SELECT position, status, source, unnest(requirements) AS requirement
+      FROM report_findings
+      WHERE status = 'fail' OR (status = 'inconclusive' AND outcome = 'unrecognized'))
+GROUP BY ALL ORDER BY min(position)
+"""
+CASE_LISTED = 50  # a JUnit case lists this many of its findings (findings.csv has them all)
+
+# The failed findings of each source x target platform (the matrix's failed links).
+FAILED_PAIRS = f"""
+SELECT source, coalesce(nullif(target_platform, ''), '{OTHER_TARGET}') AS target, count(*)
+FROM report_findings WHERE status = 'fail' GROUP BY ALL ORDER BY min(position)
+"""
+
+
+class Case(NamedTuple):
+    findings: int
+    first: list[int]  # positions in report order
+
+
+# Observation rows a range: with ~40 % of links findings, ~26,000 findings at a time.
+RANGE_ROWS = 65_536
 
 def observation_counts(tables: RunTables) -> Iterator[tuple[str, str, str, str, int]]:
     """(source, surface, target platform or OTHER_TARGET, outcome, links), each group in the
@@ -168,38 +240,39 @@ def requirement_statuses(tables: RunTables,
 Reason = tuple[str, str]  # (zh, en)
 
 
-def finding_rows(tables: RunTables) -> tuple[dict[int, Reason], Iterator[tuple[Any, ...]]]:
-    """The findings' distinct reasons by number, and one row per finding, in the order of the
-    observations: FINDING_OBSERVATIONS' columns, then the status and the lists of rules,
-    reason numbers, exemptions, requirements and severities of its worst verdicts (two
-    sorted streams, merged here a range of rows at a time)."""
+def cases(findings: Findings, listed: int) -> dict[tuple[str, str, str], Case]:
+    """CASES: (status, requirement, source) -> how many findings, the first `listed`."""
+    return {(status, requirement, source): Case(count, list(first))
+            for status, requirement, source, count, first
+            in findings.query(CASES.format(listed=int(listed)))}
+
+
+def failed_pairs(findings: Findings) -> list[tuple[str, str, int]]:
+    """(source, target platform or OTHER_TARGET, failed findings)."""
+    return [(source, target, count) for source, target, count
+            in findings.query(FAILED_PAIRS)]
+
+
+def judgement_keys(tables: RunTables) -> tuple[dict[int, Reason], list[tuple[Any, ...]]]:
+    """The findings' distinct reasons by number, and their distinct judgement keys
+    (JUDGEMENT_KEYS: the number, then what data._Judgements decides a judgement from). The
+    run's findings are left in the tables, each with its key's number (finding_judgements)."""
     if not tables.has_verdicts:
-        return {}, iter(())
-    tables.table("status_ranks",
-                 [("status", "VARCHAR"), ("rank", "INTEGER"), ("finding", "BOOLEAN")],
-                 [(status, rank, status in FINDING_STATUSES)
-                  for status, rank in STATUS_RANK.items()])
+        tables.execute("CREATE OR REPLACE TABLE finding_judgements "
+                       "(observation_row BIGINT, judgement BIGINT)")
+        return {}, []
     tables.execute(FINDINGS_TABLE)
     tables.execute(REASONS_TABLE)
     tables.execute(FINDING_VERDICTS_TABLE)
     reasons = {number: (reason["zh"], reason["en"])
                for reason, number in tables.rows("SELECT reason, reason_id FROM reasons")}
     ((last,),) = tables.all("SELECT coalesce(max(row), -1) FROM findings")
-    return reasons, _merged(tables, last + 1)
-
-
-def _merged(tables: RunTables, stop: int) -> Iterator[tuple[Any, ...]]:
-    for start in range(0, stop, RANGE_ROWS):
-        bounds = {"start": start, "stop": start + RANGE_ROWS}
-        verdicts = tables.nested_rows(FINDING_VERDICTS, bounds)
-        pending = next(verdicts, None)
-        for observation in tables.nested_rows(FINDING_OBSERVATIONS, bounds):
-            row = observation[0]
-            status = ""
-            columns: tuple[list[Any], ...] = ([], [], [], [], [])
-            while pending is not None and pending[0] == row:
-                status = pending[1]
-                for column, value in zip(columns, pending[2:], strict=True):
-                    column.append(value)
-                pending = next(verdicts, None)
-            yield (*observation, status, *columns)
+    tables.execute(FINDING_KEYS_TABLE)
+    for start in range(0, last + 1, RANGE_ROWS):
+        tables.execute(FINDING_KEYS, {"start": start, "stop": start + RANGE_ROWS})
+    tables.execute(JUDGEMENT_KEYS_TABLE)
+    keys = tables.all(JUDGEMENT_KEYS)
+    tables.execute(FINDING_JUDGEMENTS_TABLE)
+    for table in ("finding_keys", "finding_verdicts", "findings"):
+        tables.execute(f"DROP TABLE {table}")
+    return reasons, keys

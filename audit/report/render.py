@@ -17,13 +17,12 @@ import contextlib
 import gc
 import hashlib
 import io
-import itertools
 import logging
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -42,8 +41,9 @@ from markupsafe import Markup
 
 from audit import __version__, shipped_dir
 from audit.errors import HulianError
-from audit.evidence.bundle import Problem
+from audit.evidence.bundle import BundleError, Problem
 from audit.evidence.review import REVIEW_CSV, write_review_csv
+from audit.evidence.sql import TablesError
 from audit.judge import outcomes
 from audit.judge.evaluate import OUTCOME_LABELS, REASON_LABELS, SURFACE_LABELS
 from audit.model import (
@@ -62,7 +62,6 @@ from audit.report.data import (
     ReportData,
     build_report_data,
 )
-from audit.report.helper import InlineWorker, Worker, can_fork
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def _listed_by_requirement(data: ReportData, cap: int) -> dict[str, Finding]:
     where they are (a large run's findings stay in their file: a pass over them all took
     ~5 s a million observations)."""
     wanted = sorted({p for r in data.requirements for p in r.finding_positions[:cap]})
-    return {f.id: f for f in map(data.findings.__getitem__, wanted)}
+    return {f.id: f for f in data.findings.read(wanted)}
 
 
 def templates_dir() -> Path:
@@ -328,7 +327,8 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         # review.csv lists every page to review, manifest.json every file; the page a cap.
         "review_cap": groups.REVIEW_CAP[mode], "cross_cap": groups.CROSS_CAP[mode],
         "files_cap": groups.FILES_CAP, "examples_per_group": groups.EXAMPLES_PER_GROUP,
-        "worst": list(itertools.islice((f for f in data.findings if f.status == "fail"), 5)),
+        # Report order puts the failed ones first.
+        "worst": [f for f in data.findings[:5] if f.status == "fail"],
         "sev_rank": {s.value: i for i, s in enumerate(Severity)},
         "outcome_rank": outcomes.RANK,
     }
@@ -445,12 +445,9 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
                    unverified: list[Problem] | None = None) -> list[Path]:
     from audit.report import exports
 
-    parallel = can_fork()
-    # DuckDB reads the run's tables on both cores (audit/report/queries.py); then, with a
-    # second core, forked helpers write the machine outputs while this process renders the
-    # HTML/PDF: findings.json in one, the CSV files and JUnit in another, each walking the
-    # findings once (at ten million observations each is gigabytes, and one helper writing
-    # both in turn left this process waiting for it). They share the data without copying it.
+    # DuckDB reads the run's tables and keeps the findings (audit/report/findings.py); it
+    # writes findings.json's and findings.csv's rows itself, on every core, and the page
+    # asks it for the few findings it shows.
     # A bundle that failed verification is read from its lines: its tables are current by
     # their size, and an edit that kept a file's size would not be in them.
     data = build_report_data(run_path, catalog, previous=previous,
@@ -458,48 +455,29 @@ def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lan
     data.unverified = unverified
     generated = generated_at or datetime.now(UTC)
     evidence = os.path.relpath(run_path / "evidence", out)
-
-    def machine_writer(fmts: list[str], review: bool) -> Callable[[Callable[[object], None]],
-                                                                   None]:
-        def write_machine(send: Callable[[object], None]) -> None:
-            # The review queue is written with every report, whatever the formats: it is
-            # the list a person must work through before the run's findings are complete.
-            if review:
-                write_review_csv(data.review, out / REVIEW_CSV)
-            # JUnit's cases are collected in findings.csv's pass over the findings.
-            cases = exports.JUnitCases() if "csv" in fmts and "junit" in fmts else None
-            for fmt in sorted(fmts, key=("json", "csv", "junit").index):
-                target = out / OUTPUT_NAMES[fmt]
-                if fmt == "json":
-                    exports.write_json(data, target, generated.isoformat())
-                elif fmt == "csv":
-                    exports.write_csv(data, target, cases.add if cases else None)
-                else:
-                    exports.write_junit(data, target, cases)
-            send(None)
-
-        return write_machine
-
-    tables = [f for f in formats if f in ("csv", "junit")]
-    groups = ([(["json"], False)] if "json" in formats else []) + [(tables, True)]
-    if not parallel:  # in turn, in this process
-        groups = [([f for fmts, _ in groups for f in fmts], True)]
-    workers = []
     try:
-        for fmts, review in groups:
-            workers.append((Worker if parallel else InlineWorker)(machine_writer(fmts, review)))
+        # The review queue is written with every report, whatever the formats: it is the
+        # list a person must work through before the run's findings are complete.
+        write_review_csv(data.review, out / REVIEW_CSV)
+        exports.write_findings(
+            data, json_out=out / OUTPUT_NAMES["json"] if "json" in formats else None,
+            csv_out=out / OUTPUT_NAMES["csv"] if "csv" in formats else None,
+            generated_at=generated.isoformat())
         for fmt in formats:
             target = out / OUTPUT_NAMES[fmt]
-            if fmt == "html":
+            if fmt in ("json", "csv"):
+                continue
+            if fmt == "junit":
+                exports.write_junit(data, target)
+            elif fmt == "html":
                 write_html(data, target, lang=lang, mode="html", figures=figure,
                            generated_at=generated, evidence_href=evidence)
-            elif fmt == "pdf":
+            else:
                 html = render_html(data, lang=lang, mode="pdf", figures=figure,
                                    generated_at=generated, evidence_href=evidence)
                 write_pdf(html, target, out)
-        for worker in workers:
-            worker.receive()  # raises what failed in the helper
+    except TablesError as exc:  # DuckDB's, asked about the findings
+        raise BundleError(str(exc)) from None
     finally:
-        for worker in workers:
-            worker.close()
+        data.findings.close()
     return [*(out / OUTPUT_NAMES[fmt] for fmt in formats), out / REVIEW_CSV]
