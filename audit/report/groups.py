@@ -85,14 +85,15 @@ class Layout:
 
 
 # A finding's group, and its place in it (from 1, worst first): the group is numbered by its
-# first finding's position.
+# first finding's position. Of each finding the table keeps its judgement's number, not the
+# judgement (`finding_rows`: a few bytes a finding; there can be millions).
 _GROUP = """PARTITION BY source, surface, target_platform, outcome, block_reason,
              CASE WHEN coalesce(block_reason, '') = '' THEN block_reason_text END"""
 GROUPED_TABLE = f"""
 CREATE OR REPLACE TABLE grouped AS
-SELECT position, status, severity, rules, min(position) OVER ({_GROUP}) AS grp,
+SELECT position, judgement, min(position) OVER ({_GROUP}) AS grp,
        row_number() OVER ({_GROUP} ORDER BY position) AS nth
-FROM report_findings
+FROM finding_rows
 """
 
 # The groups, worst first: the worst status, the worst severity, the most findings, the worst
@@ -100,10 +101,11 @@ FROM report_findings
 # finding's fields. The ranks are the report's (findings.rank_tables).
 GROUPS_SQL = """
 WITH counts AS (
-  SELECT grp, count(*) AS count, histogram(status) AS statuses, max(s.rank) AS status_rank,
-         max(coalesce(v.rank, -1)) AS severity_rank
-  FROM grouped g JOIN status_ranks s USING (status)
-  LEFT JOIN severity_ranks v USING (severity) GROUP BY grp)
+  SELECT g.grp, count(*) AS count, histogram(j.status) AS statuses,
+         max(s.rank) AS status_rank, max(coalesce(v.rank, -1)) AS severity_rank
+  FROM grouped g JOIN judgements j USING (judgement)
+  JOIN status_ranks s ON s.status = j.status
+  LEFT JOIN severity_ranks v ON v.severity = j.severity GROUP BY g.grp)
 SELECT c.grp, c.count, c.statuses, c.severity_rank, f.status, f.source, f.surface,
        f.target_platform, f.outcome, f.block_reason,
        CASE WHEN coalesce(f.block_reason, '') = '' THEN f.block_reason_text END AS reason_text,
@@ -125,8 +127,9 @@ SELECT grp, position FROM grouped
 WHERE nth <= $examples AND list_contains($groups, grp) ORDER BY position
 """
 RULES_SQL = """
-SELECT grp, rules, min(position) AS first FROM grouped
-WHERE list_contains($groups, grp) GROUP BY grp, rules ORDER BY grp, first
+SELECT g.grp, j.rules, min(g.position) AS first
+FROM grouped g JOIN judgements j USING (judgement)
+WHERE list_contains($groups, g.grp) GROUP BY g.grp, j.rules ORDER BY g.grp, first
 """
 
 _SEVERITIES = list(Severity)  # by SEVERITY_RANK
