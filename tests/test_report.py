@@ -300,8 +300,8 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
 
 def test_json_and_csv_written_together_are_those_written_alone(
         small: Path, catalog: Catalog, tmp_path: Path) -> None:
-    # The two files' findings are written by DuckDB at once, a thread each: the same bytes
-    # as each written on its own.
+    # The two files' findings are written by DuckDB one after the other: the same bytes as
+    # each written on its own.
     write_reports(small, catalog, ["json", "csv"], "zh", tmp_path / "both",
                   generated_at=GENERATED)
     for fmt, name in (("json", "findings.json"), ("csv", "findings.csv")):

@@ -20,7 +20,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -308,20 +307,6 @@ class RunTables:
         """A statement that returns nothing worth reading (a table made from the views)."""
         try:
             self.con.execute(sql, params)
-        except duckdb.Error as exc:
-            raise _tables_error(exc) from None
-
-    def execute_each(self, statements: Sequence[str]) -> None:
-        """Statements like `execute`'s, all at once: each on a cursor and a thread of its own
-        (DuckDB works on a query in the thread that runs it, beside its own threads)."""
-        def run(sql: str) -> None:
-            with self.con.cursor() as cursor:
-                cursor.execute(sql)
-
-        try:
-            with ThreadPoolExecutor(max(1, len(statements))) as pool:
-                for done in [pool.submit(run, sql) for sql in statements]:
-                    done.result()
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
 

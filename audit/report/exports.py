@@ -187,9 +187,9 @@ def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
 
 def write_findings(data: ReportData, *, json_out: Path | None = None,
                    csv_out: Path | None = None, generated_at: str = "") -> None:
-    """findings.json and/or findings.csv. DuckDB writes their findings (both at once, a
-    thread each), each into a part beside its file; then each file is the part between what
-    Python writes before and after it:
+    """findings.json and/or findings.csv. DuckDB writes their findings, each into a part
+    beside its file (one, then the other: Findings.copy); then each file is the part between
+    what Python writes before and after it:
     - findings.json: the summary, then DuckDB's JSON array of the findings (an object a line,
       tab-indented), then the object's end;
     - findings.csv: the integrity lines and the header, DuckDB's rows of the findings
@@ -199,14 +199,14 @@ def write_findings(data: ReportData, *, json_out: Path | None = None,
     data.findings.execute(DEFUSE_MACRO)
     with contextlib.ExitStack() as stack:
         parts = {out: stack.enter_context(_part(out)) for out in outs}
-        try:
-            data.findings.copy([(JSON_COLUMNS if out == json_out else CSV_COLUMNS_SQL,
-                                 parts[out], "FORMAT json, ARRAY true" if out == json_out
-                                 else "FORMAT csv, HEADER false") for out in outs])
-        except TablesError as exc:  # a full disk, most likely
-            names = " and ".join(out.name for out in outs)
-            raise OSError(f"cannot write the findings of {names} into {outs[0].parent}: "
-                          f"{exc}") from None
+        for out in outs:
+            try:
+                data.findings.copy(JSON_COLUMNS if out == json_out else CSV_COLUMNS_SQL,
+                                   parts[out], "FORMAT json, ARRAY true" if out == json_out
+                                   else "FORMAT csv, HEADER false")
+            except TablesError as exc:  # a full disk, most likely
+                raise OSError(f"cannot write the findings of {out.name} into {out.parent}: "
+                              f"{exc}") from None
         if json_out is not None:
             with json_out.open("wb") as fh:
                 fh.write("".join(_json_chunks(data, generated_at)).encode("utf-8"))

@@ -278,18 +278,18 @@ class Findings(Sequence[Finding]):
         """A statement over the findings (a table of them a few queries then read)."""
         self._tables.execute(sql)
 
-    def copy(self, copies: Sequence[tuple[str, Path, str]]) -> None:
-        """The findings in report order written by DuckDB, for each (columns, out, options):
-        as `columns` (SQL over FINDING_COLUMNS) to `out`, as COPY's `options` say (e.g.
-        FORMAT csv). All at once, each on a thread of its own."""
-        statements = [f"COPY (SELECT {columns} FROM report_findings ORDER BY position) TO "
-                      + "'" + str(out).replace("'", "''") + f"' ({options})"
-                      for columns, out, options in copies]
-        # A thread each: sorting the findings' nested columns (reasons, hops) with two
-        # threads, DuckDB 2.0.1 asked for blocks of hundreds of MB past its memory limit and
-        # failed at a million observations; with one it sorts them within it, spilling past it.
+    def copy(self, columns: str, out: Path, options: str) -> None:
+        """The findings in report order, as `columns` (SQL over FINDING_COLUMNS), written by
+        DuckDB to `out` as COPY's `options` say (e.g. FORMAT csv)."""
+        path = "'" + str(out).replace("'", "''") + "'"
+        # One thread, one such query at a time: sorting the findings' nested columns
+        # (reasons, hops) on two threads, DuckDB 2.0.1 asked for blocks of hundreds of MB
+        # past its memory limit and failed at a million observations, and so did two such
+        # sorts at once on a thread each (its limit is the database's); alone, on one
+        # thread, it sorts them within its limit, spilling past it.
         with self._tables.threads(1):
-            self._tables.execute_each(statements)
+            self._tables.execute(f"COPY (SELECT {columns} FROM report_findings "
+                                 f"ORDER BY position) TO {path} ({options})")
 
     def close(self) -> None:
         self._closer()
