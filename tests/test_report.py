@@ -300,8 +300,8 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
 
 def test_json_and_csv_written_together_are_those_written_alone(
         small: Path, catalog: Catalog, tmp_path: Path) -> None:
-    # The two files' findings are written by DuckDB one after the other: the same bytes as
-    # each written on its own.
+    # The two files' findings are rendered in one pass: the same bytes as each written on
+    # its own.
     write_reports(small, catalog, ["json", "csv"], "zh", tmp_path / "both",
                   generated_at=GENERATED)
     for fmt, name in (("json", "findings.json"), ("csv", "findings.csv")):
@@ -313,14 +313,15 @@ def test_json_and_csv_written_together_are_those_written_alone(
 def test_a_file_that_cannot_be_written_fails_the_report(small: Path, catalog: Catalog,
                                                         tmp_path: Path) -> None:
     # findings.csv cannot be written (a directory of that name): the error reaches the
-    # caller, and the parts DuckDB wrote the findings into are gone.
+    # caller, and no file is left half written (each is renamed into place when whole).
     out = tmp_path / "out"
     (out / "findings.csv").mkdir(parents=True)
     with pytest.raises(IsADirectoryError):
         write_reports(small, catalog, ["html", "json", "csv"], "zh", out,
                       generated_at=GENERATED)
-    assert (out / "findings.json").stat().st_size > 0  # written before it
     assert not list(out.glob(".*.part"))
+    # What was written is whole: findings.json, complete before findings.csv failed.
+    assert json.loads((out / "findings.json").read_text(encoding="utf-8"))["findings"]
 
 
 MACHINE = ("report.html", "findings.json", "findings.csv", "junit.xml", "review.csv")

@@ -15,7 +15,6 @@ Views: `observations` (the table's columns plus `row`, the record's place in the
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -171,9 +170,8 @@ class RunTables:
         # the command was started in).
         self._spill: Path | None = _temporary_directory(SPILL_PREFIX,
                                                         "for DuckDB to spill into")
-        self._threads = max(1, min(4, os.cpu_count() or 1))
-        self.con = connect(threads=self._threads, memory_limit=MEMORY_LIMIT,
-                           temp_directory=str(self._spill))
+        self.con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
+                           memory_limit=MEMORY_LIMIT, temp_directory=str(self._spill))
         try:
             for name, path, types in (("observations", observations, columns and columns[0]),
                                       ("verdicts", verdicts, columns and columns[1])):
@@ -320,15 +318,6 @@ class RunTables:
         self.con.execute("ALTER VIEW verdicts RENAME TO all_verdicts")
         self.con.execute("CREATE VIEW verdicts AS SELECT * FROM all_verdicts "
                          "WHERE rule_id NOT IN (SELECT rule_id FROM excluded_rules)")
-
-    @contextlib.contextmanager
-    def threads(self, count: int) -> Iterator[None]:
-        """Queries run on `count` threads meanwhile (DuckDB's setting, the database's)."""
-        self.con.execute(f"SET threads = {int(count)}")
-        try:
-            yield
-        finally:
-            self.con.execute(f"SET threads = {self._threads}")
 
     def close(self) -> None:
         self.con.close()

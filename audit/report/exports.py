@@ -1,17 +1,23 @@
 """Machine outputs of a report: findings.json, findings.csv and junit.xml (docs/reports.md
-documents each). They are written from the same ReportData as the HTML/PDF. DuckDB writes the
-findings' rows of the two files (COPY, from the findings' table: audit/report/findings.py),
-a run of ten million observations writes 15 GB of them; Python writes what comes before and
-after (the summary, the integrity lines, the search rows) and joins the parts.
+documents each). They are written from the same ReportData as the HTML/PDF.
+
+The findings of the two files (a run of ten million observations has ~4 million, 15 GB) are
+rendered by DuckDB as it reads them (audit/report/findings.py: each finding's JSON record by
+DuckDB's to_json, its CSV cells by SQL, the row by Python's csv), in the order it reads them,
+and kept in two temporary files (audit/report/spill.py); then written out in report order, a
+read of each file per finding. DuckDB does not sort them itself: its ORDER BY of the
+findings' wide rows ran out of its memory limit from a million observations on, on one
+thread or two, whatever the limit (it did not spill them); their positions in report order
+are a column of its own narrow sort (REPORT_ORDER).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
-import os
-import shutil
+from array import array
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,12 +26,13 @@ from xml.sax.saxutils import quoteattr
 
 from audit import __version__
 from audit.evidence.bundle import banner, describe
-from audit.evidence.sql import TablesError
 from audit.model import Status, Verdict
 from audit.report.data import FINDING_STATUSES, Finding, ReportData
+from audit.report.findings import FINDING_COLUMNS
 from audit.report.queries import CASE_LISTED
 from audit.report.search import SURFACE as SEARCH_SURFACE
 from audit.report.search import SearchSection
+from audit.report.spill import SpillFile
 from audit.web.xmlchars import xml_comment, xml_text
 
 JSON_SCHEMA = "hulian.findings/1"
@@ -39,14 +46,12 @@ CSV_COLUMNS = (
 )
 
 
-# findings.json's record of a finding: docs/reports.md's fields, in its order (the hops as
-# audit.model.Hop.model_dump(mode="json") gives them).
-JSON_COLUMNS = """
-id, observation_id, status, severity, source, source_company, surface, target_url,
-target_platform, target_company, outcome, block_reason, block_reason_text, rules,
-requirements, reasons, exemptions, hops, final_url, signature, title AS page_title, excerpt,
-control_ok, failure, evidence
-"""
+# findings.json's record of a finding: docs/reports.md's fields, in its order, each from
+# its column (the hops as audit.model.Hop.model_dump(mode="json") gives them).
+JSON_FIELDS = [(name, name) for name, _ in FINDING_COLUMNS]
+JSON_FIELDS[[n for n, _ in JSON_FIELDS].index("title")] = ("page_title", "title")
+JSON_RECORD = ("to_json({" + ", ".join(f"'{key}': {column}" for key, column in JSON_FIELDS)
+               + "})::VARCHAR")
 
 # A CSV cell that starts with one of these is a formula to Excel (CSV injection): such a cell
 # gets a leading apostrophe (`_defuse`, and the SQL macro `defuse` made of the same).
@@ -56,8 +61,8 @@ DEFUSE_MACRO = ("CREATE OR REPLACE MACRO defuse(c) AS CASE WHEN left(c, 1) IN ("
                 + ") THEN '''' || c ELSE c END")
 
 # findings.csv's row of a finding (CSV_COLUMNS): lists joined by a space (reasons by " / ",
-# hops as "<status or -> <url>" by " -> "), a Python bool's text for control_ok. An empty
-# cell is NULL, which DuckDB writes as nothing (an empty text it would write as "").
+# hops as "<status or -> <url>" by " -> "), a Python bool's text for control_ok, "" for
+# none; formula starts defused.
 _CSV_VALUES = (
     "id", "status", "severity", "source", "source_company", "surface", "target_platform",
     "target_company", "target_url", "outcome", "block_reason", "block_reason_text",
@@ -71,36 +76,68 @@ _CSV_VALUES = (
     "CASE control_ok WHEN true THEN 'True' WHEN false THEN 'False' END", "failure",
     "array_to_string(evidence, ' ')", "observation_id",
 )
-CSV_COLUMNS_SQL = ", ".join(f"nullif(defuse({value}), '') AS c{i}"
-                            for i, value in enumerate(_CSV_VALUES))
+CSV_CELLS = "[" + ", ".join(f"coalesce(defuse({value}), '')" for value in _CSV_VALUES) + "]"
+
+# Each finding's place in report order, its JSON record, its CSV cells.
+RENDERED = f"SELECT position, {JSON_RECORD} AS record, {CSV_CELLS} AS cells FROM report_findings"
 
 
-def _append(out: int, part: Path) -> None:
-    """`part`'s bytes written at the end of the file open as `out` (flushed: its writer's
-    buffer is empty), in the kernel where it can (gigabytes)."""
-    with part.open("rb") as src:
-        size = os.fstat(src.fileno()).st_size
-        copied = 0
-        try:
-            while copied < size:
-                done = os.copy_file_range(src.fileno(), out, size - copied)
-                if done == 0:
-                    break
-                copied += done
-        except OSError:  # not on this file system: through Python
-            src.seek(copied)
-            with open(out, "ab", closefd=False) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+class _Kept:
+    """Texts kept in a temporary file by the position they are given, read back by it."""
+
+    def __init__(self, what: str, count: int):
+        self._file = SpillFile(what)
+        self._at = array("q", bytes(8 * count))
+        self._length = array("q", bytes(8 * count))
+
+    def add(self, position: int, blob: bytes) -> None:
+        self._at[position] = self._file.append(blob)
+        self._length[position] = len(blob)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def read(self, position: int) -> bytes:
+        return self._file.read(self._at[position], self._length[position])
+
+    def close(self) -> None:
+        self._file.close()
 
 
-@contextlib.contextmanager
-def _part(out: Path) -> Iterator[Path]:
-    """A file beside `out` for DuckDB to write a part of it into, removed after."""
-    part = out.with_name(f".{out.name}.part")
+def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
+              ) -> tuple[_Kept | None, _Kept | None]:
+    """Each finding's JSON record and CSV row (RENDERED), kept by position."""
+    count = len(data.findings)
+    records = _Kept("findings.json's findings", count) if json_wanted else None
+    rows = _Kept("findings.csv's findings", count) if csv_wanted else None
+    data.findings.execute(DEFUSE_MACRO)
     try:
-        yield part
-    finally:
-        part.unlink(missing_ok=True)
+        for batch in data.findings.batches(RENDERED):
+            positions = batch.column(0).to_pylist()
+            if records is not None:
+                for position, record in zip(positions, batch.column(1).to_pylist(),
+                                            strict=True):
+                    records.add(position, record.encode("utf-8"))
+            if rows is not None:
+                text = io.StringIO(newline="")
+                writer = csv.writer(text)
+                ends = []
+                for cells in batch.column(2).to_pylist():
+                    writer.writerow(cells)
+                    ends.append(text.tell())
+                rendered, start = text.getvalue(), 0
+                for position, end in zip(positions, ends, strict=True):
+                    rows.add(position, rendered[start:end].encode("utf-8"))
+                    start = end
+    except BaseException:
+        for kept in (records, rows):
+            if kept is not None:
+                kept.close()
+        raise
+    for kept in (records, rows):
+        if kept is not None:
+            kept.flush()
+    return records, rows
 
 
 def integrity_lines(data: ReportData) -> list[str]:
@@ -187,47 +224,54 @@ def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
 
 def write_findings(data: ReportData, *, json_out: Path | None = None,
                    csv_out: Path | None = None, generated_at: str = "") -> None:
-    """findings.json and/or findings.csv. DuckDB writes their findings, each into a part
-    beside its file (one, then the other: Findings.copy); then each file is the part between
-    what Python writes before and after it:
-    - findings.json: the summary, then DuckDB's JSON array of the findings (an object a line,
-      tab-indented), then the object's end;
-    - findings.csv: the integrity lines and the header, DuckDB's rows of the findings
-      (CSV_COLUMNS_SQL), the search rows. Its lines end in a line feed (DuckDB's; Python's
-      writer is told so too)."""
-    outs = [out for out in (json_out, csv_out) if out is not None]
-    data.findings.execute(DEFUSE_MACRO)
+    """findings.json and/or findings.csv, their findings rendered once (_rendered) and
+    written in report order:
+    - findings.json: the summary, then the findings' list (a record a line, tab-indented),
+      then the object's end;
+    - findings.csv: the integrity lines, the header, the findings' rows, the search rows.
+      Lines end in CR LF, as Python's csv writes them."""
+    records, rows = _rendered(data, json_out is not None, csv_out is not None)
+    # Each file is written beside itself and renamed when complete: a report that fails
+    # midway leaves no half file (nor removes the one a report made before).
+    parts = {out: out.with_name(f".{out.name}.part") for out in (json_out, csv_out) if out}
     with contextlib.ExitStack() as stack:
-        parts = {out: stack.enter_context(_part(out)) for out in outs}
-        for out in outs:
-            try:
-                data.findings.copy(JSON_COLUMNS if out == json_out else CSV_COLUMNS_SQL,
-                                   parts[out], "FORMAT json, ARRAY true" if out == json_out
-                                   else "FORMAT csv, HEADER false")
-            except TablesError as exc:  # a full disk, most likely
-                raise OSError(f"cannot write the findings of {out.name} into {out.parent}: "
-                              f"{exc}") from None
+        for kept in (records, rows):
+            if kept is not None:
+                stack.callback(kept.close)
+        for part in parts.values():
+            stack.callback(part.unlink, missing_ok=True)
+        json_file = csv_file = None
         if json_out is not None:
-            with json_out.open("wb") as fh:
-                fh.write("".join(_json_chunks(data, generated_at)).encode("utf-8"))
-                fh.flush()
-                _append(fh.fileno(), parts[json_out])
-                fh.seek(-1, os.SEEK_END)  # the array's line break: the object closes after
-                fh.write(b"}\n")
+            json_file = stack.enter_context(parts[json_out].open("wb", buffering=1 << 20))
+            json_file.write("".join(_json_chunks(data, generated_at)).encode("utf-8"))
+            json_file.write(b"[" if len(data.findings) else b"[]")
         if csv_out is not None:
-            # utf-8-sig: the BOM makes Excel read the file as UTF-8 (Chinese would be
-            # mojibake).
-            with csv_out.open("w", encoding="utf-8-sig", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
+            csv_file = stack.enter_context(parts[csv_out].open("wb", buffering=1 << 20))
+            # The BOM makes Excel read the file as UTF-8 (Chinese would be mojibake).
+            csv_file.write(_csv_text([
                 # Before the header, where no reader can miss it (nor skip it as data).
-                for line in integrity_lines(data):
-                    writer.writerow(["# " + line])
-                writer.writerow(CSV_COLUMNS)
-                fh.flush()
-                _append(fh.fileno(), parts[csv_out])
-                fh.seek(0, os.SEEK_END)  # past what was copied in below Python's buffers
-                for row in search_csv_rows(data):
-                    writer.writerow(_defuse(row))
+                *(["# " + line] for line in integrity_lines(data)), list(CSV_COLUMNS)],
+                "utf-8-sig"))
+        for position in range(len(data.findings)):
+            if json_file is not None and records is not None:
+                json_file.write(b",\n\t" if position else b"\n\t")
+                json_file.write(records.read(position))
+            if csv_file is not None and rows is not None:
+                csv_file.write(rows.read(position))
+        if json_file is not None:
+            json_file.write(b"\n]\n}\n" if len(data.findings) else b"\n}\n")
+            json_file.close()
+        if csv_file is not None:
+            csv_file.write(_csv_text([_defuse(row) for row in search_csv_rows(data)]))
+            csv_file.close()
+        for out, part in parts.items():
+            part.replace(out)
+
+
+def _csv_text(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(rows)
+    return text.getvalue().encode(encoding)
 
 
 def _text(value: object) -> str:

@@ -19,7 +19,6 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, NamedTuple, overload
 
 from audit.evidence.sql import RunTables
@@ -278,18 +277,11 @@ class Findings(Sequence[Finding]):
         """A statement over the findings (a table of them a few queries then read)."""
         self._tables.execute(sql)
 
-    def copy(self, columns: str, out: Path, options: str) -> None:
-        """The findings in report order, as `columns` (SQL over FINDING_COLUMNS), written by
-        DuckDB to `out` as COPY's `options` say (e.g. FORMAT csv)."""
-        path = "'" + str(out).replace("'", "''") + "'"
-        # One thread, one such query at a time: sorting the findings' nested columns
-        # (reasons, hops) on two threads, DuckDB 2.0.1 asked for blocks of hundreds of MB
-        # past its memory limit and failed at a million observations, and so did two such
-        # sorts at once on a thread each (its limit is the database's); alone, on one
-        # thread, it sorts them within its limit, spilling past it.
-        with self._tables.threads(1):
-            self._tables.execute(f"COPY (SELECT {columns} FROM report_findings "
-                                 f"ORDER BY position) TO {path} ({options})")
+    def batches(self, sql: str) -> Iterator[Any]:
+        """A query's rows (SQL over `report_findings`) as Arrow record batches, in the order
+        DuckDB makes them: no ORDER BY of the findings' wide rows (it does not spill them:
+        audit/report/exports.py)."""
+        return self._tables.batches(sql, {})
 
     def close(self) -> None:
         self._closer()
