@@ -63,7 +63,7 @@ DEFUSE_MACRO = ("CREATE OR REPLACE MACRO defuse(c) AS CASE WHEN left(c, 1) IN ("
 # findings.csv's row of a finding (CSV_COLUMNS): lists joined by a space (reasons by " / ",
 # hops as "<status or -> <url>" by " -> "), a Python bool's text for control_ok, "" for
 # none; formula starts defused.
-_CSV_VALUES = (
+_CSV_VALUES: tuple[str, ...] = (
     "id", "status", "severity", "source", "source_company", "surface", "target_platform",
     "target_company", "target_url", "outcome", "block_reason", "block_reason_text",
     "array_to_string(rules, ' ')", "array_to_string(requirements, ' ')",
@@ -76,10 +76,25 @@ _CSV_VALUES = (
     "CASE control_ok WHEN true THEN 'True' WHEN false THEN 'False' END", "failure",
     "array_to_string(evidence, ' ')", "observation_id",
 )
-CSV_CELLS = "[" + ", ".join(f"coalesce(defuse({value}), '')" for value in _CSV_VALUES) + "]"
+# The cells of a finding's judgement (rules to exemptions: a few hundred bytes to kilobytes
+# of the reasons' sentences, shared by every finding of that judgement) are rendered once per
+# judgement, the others once per finding, and each row joins the three parts: Python's csv
+# quotes each cell on its own, so a row cut between cells is the row.
+_JUDGED_CELLS = slice(CSV_COLUMNS.index("rules"), CSV_COLUMNS.index("exemptions") + 1)
 
-# Each finding's place in report order, its JSON record, its CSV cells.
-RENDERED = f"SELECT position, {JSON_RECORD} AS record, {CSV_CELLS} AS cells FROM report_findings"
+
+def _cells(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"coalesce(defuse({value}), '')" for value in values) + "]"
+
+
+# Each finding's place in report order, its JSON record, its CSV cells before and after its
+# judgement's, and its judgement's number; each judgement's cells.
+RENDERED = (f"SELECT position, {JSON_RECORD} AS record, "
+            f"{_cells(_CSV_VALUES[:_JUDGED_CELLS.start])} AS before, "
+            f"{_cells(_CSV_VALUES[_JUDGED_CELLS.stop:])} AS after, judgement "
+            "FROM report_findings")
+JUDGEMENT_CELLS = (f"SELECT judgement, {_cells(_CSV_VALUES[_JUDGED_CELLS])} AS cells "
+                   "FROM judgements")
 
 
 class _Kept:
@@ -111,6 +126,9 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
     records = _Kept("findings.json's findings", count) if json_wanted else None
     rows = _Kept("findings.csv's findings", count) if csv_wanted else None
     data.findings.execute(DEFUSE_MACRO)
+    # A judgement's cells between the commas that join them to the finding's.
+    judged = {number: "," + _csv_text([cells]).decode("utf-8")[:-2] + ","
+              for number, cells in data.findings.query(JUDGEMENT_CELLS)}
     try:
         for batch in data.findings.batches(RENDERED):
             positions = batch.column(0).to_pylist()
@@ -119,16 +137,10 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
                                             strict=True):
                     records.add(position, record.encode("utf-8"))
             if rows is not None:
-                text = io.StringIO(newline="")
-                writer = csv.writer(text)
-                ends = []
-                for cells in batch.column(2).to_pylist():
-                    writer.writerow(cells)
-                    ends.append(text.tell())
-                rendered, start = text.getvalue(), 0
-                for position, end in zip(positions, ends, strict=True):
-                    rows.add(position, rendered[start:end].encode("utf-8"))
-                    start = end
+                before, after = _csv_lines(batch.column(2)), _csv_lines(batch.column(3))
+                for position, first, number, last in zip(
+                        positions, before, batch.column(4).to_pylist(), after, strict=True):
+                    rows.add(position, (first[:-2] + judged[number] + last).encode("utf-8"))
     except BaseException:
         for kept in (records, rows):
             if kept is not None:
@@ -266,6 +278,22 @@ def write_findings(data: ReportData, *, json_out: Path | None = None,
             csv_file.close()
         for out, part in parts.items():
             part.replace(out)
+
+
+def _csv_lines(column: Any) -> list[str]:
+    """Each row of an Arrow column of cell lists as Python's csv writes it (with its line
+    end, CR LF)."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    ends = []
+    for cells in column.to_pylist():
+        writer.writerow(cells)
+        ends.append(text.tell())
+    rendered, start, lines = text.getvalue(), 0, []
+    for end in ends:
+        lines.append(rendered[start:end])
+        start = end
+    return lines
 
 
 def _csv_text(rows: list[list[str]], encoding: str = "utf-8") -> bytes:

@@ -15,6 +15,8 @@ same columns, ordered by the same statement.
 
 from __future__ import annotations
 
+import queue
+import threading
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -128,14 +130,15 @@ SELECT p.position, v.* EXCLUDE (added) FROM report_order p JOIN finding_values v
 _FINDING_SELECT = ", ".join(
     f"j.{name}" if name in JUDGED else f"r.{name}" for name, _ in FINDING_COLUMNS)
 
-# The findings as the report lists them (FINDING_COLUMNS and `position`). A LEFT JOIN (every
+# The findings as the report lists them (`position`, FINDING_COLUMNS, and the number of the
+# judgement whose fields they have: `judgements`). A LEFT JOIN (every
 # finding has its judgement) because DuckDB does not reorder those: it joins the judgements,
 # a few thousand, last, building its hash table of them. As an inner join it could join them
 # first, and then build one of every finding with its reasons' sentences (~1.3 KB a finding),
 # more than its memory limit at a million observations.
 REPORT_FINDINGS_VIEW = f"""
 CREATE OR REPLACE VIEW report_findings AS
-SELECT r.position, {_FINDING_SELECT}
+SELECT r.position, {_FINDING_SELECT}, r.judgement
 FROM finding_rows r LEFT JOIN judgements j USING (judgement)
 """
 
@@ -158,6 +161,7 @@ def rank_tables(tables: RunTables, company: Mapping[str, str]) -> None:
 _SEVERITIES = {s.value: s for s in Severity}
 _OUTCOMES = {o.value: o for o in Outcome}
 READ_ROWS = 65_536  # findings read at a time when walking them all
+BATCHES_AHEAD = 4  # Arrow batches (8,192 rows) DuckDB makes ahead of `batches`' caller
 Judgement = tuple[object, ...]  # JUDGEMENT_COLUMNS
 
 
@@ -252,7 +256,7 @@ class Findings(Sequence[Finding]):
         return [self._finding(row) for row in self._tables.nested_rows(sql, params)]
 
     def _finding(self, row: tuple[Any, ...]) -> Finding:
-        values = list(row[1:])  # without the position
+        values = list(row[1:-1])  # without the position and the judgement's number
         texts = self._texts
         reasons = []
         for reason in values[_REASONS]:
@@ -280,8 +284,40 @@ class Findings(Sequence[Finding]):
     def batches(self, sql: str) -> Iterator[Any]:
         """A query's rows (SQL over `report_findings`) as Arrow record batches, in the order
         DuckDB makes them: no ORDER BY of the findings' wide rows (it does not spill them:
-        audit/report/exports.py)."""
-        return self._tables.batches(sql, {})
+        audit/report/exports.py). DuckDB makes them in a thread of its own, a few batches
+        ahead of the caller (it lets go of the GIL while it works: a caller that formats
+        each batch in Python works beside it)."""
+        ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=BATCHES_AHEAD)
+        stop = threading.Event()
+
+        def make() -> None:
+            try:
+                for batch in self._tables.batches(sql, {}):
+                    while not stop.is_set():
+                        try:
+                            ahead.put(("batch", batch), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                ahead.put(("end", None))
+            except BaseException as exc:  # handed to the caller, raised there
+                ahead.put(("error", exc))
+
+        maker = threading.Thread(target=make, name="hulian-findings-batches", daemon=True)
+        maker.start()
+        try:
+            while True:
+                kind, value = ahead.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            stop.set()
+            maker.join()
 
     def close(self) -> None:
         self._closer()
