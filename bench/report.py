@@ -24,11 +24,10 @@ time include reading the bundle:
   pdf            write_reports(run3000, formats=pdf)         (WeasyPrint)
   pdf-big        write_reports(run, formats=pdf)             (the 100,000-observation run)
 
-write_reports forks helper processes where a second core exists (the verdicts are judged, and
-the machine outputs written, beside the main process; HULIAN_REPORT_JOBS=1 turns that off):
-peak_rss_mb is the main process, peak_rss_children_mb the largest helper (ru_maxrss of
-RUSAGE_CHILDREN; forked pages shared with the parent count in both), cpu_s the CPU time of
-the process and its helpers together.
+peak_rss_mb is the phase's process (DuckDB's threads included), peak_rss_children_mb the
+largest child process it started, if any (ru_maxrss of RUSAGE_CHILDREN: the report forks
+none since its findings stay in DuckDB; an older checkout measured with --baseline may),
+cpu_s the CPU time of the process and its children together.
 
 Targets: html+csv+json < 15 s, pdf < 90 s, peak RSS < 1.5 GB; report.html and report.pdf of
 the 100,000-observation run < 5 MB each (issue 16).

@@ -542,3 +542,24 @@ def test_requirement_statuses_read_in_parts_are_the_same(
     monkeypatch.setattr(evaluate, "UNIT_PART_VERDICTS", 50)
     assert evaluate.unit_parts(1_000) == 20
     assert statuses() == whole and len({s for _, s, _ in whole}) > 1
+
+
+def test_the_stores_batches_come_from_a_thread_that_stops_with_the_caller(
+        mixed: list[Finding]) -> None:
+    # DuckDB makes the batches in a thread of its own: its error is raised in the caller, and
+    # a caller that stops early stops the thread (no thread left behind).
+    import threading
+
+    from audit.evidence.sql import TablesError
+
+    store = Findings(_copies(mixed, 300))
+    rows = sum(batch.num_rows for batch in store.batches(
+        "SELECT position FROM report_findings, range(100)"))
+    assert rows == 30_000
+    with pytest.raises(TablesError, match="no_such_column"):
+        list(store.batches("SELECT no_such_column FROM report_findings"))
+    batches = store.batches("SELECT position FROM report_findings, range(100)")
+    next(batches)
+    batches.close()  # stopped after one of several batches
+    assert not [t for t in threading.enumerate() if t.name == "hulian-findings-batches"]
+    store.close()
