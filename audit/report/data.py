@@ -1,7 +1,8 @@
 """What a report says, computed from a run bundle: findings, the source x target matrix,
 per-requirement results, the summary and the changes since a previous run. DuckDB reads the
 run's tables (audit/report/queries.py); this module turns what it returns into the report's
-data, with the decisions made in Python (the worst status, a requirement's status, the order).
+data, with the decisions made in Python (the worst status, a requirement's status, each distinct
+judgement; report order is SQL over Python's ranks: audit/report/findings.py).
 
 Plain data, no templating: the HTML/PDF templates (audit/report/render.py) and the machine outputs
 (audit/report/exports.py) read the same `ReportData`, so every format states the same facts.

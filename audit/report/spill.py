@@ -1,12 +1,11 @@
 """What a report lists in full, kept in an anonymous temporary file instead of on the heap.
 
-A report's findings (audit/report/findings.py) and its review queue grow with the run: a
-million observations make ~400,000 findings, and a platform whose interstitial changed its
-wording sends every link it wraps to the review queue. Each item is written, as it is made,
-as one blob to a file that is the process's own (unlinked at creation, gone when the process
-ends, however it ends). Everything is written and flushed before the report forks its
-helpers; then they only read, with `os.pread`, beside the parent without sharing a file
-offset.
+A report's review queue and the rendered findings of findings.json and findings.csv
+(audit/report/exports.py) grow with the run: ten million observations make ~4 million
+findings, ~15 GB as rendered, and a platform whose interstitial changed its wording sends every
+link it wraps to the review queue. Each item is written, as it is made, as one blob to a file
+that is the process's own (unlinked at creation, gone when the process ends, however it ends),
+and read back with `os.pread` where it was put.
 """
 
 from __future__ import annotations
