@@ -19,7 +19,7 @@ import queue
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, overload
 
@@ -281,7 +281,7 @@ class Findings(Sequence[Finding]):
         """A statement over the findings (a table of them a few queries then read)."""
         self._tables.execute(sql)
 
-    def batches(self, sql: str) -> Iterator[Any]:
+    def batches(self, sql: str) -> Generator[Any, None, None]:
         """A query's rows (SQL over `report_findings`) as Arrow record batches, in the order
         DuckDB makes them: no ORDER BY of the findings' wide rows (it does not spill them:
         audit/report/exports.py). DuckDB makes them in a thread of its own, a few batches
