@@ -232,3 +232,37 @@ def test_a_child_lent_the_lock_may_write_and_a_stranger_may_not(tmp_path: Path) 
         # The child's release did not release the lender's lock.
         assert child(None)[0] == 3
     assert child(None) == (0, "wrote\n")  # released when the holder let go
+
+
+def test_a_refused_writer_waits_for_the_holder_to_name_itself(tmp_path: Path) -> None:
+    # A holder locks the file first and writes who it is after; the file may still name the
+    # killed writer before it. A writer refused in between reads the file again, for up to
+    # HOLDER_WAIT, until it names a living process: it says whom it waits for.
+    import fcntl
+    import json
+    import os
+    import socket
+    import threading
+    import time
+
+    from audit.evidence.lock import Locked, exclusive
+
+    lock_file = tmp_path / ".hulian.lock"
+    lock_file.write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname()}))
+    fd = os.open(lock_file, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a holder that has not written itself
+
+    def name_itself() -> None:
+        time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+                  .encode(), 0)
+
+    namer = threading.Thread(target=name_itself)
+    namer.start()
+    try:
+        with pytest.raises(Locked, match=f"pid {os.getpid()} on "), exclusive(lock_file, "t"):
+            pass
+    finally:
+        namer.join()
+        os.close(fd)

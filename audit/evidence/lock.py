@@ -23,6 +23,7 @@ import shlex
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -109,6 +110,26 @@ def read_holder(lock_file: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
+# How long a refused writer waits for the holder to write who it is: a holder locks first,
+# then writes itself into the file, and a file left by a killed holder names that one.
+HOLDER_WAIT = 1.0
+
+
+def _current_holder(lock_file: Path) -> dict[str, object]:
+    """The holder the lock file names, read again for up to HOLDER_WAIT while it names no
+    one or a process of this host that has ended (the new holder not yet written)."""
+    deadline = time.monotonic() + HOLDER_WAIT
+    while True:
+        holder = read_holder(lock_file)
+        pid = holder.get("pid")
+        written = bool(holder) and not (isinstance(pid, int)
+                                        and holder.get("host") == socket.gethostname()
+                                        and not _alive(pid))
+        if written or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
+
+
 def _adopt(lock_file: Path) -> int | None:
     """The descriptor a parent passed down for this very lock file, if any."""
     raw = os.environ.get(INHERIT_ENV, "")
@@ -162,7 +183,7 @@ def _acquire(lock_file: Path, command: str) -> _Held:
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise Locked(lock_file.parent if lock_file.name == BUNDLE_LOCK else lock_file,
-                         read_holder(lock_file)) from None
+                         _current_holder(lock_file)) from None
         raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, _holder(command), 0)
