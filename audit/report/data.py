@@ -47,10 +47,8 @@ from audit.judge.evaluate import RequirementStatus, requirement_rules
 from audit.judge.outcomes import RANK, worse_of
 from audit.model import (
     Framework,
-    Outcome,
     RunManifest,
     Severity,
-    SurfaceKind,
     Text,
     Verdict,
 )
@@ -63,6 +61,7 @@ from audit.report.findings import (
     FindingHop,
     Findings,
     Judgement,
+    judgement_row,
     rank_tables,
     status_rank,
 )
@@ -210,10 +209,6 @@ class _VerdictFigures:
     requirement_status: dict[str, RequirementStatus]  # "<framework>/<requirement>" -> status
 
 
-# Each known text to itself: a row's outcome or surface is checked by looking it up (a
-# KeyError names a bad record), and kept as text (an enum's .value costs ~0.6 us a call).
-_OUTCOMES = {o.value: o.value for o in Outcome}
-_SURFACES = {s.value: s.value for s in SurfaceKind}
 _SEVERITIES = {s.value: s for s in Severity}
 
 
@@ -317,9 +312,12 @@ def _findings(tables: RunTables, company: dict[str, str]) -> Findings:
     rows: list[Judgement] = []
     for number, *key in keys:
         judged = judge(*key)
-        rows.append((number, judged.status, judged.severity.value if judged.severity else None,
-                     judged.rules, judged.requirements,
-                     [{"zh": zh, "en": en} for zh, en in judged.reasons], judged.exemptions))
+        rows.append(judgement_row(number, {
+            "status": judged.status,
+            "severity": judged.severity.value if judged.severity else None,
+            "rules": judged.rules, "requirements": judged.requirements,
+            "reasons": [{"zh": zh, "en": en} for zh, en in judged.reasons],
+            "exemptions": judged.exemptions}))
     return Findings.of_run(tables, rows, queries.RUN_FINDING_KEYS, queries.RUN_FINDINGS_VIEW)
 
 

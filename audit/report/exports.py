@@ -87,12 +87,18 @@ def _cells(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(f"coalesce(defuse({value}), '')" for value in values) + "]"
 
 
-# Each finding's place in report order, its JSON record, its CSV cells before and after its
-# judgement's, and its judgement's number; each judgement's cells.
-RENDERED = (f"SELECT position, {JSON_RECORD} AS record, "
-            f"{_cells(_CSV_VALUES[:_JUDGED_CELLS.start])} AS before, "
-            f"{_cells(_CSV_VALUES[_JUDGED_CELLS.stop:])} AS after, judgement "
-            "FROM report_findings")
+def _rendered_sql(json_wanted: bool, csv_wanted: bool) -> str:
+    """Each finding's place in report order, its JSON record (or NULL when not wanted), its
+    CSV cells before and after its judgement's and its judgement's number (or NULLs)."""
+    record = JSON_RECORD if json_wanted else "NULL"
+    before, after = ((_cells(_CSV_VALUES[:_JUDGED_CELLS.start]),
+                      _cells(_CSV_VALUES[_JUDGED_CELLS.stop:])) if csv_wanted
+                     else ("NULL", "NULL"))
+    return (f"SELECT position, {record} AS record, {before} AS before, {after} AS after, "
+            "judgement FROM report_findings")
+
+
+
 JUDGEMENT_CELLS = (f"SELECT judgement, {_cells(_CSV_VALUES[_JUDGED_CELLS])} AS cells "
                    "FROM judgements")
 
@@ -121,7 +127,7 @@ class _Kept:
 
 def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
               ) -> tuple[_Kept | None, _Kept | None]:
-    """Each finding's JSON record and CSV row (RENDERED), kept by position."""
+    """Each finding's JSON record and CSV row (_rendered_sql), kept by position."""
     count = len(data.findings)
     records = _Kept("findings.json's findings", count) if json_wanted else None
     rows = _Kept("findings.csv's findings", count) if csv_wanted else None
@@ -130,7 +136,7 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
     judged = {number: "," + _csv_text([cells]).decode("utf-8")[:-2] + ","
               for number, cells in data.findings.query(JUDGEMENT_CELLS)}
     try:
-        for batch in data.findings.batches(RENDERED):
+        for batch in data.findings.batches(_rendered_sql(json_wanted, csv_wanted)):
             positions = batch.column(0).to_pylist()
             if records is not None:
                 for position, record in zip(positions, batch.column(1).to_pylist(),

@@ -165,12 +165,19 @@ BATCHES_AHEAD = 4  # Arrow batches (8,192 rows) DuckDB makes ahead of `batches`'
 Judgement = tuple[object, ...]  # JUDGEMENT_COLUMNS
 
 
+def judgement_row(number: int, values: Mapping[str, object]) -> Judgement:
+    """A judgement as a row of JUDGEMENT_COLUMNS: its number, then its JUDGED fields (texts,
+    lists of texts, reasons as {zh, en})."""
+    return (number, *(values[name] for name in JUDGED))
+
+
 class Findings(Sequence[Finding]):
     """Findings in report order (REPORT_ORDER) in a DuckDB database: a run's (`of_run`), or
     those given (`Findings(findings)`). `findings[i]`, slices and `read` make Finding objects
     of those asked for; iterating walks them all, READ_ROWS at a time (small runs, tests).
-    `statuses`: the findings by status. `query` and `copy` ask DuckDB about them in SQL over
-    the view `report_findings` (FINDING_COLUMNS and `position`, from 0 in report order)."""
+    `statuses`: the findings by status. `query` and `batches` ask DuckDB about them in SQL
+    over the view `report_findings` (`position`, from 0 in report order, FINDING_COLUMNS and
+    `judgement`)."""
 
     def __init__(self, findings: Iterable[Finding] = ()) -> None:
         tables = RunTables(None)
@@ -338,7 +345,9 @@ def _value_rows(finding: Finding) -> tuple[list[object], list[object]]:
     observed = [getattr(finding, name) for name in _OBSERVED]
     observed[_OBSERVED.index("hops")] = [h._asdict() for h in finding.hops]
     observed[_OBSERVED.index("outcome")] = finding.outcome.value
-    return observed, [
-        finding.status, finding.severity.value if finding.severity else None, finding.rules,
-        finding.requirements, [{"zh": r.zh, "en": r.en} for r in finding.reasons],
-        finding.exemptions]
+    return observed, list(judgement_row(0, {
+        "status": finding.status,
+        "severity": finding.severity.value if finding.severity else None,
+        "rules": finding.rules, "requirements": finding.requirements,
+        "reasons": [{"zh": r.zh, "en": r.en} for r in finding.reasons],
+        "exemptions": finding.exemptions})[1:])
