@@ -20,7 +20,7 @@ from audit.evidence.bundle import VERDICTS, Bundle
 from audit.evidence.sql import RunTables, TablesError, memory_tables, run_tables
 from audit.graph.build import build, metrics
 from audit.judge import evaluate
-from audit.judge.cross import evaluate_graph_rules, iter_graph_verdicts
+from audit.judge.cross import evaluate_graph_rules, iter_graph_verdicts, rule_order
 from audit.judge.evaluate import fewest_units
 from audit.model import Status, Verdict
 from audit.policy.catalog import catalog_for_run
@@ -158,8 +158,9 @@ def test_a_column_that_disagrees_with_its_counts_is_an_error() -> None:
 
 def test_the_cross_target_rules_hold_one_source_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The stream gives the list's verdicts, in its order, but holds only one source and
-    # surface's observations and verdicts (and one fetched batch of rows) at a time.
+    # The stream gives the list's verdicts, source and surface by source and surface (every
+    # rule of one before the next), but holds only one source and surface's observations
+    # and verdicts (and one fetched batch of rows) at a time.
     import tracemalloc
 
     from audit.evidence import sql
@@ -178,8 +179,11 @@ def test_the_cross_target_rules_hold_one_source_at_a_time(
             listed = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        assert list(iter_graph_verdicts(tables, catalog)) == held
-    # ... in the order the rules always gave them (they were sorted as a whole list before)
+        stream = list(iter_graph_verdicts(tables, catalog))
+    assert sorted(stream, key=rule_order) == held
+    assert stream == sorted(held, key=lambda v: (v.source, v.surface or "", v.rule_id,
+                                                 v.target_platform or ""))
+    # ... the list in the order the rules always gave them (rule first)
     assert held == sorted(held, key=lambda v: (v.rule_id, v.source, v.surface or "",
                                                v.target_platform or ""))
     assert len({v.rule_id for v in held}) == 2

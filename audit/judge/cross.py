@@ -118,15 +118,24 @@ def evaluate_graph_rules(observations: Iterable[Observation] | RunTables,
     target). `observations`: a run's tables (audit.evidence.sql.run_tables), or records held
     in memory. For a large run, `iter_graph_verdicts` gives the same verdicts one source and
     surface at a time."""
-    return list(iter_graph_verdicts(observations, catalog))
+    return sorted(iter_graph_verdicts(observations, catalog), key=rule_order)
+
+
+def rule_order(verdict: Verdict) -> tuple[str, str, str, str]:
+    """The order of `evaluate_graph_rules`: rule, source, surface, target."""
+    return (verdict.rule_id, verdict.source or "", verdict.surface.value if verdict.surface
+            else "", verdict.target_platform or "")
 
 
 def iter_graph_verdicts(observations: Iterable[Observation] | RunTables,
                         catalog: Catalog) -> Iterator[Verdict]:
-    """The verdicts of `evaluate_graph_rules`, in the same order, as a stream: DuckDB hands
-    the attributable observations over sorted by source and surface, and only one source ×
-    surface is held at a time (a million-observation run makes ~400,000 verdicts, whose
-    evidence lists were most of the memory it took to judge it as a list)."""
+    """The verdicts of `evaluate_graph_rules` as a stream, in (source, surface, rule,
+    target) order: DuckDB hands the attributable observations over sorted by source and
+    surface, and only one source × surface is held at a time (a million-observation run
+    makes ~400,000 verdicts, whose evidence lists were most of the memory it took to judge
+    it as a list). Every rule is judged in one pass over the table, and the rules whose scope
+    keeps the same observations share their targets' treatments (a pass per rule, to keep
+    the stream in rule order, read and grouped every observation once per rule)."""
     rules = sorted((r for r in catalog.rules.values() if r.scope == "graph" and r.check),
                    key=lambda r: r.id)
     if not rules:
@@ -141,18 +150,23 @@ def iter_graph_verdicts(observations: Iterable[Observation] | RunTables,
 def _stream(rules: list[Rule], tables: RunTables, catalog: Catalog) -> Iterator[Verdict]:
     index = requirement_index(catalog)
     attribute_urls(tables, catalog, {o.value for o in ATTRIBUTABLE})
-    for rule in rules:  # one pass over the table per rule: the stream stays in rule order
-        assert rule.check is not None
-        check = CHECKS[rule.check]
-        requirements = index.get(rule.id, [])
-        for (source_id, surface), found in _source_parts(tables):
-            source = catalog.platforms.get(source_id)
-            if source is None:
-                continue
-            in_scope = [p for p in found if _in_scope(rule, p, catalog)]
+    checks = [(rule, CHECKS[rule.check], index.get(rule.id, [])) for rule in rules
+              if rule.check is not None]
+    for (source_id, surface), found in _source_parts(tables):
+        source = catalog.platforms.get(source_id)
+        if source is None:
+            continue
+        # Parts in scope (as positions in `found`) -> their treatments, for the rules that
+        # keep the same parts.
+        groups: dict[tuple[int, ...], Group] = {}
+        for rule, check, requirements in checks:
+            in_scope = tuple(i for i, p in enumerate(found) if _in_scope(rule, p, catalog))
             if not in_scope:
                 continue
-            group = treatment_group(in_scope, catalog)
+            group = groups.get(in_scope)
+            if group is None:
+                group = groups[in_scope] = treatment_group([found[i] for i in in_scope],
+                                                           catalog)
             texts: dict[tuple[int, int, Status], str] = {}  # comparisons, per references
             batch = [_verdict(rule, source, surface, finding, catalog, requirements, texts)
                      for finding in check(source, group, catalog)]
