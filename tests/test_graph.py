@@ -172,6 +172,26 @@ def test_edges_aggregate_surfaces_and_attach_findings(catalog: Catalog) -> None:
     assert only_errors["typical"] == "error" and math.isnan(only_errors["friction"])
 
 
+
+def test_edges_counted_alike_share_their_attributes_but_not_their_dicts(
+        catalog: Catalog) -> None:
+    # The graph asks once per distinct counting (outcomes in measured order); two edges
+    # with the same counts still get dicts of their own, and the measured order still
+    # settles a tie between outcomes that say nothing about the platform.
+    obs = [ob("wetalk", "taoshop", E), ob("wetalk", "taoshop", T),
+           ob("wetalk", "pinmall", T), ob("wetalk", "pinmall", E),
+           ob("pinmall", "taoshop", E), ob("pinmall", "taoshop", T)]
+    graph = build(obs, [], catalog)
+    assert graph.edges["wetalk", "taoshop"]["typical"] == "error"
+    assert graph.edges["wetalk", "pinmall"]["typical"] == "target_down"
+    first, same = graph.edges["wetalk", "taoshop"], graph.edges["pinmall", "taoshop"]
+    assert first is not same
+    assert {k: v for k, v in first.items() if k.startswith("n_")} == \
+        {k: v for k, v in same.items() if k.startswith("n_")}
+    first["n_error"] = 99
+    assert graph.edges["pinmall", "taoshop"]["n_error"] == 1
+    assert build(obs, [], catalog).edges["wetalk", "taoshop"]["n_error"] == 1
+
 def _graph(edges: dict[tuple[str, str], Outcome], companies: dict[str, str]) -> nx.DiGraph[str]:
     graph: nx.DiGraph[str] = nx.DiGraph(level="platform")
     for node, company in companies.items():

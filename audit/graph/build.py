@@ -14,6 +14,7 @@ communities of mutual openness.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -146,8 +147,7 @@ def _add_edges(graph: nx.DiGraph[str], tables: RunTables, ids: ColumnReader,
                 graph.add_node(node, **_platform_node(node, catalog, node in unknown))
         status_counts, failed_rules, findings = verdict_rows.get((source, target),
                                                                  ({}, [], []))
-        attrs = edge_attributes(Counter({_OUTCOMES[o]: n
-                                         for o, n in zip(outcomes, counts, strict=True)}))
+        attrs = dict(_counted_attributes(tuple(outcomes), tuple(counts)))
         attrs.update(
             surfaces=sorted(surfaces),
             verdicts=status_counts,
@@ -162,6 +162,15 @@ def _add_edges(graph: nx.DiGraph[str], tables: RunTables, ids: ColumnReader,
 _COUNT_KEYS = [(o, f"n_{o.value}") for o in Outcome]
 _ALL_OUTCOMES = list(Outcome)  # a company edge's counter keeps this order (most_common's ties)
 _OUTCOMES = {o.value: o for o in Outcome}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _counted_attributes(outcomes: tuple[str, ...], counts: tuple[int, ...]) -> dict[str, Any]:
+    """edge_attributes of an edge's outcome counts (outcomes in the order first measured),
+    asked once per distinct counting: a million-observation run's 400,000 edges count their
+    few links in a few thousand ways. Callers copy the dict before adding to it."""
+    return edge_attributes(Counter({_OUTCOMES[o]: n
+                                    for o, n in zip(outcomes, counts, strict=True)}))
 
 
 def edge_attributes(outcome_counts: Counter[Outcome]) -> dict[str, Any]:
@@ -222,19 +231,26 @@ def company_graph(graph: nx.DiGraph[str], catalog: Catalog, *,
     for source, target, data in graph.edges(data=True):
         key = (company_of[source], company_of[target])
         counter = counts.get(key)
-        if counter is None:
+        acc = merged.get(key)
+        if counter is None or acc is None:
             counter = counts[key] = Counter(dict.fromkeys(_ALL_OUTCOMES, 0))
+            acc = merged[key] = {"surfaces": set(), "verdicts": Counter(),
+                                 "failed_rules": set(), "findings": [], "evidence": [],
+                                 "platform_edges": []}
         for outcome, name in _COUNT_KEYS:
             n = data.get(name)
             if n:
                 counter[outcome] += int(n)
-        acc = merged.setdefault(key, {"surfaces": set(), "verdicts": Counter(),
-                                      "failed_rules": set(), "findings": [], "evidence": [],
-                                      "platform_edges": []})
-        acc["surfaces"].update(data.get("surfaces", []))
-        acc["verdicts"].update(data.get("verdicts", {}))
-        acc["failed_rules"].update(data.get("failed_rules", []))
-        acc["findings"].extend(data.get("findings", []))
+        # Most platform edges have no verdicts, failed rules or findings: skip the empty
+        # updates (a company graph is made of 400,000 platform edges at a million
+        # observations).
+        acc["surfaces"].update(data.get("surfaces", ()))
+        if found := data.get("verdicts"):
+            acc["verdicts"].update(found)
+        if found := data.get("failed_rules"):
+            acc["failed_rules"].update(found)
+        if found := data.get("findings"):
+            acc["findings"].extend(found)
         if evidence and data.get("evidence"):
             acc["evidence"].append(data["evidence"])
         acc["platform_edges"].append(f"{source}->{target}")
@@ -261,18 +277,23 @@ def at_level(graph: nx.DiGraph[str], level: Level, catalog: Catalog) -> nx.DiGra
 # ---------------------------------------------------------------------------------------
 
 
-def _attributable_edges(graph: nx.DiGraph[str]) -> dict[tuple[str, str], float]:
+AttributableEdges = dict[tuple[str, str], float]
+
+
+def _attributable_edges(graph: nx.DiGraph[str]) -> AttributableEdges:
     """(source, target) -> typical friction, for edges between distinct nodes with at least
-    one attributable observation."""
+    one attributable observation. Each metric takes them as `edges` when its caller has
+    them (metrics() reads them once a level, not once a metric)."""
     return {(s, t): float(d["friction"]) for s, t, d in graph.edges(data=True)
             if s != t and not math.isnan(float(d["friction"]))}
 
 
-def openness(graph: nx.DiGraph[str]) -> dict[str, dict[str, Any]]:
+def openness(graph: nx.DiGraph[str],
+             edges: AttributableEdges | None = None) -> dict[str, dict[str, Any]]:
     """Per node: of the other nodes it links to (attributably), the share reached without
     friction (`openness`) and at finite friction (`reach`); `openness_rivals` counts only
     other companies' platforms; `accessibility` is the inbound counterpart of openness."""
-    edges = _attributable_edges(graph)
+    edges = _attributable_edges(graph) if edges is None else edges
     out_edges: dict[str, list[tuple[str, float]]] = {}
     in_edges: dict[str, list[float]] = {}
     for (s, t), f in edges.items():
@@ -301,11 +322,12 @@ def _share(flags: Iterable[bool]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def reciprocity(graph: nx.DiGraph[str]) -> dict[str, Any]:
+def reciprocity(graph: nx.DiGraph[str],
+                edges: AttributableEdges | None = None) -> dict[str, Any]:
     """Pairs measured in both directions: how many are open both ways, one way only
     (asymmetric), and obstructed both ways (mutual blocking: both typical frictions > 0;
     `kind` 'blocking' when both are infinite)."""
-    edges = _attributable_edges(graph)
+    edges = _attributable_edges(graph) if edges is None else edges
     pairs = sorted({tuple(sorted(k)) for k in edges if (k[1], k[0]) in edges})
     both_open, asymmetric, mutual = [], [], []
     for a, b in pairs:
@@ -344,14 +366,15 @@ def block_matrix(company: nx.DiGraph[str]) -> dict[str, dict[str, dict[str, Any]
     return matrix
 
 
-def detours(graph: nx.DiGraph[str], max_paths: int = 200) -> dict[str, Any]:
+def detours(graph: nx.DiGraph[str], max_paths: int = 200,
+            edges: AttributableEdges | None = None) -> dict[str, Any]:
     """Can a user get from A to B, possibly through other platforms, and at what friction?
 
     Least-friction paths over the typical frictions (infinite edges are not usable), ties
     broken by fewer hops. `detours` lists the pairs whose direct link is worse than the
     best path through others (the first `max_paths` with the path itself); the summary
     counts ordered pairs by how they can be reached."""
-    edges = _attributable_edges(graph)
+    edges = _attributable_edges(graph) if edges is None else edges
     finite = {k: int(f) for k, f in edges.items() if not math.isinf(f)}
     nodes = sorted(graph.nodes)
     pairs = all_pairs(nodes, finite)
@@ -392,13 +415,14 @@ def _gain(row: dict[str, Any]) -> float:
     return (math.inf if direct == "inf" else float(direct)) - float(row["detour_friction"])
 
 
-def components(graph: nx.DiGraph[str]) -> dict[str, Any]:
+def components(graph: nx.DiGraph[str],
+               edges: AttributableEdges | None = None) -> dict[str, Any]:
     """Open components: strongly connected components of the friction-0 subgraph, i.e.
     groups whose members all reach each other without friction. A component of two or more
     platforms is a `walled_garden` when fewer than half of the attributable links crossing
     its boundary (either way) are open. Communities: Louvain (seed 0) on the undirected
     graph of mutually open pairs."""
-    edges = _attributable_edges(graph)
+    edges = _attributable_edges(graph) if edges is None else edges
     open_graph: nx.DiGraph[str] = nx.DiGraph()
     open_graph.add_nodes_from(graph.nodes)
     open_graph.add_edges_from(k for k, f in edges.items() if f == 0)
@@ -428,17 +452,20 @@ def metrics(graph: nx.DiGraph[str], catalog: Catalog, max_paths: int = 200) -> d
     company = company_graph(graph, catalog, evidence=False)
     company_edges = company.copy()
     company_edges.remove_edges_from([(a, b) for a, b in company.edges if a == b])
+    edges, between = _attributable_edges(graph), _attributable_edges(company_edges)
     return {
         "platform": {
             "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges(),
-            "openness": openness(graph), "reciprocity": reciprocity(graph),
-            "detours": detours(graph, max_paths), **components(graph),
+            "openness": openness(graph, edges), "reciprocity": reciprocity(graph, edges),
+            "detours": detours(graph, max_paths, edges), **components(graph, edges),
         },
         "company": {
             "nodes": company.number_of_nodes(), "edges": company_edges.number_of_edges(),
-            "openness": openness(company_edges), "reciprocity": reciprocity(company_edges),
+            "openness": openness(company_edges, between),
+            "reciprocity": reciprocity(company_edges, between),
             "block_matrix": block_matrix(company),
-            "detours": detours(company_edges, max_paths), **components(company_edges),
+            "detours": detours(company_edges, max_paths, between),
+            **components(company_edges, between),
         },
     }
 
