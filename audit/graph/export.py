@@ -254,21 +254,25 @@ class _Elements:
     attribute and value an element has, so nothing of the previous item is left. lxml makes
     an element in ~2 us, and an edge is ~25 of them: two thirds of an export's time went to
     making them (bench/scale.py's graph). `make(shape)` makes one; at most LIMIT shapes are
-    kept (a graph whose items all differ in shape is still written, an element made for each)."""
+    kept (a graph whose items all differ in shape is still written, an element made for each).
+    An element comes with its value elements as a list: lxml makes a new Python object for a
+    child each time one is read from its parent (25 an edge)."""
 
     LIMIT = 4096
 
     def __init__(self, make: Callable[[Shape], Any]):
         self._make = make
-        self._known: dict[Shape, Any] = {}
+        self._known: dict[Shape, tuple[Any, list[Any]]] = {}
 
-    def element(self, shape: Shape) -> Any:
-        element = self._known.get(shape)
-        if element is None:
-            element = self._make(shape)
+    def element(self, shape: Shape) -> tuple[Any, list[Any]]:
+        """The element of `shape` and its value elements, in the shape's order."""
+        found = self._known.get(shape)
+        if found is None:
+            element, values = self._make(shape)
+            found = (element, values)
             if len(self._known) < self.LIMIT:
-                self._known[shape] = element
-        return element
+                self._known[shape] = found
+        return found
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,11 +363,9 @@ def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         declare("edge", _attributes("edge", (source, target), data, seen=seen))
     replaced = _Replaced()
 
-    def make(shape: Shape) -> Any:
+    def make(shape: Shape) -> tuple[Any, list[Any]]:
         element = etree.Element(shape[0])
-        for key_id in shape[2]:
-            etree.SubElement(element, "data", key=key_id)
-        return element
+        return element, [etree.SubElement(element, "data", key=key_id) for key_id in shape[2]]
 
     elements = _Elements(make)
 
@@ -373,10 +375,10 @@ def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         for attr, kind, text in replaced.written(data, _graphml_text, scope, item):
             key_ids.append(keys[(scope, attr, kind)])
             texts.append(text)
-        element = elements.element((tag, tuple(attributes), tuple(key_ids)))
+        element, values = elements.element((tag, tuple(attributes), tuple(key_ids)))
         for name, value in attributes.items():  # in this order in the file
             element.set(name, value)
-        for child, text in zip(element, texts, strict=True):
+        for child, text in zip(values, texts, strict=True):
             child.text = text
         return element
 
@@ -466,13 +468,13 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
     edges.number(nodes.number(0))
     replaced = _Replaced()
 
-    def make(shape: Shape) -> Any:
+    def make(shape: Shape) -> tuple[Any, list[Any]]:
         element = etree.Element(shape[0])
-        if shape[2]:
-            values = etree.SubElement(element, "attvalues")
-            for attr_id in shape[2]:
-                etree.SubElement(values, "attvalue", {"for": attr_id})
-        return element
+        if not shape[2]:
+            return element, []
+        values = etree.SubElement(element, "attvalues")
+        return element, [etree.SubElement(values, "attvalue", {"for": attr_id})
+                         for attr_id in shape[2]]
 
     elements = _Elements(make)
 
@@ -482,12 +484,11 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         for title, _, text in replaced.written(data, _gexf_text, scope, item, special):
             attr_ids.append(declared.ids[title])
             texts.append(text)
-        element = elements.element((tag, tuple(attributes), tuple(attr_ids)))
+        element, values = elements.element((tag, tuple(attributes), tuple(attr_ids)))
         for name, value in attributes.items():  # in this order in the file
             element.set(name, value)
-        if texts:
-            for child, text in zip(element[0], texts, strict=True):
-                child.set("value", text)  # after "for", as in the file
+        for child, text in zip(values, texts, strict=True):
+            child.set("value", text)  # after "for", as in the file
         return element
 
     def attribute(scope: str, item: Any, key: str, value: Any) -> str:
