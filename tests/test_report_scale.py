@@ -544,6 +544,36 @@ def test_requirement_statuses_read_in_parts_are_the_same(
     assert statuses() == whole and len({s for _, s, _ in whole}) > 1
 
 
+@pytest.mark.parametrize("outcomes", ["mixed", "all open"])
+def test_requirement_statuses_are_the_tallys_of_every_verdict(
+        tmp_path: Path, catalog: Catalog, outcomes: str) -> None:
+    # The report decides the requirements a failed verdict fails without grouping their
+    # units, and groups the units of the others: every status is the one RequirementTally
+    # gives when it is handed every verdict of the run, one at a time.
+    from audit.evidence.bundle import Bundle
+    from audit.judge.evaluate import RequirementTally, requirement_index, requirement_rules
+
+    observations = reportruns.synthetic_observations(300, weights=(
+        None if outcomes == "mixed" else [1, 0, 0, 0, 0, 0, 0, 0, 0]))
+    run = reportruns.write_run(tmp_path, "tally", [
+        *observations, *(reportruns.unrecognized_observation(1_000 + n) for n in range(3))],
+        catalog)
+    rules_of = requirement_rules(catalog.frameworks.values())
+    index = requirement_index(catalog)
+    tally = RequirementTally(rules_of)
+    for verdict in Bundle(run).verdicts():
+        tally.add(index.get(verdict.rule_id, []), verdict.status, verdict.observation_id,
+                  verdict.id)
+    expected = tally.statuses()
+    found = {f"{r.framework}/{r.id}": str(r.status)
+             for r in build_report_data(run, catalog).requirements}
+    assert found == {key: str(status) for key, status in expected.items()}
+    kinds = set(found.values())
+    assert ("fail" in kinds) is (outcomes == "mixed")
+    assert "inconclusive" in kinds  # decided by their units
+    assert ("pass" in kinds) is (outcomes == "all open")
+
+
 def test_the_stores_batches_come_from_a_thread_that_stops_with_the_caller(
         mixed: list[Finding]) -> None:
     # DuckDB makes the batches in a thread of its own: its error is raised in the caller, and
