@@ -14,7 +14,6 @@ communities of mutual openness.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
@@ -139,6 +138,7 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
 def _add_edges(graph: nx.DiGraph[str], tables: RunTables, ids: ColumnReader,
                verdict_rows: dict[tuple[str, str], tuple[dict[str, int], list[str], list[str]]],
                unknown: dict[str, str], catalog: Catalog) -> None:
+    counted = _CountedAttributes()
     for source, target, outcomes, counts, surfaces in tables.nested_rows(
             "SELECT source, target, outcomes, ns, surfaces FROM graph_edges ORDER BY first"):
         evidence = EVIDENCE_SEPARATOR.join(ids.take(sum(counts)))
@@ -147,7 +147,7 @@ def _add_edges(graph: nx.DiGraph[str], tables: RunTables, ids: ColumnReader,
                 graph.add_node(node, **_platform_node(node, catalog, node in unknown))
         status_counts, failed_rules, findings = verdict_rows.get((source, target),
                                                                  ({}, [], []))
-        attrs = dict(_counted_attributes(tuple(outcomes), tuple(counts)))
+        attrs = counted(outcomes, counts)
         attrs.update(
             surfaces=sorted(surfaces),
             verdicts=status_counts,
@@ -164,13 +164,27 @@ _ALL_OUTCOMES = list(Outcome)  # a company edge's counter keeps this order (most
 _OUTCOMES = {o.value: o for o in Outcome}
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _counted_attributes(outcomes: tuple[str, ...], counts: tuple[int, ...]) -> dict[str, Any]:
+class _CountedAttributes:
     """edge_attributes of an edge's outcome counts (outcomes in the order first measured),
-    asked once per distinct counting: a million-observation run's 400,000 edges count their
-    few links in a few thousand ways. Callers copy the dict before adding to it."""
-    return edge_attributes(Counter({_OUTCOMES[o]: n
-                                    for o, n in zip(outcomes, counts, strict=True)}))
+    made once per distinct counting while at most LIMIT are kept: a million-observation
+    run's 400,000 edges count their few links in a few thousand ways. Each edge gets a copy
+    of its own."""
+
+    LIMIT = 4096  # ~1 KB each: a few MB, whatever the run (ten million observations count
+    # their edges in many more ways)
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[tuple[str, ...], tuple[int, ...]], dict[str, Any]] = {}
+
+    def __call__(self, outcomes: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
+        key = (tuple(outcomes), tuple(counts))
+        attrs = self._known.get(key)
+        if attrs is None:
+            attrs = edge_attributes(Counter({_OUTCOMES[o]: n
+                                             for o, n in zip(outcomes, counts, strict=True)}))
+            if len(self._known) < self.LIMIT:
+                self._known[key] = attrs
+        return dict(attrs)
 
 
 def edge_attributes(outcome_counts: Counter[Outcome]) -> dict[str, Any]:
