@@ -43,13 +43,23 @@ def observation(source: str, surface: SurfaceKind, target_url: str, target: str 
 
 
 def write_run(root: Path, run_id: str, observations: Iterable[Observation],
-              catalog: Catalog) -> Path:
-    """A sealed bundle of these observations and the catalog's verdicts on them."""
+              catalog: Catalog, *, graph_rules: bool = False) -> Path:
+    """A sealed bundle of these observations and the catalog's verdicts on them (with
+    graph_rules, the cross-target rules' after them, as a run writes them: in the order of
+    their stream)."""
     writer = BundleWriter(root, run_id=run_id, policy_digest=catalog.digest,
                           config={"robots": "obey", "allow_private": False})
+    held: list[Observation] = []
     for obs in observations:  # streamed: the benchmark writes 100,000
         writer.add_observation(obs)
         for verdict in evaluate_observation(obs, catalog):
+            writer.add_verdict(verdict)
+        if graph_rules:
+            held.append(obs)
+    if graph_rules:
+        from audit.judge.cross import iter_graph_verdicts
+
+        for verdict in iter_graph_verdicts(held, catalog):
             writer.add_verdict(verdict)
     manifest = writer.finish()
     manifest.started_at = START

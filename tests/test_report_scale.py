@@ -544,6 +544,27 @@ def test_requirement_statuses_read_in_parts_are_the_same(
     assert statuses() == whole and len({s for _, s, _ in whole}) > 1
 
 
+def test_the_report_lists_the_cross_target_verdicts_rule_by_rule(tmp_path: Path) -> None:
+    # A run writes the cross-target rules' verdicts source by source (every rule at once);
+    # the report lists them rule by rule, as it did when runs wrote them so.
+    from audit.evidence.bundle import Bundle
+    from audit.judge.cross import evaluate_graph_rules
+    from audit.model import Observation
+    from tests import scaleruns
+
+    catalog = scaleruns.synthetic_catalog(40, 8)
+    observations = [Observation.model_validate(record)
+                    for record in scaleruns.synthetic_records(40, 600, 3_000, seed=3)]
+    run = reportruns.write_run(tmp_path, "graph", observations, catalog, graph_rules=True)
+    listed = [v.id for v in build_report_data(run, catalog).cross]
+    by_rule = [v.id for v in evaluate_graph_rules(observations, catalog)
+               if v.status.value in ("fail", "exempt")]
+    assert listed == by_rule
+    written = [v.id for v in Bundle(run).verdicts() if v.id in set(by_rule)]
+    assert written != by_rule  # the file's own order is not the report's
+    assert len({v.rule_id for v in build_report_data(run, catalog).cross}) == 2
+
+
 @pytest.mark.parametrize("outcomes", ["mixed", "all open"])
 def test_requirement_statuses_are_the_tallys_of_every_verdict(
         tmp_path: Path, catalog: Catalog, outcomes: str) -> None:

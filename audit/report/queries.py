@@ -35,6 +35,15 @@ from audit.report.findings import Findings
 # A target no platform of the catalog owns is one column of the matrix.
 OTHER_TARGET = "(other)"
 
+# The order a bundle's verdicts are read in: as written (the per-observation rules', then the
+# cross-target rules', then the search rules'), but the cross-target rules' rule by rule. Their
+# stream goes source by source with every rule at once (audit.judge.cross.iter_graph_verdicts);
+# bundles judged before it wrote them rule by rule, and the report lists them so from either.
+_KIND = ("CASE WHEN nullif(observation_id, '') IS NOT NULL THEN 0 "
+         "WHEN surface IS NOT NULL THEN 1 ELSE 2 END")
+_GRAPH_RULE = ("CASE WHEN nullif(observation_id, '') IS NULL AND surface IS NOT NULL "
+               "THEN rule_id END")
+
 OBSERVATION_COUNTS = f"""
 SELECT source, surface, coalesce(nullif(target_platform, ''), '{OTHER_TARGET}') AS target,
        outcome, count(*) AS links
@@ -48,15 +57,16 @@ SELECT id, probe_id, source, surface, target_url, target_platform, final_url, ou
 FROM observations WHERE outcome = 'unrecognized' ORDER BY row
 """
 
-VERDICT_COUNTS = """
+VERDICT_COUNTS = f"""
 SELECT rule_id, status, severity, count(*) AS verdicts
-FROM verdicts GROUP BY ALL ORDER BY min(row)
+FROM verdicts GROUP BY ALL ORDER BY min({_KIND}), min({_GRAPH_RULE}), min(row)
 """
 
 # A Verdict's fields (the table has the run's id and the row's place besides).
 GRAPH_VERDICTS = f"""
 SELECT {", ".join(Verdict.model_fields)} FROM verdicts
-WHERE observation_id IS NULL AND status IN ('fail', 'exempt') ORDER BY row
+WHERE observation_id IS NULL AND status IN ('fail', 'exempt')
+ORDER BY {_KIND}, {_GRAPH_RULE}, row
 """
 
 # The rules that failed a verdict (each fails every requirement listing it).
