@@ -14,6 +14,7 @@ import networkx as nx
 import pytest
 
 from audit.graph.build import (
+    _CountedAttributes,
     build,
     company_graph,
     components,
@@ -175,22 +176,26 @@ def test_edges_aggregate_surfaces_and_attach_findings(catalog: Catalog) -> None:
 
 def test_edges_counted_alike_share_their_attributes_but_not_their_dicts(
         catalog: Catalog) -> None:
-    # The graph asks once per distinct counting (outcomes in measured order); two edges
-    # with the same counts still get dicts of their own, and the measured order still
-    # settles a tie between outcomes that say nothing about the platform.
+    # The graph asks once per distinct counting (outcomes in measured order): the measured
+    # order still settles a tie between outcomes that say nothing about the platform ...
     obs = [ob("wetalk", "taoshop", E), ob("wetalk", "taoshop", T),
-           ob("wetalk", "pinmall", T), ob("wetalk", "pinmall", E),
-           ob("pinmall", "taoshop", E), ob("pinmall", "taoshop", T)]
+           ob("wetalk", "pinmall", T), ob("wetalk", "pinmall", E)]
     graph = build(obs, [], catalog)
     assert graph.edges["wetalk", "taoshop"]["typical"] == "error"
     assert graph.edges["wetalk", "pinmall"]["typical"] == "target_down"
-    first, same = graph.edges["wetalk", "taoshop"], graph.edges["pinmall", "taoshop"]
-    assert first is not same
-    assert {k: v for k, v in first.items() if k.startswith("n_")} == \
-        {k: v for k, v in same.items() if k.startswith("n_")}
-    first["n_error"] = 99
-    assert graph.edges["pinmall", "taoshop"]["n_error"] == 1
-    assert build(obs, [], catalog).edges["wetalk", "taoshop"]["n_error"] == 1
+    # ... each edge gets a dict of its own (what one adds to it is not the next one's), and
+    # at most LIMIT countings are kept.
+    counted = _CountedAttributes()
+    first = counted(["error", "target_down"], [1, 1])
+    first["evidence"] = "o1 o2"
+    again = counted(("error", "target_down"), (1, 1))
+    assert again is not first and "evidence" not in again
+    assert (again["typical"], again["n_error"], again["n_target_down"]) == ("error", 1, 1)
+    assert counted(["target_down", "error"], [1, 1])["typical"] == "target_down"
+    for n in range(_CountedAttributes.LIMIT + 10):
+        counted(["direct"], [n + 1])
+    assert len(counted._known) == _CountedAttributes.LIMIT
+
 
 def _graph(edges: dict[tuple[str, str], Outcome], companies: dict[str, str]) -> nx.DiGraph[str]:
     graph: nx.DiGraph[str] = nx.DiGraph(level="platform")

@@ -215,10 +215,10 @@ class RunTables:
 
     def nested_rows(self, sql: str,
                     params: Mapping[str, object] | None = None) -> Iterator[tuple[Any, ...]]:
-        """The rows of a query with nested columns (structs, lists of structs), made through
-        Arrow a column at a time: about twice as fast as DuckDB's own conversion of such
-        rows (the report's findings). Sums come back as Arrow makes them (decimals): for
-        counts, `rows`."""
+        """The rows of a query, made through Arrow a column at a time: about twice as fast as
+        DuckDB's own conversion of rows, those with nested columns (structs, lists of
+        structs: the report's findings) as flat ones (the cross-target rules'
+        observations). Sums come back as Arrow makes them (decimals): for counts, `rows`."""
         try:
             reader = self.con.cursor().sql(sql, params=params).to_arrow_reader(NESTED_ROWS)
             for batch in reader:

@@ -12,10 +12,10 @@ attributable observations — compared by grade (audit.judge.outcomes). Errors a
 nothing about the platform and are left out; a target with only such observations is not
 compared at all. A uniform warner therefore produces no failure: all its grades are equal.
 
-The observations are grouped and counted by DuckDB over the run's observations table
-(audit/evidence/sql.py: one row per source × surface × target with its outcome and reason
-counts and its observation ids, in the order measured), never held as Python objects; the
-checks below are pure functions of those groups. Observations held in memory go through the
+DuckDB attributes, filters and sorts the run's observations table (audit/evidence/sql.py)
+and hands its attributable rows over one source × surface at a time, a target's rows together
+in the order measured; they are never all held as Python objects. The checks below are pure
+functions of each source × surface's groups. Observations held in memory go through the
 same table (small and large runs take one path).
 """
 
