@@ -326,6 +326,22 @@ def test_exports_round_trip(catalog: Catalog, tmp_path: Path) -> None:
     assert '"微聊"' in export(graph, "dot")
 
 
+def test_a_graph_too_large_for_a_picture_is_refused_at_once(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not handed to graphviz (which would run into its timeout on a large audit's graph):
+    # refused before anything is laid out, with the figures and what to use instead.
+    graph = build([ob("wetalk", "pinmall", D), ob("wetalk", "taoshop", B),
+                   ob("taoshop", "wetalk", S)], [], catalog)
+    monkeypatch.setattr("audit.graph.build.PICTURE_EDGES", 2)
+    monkeypatch.setattr("audit.graph.build.subprocess.run", None)  # never reached
+    with pytest.raises(RuntimeError, match=r"3 nodes and 3 edges.*gexf"):
+        render_svg(graph, "platform")
+    monkeypatch.setattr("audit.graph.build.PICTURE_EDGES", 3)
+    monkeypatch.setattr("audit.graph.build.PICTURE_NODES", 2)
+    with pytest.raises(RuntimeError, match="more than a picture shows"):
+        render_svg(graph, "platform")
+
+
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 def test_render_svg_has_chinese_labels(catalog: Catalog) -> None:
     graph = build([ob("wetalk", "pinmall", D), ob("wetalk", "taoshop", B),
