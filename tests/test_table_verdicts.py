@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.evidence import columnar
+from audit.evidence import columnar, sql
 from audit.evidence.bundle import (
     OBSERVATIONS,
     BundleError,
@@ -23,6 +23,8 @@ from audit.evidence.bundle import (
     verdicts_writing,
 )
 from audit.evidence.sql import run_tables
+from audit.judge import evaluate as judge_evaluate
+from audit.judge import table_verdicts
 from audit.judge.evaluate import evaluate
 from audit.judge.summary import VerdictCounts, counted
 from audit.judge.table_verdicts import write_observation_verdicts
@@ -110,6 +112,46 @@ def test_a_run_of_many_cases_in_order() -> None:
                    for t in ("taobao", "zhihu", None))]
     table, objects = _both(records)
     assert table == objects and table.count(b"\n") > len(records)
+
+
+def test_ranges_of_rows_and_forgotten_cases_change_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A run is judged RANGE_ROWS rows at a time, each range with its own cases' pieces, and
+    # only KEPT_CASES cases are remembered between ranges: with ranges of 4 rows and 2 cases
+    # kept, cases recur across ranges and are decided again after being forgotten; the lines
+    # (in row order, each row's in rule order) and the counts stay the objects'.
+    records = [obs(outcome, source=source, target=target, oid=f"o{n}")
+               for n, (outcome, source, target) in enumerate(
+                   (o, s, t) for _ in range(2) for o in (Outcome.BLOCKED, Outcome.COPY_ONLY,
+                                                         Outcome.DIRECT)
+                   for s in ("wechat", "douyin") for t in ("taobao", None))]
+    whole = _both(records)
+    monkeypatch.setattr(table_verdicts, "RANGE_ROWS", 4)
+    monkeypatch.setattr(table_verdicts, "KEPT_CASES", 2)
+    decided: list[object] = []
+    real_decide = judge_evaluate.decide
+
+    def counting(*args: object) -> object:
+        decided.append(args[0])
+        return real_decide(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("audit.judge.table_verdicts.decide", counting)
+    ranged, objects = _both(records)
+    assert ranged == objects == whole[0]
+    distinct = len({(r.source, r.target_platform, r.outcome) for r in records})
+    assert len(decided) > distinct  # forgotten cases were decided again
+
+
+def test_a_python_table_goes_to_duckdb_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RunTables.table hands DuckDB TABLE_ROWS rows a statement (a judging's pieces can be
+    # hundreds of megabytes): every row arrives, in order, whatever the parts.
+    monkeypatch.setattr(sql, "TABLE_ROWS", 3)
+    rows = [(n, f"t{n}", [f"r{n}"] * (n % 3)) for n in range(10)]
+    with sql.RunTables(None) as tables:
+        tables.table("t", [("n", "BIGINT"), ("t", "VARCHAR"), ("l", "VARCHAR[]")], iter(rows))
+        assert tables.all("SELECT n, t, l FROM t ORDER BY n") == rows
+        tables.table("t", [("n", "BIGINT"), ("t", "VARCHAR"), ("l", "VARCHAR[]")], [])
+        assert tables.all("SELECT count(*) FROM t") == [(0,)]
 
 
 def test_a_host_split_by_a_tab_is_exempt_as_the_objects_find() -> None:

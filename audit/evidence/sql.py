@@ -154,6 +154,10 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+# Rows of a Python table (`RunTables.table`) handed to DuckDB at a time.
+TABLE_ROWS = 16_384
+
+
 class RunTables:
     """A DuckDB connection with a run's tables as views. Use as a context manager."""
 
@@ -292,14 +296,22 @@ class RunTables:
 
     def table(self, name: str, columns: Sequence[tuple[str, str]],
               rows: Iterable[Sequence[object]]) -> None:
-        """A small table from Python (catalog facts) in the in-memory database (not TEMP: the
-        cursors `rows` reads through are connections of their own)."""
-        # One statement, the columns as list parameters (executemany costs a statement
-        # per row).
-        values = [tuple(r) for r in rows]
-        lists = [[r[i] for r in values] for i in range(len(columns))]
+        """A table from Python (catalog facts, a judging's pieces) in the in-memory database
+        (not TEMP: the cursors `rows` reads through are connections of their own)."""
+        # The columns as list parameters, TABLE_ROWS rows a statement (executemany costs a
+        # statement per row; DuckDB's copy of the parameters is several times their size).
         select = ", ".join(f"unnest(?::{t}[]) AS {c}" for c, t in columns)
-        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select}", lists)
+        statement = f"CREATE OR REPLACE TABLE {name} AS SELECT {select}"
+        chunk: list[tuple[object, ...]] = []
+        for row in rows:
+            chunk.append(tuple(row))
+            if len(chunk) == TABLE_ROWS:
+                self._insert(statement, chunk, len(columns))
+                statement, chunk = f"INSERT INTO {name} SELECT {select}", []
+        self._insert(statement, chunk, len(columns))
+
+    def _insert(self, statement: str, rows: list[tuple[object, ...]], width: int) -> None:
+        self.con.execute(statement, [[r[i] for r in rows] for i in range(width)])
 
     def execute(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         """A statement that returns nothing worth reading (a table made from the views)."""

@@ -3,10 +3,15 @@ case once (audit.judge.evaluate.decide, as for Observation objects), DuckDB appl
 decisions to every row and gives each verdict as its JSON line and its columns, for
 verdicts.jsonl and verdicts.parquet in one pass.
 
-A run of ten million observations has ~33 million verdicts but a few thousand cases (source,
-target platform, surface, outcome, reason; the target's host and URL only where they change
-a verdict). One pass of Python per observation took ~75 µs of rules and pydantic; here Python
-works per case and DuckDB per row (docs/benchmarks.md, "The per-observation rules").
+A run of ten million observations of a few dozen platforms has ~33 million verdicts but a few
+thousand cases (source, target platform, surface, outcome, reason; the target's host and URL
+only where they change a verdict). One pass of Python per observation took ~75 µs of rules
+and pydantic; here Python works per case and DuckDB per row (docs/benchmarks.md, "The
+per-observation rules"). A run of thousands of platforms linking to each other has about as
+many cases as observations: the rows are judged a range at a time (RANGE_ROWS), each range
+with the pieces of its own cases only, the last KEPT_CASES cases' pieces kept for the next
+ranges, so that memory stays bounded whatever the number of cases (all of them handed to
+DuckDB at once took 5 GB and three minutes for 100,000 observations of 500 platforms).
 
 The lines are the bundle writer's, byte for byte: each case's verdicts are serialised by
 pydantic with a placeholder for every field that differs between observations (id,
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
 from pydantic_core import to_json
@@ -36,7 +42,7 @@ from audit.judge.evaluate import (
     requirement_index,
 )
 from audit.judge.summary import VerdictCounts
-from audit.model import BlockReason, Outcome, SurfaceKind, Verdict
+from audit.model import BlockReason, Outcome, Severity, Status, SurfaceKind, Verdict
 from audit.policy.catalog import Catalog
 from audit.web.urls import host_of
 
@@ -51,74 +57,79 @@ WHERE regexp_matches(target_url, '[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x7f]')
    OR len(list_filter($domains, lambda d: contains(lower(target_url), d))) > 0
 """
 
-# Each row's case: its attributed target, its host where it matters (url_host) and its URL
-# where the catalog does not know the target.
+# Each row's case, for a range of rows: its attributed target, its host where it matters
+# (url_host) and its URL where the catalog does not know the target.
 _CASED = """
 SELECT o.row, o.id, o.probe_id, o.target_url, o.evidence, o.source,
        coalesce(o.target_platform, u.target) AS target, o.surface, o.outcome, o.reason,
        h.host,
        CASE WHEN coalesce(o.target_platform, u.target) IN (SELECT id FROM catalog_platform)
             THEN NULL ELSE o.target_url END AS unknown_target_url
-FROM observations o
+FROM (SELECT * FROM observations WHERE row >= $start AND row < $stop) o
 LEFT JOIN url_owner u ON o.target_platform IS NULL AND u.url = o.target_url
 LEFT JOIN url_host h ON h.url = o.target_url
 """
 
 _CASE_COLUMNS = "source, target, surface, outcome, reason, host, unknown_target_url"
 
-# The cases, each with its number of rows and a hash of its columns: rows find their case by
-# the hash (a join on one number; `write_observation_verdicts` checks the hashes differ).
+# The cases of a range of rows, each with its number of rows and a hash of its columns: the
+# rows find their case's verdicts by the hash (a join on one number;
+# `write_observation_verdicts` checks a range's hashes differ).
 _CASES = f"""
-SELECT {_CASE_COLUMNS}, count(*), hash({_CASE_COLUMNS})
-FROM ({_CASED}) GROUP BY ALL ORDER BY ALL
+SELECT {_CASE_COLUMNS}, count(*), hash({_CASE_COLUMNS}) FROM ({_CASED}) GROUP BY ALL
 """
 
 # One verdict's line: each row's values as JSON (`encode`: DuckDB's to_json, or pydantic's
 # json_string) between its case's pieces.
-_LINE = """p.head || id || p.observation_id || {encode}(observation_id)
-    || p.probe_id || coalesce({encode}(probe_id), 'null')
-    || p.target_url || coalesce({encode}(target_url), 'null')
-    || p.evidence || coalesce({encode_list}(evidence), '[]') || p.tail || chr(10)"""
+_LINE = """c.head || id || c.observation_id || {encode}(observation_id)
+    || c.probe_id || coalesce({encode}(probe_id), 'null')
+    || c.target_url || coalesce({encode}(target_url), 'null')
+    || c.evidence || coalesce({encode_list}(evidence), '[]') || c.tail || chr(10)"""
 
-# What `_pieces` gives DuckDB of each verdict of a case: its line's pieces and its columns.
-_PIECES_TYPE = ("STRUCT(rule_id VARCHAR, head VARCHAR, observation_id VARCHAR, "
-                "probe_id VARCHAR, target_url VARCHAR, evidence VARCHAR, tail VARCHAR, "
-                "source VARCHAR, surface VARCHAR, target_platform VARCHAR, outcome VARCHAR, "
-                "status VARCHAR, severity VARCHAR, reason_zh VARCHAR, reason_en VARCHAR, "
-                "exemption VARCHAR, requirements VARCHAR[])[][]")
+# A range's verdicts as `_pieces` gives them (their case's hash and their place among the
+# case's verdicts, the catalog's order of rules), a row each.
+_PIECES_COLUMNS = [("h", "UBIGINT"), ("ordinal", "INTEGER"), ("rule_id", "VARCHAR"),
+                   ("head", "VARCHAR"), ("observation_id", "VARCHAR"), ("probe_id", "VARCHAR"),
+                   ("target_url", "VARCHAR"), ("evidence", "VARCHAR"), ("tail", "VARCHAR"),
+                   ("source", "VARCHAR"), ("surface", "VARCHAR"),
+                   ("target_platform", "VARCHAR"), ("outcome", "VARCHAR"),
+                   ("status", "VARCHAR"), ("severity", "VARCHAR"), ("reason_zh", "VARCHAR"),
+                   ("reason_en", "VARCHAR"), ("exemption", "VARCHAR"),
+                   ("requirements", "VARCHAR[]")]
 
-# Each verdict of every row, in the rows' order (each row's in the catalog's order of
-# rules): its JSON line and the verdicts table's columns. Each row's case number comes
-# beside the rows read in their order: a join does not keep DuckDB's insertion order, so the
-# (row, case) pairs are sorted (16 bytes a row) and joined by position; `error` stops the
-# query if the two were ever out of step. DuckDB's JSON of a text differs from pydantic's
-# only in an escape \u00XX (the hex digits' case): a line with one (rare: a control
-# character) is made again with pydantic's.
+# Each verdict of a range of rows, in the rows' order (each row's in the catalog's order of
+# rules): its JSON line and the verdicts table's columns. A range at a time, each ordered by
+# DuckDB: a join does not keep the rows' order, and the pieces a range needs are those of its
+# own cases (a run of many platforms has about as many cases as observations; holding every
+# case's pieces at once took gigabytes). DuckDB's JSON of a text differs from pydantic's only
+# in an escape \u00XX (the hex digits' case): a line with one (rare: a control character) is
+# made again with pydantic's.
 _VERDICTS = f"""
 WITH keyed AS (
-  SELECT x.row, k.case_id
-  FROM (SELECT row, hash({_CASE_COLUMNS}) AS h FROM ({_CASED})) x JOIN cases k USING (h)
-  ORDER BY x.row),
-verdicts AS (
-  SELECT o.row, k.row AS k_row, o.id AS observation_id, o.probe_id, o.target_url,
-         o.evidence, unnest(($pieces::{_PIECES_TYPE})[k.case_id + 1]) AS p
-  FROM (SELECT row, id, probe_id, target_url, evidence FROM observations) o
-  POSITIONAL JOIN keyed k),
+  SELECT row, id AS observation_id, probe_id, target_url, evidence,
+         hash({_CASE_COLUMNS}) AS h
+  FROM ({_CASED})),
 identified AS (
-  SELECT *, substr(sha256(p.rule_id || chr(0) || observation_id), 1, 16) AS id
-  FROM verdicts),
+  SELECT k.*, c, substr(sha256(c.rule_id || chr(0) || k.observation_id), 1, 16) AS id
+  FROM keyed k JOIN range_pieces c USING (h)),
 lines AS (
   SELECT *, {_LINE.format(encode="to_json", encode_list="to_json")} AS fast FROM identified)
-SELECT CASE WHEN row <> k_row THEN error('rows out of step at ' || row::VARCHAR)
-            WHEN contains(fast, '\\u00')
+SELECT CASE WHEN contains(fast, '\\u00')
               THEN {_LINE.format(encode="json_string", encode_list="json_list")}
             ELSE fast END AS line,
-       NULL::VARCHAR AS run_id, id, p.rule_id, observation_id, probe_id, p.source,
-       p.surface, target_url, p.target_platform, p.outcome, p.status, p.severity,
-       {{'zh': p.reason_zh, 'en': p.reason_en}} AS reason, p.exemption, p.requirements,
+       NULL::VARCHAR AS run_id, id, c.rule_id, observation_id, probe_id, c.source,
+       c.surface, target_url, c.target_platform, c.outcome, c.status, c.severity,
+       {{'zh': c.reason_zh, 'en': c.reason_en}} AS reason, c.exemption, c.requirements,
        evidence
-FROM lines
+FROM lines ORDER BY row, c.ordinal
 """
+
+# Rows judged at a time: a range's lines are sorted by DuckDB (~0.9 KB a verdict, ~3 a row).
+RANGE_ROWS = 65_536
+# Cases whose pieces are kept from one range to the next: a run of a few platforms has a few
+# thousand cases, all kept; one of thousands has about as many as observations, each met
+# once or twice (a case's pieces are ~1.5 KB a rule).
+KEPT_CASES = 8_192
 
 # pydantic's JSON of a list of texts.
 _JSON_LIST = """CREATE OR REPLACE MACRO json_list(l) AS
@@ -151,23 +162,40 @@ class _Pieces(NamedTuple):
     requirements: list[str]
 
 
-def _pieces(case: Case, decision: Decision) -> _Pieces:
-    # Placeholders no policy text can hold: NUL and a fresh random token.
+class _Marks(NamedTuple):
+    """Placeholders for the values that differ between observations, and the text each one is
+    split at in a verdict's JSON."""
+    id: str
+    obs: str
+    probe: str
+    url: str
+    ev: str
+    splits: tuple[str, ...]  # the id's, observation's, probe's and URL's JSON, then evidence's
+
+
+def _marks() -> _Marks:
+    # No policy text can hold them: NUL and a random token, made once per judging.
     token = "\0" + uuid.uuid4().hex
-    marks = {name: f"{token}{name}" for name in ("id", "obs", "probe", "url", "ev")}
+    names = ("id", "obs", "probe", "url", "ev")
+    marks = [f"{token}{name}" for name in names]
+    splits = (*(json_string(m) for m in marks[:4]), "[" + json_string(marks[4]) + "]")
+    return _Marks(marks[0], marks[1], marks[2], marks[3], marks[4], splits)
+
+
+def _pieces(case: Case, decision: Decision, marks: _Marks) -> _Pieces:
     line = Verdict(
-        id=marks["id"], rule_id=decision.rule.id, observation_id=marks["obs"],
-        probe_id=marks["probe"], source=case.source, surface=case.surface,
-        target_url=marks["url"], target_platform=case.target_platform, outcome=case.outcome,
+        id=marks.id, rule_id=decision.rule.id, observation_id=marks.obs,
+        probe_id=marks.probe, source=case.source, surface=case.surface,
+        target_url=marks.url, target_platform=case.target_platform, outcome=case.outcome,
         status=decision.status, severity=decision.rule.severity, reason=decision.reason,
         exemption=decision.exemption.id if decision.exemption else None,
-        requirements=list(decision.requirements), evidence=[marks["ev"]],
+        requirements=list(decision.requirements), evidence=[marks.ev],
     ).model_dump_json()
     parts = []
-    for name in ("id", "obs", "probe", "url"):
-        before, line = line.split(json_string(marks[name]))
+    for split in marks.splits[:4]:
+        before, line = line.split(split)
         parts.append(before)
-    before, tail = line.split("[" + json_string(marks["ev"]) + "]")
+    before, tail = line.split(marks.splits[4])
     parts.append(before)
     head, observation_id, probe_id, target_url, evidence = parts
     return _Pieces(decision.rule.id, head + '"', '"' + observation_id, probe_id, target_url,
@@ -195,32 +223,59 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     hosts = ([(url, host) for (url,) in tables.rows(_HOSTS, {"domains": domains})
               if (host := host_of(url)) is not None] if domains else [])
     tables.table("url_host", [("url", "VARCHAR"), ("host", "VARCHAR")], hosts)
-    index = requirement_index(catalog)
-    counts: VerdictCounts = Counter()
-    cases: list[tuple[Any, ...]] = []
-    pieces: list[list[_Pieces]] = []
-    for row in tables.rows(_CASES):
-        case, rows = _case(row[:-2]), int(row[-2])
-        decisions = decide(case, catalog, index)
-        cases.append((*row[:-2], row[-1]))
-        pieces.append([_pieces(case, d) for d in decisions])
-        for d in decisions:
-            counts[(d.status, d.rule.severity, case.outcome)] += rows
-    tables.table("cases", [("source", "VARCHAR"), ("target", "VARCHAR"),
-                           ("surface", "VARCHAR"), ("outcome", "VARCHAR"),
-                           ("reason", "VARCHAR"), ("host", "VARCHAR"),
-                           ("unknown_target_url", "VARCHAR"), ("h", "UBIGINT"),
-                           ("case_id", "INTEGER")],
-                 ((*c, n) for n, c in enumerate(cases)))
-    if len({c[-1] for c in cases}) < len(cases):
-        raise TablesError("two cases of the run's observations have the same hash: "
-                          "this run cannot be judged by hash (report it)")
     tables.function("json_string", json_string)
     tables.execute(_JSON_LIST)
-    for batch in tables.batches(_VERDICTS,
-                                {"pieces": [[p._asdict() for p in ps] for ps in pieces]}):
-        if table is None:
-            out.write(text_bytes(batch.column("line")))
-        else:
-            table.append_batch(batch, out)
+    judged = _Judged(catalog)
+    counts: VerdictCounts = Counter()
+
+    def range_pieces(bounds: dict[str, int]) -> Iterator[tuple[Any, ...]]:
+        """The verdicts of a range's cases (_PIECES_COLUMNS), counted as they go."""
+        hashes: set[int] = set()
+        for row in tables.rows(_CASES, bounds):
+            key, rows, h = row[:-2], int(row[-2]), row[-1]
+            if h in hashes:
+                raise TablesError("two cases of the run's observations have the same hash: "
+                                  "this run cannot be judged by hash (report it)")
+            hashes.add(h)
+            pieces, judgements = judged(key)
+            outcome = Outcome(key[3])
+            for status, severity in judgements:
+                counts[(status, severity, outcome)] += rows
+            for ordinal, piece in enumerate(pieces):
+                yield (h, ordinal, *piece)
+
+    ((total,),) = tables.all("SELECT count(*) FROM observations")
+    for start in range(0, total, RANGE_ROWS):
+        bounds = {"start": start, "stop": start + RANGE_ROWS}
+        tables.table("range_pieces", _PIECES_COLUMNS, range_pieces(bounds))
+        for batch in tables.batches(_VERDICTS, bounds):
+            if table is None:
+                out.write(text_bytes(batch.column("line")))
+            else:
+                table.append_batch(batch, out)
     return counts
+
+
+class _Judged:
+    """Each case's verdicts as `_pieces` gives them, and their (status, severity) pairs, by
+    the case's columns (_CASE_COLUMNS): decided once while kept (the last KEPT_CASES)."""
+
+    def __init__(self, catalog: Catalog):
+        self._catalog = catalog
+        self._index = requirement_index(catalog)
+        self._marks = _marks()
+        self._kept: dict[tuple[Any, ...], tuple[list[_Pieces], list[tuple[Status, Severity]]]] \
+            = {}
+
+    def __call__(self, key: tuple[Any, ...]
+                 ) -> tuple[list[_Pieces], list[tuple[Status, Severity]]]:
+        found = self._kept.get(key)
+        if found is None:
+            case = _case(key)
+            decisions = decide(case, self._catalog, self._index)
+            found = ([_pieces(case, d, self._marks) for d in decisions],
+                     [(d.status, d.rule.severity) for d in decisions])
+            if len(self._kept) >= KEPT_CASES:
+                del self._kept[next(iter(self._kept))]  # the oldest
+            self._kept[key] = found
+        return found
