@@ -41,7 +41,10 @@ WEIGHTS = [0.35, 0.25, 0.12, 0.08, 0.06, 0.04, 0.02, 0.05, 0.03]
 SURFACES = [SurfaceKind.IM_PRIVATE, SurfaceKind.IM_GROUP, SurfaceKind.POST]
 
 
-def synthetic_catalog(n_platforms: int, n_companies: int, seed: int = 1) -> Catalog:
+def synthetic_catalog(n_platforms: int, n_companies: int, seed: int = 1, *,
+                      observation_rules: bool = False) -> Catalog:
+    """N platforms of M companies, with the shipped graph rules and frameworks (and, with
+    `observation_rules`, every shipped rule: bench/pipeline.py judges the whole run)."""
     rng = random.Random(seed)
     cite = Citation(fact="synthetic")
     catalog = Catalog()
@@ -53,7 +56,8 @@ def synthetic_catalog(n_platforms: int, n_companies: int, seed: int = 1) -> Cata
             id=f"p{p}", name=Text(zh=f"平台{p}", en=f"P{p}"), company=f"c{p % n_companies}",
             category=rng.choice(categories), domains=[f"p{p}.example"], cite=cite)
     shipped = load_catalog()  # the shipped graph rules and frameworks, as data
-    catalog.rules = {k: r for k, r in shipped.rules.items() if r.scope == "graph"}
+    catalog.rules = {k: r for k, r in shipped.rules.items()
+                     if observation_rules or r.scope == "graph"}
     catalog.frameworks = shipped.frameworks
     return catalog
 
