@@ -148,22 +148,27 @@ def from_cells(cells: Mapping[tuple[str, str], tuple[str | None, int, int]], *,
                label: Callable[[str], str], group: Callable[[str], str] | None = None,
                group_label: Callable[[str], str] | None = None,
                href: Callable[[str], str | None] | None = None,
-               cell_href: Callable[[str, str], str | None] | None = None) -> Heatmap:
+               cell_href: Callable[[str, str], str | None] | None = None,
+               rows: Iterable[str] | None = None,
+               columns: Iterable[str] | None = None) -> Heatmap:
     """A heatmap of (row, column) -> (worst outcome, links, failed): rows are the keys that
-    occur as sources, columns as targets."""
-    rows = axes({r for r, _ in cells}, label=label, group=group, group_label=group_label,
-                href=href)
-    columns = axes({c for _, c in cells}, label=label, group=group, group_label=group_label,
-                   href=href)
+    occur as sources, columns as targets, unless `rows` and `columns` name them (a row
+    may then have no cell: it is drawn empty)."""
+    row_axis = axes({r for r, _ in cells} if rows is None else rows, label=label, group=group,
+                    group_label=group_label, href=href)
+    column_axis = axes({c for _, c in cells} if columns is None else columns, label=label,
+                       group=group, group_label=group_label, href=href)
     values = {key: Value(w, n, f, cell_href(*key) if cell_href else None)
               for key, (w, n, f) in cells.items()}
-    return Heatmap(rows, columns, values, grouped=group is not None)
+    return Heatmap(row_axis, column_axis, values, grouped=group is not None)
 
 
 def from_matrix(matrix: Matrix, *, lang: str, platform_company: Mapping[str, str] | None = None,
                 company_names: Mapping[str, BiText] | None = None) -> Heatmap:
     """The heatmap of a report's matrix (audit/report/data.py): platforms grouped by company
-    when `platform_company` is given, otherwise the company × company level (ungrouped)."""
+    when `platform_company` is given, otherwise the company × company level (ungrouped).
+    Its rows and columns are the matrix's (a part of a matrix, audit/report/shown.py, may
+    have a row with no cell among its columns)."""
     zh = lang == "zh"
 
     def name(names: Mapping[str, BiText], key: str) -> str:
@@ -185,7 +190,7 @@ def from_matrix(matrix: Matrix, *, lang: str, platform_company: Mapping[str, str
     cells = {key: (cell.worst, cell.links, cell.failed) for key, cell in matrix.cells.items()}
     return from_cells(cells, label=lambda k: name(matrix.names, k),
                       group=company if platform_company is not None else None,
-                      group_label=company_label)
+                      group_label=company_label, rows=matrix.rows, columns=matrix.columns)
 
 
 def _runs(axis: Sequence[Axis]) -> list[tuple[str, str, int, int]]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from audit.judge.outcomes import NEUTRAL_COLOUR
+from audit.report import shown
 from audit.report.heatmap import (
     COLOURS,
     FONT,
@@ -56,6 +57,10 @@ HEAD = 24  # px for the column headings
 TEXTS: dict[str, tuple[str, str]] = {
     "in": ("链接到它的平台", "platforms linking to it"),
     "out": ("它链接到的平台", "platforms it links to"),
+    # A drawing limited to some of its platforms (neighbourhood's `limit`): how many of how
+    # many (short: a heading has ~200 px).
+    "in_of": ("链接到它的平台（{k}/{n}）", "{k} of {n} linking to it"),
+    "out_of": ("它链接到的平台（{k}/{n}）", "{k} of {n} it links to"),
     "links": ("条链接", "links"),
     "failed": ("条未通过规则", "failing a rule"),
     "desc_n": ("{name} 的链接：{i} 个平台链接到它，它链接到 {o} 个平台。箭头终点的数字为链接数，"
@@ -212,15 +217,27 @@ def _ordered(heat: Heatmap, keys: set[str]) -> list[Axis]:
     return sorted(out, key=lambda a: order.get(a.key, -1))
 
 
+def _most(links: list[Link], limit: int | None, key: Callable[[Link], str]) -> list[Link]:
+    """The `limit` links that matter most (audit/report/shown.py: the most failing links,
+    then the most links, then by the other end's key), in the order given."""
+    if limit is None:
+        return links
+    return shown.top(links, limit, key=key, failed=lambda e: e.failed, links=lambda e: e.links)
+
+
 def neighbourhood(heat: Heatmap, platform: str, *, lang: str, outcome_labels: Mapping[str, str],
-                  ident: str = "nbh", link: Callable[[str], str] | None = None
-                  ) -> tuple[str, Layout] | None:
+                  ident: str = "nbh", link: Callable[[str], str] | None = None,
+                  limit: int | None = None) -> tuple[str, Layout] | None:
     """`platform`'s in- and out-edges as three columns: who links to it, it, whom it links
-    to. None when the platform has no edge in `heat`."""
-    ins = _links(heat, lambda _r, c: c == platform)
-    outs = _links(heat, lambda r, _c: r == platform)
-    if not ins and not outs:
+    to. None when the platform has no edge in `heat`. limit: at most this many platforms in
+    each outer column (the ones that matter most, audit/report/shown.py; its heading then
+    says how many of how many): a drawing of a platform linked with hundreds stays small."""
+    all_ins = _links(heat, lambda _r, c: c == platform)
+    all_outs = _links(heat, lambda r, _c: r == platform)
+    if not all_ins and not all_outs:
         return None
+    ins = _most(all_ins, limit, key=lambda e: e.source)
+    outs = _most(all_outs, limit, key=lambda e: e.target)
     axes = _axes(heat)
     focus = axes.get(platform, Axis(platform, platform))
     columns: list[list[Axis]] = []
@@ -229,26 +246,29 @@ def neighbourhood(heat: Heatmap, platform: str, *, lang: str, outcome_labels: Ma
     if ins:
         columns.append(_ordered(heat, {e.source for e in ins}))
         links.append(ins)
-        headings.append(_t("in", lang))
+        headings.append(_t("in", lang) if len(ins) == len(all_ins) else
+                        _t("in_of", lang).format(k=len(ins), n=len(all_ins)))
     columns.append([focus])
     headings.append(focus.label)
     if outs:
         columns.append(_ordered(heat, {e.target for e in outs}))
         links.append(outs)
-        headings.append(_t("out", lang))
-    sources = {e.source for e in ins}
+        headings.append(_t("out", lang) if len(outs) == len(all_outs) else
+                        _t("out_of", lang).format(k=len(outs), n=len(all_outs)))
+    sources = {e.source for e in all_ins}
     return draw(columns, links, headings, lang=lang, title=focus.label,
                 description=_t("desc_n", lang).format(name=focus.label, i=len(sources),
-                                                      o=len({e.target for e in outs})),
+                                                      o=len({e.target for e in all_outs})),
                 outcome_labels=outcome_labels, ident=ident, link=link)
 
 
 def neighbourhood_svg(heat: Heatmap, platform: str, *, lang: str,
                       outcome_labels: Mapping[str, str], ident: str = "nbh",
-                      link: Callable[[str], str] | None = None) -> str | None:
+                      link: Callable[[str], str] | None = None,
+                      limit: int | None = None) -> str | None:
     """neighbourhood() as an SVG string (None: the platform has no edge)."""
     drawn = neighbourhood(heat, platform, lang=lang, outcome_labels=outcome_labels,
-                          ident=ident, link=link)
+                          ident=ident, link=link, limit=limit)
     return drawn[0] if drawn else None
 
 

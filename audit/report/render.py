@@ -55,7 +55,7 @@ from audit.model import (
 )
 from audit.model import Text as BiText
 from audit.policy.catalog import Catalog
-from audit.report import groups, heatmap, nodelink
+from audit.report import groups, heatmap, nodelink, shown
 from audit.report.data import (
     LISTED_PER_REQUIREMENT,
     Finding,
@@ -71,6 +71,7 @@ LANGS = {"zh": "zh_CN", "en": "en"}
 DEFAULT_LANG = "zh"
 PDF_FINDINGS_CAP = 200  # per-finding detail in a small run's PDF (audit/report/groups.py)
 REQUIREMENT_LIST_CAP = {"html": LISTED_PER_REQUIREMENT, "pdf": 12}
+CHANGES_CAP = 500  # rows of "changes since the previous run" (`hulian diff` lists them all)
 # Findings rendered per call of the finding_rows macro: few calls, and the page still goes to
 # the file in pieces of ~3 MB, never as one string.
 ROWS_PER_CALL = 1000
@@ -219,33 +220,45 @@ def _environment(lang: str) -> jinja2.Environment:
 # source platform's links (audit/report/nodelink.py)
 # ---------------------------------------------------------------------------------------
 
-NEIGHBOURHOOD_CAP = {"html": 60, "pdf": 15}  # drawings of source platforms' links
-
-
-def pictures(data: ReportData, lang: str, mode: str) -> dict[str, Any]:
+def pictures(data: ReportData, lang: str, mode: str,
+             views: dict[str, shown.MatrixView] | None = None) -> dict[str, Any]:
     """The report's SVG figures, inline (WeasyPrint draws inline SVG in the PDF; a browser
     keeps their text as text, in the page's font). Every name in them is escaped by
-    ElementTree; they carry no script and no style attribute (the page's CSP)."""
+    ElementTree; they carry no script and no style attribute (the page's CSP).
+
+    The heatmaps draw the matrices' rows and columns the page shows (`views`, default
+    audit/report/shown.py's: the tables show the same); the node-link drawings,
+    the links of the source platforms shown.drawn_sources chooses, each with at most
+    shown.NEIGHBOURS_CAP platforms a side."""
     labels = _labels(lang)["outcome"]
     zh = lang == "zh"
+    views = views or shown.matrix_views(data.platform_matrix, data.company_matrix)
+    out: dict[str, Any] = {
+        "platforms": Markup(heatmap.svg(
+            heatmap.from_matrix(views["platforms"].matrix, lang=lang,
+                                platform_company=data.platform_company,
+                                company_names=data.company_names),
+            lang=lang, outcome_labels=labels, ident="heat-platforms",
+            title="来源平台 × 目标平台" if zh else "Source platform × target platform")),
+        "companies": Markup(heatmap.svg(
+            heatmap.from_matrix(views["companies"].matrix, lang=lang),
+            lang=lang, outcome_labels=labels, ident="heat-companies",
+            title="来源公司 × 目标公司" if zh else "Source company × target company")),
+        "neighbourhoods": [],
+        "neighbours_capped": False,
+    }
+    # Every link of a drawn platform is in the whole matrix (a drawing picks its own
+    # neighbours), not only in the part the heatmap shows.
     platforms = heatmap.from_matrix(data.platform_matrix, lang=lang,
                                     platform_company=data.platform_company,
                                     company_names=data.company_names)
-    companies = heatmap.from_matrix(data.company_matrix, lang=lang)
-    out: dict[str, Any] = {
-        "platforms": Markup(heatmap.svg(
-            platforms, lang=lang, outcome_labels=labels, ident="heat-platforms",
-            title="来源平台 × 目标平台" if zh else "Source platform × target platform")),
-        "companies": Markup(heatmap.svg(
-            companies, lang=lang, outcome_labels=labels, ident="heat-companies",
-            title="来源公司 × 目标公司" if zh else "Source company × target company")),
-        "neighbourhoods": [],
-    }
-    for i, pid in enumerate(data.sources[:NEIGHBOURHOOD_CAP[mode]]):
-        drawing = nodelink.neighbourhood_svg(platforms, pid, lang=lang, outcome_labels=labels,
-                                             ident=f"nbh-{i}")
-        if drawing:
-            out["neighbourhoods"].append((pid, Markup(drawing)))
+    for i, pid in enumerate(shown.drawn_sources(data.platform_matrix, mode)):
+        drawn = nodelink.neighbourhood(platforms, pid, lang=lang, outcome_labels=labels,
+                                       ident=f"nbh-{i}", limit=shown.NEIGHBOURS_CAP)
+        if drawn:
+            out["neighbourhoods"].append((pid, Markup(drawn[0])))
+    out["neighbours_capped"] = shown.neighbours_capped(
+        data.platform_matrix, [pid for pid, _ in out["neighbourhoods"]])
     return out
 
 
@@ -306,16 +319,23 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
            f"script-src {script_src}; base-uri 'none'; form-action 'none'")
     # Small runs: every finding with its evidence; large runs: findings grouped, with
     # examples (audit/report/groups.py keeps the page under 5 MB at any run size).
-    shown = groups.layout(data.findings, mode, pdf_cap)
-    detailed = shown.detailed
+    findings_layout = groups.layout(data.findings, mode, pdf_cap)
+    detailed = findings_layout.detailed
     evidence = evidence_href if evidence_href and safe_href(
         "http://x/" + evidence_href) else None
+    # The matrices' rows and columns the page shows, in its pictures and its tables alike
+    # (audit/report/shown.py: every one in a run under the cap).
+    views = shown.matrix_views(data.platform_matrix, data.company_matrix)
     context: dict[str, Any] = {
         "d": data, "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en",
         "mode": mode, "style": style, "script": script, "csp": csp,
         "tool_version": __version__,
         "generated_at": generated_at or datetime.now(UTC),
-        "figures": pictures(data, lang, mode) if figures else None,
+        "figures": pictures(data, lang, mode, views) if figures else None,
+        "views": views, "sources_cap": shown.SOURCES_PER_REQUIREMENT[mode],
+        "neighbours_cap": shown.NEIGHBOURS_CAP, "changes_cap": CHANGES_CAP,
+        "search_view": shown.search_view(data.search, mode) if data.search else None,
+        "graph_files": {name for name, _ in data.files if name.endswith(".graphml")},
         "detailed": detailed, "detailed_ids": {f.id for f in detailed},
         "by_id": _listed_by_requirement(data, REQUIREMENT_LIST_CAP[mode]),
         "pdf_cap": pdf_cap, "list_cap": REQUIREMENT_LIST_CAP[mode],
@@ -323,7 +343,7 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
         "severities": [s.value for s in reversed(Severity)],
         "statuses": [s.value for s in Status],
         "outcome_order": [o.value for o in outcomes.ORDER],
-        "layout": shown,
+        "layout": findings_layout,
         # review.csv lists every page to review, manifest.json every file; the page a cap.
         "review_cap": groups.REVIEW_CAP[mode], "cross_cap": groups.CROSS_CAP[mode],
         "files_cap": groups.FILES_CAP, "examples_per_group": groups.EXAMPLES_PER_GROUP,
