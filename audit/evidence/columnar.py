@@ -483,6 +483,25 @@ def store_table(rows: list[tuple[Any, ...]], columns: list[tuple[str, str]]) -> 
     return pa.Table.from_arrays(data, schema=schema)
 
 
+# The Arrow type of each DuckDB type `rows_table` is given; any other is left to pyarrow to
+# infer from the values (a struct from dicts, a list of them), which DuckDB then casts.
+_DECLARED: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(),
+    "UBIGINT": pa.uint64(), "BOOLEAN": pa.bool_(), "DOUBLE": pa.float64(),
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+
+
+def rows_table(columns: list[tuple[str, str]], rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Rows from Python (RunTables.table) as Arrow columns: of the DuckDB types given where
+    _DECLARED has them, else as pyarrow infers them. Arrow takes a text in ~0.1 µs, where
+    DuckDB's list parameters took ~1.2 µs a value."""
+    return pa.Table.from_arrays(
+        [pa.array([row[index] for row in rows], _DECLARED.get(kind))
+         for index, (_, kind) in enumerate(columns)],
+        names=[name for name, _ in columns])
+
+
 def scan(paths: list[Path], table: str) -> Any:
     """The tables of many runs as one Arrow dataset (read lazily, columns and row groups as
     a query needs them), for DuckDB to scan without opening files itself."""

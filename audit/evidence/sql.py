@@ -298,20 +298,25 @@ class RunTables:
               rows: Iterable[Sequence[object]]) -> None:
         """A table from Python (catalog facts, a judging's pieces) in the in-memory database
         (not TEMP: the cursors `rows` reads through are connections of their own)."""
-        # The columns as list parameters, TABLE_ROWS rows a statement (executemany costs a
-        # statement per row; DuckDB's copy of the parameters is several times their size).
-        select = ", ".join(f"unnest(?::{t}[]) AS {c}" for c, t in columns)
-        statement = f"CREATE OR REPLACE TABLE {name} AS SELECT {select}"
-        chunk: list[tuple[object, ...]] = []
+        # Through Arrow (columnar.rows_table), TABLE_ROWS rows at a time: a judging's pieces
+        # can be hundreds of megabytes.
+        casts = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in columns)
+        statement = f"CREATE OR REPLACE TABLE {name} AS SELECT {casts} FROM _python_rows"
+        chunk: list[tuple[Any, ...]] = []
         for row in rows:
             chunk.append(tuple(row))
             if len(chunk) == TABLE_ROWS:
-                self._insert(statement, chunk, len(columns))
-                statement, chunk = f"INSERT INTO {name} SELECT {select}", []
-        self._insert(statement, chunk, len(columns))
+                self._insert(statement, columns, chunk)
+                statement, chunk = f"INSERT INTO {name} SELECT {casts} FROM _python_rows", []
+        self._insert(statement, columns, chunk)
 
-    def _insert(self, statement: str, rows: list[tuple[object, ...]], width: int) -> None:
-        self.con.execute(statement, [[r[i] for r in rows] for i in range(width)])
+    def _insert(self, statement: str, columns: Sequence[tuple[str, str]],
+                rows: list[tuple[Any, ...]]) -> None:
+        self.con.register("_python_rows", columnar.rows_table(list(columns), rows))
+        try:
+            self.con.execute(statement)
+        finally:
+            self.con.unregister("_python_rows")
 
     def execute(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         """A statement that returns nothing worth reading (a table made from the views)."""
