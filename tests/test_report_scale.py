@@ -339,9 +339,9 @@ def _judged(verdicts: list[dict[str, Any]], observations: int) -> dict[str, Any]
                   ("observations", "verdicts")]
         with RunTables(*tables) as run:
             rank_tables(run, {})
-            reasons, keys = queries.judgement_keys(run)
-            by_number = {number: (status, rules, [reasons[r] for r in reason_ids])
-                         for number, status, rules, reason_ids, *_ in keys}
+            by_number = {number: (status, rules, [(r["zh"], r["en"]) for r in reasons])
+                         for number, status, rules, reasons, *_
+                         in queries.judgement_keys(run)}
             return {observation: by_number[number] for observation, number in run.all(
                 "SELECT o.id, fj.judgement FROM finding_judgements fj "
                 "JOIN observations o ON o.row = fj.observation_row ORDER BY o.row")}
@@ -372,27 +372,23 @@ def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, st
                for _, rules, reasons in judged.values())
 
 
-def test_identical_judgements_are_one_object() -> None:
-    # A finding's judgement: identical ones are one object (a million observations, a few
-    # thousand distinct judgements), different ones apart; requirements once each in the
-    # order first named, the worst severity, exemptions that were given.
+def test_a_judgement_is_made_of_its_worst_verdicts() -> None:
+    # A finding's judgement from its key: requirements once each in the order first named,
+    # the worst severity (none for an inconclusive finding), the exemptions that were given,
+    # the reasons as (zh, en) in the verdicts' order.
     from audit.model import Severity
-    from audit.report.data import _Judgements
+    from audit.report.data import judged
 
-    judge = _Judgements({1: ("a", "a"), 2: ("b", "b")})
+    def judgement(status: str, reason: str, exemption: str | None = None) -> Any:
+        return judged(status, ["r1", "r2"], [{"zh": reason + "中", "en": reason}] * 2,
+                      [None, exemption], [["f/q"], ["f/p", "f/q"]], ["low", "high"])
 
-    def judged(status: str, reason: str, exemption: str | None = None) -> Any:
-        return judge(status, ["r1", "r2"], [1 if reason == "a" else 2] * 2,
-                     [None, exemption], [["f/q"], ["f/p", "f/q"]], ["low", "high"])
-
-    first, second = judged("fail", "a"), judged("fail", "a")
-    assert first is second
-    assert judged("fail", "b") is not first and judged("inconclusive", "a") is not first
+    first = judgement("fail", "a")
     assert first.requirements == ["f/q", "f/p"] and first.severity is Severity.HIGH
-    assert first.reasons[0] is first.reasons[1]  # one (zh, en) per distinct reason
-    assert judged("exempt", "a", "allowlisted").exemptions == ["allowlisted"]
-    assert judged("inconclusive", "a").severity is None
-    assert [en for _, en in judged("fail", "b").reasons] == ["b", "b"]
+    assert first.reasons == [("a中", "a"), ("a中", "a")] and first.exemptions == []
+    assert judgement("exempt", "a", "allowlisted").exemptions == ["allowlisted"]
+    assert judgement("inconclusive", "a").severity is None
+    assert [en for _, en in judgement("fail", "b").reasons] == ["b", "b"]
 
 
 def test_no_room_for_the_findings_is_said_with_the_directory(

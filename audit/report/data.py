@@ -21,7 +21,7 @@ import hashlib
 import heapq
 import pickle
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -229,32 +229,19 @@ def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _Verdict
                            queries.requirement_statuses(tables, requirement_rules(frameworks)))
 
 
-class _Judgements:
-    """A finding's judgement from its row of queries.finding_rows: its status, its worst
+def judged(status: str, rules: list[str], reasons: list[dict[str, str]],
+           exemptions: list[str | None], requirements: list[list[str] | None],
+           severities: list[str]) -> _Judged:
+    """A finding's judgement from its key (queries.JUDGEMENT_KEYS): its status, its worst
     severity, and the rules, reasons, exemptions and requirements of its worst verdicts.
-    Identical ones are one object (a million-observation run has ~400,000 findings and a
-    few thousand distinct judgements), as is each distinct reason."""
-
-    def __init__(self, reasons: dict[int, queries.Reason]) -> None:
-        self._known: dict[tuple[object, ...], _Judged] = {}
-        self._reasons = reasons
-
-    def __call__(self, status: str, rules: list[str], reasons: list[int],
-                 exemptions: list[str | None], requirements: list[list[str] | None],
-                 severities: list[str]) -> _Judged:
-        key = (status, *rules, None, *reasons, None, *exemptions, None,
-               *(tuple(each) if each else () for each in requirements), None, *severities)
-        judged = self._known.get(key)
-        if judged is None:
-            severity = (max((_SEVERITIES[s] for s in severities), key=SEVERITY_RANK.__getitem__)
-                        if status in ("fail", "exempt") else None)
-            judged = self._known[key] = _Judged(
-                status=status, severity=severity, rules=list(rules),
-                requirements=list(dict.fromkeys(
-                    req for each in requirements if each for req in each)),
-                reasons=[self._reasons[number] for number in reasons],
-                exemptions=[e for e in exemptions if e])
-        return judged
+    The keys are distinct: each is judged once."""
+    severity = (max((_SEVERITIES[s] for s in severities), key=SEVERITY_RANK.__getitem__)
+                if status in ("fail", "exempt") else None)
+    return _Judged(
+        status=status, severity=severity, rules=list(rules),
+        requirements=list(dict.fromkeys(req for each in requirements if each for req in each)),
+        reasons=[(reason["zh"], reason["en"]) for reason in reasons],
+        exemptions=[e for e in exemptions if e])
 
 
 def _encode_review(item: ReviewItem) -> bytes:
@@ -304,21 +291,23 @@ def build_report_data(path: Path, catalog: Catalog, *, previous: Path | None = N
 
 
 def _findings(tables: RunTables, company: dict[str, str]) -> Findings:
-    """The run's findings, each judged as data._Judgements decides (once per distinct
-    judgement key: queries.judgement_keys), in report order."""
+    """The run's findings, each judged as `judged` decides (once per distinct judgement
+    key: queries.judgement_keys), in report order. The keys are read and judged as DuckDB
+    takes the judgements: a run of thousands of platforms has about as many as findings."""
     rank_tables(tables, company)
-    reasons, keys = queries.judgement_keys(tables)
-    judge = _Judgements(reasons)
-    rows: list[Judgement] = []
-    for number, *key in keys:
-        judged = judge(*key)
-        rows.append(judgement_row(number, {
-            "status": judged.status,
-            "severity": judged.severity.value if judged.severity else None,
-            "rules": judged.rules, "requirements": judged.requirements,
-            "reasons": [{"zh": zh, "en": en} for zh, en in judged.reasons],
-            "exemptions": judged.exemptions}))
-    return Findings.of_run(tables, rows, queries.RUN_FINDING_KEYS, queries.RUN_FINDINGS_VIEW)
+
+    def rows() -> Iterator[Judgement]:
+        for number, *key in queries.judgement_keys(tables):
+            judgement = judged(*key)
+            yield judgement_row(number, {
+                "status": judgement.status,
+                "severity": judgement.severity.value if judgement.severity else None,
+                "rules": judgement.rules, "requirements": judgement.requirements,
+                "reasons": [{"zh": zh, "en": en} for zh, en in judgement.reasons],
+                "exemptions": judgement.exemptions})
+
+    return Findings.of_run(tables, rows(), queries.RUN_FINDING_KEYS,
+                           queries.RUN_FINDINGS_VIEW)
 
 
 def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,

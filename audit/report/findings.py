@@ -197,7 +197,7 @@ class Findings(Sequence[Finding]):
             raise
 
     @classmethod
-    def of_run(cls, tables: RunTables, judgements: list[Judgement], relation: str,
+    def of_run(cls, tables: RunTables, judgements: Iterable[Judgement], relation: str,
                view: str) -> Findings:
         """A run's findings: `judgements` (JUDGEMENT_COLUMNS, numbered from 1 in order),
         `relation` gives REPORT_ORDER the keys of each, `view` makes `finding_rows` of
@@ -207,7 +207,7 @@ class Findings(Sequence[Finding]):
         findings._open(tables, judgements, relation, view)
         return findings
 
-    def _open(self, tables: RunTables, judgements: list[Judgement], relation: str,
+    def _open(self, tables: RunTables, judgements: Iterable[Judgement], relation: str,
               view: str) -> None:
         self._tables = tables
         self._closer = weakref.finalize(self, tables.close)

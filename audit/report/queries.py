@@ -111,7 +111,7 @@ JOIN reasons r ON r.reason = v.reason
 ORDER BY observation_row
 """
 
-# What a finding's judgement is made of (data._Judgements, the one decision): its worst
+# What a finding's judgement is made of (data.judged, the one decision): its worst
 # verdicts' rules, reason numbers, exemptions, requirements and severities, in the verdicts'
 # order. Gathered a range of observations at a time: lists held for millions of findings at
 # once are more than DuckDB's memory limit, and it cannot spill them.
@@ -138,9 +138,20 @@ FROM (SELECT DISTINCT status, rules, reasons, exemptions, requirements, severiti
       FROM finding_keys)
 """
 
+# The judgement keys in order, each reason number replaced by its reason ({zh, en}): the
+# texts stay in DuckDB until a key is read (a run of thousands of platforms has about as many
+# distinct reasons, and judgements, as findings: ~1.5 GB of texts held at once at a million
+# observations).
 JUDGEMENT_KEYS = """
-SELECT judgement, status, rules, reasons, exemptions, requirements, severities
-FROM judgement_keys ORDER BY judgement
+WITH numbered AS (
+  SELECT judgement, unnest(reasons) AS reason_id, unnest(range(len(reasons))) AS i
+  FROM judgement_keys),
+texts AS (
+  SELECT n.judgement, list(r.reason ORDER BY n.i) AS reasons
+  FROM numbered n JOIN reasons r USING (reason_id) GROUP BY n.judgement)
+SELECT k.judgement, k.status, k.rules, coalesce(t.reasons, []) AS reasons, k.exemptions,
+       k.requirements, k.severities
+FROM judgement_keys k LEFT JOIN texts t USING (judgement) ORDER BY k.judgement
 """
 
 # Each finding's judgement by number (lists compare element by element, NULLs as equal).
@@ -266,9 +277,6 @@ def requirement_statuses(tables: RunTables,
     return tally.statuses()
 
 
-Reason = tuple[str, str]  # (zh, en)
-
-
 def cases(findings: Findings, listed: int) -> dict[tuple[str, str, str], Case]:
     """CASES: (status, requirement, source) -> how many findings, the first `listed`."""
     return {(status, requirement, source): Case(count, list(first))
@@ -282,26 +290,24 @@ def failed_pairs(findings: Findings) -> list[tuple[str, str, int]]:
             in findings.query(FAILED_PAIRS)]
 
 
-def judgement_keys(tables: RunTables) -> tuple[dict[int, Reason], list[tuple[Any, ...]]]:
-    """The findings' distinct reasons by number, and their distinct judgement keys
-    (JUDGEMENT_KEYS: the number, then what data._Judgements decides a judgement from). The
-    run's findings are left in the tables, each with its key's number (finding_judgements)."""
+def judgement_keys(tables: RunTables) -> Iterator[tuple[Any, ...]]:
+    """The findings' distinct judgement keys (JUDGEMENT_KEYS: the number, then what
+    data.judged decides a judgement from, reasons as {zh, en}), read as they are used.
+    The run's findings are left in the tables, each with its key's number
+    (finding_judgements)."""
     if not tables.has_verdicts:
         tables.execute("CREATE OR REPLACE TABLE finding_judgements "
                        "(observation_row BIGINT, judgement BIGINT)")
-        return {}, []
+        return iter(())
     tables.execute(FINDINGS_TABLE)
     tables.execute(REASONS_TABLE)
     tables.execute(FINDING_VERDICTS_TABLE)
-    reasons = {number: (reason["zh"], reason["en"])
-               for reason, number in tables.rows("SELECT reason, reason_id FROM reasons")}
     ((last,),) = tables.all("SELECT coalesce(max(row), -1) FROM findings")
     tables.execute(FINDING_KEYS_TABLE)
     for start in range(0, last + 1, RANGE_ROWS):
         tables.execute(FINDING_KEYS, {"start": start, "stop": start + RANGE_ROWS})
     tables.execute(JUDGEMENT_KEYS_TABLE)
-    keys = tables.all(JUDGEMENT_KEYS)
     tables.execute(FINDING_JUDGEMENTS_TABLE)
     for table in ("finding_keys", "finding_verdicts", "findings"):
         tables.execute(f"DROP TABLE {table}")
-    return reasons, keys
+    return tables.nested_rows(JUDGEMENT_KEYS)
