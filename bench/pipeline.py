@@ -43,15 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.phases import peak_mb  # noqa: E402
+
 RUN_ID = "20261203T000000Z-pipeline"
-
-
-def _peak_mb() -> int:
-    """This process's peak RSS (VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return 0
 
 
 def _catalog(args: argparse.Namespace) -> Any:
@@ -79,7 +73,7 @@ class Steps:
             finally:
                 seconds = time.perf_counter() - started
                 self.seconds[key] = round(self.seconds.get(key, 0.0) + seconds, 2)
-                print(f"  {key:<36} {seconds:8.2f} s   peak RSS {_peak_mb():6d} MB",
+                print(f"  {key:<36} {seconds:8.2f} s   peak RSS {peak_mb():6d} MB",
                       file=sys.stderr, flush=True)
 
         setattr(module, name, timed)
@@ -129,7 +123,7 @@ def finish(run_root: Path, args: argparse.Namespace) -> dict[str, Any]:
     pipeline.finish_run(writer, catalog, summary)
     total = time.perf_counter() - started
     return {"phase": "finish", "total_s": round(total, 2), "steps": steps.seconds,
-            "peak_rss_mb": _peak_mb(), "verdicts": dict(summary.verdicts),
+            "peak_rss_mb": peak_mb(), "verdicts": dict(summary.verdicts),
             "observations": summary.observations}
 
 
@@ -148,12 +142,12 @@ def report(run_root: Path, args: argparse.Namespace) -> dict[str, Any]:
                          out=out)
     total = time.perf_counter() - started
     result: dict[str, Any] = {"phase": "report", "total_s": round(total, 2),
-                              "steps": steps.seconds, "peak_rss_mb": _peak_mb()}
+                              "steps": steps.seconds, "peak_rss_mb": peak_mb()}
     if args.pdf:
         started = time.perf_counter()
         render.write_reports(run_root / RUN_ID, catalog, formats=["pdf"], out=out)
         result["pdf_s"] = round(time.perf_counter() - started, 2)
-        result["peak_rss_mb_with_pdf"] = _peak_mb()
+        result["peak_rss_mb_with_pdf"] = peak_mb()
     result["files"] = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
     return result
 
@@ -174,7 +168,7 @@ def graph_exports(run_root: Path, args: argparse.Namespace) -> dict[str, Any]:
     done = time.perf_counter()
     return {"phase": "exports", "graph_s": round(built - started, 2),
             "gexf_s": round(gexf - built, 2), "json_s": round(done - gexf, 2),
-            "peak_rss_mb": _peak_mb()}
+            "peak_rss_mb": peak_mb()}
 
 
 PHASES: dict[str, Callable[[Path, argparse.Namespace], dict[str, Any]]] = {
