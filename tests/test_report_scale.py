@@ -339,9 +339,10 @@ def _judged(verdicts: list[dict[str, Any]], observations: int) -> dict[str, Any]
                   ("observations", "verdicts")]
         with RunTables(*tables) as run:
             rank_tables(run, {})
+            keys = list(queries.judgement_keys(run))
+            assert [key[0] for key in keys] == list(range(1, len(keys) + 1))  # each once
             by_number = {number: (status, rules, [(r["zh"], r["en"]) for r in reasons])
-                         for number, status, rules, reasons, *_
-                         in queries.judgement_keys(run)}
+                         for number, status, rules, reasons, *_ in keys}
             return {observation: by_number[number] for observation, number in run.all(
                 "SELECT o.id, fj.judgement FROM finding_judgements fj "
                 "JOIN observations o ON o.row = fj.observation_row ORDER BY o.row")}
@@ -370,6 +371,25 @@ def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, st
     assert {obs: (status, rules) for obs, (status, rules, _) in judged.items()} == expected
     assert all(reasons == [(rule, rule) for rule in rules]
                for _, rules, reasons in judged.values())
+
+
+def test_judgements_read_a_range_at_a_time_are_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The judgement keys (and their reasons' texts) are read RANGE_ROWS judgements at a time
+    # (DuckDB cannot spill the lists it gathers): ranges of two give every finding the same
+    # judgement, reasons in their verdicts' order, as one range does.
+    from audit.report import queries
+
+    records: list[dict[str, Any]] = [
+        {"id": f"v{i}", "rule_id": f"r{i % 3}", "observation_id": f"o{i % 7}",
+         "source": "wechat", "status": ("fail", "exempt", "inconclusive")[i % 3],
+         "severity": "high", "reason": {"zh": f"理由{i % 5}", "en": f"reason {i % 5}"},
+         "exemption": None, "requirements": []} for i in range(40)]
+    whole = _judged(records, 7)
+    monkeypatch.setattr(queries, "RANGE_ROWS", 2)
+    ranged = _judged(records, 7)
+    assert ranged == whole and len({str(v) for v in whole.values()}) > 2
+    assert all(len(reasons) == len(rules) for _, rules, reasons in whole.values())
 
 
 def test_a_judgement_is_made_of_its_worst_verdicts() -> None:

@@ -141,17 +141,18 @@ FROM (SELECT DISTINCT status, rules, reasons, exemptions, requirements, severiti
 # The judgement keys in order, each reason number replaced by its reason ({zh, en}): the
 # texts stay in DuckDB until a key is read (a run of thousands of platforms has about as many
 # distinct reasons, and judgements, as findings: ~1.5 GB of texts held at once at a million
-# observations).
+# observations). A range of judgements at a time: DuckDB cannot spill the lists it gathers.
 JUDGEMENT_KEYS = """
 WITH numbered AS (
   SELECT judgement, unnest(reasons) AS reason_id, unnest(range(len(reasons))) AS i
-  FROM judgement_keys),
+  FROM judgement_keys WHERE judgement >= $start AND judgement < $stop),
 texts AS (
   SELECT n.judgement, list(r.reason ORDER BY n.i) AS reasons
   FROM numbered n JOIN reasons r USING (reason_id) GROUP BY n.judgement)
 SELECT k.judgement, k.status, k.rules, coalesce(t.reasons, []) AS reasons, k.exemptions,
        k.requirements, k.severities
-FROM judgement_keys k LEFT JOIN texts t USING (judgement) ORDER BY k.judgement
+FROM judgement_keys k LEFT JOIN texts t USING (judgement)
+WHERE k.judgement >= $start AND k.judgement < $stop ORDER BY k.judgement
 """
 
 # Each finding's judgement by number (lists compare element by element, NULLs as equal).
@@ -310,4 +311,7 @@ def judgement_keys(tables: RunTables) -> Iterator[tuple[Any, ...]]:
     tables.execute(FINDING_JUDGEMENTS_TABLE)
     for table in ("finding_keys", "finding_verdicts", "findings"):
         tables.execute(f"DROP TABLE {table}")
-    return tables.nested_rows(JUDGEMENT_KEYS)
+    ((count,),) = tables.all("SELECT count(*) FROM judgement_keys")
+    return (key for start in range(1, count + 1, RANGE_ROWS)
+            for key in tables.nested_rows(JUDGEMENT_KEYS,
+                                          {"start": start, "stop": start + RANGE_ROWS}))
