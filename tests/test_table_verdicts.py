@@ -55,10 +55,13 @@ def observations(draw: st.DrawFn) -> list[Observation]:
     for n in range(draw(st.integers(1, 12))):
         found.append(Observation(
             id=f"o{n}" + draw(TEXT), probe_id=draw(TEXT),
-            source=draw(st.sampled_from([*PLATFORMS, "elsewhere"])),
+            # Sources and targets a hostile bundle names: the verdict's JSON is filled in
+            # with them per case (table_verdicts._Lines).
+            source=draw(st.sampled_from([*PLATFORMS, "elsewhere"]) | TEXT),
             surface=draw(st.sampled_from(list(SurfaceKind))),
             target_url=draw(URLS),
-            target_platform=draw(st.none() | st.sampled_from([*PLATFORMS, "not-listed"])),
+            target_platform=draw(st.none() | st.sampled_from([*PLATFORMS, "not-listed"])
+                                 | TEXT),
             outcome=draw(st.sampled_from(list(Outcome))),
             reason=draw(st.none() | st.sampled_from(list(BlockReason))),
             evidence=draw(st.lists(TEXT, max_size=3))))

@@ -13,10 +13,12 @@ with the pieces of its own cases only, the last KEPT_CASES cases' pieces kept fo
 ranges, so that memory stays bounded whatever the number of cases (all of them handed to
 DuckDB at once took 5 GB and three minutes for 100,000 observations of 500 platforms).
 
-The lines are the bundle writer's, byte for byte: each case's verdicts are serialised by
-pydantic with a placeholder for every field that differs between observations (id,
-observation id, probe, URL, evidence), split at the placeholders, and DuckDB puts each row's
-values, as JSON, between the pieces. DuckDB's JSON for a string is pydantic's except for the
+The lines are the bundle writer's, byte for byte: a verdict is serialised by pydantic once
+per rule, status, exemption, surface and outcome with a placeholder for every field that
+differs between observations (id, observation id, probe, URL, evidence) and between cases
+(source, target platform, reason texts: filled in per case with pydantic's JSON of them);
+the line is split at the observations' placeholders, and DuckDB puts each row's values, as
+JSON, between the pieces. DuckDB's JSON for a string is pydantic's except for the
 case of the hex digits of a control character's escape (\\u001F against \\u001f): those rare
 values are encoded by pydantic (`json_string`). tests/test_table_verdicts.py holds the two
 paths to the same bytes.
@@ -42,7 +44,7 @@ from audit.judge.evaluate import (
     requirement_index,
 )
 from audit.judge.summary import VerdictCounts
-from audit.model import BlockReason, Outcome, Severity, Status, SurfaceKind, Verdict
+from audit.model import BlockReason, Outcome, Severity, Status, SurfaceKind, Text, Verdict
 from audit.policy.catalog import Catalog
 from audit.web.urls import host_of
 
@@ -163,47 +165,85 @@ class _Pieces(NamedTuple):
 
 
 class _Marks(NamedTuple):
-    """Placeholders for the values that differ between observations, and the text each one is
-    split at in a verdict's JSON."""
+    """Placeholders in a verdict's JSON: for the values that differ between observations (id,
+    observation, probe, URL, evidence), split at, and for those that differ between the cases
+    of a rule's decision (source, target platform, the reason's two texts), filled in."""
     id: str
     obs: str
     probe: str
     url: str
     ev: str
-    splits: tuple[str, ...]  # the id's, observation's, probe's and URL's JSON, then evidence's
+    source: str
+    target: str
+    zh: str
+    en: str
+
+    def splits(self) -> tuple[str, ...]:
+        """The texts a line is split at: the id's, observation's, probe's and URL's JSON,
+        then the evidence list's."""
+        return (*(json_string(m) for m in (self.id, self.obs, self.probe, self.url)),
+                "[" + json_string(self.ev) + "]")
 
 
 def _marks() -> _Marks:
     # No policy text can hold them: NUL and a random token, made once per judging.
     token = "\0" + uuid.uuid4().hex
-    names = ("id", "obs", "probe", "url", "ev")
-    marks = [f"{token}{name}" for name in names]
-    splits = (*(json_string(m) for m in marks[:4]), "[" + json_string(marks[4]) + "]")
-    return _Marks(marks[0], marks[1], marks[2], marks[3], marks[4], splits)
+    return _Marks(*(f"{token}{name}" for name in _Marks._fields))
 
 
-def _pieces(case: Case, decision: Decision, marks: _Marks) -> _Pieces:
-    line = Verdict(
-        id=marks.id, rule_id=decision.rule.id, observation_id=marks.obs,
-        probe_id=marks.probe, source=case.source, surface=case.surface,
-        target_url=marks.url, target_platform=case.target_platform, outcome=case.outcome,
-        status=decision.status, severity=decision.rule.severity, reason=decision.reason,
-        exemption=decision.exemption.id if decision.exemption else None,
-        requirements=list(decision.requirements), evidence=[marks.ev],
-    ).model_dump_json()
-    parts = []
-    for split in marks.splits[:4]:
-        before, line = line.split(split)
+class _Lines:
+    """Each decision's verdict line, split into its pieces (_Pieces). pydantic serialises a
+    verdict once per rule, status, exemption, requirements, surface and outcome, with
+    placeholders for the case's source, target platform and reason texts, which each case
+    fills in with their JSON (pydantic's, `json_string`): an audit of thousands of platforms
+    has a case per link or two, and a verdict made and serialised per case was most of its
+    judging's time."""
+
+    def __init__(self) -> None:
+        self._marks = _marks()
+        self._splits = self._marks.splits()
+        self._fills = tuple(json_string(m) for m in (self._marks.source, self._marks.target,
+                                                     self._marks.zh, self._marks.en))
+        self._templates: dict[tuple[Any, ...], str] = {}
+
+    def _template(self, case: Case, decision: Decision) -> str:
+        exemption = decision.exemption.id if decision.exemption else None
+        key = (decision.rule.id, decision.status, exemption, decision.requirements,
+               case.surface, case.outcome)
+        template = self._templates.get(key)
+        if template is None:
+            marks = self._marks
+            template = self._templates[key] = Verdict(
+                id=marks.id, rule_id=decision.rule.id, observation_id=marks.obs,
+                probe_id=marks.probe, source=marks.source, surface=case.surface,
+                target_url=marks.url, target_platform=marks.target, outcome=case.outcome,
+                status=decision.status, severity=decision.rule.severity,
+                reason=Text(zh=marks.zh, en=marks.en), exemption=exemption,
+                requirements=list(decision.requirements), evidence=[marks.ev],
+            ).model_dump_json()
+        return template
+
+    def pieces(self, case: Case, decision: Decision) -> _Pieces:
+        source, target, zh, en = self._fills
+        line = (self._template(case, decision)
+                .replace(source, json_string(case.source))
+                .replace(target, "null" if case.target_platform is None
+                         else json_string(case.target_platform))
+                .replace(zh, json_string(decision.reason.zh))
+                .replace(en, json_string(decision.reason.en)))
+        parts = []
+        for split in self._splits[:4]:
+            before, line = line.split(split)
+            parts.append(before)
+        before, tail = line.split(self._splits[4])
         parts.append(before)
-    before, tail = line.split(marks.splits[4])
-    parts.append(before)
-    head, observation_id, probe_id, target_url, evidence = parts
-    return _Pieces(decision.rule.id, head + '"', '"' + observation_id, probe_id, target_url,
-                   evidence, tail, case.source, case.surface.value, case.target_platform,
-                   case.outcome.value, decision.status.value, decision.rule.severity.value,
-                   decision.reason.zh, decision.reason.en,
-                   decision.exemption.id if decision.exemption else None,
-                   list(decision.requirements))
+        head, observation_id, probe_id, target_url, evidence = parts
+        return _Pieces(decision.rule.id, head + '"', '"' + observation_id, probe_id,
+                       target_url, evidence, tail, case.source, case.surface.value,
+                       case.target_platform, case.outcome.value, decision.status.value,
+                       decision.rule.severity.value, decision.reason.zh, decision.reason.en,
+                       decision.exemption.id if decision.exemption else None,
+                       list(decision.requirements))
 
 
 def _case(row: tuple[Any, ...]) -> Case:
@@ -263,7 +303,7 @@ class _Judged:
     def __init__(self, catalog: Catalog):
         self._catalog = catalog
         self._index = requirement_index(catalog)
-        self._marks = _marks()
+        self._lines = _Lines()
         self._kept: dict[tuple[Any, ...], tuple[list[_Pieces], list[tuple[Status, Severity]]]] \
             = {}
 
@@ -273,7 +313,7 @@ class _Judged:
         if found is None:
             case = _case(key)
             decisions = decide(case, self._catalog, self._index)
-            found = ([_pieces(case, d, self._marks) for d in decisions],
+            found = ([self._lines.pieces(case, d) for d in decisions],
                      [(d.status, d.rule.severity) for d in decisions])
             if len(self._kept) >= KEPT_CASES:
                 del self._kept[next(iter(self._kept))]  # the oldest
