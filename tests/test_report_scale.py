@@ -578,7 +578,30 @@ def test_the_report_lists_the_cross_target_verdicts_rule_by_rule(tmp_path: Path)
     assert listed == by_rule
     written = [v.id for v in Bundle(run).verdicts() if v.id in set(by_rule)]
     assert written != by_rule  # the file's own order is not the report's
-    assert len({v.rule_id for v in build_report_data(run, catalog).cross}) == 2
+    data = build_report_data(run, catalog)
+    assert len({v.rule_id for v in data.cross}) == 2
+    # Each requirement lists its first CROSS_LISTED in that order, and counts them all.
+    import json
+
+    from audit.report.data import CROSS_LISTED
+    from audit.report.render import write_reports
+
+    requirements = [r for r in data.requirements if r.cross_count]
+    assert requirements and any(r.cross_count > CROSS_LISTED for r in requirements)
+    for r in requirements:
+        mine = [v.id for v in data.cross
+                if v.rule_id in {rule for rule, _, _ in r.rules}]
+        assert [v.id for v in r.cross] == mine[:CROSS_LISTED] and r.cross_count == len(mine)
+    data.findings.close()
+    # findings.json has every one of them, streamed in its place: the same bytes as
+    # json.dumps(indent=1) writes the whole object.
+    write_reports(run, catalog, formats=["json"], out=tmp_path / "out")
+    text = (tmp_path / "out" / "findings.json").read_text(encoding="utf-8")
+    parsed = json.loads(text)
+    assert [v["id"] for v in parsed["cross_target"]] == by_rule
+    head = text[:text.index(',\n "findings": ')]
+    assert head + "\n}" == json.dumps({k: v for k, v in parsed.items() if k != "findings"},
+                                       ensure_ascii=False, indent=1)
 
 
 @pytest.mark.parametrize("outcomes", ["mixed", "all open"])

@@ -65,6 +65,7 @@ from audit.report.findings import (
     rank_tables,
     status_rank,
 )
+from audit.report.groups import CROSS_CAP
 from audit.report.search import SearchSection, search_section
 from audit.report.spill import Spilled
 
@@ -106,7 +107,8 @@ class RequirementResult:
     finding_ids: list[str]  # the first LISTED_PER_REQUIREMENT of them, worst first
     finding_positions: list[int]  # where those are in ReportData.findings
     sources_failed: Counter[str]
-    cross: list[Verdict]  # graph-scope verdicts of its rules
+    cross: list[Verdict]  # the first CROSS_LISTED graph-scope verdicts of its rules
+    cross_count: int  # all of them
 
 
 @dataclass
@@ -140,7 +142,9 @@ class ReportData:
     path: Path
     frameworks: list[Framework]
     findings: Findings  # worst first, in DuckDB (audit/report/findings.py)
-    cross: list[Verdict]  # graph-scope verdicts (no observation) that failed or were exempt
+    # Graph-scope verdicts (no observation) that failed or were exempt, in a temporary file
+    # (an audit of thousands of platforms has hundreds of thousands: 1.7 GB as objects).
+    cross: Sequence[Verdict]
     requirements: list[RequirementResult]
     platform_matrix: Matrix
     company_matrix: Matrix
@@ -202,7 +206,9 @@ class _Judged:
 
 @dataclass
 class _VerdictFigures:
-    cross: list[Verdict]
+    cross: Spilled[Verdict]
+    cross_listed: dict[str, list[Verdict]]  # requirement -> its first CROSS_LISTED
+    cross_counts: Counter[str]  # requirement -> its graph-scope verdicts
     statuses: Counter[str]
     failed_by_severity: Counter[str]
     by_rule: Counter[tuple[str, str]]  # (rule id, status) -> verdicts
@@ -221,12 +227,36 @@ def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _Verdict
         by_rule[(rule_id, status)] += count
         if status == "fail":
             failed_by_severity[severity] += count
+    rules_of = requirement_rules(frameworks)
+    requirements_of: dict[str, list[str]] = {}
+    for key, rules in rules_of.items():
+        for rule in rules:
+            requirements_of.setdefault(rule, []).append(key)
+    listed: dict[str, list[Verdict]] = {}
+    counts: Counter[str] = Counter()
+
+    def validated() -> Iterator[Verdict]:
+        # Each requirement's first CROSS_LISTED listed as they go by (the page shows no
+        # more), in the order the verdicts are read.
+        for record in queries.graph_verdicts(tables):
+            verdict = Verdict.model_validate(record)
+            for key in requirements_of.get(verdict.rule_id, ()):
+                counts[key] += 1
+                if len(kept := listed.setdefault(key, [])) < CROSS_LISTED:
+                    kept.append(verdict)
+            yield verdict
+
     try:
-        cross = [Verdict.model_validate(record) for record in queries.graph_verdicts(tables)]
+        cross = Spilled("the report's cross-target verdicts", validated(),
+                        encode=_encode_verdict, decode=Verdict.model_validate_json)
     except ValidationError as exc:
         raise BundleError(f"verdicts: invalid graph verdict ({exc})") from None
-    return _VerdictFigures(cross, statuses, failed_by_severity, by_rule,
-                           queries.requirement_statuses(tables, requirement_rules(frameworks)))
+    return _VerdictFigures(cross, listed, counts, statuses, failed_by_severity, by_rule,
+                           queries.requirement_statuses(tables, rules_of))
+
+
+def _encode_verdict(verdict: Verdict) -> bytes:
+    return verdict.model_dump_json().encode("utf-8")
 
 
 def judged(status: str, rules: list[str], reasons: list[dict[str, str]],
@@ -368,6 +398,10 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     return data
 
 
+# A requirement lists this many of its cross-target verdicts (the HTML shows them all, the
+# PDF fewer: groups.CROSS_CAP); its count is of all of them.
+CROSS_LISTED = max(CROSS_CAP.values())
+
 # A requirement lists this many of its failed findings, the worst (the HTML shows 50, the
 # PDF 12: audit/report/render.py); the count and the sources are of all of them.
 LISTED_PER_REQUIREMENT = 50
@@ -409,7 +443,8 @@ def _requirements(frameworks: list[Framework], catalog: Catalog, judgement: _Ver
                 status=judgement.requirement_status[key], counts=counts,
                 failed=failed[key], finding_ids=[ids[p] for p in positions],
                 finding_positions=positions, sources_failed=sources.get(key, Counter()),
-                cross=[v for v in judgement.cross if v.rule_id in rules],
+                cross=judgement.cross_listed.get(key, []),
+                cross_count=judgement.cross_counts[key],
             ))
     return results
 

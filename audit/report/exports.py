@@ -207,7 +207,9 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
              "failed_sources": dict(r.sources_failed)}
             for r in data.requirements
         ],
-        "cross_target": [v.model_dump(mode="json") for v in data.cross],
+        # Streamed in its place too (an audit of thousands of platforms has hundreds of
+        # thousands).
+        "cross_target": _CROSS_PLACE,
         "changes": None if data.diff is None else {
             "previous_run": data.diff.previous_run, "unchanged_edges": data.diff.unchanged,
             "edges": [{"source": c.source, "surface": c.surface, "target": c.target,
@@ -216,23 +218,32 @@ def _head(data: ReportData, generated_at: str) -> dict[str, Any]:
     }
 
 
-# What _head puts where the review queue goes, for _json_chunks to find: it looks for a line
-# break, one space, the key "review" and this value, which only the top-level entry matches
-# (nested keys are indented further, and a value's own line breaks are written as \n).
+# What _head puts where the review queue and the cross-target verdicts go, for _json_chunks
+# to find: it looks for a line break, one space, the key and this value, which only the
+# top-level entry matches (nested keys are indented further, and a value's own line breaks
+# are written as \n).
 _REVIEW_PLACE = "\0review\0"
+_CROSS_PLACE = "\0cross_target\0"
 
 
 def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
-    """findings.json up to its findings' list."""
-    head = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
-    before, after = head.split(f'\n "review": {json.dumps(_REVIEW_PLACE)}', 1)
-    # As json.dumps(indent=1) writes a list of objects at the second level.
-    yield before + '\n "review": ['
-    for i, item in enumerate(data.review):
-        text = json.dumps(asdict(item), ensure_ascii=False, indent=1).replace("\n", "\n  ")
-        yield ("\n  " if i == 0 else ",\n  ") + text
-    yield "\n ]" if data.review else "]"
-    yield after[:-2] + ',\n "findings": '  # reopen the object for the findings' list
+    """findings.json up to its findings' list, the review queue and the cross-target
+    verdicts streamed in their places (as json.dumps(indent=1) writes a list of objects at
+    the second level)."""
+    rest = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
+    streamed = (("review", _REVIEW_PLACE, (asdict(item) for item in data.review)),
+                ("cross_target", _CROSS_PLACE,
+                 (verdict.model_dump(mode="json") for verdict in data.cross)))
+    for key, place, items in streamed:
+        before, rest = rest.split(f'\n "{key}": {json.dumps(place)}', 1)
+        yield before + f'\n "{key}": ['
+        listed = False
+        for item in items:
+            text = json.dumps(item, ensure_ascii=False, indent=1).replace("\n", "\n  ")
+            yield (",\n  " if listed else "\n  ") + text
+            listed = True
+        yield "\n ]" if listed else "]"
+    yield rest[:-2] + ',\n "findings": '  # reopen the object for the findings' list
 
 
 def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
