@@ -392,6 +392,31 @@ def test_judgements_read_a_range_at_a_time_are_the_same(
     assert all(len(reasons) == len(rules) for _, rules, reasons in whole.values())
 
 
+def test_judgement_cells_forgotten_and_read_again_change_nothing(
+        tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # findings.csv renders each judgement's cells once while kept (KEPT_JUDGEMENTS): with
+    # one kept, every batch reads its judgements' cells again, and the file is the same.
+    from audit.report import exports
+    from audit.report.render import write_reports
+
+    run = reportruns.write_run(tmp_path, "cells", reportruns.synthetic_observations(400),
+                               catalog)
+    write_reports(run, catalog, ["csv"], "zh", tmp_path / "kept")
+    asked: list[list[int]] = []
+    query = exports._JudgedCells.of
+
+    def counting(self: exports._JudgedCells, numbers: list[int]) -> dict[int, str]:
+        asked.append(numbers)
+        return query(self, numbers)
+
+    monkeypatch.setattr(exports, "KEPT_JUDGEMENTS", 1)
+    monkeypatch.setattr(exports._JudgedCells, "of", counting)
+    write_reports(run, catalog, ["csv"], "zh", tmp_path / "one")
+    assert len({n for numbers in asked for n in numbers}) > 1
+    assert ((tmp_path / "one" / "findings.csv").read_bytes()
+            == (tmp_path / "kept" / "findings.csv").read_bytes())
+
+
 def test_a_judgement_is_made_of_its_worst_verdicts() -> None:
     # A finding's judgement from its key: requirements once each in the order first named,
     # the worst severity (none for an inconclusive finding), the exemptions that were given,

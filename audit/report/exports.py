@@ -100,7 +100,34 @@ def _rendered_sql(json_wanted: bool, csv_wanted: bool) -> str:
 
 
 JUDGEMENT_CELLS = (f"SELECT judgement, {_cells(_CSV_VALUES[_JUDGED_CELLS])} AS cells "
-                   "FROM judgements")
+                   "FROM judgements WHERE list_contains($numbers, judgement)")
+# Judgements' rendered cells kept from one batch of findings to the next: a run of a few
+# dozen platforms has a few thousand judgements, all kept; one of thousands has about as
+# many as findings (~1.5 KB of cells each), read a batch's at a time.
+KEPT_JUDGEMENTS = 16_384
+
+
+class _JudgedCells:
+    """A judgement's CSV cells (JUDGEMENT_CELLS) between the commas that join them to the
+    finding's, by its number, rendered by DuckDB when first asked for and kept while they
+    are among the last KEPT_JUDGEMENTS."""
+
+    def __init__(self, findings: Any):
+        self._findings = findings
+        self._kept: dict[int, str] = {}
+
+    def of(self, numbers: list[int]) -> dict[int, str]:
+        """The cells of these judgements (a batch's): one query for those not kept."""
+        wanted = set(numbers)
+        found = {n: text for n in wanted if (text := self._kept.get(n)) is not None}
+        missing = sorted(wanted - found.keys())
+        if missing:
+            for number, cells in self._findings.query(JUDGEMENT_CELLS, {"numbers": missing}):
+                text = found[number] = "," + _csv_text([cells]).decode("utf-8")[:-2] + ","
+                if len(self._kept) >= KEPT_JUDGEMENTS:
+                    del self._kept[next(iter(self._kept))]  # the oldest
+                self._kept[number] = text
+        return found
 
 
 class _Kept:
@@ -132,9 +159,7 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
     records = _Kept("findings.json's findings", count) if json_wanted else None
     rows = _Kept("findings.csv's findings", count) if csv_wanted else None
     data.findings.execute(DEFUSE_MACRO)
-    # A judgement's cells between the commas that join them to the finding's.
-    judged = {number: "," + _csv_text([cells]).decode("utf-8")[:-2] + ","
-              for number, cells in data.findings.query(JUDGEMENT_CELLS)}
+    judged = _JudgedCells(data.findings)
     try:
         for batch in data.findings.batches(_rendered_sql(json_wanted, csv_wanted)):
             positions = batch.column(0).to_pylist()
@@ -144,9 +169,11 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
                     records.add(position, record.encode("utf-8"))
             if rows is not None:
                 before, after = _csv_lines(batch.column(2)), _csv_lines(batch.column(3))
-                for position, first, number, last in zip(
-                        positions, before, batch.column(4).to_pylist(), after, strict=True):
-                    rows.add(position, (first[:-2] + judged[number] + last).encode("utf-8"))
+                numbers = batch.column(4).to_pylist()
+                cells = judged.of(numbers)
+                for position, first, number, last in zip(positions, before, numbers, after,
+                                                         strict=True):
+                    rows.add(position, (first[:-2] + cells[number] + last).encode("utf-8"))
     except BaseException:
         for kept in (records, rows):
             if kept is not None:
