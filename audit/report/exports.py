@@ -299,7 +299,8 @@ def write_findings(data: ReportData, *, json_out: Path | None = None,
         json_file = csv_file = None
         if json_out is not None:
             json_file = stack.enter_context(parts[json_out].open("wb", buffering=1 << 20))
-            json_file.write("".join(_json_chunks(data, generated_at)).encode("utf-8"))
+            for chunk in _json_chunks(data, generated_at):  # one at a time: the cross-target
+                json_file.write(chunk.encode("utf-8"))      # verdicts can be 100s of MB
             json_file.write(b"[" if len(data.findings) else b"[]")
         if csv_out is not None:
             csv_file = stack.enter_context(parts[csv_out].open("wb", buffering=1 << 20))
