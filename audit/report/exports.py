@@ -21,13 +21,13 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from xml.sax.saxutils import quoteattr
 
 from audit import __version__
 from audit.evidence.bundle import banner, describe
 from audit.model import Status, Verdict
-from audit.report.data import FINDING_STATUSES, Finding, ReportData
+from audit.report.data import FINDING_STATUSES, ReportData
 from audit.report.findings import FINDING_COLUMNS
 from audit.report.queries import CASE_LISTED
 from audit.report.search import SURFACE as SEARCH_SURFACE
@@ -385,13 +385,29 @@ def _defuse(row: list[str]) -> list[str]:
 JUNIT_LISTED = CASE_LISTED
 
 
+class _Listed(NamedTuple):
+    """What a JUnit case's message says of a finding."""
+    id: str
+    surface: str
+    target_url: str
+    outcome: str
+    severity: str | None
+    reason_en: str | None  # its first reason's
+
+
+# The listed findings' fields, read by position (not whole Finding objects: an audit of
+# thousands of platforms has tens of thousands of cases, ~300,000 findings listed).
+_LISTED = ("SELECT position, id, surface, target_url, outcome, severity, reasons[1].en "
+           "FROM report_findings WHERE list_contains($positions, position)")
+
+
 @dataclass
 class _Case:
     """The findings of one JUnit test case: how many, and the first JUNIT_LISTED (listed in
     its message; findings.csv has them all)."""
 
     count: int = 0
-    first: list[Finding] = field(default_factory=list)
+    first: list[_Listed] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.count > 0
@@ -403,7 +419,8 @@ def junit_cases(data: ReportData) -> tuple[dict[tuple[str, str], _Case],
     one could read (unrecognized pages), from data.cases (queries.CASES), their first ones
     read in one query."""
     wanted = sorted({p for case in data.cases.values() for p in case.first[:JUNIT_LISTED]})
-    read = dict(zip(wanted, data.findings.read(wanted), strict=True))
+    read = {position: _Listed(*fields) for position, *fields
+            in data.findings.query(_LISTED, {"positions": wanted})}
     failed: dict[tuple[str, str], _Case] = {}
     unread: dict[tuple[str, str], _Case] = {}
     for (status, key, source), case in data.cases.items():
@@ -443,11 +460,11 @@ def write_junit(data: ReportData, out: Path) -> Path:
                 failures += 1
                 first = failed.first[0]
                 summary = f"{failed.count} link(s) failed"
-                if first.reasons:
-                    summary += f"; e.g. {first.reasons[0].en}"
+                if first.reason_en is not None:
+                    summary += f"; e.g. {first.reason_en}"
                 message = quoteattr(_clean(summary))
-                kind = first.severity.value if first.severity else "fail"
-                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome.value}"
+                kind = first.severity or "fail"
+                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome}"
                                    for f in failed.first)
                 body = (f'<failure message={message} type="{kind}">'
                         f"{_xml_text(detail)}</failure>")
