@@ -143,8 +143,9 @@ class ReportData:
     frameworks: list[Framework]
     findings: Findings  # worst first, in DuckDB (audit/report/findings.py)
     # Graph-scope verdicts (no observation) that failed or were exempt, in a temporary file
-    # (an audit of thousands of platforms has hundreds of thousands: 1.7 GB as objects).
-    cross: Sequence[Verdict]
+    # (an audit of thousands of platforms has hundreds of thousands: 1.7 GB as objects), each
+    # as its JSON (`cross.blobs()`: findings.json's cross_target).
+    cross: Spilled[Verdict]
     requirements: list[RequirementResult]
     platform_matrix: Matrix
     company_matrix: Matrix

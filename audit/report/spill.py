@@ -137,6 +137,12 @@ class Spilled(Sequence[T], Generic[T]):
         for index in range(len(self)):
             yield self._read(index)
 
+    def blobs(self) -> Iterator[bytes]:
+        """The items as `encode` made them, in order (not decoded)."""
+        self.flush()
+        for index in range(len(self)):
+            yield self._file.read(self._offsets[index], self._lengths[index])
+
     def __bool__(self) -> bool:
         return bool(self._offsets)
 
