@@ -19,12 +19,16 @@ def peak_mb() -> int:
     return 0
 
 
-def run_phase(command: list[str], what: str, code: Path) -> dict[str, Any]:
+def run_phase(command: list[str], what: str, code: Path, *,
+              live: bool = False) -> dict[str, Any]:
     """The figures `command` printed last, with the checkout measured; SystemExit with the
-    phase's stderr if it failed."""
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    phase's stderr if it failed. live: the phase's stderr (its progress) goes to this
+    process's as it comes, and is not repeated on failure."""
+    proc = subprocess.run(command, stdout=subprocess.PIPE,
+                          stderr=None if live else subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"{what} ({code}) failed (exit {proc.returncode}):\n{proc.stderr}")
+        raise SystemExit(f"{what} ({code}) failed (exit {proc.returncode}):\n"
+                         f"{proc.stderr or ''}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     result["code"] = str(code)
     return result

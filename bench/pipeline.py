@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.phases import peak_mb  # noqa: E402
+from bench.phases import peak_mb, run_phase  # noqa: E402
 
 RUN_ID = "20261203T000000Z-pipeline"
 
@@ -175,9 +175,7 @@ PHASES: dict[str, Callable[[Path, argparse.Namespace], dict[str, Any]]] = {
     "generate": generate, "finish": finish, "report": report, "exports": graph_exports}
 
 
-def run_phase(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    import subprocess
-
+def measure(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, __file__, "--phase", name, "--run", str(root),
                "--observations", str(args.observations), "--platforms", str(args.platforms),
                "--companies", str(args.companies), "--edges", str(args.edges)]
@@ -185,10 +183,7 @@ def run_phase(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]
         command.append("--pdf")
     print(f"{name}:", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{name} failed (exit {proc.returncode})")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_phase(command, name, ROOT, live=True)
     result["process_s"] = round(time.perf_counter() - started, 2)
     return result
 
@@ -216,12 +211,12 @@ def main() -> None:
     try:
         if (root / RUN_ID).exists():
             raise SystemExit(f"{root / RUN_ID} exists: give an empty --dir")
-        generated = run_phase("generate", root, args)
+        generated = measure("generate", root, args)
         print(f"generated {generated['observations']:,} observations in "
               f"{generated['process_s']} s (not timed)", file=sys.stderr)
-        results = [run_phase("finish", root, args), run_phase("report", root, args)]
+        results = [measure("finish", root, args), measure("report", root, args)]
         if args.exports:
-            results.append(run_phase("exports", root, args))
+            results.append(measure("exports", root, args))
         for result in results:
             print(json.dumps(result, ensure_ascii=False))
         timed = results[0]["total_s"] + results[1]["total_s"]
