@@ -31,6 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.phases import audit_size_options  # noqa: E402
+
 WRITERS = ["streamed graphml", "networkx graphml", "streamed gexf", "networkx gexf"]
 
 
@@ -89,10 +91,7 @@ def _uptime() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--observations", type=int, default=1_000_000)
-    parser.add_argument("--platforms", type=int, default=2000)
-    parser.add_argument("--companies", type=int, default=200)
-    parser.add_argument("--edges", type=int, default=400_000)
+    audit_size_options(parser)
     parser.add_argument("--dir", type=Path, help="generate the run and the graph here, or "
                         "reuse them (kept)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)

@@ -44,6 +44,7 @@ from audit.model import (
     Text,
 )
 from audit.policy.catalog import Catalog
+from bench.phases import audit_size_options
 
 T = TypeVar("T")
 OUTCOMES = [Outcome.DIRECT, Outcome.WRAPPED, Outcome.WARNED, Outcome.COPY_ONLY,
@@ -134,10 +135,7 @@ def scipy_floor(graph: Any) -> tuple[float, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--platforms", type=int, default=2000)
-    parser.add_argument("--companies", type=int, default=200)
-    parser.add_argument("--edges", type=int, default=400_000)
-    parser.add_argument("--observations", type=int, default=1_000_000)
+    audit_size_options(parser)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", choices=["graph", "ingest"], default=None,
                         help="Run one half of the benchmark.")

@@ -4,6 +4,7 @@ line last."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 from pathlib import Path
@@ -32,3 +33,13 @@ def run_phase(command: list[str], what: str, code: Path, *,
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     result["code"] = str(code)
     return result
+
+
+def audit_size_options(parser: argparse.ArgumentParser) -> None:
+    """The size of tests/scaleruns.py's synthetic audit (bench/graph.py's): the options the
+    benchmarks that generate it share, with its defaults (a million observations of 2,000
+    platforms of 200 companies over 400,000 links)."""
+    parser.add_argument("--observations", type=int, default=1_000_000)
+    parser.add_argument("--platforms", type=int, default=2000)
+    parser.add_argument("--companies", type=int, default=200)
+    parser.add_argument("--edges", type=int, default=400_000)

@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.phases import peak_mb, run_phase  # noqa: E402
+from bench.phases import audit_size_options, peak_mb, run_phase  # noqa: E402
 
 RUN_ID = "20261203T000000Z-pipeline"
 
@@ -190,10 +190,7 @@ def measure(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--observations", type=int, default=1_000_000)
-    parser.add_argument("--platforms", type=int, default=2000)
-    parser.add_argument("--companies", type=int, default=200)
-    parser.add_argument("--edges", type=int, default=400_000)
+    audit_size_options(parser)
     parser.add_argument("--dir", type=Path, help="generate the bundle here (kept)")
     parser.add_argument("--keep", action="store_true", help="keep the generated bundle")
     parser.add_argument("--exports", action="store_true",

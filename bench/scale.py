@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # bench.phases; a measured checkout goes first
+
+from bench.phases import audit_size_options  # noqa: E402
 
 
 def _peak_mb() -> int:
@@ -175,10 +178,7 @@ def measure(name: str, run: Path, code: Path, args: argparse.Namespace) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--observations", type=int, default=1_000_000)
-    parser.add_argument("--platforms", type=int, default=2000)
-    parser.add_argument("--companies", type=int, default=200)
-    parser.add_argument("--edges", type=int, default=400_000)
+    audit_size_options(parser)
     parser.add_argument("--baseline", type=Path, help="a checkout holding observations as "
                         "Python objects, measured side by side (e.g. /tmp/base)")
     parser.add_argument("--previous", type=Path, help="also the columnar phase with another "

@@ -296,6 +296,10 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     return counts
 
 
+# A case's verdicts' pieces, and their (status, severity) pairs.
+_CaseVerdicts = tuple[list[_Pieces], list[tuple[Status, Severity]]]
+
+
 class _Judged:
     """Each case's verdicts as `_pieces` gives them, and their (status, severity) pairs, by
     the case's columns (_CASE_COLUMNS): decided once while kept (the last KEPT_CASES)."""
@@ -304,11 +308,9 @@ class _Judged:
         self._catalog = catalog
         self._index = requirement_index(catalog)
         self._lines = _Lines()
-        self._kept: dict[tuple[Any, ...], tuple[list[_Pieces], list[tuple[Status, Severity]]]] \
-            = {}
+        self._kept: dict[tuple[Any, ...], _CaseVerdicts] = {}
 
-    def __call__(self, key: tuple[Any, ...]
-                 ) -> tuple[list[_Pieces], list[tuple[Status, Severity]]]:
+    def __call__(self, key: tuple[Any, ...]) -> _CaseVerdicts:
         found = self._kept.get(key)
         if found is None:
             case = _case(key)
