@@ -25,15 +25,37 @@ from audit.evidence.bundle import (
 from audit.evidence.sql import run_tables
 from audit.judge import evaluate as judge_evaluate
 from audit.judge import table_verdicts
-from audit.judge.evaluate import evaluate
+from audit.judge.evaluate import evaluate, names_fill_in_later
 from audit.judge.summary import VerdictCounts, counted
 from audit.judge.table_verdicts import write_observation_verdicts
 from audit.judge.verdicts import write_verdicts
-from audit.model import BlockReason, Observation, Outcome, Status, SurfaceKind
+from audit.model import (
+    BlockReason,
+    Category,
+    Observation,
+    Outcome,
+    Platform,
+    ReasonTemplates,
+    Rule,
+    Status,
+    SurfaceKind,
+    Text,
+)
 from audit.policy.catalog import Catalog
-from tests.test_evaluate import DOMAIN_RULE, PLATFORMS, SHIPPED_RULES, catalog, obs
+from tests.test_evaluate import (
+    CITE,
+    COMPANIES,
+    DOMAIN_RULE,
+    FILTER_RULES,
+    PLATFORMS,
+    SHIPPED_RULES,
+    catalog,
+    obs,
+)
 
-CATALOG = catalog(rules={**SHIPPED_RULES, DOMAIN_RULE.id: DOMAIN_RULE})
+# The shipped rules, one whose exemption lists domains, and rules that ask of the source and
+# target each thing a rule can ask (a category, being listed, being of one company).
+CATALOG = catalog(rules={**SHIPPED_RULES, DOMAIN_RULE.id: DOMAIN_RULE, **FILTER_RULES})
 
 # Text as hostile pages leave it in URLs and ids: control characters (whose JSON escapes
 # DuckDB and pydantic write differently), quotes, backslashes, a literal "\u001F",
@@ -107,6 +129,78 @@ def test_the_table_gives_the_objects_verdicts_byte_for_byte(records: list[Observ
     assert table == objects
 
 
+def _renamed(names: dict[str, Text]) -> dict[str, Platform]:
+    return {pid: p.model_copy(update={"name": names.get(pid, p.name)})
+            for pid, p in PLATFORMS.items()}
+
+
+# Names DuckDB fills into the lines and the reasons: JSON's escapes (a quote, a backslash, a
+# control character, a line separator), a field of a template, a private-use character such
+# as the stand-ins begin with.
+HOSTILE_NAMES = Catalog(
+    platforms=_renamed({
+        "wechat": Text(zh='微"信\\\x1f', en="{target} \u2028"),
+        "taobao": Text(zh="\ue000淘宝\ue001", en="Tao\\u001Fbao"),
+    }),
+    companies=COMPANIES, rules=CATALOG.rules, frameworks=CATALOG.frameworks)
+
+
+def _formatting(rule_id: str) -> Rule:
+    # A template that formats a name: filled in by stand-ins first, it would differ.
+    rule = FILTER_RULES["any-company"]
+    return rule.model_copy(update={"id": rule_id, "reason": ReasonTemplates.model_validate({
+        "pass": {"zh": "{source!r}→{target:>12}", "en": "{source[0]} {target}"},
+        "fail": {"zh": "不通过 {source}", "en": "fail {target.__class__.__name__}"},
+    })})
+
+
+FORMATTING = catalog(rules={**CATALOG.rules, "formatting": _formatting("formatting")})
+
+
+def test_names_are_filled_in_later_unless_a_template_formats_them() -> None:
+    assert names_fill_in_later(CATALOG) and names_fill_in_later(HOSTILE_NAMES)
+    assert not names_fill_in_later(FORMATTING)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(observations(), st.sampled_from(["hostile names", "formatting"]))
+def test_hostile_names_and_formatted_names_give_the_objects_bytes(
+        records: list[Observation], judge: str) -> None:
+    table, objects = _both(records, {"hostile names": HOSTILE_NAMES,
+                                     "formatting": FORMATTING}[judge])
+    assert table == objects
+
+
+def test_many_sources_and_targets_of_one_kind_are_decided_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20 messengers of 20 companies linking to 20 shops of 20 others: 400 cases, which the
+    # rules ask the same of (categories, other companies): one kind per outcome.
+    platforms = {
+        f"{kind}{n}": Platform(id=f"{kind}{n}", name=Text(zh=f"{kind}{n}号", en=f"{kind} {n}"),
+                               company=f"{kind}-co{n}", category=category,
+                               domains=[f"{kind}{n}.example"], cite=CITE)
+        for kind, category in (("im", Category.IM), ("shop", Category.ECOMMERCE))
+        for n in range(20)}
+    judge = Catalog(platforms=platforms, companies={}, rules=SHIPPED_RULES,
+                    frameworks=CATALOG.frameworks)
+    records = [obs(outcome, source=f"im{s}", target=f"shop{t}", url=f"https://shop{t}.example/",
+                   oid=f"o{outcome.value}{s}-{t}")
+               for outcome in (Outcome.DIRECT, Outcome.COPY_ONLY)
+               for s in range(20) for t in range(20)]
+    decided: list[object] = []
+    real_decide = judge_evaluate.decide
+
+    def counting(*args: object) -> object:
+        decided.append(args[0])
+        return real_decide(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("audit.judge.table_verdicts.decide", counting)
+    table, objects = _both(records, judge)
+    assert table == objects
+    assert len(decided) == 2
+    assert "im7号".encode() in table and b"shop 13" in table  # each row's own names
+
+
 def test_a_run_of_many_cases_in_order() -> None:
     # Rows of one case apart, cases interleaved: each row's verdicts where its line is.
     records = [obs(outcome, source=source, target=target, oid=f"o{n}")
@@ -119,9 +213,9 @@ def test_a_run_of_many_cases_in_order() -> None:
 
 def test_ranges_of_rows_and_forgotten_cases_change_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # A run is judged RANGE_ROWS rows at a time, each range with its own cases' pieces, and
-    # only KEPT_CASES cases are remembered between ranges: with ranges of 4 rows and 2 cases
-    # kept, cases recur across ranges and are decided again after being forgotten; the lines
+    # A run is judged RANGE_ROWS rows at a time, each range with its own kinds' pieces, and
+    # only KEPT_CASES kinds are remembered between ranges: with ranges of 4 rows and 2 kinds
+    # kept, kinds recur across ranges and are decided again after being forgotten; the lines
     # (in row order, each row's in rule order) and the counts stay the objects'.
     records = [obs(outcome, source=source, target=target, oid=f"o{n}")
                for n, (outcome, source, target) in enumerate(
@@ -142,7 +236,7 @@ def test_ranges_of_rows_and_forgotten_cases_change_nothing(
     ranged, objects = _both(records)
     assert ranged == objects == whole[0]
     distinct = len({(r.source, r.target_platform, r.outcome) for r in records})
-    assert len(decided) > distinct  # forgotten cases were decided again
+    assert len(decided) > distinct  # forgotten kinds were decided again (a kind a case here)
 
 
 def test_a_python_table_goes_to_duckdb_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:

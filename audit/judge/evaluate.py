@@ -6,6 +6,8 @@ Pure functions, no I/O. Graph-scope rules (cross-target comparisons) are evaluat
 from __future__ import annotations
 
 import hashlib
+import re
+import string
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, Literal, NamedTuple
 
@@ -309,16 +311,34 @@ def case_of(observation: Observation, catalog: Catalog, domains: Collection[str]
                 None if target_known else observation.target_url)
 
 
-def decide(case: Case, catalog: Catalog, index: Mapping[str, list[str]]) -> list[Decision]:
+# The names a verdict's reason gives the source and the target of a case: (zh, en) each.
+Names = tuple[tuple[str, str], tuple[str, str]]
+
+
+def case_names(case: Case, catalog: Catalog) -> Names:
+    """The catalog's name of the source, else its id; the catalog's name of the target, else
+    its URL (a platform the catalog does not know), else nothing. A run's table names its
+    rows' cases in SQL the same way (audit.judge.table_verdicts, `_CASED`)."""
+    source = catalog.platforms.get(case.source)
+    target = catalog.platforms.get(case.target_platform or "")
+    return ((_name(source, 0) or case.source, _name(source, 1) or case.source),
+            (_name(target, 0) or case.unknown_target_url or "",
+             _name(target, 1) or case.unknown_target_url or ""))
+
+
+def decide(case: Case, catalog: Catalog, index: Mapping[str, list[str]],
+           names: Names | None = None) -> list[Decision]:
     """The verdicts of every observation-scope rule that applies to the case, in the
-    catalog's order of rules (`requirement_index(catalog)` as `index`)."""
+    catalog's order of rules (`requirement_index(catalog)` as `index`); the reasons name the
+    source and target by `names` (None: case_names)."""
+    names = names or case_names(case, catalog)
     decisions = []
     for rule in catalog.rules.values():
         if rule.scope != "observation" or not _applies(rule, case, catalog):
             continue
         status, exemption = _judge(rule, case)
         decisions.append(Decision(rule, status, exemption,
-                                  _reason(rule, status, exemption, case, catalog),
+                                  _reason(rule, status, exemption, case, names),
                                   tuple(index.get(rule.id, ()))))
     return decisions
 
@@ -410,7 +430,7 @@ def _matching_exemption(rule: Rule, case: Case) -> Exemption | None:
 
 
 def _reason(rule: Rule, status: Status, exemption: Exemption | None, case: Case,
-            catalog: Catalog) -> Text:
+            names: Names) -> Text:
     templates = rule.reason
     template = {
         Status.PASS: templates.pass_,
@@ -418,13 +438,11 @@ def _reason(rule: Rule, status: Status, exemption: Exemption | None, case: Case,
         Status.EXEMPT: templates.exempt or templates.fail,
         Status.INCONCLUSIVE: templates.inconclusive or templates.fail,
     }[status]
-    source = catalog.platforms.get(case.source)
-    target = catalog.platforms.get(case.target_platform or "")
     filled = []
     for lang in (0, 1):
         values = {
-            "source": _name(source, lang) or case.source,
-            "target": _name(target, lang) or case.unknown_target_url or "",
+            "source": names[0][lang],
+            "target": names[1][lang],
             "surface": SURFACE_LABELS[case.surface][lang],
             "outcome": OUTCOME_LABELS[case.outcome][lang],
             "reason": (REASON_LABELS[case.reason] if case.reason
@@ -456,3 +474,30 @@ def fill_template(template: str, values: Mapping[str, str]) -> str:
         return template.format_map(_KeepUnknown(values))
     except (IndexError, ValueError, AttributeError):
         return template
+
+
+def names_fill_in_later(catalog: Catalog) -> bool:
+    """Whether the observation rules' reason templates take the source and the target only
+    as plain fields ({source}, {target}: no conversion, format spec, attribute or index), so
+    that a reason filled with stand-ins for the names, the stand-ins then replaced by the
+    names, is the reason filled with the names (a run's table judges so: its rows' names are
+    filled in by SQL). A template fill_template cannot fill is left as it is either way."""
+    for rule in catalog.rules.values():
+        if rule.scope != "observation":
+            continue
+        templates = rule.reason
+        for text in (templates.pass_, templates.fail, templates.exempt,
+                     templates.inconclusive):
+            for template in (text.zh, text.en) if text else ():
+                try:
+                    fields = list(string.Formatter().parse(template))
+                except ValueError:
+                    continue
+                for _, field, spec, conversion in fields:
+                    if field is None:
+                        continue
+                    named = re.split(r"[.\[]", field, maxsplit=1)[0]
+                    if "{" in (spec or "") or (named in ("source", "target") and (
+                            field != named or spec or conversion)):
+                        return False
+    return True

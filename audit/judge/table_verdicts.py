@@ -1,27 +1,35 @@
 """The per-observation rules over a run's observations table: Python decides each distinct
-case once (audit.judge.evaluate.decide, as for Observation objects), DuckDB applies the
-decisions to every row and gives each verdict as its JSON line and its columns, for
+kind of case once (audit.judge.evaluate.decide, as for Observation objects), DuckDB applies
+the decisions to every row and gives each verdict as its JSON line and its columns, for
 verdicts.jsonl and verdicts.parquet in one pass.
 
-A run of ten million observations of a few dozen platforms has ~33 million verdicts but a few
-thousand cases (source, target platform, surface, outcome, reason; the target's host and URL
-only where they change a verdict). One pass of Python per observation took ~75 µs of rules
-and pydantic; here Python works per case and DuckDB per row (docs/benchmarks.md, "The
-per-observation rules"). A run of thousands of platforms linking to each other has about as
-many cases as observations: the rows are judged a range at a time (RANGE_ROWS), each range
-with the pieces of its own cases only, the last KEPT_CASES cases' pieces kept for the next
-ranges, so that memory stays bounded whatever the number of cases (all of them handed to
-DuckDB at once took 5 GB and three minutes for 100,000 observations of 500 platforms).
+A rule's verdict on an observation depends on its source, target platform, surface, outcome
+and reason; but the source and the target matter to the decision only through what the rules
+ask of them (the category of each, whether they are of one company, whether a rule lists
+the source) and to the verdict through their names in its reason and their ids. So rows are
+grouped by *kind* (those properties, the surface, outcome and reason, and the target's host
+where an exemption could match it): Python decides a kind once, its reasons filled with
+stand-ins for the two names, and DuckDB fills in each row's source, target and names. A run
+of ten million observations of a few dozen platforms has ~33 million verdicts and a few
+thousand kinds; a run of thousands of platforms linking to each other, which has about as
+many (source, target) cases as observations, has a few thousand kinds too (Python deciding
+per case was most of its judging: docs/benchmarks.md, "Fourteenth session"). A catalog whose
+reason templates format a name (`{source!r}`, `{target:>8}`) keeps the source and target in
+the kind, and its names filled in by Python (`names_fill_in_later`).
+
+The rows are judged a range at a time (RANGE_ROWS), each range with the pieces of its own
+kinds only, the last KEPT_CASES kinds' pieces kept for the next ranges: memory stays bounded
+whatever the number of kinds (a host per URL where exemptions list domains).
 
 The lines are the bundle writer's, byte for byte: a verdict is serialised by pydantic once
-per rule, status, exemption, surface and outcome with a placeholder for every field that
-differs between observations (id, observation id, probe, URL, evidence) and between cases
-(source, target platform, reason texts: filled in per case with pydantic's JSON of them);
-the line is split at the observations' placeholders, and DuckDB puts each row's values, as
-JSON, between the pieces. DuckDB's JSON for a string is pydantic's except for the
-case of the hex digits of a control character's escape (\\u001F against \\u001f): those rare
-values are encoded by pydantic (`json_string`). tests/test_table_verdicts.py holds the two
-paths to the same bytes.
+per rule, status, exemption, surface and outcome with a stand-in for every field that differs
+between observations (id, observation id, probe, source, URL, target platform, evidence, the
+names in the reason) and between kinds (the reason's texts, filled in with pydantic's JSON of
+them); the line is split at the observations' stand-ins, and DuckDB puts each row's values,
+as JSON, between the pieces and in place of the others. DuckDB's JSON for a string is
+pydantic's except for the case of the hex digits of a control character's escape (\\u001F
+against \\u001f): those rare values are encoded by pydantic (`json_string`).
+tests/test_table_verdicts.py holds the two paths to the same bytes.
 """
 
 from __future__ import annotations
@@ -39,8 +47,10 @@ from audit.judge.cross import attribute_urls
 from audit.judge.evaluate import (
     Case,
     Decision,
+    Names,
     decide,
     exemption_domains,
+    names_fill_in_later,
     requirement_index,
 )
 from audit.judge.summary import VerdictCounts
@@ -59,83 +69,110 @@ WHERE regexp_matches(target_url, '[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x7f]')
    OR len(list_filter($domains, lambda d: contains(lower(target_url), d))) > 0
 """
 
-# Each row's case, for a range of rows: its attributed target, its host where it matters
-# (url_host) and its URL where the catalog does not know the target.
+# Each row of a range with its kind: its attributed target, the properties of its source and
+# target the rules look at (listed: the source where a rule lists it), its host where it
+# matters (url_host), its URL where the catalog does not know the target, and the names its
+# verdicts' reasons give the source and target (as evaluate.case_names gives them).
 _CASED = """
 SELECT o.row, o.id, o.probe_id, o.target_url, o.evidence, o.source,
        coalesce(o.target_platform, u.target) AS target, o.surface, o.outcome, o.reason,
-       h.host,
-       CASE WHEN coalesce(o.target_platform, u.target) IN (SELECT id FROM catalog_platform)
-            THEN NULL ELSE o.target_url END AS unknown_target_url
+       h.host, CASE WHEN tp.id IS NULL THEN o.target_url END AS unknown_target_url,
+       CASE WHEN list_contains($listed, o.source) THEN o.source END AS listed,
+       sp.category AS source_category, tp.category AS target_category,
+       coalesce(sp.company = tp.company, false) AS one_company,
+       coalesce(sp.name_zh, o.source) AS source_zh, coalesce(sp.name_en, o.source) AS source_en,
+       coalesce(tp.name_zh, nullif(unknown_target_url, ''), '') AS target_zh,
+       coalesce(tp.name_en, nullif(unknown_target_url, ''), '') AS target_en
 FROM (SELECT * FROM observations WHERE row >= $start AND row < $stop) o
 LEFT JOIN url_owner u ON o.target_platform IS NULL AND u.url = o.target_url
 LEFT JOIN url_host h ON h.url = o.target_url
+LEFT JOIN judged_platform sp ON sp.id = o.source
+LEFT JOIN judged_platform tp ON tp.id = coalesce(o.target_platform, u.target)
 """
 
-_CASE_COLUMNS = "source, target, surface, outcome, reason, host, unknown_target_url"
+# What a kind is made of (`_kind_columns`), and what of it Python decides with (_Judged).
+_KIND = ("listed, source_category, target_category, one_company, surface, outcome, reason, "
+         "host")
+_NAMED_KIND = _KIND + ", source, target, unknown_target_url"
 
-# The cases of a range of rows, each with its number of rows and a hash of its columns: the
-# rows find their case's verdicts by the hash (a join on one number;
-# `write_observation_verdicts` checks a range's hashes differ).
-_CASES = f"""
-SELECT {_CASE_COLUMNS}, count(*), hash({_CASE_COLUMNS}) FROM ({_CASED}) GROUP BY ALL
+
+def _kinds_sql(kind: str) -> str:
+    """The kinds of a range of rows, each with a case of its own (the rules decide a kind as
+    they decide any of its cases), its number of rows and a hash of its columns: the rows
+    find their kind's verdicts by the hash (a join on one number;
+    `write_observation_verdicts` checks a range's hashes differ)."""
+    return f"""
+SELECT {kind}, any_value(source), any_value(target), any_value(unknown_target_url), count(*),
+       hash({kind})
+FROM ({_CASED}) GROUP BY {kind}
 """
+
 
 # One verdict's line: each row's values as JSON (`encode`: DuckDB's to_json, or pydantic's
-# json_string) between its case's pieces.
+# json_string; `inner`: the same inside a JSON string) between its kind's pieces and in
+# place of the stand-ins for its source, target platform and names.
 _LINE = """c.head || id || c.observation_id || {encode}(observation_id)
     || c.probe_id || coalesce({encode}(probe_id), 'null')
-    || c.target_url || coalesce({encode}(target_url), 'null')
-    || c.evidence || coalesce({encode_list}(evidence), '[]') || c.tail || chr(10)"""
+    || replace(c.target_url, $source_mark, {encode}(source))
+    || coalesce({encode}(target_url), 'null')
+    || replace(replace(replace(replace(replace(c.evidence,
+         $target_mark, coalesce({encode}(target), 'null')),
+         $source_zh, {inner}(source_zh)), $source_en, {inner}(source_en)),
+         $target_zh, {inner}(target_zh)), $target_en, {inner}(target_en))
+    || coalesce({encode_list}(evidence), '[]') || c.tail || chr(10)"""
 
-# A range's verdicts as `_pieces` gives them (their case's hash and their place among the
-# case's verdicts, the catalog's order of rules), a row each.
-_PIECES_COLUMNS = [("h", "UBIGINT"), ("ordinal", "INTEGER"), ("rule_id", "VARCHAR"),
-                   ("head", "VARCHAR"), ("observation_id", "VARCHAR"), ("probe_id", "VARCHAR"),
-                   ("target_url", "VARCHAR"), ("evidence", "VARCHAR"), ("tail", "VARCHAR"),
-                   ("source", "VARCHAR"), ("surface", "VARCHAR"),
-                   ("target_platform", "VARCHAR"), ("outcome", "VARCHAR"),
-                   ("status", "VARCHAR"), ("severity", "VARCHAR"), ("reason_zh", "VARCHAR"),
-                   ("reason_en", "VARCHAR"), ("exemption", "VARCHAR"),
-                   ("requirements", "VARCHAR[]")]
+# A range's verdicts as `_pieces` gives them (their kind's hash and their place among the
+# kind's verdicts, the catalog's order of rules), a row each.
+_PIECES_COLUMNS = [
+    ("h", "UBIGINT"), ("ordinal", "INTEGER"), ("rule_id", "VARCHAR"), ("head", "VARCHAR"),
+    ("observation_id", "VARCHAR"), ("probe_id", "VARCHAR"), ("target_url", "VARCHAR"),
+    ("evidence", "VARCHAR"), ("tail", "VARCHAR"), ("surface", "VARCHAR"), ("outcome", "VARCHAR"),
+    ("status", "VARCHAR"), ("severity", "VARCHAR"), ("reason_zh", "VARCHAR"),
+    ("reason_en", "VARCHAR"), ("exemption", "VARCHAR"), ("requirements", "VARCHAR[]")]
 
-# Each verdict of a range of rows, in the rows' order (each row's in the catalog's order of
-# rules): its JSON line and the verdicts table's columns. A range at a time, each ordered by
-# DuckDB: a join does not keep the rows' order, and the pieces a range needs are those of its
-# own cases (a run of many platforms has about as many cases as observations; holding every
-# case's pieces at once took gigabytes). DuckDB's JSON of a text differs from pydantic's only
-# in an escape \u00XX (the hex digits' case): a line with one (rare: a control character) is
-# made again with pydantic's.
-_VERDICTS = f"""
+
+def _verdicts_sql(kind: str) -> str:
+    """Each verdict of a range of rows, in the rows' order (each row's in the catalog's
+    order of rules): its JSON line and the verdicts table's columns. A range at a time, each
+    ordered by DuckDB: a join does not keep the rows' order. DuckDB's JSON of a text differs
+    from pydantic's only in an escape \\u00XX (the hex digits' case): a line with one (rare:
+    a control character) is made again with pydantic's."""
+    fast = _LINE.format(encode="to_json", inner="json_inner_fast", encode_list="to_json")
+    exact = _LINE.format(encode="json_string", inner="json_inner", encode_list="json_list")
+    return f"""
 WITH keyed AS (
-  SELECT row, id AS observation_id, probe_id, target_url, evidence,
-         hash({_CASE_COLUMNS}) AS h
+  SELECT row, id AS observation_id, probe_id, target_url, evidence, source, target,
+         source_zh, source_en, target_zh, target_en, hash({kind}) AS h
   FROM ({_CASED})),
 identified AS (
   SELECT k.*, c, substr(sha256(c.rule_id || chr(0) || k.observation_id), 1, 16) AS id
   FROM keyed k JOIN range_pieces c USING (h)),
-lines AS (
-  SELECT *, {_LINE.format(encode="to_json", encode_list="to_json")} AS fast FROM identified)
-SELECT CASE WHEN contains(fast, '\\u00')
-              THEN {_LINE.format(encode="json_string", encode_list="json_list")}
-            ELSE fast END AS line,
-       NULL::VARCHAR AS run_id, id, c.rule_id, observation_id, probe_id, c.source,
-       c.surface, target_url, c.target_platform, c.outcome, c.status, c.severity,
-       {{'zh': c.reason_zh, 'en': c.reason_en}} AS reason, c.exemption, c.requirements,
-       evidence
+lines AS (SELECT *, {fast} AS fast FROM identified)
+SELECT CASE WHEN contains(fast, '\\u00') THEN {exact} ELSE fast END AS line,
+       NULL::VARCHAR AS run_id, id, c.rule_id, observation_id, probe_id, source,
+       c.surface, target_url, target AS target_platform, c.outcome, c.status, c.severity,
+       {{'zh': replace(replace(c.reason_zh, $source_zh, source_zh), $target_zh, target_zh),
+         'en': replace(replace(c.reason_en, $source_en, source_en), $target_en, target_en)}}
+         AS reason,
+       c.exemption, c.requirements, evidence
 FROM lines ORDER BY row, c.ordinal
 """
 
+
 # Rows judged at a time: a range's lines are sorted by DuckDB (~0.9 KB a verdict, ~3 a row).
 RANGE_ROWS = 65_536
-# Cases whose pieces are kept from one range to the next: a run of a few platforms has a few
-# thousand cases, all kept; one of thousands has about as many as observations, each met
-# once or twice (a case's pieces are ~1.5 KB a rule).
+# Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds,
+# all kept, unless exemptions list domains its URLs' hosts hold (a kind per such host) or
+# its templates format a name (a kind per case: `_NAMED_KIND`). A kind's pieces are ~1.5 KB
+# a rule.
 KEPT_CASES = 8_192
 
-# pydantic's JSON of a list of texts.
-_JSON_LIST = """CREATE OR REPLACE MACRO json_list(l) AS
-  '[' || array_to_string(list_transform(l, lambda s: json_string(s)), ',') || ']'"""
+# pydantic's JSON of a list of texts, and of a text inside a JSON string; DuckDB's of the
+# latter.
+_MACROS = """CREATE OR REPLACE MACRO json_list(l) AS
+  '[' || array_to_string(list_transform(l, lambda s: json_string(s)), ',') || ']';
+CREATE OR REPLACE MACRO json_inner(s) AS json_string(s)[2:-2];
+CREATE OR REPLACE MACRO json_inner_fast(s) AS (to_json(s)::VARCHAR)[2:-2]"""
 
 
 def json_string(text: str) -> str:
@@ -144,17 +181,15 @@ def json_string(text: str) -> str:
 
 class _Pieces(NamedTuple):
     """A verdict's JSON line around the values that differ between observations, and the
-    values that do not (_PIECES_TYPE)."""
+    kind's values (_PIECES_COLUMNS)."""
     rule_id: str
     head: str  # ... `"id":"` ; the id's 16 hex digits go after it
     observation_id: str
     probe_id: str
-    target_url: str
-    evidence: str
+    target_url: str  # holds the source's stand-in
+    evidence: str  # holds the target platform's and the names' stand-ins
     tail: str
-    source: str
     surface: str
-    target_platform: str | None
     outcome: str
     status: str
     severity: str
@@ -165,9 +200,10 @@ class _Pieces(NamedTuple):
 
 
 class _Marks(NamedTuple):
-    """Placeholders in a verdict's JSON: for the values that differ between observations (id,
-    observation, probe, URL, evidence), split at, and for those that differ between the cases
-    of a rule's decision (source, target platform, the reason's two texts), filled in."""
+    """Stand-ins in a verdict: for the values that differ between observations (id,
+    observation, probe, URL, evidence), split at; for the source, the target platform and
+    the four names (which DuckDB fills in per row), replaced; and for the reason's two texts
+    (filled in per kind)."""
     id: str
     obs: str
     probe: str
@@ -175,6 +211,10 @@ class _Marks(NamedTuple):
     ev: str
     source: str
     target: str
+    source_zh: str
+    source_en: str
+    target_zh: str
+    target_en: str
     zh: str
     en: str
 
@@ -184,26 +224,36 @@ class _Marks(NamedTuple):
         return (*(json_string(m) for m in (self.id, self.obs, self.probe, self.url)),
                 "[" + json_string(self.ev) + "]")
 
+    def params(self) -> dict[str, str]:
+        """The stand-ins DuckDB replaces, as they are in a line (`_LINE`) and in a reason."""
+        return {"source_mark": json_string(self.source), "target_mark": json_string(self.target),
+                "source_zh": self.source_zh, "source_en": self.source_en,
+                "target_zh": self.target_zh, "target_en": self.target_en}
+
+    def names(self) -> Names:
+        return (self.source_zh, self.source_en), (self.target_zh, self.target_en)
+
 
 def _marks() -> _Marks:
-    # No policy text can hold them: NUL and a random token, made once per judging.
-    token = "\0" + uuid.uuid4().hex
-    return _Marks(*(f"{token}{name}" for name in _Marks._fields))
+    # No policy text or name can hold them: a character of Unicode's private use area and a
+    # random token, made once per judging. JSON leaves such characters as they are, so a
+    # stand-in reads the same inside a reason and inside its JSON string.
+    token = "\ue000" + uuid.uuid4().hex
+    marks = _Marks(*(f"{token}{name}\ue001" for name in _Marks._fields))
+    assert all(json_string(m) == f'"{m}"' for m in marks)
+    return marks
 
 
 class _Lines:
     """Each decision's verdict line, split into its pieces (_Pieces). pydantic serialises a
     verdict once per rule, status, exemption, requirements, surface and outcome, with
-    placeholders for the case's source, target platform and reason texts, which each case
-    fills in with their JSON (pydantic's, `json_string`): an audit of thousands of platforms
-    has a case per link or two, and a verdict made and serialised per case was most of its
-    judging's time."""
+    stand-ins for its reason's texts, which each kind fills in with their JSON (pydantic's,
+    `json_string`)."""
 
-    def __init__(self) -> None:
-        self._marks = _marks()
-        self._splits = self._marks.splits()
-        self._fills = tuple(json_string(m) for m in (self._marks.source, self._marks.target,
-                                                     self._marks.zh, self._marks.en))
+    def __init__(self, marks: _Marks) -> None:
+        self._marks = marks
+        self._splits = marks.splits()
+        self._fills = (json_string(marks.zh), json_string(marks.en))
         self._templates: dict[tuple[Any, ...], str] = {}
 
     def _template(self, case: Case, decision: Decision) -> str:
@@ -221,14 +271,26 @@ class _Lines:
                 reason=Text(zh=marks.zh, en=marks.en), exemption=exemption,
                 requirements=list(decision.requirements), evidence=[marks.ev],
             ).model_dump_json()
+            self._check(template)
         return template
 
+    def _check(self, template: str) -> None:
+        """The stand-ins DuckDB replaces are in the pieces `_LINE` replaces them in: the
+        source's before the URL, the target platform's and the reason's between the URL and
+        the evidence (the order of Verdict's fields)."""
+        marks = self._marks
+        after_url = template.split(self._splits[3])[1]
+        between = after_url.split(self._splits[4])[0]
+        before_url = template.split(self._splits[3])[0].split(self._splits[2])[1]
+        if (json_string(marks.source) not in before_url
+                or json_string(marks.target) not in between
+                or not all(fill in between for fill in self._fills)):
+            raise AssertionError("Verdict's fields are not in the order table_verdicts "
+                                 "puts them in: update _LINE and _Lines")
+
     def pieces(self, case: Case, decision: Decision) -> _Pieces:
-        source, target, zh, en = self._fills
+        zh, en = self._fills
         line = (self._template(case, decision)
-                .replace(source, json_string(case.source))
-                .replace(target, "null" if case.target_platform is None
-                         else json_string(case.target_platform))
                 .replace(zh, json_string(decision.reason.zh))
                 .replace(en, json_string(decision.reason.en)))
         parts = []
@@ -239,17 +301,17 @@ class _Lines:
         parts.append(before)
         head, observation_id, probe_id, target_url, evidence = parts
         return _Pieces(decision.rule.id, head + '"', '"' + observation_id, probe_id,
-                       target_url, evidence, tail, case.source, case.surface.value,
-                       case.target_platform, case.outcome.value, decision.status.value,
-                       decision.rule.severity.value, decision.reason.zh, decision.reason.en,
+                       target_url, evidence, tail, case.surface.value, case.outcome.value,
+                       decision.status.value, decision.rule.severity.value,
+                       decision.reason.zh, decision.reason.en,
                        decision.exemption.id if decision.exemption else None,
                        list(decision.requirements))
 
 
-def _case(row: tuple[Any, ...]) -> Case:
-    source, target, surface, outcome, reason, host, unknown = row
-    return Case(source, target, SurfaceKind(surface), Outcome(outcome),
-                None if reason is None else BlockReason(reason), host, unknown)
+def _judged_platforms(catalog: Catalog) -> Iterator[tuple[str, str, str, str, str]]:
+    for platform in catalog.platforms.values():
+        yield (platform.id, platform.category.value, platform.company, platform.name.zh,
+               platform.name.en)
 
 
 def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[bytes],
@@ -263,32 +325,43 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     hosts = ([(url, host) for (url,) in tables.rows(_HOSTS, {"domains": domains})
               if (host := host_of(url)) is not None] if domains else [])
     tables.table("url_host", [("url", "VARCHAR"), ("host", "VARCHAR")], hosts)
+    tables.table("judged_platform", [("id", "VARCHAR"), ("category", "VARCHAR"),
+                                     ("company", "VARCHAR"), ("name_zh", "VARCHAR"),
+                                     ("name_en", "VARCHAR")], _judged_platforms(catalog))
     tables.function("json_string", json_string)
-    tables.execute(_JSON_LIST)
-    judged = _Judged(catalog)
+    for macro in _MACROS.split(";"):
+        tables.execute(macro)
+    named = names_fill_in_later(catalog)
+    kind = _KIND if named else _NAMED_KIND
+    marks = _marks()
+    judged = _Judged(catalog, marks, named)
+    listed = sorted({source for rule in catalog.rules.values() if rule.scope == "observation"
+                     for source in rule.applies_to.sources})
     counts: VerdictCounts = Counter()
 
-    def range_pieces(bounds: dict[str, int]) -> Iterator[tuple[Any, ...]]:
-        """The verdicts of a range's cases (_PIECES_COLUMNS), counted as they go."""
+    def range_pieces(bounds: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """The verdicts of a range's kinds (_PIECES_COLUMNS), counted as they go."""
         hashes: set[int] = set()
-        for row in tables.rows(_CASES, bounds):
-            key, rows, h = row[:-2], int(row[-2]), row[-1]
+        columns = len(kind.split(","))
+        for row in tables.rows(_kinds_sql(kind), bounds):
+            key, example, rows, h = row[:columns], row[columns:-2], int(row[-2]), row[-1]
             if h in hashes:
-                raise TablesError("two cases of the run's observations have the same hash: "
+                raise TablesError("two kinds of the run's observations have the same hash: "
                                   "this run cannot be judged by hash (report it)")
             hashes.add(h)
-            pieces, judgements = judged(key)
-            outcome = Outcome(key[3])
+            pieces, judgements = judged(key, key[4:8] + example)
+            outcome = Outcome(key[5])
             for status, severity in judgements:
                 counts[(status, severity, outcome)] += rows
             for ordinal, piece in enumerate(pieces):
                 yield (h, ordinal, *piece)
 
     ((total,),) = tables.all("SELECT count(*) FROM observations")
+    verdicts = _verdicts_sql(kind)
     for start in range(0, total, RANGE_ROWS):
-        bounds = {"start": start, "stop": start + RANGE_ROWS}
+        bounds: dict[str, Any] = {"start": start, "stop": start + RANGE_ROWS, "listed": listed}
         tables.table("range_pieces", _PIECES_COLUMNS, range_pieces(bounds))
-        for batch in tables.batches(_VERDICTS, bounds):
+        for batch in tables.batches(verdicts, {**bounds, **marks.params()}):
             if table is None:
                 out.write(text_bytes(batch.column("line")))
             else:
@@ -296,26 +369,33 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     return counts
 
 
-# A case's verdicts' pieces, and their (status, severity) pairs.
-_CaseVerdicts = tuple[list[_Pieces], list[tuple[Status, Severity]]]
+# A kind's verdicts' pieces, and their (status, severity) pairs.
+_KindVerdicts = tuple[list[_Pieces], list[tuple[Status, Severity]]]
 
 
 class _Judged:
-    """Each case's verdicts as `_pieces` gives them, and their (status, severity) pairs, by
-    the case's columns (_CASE_COLUMNS): decided once while kept (the last KEPT_CASES)."""
+    """Each kind's verdicts as `_pieces` gives them, and their (status, severity) pairs, by
+    the kind's columns: decided once while kept (the last KEPT_CASES)."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, marks: _Marks, named: bool):
         self._catalog = catalog
         self._index = requirement_index(catalog)
-        self._lines = _Lines()
-        self._kept: dict[tuple[Any, ...], _CaseVerdicts] = {}
+        self._lines = _Lines(marks)
+        # The names' stand-ins, which DuckDB replaces per row; None: the case's own names
+        # (a kind of one source and target).
+        self._names = marks.names() if named else None
+        self._kept: dict[tuple[Any, ...], _KindVerdicts] = {}
 
-    def __call__(self, key: tuple[Any, ...]) -> _CaseVerdicts:
+    def __call__(self, key: tuple[Any, ...], case: tuple[Any, ...]) -> _KindVerdicts:
+        """key: the kind's columns; case: (surface, outcome, reason, host, source, target,
+        unknown target URL) of one of its rows."""
         found = self._kept.get(key)
         if found is None:
-            case = _case(key)
-            decisions = decide(case, self._catalog, self._index)
-            found = ([self._lines.pieces(case, d) for d in decisions],
+            surface, outcome, reason, host, source, target, unknown = case
+            example = Case(source, target, SurfaceKind(surface), Outcome(outcome),
+                           None if reason is None else BlockReason(reason), host, unknown)
+            decisions = decide(example, self._catalog, self._index, self._names)
+            found = ([self._lines.pieces(example, d) for d in decisions],
                      [(d.status, d.rule.severity) for d in decisions])
             if len(self._kept) >= KEPT_CASES:
                 del self._kept[next(iter(self._kept))]  # the oldest
