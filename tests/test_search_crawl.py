@@ -489,3 +489,18 @@ def test_a_platform_that_closed_to_an_engine_is_a_regression() -> None:
                                             "after": "closed"}
     assert not diff(before, RunData("c", [], [], search={})).search  # not measured: silent
     assert not diff(before, before).regression
+
+
+def test_a_run_without_search_gives_its_graph_itself(tmp_path: Path) -> None:
+    # Nothing to add: the graph is written as it is, not copied (a copy of a large run's
+    # graph was a third of its crawl's end's memory); with search, a copy as before.
+    from audit.graph.build import build
+    from audit.graph.search import add_search
+    from audit.judge.search_run import judge_search
+
+    catalog, judged = _judged_forum(tmp_path)
+    graph = build([], [], catalog)  # type: ignore[arg-type]
+    nothing = judge_search([], catalog)  # type: ignore[arg-type]
+    assert not nothing
+    assert add_search(graph, nothing, catalog) is graph  # type: ignore[arg-type]
+    assert add_search(graph, judged, catalog) is not graph  # type: ignore[arg-type]

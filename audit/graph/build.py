@@ -18,6 +18,7 @@ import io
 import json
 import math
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -95,7 +96,7 @@ def _build(tables: RunTables, catalog: Catalog) -> nx.DiGraph[str]:
                 FROM verdicts GROUP BY ALL"""):
             verdict_rows[(row[0], row[1])] = (
                 {s: c for s, c in zip(statuses, row[2:2 + n], strict=True) if c},
-                sorted(row[2 + n] or []), sorted(row[3 + n] or []))
+                sorted(map(sys.intern, row[2 + n] or [])), sorted(row[3 + n] or []))
     graph: nx.DiGraph[str] = nx.DiGraph(level="platform")
     # One row per edge, edges in the order first measured (the graph's insertion order): its
     # outcomes' counts in the order each outcome was first measured (a Counter's ties,
@@ -149,7 +150,9 @@ def _add_edges(graph: nx.DiGraph[str], tables: RunTables, ids: ColumnReader,
                                                                  ({}, [], []))
         attrs = counted(outcomes, counts)
         attrs.update(
-            surfaces=sorted(surfaces),
+            # Interned: a few names repeated on every edge (DuckDB gives each a string of
+            # its own; ~100 MB of a 400,000-edge graph).
+            surfaces=sorted(map(sys.intern, surfaces)),
             verdicts=status_counts,
             failed_verdicts=status_counts.get("fail", 0),
             failed_rules=failed_rules,

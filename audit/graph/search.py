@@ -45,10 +45,12 @@ def classes_by_company(judged: SearchJudgement,
 def add_search(graph: Any, judged: SearchJudgement, catalog: Catalog,
                level: str = "platform") -> Any:
     """A copy of `graph` (platform or company level) with the engines and search edges;
-    every link edge marked kind `link`. `graph` itself is left as it is."""
-    out = graph.copy()
+    every link edge marked kind `link`. `graph` itself is left as it is, and given back as
+    it is when there is no search to add (a run without search measurements: a copy of a
+    large run's graph was a third of its memory)."""
     if not judged:
-        return out
+        return graph
+    out = graph.copy()
     for _, _, data in out.edges(data=True):
         data.setdefault("kind", "link")
     targets = (judged.platforms if level == "platform"
