@@ -518,6 +518,35 @@ def test_a_record_the_report_cannot_read_is_named_by_file_and_line(
         from_bundle(run)
 
 
+def test_a_graph_verdict_the_model_refuses_ends_the_report_with_a_message(
+        tmp_path: Path) -> None:
+    # The cross-target verdicts reach the report as DuckDB's JSON, each validated as a
+    # Verdict: one the table's checks let by (a surface no surface is) ends the report with
+    # what is wrong, not a traceback or a verdict left unchecked.
+    import json
+
+    from audit.evidence.bundle import BundleError
+    from audit.model import Observation
+    from tests import scaleruns
+
+    catalog = scaleruns.synthetic_catalog(40, 8)
+    observations = [Observation.model_validate(record)
+                    for record in scaleruns.synthetic_records(40, 600, 1_000, seed=3)]
+    run = reportruns.write_run(tmp_path, "graph", observations, catalog, graph_rules=True)
+    path = run / "verdicts.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = next(n for n, line in enumerate(lines)
+              if json.loads(line)["observation_id"] is None
+              and json.loads(line)["status"] in ("fail", "exempt"))
+    assert build_report_data(run, catalog).cross  # the run has some
+    record = json.loads(lines[at])
+    record["surface"] = "nowhere"
+    lines[at] = json.dumps(record, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"(?s)verdicts: invalid graph verdict \(.*surface"):
+        build_report_data(run, catalog)
+
+
 def test_duckdb_out_of_memory_says_which_setting_to_change(
         tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     # DuckDB runs out of its memory limit: `hulian report` ends with exit 1 and a message

@@ -235,29 +235,25 @@ def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _Verdict
             requirements_of.setdefault(rule, []).append(key)
     listed: dict[str, list[Verdict]] = {}
     counts: Counter[str] = Counter()
-
-    def validated() -> Iterator[Verdict]:
-        # Each requirement's first CROSS_LISTED listed as they go by (the page shows no
-        # more), in the order the verdicts are read.
-        for record in queries.graph_verdicts(tables):
-            verdict = Verdict.model_validate(record)
-            for key in requirements_of.get(verdict.rule_id, ()):
-                counts[key] += 1
-                if len(kept := listed.setdefault(key, [])) < CROSS_LISTED:
-                    kept.append(verdict)
-            yield verdict
-
-    try:
-        cross = Spilled("the report's cross-target verdicts", validated(),
-                        encode=_encode_verdict, decode=Verdict.model_validate_json)
-    except ValidationError as exc:
-        raise BundleError(f"verdicts: invalid graph verdict ({exc})") from None
+    # Kept as DuckDB wrote each (findings.json's cross_target has them so), each validated
+    # as it goes by, and each requirement's first CROSS_LISTED listed (the page shows no
+    # more), in the order the verdicts are read.
+    cross: Spilled[Verdict] = Spilled("the report's cross-target verdicts",
+                                      decode=Verdict.model_validate_json)
+    for text in queries.graph_verdict_json(tables):
+        try:
+            verdict = Verdict.model_validate_json(text)
+        except ValidationError as exc:
+            cross.close()
+            raise BundleError(f"verdicts: invalid graph verdict ({exc})") from None
+        for key in requirements_of.get(verdict.rule_id, ()):
+            counts[key] += 1
+            if len(kept := listed.setdefault(key, [])) < CROSS_LISTED:
+                kept.append(verdict)
+        cross.add_blob(text.encode("utf-8"))
+    cross.flush()
     return _VerdictFigures(cross, listed, counts, statuses, failed_by_severity, by_rule,
                            queries.requirement_statuses(tables, rules_of))
-
-
-def _encode_verdict(verdict: Verdict) -> bytes:
-    return verdict.model_dump_json().encode("utf-8")
 
 
 def judged(status: str, rules: list[str], reasons: list[dict[str, str]],

@@ -259,7 +259,7 @@ def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
     the findings are. The lists can be hundreds of thousands long (an audit of thousands
     of platforms): json.dumps with an indent encodes in Python (~0.1 ms an item, and a cycle
     of garbage each), without one in C; the cross-target verdicts are written as they were
-    kept (pydantic's JSON of each)."""
+    kept (DuckDB's JSON of each, as the findings)."""
     rest = json.dumps(_head(data, generated_at), ensure_ascii=False, indent=1)
     streamed = (("review", _REVIEW_PLACE,
                  (json.dumps(asdict(item), ensure_ascii=False) for item in data.review)),

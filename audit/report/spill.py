@@ -112,7 +112,10 @@ class Spilled(Sequence[T], Generic[T]):
             self._flushed = True
 
     def add(self, item: T) -> None:
-        blob = self._encode(item)
+        self.add_blob(self._encode(item))
+
+    def add_blob(self, blob: bytes) -> None:
+        """An item given as `encode` would make it (the caller has it so already)."""
         self._offsets.append(self._file.append(blob))
         self._lengths.append(len(blob))
         self._flushed = False
