@@ -171,6 +171,19 @@ def test_hostile_names_and_formatted_names_give_the_objects_bytes(
     assert table == objects
 
 
+def _decisions_counted(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The cases the table path decides, as it decides them (`decide` made to note each)."""
+    decided: list[object] = []
+    real_decide = judge_evaluate.decide
+
+    def counting(*args: object) -> object:
+        decided.append(args[0])
+        return real_decide(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("audit.judge.table_verdicts.decide", counting)
+    return decided
+
+
 def test_many_sources_and_targets_of_one_kind_are_decided_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # 20 messengers of 20 companies linking to 20 shops of 20 others: 400 cases, which the
@@ -187,14 +200,7 @@ def test_many_sources_and_targets_of_one_kind_are_decided_once(
                    oid=f"o{outcome.value}{s}-{t}")
                for outcome in (Outcome.DIRECT, Outcome.COPY_ONLY)
                for s in range(20) for t in range(20)]
-    decided: list[object] = []
-    real_decide = judge_evaluate.decide
-
-    def counting(*args: object) -> object:
-        decided.append(args[0])
-        return real_decide(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr("audit.judge.table_verdicts.decide", counting)
+    decided = _decisions_counted(monkeypatch)
     table, objects = _both(records, judge)
     assert table == objects
     assert len(decided) == 2
@@ -225,14 +231,7 @@ def test_ranges_of_rows_and_forgotten_cases_change_nothing(
     whole = _both(records)
     monkeypatch.setattr(table_verdicts, "RANGE_ROWS", 4)
     monkeypatch.setattr(table_verdicts, "KEPT_CASES", 2)
-    decided: list[object] = []
-    real_decide = judge_evaluate.decide
-
-    def counting(*args: object) -> object:
-        decided.append(args[0])
-        return real_decide(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr("audit.judge.table_verdicts.decide", counting)
+    decided = _decisions_counted(monkeypatch)
     ranged, objects = _both(records)
     assert ranged == objects == whole[0]
     distinct = len({(r.source, r.target_platform, r.outcome) for r in records})
