@@ -160,6 +160,25 @@ FORMATTING = catalog(rules={**CATALOG.rules, "formatting": _formatting("formatti
 def test_names_are_filled_in_later_unless_a_template_formats_them() -> None:
     assert names_fill_in_later(CATALOG) and names_fill_in_later(HOSTILE_NAMES)
     assert not names_fill_in_later(FORMATTING)
+    # A template of fields only could be filled into an empty reason (a source named "" in
+    # a hostile bundle), which stand-ins would hide.
+    bare = FILTER_RULES["any-company"].model_copy(update={
+        "id": "bare", "reason": ReasonTemplates.model_validate({
+            "pass": {"zh": "{target}", "en": "to {target}"},
+            "fail": {"zh": "不通过", "en": "fail"}})})
+    assert not names_fill_in_later(catalog(rules={"bare": bare}))
+
+
+def test_platforms_are_found_by_the_catalogs_keys() -> None:
+    # A catalog made in code may key a platform otherwise than by its id: the table looks
+    # them up as `decide` does, by key.
+    rekeyed = Catalog(platforms={("wx" if key == "wechat" else key): platform
+                                 for key, platform in PLATFORMS.items()},
+                      companies=COMPANIES, rules=CATALOG.rules, frameworks=CATALOG.frameworks)
+    records = [obs(Outcome.DIRECT, source=source, oid=source)
+               for source in ("wechat", "wx", "qq")]
+    table, objects = _both(records, rekeyed)
+    assert table == objects
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -481,7 +481,10 @@ def names_fill_in_later(catalog: Catalog) -> bool:
     as plain fields ({source}, {target}: no conversion, format spec, attribute or index), so
     that a reason filled with stand-ins for the names, the stand-ins then replaced by the
     names, is the reason filled with the names (a run's table judges so: its rows' names are
-    filled in by SQL). A template fill_template cannot fill is left as it is either way."""
+    filled in by SQL), and hold some text besides their fields (one that is only fields
+    could be filled with empty names into an empty reason, which a Verdict refuses: with
+    stand-ins it would not be refused). A template fill_template cannot fill is left as it
+    is either way."""
     for rule in catalog.rules.values():
         if rule.scope != "observation":
             continue
@@ -493,6 +496,8 @@ def names_fill_in_later(catalog: Catalog) -> bool:
                     fields = list(string.Formatter().parse(template))
                 except ValueError:
                     continue
+                if not "".join(literal for literal, *_ in fields):
+                    return False
                 for _, field, spec, conversion in fields:
                     if field is None:
                         continue

@@ -309,8 +309,10 @@ class _Lines:
 
 
 def _judged_platforms(catalog: Catalog) -> Iterator[tuple[str, str, str, str, str]]:
-    for platform in catalog.platforms.values():
-        yield (platform.id, platform.category.value, platform.company, platform.name.zh,
+    # By the catalog's keys, as `decide` looks platforms up (a catalog made in code may key
+    # a platform otherwise than by its id).
+    for key, platform in catalog.platforms.items():
+        yield (key, platform.category.value, platform.company, platform.name.zh,
                platform.name.en)
 
 
