@@ -240,18 +240,21 @@ def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _Verdict
     # more), in the order the verdicts are read.
     cross: Spilled[Verdict] = Spilled("the report's cross-target verdicts",
                                       decode=Verdict.model_validate_json)
-    for text in queries.graph_verdict_json(tables):
-        try:
-            verdict = Verdict.model_validate_json(text)
-        except ValidationError as exc:
-            cross.close()
-            raise BundleError(f"verdicts: invalid graph verdict ({exc})") from None
-        for key in requirements_of.get(verdict.rule_id, ()):
-            counts[key] += 1
-            if len(kept := listed.setdefault(key, [])) < CROSS_LISTED:
-                kept.append(verdict)
-        cross.add_blob(text.encode("utf-8"))
-    cross.flush()
+    try:
+        for text in queries.graph_verdict_json(tables):
+            try:
+                verdict = Verdict.model_validate_json(text)
+            except ValidationError as exc:
+                raise BundleError(f"verdicts: invalid graph verdict ({exc})") from None
+            for key in requirements_of.get(verdict.rule_id, ()):
+                counts[key] += 1
+                if len(kept := listed.setdefault(key, [])) < CROSS_LISTED:
+                    kept.append(verdict)
+            cross.add_blob(text.encode("utf-8"))
+        cross.flush()
+    except BaseException:
+        cross.close()  # its temporary file, whatever ended the reading (DuckDB, a full disk)
+        raise
     return _VerdictFigures(cross, listed, counts, statuses, failed_by_severity, by_rule,
                            queries.requirement_statuses(tables, rules_of))
 
