@@ -296,15 +296,17 @@ def test_company_graph_and_block_matrix(catalog: Catalog) -> None:
     assert company.edges["tenhub", "baliba"]["n_copy_only"] == 1
     assert company.edges["tenhub", "baliba"]["worst"] == "stripped"
     # A company edge's evidence: its platform edges' ids, one text; the metrics' company
-    # graph goes without it and is otherwise the same.
+    # graph goes without it, its findings and its platform edges, and is otherwise the same.
     pairs = [(s, t) for s, t in graph.edges
              if (graph.nodes[s]["company"], graph.nodes[t]["company"]) == ("tenhub", "baliba")]
     assert len(pairs) == 2
     assert company.edges["tenhub", "baliba"]["evidence"] == " ".join(
         graph.edges[p]["evidence"] for p in pairs)
-    bare = company_graph(graph, catalog, evidence=False)
+    assert company.edges["tenhub", "baliba"]["platform_edges"] == [f"{s}->{t}" for s, t in pairs]
+    bare = company_graph(graph, catalog, lists=False)
     assert list(bare.edges(data=True)) == [
-        (s, t, {k: v for k, v in d.items() if k != "evidence"})
+        (s, t, {k: v for k, v in d.items()
+                if k not in ("evidence", "findings", "platform_edges")})
         for s, t, d in company.edges(data=True)]
     data = metrics(graph, catalog)
     matrix = data["company"]["block_matrix"]

@@ -96,22 +96,34 @@ def all_pairs(nodes: Sequence[str], edges: dict[tuple[str, str], int]) -> AllPai
     matrix[src[usable], dst[usable]] = np.exp2(-bits * weight[usable].astype(np.float64))
     frontier = np.zeros((n, n))
     np.fill_diagonal(frontier, 1.0)
+    # Every round works in these buffers, in place: at a few thousand platforms a matrix is
+    # tens of megabytes, and the expressions' temporaries were most of the metrics' peak.
+    product = np.empty((n, n))
+    candidate = np.empty((n, n), dtype=np.int32)
     rounds = 0
     while True:
         rounds += 1
-        product = frontier @ matrix
+        np.matmul(frontier, matrix, out=product)
         reached = product > 0
-        candidate = np.full((n, n), UNREACHABLE, dtype=np.int32)
-        candidate[reached] = np.ceil(-np.log2(product[reached]) / bits - 1e-9).astype(np.int32)
+        # min = ceil(-log_beta(sum)), i.e. ceil(-log2(sum) / bits - 1e-9) as the docstring
+        # derives it, in the same floating-point steps.
+        np.log2(product, out=product, where=reached)
+        np.negative(product, out=product)
+        np.divide(product, bits, out=product)
+        np.subtract(product, 1e-9, out=product)
+        np.ceil(product, out=product)
+        candidate.fill(UNREACHABLE)
+        np.copyto(candidate, product, casting="unsafe", where=reached)
         better = candidate < friction
         if not better.any() or rounds > n:
             break
         friction[better] = candidate[better]
         hops[better] = rounds
         # Only pairs that improved can improve others next round; the rest were propagated.
-        frontier = np.zeros((n, n))
         improved = better & (friction <= limit)
-        frontier[improved] = np.exp2(-bits * friction[improved].astype(np.float64))
+        np.multiply(friction, float(-bits), out=product)
+        frontier.fill(0.0)
+        np.exp2(product, out=frontier, where=improved)
     # A sum that would leave float64's range was lost: redo those sources exactly.
     heaviest = int(weight.max())
     if heaviest > limit:
