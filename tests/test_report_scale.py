@@ -695,6 +695,43 @@ def test_the_report_lists_the_cross_target_verdicts_rule_by_rule(tmp_path: Path)
     again.findings.close()
 
 
+def test_graph_verdicts_are_read_in_file_order_across_row_groups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # queries.graph_verdict_json reads a rule's verdicts without sorting them: DuckDB keeps
+    # the file's order, also across the row groups its threads scan apart.
+    import pyarrow.parquet as pq
+
+    from audit.evidence import columnar
+    from audit.evidence.sql import RunTables
+    from audit.model import Severity, Status, SurfaceKind, Text, Verdict
+    from audit.report import queries
+
+    monkeypatch.setattr(columnar, "REBUILD_ROW_GROUP", 64)
+    statuses = [Status.FAIL, Status.PASS, Status.EXEMPT, Status.INCONCLUSIVE]
+    verdicts = []
+    for n in range(3_000):
+        graph, search = n % 3 == 0, n % 7 == 0
+        verdicts.append(Verdict(
+            id=f"v{n}", rule_id=("zeta", "alpha", "mid")[n % 5 % 3],
+            observation_id=None if graph or search else f"o{n}", source=f"p{n % 11}",
+            surface=None if search and not graph else SurfaceKind.IM_PRIVATE,
+            status=statuses[n % 4], severity=Severity.HIGH,
+            reason=Text(zh=f"理由 {n}", en=f"reason {n}"), evidence=[f"o{n}"]))
+    lines = tmp_path / "verdicts.jsonl"
+    lines.write_bytes(b"".join(v.model_dump_json().encode() + b"\n" for v in verdicts))
+    table = columnar.build(lines, "run", tmp_path / "verdicts.parquet")
+    assert pq.ParquetFile(table).num_row_groups > 40
+    expected = sorted(
+        (v for v in verdicts if v.observation_id is None
+         and v.status in (Status.FAIL, Status.EXEMPT)),
+        key=lambda v: (v.surface is None, v.rule_id if v.surface else "", int(v.id[1:])))
+    with RunTables(None, table) as tables:
+        read = [Verdict.model_validate_json(text)
+                for text in queries.graph_verdict_json(tables)]
+    assert [v.id for v in read] == [v.id for v in expected]
+    assert read == expected
+
+
 @pytest.mark.parametrize("outcomes", ["mixed", "all open"])
 def test_requirement_statuses_are_the_tallys_of_every_verdict(
         tmp_path: Path, catalog: Catalog, outcomes: str) -> None:

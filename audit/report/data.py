@@ -74,12 +74,12 @@ __all__ = ["FINDING_STATUSES", "SEVERITY_RANK", "Finding", "FindingHop", "Findin
 
 @dataclass(slots=True)
 class Cell:
-    """One source x target pair of the matrix."""
+    """One source x target pair of the matrix (a few hundred thousand of them where
+    thousands of platforms link to each other: what the report shows of a pair, no more)."""
 
     worst: str | None  # worst measured outcome, or target_down/error when nothing else
     links: int = 0
     failed: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -288,7 +288,6 @@ def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str
     for (row, col, outcome), n in pairs.items():
         cell = cells.setdefault((row, col), Cell(worst=None))
         cell.links += n
-        cell.outcomes[outcome] += n
         cell.worst = worse_of(cell.worst, outcome)
     for key, cell in cells.items():
         cell.failed = failed[key]

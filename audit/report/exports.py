@@ -17,6 +17,8 @@ import contextlib
 import csv
 import io
 import json
+import shutil
+import tempfile
 from array import array
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -433,74 +435,81 @@ def junit_cases(data: ReportData) -> tuple[dict[tuple[str, str], _Case],
 
 
 def write_junit(data: ReportData, out: Path) -> Path:
-    """One test case per requirement x source platform; one test suite per requirement."""
+    """One test case per requirement x source platform; one test suite per requirement.
+    The suites go into a temporary file beside `out` as they are made, and after the root
+    element's counts (which they decide) into `out`: a run of thousands of platforms has
+    tens of megabytes of them, which as one text were a few copies in memory at once."""
     findings_by, review_by = junit_cases(data)
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>']
-    suites = []
     total = failures = skipped = errors = 0
-    for req in data.requirements:
-        key = f"{req.framework}/{req.id}"
-        cases = []
-        for source in data.sources:
-            total += 1
-            name = quoteattr(source)
-            cls = quoteattr(f"{req.framework}.{req.id}")
-            failed = findings_by.get((key, source), _Case())
-            unread = review_by.get((key, source), _Case())
-            if req.status == "manual":
-                skipped += 1
-                body = '<skipped message="manual check (人工核查)"/>'
-            elif unread and not failed:
-                # Not a pass: a link ended on a page nobody could read. An <error> (the case
-                # could not be judged) keeps a CI gate from reading it as green.
-                errors += 1
-                message = quoteattr(f"{unread.count} link(s) need review: unrecognized page "
-                                    "(待人工复核; see review.csv)")
-                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} unrecognized"
-                                   for f in unread.first)
-                body = f'<error message={message} type="unrecognized">{_xml_text(detail)}</error>'
-            elif failed:
-                failures += 1
-                first = failed.first[0]
-                summary = f"{failed.count} link(s) failed"
-                if first.reason_en is not None:
-                    summary += f"; e.g. {first.reason_en}"
-                message = quoteattr(_clean(summary))
-                kind = first.severity or "fail"
-                detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome}"
-                                   for f in failed.first)
-                body = (f'<failure message={message} type="{kind}">'
-                        f"{_xml_text(detail)}</failure>")
-            else:
-                body = ""
-            cases.append(f"    <testcase classname={cls} name={name}>{body}</testcase>")
-        suite_failures = sum(1 for c in cases if "<failure" in c)
-        suite_skipped = sum(1 for c in cases if "<skipped" in c)
-        suite_errors = sum(1 for c in cases if "<error" in c)
-        suites.append(f"  <testsuite name={quoteattr(key)} tests=\"{len(cases)}\" "
-                      f"failures=\"{suite_failures}\" skipped=\"{suite_skipped}\" "
-                      f"errors=\"{suite_errors}\">")
-        suites.extend(cases)
-        suites.append("  </testsuite>")
-    if data.search is not None:
-        search = _search_suites(data.search)
-        total += sum(1 for line in search if "<testcase" in line)
-        failures += sum(1 for line in search if "<failure" in line)
-        skipped += sum(1 for line in search if "<skipped" in line)
-        suites += search
-    integrity = _integrity_suite(data)
-    if integrity:
-        total += len(integrity) - 2
-        failures += sum(1 for c in integrity if "<failure" in c)
-        suites += integrity
-        # Also above everything, for whoever reads the file rather than a CI summary.
-        lines += [xml_comment(line) for line in integrity_lines(data)]
-    lines.append(f"<testsuites name={quoteattr('hulian ' + data.manifest.run_id)} "
-                 f"tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" "
-                 f"errors=\"{errors}\">")
-    lines.extend(suites)
-    lines.append("</testsuites>")
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with tempfile.TemporaryFile(dir=out.parent) as body:
+        def put(lines: list[str]) -> None:
+            body.write("".join(line + "\n" for line in lines).encode("utf-8"))
+
+        for req in data.requirements:
+            key = f"{req.framework}/{req.id}"
+            cases = []
+            for source in data.sources:
+                total += 1
+                name = quoteattr(source)
+                cls = quoteattr(f"{req.framework}.{req.id}")
+                failed = findings_by.get((key, source), _Case())
+                unread = review_by.get((key, source), _Case())
+                if req.status == "manual":
+                    skipped += 1
+                    body_xml = '<skipped message="manual check (人工核查)"/>'
+                elif unread and not failed:
+                    # Not a pass: a link ended on a page nobody could read. An <error> (the
+                    # case could not be judged) keeps a CI gate from reading it as green.
+                    errors += 1
+                    message = quoteattr(f"{unread.count} link(s) need review: unrecognized "
+                                        "page (待人工复核; see review.csv)")
+                    detail = "\n".join(f"{f.id} {f.surface} {f.target_url} unrecognized"
+                                       for f in unread.first)
+                    body_xml = (f'<error message={message} type="unrecognized">'
+                                f"{_xml_text(detail)}</error>")
+                elif failed:
+                    failures += 1
+                    first = failed.first[0]
+                    summary = f"{failed.count} link(s) failed"
+                    if first.reason_en is not None:
+                        summary += f"; e.g. {first.reason_en}"
+                    message = quoteattr(_clean(summary))
+                    kind = first.severity or "fail"
+                    detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome}"
+                                       for f in failed.first)
+                    body_xml = (f'<failure message={message} type="{kind}">'
+                                f"{_xml_text(detail)}</failure>")
+                else:
+                    body_xml = ""
+                cases.append(f"    <testcase classname={cls} name={name}>{body_xml}</testcase>")
+            suite_failures = sum(1 for c in cases if "<failure" in c)
+            suite_skipped = sum(1 for c in cases if "<skipped" in c)
+            suite_errors = sum(1 for c in cases if "<error" in c)
+            put([f"  <testsuite name={quoteattr(key)} tests=\"{len(cases)}\" "
+                 f"failures=\"{suite_failures}\" skipped=\"{suite_skipped}\" "
+                 f"errors=\"{suite_errors}\">", *cases, "  </testsuite>"])
+        head = ['<?xml version="1.0" encoding="UTF-8"?>']
+        if data.search is not None:
+            search = _search_suites(data.search)
+            total += sum(1 for line in search if "<testcase" in line)
+            failures += sum(1 for line in search if "<failure" in line)
+            skipped += sum(1 for line in search if "<skipped" in line)
+            put(search)
+        integrity = _integrity_suite(data)
+        if integrity:
+            total += len(integrity) - 2
+            failures += sum(1 for c in integrity if "<failure" in c)
+            put(integrity)
+            # Also above everything, for whoever reads the file rather than a CI summary.
+            head += [xml_comment(line) for line in integrity_lines(data)]
+        head.append(f"<testsuites name={quoteattr('hulian ' + data.manifest.run_id)} "
+                    f"tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" "
+                    f"errors=\"{errors}\">")
+        body.seek(0)
+        with out.open("wb") as fh:
+            fh.write("".join(line + "\n" for line in head).encode("utf-8"))
+            shutil.copyfileobj(body, fh, 1 << 20)
+            fh.write(b"</testsuites>\n")
     return out
 
 
