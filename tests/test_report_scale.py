@@ -437,6 +437,21 @@ def test_judgement_cells_forgotten_and_read_again_change_nothing(
     assert len({n for numbers in asked for n in numbers}) > 1
     assert ((tmp_path / "one" / "findings.csv").read_bytes()
             == (tmp_path / "kept" / "findings.csv").read_bytes())
+    # Batches of findings wait for their judgements' cells JUDGED_AT_ONCE at a time: small
+    # batches, several to a query, several queries; the same file.
+    from audit.evidence import sql
+
+    asked.clear()
+    monkeypatch.setattr(sql, "TEXT_ROWS", 16)
+    monkeypatch.setattr(exports, "JUDGED_AT_ONCE", 50)
+    write_reports(run, catalog, ["csv"], "zh", tmp_path / "blocks")
+    data = build_report_data(run, catalog)
+    findings = len(data.findings)
+    data.findings.close()
+    assert findings > 150
+    assert len(asked) == -(-findings // 64)  # four batches of 16 reach 50
+    assert ((tmp_path / "blocks" / "findings.csv").read_bytes()
+            == (tmp_path / "kept" / "findings.csv").read_bytes())
 
 
 def test_a_judgement_is_made_of_its_worst_verdicts() -> None:

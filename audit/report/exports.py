@@ -102,11 +102,16 @@ def _rendered_sql(json_wanted: bool, csv_wanted: bool) -> str:
 
 
 JUDGEMENT_CELLS = (f"SELECT judgement, {_cells(_CSV_VALUES[_JUDGED_CELLS])} AS cells "
-                   "FROM judgements WHERE list_contains($numbers, judgement)")
+                   "FROM judgements WHERE judgement IN (SELECT unnest($numbers))")
 # Judgements' rendered cells kept from one batch of findings to the next: a run of a few
 # dozen platforms has a few thousand judgements, all kept; one of thousands has about as
 # many as findings (~1.5 KB of cells each), read a batch's at a time.
 KEPT_JUDGEMENTS = 16_384
+# Findings whose CSV rows wait for their judgements' cells, read in one query: each query
+# reads the whole judgements table (a run of thousands of platforms has about as many as
+# findings: ~0.25 s a query at a million observations), so a query per batch of findings
+# (TEXT_ROWS) was ~11 s of its report. The rows waiting are a few hundred bytes each.
+JUDGED_AT_ONCE = 65_536
 
 
 class _JudgedCells:
@@ -162,6 +167,8 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
     rows = _Kept("findings.csv's findings", count) if csv_wanted else None
     data.findings.execute(DEFUSE_MACRO)
     judged = _JudgedCells(data.findings)
+    pending: list[_Pending] = []
+    waiting = 0
     try:
         for batch in data.findings.batches(_rendered_sql(json_wanted, csv_wanted)):
             positions = batch.column(0).to_pylist()
@@ -170,12 +177,14 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
                                             strict=True):
                     records.add(position, record.encode("utf-8"))
             if rows is not None:
-                before, after = _csv_lines(batch.column(2)), _csv_lines(batch.column(3))
-                numbers = batch.column(4).to_pylist()
-                cells = judged.of(numbers)
-                for position, first, number, last in zip(positions, before, numbers, after,
-                                                         strict=True):
-                    rows.add(position, (first[:-2] + cells[number] + last).encode("utf-8"))
+                pending.append((positions, _csv_lines(batch.column(2)),
+                                batch.column(4).to_pylist(), _csv_lines(batch.column(3))))
+                waiting += len(positions)
+                if waiting >= JUDGED_AT_ONCE:
+                    _add_rows(rows, pending, judged)
+                    waiting = 0
+        if rows is not None:
+            _add_rows(rows, pending, judged)
     except BaseException:
         for kept in (records, rows):
             if kept is not None:
@@ -185,6 +194,22 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
         if kept is not None:
             kept.flush()
     return records, rows
+
+
+# A batch of findings' CSV rows waiting for their judgements' cells: positions, the cells
+# before the judgement's, the judgement numbers, the cells after.
+_Pending = tuple[list[int], list[str], list[int], list[str]]
+
+
+def _add_rows(rows: _Kept, pending: list[_Pending], judged: _JudgedCells) -> None:
+    """The waiting batches' rows, their judgements' cells read in one query (emptying
+    `pending`)."""
+    cells = judged.of([n for _, _, numbers, _ in pending for n in numbers])
+    for positions, before, numbers, after in pending:
+        for position, first, number, last in zip(positions, before, numbers, after,
+                                                 strict=True):
+            rows.add(position, (first[:-2] + cells[number] + last).encode("utf-8"))
+    pending.clear()
 
 
 def integrity_lines(data: ReportData) -> list[str]:
