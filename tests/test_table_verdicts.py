@@ -257,6 +257,42 @@ def test_ranges_of_rows_and_forgotten_cases_change_nothing(
     assert len(decided) > distinct  # forgotten kinds were decided again (a kind a case here)
 
 
+def test_kinds_met_again_in_later_ranges_are_decided_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kept kinds' pieces stay in DuckDB's table from one range to the next: with ranges of
+    # 4 rows, each kind recurs in several ranges and is decided once.
+    records = [obs(outcome, source=source, target=target, oid=f"o{n}")
+               for n, (outcome, source, target) in enumerate(
+                   (o, s, t) for _ in range(3) for o in (Outcome.BLOCKED, Outcome.DIRECT)
+                   for s in ("wechat", "douyin") for t in ("taobao", None))]
+    whole = _both(records)
+    monkeypatch.setattr(table_verdicts, "RANGE_ROWS", 4)
+    decided = _decisions_counted(monkeypatch)
+    ranged, objects = _both(records)
+    assert ranged == objects == whole[0]
+    distinct = len({(r.source, r.target_platform, r.outcome) for r in records})
+    assert len(decided) == distinct < len(records)
+
+
+@pytest.mark.parametrize("range_rows", [65_536, 1])
+def test_two_kinds_of_one_hash_stop_the_judging(monkeypatch: pytest.MonkeyPatch,
+                                                 range_rows: int) -> None:
+    # Rows find their kind's verdicts by its hash: two kinds with one hash, in one range or
+    # in two (the second would join the first's kept pieces), end the judging with a
+    # message rather than give a row another kind's verdicts.
+    monkeypatch.setattr(table_verdicts, "KIND_HASH", "hash(outcome)")
+    monkeypatch.setattr(table_verdicts, "RANGE_ROWS", range_rows)
+    records = [obs(Outcome.BLOCKED, source="wechat", oid="a"),
+               obs(Outcome.BLOCKED, source="douyin", oid="b")]
+    with pytest.raises(sql.TablesError, match="same hash"):
+        _both(records)
+    # Kinds of one hash that are one kind (the same columns) are judged as one.
+    same = [obs(Outcome.BLOCKED, source="wechat", oid="a"),
+            obs(Outcome.BLOCKED, source="wechat", oid="b")]
+    table, objects = _both(same)
+    assert table == objects
+
+
 def test_a_python_table_goes_to_duckdb_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     # RunTables.table hands DuckDB TABLE_ROWS rows a statement (a judging's pieces can be
     # hundreds of megabytes): every row arrives, in order, whatever the parts.

@@ -295,20 +295,24 @@ class RunTables:
             self.con.execute("SET preserve_insertion_order = true")
 
     def table(self, name: str, columns: Sequence[tuple[str, str]],
-              rows: Iterable[Sequence[object]]) -> None:
+              rows: Iterable[Sequence[object]], *, append: bool = False) -> None:
         """A table from Python (catalog facts, a judging's pieces) in the in-memory database
-        (not TEMP: the cursors `rows` reads through are connections of their own)."""
+        (not TEMP: the cursors `rows` reads through are connections of their own).
+        append: the rows added to the table made so before."""
         # Through Arrow (columnar.rows_table), TABLE_ROWS rows at a time: a judging's pieces
         # can be hundreds of megabytes.
         casts = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in columns)
-        statement = f"CREATE OR REPLACE TABLE {name} AS SELECT {casts} FROM _python_rows"
+        insert = f"INSERT INTO {name} SELECT {casts} FROM _python_rows"
+        statement = (insert if append else
+                     f"CREATE OR REPLACE TABLE {name} AS SELECT {casts} FROM _python_rows")
         chunk: list[tuple[Any, ...]] = []
         for row in rows:
             chunk.append(tuple(row))
             if len(chunk) == TABLE_ROWS:
                 self._insert(statement, columns, chunk)
-                statement, chunk = f"INSERT INTO {name} SELECT {casts} FROM _python_rows", []
-        self._insert(statement, columns, chunk)
+                statement, chunk = insert, []
+        if chunk or not append:
+            self._insert(statement, columns, chunk)
 
     def _insert(self, statement: str, columns: Sequence[tuple[str, str]],
                 rows: list[tuple[Any, ...]]) -> None:

@@ -17,9 +17,12 @@ per case was most of its judging: docs/benchmarks.md, "Fourteenth session"). A c
 reason templates format a name (`{source!r}`, `{target:>8}`) keeps the source and target in
 the kind, and its names filled in by Python (`names_fill_in_later`).
 
-The rows are judged a range at a time (RANGE_ROWS), each range with the pieces of its own
-kinds only, the last KEPT_CASES kinds' pieces kept for the next ranges: memory stays bounded
-whatever the number of kinds (a host per URL where exemptions list domains).
+The rows are judged a range at a time (RANGE_ROWS). The kinds decided are kept, their
+pieces in a DuckDB table the ranges join and their counts in Python, up to KEPT_CASES kinds:
+a range whose new kinds would pass that starts the table again with its own (memory stays
+bounded whatever the number of kinds: a host per URL where exemptions list domains, a case
+per kind where templates format names). A run of thousands of platforms has ~10,000 kinds
+met ~120,000 times over a million rows: each is decided and handed to DuckDB once.
 
 The lines are the bundle writer's, byte for byte: a verdict is serialised by pydantic once
 per rule, status, exemption, surface and outcome with a stand-in for every field that differs
@@ -96,14 +99,17 @@ _KIND = ("listed, source_category, target_category, one_company, surface, outcom
 _NAMED_KIND = _KIND + ", source, target, unknown_target_url"
 
 
+# A kind's number: the rows find their kind's verdicts by it (a join on one number).
+# `write_observation_verdicts` checks that no two kinds it keeps have the same.
+KIND_HASH = "hash({kind})"
+
+
 def _kinds_sql(kind: str) -> str:
     """The kinds of a range of rows, each with a case of its own (the rules decide a kind as
-    they decide any of its cases), its number of rows and a hash of its columns: the rows
-    find their kind's verdicts by the hash (a join on one number;
-    `write_observation_verdicts` checks a range's hashes differ)."""
+    they decide any of its cases), its number of rows and its hash (KIND_HASH)."""
     return f"""
 SELECT {kind}, any_value(source), any_value(target), any_value(unknown_target_url), count(*),
-       hash({kind})
+       {KIND_HASH.format(kind=kind)}
 FROM ({_CASED}) GROUP BY {kind}
 """
 
@@ -142,11 +148,11 @@ def _verdicts_sql(kind: str) -> str:
     return f"""
 WITH keyed AS (
   SELECT row, id AS observation_id, probe_id, target_url, evidence, source, target,
-         source_zh, source_en, target_zh, target_en, hash({kind}) AS h
+         source_zh, source_en, target_zh, target_en, {KIND_HASH.format(kind=kind)} AS h
   FROM ({_CASED})),
 identified AS (
   SELECT k.*, c, substr(sha256(c.rule_id || chr(0) || k.observation_id), 1, 16) AS id
-  FROM keyed k JOIN range_pieces c USING (h)),
+  FROM keyed k JOIN judged_pieces c USING (h)),
 lines AS (SELECT *, {fast} AS fast FROM identified)
 SELECT CASE WHEN contains(fast, '\\u00') THEN {exact} ELSE fast END AS line,
        NULL::VARCHAR AS run_id, id, c.rule_id, observation_id, probe_id, source,
@@ -161,11 +167,11 @@ FROM lines ORDER BY row, c.ordinal
 
 # Rows judged at a time: a range's lines are sorted by DuckDB (~0.9 KB a verdict, ~3 a row).
 RANGE_ROWS = 65_536
-# Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds,
-# all kept, unless exemptions list domains its URLs' hosts hold (a kind per such host) or
-# its templates format a name (a kind per case: `_NAMED_KIND`). A kind's pieces are ~1.5 KB
-# a rule.
-KEPT_CASES = 8_192
+# Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds
+# (~10,000 for 2,000 platforms of 200 companies), all kept, unless exemptions list domains
+# its URLs' hosts hold (a kind per such host) or its templates format a name (a kind per
+# case: `_NAMED_KIND`). A kind's pieces are ~1.5 KB a rule, in DuckDB's memory.
+KEPT_CASES = 16_384
 
 # pydantic's JSON of a list of texts, and of a text inside a JSON string; DuckDB's of the
 # latter.
@@ -340,29 +346,48 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     listed = sorted({source for rule in catalog.rules.values() if rule.scope == "observation"
                      for source in rule.applies_to.sources})
     counts: VerdictCounts = Counter()
+    # The kinds whose pieces are in the judged_pieces table, by hash: their columns and
+    # their verdicts' (status, severity) pairs.
+    kept: dict[int, tuple[tuple[Any, ...], list[tuple[Status, Severity]]]] = {}
+    columns = len(kind.split(","))
 
-    def range_pieces(bounds: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-        """The verdicts of a range's kinds (_PIECES_COLUMNS), counted as they go."""
-        hashes: set[int] = set()
-        columns = len(kind.split(","))
-        for row in tables.rows(_kinds_sql(kind), bounds):
-            key, example, rows, h = row[:columns], row[columns:-2], int(row[-2]), row[-1]
-            if h in hashes:
-                raise TablesError("two kinds of the run's observations have the same hash: "
-                                  "this run cannot be judged by hash (report it)")
-            hashes.add(h)
+    def new_pieces(kinds: list[_Kind]) -> Iterator[tuple[Any, ...]]:
+        """The verdicts of kinds not kept (_PIECES_COLUMNS), kept as they go."""
+        for key, example, _, h in kinds:
             pieces, judgements = judged(key, key[4:8] + example)
-            outcome = Outcome(key[5])
-            for status, severity in judgements:
-                counts[(status, severity, outcome)] += rows
+            kept[h] = (key, judgements)
             for ordinal, piece in enumerate(pieces):
                 yield (h, ordinal, *piece)
 
+    def judge_kinds(bounds: dict[str, Any]) -> None:
+        """The judged_pieces table holds the range's kinds, which are counted."""
+        kinds: list[_Kind] = []
+        hashes: set[int] = set()
+        for row in tables.rows(_kinds_sql(kind), bounds):
+            key, h = row[:columns], row[-1]
+            known = kept.get(h)
+            if h in hashes or (known is not None and known[0] != key):
+                raise TablesError("two kinds of the run's observations have the same hash: "
+                                  "this run cannot be judged by hash (report it)")
+            hashes.add(h)
+            kinds.append(_Kind(key, row[columns:-2], int(row[-2]), h))
+        new = [k for k in kinds if k.h not in kept]
+        again = len(kept) + len(new) > KEPT_CASES
+        if again:
+            kept.clear()
+            new = kinds
+        tables.table("judged_pieces", _PIECES_COLUMNS, new_pieces(new), append=not again)
+        for key, _, rows, h in kinds:
+            outcome = Outcome(key[5])
+            for status, severity in kept[h][1]:
+                counts[(status, severity, outcome)] += rows
+
     ((total,),) = tables.all("SELECT count(*) FROM observations")
     verdicts = _verdicts_sql(kind)
+    tables.table("judged_pieces", _PIECES_COLUMNS, ())
     for start in range(0, total, RANGE_ROWS):
         bounds: dict[str, Any] = {"start": start, "stop": start + RANGE_ROWS, "listed": listed}
-        tables.table("range_pieces", _PIECES_COLUMNS, range_pieces(bounds))
+        judge_kinds(bounds)
         for batch in tables.batches(verdicts, {**bounds, **marks.params()}):
             if table is None:
                 out.write(text_bytes(batch.column("line")))
@@ -371,13 +396,21 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     return counts
 
 
+class _Kind(NamedTuple):
+    """A kind of a range's rows (_kinds_sql): its columns, the rest of a case of it (source,
+    target, unknown target URL), its number of rows, its hash."""
+    key: tuple[Any, ...]
+    example: tuple[Any, ...]
+    rows: int
+    h: int
+
+
 # A kind's verdicts' pieces, and their (status, severity) pairs.
 _KindVerdicts = tuple[list[_Pieces], list[tuple[Status, Severity]]]
 
 
 class _Judged:
-    """Each kind's verdicts as `_pieces` gives them, and their (status, severity) pairs, by
-    the kind's columns: decided once while kept (the last KEPT_CASES)."""
+    """A kind's verdicts as `_pieces` gives them, and their (status, severity) pairs."""
 
     def __init__(self, catalog: Catalog, marks: _Marks, named: bool):
         self._catalog = catalog
@@ -386,20 +419,13 @@ class _Judged:
         # The names' stand-ins, which DuckDB replaces per row; None: the case's own names
         # (a kind of one source and target).
         self._names = marks.names() if named else None
-        self._kept: dict[tuple[Any, ...], _KindVerdicts] = {}
 
     def __call__(self, key: tuple[Any, ...], case: tuple[Any, ...]) -> _KindVerdicts:
         """key: the kind's columns; case: (surface, outcome, reason, host, source, target,
         unknown target URL) of one of its rows."""
-        found = self._kept.get(key)
-        if found is None:
-            surface, outcome, reason, host, source, target, unknown = case
-            example = Case(source, target, SurfaceKind(surface), Outcome(outcome),
-                           None if reason is None else BlockReason(reason), host, unknown)
-            decisions = decide(example, self._catalog, self._index, self._names)
-            found = ([self._lines.pieces(example, d) for d in decisions],
-                     [(d.status, d.rule.severity) for d in decisions])
-            if len(self._kept) >= KEPT_CASES:
-                del self._kept[next(iter(self._kept))]  # the oldest
-            self._kept[key] = found
-        return found
+        surface, outcome, reason, host, source, target, unknown = case
+        example = Case(source, target, SurfaceKind(surface), Outcome(outcome),
+                       None if reason is None else BlockReason(reason), host, unknown)
+        decisions = decide(example, self._catalog, self._index, self._names)
+        return ([self._lines.pieces(example, d) for d in decisions],
+                [(d.status, d.rule.severity) for d in decisions])
