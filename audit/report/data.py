@@ -282,13 +282,19 @@ def _decode_review(blob: bytes) -> ReviewItem:
     return ReviewItem(*pickle.loads(blob))  # the report's own file (audit/report/spill.py)
 
 
-def _matrix(pairs: Counter[tuple[str, str, str]], failed: Counter[tuple[str, str]],
+def _add_links(cells: dict[tuple[str, str], Cell], key: tuple[str, str], outcome: str,
+               links: int) -> None:
+    """A group of links into its cell (queries.observation_counts' groups in their order:
+    ties of rank keep the outcome first seen)."""
+    cell = cells.get(key)
+    if cell is None:
+        cell = cells[key] = Cell(worst=None)
+    cell.links += links
+    cell.worst = worse_of(cell.worst, outcome)
+
+
+def _matrix(cells: dict[tuple[str, str], Cell], failed: Counter[tuple[str, str]],
             names: dict[str, Text]) -> Matrix:
-    cells: dict[tuple[str, str], Cell] = {}
-    for (row, col, outcome), n in pairs.items():
-        cell = cells.setdefault((row, col), Cell(worst=None))
-        cell.links += n
-        cell.worst = worse_of(cell.worst, outcome)
     for key, cell in cells.items():
         cell.failed = failed[key]
     rows = sorted({r for r, _ in cells})
@@ -344,18 +350,23 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     frameworks = list(catalog.frameworks.values())
     check_records(path, tables)
     outcomes: Counter[str] = Counter()
-    platform_pairs: Counter[tuple[str, str, str]] = Counter()
-    company_pairs: Counter[tuple[str, str, str]] = Counter()
+    platform_cells: dict[tuple[str, str], Cell] = {}
+    company_cells: dict[tuple[str, str], Cell] = {}
     platform_failed: Counter[tuple[str, str]] = Counter()
     company_failed: Counter[tuple[str, str]] = Counter()
     company = {pid: p.company for pid, p in catalog.platforms.items()}
-    groups = list(queries.observation_counts(tables))
-    for source, _, target, outcome, links in groups:
+    sources: set[str] = set()
+    targets: set[str] = set()
+    # One pass over the groups, nothing kept of them but the cells: ten million observations
+    # of 2,000 platforms are millions of groups, which held as a list (with counters of
+    # their pairs and a dict of the worst outcome per edge) were ~1.2 GB of the report.
+    for source, _, target, outcome, links in queries.observation_counts(tables):
         outcomes[outcome] += links
-        platform_pairs[(source, target, outcome)] += links
-        company_pairs[(company.get(source, source), company.get(target, target),
-                       outcome)] += links
-    edges = _worst_per_edge(groups)
+        _add_links(platform_cells, (source, target), outcome, links)
+        _add_links(company_cells, (company.get(source, source), company.get(target, target)),
+                   outcome, links)
+        sources.add(source)
+        targets.add(target)
     try:
         review = Spilled("the report's review queue", (
             item for record in queries.review_records(tables)
@@ -375,12 +386,12 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
         manifest=bundle.manifest, manifest_sha256=manifest_sha256(path), path=path,
         frameworks=frameworks, findings=findings, cross=figures.cross,
         requirements=_requirements(frameworks, catalog, figures, findings, cases),
-        platform_matrix=_matrix(platform_pairs, platform_failed, platform_names),
-        company_matrix=_matrix(company_pairs, company_failed, company_names),
+        platform_matrix=_matrix(platform_cells, platform_failed, platform_names),
+        company_matrix=_matrix(company_cells, company_failed, company_names),
         observations=sum(outcomes.values()), outcomes=outcomes,
         verdict_statuses=figures.statuses,
         failed_by_severity=figures.failed_by_severity,
-        sources=sorted({s for s, _, _ in edges}), targets=sorted({t for _, _, t in edges}),
+        sources=sorted(sources), targets=sorted(targets),
         platform_names=platform_names, company_names=company_names,
         platform_company=company,
         files=sorted((bundle.manifest.files or _current_files(path)).items()),
@@ -389,7 +400,8 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     )
     if previous is not None:
         # The report's problems are the previous bundle's too: read from its lines alike.
-        data.diff = diff_edges(previous, edges, fresh_tables=fresh_tables)
+        data.diff = diff_edges(previous, edge_outcomes(path, fresh_tables=fresh_tables),
+                               fresh_tables=fresh_tables)
     data.search = search_section(bundle.search(), catalog)
     custody = check_custody(path)
     if custody.signature.state != "absent" or custody.timestamp.state != "absent":
