@@ -400,7 +400,9 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     )
     if previous is not None:
         # The report's problems are the previous bundle's too: read from its lines alike.
-        data.diff = diff_edges(previous, edge_outcomes(path, fresh_tables=fresh_tables),
+        # This run's edges from its open tables (a second pass over its groups, not a
+        # second build of its tables from the lines when they are fresh).
+        data.diff = diff_edges(previous, _worst_per_edge(queries.observation_counts(tables)),
                                fresh_tables=fresh_tables)
     data.search = search_section(bundle.search(), catalog)
     custody = check_custody(path)
