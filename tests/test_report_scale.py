@@ -336,10 +336,11 @@ def test_an_empty_review_queue_is_an_empty_list(tmp_path: Path, catalog: Catalog
 _STATUSES = ("pass", "fail", "exempt", "inconclusive")
 
 
-def _judged(verdicts: list[dict[str, Any]], observations: int) -> dict[str, Any]:
-    # queries.judgement_keys over tables made from these verdicts and `observations`
+def _judged(verdicts: list[dict[str, Any]], observations: int,
+            fields: str = "status, rules, reasons") -> dict[str, Any]:
+    # queries.judge_findings over tables made from these verdicts and `observations`
     # observations o0, o1 ... (the Parquet files of a bundle, written by the bundle's writer
-    # of tables): each finding's (status, rules, reasons) by observation id.
+    # of tables): each finding's judgement's `fields` by observation id (reasons as (zh, en)).
     import tempfile
 
     import orjson
@@ -361,10 +362,14 @@ def _judged(verdicts: list[dict[str, Any]], observations: int) -> dict[str, Any]
                   ("observations", "verdicts")]
         with RunTables(*tables) as run:
             rank_tables(run, {})
-            keys = list(queries.judgement_keys(run))
+            queries.judge_findings(run)
+            keys = list(run.nested_rows(f"SELECT judgement, {fields} FROM judgements "
+                                        "ORDER BY judgement"))
             assert [key[0] for key in keys] == list(range(1, len(keys) + 1))  # each once
-            by_number = {number: (status, rules, [(r["zh"], r["en"]) for r in reasons])
-                         for number, status, rules, reasons, *_ in keys}
+            by_number = {number: tuple([(r["zh"], r["en"]) for r in value] if name == "reasons"
+                                       else value for name, value in
+                                       zip(fields.split(", "), values, strict=True))
+                         for number, *values in keys}
             return {observation: by_number[number] for observation, number in run.all(
                 "SELECT o.id, fj.judgement FROM finding_judgements fj "
                 "JOIN observations o ON o.row = fj.observation_row ORDER BY o.row")}
@@ -455,22 +460,32 @@ def test_judgement_cells_forgotten_and_read_again_change_nothing(
 
 
 def test_a_judgement_is_made_of_its_worst_verdicts() -> None:
-    # A finding's judgement from its key: requirements once each in the order first named,
-    # the worst severity (none for an inconclusive finding), the exemptions that were given,
-    # the reasons as (zh, en) in the verdicts' order.
-    from audit.model import Severity
-    from audit.report.data import judged
+    # A finding's judgement (DuckDB's, queries.JUDGEMENTS) from its worst verdicts:
+    # requirements once each in the order first named, the worst severity (none for an
+    # inconclusive finding), the exemptions that were given, the reasons as (zh, en) in the
+    # verdicts' order; a finding's better verdicts count for nothing.
+    def verdict(n: int, obs: int, status: str, rule: str, reason: str, severity: str,
+                requirements: list[str] | None, exemption: str | None = None
+                ) -> dict[str, Any]:
+        return {"id": f"v{n}", "rule_id": rule, "observation_id": f"o{obs}",
+                "source": "wechat", "status": status, "severity": severity,
+                "reason": {"zh": reason + "中", "en": reason}, "exemption": exemption,
+                "requirements": requirements}
 
-    def judgement(status: str, reason: str, exemption: str | None = None) -> Any:
-        return judged(status, ["r1", "r2"], [{"zh": reason + "中", "en": reason}] * 2,
-                      [None, exemption], [["f/q"], ["f/p", "f/q"]], ["low", "high"])
-
-    first = judgement("fail", "a")
-    assert first.requirements == ["f/q", "f/p"] and first.severity is Severity.HIGH
-    assert first.reasons == [("a中", "a"), ("a中", "a")] and first.exemptions == []
-    assert judgement("exempt", "a", "allowlisted").exemptions == ["allowlisted"]
-    assert judgement("inconclusive", "a").severity is None
-    assert [en for _, en in judgement("fail", "b").reasons] == ["b", "b"]
+    records = [
+        verdict(0, 0, "fail", "r1", "a", "low", ["f/q"]),
+        verdict(1, 0, "pass", "r3", "ok", "critical", ["f/z"]),
+        verdict(2, 0, "fail", "r2", "a", "high", ["f/p", "f/q"]),
+        verdict(3, 1, "exempt", "r1", "a", "medium", None, "allowlisted"),
+        verdict(4, 1, "exempt", "r2", "b", "low", [], ""),
+        verdict(5, 2, "inconclusive", "r1", "c", "high", ["f/q"]),
+    ]
+    judged = _judged(records, 3, "status, severity, rules, requirements, reasons, exemptions")
+    assert judged["o0"] == ("fail", "high", ["r1", "r2"], ["f/q", "f/p"],
+                            [("a中", "a"), ("a中", "a")], [])
+    assert judged["o1"] == ("exempt", "medium", ["r1", "r2"], [],
+                            [("a中", "a"), ("b中", "b")], ["allowlisted"])
+    assert judged["o2"] == ("inconclusive", None, ["r1"], ["f/q"], [("c中", "c")], [])
 
 
 def test_no_room_for_the_findings_is_said_with_the_directory(

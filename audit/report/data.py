@@ -21,7 +21,7 @@ import hashlib
 import heapq
 import pickle
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +48,6 @@ from audit.judge.outcomes import RANK, worse_of
 from audit.model import (
     Framework,
     RunManifest,
-    Severity,
     Text,
     Verdict,
 )
@@ -60,8 +59,6 @@ from audit.report.findings import (
     Finding,
     FindingHop,
     Findings,
-    Judgement,
-    judgement_row,
     rank_tables,
     status_rank,
 )
@@ -193,18 +190,6 @@ def manifest_sha256(path: Path) -> str:
     return hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else ""
 
 
-@dataclass(slots=True)
-class _Judged:
-    """What a finding takes from the verdicts of its observation's worst status."""
-
-    status: str
-    severity: Severity | None
-    rules: list[str]
-    requirements: list[str]
-    reasons: list[tuple[str, str]]  # (zh, en), as FindingValues hold them
-    exemptions: list[str]
-
-
 @dataclass
 class _VerdictFigures:
     cross: Spilled[Verdict]
@@ -214,9 +199,6 @@ class _VerdictFigures:
     failed_by_severity: Counter[str]
     by_rule: Counter[tuple[str, str]]  # (rule id, status) -> verdicts
     requirement_status: dict[str, RequirementStatus]  # "<framework>/<requirement>" -> status
-
-
-_SEVERITIES = {s.value: s for s in Severity}
 
 
 def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _VerdictFigures:
@@ -257,21 +239,6 @@ def _verdict_figures(tables: RunTables, frameworks: list[Framework]) -> _Verdict
         raise
     return _VerdictFigures(cross, listed, counts, statuses, failed_by_severity, by_rule,
                            queries.requirement_statuses(tables, rules_of))
-
-
-def judged(status: str, rules: list[str], reasons: list[dict[str, str]],
-           exemptions: list[str | None], requirements: list[list[str] | None],
-           severities: list[str]) -> _Judged:
-    """A finding's judgement from its key (queries.JUDGEMENT_KEYS): its status, its worst
-    severity, and the rules, reasons, exemptions and requirements of its worst verdicts.
-    The keys are distinct: each is judged once."""
-    severity = (max((_SEVERITIES[s] for s in severities), key=SEVERITY_RANK.__getitem__)
-                if status in ("fail", "exempt") else None)
-    return _Judged(
-        status=status, severity=severity, rules=list(rules),
-        requirements=list(dict.fromkeys(req for each in requirements if each for req in each)),
-        reasons=[(reason["zh"], reason["en"]) for reason in reasons],
-        exemptions=[e for e in exemptions if e])
 
 
 def _encode_review(item: ReviewItem) -> bytes:
@@ -326,23 +293,11 @@ def build_report_data(path: Path, catalog: Catalog, *, previous: Path | None = N
 
 
 def _findings(tables: RunTables, company: dict[str, str]) -> Findings:
-    """The run's findings, each judged as `judged` decides (once per distinct judgement
-    key: queries.judgement_keys), in report order. The keys are read and judged as DuckDB
-    takes the judgements: a run of thousands of platforms has about as many as findings."""
+    """The run's findings, each with its judgement (queries.judge_findings: DuckDB decides
+    each distinct one once), in report order."""
     rank_tables(tables, company)
-
-    def rows() -> Iterator[Judgement]:
-        for number, *key in queries.judgement_keys(tables):
-            judgement = judged(*key)
-            yield judgement_row(number, {
-                "status": judgement.status,
-                "severity": judgement.severity.value if judgement.severity else None,
-                "rules": judgement.rules, "requirements": judgement.requirements,
-                "reasons": [{"zh": zh, "en": en} for zh, en in judgement.reasons],
-                "exemptions": judgement.exemptions})
-
-    return Findings.of_run(tables, rows(), queries.RUN_FINDING_KEYS,
-                           queries.RUN_FINDINGS_VIEW)
+    queries.judge_findings(tables)
+    return Findings.of_run(tables, queries.RUN_FINDING_KEYS, queries.RUN_FINDINGS_VIEW)
 
 
 def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,

@@ -197,21 +197,22 @@ class Findings(Sequence[Finding]):
             raise
 
     @classmethod
-    def of_run(cls, tables: RunTables, judgements: Iterable[Judgement], relation: str,
-               view: str) -> Findings:
-        """A run's findings: `judgements` (JUDGEMENT_COLUMNS, numbered from 1 in order),
-        `relation` gives REPORT_ORDER the keys of each, `view` makes `finding_rows` of
-        `report_order` (OBSERVED_COLUMNS, `position` and `judgement`). The tables (with
-        rank_tables) are the store's from here: closed with it."""
+    def of_run(cls, tables: RunTables, relation: str, view: str) -> Findings:
+        """A run's findings: the tables hold their `judgements` (JUDGEMENT_COLUMNS, numbered
+        from 1) and the rank tables, `relation` gives REPORT_ORDER the keys of each, `view`
+        makes `finding_rows` of `report_order` (OBSERVED_COLUMNS, `position` and
+        `judgement`). The tables are the store's from here: closed with it."""
         findings = cls.__new__(cls)
-        findings._open(tables, judgements, relation, view)
+        findings._open(tables, None, relation, view)
         return findings
 
-    def _open(self, tables: RunTables, judgements: Iterable[Judgement], relation: str,
+    def _open(self, tables: RunTables, judgements: Iterable[Judgement] | None, relation: str,
               view: str) -> None:
+        """judgements: the `judgements` table's rows (None: the table is there)."""
         self._tables = tables
         self._closer = weakref.finalize(self, tables.close)
-        tables.table("judgements", JUDGEMENT_COLUMNS, judgements)
+        if judgements is not None:
+            tables.table("judgements", JUDGEMENT_COLUMNS, judgements)
         tables.execute(REPORT_ORDER.format(relation=relation))
         tables.execute(view)
         tables.execute(REPORT_FINDINGS_VIEW)

@@ -30,7 +30,7 @@ from audit.judge.evaluate import (
     units_by_rank_sql,
 )
 from audit.model import Status, Verdict
-from audit.report.findings import Findings
+from audit.report.findings import JUDGEMENT_COLUMNS, Findings
 
 # A target no platform of the catalog owns is one column of the matrix.
 OTHER_TARGET = "(other)"
@@ -152,21 +152,39 @@ FROM (SELECT DISTINCT status, rules, reasons, exemptions, requirements, severiti
       FROM finding_keys)
 """
 
-# The judgement keys in order, each reason number replaced by its reason ({zh, en}): the
-# texts stay in DuckDB until a key is read (a run of thousands of platforms has about as many
-# distinct reasons, and judgements, as findings: ~1.5 GB of texts held at once at a million
-# observations). A range of judgements at a time: DuckDB cannot spill the lists it gathers.
-JUDGEMENT_KEYS = """
-WITH numbered AS (
-  SELECT judgement, unnest(reasons) AS reason_id, unnest(range(len(reasons))) AS i
+# Statuses whose findings carry a severity (their worst verdicts' worst); an inconclusive
+# finding has none.
+SEVERE_STATUSES = ("fail", "exempt")
+
+# The judgement of each key, the one decision of what a finding takes from its worst
+# verdicts, into `judgements` (findings.JUDGEMENT_COLUMNS): its status; its worst severity
+# (severity_ranks); its rules, reasons ({zh, en}) and the exemptions given, in the verdicts'
+# order; its requirements once each, in the order first named. DuckDB decides them all: a run
+# of thousands of platforms has about as many distinct judgements as findings (~290,000 at a
+# million observations, 25 s when each was read into Python and decided there). A range of
+# judgements at a time: the reasons' texts are gathered into lists, which DuckDB cannot spill.
+JUDGEMENTS = """
+INSERT INTO judgements BY NAME
+WITH keys AS (
+  SELECT *, flatten(list_filter(requirements, lambda r: r IS NOT NULL)) AS named
   FROM judgement_keys WHERE judgement >= $start AND judgement < $stop),
+numbered AS (
+  SELECT judgement, unnest(reasons) AS reason_id, unnest(range(len(reasons))) AS i FROM keys),
 texts AS (
   SELECT n.judgement, list(r.reason ORDER BY n.i) AS reasons
-  FROM numbered n JOIN reasons r USING (reason_id) GROUP BY n.judgement)
-SELECT k.judgement, k.status, k.rules, coalesce(t.reasons, []) AS reasons, k.exemptions,
-       k.requirements, k.severities
-FROM judgement_keys k LEFT JOIN texts t USING (judgement)
-WHERE k.judgement >= $start AND k.judgement < $stop ORDER BY k.judgement
+  FROM numbered n JOIN reasons r USING (reason_id) GROUP BY n.judgement),
+severities AS (
+  SELECT judgement, unnest(severities) AS severity FROM keys
+  WHERE list_contains($severe, status)),
+worst AS (
+  SELECT s.judgement, arg_max(s.severity, r.rank) AS severity
+  FROM severities s JOIN severity_ranks r USING (severity) GROUP BY s.judgement)
+SELECT k.judgement, k.status, w.severity, k.rules,
+       list_filter(k.named, lambda name, i: list_position(k.named, name) = i) AS requirements,
+       coalesce(t.reasons, []) AS reasons,
+       list_filter(k.exemptions, lambda e: coalesce(e, '') <> '') AS exemptions
+FROM keys k LEFT JOIN texts t USING (judgement) LEFT JOIN worst w USING (judgement)
+ORDER BY k.judgement
 """
 
 # Each finding's judgement by number (lists compare element by element, NULLs as equal).
@@ -308,15 +326,16 @@ def failed_pairs(findings: Findings) -> list[tuple[str, str, int]]:
             in findings.query(FAILED_PAIRS)]
 
 
-def judgement_keys(tables: RunTables) -> Iterator[tuple[Any, ...]]:
-    """The findings' distinct judgement keys (JUDGEMENT_KEYS: the number, then what
-    data.judged decides a judgement from, reasons as {zh, en}), read as they are used.
-    The run's findings are left in the tables, each with its key's number
-    (finding_judgements)."""
+def judge_findings(tables: RunTables) -> None:
+    """The run's findings' judgements (`judgements`, JUDGEMENT_COLUMNS, numbered from 1),
+    each decided once by JUDGEMENTS, and each finding's number (`finding_judgements`: the
+    row of its observation, its judgement's number). The rank tables must be there
+    (findings.rank_tables)."""
+    tables.table("judgements", JUDGEMENT_COLUMNS, ())
     if not tables.has_verdicts:
         tables.execute("CREATE OR REPLACE TABLE finding_judgements "
                        "(observation_row BIGINT, judgement BIGINT)")
-        return iter(())
+        return
     tables.execute(FINDINGS_TABLE)
     tables.execute(REASONS_TABLE)
     tables.execute(FINDING_VERDICTS_TABLE)
@@ -329,6 +348,8 @@ def judgement_keys(tables: RunTables) -> Iterator[tuple[Any, ...]]:
     for table in ("finding_keys", "finding_verdicts", "findings"):
         tables.execute(f"DROP TABLE {table}")
     ((count,),) = tables.all("SELECT count(*) FROM judgement_keys")
-    return (key for start in range(1, count + 1, RANGE_ROWS)
-            for key in tables.nested_rows(JUDGEMENT_KEYS,
-                                          {"start": start, "stop": start + RANGE_ROWS}))
+    for start in range(1, count + 1, RANGE_ROWS):
+        tables.execute(JUDGEMENTS, {"start": start, "stop": start + RANGE_ROWS,
+                                    "severe": list(SEVERE_STATUSES)})
+    tables.execute("DROP TABLE judgement_keys")
+    tables.execute("DROP TABLE reasons")
