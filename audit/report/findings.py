@@ -5,7 +5,7 @@ examples of them (audit/report/groups.py). Ten million observations make ~4 mill
 15 GB as those two files: made in Python, a finding at a time, they were most of a large
 report's time. So a run's findings stay in DuckDB (audit.evidence.sql.RunTables): a view
 (`report_findings`) joins each finding's observation, in the run's Parquet table, to its
-judgement (decided in Python once per distinct one: audit.report.data), and `report_order`
+judgement (decided by DuckDB once per distinct one: queries.JUDGEMENTS), and `report_order`
 numbers them in report order. DuckDB writes the two files (`copy`), groups and counts them
 (`query`); Python makes Finding objects only of the few a page shows (`read`).
 

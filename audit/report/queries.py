@@ -125,7 +125,7 @@ JOIN reasons r ON r.reason = v.reason
 ORDER BY observation_row
 """
 
-# What a finding's judgement is made of (data.judged, the one decision): its worst
+# What a finding's judgement is made of (JUDGEMENTS decides it): its worst
 # verdicts' rules, reason numbers, exemptions, requirements and severities, in the verdicts'
 # order. Gathered a range of observations at a time: lists held for millions of findings at
 # once are more than DuckDB's memory limit, and it cannot spill them.
@@ -143,8 +143,8 @@ FROM finding_verdicts WHERE observation_row >= $start AND observation_row < $sto
 GROUP BY observation_row
 """
 
-# The distinct ones, numbered: a million observations have ~400,000 findings and a few
-# thousand distinct judgements, which Python decides (one each).
+# The distinct ones, numbered: a million observations have ~400,000 findings and from a few
+# thousand distinct judgements (a few dozen platforms) to ~290,000 (2,000 platforms).
 JUDGEMENT_KEYS_TABLE = """
 CREATE OR REPLACE TABLE judgement_keys AS
 SELECT row_number() OVER () AS judgement, *
