@@ -342,3 +342,52 @@ def test_the_counts_are_the_summary_of_the_lines(tmp_path: Path) -> None:
     assert sum(counts.values()) == out.getvalue().count(b"\n")
     assert counts[(Status.FAIL, SHIPPED_RULES["im-link-opens-directly"].severity,
                    Outcome.BLOCKED)] >= 1
+
+
+def test_batches_made_ahead_of_their_writing_change_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # DuckDB judges in a thread of its own, BATCHES_AHEAD batches of TEXT_ROWS verdicts ahead
+    # of their writing: with batches of 2 verdicts, one ahead and ranges of 3 rows, the
+    # thread waits on the writer throughout; the lines and table are the objects'.
+    records = [obs(outcome, source=source, target=target, oid=f"o{n}")
+               for n, (outcome, source, target) in enumerate(
+                   (o, s, t) for o in (Outcome.BLOCKED, Outcome.COPY_ONLY, Outcome.DIRECT)
+                   for s in ("wechat", "douyin") for t in ("taobao", None))]
+    whole = _both(records)
+    monkeypatch.setattr(sql, "TEXT_ROWS", 2)
+    monkeypatch.setattr(table_verdicts, "BATCHES_AHEAD", 1)
+    monkeypatch.setattr(table_verdicts, "RANGE_ROWS", 3)
+    table, objects = _both(records)
+    assert table == objects == whole[0]
+
+
+class _FullDisk(io.BytesIO):
+    """A verdicts file whose disk fills after `room` bytes."""
+
+    def __init__(self, room: int):
+        super().__init__()
+        self.room = room
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_writer_that_fails_mid_judging_stops_the_judging(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The disk fills while the lines are written: the error reaches the caller as it was,
+    # the judging thread has stopped (no DuckDB query left running on tables about to be
+    # closed), and the run's tables close.
+    import threading
+
+    monkeypatch.setattr(sql, "TEXT_ROWS", 2)
+    monkeypatch.setattr(table_verdicts, "RANGE_ROWS", 2)
+    records = [obs(Outcome.BLOCKED, oid=f"o{n}") for n in range(40)]
+    run = _bundle(tmp_path, records)
+    out = _FullDisk(room=2_000)
+    with (pytest.raises(OSError, match="No space left"),
+          run_tables(run, verdicts=False) as tables):
+        write_observation_verdicts(tables, CATALOG, out, None)
+    assert 0 < out.tell() <= 2_000
+    assert not any(t.name == "hulian-judging" for t in threading.enumerate())

@@ -17,7 +17,8 @@ per case was most of its judging: docs/benchmarks.md, "Fourteenth session"). A c
 reason templates format a name (`{source!r}`, `{target:>8}`) keeps the source and target in
 the kind, and its names filled in by Python (`names_fill_in_later`).
 
-The rows are judged a range at a time (RANGE_ROWS). The kinds decided are kept, their
+The rows are judged a range at a time (RANGE_ROWS), in a thread of their own a range ahead of
+the writing of their lines and table (audit.ahead). The kinds decided are kept, their
 pieces in a DuckDB table the ranges join and their counts in Python, up to KEPT_CASES kinds:
 a range whose new kinds would pass that starts the table again with its own (memory stays
 bounded whatever the number of kinds: a host per URL where exemptions list domains, a case
@@ -44,6 +45,7 @@ from typing import IO, Any, NamedTuple
 
 from pydantic_core import to_json
 
+from audit.ahead import made_ahead
 from audit.evidence.columnar import ColumnarLog, text_bytes
 from audit.evidence.sql import RunTables, TablesError
 from audit.judge.cross import attribute_urls
@@ -165,13 +167,20 @@ FROM lines ORDER BY row, c.ordinal
 """
 
 
-# Rows judged at a time: a range's lines are sorted by DuckDB (~0.9 KB a verdict, ~3 a row).
-RANGE_ROWS = 65_536
+# Rows judged at a time: a range's lines are sorted by DuckDB (~0.9-1.4 KB a verdict, 3-5 a
+# row). Half the ranges of 65,536 rows they were: a range's batches fit in the queue of those
+# made ahead (BATCHES_AHEAD), so DuckDB judges the next range while they are written (a
+# million observations of 2,000 platforms: the per-observation rules 37 -> 30 s, the same
+# lines; docs/benchmarks.md, "Sixteenth session").
+RANGE_ROWS = 32_768
 # Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds
 # (~10,000 for 2,000 platforms of 200 companies), all kept, unless exemptions list domains
 # its URLs' hosts hold (a kind per such host) or its templates format a name (a kind per
 # case: `_NAMED_KIND`). A kind's pieces are ~1.5 KB a rule, in DuckDB's memory.
 KEPT_CASES = 16_384
+# Batches of verdicts (TEXT_ROWS each, ~1 KB a verdict: ~11 MB a batch, ~230 MB at most in
+# all) made ahead of their writing: a range's (~17 batches of a range of 2,000 platforms).
+BATCHES_AHEAD = 20
 
 # pydantic's JSON of a list of texts, and of a text inside a JSON string; DuckDB's of the
 # latter.
@@ -385,14 +394,22 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     ((total,),) = tables.all("SELECT count(*) FROM observations")
     verdicts = _verdicts_sql(kind)
     tables.table("judged_pieces", _PIECES_COLUMNS, ())
-    for start in range(0, total, RANGE_ROWS):
-        bounds: dict[str, Any] = {"start": start, "stop": start + RANGE_ROWS, "listed": listed}
-        judge_kinds(bounds)
-        for batch in tables.batches(verdicts, {**bounds, **marks.params()}):
-            if table is None:
-                out.write(text_bytes(batch.column("line")))
-            else:
-                table.append_batch(batch, out)
+
+    def judged_batches() -> Iterator[Any]:
+        """Each range's verdicts as DuckDB's Arrow batches, a range after the other."""
+        for start in range(0, total, RANGE_ROWS):
+            bounds: dict[str, Any] = {"start": start, "stop": start + RANGE_ROWS,
+                                      "listed": listed}
+            judge_kinds(bounds)
+            yield from tables.batches(verdicts, {**bounds, **marks.params()})
+
+    # Judged in a thread of their own (the only user of the tables meanwhile) while this one
+    # writes: DuckDB judges the next range as the last one's lines and table are written.
+    for batch in made_ahead(judged_batches(), BATCHES_AHEAD, "hulian-judging"):
+        if table is None:
+            out.write(text_bytes(batch.column("line")))
+        else:
+            table.append_batch(batch, out)
     return counts
 
 

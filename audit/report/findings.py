@@ -15,14 +15,13 @@ same columns, ordered by the same statement.
 
 from __future__ import annotations
 
-import queue
-import threading
 import weakref
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, overload
 
+from audit.ahead import made_ahead
 from audit.evidence.sql import RunTables
 from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
@@ -295,37 +294,8 @@ class Findings(Sequence[Finding]):
         audit/report/exports.py). DuckDB makes them in a thread of its own, a few batches
         ahead of the caller (it lets go of the GIL while it works: a caller that formats
         each batch in Python works beside it)."""
-        ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=BATCHES_AHEAD)
-        stop = threading.Event()
-
-        def make() -> None:
-            try:
-                for batch in self._tables.batches(sql, {}):
-                    while not stop.is_set():
-                        try:
-                            ahead.put(("batch", batch), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                ahead.put(("end", None))
-            except BaseException as exc:  # handed to the caller, raised there
-                ahead.put(("error", exc))
-
-        maker = threading.Thread(target=make, name="hulian-findings-batches", daemon=True)
-        maker.start()
-        try:
-            while True:
-                kind, value = ahead.get()
-                if kind == "end":
-                    return
-                if kind == "error":
-                    raise value
-                yield value
-        finally:
-            stop.set()
-            maker.join()
+        return made_ahead(self._tables.batches(sql, {}), BATCHES_AHEAD,
+                          "hulian-findings-batches")
 
     def close(self) -> None:
         self._closer()
