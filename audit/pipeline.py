@@ -27,7 +27,9 @@ from audit.evidence.bundle import (
     VERDICTS,
     Bundle,
     BundleWriter,
+    EarlyDigests,
     Unverified,
+    bundle_files,
     check_run_id,
     describe,
     ensure_columnar,
@@ -269,12 +271,14 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None
     # the verdicts table (which the graph reads), never all held.
     with verdicts_writing(writer.path / VERDICTS, writer.run_id) as (out, table):
         summarise(summary, write_verdicts(writer.path, catalog, out, table))
-    # The review queue is written whatever reports were asked for (`hulian report` writes it
-    # again with them).
-    write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
-    write_graph_outputs(writer.path, catalog)
-    writer.manifest.config["summary"] = summary.as_dict()
-    writer.finish()
+    # The files written so far are hashed for the seal while the graph is made.
+    with EarlyDigests(bundle_files(writer.path)) as known:
+        # The review queue is written whatever reports were asked for (`hulian report`
+        # writes it again with them).
+        write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
+        write_graph_outputs(writer.path, catalog)
+        writer.manifest.config["summary"] = summary.as_dict()
+        writer.finish(known)
 
 
 def write_graph_outputs(run: Path, catalog: Catalog) -> Any:

@@ -22,6 +22,7 @@ from audit.evidence.bundle import (
     Bundle,
     BundleError,
     BundleWriter,
+    bundle_files,
     read_manifest,
     verify,
 )
@@ -416,3 +417,52 @@ def test_verify_refuses_a_manifest_pointing_outside_the_bundle(tmp_path: Path) -
     write_manifest(writer.path, manifest)
     with pytest.raises(BundleError, match="outside the bundle"):
         verify(writer.path)
+
+
+def test_early_digests_count_only_for_files_unchanged_since(tmp_path: Path) -> None:
+    # The seal takes a digest made early (while a crawl's end makes its graph) only for a
+    # file as it was then: one rewritten since, even to the same size with its modification
+    # time put back, is hashed again; one written after the early hashing is hashed at the
+    # seal. The sealed bundle verifies.
+    import threading
+
+    from audit.evidence.bundle import EarlyDigests, seal
+
+    writer = BundleWriter(tmp_path, run_id="20261204T000000Z-early", policy_digest="x")
+    writer.add_observation(observation(0))
+    writer.close()
+    run = writer.path
+    (run / "kept.bin").write_bytes(b"k" * 3_000_000)
+    (run / "changed.bin").write_bytes(b"a" * 1_000)
+    stat = (run / "changed.bin").stat()
+    with EarlyDigests(bundle_files(run)) as known:
+        known.digest(run / "kept.bin")  # waits for the early hashing
+        (run / "changed.bin").write_bytes(b"b" * 1_000)
+        os.utime(run / "changed.bin", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        (run / "later.bin").write_bytes(b"later")
+        manifest = read_manifest(run)
+        seal(run, manifest, known)
+    files = read_manifest(run).files
+    for name in ("kept.bin", "changed.bin", "later.bin"):
+        assert files[name] == hashlib.sha256((run / name).read_bytes()).hexdigest(), name
+    assert verify(run).intact
+    assert not any(t.name == "hulian-early-digests" for t in threading.enumerate())
+
+
+def test_early_digests_stop_when_left_and_a_lost_file_is_reported_when_asked(
+        tmp_path: Path) -> None:
+    import threading
+
+    from audit.evidence.bundle import EarlyDigests
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:
+        fh.truncate(512 << 20)  # sparse: a long hashing, cut short by leaving
+    started = time.perf_counter()
+    with EarlyDigests([big]):
+        pass
+    assert time.perf_counter() - started < 0.5
+    assert not any(t.name == "hulian-early-digests" for t in threading.enumerate())
+    gone = tmp_path / "gone.bin"
+    with EarlyDigests([gone]) as known, pytest.raises(FileNotFoundError):
+        known.digest(gone)
