@@ -302,3 +302,38 @@ def test_a_bundles_aggregates_from_its_tables_are_those_of_its_records(
     assert expected.requirements["lonely"] == {}
     assert expected.findings[("r8", pair[0].source, pair[0].surface.value,
                               host_of(pair[0].target_url) or "")]["outcome"] is None
+
+
+def test_cross_target_lines_made_ahead_are_the_bundles_and_a_full_disk_stops_them(
+        lab_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cross-target verdicts' lines are made in a thread of their own, blocks of
+    # BLOCK_LINES at most BLOCKS_AHEAD ahead: with blocks of 2 lines, one ahead, the lines
+    # are the bundle's own, in its order. A disk that fills while they are written ends the
+    # judging with its error, the thread stopped before the tables close.
+    import io
+    import threading
+
+    from audit.judge import verdicts as judge_verdicts
+
+    catalog = catalog_for_run(lab_run)
+    monkeypatch.setattr(judge_verdicts, "BLOCK_LINES", 2)
+    monkeypatch.setattr(judge_verdicts, "BLOCKS_AHEAD", 1)
+    out = io.BytesIO()
+    judge_verdicts.write_verdicts(lab_run, catalog, out, None)
+    written = (lab_run / VERDICTS).read_bytes()
+    assert out.getvalue() == written
+    lines = written.splitlines(keepends=True)
+    first = next(n for n, line in enumerate(lines) if b'"observation_id":null' in line)
+    assert sum(b'"observation_id":null' in line for line in lines) > 4  # several blocks
+    room = sum(map(len, lines[:first + 3]))  # the disk fills at the fourth cross verdict
+
+    class FullDisk(io.BytesIO):
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            if self.tell() + len(data) > room:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    with pytest.raises(OSError, match="No space left"):
+        judge_verdicts.write_verdicts(lab_run, catalog, FullDisk(), None)
+    assert not any(t.name.startswith("hulian-") and "verdicts" in t.name
+                   for t in threading.enumerate())

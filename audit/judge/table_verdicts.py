@@ -41,6 +41,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from typing import IO, Any, NamedTuple
 
 from pydantic_core import to_json
@@ -405,11 +406,12 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
 
     # Judged in a thread of their own (the only user of the tables meanwhile) while this one
     # writes: DuckDB judges the next range as the last one's lines and table are written.
-    for batch in made_ahead(judged_batches(), BATCHES_AHEAD, "hulian-judging"):
-        if table is None:
-            out.write(text_bytes(batch.column("line")))
-        else:
-            table.append_batch(batch, out)
+    with closing(made_ahead(judged_batches(), BATCHES_AHEAD, "hulian-judging")) as made:
+        for batch in made:  # closed (the thread stopped) before the tables, whatever happens
+            if table is None:
+                out.write(text_bytes(batch.column("line")))
+            else:
+                table.append_batch(batch, out)
     return counts
 
 
