@@ -20,7 +20,7 @@ import json
 import shutil
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -129,12 +129,8 @@ class _JudgedCells:
         found = {n: text for n in wanted if (text := self._kept.get(n)) is not None}
         missing = sorted(wanted - found.keys())
         if missing:
-            rows = self._findings.query(JUDGEMENT_CELLS, {"numbers": missing})
-            # One writer for all of them (one a judgement was ~5 s of a million
-            # observations' findings.csv: ~290,000 judgements).
-            for (number, _), line in zip(rows, _csv_rows([cells for _, cells in rows]),
-                                         strict=True):
-                text = found[number] = "," + line[:-2] + ","
+            for number, cells in self._findings.query(JUDGEMENT_CELLS, {"numbers": missing}):
+                text = found[number] = "," + _csv_text([cells]).decode("utf-8")[:-2] + ","
                 if len(self._kept) >= KEPT_JUDGEMENTS:
                     del self._kept[next(iter(self._kept))]  # the oldest
                 self._kept[number] = text
@@ -362,15 +358,10 @@ def write_findings(data: ReportData, *, json_out: Path | None = None,
 def _csv_lines(column: Any) -> list[str]:
     """Each row of an Arrow column of cell lists as Python's csv writes it (with its line
     end, CR LF)."""
-    return _csv_rows(column.to_pylist())
-
-
-def _csv_rows(rows: Iterable[list[str]]) -> list[str]:
-    """Each row as Python's csv writes it (with its line end, CR LF), by one writer."""
     text = io.StringIO(newline="")
     writer = csv.writer(text)
     ends = []
-    for cells in rows:
+    for cells in column.to_pylist():
         writer.writerow(cells)
         ends.append(text.tell())
     rendered, start, lines = text.getvalue(), 0, []
