@@ -400,6 +400,25 @@ def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, st
                for _, rules, reasons in judged.values())
 
 
+def test_reasons_that_share_a_hash_are_numbered_in_order_and_judged_alike(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A verdict finds its reason's number by the reason's hash; two reasons with one hash
+    # (every reason here, with a hash of nothing) are numbered in order instead, joined on
+    # their texts: every finding keeps its own reasons.
+    from audit.report import queries
+
+    records: list[dict[str, Any]] = [
+        {"id": f"v{i}", "rule_id": f"r{i % 3}", "observation_id": f"o{i % 7}",
+         "source": "wechat", "status": ("fail", "exempt", "inconclusive")[i % 3],
+         "severity": "high", "reason": {"zh": f"理由{i % 5}", "en": f"reason {i % 5}"},
+         "exemption": None, "requirements": []} for i in range(40)]
+    hashed = _judged(records, 7)
+    monkeypatch.setattr(queries, "REASON_HASH", "hash('one for all')")
+    numbered = _judged(records, 7)
+    assert numbered == hashed
+    assert len({reason for _, _, reasons in hashed.values() for reason in reasons}) == 5
+
+
 def test_judgements_read_a_range_at_a_time_are_the_same(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The judgement keys (and their reasons' texts) are read RANGE_ROWS judgements at a time
