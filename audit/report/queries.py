@@ -106,15 +106,17 @@ WITH worst AS (
 SELECT o.row, o.id, w.rank FROM observations o JOIN worst w ON w.observation_id = o.id
 """
 
-# The distinct reasons of the findings' verdicts, each numbered by its hash (REASON_HASH), or,
-# when two have one hash (`number_reasons`), in their order. A verdict then finds its
-# reason's number without a join on its texts (a million observations of 2,000 platforms:
-# ~1,000,000 distinct reasons; the join was ~3 s of the report's data).
+# The distinct reasons of the findings' worst verdicts (those a judgement names), each
+# numbered by its hash (REASON_HASH), or, when two have one hash (`number_reasons`), in their
+# order. A verdict then finds its reason's number without a join on its texts (a million
+# observations of 2,000 platforms: ~1,000,000 distinct reasons; the join was ~3 s of the
+# report's data).
 REASON_HASH = "hash({reason})"
 REASONS_TABLE = """
 CREATE OR REPLACE TABLE reasons AS
 SELECT reason, {number} AS reason_id
-FROM (SELECT DISTINCT v.reason FROM verdicts v SEMI JOIN findings f ON f.id = v.observation_id)
+FROM (SELECT DISTINCT v.reason FROM verdicts v JOIN status_ranks s USING (status)
+      SEMI JOIN findings f ON f.id = v.observation_id AND f.rank = s.rank)
 """
 
 # The verdicts of each finding's worst status, by the row of its observation, sorted by it
