@@ -438,44 +438,52 @@ def test_judgements_read_a_range_at_a_time_are_the_same(
     assert all(len(reasons) == len(rules) for _, rules, reasons in whole.values())
 
 
-def test_judgement_cells_forgotten_and_read_again_change_nothing(
+def test_judgement_cells_are_rendered_once_each_into_their_findings_rows(
         tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
-    # findings.csv renders each judgement's cells once while kept (KEPT_JUDGEMENTS): with
-    # one kept, every batch reads its judgements' cells again, and the file is the same.
+    # findings.csv renders every judgement's cells in one query over the judgements and puts
+    # each finding's row together from its own cells and its judgement's: with batches of 16
+    # rows, each row's judgement columns are its finding's, and the file is the one made
+    # with the usual batches.
+    import csv
+    import io
+
+    from audit.evidence import sql
     from audit.report import exports
+    from audit.report.findings import Findings
     from audit.report.render import write_reports
 
     run = reportruns.write_run(tmp_path, "cells", reportruns.synthetic_observations(400),
                                catalog)
-    write_reports(run, catalog, ["csv"], "zh", tmp_path / "kept")
-    asked: list[list[int]] = []
-    query = exports._JudgedCells.of
+    write_reports(run, catalog, ["csv"], "zh", tmp_path / "usual")
+    asked: list[str] = []
+    batches = Findings.batches
 
-    def counting(self: exports._JudgedCells, numbers: list[int]) -> dict[int, str]:
-        asked.append(numbers)
-        return query(self, numbers)
+    def counting(self: Findings, sql_text: str) -> Any:
+        asked.append(sql_text)
+        return batches(self, sql_text)
 
-    monkeypatch.setattr(exports, "KEPT_JUDGEMENTS", 1)
-    monkeypatch.setattr(exports._JudgedCells, "of", counting)
-    write_reports(run, catalog, ["csv"], "zh", tmp_path / "one")
-    assert len({n for numbers in asked for n in numbers}) > 1
-    assert ((tmp_path / "one" / "findings.csv").read_bytes()
-            == (tmp_path / "kept" / "findings.csv").read_bytes())
-    # Batches of findings wait for their judgements' cells JUDGED_AT_ONCE at a time: small
-    # batches, several to a query, several queries; the same file.
-    from audit.evidence import sql
-
-    asked.clear()
     monkeypatch.setattr(sql, "TEXT_ROWS", 16)
-    monkeypatch.setattr(exports, "JUDGED_AT_ONCE", 50)
-    write_reports(run, catalog, ["csv"], "zh", tmp_path / "blocks")
+    monkeypatch.setattr(Findings, "batches", counting)
+    write_reports(run, catalog, ["csv"], "zh", tmp_path / "small")
+    assert asked.count(exports.JUDGEMENT_CELLS) == 1
+    written = (tmp_path / "small" / "findings.csv").read_bytes()
+    assert written == (tmp_path / "usual" / "findings.csv").read_bytes()
     data = build_report_data(run, catalog)
-    findings = len(data.findings)
-    data.findings.close()
-    assert findings > 150
-    assert len(asked) == -(-findings // 64)  # four batches of 16 reach 50
-    assert ((tmp_path / "blocks" / "findings.csv").read_bytes()
-            == (tmp_path / "kept" / "findings.csv").read_bytes())
+    try:
+        findings = list(data.findings)
+    finally:
+        data.findings.close()
+    rows = list(csv.DictReader(io.StringIO(written.decode("utf-8-sig"), newline="")))
+    listed = rows[:len(findings)]  # the search barriers' rows come after them
+    assert len(findings) > 150 and len(rows) >= len(findings)
+    assert len({tuple(f.rules) + tuple(r.en for r in f.reasons) for f in findings}) > 2
+    for finding, row in zip(findings, listed, strict=True):
+        assert row["id"] == finding.id
+        assert row["rules"] == " ".join(finding.rules)
+        assert row["requirements"] == " ".join(finding.requirements)
+        assert row["reason_zh"] == " / ".join(r.zh for r in finding.reasons)
+        assert row["reason_en"] == " / ".join(r.en for r in finding.reasons)
+        assert row["exemptions"] == " ".join(finding.exemptions)
 
 
 def test_a_judgement_is_made_of_its_worst_verdicts() -> None:

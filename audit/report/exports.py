@@ -101,40 +101,13 @@ def _rendered_sql(json_wanted: bool, csv_wanted: bool) -> str:
 
 
 
+# Every judgement's CSV cells, in one pass over the judgements (`_judgement_cells`). Asked
+# for a block of findings' judgements at a time, DuckDB read the whole table each time: a
+# run of thousands of platforms has about as many judgements as findings (~290,000 at a
+# million observations, millions at ten million, where those reads were most of the 227 s
+# findings.csv took).
 JUDGEMENT_CELLS = (f"SELECT judgement, {_cells(_CSV_VALUES[_JUDGED_CELLS])} AS cells "
-                   "FROM judgements WHERE judgement IN (SELECT unnest($numbers))")
-# Judgements' rendered cells kept from one batch of findings to the next: a run of a few
-# dozen platforms has a few thousand judgements, all kept; one of thousands has about as
-# many as findings (~1.5 KB of cells each), read a batch's at a time.
-KEPT_JUDGEMENTS = 16_384
-# Findings whose CSV rows wait for their judgements' cells, read in one query: each query
-# reads the whole judgements table (a run of thousands of platforms has about as many as
-# findings: ~0.25 s a query at a million observations), so a query per batch of findings
-# (TEXT_ROWS) was ~11 s of its report. The rows waiting are a few hundred bytes each.
-JUDGED_AT_ONCE = 65_536
-
-
-class _JudgedCells:
-    """A judgement's CSV cells (JUDGEMENT_CELLS) between the commas that join them to the
-    finding's, by its number, rendered by DuckDB when first asked for and kept while they
-    are among the last KEPT_JUDGEMENTS."""
-
-    def __init__(self, findings: Any):
-        self._findings = findings
-        self._kept: dict[int, str] = {}
-
-    def of(self, numbers: list[int]) -> dict[int, str]:
-        """The cells of these judgements (a batch's): one query for those not kept."""
-        wanted = set(numbers)
-        found = {n: text for n in wanted if (text := self._kept.get(n)) is not None}
-        missing = sorted(wanted - found.keys())
-        if missing:
-            for number, cells in self._findings.query(JUDGEMENT_CELLS, {"numbers": missing}):
-                text = found[number] = "," + _csv_text([cells]).decode("utf-8")[:-2] + ","
-                if len(self._kept) >= KEPT_JUDGEMENTS:
-                    del self._kept[next(iter(self._kept))]  # the oldest
-                self._kept[number] = text
-        return found
+                   "FROM judgements")
 
 
 class _Kept:
@@ -159,17 +132,62 @@ class _Kept:
         self._file.close()
 
 
+class _Rows:
+    """findings.csv's rows by position: each finding's cells before and after its
+    judgement's, and its judgement's number, kept; the row put together when read, with its
+    judgement's cells (`cells`, by number, rendered once each)."""
+
+    def __init__(self, count: int, cells: _Kept):
+        self._kept = _Kept("findings.csv's findings", count)
+        self._split = array("q", bytes(8 * count))
+        self._number = array("q", bytes(8 * count))
+        self._cells = cells
+
+    def add(self, position: int, before: str, number: int, after: str) -> None:
+        head = before[:-2].encode("utf-8")  # without its line end
+        self._kept.add(position, head + after.encode("utf-8"))
+        self._split[position] = len(head)
+        self._number[position] = number
+
+    def flush(self) -> None:
+        self._kept.flush()
+
+    def read(self, position: int) -> bytes:
+        blob, split = self._kept.read(position), self._split[position]
+        return blob[:split] + self._cells.read(self._number[position]) + blob[split:]
+
+    def close(self) -> None:
+        self._kept.close()
+        self._cells.close()
+
+
+def _judgement_cells(data: ReportData) -> _Kept:
+    """Each judgement's cells between the commas that join them to a finding's, by its
+    number (numbers from 1)."""
+    ((last,),) = data.findings.query("SELECT coalesce(max(judgement), 0) FROM judgements")
+    cells = _Kept("findings.csv's judgements", last + 1)
+    try:
+        for batch in data.findings.batches(JUDGEMENT_CELLS):
+            for number, line in zip(batch.column(0).to_pylist(), _csv_lines(batch.column(1)),
+                                    strict=True):
+                cells.add(number, ("," + line[:-2] + ",").encode("utf-8"))
+        cells.flush()
+    except BaseException:
+        cells.close()
+        raise
+    return cells
+
+
 def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
-              ) -> tuple[_Kept | None, _Kept | None]:
+              ) -> tuple[_Kept | None, _Rows | None]:
     """Each finding's JSON record and CSV row (_rendered_sql), kept by position."""
     count = len(data.findings)
-    records = _Kept("findings.json's findings", count) if json_wanted else None
-    rows = _Kept("findings.csv's findings", count) if csv_wanted else None
     data.findings.execute(DEFUSE_MACRO)
-    judged = _JudgedCells(data.findings)
-    pending: list[_Pending] = []
-    waiting = 0
+    records = _Kept("findings.json's findings", count) if json_wanted else None
+    rows = None
     try:
+        if csv_wanted:
+            rows = _Rows(count, _judgement_cells(data))
         for batch in data.findings.batches(_rendered_sql(json_wanted, csv_wanted)):
             positions = batch.column(0).to_pylist()
             if records is not None:
@@ -177,14 +195,10 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
                                             strict=True):
                     records.add(position, record.encode("utf-8"))
             if rows is not None:
-                pending.append((positions, _csv_lines(batch.column(2)),
-                                batch.column(4).to_pylist(), _csv_lines(batch.column(3))))
-                waiting += len(positions)
-                if waiting >= JUDGED_AT_ONCE:
-                    _add_rows(rows, pending, judged)
-                    waiting = 0
-        if rows is not None:
-            _add_rows(rows, pending, judged)
+                for row in zip(positions, _csv_lines(batch.column(2)),
+                               batch.column(4).to_pylist(), _csv_lines(batch.column(3)),
+                               strict=True):
+                    rows.add(*row)
     except BaseException:
         for kept in (records, rows):
             if kept is not None:
@@ -194,22 +208,6 @@ def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
         if kept is not None:
             kept.flush()
     return records, rows
-
-
-# A batch of findings' CSV rows waiting for their judgements' cells: positions, the cells
-# before the judgement's, the judgement numbers, the cells after.
-_Pending = tuple[list[int], list[str], list[int], list[str]]
-
-
-def _add_rows(rows: _Kept, pending: list[_Pending], judged: _JudgedCells) -> None:
-    """The waiting batches' rows, their judgements' cells read in one query (emptying
-    `pending`)."""
-    cells = judged.of([n for _, _, numbers, _ in pending for n in numbers])
-    for positions, before, numbers, after in pending:
-        for position, first, number, last in zip(positions, before, numbers, after,
-                                                 strict=True):
-            rows.add(position, (first[:-2] + cells[number] + last).encode("utf-8"))
-    pending.clear()
 
 
 def integrity_lines(data: ReportData) -> list[str]:
