@@ -424,19 +424,9 @@ class _Listed(NamedTuple):
 
 
 # The listed findings' fields, read by position (not whole Finding objects: an audit of
-# thousands of platforms has tens of thousands of cases, ~300,000 findings listed). Their
-# judgements joined from those they name only: through `report_findings`, DuckDB built its
-# join of every judgement (millions at ten million observations, their reasons' texts
-# included), and at ten million that ran out of its 512 MB after the page was rendered (two
-# runs of three).
-_LISTED = """
-WITH listed AS (
-  SELECT position, id, surface, target_url, outcome, judgement FROM finding_rows
-  WHERE list_contains($positions, position))
-SELECT l.position, l.id, l.surface, l.target_url, l.outcome, j.severity, j.reasons[1].en
-FROM listed l LEFT JOIN (SELECT judgement, severity, reasons FROM judgements
-                         WHERE judgement IN (SELECT judgement FROM listed)) j USING (judgement)
-"""
+# thousands of platforms has tens of thousands of cases, ~300,000 findings listed).
+_LISTED = ("SELECT position, id, surface, target_url, outcome, severity, reasons[1].en "
+           "FROM report_findings WHERE list_contains($positions, position)")
 
 
 @dataclass
