@@ -400,6 +400,14 @@ def test_a_link_is_judged_by_its_worst_verdict(verdicts: list[tuple[int, str, st
                for _, rules, reasons in judged.values())
 
 
+def _forty_verdicts() -> list[dict[str, Any]]:
+    # Seven observations' findings of every finding status, three rules, five reasons.
+    return [{"id": f"v{i}", "rule_id": f"r{i % 3}", "observation_id": f"o{i % 7}",
+             "source": "wechat", "status": ("fail", "exempt", "inconclusive")[i % 3],
+             "severity": "high", "reason": {"zh": f"理由{i % 5}", "en": f"reason {i % 5}"},
+             "exemption": None, "requirements": []} for i in range(40)]
+
+
 def test_reasons_that_share_a_hash_are_numbered_in_order_and_judged_alike(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # A verdict finds its reason's number by the reason's hash; two reasons with one hash
@@ -407,11 +415,7 @@ def test_reasons_that_share_a_hash_are_numbered_in_order_and_judged_alike(
     # their texts: every finding keeps its own reasons.
     from audit.report import queries
 
-    records: list[dict[str, Any]] = [
-        {"id": f"v{i}", "rule_id": f"r{i % 3}", "observation_id": f"o{i % 7}",
-         "source": "wechat", "status": ("fail", "exempt", "inconclusive")[i % 3],
-         "severity": "high", "reason": {"zh": f"理由{i % 5}", "en": f"reason {i % 5}"},
-         "exemption": None, "requirements": []} for i in range(40)]
+    records = _forty_verdicts()
     hashed = _judged(records, 7)
     monkeypatch.setattr(queries, "REASON_HASH", "hash('one for all')")
     numbered = _judged(records, 7)
@@ -426,11 +430,7 @@ def test_judgements_read_a_range_at_a_time_are_the_same(
     # judgement, reasons in their verdicts' order, as one range does.
     from audit.report import queries
 
-    records: list[dict[str, Any]] = [
-        {"id": f"v{i}", "rule_id": f"r{i % 3}", "observation_id": f"o{i % 7}",
-         "source": "wechat", "status": ("fail", "exempt", "inconclusive")[i % 3],
-         "severity": "high", "reason": {"zh": f"理由{i % 5}", "en": f"reason {i % 5}"},
-         "exemption": None, "requirements": []} for i in range(40)]
+    records = _forty_verdicts()
     whole = _judged(records, 7)
     monkeypatch.setattr(queries, "RANGE_ROWS", 2)
     ranged = _judged(records, 7)
