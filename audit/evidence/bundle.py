@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -83,10 +83,22 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def sha256_file(path: Path) -> str:
+@overload
+def sha256_file(path: Path) -> str: ...
+
+
+@overload
+def sha256_file(path: Path, stop: threading.Event) -> str | None: ...
+
+
+def sha256_file(path: Path, stop: threading.Event | None = None) -> str | None:
+    """The file's SHA-256 (hex); None if `stop` was set before the end (checked between
+    megabytes: a hash made beside other work can be given up without reading on)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        while chunk := fh.read(1 << 20):
+            if stop is not None and stop.is_set():
+                return None
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -316,14 +328,11 @@ class EarlyDigests:
         for path in self._paths:
             try:
                 before = _identity(path)
-                digest = hashlib.sha256()
-                with path.open("rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        if self._stop.is_set():
-                            return
-                        digest.update(chunk)
+                digest = sha256_file(path, self._stop)
+                if digest is None:
+                    return
                 if _identity(path) == before:
-                    self._known[path] = (before, digest.hexdigest())
+                    self._known[path] = (before, digest)
             except OSError:
                 continue  # hashed again when asked, which reports what is wrong
 
