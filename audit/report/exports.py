@@ -23,7 +23,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from audit import __version__
@@ -412,30 +412,27 @@ def _defuse(row: list[str]) -> list[str]:
 
 JUNIT_LISTED = CASE_LISTED
 
-
-class _Listed(NamedTuple):
-    """What a JUnit case's message says of a finding."""
-    id: str
-    surface: str
-    target_url: str
-    outcome: str
-    severity: str | None
-    reason_en: str | None  # its first reason's
-
-
-# The listed findings' fields, read by position (not whole Finding objects: an audit of
-# thousands of platforms has tens of thousands of cases, ~300,000 findings listed).
-_LISTED = ("SELECT position, id, surface, target_url, outcome, severity, reasons[1].en "
-           "FROM report_findings WHERE list_contains($positions, position)")
+# A JUnit case's message lists its first findings a line each: "id surface target_url
+# outcome" (an unread case's all end in `unrecognized`: CASES lists only those). Read by
+# position, of their observations alone: thousands of platforms make tens of thousands of
+# cases, ~200,000 lines at a million observations, millions at ten million.
+_LISTED_LINES = ("SELECT f.position, f.id || ' ' || f.surface || ' ' || f.target_url || ' ' "
+                 "|| f.outcome FROM finding_rows f SEMI JOIN wanted USING (position)")
+# A failed case's message names its first finding's severity and first reason.
+_FIRST = ("SELECT f.position, f.severity, f.reasons[1].en FROM report_findings f "
+          "SEMI JOIN wanted USING (position)")
 
 
 @dataclass
 class _Case:
-    """The findings of one JUnit test case: how many, and the first JUNIT_LISTED (listed in
-    its message; findings.csv has them all)."""
+    """The findings of one JUnit test case: how many, the lines of the first JUNIT_LISTED
+    (listed in its message; findings.csv has them all), and its first finding's severity and
+    first reason (English)."""
 
     count: int = 0
-    first: list[_Listed] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    severity: str | None = None
+    reason_en: str | None = None
 
     def __bool__(self) -> bool:
         return self.count > 0
@@ -444,16 +441,22 @@ class _Case:
 def junit_cases(data: ReportData) -> tuple[dict[tuple[str, str], _Case],
                                            dict[tuple[str, str], _Case]]:
     """The findings of each JUnit case (requirement x source): the failed ones, and those no
-    one could read (unrecognized pages), from data.cases (queries.CASES), their first ones
-    read in one query."""
-    wanted = sorted({p for case in data.cases.values() for p in case.first[:JUNIT_LISTED]})
-    read = {position: _Listed(*fields) for position, *fields
-            in data.findings.query(_LISTED, {"positions": wanted})}
+    one could read (unrecognized pages), from data.cases (queries.CASES), their listed lines
+    read in one query and the failed cases' first findings in another."""
+    findings = data.findings
+    lines = dict(findings.at(_LISTED_LINES, {
+        p for case in data.cases.values() for p in case.first[:JUNIT_LISTED]}))
+    first = {position: (severity, reason_en) for position, severity, reason_en in findings.at(
+        _FIRST, {case.first[0] for (status, _, _), case in data.cases.items()
+                 if status == "fail"})}
     failed: dict[tuple[str, str], _Case] = {}
     unread: dict[tuple[str, str], _Case] = {}
     for (status, key, source), case in data.cases.items():
-        into = failed if status == "fail" else unread
-        into[(key, source)] = _Case(case.findings, [read[p] for p in case.first[:JUNIT_LISTED]])
+        listed = [lines[p] for p in case.first[:JUNIT_LISTED]]
+        if status == "fail":
+            failed[(key, source)] = _Case(case.findings, listed, *first[case.first[0]])
+        else:
+            unread[(key, source)] = _Case(case.findings, listed)
     return failed, unread
 
 
@@ -486,20 +489,17 @@ def write_junit(data: ReportData, out: Path) -> Path:
                     errors += 1
                     message = quoteattr(f"{unread.count} link(s) need review: unrecognized "
                                         "page (待人工复核; see review.csv)")
-                    detail = "\n".join(f"{f.id} {f.surface} {f.target_url} unrecognized"
-                                       for f in unread.first)
+                    detail = "\n".join(unread.lines)
                     body_xml = (f'<error message={message} type="unrecognized">'
                                 f"{_xml_text(detail)}</error>")
                 elif failed:
                     failures += 1
-                    first = failed.first[0]
                     summary = f"{failed.count} link(s) failed"
-                    if first.reason_en is not None:
-                        summary += f"; e.g. {first.reason_en}"
+                    if failed.reason_en is not None:
+                        summary += f"; e.g. {failed.reason_en}"
                     message = quoteattr(_clean(summary))
-                    kind = first.severity or "fail"
-                    detail = "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome}"
-                                       for f in failed.first)
+                    kind = failed.severity or "fail"
+                    detail = "\n".join(failed.lines)
                     body_xml = (f'<failure message={message} type="{kind}">'
                                 f"{_xml_text(detail)}</failure>")
                 else:

@@ -252,11 +252,19 @@ class Findings(Sequence[Finding]):
         wanted = list(positions)
         if not wanted:
             return []
-        self._tables.table("wanted", [("position", "BIGINT")], ((p,) for p in set(wanted)))
-        found = dict(zip(sorted(set(wanted)), self._findings(
-            "SELECT f.* FROM report_findings f SEMI JOIN wanted w USING (position) "
-            "ORDER BY f.position"), strict=True))
+        rows = self.at("SELECT f.* FROM report_findings f SEMI JOIN wanted w USING (position) "
+                       "ORDER BY f.position", set(wanted))
+        found = dict(zip(sorted(set(wanted)), map(self._finding, rows), strict=True))
         return [found[p] for p in wanted]
+
+    def at(self, sql: str, positions: Iterable[int]) -> Iterator[tuple[Any, ...]]:
+        """A query's rows over the findings at `positions` (distinct), given to it as the
+        table `wanted` (`position`) to join: DuckDB makes a filter of the join's positions
+        and applies it as it scans `report_order`, before it joins their observations and
+        judgements. The rows come as they are read: read them before the next call, which
+        replaces `wanted`."""
+        self._tables.table("wanted", [("position", "BIGINT")], ((p,) for p in positions))
+        return self._tables.nested_rows(sql)
 
     def _findings(self, sql: str, params: Mapping[str, object] | None = None
                   ) -> list[Finding]:
