@@ -23,7 +23,8 @@ import pytest
 from audit.evidence.bundle import verify
 from audit.model import Outcome, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
-from audit.report.data import LISTED_PER_REQUIREMENT, build_report_data
+from audit.report.data import LISTED_PER_REQUIREMENT, ReportData, build_report_data
+from audit.report.findings import Finding
 from audit.report.render import REQUIREMENT_LIST_CAP, render_html, safe_href, write_reports
 from tests import reportruns
 
@@ -80,7 +81,7 @@ def test_pdf_text_has_chinese_headings_and_figures(small_reports: Path) -> None:
     assert "CJK" in info and " yes " in info  # an embedded CJK font
 
 
-def test_machine_outputs(small_reports: Path) -> None:
+def test_machine_outputs(small_reports: Path, catalog: Catalog) -> None:
     data = json.loads((small_reports / "findings.json").read_text(encoding="utf-8"))
     assert data["schema"] == "hulian.findings/1"
     by_target = {f["target_url"]: f for f in data["findings"]}
@@ -100,6 +101,55 @@ def test_machine_outputs(small_reports: Path) -> None:
     failed = {(c.get("classname"), c.get("name")) for c in cases
               if c.find("failure") is not None}
     assert ("miit-2021.im-standard-3-no-extra-steps", "weixin") in failed
+    assert junit_cases_checked(small_reports / "junit.xml",
+                               build_report_data(small_reports, catalog)) > 0
+
+
+def junit_cases_checked(junit: Path, data: ReportData) -> int:
+    """Checks each requirement x source case of junit.xml against the findings walked in
+    report order: a failure names how many failed, its first one's first reason (English)
+    and severity, and lists the first JUNIT_LISTED ("id surface target_url outcome"); an
+    error (no failure) lists the unrecognized links; otherwise the case has neither.
+    Returns the cases with findings checked."""
+    from audit.report.exports import JUNIT_LISTED
+
+    failed: dict[tuple[str, str], list[Finding]] = {}
+    unread: dict[tuple[str, str], list[Finding]] = {}
+    for f in data.findings:
+        into = failed if f.status == "fail" else unread if (
+            f.status == "inconclusive" and f.outcome == Outcome.UNRECOGNIZED) else None
+        if into is not None:
+            for requirement in f.requirements:
+                into.setdefault((requirement, f.source), []).append(f)
+
+    def lines(found: list[Finding]) -> str:
+        return "\n".join(f"{f.id} {f.surface} {f.target_url} {f.outcome.value}"
+                         for f in found[:JUNIT_LISTED])
+
+    keys = {f"{r.framework}/{r.id}" for r in data.requirements if r.status != "manual"}
+    checked = 0
+    for suite in ET.parse(junit).getroot().iter("testsuite"):
+        if suite.get("name") not in keys:
+            continue
+        for case in suite.iter("testcase"):
+            key = (suite.get("name") or "", case.get("name") or "")
+            failure, error = case.find("failure"), case.find("error")
+            if key in failed:
+                first = failed[key][0]
+                message = f"{len(failed[key])} link(s) failed"
+                if first.reasons:
+                    message += f"; e.g. {first.reasons[0].en}"
+                assert failure is not None and failure.get("message") == message, key
+                assert failure.get("type") == (first.severity or "fail"), key
+                assert failure.text == lines(failed[key]), key
+            elif key in unread:
+                assert error is not None and error.text == lines(unread[key]), key
+                assert error.get("message", "").startswith(f"{len(unread[key])} link(s)")
+            else:
+                assert failure is None and error is None, key
+                continue
+            checked += 1
+    return checked
 
 
 def test_english_report(small: Path, catalog: Catalog, tmp_path: Path) -> None:
@@ -281,6 +331,7 @@ def test_ten_thousand_findings(tmp_path: Path, catalog: Catalog) -> None:
     # written alone as with the other formats.
     write_reports(run, catalog, ["junit"], out=tmp_path / "alone", generated_at=GENERATED)
     assert (tmp_path / "alone" / "junit.xml").read_bytes() == (run / "junit.xml").read_bytes()
+    assert junit_cases_checked(run / "junit.xml", data) > 0
     # Each requirement lists its worst failed findings, read by their positions.
     listed = 0
     for r in data.requirements:
