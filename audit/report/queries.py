@@ -228,7 +228,7 @@ FROM finding_judgements fj JOIN observations o ON o.row = fj.observation_row
 # those columns of the Parquet file).
 RUN_FINDINGS_VIEW = """
 CREATE OR REPLACE VIEW finding_rows AS
-SELECT p.position, fj.judgement, o.probe_id AS id, o.id AS observation_id, o.source,
+SELECT p.position, p.judgement, o.probe_id AS id, o.id AS observation_id, o.source,
        cs.company AS source_company, o.surface, o.target_url, o.target_platform,
        CASE WHEN o.target_platform <> '' THEN ct.company END AS target_company,
        o.outcome, o.reason AS block_reason, o.page.reason_text AS block_reason_text,
@@ -238,8 +238,7 @@ SELECT p.position, fj.judgement, o.probe_id AS id, o.id AS observation_id, o.sou
          'body_sha256': h.body_sha256, 'warc_record_id': h.warc_record_id}) AS hops,
        o.final_url, o.page.signature AS signature, o.page.title AS title,
        o.page.excerpt AS excerpt, o.control_ok, o.failure, coalesce(o.evidence, []) AS evidence
-FROM report_order p JOIN finding_judgements fj ON fj.observation_row = p.added
-JOIN observations o ON o.row = p.added
+FROM report_order p JOIN observations o ON o.row = p.added
 LEFT JOIN companies cs ON cs.platform = o.source
 LEFT JOIN companies ct ON ct.platform = o.target_platform
 """
