@@ -419,8 +419,7 @@ JUNIT_LISTED = CASE_LISTED
 _LISTED_LINES = ("SELECT f.position, f.id || ' ' || f.surface || ' ' || f.target_url || ' ' "
                  "|| f.outcome FROM finding_rows f SEMI JOIN wanted USING (position)")
 # A failed case's message names its first finding's severity and first reason.
-_FIRST = ("SELECT f.position, f.severity, f.reasons[1].en FROM report_findings f "
-          "SEMI JOIN wanted USING (position)")
+_FIRST = "SELECT position, severity, reasons[1].en FROM wanted_findings"
 
 
 @dataclass

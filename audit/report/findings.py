@@ -133,15 +133,26 @@ _FINDING_SELECT = ", ".join(
     f"j.{name}" if name in JUDGED else f"r.{name}" for name, _ in FINDING_COLUMNS)
 
 # The findings as the report lists them (`position`, FINDING_COLUMNS, and the number of the
-# judgement whose fields they have: `judgements`). A LEFT JOIN (every
-# finding has its judgement) because DuckDB does not reorder those: it joins the judgements,
-# a few thousand, last, building its hash table of them. As an inner join it could join them
-# first, and then build one of every finding with its reasons' sentences (~1.3 KB a finding),
-# more than its memory limit at a million observations.
+# judgement whose fields they have: `judgements`). A LEFT JOIN (every finding has its
+# judgement) because DuckDB does not reorder those: it joins the judgements last, building
+# its hash table of them (of the columns a query names). As an inner join it could join
+# them first, and then build one of every finding with its reasons' sentences (~1.3 KB a
+# finding), more than its memory limit at a million observations.
 REPORT_FINDINGS_VIEW = f"""
 CREATE OR REPLACE VIEW report_findings AS
 SELECT r.position, {_FINDING_SELECT}, r.judgement
 FROM finding_rows r LEFT JOIN judgements j USING (judgement)
+"""
+
+# The same of the findings at the positions in `wanted` (Findings.at), joined to those
+# findings' judgements alone: a run of thousands of platforms has about as many judgements
+# as findings (millions at ten million observations), and a hash table of all of them with
+# their reasons was most of DuckDB's memory limit to read a few hundred findings.
+WANTED_FINDINGS_VIEW = f"""
+CREATE OR REPLACE VIEW wanted_findings AS
+WITH r AS (SELECT * FROM finding_rows SEMI JOIN wanted USING (position)),
+j AS (SELECT * FROM judgements SEMI JOIN r USING (judgement))
+SELECT r.position, {_FINDING_SELECT}, r.judgement FROM r LEFT JOIN j USING (judgement)
 """
 
 
@@ -218,6 +229,8 @@ class Findings(Sequence[Finding]):
         tables.execute(REPORT_ORDER.format(relation=relation))
         tables.execute(view)
         tables.execute(REPORT_FINDINGS_VIEW)
+        tables.table("wanted", [("position", "BIGINT")], [])
+        tables.execute(WANTED_FINDINGS_VIEW)
         self._texts: dict[tuple[str, str], Text] = {}  # each distinct reason made once
         self.statuses: Counter[str] = Counter(dict(tables.all(
             "SELECT j.status, count(*) FROM report_order JOIN judgements j USING (judgement) "
@@ -255,17 +268,17 @@ class Findings(Sequence[Finding]):
         wanted = list(positions)
         if not wanted:
             return []
-        rows = self.at("SELECT f.* FROM report_findings f SEMI JOIN wanted w USING (position) "
-                       "ORDER BY f.position", set(wanted))
+        rows = self.at("SELECT * FROM wanted_findings ORDER BY position", set(wanted))
         found = dict(zip(sorted(set(wanted)), map(self._finding, rows), strict=True))
         return [found[p] for p in wanted]
 
     def at(self, sql: str, positions: Iterable[int]) -> Iterator[tuple[Any, ...]]:
         """A query's rows over the findings at `positions` (distinct), given to it as the
-        table `wanted` (`position`) to join: DuckDB makes a filter of the join's positions
-        and applies it as it scans `report_order`, before it joins their observations and
-        judgements. The rows come as they are read: read them before the next call, which
-        replaces `wanted`."""
+        table `wanted` (`position`) to join, or through the view `wanted_findings` (those
+        findings as `report_findings` has them): DuckDB makes a filter of the join's
+        positions and applies it as it scans `report_order`, before it joins their
+        observations and judgements. The rows come as they are read: read them before the
+        next call, which replaces `wanted`."""
         self._tables.table("wanted", [("position", "BIGINT")], ((p,) for p in positions))
         return self._tables.nested_rows(sql)
 

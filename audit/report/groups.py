@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from audit.model import Outcome, Severity, Text
-from audit.report.findings import Finding, Findings
+from audit.report.findings import FINDING_STATUSES, Finding, Findings
 
 FULL_LIST_MAX = 500
 # Bytes of evidence blocks: the whole list (small runs), the examples (large runs). The rest
@@ -87,36 +87,48 @@ class Layout:
 
 # A finding's group, and its place in it (from 1, worst first): the group is numbered by its
 # first finding's position. Of each finding the table keeps its judgement's number, not the
-# judgement (`finding_rows`: a few bytes a finding; there can be millions).
+# judgement (`finding_rows`: a few bytes a finding; there can be millions). One window (one
+# partitioning and sort of the findings; two windows were two, ~300 MB each at ten million
+# observations): in position order the first is the smallest.
 _GROUP = """PARTITION BY source, surface, target_platform, outcome, block_reason,
              CASE WHEN coalesce(block_reason, '') = '' THEN block_reason_text END"""
 GROUPED_TABLE = f"""
 CREATE OR REPLACE TABLE grouped AS
-SELECT position, judgement, min(position) OVER ({_GROUP}) AS grp,
-       row_number() OVER ({_GROUP} ORDER BY position) AS nth
-FROM finding_rows
+SELECT position, judgement, first_value(position) OVER grouping AS grp,
+       row_number() OVER grouping AS nth
+FROM finding_rows WINDOW grouping AS ({_GROUP} ORDER BY position)
 """
 
 # The groups, worst first: the worst status, the worst severity, the most findings, the worst
 # outcome, then by source, surface, target platform and reason; each with its first (worst)
-# finding's fields. The ranks are the report's (findings.rank_tables).
-GROUPS_SQL = """
+# finding's fields. The ranks are the report's (findings.rank_tables). Each group counts its
+# findings of each status (FINDING_STATUSES: fixed columns, which DuckDB spills; a map of
+# each of a million groups it could not), and only the listed ones are joined to their
+# first finding's judgement (its reasons' texts).
+_ORDER = """status_rank DESC, severity_rank DESC, count DESC, outcome_rank DESC, source,
+         surface, coalesce(target_platform, ''), coalesce(block_reason, ''),
+         coalesce(reason_text, ''), grp"""
+GROUPS_SQL = f"""
 WITH counts AS (
-  SELECT g.grp, count(*) AS count, histogram(j.status) AS statuses,
+  SELECT g.grp, count(*) AS count,
+         {", ".join(f"count_if(j.status = '{status}') AS {status}"
+                    for status in FINDING_STATUSES)},
          max(s.rank) AS status_rank, max(coalesce(v.rank, -1)) AS severity_rank
   FROM grouped g JOIN judgements j USING (judgement)
   JOIN status_ranks s ON s.status = j.status
-  LEFT JOIN severity_ranks v ON v.severity = j.severity GROUP BY g.grp)
-SELECT c.grp, c.count, c.statuses, c.severity_rank, f.status, f.source, f.surface,
-       f.target_platform, f.outcome, f.block_reason,
-       CASE WHEN coalesce(f.block_reason, '') = '' THEN f.block_reason_text END AS reason_text,
-       f.reasons
-FROM counts c JOIN report_findings f ON f.position = c.grp
-JOIN outcome_ranks o ON o.outcome = f.outcome
-ORDER BY c.status_rank DESC, c.severity_rank DESC, c.count DESC, o.rank DESC, f.source,
-         f.surface, coalesce(f.target_platform, ''), coalesce(f.block_reason, ''),
-         coalesce(reason_text, ''), c.grp
-LIMIT $limit
+  LEFT JOIN severity_ranks v ON v.severity = j.severity GROUP BY g.grp),
+listed AS (
+  SELECT c.*, f.judgement, f.source, f.surface, f.target_platform, f.outcome, f.block_reason,
+         CASE WHEN coalesce(f.block_reason, '') = '' THEN f.block_reason_text END
+           AS reason_text, o.rank AS outcome_rank
+  FROM counts c JOIN finding_rows f ON f.position = c.grp
+  JOIN outcome_ranks o ON o.outcome = f.outcome
+  ORDER BY {_ORDER} LIMIT $limit)
+SELECT l.grp, l.count, [{", ".join(f"l.{status}" for status in FINDING_STATUSES)}],
+       l.severity_rank, j.status, l.source, l.surface, l.target_platform, l.outcome,
+       l.block_reason, l.reason_text, j.reasons
+FROM listed l JOIN judgements j USING (judgement)
+ORDER BY {_ORDER}
 """
 
 GROUP_COUNT = "SELECT count(DISTINCT grp) FROM grouped"
@@ -149,7 +161,9 @@ def group_findings(findings: Findings, limit: int | None = None
          reason_text, reasons) in rows:
         groups[grp] = FindingGroup(
             source, surface, target, _OUTCOMES[outcome], reason, reason_text, count=size,
-            statuses=Counter(dict(statuses)), status=status,
+            statuses=Counter({name: n for name, n in zip(FINDING_STATUSES, statuses,
+                                                           strict=True) if n}),
+            status=status,
             severity=_SEVERITIES[severity] if severity >= 0 else None,
             explanation=[Text.model_construct(zh=r["zh"], en=r["en"]) for r in reasons])
     numbers = {"groups": list(groups)}
