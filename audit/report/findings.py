@@ -144,16 +144,18 @@ SELECT r.position, {_FINDING_SELECT}, r.judgement
 FROM finding_rows r LEFT JOIN judgements j USING (judgement)
 """
 
-# The same of the findings at the positions in `wanted` (Findings.at), joined to those
+# The same of some findings (`which`: a condition on `finding_rows`), joined to those
 # findings' judgements alone: a run of thousands of platforms has about as many judgements
 # as findings (millions at ten million observations), and a hash table of all of them with
-# their reasons was most of DuckDB's memory limit to read a few hundred findings.
-WANTED_FINDINGS_VIEW = f"""
-CREATE OR REPLACE VIEW wanted_findings AS
-WITH r AS (SELECT * FROM finding_rows SEMI JOIN wanted USING (position)),
+# their reasons was most of DuckDB's memory limit to read five findings.
+SOME_FINDINGS = f"""
+WITH r AS (SELECT * FROM finding_rows WHERE {{which}}),
 j AS (SELECT * FROM judgements SEMI JOIN r USING (judgement))
 SELECT r.position, {_FINDING_SELECT}, r.judgement FROM r LEFT JOIN j USING (judgement)
 """
+# Those at the positions in `wanted` (Findings.at).
+WANTED_FINDINGS_VIEW = "CREATE OR REPLACE VIEW wanted_findings AS " + SOME_FINDINGS.format(
+    which="position IN (SELECT position FROM wanted)")
 
 
 def rank_tables(tables: RunTables, company: Mapping[str, str]) -> None:
@@ -258,9 +260,9 @@ class Findings(Sequence[Finding]):
             yield from self._range(start, start + READ_ROWS)
 
     def _range(self, start: int, stop: int) -> list[Finding]:
-        return self._findings("SELECT * FROM report_findings WHERE position >= $start "
-                              "AND position < $stop ORDER BY position",
-                              {"start": start, "stop": stop})
+        return self._findings(
+            SOME_FINDINGS.format(which="position >= $start AND position < $stop")
+            + "ORDER BY position", {"start": start, "stop": stop})
 
     def read(self, positions: Iterable[int]) -> list[Finding]:
         """The findings at these positions, in the order given (one query whatever their
