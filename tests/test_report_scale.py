@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.judge.outcomes import RANK
+from audit.model import Text
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
 from audit.report import groups
 from audit.report.data import Finding, FindingHop, Findings, ReportData, build_report_data
@@ -839,3 +840,29 @@ def test_the_stores_batches_come_from_a_thread_that_stops_with_the_caller(
     batches.close()  # stopped after one of several batches
     assert not [t for t in threading.enumerate() if t.name == "hulian-findings-batches"]
     store.close()
+
+
+def test_groups_of_many_long_judgements_within_a_small_memory_limit(
+        mixed: list[Finding], monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20,000 findings, each with a judgement of its own carrying 8 KB of reasons (~160 MB of
+    # judgements, as a run of thousands of platforms has about as many judgements as
+    # findings): the page's groups and the findings read by position join only the
+    # judgements they show, so they come within 64 MB of DuckDB's memory and say the same as
+    # with its default. (Joining every group's first finding through `report_findings`, as
+    # the code before did, ran out of DuckDB's default 512 MB here.)
+    from audit.evidence import sql
+
+    long = [replace(f, id=f"{i:020x}", reasons=[Text(zh=f"原因{i}" + "甲" * 4_000,
+                                                     en=f"reason {i} " + "a" * 4_000)])
+            for i, f in enumerate(_copies(mixed, 20_000))]
+    roomy = Findings(long)
+    expected = (groups.group_findings(roomy, 50), roomy[:5], roomy.read([3, 9_999, 7]))
+    roomy.close()
+    monkeypatch.setattr(sql, "MEMORY_LIMIT", "64MB")
+    tight = Findings(long)
+    try:
+        found = (groups.group_findings(tight, 50), tight[:5], tight.read([3, 9_999, 7]))
+    finally:
+        tight.close()
+    assert found == expected
+    assert len(expected[0][0]) == 50 and expected[0][1] > 50
