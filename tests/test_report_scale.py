@@ -106,6 +106,7 @@ def test_past_the_threshold_findings_are_grouped(mixed: list[Finding]) -> None:
                                                                g.block_reason)]
         assert len(members) == g.count
         assert g.statuses == Counter(f.status for f in members)
+        assert all(type(n) is int for n in g.statuses.values())  # not DuckDB's decimals
         assert g.examples == members[:len(g.examples)]  # the worst first
         assert len(g.examples) <= groups.EXAMPLES_PER_GROUP
         assert g.rules == list(dict.fromkeys(r for f in members for r in f.rules))

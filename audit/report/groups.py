@@ -111,7 +111,7 @@ _ORDER = """status_rank DESC, severity_rank DESC, count DESC, outcome_rank DESC,
 GROUPS_SQL = f"""
 WITH counts AS (
   SELECT g.grp, count(*) AS count,
-         {", ".join(f"count_if(j.status = '{status}') AS {status}"
+         {", ".join(f"count_if(j.status = '{status}')::BIGINT AS {status}"
                     for status in FINDING_STATUSES)},
          max(s.rank) AS status_rank, max(coalesce(v.rank, -1)) AS severity_rank
   FROM grouped g JOIN judgements j USING (judgement)
