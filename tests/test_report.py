@@ -388,6 +388,7 @@ def test_findings_read_a_range_of_rows_at_a_time_are_the_same(
     formats = ["html", "json", "csv", "junit"]
     write_reports(small, catalog, formats, "zh", tmp_path / "one", generated_at=GENERATED)
     monkeypatch.setattr(queries, "RANGE_ROWS", 2)
+    monkeypatch.setattr(queries, "JUDGED_AT_ONCE", 2)
     write_reports(small, catalog, formats, "zh", tmp_path / "ranges", generated_at=GENERATED)
     assert len(build_report_data(small, catalog).findings) > 4
     for name in MACHINE:

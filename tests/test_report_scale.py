@@ -428,14 +428,16 @@ def test_reasons_that_share_a_hash_are_numbered_in_order_and_judged_alike(
 
 def test_judgements_read_a_range_at_a_time_are_the_same(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # The judgement keys (and their reasons' texts) are read RANGE_ROWS judgements at a time
-    # (DuckDB cannot spill the lists it gathers): ranges of two give every finding the same
-    # judgement, reasons in their verdicts' order, as one range does.
+    # The findings' keys are gathered RANGE_ROWS observations at a time, the judgements (and
+    # their reasons' texts) decided JUDGED_AT_ONCE at a time (DuckDB cannot spill the lists
+    # it gathers): ranges of two give every finding the same judgement, reasons in their
+    # verdicts' order, as one range does.
     from audit.report import queries
 
     records = _forty_verdicts()
     whole = _judged(records, 7)
     monkeypatch.setattr(queries, "RANGE_ROWS", 2)
+    monkeypatch.setattr(queries, "JUDGED_AT_ONCE", 2)
     ranged = _judged(records, 7)
     assert ranged == whole and len({str(v) for v in whole.values()}) > 2
     assert all(len(reasons) == len(rules) for _, rules, reasons in whole.values())
