@@ -47,6 +47,7 @@ TEXT_ROWS = 8_192  # rows of a few KB (`RunTables.batches`: verdict lines) at a 
 # DuckDB spills to disk past this (its own limit, not the process's): the aggregations
 # stream, and the figure keeps a million-observation run well under 1.5 GB.
 MEMORY_LIMIT = os.environ.get("HULIAN_DUCKDB_MEMORY", "512MB")
+NO_CHECKPOINTS = "1TB"  # a checkpoint threshold no run's scratch tables reach
 
 
 # The name of each directory DuckDB spills into begins so (under $TMPDIR).
@@ -174,8 +175,13 @@ class RunTables:
         # the command was started in).
         self._spill: Path | None = _temporary_directory(SPILL_PREFIX,
                                                         "for DuckDB to spill into")
+        # No automatic checkpoints (past 16 MB of changes by default): in a database of
+        # scratch tables they keep nothing, and each rewrote the tables made so far,
+        # compressed: the report of a million observations 52-53 s with them, 45-46 s
+        # without (docs/benchmarks.md, "Seventeenth session").
         self.con = connect(threads=max(1, min(4, os.cpu_count() or 1)),
-                           memory_limit=MEMORY_LIMIT, temp_directory=str(self._spill))
+                           memory_limit=MEMORY_LIMIT, temp_directory=str(self._spill),
+                           checkpoint_threshold=NO_CHECKPOINTS)
         try:
             for name, path, types in (("observations", observations, columns and columns[0]),
                                       ("verdicts", verdicts, columns and columns[1])):
