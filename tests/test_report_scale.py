@@ -869,3 +869,18 @@ def test_groups_of_many_long_judgements_within_a_small_memory_limit(
         tight.close()
     assert found == expected
     assert len(expected[0][0]) == 50 and expected[0][1] > 50
+
+
+def test_the_scratch_database_is_not_checkpointed() -> None:
+    # DuckDB checkpoints after 16 MB of changes by default, rewriting the tables made so far
+    # (compressed): for scratch tables that keeps nothing and cost the report of a million
+    # observations ~7 s of ~52 (docs/benchmarks.md). RunTables sets the threshold past any
+    # run's tables.
+    from audit.evidence import sql
+
+    setting = "SELECT current_setting('checkpoint_threshold')"
+    default = sql.connect().execute(setting).fetchall()
+    with sql.RunTables(None) as tables:
+        assert tables.all(setting) != default
+        assert tables.all(setting) == tables.con.execute(
+            f"SET checkpoint_threshold = '{sql.NO_CHECKPOINTS}'; {setting}").fetchall()
