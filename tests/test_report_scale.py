@@ -4,6 +4,7 @@ findings carry long URLs and full hop chains; hostile page text stays text in gr
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import tempfile
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.judge.outcomes import RANK
-from audit.model import Text
+from audit.model import BlockReason, Outcome, SurfaceKind, Text
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
 from audit.report import groups
 from audit.report.data import Finding, FindingHop, Findings, ReportData, build_report_data
@@ -445,10 +446,10 @@ def test_judgements_read_a_range_at_a_time_are_the_same(
 
 def test_judgement_cells_are_rendered_once_each_into_their_findings_rows(
         tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
-    # findings.csv renders every judgement's cells in one query over the judgements and puts
-    # each finding's row together from its own cells and its judgement's: with batches of 16
-    # rows, each row's judgement columns are its finding's, and the file is the one made
-    # with the usual batches.
+    # findings.csv and findings.json render every judgement's cells and fields in a query
+    # each over the judgements and put each finding's row and record together from its own parts
+    # and its judgement's: with batches of 16 rows, each row's and record's judgement columns
+    # are its finding's, and the files are the ones made with the usual batches.
     import csv
     import io
 
@@ -459,7 +460,8 @@ def test_judgement_cells_are_rendered_once_each_into_their_findings_rows(
 
     run = reportruns.write_run(tmp_path, "cells", reportruns.synthetic_observations(400),
                                catalog)
-    write_reports(run, catalog, ["csv"], "zh", tmp_path / "usual")
+    write_reports(run, catalog, ["csv", "json"], "zh", tmp_path / "usual",
+                  generated_at=datetime(2026, 12, 5, tzinfo=UTC))
     asked: list[str] = []
     batches = Findings.batches
 
@@ -469,10 +471,13 @@ def test_judgement_cells_are_rendered_once_each_into_their_findings_rows(
 
     monkeypatch.setattr(sql, "TEXT_ROWS", 16)
     monkeypatch.setattr(Findings, "batches", counting)
-    write_reports(run, catalog, ["csv"], "zh", tmp_path / "small")
-    assert asked.count(exports.JUDGEMENT_CELLS) == 1
+    write_reports(run, catalog, ["csv", "json"], "zh", tmp_path / "small",
+                  generated_at=datetime(2026, 12, 5, tzinfo=UTC))
+    assert asked.count(exports.JUDGEMENT_CELLS) == asked.count(exports.JUDGEMENT_FIELDS) == 1
+    for name in ("findings.csv", "findings.json"):
+        assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "usual" / name).read_bytes()
     written = (tmp_path / "small" / "findings.csv").read_bytes()
-    assert written == (tmp_path / "usual" / "findings.csv").read_bytes()
+    records = json.loads((tmp_path / "small" / "findings.json").read_text("utf-8"))["findings"]
     data = build_report_data(run, catalog)
     try:
         findings = list(data.findings)
@@ -489,6 +494,41 @@ def test_judgement_cells_are_rendered_once_each_into_their_findings_rows(
         assert row["reason_zh"] == " / ".join(r.zh for r in finding.reasons)
         assert row["reason_en"] == " / ".join(r.en for r in finding.reasons)
         assert row["exemptions"] == " ".join(finding.exemptions)
+    for finding, record in zip(findings, records, strict=True):
+        assert record["id"] == finding.id and record["rules"] == finding.rules
+        assert record["reasons"] == [{"zh": r.zh, "en": r.en} for r in finding.reasons]
+        assert record["requirements"] == finding.requirements
+        assert record["exemptions"] == finding.exemptions
+
+
+def test_a_record_joined_from_its_parts_is_the_record_rendered_whole(
+        tmp_path: Path, catalog: Catalog) -> None:
+    # findings.json's records are put together from each finding's fields before and after
+    # its judgement's and its judgement's, rendered apart (exports.JUDGEMENT_JSON): the same
+    # bytes as DuckDB's JSON of the whole record, awkward texts and all.
+    from audit.report import exports
+    from audit.report.render import write_reports
+
+    observations = list(reportruns.synthetic_observations(300))
+    observations += [reportruns.observation(
+        "weixin", SurfaceKind.IM_GROUP, f"https://item.taobao.com/{n}?q={text}", "taobao",
+        Outcome.BLOCKED, n=1000 + n, title=text, excerpt=text, signature=f"weixin/{text}",
+        reason=BlockReason.RUMOR) for n, text in enumerate(
+            ['say "hi" {}', "a,b", "line\nbreak", "ctrl\x01", "emoji \U0001f600", "中文"])]
+    run = reportruns.write_run(tmp_path, "joined", observations, catalog)
+    write_reports(run, catalog, ["json"], "zh", tmp_path / "out")
+    listed = (tmp_path / "out" / "findings.json").read_bytes().split(b'\n "findings": [')[1]
+    written = [line[1:].rstrip(b",") for line in listed.split(b"\n") if line.startswith(b"\t")]
+    data = build_report_data(run, catalog)
+    try:
+        whole = [text.encode("utf-8") for (text,) in data.findings.query(
+            f"SELECT {exports.json_object(exports.JSON_FIELDS)} FROM report_findings "
+            "ORDER BY position")]
+        count = len(data.findings)
+    finally:
+        data.findings.close()
+    assert len(written) == count > 100
+    assert written == whole
 
 
 def test_a_judgement_is_made_of_its_worst_verdicts() -> None:
@@ -653,7 +693,9 @@ def test_a_full_disk_under_the_findings_is_one_clear_error(tmp_path: Path,
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 1, done.stderr
-    assert "cannot keep findings.json's findings in a temporary file" in done.stderr
+    # Its judgements' texts are kept first, then its findings': whichever fills it is named.
+    assert re.search(r"cannot keep findings\.json's (judgements|findings) in a temporary file",
+                     done.stderr)
     assert "File too large" in done.stderr and "set TMPDIR" in done.stderr
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
     assert not (out / "findings.json").exists()

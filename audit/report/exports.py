@@ -3,12 +3,13 @@ documents each). They are written from the same ReportData as the HTML/PDF.
 
 The findings of the two files (a run of ten million observations has ~4 million, 15 GB) are
 rendered by DuckDB as it reads them (audit/report/findings.py: each finding's JSON record by
-DuckDB's to_json, its CSV cells by SQL, the row by Python's csv), in the order it reads them,
-and kept in two temporary files (audit/report/spill.py); then written out in report order, a
-read of each file per finding. DuckDB does not sort them itself: its ORDER BY of the
-findings' wide rows ran out of its memory limit from a million observations on, on one
-thread or two, whatever the limit (it did not spill them); their positions in report order
-are a column of its own narrow sort (REPORT_ORDER).
+DuckDB's to_json, its CSV cells by SQL, the row by Python's csv; what a finding takes from its
+judgement once per judgement), in the order it reads them, and kept in temporary files
+(audit/report/spill.py); then written out in report order, a read of each file per finding.
+DuckDB does not sort them itself: its ORDER BY of the findings' wide rows ran out of its
+memory limit from a million observations on, on one thread or two, whatever the limit (it did
+not spill them); their positions in report order are a column of its own narrow sort
+(REPORT_ORDER).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import shutil
 import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,23 @@ CSV_COLUMNS = (
 # its column (the hops as audit.model.Hop.model_dump(mode="json") gives them).
 JSON_FIELDS = [(name, name) for name, _ in FINDING_COLUMNS]
 JSON_FIELDS[[n for n, _ in JSON_FIELDS].index("title")] = ("page_title", "title")
-JSON_RECORD = ("to_json({" + ", ".join(f"'{key}': {column}" for key, column in JSON_FIELDS)
-               + "})::VARCHAR")
+
+
+def json_object(fields: list[tuple[str, str]]) -> str:
+    """DuckDB's JSON text of an object of these (key, column) fields, in their order."""
+    return ("to_json({" + ", ".join(f"'{key}': {column}" for key, column in fields)
+            + "})::VARCHAR")
+
+
+# A record's fields of its judgement (rules to exemptions: the reasons' sentences, a few
+# hundred bytes to kilobytes shared by every finding of that judgement) are rendered once per
+# judgement (JUDGEMENT_FIELDS), the others once per finding (before and after them), and each
+# record joins the three: DuckDB's JSON of an object is its fields' texts joined by commas,
+# so the object cut between two fields is the record. Rendered whole, each finding's query
+# built a hash table of every judgement with its sentences (476 MB of DuckDB's 512 at a
+# million observations of 2,000 platforms: bench/statements.py).
+_JSON_NAMES = [key for key, _ in JSON_FIELDS]
+_JUDGED_FIELDS = slice(_JSON_NAMES.index("rules"), _JSON_NAMES.index("exemptions") + 1)
 
 # A CSV cell that starts with one of these is a formula to Excel (CSV injection): such a cell
 # gets a leading apostrophe (`_defuse`, and the SQL macro `defuse` made of the same).
@@ -90,24 +106,31 @@ def _cells(values: tuple[str, ...]) -> str:
 
 
 def _rendered_sql(json_wanted: bool, csv_wanted: bool) -> str:
-    """Each finding's place in report order, its JSON record (or NULL when not wanted), its
-    CSV cells before and after its judgement's and its judgement's number (or NULLs)."""
-    record = JSON_RECORD if json_wanted else "NULL"
+    """Each finding's place in report order, its JSON record's fields before and after its
+    judgement's, its CSV cells before and after its judgement's (each NULL when not wanted),
+    and its judgement's number."""
+    json_before, json_after = ((json_object(JSON_FIELDS[:_JUDGED_FIELDS.start]),
+                                json_object(JSON_FIELDS[_JUDGED_FIELDS.stop:])) if json_wanted
+                               else ("NULL", "NULL"))
     before, after = ((_cells(_CSV_VALUES[:_JUDGED_CELLS.start]),
                       _cells(_CSV_VALUES[_JUDGED_CELLS.stop:])) if csv_wanted
                      else ("NULL", "NULL"))
-    return (f"SELECT position, {record} AS record, {before} AS before, {after} AS after, "
-            "judgement FROM report_findings")
+    return (f"SELECT position, {json_before} AS json_before, {json_after} AS json_after, "
+            f"{before} AS before, {after} AS after, judgement FROM report_findings")
 
 
 
-# Every judgement's CSV cells, in one pass over the judgements (`_judgement_cells`). Asked
-# for a block of findings' judgements at a time, DuckDB read the whole table each time: a
-# run of thousands of platforms has about as many judgements as findings (~290,000 at a
+# Every judgement's CSV cells, and its JSON fields, each in one pass over the judgements
+# (`_judgement_parts`; two passes, not one of both: DuckDB makes a few batches ahead, ~17 MB
+# each of a million observations' cells, twice that with both, ~90 MB more at the peak).
+# Asked for a block of findings' judgements at a time, DuckDB read the whole table each time:
+# a run of thousands of platforms has about as many judgements as findings (~290,000 at a
 # million observations, millions at ten million, where those reads were most of the 227 s
 # findings.csv took).
 JUDGEMENT_CELLS = (f"SELECT judgement, {_cells(_CSV_VALUES[_JUDGED_CELLS])} AS cells "
                    "FROM judgements")
+JUDGEMENT_FIELDS = (f"SELECT judgement, {json_object(JSON_FIELDS[_JUDGED_FIELDS])} AS fields "
+                    "FROM judgements")
 
 
 class _Kept:
@@ -132,20 +155,20 @@ class _Kept:
         self._file.close()
 
 
-class _Rows:
-    """findings.csv's rows by position: each finding's cells before and after its
-    judgement's, and its judgement's number, kept; the row put together when read, with its
-    judgement's cells (`cells`, by number, rendered once each)."""
+class _Joined:
+    """A file's findings by position (findings.json's records, findings.csv's rows): each
+    finding's text before and after its judgement's, and its judgement's number, kept; the
+    finding put together when read, with its judgement's text (`parts`, by number, rendered
+    once each)."""
 
-    def __init__(self, count: int, cells: _Kept):
-        self._kept = _Kept("findings.csv's findings", count)
+    def __init__(self, what: str, count: int, parts: _Kept):
+        self._kept = _Kept(what, count)
         self._split = array("q", bytes(8 * count))
         self._number = array("q", bytes(8 * count))
-        self._cells = cells
+        self._parts = parts
 
-    def add(self, position: int, before: str, number: int, after: str) -> None:
-        head = before[:-2].encode("utf-8")  # without its line end
-        self._kept.add(position, head + after.encode("utf-8"))
+    def add(self, position: int, head: bytes, number: int, tail: bytes) -> None:
+        self._kept.add(position, head + tail)
         self._split[position] = len(head)
         self._number[position] = number
 
@@ -154,59 +177,75 @@ class _Rows:
 
     def read(self, position: int) -> bytes:
         blob, split = self._kept.read(position), self._split[position]
-        return blob[:split] + self._cells.read(self._number[position]) + blob[split:]
+        return blob[:split] + self._parts.read(self._number[position]) + blob[split:]
 
     def close(self) -> None:
         self._kept.close()
-        self._cells.close()
+        self._parts.close()
 
 
-def _judgement_cells(data: ReportData) -> _Kept:
-    """Each judgement's cells between the commas that join them to a finding's, by its
-    number (numbers from 1)."""
+def _judgement_parts(data: ReportData, sql: str, what: str,
+                     texts: Callable[[Any], list[str]], trim: slice) -> _Kept:
+    """Each judgement's text of one file (`sql`: its number and its text, `texts` a batch's
+    texts), by its number (numbers from 1), `trim`med and between the commas that join it
+    to a finding's."""
     ((last,),) = data.findings.query("SELECT coalesce(max(judgement), 0) FROM judgements")
-    cells = _Kept("findings.csv's judgements", last + 1)
+    parts = _Kept(what, last + 1)
     try:
-        for batch in data.findings.batches(JUDGEMENT_CELLS):
-            for number, line in zip(batch.column(0).to_pylist(), _csv_lines(batch.column(1)),
+        for batch in data.findings.batches(sql):
+            for number, text in zip(batch.column(0).to_pylist(), texts(batch.column(1)),
                                     strict=True):
-                cells.add(number, ("," + line[:-2] + ",").encode("utf-8"))
-        cells.flush()
+                parts.add(number, ("," + text[trim] + ",").encode("utf-8"))
+        parts.flush()
     except BaseException:
-        cells.close()
+        parts.close()
         raise
-    return cells
+    return parts
+
+
+def _pylist(column: Any) -> list[str]:
+    return column.to_pylist()  # type: ignore[no-any-return]
 
 
 def _rendered(data: ReportData, json_wanted: bool, csv_wanted: bool
-              ) -> tuple[_Kept | None, _Rows | None]:
+              ) -> tuple[_Joined | None, _Joined | None]:
     """Each finding's JSON record and CSV row (_rendered_sql), kept by position."""
     count = len(data.findings)
     data.findings.execute(DEFUSE_MACRO)
-    records = _Kept("findings.json's findings", count) if json_wanted else None
-    rows = None
+    records = rows = None
     try:
-        if csv_wanted:
-            rows = _Rows(count, _judgement_cells(data))
+        if json_wanted:  # the object's fields without its braces
+            records = _Joined("findings.json's findings", count, _judgement_parts(
+                data, JUDGEMENT_FIELDS, "findings.json's judgements", _pylist, slice(1, -1)))
+        if csv_wanted:  # the row's cells without its line end
+            rows = _Joined("findings.csv's findings", count, _judgement_parts(
+                data, JUDGEMENT_CELLS, "findings.csv's judgements", _csv_lines,
+                slice(0, -2)))
         for batch in data.findings.batches(_rendered_sql(json_wanted, csv_wanted)):
             positions = batch.column(0).to_pylist()
+            numbers = batch.column(5).to_pylist()
             if records is not None:
-                for position, record in zip(positions, batch.column(1).to_pylist(),
-                                            strict=True):
-                    records.add(position, record.encode("utf-8"))
+                for position, before, number, after in zip(
+                        positions, batch.column(1).to_pylist(), numbers,
+                        batch.column(2).to_pylist(), strict=True):
+                    # The objects without the brace that closes the first and the one that
+                    # opens the second: the judgement's fields go between.
+                    records.add(position, before[:-1].encode("utf-8"), number,
+                                after[1:].encode("utf-8"))
             if rows is not None:
-                for row in zip(positions, _csv_lines(batch.column(2)),
-                               batch.column(4).to_pylist(), _csv_lines(batch.column(3)),
-                               strict=True):
-                    rows.add(*row)
+                for position, before, number, after in zip(
+                        positions, _csv_lines(batch.column(3)), numbers,
+                        _csv_lines(batch.column(4)), strict=True):
+                    rows.add(position, before[:-2].encode("utf-8"), number,  # no line end
+                             after.encode("utf-8"))
     except BaseException:
-        for kept in (records, rows):
-            if kept is not None:
-                kept.close()
+        for joined in (records, rows):  # each closes its judgements' parts too
+            if joined is not None:
+                joined.close()
         raise
-    for kept in (records, rows):
-        if kept is not None:
-            kept.flush()
+    for joined in (records, rows):
+        if joined is not None:
+            joined.flush()
     return records, rows
 
 
