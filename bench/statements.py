@@ -2,12 +2,14 @@
 held while it ran: where to look first when a step got slower or ran out of DuckDB's memory
 limit (`HULIAN_DUCKDB_MEMORY`, 512 MB by default).
 
-    .venv/bin/python bench/statements.py --run RUN_DIR [--step report|judge]
+    .venv/bin/python bench/statements.py --run RUN_DIR [--step report|judge|graph]
         [--catalog synthetic|run] [--platforms 2000 --companies 200] [--top 15]
         [--every-ms 25] [--json FILE]
 
   judge    every rule judged (audit.judge.verdicts.write_verdicts), the verdicts' lines and
            table written into a temporary directory: the bundle is left as it is
+  graph    the platform graph built from the run's tables (audit.graph.build.build, as the
+           crawl's end builds it before its GraphML and metrics)
   report   `hulian report`'s html, csv, json and junit (audit.report.render.write_reports)
            into a temporary directory, without the verification before it
 
@@ -228,7 +230,16 @@ def report(run: Path, catalog: Any, scratch: Path) -> None:
     write_reports(run, catalog, formats=["html", "csv", "json", "junit"], out=scratch)
 
 
-STEPS: dict[str, Callable[[Path, Any, Path], None]] = {"judge": judge, "report": report}
+def graph(run: Path, catalog: Any, scratch: Path) -> None:
+    from audit.evidence.sql import run_tables
+    from audit.graph.build import build
+
+    with run_tables(run) as tables:
+        build(tables, None, catalog)
+
+
+STEPS: dict[str, Callable[[Path, Any, Path], None]] = {"judge": judge, "graph": graph,
+                                                       "report": report}
 
 
 def _print(title: str, statements: list[Statement]) -> None:

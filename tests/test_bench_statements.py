@@ -54,6 +54,12 @@ def test_the_judge_step_leaves_the_bundle_as_it_was(run: Path, tmp_path: Path) -
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
+def test_the_graph_step_lists_the_edges_statements(run: Path, tmp_path: Path) -> None:
+    _, figures = _statements(run, "graph", tmp_path / "graph.json")
+    sqls = [s["sql"] for s in figures["statements"]]  # type: ignore[attr-defined]
+    assert any("CREATE OR REPLACE TABLE graph_edges" in sql for sql in sqls)
+
+
 def test_a_directory_that_is_not_a_bundle_is_refused_by_name(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(SCRIPT), "--run", str(tmp_path)],
                           capture_output=True, text=True, check=False, timeout=120)
