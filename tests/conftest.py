@@ -1,6 +1,7 @@
 """Test-wide settings and shared fixtures: runs started by tests (also as subprocesses) record
-their history in a throw-away database, never in the user's ~/.local/share/hulian/history.db;
-`webhook` receives alerts on 127.0.0.1."""
+their history in a throw-away database, never in the user's ~/.local/share/hulian/history.db,
+and build tables into a throw-away cache, never ~/.cache/hulian; `webhook` receives alerts on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -33,6 +34,24 @@ if "HULIAN_DB" not in os.environ:
     _STORE_DIR = Path(tempfile.mkdtemp(prefix="hulian-test-db-"))
     atexit.register(shutil.rmtree, _STORE_DIR, ignore_errors=True)
     os.environ["HULIAN_DB"] = f"sqlite:///{_STORE_DIR / 'history.db'}"
+
+if "HULIAN_CACHE" not in os.environ:
+    # Nor the user's ~/.cache/hulian: tables built there are kept by run id and the lines'
+    # size, and a test that edits a record read the table an earlier run of the suite had
+    # built from another edit of the same size (another line's surface made "nowhere"). A
+    # bundle's verification catches edited lines (`hulian report` then builds its tables
+    # afresh); the tests that edit lines build the report's data without it. Module-scoped
+    # fixtures use this cache; each test has its own (`own_cache`).
+    _CACHE_DIR = Path(tempfile.mkdtemp(prefix="hulian-test-cache-"))
+    atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+    os.environ["HULIAN_CACHE"] = str(_CACHE_DIR)
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test builds the tables it reads into a cache of its own (two tests' runs may have
+    one id and lines of one size)."""
+    monkeypatch.setenv("HULIAN_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 class Receiver:

@@ -592,6 +592,8 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     ("verdicts", "status", "bogus", "status bogus"),
     ("verdicts", "reason", None, r"no \{zh, en\} reason"),
     ("verdicts", "severity", None, "severity missing"),
+    ("verdicts", "surface", "nowhere", "surface nowhere"),
+    ("verdicts", "outcome", "weird", "outcome weird"),
 ])
 def test_a_record_the_report_cannot_read_is_named_by_file_and_line(
         tmp_path: Path, catalog: Catalog, table: str, field: str, value: object,
@@ -622,9 +624,10 @@ def test_a_record_the_report_cannot_read_is_named_by_file_and_line(
 
 def test_a_graph_verdict_the_model_refuses_ends_the_report_with_a_message(
         tmp_path: Path) -> None:
-    # The cross-target verdicts reach the report as DuckDB's JSON, each validated as a
-    # Verdict: one the table's checks let by (a surface no surface is) ends the report with
-    # what is wrong, not a traceback or a verdict left unchecked.
+    # The cross-target verdicts reach the report as DuckDB's JSON, made Verdicts only for the
+    # few the page lists: one the model refuses (a surface no surface is), among those not
+    # listed too, ends the report with its line and what is wrong (the table's checks), not a
+    # traceback or a verdict left unchecked in findings.json.
     import json
 
     from audit.evidence.bundle import BundleError
@@ -637,15 +640,19 @@ def test_a_graph_verdict_the_model_refuses_ends_the_report_with_a_message(
     run = reportruns.write_run(tmp_path, "graph", observations, catalog, graph_rules=True)
     path = run / "verdicts.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines()
-    at = next(n for n, line in enumerate(lines)
-              if json.loads(line)["observation_id"] is None
-              and json.loads(line)["status"] in ("fail", "exempt"))
-    assert build_report_data(run, catalog).cross  # the run has some
+    graph = [n for n, line in enumerate(lines)
+             if json.loads(line)["observation_id"] is None
+             and json.loads(line)["status"] in ("fail", "exempt")]
+    data = build_report_data(run, catalog)
+    listed = {v.id for requirement in data.requirements for v in requirement.cross}
+    assert len(graph) > len(listed) > 0  # some are listed, some only counted
+    at = next(n for n in graph if json.loads(lines[n])["id"] not in listed)
     record = json.loads(lines[at])
     record["surface"] = "nowhere"
     lines[at] = json.dumps(record, ensure_ascii=False)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(BundleError, match=r"(?s)verdicts: invalid graph verdict \(.*surface"):
+    with pytest.raises(BundleError, match=rf"verdicts\.jsonl:{at + 1}: invalid record "
+                                          r"\(surface nowhere\)"):
         build_report_data(run, catalog)
 
 
@@ -830,8 +837,9 @@ def test_graph_verdicts_are_read_in_file_order_across_row_groups(
          and v.status in (Status.FAIL, Status.EXEMPT)),
         key=lambda v: (v.surface is None, v.rule_id if v.surface else "", int(v.id[1:])))
     with RunTables(None, table) as tables:
-        read = [Verdict.model_validate_json(text)
-                for text in queries.graph_verdict_json(tables)]
+        pairs = list(queries.graph_verdict_json(tables))
+        read = [Verdict.model_validate_json(text) for _, text in pairs]
+    assert [rule for rule, _ in pairs] == [v.rule_id for v in read]
     assert [v.id for v in read] == [v.id for v in expected]
     assert read == expected
 

@@ -76,7 +76,7 @@ SELECT DISTINCT {_KIND} AS kind, {_GRAPH_RULE} AS rule FROM verdicts WHERE {_GRA
 ORDER BY kind, rule
 """
 GRAPH_VERDICT_JSON = f"""
-SELECT to_json({{{", ".join(
+SELECT rule_id, to_json({{{", ".join(
     f"'{name}': coalesce({name}, []::VARCHAR[])" if name in _LISTS else f"'{name}': {name}"
     for name in Verdict.model_fields)}}})::VARCHAR
 FROM verdicts
@@ -295,15 +295,15 @@ def verdict_counts(tables: RunTables) -> Iterator[tuple[str, str, str, int]]:
         yield from tables.rows(VERDICT_COUNTS)
 
 
-def graph_verdict_json(tables: RunTables) -> Iterator[str]:
-    """The graph-scope verdicts (no observation) that failed or were exempt, each as the JSON
-    a Verdict validates (DuckDB's: a run of thousands of platforms has hundreds of
-    thousands, and a Python dict of each took ~12 s of a million observations' report)."""
+def graph_verdict_json(tables: RunTables) -> Iterator[tuple[str, str]]:
+    """The graph-scope verdicts (no observation) that failed or were exempt, each as its
+    rule and the JSON a Verdict validates (DuckDB's: a run of thousands of platforms has
+    hundreds of thousands, and a Python dict of each took ~12 s of a million observations'
+    report)."""
     if not tables.has_verdicts:
         return
     for kind, rule in tables.all(GRAPH_VERDICT_GROUPS):
-        for (text,) in tables.nested_rows(GRAPH_VERDICT_JSON, {"kind": kind, "rule": rule}):
-            yield text
+        yield from tables.nested_rows(GRAPH_VERDICT_JSON, {"kind": kind, "rule": rule})
 
 
 def requirement_statuses(tables: RunTables,
