@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from audit.evidence.sql import RunTables, memory_tables
@@ -75,7 +75,7 @@ CATEGORY_LABELS: dict[Category, tuple[str, str]] = {
 }
 
 
-Kinds = Counter[tuple[Outcome, BlockReason | None]]  # (outcome, stated reason) -> links
+Kinds = Mapping[tuple[Outcome, BlockReason | None], int]  # (outcome, stated reason) -> links
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Treatment:
     outcome: Outcome  # the typical attributable outcome
     evidence: list[str] = field(default_factory=list)  # observation ids, in the order measured
     target_url: str | None = None  # of the first of them
-    kinds: Kinds = field(default_factory=Counter)
+    kinds: Kinds = field(default_factory=dict)
 
     @property
     def grade(self) -> int:
@@ -160,14 +160,17 @@ def _stream(rules: list[Rule], tables: RunTables, catalog: Catalog) -> Iterator[
         # keep the same parts.
         groups: dict[tuple[int, ...], Group] = {}
         for rule, check, requirements in checks:
-            in_scope = tuple(i for i, p in enumerate(found) if _in_scope(rule, p, catalog))
+            if _per_target(rule):
+                in_scope = tuple(i for i, p in enumerate(found) if _in_scope(rule, p, catalog))
+            else:  # the parts share their source and surface: all in scope, or none
+                in_scope = tuple(range(len(found))) if _in_scope(rule, found[0], catalog) else ()
             if not in_scope:
                 continue
             group = groups.get(in_scope)
             if group is None:
                 group = groups[in_scope] = treatment_group([found[i] for i in in_scope],
                                                            catalog)
-            texts: dict[tuple[int, int, Status], str] = {}  # comparisons, per references
+            texts = _Texts(rule, source, surface)
             batch = [_verdict(rule, source, surface, finding, catalog, requirements, texts)
                      for finding in check(source, group, catalog)]
             batch.sort(key=lambda v: v.target_platform or "")
@@ -256,15 +259,21 @@ def treatment_group(found: Iterable[Part], catalog: Catalog) -> Group:
     group: Group = {}
     for target_id, items in by_target.items():
         if len(items) == 1:
-            kinds: Kinds = Counter(items[0].kinds)
+            kinds: Kinds = items[0].kinds
         else:
-            kinds = Counter()
-            for part in items:
-                kinds.update(part.kinds)
-        outcomes: dict[Outcome, int] = {}
-        for (seen, _), n in kinds.items():
-            outcomes[seen] = outcomes.get(seen, 0) + n
-        outcome = typical(outcomes)
+            merged_kinds = Counter(items[0].kinds)
+            for part in items[1:]:
+                merged_kinds.update(part.kinds)
+            kinds = merged_kinds
+        outcome: Outcome | None
+        if len(kinds) == 1:  # most targets: links of one outcome
+            ((seen, _),) = kinds
+            outcome = seen if seen in GRADE else None
+        else:
+            outcomes: dict[Outcome, int] = {}
+            for (seen, _), n in kinds.items():
+                outcomes[seen] = outcomes.get(seen, 0) + n
+            outcome = typical(outcomes)
         if outcome is None:
             continue
         if len(items) == 1:
@@ -354,12 +363,14 @@ def _in_scope(rule: Rule, obs: Part, catalog: Catalog) -> bool:
         return False
     if scope.sources and obs.source not in scope.sources:
         return False
-    source = catalog.platforms.get(obs.source)
-    target = catalog.platforms.get(obs.recorded or "")
-    if scope.source_categories and not (source and source.category in scope.source_categories):
-        return False
-    if scope.target_categories and not (target and target.category in scope.target_categories):
-        return False
+    if scope.source_categories:
+        source = catalog.platforms.get(obs.source)
+        if not (source and source.category in scope.source_categories):
+            return False
+    if scope.target_categories:
+        target = catalog.platforms.get(obs.recorded or "")
+        if not (target and target.category in scope.target_categories):
+            return False
     if scope.cross_company_only:
         company = catalog.company_of(obs.source)
         if company is not None and company == catalog.company_of(obs.recorded):
@@ -367,20 +378,30 @@ def _in_scope(rule: Rule, obs: Part, catalog: Catalog) -> bool:
     return True
 
 
+def _per_target(rule: Rule) -> bool:
+    """Whether the rule's scope asks about a part's recorded target (else only about its
+    source and surface, which all parts of a source × surface share)."""
+    scope = rule.applies_to
+    return bool(scope.target_categories) or scope.cross_company_only
+
+
 def _exemption(rule: Rule, finding: Finding) -> Exemption | None:
     """An exemption applies when every observation that makes the target worse than the
     references states a reason the rule accepts (e.g. a phishing block)."""
-    best = min(r.grade for r in finding.references)
+    if not rule.exemptions:
+        return None
+    best = min(GRADE[r.outcome] for r in finding.references)
     worse = [reason for (outcome, reason) in finding.target.kinds if GRADE[outcome] > best]
+    if not worse or None in worse:
+        return None
     for exemption in rule.exemptions:
-        if worse and all(r is not None and r in exemption.reasons for r in worse):
+        if all(r in exemption.reasons for r in worse):
             return exemption
     return None
 
 
 def _verdict(rule: Rule, source: Platform, surface: SurfaceKind, finding: Finding,
-             catalog: Catalog, requirements: list[str],
-             texts: dict[tuple[int, int, Status], str]) -> Verdict:
+             catalog: Catalog, requirements: list[str], texts: _Texts) -> Verdict:
     status, exemption = finding.status, None
     if status is Status.FAIL:
         exemption = _exemption(rule, finding)
@@ -401,51 +422,47 @@ def _verdict(rule: Rule, source: Platform, surface: SurfaceKind, finding: Findin
         outcome=target.outcome,
         status=status,
         severity=rule.severity,
-        reason=_reason(rule, source, surface, status, finding, exemption, texts),
+        reason=texts.reason(status, finding, exemption),
         exemption=exemption.id if exemption else None,
         requirements=list(requirements),
         evidence=evidence,
     )
 
 
-def _reason(rule: Rule, source: Platform, surface: SurfaceKind, status: Status,
-            finding: Finding, exemption: Exemption | None,
-            texts: dict[tuple[int, int, Status], str]) -> Text:
-    """The verdict's text in both languages. `texts` holds the comparisons already written
-    for this source and surface, by their references (the targets of one category that
-    fail share them)."""
-    templates = rule.reason
-    template = {
-        Status.PASS: templates.pass_,
-        Status.FAIL: templates.fail,
-        Status.EXEMPT: templates.exempt or templates.fail,
-        Status.INCONCLUSIVE: templates.inconclusive or templates.fail,
-    }[status]
-    own = rule.check == "no_self_preferencing"
-    filled = []
-    for lang in (0, 1):
-        values = {
-            "source": pick(source.name, lang),
-            "surface": SURFACE_LABELS[surface][lang],
-            "target": pick(finding.target.target.name, lang),
-            "outcome": OUTCOME_LABELS[finding.target.outcome][lang],
-            "reason": (_stated_reason(finding, lang) if status is Status.EXEMPT
-                       else _cached_comparison(finding, lang, own, status, texts)),
+class _Texts:
+    """A rule's verdict texts for one source and surface, in both languages: its templates
+    by status, and the comparisons already written, by their references (the targets of one
+    category that fail share them: a list alive as long as this object, so its identity
+    keys them)."""
+
+    def __init__(self, rule: Rule, source: Platform, surface: SurfaceKind) -> None:
+        reason = rule.reason
+        self._templates = {Status.PASS: reason.pass_, Status.FAIL: reason.fail,
+                           Status.EXEMPT: reason.exempt or reason.fail,
+                           Status.INCONCLUSIVE: reason.inconclusive or reason.fail}
+        self._own = rule.check == "no_self_preferencing"
+        self._where = [{"source": pick(source.name, lang),
+                        "surface": SURFACE_LABELS[surface][lang]} for lang in (0, 1)]
+        self._comparisons: dict[tuple[int, Status], tuple[str, str]] = {}
+
+    def reason(self, status: Status, finding: Finding, exemption: Exemption | None) -> Text:
+        template = self._templates[status]
+        if status is Status.EXEMPT:
+            reasons = (_stated_reason(finding, 0), _stated_reason(finding, 1))
+        else:
+            key = (id(finding.references), status)
+            reasons = self._comparisons.get(key) or self._comparisons.setdefault(
+                key, (_comparison(finding, 0, self._own, status),
+                      _comparison(finding, 1, self._own, status)))
+        target = finding.target
+        filled = [fill_template(pick(template, lang), {
+            **self._where[lang],
+            "target": pick(target.target.name, lang),
+            "outcome": OUTCOME_LABELS[target.outcome][lang],
+            "reason": reasons[lang],
             "justification": pick(exemption.justification, lang) if exemption else "",
-        }
-        filled.append(fill_template(pick(template, lang), values))
-    return Text(zh=filled[0], en=filled[1])
-
-
-def _cached_comparison(finding: Finding, lang: int, own: bool, status: Status,
-                       texts: dict[tuple[int, int, Status], str]) -> str:
-    # Keyed by the references list's identity: it is alive as long as `texts` is (one
-    # source and surface), and findings that share it share their comparison.
-    key = (id(finding.references), lang, status)
-    text = texts.get(key)
-    if text is None:
-        text = texts[key] = _comparison(finding, lang, own, status)
-    return text
+        }) for lang in (0, 1)]
+        return Text(zh=filled[0], en=filled[1])
 
 
 def _comparison(finding: Finding, lang: int, own: bool, status: Status) -> str:
