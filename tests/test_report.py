@@ -21,10 +21,17 @@ from typing import Any
 import pytest
 
 from audit.evidence.bundle import verify
+from audit.judge.outcomes import worse_of
 from audit.model import Outcome, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
-from audit.report.data import LISTED_PER_REQUIREMENT, ReportData, build_report_data
+from audit.report.data import (
+    LISTED_PER_REQUIREMENT,
+    ReportData,
+    build_report_data,
+    edge_outcomes,
+)
 from audit.report.findings import Finding
+from audit.report.queries import OTHER_TARGET
 from audit.report.render import REQUIREMENT_LIST_CAP, render_html, safe_href, write_reports
 from tests import reportruns
 
@@ -501,3 +508,53 @@ def test_review_queue_in_every_output(small_reports: Path, catalog: Catalog,
                        } == {"unrecognized"}
     assert not [c for c in cases if c.find("failure") is not None]
     assert (alone / "review.csv").exists() and verify(alone).intact
+
+
+def test_matrix_cells_are_each_pairs_worst_outcome_and_links(catalog: Catalog,
+                                                              tmp_path: Path) -> None:
+    """DuckDB's cells (queries.MATRIX_CELLS) against worse_of folded over the observations in
+    measured order: a pair whose worst outcome comes last, a target of no platform (the
+    OTHER_TARGET column), a source and a target the catalog does not know (their own
+    company), the cells and the outcomes in the order first measured; and each edge's worst
+    for the previous-run comparison."""
+    extra = [
+        reportruns.observation("weixin", SurfaceKind.IM_PRIVATE, "https://x.example/1", None,
+                               Outcome.DIRECT, n=9001),
+        reportruns.observation("nowhere", SurfaceKind.IM_GROUP, "https://y.example/2",
+                               "elsewhere", Outcome.BLOCKED, n=9002),
+        reportruns.observation("nowhere", SurfaceKind.IM_GROUP, "https://y.example/3",
+                               "elsewhere", Outcome.WARNED, n=9003),
+    ]
+    observations = [*reportruns.synthetic_observations(400, seed=3), *extra,
+                    reportruns.observation("weixin", SurfaceKind.IM_PRIVATE,
+                                           "https://x.example/4", None, Outcome.BLOCKED,
+                                           n=9004)]
+    run = reportruns.write_run(tmp_path, "cells", observations, catalog)
+    data = build_report_data(run, catalog, previous=run)
+    company = {pid: p.company for pid, p in catalog.platforms.items()}
+    expected: dict[str, dict[tuple[str, str], tuple[str, int]]] = {"platform": {},
+                                                                     "company": {}}
+    edges: dict[tuple[str, str, str], str] = {}
+    outcomes: dict[str, int] = {}
+    for obs in observations:
+        target = obs.target_platform or OTHER_TARGET
+        outcome = obs.outcome.value
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        edge = (obs.source, obs.surface.value, target)
+        edges[edge] = worse_of(edges.get(edge), outcome)
+        for level, key in (("platform", (obs.source, target)),
+                           ("company", (company.get(obs.source, obs.source),
+                                        company.get(target, target)))):
+            worst, links = expected[level].get(key, (None, 0))
+            expected[level][key] = (worse_of(worst, outcome), links + 1)
+    for level, matrix in (("platform", data.platform_matrix),
+                          ("company", data.company_matrix)):
+        got = {key: (cell.worst, cell.links) for key, cell in matrix.cells.items()}
+        assert list(got.items()) == list(expected[level].items()), level
+    assert data.platform_matrix.cells[("weixin", OTHER_TARGET)].worst == "blocked"
+    assert data.company_matrix.cells[("nowhere", "elsewhere")].worst == "blocked"
+    assert list(data.outcomes.items()) == list(outcomes.items())
+    assert data.sources == sorted({obs.source for obs in observations})
+    assert edge_outcomes(run) == edges
+    assert data.diff is not None and not data.diff.changes
+    assert data.diff.unchanged == len(edges)

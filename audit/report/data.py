@@ -21,7 +21,7 @@ import hashlib
 import heapq
 import pickle
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +44,7 @@ from audit.evidence.custody import Custody, check_custody
 from audit.evidence.review import ReviewItem, review_item
 from audit.evidence.sql import RunTables, TablesError, check_records, run_tables
 from audit.judge.evaluate import RequirementStatus, requirement_rules
-from audit.judge.outcomes import RANK, worse_of
+from audit.judge.outcomes import RANK
 from audit.model import (
     Framework,
     RunManifest,
@@ -256,15 +256,11 @@ def _decode_review(blob: bytes) -> ReviewItem:
     return ReviewItem(*pickle.loads(blob))  # the report's own file (audit/report/spill.py)
 
 
-def _add_links(cells: dict[tuple[str, str], Cell], key: tuple[str, str], outcome: str,
-               links: int) -> None:
-    """A group of links into its cell (queries.observation_counts' groups in their order:
-    ties of rank keep the outcome first seen)."""
-    cell = cells.get(key)
-    if cell is None:
-        cell = cells[key] = Cell(worst=None)
-    cell.links += links
-    cell.worst = worse_of(cell.worst, outcome)
+def _cells(tables: RunTables, level: str) -> dict[tuple[str, str], Cell]:
+    """The matrix's cells at a level (queries.matrix_cells), in the order of their first
+    observations."""
+    return {(row, column): Cell(worst=worst, links=links)
+            for row, column, worst, links in queries.matrix_cells(tables, level)}
 
 
 def _matrix(cells: dict[tuple[str, str], Cell], failed: Counter[tuple[str, str]],
@@ -299,10 +295,9 @@ def build_report_data(path: Path, catalog: Catalog, *, previous: Path | None = N
         raise
 
 
-def _findings(tables: RunTables, company: dict[str, str]) -> Findings:
+def _findings(tables: RunTables) -> Findings:
     """The run's findings, each with its judgement (queries.judge_findings: DuckDB decides
-    each distinct one once), in report order."""
-    rank_tables(tables, company)
+    each distinct one once), in report order. Needs rank_tables."""
     queries.judge_findings(tables)
     return Findings.of_run(tables, queries.RUN_FINDING_KEYS, queries.RUN_FINDINGS_VIEW)
 
@@ -311,24 +306,13 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
            previous: Path | None, fresh_tables: bool) -> ReportData:
     frameworks = list(catalog.frameworks.values())
     check_records(path, tables)
-    outcomes: Counter[str] = Counter()
-    platform_cells: dict[tuple[str, str], Cell] = {}
-    company_cells: dict[tuple[str, str], Cell] = {}
     platform_failed: Counter[tuple[str, str]] = Counter()
     company_failed: Counter[tuple[str, str]] = Counter()
     company = {pid: p.company for pid, p in catalog.platforms.items()}
-    sources: set[str] = set()
-    targets: set[str] = set()
-    # One pass over the groups, nothing kept of them but the cells: ten million observations
-    # of 2,000 platforms are millions of groups, which held as a list (with counters of
-    # their pairs and a dict of the worst outcome per edge) were ~1.2 GB of the report.
-    for source, _, target, outcome, links in queries.observation_counts(tables):
-        outcomes[outcome] += links
-        _add_links(platform_cells, (source, target), outcome, links)
-        _add_links(company_cells, (company.get(source, source), company.get(target, target)),
-                   outcome, links)
-        sources.add(source)
-        targets.add(target)
+    rank_tables(tables, company)
+    outcomes = Counter(dict(queries.outcome_counts(tables)))
+    platform_cells = _cells(tables, "platform")
+    company_cells = _cells(tables, "company")
     try:
         review = Spilled("the report's review queue", (
             item for record in queries.review_records(tables)
@@ -337,7 +321,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
     figures = _verdict_figures(tables, frameworks)
-    findings = _findings(tables, company)
+    findings = _findings(tables)
     for source, target, count in queries.failed_pairs(findings):
         platform_failed[(source, target)] += count
         company_failed[(company.get(source, source), company.get(target, target))] += count
@@ -353,7 +337,8 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
         observations=sum(outcomes.values()), outcomes=outcomes,
         verdict_statuses=figures.statuses,
         failed_by_severity=figures.failed_by_severity,
-        sources=sorted(sources), targets=sorted(targets),
+        sources=sorted({source for source, _ in platform_cells}),
+        targets=sorted({target for _, target in platform_cells}),
         platform_names=platform_names, company_names=company_names,
         platform_company=company,
         files=sorted((bundle.manifest.files or _current_files(path)).items()),
@@ -364,7 +349,7 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
         # The report's problems are the previous bundle's too: read from its lines alike.
         # This run's edges from its open tables (a second pass over its groups, not a
         # second build of its tables from the lines when they are fresh).
-        data.diff = diff_edges(previous, _worst_per_edge(queries.observation_counts(tables)),
+        data.diff = diff_edges(previous, queries.edge_worst(tables),
                                fresh_tables=fresh_tables)
     data.search = search_section(bundle.search(), catalog)
     custody = check_custody(path)
@@ -428,24 +413,14 @@ def _current_files(path: Path) -> dict[str, str]:
     return {p.relative_to(path).as_posix(): sha256_file(p) for p in bundle_files(path)}
 
 
-def _worst_per_edge(groups: Iterable[tuple[str, str, str, str, int]],
-                    ) -> dict[tuple[str, str, str], str]:
-    """Worst outcome per (source, surface, target platform), from queries.observation_counts'
-    groups (in the order of their first observation: ties of rank keep the first seen)."""
-    edges: dict[tuple[str, str, str], str] = {}
-    for source, surface, target, outcome, _ in groups:
-        key = (source, surface, target)
-        edges[key] = worse_of(edges.get(key), outcome)
-    return edges
-
-
 def edge_outcomes(path: Path, *, fresh_tables: bool = False
                   ) -> dict[tuple[str, str, str], str]:
     """Worst outcome per (source, surface, target platform) of a run. fresh_tables: read
     from its lines (a bundle that failed verification: audit.evidence.sql.run_tables)."""
     try:
         with run_tables(path, verdicts=False, fresh=fresh_tables) as tables:
-            return _worst_per_edge(queries.observation_counts(tables))
+            rank_tables(tables, {})
+            return queries.edge_worst(tables)
     except (ColumnarError, TablesError) as exc:
         raise BundleError(str(exc)) from None
 

@@ -1,8 +1,8 @@
 """The report's questions to a run's tables, asked of DuckDB (audit.evidence.sql.RunTables).
 
 DuckDB groups, counts and joins a run's observations and verdicts a column and a row group at a
-time; Python receives only what the report shows: counts per (source, surface, target,
-outcome), the review queue's records, counts per (rule, status, severity), the graph-scope
+time; Python receives only what the report shows: the matrix's cells (each pair's links and
+worst outcome), the review queue's records, counts per (rule, status, severity), the graph-scope
 verdicts that failed, each requirement's units reduced to their ranks, and each finding's
 observation joined with the verdicts of its worst status. A million-observation run is 3.3
 million verdict lines (2.8 GB of JSON): read as Parquet columns they are a fraction of a second
@@ -12,7 +12,8 @@ Every query orders what it returns by the records' places in their files (`row`)
 lists, counts and breaks ties in the order things were measured, as when it read the lines.
 The decisions stay in Python, in the functions every caller uses: which status is worst
 (audit.report.findings.STATUS_RANK), a requirement's status (RequirementTally), an
-outcome's rank (worse_of); the SQL only groups by them.
+outcome's rank (audit.judge.outcomes.RANK); the SQL orders and picks by them through the
+tables audit.report.findings.rank_tables makes of them.
 """
 
 from __future__ import annotations
@@ -44,10 +45,46 @@ _KIND = ("CASE WHEN nullif(observation_id, '') IS NOT NULL THEN 0 "
 _GRAPH_RULE = ("CASE WHEN nullif(observation_id, '') IS NULL AND surface IS NOT NULL "
                "THEN rule_id END")
 
-OBSERVATION_COUNTS = f"""
+# The observations with their matrix column: the target platform, or OTHER_TARGET.
+_TARGETED = f"""
 SELECT source, surface, coalesce(nullif(target_platform, ''), '{OTHER_TARGET}') AS target,
-       outcome, count(*) AS links
-FROM observations GROUP BY ALL ORDER BY min(row)
+       outcome, row
+FROM observations
+"""
+# The worst of a group's outcomes, as audit.judge.outcomes.worse_of picks it: the highest
+# rank (the `outcome_ranks` table: its RANK), of equal ranks the first measured.
+_WORST = "arg_max(outcome, {'rank': r.rank, 'first': -first})"
+
+# The matrix's cells at a level (platform: a pair's source and target; company: their
+# companies by the `companies` table, a platform of none as itself): each pair's links and
+# worst outcome, in the order of the pair's first observation. A million observations of
+# 2,000 platforms are ~790,000 (source, surface, target, outcome) groups, which Python summed
+# into cells in ~1.9 s; DuckDB gives the ~400,000 cells.
+_CELL_KEYS = {
+    "platform": ("o.source", "o.target"),
+    "company": ("coalesce(cs.company, o.source)", "coalesce(ct.company, o.target)"),
+}
+MATRIX_CELLS = {level: f"""
+WITH g AS (
+  SELECT {row} AS row_key, {column} AS column_key, outcome, count(*) AS links,
+         min(o.row) AS first
+  FROM ({_TARGETED}) o
+  LEFT JOIN companies cs ON cs.platform = o.source
+  LEFT JOIN companies ct ON ct.platform = o.target
+  GROUP BY ALL)
+SELECT row_key, column_key, {_WORST}, sum(links)::BIGINT
+FROM g JOIN outcome_ranks r USING (outcome)
+GROUP BY row_key, column_key ORDER BY min(first)
+""" for level, (row, column) in _CELL_KEYS.items()}
+
+OUTCOME_COUNTS = "SELECT outcome, count(*) FROM observations GROUP BY outcome ORDER BY min(row)"
+
+# Each edge's (source, surface, target) worst outcome.
+EDGE_WORST = f"""
+WITH g AS (SELECT source, surface, target, outcome, min(row) AS first
+           FROM ({_TARGETED}) GROUP BY ALL)
+SELECT source, surface, target, {_WORST} FROM g JOIN outcome_ranks r USING (outcome)
+GROUP BY ALL
 """
 
 # review_item reads these fields of a record (audit/evidence/review.py).
@@ -277,10 +314,23 @@ class Case(NamedTuple):
 # Observation rows a range: with ~40 % of links findings, ~26,000 findings at a time.
 RANGE_ROWS = 65_536
 
-def observation_counts(tables: RunTables) -> Iterator[tuple[str, str, str, str, int]]:
-    """(source, surface, target platform or OTHER_TARGET, outcome, links), each group in the
-    order of its first observation."""
-    yield from tables.rows(OBSERVATION_COUNTS)
+def matrix_cells(tables: RunTables, level: str) -> Iterator[tuple[str, str, str, int]]:
+    """(row, column, worst outcome, links) of each cell of the matrix at `level` (platform or
+    company: MATRIX_CELLS), in the order of its first observation. Needs the tables of
+    audit.report.findings.rank_tables."""
+    yield from tables.rows(MATRIX_CELLS[level])
+
+
+def outcome_counts(tables: RunTables) -> Iterator[tuple[str, int]]:
+    """(outcome, observations), in the order of each outcome's first observation."""
+    yield from tables.rows(OUTCOME_COUNTS)
+
+
+def edge_worst(tables: RunTables) -> dict[tuple[str, str, str], str]:
+    """The worst outcome of each (source, surface, target platform or OTHER_TARGET). Needs
+    the tables of audit.report.findings.rank_tables."""
+    return {(source, surface, target): worst
+            for source, surface, target, worst in tables.rows(EDGE_WORST)}
 
 
 def review_records(tables: RunTables) -> Iterator[dict[str, Any]]:
