@@ -29,6 +29,7 @@ import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from audit.judge.outcomes import NEUTRAL_COLOUR, ORDER, TABLE
@@ -117,6 +118,19 @@ class Heatmap:
     columns: tuple[Axis, ...]
     values: Mapping[tuple[str, str], Value]
     grouped: bool = True  # bands per company; False for a company × company matrix
+
+    @cached_property
+    def keys_by_end(self) -> tuple[dict[str, list[tuple[str, str]]],
+                                   dict[str, list[tuple[str, str]]]]:
+        """The cells' keys by row and by column, each in `values`' order: a drawing of one
+        platform's links (audit/report/nodelink.py) reads its own cells, not every cell of
+        a matrix of hundreds of thousands once per platform drawn."""
+        by_row: dict[str, list[tuple[str, str]]] = {}
+        by_column: dict[str, list[tuple[str, str]]] = {}
+        for key in self.values:
+            by_row.setdefault(key[0], []).append(key)
+            by_column.setdefault(key[1], []).append(key)
+        return by_row, by_column
 
     def groups(self, axis: Sequence[Axis]) -> list[tuple[str, str, int, int]]:
         """(group, label, first index, count) of consecutive runs of one group."""

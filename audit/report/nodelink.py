@@ -206,6 +206,12 @@ def _links(heat: Heatmap, keep: Callable[[str, str], bool]) -> list[Link]:
             if keep(r, c)]
 
 
+def _links_at(heat: Heatmap, keys: Sequence[tuple[str, str]]) -> list[Link]:
+    """The links of these cells of `heat` (Heatmap.keys_by_end), in the order given."""
+    return [Link(r, c, v.worst, v.links, v.failed)
+            for (r, c), v in ((key, heat.values[key]) for key in keys)]
+
+
 def _ordered(heat: Heatmap, keys: set[str]) -> list[Axis]:
     seen: set[str] = set()
     out = []
@@ -232,8 +238,9 @@ def neighbourhood(heat: Heatmap, platform: str, *, lang: str, outcome_labels: Ma
     to. None when the platform has no edge in `heat`. limit: at most this many platforms in
     each outer column (the ones that matter most, audit/report/shown.py; its heading then
     says how many of how many): a drawing of a platform linked with hundreds stays small."""
-    all_ins = _links(heat, lambda _r, c: c == platform)
-    all_outs = _links(heat, lambda r, _c: r == platform)
+    by_row, by_column = heat.keys_by_end
+    all_ins = _links_at(heat, by_column.get(platform, ()))
+    all_outs = _links_at(heat, by_row.get(platform, ()))
     if not all_ins and not all_outs:
         return None
     ins = _most(all_ins, limit, key=lambda e: e.source)
