@@ -22,7 +22,7 @@ from audit.graph.build import build, metrics
 from audit.judge import evaluate
 from audit.judge.cross import evaluate_graph_rules, iter_graph_verdicts
 from audit.judge.evaluate import fewest_units
-from audit.model import Status, Verdict
+from audit.model import AppliesTo, Category, Status, SurfaceKind, Verdict
 from audit.policy.catalog import catalog_for_run
 from tests import oracle_graph, scaleruns
 
@@ -337,3 +337,26 @@ def test_cross_target_lines_made_ahead_are_the_bundles_and_a_full_disk_stops_the
         judge_verdicts.write_verdicts(lab_run, catalog, FullDisk(), None)
     assert not any(t.name.startswith("hulian-") and "verdicts" in t.name
                    for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("scope", [
+    AppliesTo(surfaces=[SurfaceKind.IM_GROUP], cross_company_only=False),  # of the source
+    AppliesTo(source_categories=[Category.IM, Category.SOCIAL, Category.VIDEO],
+              cross_company_only=False),
+    AppliesTo(cross_company_only=True),  # of each target: a part in scope, another not
+    AppliesTo(target_categories=[Category.ECOMMERCE, Category.SEARCH, Category.NEWS],
+              cross_company_only=False),
+], ids=["surfaces", "source-categories", "cross-company", "target-categories"])
+def test_graph_rules_of_a_narrower_scope_match_the_reference(scope: AppliesTo) -> None:
+    # A scope of the source and surface alone is checked once per source and surface
+    # (audit.judge.cross._per_target), one of the target per part: both as the reference
+    # reads each observation.
+    catalog = scaleruns.synthetic_catalog(30, 6)
+    catalog.rules = {rule_id: rule.model_copy(update={"applies_to": scope})
+                     for rule_id, rule in catalog.rules.items()}
+    records = list(scaleruns.synthetic_records(30, 200, 2_000, seed=6))
+    observations = scaleruns.observation_objects(iter(records))
+    expected = oracle_graph.evaluate_graph_rules(observations, catalog)
+    everything = scaleruns.synthetic_catalog(30, 6)
+    assert 0 < len(expected) < len(oracle_graph.evaluate_graph_rules(observations, everything))
+    assert evaluate_graph_rules(observations, catalog) == expected
