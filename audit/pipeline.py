@@ -295,6 +295,7 @@ def write_graph_outputs(run: Path, catalog: Catalog) -> Any:
         SVG,
         build,
         company_graph,
+        drop_lists,
         metrics,
         render_svg,
         write_graphml,
@@ -308,10 +309,12 @@ def write_graph_outputs(run: Path, catalog: Catalog) -> Any:
         graph = build(tables, None, catalog)
     judged = judge_search(Bundle(run).search(), catalog)
     write_graphml(add_search(graph, judged, catalog), run / GRAPHML)
-    write_graphml(add_search(company_graph(graph, catalog), judged, catalog, "company"),
-                  run / COMPANY_GRAPHML)
-    write_metrics({**metrics(graph, catalog), "search": search_metrics(judged, catalog)},
-                  run / METRICS)
+    # The company graph made once, for its GraphML and (without its lists) the metrics.
+    company = company_graph(graph, catalog)
+    write_graphml(add_search(company, judged, catalog, "company"), run / COMPANY_GRAPHML)
+    drop_lists(company)
+    write_metrics({**metrics(graph, catalog, company=company),
+                   "search": search_metrics(judged, catalog)}, run / METRICS)
     try:
         (run / SVG).write_text(render_svg(graph, "platform"), encoding="utf-8")
     except RuntimeError as exc:

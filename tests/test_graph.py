@@ -19,6 +19,7 @@ from audit.graph.build import (
     company_graph,
     components,
     detours,
+    drop_lists,
     edge_attributes,
     export,
     metrics,
@@ -309,6 +310,12 @@ def test_company_graph_and_block_matrix(catalog: Catalog) -> None:
                 if k not in ("evidence", "findings", "platform_edges")})
         for s, t, d in company.edges(data=True)]
     data = metrics(graph, catalog)
+    # The crawl's end makes the company graph once: exported with its lists, then without
+    # them (drop_lists) the metrics' own.
+    drop_lists(company)
+    assert list(company.edges(data=True)) == list(bare.edges(data=True))
+    assert list(company.nodes(data=True)) == list(bare.nodes(data=True))
+    assert metrics(graph, catalog, company=company) == data
     matrix = data["company"]["block_matrix"]
     assert matrix["tenhub"]["baliba"]["friction"] == 2.0  # typical: copy_only (lower median)
     assert matrix["baliba"]["tenhub"]["friction"] == "inf"

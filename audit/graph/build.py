@@ -296,13 +296,26 @@ def company_graph(graph: nx.DiGraph[str], catalog: Catalog, *,
                      verdicts=dict(sorted(acc["verdicts"].items())),
                      failed_verdicts=acc["verdicts"].get("fail", 0),
                      failed_rules=sorted(acc["failed_rules"]))
-        if lists:
+        if lists:  # COMPANY_LISTS, in this order
             attrs["findings"] = sorted(acc["findings"])
             attrs["evidence"] = EVIDENCE_SEPARATOR.join(acc["evidence"])
             attrs["platform_edges"] = acc["platform_edges"]
         attrs["internal"] = a == b
         out.add_edge(a, b, **attrs)
     return out
+
+
+# A company edge's lists (company_graph with lists=True), copies of its platform edges'.
+COMPANY_LISTS = ("findings", "evidence", "platform_edges")
+
+
+def drop_lists(company: nx.DiGraph[str]) -> None:
+    """A company graph's edges without their lists (COMPANY_LISTS): company_graph's with
+    lists=False, once the lists were exported (~200 MB of evidence at ten million
+    observations, which the metrics do not read)."""
+    for _, _, data in company.edges(data=True):
+        for name in COMPANY_LISTS:
+            data.pop(name, None)
 
 
 def at_level(graph: nx.DiGraph[str], level: Level, catalog: Catalog) -> nx.DiGraph[str]:
@@ -484,9 +497,13 @@ def components(graph: nx.DiGraph[str],
     return {"open_components": found, "communities": communities}
 
 
-def metrics(graph: nx.DiGraph[str], catalog: Catalog, max_paths: int = 200) -> dict[str, Any]:
-    """Every metric of one run, at both levels, as JSON-ready data."""
-    company = company_graph(graph, catalog, lists=False)
+def metrics(graph: nx.DiGraph[str], catalog: Catalog, max_paths: int = 200, *,
+            company: nx.DiGraph[str] | None = None) -> dict[str, Any]:
+    """Every metric of one run, at both levels, as JSON-ready data. company: `graph`'s
+    company graph (company_graph) when the caller has made it (the metrics read none of its
+    lists), else made here without them."""
+    if company is None:
+        company = company_graph(graph, catalog, lists=False)
     company_edges = company.copy()
     company_edges.remove_edges_from([(a, b) for a, b in company.edges if a == b])
     edges, between = _attributable_edges(graph), _attributable_edges(company_edges)
