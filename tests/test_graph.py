@@ -68,6 +68,8 @@ def test_typical_is_the_lower_median_of_attributable_outcomes() -> None:
     assert typical({D: 1, WA: 1, B: 1}) is WA
     assert typical({D: 1, B: 3, E: 10}) is B  # errors do not vote
     assert typical({E: 2, T: 1}) is None
+    # One outcome (most groups): itself when attributable and counted, else none.
+    assert typical({C: 2}) is C and typical({E: 3}) is None and typical({B: 0}) is None
     assert worst([D, E, C, WA]) is C
     assert GRADE[D] < GRADE[W] < GRADE[WA] < GRADE[C] < GRADE[B] == GRADE[S]
 

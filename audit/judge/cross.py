@@ -265,10 +265,9 @@ def treatment_group(found: Iterable[Part], catalog: Catalog) -> Group:
             for part in items[1:]:
                 merged_kinds.update(part.kinds)
             kinds = merged_kinds
-        outcome: Outcome | None
-        if len(kinds) == 1:  # most targets: links of one outcome
-            ((seen, _),) = kinds
-            outcome = seen if seen in GRADE else None
+        if len(kinds) == 1:  # most targets: links of one outcome and reason
+            (((seen, _), links),) = kinds.items()
+            outcome = typical({seen: links})
         else:
             outcomes: dict[Outcome, int] = {}
             for (seen, _), n in kinds.items():
