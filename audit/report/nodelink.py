@@ -202,8 +202,7 @@ def _axes(heat: Heatmap) -> dict[str, Axis]:
 
 
 def _links(heat: Heatmap, keep: Callable[[str, str], bool]) -> list[Link]:
-    return [Link(r, c, v.worst, v.links, v.failed) for (r, c), v in heat.values.items()
-            if keep(r, c)]
+    return _links_at(heat, [key for key in heat.values if keep(*key)])
 
 
 def _links_at(heat: Heatmap, keys: Sequence[tuple[str, str]]) -> list[Link]:
