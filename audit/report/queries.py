@@ -143,44 +143,70 @@ WITH worst AS (
 SELECT o.row, o.id, w.rank FROM observations o JOIN worst w ON w.observation_id = o.id
 """
 
-# The distinct reasons of the findings' worst verdicts (those a judgement names), each
-# numbered by its hash (REASON_HASH), or, when two have one hash (`number_reasons`), in their
-# order. A verdict then finds its reason's number without a join on its texts (a million
-# observations of 2,000 platforms: ~1,000,000 distinct reasons; the join was ~3 s of the
-# report's data).
+# The verdicts of each finding's worst status, by the row of its observation, each with its
+# reason's number: the hash of its texts (REASON_HASH), or, when two reasons have one hash
+# (`number_reasons`), their place among the distinct reasons (a join on the texts). A verdict
+# then finds its reason's number without a join on its texts (a million observations of
+# 2,000 platforms: ~1,000,000 distinct reasons; the join was ~3 s of the report's data).
+# `reason_check`, a second hash of the texts, finds two reasons with one number.
+# Not sorted: FINDING_KEYS reads a range of observations at a time, which reads few of the
+# table's row groups when they are in the observations' order, and the join gives them in
+# nearly that order (the verdicts' file order: 2 places out of order among 877,508 rows at a
+# million observations, where the threads' parts meet). Sorted, they spilled out of DuckDB's
+# memory at ten million (40 s; bench/statements.py). Any order gives the same keys.
 REASON_HASH = "hash({reason})"
-REASONS_TABLE = """
+REASON_CHECK = "hash({reason}.en, {reason}.zh)"
+FINDING_VERDICTS_TABLE = """
+CREATE OR REPLACE TABLE finding_verdicts AS
+SELECT f.row AS observation_row, v.row, v.status, v.rule_id, {reason_id} AS reason_id,
+       {reason_check} AS reason_check, v.exemption, v.requirements, v.severity
+FROM verdicts v JOIN status_ranks s USING (status)
+JOIN findings f ON f.id = v.observation_id AND f.rank = s.rank
+{join}
+"""
+
+# Numbers that name one reason each: no number has two checks (REASON_CHECK). Two reasons
+# whose two hashes are both the same (~2^-128 a pair of reasons) would go unseen.
+REASONS_ONE_A_NUMBER = """
+SELECT count(*) = 0 FROM (SELECT reason_id FROM finding_verdicts GROUP BY reason_id
+                          HAVING min(reason_check) <> max(reason_check))
+"""
+
+# Each reason's texts, by its number, read from its first verdict: a number a group of a few
+# bytes, where the distinct texts themselves (~1 KB a reason) filled DuckDB's 512 MB at a
+# million observations and spilled at ten million (32 s there; bench/statements.py).
+REASONS_BY_NUMBER = """
 CREATE OR REPLACE TABLE reasons AS
-SELECT reason, {number} AS reason_id
+SELECT v.reason, f.reason_id
+FROM verdicts v JOIN (SELECT reason_id, min(row) AS row FROM finding_verdicts
+                      GROUP BY reason_id) f USING (row)
+"""
+
+# The distinct reasons of the findings' worst verdicts in order, numbered by it: the numbers
+# where two reasons have one hash.
+REASONS_IN_ORDER = """
+CREATE OR REPLACE TABLE reasons AS
+SELECT reason, row_number() OVER () AS reason_id
 FROM (SELECT DISTINCT v.reason FROM verdicts v JOIN status_ranks s USING (status)
       SEMI JOIN findings f ON f.id = v.observation_id AND f.rank = s.rank)
 """
 
-# The verdicts of each finding's worst status, by the row of its observation, sorted by it
-# (a range of observations reads few of the table's row groups).
-FINDING_VERDICTS_TABLE = """
-CREATE OR REPLACE TABLE finding_verdicts AS
-SELECT f.row AS observation_row, v.row, v.status, v.rule_id, {reason_id} AS reason_id,
-       v.exemption, v.requirements, v.severity
-FROM verdicts v JOIN status_ranks s USING (status)
-JOIN findings f ON f.id = v.observation_id AND f.rank = s.rank
-{join}
-ORDER BY observation_row
-"""
-
 
 def number_reasons(tables: RunTables) -> None:
-    """`reasons` (reason, reason_id) of the findings' verdicts and their `finding_verdicts`:
-    numbered by hash where no two reasons share one, else in order (a join on the texts)."""
-    tables.execute(REASONS_TABLE.format(number=REASON_HASH.format(reason="reason")))
-    ((reasons, numbers),) = tables.all("SELECT count(*), count(DISTINCT reason_id) FROM reasons")
-    if reasons == numbers:
-        tables.execute(FINDING_VERDICTS_TABLE.format(
-            reason_id=REASON_HASH.format(reason="v.reason"), join=""))
-        return
-    tables.execute(REASONS_TABLE.format(number="row_number() OVER ()"))
+    """`finding_verdicts` (FINDING_VERDICTS_TABLE), their reasons numbered, and `reasons`
+    (reason, reason_id): numbered by hash where no two reasons share one, else in order."""
+    check = REASON_CHECK.format(reason="v.reason")
     tables.execute(FINDING_VERDICTS_TABLE.format(
-        reason_id="r.reason_id", join="JOIN reasons r ON r.reason = v.reason"))
+        reason_id=REASON_HASH.format(reason="v.reason"), reason_check=check, join=""))
+    ((alone,),) = tables.all(REASONS_ONE_A_NUMBER)
+    if alone:
+        tables.execute(REASONS_BY_NUMBER)
+        return
+    tables.execute(REASONS_IN_ORDER)
+    tables.execute(FINDING_VERDICTS_TABLE.format(
+        reason_id="r.reason_id", reason_check=check,
+        join="JOIN reasons r ON r.reason = v.reason"))
+
 
 # What a finding's judgement is made of (JUDGEMENTS decides it): its worst
 # verdicts' rules, reason numbers, exemptions, requirements and severities, in the verdicts'
