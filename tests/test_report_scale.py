@@ -427,6 +427,22 @@ def test_reasons_that_share_a_hash_are_numbered_in_order_and_judged_alike(
     assert len({reason for _, _, reasons in hashed.values() for reason in reasons}) == 5
 
 
+def test_keys_that_share_a_hash_are_numbered_by_their_lists_and_judged_alike(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The findings' judgements are numbered by their keys' hash; keys with one hash (every
+    # key here, with a hash of nothing) are found by the second hash and numbered by their
+    # lists instead: every finding keeps its own judgement.
+    from audit.report import queries
+
+    records = _forty_verdicts()
+    fields = "status, severity, rules, reasons, exemptions"
+    hashed = _judged(records, 7, fields)
+    monkeypatch.setattr(queries, "KEY_HASH", "hash('one for all')")
+    numbered = _judged(records, 7, fields)
+    assert numbered == hashed
+    assert len({str(judgement) for judgement in hashed.values()}) > 2
+
+
 def test_judgements_read_a_range_at_a_time_are_the_same(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The findings' keys are gathered RANGE_ROWS observations at a time, the judgements (and
