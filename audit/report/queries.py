@@ -144,10 +144,11 @@ SELECT o.row, o.id, w.rank FROM observations o JOIN worst w ON w.observation_id 
 """
 
 # The verdicts of each finding's worst status, by the row of its observation, each with its
-# reason's number: the hash of its texts (REASON_HASH), or, when two reasons have one hash
-# (`number_reasons`), their place among the distinct reasons (a join on the texts). A verdict
-# then finds its reason's number without a join on its texts (a million observations of
-# 2,000 platforms: ~1,000,000 distinct reasons; the join was ~3 s of the report's data).
+# reason's hash (REASON_HASH), which `number_reasons` turns into the row of the reason's first
+# verdict; or, when two reasons have one hash, the reasons' places among the distinct ones (a
+# join on the texts). A verdict then finds its reason's number without a join on its texts (a
+# million observations of 2,000 platforms: ~550,000 distinct reasons; the join was ~3 s of
+# the report's data).
 # `reason_check`, a second hash of the texts, finds two reasons with one number.
 # Not sorted: FINDING_KEYS reads a range of observations at a time, which reads few of the
 # table's row groups when they are in the observations' order, and the join gives them in
@@ -172,14 +173,26 @@ SELECT count(*) = 0 FROM (SELECT reason_id FROM finding_verdicts GROUP BY reason
                           HAVING min(reason_check) <> max(reason_check))
 """
 
-# Each reason's texts, by its number, read from its first verdict: a number a group of a few
-# bytes, where the distinct texts themselves (~1 KB a reason) filled DuckDB's 512 MB at a
-# million observations and spilled at ten million (32 s there; bench/statements.py).
-REASONS_BY_NUMBER = """
+# Each reason's texts, read from its first verdict: a hash a group of a few bytes, where the
+# distinct texts themselves (~1 KB a reason) filled DuckDB's 512 MB at a million observations
+# and spilled at ten million (32 s there; bench/statements.py). The reason is then numbered by
+# its first verdict's row, and the table holds the reasons in about that order (the join
+# keeps the verdicts' order nearly): a range of judgements names reasons first met among its
+# own findings (all of them, at a million observations of 2,000 platforms), so that JUDGEMENTS
+# reads the few row groups of its own reasons (DuckDB's filter of a join by the range of its
+# keys), not every reason's texts (69 times at ten million, where they are GBs).
+FIRST_VERDICTS = """
+CREATE OR REPLACE TABLE first_verdicts AS
+SELECT reason_id, min(row) AS row FROM finding_verdicts GROUP BY reason_id
+"""
+REASONS_BY_FIRST_VERDICT = """
 CREATE OR REPLACE TABLE reasons AS
-SELECT v.reason, f.reason_id
-FROM verdicts v JOIN (SELECT reason_id, min(row) AS row FROM finding_verdicts
-                      GROUP BY reason_id) f USING (row)
+SELECT v.reason, v.row::UBIGINT AS reason_id FROM verdicts v SEMI JOIN first_verdicts f USING (row)
+"""
+FINDING_VERDICTS_BY_FIRST = """
+CREATE OR REPLACE TABLE finding_verdicts_numbered AS
+SELECT v.* REPLACE (f.row AS reason_id)
+FROM finding_verdicts v JOIN first_verdicts f USING (reason_id)
 """
 
 # The distinct reasons of the findings' worst verdicts in order, numbered by it: the numbers
@@ -193,14 +206,20 @@ FROM (SELECT DISTINCT v.reason FROM verdicts v JOIN status_ranks s USING (status
 
 
 def number_reasons(tables: RunTables) -> None:
-    """`finding_verdicts` (FINDING_VERDICTS_TABLE), their reasons numbered, and `reasons`
-    (reason, reason_id): numbered by hash where no two reasons share one, else in order."""
+    """`finding_verdicts` (FINDING_VERDICTS_TABLE) with their reasons' numbers, and `reasons`
+    (reason, reason_id): a reason numbered by its first verdict's row, found by its hash,
+    where no two reasons share one; else the distinct texts numbered in order."""
     check = REASON_CHECK.format(reason="v.reason")
     tables.execute(FINDING_VERDICTS_TABLE.format(
         reason_id=REASON_HASH.format(reason="v.reason"), reason_check=check, join=""))
     ((alone,),) = tables.all(REASONS_ONE_A_NUMBER)
     if alone:
-        tables.execute(REASONS_BY_NUMBER)
+        tables.execute(FIRST_VERDICTS)
+        tables.execute(REASONS_BY_FIRST_VERDICT)
+        tables.execute(FINDING_VERDICTS_BY_FIRST)
+        tables.execute("DROP TABLE finding_verdicts")
+        tables.execute("ALTER TABLE finding_verdicts_numbered RENAME TO finding_verdicts")
+        tables.execute("DROP TABLE first_verdicts")
         return
     tables.execute(REASONS_IN_ORDER)
     tables.execute(FINDING_VERDICTS_TABLE.format(
