@@ -18,7 +18,7 @@ tables audit.report.findings.rank_tables makes of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from audit.evidence.sql import RunTables
@@ -212,19 +212,24 @@ def number_reasons(tables: RunTables) -> None:
     check = REASON_CHECK.format(reason="v.reason")
     tables.execute(FINDING_VERDICTS_TABLE.format(
         reason_id=REASON_HASH.format(reason="v.reason"), reason_check=check, join=""))
-    ((alone,),) = tables.all(REASONS_ONE_A_NUMBER)
-    if alone:
-        tables.execute(FIRST_VERDICTS)
-        tables.execute(REASONS_BY_FIRST_VERDICT)
-        tables.execute(FINDING_VERDICTS_BY_FIRST)
-        tables.execute("DROP TABLE finding_verdicts")
-        tables.execute("ALTER TABLE finding_verdicts_numbered RENAME TO finding_verdicts")
-        tables.execute("DROP TABLE first_verdicts")
-        return
-    tables.execute(REASONS_IN_ORDER)
-    tables.execute(FINDING_VERDICTS_TABLE.format(
-        reason_id="r.reason_id", reason_check=check,
-        join="JOIN reasons r ON r.reason = v.reason"))
+    _numbered(tables, REASONS_ONE_A_NUMBER, by_hash=(
+        FIRST_VERDICTS, REASONS_BY_FIRST_VERDICT, FINDING_VERDICTS_BY_FIRST,
+        "DROP TABLE finding_verdicts",
+        "ALTER TABLE finding_verdicts_numbered RENAME TO finding_verdicts",
+        "DROP TABLE first_verdicts"), by_value=(
+        REASONS_IN_ORDER, FINDING_VERDICTS_TABLE.format(
+            reason_id="r.reason_id", reason_check=check,
+            join="JOIN reasons r ON r.reason = v.reason")))
+
+
+def _numbered(tables: RunTables, one_a_number: str, *, by_hash: Sequence[str],
+              by_value: Sequence[str]) -> None:
+    """The statements that number values by their hashes (`by_hash`) where `one_a_number`
+    finds no hash shared by two values (its second hash), else those that number them by
+    comparing the values themselves (`by_value`)."""
+    ((alone,),) = tables.all(one_a_number)
+    for sql in by_hash if alone else by_value:
+        tables.execute(sql)
 
 
 # What a finding's judgement is made of (JUDGEMENTS decides it): its worst
@@ -302,15 +307,10 @@ def number_judgements(tables: RunTables) -> None:
     """`judgement_keys` (each distinct key of `finding_keys` with its number) and
     `finding_judgements` (each finding's number): by the keys' hashes where no two keys
     share one, else by their lists."""
-    ((alone,),) = tables.all(KEYS_ONE_A_NUMBER)
-    if alone:
-        tables.execute(JUDGEMENT_NUMBERS)
-        tables.execute(JUDGEMENT_KEYS_BY_NUMBER)
-        tables.execute(FINDING_JUDGEMENTS_BY_NUMBER)
-        tables.execute("DROP TABLE judgement_numbers")
-        return
-    tables.execute(JUDGEMENT_KEYS_TABLE)
-    tables.execute(FINDING_JUDGEMENTS_TABLE)
+    _numbered(tables, KEYS_ONE_A_NUMBER, by_hash=(
+        JUDGEMENT_NUMBERS, JUDGEMENT_KEYS_BY_NUMBER, FINDING_JUDGEMENTS_BY_NUMBER,
+        "DROP TABLE judgement_numbers"), by_value=(
+        JUDGEMENT_KEYS_TABLE, FINDING_JUDGEMENTS_TABLE))
 
 
 # Judgements decided by one statement: each gathers its judgements' reasons' texts into
