@@ -257,6 +257,34 @@ def test_ranges_of_rows_and_forgotten_cases_change_nothing(
     assert len(decided) > distinct  # forgotten kinds were decided again (a kind a case here)
 
 
+def test_a_catalog_of_many_rules_is_judged_fewer_rows_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A range's lines are sorted by DuckDB, which does not dependably spill them (a range of
+    # 32,768 rows of 30 per-observation rules ran out of its 512 MB): a catalog of more rules
+    # judges fewer rows at a time (range_rows), at most RANGE_VERDICTS verdicts a range.
+    # Here 30 rules over 6,000 rows within 64 MB of DuckDB's memory, at most 20,000 verdicts
+    # a range: the objects' lines (in one range of every row, it ran out of the 64 MB).
+    rules = {f"{rule.id}-{n}": rule.model_copy(update={"id": f"{rule.id}-{n}"})
+             for n in range(5) for rule in SHIPPED_RULES.values()}
+    many = catalog(rules=rules)
+    observed = sum(1 for rule in many.rules.values() if rule.scope == "observation")
+    assert observed >= 30
+    # The shipped catalog's six per-observation rules: ranges of RANGE_ROWS.
+    assert table_verdicts.range_rows(catalog()) == table_verdicts.RANGE_ROWS
+    monkeypatch.setattr(table_verdicts, "RANGE_VERDICTS", 20_000)
+    assert table_verdicts.range_rows(many) == 20_000 // observed
+    records = [obs(outcome, source=source, target=target, oid=f"o{n}")
+               for n, (outcome, source, target) in enumerate(
+                   (o, s, t) for _ in range(200) for o in (Outcome.BLOCKED, Outcome.COPY_ONLY,
+                                                           Outcome.DIRECT, Outcome.WARNED,
+                                                           Outcome.WRAPPED)
+                   for s in ("wechat", "douyin", "qq") for t in ("taobao", None))]
+    assert len(records) == 6_000
+    monkeypatch.setattr(sql, "MEMORY_LIMIT", "64MB")
+    table, objects = _both(records, many)
+    assert table == objects and table.count(b"\n") > 20 * len(records)
+
+
 def test_kinds_met_again_in_later_ranges_are_decided_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Kept kinds' pieces stay in DuckDB's table from one range to the next: with ranges of

@@ -17,7 +17,7 @@ per case was most of its judging: docs/benchmarks.md, "Fourteenth session"). A c
 reason templates format a name (`{source!r}`, `{target:>8}`) keeps the source and target in
 the kind, and its names filled in by Python (`names_fill_in_later`).
 
-The rows are judged a range at a time (RANGE_ROWS), in a thread of their own a range ahead of
+The rows are judged a range at a time (`range_rows`), in a thread of their own a range ahead of
 the writing of their lines and table (audit.ahead). The kinds decided are kept, their
 pieces in a DuckDB table the ranges join and their counts in Python, up to KEPT_CASES kinds:
 a range whose new kinds would pass that starts the table again with its own (memory stays
@@ -174,6 +174,11 @@ FROM lines ORDER BY row, c.ordinal
 # million observations of 2,000 platforms: the per-observation rules 37 -> 30 s, the same
 # lines; docs/benchmarks.md, "Sixteenth session").
 RANGE_ROWS = 32_768
+# ... and at most this many verdicts (`range_rows`): RANGE_ROWS rows of the shipped catalog's
+# six per-observation rules. DuckDB does not dependably spill a sort of rows this wide
+# (DuckDB 2.0.1): a range of 32,768 rows judged by 30 such rules (~800,000 lines of ~0.9 KB)
+# ran out of its 512 MB, so a catalog of more rules judges fewer rows at a time.
+RANGE_VERDICTS = 196_608
 # Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds
 # (~10,000 for 2,000 platforms of 200 companies), all kept, unless exemptions list domains
 # its URLs' hosts hold (a kind per such host) or its templates format a name (a kind per
@@ -324,6 +329,13 @@ class _Lines:
                        list(decision.requirements))
 
 
+def range_rows(catalog: Catalog) -> int:
+    """Rows judged at a time: RANGE_ROWS, or fewer where the catalog's per-observation rules
+    (a verdict each per row at most) could give a range more than RANGE_VERDICTS."""
+    rules = sum(1 for rule in catalog.rules.values() if rule.scope == "observation")
+    return max(1, min(RANGE_ROWS, RANGE_VERDICTS // max(1, rules)))
+
+
 def _judged_platforms(catalog: Catalog) -> Iterator[tuple[str, str, str, str, str]]:
     # By the catalog's keys, as `decide` looks platforms up (a catalog made in code may key
     # a platform otherwise than by its id).
@@ -394,12 +406,13 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
 
     ((total,),) = tables.all("SELECT count(*) FROM observations")
     verdicts = _verdicts_sql(kind)
+    step = range_rows(catalog)
     tables.table("judged_pieces", _PIECES_COLUMNS, ())
 
     def judged_batches() -> Iterator[Any]:
         """Each range's verdicts as DuckDB's Arrow batches, a range after the other."""
-        for start in range(0, total, RANGE_ROWS):
-            bounds: dict[str, Any] = {"start": start, "stop": start + RANGE_ROWS,
+        for start in range(0, total, step):
+            bounds: dict[str, Any] = {"start": start, "stop": start + step,
                                       "listed": listed}
             judge_kinds(bounds)
             yield from tables.batches(verdicts, {**bounds, **marks.params()})
