@@ -257,32 +257,47 @@ def test_ranges_of_rows_and_forgotten_cases_change_nothing(
     assert len(decided) > distinct  # forgotten kinds were decided again (a kind a case here)
 
 
-def test_a_catalog_of_many_rules_is_judged_fewer_rows_at_a_time(
+def _lengthened(rule: Rule, rule_id: str) -> Rule:
+    """`rule` as `rule_id`, its reasons a paragraph longer."""
+    pad = Text(zh="依据工业和信息化部2021年专项整治行动，平台不得无正当理由限制网址链接的正常访问。" * 4,
+               en=" Under MIIT's 2021 campaign a platform may not restrict normal access to "
+                  "links without a legitimate reason." * 3)
+    reasons = {name: Text(zh=text.zh + pad.zh, en=text.en + pad.en)
+               for name in ("pass_", "fail", "exempt", "inconclusive")
+               if (text := getattr(rule.reason, name)) is not None}
+    return rule.model_copy(update={"id": rule_id,
+                                   "reason": rule.reason.model_copy(update=reasons)})
+
+
+def test_many_rules_with_long_reasons_are_judged_fewer_rows_at_a_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # A range's lines are sorted by DuckDB, which does not dependably spill them (a range of
-    # 32,768 rows of 30 per-observation rules ran out of its 512 MB): a catalog of more rules
-    # judges fewer rows at a time (range_rows), at most RANGE_VERDICTS verdicts a range.
-    # Here 30 rules over 6,000 rows within 64 MB of DuckDB's memory, at most 20,000 verdicts
-    # a range: the objects' lines (in one range of every row, it ran out of the 64 MB).
-    rules = {f"{rule.id}-{n}": rule.model_copy(update={"id": f"{rule.id}-{n}"})
-             for n in range(5) for rule in SHIPPED_RULES.values()}
-    many = catalog(rules=rules)
-    observed = sum(1 for rule in many.rules.values() if rule.scope == "observation")
-    assert observed >= 30
-    # The shipped catalog's six per-observation rules: ranges of RANGE_ROWS.
-    assert table_verdicts.range_rows(catalog()) == table_verdicts.RANGE_ROWS
-    monkeypatch.setattr(table_verdicts, "RANGE_VERDICTS", 20_000)
-    assert table_verdicts.range_rows(many) == 20_000 // observed
+    # A range's lines are sorted by DuckDB, which does not dependably spill them (ranges of
+    # 32,768 rows ran out of its 512 MB with 30 rules, or with reasons of ~1.6 KB): a range
+    # holds as many rows as RANGE_BYTES allows were every rule to give every row a verdict
+    # as large as those measured so far (range_rows). Here 30 rules whose reasons are a
+    # paragraph longer, over 3,000 rows, within 64 MB of DuckDB's memory, ranges of at most
+    # 8 MB after a first of 16 rows: the objects' lines (in one range of every row, or in
+    # ranges of 2,048 rows, it ran out of the 64 MB).
+    assert table_verdicts.range_rows(6, None) == 2_048
+    assert table_verdicts.range_rows(30, None) == table_verdicts.FIRST_RANGE_VERDICTS // 30
+    assert table_verdicts.range_rows(6, 1_445) == table_verdicts.RANGE_ROWS  # the shipped
+    assert table_verdicts.range_rows(30, 4_000) == table_verdicts.RANGE_BYTES // 120_000
+    assert table_verdicts.range_rows(1, 10**12) == 1
+    many = catalog(rules={f"{rule.id}-{n}": _lengthened(rule, f"{rule.id}-{n}")
+                          for n in range(5) for rule in SHIPPED_RULES.values()})
+    assert sum(1 for rule in many.rules.values() if rule.scope == "observation") >= 30
     records = [obs(outcome, source=source, target=target, oid=f"o{n}")
                for n, (outcome, source, target) in enumerate(
-                   (o, s, t) for _ in range(200) for o in (Outcome.BLOCKED, Outcome.COPY_ONLY,
+                   (o, s, t) for _ in range(100) for o in (Outcome.BLOCKED, Outcome.COPY_ONLY,
                                                            Outcome.DIRECT, Outcome.WARNED,
                                                            Outcome.WRAPPED)
                    for s in ("wechat", "douyin", "qq") for t in ("taobao", None))]
-    assert len(records) == 6_000
+    assert len(records) == 3_000
     monkeypatch.setattr(sql, "MEMORY_LIMIT", "64MB")
+    monkeypatch.setattr(table_verdicts, "RANGE_BYTES", 8 * 2**20)
+    monkeypatch.setattr(table_verdicts, "FIRST_RANGE_VERDICTS", 30 * 16)
     table, objects = _both(records, many)
-    assert table == objects and table.count(b"\n") > 20 * len(records)
+    assert table == objects and len(table) > 100 * 2**20
 
 
 def test_kinds_met_again_in_later_ranges_are_decided_once(

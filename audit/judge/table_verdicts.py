@@ -174,11 +174,15 @@ FROM lines ORDER BY row, c.ordinal
 # million observations of 2,000 platforms: the per-observation rules 37 -> 30 s, the same
 # lines; docs/benchmarks.md, "Sixteenth session").
 RANGE_ROWS = 32_768
-# ... and at most this many verdicts (`range_rows`): RANGE_ROWS rows of the shipped catalog's
-# six per-observation rules. DuckDB does not dependably spill a sort of rows this wide
-# (DuckDB 2.0.1): a range of 32,768 rows judged by 30 such rules (~800,000 lines of ~0.9 KB)
-# ran out of its 512 MB, so a catalog of more rules judges fewer rows at a time.
-RANGE_VERDICTS = 196_608
+# ... and fewer where a range's verdicts could take more than RANGE_BYTES (as DuckDB's Arrow
+# batches), were each per-observation rule to give each row a verdict as large as the
+# largest of the ranges judged so far gave on average (`range_rows`; the first range, of
+# FIRST_RANGE_VERDICTS verdicts at most, measures). DuckDB does not dependably spill its
+# sort of these wide rows (DuckDB 2.0.1): ranges of 32,768 rows ran out of its 512 MB judged
+# by 30 rules (the shipped six copied five times) or by the six with reasons of ~1.6 KB,
+# where the shipped catalog's ~1.4 KB verdicts, ~4.3 a row, take ~194 MB a range.
+RANGE_BYTES = 288 * 2**20
+FIRST_RANGE_VERDICTS = 12_288  # 2,048 rows of the shipped catalog
 # Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds
 # (~10,000 for 2,000 platforms of 200 companies), all kept, unless exemptions list domains
 # its URLs' hosts hold (a kind per such host) or its templates format a name (a kind per
@@ -329,11 +333,14 @@ class _Lines:
                        list(decision.requirements))
 
 
-def range_rows(catalog: Catalog) -> int:
-    """Rows judged at a time: RANGE_ROWS, or fewer where the catalog's per-observation rules
-    (a verdict each per row at most) could give a range more than RANGE_VERDICTS."""
-    rules = sum(1 for rule in catalog.rules.values() if rule.scope == "observation")
-    return max(1, min(RANGE_ROWS, RANGE_VERDICTS // max(1, rules)))
+def range_rows(rules: int, verdict_bytes: float | None) -> int:
+    """Rows of the next range: as many as RANGE_BYTES holds were each of the catalog's
+    `rules` per-observation rules to give each row a verdict of `verdict_bytes` (None before
+    any was measured: FIRST_RANGE_VERDICTS verdicts), at most RANGE_ROWS."""
+    rules = max(1, rules)
+    rows = (FIRST_RANGE_VERDICTS // rules if verdict_bytes is None
+            else int(RANGE_BYTES // (rules * verdict_bytes)))
+    return max(1, min(RANGE_ROWS, rows))
 
 
 def _judged_platforms(catalog: Catalog) -> Iterator[tuple[str, str, str, str, str]]:
@@ -406,16 +413,25 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
 
     ((total,),) = tables.all("SELECT count(*) FROM observations")
     verdicts = _verdicts_sql(kind)
-    step = range_rows(catalog)
+    rules = sum(1 for rule in catalog.rules.values() if rule.scope == "observation")
     tables.table("judged_pieces", _PIECES_COLUMNS, ())
 
     def judged_batches() -> Iterator[Any]:
-        """Each range's verdicts as DuckDB's Arrow batches, a range after the other."""
-        for start in range(0, total, step):
-            bounds: dict[str, Any] = {"start": start, "stop": start + step,
-                                      "listed": listed}
+        """Each range's verdicts as DuckDB's Arrow batches, a range after the other, each
+        range as long as range_rows allows after the ones before."""
+        start, verdict_bytes = 0, None
+        while start < total:
+            stop = start + range_rows(rules, verdict_bytes)
+            bounds: dict[str, Any] = {"start": start, "stop": stop, "listed": listed}
             judge_kinds(bounds)
-            yield from tables.batches(verdicts, {**bounds, **marks.params()})
+            lines = size = 0
+            for batch in tables.batches(verdicts, {**bounds, **marks.params()}):
+                lines += batch.num_rows
+                size += batch.nbytes
+                yield batch
+            if lines:
+                verdict_bytes = max(verdict_bytes or 0, size / lines)
+            start = stop
 
     # Judged in a thread of their own (the only user of the tables meanwhile) while this one
     # writes: DuckDB judges the next range as the last one's lines and table are written.
