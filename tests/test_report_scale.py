@@ -162,6 +162,53 @@ def test_detail_size_bounds_the_rendered_rows(catalog: Catalog, tmp_path: Path,
             assert len(row.encode()) <= groups.detail_size(finding), finding.id
 
 
+def _own_groups(findings: list[Finding], reason: Text) -> list[Finding]:
+    """Each finding a group of its own (its own target platform), with `reason`."""
+    return [replace(f, target_platform=f"t{i:05d}", reasons=[reason])
+            for i, f in enumerate(findings)]
+
+
+def test_long_reasons_keep_the_group_rows_small(mixed: list[Finding],
+                                                small: ReportData) -> None:
+    # A group's row shows its first reason in full: 3,000 groups whose reasons are a
+    # paragraph of 1,000 characters (3 KB) would make 2,000 rows of ~6 MB; the rows are
+    # listed while GROUP_BUDGET lasts and the page says how many of how many it lists.
+    reason = Text(zh="平台不得无正当理由限制网址链接的正常访问。" * 50, en="a" * 1_000)
+    heavy = _in_report_order(_own_groups(_copies(mixed, 3_000), reason))
+    every, count = groups.group_findings(Findings(heavy), groups.GROUP_ROWS["html"])
+    assert count == 3_000 and sum(map(groups.row_size, every)) > 2 * groups.GROUP_BUDGET["html"]
+    for mode in ("html", "pdf"):
+        shown = groups.layout(Findings(heavy), mode, 200)
+        assert 1 < len(shown.groups) < groups.GROUP_ROWS[mode]
+        assert sum(map(groups.row_size, shown.groups)) <= groups.GROUP_BUDGET[mode]
+        assert shown.unlisted == len(heavy) - sum(g.count for g in shown.groups)
+        page = render_html(replace(small, findings=Findings(heavy), requirements=[]),
+                           mode=mode, generated_at=GENERATED, evidence_href="evidence")
+        assert len(page.encode()) < 4_000_000, mode
+        assert (f"此处列出 3,000 组中的前 {len(shown.groups):,} 组；其余 "
+                f"{shown.unlisted:,} 个问题见 findings.csv 和 findings.json。") in page
+
+
+def test_row_size_bounds_the_rendered_group_rows(mixed: list[Finding],
+                                                 small: ReportData) -> None:
+    # The estimate must not be below what the macros write for a group's row (without its
+    # examples), also for text that escaping makes longer.
+    hostile = "<b>&\"'</b> 中文 " * 40
+    findings = _in_report_order([replace(f, block_reason_text=hostile if i % 2 else None)
+                                 for i, f in enumerate(_own_groups(
+                                     _copies(mixed, groups.FULL_LIST_MAX + 200),
+                                     Text(zh=hostile, en=hostile + "&" * 100)))])
+    shown = groups.layout(Findings(findings), "html", 200)
+    assert not shown.full and len(shown.groups) > 100
+    page = render_html(replace(small, findings=Findings(findings), requirements=[]),
+                       mode="html", generated_at=GENERATED, evidence_href="evidence")
+    rows = re.findall(r'<tr id="g-\d+".*?</tr>', page, re.S)
+    assert len(rows) == len(shown.groups)
+    for row, group in zip(rows, shown.groups, strict=True):
+        bare = re.sub(r"<details>.*?</details>", "", row, flags=re.S)
+        assert len(bare.encode()) <= groups.row_size(group), group.target_platform
+
+
 def test_caps_of_the_other_lists(small: ReportData) -> None:
     # The review queue and the appendix's file list are capped on the page (review.csv and
     # manifest.json have them all) and say how many more there are.

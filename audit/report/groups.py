@@ -39,6 +39,10 @@ FULL_LIST_MAX = 500
 FULL_BUDGET = {"html": 2_500_000, "pdf": 1_000_000}
 EXAMPLE_BUDGET = {"html": 1_500_000, "pdf": 600_000}
 GROUP_ROWS = {"html": 2_000, "pdf": 300}
+# Bytes of the group rows without their examples, an upper estimate of each (`row_size`):
+# 2,000 rows of the 2,000-platform audit take ~1.6 MB, but reasons of a paragraph each made
+# them 4.8 MB (a 6.8 MB page), so the rows past this are not listed.
+GROUP_BUDGET = {"html": 2_400_000, "pdf": 480_000}
 EXAMPLES_PER_GROUP = 3
 # Rows of the review queue (review.csv has them all), of cross-target verdicts per
 # requirement and of the appendix's file list (manifest.json has them all).
@@ -192,6 +196,32 @@ def detail_size(f: Finding) -> int:
     return 2_000 + urls + text + listed + 2 * len(f.signature or "") + len(f.failure or "")
 
 
+def _escaped_size(text: str) -> int:
+    """The bytes of `text` in the page: UTF-8, each character HTML escapes as up to 5."""
+    return len(text.encode()) + 4 * sum(text.count(c) for c in "&<>\"'")
+
+
+def row_size(g: FindingGroup) -> int:
+    """An upper estimate of the bytes a group's row takes in the page without its examples
+    (reports/_macros.html.j2, the groups' table): the markup, badges and names, its first
+    reason in the longer of its two languages, its rules, its stated reason as shortened
+    (200 characters of up to 6 bytes, escaped)."""
+    reason = max((max(_escaped_size(r.zh), _escaped_size(r.en)) for r in g.explanation[:1]),
+                 default=0)
+    return (650 + reason + sum(len(rule) + 2 for rule in g.rules)
+            + 6 * min(len(g.block_reason_text or ""), 200)
+            + 3 * (_escaped_size(g.source) + _escaped_size(g.target_platform or "")))
+
+
+def _fitting(groups: list[FindingGroup], budget: int) -> list[FindingGroup]:
+    """The first groups whose rows fit `budget` (at least one)."""
+    for n, group in enumerate(groups):
+        budget -= row_size(group)
+        if budget < 0:
+            return groups[:max(1, n)]
+    return groups
+
+
 def layout(findings: Findings, mode: str, pdf_cap: int) -> Layout:
     """What a page in `mode` (html or pdf) shows of `findings` (worst first)."""
     if len(findings) <= FULL_LIST_MAX:
@@ -199,6 +229,7 @@ def layout(findings: Findings, mode: str, pdf_cap: int) -> Layout:
         if sum(detail_size(f) for f in shown) <= FULL_BUDGET[mode]:
             return Layout(True, shown, [], 0, 0, 0)
     groups, count = group_findings(findings, GROUP_ROWS[mode])
+    groups = _fitting(groups, GROUP_BUDGET[mode])
     budget = EXAMPLE_BUDGET[mode]
     detailed: list[Finding] = []
     # The worst groups get their examples, in order, until the budget is out.
