@@ -528,11 +528,12 @@ def test_judgement_cells_are_rendered_once_each_into_their_findings_rows(
     asked: list[str] = []
     batches = Findings.batches
 
-    def counting(self: Findings, sql_text: str) -> Any:
+    def counting(self: Findings, sql_text: str, rows: int | None = None) -> Any:
         asked.append(sql_text)
-        return batches(self, sql_text)
+        return batches(self, sql_text, rows)
 
     monkeypatch.setattr(sql, "TEXT_ROWS", 16)
+    monkeypatch.setattr(exports, "JUDGEMENT_ROWS", 16)
     monkeypatch.setattr(Findings, "batches", counting)
     write_reports(run, catalog, ["csv", "json"], "zh", tmp_path / "small",
                   generated_at=datetime(2026, 12, 5, tzinfo=UTC))

@@ -265,12 +265,13 @@ class RunTables:
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
 
-    def batches(self, sql: str, params: Mapping[str, object]) -> Iterator[Any]:
-        """The query's rows as Arrow record batches of TEXT_ROWS rows (for columnar's
-        writers: a run's verdicts are gigabytes of lines, made by DuckDB, never Python
-        strings)."""
+    def batches(self, sql: str, params: Mapping[str, object],
+                rows: int | None = None) -> Iterator[Any]:
+        """The query's rows as Arrow record batches of `rows` rows (TEXT_ROWS by default; for
+        columnar's writers: a run's verdicts are gigabytes of lines, made by DuckDB, never
+        Python strings)."""
         try:
-            yield from self.con.sql(sql, params=params).to_arrow_reader(TEXT_ROWS)
+            yield from self.con.sql(sql, params=params).to_arrow_reader(rows or TEXT_ROWS)
         except duckdb.Error as exc:
             raise _tables_error(exc) from None
 

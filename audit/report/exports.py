@@ -127,6 +127,10 @@ def _rendered_sql(json_wanted: bool, csv_wanted: bool) -> str:
 # a run of thousands of platforms has about as many judgements as findings (~290,000 at a
 # million observations, millions at ten million, where those reads were most of the 227 s
 # findings.csv took).
+# Judgements rendered a batch at a time: a judgement's reasons are hundreds of bytes to many
+# kilobytes (a paragraph each made batches of 8,192 judgements ~60 MB, ~0.5 GB more at the
+# peak with those made ahead and Python's copies).
+JUDGEMENT_ROWS = 1_024
 JUDGEMENT_CELLS = (f"SELECT judgement, {_cells(_CSV_VALUES[_JUDGED_CELLS])} AS cells "
                    "FROM judgements")
 JUDGEMENT_FIELDS = (f"SELECT judgement, {json_object(JSON_FIELDS[_JUDGED_FIELDS])} AS fields "
@@ -192,7 +196,7 @@ def _judgement_parts(data: ReportData, sql: str, what: str,
     ((last,),) = data.findings.query("SELECT coalesce(max(judgement), 0) FROM judgements")
     parts = _Kept(what, last + 1)
     try:
-        for batch in data.findings.batches(sql):
+        for batch in data.findings.batches(sql, JUDGEMENT_ROWS):
             for number, text in zip(batch.column(0).to_pylist(), texts(batch.column(1)),
                                     strict=True):
                 parts.add(number, ("," + text[trim] + ",").encode("utf-8"))

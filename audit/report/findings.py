@@ -314,13 +314,13 @@ class Findings(Sequence[Finding]):
         """A statement over the findings (a table of them a few queries then read)."""
         self._tables.execute(sql)
 
-    def batches(self, sql: str) -> Generator[Any, None, None]:
+    def batches(self, sql: str, rows: int | None = None) -> Generator[Any, None, None]:
         """A query's rows (SQL over `report_findings`) as Arrow record batches, in the order
         DuckDB makes them: no ORDER BY of the findings' wide rows (it does not spill them:
         audit/report/exports.py). DuckDB makes them in a thread of its own, a few batches
         ahead of the caller (it lets go of the GIL while it works: a caller that formats
         each batch in Python works beside it)."""
-        return made_ahead(self._tables.batches(sql, {}), BATCHES_AHEAD,
+        return made_ahead(self._tables.batches(sql, {}, rows), BATCHES_AHEAD,
                           "hulian-findings-batches")
 
     def close(self) -> None:
