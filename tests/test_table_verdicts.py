@@ -226,6 +226,27 @@ def test_many_sources_and_targets_of_one_kind_are_decided_once(
     assert "im7号".encode() in table and b"shop 13" in table  # each row's own names
 
 
+def test_many_listed_domains_exempt_what_the_objects_exempt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whether a URL holds an exemption's domain is asked of regular expressions of
+    # DOMAINS_A_PATTERN domains each, their texts escaped: two a pattern, five domains (two
+    # with characters a pattern reads as syntax) exempt the links the objects' path exempts,
+    # and not their look-alikes.
+    domains = ["gamble-site.com", "space.coze.cn", "x(y).example", "a+b.example",
+               "last.example"]
+    exemption = DOMAIN_RULE.exemptions[0].model_copy(update={"target_domains": domains})
+    rule = DOMAIN_RULE.model_copy(update={"exemptions": [exemption]})
+    urls = [f"https://{d}/p" for d in domains] + [
+        "https://xy.example/", "https://aab.example/", "https://www.last.example/",
+        "https://last.example.evil.net/"]
+    records = [obs(Outcome.BLOCKED, target=None, url=url, oid=f"o{n}")
+               for n, url in enumerate(urls)]
+    monkeypatch.setattr(table_verdicts, "DOMAINS_A_PATTERN", 2)
+    table, objects = _both(records, catalog(rules={rule.id: rule}, frameworks={}))
+    assert table == objects
+    assert table.count(b'"status":"exempt"') == 6 and table.count(b'"status":"fail"') == 3
+
+
 def test_a_run_of_many_cases_in_order() -> None:
     # Rows of one case apart, cases interleaved: each row's verdicts where its line is.
     records = [obs(outcome, source=source, target=target, oid=f"o{n}")
