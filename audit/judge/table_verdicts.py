@@ -72,9 +72,9 @@ from audit.web.urls import host_of
 # Python's host_of. Sound whatever the domains, and few URLs where few links are exempt.
 # Whether a URL holds a domain is asked of a regular expression of DOMAINS_A_PATTERN domains
 # (their escaped texts as alternatives): DuckDB compiles a constant pattern once and RE2
-# tries every alternative in one pass over the URL, where a `contains` per domain took 7.1 s
-# for 1,000 domains over a million observations (0.39 s as one pattern); RE2 slows past a
-# few thousand alternatives (10,000 in one pattern 19.7 s, in ten 0.87 s).
+# tries every alternative in one pass over the URL, where a `contains` per domain took 7.8 s
+# for 1,000 domains over a million observations (0.35 s as one pattern); RE2 slows past a
+# few thousand alternatives (10,000 in one pattern 10.7 s, in ten 0.65 s).
 DOMAINS_A_PATTERN = 1_000
 
 
