@@ -178,9 +178,10 @@ def test_long_reasons_keep_the_group_rows_small(mixed: list[Finding],
     every, count = groups.group_findings(Findings(heavy), groups.GROUP_ROWS["html"])
     assert count == 3_000 and sum(map(groups.row_size, every)) > 2 * groups.GROUP_BUDGET["html"]
     for mode in ("html", "pdf"):
-        shown = groups.layout(Findings(heavy), mode, 200)
+        shown = groups.layout(Findings(heavy), mode, 200, small.platform_names)
         assert 1 < len(shown.groups) < groups.GROUP_ROWS[mode]
-        assert sum(map(groups.row_size, shown.groups)) <= groups.GROUP_BUDGET[mode]
+        assert sum(groups.row_size(g, small.platform_names)
+                   for g in shown.groups) <= groups.GROUP_BUDGET[mode]
         assert shown.unlisted == len(heavy) - sum(g.count for g in shown.groups)
         page = render_html(replace(small, findings=Findings(heavy), requirements=[]),
                            mode=mode, generated_at=GENERATED, evidence_href="evidence")
@@ -189,24 +190,30 @@ def test_long_reasons_keep_the_group_rows_small(mixed: list[Finding],
                 f"{shown.unlisted:,} 个问题见 findings.csv 和 findings.json。") in page
 
 
-def test_row_size_bounds_the_rendered_group_rows(mixed: list[Finding],
-                                                 small: ReportData) -> None:
+@pytest.mark.parametrize(("mode", "lang"), [("html", "zh"), ("html", "en"), ("pdf", "zh")])
+def test_row_size_bounds_the_rendered_group_rows(mixed: list[Finding], small: ReportData,
+                                                 mode: str, lang: str) -> None:
     # The estimate must not be below what the macros write for a group's row (without its
-    # examples), also for text that escaping makes longer.
+    # examples), also for text that escaping makes longer and for platforms whose names are
+    # much longer than their ids.
     hostile = "<b>&\"'</b> 中文 " * 40
     findings = _in_report_order([replace(f, block_reason_text=hostile if i % 2 else None)
                                  for i, f in enumerate(_own_groups(
                                      _copies(mixed, groups.FULL_LIST_MAX + 200),
                                      Text(zh=hostile, en=hostile + "&" * 100)))])
-    shown = groups.layout(Findings(findings), "html", 200)
+    names = {**small.platform_names,
+             **{f.source: Text(zh="名" * 300, en="<N>" * 100) for f in findings[:50]},
+             **{f"t{i:05d}": Text(zh="目标" * 100, en="T&" * 100) for i in range(0, 700, 3)}}
+    data = replace(small, findings=Findings(findings), requirements=[], platform_names=names)
+    shown = groups.layout(data.findings, mode, 200, names)
     assert not shown.full and len(shown.groups) > 100
-    page = render_html(replace(small, findings=Findings(findings), requirements=[]),
-                       mode="html", generated_at=GENERATED, evidence_href="evidence")
+    page = render_html(data, lang=lang, mode=mode, generated_at=GENERATED,
+                       evidence_href="evidence")
     rows = re.findall(r'<tr id="g-\d+".*?</tr>', page, re.S)
     assert len(rows) == len(shown.groups)
     for row, group in zip(rows, shown.groups, strict=True):
         bare = re.sub(r"<details>.*?</details>", "", row, flags=re.S)
-        assert len(bare.encode()) <= groups.row_size(group), group.target_platform
+        assert len(bare.encode()) <= groups.row_size(group, names), group.target_platform
 
 
 def test_caps_of_the_other_lists(small: ReportData) -> None:

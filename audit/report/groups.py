@@ -26,6 +26,7 @@ makes Finding objects of their examples. The templates (reports/report.html.j2) 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from audit.model import Outcome, Severity, Text
@@ -201,35 +202,49 @@ def _escaped_size(text: str) -> int:
     return len(text.encode()) + 4 * sum(text.count(c) for c in "&<>\"'")
 
 
-def row_size(g: FindingGroup) -> int:
+def _text_size(text: Text) -> int:
+    """The bytes of the longer of a text's two languages in the page."""
+    return max(_escaped_size(text.zh), _escaped_size(text.en))
+
+
+def row_size(g: FindingGroup, names: Mapping[str, Text] | None = None) -> int:
     """An upper estimate of the bytes a group's row takes in the page without its examples
-    (reports/_macros.html.j2, the groups' table): the markup, badges and names, its first
-    reason in the longer of its two languages, its rules, its stated reason as shortened
-    (200 characters of up to 6 bytes, escaped)."""
-    reason = max((max(_escaped_size(r.zh), _escaped_size(r.en)) for r in g.explanation[:1]),
-                 default=0)
+    (reports/_macros.html.j2, the groups' table): the markup and badges, its source's and
+    target's ids (in its attributes) and names (`names`, a platform's by id as the page
+    shows them; else the id), its first reason, its rules, its stated reason as shortened
+    (200 characters of up to 6 bytes, escaped); each text in the longer of its two
+    languages."""
+    names = names or {}
+    reason = max(map(_text_size, g.explanation[:1]), default=0)
+    shown = 0
+    for platform in (g.source, g.target_platform or ""):
+        name = names.get(platform)
+        shown += 2 * _escaped_size(platform) + (
+            _text_size(name) if name is not None else _escaped_size(platform))
     return (650 + reason + sum(len(rule) + 2 for rule in g.rules)
-            + 6 * min(len(g.block_reason_text or ""), 200)
-            + 3 * (_escaped_size(g.source) + _escaped_size(g.target_platform or "")))
+            + 6 * min(len(g.block_reason_text or ""), 200) + shown)
 
 
-def _fitting(groups: list[FindingGroup], budget: int) -> list[FindingGroup]:
+def _fitting(groups: list[FindingGroup], budget: int,
+             names: Mapping[str, Text] | None) -> list[FindingGroup]:
     """The first groups whose rows fit `budget` (at least one)."""
     for n, group in enumerate(groups):
-        budget -= row_size(group)
+        budget -= row_size(group, names)
         if budget < 0:
             return groups[:max(1, n)]
     return groups
 
 
-def layout(findings: Findings, mode: str, pdf_cap: int) -> Layout:
-    """What a page in `mode` (html or pdf) shows of `findings` (worst first)."""
+def layout(findings: Findings, mode: str, pdf_cap: int,
+           names: Mapping[str, Text] | None = None) -> Layout:
+    """What a page in `mode` (html or pdf) shows of `findings` (worst first); `names`: the
+    platforms' names the page shows, by id."""
     if len(findings) <= FULL_LIST_MAX:
         shown = findings[:] if mode == "html" else findings[:pdf_cap]
         if sum(detail_size(f) for f in shown) <= FULL_BUDGET[mode]:
             return Layout(True, shown, [], 0, 0, 0)
     groups, count = group_findings(findings, GROUP_ROWS[mode])
-    groups = _fitting(groups, GROUP_BUDGET[mode])
+    groups = _fitting(groups, GROUP_BUDGET[mode], names)
     budget = EXAMPLE_BUDGET[mode]
     detailed: list[Finding] = []
     # The worst groups get their examples, in order, until the budget is out.

@@ -319,7 +319,7 @@ def html_chunks(data: ReportData, *, lang: str = DEFAULT_LANG, mode: str = "html
            f"script-src {script_src}; base-uri 'none'; form-action 'none'")
     # Small runs: every finding with its evidence; large runs: findings grouped, with
     # examples (audit/report/groups.py keeps the page under 5 MB at any run size).
-    findings_layout = groups.layout(data.findings, mode, pdf_cap)
+    findings_layout = groups.layout(data.findings, mode, pdf_cap, data.platform_names)
     detailed = findings_layout.detailed
     evidence = evidence_href if evidence_href and safe_href(
         "http://x/" + evidence_href) else None
