@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/pipeline.py [--observations 1000000] [--platforms 2000]
         [--companies 200] [--edges 400000] [--dir DIR] [--keep] [--exports] [--pdf]
+        [--rule-copies N] [--longer-reasons N]
 
 bench/scale.py measures the cross-target rules, the graph and its exports over a bare table,
 bench/report.py the report of another audit, bench/evaluate.py the per-observation rules:
@@ -48,10 +49,37 @@ from bench.phases import audit_size_options, peak_mb, run_phase  # noqa: E402
 RUN_ID = "20261203T000000Z-pipeline"
 
 
+# A sentence each reason gets `--longer-reasons` times (a catalog whose reasons cite the text).
+LONGER_ZH = ("依据《关于开展互联网行业专项整治行动的通知》，"
+             "平台不得无正当理由限制网址链接的正常访问。")
+LONGER_EN = (" Under MIIT's 2021 campaign, a platform may not restrict normal access to links "
+             "without a legitimate reason.")
+
+
 def _catalog(args: argparse.Namespace) -> Any:
+    """The synthetic audit's catalog; --rule-copies N: its per-observation rules N times
+    (copies under new ids); --longer-reasons N: every reason template N sentences longer."""
+    from audit.model import Text
     from tests.scaleruns import synthetic_catalog
 
-    return synthetic_catalog(args.platforms, args.companies, observation_rules=True)
+    catalog = synthetic_catalog(args.platforms, args.companies, observation_rules=True)
+
+    def longer(text: Text | None) -> Text | None:
+        return None if text is None else Text(zh=text.zh + LONGER_ZH * args.longer_reasons,
+                                              en=text.en + LONGER_EN * args.longer_reasons)
+
+    if args.longer_reasons:
+        for rule_id, rule in list(catalog.rules.items()):
+            reason = rule.reason.model_copy(update={
+                name: longer(getattr(rule.reason, name))
+                for name in ("pass_", "fail", "exempt", "inconclusive")})
+            catalog.rules[rule_id] = rule.model_copy(update={"reason": reason})
+    observed = [r for r in catalog.rules.values() if r.scope == "observation"]
+    for copy in range(1, args.rule_copies):
+        for rule in observed:
+            copied = f"{rule.id}-copy{copy}"
+            catalog.rules[copied] = rule.model_copy(update={"id": copied})
+    return catalog
 
 
 class Steps:
@@ -178,7 +206,9 @@ PHASES: dict[str, Callable[[Path, argparse.Namespace], dict[str, Any]]] = {
 def measure(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, __file__, "--phase", name, "--run", str(root),
                "--observations", str(args.observations), "--platforms", str(args.platforms),
-               "--companies", str(args.companies), "--edges", str(args.edges)]
+               "--companies", str(args.companies), "--edges", str(args.edges),
+               "--rule-copies", str(args.rule_copies),
+               "--longer-reasons", str(args.longer_reasons)]
     if args.pdf:
         command.append("--pdf")
     print(f"{name}:", file=sys.stderr, flush=True)
@@ -196,6 +226,10 @@ def main() -> None:
     parser.add_argument("--exports", action="store_true",
                         help="also graph.gexf and the node-link JSON (timed apart)")
     parser.add_argument("--pdf", action="store_true", help="also report.pdf (timed apart)")
+    parser.add_argument("--rule-copies", type=int, default=1,
+                        help="judge with the per-observation rules copied N times")
+    parser.add_argument("--longer-reasons", type=int, default=0,
+                        help="every reason template N sentences longer")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
