@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.collector import collector_paused
 from audit.errors import HulianError, UsageError
 from audit.evidence.bundle import (
     VERDICTS,
@@ -281,6 +282,7 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None
         writer.finish(known)
 
 
+@collector_paused()
 def write_graph_outputs(run: Path, catalog: Catalog) -> Any:
     """Write graph.graphml (platforms), graph-company.graphml (both with the search engines'
     edges beside the link edges), metrics.json (with `search`) and graph.svg (links only;

@@ -13,6 +13,7 @@ import typer
 
 from audit.cli.console import fail, stderr
 from audit.cli.runs import AllowUnverified, verified
+from audit.collector import collector_paused
 from audit.errors import EXIT_UNVERIFIED
 from audit.evidence.bundle import Bundle, BundleError, banner
 from audit.policy.catalog import PolicyError, catalog_for_run
@@ -77,52 +78,55 @@ def graph_command(
     from audit.judge.cross import iter_graph_verdicts
 
     problems = verified(run, allow_unverified)
-    try:
-        catalog = catalog_for_run(run)
-        bundle = Bundle(run)
-        # Streamed, never all observations or verdicts at once: the graph verdicts come from
-        # the bundle's observations table, and go with the bundle's own observation verdicts
-        # into the tables the graph is counted from. A bundle that failed verification: its
-        # tables are built again from the lines the graph is counted from (a table is current
-        # by its size, which a same-size edit keeps).
-        with run_tables(run, verdicts=False, fresh=bool(problems)) as observed:
-            verdicts = itertools.chain(
-                (v for v in bundle.verdicts() if v.observation_id is not None),
-                iter_graph_verdicts(observed, catalog))
-            with memory_tables(bundle.observations(), verdicts) as judged:
-                graph = build(judged, None, catalog)
-        if fmt is FormatChoice.SVG:
-            text = render_svg(graph, level.value, catalog)
-        else:
-            # The search engines' edges beside the link edges (issue 15); docs/graph.md.
-            from audit.graph.search import add_search, search_layer
-            from audit.judge.search_run import judge_search
+    # The graph of a large run is 400,000 edge dicts: no cyclic collection while it is
+    # built and written (audit.collector).
+    with collector_paused():
+        try:
+            catalog = catalog_for_run(run)
+            bundle = Bundle(run)
+            # Streamed, never all observations or verdicts at once: the graph verdicts come from
+            # the bundle's observations table, and go with the bundle's own observation verdicts
+            # into the tables the graph is counted from. A bundle that failed verification: its
+            # tables are built again from the lines the graph is counted from (a table is current
+            # by its size, which a same-size edit keeps).
+            with run_tables(run, verdicts=False, fresh=bool(problems)) as observed:
+                verdicts = itertools.chain(
+                    (v for v in bundle.verdicts() if v.observation_id is not None),
+                    iter_graph_verdicts(observed, catalog))
+                with memory_tables(bundle.observations(), verdicts) as judged:
+                    graph = build(judged, None, catalog)
+            if fmt is FormatChoice.SVG:
+                text = render_svg(graph, level.value, catalog)
+            else:
+                # The search engines' edges beside the link edges (issue 15); docs/graph.md.
+                from audit.graph.search import add_search, search_layer
+                from audit.judge.search_run import judge_search
 
-            shown = at_level(graph, level.value, catalog)
-            if layer is not LayerChoice.LINKS:
-                shown = add_search(shown, judge_search(bundle.search(), catalog), catalog,
-                                   level.value)
-                if layer is LayerChoice.SEARCH:
-                    shown = search_layer(shown)
-            if fmt in (FormatChoice.GRAPHML, FormatChoice.GEXF) or not problems:
-                # Streamed (a large run's graph is never one document in memory); the
-                # unverified banner is the XML formats' own comment.
-                comments = banner(run, problems) if problems else []
-                if out is None:
-                    sys.stdout.flush()
-                    write_stream(shown, fmt.value, sys.stdout.buffer, comments)
-                    sys.stdout.buffer.flush()
-                else:
-                    write_export(shown, fmt.value, out, comments)
-                    stderr.print(f"{fmt.value} ({level.value} level) → {out}")
-                return
-            text = export(shown, fmt.value)
-    except (BundleError, ColumnarError, TablesError) as exc:  # passed the gate, unreadable
-        fail(str(exc))
-        raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None
-    except (PolicyError, RuntimeError, ExportError, OSError) as exc:
-        fail(str(exc))
-        raise typer.Exit(1) from None
+                shown = at_level(graph, level.value, catalog)
+                if layer is not LayerChoice.LINKS:
+                    shown = add_search(shown, judge_search(bundle.search(), catalog), catalog,
+                                       level.value)
+                    if layer is LayerChoice.SEARCH:
+                        shown = search_layer(shown)
+                if fmt in (FormatChoice.GRAPHML, FormatChoice.GEXF) or not problems:
+                    # Streamed (a large run's graph is never one document in memory); the
+                    # unverified banner is the XML formats' own comment.
+                    comments = banner(run, problems) if problems else []
+                    if out is None:
+                        sys.stdout.flush()
+                        write_stream(shown, fmt.value, sys.stdout.buffer, comments)
+                        sys.stdout.buffer.flush()
+                    else:
+                        write_export(shown, fmt.value, out, comments)
+                        stderr.print(f"{fmt.value} ({level.value} level) → {out}")
+                    return
+                text = export(shown, fmt.value)
+        except (BundleError, ColumnarError, TablesError) as exc:  # passed the gate, unreadable
+            fail(str(exc))
+            raise typer.Exit(EXIT_UNVERIFIED if problems else 1) from None
+        except (PolicyError, RuntimeError, ExportError, OSError) as exc:
+            fail(str(exc))
+            raise typer.Exit(1) from None
     if problems:
         text = with_banner(text, fmt, banner(run, problems))
     if out is None:

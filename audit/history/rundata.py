@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from audit.collector import collector_paused
 from audit.evidence.bundle import Bundle
 from audit.evidence.sql import RunTables, check_records, run_tables
 from audit.graph.build import build, flat_metrics, metrics
@@ -91,6 +92,7 @@ def aggregate_tables(tables: RunTables, graph_verdicts: Iterable[Verdict]) -> Ru
     return agg.result()
 
 
+@collector_paused()
 def from_bundle(path: Path, *, fresh_tables: bool = False) -> RunSummary:
     """The run in a bundle directory. BundleError for a bundle that cannot be read,
     PolicyError for policies that cannot be loaded, TablesError for tables DuckDB cannot

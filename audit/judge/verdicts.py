@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from audit.ahead import made_ahead
+from audit.collector import collector_paused
 from audit.evidence.bundle import Bundle, json_line
 from audit.evidence.columnar import ColumnarLog
 from audit.evidence.sql import check_records, run_tables
@@ -23,6 +24,7 @@ from audit.model import Verdict
 from audit.policy.catalog import Catalog
 
 
+@collector_paused()
 def write_verdicts(run: Path, catalog: Catalog, out: IO[bytes], table: ColumnarLog | None,
                    *, fresh_tables: bool = False, graph_rules: bool = True) -> VerdictCounts:
     """Judge the run and write its verdicts into `out` as JSON lines, and into their table

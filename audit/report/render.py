@@ -13,8 +13,6 @@ that forbids every script except the one inline filter/sort script, allowed by i
 from __future__ import annotations
 
 import base64
-import contextlib
-import gc
 import hashlib
 import io
 import logging
@@ -40,6 +38,7 @@ from jinja2.lexer import Token, TokenStream
 from markupsafe import Markup
 
 from audit import __version__, shipped_dir
+from audit.collector import collector_paused
 from audit.errors import HulianError
 from audit.evidence.bundle import BundleError, Problem
 from audit.evidence.review import REVIEW_CSV, write_review_csv
@@ -439,24 +438,12 @@ def write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str] = DEF
         check_cjk_fonts()  # before the work, so a missing font fails fast
     out = out or run_path
     out.mkdir(parents=True, exist_ok=True)
-    with _gc_paused():
+    # A report builds a few million small objects that all live until it is written: the
+    # collector would rescan them again and again (a third of the time) to free nothing.
+    with collector_paused():
         return _write_reports(run_path, catalog, formats, lang, out, previous=previous,
                               generated_at=generated_at, figure=figure,
                               unverified=unverified)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A report builds a few million small objects that all live until it is written; the
-    cyclic collector would rescan them again and again (a third of the time) to free
-    nothing. It runs again once the reports are written."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _write_reports(run_path: Path, catalog: Catalog, formats: Sequence[str], lang: str,
