@@ -360,3 +360,60 @@ def test_graph_rules_of_a_narrower_scope_match_the_reference(scope: AppliesTo) -
     everything = scaleruns.synthetic_catalog(30, 6)
     assert 0 < len(expected) < len(oracle_graph.evaluate_graph_rules(observations, everything))
     assert evaluate_graph_rules(observations, catalog) == expected
+
+
+# Names and URLs whose JSON needs escapes: quotes, backslashes, control characters, line and
+# paragraph separators, characters outside the BMP, braces a template could read.
+HOSTILE = ['引号"与\\反斜杠', "tab\tand\x01\x1f", "line\u2028para\u2029", "emoji 🚫 {target}",
+           "\ue000private"]
+
+
+def test_cross_target_lines_are_the_verdicts_json_lines(lab_run: Path) -> None:
+    # What judging writes (iter_graph_lines: pieces of a Verdict serialised once per rule,
+    # status, exemption, surface and outcome) is json_line of each Verdict the rules give,
+    # with what each is counted by: on the lab's run and on a synthetic audit whose platform
+    # names and URLs need escapes (a line that put a value in unescaped, or in the wrong
+    # piece, would differ).
+    from audit.evidence.bundle import json_line
+    from audit.judge.cross import iter_graph_lines
+    from audit.model import Text
+
+    catalog = scaleruns.synthetic_catalog(30, 6)
+    catalog.platforms = {
+        key: platform.model_copy(update={"name": Text(zh=HOSTILE[n % 5] + f"{n}",
+                                                      en=HOSTILE[(n + 2) % 5] + f"{n}")})
+        for n, (key, platform) in enumerate(catalog.platforms.items())}
+    records = list(scaleruns.synthetic_records(30, 200, 2_000, seed=3))  # 3 exempt
+    for n, record in enumerate(records):
+        record["target_url"] += "?q=" + HOSTILE[n % 5]
+    cases = [(scaleruns.observation_objects(iter(records)), catalog, {Status.EXEMPT}),
+             (list(Bundle(lab_run).observations()), catalog_for_run(lab_run), set())]
+    for observations, judged_by, also in cases:
+        verdicts = list(iter_graph_verdicts(observations, judged_by))
+        assert {v.status for v in verdicts} >= {Status.PASS, Status.FAIL, *also}
+        with memory_tables(observations) as tables:
+            lines = list(iter_graph_lines(tables, judged_by))
+        assert [line for line, _ in lines] == [json_line(v) for v in verdicts]
+        assert [counted_by for _, counted_by in lines] == [
+            (v.status, v.severity, v.outcome) for v in verdicts]
+
+
+def test_a_cross_target_reason_filled_empty_is_the_models_error() -> None:
+    # A reason template that fills to nothing (here: only the exemption's justification, on
+    # a verdict without one) is refused as a Verdict refuses it, whichever way it is written.
+    from pydantic import ValidationError
+
+    from audit.judge.cross import iter_graph_lines
+
+    catalog = scaleruns.synthetic_catalog(30, 6)
+    catalog.rules = {
+        rule_id: rule.model_copy(update={"reason": rule.reason.model_copy(update={
+            "pass_": rule.reason.fail.model_copy(update={"en": "{justification}"})})})
+        for rule_id, rule in catalog.rules.items()}
+    observations = scaleruns.observation_objects(
+        scaleruns.synthetic_records(30, 200, 2_000, seed=4))
+    with pytest.raises(ValidationError, match="at least 1 character"):
+        list(iter_graph_verdicts(observations, catalog))
+    with memory_tables(observations) as tables, pytest.raises(ValidationError,
+                                                              match="at least 1 character"):
+        list(iter_graph_lines(tables, catalog))

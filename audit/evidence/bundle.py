@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 
 from audit import __version__
 from audit.errors import EXIT_NOT_A_RUN, EXIT_UNVERIFIED, HulianError
@@ -706,6 +707,13 @@ def _stored_problems(stored: dict[str, object]) -> list[Problem]:
 def json_line(record: BaseModel) -> bytes:
     """A record as a line of the bundle's JSON-lines files (every field, None as null)."""
     return record.model_dump_json(exclude_none=False).encode() + b"\n"
+
+
+def json_string(text: str) -> str:
+    """A text as json_line writes it in a record (pydantic's JSON of a string): for lines
+    put together from a record serialised once with stand-ins (audit.judge.table_verdicts,
+    audit.judge.cross)."""
+    return to_json(text).decode()
 
 
 # Verdicts being written: their JSON-lines file, and their table (columnar.ColumnarLog)

@@ -45,9 +45,8 @@ from collections.abc import Iterator
 from contextlib import closing
 from typing import IO, Any, NamedTuple
 
-from pydantic_core import to_json
-
 from audit.ahead import made_ahead
+from audit.evidence.bundle import json_string
 from audit.evidence.columnar import ColumnarLog, text_bytes
 from audit.evidence.sql import RunTables, TablesError
 from audit.judge.cross import attribute_urls
@@ -214,10 +213,6 @@ _MACROS = """CREATE OR REPLACE MACRO json_list(l) AS
   '[' || array_to_string(list_transform(l, lambda s: json_string(s)), ',') || ']';
 CREATE OR REPLACE MACRO json_inner(s) AS json_string(s)[2:-2];
 CREATE OR REPLACE MACRO json_inner_fast(s) AS (to_json(s)::VARCHAR)[2:-2]"""
-
-
-def json_string(text: str) -> str:
-    return to_json(text).decode()
 
 
 class _Pieces(NamedTuple):

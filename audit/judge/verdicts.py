@@ -16,11 +16,10 @@ from audit.collector import collector_paused
 from audit.evidence.bundle import Bundle, json_line
 from audit.evidence.columnar import ColumnarLog
 from audit.evidence.sql import check_records, run_tables
-from audit.judge.cross import iter_graph_verdicts
+from audit.judge.cross import GraphLine, iter_graph_lines
 from audit.judge.search_run import search_verdicts
 from audit.judge.summary import VerdictCounts, counted
 from audit.judge.table_verdicts import write_observation_verdicts
-from audit.model import Verdict
 from audit.policy.catalog import Catalog
 
 
@@ -41,8 +40,7 @@ def write_verdicts(run: Path, catalog: Catalog, out: IO[bytes], table: ColumnarL
             # verdicts table's Parquet work on their lines (parsed and written by pyarrow,
             # without the GIL) goes on beside the making of the next ones.
             # Closed before the tables whatever happens (a full disk): the thread stops.
-            with closing(made_ahead(_blocks(counted(iter_graph_verdicts(tables, catalog),
-                                                    counts)),
+            with closing(made_ahead(_blocks(iter_graph_lines(tables, catalog), counts),
                                     BLOCKS_AHEAD, "hulian-graph-verdicts")) as made:
                 _write((line for block in made for line in block), out, table)
     if graph_rules:
@@ -57,10 +55,12 @@ BLOCK_LINES = 1_024
 BLOCKS_AHEAD = 8
 
 
-def _blocks(verdicts: Iterable[Verdict]) -> Iterator[list[bytes]]:
+def _blocks(lines: Iterable[GraphLine], counts: VerdictCounts) -> Iterator[list[bytes]]:
+    """The lines in blocks, each counted into `counts` as it goes by."""
     block: list[bytes] = []
-    for verdict in verdicts:
-        block.append(json_line(verdict))
+    for line, counted_by in lines:
+        counts[counted_by] += 1
+        block.append(line)
         if len(block) >= BLOCK_LINES:
             yield block
             block = []
