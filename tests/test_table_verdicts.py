@@ -278,11 +278,12 @@ def test_ranges_of_rows_and_forgotten_cases_change_nothing(
     assert len(decided) > distinct  # forgotten kinds were decided again (a kind a case here)
 
 
-def _lengthened(rule: Rule, rule_id: str) -> Rule:
-    """`rule` as `rule_id`, its reasons a paragraph longer."""
-    pad = Text(zh="依据工业和信息化部2021年专项整治行动，平台不得无正当理由限制网址链接的正常访问。" * 4,
+def _lengthened(rule: Rule, rule_id: str, paragraphs: int = 1) -> Rule:
+    """`rule` as `rule_id`, its reasons `paragraphs` paragraphs longer."""
+    pad = Text(zh="依据工业和信息化部2021年专项整治行动，平台不得无正当理由限制网址链接的正常访问。"
+               * 4 * paragraphs,
                en=" Under MIIT's 2021 campaign a platform may not restrict normal access to "
-                  "links without a legitimate reason." * 3)
+                  "links without a legitimate reason." * 3 * paragraphs)
     reasons = {name: Text(zh=text.zh + pad.zh, en=text.en + pad.en)
                for name in ("pass_", "fail", "exempt", "inconclusive")
                if (text := getattr(rule.reason, name)) is not None}
@@ -319,6 +320,45 @@ def test_many_rules_with_long_reasons_are_judged_fewer_rows_at_a_time(
     monkeypatch.setattr(table_verdicts, "FIRST_RANGE_VERDICTS", 30 * 16)
     table, objects = _both(records, many)
     assert table == objects and len(table) > 100 * 2**20
+
+
+@pytest.mark.slow
+def test_thousands_of_kinds_with_long_reasons_keep_each_piece_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A kind's verdicts name their pieces (the line around the observation's values, the
+    # reason's texts), each kept once however many kinds share it, and a range joins its
+    # rows to their kinds before the pieces: joined the other way, DuckDB built a hash table
+    # of every kind's verdicts with their pieces, which with reasons of kilobytes ran out of
+    # its memory (the 2,000-platform audit with reasons ~12 sentences longer: 284 of 512 MB).
+    # Here an audit of 300 platforms, ~3,000 kinds, 30,000 rows, reasons ~1.8 KB longer,
+    # within 64 MB: it ran out in its first ranges. The lines are those judged within
+    # DuckDB's usual memory and ranges.
+    from tests import scaleruns
+
+    audit = scaleruns.synthetic_catalog(300, 40, observation_rules=True)
+    audit.rules = {rule_id: _lengthened(rule, rule_id, paragraphs=2) if rule.scope ==
+                   "observation" else rule for rule_id, rule in audit.rules.items()}
+    records = scaleruns.observation_objects(scaleruns.synthetic_records(300, 6_000, 30_000))
+    root = Path(tempfile.mkdtemp(prefix="hulian-test-table-verdicts-"))
+    try:
+        run = _bundle(root, records)
+
+        def judged() -> tuple[bytes, VerdictCounts]:
+            out = io.BytesIO()
+            with run_tables(run, verdicts=False) as tables:
+                counts = write_observation_verdicts(tables, audit, out, None)
+            return out.getvalue(), counts
+
+        usual = judged()
+        monkeypatch.setattr(sql, "MEMORY_LIMIT", "64MB")
+        monkeypatch.setattr(table_verdicts, "RANGE_BYTES", 8 * 2**20)
+        monkeypatch.setattr(table_verdicts, "FIRST_RANGE_VERDICTS", 6 * 16)
+        small = judged()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert small == usual
+    assert len(small[0]) > 250 * 2**20
+    assert sum(small[1].values()) == small[0].count(b"\n")
 
 
 def test_kinds_met_again_in_later_ranges_are_decided_once(

@@ -19,7 +19,8 @@ the kind, and its names filled in by Python (`names_fill_in_later`).
 
 The rows are judged a range at a time (`range_rows`), in a thread of their own a range ahead of
 the writing of their lines and table (audit.ahead). The kinds decided are kept, their
-pieces in a DuckDB table the ranges join and their counts in Python, up to KEPT_CASES kinds:
+verdicts in a DuckDB table the ranges join (each naming its pieces, kept once in another:
+kinds share them) and their counts in Python, up to KEPT_CASES kinds:
 a range whose new kinds would pass that starts the table again with its own (memory stays
 bounded whatever the number of kinds: a host per URL where exemptions list domains, a case
 per kind where templates format names). A run of thousands of platforms has ~10,000 kinds
@@ -145,10 +146,15 @@ _LINE = """c.head || id || c.observation_id || {encode}(observation_id)
          $target_zh, {inner}(target_zh)), $target_en, {inner}(target_en))
     || coalesce({encode_list}(evidence), '[]') || c.tail || chr(10)"""
 
-# A range's verdicts as `_pieces` gives them (their kind's hash and their place among the
-# kind's verdicts, the catalog's order of rules), a row each.
+# The kinds' verdicts: a kind's hash, a verdict's place among the kind's verdicts (the
+# catalog's order of rules) and the number of its pieces, a row each (judged_kinds)...
+_KINDS_COLUMNS = [("h", "UBIGINT"), ("ordinal", "INTEGER"), ("piece", "INTEGER")]
+# ... and each distinct verdict's pieces, as `_Lines.pieces` gives them, once by their number
+# (judged_pieces): kinds differ in what the rules look at, their verdicts' pieces far less
+# (the 2,000-platform audit: 34,682 verdicts of 8,002 kinds, 123 distinct pieces; each
+# kind's own held 49 MB of DuckDB's memory, and with reasons of kilobytes ran out of it).
 _PIECES_COLUMNS = [
-    ("h", "UBIGINT"), ("ordinal", "INTEGER"), ("rule_id", "VARCHAR"), ("head", "VARCHAR"),
+    ("piece", "INTEGER"), ("rule_id", "VARCHAR"), ("head", "VARCHAR"),
     ("observation_id", "VARCHAR"), ("probe_id", "VARCHAR"), ("target_url", "VARCHAR"),
     ("evidence", "VARCHAR"), ("tail", "VARCHAR"), ("surface", "VARCHAR"), ("outcome", "VARCHAR"),
     ("status", "VARCHAR"), ("severity", "VARCHAR"), ("reason_zh", "VARCHAR"),
@@ -168,9 +174,14 @@ WITH keyed AS (
   SELECT row, id AS observation_id, probe_id, target_url, evidence, source, target,
          source_zh, source_en, target_zh, target_en, {KIND_HASH.format(kind=kind)} AS h
   FROM ({_CASED})),
+-- The rows with their kinds' verdicts first, materialized: left to itself DuckDB joined the
+-- two small tables first and hashed every kind's verdicts with their pieces (the
+-- 2,000-platform audit: 93 of 512 MB; with reasons ~12 sentences longer, 284).
+kinded AS MATERIALIZED (
+  SELECT k.*, j.ordinal, j.piece FROM keyed k JOIN judged_kinds j USING (h)),
 identified AS (
   SELECT k.*, c, substr(sha256(c.rule_id || chr(0) || k.observation_id), 1, 16) AS id
-  FROM keyed k JOIN judged_pieces c USING (h)),
+  FROM kinded k JOIN judged_pieces c USING (piece)),
 lines AS (SELECT *, {fast} AS fast FROM identified)
 SELECT CASE WHEN contains(fast, '\\u00') THEN {exact} ELSE fast END AS line,
        NULL::VARCHAR AS run_id, id, c.rule_id, observation_id, probe_id, source,
@@ -179,7 +190,7 @@ SELECT CASE WHEN contains(fast, '\\u00') THEN {exact} ELSE fast END AS line,
          'en': replace(replace(c.reason_en, $source_en, source_en), $target_en, target_en)}}
          AS reason,
        c.exemption, c.requirements, evidence
-FROM lines ORDER BY row, c.ordinal
+FROM lines ORDER BY row, ordinal
 """
 
 
@@ -201,7 +212,8 @@ FIRST_RANGE_VERDICTS = 12_288  # 2,048 rows of the shipped catalog
 # Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds
 # (~10,000 for 2,000 platforms of 200 companies), all kept, unless exemptions list domains
 # its URLs' hosts hold (a kind per such host) or its templates format a name (a kind per
-# case: `_NAMED_KIND`). A kind's pieces are ~1.5 KB a rule, in DuckDB's memory.
+# case: `_NAMED_KIND`). A kind's verdicts are three numbers each in DuckDB's memory, their
+# distinct pieces ~1.5 KB each (a piece per case's verdict where templates format names).
 KEPT_CASES = 16_384
 # Batches of verdicts (TEXT_ROWS each, ~1 KB a verdict: ~11 MB a batch, ~230 MB at most in
 # all) made ahead of their writing: a range's (~17 batches of a range of 2,000 platforms).
@@ -386,21 +398,31 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     listed = sorted({source for rule in catalog.rules.values() if rule.scope == "observation"
                      for source in rule.applies_to.sources})
     counts: VerdictCounts = Counter()
-    # The kinds whose pieces are in the judged_pieces table, by hash: their columns and
-    # their verdicts' (status, severity) pairs.
+    # The kinds whose verdicts are in the judged_kinds table, by hash: their columns and
+    # their verdicts' (status, severity) pairs; and the pieces in judged_pieces, by value.
     kept: dict[int, tuple[tuple[Any, ...], list[tuple[Status, Severity]]]] = {}
+    numbers: dict[tuple[Any, ...], int] = {}
     columns = len(kind.split(","))
 
-    def new_pieces(kinds: list[_Kind]) -> Iterator[tuple[Any, ...]]:
-        """The verdicts of kinds not kept (_PIECES_COLUMNS), kept as they go."""
+    def new_rows(kinds: list[_Kind]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The verdicts of kinds not kept (_KINDS_COLUMNS) and the pieces not kept among
+        them (_PIECES_COLUMNS), kept as they go."""
+        kind_rows, piece_rows = [], []
         for key, example, _, h in kinds:
             pieces, judgements = judged(key, key[4:8] + example)
             kept[h] = (key, judgements)
             for ordinal, piece in enumerate(pieces):
-                yield (h, ordinal, *piece)
+                value = (*piece[:-1], tuple(piece.requirements))
+                number = numbers.get(value)
+                if number is None:
+                    number = numbers[value] = len(numbers)
+                    piece_rows.append((number, *piece))
+                kind_rows.append((h, ordinal, number))
+        return kind_rows, piece_rows
 
     def judge_kinds(bounds: dict[str, Any]) -> None:
-        """The judged_pieces table holds the range's kinds, which are counted."""
+        """The judged_kinds and judged_pieces tables hold the range's kinds, which are
+        counted."""
         kinds: list[_Kind] = []
         hashes: set[int] = set()
         for row in tables.rows(_kinds_sql(kind), bounds):
@@ -415,8 +437,11 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
         again = len(kept) + len(new) > KEPT_CASES
         if again:
             kept.clear()
+            numbers.clear()
             new = kinds
-        tables.table("judged_pieces", _PIECES_COLUMNS, new_pieces(new), append=not again)
+        kind_rows, piece_rows = new_rows(new)
+        tables.table("judged_kinds", _KINDS_COLUMNS, kind_rows, append=not again)
+        tables.table("judged_pieces", _PIECES_COLUMNS, piece_rows, append=not again)
         for key, _, rows, h in kinds:
             outcome = Outcome(key[5])
             for status, severity in kept[h][1]:
@@ -425,6 +450,7 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     ((total,),) = tables.all("SELECT count(*) FROM observations")
     verdicts = _verdicts_sql(kind)
     rules = sum(1 for rule in catalog.rules.values() if rule.scope == "observation")
+    tables.table("judged_kinds", _KINDS_COLUMNS, ())
     tables.table("judged_pieces", _PIECES_COLUMNS, ())
 
     def judged_batches() -> Iterator[Any]:
