@@ -8,6 +8,7 @@ import io
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -359,6 +360,43 @@ def test_thousands_of_kinds_with_long_reasons_keep_each_piece_once(
     assert small == usual
     assert len(small[0]) > 250 * 2**20
     assert sum(small[1].values()) == small[0].count(b"\n")
+
+
+def test_batches_of_long_verdicts_hold_fewer_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches are made BATCHES_AHEAD ahead of their writing: with reasons of kilobytes,
+    # batches of TEXT_ROWS verdicts held ~60 MB each (1.2 GB ahead). After the first range
+    # measures them, a batch holds what BATCH_BYTES allows: here 64 KB, verdicts of ~5 KB.
+    assert table_verdicts.batch_rows(None) == sql.TEXT_ROWS
+    assert table_verdicts.batch_rows(1_445) == sql.TEXT_ROWS  # the shipped catalog's
+    assert table_verdicts.batch_rows(7_200) == table_verdicts.BATCH_BYTES // 7_200
+    assert table_verdicts.batch_rows(10**12) == 1
+    long = catalog(rules={rule_id: _lengthened(rule, rule_id, paragraphs=2)
+                          for rule_id, rule in SHIPPED_RULES.items()})
+    records = [obs(outcome, source=source, target="taobao", oid=f"o{n}")
+               for n, (outcome, source) in enumerate(
+                   (o, s) for _ in range(100) for o in (Outcome.BLOCKED, Outcome.DIRECT)
+                   for s in ("wechat", "douyin", "qq"))]
+    monkeypatch.setattr(table_verdicts, "BATCH_BYTES", 64 * 2**10)
+    monkeypatch.setattr(table_verdicts, "FIRST_RANGE_VERDICTS", 6 * 16)
+    sizes: list[tuple[int, int]] = []
+
+    class Table:
+        def append_batch(self, batch: Any, out: io.BytesIO) -> None:
+            sizes.append((batch.num_rows, batch.nbytes))
+            out.write(columnar.text_bytes(batch.column("line")))
+
+    out = io.BytesIO()
+    root = Path(tempfile.mkdtemp(prefix="hulian-test-table-verdicts-"))
+    try:
+        with run_tables(_bundle(root, records), verdicts=False) as tables:
+            write_observation_verdicts(tables, long, out, Table())  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert out.getvalue() == b"".join(json_line(v) for v in evaluate(records, long))
+    first = sizes[0][1]
+    assert first > 2 * table_verdicts.BATCH_BYTES  # measured: the first range in one batch
+    assert len(sizes) > 20
+    assert max(size for _, size in sizes[1:]) < 1.5 * table_verdicts.BATCH_BYTES
 
 
 def test_kinds_met_again_in_later_ranges_are_decided_once(

@@ -47,6 +47,7 @@ from contextlib import closing
 from typing import IO, Any, NamedTuple
 
 from audit.ahead import made_ahead
+from audit.evidence import sql
 from audit.evidence.bundle import json_string
 from audit.evidence.columnar import ColumnarLog, text_bytes
 from audit.evidence.sql import RunTables, TablesError
@@ -215,9 +216,12 @@ FIRST_RANGE_VERDICTS = 12_288  # 2,048 rows of the shipped catalog
 # case: `_NAMED_KIND`). A kind's verdicts are three numbers each in DuckDB's memory, their
 # distinct pieces ~1.5 KB each (a piece per case's verdict where templates format names).
 KEPT_CASES = 16_384
-# Batches of verdicts (TEXT_ROWS each, ~1 KB a verdict: ~11 MB a batch, ~230 MB at most in
-# all) made ahead of their writing: a range's (~17 batches of a range of 2,000 platforms).
+# Batches of verdicts made ahead of their writing: a range's (~17 batches of a range of 2,000
+# platforms). A batch holds TEXT_ROWS verdicts, or fewer where they could take more than
+# BATCH_BYTES as measured (`batch_rows`): ~11 MB a batch of the shipped catalog, ~230 MB
+# at most in all; reasons of kilobytes made batches of ~60 MB, 1.2 GB ahead of the writing.
 BATCHES_AHEAD = 20
+BATCH_BYTES = 12 * 2**20
 
 # pydantic's JSON of a list of texts, and of a text inside a JSON string; DuckDB's of the
 # latter.
@@ -366,6 +370,14 @@ def range_rows(rules: int, verdict_bytes: float | None) -> int:
     return max(1, min(RANGE_ROWS, rows))
 
 
+def batch_rows(verdict_bytes: float | None) -> int:
+    """Verdicts in a batch: TEXT_ROWS, or as many as BATCH_BYTES holds of verdicts of
+    `verdict_bytes` (None: not measured yet, the first range's)."""
+    if verdict_bytes is None:
+        return sql.TEXT_ROWS
+    return max(1, min(sql.TEXT_ROWS, int(BATCH_BYTES // verdict_bytes)))
+
+
 def _judged_platforms(catalog: Catalog) -> Iterator[tuple[str, str, str, str, str]]:
     # By the catalog's keys, as `decide` looks platforms up (a catalog made in code may key
     # a platform otherwise than by its id).
@@ -462,7 +474,8 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
             bounds: dict[str, Any] = {"start": start, "stop": stop, "listed": listed}
             judge_kinds(bounds)
             lines = size = 0
-            for batch in tables.batches(verdicts, {**bounds, **marks.params()}):
+            for batch in tables.batches(verdicts, {**bounds, **marks.params()},
+                                        batch_rows(verdict_bytes)):
                 lines += batch.num_rows
                 size += batch.nbytes
                 yield batch
