@@ -7,8 +7,9 @@ could be freed: building a graph of 400,000 edges set off 45 of them, each walki
 object alive, to free 20 objects in all (the graph's build at a million observations 17.1 s
 with the collector, 10.6 s without; docs/benchmarks.md, "Twenty-second session"). What a
 stage makes is freed by reference counting as ever; cycles made meanwhile (a few thousand
-objects in such a run) wait for the collector's next pass once the stage ends. Standard
-library only."""
+objects in such a run) wait for the collector's next pass once the stage ends. The pause is
+the process's: other threads running meanwhile (a capture's addon, the scheduler) are not
+collected either, for as long as the stage runs. Standard library only."""
 
 from __future__ import annotations
 

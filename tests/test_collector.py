@@ -15,6 +15,8 @@ import pytest
 
 from audit import collector
 from audit.collector import collector_paused
+from audit.history.rundata import from_bundle
+from audit.history.store import record_run
 from audit.judge.verdicts import write_verdicts
 from audit.pipeline import write_graph_outputs
 from audit.policy.catalog import catalog_for_run
@@ -88,6 +90,10 @@ def test_judging_graph_and_report_start_no_collection(
     assert passes(lambda: write_graph_outputs(run, catalog)) <= ENTERING
     assert passes(lambda: write_reports(run, catalog, ["html", "json"], "en",
                                         tmp_path / "reports")) <= ENTERING
+    # `hulian diff`'s and the alerts' summaries of a bundle, and recording it in a store.
+    assert passes(lambda: from_bundle(run)) <= ENTERING
+    assert passes(lambda: record_run(run, catalog,
+                                     db_url=f"sqlite:///{tmp_path / 'h.db'}")) <= ENTERING
     assert gc.isenabled()
     # The same stage with a pause that does not pause starts a pass at every allocation.
     monkeypatch.setattr(collector, "gc", SimpleNamespace(

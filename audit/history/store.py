@@ -47,6 +47,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from audit.collector import collector_paused
 from audit.errors import HulianError
 from audit.evidence.bundle import Bundle, read_manifest
 from audit.graph.build import METRICS, build, flat_metrics, metrics
@@ -316,6 +317,7 @@ def sources_key(sources: Iterable[str]) -> str:
     return ",".join(sorted(set(sources)))
 
 
+@collector_paused()
 def record_run(run_path: Path, catalog: Catalog | None = None,
                verdicts: Sequence[Verdict] | None = None, db_url: str | None = None,
                replace: bool = False, engine: Engine | None = None,

@@ -411,7 +411,9 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
                      for source in rule.applies_to.sources})
     counts: VerdictCounts = Counter()
     # The kinds whose verdicts are in the judged_kinds table, by hash: their columns and
-    # their verdicts' (status, severity) pairs; and the pieces in judged_pieces, by value.
+    # their verdicts' (status, severity) pairs; and the pieces in judged_pieces, by value
+    # (a few hundred). A catalog whose templates format names has a piece per case's
+    # verdict (up to KEPT_CASES kinds' worth): none shared, none held here.
     kept: dict[int, tuple[tuple[Any, ...], list[tuple[Status, Severity]]]] = {}
     numbers: dict[tuple[Any, ...], int] = {}
     columns = len(kind.split(","))
@@ -419,12 +421,13 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     def new_rows(kinds: list[_Kind]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The verdicts of kinds not kept (_KINDS_COLUMNS) and the pieces not kept among
         them (_PIECES_COLUMNS), kept as they go."""
-        kind_rows, piece_rows = [], []
+        kind_rows: list[tuple[Any, ...]] = []
+        piece_rows: list[tuple[Any, ...]] = []
         for key, example, _, h in kinds:
             pieces, judgements = judged(key, key[4:8] + example)
             kept[h] = (key, judgements)
             for ordinal, piece in enumerate(pieces):
-                value = (*piece[:-1], tuple(piece.requirements))
+                value = (*piece[:-1], tuple(piece.requirements)) if named else (len(numbers),)
                 number = numbers.get(value)
                 if number is None:
                     number = numbers[value] = len(numbers)
