@@ -29,6 +29,7 @@ from xml.sax.saxutils import quoteattr
 
 from audit import __version__
 from audit.evidence.bundle import banner, describe
+from audit.evidence.through import open_through
 from audit.model import Status, Verdict
 from audit.report.data import FINDING_STATUSES, ReportData
 from audit.report.findings import FINDING_COLUMNS
@@ -369,12 +370,13 @@ def write_findings(data: ReportData, *, json_out: Path | None = None,
             stack.callback(part.unlink, missing_ok=True)
         json_file = csv_file = None
         if json_out is not None:
-            json_file = stack.enter_context(parts[json_out].open("wb", buffering=1 << 20))
+            # Gigabytes at a million observations: written through to the disk as they grow.
+            json_file = stack.enter_context(open_through(parts[json_out], buffering=1 << 20))
             for chunk in _json_chunks(data, generated_at):  # one at a time: the cross-target
                 json_file.write(chunk.encode("utf-8"))      # verdicts can be 100s of MB
             json_file.write(b"[" if len(data.findings) else b"[]")
         if csv_out is not None:
-            csv_file = stack.enter_context(parts[csv_out].open("wb", buffering=1 << 20))
+            csv_file = stack.enter_context(open_through(parts[csv_out], buffering=1 << 20))
             # The BOM makes Excel read the file as UTF-8 (Chinese would be mojibake).
             csv_file.write(_csv_text([
                 # Before the header, where no reader can miss it (nor skip it as data).
