@@ -100,3 +100,21 @@ def test_hashing_a_record_drops_what_it_read(tmp_path: Path, monkeypatch: pytest
     calls.clear()
     assert bundle.sha256_file(path) == hashlib.sha256(data).hexdigest()
     assert calls == []  # a table's file, which the graph reads next, stays
+
+
+def test_advice_a_file_system_refuses_loses_nothing(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # posix_fadvise is advice: where a file system refuses it, the bytes are written and
+    # hashed all the same.
+    from audit.evidence import bundle
+
+    def refuse(fd: int, offset: int, length: int, advice: int) -> None:
+        raise OSError(errno.ESPIPE, "Illegal seek")
+
+    monkeypatch.setattr(os, "posix_fadvise", refuse)
+    monkeypatch.setattr(bundle, "SYNC_BYTES", 1024)
+    path = tmp_path / "verdicts.jsonl"
+    with open_through(path, every=1024) as out:
+        out.write(b"z" * 5000)
+    assert path.read_bytes() == b"z" * 5000
+    assert bundle.sha256_file(path, drop=True) == bundle.sha256_file(path)

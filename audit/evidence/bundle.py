@@ -16,7 +16,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,7 +110,8 @@ def sha256_file(path: Path, stop: threading.Event | None = None, *,
             digest.update(chunk)
             read += len(chunk)
             if advise is not None and read % SYNC_BYTES == 0:
-                advise(fh.fileno(), 0, read, os.POSIX_FADV_DONTNEED)
+                with suppress(OSError):  # advice only (through.py)
+                    advise(fh.fileno(), 0, read, os.POSIX_FADV_DONTNEED)
     return digest.hexdigest()
 
 

@@ -11,6 +11,7 @@ Standard library only."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from pathlib import Path
@@ -44,9 +45,13 @@ class _Through(io.FileIO):
         fd = self.fileno()
         sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
         sync(fd)
-        if hasattr(os, "posix_fadvise"):  # Linux: the synced pages leave the cache
-            os.posix_fadvise(fd, self._synced, self._end - self._synced,
-                             os.POSIX_FADV_DONTNEED)
+        # Linux: the synced pages leave the cache. Advice only: a file system that does not
+        # take it (a pipe, some FUSE mounts) leaves them, and the bytes are written all the
+        # same; the sync's own errors are the writer's.
+        if hasattr(os, "posix_fadvise"):
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fd, self._synced, self._end - self._synced,
+                                 os.POSIX_FADV_DONTNEED)
         self._synced = self._end
 
 
