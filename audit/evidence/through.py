@@ -1,11 +1,12 @@
 """Large files written through to the disk as they grow.
 
 A judging writes gigabytes of lines (verdicts.jsonl: 3.5 GB at a million observations, 37 GB
-at ten million) and a report gigabytes of findings. Left to the page cache, such a file
-fills it past the kernel's dirty limit, and then every write waits on writeback and on the
-reclaim of other pages: on this project's test machine 3.4 GB written in 11 MB pieces took
-19.5–28.1 s, where the disk itself takes 2 GB in 1.4 s (`dd oflag=direct`). Synced and
-dropped from the cache every SYNC_BYTES, the same writes took 2.7 s (docs/benchmarks.md,
+at ten million) and a report gigabytes of findings. Left in the page cache, such a file
+needs a new cache page for every 4 KB it grows, and once the cache is full each one is had
+by reclaiming another: on this project's test machine (a VM) 3.4 GB written in 11 MB pieces
+took 19.5–28.1 s, and 11.7–31.8 s synced every 64 MB but kept cached, where the disk
+itself takes 2 GB in 1.4 s (`dd oflag=direct`). Synced and dropped from the cache every
+SYNC_BYTES, the pages are reused and the same writes took 2.7 s (docs/benchmarks.md,
 "Twenty-second session"). The file is also on disk as it is written, not only at its end.
 Standard library only."""
 
