@@ -359,3 +359,58 @@ def test_an_element_filled_again_keeps_nothing_of_the_previous_item(tmp_path: Pa
     assert "label" not in back.edges["c", "a"] and back.edges["c", "a"]["n"] == 3
     text = (tmp_path / "g.gexf").read_text(encoding="utf-8")
     assert text.count('weight="') == 2 and text.count('label="first"') == 1
+
+
+class Key(str):
+    """A key equal to a plain text key that writes another name."""
+
+    def __str__(self) -> str:
+        return "other-name"
+
+
+def mixed_shapes_graph() -> nx.DiGraph[str]:
+    """Edges of one data shape many times, interleaved with items of the same keys whose
+    values change type (None, a float for an int, a StrEnum, numpy numbers), a key of a str
+    subclass equal to a plain one, and values XML cannot carry in a shape met before."""
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    for i in range(40):
+        graph.add_node(f"n{i}", name=f"节点{i}", count=i)
+    for i in range(39):
+        data: dict[Any, Any] = {"count": i, "kind": "wrapped", "share": i / 7,
+                                "surfaces": ["im_group", "post"], "verdicts": {"fail": i},
+                                "ok": i % 2 == 0}
+        if i % 5 == 1:
+            data["count"] = None
+        elif i % 5 == 2:
+            data["count"] = float(i)
+        elif i % 5 == 3:
+            data["kind"] = Colour.RED
+            data["share"] = np.float64(i)
+        elif i % 5 == 4:
+            data["kind"] = "bell\x07"
+            data["surfaces"] = ["esc\x1b"]
+        if i == 20:
+            data = {Key("count"): i, "kind": "wrapped"}
+        graph.add_edge(f"n{i}", f"n{i + 1}", **data)
+    return graph
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_items_of_a_shape_are_written_as_each_value_cleaned_alone(
+        fmt: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an item's data shape decides once (audit.graph.export._Filled) is what cleaning
+    each value as it comes writes: the same bytes, and the same values replaced."""
+    graph = mixed_shapes_graph()
+    with caplog.at_level(logging.WARNING, logger="audit.graph.export"):
+        write_export(graph, fmt, tmp_path / f"planned.{fmt}")
+        planned_log = caplog.text
+        caplog.clear()
+        # Every shape as one the writers do not plan for: each value cleaned alone.
+        monkeypatch.setattr("audit.graph.export._decisive", lambda shape: False)
+        write_export(graph, fmt, tmp_path / f"each.{fmt}")
+    planned = (tmp_path / f"planned.{fmt}").read_bytes()
+    assert planned == (tmp_path / f"each.{fmt}").read_bytes()
+    assert planned_log.replace("planned.", "each.") == caplog.text
+    assert "14 value(s)" in planned_log and "edge 'n4' -> 'n5', attribute 'kind'" in planned_log
+    assert b"other-name" in planned and b"&#" not in planned

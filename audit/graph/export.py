@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import lxml.etree as etree
 
@@ -119,7 +119,7 @@ def clean(value: Any) -> Scalar | None:
 
 
 def _joined(items: Iterable[Any]) -> str:
-    return " ".join(str(v) for v in items)
+    return " ".join(map(str, items))
 
 
 def _pairs(mapping: Mapping[Any, Any]) -> str:
@@ -275,6 +275,162 @@ class _Elements:
         return found
 
 
+# The value types whose cleaning follows from the type alone: how each is written (_TEXT:
+# as it is; _NUMBER: its text; _SCALAR: the format's text; _LIST, _MAP: joined, then checked
+# like a text), and the type it is declared as.
+_TEXT, _NUMBER, _SCALAR, _LIST, _MAP = range(5)
+_WRITTEN_AS: dict[type, tuple[int, type]] = {
+    str: (_TEXT, str), int: (_NUMBER, int), float: (_SCALAR, float), bool: (_SCALAR, bool),
+    list: (_LIST, str), tuple: (_LIST, str), dict: (_MAP, str)}
+_NONE = type(None)
+
+# An item's data's shape: its keys, their types and its values' types.
+DataShape = tuple[tuple[Any, ...], tuple[type, ...], tuple[type, ...]]
+
+
+def _data_shape(data: Mapping[Any, Any]) -> DataShape:
+    return tuple(data), tuple(map(type, data)), tuple(map(type, data.values()))
+
+
+def _decisive(shape: DataShape) -> bool:
+    """Whether an item's data's shape decides how it is declared and written: text keys (a
+    str subclass equal to a key may write another name) and values of the types in
+    _WRITTEN_AS or None."""
+    _, key_types, value_types = shape
+    return (all(kind is str for kind in key_types)
+            and all(kind in _WRITTEN_AS or kind is _NONE for kind in value_types))
+
+
+class _DeclaredShapes:
+    """The data shapes whose attributes were declared (the declaration pass): an item of a
+    shape declared before declares nothing new (a 400,000-edge graph has a few shapes)."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._known: set[DataShape] = set()
+
+    def new(self, data: Mapping[Any, Any]) -> bool:
+        """Whether `data`'s attributes are to be declared (its shape is remembered)."""
+        shape = _data_shape(data)
+        if shape in self._known:
+            return False
+        if len(self._known) < self.LIMIT and _decisive(shape):
+            self._known.add(shape)
+        return True
+
+
+class _Plan(NamedTuple):
+    """How an item of one data shape is written: its element and value elements, the
+    positions of its written values among its data's (None: all), how each is written
+    (_WRITTEN_AS) and its name."""
+    element: Any
+    children: list[Any]
+    positions: tuple[int, ...] | None
+    codes: tuple[int, ...]
+    names: tuple[str, ...]
+
+
+class _Filled:
+    """An item's element filled with its values (`element`). What is written of an item is
+    decided once per shape of its data (`_data_shape`): the attribute keys, which values
+    are written and how; each item then only puts its values' texts into the element of its
+    shape. Items of other shapes go through `_Replaced.written`, a value at a time, as every
+    item did: the GraphML of a 400,000-edge graph (~9 million values) 10.3 s so, 8.6 s
+    planned (docs/benchmarks.md, "Twenty-third session")."""
+
+    LIMIT = 4096
+
+    def __init__(self, make: Callable[[Shape], Any], replaced: _Replaced,
+                 as_text: Callable[[Scalar], str], key_of: Callable[[str, str, type], str],
+                 value_attribute: str | None = None, skip: frozenset[str] = frozenset()):
+        """key_of(scope, name, type): the key (GraphML) or attribute id (GEXF) a value is
+        written under; value_attribute: the value element's attribute a text goes in (None:
+        its text)."""
+        self._elements = _Elements(make)
+        self._replaced = replaced
+        self._as_text = as_text
+        self._key_of = key_of
+        self._value_attribute = value_attribute
+        self._skip = skip
+        self._plans: dict[tuple[str, tuple[str, ...], DataShape], _Plan | None] = {}
+
+    def element(self, tag: str, attributes: dict[str, str], scope: str, item: Any,
+                data: Mapping[Any, Any]) -> Any:
+        """The element of an item (tag, its XML attributes in this order) with its data."""
+        data_shape = _data_shape(data)
+        shape = (tag, tuple(attributes), data_shape)
+        try:
+            plan = self._plans[shape]
+        except KeyError:
+            plan = (self._plan(tag, tuple(attributes), data_shape, scope)
+                    if _decisive(data_shape) else None)
+            if len(self._plans) < self.LIMIT:
+                self._plans[shape] = plan
+        if plan is None:
+            return self._any(tag, attributes, scope, item, data)
+        element = plan.element
+        for name, value in attributes.items():  # in this order in the file
+            element.set(name, value)
+        values: Sequence[Any] = tuple(data.values())
+        if plan.positions is not None:
+            values = [values[position] for position in plan.positions]
+        search, replaced, as_text = NOT_XML.search, self._replaced, self._as_text
+        attribute = self._value_attribute
+        for child, value, code, name in zip(plan.children, values, plan.codes, plan.names,
+                                            strict=True):
+            if code == _TEXT:
+                text = value if not search(value) else replaced.text(value, scope, item, name)
+            elif code == _NUMBER:
+                text = str(value)
+            elif code == _SCALAR:
+                text = as_text(value)
+            else:
+                text = _joined(value) if code == _LIST else _pairs(value)
+                if search(text):
+                    text = replaced.text(text, scope, item, name)
+            if attribute is None:
+                child.text = text
+            else:
+                child.set(attribute, text)
+        return element
+
+    def _plan(self, tag: str, attributes: tuple[str, ...], data_shape: DataShape,
+              scope: str) -> _Plan:
+        keys, _, value_types = data_shape
+        positions, codes, names, ids = [], [], [], []
+        for position, (key, value_type) in enumerate(zip(keys, value_types, strict=True)):
+            if key in self._skip or value_type is _NONE:
+                continue
+            code, kind = _WRITTEN_AS[value_type]
+            positions.append(position)
+            codes.append(code)
+            names.append(key)
+            ids.append(self._key_of(scope, key, kind))
+        element, children = self._elements.element((tag, attributes, tuple(ids)))
+        return _Plan(element, children,
+                     None if len(positions) == len(keys) else tuple(positions),
+                     tuple(codes), tuple(names))
+
+    def _any(self, tag: str, attributes: dict[str, str], scope: str, item: Any,
+             data: Mapping[Any, Any]) -> Any:
+        """An item of data of any other shape: each value cleaned (`clean`) as it comes."""
+        ids, texts = [], []
+        for name, kind, text in self._replaced.written(data, self._as_text, scope, item,
+                                                       self._skip):
+            ids.append(self._key_of(scope, name, kind))
+            texts.append(text)
+        element, children = self._elements.element((tag, tuple(attributes), tuple(ids)))
+        for name, value in attributes.items():
+            element.set(name, value)
+        for child, text in zip(children, texts, strict=True):
+            if self._value_attribute is None:
+                child.text = text
+            else:
+                child.set(self._value_attribute, text)
+        return element
+
+
 # ---------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------
@@ -359,28 +515,19 @@ def write_graphml(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         _node_id(node)
         declare("node", _attributes("node", node, data, seen=seen))
     seen = set()
+    shapes = _DeclaredShapes()
     for source, target, data in items.edges():
-        declare("edge", _attributes("edge", (source, target), data, seen=seen))
+        if shapes.new(data):
+            declare("edge", _attributes("edge", (source, target), data, seen=seen))
     replaced = _Replaced()
 
     def make(shape: Shape) -> tuple[Any, list[Any]]:
         element = etree.Element(shape[0])
         return element, [etree.SubElement(element, "data", key=key_id) for key_id in shape[2]]
 
-    elements = _Elements(make)
-
-    def element_of(tag: str, attributes: dict[str, str], scope: str, item: Any,
-                   data: Mapping[str, Any]) -> Any:
-        key_ids, texts = [], []
-        for attr, kind, text in replaced.written(data, _graphml_text, scope, item):
-            key_ids.append(keys[(scope, attr, kind)])
-            texts.append(text)
-        element, values = elements.element((tag, tuple(attributes), tuple(key_ids)))
-        for name, value in attributes.items():  # in this order in the file
-            element.set(name, value)
-        for child, text in zip(values, texts, strict=True):
-            child.text = text
-        return element
+    filled = _Filled(make, replaced, _graphml_text,
+                     lambda scope, attr, kind: keys[(scope, attr, kind)])
+    element_of = filled.element
 
     _prolog(out, comments)
     root = {"xmlns": NS_GRAPHML, "xmlns:xsi": NS_XSI, "xsi:schemaLocation": GRAPHML_SCHEMA}
@@ -461,8 +608,10 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         _node_id(node)
         nodes.add(_attributes("node", node, data, _NODE_SPECIAL, seen))
     seen = set()
+    shapes = _DeclaredShapes()
     for source, target, data in items.edges():
-        edges.add(_attributes("edge", (source, target), data, _EDGE_SPECIAL, seen))
+        if shapes.new(data):
+            edges.add(_attributes("edge", (source, target), data, _EDGE_SPECIAL, seen))
         if data.get("id") is not None:
             explicit_ids.add(str(clean(data["id"])))
     edges.number(nodes.number(0))
@@ -476,20 +625,13 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
         return element, [etree.SubElement(values, "attvalue", {"for": attr_id})
                          for attr_id in shape[2]]
 
-    elements = _Elements(make)
+    def ids_of(declared: _Declared) -> Callable[[str, str, type], str]:
+        return lambda scope, title, kind: declared.ids[title]
 
-    def element_of(tag: str, attributes: dict[str, str], declared: _Declared, scope: str,
-                   item: Any, data: Mapping[str, Any], special: frozenset[str]) -> Any:
-        attr_ids, texts = [], []
-        for title, _, text in replaced.written(data, _gexf_text, scope, item, special):
-            attr_ids.append(declared.ids[title])
-            texts.append(text)
-        element, values = elements.element((tag, tuple(attributes), tuple(attr_ids)))
-        for name, value in attributes.items():  # in this order in the file
-            element.set(name, value)
-        for child, text in zip(values, texts, strict=True):
-            child.set("value", text)  # after "for", as in the file
-        return element
+    # A value goes in its element's "value", after "for" (as in the file).
+    filled = {scope: _Filled(make, replaced, _gexf_text, ids_of(declared), "value", special)
+              for scope, declared, special in (("node", nodes, _NODE_SPECIAL),
+                                               ("edge", edges, _EDGE_SPECIAL))}
 
     def attribute(scope: str, item: Any, key: str, value: Any) -> str:
         """A value written as an XML attribute of the graph, node or edge element."""
@@ -526,9 +668,8 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
                     node_id = _node_id(node)
                     label = (attribute("node", node, "label", data["label"])
                              if data.get("label") is not None else node_id)
-                    xf.write(element_of("node", {"id": node_id, "label": label}, nodes,
-                                        "node", node, data, _NODE_SPECIAL),
-                             pretty_print=True)
+                    xf.write(filled["node"].element("node", {"id": node_id, "label": label},
+                                                    "node", node, data), pretty_print=True)
             xf.write("\n")
             with xf.element("edges"):
                 xf.write("\n")
@@ -546,8 +687,8 @@ def write_gexf(items: Items, out: IO[bytes], comments: Sequence[str] = (),
                     for key in ("label", "weight"):
                         if data.get(key) is not None:
                             attrs[key] = attribute("edge", edge, key, data[key])
-                    xf.write(element_of("edge", attrs, edges, "edge", edge, data,
-                                        _EDGE_SPECIAL), pretty_print=True)
+                    xf.write(filled["edge"].element("edge", attrs, "edge", edge, data),
+                             pretty_print=True)
             xf.write("\n")
         xf.write("\n")
     out.write(b"\n")
