@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from audit.judge.evaluate import (
     requirement_index,
 )
 from audit.judge.outcomes import GRADE, attributable, typical
+from audit.judge.standins import split_at, stand_ins
 from audit.model import (
     BlockReason,
     Category,
@@ -489,10 +489,9 @@ class _Lines:
     _FIELDS = ("id", "source", "url", "target", "zh", "en", "evidence")
 
     def __init__(self) -> None:
-        # A character of Unicode's private use area and a random token: no name, URL or
-        # policy text holds it, and JSON leaves it as it is.
-        token = "\ue000" + uuid.uuid4().hex
-        self._marks = {name: f"{token}{name}\ue001" for name in self._FIELDS}
+        self._marks = stand_ins(self._FIELDS)
+        self._splits = [json_string(self._marks[name]) for name in self._FIELDS]
+        self._splits[-1] = f"[{self._splits[-1]}]"  # the evidence: a list of one
         self._templates: dict[tuple[Any, ...], list[str]] = {}
 
     def _pieces(self, decided: _Decided) -> list[str]:
@@ -510,18 +509,8 @@ class _Lines:
                 reason=Text(zh=marks["zh"], en=marks["en"]), exemption=exemption,
                 requirements=list(decided.requirements), evidence=[marks["evidence"]],
             ).model_dump_json(exclude_none=False) + "\n"
-            pieces = []
-            for name in self._FIELDS:
-                split = json_string(marks[name])
-                if name == "evidence":
-                    split = f"[{split}]"
-                before, found, line = line.partition(split)
-                if not found or split in line:
-                    raise AssertionError("a stand-in is not once in a cross-target verdict's "
-                                         "line: update cross._Lines")
-                pieces.append(before)
-            pieces.append(line)
-            self._templates[key] = pieces
+            pieces = self._templates[key] = split_at(line, self._splits,
+                                                     "a cross-target verdict's line")
         return pieces
 
     def __call__(self, decided: _Decided) -> bytes:

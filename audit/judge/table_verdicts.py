@@ -40,7 +40,6 @@ tests/test_table_verdicts.py holds the two paths to the same bytes.
 from __future__ import annotations
 
 import re
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -61,6 +60,7 @@ from audit.judge.evaluate import (
     names_fill_in_later,
     requirement_index,
 )
+from audit.judge.standins import split_at, stand_ins
 from audit.judge.summary import VerdictCounts
 from audit.model import BlockReason, Outcome, Severity, Status, SurfaceKind, Text, Verdict
 from audit.policy.catalog import Catalog
@@ -287,13 +287,7 @@ class _Marks(NamedTuple):
 
 
 def _marks() -> _Marks:
-    # No policy text or name can hold them: a character of Unicode's private use area and a
-    # random token, made once per judging. JSON leaves such characters as they are, so a
-    # stand-in reads the same inside a reason and inside its JSON string.
-    token = "\ue000" + uuid.uuid4().hex
-    marks = _Marks(*(f"{token}{name}\ue001" for name in _Marks._fields))
-    assert all(json_string(m) == f'"{m}"' for m in marks)
-    return marks
+    return _Marks(**stand_ins(_Marks._fields))
 
 
 class _Lines:
@@ -345,13 +339,8 @@ class _Lines:
         line = (self._template(case, decision)
                 .replace(zh, json_string(decision.reason.zh))
                 .replace(en, json_string(decision.reason.en)))
-        parts = []
-        for split in self._splits[:4]:
-            before, line = line.split(split)
-            parts.append(before)
-        before, tail = line.split(self._splits[4])
-        parts.append(before)
-        head, observation_id, probe_id, target_url, evidence = parts
+        head, observation_id, probe_id, target_url, evidence, tail = split_at(
+            line, self._splits, "a verdict's line")
         return _Pieces(decision.rule.id, head + '"', '"' + observation_id, probe_id,
                        target_url, evidence, tail, case.surface.value, case.outcome.value,
                        decision.status.value, decision.rule.severity.value,
