@@ -138,11 +138,17 @@ JUDGEMENT_FIELDS = (f"SELECT judgement, {json_object(JSON_FIELDS[_JUDGED_FIELDS]
                     "FROM judgements")
 
 
+# The findings' rendered parts are written a MB at a time: millions of a few hundred bytes
+# to a few KB each (with the default 8 KB buffer the findings of a million observations
+# took 13.0-13.2 s, 12.2 s so; docs/benchmarks.md, "Twenty-third session").
+KEPT_BUFFER = 1 << 20
+
+
 class _Kept:
     """Texts kept in a temporary file by the position they are given, read back by it."""
 
     def __init__(self, what: str, count: int):
-        self._file = SpillFile(what)
+        self._file = SpillFile(what, buffering=KEPT_BUFFER)
         self._at = array("q", bytes(8 * count))
         self._length = array("q", bytes(8 * count))
 

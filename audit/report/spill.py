@@ -33,11 +33,13 @@ def _close_quietly(file: IO[bytes]) -> None:
 class SpillFile:
     """Blobs appended to an anonymous temporary file and read back where they were put."""
 
-    def __init__(self, what: str):
-        """`what`: what the file holds, for the error a full or unwritable $TMPDIR gives."""
+    def __init__(self, what: str, *, buffering: int = -1):
+        """`what`: what the file holds, for the error a full or unwritable $TMPDIR gives;
+        `buffering`: the size of its write buffer (-1: Python's default, 8 KB)."""
         self._what = what
         try:
-            self._file = tempfile.TemporaryFile(prefix="hulian-spill-")  # noqa: SIM115
+            self._file = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix="hulian-spill-", buffering=buffering)
         except OSError as exc:
             raise self._error(exc) from None
         # Open for the store's life, not one block: closed by close() or when the store is
