@@ -140,7 +140,7 @@ JUDGEMENT_FIELDS = (f"SELECT judgement, {json_object(JSON_FIELDS[_JUDGED_FIELDS]
 
 # The findings' rendered parts are written a MB at a time: millions of a few hundred bytes
 # to a few KB each (with the default 8 KB buffer the findings of a million observations
-# took 13.0-13.2 s, 12.2 s so; docs/benchmarks.md, "Twenty-third session").
+# took 13.0-14.2 s, 12.1-12.8 s so; docs/benchmarks.md, "Twenty-third session").
 KEPT_BUFFER = 1 << 20
 
 
