@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -216,6 +217,29 @@ def test_a_line_arrow_cannot_read_is_named_by_file_and_line(tmp_path: Path) -> N
         columnar.build(lines, "r")
     assert not (tmp_path / "verdicts.parquet").exists()  # nothing half-built left behind
     assert not (tmp_path / "verdicts.parquet.tmp").exists()
+
+
+def test_a_bad_line_blocks_into_a_rebuild_is_named_by_its_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A table built again parses its blocks ahead of their writing (a thread of their own):
+    # a line Arrow refuses blocks into the file is still named by its own number, and
+    # nothing is left behind. The writing slowed, so that the parsing is blocks ahead of it.
+    writer = sys.modules["pyarrow.parquet"].ParquetWriter  # the one columnar.py writes with
+    write_table = writer.write_table
+
+    def slow(self: Any, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.2)
+        write_table(self, *args, **kwargs)
+
+    monkeypatch.setattr(writer, "write_table", slow)
+    lines = tmp_path / "verdicts.jsonl"
+    good = [json_line(VERDICT.model_copy(update={"id": f"v{n}"})) for n in range(50_000)]
+    good[40_000] = b'{"id": "x", "requirements": 5}\n'
+    lines.write_bytes(b"".join(good))
+    assert 40_000 * len(good[0]) > 2 * columnar.REBUILD_BLOCK  # past the second block
+    with pytest.raises(columnar.ColumnarError, match=r"verdicts.jsonl:40001: cannot be read"):
+        columnar.build(lines, "r")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["verdicts.jsonl"]
 
 
 def test_a_table_cut_by_a_crash_is_rewritten_by_the_resumed_writer(

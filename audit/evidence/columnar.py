@@ -27,7 +27,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +39,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from audit.ahead import made_ahead
 from audit.errors import HulianError
 from audit.evidence.cachedir import cache_root
 
@@ -60,6 +61,7 @@ PENDING_BYTES = 4 << 20
 # Reading a whole JSON-lines file again: blocks of this much, row groups of this many rows.
 REBUILD_BLOCK = 4 << 20
 REBUILD_ROW_GROUP = 131_072
+PARSED_AHEAD = 2  # blocks parsed ahead of their writing (a table built again)
 SOURCE_BYTES = b"hulian.source_bytes"
 
 
@@ -235,25 +237,45 @@ class ColumnarLog:
         self.close()
 
     def _replay(self) -> None:
-        with self.jsonl.open("rb") as fh:
-            tail = b""
-            while block := fh.read(REBUILD_BLOCK):
-                block = tail + block
-                cut = block.rfind(b"\n") + 1
-                tail = block[cut:]
-                if cut:
-                    self._source_bytes += cut
-                    self._write_block(block[:cut], block.count(b"\n", 0, cut),
-                                      REBUILD_ROW_GROUP, threads=self.threads)
-        if tail.strip():
+        # A table built again (threads): each block parsed on every core while the one before
+        # is written by the Parquet writer on one, both without the GIL.
+        tail: list[bytes] = []
+        parsed = self._parsed_blocks(tail)
+        if self.threads:
+            parsed = made_ahead(parsed, PARSED_AHEAD, "hulian-table-blocks")
+        with contextlib.closing(parsed):
+            for table, lines, size in parsed:
+                assert self._writer is not None, "the table is closed"
+                self._writer.write_table(table, row_group_size=REBUILD_ROW_GROUP)
+                self._lines_done += lines
+                self._source_bytes += size
+        if tail and tail[0].strip():
             # A last line without its newline: the bundle's reader keeps it when it is a
             # whole record and skips it when it was cut, and so does the table.
             try:
-                self._write_block(tail + b"\n", 1)
-                self._source_bytes += len(tail)
+                self._write_block(tail[0] + b"\n", 1)
+                self._source_bytes += len(tail[0])
             except ColumnarError:
                 logger.warning("%s: partial last line left out of %s (interrupted write)",
                                self.jsonl, self.path.name)
+
+    def _parsed_blocks(self, tail: list[bytes],
+                       ) -> Generator[tuple[pa.Table, int, int], None, None]:
+        """The lines file's whole lines a block at a time, each block's table, lines and
+        bytes; what follows its last newline is put in `tail`. Reads nothing it writes: it
+        may run in a thread of its own."""
+        lines_before = self._lines_done
+        with self.jsonl.open("rb") as fh:
+            rest = b""
+            while block := fh.read(REBUILD_BLOCK):
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                rest = block[cut:]
+                if cut:
+                    lines = block.count(b"\n", 0, cut)
+                    yield self._parse(block[:cut], self.threads, lines_before), lines, cut
+                    lines_before += lines
+        tail.append(rest)
 
     def _write_block(self, block: bytes, lines: int, row_group: int | None = None, *,
                      threads: bool = False) -> None:
@@ -262,7 +284,8 @@ class ColumnarLog:
         self._writer.write_table(table, row_group_size=row_group or max(1, table.num_rows))
         self._lines_done += lines
 
-    def _parse(self, block: bytes, threads: bool = False) -> pa.Table:
+    def _parse(self, block: bytes, threads: bool = False,
+               lines_before: int | None = None) -> pa.Table:
         # Threads (a table built again from its lines, not a run's live copy): the block in
         # parts Arrow parses on every core, about twice as fast on two (a million
         # observations' verdicts are 2 GB of lines). A line longer than a part cannot be
@@ -275,7 +298,7 @@ class ColumnarLog:
             try:
                 table = self._read(block, len(block) + 1, False)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise ColumnarError(self._where(block, exc)) from None
+                raise ColumnarError(self._where(block, exc, lines_before)) from None
         return self._complete(table)
 
     def _complete(self, table: pa.Table) -> pa.Table:
@@ -292,9 +315,11 @@ class ColumnarLog:
             parse_options=pa_json.ParseOptions(explicit_schema=self._schema,
                                                unexpected_field_behavior="ignore"))
 
-    def _where(self, block: bytes, exc: Exception) -> str:
-        """The first line of a block Arrow refused, by number: read one by one to find it."""
-        for offset, raw in enumerate(block.splitlines(), self._lines_done + 1):
+    def _where(self, block: bytes, exc: Exception, lines_before: int | None = None) -> str:
+        """The first line of a block Arrow refused, by number (the block follows
+        `lines_before` lines, by default those in the file): read one by one to find it."""
+        first = (self._lines_done if lines_before is None else lines_before) + 1
+        for offset, raw in enumerate(block.splitlines(), first):
             if not raw.strip():
                 continue
             try:
