@@ -194,10 +194,7 @@ class ColumnarLog:
         self._guarded(lambda: self._write_rows(table, column_count=len(column)))
 
     def _write_rows(self, table: pa.Table, column_count: int) -> None:
-        assert self._writer is not None, "the table is closed"
-        table = self._complete(table)
-        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
-        self._lines_done += column_count
+        self._write_table(self._complete(table), column_count)
 
     def flush(self) -> None:
         """Write what is held as a row group."""
@@ -245,9 +242,7 @@ class ColumnarLog:
             parsed = made_ahead(parsed, PARSED_AHEAD, "hulian-table-blocks")
         with contextlib.closing(parsed):
             for table, lines, size in parsed:
-                assert self._writer is not None, "the table is closed"
-                self._writer.write_table(table, row_group_size=REBUILD_ROW_GROUP)
-                self._lines_done += lines
+                self._write_table(table, lines, REBUILD_ROW_GROUP)
                 self._source_bytes += size
         if tail and tail[0].strip():
             # A last line without its newline: the bundle's reader keeps it when it is a
@@ -277,10 +272,11 @@ class ColumnarLog:
                     lines_before += lines
         tail.append(rest)
 
-    def _write_block(self, block: bytes, lines: int, row_group: int | None = None, *,
-                     threads: bool = False) -> None:
+    def _write_block(self, block: bytes, lines: int) -> None:
+        self._write_table(self._parse(block), lines)
+
+    def _write_table(self, table: pa.Table, lines: int, row_group: int | None = None) -> None:
         assert self._writer is not None, "the table is closed"
-        table = self._parse(block, threads)
         self._writer.write_table(table, row_group_size=row_group or max(1, table.num_rows))
         self._lines_done += lines
 
