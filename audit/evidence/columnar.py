@@ -24,6 +24,7 @@ Standard library and pyarrow only (no models): the asyncio engine's recorder pro
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -184,13 +185,17 @@ class ColumnarLog:
         columns, this table's (run_id may be NULL: the run's), go into the table beside them,
         without parsing the lines again."""
         column = batch.column(lines)
-        data = text_bytes(column)
-        out.write(data)
+        written = 0
+        for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else (column,):
+            data = text_bytes(chunk)
+            out.write(data)
+            written += len(data)
         if self._broken:
             return
         self.flush()  # lines added before these go first
-        self._source_bytes += len(data)
-        table = pa.Table.from_batches([batch.drop_columns([lines])])
+        self._source_bytes += written
+        rest = batch.drop_columns([lines])
+        table = rest if isinstance(rest, pa.Table) else pa.Table.from_batches([rest])
         self._guarded(lambda: self._write_rows(table, column_count=len(column)))
 
     def _write_rows(self, table: pa.Table, column_count: int) -> None:
@@ -338,6 +343,66 @@ def text_bytes(column: Any) -> memoryview:
     wide = pa.types.is_large_string(column.type)
     edges = memoryview(offsets).cast("q" if wide else "i")
     return memoryview(data)[edges[column.offset]:edges[column.offset + len(column)]]
+
+
+def _whole(table: pa.Table, pieced: str) -> pa.Table:
+    """`table` with each column but `pieced` in one chunk: a Parquet writer cuts pages
+    where a column's chunks end, so a table written in one piece gives the same bytes
+    however its rows arrived."""
+    if all(column.num_chunks <= 1 for column in table.columns):
+        return table
+    return pa.table({name: column if name == pieced else column.combine_chunks()
+                     for name, column in zip(table.column_names, table.columns, strict=True)})
+
+
+def in_order(batches: list[Any], keys: tuple[str, str], rows: int,
+             pieced: str = "line") -> Iterator[pa.Table]:
+    """The rows of `batches` in the order of their two integer `keys` columns (no two rows
+    with the same pair), in tables of `rows` rows without those columns, each column but
+    `pieced` in one chunk. Rows that came in runs (a query's parts made by threads of their
+    own) are sliced from where they lie, not copied into a new order: `pieced` (gigabytes of
+    JSON lines, written chunk by chunk) is not copied at all."""
+    if not batches:
+        return
+    table = pa.Table.from_batches(batches)
+    if not table.num_rows:
+        return
+    body = table.drop_columns(list(keys))
+    runs = _runs(*(table.column(key) for key in keys))
+    if runs is None:  # in pieces too small to be worth slicing
+        body, runs = body.take(_order(*(table.column(key) for key in keys))), [(0, len(body))]
+    pieces: list[pa.Table] = []
+    held = 0
+    for at, length in runs:
+        while length:
+            step = min(length, rows - held)
+            pieces.append(body.slice(at, step))
+            held, at, length = held + step, at + step, length - step
+            if held == rows:
+                yield _whole(pa.concat_tables(pieces), pieced)
+                pieces, held = [], 0
+    if pieces:
+        yield _whole(pa.concat_tables(pieces), pieced)
+
+
+# Runs shorter than this on average are copied into order (Table.take) rather than sliced.
+SHORTEST_RUNS = 64
+
+
+def _order(first: Any, second: Any) -> Any:
+    span = pc.add(pc.max(second), 1)
+    return pc.sort_indices(pc.add(pc.multiply(first, span), second).combine_chunks())
+
+
+def _runs(first: Any, second: Any) -> list[tuple[int, int]] | None:
+    """The rows in the order of (first, second) as runs (start, length) of rows that lie one
+    after the other; None where the runs are shorter than SHORTEST_RUNS on average."""
+    order = _order(first, second).cast(pa.int64())
+    breaks = pc.indices_nonzero(pc.not_equal(pc.pairwise_diff(order).slice(1), 1))
+    if len(breaks) * SHORTEST_RUNS > len(order):
+        return None
+    starts = [0, *(b + 1 for b in breaks.to_pylist()), len(order)]
+    return [(order[begin].as_py(), end - begin) for begin, end in itertools.pairwise(starts)]
 
 
 # ---------------------------------------------------------------------------------------

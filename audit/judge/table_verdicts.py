@@ -18,7 +18,9 @@ reason templates format a name (`{source!r}`, `{target:>8}`) keeps the source an
 the kind, and its names filled in by Python (`names_fill_in_later`).
 
 The rows are judged a range at a time (`range_rows`), in a thread of their own a range ahead of
-the writing of their lines and table (audit.ahead). The kinds decided are kept, their
+the writing of their lines and table (audit.ahead), each range's verdicts put in the rows'
+order by Arrow (`columnar.in_order`: DuckDB's joins give them in runs, which are written
+where they lie rather than sorted and copied). The kinds decided are kept, their
 verdicts in a DuckDB table the ranges join (each naming its pieces, kept once in another:
 kinds share them) and their counts in Python, up to KEPT_CASES kinds:
 a range whose new kinds would pass that starts the table again with its own (memory stays
@@ -48,7 +50,7 @@ from typing import IO, Any, NamedTuple
 from audit.ahead import made_ahead
 from audit.evidence import sql
 from audit.evidence.bundle import json_string
-from audit.evidence.columnar import ColumnarLog, text_bytes
+from audit.evidence.columnar import ColumnarLog, in_order, text_bytes
 from audit.evidence.sql import RunTables, TablesError
 from audit.judge.cross import attribute_urls
 from audit.judge.evaluate import (
@@ -147,9 +149,9 @@ _LINE = """c.head || id || c.observation_id || {encode}(observation_id)
          $target_zh, {inner}(target_zh)), $target_en, {inner}(target_en))
     || coalesce({encode_list}(evidence), '[]') || c.tail || chr(10)"""
 
-# The kinds' verdicts: a kind's hash, a verdict's place among the kind's verdicts (the
-# catalog's order of rules) and the number of its pieces, a row each (judged_kinds)...
-_KINDS_COLUMNS = [("h", "UBIGINT"), ("ordinal", "INTEGER"), ("piece", "INTEGER")]
+# The kinds' verdicts: a kind's hash and the numbers of its verdicts' pieces, in the
+# catalog's order of rules, a row a kind (judged_kinds)...
+_KINDS_COLUMNS = [("h", "UBIGINT"), ("pieces", "INTEGER[]")]
 # ... and each distinct verdict's pieces, as `_Lines.pieces` gives them, once by their number
 # (judged_pieces): kinds differ in what the rules look at, their verdicts' pieces far less
 # (the 2,000-platform audit: 34,682 verdicts of 8,002 kinds, 123 distinct pieces; each
@@ -163,11 +165,11 @@ _PIECES_COLUMNS = [
 
 
 def _verdicts_sql(kind: str) -> str:
-    """Each verdict of a range of rows, in the rows' order (each row's in the catalog's
-    order of rules): its JSON line and the verdicts table's columns. A range at a time, each
-    ordered by DuckDB: a join does not keep the rows' order. DuckDB's JSON of a text differs
-    from pydantic's only in an escape \\u00XX (the hex digits' case): a line with one (rare:
-    a control character) is made again with pydantic's."""
+    """Each verdict of a range of rows: its JSON line and the verdicts table's columns, and
+    its row and place among the row's verdicts (`in_order_row`, `in_order_ordinal`: DuckDB's
+    joins do not keep the rows' order, `in_order` puts them back in it). DuckDB's JSON of a
+    text differs from pydantic's only in an escape \\u00XX (the hex digits' case): a line
+    with one (rare: a control character) is made again with pydantic's."""
     fast = _LINE.format(encode="to_json", inner="json_inner_fast", encode_list="to_json")
     exact = _LINE.format(encode="json_string", inner="json_inner", encode_list="json_list")
     return f"""
@@ -175,11 +177,12 @@ WITH keyed AS (
   SELECT row, id AS observation_id, probe_id, target_url, evidence, source, target,
          source_zh, source_en, target_zh, target_en, {KIND_HASH.format(kind=kind)} AS h
   FROM ({_CASED})),
--- The rows with their kinds' verdicts first, materialized: left to itself DuckDB joined the
--- two small tables first and hashed every kind's verdicts with their pieces (the
--- 2,000-platform audit: 93 of 512 MB; with reasons ~12 sentences longer, 284).
-kinded AS MATERIALIZED (
-  SELECT k.*, j.ordinal, j.piece FROM keyed k JOIN judged_kinds j USING (h)),
+-- A kind's verdicts as one list of pieces, unnested in the catalog's order of rules: one
+-- match a row, where a row a verdict made DuckDB's join give a range's first verdicts of
+-- every row, then the second ones (its probe goes match by match).
+kinded AS (
+  SELECT k.*, unnest(j.pieces) AS piece, generate_subscripts(j.pieces, 1) AS ordinal
+  FROM keyed k JOIN judged_kinds j USING (h)),
 identified AS (
   SELECT k.*, c, substr(sha256(c.rule_id || chr(0) || k.observation_id), 1, 16) AS id
   FROM kinded k JOIN judged_pieces c USING (piece)),
@@ -190,24 +193,26 @@ SELECT CASE WHEN contains(fast, '\\u00') THEN {exact} ELSE fast END AS line,
        {{'zh': replace(replace(c.reason_zh, $source_zh, source_zh), $target_zh, target_zh),
          'en': replace(replace(c.reason_en, $source_en, source_en), $target_en, target_en)}}
          AS reason,
-       c.exemption, c.requirements, evidence
-FROM lines ORDER BY row, ordinal
+       c.exemption, c.requirements, evidence, row AS in_order_row, ordinal AS in_order_ordinal
+FROM lines
 """
 
 
-# Rows judged at a time: a range's lines are sorted by DuckDB (~0.9-1.4 KB a verdict, 3-5 a
-# row). Half the ranges of 65,536 rows they were: a range's batches fit in the queue of those
-# made ahead (BATCHES_AHEAD), so DuckDB judges the next range while they are written (a
-# million observations of 2,000 platforms: the per-observation rules 37 -> 30 s, the same
-# lines; docs/benchmarks.md, "Sixteenth session").
+# Rows judged at a time: a range's verdicts are held until the range is judged, then put in
+# order (~0.9-1.4 KB a verdict, 3-5 a row). Half the ranges of 65,536 rows they were: a
+# range's batches fit in the queue of those made ahead (BATCHES_AHEAD), so DuckDB judges the
+# next range while they are written (a million observations of 2,000 platforms: the
+# per-observation rules 37 -> 30 s, the same lines; docs/benchmarks.md, "Sixteenth
+# session").
 RANGE_ROWS = 32_768
 # ... and fewer where a range's verdicts could take more than RANGE_BYTES (as DuckDB's Arrow
 # batches), were each per-observation rule to give each row a verdict as large as the
 # largest of the ranges judged so far gave on average (`range_rows`; the first range, of
-# FIRST_RANGE_VERDICTS verdicts at most, measures). DuckDB does not dependably spill its
-# sort of these wide rows (DuckDB 2.0.1): ranges of 32,768 rows ran out of its 512 MB judged
-# by 30 rules (the shipped six copied five times) or by the six with reasons of ~1.6 KB,
-# where the shipped catalog's ~1.4 KB verdicts, ~4.3 a row, take ~194 MB a range.
+# FIRST_RANGE_VERDICTS verdicts at most, measures). DuckDB sorted them until the twenty-fourth
+# session and did not dependably spill that sort of wide rows (DuckDB 2.0.1): ranges of
+# 32,768 rows ran out of its 512 MB judged by 30 rules (the shipped six copied five times)
+# or by the six with reasons of ~1.6 KB. Held in Arrow, a range is still memory of its own:
+# the shipped catalog's ~1.4 KB verdicts, ~4.3 a row, take ~194 MB a range.
 RANGE_BYTES = 288 * 2**20
 FIRST_RANGE_VERDICTS = 12_288  # 2,048 rows of the shipped catalog
 # Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds
@@ -222,6 +227,9 @@ KEPT_CASES = 16_384
 # at most in all; reasons of kilobytes made batches of ~60 MB, 1.2 GB ahead of the writing.
 BATCHES_AHEAD = 20
 BATCH_BYTES = 12 * 2**20
+
+# The columns a range's verdicts are put in order by (_verdicts_sql).
+IN_ORDER = ("in_order_row", "in_order_ordinal")
 
 # pydantic's JSON of a list of texts, and of a text inside a JSON string; DuckDB's of the
 # latter.
@@ -415,13 +423,15 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
         for key, example, _, h in kinds:
             pieces, judgements = judged(key, key[4:8] + example)
             kept[h] = (key, judgements)
-            for ordinal, piece in enumerate(pieces):
+            numbered: list[int] = []
+            for piece in pieces:
                 value = (*piece[:-1], tuple(piece.requirements)) if named else (len(numbers),)
                 number = numbers.get(value)
                 if number is None:
                     number = numbers[value] = len(numbers)
                     piece_rows.append((number, *piece))
-                kind_rows.append((h, ordinal, number))
+                numbered.append(number)
+            kind_rows.append((h, numbered))
         return kind_rows, piece_rows
 
     def judge_kinds(bounds: dict[str, Any]) -> None:
@@ -458,19 +468,23 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     tables.table("judged_pieces", _PIECES_COLUMNS, ())
 
     def judged_batches() -> Iterator[Any]:
-        """Each range's verdicts as DuckDB's Arrow batches, a range after the other, each
-        range as long as range_rows allows after the ones before."""
+        """Each range's verdicts as Arrow tables (their lines in pieces, the rest whole), a
+        range after the other, each range as long as range_rows allows after the ones
+        before."""
         start, verdict_bytes = 0, None
         while start < total:
             stop = start + range_rows(rules, verdict_bytes)
             bounds: dict[str, Any] = {"start": start, "stop": stop, "listed": listed}
             judge_kinds(bounds)
-            lines = size = 0
-            for batch in tables.batches(verdicts, {**bounds, **marks.params()},
-                                        batch_rows(verdict_bytes)):
-                lines += batch.num_rows
-                size += batch.nbytes
-                yield batch
+            # The range's verdicts as DuckDB made them, then in order: sorting them in the
+            # statement (ORDER BY) cost DuckDB ~9 s of CPU a million observations, most of it
+            # moving the wide rows and faulting in the memory its sort takes (RANGE_BYTES).
+            made = list(tables.batches(verdicts, {**bounds, **marks.params()},
+                                       batch_rows(verdict_bytes)))
+            lines = sum(batch.num_rows for batch in made)
+            size = sum(batch.nbytes - sum(batch.column(key).nbytes for key in IN_ORDER)
+                       for batch in made)
+            yield from in_order(made, IN_ORDER, batch_rows(verdict_bytes))
             if lines:
                 verdict_bytes = max(verdict_bytes or 0, size / lines)
             start = stop
@@ -480,7 +494,8 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     with closing(made_ahead(judged_batches(), BATCHES_AHEAD, "hulian-judging")) as made:
         for batch in made:  # closed (the thread stopped) before the tables, whatever happens
             if table is None:
-                out.write(text_bytes(batch.column("line")))
+                for chunk in batch.column("line").chunks:
+                    out.write(text_bytes(chunk))
             else:
                 table.append_batch(batch, out)
     return counts
