@@ -139,15 +139,19 @@ FROM ({_CASED}) GROUP BY {kind}
 # One verdict's line: each row's values as JSON (`encode`: DuckDB's to_json, or pydantic's
 # json_string; `inner`: the same inside a JSON string) between its kind's pieces and in
 # place of the stand-ins for its source, target platform and names.
-_LINE = """c.head || id || c.observation_id || {encode}(observation_id)
-    || c.probe_id || coalesce({encode}(probe_id), 'null')
-    || replace(c.target_url, $source_mark, {encode}(source))
-    || coalesce({encode}(target_url), 'null')
-    || replace(replace(replace(replace(replace(c.evidence,
+# One `concat` rather than a chain of `||`, which DuckDB does a pair at a time, copying the
+# line so far at each step (20 parts over 2 million rows: 2.4 s against 0.6). concat reads a
+# NULL as '' where || gives a NULL line: no part is NULL (check_records holds the id, probe,
+# source and URL; the rest are coalesced).
+_LINE = """concat(c.head, id, c.observation_id, {encode}(observation_id),
+    c.probe_id, coalesce({encode}(probe_id), 'null'),
+    replace(c.target_url, $source_mark, {encode}(source)),
+    coalesce({encode}(target_url), 'null'),
+    replace(replace(replace(replace(replace(c.evidence,
          $target_mark, coalesce({encode}(target), 'null')),
          $source_zh, {inner}(source_zh)), $source_en, {inner}(source_en)),
-         $target_zh, {inner}(target_zh)), $target_en, {inner}(target_en))
-    || coalesce({encode_list}(evidence), '[]') || c.tail || chr(10)"""
+         $target_zh, {inner}(target_zh)), $target_en, {inner}(target_en)),
+    coalesce({encode_list}(evidence), '[]'), c.tail, chr(10))"""
 
 # The kinds' verdicts: a kind's hash and the numbers of its verdicts' pieces, in the
 # catalog's order of rules, a row a kind (judged_kinds)...
