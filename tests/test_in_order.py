@@ -85,7 +85,9 @@ def test_shuffled_rows_are_copied_into_order() -> None:
     rows = _verdicts(3_000)
     shuffled = rows[:]
     random.Random(5).shuffle(shuffled)
-    assert columnar._runs(*(pa.chunked_array([[r[k] for r in shuffled]]) for k in KEYS)) is None
+    order = sorted(range(len(shuffled)), key=lambda i: rows.index(shuffled[i]))
+    assert columnar._runs(pa.array(order, pa.uint64())) is None
+    assert columnar._runs(pa.array(range(len(rows)), pa.uint64())) == [(0, len(rows))]
     tables = list(columnar.in_order(_batches(shuffled, 700), KEYS, 1_024))
     assert [t.num_rows for t in tables] == [1_024, 1_024, 952]
     assert _written(tables)[0] == "".join(str(r["line"]) for r in rows).encode()

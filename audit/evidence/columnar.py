@@ -355,22 +355,24 @@ def _whole(table: pa.Table, pieced: str) -> pa.Table:
                      for name, column in zip(table.column_names, table.columns, strict=True)})
 
 
-def in_order(batches: list[Any], keys: tuple[str, str], rows: int,
+def in_order(batches: list[Any], keys: tuple[str, ...], rows: int,
              pieced: str = "line") -> Iterator[pa.Table]:
-    """The rows of `batches` in the order of their two integer `keys` columns (no two rows
-    with the same pair), in tables of `rows` rows without those columns, each column but
-    `pieced` in one chunk. Rows that came in runs (a query's parts made by threads of their
-    own) are sliced from where they lie, not copied into a new order: `pieced` (gigabytes of
-    JSON lines, written chunk by chunk) is not copied at all."""
+    """The rows of `batches` in the order of their `keys` columns (no two rows with the same
+    keys), in tables of `rows` rows without those columns, each column but `pieced` in one
+    chunk. Rows that came in runs (a query's parts made by threads of their own) are sliced
+    from where they lie, not copied into a new order: `pieced` (gigabytes of JSON lines,
+    written chunk by chunk) is not copied at all."""
     if not batches:
         return
     table = pa.Table.from_batches(batches)
     if not table.num_rows:
         return
     body = table.drop_columns(list(keys))
-    runs = _runs(*(table.column(key) for key in keys))
+    order = pc.sort_indices(table.select(list(keys)),
+                            sort_keys=[(key, "ascending") for key in keys])
+    runs = _runs(order)
     if runs is None:  # in pieces too small to be worth slicing
-        body, runs = body.take(_order(*(table.column(key) for key in keys))), [(0, len(body))]
+        body, runs = body.take(order), [(0, len(body))]
     pieces: list[pa.Table] = []
     held = 0
     for at, length in runs:
@@ -389,15 +391,10 @@ def in_order(batches: list[Any], keys: tuple[str, str], rows: int,
 SHORTEST_RUNS = 64
 
 
-def _order(first: Any, second: Any) -> Any:
-    span = pc.add(pc.max(second), 1)
-    return pc.sort_indices(pc.add(pc.multiply(first, span), second).combine_chunks())
-
-
-def _runs(first: Any, second: Any) -> list[tuple[int, int]] | None:
-    """The rows in the order of (first, second) as runs (start, length) of rows that lie one
-    after the other; None where the runs are shorter than SHORTEST_RUNS on average."""
-    order = _order(first, second).cast(pa.int64())
+def _runs(order: Any) -> list[tuple[int, int]] | None:
+    """Rows in the `order` given (their indices) as runs (start, length) of rows that lie
+    one after the other; None where the runs are shorter than SHORTEST_RUNS on average."""
+    order = order.cast(pa.int64())  # uint64: their differences would wrap around
     breaks = pc.indices_nonzero(pc.not_equal(pc.pairwise_diff(order).slice(1), 1))
     if len(breaks) * SHORTEST_RUNS > len(order):
         return None
