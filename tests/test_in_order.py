@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -97,3 +98,23 @@ def test_nothing_in_gives_nothing_out() -> None:
     assert list(columnar.in_order([], KEYS, 10)) == []
     empty = pa.RecordBatch.from_pylist([], schema=_batches(_verdicts(1), 1)[0].schema)
     assert list(columnar.in_order([empty], KEYS, 10)) == []
+
+
+def test_tables_of_no_rows_are_refused() -> None:
+    with pytest.raises(ValueError, match="tables of 0 rows"):
+        list(columnar.in_order(_batches(_verdicts(3), 3), KEYS, 0))
+
+
+def test_a_null_line_in_any_chunk_writes_none_of_them(tmp_path: Path) -> None:
+    # append_batch takes in_order's tables (lines in several chunks): a NULL line in a later
+    # chunk is an error before the earlier chunks' lines reach the file.
+    schema = columnar.SCHEMAS["verdicts"]
+    rest = pa.Table.from_pylist([dict.fromkeys(schema.names)] * 2, schema=schema)
+    lines = pa.chunked_array([pa.array(['{"a":1}\n'], pa.string()),
+                              pa.array([None], pa.string())])
+    table = rest.append_column("line", lines)
+    out = io.BytesIO()
+    with (columnar.ColumnarLog(tmp_path / "verdicts.jsonl", "r") as log,
+          pytest.raises(columnar.ColumnarError, match="NULL")):
+        log.append_batch(table, out)
+    assert out.getvalue() == b""

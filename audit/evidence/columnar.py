@@ -180,20 +180,21 @@ class ColumnarLog:
             self.flush()
 
     def append_batch(self, batch: Any, out: IO[bytes], lines: str = "line") -> None:
-        """Rows made elsewhere (an Arrow batch from DuckDB): its `lines` column, each a JSON
-        line with its newline, is appended to the JSON-lines file `out`, and its other
-        columns, this table's (run_id may be NULL: the run's), go into the table beside them,
-        without parsing the lines again."""
+        """Rows made elsewhere (an Arrow batch or table from DuckDB, its lines in any number
+        of chunks): its `lines` column, each a JSON line with its newline, is appended to the
+        JSON-lines file `out`, and its other columns, this table's (run_id may be NULL: the
+        run's), go into the table beside them, without parsing the lines again."""
         column = batch.column(lines)
-        written = 0
-        for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else (column,):
-            data = text_bytes(chunk)
+        # Every chunk's text first: a NULL line in any of them is an error before one is
+        # written.
+        texts = [text_bytes(chunk) for chunk in
+                 (column.chunks if isinstance(column, pa.ChunkedArray) else (column,))]
+        for data in texts:
             out.write(data)
-            written += len(data)
         if self._broken:
             return
         self.flush()  # lines added before these go first
-        self._source_bytes += written
+        self._source_bytes += sum(len(data) for data in texts)
         rest = batch.drop_columns([lines])
         table = rest if isinstance(rest, pa.Table) else pa.Table.from_batches([rest])
         self._guarded(lambda: self._write_rows(table, column_count=len(column)))
@@ -361,7 +362,10 @@ def in_order(batches: list[Any], keys: tuple[str, ...], rows: int,
     keys), in tables of `rows` rows without those columns, each column but `pieced` in one
     chunk. Rows that came in runs (a query's parts made by threads of their own) are sliced
     from where they lie, not copied into a new order: `pieced` (gigabytes of JSON lines,
-    written chunk by chunk) is not copied at all."""
+    written chunk by chunk) is not copied. Rows that came nearly shuffled (a small query
+    whose plan DuckDB chose otherwise) are copied into order."""
+    if rows < 1:
+        raise ValueError(f"in_order: tables of {rows} rows")
     if not batches:
         return
     table = pa.Table.from_batches(batches)

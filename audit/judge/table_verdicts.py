@@ -19,11 +19,12 @@ the kind, and its names filled in by Python (`names_fill_in_later`).
 
 The rows are judged a range at a time (`range_rows`), in a thread of their own a range ahead of
 the writing of their lines and table (audit.ahead), each range's verdicts put in the rows'
-order by Arrow (`columnar.in_order`: DuckDB's joins give them in runs, which are written
-where they lie rather than sorted and copied). The kinds decided are kept, their
-verdicts in a DuckDB table the ranges join (each naming its pieces, kept once in another:
-kinds share them) and their counts in Python, up to KEPT_CASES kinds:
-a range whose new kinds would pass that starts the table again with its own (memory stays
+order by Arrow (`columnar.in_order`: DuckDB's joins give a range of thousands of rows in a
+few runs, as its threads made them, which are written where they lie rather than sorted
+and copied; a small range may come shuffled, and is copied into order). The kinds decided
+are kept, their verdicts in a DuckDB table the ranges join (each naming its pieces, kept
+once in another: kinds share them) and their counts in Python, up to KEPT_CASES kinds: a
+range whose new kinds would pass that starts the table again with its own (memory stays
 bounded whatever the number of kinds: a host per URL where exemptions list domains, a case
 per kind where templates format names). A run of thousands of platforms has ~10,000 kinds
 met ~120,000 times over a million rows: each is decided and handed to DuckDB once.
@@ -216,14 +217,16 @@ RANGE_ROWS = 32_768
 # session and did not dependably spill that sort of wide rows (DuckDB 2.0.1): ranges of
 # 32,768 rows ran out of its 512 MB judged by 30 rules (the shipped six copied five times)
 # or by the six with reasons of ~1.6 KB. Held in Arrow, a range is still memory of its own:
-# the shipped catalog's ~1.4 KB verdicts, ~4.3 a row, take ~194 MB a range.
+# the shipped catalog's ~1.4 KB verdicts, ~4.3 a row, take ~194 MB a range, and two are
+# alive at most in this thread (one being judged, the last one's tables in the queue).
 RANGE_BYTES = 288 * 2**20
 FIRST_RANGE_VERDICTS = 12_288  # 2,048 rows of the shipped catalog
 # Kinds whose pieces are kept from one range to the next: a run has a few thousand kinds
 # (~10,000 for 2,000 platforms of 200 companies), all kept, unless exemptions list domains
 # its URLs' hosts hold (a kind per such host) or its templates format a name (a kind per
-# case: `_NAMED_KIND`). A kind's verdicts are three numbers each in DuckDB's memory, their
-# distinct pieces ~1.5 KB each (a piece per case's verdict where templates format names).
+# case: `_NAMED_KIND`). A kind is its hash and its verdicts' piece numbers in DuckDB's
+# memory, their distinct pieces ~1.5 KB each (a piece per case's verdict where templates
+# format names).
 KEPT_CASES = 16_384
 # Batches of verdicts made ahead of their writing: a range's (~17 batches of a range of 2,000
 # platforms). A batch holds TEXT_ROWS verdicts, or fewer where they could take more than
@@ -489,6 +492,7 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
             size = sum(batch.nbytes - sum(batch.column(key).nbytes for key in IN_ORDER)
                        for batch in made)
             yield from in_order(made, IN_ORDER, batch_rows(verdict_bytes))
+            del made  # held by the queue's tables only, not while the next range is judged
             if lines:
                 verdict_bytes = max(verdict_bytes or 0, size / lines)
             start = stop
