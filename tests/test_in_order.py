@@ -47,8 +47,8 @@ def _in_runs(rows: list[dict[str, object]], runs: int, seed: int) -> list[dict[s
 def _written(tables: list[pa.Table]) -> tuple[bytes, bytes]:
     """The lines as they are written (chunk by chunk), and the rest as a Parquet file of a
     row group a table."""
-    lines = b"".join(bytes(columnar.text_bytes(chunk))
-                     for table in tables for chunk in table.column("line").chunks)
+    lines = b"".join(bytes(data) for table in tables
+                     for data in columnar.chunk_texts(table.column("line")))
     sink = io.BytesIO()
     rest = [table.drop_columns(["line"]) for table in tables]
     with pq.ParquetWriter(sink, rest[0].schema, compression="zstd") as writer:

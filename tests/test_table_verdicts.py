@@ -383,8 +383,8 @@ def test_batches_of_long_verdicts_hold_fewer_of_them(monkeypatch: pytest.MonkeyP
     class Table:
         def append_batch(self, batch: Any, out: io.BytesIO) -> None:
             sizes.append((batch.num_rows, batch.nbytes))
-            for chunk in batch.column("line").chunks:
-                out.write(columnar.text_bytes(chunk))
+            for data in columnar.chunk_texts(batch.column("line")):
+                out.write(data)
 
     out = io.BytesIO()
     root = Path(tempfile.mkdtemp(prefix="hulian-test-table-verdicts-"))

@@ -185,10 +185,7 @@ class ColumnarLog:
         JSON-lines file `out`, and its other columns, this table's (run_id may be NULL: the
         run's), go into the table beside them, without parsing the lines again."""
         column = batch.column(lines)
-        # Every chunk's text first: a NULL line in any of them is an error before one is
-        # written.
-        texts = [text_bytes(chunk) for chunk in
-                 (column.chunks if isinstance(column, pa.ChunkedArray) else (column,))]
+        texts = chunk_texts(column)
         for data in texts:
             out.write(data)
         if self._broken:
@@ -404,6 +401,14 @@ def _runs(order: Any) -> list[tuple[int, int]] | None:
         return None
     starts = [0, *(b + 1 for b in breaks.to_pylist()), len(order)]
     return [(order[begin].as_py(), end - begin) for begin, end in itertools.pairwise(starts)]
+
+
+def chunk_texts(column: Any) -> list[memoryview]:
+    """text_bytes of each chunk of a text column (an Array or a ChunkedArray), all read
+    before any is written: a NULL line in a later chunk is an error before the earlier
+    chunks' lines reach a file."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else (column,)
+    return [text_bytes(chunk) for chunk in chunks]
 
 
 # ---------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from typing import IO, Any, NamedTuple
 from audit.ahead import made_ahead
 from audit.evidence import sql
 from audit.evidence.bundle import json_string
-from audit.evidence.columnar import ColumnarLog, in_order, text_bytes
+from audit.evidence.columnar import ColumnarLog, chunk_texts, in_order
 from audit.evidence.sql import RunTables, TablesError
 from audit.judge.cross import attribute_urls
 from audit.judge.evaluate import (
@@ -502,8 +502,8 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     with closing(made_ahead(judged_batches(), BATCHES_AHEAD, "hulian-judging")) as made:
         for batch in made:  # closed (the thread stopped) before the tables, whatever happens
             if table is None:
-                for chunk in batch.column("line").chunks:
-                    out.write(text_bytes(chunk))
+                for data in chunk_texts(batch.column("line")):
+                    out.write(data)
             else:
                 table.append_batch(batch, out)
     return counts
