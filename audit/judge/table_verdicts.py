@@ -396,6 +396,7 @@ def write_observation_verdicts(tables: RunTables, catalog: Catalog, out: IO[byte
     table, in its order (each row's in the catalog's order of rules), as the bundle's JSON
     lines into `out` and as rows of the verdicts table `table` (the lines' table; None: the
     lines only); their counts. The records must have been checked (check_records)."""
+    tables.keep_footers()  # the rows are read a range at a time, hundreds of ranges
     attribute_urls(tables, catalog)
     domains = exemption_domains(catalog)
     hosts = ([(url, host) for (url,) in tables.rows(*_hosts_sql(domains))
