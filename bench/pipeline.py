@@ -10,8 +10,10 @@ bench/report.py the report of another audit, bench/evaluate.py the per-observati
 their figures add up to the issue's, but no run measured the whole. Here the audit is
 tests/scaleruns.py's (2,000 platforms, 200 companies, 400,000 seeded edges), judged by the
 shipped rules of every scope (the per-observation rules apply to its surfaces), written as a
-crawl writes it (a BundleWriter, observation by observation, its Parquet table as it goes:
-not timed), and then, each in its own process (its peak RSS is that process's VmHWM):
+crawl writes it (a BundleWriter, observation by observation: not timed; the JSON lines only,
+as hulian's crawls do by default, their Parquet table built at the crawl's end unless
+HULIAN_PARQUET=1 writes it as they go, so `finish` times that build), and then, each in its
+own process (its peak RSS is that process's VmHWM):
 
   finish   audit.pipeline.finish_run, as a crawl ends: the observations' table made current,
            every rule judged with the verdicts' lines and table (write_verdicts), the review
