@@ -344,8 +344,10 @@ class RunTables:
         scans in 20 (docs/benchmarks.md, "Twenty-fifth session"). Not the default: kept
         parsed, the verdicts' footer of ten million (16.5 MB) held ~90 MB more through a
         report, whose statements each scan the whole table once. Kept for this database only
-        (an in-memory one a RunTables), checked against the file's modification time; the
-        setting is the Parquet reader's, loaded by the views (nothing is autoloaded)."""
+        (an in-memory one a RunTables), checked against the file's modification time. Set
+        here, not given to `connect`: there the Parquet reader whose setting it is has not
+        been loaded (nothing is autoloaded) and the connection fails; and as GLOBAL, which is
+        this database's (a plain SET leaves it off, silently)."""
         self.execute("SET GLOBAL parquet_metadata_cache = true")
 
     def exclude_rules(self, rule_ids: Iterable[str]) -> None:
