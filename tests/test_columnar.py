@@ -470,8 +470,8 @@ def test_a_parquet_footer_kept_is_read_once_a_connection_not_once_a_statement(
         tables.keep_footers()
         tables.all(statement)
         assert bytes_read(tables) < footer // 10
-    # Kept for that connection only: a table rewritten (in the same second, the size the
-    # same) is read as it is now by the next one.
+    # Kept for that connection only: a table rewritten (most likely within the same second
+    # of modification time) is read as it is now by the next one.
     _many_row_groups(table, 1)
     with RunTables(table) as tables:
         tables.keep_footers()
