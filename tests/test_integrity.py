@@ -361,6 +361,37 @@ def test_an_unverified_bundle_is_graphed_and_evaluated_from_its_lines(
     assert written == lines
 
 
+def test_an_unverified_bundle_is_exported_from_its_lines(
+        small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `hulian export --allow-unverified` of a bundle edited in place to the same size writes
+    # the edited lines' rows, not the bundle's own table (current by its size alone), and
+    # leaves no table behind.
+    import tempfile
+
+    def targets(exported: Path) -> list[str]:
+        return [json.loads(line)["target_platform"]
+                for line in exported.read_text("utf-8").splitlines()]
+
+    before = tmp_path / "before.jsonl"
+    assert hulian("export", small, "--format", "jsonl", "--out", before).exit_code == 0
+    own_table = (small / "observations.parquet").read_bytes()
+    same_size_edit(small)
+    assert_refused(hulian("export", small, "--format", "jsonl", "--out", tmp_path / "x"),
+                   EXIT_UNVERIFIED, OBSERVATIONS)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    after = tmp_path / "after.jsonl"
+    result = hulian("export", small, "--format", "jsonl", "--out", after,
+                    "--allow-unverified")
+    assert result.exit_code == 0, result.output
+    assert BANNER in result.stderr
+    changed = [(b, a) for b, a in zip(targets(before), targets(after), strict=True) if b != a]
+    assert changed == [("jd", "qq")]
+    assert (small / "observations.parquet").read_bytes() == own_table  # the bundle untouched
+    assert list(scratch.iterdir()) == []  # the table built apart is gone
+
+
 def test_a_reports_unverified_previous_run_is_compared_from_its_lines(
         small: Path, earlier: Path, catalog: Catalog) -> None:
     # The changes section of `hulian report --previous OLD --allow-unverified`, OLD edited in

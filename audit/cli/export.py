@@ -3,6 +3,7 @@ streamed a record batch at a time (audit/evidence/columnar.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -43,15 +44,26 @@ def export_command(
         "--out", "-o", help="Where to write; '-' for standard output (csv, jsonl). Default: "
                             "<run id>.<table>.<format> in the current directory.")] = None,
     allow_unverified: Annotated[bool, typer.Option(
-        "--allow-unverified", help="Export a bundle that fails `hulian verify` anyway (the "
-                                   "UNVERIFIED banner goes to stderr).")] = False,
+        "--allow-unverified", help="Export a bundle that fails `hulian verify` anyway: the "
+                                   "table is built again from its JSON lines, and the "
+                                   "UNVERIFIED banner goes to stderr (not into the file).")
+    ] = False,
     wacz: custody.WaczOut = None,
     sign_key: custody.WaczSignKey = None,
     sign_passphrase_file: custody.WaczPassphrase = None,
 ) -> None:
     """Export a run's observations or verdicts (one row per record, with run_id), streamed.
     A bundle made before hulian wrote Parquet gets its table built on demand, outside the
-    bundle. 导出观测或判定记录（Parquet、CSV、JSON lines）。"""
+    bundle. 导出观测或判定记录（Parquet、CSV、JSON lines）。
+
+    Examples:
+
+      hulian export runs/RUN --format csv --table verdicts --out verdicts.csv
+
+      hulian export runs/RUN --format jsonl --out - | jq .outcome
+
+      hulian export runs/RUN --wacz evidence.wacz --sign-key hulian-signing.key
+    """
     # pyarrow is loaded by the commands that use it, not by every `hulian` command.
     from audit.evidence import columnar
 
@@ -67,9 +79,14 @@ def export_command(
             fail("Parquet is not written to standard output: give --out FILE / "
                  "Parquet 需要 --out 文件")
             raise typer.Exit(EXIT_USAGE)
-        source = columnar.readable(run / _LINES[table], manifest.run_id)
+        lines = run / _LINES[table]
         target = out or Path(f"{manifest.run_id}.{table}.{format_}")
-        rows = _write(source, format_, target)
+        # An unverified bundle's own table counts as current by its size alone: its lines,
+        # which verification found edited, are exported instead (as `report` reads them).
+        with (columnar.built_apart(lines, manifest.run_id) if problems
+              else contextlib.nullcontext(columnar.readable(lines, manifest.run_id))
+              ) as source:
+            rows = _write(source, format_, target)
     except HulianError as exc:
         fail(str(exc))
         raise typer.Exit(exc.exit_code) from None

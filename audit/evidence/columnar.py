@@ -28,6 +28,8 @@ import itertools
 import json
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -471,6 +473,23 @@ def readable(jsonl: Path, run_id: str, cache: Path | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     logger.info("%s: building %s in %s", jsonl.parent, own.name, directory)
     return build(jsonl, run_id, cached)
+
+
+@contextlib.contextmanager
+def built_apart(jsonl: Path, run_id: str) -> Iterator[Path]:
+    """The table built from the lines into a temporary directory, removed afterwards,
+    whatever tables exist: for a bundle that failed verification, whose own table (or the
+    cache's) is current by its size but may be older than its lines."""
+    try:
+        directory = Path(tempfile.mkdtemp(prefix="hulian-table-"))
+    except OSError as exc:
+        raise ColumnarError(f"cannot make a directory for {jsonl.name}'s table under "
+                            f"{tempfile.gettempdir()} (set TMPDIR to a directory with room): "
+                            f"{exc.strerror or exc}") from None
+    try:
+        yield build(jsonl, run_id, directory / parquet_path(jsonl).name)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass(frozen=True)
