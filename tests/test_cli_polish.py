@@ -282,3 +282,58 @@ def test_capture_analyze_keeps_a_bundle_that_was_there(tmp_path: Path, empty_har
                                  "--out", str(run)], env=WIDE)
     assert result.exit_code == 1
     assert (run / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def _leaves() -> list[tuple[tuple[str, ...], Any]]:
+    return [(path, command) for path, command in COMMANDS
+            if path and not getattr(command, "commands", None)]
+
+
+def _example_lines(command: Any) -> list[str]:
+    """The help's example commands: its lines that begin with `hulian ` (alone or after
+    "Example:"), a trailing comment and pipe cut off."""
+    found = []
+    for line in inspect.cleandoc(command.help or "").splitlines():
+        text = line.strip().removeprefix("Example:").strip()
+        if text.startswith("hulian "):
+            found.append(text.split(" #")[0].split(" | ")[0].split(" && ")[0].split(" >")[0])
+    return found
+
+
+def test_every_command_with_options_shows_an_example() -> None:
+    # A command that takes more than one argument or option (besides --help and --json)
+    # teaches by example (README, "Commands").
+    missing = [" ".join(path) for path, command in _leaves()
+               if len([p for p in command.params if p.name not in ("help", "json_output")]) > 1
+               and not _example_lines(command)]
+    assert missing == []
+
+
+def test_each_example_names_a_command_and_options_it_has() -> None:
+    # An example that names a flag its command lost would teach the user an error.
+    import shlex
+
+    root = typer.main.get_command(app)
+    global_options = {o for p in root.params for o in (*p.opts, *p.secondary_opts)}
+    checked = 0
+    for path, command in _leaves():
+        for example in _example_lines(command):
+            words = shlex.split(example)[1:]
+            while words and words[0].startswith("--"):  # hulian's own options first
+                assert words.pop(0) in global_options, example
+                words.pop(0)  # their value
+            target: Any = root
+            named: tuple[str, ...] = ()
+            while getattr(target, "commands", None) and words and words[0] in target.commands:
+                named += (words[0],)
+                target = target.commands[words.pop(0)]
+            assert named == path, example
+            options = {o for p in target.params for o in (*p.opts, *p.secondary_opts)}
+            for word in words:
+                if word == "--":  # what follows is `hulian run`'s (schedule add)
+                    options = {o for p in root.commands["run"].params
+                               for o in (*p.opts, *p.secondary_opts)}
+                elif word.startswith("-") and word != "-":
+                    assert word.split("=")[0] in options, (example, word)
+            checked += 1
+    assert checked > 30

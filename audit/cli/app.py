@@ -42,7 +42,9 @@ app.add_typer(site.app, name="site")
 app.command()(inspect)
 app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
-            "resume and distributed workflows use.")(audit_run)
+            "resume and distributed workflows use.\n\nExamples:\n\n"
+            "  hulian crawl --resume runs/20261128T030000Z-1a2b3c\n\n"
+            "  hulian crawl --source zhihu --distributed redis://127.0.0.1:6379/0")(audit_run)
 app.command("verify")(verify_command)
 app.command("timestamp")(timestamp_command)
 app.command("report")(report_command)

@@ -148,6 +148,12 @@ def record_command(
     its probe, marked (visible in mitmweb), and judged as its chain completes; observations
     and the (redacted) raw flows go into the run bundle, which is evaluated and sealed at
     the end. Prints {"proxy": URL, "run": PATH} on stdout once listening.
+
+    Examples:
+
+      hulian capture record --plan plans/wt --listen 0.0.0.0:8080   # phone's proxy: this host
+
+      hulian capture record --plan plans/wt --upstream http://127.0.0.1:8081 --out runs/wt
     """
     host, port = _parse_listen(listen)
     run = _default_run(out)
@@ -244,6 +250,12 @@ def analyze_command(
 
     A damaged file is reported with its offset; every flow read before the damage is
     analysed. Exit status 1 if any file could not be read completely.
+
+    Examples:
+
+      hulian capture analyze phone.mitm --plan plans/wt/plan.json
+
+      hulian capture analyze session.har --surface im_group --out runs/har-run
     """
     run = _default_run(out)
     # A bundle is made only for files that give something: when every file fails before its

@@ -97,6 +97,10 @@ def timestamp_command(
 
     Exit status: 1 the TSA is down, refused or answered garbage (nothing is written), or the
     bundle fails verification; 5 another process writes the bundle; 7 RUN is not a run.
+
+    Example:
+
+      hulian timestamp runs/RUN --tsa https://tsa.example.org/tsr
     """
     from audit.evidence.bundle import MANIFEST
     from audit.evidence.custody import timestamp_later

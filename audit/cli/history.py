@@ -59,7 +59,12 @@ def _engine(db: str | None) -> Any:
 def list_command(db: DbOption = None, limit: Annotated[int, typer.Option(
         help="At most this many runs, newest first (0: all).")] = 50,
         json_output: JsonOption = False) -> None:
-    """The recorded runs, newest first."""
+    """The recorded runs, newest first.
+
+    Example:
+
+      hulian runs list --limit 10 --json
+    """
     from audit.history.store import list_runs, run_as_dict
 
     runs = [run_as_dict(r) for r in list_runs(_engine(db), limit or None)]
@@ -81,7 +86,12 @@ def list_command(db: DbOption = None, limit: Annotated[int, typer.Option(
 @app.command("show")
 def show_command(run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
                  db: DbOption = None, json_output: JsonOption = False) -> None:
-    """One recorded run: its summary, failed verdicts by rule and its run-wide metrics."""
+    """One recorded run: its summary, failed verdicts by rule and its run-wide metrics.
+
+    Example:
+
+      hulian runs show 20261128T030000Z-1a2b3c --json
+    """
     from audit.history.store import get_run, load_metrics, load_verdicts, run_as_dict
 
     engine = _engine(db)
@@ -130,7 +140,14 @@ def import_command(
 
     Each bundle is verified first; one that fails is refused (the others are recorded) and
     the exit status is 6, unless --allow-unverified, which records it with its banner (shown
-    by `hulian runs show`, and carried into `hulian diff` of the stored run)."""
+    by `hulian runs show`, and carried into `hulian diff` of the stored run).
+
+    Examples:
+
+      hulian runs import runs/
+
+      hulian runs import runs/RUN --db postgresql+psycopg://hulian@db/hulian --replace
+    """
     from audit.history.store import StoreError, record_run
 
     engine = _engine(db)
@@ -188,7 +205,14 @@ def trend_command(
     level: Annotated[str, typer.Option(help="platform | company")] = "platform",
     db: DbOption = None, json_output: JsonOption = False,
 ) -> None:
-    """One graph metric over the recorded runs, oldest first (change over time)."""
+    """One graph metric over the recorded runs, oldest first (change over time).
+
+    Examples:
+
+      hulian runs trend openness --node weixin
+
+      hulian runs trend reachable_share --level company --json
+    """
     from audit.history.store import metric_series
 
     series = metric_series(_engine(db), metric, level, node)

@@ -39,6 +39,10 @@ def generate(
 
     Sign runs with `hulian run --sign-key OUT/hulian-signing.key`; readers check them with
     `hulian verify RUN --trust FINGERPRINT`.
+
+    Example:
+
+      hulian keys generate --out ~/.config/hulian/keys --passphrase-file pass.txt
     """
     try:
         passphrase = read_passphrase(passphrase_file) if passphrase_file else None
@@ -65,7 +69,12 @@ def show(
                            ] = False,
 ) -> None:
     """Print a key's fingerprint (sha256 of the Ed25519 public key, 64 hex digits): the value
-    to give `hulian verify --trust` or to list in a trusted-keys file."""
+    to give `hulian verify --trust` or to list in a trusted-keys file.
+
+    Example:
+
+      hulian keys show ~/.config/hulian/keys/hulian-signing.pub
+    """
     try:
         passphrase = read_passphrase(passphrase_file) if passphrase_file else None
         fingerprint = fingerprint_of(load_public(key, passphrase))

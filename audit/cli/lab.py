@@ -48,6 +48,12 @@ def serve(
     Prints one JSON line {"url", "port"} on stdout. Use the URL as an HTTP proxy for the
     *.lab hosts (e.g. curl -x URL http://chat.wetalk.lab/), or send requests to it with a
     Host header.
+
+    Examples:
+
+      hulian lab serve --port 8081
+
+      curl -x http://127.0.0.1:8081 http://chat.wetalk.lab/
     """
     # The server (h11, asyncio) only for `lab serve`: the CLI imports every command module.
     from audit.lab.server import LabServer
@@ -123,7 +129,12 @@ def policies_command(
     scenario: ScenarioOption = None,
 ) -> None:
     """Write a policy directory for the lab's fictional platforms (companies.yaml and
-    platforms/<id>.yaml), to be used with `hulian --policies DIR`."""
+    platforms/<id>.yaml), to be used with `hulian --policies DIR`.
+
+    Example:
+
+      hulian lab policies lab-policies/ && hulian --policies lab-policies/ policies list
+    """
     loaded = _scenario_or_exit(scenario)
     write_policies(loaded, directory)
     try:

@@ -208,6 +208,10 @@ def suggest(
     sentence, and selectors for the target it shows and its continue control. Review it
     against the page, put it in your own policy directory (platforms/<id>.yaml) with the
     page as its example, and run `hulian policies test`.
+
+    Example:
+
+      hulian policies suggest saved.html --url 'https://link.example.cn/?target=https://jd.com/'
     """
     if host_of(url) is None:
         fail(f"--url {url!r} is not an absolute http(s) URL")

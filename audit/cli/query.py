@@ -39,7 +39,14 @@ def query_command(
     """Run SQL over the history with DuckDB (embedded), read-only: every stored run's
     observations and verdicts (Parquet, built on demand for older runs), the store's runs
     and tables. A writing or malformed query ends with DuckDB's message (exit status 1).
-    用 SQL 查询历史记录（只读）。"""
+    用 SQL 查询历史记录（只读）。
+
+    Examples:
+
+      hulian query "SELECT run_id, outcome, count(*) FROM observations GROUP BY ALL"
+
+      hulian query --file monthly.sql --csv > monthly.csv
+    """
     if (sql is None) == (file is None):
         fail("give the query as an argument or with --file, not both / 请给出查询语句或 --file")
         raise typer.Exit(EXIT_USAGE)

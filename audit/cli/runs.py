@@ -139,7 +139,14 @@ def verify_command(
     Then what the hashes cannot prove: the signature (signature.json: origin, who sealed
     it; --trust or --trusted-keys to require a signer) and the timestamp (timestamp.tsr: the
     time the manifest existed by; --tsa-cert to check the TSA's signature). Exit status 1 if
-    either is present and fails, 10 if what --trust/--tsa-cert require is not there."""
+    either is present and fails, 10 if what --trust/--tsa-cert require is not there.
+
+    Examples:
+
+      hulian verify runs/20261128T030000Z-1a2b3c
+
+      hulian verify runs/RUN --trusted-keys keys.txt --tsa-cert tsa-ca.pem --json
+    """
     try:
         report = verify(run)
     except BundleError as exc:
@@ -186,6 +193,12 @@ def evaluate_command(
 
     The bundle is verified first: judging altered observations would launder them. Exit
     status 5 if another process is writing the bundle.
+
+    Examples:
+
+      hulian evaluate runs/20261128T030000Z-1a2b3c
+
+      hulian --policies mine/ evaluate runs/RUN --json
     """
     catalog = load_or_exit()
     counts: dict[str, int] = {}  # by status

@@ -106,7 +106,12 @@ def list_(db: DbOption = None,
 
 @app.command()
 def remove(name: ScheduleName, db: DbOption = None) -> None:
-    """Remove a schedule and its run records (the run bundles stay)."""
+    """Remove a schedule and its run records (the run bundles stay).
+
+    Example:
+
+      hulian schedule remove nightly
+    """
     from audit.ops.schedule import remove as remove_schedule
 
     _guard(lambda: remove_schedule(_engine(db), name))
@@ -122,7 +127,12 @@ def run_now(
 ) -> None:
     """Run a schedule's audit now, record it with the schedule, and alert on regression
     against the schedule's previous run. This is what the daemon, cron and systemd call.
-    Exit status 5 when another run of the same schedule is still going."""
+    Exit status 5 when another run of the same schedule is still going.
+
+    Example:
+
+      hulian schedule run-now nightly --out /srv/hulian/runs
+    """
     from audit.errors import EXIT_LOCKED
     from audit.ops.schedule import run_now as run_schedule
 
@@ -152,7 +162,12 @@ def daemon(
         help="Stop after this many seconds (for tests and supervised restarts).")] = None,
 ) -> None:
     """Run due schedules until stopped (APScheduler). Each audit runs in its own process;
-    a firing missed by more than an hour is skipped and recorded as `missed`."""
+    a firing missed by more than an hour is skipped and recorded as `missed`.
+
+    Example:
+
+      hulian schedule daemon --out /srv/hulian/runs --db postgresql+psycopg://hulian@db/hulian
+    """
     from audit.ops.schedule import daemon as run_daemon
 
     stderr.print("schedule daemon started (UTC); Ctrl-C to stop")
@@ -169,7 +184,14 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Print the schedule for the system's scheduler: a crontab line or systemd units that
-    call the same one-shot `hulian schedule run-now NAME`."""
+    call the same one-shot `hulian schedule run-now NAME`.
+
+    Examples:
+
+      hulian schedule export nightly --cron >> /etc/cron.d/hulian
+
+      hulian schedule export nightly --systemd
+    """
     from audit.ops.export import crontab_line, systemd_units
     from audit.ops.schedule import get
 

@@ -32,7 +32,14 @@ def build_command(
                             "without the replay viewer. 不发布可回放的 WACZ 证据。")] = False,
 ) -> None:
     """Build the static site (zh and en pages, JSON/CSV tables, Atom feed of regressions,
-    offline search) from the history store. 由历史库生成静态网站。"""
+    offline search) from the history store. 由历史库生成静态网站。
+
+    Examples:
+
+      hulian site build --out site/
+
+      hulian site build --out site/ --runs 20261128T030000Z-1a2b3c --no-replay
+    """
     from audit.site.build import build
 
     url = store
@@ -62,7 +69,12 @@ def serve_command(
                          "other machines).")] = False,
 ) -> None:
     """Preview a built site over HTTP (the standard library's server; loopback only unless
-    --public). 本地预览站点。"""
+    --public). 本地预览站点。
+
+    Example:
+
+      hulian site serve site/ --port 8000
+    """
     from audit.site.serve import server
 
     try:
