@@ -4,6 +4,8 @@ WARC evidence verify, and a run killed with SIGKILL and resumed loses and repeat
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -226,6 +229,12 @@ def test_an_unrecognized_page_is_queued_for_review_and_fails_the_gate(tmp_path: 
     rows = (tmp_path / "review" / "review.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 2 and "http://go.dingwork.lab/out" in rows[1]
     assert "dingwork/out" in rows[1] and "链接安全检测中" in rows[1]
+    # Written from the run's table at its end; the lines, read by the site, say the same.
+    from audit.evidence.review import review_of
+
+    written = list(csv.reader(io.StringIO(
+        (tmp_path / "review" / "review.csv").read_text(encoding="utf-8-sig"))))
+    assert written[1:] == [list(astuple(i)) for i in review_of(tmp_path / "review")]
     verdicts = [v for v in Bundle(tmp_path / "review").verdicts()
                 if v.outcome is not None and v.outcome.value == "unrecognized"]
     assert verdicts and {v.status.value for v in verdicts} == {"inconclusive"}

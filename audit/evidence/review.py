@@ -11,7 +11,7 @@ import csv
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -61,9 +61,33 @@ def review_item(record: Mapping[str, Any]) -> ReviewItem | None:
 COLUMNS = [f.name for f in fields(ReviewItem)]
 
 
+# The records review_item reads, from a run's observations table: the outcome column alone
+# is scanned (a few MB of ten million observations' 4 GB of lines, where reading the lines
+# for the queue took 8.7 s of a ten-million-observation run's end).
+REVIEW_RECORDS = """
+SELECT id, probe_id, source, surface, target_url, target_platform, final_url, outcome, page,
+       hops, evidence
+FROM observations WHERE outcome = 'unrecognized' ORDER BY row
+"""
+
+
+class _Records(Protocol):
+    def records(self, sql: str) -> Iterator[dict[str, Any]]: ...
+
+
+def review_from_tables(tables: _Records) -> Iterator[ReviewItem]:
+    """The review queue of a run, from its tables (audit.evidence.sql.RunTables: current
+    ones, such as a run's end and a report read)."""
+    for record in tables.records(REVIEW_RECORDS):
+        item = review_item(record)
+        if item is not None:
+            yield item
+
+
 def review_of(bundle: Path) -> Iterator[ReviewItem]:
     """The review queue of a bundle, read from its observations.jsonl (lines that are not
-    records, such as a partial last line, are the bundle reader's to report: skipped)."""
+    records, such as a partial last line, are the bundle reader's to report: skipped): for
+    readers without the run's tables (the site, a capture's end)."""
     path = bundle / "observations.jsonl"
     if not path.is_file():
         return

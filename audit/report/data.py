@@ -41,7 +41,7 @@ from audit.evidence.bundle import (
 )
 from audit.evidence.columnar import ColumnarError
 from audit.evidence.custody import Custody, check_custody
-from audit.evidence.review import ReviewItem, review_item
+from audit.evidence.review import ReviewItem, review_from_tables
 from audit.evidence.sql import RunTables, TablesError, check_records, run_tables
 from audit.judge.evaluate import RequirementStatus, requirement_rules
 from audit.judge.outcomes import RANK
@@ -314,10 +314,8 @@ def _build(path: Path, catalog: Catalog, bundle: Bundle, tables: RunTables,
     platform_cells = _cells(tables, "platform")
     company_cells = _cells(tables, "company")
     try:
-        review = Spilled("the report's review queue", (
-            item for record in queries.review_records(tables)
-            if (item := review_item(record)) is not None),
-            encode=_encode_review, decode=_decode_review)
+        review = Spilled("the report's review queue", review_from_tables(tables),
+                         encode=_encode_review, decode=_decode_review)
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path / OBSERVATIONS}: invalid record ({exc!r})") from None
     figures = _verdict_figures(tables, frameworks)

@@ -87,13 +87,6 @@ SELECT source, surface, target, {_WORST} FROM g JOIN outcome_ranks r USING (outc
 GROUP BY ALL
 """
 
-# review_item reads these fields of a record (audit/evidence/review.py).
-REVIEW_RECORDS = """
-SELECT id, probe_id, source, surface, target_url, target_platform, final_url, outcome, page,
-       hops, evidence
-FROM observations WHERE outcome = 'unrecognized' ORDER BY row
-"""
-
 VERDICT_COUNTS = f"""
 SELECT rule_id, status, severity, count(*) AS verdicts
 FROM verdicts GROUP BY ALL ORDER BY min({_KIND}), min({_GRAPH_RULE}), min(row)
@@ -425,12 +418,6 @@ def edge_worst(tables: RunTables) -> dict[tuple[str, str, str], str]:
     the tables of audit.report.findings.rank_tables."""
     return {(source, surface, target): worst
             for source, surface, target, worst in tables.rows(EDGE_WORST)}
-
-
-def review_records(tables: RunTables) -> Iterator[dict[str, Any]]:
-    """The records of the observations whose outcome is `unrecognized`, as review_item reads
-    them (nested fields as dicts and lists)."""
-    yield from tables.records(REVIEW_RECORDS)
 
 
 def verdict_counts(tables: RunTables) -> Iterator[tuple[str, str, str, int]]:
