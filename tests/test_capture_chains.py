@@ -1,5 +1,5 @@
 """Chains from captured flows: a simulated in-app browser clicks every link of every lab
-seed page (79 edges, every outcome and fault); the flows are saved as a mitmproxy dump with
+seed page (83 edges, every outcome and fault); the flows are saved as a mitmproxy dump with
 secrets planted in them; `capture analyze` must give the lab's truth for every edge, and no
 output file may contain a secret. Also: the addon marks flows (taddons/tflow)."""
 
