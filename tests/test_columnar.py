@@ -478,6 +478,37 @@ def test_a_parquet_footer_kept_is_read_once_a_connection_not_once_a_statement(
         assert tables.all(statement) == [(sum(range(101, 121)),)]
 
 
+def test_a_footer_tells_a_column_has_no_null_only_where_it_can(tmp_path: Path) -> None:
+    # The record checks leave out reading every verdict's reason where the table's footer
+    # counts no null in its texts; anything the footer cannot vouch for is read.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from audit.evidence.sql import RunTables, memory_tables
+
+    def table(name: str, reasons: list[Any],
+              statistics: bool = True) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"id": [str(n) for n in range(len(reasons))],
+                                 "reason": reasons}), path, row_group_size=2,
+                       write_statistics=statistics)
+        return path
+
+    leaves = ("reason, zh", "reason, en")
+    whole = [{"zh": "中", "en": "x"}] * 5
+    for reasons, statistics, expected in (
+            (whole, True, True),
+            ([*whole, {"zh": None, "en": "x"}], True, False),  # a text missing
+            ([*whole, None], True, False),  # the reason itself missing
+            (whole, False, False)):  # a footer without counts vouches for nothing
+        path = table("verdicts", reasons, statistics)
+        with RunTables(path, path) as tables:
+            assert tables.never_null("verdicts", leaves) is expected, (reasons, statistics)
+            assert tables.never_null("verdicts", ("reason, de",)) is False  # not there
+    with memory_tables([observation(1)], [VERDICT]) as tables:  # JSON lines: no footer
+        assert tables.never_null("verdicts", leaves) is False
+
+
 def test_a_table_built_again_on_every_core_holds_every_line(tmp_path: Path) -> None:
     # The lines are parsed in parts of ~1 MB on every core; a line longer than a part (a huge
     # reason text) cannot be split, and its block is parsed whole instead.

@@ -662,6 +662,7 @@ def test_no_room_for_the_findings_is_said_with_the_directory(
     ("observations", "source", None, "no source"),
     ("verdicts", "status", "bogus", "status bogus"),
     ("verdicts", "reason", None, r"no \{zh, en\} reason"),
+    ("verdicts", "reason", {"en": "English alone"}, r"no \{zh, en\} reason"),
     ("verdicts", "severity", None, "severity missing"),
     ("verdicts", "surface", "nowhere", "surface nowhere"),
     ("verdicts", "outcome", "weird", "outcome weird"),
