@@ -98,6 +98,11 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
     spider = crawler.spider
     assert spider is None or isinstance(spider, LinkAuditSpider)
     stats = crawler.stats.get_stats() if crawler.stats else {}
+    if stats.get("finish_reason") == "shutdown":
+        # Scrapy's own Ctrl-C handler stopped the crawl and returned as if it had ended: the
+        # run is not finished, and is stopped as the asyncio engine's is (exit 130, nothing
+        # judged or sealed, `--resume` continues it), not sealed half-measured.
+        raise KeyboardInterrupt
     return CrawlResult(
         planned=len(spider.planner.planned) if spider else 0, observations=counts["observations"],
         outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],
