@@ -478,6 +478,30 @@ def test_a_parquet_footer_kept_is_read_once_a_connection_not_once_a_statement(
         assert tables.all(statement) == [(sum(range(101, 121)),)]
 
 
+def test_a_table_built_apart_without_room_says_where_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `export --allow-unverified` builds the table (gigabytes of a large run) under $TMPDIR:
+    # a disk that fills up is named with what to set, not a traceback. (A full disk is
+    # played by the build failing as one does.)
+    import errno
+    import tempfile
+
+    run = _bundle(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def full(*args: object, **kwargs: object) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(columnar, "build", full)
+    expected = r"observations\.jsonl's table in .*set TMPDIR.*No space left"
+    with (pytest.raises(columnar.ColumnarError, match=expected),
+          columnar.built_apart(run / OBSERVATIONS, "r1")):
+        pass
+    assert list(scratch.iterdir()) == []
+
+
 def test_a_footer_tells_a_column_has_no_null_only_where_it_can(tmp_path: Path) -> None:
     # The record checks leave out reading every verdict's reason where the table's footer
     # counts no null in its texts; anything the footer cannot vouch for is read.

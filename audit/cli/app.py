@@ -44,7 +44,8 @@ app.command("run")(audit_run)
 app.command("crawl", help="Same as `hulian run` (measure, then judge); kept as the name the "
             "resume and distributed workflows use.\n\nExamples:\n\n"
             "  hulian crawl --resume runs/20261128T030000Z-1a2b3c\n\n"
-            "  hulian crawl --source zhihu --distributed redis://127.0.0.1:6379/0")(audit_run)
+            "  hulian crawl --source zhihu --distributed redis://127.0.0.1:6379/0 "
+            "--store postgresql+psycopg://hulian@127.0.0.1/hulian")(audit_run)
 app.command("verify")(verify_command)
 app.command("timestamp")(timestamp_command)
 app.command("report")(report_command)

@@ -188,7 +188,7 @@ def export(
 
     Examples:
 
-      hulian schedule export nightly --cron >> /etc/cron.d/hulian
+      hulian schedule export nightly --cron     # a line for your crontab (crontab -e)
 
       hulian schedule export nightly --systemd
     """

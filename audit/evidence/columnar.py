@@ -487,7 +487,13 @@ def built_apart(jsonl: Path, run_id: str) -> Iterator[Path]:
                             f"{tempfile.gettempdir()} (set TMPDIR to a directory with room): "
                             f"{exc.strerror or exc}") from None
     try:
-        yield build(jsonl, run_id, directory / parquet_path(jsonl).name)
+        try:
+            table = build(jsonl, run_id, directory / parquet_path(jsonl).name)
+        except OSError as exc:  # the disk full: gigabytes are written there
+            raise ColumnarError(f"cannot build {jsonl.name}'s table in {directory} (set "
+                                f"TMPDIR to a directory with room): {exc.strerror or exc}"
+                                ) from None
+        yield table
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

@@ -15,8 +15,8 @@ it was parsing (the oldest it had not answered: a worker answers in order) fails
 PageCrashed, which the engine records as `parse_crash` instead of parsing that page again in
 the crawl process (where the same crash would end the run, and every resume after it). A
 worker killed from outside (SIGKILL, as the OOM killer does; SIGTERM) blames no page. Its
-other pending pages and everything after are parsed in the crawl process itself: slower,
-nothing lost.
+other pending pages and everything after are parsed by the workers left, or in the crawl
+process itself once none is: slower, nothing lost.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ class ParsePool:
         worker.alive = False
         if worker.pending:
             logger.warning("a parse worker died; the page it was parsing is recorded as "
-                           "parse_crash, its other pages and the rest are parsed in the crawl "
-                           "process")
+                           "parse_crash, its other pages and the rest are parsed by the "
+                           "workers left, or in the crawl process once none is")
         culprit = min(worker.pending, default=None) if _crashed(worker) else None
         for request_id, future in worker.pending.items():
             if future.done():
