@@ -313,7 +313,7 @@ def test_each_example_names_a_command_and_options_it_has() -> None:
     # An example that names a flag its command lost would teach the user an error.
     import shlex
 
-    root = typer.main.get_command(app)
+    root: Any = typer.main.get_command(app)  # a group: its commands by name
     global_options = {o for p in root.params for o in (*p.opts, *p.secondary_opts)}
     checked = 0
     for path, command in _leaves():
