@@ -35,9 +35,11 @@ from audit.policy.catalog import PolicyError, catalog_for_run
 app = typer.Typer(no_args_is_help=True, help="The history store of runs (SQLite by default, "
                   "PostgreSQL by URL): list, show, import old bundles, metric trends.")
 
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL (sqlite:///FILE, postgresql+psycopg://USER@HOST/DB) or a "
-    "SQLite file. Default: $HULIAN_DB, else ~/.local/share/hulian/history.db.")]
+# Every command's help on where the history store is (audit.history.store.default_url).
+STORE_HELP = ("History store URL (sqlite:///FILE, postgresql+psycopg://USER@HOST/DB) or a "
+              "SQLite file. Default: $HULIAN_DB, else $XDG_DATA_HOME/hulian/history.db "
+              "(~/.local/share/hulian/history.db).")
+DbOption = Annotated[str | None, typer.Option("--db", help=STORE_HELP)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 

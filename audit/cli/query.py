@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from audit.cli.console import fail, stderr, stdout
+from audit.cli.history import STORE_HELP
 from audit.errors import EXIT_USAGE, HulianError
 
 if TYPE_CHECKING:
@@ -30,9 +31,7 @@ def query_command(
     file: Annotated[Path | None, typer.Option(
         "--file", "-f", exists=True, dir_okay=False, help="Read the query from a file.")] = None,
     store: Annotated[str | None, typer.Option(
-        "--store", "--db", help="History store URL (sqlite:///FILE, "
-                                "postgresql+psycopg://USER@HOST/DB) or a SQLite file. Default: "
-                                "$HULIAN_DB, else ~/.local/share/hulian/history.db.")] = None,
+        "--store", "--db", help=STORE_HELP)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Rows as a JSON array.")] = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Rows as CSV, with a header.")] = False,
 ) -> None:

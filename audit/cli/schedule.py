@@ -13,13 +13,12 @@ import typer
 from rich.table import Table
 
 from audit.cli.console import fail, stderr, stdout
+from audit.cli.history import STORE_HELP
 
 app = typer.Typer(help="Scheduled audits: nightly runs, alerts when something regresses.",
                   no_args_is_help=True)
 
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="History database URL (default: $HULIAN_DB or ~/.local/share/hulian/"
-                 "history.db).")]
+DbOption = Annotated[str | None, typer.Option("--db", help=STORE_HELP)]
 OutOption = Annotated[Path, typer.Option(help="Directory for the scheduled runs' bundles.")]
 ScheduleName = Annotated[str, typer.Argument(
     help="The schedule's name (see `hulian schedule list`).")]

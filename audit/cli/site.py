@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from audit.cli.console import fail, stderr, stdout
+from audit.cli.history import STORE_HELP
 from audit.errors import HulianError
 
 app = typer.Typer(help="The static site of the history: build it, preview it. "
@@ -20,9 +21,7 @@ def build_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the site into "
                                       "(empty, new, or a site built before).")],
     store: Annotated[str | None, typer.Option(
-        "--store", "--db", help="History store URL (sqlite:///FILE, postgresql+psycopg://...) "
-                                "or a SQLite file. Default: $HULIAN_DB, else "
-                                "~/.local/share/hulian/history.db.")] = None,
+        "--store", "--db", help=STORE_HELP)] = None,
     runs: Annotated[list[str] | None, typer.Option(
         "--runs", help="Publish only these stored runs (repeatable). Default: every run.")]
         = None,
