@@ -404,20 +404,29 @@ def write_findings(data: ReportData, *, json_out: Path | None = None,
             part.replace(out)
 
 
+class _Lines:
+    """A file for csv.writer that keeps each row it is given (the writer writes a row at
+    a time), in place of a StringIO cut at its positions afterwards: ~6 % of the cells'
+    time at a million observations."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, line: str) -> int:
+        self.lines.append(line)
+        return len(line)
+
+
 def _csv_lines(column: Any) -> list[str]:
     """Each row of an Arrow column of cell lists as Python's csv writes it (with its line
     end, CR LF)."""
-    text = io.StringIO(newline="")
-    writer = csv.writer(text)
-    ends = []
+    rows = _Lines()
+    writer = csv.writer(rows)
     for cells in column.to_pylist():
         writer.writerow(cells)
-        ends.append(text.tell())
-    rendered, start, lines = text.getvalue(), 0, []
-    for end in ends:
-        lines.append(rendered[start:end])
-        start = end
-    return lines
+    return rows.lines
 
 
 def _csv_text(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
