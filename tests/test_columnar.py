@@ -478,28 +478,36 @@ def test_a_parquet_footer_kept_is_read_once_a_connection_not_once_a_statement(
         assert tables.all(statement) == [(sum(range(101, 121)),)]
 
 
-def test_a_table_built_apart_without_room_says_where_and_leaves_nothing(
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_table_without_room_says_where_and_leaves_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # `export --allow-unverified` builds the table (gigabytes of a large run) under $TMPDIR:
-    # a disk that fills up is named with what to set, not a traceback. (A full disk is
-    # played by the build failing as one does.)
-    import errno
+    # A table (gigabytes of a large run) built where the disk is full: ColumnarError naming
+    # the file and what to set (`export`, `graph` and `evaluate` show a HulianError's
+    # message), not a traceback; built apart, its directory is removed. The disk full is
+    # /dev/full's, written through the table's temporary file.
     import tempfile
 
     run = _bundle(tmp_path)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    apart = scratch / "hulian-table-x"
 
-    def full(*args: object, **kwargs: object) -> Path:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def prepared(prefix: str = "") -> str:
+        apart.mkdir()
+        (apart / "observations.parquet.tmp").symlink_to("/dev/full")
+        return str(apart)
 
-    monkeypatch.setattr(columnar, "build", full)
-    expected = r"observations\.jsonl's table in .*set TMPDIR.*No space left"
+    monkeypatch.setattr(tempfile, "mkdtemp", prepared)
+    expected = r"observations\.parquet: cannot build the table .*No space left.*TMPDIR"
     with (pytest.raises(columnar.ColumnarError, match=expected),
           columnar.built_apart(run / OBSERVATIONS, "r1")):
         pass
     assert list(scratch.iterdir()) == []
+
+    (tmp_path / "full.parquet.tmp").symlink_to("/dev/full")
+    with pytest.raises(columnar.ColumnarError, match=r"full\.parquet: cannot build .*No space"):
+        columnar.build(run / OBSERVATIONS, "r1", tmp_path / "full.parquet")
+    assert not (tmp_path / "full.parquet").exists()
 
 
 def test_a_footer_tells_a_column_has_no_null_only_where_it_can(tmp_path: Path) -> None:

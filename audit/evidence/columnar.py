@@ -446,6 +446,11 @@ def build(jsonl: Path, run_id: str, dest: Path | None = None) -> Path:
         with ColumnarLog(jsonl, run_id, dest=tmp, threads=True):
             pass
         os.replace(tmp, final)
+    except OSError as exc:  # a full disk most likely: tables of large runs are GBs
+        raise ColumnarError(
+            f"{final}: cannot build the table from {jsonl} ({exc.strerror or exc}): make room "
+            f"there, or build it elsewhere (TMPDIR for a bundle's tables built apart, "
+            f"HULIAN_CACHE for the cache)") from None
     finally:
         tmp.unlink(missing_ok=True)
     return final
@@ -487,13 +492,7 @@ def built_apart(jsonl: Path, run_id: str) -> Iterator[Path]:
                             f"{tempfile.gettempdir()} (set TMPDIR to a directory with room): "
                             f"{exc.strerror or exc}") from None
     try:
-        try:
-            table = build(jsonl, run_id, directory / parquet_path(jsonl).name)
-        except OSError as exc:  # the disk full: gigabytes are written there
-            raise ColumnarError(f"cannot build {jsonl.name}'s table in {directory} (set "
-                                f"TMPDIR to a directory with room): {exc.strerror or exc}"
-                                ) from None
-        yield table
+        yield build(jsonl, run_id, directory / parquet_path(jsonl).name)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
