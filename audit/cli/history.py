@@ -19,6 +19,7 @@ from audit.errors import (
     EXIT_NOT_COMPARABLE,
     EXIT_REGRESSION,
     EXIT_UNVERIFIED,
+    HulianError,
 )
 from audit.evidence.bundle import (
     MANIFEST,
@@ -150,7 +151,7 @@ def import_command(
 
       hulian runs import runs/RUN --db postgresql+psycopg://hulian@db/hulian --replace
     """
-    from audit.history.store import StoreError, record_run
+    from audit.history.store import record_run
 
     engine = _engine(db)
     bundles: list[Path] = []
@@ -181,7 +182,7 @@ def import_command(
                 verdicts += evaluate_graph_rules(bundle.observations(), catalog)
             result = record_run(bundle_path, catalog, verdicts, replace=replace, engine=engine,
                                 unverified=lines)
-        except (BundleError, PolicyError, StoreError) as exc:
+        except HulianError as exc:  # this bundle's (its files, policies, tables), not the rest's
             fail(f"{bundle_path}: {exc}")
             errors += 1
             continue
