@@ -41,7 +41,7 @@ from audit.evidence.bundle import (
 )
 from audit.evidence.custody import CustodyError, attest_sealed_run
 from audit.evidence.lock import bundle_lock
-from audit.evidence.review import REVIEW_CSV, review_from_tables, write_review_csv
+from audit.evidence.review import write_run_review
 from audit.evidence.signing import Signer, load_signer, read_passphrase
 from audit.evidence.timestamp import check_tsa_url
 from audit.graph.search import add_search, search_metrics
@@ -262,7 +262,6 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None
     metrics, the review queue), and seal."""
     # Judging and the graph load DuckDB, pyarrow and networkx: only once the crawl (and its
     # worker processes) have finished, so that they never add to the crawl's memory.
-    from audit.evidence.sql import run_tables
     from audit.judge.verdicts import write_verdicts
 
     writer.close()
@@ -276,9 +275,8 @@ def finish_run(writer: BundleWriter, catalog: Catalog, summary: Summary) -> None
     # The files written so far are hashed for the seal while the graph is made.
     with EarlyDigests(bundle_files(writer.path)) as known:
         # The review queue is written whatever reports were asked for (`hulian report`
-        # writes it again with them), from the table just made current, as the report reads it.
-        with run_tables(writer.path, verdicts=False) as tables:
-            write_review_csv(review_from_tables(tables), writer.path / REVIEW_CSV)
+        # writes it again with them).
+        write_run_review(writer.path)
         write_graph_outputs(writer.path, catalog)
         writer.manifest.config["summary"] = summary.as_dict()
         writer.finish(known)

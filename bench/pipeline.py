@@ -141,7 +141,7 @@ def finish(run_root: Path, args: argparse.Namespace) -> dict[str, Any]:
     steps = Steps()
     steps.time(pipeline, "ensure_columnar", "observations table current")
     steps.time(verdicts, "write_verdicts", "judging (every rule, lines + table)")
-    steps.time(pipeline, "write_review_csv", "review queue")
+    steps.time(pipeline, "write_run_review", "review queue")
     steps.time(graph_build, "build", "graph build")
     steps.time(graph_build, "metrics", "metrics")
     steps.time(graph_build, "write_graphml", "graphml (platform, company)")

@@ -5,6 +5,8 @@ output file may contain a secret. Also: the addon marks flows (taddons/tflow).""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -139,6 +141,16 @@ def test_every_lab_edge_from_a_capture_equals_the_truth(lab: tuple[Path, Plan],
     expected = {(r["source"], r["surface"], r["target"]): r["outcome"]
                 for r in truth(load_scenario(None))}
     assert measured == expected
+    # The review queue, written from the run's table at its end: DingWork's unreadable page,
+    # as the lines have it.
+    from dataclasses import astuple
+
+    from audit.evidence.review import review_of
+
+    queued = list(csv.reader(io.StringIO(
+        (tmp_path / "run" / "review.csv").read_text(encoding="utf-8-sig"))))[1:]
+    assert len(queued) == 1 and "dingwork" in queued[0]
+    assert queued == [list(astuple(i)) for i in review_of(tmp_path / "run")]
     # Privacy: nothing planted survives into any file of the bundle.
     for file in (tmp_path / "run").rglob("*"):
         if file.is_file():

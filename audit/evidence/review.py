@@ -84,10 +84,19 @@ def review_from_tables(tables: _Records) -> Iterator[ReviewItem]:
             yield item
 
 
+def write_run_review(run: Path) -> None:
+    """review.csv of a run whose observations table was just made current (a crawl's or a
+    capture's end), from the table, as the report reads it."""
+    from audit.evidence.sql import run_tables  # DuckDB: only once a run is measured
+
+    with run_tables(run, verdicts=False) as tables:
+        write_review_csv(review_from_tables(tables), run / REVIEW_CSV)
+
+
 def review_of(bundle: Path) -> Iterator[ReviewItem]:
     """The review queue of a bundle, read from its observations.jsonl (lines that are not
     records, such as a partial last line, are the bundle reader's to report: skipped): for
-    readers without the run's tables (the site, a capture's end)."""
+    readers of bundles whose tables may not be current (the site)."""
     path = bundle / "observations.jsonl"
     if not path.is_file():
         return

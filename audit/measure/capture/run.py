@@ -31,7 +31,7 @@ from audit.evidence.bundle import (
     verdicts_writing,
 )
 from audit.evidence.lock import Locked, bundle_lock
-from audit.evidence.review import REVIEW_CSV, review_of, write_review_csv
+from audit.evidence.review import write_run_review
 from audit.judge.summary import Summary, summarise
 from audit.measure.capture import redact
 from audit.measure.capture.chains import DEFAULT_WINDOW_S, ChainBuilder, FlowMark
@@ -308,7 +308,7 @@ class CaptureSession:
             with verdicts_writing(writer.path / VERDICTS, writer.run_id) as (out, table):
                 summarise(summary, write_verdicts(writer.path, self.catalog, out, table,
                                                   graph_rules=False))  # judged afresh
-            write_review_csv(review_of(writer.path), writer.path / REVIEW_CSV)
+            write_run_review(writer.path)
             writer.manifest.config["summary"] = summary.as_dict()
             writer.finish()
         return summary
