@@ -5,7 +5,10 @@ WACZ packages of bundles for the static site (audit/site/replay.py)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from audit.errors import HulianError
 
 
 def cache_root() -> Path:
@@ -15,3 +18,13 @@ def cache_root() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "hulian"
+
+
+def scratch_directory(prefix: str, purpose: str, error: type[HulianError]) -> Path:
+    """A new directory under $TMPDIR (the caller removes it); `error` naming where and what
+    to set if none can be made there."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    except OSError as exc:
+        raise error(f"cannot make a directory {purpose} under {tempfile.gettempdir()} "
+                    f"(set TMPDIR to a directory with room): {exc.strerror or exc}") from None

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ import pyarrow.parquet as pq
 
 from audit.ahead import made_ahead
 from audit.errors import HulianError
-from audit.evidence.cachedir import cache_root
+from audit.evidence.cachedir import cache_root, scratch_directory
 
 # The system allocator, not Arrow's default jemalloc: jemalloc keeps what a block's parse freed
 # for reuse, and a run's memory would then hold every block's peak (bench/crawl.py: 326 MB
@@ -485,12 +484,8 @@ def built_apart(jsonl: Path, run_id: str) -> Iterator[Path]:
     """The table built from the lines into a temporary directory, removed afterwards,
     whatever tables exist: for a bundle that failed verification, whose own table (or the
     cache's) is current by its size but may be older than its lines."""
-    try:
-        directory = Path(tempfile.mkdtemp(prefix="hulian-table-"))
-    except OSError as exc:
-        raise ColumnarError(f"cannot make a directory for {jsonl.name}'s table under "
-                            f"{tempfile.gettempdir()} (set TMPDIR to a directory with room): "
-                            f"{exc.strerror or exc}") from None
+    directory = scratch_directory("hulian-table-", f"for {jsonl.name}'s table",
+                                  ColumnarError)
     try:
         yield build(jsonl, run_id, directory / parquet_path(jsonl).name)
     finally:

@@ -29,6 +29,7 @@ from orjson import dumps
 from audit.errors import HulianError
 from audit.evidence import columnar
 from audit.evidence.bundle import OBSERVATIONS, VERDICTS, Bundle, BundleError
+from audit.evidence.cachedir import scratch_directory
 from audit.model import (
     BlockReason,
     Observation,
@@ -102,17 +103,6 @@ class ColumnReader:
             close()
 
 
-def _temporary_directory(prefix: str, purpose: str) -> Path:
-    """A new directory under $TMPDIR; TablesError naming where and what to set if none can
-    be made there."""
-    try:
-        return Path(tempfile.mkdtemp(prefix=prefix))
-    except OSError as exc:
-        raise TablesError(f"cannot make a directory {purpose} under {tempfile.gettempdir()} "
-                          f"(set TMPDIR to a directory with room): {exc.strerror or exc}"
-                          ) from None
-
-
 def _tables_error(exc: duckdb.Error) -> TablesError:
     """DuckDB's message; for a query that ran out of memory, what to change here (its own
     advice names SQL settings a user of hulian does not type)."""
@@ -178,8 +168,8 @@ class RunTables:
         # Where DuckDB spills past its memory limit: its own temporary directory, removed on
         # close (an in-memory database otherwise spills into ./.tmp of whatever directory
         # the command was started in).
-        self._spill: Path | None = _temporary_directory(SPILL_PREFIX,
-                                                        "for DuckDB to spill into")
+        self._spill: Path | None = scratch_directory(
+            SPILL_PREFIX, "for DuckDB to spill into", TablesError)
         # No automatic checkpoints (past 16 MB of changes by default): in a database of
         # scratch tables they keep nothing, and each rewrote the tables made so far,
         # compressed: the report of a million observations 52-53 s with them, 45-46 s
@@ -407,7 +397,7 @@ def run_tables(run: Path, *, verdicts: bool = True, fresh: bool = False) -> RunT
         observations = columnar.readable(run / OBSERVATIONS, run_id)
         verdict_table = columnar.readable(run / VERDICTS, run_id) if verdicts else None
         return RunTables(observations, verdict_table)
-    directory = _temporary_directory("hulian-tables-", "for the run's tables")
+    directory = scratch_directory("hulian-tables-", "for the run's tables", TablesError)
     try:
         observations = columnar.build(run / OBSERVATIONS, run_id,
                                       directory / "observations.parquet")
@@ -438,7 +428,7 @@ def memory_tables(observations: Iterable[Observation],
     columns the queries read, as JSON lines in a temporary directory (removed on close) that
     DuckDB reads with a fixed schema. Serialising whole records (hops, pages) through the
     bundle's Parquet writer would cost ten times as much for columns no query reads."""
-    directory = Path(tempfile.mkdtemp(prefix="hulian-tables-"))
+    directory = scratch_directory("hulian-tables-", "for the records' tables", TablesError)
     try:
         obs_lines = directory / OBSERVATIONS
         with obs_lines.open("wb") as fh:
