@@ -31,7 +31,7 @@ def test_json_shape_is_exactly_the_documented_one(tmp_path: Path) -> None:
     data = json.loads(out)
     assert list(data) == ["url", "platform", "company", "page", "links"]
     assert list(data["page"]) == ["kind", "target", "reason", "signature", "reason_text",
-                                  "endpoint"]
+                                  "endpoint", "failure"]
     assert data["url"] == "https://www.zhihu.com/question/1/answer/2"  # from the canonical link
     assert (data["platform"], data["company"]) == ("zhihu", "zhihu")
     (link,) = data["links"]
@@ -182,3 +182,40 @@ def test_page_nested_beyond_what_is_parsed_gets_a_warning(tmp_path: Path) -> Non
     assert code == 0
     assert "nested deeper than the parser follows; what follows was not inspected" in err
     assert [link["target"] for link in json.loads(out)["links"]] == ["https://www.example.org/a"]
+
+
+def test_every_page_kind_has_a_label_in_the_readable_output() -> None:
+    from audit.cli.inspect import KIND_LABELS
+    from audit.model import PageKind
+
+    assert set(KIND_LABELS) == set(PageKind)
+
+
+ENDPOINT = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+            "?midpagecode=3f2a9c&bancode=9c1e0d2b")
+
+
+@pytest.mark.parametrize(("body", "label"), [
+    # A wording no marker knows (Japanese): a person must look.
+    ("<html><body><h1>このリンクは開けません</h1><p>ブラウザでコピーしてください</p>"
+     "<button>閉じる</button></body></html>", "unrecognized"),
+    ('<html><head><meta http-equiv="refresh" content="0;url=https://item.taobao.com/item.htm?id=1">'
+     "</head><body></body></html>", "redirect"),
+    ("<html><body></body></html>", "error"),
+])
+def test_the_readable_output_names_the_kinds_a_person_must_look_at(
+        tmp_path: Path, body: str, label: str) -> None:
+    # The human output crashed (KeyError) on exactly these kinds, and a directory stopped at
+    # the first of them.
+    directory = tmp_path / "pages"
+    directory.mkdir()
+    (directory / "a.html").write_text(body, encoding="utf-8")
+    (directory / "b.html").write_text(PAGE, encoding="utf-8")
+    code, out, err = _run("inspect", str(directory / "a.html"), "--url", ENDPOINT)
+    assert code == 0, err
+    assert f"page 页面: {label}" in out
+    if label == "error":
+        assert "endpoint_empty" in out
+    code, out, err = _run("inspect", str(directory), "--url", ENDPOINT)
+    assert code == 0, err
+    assert f"page 页面: {label}" in out and "b.html" in out

@@ -13,9 +13,19 @@ from rich.table import Table
 from audit.cli.console import fail, stderr, stdout
 from audit.cli.policies import load_or_exit
 from audit.judge.inspect import InspectError, Inspection, inspect_bytes, pages_in, read_input
+from audit.model import PageKind
 
-KIND_LABELS = {"content": "content 正常页面", "warned": "warned 风险提示页",
-               "copy_only": "copy_only 复制到浏览器", "blocked": "blocked 已拦截"}
+# Every kind a page can be given (tests check none is missing): the kinds that a person must
+# look at (unrecognized) or that cannot be judged (error) are the ones that matter most here.
+KIND_LABELS: dict[PageKind, str] = {
+    PageKind.CONTENT: "content 正常页面",
+    PageKind.WARNED: "warned 风险提示页",
+    PageKind.COPY_ONLY: "copy_only 复制到浏览器",
+    PageKind.BLOCKED: "blocked 已拦截",
+    PageKind.UNRECOGNIZED: "unrecognized 无法识别，需人工复核",
+    PageKind.REDIRECT: "redirect 跳转页",
+    PageKind.ERROR: "error 无法判断",
+}
 
 
 def _print_table(inspection: Inspection) -> None:
@@ -25,7 +35,9 @@ def _print_table(inspection: Inspection) -> None:
     stdout.print(f"[bold]{inspection.source}[/]  url: {result['url'] or '(unknown)'}")
     stdout.print(f"platform 平台: {result['platform'] or '(unknown)'}   "
                  f"company 公司: {result['company'] or '(unknown)'}")
-    line = f"page 页面: [bold]{KIND_LABELS[page['kind']]}[/]"
+    line = f"page 页面: [bold]{KIND_LABELS[PageKind(str(page['kind']))]}[/]"
+    if page.get("failure"):
+        line += f"   failure 原因: {page['failure']}"
     if page["target"]:
         line += f"   target 目标: {page['target']}"
     if page["reason"]:

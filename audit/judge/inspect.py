@@ -84,7 +84,10 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
                  "signature": facts.signature,
                  # The page's own reason sentence when no reason slug fits it, and the
                  # interception endpoint the page is on ("<platform>/<endpoint id>").
-                 "reason_text": facts.reason_text, "endpoint": facts.endpoint},
+                 "reason_text": facts.reason_text, "endpoint": facts.endpoint,
+                 # Why a page of kind `error` cannot be judged (anti_bot:captcha,
+                 # endpoint_empty, login_wall, endpoint_error_page); null otherwise.
+                 "failure": facts.failure},
         "links": [link.as_dict() for link in links],
     }
     return Inspection(source, result, tuple(warnings))
