@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.judge.classify import classify_page, js_location, platform_for_url
+from audit.judge.classify import classify_page, platform_for_url
+from audit.judge.forwards import js_location
 from audit.lab.policies import write_policies
 from audit.lab.scenario import load_scenario
 from audit.measure import chain as chains

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from audit.judge.interception import endpoint_at, label_role, read_structure
+from audit.judge.forwards import Forward, page_forward, script_targets
+from audit.judge.interception import endpoint_at, has_word, label_role, read_structure
 from audit.model import (
     BlockReason,
     ControlComparison,
@@ -418,8 +419,9 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
             return reader.facts(PageKind.ERROR, "generic/anti_bot", failure="anti_bot:captcha")
     if endpoint is not None:
         return _classify_endpoint(page, markers, endpoint, reader, target)
-    return _classify_generic(page, markers, short, reader) or reader.facts(PageKind.CONTENT,
-                                                                           None)
+    forward = page_forward(page) if short else None
+    return _classify_generic(page, markers, short, reader, forward) or reader.facts(
+        PageKind.CONTENT, None)
 
 
 def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
@@ -437,36 +439,64 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
                        endpoint: tuple[Platform, Endpoint], reader: _Reader,
                        target: str | None) -> PageFacts:
     """An interception endpoint's page that no signature recognised. Never `content`:
-    a login wall, an error page or an empty page cannot be judged (`error`); a page that
-    only forwards is a `redirect`; then the generic markers (every language they cover);
-    then the page's structure (audit.judge.interception); what none of these explains is
+    a login wall, an error page or an empty page cannot be judged (`error`); then the
+    generic markers (every language they cover), which a page's forward cannot overrule
+    (see _classify_generic); a page that only forwards at once is a `redirect`, one that is
+    shown for seconds before it forwards a person must read (`unrecognized`); then the
+    page's structure (audit.judge.interception); what none of these explains is
     `unrecognized`."""
     visible = f"{page.title}\n{page.text}"
     if _any_phrase(visible, markers.login_wall):
         return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
     if len(page.text) <= markers.max_text_chars and _any_phrase(visible, markers.error_page):
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
-    if not page.text.strip() and not page.scripts and page.meta_refresh is None:
+    forward = page_forward(page)
+    if forward is None and _shows_nothing(page):
         return reader.facts(PageKind.ERROR, "generic/empty", failure="endpoint_empty")
-    forward = page.meta_refresh or js_location(page)
-    if forward and resolve(page.url, forward):
-        return reader.facts(PageKind.REDIRECT, "structure/forwards",
-                            target=resolve(page.url, forward))
-    generic = _classify_generic(page, markers, True, reader)
+    generic = _classify_generic(page, markers, True, reader, forward)
     if generic is not None:
         return generic
+    if forward is not None and not forward.delayed:
+        return reader.facts(PageKind.REDIRECT, "structure/forwards", target=forward.url)
+    if forward is not None:
+        # Shown, then forwarded: in a wording the markers do not know, it may be a warning
+        # with a countdown (the target is where it forwards).
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/delayed_forward",
+                            target=forward.url)
     if not page.text.strip():
-        # Built by scripts (a client-rendered page): there is no structure to read.
-        return reader.facts(PageKind.UNRECOGNIZED, "structure/script_rendered")
+        # Built by scripts (a client-rendered page), or shown as pictures, frames or styles'
+        # text: there is no structure to read.
+        built = page.runnable_scripts or page.select("script[src]")
+        return reader.facts(PageKind.UNRECOGNIZED,
+                            "structure/script_rendered" if built else "structure/no_text")
     platform, spot = endpoint
     known = (target or _read_url(page, spot.target) or _target_from_own_url(page))
-    reading = read_structure(page, markers, platform, known_target=known)
+    reading = read_structure(page, markers, platform, known_target=known,
+                             script_targets=script_targets(page))
+    if reading.kind is PageKind.BLOCKED and _any_phrase(visible, markers.warned):
+        # Words of a warning ("you are leaving ...") with no way on to be seen: its control
+        # may be drawn where the page cannot be read; a person must look.
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/warning_without_way_on")
     target_out = reading.target if reading.kind is not PageKind.BLOCKED else None
     continue_url = reading.continue_url or (
         _read_url(page, spot.continue_link) if reading.kind is PageKind.WARNED
         and spot.continue_link else None)
     return reader.facts(reading.kind, f"structure/{reading.how}", target=target_out,
                         continue_url=continue_url)
+
+
+# What a page can show without any text of its own: pictures, frames, drawings, controls,
+# scripts loaded from elsewhere that build it.
+_SHOWING = ("img, picture, svg, canvas, video, object, embed, iframe, input, button, "
+            "textarea, select, script[src]")
+
+
+def _shows_nothing(page: Page) -> bool:
+    """A blank page: no text (not even a title), no script of its own, nothing that shows
+    without text, no style that writes text (`content:`)."""
+    if page.text.strip() or page.title.strip() or page.scripts or page.select(_SHOWING):
+        return False
+    return not any("content" in (style.text or "") for style in page.select("style"))
 
 
 def _shown_target(page: Page, continue_url: str | None) -> str | None:
@@ -486,70 +516,48 @@ def _same_site(url: str, other: str | None) -> bool:
 
 
 def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
-                      reader: _Reader) -> PageFacts | None:
+                      reader: _Reader, forward: Forward | None = None) -> PageFacts | None:
     """The generic markers (policies/markers.yaml) of an interstitial the catalog does not
-    know; None when none applies."""
+    know; None when none applies. `forward`: where the page sends its reader by itself
+    (page_forward). A page whose words say blocked or copy-to-browser but that forwards at
+    once, or forwards off its site after a delay, says one thing and does another: a person
+    must look. A page that forwards at once is not read as a warning (it is passed through);
+    one shown before it forwards is, with the forward as its way on."""
     if not short:
         return None
     visible = f"{page.title}\n{page.text}"
     continue_url, continue_present = _continue_link(page, markers)
+    at_once = forward is not None and not forward.delayed
+    leads_off = forward is not None and (at_once or not _same_site(forward.url, page.url))
     if _any_phrase(visible, markers.copy_only):
+        if leads_off:
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/copy_only_but_forwards",
+                                target=forward.url if forward else None)
         return reader.facts(PageKind.COPY_ONLY, "generic/copy_only",
                             target=_shown_target(page, continue_url))
     if _any_phrase(visible, markers.blocked) and not continue_present:
+        if leads_off:
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/blocked_but_forwards",
+                                target=forward.url if forward else None)
         return reader.facts(PageKind.BLOCKED, "generic/blocked")
-    if _any_phrase(visible, markers.warned) and (
-            continue_present or _shown_target(page, continue_url)):
-        target = _shown_target(page, continue_url) or _target_from_own_url(page)
+    if at_once:
+        return None
+    way_on = continue_url or (forward.url if forward is not None else None)
+    shown = _shown_target(page, continue_url)
+    if _any_phrase(visible, markers.warned) and (continue_present or shown or way_on):
+        if not continue_present and forward is None and has_word(visible, markers.copy_words):
+            # The target shown with an instruction to copy it, and no way on: whatever the
+            # page says of leaving, the user must copy the link out.
+            return reader.facts(PageKind.COPY_ONLY, "generic/warned_copy_only", target=shown)
+        target = shown or _target_from_own_url(page) or (
+            forward.url if forward is not None else None)
         return reader.facts(PageKind.WARNED, "generic/warned", target=target,
-                            continue_url=continue_url)
+                            continue_url=way_on)
     outbound_continue = continue_url is not None and not _same_site(continue_url, page.url)
     if outbound_continue and len(page.anchors) <= 5:
         # One outbound "continue" link on a tiny page is an interstitial in any language.
         return reader.facts(PageKind.WARNED, "generic/continue_link", target=continue_url,
                             continue_url=continue_url)
-    return None
-
-
-# A script's top-level `location = "..."` (or .href =, .replace(...), .assign(...)): where a
-# page sends its reader without any action. Assignments inside functions (click handlers,
-# "report this page" links) are not redirects, hence the brace-depth check in js_location.
-_JS_LOCATION = re.compile(
-    r"""(?:window\.|document\.|top\.|self\.)?location(?:\.href)?\s*=\s*(["'])(?P<a>[^"']+)\1"""
-    r"""|location\.(?:replace|assign)\(\s*(["'])(?P<b>[^"']+)\3\s*\)"""
-)
-
-
-def _depth_at(script: str, end: int) -> int:
-    """How many braces are open at `end` in a script, skipping string literals: 0 at the top
-    level. A rough reading (no regex literals or comments), enough to tell a statement run
-    on load from one in a function body."""
-    depth = 0
-    quote: str | None = None
-    escaped = False
-    for char in script[:end]:
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = None
-        elif char in "\"'`":
-            quote = char
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth = max(0, depth - 1)
-    return depth
-
-
-def js_location(page: Page) -> str | None:
-    """Where a page's scripts send the reader on load (a top-level location assignment)."""
-    for script in page.scripts:
-        for match in _JS_LOCATION.finditer(script):
-            if _depth_at(script, match.start()) == 0:
-                return match.group("a") or match.group("b")
     return None
 
 

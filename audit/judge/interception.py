@@ -122,10 +122,14 @@ def shown_urls(page: Page) -> list[str]:
 
 
 def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
-                   *, known_target: str | None) -> Reading:
+                   *, known_target: str | None,
+                   script_targets: list[str | None] | None = None) -> Reading:
     """The kind of an endpoint page from its structure alone (see the module docstring).
     `known_target` is the target the link was for, or the one the page's URL or script
-    names; it is what a continue control must lead to."""
+    names; it is what a continue control must lead to. `script_targets`: where the page's
+    scripts navigate (audit.judge.forwards.script_targets; None: somewhere not written as a
+    literal): a page with no visible way on whose scripts may lead off the platform is not
+    read as a block."""
     target_site = _site(known_target)
     shown = [u for u in shown_urls(page) if _off_platform(u, page.url, platform)]
     shown_target = next((u for u in shown if target_site and _site(u) == target_site),
@@ -161,4 +165,7 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     if copy_signal:
         # An instruction to copy a link that the page does not show.
         return Reading(PageKind.UNRECOGNIZED, "copy_instruction_without_target")
+    if any(url is None or _off_platform(url, page.url, platform)
+           for url in script_targets or ()):
+        return Reading(PageKind.UNRECOGNIZED, "script_may_lead_on")
     return Reading(PageKind.BLOCKED, "no_way_on")

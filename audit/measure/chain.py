@@ -17,11 +17,11 @@ from audit.judge.classify import (
     classify_observation,
     classify_page,
     endpoint_of,
-    js_location,
     outbound_links,
     platform_for_url,
 )
 from audit.judge.compare import Fingerprint, compare, fingerprint
+from audit.judge.forwards import page_forward
 from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
 from audit.web.decode import decode_html
@@ -243,11 +243,12 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
         return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
     short = _is_short(page, catalog)
-    forwards = short or facts.kind is PageKind.REDIRECT
+    forward = page_forward(page) if short or facts.kind is PageKind.REDIRECT else None
     keep = control or (target is not None and not _on_site(url, target))
     return PageAnalysis(parsed=True, facts=facts, short=short,
-                        meta_refresh=page.meta_refresh if forwards else None,
-                        js_target=js_location(page) if forwards else None,
+                        meta_refresh=forward.url if forward and forward.via == "meta_refresh"
+                        else None,
+                        js_target=forward.url if forward and forward.via == "js" else None,
                         fingerprint=fingerprint(page, url, status, body) if keep else None)
 
 

@@ -73,9 +73,16 @@ class Page:
     anchors: list[Anchor] = field(default_factory=list)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
+    # The inline scripts a browser runs (no type, a JavaScript type, a module): not JSON
+    # data, templates (`text/x-template`) or other types, whose text is read but not run.
+    runnable_scripts: list[str] = field(default_factory=list)
     canonical: str | None = None
     base_href: str | None = None
     meta_refresh: str | None = None
+    # The refresh's delay in seconds (0 when the page gives none it can read), and whether
+    # it is inside <noscript> (which a browser running scripts ignores).
+    meta_refresh_delay: float = 0.0
+    meta_refresh_in_noscript: bool = False
     root: lxml.etree._Element | None = None
     # What the parse lost, None when nothing: "depth_cut" (nesting beyond what could be
     # parsed), "unparsed_tail" (the parser stopped early for another reason), "truncated"
@@ -329,6 +336,21 @@ def _copy_attributes(source: Element, target: lxml.etree._Element) -> None:
             continue  # a name lxml refuses; HTML would not act on it either
 
 
+# The script types a browser runs (the HTML standard's JavaScript MIME type essences, and
+# modules); an absent or empty type is JavaScript.
+_RUNNABLE_TYPES = {
+    "", "module", "application/ecmascript", "application/javascript",
+    "application/x-ecmascript", "application/x-javascript", "text/ecmascript",
+    "text/javascript", "text/javascript1.0", "text/javascript1.1", "text/javascript1.2",
+    "text/javascript1.3", "text/javascript1.4", "text/javascript1.5", "text/jscript",
+    "text/livescript", "text/x-ecmascript", "text/x-javascript",
+}
+
+
+def _runnable(script_type: str | None) -> bool:
+    return (script_type or "").split(";")[0].strip().lower() in _RUNNABLE_TYPES
+
+
 def parse_page(text: str, url: str | None = None, *, truncated: bool = False) -> Page:
     """Parse page text; broken or empty markup gives a Page with what could be read.
     `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
@@ -349,15 +371,25 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
 
     title = root.find(".//title")
     page.title = " ".join((text_of(title) if title is not None else "").split())
+    refreshes: list[tuple[str, float, bool]] = []
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
         equiv = (meta.get("http-equiv") or "").lower()
         if name == "og:url" and not page.canonical and meta.get("content"):
             page.canonical = meta.get("content", "").strip()
         if equiv == "refresh" and meta.get("content"):
-            match = re.search(r"url\s*=\s*['\"]?([^'\">]+)", meta.get("content", ""), re.I)
+            content = meta.get("content", "")
+            match = re.search(r"url\s*=\s*['\"]?([^'\">]+)", content, re.I)
             if match:
-                page.meta_refresh = html.unescape(match.group(1).strip())
+                delay = re.match(r"\s*(\d+(?:\.\d*)?)", content)
+                refreshes.append((html.unescape(match.group(1).strip()),
+                                  float(delay.group(1)) if delay else 0.0,
+                                  any(True for _ in meta.iterancestors("noscript"))))
+    # The first refresh a browser running scripts acts on (one outside <noscript>), else the
+    # first inside one.
+    refreshes.sort(key=lambda refresh: refresh[2])
+    if refreshes:
+        page.meta_refresh, page.meta_refresh_delay, page.meta_refresh_in_noscript = refreshes[0]
     for link in root.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
             page.canonical = link.get("href", "").strip()
@@ -365,7 +397,9 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
     if base is not None:
         page.base_href = base.get("href", "").strip() or None
 
-    page.scripts = [s.text for s in root.iter("script") if s.text and not s.get("src")]
+    inline = [s for s in root.iter("script") if s.text and not s.get("src")]
+    page.scripts = [s.text for s in inline]
+    page.runnable_scripts = [s.text for s in inline if _runnable(s.get("type"))]
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)

@@ -1,0 +1,219 @@
+"""Pages that look as if they forward to the target, and pages that do: an interception page
+(a block, a copy-to-browser or a warning page, in any wording) must never be followed to the
+target and scored as an open link. The cases are the shapes an adversarial review of the
+classifier found read as `redirect` and scored `wrapped` (2026-12-06)."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.judge.classify import classify_page
+from audit.judge.forwards import js_location, page_forward, script_targets
+from audit.measure import chain as chains
+from audit.model import Outcome, PageKind, Probe, SurfaceKind
+from audit.policy.catalog import Catalog, load_catalog
+from audit.web.page import parse_page
+
+TARGET = "https://item.taobao.com/item.htm?id=1"
+WECHAT = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+          "?midpagecode=3f2a9c&bancode=9c1e0d2b")
+ZHIHU = "https://link.zhihu.com/?target=" + TARGET
+# A heading in a wording no marker knows: only the structure can tell what the page is.
+UNKNOWN_BLOCK = "<h2>該網頁已被限制存取</h2><p>此網頁涉嫌違反相關規定，已暫停存取。</p>"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def _page(body: str) -> str:
+    return f"<!DOCTYPE html><html><head><title>提示</title></head><body>{body}</body></html>"
+
+
+@pytest.mark.parametrize("script", [
+    f'var blocked_location = "{TARGET}"; reportView(blocked_location);',
+    f'pageInfo.location = "{TARGET}";',
+    f'// location.href = "{TARGET}";\n/* window.location = "{TARGET}"; */',
+    f'if (riskLevel === 0) window.location.href = "{TARGET}";',
+    f'if (riskLevel === 0)\n  location.href = "{TARGET}";',
+    f'if (confirm("是否继续访问？")) location.href = "{TARGET}";',
+    f'ok && location.replace("{TARGET}");',
+    f'window.onload = () => document.getElementById("go").onclick = () => location.href = "{TARGET}";',
+    f'document.addEventListener("click", function () {{ location.href = "{TARGET}"; }});',
+    f'setTimeout(() => location.href = "{TARGET}", 5000);',
+    f'if (a) {{ b(); }} else location.href = "{TARGET}";',
+])
+def test_a_navigation_not_made_on_load_is_not_a_forward(script: str) -> None:
+    page = parse_page(_page(f"{UNKNOWN_BLOCK}<script>{script}</script>"), WECHAT)
+    assert js_location(page) is None
+    assert page_forward(page) is None
+
+
+@pytest.mark.parametrize("script", [
+    f'location.replace("{TARGET}");',
+    f'window.location.href = "{TARGET}";',
+    f"top.location = '{TARGET}'",
+    f'var a = 1\nlocation.href = "{TARGET}"',
+    f'try{{ if(window.opener){{ log(); }} }}catch(e){{}};window.location.replace("{TARGET}")',
+    f'// the old way: location = "/"\nwindow.location.href = "{TARGET}"; // now',
+])
+def test_a_navigation_made_on_load_is_a_forward(script: str) -> None:
+    page = parse_page(f"<script>{script}</script>", WECHAT)
+    assert js_location(page) == TARGET
+    assert page_forward(page) is not None
+
+
+def test_only_scripts_a_browser_runs_are_read() -> None:
+    body = (f'<div id=app></div><script type="text/x-template">'
+            f"<button @click=\"location.href='{TARGET}'\">仍要访问</button></script>"
+            f'<script type="application/json">{{"x": "location.href = \\"{TARGET}\\""}}</script>')
+    page = parse_page(_page(body), WECHAT)
+    assert len(page.scripts) == 2 and page.runnable_scripts == []
+    assert page_forward(page) is None and script_targets(page) == []
+    module = parse_page(f'<script type="module">location.replace("{TARGET}")</script>', WECHAT)
+    assert js_location(module) == TARGET
+
+
+def test_a_refresh_inside_noscript_counts_only_beside_a_script_that_navigates() -> None:
+    # A page whose scripts draw a warning, with a refresh for browsers without scripts: a
+    # browser running scripts shows the warning.
+    rendered = (f'<html><head><noscript><meta http-equiv="refresh" content="0;url={TARGET}">'
+                "</noscript></head><body><div id=app></div>"
+                "<script>render({title: '该网页可能存在风险'})</script></body></html>")
+    page = parse_page(rendered, WECHAT)
+    assert page.meta_refresh == TARGET and page.meta_refresh_in_noscript
+    assert page_forward(page) is None
+    # Baidu's link page: its script forwards (to a variable here), noscript names where.
+    baidu = (f'<html><head><script>var u = "{TARGET}"; window.location.replace(u)</script>'
+             f'<noscript><meta http-equiv="refresh" content="0;URL=\'{TARGET}\'"></noscript>'
+             "</head><body></body></html>")
+    forward = page_forward(parse_page(baidu, "https://www.baidu.com/link?url=abc"))
+    assert forward is not None and (forward.url, forward.via) == (TARGET, "meta_refresh")
+
+
+def test_a_refresh_outside_noscript_is_taken_before_one_inside_and_its_delay_is_read() -> None:
+    html = (f'<html><head><noscript><meta http-equiv="refresh" content="0;url=https://a.example/">'
+            f'</noscript><meta http-equiv="refresh" content="7; url={TARGET}"></head></html>')
+    page = parse_page(html, WECHAT)
+    assert (page.meta_refresh, page.meta_refresh_delay, page.meta_refresh_in_noscript) == (
+        TARGET, 7.0, False)
+    forward = page_forward(page)
+    assert forward is not None and forward.delayed
+
+
+@pytest.mark.parametrize(("script", "kind"), [
+    # The reviewed failures: each was `redirect`, then `wrapped` in the crawl.
+    (f'var blocked_location = "{TARGET}";', PageKind.BLOCKED),
+    (f'// location.href = "{TARGET}";', PageKind.BLOCKED),
+    # A script that may go to the target on a condition: not a block either.
+    (f'if (confirm("继续？")) location.href = "{TARGET}";', PageKind.UNRECOGNIZED),
+    (f'function go() {{ location.href = "{TARGET}"; }}', PageKind.UNRECOGNIZED),
+    # One that only goes back to the platform's own help page is no way on.
+    ('function help() { location.href = "/cgi-bin/readtemplate?t=help"; }', PageKind.BLOCKED),
+])
+def test_an_endpoint_page_in_unknown_words_with_scripts(catalog: Catalog, script: str,
+                                                        kind: PageKind) -> None:
+    facts = classify_page(parse_page(_page(f"{UNKNOWN_BLOCK}<script>{script}</script>"),
+                                     WECHAT), catalog)
+    assert facts.kind is kind
+
+
+@pytest.mark.parametrize(("body", "url", "kind", "signature"), [
+    # Block words with a forward on a condition: the words decide.
+    (f'<h2>该链接已被屏蔽</h2><script>if (risk === 0) window.location.href = "{TARGET}";'
+     "</script>", WECHAT, PageKind.BLOCKED, "generic/blocked"),
+    # Block words on a page that forwards at once: they disagree, a person must look.
+    (f'<meta http-equiv="refresh" content="0;url={TARGET}"><h2>该链接已被屏蔽</h2>', WECHAT,
+     PageKind.UNRECOGNIZED, "generic/blocked_but_forwards"),
+    (f'<meta http-equiv="refresh" content="0;url={TARGET}"><p>复制链接到浏览器</p>', WECHAT,
+     PageKind.UNRECOGNIZED, "generic/copy_only_but_forwards"),
+    # A block page that returns to its site's home after half a minute stays a block.
+    ('<meta http-equiv="refresh" content="30;url=https://www.zhihu.com/"><h2>该链接已被屏蔽</h2>',
+     ZHIHU, PageKind.BLOCKED, "generic/blocked"),
+    # A warning shown for seconds before it forwards: its countdown is its way on.
+    (f'<meta http-equiv="refresh" content="5;url={TARGET}"><h2>您即将离开微信</h2>'
+     "<p>5秒后自动跳转</p>", WECHAT, PageKind.WARNED, "generic/warned"),
+    # The same in words no marker knows: a person must look.
+    (f'<meta http-equiv="refresh" content="5;url={TARGET}"><h2>Внимание</h2>'
+     "<p>Переход через 5 секунд</p>", WECHAT, PageKind.UNRECOGNIZED,
+     "structure/delayed_forward"),
+    # A page that forwards at once, whatever it says of leaving: a redirect.
+    (f'<meta http-equiv="refresh" content="0;url={TARGET}"><p>即将跳转</p>', WECHAT,
+     PageKind.REDIRECT, "structure/forwards"),
+    # Leaving words, the target shown with a copy instruction, no way on: copy-to-browser.
+    ("<h2>该网页为第三方网页，暂不支持在微信内打开</h2><p>请长按复制下方链接，在浏览器中粘贴打开</p>"
+     f"<p>{TARGET}</p>", WECHAT, PageKind.COPY_ONLY, "generic/warned_copy_only"),
+    # Leaving words and nothing to go on with: not read as a block.
+    ("<h2>即将离开微信，请注意账号财产安全</h2><p>该网页非微信官方网页</p>", WECHAT,
+     PageKind.UNRECOGNIZED, "structure/warning_without_way_on"),
+])
+def test_words_and_forwards(catalog: Catalog, body: str, url: str, kind: PageKind,
+                            signature: str) -> None:
+    facts = classify_page(parse_page(_page(body), url), catalog)
+    assert (facts.kind, facts.signature) == (kind, signature)
+
+
+@pytest.mark.parametrize(("body", "kind", "signature"), [
+    ("", PageKind.ERROR, "generic/empty"),
+    ("<div> </div>", PageKind.ERROR, "generic/empty"),
+    ('<img src="/b.png" alt="该链接已被屏蔽">', PageKind.UNRECOGNIZED, "structure/no_text"),
+    ('<iframe srcdoc="<p>已停止访问</p>"></iframe>', PageKind.UNRECOGNIZED, "structure/no_text"),
+    ('<svg><text x="1" y="1">已停止访问</text></svg>', PageKind.UNRECOGNIZED, "structure/no_text"),
+    ('<div id=app></div><script src="/app.js"></script>', PageKind.UNRECOGNIZED,
+     "structure/script_rendered"),
+])
+def test_a_page_without_text_is_blank_only_when_it_shows_nothing(
+        catalog: Catalog, body: str, kind: PageKind, signature: str) -> None:
+    html = f"<html><head></head><body>{body}</body></html>"
+    facts = classify_page(parse_page(html, WECHAT), catalog)
+    assert (facts.kind, facts.signature) == (kind, signature)
+
+
+def test_styles_text_and_a_title_alone_are_not_blank(catalog: Catalog) -> None:
+    styled = ("<html><head><style>.m::before { content: '该链接已被屏蔽'; }</style></head>"
+              "<body><div class=m></div></body></html>")
+    assert classify_page(parse_page(styled, WECHAT), catalog).kind is PageKind.UNRECOGNIZED
+    titled = "<html><head><title>已停止访问该网页</title></head><body></body></html>"
+    assert classify_page(parse_page(titled, ZHIHU), catalog).kind is PageKind.BLOCKED
+
+
+def _crawl(catalog: Catalog, url: str, body: str) -> tuple[chains.Step, Outcome]:
+    """One endpoint page in a chain, the target answering the control fetch."""
+    probe = Probe(id="p", source="weixin", surface=SurfaceKind.IM_GROUP, target_url=TARGET,
+                  target_platform="taobao")
+    chain = chains.Chain(probe=probe)
+    step = chains.on_response(chain, chains.Response(
+        url=url, status=200, headers={"content-type": "text/html"}, body=body.encode()),
+        "start", catalog)
+    if step.action == "follow":
+        assert step.url is not None
+        chains.on_response(chain, chains.Response(
+            url=step.url, status=200, headers={"content-type": "text/html"},
+            body=b"<p>item</p>"), step.via or "http", catalog)
+    if chains.needs_control(chain):
+        chains.on_control(chain, 200)
+    return step, chains.observation(chain, run_id="r", method="crawl").outcome
+
+
+@pytest.mark.parametrize(("script", "outcome"), [
+    (f'var blocked_location = "{TARGET}";', Outcome.BLOCKED),
+    (f'if (confirm("继续？")) location.href = "{TARGET}";', Outcome.UNRECOGNIZED),
+])
+def test_in_a_crawl_such_a_page_is_not_followed_to_the_target(
+        catalog: Catalog, script: str, outcome: Outcome) -> None:
+    step, judged = _crawl(catalog, WECHAT, _page(f"{UNKNOWN_BLOCK}<script>{script}</script>"))
+    assert step.action == "stop"
+    assert judged is outcome
+
+
+def test_in_a_crawl_a_countdown_warning_is_warned_and_a_real_forward_still_wrapped(
+        catalog: Catalog) -> None:
+    countdown = (f'<meta http-equiv="refresh" content="5;url={TARGET}"><h2>您即将离开微信</h2>'
+                 "<p>5秒后自动跳转</p>")
+    step, judged = _crawl(catalog, WECHAT, _page(countdown))
+    assert (step.action, step.via, step.url) == ("follow", "continue", TARGET)
+    assert judged is Outcome.WARNED
+    step, judged = _crawl(catalog, WECHAT, f'<script>location.replace("{TARGET}")</script>')
+    assert (step.action, step.via) == ("follow", "js")
+    assert judged is Outcome.WRAPPED
