@@ -71,6 +71,17 @@ def test_readable_table() -> None:
     code, out, _ = _run("inspect", str(EXAMPLES / "zhihu-answer.html"))
     assert code == 0
     assert "link.zhihu.com" in out and "taobao.com" in out and "text" in out
+    assert "no interception recognised" in out and "--url" not in out  # it has its URL
+
+
+def test_content_without_a_url_says_what_was_not_tried(tmp_path: Path) -> None:
+    # A page in words no marker knows, saved without its address: `content` only means that
+    # nothing recognised it, and the endpoint's reading needs the URL.
+    page = tmp_path / "a.html"
+    page.write_text("<html><body><h1>このリンクは開けません</h1></body></html>", encoding="utf-8")
+    code, out, _ = _run("inspect", str(page))
+    assert code == 0
+    assert "content 未识别出拦截" in out and "give --url" in out
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -18,7 +18,9 @@ from audit.model import PageKind
 # Every kind a page can be given (tests check none is missing): the kinds that a person must
 # look at (unrecognized) or that cannot be judged (error) are the ones that matter most here.
 KIND_LABELS: dict[PageKind, str] = {
-    PageKind.CONTENT: "content 正常页面",
+    # Not "a normal page": what the catalog's signatures, the generic markers and (on an
+    # interception endpoint) the structure found no interception in.
+    PageKind.CONTENT: "content 未识别出拦截 (no interception recognised)",
     PageKind.WARNED: "warned 风险提示页",
     PageKind.COPY_ONLY: "copy_only 复制到浏览器",
     PageKind.BLOCKED: "blocked 已拦截",
@@ -45,6 +47,10 @@ def _print_table(inspection: Inspection) -> None:
     if page["signature"]:
         line += f"   signature: {page['signature']}"
     stdout.print(line)
+    if page["kind"] == PageKind.CONTENT and not result["url"]:
+        stdout.print("  without the page's URL only the signatures and the generic markers were "
+                     "tried; give --url for the reading of an interception endpoint / 未提供网址："
+                     "仅按特征与通用标记识别，请用 --url 给出原网址")
     links = result["links"]
     assert isinstance(links, list)
     if not links:
@@ -72,10 +78,11 @@ def inspect(
     content_type: Annotated[str | None, typer.Option(
         help="The HTTP Content-Type the page was served with, for its charset.")] = None,
 ) -> None:
-    """Say what kind of page FILE is (content, warned, copy_only, blocked) and list every
-    outbound link: its target (unwrapped from the platform's link wrapper), target domain
-    and platform, the wrapper it goes through, and whether it is a clickable anchor or
-    plain text.
+    """Say what kind of page FILE is (content, warned, copy_only, blocked; on a platform's
+    interception endpoint also unrecognized, redirect or error) and list every outbound
+    link: its target (unwrapped from the platform's link wrapper), target domain and
+    platform, the wrapper it goes through, and whether it is a clickable anchor or plain
+    text.
 
     Examples:
 
