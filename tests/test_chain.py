@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from audit.measure import chain as chains
@@ -103,6 +105,27 @@ def test_refusals_of_the_auditor_are_errors_never_blocks(catalog: Catalog, statu
     chain.failure = step.failure
     chains.on_control(chain, 200)
     assert _outcome(chain) is Outcome.ERROR
+
+
+def test_a_platform_interstitial_served_with_403_is_what_the_platform_showed(
+        catalog: Catalog) -> None:
+    # WeChat's block page as its endpoint might serve it, with 403: the catalog's own
+    # signature reads it, so it is a block, not an anti-bot refusal (it was anti_bot:403).
+    endpoint = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+                "?midpagecode=3f2a9c&bancode=9c1e0d2b")
+    examples = Path(__file__).resolve().parents[1] / "policies" / "examples" / "weixin"
+    body = (examples / "weixin-blocked-phishing.html").read_text(encoding="utf-8")
+    chain = _chain()
+    step = chains.on_response(chain, _resp(endpoint, 403, body), "start", catalog)
+    assert step.action == "stop"
+    chains.on_control(chain, 200)
+    assert _outcome(chain) is Outcome.BLOCKED
+    # A CDN's refusal in generic words stays the auditor's refusal.
+    chain = _chain()
+    step = chains.on_response(chain, _resp("https://go.example/x", 403,
+                                           "<h1>Sorry, this request has been blocked</h1>"),
+                              "start", catalog)
+    assert (step.action, step.failure) == ("fail", "anti_bot:403")
 
 
 def test_failed_hop_with_failed_control_is_target_down(catalog: Catalog) -> None:

@@ -226,7 +226,7 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
     """Whether on_response will look at the page (not for redirects and refusals)."""
     if 300 <= status < 400 and headers.get("location"):
         return False
-    if status in RATE_LIMIT_STATUSES or status in ANTI_BOT_STATUSES:
+    if status in RATE_LIMIT_STATUSES:
         return False
     content_type = headers.get("content-type", "")
     return bool(body) and ("html" in content_type or not content_type)
@@ -278,11 +278,10 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         return _follow(chain, target, "http")
     if status in RATE_LIMIT_STATUSES:
         return Step("fail", failure=f"rate_limited:{status}")
-    if status in ANTI_BOT_STATUSES:
-        return Step("fail", failure=f"anti_bot:{status}")
-
     if analysis is None:
         analysis = analyze(response, catalog, chain.probe.target_url)
+    if status in ANTI_BOT_STATUSES and not _known_interstitial(analysis.facts):
+        return Step("fail", failure=f"anti_bot:{status}")
     facts = analysis.facts
     if not analysis.parsed and status < 400:
         facts = _unparsed(response, catalog) or facts
@@ -321,6 +320,16 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         if analysis.js_target:
             return _follow(chain, resolve(response.url, analysis.js_target), "js")
     return Step("stop")
+
+
+def _known_interstitial(facts: PageFacts) -> bool:
+    """A page one of the catalog's own signatures recognises as a platform's interstitial:
+    served with a refusal's status (an interception endpoint answering 403), it is what the
+    platform showed, not an anti-bot answer. Generic markers do not count here: a CDN's
+    "you have been blocked" page says nothing of the link."""
+    signature = facts.signature or ""
+    return (facts.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY, PageKind.WARNED)
+            and "/" in signature and not signature.startswith(("generic/", "structure/")))
 
 
 def _unparsed(response: Response, catalog: Catalog) -> PageFacts | None:
