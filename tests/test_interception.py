@@ -242,6 +242,22 @@ def test_an_error_status_on_an_endpoint_is_an_error_not_a_block(catalog: Catalog
     assert chains.observation(chain, run_id="r", method="crawl").outcome is Outcome.ERROR
 
 
+@pytest.mark.parametrize("body", [b"<h1>Zorblat</h1><p>Not here.</p>", b""])
+def test_451_on_an_endpoint_is_a_block(catalog: Catalog, body: bytes) -> None:
+    # Unavailable For Legal Reasons states a refusal of what was asked for: on the
+    # platform's interception endpoint that is a block, in whatever words (or none).
+    probe = Probe(id="p", source="weixin", surface=SurfaceKind.IM_GROUP, target_url=TARGET)
+    chain = chains.Chain(probe=probe)
+    step = chains.on_response(chain, chains.Response(
+        url=WECHAT, status=451, headers={"content-type": "text/html"}, body=body),
+        "start", catalog)
+    assert step.action == "stop"
+    chains.on_control(chain, 200)
+    observation = chains.observation(chain, run_id="r", method="crawl")
+    assert observation.outcome is Outcome.BLOCKED
+    assert observation.page is not None and observation.page.signature == "structure/status_451"
+
+
 def test_a_forwarding_page_on_an_endpoint_is_followed(catalog: Catalog) -> None:
     url = "https://link.zhihu.com/?target=" + TARGET
     html = f'<meta http-equiv="refresh" content="0;url={TARGET}"><p>…</p>'

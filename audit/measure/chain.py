@@ -44,6 +44,7 @@ MAX_METAS = 200  # <meta> pairs a seed page's plan carries (a page cannot flood 
 # ever gets here, and a control fetch answered with it counts as not answered.
 ANTI_BOT_STATUSES = frozenset({403, 566})
 RATE_LIMIT_STATUSES = frozenset({429})
+UNAVAILABLE_FOR_LEGAL_REASONS = 451  # RFC 7725
 
 Via = Literal["start", "http", "meta_refresh", "js", "continue", "control"]
 
@@ -292,7 +293,14 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         "structure/")
     if status >= 400 and not read_by_markers and facts.kind is not PageKind.ERROR:
         endpoint = endpoint_of(response.url, catalog)
-        if endpoint is not None:
+        if endpoint is not None and status == UNAVAILABLE_FOR_LEGAL_REASONS:
+            # The one error status that states a refusal of what was asked for: the
+            # platform's interception endpoint says the link is not to be shown.
+            facts = PageFacts(kind=PageKind.BLOCKED, endpoint=endpoint,
+                              signature="structure/status_451", title=facts.title,
+                              headline=facts.headline, reason_text=facts.headline,
+                              excerpt=facts.excerpt)
+        elif endpoint is not None:
             # The platform's own interception endpoint failed: what it does with the link
             # was not seen (never a block read off an error page's structure).
             facts = PageFacts(kind=PageKind.ERROR, endpoint=endpoint,
