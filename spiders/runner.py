@@ -103,6 +103,18 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
         # run is not finished, and is stopped as the asyncio engine's is (exit 130, nothing
         # judged or sealed, `--resume` continues it), not sealed half-measured.
         raise KeyboardInterrupt
+    crashed = {key.split("/", 1)[1]: count for key, count in stats.items()
+               if key.startswith("spider_exceptions/") and key != "spider_exceptions/count"}
+    if crashed:
+        # A callback that raised lost its probe (Scrapy logs the error and goes on): the run
+        # stops as the asyncio engine's does on an internal error (exit 1, nothing judged or
+        # sealed, `--resume` measures the lost probes), never sealed with links missing.
+        raise RuntimeError(
+            "the crawl lost probes to internal errors ("
+            + ", ".join(f"{name} ×{count}" for name, count in sorted(crashed.items()))
+            + "; the traceback is in the log above); the bundle is not sealed: "
+            "`hulian run --resume RUN` measures what was lost / 内部错误导致部分探测丢失，"
+            "运行未封存，可用 --resume 继续")
     return CrawlResult(
         planned=len(spider.planner.planned) if spider else 0, observations=counts["observations"],
         outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],

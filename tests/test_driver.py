@@ -138,6 +138,19 @@ def test_retry_after_is_capped(catalog: Catalog) -> None:
     assert waited.not_before - T0 <= timedelta(seconds=chains.MAX_RETRY_AFTER_S + 5)
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan", "inf", "-inf", "1e999",
+                                   "Wed, 21 Oct 2015 07:28:00 GMT", "soon", ""])
+def test_a_retry_after_of_any_kind_is_a_bounded_wait(catalog: Catalog, value: str) -> None:
+    # `nan` crashed the run (ValueError converting NaN to an integer), and the resumed run
+    # again: a platform's header could stop every audit of it from finishing.
+    wait = chains.retry_after_s(value)
+    assert 0.0 <= wait <= chains.MAX_RETRY_AFTER_S
+    script = Script({WRAPPED: [page(WRAPPED, 429, "", **{"retry-after": value}),
+                               page(WRAPPED, 302, "", location=TARGET)],
+                     TARGET: [page(TARGET)]})
+    assert run(catalog, script).outcome is Outcome.WRAPPED
+
+
 def test_transient_failures_and_retry_statuses_are_retried_once(catalog: Catalog) -> None:
     script = Script({WRAPPED: ["timeout", page(WRAPPED, 302, "", location=TARGET)],
                      TARGET: [page(TARGET, 503), page(TARGET)]})

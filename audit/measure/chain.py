@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -155,11 +156,16 @@ def seed_warning(url: str, parse_issue: str) -> dict[str, str]:
 
 
 def retry_after_s(value: str | None) -> float:
-    """Seconds to wait before retrying a 429, from its Retry-After header (capped)."""
+    """Seconds to wait before retrying a 429, from its Retry-After header (capped). Anything
+    but a number of seconds (an HTTP date, `nan`, garbage) waits one second: a platform's
+    header must not decide how long, or whether, the crawl goes on."""
     try:
-        return min(max(float(value or 1), 0.0), MAX_RETRY_AFTER_S)
+        seconds = float(value or 1)
     except ValueError:
         return 1.0
+    if math.isnan(seconds):
+        return 1.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def wants_control(chain: Chain) -> bool:
