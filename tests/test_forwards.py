@@ -217,3 +217,22 @@ def test_in_a_crawl_a_countdown_warning_is_warned_and_a_real_forward_still_wrapp
     step, judged = _crawl(catalog, WECHAT, f'<script>location.replace("{TARGET}")</script>')
     assert (step.action, step.via) == ("follow", "js")
     assert judged is Outcome.WRAPPED
+
+
+def test_a_page_of_many_navigations_costs_linear_time() -> None:
+    # Each navigation rescanned its script's prefix: 400,000 `location=` statements in a
+    # block (4.4 MB) hung the crawl's parse worker for hours, and the pages behind it with it.
+    # Ten times the statements must cost about ten times as long (a hundred, quadratic).
+    import time
+
+    def seconds(count: int) -> float:
+        page = parse_page("<script>{" + "location=1;" * count + "}</script><p>x</p>", WECHAT)
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            assert page_forward(page) is None and script_targets(page)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = seconds(20_000), seconds(200_000)
+    assert large < 35 * small, (small, large)

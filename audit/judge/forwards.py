@@ -92,28 +92,47 @@ class _Navigation:
     on_load: bool  # top-level, unconditional
 
 
-def _on_load(skeleton: str, start: int) -> bool:
-    before = skeleton[:start]
-    if before.count("{") - before.count("}") > 0:
+# A page's scripts are read for at most this many navigations: a hostile page of 400,000
+# `location=` statements must cost linear time, not hang the crawl (each navigation costs a
+# few microseconds). Past it, the page may navigate anywhere (None).
+MAX_NAVIGATIONS = 1_000
+
+
+def _on_load(skeleton: str, start: int, depth: int) -> bool:
+    """Whether a navigation at `start`, with `depth` braces open before it, is a statement
+    run on load. Looks back only over the whitespace and the word before it."""
+    if depth > 0:
         return False  # in a function body or a block
-    stripped = before.rstrip()
-    if not stripped:
+    end = start
+    while end > 0 and skeleton[end - 1].isspace():
+        end -= 1
+    if end == 0:
         return True
-    last = stripped[-1]
+    last = skeleton[end - 1]
     if last in _STATEMENT_END:
         return True
-    if "\n" not in before[len(stripped):]:
+    if "\n" not in skeleton[end:start]:
         return False
-    return last not in _CONTINUES and _CONTROL_WORDS.search(stripped) is None
+    return last not in _CONTINUES and _CONTROL_WORDS.search(skeleton, max(0, end - 16),
+                                                            end) is None
 
 
 def _navigations(page: Page) -> Iterator[_Navigation]:
+    found = 0
     for script in page.runnable_scripts:
         if "location" not in script:
             continue
         code, skeleton = _views(script)
+        depth, counted = 0, 0  # braces open before `counted`, counted incrementally
         for match in _NAVIGATION.finditer(code):
-            yield _Navigation(match.group("literal"), _on_load(skeleton, match.start()))
+            found += 1
+            if found > MAX_NAVIGATIONS:
+                yield _Navigation(None, False)
+                return
+            depth += (skeleton.count("{", counted, match.start())
+                      - skeleton.count("}", counted, match.start()))
+            counted = match.start()
+            yield _Navigation(match.group("literal"), _on_load(skeleton, match.start(), depth))
 
 
 def js_location(page: Page) -> str | None:
