@@ -120,6 +120,61 @@ def test_fetch_limits_and_failure_words() -> None:
     asyncio.run(main())
 
 
+def test_a_body_that_cannot_be_decoded_is_never_judged_by_its_bytes() -> None:
+    # A warning page sent as Brotli (which hulian does not ask for), or as garbage said to be
+    # zstd or gzip, was read as text and judged `blocked` with a reason of binary bytes. The
+    # header stays on what could not be decoded and goes with what was, and such a body on an
+    # interception endpoint is for a person to read.
+    from audit.measure import chain as chains
+    from audit.model import Outcome, PageKind, Probe, SurfaceKind
+    from audit.policy.catalog import load_catalog
+
+    warning = "<h2>您即将离开微信</h2><a href='https://item.taobao.com/'>继续访问</a>".encode()
+    bodies = {b"/gzip": (b"gzip", gzip.compress(warning)), b"/br": (b"br", os.urandom(300)),
+              b"/zstd": (b"zstd", os.urandom(300)), b"/broken": (b"gzip", b"\x1f\x8b" + os.urandom(50))}
+
+    async def main() -> dict[str, object]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = await reader.readuntil(b"\r\n\r\n")
+            path = request.split(b" ")[1]
+            coding, body = bodies[path]
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: "
+                         + coding + b"\r\nContent-Length: " + str(len(body)).encode()
+                         + b"\r\n\r\n" + body)
+            await writer.drain()
+            writer.close()
+
+        fetched = {}
+        async for port in _serve(serve):
+            for path in ("gzip", "br", "zstd", "broken"):
+                fetched[path] = await _fetch(f"http://127.0.0.1:{port}/{path}")
+        return fetched
+
+    fetched = asyncio.run(main())
+    decoded = fetched["gzip"]
+    assert decoded.body == warning and "content-encoding" not in decoded.headers  # type: ignore[attr-defined]
+    catalog = load_catalog()
+    endpoint = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+                "?midpagecode=3f2a9c&bancode=9c1e0d2b")
+    for path in ("br", "zstd", "broken"):
+        answer = fetched[path]
+        assert "content-encoding" in answer.headers  # type: ignore[attr-defined]
+        probe = Probe(id="p", source="weixin", surface=SurfaceKind.IM_GROUP,
+                      target_url="https://item.taobao.com/")
+        chain = chains.Chain(probe=probe)
+        response = chains.Response(url=endpoint, status=200, headers=answer.headers,  # type: ignore[attr-defined]
+                                   body=answer.body)  # type: ignore[attr-defined]
+        assert not chains.needs_analysis(response.status, response.headers, response.body)
+        step = chains.on_response(chain, response, "start", catalog)
+        assert step.action == "stop"
+        chains.on_control(chain, 200)
+        observation = chains.observation(chain, run_id="r", method="crawl")
+        assert observation.page is not None
+        assert (observation.page.kind, observation.page.signature) == (
+            PageKind.UNRECOGNIZED, "structure/undecodable"), path
+        assert observation.outcome is Outcome.UNRECOGNIZED
+
+
 # -- the page-parsing worker ----------------------------------------------------------------
 
 def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:

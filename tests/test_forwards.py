@@ -236,3 +236,15 @@ def test_a_page_of_many_navigations_costs_linear_time() -> None:
 
     small, large = seconds(20_000), seconds(200_000)
     assert large < 35 * small, (small, large)
+
+
+def test_no_way_on_is_not_concluded_from_a_page_read_in_part(catalog: Catalog) -> None:
+    # A warning whose continue link sits past the 20 MB cut was judged `blocked`.
+    for body, signature in ((UNKNOWN_BLOCK, "structure/page_cut"),
+                            ("<h2>该链接已被屏蔽</h2>", "generic/blocked_page_cut")):
+        page = parse_page(_page(body), WECHAT, truncated=True)
+        assert page.parse_issue == "truncated"
+        facts = classify_page(page, catalog)
+        assert (facts.kind, facts.signature) == (PageKind.UNRECOGNIZED, signature)
+        whole = classify_page(parse_page(_page(body), WECHAT), catalog)
+        assert whole.kind is PageKind.BLOCKED

@@ -477,6 +477,10 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
         # Words of a warning ("you are leaving ...") with no way on to be seen: its control
         # may be drawn where the page cannot be read; a person must look.
         return reader.facts(PageKind.UNRECOGNIZED, "structure/warning_without_way_on")
+    if reading.kind is PageKind.BLOCKED and page.parse_issue is not None:
+        # "No way on" of a page read in part (cut at the size limit, nested past what could
+        # be parsed): the way on may be in the part not read.
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/page_cut")
     target_out = reading.target if reading.kind is not PageKind.BLOCKED else None
     continue_url = reading.continue_url or (
         _read_url(page, spot.continue_link) if reading.kind is PageKind.WARNED
@@ -536,6 +540,10 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         return reader.facts(PageKind.COPY_ONLY, "generic/copy_only",
                             target=_shown_target(page, continue_url))
     if _any_phrase(visible, markers.blocked) and not continue_present:
+        if page.parse_issue is not None:
+            # Block words, and no continue link in the part that was read: it may be in the
+            # part that was not.
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/blocked_page_cut")
         if leads_off:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/blocked_but_forwards",
                                 target=forward.url if forward else None)

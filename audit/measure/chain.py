@@ -235,6 +235,11 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
         return False
     if status in RATE_LIMIT_STATUSES:
         return False
+    if headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
+        # Bytes in an encoding the engine could not decode (Brotli, zstd, a broken gzip):
+        # what they say cannot be read, so nothing is concluded from their "text" (a block
+        # read off garbage, a block reason of binary). On an endpoint: `unrecognized`.
+        return False
     content_type = headers.get("content-type", "")
     return bool(body) and ("html" in content_type or not content_type)
 
@@ -355,8 +360,10 @@ def _unparsed(response: Response, catalog: Catalog) -> PageFacts | None:
     if not response.body.strip():
         return PageFacts(kind=PageKind.ERROR, endpoint=endpoint, signature="generic/empty",
                          failure="endpoint_empty")
+    undecoded = response.headers.get("content-encoding", "").strip().lower() not in (
+        "", "identity")
     return PageFacts(kind=PageKind.UNRECOGNIZED, endpoint=endpoint,
-                     signature="structure/not_html")
+                     signature="structure/undecodable" if undecoded else "structure/not_html")
 
 
 def analyze(response: Response, catalog: Catalog, target: str, *,

@@ -146,6 +146,12 @@ class Fetcher:
                 body = _decoded(payload, encoding, self.max_bytes)
             except TooLarge as exc:
                 raise FetchFailed(exc.reason) from exc
+            if body is not payload or not any(
+                    c.strip().lower() not in ("", "identity") for c in encoding.split(",")):
+                # The body handed on is decoded (as Scrapy's middleware does, the header goes
+                # with the encoding); kept where it could not be, so that what reads the page
+                # knows it holds the encoded bytes (chain.needs_analysis).
+                del fields["content-encoding"]
         return Fetched(
             url=url, status=response.status, reason=response.reason, headers=fields,
             raw_headers=response.headers, request_headers=sent, payload=payload, body=body,
