@@ -34,6 +34,7 @@ from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher
 from audit.measure.search import (
     MAX_REDIRECTS,
+    SITEMAP_NOT_CHECKED,
     Answer,
     SearchDone,
     SearchDriver,
@@ -79,9 +80,9 @@ def test_robots_txt_and_its_sitemaps_are_recorded() -> None:
         "http://www.example.test/sm.xml": ok("http://www.example.test/sm.xml", b"x" * 1234),
         "http://cdn.example.test/sm2.xml": Answer("http://cdn.example.test/sm2.xml",
                                                   failure="dns_error")})
-    # dns_error is transient to the retry rule: asked twice, as any fetch
+    # A sitemap is checked once: not retried (its existence and size only)
     assert asked == [ROBOTS, "http://www.example.test/sm.xml",
-                     "http://cdn.example.test/sm2.xml", "http://cdn.example.test/sm2.xml"]
+                     "http://cdn.example.test/sm2.xml"]
     assert record.id == "robots:www.example.test" and record.kind == "robots"
     robots = record.robots
     assert robots is not None
@@ -92,6 +93,22 @@ def test_robots_txt_and_its_sitemaps_are_recorded() -> None:
     assert [(s.url, s.status, s.size, s.failure) for s in record.sitemaps] == [
         ("http://www.example.test/sm.xml", 200, 1234, None),
         ("http://cdn.example.test/sm2.xml", None, None, "dns_error")]
+
+
+def test_sitemaps_that_never_answer_cost_one_fetch_not_twenty() -> None:
+    # A robots.txt listing twenty sitemaps that never answer held one host for twelve
+    # minutes (each fetched in turn, timed out and retried): the first that does not answer
+    # ends the checks, and the rest are recorded as not checked.
+    listed = [f"http://www.example.test/sm{i}.xml" for i in range(20)]
+    body = b"User-agent: *\nAllow: /\n" + b"".join(f"Sitemap: {u}\n".encode() for u in listed)
+    answers: dict[str, Answer] = {ROBOTS: ok(ROBOTS, body),
+                                  listed[0]: ok(listed[0], b"<urlset/>")}
+    answers.update({u: Answer(u, failure="timeout") for u in listed[1:]})
+    record, asked = drive(answers)
+    assert asked == [ROBOTS, listed[0], listed[1]]
+    assert [(s.url, s.failure) for s in record.sitemaps] == [
+        (listed[0], None), (listed[1], "timeout"),
+        *[(u, SITEMAP_NOT_CHECKED) for u in listed[2:]]]
 
 
 def test_redirects_are_followed_five_times_at_most() -> None:

@@ -13,9 +13,11 @@ the record for search.jsonl. Its decisions, and why:
   What a status or failure means for indexing (4xx: no restrictions; 5xx or unreachable:
   complete disallow) is the judge's (audit/judge/search.py), never decided here.
 - the body is kept up to RFC 9309's 500 KiB (`size` says what arrived); the WARC has all.
-- each sitemap robots.txt lists is fetched once, without redirects, for its status and size
-  only (a GET bounded by the crawl's size limit: both engines' clients speak GET); at most
-  MAX_SITEMAPS per host.
+- each sitemap robots.txt lists is fetched once, without redirects or retries, for its
+  status and size only (a GET bounded by the crawl's size limit: both engines' clients speak
+  GET); at most MAX_SITEMAPS per host, and none after one that did not answer (the rest are
+  recorded as SITEMAP_NOT_CHECKED): a hostile robots.txt costs one fetch's timeout, not
+  twenty.
 - the crawler's own politeness (audit/measure/robots.py, when the crawl obeys robots.txt)
   learns the origin's robots.txt from this fetch, not from a second one: `politeness()`
   hands over, once, what the RobotsBook is told (the body as finally served, any status;
@@ -41,6 +43,9 @@ from audit.web.urls import host_of, wire_url
 
 MAX_REDIRECTS = 5  # RFC 9309 §2.3.1.2: "at least five consecutive redirects"
 MAX_SITEMAPS = 20  # per host: existence and size, not a crawl of the sitemap tree
+# The failure word of a listed sitemap left unchecked because an earlier one of the host's
+# did not answer.
+SITEMAP_NOT_CHECKED = "not_checked:earlier_sitemap_failed"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_DIRECTIVES = 32  # per page: a page cannot flood the record
 MAX_DIRECTIVE_CHARS = 300
@@ -123,14 +128,22 @@ class SearchDriver:
     def on_answer(self, answer: Answer, now: datetime) -> Fetch | SearchDone:
         current = self._attempts.current
         assert current is not None, "no fetch is outstanding"
+        if current.purpose == "sitemap":
+            # Existence and size only: not retried, and a sitemap that did not answer at all
+            # ends the checks of the host's others (a robots.txt listing twenty that never
+            # answer held one host for twelve minutes: twenty timeouts and their retries).
+            self._checked.append(_sitemap_check(current.url, answer))
+            if answer.failure is not None:
+                self._checked += [SitemapCheck(url=url, failure=SITEMAP_NOT_CHECKED)
+                                  for url in dict.fromkeys(self._sitemaps)
+                                  if url not in {c.url for c in self._checked}]
+                self._sitemaps = []
+            return self._next_sitemap(now)
         if answer.failure is not None:
             if self._attempts.again_for_failure(answer.failure):
                 return current
         elif answer.status is not None and self._attempts.again_for_status(answer.status):
             return current
-        if current.purpose == "sitemap":
-            self._checked.append(_sitemap_check(current.url, answer))
-            return self._next_sitemap(now)
         return self._on_robots(answer, now)
 
     # -- robots.txt ----------------------------------------------------------------------
