@@ -158,3 +158,19 @@ def test_probe_ids_are_stable_and_distinct() -> None:
     a = chains.probe_id("zhihu", "post", TARGET)
     assert a == chains.probe_id("zhihu", "post", TARGET)
     assert a != chains.probe_id("zhihu", "comment", TARGET)
+
+
+def test_a_seed_page_cannot_plan_unbounded_probes(catalog: Catalog) -> None:
+    # A page of a million links planned 1.4 million probes (5.5 GB); ten 1 MB links ran
+    # judging out of memory. Past the caps the seed is warned about, the rest planned.
+    many = "".join(f'<a href="https://shop{i}.example.com/">{i}</a>'
+                   for i in range(chains.MAX_PROBES_PER_SEED + 50))
+    long_link = "https://shop.example.com/?q=" + "x" * chains.MAX_TARGET_URL_CHARS
+    body = f'<html><body><a href="{long_link}">long</a>{many}</body></html>'.encode()
+    plan = chains.plan_probes(body, "text/html", "https://www.zhihu.com/question/1",
+                              source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
+    assert len(plan.probes) == chains.MAX_PROBES_PER_SEED
+    assert plan.parse_issue == "long_links+too_many_links"
+    assert all(len(p.target_url) <= chains.MAX_TARGET_URL_CHARS for p in plan.probes)
+    warning = chains.seed_warning("https://www.zhihu.com/question/1", plan.parse_issue)
+    assert warning["error"] == "parse_issue:long_links+too_many_links"

@@ -36,6 +36,14 @@ MAX_CONTROL_HOPS = 5  # the control fetch follows the target's own redirects thi
 MAX_RATE_LIMIT_RETRIES = 2  # a 429 is retried this often, after its Retry-After
 MAX_RETRY_AFTER_S = 10.0
 MAX_METAS = 200  # <meta> pairs a seed page's plan carries (a page cannot flood the record)
+# A seed page yields at most this many probes: a platform's page of a million links (29 MB,
+# cut at 20 MB) planned 1.4 million probes and 5.5 GB, and each link to a hanging endpoint
+# costs up to ~80 s. Past it, the seed is warned about (`parse_issue:too_many_links`).
+MAX_PROBES_PER_SEED = 10_000
+# A link whose URL is longer is not planned (`parse_issue:long_links`): ten 1 MB links, each
+# kept in the probe, its observation and verdicts, ran judging out of DuckDB's memory. Far
+# above what links to a service carry (servers commonly refuse 8 KB); Chrome's own cap is 2 MB.
+MAX_TARGET_URL_CHARS = 16_384
 
 # Statuses with which servers refuse automated clients (Zhihu answers 566, domain-facts
 # §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
@@ -115,8 +123,9 @@ def probe_id(source: str, surface: str, target_url: str) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a seed page yields: its probes, and what the parser had to cut (links after the
-    cut may be missing: the crawl records it as a warning on the seed)."""
+    """What a seed page yields: its probes, and what was cut (`parse_issue`, issues joined by
+    "+": what the parser had to cut, `too_many_links` past MAX_PROBES_PER_SEED, `long_links`
+    past MAX_TARGET_URL_CHARS; the crawl records it as a warning on the seed)."""
 
     probes: list[Probe]
     parse_issue: str | None = None
@@ -132,10 +141,18 @@ def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
     page = parse_page(decoded.text, url, truncated=decoded.truncated)
     platform = catalog.platforms.get(source)
     probes: dict[str, Probe] = {}
+    issues = [page.parse_issue] if page.parse_issue else []
     for link in outbound_links(page, catalog, platform):
         target = link.target or link.href
+        if len(target) > MAX_TARGET_URL_CHARS or len(link.href) > MAX_TARGET_URL_CHARS:
+            if "long_links" not in issues:
+                issues.append("long_links")
+            continue
         pid = probe_id(source, surface.value, target)
         if pid not in probes:
+            if len(probes) >= MAX_PROBES_PER_SEED:
+                issues.append("too_many_links")
+                break
             probes[pid] = Probe(
                 id=pid, source=source, surface=surface, target_url=target,
                 target_platform=link.target_platform, seed_url=url, link_url=link.href,
@@ -144,14 +161,16 @@ def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
     metas = [] if page.root is None else [
         (str(m.get("name")), str(m.get("content"))) for m in page.root.iter("meta")
         if m.get("name") and m.get("content")][:MAX_METAS]
-    return Plan(list(probes.values()), page.parse_issue, metas)
+    return Plan(list(probes.values()), "+".join(issues) or None, metas)
 
 
 def seed_warning(url: str, parse_issue: str) -> dict[str, str]:
-    """The seed-error entry of a seed page the parser had to cut: its probes are planned,
-    but links after the cut may be missing, which the run must say."""
-    logger.warning("seed %s: the page parser had to cut it (%s); links after the cut may be "
-                   "missing", url, parse_issue)
+    """The seed-error entry of a seed page some of whose links are not measured (the parser
+    had to cut it, too many links, links too long): its other probes are planned, and the
+    run must say what is missing."""
+    logger.warning("seed %s: links of it are not measured (%s: the parser had to cut the page, "
+                   "it has more than %d links, or links longer than %d characters)", url,
+                   parse_issue, MAX_PROBES_PER_SEED, MAX_TARGET_URL_CHARS)
     return {"url": url, "error": f"parse_issue:{parse_issue}"}
 
 
