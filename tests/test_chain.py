@@ -174,3 +174,6 @@ def test_a_seed_page_cannot_plan_unbounded_probes(catalog: Catalog) -> None:
     assert all(len(p.target_url) <= chains.MAX_TARGET_URL_CHARS for p in plan.probes)
     warning = chains.seed_warning("https://www.zhihu.com/question/1", plan.parse_issue)
     assert warning["error"] == "parse_issue:long_links+too_many_links"
+    from audit.measure.failures import known
+
+    assert known(warning["error"])

@@ -360,6 +360,14 @@ CASES: list[Case] = [
     Case("space-before-colon", _keep_alive(_answer(
         b"200 OK", [b"Content-Type: text/html", b"Content-Length : %d" % len(PAGE)], PAGE)),
         BAD),
+    # Heads a browser reads, which a platform could send with its block page: one cookie of
+    # 20 KB (past the old 16 KB line limit), 1,001 header lines (past the old 1,000).
+    _readable("big-cookie", _keep_alive(_answer(
+        b"200 OK", [b"Content-Type: text/html", b"Set-Cookie: s=" + b"c" * 20_000,
+                    b"Content-Length: %d" % len(PAGE)], PAGE))),
+    _readable("thousand-and-one-headers", _keep_alive(_answer(
+        b"200 OK", [b"Content-Type: text/html", *(b"X-H%d: v" % n for n in range(1001)),
+                    b"Content-Length: %d" % len(PAGE)], PAGE))),
     _readable("lf-only", _keep_alive(
         b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: %d\n\n%s"
         % (len(PAGE), PAGE))),
