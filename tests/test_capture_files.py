@@ -308,3 +308,68 @@ def test_parallel_reader_equals_serial_and_reports_damage(tmp_path: Path,
     with pytest.raises(CaptureError) as caught:
         read_all()
     assert got == serial[:-1] and caught.value.offset is not None
+
+
+def test_a_captured_page_decoded_by_its_reader_is_judged_by_its_text(tmp_path: Path) -> None:
+    # Captures keep bodies decoded; a reader that kept the Content-Encoding header made the
+    # chain take every compressed page for undecodable bytes (`unrecognized`): the catalog's
+    # WeChat block page, gzip'd on the wire, must be `blocked` from a HAR, a WARC and a dump.
+    # A body no reader could decode keeps the header.
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from audit.measure import chain as chains
+    from audit.measure.capture.formats import iter_warc
+    from audit.model import PageKind, Probe, SurfaceKind
+    from audit.policy.catalog import load_catalog
+
+    endpoint = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+                "?midpagecode=3f2a9c&bancode=9c1e0d2b")
+    html = (Path(__file__).resolve().parents[1] / "policies" / "examples" / "weixin"
+            / "weixin-blocked-porn.html").read_bytes()
+    har = tmp_path / "c.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "entries": [{
+        "startedDateTime": "2026-01-01T00:00:00Z", "time": 10,
+        "request": {"method": "GET", "url": endpoint, "headers": []},
+        "response": {"status": 200, "headers": [
+            {"name": "Content-Type", "value": "text/html; charset=utf-8"},
+            {"name": "Content-Encoding", "value": "gzip"}],
+            "content": {"mimeType": "text/html", "text": html.decode("utf-8")}}}]}}),
+        encoding="utf-8")
+    warc = tmp_path / "c.warc.gz"
+    with warc.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for body, coding in ((gzip.compress(html), "gzip"), (b"\x1f\x8b" + b"x" * 40, "br")):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
+                                                  ("Content-Encoding", coding),
+                                                  ("Content-Length", str(len(body)))],
+                                       protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(endpoint, "response",
+                                                          payload=io.BytesIO(body),
+                                                          length=len(body),
+                                                          http_headers=headers))
+    dump = tmp_path / "c.mitm"
+    flow = tflow.tflow(resp=True)
+    flow.request.url = endpoint
+    assert flow.response is not None
+    flow.response.headers["content-type"] = "text/html; charset=utf-8"
+    flow.response.headers["content-encoding"] = "gzip"
+    flow.response.raw_content = gzip.compress(html)
+    with dump.open("wb") as fh:
+        mio.FlowWriter(fh).add(flow)  # type: ignore[no-untyped-call]
+    flows = [*iter_har(har), *iter_warc(warc), *iter_mitm(dump)]
+    assert len(flows) == 4
+    catalog = load_catalog()
+    kinds = []
+    for captured in flows:
+        chain = chains.Chain(probe=Probe(id="p", source="weixin", surface=SurfaceKind.IM_GROUP,
+                                         target_url="https://item.taobao.com/"))
+        assert captured.status is not None
+        chains.on_response(chain, chains.Response(
+            url=captured.url, status=captured.status, headers=captured.response_headers,
+            body=captured.response_body), "start", catalog)
+        assert chain.page is not None
+        kinds.append((chain.page.kind, chain.page.signature))
+    blocked = (PageKind.BLOCKED, "weixin/weixin-blocked")
+    undecodable = (PageKind.UNRECOGNIZED, "structure/undecodable")
+    assert kinds == [blocked, blocked, undecodable, blocked]

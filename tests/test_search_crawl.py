@@ -97,18 +97,19 @@ def test_robots_txt_and_its_sitemaps_are_recorded() -> None:
 
 def test_sitemaps_that_never_answer_cost_one_fetch_not_twenty() -> None:
     # A robots.txt listing twenty sitemaps that never answer held one host for twelve
-    # minutes (each fetched in turn, timed out and retried): the first that does not answer
-    # ends the checks, and the rest are recorded as not checked.
+    # minutes (each fetched in turn, timed out and retried): the first that times out ends
+    # the checks, and the rest are recorded as not checked; a quick failure does not.
     listed = [f"http://www.example.test/sm{i}.xml" for i in range(20)]
     body = b"User-agent: *\nAllow: /\n" + b"".join(f"Sitemap: {u}\n".encode() for u in listed)
     answers: dict[str, Answer] = {ROBOTS: ok(ROBOTS, body),
                                   listed[0]: ok(listed[0], b"<urlset/>")}
     answers.update({u: Answer(u, failure="timeout") for u in listed[1:]})
+    answers[listed[1]] = Answer(listed[1], failure="dns_error")  # quick: the checks go on
     record, asked = drive(answers)
-    assert asked == [ROBOTS, listed[0], listed[1]]
+    assert asked == [ROBOTS, *listed[:3]]
     assert [(s.url, s.failure) for s in record.sitemaps] == [
-        (listed[0], None), (listed[1], "timeout"),
-        *[(u, SITEMAP_NOT_CHECKED) for u in listed[2:]]]
+        (listed[0], None), (listed[1], "dns_error"), (listed[2], "timeout"),
+        *[(u, SITEMAP_NOT_CHECKED) for u in listed[3:]]]
 
 
 def test_redirects_are_followed_five_times_at_most() -> None:

@@ -495,12 +495,16 @@ _SHOWING = ("img, picture, svg, canvas, video, object, embed, iframe, input, but
             "textarea, select, script[src]")
 
 
+# A style declaration that writes text (`content: "..."`), not `justify-content:` and kin.
+_WRITES_TEXT = re.compile(r"(?<![\w-])content\s*:")
+
+
 def _shows_nothing(page: Page) -> bool:
     """A blank page: no text (not even a title), no script of its own, nothing that shows
     without text, no style that writes text (`content:`)."""
     if page.text.strip() or page.title.strip() or page.scripts or page.select(_SHOWING):
         return False
-    return not any("content" in (style.text or "") for style in page.select("style"))
+    return not any(_WRITES_TEXT.search(style.text or "") for style in page.select("style"))
 
 
 def _shown_target(page: Page, continue_url: str | None) -> str | None:
@@ -550,15 +554,19 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         return reader.facts(PageKind.BLOCKED, "generic/blocked")
     if at_once:
         return None
-    way_on = continue_url or (forward.url if forward is not None else None)
+    # A delayed forward is a warning's way on only where it leads off the page's site: one
+    # that returns to the platform's home, or a target's own splash page moving within its
+    # site, is no way on to anything.
+    way_on = continue_url or (forward.url if forward is not None
+                              and not _same_site(forward.url, page.url) else None)
     shown = _shown_target(page, continue_url)
     if _any_phrase(visible, markers.warned) and (continue_present or shown or way_on):
         if not continue_present and forward is None and has_word(visible, markers.copy_words):
             # The target shown with an instruction to copy it, and no way on: whatever the
             # page says of leaving, the user must copy the link out.
             return reader.facts(PageKind.COPY_ONLY, "generic/warned_copy_only", target=shown)
-        target = shown or _target_from_own_url(page) or (
-            forward.url if forward is not None else None)
+        target = shown or _target_from_own_url(page) or (way_on if forward is not None
+                                                          else None)
         return reader.facts(PageKind.WARNED, "generic/warned", target=target,
                             continue_url=way_on)
     outbound_continue = continue_url is not None and not _same_site(continue_url, page.url)

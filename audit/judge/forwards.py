@@ -13,11 +13,14 @@ delayed: the page is shown, and read, first.
 
 The script reading is lexical (string literals, comments and braces; no parser): a regex
 literal holding `//` or a quote can mislead it, and it then misses a navigation rather than
-invents one.
+invents one. A navigation on the line after one ending in `)` is taken for the branch of an
+`if (...)` (the reading cannot tell `log("x")` from `if (x)` there): missed too, so such a page
+is read by its words and structure, not followed.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,8 +42,9 @@ class Forward:
 
 # String literals (kept: a navigation's target is one) and comments (blanked).
 _TOKENS = re.compile(
-    r"""(?P<string>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`)"""
-    r"""|(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))""",
+    r"""(?P<string>"(?:\\.|[^"\\\n])*(?:"|(?=\n)|\Z)|'(?:\\.|[^'\\\n])*(?:'|(?=\n)|\Z)"""
+    r"""|`(?:\\.|[^`\\])*(?:`|\Z))"""
+    r"""|(?P<comment>//[^\n]*|<!--[^\n]*|/\*.*?(?:\*/|\Z))""",
     re.S,
 )
 
@@ -49,7 +53,7 @@ _TOKENS = re.compile(
 # name must start a token (not `blocked_location`, `info.location`). The value: a string
 # literal (`literal`) or anything else.
 _NAVIGATION = re.compile(
-    r"""(?<![\w$.])(?:(?:window|document|top|self)\.)?location"""
+    r"""(?<![\w$.])(?:(?:window|document|top|self|parent|globalThis)\.)*location"""
     r"""(?:(?:\.href)?\s*=(?!=)|\.(?:replace|assign)\s*\()\s*"""
     r"""(?:(?P<quote>["'`])(?P<literal>[^"'`]+)(?P=quote))?"""
 )
@@ -75,7 +79,8 @@ def _views(script: str) -> tuple[str, str]:
         text = match.group()
         if match.group("string") is not None:
             code.append(text)
-            skeleton.append(text[0] + " " * (len(text) - 2) + text[-1])
+            closed = len(text) > 1 and text[-1] == text[0]
+            skeleton.append(text[0] + " " * (len(text) - 1 - closed) + (text[-1] if closed else ""))
         else:
             blank = re.sub(r"[^\n]", " ", text)
             code.append(blank)
@@ -117,22 +122,40 @@ def _on_load(skeleton: str, start: int, depth: int) -> bool:
                                                             end) is None
 
 
+@functools.lru_cache(maxsize=4)
+def _script_navigations(script: str) -> tuple[_Navigation, ...]:
+    """The navigations of one script, at most MAX_NAVIGATIONS + 1 (the last one marks the
+    cut). Kept for the few scripts last read: a page's forward, its script targets and the
+    chain's analysis each ask for them."""
+    if "location" not in script:
+        return ()
+    code, skeleton = _views(script)
+    found: list[_Navigation] = []
+    depth, counted = 0, 0  # braces open before `counted`, counted incrementally
+    # Matched on the skeleton (a `location=` inside a string literal is not code), the
+    # literal taken from the code at the same place.
+    for match in _NAVIGATION.finditer(skeleton):
+        if len(found) >= MAX_NAVIGATIONS:
+            found.append(_Navigation(None, False))
+            break
+        depth += (skeleton.count("{", counted, match.start())
+                  - skeleton.count("}", counted, match.start()))
+        counted = match.start()
+        literal = (code[match.start("literal"):match.end("literal")]
+                   if match.group("literal") is not None else None)
+        found.append(_Navigation(literal, _on_load(skeleton, match.start(), depth)))
+    return tuple(found)
+
+
 def _navigations(page: Page) -> Iterator[_Navigation]:
     found = 0
     for script in page.runnable_scripts:
-        if "location" not in script:
-            continue
-        code, skeleton = _views(script)
-        depth, counted = 0, 0  # braces open before `counted`, counted incrementally
-        for match in _NAVIGATION.finditer(code):
+        for navigation in _script_navigations(script):
             found += 1
             if found > MAX_NAVIGATIONS:
                 yield _Navigation(None, False)
                 return
-            depth += (skeleton.count("{", counted, match.start())
-                      - skeleton.count("}", counted, match.start()))
-            counted = match.start()
-            yield _Navigation(match.group("literal"), _on_load(skeleton, match.start(), depth))
+            yield navigation
 
 
 def js_location(page: Page) -> str | None:
@@ -157,14 +180,16 @@ def script_targets(page: Page) -> list[str | None]:
 def page_forward(page: Page) -> Forward | None:
     """Where the page sends its reader without any action (see the module docstring)."""
     refresh = page.meta_refresh
-    if refresh and page.meta_refresh_in_noscript and not any(
-            n.on_load for n in _navigations(page)):
+    script_target = js_location(page)
+    if refresh and page.meta_refresh_in_noscript and (script_target or not any(
+            n.on_load for n in _navigations(page))):
+        # Scripts run: the script's own target where it is written out, the noscript
+        # refresh only where the script navigates to what it does not write out.
         refresh = None
     if refresh:
         url = resolve(page.url, refresh)
         if url:
             return Forward(url, "meta_refresh", page.meta_refresh_delay > IMMEDIATE_SECONDS)
-    script_target = js_location(page)
     if script_target:
         url = resolve(page.url, script_target)
         if url:

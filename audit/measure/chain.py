@@ -25,7 +25,7 @@ from audit.judge.compare import Fingerprint, compare, fingerprint
 from audit.judge.forwards import page_forward
 from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
-from audit.web.decode import decode_html
+from audit.web.decode import content_codings, decode_html
 from audit.web.page import Page, parse_page
 from audit.web.urls import host_of, registrable_domain, resolve
 
@@ -254,7 +254,7 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
         return False
     if status in RATE_LIMIT_STATUSES:
         return False
-    if headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
+    if content_codings(headers.get("content-encoding")):
         # Bytes in an encoding the engine could not decode (Brotli, zstd, a broken gzip):
         # what they say cannot be read, so nothing is concluded from their "text" (a block
         # read off garbage, a block reason of binary). On an endpoint: `unrecognized`.
@@ -379,8 +379,7 @@ def _unparsed(response: Response, catalog: Catalog) -> PageFacts | None:
     if not response.body.strip():
         return PageFacts(kind=PageKind.ERROR, endpoint=endpoint, signature="generic/empty",
                          failure="endpoint_empty")
-    undecoded = response.headers.get("content-encoding", "").strip().lower() not in (
-        "", "identity")
+    undecoded = content_codings(response.headers.get("content-encoding"))
     return PageFacts(kind=PageKind.UNRECOGNIZED, endpoint=endpoint,
                      signature="structure/undecodable" if undecoded else "structure/not_html")
 

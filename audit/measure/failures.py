@@ -87,8 +87,9 @@ VOCABULARY: dict[str, str] = {
     "unjudgeable_page": "a page that says nothing about the link",
     "parse_crash": "the page crashed the page parser (recorded, not parsed again)",
     "http_STATUS": "(seed pages) the seed page answered an HTTP error status",
-    "parse_issue:WHAT": "(seed pages) the parser had to cut the page; links after it may be "
-                        "missing",
+    "parse_issue:WHAT": "(seed pages) some links of the page are not measured: the parser had "
+                        "to cut it (truncated, depth_cut), it has more links than a seed plans "
+                        "(too_many_links) or links too long (long_links); several joined by +",
     NO_RESPONSE: "(captures) a request the capture holds no response or error for",
     CAPTURE_ERROR: "(captures) the capture tool recorded an error hulian has no word for",
 }

@@ -15,7 +15,7 @@ the record for search.jsonl. Its decisions, and why:
 - the body is kept up to RFC 9309's 500 KiB (`size` says what arrived); the WARC has all.
 - each sitemap robots.txt lists is fetched once, without redirects or retries, for its
   status and size only (a GET bounded by the crawl's size limit: both engines' clients speak
-  GET); at most MAX_SITEMAPS per host, and none after one that did not answer (the rest are
+  GET); at most MAX_SITEMAPS per host, and none after one that timed out (the rest are
   recorded as SITEMAP_NOT_CHECKED): a hostile robots.txt costs one fetch's timeout, not
   twenty.
 - the crawler's own politeness (audit/measure/robots.py, when the crawl obeys robots.txt)
@@ -44,7 +44,7 @@ from audit.web.urls import host_of, wire_url
 MAX_REDIRECTS = 5  # RFC 9309 §2.3.1.2: "at least five consecutive redirects"
 MAX_SITEMAPS = 20  # per host: existence and size, not a crawl of the sitemap tree
 # The failure word of a listed sitemap left unchecked because an earlier one of the host's
-# did not answer.
+# timed out.
 SITEMAP_NOT_CHECKED = "not_checked:earlier_sitemap_failed"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_DIRECTIVES = 32  # per page: a page cannot flood the record
@@ -129,11 +129,12 @@ class SearchDriver:
         current = self._attempts.current
         assert current is not None, "no fetch is outstanding"
         if current.purpose == "sitemap":
-            # Existence and size only: not retried, and a sitemap that did not answer at all
-            # ends the checks of the host's others (a robots.txt listing twenty that never
-            # answer held one host for twelve minutes: twenty timeouts and their retries).
+            # Existence and size only: not retried, and a sitemap that timed out ends the
+            # checks of the others (a robots.txt listing twenty that never answer held one
+            # host for twelve minutes: twenty timeouts and their retries). Quick failures (a
+            # name that does not resolve, a refusal, a sitemap too large) do not.
             self._checked.append(_sitemap_check(current.url, answer))
-            if answer.failure is not None:
+            if answer.failure == "timeout":
                 self._checked += [SitemapCheck(url=url, failure=SITEMAP_NOT_CHECKED)
                                   for url in dict.fromkeys(self._sitemaps)
                                   if url not in {c.url for c in self._checked}]

@@ -49,6 +49,14 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
+def content_codings(content_encoding: str | None) -> list[str]:
+    """The content codings a Content-Encoding header says the body is still in (`identity`
+    left out), in the order they were applied. Where a reader decoded the body, it drops the
+    header; one that is left means bytes nothing could decode (Brotli, zstd, a broken gzip)."""
+    return [c for c in (part.strip().lower() for part in (content_encoding or "").split(","))
+            if c and c != "identity"]
+
+
 def header_charset(content_type: str | None) -> str | None:
     if not content_type:
         return None

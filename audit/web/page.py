@@ -380,10 +380,12 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
         if equiv == "refresh" and meta.get("content"):
             content = meta.get("content", "")
             match = re.search(r"url\s*=\s*['\"]?([^'\">]+)", content, re.I)
-            if match:
-                delay = re.match(r"\s*(\d+(?:\.\d*)?)", content)
+            # The delay as the HTML standard reads it: digits, or a dot; a content that
+            # starts otherwise ("x;url=", "-1;url=") is no refresh at all.
+            delay = re.match(r"\s*(\d*)(\.)?", content)
+            if match and delay and (delay.group(1) or delay.group(2)):
                 refreshes.append((html.unescape(match.group(1).strip()),
-                                  float(delay.group(1)) if delay else 0.0,
+                                  float(delay.group(1) or 0),
                                   any(True for _ in meta.iterancestors("noscript"))))
     # The first refresh a browser running scripts acts on (one outside <noscript>), else the
     # first inside one.

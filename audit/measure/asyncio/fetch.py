@@ -18,6 +18,7 @@ from audit.evidence.warc import Headers
 from audit.measure.asyncio import http1
 from audit.measure.failures import Failed, TooLarge, for_exception
 from audit.measure.guard import AddressGuard
+from audit.web.decode import content_codings
 from audit.web.urls import wire_url
 
 # What is asked of every server besides the settings' headers (audit.measure.settings
@@ -146,8 +147,7 @@ class Fetcher:
                 body = _decoded(payload, encoding, self.max_bytes)
             except TooLarge as exc:
                 raise FetchFailed(exc.reason) from exc
-            if body is not payload or not any(
-                    c.strip().lower() not in ("", "identity") for c in encoding.split(",")):
+            if body is not payload or not content_codings(encoding):
                 # The body handed on is decoded (as Scrapy's middleware does, the header goes
                 # with the encoding); kept where it could not be, so that what reads the page
                 # knows it holds the encoded bytes (chain.needs_analysis).

@@ -355,6 +355,8 @@ def _har_entry(path: Path, index: int, offset: int, entry: Any) -> FlowRecord:
     status_value = response.get("status")
     status = status_value if isinstance(status_value, int) and status_value > 0 else None
     response_headers = _har_headers(response.get("headers"))
+    # A HAR keeps the body decoded (`content.text`): the coding header describes the wire.
+    response_headers.pop("content-encoding", None)
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"),
                                                                  dict) else {}
     body = b""
@@ -433,12 +435,15 @@ def _warc_time(record: Any) -> float | None:
     return _har_time(value) if value else None
 
 
-def _read_body(record: Any, limit: int) -> bytes:
+def _read_body(record: Any, limit: int, headers: dict[str, str]) -> bytes:
     """The payload without transfer/content encodings. A body that claims chunked transfer
     encoding but is not chunked is read as it is (warcio falls back by itself); one that
-    cannot be decompressed is kept raw."""
+    cannot be decompressed is kept raw, and keeps its Content-Encoding in `headers` (dropped
+    where the body was decoded), so that nothing reads the raw bytes as text."""
     try:
-        return bytes(record.content_stream().read(limit))
+        body = bytes(record.content_stream().read(limit))
+        headers.pop("content-encoding", None)
+        return body
     except CaptureError:
         raise
     except Exception:  # each decoder fails its own way (brotli: AttributeError in warcio)
@@ -512,7 +517,7 @@ def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
                 if record.http_headers is not None:
                     facts["method"] = _request_method(record.http_headers)
                     facts["headers"] = _warc_headers(record.http_headers)
-                    facts["body"] = _read_body(record, MAX_REQUEST_BODY)
+                    facts["body"] = _read_body(record, MAX_REQUEST_BODY, facts["headers"])
                 concurrent = record.rec_headers.get_header("WARC-Concurrent-To")
                 own = record.rec_headers.get_header("WARC-Record-ID")
                 for key in (concurrent, own, _target_uri(record)):
@@ -600,7 +605,7 @@ def _response_facts(record: Any, kind: str, uri: str) -> dict[str, Any]:
         if content_type:
             headers["content-type"] = str(content_type)
     if kind != "revisit" and keep_response_body(status, headers.get("content-type", "")):
-        body = _read_body(record, MAX_BODY)
+        body = _read_body(record, MAX_BODY, headers)
     return {"id": record.rec_headers.get_header("WARC-Record-ID") or "", "uri": uri,
             "status": status, "headers": headers, "body": body,
             "started": _warc_time(record), "offset": None}

@@ -153,6 +153,8 @@ def _decode_body(raw: bytes | None, headers: dict[str, str]) -> bytes:
         try:
             decoded = encoding.decode(raw, ce)
             if isinstance(decoded, bytes):
+                # Decoded: the header described the wire (kept only on what could not be).
+                headers.pop("content-encoding", None)
                 return decoded[:MAX_BODY]
         except ValueError:
             pass  # a corrupt body is kept as sent (mitmproxy's get_content(strict=False))
