@@ -133,6 +133,9 @@ def test_an_endpoint_page_in_unknown_words_with_scripts(catalog: Catalog, script
     # A block page that returns to its site's home after half a minute stays a block.
     ('<meta http-equiv="refresh" content="30;url=https://www.zhihu.com/"><h2>该链接已被屏蔽</h2>',
      ZHIHU, PageKind.BLOCKED, "generic/blocked"),
+    # ... also to another domain of the same platform (t.cn's page to weibo.com).
+    ('<meta http-equiv="refresh" content="5;url=https://weibo.com/"><h2>该链接已被屏蔽</h2>',
+     "https://t.cn/AbC123", PageKind.BLOCKED, "generic/blocked"),
     # A warning shown for seconds before it forwards: its countdown is its way on.
     (f'<meta http-equiv="refresh" content="5;url={TARGET}"><h2>您即将离开微信</h2>'
      "<p>5秒后自动跳转</p>", WECHAT, PageKind.WARNED, "generic/warned"),

@@ -420,7 +420,7 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     if endpoint is not None:
         return _classify_endpoint(page, markers, endpoint, reader, target)
     forward = page_forward(page) if short else None
-    return _classify_generic(page, markers, short, reader, forward) or reader.facts(
+    return _classify_generic(page, markers, short, reader, forward, platform) or reader.facts(
         PageKind.CONTENT, None)
 
 
@@ -453,7 +453,7 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
     forward = page_forward(page)
     if forward is None and _shows_nothing(page):
         return reader.facts(PageKind.ERROR, "generic/empty", failure="endpoint_empty")
-    generic = _classify_generic(page, markers, True, reader, forward)
+    generic = _classify_generic(page, markers, True, reader, forward, endpoint[0])
     if generic is not None:
         return generic
     if forward is not None and not forward.delayed:
@@ -523,20 +523,31 @@ def _same_site(url: str, other: str | None) -> bool:
     return a is not None and a == b
 
 
+def _stays(url: str, page: Page, platform: Platform | None) -> bool:
+    """Whether `url` is where the page already is: its site, or its platform's domains (t.cn's
+    page returning to weibo.com)."""
+    if _same_site(url, page.url):
+        return True
+    host = host_of(url)
+    return platform is not None and host is not None and host_matches(host, platform.domains)
+
+
 def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
-                      reader: _Reader, forward: Forward | None = None) -> PageFacts | None:
+                      reader: _Reader, forward: Forward | None = None,
+                      platform: Platform | None = None) -> PageFacts | None:
     """The generic markers (policies/markers.yaml) of an interstitial the catalog does not
     know; None when none applies. `forward`: where the page sends its reader by itself
-    (page_forward). A page whose words say blocked or copy-to-browser but that forwards at
-    once, or forwards off its site after a delay, says one thing and does another: a person
-    must look. A page that forwards at once is not read as a warning (it is passed through);
-    one shown before it forwards is, with the forward as its way on."""
+    (page_forward); `platform`: the page's own, whose domains are no way off it. A page whose
+    words say blocked or copy-to-browser but that forwards at once, or forwards off its site
+    and platform after a delay, says one thing and does another: a person must look. A page
+    that forwards at once is not read as a warning (it is passed through); one shown before
+    it forwards off its site and platform is, with the forward as its way on."""
     if not short:
         return None
     visible = f"{page.title}\n{page.text}"
     continue_url, continue_present = _continue_link(page, markers)
     at_once = forward is not None and not forward.delayed
-    leads_off = forward is not None and (at_once or not _same_site(forward.url, page.url))
+    leads_off = forward is not None and (at_once or not _stays(forward.url, page, platform))
     if _any_phrase(visible, markers.copy_only):
         if leads_off:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/copy_only_but_forwards",
@@ -558,7 +569,7 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
     # that returns to the platform's home, or a target's own splash page moving within its
     # site, is no way on to anything.
     way_on = continue_url or (forward.url if forward is not None
-                              and not _same_site(forward.url, page.url) else None)
+                              and not _stays(forward.url, page, platform) else None)
     shown = _shown_target(page, continue_url)
     if _any_phrase(visible, markers.warned) and (continue_present or shown or way_on):
         if not continue_present and forward is None and has_word(visible, markers.copy_words):
