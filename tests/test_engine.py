@@ -295,6 +295,64 @@ def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
     assert crashed["control_ok"] is None  # the chain loaded the target: no control needed
 
 
+@pytest.mark.parametrize("where", ["hop", "seed"])
+def test_a_page_that_holds_the_parse_worker_past_its_budget_is_given_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """A hostile page the parser takes minutes over (an element of 200,000 attributes held a
+    worker, and the pages behind it, past a 300 s run) is recorded as `parse_timeout`, the
+    worker killed; the rest is measured. Here the worker's job sleeps on such a page and the
+    budget is one second."""
+    import time
+
+    from audit.evidence.bundle import BundleWriter
+    from audit.measure.asyncio import parsepool
+    from audit.measure.config import CrawlConfig
+    from audit.measure.crawl import crawl
+    from audit.policy.catalog import policy_dirs
+    from tests.localsite import forum_policies, serve
+
+    job = "analyze" if where == "hop" else "plan"
+    real = parsepool._JOBS[job]
+
+    def slow(body: bytes, *args: object) -> object:
+        if b"HOLD-ME" in body:
+            time.sleep(120)
+        return real(body, *args)
+
+    monkeypatch.setitem(parsepool._JOBS, job, slow)  # before the pool forks
+    monkeypatch.setattr(parsepool, "PAGE_BUDGET_S", 1.0)
+    catalog = load_catalog(policy_dirs([forum_policies(tmp_path / "policies")]))
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/post/1": (200, {}, b'<a href="http://shop.test/ok">a</a> '
+                                       b'<a href="http://shop.test/hold">b</a>'),
+        "forum.test/post/2": (200, {}, b'<p>HOLD-ME</p><a href="http://shop.test/x">x</a>'),
+        "shop.test/ok": (200, {}, b"<p>an item</p>"),
+        "shop.test/hold": (200, {}, b"<p>HOLD-ME</p>"),
+    }
+    seed_paths = ["post/2", "post/1"] if where == "seed" else ["post/1"]
+    started = time.monotonic()
+    with serve(pages) as site:
+        config = CrawlConfig(
+            sources=["testforum"], allow_private=True, robots="ignore", engine="asyncio",
+            parse_processes=1, routes={"forum.test": site.url, "shop.test": site.url},
+            extra_seeds=[("testforum", SurfaceKind.POST, f"http://forum.test/{path}")
+                         for path in seed_paths])
+        with BundleWriter(tmp_path / "runs", run_id="r", policy_digest=catalog.digest,
+                          config=config.manifest_config()) as writer:
+            result = crawl(catalog, config, writer)
+    assert time.monotonic() - started < 60  # not the 120 s the page holds the worker
+    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
+    observed = {o["target_url"]: o for o in map(json.loads, lines)}
+    assert observed["http://shop.test/ok"]["outcome"] == "direct"
+    if where == "seed":
+        assert {"url": "http://forum.test/post/2", "error": "parse_timeout"} in result.seed_errors
+        assert "http://shop.test/x" not in observed
+        return
+    held = observed["http://shop.test/hold"]
+    assert (held["outcome"], held["failure"]) == ("error", "parse_timeout")
+    assert held["hops"][0]["warc_record_id"]  # the page itself is evidence
+
+
 # -- the recorder process -------------------------------------------------------------------
 
 def _exchange(recorder: RecorderProcess, n: int) -> str:

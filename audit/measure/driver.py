@@ -319,14 +319,16 @@ class ProbeDriver:
             self.chain.failure = step.failure
         return self._after_hops(now)
 
-    def on_parse_crash(self, response: chains.Response, now: datetime) -> Command:
-        """The page of the current fetch crashed the parser (it is evidence; what it is
-        cannot be told without the parser it kills)."""
+    def on_parse_crash(self, response: chains.Response, now: datetime,
+                       failure: str = "parse_crash") -> Command:
+        """The page of the current fetch crashed the parser, or held it past its budget
+        (`failure` parse_timeout): it is evidence; what it is cannot be told without the
+        parser it stops."""
         current = self._require()
         if current.purpose == "control":
             return self.on_response(response, chains.PageAnalysis(), now)
         chains.record(self.chain, response, current.via)
-        self.chain.failure = "parse_crash"
+        self.chain.failure = failure
         return self._after_hops(now)
 
     def on_failure(self, failure: str, now: datetime) -> Command:

@@ -86,6 +86,8 @@ VOCABULARY: dict[str, str] = {
     "endpoint_error:STATUS": "an interception endpoint answered an HTTP error status",
     "unjudgeable_page": "a page that says nothing about the link",
     "parse_crash": "the page crashed the page parser (recorded, not parsed again)",
+    "parse_timeout": "the page held the page parser past its budget (recorded, not parsed "
+                     "again)",
     "http_STATUS": "(seed pages) the seed page answered an HTTP error status",
     "parse_issue:WHAT": "(seed pages) some links of the page are not measured: the parser had "
                         "to cut it (truncated, depth_cut), it has more links than a seed plans "

@@ -185,10 +185,9 @@ class AsyncioEngine:
         try:
             plan = await self.parser.plan(response.body, response.headers.get("content-type"),
                                           response.url, seed.platform, seed.surface)
-        except PageCrashed:
-            self.seed_errors.append({"url": seed.url, "error": "parse_crash"})
-            logger.warning("seed %s crashed the page parser; recorded, not parsed again",
-                           seed.url)
+        except PageCrashed as crashed:
+            self.seed_errors.append({"url": seed.url, "error": crashed.failure})
+            logger.warning("seed %s: %s; recorded, not parsed again", seed.url, crashed)
             return
         if plan.parse_issue is not None:
             self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
@@ -245,8 +244,8 @@ class AsyncioEngine:
                 analysis = await self.parser.analyze(
                     fetched.body, fetched.headers.get("content-type", ""), fetched.url,
                     target=wanted.target, status=wanted.status, control=wanted.control)
-            except PageCrashed:
-                return driver.on_parse_crash(response, _now())
+            except PageCrashed as crashed:
+                return driver.on_parse_crash(response, _now(), crashed.failure)
         return driver.on_response(response, analysis, _now())
 
     async def _search(self, target: SearchTarget) -> None:

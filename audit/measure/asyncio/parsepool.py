@@ -17,6 +17,12 @@ the crawl process (where the same crash would end the run, and every resume afte
 worker killed from outside (SIGKILL, as the OOM killer does; SIGTERM) blames no page. Its
 other pending pages and everything after are parsed by the workers left, or in the crawl
 process itself once none is: slower, nothing lost.
+
+A worker that has been on one page for PAGE_BUDGET_S is killed by the crawl process, and that
+page fails with PageCrashed as `parse_timeout`: a hostile page (libxml2 is quadratic in the
+attributes of one element: 200,000 in 1.8 MB never finished) must not hold the worker, and
+every page queued behind it, for the rest of the run. Pages parsed in the crawl process itself
+(no worker, or the worker's queue full) have no budget: nothing can stop a parse there.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import pickle
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -47,6 +54,10 @@ _FRAME = struct.Struct("!QI")  # request id, payload length
 # no hand-over (bench/crawl.py: 16-32 measured best; 4 overloads the crawl process, never
 # inlining leaves its core idle while the worker falls behind).
 INLINE_WHEN_QUEUED = 24
+
+# How long a worker may be on one page (parsing and classifying one page of the crawl's 32 MB
+# at most takes seconds); past it the worker is killed and the page recorded `parse_timeout`.
+PAGE_BUDGET_S = 60.0
 
 # The crawl's catalog, inherited by the forked workers (set just before the fork).
 _CATALOG: Catalog | None = None
@@ -131,7 +142,12 @@ class PageWorkFailed(Exception):
 
 
 class PageCrashed(Exception):
-    """The worker died while parsing this page: it is not parsed again anywhere."""
+    """The worker died while parsing this page, or was killed for holding it past
+    PAGE_BUDGET_S: it is not parsed again anywhere. `failure`: the word recorded for it."""
+
+    def __init__(self, message: str, failure: str = "parse_crash"):
+        super().__init__(message)
+        self.failure = failure
 
 
 @dataclass
@@ -141,6 +157,9 @@ class _Worker:
     writer: asyncio.StreamWriter | None = None
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     alive: bool = True
+    # The request at the head of the worker's queue (the page it is on) and since when.
+    head: tuple[int, float] | None = None
+    stuck: int | None = None  # the request it was killed for holding past the budget
 
 
 def _crashed(worker: _Worker) -> bool:
@@ -189,6 +208,26 @@ class ParsePool:
             reader, writer = await asyncio.open_connection(sock=worker.sock, limit=1 << 26)
             worker.writer = writer
             self._readers.append(asyncio.create_task(self._read(worker, reader)))
+            self._readers.append(asyncio.create_task(self._watch(worker)))
+
+    async def _watch(self, worker: _Worker) -> None:
+        """Kill the worker once it has been on one page for PAGE_BUDGET_S (see the module
+        docstring); its reader then fails that page as `parse_timeout`."""
+        while worker.alive:
+            await asyncio.sleep(min(1.0, PAGE_BUDGET_S / 4))
+            head = min(worker.pending, default=None)
+            now = time.monotonic()
+            if head is None or worker.head is None or worker.head[0] != head:
+                worker.head = None if head is None else (head, now)
+                continue
+            if now - worker.head[1] > PAGE_BUDGET_S and worker.alive:
+                logger.warning("a page has held the parse worker for more than %.0f s: it is "
+                               "recorded as parse_timeout and not parsed again; the rest is "
+                               "parsed by the workers left, or in the crawl process",
+                               PAGE_BUDGET_S)
+                worker.stuck = head
+                worker.process.kill()
+                return
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         try:
@@ -205,16 +244,21 @@ class ParsePool:
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         worker.alive = False
-        if worker.pending:
+        if worker.pending and worker.stuck is None:
             logger.warning("a parse worker died; the page it was parsing is recorded as "
                            "parse_crash, its other pages and the rest are parsed by the "
                            "workers left, or in the crawl process once none is")
-        culprit = min(worker.pending, default=None) if _crashed(worker) else None
+        culprit: int | None
+        if worker.stuck is not None:
+            culprit, failure = worker.stuck, "parse_timeout"
+        else:
+            culprit = min(worker.pending, default=None) if _crashed(worker) else None
+            failure = "parse_crash"
         for request_id, future in worker.pending.items():
             if future.done():
                 continue
             if request_id == culprit:
-                future.set_exception(PageCrashed("the parse worker died on this page"))
+                future.set_exception(PageCrashed(f"the parse worker {failure}", failure))
             else:
                 future.set_exception(ConnectionError("parse worker gone"))
         worker.pending.clear()
