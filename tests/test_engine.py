@@ -14,6 +14,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -25,7 +26,7 @@ from audit.measure.asyncio.recorder import RecorderGone, RecorderProcess
 from audit.measure.chain import analyze_page, plan_probes
 from audit.measure.failures import TooLarge
 from audit.model import SurfaceKind
-from audit.policy.catalog import load_catalog
+from audit.policy.catalog import Catalog, load_catalog
 
 INTERSTITIAL = ("<html><head><title>安全提示</title></head><body><p>您即将离开知乎，请注意您的帐号"
                 "和财产安全。</p><p>https://item.taobao.com/item.htm?id=1</p>"
@@ -237,6 +238,29 @@ def test_parse_worker_exits_quietly_when_the_crawl_process_leaves_mid_answer(
     assert "Traceback" not in capfd.readouterr().err
 
 
+def _crawl_forum(tmp_path: Path, catalog: Catalog,
+                 pages: dict[str, tuple[int, dict[str, str], bytes]],
+                 seed_paths: list[str]) -> tuple[Any, dict[str, Any]]:
+    """Crawl the local forum's seed pages (one parse worker, asyncio engine); the result and
+    the observations by target."""
+    from audit.evidence.bundle import BundleWriter
+    from audit.measure.config import CrawlConfig
+    from audit.measure.crawl import crawl
+    from tests.localsite import serve
+
+    with serve(pages) as site:
+        config = CrawlConfig(
+            sources=["testforum"], allow_private=True, robots="ignore", engine="asyncio",
+            parse_processes=1, routes={"forum.test": site.url, "shop.test": site.url},
+            extra_seeds=[("testforum", SurfaceKind.POST, f"http://forum.test/{path}")
+                         for path in seed_paths])
+        with BundleWriter(tmp_path / "runs", run_id="r", policy_digest=catalog.digest,
+                          config=config.manifest_config()) as writer:
+            result = crawl(catalog, config, writer)
+    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
+    return result, {o["target_url"]: o for o in map(json.loads, lines)}
+
+
 @pytest.mark.parametrize("where", ["hop", "seed"])
 def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
@@ -244,12 +268,9 @@ def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
     libxml2 would end it) is recorded as `parse_crash` (a hop: an `error` observation with
     the page as evidence; a seed: a seed error) and not parsed again in the crawl process,
     where the same crash would end the run and every resume of it. The rest goes on."""
-    from audit.evidence.bundle import BundleWriter
     from audit.measure.asyncio import parsepool
-    from audit.measure.config import CrawlConfig
-    from audit.measure.crawl import crawl
     from audit.policy.catalog import policy_dirs
-    from tests.localsite import forum_policies, serve
+    from tests.localsite import forum_policies
 
     job = "analyze" if where == "hop" else "plan"
     real = parsepool._JOBS[job]
@@ -270,17 +291,7 @@ def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
         "shop.test/crash": (200, {}, b"<p>CRASH-ME</p>"),
     }
     seed_paths = ["post/1"] if where == "hop" else ["post/1", "post/2"]
-    with serve(pages) as site:
-        config = CrawlConfig(
-            sources=["testforum"], allow_private=True, robots="ignore", engine="asyncio",
-            parse_processes=1, routes={"forum.test": site.url, "shop.test": site.url},
-            extra_seeds=[("testforum", SurfaceKind.POST, f"http://forum.test/{path}")
-                         for path in seed_paths])
-        with BundleWriter(tmp_path / "runs", run_id="r", policy_digest=catalog.digest,
-                          config=config.manifest_config()) as writer:
-            result = crawl(catalog, config, writer)
-    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
-    observed = {o["target_url"]: o for o in map(json.loads, lines)}
+    result, observed = _crawl_forum(tmp_path, catalog, pages, seed_paths)
     assert observed["http://shop.test/ok"]["outcome"] == "direct"
     if where == "seed":
         assert result.seed_errors == [{"url": "http://forum.test/post/2",
@@ -304,12 +315,9 @@ def test_a_page_that_holds_the_parse_worker_past_its_budget_is_given_up(
     budget is one second."""
     import time
 
-    from audit.evidence.bundle import BundleWriter
     from audit.measure.asyncio import parsepool
-    from audit.measure.config import CrawlConfig
-    from audit.measure.crawl import crawl
     from audit.policy.catalog import policy_dirs
-    from tests.localsite import forum_policies, serve
+    from tests.localsite import forum_policies
 
     job = "analyze" if where == "hop" else "plan"
     real = parsepool._JOBS[job]
@@ -331,18 +339,8 @@ def test_a_page_that_holds_the_parse_worker_past_its_budget_is_given_up(
     }
     seed_paths = ["post/2", "post/1"] if where == "seed" else ["post/1"]
     started = time.monotonic()
-    with serve(pages) as site:
-        config = CrawlConfig(
-            sources=["testforum"], allow_private=True, robots="ignore", engine="asyncio",
-            parse_processes=1, routes={"forum.test": site.url, "shop.test": site.url},
-            extra_seeds=[("testforum", SurfaceKind.POST, f"http://forum.test/{path}")
-                         for path in seed_paths])
-        with BundleWriter(tmp_path / "runs", run_id="r", policy_digest=catalog.digest,
-                          config=config.manifest_config()) as writer:
-            result = crawl(catalog, config, writer)
+    result, observed = _crawl_forum(tmp_path, catalog, pages, seed_paths)
     assert time.monotonic() - started < 60  # not the 120 s the page holds the worker
-    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
-    observed = {o["target_url"]: o for o in map(json.loads, lines)}
     assert observed["http://shop.test/ok"]["outcome"] == "direct"
     if where == "seed":
         assert {"url": "http://forum.test/post/2", "error": "parse_timeout"} in result.seed_errors
