@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from audit.judge.forwards import Forward, page_forward, script_targets
-from audit.judge.interception import endpoint_at, has_word, label_role, read_structure
+from audit.judge.interception import (
+    endpoint_at,
+    has_word,
+    label_role,
+    off_platform,
+    read_structure,
+)
 from audit.model import (
     BlockReason,
     ControlComparison,
@@ -526,10 +532,7 @@ def _same_site(url: str, other: str | None) -> bool:
 def _stays(url: str, page: Page, platform: Platform | None) -> bool:
     """Whether `url` is where the page already is: its site, or its platform's domains (t.cn's
     page returning to weibo.com)."""
-    if _same_site(url, page.url):
-        return True
-    host = host_of(url)
-    return platform is not None and host is not None and host_matches(host, platform.domains)
+    return not off_platform(url, page.url, platform)
 
 
 def _classify_generic(page: Page, markers: GenericMarkers, short: bool,

@@ -103,9 +103,11 @@ def _site(url: str | None) -> str | None:
     return registrable_domain(url) if url else None
 
 
-def _off_platform(url: str, page_url: str | None, platform: Platform) -> bool:
+def off_platform(url: str, page_url: str | None, platform: Platform | None) -> bool:
+    """Whether `url` leads away from where the page is: off its platform's domains (when
+    known) and off the page's own site."""
     host = host_of(url)
-    if host is None or host_matches(host, platform.domains):
+    if host is None or (platform is not None and host_matches(host, platform.domains)):
         return False
     page_site = _site(page_url)
     return page_site is None or registrable_domain(url) != page_site
@@ -131,11 +133,11 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     literal): a page with no visible way on whose scripts may lead off the platform is not
     read as a block."""
     target_site = _site(known_target)
-    shown = [u for u in shown_urls(page) if _off_platform(u, page.url, platform)]
+    shown = [u for u in shown_urls(page) if off_platform(u, page.url, platform)]
     shown_target = next((u for u in shown if target_site and _site(u) == target_site),
                         shown[0] if shown else None)
     found = controls(page, markers)
-    offsite = [c for c in found if c.url and _off_platform(c.url, page.url, platform)]
+    offsite = [c for c in found if c.url and off_platform(c.url, page.url, platform)]
 
     # A way on: a control labelled as one, or a link that leads to the target's site. When
     # the target is unknown, a lone outbound link on a small page is one too.
@@ -165,7 +167,7 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     if copy_signal:
         # An instruction to copy a link that the page does not show.
         return Reading(PageKind.UNRECOGNIZED, "copy_instruction_without_target")
-    if any(url is None or _off_platform(url, page.url, platform)
+    if any(url is None or off_platform(url, page.url, platform)
            for url in script_targets or ()):
         return Reading(PageKind.UNRECOGNIZED, "script_may_lead_on")
     return Reading(PageKind.BLOCKED, "no_way_on")
