@@ -231,6 +231,12 @@ def test_in_a_crawl_a_countdown_warning_is_warned_and_a_real_forward_still_wrapp
     lambda n: 'location=1;"' + '\\"' * (n // 2),
     # Navigations inside a string literal, below the cap (each looked back over the string).
     lambda n: "var s = `" + "x" * n + "location=1;" * 900 + "`;",
+    # Trees nested as deep as the script is long, closed and unclosed (tree-sitter's query
+    # cursor stops at a depth of 65,535 and recovers from the unclosed one in quadratic time;
+    # the reading walks down to each candidate instead).
+    lambda n: "(" * (n // 2) + "location='/x'" + ")" * (n // 2),
+    lambda n: "(" * n + "location='/x'",
+    lambda n: "if(a)" * (n // 5) + "location='/x'",
 ])
 def test_reading_a_pages_navigations_costs_linear_time(make: Callable[[int], str]) -> None:
     # Each shape took seconds to minutes per 100 KB before (an adversarial review: 80 KB of
@@ -313,3 +319,72 @@ def test_no_way_on_is_not_concluded_from_a_page_read_in_part(catalog: Catalog) -
         assert (facts.kind, facts.signature) == (PageKind.UNRECOGNIZED, signature)
         whole = classify_page(parse_page(_page(body), WECHAT), catalog)
         assert whole.kind is PageKind.BLOCKED
+
+
+@pytest.mark.parametrize("script", [
+    f'!function () {{ location.href = "{TARGET}"; }}();',
+    f'(function () {{ window.location.replace("{TARGET}"); }})();',
+    f'(() => top.location.assign("{TARGET}")).call(this);',
+    f'try {{ location.href = "{TARGET}"; }} catch (e) {{}}',
+    f'var go = location.href = "{TARGET}";',
+])
+def test_a_function_called_at_once_and_a_try_block_run_on_load(script: str) -> None:
+    assert js_location(parse_page(f"<script>{script}</script>", WECHAT)) == TARGET
+
+
+@pytest.mark.parametrize("script", [
+    # An async function may wait (for what may fail) before it navigates.
+    f'(async () => {{ await check(); location.href = "{TARGET}"; }})();',
+    # A generator's body does not run when it is called.
+    f'(function* () {{ location.href = "{TARGET}"; }})();',
+    f'function go() {{ location.href = "{TARGET}"; }}',
+    f'try {{ check(); }} catch (e) {{ location.href = "{TARGET}"; }}',
+    f'for (;;) location.href = "{TARGET}";',
+    f'risk || (location.href = "{TARGET}");',
+    f'var list = [location.href = "{TARGET}"];',
+    # A script with a syntax error does not run at all.
+    f'location.href = "{TARGET}"; var = ;',
+])
+def test_what_may_not_run_on_load_is_listed_but_not_followed(script: str) -> None:
+    page = parse_page(f"<script>{script}</script>", WECHAT)
+    assert page_forward(page) is None
+    assert script_targets(page) == [TARGET]
+
+
+def test_a_targets_escapes_are_read() -> None:
+    page = parse_page('<script>location.replace("https:\\/\\/item.taobao.com\\/item.htm'
+                      '?id=\\u0031")</script>', WECHAT)
+    assert js_location(page) == TARGET
+
+
+def test_a_target_built_from_a_written_start_leads_where_its_host_is_named() -> None:
+    script = ('function more(u) { location.href = "https://support.weixin.qq.com/cgi-bin/'
+              'getpagedata?requrl=" + encodeURIComponent(u); }\n'
+              'function away(u) { location.href = `https://${u}/`; }\n'
+              'function spelled(u) { location.href = "https://evil" + ".example/" + u; }')
+    page = parse_page(f"<script>{script}</script>", WECHAT)
+    assert script_targets(page) == [
+        "https://support.weixin.qq.com/cgi-bin/getpagedata?requrl=", None, None]
+    # Built on load: where exactly it goes is not written, so it is not followed.
+    built = parse_page('<script>location.href = "/cgi-bin/go?u=" + u;</script>', WECHAT)
+    assert page_forward(built) is None
+    assert script_targets(built) == ["https://weixin110.qq.com/cgi-bin/go?u="]
+
+
+def test_scripts_past_what_is_read_may_lead_anywhere_but_are_not_followed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.judge import forwards
+
+    padding = "var pad = 1;" * 200
+    page = parse_page(f"<script>{padding}</script><script>{padding}location.replace('{TARGET}')"
+                      "</script>", WECHAT)
+    assert js_location(page) == TARGET
+    monkeypatch.setattr(forwards, "MAX_SCRIPT_CHARS", len(padding) + 10)
+    assert page_forward(page) is None and script_targets(page) == [None]
+    monkeypatch.undo()
+    monkeypatch.setattr(forwards, "MAX_TREE_STEPS", 5)
+    forwards._script_navigations.cache_clear()
+    deep = parse_page(f"<script>{'(' * 50}location.replace('{TARGET}'){')' * 50}</script>",
+                      WECHAT)
+    assert page_forward(deep) is None and script_targets(deep) == [None]
+    forwards._script_navigations.cache_clear()

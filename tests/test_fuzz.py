@@ -35,10 +35,12 @@ from hypothesis import strategies as st
 from mitmproxy.io import tnetstring
 from protego import Protego
 
+from audit.judge.forwards import page_forward, script_targets
 from audit.judge.inspect import InspectError, inspect_bytes
 from audit.measure.capture.formats import CaptureError, iter_har, iter_warc
 from audit.measure.capture.mitm import iter_mitm
 from audit.policy.catalog import Catalog, PolicyError, load_catalog, shipped_policies_dir
+from audit.web.page import parse_page
 
 LONG = os.environ.get("HULIAN_FUZZ") == "long"
 HERE = Path(__file__).resolve().parent
@@ -270,6 +272,26 @@ def policy_bytes(draw: st.DrawFn) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------
+@st.composite
+def script_bytes(draw: st.DrawFn) -> bytes:
+    """Scripts as tokens of JavaScript around navigations: nested, unclosed, in strings,
+    comments and templates, the shapes tree-sitter's error recovery has to cope with."""
+    tokens = st.one_of(
+        st.sampled_from([
+            "location", "location.href", "window.location", "top.location", "document.location",
+            ".replace(", ".assign(", " = ", "==", "=>", "(", ")", "{", "}", "[", "]", ";", ",",
+            "\n", "'", '"', "`", "${", "\\", "/*", "*/", "//", "<!--", "-->", "/re/g", "if",
+            "else", "function", "async", "await", "!", "?", ":", "&&", "||", "+", ".call(this)",
+            "try", "catch(e)", "for(;;)", "return", "var x", "'https://item.taobao.com/'",
+            '"\\u0068ttps:\\/\\/a.cn\\/"', "`https://a.cn/${x}`", '"/go?u=" + u',
+            "</script>", "\u2028"]),
+        WORDS, ANY_TEXT)
+    script = "".join(draw(st.lists(tokens, max_size=80)))
+    depth = draw(st.sampled_from([0, 0, 0, 500, 70_000]))
+    script = draw(st.sampled_from(["(", "{", "[", "if(a)"])) * depth + script
+    return f"<script>{script}</script><p>x</p>".encode("utf-8", "surrogatepass")
+
+
 # The readers under test, each with the errors it may raise
 # ---------------------------------------------------------------------------------------
 
@@ -311,6 +333,14 @@ read_mitm = _capture(iter_mitm, ".mitm")
 read_warc = _capture(iter_warc, ".warc")
 
 
+def read_script(data: bytes, tmp: Path) -> None:
+    page = parse_page(data.decode("utf-8", "replace"), "https://weixin110.qq.com/cgi-bin/x")
+    forward = page_forward(page)
+    targets = script_targets(page)
+    if forward is not None and forward.via == "js":
+        assert forward.url in targets  # what is followed is one of the places it may lead
+
+
 def read_policy(data: bytes, tmp: Path) -> None:
     user = tmp / "policies"
     shutil.rmtree(user, ignore_errors=True)
@@ -342,6 +372,7 @@ READERS: dict[str, tuple[Callable[[bytes, Path], None], st.SearchStrategy[bytes]
     "warc": (read_warc, st.one_of(warc_bytes(), _mutated(_corpus("warc/*.warc"))
                                   | _mutated(_corpus("warc/*.gz")))),
     "policy": (read_policy, policy_bytes()),
+    "script": (read_script, script_bytes()),
     "robots": (read_robots, st.one_of(
         _mutated(_corpus("robots/*.txt")),
         st.lists(st.sampled_from(["User-agent: *", "User-agent: hulian", "Disallow: /",

@@ -3,34 +3,51 @@ navigates as the page loads. Pure functions of a parsed page.
 
 An interception page must never be taken for a forward to its target, so a navigation counts
 only where a browser running the page would make it, unconditionally, on load: in a script it
-runs (not a template or JSON data), outside comments, at the top level of the script (not in a
-function, a click handler or an arrow function), as a statement of its own (not the branch of
-an `if`, an operand of `&&` or `?:`), assigned to the `location` itself (not a variable or
-property whose name ends in "location"). A refresh inside <noscript> counts only where the
-page's scripts navigate too (Baidu's `link?url=` page forwards by script and names the same
-place in <noscript> for browsers without scripts); a refresh of more than IMMEDIATE_SECONDS is
-delayed: the page is shown, and read, first.
+runs (not a template or JSON data, not one with a syntax error), outside comments and strings,
+as a statement the script runs from its top level (directly, in a `try` or a plain block, or in
+the body of a function called at once: `(function () { ... })()`), not inside a function
+declared for later, a click handler, a timer, or the branch of an `if`, `&&` or `?:`, and
+assigned to the `location` itself (`location`, `window.location.href`, `top.location`,
+`location.replace(...)`; not a variable or property whose name ends in "location"). A refresh
+inside <noscript> counts only where the page's scripts navigate too (Baidu's `link?url=` page
+forwards by script and names the same place in <noscript> for browsers without scripts); a
+refresh of more than IMMEDIATE_SECONDS is delayed: the page is shown, and read, first.
 
-The script reading is lexical (string literals, comments and braces; no parser): a regex
-literal holding `//` or a quote can mislead it, and it then misses a navigation rather than
-invents one. A navigation on the line after one ending in `)` is taken for the branch of an
-`if (...)` (the reading cannot tell `log("x")` from `if (x)` there): missed too, so such a page
-is read by its words and structure, not followed.
+Scripts are read from the syntax tree of tree-sitter's JavaScript grammar (the maintained,
+error-tolerant parser that editors use), not from their text: the text only points the
+reading at the places where `location` is followed by `=`, `.href =`, `.replace(` or
+`.assign(`, and the tree says what stands there. What cannot be read (a page's scripts past
+MAX_SCRIPT_CHARS, navigations past MAX_NAVIGATIONS, a tree too deep for MAX_TREE_STEPS) may
+navigate anywhere but is never taken for a forward. What the reading misses: a navigation
+through a function declared and then called (`function go() {...} go()`), a computed name
+(`location["href"]`), a comment between `location` and its `=`; such a page is read by its
+words and structure, not followed.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
+
+import tree_sitter_javascript
+from tree_sitter import Language, Node, Parser, TreeCursor
 
 from audit.web.page import Page
 from audit.web.urls import resolve
 
 # A refresh of at most this many seconds forwards before a reader can act on the page.
 IMMEDIATE_SECONDS = 1.0
+
+# A page's scripts are read for at most this many navigations, and only its first
+# MAX_SCRIPT_CHARS of scripts that mention `location` are parsed (tree-sitter reads real
+# minified code at ~5 MB/s; a 20 MB script would cost seconds and a gigabyte of tree). Past
+# either, the page may navigate anywhere (a target of None, not on load).
+MAX_NAVIGATIONS = 1_000
+MAX_SCRIPT_CHARS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -40,86 +57,226 @@ class Forward:
     delayed: bool  # a refresh shown for more than IMMEDIATE_SECONDS first
 
 
-# String literals (kept: a navigation's target is one) and comments (blanked).
-_TOKENS = re.compile(
-    r"""(?P<string>"(?:\\.|[^"\\\n])*(?:"|(?=\n)|\Z)|'(?:\\.|[^'\\\n])*(?:'|(?=\n)|\Z)"""
-    r"""|`(?:\\.|[^`\\])*(?:`|\Z))"""
-    r"""|(?P<comment>//[^\n]*|<!--[^\n]*|/\*.*?(?:\*/|\Z))""",
-    re.S,
-)
-
-# An assignment to the location (`location =`, `location.href =`, with `window.`,
-# `document.`, `top.` or `self.` before it) or a call of `location.replace`/`.assign`; the
-# name must start a token (not `blocked_location`, `info.location`). The value: a string
-# literal (`literal`) or anything else.
-_NAVIGATION = re.compile(
-    r"""(?<![\w$.])(?:(?:window|document|top|self|parent|globalThis)\.)*location"""
-    r"""(?:(?:\.href)?\s*=(?!=)|\.(?:replace|assign)\s*\()\s*"""
-    r"""(?:(?P<quote>["'`])(?P<literal>[^"'`]+)(?P=quote))?"""
-)
-
-# What may stand before a statement that is run whatever happens: the start of the script, the
-# end of a statement or block. After a newline, also the end of an expression (automatic
-# semicolon insertion), unless it is a condition's `)`, an operator, or `else`/`do`.
-_STATEMENT_END = ";}"
-_CONTINUES = ")=&|?:,(!+-*/<>%^~[."
-_CONTROL_WORDS = re.compile(r"(?<![\w$])(?:else|do|return|typeof|void|new|in|of|case)\s*\Z")
-
-
-def _views(script: str) -> tuple[str, str]:
-    """The script with its comments blanked, and its skeleton (string literals' contents
-    blanked too), both of the script's length so that positions hold."""
-    code: list[str] = []
-    skeleton: list[str] = []
-    last = 0
-    for match in _TOKENS.finditer(script):
-        before = script[last:match.start()]
-        code.append(before)
-        skeleton.append(before)
-        text = match.group()
-        if match.group("string") is not None:
-            code.append(text)
-            closed = len(text) > 1 and text[-1] == text[0]
-            skeleton.append(text[0] + " " * (len(text) - 1 - closed) + (text[-1] if closed else ""))
-        else:
-            blank = re.sub(r"[^\n]", " ", text)
-            code.append(blank)
-            skeleton.append(blank)
-        last = match.end()
-    code.append(script[last:])
-    skeleton.append(script[last:])
-    return "".join(code), "".join(skeleton)
-
-
 @dataclass(frozen=True)
 class _Navigation:
-    literal: str | None  # the target as written, when it is a string literal
-    on_load: bool  # top-level, unconditional
+    literal: str | None  # the target, when it is written as a string literal
+    on_load: bool  # run unconditionally as the script loads
+    # The written start of a target built by `+` or a template, where it already names the
+    # target's host ("https://support.weixin.qq.com/...?requrl=" + url): where it leads.
+    start: str | None = None
 
 
-# A page's scripts are read for at most this many navigations: a hostile page of 400,000
-# `location=` statements must cost linear time, not hang the crawl (each navigation costs a
-# few microseconds). Past it, the page may navigate anywhere (None).
-MAX_NAVIGATIONS = 1_000
+_CUT = _Navigation(None, False)
+
+# Where a navigation may start: `location` before `=`, `.href =`, `.replace(` or `.assign(`.
+# Only there is the tree looked at (a hostile page may hold a million decoys; every navigation
+# the tree reading accepts matches this). A comment between `location` and its `=` hides a
+# navigation from the reading: it is missed, never invented.
+_CANDIDATE = re.compile(
+    rb"(?<![\w$])location\s*(?:\.\s*href\s*)?=(?!=)|(?<![\w$])location\s*\.\s*(?:replace|assign)\s*\(")
+
+# The steps one script's reading may take through its tree (down to each candidate and back
+# up to the top level): a tree nested a million deep is not read past it.
+MAX_TREE_STEPS = 2_000_000
+
+# Names through which a script reaches its window (`window.top.location`, `document.location`).
+_WINDOW_NAMES = frozenset({"window", "document", "top", "self", "parent", "globalThis"})
+_FUNCTIONS = frozenset({"function_expression", "arrow_function"})
+# Nodes that run each of their children whenever they run.
+_RUN_ALL = frozenset({"expression_statement", "parenthesized_expression", "sequence_expression",
+                      "statement_block", "arguments", "await_expression",
+                      "variable_declaration", "lexical_declaration", "labeled_statement"})
+# Nodes that run one of their children (its field) whenever they run.
+_RUN_ONE = {"try_statement": "body", "unary_expression": "argument",
+            "variable_declarator": "value", "assignment_expression": "right",
+            "call_expression": "arguments"}
 
 
-def _on_load(skeleton: str, start: int, depth: int) -> bool:
-    """Whether a navigation at `start`, with `depth` braces open before it, is a statement
-    run on load. Looks back only over the whitespace and the word before it."""
-    if depth > 0:
-        return False  # in a function body or a block
-    end = start
-    while end > 0 and skeleton[end - 1].isspace():
-        end -= 1
-    if end == 0:
-        return True
-    last = skeleton[end - 1]
-    if last in _STATEMENT_END:
-        return True
-    if "\n" not in skeleton[end:start]:
+@functools.cache
+def _language() -> Language:
+    return Language(tree_sitter_javascript.language())
+
+
+def _text(node: Node | None) -> str:
+    return node.text.decode("utf-8", "replace") if node is not None and node.text else ""
+
+
+def _field(node: Node, name: str) -> Node | None:
+    return node.child_by_field_name(name)
+
+
+def _names_window(node: Node | None) -> bool:
+    """`window`, `top`, `window.top`, ...: a chain of the window's names (a loop: a hostile
+    chain may be a hundred thousand names long)."""
+    while node is not None and node.type == "member_expression":
+        if _text(_field(node, "property")) not in _WINDOW_NAMES:
+            return False
+        node = _field(node, "object")
+    return node is not None and node.type == "identifier" and _text(node) in _WINDOW_NAMES
+
+
+_ESCAPES = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(\r\n|.))",
+                      re.S)
+_SINGLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0",
+           "\n": "", "\r": "", "\r\n": "", "\u2028": "", "\u2029": ""}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1) or match.group(2) or match.group(3)
+    if code is not None:
+        value = int(code, 16)
+        return chr(value) if value <= 0x10FFFF else ""
+    return _SINGLE.get(match.group(4), match.group(4))
+
+
+def _literal(node: Node | None) -> str | None:
+    """The value of a string literal (or a template without substitutions), its escapes
+    read (`"https:\\/\\/..."` is `https://...`); None for anything else, which may be anywhere."""
+    if node is None or node.type not in ("string", "template_string"):
+        return None
+    if any(child.type == "template_substitution" for child in node.named_children):
+        return None
+    return _ESCAPES.sub(_unescape, _text(node)[1:-1])
+
+
+# A start of a URL that names its host: a scheme and host (or `//` and a host) ended by `/`, `?`
+# or `#`, or a reference relative to the page's own host (a path, a query, a fragment).
+_HOST_NAMED = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#\s]+[/?#]|/(?!/)|[?#]|[^:/?#]+[/?#]")
+
+
+def _written_start(node: Node | None) -> str | None:
+    """The written start of a target built by `+` or by a template with substitutions, where
+    it names the target's host; None where the host is not written out."""
+    while node is not None and node.type == "binary_expression" and _text(
+            _field(node, "operator")) == "+":
+        node = _field(node, "left")
+    if node is None:
+        return None
+    if node.type == "string":
+        start = _literal(node)
+    elif node.type == "template_string":
+        text = _text(node)[1:]
+        start = _ESCAPES.sub(_unescape, text[:text.find("${")] if "${" in text else text[:-1])
+    else:
+        return None
+    return start if start is not None and _HOST_NAMED.match(start) else None
+
+
+class _TreeReader:
+    """Reads the navigations of one parsed script, candidate by candidate, with a cursor
+    (its steps up and down are counted against MAX_TREE_STEPS)."""
+
+    def __init__(self, root: Node) -> None:
+        self.root = root
+        self.steps = 0
+        self.runs = not root.has_error  # a browser runs no statement of a script it cannot parse
+
+    def spent(self) -> bool:
+        return self.steps > MAX_TREE_STEPS
+
+    def navigation_at(self, offset: int) -> _Navigation | None:
+        """The navigation whose `location` starts at `offset`, if there is one there (not in
+        a string, a comment or another name)."""
+        cursor = self.root.walk()
+        while cursor.goto_first_child_for_byte(offset) is not None:
+            self.steps += 1
+            if cursor.node is None or cursor.node.start_byte > offset or self.spent():
+                return None
+        leaf = cursor.node
+        if (leaf is None or leaf.start_byte != offset or _text(leaf) != "location"
+                or leaf.type not in ("identifier", "property_identifier")):
+            return None
+        if leaf.type == "property_identifier" and not self._up_to_window_location(cursor):
+            return None
+        value = self._navigation_value(cursor)
+        if value is False:
+            return None
+        literal = _literal(value)
+        return _Navigation(literal, self.runs and self._runs_on_load(cursor),
+                           None if literal is not None else _written_start(value))
+
+    @staticmethod
+    def _up_to_window_location(cursor: TreeCursor) -> bool:
+        """From a property named `location` up to `window.location`, `top.location`, ...
+        (the cursor left there); False where it is another object's location."""
+        return (cursor.field_name == "property" and cursor.goto_parent()
+                and cursor.node is not None and _names_window(_field(cursor.node, "object")))
+
+    @staticmethod
+    def _navigation_value(cursor: TreeCursor) -> Node | Literal[False] | None:
+        """From the location up to the navigation that uses it (the cursor left there): the
+        value it navigates to; False where the location is only read."""
+        field = cursor.field_name
+        if not cursor.goto_parent() or cursor.node is None:
+            return False
+        parent = cursor.node
+        if parent.type == "assignment_expression" and field == "left":
+            return _field(parent, "right")
+        if parent.type != "member_expression" or field != "object":
+            return False
+        member = _text(_field(parent, "property"))
+        field = cursor.field_name
+        if not cursor.goto_parent() or cursor.node is None:
+            return False
+        holder = cursor.node
+        if member == "href" and holder.type == "assignment_expression" and field == "left":
+            return _field(holder, "right")
+        if (member in ("replace", "assign") and holder.type == "call_expression"
+                and field == "function"):
+            arguments = _field(holder, "arguments")
+            if arguments is None or not arguments.named_children:
+                return False  # location.replace() goes nowhere
+            return arguments.named_children[0]
         return False
-    return last not in _CONTINUES and _CONTROL_WORDS.search(skeleton, max(0, end - 16),
-                                                            end) is None
+
+    def _runs_on_load(self, cursor: TreeCursor) -> bool:
+        """Whether the node at the cursor runs whatever happens as the script loads: each
+        node above it runs it whenever it runs itself, up to the top level. A function's
+        body runs only where the function is called at once (`(function () {...})()`,
+        `!function () {...}()`, `(() => ...).call(this)`) and is not async; not a function
+        declared or passed
+        (a handler, a timer), a condition's branch, an operand of `&&`, `||` or `?:`, a
+        loop's body or a `catch`."""
+        while True:
+            self.steps += 1
+            if self.spent():
+                return False
+            field = cursor.field_name
+            if not cursor.goto_parent() or cursor.node is None:
+                return False
+            parent = cursor.node
+            kind = parent.type
+            if kind == "program":
+                return True
+            if kind in _RUN_ALL or (field is not None and _RUN_ONE.get(kind) == field):
+                continue
+            if kind in _FUNCTIONS and field == "body":
+                # An async function's body may wait (for what may fail) before it navigates.
+                if (any(child.type == "async" for child in parent.children)
+                        or not self._called_at_once(cursor)):
+                    return False
+                continue
+            return False
+
+    def _called_at_once(self, cursor: TreeCursor) -> bool:
+        """Whether the function at the cursor is called where it is written (the cursor left
+        on the call)."""
+        field = cursor.field_name
+        while cursor.goto_parent() and cursor.node is not None:
+            self.steps += 1
+            kind = cursor.node.type
+            if kind == "parenthesized_expression":
+                field = cursor.field_name
+                continue
+            if kind == "call_expression":
+                return field == "function"
+            if (kind == "member_expression" and field == "object"
+                    and _text(_field(cursor.node, "property")) in ("call", "apply")):
+                field = cursor.field_name
+                return (cursor.goto_parent() and cursor.node is not None
+                        and cursor.node.type == "call_expression" and field == "function")
+            return False
+        return False
 
 
 @functools.lru_cache(maxsize=4)
@@ -129,31 +286,40 @@ def _script_navigations(script: str) -> tuple[_Navigation, ...]:
     chain's analysis each ask for them."""
     if "location" not in script:
         return ()
-    code, skeleton = _views(script)
+    source = script.encode("utf-8", "replace")
+    candidates = _CANDIDATE.finditer(source)
+    first = next(candidates, None)
+    if first is None:
+        return ()
+    reader = _TreeReader(Parser(_language()).parse(source).root_node)
     found: list[_Navigation] = []
-    depth, counted = 0, 0  # braces open before `counted`, counted incrementally
-    # Matched on the skeleton (a `location=` inside a string literal is not code), the
-    # literal taken from the code at the same place.
-    for match in _NAVIGATION.finditer(skeleton):
-        if len(found) >= MAX_NAVIGATIONS:
-            found.append(_Navigation(None, False))
+    for candidate in itertools.chain((first,), candidates):
+        navigation = reader.navigation_at(candidate.start())
+        if reader.spent():
+            found.append(_CUT)
             break
-        depth += (skeleton.count("{", counted, match.start())
-                  - skeleton.count("}", counted, match.start()))
-        counted = match.start()
-        literal = (code[match.start("literal"):match.end("literal")]
-                   if match.group("literal") is not None else None)
-        found.append(_Navigation(literal, _on_load(skeleton, match.start(), depth)))
+        if navigation is None:
+            continue
+        if len(found) >= MAX_NAVIGATIONS:
+            found.append(_CUT)
+            break
+        found.append(navigation)
     return tuple(found)
 
 
 def _navigations(page: Page) -> Iterator[_Navigation]:
-    found = 0
+    found, read = 0, 0
     for script in page.runnable_scripts:
+        if "location" not in script:
+            continue
+        read += len(script)
+        if read > MAX_SCRIPT_CHARS:
+            yield _CUT
+            return
         for navigation in _script_navigations(script):
             found += 1
             if found > MAX_NAVIGATIONS:
-                yield _Navigation(None, False)
+                yield _CUT
                 return
             yield navigation
 
@@ -165,14 +331,16 @@ def js_location(page: Page) -> str | None:
 
 def script_targets(page: Page) -> list[str | None]:
     """Where the page's scripts navigate, on load or not (a handler, a condition, a timer):
-    each target made absolute, None where it is not a string literal (it may be anywhere).
+    each target made absolute, None where it is not a string literal (it may be anywhere);
+    for a target built from a written start that names its host, that start.
     Targets that lead nowhere (`#`, `javascript:`, a relative one on a page without its URL)
     are left out."""
     targets: list[str | None] = []
     for navigation in _navigations(page):
-        if navigation.literal is None:
+        written = navigation.literal if navigation.literal is not None else navigation.start
+        if written is None:
             targets.append(None)
-        elif (url := resolve(page.url, navigation.literal)) is not None:
+        elif (url := resolve(page.url, written)) is not None:
             targets.append(url)
     return targets
 
