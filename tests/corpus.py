@@ -13,6 +13,7 @@ from pathlib import Path
 
 from audit.judge.inspect import inspect_bytes
 from audit.policy.catalog import Catalog, load_catalog
+from audit.web.urls import resolve
 
 CORPUS = Path(os.environ.get("HULIAN_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 LABELS = CORPUS / "labels" / "pages.jsonl"
@@ -53,6 +54,12 @@ def _affiliated(domain: str | None, platform_id: str | None, catalog: Catalog) -
     return False
 
 
+def _as_recorded(url: object) -> object:
+    """A label's URL as hulian records it: as a browser requests it (the labels write a
+    target as the page shows it, `http://tumblr.com`; hulian records `http://tumblr.com/`)."""
+    return (resolve(None, url) or url) if isinstance(url, str) else url
+
+
 def compare(label: dict[str, object], catalog: Catalog) -> PageResult:
     data = (CORPUS / str(label["file"])).read_bytes()
     result = inspect_bytes(data, catalog, source=str(label["file"]), url=str(label["url"]),
@@ -61,11 +68,12 @@ def compare(label: dict[str, object], catalog: Catalog) -> PageResult:
     assert isinstance(page, dict)
     out = PageResult(str(label["file"]), str(label["page_kind"]), page["kind"],
                      label["block_reason"], page["reason"],  # type: ignore[arg-type]
-                     label["page_target"], page["target"])  # type: ignore[arg-type]
+                     _as_recorded(label["page_target"]), page["target"])  # type: ignore[arg-type]
 
     def key(link: dict[str, object]) -> tuple[object, ...]:
         target = link["target"] if link.get("target_known", link["target"] is not None) else None
-        return (target or link.get("href") or link["target"], link["via"], link["rendered_as"])
+        return (_as_recorded(target or link.get("href") or link["target"]), link["via"],
+                link["rendered_as"])
 
     expected = {key(o): o for o in label["outbound"]  # type: ignore[attr-defined]
                 if not _affiliated(o["target_domain"], str(label["platform"]), catalog)}

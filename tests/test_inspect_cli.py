@@ -154,7 +154,7 @@ def test_hostile_markup_is_just_data(tmp_path: Path) -> None:
     code, out, _ = _run("inspect", str(page), "--json", "--url", "https://site.example/")
     data = json.loads(out)
     assert code == 0
-    assert [link["href"] for link in data["links"]] == ['https://e.example/"onmouseover="x']
+    assert [link["href"] for link in data["links"]] == ['https://e.example/%22onmouseover=%22x']
 
 
 def test_version_and_help() -> None:

@@ -203,7 +203,7 @@ def test_wechat_2016_warning_in_other_languages(catalog: Catalog, heading: str,
     # read: never content, never blocked.
     expected = PageKind.UNRECOGNIZED if button == "Weiter" else PageKind.WARNED
     assert facts.kind is expected
-    assert facts.target == "http://tumblr.com"
+    assert facts.target == "http://tumblr.com/"
 
 
 @pytest.mark.parametrize(("html", "failure"), [

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from audit.model import Citation, Platform, TargetLocation, Text, UrlMatch, Wrapper
 from audit.web.urls import (
     host_matches,
+    host_of,
     registrable_domain,
     resolve,
     target_from_wrapper,
@@ -153,10 +154,10 @@ def test_unwrap_never_raises(garbage: str) -> None:
     assert result.target is None or result.target.startswith(("http://", "https://"))
 
 
-def test_resolve_fast_paths_agree_with_urljoin() -> None:
-    """resolve() concatenates where urljoin would; on random hrefs built from the characters
-    that make urljoin differ (dot segments, ';', empty '?'/'#', schemes, whitespace) both
-    paths must give the same answer."""
+def test_resolve_fast_paths_agree_with_the_general_path() -> None:
+    """resolve() concatenates where Ada's join would give the same; on random hrefs built from
+    the characters that make a join differ (dot segments, empty '?', schemes, whitespace,
+    hosts it rewrites, characters it escapes) both paths must give the same answer."""
     import random
 
     from audit.web.urls import _resolve_general, resolve
@@ -168,7 +169,10 @@ def test_resolve_fast_paths_agree_with_urljoin() -> None:
         return _resolve_general(base, href)
 
     parts = ["/", "a", ".", "..", "?", "#", ";", "x=1", "%20", "HTTP://", "http://",
-             "https://", "h.com", ":8080", "//", "@", "é", " ", "\\", "\t", "[::1]", "http:"]
+             "https://", "h.com", ":8080", "//", "@", "é", " ", "\\", "\t", "[::1]", "http:",
+             # what the WHATWG reading escapes, rewrites or refuses
+             "'", '"', "<", "{", "}", "^", "|", "`", "H.COM", "1.2", "0x7f", "xn--a", "xn--fsqu00a",
+             "%2e", "%2E", "例", ":443", ":80", "_", "-", "~", "!", "$", "[", "]", "%zz", "\x00"]
     bases = ["http://ex.com/a/b.html", "https://ex.com:8443/a/", "http://ex.com",
              "http://ex.com/a/b?q=1#f", "HTTP://Ex.com/x", "http://[::1]:80/p",
              "http://u@ex.com/p/", "http://ex.com/;p?q", "http://ex.com?x", None,
@@ -178,3 +182,37 @@ def test_resolve_fast_paths_agree_with_urljoin() -> None:
         href = "".join(rng.choice(parts) for _ in range(rng.randint(1, 8)))
         base = rng.choice(bases)
         assert resolve(base, href) == general(base, href), (base, href)
+
+
+@pytest.mark.parametrize(("base", "href", "expected"), [
+    # Where urlsplit/urljoin and a browser disagree on the host, hulian reads as the browser.
+    ("https://weibo.com/a", "https://item.taobao.com\\@weibo.com/x", "https://item.taobao.com/@weibo.com/x"),
+    ("https://weibo.com/a", "/\\item.taobao.com/x", "https://item.taobao.com/x"),
+    ("https://weibo.com/a", "https:////item.taobao.com/x", "https://item.taobao.com/x"),
+    ("https://weibo.com/a", "///item.taobao.com/x", "https://item.taobao.com/x"),
+    ("https://weibo.com/a", "http:item.taobao.com/x", "http://item.taobao.com/x"),
+    ("https://weibo.com/a", "https://%69tem.taobao.com/x", "https://item.taobao.com/x"),
+    ("https://weibo.com/a", "https://0x7f.1/", "https://127.0.0.1/"),
+    # Recorded as a browser requests it.
+    ("https://weibo.com/a", "https://www.douyin.com", "https://www.douyin.com/"),
+    ("https://weibo.com/a", "https://例子.cn/a b", "https://xn--fsqu00a.cn/a%20b"),
+    ("https://weibo.com/a", "https://a.cn:99999/", None),  # no such port
+    ("https://weibo.com/a", "http://a b.cn/", None),  # no such host
+])
+def test_links_are_resolved_as_a_browser_resolves_them(base: str, href: str,
+                                                       expected: str | None) -> None:
+    assert resolve(base, href) == expected
+
+
+@pytest.mark.parametrize(("url", "host"), [
+    ("https://item.taobao.com\\@weibo.com/x", "item.taobao.com"),
+    ("https://127.0.0.1\\@public.example/", "127.0.0.1"),
+    ("https://user:pw@weibo.com@item.taobao.com/", "item.taobao.com"),
+    ("HTTPS://WEIBO.COM./", "weibo.com"),
+    ("http://[::1]:8080/", "::1"),
+    ("//t.cn/x", "t.cn"),
+    ("ftp://weibo.com/", None),
+    ("weibo.com/x", None),
+])
+def test_the_host_is_the_one_a_browser_connects_to(url: str, host: str | None) -> None:
+    assert host_of(url) == host

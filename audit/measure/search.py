@@ -32,14 +32,13 @@ import base64
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from urllib.parse import urljoin
 
 from audit.judge.search import judge_robots_text
 from audit.measure.driver import DriverPolicy, Fetch, _Attempts
 from audit.measure.robots import MAX_ROBOTS_BYTES, RobotsBook
 from audit.model import PageDirective, RobotsTxtFetch, SearchHop, SearchRecord, SitemapCheck
 from audit.policy.catalog import Catalog
-from audit.web.urls import host_of, wire_url
+from audit.web.urls import host_of, resolve, wire_url
 
 MAX_REDIRECTS = 5  # RFC 9309 §2.3.1.2: "at least five consecutive redirects"
 MAX_SITEMAPS = 20  # per host: existence and size, not a crawl of the sitemap tree
@@ -160,10 +159,8 @@ class SearchDriver:
             self._settled = Politeness(self.target.origin, None)
             return self._done(now)
         if location is not None:
-            try:
-                follow = wire_url(urljoin(answer.url, location.strip()))
-            except ValueError:
-                follow = ""
+            resolved = resolve(answer.url, location)
+            follow = wire_url(resolved) if resolved is not None else ""
             if host_of(follow) is None:
                 robots.failure = "bad_location"
             elif follow in self._seen:
