@@ -198,13 +198,22 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
         assert await pool.analyze(body, "text/html", url) == expected
         plan = await pool.plan(SEED.encode(), "text/html", seed_url, "zhihu", SurfaceKind.POST)
         assert [p.model_dump() for p in plan.probes] == [p.model_dump() for p in expected_probes]
-        # The worker dies (a crash in the parser, the OOM killer): pages are parsed here.
+        # The worker dies (a crash in the parser, the OOM killer): pages are parsed here
+        # until a worker started in its place (by the fork server) takes over.
         worker = pool._workers[0].process
         os.kill(worker.pid, signal.SIGKILL)
         worker.join()
         for _ in range(3):
             assert await pool.analyze(body, "text/html", url) == expected
-        assert pool.in_use == 0
+        for _ in range(300):
+            if pool.in_use:
+                break
+            await asyncio.sleep(0.1)
+        assert pool.in_use == 1
+        replacement = pool._workers[-1]
+        assert replacement.alive and replacement.process.pid != worker.pid
+        assert await pool.analyze(body, "text/html", url) == expected
+        assert not replacement.pending  # answered by the replacement, not inline
         await pool.stop()
 
     try:
@@ -349,6 +358,71 @@ def test_a_page_that_holds_the_parse_worker_past_its_budget_is_given_up(
     held = observed["http://shop.test/hold"]
     assert (held["outcome"], held["failure"]) == ("error", "parse_timeout")
     assert held["hops"][0]["warc_record_id"]  # the page itself is evidence
+
+
+def test_every_hostile_page_is_given_up_not_only_the_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two real attribute bombs (one element of 200,000 attributes: libxml2 takes minutes) on
+    two seed pages and one ordinary page: each bomb is `parse_timeout` in a worker, the
+    second in the worker started in place of the first one's (it is not parsed in the crawl
+    process, where nothing could stop it), and the ordinary page is measured."""
+    import time
+
+    from audit.measure.asyncio import parsepool
+    from audit.policy.catalog import policy_dirs
+    from tests.localsite import forum_policies
+
+    monkeypatch.setattr(parsepool, "PAGE_BUDGET_S", 1.0)
+    catalog = load_catalog(policy_dirs([forum_policies(tmp_path / "policies")]))
+    bomb = (b"<html><body><div " + b" ".join(b"a%d=1" % i for i in range(200_000))
+            + b'>x</div><a href="http://shop.test/x">x</a></body></html>')
+    assert len(bomb) > parsepool.INLINE_MAX_BYTES
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/post/1": (200, {}, b'<a href="http://shop.test/ok">a</a>'),
+        "forum.test/post/2": (200, {}, bomb),
+        "forum.test/post/3": (200, {}, bomb.replace(b"a0=1", b"b0=1")),
+        "shop.test/ok": (200, {}, b"<p>an item</p>"),
+    }
+    started = time.monotonic()
+    result, observed = _crawl_forum(tmp_path, catalog, pages, ["post/2", "post/3", "post/1"])
+    assert time.monotonic() - started < 60
+    assert sorted(result.seed_errors, key=lambda e: e["url"]) == [
+        {"url": "http://forum.test/post/2", "error": "parse_timeout"},
+        {"url": "http://forum.test/post/3", "error": "parse_timeout"}]
+    assert observed["http://shop.test/ok"]["outcome"] == "direct"
+    assert "http://shop.test/x" not in observed
+
+
+def test_workers_are_replaced_a_bounded_number_of_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.measure.asyncio import parsepool
+
+    monkeypatch.setattr(parsepool, "MAX_REPLACEMENTS", 1)
+    catalog = load_catalog()
+    pool = ParsePool(catalog, 1)
+    url = "https://www.zhihu.com/question/1"
+
+    async def kill_and_wait() -> None:
+        victim = next(w for w in pool._workers if w.alive)
+        os.kill(victim.process.pid, signal.SIGKILL)
+        for _ in range(300):
+            await asyncio.sleep(0.1)
+            if not victim.alive and not pool._starting:
+                return
+
+    async def main() -> None:
+        await pool.start()
+        await kill_and_wait()
+        assert pool.in_use == 1  # the one replacement
+        await kill_and_wait()
+        assert pool.in_use == 0 and len(pool._workers) == 2  # no second one
+        plan = await pool.plan(SEED.encode(), "text/html", url, "zhihu", SurfaceKind.POST)
+        assert len(plan.probes) == 2  # parsed in the crawl process
+        await pool.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.close()
 
 
 # -- the recorder process -------------------------------------------------------------------

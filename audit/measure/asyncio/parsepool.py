@@ -15,14 +15,20 @@ it was parsing (the oldest it had not answered: a worker answers in order) fails
 PageCrashed, which the engine records as `parse_crash` instead of parsing that page again in
 the crawl process (where the same crash would end the run, and every resume after it). A
 worker killed from outside (SIGKILL, as the OOM killer does; SIGTERM) blames no page. Its
-other pending pages and everything after are parsed by the workers left, or in the crawl
-process itself once none is: slower, nothing lost.
+other pending pages are parsed again by the workers left, or in the crawl process.
 
 A worker that has been on one page for PAGE_BUDGET_S is killed by the crawl process, and that
 page fails with PageCrashed as `parse_timeout`: a hostile page (libxml2 is quadratic in the
 attributes of one element: 200,000 in 1.8 MB never finished) must not hold the worker, and
-every page queued behind it, for the rest of the run. Pages parsed in the crawl process itself
-(no worker, or the worker's queue full) have no budget: nothing can stop a parse there.
+every page queued behind it, for the rest of the run.
+
+A worker that ends is replaced, up to MAX_REPLACEMENTS times a run: the replacement is started
+by multiprocessing's fork server (a clean process that forks workers on request), not forked
+from the crawl process, whose event loop and threads are running by then; it is given the
+catalog. Pages parsed in the crawl process itself have no budget (nothing can stop a parse
+there), so a page of more than INLINE_MAX_BYTES is never parsed there while a worker is, or is
+being started: it waits for one, however long its queue. Small pages are parsed there when
+no worker is left (past MAX_REPLACEMENTS) or the least busy one has INLINE_WHEN_QUEUED pages.
 """
 
 from __future__ import annotations
@@ -58,6 +64,15 @@ INLINE_WHEN_QUEUED = 24
 # How long a worker may be on one page (parsing and classifying one page of the crawl's 32 MB
 # at most takes seconds); past it the worker is killed and the page recorded `parse_timeout`.
 PAGE_BUDGET_S = 60.0
+
+# Workers started in place of ones that ended, a run at most: each hostile page costs one, and
+# a site of such pages must not make the crawl start processes without end.
+MAX_REPLACEMENTS = 8
+
+# Pages larger than this are parsed only by a worker (which has a time budget) while one is
+# alive or being started. The attribute bomb that held a worker was 1.8 MB; libxml2's quadratic
+# cost at a tenth of its size is a hundredth of its time.
+INLINE_MAX_BYTES = 256 * 1024
 
 # The crawl's catalog, inherited by the forked workers (set just before the fork).
 _CATALOG: Catalog | None = None
@@ -103,6 +118,13 @@ def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
 
 
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
+
+
+def _serve_with(sock: socket.socket, catalog: Catalog) -> None:
+    """A replacement worker, started by the fork server: it is given the catalog."""
+    global _CATALOG
+    _CATALOG = catalog
+    _serve(sock, [])
 
 
 def _serve(sock: socket.socket, parent_ends: list[socket.socket]) -> None:
@@ -178,6 +200,9 @@ class ParsePool:
         self._workers: list[_Worker] = []
         self._ids = itertools.count()
         self._readers: list[asyncio.Task[None]] = []
+        self._replacements = 0
+        self._starting: set[asyncio.Task[None]] = set()  # replacements being started
+        self._stopping = False
         if processes <= 0:
             return
         global _CATALOG
@@ -205,10 +230,45 @@ class ParsePool:
     async def start(self) -> None:
         """Connect the workers' sockets to the running event loop."""
         for worker in self._workers:
-            reader, writer = await asyncio.open_connection(sock=worker.sock, limit=1 << 26)
-            worker.writer = writer
-            self._readers.append(asyncio.create_task(self._read(worker, reader)))
-            self._readers.append(asyncio.create_task(self._watch(worker)))
+            await self._connect(worker)
+
+    async def _connect(self, worker: _Worker) -> None:
+        reader, writer = await asyncio.open_connection(sock=worker.sock, limit=1 << 26)
+        worker.writer = writer
+        self._readers.append(asyncio.create_task(self._read(worker, reader)))
+        self._readers.append(asyncio.create_task(self._watch(worker)))
+
+    def _replace(self) -> None:
+        """Start a worker in place of one that ended (see the module docstring)."""
+        if self._stopping or self._replacements >= MAX_REPLACEMENTS:
+            return
+        self._replacements += 1
+        task = asyncio.create_task(self._start_replacement())
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start_replacement(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        ours, theirs = socket.socketpair()
+        process = context.Process(target=_serve_with, args=(theirs, self.catalog), daemon=True,
+                                  name="hulian-parse")
+        try:
+            # In the event loop's thread, which holds it: ~0.3 s the first time (the fork
+            # server is launched; the imports are its own), ~0.1 s after (the catalog is
+            # pickled and sent). Started from another thread, multiprocessing raced the loop
+            # over shared state ("dictionary changed size during iteration").
+            process.start()
+        except Exception as exc:  # whatever it is, pages are parsed here as before
+            logger.warning("no parse worker could be started in place of the one that ended "
+                           "(%s: %s)", type(exc).__name__, exc)
+            ours.close()
+            return
+        finally:
+            theirs.close()
+        worker = _Worker(process=process, sock=ours)
+        self._workers.append(worker)
+        await self._connect(worker)
 
     async def _watch(self, worker: _Worker) -> None:
         """Kill the worker once it has been on one page for PAGE_BUDGET_S (see the module
@@ -244,10 +304,11 @@ class ParsePool:
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         worker.alive = False
+        self._replace()
         if worker.pending and worker.stuck is None:
             logger.warning("a parse worker died; the page it was parsing is recorded as "
-                           "parse_crash, its other pages and the rest are parsed by the "
-                           "workers left, or in the crawl process once none is")
+                           "parse_crash, its other pages are parsed again, and a worker is "
+                           "started in its place")
         culprit: int | None
         if worker.stuck is not None:
             culprit, failure = worker.stuck, "parse_timeout"
@@ -263,29 +324,36 @@ class ParsePool:
                 future.set_exception(ConnectionError("parse worker gone"))
         worker.pending.clear()
 
-    async def _run(self, job: str, inline: Callable[[], T], rebuild: Callable[[Any], T],
-                   *args: Any) -> T:
-        live = [w for w in self._workers if w.alive and w.writer is not None]
-        if not live:
-            return inline()
-        worker = min(live, key=lambda w: len(w.pending))
-        if len(worker.pending) >= INLINE_WHEN_QUEUED:
-            return inline()
-        assert worker.writer is not None
-        request_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        worker.pending[request_id] = future
-        data = pickle.dumps((job, args), protocol=pickle.HIGHEST_PROTOCOL)
-        worker.writer.write(_FRAME.pack(request_id, len(data)) + data)
-        try:
-            return rebuild(await future)
-        except ConnectionError:
-            return inline()
+    async def _run(self, job: str, size: int, inline: Callable[[], T],
+                   rebuild: Callable[[Any], T], *args: Any) -> T:
+        """The job in the least busy worker, or inline (see the module docstring for when);
+        a page whose worker ended under it (not of it) is given to the next."""
+        large = size > INLINE_MAX_BYTES
+        while True:
+            live = [w for w in self._workers if w.alive and w.writer is not None]
+            if not live and large and self._starting:
+                await asyncio.wait(set(self._starting))
+                continue
+            if not live:
+                return inline()
+            worker = min(live, key=lambda w: len(w.pending))
+            if len(worker.pending) >= INLINE_WHEN_QUEUED and not large:
+                return inline()
+            assert worker.writer is not None
+            request_id = next(self._ids)
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            worker.pending[request_id] = future
+            data = pickle.dumps((job, args), protocol=pickle.HIGHEST_PROTOCOL)
+            worker.writer.write(_FRAME.pack(request_id, len(data)) + data)
+            try:
+                return rebuild(await future)
+            except ConnectionError:
+                continue
 
     async def plan(self, body: bytes, content_type: str | None, url: str, source: str,
                    surface: SurfaceKind) -> chains.Plan:
         return await self._run(
-            "plan", lambda: chains.plan_probes(body, content_type, url, source=source,
+            "plan", len(body), lambda: chains.plan_probes(body, content_type, url, source=source,
                                                surface=surface, catalog=self.catalog),
             _probes, body, content_type, url, source, surface)
 
@@ -293,13 +361,17 @@ class ParsePool:
                       target: str | None = None, status: int | None = None,
                       control: bool = False) -> chains.PageAnalysis:
         return await self._run(
-            "analyze", lambda: chains.analyze_page(body, content_type, url, self.catalog,
+            "analyze", len(body), lambda: chains.analyze_page(body, content_type, url, self.catalog,
                                                    target=target, status=status,
                                                    control=control),
             _analysis, body, content_type, url, target, status, control)
 
     async def stop(self) -> None:
         """Close the sockets (the workers exit on end of file) and stop reading."""
+        self._stopping = True
+        for task in list(self._starting):
+            task.cancel()
+        await asyncio.gather(*self._starting, return_exceptions=True)
         for worker in self._workers:
             if worker.writer is not None:
                 worker.writer.close()
