@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import re
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -195,3 +199,50 @@ def test_truncated_input_is_marked() -> None:
     assert parse_page("<p>x</p>", truncated=True).parse_issue == "truncated"
     assert parse_page("", truncated=True).parse_issue == "truncated"
     assert parse_page("<p>x</p>").parse_issue is None
+
+
+# Inline scripts in the forms a browser may or may not run; each writes RAN_<letter> when run
+# (the marker is built at run time, so the page's source never holds it).
+_SCRIPT_FORMS = {
+    "A": '<script type="text/javascript; charset=utf-8">{}</script>',
+    "B": '<script language="vbscript">{}</script>',
+    "C": '<script language="javascript">{}</script>',
+    "D": "<script nomodule>{}</script>",
+    "E": '<script src="">{}</script>',
+    "F": '<script for="x" event="y">{}</script>',
+    "G": "<template><script>{}</script></template>",
+    "H": "<noscript><script>{}</script></noscript>",
+    "I": '<script type=" text/javascript ">{}</script>',
+    "J": '<script type="TEXT/JAVASCRIPT">{}</script>',
+    "K": "<svg><script>{}</script></svg>",
+    "L": '<script for="window" event="onload">{}</script>',
+}
+# What Debian's Chromium 156 ran of them (test_inline_scripts_run_as_chromium_runs_them).
+_CHROMIUM_RUNS = {"C", "I", "J", "K", "L"}
+
+
+def _script_forms_page() -> str:
+    body = "".join(form.format(f'document.body.insertAdjacentText("beforeend", '
+                               f'["RAN","{letter}"].join("_"))')
+                   for letter, form in _SCRIPT_FORMS.items())
+    return f"<html><head><title>t</title></head><body>{body}</body></html>"
+
+
+def test_only_the_inline_scripts_a_browser_runs_are_runnable() -> None:
+    page = parse_page(_script_forms_page(), "https://example.com/")
+    ran = {letter for letter in _SCRIPT_FORMS
+           if any(f'"RAN","{letter}"' in script for script in page.runnable_scripts)}
+    assert ran == _CHROMIUM_RUNS
+    assert len(page.scripts) == len(_SCRIPT_FORMS)  # every one is still read for its texts
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_inline_scripts_run_as_chromium_runs_them(tmp_path: Path) -> None:
+    page = tmp_path / "forms.html"
+    page.write_text(_script_forms_page())
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert set(re.findall(r"RAN_([A-L])", dom)) == _CHROMIUM_RUNS

@@ -160,10 +160,10 @@ def test_resolve_fast_paths_agree_with_the_general_path() -> None:
     hosts it rewrites, characters it escapes) both paths must give the same answer."""
     import random
 
-    from audit.web.urls import _resolve_general, resolve
+    from audit.web.urls import URL_SPACE, _resolve_general, resolve
 
     def general(base: str | None, href: str) -> str | None:
-        href = href.strip().replace("\n", "").replace("\t", "").replace("\r", "")
+        href = href.strip(URL_SPACE).replace("\n", "").replace("\t", "").replace("\r", "")
         if not href or href.startswith("#"):
             return None
         return _resolve_general(base, href)
@@ -198,6 +198,11 @@ def test_resolve_fast_paths_agree_with_the_general_path() -> None:
     ("https://weibo.com/a", "https://例子.cn/a b", "https://xn--fsqu00a.cn/a%20b"),
     ("https://weibo.com/a", "https://a.cn:99999/", None),  # no such port
     ("https://weibo.com/a", "http://a b.cn/", None),  # no such host
+    # A browser strips only C0 controls and spaces from the ends: an ideographic space keeps
+    # the link on the page's own site.
+    ("https://weibo.com/a/", "\u3000https://item.taobao.com/x",
+     "https://weibo.com/a/%E3%80%80https://item.taobao.com/x"),
+    ("https://weibo.com/a/", "\x01", None),
 ])
 def test_links_are_resolved_as_a_browser_resolves_them(base: str, href: str,
                                                        expected: str | None) -> None:

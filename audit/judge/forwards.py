@@ -26,15 +26,17 @@ words and structure, not followed.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import tree_sitter_javascript
-from tree_sitter import Language, Node, Parser, TreeCursor
+from tree_sitter import Language, Node, Parser, Tree, TreeCursor
 
 from audit.web.page import Page
 from audit.web.urls import resolve
@@ -48,6 +50,13 @@ IMMEDIATE_SECONDS = 1.0
 # either, the page may navigate anywhere (a target of None, not on load).
 MAX_NAVIGATIONS = 1_000
 MAX_SCRIPT_CHARS = 2_000_000
+# How long tree-sitter may take over one script before the script is given up (may lead
+# anywhere, not followed). Real minified code parses at ~5 MB/s, so this is far beyond any
+# real script; it is a time, not a count, because the parser's own progress reports stop
+# measuring work in the case it is there for (the same number of them took 0.4 s there and
+# 5 ms elsewhere). The only decision of the reading that depends on the machine's speed.
+PARSE_SECONDS = 2.0
+PARSE_SECONDS_PER_MB = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,12 +93,11 @@ _WINDOW_NAMES = frozenset({"window", "document", "top", "self", "parent", "globa
 _FUNCTIONS = frozenset({"function_expression", "arrow_function"})
 # Nodes that run each of their children whenever they run.
 _RUN_ALL = frozenset({"expression_statement", "parenthesized_expression", "sequence_expression",
-                      "statement_block", "arguments", "await_expression",
-                      "variable_declaration", "lexical_declaration", "labeled_statement"})
+                      "await_expression", "variable_declaration", "lexical_declaration",
+                      "labeled_statement"})
 # Nodes that run one of their children (its field) whenever they run.
 _RUN_ONE = {"try_statement": "body", "unary_expression": "argument",
-            "variable_declarator": "value", "assignment_expression": "right",
-            "call_expression": "arguments"}
+            "variable_declarator": "value", "assignment_expression": "right"}
 
 
 @functools.cache
@@ -97,22 +105,27 @@ def _language() -> Language:
     return Language(tree_sitter_javascript.language())
 
 
-def _text(node: Node | None) -> str:
-    return node.text.decode("utf-8", "replace") if node is not None and node.text else ""
+def _text(node: Node | None, source: bytes) -> str:
+    """A node's text, from the script's bytes: a tree parsed through a read callback (for its
+    deadline, see _parse) answers Node.text by calling it again, 64 KB a time."""
+    if node is None:
+        return ""
+    return source[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
 
 def _field(node: Node, name: str) -> Node | None:
     return node.child_by_field_name(name)
 
 
-def _names_window(node: Node | None) -> bool:
+def _names_window(node: Node | None, source: bytes) -> bool:
     """`window`, `top`, `window.top`, ...: a chain of the window's names (a loop: a hostile
     chain may be a hundred thousand names long)."""
     while node is not None and node.type == "member_expression":
-        if _text(_field(node, "property")) not in _WINDOW_NAMES:
+        if _text(_field(node, "property"), source) not in _WINDOW_NAMES:
             return False
         node = _field(node, "object")
-    return node is not None and node.type == "identifier" and _text(node) in _WINDOW_NAMES
+    return (node is not None and node.type == "identifier"
+            and _text(node, source) in _WINDOW_NAMES)
 
 
 _ESCAPES = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(\r\n|.))",
@@ -129,14 +142,14 @@ def _unescape(match: re.Match[str]) -> str:
     return _SINGLE.get(match.group(4), match.group(4))
 
 
-def _literal(node: Node | None) -> str | None:
+def _literal(node: Node | None, source: bytes) -> str | None:
     """The value of a string literal (or a template without substitutions), its escapes
     read (`"https:\\/\\/..."` is `https://...`); None for anything else, which may be anywhere."""
     if node is None or node.type not in ("string", "template_string"):
         return None
     if any(child.type == "template_substitution" for child in node.named_children):
         return None
-    return _ESCAPES.sub(_unescape, _text(node)[1:-1])
+    return _ESCAPES.sub(_unescape, _text(node, source)[1:-1])
 
 
 # A start of a URL that names its host: a scheme and host (or `//` and a host) ended by `/`, `?`
@@ -144,66 +157,154 @@ def _literal(node: Node | None) -> str | None:
 _HOST_NAMED = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#\s]+[/?#]|/(?!/)|[?#]|[^:/?#]+[/?#]")
 
 
-def _written_start(node: Node | None) -> str | None:
+def _written_start(node: Node | None, source: bytes) -> str | None:
     """The written start of a target built by `+` or by a template with substitutions, where
     it names the target's host; None where the host is not written out."""
     while node is not None and node.type == "binary_expression" and _text(
-            _field(node, "operator")) == "+":
+            _field(node, "operator"), source) == "+":
         node = _field(node, "left")
     if node is None:
         return None
     if node.type == "string":
-        start = _literal(node)
+        start = _literal(node, source)
     elif node.type == "template_string":
-        text = _text(node)[1:]
+        text = _text(node, source)[1:]
         start = _ESCAPES.sub(_unescape, text[:text.find("${")] if "${" in text else text[:-1])
     else:
         return None
     return start if start is not None and _HOST_NAMED.match(start) else None
 
 
-class _TreeReader:
-    """Reads the navigations of one parsed script, candidate by candidate, with a cursor
-    (its steps up and down are counted against MAX_TREE_STEPS)."""
+# What may end a statement list before its next statement runs (a `break` of a loop inside
+# the statement counts too: a navigation after it is missed, never invented).
+_EXITS = frozenset({"return_statement", "break_statement", "continue_statement",
+                    "throw_statement"})
+# Code that runs later, or never, where it is written: not looked into for exits.
+_LATER = frozenset({"function_declaration", "generator_function_declaration",
+                    "function_expression", "arrow_function", "generator_function",
+                    "method_definition", "class_declaration", "class"})
+# Names whose declaration (or assignment) in a scope means `location` or the window may not be
+# the page's own there: `(function (location) {...})({})`, `var self = {location: {}}`.
+_SHADOWABLE = _WINDOW_NAMES | {"location"}
 
-    def __init__(self, root: Node) -> None:
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a statement list (a script, a block, a function's body) holds: its statements'
+    start bytes, the first one that may leave the list early, and the names it binds."""
+
+    starts: list[int]
+    first_exit: int | None
+    binds: frozenset[str]
+
+
+def _bound_names(node: Node, source: bytes) -> set[str]:
+    """The names of interest a declaration's name or a parameter list holds (patterns
+    included)."""
+    names: set[str] = set()
+    cursor = node.walk()
+    while True:
+        current = cursor.node
+        if (current is not None and current.type in ("identifier",
+                                                     "shorthand_property_identifier_pattern")
+                and _text(current, source) in _SHADOWABLE):
+            names.add(_text(current, source))
+        if not cursor.goto_first_child() and not _next_outside(cursor):
+            return names
+
+
+def _next_outside(cursor: TreeCursor) -> bool:
+    """Move the cursor to the next node in the script's order that is not inside the one it
+    is on; False at the end of the subtree it walks."""
+    while not cursor.goto_next_sibling():
+        if not cursor.goto_parent():
+            return False
+    return True
+
+
+class _TreeReader:
+    """Reads the navigations of one parsed script, candidate by candidate, in the order of
+    the script. One cursor moves forward through the tree from one candidate to the next, so
+    that a list of a hundred thousand siblings is walked once, not once per candidate; every
+    step, up, down or sideways, counts against MAX_TREE_STEPS."""
+
+    def __init__(self, root: Node, source: bytes) -> None:
         self.root = root
+        self.source = source
         self.steps = 0
         self.runs = not root.has_error  # a browser runs no statement of a script it cannot parse
+        self._position = root.walk()
+        self._scopes: dict[int, _Scope] = {}
 
     def spent(self) -> bool:
         return self.steps > MAX_TREE_STEPS
 
+    def _leaf_at(self, offset: int) -> TreeCursor | None:
+        """A cursor on the leaf that starts at `offset`, if a token starts there. Offsets
+        must come in increasing order."""
+        position = self._position
+        while position.node is not None and position.node.end_byte <= offset:
+            self.steps += 1
+            if self.spent():
+                return None
+            if not position.goto_next_sibling() and not position.goto_parent():
+                return None  # past the end of the script
+        while position.node is not None and position.node.start_byte <= offset:
+            if not position.goto_first_child():
+                break  # a leaf
+            while position.node is not None and position.node.end_byte <= offset:
+                self.steps += 1
+                if self.spent():
+                    return None
+                if not position.goto_next_sibling():
+                    position.goto_parent()
+                    return None  # in the parent, between its children
+        leaf = position.node
+        if leaf is None or leaf.start_byte != offset:
+            return None
+        # A cursor of its own to climb with (TreeCursor.copy() crashes in tree-sitter 0.26.1;
+        # reset_to copies the same state).
+        cursor = self.root.walk()
+        cursor.reset_to(position)
+        return cursor
+
     def navigation_at(self, offset: int) -> _Navigation | None:
         """The navigation whose `location` starts at `offset`, if there is one there (not in
         a string, a comment or another name)."""
-        cursor = self.root.walk()
-        while cursor.goto_first_child_for_byte(offset) is not None:
-            self.steps += 1
-            if cursor.node is None or cursor.node.start_byte > offset or self.spent():
-                return None
+        cursor = self._leaf_at(offset)
+        if cursor is None:
+            return None
         leaf = cursor.node
-        if (leaf is None or leaf.start_byte != offset or _text(leaf) != "location"
+        if (leaf is None or _text(leaf, self.source) != "location"
                 or leaf.type not in ("identifier", "property_identifier")):
             return None
-        if leaf.type == "property_identifier" and not self._up_to_window_location(cursor):
-            return None
+        name = "location"
+        if leaf.type == "property_identifier":  # window.location, top.location, ...
+            base = self._up_to_window_location(cursor)
+            if base is None:
+                return None
+            name = base
         value = self._navigation_value(cursor)
         if value is False:
             return None
-        literal = _literal(value)
-        return _Navigation(literal, self.runs and self._runs_on_load(cursor),
-                           None if literal is not None else _written_start(value))
+        literal = _literal(value, self.source)
+        return _Navigation(literal, self.runs and self._runs_on_load(cursor, name),
+                           None if literal is not None else _written_start(value, self.source))
 
-    @staticmethod
-    def _up_to_window_location(cursor: TreeCursor) -> bool:
+    def _up_to_window_location(self, cursor: TreeCursor) -> str | None:
         """From a property named `location` up to `window.location`, `top.location`, ...
-        (the cursor left there); False where it is another object's location."""
-        return (cursor.field_name == "property" and cursor.goto_parent()
-                and cursor.node is not None and _names_window(_field(cursor.node, "object")))
+        (the cursor left there): the name the chain starts from; None where it is another
+        object's location."""
+        if cursor.field_name != "property" or not cursor.goto_parent() or cursor.node is None:
+            return None
+        chain = _field(cursor.node, "object")
+        if not _names_window(chain, self.source):
+            return None
+        while chain is not None and chain.type == "member_expression":
+            chain = _field(chain, "object")
+        return _text(chain, self.source)
 
-    @staticmethod
-    def _navigation_value(cursor: TreeCursor) -> Node | Literal[False] | None:
+    def _navigation_value(self, cursor: TreeCursor) -> Node | Literal[False] | None:
         """From the location up to the navigation that uses it (the cursor left there): the
         value it navigates to; False where the location is only read."""
         field = cursor.field_name
@@ -214,7 +315,7 @@ class _TreeReader:
             return _field(parent, "right")
         if parent.type != "member_expression" or field != "object":
             return False
-        member = _text(_field(parent, "property"))
+        member = _text(_field(parent, "property"), self.source)
         field = cursor.field_name
         if not cursor.goto_parent() or cursor.node is None:
             return False
@@ -229,34 +330,89 @@ class _TreeReader:
             return arguments.named_children[0]
         return False
 
-    def _runs_on_load(self, cursor: TreeCursor) -> bool:
+    def _runs_on_load(self, cursor: TreeCursor, name: str) -> bool:
         """Whether the node at the cursor runs whatever happens as the script loads: each
-        node above it runs it whenever it runs itself, up to the top level. A function's
-        body runs only where the function is called at once (`(function () {...})()`,
-        `!function () {...}()`, `(() => ...).call(this)`) and is not async; not a function
-        declared or passed
-        (a handler, a timer), a condition's branch, an operand of `&&`, `||` or `?:`, a
-        loop's body or a `catch`."""
+        node above it runs it whenever it runs itself, up to the top level; in each list of
+        statements on the way, no statement before it may leave the list (`return`, `break`,
+        `throw`) and none binds `name` (the window's name the navigation starts from) to
+        something else. A function's body runs only where the function is called at once
+        (`(function () {...})()`, `!function () {...}()`, `(() => ...).call(this)`), is not
+        async and has no parameter of that name; not a function declared or passed (a
+        handler, a timer), a call's arguments (the callee may throw first, or be `a?.b`), a
+        condition's branch, an operand of `&&`, `||` or `?:`, a loop's body or a `catch`."""
         while True:
             self.steps += 1
             if self.spent():
                 return False
-            field = cursor.field_name
-            if not cursor.goto_parent() or cursor.node is None:
+            child, field = cursor.node, cursor.field_name
+            if child is None or not cursor.goto_parent() or cursor.node is None:
                 return False
             parent = cursor.node
             kind = parent.type
-            if kind == "program":
-                return True
+            if kind in ("program", "statement_block"):
+                scope = self._scope(parent)
+                before = bisect.bisect_right(scope.starts, child.start_byte) - 1
+                if ((scope.first_exit is not None and scope.first_exit < before)
+                        or name in scope.binds or self.spent()):
+                    return False
+                if kind == "program":
+                    return True
+                continue
             if kind in _RUN_ALL or (field is not None and _RUN_ONE.get(kind) == field):
                 continue
             if kind in _FUNCTIONS and field == "body":
                 # An async function's body may wait (for what may fail) before it navigates.
-                if (any(child.type == "async" for child in parent.children)
+                if (any(node.type == "async" for node in parent.children)
+                        or name in self._parameters(parent)
                         or not self._called_at_once(cursor)):
                     return False
                 continue
             return False
+
+    def _parameters(self, function: Node) -> set[str]:
+        parameters = _field(function, "parameters") or _field(function, "parameter")
+        if parameters is None:
+            return set()
+        self.steps += parameters.end_byte - parameters.start_byte  # a bound on its nodes
+        return _bound_names(parameters, self.source)
+
+    def _scope(self, statements: Node) -> _Scope:
+        """The statement list's facts (see _Scope), walked once and kept."""
+        known = self._scopes.get(statements.id)
+        if known is not None:
+            return known
+        starts: list[int] = []
+        first_exit: int | None = None
+        binds: set[str] = set()
+        for index, statement in enumerate(statements.named_children):
+            starts.append(statement.start_byte)
+            cursor = statement.walk()
+            while not self.spent():
+                self.steps += 1
+                node = cursor.node
+                kind = node.type if node is not None else ""
+                if kind in _EXITS and first_exit is None:
+                    first_exit = index
+                if node is not None and kind in ("variable_declarator", "function_declaration",
+                                                 "generator_function_declaration",
+                                                 "class_declaration", "import_statement",
+                                                 "catch_clause"):
+                    target = (node if kind == "import_statement"
+                              else _field(node, "name") or _field(node, "parameter"))
+                    if target is not None:
+                        binds |= _bound_names(target, self.source)
+                if node is not None and kind in ("assignment_expression",
+                                                 "augmented_assignment_expression"):
+                    left = _field(node, "left")
+                    name = _text(left, self.source)
+                    if left is not None and left.type == "identifier" and name in _WINDOW_NAMES:
+                        binds.add(name)  # `self = {...}`: not the window any more
+                if (kind in _LATER or not cursor.goto_first_child()) and not _next_outside(
+                        cursor):
+                    break
+        scope = _Scope(starts, first_exit, frozenset(binds))
+        self._scopes[statements.id] = scope
+        return scope
 
     def _called_at_once(self, cursor: TreeCursor) -> bool:
         """Whether the function at the cursor is called where it is written (the cursor left
@@ -271,12 +427,32 @@ class _TreeReader:
             if kind == "call_expression":
                 return field == "function"
             if (kind == "member_expression" and field == "object"
-                    and _text(_field(cursor.node, "property")) in ("call", "apply")):
+                    and _text(_field(cursor.node, "property"), self.source) in ("call",
+                                                                                 "apply")):
                 field = cursor.field_name
                 return (cursor.goto_parent() and cursor.node is not None
                         and cursor.node.type == "call_expression" and field == "function")
             return False
         return False
+
+
+def _parse(source: bytes) -> Tree | None:
+    """The script's syntax tree, or None where tree-sitter has not finished it within
+    PARSE_SECONDS (+ PARSE_SECONDS_PER_MB): an adversarial review found a 33-byte script on
+    which its error recovery never ends, its memory growing by megabytes a second."""
+    deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * len(source) / 1e6
+    calls = 0
+
+    def past_deadline(_offset: int, _has_error: bool) -> bool:
+        nonlocal calls
+        calls += 1
+        return calls % 64 == 0 and time.monotonic() > deadline
+
+    try:
+        return Parser(_language()).parse(lambda at, _point: source[at:at + 65536],
+                                         progress_callback=past_deadline)
+    except ValueError:  # cancelled
+        return None
 
 
 @functools.lru_cache(maxsize=4)
@@ -291,7 +467,10 @@ def _script_navigations(script: str) -> tuple[_Navigation, ...]:
     first = next(candidates, None)
     if first is None:
         return ()
-    reader = _TreeReader(Parser(_language()).parse(source).root_node)
+    tree = _parse(source)
+    if tree is None:
+        return (_CUT,)
+    reader = _TreeReader(tree.root_node, source)
     found: list[_Navigation] = []
     for candidate in itertools.chain((first,), candidates):
         navigation = reader.navigation_at(candidate.start())
@@ -325,8 +504,16 @@ def _navigations(page: Page) -> Iterator[_Navigation]:
 
 
 def js_location(page: Page) -> str | None:
-    """The target, as written, of the first navigation the page's scripts make on load."""
-    return next((n.literal for n in _navigations(page) if n.on_load and n.literal), None)
+    """The target, as written, of where the page's scripts navigate on load: their last
+    navigation on load, as in a browser, where each one cancels the one before it. None where
+    that one's target is not written out, or where a script could not be read to its end."""
+    last: _Navigation | None = None
+    for navigation in _navigations(page):
+        if navigation is _CUT:
+            return None
+        if navigation.on_load:
+            last = navigation
+    return last.literal if last is not None and last.literal else None
 
 
 def script_targets(page: Page) -> list[str | None]:

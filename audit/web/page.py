@@ -348,7 +348,30 @@ _RUNNABLE_TYPES = {
 
 
 def _runnable(script_type: str | None) -> bool:
-    return (script_type or "").split(";")[0].strip().lower() in _RUNNABLE_TYPES
+    """Whether a script of this type runs: the type exactly, case and surrounding spaces
+    aside (`text/javascript; charset=utf-8` does not run in Chromium)."""
+    return (script_type or "").strip().lower() in _RUNNABLE_TYPES
+
+
+def _runs(script: lxml.etree._Element) -> bool:
+    """Whether a browser runs this inline script (as Chromium does; tests/test_page.py holds
+    the two together): not one with a `src` (even empty), `nomodule`, a legacy `for`/`event`
+    handler other than the window's load, a `language` other than JavaScript's, or one inside
+    <template> or <noscript> (with scripts on, a browser reads noscript's content as text)."""
+    if script.get("src") is not None or script.get("nomodule") is not None:
+        return False
+    handler_for, event = script.get("for"), script.get("event")
+    if handler_for is not None and event is not None and (
+            handler_for.strip().lower() != "window"
+            or event.strip().lower() not in ("onload", "onload()")):
+        return False
+    if any(True for _ in script.iterancestors("template", "noscript")):
+        return False
+    script_type = script.get("type")
+    language = (script.get("language") or "").strip()
+    if not (script_type or "").strip() and language:
+        script_type = "text/" + language
+    return _runnable(script_type)
 
 
 def parse_page(text: str, url: str | None = None, *, truncated: bool = False) -> Page:
@@ -401,7 +424,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
 
     inline = [s for s in root.iter("script") if s.text and not s.get("src")]
     page.scripts = [s.text for s in inline]
-    page.runnable_scripts = [s.text for s in inline if _runnable(s.get("type"))]
+    page.runnable_scripts = [s.text for s in inline if _runs(s)]
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)

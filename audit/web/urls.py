@@ -29,6 +29,11 @@ _EXTRACT = tldextract.TLDExtract(
     suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
 )
 
+# What a browser strips from both ends of a URL (C0 controls and the space; str.strip() also
+# strips U+3000 and U+00A0, which a browser keeps, percent-encoded, in a relative URL on the
+# page's own site).
+URL_SPACE = "".join(chr(code) for code in range(0x21))
+
 # Unwrapping stops after this many nested wrappers (a wrapper pointing at a wrapper ...).
 MAX_UNWRAP_DEPTH = 5
 
@@ -43,7 +48,7 @@ def host_of(url: str) -> str | None:
     come out in their ASCII (punycode) form, IPv6 ones without brackets. Cached: a crawl asks
     for the host of the same URL many times (planning, unwrapping, classification, the
     guard)."""
-    text = url.strip()
+    text = url.strip(URL_SPACE)
     if text.startswith(("//", "\\\\", "/\\", "\\/")):
         text = "http:" + text
     try:
@@ -254,7 +259,7 @@ def _origin_of(base: str) -> str | None:
 def resolve(base: str | None, href: str) -> str | None:
     """Absolute URL of an href as a browser resolves it (the WHATWG URL standard, read by
     Ada), or None for non-links (javascript:, mailto:, #frag, empty)."""
-    href = href.strip().replace("\n", "").replace("\t", "").replace("\r", "")
+    href = href.strip(URL_SPACE).replace("\n", "").replace("\t", "").replace("\r", "")
     if not href or href.startswith("#"):
         return None
     if _plain(href):
