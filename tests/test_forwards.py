@@ -401,11 +401,11 @@ def test_scripts_past_what_is_read_may_lead_anywhere_but_are_not_followed(
     assert page_forward(page) is None and script_targets(page) == [None]
     monkeypatch.undo()
     monkeypatch.setattr(forwards, "MAX_TREE_STEPS", 5)
-    forwards._script_navigations.cache_clear()
+    forwards._RECENT.clear()
     deep = parse_page(f"<script>{'(' * 50}location.replace('{TARGET}'){')' * 50}</script>",
                       WECHAT)
     assert page_forward(deep) is None and script_targets(deep) == [None]
-    forwards._script_navigations.cache_clear()
+    forwards._RECENT.clear()
 
 
 def test_the_last_navigation_decides_and_an_unwritten_one_is_not_followed() -> None:
@@ -429,3 +429,9 @@ def test_a_script_the_parser_does_not_finish_is_given_up() -> None:
     started = time.monotonic()
     assert page_forward(page) is None and script_targets(page) == [None]
     assert time.monotonic() - started < 30
+    # Twenty such scripts share the page's one deadline (each its own would be 40 s or more).
+    many = parse_page("<p>blocked</p>" + "".join(
+        f"<script>/*{n}*/{script}</script>" for n in range(20)), WECHAT)
+    started = time.monotonic()
+    assert page_forward(many) is None
+    assert time.monotonic() - started < 15

@@ -31,6 +31,7 @@ import functools
 import itertools
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -50,7 +51,7 @@ IMMEDIATE_SECONDS = 1.0
 # either, the page may navigate anywhere (a target of None, not on load).
 MAX_NAVIGATIONS = 1_000
 MAX_SCRIPT_CHARS = 2_000_000
-# How long tree-sitter may take over one script before the script is given up (may lead
+# How long tree-sitter may take over a page's scripts before the rest is given up (may lead
 # anywhere, not followed). Real minified code parses at ~5 MB/s, so this is far beyond any
 # real script; it is a time, not a count, because the parser's own progress reports stop
 # measuring work in the case it is there for (the same number of them took 0.4 s there and
@@ -436,11 +437,10 @@ class _TreeReader:
         return False
 
 
-def _parse(source: bytes) -> Tree | None:
-    """The script's syntax tree, or None where tree-sitter has not finished it within
-    PARSE_SECONDS (+ PARSE_SECONDS_PER_MB): an adversarial review found a 33-byte script on
-    which its error recovery never ends, its memory growing by megabytes a second."""
-    deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * len(source) / 1e6
+def _parse(source: bytes, deadline: float) -> Tree | None:
+    """The script's syntax tree, or None where tree-sitter has not finished it by `deadline`
+    (time.monotonic()): an adversarial review found a 33-byte script on which its error
+    recovery never ends, its memory growing by megabytes a second."""
     calls = 0
 
     def past_deadline(_offset: int, _has_error: bool) -> bool:
@@ -455,11 +455,25 @@ def _parse(source: bytes) -> Tree | None:
         return None
 
 
-@functools.lru_cache(maxsize=4)
-def _script_navigations(script: str) -> tuple[_Navigation, ...]:
+# The few scripts last read, and their navigations: a page's forward, its script targets and
+# the chain's analysis each ask for them.
+_RECENT: OrderedDict[str, tuple[_Navigation, ...]] = OrderedDict()
+_RECENT_SIZE = 4
+
+
+def _script_navigations(script: str, deadline: float) -> tuple[_Navigation, ...]:
     """The navigations of one script, at most MAX_NAVIGATIONS + 1 (the last one marks the
-    cut). Kept for the few scripts last read: a page's forward, its script targets and the
-    chain's analysis each ask for them."""
+    cut); a cut alone where it is not parsed by `deadline`."""
+    known = _RECENT.get(script)
+    if known is None:
+        known = _read_script(script, deadline)
+        _RECENT[script] = known
+        if len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return known
+
+
+def _read_script(script: str, deadline: float) -> tuple[_Navigation, ...]:
     if "location" not in script:
         return ()
     source = script.encode("utf-8", "replace")
@@ -467,7 +481,7 @@ def _script_navigations(script: str) -> tuple[_Navigation, ...]:
     first = next(candidates, None)
     if first is None:
         return ()
-    tree = _parse(source)
+    tree = _parse(source, deadline)
     if tree is None:
         return (_CUT,)
     reader = _TreeReader(tree.root_node, source)
@@ -487,15 +501,20 @@ def _script_navigations(script: str) -> tuple[_Navigation, ...]:
 
 
 def _navigations(page: Page) -> Iterator[_Navigation]:
+    """The navigations of the page's scripts in their order. Their parsing shares one
+    deadline (PARSE_SECONDS + PARSE_SECONDS_PER_MB of the scripts read): a thousand scripts
+    that each keep the parser busy must not hold the page a thousand times as long."""
     found, read = 0, 0
-    for script in page.runnable_scripts:
-        if "location" not in script:
-            continue
+    scripts = [script for script in page.runnable_scripts if "location" in script]
+    size = sum(len(script) for script in scripts)
+    deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * min(
+        size, MAX_SCRIPT_CHARS) / 1e6
+    for script in scripts:
         read += len(script)
         if read > MAX_SCRIPT_CHARS:
             yield _CUT
             return
-        for navigation in _script_navigations(script):
+        for navigation in _script_navigations(script, deadline):
             found += 1
             if found > MAX_NAVIGATIONS:
                 yield _CUT
