@@ -435,3 +435,36 @@ def test_a_script_the_parser_does_not_finish_is_given_up() -> None:
     started = time.monotonic()
     assert page_forward(many) is None
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("script", [
+    # Found by a second adversarial review, each checked in Chromium: a statement before the
+    # navigation that may never finish ...
+    f'while (true) {{}} location.href = "{TARGET}";',
+    f'for (;;); location.href = "{TARGET}";',
+    f'await new Promise(() => {{}}); location.href = "{TARGET}";',
+    # ... something after it that cancels it or sends the page elsewhere ...
+    f'location.href = "{TARGET}"; window.stop();',
+    f'location.href = "{TARGET}"; history.back();',
+    f'location.href = "{TARGET}"; location.search = "?blocked=1";',
+    f'location.href = "{TARGET}"; if (blocked) location.href = "/cgi-bin/blocked";',
+    f'location.href = "{TARGET}"; location["href"] = "/cgi-bin/blocked";',
+    # ... a navigation elsewhere that runs later, and the Navigation API ...
+    f'function block() {{ location.href = "/cgi-bin/blocked"; }} location.href = "{TARGET}"; '
+    f'setTimeout(block, 0);',
+    f'navigation.addEventListener("navigate", e => e.preventDefault()); '
+    f'location.href = "{TARGET}";',
+    # ... and a document's `top` or `window`, which it does not have (a TypeError).
+    f'document.top.location = "{TARGET}";',
+    f'document.window.location.href = "{TARGET}";',
+])
+def test_a_navigation_a_browser_may_not_complete_is_not_followed(script: str) -> None:
+    assert page_forward(parse_page(f"<script>{script}</script>", WECHAT)) is None
+
+
+def test_a_forward_is_resolved_against_the_pages_base() -> None:
+    page = parse_page('<html><head><base href="https://support.weixin.qq.com/dir/"></head>'
+                      '<body><script>window.document.location = "help";</script></body></html>',
+                      WECHAT)
+    forward = page_forward(page)
+    assert forward is not None and forward.url == "https://support.weixin.qq.com/dir/help"

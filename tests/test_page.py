@@ -246,3 +246,24 @@ def test_inline_scripts_run_as_chromium_runs_them(tmp_path: Path) -> None:
          "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
          page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
     assert set(re.findall(r"RAN_([A-L])", dom)) == _CHROMIUM_RUNS
+
+
+@pytest.mark.parametrize(("policy", "runs"), [
+    ("script-src 'none'", False),
+    ("default-src 'self'", False),
+    ("script-src 'self' 'unsafe-inline'", True),
+    ("script-src 'unsafe-inline' 'nonce-abc'", False),  # a nonce turns 'unsafe-inline' off
+    ("img-src *; ;", True),
+    ("default-src 'none'; script-src 'unsafe-inline'", True),
+])
+def test_a_meta_content_security_policy_that_blocks_inline_scripts(policy: str,
+                                                                   runs: bool) -> None:
+    page = parse_page(f'<html><head><meta http-equiv="Content-Security-Policy" '
+                      f'content="{policy}"></head><body><script>go()</script></body></html>')
+    assert page.runnable_scripts == (["go()"] if runs else [])
+
+
+def test_scripts_in_math_and_svg_scripts_with_an_href_do_not_run() -> None:
+    page = parse_page('<math><script>a()</script></math><svg><script href="x.js">b()</script>'
+                      '<script xlink:href="">c()</script><script>d()</script></svg>')
+    assert page.runnable_scripts == ["d()"]

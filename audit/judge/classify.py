@@ -669,7 +669,7 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
     Links are unwrapped through the page platform's own wrappers (through every known
     wrapper when the platform is unknown); a link is outbound when its target is not on the
     platform's domains (not on the page's own registrable domain if the platform is unknown)."""
-    base = (page.base_href and resolve(page.url, page.base_href)) or page.url
+    base = page.base_url
     own_site = registrable_domain(page.url) if platform is None and page.url else None
     decide = _link_decider(catalog, platform, own_site)
     found: dict[tuple[str, str | None, str], Link] = {}

@@ -74,9 +74,17 @@ class _Navigation:
     # The written start of a target built by `+` or a template, where it already names the
     # target's host ("https://support.weixin.qq.com/...?requrl=" + url): where it leads.
     start: str | None = None
+    end: int = 0  # where the navigation ends in its script (a byte offset of its UTF-8)
 
 
 _CUT = _Navigation(None, False)
+
+# After the navigation a page is followed to, what may cancel it or send the page elsewhere:
+# the location once more (in any form: `location.search =`, `location["href"] =`, a copy of
+# it), the history, stopping the load, opening in the same window, clicking, submitting.
+_MAY_CANCEL = re.compile(rb"location|history|\bstop\s*\(|\bopen\s*\(|\.click\s*\(|\.submit\s*\(")
+# The Navigation API can cancel any navigation from anywhere in the page.
+_NAVIGATION_API = re.compile(r"\bnavigation\s*[.\[]")
 
 # Where a navigation may start: `location` before `=`, `.href =`, `.replace(` or `.assign(`.
 # Only there is the tree looked at (a hostile page may hold a million decoys; every navigation
@@ -91,11 +99,11 @@ MAX_TREE_STEPS = 2_000_000
 
 # Names through which a script reaches its window (`window.top.location`, `document.location`).
 _WINDOW_NAMES = frozenset({"window", "document", "top", "self", "parent", "globalThis"})
+_WINDOW_ONLY = _WINDOW_NAMES - {"document"}
 _FUNCTIONS = frozenset({"function_expression", "arrow_function"})
 # Nodes that run each of their children whenever they run.
 _RUN_ALL = frozenset({"expression_statement", "parenthesized_expression", "sequence_expression",
-                      "await_expression", "variable_declaration", "lexical_declaration",
-                      "labeled_statement"})
+                      "variable_declaration", "lexical_declaration", "labeled_statement"})
 # Nodes that run one of their children (its field) whenever they run.
 _RUN_ONE = {"try_statement": "body", "unary_expression": "argument",
             "variable_declarator": "value", "assignment_expression": "right"}
@@ -119,14 +127,21 @@ def _field(node: Node, name: str) -> Node | None:
 
 
 def _names_window(node: Node | None, source: bytes) -> bool:
-    """`window`, `top`, `window.top`, ...: a chain of the window's names (a loop: a hostile
-    chain may be a hundred thousand names long)."""
+    """What stands before `.location` where it is the page's own: `window`, `top`,
+    `window.top`, ... (a chain of the window's names; a loop: a hostile chain may be a hundred
+    thousand names long), or `document` at its end (`window.document.location`; a document
+    has no `window` or `top`, so `document.top.location` throws)."""
+    if node is not None and node.type == "member_expression" and _text(
+            _field(node, "property"), source) == "document":
+        node = _field(node, "object")
+    elif node is not None and node.type == "identifier" and _text(node, source) == "document":
+        return True
     while node is not None and node.type == "member_expression":
-        if _text(_field(node, "property"), source) not in _WINDOW_NAMES:
+        if _text(_field(node, "property"), source) not in _WINDOW_ONLY:
             return False
         node = _field(node, "object")
     return (node is not None and node.type == "identifier"
-            and _text(node, source) in _WINDOW_NAMES)
+            and _text(node, source) in _WINDOW_ONLY)
 
 
 _ESCAPES = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(\r\n|.))",
@@ -177,9 +192,11 @@ def _written_start(node: Node | None, source: bytes) -> str | None:
 
 
 # What may end a statement list before its next statement runs (a `break` of a loop inside
-# the statement counts too: a navigation after it is missed, never invented).
+# the statement counts too: a navigation after it is missed, never invented), or keep it from
+# ever getting there: a loop may never end (`while (true) {}`), an `await` never resolve.
 _EXITS = frozenset({"return_statement", "break_statement", "continue_statement",
-                    "throw_statement"})
+                    "throw_statement", "while_statement", "do_statement", "for_statement",
+                    "for_in_statement", "await_expression"})
 # Code that runs later, or never, where it is written: not looked into for exits.
 _LATER = frozenset({"function_declaration", "generator_function_declaration",
                     "function_expression", "arrow_function", "generator_function",
@@ -289,8 +306,10 @@ class _TreeReader:
         if value is False:
             return None
         literal = _literal(value, self.source)
+        end = cursor.node.end_byte if cursor.node is not None else len(self.source)
         return _Navigation(literal, self.runs and self._runs_on_load(cursor, name),
-                           None if literal is not None else _written_start(value, self.source))
+                           None if literal is not None else _written_start(value, self.source),
+                           end)
 
     def _up_to_window_location(self, cursor: TreeCursor) -> str | None:
         """From a property named `location` up to `window.location`, `top.location`, ...
@@ -501,38 +520,54 @@ def _read_script(script: str, deadline: float) -> tuple[_Navigation, ...]:
 
 
 def _navigations(page: Page) -> Iterator[_Navigation]:
-    """The navigations of the page's scripts in their order. Their parsing shares one
-    deadline (PARSE_SECONDS + PARSE_SECONDS_PER_MB of the scripts read): a thousand scripts
-    that each keep the parser busy must not hold the page a thousand times as long."""
+    return (navigation for _, navigation in _located(page))
+
+
+def _located(page: Page) -> Iterator[tuple[int, _Navigation]]:
+    """The navigations of the page's scripts in their order, each with the index of its
+    script in page.runnable_scripts. Their parsing shares one deadline (PARSE_SECONDS +
+    PARSE_SECONDS_PER_MB of the scripts read): a thousand scripts that each keep the parser
+    busy must not hold the page a thousand times as long."""
     found, read = 0, 0
-    scripts = [script for script in page.runnable_scripts if "location" in script]
-    size = sum(len(script) for script in scripts)
+    scripts = [(index, script) for index, script in enumerate(page.runnable_scripts)
+               if "location" in script]
+    size = sum(len(script) for _, script in scripts)
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * min(
         size, MAX_SCRIPT_CHARS) / 1e6
-    for script in scripts:
+    for index, script in scripts:
         read += len(script)
         if read > MAX_SCRIPT_CHARS:
-            yield _CUT
+            yield index, _CUT
             return
         for navigation in _script_navigations(script, deadline):
             found += 1
             if found > MAX_NAVIGATIONS:
-                yield _CUT
+                yield index, _CUT
                 return
-            yield navigation
+            yield index, navigation
 
 
 def js_location(page: Page) -> str | None:
     """The target, as written, of where the page's scripts navigate on load: their last
     navigation on load, as in a browser, where each one cancels the one before it. None where
-    that one's target is not written out, or where a script could not be read to its end."""
-    last: _Navigation | None = None
-    for navigation in _navigations(page):
-        if navigation is _CUT:
-            return None
-        if navigation.on_load:
-            last = navigation
-    return last.literal if last is not None and last.literal else None
+    a browser may end up elsewhere: that navigation's target is not written out, a script
+    could not be read to its end, a navigation of the page not made on load (conditional, in
+    a handler, a timer or a function called later) leads elsewhere, or something after it
+    may cancel it (_MAY_CANCEL, _NAVIGATION_API)."""
+    located = list(_located(page))
+    on_load = [(index, navigation) for index, navigation in located if navigation.on_load]
+    if not on_load or any(navigation is _CUT for _, navigation in located):
+        return None
+    where, last = on_load[-1]
+    if not last.literal or any(not n.on_load and n.literal != last.literal for _, n in located):
+        return None
+    scripts = page.runnable_scripts
+    after = [scripts[where].encode("utf-8", "replace")[last.end:],
+             *(script.encode("utf-8", "replace") for script in scripts[where + 1:])]
+    if (any(_MAY_CANCEL.search(text) for text in after)
+            or any(_NAVIGATION_API.search(script) for script in scripts)):
+        return None
+    return last.literal
 
 
 def script_targets(page: Page) -> list[str | None]:
@@ -546,7 +581,7 @@ def script_targets(page: Page) -> list[str | None]:
         written = navigation.literal if navigation.literal is not None else navigation.start
         if written is None:
             targets.append(None)
-        elif (url := resolve(page.url, written)) is not None:
+        elif (url := resolve(page.base_url, written)) is not None:
             targets.append(url)
     return targets
 
@@ -561,11 +596,11 @@ def page_forward(page: Page) -> Forward | None:
         # refresh only where the script navigates to what it does not write out.
         refresh = None
     if refresh:
-        url = resolve(page.url, refresh)
+        url = resolve(page.base_url, refresh)
         if url:
             return Forward(url, "meta_refresh", page.meta_refresh_delay > IMMEDIATE_SECONDS)
     if script_target:
-        url = resolve(page.url, script_target)
+        url = resolve(page.base_url, script_target)
         if url:
             return Forward(url, "js", False)
     return None

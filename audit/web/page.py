@@ -28,7 +28,7 @@ import lxml.etree
 if TYPE_CHECKING:
     from justhtml.dom import Element
 
-from audit.web.urls import has_public_suffix, host_of
+from audit.web.urls import has_public_suffix, host_of, resolve
 from audit.web.xmlchars import xml_text
 
 # Elements whose content a reader never sees as text.
@@ -73,8 +73,9 @@ class Page:
     anchors: list[Anchor] = field(default_factory=list)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
-    # The inline scripts a browser runs (no type, a JavaScript type, a module): not JSON
-    # data, templates (`text/x-template`) or other types, whose text is read but not run.
+    # The inline scripts a browser runs (no type, a JavaScript type, a module; see _runs): not
+    # JSON data, templates (`text/x-template`) or other types, whose text is read but not
+    # run, and none where the page's meta Content-Security-Policy blocks inline scripts.
     runnable_scripts: list[str] = field(default_factory=list)
     canonical: str | None = None
     base_href: str | None = None
@@ -88,6 +89,12 @@ class Page:
     # parsed), "unparsed_tail" (the parser stopped early for another reason), "truncated"
     # (the bytes were cut at the size limit before decoding).
     parse_issue: str | None = None
+
+    @property
+    def base_url(self) -> str | None:
+        """What the page's relative URLs are resolved against: its <base href> (itself
+        resolved against the page's URL), else the page's URL."""
+        return (self.base_href and resolve(self.url, self.base_href)) or self.url
 
     def select(self, selector: str) -> list[lxml.etree._Element]:
         if self.root is None:
@@ -353,6 +360,25 @@ def _runnable(script_type: str | None) -> bool:
     return (script_type or "").strip().lower() in _RUNNABLE_TYPES
 
 
+def _blocks_inline_scripts(policy: str) -> bool:
+    """Whether a Content-Security-Policy keeps inline scripts from running: its script
+    directive (script-src-elem, else script-src, else default-src) has no 'unsafe-inline', or
+    has a nonce or hash beside it (which turns 'unsafe-inline' off). A script with a matching
+    nonce would still run: taken as not running, so its navigation is missed, never invented."""
+    directives: dict[str, list[str]] = {}
+    for directive in policy.split(";"):
+        words = directive.split()
+        if words and words[0].lower() not in directives:
+            directives[words[0].lower()] = [word.lower() for word in words[1:]]
+    for name in ("script-src-elem", "script-src", "default-src"):
+        if name in directives:
+            values = directives[name]
+            return "'unsafe-inline'" not in values or any(
+                v.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-"))
+                or v == "'strict-dynamic'" for v in values)
+    return False
+
+
 def _runs(script: lxml.etree._Element) -> bool:
     """Whether a browser runs this inline script (as Chromium does; tests/test_page.py holds
     the two together): not one with a `src` (even empty), `nomodule`, a legacy `for`/`event`
@@ -360,12 +386,14 @@ def _runs(script: lxml.etree._Element) -> bool:
     <template> or <noscript> (with scripts on, a browser reads noscript's content as text)."""
     if script.get("src") is not None or script.get("nomodule") is not None:
         return False
+    if any(name.endswith("href") for name in script.attrib):  # an SVG script's href, xlink:href
+        return False
     handler_for, event = script.get("for"), script.get("event")
     if handler_for is not None and event is not None and (
             handler_for.strip().lower() != "window"
             or event.strip().lower() not in ("onload", "onload()")):
         return False
-    if any(True for _ in script.iterancestors("template", "noscript")):
+    if any(True for _ in script.iterancestors("template", "noscript", "math")):
         return False
     script_type = script.get("type")
     language = (script.get("language") or "").strip()
@@ -395,9 +423,12 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
     title = root.find(".//title")
     page.title = " ".join((text_of(title) if title is not None else "").split())
     refreshes: list[tuple[str, float, bool]] = []
+    policies: list[str] = []
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
-        equiv = (meta.get("http-equiv") or "").lower()
+        equiv = (meta.get("http-equiv") or "").strip().lower()
+        if equiv == "content-security-policy" and meta.get("content"):
+            policies.append(meta.get("content", ""))
         if name == "og:url" and not page.canonical and meta.get("content"):
             page.canonical = meta.get("content", "").strip()
         if equiv == "refresh" and meta.get("content"):
@@ -424,7 +455,8 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
 
     inline = [s for s in root.iter("script") if s.text and not s.get("src")]
     page.scripts = [s.text for s in inline]
-    page.runnable_scripts = [s.text for s in inline if _runs(s)]
+    if not any(_blocks_inline_scripts(policy) for policy in policies):
+        page.runnable_scripts = [s.text for s in inline if _runs(s)]
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)
