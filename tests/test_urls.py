@@ -172,7 +172,9 @@ def test_resolve_fast_paths_agree_with_the_general_path() -> None:
              "https://", "h.com", ":8080", "//", "@", "é", " ", "\\", "\t", "[::1]", "http:",
              # what the WHATWG reading escapes, rewrites or refuses
              "'", '"', "<", "{", "}", "^", "|", "`", "H.COM", "1.2", "0x7f", "xn--a", "xn--fsqu00a",
-             "%2e", "%2E", "例", ":443", ":80", "_", "-", "~", "!", "$", "[", "]", "%zz", "\x00"]
+             "%2e", "%2E", "例", ":443", ":80", "_", "-", "~", "!", "$", "[", "]", "%zz", "\x00",
+             "127.0.0.1", "256.1.1.1", "01.2.3.4", "1.2.3.4.5", ":65536", ":0", ":08080",
+             ":9999", "http://127.0.0.2:56293/item/1.html"]
     bases = ["http://ex.com/a/b.html", "https://ex.com:8443/a/", "http://ex.com",
              "http://ex.com/a/b?q=1#f", "HTTP://Ex.com/x", "http://[::1]:80/p",
              "http://u@ex.com/p/", "http://ex.com/;p?q", "http://ex.com?x", None,

@@ -232,7 +232,13 @@ def unwrap(url: str, platforms: list[Platform]) -> Unwrapped:
 # of those take the general path (tests/test_urls.py holds the two to the same answers).
 _SAFE_REST = r"[A-Za-z0-9\-._~/?#=&:+,;@!$*()%\[\]]*"
 _PLAIN_HOST = r"(?:(?!xn--)[a-z0-9_-]+\.)*(?!xn--)[a-z_][a-z0-9_-]*"
-_PLAIN_ABSOLUTE = re.compile(rf"https?://{_PLAIN_HOST}/{_SAFE_REST}")
+# A dotted quad as Ada writes it (no leading zeros, each part at most 255), and a port other
+# than a default one (which Ada drops), without leading zeros, at most 65535.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_PLAIN_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_PLAIN_PORT = (r"(?::(?!80(?![0-9])|443(?![0-9]))(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}"
+               r"|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?")
+_PLAIN_ABSOLUTE = re.compile(rf"https?://(?:{_PLAIN_HOST}|{_PLAIN_IPV4}){_PLAIN_PORT}/{_SAFE_REST}")
 _PLAIN_ROOTED = re.compile(rf"/(?![/\\]){_SAFE_REST}")
 _PATH_PART = re.compile(r"[^?#]*")
 
