@@ -267,3 +267,10 @@ def test_scripts_in_math_and_svg_scripts_with_an_href_do_not_run() -> None:
     page = parse_page('<math><script>a()</script></math><svg><script href="x.js">b()</script>'
                       '<script xlink:href="">c()</script><script>d()</script></svg>')
     assert page.runnable_scripts == ["d()"]
+
+
+def test_scripts_after_a_frameset_do_not_run() -> None:
+    # Chromium's parser drops them (an adversarial review); libxml2 keeps them in the tree.
+    page = parse_page("<html><head><script>a()</script></head><frameset></frameset>"
+                      "<script>b()</script></html>")
+    assert page.runnable_scripts == ["a()"]

@@ -379,11 +379,27 @@ def _blocks_inline_scripts(policy: str) -> bool:
     return False
 
 
+def _after_frameset(root: lxml.etree._Element) -> set[lxml.etree._Element]:
+    """The scripts at or after a page's first <frameset>: a browser's parser drops what the
+    body would hold there, and they never run (libxml2 keeps them in its tree)."""
+    if root.find(".//frameset") is None:
+        return set()
+    after: set[lxml.etree._Element] = set()
+    seen = False
+    for element in root.iter():
+        if element.tag == "frameset":
+            seen = True
+        elif seen and element.tag == "script":
+            after.add(element)
+    return after
+
+
 def _runs(script: lxml.etree._Element) -> bool:
     """Whether a browser runs this inline script (as Chromium does; tests/test_page.py holds
     the two together): not one with a `src` (even empty), `nomodule`, a legacy `for`/`event`
-    handler other than the window's load, a `language` other than JavaScript's, or one inside
-    <template> or <noscript> (with scripts on, a browser reads noscript's content as text)."""
+    handler other than the window's load, a `language` other than JavaScript's, one inside
+    <template> or <noscript> (with scripts on, a browser reads noscript's content as text)
+    or <math>. (After a <frameset>, see _after_frameset.)"""
     if script.get("src") is not None or script.get("nomodule") is not None:
         return False
     if any(name.endswith("href") for name in script.attrib):  # an SVG script's href, xlink:href
@@ -456,7 +472,8 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
     inline = [s for s in root.iter("script") if s.text and not s.get("src")]
     page.scripts = [s.text for s in inline]
     if not any(_blocks_inline_scripts(policy) for policy in policies):
-        page.runnable_scripts = [s.text for s in inline if _runs(s)]
+        dropped = _after_frameset(root)
+        page.runnable_scripts = [s.text for s in inline if _runs(s) and s not in dropped]
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)
