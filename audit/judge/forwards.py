@@ -3,25 +3,29 @@ navigates as the page loads. Pure functions of a parsed page.
 
 An interception page must never be taken for a forward to its target, so a navigation counts
 only where a browser running the page would make it, unconditionally, on load: in a script it
-runs (not a template or JSON data, not one with a syntax error), outside comments and strings,
-as a statement the script runs from its top level (directly, in a `try` or a plain block, or in
-the body of a function called at once: `(function () { ... })()`), not inside a function
-declared for later, a click handler, a timer, or the branch of an `if`, `&&` or `?:`, and
+runs (audit.web.page decides which; not one with a syntax error tree-sitter reports), outside
+comments and strings, run from the script's top level (directly, in a `try` or a plain block,
+or in the body of a function called at once: `(function () { ... })()`) with no exit, loop
+or `await` before it and no rebinding of the names it goes through (_TreeReader), and
 assigned to the `location` itself (`location`, `window.location.href`, `top.location`,
-`location.replace(...)`; not a variable or property whose name ends in "location"). A refresh
-inside <noscript> counts only where the page's scripts navigate too (Baidu's `link?url=` page
-forwards by script and names the same place in <noscript> for browsers without scripts); a
-refresh of more than IMMEDIATE_SECONDS is delayed: the page is shown, and read, first.
+`location.replace(...)`; not a variable or property whose name ends in "location"). Of the
+navigations made on load the last counts, as in a browser, and only where nothing may cancel
+it (js_location). A refresh inside <noscript> counts only where the page's scripts navigate
+too (Baidu's `link?url=` page forwards by script and names the same place in <noscript> for
+browsers without scripts); a refresh of more than IMMEDIATE_SECONDS is delayed: the page is
+shown, and read, first.
 
 Scripts are read from the syntax tree of tree-sitter's JavaScript grammar (the maintained,
 error-tolerant parser that editors use), not from their text: the text only points the
 reading at the places where `location` is followed by `=`, `.href =`, `.replace(` or
 `.assign(`, and the tree says what stands there. What cannot be read (a page's scripts past
-MAX_SCRIPT_CHARS, navigations past MAX_NAVIGATIONS, a tree too deep for MAX_TREE_STEPS) may
-navigate anywhere but is never taken for a forward. What the reading misses: a navigation
-through a function declared and then called (`function go() {...} go()`), a computed name
-(`location["href"]`), a comment between `location` and its `=`; such a page is read by its
-words and structure, not followed.
+MAX_SCRIPT_CHARS or not parsed by the page's deadline, navigations past MAX_NAVIGATIONS, a tree
+too big for MAX_TREE_STEPS) may navigate anywhere but is never taken for a forward. What the
+reading misses: a navigation through a function declared and then called (`function go()
+{...} go()`), a computed name (`location["href"]`), a comment between `location` and its `=`;
+such a page is read by its words and structure, not followed. What it cannot see: JavaScript's
+early errors that tree-sitter does not report, and statements that throw at run time (README,
+"Forwards").
 """
 
 from __future__ import annotations
