@@ -468,3 +468,29 @@ def test_a_forward_is_resolved_against_the_pages_base() -> None:
                       WECHAT)
     forward = page_forward(page)
     assert forward is not None and forward.url == "https://support.weixin.qq.com/dir/help"
+
+
+@pytest.mark.parametrize("prefix", [
+    # JavaScript's early errors, which tree-sitter accepts and a browser rejects as a whole:
+    # nothing of the script runs (a second adversarial review, each checked in Chromium).
+    "let a; let a;",
+    "const a = 1; var a;",
+    "/(/;",
+    "/a/gg;",
+    "await 0;",
+    'import "x";',
+    "export default 1;",
+    '"use strict"; 010;',
+    "a ?? b || c;",
+    "-2 ** 2;",
+    "a?.b = 1;",
+    "x = 1 --> 0;",
+    "class A { constructor() {} constructor() {} }",
+])
+def test_a_script_a_browser_rejects_as_a_whole_runs_no_navigation(prefix: str) -> None:
+    page = parse_page(f'<script>{prefix}\nlocation.href = "{TARGET}";</script>', WECHAT)
+    assert page_forward(page) is None
+    assert script_targets(page) == [TARGET]
+    # The same navigation without the error is a forward: the engine does not reject it.
+    assert js_location(parse_page(f'<script>location.href = "{TARGET}";</script>',
+                                  WECHAT)) == TARGET
