@@ -12,6 +12,7 @@ robots.txt middleware does), so that all waiting on an origin resume in this pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -47,6 +48,11 @@ from spiders.search import SearchAdapter
 from spiders.values import now, response_headers
 
 logger = logging.getLogger(__name__)
+
+# How long a screenshot (and closing its page) may take, so that no capture holds a probe
+# without end. (A page whose script holds the main thread after load hangs earlier, in
+# scrapy-playwright's handler: README, known limits.)
+SCREENSHOT_TIMEOUT_S = 30.0
 
 # Every request as the driver asked for it.
 AS_ASKED = {"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": True,
@@ -258,10 +264,18 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             directory.mkdir(parents=True, exist_ok=True)
             file = directory / f"{driver.probe.id}.png"
             try:
-                await page.screenshot(path=str(file), full_page=True)
+                await asyncio.wait_for(page.screenshot(path=str(file), full_page=True),
+                                       SCREENSHOT_TIMEOUT_S)
                 path = f"screenshots/{file.name}"
+            except Exception as exc:  # whatever the browser answers, as render_failed
+                # A page Chromium cannot picture (3,000,000 px tall: "Unable to capture
+                # screenshot", an adversarial review) or not within the timeout: the probe is
+                # recorded without a picture, as a failed render is, not lost.
+                logger.warning("screenshot of %s failed: %s", response.url,
+                               type(exc).__name__ if isinstance(exc, TimeoutError) else exc)
             finally:
-                await page.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(page.close(), SCREENSHOT_TIMEOUT_S)
         async for item in self._next(driver, driver.on_screenshot(path, now())):
             yield item
 

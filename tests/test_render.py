@@ -92,3 +92,21 @@ def test_the_browser_has_no_way_out_but_the_gate(tmp_path: Path) -> None:
         assert context["service_workers"] == "block" and "proxy" not in context
     finally:
         asyncio.run(gate.close())
+
+
+def test_an_interstitial_chromium_cannot_picture_is_recorded_without_a_picture(
+        tmp_path: Path) -> None:
+    # 3,000,000 px tall: "Unable to capture screenshot" was raised out of the callback, the
+    # classified observation lost and the run left unsealed (an adversarial review).
+    tall = WARNING.replace("</body>", "<div style='height:3000000px'>tall</div></body>")
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, SEED),
+        "go.test/warn": (200, {}, tall.encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        rendered, run = _run(tmp_path, site.url, "--render")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    (observation,) = list(Bundle(run).observations())
+    assert observation.outcome.value == "warned"
+    assert not list(run.glob("screenshots/*.png"))  # recorded without a picture
