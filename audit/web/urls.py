@@ -34,6 +34,10 @@ _EXTRACT = tldextract.TLDExtract(
 # page's own site).
 URL_SPACE = "".join(chr(code) for code in range(0x21))
 
+# How a URL without a scheme names a host (`//host/`), backslashes read as slashes, as a browser
+# reads them: such a URL is taken as http.
+SCHEME_RELATIVE = ("//", "\\\\", "/\\", "\\/")
+
 # Unwrapping stops after this many nested wrappers (a wrapper pointing at a wrapper ...).
 MAX_UNWRAP_DEPTH = 5
 
@@ -49,7 +53,7 @@ def host_of(url: str) -> str | None:
     for the host of the same URL many times (planning, unwrapping, classification, the
     guard)."""
     text = url.strip(URL_SPACE)
-    if text.startswith(("//", "\\\\", "/\\", "\\/")):
+    if text.startswith(SCHEME_RELATIVE):
         text = "http:" + text
     try:
         parts = ada_url.parse_url(text, ("protocol", "hostname"))
@@ -286,7 +290,7 @@ def _resolve_general(base: str | None, href: str) -> str | None:
         return None
     if base and not ada_url.check_url(base):
         base = None  # a page whose own URL is unreadable: only absolute hrefs lead anywhere
-    if not base and href.startswith(("//", "\\\\", "/\\", "\\/")):
+    if not base and href.startswith(SCHEME_RELATIVE):
         href = "http:" + href
     try:
         absolute = ada_url.join_url(base, href) if base else ada_url.normalize_url(href)
