@@ -50,8 +50,7 @@ from spiders.values import now, response_headers
 logger = logging.getLogger(__name__)
 
 # How long a screenshot (and closing its page) may take, so that no capture holds a probe
-# without end. (A page whose script holds the main thread after load hangs earlier, in
-# scrapy-playwright's handler: README, known limits.)
+# without end. (The render before it has the download timeout: spiders/browser.py.)
 SCREENSHOT_TIMEOUT_S = 30.0
 
 # Every request as the driver asked for it.

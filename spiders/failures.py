@@ -63,6 +63,11 @@ _CONNECTION_ENDED = (tx.ConnectionClosed, tx.ConnectError, _newclient.Connection
                      _DataLoss, PotentialDataLoss, ConnectionError)
 
 
+class RenderTimeout(Exception):
+    """--render: Chromium gave no page within the request's download timeout
+    (spiders/browser.py)."""
+
+
 def failure_reason(failure: Failure) -> str:
     """The word for a Scrapy download that produced no usable HTTP response."""
     return for_exception(failure.value) if failure.value is not None else failures.UNKNOWN
@@ -76,6 +81,8 @@ def for_exception(exc: BaseException) -> str:
             return failures.TOO_LARGE
         logger.warning("request ignored for a reason hulian has no word for: %s", exc)
         return failures.UNKNOWN
+    if isinstance(exc, RenderTimeout):
+        return failures.RENDER_TIMEOUT
     if isinstance(exc, DownloadTimeoutError | tx.TimeoutError | tx.TCPTimedOutError):
         return failures.TIMEOUT
     if isinstance(exc, CannotResolveHostError | tx.DNSLookupError):

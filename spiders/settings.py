@@ -23,8 +23,8 @@ def render(gate_args: list[str]) -> dict[str, Any]:
                                "service_workers": "block"}
     return {
         "DOWNLOAD_HANDLERS": {
-            "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-            "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+            "http": "spiders.browser.BoundedPlaywrightHandler",
+            "https": "spiders.browser.BoundedPlaywrightHandler",
         },
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {

@@ -110,3 +110,31 @@ def test_an_interstitial_chromium_cannot_picture_is_recorded_without_a_picture(
     (observation,) = list(Bundle(run).observations())
     assert observation.outcome.value == "warned"
     assert not list(run.glob("screenshots/*.png"))  # recorded without a picture
+
+
+def test_a_page_whose_script_holds_the_browser_after_load_costs_one_timeout(
+        tmp_path: Path) -> None:
+    # A script that spins after `load` kept scrapy-playwright waiting for the page's content
+    # without end: the run hung, and SIGTERM did not stop it (an adversarial review). Now the
+    # render has the download timeout; the interstitial is recorded without a screenshot and
+    # the seed page that spins is a seed error, which a CI gate does not pass.
+    spin = "<script>onload=()=>setTimeout(()=>{for(;;){}},0)</script>"
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, SEED),
+        "forum.test/spin": (200, {}, b"<p>post</p><a href='http://go.test/warn'>x</a>"
+                            + spin.encode()),
+        "go.test/warn": (200, {}, WARNING.replace("</body>", spin + "</body>").encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "4",
+                             "--seed", "testforum:post:http://forum.test/spin",
+                             "--fail-on", "critical")
+    assert rendered.returncode == 3, rendered.stderr[-2000:]
+    assert "1 seed page(s) not read in full" in rendered.stderr
+    summary = json.loads(rendered.stdout)
+    assert summary["seed_errors"] == [{"url": "http://forum.test/spin",
+                                       "error": "render_timeout"}]
+    (observation,) = list(Bundle(run).observations())
+    assert observation.outcome.value == "warned"  # read from the crawl's own fetch
+    assert not [e for e in observation.evidence if e.startswith("screenshot:")]

@@ -34,7 +34,10 @@ class Summary:
     def gate(self, threshold: Severity) -> str | None:
         """Why `--fail-on threshold` fails the run, or None. A verdict of that severity or
         worse failed; or one was left inconclusive by an `unrecognized` page: a CI gate must
-        not pass while a page nobody could read stands where a link should open."""
+        not pass while a page nobody could read stands where a link should open. Or a seed
+        page was not read, or not in full (a seed error or warning): its links were never
+        judged, and a platform that times out, refuses or overloads the auditor's seed pages
+        must not get a pass for the links it hid."""
         failed, review = self.worst_failed(), self.worst_review()
         if failed is not None and failed.rank >= threshold.rank:
             return f"a {failed.value} verdict failed (--fail-on {threshold.value}) / 存在不合规项"
@@ -42,6 +45,11 @@ class Summary:
             return (f"{self.outcomes.get('unrecognized', 0)} link(s) ended on a page hulian "
                     f"cannot read, under a {review.value} rule (--fail-on {threshold.value}): "
                     "see the review queue / 存在待人工复核的链接")
+        if self.seed_errors:
+            first = self.seed_errors[0]
+            return (f"{len(self.seed_errors)} seed page(s) not read in full, so their links "
+                    f"were not judged (--fail-on {threshold.value}), first {first['url']} "
+                    f"({first['error']}) / 有种子页面未能完整读取，其链接未经检测")
         return None
 
     def as_dict(self) -> dict[str, object]:

@@ -46,9 +46,23 @@ UNKNOWN = "download_error:unknown"
 # What the auditor itself refused, without a request.
 PRIVATE_ADDRESS = "private_address"  # always with the host: private_address:HOST
 ROBOTS_DISALLOWED = "robots_disallowed"
+# --render only: Chromium gave no page within the download timeout (a script holding its main
+# thread after load, say), though the server may have answered.
+RENDER_TIMEOUT = "render_timeout"
 # Capture tools only.
 NO_RESPONSE = "no_response"
 CAPTURE_ERROR = "capture_error"
+
+# Bounds on a response head, applied while reading by both engines' parsers. They are a
+# browser's, not a library's: a platform's page with a head a browser shows (Chromium reads
+# heads of up to 256 KiB, in lines of any length within it) must not read as an unreadable
+# answer, or a block page with one 20 KB cookie or 1,001 header lines would be an
+# inconclusive `bad_response` (an adversarial review found both). 4,000 lines is forty times
+# the largest heads real sites send; past it a head is an attack on the parser's time
+# (100,000 fields in 0.7 MB took Twisted longer than the download timeout).
+MAX_HEAD_BYTES = 1 << 20
+MAX_LINE_BYTES = 256 * 1024
+MAX_HEAD_LINES = 4000
 
 # Every word, with its meaning: the one place that says what a failure word is. Words with a
 # detail are listed by their prefix and the detail's name.
@@ -66,9 +80,12 @@ VOCABULARY: dict[str, str] = {
                "transferred, or after content decoding (a compression bomb)",
     BAD_RESPONSE: "the answer is not an HTTP/1.x response hulian can read: no status line "
                   "(HTTP/0.9, another protocol), a status outside 100-599 or not three digits, "
-                  "a head over 1 MB, 1,000 lines or a 16 KB line, a header line that is not "
+                  f"a head over {MAX_HEAD_BYTES >> 20} MB, {MAX_HEAD_LINES:,} lines or a "
+                  f"{MAX_LINE_BYTES >> 10} KiB line, a header line that is not "
                   "`token: value`, a NUL or a bare CR in the head, a framing error "
                   "(Content-Length, chunked)",
+    RENDER_TIMEOUT: "(--render) Chromium gave no page within the download timeout: a script "
+                    "that holds the browser after the page loaded, say (the page was closed)",
     BAD_URL: "a URL that cannot be requested (scheme, host, port, a line break in it)",
     UNKNOWN: "a transport failure hulian has no word for (its text is in the log)",
     f"{PRIVATE_ADDRESS}:HOST": "the private-address guard refused HOST (no request was made)",
@@ -108,16 +125,6 @@ def known(word: str) -> bool:
 
 # -- what a readable response is ----------------------------------------------------------------
 
-# Bounds on a response head, applied while reading by both engines' parsers. They are a
-# browser's, not a library's: a platform's page with a head a browser shows (Chromium reads
-# heads of up to 256 KiB, in lines of any length within it) must not read as an unreadable
-# answer, or a block page with one 20 KB cookie or 1,001 header lines would be an
-# inconclusive `bad_response` (an adversarial review found both). 4,000 lines is forty times
-# the largest heads real sites send; past it a head is an attack on the parser's time
-# (100,000 fields in 0.7 MB took Twisted longer than the download timeout).
-MAX_HEAD_BYTES = 1 << 20
-MAX_LINE_BYTES = 256 * 1024
-MAX_HEAD_LINES = 4000
 
 # RFC 9112 §4 (status-line): one space after the version (llhttp's reading; this once allowed
 # several, which llhttp refuses, and the RFC has one), the reason phrase may be missing.

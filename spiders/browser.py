@@ -1,0 +1,66 @@
+"""--render's download handler: scrapy-playwright's, with a bound on each page.
+
+scrapy-playwright waits for the page's content after `load` with no timeout. A page whose
+script holds Chromium's main thread after `load` (`onload=()=>setTimeout(()=>{for(;;){}})`)
+never gives it, and the crawl waited forever: a platform could blind the auditor with one line
+of script. Here the whole render (page, navigation, content) has the request's download
+timeout, as every other fetch has; past it the page is closed (Chromium closes a tab whose
+renderer is busy; a CDP `Runtime.terminateExecution` on it got no answer either) and the
+request fails with `RenderTimeout` (`render_timeout` in the failure vocabulary). The probe is
+then recorded without a screenshot, a seed page as a seed error.
+
+The only module that imports scrapy-playwright and Playwright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from playwright.async_api import Page
+from scrapy import Request
+from scrapy.http import Response
+from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+from spiders.failures import RenderTimeout
+
+logger = logging.getLogger(__name__)
+
+# Where the page of a render in progress is kept, so that it can be closed after a timeout
+# even when the request did not ask for its page (seed pages).
+_PAGE = "hulian_render_page"
+# Closing a page takes Chromium well under a second, even with its renderer stuck.
+CLOSE_TIMEOUT_S = 10.0
+
+
+async def remember_page(page: Page, request: Request) -> None:
+    """scrapy-playwright's page init callback (named by its path in the request's meta, so
+    that the request stays serialisable): keeps the page for `BoundedPlaywrightHandler`."""
+    request.meta[_PAGE] = page
+
+
+class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore[misc]
+    async def download_request(self, request: Request) -> Response:
+        if not request.meta.get("playwright"):
+            plain: Response = await super().download_request(request)
+            return plain
+        bound = float(request.meta.get("download_timeout")
+                      or self._crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        request.meta["playwright_page_init_callback"] = f"{__name__}.remember_page"
+        deadline = asyncio.timeout(bound)
+        try:
+            async with deadline:
+                rendered: Response = await super().download_request(request)
+                return rendered
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            page = request.meta.get(_PAGE)
+            if isinstance(page, Page) and not page.is_closed():
+                with contextlib.suppress(Exception):  # whatever the browser answers
+                    await asyncio.wait_for(page.close(), CLOSE_TIMEOUT_S)
+            logger.warning("Chromium gave no page for %s within %.0f s", request.url, bound)
+            raise RenderTimeout(f"no page within {bound:.0f} s") from None
+        finally:
+            request.meta.pop(_PAGE, None)
