@@ -21,7 +21,12 @@ not routed requests at all. So Chromium never connects anywhere itself:
 Hosts a `--route` sends through a proxy are forwarded to that proxy, after the guard's check
 of the target's name (audit/measure/guard.py says why the proxy's own address is not checked).
 Plain-http requests are sent with `Connection: close`, one request per connection: the gate
-never has to find where a response ends to reuse a connection for another host.
+never has to find where a response ends to reuse a connection for another host. Only the
+request's own body (its Content-Length) is forwarded: Chromium keeps a proxy connection alive
+and sends its next request, for any host, on it, and a server that ignores `Connection:
+close` would have received that request unchecked and answered it as the other host. Bytes
+after the body are not forwarded; the browser's connection is closed when the response ends,
+and Chromium sends the request again on a new connection, which the gate checks.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import contextlib
 import json
 import logging
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +62,21 @@ class _Request:
     target: str  # as the browser sent it: "host:port" for CONNECT, else an absolute URL
     version: str
     headers: list[tuple[str, str]]
+
+    @property
+    def body_length(self) -> int:
+        """The bytes of body that follow the head: the Content-Length (browsers send their
+        HTTP/1.1 bodies with one), never a chunked body, whose end the gate would have to
+        parse."""
+        if any(name.lower() == "transfer-encoding" for name, _ in self.headers):
+            raise BadRequest("a request body without Content-Length is not forwarded")
+        lengths = {value for name, value in self.headers if name.lower() == "content-length"}
+        if not lengths:
+            return 0
+        value = lengths.pop()
+        if lengths or not value.isascii() or not value.isdigit():
+            raise BadRequest(f"bad Content-Length: {value[:40]!r}")
+        return int(value)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -158,6 +179,7 @@ class BrowserGate:
             await _answer(writer, 400, str(bad))
             return
         try:
+            body_length = 0 if request.method == "CONNECT" else request.body_length
             async with asyncio.timeout(self.timeout_s):
                 upstream, forward = await self._open(request)
         except Refused as refused:
@@ -176,7 +198,9 @@ class BrowserGate:
                 up_writer.write(forward)
             else:  # a CONNECT the gate itself opened
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await _relay(reader, writer, up_reader, up_writer)
+            sending = (_copy(reader, up_writer) if request.method == "CONNECT"
+                       else _send_body(reader, up_writer, body_length))
+            await _relay(sending, _copy(up_reader, writer))
         finally:
             up_writer.close()
 
@@ -236,11 +260,25 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         await writer.drain()
 
 
-async def _relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
-                 up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
-    """Bytes both ways until either side is done (one request, or one tunnel)."""
-    directions = [asyncio.ensure_future(_copy(client_reader, up_writer)),
-                  asyncio.ensure_future(_copy(up_reader, client_writer))]
+async def _send_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     length: int) -> None:
+    """A plain-http request's body, and nothing after it: what the browser sends next (its
+    next request on a kept-alive connection) is read and dropped until it closes."""
+    while length > 0:
+        data = await reader.read(min(length, 65536))
+        if not data:
+            return
+        writer.write(data)
+        await writer.drain()
+        length -= len(data)
+    while await reader.read(65536):
+        pass
+
+
+async def _relay(sending: Coroutine[None, None, None],
+                 receiving: Coroutine[None, None, None]) -> None:
+    """Both directions until either is done (one request, or one tunnel)."""
+    directions = [asyncio.ensure_future(sending), asyncio.ensure_future(receiving)]
     try:
         await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -1,0 +1,138 @@
+"""--render's browser gate (audit/measure/browsergate.py) spoken to as Chromium speaks to its
+proxy, over real sockets on 127.0.0.1: one request per connection, each one checked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from audit.measure.browsergate import BrowserGate
+from audit.measure.guard import AddressGuard
+
+
+class KeepAliveServer:
+    """A proxy (as a `--route` names one) that ignores `Connection: close`: it answers every
+    request on a connection and keeps the connection open."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                body = await reader.readexactly(length)
+                self.requests.append(head + body)
+                answer = f"answer {len(self.requests)}".encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+async def _exchange(gate: BrowserGate, data: bytes, *, wait_s: float = 1.0) -> bytes:
+    """What the gate answers to `data` within `wait_s`, sent on one connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gate.port)
+    writer.write(data)
+    await writer.drain()
+    received = b""
+    try:
+        async with asyncio.timeout(wait_s):
+            while chunk := await reader.read(65536):
+                received += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    return received
+
+
+def _request(url: str, body: bytes = b"") -> bytes:
+    method = b"POST" if body else b"GET"
+    length = b"Content-Length: %d\r\n" % len(body) if body else b""
+    return b"%s %s HTTP/1.1\r\nHost: x\r\n%s\r\n%s" % (method, url.encode(), length, body)
+
+
+def _gate(tmp_path: Path, proxy: KeepAliveServer) -> BrowserGate:
+    return BrowserGate(guard=AddressGuard(), routes={"*.test": f"http://127.0.0.1:{proxy.port}"},
+                       refusals=tmp_path / "render-refused.jsonl", timeout_s=5)
+
+
+def test_a_kept_alive_connection_carries_no_second_request_past_the_check(
+        tmp_path: Path) -> None:
+    # Chromium sends its next request, for any host, on the proxy connection it kept. The
+    # gate used to relay those bytes to the first request's server unchecked: one that
+    # ignores `Connection: close` answered a request for a loopback address.
+    async def scenario() -> tuple[bytes, bytes, list[bytes]]:
+        proxy = KeepAliveServer()
+        await proxy.start()
+        gate = _gate(tmp_path, proxy)
+        await gate.start()
+        try:
+            secret = _request("http://127.0.0.1:9/secret")
+            on_one = await _exchange(gate, _request("http://shop.test/a") + secret)
+            again = await _exchange(gate, secret)  # as Chromium retries it, on its own
+            return on_one, again, proxy.requests
+        finally:
+            await gate.close()
+            await proxy.close()
+
+    on_one, again, seen = asyncio.run(scenario())
+    assert on_one.endswith(b"answer 1")  # the first request, answered once
+    assert len(seen) == 1 and seen[0].startswith(b"GET http://shop.test/a HTTP/1.1")
+    assert again.startswith(b"HTTP/1.1 403")  # checked on its own connection, and refused
+    (refusal,) = [json.loads(line) for line in
+                  (tmp_path / "render-refused.jsonl").read_text().splitlines()]
+    assert refusal["target"] == "http://127.0.0.1:9/secret"
+
+
+def test_a_body_is_forwarded_to_its_length_and_no_further(tmp_path: Path) -> None:
+    async def scenario() -> list[bytes]:
+        proxy = KeepAliveServer()
+        await proxy.start()
+        gate = _gate(tmp_path, proxy)
+        await gate.start()
+        try:
+            await _exchange(gate, _request("http://shop.test/form", b"a=1&b=2")
+                            + _request("http://shop.test/next"))
+            return proxy.requests
+        finally:
+            await gate.close()
+            await proxy.close()
+
+    (seen,) = asyncio.run(scenario())
+    assert seen.endswith(b"Content-Length: 7\r\nConnection: close\r\n\r\na=1&b=2")
+
+
+def test_bodies_the_gate_cannot_delimit_are_refused(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        proxy = KeepAliveServer()
+        await proxy.start()
+        gate = _gate(tmp_path, proxy)
+        await gate.start()
+        try:
+            answers = [await _exchange(gate, b"POST http://shop.test/u HTTP/1.1\r\nHost: x\r\n"
+                                       + header + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                       for header in (b"Transfer-Encoding: chunked", b"Content-Length: -5",
+                                      b"Content-Length: 5\r\nContent-Length: 6")]
+            return answers, proxy.requests
+        finally:
+            await gate.close()
+            await proxy.close()
+
+    answers, seen = asyncio.run(scenario())
+    assert [a.split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 400 Bad Request"] * 3
+    assert seen == []
