@@ -36,6 +36,7 @@ from audit.evidence.bundle import (
     ensure_columnar,
     new_run_id,
     read_manifest,
+    unobserved,
     verdicts_writing,
     verify,
 )
@@ -96,6 +97,18 @@ class Interrupted(HulianError):
         super().__init__(
             f"interrupted / 已中断: continue with `hulian run --resume {bundle}`" if bundle
             else "interrupted / 已中断")
+
+
+class Unfinished(HulianError):
+    """The crawl ended with probes it planned and never observed: an engine that stopped
+    early without saying so. Nothing is judged or sealed, as after Ctrl-C."""
+
+    def __init__(self, bundle: Path, missing: int):
+        self.bundle = bundle
+        super().__init__(
+            f"the crawl ended with {missing} planned link(s) not measured; the bundle is not "
+            f"sealed: continue with `hulian run --resume {bundle}` / 有 {missing} 个已计划的链接"
+            "未测量，运行未封存，可用 --resume 继续")
 
 
 def run_audit(request: RunRequest, *, progress: Progress | None = None,
@@ -195,6 +208,11 @@ def measure(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, request
         result = crawl(catalog, config, writer, planned=planned, done=done, progress=progress)
     if progress is not None:
         progress("measured", None)
+    if missing := unobserved(writer.path):
+        # Whatever the engine reported: a bundle sealed with links unmeasured would verify
+        # as intact and read as complete (Scrapy stopped by a second Ctrl-C returned as if it
+        # had ended, an adversarial review).
+        raise Unfinished(writer.path, missing)
     summary = Summary(run_id=writer.run_id, path=writer.path, planned=result.planned,
                       seed_errors=result.seed_errors)
     summary.outcomes = Counter(o.outcome.value for o in Bundle(writer.path).observations())

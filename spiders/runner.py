@@ -98,10 +98,14 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
     spider = crawler.spider
     assert spider is None or isinstance(spider, LinkAuditSpider)
     stats = crawler.stats.get_stats() if crawler.stats else {}
-    if stats.get("finish_reason") == "shutdown":
+    reason = stats.get("finish_reason")
+    if reason == "shutdown" or (reason is None and "start_time" in stats):
         # Scrapy's own Ctrl-C handler stopped the crawl and returned as if it had ended: the
         # run is not finished, and is stopped as the asyncio engine's is (exit 130, nothing
-        # judged or sealed, `--resume` continues it), not sealed half-measured.
+        # judged or sealed, `--resume` continues it), not sealed half-measured. A second
+        # signal stops the reactor before the spider is closed, so no reason is recorded at
+        # all for a crawl that had started (an adversarial review: sealed, 2 planned and 1
+        # observed, exit 0).
         raise KeyboardInterrupt
     crashed = {key.split("/", 1)[1]: count for key, count in stats.items()
                if key.startswith("spider_exceptions/") and key != "spider_exceptions/count"}

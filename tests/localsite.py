@@ -4,6 +4,7 @@ and proxy-form (absolute URL) requests, and remembers every path it was asked fo
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +24,10 @@ class Site:
 
 
 @contextmanager
-def serve(pages: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterator[Site]:
-    """`pages` maps "host/path" (host without port) to (status, headers, body)."""
+def serve(pages: dict[str, tuple[int, dict[str, str], bytes]],
+          delays: dict[str, float] | None = None) -> Iterator[Site]:
+    """`pages` maps "host/path" (host without port) to (status, headers, body); `delays`
+    "host/path" to the seconds its answer waits."""
     site = Site(pages)
 
     class Handler(BaseHTTPRequestHandler):
@@ -34,6 +37,7 @@ def serve(pages: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterator[Site]
             key = f"{host}{parts.path}"
             site.requests.append(key + (f"?{parts.query}" if parts.query else ""))
             status, headers, body = site.pages.get(key, (404, {}, b"not found"))
+            time.sleep((delays or {}).get(key, 0.0))
             self.send_response(status)
             for name, value in {"Content-Type": "text/html; charset=utf-8", **headers}.items():
                 self.send_header(name, value)

@@ -436,6 +436,24 @@ class Bundle:
         return iter_records(self.path / SEARCH, SearchRecord, self.problems)
 
 
+def unobserved(path: Path) -> int:
+    """How many probes of the bundle at `path` have no observation: none, when a crawl has
+    measured everything it planned. Read from the records' ids, not their models."""
+    observed: set[object] = set()
+    for line in _lines(path / OBSERVATIONS):
+        if (ids := _record_ids(line, with_probe=True)) is not None:
+            observed.add(ids[1])
+    return sum(1 for line in _lines(path / PROBES)
+               if (ids := _record_ids(line, with_probe=False)) is not None
+               and ids[0] not in observed)
+
+
+def _lines(file: Path) -> Iterator[bytes]:
+    if file.is_file():
+        with file.open("rb") as lines:
+            yield from (line for line in lines if line.strip())
+
+
 # A problem verify found: (kind, detail). Kinds are fixed words (the reports translate them);
 # details name files, ids or dates.
 Problem = tuple[str, str]

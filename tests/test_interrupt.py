@@ -1,0 +1,101 @@
+"""A crawl that stops before it has measured what it planned is never sealed: Ctrl-C (once or
+twice, with the Scrapy engine too) and an engine that loses a probe without saying so."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from audit.evidence.bundle import BundleWriter, unobserved
+from tests.localsite import forum_policies, serve
+from tests.test_bundle import DIGEST, PROBE, observation
+
+SEED = (b"<html><body><p>post</p><a href='http://fast.test/y'>fast</a>"
+        b"<a href='http://slow.test/x'>slow</a></body></html>")
+PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "forum.test/p": (200, {}, SEED),
+    "fast.test/y": (200, {}, b"<p>y</p>"),
+    "slow.test/x": (200, {}, b"<p>x</p>"),
+}
+
+# The run's CLI with a Scrapy spider that drops the slow link's probe without a word, as an
+# engine bug would.
+DROPPING = ("import sys\n"
+            "from spiders.audit import LinkAuditSpider\n"
+            "original = LinkAuditSpider._begin\n"
+            "async def dropping(self, probe):\n"
+            "    if 'slow.test' in probe.target_url:\n"
+            "        return\n"
+            "    async for item in original(self, probe):\n"
+            "        yield item\n"
+            "LinkAuditSpider._begin = dropping\n"
+            "from audit.cli import main\n"
+            "sys.argv = ['hulian', *sys.argv[1:]]\n"
+            "main()\n")
+
+
+def _command(tmp_path: Path, site_url: str, *extra: str) -> list[str]:
+    return [
+        "--policies", str(forum_policies(tmp_path / "policies")), "run", "--seed",
+        "testforum:post:http://forum.test/p", "--source", "testforum", "--route",
+        f"*.test={site_url}", "--robots", "ignore", "--out", str(tmp_path / "runs"),
+        "--run-id", "r", "--report-format", "", *extra]
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_two_ctrl_c_stop_the_scrapy_engine_unsealed(tmp_path: Path) -> None:
+    # Scrapy's second signal stops its reactor before the spider is closed, so no finish
+    # reason is recorded: the run was judged and sealed with the in-flight link missing, and
+    # exited 0 (an adversarial review). It must stop as one Ctrl-C does.
+    with serve(PAGES, delays={"slow.test/x": 10.0}) as site:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "audit.cli",
+             *_command(tmp_path, site.url, "--engine", "scrapy", "--timeout", "4")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        run = tmp_path / "runs" / "r"
+        deadline = time.monotonic() + 120
+        while _lines(run / "observations.jsonl") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _lines(run / "observations.jsonl") == 1  # the fast link; the slow one waits
+        process.send_signal(signal.SIGINT)
+        time.sleep(1.0)  # within the graceful stop, which waits for the slow download
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert "hulian run --resume" in err
+    assert not (run / "verdicts.jsonl").exists()
+    assert unobserved(run) == 1
+
+
+def test_an_engine_that_loses_a_probe_silently_leaves_the_run_unsealed(
+        tmp_path: Path) -> None:
+    with serve(PAGES) as site:
+        result = subprocess.run(
+            [sys.executable, "-c", DROPPING, *_command(tmp_path, site.url, "--engine", "scrapy")],
+            capture_output=True, text=True, timeout=240, check=False,
+            env={**os.environ, "HULIAN_DB": "off"})
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "1 planned link(s) not measured" in result.stderr
+    run = tmp_path / "runs" / "r"
+    assert not (run / "verdicts.jsonl").exists()
+    assert unobserved(run) == 1
+
+
+def test_unobserved_counts_planned_probes_without_an_observation(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path, run_id="u", policy_digest=DIGEST)
+    writer.add_probe(PROBE.model_copy(update={"id": "p1"}))
+    writer.add_probe(PROBE.model_copy(update={"id": "p2"}))
+    writer.close()
+    assert unobserved(writer.path) == 2
+    writer = BundleWriter(tmp_path, run_id="u", policy_digest=DIGEST, resume=True)
+    writer.add_observation(observation(1))
+    writer.close()
+    assert unobserved(writer.path) == 1
