@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any, Self
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from audit.measure import chain as chains
@@ -37,6 +40,7 @@ from audit.measure.driver import (
     SeedDone,
     SeedDriver,
 )
+from audit.measure.parsepool import PageCrashed, ParsePool
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher
@@ -70,14 +74,19 @@ def _elapsed_ms(response: Response) -> float | None:
 class LinkAuditSpider(SearchAdapter, scrapy.Spider):
     name = "hulian"
     policy: DriverPolicy
-    user_agent: str
+    auditor_agent: str  # not `user_agent`, which Scrapy reads (deprecated) from a spider
     _robots: RobotsFetcher
 
     def __init__(self, *, seeds: list[Seed], catalog: Catalog, run_id: str,
                  planned: dict[str, Probe] | None = None, done: set[str] | None = None,
-                 search: SearchLog | None = None, **kwargs: Any):
+                 search: SearchLog | None = None, parser: ParsePool | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.search = search or SearchLog(())
+        # Pages are parsed where the asyncio engine parses them: in worker processes forked
+        # before the crawl (spiders/runner.py), each page with a time budget, a crash of the
+        # parser recorded as the page's; without workers, in this process.
+        self.parser = parser or ParsePool(catalog, 0)
         self.seeds = seeds
         self.catalog = catalog
         self.run_id = run_id
@@ -91,15 +100,20 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
         bound_responses()
         spider: Self = super().from_crawler(crawler, *args, **kwargs)
         spider.policy = DriverPolicy.from_settings(crawler.settings.copy_to_dict())
-        spider.user_agent = str(crawler.settings.get("USER_AGENT"))
+        spider.auditor_agent = str(crawler.settings.get("USER_AGENT"))
         spider._robots = RobotsFetcher(spider.robots, spider.policy, spider._download_robots)
+        crawler.signals.connect(spider._stop_parser, signal=signals.spider_closed)
         return spider
+
+    def _stop_parser(self) -> Deferred[None]:
+        return deferred_from_coro(self.parser.stop())
 
     @property
     def rendering(self) -> bool:
         return bool(self.settings.getbool("HULIAN_RENDER"))
 
     async def start(self) -> AsyncIterator[Any]:
+        await self.parser.start()
         # Each host's robots.txt and sitemaps, measured beside the seeds; the crawler's own
         # robots.txt decisions learn from the same fetch (audit/measure/robots_fetch.py).
         for item in self._start_search():
@@ -110,7 +124,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
         unfinished = self.planner.unfinished()
         for seed in self.seeds:
             driver = SeedDriver(seed.url, policy=self.policy, robots=self.robots,
-                                user_agent=self.user_agent)
+                                user_agent=self.auditor_agent)
             async for item in self._seed_next(driver, seed, driver.start()):
                 yield item
         # Resumed run: probes planned before the interruption that have no observation yet.
@@ -161,9 +175,15 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             async for item in self._seed_next(driver, seed, command):
                 yield item
             return
-        plan = chains.plan_probes(
-            response.body, response_headers(response).get("content-type"), response.url,
-            source=seed.platform, surface=seed.surface, catalog=self.catalog)
+        try:
+            plan = await self.parser.plan(
+                response.body, response_headers(response).get("content-type"), response.url,
+                seed.platform, seed.surface)
+        except PageCrashed as crashed:
+            logger.warning("seed %s: %s; recorded, not parsed again", seed.url, crashed)
+            for item in self._seed_over(seed, crashed.failure):
+                yield item
+            return
         if plan.parse_issue is not None:
             self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
         if record := self.search.seed_page(
@@ -198,7 +218,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
     async def _begin(self, probe: Probe) -> AsyncIterator[Any]:
         driver = ProbeDriver(probe, self.catalog, run_id=self.run_id, started_at=now(),
                              policy=self.policy, robots=self.robots,
-                             user_agent=self.user_agent)
+                             user_agent=self.auditor_agent)
         async for item in self._next(driver, driver.start()):
             yield item
 
@@ -236,10 +256,12 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             elapsed_ms=_elapsed_ms(response), warc_record_id=response.meta.get("hulian_warc_id"))
         wanted = driver.analysis_for(response.status, headers, response.body)
         try:
-            analysis = None if wanted is None else chains.analyze_page(
-                response.body, headers.get("content-type", ""), response.url, self.catalog,
+            analysis = None if wanted is None else await self.parser.analyze(
+                response.body, headers.get("content-type", ""), response.url,
                 target=wanted.target, status=wanted.status, control=wanted.control)
-        except (RecursionError, MemoryError):
+        except PageCrashed as crashed:  # in a worker: a crash, or past its time budget
+            command = driver.on_parse_crash(answer, now(), crashed.failure)
+        except (RecursionError, MemoryError):  # parsed in this process, without a worker
             logger.exception("the page at %s crashed the parser", response.url)
             command = driver.on_parse_crash(answer, now())
         else:

@@ -30,6 +30,7 @@ from twisted.internet import task
 from audit.history.store import add_crawl_observation, add_crawl_probes, crawl_missing, open_engine
 from audit.measure.chain import Seed
 from audit.measure.driver import ProbeDriver, SeedDriver
+from audit.measure.parsepool import ParsePool, default_processes
 from audit.model import Observation, Probe
 from spiders.audit import LinkAuditSpider
 
@@ -245,7 +246,7 @@ class DistributedSpider(LinkAuditSpider):
         for seed in self._unfinished_seeds():
             if keys is None or f"seed:{seed.url}" in keys:
                 driver = SeedDriver(seed.url, policy=self.policy, robots=self.robots,
-                                    user_agent=self.user_agent)
+                                    user_agent=self.auditor_agent)
                 self._inject(self._seed_next(driver, seed, driver.start()))
                 self.requeued += 1
         for probe in crawl_missing(self.engine_store, self.run_id):
@@ -312,13 +313,19 @@ class StorePipeline:
 
 def run_spider(settings: Any, **spider_kwargs: Any) -> dict[str, Any]:
     """Run DistributedSpider once in this process (blocking); its stats."""
-    process = CrawlerProcess(settings, install_root_handler=False)
-    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
-        # A failed download is a measured fact, not an error of the audit (as in crawl()).
-        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
-    crawler = process.create_crawler(DistributedSpider)
-    process.crawl(crawler, **spider_kwargs)
-    process.start()
+    # Pages parsed in workers, each with a time budget, as in the other crawls; forked
+    # before Scrapy installs its reactor.
+    parser = ParsePool(spider_kwargs["catalog"], default_processes())
+    try:
+        process = CrawlerProcess(settings, install_root_handler=False)
+        if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+            # A failed download is a measured fact, not an error of the audit (as in crawl()).
+            logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+        crawler = process.create_crawler(DistributedSpider)
+        process.crawl(crawler, parser=parser, **spider_kwargs)
+        process.start()
+    finally:
+        parser.close()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     result: dict[str, Any] = {k: v for k, v in stats.items() if isinstance(v, int | float | str)}
     spider = crawler.spider

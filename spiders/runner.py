@@ -25,6 +25,7 @@ from audit.evidence.bundle import BundleWriter  # noqa: E402
 from audit.measure.browsergate import BrowserGate  # noqa: E402
 from audit.measure.config import CrawlConfig, CrawlResult, effective_settings  # noqa: E402
 from audit.measure.guard import AddressGuard  # noqa: E402
+from audit.measure.parsepool import ParsePool, default_processes  # noqa: E402
 from audit.measure.plan import search_targets, searched, seeds_for  # noqa: E402
 from audit.measure.search_fetch import SearchLog  # noqa: E402
 from audit.model import Observation, Probe  # noqa: E402
@@ -85,19 +86,15 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
         if progress is not None:
             progress(kind, payload)
 
-    process = CrawlerProcess(build_settings(config, writer, on_event), install_root_handler=False)
-    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
-        # A download that failed after its retry is a measured fact (an `error` or
-        # `target_down` observation), not an error of the audit: keep it out of the log.
-        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
-    crawler = process.create_crawler(LinkAuditSpider)
-    process.crawl(crawler, seeds=seeds, catalog=catalog, run_id=writer.run_id,
-                  planned=planned, done=done,
-                  search=SearchLog(search_targets(catalog, config), searched(writer.path)))
-    process.start()
-    spider = crawler.spider
-    assert spider is None or isinstance(spider, LinkAuditSpider)
-    stats = crawler.stats.get_stats() if crawler.stats else {}
+    # Forked before Scrapy installs its reactor and before the browser is launched.
+    parser = ParsePool(catalog, default_processes(config.parse_processes))
+    try:
+        stats, spider = _crawl(config, writer, on_event, parser, seeds=seeds, catalog=catalog,
+                               run_id=writer.run_id, planned=planned, done=done,
+                               search=SearchLog(search_targets(catalog, config),
+                                                searched(writer.path)))
+    finally:
+        parser.close()
     reason = stats.get("finish_reason")
     if reason == "shutdown" or (reason is None and "start_time" in stats):
         # Scrapy's own Ctrl-C handler stopped the crawl and returned as if it had ended: the
@@ -124,3 +121,20 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
         outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
     )
+
+
+def _crawl(config: CrawlConfig, writer: BundleWriter, on_event: Callable[[str, Any], None],
+           parser: ParsePool, **spider_kwargs: Any) -> tuple[dict[str, Any],
+                                                           LinkAuditSpider | None]:
+    """Scrapy's crawl itself: its stats and the spider."""
+    process = CrawlerProcess(build_settings(config, writer, on_event), install_root_handler=False)
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        # A download that failed after its retry is a measured fact (an `error` or
+        # `target_down` observation), not an error of the audit: keep it out of the log.
+        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+    crawler = process.create_crawler(LinkAuditSpider)
+    process.crawl(crawler, parser=parser, **spider_kwargs)
+    process.start()
+    spider = crawler.spider
+    assert spider is None or isinstance(spider, LinkAuditSpider)
+    return (crawler.stats.get_stats() if crawler.stats else {}), spider

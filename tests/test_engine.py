@@ -20,11 +20,11 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from audit.measure.asyncio.fetch import Fetcher, FetchFailed, _decoded
-from audit.measure.asyncio.parsepool import ParsePool
 from audit.measure.asyncio.politeness import throttle_delay
 from audit.measure.asyncio.recorder import RecorderGone, RecorderProcess
 from audit.measure.chain import analyze_page, plan_probes
 from audit.measure.failures import TooLarge
+from audit.measure.parsepool import ParsePool
 from audit.model import SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog
 
@@ -230,7 +230,7 @@ def test_parse_worker_exits_quietly_when_the_crawl_process_leaves_mid_answer(
     import multiprocessing
     import pickle
 
-    from audit.measure.asyncio import parsepool
+    from audit.measure import parsepool
 
     parsepool._CATALOG = load_catalog()
     ours, theirs = socket.socketpair()
@@ -277,7 +277,7 @@ def test_a_page_that_kills_the_parse_worker_is_recorded_not_parsed_again(
     libxml2 would end it) is recorded as `parse_crash` (a hop: an `error` observation with
     the page as evidence; a seed: a seed error) and not parsed again in the crawl process,
     where the same crash would end the run and every resume of it. The rest goes on."""
-    from audit.measure.asyncio import parsepool
+    from audit.measure import parsepool
     from audit.policy.catalog import policy_dirs
     from tests.localsite import forum_policies
 
@@ -324,7 +324,7 @@ def test_a_page_that_holds_the_parse_worker_past_its_budget_is_given_up(
     budget is one second."""
     import time
 
-    from audit.measure.asyncio import parsepool
+    from audit.measure import parsepool
     from audit.policy.catalog import policy_dirs
     from tests.localsite import forum_policies
 
@@ -368,7 +368,7 @@ def test_every_hostile_page_is_given_up_not_only_the_first(
     process, where nothing could stop it), and the ordinary page is measured."""
     import time
 
-    from audit.measure.asyncio import parsepool
+    from audit.measure import parsepool
     from audit.policy.catalog import policy_dirs
     from tests.localsite import forum_policies
 
@@ -394,7 +394,7 @@ def test_every_hostile_page_is_given_up_not_only_the_first(
 
 
 def test_workers_are_replaced_a_bounded_number_of_times(monkeypatch: pytest.MonkeyPatch) -> None:
-    from audit.measure.asyncio import parsepool
+    from audit.measure import parsepool
 
     monkeypatch.setattr(parsepool, "MAX_REPLACEMENTS", 1)
     catalog = load_catalog()

@@ -191,8 +191,9 @@ def audit_run(
              "make the same measurements; the one used is recorded in the manifest.")
     ] = Engine.AUTO,
     parse_processes: Annotated[int | None, typer.Option(
-        min=0, help="asyncio engine: worker processes that parse and classify pages "
-                    "(default: one per core beyond the first; 0: parse in the crawl process).")
+        min=0, help="Worker processes that parse and classify pages, each page with a time "
+                    "budget (default: one per core beyond the first; 0: parse in the crawl "
+                    "process).")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Concurrent requests in all.")] = None,
     per_host: Annotated[int | None, typer.Option(help="Concurrent requests per host.")] = None,

@@ -238,7 +238,7 @@ class PageAnalysis:
     """What the chain needs to know about one hop's page: the classifier's facts, the
     redirects a short page (or an endpoint's forwarding page) carries, and, where a
     comparison with the control may be needed, the page's fingerprint. Pure and picklable:
-    the asyncio engine computes it in a worker process (audit/measure/asyncio/parsepool.py)."""
+    both engines compute it in a worker process (audit/measure/parsepool.py)."""
 
     parsed: bool = False  # an HTML body was there to parse
     facts: PageFacts = field(default_factory=PageFacts)

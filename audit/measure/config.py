@@ -29,7 +29,7 @@ class CrawlConfig:
     targets: str | None = None  # a target list tested through the sources' wrappers
     surface: str | None = None  # the surface target-list probes are filed under
     engine: str = "auto"  # auto | asyncio | scrapy; see resolved_engine()
-    parse_processes: int | None = None  # asyncio engine: page-parsing workers (None: cores-1)
+    parse_processes: int | None = None  # page-parsing workers (None: cores-1)
     # The interface language asked for (Accept-Language): zh-Hans | zh-Hant | en.
     ui_language: str = crawl_settings.DEFAULT_UI_LANGUAGE
     # Hosts whose robots.txt is measured besides the audited platforms' (--host).

@@ -24,7 +24,6 @@ from audit.evidence.bundle import BundleWriter
 from audit.evidence.warc import WarcLog
 from audit.measure import chain as chains
 from audit.measure.asyncio.fetch import Fetched, Fetcher, FetchFailed
-from audit.measure.asyncio.parsepool import PageCrashed, ParsePool
 from audit.measure.asyncio.politeness import HostSlots, Politeness
 from audit.measure.asyncio.recorder import (
     RecorderGone,
@@ -45,6 +44,7 @@ from audit.measure.driver import (
     SeedDriver,
 )
 from audit.measure.guard import AddressGuard, route_for
+from audit.measure.parsepool import PageCrashed, ParsePool
 from audit.measure.plan import Planner
 from audit.measure.robots import RobotsBook
 from audit.measure.robots_fetch import RobotsFetcher

@@ -11,11 +11,11 @@ from typing import Any
 from audit.evidence.bundle import OBSERVATIONS, BundleWriter
 from audit.evidence.warc import WarcLog
 from audit.measure.asyncio.engine import AsyncioEngine
-from audit.measure.asyncio.parsepool import ParsePool, default_processes
 from audit.measure.asyncio.politeness import Politeness
 from audit.measure.asyncio.recorder import RecorderProcess
 from audit.measure.config import CrawlConfig, CrawlResult, effective_settings
 from audit.measure.driver import DriverPolicy
+from audit.measure.parsepool import ParsePool, default_processes
 from audit.measure.plan import Planner, search_targets, searched, seeds_for
 from audit.measure.search_fetch import SearchLog
 from audit.model import Probe
@@ -27,8 +27,7 @@ def crawl_with_asyncio(catalog: Catalog, config: CrawlConfig, writer: BundleWrit
                         progress: Callable[[str, Any], None] | None) -> CrawlResult:
 
     seeds = seeds_for(catalog, config)  # unknown sources fail here, before any fork
-    processes = (default_processes() if config.parse_processes is None
-                 else config.parse_processes)
+    processes = default_processes(config.parse_processes)
     parser = ParsePool(catalog, processes)
     warc_path = writer.path / "evidence" / "crawl.warc.gz"
     # With a core to spare, evidence and observations are written beside the crawl (see

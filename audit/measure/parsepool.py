@@ -27,7 +27,8 @@ by multiprocessing's fork server (a clean process that forks workers on request)
 from the crawl process, whose event loop and threads are running by then; it is given the
 catalog. Pages parsed in the crawl process itself have no budget (nothing can stop a parse
 there), so a page of more than INLINE_MAX_BYTES is never parsed there while a worker is, or is
-being started: it waits for one, however long its queue. Small pages are parsed there when
+being started: it waits for one, however long its queue. Both engines parse through this pool
+(the Scrapy engine's spider awaits it as the asyncio engine does). Small pages are parsed there when
 no worker is left (past MAX_REPLACEMENTS) or the least busy one has INLINE_WHEN_QUEUED pages.
 """
 
@@ -70,17 +71,20 @@ PAGE_BUDGET_S = 60.0
 MAX_REPLACEMENTS = 8
 
 # Pages larger than this are parsed only by a worker (which has a time budget) while one is
-# alive or being started. The attribute bomb that held a worker was 1.8 MB; libxml2's quadratic
-# cost at a tenth of its size is a hundredth of its time.
-INLINE_MAX_BYTES = 256 * 1024
+# alive or being started. libxml2 is quadratic in one element's attributes: the worst page of
+# 256 KiB (55,000 two-letter attributes) held the crawl process 9 s, of 64 KiB 0.5 s (measured
+# on this machine). A platform's ordinary pages are larger and wait for the worker; the small
+# pages the crawl process helps with when the worker is behind are the bulk of a crawl.
+INLINE_MAX_BYTES = 64 * 1024
 
 # The crawl's catalog, inherited by the forked workers (set just before the fork).
 _CATALOG: Catalog | None = None
 
 
-def default_processes() -> int:
-    """One worker per core beyond the crawl process's own; none on a single core."""
-    return max(0, (os.cpu_count() or 1) - 1)
+def default_processes(requested: int | None = None) -> int:
+    """`--parse-processes`, or else one worker per core beyond the crawl process's own; none
+    on a single core."""
+    return max(0, (os.cpu_count() or 1) - 1) if requested is None else requested
 
 
 # Results cross the socket as plain dicts and tuples and are rebuilt without validation on
