@@ -53,9 +53,10 @@ from spiders.values import now, response_headers
 
 logger = logging.getLogger(__name__)
 
-# How long a screenshot (and closing its page) may take, so that no capture holds a probe
-# without end. (The render before it has the download timeout: spiders/browser.py.)
-SCREENSHOT_TIMEOUT_S = 30.0
+# How long closing a rendered page may take (Chromium closes even a page whose script spins
+# in well under a second). The screenshot before it has the request's download timeout, as
+# the render had (spiders/browser.py).
+CLOSE_TIMEOUT_S = 10.0
 
 # Every request as the driver asked for it.
 AS_ASKED = {"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": True,
@@ -286,7 +287,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             file = directory / f"{driver.probe.id}.png"
             try:
                 await asyncio.wait_for(page.screenshot(path=str(file), full_page=True),
-                                       SCREENSHOT_TIMEOUT_S)
+                                       self._download_timeout(response.meta))
                 path = f"screenshots/{file.name}"
             except Exception as exc:  # whatever the browser answers, as render_failed
                 # A page Chromium cannot picture (3,000,000 px tall: "Unable to capture
@@ -296,9 +297,12 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
                                type(exc).__name__ if isinstance(exc, TimeoutError) else exc)
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(page.close(), SCREENSHOT_TIMEOUT_S)
+                    await asyncio.wait_for(page.close(), CLOSE_TIMEOUT_S)
         async for item in self._next(driver, driver.on_screenshot(path, now())):
             yield item
+
+    def _download_timeout(self, meta: dict[str, Any]) -> float:
+        return float(meta.get("download_timeout") or self.settings.getfloat("DOWNLOAD_TIMEOUT"))
 
     async def render_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request  # type: ignore[attr-defined]

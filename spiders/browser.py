@@ -3,11 +3,17 @@
 scrapy-playwright waits for the page's content after `load` with no timeout. A page whose
 script holds Chromium's main thread after `load` (`onload=()=>setTimeout(()=>{for(;;){}})`)
 never gives it, and the crawl waited forever: a platform could blind the auditor with one line
-of script. Here the whole render (page, navigation, content) has the request's download
-timeout, as every other fetch has; past it the page is closed (Chromium closes a tab whose
-renderer is busy; a CDP `Runtime.terminateExecution` on it got no answer either) and the
-request fails with `RenderTimeout` (`render_timeout` in the failure vocabulary). The probe is
-then recorded without a screenshot, a seed page as a seed error.
+of script. Here the render (navigation and content, from the moment its page exists) has
+the request's download timeout, as every other fetch has; past it the page is closed
+(Chromium closes a tab whose renderer is busy; a CDP `Runtime.terminateExecution` on it got no
+answer either) and the request fails with `RenderTimeout` (`render_timeout` in the failure
+vocabulary). The probe is then recorded without a screenshot, a seed page as a seed error.
+
+The wait for a page (PLAYWRIGHT_MAX_PAGES_PER_CONTEXT at a time) is not part of the bound:
+counted in, four spinning interstitials used up the time of every render queued behind them
+(an adversarial review), and a deadline that fell while scrapy-playwright was creating a page
+would leak the page's slot (it releases it on an exception, not on a cancellation). Each
+render ahead in the queue is bounded, so the wait is too.
 
 The only module that imports scrapy-playwright and Playwright.
 """
@@ -30,14 +36,19 @@ logger = logging.getLogger(__name__)
 # Where the page of a render in progress is kept, so that it can be closed after a timeout
 # even when the request did not ask for its page (seed pages).
 _PAGE = "hulian_render_page"
+# The render's deadline and bound: started by remember_page once the page exists.
+_DEADLINE = "hulian_render_deadline"
 # Closing a page takes Chromium well under a second, even with its renderer stuck.
 CLOSE_TIMEOUT_S = 10.0
 
 
 async def remember_page(page: Page, request: Request) -> None:
     """scrapy-playwright's page init callback (named by its path in the request's meta, so
-    that the request stays serialisable): keeps the page for `BoundedPlaywrightHandler`."""
+    that the request stays serialisable): keeps the page for `BoundedPlaywrightHandler` and
+    starts the render's deadline."""
     request.meta[_PAGE] = page
+    deadline, bound = request.meta[_DEADLINE]
+    deadline.reschedule(asyncio.get_running_loop().time() + bound)
 
 
 class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore[misc]
@@ -48,7 +59,8 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         bound = float(request.meta.get("download_timeout")
                       or self._crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
         request.meta["playwright_page_init_callback"] = f"{__name__}.remember_page"
-        deadline = asyncio.timeout(bound)
+        deadline = asyncio.timeout(None)
+        request.meta[_DEADLINE] = (deadline, bound)
         try:
             async with deadline:
                 rendered: Response = await super().download_request(request)
@@ -64,3 +76,4 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             raise RenderTimeout(f"no page within {bound:.0f} s") from None
         finally:
             request.meta.pop(_PAGE, None)
+            request.meta.pop(_DEADLINE, None)

@@ -73,25 +73,32 @@ def _gate(tmp_path: Path, proxy: KeepAliveServer) -> BrowserGate:
 
 def test_a_kept_alive_connection_carries_no_second_request_past_the_check(
         tmp_path: Path) -> None:
-    # Chromium sends its next request, for any host, on the proxy connection it kept. The
-    # gate used to relay those bytes to the first request's server unchecked: one that
-    # ignores `Connection: close` answered a request for a loopback address.
-    async def scenario() -> tuple[bytes, bytes, list[bytes]]:
+    # Chromium sends its next request, for any host, on the proxy connection it kept, once
+    # the response before it is complete. The gate used to relay those bytes to the first
+    # request's server unchecked: one that ignores `Connection: close` answered a request for
+    # a loopback address. Then it dropped them and waited for that server to close, which
+    # left the browser waiting without end (an adversarial review): the connection is closed.
+    async def scenario() -> tuple[bytes, bytes, bytes, list[bytes]]:
         proxy = KeepAliveServer()
         await proxy.start()
         gate = _gate(tmp_path, proxy)
         await gate.start()
         try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", gate.port)
+            writer.write(_request("http://shop.test/a"))
+            on_one = await asyncio.wait_for(reader.readuntil(b"answer 1"), 5)
             secret = _request("http://127.0.0.1:9/secret")
-            on_one = await _exchange(gate, _request("http://shop.test/a") + secret)
+            writer.write(secret)  # on the kept connection, as Chromium does
+            after = await asyncio.wait_for(reader.read(), 5)  # closed, unanswered
+            writer.close()
             again = await _exchange(gate, secret)  # as Chromium retries it, on its own
-            return on_one, again, proxy.requests
+            return on_one, after, again, proxy.requests
         finally:
             await gate.close()
             await proxy.close()
 
-    on_one, again, seen = asyncio.run(scenario())
-    assert on_one.endswith(b"answer 1")  # the first request, answered once
+    on_one, after, again, seen = asyncio.run(scenario())
+    assert on_one.startswith(b"HTTP/1.1 200 OK") and after == b""
     assert len(seen) == 1 and seen[0].startswith(b"GET http://shop.test/a HTTP/1.1")
     assert again.startswith(b"HTTP/1.1 403")  # checked on its own connection, and refused
     (refusal,) = [json.loads(line) for line in

@@ -138,3 +138,31 @@ def test_a_page_whose_script_holds_the_browser_after_load_costs_one_timeout(
     (observation,) = list(Bundle(run).observations())
     assert observation.outcome.value == "warned"  # read from the crawl's own fetch
     assert not [e for e in observation.evidence if e.startswith("screenshot:")]
+
+
+def test_spinning_interstitials_do_not_use_up_the_time_of_renders_queued_behind_them(
+        tmp_path: Path) -> None:
+    # The render's bound counted the wait for one of the context's four pages: five spinning
+    # interstitials took the time of every render behind them, which lost their screenshots
+    # (an adversarial review). The bound now starts when the page exists.
+    spin = "<script>onload=()=>setTimeout(()=>{for(;;){}},0)</script>"
+    links = [f"http://go.test/spin{i}" for i in range(5)] + ["http://go.test/ok0",
+                                                             "http://go.test/ok1"]
+    seed = "".join(f"<a href='{link}'>{i}</a>" for i, link in enumerate(links))
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, f"<p>post</p>{seed}".encode()),
+        **{f"go.test/spin{i}": (200, {}, WARNING.replace("</body>", spin + "</body>").encode())
+           for i in range(5)},
+        "go.test/ok0": (200, {}, WARNING.encode()),
+        "go.test/ok1": (200, {}, WARNING.encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "4",
+                             "--per-host", "16")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    observations = {o.target_url: o for o in Bundle(run).observations()}
+    assert len(observations) == 7
+    pictured = {url for url, o in observations.items()
+                if any(e.startswith("screenshot:") for e in o.evidence)}
+    assert pictured == {"http://go.test/ok0", "http://go.test/ok1"}

@@ -47,9 +47,10 @@ class Summary:
                     "see the review queue / 存在待人工复核的链接")
         if self.seed_errors:
             first = self.seed_errors[0]
-            return (f"{len(self.seed_errors)} seed page(s) not read in full, so their links "
-                    f"were not judged (--fail-on {threshold.value}), first {first['url']} "
-                    f"({first['error']}) / 有种子页面未能完整读取，其链接未经检测")
+            return (f"{len(self.seed_errors)} seed page(s) not read in full, so some or all "
+                    f"of their links were not judged (--fail-on {threshold.value}), first "
+                    f"{first['url']} ({first['error']}) / 有种子页面未能完整读取，部分或全部链接"
+                    "未经检测")
         return None
 
     def as_dict(self) -> dict[str, object]:

@@ -25,8 +25,11 @@ never has to find where a response ends to reuse a connection for another host. 
 request's own body (its Content-Length) is forwarded: Chromium keeps a proxy connection alive
 and sends its next request, for any host, on it, and a server that ignores `Connection:
 close` would have received that request unchecked and answered it as the other host. Bytes
-after the body are not forwarded; the browser's connection is closed when the response ends,
-and Chromium sends the request again on a new connection, which the gate checks.
+after the body are not forwarded: the first of them close the exchange (Chromium sends a
+request only after the response before it is complete), and Chromium sends the request again
+on a new connection, which the gate checks. (Waiting for the server to close instead left the
+browser waiting, without end, on a server that keeps its connections open: an adversarial
+review.)
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ class BrowserGate:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 TimeoutError):
             pass  # the browser went away or sent nothing usable: nothing to answer
+        except asyncio.CancelledError:
+            pass  # the gate is closing (close() cancels its connections and waits for them)
         except Exception:
             logger.exception("browser gate: unexpected failure")
         finally:
@@ -262,8 +267,8 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 async def _send_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      length: int) -> None:
-    """A plain-http request's body, and nothing after it: what the browser sends next (its
-    next request on a kept-alive connection) is read and dropped until it closes."""
+    """A plain-http request's body, and nothing after it: returns (which ends the exchange)
+    when the browser sends more, its next request on a kept-alive connection, or closes."""
     while length > 0:
         data = await reader.read(min(length, 65536))
         if not data:
@@ -271,8 +276,7 @@ async def _send_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         writer.write(data)
         await writer.drain()
         length -= len(data)
-    while await reader.read(65536):
-        pass
+    await reader.read(1)
 
 
 async def _relay(sending: Coroutine[None, None, None],
