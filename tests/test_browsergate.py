@@ -124,7 +124,8 @@ def test_a_body_is_forwarded_to_its_length_and_no_further(tmp_path: Path) -> Non
     assert seen.endswith(b"Content-Length: 7\r\nConnection: close\r\n\r\na=1&b=2")
 
 
-def test_bodies_the_gate_cannot_delimit_are_refused(tmp_path: Path) -> None:
+def test_requests_llhttp_refuses_are_refused(tmp_path: Path) -> None:
+    # Framing a server could read otherwise than the gate (the requests of request smuggling).
     async def scenario() -> tuple[list[bytes], list[bytes]]:
         proxy = KeepAliveServer()
         await proxy.start()
@@ -133,7 +134,8 @@ def test_bodies_the_gate_cannot_delimit_are_refused(tmp_path: Path) -> None:
         try:
             answers = [await _exchange(gate, b"POST http://shop.test/u HTTP/1.1\r\nHost: x\r\n"
                                        + header + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-                       for header in (b"Transfer-Encoding: chunked", b"Content-Length: -5",
+                       for header in (b"Transfer-Encoding: chunked\r\nContent-Length: 5",
+                                      b"Transfer-Encoding : chunked", b"Content-Length: -5",
                                       b"Content-Length: 5\r\nContent-Length: 6")]
             return answers, proxy.requests
         finally:
@@ -141,5 +143,37 @@ def test_bodies_the_gate_cannot_delimit_are_refused(tmp_path: Path) -> None:
             await proxy.close()
 
     answers, seen = asyncio.run(scenario())
-    assert [a.split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 400 Bad Request"] * 3
+    assert [a.split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 400 Bad Request"] * 4
     assert seen == []
+
+
+def test_a_chunked_body_is_sent_as_llhttp_read_it(tmp_path: Path) -> None:
+    # The body is re-framed from what llhttp read (chunk extensions and trailers dropped), so
+    # the server cannot read another message out of it than the gate did.
+    received: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> bytes:
+        server = await asyncio.start_server(record, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        gate = BrowserGate(guard=AddressGuard(), routes={"*.test": f"http://127.0.0.1:{port}"},
+                           refusals=tmp_path / "render-refused.jsonl", timeout_s=5)
+        await gate.start()
+        try:
+            return await _exchange(gate, b"POST http://shop.test/u HTTP/1.1\r\nHost: x\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n"
+                                   b"5;ext=1\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        finally:
+            await gate.close()
+            server.close()
+
+    answer = asyncio.run(scenario())
+    assert answer.startswith(b"HTTP/1.1 204")
+    (sent,) = received
+    assert sent.endswith(b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                         b"5\r\nhello\r\n0\r\n\r\n")

@@ -20,9 +20,13 @@ not routed requests at all. So Chromium never connects anywhere itself:
 
 Hosts a `--route` sends through a proxy are forwarded to that proxy, after the guard's check
 of the target's name (audit/measure/guard.py says why the proxy's own address is not checked).
-Plain-http requests are sent with `Connection: close`, one request per connection: the gate
-never has to find where a response ends to reuse a connection for another host. Only the
-request's own body (its Content-Length) is forwarded: Chromium keeps a proxy connection alive
+The browser's requests are read by llhttp (Node's parser, through httptools, as the asyncio
+engine's client reads responses): the request line, the fields and the body's framing, which
+the gate re-frames for the server, so that the server is sent exactly the message the gate
+read and checked (a request llhttp refuses, such as one with two Content-Lengths or both
+framings, gets a 400). Plain-http requests are sent with `Connection: close`, one request per
+connection: the gate never has to find where a response ends to reuse a connection for
+another host. Only the request's own body is forwarded: Chromium keeps a proxy connection alive
 and sends its next request, for any host, on it, and a server that ignores `Connection:
 close` would have received that request unchecked and answered it as the other host. Bytes
 after the body are not forwarded: the first of them close the exchange (Chromium sends a
@@ -39,10 +43,13 @@ import contextlib
 import json
 import logging
 import socket
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import httptools
 
 from audit.measure.asyncio.http1 import split_url
 from audit.measure.guard import AddressGuard, Refused, open_checked, route_for
@@ -67,21 +74,6 @@ class _Request:
     headers: list[tuple[str, str]]
 
     @property
-    def body_length(self) -> int:
-        """The bytes of body that follow the head: the Content-Length (browsers send their
-        HTTP/1.1 bodies with one), never a chunked body, whose end the gate would have to
-        parse."""
-        if any(name.lower() == "transfer-encoding" for name, _ in self.headers):
-            raise BadRequest("a request body without Content-Length is not forwarded")
-        lengths = {value for name, value in self.headers if name.lower() == "content-length"}
-        if not lengths:
-            return 0
-        value = lengths.pop()
-        if lengths or not value.isascii() or not value.isdigit():
-            raise BadRequest(f"bad Content-Length: {value[:40]!r}")
-        return int(value)
-
-    @property
     def host_port(self) -> tuple[str, int]:
         if self.method == "CONNECT":
             return _authority(self.target)
@@ -98,19 +90,76 @@ def _authority(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _parse(head: bytes) -> _Request:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise BadRequest(f"bad request line: {lines[0][:80]!r}")
-    headers = []
-    for line in lines[1:]:
-        if line:
-            name, colon, value = line.partition(":")
-            if not colon:
-                raise BadRequest(f"bad header line: {line[:80]!r}")
-            headers.append((name.strip(), value.strip()))
-    return _Request(parts[0], parts[1], parts[2], headers)
+class _Next(Exception):
+    """Raised from a parser callback where a second request begins: not this exchange's."""
+
+
+class _RequestReader:
+    """The browser's side of one exchange, read by llhttp (through httptools): the request's
+    head, then its body as llhttp frames it (Content-Length or chunked), re-framed for the
+    upstream, so the server is sent exactly the one message the gate read; where a next
+    request begins, `more` is set and nothing of it is forwarded."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = bytearray()
+        self._headers: list[tuple[str, str]] = []
+        self._head_bytes = 0
+        self._chunked = False
+        self.head_done = False
+        self.complete = False
+        self.more = False  # bytes of a next request came after this one
+        self.tunnel = b""  # after a CONNECT's head: the tunnel's first bytes
+        self.body: deque[bytes] = deque()  # framed for the upstream, not yet sent
+
+    # llhttp's callbacks
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.more = True
+            raise _Next
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.head_done:  # after it: a chunked body's trailer, not forwarded
+            self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+        self._chunked = any(n.lower() == "transfer-encoding" for n, _ in self._headers)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(b"%x\r\n%s\r\n" % (len(body), body) if self._chunked else body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        if self._chunked:
+            self.body.append(b"0\r\n\r\n")  # trailer fields are not forwarded
+
+    # feeding
+
+    def feed(self, data: bytes) -> None:
+        if not self.head_done:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # CONNECT (or an Upgrade, which the gate does not forward: its fields are dropped
+            # as hop-by-hop): the message ends with its head.
+            self.complete = True
+            self.tunnel = data[upgrade.args[0]:] if upgrade.args else b""
+        except httptools.HttpParserError as exc:
+            if not self.more:
+                raise BadRequest(f"llhttp: {str(exc)[:120]}") from None
+        if not self.head_done and self._head_bytes > MAX_HEAD_BYTES:
+            raise BadRequest(f"a request head over {MAX_HEAD_BYTES} bytes")
+
+    def request(self) -> _Request:
+        return _Request(self._parser.get_method().decode("latin-1"),
+                        self._url.decode("latin-1"),
+                        f"HTTP/{self._parser.get_http_version()}", self._headers)
 
 
 def _head(first_line: str, headers: list[tuple[str, str]]) -> bytes:
@@ -176,15 +225,19 @@ class BrowserGate:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async with asyncio.timeout(self.timeout_s):
-            head = await reader.readuntil(b"\r\n\r\n")
+        reading = _RequestReader()
         try:
-            request = _parse(head[:-4])
+            async with asyncio.timeout(self.timeout_s):
+                while not reading.head_done:
+                    data = await reader.read(65536)
+                    if not data:
+                        return
+                    reading.feed(data)
+            request = reading.request()
         except BadRequest as bad:
             await _answer(writer, 400, str(bad))
             return
         try:
-            body_length = 0 if request.method == "CONNECT" else request.body_length
             async with asyncio.timeout(self.timeout_s):
                 upstream, forward = await self._open(request)
         except Refused as refused:
@@ -203,8 +256,11 @@ class BrowserGate:
                 up_writer.write(forward)
             else:  # a CONNECT the gate itself opened
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            sending = (_copy(reader, up_writer) if request.method == "CONNECT"
-                       else _send_body(reader, up_writer, body_length))
+            if request.method == "CONNECT":
+                up_writer.write(reading.tunnel)
+                sending = _copy(reader, up_writer)
+            else:
+                sending = _send_body(reader, up_writer, reading)
             await _relay(sending, _copy(up_reader, writer))
         finally:
             up_writer.close()
@@ -266,17 +322,25 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _send_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     length: int) -> None:
-    """A plain-http request's body, and nothing after it: returns (which ends the exchange)
-    when the browser sends more, its next request on a kept-alive connection, or closes."""
-    while length > 0:
-        data = await reader.read(min(length, 65536))
+                     reading: _RequestReader) -> None:
+    """A plain-http request's body as llhttp reads it, and nothing after it: returns (which
+    ends the exchange) when the browser sends more, its next request on a kept-alive
+    connection, or closes."""
+    while True:
+        while reading.body:
+            writer.write(reading.body.popleft())
+        await writer.drain()
+        if reading.complete:
+            break
+        data = await reader.read(65536)
         if not data:
             return
-        writer.write(data)
-        await writer.drain()
-        length -= len(data)
-    await reader.read(1)
+        try:
+            reading.feed(data)
+        except BadRequest:
+            return  # a body llhttp cannot frame: the exchange ends where it went wrong
+    if not reading.more:
+        await reader.read(1)
 
 
 async def _relay(sending: Coroutine[None, None, None],
