@@ -259,7 +259,8 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
         try:
             analysis = None if wanted is None else await self.parser.analyze(
                 response.body, headers.get("content-type", ""), response.url,
-                target=wanted.target, status=wanted.status, control=wanted.control)
+                target=wanted.target, status=wanted.status, control=wanted.control,
+                    refresh=wanted.refresh)
         except PageCrashed as crashed:  # in a worker: a crash, or past its time budget
             command = driver.on_parse_crash(answer, now(), crashed.failure)
         except (RecursionError, MemoryError):  # parsed in this process, without a worker

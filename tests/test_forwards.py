@@ -494,3 +494,84 @@ def test_a_script_a_browser_rejects_as_a_whole_runs_no_navigation(prefix: str) -
     # The same navigation without the error is a forward: the engine does not reject it.
     assert js_location(parse_page(f'<script>location.href = "{TARGET}";</script>',
                                   WECHAT)) == TARGET
+
+
+# -- refreshes as a browser reads them (an adversarial review, 2026-12-06) ----------------
+
+@pytest.mark.parametrize(("content", "declared"), [
+    ("0; url=https://a.example/", (0, "https://a.example/")),
+    # The URL is what follows the delay; `url=` counts only where it comes first.
+    ("0; /risk?url=https://a.example/", (0, "/risk?url=https://a.example/")),
+    ("0; myurl=https://a.example/", (0, "myurl=https://a.example/")),
+    ("0;urn:x", (0, "urn:x")),
+    ("0; url", (0, "url")),
+    ("5;URL='https://a.example/'x", (5, "https://a.example/")),
+    ('3 , url = "https://a.example/" more', (3, "https://a.example/")),
+    ("1.5; url=https://a.example/", (1, "https://a.example/")),
+    ("0", (0, None)),
+    ("  7  ", (7, None)),
+    ("x;url=https://a.example/", None),
+    ("0x;url=https://a.example/", None),
+    ("", None),
+])
+def test_a_refresh_is_read_by_the_html_standards_steps(
+        content: str, declared: tuple[int, str | None] | None) -> None:
+    from audit.web.page import declared_refresh
+
+    assert declared_refresh(content) == declared
+
+
+def test_a_refresh_leads_where_its_url_begins_not_to_a_url_in_its_query() -> None:
+    page = parse_page(_page('<meta http-equiv="refresh" content="0; https://forum.example/risk'
+                            f'?url={TARGET}"><h2>该网页可能存在风险</h2>'), "https://forum.example/go")
+    forward = page_forward(page)
+    assert forward is not None and forward.url == f"https://forum.example/risk?url={TARGET}"
+
+
+@pytest.mark.parametrize(("metas", "expected"), [
+    # Chromium carries out the last of several refreshes unless an earlier one is sooner.
+    (["0;url=https://a.example/", "0;url=https://b.example/"], "https://b.example/"),
+    (["5;url=https://a.example/", "7;url=https://b.example/"], "https://a.example/"),
+    (["5;url=https://a.example/", "2;url=https://b.example/"], "https://b.example/"),
+    # A refresh without a URL reloads the page: it replaces the forward, and is none itself.
+    (["0;url=https://a.example/", "0"], None),
+])
+def test_of_several_refreshes_the_one_chromium_carries_out(metas: list[str],
+                                                           expected: str | None) -> None:
+    head = "".join(f'<meta http-equiv="refresh" content="{m}">' for m in metas)
+    assert parse_page(_page(head + "<p>x</p>"), WECHAT).meta_refresh == expected
+
+
+def test_a_refresh_inside_a_template_is_inert() -> None:
+    page = parse_page(_page(f'<template><meta http-equiv="refresh" content="0;url={TARGET}">'
+                            f"</template>{UNKNOWN_BLOCK}"), WECHAT)
+    assert page.meta_refresh is None and page_forward(page) is None
+
+
+def test_a_scripts_navigation_on_load_goes_before_a_refresh() -> None:
+    # The target for clients that read only the refresh, a block page for browsers.
+    page = parse_page(_page(f'<meta http-equiv="refresh" content="0;url={TARGET}">'
+                            "<script>location.replace('https://forum.example/blk')</script>"),
+                      "https://forum.example/go")
+    forward = page_forward(page)
+    assert forward is not None
+    assert (forward.url, forward.via) == ("https://forum.example/blk", "js")
+
+
+def test_a_refresh_header_is_read_first_as_chromium_reads_it() -> None:
+    page = parse_page(_page("<p>外部网站 风险提示 仅供参考</p>"), WECHAT, refresh=f"0; url={TARGET}")
+    assert (page.meta_refresh, page.meta_refresh_delay) == (TARGET, 0.0)
+    later = parse_page(_page('<meta http-equiv="refresh" content="9;url=https://a.example/">'),
+                       WECHAT, refresh=f"0; url={TARGET}")
+    assert later.meta_refresh == TARGET  # a later, longer refresh does not replace it
+
+
+def test_a_platform_page_shown_for_seconds_before_it_forwards_is_read_by_a_person(
+        catalog: Catalog) -> None:
+    # Not an interception endpoint, in words no marker knows: it was followed to the target
+    # at once, and the link read as open.
+    body = (f'<meta http-equiv="refresh" content="3; url={TARGET}">'
+            "<h2>该网页可能存在风险</h2><p>非官方网址，已被多人举报，3秒后跳转</p>")
+    facts = classify_page(parse_page(_page(body), "https://www.zhihu.com/risk/1"), catalog)
+    assert (facts.kind, facts.signature) == (PageKind.UNRECOGNIZED, "structure/delayed_forward")
+    assert facts.target == TARGET

@@ -588,6 +588,13 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         # One outbound "continue" link on a tiny page is an interstitial in any language.
         return reader.facts(PageKind.WARNED, "generic/continue_link", target=continue_url,
                             continue_url=continue_url)
+    if forward is not None and not _stays(forward.url, page, platform):  # delayed (at_once above)
+        # Shown for seconds, then sent off its site and platform, in words the markers do
+        # not know: as on an endpoint, a person must read it. Followed at once as it was,
+        # "该网页可能存在风险 … 3秒后跳转" on a platform's page read as an open link (an
+        # adversarial review).
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/delayed_forward",
+                            target=forward.url)
     return None
 
 

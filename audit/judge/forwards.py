@@ -625,19 +625,22 @@ def script_targets(page: Page) -> list[str | None]:
 
 def page_forward(page: Page) -> Forward | None:
     """Where the page sends its reader without any action (see the module docstring)."""
-    refresh = page.meta_refresh
     script_target = js_location(page)
-    if refresh and page.meta_refresh_in_noscript and (script_target or not any(
-            n.on_load for n in _navigations(page))):
-        # Scripts run: the script's own target where it is written out, the noscript
-        # refresh only where the script navigates to what it does not write out.
+    if script_target:
+        # A script's navigation on load goes before any refresh: a browser starts a refresh's
+        # timer only once the page has loaded (a page with a refresh to the target and a
+        # script to a block page shows the block page: an adversarial review).
+        url = resolve(page.base_url, script_target)
+        return Forward(url, "js", False) if url else None
+    refresh = page.meta_refresh
+    navigates_on_load = any(n.on_load for n in _navigations(page))
+    if refresh and navigates_on_load != page.meta_refresh_in_noscript:
+        # A script navigates on load where it does not write out: a live refresh is never
+        # reached, and no refresh at all is a guess. A <noscript> one is the page's own
+        # account of where the script goes; without such a script, it is inert.
         refresh = None
     if refresh:
         url = resolve(page.base_url, refresh)
         if url:
             return Forward(url, "meta_refresh", page.meta_refresh_delay > IMMEDIATE_SECONDS)
-    if script_target:
-        url = resolve(page.base_url, script_target)
-        if url:
-            return Forward(url, "js", False)
     return None

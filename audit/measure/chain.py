@@ -265,11 +265,12 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
 
 def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
                  target: str | None = None, status: int | None = None,
-                 control: bool = False) -> PageAnalysis:
+                 control: bool = False, refresh: str | None = None) -> PageAnalysis:
     """`target` is the probe's target: a page off its site may have to be compared with the
-    control fetch, so its fingerprint is kept (and always for a control page)."""
+    control fetch, so its fingerprint is kept (and always for a control page). `refresh`:
+    the response's Refresh header."""
     decoded = decode_html(body, content_type)
-    page = parse_page(decoded.text, url, truncated=decoded.truncated)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated, refresh=refresh)
     if page.root is None:
         return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
@@ -390,7 +391,8 @@ def analyze(response: Response, catalog: Catalog, target: str, *,
     if not needs_analysis(response.status, response.headers, response.body):
         return PageAnalysis()
     return analyze_page(response.body, response.headers.get("content-type", ""), response.url,
-                        catalog, target=target, status=response.status, control=control)
+                        catalog, target=target, status=response.status, control=control,
+                        refresh=response.headers.get("refresh"))
 
 
 def on_failure(chain: Chain, url: str, failure: str, via: Via) -> None:

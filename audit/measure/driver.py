@@ -105,11 +105,13 @@ Command = Fetch | FetchRobots | Screenshot | Done
 
 @dataclass(frozen=True)
 class Analysis:
-    """What the adapter must pass analyze_page for a response (target, status, control)."""
+    """What the adapter must pass analyze_page for a response (target, status, control, and
+    its Refresh header, which a browser follows as it does a meta refresh)."""
 
     target: str
     status: int
     control: bool
+    refresh: str | None = None
 
 
 class _Attempts:
@@ -284,7 +286,8 @@ class ProbeDriver:
             return None
         if current.purpose == "control" and not 200 <= status < 300:
             return None
-        return Analysis(self.probe.target_url, status, current.purpose == "control")
+        return Analysis(self.probe.target_url, status, current.purpose == "control",
+                        headers.get("refresh"))
 
     def on_response(self, response: chains.Response, analysis: chains.PageAnalysis | None,
                     now: datetime) -> Command:

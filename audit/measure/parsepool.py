@@ -100,10 +100,10 @@ def _plan(body: bytes, content_type: str | None, url: str, source: str, surface:
 
 
 def _analyze(body: bytes, content_type: str, url: str, target: str | None, status: int | None,
-             control: bool) -> tuple[Any, ...]:
+             control: bool, refresh: str | None) -> tuple[Any, ...]:
     assert _CATALOG is not None
     a = chains.analyze_page(body, content_type, url, _CATALOG, target=target, status=status,
-                            control=control)
+                            control=control, refresh=refresh)
     return (a.parsed, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target,
             a.fingerprint)
 
@@ -363,12 +363,13 @@ class ParsePool:
 
     async def analyze(self, body: bytes, content_type: str, url: str, *,
                       target: str | None = None, status: int | None = None,
-                      control: bool = False) -> chains.PageAnalysis:
+                      control: bool = False, refresh: str | None = None
+                      ) -> chains.PageAnalysis:
         return await self._run(
             "analyze", len(body), lambda: chains.analyze_page(body, content_type, url, self.catalog,
                                                    target=target, status=status,
-                                                   control=control),
-            _analysis, body, content_type, url, target, status, control)
+                                                   control=control, refresh=refresh),
+            _analysis, body, content_type, url, target, status, control, refresh)
 
     async def stop(self) -> None:
         """Close the sockets (the workers exit on end of file) and stop reading."""

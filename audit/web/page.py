@@ -418,7 +418,72 @@ def _runs(script: lxml.etree._Element) -> bool:
     return _runnable(script_type)
 
 
-def parse_page(text: str, url: str | None = None, *, truncated: bool = False) -> Page:
+_ASCII_WHITESPACE = " \t\n\f\r"
+
+
+def declared_refresh(content: str) -> tuple[int, str | None] | None:
+    """The delay and URL a refresh declares (a meta refresh's content, or a Refresh header),
+    read as the HTML standard's "shared declarative refresh steps" read it; None when it
+    declares none, a URL of None for the page itself. The URL is what follows the delay,
+    after an optional `url=` that must come first: `0; /risk?url=TARGET` goes to /risk (a
+    search for `url=` anywhere had read TARGET: an adversarial review)."""
+    end, i = len(content), 0
+    while i < end and content[i] in _ASCII_WHITESPACE:
+        i += 1
+    digits_start = i
+    while i < end and content[i].isascii() and content[i].isdigit():
+        i += 1
+    digits = content[digits_start:i]
+    if not digits and (i >= end or content[i] != "."):
+        return None
+    while i < end and (content[i] == "." or (content[i].isascii() and content[i].isdigit())):
+        i += 1  # a fraction is read and ignored
+    delay = int(digits) if digits else 0
+    if i < end:
+        if content[i] not in ";," + _ASCII_WHITESPACE:
+            return None
+        while i < end and content[i] in _ASCII_WHITESPACE:
+            i += 1
+        if i < end and content[i] in ";,":
+            i += 1
+        while i < end and content[i] in _ASCII_WHITESPACE:
+            i += 1
+    if i >= end:
+        return delay, None
+    url = content[i:]
+    if content[i] in "Uu":
+        j = i + 1
+        if content[j:j + 1] not in ("R", "r") or content[j + 1:j + 2] not in ("L", "l"):
+            return delay, url  # not `url=`: the whole rest is the URL
+        j += 2
+        while j < end and content[j] in _ASCII_WHITESPACE:
+            j += 1
+        if content[j:j + 1] != "=":
+            return delay, url
+        j += 1
+        while j < end and content[j] in _ASCII_WHITESPACE:
+            j += 1
+        i = j
+    quote = content[i:i + 1] if content[i:i + 1] in ("'", '"') else ""
+    url = content[i + len(quote):]
+    if quote and quote in url:
+        url = url[:url.index(quote)]
+    return delay, url
+
+
+def _scheduled(refreshes: list[tuple[int, str | None]]) -> tuple[int, str | None] | None:
+    """The refresh Chromium carries out of several, in document order: each replaces the one
+    before it unless that one is sooner (Blink's HttpRefreshScheduler; the HTML standard
+    keeps the first, Chromium does not)."""
+    chosen: tuple[int, str | None] | None = None
+    for refresh in refreshes:
+        if chosen is None or refresh[0] <= chosen[0]:
+            chosen = refresh
+    return chosen
+
+
+def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
+               refresh: str | None = None) -> Page:
     """Parse page text; broken or empty markup gives a Page with what could be read.
     `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
     is recorded in `parse_issue` unless the parse itself lost more."""
@@ -438,7 +503,13 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
 
     title = root.find(".//title")
     page.title = " ".join((text_of(title) if title is not None else "").split())
-    refreshes: list[tuple[str, float, bool]] = []
+    # The refreshes a browser running scripts acts on: the response's Refresh header first
+    # (Chromium reads it as the document starts; ignored, it left a page that forwards at
+    # once read as a block: an adversarial review), then the page's own, in order.
+    live: list[tuple[int, str | None]] = []
+    if refresh is not None and (declared := declared_refresh(refresh)) is not None:
+        live.append(declared)
+    inert: list[tuple[int, str | None]] = []  # inside <noscript>: only without scripts
     policies: list[str] = []
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
@@ -447,21 +518,20 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False) ->
             policies.append(meta.get("content", ""))
         if name == "og:url" and not page.canonical and meta.get("content"):
             page.canonical = meta.get("content", "").strip()
-        if equiv == "refresh" and meta.get("content"):
-            content = meta.get("content", "")
-            match = re.search(r"url\s*=\s*['\"]?([^'\">]+)", content, re.I)
-            # The delay as the HTML standard reads it: digits, or a dot; a content that
-            # starts otherwise ("x;url=", "-1;url=") is no refresh at all.
-            delay = re.match(r"\s*(\d*)(\.)?", content)
-            if match and delay and (delay.group(1) or delay.group(2)):
-                refreshes.append((html.unescape(match.group(1).strip()),
-                                  float(delay.group(1) or 0),
-                                  any(True for _ in meta.iterancestors("noscript"))))
-    # The first refresh a browser running scripts acts on (one outside <noscript>), else the
-    # first inside one.
-    refreshes.sort(key=lambda refresh: refresh[2])
-    if refreshes:
-        page.meta_refresh, page.meta_refresh_delay, page.meta_refresh_in_noscript = refreshes[0]
+        if equiv == "refresh" and meta.get("content") is not None:
+            declared = declared_refresh(meta.get("content", ""))
+            ancestors = {a.tag for a in meta.iterancestors("template", "noscript")}
+            if declared is not None and "template" not in ancestors:  # a template is inert
+                (inert if "noscript" in ancestors else live).append(declared)
+    # The refresh a browser running scripts carries out (a URL of None reloads the page: no
+    # forward), else the one without scripts.
+    scheduled, in_noscript = _scheduled(live), False
+    if scheduled is None:
+        scheduled, in_noscript = _scheduled(inert), True
+    if scheduled is not None and scheduled[1] is not None and scheduled[1].strip():
+        page.meta_refresh = scheduled[1].strip(_ASCII_WHITESPACE)
+        page.meta_refresh_delay = float(scheduled[0])
+        page.meta_refresh_in_noscript = in_noscript
     for link in root.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
             page.canonical = link.get("href", "").strip()

@@ -243,7 +243,8 @@ class AsyncioEngine:
             try:
                 analysis = await self.parser.analyze(
                     fetched.body, fetched.headers.get("content-type", ""), fetched.url,
-                    target=wanted.target, status=wanted.status, control=wanted.control)
+                    target=wanted.target, status=wanted.status, control=wanted.control,
+                    refresh=wanted.refresh)
             except PageCrashed as crashed:
                 return driver.on_parse_crash(response, _now(), crashed.failure)
         return driver.on_response(response, analysis, _now())

@@ -1,0 +1,48 @@
+"""Refreshes followed as Chromium follows them, by both engines end to end: the response's
+Refresh header (which neither engine read) and a refresh whose URL carries `url=` in its
+query (which was read as the target)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.localsite import forum_policies, serve
+
+SEED = (b"<p>post</p><a href='http://go.test/header'>a</a>"
+        b"<a href='http://go.test/query'>b</a>")
+PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "forum.test/p": (200, {}, SEED),
+    "go.test/header": (200, {"Refresh": "0; url=http://shop.test/item"},
+                       "<p>外部网站 风险提示 仅供参考</p>".encode()),
+    "go.test/query": (200, {}, b'<meta http-equiv="refresh" content="0; '
+                               b'http://go.test/risk?url=http://shop.test/other"><p>x</p>'),
+    "go.test/risk": (200, {}, "<h2>该网页可能存在风险</h2><p>非官方网址，暂不支持访问</p>".encode()),
+    "shop.test/item": (200, {}, b"<p>an item</p>"),
+    "shop.test/other": (200, {}, b"<p>another item</p>"),
+}
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "scrapy"])
+def test_both_engines_follow_refreshes_as_chromium_does(tmp_path: Path, engine: str) -> None:
+    with serve(PAGES) as site:
+        result = subprocess.run(
+            [sys.executable, "-m", "audit.cli", "--policies",
+             str(forum_policies(tmp_path / "policies")), "run", "--seed",
+             "testforum:post:http://forum.test/p", "--source", "testforum", "--route",
+             f"*.test={site.url}", "--robots", "ignore", "--out", str(tmp_path / "runs"),
+             "--run-id", "r", "--report-format", "", "--json", "--engine", engine],
+            capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
+    hops = {o["target_url"]: [(h["url"], h["via"]) for h in o["hops"] if h["via"] != "control"]
+            for o in map(json.loads, lines)}
+    assert hops["http://go.test/header"] == [("http://go.test/header", "start"),
+                                             ("http://shop.test/item", "meta_refresh")]
+    assert hops["http://go.test/query"] == [
+        ("http://go.test/query", "start"),
+        ("http://go.test/risk?url=http://shop.test/other", "meta_refresh")]
