@@ -87,16 +87,23 @@ class RunResult:
 
 
 class Interrupted(HulianError):
-    """The run was stopped (Ctrl-C); everything measured is in the bundle, nothing is judged
-    or sealed yet."""
+    """The run was stopped (Ctrl-C); everything measured is in the bundle: not judged or
+    sealed yet (`--resume` does both), or, `sealed`, only its reports are missing."""
 
     exit_code = 130
 
-    def __init__(self, bundle: Path | None):
+    def __init__(self, bundle: Path | None, *, sealed: bool = False):
         self.bundle = bundle
-        super().__init__(
-            f"interrupted / 已中断: continue with `hulian run --resume {bundle}`" if bundle
-            else "interrupted / 已中断")
+        if bundle is None:
+            message = "interrupted / 已中断"
+        elif sealed:
+            message = (f"interrupted / 已中断: the run is sealed and complete; its reports "
+                       f"(`hulian report {bundle}`) and a timestamp asked for (`hulian "
+                       f"timestamp {bundle}`) may be missing / 运行已封存，报告可用 hulian "
+                       "report 生成")
+        else:
+            message = f"interrupted / 已中断: continue with `hulian run --resume {bundle}`"
+        super().__init__(message)
 
 
 class Unfinished(HulianError):
@@ -154,27 +161,41 @@ def run_audit(request: RunRequest, *, progress: Progress | None = None,
                 summary = measure(catalog, config, writer, request, progress)
         except KeyboardInterrupt:
             raise Interrupted(writer.path if writer is not None else None) from None
-        finish_run(writer, catalog, summary)
-        custody_failed: CustodyError | None = None
         try:
-            for line in attest_sealed_run(writer.path, signer, request.tsa):
-                announce(line)
-        except CustodyError as exc:  # the reports are still written; the error ends the run
-            custody_failed = exc
-        # The history store; never fails a run. A distributed run goes to the shared store
-        # as well.
-        record_after_run(writer.path, catalog)
-        if request.store:
-            record_after_run(writer.path, catalog, db_url=request.store)
-        from audit.report.render import write_reports  # Jinja2 (and WeasyPrint): reports only
+            finish_run(writer, catalog, summary)
+        except KeyboardInterrupt:
+            # While judging or sealing: the resumed run judges and seals afresh (Ctrl-C
+            # there was Click's "Aborted!", exit 1, with no word of what to do).
+            raise Interrupted(writer.path) from None
+        try:
+            return _after_seal(request, writer, catalog, summary, signer, announce)
+        except KeyboardInterrupt:
+            raise Interrupted(writer.path, sealed=True) from None
 
-        reports = (write_reports(writer.path, catalog, list(request.report_formats),
-                                 request.lang) if request.report_formats else [])
-        for path in reports:
-            announce(f"report: {path}")
-        if custody_failed is not None:
-            raise custody_failed
-        return RunResult(summary, reports)
+
+def _after_seal(request: RunRequest, writer: BundleWriter, catalog: Catalog, summary: Summary,
+                signer: Signer | None, announce: Callable[[str], None]) -> RunResult:
+    """A sealed run's signature and timestamp, its history, its reports."""
+    custody_failed: CustodyError | None = None
+    try:
+        for line in attest_sealed_run(writer.path, signer, request.tsa):
+            announce(line)
+    except CustodyError as exc:  # the reports are still written; the error ends the run
+        custody_failed = exc
+    # The history store; never fails a run. A distributed run goes to the shared store
+    # as well.
+    record_after_run(writer.path, catalog)
+    if request.store:
+        record_after_run(writer.path, catalog, db_url=request.store)
+    from audit.report.render import write_reports  # Jinja2 (and WeasyPrint): reports only
+
+    reports = (write_reports(writer.path, catalog, list(request.report_formats),
+                             request.lang) if request.report_formats else [])
+    for path in reports:
+        announce(f"report: {path}")
+    if custody_failed is not None:
+        raise custody_failed
+    return RunResult(summary, reports)
 
 
 def signing_key(request: RunRequest) -> Signer | None:

@@ -3,6 +3,7 @@ twice, with the Scrapy engine too) and an engine that loses a probe without sayi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -99,3 +100,49 @@ def test_unobserved_counts_planned_probes_without_an_observation(tmp_path: Path)
     writer.add_observation(observation(1))
     writer.close()
     assert unobserved(writer.path) == 1
+
+
+# The run's CLI with Ctrl-C (a KeyboardInterrupt) arriving at a chosen stage after the crawl.
+INTERRUPTING = ("import sys\n"
+                "import audit.pipeline as pipeline\n"
+                "import audit.report.render as render\n"
+                "def ctrl_c(*args, **kwargs):\n"
+                "    raise KeyboardInterrupt\n"
+                "if sys.argv[1] == 'judging':\n"
+                "    pipeline.write_run_review = ctrl_c\n"
+                "else:\n"
+                "    render.write_reports = ctrl_c\n"
+                "from audit.cli import main\n"
+                "sys.argv = ['hulian', *sys.argv[2:]]\n"
+                "main()\n")
+
+
+def test_ctrl_c_while_judging_stops_unsealed_and_resumable(tmp_path: Path) -> None:
+    # It was Click's "Aborted!" with exit 1 and no word of what to do.
+    with serve(PAGES) as site:
+        result = subprocess.run(
+            [sys.executable, "-c", INTERRUPTING, "judging", *_command(tmp_path, site.url)],
+            capture_output=True, text=True, timeout=240, check=False)
+        assert result.returncode == 130, result.stderr[-3000:]
+        run = tmp_path / "runs" / "r"
+        assert f"hulian run --resume {run}" in result.stderr
+        assert not json.loads((run / "manifest.json").read_text())["files"]  # not sealed
+        resumed = subprocess.run(
+            [sys.executable, "-m", "audit.cli", *_command(tmp_path, site.url)[:2], "run",
+             "--resume", str(run), "--report-format", "", "--json"],
+            capture_output=True, text=True, timeout=240, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout)["observations"] == 2
+    assert json.loads((run / "manifest.json").read_text())["files"]  # sealed now
+
+
+def test_ctrl_c_while_writing_reports_says_the_run_is_sealed(tmp_path: Path) -> None:
+    with serve(PAGES) as site:
+        result = subprocess.run(
+            [sys.executable, "-c", INTERRUPTING, "reports",
+             *_command(tmp_path, site.url)[:-2], "--report-format", "html"],
+            capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 130, result.stderr[-3000:]
+    run = tmp_path / "runs" / "r"
+    assert f"hulian report {run}" in result.stderr
+    assert json.loads((run / "manifest.json").read_text())["files"]
