@@ -575,3 +575,29 @@ def test_a_platform_page_shown_for_seconds_before_it_forwards_is_read_by_a_perso
     facts = classify_page(parse_page(_page(body), "https://www.zhihu.com/risk/1"), catalog)
     assert (facts.kind, facts.signature) == (PageKind.UNRECOGNIZED, "structure/delayed_forward")
     assert facts.target == TARGET
+
+
+def test_the_targets_own_page_moving_elsewhere_after_seconds_is_the_target(
+        catalog: Catalog) -> None:
+    # The delayed-forward reading made the target's own "we have moved" page unrecognized (a
+    # review of the fix): it is the target's content.
+    body = ('<meta http-equiv="refresh" content="3; url=https://shop2.example/other">'
+            "<p>本店已搬家，3秒后自动跳转</p>")
+    facts = classify_page(parse_page(_page(body), TARGET), catalog, target=TARGET)
+    assert facts.kind is PageKind.CONTENT
+
+
+def test_a_page_that_shows_nothing_while_it_waits_is_a_slow_redirect(catalog: Catalog) -> None:
+    body = f'<meta http-equiv="refresh" content="3; url={TARGET}">'
+    facts = classify_page(parse_page(_page(body).replace("<title>提示</title>", ""),
+                                     "https://redir.example/x"), catalog)
+    assert facts.kind is PageKind.CONTENT
+
+
+def test_an_endpoint_page_returning_home_after_seconds_is_read_by_its_structure(
+        catalog: Catalog) -> None:
+    # A block page that sends the reader back to the platform's home is no way on.
+    body = ('<meta http-equiv="refresh" content="3; url=https://mp.weixin.qq.com/">'
+            "<h2>该网页可能存在风险</h2><p>非官方网址，暂不支持访问</p>")
+    facts = classify_page(parse_page(_page(body), WECHAT), catalog)
+    assert facts.kind is PageKind.BLOCKED

@@ -426,7 +426,8 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     if endpoint is not None:
         return _classify_endpoint(page, markers, endpoint, reader, target)
     forward = page_forward(page) if short else None
-    return _classify_generic(page, markers, short, reader, forward, platform) or reader.facts(
+    return _classify_generic(page, markers, short, reader, forward, platform,
+                             target) or reader.facts(
         PageKind.CONTENT, None)
 
 
@@ -464,9 +465,10 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
         return generic
     if forward is not None and not forward.delayed:
         return reader.facts(PageKind.REDIRECT, "structure/forwards", target=forward.url)
-    if forward is not None:
+    if forward is not None and not _stays(forward.url, page, endpoint[0]):
         # Shown, then forwarded: in a wording the markers do not know, it may be a warning
-        # with a countdown (the target is where it forwards).
+        # with a countdown (the target is where it forwards). One that returns to the
+        # platform's own pages after a while is no way on: the structure decides.
         return reader.facts(PageKind.UNRECOGNIZED, "structure/delayed_forward",
                             target=forward.url)
     if not page.text.strip():
@@ -537,7 +539,8 @@ def _stays(url: str, page: Page, platform: Platform | None) -> bool:
 
 def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
                       reader: _Reader, forward: Forward | None = None,
-                      platform: Platform | None = None) -> PageFacts | None:
+                      platform: Platform | None = None,
+                      target: str | None = None) -> PageFacts | None:
     """The generic markers (policies/markers.yaml) of an interstitial the catalog does not
     know; None when none applies. `forward`: where the page sends its reader by itself
     (page_forward); `platform`: the page's own, whose domains are no way off it. A page whose
@@ -588,11 +591,14 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         # One outbound "continue" link on a tiny page is an interstitial in any language.
         return reader.facts(PageKind.WARNED, "generic/continue_link", target=continue_url,
                             continue_url=continue_url)
-    if forward is not None and not _stays(forward.url, page, platform):  # delayed (at_once above)
+    if (forward is not None and page.text.strip()  # delayed (at_once returned above)
+            and not _stays(forward.url, page, platform)
+            and not (page.url is not None and _same_site(page.url, target))):
         # Shown for seconds, then sent off its site and platform, in words the markers do
         # not know: as on an endpoint, a person must read it. Followed at once as it was,
         # "该网页可能存在风险 … 3秒后跳转" on a platform's page read as an open link (an
-        # adversarial review).
+        # adversarial review). Not the target's own page moving elsewhere (its content), nor
+        # a page that shows nothing while it waits.
         return reader.facts(PageKind.UNRECOGNIZED, "structure/delayed_forward",
                             target=forward.url)
     return None
