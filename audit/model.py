@@ -648,6 +648,9 @@ class ControlComparison(Record):
     body_proportion: float  # shorter body length / longer (1.0 = same length)
     title_match: bool
     structure_similarity: float  # weighted Jaccard of the two pages' element-name counts
+    # Jaccard of the two visible texts' trigrams; None where either page has no text, or the
+    # observation was made before texts were compared.
+    text_similarity: float | None = None
     matched: bool
 
 

@@ -119,7 +119,8 @@ def test_the_tables_hold_the_records_of_the_lines_and_are_sealed(tmp_path: Path)
     assert {"observations.parquet", "verdicts.parquet"} <= set(manifest.files)
     assert verify(run).intact
     info = columnar.info(run / "observations.parquet")
-    assert (info.table, info.schema_version, info.rows) == ("observations", 1, 6)
+    assert (info.table, info.schema_version, info.rows) == ("observations",
+                                                           columnar.SCHEMA_VERSION, 6)
     assert columnar.is_current(run / OBSERVATIONS)
 
 

@@ -374,3 +374,30 @@ def test_no_html_on_an_endpoint_is_never_content(catalog: Catalog, body: bytes,
     chains.on_control(chain, 200)
     outcome = chains.observation(chain, run_id="r", method="crawl").outcome
     assert outcome is (Outcome.ERROR if kind is PageKind.ERROR else Outcome.UNRECOGNIZED)
+
+
+def test_a_block_page_in_the_targets_clothes_did_not_reach_the_target(catalog: Catalog) -> None:
+    # The target's title, length and layout, and words no marker knows that say the link is
+    # blocked: it matched the control on length, title and structure, and read as `wrapped`
+    # (an adversarial review). Its text does not match.
+    mimic = ARTICLE.replace("Item text.", "Not allowed")
+    assert _short_link_chain(catalog, "https://promo.example-elsewhere.net/sale", mimic,
+                             "https://www.example-shop.com/sale", ARTICLE) \
+        is Outcome.UNRECOGNIZED
+    # The same page on another host still matches: texts alike.
+    assert _short_link_chain(catalog, "https://mirror.example-elsewhere.net/sale", ARTICLE,
+                             "https://www.example-shop.com/sale", ARTICLE) is Outcome.WRAPPED
+
+
+def test_the_text_similarity_is_recorded_and_says_nothing_without_text() -> None:
+    from audit.judge.compare import compare, fingerprint
+
+    article = parse_page(ARTICLE, "https://a.example/")
+    first = fingerprint(article, "https://a.example/", 200, ARTICLE.encode())
+    second = fingerprint(parse_page(ARTICLE, "https://b.example/"), "https://b.example/", 200,
+                         ARTICLE.encode())
+    assert compare(first, second).text_similarity == 1.0
+    empty = fingerprint(parse_page("<html><head><title>Spring sale</title></head><body>"
+                                   "<div id=app></div></body></html>", "https://c.example/"),
+                        "https://c.example/", 200, ARTICLE.encode())
+    assert compare(empty, second).text_similarity is None

@@ -52,7 +52,7 @@ pa.set_memory_pool(pa.system_memory_pool())
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: comparison.text_similarity
 # Rows held before they go to the file as one row group during a run, and the most JSON
 # held meanwhile (a few huge pages must not hold many MB each). Small on purpose: the block
 # is parsed into Arrow at about three times its size, in the crawl's recorder process, whose
@@ -89,7 +89,7 @@ _COMPARISON = pa.struct([
     ("control_url", _text()), ("control_status", pa.int32()), ("chain_status", pa.int32()),
     ("status_match", pa.bool_()), ("same_site", pa.bool_()), ("body_proportion", pa.float64()),
     ("title_match", pa.bool_()), ("structure_similarity", pa.float64()),
-    ("matched", pa.bool_()),
+    ("text_similarity", pa.float64()), ("matched", pa.bool_()),
 ])
 
 OBSERVATIONS_SCHEMA = pa.schema([

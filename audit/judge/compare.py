@@ -1,7 +1,10 @@
 """Did a chain end where the target itself ends? The chain's last page against the control
 fetch's last page, compared the way OONI's web_connectivity decides an HTTP difference
 (status codes, body length proportion, titles) plus a structural measure (the weighted
-Jaccard similarity of the two pages' element-name counts). Pure.
+Jaccard similarity of the two pages' element-name counts) and their texts (the Jaccard
+similarity of their visible texts' character trigrams): a page that copies the target's
+title, length and layout but says the link is blocked, in words no marker knows, matched the
+control on the first three and read as the target reached (an adversarial review). Pure.
 
 Used only where the chain did not end on the target's own site (a short link, a target that
 redirects elsewhere, or a platform that diverted the reader): there, the chain reached the
@@ -10,6 +13,7 @@ target only if it ended on a page like the one a direct visit ends on.
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -22,6 +26,12 @@ BODY_PROPORTION_MIN = 0.7
 # Two renderings of one page share most of their element names; a block page, a login wall
 # or an app-download page shares few with an article or a shop page.
 STRUCTURE_MIN = 0.6
+# Two fetches of one page share most of their text (a block of recommendations may change);
+# a block page in the target's clothes shares its title and menus at most.
+TEXT_MIN = 0.5
+# The visible text compared: its first characters are enough to tell two pages apart, and a
+# fingerprint travels between processes.
+TEXT_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,7 @@ class Fingerprint:
     body_length: int
     title: str = ""
     tags: dict[str, int] = field(default_factory=dict)
+    text: frozenset[int] = frozenset()  # the visible text's trigrams, hashed (_trigrams)
 
 
 def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) -> Fingerprint:
@@ -42,7 +53,23 @@ def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) ->
             if isinstance(element.tag, str):
                 tags[element.tag.lower()] += 1
     return Fingerprint(url=url, status=status, body_length=len(body),
-                       title=page.title if page is not None else "", tags=dict(tags))
+                       title=page.title if page is not None else "", tags=dict(tags),
+                       text=_trigrams(page.text) if page is not None else frozenset())
+
+
+def _trigrams(text: str) -> frozenset[int]:
+    """The text's character trigrams (case and spacing ignored), each by its CRC-32: stable
+    across processes, where Python's own hash of a string is not."""
+    folded = " ".join(text.split()).casefold()[:TEXT_CHARS].encode("utf-8")
+    return frozenset(zlib.crc32(folded[i:i + 3]) for i in range(max(0, len(folded) - 2)))
+
+
+def _text(a: frozenset[int], b: frozenset[int]) -> float | None:
+    """The Jaccard similarity of two texts' trigrams; None where either page has no text
+    (a page built by scripts), which then says nothing either way."""
+    if not a or not b:
+        return None
+    return round(len(a & b) / len(a | b), 3)
 
 
 def _structure(a: dict[str, int], b: dict[str, int]) -> float:
@@ -70,9 +97,11 @@ def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
     proportion = round(min(chain.body_length, control.body_length) / longer, 3) if longer else 1.0
     title_match = _titles_match(chain.title, control.title)
     structure = _structure(chain.tags, control.tags)
-    alike = proportion >= BODY_PROPORTION_MIN and title_match and structure >= STRUCTURE_MIN
+    text = _text(chain.text, control.text)
+    alike = (proportion >= BODY_PROPORTION_MIN and title_match and structure >= STRUCTURE_MIN
+             and (text is None or text >= TEXT_MIN))
     return ControlComparison(
         control_url=control.url, control_status=control.status, chain_status=chain.status,
         status_match=status_match, same_site=same_site, body_proportion=proportion,
-        title_match=title_match, structure_similarity=structure,
+        title_match=title_match, structure_similarity=structure, text_similarity=text,
         matched=status_match and (same_site or alike))
