@@ -33,6 +33,7 @@ from audit.measure.driver import ProbeDriver, SeedDriver
 from audit.measure.parsepool import ParsePool, default_processes
 from audit.model import Observation, Probe
 from spiders.audit import LinkAuditSpider
+from spiders.signals import handlers_restored
 
 logger = logging.getLogger(__name__)
 # scrapy-redis 0.9.1 still passes `spider=` to the stats collector on every enqueue and
@@ -323,7 +324,8 @@ def run_spider(settings: Any, **spider_kwargs: Any) -> dict[str, Any]:
             logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
         crawler = process.create_crawler(DistributedSpider)
         process.crawl(crawler, parser=parser, **spider_kwargs)
-        process.start()
+        with handlers_restored():
+            process.start()
     finally:
         parser.close()
     stats = crawler.stats.get_stats() if crawler.stats else {}

@@ -32,6 +32,7 @@ from audit.model import Observation, Probe  # noqa: E402
 from audit.policy.catalog import Catalog  # noqa: E402
 from spiders import settings as spider_settings  # noqa: E402
 from spiders.audit import LinkAuditSpider  # noqa: E402
+from spiders.signals import handlers_restored  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def _crawl(config: CrawlConfig, writer: BundleWriter, on_event: Callable[[str, A
         logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
     crawler = process.create_crawler(LinkAuditSpider)
     process.crawl(crawler, parser=parser, **spider_kwargs)
-    process.start()
+    with handlers_restored():
+        process.start()
     spider = crawler.spider
     assert spider is None or isinstance(spider, LinkAuditSpider)
     return (crawler.stats.get_stats() if crawler.stats else {}), spider

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from audit.evidence.bundle import BundleWriter, unobserved
 from tests.localsite import forum_policies, serve
 from tests.test_bundle import DIGEST, PROBE, observation
@@ -146,3 +148,40 @@ def test_ctrl_c_while_writing_reports_says_the_run_is_sealed(tmp_path: Path) -> 
     run = tmp_path / "runs" / "r"
     assert f"hulian report {run}" in result.stderr
     assert json.loads((run / "manifest.json").read_text())["files"]
+
+
+# The run's CLI with judging held (as a large run's is): a file says when it has begun.
+SLOW_JUDGING = ("import sys, time, pathlib\n"
+                "import audit.pipeline as pipeline\n"
+                "marker = pathlib.Path(sys.argv[1])\n"
+                "def held(*args, **kwargs):\n"
+                "    marker.write_text('judging')\n"
+                "    time.sleep(120)\n"
+                "pipeline.write_run_review = held\n"
+                "from audit.cli import main\n"
+                "sys.argv = ['hulian', *sys.argv[2:]]\n"
+                "main()\n")
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "scrapy"])
+def test_a_real_ctrl_c_while_judging_stops_the_run(tmp_path: Path, engine: str) -> None:
+    # Scrapy left its own handler installed after the crawl: a Ctrl-C while judging did
+    # nothing and a second was ignored (an adversarial review).
+    marker = tmp_path / "judging"
+    with serve(PAGES) as site:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SLOW_JUDGING, str(marker),
+             *_command(tmp_path, site.url, "--engine", engine)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists()
+        process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=60)
+        finally:
+            process.kill()  # a run that ignored the signal must not outlive the test
+    assert process.returncode == 130, err[-3000:]
+    assert "hulian run --resume" in err
