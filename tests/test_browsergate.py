@@ -177,3 +177,47 @@ def test_a_chunked_body_is_sent_as_llhttp_read_it(tmp_path: Path) -> None:
     (sent,) = received
     assert sent.endswith(b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                          b"5\r\nhello\r\n0\r\n\r\n")
+
+
+def test_the_head_bound_and_the_body_idle_bound_hold_and_a_half_close_is_answered(
+        tmp_path: Path) -> None:
+    from audit.measure.browsergate import MAX_HEAD_BYTES
+
+    async def scenario() -> tuple[bytes, bytes, float, bytes, list[bytes]]:
+        proxy = KeepAliveServer()
+        await proxy.start()
+        gate = BrowserGate(guard=AddressGuard(), routes={"*.test": f"http://127.0.0.1:{proxy.port}"},
+                           refusals=tmp_path / "render-refused.jsonl", timeout_s=1)
+        await gate.start()
+        try:
+            def big(size: int) -> bytes:  # a head of `size` bytes, in one write
+                head = b"GET http://shop.test/big HTTP/1.1\r\nX-Pad: \r\n\r\n"
+                return head.replace(b"X-Pad: ", b"X-Pad: " + b"a" * (size - len(head)))
+            # A head over the bound (it used to pass up to ~128 KiB, read in 64 KiB pieces).
+            over = await _exchange(gate, big(MAX_HEAD_BYTES + 2000))
+            under = await _exchange(gate, big(MAX_HEAD_BYTES - 100))
+            # A body that stalls: the exchange ends after the idle bound, not never.
+            reader, writer = await asyncio.open_connection("127.0.0.1", gate.port)
+            writer.write(b"POST http://shop.test/slow HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 100\r\n\r\nab")
+            started = asyncio.get_running_loop().time()
+            await asyncio.wait_for(reader.read(), 10)
+            stalled = asyncio.get_running_loop().time() - started
+            writer.close()
+            # A browser that half-closes after its request still gets the response.
+            reader, writer = await asyncio.open_connection("127.0.0.1", gate.port)
+            writer.write(_request("http://shop.test/half"))
+            writer.write_eof()
+            half = await asyncio.wait_for(reader.readuntil(b"answer"), 5)
+            writer.close()
+            return over, under, stalled, half, proxy.requests
+        finally:
+            await gate.close()
+            await proxy.close()
+
+    over, under, stalled, half, seen = asyncio.run(scenario())
+    assert over.startswith(b"HTTP/1.1 400")
+    assert under.startswith(b"HTTP/1.1 200")
+    assert stalled < 5
+    assert half.startswith(b"HTTP/1.1 200")
+    assert [r.split(b" ")[1] for r in seen] == [b"http://shop.test/big", b"http://shop.test/half"]

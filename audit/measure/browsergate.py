@@ -104,7 +104,7 @@ class _RequestReader:
         self._parser = httptools.HttpRequestParser(self)
         self._url = bytearray()
         self._headers: list[tuple[str, str]] = []
-        self._head_bytes = 0
+        self.fed = 0  # bytes fed before the head was whole
         self._chunked = False
         self.head_done = False
         self.complete = False
@@ -142,7 +142,7 @@ class _RequestReader:
 
     def feed(self, data: bytes) -> None:
         if not self.head_done:
-            self._head_bytes += len(data)
+            self.fed += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -153,7 +153,7 @@ class _RequestReader:
         except httptools.HttpParserError as exc:
             if not self.more:
                 raise BadRequest(f"llhttp: {str(exc)[:120]}") from None
-        if not self.head_done and self._head_bytes > MAX_HEAD_BYTES:
+        if not self.head_done and self.fed > MAX_HEAD_BYTES:
             raise BadRequest(f"a request head over {MAX_HEAD_BYTES} bytes")
 
     def request(self) -> _Request:
@@ -229,7 +229,10 @@ class BrowserGate:
         try:
             async with asyncio.timeout(self.timeout_s):
                 while not reading.head_done:
-                    data = await reader.read(65536)
+                    # Never more than one byte past the bound: a head that ends within it is
+                    # whole, one that does not is refused (feed), so no head over the bound
+                    # is forwarded, however the bytes arrive.
+                    data = await reader.read(min(65536, MAX_HEAD_BYTES + 1 - reading.fed))
                     if not data:
                         return
                     reading.feed(data)
@@ -260,7 +263,7 @@ class BrowserGate:
                 up_writer.write(reading.tunnel)
                 sending = _copy(reader, up_writer)
             else:
-                sending = _send_body(reader, up_writer, reading)
+                sending = _send_body(reader, up_writer, reading, self.timeout_s)
             await _relay(sending, _copy(up_reader, writer))
         finally:
             up_writer.close()
@@ -322,25 +325,28 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _send_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     reading: _RequestReader) -> None:
+                     reading: _RequestReader, idle_s: float) -> None:
     """A plain-http request's body as llhttp reads it, and nothing after it: returns (which
     ends the exchange) when the browser sends more, its next request on a kept-alive
-    connection, or closes."""
+    connection. A body that stalls for `idle_s` ends it too (a body sent a byte at a time
+    held a connection without end: a review); a browser that only half-closes after its
+    request still gets the response."""
     while True:
         while reading.body:
             writer.write(reading.body.popleft())
         await writer.drain()
         if reading.complete:
             break
-        data = await reader.read(65536)
+        async with asyncio.timeout(idle_s):
+            data = await reader.read(65536)
         if not data:
             return
         try:
             reading.feed(data)
         except BadRequest:
             return  # a body llhttp cannot frame: the exchange ends where it went wrong
-    if not reading.more:
-        await reader.read(1)
+    if not reading.more and not await reader.read(1):
+        await asyncio.Event().wait()  # half-closed: the response ends the exchange
 
 
 async def _relay(sending: Coroutine[None, None, None],
