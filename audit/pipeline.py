@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from audit.evidence.bundle import (
     ensure_columnar,
     new_run_id,
     read_manifest,
-    unobserved,
+    tally,
     verdicts_writing,
     verify,
 )
@@ -229,14 +228,15 @@ def measure(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, request
         result = crawl(catalog, config, writer, planned=planned, done=done, progress=progress)
     if progress is not None:
         progress("measured", None)
-    if missing := unobserved(writer.path):
+    counted = tally(writer.path)  # the bundle's, a resumed run's earlier observations too
+    if counted.unobserved:
         # Whatever the engine reported: a bundle sealed with links unmeasured would verify
         # as intact and read as complete (Scrapy stopped by a second Ctrl-C returned as if it
         # had ended, an adversarial review).
-        raise Unfinished(writer.path, missing)
+        raise Unfinished(writer.path, counted.unobserved)
     summary = Summary(run_id=writer.run_id, path=writer.path, planned=result.planned,
                       seed_errors=result.seed_errors)
-    summary.outcomes = Counter(o.outcome.value for o in Bundle(writer.path).observations())
+    summary.outcomes = counted.outcomes
     summary.observations = sum(summary.outcomes.values())
     return summary
 

@@ -104,6 +104,27 @@ def test_unobserved_counts_planned_probes_without_an_observation(tmp_path: Path)
     assert unobserved(writer.path) == 1
 
 
+def test_the_tally_counts_what_the_models_say(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from audit.evidence.bundle import Bundle, tally
+
+    writer = BundleWriter(tmp_path, run_id="t", policy_digest=DIGEST)
+    for i in range(3):
+        writer.add_probe(PROBE.model_copy(update={"id": f"p{i}"}))
+        writer.add_observation(observation(i, outcome="blocked" if i else "direct"))
+    writer.close()
+    # A line written by another writer, its keys in another order: read whole.
+    with (writer.path / "observations.jsonl").open("a", encoding="utf-8") as lines:
+        lines.write(json.dumps({"outcome": "warned", "probe_id": "p9", "id": "o9",
+                                "source": "weixin", "surface": "im_private",
+                                "target_url": "https://a.example/"}) + "\n")
+    counted = tally(writer.path)
+    assert counted.outcomes == Counter({"blocked": 2, "direct": 1, "warned": 1})
+    assert counted.outcomes == Counter(o.outcome.value for o in Bundle(writer.path).observations())
+    assert counted.unobserved == 0
+
+
 # The run's CLI with Ctrl-C (a KeyboardInterrupt) arriving at a chosen stage after the crawl.
 INTERRUPTING = ("import sys\n"
                 "import audit.pipeline as pipeline\n"

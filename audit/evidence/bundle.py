@@ -15,6 +15,7 @@ import platform as host_platform
 import re
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -436,16 +437,44 @@ class Bundle:
         return iter_records(self.path / SEARCH, SearchRecord, self.problems)
 
 
-def unobserved(path: Path) -> int:
-    """How many probes of the bundle at `path` have no observation: none, when a crawl has
-    measured everything it planned. Read from the records' ids, not their models."""
+@dataclass
+class Tally:
+    """What a crawl's end needs of a bundle: its observations' outcomes, counted, and how many
+    of its probes have no observation (none, when a crawl has measured everything it
+    planned)."""
+
+    outcomes: Counter[str]
+    unobserved: int
+
+
+# An observation's outcome as model_dump_json writes it: the key cannot occur inside a string
+# (JSON escapes its quotes) and no nested record has one.
+_OUTCOME = re.compile(rb'"outcome":"([a-z_]+)"')
+
+
+def tally(path: Path) -> Tally:
+    """One pass over the records' lines, read for their ids and outcomes, not into models
+    (the models of a million observations took ~9 s, their ids and outcomes ~3 s)."""
     observed: set[object] = set()
+    outcomes: Counter[str] = Counter()
     for line in _lines(path / OBSERVATIONS):
-        if (ids := _record_ids(line, with_probe=True)) is not None:
-            observed.add(ids[1])
-    return sum(1 for line in _lines(path / PROBES)
-               if (ids := _record_ids(line, with_probe=False)) is not None
-               and ids[0] not in observed)
+        if (ids := _record_ids(line, with_probe=True)) is None:
+            continue  # a cut last line, as the models' reader skips it
+        observed.add(ids[1])
+        found = _OUTCOME.search(line)
+        if found is not None:
+            outcomes[found.group(1).decode()] += 1
+        else:  # written otherwise (another writer's key order, escapes): read it whole
+            outcomes[str(json.loads(line).get("outcome"))] += 1
+    missing = sum(1 for line in _lines(path / PROBES)
+                  if (ids := _record_ids(line, with_probe=False)) is not None
+                  and ids[0] not in observed)
+    return Tally(outcomes, missing)
+
+
+def unobserved(path: Path) -> int:
+    """How many probes of the bundle at `path` have no observation."""
+    return tally(path).unobserved
 
 
 def _lines(file: Path) -> Iterator[bytes]:
