@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import redis
 from scrapy import Request, signals
-from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, ScrapyDeprecationWarning
 from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
@@ -30,10 +30,10 @@ from twisted.internet import task
 from audit.history.store import add_crawl_observation, add_crawl_probes, crawl_missing, open_engine
 from audit.measure.chain import Seed
 from audit.measure.driver import ProbeDriver, SeedDriver
-from audit.measure.parsepool import ParsePool, default_processes
+from audit.measure.parsepool import default_processes
 from audit.model import Observation, Probe
 from spiders.audit import LinkAuditSpider
-from spiders.signals import handlers_restored
+from spiders.runner import run_once
 
 logger = logging.getLogger(__name__)
 # scrapy-redis 0.9.1 still passes `spider=` to the stats collector on every enqueue and
@@ -314,20 +314,8 @@ class StorePipeline:
 
 def run_spider(settings: Any, **spider_kwargs: Any) -> dict[str, Any]:
     """Run DistributedSpider once in this process (blocking); its stats."""
-    # Pages parsed in workers, each with a time budget, as in the other crawls; forked
-    # before Scrapy installs its reactor.
-    parser = ParsePool(spider_kwargs["catalog"], default_processes())
-    try:
-        process = CrawlerProcess(settings, install_root_handler=False)
-        if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
-            # A failed download is a measured fact, not an error of the audit (as in crawl()).
-            logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
-        crawler = process.create_crawler(DistributedSpider)
-        process.crawl(crawler, parser=parser, **spider_kwargs)
-        with handlers_restored():
-            process.start()
-    finally:
-        parser.close()
+    crawler = run_once(settings, DistributedSpider, processes=default_processes(),
+                       **spider_kwargs)
     stats = crawler.stats.get_stats() if crawler.stats else {}
     result: dict[str, Any] = {k: v for k, v in stats.items() if isinstance(v, int | float | str)}
     spider = crawler.spider

@@ -18,7 +18,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 # it also leaves `br` out of Accept-Encoding, so servers never send it (dependencies.md §4).
 warnings.filterwarnings("ignore", message=".*'br' encoding support.*", category=UserWarning)
 
-from scrapy.crawler import CrawlerProcess  # noqa: E402
+from scrapy.crawler import Crawler, CrawlerProcess  # noqa: E402
 from scrapy.settings import Settings, default_settings  # noqa: E402
 
 from audit.evidence.bundle import BundleWriter  # noqa: E402
@@ -87,15 +87,14 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
         if progress is not None:
             progress(kind, payload)
 
-    # Forked before Scrapy installs its reactor and before the browser is launched.
-    parser = ParsePool(catalog, default_processes(config.parse_processes))
-    try:
-        stats, spider = _crawl(config, writer, on_event, parser, seeds=seeds, catalog=catalog,
-                               run_id=writer.run_id, planned=planned, done=done,
-                               search=SearchLog(search_targets(catalog, config),
-                                                searched(writer.path)))
-    finally:
-        parser.close()
+    crawler = run_once(build_settings(config, writer, on_event), LinkAuditSpider,
+                       processes=default_processes(config.parse_processes), seeds=seeds,
+                       catalog=catalog, run_id=writer.run_id, planned=planned, done=done,
+                       search=SearchLog(search_targets(catalog, config),
+                                        searched(writer.path)))
+    spider = crawler.spider
+    assert spider is None or isinstance(spider, LinkAuditSpider)
+    stats = crawler.stats.get_stats() if crawler.stats else {}
     reason = stats.get("finish_reason")
     if reason == "shutdown" or (reason is None and "start_time" in stats):
         # Scrapy's own Ctrl-C handler stopped the crawl and returned as if it had ended: the
@@ -124,19 +123,22 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
     )
 
 
-def _crawl(config: CrawlConfig, writer: BundleWriter, on_event: Callable[[str, Any], None],
-           parser: ParsePool, **spider_kwargs: Any) -> tuple[dict[str, Any],
-                                                           LinkAuditSpider | None]:
-    """Scrapy's crawl itself: its stats and the spider."""
-    process = CrawlerProcess(build_settings(config, writer, on_event), install_root_handler=False)
-    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
-        # A download that failed after its retry is a measured fact (an `error` or
-        # `target_down` observation), not an error of the audit: keep it out of the log.
-        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
-    crawler = process.create_crawler(LinkAuditSpider)
-    process.crawl(crawler, parser=parser, **spider_kwargs)
-    with handlers_restored():
-        process.start()
-    spider = crawler.spider
-    assert spider is None or isinstance(spider, LinkAuditSpider)
-    return (crawler.stats.get_stats() if crawler.stats else {}), spider
+def run_once(settings: Settings, spider: type[LinkAuditSpider], *, processes: int,
+             **spider_kwargs: Any) -> Crawler:
+    """Run `spider` once in this process (blocking: Scrapy's reactor starts once), its pages
+    parsed by `processes` parse workers (forked first, before Scrapy installs its reactor and
+    before any browser is launched), Scrapy's Ctrl-C handlers kept to the crawl; its crawler."""
+    parser = ParsePool(spider_kwargs["catalog"], processes)
+    try:
+        process = CrawlerProcess(settings, install_root_handler=False)
+        if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+            # A download that failed after its retry is a measured fact (an `error` or
+            # `target_down` observation), not an error of the audit: keep it out of the log.
+            logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+        crawler = process.create_crawler(spider)
+        process.crawl(crawler, parser=parser, **spider_kwargs)
+        with handlers_restored():
+            process.start()
+    finally:
+        parser.close()
+    return crawler
