@@ -601,3 +601,16 @@ def test_an_endpoint_page_returning_home_after_seconds_is_read_by_its_structure(
             "<h2>该网页可能存在风险</h2><p>非官方网址，暂不支持访问</p>")
     facts = classify_page(parse_page(_page(body), WECHAT), catalog)
     assert facts.kind is PageKind.BLOCKED
+
+
+@pytest.mark.parametrize(("body", "kind"), [
+    # Security-check words and block words on one page: a person must say which it is.
+    ("<h2>安全验证</h2><p>该链接已被屏蔽</p>", PageKind.UNRECOGNIZED),
+    ("<h2>人机验证</h2><p>请复制链接到浏览器打开</p>", PageKind.UNRECOGNIZED),
+    # A security check alone stays an anti-bot answer (the auditor was refused).
+    ("<h2>安全验证</h2><p>请完成下方验证后继续</p>", PageKind.ERROR),
+])
+def test_a_security_check_that_says_blocked_is_read_by_a_person(catalog: Catalog, body: str,
+                                                               kind: PageKind) -> None:
+    facts = classify_page(parse_page(_page(body), WECHAT), catalog)
+    assert facts.kind is kind

@@ -421,6 +421,13 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
             reason_selector=signature.reason_selector, reason_from_scripts=True)
     if short or endpoint is not None:
         marker = anti_bot_marker(page, markers)
+        visible = f"{page.title}\n{page.text}"
+        if marker is not None and (_any_phrase(visible, markers.blocked)
+                                   or _any_phrase(visible, markers.copy_only)):
+            # A security check that also says the link is blocked (or to be copied out):
+            # as an anti-bot answer it fell out of the findings into the errors (an
+            # adversarial review); which it is, a person must say.
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_and_blocked")
         if marker is not None:
             return reader.facts(PageKind.ERROR, "generic/anti_bot", failure="anti_bot:captcha")
     if endpoint is not None:
