@@ -213,7 +213,8 @@ def audit_run(
     fail_on: Annotated[Severity | None, typer.Option(
         help="Exit with status 3 if a verdict of this severity or worse failed, or was left "
              "inconclusive by a link ending on a page hulian cannot read (outcome "
-             "unrecognized: see the review queue). For CI gating.")
+             "unrecognized: see the review queue), or if a seed page was not read in full "
+             "(a seed error or warning). For CI gating.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
                            ] = False,
