@@ -49,14 +49,10 @@ from audit.model import Probe
 from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason, for_exception
 from spiders.search import SearchAdapter
+from spiders.settings import CLOSE_TIMEOUT_S, download_timeout
 from spiders.values import now, response_headers
 
 logger = logging.getLogger(__name__)
-
-# How long closing a rendered page may take (Chromium closes even a page whose script spins
-# in well under a second). The screenshot before it has the request's download timeout, as
-# the render had (spiders/browser.py).
-CLOSE_TIMEOUT_S = 10.0
 
 # Every request as the driver asked for it.
 AS_ASKED = {"handle_httpstatus_all": True, "dont_redirect": True, "dont_retry": True,
@@ -260,7 +256,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             analysis = None if wanted is None else await self.parser.analyze(
                 response.body, headers.get("content-type", ""), response.url,
                 target=wanted.target, status=wanted.status, control=wanted.control,
-                    refresh=wanted.refresh)
+                refresh=wanted.refresh)
         except PageCrashed as crashed:  # in a worker: a crash, or past its time budget
             command = driver.on_parse_crash(answer, now(), crashed.failure)
         except (RecursionError, MemoryError):  # parsed in this process, without a worker
@@ -288,7 +284,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             file = directory / f"{driver.probe.id}.png"
             try:
                 await asyncio.wait_for(page.screenshot(path=str(file), full_page=True),
-                                       self._download_timeout(response.meta))
+                                       download_timeout(response.meta, self.settings))
                 path = f"screenshots/{file.name}"
             except Exception as exc:  # whatever the browser answers, as render_failed
                 # A page Chromium cannot picture (3,000,000 px tall: "Unable to capture
@@ -301,9 +297,6 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
                     await asyncio.wait_for(page.close(), CLOSE_TIMEOUT_S)
         async for item in self._next(driver, driver.on_screenshot(path, now())):
             yield item
-
-    def _download_timeout(self, meta: dict[str, Any]) -> float:
-        return float(meta.get("download_timeout") or self.settings.getfloat("DOWNLOAD_TIMEOUT"))
 
     async def render_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request  # type: ignore[attr-defined]

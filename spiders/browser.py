@@ -30,6 +30,7 @@ from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from spiders.failures import RenderTimeout
+from spiders.settings import CLOSE_TIMEOUT_S, download_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 _PAGE = "hulian_render_page"
 # The render's deadline and bound: started by remember_page once the page exists.
 _DEADLINE = "hulian_render_deadline"
-# Closing a page takes Chromium well under a second, even with its renderer stuck.
-CLOSE_TIMEOUT_S = 10.0
 
 
 async def remember_page(page: Page, request: Request) -> None:
@@ -56,8 +55,7 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         if not request.meta.get("playwright"):
             plain: Response = await super().download_request(request)
             return plain
-        bound = float(request.meta.get("download_timeout")
-                      or self._crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        bound = download_timeout(request.meta, self._crawler.settings)
         request.meta["playwright_page_init_callback"] = f"{__name__}.remember_page"
         deadline = asyncio.timeout(None)
         request.meta[_DEADLINE] = (deadline, bound)

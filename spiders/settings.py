@@ -8,6 +8,15 @@ from typing import Any
 from audit.measure.settings import BASE
 
 CHROMIUM = "/usr/bin/chromium"
+# How long closing a rendered page may take: Chromium closes even a page whose script spins in
+# well under a second.
+CLOSE_TIMEOUT_S = 10.0
+
+
+def download_timeout(meta: dict[str, Any], settings: Any) -> float:
+    """A request's download timeout (a seed page's may be longer), which bounds its render and
+    its screenshot as it bounds every fetch."""
+    return float(meta.get("download_timeout") or settings.getfloat("DOWNLOAD_TIMEOUT"))
 
 
 def render(gate_args: list[str]) -> dict[str, Any]:

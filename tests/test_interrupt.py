@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.evidence.bundle import BundleWriter, unobserved
+from audit.evidence.bundle import BundleWriter, tally
 from tests.localsite import forum_policies, serve
 from tests.test_bundle import DIGEST, PROBE, observation
 
@@ -75,7 +75,7 @@ def test_two_ctrl_c_stop_the_scrapy_engine_unsealed(tmp_path: Path) -> None:
     assert process.returncode == 130, err[-3000:]
     assert "hulian run --resume" in err
     assert not (run / "verdicts.jsonl").exists()
-    assert unobserved(run) == 1
+    assert tally(run).unobserved == 1
 
 
 def test_an_engine_that_loses_a_probe_silently_leaves_the_run_unsealed(
@@ -89,7 +89,7 @@ def test_an_engine_that_loses_a_probe_silently_leaves_the_run_unsealed(
     assert "1 planned link(s) not measured" in result.stderr
     run = tmp_path / "runs" / "r"
     assert not (run / "verdicts.jsonl").exists()
-    assert unobserved(run) == 1
+    assert tally(run).unobserved == 1
 
 
 def test_unobserved_counts_planned_probes_without_an_observation(tmp_path: Path) -> None:
@@ -97,17 +97,17 @@ def test_unobserved_counts_planned_probes_without_an_observation(tmp_path: Path)
     writer.add_probe(PROBE.model_copy(update={"id": "p1"}))
     writer.add_probe(PROBE.model_copy(update={"id": "p2"}))
     writer.close()
-    assert unobserved(writer.path) == 2
+    assert tally(writer.path).unobserved == 2
     writer = BundleWriter(tmp_path, run_id="u", policy_digest=DIGEST, resume=True)
     writer.add_observation(observation(1))
     writer.close()
-    assert unobserved(writer.path) == 1
+    assert tally(writer.path).unobserved == 1
 
 
 def test_the_tally_counts_what_the_models_say(tmp_path: Path) -> None:
     from collections import Counter
 
-    from audit.evidence.bundle import Bundle, tally
+    from audit.evidence.bundle import Bundle
 
     writer = BundleWriter(tmp_path, run_id="t", policy_digest=DIGEST)
     for i in range(3):
@@ -119,6 +119,7 @@ def test_the_tally_counts_what_the_models_say(tmp_path: Path) -> None:
         lines.write(json.dumps({"outcome": "warned", "probe_id": "p9", "id": "o9",
                                 "source": "weixin", "surface": "im_private",
                                 "target_url": "https://a.example/"}) + "\n")
+        lines.write('{"id":"o10","probe_id":"p10","outcome":"dir')  # cut by a crash
     counted = tally(writer.path)
     assert counted.outcomes == Counter({"blocked": 2, "direct": 1, "warned": 1})
     assert counted.outcomes == Counter(o.outcome.value for o in Bundle(writer.path).observations())

@@ -460,21 +460,20 @@ def tally(path: Path) -> Tally:
     for line in _lines(path / OBSERVATIONS):
         if (ids := _record_ids(line, with_probe=True)) is None:
             continue  # a cut last line, as the models' reader skips it
-        observed.add(ids[1])
         found = _OUTCOME.search(line)
         if found is not None:
-            outcomes[found.group(1).decode()] += 1
+            outcome = found.group(1).decode()
         else:  # written otherwise (another writer's key order, escapes): read it whole
-            outcomes[str(json.loads(line).get("outcome"))] += 1
+            try:
+                outcome = str(json.loads(line).get("outcome"))
+            except ValueError:
+                continue  # cut by a crash after its first fields: not an observation
+        observed.add(ids[1])
+        outcomes[outcome] += 1
     missing = sum(1 for line in _lines(path / PROBES)
                   if (ids := _record_ids(line, with_probe=False)) is not None
                   and ids[0] not in observed)
     return Tally(outcomes, missing)
-
-
-def unobserved(path: Path) -> int:
-    """How many probes of the bundle at `path` have no observation."""
-    return tally(path).unobserved
 
 
 def _lines(file: Path) -> Iterator[bytes]:
