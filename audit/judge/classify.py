@@ -608,7 +608,26 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         # a page that shows nothing while it waits.
         return reader.facts(PageKind.UNRECOGNIZED, "structure/delayed_forward",
                             target=forward.url)
+    shown_link = _link_to(page, target) if platform is not None and target else None
+    if (shown_link is not None and target is not None and not _stays(target, page, platform)
+            and not _any_phrase(visible, markers.login_wall)):
+        # A short page of a platform, in words the markers do not know, that shows or links
+        # the target the reader was sent to instead of taking them there: an interstitial
+        # of some kind (a leave page in Japanese reached by a redirect), not the platform's
+        # own page the link was diverted to (an app download, a login wall), which does not
+        # point back at the target. Read as the platform's page, it was `diverted`.
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/shows_target",
+                            target=shown_link)
     return None
+
+
+def _link_to(page: Page, target: str) -> str | None:
+    """The first link (or URL written out) on `page` that leads to `target`'s site."""
+    for anchor in page.anchors:
+        url = resolve(page.url, anchor.href)
+        if url is not None and on_target_site(url, target):
+            return url
+    return next((u for u in page.text_urls if on_target_site(u, target)), None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -722,14 +741,18 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
 # Observation -> outcome
 # ---------------------------------------------------------------------------------------
 
-def _reaches(url: str | None, target_url: str) -> bool:
+def on_target_site(url: str | None, target_url: str) -> bool:
     """Whether a URL is on the target's site: its host, or its registrable domain."""
     if not url:
         return False
     host, target_host = host_of(url), host_of(target_url)
     if host is None or target_host is None:
         return False
-    return host == target_host or registrable_domain(url) == registrable_domain(target_url)
+    if host == target_host:
+        return True
+    site = registrable_domain(url)
+    # Two hosts without a registrable domain (`localhost`, `intranet`) are not one site.
+    return site is not None and site == registrable_domain(target_url)
 
 
 # The page kinds that decide an outcome by themselves, whatever happened after them.
@@ -778,9 +801,11 @@ def classify_observation(
     status = final.status
     if status is None or status >= 400:
         return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
-    reached = _reaches(final.url, target_url) or (comparison is not None and comparison.matched)
+    reached = on_target_site(final.url, target_url) or (
+        comparison is not None and comparison.matched)
     if reached:
-        return (Outcome.DIRECT if _reaches(hops[0].url, target_url) else Outcome.WRAPPED), None
+        direct = on_target_site(hops[0].url, target_url)
+        return (Outcome.DIRECT if direct else Outcome.WRAPPED), None
     if control_ok is False:
         return Outcome.TARGET_DOWN, None
     if ended_on_known_platform:

@@ -16,7 +16,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from audit.model import Endpoint, GenericMarkers, PageKind, Platform
+from audit.model import (
+    Endpoint,
+    GenericMarkers,
+    PageKind,
+    Platform,
+    TargetLocation,
+    TargetSource,
+    Wrapper,
+)
 from audit.policy.catalog import Catalog
 from audit.web.page import Page, find_text_urls, text_of
 from audit.web.urls import host_matches, host_of, registrable_domain, resolve, url_matches
@@ -27,7 +35,8 @@ _BUTTONS = "button, [role=button], input[type=button], input[type=submit]"
 
 
 def endpoint_at(url: str | None, catalog: Catalog) -> tuple[Platform, Endpoint] | None:
-    """The interception endpoint a URL is on, with its platform; None when it is on none."""
+    """The interception endpoint a URL is on, with its platform; None when it is on none.
+    A declared endpoint first; else a wrapper's own URL is one (`wrapper_endpoint`)."""
     host = host_of(url) if url else None
     if host is None or url is None:
         return None
@@ -35,7 +44,24 @@ def endpoint_at(url: str | None, catalog: Catalog) -> tuple[Platform, Endpoint] 
         for endpoint in platform.endpoints:
             if url_matches(url, endpoint.match):
                 return platform, endpoint
+    for platform in catalog.platforms.values():
+        for wrapper in platform.wrappers:
+            if url_matches(url, wrapper.match):
+                return platform, wrapper_endpoint(wrapper)
     return None
+
+
+def wrapper_endpoint(wrapper: Wrapper) -> Endpoint:
+    """A wrapper's URL read as an interception endpoint. A wrapper that answers with a page
+    of its own, rather than forwarding at once, is showing its interstitial there, whether
+    or not the catalog declared the endpoint: read as an ordinary page of the platform, a
+    leave page in a language the markers lack (Japanese, Korean, Uyghur) ended the chain on
+    the platform's host and read as `diverted` (an adversarial review). Its target is read
+    from the wrapper's own query parameters where it keeps it there."""
+    sources = ([TargetSource(kind="query", param=param) for param in wrapper.params]
+               if wrapper.target is TargetLocation.QUERY else [])
+    return Endpoint(id=wrapper.id, match=wrapper.match, shows=["warned", "copy_only", "blocked"],
+                    target=sources, note="the wrapper's own page", cite=wrapper.cite)
 
 
 def has_word(text: str, words: Iterable[str]) -> bool:

@@ -18,6 +18,7 @@ from audit.judge.classify import (
     classify_observation,
     classify_page,
     endpoint_of,
+    on_target_site,
     outbound_links,
     platform_for_url,
 )
@@ -27,7 +28,7 @@ from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind
 from audit.policy.catalog import Catalog
 from audit.web.decode import content_codings, decode_html
 from audit.web.page import Page, parse_page
-from audit.web.urls import host_of, registrable_domain, resolve
+from audit.web.urls import resolve
 
 logger = logging.getLogger(__name__)
 
@@ -276,22 +277,12 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
     short = _is_short(page, catalog)
     forward = page_forward(page) if short or facts.kind is PageKind.REDIRECT else None
-    keep = control or (target is not None and not _on_site(url, target))
+    keep = control or (target is not None and not on_target_site(url, target))
     return PageAnalysis(parsed=True, facts=facts, short=short,
                         meta_refresh=forward.url if forward and forward.via == "meta_refresh"
                         else None,
                         js_target=forward.url if forward and forward.via == "js" else None,
                         fingerprint=fingerprint(page, url, status, body) if keep else None)
-
-
-def _on_site(url: str | None, target: str) -> bool:
-    """Whether a URL is on the target's site (its host or registrable domain)."""
-    if not url:
-        return False
-    host, target_host = host_of(url), host_of(target)
-    if host is None or target_host is None:
-        return False
-    return host == target_host or registrable_domain(url) == registrable_domain(target)
 
 
 def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
@@ -319,7 +310,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         facts = _unparsed(response, catalog) or facts
     chain.last_page = analysis.fingerprint or (
         Fingerprint(url=response.url, status=status, body_length=len(response.body))
-        if not _on_site(response.url, chain.probe.target_url) else None)
+        if not on_target_site(response.url, chain.probe.target_url) else None)
     read_by_markers = facts.signature is not None and not facts.signature.startswith(
         "structure/")
     if status >= 400 and not read_by_markers and facts.kind is not PageKind.ERROR:
@@ -411,7 +402,7 @@ def reached_target(chain: Chain) -> bool:
         return False
     last = hops[-1]
     return (last.status is not None and 200 <= last.status < 400
-            and _on_site(last.url, chain.probe.target_url))
+            and on_target_site(last.url, chain.probe.target_url))
 
 
 def needs_control(chain: Chain) -> bool:

@@ -1,0 +1,132 @@
+"""Pages of a platform that the catalog declares no interception endpoint for: a wrapper's own
+URL answering with a page, and a short page elsewhere on the platform's hosts. In wordings no
+marker knows, both read as `diverted` (the platform's own page) until an adversarial review
+showed leave pages in Japanese and Korean and a block in Uyghur among them."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.judge.classify import classify_page, on_target_site, platform_for_url
+from audit.judge.interception import endpoint_at
+from audit.measure import chain as chains
+from audit.model import Outcome, PageKind, Probe, SurfaceKind
+from audit.policy.catalog import Catalog, load_catalog
+from audit.web.page import parse_page
+
+TARGET = "https://shop.example-target.com/item/42"
+# Baidu's link redirector is a wrapper and no declared endpoint (policies/platforms/baidu.yaml).
+BAIDU_WRAPPER = f"https://www.baidu.com/link?url={TARGET}"
+# A page of Douban that is neither a wrapper nor an endpoint.
+DOUBAN_PAGE = "https://www.douban.com/x/notice"
+
+JA_LEAVE = ("<title>確認</title><h2>外部サイトへ移動します</h2><p>安全を確認してください</p>"
+            f"<a href='{TARGET}'>移動する</a>")
+UG_BLOCK = "<title>ئەسكەرتىش</title><h2>بۇ تور بېتىنى زىيارەت قىلىش چەكلەندى</h2>"
+JA_COPY = (f"<title>お知らせ</title><h2>このリンクはアプリ内で開けません</h2><p>{TARGET}</p>"
+           "<p>ブラウザで開いてください</p>")
+DOWNLOAD = ("<title>下载</title><h1>下载豆瓣App</h1><p>在App中打开，体验更佳</p>"
+            "<a href='/app.apk'>立即下载</a>")
+LOGIN = (f"<title>登录</title><h1>请先登录</h1><p>{TARGET}</p>"
+         "<form><input name=u><button>登录</button></form>")
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def _page_bytes(html: str) -> bytes:
+    return f"<!doctype html><html><head><meta charset=utf-8></head><body>{html}</body></html>" \
+        .encode()
+
+
+def _kind(catalog: Catalog, url: str, html: str, target: str = TARGET) -> tuple[PageKind, str]:
+    page = parse_page(_page_bytes(html).decode(), url)
+    facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
+    return facts.kind, facts.signature or ""
+
+
+def _outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]]) -> Outcome:
+    """The outcome of a chain whose responses are `hops` (url, status, headers, html); the
+    control fetch of the target succeeds."""
+    probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=TARGET,
+                  rendered_as="anchor")
+    chain = chains.Chain(probe=probe)
+    via: str = "start"
+    for url, status, headers, html in hops:
+        step = chains.on_response(chain, chains.Response(
+            url=url, status=status, headers={"content-type": "text/html", **headers},
+            body=_page_bytes(html)), via, catalog)  # type: ignore[arg-type]
+        via = step.via or "http"
+    chains.on_control(chain, 200)
+    return chains.observation(chain, run_id="r", method="crawl").outcome
+
+
+def test_a_wrappers_url_is_read_as_an_endpoint(catalog: Catalog) -> None:
+    found = endpoint_at(BAIDU_WRAPPER, catalog)
+    assert found is not None
+    platform, endpoint = found
+    assert (platform.id, endpoint.id) == ("baidu", "www.baidu.com-link")
+    assert endpoint.target == []  # Baidu's target is opaque: only the page can show it
+    # A wrapper that keeps its target in a query parameter gives the endpoint that source.
+    weixin = endpoint_at(f"https://developers.weixin.qq.com/community/middlepage/href?href="
+                         f"{TARGET}", catalog)
+    assert weixin is not None and [s.param for s in weixin[1].target] == ["href"]
+    # A declared endpoint comes first where both match (Weibo's sinaurl is both).
+    weibo = endpoint_at(f"https://weibo.cn/sinaurl?u={TARGET}", catalog)
+    assert weibo is not None and weibo[1].id == "sinaurl"
+
+
+def test_a_leave_page_in_japanese_at_a_wrapper_is_a_warning(catalog: Catalog) -> None:
+    assert _kind(catalog, BAIDU_WRAPPER, JA_LEAVE) == (PageKind.WARNED,
+                                                       "structure/continue_control")
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, JA_LEAVE)]) is Outcome.WARNED
+
+
+def test_a_block_in_uyghur_at_a_wrapper_is_a_block_not_a_diversion(catalog: Catalog) -> None:
+    assert _kind(catalog, BAIDU_WRAPPER, UG_BLOCK)[0] is PageKind.BLOCKED
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, UG_BLOCK)]) is Outcome.BLOCKED
+
+
+def test_a_wrapper_page_that_forwards_at_once_is_still_followed(catalog: Catalog) -> None:
+    forwarding = f"<script>window.location.replace('{TARGET}')</script>"
+    assert _kind(catalog, BAIDU_WRAPPER, forwarding)[0] is PageKind.REDIRECT
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, forwarding),
+                              (TARGET, 200, {}, "<title>item</title><p>the item</p>")]
+                    ) is Outcome.WRAPPED
+
+
+@pytest.mark.parametrize("html", [JA_LEAVE, JA_COPY])
+def test_a_platform_page_that_points_back_at_the_target_is_unrecognized(
+        catalog: Catalog, html: str) -> None:
+    assert _kind(catalog, DOUBAN_PAGE, html) == (PageKind.UNRECOGNIZED, "structure/shows_target")
+    # Reached by a redirect from the wrapper, as a platform would send it.
+    outcome = _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": DOUBAN_PAGE}, ""),
+                                 (DOUBAN_PAGE, 200, {}, html)])
+    assert outcome is Outcome.UNRECOGNIZED
+
+
+@pytest.mark.parametrize("html", [DOWNLOAD, LOGIN, UG_BLOCK])
+def test_the_platforms_own_page_is_still_a_diversion(catalog: Catalog, html: str) -> None:
+    """An app download and a login wall do not point back at the target (a login wall may
+    name it, and is excluded by its words); a block in words no marker knows, off any
+    endpoint, cannot be told from them. Each ends the chain on the platform: `diverted`."""
+    assert _kind(catalog, DOUBAN_PAGE, html)[0] is PageKind.CONTENT
+    outcome = _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": DOUBAN_PAGE}, ""),
+                                 (DOUBAN_PAGE, 200, {}, html)])
+    assert outcome is Outcome.DIVERTED
+
+
+def test_a_page_pointing_within_its_own_platform_is_content(catalog: Catalog) -> None:
+    """A target on the page's own platform (Douban linking to Douban) is no interstitial."""
+    own_target = "https://movie.douban.com/subject/1"
+    html = f"<title>豆瓣</title><p>相关</p><a href='{own_target}'>看看</a>"
+    assert _kind(catalog, DOUBAN_PAGE, html, target=own_target)[0] is PageKind.CONTENT
+
+
+def test_hosts_without_a_registrable_domain_are_not_one_site() -> None:
+    assert not on_target_site("http://localhost/a", "http://intranet/b")
+    assert on_target_site("http://localhost/a", "http://localhost/b")
+    assert on_target_site("https://m.shop.example-target.com/x", TARGET)
+    assert not on_target_site("https://example-target.org/", TARGET)
