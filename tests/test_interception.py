@@ -5,6 +5,7 @@ the target (its site, or the control fetch's page)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -387,6 +388,48 @@ def test_a_block_page_in_the_targets_clothes_did_not_reach_the_target(catalog: C
     # The same page on another host still matches: texts alike.
     assert _short_link_chain(catalog, "https://mirror.example-elsewhere.net/sale", ARTICLE,
                              "https://www.example-shop.com/sale", ARTICLE) is Outcome.WRAPPED
+
+
+def test_a_block_page_behind_the_targets_long_menu_did_not_reach_the_target(
+        catalog: Catalog) -> None:
+    """The target's title and a menu of more than 8,000 characters copied, then a message in
+    words no marker knows: comparing the texts' first 8,000 characters, the two matched and
+    the block read as `wrapped`. The texts are compared whole now."""
+    def words(seed: str, count: int) -> str:  # made-up Chinese words, as varied as real text
+        digest = hashlib.shake_256(seed.encode()).digest(2 * count)
+        return "".join(chr(0x4E00 + int.from_bytes(digest[i:i + 2], "big") % 20000)
+                       for i in range(0, 2 * count, 2))
+
+    menu = "".join(f"<li><a href='/c/{n}'>{words(f'menu{n}', 25)}</a></li>" for n in range(400))
+    target = ("<html><head><title>Spring sale</title></head><body><ul>" + menu + "</ul>"
+              + "".join(f"<p>{words(f'item{n}', 40)}</p>" for n in range(300))
+              + "</body></html>")
+    mimic = ("<html><head><title>Spring sale</title></head><body><ul>" + menu + "</ul>"
+             + "".join(f"<p>{words(f'zorblat{n}', 40)}</p>" for n in range(300))
+             + "</body></html>")
+    assert len(parse_page(mimic, "https://x.example/").text) > 8000
+    assert _short_link_chain(catalog, "https://promo.example-elsewhere.net/sale", mimic,
+                             "https://www.example-shop.com/sale", target) \
+        is Outcome.UNRECOGNIZED
+    assert _short_link_chain(catalog, "https://mirror.example-elsewhere.net/sale", target,
+                             "https://www.example-shop.com/sale", target) is Outcome.WRAPPED
+
+
+def test_the_text_sketch_estimates_the_similarity_of_long_texts() -> None:
+    """Beyond SKETCH_SIZE distinct trigrams the sketch estimates the Jaccard similarity;
+    below it, it is exact."""
+    from audit.judge.compare import SKETCH_SIZE, _text, _trigrams
+
+    words = [f"word{n}" for n in range(6000)]
+    first, second = " ".join(words[:4000]), " ".join(words[2000:])
+    a, b = _trigrams(first), _trigrams(second)
+    assert len(a) == len(b) == SKETCH_SIZE
+    exact_a = {first.encode()[i:i + 3] for i in range(len(first) - 2)}
+    exact_b = {second.encode()[i:i + 3] for i in range(len(second) - 2)}
+    exact = len(exact_a & exact_b) / len(exact_a | exact_b)
+    estimate = _text(a, b)
+    assert estimate is not None and abs(estimate - exact) < 0.06, (estimate, exact)
+    assert _text(_trigrams("a short text"), _trigrams("a short text")) == 1.0
 
 
 def test_the_text_similarity_is_recorded_and_says_nothing_without_text() -> None:
