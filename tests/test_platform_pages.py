@@ -47,9 +47,10 @@ def _kind(catalog: Catalog, url: str, html: str, target: str = TARGET) -> tuple[
     return facts.kind, facts.signature or ""
 
 
-def _outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]]) -> Outcome:
+def _outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
+             control: tuple[str, str] | None = None) -> Outcome:
     """The outcome of a chain whose responses are `hops` (url, status, headers, html); the
-    control fetch of the target succeeds."""
+    control fetch of the target succeeds (on `control`'s page (url, html) where given)."""
     probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=TARGET,
                   rendered_as="anchor")
     chain = chains.Chain(probe=probe)
@@ -59,7 +60,13 @@ def _outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]])
             url=url, status=status, headers={"content-type": "text/html", **headers},
             body=_page_bytes(html)), via, catalog)  # type: ignore[arg-type]
         via = step.via or "http"
-    chains.on_control(chain, 200)
+    if control is None:
+        chains.on_control(chain, 200)
+    else:
+        url, html = control
+        chains.on_control_response(chain, chains.Response(
+            url=url, status=200, headers={"content-type": "text/html"},
+            body=_page_bytes(html)), catalog)
     return chains.observation(chain, run_id="r", method="crawl").outcome
 
 
@@ -100,7 +107,8 @@ def test_a_wrapper_page_that_forwards_at_once_is_still_followed(catalog: Catalog
 @pytest.mark.parametrize("html", [JA_LEAVE, JA_COPY])
 def test_a_platform_page_that_points_back_at_the_target_is_unrecognized(
         catalog: Catalog, html: str) -> None:
-    assert _kind(catalog, DOUBAN_PAGE, html) == (PageKind.UNRECOGNIZED, "structure/shows_target")
+    # Content, pointing back at the target: the chain decides (classify_observation).
+    assert _kind(catalog, DOUBAN_PAGE, html) == (PageKind.CONTENT, "structure/points_to_target")
     # Reached by a redirect from the wrapper, as a platform would send it.
     outcome = _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": DOUBAN_PAGE}, ""),
                                  (DOUBAN_PAGE, 200, {}, html)])
@@ -130,3 +138,67 @@ def test_hosts_without_a_registrable_domain_are_not_one_site() -> None:
     assert on_target_site("http://localhost/a", "http://localhost/b")
     assert on_target_site("https://m.shop.example-target.com/x", TARGET)
     assert not on_target_site("https://example-target.org/", TARGET)
+
+
+def test_a_page_the_target_redirects_to_may_link_back_and_is_reached(catalog: Catalog) -> None:
+    """A brand's link that its own site sends on to its store on a platform, whose page links
+    back to the brand: the control fetch ends there too, so the target was reached (a review
+    found this read as `unrecognized` when the page itself was)."""
+    store = "https://www.douban.com/store/1"
+    page = (f"<title>某品牌旗舰店</title><h1>某品牌旗舰店</h1><p>品牌官网：<a href='{TARGET}'>官网</a>"
+            "</p><a href='/list'>全部商品</a>")
+    outcome = _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": TARGET}, ""),
+                                 (TARGET, 302, {"location": store}, ""),
+                                 (store, 200, {}, page)], control=(store, page))
+    assert outcome is Outcome.WRAPPED
+
+
+def test_a_wrapper_serving_the_targets_own_page_reaches_it(catalog: Catalog) -> None:
+    """A wrapper that answers with the target's page itself (a proxy): read at its URL as an
+    interstitial, it matches the control fetch, so it is the target's content."""
+    item = ("<title>Teapot</title><h1>Teapot</h1><p>A ceramic teapot, hand made, ships in "
+            "three days.</p><p>价格 ¥99</p>")
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, item)], control=(TARGET, item)) \
+        is Outcome.WRAPPED
+    # An interstitial there does not match the control: it stays what it is.
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, UG_BLOCK)], control=(TARGET, item)) \
+        is Outcome.BLOCKED
+
+
+@pytest.mark.parametrize("html", [
+    "<title>QQ邮箱</title><p>QQ邮箱 登录</p><form><input name=u><input type=password name=p>"
+    "</form>",
+    "<title>Anmelden</title><h1>Anmelden</h1><form><input name=u><input type=PASSWORD></form>",
+])
+def test_a_password_form_is_a_login_wall_in_any_language(catalog: Catalog, html: str) -> None:
+    """At a wrapper (QQ Mail's mail_spam asks for a login), a login page in words no marker
+    knows read as a block (`structure/no_way_on`); a password field says what it is."""
+    url = f"https://mail.qq.com/cgi-bin/mail_spam?url={TARGET}"
+    page = parse_page(_page_bytes(html).decode(), url)
+    facts = classify_page(page, catalog, platform_for_url(url, catalog), target=TARGET)
+    assert (facts.kind, facts.failure) == (PageKind.ERROR, "login_wall")
+    # Elsewhere on the platform, a login page that names the target is still a diversion.
+    login = html + f"<p>{TARGET}</p>"
+    assert _kind(catalog, DOUBAN_PAGE, login)[0] is PageKind.CONTENT
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": DOUBAN_PAGE}, ""),
+                              (DOUBAN_PAGE, 200, {}, login)]) is Outcome.DIVERTED
+
+
+@pytest.mark.parametrize(("html", "kind"), [
+    # The way on through the platform's own wrapper, or one of its pages carrying the target.
+    ("<title>確認</title><h2>外部サイトへ移動します</h2>"
+     "<a href='/link?url=abcDEF123&confirm=1'>移動する</a>", PageKind.WARNED),
+    ("<title>確認</title><h2>外部サイトへ移動します</h2>"
+     "<a href='/jump?u=https%3A%2F%2Fshop.example-target.com%2Fitem%2F42'>移動する</a>",
+     PageKind.WARNED),
+    # A link labelled as something else that carries the target (report it) is no way on.
+    ("<title>提示</title><h2>بۇ تور بېتىنى زىيارەت قىلىش چەكلەندى</h2>"
+     "<a href='/report?u=https%3A%2F%2Fshop.example-target.com%2Fitem%2F42'>举报</a>",
+     PageKind.BLOCKED),
+    # A link it could not resolve: an error page, not a block.
+    ("<title>百度</title><p>链接已过期</p><a href='https://www.baidu.com/'>返回首页</a>",
+     PageKind.ERROR),
+    ("<title>Error</title><p>Invalid request</p>", PageKind.ERROR),
+])
+def test_what_a_wrappers_own_page_says(catalog: Catalog, html: str, kind: PageKind) -> None:
+    assert _kind(catalog, BAIDU_WRAPPER, html)[0] is kind

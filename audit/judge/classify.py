@@ -342,6 +342,14 @@ def _endpoint_by_page(page: Page, catalog: Catalog) -> tuple[Platform, Endpoint]
     return None
 
 
+def at_wrapper_page(url: str, catalog: Catalog) -> bool:
+    """Whether `url` is a wrapper's own URL that no declared endpoint covers: a page there is
+    read as an interstitial (interception.wrapper_endpoint), but a wrapper may also serve the
+    target's own page (a proxy), which only the comparison with the control can tell."""
+    found = _endpoint_at(Page(url=url), catalog)
+    return found is not None and not any(e is found[1] for e in found[0].endpoints)
+
+
 def endpoint_of(url: str, catalog: Catalog) -> str | None:
     """'<platform>/<endpoint id>' of the interception endpoint a URL is on, or None."""
     found = _endpoint_at(Page(url=url), catalog)
@@ -433,9 +441,16 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     if endpoint is not None:
         return _classify_endpoint(page, markers, endpoint, reader, target)
     forward = page_forward(page) if short else None
-    return _classify_generic(page, markers, short, reader, forward, platform,
-                             target) or reader.facts(
-        PageKind.CONTENT, None)
+    generic = _classify_generic(page, markers, short, reader, forward, platform, target)
+    if generic is not None:
+        return generic
+    back = _pointing_back(page, markers, platform, target) if short else None
+    if back is None:
+        return reader.facts(PageKind.CONTENT, None)
+    facts = reader.facts(PageKind.CONTENT, "structure/points_to_target", target=back)
+    # What a reviewer is shown, should the chain end here (`unrecognized`).
+    return facts.model_copy(update={"headline": headline(page),
+                                    "excerpt": page.text[:REVIEW_EXCERPT_CHARS]})
 
 
 def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
@@ -460,7 +475,7 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
     page's structure (audit.judge.interception); what none of these explains is
     `unrecognized`."""
     visible = f"{page.title}\n{page.text}"
-    if _any_phrase(visible, markers.login_wall):
+    if login_wall(page, markers):
         return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
     if len(page.text) <= markers.max_text_chars and _any_phrase(visible, markers.error_page):
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
@@ -608,17 +623,29 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         # a page that shows nothing while it waits.
         return reader.facts(PageKind.UNRECOGNIZED, "structure/delayed_forward",
                             target=forward.url)
-    shown_link = _link_to(page, target) if platform is not None and target else None
-    if (shown_link is not None and target is not None and not _stays(target, page, platform)
-            and not _any_phrase(visible, markers.login_wall)):
-        # A short page of a platform, in words the markers do not know, that shows or links
-        # the target the reader was sent to instead of taking them there: an interstitial
-        # of some kind (a leave page in Japanese reached by a redirect), not the platform's
-        # own page the link was diverted to (an app download, a login wall), which does not
-        # point back at the target. Read as the platform's page, it was `diverted`.
-        return reader.facts(PageKind.UNRECOGNIZED, "structure/shows_target",
-                            target=shown_link)
     return None
+
+
+def _pointing_back(page: Page, markers: GenericMarkers, platform: Platform | None,
+                   target: str | None) -> str | None:
+    """On a short page of a known platform, read as content: the first link (or URL written
+    out) to the target the reader was sent to, when the target is not the platform's own
+    and the page is no login wall. A chain that ends on such a page is `unrecognized`, not
+    `diverted` (classify_observation): in words the markers do not know it may be a leave
+    or copy-to-browser page (in Japanese, reached by a redirect off the wrapper), where the
+    platform's own pages the link is diverted to (an app download, its search) do not point
+    back at the target. Decided for the chain, not the page: a page the target itself
+    redirects to may link back to it (a brand's store on a marketplace) and is reached."""
+    if platform is None or not target or _stays(target, page, platform) or login_wall(
+            page, markers):
+        return None
+    return _link_to(page, target)
+
+
+def login_wall(page: Page, markers: GenericMarkers) -> bool:
+    """A page asking the reader to log in: its words, or a password field in any language."""
+    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall) or bool(
+        page.select("input[type=password i]"))
 
 
 def _link_to(page: Page, target: str) -> str | None:
@@ -809,5 +836,9 @@ def classify_observation(
     if control_ok is False:
         return Outcome.TARGET_DOWN, None
     if ended_on_known_platform:
+        if page is not None and page.kind is PageKind.CONTENT and page.target:
+            # A platform's page that points back at the target (_pointing_back): an
+            # interstitial in words hulian does not know may, a person must say.
+            return Outcome.UNRECOGNIZED, None
         return Outcome.DIVERTED, None
     return Outcome.UNRECOGNIZED, None

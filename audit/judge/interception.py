@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote
 
 from audit.model import (
     Endpoint,
@@ -149,6 +150,18 @@ def shown_urls(page: Page) -> list[str]:
     return shown
 
 
+def _leads_out(url: str, page_url: str | None, platform: Platform,
+               target: str | None) -> bool:
+    """Whether a link on the platform leads off it: through one of its wrappers (not the
+    page's own address), or carrying the target's address (percent-encoded or not)."""
+    if page_url is not None and url.split("#")[0] == page_url.split("#")[0]:
+        return False  # the page itself (a reload)
+    if any(url_matches(url, wrapper.match) for wrapper in platform.wrappers):
+        return True
+    host = host_of(target) if target else None
+    return host is not None and f"//{host}" in unquote(unquote(url)).casefold()
+
+
 def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
                    *, known_target: str | None,
                    script_targets: list[str | None] | None = None) -> Reading:
@@ -168,6 +181,13 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     # A way on: a control labelled as one, or a link that leads to the target's site. When
     # the target is unknown, a lone outbound link on a small page is one too.
     to_target = [c for c in offsite if target_site and _site(c.url) == target_site]
+    # Or a link through the platform's own way out: one of its wrappers (`/link?url=<token>
+    # &confirm=1`), or one of its pages that carries the target in its address. A leave page
+    # in Japanese whose "移動する" went that way read as a block (an adversarial review).
+    # Not one labelled as something else (report it, appeal, go back), which may carry the
+    # target's address too.
+    to_target += [c for c in found if c.url and c.role != "other" and c not in offsite
+                  and _leads_out(c.url, page.url, platform, known_target)]
     labelled = [c for c in found if c.role == "continue"]
     lone = ([] if target_site else
             [c for c in offsite if len({_site(o.url) for o in offsite}) == 1

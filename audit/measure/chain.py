@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from audit.judge.classify import (
+    at_wrapper_page,
     classify_observation,
     classify_page,
     endpoint_of,
@@ -106,6 +107,7 @@ class Chain:
     # is a page of a platform the catalog knows, and the control's last page.
     last_page: Fingerprint | None = None
     ended_on_platform: bool = False
+    at_wrapper_page: bool = False  # classify.at_wrapper_page of the last hop
     control_page: Fingerprint | None = None
     control_done: bool = False
 
@@ -292,6 +294,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     hop = record(chain, response, via)
     status = response.status
     chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
+    chain.at_wrapper_page = at_wrapper_page(response.url, catalog)
     chain.last_page = None
     if 300 <= status < 400 and response.headers.get("location"):
         target = resolve(response.url, response.headers["location"])
@@ -386,9 +389,12 @@ def analyze(response: Response, catalog: Catalog, target: str, *,
                         refresh=response.headers.get("refresh"))
 
 
-def on_failure(chain: Chain, url: str, failure: str, via: Via) -> None:
-    """A hop could not be fetched (timeout, reset, refused ...): record it and end the chain."""
-    chain.hops.append(Hop(url=url, status=None, via=via))
+def on_failure(chain: Chain, url: str, failure: str, via: Via,
+               warc_record_id: str | None = None) -> None:
+    """A hop could not be fetched (timeout, reset, refused ...): record it and end the chain.
+    `warc_record_id`: the record of what came back, where something did (an unreadable
+    answer's bytes)."""
+    _failed_hop(chain, Hop(url=url, status=None, via=via, warc_record_id=warc_record_id))
     chain.failure = failure
     chain.last_page = None
 
@@ -463,10 +469,16 @@ def on_control_response(chain: Chain, response: Response, catalog: Catalog,
     return Step("stop")
 
 
-def on_control_failure(chain: Chain, url: str) -> None:
+def on_control_failure(chain: Chain, url: str, warc_record_id: str | None = None) -> None:
     """A control hop could not be fetched: the target did not answer."""
-    chain.hops.append(Hop(url=url, status=None, via="control"))
+    _failed_hop(chain, Hop(url=url, status=None, via="control", warc_record_id=warc_record_id))
     _control_done(chain, None, None)
+
+
+def _failed_hop(chain: Chain, hop: Hop) -> None:
+    chain.hops.append(hop)
+    if hop.warc_record_id:
+        chain.evidence.append(hop.warc_record_id)
 
 
 def comparison(chain: Chain) -> ControlComparison | None:
@@ -474,7 +486,8 @@ def comparison(chain: Chain) -> ControlComparison | None:
     site on a page that no interstitial explains; None where there is nothing to compare."""
     if chain.last_page is None or chain.control_page is None or chain.failure:
         return None
-    if chain.page is not None and chain.page.kind not in (PageKind.CONTENT, PageKind.REDIRECT):
+    if chain.page is not None and chain.page.kind not in (PageKind.CONTENT, PageKind.REDIRECT) \
+            and not chain.at_wrapper_page:
         return None
     return compare(chain.last_page, chain.control_page)
 
@@ -484,9 +497,17 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
     probe = chain.probe
     chain_hops = [h for h in chain.hops if h.via != "control"]
     compared = comparison(chain)
+    page = chain.page
+    if chain.at_wrapper_page and page is not None and compared is not None and compared.matched:
+        # The wrapper answered with the target's own page (as a proxy would): what its URL
+        # made hulian read as an interstitial is the target's content.
+        page = page.model_copy(update={"kind": PageKind.CONTENT, "signature": None,
+                                       "reason": None, "reason_text": None, "excerpt": None,
+                                       "headline": None, "continue_url": None,
+                                       "failure": None})
     outcome, reason = classify_observation(
         target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
-        page=chain.page, failure=chain.failure, control_ok=chain.control_ok,
+        page=page, failure=chain.failure, control_ok=chain.control_ok,
         comparison=compared, ended_on_known_platform=chain.ended_on_platform,
     )
     runtime = None
@@ -497,7 +518,7 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
         probe_id=probe.id, run_id=run_id, source=probe.source, surface=probe.surface,
         target_url=probe.target_url, target_platform=probe.target_platform, method=method,
         started_at=chain.started_at, runtime_s=runtime, rendered_as=probe.rendered_as,
-        hops=chain.hops, final_url=chain_hops[-1].url if chain_hops else None, page=chain.page,
+        hops=chain.hops, final_url=chain_hops[-1].url if chain_hops else None, page=page,
         control_ok=chain.control_ok, comparison=compared, failure=chain.failure,
         outcome=outcome, reason=reason, evidence=chain.evidence,
     )
