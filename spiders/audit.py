@@ -270,8 +270,9 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
     async def fetch_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
         driver: ProbeDriver = request.meta["hulian_driver"].bind(self.catalog, self.robots)
-        async for item in self._next(driver, driver.on_failure(failure_reason(failure),
-                                                                now())):
+        command = driver.on_failure(failure_reason(failure), now(),
+                                    evidence=request.meta.get("hulian_unreadable_warc_id"))
+        async for item in self._next(driver, command):
             yield item
 
     async def on_render(self, response: Response) -> AsyncIterator[Any]:

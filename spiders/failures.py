@@ -43,12 +43,12 @@ from audit.measure.failures import (
     MAX_LINE_BYTES,
     STATUS_LINE,
     TRAILER_LINE,
+    Received,
     bad_field,
     not_http,
     valid_status,
 )
 from audit.measure.guard import Refused
-from spiders.middlewares import PrivateAddress
 
 try:  # what Scrapy's HttpCompressionMiddleware raises (as an IgnoreRequest) for a bomb
     from scrapy.utils._compression import _DecompressionMaxSizeExceeded
@@ -61,6 +61,16 @@ logger = logging.getLogger(__name__)
 # calls a reset. Twisted reports a body cut short as _DataLoss beside the connection's end.
 _CONNECTION_ENDED = (tx.ConnectionClosed, tx.ConnectError, _newclient.ConnectionAborted,
                      _DataLoss, PotentialDataLoss, ConnectionError)
+
+
+class PrivateAddress(IgnoreRequest):
+    """A request into private, loopback or link-local address space was refused; `reason`
+    is the failure word (private_address:HOST). Raised by middlewares.AddressGuardMiddleware;
+    here, with the other failures, so that the middlewares can import this module."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class RenderTimeout(Exception):
@@ -111,6 +121,20 @@ def for_exception(exc: BaseException) -> str:
     if isinstance(exc, Refused):
         return exc.reason
     return failures.for_exception(exc)  # Python's own exceptions read as in the asyncio engine
+
+
+def received_for(exc: BaseException) -> tuple[bytes, bool] | None:
+    """The first bytes of an answer BoundedResponseParser refused to read, and whether they
+    were cut, from the reason it gave (failures.received_of); None for any other failure."""
+    failed = exc.__cause__ if isinstance(exc, DownloadFailedError | ResponseDataLossError) \
+        else exc
+    if not isinstance(failed, ResponseFailed) or for_exception(exc) != failures.BAD_RESPONSE:
+        return None
+    for reason in failed.reasons:
+        found = failures.received_of(reason.value)
+        if found is not None:
+            return found
+    return None
 
 
 def _from_reasons(reasons: list[Failure]) -> str:
@@ -190,13 +214,22 @@ class BoundedResponseParser(_newclient.HTTPClientParser):
         # The first bytes of the connection's answer; after a 1xx head, the next head is
         # already in Twisted's line buffer, and its status line is checked when it is read.
         self._start: bytes = getattr(self, "_start", b"")
+        # The answer's first bytes, across the heads of 1xx responses too.
+        self._received: Received = getattr(self, "_received", None) or Received()
 
     def dataReceived(self, data: bytes) -> None:
-        if self.state == _newclient.STATUS and len(self._start) < 5:
-            self._start += data[:5 - len(self._start)]
-            if not_http(self._start):
-                raise Unreadable("not an HTTP/1.x response", self._start)
-        super().dataReceived(data)  # type: ignore[no-untyped-call]
+        self._received.add(data)
+        try:
+            if self.state == _newclient.STATUS and len(self._start) < 5:
+                self._start += data[:5 - len(self._start)]
+                if not_http(self._start):
+                    raise Unreadable("not an HTTP/1.x response", self._start)
+            super().dataReceived(data)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            # What was read of the answer goes with the reason, for its WARC record
+            # (middlewares.WarcEvidenceMiddleware.process_exception).
+            self._received.attach(exc)
+            raise
 
     def lineReceived(self, line: bytes) -> None:
         if self.state in (_newclient.STATUS, _newclient.HEADER):

@@ -8,13 +8,15 @@ from typing import Any
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from twisted.internet.defer import Deferred
 
 from audit.evidence.warc import WarcLog
+from audit.measure import failures
 from audit.measure.guard import AddressGuard, Refused, route_for
 from audit.web.urls import host_of
+from spiders.failures import PrivateAddress, received_for
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +39,6 @@ class RouteMiddleware:
         proxy = route_for(self.routes, host_of(request.url) or "")
         if proxy is not None:
             request.meta["proxy"] = proxy
-
-
-class PrivateAddress(IgnoreRequest):
-    """A request into private, loopback or link-local address space was refused; `reason`
-    is the failure word (private_address:HOST)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class AddressGuardMiddleware:
@@ -107,6 +100,19 @@ class WarcEvidenceMiddleware:
         except Exception:
             logger.exception("could not write WARC evidence for %s", request.url)
         return response
+
+    def process_exception(self, request: Request, exception: BaseException) -> None:
+        """An answer that was not HTTP: its first bytes as a `resource` record, cited by
+        the failed hop (`hulian_unreadable_warc_id`)."""
+        received = received_for(exception)
+        if received is None:
+            return
+        try:
+            request.meta["hulian_unreadable_warc_id"] = self.log.unreadable(
+                request.url, received=received[0], cut=received[1],
+                failure=failures.BAD_RESPONSE)
+        except Exception:
+            logger.exception("could not write WARC evidence for %s", request.url)
 
     def _write(self, request: Request, response: Response) -> str:
         return self.log.exchange(

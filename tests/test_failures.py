@@ -41,7 +41,7 @@ from audit.measure.guard import Refused
 from audit.model import Probe, SurfaceKind
 from audit.policy.catalog import load_catalog, policy_dirs
 from spiders import failures as scrapy_failures
-from spiders.middlewares import PrivateAddress
+from spiders.failures import PrivateAddress
 from tests.zoo import policies
 
 HOSTILE = "<script>alert(1)</script> Set-Cookie: planted=1"
@@ -288,3 +288,44 @@ def test_chunk_and_trailer_bounds_are_exact_across_reads(extra: int, readable: b
             expected = ("ok", b"hello") if readable else ("bad", b"")
             assert _chunked_outcome_hulian(head, pieces) == expected
             assert _chunked_outcome_twisted(pieces) == expected
+
+
+def test_an_unreadable_answers_record_reads_back_as_no_response(tmp_path: Path) -> None:
+    """hulian's own WARC analysed as a capture: the record of an answer that was not HTTP
+    (a `resource` record, WarcLog.unreadable) is that failure, not a stored document served
+    with status 200."""
+    from audit.evidence.warc import WarcLog
+    from audit.measure.capture.formats import iter_warc
+    from audit.measure.failures import for_capture
+
+    path = tmp_path / "crawl.warc.gz"
+    log = WarcLog(path)
+    log.exchange("http://a.test/", method="GET", request_headers=[("Host", "a.test")],
+                 request_body=b"", status=200,
+                 response_headers=[("Content-Type", "text/html")], payload=b"<p>hi</p>")
+    record_id = log.unreadable("http://b.test/", received=b"SSH-2.0-OpenSSH_9.6\r\n", cut=False,
+                               failure="download_error:bad_response")
+    log.close()
+    assert record_id.startswith("urn:uuid:")
+    flows = {flow.url: flow for flow in iter_warc(path)}
+    assert flows["http://a.test/"].status == 200
+    unreadable = flows["http://b.test/"]
+    assert unreadable.status is None and unreadable.response_body == b""
+    assert for_capture(unreadable.error) == "download_error:bad_response"
+
+
+def test_the_kept_bytes_of_an_answer_are_bounded() -> None:
+    from audit.measure.failures import RECEIVED_KEEP_BYTES, BadResponse, Received, received_of
+
+    received = Received()
+    for _ in range(3):
+        received.add(b"x" * (RECEIVED_KEEP_BYTES // 2 + 1))
+    error = BadResponse("test")
+    received.attach(error)
+    assert received_of(error) == (b"x" * RECEIVED_KEEP_BYTES, True)
+    assert received_of(ValueError()) is None
+    whole = Received()
+    whole.add(b"HTTP/1.1 000 Zero\r\n\r\n")
+    error = BadResponse("test")
+    whole.attach(error)
+    assert received_of(error) == (b"HTTP/1.1 000 Zero\r\n\r\n", False)

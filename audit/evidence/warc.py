@@ -147,7 +147,7 @@ def complete_length(path: Path, chunk_size: int = 1 << 20) -> int:
 
 
 _TYPES = {"response": WarcRecordType.response, "request": WarcRecordType.request,
-          "conversion": WarcRecordType.conversion}
+          "conversion": WarcRecordType.conversion, "resource": WarcRecordType.resource}
 _EMPTY_SHA1 = hashlib.sha1(b"").digest()
 
 
@@ -233,6 +233,24 @@ class WarcLog:
             # milliseconds, and a crash (kill -9) must not leave it citing nothing.
             self._file.flush()
         return response_id
+
+    def unreadable(self, url: str, *, received: bytes, cut: bool, failure: str,
+                   record_id: str | None = None, date: datetime | float | None = None) -> str:
+        """Write the bytes of an answer that is not a readable HTTP response (`failure`,
+        `download_error:bad_response`) and return the record's id, which the hop cites. A
+        `resource` record, not a `response`: a WARC reader would parse a response record's
+        block as HTTP, which these bytes are not. `cut`: only the first bytes were kept
+        (`WARC-Truncated: length`)."""
+        extra = [("WARC-Hulian-Failure", failure)]
+        if cut:
+            extra.append(("WARC-Truncated", "length"))
+        resource_id = record_id or new_record_id()
+        self._file.write(_record("resource", url, warc_date(date), received,
+                                 content_type="application/octet-stream",
+                                 record_id=resource_id, payload=received, extra=extra))
+        if self._flush_each:
+            self._file.flush()
+        return resource_id
 
     def flush(self) -> None:
         self._file.flush()

@@ -334,13 +334,16 @@ class ProbeDriver:
         self.chain.failure = failure
         return self._after_hops(now)
 
-    def on_failure(self, failure: str, now: datetime) -> Command:
+    def on_failure(self, failure: str, now: datetime, *, evidence: str | None = None
+                   ) -> Command:
         """The current Fetch produced no HTTP response; `failure` is the transport's word from
-        the failure vocabulary (audit.measure.failures). Transient ones are retried at once."""
+        the failure vocabulary (audit.measure.failures). Transient ones are retried at once.
+        `evidence`: the WARC record of what came back, where something did (the bytes of an
+        unreadable answer)."""
         current = self._require()
         if self._attempts.again_for_failure(failure):
             return current
-        return self._failed(current, failure, now)
+        return self._failed(current, failure, now, evidence)
 
     def resume(self, now: datetime) -> Command:
         """robots.txt of the pending fetch's origin is known now."""
@@ -369,11 +372,12 @@ class ProbeDriver:
             return self._failed(fetch, "robots_disallowed", now)
         return admitted
 
-    def _failed(self, fetch: Fetch, failure: str, now: datetime | None) -> Command:
+    def _failed(self, fetch: Fetch, failure: str, now: datetime | None,
+                evidence: str | None = None) -> Command:
         if fetch.purpose == "control":
-            chains.on_control_failure(self.chain, fetch.url)
+            chains.on_control_failure(self.chain, fetch.url, evidence)
             return self._finish(now)
-        chains.on_failure(self.chain, fetch.url, failure, fetch.via)
+        chains.on_failure(self.chain, fetch.url, failure, fetch.via, evidence)
         return self._after_hops(now)
 
     def _after_hops(self, now: datetime | None) -> Command:

@@ -181,10 +181,51 @@ class Failed(Exception):
 
 
 class BadResponse(Failed):
-    """What came back is not an HTTP/1.x response hulian can read."""
+    """What came back is not an HTTP/1.x response hulian can read. The engine's parser sets
+    `received` to the first bytes of the answer (at most RECEIVED_KEEP_BYTES; `cut` when
+    there were more), which the hop's evidence keeps (WarcLog.unreadable)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(BAD_RESPONSE, detail)
+        self.received: bytes | None = None
+        self.cut = False
+
+
+# What the evidence keeps of an unreadable answer: its first bytes, where what made it
+# unreadable almost always is (a status line, a head, the first chunks' framing). Both engines'
+# parsers keep this much of every response while reading it, so it is bounded per connection.
+RECEIVED_KEEP_BYTES = 64 * 1024
+
+
+class Received:
+    """The first RECEIVED_KEEP_BYTES of one answer as it arrives, and whether there were more.
+    Used by both engines' parsers."""
+
+    __slots__ = ("kept", "total")
+
+    def __init__(self) -> None:
+        self.kept = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = RECEIVED_KEEP_BYTES - len(self.kept)
+        if room > 0:
+            self.kept += data[:room]
+
+    def attach(self, exc: BaseException) -> None:
+        """Give the exception that ends the reading the bytes read so far (`received_of`
+        reads them back): a BadResponse, or the Scrapy engine's parser's own errors."""
+        if getattr(exc, "received", None) is None:
+            exc.received = bytes(self.kept)  # type: ignore[attr-defined]
+            exc.cut = self.total > len(self.kept)  # type: ignore[attr-defined]
+
+
+def received_of(exc: BaseException | None) -> tuple[bytes, bool] | None:
+    """The answer's first bytes, and whether they were cut, that a parser attached to the
+    exception that ended it; None when it attached none."""
+    received = getattr(exc, "received", None)
+    return (received, bool(getattr(exc, "cut", False))) if isinstance(received, bytes) else None
 
 
 class TooLarge(Failed):
@@ -242,6 +283,7 @@ _CAPTURE_TEXTS: tuple[tuple[str, str], ...] = (
     ("no_status_line", BAD_RESPONSE), ("invalid_http_response", BAD_RESPONSE),
     ("invalid_chunked_encoding", BAD_RESPONSE), ("multiple_content_length", BAD_RESPONSE),
     ("protocol error", BAD_RESPONSE), ("bad response", BAD_RESPONSE),
+    ("bad_response", BAD_RESPONSE),  # hulian's own WARCs (WARC-Hulian-Failure)
     ("headers_too_big", BAD_RESPONSE), ("content_length_mismatch", CONNECTION_RESET),
     ("empty_response", CONNECTION_RESET),
     ("timeout", TIMEOUT), ("timed out", TIMEOUT), ("timed_out", TIMEOUT),

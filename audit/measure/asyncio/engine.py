@@ -29,6 +29,7 @@ from audit.measure.asyncio.recorder import (
     RecorderGone,
     RecorderProcess,
     record_exchange,
+    record_unreadable,
 )
 from audit.measure.chain import Seed
 from audit.measure.config import CrawlResult
@@ -233,7 +234,7 @@ class AsyncioEngine:
         try:
             fetched, record_id = await self._download(command)
         except FetchFailed as failed:
-            return driver.on_failure(failed.reason, _now())
+            return driver.on_failure(failed.reason, _now(), evidence=failed.record_id)
         response = chains.Response(
             url=fetched.url, status=fetched.status, headers=fetched.headers, body=fetched.body,
             elapsed_ms=fetched.elapsed_ms, warc_record_id=record_id)
@@ -288,6 +289,10 @@ class AsyncioEngine:
                     timeout_s=self.policy.timeout_for(fetch.purpose))
         except FetchFailed as failed:
             self.stats[f"failure/{failed.reason.split(':')[0]}"] += 1
+            if failed.received is not None:
+                received, cut = failed.received
+                failed.record_id = record_unreadable(self.evidence, fetch.url, received, cut,
+                                                     failed.reason)
             raise
         self._slots.answered(host, response.latency_s, response.status)
         record_id = record_exchange(self.evidence, response)

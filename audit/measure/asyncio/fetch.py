@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from audit.evidence.warc import Headers
 from audit.measure.asyncio import http1
-from audit.measure.failures import Failed, TooLarge, for_exception
+from audit.measure.failures import BAD_RESPONSE, Failed, TooLarge, for_exception, received_of
 from audit.measure.guard import AddressGuard
 from audit.web.decode import content_codings
 from audit.web.urls import wire_url
@@ -28,10 +28,14 @@ ACCEPT_ENCODING = ("Accept-Encoding", "gzip, deflate")
 
 
 class FetchFailed(Failed):
-    """A download that produced no HTTP response; `reason` is the recorded failure word."""
+    """A download that produced no HTTP response; `reason` is the recorded failure word.
+    `received`: an unreadable answer's first bytes and whether they were cut, for its
+    evidence (failures.received_of)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, received: tuple[bytes, bool] | None = None):
         super().__init__(reason)
+        self.received = received
+        self.record_id: str | None = None  # the WARC record of `received`, once written
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,8 @@ class Fetcher:
             async with asyncio.timeout(timeout_s or self.timeout_s):
                 response, sent = await self._client.get(url, headers, proxy=proxy)
         except Exception as exc:
-            raise FetchFailed(for_exception(exc)) from exc
+            word = for_exception(exc)
+            raise FetchFailed(word, received_of(exc) if word == BAD_RESPONSE else None) from exc
         to_head = response.head_at - started
         fields: dict[str, str] = {}
         for name, value in response.headers:

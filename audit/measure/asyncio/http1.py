@@ -53,6 +53,7 @@ from audit.measure.failures import (
     MAX_TRAILER_BYTES,
     BadResponse,
     Failed,
+    Received,
     TooLarge,
     not_http,
     valid_status,
@@ -230,6 +231,7 @@ class _Connection(asyncio.Protocol):
         self._tail = b""
         self._head_at = 0.0
         self._head_cpu = 0.0
+        self._received = Received()  # the answer's first bytes, for an unreadable one's record
         self.received_any = False
         self.reusable = False
 
@@ -247,6 +249,7 @@ class _Connection(asyncio.Protocol):
                 self.transport.abort()
             return
         self.received_any = True
+        self._received.add(data)
         try:
             if self._final:
                 self._feed(data)
@@ -505,6 +508,7 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(ConnectionResetError("closed before the response was complete"))
 
     def _fail(self, exc: Exception) -> None:
+        self._received.attach(exc)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc)
         self.abort()

@@ -73,6 +73,10 @@ class _Writes:
         if item[0] == "x":
             _, url, record_id, kwargs = item
             self.warc.exchange(url, record_id=record_id, date=float(kwargs.pop("date")), **kwargs)
+        elif item[0] == "u":
+            _, url, record_id, kwargs = item
+            self.warc.unreadable(url, record_id=record_id, date=float(kwargs.pop("date")),
+                                 **kwargs)
         else:
             self._pending.append(item[1])
 
@@ -143,6 +147,12 @@ class RecorderProcess:
         self._put(("x", url, record_id, kwargs))
         return record_id
 
+    def unreadable(self, url: str, **kwargs: Any) -> str:
+        """Queue an unreadable answer's WARC record (WarcLog.unreadable); its id."""
+        record_id = new_record_id()
+        self._put(("u", url, record_id, {**kwargs, "date": time.time()}))
+        return record_id
+
     def observation_line(self, line: str) -> None:
         self._put(("o", line))
 
@@ -201,6 +211,19 @@ class RecorderProcess:
         if status != 0 and not reported:
             self._gone = True
             raise self._failure(f"ended with status {status}")
+
+
+def record_unreadable(evidence: WarcLog | RecorderProcess, url: str, received: bytes,
+                      cut: bool, failure: str) -> str | None:
+    """Write an unreadable answer's first bytes; the record's id, or None when the evidence
+    could not be written (which must not lose the measurement)."""
+    try:
+        return evidence.unreadable(url, received=received, cut=cut, failure=failure)
+    except RecorderGone:
+        raise
+    except Exception:
+        logger.exception("could not write WARC evidence for %s", url)
+        return None
 
 
 def record_exchange(evidence: WarcLog | RecorderProcess, response: Fetched) -> str | None:

@@ -598,6 +598,12 @@ def _response_facts(record: Any, kind: str, uri: str) -> dict[str, Any]:
     if record.http_headers is not None and kind != "resource":
         status, _reason = _status_of(record.http_headers)
         headers = _warc_headers(record.http_headers)
+    elif kind == "resource" and record.rec_headers.get_header("WARC-Hulian-Failure"):
+        # hulian's record of an answer that was not HTTP (WarcLog.unreadable): no response.
+        return {"id": record.rec_headers.get_header("WARC-Record-ID") or "", "uri": uri,
+                "status": None, "headers": {}, "body": b"", "started": _warc_time(record),
+                "offset": None,
+                "failure": str(record.rec_headers.get_header("WARC-Hulian-Failure"))}
     elif kind == "resource":
         # A stored document without HTTP headers: served as it is.
         status = 200
@@ -622,5 +628,6 @@ def _warc_flow(path: Path, state: dict[str, int], response: dict[str, Any],
         request_body=request["body"] if request else b"",
         status=response["status"], response_headers=response["headers"],
         response_body=response["body"],
-        error=None if response["status"] is not None else "no_status_line",
+        error=None if response["status"] is not None else response.get("failure",
+                                                                      "no_status_line"),
     )
