@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.errors import EXIT_NOT_A_RUN, HulianError
 
 if TYPE_CHECKING:  # the evidence modules load cryptography: imported when a command runs
@@ -68,7 +67,7 @@ def print_lines(custody: Custody, intact: bool) -> None:
         colour = ("red" if "FAILS" in state or "NOT a trusted" in proves
                   else "yellow" if custody.signature.state == "absent" and name.startswith("o")
                   else "green")
-        stdout.print(f"[{colour}]{escape(name)}: {escape(state)}[/] — {escape(proves)}")
+        stdout.print(f"[{colour}]{shown(name)}: {shown(state)}[/] — {shown(proves)}")
 
 
 def exit_status(custody: Custody, intact: bool) -> int:
@@ -118,8 +117,8 @@ def timestamp_command(
         stdout.out(json.dumps({"run": str(run), "timestamp": str(run / "timestamp.tsr"),
                                "time": when, "tsa": result.tsa}, ensure_ascii=False))
     else:
-        stdout.print(f"timestamped 已加时间戳: {escape(str(run / 'timestamp.tsr'))} "
-                     f"({when}, TSA {escape(result.tsa or '?')})")
+        stdout.print(f"timestamped 已加时间戳: {shown(str(run / 'timestamp.tsr'))} "
+                     f"({when}, TSA {shown(result.tsa or '?')})")
 
 
 WaczOut = Annotated[Path | None, typer.Option(

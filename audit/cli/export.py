@@ -12,7 +12,7 @@ from typing import IO, Annotated
 import typer
 
 from audit.cli import custody
-from audit.cli.console import fail, stderr
+from audit.cli.console import fail, shown, stderr
 from audit.errors import EXIT_USAGE, HulianError
 from audit.evidence.bundle import OBSERVATIONS, VERDICTS, banner, read_manifest, require_verified
 
@@ -71,7 +71,7 @@ def export_command(
         manifest = read_manifest(run)
         problems = require_verified(run, allow_unverified)
         for line in banner(run, problems) if problems else []:
-            stderr.print(line, highlight=False)
+            stderr.print(shown(line), highlight=False)
         if wacz is not None:
             custody.export_wacz(run, wacz, sign_key, sign_passphrase_file)
             return

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.cli.runs import AllowUnverified, verified
 from audit.errors import (
     EXIT_EMPTY_RUN,
@@ -79,10 +78,10 @@ def list_command(db: DbOption = None, limit: Annotated[int, typer.Option(
         table.add_column(column)
     for run in runs:
         sources = run["sources"]
-        table.add_row(escape(run["id"]), run["started_at"] or "",
-                      escape(",".join(sources[:4]) + (f" +{len(sources) - 4}"
+        table.add_row(shown(run["id"]), run["started_at"] or "",
+                      shown(",".join(sources[:4]) + (f" +{len(sources) - 4}"
                                                       if len(sources) > 4 else "")),
-                      str(run["observations"]), str(run["failed"]), escape(run["path"] or ""))
+                      str(run["observations"]), str(run["failed"]), shown(run["path"] or ""))
     stdout.print(table)
 
 
@@ -112,19 +111,19 @@ def show_command(run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     if json_output:
         stdout.out(json.dumps(data, ensure_ascii=False))
         return
-    table = Table(title=f"run {escape(run_id)}", show_header=False)
+    table = Table(title=f"run {shown(run_id)}", show_header=False)
     for key in ("path", "started_at", "finished_at", "tool_version", "policy_digest",
                 "observations", "verdicts", "failed"):
-        table.add_row(key, escape(str(data[key])))
-    table.add_row("sources", escape(", ".join(data["sources"])))
+        table.add_row(key, shown(str(data[key])))
+    table.add_row("sources", shown(", ".join(data["sources"])))
     for line in data["summary"].get("unverified") or []:
-        table.add_row("[bold red]unverified[/]", escape(str(line)))
+        table.add_row("[bold red]unverified[/]", shown(str(line)))
     table.add_section()
     for rule, n in data["failed_by_rule"].items():
-        table.add_row(f"failed {escape(rule)}", str(n))
+        table.add_row(f"failed {shown(rule)}", str(n))
     table.add_section()
     for name, value in data["metrics"].items():
-        table.add_row(escape(name), "" if value is None else f"{value:g}")
+        table.add_row(shown(name), "" if value is None else f"{value:g}")
     stdout.print(table)
 
 
@@ -170,7 +169,7 @@ def import_command(
             continue
         lines = banner(bundle_path, problems) if problems else None
         for line in lines or []:
-            stderr.print(f"[bold red]{escape(line)}[/]")
+            stderr.print(f"[bold red]{shown(line)}[/]")
         try:
             catalog = catalog_for_run(bundle_path)
             bundle = Bundle(bundle_path)
@@ -191,7 +190,7 @@ def import_command(
                         "unverified": lines})
         if not json_output:
             state = "recorded 已记录" if result.recorded else "already recorded 已存在, skipped"
-            stderr.print(f"{escape(result.run_id)}: {state}")
+            stderr.print(f"{shown(result.run_id)}: {state}")
     if json_output:
         stdout.out(json.dumps(results, ensure_ascii=False))
     if errors:
@@ -224,12 +223,12 @@ def trend_command(
     if json_output:
         stdout.out(json.dumps(rows, ensure_ascii=False))
         return
-    table = Table(title=f"{escape(metric)} {escape(node or '(run)')} [{level}]")
+    table = Table(title=f"{shown(metric)} {shown(node or '(run)')} [{level}]")
     for column in ("run", "started", "value"):
         table.add_column(column)
     for row in rows:
         value = row["value"]
-        table.add_row(escape(str(row["run_id"])), str(row["started_at"] or ""),
+        table.add_row(shown(str(row["run_id"])), str(row["started_at"] or ""),
                       "" if value is None else f"{value:g}")
     stdout.print(table)
 
@@ -273,7 +272,7 @@ class _Inputs:
             raise typer.Exit(EXIT_UNVERIFIED)
         self.banners[run_id] = [str(line) for line in lines]
         for line in lines:
-            stderr.print(f"[bold red]{escape(str(line))}[/]")
+            stderr.print(f"[bold red]{shown(str(line))}[/]")
 
 
 def _load(ref: str, inputs: _Inputs) -> Any:
@@ -409,7 +408,7 @@ def diff_command(
     else:
         for lines in inputs.banners.values():
             for line in lines:
-                stdout.print(f"[bold red]{escape(line)}[/]")
+                stdout.print(f"[bold red]{shown(line)}[/]")
         _print_diff(result)
     if fail_on_regression and result.regression:
         stderr.print("regression 退步: an edge got worse or a requirement now fails")
@@ -417,23 +416,23 @@ def diff_command(
 
 
 def _print_diff(result: Any) -> None:
-    table = Table(title=f"diff {escape(result.run_a)} → {escape(result.run_b)}")
+    table = Table(title=f"diff {shown(result.run_a)} → {shown(result.run_b)}")
     for column in ("change", "source", "surface", "target", "before", "after"):
         table.add_column(column)
     colours = {"worse": "red", "better": "green", "new": "cyan", "gone": "yellow"}
     for change in result.edges:
         colour = colours.get(change.kind, "white")
-        table.add_row(f"[{colour}]{change.kind}[/]", *(escape(k) for k in change.key),
-                      change.before or "", change.after or "")
+        table.add_row(f"[{colour}]{change.kind}[/]", *(shown(k) for k in change.key),
+                      shown(change.before or ""), shown(change.after or ""))
     stdout.print(table)
     for change in result.requirements:
-        stdout.print(f"requirement {escape(change.key[0])}: {change.before} → {change.after} "
-                     f"({change.kind})")
+        stdout.print(f"requirement {shown(change.key[0])}: {shown(str(change.before))} → "
+                     f"{shown(str(change.after))} ({change.kind})")
     for finding in result.findings_new:
-        stdout.print(f"[red]new finding[/] {escape(finding['rule_id'])}: "
-                     f"{escape(finding['reason']['zh'])}")
+        stdout.print(f"[red]new finding[/] {shown(finding['rule_id'])}: "
+                     f"{shown(finding['reason']['zh'])}")
     for finding in result.findings_resolved:
-        stdout.print(f"[green]resolved[/] {escape(finding['rule_id'])}: "
-                     f"{escape(finding['source'])} → {escape(finding['target'])}")
+        stdout.print(f"[green]resolved[/] {shown(finding['rule_id'])}: "
+                     f"{shown(finding['source'])} → {shown(finding['target'])}")
     stdout.print(f"edges: {result.counts() or 'no change'}; "
                  f"regression: {'yes' if result.regression else 'no'}")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.cli.policies import load_or_exit
 from audit.judge.inspect import InspectError, Inspection, inspect_bytes, pages_in, read_input
 from audit.model import PageKind
@@ -31,21 +31,25 @@ KIND_LABELS: dict[PageKind, str] = {
 
 
 def _print_table(inspection: Inspection) -> None:
+    """The page's reading and its links, for a person: everything the page says (its URL,
+    its links and their targets, the reason it states) through `shown`, never as markup
+    or terminal controls."""
     result = inspection.result
     page = result["page"]
     assert isinstance(page, dict)
-    stdout.print(f"[bold]{inspection.source}[/]  url: {result['url'] or '(unknown)'}")
-    stdout.print(f"platform 平台: {result['platform'] or '(unknown)'}   "
-                 f"company 公司: {result['company'] or '(unknown)'}")
+    stdout.print(f"[bold]{shown(inspection.source)}[/]  url: "
+                 f"{shown(str(result['url'] or '(unknown)'))}")
+    stdout.print(f"platform 平台: {shown(str(result['platform'] or '(unknown)'))}   "
+                 f"company 公司: {shown(str(result['company'] or '(unknown)'))}")
     line = f"page 页面: [bold]{KIND_LABELS[PageKind(str(page['kind']))]}[/]"
     if page.get("failure"):
-        line += f"   failure 原因: {page['failure']}"
+        line += f"   failure 原因: {shown(str(page['failure']))}"
     if page["target"]:
-        line += f"   target 目标: {page['target']}"
+        line += f"   target 目标: {shown(str(page['target']))}"
     if page["reason"]:
-        line += f"   reason 原因: {page['reason']}"
+        line += f"   reason 原因: {shown(str(page['reason']))}"
     if page["signature"]:
-        line += f"   signature: {page['signature']}"
+        line += f"   signature: {shown(str(page['signature']))}"
     stdout.print(line)
     if page["kind"] == PageKind.CONTENT and not result["url"]:
         stdout.print("  without the page's URL only the signatures and the generic markers were "
@@ -60,9 +64,10 @@ def _print_table(inspection: Inspection) -> None:
     for column in ("target", "domain", "platform", "via", "as", "n"):
         table.add_column(column, overflow="fold")
     for link in links:
-        table.add_row(link["target"] or f"(hidden) {link['href']}", link["target_domain"] or "-",
-                      link["target_platform"] or "-", link["via"] or "-",
-                      link["rendered_as"], str(link["count"]))
+        table.add_row(shown(str(link["target"] or f"(hidden) {link['href']}")),
+                      shown(str(link["target_domain"] or "-")),
+                      shown(str(link["target_platform"] or "-")), shown(str(link["via"] or "-")),
+                      shown(str(link["rendered_as"])), str(link["count"]))
     stdout.print(table)
 
 
@@ -113,7 +118,7 @@ def inspect(
                 stdout.out(json.dumps({"file": name, "error": str(exc)}, ensure_ascii=False))
             continue
         for warning in inspection.warnings:
-            stderr.print(f"[yellow]warning[/]: {warning}")
+            stderr.print(f"[yellow]warning[/]: {shown(str(warning))}")
         if json_output:
             payload = dict(inspection.result)
             if len(files) > 1:

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.cli.history import STORE_HELP
 from audit.errors import EXIT_USAGE, HulianError
+from audit.evidence.csvcells import defused_cell, defused_row
 
 if TYPE_CHECKING:
     from audit.history.query import History
@@ -33,11 +33,18 @@ def query_command(
     store: Annotated[str | None, typer.Option(
         "--store", "--db", help=STORE_HELP)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Rows as a JSON array.")] = False,
-    csv_output: Annotated[bool, typer.Option("--csv", help="Rows as CSV, with a header.")] = False,
+    csv_output: Annotated[bool, typer.Option(
+        "--csv", help="Rows as CSV, with a header. A text cell a spreadsheet would read as a "
+                      "formula (starting with = + - @, a tab or a carriage return, after any "
+                      "spaces) gets a leading apostrophe: the cells quote hostile pages. "
+                      "Number columns are written as they are.")] = False,
 ) -> None:
     """Run SQL over the history with DuckDB (embedded), read-only: every stored run's
     observations and verdicts (Parquet, built on demand for older runs), the store's runs
     and tables. A writing or malformed query ends with DuckDB's message (exit status 1).
+    Text from the audited pages (titles, URLs, hosts) is made safe to print: the table shows
+    control characters as symbols (and never as terminal escapes), --csv defuses formulas;
+    --json gives every value exactly.
     用 SQL 查询历史记录（只读）。
 
     Examples:
@@ -89,9 +96,9 @@ def _read(file: Path | None) -> str:
 
 def _note_missing(history: History) -> None:
     if history.missing:
-        shown = ", ".join(history.missing[:5]) + (" …" if len(history.missing) > 5 else "")
+        missing = ", ".join(history.missing[:5]) + (" …" if len(history.missing) > 5 else "")
         stderr.print(f"note 注意: {len(history.missing)} stored run(s) have no bundle on disk; "
-                     f"their observations and verdicts are not in the views: {escape(shown)}",
+                     f"their observations and verdicts are not in the views: {shown(missing)}",
                      highlight=False)
 
 
@@ -115,10 +122,10 @@ def _cell(value: Any) -> Any:
 
 
 def _print_table(columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
-    table = Table(*[escape(c) for c in columns], show_lines=False)
+    table = Table(*[shown(c) for c in columns], show_lines=False)
     count = 0
     for row in rows:
-        table.add_row(*["" if v is None else escape(str(_cell(v))) for v in row])
+        table.add_row(*["" if v is None else shown(str(_cell(v))) for v in row])
         count += 1
     if columns:
         stdout.print(table)
@@ -136,8 +143,10 @@ def _print_json(columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
 
 
 def _print_csv(columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    """The query is the user's, its cells the pages': text cells a spreadsheet would read
+    as formulas are defused (audit/evidence/csvcells.py), numbers written as they are."""
     writer = csv.writer(sys.stdout)
-    writer.writerow(columns)
+    writer.writerow(defused_row(columns))
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([defused_cell(_cell(v)) for v in row])
     sys.stdout.flush()

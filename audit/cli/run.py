@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.errors import EXIT_FAILED_CHECK, HulianError
 from audit.judge.summary import Summary
 from audit.measure.config import CrawlConfig
@@ -286,7 +286,8 @@ def audit_run(
         raise typer.Exit(1) from None
     summary = result.summary
     for error in summary.seed_errors:
-        stderr.print(f"[yellow]seed failed[/]: {error['url']} ({error['error']})")
+        stderr.print(f"[yellow]seed failed[/]: {shown(str(error['url']))} "
+                     f"({shown(str(error['error']))})")
     if json_output:
         stdout.out(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:

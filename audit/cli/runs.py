@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from audit.cli import custody
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.cli.policies import load_or_exit
 from audit.errors import EXIT_LOCKED, EXIT_NOT_A_RUN, HulianError
 from audit.evidence.bundle import (
@@ -119,7 +118,7 @@ def verified(run: Path, allow_unverified: bool) -> list[Problem] | None:
         raise typer.Exit(exc.exit_code) from None
     if problems:
         for line in banner(run, problems):
-            stderr.print(f"[bold red]{escape(line)}[/]")
+            stderr.print(f"[bold red]{shown(line)}[/]")
     return problems
 
 
@@ -158,20 +157,20 @@ def verify_command(
                               ensure_ascii=False))
     else:
         for name in report.changed:
-            stdout.print(f"[red]changed 已改动[/]  {escape(name)}")
+            stdout.print(f"[red]changed 已改动[/]  {shown(name)}")
         for name in report.missing:
-            stdout.print(f"[red]missing 缺失[/]    {escape(name)}")
+            stdout.print(f"[red]missing 缺失[/]    {shown(name)}")
         for name in report.unlisted:
-            stdout.print(f"[yellow]unlisted 未登记[/] {escape(name)}")
+            stdout.print(f"[yellow]unlisted 未登记[/] {shown(name)}")
         for kind, detail in report.problems():
             if kind not in ("changed", "missing", "unlisted"):
-                stdout.print(f"[red]{escape(PROBLEM_LABELS[kind])}[/]: {escape(detail)}")
+                stdout.print(f"[red]{shown(PROBLEM_LABELS[kind])}[/]: {shown(detail)}")
         for forced in report.forced:
             if not forced.despite:  # those over a failure are listed above
                 stdout.print(f"[yellow]forced evaluation 强制重新评估[/]: "
-                             f"{escape(forced.describe())}")
+                             f"{shown(forced.describe())}")
         verdict = "intact 完整" if report.intact else "NOT intact 不完整"
-        stdout.print(f"{escape(str(run))}: {len(report.ok)} file(s) match the manifest; "
+        stdout.print(f"{shown(str(run))}: {len(report.ok)} file(s) match the manifest; "
                      f"bundle {verdict}")
         custody.print_lines(attested, report.intact)
     status = custody.exit_status(attested, report.intact)

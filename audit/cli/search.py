@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from audit.bounded import read_bounded, read_file_bounded
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.cli.policies import load_or_exit
 from audit.judge.search import (
     CLASS_LABELS,
@@ -97,7 +96,7 @@ _STYLE = {SearchClass.OPEN: "green", SearchClass.PARTIAL: "yellow", SearchClass.
 
 def _print_table(source: str, result: SearchBarriers, catalog: Catalog,
                  preference: dict[str, Any] | None) -> None:
-    stdout.print(f"[bold]{escape(result.host)}[/]  ({escape(source)})", highlight=False)
+    stdout.print(f"[bold]{shown(result.host)}[/]  ({shown(source)})", highlight=False)
     names = {e.token: e.name for e in catalog.search_engines.values()}
     table = Table(show_lines=False)
     for column in ("engine 搜索引擎", "token", "class 类别", "groups 适用的组"):
@@ -105,9 +104,9 @@ def _print_table(source: str, result: SearchBarriers, catalog: Catalog,
     for token, cls in result.classes.items():
         name = names.get(token)
         groups = result.groups.get(token, [])
-        table.add_row(f"{name.zh} {name.en}" if name else token, escape(token),
+        table.add_row(shown(f"{name.zh} {name.en}") if name else shown(token), shown(token),
                       f"[{_STYLE[cls]}]{_label(cls)}[/]",
-                      escape(", ".join(groups)) if groups else "(none 无)")
+                      shown(", ".join(groups)) if groups else "(none 无)")
     stdout.print(table)
     stdout.print(f"discriminates 区别对待: {'yes 是' if result.discriminates else 'no 否'}",
                  highlight=False)
@@ -120,10 +119,10 @@ def _print_table(source: str, result: SearchBarriers, catalog: Catalog,
             stdout.print(f"self-preference 自我优待 ({preference['platform']}): no 否",
                          highlight=False)
     sitemaps = ", ".join(result.sitemaps) if result.sitemaps else "(none 无)"
-    stdout.print(f"sitemaps 站点地图: {escape(sitemaps)}", highlight=False)
+    stdout.print(f"sitemaps 站点地图: {shown(sitemaps)}", highlight=False)
     for reason in result.reasons:
         zh, en = reason_text(reason)
-        stdout.print(f"note 说明: {escape(zh)} / {escape(en)}", highlight=False)
+        stdout.print(f"note 说明: {shown(zh)} / {shown(en)}", highlight=False)
     stdout.print()
 
 
@@ -169,7 +168,7 @@ def search_barriers_command(
             continue
         result = judge_robots(name, fetch, tokens)
         for reason in result.reasons:
-            stderr.print(f"[yellow]warning[/]: {escape(file)}: {escape(reason_text(reason)[1])}",
+            stderr.print(f"[yellow]warning[/]: {shown(file)}: {shown(reason_text(reason)[1])}",
                          highlight=False)
         preference = _self_preference(result, catalog)
         if json_output:

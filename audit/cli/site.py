@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from audit.cli.console import fail, stderr, stdout
+from audit.cli.console import fail, shown, stderr, stdout
 from audit.cli.history import STORE_HELP
 from audit.errors import HulianError
 
@@ -50,7 +50,7 @@ def build_command(
         fail(str(exc))
         raise typer.Exit(exc.exit_code) from None
     for note in result.notes:
-        stderr.print(f"note 提示: {note}", highlight=False, markup=False)
+        stderr.print(f"note 提示: {shown(str(note))}", highlight=False)
     index = (result.out / "index.html").resolve()
     stdout.out(f"site: {result.out} ({len(result.runs)} run(s), {result.pages} pages) / "
                f"站点已生成")

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from audit.ahead import made_ahead
 from audit.errors import HulianError
 from audit.evidence.cachedir import cache_root, scratch_directory
+from audit.evidence.csvcells import FORMULA_PATTERN
 
 # The system allocator, not Arrow's default jemalloc: jemalloc keeps what a block's parse freed
 # for reuse, and a run's memory would then hold every block's peak (bench/crawl.py: 326 MB
@@ -547,7 +548,9 @@ def export_jsonl(parquet: Path, out: IO[bytes]) -> int:
 def export_csv(parquet: Path, out: IO[bytes]) -> int:
     """Structs flattened into dotted columns (page.kind, comparison.matched, reason.zh),
     lists (hops, evidence, requirements) as JSON text: every cell a string or number a
-    spreadsheet shows."""
+    spreadsheet shows. A text cell a spreadsheet would read as a formula (page titles,
+    URLs and hosts are a hostile page's) gets a leading apostrophe (audit/evidence/
+    csvcells.py); number columns stay numbers."""
     writer: pa_csv.CSVWriter | None = None
     rows = 0
     try:
@@ -574,7 +577,17 @@ def _csv_ready(table: pa.Table) -> pa.Table:
             texts = [None if v is None else json.dumps(v, ensure_ascii=False, default=str)
                      for v in table.column(index).to_pylist()]
             table = table.set_column(index, field.name, pa.array(texts, pa.string()))
+    for index, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            table = table.set_column(index, field.name, _defused(table.column(index)))
     return table
+
+
+def _defused(column: Any) -> Any:
+    """csvcells' rule over an Arrow text column, by its pattern (RE2, as Arrow's): a formula
+    cell with a leading apostrophe, the others (and nulls) as they are."""
+    formula = pc.match_substring_regex(column, FORMULA_PATTERN)
+    return pc.if_else(formula, pc.binary_join_element_wise("'", column, ""), column)
 
 
 def store_table(rows: list[tuple[Any, ...]], columns: list[tuple[str, str]]) -> pa.Table:

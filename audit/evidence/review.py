@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from audit.evidence.csvcells import defused_row
+
 REVIEW_CSV = "review.csv"
 UNRECOGNIZED = "unrecognized"
 
@@ -115,9 +117,11 @@ def review_of(bundle: Path) -> Iterator[ReviewItem]:
 
 def write_review_csv(items: Iterable[ReviewItem], path: Path) -> None:
     """UTF-8 with a BOM (Excel reads Chinese correctly), one row per observation to review;
-    the header row alone when there is none."""
+    the header row alone when there is none. The headline, sentences and URLs are the
+    page's: a cell a spreadsheet would read as a formula gets a leading apostrophe
+    (audit/evidence/csvcells.py)."""
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(COLUMNS)
         for item in items:
-            writer.writerow(astuple(item))
+            writer.writerow(defused_row(astuple(item)))

@@ -29,6 +29,8 @@ from xml.sax.saxutils import quoteattr
 
 from audit import __version__
 from audit.evidence.bundle import banner, describe
+from audit.evidence.csvcells import DEFUSE_MACRO, defused_row
+from audit.evidence.csvcells import FORMULA_STARTS as FORMULA_STARTS
 from audit.evidence.through import open_through
 from audit.model import Status, Verdict
 from audit.report.data import FINDING_STATUSES, ReportData
@@ -72,12 +74,9 @@ def json_object(fields: list[tuple[str, str]]) -> str:
 _JSON_NAMES = [key for key, _ in JSON_FIELDS]
 _JUDGED_FIELDS = slice(_JSON_NAMES.index("rules"), _JSON_NAMES.index("exemptions") + 1)
 
-# A CSV cell that starts with one of these is a formula to Excel (CSV injection): such a cell
-# gets a leading apostrophe (`_defuse`, and the SQL macro `defuse` made of the same).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-DEFUSE_MACRO = ("CREATE OR REPLACE MACRO defuse(c) AS CASE WHEN left(c, 1) IN ("
-                + ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
-                + ") THEN '''' || c ELSE c END")
+# A CSV cell that a spreadsheet would read as a formula (CSV injection) gets a leading
+# apostrophe: audit/evidence/csvcells.py's rule, the one of every CSV hulian writes (the SQL
+# macro `defuse` here, `defused_row` for the search rows).
 
 # findings.csv's row of a finding (CSV_COLUMNS): lists joined by a space (reasons by " / ",
 # hops as "<status or -> <url>" by " -> "), a Python bool's text for control_ok, "" for
@@ -398,7 +397,7 @@ def write_findings(data: ReportData, *, json_out: Path | None = None,
             json_file.write(b"\n]\n}\n" if len(data.findings) else b"\n}\n")
             json_file.close()
         if csv_file is not None:
-            csv_file.write(_csv_text([_defuse(row) for row in search_csv_rows(data)]))
+            csv_file.write(_csv_text([defused_row(row) for row in search_csv_rows(data)]))
             csv_file.close()
         for out, part in parts.items():
             part.replace(out)
@@ -462,12 +461,6 @@ def search_csv_rows(data: ReportData) -> list[list[str]]:
             "exemptions": v.exemption or "", "evidence": " ".join(v.evidence)}
         rows.append([values.get(column, "") for column in CSV_COLUMNS])
     return rows
-
-
-def _defuse(row: list[str]) -> list[str]:
-    """Quoted page text is attacker-controlled: a cell starting with = + - @ would be a
-    formula in Excel (CSV injection), so such cells get a leading apostrophe."""
-    return ["'" + c if c[:1] in FORMULA_STARTS else c for c in row]
 
 
 JUNIT_LISTED = CASE_LISTED

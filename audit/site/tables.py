@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from audit.evidence.csvcells import defused_cell
 from audit.history.diff import Diff
 from audit.judge.outcomes import RANK, is_open, worse_of
 from audit.model import Outcome, Text
@@ -54,13 +55,25 @@ class Table:
         return f'{head[:-1]}, "rows": {body}}}\n'
 
     def as_csv(self) -> str:
+        """The rows as CSV. Text cells quote hostile pages (hosts, URLs, the review's
+        headlines): one a spreadsheet would read as a formula gets a leading apostrophe
+        (audit/evidence/csvcells.py); numbers stay numbers."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.columns)
         columns = self.columns
         # csv writes None as an empty cell itself; only lists need joining
-        writer.writerows([_cell(v) if isinstance(v, list | tuple) else v for v in
-                          (row.get(c) for c in columns)] for row in self.rows)
+        rows = ([defused_cell(_cell(v) if isinstance(v, list | tuple) else v) for v in
+                 (row.get(c) for c in columns)] for row in self.rows)
+        # With "\n" line ends, csv quotes a cell with a line feed but not one with a lone
+        # carriage return, which spreadsheets read as a line end: a page's "x\r=HYPERLINK()"
+        # would start a row of its own, with a formula. Such a row's text cells are quoted.
+        quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        for cells in rows:
+            if any(isinstance(v, str) and "\r" in v for v in cells):
+                quoted.writerow(cells)
+            else:
+                writer.writerow(cells)
         return buffer.getvalue()
 
 

@@ -260,6 +260,15 @@ _RESOURCE_LIMIT = lxml.etree.ErrorTypes.ERR_RESOURCE_LIMIT
 # libxml2's tree and is marked with what was lost.
 FALLBACK_MAX_CHARS = 250_000
 
+# A page's title is kept up to this many characters (spaces collapsed), as the headline (200)
+# and excerpt (280) are cut: the title is the page's to choose, and a hostile one of
+# 3,000,000 characters was copied whole into observations.jsonl, the Parquet tables,
+# findings.json/csv and the site. Real titles are far shorter (a browser's tab shows ~100);
+# 1,000 keeps every one whole, so the control comparison's equal titles
+# (audit/judge/compare.py) still means equal titles, and the words the classifier looks for
+# in the title (audit/judge/classify.py reads it with the text) are in its first thousand.
+TITLE_CHARS = 1_000
+
 
 def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
     """libxml2's tree and, when it halted before the end, why ("depth_cut" or
@@ -502,7 +511,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     page.root = root
 
     title = root.find(".//title")
-    page.title = " ".join((text_of(title) if title is not None else "").split())
+    page.title = " ".join((text_of(title) if title is not None else "").split())[:TITLE_CHARS]
     # The refreshes a browser running scripts acts on: the response's Refresh header first
     # (Chromium reads it as the document starts; ignored, it left a page that forwards at
     # once read as a block: an adversarial review), then the page's own, in order.
