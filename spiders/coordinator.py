@@ -27,6 +27,7 @@ from audit.errors import HulianError
 from audit.evidence.bundle import BundleWriter
 from audit.history.store import _safe as safe_url
 from audit.history.store import add_crawl_probes, crawl_records, open_engine
+from audit.judge.compare import sketch_key, use_sketch_key
 from audit.measure.asyncio.run import measure_search
 from audit.measure.config import CrawlConfig, CrawlResult
 from audit.measure.plan import seeds_for
@@ -116,6 +117,9 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
         "config": config.manifest_config(), "routes": config.routes,
         "policy_digest": catalog.digest,
         "policies": {n: base64.b64encode(b).decode() for n, b in catalog.files.items()},
+        # One key for every worker's page fingerprints, which are compared with each other's
+        # (a probe's chain and its control fetch may be fetched by two workers).
+        "sketch_key": sketch_key(),
         # Workers may reuse the coordinator's store URL unless it carries a password.
         "store": None if _has_password(store_url) else store_url,
     }))
@@ -232,6 +236,8 @@ def work(*, redis_url: str, store_url: str | None, run_id: str | None, evidence:
     open_engine(store, migrate=False).dispose()  # fail early on a wrong URL
     config = CrawlConfig.from_manifest(info["config"])
     config.routes = dict(info["routes"])
+    # The coordinator's key (0, as every worker then, from a coordinator without one).
+    use_sketch_key(int(info.get("sketch_key", 0)))
     evidence = evidence / run
     warc = evidence / f"{worker}.warc.gz"
     client.hset(keys.warcs, worker, json.dumps({"host": socket.gethostname(),

@@ -182,7 +182,10 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
     catalog = load_catalog()
     body = INTERSTITIAL.encode()
     url = "https://link.zhihu.com/?target=https%3A//item.taobao.com/item.htm%3Fid%3D1"
-    expected = analyze_page(body, "text/html", url, catalog)
+    # With the page's fingerprint (a control page's is always kept): the replacement, a
+    # process of the fork server's, must fingerprint with the crawl process's key.
+    expected = analyze_page(body, "text/html", url, catalog, control=True)
+    assert expected.fingerprint is not None and expected.fingerprint.text
     seed_url = "https://www.zhihu.com/question/1"
     expected_plan = plan_probes(SEED.encode(), "text/html", seed_url, source="zhihu",
                                 surface=SurfaceKind.POST, catalog=catalog)
@@ -195,7 +198,7 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
 
     async def main() -> None:
         await pool.start()
-        assert await pool.analyze(body, "text/html", url) == expected
+        assert await pool.analyze(body, "text/html", url, control=True) == expected
         plan = await pool.plan(SEED.encode(), "text/html", seed_url, "zhihu", SurfaceKind.POST)
         assert [p.model_dump() for p in plan.probes] == [p.model_dump() for p in expected_probes]
         # The worker dies (a crash in the parser, the OOM killer): pages are parsed here
@@ -204,15 +207,17 @@ def test_parse_worker_gives_the_inline_answers_and_survives_its_death() -> None:
         os.kill(worker.pid, signal.SIGKILL)
         worker.join()
         for _ in range(3):
-            assert await pool.analyze(body, "text/html", url) == expected
-        for _ in range(300):
-            if pool.in_use:
+            assert await pool.analyze(body, "text/html", url, control=True) == expected
+        for _ in range(300):  # until the replacement is connected (else pages go inline)
+            if any(w.alive and w.writer is not None and w.process.pid != worker.pid
+                   for w in pool._workers):
                 break
             await asyncio.sleep(0.1)
         assert pool.in_use == 1
         replacement = pool._workers[-1]
+        assert replacement.writer is not None
         assert replacement.alive and replacement.process.pid != worker.pid
-        assert await pool.analyze(body, "text/html", url) == expected
+        assert await pool.analyze(body, "text/html", url, control=True) == expected
         assert not replacement.pending  # answered by the replacement, not inline
         await pool.stop()
 

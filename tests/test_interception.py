@@ -444,3 +444,35 @@ def test_the_text_similarity_is_recorded_and_says_nothing_without_text() -> None
                                    "<div id=app></div></body></html>", "https://c.example/"),
                         "https://c.example/", 200, ARTICLE.encode())
     assert compare(empty, second).text_similarity is None
+
+
+def test_a_page_cannot_choose_the_trigrams_its_sketch_is_made_of() -> None:
+    """A block page that carries, hidden, the target's trigrams whose plain CRC-32s are
+    smallest: with unkeyed hashes its sketch matched the target's (a review: 0.91 for texts
+    0.14 alike). Keyed, the sketch estimates the texts' real similarity."""
+    import zlib
+
+    from audit.judge import compare
+
+    def words(seed: str, count: int) -> str:
+        digest = hashlib.shake_256(seed.encode()).digest(2 * count)
+        return "".join(chr(0x4E00 + int.from_bytes(digest[i:i + 2], "big") % 20000)
+                       for i in range(0, 2 * count, 2))
+
+    target = words("article", 20000)
+    trigrams = {target[i:i + 3] for i in range(len(target) - 2)}
+    cheapest = sorted(trigrams, key=lambda t: zlib.crc32(t.encode()))[:1100]
+    mimic = words("blocked", 3000) + "".join(cheapest)
+    exact = len(trigrams & {mimic[i:i + 3] for i in range(len(mimic) - 2)}) / len(
+        trigrams | {mimic[i:i + 3] for i in range(len(mimic) - 2)})
+    assert exact < 0.2
+    key = compare.sketch_key()
+    try:
+        compare.use_sketch_key(0)  # a plain CRC-32: the one the page could compute
+        gamed = compare._text(compare._trigrams(target), compare._trigrams(mimic))
+        assert gamed is not None and gamed > compare.TEXT_MIN  # it would match the target
+        compare.use_sketch_key(0x5EC7E7)
+        keyed = compare._text(compare._trigrams(target), compare._trigrams(mimic))
+        assert keyed is not None and abs(keyed - exact) < 0.06 and keyed < compare.TEXT_MIN
+    finally:
+        compare.use_sketch_key(key)

@@ -185,20 +185,74 @@ def test_a_password_form_is_a_login_wall_in_any_language(catalog: Catalog, html:
 
 
 @pytest.mark.parametrize(("html", "kind"), [
-    # The way on through the platform's own wrapper, or one of its pages carrying the target.
+    # A link through the platform's own wrapper, or to one of its pages carrying the target,
+    # labelled in words no marker knows: the way on ("移動する") or not (an appeal, another
+    # language), which a person must say. Read as no way on it was a block; read as one, a
+    # block page with an appeal link was a warning (two reviews).
     ("<title>確認</title><h2>外部サイトへ移動します</h2>"
-     "<a href='/link?url=abcDEF123&confirm=1'>移動する</a>", PageKind.WARNED),
+     "<a href='/link?url=abcDEF123&confirm=1'>移動する</a>", PageKind.UNRECOGNIZED),
     ("<title>確認</title><h2>外部サイトへ移動します</h2>"
      "<a href='/jump?u=https%3A%2F%2Fshop.example-target.com%2Fitem%2F42'>移動する</a>",
+     PageKind.UNRECOGNIZED),
+    ("<title>制限</title><h2>このページへのアクセスは制限されています</h2>"
+     "<a href='/appeal?url=https://shop.example-target.com/item/42'>異議を申し立てる</a>",
+     PageKind.UNRECOGNIZED),
+    # Labelled in words the markers know: the way on, or something else.
+    ("<title>提示</title><h2>即将离开</h2>"
+     "<a href='/jump?u=https%3A%2F%2Fshop.example-target.com%2Fitem%2F42'>继续访问</a>",
      PageKind.WARNED),
-    # A link labelled as something else that carries the target (report it) is no way on.
     ("<title>提示</title><h2>بۇ تور بېتىنى زىيارەت قىلىش چەكلەندى</h2>"
      "<a href='/report?u=https%3A%2F%2Fshop.example-target.com%2Fitem%2F42'>举报</a>",
+     PageKind.BLOCKED),
+    # Not a way on: the page itself, a host that only begins like the target's.
+    (f"<title>制限</title><h2>アクセスは制限されています</h2><a href='{BAIDU_WRAPPER}'>再読込</a>",
+     PageKind.BLOCKED),
+    ("<title>制限</title><h2>アクセスは制限されています</h2>"
+     "<a href='https://www.baidu.com/help?u=https://shop.example-target.com.evil.cn/'>ヘルプ</a>",
      PageKind.BLOCKED),
     # A link it could not resolve: an error page, not a block.
     ("<title>百度</title><p>链接已过期</p><a href='https://www.baidu.com/'>返回首页</a>",
      PageKind.ERROR),
     ("<title>Error</title><p>Invalid request</p>", PageKind.ERROR),
+    # ... unless it also says the link is blocked: a person must say which.
+    ("<title>提示</title><p>已停止访问该网页</p><p>Invalid request</p>", PageKind.UNRECOGNIZED),
+    ("<title>提示</title><p>已停止访问该网页</p><form><input type=password></form>",
+     PageKind.UNRECOGNIZED),
+    # A password field hidden by the page's markup makes no login wall.
+    ("<title>提示</title><p>已停止访问该网页</p>"
+     "<form style='display:none'><input type=password></form>", PageKind.BLOCKED),
 ])
 def test_what_a_wrappers_own_page_says(catalog: Catalog, html: str, kind: PageKind) -> None:
     assert _kind(catalog, BAIDU_WRAPPER, html)[0] is kind
+
+
+def test_a_block_page_in_the_targets_clothes_at_a_wrapper_is_not_compared(
+        catalog: Catalog) -> None:
+    """Words that say the link is blocked, at a wrapper's URL, on a copy of the target's
+    page: it matched the control fetch and read as `wrapped` (a review). Only a page its
+    structure made an interstitial is compared; one its words read is what they say."""
+    item = ("<title>Teapot</title><h1>Teapot</h1><p>A ceramic teapot, hand made, ships in "
+            "three days.</p><p>价格 ¥99</p>")
+    mimic = item + "<p>该链接已被屏蔽</p>"
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, mimic)], control=(TARGET, item)) \
+        is Outcome.BLOCKED
+
+
+def test_a_wrapper_page_read_as_the_target_keeps_its_words(catalog: Catalog) -> None:
+    item = ("<title>Teapot</title><h1>Teapot</h1><p>A ceramic teapot, hand made, ships in "
+            "three days.</p><p>价格 ¥99</p>")
+    probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=TARGET,
+                  rendered_as="anchor")
+    chain = chains.Chain(probe=probe)
+    chains.on_response(chain, chains.Response(
+        url=BAIDU_WRAPPER, status=200, headers={"content-type": "text/html"},
+        body=_page_bytes(item)), "start", catalog)
+    chains.on_control_response(chain, chains.Response(
+        url=TARGET, status=200, headers={"content-type": "text/html"},
+        body=_page_bytes(item)), catalog)
+    observation = chains.observation(chain, run_id="r", method="crawl")
+    assert observation.outcome is Outcome.WRAPPED
+    assert observation.page is not None
+    assert observation.page.kind is PageKind.CONTENT
+    assert observation.page.signature == "structure/matches_control"
+    assert observation.page.headline == "Teapot" and observation.page.excerpt

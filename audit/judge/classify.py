@@ -475,9 +475,19 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
     page's structure (audit.judge.interception); what none of these explains is
     `unrecognized`."""
     visible = f"{page.title}\n{page.text}"
+    # Words of a block or of copy-to-browser beside a login wall's or an error page's: which
+    # it is, a person must say. An `error` drops out of the findings, and a footer saying
+    # "Invalid request" or a hidden password field would have taken a block page with it
+    # (a review).
+    interception = (_any_phrase(visible, markers.blocked)
+                    or _any_phrase(visible, markers.copy_only))
     if login_wall(page, markers):
+        if interception:
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/login_wall_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
     if len(page.text) <= markers.max_text_chars and _any_phrase(visible, markers.error_page):
+        if interception:
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/error_page_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
     forward = page_forward(page)
     if forward is None and _shows_nothing(page):
@@ -643,9 +653,23 @@ def _pointing_back(page: Page, markers: GenericMarkers, platform: Platform | Non
 
 
 def login_wall(page: Page, markers: GenericMarkers) -> bool:
-    """A page asking the reader to log in: its words, or a password field in any language."""
-    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall) or bool(
-        page.select("input[type=password i]"))
+    """A page asking the reader to log in: its words, or a password field in any language
+    that is not hidden by the page's own markup (a style sheet's hiding cannot be read)."""
+    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall) or any(
+        not _hidden(field) for field in page.select("input[type=password i]"))
+
+
+_HIDING_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+
+
+def _hidden(element: Any) -> bool:
+    """Hidden by its own markup or an ancestor's: `hidden`, `aria-hidden`, an inline style."""
+    while element is not None and isinstance(element.tag, str):
+        if element.get("hidden") is not None or element.get("aria-hidden") == "true" or \
+                _HIDING_STYLE.search(element.get("style") or ""):
+            return True
+        element = element.getparent()
+    return False
 
 
 def _link_to(page: Page, target: str) -> str | None:

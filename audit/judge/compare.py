@@ -14,6 +14,7 @@ target only if it ended on a page like the one a direct visit ends on.
 from __future__ import annotations
 
 import heapq
+import os
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +41,25 @@ TEXT_MIN = 0.5
 SKETCH_SIZE = 1024
 TEXT_CHARS = 200_000
 
+# The trigram hashes are keyed: with a hash anyone can compute, a block page could carry, in
+# text hidden from the reader, the target's trigrams whose hashes are smallest, and its sketch
+# would match the target's (a review had 0.91 where the texts' similarity was 0.14). Each
+# trigram's CRC-32 starts from a secret value: the order of the hashes, and so which trigrams
+# make a sketch, is then one the page cannot know. Every process that fingerprints pages to
+# be compared must use one key: parse workers are forked from the crawl process and inherit
+# it, and a distributed run hands the coordinator's to its workers (`use_sketch_key`).
+_sketch_key = int.from_bytes(os.urandom(4), "big")
+
+
+def sketch_key() -> int:
+    return _sketch_key
+
+
+def use_sketch_key(key: int) -> None:
+    """Fingerprint with `key` (a distributed run's, from its coordinator)."""
+    global _sketch_key
+    _sketch_key = key & 0xFFFFFFFF
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What the comparison needs of one page: small enough to travel between processes."""
@@ -65,12 +85,13 @@ def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) ->
 
 def _trigrams(text: str) -> frozenset[int]:
     """The bottom-k sketch of the text's character trigrams (case and spacing ignored): the
-    SKETCH_SIZE smallest of their CRC-32s, stable across processes, where Python's own hash
-    of a string is not."""
+    SKETCH_SIZE smallest of their keyed CRC-32s (above), the same in every process that holds
+    the key, where Python's own hash of a string is not."""
     folded = " ".join(text.split()).casefold()[:TEXT_CHARS]
     # Trigrams of characters, not of UTF-8 bytes: a Chinese character's bytes make only some
     # 70,000 byte trigrams in all, which two long texts in Chinese share whatever they say.
-    hashes = {zlib.crc32(folded[i:i + 3].encode("utf-8", "surrogatepass"))
+    key = _sketch_key
+    hashes = {zlib.crc32(folded[i:i + 3].encode("utf-8", "surrogatepass"), key)
               for i in range(max(0, len(folded) - 2))}
     if len(hashes) <= SKETCH_SIZE:
         return frozenset(hashes)

@@ -150,16 +150,20 @@ def shown_urls(page: Page) -> list[str]:
     return shown
 
 
-def _leads_out(url: str, page_url: str | None, platform: Platform,
-               target: str | None) -> bool:
-    """Whether a link on the platform leads off it: through one of its wrappers (not the
-    page's own address), or carrying the target's address (percent-encoded or not)."""
+def _may_lead_out(url: str, page_url: str | None, platform: Platform,
+                  target: str | None) -> bool:
+    """Whether a link to the platform's own pages may lead off it: through one of its
+    wrappers (the page's own with another query too: `&confirm=1` or `&lang=en`, which only
+    its label tells apart), or to a page that carries the target's address (percent-encoded
+    or not) in its own. Not the page's own address (a reload)."""
     if page_url is not None and url.split("#")[0] == page_url.split("#")[0]:
-        return False  # the page itself (a reload)
+        return False
     if any(url_matches(url, wrapper.match) for wrapper in platform.wrappers):
         return True
     host = host_of(target) if target else None
-    return host is not None and f"//{host}" in unquote(unquote(url)).casefold()
+    _, _, carried = unquote(unquote(url)).partition("?")  # what its query (and fragment) hold
+    return host is not None and any(host_of(found) == host
+                                    for found in find_text_urls(carried.replace("=", " ")))
 
 
 def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
@@ -181,13 +185,13 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     # A way on: a control labelled as one, or a link that leads to the target's site. When
     # the target is unknown, a lone outbound link on a small page is one too.
     to_target = [c for c in offsite if target_site and _site(c.url) == target_site]
-    # Or a link through the platform's own way out: one of its wrappers (`/link?url=<token>
-    # &confirm=1`), or one of its pages that carries the target in its address. A leave page
-    # in Japanese whose "移動する" went that way read as a block (an adversarial review).
-    # Not one labelled as something else (report it, appeal, go back), which may carry the
-    # target's address too.
-    to_target += [c for c in found if c.url and c.role != "other" and c not in offsite
-                  and _leads_out(c.url, page.url, platform, known_target)]
+    # A link through the platform's own way out (one of its wrappers, one of its pages that
+    # carries the target's address) labelled in words no marker knows may be the way on
+    # ("移動する" to `/jump?u=TARGET`) or not (an appeal to `/appeal?url=TARGET`): a person
+    # must say (below). Read as no way on, a leave page in Japanese was a block (a review);
+    # read as one, a block page with an appeal link was a warning (the next review).
+    may_lead_out = [c for c in found if c.url and c.role == "unknown" and c not in offsite
+                    and _may_lead_out(c.url, page.url, platform, known_target)]
     labelled = [c for c in found if c.role == "continue"]
     lone = ([] if target_site else
             [c for c in offsite if len({_site(o.url) for o in offsite}) == 1
@@ -206,7 +210,7 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
                            target=shown_target)
         return Reading(PageKind.UNRECOGNIZED, "target_shown_without_instruction",
                        target=shown_target)
-    unread = [c for c in found if c.url is None and c.role == "unknown"]
+    unread = [c for c in found if c.url is None and c.role == "unknown"] + may_lead_out
     if unread:
         # A script-driven control with a label no marker knows may well be the way on.
         return Reading(PageKind.UNRECOGNIZED, "unread_control")

@@ -487,9 +487,19 @@ def comparison(chain: Chain) -> ControlComparison | None:
     if chain.last_page is None or chain.control_page is None or chain.failure:
         return None
     if chain.page is not None and chain.page.kind not in (PageKind.CONTENT, PageKind.REDIRECT) \
-            and not chain.at_wrapper_page:
+            and not _read_by_structure_at_wrapper(chain):
         return None
     return compare(chain.last_page, chain.control_page)
+
+
+def _read_by_structure_at_wrapper(chain: Chain) -> bool:
+    """A page at a wrapper's URL that only its structure made an interstitial: it may be the
+    target's own page served through the wrapper, which the control comparison tells. Not
+    one its words or a signature read (a block page in the target's clothes at a wrapper,
+    "该链接已被屏蔽" and all, matched the control and read as `wrapped`: a review)."""
+    page = chain.page
+    return chain.at_wrapper_page and page is not None and (
+        page.signature is None or page.signature.startswith("structure/"))
 
 
 def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],
@@ -498,13 +508,15 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
     chain_hops = [h for h in chain.hops if h.via != "control"]
     compared = comparison(chain)
     page = chain.page
-    if chain.at_wrapper_page and page is not None and compared is not None and compared.matched:
-        # The wrapper answered with the target's own page (as a proxy would): what its URL
-        # made hulian read as an interstitial is the target's content.
-        page = page.model_copy(update={"kind": PageKind.CONTENT, "signature": None,
-                                       "reason": None, "reason_text": None, "excerpt": None,
-                                       "headline": None, "continue_url": None,
-                                       "failure": None})
+    if (page is not None and page.kind not in (PageKind.CONTENT, PageKind.REDIRECT)
+            and compared is not None and compared.matched):
+        # The wrapper answered with the target's own page (as a proxy would): what its
+        # structure made an interstitial is the target's content. The page's words stay for
+        # a reader; the signature says why it is content.
+        page = page.model_copy(update={"kind": PageKind.CONTENT,
+                                       "signature": "structure/matches_control",
+                                       "reason": None, "reason_text": None,
+                                       "continue_url": None, "failure": None})
     outcome, reason = classify_observation(
         target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
         page=page, failure=chain.failure, control_ok=chain.control_ok,

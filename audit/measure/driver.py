@@ -342,6 +342,8 @@ class ProbeDriver:
         unreadable answer)."""
         current = self._require()
         if self._attempts.again_for_failure(failure):
+            if evidence:  # the attempt's answer is evidence of the observation all the same
+                self.chain.evidence.append(evidence)
             return current
         return self._failed(current, failure, now, evidence)
 

@@ -48,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from audit.judge.compare import sketch_key, use_sketch_key
 from audit.measure import chain as chains
 from audit.model import PageFacts, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
@@ -124,10 +125,13 @@ def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
 
 
-def _serve_with(sock: socket.socket, catalog: Catalog) -> None:
-    """A replacement worker, started by the fork server: it is given the catalog."""
+def _serve_with(sock: socket.socket, catalog: Catalog, sketch_key: int) -> None:
+    """A replacement worker, started by the fork server (a process of its own, not forked
+    from the crawl process): it is given the catalog, and the crawl process's key for page
+    fingerprints, which the fingerprints it makes are compared with (compare.sketch_key)."""
     global _CATALOG
     _CATALOG = catalog
+    use_sketch_key(sketch_key)
     _serve(sock, [])
 
 
@@ -255,7 +259,8 @@ class ParsePool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         ours, theirs = socket.socketpair()
-        process = context.Process(target=_serve_with, args=(theirs, self.catalog), daemon=True,
+        process = context.Process(target=_serve_with,
+                                  args=(theirs, self.catalog, sketch_key()), daemon=True,
                                   name="hulian-parse")
         try:
             # In the event loop's thread, which holds it: ~0.3 s the first time (the fork
