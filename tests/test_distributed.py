@@ -94,10 +94,15 @@ def finished_with_log(process: subprocess.Popen[str], timeout: float = 120
 
 
 def outcomes(run: Path) -> dict[str, str]:
+    """Each probe's outcome, and the text similarity of its comparison with the control
+    where there is one: a chain's page and its control page may be fingerprinted by two
+    workers, whose fingerprints are alike only with the coordinator's key
+    (compare.use_sketch_key; each worker's own would make every similarity 0)."""
     observations = list(Bundle(run).observations())
     ids = [o.probe_id for o in observations]
     assert len(ids) == len(set(ids))  # no probe observed twice
-    return {o.probe_id: o.outcome.value for o in observations}
+    return {o.probe_id: f"{o.outcome.value} "
+            f"{o.comparison.text_similarity if o.comparison else '-'}" for o in observations}
 
 
 @pytest.fixture(scope="module")
