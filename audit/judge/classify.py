@@ -345,7 +345,18 @@ def _endpoint_by_page(page: Page, catalog: Catalog) -> tuple[Platform, Endpoint]
 def at_wrapper_page(url: str, catalog: Catalog) -> bool:
     """Whether `url` is a wrapper's own URL that no declared endpoint covers: a page there is
     read as an interstitial (interception.wrapper_endpoint), but a wrapper may also serve the
-    target's own page (a proxy), which only the comparison with the control can tell."""
+    target's own page (a proxy), which only the comparison with the control can tell.
+    Asked of every response a crawl gets: decided by its host alone where no wrapper is on it
+    (13 µs a URL when every URL was matched against every platform, ~3 % of the crawl)."""
+    host = host_of(url)
+    if host is None:
+        return False
+    hosts = _catalog_cache(catalog, "wrapper_host")
+    if host not in hosts:
+        hosts[host] = _host_hit(host, [h for p in catalog.platforms.values()
+                                       for w in p.wrappers for h in w.match.hosts])
+    if not hosts[host]:
+        return False
     found = _endpoint_at(Page(url=url), catalog)
     return found is not None and not any(e is found[1] for e in found[0].endpoints)
 
