@@ -119,7 +119,7 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
         "policies": {n: base64.b64encode(b).decode() for n, b in catalog.files.items()},
         # One key for every worker's page fingerprints, which are compared with each other's
         # (a probe's chain and its control fetch may be fetched by two workers).
-        "sketch_key": sketch_key(),
+        "sketch_key": sketch_key().hex(),
         # Workers may reuse the coordinator's store URL unless it carries a password.
         "store": None if _has_password(store_url) else store_url,
     }))
@@ -236,8 +236,8 @@ def work(*, redis_url: str, store_url: str | None, run_id: str | None, evidence:
     open_engine(store, migrate=False).dispose()  # fail early on a wrong URL
     config = CrawlConfig.from_manifest(info["config"])
     config.routes = dict(info["routes"])
-    # The coordinator's key (0, as every worker then, from a coordinator without one).
-    use_sketch_key(int(info.get("sketch_key", 0)))
+    # The coordinator's key (from a coordinator without one, an empty key, as every worker's).
+    use_sketch_key(bytes.fromhex(info.get("sketch_key", "")))
     evidence = evidence / run
     warc = evidence / f"{worker}.warc.gz"
     client.hset(keys.warcs, worker, json.dumps({"host": socket.gethostname(),

@@ -281,9 +281,13 @@ BAD = "download_error:bad_response"
 
 
 def _readable(name: str, handler: Handler) -> Case:
-    """An odd but readable answer with the healthy page: as the wrapper it shows the target's
-    own page, which the comparison with the control reads as reaching it (`wrapped`)."""
-    return Case(name, handler, None, wrapper="wrapped", target="direct")
+    """An odd but readable answer with the healthy page. As the target it is reached
+    (`direct`). As the wrapper, the page is the wrapper's own, which the catalog declares no
+    endpoint for and no marker reads: `unrecognized`, for a person to look at (it was
+    `wrapped` by its likeness to the control fetch until a review showed a block page carrying
+    the target's text hidden from the reader matching just as well). Either way the answer
+    was read, with no failure word."""
+    return Case(name, handler, None, wrapper="unrecognized", target="direct")
 
 
 CASES: list[Case] = [

@@ -342,25 +342,6 @@ def _endpoint_by_page(page: Page, catalog: Catalog) -> tuple[Platform, Endpoint]
     return None
 
 
-def at_wrapper_page(url: str, catalog: Catalog) -> bool:
-    """Whether `url` is a wrapper's own URL that no declared endpoint covers: a page there is
-    read as an interstitial (interception.wrapper_endpoint), but a wrapper may also serve the
-    target's own page (a proxy), which only the comparison with the control can tell.
-    Asked of every response a crawl gets: decided by its host alone where no wrapper is on it
-    (13 µs a URL when every URL was matched against every platform, ~3 % of the crawl)."""
-    host = host_of(url)
-    if host is None:
-        return False
-    hosts = _catalog_cache(catalog, "wrapper_host")
-    if host not in hosts:
-        hosts[host] = _host_hit(host, [h for p in catalog.platforms.values()
-                                       for w in p.wrappers for h in w.match.hosts])
-    if not hosts[host]:
-        return False
-    found = _endpoint_at(Page(url=url), catalog)
-    return found is not None and not any(e is found[1] for e in found[0].endpoints)
-
-
 def endpoint_of(url: str, catalog: Catalog) -> str | None:
     """'<platform>/<endpoint id>' of the interception endpoint a URL is on, or None."""
     found = _endpoint_at(Page(url=url), catalog)
@@ -496,7 +477,9 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/login_wall_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
-    if len(page.text) <= markers.max_text_chars and _any_phrase(visible, markers.error_page):
+    # Error words in the page's text, not its title alone: a block page titled "Page not
+    # found" read as an error (a review).
+    if len(page.text) <= markers.max_text_chars and _any_phrase(page.text, markers.error_page):
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/error_page_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
@@ -521,6 +504,14 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
         return reader.facts(PageKind.UNRECOGNIZED,
                             "structure/script_rendered" if built else "structure/no_text")
     platform, spot = endpoint
+    if not any(declared is spot for declared in platform.endpoints):
+        # A wrapper's own page (interception.wrapper_endpoint) in words no marker knows: the
+        # catalog never said the platform shows interstitials there, so their structure is
+        # not read; a person must. Read by its structure, a login page was a block; as the
+        # platform's own page, a leave page in Japanese was `diverted`; compared with the
+        # control, a block page carrying the target's text hidden by a style sheet was the
+        # target reached (three reviews).
+        return reader.facts(PageKind.UNRECOGNIZED, "structure/wrapper_page")
     known = (target or _read_url(page, spot.target) or _target_from_own_url(page))
     reading = read_structure(page, markers, platform, known_target=known,
                              script_targets=script_targets(page))
@@ -664,23 +655,11 @@ def _pointing_back(page: Page, markers: GenericMarkers, platform: Platform | Non
 
 
 def login_wall(page: Page, markers: GenericMarkers) -> bool:
-    """A page asking the reader to log in: its words, or a password field in any language
-    that is not hidden by the page's own markup (a style sheet's hiding cannot be read)."""
-    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall) or any(
-        not _hidden(field) for field in page.select("input[type=password i]"))
-
-
-_HIDING_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
-
-
-def _hidden(element: Any) -> bool:
-    """Hidden by its own markup or an ancestor's: `hidden`, `aria-hidden`, an inline style."""
-    while element is not None and isinstance(element.tag, str):
-        if element.get("hidden") is not None or element.get("aria-hidden") == "true" or \
-                _HIDING_STYLE.search(element.get("style") or ""):
-            return True
-        element = element.getparent()
-    return False
+    """A page asking the reader to log in, in the words of `markers.login_wall`. Not by a
+    password field: a page can hide one from the reader in ways hulian cannot see (a style
+    sheet's class), and a block page carrying a hidden one read as a login wall, an `error`
+    out of the findings (a review)."""
+    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall)
 
 
 def _link_to(page: Page, target: str) -> str | None:
@@ -832,6 +811,7 @@ def classify_observation(
     control_ok: bool | None,
     comparison: ControlComparison | None = None,
     ended_on_known_platform: bool = False,
+    ended_on_other_platform: bool = False,
 ) -> tuple[Outcome, BlockReason | None]:
     """The outcome of one link-follow, from facts alone (DESIGN.md taxonomy).
 
@@ -840,9 +820,10 @@ def classify_observation(
     `target_down` when the control fetch failed too, otherwise `error`; a warning page is
     `warned`. A chain is `direct` or `wrapped` only when it demonstrably reached the target:
     its last page is on the target's site, or it matches the control fetch of the target
-    (`comparison`). Otherwise it is `diverted` when it ended on a page of a platform the
-    catalog knows, `target_down` when the control failed, and `unrecognized` when it ended
-    somewhere nobody can vouch for.
+    (`comparison`), but for a page of another platform than the target's that is only like
+    it (`ended_on_other_platform`), which is `unrecognized`. Otherwise it is `diverted` when
+    it ended on a page of a platform the catalog knows, `target_down` when the control failed,
+    and `unrecognized` when it ended somewhere nobody can vouch for.
     """
     if rendered_as in ("text", "absent"):
         return Outcome.STRIPPED, None
@@ -863,9 +844,15 @@ def classify_observation(
     status = final.status
     if status is None or status >= 400:
         return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
-    reached = on_target_site(final.url, target_url) or (
-        comparison is not None and comparison.matched)
-    if reached:
+    matched = comparison is not None and comparison.matched
+    likeness_only = matched and comparison is not None and not comparison.same_site
+    if likeness_only and ended_on_other_platform:
+        # A page of a platform that is not the target's, only like the page the target ends
+        # on: the platform serving the target's text (transcoding, a proxy) or a block page
+        # carrying it hidden from the reader (a review: a style sheet's class hid it), which
+        # hulian cannot tell apart. A person must look.
+        return Outcome.UNRECOGNIZED, None
+    if on_target_site(final.url, target_url) or matched:
         direct = on_target_site(hops[0].url, target_url)
         return (Outcome.DIRECT if direct else Outcome.WRAPPED), None
     if control_ok is False:

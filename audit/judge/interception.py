@@ -150,6 +150,9 @@ def shown_urls(page: Page) -> list[str]:
     return shown
 
 
+_HOST_LIKE = re.compile(r"\w(?:[\w.-]*\w)?")
+
+
 def _may_lead_out(url: str, page_url: str | None, platform: Platform,
                   target: str | None) -> bool:
     """Whether a link to the platform's own pages may lead off it: through one of its
@@ -161,9 +164,29 @@ def _may_lead_out(url: str, page_url: str | None, platform: Platform,
     if any(url_matches(url, wrapper.match) for wrapper in platform.wrappers):
         return True
     host = host_of(target) if target else None
-    _, _, carried = unquote(unquote(url)).partition("?")  # what its query (and fragment) hold
-    return host is not None and any(host_of(found) == host
-                                    for found in find_text_urls(carried.replace("=", " ")))
+    if host is None:
+        return False
+    # What its path, query and fragment hold, percent-decoded as often as it was encoded
+    # (a few times at most; base64 and opaque tokens cannot be read).
+    _, _, carried = url.partition("//")
+    _, _, carried = carried.partition("/")
+    for _ in range(4):
+        decoded = unquote(carried)
+        if decoded == carried:
+            break
+        carried = decoded
+    return any(host in (found, _ascii_host(found)) for found in _HOST_LIKE.findall(
+        carried.casefold()))
+
+
+def _ascii_host(name: str) -> str | None:
+    """An internationalised host name as the target's is written (IDNA, `xn--`)."""
+    if name.isascii():
+        return name
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 def read_structure(page: Page, markers: GenericMarkers, platform: Platform,

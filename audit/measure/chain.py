@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Literal
 
 from audit.judge.classify import (
-    at_wrapper_page,
     classify_observation,
     classify_page,
     endpoint_of,
@@ -107,7 +106,7 @@ class Chain:
     # is a page of a platform the catalog knows, and the control's last page.
     last_page: Fingerprint | None = None
     ended_on_platform: bool = False
-    at_wrapper_page: bool = False  # classify.at_wrapper_page of the last hop
+    ended_on_other_platform: bool = False  # ... and not the target's
     control_page: Fingerprint | None = None
     control_done: bool = False
 
@@ -293,8 +292,10 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     analysis when the caller computed it already (analyze_page of the same response)."""
     hop = record(chain, response, via)
     status = response.status
-    chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
-    chain.at_wrapper_page = at_wrapper_page(response.url, catalog)
+    platform = platform_for_url(response.url, catalog)
+    chain.ended_on_platform = platform is not None
+    chain.ended_on_other_platform = platform is not None and platform is not platform_for_url(
+        chain.probe.target_url, catalog)
     chain.last_page = None
     if 300 <= status < 400 and response.headers.get("location"):
         target = resolve(response.url, response.headers["location"])
@@ -486,20 +487,9 @@ def comparison(chain: Chain) -> ControlComparison | None:
     site on a page that no interstitial explains; None where there is nothing to compare."""
     if chain.last_page is None or chain.control_page is None or chain.failure:
         return None
-    if chain.page is not None and chain.page.kind not in (PageKind.CONTENT, PageKind.REDIRECT) \
-            and not _read_by_structure_at_wrapper(chain):
+    if chain.page is not None and chain.page.kind not in (PageKind.CONTENT, PageKind.REDIRECT):
         return None
     return compare(chain.last_page, chain.control_page)
-
-
-def _read_by_structure_at_wrapper(chain: Chain) -> bool:
-    """A page at a wrapper's URL that only its structure made an interstitial: it may be the
-    target's own page served through the wrapper, which the control comparison tells. Not
-    one its words or a signature read (a block page in the target's clothes at a wrapper,
-    "该链接已被屏蔽" and all, matched the control and read as `wrapped`: a review)."""
-    page = chain.page
-    return chain.at_wrapper_page and page is not None and (
-        page.signature is None or page.signature.startswith("structure/"))
 
 
 def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],
@@ -508,19 +498,11 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
     chain_hops = [h for h in chain.hops if h.via != "control"]
     compared = comparison(chain)
     page = chain.page
-    if (page is not None and page.kind not in (PageKind.CONTENT, PageKind.REDIRECT)
-            and compared is not None and compared.matched):
-        # The wrapper answered with the target's own page (as a proxy would): what its
-        # structure made an interstitial is the target's content. The page's words stay for
-        # a reader; the signature says why it is content.
-        page = page.model_copy(update={"kind": PageKind.CONTENT,
-                                       "signature": "structure/matches_control",
-                                       "reason": None, "reason_text": None,
-                                       "continue_url": None, "failure": None})
     outcome, reason = classify_observation(
         target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
         page=page, failure=chain.failure, control_ok=chain.control_ok,
         comparison=compared, ended_on_known_platform=chain.ended_on_platform,
+        ended_on_other_platform=chain.ended_on_other_platform,
     )
     runtime = None
     if chain.started_at and finished_at:

@@ -125,7 +125,7 @@ def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
 
 
-def _serve_with(sock: socket.socket, catalog: Catalog, sketch_key: int) -> None:
+def _serve_with(sock: socket.socket, catalog: Catalog, sketch_key: bytes) -> None:
     """A replacement worker, started by the fork server (a process of its own, not forked
     from the crawl process): it is given the catalog, and the crawl process's key for page
     fingerprints, which the fingerprints it makes are compared with (compare.sketch_key)."""
