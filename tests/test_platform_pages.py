@@ -247,3 +247,57 @@ def test_a_block_page_in_the_targets_clothes_at_a_wrapper_is_not_compared(
     mimic = item + "<p>该链接已被屏蔽</p>"
     assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, mimic)], control=(TARGET, item)) \
         is Outcome.BLOCKED
+
+
+def test_a_control_that_only_redirects_cannot_vouch_for_a_diversion(catalog: Catalog) -> None:
+    """A capture's control is one flow: a short-link target answers 302 and no page. A chain
+    that ended on the platform the link leads to (t.cn onto weibo.com) read as `diverted`,
+    accusing the source (a review); with nothing to compare it with, a person must look.
+    Where the control's page is there and unlike, the diversion stands."""
+    probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=TARGET,
+                  rendered_as="anchor")
+    for control, expected in ((302, Outcome.UNRECOGNIZED), (None, Outcome.DIVERTED)):
+        chain = chains.Chain(probe=probe)
+        for url, status, headers, html in [(BAIDU_WRAPPER, 302, {"location": DOUBAN_PAGE}, ""),
+                                           (DOUBAN_PAGE, 200, {}, DOWNLOAD)]:
+            chains.on_response(chain, chains.Response(
+                url=url, status=status, headers={"content-type": "text/html", **headers},
+                body=_page_bytes(html)), "start" if url == BAIDU_WRAPPER else "http", catalog)
+        if control is not None:
+            chains.on_control(chain, control)
+        else:
+            chains.on_control_response(chain, chains.Response(
+                url=TARGET, status=200, headers={"content-type": "text/html"},
+                body=_page_bytes("<title>Teapot</title><p>" + "A teapot. " * 50 + "</p>")),
+                catalog)
+        assert chains.observation(chain, run_id="r", method="capture").outcome is expected
+
+
+def test_a_likeness_on_the_targets_own_platform_is_for_review(catalog: Catalog) -> None:
+    """Weibo's block page on weibo.cn carrying a weibo.com post's text hidden by a style
+    sheet matched the control by likeness and read as `wrapped` (a review): a likeness on any
+    known platform's page, the target's own on another domain too, is for a person."""
+    target = "https://weibo.com/1234/AbCdEf"
+    article = "".join(f"<p>微博正文第 {n} 段：今天的茶壶很好看，欢迎大家转发评论。</p>" for n in range(40))
+    post = f"<title>微博正文</title><h1>微博正文</h1>{article}"
+    notice = ("<title>微博正文</title><style>.z{display:none}</style><h1>此内容无法查看</h1>"
+              f"<div class=z><h1>微博正文</h1>{article}</div>")
+    probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=target,
+                  rendered_as="anchor")
+    chain = chains.Chain(probe=probe)
+    chains.on_response(chain, chains.Response(
+        url="https://weibo.cn/notice/view", status=200, headers={"content-type": "text/html"},
+        body=_page_bytes(notice)), "start", catalog)
+    chains.on_control_response(chain, chains.Response(
+        url=target, status=200, headers={"content-type": "text/html"},
+        body=_page_bytes(post)), catalog)
+    observation = chains.observation(chain, run_id="r", method="crawl")
+    assert observation.comparison is not None and observation.comparison.matched
+    assert observation.outcome is Outcome.UNRECOGNIZED
+
+
+@pytest.mark.parametrize("words", ["请使用微信扫描二维码登录", "使用微信扫一扫登录", "帐号密码登录"])
+def test_a_qr_code_login_on_an_endpoint_is_a_login_wall(catalog: Catalog, words: str) -> None:
+    """Read by its structure, a QR-code login page on an endpoint was a block (a review)."""
+    html = f"<title>登录</title><h2>{words}</h2><img src='/qr.png'>"
+    assert _kind(catalog, ZHIHU_ENDPOINT, html) == (PageKind.ERROR, "generic/login_wall")

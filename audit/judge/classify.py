@@ -811,7 +811,7 @@ def classify_observation(
     control_ok: bool | None,
     comparison: ControlComparison | None = None,
     ended_on_known_platform: bool = False,
-    ended_on_other_platform: bool = False,
+    uncompared: bool = False,
 ) -> tuple[Outcome, BlockReason | None]:
     """The outcome of one link-follow, from facts alone (DESIGN.md taxonomy).
 
@@ -820,10 +820,11 @@ def classify_observation(
     `target_down` when the control fetch failed too, otherwise `error`; a warning page is
     `warned`. A chain is `direct` or `wrapped` only when it demonstrably reached the target:
     its last page is on the target's site, or it matches the control fetch of the target
-    (`comparison`), but for a page of another platform than the target's that is only like
-    it (`ended_on_other_platform`), which is `unrecognized`. Otherwise it is `diverted` when
-    it ended on a page of a platform the catalog knows, `target_down` when the control failed,
-    and `unrecognized` when it ended somewhere nobody can vouch for.
+    (`comparison`), but for a page of a known platform that is only like it (on another
+    registrable domain), which is `unrecognized`. Otherwise it is `diverted` when it ended on
+    a page of a platform the catalog knows and that page could be compared with the control's
+    (not `uncompared`: the control answered without a page, a capture's redirect), `target_down`
+    when the control failed, and `unrecognized` when it ended somewhere nobody can vouch for.
     """
     if rendered_as in ("text", "absent"):
         return Outcome.STRIPPED, None
@@ -846,11 +847,12 @@ def classify_observation(
         return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
     matched = comparison is not None and comparison.matched
     likeness_only = matched and comparison is not None and not comparison.same_site
-    if likeness_only and ended_on_other_platform:
-        # A page of a platform that is not the target's, only like the page the target ends
-        # on: the platform serving the target's text (transcoding, a proxy) or a block page
-        # carrying it hidden from the reader (a review: a style sheet's class hid it), which
-        # hulian cannot tell apart. A person must look.
+    if likeness_only and ended_on_known_platform:
+        # A platform's page only like the page the target ends on: the platform serving the
+        # target's text (transcoding, a proxy) or a block page carrying it hidden from the
+        # reader (a review: a style sheet's class hid it), which hulian cannot tell apart,
+        # also where the platform is the target's own on another of its domains (weibo.cn
+        # for a weibo.com target, the final review). A person must look.
         return Outcome.UNRECOGNIZED, None
     if on_target_site(final.url, target_url) or matched:
         direct = on_target_site(hops[0].url, target_url)
@@ -861,6 +863,11 @@ def classify_observation(
         if page is not None and page.kind is PageKind.CONTENT and page.target:
             # A platform's page that points back at the target (_pointing_back): an
             # interstitial in words hulian does not know may, a person must say.
+            return Outcome.UNRECOGNIZED, None
+        if uncompared:
+            # The target answered, but with no page to compare the chain's with (a capture's
+            # control flow is one redirect): a short link onto that very platform reads the
+            # same. Read as `diverted`, it accused the source (the final review).
             return Outcome.UNRECOGNIZED, None
         return Outcome.DIVERTED, None
     return Outcome.UNRECOGNIZED, None

@@ -106,7 +106,6 @@ class Chain:
     # is a page of a platform the catalog knows, and the control's last page.
     last_page: Fingerprint | None = None
     ended_on_platform: bool = False
-    ended_on_other_platform: bool = False  # ... and not the target's
     control_page: Fingerprint | None = None
     control_done: bool = False
 
@@ -292,10 +291,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     analysis when the caller computed it already (analyze_page of the same response)."""
     hop = record(chain, response, via)
     status = response.status
-    platform = platform_for_url(response.url, catalog)
-    chain.ended_on_platform = platform is not None
-    chain.ended_on_other_platform = platform is not None and platform is not platform_for_url(
-        chain.probe.target_url, catalog)
+    chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
     chain.last_page = None
     if 300 <= status < 400 and response.headers.get("location"):
         target = resolve(response.url, response.headers["location"])
@@ -492,6 +488,16 @@ def comparison(chain: Chain) -> ControlComparison | None:
     return compare(chain.last_page, chain.control_page)
 
 
+def _uncompared(chain: Chain) -> bool:
+    """The chain ended off the target's site on a page, and the target answered, but where
+    it leads is not known: its control's last answer is a redirect (a capture's control is
+    one flow; the crawler's follows five at most)."""
+    controls = [h for h in chain.hops if h.via == "control"]
+    return (bool(chain.control_ok) and chain.control_page is None and chain.last_page is not None
+            and bool(controls) and controls[-1].status is not None
+            and 300 <= controls[-1].status < 400)
+
+
 def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],
                 finished_at: datetime | None = None) -> Observation:
     probe = chain.probe
@@ -502,7 +508,7 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
         target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
         page=page, failure=chain.failure, control_ok=chain.control_ok,
         comparison=compared, ended_on_known_platform=chain.ended_on_platform,
-        ended_on_other_platform=chain.ended_on_other_platform,
+        uncompared=_uncompared(chain),
     )
     runtime = None
     if chain.started_at and finished_at:
