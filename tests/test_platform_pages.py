@@ -301,3 +301,16 @@ def test_a_qr_code_login_on_an_endpoint_is_a_login_wall(catalog: Catalog, words:
     """Read by its structure, a QR-code login page on an endpoint was a block (a review)."""
     html = f"<title>登录</title><h2>{words}</h2><img src='/qr.png'>"
     assert _kind(catalog, ZHIHU_ENDPOINT, html) == (PageKind.ERROR, "generic/login_wall")
+
+
+def test_a_platform_page_a_chain_ends_on_says_what_it_says(catalog: Catalog) -> None:
+    """A diversion's page, and one only like the target's (for review), were recorded as
+    content without a word of what they said: the finding and the reviewer are shown its
+    headline and text now. The target's own pages are not (they are the target's)."""
+    page = parse_page(_page_bytes(DOWNLOAD).decode(), DOUBAN_PAGE)
+    facts = classify_page(page, catalog, platform_for_url(DOUBAN_PAGE, catalog), target=TARGET)
+    assert facts.kind is PageKind.CONTENT
+    assert facts.headline == "下载豆瓣App" and facts.excerpt and "在App中打开" in facts.excerpt
+    own = "https://movie.douban.com/subject/1"
+    facts = classify_page(page, catalog, platform_for_url(DOUBAN_PAGE, catalog), target=own)
+    assert facts.headline is None and facts.excerpt is None

@@ -437,10 +437,15 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     if generic is not None:
         return generic
     back = _pointing_back(page, markers, platform, target) if short else None
-    if back is None:
-        return reader.facts(PageKind.CONTENT, None)
-    facts = reader.facts(PageKind.CONTENT, "structure/points_to_target", target=back)
-    # What a reviewer is shown, should the chain end here (`unrecognized`).
+    if back is not None:
+        facts = reader.facts(PageKind.CONTENT, "structure/points_to_target", target=back)
+    else:
+        facts = reader.facts(PageKind.CONTENT, None)
+        if platform is None or not target or _stays(target, page, platform):
+            return facts
+    # A platform's own page where a link to another company's target may end: `diverted`, or
+    # for review (pointing back at the target, only like the target's page, a control that
+    # only redirected). What the page says is what the finding or the reviewer is shown.
     return facts.model_copy(update={"headline": headline(page),
                                     "excerpt": page.text[:REVIEW_EXCERPT_CHARS]})
 
