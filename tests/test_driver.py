@@ -251,6 +251,25 @@ def test_screenshots_of_interstitials_under_render(catalog: Catalog) -> None:
     assert "screenshot:screenshots/p.png" in obs.evidence
 
 
+def test_screenshots_of_a_platforms_page_a_link_was_diverted_to(catalog: Catalog) -> None:
+    """A diversion to the platform's own page (an app download) is a finding too: under
+    --render it gets its picture, where only interstitials had one (the final review). The
+    target's own page reached is not pictured."""
+    download = "https://www.zhihu.com/download"
+    script = Script({WRAPPED: [page(WRAPPED, 302, "", location=download)],
+                     download: [page(download, body="<title>下载知乎App</title><h1>下载知乎App</h1>"
+                                                    "<a href='/app.apk'>立即下载</a>")],
+                     TARGET: [page(TARGET, body="<title>商品</title><p>" + "茶壶 " * 100)]})
+    obs = run(catalog, script, policy=DriverPolicy(obey_robots=False, screenshots=True))
+    assert obs.outcome is Outcome.DIVERTED
+    assert [c for c in script.asked if isinstance(c, Screenshot)] == [Screenshot(download)]
+    assert obs.page is not None and obs.page.headline == "下载知乎App"
+    reached = Script({WRAPPED: [page(WRAPPED, 302, "", location=TARGET)],
+                      TARGET: [page(TARGET)]})
+    run(catalog, reached, policy=DriverPolicy(obey_robots=False, screenshots=True))
+    assert not [c for c in reached.asked if isinstance(c, Screenshot)]
+
+
 @pytest.mark.parametrize(("timeout", "seed_timeout", "expected"), [
     # (DOWNLOAD_TIMEOUT, HULIAN_SEED_TIMEOUT) -> {purpose: timeout}
     (20, None, {"seed": 20, "hop": 20, "control": 20, "robots": 20, "sitemap": 20}),

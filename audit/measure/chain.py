@@ -488,6 +488,19 @@ def comparison(chain: Chain) -> ControlComparison | None:
     return compare(chain.last_page, chain.control_page)
 
 
+def worth_a_picture(chain: Chain, catalog: Catalog) -> bool:
+    """Whether the page the chain stopped on is evidence a screenshot should keep (`--render`):
+    an interstitial, or a platform's own page off the target's site, where a link ends that
+    was diverted or is for review (a finding that had no picture: the final review)."""
+    page, url = chain.page, chain.page_url
+    if page is None or url is None or page.kind is PageKind.REDIRECT:
+        return False
+    if page.kind is not PageKind.CONTENT:
+        return True
+    return (platform_for_url(url, catalog) is not None
+            and not on_target_site(url, chain.probe.target_url))
+
+
 def _uncompared(chain: Chain) -> bool:
     """The chain ended off the target's site on a page, and the target answered, but where
     it leads is not known: its control's last answer is a redirect (a capture's control is

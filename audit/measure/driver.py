@@ -384,8 +384,8 @@ class ProbeDriver:
 
     def _after_hops(self, now: datetime | None) -> Command:
         chain = self.chain
-        if (self.policy.screenshots and chain.page is not None and chain.page.kind.value
-                not in ("content", "redirect") and not chain.screenshot and chain.page_url):
+        if (self.policy.screenshots and not chain.screenshot and chain.page_url
+                and chains.worth_a_picture(chain, self.catalog)):
             self._attempts.current = None
             return Screenshot(chain.page_url)
         if chains.wants_control(chain):
