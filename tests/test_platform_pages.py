@@ -201,8 +201,11 @@ ZHIHU_ENDPOINT = f"https://link.zhihu.com/?target={TARGET}"
     ("<title>制限</title><h2>このページへのアクセスは制限されています</h2>"
      "<a href='https://www.zhihu.com/appeal?url=https://shop.example-target.com/item/42'>"
      "異議を申し立てる</a>", PageKind.UNRECOGNIZED),
+    # A language switch named in its own language is no way on; in another's, it may be.
     ("<title>制限</title><h2>このページへのアクセスは制限されています</h2>"
-     f"<a href='{ZHIHU_ENDPOINT}&lang=en'>English</a>", PageKind.UNRECOGNIZED),
+     f"<a href='{ZHIHU_ENDPOINT}&lang=en'>English</a>", PageKind.BLOCKED),
+    ("<title>制限</title><h2>このページへのアクセスは制限されています</h2>"
+     f"<a href='{ZHIHU_ENDPOINT}&lang=en'>英語</a>", PageKind.UNRECOGNIZED),
     # Labelled in words the markers know: the way on, or something else.
     ("<title>提示</title><h2>即将离开</h2>"
      "<a href='https://www.zhihu.com/jump?u=https%3A%2F%2Fshop.example-target.com%2Fitem%2F42'>"
