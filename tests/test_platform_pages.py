@@ -158,11 +158,13 @@ def test_a_page_the_target_redirects_to_may_link_back_and_is_reached(catalog: Ca
 
 
 def test_a_platform_page_only_like_the_targets_is_for_review(catalog: Catalog) -> None:
-    """A wrapper that answers with the target's page itself (a proxy, transcoding), and a
-    block page in words no marker knows that carries the target's text hidden by a style
-    sheet's class (a review: it matched the control and read as `wrapped`): on a platform's
-    page that is not the target's, only alike the control, neither can be told from the
-    other. At the wrapper's URL, or on another page of the platform, a person must look."""
+    """A wrapper that answers with the target's page itself (a proxy, transcoding): on a
+    platform's page that is not the target's, only alike the control, it cannot be told from
+    a block page that shows the target's text beside words no marker knows. At the wrapper's
+    URL, or on another page of the platform, a person must look. A block page that carries
+    the target's text hidden by its style sheet (a review: it matched the control and read as
+    `wrapped`, then went to review) is not like the target's page: what the reader sees is
+    compared, and on a platform's page it is a diversion."""
     article = "".join(f"<p>Teapot number {n}: ceramic, hand made, glazed in blue and white, "
                       f"ships in {n % 7 + 1} days from the workshop.</p>" for n in range(40))
     item = f"<title>Teapot</title><h1>Teapot</h1>{article}"
@@ -170,10 +172,10 @@ def test_a_platform_page_only_like_the_targets_is_for_review(catalog: Catalog) -
              f"<h1>此链接因违反平台规定无法访问</h1><div class=z><h1>Teapot</h1>{article}</div>")
     assert _outcome(catalog, [(BAIDU_WRAPPER, 200, {}, item)], control=(TARGET, item)) \
         is Outcome.UNRECOGNIZED
-    for page in (item, mimic):
+    for page, expected in ((item, Outcome.UNRECOGNIZED), (mimic, Outcome.DIVERTED)):
         outcome = _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": DOUBAN_PAGE}, ""),
                                      (DOUBAN_PAGE, 200, {}, page)], control=(TARGET, item))
-        assert outcome is Outcome.UNRECOGNIZED, page
+        assert outcome is expected, page
     # On a site of no known platform (a mirror), alike the control is the target reached.
     mirror = "https://mirror.example-elsewhere.net/item/42"
     assert _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": mirror}, ""),
@@ -277,26 +279,31 @@ def test_a_control_that_only_redirects_cannot_vouch_for_a_diversion(catalog: Cat
 
 
 def test_a_likeness_on_the_targets_own_platform_is_for_review(catalog: Catalog) -> None:
-    """Weibo's block page on weibo.cn carrying a weibo.com post's text hidden by a style
-    sheet matched the control by likeness and read as `wrapped` (a review): a likeness on any
-    known platform's page, the target's own on another domain too, is for a person."""
+    """Weibo's block page on weibo.cn carrying a weibo.com post's text matched the control
+    by likeness and read as `wrapped` (a review): a likeness on any known platform's page,
+    the target's own on another domain too, is for a person. Where its style sheet hides the
+    post's text, the page is not like the post at all (what a reader sees is compared)."""
     target = "https://weibo.com/1234/AbCdEf"
     article = "".join(f"<p>微博正文第 {n} 段：今天的茶壶很好看，欢迎大家转发评论。</p>" for n in range(40))
     post = f"<title>微博正文</title><h1>微博正文</h1>{article}"
-    notice = ("<title>微博正文</title><style>.z{display:none}</style><h1>此内容无法查看</h1>"
+    shown = f"<title>微博正文</title><h1>此内容无法查看</h1><div><h1>微博正文</h1>{article}</div>"
+    hidden = ("<title>微博正文</title><style>.z{display:none}</style><h1>此内容无法查看</h1>"
               f"<div class=z><h1>微博正文</h1>{article}</div>")
     probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=target,
                   rendered_as="anchor")
-    chain = chains.Chain(probe=probe)
-    chains.on_response(chain, chains.Response(
-        url="https://weibo.cn/notice/view", status=200, headers={"content-type": "text/html"},
-        body=_page_bytes(notice)), "start", catalog)
-    chains.on_control_response(chain, chains.Response(
-        url=target, status=200, headers={"content-type": "text/html"},
-        body=_page_bytes(post)), catalog)
-    observation = chains.observation(chain, run_id="r", method="crawl")
-    assert observation.comparison is not None and observation.comparison.matched
-    assert observation.outcome is Outcome.UNRECOGNIZED
+    for notice, matched, outcome in ((shown, True, Outcome.UNRECOGNIZED),
+                                     (hidden, False, Outcome.DIVERTED)):
+        chain = chains.Chain(probe=probe)
+        chains.on_response(chain, chains.Response(
+            url="https://weibo.cn/notice/view", status=200,
+            headers={"content-type": "text/html"}, body=_page_bytes(notice)), "start", catalog)
+        chains.on_control_response(chain, chains.Response(
+            url=target, status=200, headers={"content-type": "text/html"},
+            body=_page_bytes(post)), catalog)
+        observation = chains.observation(chain, run_id="r", method="crawl")
+        assert observation.comparison is not None
+        assert observation.comparison.matched is matched
+        assert observation.outcome is outcome
 
 
 @pytest.mark.parametrize("words", ["请使用微信扫描二维码登录", "使用微信扫一扫登录", "帐号密码登录"])

@@ -451,9 +451,14 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
 
 
 def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
-    """The captcha / 'unusual traffic' phrase of a page, if it has one."""
+    """The captcha / 'unusual traffic' phrase of a page, if it shows one (not one its style
+    sheets hide: Page.displayed)."""
     visible = f"{page.title}\n{page.text}"
-    return next((m for m in markers.anti_bot if m in visible), None)
+    found = [m for m in markers.anti_bot if m in visible]
+    if found and page.displayed is not page.text:
+        displayed = f"{page.title}\n{page.displayed}"
+        found = [m for m in found if m in displayed]
+    return found[0] if found else None
 
 
 def _any_phrase(text: str, phrases: list[str]) -> bool:
@@ -483,8 +488,9 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
             return reader.facts(PageKind.UNRECOGNIZED, "generic/login_wall_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
     # Error words in the page's text, not its title alone: a block page titled "Page not
-    # found" read as an error (a review).
-    if len(page.text) <= markers.max_text_chars and _any_phrase(page.text, markers.error_page):
+    # found" read as an error (a review); and shown, not hidden by its style sheets.
+    if (len(page.text) <= markers.max_text_chars and _any_phrase(page.text, markers.error_page)
+            and _any_phrase(page.displayed, markers.error_page)):
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/error_page_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
@@ -663,8 +669,10 @@ def login_wall(page: Page, markers: GenericMarkers) -> bool:
     """A page asking the reader to log in, in the words of `markers.login_wall`. Not by a
     password field: a page can hide one from the reader in ways hulian cannot see (a style
     sheet's class), and a block page carrying a hidden one read as a login wall, an `error`
-    out of the findings (a review)."""
-    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall)
+    out of the findings (a review). Nor by words its style sheets hide (Page.displayed), for
+    the same reason."""
+    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall) and _any_phrase(
+        f"{page.title}\n{page.displayed}", markers.login_wall)
 
 
 def _link_to(page: Page, target: str) -> str | None:

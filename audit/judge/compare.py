@@ -85,7 +85,7 @@ def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) ->
                 tags[element.tag.lower()] += 1
     return Fingerprint(url=url, status=status, body_length=len(body),
                        title=page.title if page is not None else "", tags=dict(tags),
-                       text=_trigrams(page.text) if page is not None else frozenset())
+                       text=_trigrams(page.displayed) if page is not None else frozenset())
 
 
 def _trigrams(text: str) -> frozenset[int]:

@@ -28,6 +28,7 @@ import lxml.etree
 if TYPE_CHECKING:
     from justhtml.dom import Element
 
+from audit.web import stylesheet
 from audit.web.urls import has_public_suffix, host_of, resolve
 from audit.web.xmlchars import xml_text
 
@@ -70,6 +71,11 @@ class Page:
     url: str | None
     title: str = ""
     text: str = ""  # visible text, blocks separated by newlines
+    # The text once what the page's own style sheets hide is left out too (a class's
+    # `display:none`: audit/web/stylesheet.py), made by `displayed` when first asked for:
+    # reading the sheets costs a page with a large one 10-20 times its parse, and most pages'
+    # readings never ask (a seed page's links, the target's own pages).
+    displayed_text: str | None = None
     anchors: list[Anchor] = field(default_factory=list)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
@@ -89,6 +95,15 @@ class Page:
     # parsed), "unparsed_tail" (the parser stopped early for another reason), "truncated"
     # (the bytes were cut at the size limit before decoding).
     parse_issue: str | None = None
+
+    @property
+    def displayed(self) -> str:
+        """What a reader sees of the text, the page's style sheets applied: the text the
+        readings that could excuse a page read (a login wall, an error page, a security
+        check, the likeness to the target's page), where text a page hides must not count."""
+        if self.displayed_text is None:
+            self.displayed_text = _displayed(self)
+        return self.displayed_text
 
     @property
     def base_url(self) -> str | None:
@@ -125,9 +140,88 @@ def _compiled(selector: str) -> lxml.cssselect.CSSSelector | None:
     return _SELECTORS[selector]
 
 
-def _style_hides(style: str) -> bool:
-    style = style.replace(" ", "").lower()
-    return "display:none" in style or "visibility:hidden" in style
+# Pages with more elements than this are not read against their style sheets (the sheets'
+# selectors are evaluated over every element: a hostile page's cost grows with both).
+SHEET_ELEMENTS = 50_000
+
+
+def _displayed(page: Page) -> str:
+    """The page's text without what its style sheets hide (Page.displayed)."""
+    root = page.root
+    hidden = _sheet_hidden(root) if root is not None else frozenset()
+    if not hidden:
+        return page.text
+    body = root.find("body") if root is not None else None
+    return _squash("".join(_walk(body if body is not None else root, hidden)[0]))
+
+
+def _sheet_hidden(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
+    """The elements the page's own style sheets hide (audit.web.stylesheet says which
+    count): those a hiding rule matches and neither another rule nor their own `style`
+    shows again; with `visibility`, nor a descendant."""
+    sheets = [(style.text, _on_screen(style)) for style in root.iter("style")
+              if style.text and not any(True for _ in style.iterancestors("template"))]
+    if not sheets or not stylesheet.may_hide("".join(css for css, _ in sheets)):
+        return frozenset()
+    rules = stylesheet.sheet_rules(sheets)
+    if not rules or sum(1 for _ in root.iter()) > SHEET_ELEMENTS:
+        return frozenset()
+    styled: list[tuple[lxml.etree._Element, list[tuple[str, bool]]]] | None = None
+    hidden: set[lxml.etree._Element] = set()
+    for name, xpaths in rules.hide.items():
+        # Only elements with text matter to the text; most of what sheets hide (icons,
+        # empty containers) has none, and then the rules that show are not evaluated.
+        matched = {el for el in _matching(root, xpaths) if text_of(el).strip()}
+        if not matched:
+            continue
+        if styled is None:
+            styled = [(el, stylesheet.inline_declarations(el.get("style", "")))
+                      for el in _STYLED(root)]
+        shown = _matching(root, rules.show.get(name, []))
+        shown.update(el for el, declared in styled
+                     if any(n == name and not hiding for n, hiding in declared))
+        matched -= shown
+        if name == stylesheet.VISIBILITY:
+            for el in shown:
+                matched.difference_update(el.iterancestors())
+        hidden |= matched
+    return frozenset(hidden)
+
+
+_STYLED = lxml.etree.XPath("//*[@style]")
+# Compiled XPath of style sheets' selectors (pages of a platform share their sheets); None
+# for one lxml does not compile.
+_SHEET_XPATHS: dict[str, lxml.etree.XPath | None] = {}
+
+
+def _matching(root: lxml.etree._Element, xpaths: list[str]) -> set[lxml.etree._Element]:
+    found: set[lxml.etree._Element] = set()
+    for xpath in xpaths:
+        if xpath not in _SHEET_XPATHS:
+            if len(_SHEET_XPATHS) >= 4096:
+                _SHEET_XPATHS.clear()
+            try:
+                _SHEET_XPATHS[xpath] = lxml.etree.XPath(xpath)
+            except lxml.etree.XPathError:
+                _SHEET_XPATHS[xpath] = None
+        compiled = _SHEET_XPATHS[xpath]
+        if compiled is None:
+            continue
+        try:
+            result = compiled(root)
+        except lxml.etree.XPathError:
+            continue
+        if isinstance(result, list):
+            found.update(el for el in result if isinstance(el, lxml.etree._Element))
+    return found
+
+
+def _on_screen(style: lxml.etree._Element) -> bool:
+    """A <style> element applies on screen: no `media`, or all or screen; and CSS (no
+    `type`, or text/css)."""
+    media = (style.get("media") or "").strip().lower()
+    kind = (style.get("type") or "text/css").strip().lower()
+    return media in ("", "all", "screen") and kind == "text/css"
 
 
 def _trim_url(candidate: str) -> str:
@@ -177,8 +271,10 @@ def text_of(el: lxml.etree._Element) -> str:
     return str(_STRING_VALUE(el))
 
 
-def _walk(top: lxml.etree._Element) -> tuple[list[str], list[str], list[Anchor]]:
-    """One pass over the tree: all visible text, visible text outside <a>, and the anchors.
+def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = frozenset()
+          ) -> tuple[list[str], list[str], list[Anchor]]:
+    """One pass over the tree: all visible text, visible text outside <a>, and the anchors;
+    `hidden_by`: elements hidden besides those their markup hides (_sheet_hidden).
 
     The hot path of every crawled page, so it is one loop over lxml's own walker (no Python
     call per element): on entering an element, a block starts a line; the text of a hidden
@@ -210,7 +306,8 @@ def _walk(top: lxml.etree._Element) -> tuple[list[str], list[str], list[Anchor]]
                 if not hidden:
                     style = el.get("style")
                     hidden = el.get("hidden") is not None or (
-                        style is not None and _style_hides(style))
+                        style is not None and stylesheet.inline_hides(style)) or (
+                        bool(hidden_by) and el in hidden_by)
                 if tag == "a":
                     href = el.get("href")
                     if href is not None:
