@@ -140,52 +140,105 @@ def _compiled(selector: str) -> lxml.cssselect.CSSSelector | None:
     return _SELECTORS[selector]
 
 
-# Pages with more elements than this are not read against their style sheets (the sheets'
-# selectors are evaluated over every element: a hostile page's cost grows with both).
-SHEET_ELEMENTS = 50_000
+# Pages with more elements, or deeper, than this are not read against their style sheets:
+# the sheets' selectors are evaluated over every element, descendants of descendants for a
+# combinator, so a hostile page's cost grows with both (an adversarial review: 54,804 times
+# a page's parse for 80 selectors over 1,000 nested divs before the bounds).
+SHEET_ELEMENTS = 20_000
+SHEET_DEPTH = 256
 
 
 def _displayed(page: Page) -> str:
-    """The page's text without what its style sheets hide (Page.displayed)."""
+    """The page's text without what its style sheets hide (Page.displayed). A page all of
+    whose text they hide is read whole: its script shows it (anti-clickjacking's
+    `body{display:none}`, a framework's `[v-cloak]`), and with no text to compare, a block
+    page matched the target's page by its title, length and layout alone (a review)."""
     root = page.root
     hidden = _sheet_hidden(root) if root is not None else frozenset()
     if not hidden:
         return page.text
     body = root.find("body") if root is not None else None
-    return _squash("".join(_walk(body if body is not None else root, hidden)[0]))
+    displayed = _squash("".join(_walk(body if body is not None else root, hidden)[0]))
+    return displayed if displayed.strip() else page.text
 
 
 def _sheet_hidden(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
-    """The elements the page's own style sheets hide (audit.web.stylesheet says which
-    count): those a hiding rule matches and neither another rule nor their own `style`
-    shows again; with `visibility`, nor a descendant."""
-    sheets = [(style.text, _on_screen(style)) for style in root.iter("style")
-              if style.text and not any(True for _ in style.iterancestors("template"))]
+    """The elements the page's own style sheets hide (audit.web.stylesheet says which count):
+    those a hiding rule matches and no other rule of the same importance or more, nor their
+    own `style`, shows again; with `visibility`, nor a descendant with text."""
+    # Not a style element's text inside <template> (inert) or <noscript> (a browser running
+    # scripts reads it as text), nor one of another type than CSS.
+    sheets = [(style.text, stylesheet.media_applies(style.get("media") or ""))
+              for style in root.iter("style")
+              if style.text and _is_css(style) and not any(
+                  True for _ in style.iterancestors("template", "noscript"))]
     if not sheets or not stylesheet.may_hide("".join(css for css, _ in sheets)):
         return frozenset()
     rules = stylesheet.sheet_rules(sheets)
-    if not rules or sum(1 for _ in root.iter()) > SHEET_ELEMENTS:
+    size = _sheet_size(root) if rules else None
+    if size is None:
         return frozenset()
-    styled: list[tuple[lxml.etree._Element, list[tuple[str, bool]]]] | None = None
+    work = [SHEET_WORK]
+    inline: dict[str, dict[bool, set[lxml.etree._Element]]] | None = None
     hidden: set[lxml.etree._Element] = set()
-    for name, xpaths in rules.hide.items():
+    for name, hiding in rules.hide.items():
         # Only elements with text matter to the text; most of what sheets hide (icons,
         # empty containers) has none, and then the rules that show are not evaluated.
-        matched = {el for el in _matching(root, xpaths) if text_of(el).strip()}
-        if not matched:
+        important = {el for el in _matching(root, [r for r in hiding if r[2]], size, work)
+                     if text_of(el).strip()}
+        normal = {el for el in _matching(root, [r for r in hiding if not r[2]], size, work)
+                  if text_of(el).strip()} - important
+        if not important and not normal:
             continue
-        if styled is None:
-            styled = [(el, stylesheet.inline_declarations(el.get("style", "")))
-                      for el in _STYLED(root)]
-        shown = _matching(root, rules.show.get(name, []))
-        shown.update(el for el, declared in styled
-                     if any(n == name and not hiding for n, hiding in declared))
-        matched -= shown
+        if inline is None:
+            inline = _inline_shows(root)
+        showing = rules.show.get(name, [])
+        own = inline.get(name, {})
+        shown_important = (_matching(root, [r for r in showing if r[2]], size, work)
+                           | own.get(True, set()))
+        shown = (shown_important | _matching(root, [r for r in showing if not r[2]], size, work)
+                 | own.get(False, set()))
+        matched = (important - shown_important) | (normal - shown)
         if name == stylesheet.VISIBILITY:
             for el in shown:
-                matched.difference_update(el.iterancestors())
+                if text_of(el).strip():
+                    matched.difference_update(el.iterancestors())
         hidden |= matched
     return frozenset(hidden)
+
+
+# What evaluating a page's selectors may cost, in elements tested: a selector tests every
+# element, and its ancestors for a descendant combinator (audit.web.stylesheet's XPath runs
+# right to left); past it the remaining selectors are not evaluated (a hiding rule not
+# read: the text counts as shown; a showing one not read: the element counts as hidden,
+# which only makes a page less excusable).
+SHEET_WORK = 1_000_000
+
+
+def _sheet_size(root: lxml.etree._Element) -> tuple[int, int] | None:
+    """The page's number of elements and depth; None past SHEET_ELEMENTS or SHEET_DEPTH."""
+    count = depth = deepest = 0
+    for event, _ in lxml.etree.iterwalk(root, events=("start", "end")):
+        if event == "start":
+            count += 1
+            depth += 1
+            deepest = max(deepest, depth)
+            if count > SHEET_ELEMENTS or depth > SHEET_DEPTH:
+                return None
+        else:
+            depth -= 1
+    return count, deepest
+
+
+def _inline_shows(root: lxml.etree._Element) -> dict[str, dict[bool, set[lxml.etree._Element]]]:
+    """The elements whose own `style` sets a property of HIDING to something that shows, by
+    property and importance."""
+    shows: dict[str, dict[bool, set[lxml.etree._Element]]] = {}
+    for el in _STYLED(root):
+        for name, (hiding, important) in stylesheet.inline_settings(el.get("style", "")).items():
+            if not hiding:
+                shows.setdefault(name, {}).setdefault(important, set()).add(el)
+    return shows
 
 
 _STYLED = lxml.etree.XPath("//*[@style]")
@@ -194,34 +247,37 @@ _STYLED = lxml.etree.XPath("//*[@style]")
 _SHEET_XPATHS: dict[str, lxml.etree.XPath | None] = {}
 
 
-def _matching(root: lxml.etree._Element, xpaths: list[str]) -> set[lxml.etree._Element]:
+def _matching(root: lxml.etree._Element, rules: list[stylesheet.Rule], size: tuple[int, int],
+              work: list[int]) -> set[lxml.etree._Element]:
+    """The elements the rules' selectors match, while `work` (SHEET_WORK's) lasts."""
     found: set[lxml.etree._Element] = set()
-    for xpath in xpaths:
+    elements, depth = size
+    for xpath, deep, _ in rules:
+        work[0] -= elements * (depth if deep else 1)
+        if work[0] < 0:
+            break
         if xpath not in _SHEET_XPATHS:
             if len(_SHEET_XPATHS) >= 4096:
                 _SHEET_XPATHS.clear()
             try:
                 _SHEET_XPATHS[xpath] = lxml.etree.XPath(xpath)
-            except lxml.etree.XPathError:
+            except (lxml.etree.XPathError, ValueError):  # ValueError: control characters
                 _SHEET_XPATHS[xpath] = None
         compiled = _SHEET_XPATHS[xpath]
         if compiled is None:
             continue
         try:
             result = compiled(root)
-        except lxml.etree.XPathError:
+        except (lxml.etree.XPathError, ValueError):
             continue
         if isinstance(result, list):
             found.update(el for el in result if isinstance(el, lxml.etree._Element))
     return found
 
 
-def _on_screen(style: lxml.etree._Element) -> bool:
-    """A <style> element applies on screen: no `media`, or all or screen; and CSS (no
-    `type`, or text/css)."""
-    media = (style.get("media") or "").strip().lower()
-    kind = (style.get("type") or "text/css").strip().lower()
-    return media in ("", "all", "screen") and kind == "text/css"
+def _is_css(style: lxml.etree._Element) -> bool:
+    """A <style> element of CSS: no `type`, an empty one, or text/css."""
+    return (style.get("type") or "").strip(" \t\n\r\f").lower() in ("", "text/css")
 
 
 def _trim_url(candidate: str) -> str:

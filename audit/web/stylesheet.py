@@ -1,6 +1,7 @@
 """What a page's own style sheets take out of sight: the rules of its <style> elements that
 hide an element (display:none, visibility:hidden or collapse, opacity:0) and those that could
-show it again, as XPath for the page's tree (audit.web.page evaluates them).
+show it again, as XPath for the page's tree (audit.web.page evaluates them); and what an
+element's own `style` attribute says of the same properties.
 
 Why: hulian reads a hop's page from its source, without a browser (a chain's hops are not
 rendered). A block page could carry words the reader never sees, hidden by a class
@@ -11,17 +12,30 @@ the readings that could excuse a page use (a login wall, an error page, a securi
 likeness to the target's page); the words that make a page an interception are still read in
 all of its text, since a real interstitial's script may show what its sheet hides at first.
 
-No cascade, and no doubt resolved towards hiding: an element counts as hidden only when a
-hiding rule matches it and no rule (of any media, layer or specificity), nor its own `style`
-attribute, sets the same property to something else; a `visibility:visible` on a descendant
-keeps its ancestors shown. Reading too little as hidden is the old behaviour; reading too
-much only makes a page less excusable. Bounded against hostile sheets: the first
-SHEET_CHARS characters of the style elements, a rule's selectors in at most
-SELECTOR_LIST_CHARS characters, each of at most COMBINATORS combinators, no `:has()` (XPath
-over descendants of descendants), at most SELECTORS selectors in all; page.py evaluates them
-on pages of at most SHEET_ELEMENTS elements. Not read: external style sheets (`<link
-rel=stylesheet>`, `@import`), which are other fetches, and other ways of hiding (off-screen
-positions, zero sizes, text the colour of its background).
+Read as a browser reads CSS where it matters: a declaration a browser rejects (a value not
+valid for the property, `opacity:-inf`, `display:no ne`) counts for nothing, `!important`
+wins within a block, a selector list with one selector a browser rejects is dropped whole,
+whitespace is CSS's (not Unicode's), rules nest (`body{ .h{display:none} }`), @media rules
+apply unless their media type is print or speech (widths and other features are not
+evaluated: hulian has no viewport), @supports, @layer, @container and @scope rules apply.
+
+No cascade beyond that, and doubt never hides: an element counts as hidden only when a hiding
+rule matches it and no rule of the same importance or more (of any media, order or
+specificity), nor its own `style` attribute, sets the same property otherwise; a
+`visibility:visible` on a descendant with text keeps its ancestors shown. Reading too little
+as hidden is the old behaviour; reading too much only makes a page less excusable (and a page
+all of whose text its sheets hide is read whole: audit.web.page).
+
+Bounded against hostile sheets (their cost grows with the page's elements, siblings and
+depth): the first SHEET_CHARS characters of the style elements, rules nested NESTING deep,
+a rule's selectors in at most SELECTOR_LIST_CHARS characters, each of at most COMBINATORS
+combinators and none of the selectors XPath answers by counting siblings (`~`, `:nth-…`,
+`…-of-type`, `:first-child`, `:last-child`, `:only-child`) or descendants (`:has()`), at most
+SELECTORS selectors in all; page.py evaluates them on pages of at most SHEET_ELEMENTS
+elements and SHEET_DEPTH levels. Not read: external style sheets (`<link rel=stylesheet>`,
+`@import`), which are other fetches; custom properties (`display:var(--d)`) and `calc()`;
+and other ways of hiding (off-screen positions, zero sizes, text the colour of its
+background).
 
 Parsed by tinycss2 (CSS Syntax Level 3, WeasyPrint's parser); selectors turned into XPath by
 cssselect. The only module that imports tinycss2.
@@ -30,71 +44,89 @@ cssselect. The only module that imports tinycss2.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import tinycss2
 import tinycss2.ast
 from cssselect import HTMLTranslator, SelectorError, parse
-from cssselect.parser import CombinedSelector
+from cssselect import parser as selectors
 from cssselect.xpath import ExpressionError
 
-# The properties whose values hide an element and what hides: display and opacity hide the
-# element and everything in it whatever the descendants say; visibility can be undone by a
-# descendant's `visibility: visible`.
-HIDING: dict[str, frozenset[str]] = {
-    "display": frozenset({"none"}),
-    "visibility": frozenset({"hidden", "collapse"}),
-    "opacity": frozenset({"0"}),
-}
+# The properties whose values hide an element: display and opacity hide the element and
+# everything in it whatever the descendants say; visibility can be undone by a descendant's
+# `visibility: visible`.
+HIDING = ("display", "visibility", "opacity")
 VISIBILITY = "visibility"
 
 # Bounds on what a page can make hulian evaluate (see the module's docstring).
 SHEET_CHARS = 128 * 1024
+NESTING = 8
 SELECTOR_LIST_CHARS = 2_000
-COMBINATORS = 6
+COMBINATORS = 3
 SELECTORS = 512
 
-# Media a hiding rule applies to (a print sheet hides nothing on screen); a rule that shows
-# is read whatever its media, as it might apply.
-_SCREEN_MEDIA = frozenset({"", "all", "screen"})
+# CSS's whitespace (Python's str.split and strip also take NBSP, U+3000, ...: a declaration
+# a browser rejects, `display:&nbsp;none`, read as hiding).
+_SPACE = " \t\n\r\f"
+_SPACES = re.compile(r"[ \t\n\r\f]+")
+# A CSS <number> or <percentage> (`0.`, `-inf`, `1_0` are not; Python's float takes them).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+|[0-9]*\.[0-9]+)(?:[eE][+-]?[0-9]+)?%?\Z")
+_WIDE = frozenset({"inherit", "initial", "unset", "revert", "revert-layer"})
+# `display`'s keywords (CSS Display 3, and the legacy and prefixed ones browsers take).
+_DISPLAY = frozenset({
+    "block", "inline", "run-in", "flow", "flow-root", "table", "flex", "grid", "ruby",
+    "list-item", "contents", "inline-block", "inline-table", "inline-flex", "inline-grid",
+    "table-row-group", "table-header-group", "table-footer-group", "table-row", "table-cell",
+    "table-column-group", "table-column", "table-caption", "ruby-base", "ruby-text",
+    "ruby-base-container", "ruby-text-container", "math", "-webkit-box", "-webkit-inline-box",
+    "-webkit-flex", "-webkit-inline-flex", "-moz-box", "-moz-inline-box", "-ms-flexbox",
+    "-ms-inline-flexbox", "-ms-grid", "-ms-inline-grid"})
+# Media types a hiding rule applies to (hulian reads pages as a screen shows them).
+_SCREEN = frozenset({"all", "screen"})
 _TRANSLATOR = HTMLTranslator()
+
+# A property's effect in one declaration block: whether it hides, and whether !important.
+Setting = tuple[bool, bool]
+# A selector's XPath, whether it has a descendant combinator (what it costs to evaluate:
+# audit.web.page), and whether its declaration is !important.
+Rule = tuple[str, bool, bool]
 
 
 @dataclass
 class SheetRules:
-    """XPath expressions, by property: of the rules that hide (`hide`) and of those that set
-    the property to something else (`show`)."""
+    """The selectors (Rule) by property: of the rules that hide (`hide`) and of those that
+    set the property to something that shows (`show`)."""
 
-    hide: dict[str, list[str]] = field(default_factory=dict)
-    show: dict[str, list[str]] = field(default_factory=dict)
+    hide: dict[str, list[Rule]] = field(default_factory=dict)
+    show: dict[str, list[Rule]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.hide)
 
 
 def hides(name: str, value: str) -> bool | None:
-    """Whether a declaration `name: value` hides its element: True, False (it sets a
-    property of HIDING to something that shows), None (no property of HIDING)."""
-    hiding = HIDING.get(name)
-    if hiding is None:
+    """Whether a declaration `name: value` hides its element: True; False (a valid value
+    that shows); None (not a property of HIDING, or a value a browser rejects, which counts
+    for nothing)."""
+    if name not in HIDING:
         return None
-    value = value.strip().lower()
+    value = _SPACES.sub(" ", value.strip(_SPACE).lower())
     if name == "opacity":
-        return _zero(value)
-    return value in hiding
-
-
-def inline_declarations(style: str) -> list[tuple[str, bool]]:
-    """An element's `style` attribute: each property of HIDING it sets, and whether its
-    value hides."""
-    found = []
-    for item in tinycss2.parse_blocks_contents(style, skip_comments=True,
-                                               skip_whitespace=True):
-        if isinstance(item, tinycss2.ast.Declaration):
-            hiding = hides(item.lower_name, tinycss2.serialize(item.value))
-            if hiding is not None:
-                found.append((item.lower_name, hiding))
-    return found
+        if value in _WIDE:
+            return False
+        if not _NUMBER.match(value):
+            return None
+        return float(value.rstrip("%")) <= 0
+    if name == "display":
+        if value == "none":
+            return True
+        return False if value in _WIDE or all(w in _DISPLAY for w in value.split(" ")) else None
+    if value in ("hidden", "collapse"):
+        return True
+    # `visible` and `initial` show; inherit, unset and revert take the parent's (no showing
+    # of their own).
+    return False if value in ("visible", "initial") else None
 
 
 def may_hide(css: str) -> bool:
@@ -104,131 +136,264 @@ def may_hide(css: str) -> bool:
     return any(name in lowered for name in HIDING) or "\\" in css
 
 
-# What a declaration that hides must contain once its spaces are gone and it is lower case,
-# unless escapes or a comment break it up: only a `style` attribute holding one of these is
-# read further (most of a page's elements with a style do not hide; an opacity of 0.6 holds
-# "opacity:0" but hides nothing).
-_INLINE_HINT = re.compile(r"display:none|visibility:(?:hidden|collapse)"
-                          r"|opacity:(?:[-+]|0*\.?0*(?![0-9.]))")
+# What takes a `style` attribute past the plain `name: value; …` form inline_settings reads
+# itself: escapes, comments, strings, functions, blocks.
+_PAST_PLAIN = ("\\", "/*", '"', "'", "(", ")", "{", "}")
+_IMPORTANT = re.compile(r"![ \t\n\r\f]*important[ \t\n\r\f]*\Z", re.IGNORECASE)
+_IDENT = re.compile(r"-?[a-z][a-z0-9-]*\Z")
+
+
+def inline_settings(style: str) -> dict[str, Setting]:
+    """What an element's `style` attribute sets of HIDING: each property's effect (the last
+    declaration wins, an !important one over any other)."""
+    if not may_hide(style):
+        return {}
+    if any(mark in style for mark in _PAST_PLAIN):
+        return parsed_inline_settings(style)
+    # Plain `name:value;…`: read as written, without a tokenizer (a sixth of a real page's
+    # parse went to tinycss2); tests/test_stylesheet.py holds it to tinycss2's reading.
+    found: list[tuple[str, bool, bool]] = []
+    for declaration in style.split(";"):
+        name, colon, value = declaration.partition(":")
+        name = name.strip(_SPACE).lower()
+        if not colon or not _IDENT.match(name):
+            continue
+        important = _IMPORTANT.search(value)
+        if important is not None:
+            value = value[:important.start()]
+        hiding = hides(name, value)
+        if hiding is not None:
+            found.append((name, hiding, important is not None))
+    return _effective(found)
+
+
+def parsed_inline_settings(style: str) -> dict[str, Setting]:
+    """inline_settings by tinycss2's reading of the attribute, whatever its form."""
+    try:
+        return _effective(_declarations(tinycss2.parse_blocks_contents(
+            style, skip_comments=True, skip_whitespace=True)))
+    except RecursionError:  # nested thousands deep: read as nothing
+        return {}
 
 
 def inline_hides(style: str) -> bool:
-    """An element's `style` attribute hides it (HIDING; the last declaration of a property
-    wins, as in a browser)."""
-    squeezed = "".join(style.split()).lower()
-    broken_up = "\\" in squeezed or "/*" in squeezed
-    if not broken_up and not _INLINE_HINT.search(squeezed):
-        return False
-    if broken_up or any(mark in squeezed for mark in _PAST_PLAIN):
-        return any(dict(inline_declarations(style)).values())
-    # Plain `name:value;…` (no escape, comment, string, function or block): read as it is
-    # written, without a tokenizer (a sixth of a real page's parse went to tinycss2 here).
-    # tests/test_stylesheet.py holds this reading to inline_declarations'.
-    settings: dict[str, bool] = {}
-    for declaration in squeezed.split(";"):
-        name, colon, value = declaration.partition(":")
-        hiding = hides(name, value.removesuffix("!important")) if colon else None
-        if hiding is not None:
-            settings[name] = hiding
-    return any(settings.values())
+    """An element's `style` attribute hides it."""
+    return any(hiding for hiding, _ in inline_settings(style).values())
 
 
-# What takes a `style` attribute past the plain form inline_hides reads itself.
-_PAST_PLAIN = ('"', "'", "(", ")", "{", "}")
+def _declarations(items: list[tinycss2.ast.Node]) -> list[tuple[str, bool, bool]]:
+    found = []
+    for item in items:
+        if isinstance(item, tinycss2.ast.Declaration) and item.lower_name in HIDING:
+            hiding = hides(item.lower_name, tinycss2.serialize(item.value))
+            if hiding is not None:
+                found.append((item.lower_name, hiding, bool(item.important)))
+    return found
+
+
+def _effective(found: list[tuple[str, bool, bool]]) -> dict[str, Setting]:
+    """A block's declarations in order: what each property ends as."""
+    settings: dict[str, Setting] = {}
+    for name, hiding, important in found:
+        if important or not settings.get(name, (False, False))[1]:
+            settings[name] = (hiding, important)
+    return settings
+
+
+def media_applies(media: str) -> bool:
+    """Whether a media query list (`@media`'s, a <style>'s `media`) may apply on a screen:
+    any query whose media type is all or screen (or not negated away from them); features
+    (widths, orientation) are taken to hold."""
+    for query in media.lower().split(","):
+        words = query.split()
+        if words and words[0] == "only":
+            words = words[1:]
+        negated = bool(words) and words[0] == "not"
+        if negated:
+            words = words[1:]
+        kind = words[0] if words and not words[0].startswith("(") else "all"
+        if (kind in _SCREEN) is not negated:
+            return True
+    return not media.strip(_SPACE)
+
+
+# The rules read: a rule's selectors, what it sets, whether it applies on screen.
+_Found = list[tuple[list[str], dict[str, Setting], bool]]
 
 
 def sheet_rules(sheets: list[tuple[str, bool]]) -> SheetRules:
     """The rules of a page's style elements, in document order: each its text and whether it
-    applies on screen (its `media`). Only the properties some rule hides are kept, with every
-    rule that sets them otherwise."""
-    found: list[tuple[str, dict[str, bool], bool]] = []
+    applies on screen. Only the properties some rule hides are kept, with every rule that
+    sets them otherwise."""
+    found: _Found = []
     left = SHEET_CHARS
     for css, screen in sheets:
         if left <= 0:
             break
         css = css[:left]
         left -= len(css)
-        _read(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
-              screen, found)
-    hidden = {name for _, settings, screen in found for name, hiding in settings.items()
-              if hiding and screen}
+        try:
+            _read(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
+                  [], screen, found, 0)
+        except RecursionError:  # nested thousands deep: what was read so far stands
+            continue
+    hidden = {name for _, settings, screen in found
+              for name, (hiding, _) in settings.items() if hiding and screen}
     rules = SheetRules()
     budget = [SELECTORS]
-    for prelude, settings, screen in found:
-        wanted = {name: hiding for name, hiding in settings.items() if name in hidden
-                  and (screen or not hiding)}
+    for group, settings, screen in found:
+        wanted = {name: setting for name, setting in settings.items() if name in hidden
+                  and (screen or not setting[0])}
         if not wanted:
             continue
-        xpaths = _xpaths(prelude, budget)
-        for name, hiding in wanted.items():
-            (rules.hide if hiding else rules.show).setdefault(name, []).extend(xpaths)
+        xpaths = _xpaths(group, budget)
+        for name, (hiding, important) in wanted.items():
+            (rules.hide if hiding else rules.show).setdefault(name, []).extend(
+                (xpath, deep, important) for xpath, deep in xpaths)
     return rules
 
 
-# The rules read: a rule's selectors, what it sets (property: hides), whether it applies on
-# screen.
-_Found = list[tuple[str, dict[str, bool], bool]]
+# At-rules whose rules apply as their own (conditions taken to hold); @media by its media.
+_GROUPING = frozenset({"media", "layer", "supports", "container", "scope", "document",
+                       "-moz-document", "starting-style"})
 
 
-def _read(nodes: list[tinycss2.ast.Node], screen: bool, found: _Found) -> None:
+def _read(nodes: list[tinycss2.ast.Node], parents: list[str], screen: bool, found: _Found,
+          depth: int) -> None:
+    """Rules and declarations of a rule list or block; `parents`: the selectors of the rule
+    they are nested in (none at the top)."""
+    if depth > NESTING:
+        return
+    declarations = _effective(_declarations(nodes)) if parents else {}
+    if declarations:
+        found.append((parents, declarations, screen))
     for node in nodes:
-        if isinstance(node, tinycss2.ast.AtRule) and node.content is not None:
-            keyword = node.lower_at_keyword
-            if keyword in ("media", "layer", "supports", "container", "scope", "document",
-                           "-moz-document"):
-                media = tinycss2.serialize(node.prelude).strip().lower()
-                applies = screen and (keyword == "layer" or (keyword == "media"
-                                                            and media in _SCREEN_MEDIA))
-                _read(tinycss2.parse_rule_list(node.content, skip_comments=True,
-                                               skip_whitespace=True), applies, found)
+        if isinstance(node, tinycss2.ast.AtRule) and node.content is not None \
+                and node.lower_at_keyword in _GROUPING:
+            applies = screen and (node.lower_at_keyword != "media"
+                                  or media_applies(tinycss2.serialize(node.prelude)))
+            content = (tinycss2.parse_blocks_contents(node.content, skip_comments=True,
+                                                      skip_whitespace=True) if parents
+                       else tinycss2.parse_rule_list(node.content, skip_comments=True,
+                                                     skip_whitespace=True))
+            _read(content, parents, applies, found, depth + 1)
         elif isinstance(node, tinycss2.ast.QualifiedRule):
-            settings: dict[str, bool] = {}
-            for item in tinycss2.parse_blocks_contents(node.content, skip_comments=True,
-                                                       skip_whitespace=True):
-                if isinstance(item, tinycss2.ast.Declaration):
-                    hiding = hides(item.lower_name, tinycss2.serialize(item.value))
-                    if hiding is not None:
-                        # Within one rule the last declaration of a property wins; across
-                        # rules nothing is decided (see the module's docstring).
-                        settings[item.lower_name] = hiding
-            if settings:
-                found.append((tinycss2.serialize(node.prelude), settings, screen))
+            own = _selector_list(node.prelude)
+            group = own if not parents else [
+                mine.replace("&", parent) if "&" in mine else f"{parent} {mine}"
+                for parent in parents for mine in own]
+            _read(tinycss2.parse_blocks_contents(node.content, skip_comments=True,
+                                                 skip_whitespace=True),
+                  group, screen, found, depth + 1)
 
 
-def _xpaths(selectors: str, budget: list[int]) -> list[str]:
-    """Each selector of a rule's list as XPath; none where the list is past the bounds or
-    uses `:has()`, and not those cssselect cannot express for an element at rest
-    (pseudo-elements, namespaces)."""
-    if len(selectors) > SELECTOR_LIST_CHARS or ":has(" in selectors.lower() or budget[0] <= 0:
+def _selector_list(prelude: list[tinycss2.ast.Node]) -> list[str]:
+    """A rule's selectors, split at its top-level commas (not those in `:is(a, b)`)."""
+    parts: list[list[tinycss2.ast.Node]] = [[]]
+    for token in prelude:
+        if isinstance(token, tinycss2.ast.LiteralToken) and token.value == ",":
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return [tinycss2.serialize(part).strip(_SPACE) for part in parts]
+
+
+def _xpaths(group: list[str], budget: list[int]) -> list[tuple[str, bool]]:
+    """Each selector of a rule's list as XPath (_right_to_left), with whether it has a
+    descendant combinator. None where the list is past the bounds, or where one of its
+    selectors is one a browser rejects (which drops the whole rule) or cssselect cannot
+    express; a pseudo-element's selector (which styles no element) and one past the cost
+    bounds are left out alone."""
+    if sum(len(s) for s in group) > SELECTOR_LIST_CHARS or budget[0] <= 0:
         return []
-    try:
-        parsed = parse(selectors)
-    except (SelectorError, TypeError, ValueError):
-        return []
-    found = []
-    for selector in parsed[:budget[0]]:
-        budget[0] -= 1
-        if selector.pseudo_element or _combinators(selector.parsed_tree) > COMBINATORS:
-            continue
+    found: list[tuple[str, bool]] = []
+    for text in group:
+        lowered = text.lower()
+        if ":contains(" in lowered or "|" in text.replace("|=", ""):  # not CSS / namespaces
+            return []
         try:
-            found.append(_TRANSLATOR.selector_to_xpath(selector))
-        except (SelectorError, ExpressionError, TypeError, ValueError):
-            continue
+            parsed = parse(text)
+        except (SelectorError, TypeError, ValueError):
+            return []
+        for selector in parsed:
+            try:
+                translated = _right_to_left(selector.parsed_tree)
+            except (SelectorError, ExpressionError, TypeError, ValueError):
+                if selector.pseudo_element is None:
+                    return []
+                continue
+            if selector.pseudo_element is not None or translated is None:
+                continue
+            if budget[0] <= 0:
+                return found
+            budget[0] -= 1
+            found.append(translated)
     return found
 
 
-def _combinators(tree: object) -> int:
-    count = 0
-    while isinstance(tree, CombinedSelector):
-        count += 1
+# A combinator's step from an element to the one the selector's part to its left must
+# match: its parent, its previous sibling, or (the one descendant combinator allowed) any of
+# its ancestors.
+_STEPS = {">": "parent::", "+": "preceding-sibling::*[1]/self::", " ": "ancestor::"}
+
+
+def _right_to_left(tree: selectors.Tree) -> tuple[str, bool] | None:
+    """A selector as XPath that tests each element the way a browser does, from its
+    rightmost part leftwards (`descendant-or-self::p[...][parent::div[...]]`), with whether
+    it has a descendant combinator; None for one past the cost bounds. cssselect's own
+    XPath walks the other way (`div/descendant::p`): libxml2 merges the node sets of every
+    step, and `* * * .h` over 20 chains of 250 nested elements took 2 s (a review). This
+    way an element costs one test per part, and its ancestors for the one descendant
+    combinator allowed."""
+    if _costly(tree):
+        return None
+    parts: list[tuple[str | None, selectors.Tree]] = []
+    while isinstance(tree, selectors.CombinedSelector):
+        parts.append((tree.combinator, tree.subselector))
         tree = tree.selector
-    return count
+    parts.append((None, tree))
+    descendant = sum(1 for combinator, _ in parts if combinator == " ")
+    if descendant > 1:
+        return None
+    parts.reverse()  # leftmost first; each part's combinator joins it to the one before
+    test = ""
+    for position, (combinator, compound) in enumerate(parts):
+        expression = _TRANSLATOR.xpath(compound)
+        if expression.path:  # a combinator cssselect kept inside a part: not read
+            return None
+        own = expression.element + (f"[{expression.condition}]" if expression.condition
+                                    else "")
+        test = own if position == 0 else f"{own}[{_STEPS[combinator or ' ']}{test}]"
+    return "descendant-or-self::" + test, descendant > 0
 
 
-def _zero(value: str) -> bool:
-    """An opacity of 0 or less (a browser clamps a negative one to 0)."""
-    number = value[:-1] if value.endswith("%") else value
-    try:
-        return float(number) <= 0
-    except ValueError:
-        return False
+# Pseudo-classes cssselect answers by counting siblings (XPath over every sibling of every
+# element: quadratic in a long list of siblings).
+_COUNTING = frozenset({"first-child", "last-child", "only-child", "first-of-type",
+                       "last-of-type", "only-of-type"})
+
+
+def _costly(tree: object) -> bool:
+    combinators = 0
+    for node in _nodes(tree):
+        if isinstance(node, selectors.CombinedSelector):
+            combinators += 1
+        if ((isinstance(node, selectors.CombinedSelector) and node.combinator == "~")
+                or (isinstance(node, selectors.Function) and node.name.lower().startswith("nth-"))
+                or (isinstance(node, selectors.Pseudo) and node.ident.lower() in _COUNTING)
+                or isinstance(node, selectors.Relation)):
+            return True
+    return combinators > COMBINATORS
+
+
+def _nodes(tree: object) -> Iterator[object]:
+    """Every node of a parsed selector, those inside :is(), :not() ... too."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("selector", "subselector"):
+            child = getattr(node, name, None)
+            if child is not None and not isinstance(child, str):
+                stack.append(child)
+        stack.extend(getattr(node, "selector_list", None) or ())
