@@ -43,6 +43,7 @@ cssselect. The only module that imports tinycss2.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -169,6 +170,22 @@ def inline_settings(style: str) -> dict[str, Setting]:
 
 def parsed_inline_settings(style: str) -> dict[str, Setting]:
     """inline_settings by tinycss2's reading of the attribute, whatever its form."""
+    # Pages repeat their style attributes (an editor's 300 spans, a platform's every page):
+    # each distinct short one is tokenized once.
+    if len(style) <= _CACHED_STYLE_CHARS:
+        return _cached_parse(style)
+    return _parse_inline(style)
+
+
+_CACHED_STYLE_CHARS = 1_024
+
+
+@functools.lru_cache(maxsize=4_096)
+def _cached_parse(style: str) -> dict[str, Setting]:
+    return _parse_inline(style)
+
+
+def _parse_inline(style: str) -> dict[str, Setting]:
     try:
         return _effective(_declarations(tinycss2.parse_blocks_contents(
             style, skip_comments=True, skip_whitespace=True)))
@@ -176,8 +193,17 @@ def parsed_inline_settings(style: str) -> dict[str, Setting]:
         return {}
 
 
+# A hiding value holds one of these, unless escapes or a comment break it up: an attribute
+# with none of them is not read further (most of a page's elements with a style do not hide,
+# and the walk of every page asks of each).
+_HIDING_WORDS = ("none", "hidden", "collapse", "opacity", "\\", "/*")
+
+
 def inline_hides(style: str) -> bool:
     """An element's `style` attribute hides it."""
+    lowered = style.lower()
+    if not any(word in lowered for word in _HIDING_WORDS):
+        return False
     return any(hiding for hiding, _ in inline_settings(style).values())
 
 
