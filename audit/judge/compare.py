@@ -75,6 +75,9 @@ class Fingerprint:
     title: str = ""
     tags: dict[str, int] = field(default_factory=dict)
     text: frozenset[int] = frozenset()  # the visible text's trigrams, hashed (_trigrams)
+    # The same of the text its style sheets leave shown (Page.displayed); None where they
+    # hide none of it.
+    displayed: frozenset[int] | None = None
 
 
 def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) -> Fingerprint:
@@ -83,9 +86,12 @@ def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) ->
         for element in page.root.iter():
             if isinstance(element.tag, str):
                 tags[element.tag.lower()] += 1
-    return Fingerprint(url=url, status=status, body_length=len(body),
-                       title=page.title if page is not None else "", tags=dict(tags),
-                       text=_trigrams(page.displayed) if page is not None else frozenset())
+    if page is None:
+        return Fingerprint(url=url, status=status, body_length=len(body), tags=dict(tags))
+    displayed = page.displayed
+    return Fingerprint(url=url, status=status, body_length=len(body), title=page.title,
+                       tags=dict(tags), text=_trigrams(page.text),
+                       displayed=None if displayed is page.text else _trigrams(displayed))
 
 
 def _trigrams(text: str) -> frozenset[int]:
@@ -115,6 +121,24 @@ def _text(a: frozenset[int], b: frozenset[int]) -> float | None:
     return round(sum(1 for h in union if h in a and h in b) / len(union), 3)
 
 
+def text_similarity(chain: Fingerprint, control: Fingerprint) -> float | None:
+    """How alike the two pages' texts are: as the texts are, and as their style sheets leave
+    them shown, the lower of the two. Both must agree for a likeness: the text alone let a
+    block page carrying the target's text hidden by a class match; the shown text alone let
+    one whose notice hulian read as hidden (a rule a browser does not apply) match with the
+    target's article the page kept out of sight otherwise (two reviews). A page that shows
+    none of its text is like no page that shows some."""
+    whole = _text(chain.text, control.text)
+    if chain.displayed is None and control.displayed is None:
+        return whole
+    a = chain.text if chain.displayed is None else chain.displayed
+    b = control.text if control.displayed is None else control.displayed
+    if not a and not b:
+        return whole
+    shown = (_text(a, b) or 0.0) if a and b else 0.0
+    return shown if whole is None else min(whole, shown)
+
+
 def _structure(a: dict[str, int], b: dict[str, int]) -> float:
     names = a.keys() | b.keys()
     top = sum(min(a.get(n, 0), b.get(n, 0)) for n in names)
@@ -140,7 +164,7 @@ def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
     proportion = round(min(chain.body_length, control.body_length) / longer, 3) if longer else 1.0
     title_match = _titles_match(chain.title, control.title)
     structure = _structure(chain.tags, control.tags)
-    text = _text(chain.text, control.text)
+    text = text_similarity(chain, control)
     alike = (proportion >= BODY_PROPORTION_MIN and title_match and structure >= STRUCTURE_MIN
              and (text is None or text >= TEXT_MIN))
     return ControlComparison(

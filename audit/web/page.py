@@ -149,61 +149,62 @@ SHEET_DEPTH = 256
 
 
 def _displayed(page: Page) -> str:
-    """The page's text without what its style sheets hide (Page.displayed). A page all of
-    whose text they hide is read whole: its script shows it (anti-clickjacking's
-    `body{display:none}`, a framework's `[v-cloak]`), and with no text to compare, a block
-    page matched the target's page by its title, length and layout alone (a review)."""
+    """The page's text without what its style sheets hide (Page.displayed), which may be
+    none of it: a page that hides all of its text until its script runs (anti-clickjacking's
+    `body{display:none}`) shows no login or error words to excuse it, and the control
+    comparison reads it as showing nothing (audit.judge.compare)."""
     root = page.root
     hidden = _sheet_hidden(root) if root is not None else frozenset()
     if not hidden:
         return page.text
     body = root.find("body") if root is not None else None
-    displayed = _squash("".join(_walk(body if body is not None else root, hidden)[0]))
-    return displayed if displayed.strip() else page.text
+    return _squash("".join(_walk(body if body is not None else root, hidden)[0]))
 
 
 def _sheet_hidden(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
-    """The elements the page's own style sheets hide (audit.web.stylesheet says which count):
-    those a hiding rule matches and no other rule of the same importance or more, nor their
-    own `style`, shows again; with `visibility`, nor a descendant with text."""
+    """The elements the page's own style sheets hide (audit.web.stylesheet says which rules
+    count): those that take a hiding value of a property from the cascade of the rules that
+    match them and their own `style` (!important, specificity, order; no inheritance: what
+    is inside a hidden element is hidden, a `visibility:visible` in it too)."""
     # Not a style element's text inside <template> (inert) or <noscript> (a browser running
     # scripts reads it as text), nor one of another type than CSS.
-    sheets = [(style.text, stylesheet.media_applies(style.get("media") or ""))
+    sheets = [(style.text, stylesheet.media_applies(style.get("media") or ""),
+               stylesheet.media_certain(style.get("media") or ""))
               for style in root.iter("style")
               if style.text and _is_css(style) and not any(
                   True for _ in style.iterancestors("template", "noscript"))]
-    if not sheets or not stylesheet.may_hide("".join(css for css, _ in sheets)):
+    if not sheets or not stylesheet.may_hide("".join(css for css, _, _ in sheets)):
         return frozenset()
     rules = stylesheet.sheet_rules(sheets)
     size = _sheet_size(root) if rules else None
     if size is None:
         return frozenset()
     work = [SHEET_WORK]
-    inline: dict[str, dict[bool, set[lxml.etree._Element]]] | None = None
     hidden: set[lxml.etree._Element] = set()
     for name, hiding in rules.hide.items():
-        # Only elements with text matter to the text; most of what sheets hide (icons,
-        # empty containers) has none, and then the rules that show are not evaluated.
-        important = {el for el in _matching(root, [r for r in hiding if r[2]], size, work)
-                     if text_of(el).strip()}
-        normal = {el for el in _matching(root, [r for r in hiding if not r[2]], size, work)
-                  if text_of(el).strip()} - important
-        if not important and not normal:
+        # Each element with text a hiding rule matches, and what it takes of the property:
+        # the highest precedence among the rules that match it (and its own `style`). Only
+        # elements with text matter to the text; most of what sheets hide (icons, empty
+        # containers) has none, and then the rules that show are not evaluated.
+        taken: dict[lxml.etree._Element, tuple[stylesheet.Precedence, bool]] = {}
+        for rule in hiding:
+            for el in _matching(root, rule, size, work):
+                if (el not in taken or taken[el][0] < rule[2]) and text_of(el).strip():
+                    taken[el] = (rule[2], True)
+        if not taken:
             continue
-        if inline is None:
-            inline = _inline_shows(root)
-        showing = rules.show.get(name, [])
-        own = inline.get(name, {})
-        shown_important = (_matching(root, [r for r in showing if r[2]], size, work)
-                           | own.get(True, set()))
-        shown = (shown_important | _matching(root, [r for r in showing if not r[2]], size, work)
-                 | own.get(False, set()))
-        matched = (important - shown_important) | (normal - shown)
-        if name == stylesheet.VISIBILITY:
-            for el in shown:
-                if text_of(el).strip():
-                    matched.difference_update(el.iterancestors())
-        hidden |= matched
+        for rule in rules.show.get(name, []):
+            for el in _matching(root, rule, size, work):
+                if el in taken and taken[el][0] < rule[2]:
+                    taken[el] = (rule[2], False)
+        for el in list(taken):
+            style = el.get("style")
+            own = stylesheet.inline_settings(style).get(name) if style else None
+            if own is not None:
+                precedence: stylesheet.Precedence = (own[1], (1, 0, 0, 0), 0)
+                if taken[el][0] < precedence:
+                    taken[el] = (precedence, own[0])
+        hidden.update(el for el, (_, hides) in taken.items() if hides)
     return frozenset(hidden)
 
 
@@ -230,49 +231,35 @@ def _sheet_size(root: lxml.etree._Element) -> tuple[int, int] | None:
     return count, deepest
 
 
-def _inline_shows(root: lxml.etree._Element) -> dict[str, dict[bool, set[lxml.etree._Element]]]:
-    """The elements whose own `style` sets a property of HIDING to something that shows, by
-    property and importance."""
-    shows: dict[str, dict[bool, set[lxml.etree._Element]]] = {}
-    for el in _STYLED(root):
-        for name, (hiding, important) in stylesheet.inline_settings(el.get("style", "")).items():
-            if not hiding:
-                shows.setdefault(name, {}).setdefault(important, set()).add(el)
-    return shows
-
-
-_STYLED = lxml.etree.XPath("//*[@style]")
 # Compiled XPath of style sheets' selectors (pages of a platform share their sheets); None
 # for one lxml does not compile.
 _SHEET_XPATHS: dict[str, lxml.etree.XPath | None] = {}
 
 
-def _matching(root: lxml.etree._Element, rules: list[stylesheet.Rule], size: tuple[int, int],
-              work: list[int]) -> set[lxml.etree._Element]:
-    """The elements the rules' selectors match, while `work` (SHEET_WORK's) lasts."""
-    found: set[lxml.etree._Element] = set()
+def _matching(root: lxml.etree._Element, rule: stylesheet.Rule, size: tuple[int, int],
+              work: list[int]) -> list[lxml.etree._Element]:
+    """The elements a rule's selector matches; none once `work` (SHEET_WORK's) is spent."""
+    xpath, deep, _ = rule
     elements, depth = size
-    for xpath, deep, _ in rules:
-        work[0] -= elements * (depth if deep else 1)
-        if work[0] < 0:
-            break
-        if xpath not in _SHEET_XPATHS:
-            if len(_SHEET_XPATHS) >= 4096:
-                _SHEET_XPATHS.clear()
-            try:
-                _SHEET_XPATHS[xpath] = lxml.etree.XPath(xpath)
-            except (lxml.etree.XPathError, ValueError):  # ValueError: control characters
-                _SHEET_XPATHS[xpath] = None
-        compiled = _SHEET_XPATHS[xpath]
-        if compiled is None:
-            continue
+    work[0] -= elements * (depth if deep else 1)
+    if work[0] < 0:
+        return []
+    if xpath not in _SHEET_XPATHS:
+        if len(_SHEET_XPATHS) >= 4096:
+            _SHEET_XPATHS.clear()
         try:
-            result = compiled(root)
-        except (lxml.etree.XPathError, ValueError):
-            continue
-        if isinstance(result, list):
-            found.update(el for el in result if isinstance(el, lxml.etree._Element))
-    return found
+            _SHEET_XPATHS[xpath] = lxml.etree.XPath(xpath)
+        except (lxml.etree.XPathError, ValueError):  # ValueError: control characters
+            _SHEET_XPATHS[xpath] = None
+    compiled = _SHEET_XPATHS[xpath]
+    if compiled is None:
+        return []
+    try:
+        result = compiled(root)
+    except (lxml.etree.XPathError, ValueError):
+        return []
+    return [el for el in result if isinstance(el, lxml.etree._Element)] \
+        if isinstance(result, list) else []
 
 
 def _is_css(style: lxml.etree._Element) -> bool:

@@ -89,9 +89,13 @@ _TRANSLATOR = HTMLTranslator()
 
 # A property's effect in one declaration block: whether it hides, and whether !important.
 Setting = tuple[bool, bool]
+# Which of two declarations of a property an element takes (the higher): !important, then
+# specificity (an element's own `style` above any selector: its first number), then the
+# later in the document.
+Precedence = tuple[bool, tuple[int, int, int, int], int]
 # A selector's XPath, whether it has a descendant combinator (what it costs to evaluate:
-# audit.web.page), and whether its declaration is !important.
-Rule = tuple[str, bool, bool]
+# audit.web.page), and its place in the cascade.
+Rule = tuple[str, bool, Precedence]
 
 
 @dataclass
@@ -138,8 +142,9 @@ def may_hide(css: str) -> bool:
 
 
 # What takes a `style` attribute past the plain `name: value; …` form inline_settings reads
-# itself: escapes, comments, strings, functions, blocks.
-_PAST_PLAIN = ("\\", "/*", '"', "'", "(", ")", "{", "}")
+# itself: escapes, comments, strings, functions, blocks (a `[` opens one that takes in the
+# declarations after it: a review).
+_PAST_PLAIN = ("\\", "/*", '"', "'", "(", ")", "{", "}", "[", "]")
 _IMPORTANT = re.compile(r"![ \t\n\r\f]*important[ \t\n\r\f]*\Z", re.IGNORECASE)
 _IDENT = re.compile(r"-?[a-z][a-z0-9-]*\Z")
 
@@ -173,7 +178,7 @@ def parsed_inline_settings(style: str) -> dict[str, Setting]:
     # Pages repeat their style attributes (an editor's 300 spans, a platform's every page):
     # each distinct short one is tokenized once.
     if len(style) <= _CACHED_STYLE_CHARS:
-        return _cached_parse(style)
+        return dict(_cached_parse(style))  # a copy: the cached one is every caller's
     return _parse_inline(style)
 
 
@@ -243,74 +248,96 @@ def media_applies(media: str) -> bool:
     return not media.strip(_SPACE)
 
 
-# The rules read: a rule's selectors, what it sets, whether it applies on screen.
-_Found = list[tuple[list[str], dict[str, Setting], bool]]
+def media_certain(media: str) -> bool:
+    """A media query list holds for certain where it applies (media_applies): it names no
+    feature hulian would have to evaluate (a width, an orientation)."""
+    return "(" not in media
 
 
-def sheet_rules(sheets: list[tuple[str, bool]]) -> SheetRules:
-    """The rules of a page's style elements, in document order: each its text and whether it
-    applies on screen. Only the properties some rule hides are kept, with every rule that
-    sets them otherwise."""
+# The rules read: a rule's selectors, what it sets, whether it applies on screen, and whether
+# for certain (not under a condition hulian cannot evaluate: @supports, @container ...).
+_Found = list[tuple[list[str], dict[str, Setting], bool, bool]]
+
+
+def sheet_rules(sheets: list[tuple[str, bool, bool]]) -> SheetRules:
+    """The rules of a page's style elements, in document order: each its text, whether it
+    applies on screen and whether for certain (its `media`: media_certain). Only the
+    properties some rule hides are kept, with every rule that sets them otherwise. A rule
+    under a condition hulian cannot evaluate (a media feature such as a width, @supports,
+    @container, @scope, @starting-style) is read where it hides and not where it shows: in
+    doubt an element is hidden, which only makes a page less excusable (the readings that
+    use the displayed text, and the control comparison, which also needs the whole text to
+    agree: audit.judge.compare)."""
     found: _Found = []
     left = SHEET_CHARS
-    for css, screen in sheets:
+    for css, screen, certain in sheets:
         if left <= 0:
             break
         css = css[:left]
         left -= len(css)
         try:
             _read(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
-                  [], screen, found, 0)
+                  [], (screen, certain), found, 0)
         except RecursionError:  # nested thousands deep: what was read so far stands
             continue
-    hidden = {name for _, settings, screen in found
+    hidden = {name for _, settings, screen, _ in found
               for name, (hiding, _) in settings.items() if hiding and screen}
     rules = SheetRules()
     budget = [SELECTORS]
-    for group, settings, screen in found:
+    for order, (group, settings, screen, certain) in enumerate(found):
         wanted = {name: setting for name, setting in settings.items() if name in hidden
-                  and (screen or not setting[0])}
+                  and screen and (certain or setting[0])}
         if not wanted:
             continue
         xpaths = _xpaths(group, budget)
         for name, (hiding, important) in wanted.items():
             (rules.hide if hiding else rules.show).setdefault(name, []).extend(
-                (xpath, deep, important) for xpath, deep in xpaths)
+                (xpath, deep, (important, (0, *specificity), order))
+                for xpath, deep, specificity in xpaths)
     return rules
 
 
-# At-rules whose rules apply as their own (conditions taken to hold); @media by its media.
+# At-rules whose rules apply as their own: @media by its media, @layer always, the others
+# under conditions hulian does not evaluate (see sheet_rules).
 _GROUPING = frozenset({"media", "layer", "supports", "container", "scope", "document",
                        "-moz-document", "starting-style"})
 
 
-def _read(nodes: list[tinycss2.ast.Node], parents: list[str], screen: bool, found: _Found,
-          depth: int) -> None:
+def _read(nodes: list[tinycss2.ast.Node], parents: list[str], applies: tuple[bool, bool],
+          found: _Found, depth: int) -> None:
     """Rules and declarations of a rule list or block; `parents`: the selectors of the rule
-    they are nested in (none at the top)."""
+    they are nested in (none at the top); `applies`: on screen, and for certain."""
     if depth > NESTING:
         return
     declarations = _effective(_declarations(nodes)) if parents else {}
     if declarations:
-        found.append((parents, declarations, screen))
+        found.append((parents, declarations, *applies))
     for node in nodes:
         if isinstance(node, tinycss2.ast.AtRule) and node.content is not None \
                 and node.lower_at_keyword in _GROUPING:
-            applies = screen and (node.lower_at_keyword != "media"
-                                  or media_applies(tinycss2.serialize(node.prelude)))
+            keyword = node.lower_at_keyword
+            screen = applies[0] and (keyword != "media"
+                                     or media_applies(tinycss2.serialize(node.prelude)))
+            # A media query's features (widths ...) are not evaluated: its rules hide, and
+            # do not show, as a condition's.
+            certain = applies[1] and (keyword == "layer" or (
+                keyword == "media" and "(" not in tinycss2.serialize(node.prelude)))
             content = (tinycss2.parse_blocks_contents(node.content, skip_comments=True,
                                                       skip_whitespace=True) if parents
                        else tinycss2.parse_rule_list(node.content, skip_comments=True,
                                                      skip_whitespace=True))
-            _read(content, parents, applies, found, depth + 1)
+            _read(content, parents, (screen, certain), found, depth + 1)
         elif isinstance(node, tinycss2.ast.QualifiedRule):
             own = _selector_list(node.prelude)
+            if parents and (len(parents) * len(own) > SELECTORS or sum(
+                    len(p) for p in parents) * len(own) > SELECTOR_LIST_CHARS):
+                continue  # nested lists multiply: 20 selectors on 6 levels ran out of memory
             group = own if not parents else [
                 mine.replace("&", parent) if "&" in mine else f"{parent} {mine}"
                 for parent in parents for mine in own]
             _read(tinycss2.parse_blocks_contents(node.content, skip_comments=True,
                                                  skip_whitespace=True),
-                  group, screen, found, depth + 1)
+                  group, applies, found, depth + 1)
 
 
 def _selector_list(prelude: list[tinycss2.ast.Node]) -> list[str]:
@@ -324,15 +351,15 @@ def _selector_list(prelude: list[tinycss2.ast.Node]) -> list[str]:
     return [tinycss2.serialize(part).strip(_SPACE) for part in parts]
 
 
-def _xpaths(group: list[str], budget: list[int]) -> list[tuple[str, bool]]:
+def _xpaths(group: list[str], budget: list[int]) -> list[tuple[str, bool, tuple[int, int, int]]]:
     """Each selector of a rule's list as XPath (_right_to_left), with whether it has a
-    descendant combinator. None where the list is past the bounds, or where one of its
-    selectors is one a browser rejects (which drops the whole rule) or cssselect cannot
-    express; a pseudo-element's selector (which styles no element) and one past the cost
-    bounds are left out alone."""
+    descendant combinator and its specificity. None where the list is past the bounds, or
+    where one of its selectors is one a browser rejects (which drops the whole rule) or
+    cssselect cannot express; a pseudo-element's selector (which styles no element) and one
+    past the cost bounds are left out alone."""
     if sum(len(s) for s in group) > SELECTOR_LIST_CHARS or budget[0] <= 0:
         return []
-    found: list[tuple[str, bool]] = []
+    found: list[tuple[str, bool, tuple[int, int, int]]] = []
     for text in group:
         lowered = text.lower()
         if ":contains(" in lowered or "|" in text.replace("|=", ""):  # not CSS / namespaces
@@ -341,6 +368,9 @@ def _xpaths(group: list[str], budget: list[int]) -> list[tuple[str, bool]]:
             parsed = parse(text)
         except (SelectorError, TypeError, ValueError):
             return []
+        if any(isinstance(node, selectors.Hash) and node.id[:1].isdigit()
+               for selector in parsed for node, _ in _nodes(selector.parsed_tree)):
+            return []  # `#1x` is no id selector in CSS (cssselect takes it)
         for selector in parsed:
             try:
                 translated = _right_to_left(selector.parsed_tree)
@@ -353,14 +383,13 @@ def _xpaths(group: list[str], budget: list[int]) -> list[tuple[str, bool]]:
             if budget[0] <= 0:
                 return found
             budget[0] -= 1
-            found.append(translated)
+            found.append((*translated, selector.specificity()))
     return found
 
 
 # A combinator's step from an element to the one the selector's part to its left must
-# match: its parent, its previous sibling, or (the one descendant combinator allowed) any of
-# its ancestors.
-_STEPS = {">": "parent::", "+": "preceding-sibling::*[1]/self::", " ": "ancestor::"}
+# match: its parent, or (the one descendant combinator allowed) any of its ancestors.
+_STEPS = {">": "parent::", " ": "ancestor::"}
 
 
 def _right_to_left(tree: selectors.Tree) -> tuple[str, bool] | None:
@@ -393,33 +422,43 @@ def _right_to_left(tree: selectors.Tree) -> tuple[str, bool] | None:
     return "descendant-or-self::" + test, descendant > 0
 
 
-# Pseudo-classes cssselect answers by counting siblings (XPath over every sibling of every
-# element: quadratic in a long list of siblings).
-_COUNTING = frozenset({"first-child", "last-child", "only-child", "first-of-type",
-                       "last-of-type", "only-of-type"})
+# Pseudo-classes whose XPath walks an element's siblings, ancestors or contents (libxml2
+# walks the whole axis for each element tested: `:not(p + p)` over 19,000 siblings 343
+# times a parse, a review), and `:scope` (cssselect's reading of it is not a browser's).
+_WALKING = frozenset({"first-child", "last-child", "only-child", "first-of-type",
+                      "last-of-type", "only-of-type", "empty", "scope"})
+_WALKING_FUNCTIONS = ("nth-", "lang")
 
 
 def _costly(tree: object) -> bool:
+    """A selector past the cost bounds: more than COMBINATORS combinators, a sibling
+    combinator, a combinator inside :not(), :is() or :where(), a pseudo-class of _WALKING,
+    or :has()."""
     combinators = 0
-    for node in _nodes(tree):
+    for node, nested in _nodes(tree):
         if isinstance(node, selectors.CombinedSelector):
             combinators += 1
-        if ((isinstance(node, selectors.CombinedSelector) and node.combinator == "~")
-                or (isinstance(node, selectors.Function) and node.name.lower().startswith("nth-"))
-                or (isinstance(node, selectors.Pseudo) and node.ident.lower() in _COUNTING)
+            if node.combinator in ("~", "+") or nested:
+                return True
+        if ((isinstance(node, selectors.Function)
+             and node.name.lower().startswith(_WALKING_FUNCTIONS))
+                or (isinstance(node, selectors.Pseudo) and node.ident.lower() in _WALKING)
                 or isinstance(node, selectors.Relation)):
             return True
     return combinators > COMBINATORS
 
 
-def _nodes(tree: object) -> Iterator[object]:
-    """Every node of a parsed selector, those inside :is(), :not() ... too."""
-    stack = [tree]
+def _nodes(tree: object) -> Iterator[tuple[object, bool]]:
+    """Every node of a parsed selector, with whether it is inside :is(), :not() ..."""
+    stack: list[tuple[object, bool]] = [(tree, False)]
     while stack:
-        node = stack.pop()
-        yield node
-        for name in ("selector", "subselector"):
-            child = getattr(node, name, None)
-            if child is not None and not isinstance(child, str):
-                stack.append(child)
-        stack.extend(getattr(node, "selector_list", None) or ())
+        node, nested = stack.pop()
+        yield node, nested
+        child = getattr(node, "selector", None)
+        if child is not None and not isinstance(child, str):
+            stack.append((child, nested))
+        inner = getattr(node, "subselector", None)
+        if inner is not None and not isinstance(inner, str):
+            # A combined selector's right part is its own; a negation's argument is nested.
+            stack.append((inner, nested or isinstance(node, selectors.Negation)))
+        stack.extend((item, True) for item in getattr(node, "selector_list", None) or ())
