@@ -480,3 +480,28 @@ def test_a_cached_reading_is_not_shared() -> None:
     first = stylesheet.inline_settings(style)
     first["display"] = (False, False)
     assert stylesheet.inline_settings(style)["display"] == (True, False)
+
+
+@pytest.mark.parametrize(("media", "holds"), [
+    ("", True), ("screen", True), ("only screen", True), ("print", False), ("not print", True),
+    ("not all", False), ("screen, print", True), ("screen and (max-width: 768px)", True),
+    ("(min-width:769px)", False), ("(min-width:0)", True), ("(max-width:0px)", False),
+    ("screen and (min-width: 48em)", False), ("(orientation: portrait)", True),
+    ("not screen and (max-width:600px)", False),
+    # What hulian does not evaluate, or browsers reject: neither holds nor fails.
+    ("(prefers-color-scheme: dark)", None), ("(width <= 600px)", None), ("screen and", None),
+    ("only", None), ("(hover: none)", None),
+])
+def test_media_queries_on_a_phones_screen(media: str, holds: bool | None) -> None:
+    assert stylesheet.media_holds(media) is holds
+
+
+def test_a_responsive_login_page_is_a_login_page(catalog: Catalog) -> None:
+    """A page with a phone's and a wide screen's halves, each hidden on the other's screen:
+    taking every media query to hold hid both, and a login page at an interception endpoint
+    read as showing no login words, judged by its structure (a block, a false accusation).
+    Widths are read on a phone's screen (stylesheet.VIEWPORT)."""
+    html = ("<style>@media (min-width:769px){.phone{display:none}}"
+            "@media (max-width:768px){.wide{display:none}}</style>"
+            "<div class=phone><h1>请先登录</h1></div><div class=wide><h1>请先登录</h1></div>")
+    assert _kind(catalog, html) == (PageKind.ERROR, "generic/login_wall")

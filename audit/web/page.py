@@ -168,11 +168,11 @@ def _sheet_hidden(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
     is inside a hidden element is hidden, a `visibility:visible` in it too)."""
     # Not a style element's text inside <template> (inert) or <noscript> (a browser running
     # scripts reads it as text), nor one of another type than CSS.
-    sheets = [(style.text, stylesheet.media_applies(style.get("media") or ""),
-               stylesheet.media_certain(style.get("media") or ""))
+    sheets = [(style.text, holds is not False, holds is True)
               for style in root.iter("style")
               if style.text and _is_css(style) and not any(
-                  True for _ in style.iterancestors("template", "noscript"))]
+                  True for _ in style.iterancestors("template", "noscript"))
+              for holds in (stylesheet.media_holds(style.get("media") or ""),)]
     if not sheets or not stylesheet.may_hide("".join(css for css, _, _ in sheets)):
         return frozenset()
     rules = stylesheet.sheet_rules(sheets)

@@ -231,27 +231,78 @@ def _effective(found: list[tuple[str, bool, bool]]) -> dict[str, Setting]:
     return settings
 
 
-def media_applies(media: str) -> bool:
-    """Whether a media query list (`@media`'s, a <style>'s `media`) may apply on a screen:
-    any query whose media type is all or screen (or not negated away from them); features
-    (widths, orientation) are taken to hold."""
-    for query in media.lower().split(","):
-        words = query.split()
-        if words and words[0] == "only":
-            words = words[1:]
-        negated = bool(words) and words[0] == "not"
-        if negated:
-            words = words[1:]
-        kind = words[0] if words and not words[0].startswith("(") else "all"
-        if (kind in _SCREEN) is not negated:
-            return True
-    return not media.strip(_SPACE)
+# The screen hulian reads pages on: a phone's, in CSS pixels. The platforms' links are
+# opened in their apps' browsers on phones, and a responsive page's hiding rules for wide
+# screens (`@media (min-width:769px){.mobile{display:none}}`) must not hide what a phone
+# shows: read as holding, they hid both halves of a page's text.
+VIEWPORT = (390, 844)
+_FEATURE = re.compile(r"\(\s*(min-|max-)?(width|height|device-width|device-height)\s*:\s*"
+                      r"([0-9]*\.?[0-9]+)(px|em|rem)?\s*\)\Z")
+_ORIENTATION = re.compile(r"\(\s*orientation\s*:\s*(portrait|landscape)\s*\)\Z")
 
 
-def media_certain(media: str) -> bool:
-    """A media query list holds for certain where it applies (media_applies): it names no
-    feature hulian would have to evaluate (a width, an orientation)."""
-    return "(" not in media
+def media_holds(media: str) -> bool | None:
+    """Whether a media query list (`@media`'s, a <style>'s `media`) holds on hulian's screen
+    (VIEWPORT): True, False, or None where it depends on what hulian does not evaluate (a
+    feature other than widths, heights and orientation, a range written `width <= 600px`).
+    An empty list holds; a query holds when its media type is all or screen and its
+    features hold; `not` turns a query's answer; a list holds when one of its queries does."""
+    if not media.strip(_SPACE):
+        return True
+    answers = [_query_holds(query) for query in media.lower().split(",")]
+    if True in answers:
+        return True
+    return None if None in answers else False
+
+
+def _query_holds(query: str) -> bool | None:
+    words = re.findall(r"\([^()]*\)|[^\s()]+", query)
+    if words and words[0] == "only":
+        words = words[1:]
+    negated = bool(words) and words[0] == "not"
+    if negated:
+        words = words[1:]
+    if not words:
+        return None
+    answer: bool | None = True
+    if not words[0].startswith("("):
+        answer = words[0] in _SCREEN
+        words = words[1:]
+        if words and words[0] == "and":
+            words = words[1:]
+            if not words:  # `screen and`: a query browsers reject
+                return None
+    for position, word in enumerate(words):
+        if position % 2:
+            if word != "and":  # `or`, a stray word: not a query hulian reads
+                return None
+            continue
+        holds = _feature_holds(word)
+        if holds is False:
+            answer = False
+        elif holds is None and answer is True:
+            answer = None
+    if answer is None:
+        return None
+    return answer is not negated
+
+
+def _feature_holds(feature: str) -> bool | None:
+    width, height = VIEWPORT
+    orientation = _ORIENTATION.match(feature)
+    if orientation is not None:
+        return (orientation.group(1) == "portrait") is (height >= width)
+    found = _FEATURE.match(feature)
+    if found is None:
+        return None
+    bound, axis, number, unit = found.groups()
+    pixels = float(number) * (16 if unit in ("em", "rem") else 1)
+    size = width if axis.endswith("width") else height
+    if bound == "min-":
+        return size >= pixels
+    if bound == "max-":
+        return size <= pixels
+    return size == pixels
 
 
 # The rules read: a rule's selectors, what it sets, whether it applies on screen, and whether
@@ -261,9 +312,9 @@ _Found = list[tuple[list[str], dict[str, Setting], bool, bool]]
 
 def sheet_rules(sheets: list[tuple[str, bool, bool]]) -> SheetRules:
     """The rules of a page's style elements, in document order: each its text, whether it
-    applies on screen and whether for certain (its `media`: media_certain). Only the
+    applies on hulian's screen and whether for certain (its `media`: media_holds). Only the
     properties some rule hides are kept, with every rule that sets them otherwise. A rule
-    under a condition hulian cannot evaluate (a media feature such as a width, @supports,
+    under a condition hulian cannot evaluate (a media feature other than sizes, @supports,
     @container, @scope, @starting-style) is read where it hides and not where it shows: in
     doubt an element is hidden, which only makes a page less excusable (the readings that
     use the displayed text, and the control comparison, which also needs the whole text to
@@ -297,8 +348,8 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]]) -> SheetRules:
     return rules
 
 
-# At-rules whose rules apply as their own: @media by its media, @layer always, the others
-# under conditions hulian does not evaluate (see sheet_rules).
+# At-rules whose rules apply as their own: @media by its media (media_holds), @layer
+# always, the others under conditions hulian does not evaluate (see sheet_rules).
 _GROUPING = frozenset({"media", "layer", "supports", "container", "scope", "document",
                        "-moz-document", "starting-style"})
 
@@ -316,12 +367,10 @@ def _read(nodes: list[tinycss2.ast.Node], parents: list[str], applies: tuple[boo
         if isinstance(node, tinycss2.ast.AtRule) and node.content is not None \
                 and node.lower_at_keyword in _GROUPING:
             keyword = node.lower_at_keyword
-            screen = applies[0] and (keyword != "media"
-                                     or media_applies(tinycss2.serialize(node.prelude)))
-            # A media query's features (widths ...) are not evaluated: its rules hide, and
-            # do not show, as a condition's.
-            certain = applies[1] and (keyword == "layer" or (
-                keyword == "media" and "(" not in tinycss2.serialize(node.prelude)))
+            holds = (media_holds(tinycss2.serialize(node.prelude)) if keyword == "media"
+                     else True if keyword == "layer" else None)
+            screen = applies[0] and holds is not False
+            certain = applies[1] and holds is True
             content = (tinycss2.parse_blocks_contents(node.content, skip_comments=True,
                                                       skip_whitespace=True) if parents
                        else tinycss2.parse_rule_list(node.content, skip_comments=True,
