@@ -422,6 +422,12 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     if short or endpoint is not None:
         marker = anti_bot_marker(page, markers)
         visible = f"{page.title}\n{page.text}"
+        if marker is not None and not (target and on_target_site(page.url or "", target)) \
+                and _shown(page, [marker]) is None:
+            # Words of a security check the page's style sheets hide, or may hide: as an
+            # anti-bot answer a block page fell out of the findings; read as no words, a
+            # check whose script shows them was judged by its structure (reviews).
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_unseen")
         if marker is not None and (_any_phrase(visible, markers.blocked)
                                    or _any_phrase(visible, markers.copy_only)):
             # A security check that also says the link is blocked (or to be copied out):
@@ -451,14 +457,26 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
 
 
 def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
-    """The captcha / 'unusual traffic' phrase of a page, if it shows one (not one its style
-    sheets hide: Page.displayed)."""
+    """The captcha / 'unusual traffic' phrase of a page, if it has one."""
     visible = f"{page.title}\n{page.text}"
-    found = [m for m in markers.anti_bot if m in visible]
-    if found and page.displayed is not page.text:
-        displayed = f"{page.title}\n{page.displayed}"
-        found = [m for m in found if m in displayed]
-    return found[0] if found else None
+    return next((m for m in markers.anti_bot if m in visible), None)
+
+
+def _shown(page: Page, phrases: list[str], *, title: bool = True) -> bool | None:
+    """Whether the page shows its reader one of `phrases` (its title, or its text once its
+    style sheets are applied: Page.displayed): True; False where its text has none of them;
+    None where its text has one but its sheets hide it, or may (a rule hulian could not
+    read). Words that would excuse a page (a login wall, an error, a security check) count
+    only where True: hidden, they excused a block page (a review); read as no words, a real
+    login page whose script shows what its sheet hides at first was judged a block by its
+    structure (the next review). Between the two, a person must say."""
+    head = page.title if title else ""
+    if not _any_phrase(f"{head}\n{page.text}", phrases):
+        return False
+    if title and _any_phrase(head, phrases):
+        return True
+    displayed = page.displayed
+    return True if page.displayed_complete and _any_phrase(displayed, phrases) else None
 
 
 def _any_phrase(text: str, phrases: list[str]) -> bool:
@@ -483,14 +501,20 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
     # (a review).
     interception = (_any_phrase(visible, markers.blocked)
                     or _any_phrase(visible, markers.copy_only))
-    if login_wall(page, markers):
+    login = _shown(page, markers.login_wall)
+    if login is None:
+        return reader.facts(PageKind.UNRECOGNIZED, "generic/login_wall_unseen")
+    if login:
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/login_wall_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
     # Error words in the page's text, not its title alone: a block page titled "Page not
-    # found" read as an error (a review); and shown, not hidden by its style sheets.
-    if (len(page.text) <= markers.max_text_chars and _any_phrase(page.text, markers.error_page)
-            and _any_phrase(page.displayed, markers.error_page)):
+    # found" read as an error (a review); and shown (_shown).
+    error = (_shown(page, markers.error_page, title=False)
+             if len(page.text) <= markers.max_text_chars else False)
+    if error is None:
+        return reader.facts(PageKind.UNRECOGNIZED, "generic/error_page_unseen")
+    if error:
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/error_page_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
@@ -671,8 +695,7 @@ def login_wall(page: Page, markers: GenericMarkers) -> bool:
     sheet's class), and a block page carrying a hidden one read as a login wall, an `error`
     out of the findings (a review). Nor by words its style sheets hide (Page.displayed), for
     the same reason."""
-    return _any_phrase(f"{page.title}\n{page.text}", markers.login_wall) and _any_phrase(
-        f"{page.title}\n{page.displayed}", markers.login_wall)
+    return _shown(page, markers.login_wall) is True
 
 
 def _link_to(page: Page, target: str) -> str | None:

@@ -127,14 +127,16 @@ def text_similarity(chain: Fingerprint, control: Fingerprint) -> float | None:
     block page carrying the target's text hidden by a class match; the shown text alone let
     one whose notice hulian read as hidden (a rule a browser does not apply) match with the
     target's article the page kept out of sight otherwise (two reviews). A page that shows
-    none of its text is like no page that shows some."""
+    none of its text is like no page, unless neither page has any text at all."""
     whole = _text(chain.text, control.text)
     if chain.displayed is None and control.displayed is None:
         return whole
     a = chain.text if chain.displayed is None else chain.displayed
     b = control.text if control.displayed is None else control.displayed
     if not a and not b:
-        return whole
+        # Neither shows any text: the whole texts are text neither page shows (a block page
+        # copying an anti-clickjacking target's hidden article matched it: a review).
+        return None if whole is None else 0.0
     shown = (_text(a, b) or 0.0) if a and b else 0.0
     return shown if whole is None else min(whole, shown)
 

@@ -76,6 +76,9 @@ class Page:
     # reading the sheets costs a page with a large one 10-20 times its parse, and most pages'
     # readings never ask (a seed page's links, the target's own pages).
     displayed_text: str | None = None
+    # Whether `displayed` could read every rule that might hide (audit.web.stylesheet's
+    # bounds): where not, text it reads as shown may be hidden.
+    displayed_complete: bool = True
     anchors: list[Anchor] = field(default_factory=list)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
@@ -102,7 +105,7 @@ class Page:
         readings that could excuse a page read (a login wall, an error page, a security
         check, the likeness to the target's page), where text a page hides must not count."""
         if self.displayed_text is None:
-            self.displayed_text = _displayed(self)
+            self.displayed_text, self.displayed_complete = _displayed(self)
         return self.displayed_text
 
     @property
@@ -148,20 +151,35 @@ SHEET_ELEMENTS = 20_000
 SHEET_DEPTH = 256
 
 
-def _displayed(page: Page) -> str:
+def _displayed(page: Page) -> tuple[str, bool]:
     """The page's text without what its style sheets hide (Page.displayed), which may be
-    none of it: a page that hides all of its text until its script runs (anti-clickjacking's
-    `body{display:none}`) shows no login or error words to excuse it, and the control
-    comparison reads it as showing nothing (audit.judge.compare)."""
+    none of it (a page that hides all of its text until its script runs: anti-clickjacking's
+    `body{display:none}`; audit.judge.compare reads such a page as showing nothing), and
+    whether every rule that could hide was read."""
     root = page.root
-    hidden = _sheet_hidden(root) if root is not None else frozenset()
+    if root is None:
+        return page.text, True
+    hidden, complete = _sheet_hidden(root)
+    hidden |= set(_BROWSER_HIDDEN(root))
     if not hidden:
-        return page.text
-    body = root.find("body") if root is not None else None
-    return _squash("".join(_walk(body if body is not None else root, hidden)[0]))
+        return page.text, complete
+    body = root.find("body")
+    top = body if body is not None else root
+    if any(el in hidden for el in (top, *top.iterancestors())):
+        return "", complete  # the root or <body> itself hidden: nothing shows
+    return _squash("".join(_walk(top, frozenset(hidden))[0])), complete
 
 
-def _sheet_hidden(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
+# What a browser's own style sheet hides, which a page need not: a dialog not opened (a
+# login modal a script opens), a closed <details> but its summary, and elements that are
+# never rendered (<datalist>, <noembed>, a ruby's fallback parentheses). Read as hidden for
+# the displayed text only (audit.judge.classify sends words hidden there to review).
+_BROWSER_HIDDEN = lxml.etree.XPath(
+    "//dialog[not(@open)] | //details[not(@open)]/*[not(self::summary)] | //datalist"
+    " | //noembed | //rp")
+
+
+def _sheet_hidden(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element], bool]:
     """The elements the page's own style sheets hide (audit.web.stylesheet says which rules
     count): those that take a hiding value of a property from the cascade of the rules that
     match them and their own `style` (!important, specificity, order; no inheritance: what
@@ -174,11 +192,13 @@ def _sheet_hidden(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
                   True for _ in style.iterancestors("template", "noscript"))
               for holds in (stylesheet.media_holds(style.get("media") or ""),)]
     if not sheets or not stylesheet.may_hide("".join(css for css, _, _ in sheets)):
-        return frozenset()
+        return set(), True
     rules = stylesheet.sheet_rules(sheets)
-    size = _sheet_size(root) if rules else None
+    if not rules:
+        return set(), rules.complete
+    size = _sheet_size(root)
     if size is None:
-        return frozenset()
+        return set(), False
     work = [SHEET_WORK]
     hidden: set[lxml.etree._Element] = set()
     for name, hiding in rules.hide.items():
@@ -205,7 +225,8 @@ def _sheet_hidden(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
                 if taken[el][0] < precedence:
                     taken[el] = (precedence, own[0])
         hidden.update(el for el, (_, hides) in taken.items() if hides)
-    return frozenset(hidden)
+    # The work budget spent before every hiding rule was evaluated: some may not be read.
+    return hidden, rules.complete and work[0] >= 0
 
 
 # What evaluating a page's selectors may cost, in elements tested: a selector tests every

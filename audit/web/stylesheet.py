@@ -7,24 +7,22 @@ Why: hulian reads a hop's page from its source, without a browser (a chain's hop
 rendered). A block page could carry words the reader never sees, hidden by a class
 (`.h{display:none}`): login or error words made it an `error`, out of the findings, and the
 target's own text made it look like the target's page (adversarial reviews). What the sheets
-hide is therefore left out of the page's *displayed* text (`Page.displayed`), which is what
-the readings that could excuse a page use (a login wall, an error page, a security check, the
-likeness to the target's page); the words that make a page an interception are still read in
-all of its text, since a real interstitial's script may show what its sheet hides at first.
+hide is therefore left out of the page's *displayed* text (`Page.displayed`). Words that would
+excuse a page count only where shown for certain, and words in the text that the sheets hide,
+or may hide, send it to review (audit.judge.classify); the control comparison needs the whole
+and the displayed texts to agree (audit.judge.compare). The words that make a page an
+interception are read in all of its text.
 
-Read as a browser reads CSS where it matters: a declaration a browser rejects (a value not
-valid for the property, `opacity:-inf`, `display:no ne`) counts for nothing, `!important`
-wins within a block, a selector list with one selector a browser rejects is dropped whole,
-whitespace is CSS's (not Unicode's), rules nest (`body{ .h{display:none} }`), @media rules
-apply unless their media type is print or speech (widths and other features are not
-evaluated: hulian has no viewport), @supports, @layer, @container and @scope rules apply.
-
-No cascade beyond that, and doubt never hides: an element counts as hidden only when a hiding
-rule matches it and no rule of the same importance or more (of any media, order or
-specificity), nor its own `style` attribute, sets the same property otherwise; a
-`visibility:visible` on a descendant with text keeps its ancestors shown. Reading too little
-as hidden is the old behaviour; reading too much only makes a page less excusable (and a page
-all of whose text its sheets hide is read whole: audit.web.page).
+Read as a browser reads CSS where it decides: the cascade (!important, specificity, order;
+an element's own `style` above any selector); a declaration a browser rejects (a value not
+valid for the property, `opacity:-inf`, `display:no ne`) counts for nothing; a selector list
+with one selector a browser rejects is dropped whole; whitespace is CSS's (not Unicode's);
+rules nest (`body{ .h{display:none} }`); @media queries are evaluated on a phone's screen
+(VIEWPORT). In doubt, hidden: what hulian cannot evaluate (other media features, @supports,
+@container, @scope, @starting-style) applies where it hides and not where it shows, and what
+is inside a hidden element is hidden (a `visibility:visible` in it too). Where a hiding rule
+could not be read (a bound, a selector cssselect cannot read), the reading is not complete
+(`SheetRules.complete`), and words read as shown may be hidden: for review too.
 
 Bounded against hostile sheets (their cost grows with the page's elements, siblings and
 depth): the first SHEET_CHARS characters of the style elements, rules nested NESTING deep,
@@ -105,6 +103,10 @@ class SheetRules:
 
     hide: dict[str, list[Rule]] = field(default_factory=dict)
     show: dict[str, list[Rule]] = field(default_factory=dict)
+    # Every rule that could hide was read: none past a bound, none whose selector is left
+    # out (its cost, or one cssselect cannot read). Where not, text read as shown may be
+    # hidden, and a person must say (audit.judge.classify).
+    complete: bool = True
 
     def __bool__(self) -> bool:
         return bool(self.hide)
@@ -320,27 +322,31 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]]) -> SheetRules:
     use the displayed text, and the control comparison, which also needs the whole text to
     agree: audit.judge.compare)."""
     found: _Found = []
+    rules = SheetRules()
     left = SHEET_CHARS
     for css, screen, certain in sheets:
-        if left <= 0:
-            break
+        if len(css) > left:
+            rules.complete = False
         css = css[:left]
         left -= len(css)
+        if not css:
+            break
         try:
             _read(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
-                  [], (screen, certain), found, 0)
+                  [], (screen, certain), found, 0, rules)
         except RecursionError:  # nested thousands deep: what was read so far stands
-            continue
+            rules.complete = False
     hidden = {name for _, settings, screen, _ in found
               for name, (hiding, _) in settings.items() if hiding and screen}
-    rules = SheetRules()
     budget = [SELECTORS]
     for order, (group, settings, screen, certain) in enumerate(found):
         wanted = {name: setting for name, setting in settings.items() if name in hidden
                   and screen and (certain or setting[0])}
         if not wanted:
             continue
-        xpaths = _xpaths(group, budget)
+        xpaths, whole = _xpaths(group, budget)
+        if not whole and any(hiding for hiding, _ in wanted.values()):
+            rules.complete = False
         for name, (hiding, important) in wanted.items():
             (rules.hide if hiding else rules.show).setdefault(name, []).extend(
                 (xpath, deep, (important, (0, *specificity), order))
@@ -355,10 +361,12 @@ _GROUPING = frozenset({"media", "layer", "supports", "container", "scope", "docu
 
 
 def _read(nodes: list[tinycss2.ast.Node], parents: list[str], applies: tuple[bool, bool],
-          found: _Found, depth: int) -> None:
+          found: _Found, depth: int, rules: SheetRules) -> None:
     """Rules and declarations of a rule list or block; `parents`: the selectors of the rule
-    they are nested in (none at the top); `applies`: on screen, and for certain."""
+    they are nested in (none at the top); `applies`: on screen, and for certain. What is past
+    the bounds is not read, and `rules` is not complete."""
     if depth > NESTING:
+        rules.complete = False
         return
     declarations = _effective(_declarations(nodes)) if parents else {}
     if declarations:
@@ -375,18 +383,19 @@ def _read(nodes: list[tinycss2.ast.Node], parents: list[str], applies: tuple[boo
                                                       skip_whitespace=True) if parents
                        else tinycss2.parse_rule_list(node.content, skip_comments=True,
                                                      skip_whitespace=True))
-            _read(content, parents, (screen, certain), found, depth + 1)
+            _read(content, parents, (screen, certain), found, depth + 1, rules)
         elif isinstance(node, tinycss2.ast.QualifiedRule):
             own = _selector_list(node.prelude)
             if parents and (len(parents) * len(own) > SELECTORS or sum(
                     len(p) for p in parents) * len(own) > SELECTOR_LIST_CHARS):
-                continue  # nested lists multiply: 20 selectors on 6 levels ran out of memory
+                rules.complete = False  # nested lists multiply: 20 selectors on 6 levels
+                continue                # ran out of memory
             group = own if not parents else [
                 mine.replace("&", parent) if "&" in mine else f"{parent} {mine}"
                 for parent in parents for mine in own]
             _read(tinycss2.parse_blocks_contents(node.content, skip_comments=True,
                                                  skip_whitespace=True),
-                  group, applies, found, depth + 1)
+                  group, applies, found, depth + 1, rules)
 
 
 def _selector_list(prelude: list[tinycss2.ast.Node]) -> list[str]:
@@ -400,40 +409,44 @@ def _selector_list(prelude: list[tinycss2.ast.Node]) -> list[str]:
     return [tinycss2.serialize(part).strip(_SPACE) for part in parts]
 
 
-def _xpaths(group: list[str], budget: list[int]) -> list[tuple[str, bool, tuple[int, int, int]]]:
+def _xpaths(group: list[str], budget: list[int]
+            ) -> tuple[list[tuple[str, bool, tuple[int, int, int]]], bool]:
     """Each selector of a rule's list as XPath (_right_to_left), with whether it has a
-    descendant combinator and its specificity. None where the list is past the bounds, or
-    where one of its selectors is one a browser rejects (which drops the whole rule) or
-    cssselect cannot express; a pseudo-element's selector (which styles no element) and one
-    past the cost bounds are left out alone."""
+    descendant combinator and its specificity; and whether the whole list was read. None
+    where the list is past the bounds, or where one of its selectors is one a browser
+    rejects (which drops the whole rule) or cssselect cannot read (which hulian cannot tell
+    apart: `:foo`, `:focus-visible`); a pseudo-element's selector (which styles no element)
+    and one past the cost bounds are left out alone."""
     if sum(len(s) for s in group) > SELECTOR_LIST_CHARS or budget[0] <= 0:
-        return []
+        return [], False
     found: list[tuple[str, bool, tuple[int, int, int]]] = []
+    whole = True
     for text in group:
         lowered = text.lower()
         if ":contains(" in lowered or "|" in text.replace("|=", ""):  # not CSS / namespaces
-            return []
+            return [], False
         try:
             parsed = parse(text)
         except (SelectorError, TypeError, ValueError):
-            return []
+            return [], False
         if any(isinstance(node, selectors.Hash) and node.id[:1].isdigit()
                for selector in parsed for node, _ in _nodes(selector.parsed_tree)):
-            return []  # `#1x` is no id selector in CSS (cssselect takes it)
+            return [], False  # `#1x` is no id selector in CSS (cssselect takes it)
         for selector in parsed:
             try:
                 translated = _right_to_left(selector.parsed_tree)
             except (SelectorError, ExpressionError, TypeError, ValueError):
                 if selector.pseudo_element is None:
-                    return []
+                    return [], False
                 continue
-            if selector.pseudo_element is not None or translated is None:
+            if selector.pseudo_element is not None:
                 continue
-            if budget[0] <= 0:
-                return found
+            if translated is None or budget[0] <= 0:
+                whole = False
+                continue
             budget[0] -= 1
             found.append((*translated, selector.specificity()))
-    return found
+    return found, whole
 
 
 # A combinator's step from an element to the one the selector's part to its left must
