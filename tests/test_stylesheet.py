@@ -564,3 +564,68 @@ def test_two_pages_that_show_no_text_are_not_alike_by_their_hidden_text(
     head = "<style>body{display:none !important} html::before{content:'gesperrt'}</style>"
     target = _html(f"<h1>Nice teapot</h1>{ARTICLE}", head)
     assert _ends_on_a_mirror(catalog, target, target) is Outcome.UNRECOGNIZED
+
+
+# -- what a final review found (2026-12-06) ---------------------------------------------------
+
+
+def test_a_selector_nested_hundreds_deep_never_fails_a_probe(catalog: Catalog) -> None:
+    """`:is(` nested 250 deep (1,252 characters) raised RecursionError from cssselect through
+    the chain: the probe failed inside hulian in every run (a review)."""
+    rule = ":is(" * 250 + ".h" + ")" * 250 + "{display:none}"
+    html = f"<style>{rule}</style>" + BLOCK + "<p class=h>请先登录</p>"
+    assert _kind(catalog, html) == (PageKind.UNRECOGNIZED, "generic/login_wall_unseen")
+
+
+@pytest.mark.parametrize("rule", ["body div .art{display:none}",  # two descendant combinators
+                                  ".art:focus-visible, .art{display:none}"])
+def test_a_text_hulian_could_not_read_in_full_does_not_vouch_for_a_page(
+        catalog: Catalog, rule: str) -> None:
+    """A block page carrying the target's article hidden by a rule hulian does not read: its
+    whole text matched the control (0.90) and the page read as `wrapped` (a review)."""
+    notice = "<h2>Dieser Link ist auf unserer Plattform nicht erlaubt.</h2>"
+    block = _html(f"{notice}<div><div class=art><h1>Nice teapot</h1>{ARTICLE}</div></div>",
+                  f"<style>{rule}</style>")
+    target = _html(f"<h1>Nice teapot</h1>{ARTICLE}")
+    target = target.replace("</body>", "<!--" + "x" * max(0, len(block) - len(target))
+                            + "--></body>")
+    assert _ends_on_a_mirror(catalog, block, target) is Outcome.UNRECOGNIZED
+
+
+def test_a_target_that_shows_no_text_cannot_vouch_for_a_diversion(catalog: Catalog) -> None:
+    """An anti-clickjacking target and a platform's page carrying the same page: compared as
+    unlike (no text shown), the chain was `diverted`, a finding against the platform (a
+    review). With nothing to compare, a person must look."""
+    head = "<style>body{display:none !important}</style>"
+    target = _html(f"<h1>Nice teapot</h1>{ARTICLE}", head)
+    probe = Probe(id="p", source="weibo", surface=SurfaceKind.POST, target_url=NEWS,
+                  rendered_as="anchor")
+    chain = chains.Chain(probe=probe)
+    platform_page = "https://www.zhihu.com/question/42"
+    for url, status, headers, html in [(WEIBO_WRAPPER, 302, {"location": platform_page}, ""),
+                                       (platform_page, 200, {}, target)]:
+        chains.on_response(chain, chains.Response(
+            url=url, status=status, headers={"content-type": "text/html", **headers},
+            body=html.encode()), "start" if url == WEIBO_WRAPPER else "http", catalog)
+    chains.on_control_response(chain, chains.Response(
+        url=NEWS, status=200, headers={"content-type": "text/html"}, body=target.encode()),
+        catalog)
+    assert chains.observation(chain, run_id="r", method="crawl").outcome is Outcome.UNRECOGNIZED
+
+
+def test_a_captcha_row_the_targets_own_sheet_hides_is_no_captcha(catalog: Catalog) -> None:
+    """On the target's own page it read as an `error` (a captcha), the target's page lost."""
+    page = parse_page(_html("<style>.c{display:none}</style><h1>Nice teapot</h1>"
+                            "<div class=c>请输入验证码</div>"), NEWS)
+    facts = classify_page(page, catalog, platform_for_url(NEWS, catalog), target=NEWS)
+    assert facts.kind is not PageKind.ERROR
+
+
+def test_an_icons_title_is_not_the_pages() -> None:
+    """An <svg>'s <title> (扫码登录) was taken as the page's title and made a block page a
+    login wall (a review)."""
+    page = parse_page("<html><body><svg><title>扫码登录</title></svg><p>x</p></body></html>")
+    assert page.title == ""
+    page = parse_page("<html><head><title>提示</title></head><body><svg><title>i</title></svg>"
+                      "</body></html>")
+    assert page.title == "提示"

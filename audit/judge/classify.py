@@ -422,12 +422,16 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     if short or endpoint is not None:
         marker = anti_bot_marker(page, markers)
         visible = f"{page.title}\n{page.text}"
-        if marker is not None and not (target and on_target_site(page.url or "", target)) \
-                and _shown(page, [marker]) is None:
-            # Words of a security check the page's style sheets hide, or may hide: as an
-            # anti-bot answer a block page fell out of the findings; read as no words, a
-            # check whose script shows them was judged by its structure (reviews).
-            return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_unseen")
+        if marker is not None and _shown(page, [marker]) is None:
+            if target and on_target_site(page.url or "", target):
+                # The target's own page: a captcha row its sheet hides is no captcha (it
+                # read as an `error`, the target's page lost: a review).
+                marker = None
+            else:
+                # Words of a security check the page's style sheets hide, or may hide: as
+                # an anti-bot answer a block page fell out of the findings; read as no
+                # words, a check whose script shows them was judged by its structure.
+                return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_unseen")
         if marker is not None and (_any_phrase(visible, markers.blocked)
                                    or _any_phrase(visible, markers.copy_only)):
             # A security check that also says the link is blocked (or to be copied out):

@@ -76,8 +76,9 @@ class Fingerprint:
     tags: dict[str, int] = field(default_factory=dict)
     text: frozenset[int] = frozenset()  # the visible text's trigrams, hashed (_trigrams)
     # The same of the text its style sheets leave shown (Page.displayed); None where they
-    # hide none of it.
+    # hide none of it; and whether every rule that could hide was read (comparable).
     displayed: frozenset[int] | None = None
+    complete: bool = True
 
 
 def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) -> Fingerprint:
@@ -91,7 +92,19 @@ def fingerprint(page: Page | None, url: str, status: int | None, body: bytes) ->
     displayed = page.displayed
     return Fingerprint(url=url, status=status, body_length=len(body), title=page.title,
                        tags=dict(tags), text=_trigrams(page.text),
-                       displayed=None if displayed is page.text else _trigrams(displayed))
+                       displayed=None if displayed is page.text else _trigrams(displayed),
+                       complete=page.displayed_complete)
+
+
+def comparable(chain: Fingerprint, control: Fingerprint) -> bool:
+    """Whether the two pages' texts can say they are alike: both pages' style sheets were
+    read in full, and the control shows text where it has some. A rule hulian could not read
+    may hide what the chain's page shows, and a target that hides all of its text until its
+    script runs (anti-clickjacking) shows nothing to compare (a review: the first matched a
+    block page to the target, the second made a platform's copy of the target a diversion).
+    Where not, a chain that ended off the target's site is for review."""
+    return chain.complete and control.complete and not (
+        control.text and control.displayed is not None and not control.displayed)
 
 
 def _trigrams(text: str) -> frozenset[int]:
@@ -168,7 +181,7 @@ def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
     structure = _structure(chain.tags, control.tags)
     text = text_similarity(chain, control)
     alike = (proportion >= BODY_PROPORTION_MIN and title_match and structure >= STRUCTURE_MIN
-             and (text is None or text >= TEXT_MIN))
+             and (text is None or text >= TEXT_MIN) and comparable(chain, control))
     return ControlComparison(
         control_url=control.url, control_status=control.status, chain_status=chain.status,
         status_match=status_match, same_site=same_site, body_proportion=proportion,

@@ -22,7 +22,7 @@ from audit.judge.classify import (
     outbound_links,
     platform_for_url,
 )
-from audit.judge.compare import Fingerprint, compare, fingerprint
+from audit.judge.compare import Fingerprint, comparable, compare, fingerprint
 from audit.judge.forwards import page_forward
 from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
@@ -502,12 +502,16 @@ def worth_a_picture(chain: Chain, catalog: Catalog) -> bool:
 
 
 def _uncompared(chain: Chain) -> bool:
-    """The chain ended off the target's site on a page, and the target answered, but where
-    it leads is not known: its control's last answer is a redirect (a capture's control is
-    one flow; the crawler's follows five at most)."""
+    """The chain ended off the target's site on a page, and the target answered, but the two
+    cannot be compared: where the target leads is not known (its control's last answer is a
+    redirect: a capture's control is one flow, the crawler's follows five at most), or their
+    texts cannot say whether they are alike (compare.comparable)."""
+    if not chain.control_ok or chain.last_page is None:
+        return False
+    if chain.control_page is not None:
+        return not comparable(chain.last_page, chain.control_page)
     controls = [h for h in chain.hops if h.via == "control"]
-    return (bool(chain.control_ok) and chain.control_page is None and chain.last_page is not None
-            and bool(controls) and controls[-1].status is not None
+    return (bool(controls) and controls[-1].status is not None
             and 300 <= controls[-1].status < 400)
 
 

@@ -671,7 +671,10 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         return page
     page.root = root
 
-    title = root.find(".//title")
+    # The document's title, not an icon's: an <svg>'s <title> is no title a browser shows
+    # (one saying 扫码登录 made a block page a login wall: a review).
+    title = next((t for t in root.iter("title")
+                  if not any(True for _ in t.iterancestors("svg"))), None)
     page.title = " ".join((text_of(title) if title is not None else "").split())[:TITLE_CHARS]
     # The refreshes a browser running scripts acts on: the response's Refresh header first
     # (Chromium reads it as the document starts; ignored, it left a page that forwards at

@@ -427,7 +427,7 @@ def _xpaths(group: list[str], budget: list[int]
             return [], False
         try:
             parsed = parse(text)
-        except (SelectorError, TypeError, ValueError):
+        except (SelectorError, TypeError, ValueError, RecursionError):
             return [], False
         if any(isinstance(node, selectors.Hash) and node.id[:1].isdigit()
                for selector in parsed for node, _ in _nodes(selector.parsed_tree)):
@@ -435,6 +435,8 @@ def _xpaths(group: list[str], budget: list[int]
         for selector in parsed:
             try:
                 translated = _right_to_left(selector.parsed_tree)
+            except RecursionError:  # `:is(` nested hundreds deep: cssselect recurses
+                return [], False
             except (SelectorError, ExpressionError, TypeError, ValueError):
                 if selector.pseudo_element is None:
                     return [], False
