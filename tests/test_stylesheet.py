@@ -231,14 +231,14 @@ def _html(body: str, head: str = "") -> str:
             f"</head><body>{body}</body></html>")
 
 
-def _ends_on_a_mirror(catalog: Catalog, page: str, control: str) -> Outcome:
-    """A weibo.cn wrapper sending the link on to a host of no known platform, where `page`
-    is served; the control fetch of the target gets `control`."""
+def _ends_on_a_mirror(catalog: Catalog, page: str, control: str, end: str = MIRROR) -> Outcome:
+    """A weibo.cn wrapper sending the link on to `end` (by default a host of no known
+    platform), where `page` is served; the control fetch of the target gets `control`."""
     probe = Probe(id="p", source="weibo", surface=SurfaceKind.POST, target_url=NEWS,
                   rendered_as="anchor")
     chain = chains.Chain(probe=probe)
-    for url, status, headers, html in [(WEIBO_WRAPPER, 302, {"location": MIRROR}, ""),
-                                       (MIRROR, 200, {}, page)]:
+    for url, status, headers, html in [(WEIBO_WRAPPER, 302, {"location": end}, ""),
+                                       (end, 200, {}, page)]:
         chains.on_response(chain, chains.Response(
             url=url, status=status, headers={"content-type": "text/html", **headers},
             body=html.encode()), "start" if url == WEIBO_WRAPPER else "http", catalog)
@@ -598,19 +598,8 @@ def test_a_target_that_shows_no_text_cannot_vouch_for_a_diversion(catalog: Catal
     review). With nothing to compare, a person must look."""
     head = "<style>body{display:none !important}</style>"
     target = _html(f"<h1>Nice teapot</h1>{ARTICLE}", head)
-    probe = Probe(id="p", source="weibo", surface=SurfaceKind.POST, target_url=NEWS,
-                  rendered_as="anchor")
-    chain = chains.Chain(probe=probe)
     platform_page = "https://www.zhihu.com/question/42"
-    for url, status, headers, html in [(WEIBO_WRAPPER, 302, {"location": platform_page}, ""),
-                                       (platform_page, 200, {}, target)]:
-        chains.on_response(chain, chains.Response(
-            url=url, status=status, headers={"content-type": "text/html", **headers},
-            body=html.encode()), "start" if url == WEIBO_WRAPPER else "http", catalog)
-    chains.on_control_response(chain, chains.Response(
-        url=NEWS, status=200, headers={"content-type": "text/html"}, body=target.encode()),
-        catalog)
-    assert chains.observation(chain, run_id="r", method="crawl").outcome is Outcome.UNRECOGNIZED
+    assert _ends_on_a_mirror(catalog, target, target, platform_page) is Outcome.UNRECOGNIZED
 
 
 def test_a_captcha_row_the_targets_own_sheet_hides_is_no_captcha(catalog: Catalog) -> None:
