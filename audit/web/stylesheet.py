@@ -52,11 +52,9 @@ from cssselect import HTMLTranslator, SelectorError, parse
 from cssselect import parser as selectors
 from cssselect.xpath import ExpressionError
 
-# The properties whose values hide an element: display and opacity hide the element and
-# everything in it whatever the descendants say; visibility can be undone by a descendant's
-# `visibility: visible`.
+# The properties whose values hide an element and everything in it (a descendant's
+# `visibility: visible` is read as hidden with it: in doubt, hidden).
 HIDING = ("display", "visibility", "opacity")
-VISIBILITY = "visibility"
 
 # Bounds on what a page can make hulian evaluate (see the module's docstring).
 SHEET_CHARS = 128 * 1024
