@@ -644,7 +644,7 @@ class ControlComparison(Record):
     control_status: int | None
     chain_status: int | None
     status_match: bool
-    same_site: bool  # both ended on one registrable domain
+    same_site: bool  # both ended on one registrable domain (recorded; `matched` needs one host)
     body_proportion: float  # shorter body length / longer (1.0 = same length)
     title_match: bool
     structure_similarity: float  # weighted Jaccard of the two pages' element-name counts

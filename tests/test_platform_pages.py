@@ -183,6 +183,69 @@ def test_a_platform_page_only_like_the_targets_is_for_review(catalog: Catalog) -
         is Outcome.WRAPPED
 
 
+# A target on Baidu's own registrable domain, linked from Baidu (a company's own services).
+BAIKE = "https://baike.baidu.com/item/42"
+BAIKE_PAGE = ("<title>茶壶_百度百科</title><h1>茶壶</h1>"
+              + "".join(f"<p>茶壶第{n}条：陶瓷，手工制作，青花釉色，{n % 7 + 1}日内发货。</p>"
+                        for n in range(30)))
+NOTICE = "https://www.baidu.com/s/notice"
+NOTICE_PAGE = "<title>提示</title><h1>您访问的内容暂时无法查看</h1><p>感谢您的理解</p>"
+
+
+def _baike_outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
+                   control: tuple[str, str] | None, *, control_ok: bool = True) -> Outcome:
+    probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=BAIKE,
+                  rendered_as="anchor")
+    chain = chains.Chain(probe=probe)
+    via: str = "start"
+    for url, status, headers, html in hops:
+        step = chains.on_response(chain, chains.Response(
+            url=url, status=status, headers={"content-type": "text/html", **headers},
+            body=_page_bytes(html)), via, catalog)  # type: ignore[arg-type]
+        via = step.via or "http"
+    assert chains.needs_control(chain) is (control is not None or not control_ok)
+    if not control_ok:
+        chains.on_control_failure(chain, BAIKE)
+    elif control is not None:
+        url, html = control
+        chains.on_control_response(chain, chains.Response(
+            url=url, status=200, headers={"content-type": "text/html"},
+            body=_page_bytes(html)), catalog)
+    return chains.observation(chain, run_id="r", method="crawl").outcome
+
+
+def test_a_notice_on_another_host_of_the_targets_domain_is_not_the_target(
+        catalog: Catalog) -> None:
+    """Baidu's link to Baidu Baike that ends on a page of www.baidu.com in words no marker
+    knows: one registrable domain, but neither the target's host nor led to by it, and not
+    like the target's page. It read as the target reached (`wrapped`, a known limit); the
+    control is fetched now and a person looks. Neither open nor a diversion: the page is of
+    the target's own company."""
+    hops = [(f"https://www.baidu.com/link?url={BAIKE}", 302, {"location": NOTICE}, ""),
+            (NOTICE, 200, {}, NOTICE_PAGE)]
+    assert _baike_outcome(catalog, hops, (BAIKE, BAIKE_PAGE)) is Outcome.UNRECOGNIZED
+    # With the target down, the site still answered on another host: not `target_down`.
+    assert _baike_outcome(catalog, hops, None, control_ok=False) is Outcome.UNRECOGNIZED
+
+
+def test_another_host_of_the_targets_domain_is_reached_when_the_target_leads_there(
+        catalog: Catalog) -> None:
+    """The target's own redirect to its mobile host, or a page there like the target's: the
+    target reached, as before (the first without a control fetch)."""
+    mobile = "https://m.baike.baidu.com/item/42"
+    wrapper = f"https://www.baidu.com/link?url={BAIKE}"
+    led = [(wrapper, 302, {"location": BAIKE}, ""), (BAIKE, 302, {"location": mobile}, ""),
+           (mobile, 200, {}, BAIKE_PAGE)]
+    assert _baike_outcome(catalog, led, None) is Outcome.WRAPPED
+    alike = [(wrapper, 302, {"location": mobile}, ""), (mobile, 200, {}, BAIKE_PAGE)]
+    assert _baike_outcome(catalog, alike, (BAIKE, BAIKE_PAGE)) is Outcome.WRAPPED
+    # The control ends on the chain's own host: one host, the same answer.
+    assert _baike_outcome(catalog, alike, (mobile, BAIKE_PAGE)) is Outcome.WRAPPED
+    # Unlike on another host, also where that host is the control's: the page says otherwise.
+    unlike = [(wrapper, 302, {"location": mobile}, ""), (mobile, 200, {}, NOTICE_PAGE)]
+    assert _baike_outcome(catalog, unlike, (BAIKE, BAIKE_PAGE)) is Outcome.UNRECOGNIZED
+
+
 # Zhihu's declared endpoint: pages there in words no marker knows are read by structure.
 ZHIHU_ENDPOINT = f"https://link.zhihu.com/?target={TARGET}"
 

@@ -836,6 +836,18 @@ def on_target_site(url: str | None, target_url: str) -> bool:
     return site is not None and site == registrable_domain(target_url)
 
 
+def through_target(hops: Iterable[Hop], target_url: str) -> bool:
+    """Whether the chain came to the target's own host and got an answer there: from that hop
+    on, every page is where the target itself leads (its redirects, refreshes and scripts), not
+    the platform. The test of "reached" for a chain, with the control comparison: the target's
+    registrable domain alone is not enough, as a company's platform serves its interstitials
+    on other hosts of the domain its own services share (a Baidu notice at www.baidu.com for a
+    baike.baidu.com link read as the target reached: a known limit until 2026-12-06)."""
+    target_host = host_of(target_url)
+    return target_host is not None and any(
+        hop.status is not None and host_of(hop.url) == target_host for hop in hops)
+
+
 # The page kinds that decide an outcome by themselves, whatever happened after them.
 _PAGE_OUTCOMES = {PageKind.BLOCKED: Outcome.BLOCKED, PageKind.COPY_ONLY: Outcome.COPY_ONLY,
                   PageKind.UNRECOGNIZED: Outcome.UNRECOGNIZED}
@@ -859,9 +871,12 @@ def classify_observation(
     a block, copy-to-browser or unreadable interception page decides next; a failed chain is
     `target_down` when the control fetch failed too, otherwise `error`; a warning page is
     `warned`. A chain is `direct` or `wrapped` only when it demonstrably reached the target:
-    its last page is on the target's site, or it matches the control fetch of the target
-    (`comparison`), but for a page of a known platform that is only like it (on another
-    registrable domain), which is `unrecognized`. Otherwise it is `diverted` when it ended on
+    it came through the target's own host (through_target), or its last page matches the
+    control fetch of the target (`comparison`), but for a page of a known platform that is only
+    like it (on another registrable domain), which is `unrecognized`. A chain that ended on
+    another host of the target's registrable domain without either is `unrecognized`: the
+    platform may serve a block page there (the same company's services). Otherwise it is
+    `diverted` when it ended on
     a page of a platform the catalog knows and that page could be compared with the control's
     (not `uncompared`: the control answered without a page, a capture's redirect), `target_down`
     when the control failed, and `unrecognized` when it ended somewhere nobody can vouch for.
@@ -894,9 +909,16 @@ def classify_observation(
         # also where the platform is the target's own on another of its domains (weibo.cn
         # for a weibo.com target, the final review). A person must look.
         return Outcome.UNRECOGNIZED, None
-    if on_target_site(final.url, target_url) or matched:
-        direct = on_target_site(hops[0].url, target_url)
+    if through_target(hops, target_url) or matched:
+        # Direct: the link itself went to the target's host; a wrapper of the target's own
+        # company (www.baidu.com/link for a baike.baidu.com target) still wraps it.
+        direct = host_of(hops[0].url) == host_of(target_url)
         return (Outcome.DIRECT if direct else Outcome.WRAPPED), None
+    if on_target_site(final.url, target_url):
+        # Another host of the target's site that neither the target led to nor answers like
+        # the target: a page of the target's company, which may be the platform's own (its
+        # notice, in words no marker knows). Neither open nor an accusation: a person looks.
+        return Outcome.UNRECOGNIZED, None
     if control_ok is False:
         return Outcome.TARGET_DOWN, None
     if ended_on_known_platform:

@@ -21,7 +21,7 @@ from hashlib import blake2b
 
 from audit.model import ControlComparison
 from audit.web.page import Page
-from audit.web.urls import registrable_domain
+from audit.web.urls import host_of, registrable_domain
 
 # OONI's web_connectivity threshold for "the bodies are alike" (body_length_match).
 BODY_PROPORTION_MIN = 0.7
@@ -168,13 +168,16 @@ def _titles_match(a: str, b: str) -> bool:
 
 
 def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
-    """The decision: the statuses agree, and either both ended on one registrable domain, or
-    (on two sites) the pages are alike in length, title and structure all three: two small
-    pages of one template share a length and a structure, so on different sites the title
-    must say they are the same page too."""
+    """The decision: the statuses agree, and either both ended on one host, or (on two hosts)
+    the pages are alike in length, title, structure and text: two small pages of one template
+    share a length and a structure, so the title must say they are the same page too. One
+    registrable domain is not enough (`same_site` is recorded, not decisive): a company's
+    platform serves its notices on other hosts of the domain its services share."""
     status_match = chain.status == control.status
     site = registrable_domain(chain.url)
     same_site = site is not None and site == registrable_domain(control.url)
+    host = host_of(chain.url)
+    same_host = host is not None and host == host_of(control.url)
     longer = max(chain.body_length, control.body_length)
     proportion = round(min(chain.body_length, control.body_length) / longer, 3) if longer else 1.0
     title_match = _titles_match(chain.title, control.title)
@@ -186,4 +189,4 @@ def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
         control_url=control.url, control_status=control.status, chain_status=chain.status,
         status_match=status_match, same_site=same_site, body_proportion=proportion,
         title_match=title_match, structure_similarity=structure, text_similarity=text,
-        matched=status_match and (same_site or alike))
+        matched=status_match and (same_host or alike))

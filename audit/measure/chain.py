@@ -18,9 +18,9 @@ from audit.judge.classify import (
     classify_observation,
     classify_page,
     endpoint_of,
-    on_target_site,
     outbound_links,
     platform_for_url,
+    through_target,
 )
 from audit.judge.compare import Fingerprint, comparable, compare, fingerprint
 from audit.judge.forwards import page_forward
@@ -28,7 +28,7 @@ from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind
 from audit.policy.catalog import Catalog
 from audit.web.decode import content_codings, decode_html
 from audit.web.page import Page, parse_page
-from audit.web.urls import resolve
+from audit.web.urls import host_of, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +277,9 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
     short = _is_short(page, catalog)
     forward = page_forward(page) if short or facts.kind is PageKind.REDIRECT else None
-    keep = control or (target is not None and not on_target_site(url, target))
+    # Any page off the target's own host may end a chain that never came through the target
+    # (another host of its site may be the platform's notice), so it may need comparing.
+    keep = control or (target is not None and host_of(url) != host_of(target))
     return PageAnalysis(parsed=True, facts=facts, short=short,
                         meta_refresh=forward.url if forward and forward.via == "meta_refresh"
                         else None,
@@ -310,7 +312,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         facts = _unparsed(response, catalog) or facts
     chain.last_page = analysis.fingerprint or (
         Fingerprint(url=response.url, status=status, body_length=len(response.body))
-        if not on_target_site(response.url, chain.probe.target_url) else None)
+        if host_of(response.url) != host_of(chain.probe.target_url) else None)
     read_by_markers = facts.signature is not None and not facts.signature.startswith(
         "structure/")
     if status >= 400 and not read_by_markers and facts.kind is not PageKind.ERROR:
@@ -397,15 +399,16 @@ def on_failure(chain: Chain, url: str, failure: str, via: Via,
 
 
 def reached_target(chain: Chain) -> bool:
-    """Whether the chain's last hop answered on the target's site (its host or registrable
-    domain) with a page, not an error. Anything else needs the control fetch: to tell a dead
-    target from a block, and to compare where the chain ended with where the target ends."""
+    """Whether the chain came through the target's own host (through_target) and its last hop
+    answered with a page, not an error. Anything else needs the control fetch: to tell a dead
+    target from a block, and to compare where the chain ended with where the target ends (on
+    another host of the target's site too: it may be the platform's own notice)."""
     hops = [h for h in chain.hops if h.via != "control"]
     if not hops:
         return False
     last = hops[-1]
     return (last.status is not None and 200 <= last.status < 400
-            and on_target_site(last.url, chain.probe.target_url))
+            and through_target(hops, chain.probe.target_url))
 
 
 def needs_control(chain: Chain) -> bool:
@@ -497,8 +500,7 @@ def worth_a_picture(chain: Chain, catalog: Catalog) -> bool:
         return False
     if page.kind is not PageKind.CONTENT:
         return True
-    return (platform_for_url(url, catalog) is not None
-            and not on_target_site(url, chain.probe.target_url))
+    return platform_for_url(url, catalog) is not None and not reached_target(chain)
 
 
 def _uncompared(chain: Chain) -> bool:
