@@ -462,6 +462,9 @@ class GenericMarkers(Strict):
     # On an interception endpoint: a login wall or a server's error page is an `error`, not
     # a block (the auditor could not see what the platform does with the link).
     login_wall: list[str] = Field(default_factory=list)
+    # Words of a link or button that logs in ("登录", "Sign in"): with none of these, no
+    # field, no script and no picture (a QR code), login words are not a login wall.
+    login_controls: list[str] = Field(default_factory=list)
     error_page: list[str] = Field(default_factory=list)
     # Structure reading of endpoint pages in an unknown wording: words of an instruction to
     # copy the link or open it in a browser, and labels of controls that do not continue

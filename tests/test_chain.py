@@ -44,6 +44,22 @@ def test_http_redirect_then_target_is_wrapped(catalog: Catalog) -> None:
     assert _outcome(chain) is Outcome.WRAPPED
 
 
+def test_a_location_in_raw_utf8_is_followed_where_a_browser_goes(catalog: Catalog) -> None:
+    """The engines keep a header's bytes as latin-1 characters; resolved as they were, a
+    redirect to `/dest/目标` sent raw went to `/dest/%C3%A7%C2%9B…`, where no browser goes
+    (an adversarial review). A browser reads the bytes as UTF-8."""
+    chain = _chain()
+    raw = "/dest/目标".encode().decode("latin-1")
+    step = chains.on_response(chain, _resp("https://link.zhihu.com/?target=x", 302, "",
+                                           location=raw), "start", catalog)
+    assert step.url == "https://link.zhihu.com/dest/%E7%9B%AE%E6%A0%87"
+    # Bytes that are no UTF-8 are read one character each, as before.
+    chain = _chain()
+    step = chains.on_response(chain, _resp("https://link.zhihu.com/?target=x", 302, "",
+                                           location="/dest/\xff"), "start", catalog)
+    assert step.url == "https://link.zhihu.com/dest/%C3%BF"
+
+
 def test_meta_refresh_and_js_location_are_followed(catalog: Catalog) -> None:
     chain = _chain()
     step = chains.on_response(chain, _resp(
@@ -94,7 +110,7 @@ def test_redirect_loop_and_hop_limit(catalog: Catalog) -> None:
     (429, "", "rate_limited:429"),
     (403, "<p>访问被拒绝</p>", "anti_bot:403"),
     (566, "", "anti_bot:566"),
-    (200, "<title>安全验证</title><p>请输入验证码</p>", "anti_bot:captcha"),
+    (200, "<title>安全验证</title><p>请输入验证码</p><input name=code>", "anti_bot:captcha"),
 ])
 def test_refusals_of_the_auditor_are_errors_never_blocks(catalog: Catalog, status: int,
                                                          body: str, failure: str) -> None:

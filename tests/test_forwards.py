@@ -608,7 +608,16 @@ def test_an_endpoint_page_returning_home_after_seconds_is_read_by_its_structure(
     ("<h2>安全验证</h2><p>该链接已被屏蔽</p>", PageKind.UNRECOGNIZED),
     ("<h2>人机验证</h2><p>请复制链接到浏览器打开</p>", PageKind.UNRECOGNIZED),
     # A security check alone stays an anti-bot answer (the auditor was refused).
-    ("<h2>安全验证</h2><p>请完成下方验证后继续</p>", PageKind.ERROR),
+    ("<h2>安全验证</h2><p>请完成下方验证后继续</p><input name=code><button>验证</button>",
+     PageKind.ERROR),
+    ("<h2>安全验证</h2><p>请完成下方验证后继续</p><script src='/slider.js'></script>",
+     PageKind.ERROR),
+    # Words of a check on a page with nothing to solve it with: a block page saying the link
+    # "failed a security check" was an anti-bot answer, out of the findings (a review).
+    ("<h2>该网页无法打开</h2><p>该网址未通过安全验证，为保护你的权益，已禁止打开此网页。</p>",
+     PageKind.UNRECOGNIZED),
+    ("<h2>Link unavailable</h2><p>This link failed our security check and cannot be opened.</p>",
+     PageKind.UNRECOGNIZED),
 ])
 def test_a_security_check_that_says_blocked_is_read_by_a_person(catalog: Catalog, body: str,
                                                                kind: PageKind) -> None:

@@ -213,8 +213,9 @@ def test_wechat_2016_warning_in_other_languages(catalog: Catalog, heading: str,
     ("<h1>500 Internal Server Error</h1><p>nginx</p>", "endpoint_error_page"),
     ("<h1>请先登录</h1><p>登录后查看该链接</p><a href='/login'>登录</a>", "login_wall"),
     ("<h1>Sign in to continue</h1><form><input name=u></form>", "login_wall"),
-    ("<title>安全验证</title><p>请输入验证码</p>", "anti_bot:captcha"),
-    ("<p>Please complete the security check. Are you a robot?</p>", "anti_bot:captcha"),
+    ("<title>安全验证</title><p>请输入验证码</p><input name=code>", "anti_bot:captcha"),
+    ("<p>Please complete the security check. Are you a robot?</p>"
+     "<iframe src=/challenge></iframe>", "anti_bot:captcha"),
 ])
 def test_unjudgeable_endpoint_pages_are_errors(catalog: Catalog, html: str,
                                                failure: str) -> None:

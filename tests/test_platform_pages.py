@@ -387,3 +387,143 @@ def test_a_platform_page_a_chain_ends_on_says_what_it_says(catalog: Catalog) -> 
     own = "https://movie.douban.com/subject/1"
     facts = classify_page(page, catalog, platform_for_url(DOUBAN_PAGE, catalog), target=own)
     assert facts.headline is None and facts.excerpt is None
+
+
+# The fourth review of unseen interstitials (2026-12-06): three ways a page that is no open
+# link read as one.
+ZHIHU_WRAPPER = "https://link.zhihu.com/?target=https%3A%2F%2Fshop.example-target.com%2Fitem%2F42"
+ZHIHU_NOTICE = "https://www.zhihu.com/notice/leave?id=9"
+THIRD_PARTY = "https://safe.linkguard-example.net/check?id=9"
+COUNTDOWN = f'<meta http-equiv="refresh" content="10;url={TARGET}">'
+
+
+def _zhihu_outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
+                   control: tuple[str, str] | None = None) -> Outcome:
+    probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=TARGET,
+                  rendered_as="anchor")
+    chain = chains.Chain(probe=probe)
+    via: str = "start"
+    responses = {url: (status, headers, html) for url, status, headers, html in hops}
+    url: str | None = hops[0][0]
+    while url is not None:
+        status, headers, html = responses[url]
+        body = html.encode() if html.lstrip().startswith("<html") else _page_bytes(html)
+        step = chains.on_response(chain, chains.Response(
+            url=url, status=status, headers={"content-type": "text/html", **headers},
+            body=body), via, catalog)  # type: ignore[arg-type]
+        if step.action != "follow":
+            break
+        via, url = step.via or "http", step.url
+    if chains.wants_control(chain):
+        control_url, control_html = control or (TARGET, "<title>Teapot</title><p>a teapot</p>")
+        chains.on_control_response(chain, chains.Response(
+            url=control_url, status=200, headers={"content-type": "text/html"},
+            body=_page_bytes(control_html)), catalog)
+    return chains.observation(chain, run_id="r", method="crawl").outcome
+
+
+@pytest.mark.parametrize("words", [
+    '<img src="/warn.png" alt="即将离开知乎，10秒后跳转到第三方网站，请注意安全">',
+    '<svg width="400" height="60"><text x="0" y="30">You are leaving. Redirecting in 10 s</text>'
+    '</svg>',
+    '<input readonly value="このリンクは安全でない可能性があります。10秒後に移動します">',
+    '<style>body::before{content:"此链接可能存在风险，10秒后将自动跳转"}</style>',
+    '<iframe srcdoc="&lt;p&gt;Warning: unsafe site, redirecting in 10s&lt;/p&gt;"></iframe>',
+])
+@pytest.mark.parametrize("at", [ZHIHU_NOTICE, THIRD_PARTY])
+def test_a_countdown_whose_words_are_not_text_is_no_open_link(
+        catalog: Catalog, words: str, at: str) -> None:
+    """A page that waits 10 s before it forwards to the target, its words in a picture's alt,
+    an <svg>, a field, a style sheet's `content` or a frame: a page without text was passed
+    through as if it forwarded at once, and the link read as open (`wrapped`)."""
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": at}, ""),
+                                       (at, 200, {}, COUNTDOWN + words)])
+    assert outcome is Outcome.UNRECOGNIZED
+
+
+def test_a_countdown_through_the_platforms_own_wrapper_leads_off_it(catalog: Catalog) -> None:
+    """A leave page in Japanese that forwards after 10 s to the platform's own wrapper (which
+    sends the reader on to the target) counted as staying on the platform, and the chain went
+    on to the target: `wrapped`. The wrapper leads off the platform."""
+    confirm = ZHIHU_WRAPPER + "&confirm=1"
+    leave = (f'<meta http-equiv="refresh" content="10;url={confirm}"><title>外部サイトへ移動</title>'
+             "<h2>知乎を離れようとしています</h2><p>このリンク先は安全性が確認されていません。"
+             f"10秒後に自動的に移動します。</p><p>{TARGET}</p>")
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": ZHIHU_NOTICE}, ""),
+                                       (ZHIHU_NOTICE, 200, {}, leave),
+                                       (confirm, 302, {"location": TARGET}, ""),
+                                       (TARGET, 200, {}, "<title>Teapot</title><p>a teapot</p>")])
+    assert outcome is Outcome.UNRECOGNIZED
+
+
+def test_a_page_with_text_is_not_like_a_target_that_has_none(catalog: Catalog) -> None:
+    """The target's page is built by its script (no text); a block page off any platform with
+    its title and skeleton and words no marker knows: the text measure said nothing, and
+    title, length and structure made it the target (`wrapped`)."""
+    head = "<title>商品详情-淘宝网</title><script src='/app.js'></script>"
+    spa = head + f"<script>window.state='{'a' * 300}'</script><div id=app></div>"
+    block = head + (f"<script>window.state='{'b' * 200}'</script>"
+                    "<div id=app>このリンクは規約違反のため開けません。アクセスは停止されました。</div>")
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
+                                       (THIRD_PARTY, 200, {}, block)], control=(TARGET, spa))
+    assert outcome is Outcome.UNRECOGNIZED
+    # Two pages that both show nothing (a mirror of the script-built page) are still alike.
+    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
+                                    (THIRD_PARTY, 200, {}, spa)], control=(TARGET, spa)) \
+        is Outcome.WRAPPED
+
+
+@pytest.mark.parametrize("where", ["header", "meta"])
+def test_a_policy_header_that_forbids_inline_scripts_keeps_the_page(
+        catalog: Catalog, where: str) -> None:
+    """A block page at the wrapper's URL whose inline script forwards to the target, under a
+    Content-Security-Policy that forbids inline scripts: a browser shows the block page. In a
+    <meta> this was read; in the response's header it was not, and the link read as open."""
+    policy = "script-src 'self'"
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">' \
+        if where == "meta" else ""
+    page = (f"{meta}<title>アクセスできません</title><h2>このリンクは開けません</h2>"
+            f"<p>このページは規約違反のため表示できません。</p>"
+            f"<script>location.replace('{TARGET}')</script>")
+    headers = {"content-security-policy": f"default-src *, {policy}"} if where == "header" else {}
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 200, headers, page),
+                                       (TARGET, 200, {}, "<title>Teapot</title><p>a teapot</p>")])
+    assert outcome is Outcome.BLOCKED
+
+
+WECHAT_ENDPOINT = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+                   "?click=abc")
+
+
+@pytest.mark.parametrize("url", [WECHAT_ENDPOINT, ZHIHU_WRAPPER])
+@pytest.mark.parametrize("html", [
+    "<title>提示</title><h2>该链接暂时无法打开</h2><p>该网页因违反平台规范，已被限制打开。"
+    "如有异议，请先登录后提交申诉。</p>",
+    "<title>提示</title><h2>此連結暫時無法開啟</h2><p>此網頁違反平台規範，已被限制開啟。"
+    "如有異議，請先登入後提出申訴。</p>",
+])
+def test_login_words_with_no_way_to_log_in_are_no_login_wall(
+        catalog: Catalog, url: str, html: str) -> None:
+    """A block page in words no marker knows whose appeal line says to log in first: read as
+    a login wall, an `error`, it fell out of the findings (a review). Nothing on it logs
+    anyone in (no form, field, button, frame, script, picture or login link): a person looks."""
+    assert _kind(catalog, url, html) == (PageKind.UNRECOGNIZED, "generic/login_words_only")
+
+
+@pytest.mark.parametrize("way", ["<a href='/login'>登录</a>", "<form><input name=u></form>",
+                                 "<script src='/login.js'></script>"])
+def test_a_login_wall_with_a_way_to_log_in_stays_an_error(catalog: Catalog, way: str) -> None:
+    html = f"<title>提示</title><h2>请先登录</h2><p>登录后查看完整内容</p>{way}"
+    assert _kind(catalog, ZHIHU_ENDPOINT, html) == (PageKind.ERROR, "generic/login_wall")
+
+
+@pytest.mark.parametrize(("at", "outcome"), [(ZHIHU_NOTICE, Outcome.BLOCKED),
+                                             (THIRD_PARTY, Outcome.UNRECOGNIZED)])
+def test_unavailable_for_legal_reasons_off_an_endpoint_is_no_error(
+        catalog: Catalog, at: str, outcome: Outcome) -> None:
+    """A 451 in words no marker knows, after the wrapper sent the link to a page of the
+    platform (a refusal: `blocked`) or of a third party (whose refusal, a person says): read
+    as a failed hop, both were an `error`, out of the findings (a review)."""
+    block = "<title>アクセスできません</title><h2>このリンクは開けません</h2>"
+    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": at}, ""),
+                                    (at, 451, {}, block)]) is outcome

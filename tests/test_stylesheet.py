@@ -118,11 +118,12 @@ def test_hidden_words_do_not_excuse_a_block_page(catalog: Catalog, hidden: str) 
     or captcha words hidden by a class: each made it an `error`, out of the findings. Hidden,
     they send it to review (`generic/…_unseen`): read as no words, a real login page whose
     script shows what its sheet hides was judged a block (a review). The same words shown
-    still make the page what they say."""
+    still make the page what they say (with a field to log in or answer the check in: words
+    of a login or a check with nothing to do them with go to review, test_platform_pages)."""
     sheet = "<style>.h{display:none}</style>"
     kind, signature = _kind(catalog, sheet + BLOCK + hidden)
     assert kind is PageKind.UNRECOGNIZED and signature.endswith("_unseen"), signature
-    shown, _ = _kind(catalog, BLOCK + hidden.replace("class=h", ""))
+    shown, _ = _kind(catalog, BLOCK + hidden.replace("class=h", "") + "<input name=u>")
     assert shown is PageKind.ERROR
 
 
@@ -505,7 +506,8 @@ def test_a_responsive_login_page_is_a_login_page(catalog: Catalog) -> None:
     Widths are read on a phone's screen (stylesheet.VIEWPORT)."""
     html = ("<style>@media (min-width:769px){.phone{display:none}}"
             "@media (max-width:768px){.wide{display:none}}</style>"
-            "<div class=phone><h1>请先登录</h1></div><div class=wide><h1>请先登录</h1></div>")
+            "<div class=phone><h1>请先登录</h1></div><div class=wide><h1>请先登录</h1></div>"
+            "<form><input name=u><input type=password name=p></form>")
     assert _kind(catalog, html) == (PageKind.ERROR, "generic/login_wall")
 
 

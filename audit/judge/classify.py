@@ -438,6 +438,11 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
             # as an anti-bot answer it fell out of the findings into the errors (an
             # adversarial review); which it is, a person must say.
             return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_and_blocked")
+        if marker is not None and not _can_act(page):
+            # Words of a security check on a page that asks nothing of its reader (no field,
+            # button, frame or script to solve it with): a block page saying the link "failed
+            # a security check" fell out of the findings as a captcha (a review).
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_words_only")
         if marker is not None:
             return reader.facts(PageKind.ERROR, "generic/anti_bot", failure="anti_bot:captcha")
     if endpoint is not None:
@@ -458,6 +463,22 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
     # only redirected). What the page says is what the finding or the reviewer is shown.
     return facts.model_copy(update={"headline": headline(page),
                                     "excerpt": page.text[:REVIEW_EXCERPT_CHARS]})
+
+
+# What a reader can act on, or a script may build: a captcha or a login wall has one.
+_ACTABLE = "form, input, button, textarea, select, iframe, object, embed, script[src]"
+
+
+def _can_act(page: Page, login_words: list[str] | None = None) -> bool:
+    """Whether the page gives its reader something to do (a form, a field, a button, a frame),
+    or may once its scripts run; with `login_words` (markers.login_controls), also a picture
+    (a QR code to scan with the app) or a link whose label or URL has one of them (a login
+    wall's "登录" link). A captcha or login wall without any of these asks nothing the reader
+    could do: its words are about something else (an appeal, a check that failed)."""
+    if page.runnable_scripts or page.select(_ACTABLE):
+        return True
+    return login_words is not None and bool(page.select("img, svg, canvas, picture") or any(
+        _any_phrase(f"{anchor.text}\n{anchor.href}", login_words) for anchor in page.anchors))
 
 
 def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
@@ -511,6 +532,11 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
     if login:
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/login_wall_and_blocked")
+        if not _can_act(page, login_words=markers.login_controls):
+            # Login words on a page with no way to log in (no form, field, button, frame,
+            # script, or link labelled to log in): a block page's appeal line "如有异议，请先
+            # 登录后提交申诉" made it a login wall, an `error` (a review).
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/login_words_only")
         return reader.facts(PageKind.ERROR, "generic/login_wall", failure="login_wall")
     # Error words in the page's text, not its title alone: a block page titled "Page not
     # found" read as an error (a review); and shown (_shown).
@@ -606,8 +632,16 @@ def _same_site(url: str, other: str | None) -> bool:
 
 def _stays(url: str, page: Page, platform: Platform | None) -> bool:
     """Whether `url` is where the page already is: its site, or its platform's domains (t.cn's
-    page returning to weibo.com)."""
-    return not off_platform(url, page.url, platform)
+    page returning to weibo.com). Not a link through the platform's own wrapper to a target off
+    it: a countdown to `link.zhihu.com/?target=…` is a way to the target (a review: a leave page
+    in Japanese that forwarded there after 10 s read as the link open)."""
+    if off_platform(url, page.url, platform):
+        return False
+    if platform is None or not platform.wrappers:
+        return True
+    unwrapped = unwrap(url, [platform])
+    return unwrapped.via is None or unwrapped.target is None or not off_platform(
+        unwrapped.target, page.url, platform)
 
 
 def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
@@ -664,14 +698,16 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         # One outbound "continue" link on a tiny page is an interstitial in any language.
         return reader.facts(PageKind.WARNED, "generic/continue_link", target=continue_url,
                             continue_url=continue_url)
-    if (forward is not None and page.text.strip()  # delayed (at_once returned above)
+    if (forward is not None and not _shows_nothing(page)  # delayed (at_once returned above)
             and not _stays(forward.url, page, platform)
             and not (page.url is not None and _same_site(page.url, target))):
         # Shown for seconds, then sent off its site and platform, in words the markers do
         # not know: as on an endpoint, a person must read it. Followed at once as it was,
         # "该网页可能存在风险 … 3秒后跳转" on a platform's page read as an open link (an
         # adversarial review). Not the target's own page moving elsewhere (its content), nor
-        # a page that shows nothing while it waits.
+        # a blank page while it waits; a page without text is not blank: its words may be in
+        # a picture's alt, an <svg>, a field, a style sheet's `content` or a frame (a review:
+        # each read as open).
         return reader.facts(PageKind.UNRECOGNIZED, "structure/delayed_forward",
                             target=forward.url)
     return None

@@ -18,6 +18,7 @@ from audit.judge.classify import (
     classify_observation,
     classify_page,
     endpoint_of,
+    on_target_site,
     outbound_links,
     platform_for_url,
     through_target,
@@ -28,7 +29,7 @@ from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind
 from audit.policy.catalog import Catalog
 from audit.web.decode import content_codings, decode_html
 from audit.web.page import Page, parse_page
-from audit.web.urls import host_of, resolve
+from audit.web.urls import header_url, host_of, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -266,12 +267,13 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
 
 def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
                  target: str | None = None, status: int | None = None,
-                 control: bool = False, refresh: str | None = None) -> PageAnalysis:
+                 control: bool = False, refresh: str | None = None,
+                 csp: str | None = None) -> PageAnalysis:
     """`target` is the probe's target: a page off its site may have to be compared with the
     control fetch, so its fingerprint is kept (and always for a control page). `refresh`:
     the response's Refresh header."""
     decoded = decode_html(body, content_type)
-    page = parse_page(decoded.text, url, truncated=decoded.truncated, refresh=refresh)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated, refresh=refresh, csp=csp)
     if page.root is None:
         return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
@@ -296,7 +298,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
     chain.last_page = None
     if 300 <= status < 400 and response.headers.get("location"):
-        target = resolve(response.url, response.headers["location"])
+        target = resolve(response.url, header_url(response.headers["location"]))
         if target is None:
             return Step("fail", failure="bad_location")
         hop.location = target
@@ -329,6 +331,20 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
             # was not seen (never a block read off an error page's structure).
             facts = PageFacts(kind=PageKind.ERROR, endpoint=endpoint,
                               failure=f"endpoint_error:{status}", title=facts.title,
+                              excerpt=facts.excerpt)
+        elif status == UNAVAILABLE_FOR_LEGAL_REASONS and not through_target(
+                [h for h in chain.hops if h.via != "control"], chain.probe.target_url):
+            # A refusal stated off any endpoint, before the target answered: a platform's page
+            # says the link is not to be shown; elsewhere (a third party the link was sent
+            # to, another host of the target's domain) a person says whose refusal it is.
+            # Read as a failed hop, a block page in words no marker knows was an `error`
+            # (a review).
+            ours = (platform_for_url(response.url, catalog) is not None
+                    and not on_target_site(response.url, chain.probe.target_url))
+            facts = PageFacts(kind=PageKind.BLOCKED if ours else PageKind.UNRECOGNIZED,
+                              signature="structure/status_451", title=facts.title,
+                              headline=facts.headline,
+                              reason_text=facts.headline if ours else None,
                               excerpt=facts.excerpt)
     if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
         # The interstitial decides the outcome: the target page reached through a warning's
@@ -378,6 +394,12 @@ def _unparsed(response: Response, catalog: Catalog) -> PageFacts | None:
                      signature="structure/undecodable" if undecoded else "structure/not_html")
 
 
+def refresh_header(headers: dict[str, str]) -> str | None:
+    """The response's Refresh header, its URL read as a browser reads it (header_url)."""
+    value = headers.get("refresh")
+    return header_url(value) if value is not None else None
+
+
 def analyze(response: Response, catalog: Catalog, target: str, *,
             control: bool = False) -> PageAnalysis:
     """analyze_page of a response, where there is a page to analyze."""
@@ -385,7 +407,8 @@ def analyze(response: Response, catalog: Catalog, target: str, *,
         return PageAnalysis()
     return analyze_page(response.body, response.headers.get("content-type", ""), response.url,
                         catalog, target=target, status=response.status, control=control,
-                        refresh=response.headers.get("refresh"))
+                        refresh=refresh_header(response.headers),
+                        csp=response.headers.get("content-security-policy"))
 
 
 def on_failure(chain: Chain, url: str, failure: str, via: Via,
@@ -450,7 +473,7 @@ def on_control_response(chain: Chain, response: Response, catalog: Catalog,
     status = response.status
     next_url: str | None = None
     if 300 <= status < 400 and response.headers.get("location"):
-        next_url = resolve(response.url, response.headers["location"])
+        next_url = resolve(response.url, header_url(response.headers["location"]))
         hop.location = next_url
     elif 200 <= status < 300:
         if analysis is None:

@@ -106,12 +106,14 @@ Command = Fetch | FetchRobots | Screenshot | Done
 @dataclass(frozen=True)
 class Analysis:
     """What the adapter must pass analyze_page for a response (target, status, control, and
-    its Refresh header, which a browser follows as it does a meta refresh)."""
+    its Refresh and Content-Security-Policy headers, which a browser obeys as it does the
+    page's own meta elements)."""
 
     target: str
     status: int
     control: bool
     refresh: str | None = None
+    csp: str | None = None
 
 
 class _Attempts:
@@ -287,7 +289,7 @@ class ProbeDriver:
         if current.purpose == "control" and not 200 <= status < 300:
             return None
         return Analysis(self.probe.target_url, status, current.purpose == "control",
-                        headers.get("refresh"))
+                        chains.refresh_header(headers), headers.get("content-security-policy"))
 
     def on_response(self, response: chains.Response, analysis: chains.PageAnalysis | None,
                     now: datetime) -> Command:

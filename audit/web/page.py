@@ -653,10 +653,12 @@ def _scheduled(refreshes: list[tuple[int, str | None]]) -> tuple[int, str | None
 
 
 def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
-               refresh: str | None = None) -> Page:
+               refresh: str | None = None, csp: str | None = None) -> Page:
     """Parse page text; broken or empty markup gives a Page with what could be read.
     `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
-    is recorded in `parse_issue` unless the parse itself lost more."""
+    is recorded in `parse_issue` unless the parse itself lost more. `refresh` and `csp`: the
+    response's Refresh and Content-Security-Policy headers, which a browser obeys as it does
+    the page's own <meta http-equiv>."""
     page = Page(url=url, parse_issue="truncated" if truncated else None)
     if not text.strip():
         return page
@@ -683,7 +685,10 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     if refresh is not None and (declared := declared_refresh(refresh)) is not None:
         live.append(declared)
     inert: list[tuple[int, str | None]] = []  # inside <noscript>: only without scripts
-    policies: list[str] = []
+    # Each policy of the header (a comma separates policies, all enforced) as a meta's: read
+    # from the page alone, a block page whose header forbade its inline forward read as
+    # forwarding to the target (an adversarial review).
+    policies: list[str] = csp.split(",") if csp else []
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
         equiv = (meta.get("http-equiv") or "").strip().lower()

@@ -266,6 +266,19 @@ def _origin_of(base: str) -> str | None:
     return f"{url.protocol}//{url.host}" if url.host else None
 
 
+def header_url(value: str) -> str:
+    """A URL in a response header (Location, Refresh) as a browser reads it. The engines keep
+    each byte of a header as one character (latin-1: the record keeps the bytes as received);
+    a browser reads a URL's bytes as UTF-8. Read as latin-1, a redirect to `/目标` sent raw was
+    followed to a URL no browser requests (its characters encoded twice: an adversarial
+    review). A value that is not UTF-8, or that already holds wider characters (a capture's
+    headers, decoded as UTF-8), is read as it is."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def resolve(base: str | None, href: str) -> str | None:
     """Absolute URL of an href as a browser resolves it (the WHATWG URL standard, read by
     Ada), or None for non-links (javascript:, mailto:, #frag, empty)."""

@@ -245,7 +245,7 @@ class AsyncioEngine:
                 analysis = await self.parser.analyze(
                     fetched.body, fetched.headers.get("content-type", ""), fetched.url,
                     target=wanted.target, status=wanted.status, control=wanted.control,
-                    refresh=wanted.refresh)
+                    refresh=wanted.refresh, csp=wanted.csp)
             except PageCrashed as crashed:
                 return driver.on_parse_crash(response, _now(), crashed.failure)
         return driver.on_response(response, analysis, _now())
