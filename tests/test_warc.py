@@ -5,6 +5,7 @@ before appending."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 from collections.abc import Iterator
 from io import BytesIO
@@ -279,3 +280,18 @@ def test_warcio_check_accepts_every_kind_of_record(tmp_path: Path) -> None:
                             str(tmp_path / "a.warc.gz")], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count("digest pass") == 12
+
+
+def test_header_bytes_above_ascii_are_recorded_as_received(tmp_path: Path) -> None:
+    """The engines read a header's bytes as latin-1 characters; written back as UTF-8, a raw
+    UTF-8 `中文` was recorded as `c3 a4 c2 b8 …`, evidence altered that warcio and `hulian
+    verify` both passed (an adversarial review). A browser's wider characters stay UTF-8."""
+    log = WarcLog(tmp_path / "a.warc.gz")
+    received = "中文".encode().decode("latin-1")
+    log.exchange("http://shop.test/p", method="GET", request_headers=REQUEST, request_body=b"",
+                 status=200, response_headers=[("X-Name", received), ("X-Wide", "目标")],
+                 payload=b"x")
+    log.close()
+    raw = gzip.decompress((tmp_path / "a.warc.gz").read_bytes())
+    assert b"X-Name: \xe4\xb8\xad\xe6\x96\x87\r\n" in raw
+    assert "X-Wide: 目标\r\n".encode() in raw

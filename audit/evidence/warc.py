@@ -103,7 +103,19 @@ def _http_head(first_line: str, headers: Headers) -> bytes:
         lines = [first_line]
         lines += [f"{k}: {v}".replace("\r", " ").replace("\n", " ") for k, v in headers]
         text = "\r\n".join(lines)
-    return (text + "\r\n\r\n").encode("utf-8", errors="replace")
+    return b"\r\n".join(_head_line(line) for line in text.split("\r\n")) + b"\r\n\r\n"
+
+
+def _head_line(line: str) -> bytes:
+    """A head line's bytes as received: the engines read each byte of a header as one
+    character (latin-1), so latin-1 gives them back. Encoded as UTF-8, a header's bytes above
+    0x7F were recorded as other bytes (`中` as `c3 a4 c2 b8 c2 ad`), the evidence altered
+    unseen (an adversarial review). A line with wider characters (a browser's headers, as
+    Playwright gives them) is UTF-8."""
+    try:
+        return line.encode("latin-1")
+    except UnicodeEncodeError:
+        return line.encode("utf-8", errors="replace")
 
 
 def _gzip_member(data: bytes) -> bytes:
