@@ -459,12 +459,18 @@ class GenericMarkers(Strict):
     # Anti-bot challenges (captcha, "unusual traffic"): the auditor was refused, not the user;
     # such an answer is an `error`, never evidence of blocking.
     anti_bot: list[str] = Field(default_factory=list)
+    # "Too many requests": the auditor was refused too, but nothing is asked of it (a wait),
+    # so unlike a security check's words these need no field or script to be what they say.
+    rate_limit: list[str] = Field(default_factory=list)
     # On an interception endpoint: a login wall or a server's error page is an `error`, not
     # a block (the auditor could not see what the platform does with the link).
     login_wall: list[str] = Field(default_factory=list)
     # Words of a link or button that logs in ("登录", "Sign in"): with none of these, no
     # field, no script and no picture (a QR code), login words are not a login wall.
     login_controls: list[str] = Field(default_factory=list)
+    # Words that the login is a picture to scan (二维码, 扫码): with one of them shown, a
+    # picture on the page is a way to log in.
+    login_pictures: list[str] = Field(default_factory=list)
     error_page: list[str] = Field(default_factory=list)
     # Structure reading of endpoint pages in an unknown wording: words of an instruction to
     # copy the link or open it in a browser, and labels of controls that do not continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import inspect
 import re
 import shutil
@@ -14,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.web.page import FALLBACK_MAX_CHARS, _libxml2_tree, find_text_urls, parse_page
+from tests.localsite import serve
 
 
 def test_anchors_text_and_title() -> None:
@@ -261,6 +264,77 @@ def test_a_meta_content_security_policy_that_blocks_inline_scripts(policy: str,
     page = parse_page(f'<html><head><meta http-equiv="Content-Security-Policy" '
                       f'content="{policy}"></head><body><script>go()</script></body></html>')
     assert page.runnable_scripts == (["go()"] if runs else [])
+
+
+def _csp_script(letter: str, nonce: str | None = None) -> str:
+    attribute = f' nonce="{nonce}"' if nonce else ""
+    return (f'<script{attribute}>document.body.insertAdjacentText("beforeend", '
+            f'["RAN","{letter}"].join("_"))</script>')
+
+
+def _csp_hash(letter: str) -> str:
+    text = _csp_script(letter).removeprefix("<script>").removesuffix("</script>")
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+# A policy (a response header, or a meta: "meta:") and its page's scripts; which run is
+# what Chromium does (test_csp_runs_scripts_as_chromium_does checks each).
+_CSP_CASES: dict[str, tuple[str, str, set[str]]] = {
+    "nonce": ("script-src 'nonce-r4nd0m' 'strict-dynamic'",
+              _csp_script("A", "r4nd0m") + _csp_script("B") + _csp_script("C", "other"), {"A"}),
+    "hash": (f"script-src {_csp_hash('A')}", _csp_script("A") + _csp_script("B"), {"A"}),
+    "unsafe_inline_and_nonce": ("script-src 'unsafe-inline' 'nonce-r4nd0m'",
+                                _csp_script("A", "r4nd0m") + _csp_script("B"), {"A"}),
+    "sandbox": ("sandbox allow-forms", _csp_script("A"), set()),
+    "sandbox_scripts": ("sandbox allow-scripts", _csp_script("A"), {"A"}),
+    "two_policies": ("script-src 'unsafe-inline', script-src 'nonce-r4nd0m'",
+                     _csp_script("A", "r4nd0m") + _csp_script("B"), {"A"}),
+    "meta_nonce": ("meta:script-src 'nonce-r4nd0m'",
+                   _csp_script("A", "r4nd0m") + _csp_script("B"), {"A"}),
+    "meta_sandbox": ("meta:sandbox", _csp_script("A"), {"A"}),  # only a header sandboxes
+}
+
+
+def _csp_page(policy: str, scripts: str) -> tuple[str, str | None]:
+    """The page's HTML and its header policy."""
+    meta = ""
+    if policy.startswith("meta:"):
+        meta = f'<meta http-equiv="Content-Security-Policy" content="{policy[5:]}">'
+    html = f"<html><head>{meta}<title>t</title></head><body>{scripts}</body></html>"
+    return html, None if policy.startswith("meta:") else policy
+
+
+@pytest.mark.parametrize("case", sorted(_CSP_CASES))
+def test_a_content_security_policy_runs_the_scripts_it_allows(case: str) -> None:
+    """A response header's policy is read as a meta's (a block page whose header forbade its
+    forward read as forwarding), and a script carrying the policy's nonce, or its hash, runs
+    (read as "any nonce blocks all", a redirect under the commonest header read as not
+    forwarding: a review); `sandbox` in a header runs none."""
+    policy, scripts, runs = _CSP_CASES[case]
+    html, header = _csp_page(policy, scripts)
+    page = parse_page(html, "https://example.com/", csp=header)
+    ran = {letter for letter in "ABC"
+           if any(f'"RAN","{letter}"' in script for script in page.runnable_scripts)}
+    assert ran == runs
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_csp_runs_scripts_as_chromium_does(tmp_path: Path) -> None:
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    for case, (policy, scripts, _) in _CSP_CASES.items():
+        html, header = _csp_page(policy, scripts)
+        pages[f"127.0.0.1/{case}"] = (200, {"Content-Security-Policy": header} if header
+                                      else {}, html.encode())
+    with serve(pages) as site:
+        for case, (_, _, runs) in _CSP_CASES.items():
+            dom = subprocess.run(
+                ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-proxy-server",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                 f"{site.url}/{case}"], capture_output=True, text=True, timeout=120,
+                check=True).stdout
+            assert set(re.findall(r"RAN_([A-C])", dom)) == runs, case
 
 
 def test_scripts_in_math_and_svg_scripts_with_an_href_do_not_run() -> None:

@@ -371,8 +371,10 @@ def test_a_likeness_on_the_targets_own_platform_is_for_review(catalog: Catalog) 
 
 @pytest.mark.parametrize("words", ["请使用微信扫描二维码登录", "使用微信扫一扫登录", "帐号密码登录"])
 def test_a_qr_code_login_on_an_endpoint_is_a_login_wall(catalog: Catalog, words: str) -> None:
-    """Read by its structure, a QR-code login page on an endpoint was a block (a review)."""
-    html = f"<title>登录</title><h2>{words}</h2><img src='/qr.png'>"
+    """Read by its structure, a QR-code login page on an endpoint was a block (a review). A
+    password login has its field (login words with no way to log in are for review)."""
+    field = "<form><input type=password name=p></form>" if "密码" in words else ""
+    html = f"<title>登录</title><h2>{words}</h2><img src='/qr.png'>{field}"
     assert _kind(catalog, ZHIHU_ENDPOINT, html) == (PageKind.ERROR, "generic/login_wall")
 
 
@@ -527,3 +529,84 @@ def test_unavailable_for_legal_reasons_off_an_endpoint_is_no_error(
     block = "<title>アクセスできません</title><h2>このリンクは開けません</h2>"
     assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": at}, ""),
                                     (at, 451, {}, block)]) is outcome
+
+
+# A review of the fixes above (2026-12-06): ways around them, and what they broke.
+def test_an_open_redirect_on_the_targets_host_does_not_make_the_target_reached(
+        catalog: Catalog) -> None:
+    """The wrapper sends the link through a URL of the target's host that redirects on (an
+    open redirect) to the platform's own page: passing the target's host made it `wrapped`.
+    The chain reached the target only by asking for the target's own URL, or ending on its
+    host."""
+    notice = "https://www.zhihu.com/notice/leave?id=9"
+    bounce = f"https://shop.example-target.com/out?url={notice}"
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": bounce}, ""),
+                                       (bounce, 302, {"location": notice}, ""),
+                                       (notice, 200, {}, NOTICE_PAGE)])
+    assert outcome is Outcome.DIVERTED
+
+
+@pytest.mark.parametrize("onward", ["https://link.zhihu.com/?id=Zx81kq",
+                                    "https://www.zhihu.com/redirect/9",
+                                    ZHIHU_NOTICE + "&go=1"])
+def test_a_countdown_to_any_url_before_the_target_is_for_review(
+        catalog: Catalog, onward: str) -> None:
+    """A leave page counting down 10 s to a platform URL no wrapper reads (an opaque token,
+    another path, its own `&go=1`), which then sends the reader to the target: followed as
+    content, the chain read as `wrapped`."""
+    leave = (f'<meta http-equiv="refresh" content="10;url={onward}"><title>外部サイトへ移動</title>'
+             "<h2>知乎を離れようとしています</h2><p>10秒後に自動的に移動します。</p>")
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": ZHIHU_NOTICE}, ""),
+                                       (ZHIHU_NOTICE, 200, {}, leave),
+                                       (onward, 302, {"location": TARGET}, ""),
+                                       (TARGET, 200, {}, "<title>Teapot</title><p>a teapot</p>")])
+    assert outcome is Outcome.UNRECOGNIZED
+    # The target's own splash page counting down within its site is the target reached.
+    splash = f'<meta http-equiv="refresh" content="5;url={TARGET}?home"><p>Welcome</p>'
+    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": TARGET}, ""),
+                                    (TARGET, 200, {}, splash),
+                                    (TARGET + "?home", 200, {}, "<p>home</p>")]) \
+        is Outcome.WRAPPED
+
+
+@pytest.mark.parametrize("words", [
+    "<div style=\"background:url('/warn.png')\"></div>",
+    "<style>body{background-image:URL(/warn.png)}</style>",
+    "<link rel=stylesheet href=/warn.css>",
+    "<style>@import '/warn.css';</style>",
+    "<html><head><title></title></head><body background=/warn.png></body></html>",
+])
+def test_a_countdown_whose_words_are_a_picture_or_an_outside_sheet_is_not_blank(
+        catalog: Catalog, words: str) -> None:
+    page = words.replace("<head>", f"<head>{COUNTDOWN}") if words.startswith("<html") \
+        else COUNTDOWN + words
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
+                                       (THIRD_PARTY, 200, {}, page),
+                                       (TARGET, 200, {}, "<title>Teapot</title><p>a teapot</p>")])
+    assert outcome is Outcome.UNRECOGNIZED
+
+
+def test_a_countdown_in_frames_is_not_blank(catalog: Catalog) -> None:
+    page = (f"<html><head>{COUNTDOWN}</head><frameset><frame src=/warn.html></frameset>"
+            "</html>")
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
+                                       (THIRD_PARTY, 200, {}, page),
+                                       (TARGET, 200, {}, "<title>Teapot</title><p>a teapot</p>")])
+    assert outcome is Outcome.UNRECOGNIZED
+
+
+@pytest.mark.parametrize("url", [ZHIHU_ENDPOINT, TARGET])
+def test_too_many_requests_asks_nothing_and_stays_an_error(catalog: Catalog, url: str) -> None:
+    """Words of a wait need no field to be what they say (they went to review with the
+    security check's words that do: a review)."""
+    html = "<title>提示</title><p>访问过于频繁，请稍后再试</p>"
+    assert _kind(catalog, url, html) == (PageKind.ERROR, "generic/anti_bot")
+
+
+def test_a_logo_is_no_way_to_log_in_and_a_qr_code_is(catalog: Catalog) -> None:
+    appeal = ("<title>提示</title><img src=/logo.png><h2>该链接暂时无法打开</h2>"
+              "<p>该网页因违反平台规范，已被限制打开。如有异议，请先登录后提交申诉。</p>")
+    assert _kind(catalog, WECHAT_ENDPOINT, appeal) == (PageKind.UNRECOGNIZED,
+                                                      "generic/login_words_only")
+    qr = "<title>登录</title><h2>请先登录</h2><p>打开微信扫一扫</p><img src=/qr.png>"
+    assert _kind(catalog, ZHIHU_ENDPOINT, qr) == (PageKind.ERROR, "generic/login_wall")

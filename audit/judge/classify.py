@@ -438,10 +438,12 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
             # as an anti-bot answer it fell out of the findings into the errors (an
             # adversarial review); which it is, a person must say.
             return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_and_blocked")
-        if marker is not None and not _can_act(page):
+        if (marker is not None and marker in markers.anti_bot and not _can_act(page)
+                and not (target and on_target_site(page.url or "", target))):
             # Words of a security check on a page that asks nothing of its reader (no field,
             # button, frame or script to solve it with): a block page saying the link "failed
-            # a security check" fell out of the findings as a captcha (a review).
+            # a security check" fell out of the findings as a captcha (a review). Not words
+            # of too many requests, which ask nothing (a wait), nor the target's own answer.
             return reader.facts(PageKind.UNRECOGNIZED, "generic/anti_bot_words_only")
         if marker is not None:
             return reader.facts(PageKind.ERROR, "generic/anti_bot", failure="anti_bot:captcha")
@@ -469,22 +471,30 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
 _ACTABLE = "form, input, button, textarea, select, iframe, object, embed, script[src]"
 
 
-def _can_act(page: Page, login_words: list[str] | None = None) -> bool:
+def _can_act(page: Page, markers: GenericMarkers | None = None) -> bool:
     """Whether the page gives its reader something to do (a form, a field, a button, a frame),
-    or may once its scripts run; with `login_words` (markers.login_controls), also a picture
-    (a QR code to scan with the app) or a link whose label or URL has one of them (a login
-    wall's "登录" link). A captcha or login wall without any of these asks nothing the reader
-    could do: its words are about something else (an appeal, a check that failed)."""
+    or may once its scripts run; with `markers` (for a login wall), also a link whose label or
+    URL has a `login_controls` word (a "登录" link), or a picture where the page speaks of
+    scanning one (`login_pictures`: a QR code to scan with the app). A captcha or login wall
+    without any of these asks nothing the reader could do: its words are about something
+    else (an appeal, a check that failed). Any picture counted, and a block page's logo made
+    its appeal line ("请先登录后提交申诉") a login wall again (a review)."""
     if page.runnable_scripts or page.select(_ACTABLE):
         return True
-    return login_words is not None and bool(page.select("img, svg, canvas, picture") or any(
-        _any_phrase(f"{anchor.text}\n{anchor.href}", login_words) for anchor in page.anchors))
+    if markers is None:
+        return False
+    if any(_any_phrase(f"{anchor.text}\n{anchor.href}", markers.login_controls)
+           for anchor in page.anchors):
+        return True
+    return bool(_any_phrase(f"{page.title}\n{page.text}", markers.login_pictures)
+                and page.select("img, svg, canvas, picture"))
 
 
 def anti_bot_marker(page: Page, markers: GenericMarkers) -> str | None:
-    """The captcha / 'unusual traffic' phrase of a page, if it has one."""
+    """The captcha (`anti_bot`) or 'too many requests' (`rate_limit`) phrase of a page, if
+    it has one."""
     visible = f"{page.title}\n{page.text}"
-    return next((m for m in markers.anti_bot if m in visible), None)
+    return next((m for m in [*markers.anti_bot, *markers.rate_limit] if m in visible), None)
 
 
 def _shown(page: Page, phrases: list[str], *, title: bool = True) -> bool | None:
@@ -532,7 +542,7 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
     if login:
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/login_wall_and_blocked")
-        if not _can_act(page, login_words=markers.login_controls):
+        if not _can_act(page, markers):
             # Login words on a page with no way to log in (no form, field, button, frame,
             # script, or link labelled to log in): a block page's appeal line "如有异议，请先
             # 登录后提交申诉" made it a login wall, an `error` (a review).
@@ -549,7 +559,7 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
             return reader.facts(PageKind.UNRECOGNIZED, "generic/error_page_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
     forward = page_forward(page)
-    if forward is None and _shows_nothing(page):
+    if forward is None and shows_nothing(page):
         return reader.facts(PageKind.ERROR, "generic/empty", failure="endpoint_empty")
     generic = _classify_generic(page, markers, True, reader, forward, endpoint[0])
     if generic is not None:
@@ -598,20 +608,27 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
 
 # What a page can show without any text of its own: pictures, frames, drawings, controls,
 # scripts loaded from elsewhere that build it.
-_SHOWING = ("img, picture, svg, canvas, video, object, embed, iframe, input, button, "
-            "textarea, select, script[src]")
+_SHOWING = ("img, picture, svg, canvas, video, object, embed, iframe, frame, input, button, "
+            "textarea, select, script[src], link[rel~=stylesheet], [background]")
 
 
 # A style declaration that writes text (`content: "..."`), not `justify-content:` and kin.
 _WRITES_TEXT = re.compile(r"(?<![\w-])content\s*:")
+# A style that shows a picture or loads more style (CSS function names ignore case).
+_DRAWS = re.compile(r"url\s*\(|@import|image-set\s*\(|image\s*\(", re.IGNORECASE)
 
 
-def _shows_nothing(page: Page) -> bool:
+def shows_nothing(page: Page) -> bool:
     """A blank page: no text (not even a title), no script of its own, nothing that shows
-    without text, no style that writes text (`content:`)."""
+    without text (pictures, frames, fields, a style sheet it loads, a background), no style
+    that writes text (`content:`) or draws a picture (`url(`, `@import`). A countdown whose
+    words were a background picture, a frame or an outside style sheet's read as blank, and
+    its forward was followed as a slow redirect (a review)."""
     if page.text.strip() or page.title.strip() or page.scripts or page.select(_SHOWING):
         return False
-    return not any(_WRITES_TEXT.search(style.text or "") for style in page.select("style"))
+    styles = [style.text or "" for style in page.select("style")]
+    styles += [element.get("style") or "" for element in page.select("[style]")]
+    return not any(_WRITES_TEXT.search(style) or _DRAWS.search(style) for style in styles)
 
 
 def _shown_target(page: Page, continue_url: str | None) -> str | None:
@@ -698,7 +715,7 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
         # One outbound "continue" link on a tiny page is an interstitial in any language.
         return reader.facts(PageKind.WARNED, "generic/continue_link", target=continue_url,
                             continue_url=continue_url)
-    if (forward is not None and not _shows_nothing(page)  # delayed (at_once returned above)
+    if (forward is not None and not shows_nothing(page)  # delayed (at_once returned above)
             and not _stays(forward.url, page, platform)
             and not (page.url is not None and _same_site(page.url, target))):
         # Shown for seconds, then sent off its site and platform, in words the markers do
@@ -872,16 +889,28 @@ def on_target_site(url: str | None, target_url: str) -> bool:
     return site is not None and site == registrable_domain(target_url)
 
 
-def through_target(hops: Iterable[Hop], target_url: str) -> bool:
-    """Whether the chain came to the target's own host and got an answer there: from that hop
-    on, every page is where the target itself leads (its redirects, refreshes and scripts), not
-    the platform. The test of "reached" for a chain, with the control comparison: the target's
-    registrable domain alone is not enough, as a company's platform serves its interstitials
-    on other hosts of the domain its own services share (a Baidu notice at www.baidu.com for a
-    baike.baidu.com link read as the target reached: a known limit until 2026-12-06)."""
+def through_target(hops: list[Hop], target_url: str) -> bool:
+    """Whether the chain reached the target itself: its last page answered on the target's
+    host, or it asked for the target's own URL and got an answer, from which on every page is
+    where the target leads (its redirects, refreshes and scripts), not the platform. The test
+    of "reached" for a chain, with the control comparison. Not the target's registrable domain:
+    a company's platform serves its interstitials on other hosts of the domain its services
+    share (a Baidu notice at www.baidu.com for a baike.baidu.com link read as the target
+    reached: a known limit until 2026-12-06). Nor any URL on the target's host the chain passed:
+    the platform chooses that URL, and an open redirect there (`/out?url=` to the platform's
+    own notice) made a diversion read as the target reached (a review)."""
     target_host = host_of(target_url)
-    return target_host is not None and any(
-        hop.status is not None and host_of(hop.url) == target_host for hop in hops)
+    if target_host is None or not hops:
+        return False
+    if hops[-1].status is not None and host_of(hops[-1].url) == target_host:
+        return True
+    wanted = _without_fragment(target_url)
+    return any(hop.status is not None and _without_fragment(hop.url) == wanted for hop in hops)
+
+
+def _without_fragment(url: str) -> str:
+    """The URL as requested (a browser sends no fragment), written as a browser writes it."""
+    return (resolve(None, url) or url).partition("#")[0]
 
 
 # The page kinds that decide an outcome by themselves, whatever happened after them.

@@ -21,6 +21,7 @@ from audit.judge.classify import (
     on_target_site,
     outbound_links,
     platform_for_url,
+    shows_nothing,
     through_target,
 )
 from audit.judge.compare import Fingerprint, comparable, compare, fingerprint
@@ -246,6 +247,8 @@ class PageAnalysis:
     facts: PageFacts = field(default_factory=PageFacts)
     short: bool = False
     meta_refresh: str | None = None
+    # The refresh waits (over a second) on a page that shows something meanwhile.
+    refresh_waits: bool = False
     js_target: str | None = None
     fingerprint: Fingerprint | None = None
 
@@ -282,9 +285,11 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     # Any page off the target's own host may end a chain that never came through the target
     # (another host of its site may be the platform's notice), so it may need comparing.
     keep = control or (target is not None and host_of(url) != host_of(target))
+    refreshes = forward if forward is not None and forward.via == "meta_refresh" else None
     return PageAnalysis(parsed=True, facts=facts, short=short,
-                        meta_refresh=forward.url if forward and forward.via == "meta_refresh"
-                        else None,
+                        meta_refresh=refreshes.url if refreshes is not None else None,
+                        refresh_waits=(refreshes is not None and refreshes.delayed
+                                       and not shows_nothing(page)),
                         js_target=forward.url if forward and forward.via == "js" else None,
                         fingerprint=fingerprint(page, url, status, body) if keep else None)
 
@@ -363,6 +368,18 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if status >= 400:
         return Step("stop")
     if analysis.parsed and (analysis.short or facts.kind is PageKind.REDIRECT):
+        if analysis.meta_refresh and analysis.refresh_waits and chain.page is facts and not (
+                through_target([h for h in chain.hops if h.via != "control"],
+                               chain.probe.target_url)):
+            # Shown for seconds before it forwards, before the target was reached, in words
+            # no marker knows: a countdown, whose wait the reader sees. Followed, a leave
+            # page in Japanese counting down to the platform's own URL (an opaque wrapper, a
+            # `&go=1`) that sends the reader on read as the target reached (a review). Off
+            # the platform, classify_page already says so; a person reads it.
+            chain.page = facts.model_copy(update={
+                "kind": PageKind.UNRECOGNIZED, "signature": "structure/delayed_forward",
+                "target": resolve(response.url, analysis.meta_refresh)})
+            return Step("stop")
         if analysis.meta_refresh:
             return _follow(chain, resolve(response.url, analysis.meta_refresh), "meta_refresh")
         if analysis.js_target:

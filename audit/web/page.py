@@ -15,7 +15,9 @@ as content.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import html
 import re
 from collections.abc import Iterator
@@ -530,23 +532,51 @@ def _runnable(script_type: str | None) -> bool:
     return (script_type or "").strip().lower() in _RUNNABLE_TYPES
 
 
-def _blocks_inline_scripts(policy: str) -> bool:
-    """Whether a Content-Security-Policy keeps inline scripts from running: its script
-    directive (script-src-elem, else script-src, else default-src) has no 'unsafe-inline', or
-    has a nonce or hash beside it (which turns 'unsafe-inline' off). A script with a matching
-    nonce would still run: taken as not running, so its navigation is missed, never invented."""
+_HASHES = {"'sha256-": hashlib.sha256, "'sha384-": hashlib.sha384, "'sha512-": hashlib.sha512}
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy's directives by name (the first of a name counts), their
+    values as written (nonces and hashes compare exactly)."""
     directives: dict[str, list[str]] = {}
     for directive in policy.split(";"):
         words = directive.split()
         if words and words[0].lower() not in directives:
-            directives[words[0].lower()] = [word.lower() for word in words[1:]]
-    for name in ("script-src-elem", "script-src", "default-src"):
-        if name in directives:
-            values = directives[name]
-            return "'unsafe-inline'" not in values or any(
-                v.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-"))
-                or v == "'strict-dynamic'" for v in values)
-    return False
+            directives[words[0].lower()] = words[1:]
+    return directives
+
+
+def _allows_inline(policy: str, script: lxml.etree._Element) -> bool:
+    """Whether a Content-Security-Policy lets this inline script run: no script directive
+    (script-src-elem, else script-src, else default-src); the script's nonce or its text's hash
+    listed; or 'unsafe-inline' with no nonce, hash or 'strict-dynamic' beside it (which turn it
+    off). Read as "any nonce blocks every script", a redirect page whose script carried the
+    policy's nonce (the common form of a policy header) read as not forwarding (a review)."""
+    directives = _directives(policy)
+    values = next((directives[n] for n in ("script-src-elem", "script-src", "default-src")
+                   if n in directives), None)
+    if values is None:
+        return True
+    nonce = script.get("nonce")
+    if nonce and f"'nonce-{nonce}'" in values:
+        return True
+    listed = {v[:8].lower() + v[8:] for v in values if v[:8].lower() in _HASHES}
+    if listed and any(
+            prefix + base64.b64encode(digest((script.text or "").encode(
+                "utf-8", "surrogatepass")).digest()).decode() + "'" in listed
+            for prefix, digest in _HASHES.items()):
+        return True
+    lowered = [v.lower() for v in values]
+    return "'unsafe-inline'" in lowered and not any(
+        v.startswith(("'nonce-", *_HASHES)) or v == "'strict-dynamic'" for v in lowered)
+
+
+def _sandboxed(policy: str) -> bool:
+    """Whether a policy (a header's: a meta's sandbox is ignored) runs the page without
+    scripts: `sandbox` without `allow-scripts`. Ignored, a block page under `sandbox` read as
+    forwarding to the target by its inline script (a review)."""
+    values = _directives(policy).get("sandbox")
+    return values is not None and "allow-scripts" not in [v.lower() for v in values]
 
 
 def _after_frameset(root: lxml.etree._Element) -> set[lxml.etree._Element]:
@@ -688,7 +718,8 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     # Each policy of the header (a comma separates policies, all enforced) as a meta's: read
     # from the page alone, a block page whose header forbade its inline forward read as
     # forwarding to the target (an adversarial review).
-    policies: list[str] = csp.split(",") if csp else []
+    header_policies = csp.split(",") if csp else []
+    policies = list(header_policies)
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
         equiv = (meta.get("http-equiv") or "").strip().lower()
@@ -719,9 +750,10 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
 
     inline = [s for s in root.iter("script") if s.text and not s.get("src")]
     page.scripts = [s.text for s in inline]
-    if not any(_blocks_inline_scripts(policy) for policy in policies):
+    if not any(_sandboxed(policy) for policy in header_policies):
         dropped = _after_frameset(root)
-        page.runnable_scripts = [s.text for s in inline if _runs(s) and s not in dropped]
+        page.runnable_scripts = [s.text for s in inline if _runs(s) and s not in dropped
+                                 and all(_allows_inline(p, s) for p in policies)]
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)
