@@ -47,11 +47,11 @@ def _kind(catalog: Catalog, url: str, html: str, target: str = TARGET) -> tuple[
     return facts.kind, facts.signature or ""
 
 
-def _outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
-             control: tuple[str, str] | None = None) -> Outcome:
-    """The outcome of a chain whose responses are `hops` (url, status, headers, html); the
-    control fetch of the target succeeds (on `control`'s page (url, html) where given)."""
-    probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=TARGET,
+def _fed(catalog: Catalog, target: str,
+         hops: list[tuple[str, int, dict[str, str], str]]) -> chains.Chain:
+    """A chain from Baidu to `target` that was given the responses `hops` (url, status,
+    headers, html) in order."""
+    probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=target,
                   rendered_as="anchor")
     chain = chains.Chain(probe=probe)
     via: str = "start"
@@ -60,6 +60,14 @@ def _outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
             url=url, status=status, headers={"content-type": "text/html", **headers},
             body=_page_bytes(html)), via, catalog)  # type: ignore[arg-type]
         via = step.via or "http"
+    return chain
+
+
+def _outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
+             control: tuple[str, str] | None = None) -> Outcome:
+    """The outcome of a chain whose responses are `hops` (url, status, headers, html); the
+    control fetch of the target succeeds (on `control`'s page (url, html) where given)."""
+    chain = _fed(catalog, TARGET, hops)
     if control is None:
         chains.on_control(chain, 200)
     else:
@@ -194,15 +202,7 @@ NOTICE_PAGE = "<title>提示</title><h1>您访问的内容暂时无法查看</h1
 
 def _baike_outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
                    control: tuple[str, str] | None, *, control_ok: bool = True) -> Outcome:
-    probe = Probe(id="p", source="baidu", surface=SurfaceKind.POST, target_url=BAIKE,
-                  rendered_as="anchor")
-    chain = chains.Chain(probe=probe)
-    via: str = "start"
-    for url, status, headers, html in hops:
-        step = chains.on_response(chain, chains.Response(
-            url=url, status=status, headers={"content-type": "text/html", **headers},
-            body=_page_bytes(html)), via, catalog)  # type: ignore[arg-type]
-        via = step.via or "http"
+    chain = _fed(catalog, BAIKE, hops)
     assert chains.needs_control(chain) is (control is not None or not control_ok)
     if not control_ok:
         chains.on_control_failure(chain, BAIKE)
