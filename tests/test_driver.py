@@ -214,6 +214,15 @@ def test_a_robots_txt_is_read_up_to_its_thousandth_rule(
         return time.perf_counter() - start
 
     assert min(seconds(cut) for _ in range(3)) < 3 * min(seconds(whole) for _ in range(3))
+    # Rules count per agent: named agents' groups before the `*` group (the usual order) do
+    # not use up its rules (counted by position, everything was allowed: a review).
+    named = "".join(f"User-agent: bot{n}\n" + "".join(f"Disallow: /s{m}/\n" for m in range(90))
+                    for n in range(12))
+    usual = RobotsBook()
+    usual.learn("https://h.test", f"{named}User-agent: *\nDisallow: /\n".encode())
+    assert usual.allowed("https://h.test/anything", "hulian") is False
+    assert usual.allowed("https://h.test/s1/", "bot3") is False
+    assert usual.allowed("https://h.test/x", "bot3") is True
 
 
 def test_a_warning_is_continued_once_and_stays_warned(catalog: Catalog) -> None:

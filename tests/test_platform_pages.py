@@ -484,9 +484,9 @@ def test_a_policy_header_that_forbids_inline_scripts_keeps_the_page(
     policy = "script-src 'self'"
     meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">' \
         if where == "meta" else ""
-    page = (f"{meta}<title>アクセスできません</title><h2>このリンクは開けません</h2>"
-            f"<p>このページは規約違反のため表示できません。</p>"
-            f"<script>location.replace('{TARGET}')</script>")
+    page = (f"<html><head><meta charset=utf-8>{meta}<title>アクセスできません</title></head>"
+            "<body><h2>このリンクは開けません</h2><p>このページは規約違反のため表示できません。</p>"
+            f"<script>location.replace('{TARGET}')</script></body></html>")
     headers = {"content-security-policy": f"default-src *, {policy}"} if where == "header" else {}
     outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 200, headers, page),
                                        (TARGET, 200, {}, "<title>Teapot</title><p>a teapot</p>")])
@@ -575,6 +575,19 @@ def test_a_countdown_to_any_url_before_the_target_is_for_review(
     "<link rel=stylesheet href=/warn.css>",
     "<style>@import '/warn.css';</style>",
     "<html><head><title></title></head><body background=/warn.png></body></html>",
+    # A review of the above: what a browser reads in CSS (case, escapes, comments), other
+    # properties that write text, a declarative shadow root, the parser's <image>.
+    '<style>body::before{CONTENT:"10秒后跳转"}</style>',
+    '<style>body::before{c\\ontent:"10秒后跳转"}</style>',
+    '<style>body::before{content/**/:"10秒后跳转"}</style>',
+    "<style>body{background:u\\rl(/warn.png)}</style>",
+    "<style>@\\import '/warn.css';</style>",
+    "<link rel=StyleSheet href=/warn.css>",
+    '<style>ul{list-style-type:"10秒后跳转"}</style><ul><li></li></ul>',
+    '<style>q{quotes:"10秒后跳转" ""}</style><q></q>',
+    '<style>p::before{content:attr(title)}</style><p title="10秒后跳转"></p>',
+    "<div><template shadowrootmode=open><p>10秒后跳转</p></template></div>",
+    "<image src=/warn.png>",
 ])
 def test_a_countdown_whose_words_are_a_picture_or_an_outside_sheet_is_not_blank(
         catalog: Catalog, words: str) -> None:

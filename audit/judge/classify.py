@@ -36,6 +36,7 @@ from audit.model import (
     TargetSource,
 )
 from audit.policy.catalog import Catalog
+from audit.web import stylesheet
 from audit.web.page import Page, find_text_urls, text_of
 from audit.web.urls import (
     Unwrapped,
@@ -608,14 +609,13 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
 
 # What a page can show without any text of its own: pictures, frames, drawings, controls,
 # scripts loaded from elsewhere that build it.
-_SHOWING = ("img, picture, svg, canvas, video, object, embed, iframe, frame, input, button, "
-            "textarea, select, script[src], link[rel~=stylesheet], [background]")
+# `image` is how a browser's parser writes <img> (libxml2 keeps the name); a declarative
+# shadow root's template is shown. A style sheet it loads: `rel` is read without case below.
+_SHOWING = ("img, image, picture, svg, canvas, video, object, embed, iframe, frame, input, "
+            "button, textarea, select, script[src], [background], template[shadowrootmode], "
+            "template[shadowroot]")
 
 
-# A style declaration that writes text (`content: "..."`), not `justify-content:` and kin.
-_WRITES_TEXT = re.compile(r"(?<![\w-])content\s*:")
-# A style that shows a picture or loads more style (CSS function names ignore case).
-_DRAWS = re.compile(r"url\s*\(|@import|image-set\s*\(|image\s*\(", re.IGNORECASE)
 
 
 def shows_nothing(page: Page) -> bool:
@@ -626,9 +626,12 @@ def shows_nothing(page: Page) -> bool:
     its forward was followed as a slow redirect (a review)."""
     if page.text.strip() or page.title.strip() or page.scripts or page.select(_SHOWING):
         return False
-    styles = [style.text or "" for style in page.select("style")]
-    styles += [element.get("style") or "" for element in page.select("[style]")]
-    return not any(_WRITES_TEXT.search(style) or _DRAWS.search(style) for style in styles)
+    if any("stylesheet" in (link.get("rel") or "").lower().split()
+           for link in page.select("link[rel]")):
+        return False
+    return not (any(stylesheet.shows_content(style.text or "") for style in page.select("style"))
+                or any(stylesheet.shows_content(element.get("style") or "", inline=True)
+                       for element in page.select("[style]")))
 
 
 def _shown_target(page: Page, continue_url: str | None) -> str | None:

@@ -71,8 +71,27 @@ class RobotsBook:
 
 
 def _first_rules(text: str) -> tuple[str, bool]:
-    """The text up to its MAX_ROBOTS_RULES-th rule, and whether anything was cut."""
-    for count, match in enumerate(_RULE_LINE.finditer(text), start=1):
-        if count > MAX_ROBOTS_RULES:
-            return text[:match.start()], True
-    return text, False
+    """The text with at most MAX_ROBOTS_RULES rules for any user agent (a rule of a group
+    counts for each agent the group names, as groups of one agent combine), and whether any
+    rule was left out. By position in the file, the `User-agent: *` group that real files put
+    last lost its rules to the named agents' before it, and everything was allowed (a review)."""
+    counts: dict[str, int] = {}
+    agents: set[str] = set()
+    in_rules = cut = False
+    kept: list[str] = []
+    for line in text.splitlines(keepends=True):
+        field, _, value = line.partition("#")[0].partition(":")
+        field = field.strip().lower()
+        if field == "user-agent":
+            if in_rules:
+                agents, in_rules = set(), False
+            agents.add(value.strip().lower())
+        elif _RULE_LINE.match(line):
+            in_rules = True
+            if agents and all(counts.get(agent, 0) >= MAX_ROBOTS_RULES for agent in agents):
+                cut = True
+                continue
+            for agent in agents:
+                counts[agent] = counts.get(agent, 0) + 1
+        kept.append(line)
+    return ("".join(kept), True) if cut else (text, False)

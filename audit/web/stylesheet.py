@@ -141,6 +141,62 @@ def may_hide(css: str) -> bool:
     return any(name in lowered for name in HIDING) or "\\" in css
 
 
+# Properties that write text of their own into the page (`content: "…"`, a list marker of a
+# string, quotes) and functions that draw a picture.
+_WRITING = frozenset({"content", "quotes", "list-style", "list-style-type"})
+_DRAWING = frozenset({"url", "image", "image-set", "-webkit-image-set", "cross-fade", "element",
+                      "paint", "src"})
+
+
+def shows_content(css: str, *, inline: bool = False) -> bool:
+    """Whether CSS (a sheet, or with `inline` a `style` attribute) writes text or draws a
+    picture into the page: a property of _WRITING with a string, a picture (`url(…)` and
+    kin), or a sheet it loads (`@import`). Read by tinycss2 as a browser reads it (case,
+    escapes and comments: `CONTENT:`, `c\\ontent:`, `content/**/:`, `u\\rl(`), where a pattern
+    over the raw text missed each, and a countdown whose words were drawn so read as blank (a
+    review). Bounded as sheets are (SHEET_CHARS)."""
+    css = css[:SHEET_CHARS]
+    if inline:
+        return _shows(tinycss2.parse_blocks_contents(css, skip_comments=True,
+                                                    skip_whitespace=True), 0)
+    return _shows(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True), 0)
+
+
+def _shows(nodes: list[tinycss2.ast.Node], depth: int) -> bool:
+    if depth > NESTING:
+        return True  # past what is read: it may
+    for node in nodes:
+        if isinstance(node, tinycss2.ast.AtRule):
+            if node.lower_at_keyword == "import":
+                return True
+            if node.content is not None and _shows(tinycss2.parse_blocks_contents(
+                    node.content, skip_comments=True, skip_whitespace=True), depth + 1):
+                return True
+        elif isinstance(node, tinycss2.ast.QualifiedRule):
+            if _shows(tinycss2.parse_blocks_contents(node.content, skip_comments=True,
+                                                     skip_whitespace=True), depth + 1):
+                return True
+        elif isinstance(node, tinycss2.ast.Declaration):
+            if node.lower_name in _WRITING and any(
+                    isinstance(token, tinycss2.ast.StringToken | tinycss2.ast.FunctionBlock)
+                    for token in node.value):  # a string, or attr() and counter() text
+                return True
+            if _draws(node.value, depth):
+                return True
+    return False
+
+
+def _draws(tokens: list[tinycss2.ast.Node], depth: int) -> bool:
+    for token in tokens:
+        if isinstance(token, tinycss2.ast.URLToken):
+            return True
+        if isinstance(token, tinycss2.ast.FunctionBlock) and (
+                token.lower_name in _DRAWING or depth > NESTING
+                or _draws(token.arguments, depth + 1)):
+            return True
+    return False
+
+
 # What takes a `style` attribute past the plain `name: value; …` form inline_settings reads
 # itself: escapes, comments, strings, functions, blocks (a `[` opens one that takes in the
 # declarations after it: a review).
