@@ -223,6 +223,14 @@ def test_a_robots_txt_is_read_up_to_its_thousandth_rule(
     assert usual.allowed("https://h.test/anything", "hulian") is False
     assert usual.allowed("https://h.test/s1/", "bot3") is False
     assert usual.allowed("https://h.test/x", "bot3") is True
+    # A group whose every rule is cut goes whole: its agents left beside the next group's
+    # would join them (Googlebot's rule read as everyone's: the next review).
+    star = "".join(f"Disallow: /*a*{n}$\n" for n in range(1000))
+    joined = RobotsBook()
+    joined.learn("https://h.test", (f"User-agent: *\n{star}\nUser-agent: *\nDisallow: /more\n\n"
+                                    "User-agent: Googlebot\nDisallow: /nogoogle\n").encode())
+    assert joined.allowed("https://h.test/nogoogle", "hulian") is True
+    assert joined.allowed("https://h.test/nogoogle", "Googlebot") is False
 
 
 def test_a_warning_is_continued_once_and_stays_warned(catalog: Catalog) -> None:

@@ -588,6 +588,11 @@ def test_a_countdown_to_any_url_before_the_target_is_for_review(
     '<style>p::before{content:attr(title)}</style><p title="10秒后跳转"></p>',
     "<div><template shadowrootmode=open><p>10秒后跳转</p></template></div>",
     "<image src=/warn.png>",
+    # The next review: an event handler's script, a sheet a script loads, a counter style.
+    "<html><head><title></title></head><body onload=\"document.body.textContent='10秒后跳转'\">"
+    "</body></html>",
+    "<link rel=preload as=style href=/warn.css onload=\"this.rel='stylesheet'\">",
+    '<style>@counter-style w{symbols:"10秒后跳转"} ul{list-style:w}</style><ul><li></li></ul>',
 ])
 def test_a_countdown_whose_words_are_a_picture_or_an_outside_sheet_is_not_blank(
         catalog: Catalog, words: str) -> None:
@@ -623,3 +628,30 @@ def test_a_logo_is_no_way_to_log_in_and_a_qr_code_is(catalog: Catalog) -> None:
                                                       "generic/login_words_only")
     qr = "<title>登录</title><h2>请先登录</h2><p>打开微信扫一扫</p><img src=/qr.png>"
     assert _kind(catalog, ZHIHU_ENDPOINT, qr) == (PageKind.ERROR, "generic/login_wall")
+
+
+def test_a_meta_policy_after_the_head_still_forbids_the_forward(catalog: Catalog) -> None:
+    """HTML5 puts a meta that follows </head> back into <head>, and Chromium obeys its policy;
+    libxml2 leaves it outside. Read as in <body>, the block page's forward ran: `wrapped`."""
+    page = ("<html><head><meta charset=utf-8><title>アクセスできません</title></head>"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\">"
+            "<body><h2>このリンクは開けません</h2><p>このページは規約違反のため表示できません。</p>"
+            f"<script>location.replace('{TARGET}')</script></body></html>")
+    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 200, {}, page),
+                                    (TARGET, 200, {}, "<title>Teapot</title><p>a teapot</p>")]
+                          ) is Outcome.BLOCKED
+
+
+def test_a_shadow_hosts_unslotted_children_are_not_what_the_reader_sees(
+        catalog: Catalog) -> None:
+    """A block page whose host carries the target's article as children its shadow root has
+    no <slot> for: a browser shows only the root's words, but the article was read as shown,
+    matched the control and read as `wrapped` (a review)."""
+    article = "".join(f"<p>Teapot number {n}: ceramic, hand made, glazed in blue and white, "
+                      f"ships in {n % 7 + 1} days.</p>" for n in range(40))
+    item = f"<title>Teapot</title><h1>Teapot</h1>{article}"
+    block = ("<title>Teapot</title><div><template shadowrootmode=open><h1>このリンクは開けません"
+             f"</h1></template><h1>Teapot</h1>{article}</div>")
+    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
+                                       (THIRD_PARTY, 200, {}, block)], control=(TARGET, item))
+    assert outcome is Outcome.UNRECOGNIZED

@@ -626,9 +626,13 @@ def shows_nothing(page: Page) -> bool:
     its forward was followed as a slow redirect (a review)."""
     if page.text.strip() or page.title.strip() or page.scripts or page.select(_SHOWING):
         return False
-    if any("stylesheet" in (link.get("rel") or "").lower().split()
+    if any({"stylesheet", "preload"} & set((link.get("rel") or "").lower().split())
            for link in page.select("link[rel]")):
         return False
+    if page.root is not None and any(
+            name.lower().startswith("on") for element in page.root.iter()
+            if isinstance(element.tag, str) for name in element.attrib):
+        return False  # an event handler is a script (`onload` writing the words)
     return not (any(stylesheet.shows_content(style.text or "") for style in page.select("style"))
                 or any(stylesheet.shows_content(element.get("style") or "", inline=True)
                        for element in page.select("[style]")))

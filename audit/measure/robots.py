@@ -74,17 +74,21 @@ def _first_rules(text: str) -> tuple[str, bool]:
     """The text with at most MAX_ROBOTS_RULES rules for any user agent (a rule of a group
     counts for each agent the group names, as groups of one agent combine), and whether any
     rule was left out. By position in the file, the `User-agent: *` group that real files put
-    last lost its rules to the named agents' before it, and everything was allowed (a review)."""
+    last lost its rules to the named agents' before it, and everything was allowed (a review).
+    A group whose every rule is left out goes with its lines: its `User-agent` lines left
+    beside the next group's would join them (the next review)."""
     counts: dict[str, int] = {}
     agents: set[str] = set()
     in_rules = cut = False
     kept: list[str] = []
+    pending: list[str] | None = []  # the group's lines until one of its rules is kept
     for line in text.splitlines(keepends=True):
         field, _, value = line.partition("#")[0].partition(":")
         field = field.strip().lower()
         if field == "user-agent":
             if in_rules:
-                agents, in_rules = set(), False
+                # A new group: the last one's lines go only where a rule of it was kept.
+                agents, in_rules, pending = set(), False, []
             agents.add(value.strip().lower())
         elif _RULE_LINE.match(line):
             in_rules = True
@@ -93,5 +97,15 @@ def _first_rules(text: str) -> tuple[str, bool]:
                 continue
             for agent in agents:
                 counts[agent] = counts.get(agent, 0) + 1
-        kept.append(line)
+            if pending is not None:
+                kept.extend(pending)
+                pending = None
+            kept.append(line)
+            continue
+        if pending is not None:
+            pending.append(line)
+        else:
+            kept.append(line)
+    if pending is not None and not in_rules:
+        kept.extend(pending)  # a last group of no rules (or lines before any group)
     return ("".join(kept), True) if cut else (text, False)

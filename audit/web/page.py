@@ -176,9 +176,14 @@ def _displayed(page: Page) -> tuple[str, bool]:
 # login modal a script opens), a closed <details> but its summary, and elements that are
 # never rendered (<datalist>, <noembed>, a ruby's fallback parentheses). Read as hidden for
 # the displayed text only (audit.judge.classify sends words hidden there to review).
+# So is what a declarative shadow root leaves out of sight: the host's own children, where
+# the root has no <slot> (a block page carried the target's article so, and matched it: a
+# review). Any slot counts as showing them all.
 _BROWSER_HIDDEN = lxml.etree.XPath(
     "//dialog[not(@open)] | //details[not(@open)]/*[not(self::summary)] | //datalist"
-    " | //noembed | //rp")
+    " | //noembed | //rp"
+    " | //*[template[@shadowrootmode]][not(template[@shadowrootmode]//slot)]"
+    "/*[not(self::template)]")
 
 
 def _sheet_hidden(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element], bool]:
@@ -365,11 +370,11 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
                 if not in_anchor:
                     loose.append("\n")
             stack.append((in_anchor, hidden, block, tag == "a"))
-            if tag in _INVISIBLE and not (
-                    tag == "template"
-                    and (el.get("shadowrootmode") or "").lower() in ("open", "closed")):
-                # A declarative shadow root is shown, its template's content the page's (left
-                # out, a countdown whose words were there read as blank: a review).
+            if tag in _INVISIBLE:
+                # Also a declarative shadow root's template: what of it a browser shows (one
+                # root a host, slots, light children) is not read, and walked whole it showed
+                # a block page carrying the target's text as like the target (a review).
+                # shows_nothing counts it as something shown.
                 walker.skip_subtree()
             else:
                 # Hidden elements show no text, but their links are still links on the page.
@@ -539,6 +544,7 @@ def _runnable(script_type: str | None) -> bool:
 # Distinct policies that can refuse a script read of one page (real sites send one to three).
 MAX_SCRIPT_POLICIES = 32
 _HASHES = {"'sha256-": hashlib.sha256, "'sha384-": hashlib.sha384, "'sha512-": hashlib.sha512}
+_ASCII_SPACES = re.compile(r"[\t\n\f\r ]+")
 # A nonce's or hash's value as CSP writes it (base64 or base64url); other sources are ignored.
 _BASE64_VALUE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 
@@ -548,8 +554,9 @@ def _directives(policy: str) -> dict[str, list[str]]:
     values as written (nonces and hashes compare exactly)."""
     directives: dict[str, list[str]] = {}
     for directive in policy.split(";"):
-        words = directive.split()
-        if words and words[0].lower() not in directives:
+        # CSP's whitespace is ASCII's: a no-break space joins a name to its value.
+        words = _ASCII_SPACES.split(directive.strip(_ASCII_WHITESPACE))
+        if words and words[0] and words[0].lower() not in directives:
             directives[words[0].lower()] = words[1:]
     return directives
 
@@ -595,7 +602,7 @@ def _allows_inline(policy: _ScriptPolicy | None, script: lxml.etree._Element) ->
     script forward (two reviews)."""
     if policy is None or policy.inline:
         return True
-    nonce = script.get("nonce")
+    nonce = (script.get("nonce") or "").strip(_ASCII_WHITESPACE)
     if nonce and nonce in policy.nonces and _nonceable(script):
         return True
     if policy.hashes:
@@ -793,13 +800,19 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     # forwarding to the target (an adversarial review).
     header_policies = csp.split(",") if csp else []
     sandboxed = any(_sandboxed(policy) for policy in header_policies)
-    # A meta's policy counts in <head> only, and for what follows it (as Chromium reads it).
+    # A meta's policy counts for what follows it, not inside <noscript> (raw text with scripts
+    # on) or <template> (inert), its name as written (Chromium does not trim it). Chromium also
+    # ignores one in <body>, where libxml2's tree cannot say where HTML5 puts it (a meta after
+    # </head> goes back into <head>: read as in <body>, a block page's forward was followed,
+    # a review): counted wherever it is, a script it would not refuse may be taken as refused
+    # (the page kept, never a forward invented).
     meta_policies: list[tuple[lxml.etree._Element, _ScriptPolicy | None]] = []
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
         equiv = (meta.get("http-equiv") or "").strip().lower()
-        if (equiv == "content-security-policy" and meta.get("content")
-                and any(a.tag == "head" for a in meta.iterancestors())):
+        if ((meta.get("http-equiv") or "").lower() == "content-security-policy"
+                and meta.get("content")
+                and not any(True for _ in meta.iterancestors("noscript", "template"))):
             meta_policies.append((meta, _script_policy(meta.get("content", ""))))
         if name == "og:url" and not page.canonical and meta.get("content"):
             page.canonical = meta.get("content", "").strip()

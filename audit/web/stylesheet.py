@@ -167,8 +167,8 @@ def _shows(nodes: list[tinycss2.ast.Node], depth: int) -> bool:
         return True  # past what is read: it may
     for node in nodes:
         if isinstance(node, tinycss2.ast.AtRule):
-            if node.lower_at_keyword == "import":
-                return True
+            if node.lower_at_keyword in ("import", "counter-style"):
+                return True  # a sheet it loads; list markers of its own symbols
             if node.content is not None and _shows(tinycss2.parse_blocks_contents(
                     node.content, skip_comments=True, skip_whitespace=True), depth + 1):
                 return True
