@@ -231,6 +231,19 @@ def test_a_robots_txt_is_read_up_to_its_thousandth_rule(
                                     "User-agent: Googlebot\nDisallow: /nogoogle\n").encode())
     assert joined.allowed("https://h.test/nogoogle", "hulian") is True
     assert joined.allowed("https://h.test/nogoogle", "Googlebot") is False
+    # Lines as Protego reads them (`User agent`, `Dissallow`, no colon), and a group that ends
+    # at another directive: each read otherwise, a rule Protego obeys was cut (a review).
+    for tail in ("User-agent hulian\nDisallow /nohulian\n",
+                 "User agent: hulian\nDissallow: /nohulian\n"):
+        spelt = RobotsBook()
+        spelt.learn("https://h.test", f"User-agent: *\n{star}\nUser-agent: *\nDisallow: /more"
+                                      f"\n\n{tail}".encode())
+        assert spelt.allowed("https://h.test/nohulian", "hulian") is False, tail
+    googled = "".join(f"Disallow: /g{n}\n" for n in range(1000))
+    delayed = RobotsBook()
+    delayed.learn("https://h.test", ("User-agent: hulian\nCrawl-delay: 1\nUser-agent: Googlebot\n"
+                                     f"{googled}User-agent: hulian\nDisallow: /nohulian\n").encode())
+    assert delayed.allowed("https://h.test/nohulian", "hulian") is False
 
 
 def test_a_warning_is_continued_once_and_stays_warned(catalog: Catalog) -> None:

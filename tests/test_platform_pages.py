@@ -642,16 +642,26 @@ def test_a_meta_policy_after_the_head_still_forbids_the_forward(catalog: Catalog
                           ) is Outcome.BLOCKED
 
 
+@pytest.mark.parametrize(("slot", "outcome"), [
+    ("", Outcome.UNRECOGNIZED),  # no slot
+    # The next review: slots that show nothing of the host's children.
+    ("<slot name=none></slot>", Outcome.UNRECOGNIZED),
+    ("<span><template shadowrootmode=open><slot></slot></template></span>", Outcome.UNRECOGNIZED),
+    ("<template><slot></slot></template>", Outcome.UNRECOGNIZED),
+    ("<slot hidden></slot>", Outcome.UNRECOGNIZED),
+    # A slot that shows them: the page is the target's (a mirror).
+    ("<slot></slot>", Outcome.WRAPPED),
+])
 def test_a_shadow_hosts_unslotted_children_are_not_what_the_reader_sees(
-        catalog: Catalog) -> None:
-    """A block page whose host carries the target's article as children its shadow root has
-    no <slot> for: a browser shows only the root's words, but the article was read as shown,
-    matched the control and read as `wrapped` (a review)."""
+        catalog: Catalog, slot: str, outcome: Outcome) -> None:
+    """A block page whose host carries the target's article as children its shadow root does
+    not slot: a browser shows only the root's words, but the article was read as shown,
+    matched the control and read as `wrapped` (two reviews)."""
     article = "".join(f"<p>Teapot number {n}: ceramic, hand made, glazed in blue and white, "
                       f"ships in {n % 7 + 1} days.</p>" for n in range(40))
     item = f"<title>Teapot</title><h1>Teapot</h1>{article}"
-    block = ("<title>Teapot</title><div><template shadowrootmode=open><h1>このリンクは開けません"
-             f"</h1></template><h1>Teapot</h1>{article}</div>")
-    outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
-                                       (THIRD_PARTY, 200, {}, block)], control=(TARGET, item))
-    assert outcome is Outcome.UNRECOGNIZED
+    block = (f"<title>Teapot</title><div><template shadowrootmode=open>{slot}</template>"
+             f"<h1>Teapot</h1>{article}</div>")
+    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
+                                    (THIRD_PARTY, 200, {}, block)], control=(TARGET, item)
+                          ) is outcome

@@ -313,6 +313,23 @@ def _group_for(parser: Protego, token: str) -> tuple[str | None, Any]:
     return None, None
 
 
+def directive_kind(line: str) -> tuple[str, str]:
+    """What a robots.txt line is as Protego reads it: ("agent", value) for a User-agent line
+    in any of its spellings, ("rule", value) for Allow/Disallow in any of theirs, ("other",
+    value) for another directive (Crawl-delay, Sitemap …), ("none", "") for a blank or
+    comment line or one Protego does not read."""
+    text = line.split("#", 1)[0].strip()
+    parsed = _extract_directive(text) if text else None
+    if parsed is None or not parsed[1]:
+        return "none", ""
+    name, value = parsed
+    if name in _USER_AGENT_DIRECTIVE:
+        return "agent", value
+    if name in _ALLOW_DIRECTIVE or name in _DISALLOW_DIRECTIVE:
+        return "rule", value
+    return "other", value
+
+
 def _lines(text: str) -> Iterable[tuple[str, str]]:
     """(field, value) of every directive line, read the way Protego reads them (comment cut,
     whitespace stripped, its generous field spellings)."""

@@ -12,12 +12,11 @@ different question with RFC 9309's status rules.)
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 # Protego through the judge's one parsing function (Protego is imported by one module).
-from audit.judge.search import parse_robots
+from audit.judge.search import directive_kind, parse_robots
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +26,6 @@ MAX_ROBOTS_BYTES = 500 * 1024
 # them one by one), and 25,000 wildcard rules in 500 KiB cost ~0.1 s a link, in the crawl's
 # event loop (an adversarial review). The largest real file in the corpus has 389.
 MAX_ROBOTS_RULES = 1000
-_RULE_LINE = re.compile(r"^[ \t]*(?:dis)?allow[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 def origin_of(url: str) -> str:
@@ -73,25 +71,28 @@ class RobotsBook:
 def _first_rules(text: str) -> tuple[str, bool]:
     """The text with at most MAX_ROBOTS_RULES rules for any user agent (a rule of a group
     counts for each agent the group names, as groups of one agent combine), and whether any
-    rule was left out. By position in the file, the `User-agent: *` group that real files put
-    last lost its rules to the named agents' before it, and everything was allowed (a review).
-    A group whose every rule is left out goes with its lines: its `User-agent` lines left
-    beside the next group's would join them (the next review)."""
+    rule was left out. Lines are read as Protego reads them (`User agent`, `Dissallow`, no
+    colon), and a group ends where Protego ends it: at an agent line after any other
+    directive. By position in the file, the `User-agent: *` group that real files put last
+    lost its rules to the named agents' before it; a group whose every rule is left out goes
+    with its lines, as its agents would join the next group's (two reviews)."""
     counts: dict[str, int] = {}
     agents: set[str] = set()
-    in_rules = cut = False
+    after_agents = cut = False  # a directive other than User-agent since the group began
     kept: list[str] = []
     pending: list[str] | None = []  # the group's lines until one of its rules is kept
+    had_rules = False
     for line in text.splitlines(keepends=True):
-        field, _, value = line.partition("#")[0].partition(":")
-        field = field.strip().lower()
-        if field == "user-agent":
-            if in_rules:
-                # A new group: the last one's lines go only where a rule of it was kept.
-                agents, in_rules, pending = set(), False, []
+        kind, value = directive_kind(line)
+        if kind == "agent":
+            if after_agents:
+                if pending is not None and not had_rules:
+                    kept.extend(pending)  # a group of no rules (Crawl-delay only) stays
+                agents, after_agents, had_rules = set(), False, False
+                pending = []  # a group whose rules were all cut goes with its lines
             agents.add(value.strip().lower())
-        elif _RULE_LINE.match(line):
-            in_rules = True
+        elif kind == "rule":
+            after_agents = had_rules = True
             if agents and all(counts.get(agent, 0) >= MAX_ROBOTS_RULES for agent in agents):
                 cut = True
                 continue
@@ -102,10 +103,12 @@ def _first_rules(text: str) -> tuple[str, bool]:
                 pending = None
             kept.append(line)
             continue
+        elif kind == "other":
+            after_agents = True
         if pending is not None:
             pending.append(line)
         else:
             kept.append(line)
-    if pending is not None and not in_rules:
+    if pending is not None and not had_rules:
         kept.extend(pending)  # a last group of no rules (or lines before any group)
     return ("".join(kept), True) if cut else (text, False)

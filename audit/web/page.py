@@ -162,7 +162,7 @@ def _displayed(page: Page) -> tuple[str, bool]:
     if root is None:
         return page.text, True
     hidden, complete = _sheet_hidden(root)
-    hidden |= set(_BROWSER_HIDDEN(root))
+    hidden |= set(_BROWSER_HIDDEN(root)) | _unslotted(root)
     if not hidden:
         return page.text, complete
     body = root.find("body")
@@ -176,14 +176,38 @@ def _displayed(page: Page) -> tuple[str, bool]:
 # login modal a script opens), a closed <details> but its summary, and elements that are
 # never rendered (<datalist>, <noembed>, a ruby's fallback parentheses). Read as hidden for
 # the displayed text only (audit.judge.classify sends words hidden there to review).
-# So is what a declarative shadow root leaves out of sight: the host's own children, where
-# the root has no <slot> (a block page carried the target's article so, and matched it: a
-# review). Any slot counts as showing them all.
 _BROWSER_HIDDEN = lxml.etree.XPath(
     "//dialog[not(@open)] | //details[not(@open)]/*[not(self::summary)] | //datalist"
-    " | //noembed | //rp"
-    " | //*[template[@shadowrootmode]][not(template[@shadowrootmode]//slot)]"
-    "/*[not(self::template)]")
+    " | //noembed | //rp")
+_SHADOW_HOSTS = lxml.etree.XPath("//*[template[@shadowrootmode]]")
+# Elements that may carry a shadow root (besides custom elements, whose names have a hyphen).
+_HOSTS = frozenset({"article", "aside", "blockquote", "body", "div", "footer", "h1", "h2", "h3",
+                    "h4", "h5", "h6", "header", "main", "nav", "p", "section", "span"})
+
+
+def _unslotted(root: lxml.etree._Element) -> set[lxml.etree._Element]:
+    """What a declarative shadow root leaves out of sight: the children of its host that no
+    slot of the root takes (an unnamed slot takes those without a `slot` attribute, a named
+    one those naming it). Only the host's first root counts, only a slot of the root itself
+    (not of a root nested in it, nor in an inert template) and not a `hidden` one; a slot a
+    style sheet hides is not read. A block page carried the target's article so and matched
+    it, with no slot, then with a slot that showed nothing (two reviews)."""
+    unseen: set[lxml.etree._Element] = set()
+    for host in _SHADOW_HOSTS(root):
+        tag = host.tag if isinstance(host.tag, str) else ""
+        if tag not in _HOSTS and "-" not in tag:
+            continue  # a host HTML allows no shadow root on: the template stays inert
+        shadow = next((t for t in host.iterchildren("template")
+                       if (t.get("shadowrootmode") or "").lower() in ("open", "closed")), None)
+        if shadow is None:
+            continue
+        names = {(slot.get("name") or "") for slot in shadow.iter("slot")
+                 if slot.get("hidden") is None
+                 and next(slot.iterancestors("template"), None) is shadow}
+        unseen.update(child for child in host.iterchildren()
+                      if isinstance(child.tag, str) and child.tag != "template"
+                      and (child.get("slot") or "") not in names)
+    return unseen
 
 
 def _sheet_hidden(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element], bool]:
@@ -623,17 +647,57 @@ def _nonceable(script: lxml.etree._Element) -> bool:
     return True
 
 
+def _meta_policies(text: str, root: lxml.etree._Element
+                   ) -> list[tuple[int, _ScriptPolicy | None]]:
+    """Each meta's policy a browser obeys, with the number of the page's inline scripts before
+    it (it counts for those after it). Chromium obeys one in <head> only, as HTML5 builds the
+    tree: a meta after </head> goes back into <head>, one in <body> or in <svg> is ignored,
+    and with scripts on <noscript> is raw text, so a meta written inside its text after a
+    `</noscript>` (in a style, a comment or an attribute) is in <head>. libxml2's tree says
+    none of this (three reviews: a block page's forward ran, or a redirect's did not), so a
+    page that names a policy in a meta is parsed again by the HTML5 parser; past its size
+    bound, libxml2's metas count wherever they are but <noscript>, <template> and foreign
+    content (a script Chromium runs may then be taken as refused)."""
+    if not _NAMES_CSP.search(text):
+        return []
+    tree: lxml.etree._Element | None = None
+    if len(text) <= FALLBACK_MAX_CHARS:
+        with contextlib.suppress(Exception):  # a bug in the second parser: libxml2's reading
+            tree = _html5_tree(text)
+    found: list[tuple[int, _ScriptPolicy | None]] = []
+    before = 0
+    for element in (tree if tree is not None else root).iter("script", "meta"):
+        outside = {a.tag for a in element.iterancestors()}
+        if element.tag == "script":
+            if element.text and not element.get("src") and not outside & _INERT:
+                before += 1
+            continue
+        if (element.get("http-equiv") or "").lower() != "content-security-policy" or not (
+                element.get("content")):
+            continue
+        if "head" in outside if tree is not None else not outside & (_INERT | _FOREIGN):
+            found.append((before, _script_policy(element.get("content", ""))))
+    return found
+
+
+# Where a meta or a script does nothing: inert, or raw text with scripts on; foreign content.
+_INERT = {"noscript", "template"}
+_FOREIGN = {"svg", "math"}
+_NAMES_CSP = re.compile("content-security-policy", re.IGNORECASE)
+
+
 def _allowed(scripts: list[lxml.etree._Element], header_policies: list[str],
-             meta_policies: list[tuple[lxml.etree._Element, _ScriptPolicy | None]],
-             root: lxml.etree._Element) -> list[lxml.etree._Element]:
-    """The inline scripts every policy allows: the header's, and each <head> meta's for the
-    scripts after it. Each policy is read once (read once a script, a page of 3,500 scripts
-    under a 56 KB header took 20 s: a review)."""
+             meta_policies: list[tuple[int, _ScriptPolicy | None]]
+             ) -> list[lxml.etree._Element]:
+    """The inline scripts every policy allows: the header's, and each meta's for the scripts
+    after it (`meta_policies`: how many of the page's inline scripts come before each).
+    Each policy is read once (read once a script, a page of 3,500 scripts under a 56 KB
+    header took 20 s: a review)."""
     # Only policies that can refuse a script count, each once (a header may repeat one).
     policies = list(dict.fromkeys(
         policy for policy in map(_script_policy, header_policies)
         if policy is not None and not policy.inline))
-    metas = [(meta, policy) for meta, policy in meta_policies
+    metas = [(before, policy) for before, policy in meta_policies
              if policy is not None and not policy.inline]
     if not policies and not metas:
         return scripts
@@ -641,12 +705,12 @@ def _allowed(scripts: list[lxml.etree._Element], header_policies: list[str],
         # More policies than any site sends, each to be checked for every script: a hostile
         # header. Read as refusing every inline script (the page's own forwards not followed).
         return []
-    order: dict[lxml.etree._Element, int] = {}
-    if metas:
-        order = {element: n for n, element in enumerate(root.iter())}
     allowed = []
+    counted = 0  # the page's inline scripts so far, as _meta_policies counts them
     for script in scripts:
-        applying = policies + [policy for meta, policy in metas if order[meta] < order[script]]
+        applying = policies + [policy for before, policy in metas if before <= counted]
+        if not any(True for _ in script.iterancestors(*_INERT)):
+            counted += 1
         if all(_allows_inline(policy, script) for policy in applying):
             allowed.append(script)
     return allowed
@@ -800,20 +864,10 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     # forwarding to the target (an adversarial review).
     header_policies = csp.split(",") if csp else []
     sandboxed = any(_sandboxed(policy) for policy in header_policies)
-    # A meta's policy counts for what follows it, not inside <noscript> (raw text with scripts
-    # on) or <template> (inert), its name as written (Chromium does not trim it). Chromium also
-    # ignores one in <body>, where libxml2's tree cannot say where HTML5 puts it (a meta after
-    # </head> goes back into <head>: read as in <body>, a block page's forward was followed,
-    # a review): counted wherever it is, a script it would not refuse may be taken as refused
-    # (the page kept, never a forward invented).
-    meta_policies: list[tuple[lxml.etree._Element, _ScriptPolicy | None]] = []
+    meta_policies = _meta_policies(text, root)
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
         equiv = (meta.get("http-equiv") or "").strip().lower()
-        if ((meta.get("http-equiv") or "").lower() == "content-security-policy"
-                and meta.get("content")
-                and not any(True for _ in meta.iterancestors("noscript", "template"))):
-            meta_policies.append((meta, _script_policy(meta.get("content", ""))))
         if name == "og:url" and not page.canonical and meta.get("content"):
             page.canonical = meta.get("content", "").strip()
         if equiv == "refresh" and meta.get("content") is not None:
@@ -846,7 +900,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     if not sandboxed:
         dropped = _after_frameset(root)
         page.runnable_scripts = [s.text for s in _allowed(inline, header_policies,
-                                                          meta_policies, root)
+                                                          meta_policies)
                                  if _runs(s) and s not in dropped]
 
     body = root.find("body")
