@@ -351,6 +351,29 @@ def test_a_content_security_policy_runs_the_scripts_it_allows(case: str) -> None
     assert ran == runs
 
 
+def test_a_script_only_html5_sees_does_not_shift_a_metas_policy() -> None:
+    """A script smuggled past a `</noscript>` before the meta is a script to Chromium and
+    style text to libxml2: matched by position between the two trees, the meta's policy fell
+    on the script before the forward, and the block page forwarded (a review). Chromium runs
+    neither; where the trees disagree the meta counts for every script."""
+    html = ("<html><head><noscript><style></noscript><script>var ok=1</script></style>"
+            "</noscript><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'none'\">"
+            "<title>Link blocked</title></head><body><p>This link has been blocked.</p>"
+            "<script>location.href=\"https://target.example/\"</script></body></html>")
+    assert parse_page(html, "https://p.example/").runnable_scripts == []
+
+
+def test_a_page_past_the_second_parsers_bound_that_names_a_policy_runs_no_script() -> None:
+    """Past 250,000 characters libxml2 alone reads the page, and a meta smuggled past a
+    `</noscript>` is style text to it: the forward ran where Chromium's did not (a review)."""
+    meta = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
+    html = (f"<html><head><noscript><style></noscript>{meta}</style></noscript></head><body>"
+            + "<p>padding</p>" * (FALLBACK_MAX_CHARS // 14)
+            + "<script>location.href='https://target.example/'</script></body></html>")
+    assert len(html) > FALLBACK_MAX_CHARS
+    assert parse_page(html, "https://p.example/").runnable_scripts == []
+
+
 def test_a_policy_header_costs_little_however_many_scripts() -> None:
     """Every policy was read again for every inline script: 3,500 scripts under a 56 KB header
     took 20 s, a page the crawl process may parse itself (a review). Read once each now: the

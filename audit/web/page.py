@@ -655,34 +655,49 @@ def _meta_policies(text: str, root: lxml.etree._Element
     and with scripts on <noscript> is raw text, so a meta written inside its text after a
     `</noscript>` (in a style, a comment or an attribute) is in <head>. libxml2's tree says
     none of this (three reviews: a block page's forward ran, or a redirect's did not), so a
-    page that names a policy in a meta is parsed again by the HTML5 parser; past its size
-    bound, libxml2's metas count wherever they are but <noscript>, <template> and foreign
-    content (a script Chromium runs may then be taken as refused)."""
+    page that names a policy is parsed again by the HTML5 parser. Where the two trees hold
+    different inline scripts (one smuggled past a `</noscript>` too), which script is after a
+    meta cannot be matched between them, and the metas count for every script; past the HTML5
+    parser's size bound, a page that names a policy runs no inline script (a meta smuggled so
+    is no meta to libxml2: the next review). Either way a script Chromium runs may be taken as
+    refused, never one it refuses as run."""
     if not _NAMES_CSP.search(text):
         return []
-    tree: lxml.etree._Element | None = None
-    if len(text) <= FALLBACK_MAX_CHARS:
-        with contextlib.suppress(Exception):  # a bug in the second parser: libxml2's reading
-            tree = _html5_tree(text)
+    if len(text) > FALLBACK_MAX_CHARS:
+        return [(0, _REFUSE_ALL)]
+    try:
+        tree = _html5_tree(text)
+    except Exception:  # a bug in the second parser: the safe reading of a page too long for it
+        return [(0, _REFUSE_ALL)]
     found: list[tuple[int, _ScriptPolicy | None]] = []
     before = 0
-    for element in (tree if tree is not None else root).iter("script", "meta"):
+    for element in tree.iter("script", "meta"):
         outside = {a.tag for a in element.iterancestors()}
         if element.tag == "script":
             if element.text and not element.get("src") and not outside & _INERT:
                 before += 1
             continue
-        if (element.get("http-equiv") or "").lower() != "content-security-policy" or not (
-                element.get("content")):
-            continue
-        if "head" in outside if tree is not None else not outside & (_INERT | _FOREIGN):
+        if ((element.get("http-equiv") or "").lower() == "content-security-policy"
+                and element.get("content") and "head" in outside):
             found.append((before, _script_policy(element.get("content", ""))))
+    if found and before != _inline_count(root):
+        return [(0, policy) for _, policy in found]
     return found
+
+
+def _inline_count(root: lxml.etree._Element) -> int:
+    """The page's inline scripts as _meta_policies counts them, in libxml2's tree."""
+    return sum(1 for script in root.iter("script")
+               if script.text and not script.get("src")
+               and not any(True for _ in script.iterancestors(*_INERT)))
+
+
+# A policy that refuses every inline script.
+_REFUSE_ALL = _ScriptPolicy(frozenset(), frozenset(), inline=False)
 
 
 # Where a meta or a script does nothing: inert, or raw text with scripts on; foreign content.
 _INERT = {"noscript", "template"}
-_FOREIGN = {"svg", "math"}
 _NAMES_CSP = re.compile("content-security-policy", re.IGNORECASE)
 
 
