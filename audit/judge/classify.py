@@ -616,8 +616,6 @@ _SHOWING = ("img, image, picture, svg, canvas, video, object, embed, iframe, fra
             "template[shadowroot]")
 
 
-
-
 def shows_nothing(page: Page) -> bool:
     """A blank page: no text (not even a title), no script of its own, nothing that shows
     without text (pictures, frames, fields, a style sheet it loads, a background), no style

@@ -115,8 +115,18 @@ class Chain:
     def next_via(self) -> Via:
         return "start" if not self.hops else "http"
 
+    @property
+    def own_hops(self) -> list[Hop]:
+        """The chain's hops without the control fetch's."""
+        return [h for h in self.hops if h.via != "control"]
+
+    @property
+    def came_through_target(self) -> bool:
+        """through_target of the chain so far: its answers are the target's own from here on."""
+        return through_target(self.own_hops, self.probe.target_url)
+
     def visited(self, url: str) -> bool:
-        return any(h.url == url for h in self.hops if h.via != "control")
+        return any(h.url == url for h in self.own_hops)
 
 
 def probe_id(source: str, surface: str, target_url: str) -> str:
@@ -229,7 +239,7 @@ def record(chain: Chain, response: Response, via: Via) -> Hop:
 def _follow(chain: Chain, url: str | None, via: Via) -> Step:
     if url is None:
         return Step("stop")
-    if len([h for h in chain.hops if h.via != "control"]) >= MAX_HOPS:
+    if len(chain.own_hops) >= MAX_HOPS:
         return Step("fail", failure=f"hop_limit:{MAX_HOPS}")
     if chain.visited(url):
         return Step("fail", failure="redirect_loop")
@@ -337,8 +347,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
             facts = PageFacts(kind=PageKind.ERROR, endpoint=endpoint,
                               failure=f"endpoint_error:{status}", title=facts.title,
                               excerpt=facts.excerpt)
-        elif status == UNAVAILABLE_FOR_LEGAL_REASONS and not through_target(
-                [h for h in chain.hops if h.via != "control"], chain.probe.target_url):
+        elif status == UNAVAILABLE_FOR_LEGAL_REASONS and not chain.came_through_target:
             # A refusal stated off any endpoint, before the target answered: a platform's page
             # says the link is not to be shown; elsewhere (a third party the link was sent
             # to, another host of the target's domain) a person says whose refusal it is.
@@ -368,9 +377,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if status >= 400:
         return Step("stop")
     if analysis.parsed and (analysis.short or facts.kind is PageKind.REDIRECT):
-        if analysis.meta_refresh and analysis.refresh_waits and chain.page is facts and not (
-                through_target([h for h in chain.hops if h.via != "control"],
-                               chain.probe.target_url)):
+        if (analysis.meta_refresh and analysis.refresh_waits and chain.page is facts
+                and not chain.came_through_target):
             # Shown for seconds before it forwards, before the target was reached, in words
             # no marker knows: a countdown, whose wait the reader sees. Followed, a leave
             # page in Japanese counting down to the platform's own URL (an opaque wrapper, a
@@ -443,12 +451,11 @@ def reached_target(chain: Chain) -> bool:
     answered with a page, not an error. Anything else needs the control fetch: to tell a dead
     target from a block, and to compare where the chain ended with where the target ends (on
     another host of the target's site too: it may be the platform's own notice)."""
-    hops = [h for h in chain.hops if h.via != "control"]
+    hops = chain.own_hops
     if not hops:
         return False
     last = hops[-1]
-    return (last.status is not None and 200 <= last.status < 400
-            and through_target(hops, chain.probe.target_url))
+    return last.status is not None and 200 <= last.status < 400 and chain.came_through_target
 
 
 def needs_control(chain: Chain) -> bool:
@@ -560,7 +567,7 @@ def _uncompared(chain: Chain) -> bool:
 def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],
                 finished_at: datetime | None = None) -> Observation:
     probe = chain.probe
-    chain_hops = [h for h in chain.hops if h.via != "control"]
+    chain_hops = chain.own_hops
     compared = comparison(chain)
     page = chain.page
     outcome, reason = classify_observation(

@@ -474,7 +474,7 @@ class ChainBuilder:
     def _implicit_control(chain: chains.Chain) -> None:
         """No control fetch was captured: when the chain's own last hop went to the target's
         host, that answer is the target's (a dead target is `target_down`, not a block)."""
-        hops = [h for h in chain.hops if h.via != "control"]
+        hops = chain.own_hops
         if hops and host_of(hops[-1].url) == host_of(chain.probe.target_url):
             chain.control_ok = chains.target_answered(hops[-1].status)
 
