@@ -102,12 +102,14 @@ def comparable(chain: Fingerprint, control: Fingerprint) -> bool:
     may hide what the chain's page shows, and a target that hides all of its text until its
     script runs (anti-clickjacking) shows nothing to compare (a review: the first matched a
     block page to the target, the second made a platform's copy of the target a diversion).
-    Nor where the control has no text and the chain's page has some: a block page with its
-    words and the target's title and skeleton matched a target whose page a script builds
-    (a review). Where not, a chain that ended off the target's site is for review."""
+    Nor where one page has text and the other none: a block page with its words and the
+    target's title and skeleton matched a target whose page a script builds, and a block page
+    whose notice is a picture (or text hulian could not read) matched the target's page by
+    its title and skeleton (two reviews). Where not, a chain that ended off the target's
+    site is for review."""
     return chain.complete and control.complete and not (
-        control.text and control.displayed is not None and not control.displayed) and not (
-        not control.text and chain.text)
+        control.text and control.displayed is not None and not control.displayed) and (
+        bool(control.text) == bool(chain.text))
 
 
 def _trigrams(text: str) -> frozenset[int]:

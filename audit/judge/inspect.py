@@ -10,7 +10,7 @@ from audit.bounded import read_bounded, read_file_bounded
 from audit.errors import HulianError
 from audit.judge.classify import classify_page, outbound_links, platform_for_url
 from audit.policy.catalog import Catalog
-from audit.web.decode import MAX_PAGE_BYTES, decode_html
+from audit.web.decode import MAX_PAGE_BYTES, declared_not_ascii, decode_html
 from audit.web.page import parse_page
 from audit.web.urls import host_of
 
@@ -31,10 +31,11 @@ _LOST = {"depth_cut": "elements nested deeper than the parser follows",
          "unparsed_tail": "the HTML parser stopped before the end of the page"}
 
 
-def _looks_binary(data: bytes) -> bool:
+def _looks_binary(data: bytes, content_type: str | None) -> bool:
     head = data[:4096]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return False  # UTF-16 text has NULs by design
+    if (head.startswith((b"\xff\xfe", b"\xfe\xff"))
+            or declared_not_ascii(content_type, data) in ("utf-16le", "utf-16be")):
+        return False  # UTF-16 text has NULs by design (a crawl reads it as declared)
     if b"\x00" in head:
         return True
     # Magic numbers of formats people save by mistake (gzip, zip, PDF, PNG, JPEG).
@@ -46,7 +47,7 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
                   max_bytes: int = MAX_PAGE_BYTES) -> Inspection:
     if not data.strip():
         raise InspectError(f"{source}: empty file, nothing to inspect")
-    if _looks_binary(data):
+    if _looks_binary(data, content_type):
         raise InspectError(f"{source}: not an HTML page (binary content)")
     decoded = decode_html(data, content_type, max_bytes=max_bytes)
     warnings = []

@@ -1,9 +1,18 @@
 """Turn the bytes of a saved or fetched page into text, whatever charset it claims.
 
-Order of evidence: a byte-order mark; valid multi-byte UTF-8 (it almost never happens by
-accident, and Chinese pages often declare gb2312 while serving UTF-8 or the reverse); the
-HTTP header; the page's own <meta>; then strict trials of the Chinese legacy codecs; then
-charset-normalizer; and finally UTF-8 with replacement characters, so decoding never fails.
+Order of evidence: a byte-order mark; a declared encoding that reads ASCII bytes as
+something else (below); valid multi-byte UTF-8 (it almost never happens by accident, and
+Chinese pages often declare gb2312 while serving UTF-8 or the reverse); the HTTP header; the
+page's own <meta>; then strict trials of the Chinese legacy codecs; then charset-normalizer;
+and finally UTF-8 with replacement characters, so decoding never fails.
+
+A page declared (as browsers read the header, then the <meta>: WHATWG's labels, from
+webencodings) in UTF-16 without a byte-order mark, in ISO-2022-JP, or in an encoding browsers
+replace (ISO-2022-KR, HZ: the page is one U+FFFD) is decoded as declared, before the UTF-8
+and ASCII readings: its bytes may all be ASCII, and read as ASCII they are markup a browser
+never sees. A block page in ISO-2022-JP hid its notice from hulian and the target's text
+from the browser inside two-byte characters, and read as an open link (an adversarial
+review).
 """
 
 from __future__ import annotations
@@ -11,6 +20,8 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+
+import webencodings
 
 # GB2312 and GBK are subsets of GB18030; decoding with the superset loses nothing and
 # accepts the characters real "gb2312" pages use anyway.
@@ -69,6 +80,34 @@ def meta_charset(head: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
+# WHATWG's encodings that are not ASCII-compatible (an ASCII byte is not the ASCII character)
+# and the Python codecs that read them; "replacement" decodes a whole page to one U+FFFD.
+_NOT_ASCII_COMPATIBLE = {"utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
+                         "iso-2022-jp": "iso2022_jp", "replacement": ""}
+
+
+def browser_declared(content_type: str | None, data: bytes) -> tuple[str, str] | None:
+    """The encoding a browser takes from a page's declarations, and which one said it
+    ("header" or "meta"): the Content-Type's charset if it is a WHATWG label, else the
+    <meta>'s, which cannot say UTF-16 (read as UTF-8) nor x-user-defined (windows-1252)."""
+    header = webencodings.lookup(header_charset(content_type) or "")
+    if header is not None:
+        return header.name, "header"
+    meta = webencodings.lookup(meta_charset(data) or "")
+    if meta is None:
+        return None
+    name = {"utf-16le": "utf-8", "utf-16be": "utf-8",
+            "x-user-defined": "windows-1252"}.get(meta.name, meta.name)
+    return name, "meta"
+
+
+def declared_not_ascii(content_type: str | None, data: bytes) -> str | None:
+    """The WHATWG name of a declared encoding that reads ASCII bytes as something else
+    (UTF-16 without its mark, ISO-2022-JP, the replacement encoding), if the page has one."""
+    declared = browser_declared(content_type, data)
+    return declared[0] if declared and declared[0] in _NOT_ASCII_COMPATIBLE else None
+
+
 def _strict(data: bytes, encoding: str) -> str | None:
     try:
         return data.decode(encoding)
@@ -89,6 +128,14 @@ def decode_html(data: bytes, content_type: str | None = None,
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return Decoded(data.decode(encoding, errors="replace"), encoding, "bom", truncated)
+
+    browser = browser_declared(content_type, data)
+    if browser is not None and browser[0] in _NOT_ASCII_COMPATIBLE:
+        name, said_by = browser
+        python_codec = _NOT_ASCII_COMPATIBLE[name]
+        whole = (data.decode(python_codec, errors="replace") if python_codec
+                 else "\ufffd" if data else "")
+        return Decoded(whole, name, said_by, truncated)
 
     # Valid UTF-8 with at least one multi-byte sequence: trust it over any declaration.
     if re.search(rb"[\x80-\xff]", data):

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import html
 import re
+import sys
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -412,7 +415,7 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
                     if href is not None:
                         # Most links hold only text: then their text is all their text.
                         label = (el.text or "") if len(el) == 0 else text_of(el)
-                        anchors.append(Anchor(html.unescape(href), " ".join(label.split())))
+                        anchors.append(Anchor(html.unescape(href), _one_line(label)))
                         # Link text is visible but not "text outside links": cut the loose
                         # stream.
                         loose.append("\n")
@@ -440,8 +443,46 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
     return parts, loose, anchors
 
 
+# Characters a browser does not draw: Unicode's format characters (category Cf: zero-width
+# spaces and joiners, the soft hyphen but where it breaks a line, bidi controls, the
+# byte-order mark) and the invisible marks among the default-ignorable code points
+# (variation selectors, the grapheme joiner, Mongolian's selectors). A phrase with one inside
+# reads as the phrase; kept in the text they hid a catalog phrase from the markers, and a
+# block page in the target's clothes read as the target reached (a review).
+_INVISIBLE_MARKS = [0x034F, 0x180B, 0x180C, 0x180D, 0x180F, *range(0xFE00, 0xFE10),
+                    *range(0xE0100, 0xE01F0)]
+
+
+def _character_class(codes: list[int]) -> str:
+    """A regular expression's class of these code points, as ranges (a class of single
+    characters made the regular expression engine 20 times slower over a page's text)."""
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "[{}]".format("".join(re.escape(chr(first)) + ("" if first == last else
+                                                         "-" + re.escape(chr(last)))
+                                 for first, last in ranges))
+
+
+@functools.cache
+def _invisible() -> re.Pattern[str]:
+    """The characters a browser does not draw (made on first use: reading the whole Unicode
+    table takes a tenth of a second, which a CLI that parses no page need not pay)."""
+    return re.compile(_character_class(
+        [*(c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"),
+         *_INVISIBLE_MARKS]))
+
+
+def _one_line(text: str) -> str:
+    """A title's or a link's text as read: format characters dropped, spacing collapsed."""
+    return " ".join(_invisible().sub("", text).split())
+
+
 def _squash(text: str) -> str:
-    lines = (" ".join(line.split()) for line in text.split("\n"))
+    lines = (" ".join(line.split()) for line in _invisible().sub("", text).split("\n"))
     return "\n".join(line for line in lines if line)
 
 
@@ -867,7 +908,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     # (one saying 扫码登录 made a block page a login wall: a review).
     title = next((t for t in root.iter("title")
                   if not any(True for _ in t.iterancestors("svg"))), None)
-    page.title = " ".join((text_of(title) if title is not None else "").split())[:TITLE_CHARS]
+    page.title = _one_line(text_of(title) if title is not None else "")[:TITLE_CHARS]
     # The refreshes a browser running scripts acts on: the response's Refresh header first
     # (Chromium reads it as the document starts; ignored, it left a page that forwards at
     # once read as a block: an adversarial review), then the page's own, in order.
