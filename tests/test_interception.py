@@ -293,6 +293,10 @@ DOWNLOAD = ("<html><head><title>Get the app</title></head><body><h1>Open in our 
             "<a href='https://apps.example/dl'>Download</a></body></html>")
 
 
+# The page the control ends on, under a parameter a wrapper added: one host, another URL.
+TRACKED = "https://www.example-shop.com/sale?from=zhihu"
+
+
 def _short_link_chain(catalog: Catalog, final_url: str, final_body: str,
                       control_url: str, control_body: str) -> Outcome:
     """A short-link target: the chain and the control both leave the target's own site."""
@@ -382,12 +386,14 @@ def test_a_block_page_in_the_targets_clothes_did_not_reach_the_target(catalog: C
     # The target's title, length and layout, and words no marker knows that say the link is
     # blocked: it matched the control on length, title and structure, and read as `wrapped`
     # (an adversarial review). Its text does not match.
+    # On the host the control ends on (another URL of it: a parameter the wrapper added),
+    # where the pages' likeness decides.
     mimic = ARTICLE.replace("Item text.", "Not allowed")
-    assert _short_link_chain(catalog, "https://promo.example-elsewhere.net/sale", mimic,
+    assert _short_link_chain(catalog, TRACKED, mimic,
                              "https://www.example-shop.com/sale", ARTICLE) \
         is Outcome.UNRECOGNIZED
-    # The same page on another host still matches: texts alike.
-    assert _short_link_chain(catalog, "https://mirror.example-elsewhere.net/sale", ARTICLE,
+    # The same page there still matches: texts alike.
+    assert _short_link_chain(catalog, TRACKED, ARTICLE,
                              "https://www.example-shop.com/sale", ARTICLE) is Outcome.WRAPPED
 
 
@@ -409,10 +415,10 @@ def test_a_block_page_behind_the_targets_long_menu_did_not_reach_the_target(
              + "".join(f"<p>{words(f'zorblat{n}', 40)}</p>" for n in range(300))
              + "</body></html>")
     assert len(parse_page(mimic, "https://x.example/").text) > 8000
-    assert _short_link_chain(catalog, "https://promo.example-elsewhere.net/sale", mimic,
+    assert _short_link_chain(catalog, TRACKED, mimic,
                              "https://www.example-shop.com/sale", target) \
         is Outcome.UNRECOGNIZED
-    assert _short_link_chain(catalog, "https://mirror.example-elsewhere.net/sale", target,
+    assert _short_link_chain(catalog, TRACKED, target,
                              "https://www.example-shop.com/sale", target) is Outcome.WRAPPED
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from audit.judge.classify import classify_page, on_target_site, platform_for_url
+from audit.judge.compare import looks_alike
 from audit.judge.interception import endpoint_at
 from audit.measure import chain as chains
 from audit.model import Outcome, PageKind, Probe, SurfaceKind
@@ -184,10 +185,15 @@ def test_a_platform_page_only_like_the_targets_is_for_review(catalog: Catalog) -
         outcome = _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": DOUBAN_PAGE}, ""),
                                      (DOUBAN_PAGE, 200, {}, page)], control=(TARGET, item))
         assert outcome is expected, page
-    # On a site of no known platform (a mirror), alike the control is the target reached.
+    # On a site of no known platform, alike the control is for review too: a mirror looks
+    # like a platform's transcoded copy under a warning bar (a review: `wrapped` at 0.80).
     mirror = "https://mirror.example-elsewhere.net/item/42"
     assert _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": mirror}, ""),
                               (mirror, 200, {}, item)], control=(TARGET, item)) \
+        is Outcome.UNRECOGNIZED
+    # Where the target's own page ends on that host, it is the target reached.
+    assert _outcome(catalog, [(BAIDU_WRAPPER, 302, {"location": mirror}, ""),
+                              (mirror, 200, {}, item)], control=(mirror, item)) \
         is Outcome.WRAPPED
 
 
@@ -230,15 +236,16 @@ def test_a_notice_on_another_host_of_the_targets_domain_is_not_the_target(
 
 def test_another_host_of_the_targets_domain_is_reached_when_the_target_leads_there(
         catalog: Catalog) -> None:
-    """The target's own redirect to its mobile host, or a page there like the target's: the
-    target reached, as before (the first without a control fetch)."""
+    """The target's own redirect to its mobile host: the target reached, as before (without a
+    control fetch). A page there like the target's that the target did not lead to is for
+    review: likeness on another host is how a platform's copy of the target looks too."""
     mobile = "https://m.baike.baidu.com/item/42"
     wrapper = f"https://www.baidu.com/link?url={BAIKE}"
     led = [(wrapper, 302, {"location": BAIKE}, ""), (BAIKE, 302, {"location": mobile}, ""),
            (mobile, 200, {}, BAIKE_PAGE)]
     assert _baike_outcome(catalog, led, None) is Outcome.WRAPPED
     alike = [(wrapper, 302, {"location": mobile}, ""), (mobile, 200, {}, BAIKE_PAGE)]
-    assert _baike_outcome(catalog, alike, (BAIKE, BAIKE_PAGE)) is Outcome.WRAPPED
+    assert _baike_outcome(catalog, alike, (BAIKE, BAIKE_PAGE)) is Outcome.UNRECOGNIZED
     # The control ends on the chain's own host: one host, the same answer.
     assert _baike_outcome(catalog, alike, (mobile, BAIKE_PAGE)) is Outcome.WRAPPED
     # Unlike on another host, also where that host is the control's: the page says otherwise.
@@ -354,8 +361,8 @@ def test_a_likeness_on_the_targets_own_platform_is_for_review(catalog: Catalog) 
               f"<div class=z><h1>微博正文</h1>{article}</div>")
     probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=target,
                   rendered_as="anchor")
-    for notice, matched, outcome in ((shown, True, Outcome.UNRECOGNIZED),
-                                     (hidden, False, Outcome.DIVERTED)):
+    for notice, alike, outcome in ((shown, True, Outcome.UNRECOGNIZED),
+                                   (hidden, False, Outcome.DIVERTED)):
         chain = chains.Chain(probe=probe)
         chains.on_response(chain, chains.Response(
             url="https://weibo.cn/notice/view", status=200,
@@ -365,7 +372,8 @@ def test_a_likeness_on_the_targets_own_platform_is_for_review(catalog: Catalog) 
             body=_page_bytes(post)), catalog)
         observation = chains.observation(chain, run_id="r", method="crawl")
         assert observation.comparison is not None
-        assert observation.comparison.matched is matched
+        assert not observation.comparison.matched  # another host: never the target's page
+        assert looks_alike(observation.comparison) is alike
         assert observation.outcome is outcome
 
 
@@ -469,9 +477,11 @@ def test_a_page_with_text_is_not_like_a_target_that_has_none(catalog: Catalog) -
     outcome = _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
                                        (THIRD_PARTY, 200, {}, block)], control=(TARGET, spa))
     assert outcome is Outcome.UNRECOGNIZED
-    # Two pages that both show nothing (a mirror of the script-built page) are still alike.
-    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
-                                    (THIRD_PARTY, 200, {}, spa)], control=(TARGET, spa)) \
+    # Two pages that both show nothing (the script-built page with a tracking parameter the
+    # wrapper added) are still alike.
+    tracked = f"{TARGET}?from=zhihu"
+    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": tracked}, ""),
+                                    (tracked, 200, {}, spa)], control=(TARGET, spa)) \
         is Outcome.WRAPPED
 
 
@@ -649,7 +659,7 @@ def test_a_meta_policy_after_the_head_still_forbids_the_forward(catalog: Catalog
     ("<span><template shadowrootmode=open><slot></slot></template></span>", Outcome.UNRECOGNIZED),
     ("<template><slot></slot></template>", Outcome.UNRECOGNIZED),
     ("<slot hidden></slot>", Outcome.UNRECOGNIZED),
-    # A slot that shows them: the page is the target's (a mirror).
+    # A slot that shows them: the page is the target's (with a parameter the wrapper added).
     ("<slot></slot>", Outcome.WRAPPED),
 ])
 def test_a_shadow_hosts_unslotted_children_are_not_what_the_reader_sees(
@@ -662,6 +672,7 @@ def test_a_shadow_hosts_unslotted_children_are_not_what_the_reader_sees(
     item = f"<title>Teapot</title><h1>Teapot</h1>{article}"
     block = (f"<title>Teapot</title><div><template shadowrootmode=open>{slot}</template>"
              f"<h1>Teapot</h1>{article}</div>")
-    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": THIRD_PARTY}, ""),
-                                    (THIRD_PARTY, 200, {}, block)], control=(TARGET, item)
+    tracked = f"{TARGET}?from=zhihu"
+    assert _zhihu_outcome(catalog, [(ZHIHU_WRAPPER, 302, {"location": tracked}, ""),
+                                    (tracked, 200, {}, block)], control=(TARGET, item)
                           ) is outcome

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from audit.judge.compare import looks_alike
 from audit.judge.forwards import Forward, page_forward, script_targets
 from audit.judge.interception import (
     endpoint_at,
@@ -40,6 +41,7 @@ from audit.web import stylesheet
 from audit.web.page import Page, find_text_urls, text_of
 from audit.web.urls import (
     Unwrapped,
+    as_requested,
     host_matches,
     host_of,
     looks_like_url,
@@ -895,27 +897,21 @@ def on_target_site(url: str | None, target_url: str) -> bool:
 
 
 def through_target(hops: list[Hop], target_url: str) -> bool:
-    """Whether the chain reached the target itself: its last page answered on the target's
-    host, or it asked for the target's own URL and got an answer, from which on every page is
-    where the target leads (its redirects, refreshes and scripts), not the platform. The test
-    of "reached" for a chain, with the control comparison. Not the target's registrable domain:
-    a company's platform serves its interstitials on other hosts of the domain its services
-    share (a Baidu notice at www.baidu.com for a baike.baidu.com link read as the target
-    reached: a known limit until 2026-12-06). Nor any URL on the target's host the chain passed:
-    the platform chooses that URL, and an open redirect there (`/out?url=` to the platform's
-    own notice) made a diversion read as the target reached (a review)."""
-    target_host = host_of(target_url)
-    if target_host is None or not hops:
+    """Whether the chain reached the target itself: it asked for the target's own URL and got
+    an answer, from which on every page is where the target leads (its redirects, refreshes
+    and scripts), not the platform. The test of "reached" for a chain, with the control
+    comparison. Not the target's registrable domain: a company's platform serves its
+    interstitials on other hosts of the domain its services share (a Baidu notice at
+    www.baidu.com for a baike.baidu.com link read as the target reached: a known limit until
+    2026-12-06). Nor any URL on the target's host: the platform chooses that URL, and an open
+    redirect there (`/out?url=` to the platform's own notice), the target's home page for its
+    deep link, a `?from=` the target refuses, a path mangled into its 404 or its "open in the
+    app" page all read as the target reached (two reviews). A chain that ends elsewhere on the
+    target's host is compared with the control fetch like any other."""
+    if not hops:
         return False
-    if hops[-1].status is not None and host_of(hops[-1].url) == target_host:
-        return True
-    wanted = _without_fragment(target_url)
-    return any(hop.status is not None and _without_fragment(hop.url) == wanted for hop in hops)
-
-
-def _without_fragment(url: str) -> str:
-    """The URL as requested (a browser sends no fragment), written as a browser writes it."""
-    return (resolve(None, url) or url).partition("#")[0]
+    wanted = as_requested(target_url)
+    return any(hop.status is not None and as_requested(hop.url) == wanted for hop in hops)
 
 
 # The page kinds that decide an outcome by themselves, whatever happened after them.
@@ -941,11 +937,11 @@ def classify_observation(
     a block, copy-to-browser or unreadable interception page decides next; a failed chain is
     `target_down` when the control fetch failed too, otherwise `error`; a warning page is
     `warned`. A chain is `direct` or `wrapped` only when it demonstrably reached the target:
-    it came through the target's own host (through_target), or its last page matches the
-    control fetch of the target (`comparison`), but for a page of a known platform that is only
-    like it (on another registrable domain), which is `unrecognized`. A chain that ended on
-    another host of the target's registrable domain without either is `unrecognized`: the
-    platform may serve a block page there (the same company's services). Otherwise it is
+    it asked for the target's own URL (through_target), or its last page matches the page
+    the control fetch of the target ends on (`comparison`: the same URL, or the same host
+    and alike). A chain that ended elsewhere on the target's registrable domain without
+    either is `unrecognized`: the platform may serve a block page there (the same company's
+    services), or have sent the link somewhere else on the target's site. Otherwise it is
     `diverted` when it ended on
     a page of a platform the catalog knows and that page could be compared with the control's
     (not `uncompared`: the control answered without a page, a capture's redirect), `target_down`
@@ -971,19 +967,16 @@ def classify_observation(
     if status is None or status >= 400:
         return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
     matched = comparison is not None and comparison.matched
-    likeness_only = matched and comparison is not None and not comparison.same_site
-    if likeness_only and ended_on_known_platform:
-        # A platform's page only like the page the target ends on: the platform serving the
-        # target's text (transcoding, a proxy) or a block page carrying it hidden from the
-        # reader (a review: a style sheet's class hid it), which hulian cannot tell apart,
-        # also where the platform is the target's own on another of its domains (weibo.cn
-        # for a weibo.com target, the final review). A person must look.
-        return Outcome.UNRECOGNIZED, None
     if through_target(hops, target_url) or matched:
         # Direct: the link itself went to the target's host; a wrapper of the target's own
         # company (www.baidu.com/link for a baike.baidu.com target) still wraps it.
         direct = host_of(hops[0].url) == host_of(target_url)
         return (Outcome.DIRECT if direct else Outcome.WRAPPED), None
+    if comparison is not None and not uncompared and looks_alike(comparison):
+        # Like the target's page, but not where the target's page is: a platform's copy of
+        # the target (transcoded under a warning bar, a proxy, a reader view) or a block page
+        # carrying its text, which hulian cannot tell from a mirror. A person must look.
+        return Outcome.UNRECOGNIZED, None
     if on_target_site(final.url, target_url):
         # Another host of the target's site that neither the target led to nor answers like
         # the target: a page of the target's company, which may be the platform's own (its

@@ -21,7 +21,7 @@ from hashlib import blake2b
 
 from audit.model import ControlComparison
 from audit.web.page import Page
-from audit.web.urls import host_of, registrable_domain
+from audit.web.urls import as_requested, host_of, registrable_domain
 
 # OONI's web_connectivity threshold for "the bodies are alike" (body_length_match).
 BODY_PROPORTION_MIN = 0.7
@@ -172,26 +172,42 @@ def _titles_match(a: str, b: str) -> bool:
     return bool(a) and a == b
 
 
+def _alike(proportion: float, title_match: bool, structure: float, text: float | None) -> bool:
+    return (proportion >= BODY_PROPORTION_MIN and title_match and structure >= STRUCTURE_MIN
+            and (text is None or text >= TEXT_MIN))
+
+
+def looks_alike(comparison: ControlComparison) -> bool:
+    """Whether a comparison's measures say the two pages are alike (whether their texts could
+    say so at all is `comparable`, which the chain records as uncompared)."""
+    return _alike(comparison.body_proportion, comparison.title_match,
+                  comparison.structure_similarity, comparison.text_similarity)
+
+
 def compare(chain: Fingerprint, control: Fingerprint) -> ControlComparison:
-    """The decision: the statuses agree, and either both ended on one host, or (on two hosts)
-    the pages are alike in length, title, structure and text: two small pages of one template
-    share a length and a structure, so the title must say they are the same page too. One
-    registrable domain is not enough (`same_site` is recorded, not decisive): a company's
+    """The decision: the statuses agree, and either both ended on one URL, or on one host with
+    pages alike in length, title, structure and text (two small pages of one template share a
+    length and a structure, so the title must say they are the same page too). One host alone
+    is not enough: a wrapper that sent the link to the target's home page, or a short link
+    whose platform answered with its own notice on the host the target's page is on, read as
+    the target reached; nor is likeness on another host: a platform's transcoded copy of the
+    target under a warning bar, on a host of its own, was the target reached (a review). One
+    registrable domain is not either (`same_site` is recorded, not decisive): a company's
     platform serves its notices on other hosts of the domain its services share."""
     status_match = chain.status == control.status
     site = registrable_domain(chain.url)
     same_site = site is not None and site == registrable_domain(control.url)
     host = host_of(chain.url)
     same_host = host is not None and host == host_of(control.url)
+    same_url = same_host and as_requested(chain.url) == as_requested(control.url)
     longer = max(chain.body_length, control.body_length)
     proportion = round(min(chain.body_length, control.body_length) / longer, 3) if longer else 1.0
     title_match = _titles_match(chain.title, control.title)
     structure = _structure(chain.tags, control.tags)
     text = text_similarity(chain, control)
-    alike = (proportion >= BODY_PROPORTION_MIN and title_match and structure >= STRUCTURE_MIN
-             and (text is None or text >= TEXT_MIN) and comparable(chain, control))
+    alike = _alike(proportion, title_match, structure, text) and comparable(chain, control)
     return ControlComparison(
         control_url=control.url, control_status=control.status, chain_status=chain.status,
         status_match=status_match, same_site=same_site, body_proportion=proportion,
         title_match=title_match, structure_similarity=structure, text_similarity=text,
-        matched=status_match and (same_host or alike))
+        matched=status_match and (same_url or (same_host and alike)))

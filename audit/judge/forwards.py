@@ -70,7 +70,9 @@ PARSE_SECONDS_PER_MB = 1.0
 class Forward:
     url: str  # absolute
     via: Literal["meta_refresh", "js"]
-    delayed: bool  # a refresh shown for more than IMMEDIATE_SECONDS first
+    # Shown to a person first: a refresh of more than IMMEDIATE_SECONDS, a script's
+    # navigation after a dialog.
+    delayed: bool
 
 
 @dataclass(frozen=True)
@@ -591,6 +593,19 @@ def js_location(page: Page) -> str | None:
     could not be read to its end, a navigation of the page not made on load (conditional, in
     a handler, a timer or a function called later) leads elsewhere, or something after it
     may cancel it (_MAY_CANCEL, _NAVIGATION_API)."""
+    found = _js_navigation(page)
+    return found[0] if found is not None else None
+
+
+# A modal dialog (alert, confirm, prompt, print): the page's script stops there until a
+# person answers it, reading its words. Looked for in the text of the scripts before a
+# navigation: one in a string or a handler holds back a forward that is made at once (read
+# by its words and structure instead), never the other way round.
+_DIALOG = re.compile(rb"(?<![\w$])(?:alert|confirm|prompt|print)\s*\(")
+
+
+def _js_navigation(page: Page) -> tuple[str, bool] | None:
+    """js_location's target, and whether a dialog may come before it (_DIALOG)."""
     located = list(_located(page))
     on_load = [(index, navigation) for index, navigation in located if navigation.on_load]
     if not on_load or any(navigation is _CUT for _, navigation in located):
@@ -604,7 +619,9 @@ def js_location(page: Page) -> str | None:
     if (any(_MAY_CANCEL.search(text) for text in after)
             or any(_NAVIGATION_API.search(script) for script in scripts)):
         return None
-    return last.literal
+    before = [*(script.encode("utf-8", "replace") for script in scripts[:where]),
+              scripts[where].encode("utf-8", "replace")[:last.end]]
+    return last.literal, any(_DIALOG.search(text) for text in before)
 
 
 def script_targets(page: Page) -> list[str | None]:
@@ -625,13 +642,17 @@ def script_targets(page: Page) -> list[str | None]:
 
 def page_forward(page: Page) -> Forward | None:
     """Where the page sends its reader without any action (see the module docstring)."""
-    script_target = js_location(page)
-    if script_target:
+    script = _js_navigation(page)
+    if script is not None and script[0]:
         # A script's navigation on load goes before any refresh: a browser starts a refresh's
         # timer only once the page has loaded (a page with a refresh to the target and a
-        # script to a block page shows the block page: an adversarial review).
+        # script to a block page shows the block page: an adversarial review). After a
+        # dialog it waits for a person, who reads it first: `alert('您即将离开…请注意安全')`
+        # before the navigation read as a redirect, and the warning as an open link (a
+        # review).
+        script_target, after_dialog = script
         url = resolve(page.base_url, script_target)
-        return Forward(url, "js", False) if url else None
+        return Forward(url, "js", after_dialog) if url else None
     refresh = page.meta_refresh
     navigates_on_load = any(n.on_load for n in _navigations(page))
     if refresh and navigates_on_load != page.meta_refresh_in_noscript:

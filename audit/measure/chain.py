@@ -30,7 +30,13 @@ from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind
 from audit.policy.catalog import Catalog
 from audit.web.decode import content_codings, decode_html
 from audit.web.page import Page, parse_page
-from audit.web.urls import header_url, host_of, resolve
+from audit.web.urls import (
+    REDIRECT_STATUSES,
+    as_requested,
+    header_url,
+    redirects,
+    resolve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -257,15 +263,16 @@ class PageAnalysis:
     facts: PageFacts = field(default_factory=PageFacts)
     short: bool = False
     meta_refresh: str | None = None
-    # The refresh waits (over a second) on a page that shows something meanwhile.
-    refresh_waits: bool = False
+    # The forward waits (a refresh of over a second, a script's after a dialog) on a page that
+    # shows something meanwhile.
+    forward_waits: bool = False
     js_target: str | None = None
     fingerprint: Fingerprint | None = None
 
 
 def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
     """Whether on_response will look at the page (not for redirects and refusals)."""
-    if 300 <= status < 400 and headers.get("location"):
+    if redirects(status, headers.get("location")):
         return False
     if status in RATE_LIMIT_STATUSES:
         return False
@@ -292,13 +299,14 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
     short = _is_short(page, catalog)
     forward = page_forward(page) if short or facts.kind is PageKind.REDIRECT else None
-    # Any page off the target's own host may end a chain that never came through the target
-    # (another host of its site may be the platform's notice), so it may need comparing.
-    keep = control or (target is not None and host_of(url) != host_of(target))
+    # Any page but the target's own URL may end a chain that never came through the target
+    # (another page of its host, another host of its site, may be where the platform sent
+    # the link instead), so it may need comparing.
+    keep = control or (target is not None and as_requested(url) != as_requested(target))
     refreshes = forward if forward is not None and forward.via == "meta_refresh" else None
     return PageAnalysis(parsed=True, facts=facts, short=short,
                         meta_refresh=refreshes.url if refreshes is not None else None,
-                        refresh_waits=(refreshes is not None and refreshes.delayed
+                        forward_waits=(forward is not None and forward.delayed
                                        and not shows_nothing(page)),
                         js_target=forward.url if forward and forward.via == "js" else None,
                         fingerprint=fingerprint(page, url, status, body) if keep else None)
@@ -312,7 +320,7 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     status = response.status
     chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
     chain.last_page = None
-    if 300 <= status < 400 and response.headers.get("location"):
+    if redirects(status, response.headers.get("location")):
         target = resolve(response.url, header_url(response.headers["location"]))
         if target is None:
             return Step("fail", failure="bad_location")
@@ -328,8 +336,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if not analysis.parsed and status < 400:
         facts = _unparsed(response, catalog) or facts
     chain.last_page = analysis.fingerprint or (
-        Fingerprint(url=response.url, status=status, body_length=len(response.body))
-        if host_of(response.url) != host_of(chain.probe.target_url) else None)
+        None if chain.came_through_target
+        else Fingerprint(url=response.url, status=status, body_length=len(response.body)))
     read_by_markers = facts.signature is not None and not facts.signature.startswith(
         "structure/")
     if status >= 400 and not read_by_markers and facts.kind is not PageKind.ERROR:
@@ -377,16 +385,18 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if status >= 400:
         return Step("stop")
     if analysis.parsed and (analysis.short or facts.kind is PageKind.REDIRECT):
-        if (analysis.meta_refresh and analysis.refresh_waits and chain.page is facts
+        forward = analysis.meta_refresh or analysis.js_target
+        if (forward and analysis.forward_waits and chain.page is facts
                 and not chain.came_through_target):
-            # Shown for seconds before it forwards, before the target was reached, in words
-            # no marker knows: a countdown, whose wait the reader sees. Followed, a leave
-            # page in Japanese counting down to the platform's own URL (an opaque wrapper, a
-            # `&go=1`) that sends the reader on read as the target reached (a review). Off
-            # the platform, classify_page already says so; a person reads it.
+            # Shown for seconds before it forwards (or until a dialog is answered), before
+            # the target was reached, in words no marker knows: a countdown, whose wait the
+            # reader sees. Followed, a leave page in Japanese counting down to the platform's
+            # own URL (an opaque wrapper, a `&go=1`) that sends the reader on read as the
+            # target reached (a review). Off the platform, classify_page already says so; a
+            # person reads it.
             chain.page = facts.model_copy(update={
                 "kind": PageKind.UNRECOGNIZED, "signature": "structure/delayed_forward",
-                "target": resolve(response.url, analysis.meta_refresh)})
+                "target": resolve(response.url, forward)})
             return Step("stop")
         if analysis.meta_refresh:
             return _follow(chain, resolve(response.url, analysis.meta_refresh), "meta_refresh")
@@ -447,7 +457,7 @@ def on_failure(chain: Chain, url: str, failure: str, via: Via,
 
 
 def reached_target(chain: Chain) -> bool:
-    """Whether the chain came through the target's own host (through_target) and its last hop
+    """Whether the chain asked for the target's own URL (through_target) and its last hop
     answered with a page, not an error. Anything else needs the control fetch: to tell a dead
     target from a block, and to compare where the chain ended with where the target ends (on
     another host of the target's site too: it may be the platform's own notice)."""
@@ -496,7 +506,7 @@ def on_control_response(chain: Chain, response: Response, catalog: Catalog,
     visited = [h.url for h in chain.hops if h.via == "control"]
     status = response.status
     next_url: str | None = None
-    if 300 <= status < 400 and response.headers.get("location"):
+    if redirects(status, response.headers.get("location")):
         next_url = resolve(response.url, header_url(response.headers["location"]))
         hop.location = next_url
     elif 200 <= status < 300:
@@ -560,8 +570,7 @@ def _uncompared(chain: Chain) -> bool:
     if chain.control_page is not None:
         return not comparable(chain.last_page, chain.control_page)
     controls = [h for h in chain.hops if h.via == "control"]
-    return (bool(controls) and controls[-1].status is not None
-            and 300 <= controls[-1].status < 400)
+    return bool(controls) and controls[-1].status in REDIRECT_STATUSES
 
 
 def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "capture"],

@@ -106,7 +106,7 @@ def _analyze(body: bytes, content_type: str, url: str, target: str | None, statu
     a = chains.analyze_page(body, content_type, url, _CATALOG, target=target, status=status,
                             control=control, refresh=refresh, csp=csp)
     return (a.parsed, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target,
-            a.fingerprint, a.refresh_waits)
+            a.fingerprint, a.forward_waits)
 
 
 def _probes(fields: tuple[list[dict[str, Any]], str | None, list[tuple[str, str]]]
@@ -116,10 +116,10 @@ def _probes(fields: tuple[list[dict[str, Any]], str | None, list[tuple[str, str]
 
 
 def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
-    parsed, facts, short, meta_refresh, js_target, fingerprint, refresh_waits = fields
+    parsed, facts, short, meta_refresh, js_target, fingerprint, forward_waits = fields
     return chains.PageAnalysis(parsed=parsed, facts=PageFacts.model_construct(**facts),
                                short=short, meta_refresh=meta_refresh, js_target=js_target,
-                               fingerprint=fingerprint, refresh_waits=refresh_waits)
+                               fingerprint=fingerprint, forward_waits=forward_waits)
 
 
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}

@@ -13,7 +13,7 @@ import os
 import re
 from functools import lru_cache
 from typing import NamedTuple
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import ada_url
 
@@ -264,6 +264,38 @@ def _origin_of(base: str) -> str | None:
     if url.protocol not in ("http:", "https:") or url.username or url.password:
         return None
     return f"{url.protocol}//{url.host}" if url.host else None
+
+
+# The statuses a browser follows a Location of (Fetch's redirect statuses; Chromium's too).
+# A 300, 305 or 306 with a Location is a page to a browser: followed, a block page served
+# with 300 and the target in its Location read as the link opened (an adversarial review).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def redirects(status: int | None, location: str | None) -> bool:
+    """Whether a browser follows this answer's Location."""
+    return status in REDIRECT_STATUSES and bool(location)
+
+
+# hulian's own mark on a link it plants for a capture (audit/measure/capture/chains.py): it
+# survives wrapping and re-encoding, and is no part of what the target is asked for.
+PROBE_TOKEN_PARAM = "hulian_probe"
+
+
+def without_probe_token(url: str) -> str:
+    """The URL without a `hulian_probe` parameter."""
+    if PROBE_TOKEN_PARAM not in url:
+        return url
+    parts = urlsplit(url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if k != PROBE_TOKEN_PARAM])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def as_requested(url: str) -> str:
+    """The URL as a browser requests it: written as a browser writes it, without its
+    fragment (which is never sent) and without hulian's probe token (a captured link's)."""
+    return without_probe_token((resolve(None, url) or url).partition("#")[0])
 
 
 def header_url(value: str) -> str:

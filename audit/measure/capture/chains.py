@@ -39,9 +39,17 @@ from audit.measure import failures
 from audit.measure.capture.formats import FlowRecord
 from audit.model import Observation, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
-from audit.web.urls import find_wrapper, host_of, registrable_domain, unwrap
+from audit.web.urls import (
+    PROBE_TOKEN_PARAM,
+    REDIRECT_STATUSES,
+    find_wrapper,
+    host_of,
+    registrable_domain,
+    unwrap,
+    without_probe_token,
+)
 
-TOKEN_PARAM = "hulian_probe"
+TOKEN_PARAM = PROBE_TOKEN_PARAM
 # A probe token: 'hp' (the link) or 'hc' (its control) + 10 base32 characters. Lower case
 # and alphanumeric so that no platform's re-encoding (percent, base64, lower-casing) breaks it.
 TOKEN_RE = re.compile(r"(?<![a-z0-9])h([pc])([a-z2-7]{10})(?![a-z0-9])")
@@ -93,12 +101,7 @@ def add_token(url: str, token: str) -> str:
 
 def strip_token(url: str) -> str:
     """The URL without a `hulian_probe` parameter (a discovered link's target)."""
-    if TOKEN_PARAM not in url:
-        return url
-    parts = urlsplit(url)
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if k != TOKEN_PARAM])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return without_probe_token(url)
 
 
 def normalize(url: str) -> str:
@@ -162,7 +165,7 @@ def is_document(flow: FlowRecord) -> bool:
     if dest is not None:
         return dest in ("document", "iframe", "frame")
     content_type = flow.response_headers.get("content-type", "").lower()
-    if flow.status is not None and 300 <= flow.status < 400:
+    if flow.status in REDIRECT_STATUSES:
         return "text/html" in flow.request_headers.get("accept", "") or not content_type
     return "html" in content_type
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from audit.errors import HulianError
+from audit.web.urls import REDIRECT_STATUSES
 
 Format = Literal["mitm", "har", "warc"]
 
@@ -84,9 +85,10 @@ class FlowRecord:
 
 
 def keep_response_body(status: int | None, content_type: str) -> bool:
-    """Whether the analysis can use a response body: HTML (or untyped) and not a redirect.
-    Deciding this before decoding is most of what makes the readers fast."""
-    if status is None or 300 <= status < 400:
+    """Whether the analysis can use a response body: HTML (or untyped) and not a redirect (a
+    300 or 305 is a page to a browser: urls.REDIRECT_STATUSES). Deciding this before decoding
+    is most of what makes the readers fast."""
+    if status is None or status in REDIRECT_STATUSES:
         return False
     content_type = content_type.lower()
     return not content_type or "html" in content_type

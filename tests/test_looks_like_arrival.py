@@ -1,0 +1,181 @@
+"""Interceptions that look like arrivals (an adversarial review, 2026-12-06): a wrapper that
+sends the link elsewhere on the target's host, a notice on the host the target's page is on,
+a 3xx a browser does not follow, a dialog before a script's forward, the platform's copy of
+the target on a host of its own. Each read as the link opened (`wrapped`); none may."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.measure import chain as chains
+from audit.measure.capture.formats import keep_response_body
+from audit.model import Outcome, Probe, SurfaceKind
+from audit.policy.catalog import Catalog, load_catalog
+
+TARGET = "https://shop.example-target.com/item/42"
+HOME = "https://shop.example-target.com/"
+WRAPPER = ("https://link.zhihu.com/?target=https%3A%2F%2Fshop.example-target.com"
+           "%2Fitem%2F42")
+ELSEWHERE = "https://rd.transcode-example.net/t?u=shop.example-target.com%2Fitem%2F42"
+ARTICLE = "".join(f"<p>Teapot number {n}: ceramic, hand made, glazed in blue and white, ships "
+                  f"in {n % 7 + 1} days from the workshop.</p>" for n in range(40))
+TARGET_PAGE = ("<html><head><meta charset=utf-8><title>Teapot 42</title></head><body>"
+               f"<h1>Teapot 42</h1>{ARTICLE}</body></html>")
+BLOCK = "<title>提示</title><h1>该链接已被屏蔽</h1><p>由于该网页涉嫌违规，已停止访问</p>"
+OPEN = {Outcome.DIRECT, Outcome.WRAPPED}
+
+Responses = dict[str, tuple[int, dict[str, str], str]]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def _bytes(html: str) -> bytes:
+    if html.lstrip().lower().startswith("<html"):
+        return html.encode()
+    return f"<!doctype html><html><head><meta charset=utf-8></head><body>{html}</body></html>" \
+        .encode()
+
+
+def _outcome(catalog: Catalog, start: str, responses: Responses, *, target: str = TARGET,
+             control: Responses | None = None) -> Outcome:
+    """The outcome of a Zhihu link to `target` that starts at `start`, each URL answered from
+    `responses` (status, headers, html); the control fetch from `control` (the target's
+    page by default), following its redirects."""
+    probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=target,
+                  rendered_as="anchor")
+    chain = chains.Chain(probe=probe)
+    via = "start"
+    url: str | None = start
+    while url is not None:
+        status, headers, html = responses[url]
+        step = chains.on_response(chain, chains.Response(
+            url=url, status=status, headers={"content-type": "text/html", **headers},
+            body=_bytes(html) if html else b""), via, catalog)  # type: ignore[arg-type]
+        if step.action != "follow":
+            break
+        via, url = step.via or "http", step.url
+    if chains.wants_control(chain):
+        answers = control or {target: (200, {}, TARGET_PAGE)}
+        asked: str | None = target
+        while asked is not None:
+            status, headers, html = answers[asked]
+            step = chains.on_control_response(chain, chains.Response(
+                url=asked, status=status, headers={"content-type": "text/html", **headers},
+                body=_bytes(html) if html else b""), catalog)
+            asked = step.url if step.action == "follow" else None
+    return chains.observation(chain, run_id="r", method="crawl").outcome
+
+
+@pytest.mark.parametrize(("where", "html"), [
+    (HOME, "<title>Shop home</title><h1>Welcome</h1>"),  # the home page for the deep link
+    (f"{TARGET}?from=zhihu", "<title>提示</title><h1>请在App中打开</h1>"
+                             "<p>该链接来自第三方平台，暂不支持访问</p>"),  # a parameter refused
+    (f"{HOME}item/", "<title>页面不存在</title><h1>404</h1><p>您访问的页面不存在</p>"),  # mangled
+    (f"{HOME}openapp?url=item/42", "<title>打开App</title><h1>请在App中打开</h1>"
+                                   "<a href='/app.apk'>下载App</a>"),
+])
+def test_another_page_of_the_targets_host_is_not_the_target(
+        catalog: Catalog, where: str, html: str) -> None:
+    """The wrapper sends the link to a URL of the target's host that is not the link's: the
+    platform chose it, and what it shows is not the target's page."""
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": where}, ""),
+                                       where: (200, {}, html)}) is Outcome.UNRECOGNIZED
+
+
+def test_the_targets_page_with_a_parameter_added_is_the_target(catalog: Catalog) -> None:
+    # Positive controls: the link's own URL, and the target's page under a tracking parameter
+    # the wrapper added (one host, alike).
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": TARGET}, ""),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
+    tracked = f"{TARGET}?utm_source=zhihu"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": tracked}, ""),
+                                       tracked: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
+
+
+def test_one_host_with_the_controls_end_is_not_a_match_by_itself(catalog: Catalog) -> None:
+    # The target moves to its mobile host; the wrapper sends the link to that host's home.
+    mobile = "https://m.example-target.com/item/42"
+    control: Responses = {TARGET: (301, {"location": mobile}, ""), mobile: (200, {}, TARGET_PAGE)}
+    home = "https://m.example-target.com/"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": home}, ""),
+                                       home: (200, {}, "<title>Shop</title><h1>Welcome</h1>")},
+                    control=control) is Outcome.UNRECOGNIZED
+    # The page the target's own redirect ends on, reached straight: the same URL.
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": mobile}, ""),
+                                       mobile: (200, {}, TARGET_PAGE)},
+                    control=control) is Outcome.WRAPPED
+    # A short link whose control leads to a Zhihu question; Zhihu answers the chain with its
+    # own notice, in words no marker knows, on that host: not the question.
+    short = "https://sho.rt-example.net/abc"
+    question, notice = "https://www.zhihu.com/question/1", "https://www.zhihu.com/notice/s?id=1"
+    wrapper = "https://link.zhihu.com/?target=https%3A%2F%2Fsho.rt-example.net%2Fabc"
+    outcome = _outcome(
+        catalog, wrapper,
+        {wrapper: (302, {"location": notice}, ""),
+         notice: (200, {}, "<title>知乎</title><h1>Ce lien raccourci a été bloqué.</h1>")},
+        target=short, control={short: (302, {"location": question}, ""),
+                               question: (200, {}, "<title>Q1 - 知乎</title>"
+                                          + "<p>answer text</p>" * 50)})
+    assert outcome not in OPEN
+
+
+@pytest.mark.parametrize("status", [300, 305, 306, 399])
+def test_a_3xx_a_browser_does_not_follow_is_a_page(catalog: Catalog, status: int) -> None:
+    """Chromium follows a Location only from 301, 302, 303, 307 and 308; another 3xx shows
+    its body, here a block page."""
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (status, {"location": TARGET}, BLOCK),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.BLOCKED
+    assert keep_response_body(status, "text/html")  # a capture keeps it to read it
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_the_redirects_a_browser_follows_are_followed(catalog: Catalog, status: int) -> None:
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (status, {"location": TARGET}, BLOCK),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
+    assert not keep_response_body(status, "text/html")
+
+
+PROXY = "https://safe.linkguard-example.net/check?id=9"
+
+
+@pytest.mark.parametrize(("start", "html"), [
+    # A third host's page whose script shows a warning, then navigates.
+    (PROXY, f"<p>&nbsp;</p><script>alert('您即将离开知乎，前往第三方网站，请注意账号和财产安全');"
+            f"location.href='{TARGET}'</script>"),
+    (PROXY, f"<script>confirm('该网页可能存在风险，是否继续访问？');"
+            f"location.replace('{TARGET}')</script>"),
+    # Zhihu's endpoint itself: a dialog saying blocked, then the forward.
+    (WRAPPER, f"<script>alert('该链接已被屏蔽');location.href='{TARGET}'</script>"),
+])
+def test_a_dialog_before_a_scripts_forward_holds_it(catalog: Catalog, start: str,
+                                                    html: str) -> None:
+    """A browser runs the navigation only once a person has answered the dialog, reading
+    its words; followed as a redirect, the warning read as the link opened."""
+    responses: Responses = {start: (200, {}, html), TARGET: (200, {}, TARGET_PAGE)}
+    if start == PROXY:
+        responses[WRAPPER] = (302, {"location": PROXY}, "")
+    assert _outcome(catalog, WRAPPER, responses) is Outcome.UNRECOGNIZED
+
+
+def test_a_script_that_forwards_without_a_dialog_still_forwards(catalog: Catalog) -> None:
+    html = f"<script>var shown = 'alert';location.href='{TARGET}'</script>"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                       PROXY: (200, {}, html),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
+
+
+@pytest.mark.parametrize("banner", [
+    "<div class=bar>风险提示：该网页非知乎官方页面，由第三方转码展示，可能存在风险，已为你屏蔽原网页"
+    "的交互功能。<a href='https://www.zhihu.com'>返回知乎</a></div>",
+    "<div>阅读模式 · 原网页已由平台转码</div>",
+])
+def test_a_copy_of_the_target_on_a_host_of_its_own_is_for_review(
+        catalog: Catalog, banner: str) -> None:
+    """Alike the target's page, on a host the target's page is not on: a platform's
+    transcoded or proxied copy, which hulian cannot tell from a mirror."""
+    copy = TARGET_PAGE.replace("<body>", f"<body>{banner}")
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": ELSEWHERE}, ""),
+                                       ELSEWHERE: (200, {}, copy)}) is Outcome.UNRECOGNIZED
