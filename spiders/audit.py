@@ -167,7 +167,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
 
     async def parse_seed(self, response: Response, seed: Seed) -> AsyncIterator[Any]:
         driver: SeedDriver = response.meta["hulian_seed"].bind(self.robots)
-        command = driver.on_response(response.status)
+        command = driver.on_response(response.status, response_headers(response))
         if not isinstance(command, SeedDone) or command.error is not None:
             async for item in self._seed_next(driver, seed, command):
                 yield item
@@ -256,7 +256,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             analysis = None if wanted is None else await self.parser.analyze(
                 response.body, headers.get("content-type", ""), response.url,
                 target=wanted.target, status=wanted.status, control=wanted.control,
-                refresh=wanted.refresh)
+                refresh=wanted.refresh, csp=wanted.csp, reached=wanted.reached)
         except PageCrashed as crashed:  # in a worker: a crash, or past its time budget
             command = driver.on_parse_crash(answer, now(), crashed.failure)
         except (RecursionError, MemoryError):  # parsed in this process, without a worker

@@ -11,6 +11,7 @@ from audit.measure import chain as chains
 from audit.measure.capture.formats import keep_response_body
 from audit.model import Outcome, Probe, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog
+from audit.web.urls import as_requested
 
 TARGET = "https://shop.example-target.com/item/42"
 HOME = "https://shop.example-target.com/"
@@ -161,7 +162,7 @@ def test_a_dialog_before_a_scripts_forward_holds_it(catalog: Catalog, start: str
 
 
 def test_a_script_that_forwards_without_a_dialog_still_forwards(catalog: Catalog) -> None:
-    html = f"<script>var shown = 'alert';location.href='{TARGET}'</script>"
+    html = f"<script>var alertness = 'printed';location.href='{TARGET}'</script>"
     assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
                                        PROXY: (200, {}, html),
                                        TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
@@ -179,3 +180,49 @@ def test_a_copy_of_the_target_on_a_host_of_its_own_is_for_review(
     copy = TARGET_PAGE.replace("<body>", f"<body>{banner}")
     assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": ELSEWHERE}, ""),
                                        ELSEWHERE: (200, {}, copy)}) is Outcome.UNRECOGNIZED
+
+
+@pytest.mark.parametrize("dialog", [
+    "window['alert']('您即将离开知乎，请注意账号和财产安全')", "(0,alert)('请注意安全')",
+    "alert`请注意安全`", "\\u0061lert('请注意安全')", "alert.call(window, '请注意安全')",
+    "alert?.('请注意安全')", "var a = alert; a('请注意安全')", "alert/**/('请注意安全')",
+    "Reflect.apply(alert, window, ['请注意安全'])", "globalThis.confirm('继续访问？')",
+])
+def test_a_dialog_under_another_name_holds_the_forward(catalog: Catalog, dialog: str) -> None:
+    """Each opens the dialog in Chromium (checked by the review that found them), and the
+    target is not requested while it is open."""
+    html = f"<script>{dialog};location.href='{TARGET}'</script>"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                       PROXY: (200, {}, html),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.UNRECOGNIZED
+
+
+@pytest.mark.parametrize("after", ["alert('请注意安全')",
+                                   "setTimeout(function () { alert('请注意安全') }, 0)"])
+def test_a_dialog_after_the_navigation_in_its_script_holds_it(catalog: Catalog,
+                                                              after: str) -> None:
+    """Chromium requests the target but stays on the page until the dialog is answered."""
+    html = f"<script>location.href='{TARGET}';{after}</script>"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                       PROXY: (200, {}, html),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.UNRECOGNIZED
+    # A dialog in a later script of its own does not: the navigation commits first.
+    later = f"<script>location.href='{TARGET}'</script><script>var x = 1</script>"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                       PROXY: (200, {}, later),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
+
+
+def test_the_https_twin_of_an_http_target_is_the_target(catalog: Catalog) -> None:
+    """Browsers upgrade an `http://` navigation to HTTPS (HTTPS-Upgrades, HSTS): a captured
+    browser's one flow for such a link is to the `https://` URL, which is the target."""
+    plain = "http://shop.example-target.com/item/42"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": TARGET}, ""),
+                                       TARGET: (200, {}, TARGET_PAGE)},
+                    target=plain, control={plain: (200, {}, "<title>elsewhere</title>")}) \
+        is Outcome.WRAPPED
+    # Not on another port: that is another server.
+    assert as_requested("http://shop.example-target.com:8080/x") == \
+        "http://shop.example-target.com:8080/x"
+    assert as_requested("http://shop.example-target.com/x?hulian_probe=hpabcdefghij#f") == \
+        "https://shop.example-target.com/x"

@@ -1,6 +1,8 @@
 """Refreshes followed as Chromium follows them, by both engines end to end: the response's
 Refresh header (which neither engine read) and a refresh whose URL carries `url=` in its
-query (which was read as the target)."""
+query (which was read as the target). So are a Content-Security-Policy header that forbids a
+block page's inline forward (the Scrapy engine did not pass it on), a 300 with a Location (a
+page to a browser) and a script's forward after a dialog."""
 
 from __future__ import annotations
 
@@ -14,7 +16,21 @@ import pytest
 from tests.localsite import forum_policies, serve
 
 SEED = (b"<p>post</p><a href='http://go.test/header'>a</a>"
-        b"<a href='http://go.test/query'>b</a>")
+        b"<a href='http://go.test/query'>b</a><a href='http://go.test/csp'>c</a>"
+        b"<a href='http://go.test/multiple'>d</a>"
+        b"<a href='http://forum.test/go?u=http%3A%2F%2Fshop.test%2Fd'>e</a>")
+# The forum's own link wrapper: a page it answers before the target is the platform's.
+WRAPPER = """\
+wrappers:
+  - id: forum.test-go
+    match:
+      hosts: [forum.test]
+      path: "^/go$"
+    target: query
+    params: [u]
+    cite: {fact: test}
+"""
+NOTICE = "<h2>このリンクは開けません</h2><p>このページは規約違反のため表示できません。</p>"
 PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "forum.test/p": (200, {}, SEED),
     "go.test/header": (200, {"Refresh": "0; url=http://shop.test/item"},
@@ -22,6 +38,11 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "go.test/query": (200, {}, b'<meta http-equiv="refresh" content="0; '
                                b'http://go.test/risk?url=http://shop.test/other"><p>x</p>'),
     "go.test/risk": (200, {}, "<h2>该网页可能存在风险</h2><p>非官方网址，暂不支持访问</p>".encode()),
+    "go.test/csp": (200, {"Content-Security-Policy": "script-src 'self'"},
+                    (NOTICE + "<script>location.replace('http://shop.test/c')</script>").encode()),
+    "go.test/multiple": (300, {"Location": "http://shop.test/m"}, NOTICE.encode()),
+    "forum.test/go": (200, {}, "<script>alert('该链接已被屏蔽');"
+                               "location.href='http://shop.test/d'</script>".encode()),
     "shop.test/item": (200, {}, b"<p>an item</p>"),
     "shop.test/other": (200, {}, b"<p>another item</p>"),
 }
@@ -32,7 +53,7 @@ def test_both_engines_follow_refreshes_as_chromium_does(tmp_path: Path, engine: 
     with serve(PAGES) as site:
         result = subprocess.run(
             [sys.executable, "-m", "audit.cli", "--policies",
-             str(forum_policies(tmp_path / "policies")), "run", "--seed",
+             str(forum_policies(tmp_path / "policies", WRAPPER)), "run", "--seed",
              "testforum:post:http://forum.test/p", "--source", "testforum", "--route",
              f"*.test={site.url}", "--robots", "ignore", "--out", str(tmp_path / "runs"),
              "--run-id", "r", "--report-format", "", "--json", "--engine", engine],
@@ -46,3 +67,8 @@ def test_both_engines_follow_refreshes_as_chromium_does(tmp_path: Path, engine: 
     assert hops["http://go.test/query"] == [
         ("http://go.test/query", "start"),
         ("http://go.test/risk?url=http://shop.test/other", "meta_refresh")]
+    for stays in ("csp", "multiple"):  # a browser stays on the page
+        assert hops[f"http://go.test/{stays}"] == [(f"http://go.test/{stays}", "start")]
+    # The wrapper's page shows a dialog before it forwards: held for a person to read.
+    assert hops["http://shop.test/d"] == [("http://forum.test/go?u=http%3A%2F%2Fshop.test%2Fd",
+                                           "start")]

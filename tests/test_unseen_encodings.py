@@ -10,7 +10,7 @@ from audit.judge.inspect import inspect_bytes
 from audit.measure import chain as chains
 from audit.model import Outcome, Probe, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog
-from audit.web.decode import decode_html
+from audit.web.decode import decode_html, header_charset
 from audit.web.page import parse_page
 
 TARGET = "https://shop.example-target.com/item/42"
@@ -154,3 +154,27 @@ def test_a_phrase_with_an_invisible_character_inside_is_the_phrase(
     page = parse_page(f"<title>已被{invisible}屏蔽</title><p>a{invisible}b</p>"
                       f"<a href=/x>继{invisible}续</a>")
     assert (page.title, page.text, page.anchors[0].text) == ("已被屏蔽", "ab\n继续", "继续")
+
+
+@pytest.mark.parametrize(("content_type", "charset"), [
+    ('text/html; x="charset=utf-8"; charset=utf-16le', "utf-16le"),  # quoted: one value
+    ("text/html; charset=utf-8, text/html; charset=utf-16le", "utf-16le"),  # the last header
+    ("text/html; charset=gbk, text/html", "gbk"),  # the same type keeps its charset
+    ("text/html; charset=gbk, text/plain", None),  # another type starts again
+    ("text/html; charset=gbk, */*", "gbk"),  # `*/*` is skipped
+    ("text/html; charset=gbk, nonsense", "gbk"),  # so is what is no MIME type
+    ('text/html; charset="utf-8"', "utf-8"),
+    ("text/html;charset=UTF-8 ", "UTF-8"),
+    ("text/html", None),
+    ("", None),
+])
+def test_a_content_type_is_read_as_fetch_reads_it(content_type: str,
+                                                  charset: str | None) -> None:
+    assert header_charset(content_type) == charset
+
+
+def test_a_charset_hidden_in_a_quoted_parameter_does_not_decide(catalog: Catalog) -> None:
+    content_type = 'text/html; x="charset=utf-8"; charset=utf-16le'
+    body = _utf16_smuggler()
+    assert decode_html(body, content_type).encoding == "utf-16le"
+    assert _outcome(catalog, content_type, body) not in OPEN

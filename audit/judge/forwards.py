@@ -597,11 +597,17 @@ def js_location(page: Page) -> str | None:
     return found[0] if found is not None else None
 
 
-# A modal dialog (alert, confirm, prompt, print): the page's script stops there until a
-# person answers it, reading its words. Looked for in the text of the scripts before a
-# navigation: one in a string or a handler holds back a forward that is made at once (read
-# by its words and structure instead), never the other way round.
-_DIALOG = re.compile(rb"(?<![\w$])(?:alert|confirm|prompt|print)\s*\(")
+# A modal dialog (alert, confirm, prompt, print): the page stays until a person answers it,
+# reading its words, also where the script opens it after its navigation (Chromium commits
+# the navigation only once the dialog is answered). Looked for in the text of the scripts up
+# to the navigating one, whole: the names as words (called through an alias, `.call`, `?.(`,
+# a tagged template, `window['alert']`: each read as open when only `alert(` was looked for,
+# a review), and letters written as escapes (`\u0061lert`). One in a string or a handler
+# holds back a forward that is made at once (read by its words and structure instead), never
+# the other way round. A name computed at run time (`window['al' + 'ert']`) is not seen.
+_DIALOG = re.compile(
+    rb"(?<![\w$])(?:alert|confirm|prompt|print)(?![\w$])"
+    rb"|\\u(?:00(?:[46][1-9a-fA-F]|[57][0-9aA])|\{0*(?:[46][1-9a-fA-F]|[57][0-9aA])\})")
 
 
 def _js_navigation(page: Page) -> tuple[str, bool] | None:
@@ -619,9 +625,8 @@ def _js_navigation(page: Page) -> tuple[str, bool] | None:
     if (any(_MAY_CANCEL.search(text) for text in after)
             or any(_NAVIGATION_API.search(script) for script in scripts)):
         return None
-    before = [*(script.encode("utf-8", "replace") for script in scripts[:where]),
-              scripts[where].encode("utf-8", "replace")[:last.end]]
-    return last.literal, any(_DIALOG.search(text) for text in before)
+    return last.literal, any(_DIALOG.search(script.encode("utf-8", "replace"))
+                             for script in scripts[:where + 1])
 
 
 def script_targets(page: Page) -> list[str | None]:

@@ -288,10 +288,11 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
 def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
                  target: str | None = None, status: int | None = None,
                  control: bool = False, refresh: str | None = None,
-                 csp: str | None = None) -> PageAnalysis:
+                 csp: str | None = None, reached: bool = False) -> PageAnalysis:
     """`target` is the probe's target: a page off its site may have to be compared with the
     control fetch, so its fingerprint is kept (and always for a control page). `refresh`:
-    the response's Refresh header."""
+    the response's Refresh header. `reached`: the chain came through the target before this
+    page (it is the target's own: nothing to compare)."""
     decoded = decode_html(body, content_type)
     page = parse_page(decoded.text, url, truncated=decoded.truncated, refresh=refresh, csp=csp)
     if page.root is None:
@@ -302,7 +303,8 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     # Any page but the target's own URL may end a chain that never came through the target
     # (another page of its host, another host of its site, may be where the platform sent
     # the link instead), so it may need comparing.
-    keep = control or (target is not None and as_requested(url) != as_requested(target))
+    keep = control or (target is not None and not reached
+                       and as_requested(url) != as_requested(target))
     refreshes = forward if forward is not None and forward.via == "meta_refresh" else None
     return PageAnalysis(parsed=True, facts=facts, short=short,
                         meta_refresh=refreshes.url if refreshes is not None else None,
@@ -329,7 +331,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if status in RATE_LIMIT_STATUSES:
         return Step("fail", failure=f"rate_limited:{status}")
     if analysis is None:
-        analysis = analyze(response, catalog, chain.probe.target_url)
+        analysis = analyze(response, catalog, chain.probe.target_url,
+                           reached=chain.came_through_target)
     if status in ANTI_BOT_STATUSES and not _known_interstitial(analysis.facts):
         return Step("fail", failure=f"anti_bot:{status}")
     facts = analysis.facts
@@ -436,14 +439,14 @@ def refresh_header(headers: dict[str, str]) -> str | None:
 
 
 def analyze(response: Response, catalog: Catalog, target: str, *,
-            control: bool = False) -> PageAnalysis:
+            control: bool = False, reached: bool = False) -> PageAnalysis:
     """analyze_page of a response, where there is a page to analyze."""
     if not needs_analysis(response.status, response.headers, response.body):
         return PageAnalysis()
     return analyze_page(response.body, response.headers.get("content-type", ""), response.url,
                         catalog, target=target, status=response.status, control=control,
                         refresh=refresh_header(response.headers),
-                        csp=response.headers.get("content-security-policy"))
+                        csp=response.headers.get("content-security-policy"), reached=reached)
 
 
 def on_failure(chain: Chain, url: str, failure: str, via: Via,

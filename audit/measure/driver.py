@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from audit.measure import chain as chains
+from audit.measure import failures
 from audit.measure.robots import RobotsBook, origin_of
 from audit.model import Observation, Probe
 from audit.policy.catalog import Catalog
-from audit.web.urls import referer_for, wire_url
+from audit.web.decode import content_codings
+from audit.web.urls import redirects, referer_for, wire_url
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,14 @@ Command = Fetch | FetchRobots | Screenshot | Done
 class Analysis:
     """What the adapter must pass analyze_page for a response (target, status, control, and
     its Refresh and Content-Security-Policy headers, which a browser obeys as it does the
-    page's own meta elements)."""
+    page's own meta elements; whether the chain came through the target before it)."""
 
     target: str
     status: int
     control: bool
     refresh: str | None = None
     csp: str | None = None
+    reached: bool = False
 
 
 class _Attempts:
@@ -192,12 +195,21 @@ class SeedDriver:
     def resume(self) -> Fetch | FetchRobots | SeedDone:
         return self._admitted(self._attempts.resumed())
 
-    def on_response(self, status: int) -> Fetch | SeedDone:
+    def on_response(self, status: int, headers: dict[str, str]) -> Fetch | SeedDone:
+        """A seed page answered: its page, or why there is none to plan from. A redirect or
+        a body in a coding nothing decoded gave a seed of no links and no error, and a whole
+        platform went unmeasured in silence (a review)."""
         current = self._attempts.current
         assert current is not None
         if self._attempts.again_for_status(status):
             return current
-        return SeedDone(f"http_{status}" if status >= 400 else None)
+        if status >= 400:
+            return SeedDone(f"http_{status}")
+        if redirects(status, headers.get("location")):
+            return SeedDone(f"redirect:{status}")
+        if content_codings(headers.get("content-encoding")):
+            return SeedDone(failures.UNDECODABLE)
+        return SeedDone(None)
 
     def on_failure(self, failure: str) -> Fetch | SeedDone:
         current = self._attempts.current
@@ -289,7 +301,8 @@ class ProbeDriver:
         if current.purpose == "control" and not 200 <= status < 300:
             return None
         return Analysis(self.probe.target_url, status, current.purpose == "control",
-                        chains.refresh_header(headers), headers.get("content-security-policy"))
+                        chains.refresh_header(headers), headers.get("content-security-policy"),
+                        self.chain.came_through_target)
 
     def on_response(self, response: chains.Response, analysis: chains.PageAnalysis | None,
                     now: datetime) -> Command:

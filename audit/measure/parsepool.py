@@ -101,10 +101,11 @@ def _plan(body: bytes, content_type: str | None, url: str, source: str, surface:
 
 
 def _analyze(body: bytes, content_type: str, url: str, target: str | None, status: int | None,
-             control: bool, refresh: str | None, csp: str | None) -> tuple[Any, ...]:
+             control: bool, refresh: str | None, csp: str | None,
+             reached: bool) -> tuple[Any, ...]:
     assert _CATALOG is not None
     a = chains.analyze_page(body, content_type, url, _CATALOG, target=target, status=status,
-                            control=control, refresh=refresh, csp=csp)
+                            control=control, refresh=refresh, csp=csp, reached=reached)
     return (a.parsed, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target,
             a.fingerprint, a.forward_waits)
 
@@ -369,12 +370,13 @@ class ParsePool:
     async def analyze(self, body: bytes, content_type: str, url: str, *,
                       target: str | None = None, status: int | None = None,
                       control: bool = False, refresh: str | None = None,
-                      csp: str | None = None) -> chains.PageAnalysis:
+                      csp: str | None = None, reached: bool = False) -> chains.PageAnalysis:
         return await self._run(
             "analyze", len(body), lambda: chains.analyze_page(body, content_type, url, self.catalog,
                                                    target=target, status=status,
-                                                   control=control, refresh=refresh, csp=csp),
-            _analysis, body, content_type, url, target, status, control, refresh, csp)
+                                                   control=control, refresh=refresh, csp=csp,
+                                                   reached=reached),
+            _analysis, body, content_type, url, target, status, control, refresh, csp, reached)
 
     async def stop(self) -> None:
         """Close the sockets (the workers exit on end of file) and stop reading."""

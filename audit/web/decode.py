@@ -69,10 +69,102 @@ def content_codings(content_encoding: str | None) -> list[str]:
 
 
 def header_charset(content_type: str | None) -> str | None:
+    """The charset of a Content-Type header as a browser reads it (Fetch's "extract a MIME
+    type"): of the values a header holds (several headers arrive joined by commas), the last
+    that parses as a MIME type decides, keeping the charset of an earlier value of the same
+    type where it names none; a parameter's quoted value is read as one value. A `charset=`
+    inside another parameter's quotes, or in a first header a second one overrides, was read
+    as the page's charset where Chromium read the other (a review)."""
     if not content_type:
         return None
-    match = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", content_type, re.IGNORECASE)
-    return match.group(1) if match else None
+    charset: str | None = None
+    essence: str | None = None
+    for value in _header_values(content_type):
+        parsed = _mime_type(value)
+        if parsed is None or parsed[0] == "*/*":
+            continue
+        if parsed[0] != essence:
+            essence, charset = parsed[0], parsed[1].get("charset")
+        elif "charset" in parsed[1]:
+            charset = parsed[1]["charset"]
+    return charset
+
+
+_HTTP_WHITESPACE = " \t\r\n"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    """The quoted string that opens at text[start] (a quote): its value, and the index after
+    its closing quote (or the text's end, where it is not closed)."""
+    value, index = [], start + 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            value.append(text[index + 1])
+            index += 2
+            continue
+        if char == '"':
+            return "".join(value), index + 1
+        value.append(char)
+        index += 1
+    return "".join(value), index
+
+
+def _header_values(header: str) -> list[str]:
+    """A header's values, split at the commas outside quoted strings (Fetch's "get, decode,
+    and split")."""
+    values, start, index = [], 0, 0
+    while index < len(header):
+        if header[index] == '"':
+            index = _quoted(header, index)[1]
+            continue
+        if header[index] == ",":
+            values.append(header[start:index])
+            start = index + 1
+        index += 1
+    values.append(header[start:])
+    return [value.strip(_HTTP_WHITESPACE) for value in values]
+
+
+def _mime_type(value: str) -> tuple[str, dict[str, str]] | None:
+    """A MIME type as the MIME Sniffing standard parses one: its essence and its parameters
+    (the first of a name counts), or None where it is not one."""
+    kind, slash, rest = value.strip(_HTTP_WHITESPACE).partition("/")
+    subtype, _, parameters = rest.partition(";")
+    subtype = subtype.rstrip(_HTTP_WHITESPACE)
+    if not slash or not _TOKEN.fullmatch(kind) or not _TOKEN.fullmatch(subtype):
+        return None
+    found: dict[str, str] = {}
+    index = 0
+    while index < len(parameters):
+        while index < len(parameters) and parameters[index] in _HTTP_WHITESPACE:
+            index += 1
+        name_end = index
+        while name_end < len(parameters) and parameters[name_end] not in ";=":
+            name_end += 1
+        name = parameters[index:name_end].lower()
+        index = name_end
+        if index >= len(parameters) or parameters[index] == ";":
+            index += 1
+            continue
+        index += 1  # past "="
+        if index < len(parameters) and parameters[index] == '"':
+            parameter_value, index = _quoted(parameters, index)
+            while index < len(parameters) and parameters[index] != ";":
+                index += 1
+        else:
+            value_end = parameters.find(";", index)
+            value_end = len(parameters) if value_end < 0 else value_end
+            parameter_value = parameters[index:value_end].rstrip(_HTTP_WHITESPACE)
+            index = value_end
+            if not parameter_value:
+                index += 1
+                continue
+        index += 1  # past ";"
+        if name and _TOKEN.fullmatch(name) and name not in found:
+            found[name] = parameter_value
+    return f"{kind}/{subtype}".lower(), found
 
 
 def meta_charset(head: bytes) -> str | None:

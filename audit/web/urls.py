@@ -294,8 +294,18 @@ def without_probe_token(url: str) -> str:
 
 def as_requested(url: str) -> str:
     """The URL as a browser requests it: written as a browser writes it, without its
-    fragment (which is never sent) and without hulian's probe token (a captured link's)."""
-    return without_probe_token((resolve(None, url) or url).partition("#")[0])
+    fragment (which is never sent) and without hulian's probe token (a captured link's), and
+    on HTTPS where it names HTTP on its default port: browsers upgrade such a navigation
+    (Chrome's HTTPS-Upgrades, HSTS), so a captured browser's one flow for an `http://` link
+    is to its `https://` twin, which read as another URL of the target's host (a review)."""
+    requested = without_probe_token((resolve(None, url) or url).partition("#")[0])
+    if requested.startswith("http://") and _DEFAULT_HTTP_AUTHORITY.match(requested, 7):
+        return "https://" + requested[7:]
+    return requested
+
+
+# An authority without a port (Ada writes none for HTTP's default): up to the path.
+_DEFAULT_HTTP_AUTHORITY = re.compile(r"[^/:?#@]+(?=[/?#]|$)")
 
 
 def header_url(value: str) -> str:

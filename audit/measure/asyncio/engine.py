@@ -178,7 +178,7 @@ class AsyncioEngine:
             except FetchFailed as failed:
                 command = driver.on_failure(failed.reason)
             else:
-                command = driver.on_response(response.status)
+                command = driver.on_response(response.status, response.headers)
         if command.error is not None or response is None:
             self.seed_errors.append({"url": seed.url, "error": command.error or "unknown"})
             logger.warning("seed %s failed: %s", seed.url, command.error)
@@ -245,7 +245,7 @@ class AsyncioEngine:
                 analysis = await self.parser.analyze(
                     fetched.body, fetched.headers.get("content-type", ""), fetched.url,
                     target=wanted.target, status=wanted.status, control=wanted.control,
-                    refresh=wanted.refresh, csp=wanted.csp)
+                    refresh=wanted.refresh, csp=wanted.csp, reached=wanted.reached)
             except PageCrashed as crashed:
                 return driver.on_parse_crash(response, _now(), crashed.failure)
         return driver.on_response(response, analysis, _now())
