@@ -19,6 +19,10 @@ def download_timeout(meta: dict[str, Any], settings: Any) -> float:
     return float(meta.get("download_timeout") or settings.getfloat("DOWNLOAD_TIMEOUT"))
 
 
+# The JavaScript heap of a rendered page, in MB (V8's old space: most of what a script holds).
+V8_HEAP_MB = 512
+
+
 def render(gate_args: list[str]) -> dict[str, Any]:
     """--render: pages fetched through scrapy-playwright driving Debian's Chromium (never a
     downloaded browser). Only requests marked `playwright` use it; every other request keeps
@@ -40,9 +44,13 @@ def render(gate_args: list[str]) -> dict[str, Any]:
             "executable_path": CHROMIUM,
             "headless": True,
             # No sandbox as root; no background traffic to Google from the auditor's browser.
+            # A page's JavaScript heap is bounded (V8_HEAP_MB): a page that kept allocating
+            # took its renderer to 3.7 GB (an adversarial review); past the bound the
+            # renderer dies and the render fails, recorded as such.
             "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", *gate_args],
+                     "--disable-sync", f"--js-flags=--max-old-space-size={V8_HEAP_MB}",
+                     *gate_args],
         },
         "PLAYWRIGHT_CONTEXTS": {"default": context},
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,

@@ -416,6 +416,14 @@ def block_matrix(company: nx.DiGraph[str]) -> dict[str, dict[str, dict[str, Any]
     return matrix
 
 
+# The detours' all-pairs matrices are dense: memory grows with the square of the nodes and
+# time with the cube (audit/graph/paths.py). One seed page of 10,000 links to distinct hosts
+# made 10,001 nodes, 3.4 GB and a minute after an 8 s crawl (an adversarial review: a
+# platform could exhaust the auditor's memory with one page). Past this many nodes the
+# detours are not computed (3,000: ~0.3 GB, a few seconds); the metrics say so.
+DETOUR_NODES = 3_000
+
+
 def detours(graph: nx.DiGraph[str], max_paths: int = 200,
             edges: AttributableEdges | None = None) -> dict[str, Any]:
     """Can a user get from A to B, possibly through other platforms, and at what friction?
@@ -423,8 +431,16 @@ def detours(graph: nx.DiGraph[str], max_paths: int = 200,
     Least-friction paths over the typical frictions (infinite edges are not usable), ties
     broken by fewer hops. `detours` lists the pairs whose direct link is worse than the
     best path through others (the first `max_paths` with the path itself); the summary
-    counts ordered pairs by how they can be reached."""
+    counts ordered pairs by how they can be reached. Past DETOUR_NODES nodes, the figures
+    that need every pair are None and `not_computed` says why."""
     edges = _attributable_edges(graph) if edges is None else edges
+    n = graph.number_of_nodes()
+    if n > DETOUR_NODES:
+        return {"ordered_pairs": n * (n - 1), "reachable": None, "reachable_share": None,
+                "open": None, "open_share": None,
+                "direct_open": sum(1 for v in edges.values() if v == 0),
+                "open_only_by_detour": None, "detour_count": None, "detours": [],
+                "not_computed": f"more than {DETOUR_NODES} nodes"}
     finite = {k: int(f) for k, f in edges.items() if not math.isinf(f)}
     nodes = sorted(graph.nodes)
     pairs = all_pairs(nodes, finite)

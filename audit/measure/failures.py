@@ -52,6 +52,7 @@ RENDER_TIMEOUT = "render_timeout"
 # Capture tools only.
 NO_RESPONSE = "no_response"
 CAPTURE_ERROR = "capture_error"
+UNDECODABLE = "undecodable"
 
 # Bounds on a response head, applied while reading by both engines' parsers. They are a
 # browser's, not a library's: a platform's page with a head a browser shows (Chromium reads
@@ -106,6 +107,10 @@ VOCABULARY: dict[str, str] = {
     "parse_timeout": "the page held the page parser past its budget (recorded, not parsed "
                      "again)",
     "http_STATUS": "(seed pages) the seed page answered an HTTP error status",
+    "redirect:STATUS": "(seed pages) the seed page redirects: give the page it leads to as "
+                       "the seed",
+    UNDECODABLE: "(seed pages) the seed page's body is in a content coding hulian does not "
+                 "decode (Brotli, zstd): its links cannot be read",
     "parse_issue:WHAT": "(seed pages) some links of the page are not measured: the parser had "
                         "to cut it (truncated, depth_cut), it has more links than a seed plans "
                         "(too_many_links) or links too long (long_links); several joined by +",
@@ -115,7 +120,7 @@ VOCABULARY: dict[str, str] = {
 
 _DETAILED = re.compile(
     r"(?:private_address:\S+|hop_limit:\d+|rate_limited:\d{3}|anti_bot:(?:\d{3}|captcha)"
-    r"|endpoint_error:\d{3}|http_\d{3}|parse_issue:[a-z_]+(?:\+[a-z_]+)*)")
+    r"|endpoint_error:\d{3}|http_\d{3}|redirect:\d{3}|parse_issue:[a-z_]+(?:\+[a-z_]+)*)")
 
 
 def known(word: str) -> bool:

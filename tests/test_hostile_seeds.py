@@ -1,0 +1,60 @@
+"""A hostile platform must not blind the auditor (an adversarial review, 2026-12-06): a seed
+page that redirects, or that comes in a coding nothing decodes, gave a run of no links and no
+error; one page linking to thousands of hosts made the detours' dense matrices take gigabytes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from audit.graph import build
+from audit.measure import failures
+from tests.localsite import forum_policies, serve
+
+PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "forum.test/moved": (302, {"Location": "http://forum.test/p"}, b""),
+    "forum.test/packed": (200, {"Content-Encoding": "br"}, b"\x8b\x03\x80<a href=x>x</a>\x03"),
+    "forum.test/p": (200, {}, b"<p>post</p><a href='http://shop.test/item'>a</a>"),
+    "shop.test/item": (200, {}, b"<p>an item</p>"),
+}
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "scrapy"])
+def test_a_seed_that_gives_no_page_says_why(tmp_path: Path, engine: str) -> None:
+    with serve(PAGES) as site:
+        result = subprocess.run(
+            [sys.executable, "-m", "audit.cli", "--policies",
+             str(forum_policies(tmp_path / "policies")), "run",
+             "--seed", "testforum:post:http://forum.test/moved",
+             "--seed", "testforum:post:http://forum.test/packed",
+             "--seed", "testforum:post:http://forum.test/p",
+             "--source", "testforum", "--route", f"*.test={site.url}", "--robots", "ignore",
+             "--out", str(tmp_path / "runs"), "--run-id", "r", "--report-format", "",
+             "--json", "--engine", engine],
+            capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    errors = {e["url"]: e["error"] for e in json.loads(result.stdout)["seed_errors"]}
+    assert errors == {"http://forum.test/moved": "redirect:302",
+                      "http://forum.test/packed": failures.UNDECODABLE}
+    assert all(failures.known(word) for word in errors.values())
+    # The seed that gave a page is measured as before.
+    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
+    assert [json.loads(line)["target_url"] for line in lines] == ["http://shop.test/item"]
+
+
+def test_the_detours_are_not_computed_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    for host in ("a.test", "b.test", "c.test", "d.test"):
+        graph.add_edge("forum", host, typical="direct", friction=0)
+    computed = build.detours(graph)
+    assert computed["reachable"] == 4 and "not_computed" not in computed
+    monkeypatch.setattr(build, "DETOUR_NODES", 4)
+    skipped = build.detours(graph)
+    assert skipped["not_computed"] == "more than 4 nodes"
+    assert skipped["reachable"] is None and skipped["detours"] == []
+    assert skipped["ordered_pairs"] == 20 and skipped["direct_open"] == 4
