@@ -181,8 +181,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             for item in self._seed_over(seed, crashed.failure):
                 yield item
             return
-        if plan.parse_issue is not None:
-            self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
+        self.seed_errors.extend(chains.seed_warnings(seed.url, plan))
         if record := self.search.seed_page(
                 response.url, response.status, response_headers(response), plan.metas,
                 catalog=self.catalog, platform=seed.platform, run_id=self.run_id, now=now()):

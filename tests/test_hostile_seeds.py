@@ -20,6 +20,11 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "forum.test/moved": (302, {"Location": "http://forum.test/p"}, b""),
     "forum.test/packed": (200, {"Content-Encoding": "br"}, b"\x8b\x03\x80<a href=x>x</a>\x03"),
     "forum.test/p": (200, {}, b"<p>post</p><a href='http://shop.test/item'>a</a>"),
+    # Seeds that give no link: each was a run of no observations and no error.
+    "forum.test/empty": (200, {}, b""),
+    "forum.test/data": (200, {"Content-Type": "application/json"}, b'{"posts": []}'),
+    "forum.test/onward": (200, {}, b'<meta http-equiv="refresh" content="0; url=/p">'),
+    "forum.test/nothing": (204, {}, b""),
     "shop.test/item": (200, {}, b"<p>an item</p>"),
 }
 
@@ -33,6 +38,8 @@ def test_a_seed_that_gives_no_page_says_why(tmp_path: Path, engine: str) -> None
              "--seed", "testforum:post:http://forum.test/moved",
              "--seed", "testforum:post:http://forum.test/packed",
              "--seed", "testforum:post:http://forum.test/p",
+             *(argument for path in ("empty", "data", "onward", "nothing")
+               for argument in ("--seed", f"testforum:post:http://forum.test/{path}")),
              "--source", "testforum", "--route", f"*.test={site.url}", "--robots", "ignore",
              "--out", str(tmp_path / "runs"), "--run-id", "r", "--report-format", "",
              "--json", "--engine", engine],
@@ -40,7 +47,9 @@ def test_a_seed_that_gives_no_page_says_why(tmp_path: Path, engine: str) -> None
     assert result.returncode == 0, result.stderr[-3000:]
     errors = {e["url"]: e["error"] for e in json.loads(result.stdout)["seed_errors"]}
     assert errors == {"http://forum.test/moved": "redirect:302",
-                      "http://forum.test/packed": failures.UNDECODABLE}
+                      "http://forum.test/packed": failures.UNDECODABLE,
+                      **{f"http://forum.test/{path}": failures.NO_LINKS
+                         for path in ("empty", "data", "onward", "nothing")}}
     assert all(failures.known(word) for word in errors.values())
     # The seed that gave a page is measured as before.
     lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()

@@ -187,6 +187,7 @@ def test_a_copy_of_the_target_on_a_host_of_its_own_is_for_review(
     "alert`请注意安全`", "\\u0061lert('请注意安全')", "alert.call(window, '请注意安全')",
     "alert?.('请注意安全')", "var a = alert; a('请注意安全')", "alert/**/('请注意安全')",
     "Reflect.apply(alert, window, ['请注意安全'])", "globalThis.confirm('继续访问？')",
+    "window['\\x61lert']('请注意安全')", "window['\\141lert']('请注意安全')",
 ])
 def test_a_dialog_under_another_name_holds_the_forward(catalog: Catalog, dialog: str) -> None:
     """Each opens the dialog in Chromium (checked by the review that found them), and the
@@ -226,3 +227,30 @@ def test_the_https_twin_of_an_http_target_is_the_target(catalog: Catalog) -> Non
         "http://shop.example-target.com:8080/x"
     assert as_requested("http://shop.example-target.com/x?hulian_probe=hpabcdefghij#f") == \
         "https://shop.example-target.com/x"
+
+
+def test_a_class_name_is_no_dialog(catalog: Catalog) -> None:
+    html = (f"<script>var box = 'alert alert-info', blueprint = 1;</script>"
+            f"<script>location.href='{TARGET}'</script>")
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                       PROXY: (200, {}, html),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
+
+
+@pytest.mark.parametrize("content_type", ["text/plain; charset=utf-8; x=html",
+                                          "text/html, text/plain"])
+def test_a_page_a_browser_shows_as_text_does_not_forward(catalog: Catalog,
+                                                         content_type: str) -> None:
+    """Chromium shows a `text/plain` body as text: its refresh is never run. Read as HTML
+    because its Content-Type held "html", the notice's refresh was followed to the target."""
+    notice = f'<p>Ce lien est bloqué.</p><meta http-equiv=refresh content="0;url={TARGET}">'
+    outcome = _outcome(catalog, WRAPPER, {
+        WRAPPER: (302, {"location": PROXY}, ""),
+        PROXY: (200, {"content-type": content_type}, notice),
+        TARGET: (200, {}, TARGET_PAGE)})
+    assert outcome is Outcome.UNRECOGNIZED
+    # Served as HTML, the same page forwards at once: a redirect.
+    assert _outcome(catalog, WRAPPER, {
+        WRAPPER: (302, {"location": PROXY}, ""),
+        PROXY: (200, {"content-type": "text/html"}, notice),
+        TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED

@@ -602,12 +602,18 @@ def js_location(page: Page) -> str | None:
 # the navigation only once the dialog is answered). Looked for in the text of the scripts up
 # to the navigating one, whole: the names as words (called through an alias, `.call`, `?.(`,
 # a tagged template, `window['alert']`: each read as open when only `alert(` was looked for,
-# a review), and letters written as escapes (`\u0061lert`). One in a string or a handler
-# holds back a forward that is made at once (read by its words and structure instead), never
-# the other way round. A name computed at run time (`window['al' + 'ert']`) is not seen.
+# a review), and letters written as escapes (`\u0061lert`, `'\x61lert'`, `'\141lert'`). One
+# in a string or a handler holds back a forward that is made at once (read by its words and
+# structure instead), never the other way round. A name computed at run time
+# (`window['al' + 'ert']`) is not seen.
 _DIALOG = re.compile(
-    rb"(?<![\w$])(?:alert|confirm|prompt|print)(?![\w$])"
-    rb"|\\u(?:00(?:[46][1-9a-fA-F]|[57][0-9aA])|\{0*(?:[46][1-9a-fA-F]|[57][0-9aA])\})")
+    # A name as a word that is called, referred to or quoted: followed by a call, a template,
+    # a member, an operator, a closing bracket, a separator or a quote (not a class name's
+    # word: "alert alert-info").
+    rb"(?<![\w$-])(?:alert|confirm|prompt|print)(?=\s*(?:[(`.?)\],;:'\"/=|&}]|$))"
+    # A letter (or any character of its ASCII row) written as an escape: \u0061, \u{61},
+    # \x61, \141.
+    rb"|\\(?:u00[4-7][0-9a-fA-F]|u\{0*[4-7][0-9a-fA-F]\}|x[4-7][0-9a-fA-F]|1[0-7]{2})")
 
 
 def _js_navigation(page: Page) -> tuple[str, bool] | None:

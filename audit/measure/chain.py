@@ -26,9 +26,10 @@ from audit.judge.classify import (
 )
 from audit.judge.compare import Fingerprint, comparable, compare, fingerprint
 from audit.judge.forwards import page_forward
+from audit.measure import failures
 from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
-from audit.web.decode import content_codings, decode_html
+from audit.web.decode import content_codings, decode_html, shown_as_html
 from audit.web.page import Page, parse_page
 from audit.web.urls import (
     REDIRECT_STATUSES,
@@ -183,6 +184,18 @@ def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
     return Plan(list(probes.values()), "+".join(issues) or None, metas)
 
 
+def seed_warnings(url: str, plan: Plan) -> list[dict[str, str]]:
+    """The seed-error entries of a seed page that was planned: links of it not measured
+    (seed_warning), or none at all (`no_links`: not HTML, empty, a page that only forwards by
+    refresh or script, or one without an outbound link). A seed of no links gave a run of no
+    observations and no error, a platform unmeasured in silence (a review)."""
+    warnings = [seed_warning(url, plan.parse_issue)] if plan.parse_issue is not None else []
+    if not plan.probes:
+        logger.warning("seed %s gave no link to measure", url)
+        warnings.append({"url": url, "error": failures.NO_LINKS})
+    return warnings
+
+
 def seed_warning(url: str, parse_issue: str) -> dict[str, str]:
     """The seed-error entry of a seed page some of whose links are not measured (the parser
     had to cut it, too many links, links too long): its other probes are planned, and the
@@ -281,8 +294,7 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
         # what they say cannot be read, so nothing is concluded from their "text" (a block
         # read off garbage, a block reason of binary). On an endpoint: `unrecognized`.
         return False
-    content_type = headers.get("content-type", "")
-    return bool(body) and ("html" in content_type or not content_type)
+    return bool(body) and shown_as_html(headers.get("content-type"))
 
 
 def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,

@@ -53,6 +53,7 @@ RENDER_TIMEOUT = "render_timeout"
 NO_RESPONSE = "no_response"
 CAPTURE_ERROR = "capture_error"
 UNDECODABLE = "undecodable"
+NO_LINKS = "no_links"
 
 # Bounds on a response head, applied while reading by both engines' parsers. They are a
 # browser's, not a library's: a platform's page with a head a browser shows (Chromium reads
@@ -109,6 +110,8 @@ VOCABULARY: dict[str, str] = {
     "http_STATUS": "(seed pages) the seed page answered an HTTP error status",
     "redirect:STATUS": "(seed pages) the seed page redirects: give the page it leads to as "
                        "the seed",
+    NO_LINKS: "(seed pages) the seed page gave no link to measure: not HTML, empty, a page "
+              "that only forwards (by refresh or script), or one without an outbound link",
     UNDECODABLE: "(seed pages) the seed page's body is in a content coding hulian does not "
                  "decode (Brotli, zstd): its links cannot be read",
     "parse_issue:WHAT": "(seed pages) some links of the page are not measured: the parser had "

@@ -68,6 +68,29 @@ def content_codings(content_encoding: str | None) -> list[str]:
             if c and c != "identity"]
 
 
+# The types a browser renders as a page (XHTML as XML, whose pages hulian reads as HTML).
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def shown_as_html(content_type: str | None) -> bool:
+    """Whether a browser shows a body of this Content-Type as a page: an HTML type, or none it
+    can read (it sniffs the body). A notice served as `text/plain; x=html` is shown as text,
+    its refresh never run, but was read as a page whose refresh forwards to the target (a
+    review): the type, read as Fetch reads it (header_charset), decides, not a substring."""
+    essence = _essence(content_type)
+    return essence is None or essence in HTML_TYPES
+
+
+def _essence(content_type: str | None) -> str | None:
+    """The MIME type's essence Fetch extracts from a Content-Type header (None: none)."""
+    essence: str | None = None
+    for value in _header_values(content_type or ""):
+        parsed = _mime_type(value)
+        if parsed is not None and parsed[0] != "*/*":
+            essence = parsed[0]
+    return essence
+
+
 def header_charset(content_type: str | None) -> str | None:
     """The charset of a Content-Type header as a browser reads it (Fetch's "extract a MIME
     type"): of the values a header holds (several headers arrive joined by commas), the last

@@ -190,8 +190,7 @@ class AsyncioEngine:
             self.seed_errors.append({"url": seed.url, "error": crashed.failure})
             logger.warning("seed %s: %s; recorded, not parsed again", seed.url, crashed)
             return
-        if plan.parse_issue is not None:
-            self.seed_errors.append(chains.seed_warning(seed.url, plan.parse_issue))
+        self.seed_errors.extend(chains.seed_warnings(seed.url, plan))
         if record := self.search.seed_page(
                 response.url, response.status, response.headers, plan.metas,
                 catalog=self.catalog, platform=seed.platform, run_id=self.writer.run_id,

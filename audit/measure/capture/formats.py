@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from audit.errors import HulianError
+from audit.web.decode import shown_as_html
 from audit.web.urls import REDIRECT_STATUSES
 
 Format = Literal["mitm", "har", "warc"]
@@ -90,8 +91,7 @@ def keep_response_body(status: int | None, content_type: str) -> bool:
     is most of what makes the readers fast."""
     if status is None or status in REDIRECT_STATUSES:
         return False
-    content_type = content_type.lower()
-    return not content_type or "html" in content_type
+    return shown_as_html(content_type)
 
 
 def add_header(headers: dict[str, str], name: str, value: str) -> None:
