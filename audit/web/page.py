@@ -476,13 +476,19 @@ def _invisible() -> re.Pattern[str]:
          *_INVISIBLE_MARKS]))
 
 
+def _drawn(text: str) -> str:
+    """The text without the characters a browser does not draw (none is ASCII, and whether a
+    string is ASCII Python knows without reading it)."""
+    return text if text.isascii() else _invisible().sub("", text)
+
+
 def _one_line(text: str) -> str:
     """A title's or a link's text as read: format characters dropped, spacing collapsed."""
-    return " ".join(_invisible().sub("", text).split())
+    return " ".join(_drawn(text).split())
 
 
 def _squash(text: str) -> str:
-    lines = (" ".join(line.split()) for line in _invisible().sub("", text).split("\n"))
+    lines = (" ".join(line.split()) for line in _drawn(text).split("\n"))
     return "\n".join(line for line in lines if line)
 
 
