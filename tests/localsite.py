@@ -3,12 +3,16 @@ and proxy-form (absolute URL) requests, and remembers every path it was asked fo
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -78,3 +82,22 @@ def forum_policies(directory: Path, extra: str = "") -> Path:
     (directory / "platforms" / "testforum.yaml").write_text(FORUM_POLICY.format(extra=extra),
                                                             encoding="utf-8")
     return directory
+
+
+def crawl_forum(tmp_path: Path, site_url: str, seed_paths: list[str], engine: str,
+                extra: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`hulian run` (the CLI, in a process of its own) of the forum's seed pages at
+    forum.test/<path>, every *.test host routed to the site at `site_url`: the run's JSON
+    summary and its observations."""
+    seeds = [arg for path in seed_paths
+             for arg in ("--seed", f"testforum:post:http://forum.test/{path}")]
+    result = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "--policies",
+         str(forum_policies(tmp_path / "policies", extra)), "run", *seeds,
+         "--source", "testforum", "--route", f"*.test={site_url}", "--robots", "ignore",
+         "--out", str(tmp_path / "runs"), "--run-id", "r", "--report-format", "", "--json",
+         "--engine", engine],
+        capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
+    return json.loads(result.stdout), [json.loads(line) for line in lines]

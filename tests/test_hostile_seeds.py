@@ -4,9 +4,6 @@ error; one page linking to thousands of hosts made the detours' dense matrices t
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import networkx as nx
@@ -14,7 +11,7 @@ import pytest
 
 from audit.graph import build
 from audit.measure import failures
-from tests.localsite import forum_policies, serve
+from tests.localsite import crawl_forum, serve
 
 PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "forum.test/moved": (302, {"Location": "http://forum.test/p"}, b""),
@@ -32,28 +29,17 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
 @pytest.mark.parametrize("engine", ["asyncio", "scrapy"])
 def test_a_seed_that_gives_no_page_says_why(tmp_path: Path, engine: str) -> None:
     with serve(PAGES) as site:
-        result = subprocess.run(
-            [sys.executable, "-m", "audit.cli", "--policies",
-             str(forum_policies(tmp_path / "policies")), "run",
-             "--seed", "testforum:post:http://forum.test/moved",
-             "--seed", "testforum:post:http://forum.test/packed",
-             "--seed", "testforum:post:http://forum.test/p",
-             *(argument for path in ("empty", "data", "onward", "nothing")
-               for argument in ("--seed", f"testforum:post:http://forum.test/{path}")),
-             "--source", "testforum", "--route", f"*.test={site.url}", "--robots", "ignore",
-             "--out", str(tmp_path / "runs"), "--run-id", "r", "--report-format", "",
-             "--json", "--engine", engine],
-            capture_output=True, text=True, timeout=240, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    errors = {e["url"]: e["error"] for e in json.loads(result.stdout)["seed_errors"]}
+        summary, observations = crawl_forum(
+            tmp_path, site.url, ["moved", "packed", "p", "empty", "data", "onward", "nothing"],
+            engine)
+    errors = {e["url"]: e["error"] for e in summary["seed_errors"]}
     assert errors == {"http://forum.test/moved": "redirect:302",
                       "http://forum.test/packed": failures.UNDECODABLE,
                       **{f"http://forum.test/{path}": failures.NO_LINKS
                          for path in ("empty", "data", "onward", "nothing")}}
     assert all(failures.known(word) for word in errors.values())
     # The seed that gave a page is measured as before.
-    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
-    assert [json.loads(line)["target_url"] for line in lines] == ["http://shop.test/item"]
+    assert [o["target_url"] for o in observations] == ["http://shop.test/item"]
 
 
 def test_the_detours_are_not_computed_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:

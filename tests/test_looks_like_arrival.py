@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from audit.measure import chain as chains
 from audit.measure.capture.formats import keep_response_body
-from audit.model import Outcome, Probe, SurfaceKind
+from audit.model import Outcome
 from audit.policy.catalog import Catalog, load_catalog
 from audit.web.urls import as_requested
+from tests.chaindrive import ARTICLE, TARGET, WRAPPER, Answers, drive
 
-TARGET = "https://shop.example-target.com/item/42"
 HOME = "https://shop.example-target.com/"
-WRAPPER = ("https://link.zhihu.com/?target=https%3A%2F%2Fshop.example-target.com"
-           "%2Fitem%2F42")
 ELSEWHERE = "https://rd.transcode-example.net/t?u=shop.example-target.com%2Fitem%2F42"
-ARTICLE = "".join(f"<p>Teapot number {n}: ceramic, hand made, glazed in blue and white, ships "
-                  f"in {n % 7 + 1} days from the workshop.</p>" for n in range(40))
 TARGET_PAGE = ("<html><head><meta charset=utf-8><title>Teapot 42</title></head><body>"
                f"<h1>Teapot 42</h1>{ARTICLE}</body></html>")
 BLOCK = "<title>提示</title><h1>该链接已被屏蔽</h1><p>由于该网页涉嫌违规，已停止访问</p>"
@@ -45,29 +40,12 @@ def _outcome(catalog: Catalog, start: str, responses: Responses, *, target: str 
     """The outcome of a Zhihu link to `target` that starts at `start`, each URL answered from
     `responses` (status, headers, html); the control fetch from `control` (the target's
     page by default), following its redirects."""
-    probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=target,
-                  rendered_as="anchor")
-    chain = chains.Chain(probe=probe)
-    via = "start"
-    url: str | None = start
-    while url is not None:
-        status, headers, html = responses[url]
-        step = chains.on_response(chain, chains.Response(
-            url=url, status=status, headers={"content-type": "text/html", **headers},
-            body=_bytes(html) if html else b""), via, catalog)  # type: ignore[arg-type]
-        if step.action != "follow":
-            break
-        via, url = step.via or "http", step.url
-    if chains.wants_control(chain):
-        answers = control or {target: (200, {}, TARGET_PAGE)}
-        asked: str | None = target
-        while asked is not None:
-            status, headers, html = answers[asked]
-            step = chains.on_control_response(chain, chains.Response(
-                url=asked, status=status, headers={"content-type": "text/html", **headers},
-                body=_bytes(html) if html else b""), catalog)
-            asked = step.url if step.action == "follow" else None
-    return chains.observation(chain, run_id="r", method="crawl").outcome
+    def as_bytes(given: Responses) -> Answers:
+        return {url: (status, headers, _bytes(html) if html else b"")
+                for url, (status, headers, html) in given.items()}
+
+    return drive(catalog, start, as_bytes(responses),
+                 as_bytes(control or {target: (200, {}, TARGET_PAGE)}), target=target).outcome
 
 
 @pytest.mark.parametrize(("where", "html"), [

@@ -14,6 +14,7 @@ from audit.measure import chain as chains
 from audit.model import Outcome, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog
 from audit.web.page import parse_page
+from tests.chaindrive import drive
 
 TARGET = "https://shop.example-target.com/item/42"
 # Baidu's link redirector is a wrapper and no declared endpoint (policies/platforms/baidu.yaml).
@@ -409,27 +410,11 @@ COUNTDOWN = f'<meta http-equiv="refresh" content="10;url={TARGET}">'
 
 def _zhihu_outcome(catalog: Catalog, hops: list[tuple[str, int, dict[str, str], str]],
                    control: tuple[str, str] | None = None) -> Outcome:
-    probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=TARGET,
-                  rendered_as="anchor")
-    chain = chains.Chain(probe=probe)
-    via: str = "start"
-    responses = {url: (status, headers, html) for url, status, headers, html in hops}
-    url: str | None = hops[0][0]
-    while url is not None:
-        status, headers, html = responses[url]
-        body = html.encode() if html.lstrip().startswith("<html") else _page_bytes(html)
-        step = chains.on_response(chain, chains.Response(
-            url=url, status=status, headers={"content-type": "text/html", **headers},
-            body=body), via, catalog)  # type: ignore[arg-type]
-        if step.action != "follow":
-            break
-        via, url = step.via or "http", step.url
-    if chains.wants_control(chain):
-        control_url, control_html = control or (TARGET, "<title>Teapot</title><p>a teapot</p>")
-        chains.on_control_response(chain, chains.Response(
-            url=control_url, status=200, headers={"content-type": "text/html"},
-            body=_page_bytes(control_html)), catalog)
-    return chains.observation(chain, run_id="r", method="crawl").outcome
+    answers = {url: (status, headers, html.encode() if html.lstrip().startswith("<html")
+                     else _page_bytes(html)) for url, status, headers, html in hops}
+    control_url, control_html = control or (TARGET, "<title>Teapot</title><p>a teapot</p>")
+    return drive(catalog, hops[0][0], answers,
+                 {control_url: (200, {}, _page_bytes(control_html))}).outcome
 
 
 @pytest.mark.parametrize("words", [

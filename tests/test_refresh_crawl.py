@@ -6,14 +6,11 @@ page to a browser) and a script's forward after a dialog."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.localsite import forum_policies, serve
+from tests.localsite import crawl_forum, serve
 
 SEED = (b"<p>post</p><a href='http://go.test/header'>a</a>"
         b"<a href='http://go.test/query'>b</a><a href='http://go.test/csp'>c</a>"
@@ -51,17 +48,9 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
 @pytest.mark.parametrize("engine", ["asyncio", "scrapy"])
 def test_both_engines_follow_refreshes_as_chromium_does(tmp_path: Path, engine: str) -> None:
     with serve(PAGES) as site:
-        result = subprocess.run(
-            [sys.executable, "-m", "audit.cli", "--policies",
-             str(forum_policies(tmp_path / "policies", WRAPPER)), "run", "--seed",
-             "testforum:post:http://forum.test/p", "--source", "testforum", "--route",
-             f"*.test={site.url}", "--robots", "ignore", "--out", str(tmp_path / "runs"),
-             "--run-id", "r", "--report-format", "", "--json", "--engine", engine],
-            capture_output=True, text=True, timeout=240, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
-    hops = {o["target_url"]: [(h["url"], h["via"]) for h in o["hops"] if h["via"] != "control"]
-            for o in map(json.loads, lines)}
+        _, observations = crawl_forum(tmp_path, site.url, ["p"], engine, WRAPPER)
+    hops = {o["target_url"]: [(h["url"], h["via"]) for h in o["hops"]
+                              if h["via"] != "control"] for o in observations}
     assert hops["http://go.test/header"] == [("http://go.test/header", "start"),
                                              ("http://shop.test/item", "meta_refresh")]
     assert hops["http://go.test/query"] == [

@@ -7,19 +7,13 @@ from __future__ import annotations
 import pytest
 
 from audit.judge.inspect import inspect_bytes
-from audit.measure import chain as chains
-from audit.model import Outcome, Probe, SurfaceKind
+from audit.model import Outcome
 from audit.policy.catalog import Catalog, load_catalog
 from audit.web.decode import decode_html, header_charset
 from audit.web.page import parse_page
+from tests.chaindrive import ARTICLE, TARGET, WRAPPER, drive
 
-TARGET = "https://shop.example-target.com/item/42"
-WRAPPER = ("https://link.zhihu.com/?target=https%3A%2F%2Fshop.example-target.com"
-           "%2Fitem%2F42")
 THIRD_PARTY = "https://safe.linkguard-example.net/check?id=9"
-
-ARTICLE = "".join(f"<p>Teapot number {n}: ceramic, hand made, glazed in blue and white, ships "
-                  f"in {n % 7 + 1} days from the workshop.</p>" for n in range(40))
 TARGET_PAGE = ("<html><head><meta charset=utf-8><title>Teapot</title></head><body>"
                f"<h1>Teapot</h1>{ARTICLE}</body></html>")
 
@@ -41,26 +35,10 @@ def _outcome(catalog: Catalog, content_type: str, body: bytes,
              target_page: str = TARGET_PAGE) -> Outcome:
     """A Zhihu link whose wrapper sends it to a third party's page `body`; the target's own
     page is `target_page`."""
-    probe = Probe(id="p", source="zhihu", surface=SurfaceKind.POST, target_url=TARGET,
-                  rendered_as="anchor")
-    chain = chains.Chain(probe=probe)
-    responses = {WRAPPER: (302, {"location": THIRD_PARTY}, b""),
-                 THIRD_PARTY: (200, {"content-type": content_type}, body)}
-    url: str | None = WRAPPER
-    via = "start"
-    while url is not None:
-        status, headers, data = responses[url]
-        step = chains.on_response(chain, chains.Response(
-            url=url, status=status, headers={"content-type": "text/html", **headers},
-            body=data), via, catalog)  # type: ignore[arg-type]
-        if step.action != "follow":
-            break
-        via, url = step.via or "http", step.url
-    if chains.wants_control(chain):
-        chains.on_control_response(chain, chains.Response(
-            url=TARGET, status=200, headers={"content-type": "text/html; charset=utf-8"},
-            body=target_page.encode()), catalog)
-    return chains.observation(chain, run_id="r", method="crawl").outcome
+    return drive(catalog, WRAPPER, {WRAPPER: (302, {"location": THIRD_PARTY}, b""),
+                                    THIRD_PARTY: (200, {"content-type": content_type}, body)},
+                 {TARGET: (200, {"content-type": "text/html; charset=utf-8"},
+                           target_page.encode())}).outcome
 
 
 OPEN = {Outcome.DIRECT, Outcome.WRAPPED}
