@@ -181,7 +181,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             for item in self._seed_over(seed, crashed.failure):
                 yield item
             return
-        self.seed_errors.extend(chains.seed_warnings(seed.url, plan))
+        warnings = chains.seed_warnings(seed.url, plan)
         if record := self.search.seed_page(
                 response.url, response.status, response_headers(response), plan.metas,
                 catalog=self.catalog, platform=seed.platform, run_id=self.run_id, now=now()):
@@ -191,7 +191,7 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             if follow:
                 async for item in self._begin(probe):
                     yield item
-        for item in self._seed_over(seed, None):
+        for item in self._seed_over(seed, None, warnings):
             yield item
 
     async def seed_failed(self, failure: Failure) -> AsyncIterator[Any]:
@@ -201,12 +201,14 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
         async for item in self._seed_next(driver, request.cb_kwargs["seed"], command):
             yield item
 
-    def _seed_over(self, seed: Seed, error: str | None) -> Iterator[Any]:
-        """A seed's work is done (`error`: why it gave no page); the distributed spider
-        reports it."""
+    def _seed_over(self, seed: Seed, error: str | None,
+                   warnings: list[dict[str, str]] | None = None) -> Iterator[Any]:
+        """A seed's work is done (`error`: why it gave no page; `warnings`: what of its page
+        is not measured, chain.seed_warnings); the distributed spider reports them."""
         if error is not None:
             self.seed_errors.append({"url": seed.url, "error": error})
             logger.warning("seed %s failed: %s", seed.url, error)
+        self.seed_errors.extend(warnings or [])
         yield from ()
 
     # -- probes: the driver's commands, carried out --------------------------------------

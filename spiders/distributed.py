@@ -199,10 +199,14 @@ class DistributedSpider(LinkAuditSpider):
         async for item in super()._begin(probe):
             yield item
 
-    def _seed_over(self, seed: Seed, error: str | None) -> Iterator[Any]:
-        yield from super()._seed_over(seed, error)
-        # An item, not a side effect: the pipeline handles it after this seed's probes.
-        yield {"seed_done": seed.url, "error": error or ""}
+    def _seed_over(self, seed: Seed, error: str | None,
+                   warnings: list[dict[str, str]] | None = None) -> Iterator[Any]:
+        yield from super()._seed_over(seed, error, warnings)
+        # An item, not a side effect: the pipeline handles it after this seed's probes. The
+        # run keeps one word a seed: its error, else its first warning (a seed of no links
+        # was silent here, a review).
+        first = next((warning["error"] for warning in warnings or []), "")
+        yield {"seed_done": seed.url, "error": error or first}
 
     # -- the coordinator's watch ----------------------------------------------------------
 

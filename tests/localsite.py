@@ -4,6 +4,7 @@ and proxy-form (absolute URL) requests, and remembers every path it was asked fo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -85,10 +86,10 @@ def forum_policies(directory: Path, extra: str = "") -> Path:
 
 
 def crawl_forum(tmp_path: Path, site_url: str, seed_paths: list[str], engine: str,
-                extra: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                extra: str = "", *options: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """`hulian run` (the CLI, in a process of its own) of the forum's seed pages at
-    forum.test/<path>, every *.test host routed to the site at `site_url`: the run's JSON
-    summary and its observations."""
+    forum.test/<path>, every *.test host routed to the site at `site_url`, with `options`:
+    the run's JSON summary and its observations."""
     seeds = [arg for path in seed_paths
              for arg in ("--seed", f"testforum:post:http://forum.test/{path}")]
     result = subprocess.run(
@@ -96,8 +97,9 @@ def crawl_forum(tmp_path: Path, site_url: str, seed_paths: list[str], engine: st
          str(forum_policies(tmp_path / "policies", extra)), "run", *seeds,
          "--source", "testforum", "--route", f"*.test={site_url}", "--robots", "ignore",
          "--out", str(tmp_path / "runs"), "--run-id", "r", "--report-format", "", "--json",
-         "--engine", engine],
-        capture_output=True, text=True, timeout=240, check=False)
+         "--engine", engine, *options],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "HULIAN_DB": "off"})
     assert result.returncode == 0, result.stderr[-3000:]
     lines = (tmp_path / "runs" / "r" / "observations.jsonl").read_text().splitlines()
     return json.loads(result.stdout), [json.loads(line) for line in lines]

@@ -12,6 +12,7 @@ import pytest
 from audit.graph import build
 from audit.measure import failures
 from tests.localsite import crawl_forum, serve
+from tests.test_distributed import redis_url  # noqa: F401  (a fixture, reused)
 
 PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "forum.test/moved": (302, {"Location": "http://forum.test/p"}, b""),
@@ -53,3 +54,15 @@ def test_the_detours_are_not_computed_past_their_bound(monkeypatch: pytest.Monke
     assert skipped["not_computed"] == "more than 4 nodes"
     assert skipped["reachable"] is None and skipped["detours"] == []
     assert skipped["ordered_pairs"] == 20 and skipped["direct_open"] == 4
+
+
+def test_a_distributed_run_keeps_a_seeds_warning(tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+    """The distributed run keeps one word a seed (its error, else its first warning): a seed of
+    no links was reported by the local engines and silent here."""
+    with serve(PAGES) as site:
+        summary, observations = crawl_forum(
+            tmp_path, site.url, ["p", "empty"], "scrapy", "", "--distributed", redis_url,
+            "--store", f"sqlite:///{tmp_path / 'store.db'}")
+    assert summary["seed_errors"] == [{"url": "http://forum.test/empty",
+                                       "error": failures.NO_LINKS}]
+    assert [o["target_url"] for o in observations] == ["http://shop.test/item"]

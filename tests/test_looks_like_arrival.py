@@ -232,3 +232,52 @@ def test_a_page_a_browser_shows_as_text_does_not_forward(catalog: Catalog,
         WRAPPER: (302, {"location": PROXY}, ""),
         PROXY: (200, {"content-type": "text/html"}, notice),
         TARGET: (200, {}, TARGET_PAGE)}) is Outcome.WRAPPED
+
+
+FORWARDS = f'<p>Ce lien est bloqué.</p><meta http-equiv=refresh content="0;url={TARGET}">'.encode()
+
+
+@pytest.mark.parametrize(("headers", "body"), [
+    ({"content-type": "text/plain x"}, FORWARDS),  # the type cut at white space: text
+    ({"content-type": "text/plain(c)"}, FORWARDS),
+    ({"content-type": "text/html/x"}, FORWARDS),  # no HTML type at all
+    ({"content-type": "text/html, text/plain x"}, FORWARDS),  # the last value decides
+    ({"content-type": "text/html", "content-disposition": "attachment"}, FORWARDS),  # a download
+    ({"content-type": "", "x-content-type-options": "nosniff"}, b"<html>" + FORWARDS),
+    ({"content-type": ""}, b"Notice. " + FORWARDS),  # sniffed: it does not start as HTML
+    ({"content-type": "application/xhtml+xml"}, b"<html>" + FORWARDS),  # an XML tree
+])
+def test_an_answer_a_browser_does_not_show_as_a_page_does_not_forward(
+        catalog: Catalog, headers: dict[str, str], body: bytes) -> None:
+    """Chromium shows each as text, a download or an XML tree (checked by the review that found
+    them): the notice's refresh never runs. Each was read as a page that forwards."""
+    answers: Answers = {WRAPPER: (302, {"location": PROXY}, b""), PROXY: (200, headers, body)}
+    control: Answers = {TARGET: (200, {}, TARGET_PAGE.encode())}
+    assert drive(catalog, WRAPPER, answers, control).outcome is Outcome.UNRECOGNIZED
+
+
+@pytest.mark.parametrize("headers", [{"content-type": "text/html x"}, {"content-type": ""},
+                                     {"content-type": "unknown/unknown"}])
+def test_an_answer_a_browser_shows_as_a_page_forwards(catalog: Catalog,
+                                                      headers: dict[str, str]) -> None:
+    answers: Answers = {WRAPPER: (302, {"location": PROXY}, b""),
+                        PROXY: (200, headers, b"<html>" + FORWARDS),
+                        TARGET: (200, {}, TARGET_PAGE.encode())}
+    control: Answers = {TARGET: (200, {}, TARGET_PAGE.encode())}
+    assert drive(catalog, WRAPPER, answers, control).outcome is Outcome.WRAPPED
+
+
+@pytest.mark.parametrize(("script", "held"), [
+    ("-alert('请注意安全')", True), ("void-alert('请注意安全')", True),
+    ("alert<!--\n('请注意安全')", True),
+    # A URL sanitiser's class of control characters, an octal escape of '@', an escaped
+    # backslash: no dialog.
+    ("var unsafe = /[\\x00-\\x1f\\x7f]|[\\u0000-\\u001f\\u007f-\\u009f]/", False),
+    ("var at = '\\100', path = 'C:\\\\x64'", False),
+])
+def test_dialogs_read_from_script_text(catalog: Catalog, script: str, held: bool) -> None:
+    html = f"<script>{script};location.href='{TARGET}'</script>"
+    outcome = _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                          PROXY: (200, {}, html),
+                                          TARGET: (200, {}, TARGET_PAGE)})
+    assert outcome is (Outcome.UNRECOGNIZED if held else Outcome.WRAPPED)

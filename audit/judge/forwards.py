@@ -610,10 +610,11 @@ _DIALOG = re.compile(
     # A name as a word that is called, referred to or quoted: followed by a call, a template,
     # a member, an operator, a closing bracket, a separator or a quote (not a class name's
     # word: "alert alert-info").
-    rb"(?<![\w$-])(?:alert|confirm|prompt|print)(?=\s*(?:[(`.?)\],;:'\"/=|&}]|$))"
-    # A letter (or any character of its ASCII row) written as an escape: \u0061, \u{61},
-    # \x61, \141.
-    rb"|\\(?:u00[4-7][0-9a-fA-F]|u\{0*[4-7][0-9a-fA-F]\}|x[4-7][0-9a-fA-F]|1[0-7]{2})")
+    rb"(?<![\w$])(?:alert|confirm|prompt|print)(?=\s*(?:[(`.?)\],;:'\"/=|&}]|<!--|$))"
+    # A letter written as an escape (\u0061, \u{61}, \x61, \141), not an escaped backslash
+    # nor the control characters of a URL sanitiser's class (`[\u0000-\u001f\u007f]`).
+    rb"|(?<!\\)\\(?:u00|x|u\{0*)(?:4[1-9a-fA-F]|5[0-9aA]|6[1-9a-fA-F]|7[0-9aA])"
+    rb"|(?<!\\)\\1(?:0[1-7]|[12][0-7]|3[0-2]|4[1-7]|[56][0-7]|7[0-2])")
 
 
 def _js_navigation(page: Page) -> tuple[str, bool] | None:

@@ -294,7 +294,7 @@ def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
         # what they say cannot be read, so nothing is concluded from their "text" (a block
         # read off garbage, a block reason of binary). On an endpoint: `unrecognized`.
         return False
-    return bool(body) and shown_as_html(headers.get("content-type"))
+    return bool(body) and shown_as_html(headers, body)
 
 
 def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,

@@ -68,27 +68,47 @@ def content_codings(content_encoding: str | None) -> list[str]:
             if c and c != "identity"]
 
 
-# The types a browser renders as a page (XHTML as XML, whose pages hulian reads as HTML).
-HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Types that say nothing of the body: a browser sniffs it as if none were given.
+_UNKNOWN_TYPES = frozenset({"*/*", "unknown/unknown", "application/unknown"})
+# Where a body of no usable type starts as an HTML document does (MIME Sniffing's patterns,
+# Chromium's sniffable tags): after white space, one of these tags and a space or `>`.
+_SNIFFED_HTML = re.compile(
+    rb"[\t\n\x0c\r ]*<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style"
+    rb"|title|b|body|br|p|!--)[ >]", re.IGNORECASE)
 
 
-def shown_as_html(content_type: str | None) -> bool:
-    """Whether a browser shows a body of this Content-Type as a page: an HTML type, or none it
-    can read (it sniffs the body). A notice served as `text/plain; x=html` is shown as text,
-    its refresh never run, but was read as a page whose refresh forwards to the target (a
-    review): the type, read as Fetch reads it (header_charset), decides, not a substring."""
-    essence = _essence(content_type)
-    return essence is None or essence in HTML_TYPES
+def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
+    """Whether a browser shows this answer (lower-cased header names) as an HTML page: not a
+    download (`Content-Disposition: attachment`); a Content-Type of `text/html` (html_type);
+    or none usable, unless `nosniff` forbids sniffing, and a body that starts as HTML does.
+    A notice served as `text/plain; x=html` or `text/plain x` (shown as text, its refresh never
+    run), as a download, or as text under `nosniff` was read as a page whose refresh forwarded
+    to the target (two reviews). XHTML (`application/xhtml+xml`) is rendered as XML, and
+    without its namespace as a tree of elements: not read as a page either."""
+    if headers.get("content-disposition", "").strip().lower().startswith("attachment"):
+        return False
+    declared = html_type(headers.get("content-type"))
+    if declared is not None:
+        return declared
+    if "nosniff" in headers.get("x-content-type-options", "").lower():
+        return False
+    return _SNIFFED_HTML.match(body) is not None
 
 
-def _essence(content_type: str | None) -> str | None:
-    """The MIME type's essence Fetch extracts from a Content-Type header (None: none)."""
+def html_type(content_type: str | None) -> bool | None:
+    """Whether a Content-Type says HTML (True), another type (False) or nothing usable (None:
+    a browser sniffs the body). Read as Chromium reads it: of the header's values (several
+    headers arrive joined by commas), the last whose type, cut at white space, `;` or `(`,
+    holds a `/`. Fetch's stricter parser made `text/plain x` no type at all, and so a page."""
     essence: str | None = None
     for value in _header_values(content_type or ""):
-        parsed = _mime_type(value)
-        if parsed is not None and parsed[0] != "*/*":
-            essence = parsed[0]
-    return essence
+        kind = _TYPE_END.split(value, maxsplit=1)[0].lower()
+        if "/" in kind:
+            essence = kind
+    return None if essence is None or essence in _UNKNOWN_TYPES else essence == "text/html"
+
+
+_TYPE_END = re.compile(r"[\s;(]")
 
 
 def header_charset(content_type: str | None) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from audit.errors import HulianError
-from audit.web.decode import shown_as_html
+from audit.web.decode import html_type
 from audit.web.urls import REDIRECT_STATUSES
 
 Format = Literal["mitm", "har", "warc"]
@@ -91,7 +91,8 @@ def keep_response_body(status: int | None, content_type: str) -> bool:
     is most of what makes the readers fast."""
     if status is None or status in REDIRECT_STATUSES:
         return False
-    return shown_as_html(content_type)
+    # Kept unless the type says it is no HTML: without one, the analysis sniffs the body.
+    return html_type(content_type) is not False
 
 
 def add_header(headers: dict[str, str], name: str, value: str) -> None:
