@@ -243,6 +243,9 @@ FORWARDS = f'<p>Ce lien est bloqué.</p><meta http-equiv=refresh content="0;url=
     ({"content-type": "text/html/x"}, FORWARDS),  # no HTML type at all
     ({"content-type": "text/html, text/plain x"}, FORWARDS),  # the last value decides
     ({"content-type": "text/html", "content-disposition": "attachment"}, FORWARDS),  # a download
+    ({"content-type": "text/html", "content-disposition": "download; filename=a.html"},
+     FORWARDS),  # an unknown disposition type is an attachment
+    ({"content-type": "text/plain, */*"}, b"<html>" + FORWARDS),  # `*/*` says nothing
     ({"content-type": "", "x-content-type-options": "nosniff"}, b"<html>" + FORWARDS),
     ({"content-type": ""}, b"Notice. " + FORWARDS),  # sniffed: it does not start as HTML
     ({"content-type": "application/xhtml+xml"}, b"<html>" + FORWARDS),  # an XML tree
@@ -256,12 +259,17 @@ def test_an_answer_a_browser_does_not_show_as_a_page_does_not_forward(
     assert drive(catalog, WRAPPER, answers, control).outcome is Outcome.UNRECOGNIZED
 
 
-@pytest.mark.parametrize("headers", [{"content-type": "text/html x"}, {"content-type": ""},
-                                     {"content-type": "unknown/unknown"}])
-def test_an_answer_a_browser_shows_as_a_page_forwards(catalog: Catalog,
-                                                      headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(("headers", "start"), [
+    ({"content-type": "text/html x"}, b"<html>"), ({"content-type": ""}, b"<html>"),
+    ({"content-type": "unknown/unknown"}, b"<html>"),
+    ({"content-type": "text/html", "content-disposition": "inline; filename=x"}, b""),
+    ({"content-type": ""}, b"<!--STATUS OK-->"), ({"content-type": ""}, b"\x0b<html>"),
+    ({"content-type": "", "x-content-type-options": "foo, nosniff"}, b"<html>"),
+])
+def test_an_answer_a_browser_shows_as_a_page_forwards(catalog: Catalog, headers: dict[str, str],
+                                                      start: bytes) -> None:
     answers: Answers = {WRAPPER: (302, {"location": PROXY}, b""),
-                        PROXY: (200, headers, b"<html>" + FORWARDS),
+                        PROXY: (200, headers, start + FORWARDS),
                         TARGET: (200, {}, TARGET_PAGE.encode())}
     control: Answers = {TARGET: (200, {}, TARGET_PAGE.encode())}
     assert drive(catalog, WRAPPER, answers, control).outcome is Outcome.WRAPPED
@@ -269,7 +277,11 @@ def test_an_answer_a_browser_shows_as_a_page_forwards(catalog: Catalog,
 
 @pytest.mark.parametrize(("script", "held"), [
     ("-alert('请注意安全')", True), ("void-alert('请注意安全')", True),
-    ("alert<!--\n('请注意安全')", True),
+    ("alert<!--\n('请注意安全')", True), ("alert\u00a0('请注意安全')", True),
+    ("alert\u3000('请注意安全')", True), ("alert\u2028('请注意安全')", True),
+    # Hyphenated names in strings: an element's id, a class.
+    ("document.getElementById('btn-confirm'); document.body.className += ' no-print'", False),
+    ("document.querySelector('.js-alert')", False),
     # A URL sanitiser's class of control characters, an octal escape of '@', an escaped
     # backslash: no dialog.
     ("var unsafe = /[\\x00-\\x1f\\x7f]|[\\u0000-\\u001f\\u007f-\\u009f]/", False),

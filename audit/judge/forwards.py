@@ -606,11 +606,18 @@ def js_location(page: Page) -> str | None:
 # in a string or a handler holds back a forward that is made at once (read by its words and
 # structure instead), never the other way round. A name computed at run time
 # (`window['al' + 'ert']`) is not seen.
+# JavaScript's white space and line ends, in UTF-8: ASCII's, no-break spaces, the BOM, and
+# Unicode's spaces and separators (`alert\u00a0(...)` is a call).
+_JS_SPACE = (rb"(?:\s|\xc2\xa0|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f"
+             rb"|\xe3\x80\x80|\xef\xbb\xbf)")
 _DIALOG = re.compile(
     # A name as a word that is called, referred to or quoted: followed by a call, a template,
     # a member, an operator, a closing bracket, a separator or a quote (not a class name's
     # word: "alert alert-info").
-    rb"(?<![\w$])(?:alert|confirm|prompt|print)(?=\s*(?:[(`.?)\],;:'\"/=|&}]|<!--|$))"
+    rb"(?<![\w$-])(?:alert|confirm|prompt|print)(?=" + _JS_SPACE + rb"*(?:[(`.?)\],;:'\"/=|&}]"
+    rb"|<!--|$))"
+    # After a minus (`-alert(...)`), but not a hyphenated word in a string ('btn-confirm').
+    rb"|(?<=-)(?:alert|confirm|prompt|print)(?=" + _JS_SPACE + rb"*(?:[(`.?)\],;:/=|&}]|<!--|$))"
     # A letter written as an escape (\u0061, \u{61}, \x61, \141), not an escaped backslash
     # nor the control characters of a URL sanitiser's class (`[\u0000-\u001f\u007f]`).
     rb"|(?<!\\)\\(?:u00|x|u\{0*)(?:4[1-9a-fA-F]|5[0-9aA]|6[1-9a-fA-F]|7[0-9aA])"

@@ -73,8 +73,8 @@ _UNKNOWN_TYPES = frozenset({"*/*", "unknown/unknown", "application/unknown"})
 # Where a body of no usable type starts as an HTML document does (MIME Sniffing's patterns,
 # Chromium's sniffable tags): after white space, one of these tags and a space or `>`.
 _SNIFFED_HTML = re.compile(
-    rb"[\t\n\x0c\r ]*<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style"
-    rb"|title|b|body|br|p|!--)[ >]", re.IGNORECASE)
+    rb"[\t\n\x0b\x0c\r ]*<(?:(?:!doctype html|html|head|script|iframe|h1|div|font|table|a"
+    rb"|style|title|b|body|br|p)[ >]|!--)", re.IGNORECASE)
 
 
 def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
@@ -85,14 +85,22 @@ def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
     run), as a download, or as text under `nosniff` was read as a page whose refresh forwarded
     to the target (two reviews). XHTML (`application/xhtml+xml`) is rendered as XML, and
     without its namespace as a tree of elements: not read as a page either."""
-    if headers.get("content-disposition", "").strip().lower().startswith("attachment"):
+    if _downloads(headers.get("content-disposition", "")):
         return False
     declared = html_type(headers.get("content-type"))
     if declared is not None:
         return declared
-    if "nosniff" in headers.get("x-content-type-options", "").lower():
+    if headers.get("x-content-type-options", "").split(",")[0].strip().lower() == "nosniff":
         return False
     return _SNIFFED_HTML.match(body) is not None
+
+
+def _downloads(disposition: str) -> bool:
+    """Whether a Content-Disposition makes the answer a download: any disposition type but
+    `inline` (RFC 6266: an unknown type is an attachment; a `download; filename=a.html` notice
+    was read as a page that forwards, a review), not parameters without a type."""
+    kind = disposition.split(";", 1)[0].strip().lower()
+    return bool(kind) and kind != "inline" and "=" not in kind
 
 
 def html_type(content_type: str | None) -> bool | None:
@@ -103,9 +111,9 @@ def html_type(content_type: str | None) -> bool | None:
     essence: str | None = None
     for value in _header_values(content_type or ""):
         kind = _TYPE_END.split(value, maxsplit=1)[0].lower()
-        if "/" in kind:
+        if "/" in kind and kind not in _UNKNOWN_TYPES:  # `text/plain, */*` is text
             essence = kind
-    return None if essence is None or essence in _UNKNOWN_TYPES else essence == "text/html"
+    return None if essence is None else essence == "text/html"
 
 
 _TYPE_END = re.compile(r"[\s;(]")
