@@ -145,6 +145,12 @@ def test_a_phrase_with_an_invisible_character_inside_is_the_phrase(
     ("text/html;charset=UTF-8 ", "UTF-8"),
     ("text/html", None),
     ("", None),
+    # Broken headers: read as the MIME Sniffing standard reads them, never an exception.
+    ('text/html; charset="utf-8', "utf-8"),  # a quote never closed ends with the header
+    ('text/html; charset="ut\\f-8"', "utf-8"),  # a backslash quotes the next character
+    ("text/html; =gbk; charset", None),  # a parameter without a name, one without a value
+    ("text/html; charset=gbk; charset=utf-8", "gbk"),  # the first of a name counts
+    ("; charset=gbk", None), ("text/; charset=gbk", None), (",,,", None), ('"', None),
 ])
 def test_a_content_type_is_read_as_fetch_reads_it(content_type: str,
                                                   charset: str | None) -> None:
