@@ -14,6 +14,7 @@ from audit.measure import failures
 from tests.localsite import crawl_forum, serve
 from tests.test_distributed import redis_url  # noqa: F401  (a fixture, reused)
 
+OTHER_LINK = b"<a href='http://shop.test/other'>another</a>"
 PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "forum.test/moved": (302, {"Location": "http://forum.test/p"}, b""),
     "forum.test/packed": (200, {"Content-Encoding": "br"}, b"\x8b\x03\x80<a href=x>x</a>\x03"),
@@ -23,7 +24,16 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "forum.test/data": (200, {"Content-Type": "application/json"}, b'{"posts": []}'),
     "forum.test/onward": (200, {}, b'<meta http-equiv="refresh" content="0; url=/p">'),
     "forum.test/nothing": (204, {}, b""),
+    # Seeds a browser shows as text or saves as a file: their links are characters to a
+    # person, and were planned and measured as links (a review).
+    "forum.test/text": (200, {"Content-Type": "text/plain; x=html"}, OTHER_LINK),
+    "forum.test/file": (200, {"Content-Disposition": "attachment; filename=p.html"}, OTHER_LINK),
+    "forum.test/nosniff": (200, {"Content-Type": "", "X-Content-Type-Options": "nosniff"},
+                           OTHER_LINK),
+    "forum.test/untyped": (200, {"Content-Type": ""}, b"see " + OTHER_LINK),
+    "forum.test/sniffed": (200, {"Content-Type": ""}, b"<p>post</p>" + OTHER_LINK),
     "shop.test/item": (200, {}, b"<p>an item</p>"),
+    "shop.test/other": (200, {}, b"<p>another item</p>"),
 }
 
 
@@ -31,16 +41,21 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
 def test_a_seed_that_gives_no_page_says_why(tmp_path: Path, engine: str) -> None:
     with serve(PAGES) as site:
         summary, observations = crawl_forum(
-            tmp_path, site.url, ["moved", "packed", "p", "empty", "data", "onward", "nothing"],
+            tmp_path, site.url, ["moved", "packed", "p", "empty", "data", "onward", "nothing",
+                                 "text", "file", "nosniff", "untyped", "sniffed"],
             engine)
     errors = {e["url"]: e["error"] for e in summary["seed_errors"]}
     assert errors == {"http://forum.test/moved": "redirect:302",
                       "http://forum.test/packed": failures.UNDECODABLE,
                       **{f"http://forum.test/{path}": failures.NO_LINKS
-                         for path in ("empty", "data", "onward", "nothing")}}
+                         for path in ("empty", "onward", "nothing", "untyped")},
+                      **{f"http://forum.test/{path}": failures.NOT_A_PAGE
+                         for path in ("data", "text", "file", "nosniff")}}
     assert all(failures.known(word) for word in errors.values())
-    # The seed that gave a page is measured as before.
-    assert [o["target_url"] for o in observations] == ["http://shop.test/item"]
+    # The seeds that gave a page are measured as before, one of no type that starts as HTML
+    # among them (a browser sniffs it as a page).
+    assert sorted(o["target_url"] for o in observations) == ["http://shop.test/item",
+                                                             "http://shop.test/other"]
 
 
 def test_the_detours_are_not_computed_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:

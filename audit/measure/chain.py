@@ -29,7 +29,13 @@ from audit.judge.forwards import page_forward
 from audit.measure import failures
 from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
-from audit.web.decode import content_codings, decode_html, shown_as_html
+from audit.web.decode import (
+    content_codings,
+    decode_html,
+    html_type,
+    shown_as_html,
+    sniffs_as_html,
+)
 from audit.web.page import Page, parse_page
 from audit.web.urls import (
     REDIRECT_STATUSES,
@@ -156,7 +162,10 @@ class Plan:
 
 def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
                 surface: SurfaceKind, catalog: Catalog) -> Plan:
-    """The probes a seed page yields: one per distinct outbound link (anchor or plain text)."""
+    """The probes a seed page yields: one per distinct outbound link (anchor or plain text).
+    A body of no usable type that does not start as HTML is shown as text: none."""
+    if html_type(content_type) is None and not sniffs_as_html(body):
+        return Plan([])
     decoded = decode_html(body, content_type)
     page = parse_page(decoded.text, url, truncated=decoded.truncated)
     platform = catalog.platforms.get(source)

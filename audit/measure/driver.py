@@ -23,7 +23,7 @@ from audit.measure import failures
 from audit.measure.robots import RobotsBook, origin_of
 from audit.model import Observation, Probe
 from audit.policy.catalog import Catalog
-from audit.web.decode import content_codings
+from audit.web.decode import content_codings, html_by_headers
 from audit.web.urls import redirects, referer_for, wire_url
 
 
@@ -209,6 +209,11 @@ class SeedDriver:
             return SeedDone(f"redirect:{status}")
         if content_codings(headers.get("content-encoding")):
             return SeedDone(failures.UNDECODABLE)
+        # A seed served as text or as a download was planned as a page, its links measured as
+        # links a person could follow: in a browser they are characters (a review). A body of
+        # no usable type is sniffed where it is planned (chain.plan_probes).
+        if html_by_headers(headers) is False:
+            return SeedDone(failures.NOT_A_PAGE)
         return SeedDone(None)
 
     def on_failure(self, failure: str) -> Fetch | SeedDone:

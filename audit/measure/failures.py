@@ -54,6 +54,7 @@ NO_RESPONSE = "no_response"
 CAPTURE_ERROR = "capture_error"
 UNDECODABLE = "undecodable"
 NO_LINKS = "no_links"
+NOT_A_PAGE = "not_a_page"
 
 # Bounds on a response head, applied while reading by both engines' parsers. They are a
 # browser's, not a library's: a platform's page with a head a browser shows (Chromium reads
@@ -110,8 +111,11 @@ VOCABULARY: dict[str, str] = {
     "http_STATUS": "(seed pages) the seed page answered an HTTP error status",
     "redirect:STATUS": "(seed pages) the seed page redirects: give the page it leads to as "
                        "the seed",
-    NO_LINKS: "(seed pages) the seed page gave no link to measure: not HTML, empty, a page "
+    NO_LINKS: "(seed pages) the seed page gave no link to measure: empty, not HTML, a page "
               "that only forwards (by refresh or script), or one without an outbound link",
+    NOT_A_PAGE: "(seed pages) a browser would not show the seed page as an HTML page (a "
+                "download, another Content-Type, text under nosniff): no link of it is one a "
+                "person could follow",
     UNDECODABLE: "(seed pages) the seed page's body is in a content coding hulian does not "
                  "decode (Brotli, zstd): its links cannot be read",
     "parse_issue:WHAT": "(seed pages) some links of the page are not measured: the parser had "

@@ -68,8 +68,6 @@ def content_codings(content_encoding: str | None) -> list[str]:
             if c and c != "identity"]
 
 
-# Types that say nothing of the body: a browser sniffs it as if none were given.
-_UNKNOWN_TYPES = frozenset({"*/*", "unknown/unknown", "application/unknown"})
 # Where a body of no usable type starts as an HTML document does (MIME Sniffing's patterns,
 # Chromium's sniffable tags): after white space, one of these tags and a space or `>`.
 _SNIFFED_HTML = re.compile(
@@ -85,6 +83,13 @@ def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
     run), as a download, or as text under `nosniff` was read as a page whose refresh forwarded
     to the target (two reviews). XHTML (`application/xhtml+xml`) is rendered as XML, and
     without its namespace as a tree of elements: not read as a page either."""
+    by_headers = html_by_headers(headers)
+    return by_headers if by_headers is not None else sniffs_as_html(body)
+
+
+def html_by_headers(headers: dict[str, str]) -> bool | None:
+    """What the headers alone decide of shown_as_html: True or False, or None where only
+    the body can tell (no usable type, and sniffing allowed)."""
     if _downloads(headers.get("content-disposition", "")):
         return False
     declared = html_type(headers.get("content-type"))
@@ -92,6 +97,11 @@ def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
         return declared
     if headers.get("x-content-type-options", "").split(",")[0].strip().lower() == "nosniff":
         return False
+    return None
+
+
+def sniffs_as_html(body: bytes) -> bool:
+    """Whether a body of no usable type starts as an HTML document does (MIME Sniffing)."""
     return _SNIFFED_HTML.match(body) is not None
 
 
@@ -103,46 +113,65 @@ def _downloads(disposition: str) -> bool:
     return bool(kind) and kind != "inline" and "=" not in kind
 
 
-def html_type(content_type: str | None) -> bool | None:
-    """Whether a Content-Type says HTML (True), another type (False) or nothing usable (None:
-    a browser sniffs the body). Read as Chromium reads it: of the header's values (several
-    headers arrive joined by commas), the last whose type, cut at white space, `;` or `(`,
-    holds a `/`. Fetch's stricter parser made `text/plain x` no type at all, and so a page."""
+@dataclass(frozen=True)
+class ContentType:
+    """What a Content-Type header tells a browser: the type (lower-cased; None where no
+    value names one) and the charset (lower-cased; None where none counts)."""
+
+    essence: str | None
+    charset: str | None
+
+
+def content_type(header: str | None) -> ContentType:
+    """A Content-Type header read as Chromium reads it, type and charset in one parse (net's
+    ParseContentType over each of the header's values; several headers arrive joined by
+    commas, split outside quoted strings). A value's type runs from its first character to
+    white space, `;` or `(`, and counts only with a `/` inside it: `text/html x` is HTML.
+    The last value whose type counts decides the type, a value that is exactly `*/*` is
+    skipped (`text/plain, */*` is text), and a charset stays with its type: a later value of
+    the same type without one keeps it, another type drops it. Of a value's parameters the
+    first `charset` counts, its value unquoted and trimmed.
+
+    Until the thirty-fourth session the type was cut this way and the charset read by
+    Fetch's stricter parser, which skips `text/html x; charset=gbk` altogether: a page shown
+    as HTML was decoded without the charset the browser used."""
     essence: str | None = None
-    for value in _header_values(content_type or ""):
-        kind = _TYPE_END.split(value, maxsplit=1)[0].lower()
-        if "/" in kind and kind not in _UNKNOWN_TYPES:  # `text/plain, */*` is text
-            essence = kind
-    return None if essence is None else essence == "text/html"
-
-
-_TYPE_END = re.compile(r"[\s;(]")
-
-
-def header_charset(content_type: str | None) -> str | None:
-    """The charset of a Content-Type header as a browser reads it (Fetch's "extract a MIME
-    type"): of the values a header holds (several headers arrive joined by commas), the last
-    that parses as a MIME type decides, keeping the charset of an earlier value of the same
-    type where it names none; a parameter's quoted value is read as one value. A `charset=`
-    inside another parameter's quotes, or in a first header a second one overrides, was read
-    as the page's charset where Chromium read the other (a review)."""
-    if not content_type:
-        return None
-    charset: str | None = None
-    essence: str | None = None
-    for value in _header_values(content_type):
-        parsed = _mime_type(value)
-        if parsed is None or parsed[0] == "*/*":
+    charset = ""  # "" where none counts, as in Chromium
+    had_charset = False
+    for value in _header_values(header or ""):
+        parsed = _parse_value(value)
+        if parsed is None or value == "*/*":
             continue
-        if parsed[0] != essence:
-            essence, charset = parsed[0], parsed[1].get("charset")
-        elif "charset" in parsed[1]:
-            charset = parsed[1]["charset"]
-    return charset
+        kind, value_charset = parsed
+        changed = kind != essence
+        essence = kind
+        # A new type drops an earlier charset even where it names none of its own.
+        if (changed and had_charset) or value_charset is not None:
+            had_charset = True
+            charset = value_charset or ""
+    return ContentType(essence, charset or None)
 
 
-_HTTP_WHITESPACE = " \t\r\n"
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Types that say nothing of the body: a browser sniffs it as if none were given.
+_UNKNOWN_TYPES = frozenset({"*/*", "unknown/unknown", "application/unknown"})
+
+
+def html_type(header: str | None) -> bool | None:
+    """Whether a Content-Type says HTML (True), another type (False) or nothing usable (None:
+    a browser sniffs the body)."""
+    essence = content_type(header).essence
+    if essence is None or essence in _UNKNOWN_TYPES:
+        return None
+    return essence == "text/html"
+
+
+def header_charset(header: str | None) -> str | None:
+    """The charset a browser takes from a Content-Type header (see content_type)."""
+    return content_type(header).charset
+
+
+_LWS = " \t"
+_TYPE_END = re.compile(r"[ \t;(]")
 
 
 def _quoted(text: str, start: int) -> tuple[str, int]:
@@ -163,8 +192,7 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
 
 
 def _header_values(header: str) -> list[str]:
-    """A header's values, split at the commas outside quoted strings (Fetch's "get, decode,
-    and split")."""
+    """A header's values, split at the commas outside quoted strings, trimmed."""
     values, start, index = [], 0, 0
     while index < len(header):
         if header[index] == '"':
@@ -175,47 +203,49 @@ def _header_values(header: str) -> list[str]:
             start = index + 1
         index += 1
     values.append(header[start:])
-    return [value.strip(_HTTP_WHITESPACE) for value in values]
+    return [value.strip(" \t\r\n") for value in values]
 
 
-def _mime_type(value: str) -> tuple[str, dict[str, str]] | None:
-    """A MIME type as the MIME Sniffing standard parses one: its essence and its parameters
-    (the first of a name counts), or None where it is not one."""
-    kind, slash, rest = value.strip(_HTTP_WHITESPACE).partition("/")
-    subtype, _, parameters = rest.partition(";")
-    subtype = subtype.rstrip(_HTTP_WHITESPACE)
-    if not slash or not _TOKEN.fullmatch(kind) or not _TOKEN.fullmatch(subtype):
+def _parse_value(value: str) -> tuple[str, str | None] | None:
+    """One Content-Type value's type (lower-cased) and first charset parameter (unquoted,
+    trimmed, lower-cased), or None where it names no type (Chromium's ParseMimeType: no `/`
+    before the type's end). Parameter names are not checked as tokens, nor values."""
+    begin = len(value) - len(value.lstrip(_LWS))
+    found = _TYPE_END.search(value, begin)
+    end = found.start() if found else len(value)
+    slash = value.find("/")
+    if slash < 0 or slash > end:
         return None
-    found: dict[str, str] = {}
-    index = 0
-    while index < len(parameters):
-        while index < len(parameters) and parameters[index] in _HTTP_WHITESPACE:
+    kind = value[begin:end].lower()
+    index = value.find(";", end)
+    while 0 <= index < len(value):
+        index += 1  # past ";"
+        while index < len(value) and value[index] in _LWS:
             index += 1
         name_end = index
-        while name_end < len(parameters) and parameters[name_end] not in ";=":
+        while name_end < len(value) and value[name_end] not in ";=":
             name_end += 1
-        name = parameters[index:name_end].lower()
-        index = name_end
-        if index >= len(parameters) or parameters[index] == ";":
-            index += 1
+        if name_end >= len(value) or value[name_end] == ";":
+            index = name_end  # a name without a value
             continue
-        index += 1  # past "="
-        if index < len(parameters) and parameters[index] == '"':
-            parameter_value, index = _quoted(parameters, index)
-            while index < len(parameters) and parameters[index] != ";":
-                index += 1
+        name = value[index:name_end]
+        index = name_end + 1
+        while index < len(value) and value[index] in _LWS:
+            index += 1
+        if index >= len(value) or value[index] == ";":
+            continue  # an unquoted value of white space only
+        if value[index] == '"':
+            parameter, index = _quoted(value, index)
+            index = value.find(";", index)
         else:
-            value_end = parameters.find(";", index)
-            value_end = len(parameters) if value_end < 0 else value_end
-            parameter_value = parameters[index:value_end].rstrip(_HTTP_WHITESPACE)
-            index = value_end
-            if not parameter_value:
-                index += 1
-                continue
-        index += 1  # past ";"
-        if name and _TOKEN.fullmatch(name) and name not in found:
-            found[name] = parameter_value
-    return f"{kind}/{subtype}".lower(), found
+            semicolon = value.find(";", index)
+            parameter = value[index:semicolon if semicolon >= 0 else len(value)]
+            index = semicolon
+        if name.lower() == "charset":
+            return kind, parameter.strip(_LWS).lower()
+        if index < 0:
+            break
+    return kind, None
 
 
 def meta_charset(head: bytes) -> str | None:
