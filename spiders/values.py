@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 from scrapy.http import Response
 
+from audit.web.fields import header_fields
+
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
 def response_headers(response: Response) -> dict[str, str]:
-    """Field names lower-cased, repeated fields joined as HTTP joins them."""
-    return {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
-            for k, v in response.headers.items()}
+    """Field names lower-cased, repeated fields joined as the asyncio engine joins them."""
+    return header_fields((name.decode("latin-1"), value.decode("latin-1"))
+                         for name, values in response.headers.items() for value in values)

@@ -39,20 +39,25 @@ API (stable; part 2 of issue 15 builds the crawl, graph, reports and diff on it)
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from protego import Protego
 from protego._protego import (  # the line reader Protego itself uses (see _rule_paths)
     _ALLOW_DIRECTIVE,
     _DISALLOW_DIRECTIVE,
+    _SITE_WIDE_DIRECTIVES,
     _USER_AGENT_DIRECTIVE,
     _extract_directive,
 )
 
 from audit.model import Rule, SearchClass, Status, Text, Verdict
 from audit.policy.catalog import Catalog
+from audit.web.decode import content_type as parse_content_type
 
 # RFC 9309 §2.5: crawlers must parse at least 500 KiB; hulian parses exactly that much.
 MAX_ROBOTS_BYTES = 500 * 1024
@@ -133,22 +138,27 @@ class Directive:
 
 def read_directive(raw: RawDirective) -> list[Directive]:
     """What a measured directive says: a meta named "robots" speaks to every crawler, a meta
-    named after a token (e.g. "Baiduspider") to that crawler; an X-Robots-Tag value is
-    "noindex, nofollow" for every crawler or "googlebot: noindex" for one (Google's syntax,
-    which Baidu and Bing read too)."""
+    named after a token (e.g. "Baiduspider") to that crawler; an X-Robots-Tag value (one
+    header's) is "noindex, nofollow" for every crawler, and a crawler's name before a colon
+    speaks to that crawler from there on: "googlebot: noindex" and, in one value,
+    "bingbot: noarchive, googlebot: noindex" (Google's syntax, which Baidu and Bing read
+    too). The whole of such a value was credited to the first crawler named (a review)."""
     if raw.source == "meta":
         agent = raw.name.strip().lower()
         values = _values(raw.content)
         if not agent or not values:
             return []
         return [Directive(None if agent == "robots" else agent, values, "meta")]
-    agent, sep, rest = raw.content.partition(":")
-    name = agent.strip().lower()
-    if sep and name and "," not in name and name not in _DIRECTIVE_WORDS:
-        values = _values(rest)
-        return [Directive(name, values, "header")] if values else []
-    values = _values(raw.content)
-    return [Directive(None, values, "header")] if values else []
+    said: dict[str | None, list[str]] = {}
+    scope: str | None = None
+    for item in raw.content.split(","):
+        name, sep, rest = item.partition(":")
+        name = name.strip().lower()
+        if sep and name and " " not in name and name not in _DIRECTIVE_WORDS:
+            scope, item = name, rest
+        if word := item.strip().lower():
+            said.setdefault(scope, []).append(word)
+    return [Directive(crawler, tuple(words), "header") for crawler, words in said.items()]
 
 
 _DIRECTIVE_WORDS = {"all", "noindex", "nofollow", "none", "noarchive", "nosnippet",
@@ -193,8 +203,71 @@ class SearchBarriers:
 def parse_robots(text: str) -> Protego:
     """A robots.txt parsed by Protego: the one parser of robots.txt in hulian, for judging
     search barriers here and for the crawler's own politeness (audit/measure/robots.py,
-    which asks the result `can_fetch(url, user_agent)`), so that both read a file alike."""
-    return Protego.parse(text)
+    which asks the result `can_fetch(url, user_agent)`), so that both read a file alike.
+    The text is read as RFC 9309 reads it first (rfc9309_text), and Protego's one reading
+    beyond the RFC, `Allow: /index.html` allowing `/` too, is taken out again."""
+    parser = Protego.parse(rfc9309_text(text))
+    _drop_index_shortcut(parser)
+    return parser
+
+
+# What Python reads as a line break or white space and RFC 9309 does not (it knows CR, LF,
+# space and tab). Protego splits lines with str.splitlines() and trims with str.strip(): a
+# form feed or U+2028 in a comment made the rest of the comment a rule, and a full-width
+# space (U+3000, what Chinese input methods type) after `Disallow:` made `\u3000/` the rule
+# `/`: hosts read as closed that Google's parser reads as open (a review). Each is given
+# Protego percent-encoded, as a path holding it is matched.
+_NOT_RFC_SPACE = re.compile(
+    "[\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+_RFC_LINE_END = re.compile(r"\r\n|\r|\n")
+# Records that shape groups (RFC 9309 §2.2: a group is user-agent lines then rules) or that
+# Protego keeps apart from groups. Any other record (Crawl-delay, Request-rate, Clean-param,
+# one hulian has no name for) "MUST NOT interfere with the parsing of explicitly defined
+# records" (§2.2.4), and Protego ended a group at it: `User-agent: Baiduspider`,
+# `Crawl-delay: 5`, `User-agent: *`, `Disallow: /` let Baiduspider in (a review).
+_GROUP_RECORDS = (_USER_AGENT_DIRECTIVE | _ALLOW_DIRECTIVE | _DISALLOW_DIRECTIVE
+                  | _SITE_WIDE_DIRECTIVES)
+
+
+def rfc9309_text(text: str) -> str:
+    """A robots.txt's text as RFC 9309 reads its lines, for Protego to parse: lines split at
+    CR, LF and CRLF only; other line breaks and white space percent-encoded; records that
+    are not part of a group's grammar made comments."""
+    lines = []
+    for line in _RFC_LINE_END.split(text):
+        line = _NOT_RFC_SPACE.sub(_percent_encoded, line)
+        code = line.split("#", 1)[0].strip()
+        parsed = _extract_directive(code) if code else None
+        lines.append(line if parsed is None or parsed[0] in _GROUP_RECORDS else "#" + line)
+    return "\n".join(lines)
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode())
+
+
+_INDEX_PAGE = "index.html"
+
+
+def _drop_index_shortcut(parser: Protego) -> None:
+    """Take out the rule Protego adds for each `Allow: …/index.html`: an Allow of the
+    directory itself (`…/$`). RFC 9309 matches paths, and only Google's parser reads an
+    index page so; Protego applied it to every engine (`Disallow: /`, `Allow: /index.html`
+    read as open, a review). A directory Allow the file itself states stays: as many are
+    taken out as Protego added."""
+    for rules in parser._user_agents.values():
+        added = Counter(rule.value._pattern.removesuffix(_INDEX_PAGE) + "$"
+                        for rule in rules._rules if rule.field == "allow"
+                        and rule.value._pattern.endswith("/" + _INDEX_PAGE))
+        if not added:
+            continue
+        kept = []
+        for rule in rules._rules:
+            if rule.field == "allow" and added[rule.value._pattern] > 0:
+                added[rule.value._pattern] -= 1
+                continue
+            kept.append(rule)
+        rules._rules = kept
 
 
 def engine_tokens(catalog: Catalog) -> list[str]:
@@ -208,11 +281,19 @@ def judge_robots_text(host: str, body: bytes, tokens: Sequence[str]) -> SearchBa
 
 
 def judge_robots(host: str, fetch: RobotsFetch, tokens: Sequence[str],
-                 directives: Iterable[RawDirective] = ()) -> SearchBarriers:
-    """Each engine's class on `host`, from its robots.txt fetch and its pages' directives."""
-    barriers = _judge_fetch(host, fetch, tokens)
+                 directives: Iterable[RawDirective] = (), *,
+                 pages: Iterable[tuple[str, Iterable[RawDirective]]] = ()) -> SearchBarriers:
+    """Each engine's class on `host`, from its robots.txt fetch and its pages' directives:
+    `directives` of no known page (a saved file's), `pages` (URL, directives) measured. A
+    page's noindex speaks only to the engines robots.txt lets fetch that page: one it keeps
+    out never reads it (Google: noindex works only where robots.txt does not block the
+    page). A noindex on a disallowed page made the host `noindex` for every engine where
+    robots.txt made it `partial` (a review)."""
+    barriers, parser = _judge_fetch(host, fetch, tokens)
     classes = dict(barriers.classes)
-    noindex = _noindex(tokens, directives)
+    located: list[tuple[str | None, RawDirective]] = [(None, raw) for raw in directives]
+    located += [(url, raw) for url, page in pages for raw in page]
+    noindex = _noindex(tokens, located, parser)
     for token, said in noindex.items():
         if said and classes[token].openness > 0:  # the engine can read the page to see it
             classes[token] = SearchClass.NOINDEX
@@ -220,7 +301,9 @@ def judge_robots(host: str, fetch: RobotsFetch, tokens: Sequence[str],
                           barriers.reasons, {t: d for t, d in noindex.items() if d})
 
 
-def _judge_fetch(host: str, fetch: RobotsFetch, tokens: Sequence[str]) -> SearchBarriers:
+def _judge_fetch(host: str, fetch: RobotsFetch,
+                 tokens: Sequence[str]) -> tuple[SearchBarriers, Protego | None]:
+    """The classes robots.txt gives, and the file as parsed (None where no file was read)."""
     status = fetch.status
     if status is None or status >= 500 or status == 429 or status < 200:
         # 429: a rate limit says nothing about the file; like Google, read it as 5xx rather
@@ -228,18 +311,20 @@ def _judge_fetch(host: str, fetch: RobotsFetch, tokens: Sequence[str]) -> Search
         if fetch.failure and _is_redirect_failure(fetch.failure):
             # RFC 9309 §2.3.1.2: after too many redirects the file may be taken as unavailable
             return _everyone(host, tokens, SearchClass.OPEN, status,
-                             [f"redirects:{fetch.failure}"])
+                             [f"redirects:{fetch.failure}"]), None
         return _everyone(host, tokens, SearchClass.UNREACHABLE, status,
-                         [f"unreachable:{fetch.failure or status}"])
+                         [f"unreachable:{fetch.failure or status}"]), None
     if 300 <= status < 400:
         # A redirect not followed to its end (more than five hops): unavailable, as above.
-        return _everyone(host, tokens, SearchClass.OPEN, status, [f"redirects:{status}"])
+        return _everyone(host, tokens, SearchClass.OPEN, status,
+                         [f"redirects:{status}"]), None
     if 400 <= status < 500:
-        return _everyone(host, tokens, SearchClass.OPEN, status, [f"unavailable:{status}"])
+        return _everyone(host, tokens, SearchClass.OPEN, status,
+                         [f"unavailable:{status}"]), None
     text, reasons = decode_robots(fetch.body, fetch.content_type, fetch.truncated, fetch.size)
-    barriers = judge_text(host, text, tokens)
+    barriers, parser = _judge_text(host, text, tokens)
     return SearchBarriers(host, barriers.classes, barriers.groups, barriers.sitemaps, status,
-                          reasons)
+                          reasons), parser
 
 
 def decode_robots(body: bytes, content_type: str | None = None, truncated: bool = False,
@@ -259,8 +344,8 @@ def decode_robots(body: bytes, content_type: str | None = None, truncated: bool 
     if b"\x00" in body[:8192] or _mostly_binary(body[:8192]):
         reasons.append("binary")
     elif (head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml"))
-          or (content_type or "").split(";")[0].strip().lower() in ("text/html",
-                                                                    "application/xhtml+xml")):
+          or parse_content_type(content_type).essence in ("text/html",
+                                                          "application/xhtml+xml")):
         reasons.append("html")
     try:
         text = body.decode("utf-8-sig")
@@ -280,6 +365,11 @@ def _mostly_binary(sample: bytes) -> bool:
 
 def judge_text(host: str, text: str, tokens: Sequence[str]) -> SearchBarriers:
     """Classes from a robots.txt text (the 2xx case)."""
+    return _judge_text(host, text, tokens)[0]
+
+
+def _judge_text(host: str, text: str, tokens: Sequence[str]) -> tuple[SearchBarriers, Protego]:
+    text = rfc9309_text(text)
     parser = parse_robots(text)
     spellings = _group_spellings(text)
     paths = ["/", *_rule_paths(text)]
@@ -296,7 +386,7 @@ def judge_text(host: str, text: str, tokens: Sequence[str]) -> SearchBarriers:
             classes[token] = SearchClass.OPEN
         else:
             classes[token] = SearchClass.PARTIAL
-    return SearchBarriers(host, classes, groups, list(parser.sitemaps))
+    return SearchBarriers(host, classes, groups, list(parser.sitemaps)), parser
 
 
 def _group_for(parser: Protego, token: str) -> tuple[str | None, Any]:
@@ -379,16 +469,34 @@ def _everyone(host: str, tokens: Sequence[str], cls: SearchClass, status: int | 
                           status, reasons)
 
 
-def _noindex(tokens: Sequence[str],
-             directives: Iterable[RawDirective]) -> dict[str, list[str]]:
+def _noindex(tokens: Sequence[str], located: Iterable[tuple[str | None, RawDirective]],
+             parser: Protego | None) -> dict[str, list[str]]:
+    """Per engine, the noindex directives it reads: those naming it or every crawler, on a
+    page robots.txt lets it fetch (a directive of no known page counts)."""
     said: dict[str, list[str]] = {t: [] for t in tokens}
-    for directive in (d for raw in directives for d in read_directive(raw)):
-        if not directive.noindex:
-            continue
-        for token in tokens:
-            if directive.agent is None or directive.agent == token.lower():
+    for url, raw in located:
+        for directive in read_directive(raw):
+            if not directive.noindex:
+                continue
+            for token in tokens:
+                if directive.agent not in (None, token.lower()):
+                    continue
+                if url is not None and not _may_fetch(parser, token, url):
+                    continue
                 said[token].append(str(directive))
     return said
+
+
+def _may_fetch(parser: Protego | None, token: str, url: str) -> bool:
+    """Whether robots.txt lets the engine fetch the page at `url` (no file read: it may)."""
+    if parser is None:
+        return True
+    rules = _group_for(parser, token)[1]
+    if rules is None:
+        return True
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return bool(rules.can_fetch(_BASE + path))
 
 
 def reason_text(reason: str) -> tuple[str, str]:

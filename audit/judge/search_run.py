@@ -77,19 +77,21 @@ def judge_search(records: Iterable[SearchRecord], catalog: Catalog) -> SearchJud
     """Every host of a run, every platform, every search verdict."""
     tokens = engine_tokens(catalog)
     robots: dict[str, SearchRecord] = {}
-    directives: dict[str, list[PageDirective]] = {}
+    directives: dict[str, list[tuple[str, list[PageDirective]]]] = {}
     pages: dict[str, list[str]] = {}
     for record in records:
         if record.kind == "robots" and record.robots is not None:
             robots[record.host] = record  # a resumed run's later record wins
         elif record.kind == "page":
-            directives.setdefault(record.host, []).extend(record.directives)
+            directives.setdefault(record.host, []).append((record.page_url or "/",
+                                                           record.directives))
             pages.setdefault(record.host, []).append(record.page_url or "")
     judged = SearchJudgement(tokens)
     for host, record in sorted(robots.items()):
         fetch = record.robots
         assert fetch is not None
-        barriers = judge_robots(host, fetch_of(record), tokens, directives.get(host, ()))
+        barriers = judge_robots(host, fetch_of(record), tokens,
+                                pages=directives.get(host, ()))
         evidence = [h.warc_record_id for h in fetch.hops if h.warc_record_id]
         evidence += [s.warc_record_id for s in record.sitemaps if s.warc_record_id]
         judged.hosts.append(HostSearch(

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 # Protego through the judge's one parsing function (Protego is imported by one module).
-from audit.judge.search import directive_kind, parse_robots
+from audit.judge.search import directive_kind, parse_robots, rfc9309_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class RobotsBook:
         could not be fetched."""
         rules: Any = None
         if body is not None:
-            text, cut = _first_rules(body[:MAX_ROBOTS_BYTES].decode("utf-8-sig",
-                                                                   errors="ignore"))
+            text, cut = _first_rules(rfc9309_text(body[:MAX_ROBOTS_BYTES].decode(
+                "utf-8-sig", errors="ignore")))
             if cut:
                 logger.warning("robots.txt at %s has more than %d rules; the rest are not read",
                                origin, MAX_ROBOTS_RULES)
@@ -72,13 +72,14 @@ def _first_rules(text: str) -> tuple[str, bool]:
     """The text with at most MAX_ROBOTS_RULES rules for any user agent (a rule of a group
     counts for each agent the group names, as groups of one agent combine), and whether any
     rule was left out. Lines are read as Protego reads them (`User agent`, `Dissallow`, no
-    colon), and a group ends where Protego ends it: at an agent line after any other
-    directive. By position in the file, the `User-agent: *` group that real files put last
-    lost its rules to the named agents' before it; a group whose every rule is left out goes
-    with its lines, as its agents would join the next group's (two reviews)."""
+    colon), and a group ends where Protego ends it: at an agent line after a rule (the text is
+    rfc9309_text's, in which no other record is left to end one; Sitemap and Host do not). By
+    position in the file, the `User-agent: *` group that real files put last lost its rules to
+    the named agents' before it; a group whose every rule is left out goes with its lines, as
+    its agents would join the next group's (two reviews)."""
     counts: dict[str, int] = {}
     agents: set[str] = set()
-    after_agents = cut = False  # a directive other than User-agent since the group began
+    after_agents = cut = False  # a rule since the group began
     kept: list[str] = []
     pending: list[str] | None = []  # the group's lines until one of its rules is kept
     had_rules = False
@@ -103,8 +104,6 @@ def _first_rules(text: str) -> tuple[str, bool]:
                 pending = None
             kept.append(line)
             continue
-        elif kind == "other":
-            after_agents = True
         if pending is not None:
             pending.append(line)
         else:

@@ -38,6 +38,7 @@ from audit.measure.driver import DriverPolicy, Fetch, _Attempts
 from audit.measure.robots import MAX_ROBOTS_BYTES, RobotsBook
 from audit.model import PageDirective, RobotsTxtFetch, SearchHop, SearchRecord, SitemapCheck
 from audit.policy.catalog import Catalog
+from audit.web.fields import field_values
 from audit.web.urls import host_of, resolve, wire_url
 
 MAX_REDIRECTS = 5  # RFC 9309 §2.3.1.2: "at least five consecutive redirects"
@@ -237,10 +238,9 @@ def page_record(url: str, status: int, headers: dict[str, str],
                            content=" ".join(content.split())[:MAX_DIRECTIVE_CHARS])
              for name, content in metas
              if name.strip().lower() == "robots" or name.strip().lower() in names]
-    header = headers.get("x-robots-tag")
-    if header:
-        found.append(PageDirective(source="header", name="X-Robots-Tag",
-                                   content=header[:MAX_DIRECTIVE_CHARS]))
+    found += [PageDirective(source="header", name="X-Robots-Tag",
+                            content=value[:MAX_DIRECTIVE_CHARS])
+              for value in field_values(headers.get("x-robots-tag", ""))]
     return SearchRecord(
         id=record_id("page", url), kind="page", run_id=run_id, host=host_of(url) or "",
         platform=platform, measured_at=now, page_url=url, page_status=status,

@@ -19,6 +19,7 @@ from audit.measure.asyncio import http1
 from audit.measure.failures import BAD_RESPONSE, Failed, TooLarge, for_exception, received_of
 from audit.measure.guard import AddressGuard
 from audit.web.decode import content_codings
+from audit.web.fields import header_fields
 from audit.web.urls import wire_url
 
 # What is asked of every server besides the settings' headers (audit.measure.settings
@@ -43,7 +44,7 @@ class Fetched:
     url: str
     status: int
     reason: str
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    headers: dict[str, str]  # audit.web.fields.header_fields
     raw_headers: Headers  # as received, for the WARC record
     request_headers: Headers  # as sent, for the WARC record
     payload: bytes  # the body as transferred
@@ -165,10 +166,7 @@ class Fetcher:
             word = for_exception(exc)
             raise FetchFailed(word, received_of(exc) if word == BAD_RESPONSE else None) from exc
         to_head = response.head_at - started
-        fields: dict[str, str] = {}
-        for name, value in response.headers:
-            key = name.lower()
-            fields[key] = f"{fields[key]}, {value}" if key in fields else value
+        fields = header_fields(response.headers)
         encoding = fields.get("content-encoding", "")
         payload = body = response.payload
         if encoding:
