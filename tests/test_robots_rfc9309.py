@@ -24,7 +24,8 @@ from audit.web.fields import header_fields
 from spiders.values import response_headers
 
 TOKENS = engine_tokens(load_catalog())
-O, P, C, N = SearchClass.OPEN, SearchClass.PARTIAL, SearchClass.CLOSED, SearchClass.NOINDEX
+O, P, C, N = (SearchClass.OPEN, SearchClass.PARTIAL, SearchClass.CLOSED,  # noqa: E741
+              SearchClass.NOINDEX)
 
 
 def _classes(text: str) -> set[SearchClass]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from dataclasses import dataclass
 
 from audit.evidence.warc import Headers
 from audit.measure.asyncio import http1
 from audit.measure.failures import BAD_RESPONSE, Failed, TooLarge, for_exception, received_of
 from audit.measure.guard import AddressGuard
+from audit.web.codings import GZIP_DEFLATE, undo_codings
 from audit.web.decode import content_codings
 from audit.web.fields import header_fields
 from audit.web.urls import wire_url
@@ -57,69 +57,16 @@ class Fetched:
     latency_s: float
 
 
-# Bytes handed to zlib at once. A member's leftover (`unused_data`) is a copy of what it was
-# fed past its end: fed the whole body, a body of 800,000 empty gzip members copied the rest
-# once per member and held the crawl's event loop for minutes (an adversarial review).
-_INFLATE_SLICE = 4096
-
-
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    """Every member of a (possibly multi-member) stream, at most `limit` bytes of output;
-    what could be decoded of a truncated stream. Raises TooLarge past the limit (a
-    compression bomb) and zlib.error when nothing decodes. Linear in the body's size."""
-    out: list[bytes] = []
-    size = 0
-    view = memoryview(data)
-    pos = 0
-
-    def next_slice() -> bytes:
-        nonlocal pos
-        piece = bytes(view[pos:pos + _INFLATE_SLICE])
-        pos += len(piece)
-        return piece
-
-    pending = next_slice()
-    while True:
-        inflater = zlib.decompressobj(wbits)
-        feed = pending
-        while True:
-            chunk = inflater.decompress(feed, limit + 1 - size)
-            size += len(chunk)
-            out.append(chunk)
-            if size > limit or inflater.unconsumed_tail:
-                raise TooLarge(f"more than {limit} bytes after content decoding")
-            if inflater.eof or pos >= len(view):
-                break
-            feed = next_slice()
-        if not inflater.eof or wbits < 0:
-            break  # truncated (keep what was decoded), or raw deflate: one stream
-        # Zeros between members are padding (as gzip(1) reads them), also across slices.
-        pending = inflater.unused_data.lstrip(b"\0")
-        while not pending and pos < len(view):
-            pending = next_slice().lstrip(b"\0")
-        if not pending:
-            break
-    return b"".join(out)
-
-
 def _decoded(payload: bytes, encoding: str, limit: int = 1 << 62) -> bytes:
-    """The body after Content-Encoding (gzip, deflate, or several in order), at most `limit`
-    bytes; the payload itself where the encoding is unknown or broken, as a browser would
-    show garbage, not nothing. Raises TooLarge past the limit."""
-    body = payload
-    for coding in [c.strip().lower() for c in encoding.split(",") if c.strip()][::-1]:
-        try:
-            if coding in ("gzip", "x-gzip"):
-                body = _inflate(body, 16 + zlib.MAX_WBITS, limit)
-            elif coding == "deflate":
-                try:
-                    body = _inflate(body, zlib.MAX_WBITS, limit)
-                except zlib.error:  # raw deflate, as some servers send it
-                    body = _inflate(body, -zlib.MAX_WBITS, limit)
-            elif coding != "identity":
-                return payload
-        except zlib.error:
-            return payload
+    """The body after Content-Encoding (gzip, deflate, or several in order: what the crawler
+    asks for), at most `limit` bytes; the payload itself where the encoding is unknown or
+    broken, as a browser would show garbage, not nothing. Raises TooLarge past the limit."""
+    decoded = undo_codings(payload, encoding, limit, codings=GZIP_DEFLATE)
+    if decoded is None:
+        return payload
+    body, cut = decoded
+    if cut:
+        raise TooLarge(f"more than {limit} bytes after content decoding")
     return body
 
 

@@ -7,7 +7,10 @@ order it made them, to chains: a continue link may be clicked after the chain lo
 finished, a control fetch may come before its chain, and nothing is retried or asked of
 robots.txt.
 
-A flow joins a chain, in this order of trust:
+Only a page view (is_navigation: a GET that is a document) starts, extends or decides a
+chain; a HEAD, preflight, prefetch, XHR, image or link-preview fetch carrying a probe token is
+marked and left out. A browser's own redirect in a HAR (FlowRecord.internal_redirect) is
+followed but is no hop. A page view joins a chain, in this order of trust:
 1. it carries a probe token (`hulian_probe=hp…`, also percent-encoded or base64'd inside a
    wrapper URL, or in the body of a link-check API call); `hc…` tokens are control fetches;
 2. it is the URL the chain expects next (a Location, meta refresh, JS location or a warning's
@@ -19,7 +22,8 @@ A flow joins a chain, in this order of trust:
    platform's page to another site, starts a chain of its own.
 When several open chains expect the same URL, the most recently active one gets it (the time
 window). A chain closes when it is decided, when nothing joined it for `window_s` seconds of
-capture time, or at the end of the input; memory holds open chains, never the whole capture.
+capture time (ChainBuilder._tick: one flow with a skewed clock does not move it), or at the
+end of the input; memory holds open chains, never the whole capture.
 """
 
 from __future__ import annotations
@@ -36,15 +40,18 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from audit.judge.compare import Fingerprint
 from audit.measure import chain as chains
 from audit.measure import failures
-from audit.measure.capture.formats import FlowRecord
+from audit.measure.capture.formats import FlowRecord, plausible_time
 from audit.model import Observation, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog
+from audit.web.decode import content_type, html_type, sniffs_as_html
 from audit.web.urls import (
     PROBE_TOKEN_PARAM,
     REDIRECT_STATUSES,
     find_wrapper,
+    header_url,
     host_of,
     registrable_domain,
+    resolve,
     unwrap,
     without_probe_token,
 )
@@ -159,15 +166,61 @@ def _b64(value: str) -> str | None:
         return None
 
 
+# What a document request's Sec-Fetch-Mode says: a navigation (`nested-navigate`: iframes in
+# older Chromium). Any other mode (cors, no-cors, same-origin, websocket) is a subresource.
+_NAVIGATE_MODES = frozenset({"navigate", "nested-navigate"})
+_DOCUMENT_DESTS = frozenset({"document", "iframe", "frame"})
+# The types a browser's navigation request asks for first (HTML's and Fetch's Accept for a
+# document: `text/html,application/xhtml+xml,...`); an XHR, fetch(), image or a non-browser
+# client asks for `*/*` or its own type.
+_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def _asks_for_page(accept: str) -> bool:
+    """Whether an Accept header names an HTML type (a browser's navigation always does)."""
+    for item in accept.split(","):
+        kind, _, params = item.partition(";")
+        if kind.strip().lower() in _PAGE_TYPES and not re.search(
+                r"(?:^|;)\s*q\s*=\s*0(?:\.0*)?\s*(?:;|$)", params):
+            return True
+    return False
+
+
 def is_document(flow: FlowRecord) -> bool:
-    """A top-level navigation (not an image, script or XHR of a page)."""
-    dest = flow.request_headers.get("sec-fetch-dest")
-    if dest is not None:
-        return dest in ("document", "iframe", "frame")
-    content_type = flow.response_headers.get("content-type", "").lower()
-    if flow.status in REDIRECT_STATUSES:
-        return "text/html" in flow.request_headers.get("accept", "") or not content_type
-    return "html" in content_type
+    """A top-level (or frame) navigation, not an image, script, prefetch or XHR of a page.
+    The request says it where it can: Sec-Fetch-Dest and Sec-Fetch-Mode (browsers since
+    2020), then `X-Requested-With: XMLHttpRequest` and an Accept that names no HTML type (not
+    a page view: browsers ask for `text/html` first for every navigation; a lone `*/*` is a
+    script's or a link-preview fetcher's). Only without any of these does the answer decide:
+    a redirect unless typed as something other than HTML, a failed request, or a page a
+    browser shows as HTML (audit.web.decode's one reading of Content-Type: `text/htmlx` or
+    `text/x-html-fragment` is no HTML). A chain extended by a subresource read a prefetch,
+    preflight or XHR to the target as the user arriving there (an adversarial review)."""
+    headers = flow.request_headers
+    dest = headers.get("sec-fetch-dest")
+    mode = headers.get("sec-fetch-mode")
+    if dest is not None or mode is not None:
+        return ((dest is None or dest.strip().lower() in _DOCUMENT_DESTS)
+                and (mode is None or mode.strip().lower() in _NAVIGATE_MODES))
+    if headers.get("x-requested-with", "").strip().lower() == "xmlhttprequest":
+        return False  # Android WebViews send the app's package name here on navigations
+    accept = headers.get("accept")
+    if accept is not None and accept.strip():
+        return _asks_for_page(accept)
+    declared = html_type(flow.response_headers.get("content-type"))
+    if flow.status is None or flow.status in REDIRECT_STATUSES:
+        return declared is not False
+    if declared is None:
+        return sniffs_as_html(flow.response_body)
+    essence = content_type(flow.response_headers.get("content-type")).essence
+    return declared or essence in _PAGE_TYPES
+
+
+def is_navigation(flow: FlowRecord) -> bool:
+    """A page view: a GET that is a document (is_document). Only these extend a chain or
+    count as arriving; a HEAD, an OPTIONS preflight or a POST carrying the probe token is
+    not the user on a page."""
+    return flow.method == "GET" and is_document(flow)
 
 
 @dataclass
@@ -215,7 +268,8 @@ class ChainBuilder:
         self.kinds: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.flows = 0
-        self.clock = 0.0
+        self.clock = 0.0  # capture time "now": see _tick
+        self._last_time: float | None = None  # the last flow's own known time
         self.seq = 0
         self._pending_close: list[Observation] = []
 
@@ -232,14 +286,28 @@ class ChainBuilder:
     def feed(self, flow: FlowRecord) -> FeedResult:
         self.flows += 1
         self.seq += 1
-        if flow.started is not None:
-            self.clock = max(self.clock, flow.started)
-        now = flow.started if flow.started is not None else self.clock
+        at, now = self._tick(plausible_time(flow.started))
         closed = self._expire(now)
-        result = self._feed(flow, now)
+        result = self._feed(flow, at)
         result.observations[:0] = closed
         self.kinds[result.mark.kind] += 1
         return result
+
+    def _tick(self, started: float | None) -> tuple[float, float]:
+        """(the flow's time, capture time "now" for expiry). Now never goes back, and moves
+        to the smaller of this flow's and the previous flow's time: one flow with a clock an
+        hour ahead (or a stray timestamp) cannot move it, two in a row can (a real pause in
+        the capture is confirmed by the next flow). Each flow's own time is what the flow
+        stamps on its chain (not earlier than now), so the chain a flow after a pause
+        starts is not expired when the next flow confirms the pause. Before, one flow an hour
+        ahead expired every open chain, and their next hops were dropped (a review). A flow
+        of unknown time is at now."""
+        if started is None:
+            return self.clock, self.clock
+        previous = self._last_time if self._last_time is not None else started
+        self._last_time = started
+        self.clock = max(self.clock, min(started, previous))
+        return max(self.clock, started), self.clock
 
     def _feed(self, flow: FlowRecord, now: float) -> FeedResult:
         if flow.method == "CONNECT" or not flow.url.lower().startswith(("http://", "https://")):
@@ -268,6 +336,14 @@ class ChainBuilder:
         if probe is not None:
             if probe.id in self.done:
                 return FeedResult(FlowMark("hop", probe.id, note="repeat of a decided probe"))
+            if not is_navigation(flow):
+                # A HEAD, preflight, prefetch, XHR or image with the token is the page (or the
+                # app) fetching the link, not the user on it: it neither starts, extends nor
+                # decides the chain. This includes a chat client's link-preview fetch before
+                # the tap: had it started the chain, its 200 from the target decided it as
+                # reached, and the copy-only page the tap then showed was dropped as a repeat.
+                return FeedResult(FlowMark("other", probe.id,
+                                           note="not a page view: does not decide the probe"))
             opened = self.open.get(probe.id)
             if opened is None:
                 opened, via = self._start(probe, now), "start"
@@ -278,7 +354,7 @@ class ChainBuilder:
             if opened is None:
                 planned = self.by_key.get(key)
                 if planned is not None and planned.id not in self.done and (
-                        planned.id not in self.open) and is_document(flow):
+                        planned.id not in self.open) and is_navigation(flow):
                     opened, via = self._start(planned, now), "start"
             if opened is None and self.planless:
                 synthetic = self._discover(flow)
@@ -308,12 +384,14 @@ class ChainBuilder:
         return None
 
     def _expected(self, key: str, flow: FlowRecord) -> tuple[_Open | None, chains.Via]:
+        if not is_navigation(flow):
+            return None, "http"  # a chain's next page is a page view, not a fetch of its URL
         waiting = [self.open[p] for p in self.expecting.get(key, ()) if p in self.open]
         if waiting:
             best = max(waiting, key=lambda o: o.seq)
             return best, best.expect.get(key, "http")
         referer = flow.request_headers.get("referer")
-        if referer and is_document(flow):
+        if referer:
             ref = normalize(referer)
             candidates = [o for o in self.open.values()
                           if o.expect and normalize(o.last_url) == ref]
@@ -327,7 +405,7 @@ class ChainBuilder:
     def _discover(self, flow: FlowRecord) -> Probe | None:
         """Without a plan: a chain starts at a known wrapper, or at a navigation from a known
         platform's page to another site (an outbound click)."""
-        if not is_document(flow) and not self._at_wrapper(flow.url):
+        if not is_navigation(flow) and not (flow.method == "GET" and self._at_wrapper(flow.url)):
             return None
         platforms = self._platform_list
         unwrapped = unwrap(flow.url, platforms)
@@ -380,6 +458,8 @@ class ChainBuilder:
         opened.last_seen = now
         opened.seq = self.seq
         before = chain.page
+        if flow.internal_redirect:
+            return self._internal_redirect(opened, flow, via)
         if flow.status is None or not failures.valid_status(flow.status):
             chains.on_failure(chain, flow.url, failures.for_capture(flow.error)
                               if flow.status is None else failures.BAD_RESPONSE, via)
@@ -399,6 +479,20 @@ class ChainBuilder:
                 chain.failure = step.failure
             opened.stopped = True
         return FlowMark(self._kind(chain, before, flow), probe.id)
+
+    def _internal_redirect(self, opened: _Open, flow: FlowRecord, via: chains.Via) -> FlowMark:
+        """A browser's own redirect (FlowRecord.internal_redirect) is no hop: the server of
+        that URL did not answer, so it must not count as the target reached. The chain
+        waits for where the browser went, with the `via` this flow came by."""
+        opened.chain.evidence.append(f"{flow.ref} browser-internal redirect")
+        location = flow.response_headers.get("location")
+        target = resolve(flow.url, header_url(location)) if location else None
+        if target is not None:
+            key = normalize(target)
+            opened.expect = {key: via}
+            self.expecting.setdefault(key, set()).add(opened.chain.probe.id)
+        return FlowMark("hop", opened.chain.probe.id,
+                        note="browser-internal redirect (not the server's answer)")
 
     def _kind(self, chain: chains.Chain, before: object, flow: FlowRecord) -> str:
         page = chain.page

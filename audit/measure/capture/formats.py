@@ -72,6 +72,10 @@ class FlowRecord:
     response_body: bytes = b""
     error: str | None = None
     elapsed_ms: float | None = None
+    # A redirect the browser made itself (Chrome's HAR: HSTS upgrade, an extension's or a
+    # URL-security check's diversion), recorded as a 307 on the URL asked for: not an answer
+    # of that URL's server (is_internal_redirect).
+    internal_redirect: bool = False
 
     @property
     def ref(self) -> str:
@@ -82,7 +86,25 @@ class FlowRecord:
         """What the analysis depends on; two readers of one file must agree on it."""
         return (self.index, self.started, self.method, self.url,
                 tuple(sorted(self.request_headers.items())), self.request_body, self.status,
-                tuple(sorted(self.response_headers.items())), self.response_body, self.error)
+                tuple(sorted(self.response_headers.items())), self.response_body, self.error,
+                self.internal_redirect)
+
+
+# The latest time a timestamp may say (the end of year 9999, as far as datetime reaches).
+_LATEST_TIME = 253402300799.0
+
+
+def plausible_time(value: object) -> float | None:
+    """A timestamp (epoch seconds) that can be a capture's time, else None (unknown): a
+    NaN, an infinity, a time before 1970 or past datetime's range, from a damaged or forged
+    record, ended the analysis with a traceback and lost every later flow (a review)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int past float's range
+        return None
+    return seconds if 0 < seconds <= _LATEST_TIME else None
 
 
 def keep_response_body(status: int | None, content_type: str) -> bool:
@@ -322,7 +344,7 @@ def _har_time(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return plausible_time(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
     except (ValueError, OverflowError, OSError):  # year 1 in a zone east of UTC, ...
         return None
 
@@ -343,6 +365,18 @@ def _har_headers(items: object) -> dict[str, str]:
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 add_header(headers, item["name"], str(item.get("value", "")))
     return headers
+
+
+def is_internal_redirect(response: dict[str, Any], headers: dict[str, str]) -> bool:
+    """Whether a HAR response is Chrome's own redirect, not the server's: Chrome writes
+    `307 Internal Redirect` with a `Non-Authoritative-Reason` header (HSTS, Delegate,
+    CORS...) on the URL it never asked the server for. Read as the server's answer, a
+    browser's diversion of the target's URL to its own warning page read as the target
+    reached (`direct`, an adversarial review)."""
+    if "non-authoritative-reason" in headers:
+        return True
+    reason = response.get("statusText")
+    return isinstance(reason, str) and reason.strip().lower() == "internal redirect"
 
 
 def _har_entry(path: Path, index: int, offset: int, entry: Any) -> FlowRecord:
@@ -387,6 +421,8 @@ def _har_entry(path: Path, index: int, offset: int, entry: Any) -> FlowRecord:
         request_body=request_body[:MAX_REQUEST_BODY], status=status,
         response_headers=response_headers, response_body=body[:MAX_BODY], error=error,
         elapsed_ms=float(elapsed) if isinstance(elapsed, int | float) and elapsed >= 0 else None,
+        internal_redirect=status in REDIRECT_STATUSES and is_internal_redirect(
+            response, response_headers),
     )
 
 
@@ -511,46 +547,62 @@ def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
         fh: Any = gzip.GzipFile(fileobj=raw) if whole_gzip else raw
         records = iterator_cls(fh, arc2warc=True, ensure_http_headers=False)
         _bound_lines(path, records, state)
-        for record in records:
-            state["lines"] = 0
-            seen += 1
-            kind = record.rec_type
-            if kind == "request":
-                facts: dict[str, Any] = {"method": "GET", "headers": {}, "body": b""}
-                if record.http_headers is not None:
-                    facts["method"] = _request_method(record.http_headers)
-                    facts["headers"] = _warc_headers(record.http_headers)
-                    facts["body"] = _read_body(record, MAX_REQUEST_BODY, facts["headers"])
-                concurrent = record.rec_headers.get_header("WARC-Concurrent-To")
-                own = record.rec_headers.get_header("WARC-Record-ID")
-                for key in (concurrent, own, _target_uri(record)):
-                    if key:
-                        requests[key] = facts
-                state["offset"] = records.get_record_offset()  # reads to the record's end
-                while len(requests) > 64:
-                    requests.pop(next(iter(requests)))
-            elif kind in ("response", "revisit", "resource"):
-                uri = _target_uri(record)
-                if not uri.lower().startswith(("http://", "https://")):
-                    continue  # wget's metadata:// records, warcinfo-like resources
-                response = _response_facts(record, kind, uri)
-                # After the body: warcio's offset lookup reads the record to its end.
-                state["offset"] = response["offset"] = records.get_record_offset()
-                pending.append((seen, response))
-            else:
-                state["offset"] = records.get_record_offset()
-                continue
-            # Release responses whose request arrived, or that waited long enough.
-            still: list[tuple[int, dict[str, Any]]] = []
-            for at, response in pending:
-                request = requests.get(response["id"]) or None
-                if request is None and seen - at < _PAIR_WINDOW:
-                    still.append((at, response))
+        try:
+            for record in records:
+                state["lines"] = 0
+                seen += 1
+                kind = record.rec_type
+                if kind == "request":
+                    facts: dict[str, Any] = {"method": "GET", "headers": {}, "body": b""}
+                    if record.http_headers is not None:
+                        facts["method"] = _request_method(record.http_headers)
+                        facts["headers"] = _warc_headers(record.http_headers)
+                        facts["body"] = _read_body(record, MAX_REQUEST_BODY, facts["headers"])
+                    concurrent = record.rec_headers.get_header("WARC-Concurrent-To")
+                    own = record.rec_headers.get_header("WARC-Record-ID")
+                    for key in (concurrent, own, _target_uri(record)):
+                        if key:
+                            requests[key] = facts
+                    state["offset"] = records.get_record_offset()  # reads to the record's end
+                    while len(requests) > 64:
+                        requests.pop(next(iter(requests)))
+                elif kind in ("response", "revisit", "resource"):
+                    uri = _target_uri(record)
+                    if not uri.lower().startswith(("http://", "https://")):
+                        continue  # wget's metadata:// records, warcinfo-like resources
+                    response = _response_facts(record, kind, uri)
+                    # After the body: warcio's offset lookup reads the record to its end.
+                    state["offset"] = response["offset"] = records.get_record_offset()
+                    pending.append((seen, response))
+                else:
+                    state["offset"] = records.get_record_offset()
                     continue
-                if request is None:
-                    request = requests.get(response["uri"])
-                yield _warc_flow(path, state, response, request)
-            pending = still
+                # Release responses whose request arrived, or that waited long enough.
+                still: list[tuple[int, dict[str, Any]]] = []
+                for at, response in pending:
+                    request = requests.get(response["id"]) or None
+                    if request is None and seen - at < _PAIR_WINDOW:
+                        still.append((at, response))
+                        continue
+                    if request is None:
+                        request = requests.get(response["uri"])
+                    yield _warc_flow(path, state, response, request)
+                pending = still
+        except Exception as exc:
+            # Damage ends the file, but the responses read before it still wait in `pending`
+            # for their request records: released first (without them, with what the file
+            # holds), so that every complete flow before the damage is analysed. Not when
+            # the file is about to be read again as one gzip stream (_WholeFileGzip).
+            if whole_gzip or "non-chunked gzip" not in str(exc):
+                # Where the damaged record starts: the end of the last one read (the offset
+                # kept so far is that record's start).
+                end = getattr(records, "offset", None)
+                if isinstance(end, int) and not whole_gzip and not isinstance(exc, CaptureError):
+                    state["offset"] = max(state["offset"], end)
+                for _at, response in pending:
+                    yield _warc_flow(path, state, response, requests.get(response["id"])
+                                     or requests.get(response["uri"]))
+            raise
         for _at, response in pending:
             yield _warc_flow(path, state, response,
                              requests.get(response["id"]) or requests.get(response["uri"]))

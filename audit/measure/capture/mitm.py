@@ -24,7 +24,6 @@ from mitmproxy import exceptions, http
 from mitmproxy import flow as mflow
 from mitmproxy import io as mio
 from mitmproxy.io import compat, tnetstring
-from mitmproxy.net import encoding
 from mitmproxy.version import FLOW_FORMAT_VERSION
 
 from audit.measure.capture import redact
@@ -36,7 +35,9 @@ from audit.measure.capture.formats import (
     FlowRecord,
     add_header,
     keep_response_body,
+    plausible_time,
 )
+from audit.web.codings import undo_codings
 
 logger = logging.getLogger(__name__)
 
@@ -146,18 +147,19 @@ def _headers(fields: Sequence[Sequence[bytes]]) -> dict[str, str]:
 
 
 def _decode_body(raw: bytes | None, headers: dict[str, str]) -> bytes:
+    """The body without its Content-Encoding, at most MAX_BODY bytes (cut there like every
+    body a reader keeps), decoded with a bound (audit.web.codings): mitmproxy's own
+    `encoding.decode` inflates a body whole, and a 300 KB gzip bomb took 300 MB before the
+    cut (a review). A body that does not decode is kept as sent, with its header."""
     if not raw:
         return b""
     ce = headers.get("content-encoding")
     if ce:
-        try:
-            decoded = encoding.decode(raw, ce)
-            if isinstance(decoded, bytes):
-                # Decoded: the header described the wire (kept only on what could not be).
-                headers.pop("content-encoding", None)
-                return decoded[:MAX_BODY]
-        except ValueError:
-            pass  # a corrupt body is kept as sent (mitmproxy's get_content(strict=False))
+        decoded = undo_codings(raw, ce, MAX_BODY)
+        if decoded is not None:
+            # Decoded: the header described the wire (kept only on what could not be).
+            headers.pop("content-encoding", None)
+            return decoded[0]
     return raw[:MAX_BODY]
 
 
@@ -173,19 +175,23 @@ def _record(file: str, index: int, offset: int | None, request: dict[str, Any],
     resp_headers: dict[str, str] = {}
     body = b""
     elapsed = None
-    started = request.get("timestamp_start")
+    raw_started = request.get("timestamp_start")
+    started = plausible_time(raw_started)
+    if started is None and raw_started is not None:
+        logger.warning("%s flow %d: timestamp_start %r is not a time; read as unknown (the "
+                       "previous flow's time)", file, index, raw_started)
     if response is not None:
         status = int(response["status_code"])
         resp_headers = _headers(response.get("headers") or ())
         if keep_response_body(status, resp_headers.get("content-type", "")):
             body = _decode_body(response.get("content"), resp_headers)
-        end = response.get("timestamp_end") or response.get("timestamp_start")
-        if isinstance(started, int | float) and isinstance(end, int | float):
+        end = plausible_time(response.get("timestamp_end") or response.get("timestamp_start"))
+        if started is not None and end is not None and end >= started:
             elapsed = round((end - started) * 1000, 1)
     content = request.get("content") or b""
     return FlowRecord(
         file=file, index=index, offset=offset,
-        started=float(started) if isinstance(started, int | float) else None,
+        started=started,
         method=_text(request.get("method")).upper(), url=url, request_headers=req_headers,
         request_body=content[:MAX_REQUEST_BODY] if isinstance(content, bytes) else b"",
         status=status, response_headers=resp_headers, response_body=body,

@@ -1,0 +1,362 @@
+"""The capture analysis against an adversarial review (2026-12-07): an interception page must never read as an open link,
+and a hostile capture gives a clear error and loses nothing.
+
+F1: only a page view (a GET navigation) extends or starts a chain (not a HEAD, preflight,
+prefetch, XHR, image, or a chat client's link-preview fetch before the tap). F5: is_document
+reads Content-Type as audit.web.decode does and respects X-Requested-With and Accept. F3: a
+Chrome HAR's browser-internal 307 is not the target answering. F7: timestamps that cannot be
+a time are unknown, not a crash. F6: one flow with a skewed clock does not expire every open
+chain. F8: a gzip bomb in a .mitm dump is decoded with a bound. F9: WARC responses read before
+damage are analysed, and the error names where the damage starts."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tracemalloc
+import zlib
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from mitmproxy import flow as mflow
+from mitmproxy import io as mio
+from mitmproxy.test import tflow
+
+from audit.measure.capture.chains import ChainBuilder, add_token, is_document
+from audit.measure.capture.formats import (
+    MAX_BODY,
+    CaptureError,
+    FlowRecord,
+    iter_har,
+    iter_warc,
+)
+from audit.measure.capture.mitm import _decode_body, iter_mitm
+from audit.model import Observation, Probe, SurfaceKind
+from audit.policy.catalog import Catalog, load_catalog, policy_dirs
+
+ROOT = Path(__file__).resolve().parents[1]
+T = 1_700_000_000.0
+TOKEN = "hpco4g7nxqgi"
+TARGET = "https://www.taobao.com/"
+LINK = add_token(TARGET, TOKEN)
+TARGET_PAGE = ("<html><head><title>淘宝网</title></head><body>" + "商品 " * 400
+               + "</body></html>").encode()
+# A warning in words no marker knows, shown by WeChat, with the link on it.
+UNKNOWN_WARNING = (
+    "<!DOCTYPE html><html><head><meta charset=utf-8><title>微信</title></head><body>"
+    "<p>此網頁由第三方提供，請注意帳號與財產安全。</p>"
+    f'<div>{LINK}</div><a href="{LINK}">知道了，打開</a></body></html>').encode()
+OPEN = ("direct", "wrapped")
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(policy_dirs())
+
+
+def _probe(target: str = TARGET, token: str = TOKEN) -> Probe:
+    return Probe(id=f"p-{token}", source="weixin", surface=SurfaceKind.IM_PRIVATE,
+                 target_url=target, link_url=add_token(target, token), token=token)
+
+
+def _flow(url: str, status: int | None = 200, body: bytes = b"", *, t: float = T,
+          method: str = "GET", request: dict[str, str] | None = None,
+          response: dict[str, str] | None = None, index: int = 0) -> FlowRecord:
+    return FlowRecord(file="t.har", index=index, offset=None, started=t, method=method,
+                      url=url, request_headers=dict(request if request is not None
+                                                    else {"sec-fetch-dest": "document"}),
+                      status=status, response_headers=dict(
+                          response if response is not None
+                          else {"content-type": "text/html; charset=utf-8"}),
+                      response_body=body)
+
+
+def _run(catalog: Catalog, flows: list[FlowRecord], probes: list[Probe] | None = None,
+         ) -> list[Observation]:
+    builder = ChainBuilder(catalog, [_probe()] if probes is None else probes)
+    out: list[Observation] = []
+    for flow in flows:
+        out += builder.feed(flow).observations
+    out += builder.close()
+    return [o for o in out if o.hops]
+
+
+# -- F1: only a page view extends or starts a chain -------------------------------------------
+
+WARNING_URL = "https://weixin110.qq.com/security/midpage?url=" + quote(LINK, safe="")
+SUBRESOURCES: dict[str, dict[str, object]] = {
+    "head": dict(method="HEAD", request={"sec-fetch-dest": "empty", "sec-fetch-mode": "no-cors",
+                                         "referer": WARNING_URL}, body=b""),
+    "prefetch": dict(request={"sec-fetch-dest": "empty", "sec-purpose": "prefetch",
+                              "referer": WARNING_URL}),
+    "xhr_json": dict(request={"sec-fetch-dest": "empty", "sec-fetch-mode": "cors",
+                              "referer": WARNING_URL},
+                     response={"content-type": "application/json"}, body=b'{"ok":1}'),
+    "preflight": dict(method="OPTIONS", status=204, body=b"", response={},
+                      request={"sec-fetch-dest": "empty",
+                               "access-control-request-method": "GET",
+                               "referer": WARNING_URL}),
+    "image": dict(request={"sec-fetch-dest": "image", "referer": WARNING_URL},
+                  response={"content-type": "image/png"}, body=b"\x89PNG\r\n\x1a\n"),
+    "old_webview_xhr": dict(request={"accept": "*/*", "x-requested-with": "XMLHttpRequest",
+                                     "referer": WARNING_URL}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SUBRESOURCES))
+def test_a_subresource_with_the_token_is_not_the_user_arriving(catalog: Catalog,
+                                                               kind: str) -> None:
+    """The user stays on an interstitial; the page (or app) fetches the target in the
+    background with the token. Before: that fetch extended the chain as the target reached."""
+    options: dict[str, object] = {"body": TARGET_PAGE, **SUBRESOURCES[kind]}
+    background = _flow(LINK, t=T + 0.4, **options)  # type: ignore[arg-type]
+    (observation,) = _run(catalog, [_flow(WARNING_URL, body=UNKNOWN_WARNING), background])
+    assert observation.outcome.value not in OPEN
+    assert [h.url for h in observation.hops] == [WARNING_URL]
+
+
+COPY_ONLY_URL = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+                 "?click=1&url=" + quote(LINK, safe=""))
+
+
+@pytest.mark.parametrize(("method", "request_headers"), [
+    ("GET", {"accept": "*/*", "user-agent": "WeChat-LinkPreview"}),
+    ("HEAD", {"sec-fetch-dest": "empty"}),
+])
+def test_a_link_preview_before_the_tap_does_not_decide_the_probe(
+        catalog: Catalog, method: str, request_headers: dict[str, str]) -> None:
+    """The chat client fetches the link for its preview card, then the tap shows WeChat's
+    copy-only page. Before: the preview decided the probe `direct`, the page was dropped."""
+    copy_only = (ROOT / "policies/examples/weixin/weixin-copy-only.html").read_bytes()
+    preview = _flow(LINK, body=TARGET_PAGE if method == "GET" else b"", method=method,
+                    request=request_headers)
+    (observation,) = _run(catalog, [preview, _flow(COPY_ONLY_URL, body=copy_only, t=T + 5)])
+    assert observation.outcome.value == "copy_only"
+
+
+# -- F5: is_document ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", ["text/htmlx", "text/x-html-fragment",
+                                          "image/svg+xml", "text/plain; x=html"])
+def test_a_type_that_is_no_html_is_no_document(content_type: str) -> None:
+    flow = _flow(TARGET, body=TARGET_PAGE, request={},
+                 response={"content-type": content_type})
+    assert not is_document(flow)
+
+
+@pytest.mark.parametrize(("request_headers", "expected"), [
+    ({"x-requested-with": "XMLHttpRequest"}, False),
+    ({"x-requested-with": "com.tencent.mm"}, True),  # Android WebViews: the app's package
+    ({"accept": "application/json, text/plain, */*"}, False),
+    ({"accept": "*/*"}, False),
+    ({"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}, True),
+    ({"accept": "text/html;q=0, */*"}, False),
+    ({"sec-fetch-dest": "document", "sec-fetch-mode": "cors"}, False),
+    ({"sec-fetch-mode": "navigate"}, True),
+    ({"sec-fetch-dest": "iframe", "sec-fetch-mode": "navigate"}, True),
+    ({}, True),
+])
+def test_the_request_says_whether_it_is_a_navigation(request_headers: dict[str, str],
+                                                     expected: bool) -> None:
+    flow = _flow(TARGET, body=TARGET_PAGE, request=request_headers,
+                 response={"content-type": "application/xhtml+xml"})
+    assert is_document(flow) is expected
+
+
+def test_planless_background_xhr_from_an_interstitial_is_no_outbound_click(
+        catalog: Catalog) -> None:
+    """Without a plan, an XHR of the target from WeChat's interstitial (no Sec-Fetch-*, an
+    XHTML answer) started a chain weixin -> taobao that read as `direct`."""
+    warning = "https://weixin110.qq.com/security/midpage?url=" + quote(TARGET, safe="")
+    flows = [_flow(warning, body=UNKNOWN_WARNING, request={"user-agent": "MicroMessenger"}),
+             _flow(TARGET, body=TARGET_PAGE, t=T + 0.3,
+                   request={"referer": warning, "accept": "*/*",
+                            "x-requested-with": "XMLHttpRequest"},
+                   response={"content-type": "application/xhtml+xml"})]
+    assert not [o for o in _run(catalog, flows, probes=[]) if o.outcome.value in OPEN]
+
+
+# -- F3: Chrome's internal redirect -------------------------------------------------------
+
+
+def _har_entry(url: str, status: int, body: str, *, t: float, status_text: str = "",
+               headers: dict[str, str] | None = None) -> dict[str, object]:
+    return {"startedDateTime": f"2023-11-14T22:13:{t:06.3f}Z", "time": 10,
+            "request": {"method": "GET", "url": url, "httpVersion": "HTTP/1.1",
+                        "headers": [{"name": "Sec-Fetch-Dest", "value": "document"}]},
+            "response": {"status": status, "statusText": status_text, "httpVersion": "HTTP/1.1",
+                         "headers": [{"name": k, "value": v}
+                                     for k, v in (headers or {}).items()],
+                         "content": {"size": len(body), "mimeType": "text/html",
+                                     "text": body}}}
+
+
+@pytest.mark.parametrize(("reason_header", "status_text"), [
+    ({"Non-Authoritative-Reason": "Delegate"}, "Internal Redirect"),
+    ({"Non-Authoritative-Reason": "HSTS"}, ""),
+    ({}, "Internal Redirect"),
+])
+def test_a_browser_internal_redirect_is_not_the_target_answering(
+        catalog: Catalog, tmp_path: Path, reason_header: dict[str, str],
+        status_text: str) -> None:
+    warning = "https://urlsec.qq.com/intercept.html?url=" + quote(LINK, safe="")
+    har = {"log": {"version": "1.2", "entries": [
+        _har_entry(LINK, 307, "", t=1, status_text=status_text,
+                   headers={"Location": warning, **reason_header}),
+        _har_entry(warning, 200, UNKNOWN_WARNING.decode(), t=2,
+                   headers={"Content-Type": "text/html; charset=utf-8"}),
+    ]}}
+    path = tmp_path / "chrome.har"
+    path.write_text(json.dumps(har, ensure_ascii=False), encoding="utf-8")
+    flows = list(iter_har(path))
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value not in OPEN  # before: `direct`
+    assert [h.url for h in observation.hops] == [warning]
+    assert [f.internal_redirect for f in flows] == [True, False]
+
+
+def test_a_server_307_is_still_a_hop(tmp_path: Path) -> None:
+    har = {"log": {"entries": [_har_entry(LINK, 307, "", t=1, status_text="Temporary Redirect",
+                                          headers={"Location": TARGET})]}}
+    path = tmp_path / "server.har"
+    path.write_text(json.dumps(har))
+    assert [f.internal_redirect for f in iter_har(path)] == [False]
+
+
+# -- F7, F6: timestamps ---------------------------------------------------------------------
+
+
+def _mitm_flow(url: str, started: float) -> mflow.Flow:
+    flow = tflow.tflow(resp=True)
+    assert flow.response is not None
+    flow.request.url = url
+    flow.request.headers["Sec-Fetch-Dest"] = "document"
+    flow.request.timestamp_start = started
+    flow.response.status_code = 200
+    flow.response.headers["content-type"] = "text/html"
+    flow.response.content = TARGET_PAGE
+    return flow
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1e20, -1e12])
+def test_a_timestamp_that_is_no_time_is_unknown(catalog: Catalog, tmp_path: Path,
+                                                bad: float) -> None:
+    """Before: a NaN or huge timestamp ended the analysis with a traceback (ValueError in
+    datetime.fromtimestamp) and every later flow was lost."""
+    targets = ["https://www.taobao.com/", "https://www.alipay.com/", "https://www.douyin.com/"]
+    probes = [_probe(t, f"hp{letter * 10}") for t, letter in zip(targets, "abc", strict=True)]
+    path = tmp_path / "times.mitm"
+    with path.open("wb") as fh:
+        writer = mio.FlowWriter(fh)  # type: ignore[no-untyped-call]
+        for probe, started in zip(probes, (T, bad, T + 2), strict=True):
+            writer.add(_mitm_flow(probe.link_url or "", started))
+    flows = list(iter_mitm(path))
+    assert [f.started for f in flows] == [T, None, T + 2]
+    observations = _run(catalog, flows, probes=probes)
+    assert sorted(o.target_url for o in observations) == sorted(targets)
+
+
+def test_one_flow_with_a_skewed_clock_does_not_expire_open_chains(catalog: Catalog) -> None:
+    """A tracking pixel an hour ahead closed the open chain; its next hop was then dropped
+    as a repeat of a decided probe."""
+    wrapper = "https://mp.weixinbridge.com/mp/wapredirect?url=" + quote(LINK, safe="")
+    flows = [_flow(wrapper, 302, response={"location": LINK}),
+             _flow("http://cdn.example.com/pixel.gif", body=b"GIF89a", t=T + 3600,
+                   request={"sec-fetch-dest": "image"}, response={"content-type": "image/gif"}),
+             _flow(LINK, body=TARGET_PAGE, t=T + 0.1)]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "wrapped"
+    assert [h.url for h in observation.hops] == [wrapper, LINK]
+
+
+def test_a_pause_confirmed_by_the_next_flow_still_expires_chains(catalog: Catalog) -> None:
+    """Time does move on when two flows in a row say so, and the chain the first of them
+    starts is not expired by the second."""
+    builder = ChainBuilder(catalog, [_probe()])
+    builder.feed(_flow(WARNING_URL, body=UNKNOWN_WARNING))
+    assert builder.open
+    builder.feed(_flow("http://cdn.example.com/a.gif", t=T + 600,
+                       request={"sec-fetch-dest": "image"}, response={}))
+    assert builder.open  # one flow alone does not move the clock
+    closed = builder.feed(_flow("http://cdn.example.com/b.gif", t=T + 601,
+                                request={"sec-fetch-dest": "image"}, response={}))
+    assert [o.target_url for o in closed.observations] == [TARGET]
+    assert builder.clock == T + 600
+
+
+# -- F8: bounded decoding -------------------------------------------------------------------
+
+
+def test_a_gzip_bomb_is_decoded_with_a_bound() -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b" " * (1 << 20)
+    bomb = b"".join([compressor.compress(b"<html><body>"),
+                     *(compressor.compress(chunk) for _ in range(64)), compressor.flush()])
+    headers = {"content-encoding": "gzip"}
+    tracemalloc.start()
+    try:
+        body = _decode_body(bomb, headers)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(body) == MAX_BODY and body.startswith(b"<html><body>   ")
+    assert "content-encoding" not in headers
+    assert peak < 16 * 1024 * 1024  # before: the whole 64 MB
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd", "gzip, identity"])
+def test_bounded_decoding_equals_mitmproxy_on_ordinary_bodies(coding: str) -> None:
+    from mitmproxy.net import encoding
+
+    page = TARGET_PAGE * 10
+    first = coding.split(",")[0]
+    encoded = encoding.encode(page, first)
+    assert isinstance(encoded, bytes)
+    headers = {"content-encoding": coding}
+    assert _decode_body(encoded, headers) == page and headers == {}
+
+
+def test_a_truncated_gzip_body_is_decoded_as_far_as_it_goes() -> None:
+    # As a browser shows it, and as the crawler reads one (audit.web.codings, one decoder).
+    encoded = gzip.compress(TARGET_PAGE)[:-20]
+    headers = {"content-encoding": "gzip"}
+    decoded = _decode_body(encoded, headers)
+    assert decoded and TARGET_PAGE.startswith(decoded) and headers == {}
+    # A body nothing of which decodes is kept as sent, with its header.
+    garbage = {"content-encoding": "gzip"}
+    assert _decode_body(b"not gzip at all", garbage) == b"not gzip at all"
+    assert garbage == {"content-encoding": "gzip"}
+
+
+# -- F9: WARC responses before damage -----------------------------------------------------
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_warc_responses_before_damage_are_read(tmp_path: Path, compressed: bool) -> None:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=compressed)
+    targets = ["https://www.taobao.com/", "https://www.alipay.com/", "https://www.douyin.com/"]
+    for target in targets:
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
+                                              ("Content-Length", str(len(TARGET_PAGE)))],
+                                   protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(
+            target, "response", payload=io.BytesIO(TARGET_PAGE), length=len(TARGET_PAGE),
+            http_headers=headers))
+    good = len(buffer.getvalue())
+    damage = b"GARBAGE-NOT-WARC\r\nfoo: bar\r\n\r\n"
+    path = tmp_path / ("damaged.warc.gz" if compressed else "damaged.warc")
+    path.write_bytes(buffer.getvalue() + (gzip.compress(damage) if compressed else damage))
+    flows: list[FlowRecord] = []
+    reader = iter_warc(path)
+    with pytest.raises(CaptureError) as raised:
+        flows.extend(reader)
+    assert [f.url for f in flows] == targets
+    assert raised.value.offset == good
+    assert raised.value.flows_read == 3
