@@ -1,5 +1,5 @@
-"""The capture analysis against an adversarial review (2026-12-07): an interception page must never read as an open link,
-and a hostile capture gives a clear error and loses nothing.
+"""The capture analysis against an adversarial review (2026-12-07): an interception page must
+never read as an open link, and a hostile capture gives a clear error and loses nothing.
 
 F1: only a page view (a GET navigation) extends or starts a chain (not a HEAD, preflight,
 prefetch, XHR, image, or a chat client's link-preview fetch before the tap). F5: is_document
