@@ -37,6 +37,7 @@ from twisted.web.http import (
 from audit.measure import failures
 from audit.measure.failures import (
     CHUNK_SIZE_LINE,
+    FIELD_WHITESPACE,
     HEADER_NAME,
     MAX_HEAD_BYTES,
     MAX_HEAD_LINES,
@@ -241,7 +242,28 @@ class BoundedResponseParser(_newclient.HTTPClientParser):
                 raise Unreadable("too many header lines", b"")
             if bad_field((line[:-1] if line.endswith(b"\r") else line).decode("latin-1")):
                 raise Unreadable("NUL or bare CR in the response head", line[:60])
+        if self.state == _newclient.HEADER:
+            self._header_line(line[:-1] if line.endswith(b"\r") else line)
+            return
         super().lineReceived(line)  # type: ignore[no-untyped-call]
+
+    def _header_line(self, line: bytes) -> None:
+        """Twisted's reading of a head line (a field, a continuation, or the head's end),
+        with one change: a value is trimmed of space and tab only (FIELD_WHITESPACE), where
+        Twisted's bytes.strip() also took \x0b and \x0c, and the asyncio engine's llhttp
+        reading keeps them."""
+        partial: list[bytes] | None = self._partialHeader
+        if line and line[:1] in (b" ", b"\t"):
+            if partial is not None:
+                partial.append(line)  # obs-fold: a continuation, joined as Twisted joins it
+            return
+        if partial is not None:
+            name, value = b"".join(partial).split(b":", 1)
+            self.headerReceived(name, value.strip(FIELD_WHITESPACE.encode()))
+        if line:
+            self._partialHeader = [line]
+        else:
+            self.allHeadersReceived()  # type: ignore[no-untyped-call]
 
     def lineLengthExceeded(self, line: bytes) -> None:
         # Twisted would only drop the connection, which reads as a reset.

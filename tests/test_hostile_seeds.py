@@ -32,8 +32,14 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
                            OTHER_LINK),
     "forum.test/untyped": (200, {"Content-Type": ""}, b"see " + OTHER_LINK),
     "forum.test/sniffed": (200, {"Content-Type": ""}, b"<p>post</p>" + OTHER_LINK),
+    # Chromium sniffs a tag as a prefix (no character after it checked), in the first 512
+    # bytes: the first is a page to it and was refused, the second is text to it.
+    "forum.test/prefix": (200, {"Content-Type": ""},
+                          b"<html\nlang=zh><a href='http://shop.test/third'>t</a>"),
+    "forum.test/padded": (200, {"Content-Type": ""}, b" " * 508 + b"<html>" + OTHER_LINK),
     "shop.test/item": (200, {}, b"<p>an item</p>"),
     "shop.test/other": (200, {}, b"<p>another item</p>"),
+    "shop.test/third": (200, {}, b"<p>a third item</p>"),
 }
 
 
@@ -42,20 +48,21 @@ def test_a_seed_that_gives_no_page_says_why(tmp_path: Path, engine: str) -> None
     with serve(PAGES) as site:
         summary, observations = crawl_forum(
             tmp_path, site.url, ["moved", "packed", "p", "empty", "data", "onward", "nothing",
-                                 "text", "file", "nosniff", "untyped", "sniffed"],
+                                 "text", "file", "nosniff", "untyped", "sniffed", "prefix",
+                                 "padded"],
             engine)
     errors = {e["url"]: e["error"] for e in summary["seed_errors"]}
     assert errors == {"http://forum.test/moved": "redirect:302",
                       "http://forum.test/packed": failures.UNDECODABLE,
                       **{f"http://forum.test/{path}": failures.NO_LINKS
-                         for path in ("empty", "onward", "nothing", "untyped")},
+                         for path in ("empty", "onward", "nothing", "untyped", "padded")},
                       **{f"http://forum.test/{path}": failures.NOT_A_PAGE
                          for path in ("data", "text", "file", "nosniff")}}
     assert all(failures.known(word) for word in errors.values())
     # The seeds that gave a page are measured as before, one of no type that starts as HTML
     # among them (a browser sniffs it as a page).
-    assert sorted(o["target_url"] for o in observations) == ["http://shop.test/item",
-                                                             "http://shop.test/other"]
+    assert sorted(o["target_url"] for o in observations) == [
+        "http://shop.test/item", "http://shop.test/other", "http://shop.test/third"]
 
 
 def test_the_detours_are_not_computed_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:

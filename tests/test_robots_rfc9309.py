@@ -133,3 +133,30 @@ def test_a_noindex_on_a_page_an_engine_may_not_fetch_is_not_read() -> None:
     # A directive of no known page (a saved file's) counts, as before.
     saved = judge_robots("h", robots, TOKENS, noindex)
     assert set(saved.classes.values()) == {N}
+
+
+@pytest.mark.parametrize("text", [
+    "User-agent: Googlebot\u00a0\nDisallow: /\n", "User-agent: Googlebot\u3000\nDisallow: /\n",
+    "User-agent: Googlebot\x0c\nDisallow: /\n", "User-agent: *\x0b\nDisallow: /\n",
+    "User-agent: Googlebot\n\x0cDisallow: /\n", "User-agent: Googlebot\nDisallow: /\x0c\n",
+    "User-agent: Googlebot\nDisallow:\x0c/\n",
+])
+def test_white_space_google_trims_is_trimmed(text: str) -> None:
+    # \x0b and \x0c are white space to Google's parser, and a product token is its letters:
+    # the fix above read each of these as open where Google reads closed (the next review).
+    assert judge_robots_text("h", text.encode(), TOKENS).classes["Googlebot"] is C
+    book = RobotsBook()
+    book.learn("https://h", text.encode())
+    assert book.allowed("https://h/a", "Googlebot") is False
+
+
+def test_an_empty_rule_ends_a_group_for_the_crawlers_rule_cap() -> None:
+    # Protego ends a group at an empty `Disallow:`; the rule cap read it as nothing and
+    # counted the next group's rules against `*`, dropping its one rule (the review).
+    rules = "".join(f"Disallow: /r{n}\n" for n in range(1000))
+    text = (f"User-agent: *\nDisallow:\nUser-agent: bot2\n{rules}"
+            "User-agent: *\nDisallow: /secret\n")
+    book = RobotsBook()
+    book.learn("https://h", text.encode())
+    assert book.allowed("https://h/secret", "hulian/1.0") is False
+    assert book.allowed("https://h/r5", "bot2") is False

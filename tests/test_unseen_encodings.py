@@ -9,7 +9,14 @@ import pytest
 from audit.judge.inspect import inspect_bytes
 from audit.model import Outcome
 from audit.policy.catalog import Catalog, load_catalog
-from audit.web.decode import ContentType, content_type, decode_html, header_charset
+from audit.web.decode import (
+    ContentType,
+    content_type,
+    decode_html,
+    header_charset,
+    html_type,
+    shown_as_html,
+)
 from audit.web.page import parse_page
 from tests.chaindrive import ARTICLE, TARGET, WRAPPER, drive
 
@@ -192,3 +199,33 @@ def test_a_charset_hidden_in_a_quoted_parameter_does_not_decide(catalog: Catalog
     body = _utf16_smuggler()
     assert decode_html(body, content_type).encoding == "utf-16le"
     assert _outcome(catalog, content_type, body) not in OPEN
+
+
+@pytest.mark.parametrize(("headers", "body", "shown"), [
+    # Content-Disposition as Chromium reads it: a type that is no token is inline, equal
+    # fields are one, fields that differ make it refuse the answer.
+    ({"content-disposition": "inline attachment"}, b"<p>x", True),
+    ({"content-disposition": '"attachment"'}, b"<p>x", True),
+    ({"content-disposition": "attachment\x0c"}, b"<p>x", True),
+    ({"content-disposition": "filename=a.html"}, b"<p>x", True),
+    ({"content-disposition": "inline\ninline"}, b"<p>x", True),
+    ({"content-disposition": "inline\nattachment"}, b"<p>x", False),
+    ({"content-disposition": "Attachment; filename=a.html"}, b"<p>x", False),
+    ({"content-disposition": "download"}, b"<p>x", False),
+    # Sniffing: a sniffable tag as a prefix, after ASCII white space, in the first 512 bytes.
+    ({}, b"<html\nlang=zh><p>x", True), ({}, b"<bx>", True), ({}, b"<!DOCTYPE html\n>", True),
+    ({}, b" " * 507 + b"<html>", True), ({}, b" " * 508 + b"<html>", False),
+    ({}, b"\x0b\x0c<P>", True), ({}, b"<?xml version='1.0'?><html>", False),
+    ({}, b"\xef\xbb\xbf<html>", False), ({}, b"see <html>", False),
+])
+def test_a_body_is_shown_as_chromium_shows_it(headers: dict[str, str], body: bytes,
+                                              shown: bool) -> None:
+    # Each case as Chromium 131 showed it from 127.0.0.1 (a review, 2026-12-07).
+    assert shown_as_html({"content-type": "text/html", **headers} if headers else {},
+                         body) is shown
+
+
+def test_a_field_value_keeps_what_is_not_space_or_tab() -> None:
+    # `text/html\x0b` is text to Chromium, `\x0ctext/html` a download: neither is a page.
+    for header in ("text/html\x0b", "text/html\x0c", "\x0ctext/html", "text/html\xa0"):
+        assert html_type(header) is False

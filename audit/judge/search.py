@@ -213,12 +213,15 @@ def parse_robots(text: str) -> Protego:
 
 # What Python reads as a line break or white space and RFC 9309 does not (it knows CR, LF,
 # space and tab). Protego splits lines with str.splitlines() and trims with str.strip(): a
-# form feed or U+2028 in a comment made the rest of the comment a rule, and a full-width
-# space (U+3000, what Chinese input methods type) after `Disallow:` made `\u3000/` the rule
-# `/`: hosts read as closed that Google's parser reads as open (a review). Each is given
-# Protego percent-encoded, as a path holding it is matched.
+# U+2028 in a comment made the rest of the comment a rule, and a full-width space (U+3000,
+# what Chinese input methods type) after `Disallow:` made `\u3000/` the rule `/`: hosts read
+# as closed that Google's parser reads as open (a review). Each is given Protego
+# percent-encoded, as a path holding it is matched. \x0b and \x0c are white space to
+# Google's parser (C's isspace: trimmed at a line's ends and around its key and value), so
+# they are read as a space (the review of that fix: `Disallow: /\x0c` read as partial).
 _NOT_RFC_SPACE = re.compile(
-    "[\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+    "[\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+_ASCII_SPACES = str.maketrans({"\x0b": " ", "\x0c": " "})
 _RFC_LINE_END = re.compile(r"\r\n|\r|\n")
 # Records that shape groups (RFC 9309 §2.2: a group is user-agent lines then rules) or that
 # Protego keeps apart from groups. Any other record (Crawl-delay, Request-rate, Clean-param,
@@ -234,8 +237,14 @@ def rfc9309_text(text: str) -> str:
     CR, LF and CRLF only; other line breaks and white space percent-encoded; records that
     are not part of a group's grammar made comments."""
     lines = []
-    for line in _RFC_LINE_END.split(text):
-        line = _NOT_RFC_SPACE.sub(_percent_encoded, line)
+    for raw in _RFC_LINE_END.split(text):
+        code, sharp, comment = raw.translate(_ASCII_SPACES).partition("#")
+        said = _extract_directive(code.strip()) if code.strip() else None
+        if said is not None and said[0] in _USER_AGENT_DIRECTIVE:
+            # A product token is letters, `-` and `_` (RFC 9309 §2.2.1): white space after it
+            # is no part of it, whatever its kind (Google's parser reads the letters alone).
+            code = code.rstrip()
+        line = _NOT_RFC_SPACE.sub(_percent_encoded, code + sharp + comment)
         code = line.split("#", 1)[0].strip()
         parsed = _extract_directive(code) if code else None
         lines.append(line if parsed is None or parsed[0] in _GROUP_RECORDS else "#" + line)
@@ -405,19 +414,22 @@ def _group_for(parser: Protego, token: str) -> tuple[str | None, Any]:
 
 def directive_kind(line: str) -> tuple[str, str]:
     """What a robots.txt line is as Protego reads it: ("agent", value) for a User-agent line
-    in any of its spellings, ("rule", value) for Allow/Disallow in any of theirs, ("other",
-    value) for another directive (Crawl-delay, Sitemap …), ("none", "") for a blank or
-    comment line or one Protego does not read."""
+    in any of its spellings, ("rule", value) for Allow/Disallow in any of theirs (the value
+    may be empty), ("other", value) for another directive (Crawl-delay, Sitemap …), ("none",
+    "") for a blank or comment line or one Protego does not read."""
     text = line.split("#", 1)[0].strip()
     parsed = _extract_directive(text) if text else None
-    if parsed is None or not parsed[1]:
+    if parsed is None:
         return "none", ""
     name, value = parsed
+    # Of no value, an agent or rule line still shapes groups as Protego reads them (an empty
+    # `Disallow:` ends a group: read as nothing, `_first_rules` counted the next group's rules
+    # against the one before it, a review).
     if name in _USER_AGENT_DIRECTIVE:
         return "agent", value
     if name in _ALLOW_DIRECTIVE or name in _DISALLOW_DIRECTIVE:
         return "rule", value
-    return "other", value
+    return ("other", value) if value else ("none", "")
 
 
 def _lines(text: str) -> Iterable[tuple[str, str]]:

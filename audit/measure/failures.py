@@ -66,6 +66,10 @@ NOT_A_PAGE = "not_a_page"
 MAX_HEAD_BYTES = 1 << 20
 MAX_LINE_BYTES = 256 * 1024
 MAX_HEAD_LINES = 4000
+# What is trimmed from a field's value: space and tab only (RFC 9110's OWS, as Chromium trims
+# it). Python's strip() and Twisted's also took \x0b, \x0c and (as text) \xa0: a type that
+# is no HTML to a browser read as `text/html` (a review).
+FIELD_WHITESPACE = " \t"
 
 # Every word, with its meaning: the one place that says what a failure word is. Words with a
 # detail are listed by their prefix and the detail's name.

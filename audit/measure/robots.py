@@ -91,7 +91,10 @@ def _first_rules(text: str) -> tuple[str, bool]:
                     kept.extend(pending)  # a group of no rules (Crawl-delay only) stays
                 agents, after_agents, had_rules = set(), False, False
                 pending = []  # a group whose rules were all cut goes with its lines
-            agents.add(value.strip().lower())
+            if value.strip():
+                agents.add(value.strip().lower())
+        elif kind == "rule" and not value.strip():
+            after_agents = True  # no rule, but it ends the group (kept: Protego reads it so)
         elif kind == "rule":
             after_agents = had_rules = True
             if agents and all(counts.get(agent, 0) >= MAX_ROBOTS_RULES for agent in agents):

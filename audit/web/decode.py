@@ -68,11 +68,16 @@ def content_codings(content_encoding: str | None) -> list[str]:
             if c and c != "identity"]
 
 
-# Where a body of no usable type starts as an HTML document does (MIME Sniffing's patterns,
-# Chromium's sniffable tags): after white space, one of these tags and a space or `>`.
-_SNIFFED_HTML = re.compile(
-    rb"[\t\n\x0b\x0c\r ]*<(?:(?:!doctype html|html|head|script|iframe|h1|div|font|table|a"
-    rb"|style|title|b|body|br|p)[ >]|!--)", re.IGNORECASE)
+# Where a body of no usable type starts as an HTML document does, as Chromium sniffs it
+# (net's mime_sniffer: its sniffable tags, matched as a prefix after ASCII white space,
+# within the body's first 512 bytes). Chromium checks no character after the tag: `<bx>`,
+# `<htmlx>` and `<html\nlang=zh>` are pages to it, and were refused as seed pages here;
+# a `<html>` after 508 spaces is text to it, and a notice so padded read as a page whose
+# refresh forwarded (a review).
+_SNIFF_BYTES = 512
+_SNIFFED_TAGS = tuple(b"<" + tag for tag in (
+    b"!doctype html", b"script", b"html", b"!--", b"head", b"iframe", b"h1", b"div", b"font",
+    b"table", b"a", b"style", b"title", b"b", b"body", b"br", b"p"))
 
 
 def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
@@ -101,16 +106,29 @@ def html_by_headers(headers: dict[str, str]) -> bool | None:
 
 
 def sniffs_as_html(body: bytes) -> bool:
-    """Whether a body of no usable type starts as an HTML document does (MIME Sniffing)."""
-    return _SNIFFED_HTML.match(body) is not None
+    """Whether a body of no usable type starts as an HTML document does (Chromium's
+    sniffing: _SNIFFED_TAGS)."""
+    return body[:_SNIFF_BYTES].lstrip(b"\t\n\x0b\x0c\r ").lower().startswith(_SNIFFED_TAGS)
 
 
 def _downloads(disposition: str) -> bool:
-    """Whether a Content-Disposition makes the answer a download: any disposition type but
-    `inline` (RFC 6266: an unknown type is an attachment; a `download; filename=a.html` notice
-    was read as a page that forwards, a review), not parameters without a type."""
-    kind = disposition.split(";", 1)[0].strip().lower()
-    return bool(kind) and kind != "inline" and "=" not in kind
+    """Whether Content-Disposition fields (joined by line: audit.web.fields) keep the answer
+    from being shown: any disposition type but `inline` (RFC 6266: an unknown type is an
+    attachment; a `download; filename=a.html` notice was read as a page that forwards, a
+    review), or several fields that differ (Chromium refuses the answer). As Chromium reads
+    it, a type that is no token (`inline attachment`, `"attachment"`) is inline, and so are
+    parameters without a type: such seed pages were refused (a review)."""
+    values = {value.strip(" \t") for value in disposition.split("\n") if value.strip(" \t")}
+    if len(values) > 1:
+        return True
+    if not values:
+        return False
+    kind = values.pop().split(";", 1)[0].strip(" \t")
+    return bool(_TOKEN.fullmatch(kind)) and kind.lower() != "inline"
+
+
+# RFC 9110's token (tchar), as Chromium's HttpUtil::IsToken reads one.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True)

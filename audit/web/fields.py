@@ -1,5 +1,6 @@
 """A response's header fields as the drivers read them: one dict, names lower-cased, the
-same way for both engines (the asyncio engine's pairs, Scrapy's lists)."""
+same way for both engines (the asyncio engine's pairs, Scrapy's lists) and every capture
+reader (audit/measure/capture/formats.py)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,30 @@ from collections.abc import Iterable
 # their own, and joined with ", " the second header's words were read as the first's. Two
 # X-Robots-Tag headers, `googlebot: nofollow` and `noindex` (Google's documented form), read
 # as one `googlebot: nofollow, noindex`: a page that tells every engine noindex read as
-# telling only Google (a review of search barriers). A header value holds no line break.
-_JOINED_BY_LINE = frozenset({"x-robots-tag"})
+# telling only Google (a review of search barriers). Two Content-Disposition headers are one
+# disposition to Chromium where they are equal and an error where not, neither of which a
+# comma-joined value can say (a review). A header value holds no line break.
+_JOINED_BY_LINE = frozenset({"x-robots-tag", "content-disposition"})
+
+
+def add_field(fields: dict[str, str], name: str, value: str) -> None:
+    """One received field into `fields`: the name lower-cased, a repeat joined as HTTP joins
+    it (", "), those in _JOINED_BY_LINE with "\\n" (field_values splits them again)."""
+    key = name.lower()
+    if key in fields:
+        fields[key] += ("\n" if key in _JOINED_BY_LINE else ", ") + value
+    else:
+        fields[key] = value
 
 
 def header_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Field names lower-cased; repeated fields joined as HTTP joins them (", "), those in
-    _JOINED_BY_LINE with "\\n" (field_values splits them again)."""
+    """Every received field, as add_field adds one."""
     fields: dict[str, str] = {}
     for name, value in pairs:
-        key = name.lower()
-        if key in fields:
-            fields[key] += ("\n" if key in _JOINED_BY_LINE else ", ") + value
-        else:
-            fields[key] = value
+        add_field(fields, name, value)
     return fields
 
 
 def field_values(joined: str) -> list[str]:
-    """The values of a field header_fields joined by line (one per header received)."""
+    """The values of a field add_field joined by line (one per header received)."""
     return [value for value in joined.split("\n") if value.strip()]

@@ -45,6 +45,7 @@ from urllib.parse import unquote
 import httptools
 
 from audit.measure.failures import (
+    FIELD_WHITESPACE,
     HEADER_NAME,
     MAX_CHUNK_LINE_BYTES,
     MAX_HEAD_BYTES,
@@ -300,7 +301,11 @@ class _Connection(asyncio.Protocol):
         # hulian's, as Twisted's.
         if text not in _VALID_NAMES and not _valid_name(text):
             raise BadResponse(f"a field name that is not a token: {text[:60]!r}")
-        self._headers.append((text, value.decode("latin-1").strip()))
+        # Only space and tab are trimmed (RFC 9110's OWS, and Chromium's): `text/html\x0b`
+        # is no HTML to a browser, and read as `text/html` a notice shown as text read as a
+        # page whose refresh forwarded (a review). Twisted's parser is held to the same rule
+        # (spiders/failures.py).
+        self._headers.append((text, value.decode("latin-1").strip(FIELD_WHITESPACE)))
 
     def on_headers_complete(self) -> None:
         parser = self._parser

@@ -23,6 +23,7 @@ from typing import IO, Any, Literal
 
 from audit.errors import HulianError
 from audit.web.decode import html_type
+from audit.web.fields import add_field
 from audit.web.urls import REDIRECT_STATUSES
 
 Format = Literal["mitm", "har", "warc"]
@@ -118,10 +119,10 @@ def keep_response_body(status: int | None, content_type: str) -> bool:
 
 
 def add_header(headers: dict[str, str], name: str, value: str) -> None:
-    name = name.lower()
+    """A captured field, joined as the crawl engines join a repeat (audit.web.fields)."""
     if name.startswith(":"):
         return  # HTTP/2 pseudo-headers are part of the URL, not headers
-    headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    add_field(headers, name, value)
 
 
 # ---------------------------------------------------------------------------------------
