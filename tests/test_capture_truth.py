@@ -35,6 +35,7 @@ from audit.measure.capture.formats import (
 from audit.measure.capture.mitm import _decode_body, iter_mitm
 from audit.model import Observation, Probe, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog, policy_dirs
+from tests.corpus import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
 T = 1_700_000_000.0
@@ -360,3 +361,115 @@ def test_warc_responses_before_damage_are_read(tmp_path: Path, compressed: bool)
     assert [f.url for f in flows] == targets
     assert raised.value.offset == good
     assert raised.value.flows_read == 3
+
+
+def test_a_gzip_member_of_several_records_after_good_ones_keeps_them(tmp_path: Path) -> None:
+    """Per-record gzip, then a member holding two records (`cat a.warc.gz b.warc.gz` where b
+    was gzipped whole): warcio refuses the member. The responses waiting for their request
+    records were lost (the review of the fix above)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    def warc(targets: list[str], compressed: bool) -> bytes:
+        buffer = io.BytesIO()
+        writer = WARCWriter(buffer, gzip=compressed)
+        for target in targets:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
+                                       protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                target, "response", payload=io.BytesIO(TARGET_PAGE),
+                length=len(TARGET_PAGE), http_headers=headers))
+        return buffer.getvalue()
+
+    first = ["https://www.taobao.com/", "https://www.alipay.com/"]
+    path = tmp_path / "joined.warc.gz"
+    path.write_bytes(warc(first, True) + gzip.compress(
+        warc(["https://www.jd.com/", "https://www.douyin.com/"], False)))
+    flows: list[FlowRecord] = []
+    with pytest.raises(CaptureError) as raised:
+        flows.extend(iter_warc(path))
+    assert [f.url for f in flows][:2] == first and raised.value.flows_read >= 2
+
+
+# -- the review of the fixes: leads, redirects, prefetches, XHRs --------------------------
+
+WRAPPER = "https://mp.weixinbridge.com/mp/wapredirect?url=" + quote(LINK, safe="")
+OPAQUE_WARNING = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+                  "?click=6a1b2c&bankey=0123456789abcdef&midpagecode=3c2a")
+APP_CLIENT = {"accept": "*/*", "user-agent": "WeChat/8.0 CFNetwork/1408"}
+WEBVIEW = {"sec-fetch-dest": "document", "sec-fetch-mode": "navigate"}
+
+
+def _warning_page() -> bytes:
+    """WeChat's real 2016 warning (the corpus), its continue link pointed at the probe."""
+    path = CORPUS / "interstitials/wechat-2016-zh-01-warning.htm"
+    if not path.exists():
+        pytest.skip(f"the shared corpus is not here ({path})")
+    page = path.read_text(encoding="utf-8")
+    return page.replace('var url = "http://tumblr.com";', f'var url = "{LINK}";').encode()
+
+
+@pytest.mark.parametrize("location", ["warning", "target"])
+def test_a_redirect_the_app_fetched_is_the_chains_first_hop(catalog: Catalog,
+                                                           location: str) -> None:
+    """The app resolves the wrapper with its own HTTP client (`Accept: */*`, no Sec-Fetch),
+    then its WebView loads where it leads. Dropped as no page view, the chain began after it:
+    `direct` for a warning, `direct` for `wrapped` (the review of the page-view fix)."""
+    to = OPAQUE_WARNING if location == "warning" else LINK
+    flows = [_flow(WRAPPER, 302, request=APP_CLIENT, response={"location": to})]
+    if location == "warning":
+        flows += [_flow(OPAQUE_WARNING, body=_warning_page(), t=T + 0.2, request=WEBVIEW),
+                  _flow(LINK, body=TARGET_PAGE, t=T + 4,
+                        request={**WEBVIEW, "referer": OPAQUE_WARNING})]
+    else:
+        flows.append(_flow(LINK, body=TARGET_PAGE, t=T + 0.2, request=WEBVIEW))
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == ("warned" if location == "warning" else "wrapped")
+    assert observation.hops[0].url == WRAPPER
+
+
+@pytest.mark.parametrize("via_getpagedata", [False, True])
+def test_an_interstitial_without_the_token_starts_the_chain_its_continue_names(
+        catalog: Catalog, via_getpagedata: bool) -> None:
+    """A real WeChat interstitial's URL holds no target (click, bankey, midpagecode); the
+    continue click carries the token and names it as Referer. It read `direct` or `wrapped`."""
+    continued = ("http://support.weixin.qq.com/cgi-bin/mmsupport-bin/getpagedata?requrl="
+                 + quote(quote(LINK, safe=""), safe="") + "&t=favorites")
+    flows = [_flow(OPAQUE_WARNING, body=_warning_page(), request=WEBVIEW)]
+    if via_getpagedata:
+        flows.append(_flow(continued, 302, t=T + 3, response={"location": LINK},
+                           request={**WEBVIEW, "referer": OPAQUE_WARNING}))
+    flows.append(_flow(LINK, body=TARGET_PAGE, t=T + 3.5,
+                       request={**WEBVIEW, "referer": OPAQUE_WARNING}))
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"
+    # A page seen too long before is no lead.
+    stale = [_flow(OPAQUE_WARNING, body=_warning_page(), request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 3600,
+                   request={**WEBVIEW, "referer": OPAQUE_WARNING})]
+    assert [o.outcome.value for o in _run(catalog, stale)] == ["direct"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain; charset=utf-8", "application/json"])
+def test_a_redirect_of_any_type_is_a_navigation_without_request_headers(
+        catalog: Catalog, content_type: str) -> None:
+    # A browser follows a redirect whatever its body's type (a HAR without request headers).
+    flows = [_flow(WRAPPER, 302, request={},
+                   response={"location": OPAQUE_WARNING, "content-type": content_type}),
+             _flow(OPAQUE_WARNING, body=_warning_page(), t=T + 0.2, request={}),
+             _flow(LINK, body=TARGET_PAGE, t=T + 4, request={"referer": OPAQUE_WARNING})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"
+
+
+@pytest.mark.parametrize("request_headers", [
+    {"sec-purpose": "prefetch", "sec-fetch-dest": "document", "sec-fetch-mode": "navigate"},
+    {"purpose": "prefetch", "sec-fetch-dest": "document", "sec-fetch-mode": "navigate"},
+    {"accept": "text/html, */*; q=0.01", "origin": "https://weixin110.qq.com"},
+])
+def test_a_prefetch_or_a_cors_xhr_is_no_page_view(request_headers: dict[str, str]) -> None:
+    # A speculative prefetch carries a navigation's Sec-Fetch headers; an old WebView's
+    # cross-origin jQuery XHR asks for HTML and names its Origin (no GET navigation does).
+    assert not is_document(_flow(LINK, body=TARGET_PAGE, request=request_headers))
+    assert is_document(_flow(LINK, body=TARGET_PAGE, request={
+        "accept": "text/html,application/xhtml+xml", "x-requested-with": "com.tencent.mm"}))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,6 +68,9 @@ SECLINK_HOSTS = frozenset({"seclink.bytedance.com", "api.xseclink.cn", "api.xsec
 
 DEFAULT_WINDOW_S = 30.0
 MAX_OPEN_CHAINS = 2000  # beyond this the oldest open chain is closed (bounded memory)
+# Leads (_Lead) kept at once, and the page bodies they hold: the oldest goes first.
+MAX_LEADS = 256
+MAX_LEAD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -188,15 +191,20 @@ def _asks_for_page(accept: str) -> bool:
 
 def is_document(flow: FlowRecord) -> bool:
     """A top-level (or frame) navigation, not an image, script, prefetch or XHR of a page.
-    The request says it where it can: Sec-Fetch-Dest and Sec-Fetch-Mode (browsers since
-    2020), then `X-Requested-With: XMLHttpRequest` and an Accept that names no HTML type (not
-    a page view: browsers ask for `text/html` first for every navigation; a lone `*/*` is a
-    script's or a link-preview fetcher's). Only without any of these does the answer decide:
-    a redirect unless typed as something other than HTML, a failed request, or a page a
-    browser shows as HTML (audit.web.decode's one reading of Content-Type: `text/htmlx` or
+    The request says it where it can: a prefetch's `Sec-Purpose`/`Purpose` (Chromium's
+    speculative loads carry a navigation's Sec-Fetch headers), Sec-Fetch-Dest and
+    Sec-Fetch-Mode (browsers since 2020), then `X-Requested-With: XMLHttpRequest`, an `Origin`
+    on a GET (browsers send none on a navigation; a cross-origin XHR from an old WebView
+    without Sec-Fetch does) and an Accept that names no HTML type (browsers ask for
+    `text/html` first for every navigation; a lone `*/*` is a script's or a link-preview
+    fetcher's). Only without any of these does the answer decide: a redirect or a failed
+    request (a browser follows a redirect whatever its body's type), or a page a browser
+    shows as HTML (audit.web.decode's one reading of Content-Type: `text/htmlx` or
     `text/x-html-fragment` is no HTML). A chain extended by a subresource read a prefetch,
-    preflight or XHR to the target as the user arriving there (an adversarial review)."""
+    preflight or XHR to the target as the user arriving there (two adversarial reviews)."""
     headers = flow.request_headers
+    if "prefetch" in (headers.get("sec-purpose", "") + headers.get("purpose", "")).lower():
+        return False
     dest = headers.get("sec-fetch-dest")
     mode = headers.get("sec-fetch-mode")
     if dest is not None or mode is not None:
@@ -204,12 +212,14 @@ def is_document(flow: FlowRecord) -> bool:
                 and (mode is None or mode.strip().lower() in _NAVIGATE_MODES))
     if headers.get("x-requested-with", "").strip().lower() == "xmlhttprequest":
         return False  # Android WebViews send the app's package name here on navigations
+    if flow.method == "GET" and headers.get("origin"):
+        return False
     accept = headers.get("accept")
     if accept is not None and accept.strip():
         return _asks_for_page(accept)
-    declared = html_type(flow.response_headers.get("content-type"))
     if flow.status is None or flow.status in REDIRECT_STATUSES:
-        return declared is not False
+        return True
+    declared = html_type(flow.response_headers.get("content-type"))
     if declared is None:
         return sniffs_as_html(flow.response_body)
     essence = content_type(flow.response_headers.get("content-type")).essence
@@ -221,6 +231,22 @@ def is_navigation(flow: FlowRecord) -> bool:
     count as arriving; a HEAD, an OPTIONS preflight or a POST carrying the probe token is
     not the user on a page."""
     return flow.method == "GET" and is_document(flow)
+
+
+@dataclass
+class _Lead:
+    """A flow that joined no chain but may turn out to be a chain's first hop, once a page
+    view shows which: a redirect with a probe token the app fetched itself (its own HTTP
+    client resolving a wrapper before its WebView loads where it leads), or a page view on a
+    platform's host that carries no token (a real WeChat interstitial's URL holds only
+    `click`, `bankey` and `midpagecode`; the continue click after it carries the token and
+    names it as Referer). Without them the chain began after the interstitial and read
+    `direct` or `wrapped` for a warning (two adversarial reviews)."""
+
+    flow: FlowRecord
+    at: float
+    probe_id: str | None = None  # a redirect's probe
+    platform: str | None = None  # a page's platform
 
 
 @dataclass
@@ -272,6 +298,9 @@ class ChainBuilder:
         self._last_time: float | None = None  # the last flow's own known time
         self.seq = 0
         self._pending_close: list[Observation] = []
+        self._redirect_leads: dict[str, _Lead] = {}  # normalised Location -> lead
+        self._page_leads: OrderedDict[str, _Lead] = OrderedDict()  # normalised URL -> lead
+        self._page_lead_bytes = 0
 
     def _plan(self, probe: Probe) -> None:
         self.probes[probe.id] = probe
@@ -342,15 +371,27 @@ class ChainBuilder:
                 # decides the chain. This includes a chat client's link-preview fetch before
                 # the tap: had it started the chain, its 200 from the target decided it as
                 # reached, and the copy-only page the tap then showed was dropped as a repeat.
+                # A redirect the app fetched is kept as a lead: a page view at its Location
+                # starts the chain with it.
+                if self._lead_redirect(probe, flow, now):
+                    return FeedResult(FlowMark("hop", probe.id, note="redirect fetched by the "
+                                               "app: a hop once a page view follows"))
                 return FeedResult(FlowMark("other", probe.id,
                                            note="not a page view: does not decide the probe"))
             opened = self.open.get(probe.id)
             if opened is None:
-                opened, via = self._start(probe, now), "start"
+                opened = self._start(probe, now)
+                via = self._replay(opened, self._leads_of(probe, flow, now), key)
+                if opened.stopped and self._decided(opened):
+                    observation = self._close(opened)
+                    return FeedResult(FlowMark("hop", probe.id, observation.outcome.value,
+                                               "after the page that decided it"), [observation])
             else:
                 via = opened.expect.get(key, "http")
         else:
             opened, via = self._expected(key, flow)
+            if opened is None:
+                opened, via = self._led_to(key, flow, now)
             if opened is None:
                 planned = self.by_key.get(key)
                 if planned is not None and planned.id not in self.done and (
@@ -367,6 +408,7 @@ class ChainBuilder:
                     result.new_probes.append(synthetic)
                     opened, via = self._start(synthetic, now), "start"
         if opened is None:
+            self._lead_page(key, flow, now)
             return result
         result.mark = self._step(opened, flow, via, now)
         if opened.stopped and self._decided(opened):
@@ -438,6 +480,84 @@ class ChainBuilder:
             if len(self._wrapper_cache) < 10_000:
                 self._wrapper_cache[key] = known
         return known
+
+    # -- leads ----------------------------------------------------------------------------
+
+    def _lead_redirect(self, probe: Probe, flow: FlowRecord, now: float) -> bool:
+        """Keep a redirect with `probe`'s token that is no page view, by its Location."""
+        location = flow.response_headers.get("location")
+        if (flow.method != "GET" or flow.status not in REDIRECT_STATUSES or not location
+                or probe.id in self.open):
+            return False
+        target = resolve(flow.url, header_url(location))
+        if target is None:
+            return False
+        self._redirect_leads[normalize(target)] = _Lead(flow, now, probe_id=probe.id)
+        while len(self._redirect_leads) > MAX_LEADS:
+            self._redirect_leads.pop(next(iter(self._redirect_leads)))
+        return True
+
+    def _lead_page(self, key: str, flow: FlowRecord, now: float) -> None:
+        """Keep a page view on a catalog platform's host that joined no chain."""
+        if not self.by_token or not is_navigation(flow) or find_tokens(flow):
+            return
+        platform = self.catalog.platform_for_url(flow.url)
+        if platform is None:
+            return
+        old = self._page_leads.pop(key, None)
+        if old is not None:
+            self._page_lead_bytes -= len(old.flow.response_body)
+        self._page_leads[key] = _Lead(flow, now, platform=platform.id)
+        self._page_lead_bytes += len(flow.response_body)
+        while self._page_leads and (len(self._page_leads) > MAX_LEADS
+                                    or self._page_lead_bytes > MAX_LEAD_BYTES):
+            _, dropped = self._page_leads.popitem(last=False)
+            self._page_lead_bytes -= len(dropped.flow.response_body)
+
+    def _leads_of(self, probe: Probe, flow: FlowRecord, now: float) -> list[_Lead]:
+        """The leads a page view with `probe`'s token follows, in capture order: the app's
+        redirects with the token, and the page its Referer names on the probe's platform."""
+        leads = []
+        for where, lead in list(self._redirect_leads.items()):
+            if lead.probe_id == probe.id:
+                del self._redirect_leads[where]
+                leads.append(lead)
+        referer = flow.request_headers.get("referer")
+        page = self._page_leads.pop(normalize(referer), None) if referer else None
+        if page is not None:
+            self._page_lead_bytes -= len(page.flow.response_body)
+            if page.platform == probe.source:
+                leads.append(page)
+        return sorted((lead for lead in leads if now - lead.at <= self.window_s),
+                      key=lambda lead: lead.at)
+
+    def _led_to(self, key: str, flow: FlowRecord, now: float) -> tuple[_Open | None, chains.Via]:
+        """The chain a page view without a token starts: the one whose app-fetched redirect
+        leads here."""
+        lead = self._redirect_leads.get(key)
+        if lead is None or not is_navigation(flow) or now - lead.at > self.window_s:
+            return None, "http"
+        del self._redirect_leads[key]
+        probe = self.probes.get(lead.probe_id or "")
+        if probe is None or probe.id in self.done or probe.id in self.open:
+            return None, "http"
+        opened = self._start(probe, lead.at)
+        return opened, self._replay(opened, [lead], key)
+
+    def _replay(self, opened: _Open, leads: list[_Lead], key: str) -> chains.Via:
+        """Step a new chain through its leads; the `via` of the page view that follows."""
+        if not leads:
+            return "start"
+        for index, lead in enumerate(leads):
+            lead_key = normalize(lead.flow.url)
+            self._step(opened, lead.flow, "start" if index == 0 else opened.expect.get(
+                lead_key, "http"), lead.at)
+            if opened.stopped:
+                return "http"
+        page = opened.chain.page
+        if page is not None and page.kind is PageKind.WARNED:
+            return "continue"
+        return opened.expect.get(key, "http")
 
     def _start(self, probe: Probe, now: float) -> _Open:
         started = datetime.fromtimestamp(now, UTC) if now else None

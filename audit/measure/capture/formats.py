@@ -593,8 +593,12 @@ def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
             # Damage ends the file, but the responses read before it still wait in `pending`
             # for their request records: released first (without them, with what the file
             # holds), so that every complete flow before the damage is analysed. Not when
-            # the file is about to be read again as one gzip stream (_WholeFileGzip).
-            if whole_gzip or "non-chunked gzip" not in str(exc):
+            # the file is about to be read again as one gzip stream (_WholeFileGzip: nothing
+            # read yet); a member of several records after good ones is damage like any
+            # other (the flows waiting were lost, the next review).
+            rereads = ("non-chunked gzip" in str(exc) and not whole_gzip
+                       and state["index"] == 0 and not pending)
+            if not rereads:
                 # Where the damaged record starts: the end of the last one read (the offset
                 # kept so far is that record's start).
                 end = getattr(records, "offset", None)
