@@ -473,3 +473,72 @@ def test_a_prefetch_or_a_cors_xhr_is_no_page_view(request_headers: dict[str, str
     assert not is_document(_flow(LINK, body=TARGET_PAGE, request=request_headers))
     assert is_document(_flow(LINK, body=TARGET_PAGE, request={
         "accept": "text/html,application/xhtml+xml", "x-requested-with": "com.tencent.mm"}))
+
+
+# -- the second review of the fixes: leads that attach where they should ------------------
+
+
+def test_an_origin_only_referer_names_the_interstitial(catalog: Catalog) -> None:
+    # Chromium sends only the origin across origins (strict-origin-when-cross-origin).
+    flows = [_flow(OPAQUE_WARNING, body=_warning_page(), request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 3,
+                   request={**WEBVIEW, "referer": "https://weixin110.qq.com/"})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"
+
+
+def test_redirects_of_two_probes_to_one_page_wait_for_the_click(catalog: Catalog) -> None:
+    """The app resolves two links of a chat (previews), both to one warning; the user opens
+    the first. The second's lead took the warning, and the first read `direct`."""
+    other = _probe("https://www.jd.com/", "hpaaaabbbbcc")
+    other_wrapper = ("https://mp.weixinbridge.com/mp/wapredirect?url="
+                     + quote(other.link_url or "", safe=""))
+    flows = [_flow(WRAPPER, 302, request=APP_CLIENT, response={"location": OPAQUE_WARNING}),
+             _flow(other_wrapper, 302, t=T + 0.1, request=APP_CLIENT,
+                   response={"location": OPAQUE_WARNING}),
+             _flow(OPAQUE_WARNING, body=_warning_page(), t=T + 0.5, request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 4,
+                   request={**WEBVIEW, "referer": OPAQUE_WARNING})]
+    observations = _run(catalog, flows, [_probe(), other])
+    assert [(o.target_url, o.outcome.value) for o in observations] == [(TARGET, "warned")]
+
+
+def test_a_page_view_without_the_token_keeps_the_interstitial_it_came_from(
+        catalog: Catalog) -> None:
+    # The platform strips the query: the planned target itself, its Referer the warning.
+    flows = [_flow(OPAQUE_WARNING, body=_warning_page(), request=WEBVIEW),
+             _flow(TARGET, body=TARGET_PAGE, t=T + 3,
+                   request={**WEBVIEW, "referer": OPAQUE_WARNING})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"
+
+
+def test_an_ordinary_platform_page_is_no_interstitial(catalog: Catalog) -> None:
+    # A click from a post on the platform: the post is no hop of the link (it read `wrapped`).
+    post = "https://mp.weixin.qq.com/s/AbCdEf123"
+    article = ("<html><head><meta charset=utf-8><title>文章</title></head><body><h1>文章</h1>"
+               + "<p>正文内容，讲一件事。</p>" * 30 + f"<a href='{LINK}'>淘宝</a></body></html>")
+    flows = [_flow(post, body=article.encode(), request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 3, request={**WEBVIEW, "referer": post})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "direct"
+    assert [h.url for h in observation.hops] == [LINK]
+
+
+def test_leads_do_not_decide_a_chain_alone(catalog: Catalog) -> None:
+    # The app's cookie-less client loops on a cookie check; the WebView then gets the page.
+    looped = LINK + "&ck=1"
+    flows = [_flow(LINK, 302, request=APP_CLIENT, response={"location": looped}),
+             _flow(looped, 302, t=T + 0.1, request=APP_CLIENT, response={"location": LINK}),
+             _flow(LINK, body=TARGET_PAGE, t=T + 0.5, request=WEBVIEW)]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "direct"
+
+
+def test_a_redirect_lead_keeps_no_body(catalog: Catalog) -> None:
+    builder = ChainBuilder(catalog, [_probe()])
+    for index in range(8):
+        builder.feed(_flow(WRAPPER + f"&n={index}", 302, body=b"x" * MAX_BODY, t=T + index,
+                           request=APP_CLIENT, response={"location": OPAQUE_WARNING}))
+    assert len(builder._redirect_leads) == 8
+    assert all(not lead.flow.response_body for lead in builder._redirect_leads)

@@ -329,3 +329,74 @@ def test_the_kept_bytes_of_an_answer_are_bounded() -> None:
     error = BadResponse("test")
     whole.attach(error)
     assert received_of(error) == (b"HTTP/1.1 000 Zero\r\n\r\n", False)
+
+
+# -- a head's fields: both engines' parsers read them alike, as Chromium does ----------------
+
+def _fields_hulian(answer: bytes) -> dict[str, str] | str:
+    """The fields hulian's client reads of `answer` (or "bad")."""
+    import asyncio
+
+    from audit.measure.asyncio.http1 import _Connection
+    from audit.web.fields import header_fields
+
+    loop = asyncio.new_event_loop()
+    try:
+        connection = _Connection(max_bytes=1 << 20)
+        waiter = loop.create_future()
+        connection._waiter = waiter
+        connection.data_received(answer)
+        if not waiter.done() or waiter.exception() is not None:
+            return "bad"
+        fields = header_fields(waiter.result().headers)
+        fields.pop("content-length", None)  # Twisted keeps it apart from the fields
+        return fields
+    finally:
+        loop.close()
+
+
+def _fields_twisted(answer: bytes) -> dict[str, str] | str:
+    """The fields the Scrapy engine's parser (spiders/failures.py) reads of `answer`."""
+    from twisted.internet.testing import StringTransport
+    from twisted.web import _newclient
+    from twisted.web.http_headers import Headers
+
+    from audit.web.fields import header_fields
+    from spiders.failures import BoundedResponseParser
+
+    parser = BoundedResponseParser(_newclient.Request(b"GET", b"/", Headers({}), None),
+                                   lambda rest: None)
+    parser.makeConnection(StringTransport())
+    got: list[object] = []
+    parser._responseDeferred.addBoth(got.append)
+    try:
+        parser.dataReceived(answer)
+    except Exception:
+        return "bad"
+    if not got or isinstance(got[0], Failure):
+        return "bad"
+    response: object = got[0]
+    raw = response.headers.getAllRawHeaders()  # type: ignore[attr-defined]
+    return header_fields((name.decode("latin-1"), value.decode("latin-1"))
+                         for name, values in raw for value in values)
+
+
+@pytest.mark.parametrize(("lines", "content_type"), [
+    ([b"Content-Type: text/html\x0b"], "text/html\x0b"),  # text to Chromium, not a page
+    ([b"Content-Type:\x0ctext/html"], "\x0ctext/html"),  # a download to Chromium
+    ([b"Content-Type: text/html \t"], "text/html"),
+    ([b" Content-Type: text/html", b"X-A: a"], None),  # a continuation of no field: dropped
+    ([b"\tContent-Type: text/html", b"X-A: a"], None),
+    ([b"Content-Type: text/html", b"\t; charset=gbk"], "text/html\t; charset=gbk"),  # obs-fold
+])
+def test_both_engines_read_a_heads_fields_as_chromium_does(lines: list[bytes],
+                                                          content_type: str | None) -> None:
+    """Only space and tab are trimmed from a value (Python's and Twisted's strip() took \\x0b
+    and \\x0c: `text/html\\x0b`, which Chromium shows as text, read as a page), and a line of
+    white space before the first field is ignored, as Chromium ignores it (llhttp read it as
+    a field; a review)."""
+    answer = (b"HTTP/1.1 200 OK\r\n" + b"".join(line + b"\r\n" for line in lines)
+              + b"Content-Length: 3\r\n\r\nabc")
+    hulian, twisted = _fields_hulian(answer), _fields_twisted(answer)
+    assert hulian == twisted
+    assert isinstance(hulian, dict) and hulian.get("content-type") == content_type

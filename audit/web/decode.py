@@ -112,17 +112,18 @@ def sniffs_as_html(body: bytes) -> bool:
 
 
 def _downloads(disposition: str) -> bool:
-    """Whether Content-Disposition fields (joined by line: audit.web.fields) keep the answer
-    from being shown: any disposition type but `inline` (RFC 6266: an unknown type is an
-    attachment; a `download; filename=a.html` notice was read as a page that forwards, a
-    review), or several fields that differ (Chromium refuses the answer). As Chromium reads
+    """Whether Content-Disposition keeps the answer from being shown: any disposition type
+    but `inline` (RFC 6266: an unknown type is an attachment; a `download; filename=a.html`
+    notice was read as a page that forwards, a review), or values that differ (Chromium
+    splits the field at commas outside quotes, and several fields too, and refuses the answer
+    where they are not all alike: `inline; filename=a,b.html`, `inline,`). As Chromium reads
     it, a type that is no token (`inline attachment`, `"attachment"`) is inline, and so are
-    parameters without a type: such seed pages were refused (a review)."""
-    values = {value.strip(" \t") for value in disposition.split("\n") if value.strip(" \t")}
+    parameters without a type: such seed pages were refused (two reviews)."""
+    if not disposition:
+        return False
+    values = {value.strip(" \t") for value in _header_values(disposition)}
     if len(values) > 1:
         return True
-    if not values:
-        return False
     kind = values.pop().split(";", 1)[0].strip(" \t")
     return bool(_TOKEN.fullmatch(kind)) and kind.lower() != "inline"
 

@@ -10,10 +10,8 @@ from collections.abc import Iterable
 # their own, and joined with ", " the second header's words were read as the first's. Two
 # X-Robots-Tag headers, `googlebot: nofollow` and `noindex` (Google's documented form), read
 # as one `googlebot: nofollow, noindex`: a page that tells every engine noindex read as
-# telling only Google (a review of search barriers). Two Content-Disposition headers are one
-# disposition to Chromium where they are equal and an error where not, neither of which a
-# comma-joined value can say (a review). A header value holds no line break.
-_JOINED_BY_LINE = frozenset({"x-robots-tag", "content-disposition"})
+# telling only Google (a review of search barriers). A header value holds no line break.
+_JOINED_BY_LINE = frozenset({"x-robots-tag"})
 
 
 def add_field(fields: dict[str, str], name: str, value: str) -> None:

@@ -186,6 +186,21 @@ def _failure(exc: httptools.HttpParserError) -> Failed:
     return cause if isinstance(cause, Failed) else BadResponse(f"llhttp: {str(exc)[:200]}")
 
 
+def _without_orphan_folds(head: bytes) -> bytes:
+    """The head without the lines right after its status line that start with a space or a
+    tab: a continuation of no field. Chromium ignores them and Twisted's reading (the Scrapy
+    engine) drops them; llhttp, lenient, read ` Content-Type: text/html` as a field, and a
+    text notice as a page whose refresh forwarded (a review)."""
+    start = head.find(b"\n") + 1
+    rest = head[start:]
+    if rest[:1] not in (b" ", b"\t"):
+        return head
+    while rest[:1] in (b" ", b"\t"):
+        line_end = rest.find(b"\n")
+        rest = rest[line_end + 1:] if line_end >= 0 else b""
+    return head[:start] + rest
+
+
 class _Connection(asyncio.Protocol):
     """One connection's reading side. llhttp (through httptools) reads each response: the
     status line, the fields, and how the body is framed (RFC 9112 §6.3: Content-Length,
@@ -386,14 +401,14 @@ class _Connection(asyncio.Protocol):
             end = self._head_end()
             if end < 0:
                 return
+            head = _without_orphan_folds(bytes(buffer[:end]))
             if buffer[9:10] == b"1" or self._head_only:
-                head = bytes(buffer[:end])
                 del buffer[:end]
                 self._start(head, len(head))
                 continue
-            data = bytes(buffer)
+            data = head + bytes(buffer[end:])
             buffer.clear()
-            self._start(data, end)
+            self._start(data, len(head))
             return
         # The final head was fed alone: a tunnel's answer, or a 101.
         if self._waiter is None:

@@ -31,9 +31,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -246,6 +246,7 @@ class _Lead:
     flow: FlowRecord
     at: float
     probe_id: str | None = None  # a redirect's probe
+    location: str | None = None  # a redirect's Location, normalised
     platform: str | None = None  # a page's platform
 
 
@@ -298,7 +299,7 @@ class ChainBuilder:
         self._last_time: float | None = None  # the last flow's own known time
         self.seq = 0
         self._pending_close: list[Observation] = []
-        self._redirect_leads: dict[str, _Lead] = {}  # normalised Location -> lead
+        self._redirect_leads: deque[_Lead] = deque()  # in capture order
         self._page_leads: OrderedDict[str, _Lead] = OrderedDict()  # normalised URL -> lead
         self._page_lead_bytes = 0
 
@@ -380,23 +381,20 @@ class ChainBuilder:
                                            note="not a page view: does not decide the probe"))
             opened = self.open.get(probe.id)
             if opened is None:
-                opened = self._start(probe, now)
-                via = self._replay(opened, self._leads_of(probe, flow, now), key)
-                if opened.stopped and self._decided(opened):
-                    observation = self._close(opened)
-                    return FeedResult(FlowMark("hop", probe.id, observation.outcome.value,
-                                               "after the page that decided it"), [observation])
+                opened, via = self._begin(probe, flow, key, now)
             else:
                 via = opened.expect.get(key, "http")
         else:
             opened, via = self._expected(key, flow)
             if opened is None:
-                opened, via = self._led_to(key, flow, now)
+                led = self._led_to(key, flow, now)
+                if led is not None:
+                    opened, via = self._begin(led, flow, key, now)
             if opened is None:
                 planned = self.by_key.get(key)
                 if planned is not None and planned.id not in self.done and (
                         planned.id not in self.open) and is_navigation(flow):
-                    opened, via = self._start(planned, now), "start"
+                    opened, via = self._begin(planned, flow, key, now)
             if opened is None and self.planless:
                 synthetic = self._discover(flow)
                 if synthetic is not None:
@@ -484,7 +482,8 @@ class ChainBuilder:
     # -- leads ----------------------------------------------------------------------------
 
     def _lead_redirect(self, probe: Probe, flow: FlowRecord, now: float) -> bool:
-        """Keep a redirect with `probe`'s token that is no page view, by its Location."""
+        """Keep a redirect with `probe`'s token that is no page view (its body left out:
+        a lead holds none but a page's)."""
         location = flow.response_headers.get("location")
         if (flow.method != "GET" or flow.status not in REDIRECT_STATUSES or not location
                 or probe.id in self.open):
@@ -492,9 +491,10 @@ class ChainBuilder:
         target = resolve(flow.url, header_url(location))
         if target is None:
             return False
-        self._redirect_leads[normalize(target)] = _Lead(flow, now, probe_id=probe.id)
+        self._redirect_leads.append(_Lead(replace(flow, response_body=b""), now,
+                                          probe_id=probe.id, location=normalize(target)))
         while len(self._redirect_leads) > MAX_LEADS:
-            self._redirect_leads.pop(next(iter(self._redirect_leads)))
+            self._redirect_leads.popleft()
         return True
 
     def _lead_page(self, key: str, flow: FlowRecord, now: float) -> None:
@@ -514,35 +514,76 @@ class ChainBuilder:
             _, dropped = self._page_leads.popitem(last=False)
             self._page_lead_bytes -= len(dropped.flow.response_body)
 
-    def _leads_of(self, probe: Probe, flow: FlowRecord, now: float) -> list[_Lead]:
-        """The leads a page view with `probe`'s token follows, in capture order: the app's
-        redirects with the token, and the page its Referer names on the probe's platform."""
-        leads = []
-        for where, lead in list(self._redirect_leads.items()):
-            if lead.probe_id == probe.id:
-                del self._redirect_leads[where]
-                leads.append(lead)
-        referer = flow.request_headers.get("referer")
-        page = self._page_leads.pop(normalize(referer), None) if referer else None
-        if page is not None:
-            self._page_lead_bytes -= len(page.flow.response_body)
-            if page.platform == probe.source:
-                leads.append(page)
-        return sorted((lead for lead in leads if now - lead.at <= self.window_s),
-                      key=lambda lead: lead.at)
-
-    def _led_to(self, key: str, flow: FlowRecord, now: float) -> tuple[_Open | None, chains.Via]:
-        """The chain a page view without a token starts: the one whose app-fetched redirect
-        leads here."""
-        lead = self._redirect_leads.get(key)
-        if lead is None or not is_navigation(flow) or now - lead.at > self.window_s:
-            return None, "http"
-        del self._redirect_leads[key]
-        probe = self.probes.get(lead.probe_id or "")
+    def _led_to(self, key: str, flow: FlowRecord, now: float) -> Probe | None:
+        """The probe a page view without a token belongs to: the one whose app-fetched
+        redirect leads here. Where several probes' redirects lead to this page (link previews
+        of a chat, resolved by the app), which the user opened is not known: none, and the
+        page waits as a lead for the click that names it."""
+        if not is_navigation(flow):
+            return None
+        probes = {lead.probe_id for lead in self._redirect_leads
+                  if lead.location == key and now - lead.at <= self.window_s}
+        if len(probes) != 1:
+            return None
+        probe = self.probes.get(probes.pop() or "")
         if probe is None or probe.id in self.done or probe.id in self.open:
-            return None, "http"
-        opened = self._start(probe, lead.at)
-        return opened, self._replay(opened, [lead], key)
+            return None
+        return probe
+
+    def _begin(self, probe: Probe, flow: FlowRecord, key: str,
+               now: float) -> tuple[_Open, chains.Via]:
+        """A new chain for `probe` at the page view `flow`, beginning with its leads in
+        capture order: the probe's app-fetched redirects, and the page the view's Referer
+        names on the probe's platform (the whole URL, or its origin alone: what Chromium
+        sends across origins by default). A page lead counts only as an interstitial (a
+        platform's ordinary post before a click made `direct` read `wrapped`), and leads never
+        decide a chain alone (another client's cookie-less redirect loop read `error` for the
+        user's page view): else the chain begins again with fewer leads (a review)."""
+        redirects = [lead for lead in self._redirect_leads if lead.probe_id == probe.id]
+        for lead in redirects:
+            self._redirect_leads.remove(lead)
+        redirects = [lead for lead in redirects if now - lead.at <= self.window_s]
+        page = self._page_lead_for(probe, flow, now)
+        checks = self.link_checks.get(probe.id)
+        tries = [[*redirects, page]] if page is not None else []
+        for leads in [*tries, redirects, []]:
+            leads = sorted(leads, key=lambda lead: lead.at)
+            opened = self._start(probe, leads[0].at if leads else now)
+            via = self._replay(opened, leads, key)
+            if not leads or self._leads_held(opened, page in leads):
+                return opened, via
+            del self.open[probe.id]
+            self._unexpect(opened)
+            if checks:
+                self.link_checks[probe.id] = checks
+        raise AssertionError("a chain without leads is always held")  # pragma: no cover
+
+    def _page_lead_for(self, probe: Probe, flow: FlowRecord, now: float) -> _Lead | None:
+        referer = flow.request_headers.get("referer")
+        if not referer:
+            return None
+        wanted = normalize(referer)
+        key = wanted if wanted in self._page_leads else None
+        if key is None and urlsplit(wanted).path in ("", "/"):
+            origin = wanted.rstrip("/")
+            key = next((k for k in reversed(self._page_leads)
+                        if k.startswith(origin + "/")), None)
+        if key is None:
+            return None
+        lead = self._page_leads[key]
+        if lead.platform != probe.source or now - lead.at > self.window_s:
+            return None
+        del self._page_leads[key]
+        self._page_lead_bytes -= len(lead.flow.response_body)
+        return lead
+
+    def _leads_held(self, opened: _Open, with_page: bool) -> bool:
+        """Whether a chain's leads may stand: they decided nothing alone, and a page lead
+        was an interstitial."""
+        if opened.stopped and (opened.chain.failure is not None or self._decided(opened)):
+            return False
+        page = opened.chain.page
+        return not with_page or (page is not None and page.kind is not PageKind.CONTENT)
 
     def _replay(self, opened: _Open, leads: list[_Lead], key: str) -> chains.Via:
         """Step a new chain through its leads; the `via` of the page view that follows."""
