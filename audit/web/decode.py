@@ -18,6 +18,7 @@ review).
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from dataclasses import dataclass
 
@@ -142,6 +143,18 @@ class ContentType:
 
 
 def content_type(header: str | None) -> ContentType:
+    """A Content-Type header read as Chromium reads it (_content_type). The pages of a crawl
+    repeat a few headers, each read about four times a page: short ones are remembered (a
+    hostile platform's long headers are not, so the cache stays small)."""
+    if header is not None and len(header) > _CACHED_HEADER_CHARS:
+        return _content_type(header)
+    return _content_type_cached(header)
+
+
+_CACHED_HEADER_CHARS = 200
+
+
+def _content_type(header: str | None) -> ContentType:
     """A Content-Type header read as Chromium reads it, type and charset in one parse (net's
     ParseContentType over each of the header's values; several headers arrive joined by
     commas, split outside quoted strings). A value's type runs from its first character to
@@ -169,6 +182,9 @@ def content_type(header: str | None) -> ContentType:
             had_charset = True
             charset = value_charset or ""
     return ContentType(essence, charset or None)
+
+
+_content_type_cached = functools.lru_cache(maxsize=256)(_content_type)
 
 
 # Types that say nothing of the body: a browser sniffs it as if none were given.
