@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import socket
 import subprocess
@@ -37,6 +38,20 @@ KeepSecrets = Annotated[bool, typer.Option(
                            "and other secrets in evidence and observations (redacted by "
                            "default).")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+def _window(value: float) -> float:
+    """A window of quiet must be a positive number of seconds: 0, a negative number or
+    `nan` judged every chain at once and dropped the leads silently (a review)."""
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value} is not a positive number of seconds "
+                                 "(不是正的秒数)")
+    return value
+
+
+Window = Annotated[float, typer.Option(
+    callback=_window,
+    help="Seconds of quiet after which an undecided chain is judged (> 0).")]
 
 
 def _default_run(out: Path | None) -> Path:
@@ -139,8 +154,7 @@ def record_command(
     upstream: Annotated[str | None, typer.Option(
         help="Send all traffic through this HTTP proxy (mitmproxy upstream mode), e.g. the "
              "lab's URL.")] = None,
-    window: Annotated[float, typer.Option(
-        help="Seconds of quiet after which an undecided chain is judged.")] = DEFAULT_WINDOW_S,
+    window: Window = DEFAULT_WINDOW_S,
     keep_secrets: KeepSecrets = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -239,8 +253,7 @@ def analyze_command(
     surface: Annotated[SurfaceKind | None, typer.Option(
         help="Surface for discovered (unplanned) links (default: the source's first).")
     ] = None,
-    window: Annotated[float, typer.Option(
-        help="Seconds of quiet after which an undecided chain is judged.")] = DEFAULT_WINDOW_S,
+    window: Window = DEFAULT_WINDOW_S,
     keep_secrets: KeepSecrets = False,
     json_output: JsonOutput = False,
 ) -> None:

@@ -68,6 +68,8 @@ SECLINK_HOSTS = frozenset({"seclink.bytedance.com", "api.xseclink.cn", "api.xsec
 
 DEFAULT_WINDOW_S = 30.0
 MAX_OPEN_CHAINS = 2000  # beyond this the oldest open chain is closed (bounded memory)
+# Pages that decide a chain whatever follows.
+_DECIDING_PAGES = frozenset({PageKind.BLOCKED, PageKind.COPY_ONLY})
 # Leads (_Lead) kept at once, and the page bodies they hold: the oldest goes first.
 MAX_LEADS = 256
 MAX_LEAD_BYTES = 16 * 1024 * 1024
@@ -160,6 +162,15 @@ def find_tokens(flow: FlowRecord) -> list[tuple[str, str]]:
     return found
 
 
+_BODY_TOKEN = re.compile(rb"(?<![a-z0-9])h([pc])([a-z2-7]{10})(?![a-z0-9])")
+
+
+def _body_tokens(body: bytes) -> list[tuple[str, str]]:
+    """The probe tokens a page's body shows as they are written (TOKEN_RE's, in bytes)."""
+    return [(m.group(1).decode(), m.group(2).decode())
+            for m in _BODY_TOKEN.finditer(body.lower())]
+
+
 def _b64(value: str) -> str | None:
     cleaned = value.strip().replace("-", "+").replace("_", "/")
     cleaned += "=" * (-len(cleaned) % 4)
@@ -248,6 +259,7 @@ class _Lead:
     probe_id: str | None = None  # a redirect's probe
     location: str | None = None  # a redirect's Location, normalised
     platform: str | None = None  # a page's platform
+    names: frozenset[str] = frozenset()  # the probes whose tokens a page's body shows
 
 
 @dataclass
@@ -408,6 +420,13 @@ class ChainBuilder:
         if opened is None:
             self._lead_page(key, flow, now)
             return result
+        page = opened.chain.page
+        if opened.stopped and page is not None and page.kind in _DECIDING_PAGES:
+            # Its interstitial (a lead) decided the chain: the user got past a block or a
+            # copy-only page some other way, and this page view does not undo it.
+            observation = self._close(opened)
+            return FeedResult(FlowMark("hop", opened.chain.probe.id, observation.outcome.value,
+                                       "after the page that decided it"), [observation])
         result.mark = self._step(opened, flow, via, now)
         if opened.stopped and self._decided(opened):
             result.observations.append(self._close(opened))
@@ -498,21 +517,28 @@ class ChainBuilder:
         return True
 
     def _lead_page(self, key: str, flow: FlowRecord, now: float) -> None:
-        """Keep a page view on a catalog platform's host that joined no chain."""
+        """Keep a page view on a catalog platform's host that joined no chain, with the
+        probes whose tokens its body shows (an interstitial shows the link it holds back)."""
         if not self.by_token or not is_navigation(flow) or find_tokens(flow):
             return
         platform = self.catalog.platform_for_url(flow.url)
         if platform is None:
             return
+        named = frozenset(probe.id for kind, token in _body_tokens(flow.response_body)
+                          if kind == "p" and (probe := self.by_token.get("hp" + token)))
         old = self._page_leads.pop(key, None)
         if old is not None:
             self._page_lead_bytes -= len(old.flow.response_body)
-        self._page_leads[key] = _Lead(flow, now, platform=platform.id)
+        self._page_leads[key] = _Lead(flow, now, platform=platform.id, names=named)
         self._page_lead_bytes += len(flow.response_body)
         while self._page_leads and (len(self._page_leads) > MAX_LEADS
                                     or self._page_lead_bytes > MAX_LEAD_BYTES):
             _, dropped = self._page_leads.popitem(last=False)
             self._page_lead_bytes -= len(dropped.flow.response_body)
+
+    def _fresh(self, lead: _Lead, now: float) -> bool:
+        """Whether a lead is within the window of `now` (a time of 0 is unknown: fresh)."""
+        return not lead.at or not now or now - lead.at <= self.window_s
 
     def _led_to(self, key: str, flow: FlowRecord, now: float) -> Probe | None:
         """The probe a page view without a token belongs to: the one whose app-fetched
@@ -522,7 +548,7 @@ class ChainBuilder:
         if not is_navigation(flow):
             return None
         probes = {lead.probe_id for lead in self._redirect_leads
-                  if lead.location == key and now - lead.at <= self.window_s}
+                  if lead.location == key and self._fresh(lead, now)}
         if len(probes) != 1:
             return None
         probe = self.probes.get(probes.pop() or "")
@@ -533,22 +559,22 @@ class ChainBuilder:
     def _begin(self, probe: Probe, flow: FlowRecord, key: str,
                now: float) -> tuple[_Open, chains.Via]:
         """A new chain for `probe` at the page view `flow`, beginning with its leads in
-        capture order: the probe's app-fetched redirects, and the page the view's Referer
-        names on the probe's platform (the whole URL, or its origin alone: what Chromium
-        sends across origins by default). A page lead counts only as an interstitial (a
-        platform's ordinary post before a click made `direct` read `wrapped`), and leads never
-        decide a chain alone (another client's cookie-less redirect loop read `error` for the
-        user's page view): else the chain begins again with fewer leads (a review)."""
+        capture order: the probe's app-fetched redirects, and its interstitial (_page_lead_for).
+        A page lead counts only as an interstitial (a platform's ordinary post before a click
+        made `direct` read `wrapped`), and leads never fail a chain (another client's
+        cookie-less redirect loop read `error` for the user's page view): else the chain
+        begins again with fewer leads (two reviews). An interstitial may decide the chain
+        (a block or copy-only page the user then got past some other way)."""
         redirects = [lead for lead in self._redirect_leads if lead.probe_id == probe.id]
         for lead in redirects:
             self._redirect_leads.remove(lead)
-        redirects = [lead for lead in redirects if now - lead.at <= self.window_s]
+        redirects = [lead for lead in redirects if self._fresh(lead, now)]
         page = self._page_lead_for(probe, flow, now)
         checks = self.link_checks.get(probe.id)
         tries = [[*redirects, page]] if page is not None else []
         for leads in [*tries, redirects, []]:
             leads = sorted(leads, key=lambda lead: lead.at)
-            opened = self._start(probe, leads[0].at if leads else now)
+            opened = self._start(probe, leads[0].at if leads and leads[0].at else now)
             via = self._replay(opened, leads, key)
             if not leads or self._leads_held(opened, page in leads):
                 return opened, via
@@ -559,28 +585,37 @@ class ChainBuilder:
         raise AssertionError("a chain without leads is always held")  # pragma: no cover
 
     def _page_lead_for(self, probe: Probe, flow: FlowRecord, now: float) -> _Lead | None:
+        """The interstitial a page view of `probe` came from: a kept page on the probe's
+        platform whose body shows the probe's token (the latest; no Referer needed: WeChat's
+        continue button goes from https to http and sends none, and a copy-only page's link
+        is opened by hand), else the page the Referer names, by its whole URL, or by its
+        origin alone (Chromium's default across origins) where one kept page of the origin
+        names no other probe. The latest page of the origin was taken, another probe's block
+        page in another tab among them (a review)."""
+        candidates = [(key, lead) for key, lead in self._page_leads.items()
+                      if lead.platform == probe.source and self._fresh(lead, now)]
+        found = next((key for key, lead in reversed(candidates) if probe.id in lead.names),
+                     None)
         referer = flow.request_headers.get("referer")
-        if not referer:
+        if found is None and referer:
+            wanted = normalize(referer)
+            if any(key == wanted for key, _ in candidates):
+                found = wanted
+            elif urlsplit(wanted).path in ("", "/"):
+                origin = wanted.rstrip("/") + "/"
+                same = [key for key, lead in candidates if key.startswith(origin)
+                        and lead.names <= {probe.id}]
+                found = same[0] if len(same) == 1 else None
+        if found is None:
             return None
-        wanted = normalize(referer)
-        key = wanted if wanted in self._page_leads else None
-        if key is None and urlsplit(wanted).path in ("", "/"):
-            origin = wanted.rstrip("/")
-            key = next((k for k in reversed(self._page_leads)
-                        if k.startswith(origin + "/")), None)
-        if key is None:
-            return None
-        lead = self._page_leads[key]
-        if lead.platform != probe.source or now - lead.at > self.window_s:
-            return None
-        del self._page_leads[key]
+        lead = self._page_leads.pop(found)
         self._page_lead_bytes -= len(lead.flow.response_body)
         return lead
 
     def _leads_held(self, opened: _Open, with_page: bool) -> bool:
-        """Whether a chain's leads may stand: they decided nothing alone, and a page lead
-        was an interstitial."""
-        if opened.stopped and (opened.chain.failure is not None or self._decided(opened)):
+        """Whether a chain's leads may stand: none failed it, and a page lead was an
+        interstitial."""
+        if opened.chain.failure is not None:
             return False
         page = opened.chain.page
         return not with_page or (page is not None and page.kind is not PageKind.CONTENT)
@@ -701,7 +736,7 @@ class ChainBuilder:
 
     def _decided(self, opened: _Open) -> bool:
         chain = opened.chain
-        if chain.page is not None and chain.page.kind in (PageKind.BLOCKED, PageKind.COPY_ONLY):
+        if chain.page is not None and chain.page.kind in _DECIDING_PAGES:
             return True
         return chain.control_done or not chains.needs_control(chain) or (
             opened.chain.probe.id in self.controls)
