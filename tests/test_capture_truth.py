@@ -647,3 +647,46 @@ def test_a_window_that_is_no_positive_time_is_refused(tmp_path: Path, window: st
                                       "--out", str(tmp_path / "run"), str(tmp_path / "x.har")])
     assert result.exit_code == 2 and "--window" in result.output
     assert not (tmp_path / "run").exists()
+
+
+# -- the fourth review of the fixes: the page the link was posted on is no interstitial ----
+
+POST_URL = "https://mp.weixin.qq.com/s/AbCdEfGhIjKlMnOp"
+
+
+@pytest.mark.parametrize("words", ["打不开的话复制链接到浏览器打开", "点开链接后显示“已停止访问该网页”"])
+@pytest.mark.parametrize("referer", [None, "https://mp.weixin.qq.com/", POST_URL])
+def test_a_post_saying_block_words_beside_the_link_accuses_nobody(
+        catalog: Catalog, words: str, referer: str | None) -> None:
+    """A short article shows the link beside words the markers know; the link opens at once.
+    Taken as the probe's interstitial (its body shows the token), it decided the click
+    `copy_only` or `blocked` (a review)."""
+    post = ("<html><head><meta charset=utf-8><title>链接测试</title></head><body>"
+            f"<div id=js_content><p>{words}</p><p><a href='{LINK}'>{LINK}</a></p></div>"
+            "</body></html>").encode()
+    request = {**WEBVIEW, "referer": referer} if referer else WEBVIEW
+    flows = [_flow(POST_URL, body=post, request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 3, request=request)]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "direct"
+
+
+def test_the_page_the_referer_names_comes_before_a_later_page_showing_the_link(
+        catalog: Catalog) -> None:
+    # The warning, then an article with the same link loaded in another tab, then the
+    # continue naming the warning: the article (the latest page showing the token) was taken.
+    article = ("<html><head><meta charset=utf-8><title>文章</title></head><body>"
+               + "<p>正文内容。</p>" * 200 + f"<a href='{LINK}'>{LINK}</a></body></html>").encode()
+    flows = [_flow(OPAQUE_WARNING, body=_warning_page(), request=WEBVIEW),
+             _flow(POST_URL, body=article, t=T + 2, request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 6,
+                   request={**WEBVIEW, "referer": OPAQUE_WARNING})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"
+
+
+@pytest.mark.parametrize("window", [0.0, -1.0, float("nan")])
+def test_a_chain_builder_refuses_a_window_that_is_no_time(catalog: Catalog,
+                                                         window: float) -> None:
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        ChainBuilder(catalog, [_probe()], window_s=window)

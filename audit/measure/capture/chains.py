@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
@@ -38,6 +39,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from audit.judge.compare import Fingerprint
+from audit.judge.interception import endpoint_at
 from audit.measure import chain as chains
 from audit.measure import failures
 from audit.measure.capture.formats import FlowRecord, plausible_time
@@ -260,6 +262,7 @@ class _Lead:
     location: str | None = None  # a redirect's Location, normalised
     platform: str | None = None  # a page's platform
     names: frozenset[str] = frozenset()  # the probes whose tokens a page's body shows
+    endpoint: bool = False  # a page on one of its platform's declared interception endpoints
 
 
 @dataclass
@@ -278,6 +281,9 @@ class ChainBuilder:
     def __init__(self, catalog: Catalog, probes: Iterable[Probe] = (), *,
                  run_id: str | None = None, window_s: float = DEFAULT_WINDOW_S,
                  surface: SurfaceKind | None = None, planless: bool | None = None) -> None:
+        if not math.isfinite(window_s) or window_s <= 0:
+            # 0, a negative window or NaN judged every chain at once and dropped every lead
+            raise ValueError(f"the window must be a positive number of seconds, not {window_s}")
         self.catalog = catalog
         self.run_id = run_id
         self.window_s = window_s
@@ -526,10 +532,13 @@ class ChainBuilder:
             return
         named = frozenset(probe.id for kind, token in _body_tokens(flow.response_body)
                           if kind == "p" and (probe := self.by_token.get("hp" + token)))
+        at_endpoint = endpoint_at(flow.url, self.catalog)
         old = self._page_leads.pop(key, None)
         if old is not None:
             self._page_lead_bytes -= len(old.flow.response_body)
-        self._page_leads[key] = _Lead(flow, now, platform=platform.id, names=named)
+        self._page_leads[key] = _Lead(
+            flow, now, platform=platform.id, names=named,
+            endpoint=at_endpoint is not None and at_endpoint[0].id == platform.id)
         self._page_lead_bytes += len(flow.response_body)
         while self._page_leads and (len(self._page_leads) > MAX_LEADS
                                     or self._page_lead_bytes > MAX_LEAD_BYTES):
@@ -576,7 +585,7 @@ class ChainBuilder:
             leads = sorted(leads, key=lambda lead: lead.at)
             opened = self._start(probe, leads[0].at if leads and leads[0].at else now)
             via = self._replay(opened, leads, key)
-            if not leads or self._leads_held(opened, page in leads):
+            if not leads or self._leads_held(opened, page if page in leads else None):
                 return opened, via
             del self.open[probe.id]
             self._unexpect(opened)
@@ -585,40 +594,48 @@ class ChainBuilder:
         raise AssertionError("a chain without leads is always held")  # pragma: no cover
 
     def _page_lead_for(self, probe: Probe, flow: FlowRecord, now: float) -> _Lead | None:
-        """The interstitial a page view of `probe` came from: a kept page on the probe's
-        platform whose body shows the probe's token (the latest; no Referer needed: WeChat's
-        continue button goes from https to http and sends none, and a copy-only page's link
-        is opened by hand), else the page the Referer names, by its whole URL, or by its
-        origin alone (Chromium's default across origins) where one kept page of the origin
-        names no other probe. The latest page of the origin was taken, another probe's block
-        page in another tab among them (a review)."""
+        """The interstitial a page view of `probe` came from, of the pages kept on the
+        probe's platform: the one its Referer names by its whole URL; else the latest page on
+        one of the platform's declared interception endpoints whose body shows the probe's
+        token (no Referer needed: WeChat's continue goes from https to http and sends none,
+        and a copy-only page's link is opened by hand); else, where the Referer names only an
+        origin (Chromium's default across origins), the one endpoint page of that origin that
+        names no other probe. The latest page showing the token was taken first, and an
+        article loaded after the warning hid it; pages off the endpoints that show the link
+        are what the link was posted on as often as an interstitial, and a short post saying
+        "复制链接到浏览器打开" beside the link decided its click `copy_only` (a review)."""
         candidates = [(key, lead) for key, lead in self._page_leads.items()
                       if lead.platform == probe.source and self._fresh(lead, now)]
-        found = next((key for key, lead in reversed(candidates) if probe.id in lead.names),
-                     None)
         referer = flow.request_headers.get("referer")
-        if found is None and referer:
-            wanted = normalize(referer)
-            if any(key == wanted for key, _ in candidates):
-                found = wanted
-            elif urlsplit(wanted).path in ("", "/"):
-                origin = wanted.rstrip("/") + "/"
-                same = [key for key, lead in candidates if key.startswith(origin)
-                        and lead.names <= {probe.id}]
-                found = same[0] if len(same) == 1 else None
+        wanted = normalize(referer) if referer else None
+        found = wanted if any(key == wanted for key, _ in candidates) else None
+        if found is None:
+            found = next((key for key, lead in reversed(candidates)
+                          if lead.endpoint and probe.id in lead.names), None)
+        if found is None and wanted is not None and urlsplit(wanted).path in ("", "/"):
+            origin = wanted.rstrip("/") + "/"
+            same = [key for key, lead in candidates if key.startswith(origin)
+                    and lead.endpoint and lead.names <= {probe.id}]
+            found = same[0] if len(same) == 1 else None
         if found is None:
             return None
         lead = self._page_leads.pop(found)
         self._page_lead_bytes -= len(lead.flow.response_body)
         return lead
 
-    def _leads_held(self, opened: _Open, with_page: bool) -> bool:
-        """Whether a chain's leads may stand: none failed it, and a page lead was an
-        interstitial."""
+    def _leads_held(self, opened: _Open, page_lead: _Lead | None) -> bool:
+        """Whether a chain's leads may stand: none failed it, a page lead was an
+        interstitial, and only one on a declared endpoint decides the chain (a block or
+        copy-only page there stays the answer; one elsewhere is more likely the page the
+        link was on, read from its words)."""
         if opened.chain.failure is not None:
             return False
+        if page_lead is None:
+            return True
         page = opened.chain.page
-        return not with_page or (page is not None and page.kind is not PageKind.CONTENT)
+        if page is None or page.kind is PageKind.CONTENT:
+            return False
+        return page_lead.endpoint or not (opened.stopped and page.kind in _DECIDING_PAGES)
 
     def _replay(self, opened: _Open, leads: list[_Lead], key: str) -> chains.Via:
         """Step a new chain through its leads; the `via` of the page view that follows."""
