@@ -690,3 +690,74 @@ def test_a_chain_builder_refuses_a_window_that_is_no_time(catalog: Catalog,
                                                          window: float) -> None:
     with pytest.raises(ValueError, match="positive number of seconds"):
         ChainBuilder(catalog, [_probe()], window_s=window)
+
+
+# -- the fifth review of the fixes: endpoints only, by company, encoded tokens, slow readers --
+
+
+@pytest.mark.parametrize("shown", ["percent", "json"])
+def test_a_warning_showing_the_link_encoded_names_its_probe(catalog: Catalog,
+                                                            shown: str) -> None:
+    encoded = quote(LINK, safe="") if shown == "percent" else LINK.replace("=", "\\u003d")
+    page = _warning_page().replace(LINK.encode(), encoded.encode())
+    assert LINK.encode() not in page
+    continued = ("http://support.weixin.qq.com/cgi-bin/mmsupport-bin/getpagedata?requrl="
+                 + quote(quote(LINK, safe=""), safe=""))
+    flows = [_flow(OPAQUE_WARNING, body=page, request=WEBVIEW),
+             _flow(continued, 302, t=T + 3, response={"location": LINK}, request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 3.5, request=WEBVIEW)]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"
+
+
+def test_a_post_named_whole_by_the_referer_is_no_interstitial(catalog: Catalog) -> None:
+    # Old WebViews (and `<meta name=referrer content=always>`) send the post's whole URL;
+    # the post reads `warned` from its words. Only endpoint pages are leads now.
+    pin = "https://www.zhihu.com/pin/1700000000000000001"
+    page = ("<html><head><meta charset=utf-8><title>想法 - 知乎</title></head><body>"
+            f"<div class=RichText>今天的测试 外部链接：{LINK}</div>"
+            f"<a class=LinkCard href='{LINK}'>淘宝网</a></body></html>").encode()
+    probe = Probe(id="p-z", source="zhihu", surface=SurfaceKind.POST, target_url=TARGET,
+                  link_url=LINK, token=TOKEN)
+    flows = [_flow(pin, body=page, request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 3, request={**WEBVIEW, "referer": pin})]
+    (observation,) = _run(catalog, flows, [probe])
+    assert observation.outcome.value == "direct"
+
+
+def test_an_endpoint_a_company_shares_is_each_of_its_apps(catalog: Catalog) -> None:
+    """ByteDance's apps share Douyin's link.wtturl.cn: its block page, for a Toutiao link,
+    was no lead of the Toutiao probe (the page's platform was Douyin)."""
+    seclink = ("https://link.wtturl.cn/?aid=1128&lang=zh&scene=im&target="
+               + quote(TARGET, safe=""))
+    blocked = (ROOT / "policies/examples/douyin/douyin-seclink-blocked.html").read_bytes()
+    probe = Probe(id="p-t", source="toutiao", surface=SurfaceKind.COMMENT, target_url=TARGET,
+                  link_url=LINK, token=TOKEN)
+    flows = [_flow(seclink, body=blocked, request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 8,
+                   request={**WEBVIEW, "referer": "https://link.wtturl.cn/"})]
+    (observation,) = _run(catalog, flows, [probe])
+    assert observation.outcome.value == "blocked"
+
+
+def test_an_endpoint_on_another_platforms_host_is_its_own_platforms(catalog: Catalog) -> None:
+    # txc declares its link-jump endpoint on support.qq.com, a host QQ's domains cover.
+    jump = "https://support.qq.com/products/123456/link-jump?jump=" + quote(TARGET, safe="")
+    page = ("<html><head><meta charset=utf-8><title>即将离开兔小巢</title></head><body>"
+            f"<p>您即将离开兔小巢，访问外部链接：</p><p>{TARGET}</p>"
+            f"<a class=btn href='{TARGET}'>继续访问</a></body></html>").encode()
+    probe = Probe(id="p-x", source="txc", surface=SurfaceKind.POST, target_url=TARGET,
+                  link_url=LINK, token=TOKEN)
+    flows = [_flow(jump, body=page, request=WEBVIEW),
+             _flow(TARGET, body=TARGET_PAGE, t=T + 3, request={**WEBVIEW, "referer": jump})]
+    (observation,) = _run(catalog, flows, [probe])
+    assert observation.outcome.value == "warned"
+
+
+def test_a_warning_read_for_two_minutes_is_still_the_clicks(catalog: Catalog) -> None:
+    # The window of quiet is 30 s; a person reads a warning for longer.
+    flows = [_flow(OPAQUE_WARNING, body=_warning_page(), request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 120,
+                   request={**WEBVIEW, "referer": OPAQUE_WARNING})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"

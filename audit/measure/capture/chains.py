@@ -72,6 +72,9 @@ DEFAULT_WINDOW_S = 30.0
 MAX_OPEN_CHAINS = 2000  # beyond this the oldest open chain is closed (bounded memory)
 # Pages that decide a chain whatever follows.
 _DECIDING_PAGES = frozenset({PageKind.BLOCKED, PageKind.COPY_ONLY})
+# How long an interstitial kept as a lead waits for the click past it: a person reads a
+# warning for longer than the window of quiet (a continue after 31 s read `direct`, a review).
+LEAD_HORIZON_S = 600.0
 # Leads (_Lead) kept at once, and the page bodies they hold: the oldest goes first.
 MAX_LEADS = 256
 MAX_LEAD_BYTES = 16 * 1024 * 1024
@@ -164,11 +167,14 @@ def find_tokens(flow: FlowRecord) -> list[tuple[str, str]]:
     return found
 
 
-_BODY_TOKEN = re.compile(rb"(?<![a-z0-9])h([pc])([a-z2-7]{10})(?![a-z0-9])")
+# A token in a page's body may follow a letter or digit: `%3Dhp…` percent-encoded, `\u003dhp…`
+# JSON-escaped (a warning showing the link only so read as naming no probe, a review). What
+# is found is looked up among the plan's tokens, 50 bits each: a stray match names nothing.
+_BODY_TOKEN = re.compile(rb"h([pc])([a-z2-7]{10})(?![a-z0-9])")
 
 
 def _body_tokens(body: bytes) -> list[tuple[str, str]]:
-    """The probe tokens a page's body shows as they are written (TOKEN_RE's, in bytes)."""
+    """The probe tokens a page's body shows (TOKEN_RE's, in bytes, after any character)."""
     return [(m.group(1).decode(), m.group(2).decode())
             for m in _BODY_TOKEN.finditer(body.lower())]
 
@@ -260,9 +266,8 @@ class _Lead:
     at: float
     probe_id: str | None = None  # a redirect's probe
     location: str | None = None  # a redirect's Location, normalised
-    platform: str | None = None  # a page's platform
+    platform: str | None = None  # the company whose endpoint a page is on
     names: frozenset[str] = frozenset()  # the probes whose tokens a page's body shows
-    endpoint: bool = False  # a page on one of its platform's declared interception endpoints
 
 
 @dataclass
@@ -523,31 +528,35 @@ class ChainBuilder:
         return True
 
     def _lead_page(self, key: str, flow: FlowRecord, now: float) -> None:
-        """Keep a page view on a catalog platform's host that joined no chain, with the
-        probes whose tokens its body shows (an interstitial shows the link it holds back)."""
+        """Keep a page view on a declared interception endpoint (its platform's policy's
+        `endpoints`, or a wrapper's URL) that joined no chain, with the probes whose tokens
+        its body shows (an interstitial shows the link it holds back). A page elsewhere on a
+        platform is no lead: the page the link was posted on shows it too, and one read
+        `warned` from its words (`外部链接` beside the link) accused its platform of a click
+        that went straight through (two reviews)."""
         if not self.by_token or not is_navigation(flow) or find_tokens(flow):
             return
-        platform = self.catalog.platform_for_url(flow.url)
-        if platform is None:
+        at_endpoint = endpoint_at(flow.url, self.catalog)
+        if at_endpoint is None:
             return
+        platform = at_endpoint[0]
         named = frozenset(probe.id for kind, token in _body_tokens(flow.response_body)
                           if kind == "p" and (probe := self.by_token.get("hp" + token)))
-        at_endpoint = endpoint_at(flow.url, self.catalog)
         old = self._page_leads.pop(key, None)
         if old is not None:
             self._page_lead_bytes -= len(old.flow.response_body)
-        self._page_leads[key] = _Lead(
-            flow, now, platform=platform.id, names=named,
-            endpoint=at_endpoint is not None and at_endpoint[0].id == platform.id)
+        self._page_leads[key] = _Lead(flow, now, platform=platform.company, names=named)
         self._page_lead_bytes += len(flow.response_body)
         while self._page_leads and (len(self._page_leads) > MAX_LEADS
                                     or self._page_lead_bytes > MAX_LEAD_BYTES):
             _, dropped = self._page_leads.popitem(last=False)
             self._page_lead_bytes -= len(dropped.flow.response_body)
 
-    def _fresh(self, lead: _Lead, now: float) -> bool:
-        """Whether a lead is within the window of `now` (a time of 0 is unknown: fresh)."""
-        return not lead.at or not now or now - lead.at <= self.window_s
+    def _fresh(self, lead: _Lead, now: float, horizon: float | None = None) -> bool:
+        """Whether a lead is within the window (or `horizon`) of `now` (a time of 0 is
+        unknown: fresh)."""
+        limit = self.window_s if horizon is None else max(horizon, self.window_s)
+        return not lead.at or not now or now - lead.at <= limit
 
     def _led_to(self, key: str, flow: FlowRecord, now: float) -> Probe | None:
         """The probe a page view without a token belongs to: the one whose app-fetched
@@ -594,28 +603,26 @@ class ChainBuilder:
         raise AssertionError("a chain without leads is always held")  # pragma: no cover
 
     def _page_lead_for(self, probe: Probe, flow: FlowRecord, now: float) -> _Lead | None:
-        """The interstitial a page view of `probe` came from, of the pages kept on the
-        probe's platform: the one its Referer names by its whole URL; else the latest page on
-        one of the platform's declared interception endpoints whose body shows the probe's
-        token (no Referer needed: WeChat's continue goes from https to http and sends none,
-        and a copy-only page's link is opened by hand); else, where the Referer names only an
-        origin (Chromium's default across origins), the one endpoint page of that origin that
-        names no other probe. The latest page showing the token was taken first, and an
-        article loaded after the warning hid it; pages off the endpoints that show the link
-        are what the link was posted on as often as an interstitial, and a short post saying
-        "复制链接到浏览器打开" beside the link decided its click `copy_only` (a review)."""
+        """The interstitial a page view of `probe` came from, of the endpoint pages kept of
+        the probe's company (its apps share endpoints: Toutiao's links go through Douyin's
+        link.wtturl.cn): the one its Referer names by its whole URL; else the latest whose
+        body shows the probe's token (no Referer needed: WeChat's continue goes from https to
+        http and sends none, and a copy-only page's link is opened by hand); else, where the
+        Referer names only an origin (Chromium's default across origins), the one page of
+        that origin that names no other probe."""
+        company = self.catalog.company_of(probe.source)
         candidates = [(key, lead) for key, lead in self._page_leads.items()
-                      if lead.platform == probe.source and self._fresh(lead, now)]
+                      if lead.platform == company and self._fresh(lead, now, LEAD_HORIZON_S)]
         referer = flow.request_headers.get("referer")
         wanted = normalize(referer) if referer else None
         found = wanted if any(key == wanted for key, _ in candidates) else None
         if found is None:
-            found = next((key for key, lead in reversed(candidates)
-                          if lead.endpoint and probe.id in lead.names), None)
+            found = next((key for key, lead in reversed(candidates) if probe.id in lead.names),
+                         None)
         if found is None and wanted is not None and urlsplit(wanted).path in ("", "/"):
             origin = wanted.rstrip("/") + "/"
-            same = [key for key, lead in candidates if key.startswith(origin)
-                    and lead.endpoint and lead.names <= {probe.id}]
+            same = [key for key, lead in candidates
+                    if key.startswith(origin) and lead.names <= {probe.id}]
             found = same[0] if len(same) == 1 else None
         if found is None:
             return None
@@ -624,18 +631,15 @@ class ChainBuilder:
         return lead
 
     def _leads_held(self, opened: _Open, page_lead: _Lead | None) -> bool:
-        """Whether a chain's leads may stand: none failed it, a page lead was an
-        interstitial, and only one on a declared endpoint decides the chain (a block or
-        copy-only page there stays the answer; one elsewhere is more likely the page the
-        link was on, read from its words)."""
+        """Whether a chain's leads may stand: none failed it, and a page lead was an
+        interstitial (an endpoint's page may decide the chain: a block or copy-only page
+        stays the answer)."""
         if opened.chain.failure is not None:
             return False
         if page_lead is None:
             return True
         page = opened.chain.page
-        if page is None or page.kind is PageKind.CONTENT:
-            return False
-        return page_lead.endpoint or not (opened.stopped and page.kind in _DECIDING_PAGES)
+        return page is not None and page.kind is not PageKind.CONTENT
 
     def _replay(self, opened: _Open, leads: list[_Lead], key: str) -> chains.Via:
         """Step a new chain through its leads; the `via` of the page view that follows."""
