@@ -761,3 +761,64 @@ def test_a_warning_read_for_two_minutes_is_still_the_clicks(catalog: Catalog) ->
                    request={**WEBVIEW, "referer": OPAQUE_WARNING})]
     (observation,) = _run(catalog, flows)
     assert observation.outcome.value == "warned"
+
+
+# -- the sixth review: an origin names a page only of the link, within the window ----------
+
+OTHER = _probe("https://www.jd.com/", "hpaaaabbbbcc")
+EXAMPLES = ROOT / "policies/examples/weixin"
+
+
+def _page_showing(target: str, example: str) -> bytes:
+    return (EXAMPLES / example).read_bytes().replace(b"https://www.example.org/",
+                                                     target.encode())
+
+
+@pytest.mark.parametrize("gap", [10.0, 120.0])
+def test_another_links_old_block_page_does_not_hide_the_warning(catalog: Catalog,
+                                                               gap: float) -> None:
+    """The platform drops the token; the other probe's block page came `gap` s before this
+    probe's warning, and the continue names the origin alone: two pages of the origin, and
+    the warning was given up (`direct`)."""
+    other_page = OPAQUE_WARNING.replace("click=6a1b2c", "click=ffff")
+    flows = [_flow(other_page, body=_page_showing("https://www.jd.com/",
+                                                  "weixin-blocked-rumor.html"), t=T,
+                   request=WEBVIEW),
+             _flow(OPAQUE_WARNING, body=_page_showing(TARGET, "weixin-warning-2016.html"),
+                   t=T + gap, request=WEBVIEW),
+             _flow(TARGET, body=TARGET_PAGE, t=T + gap + 5,
+                   request={**WEBVIEW, "referer": "https://weixin110.qq.com/"})]
+    observations = _run(catalog, flows, [_probe(), OTHER])
+    assert [(o.target_url, o.outcome.value) for o in observations] == [(TARGET, "warned")]
+
+
+def test_an_unanswered_warning_for_another_link_is_no_later_clicks(catalog: Catalog) -> None:
+    """A warning for one link, never answered; later another link opens at once from a page
+    of the same origin: the warning (the one page of the origin) was taken for it."""
+    jump = "https://support.qq.com/products/1/link-jump?jump=" + quote(TARGET, safe="")
+    page = ("<html><head><meta charset=utf-8><title>即将离开兔小巢</title></head><body>"
+            f"<p>您即将离开兔小巢，访问外部链接：</p><p>{TARGET}</p>"
+            f"<a class=btn href='{TARGET}'>继续访问</a></body></html>").encode()
+    first = Probe(id="p-a", source="txc", surface=SurfaceKind.POST, target_url=TARGET,
+                  link_url=LINK, token=TOKEN)
+    second = Probe(id="p-b", source="txc", surface=SurfaceKind.POST,
+                   target_url="https://www.jd.com/", link_url=OTHER.link_url,
+                   token="hpaaaabbbbcc")
+    flows = [_flow(jump, body=page, request=WEBVIEW),
+             _flow(OTHER.link_url or "", body=TARGET_PAGE, t=T + 20,
+                   request={**WEBVIEW, "referer": "https://support.qq.com/"})]
+    observations = _run(catalog, flows, [first, second])
+    assert [(o.probe_id, o.outcome.value) for o in observations] == [("p-b", "direct")]
+
+
+def test_another_runs_click_is_not_this_plans_probe(catalog: Catalog) -> None:
+    """Two runs of a plan in one capture, analysed with the second plan: the first run's
+    click (its token not in this plan) was taken for this plan's probe, decided `direct`,
+    and the second run's own warning dropped as a repeat."""
+    earlier = add_token(TARGET, "hpzzzzyyyyxx")
+    flows = [_flow(earlier, body=TARGET_PAGE, request=WEBVIEW),
+             _flow(OPAQUE_WARNING, body=_warning_page(), t=T + 300, request=WEBVIEW),
+             _flow(LINK, body=TARGET_PAGE, t=T + 305,
+                   request={**WEBVIEW, "referer": OPAQUE_WARNING})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"

@@ -170,6 +170,19 @@ def find_tokens(flow: FlowRecord) -> list[tuple[str, str]]:
 # A token in a page's body may follow a letter or digit: `%3Dhp…` percent-encoded, `\u003dhp…`
 # JSON-escaped (a warning showing the link only so read as naming no probe, a review). What
 # is found is looked up among the plan's tokens, 50 bits each: a stray match names nothing.
+def _shows_target(flow: FlowRecord, probe: Probe) -> bool:
+    """Whether a page shows the probe's target (its host and path, without the token), in
+    its URL or its body: a platform that drops the token still names the link it holds."""
+    parts = urlsplit(strip_token(probe.target_url))
+    shown = ((parts.hostname or "") + parts.path.rstrip("/")).lower()
+    if not shown:
+        return False
+    needle = shown.encode()
+    body = flow.response_body.lower()
+    return (shown in unquote(unquote(flow.url)).lower() or needle in body
+            or needle in body.replace(b"\\/", b"/"))
+
+
 _BODY_TOKEN = re.compile(rb"h([pc])([a-z2-7]{10})(?![a-z0-9])")
 
 
@@ -413,7 +426,10 @@ class ChainBuilder:
                 led = self._led_to(key, flow, now)
                 if led is not None:
                     opened, via = self._begin(led, flow, key, now)
-            if opened is None:
+            if opened is None and not tokens:
+                # A flow with a token of no probe of this plan (another run's click on the
+                # same link) is not this plan's probe: taken for it, it decided the probe at
+                # once and the run's own warning was dropped as a repeat (a review).
                 planned = self.by_key.get(key)
                 if planned is not None and planned.id not in self.done and (
                         planned.id not in self.open) and is_navigation(flow):
@@ -622,7 +638,8 @@ class ChainBuilder:
         if found is None and wanted is not None and urlsplit(wanted).path in ("", "/"):
             origin = wanted.rstrip("/") + "/"
             same = [key for key, lead in candidates
-                    if key.startswith(origin) and lead.names <= {probe.id}]
+                    if key.startswith(origin) and lead.names <= {probe.id}
+                    and self._fresh(lead, now) and _shows_target(lead.flow, probe)]
             found = same[0] if len(same) == 1 else None
         if found is None:
             return None
