@@ -822,3 +822,46 @@ def test_another_runs_click_is_not_this_plans_probe(catalog: Catalog) -> None:
                    request={**WEBVIEW, "referer": OPAQUE_WARNING})]
     (observation,) = _run(catalog, flows)
     assert observation.outcome.value == "warned"
+
+
+# -- the seventh review: the origin path at a reader's pace, the target as pages write it ---
+
+STRIPPED_VIEW = {**WEBVIEW, "referer": "https://weixin110.qq.com/"}
+
+
+@pytest.mark.parametrize(("target", "written"), [
+    ("https://item.taobao.com/item.htm?id=1", "https:&#x2f;&#x2f;item.taobao.com&#x2f;item.htm"),
+    ("https://item.taobao.com/item.htm?id=1", "https:\\u002F\\u002Fitem.taobao.com\\u002Fitem.htm"),
+    ("https://item.taobao.com:8443/item.htm", "https://item.taobao.com:8443/item.htm"),
+    ("https://www.taobao.com/", "https://www.taobao.com/"),
+])
+@pytest.mark.parametrize("pause", [5.0, 60.0])
+def test_a_warning_named_by_its_origin_shows_the_target_as_pages_write_it(
+        catalog: Catalog, target: str, written: str, pause: float) -> None:
+    """The platform drops the token; the continue names the origin alone. The page's target
+    was sought as written plainly only, and within the 30 s window: `direct`."""
+    probe = _probe(target)
+    page = (EXAMPLES / "weixin-warning-2016.html").read_bytes().replace(
+        b"https://www.example.org/", written.encode())
+    flows = [_flow(OPAQUE_WARNING, body=page, request=WEBVIEW),
+             _flow(target, body=TARGET_PAGE, t=T + pause, request=STRIPPED_VIEW)]
+    (observation,) = _run(catalog, flows, [probe])
+    assert observation.outcome.value == "warned"
+
+
+def test_two_warnings_for_one_link_are_its_warnings(catalog: Catalog) -> None:
+    # Tapped twice (back, tap again): two pages of the origin, both of this link.
+    again = OPAQUE_WARNING.replace("click=6a1b2c", "click=7b2c3d")
+    page = _page_showing(TARGET, "weixin-warning-2016.html")
+    flows = [_flow(OPAQUE_WARNING, body=page, request=WEBVIEW),
+             _flow(again, body=page, t=T + 4, request=WEBVIEW),
+             _flow(TARGET, body=TARGET_PAGE, t=T + 8, request=STRIPPED_VIEW)]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == "warned"
+
+
+def test_a_token_shaped_word_in_the_target_is_no_other_runs_token(catalog: Catalog) -> None:
+    target = "https://www.taobao.com/markets/hpenterprise"
+    (observation,) = _run(catalog, [_flow(target, body=TARGET_PAGE, request=WEBVIEW)],
+                          [_probe(target)])
+    assert observation.outcome.value == "direct"

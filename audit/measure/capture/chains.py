@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import math
 import re
 from collections import Counter, OrderedDict, deque
@@ -75,6 +76,8 @@ _DECIDING_PAGES = frozenset({PageKind.BLOCKED, PageKind.COPY_ONLY})
 # How long an interstitial kept as a lead waits for the click past it: a person reads a
 # warning for longer than the window of quiet (a continue after 31 s read `direct`, a review).
 LEAD_HORIZON_S = 600.0
+# What of a page's body is searched for its target (an interstitial shows it near the top).
+MAX_SHOWN_BYTES = 256 * 1024
 # Leads (_Lead) kept at once, and the page bodies they hold: the oldest goes first.
 MAX_LEADS = 256
 MAX_LEAD_BYTES = 16 * 1024 * 1024
@@ -170,17 +173,25 @@ def find_tokens(flow: FlowRecord) -> list[tuple[str, str]]:
 # A token in a page's body may follow a letter or digit: `%3Dhp…` percent-encoded, `\u003dhp…`
 # JSON-escaped (a warning showing the link only so read as naming no probe, a review). What
 # is found is looked up among the plan's tokens, 50 bits each: a stray match names nothing.
+def _foreign_token(flow: FlowRecord) -> bool:
+    """Whether a flow carries a probe token parameter (of no probe of this plan, where it is
+    asked): a token-shaped word in the target's own path is none (a review)."""
+    return TOKEN_PARAM in unquote(unquote(flow.url)).lower()
+
+
 def _shows_target(flow: FlowRecord, probe: Probe) -> bool:
     """Whether a page shows the probe's target (its host and path, without the token), in
     its URL or its body: a platform that drops the token still names the link it holds."""
     parts = urlsplit(strip_token(probe.target_url))
-    shown = ((parts.hostname or "") + parts.path.rstrip("/")).lower()
+    shown = unquote((parts.netloc.rpartition("@")[2] + parts.path.rstrip("/")).lower())
     if not shown:
         return False
-    needle = shown.encode()
-    body = flow.response_body.lower()
-    return (shown in unquote(unquote(flow.url)).lower() or needle in body
-            or needle in body.replace(b"\\/", b"/"))
+    text = flow.response_body[:MAX_SHOWN_BYTES].decode("utf-8", "replace")
+    # As the page may write it: HTML character references, JSON's `\/` and `\u002f`,
+    # percent-encoding (the repo's own WeChat fixtures write `&#x2f;`: a review).
+    text = html.unescape(text).replace("\\/", "/").replace("\\u002f", "/").replace(
+        "\\u002F", "/")
+    return any(shown in unquote(unquote(view)).lower() for view in (flow.url, text))
 
 
 _BODY_TOKEN = re.compile(rb"h([pc])([a-z2-7]{10})(?![a-z0-9])")
@@ -426,7 +437,7 @@ class ChainBuilder:
                 led = self._led_to(key, flow, now)
                 if led is not None:
                     opened, via = self._begin(led, flow, key, now)
-            if opened is None and not tokens:
+            if opened is None and not _foreign_token(flow):
                 # A flow with a token of no probe of this plan (another run's click on the
                 # same link) is not this plan's probe: taken for it, it decided the probe at
                 # once and the run's own warning was dropped as a repeat (a review).
@@ -639,8 +650,8 @@ class ChainBuilder:
             origin = wanted.rstrip("/") + "/"
             same = [key for key, lead in candidates
                     if key.startswith(origin) and lead.names <= {probe.id}
-                    and self._fresh(lead, now) and _shows_target(lead.flow, probe)]
-            found = same[0] if len(same) == 1 else None
+                    and _shows_target(lead.flow, probe)]
+            found = same[-1] if same else None
         if found is None:
             return None
         lead = self._page_leads.pop(found)
