@@ -59,8 +59,9 @@ def catalog() -> Catalog:
     return load_catalog(policy_dirs())
 
 
-def _probe(target: str = TARGET, token: str = TOKEN) -> Probe:
-    return Probe(id=f"p-{token}", source="weixin", surface=SurfaceKind.IM_PRIVATE,
+def _probe(target: str = TARGET, token: str = TOKEN, source: str = "weixin",
+           surface: SurfaceKind = SurfaceKind.IM_PRIVATE) -> Probe:
+    return Probe(id=f"p-{token}", source=source, surface=surface,
                  target_url=target, link_url=add_token(target, token), token=token)
 
 
@@ -717,8 +718,7 @@ def test_a_post_named_whole_by_the_referer_is_no_interstitial(catalog: Catalog) 
     page = ("<html><head><meta charset=utf-8><title>想法 - 知乎</title></head><body>"
             f"<div class=RichText>今天的测试 外部链接：{LINK}</div>"
             f"<a class=LinkCard href='{LINK}'>淘宝网</a></body></html>").encode()
-    probe = Probe(id="p-z", source="zhihu", surface=SurfaceKind.POST, target_url=TARGET,
-                  link_url=LINK, token=TOKEN)
+    probe = _probe(source="zhihu", surface=SurfaceKind.POST)
     flows = [_flow(pin, body=page, request=WEBVIEW),
              _flow(LINK, body=TARGET_PAGE, t=T + 3, request={**WEBVIEW, "referer": pin})]
     (observation,) = _run(catalog, flows, [probe])
@@ -731,8 +731,7 @@ def test_an_endpoint_a_company_shares_is_each_of_its_apps(catalog: Catalog) -> N
     seclink = ("https://link.wtturl.cn/?aid=1128&lang=zh&scene=im&target="
                + quote(TARGET, safe=""))
     blocked = (ROOT / "policies/examples/douyin/douyin-seclink-blocked.html").read_bytes()
-    probe = Probe(id="p-t", source="toutiao", surface=SurfaceKind.COMMENT, target_url=TARGET,
-                  link_url=LINK, token=TOKEN)
+    probe = _probe(source="toutiao", surface=SurfaceKind.COMMENT)
     flows = [_flow(seclink, body=blocked, request=WEBVIEW),
              _flow(LINK, body=TARGET_PAGE, t=T + 8,
                    request={**WEBVIEW, "referer": "https://link.wtturl.cn/"})]
@@ -746,8 +745,7 @@ def test_an_endpoint_on_another_platforms_host_is_its_own_platforms(catalog: Cat
     page = ("<html><head><meta charset=utf-8><title>即将离开兔小巢</title></head><body>"
             f"<p>您即将离开兔小巢，访问外部链接：</p><p>{TARGET}</p>"
             f"<a class=btn href='{TARGET}'>继续访问</a></body></html>").encode()
-    probe = Probe(id="p-x", source="txc", surface=SurfaceKind.POST, target_url=TARGET,
-                  link_url=LINK, token=TOKEN)
+    probe = _probe(source="txc", surface=SurfaceKind.POST)
     flows = [_flow(jump, body=page, request=WEBVIEW),
              _flow(TARGET, body=TARGET_PAGE, t=T + 3, request={**WEBVIEW, "referer": jump})]
     (observation,) = _run(catalog, flows, [probe])
@@ -799,16 +797,13 @@ def test_an_unanswered_warning_for_another_link_is_no_later_clicks(catalog: Cata
     page = ("<html><head><meta charset=utf-8><title>即将离开兔小巢</title></head><body>"
             f"<p>您即将离开兔小巢，访问外部链接：</p><p>{TARGET}</p>"
             f"<a class=btn href='{TARGET}'>继续访问</a></body></html>").encode()
-    first = Probe(id="p-a", source="txc", surface=SurfaceKind.POST, target_url=TARGET,
-                  link_url=LINK, token=TOKEN)
-    second = Probe(id="p-b", source="txc", surface=SurfaceKind.POST,
-                   target_url="https://www.jd.com/", link_url=OTHER.link_url,
-                   token="hpaaaabbbbcc")
+    first = _probe(source="txc", surface=SurfaceKind.POST)
+    second = _probe("https://www.jd.com/", "hpaaaabbbbcc", "txc", SurfaceKind.POST)
     flows = [_flow(jump, body=page, request=WEBVIEW),
              _flow(OTHER.link_url or "", body=TARGET_PAGE, t=T + 20,
                    request={**WEBVIEW, "referer": "https://support.qq.com/"})]
     observations = _run(catalog, flows, [first, second])
-    assert [(o.probe_id, o.outcome.value) for o in observations] == [("p-b", "direct")]
+    assert [(o.probe_id, o.outcome.value) for o in observations] == [(second.id, "direct")]
 
 
 def test_another_runs_click_is_not_this_plans_probe(catalog: Catalog) -> None:
