@@ -860,3 +860,37 @@ def test_a_token_shaped_word_in_the_target_is_no_other_runs_token(catalog: Catal
     (observation,) = _run(catalog, [_flow(target, body=TARGET_PAGE, request=WEBVIEW)],
                           [_probe(target)])
     assert observation.outcome.value == "direct"
+
+
+# -- the eighth review: where a shown target starts and ends; a parameter without a token ----
+
+
+@pytest.mark.parametrize(("shown", "target"), [
+    ("https://nottaobao.com/", "https://taobao.com/"),
+    ("https://www.taobao.com/item2", "https://www.taobao.com/item"),
+    ("https://items.taobao.com/", "https://s.taobao.com/"),
+])
+def test_another_links_warning_showing_a_longer_name_is_no_later_clicks(
+        catalog: Catalog, shown: str, target: str) -> None:
+    """An unanswered warning for one link; another link opens at once from a page of the
+    origin. A target found inside a longer host or path was taken for shown (`warned`)."""
+    jump = "https://support.qq.com/products/1/link-jump?jump=x"
+    page = ("<html><head><meta charset=utf-8><title>即将离开兔小巢</title></head><body>"
+            f"<p>您即将离开兔小巢，访问外部链接：</p><p>{shown}</p>"
+            f"<a class=btn href='{shown}'>继续访问</a></body></html>").encode()
+    first = _probe(shown, "hpaaaabbbbcc", "txc", SurfaceKind.POST)
+    second = _probe(target, TOKEN, "txc", SurfaceKind.POST)
+    flows = [_flow(jump, body=page, request=WEBVIEW),
+             _flow(target, body=TARGET_PAGE, t=T + 20,
+                   request={**WEBVIEW, "referer": "https://support.qq.com/"})]
+    observations = _run(catalog, flows, [first, second])
+    assert [(o.probe_id, o.outcome.value) for o in observations] == [(second.id, "direct")]
+
+
+@pytest.mark.parametrize("query", ["hulian_probe=", "hulian_probe", "hulian_probe=hpco4g7"])
+def test_the_parameter_without_a_whole_token_is_no_other_runs_click(catalog: Catalog,
+                                                                   query: str) -> None:
+    target = "https://www.jd.com/item/9"
+    (observation,) = _run(catalog, [_flow(f"{target}?{query}", body=TARGET_PAGE,
+                                          request=WEBVIEW)], [_probe(target)])
+    assert observation.outcome.value == "direct"

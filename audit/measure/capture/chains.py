@@ -173,25 +173,43 @@ def find_tokens(flow: FlowRecord) -> list[tuple[str, str]]:
 # A token in a page's body may follow a letter or digit: `%3Dhp…` percent-encoded, `\u003dhp…`
 # JSON-escaped (a warning showing the link only so read as naming no probe, a review). What
 # is found is looked up among the plan's tokens, 50 bits each: a stray match names nothing.
+_TOKEN_PARAMETER = re.compile(TOKEN_PARAM + r"=h[pc][a-z2-7]{10}(?![a-z0-9])")
+
+
 def _foreign_token(flow: FlowRecord) -> bool:
     """Whether a flow carries a probe token parameter (of no probe of this plan, where it is
-    asked): a token-shaped word in the target's own path is none (a review)."""
-    return TOKEN_PARAM in unquote(unquote(flow.url)).lower()
+    asked): a token-shaped word in the target's own path is none, nor is the parameter
+    without a whole token (two reviews)."""
+    return _TOKEN_PARAMETER.search(unquote(unquote(flow.url)).lower()) is not None
 
 
-def _shows_target(flow: FlowRecord, probe: Probe) -> bool:
+def _shows_target(lead: _Lead, probe: Probe) -> bool:
     """Whether a page shows the probe's target (its host and path, without the token), in
-    its URL or its body: a platform that drops the token still names the link it holds."""
+    its URL or its first MAX_SHOWN_BYTES: a platform that drops the token still names the
+    link it holds. The host must start where a host can (`taobao.com` is not shown by
+    `nottaobao.com`), and the path end where a path can."""
     parts = urlsplit(strip_token(probe.target_url))
     shown = unquote((parts.netloc.rpartition("@")[2] + parts.path.rstrip("/")).lower())
     if not shown:
         return False
-    text = flow.response_body[:MAX_SHOWN_BYTES].decode("utf-8", "replace")
-    # As the page may write it: HTML character references, JSON's `\/` and `\u002f`,
-    # percent-encoding (the repo's own WeChat fixtures write `&#x2f;`: a review).
-    text = html.unescape(text).replace("\\/", "/").replace("\\u002f", "/").replace(
-        "\\u002F", "/")
-    return any(shown in unquote(unquote(view)).lower() for view in (flow.url, text))
+    views = [view for view in _shown_views(lead) if shown in view]  # most pages: none
+    if not views:
+        return False
+    pattern = re.compile(r"(?<![a-z0-9.\-])" + re.escape(shown) + r"(?![a-z0-9\-_.~%])")
+    return any(pattern.search(view) for view in views)
+
+
+def _shown_views(lead: _Lead) -> tuple[str, ...]:
+    """A page's URL and text as _shows_target reads them, made once a lead: HTML character
+    references, JSON's escaped slashes and percent-encoding undone (the repo's own WeChat
+    fixtures write `&#x2f;`: a review), lower-cased. Made for every check, a 256 KiB page of
+    entities cost 27 ms each, times every kept page and every page view (the next review)."""
+    if lead.views is None:
+        text = lead.flow.response_body[:MAX_SHOWN_BYTES].decode("utf-8", "replace")
+        text = html.unescape(text).replace("\\/", "/").replace("\\u002f", "/").replace(
+            "\\u002F", "/")
+        lead.views = tuple(unquote(unquote(view)).lower() for view in (lead.flow.url, text))
+    return lead.views
 
 
 _BODY_TOKEN = re.compile(rb"h([pc])([a-z2-7]{10})(?![a-z0-9])")
@@ -292,6 +310,7 @@ class _Lead:
     location: str | None = None  # a redirect's Location, normalised
     platform: str | None = None  # the company whose endpoint a page is on
     names: frozenset[str] = frozenset()  # the probes whose tokens a page's body shows
+    views: tuple[str, ...] | None = None  # its URL and text as _shows_target reads them
 
 
 @dataclass
@@ -650,7 +669,7 @@ class ChainBuilder:
             origin = wanted.rstrip("/") + "/"
             same = [key for key, lead in candidates
                     if key.startswith(origin) and lead.names <= {probe.id}
-                    and _shows_target(lead.flow, probe)]
+                    and _shows_target(lead, probe)]
             found = same[-1] if same else None
         if found is None:
             return None
