@@ -37,7 +37,6 @@ from twisted.web.http import (
 from audit.measure import failures
 from audit.measure.failures import (
     CHUNK_SIZE_LINE,
-    FIELD_WHITESPACE,
     HEADER_NAME,
     MAX_HEAD_BYTES,
     MAX_HEAD_LINES,
@@ -50,6 +49,7 @@ from audit.measure.failures import (
     valid_status,
 )
 from audit.measure.guard import Refused
+from audit.web.fields import FIELD_WHITESPACE
 
 try:  # what Scrapy's HttpCompressionMiddleware raises (as an IgnoreRequest) for a bomb
     from scrapy.utils._compression import _DecompressionMaxSizeExceeded

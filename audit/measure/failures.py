@@ -28,6 +28,7 @@ import socket
 import ssl
 
 from audit.measure.guard import Refused
+from audit.web.fields import TOKEN_CHAR
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ NOT_A_PAGE = "not_a_page"
 MAX_HEAD_BYTES = 1 << 20
 MAX_LINE_BYTES = 256 * 1024
 MAX_HEAD_LINES = 4000
-# What is trimmed from a field's value: space and tab only (RFC 9110's OWS, as Chromium trims
-# it). Python's strip() and Twisted's also took \x0b, \x0c and (as text) \xa0: a type that
-# is no HTML to a browser read as `text/html` (a review).
-FIELD_WHITESPACE = " \t"
 
 # Every word, with its meaning: the one place that says what a failure word is. Words with a
 # detail are listed by their prefix and the detail's name.
@@ -147,7 +144,7 @@ def known(word: str) -> bool:
 STATUS_LINE = re.compile(r"HTTP/1\.([01]) (\d{3})(?: (.*))?")
 # RFC 9110 §5.1: a field name is a token, nothing around it (`Content-Length : 5` is not the
 # Content-Length, and reading it as one, or not, is how requests get smuggled).
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_TOKEN = TOKEN_CHAR.encode()
 HEADER_NAME = re.compile(_TOKEN.decode() + "+")
 # RFC 9112 §7.1 chunked framing as llhttp reads it for hulian's client (the Scrapy engine's
 # Twisted decoder is held to it in spiders/failures.py): a size line of hex digits (a size

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import webencodings
 
+from audit.web.fields import FIELD_WHITESPACE, TOKEN_CHAR
+
 # GB2312 and GBK are subsets of GB18030; decoding with the superset loses nothing and
 # accepts the characters real "gb2312" pages use anyway.
 _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "big5": "big5hkscs",
@@ -129,8 +131,8 @@ def _downloads(disposition: str) -> bool:
     return bool(_TOKEN.fullmatch(kind)) and kind.lower() != "inline"
 
 
-# RFC 9110's token (tchar), as Chromium's HttpUtil::IsToken reads one.
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# RFC 9110's token, as Chromium's HttpUtil::IsToken reads one.
+_TOKEN = re.compile(TOKEN_CHAR + "+")
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,6 @@ def header_charset(header: str | None) -> str | None:
     return content_type(header).charset
 
 
-_LWS = " \t"
 _TYPE_END = re.compile(r"[ \t;(]")
 
 
@@ -245,7 +246,7 @@ def _parse_value(value: str) -> tuple[str, str | None] | None:
     """One Content-Type value's type (lower-cased) and first charset parameter (unquoted,
     trimmed, lower-cased), or None where it names no type (Chromium's ParseMimeType: no `/`
     before the type's end). Parameter names are not checked as tokens, nor values."""
-    begin = len(value) - len(value.lstrip(_LWS))
+    begin = len(value) - len(value.lstrip(FIELD_WHITESPACE))
     found = _TYPE_END.search(value, begin)
     end = found.start() if found else len(value)
     slash = value.find("/")
@@ -255,7 +256,7 @@ def _parse_value(value: str) -> tuple[str, str | None] | None:
     index = value.find(";", end)
     while 0 <= index < len(value):
         index += 1  # past ";"
-        while index < len(value) and value[index] in _LWS:
+        while index < len(value) and value[index] in FIELD_WHITESPACE:
             index += 1
         name_end = index
         while name_end < len(value) and value[name_end] not in ";=":
@@ -265,7 +266,7 @@ def _parse_value(value: str) -> tuple[str, str | None] | None:
             continue
         name = value[index:name_end]
         index = name_end + 1
-        while index < len(value) and value[index] in _LWS:
+        while index < len(value) and value[index] in FIELD_WHITESPACE:
             index += 1
         if index >= len(value) or value[index] == ";":
             continue  # an unquoted value of white space only
@@ -277,7 +278,7 @@ def _parse_value(value: str) -> tuple[str, str | None] | None:
             parameter = value[index:semicolon if semicolon >= 0 else len(value)]
             index = semicolon
         if name.lower() == "charset":
-            return kind, parameter.strip(_LWS).lower()
+            return kind, parameter.strip(FIELD_WHITESPACE).lower()
         if index < 0:
             break
     return kind, None

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+# RFC 9110's token characters (§5.6.2, tchar) and a field value's optional white space
+# (§5.6.3, OWS: space and tab only, as Chromium trims it; Python's strip() and Twisted's also
+# took \x0b and \x0c, and `text/html\x0b`, text to a browser, read as a page: a review). What
+# both engines' parsers and the Content-Type reading mean by them.
+TOKEN_CHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+FIELD_WHITESPACE = " \t"
+
 # Fields whose repeats are joined with a line break, not a comma: their values hold commas of
 # their own, and joined with ", " the second header's words were read as the first's. Two
 # X-Robots-Tag headers, `googlebot: nofollow` and `noindex` (Google's documented form), read

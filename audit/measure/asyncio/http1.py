@@ -45,7 +45,6 @@ from urllib.parse import unquote
 import httptools
 
 from audit.measure.failures import (
-    FIELD_WHITESPACE,
     HEADER_NAME,
     MAX_CHUNK_LINE_BYTES,
     MAX_HEAD_BYTES,
@@ -60,6 +59,7 @@ from audit.measure.failures import (
     valid_status,
 )
 from audit.measure.guard import AddressGuard, open_checked
+from audit.web.fields import FIELD_WHITESPACE
 
 __all__ = ["BadResponse", "Client", "Headers", "Response", "Target", "TooLarge", "split_url"]
 
