@@ -166,3 +166,46 @@ def test_spinning_interstitials_do_not_use_up_the_time_of_renders_queued_behind_
     pictured = {url for url, o in observations.items()
                 if any(e.startswith("screenshot:") for e in o.evidence)}
     assert pictured == {"http://go.test/ok0", "http://go.test/ok1"}
+
+
+def test_a_history_flood_costs_a_render_what_a_users_browser_allows(tmp_path: Path) -> None:
+    # Playwright turns off Blink's rate limit on history entries: a seed page pushing 100,000
+    # of them kept the browser busy for minutes past the render's timeout (a million: 568 s
+    # and 7 GB, an adversarial review), and every render behind it waited. With the limit a
+    # user's Chrome has, the page renders in well under a second and its link is planned.
+    flood = "<script>for(let i=0;i<100000;i++){history.pushState({},'','/p'+i)}</script>"
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, flood.encode() + SEED),
+        "go.test/warn": (200, {}, WARNING.replace("</body>", flood + "</body>").encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "10")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert json.loads(rendered.stdout)["seed_errors"] == []
+    (observation,) = list(Bundle(run).observations())
+    assert observation.outcome.value == "warned"
+    assert [e for e in observation.evidence if e.startswith("screenshot:")]
+
+
+def test_windows_a_page_opens_on_its_own_are_blocked_as_a_users_browser_blocks_them(
+        tmp_path: Path) -> None:
+    # With Playwright's popup blocking off, a seed page opening 2,000 windows on load was a
+    # `render_timeout` and none of its links was planned: a platform could hide every link of
+    # a page from a rendered audit, while its users' browsers block the windows unasked.
+    opener = ("<script>for(let i=0;i<2000;i++){window.open('http://shop.test/pop?'+i)}"
+              "</script>")
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, opener.encode() + SEED),
+        "go.test/warn": (200, {}, WARNING.encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+        "shop.test/pop": (200, {}, b"<p>pop</p>"),
+    }
+    with serve(pages) as site:
+        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "10")
+        popped = [path for path in site.requests if path.startswith("shop.test/pop")]
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert json.loads(rendered.stdout)["seed_errors"] == []
+    (observation,) = list(Bundle(run).observations())
+    assert observation.outcome.value == "warned"
+    assert popped == []
