@@ -113,6 +113,34 @@ def test_declarations_are_read_as_browsers_read_them() -> None:
         "<p>+ZeVnLIqe-</p>")
 
 
+XHTML_1_BIG5 = (b'<?xml version="1.0" encoding="big5"?>\n'
+                b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+                b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+                b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>'
+                + "提示".encode("big5") + b"</title></head><body><p>"
+                + "已停止訪問該網頁".encode("big5") + b"</p></body></html>")
+
+
+def test_an_xml_declaration_names_a_pages_encoding_as_in_a_browser(catalog: Catalog) -> None:
+    # An XHTML 1.0 page served as text/html declares its Big5 in the XML declaration alone:
+    # Chromium reads it (checked with Chromium 131); hulian tried GB18030 first, and the
+    # traditional-Chinese block phrase was mojibake and the block page `unrecognized`.
+    decoded = decode_html(XHTML_1_BIG5, "text/html")
+    assert (decoded.encoding, decoded.decided_by) == ("big5hkscs", "xml")
+    assert "已停止訪問該網頁" in parse_page(decoded.text).text
+    assert _outcome(catalog, "text/html", XHTML_1_BIG5) is Outcome.BLOCKED
+    # As Chromium: only at the first byte, in lower case, quoted; the header and a <meta>
+    # speak before it.
+    for other in (b" " + XHTML_1_BIG5, XHTML_1_BIG5.replace(b"<?xml", b"<?XML"),
+                  XHTML_1_BIG5.replace(b'"big5"', b"big5")):
+        assert decode_html(other, "text/html").encoding == "gb18030"
+    assert decode_html(XHTML_1_BIG5, "text/html; charset=gbk").encoding == "gb18030"
+    with_meta = XHTML_1_BIG5.replace(b"<head>", b'<head><meta charset="gbk"/>')
+    assert decode_html(with_meta, "text/html").encoding == "gb18030"
+    assert decode_html(XHTML_1_BIG5.replace(b'"big5"', b"'big5'"), "text/html").encoding == (
+        "big5hkscs")
+
+
 def test_a_notice_in_a_picture_is_not_the_targets_text(catalog: Catalog) -> None:
     # The target's title and skeleton, padded to its length, the notice only an image: no
     # text against the target's text says nothing of likeness.

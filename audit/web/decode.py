@@ -48,7 +48,7 @@ MAX_PAGE_BYTES = 20 * 1024 * 1024
 class Decoded:
     text: str
     encoding: str
-    decided_by: str  # bom | utf8 | header | meta | trial | detector | fallback
+    decided_by: str  # bom | utf8 | header | meta | xml | trial | detector | fallback
     truncated: bool = False
 
 
@@ -289,6 +289,22 @@ def meta_charset(head: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
+_XML_ENCODING = re.compile(rb"""encoding[ \t\r\n]*=[ \t\r\n]*(["'])([^"'>]*)\1""")
+
+
+def xml_declared_charset(data: bytes) -> str | None:
+    """The encoding an XML declaration names, as Chromium reads one in an HTML page too
+    (Blink's CheckForXMLCharset): only at the page's first byte, `<?xml` in lower case, the
+    value quoted. An old XHTML 1.0 page served as text/html often declares its Big5 this way
+    alone; read as GB18030 (the first trial), its traditional-Chinese block phrase was
+    mojibake to hulian and text to every browser (checked with Chromium 131, 2026-12-07)."""
+    if not data.startswith(b"<?xml"):
+        return None
+    end = data.find(b">", 5)
+    match = _XML_ENCODING.search(data, 5, end if end >= 0 else len(data))
+    return match.group(2).decode("ascii", "replace") if match else None
+
+
 # WHATWG's encodings that are not ASCII-compatible (an ASCII byte is not the ASCII character)
 # and the Python codecs that read them; "replacement" decodes a whole page to one U+FFFD.
 _NOT_ASCII_COMPATIBLE = {"utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
@@ -297,17 +313,18 @@ _NOT_ASCII_COMPATIBLE = {"utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
 
 def browser_declared(content_type: str | None, data: bytes) -> tuple[str, str] | None:
     """The encoding a browser takes from a page's declarations, and which one said it
-    ("header" or "meta"): the Content-Type's charset if it is a WHATWG label, else the
-    <meta>'s, which cannot say UTF-16 (read as UTF-8) nor x-user-defined (windows-1252)."""
+    ("header", "meta" or "xml"): the Content-Type's charset if it is a WHATWG label, else the
+    <meta>'s, else the XML declaration's (Chromium: a <meta> overrides it); neither of the
+    page's own can say UTF-16 (read as UTF-8) nor x-user-defined (windows-1252)."""
     header = webencodings.lookup(header_charset(content_type) or "")
     if header is not None:
         return header.name, "header"
-    meta = webencodings.lookup(meta_charset(data) or "")
-    if meta is None:
-        return None
-    name = {"utf-16le": "utf-8", "utf-16be": "utf-8",
-            "x-user-defined": "windows-1252"}.get(meta.name, meta.name)
-    return name, "meta"
+    for said_by, label in (("meta", meta_charset(data)), ("xml", xml_declared_charset(data))):
+        declared = webencodings.lookup(label or "")
+        if declared is not None:
+            return {"utf-16le": "utf-8", "utf-16be": "utf-8",
+                    "x-user-defined": "windows-1252"}.get(declared.name, declared.name), said_by
+    return None
 
 
 def declared_not_ascii(content_type: str | None, data: bytes) -> str | None:
@@ -355,7 +372,8 @@ def decode_html(data: bytes, content_type: str | None = None,
         return Decoded(data.decode("ascii", errors="replace"), "ascii", "utf8", truncated)
 
     for decided_by, declared in (("header", header_charset(content_type)),
-                                 ("meta", meta_charset(data))):
+                                 ("meta", meta_charset(data)),
+                                 ("xml", xml_declared_charset(data))):
         codec = _codec(declared)
         if codec and codec != "utf-8":
             declared_text = _strict(data, codec)
