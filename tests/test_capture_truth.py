@@ -894,3 +894,22 @@ def test_the_parameter_without_a_whole_token_is_no_other_runs_click(catalog: Cat
     (observation,) = _run(catalog, [_flow(f"{target}?{query}", body=TARGET_PAGE,
                                           request=WEBVIEW)], [_probe(target)])
     assert observation.outcome.value == "direct"
+
+
+@pytest.mark.parametrize(("content_type", "outcome"), [
+    ("application/xhtml+xml", "warned"), ("text/html; charset=utf-8", "warned"),
+    ("text/plain; charset=utf-8", "wrapped")])
+def test_an_xhtml_interstitial_off_the_endpoints_is_read(catalog: Catalog, content_type: str,
+                                                         outcome: str) -> None:
+    # Chromium shows XHTML as a page (its warning read by a person); the capture dropped
+    # every XML body, so the user's continue after the warning read as `wrapped`. Text stays
+    # text: a browser shows its markup, no warning.
+    warning_url = "https://linkcheck.example-guard.net/warn?u=" + quote(LINK, safe="")
+    body = ('<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+            "<head><title>安全提示</title></head><body><p>您即将离开微信，访问外部网页，请注意"
+            f'账号财产安全</p><a href="{LINK}">继续访问</a></body></html>').encode()
+    flows = [_flow(warning_url, body=body, request=WEBVIEW,
+                   response={"content-type": content_type}),
+             _flow(LINK, body=TARGET_PAGE, t=T + 3, request={**WEBVIEW, "referer": warning_url})]
+    (observation,) = _run(catalog, flows)
+    assert observation.outcome.value == outcome

@@ -293,3 +293,52 @@ def test_dialogs_read_from_script_text(catalog: Catalog, script: str, held: bool
                                           PROXY: (200, {}, html),
                                           TARGET: (200, {}, TARGET_PAGE)})
     assert outcome is (Outcome.UNRECOGNIZED if held else Outcome.WRAPPED)
+
+
+XHTML = b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head><body>'
+
+
+@pytest.mark.parametrize("kind", ["application/xhtml+xml", "text/xml; charset=utf-8",
+                                  "application/xml", "image/svg+xml"])
+def test_an_xhtml_page_served_as_xml_is_a_page(catalog: Catalog, kind: str) -> None:
+    # Chromium renders XML whose root is XHTML's as a page, its refresh run (checked with
+    # Chromium 131): no XML was read as a page, and such a forward was a page of no kind.
+    answers: Answers = {WRAPPER: (302, {"location": PROXY}, b""),
+                        PROXY: (200, {"content-type": kind},
+                                XHTML + b"<p>Ce lien est bloqu\xc3\xa9.</p><meta http-equiv="
+                                b'"refresh" content="0;url=' + TARGET.encode()
+                                + b'"/></body></html>'),
+                        TARGET: (200, {}, TARGET_PAGE.encode())}
+    control: Answers = {TARGET: (200, {}, TARGET_PAGE.encode())}
+    assert drive(catalog, WRAPPER, answers, control).outcome is Outcome.WRAPPED
+
+
+def test_an_xhtml_interstitial_is_read_as_xml_parses_it(catalog: Catalog) -> None:
+    # `<script/>` and `<title/>` are closed elements in XML; an HTML parser reads the rest of
+    # the page into them, the warning with it.
+    from audit.web.page import parse_page
+
+    page = parse_page((XHTML.replace(b"<title>x</title>", b'<title/><script src="/a.js"/>')
+                       + "<p>您即将离开本站</p><P>大写</P></body></html>".encode()).decode(),
+                      "http://go.test/", xml=True)
+    assert page.text == "您即将离开本站\n大写"
+    assert page.title == ""
+    # Not a page: XML without XHTML's root, shown by Chromium as a tree of elements.
+    from audit.web.decode import shown_as_html
+
+    assert not shown_as_html({"content-type": "application/xhtml+xml"}, b"<html><p>x</p></html>")
+    assert not shown_as_html({"content-type": "application/foo+xml"}, XHTML)  # a download
+    assert shown_as_html({"content-type": "text/xml"}, b'<?xml version="1.0"?>\n<!-- -->' + XHTML)
+
+
+def test_an_xhtml_seed_page_is_planned(catalog: Catalog) -> None:
+    from audit.measure.chain import plan_probes
+    from audit.model import SurfaceKind
+
+    seed = XHTML + f'<p>post</p><a href="{TARGET}">teapot</a></body></html>'.encode()
+    planned = plan_probes(seed, "application/xhtml+xml", "https://www.zhihu.com/question/1",
+                          source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
+    assert [p.target_url for p in planned.probes] == [TARGET]
+    tree = seed.replace(b' xmlns="http://www.w3.org/1999/xhtml"', b"")
+    assert plan_probes(tree, "application/xhtml+xml", "https://www.zhihu.com/question/1",
+                       source="zhihu", surface=SurfaceKind.POST, catalog=catalog).probes == []

@@ -10,8 +10,8 @@ from audit.bounded import read_bounded, read_file_bounded
 from audit.errors import HulianError
 from audit.judge.classify import classify_page, outbound_links, platform_for_url
 from audit.policy.catalog import Catalog
-from audit.web.decode import MAX_PAGE_BYTES, declared_not_ascii, decode_html
-from audit.web.page import parse_page
+from audit.web.decode import MAX_PAGE_BYTES, declared_not_ascii, decode_html, xml_type
+from audit.web.page import parse_page, renders_as_xhtml
 from audit.web.urls import host_of
 
 
@@ -42,6 +42,14 @@ def _looks_binary(data: bytes, content_type: str | None) -> bool:
     return head.startswith((b"\x1f\x8b", b"PK\x03\x04", b"%PDF", b"\x89PNG", b"\xff\xd8\xff"))
 
 
+def _served_as_xml(data: bytes, content_type: str | None, source: str) -> bool:
+    """Whether the page is XHTML a browser parses as XML: served with an XML type, or saved
+    as `.xhtml` (as a browser opens such a file) and XHTML by its root."""
+    if content_type is not None:
+        return xml_type(content_type) and renders_as_xhtml(data)
+    return source.lower().endswith((".xhtml", ".xht")) and renders_as_xhtml(data)
+
+
 def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None = None,
                   platform_id: str | None = None, content_type: str | None = None,
                   max_bytes: int = MAX_PAGE_BYTES) -> Inspection:
@@ -54,7 +62,8 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
     if decoded.truncated:
         warnings.append(f"{source}: page larger than {max_bytes} bytes; only the first "
                         f"{max_bytes} bytes were inspected")
-    page = parse_page(decoded.text, url, truncated=decoded.truncated)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated,
+                      xml=_served_as_xml(data, content_type, source))
     if page.root is None:
         raise InspectError(f"{source}: no HTML could be parsed from this file")
     if page.parse_issue in _LOST:

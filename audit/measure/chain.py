@@ -32,9 +32,8 @@ from audit.policy.catalog import Catalog
 from audit.web.decode import (
     content_codings,
     decode_html,
-    html_type,
     shown_as_html,
-    sniffs_as_html,
+    xml_type,
 )
 from audit.web.page import Page, parse_page
 from audit.web.urls import (
@@ -163,11 +162,13 @@ class Plan:
 def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
                 surface: SurfaceKind, catalog: Catalog) -> Plan:
     """The probes a seed page yields: one per distinct outbound link (anchor or plain text).
-    A body of no usable type that does not start as HTML is shown as text: none."""
-    if html_type(content_type) is None and not sniffs_as_html(body):
+    A body of no usable type that does not start as HTML is shown as text, XML that is not
+    XHTML as a tree: none."""
+    if not shown_as_html({"content-type": content_type or ""}, body):
         return Plan([])
     decoded = decode_html(body, content_type)
-    page = parse_page(decoded.text, url, truncated=decoded.truncated)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated,
+                      xml=xml_type(content_type))
     platform = catalog.platforms.get(source)
     probes: dict[str, Probe] = {}
     issues = [page.parse_issue] if page.parse_issue else []
@@ -315,7 +316,8 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     the response's Refresh header. `reached`: the chain came through the target before this
     page (it is the target's own: nothing to compare)."""
     decoded = decode_html(body, content_type)
-    page = parse_page(decoded.text, url, truncated=decoded.truncated, refresh=refresh, csp=csp)
+    page = parse_page(decoded.text, url, truncated=decoded.truncated, refresh=refresh, csp=csp,
+                      xml=xml_type(content_type))
     if page.root is None:
         return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import webencodings
 
 from audit.web.fields import FIELD_WHITESPACE, TOKEN_CHAR
+from audit.web.page import renders_as_xhtml
 
 # GB2312 and GBK are subsets of GB18030; decoding with the superset loses nothing and
 # accepts the characters real "gb2312" pages use anyway.
@@ -83,23 +84,44 @@ _SNIFFED_TAGS = tuple(b"<" + tag for tag in (
     b"table", b"a", b"style", b"title", b"b", b"body", b"br", b"p"))
 
 
+# XML types Chromium shows rather than downloads (net's supported non-image types): an XHTML
+# page served as any of them is a page; `application/foo+xml` is a download, `text/foo+xml`
+# text (checked with Chromium 131).
+XML_TYPES = frozenset({"application/xhtml+xml", "application/xml", "text/xml", "image/svg+xml",
+                       "application/atom+xml", "application/rss+xml"})
+
+
+def xml_type(header: str | None) -> bool:
+    """Whether a Content-Type says XML a browser shows (XML_TYPES): a page only if it is
+    XHTML (page.renders_as_xhtml)."""
+    return content_type(header).essence in XML_TYPES
+
+
 def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
     """Whether a browser shows this answer (lower-cased header names) as an HTML page: not a
     download (`Content-Disposition: attachment`); a Content-Type of `text/html` (html_type);
     or none usable, unless `nosniff` forbids sniffing, and a body that starts as HTML does.
     A notice served as `text/plain; x=html` or `text/plain x` (shown as text, its refresh never
     run), as a download, or as text under `nosniff` was read as a page whose refresh forwarded
-    to the target (two reviews). XHTML (`application/xhtml+xml`) is rendered as XML, and
-    without its namespace as a tree of elements: not read as a page either."""
+    to the target (two reviews). An XML type is a page where the root is XHTML's: without
+    the namespace Chromium shows a tree of elements; with it, the page, its refresh and
+    scripts run (until 2026-12-07 no XML was read as a page: an interstitial served as XHTML
+    was not read, and a capture's continue after it read as `wrapped`)."""
     by_headers = html_by_headers(headers)
-    return by_headers if by_headers is not None else sniffs_as_html(body)
+    if by_headers is not None:
+        return by_headers
+    if xml_type(headers.get("content-type")):
+        return renders_as_xhtml(body)
+    return sniffs_as_html(body)
 
 
 def html_by_headers(headers: dict[str, str]) -> bool | None:
     """What the headers alone decide of shown_as_html: True or False, or None where only
-    the body can tell (no usable type, and sniffing allowed)."""
+    the body can tell (an XML type; no usable type, and sniffing allowed)."""
     if _downloads(headers.get("content-disposition", "")):
         return False
+    if xml_type(headers.get("content-type")):
+        return None
     declared = html_type(headers.get("content-type"))
     if declared is not None:
         return declared

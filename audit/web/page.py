@@ -535,6 +535,53 @@ def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
     return root, issue
 
 
+XHTML_NAMESPACE = "http://www.w3.org/1999/xhtml"
+# How much of an XML body is read for its first element: what comes before it is a prolog
+# (declaration, doctype, comments), which a real page keeps short.
+_XML_PROLOG_BYTES = 256 * 1024
+
+
+def _xml_parser(**options: bool) -> dict[str, bool]:
+    """Options of every XML parse here: no entity is expanded (a page's own DTD could make a
+    billion of them) nor any DTD fetched; libxml2 recovers after errors as Chromium renders a
+    document up to its first one."""
+    return {"recover": True, "resolve_entities": False, "no_network": True, "load_dtd": False,
+            "huge_tree": True, **options}
+
+
+def renders_as_xhtml(body: bytes) -> bool:
+    """Whether a browser shows an XML answer (decode.XML_TYPES) as a page: its root element
+    is in the XHTML namespace. Chromium then runs its scripts and refreshes as an HTML page's;
+    any other XML it shows as a tree of elements (checked with Chromium 131, 2026-12-07)."""
+    parser = lxml.etree.XMLPullParser(events=("start",), **_xml_parser())
+    try:
+        for offset in range(0, min(len(body), _XML_PROLOG_BYTES), 16384):
+            parser.feed(body[offset:offset + 16384])
+            for _event, element in parser.read_events():
+                return bool(lxml.etree.QName(element).namespace == XHTML_NAMESPACE)
+    except (lxml.etree.LxmlError, ValueError):
+        return False
+    return False
+
+
+def _xhtml_tree(text: str) -> lxml.etree._Element | None:
+    """An XHTML page's tree as XML parses it (a `<script/>` or `<title/>` is closed where the
+    HTML parser reads the rest of the page into it), its elements renamed to their local
+    names so that the rest of the parse sees the HTML parser's kind of tree. Case is kept:
+    `<P>` is no paragraph in XHTML, nor `<SCRIPT>` a script."""
+    parser = lxml.etree.XMLParser(encoding="utf-8", remove_comments=False, **_xml_parser())
+    try:
+        root = lxml.etree.fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
+    except (lxml.etree.LxmlError, ValueError, UnicodeError):
+        return None
+    if root is None:
+        return None
+    for element in root.iter(lxml.etree.Element):
+        element.tag = lxml.etree.QName(element).localname
+    lxml.etree.cleanup_namespaces(root)
+    return root
+
+
 def _clean(value: str) -> str:
     return xml_text(value, replacement="")  # lxml elements cannot hold them
 
@@ -890,16 +937,17 @@ def _scheduled(refreshes: list[tuple[int, str | None]]) -> tuple[int, str | None
 
 
 def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
-               refresh: str | None = None, csp: str | None = None) -> Page:
+               refresh: str | None = None, csp: str | None = None, xml: bool = False) -> Page:
     """Parse page text; broken or empty markup gives a Page with what could be read.
     `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
     is recorded in `parse_issue` unless the parse itself lost more. `refresh` and `csp`: the
     response's Refresh and Content-Security-Policy headers, which a browser obeys as it does
-    the page's own <meta http-equiv>."""
+    the page's own <meta http-equiv>. `xml`: an XHTML page served as XML (decode.xml_type),
+    parsed as XML as a browser parses it."""
     page = Page(url=url, parse_issue="truncated" if truncated else None)
     if not text.strip():
         return page
-    root, issue = _libxml2_tree(text)
+    root, issue = (_xhtml_tree(text), None) if xml else _libxml2_tree(text)
     if issue is not None and len(text) <= FALLBACK_MAX_CHARS:
         # A bug in the second parser must not cost the first one's tree; the loss stays marked.
         with contextlib.suppress(Exception):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from audit.errors import HulianError
-from audit.web.decode import html_type
+from audit.web.decode import html_type, xml_type
 from audit.web.fields import add_field
 from audit.web.urls import REDIRECT_STATUSES
 
@@ -114,8 +114,9 @@ def keep_response_body(status: int | None, content_type: str) -> bool:
     is most of what makes the readers fast."""
     if status is None or status in REDIRECT_STATUSES:
         return False
-    # Kept unless the type says it is no HTML: without one, the analysis sniffs the body.
-    return html_type(content_type) is not False
+    # Kept unless the type says it is no HTML: without one, the analysis sniffs the body; an
+    # XML type is a page where its root is XHTML's (decode.shown_as_html).
+    return html_type(content_type) is not False or xml_type(content_type)
 
 
 def add_header(headers: dict[str, str], name: str, value: str) -> None:
