@@ -498,3 +498,36 @@ def test_a_page_cannot_choose_the_trigrams_its_sketch_is_made_of() -> None:
                 assert keyed is not None and abs(keyed - exact) < 0.06, (keyed, exact)
         finally:
             compare.use_sketch_key(key)
+
+
+DOUYIN_ENDPOINT = ("https://link.wtturl.cn/?aid=1128&scene=im&target="
+                   "https%3A%2F%2Fwww.taobao.com%2F")
+
+
+@pytest.mark.parametrize(("body", "kind"), [
+    # Block words, and a "continue" back into the platform: a block (it read `warned`, the
+    # platform's home its target).
+    ("<h2>已停止访问该网页</h2><p>该网页包含违规内容，被多人投诉。</p>"
+     "<a href='https://www.douyin.com/'>继续浏览其他内容</a>", PageKind.BLOCKED),
+    # Words no marker knows and the same way back: the structure says no way on.
+    ("<h2>该网页暂时无法访问</h2><p>经用户举报，该网页涉嫌违规，为保障您的安全已限制访问。</p>"
+     "<a href='https://www.douyin.com/'>继续浏览抖音</a>", PageKind.BLOCKED),
+    # A script-driven "continue" on a page whose scripts go nowhere off the platform: where
+    # it leads cannot be read (it read `warned`).
+    ("<h2>This page can't be opened</h2><p>It was reported by users and is restricted.</p>"
+     "<button onclick='history.back()'>Continue browsing TikTok</button>",
+     PageKind.UNRECOGNIZED),
+    # Positive controls: a continue that leads off the platform, or a script-driven one on a
+    # page whose script leads off it, is a way on.
+    ("<h2>即将离开抖音</h2><p>请注意账号安全。</p>"
+     "<a href='https://www.taobao.com/'>继续访问</a>", PageKind.WARNED),
+    ("<h2>提示</h2><p>外部链接。</p><a href='javascript:;' id=go>继续访问</a>"
+     "<script>document.getElementById('go').onclick=function(){location.href="
+     "decodeURIComponent(location.search.split('target=')[1])}</script>", PageKind.WARNED),
+])
+def test_a_continue_back_into_the_platform_is_no_way_on(catalog: Catalog, body: str,
+                                                        kind: PageKind) -> None:
+    page = parse_page(page_bytes(body).decode(), DOUYIN_ENDPOINT)
+    facts = classify_page(page, catalog, platform_for_url(DOUYIN_ENDPOINT, catalog),
+                          target="https://www.taobao.com/")
+    assert facts.kind is kind, facts

@@ -19,6 +19,7 @@ from audit.judge.interception import (
     endpoint_at,
     has_word,
     label_role,
+    may_lead_out,
     off_platform,
     read_structure,
 )
@@ -279,20 +280,35 @@ def _mostly_url(line: str) -> bool:
     return sum(len(u) for u in find_text_urls(line)) * 2 > len(line)
 
 
-def _continue_link(page: Page, markers: GenericMarkers) -> tuple[str | None, bool]:
-    """A link labelled like 继续访问 / 繼續訪問 / Continue: its URL, and whether any such
-    control is present (true even for javascript: buttons, whose URL cannot be read)."""
+def _continue_link(page: Page, markers: GenericMarkers, platform: Platform | None,
+                   target: str | None) -> tuple[str | None, bool]:
+    """A control labelled like 继续访问 / 繼續訪問 / Continue that may lead on: the URL of the
+    first such link, and whether any such control is present (true for javascript: buttons
+    too, whose URL cannot be read). A link back into the page's site or platform is no way
+    on, whatever its label: "继续浏览其他内容" to the platform's home under "已停止访问该网页"
+    made a block page a warning (a review)."""
     present = False
     for anchor in page.anchors:
         if label_role(anchor.text, markers) == "continue":
-            present = True
             url = resolve(page.url, anchor.href)
-            if url:
+            if url is None:
+                present = True
+            elif leads_on(url, page, platform, target):
                 return url, True
     for el in page.select("button, [role=button]"):
         if label_role(text_of(el), markers) == "continue":
             present = True
     return None, present
+
+
+def leads_on(url: str, page: Page, platform: Platform | None, target: str | None) -> bool:
+    """Whether a control's link may lead past the page: off its site and platform, through
+    the platform's wrapper to a target off it, or to a page of the platform that carries the
+    target's address (interception.may_lead_out)."""
+    if not _stays(url, page, platform):
+        return True
+    return platform is not None and may_lead_out(
+        url, page.url, platform, target or _target_from_own_url(page))
 
 
 def _signatures_for_host(catalog: Catalog, host: str | None
@@ -682,7 +698,7 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
     if not short:
         return None
     visible = f"{page.title}\n{page.text}"
-    continue_url, continue_present = _continue_link(page, markers)
+    continue_url, continue_present = _continue_link(page, markers, platform, target)
     at_once = forward is not None and not forward.delayed
     leads_off = forward is not None and (at_once or not _stays(forward.url, page, platform))
     if _any_phrase(visible, markers.copy_only):

@@ -153,7 +153,7 @@ def shown_urls(page: Page) -> list[str]:
 _HOST_LIKE = re.compile(r"\w(?:[\w.-]*\w)?")
 
 
-def _may_lead_out(url: str, page_url: str | None, platform: Platform,
+def may_lead_out(url: str, page_url: str | None, platform: Platform,
                   target: str | None) -> bool:
     """Whether a link to the platform's own pages may lead off it: through one of its
     wrappers (the page's own with another query too: `&confirm=1` or `&lang=en`, which only
@@ -213,9 +213,18 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     # ("移動する" to `/jump?u=TARGET`) or not (an appeal to `/appeal?url=TARGET`): a person
     # must say (below). Read as no way on, a leave page in Japanese was a block (a review);
     # read as one, a block page with an appeal link was a warning (the next review).
-    may_lead_out = [c for c in found if c.url and c.role == "unknown" and c not in offsite
-                    and _may_lead_out(c.url, page.url, platform, known_target)]
-    labelled = [c for c in found if c.role == "continue"]
+    through_platform = [c for c in found if c.url and c.role == "unknown" and c not in offsite
+                    and may_lead_out(c.url, page.url, platform, known_target)]
+    # Labelled as a way on and leading on: off the platform, or through its way out. A link
+    # labelled "继续浏览…" back into the platform is none (a block page offering a way back
+    # read as a warning: a review); a script-driven one is, where the page's scripts may
+    # lead off the platform (where it leads cannot be read), else a person must say.
+    scripted_out = any(url is None or off_platform(url, page.url, platform)
+                       for url in script_targets or ())
+    labelled = [c for c in found if c.role == "continue"
+                and (c in offsite or (c.url is None and scripted_out)
+                     or (c.url is not None and may_lead_out(c.url, page.url, platform,
+                                                            known_target)))]
     lone = ([] if target_site else
             [c for c in offsite if len({_site(o.url) for o in offsite}) == 1
              and len(page.anchors) <= 5])
@@ -233,7 +242,8 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
                            target=shown_target)
         return Reading(PageKind.UNRECOGNIZED, "target_shown_without_instruction",
                        target=shown_target)
-    unread = [c for c in found if c.url is None and c.role == "unknown"] + may_lead_out
+    unread = [c for c in found if c.url is None and c.role in ("unknown", "continue")
+              ] + through_platform
     if unread:
         # A script-driven control with a label no marker knows may well be the way on.
         return Reading(PageKind.UNRECOGNIZED, "unread_control")
