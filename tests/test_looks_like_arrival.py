@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from audit.measure.capture.formats import keep_response_body
-from audit.model import Outcome
+from audit.model import Outcome, PageKind
 from audit.policy.catalog import Catalog, load_catalog
 from audit.web.urls import as_requested
 from tests.chaindrive import ARTICLE, TARGET, WRAPPER, Answers, drive
@@ -342,3 +342,31 @@ def test_an_xhtml_seed_page_is_planned(catalog: Catalog) -> None:
     tree = seed.replace(b' xmlns="http://www.w3.org/1999/xhtml"', b"")
     assert plan_probes(tree, "application/xhtml+xml", "https://www.zhihu.com/question/1",
                        source="zhihu", surface=SurfaceKind.POST, catalog=catalog).probes == []
+
+
+TCN_COPY_PAGE = ('<html><head><title>微博-出错了</title></head><body><div class="wrap">'
+                 '<p class="desc">如需浏览，请长按网址复制后使用浏览器访问</p>'
+                 '<p class="link">http://shop.test/item1</p></div></body></html>').encode()
+
+
+@pytest.mark.parametrize("body", [
+    "<p>您的访问已被拦截，请稍后再试。</p>".encode(),  # a WAF's notice
+    "<p>请复制链接到浏览器打开 https://shop.example-target.com/item/42</p>".encode(),
+    '<p>即将跳转到商品页</p><a href="https://app.example-target.com/open">继续</a>'.encode(),
+])
+def test_the_targets_own_page_is_the_targets_whatever_it_says(catalog: Catalog,
+                                                               body: bytes) -> None:
+    # The link went straight to the target, and the target answered with a notice of its
+    # own: read by the markers, the platform that linked to it was accused (a review).
+    answers: Answers = {TARGET: (200, {}, b"<html><body>" + body + b"</body></html>")}
+    assert drive(catalog, TARGET, answers, {}).outcome is Outcome.DIRECT
+
+
+def test_a_short_link_to_a_platforms_own_copy_page_is_that_platforms_doing(
+        catalog: Catalog) -> None:
+    # A forum's link to a Weibo short link, which t.cn answers with Weibo's copy-to-browser
+    # page: Weibo's own page, where the forum's link led, not the forum's obstruction.
+    link = "http://t.cn/RgAKoPE"
+    observation = drive(catalog, link, {link: (200, {}, TCN_COPY_PAGE)}, {}, target=link)
+    assert observation.outcome is Outcome.DIRECT
+    assert observation.page is not None and observation.page.kind is PageKind.CONTENT

@@ -394,6 +394,14 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
                               headline=facts.headline,
                               reason_text=facts.headline if ours else None,
                               excerpt=facts.excerpt)
+    if chain.came_through_target and facts.kind in _INTERCEPTIONS:
+        # The target's own URL has answered: from there every page is the target's (its
+        # firewall's notice, its own "open in a browser" page, a short link's platform page),
+        # not the audited platform's. Read by the catalog's markers, a Weibo short link's
+        # copy-to-browser page failed the forum that linked to it, and a shop's WAF notice
+        # read as the forum blocking the shop (a review). Its anti-bot answers stay errors.
+        facts = PageFacts(kind=PageKind.CONTENT, title=facts.title, headline=facts.headline,
+                          excerpt=facts.excerpt, parse_issue=facts.parse_issue)
     if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
         # The interstitial decides the outcome: the target page reached through a warning's
         # continue link must not overwrite it.
@@ -429,6 +437,11 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         if analysis.js_target:
             return _follow(chain, resolve(response.url, analysis.js_target), "js")
     return Step("stop")
+
+
+# The page kinds that say the platform stood between the user and the link.
+_INTERCEPTIONS = frozenset({PageKind.BLOCKED, PageKind.COPY_ONLY, PageKind.WARNED,
+                            PageKind.UNRECOGNIZED})
 
 
 def _known_interstitial(facts: PageFacts) -> bool:
