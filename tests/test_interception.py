@@ -531,3 +531,29 @@ def test_a_continue_back_into_the_platform_is_no_way_on(catalog: Catalog, body: 
     facts = classify_page(page, catalog, platform_for_url(DOUYIN_ENDPOINT, catalog),
                           target="https://www.taobao.com/")
     assert facts.kind is kind, facts
+
+
+@pytest.mark.parametrize(("body", "kind"), [
+    # Forwards a browser makes at once without `location`: a block with no way on, the
+    # critical rule failed (a review).
+    ("<p>正在打开，请稍候…</p><form id=f method=get action='https://www.taobao.com/'></form>"
+     "<script>document.getElementById('f').submit();</script>", PageKind.UNRECOGNIZED),
+    ("<p>正在打开，请稍候…</p><script>window.open('https://www.taobao.com/', '_self')</script>",
+     PageKind.UNRECOGNIZED),
+    ("<p>正在打开，请稍候…</p><a id=a href='https://www.taobao.com/'></a>"
+     "<script>document.getElementById('a').click()</script>", PageKind.WARNED),
+    # A form's button labelled as the way on leads where its form goes: off the platform a
+    # way on; to the platform's own page, where the server may forward anywhere, unread.
+    ("<p>链路巡检</p><form action='https://www.taobao.com/'><button>继续访问</button></form>",
+     PageKind.WARNED),
+    ("<p>链路巡检</p><form method=post action='/confirm'><button>继续访问</button></form>",
+     PageKind.UNRECOGNIZED),
+    # Positive control: no script, no way on.
+    ("<p>该网页暂时无法访问</p><a href='https://www.douyin.com/'>返回首页</a>", PageKind.BLOCKED),
+])
+def test_a_forward_without_location_is_a_possible_way_on(catalog: Catalog, body: str,
+                                                         kind: PageKind) -> None:
+    page = parse_page(page_bytes(body).decode(), DOUYIN_ENDPOINT)
+    facts = classify_page(page, catalog, platform_for_url(DOUYIN_ENDPOINT, catalog),
+                          target="https://www.taobao.com/")
+    assert facts.kind is kind, facts

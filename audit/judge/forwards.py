@@ -643,13 +643,23 @@ def _js_navigation(page: Page) -> tuple[str, bool] | None:
                              for script in scripts[:where + 1])
 
 
+# Ways a script navigates other than through `location`: opening a window in the page's
+# place (`open(url, '_self')`), submitting a form, clicking a link, the Navigation API.
+_OTHER_NAVIGATION = re.compile(
+    r"\bopen\s*\(|\.(?:request)?[sS]ubmit\s*\(|\.click\s*\(|\bnavigation\s*[.\[]")
+
+
 def script_targets(page: Page) -> list[str | None]:
     """Where the page's scripts navigate, on load or not (a handler, a condition, a timer):
     each target made absolute, None where it is not a string literal (it may be anywhere);
     for a target built from a written start that names its host, that start.
     Targets that lead nowhere (`#`, `javascript:`, a relative one on a page without its URL)
-    are left out."""
+    are left out. A script that may navigate in another way (_OTHER_NAVIGATION) adds a None:
+    an endpoint page that submitted a form to the target, or opened it in its own window, on
+    load read as a block with no way on (a review)."""
     targets: list[str | None] = []
+    if any(_OTHER_NAVIGATION.search(script) for script in page.runnable_scripts):
+        targets.append(None)
     for navigation in _navigations(page):
         written = navigation.literal if navigation.literal is not None else navigation.start
         if written is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from audit.model import (
@@ -105,17 +105,33 @@ class Control:
     role: Role
 
 
-def controls(page: Page, markers: GenericMarkers) -> list[Control]:
+def controls(page: Page, markers: GenericMarkers,
+             platform: Platform | None = None) -> list[Control]:
     """Every link and button of the page. A link without an http(s) destination
-    (javascript:, '#', empty) is script-driven: where it leads cannot be read."""
+    (javascript:, '#', empty) is script-driven: where it leads cannot be read. A button that
+    submits a form whose action leads off the page's site and platform leads there; one that
+    submits to the platform's own pages may be forwarded anywhere from there, as a
+    script-driven one."""
     found = [Control(anchor.text, resolve(page.url, anchor.href),
                      label_role(anchor.text, markers))
              for anchor in page.anchors]
     for element in page.select(_BUTTONS):
         label = element.get("value") if element.tag == "input" else text_of(element)
         label = " ".join((label or "").split())
-        found.append(Control(label, None, label_role(label, markers)))
+        found.append(Control(label, _submitted_to(element, page, platform),
+                             label_role(label, markers)))
     return found
+
+
+def _submitted_to(button: Any, page: Page, platform: Platform | None) -> str | None:
+    """Where a button's form sends the reader, where that is off the page's site and
+    platform (see controls)."""
+    kind = (button.get("type") or "submit").strip().lower()
+    form = next(button.iterancestors("form"), None)
+    if kind != "submit" or form is None or not form.get("action"):
+        return None
+    url = resolve(page.url, form.get("action", ""))
+    return url if url is not None and off_platform(url, page.url, platform) else None
 
 
 @dataclass(frozen=True)
@@ -202,7 +218,7 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     shown = [u for u in shown_urls(page) if off_platform(u, page.url, platform)]
     shown_target = next((u for u in shown if target_site and _site(u) == target_site),
                         shown[0] if shown else None)
-    found = controls(page, markers)
+    found = controls(page, markers, platform)
     offsite = [c for c in found if c.url and off_platform(c.url, page.url, platform)]
 
     # A way on: a control labelled as one, or a link that leads to the target's site. When
