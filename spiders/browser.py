@@ -24,13 +24,14 @@ import asyncio
 import contextlib
 import logging
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from scrapy import Request
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from spiders.failures import RenderTimeout
-from spiders.settings import CLOSE_TIMEOUT_S, download_timeout
+from spiders.settings import CLOSE_TIMEOUT_S, LOAD_WAIT_S, download_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,21 @@ async def remember_page(page: Page, request: Request) -> None:
 
 
 class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore[misc]
+    async def _get_response_and_download(self, request: Request, page: Page,
+                                         spider: object) -> object:
+        """scrapy-playwright's navigation, waiting for the document rather than for every
+        subresource (`load`), then for `load` at most LOAD_WAIT_S: what a user sees then is
+        what is read (spiders/settings.py, LOAD_WAIT_S). The one place scrapy-playwright
+        offers no setting for: its page methods are each followed by a wait for `load` that
+        fails the request."""
+        request.meta["playwright_page_goto_kwargs"] = {
+            **(request.meta.get("playwright_page_goto_kwargs") or {}),
+            "wait_until": "domcontentloaded"}
+        found = await super()._get_response_and_download(request, page, spider)
+        with contextlib.suppress(PlaywrightError):  # not loaded in time, or gone: read as is
+            await page.wait_for_load_state("load", timeout=LOAD_WAIT_S * 1000)
+        return found
+
     async def download_request(self, request: Request) -> Response:
         if not request.meta.get("playwright"):
             plain: Response = await super().download_request(request)

@@ -19,6 +19,13 @@ def download_timeout(meta: dict[str, Any], settings: Any) -> float:
     return float(meta.get("download_timeout") or settings.getfloat("DOWNLOAD_TIMEOUT"))
 
 
+# How long a render waits for `load` once the document is parsed: a page is read when its
+# document is (DOMContentLoaded), then given this long for its subresources and `onload`
+# scripts. Waiting for `load` itself, one image that never finished loading (a stalled
+# tracker, a slow ad server, a hostile drip) made every seed page a `render_timeout`, its links
+# never planned, where a user's Chrome shows the page and its links at once (a review).
+LOAD_WAIT_S = 5.0
+
 # The JavaScript heap of a rendered page, in MB (V8's old space: most of what a script holds).
 V8_HEAP_MB = 512
 
@@ -43,8 +50,12 @@ def render(gate_args: list[str]) -> dict[str, Any]:
     gate applies the private-address guard and the routes to every request of the browser's,
     so the context has no proxy of its own. Service workers are off: a worker's requests
     are the browser's too, and it could outlive the page it came with."""
+    # Downloads are refused, as a headless Chrome refuses them unasked: Playwright's contexts
+    # accept them, and one `<a download>` a seed page clicked streamed an endless file into
+    # /tmp for the rest of the run (30 GB in 172 s, after its page was closed: a download is
+    # the browser's, not the tab's; an adversarial review).
     context: dict[str, Any] = {"ignore_https_errors": False, "java_script_enabled": True,
-                               "service_workers": "block"}
+                               "service_workers": "block", "accept_downloads": False}
     return {
         "DOWNLOAD_HANDLERS": {
             "http": "spiders.browser.BoundedPlaywrightHandler",

@@ -3,17 +3,22 @@ that only a script writes are found, and interstitials get a screenshot as evide
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from audit.evidence.bundle import Bundle
-from tests.localsite import forum_policies, serve
+from tests import zoo
+from tests.localsite import serve
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,7 +31,7 @@ pytestmark = [
 SEED = b"""<html><body><p>post</p><div id="links"></div>
 <script>
 var a = document.createElement('a');
-a.href = 'http://go.test/warn'; a.textContent = 'shop';
+a.href = 'http://go.test/warn?url=http://shop.test/item'; a.textContent = 'shop';
 document.getElementById('links').appendChild(a);
 </script></body></html>"""
 
@@ -36,7 +41,8 @@ WARNING = ("<html><head><title>即将离开测试论坛</title></head><body><p>�
 
 def _run(tmp_path: Path, site_url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],
                                                                  Path]:
-    policies = forum_policies(tmp_path / "policies")
+    # `go.test` is the forum's link wrapper (`?url=`): its pages are the interstitials.
+    policies = zoo.policies(tmp_path / "policies")
     out = tmp_path / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "audit.cli", "--policies", str(policies), "run", "--seed",
@@ -121,7 +127,7 @@ def test_a_page_whose_script_holds_the_browser_after_load_costs_one_timeout(
     spin = "<script>onload=()=>setTimeout(()=>{for(;;){}},0)</script>"
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {
         "forum.test/p": (200, {}, SEED),
-        "forum.test/spin": (200, {}, b"<p>post</p><a href='http://go.test/warn'>x</a>"
+        "forum.test/spin": (200, {}, b"<p>post</p><a href='http://go.test/warn?url=http://shop.test/item'>x</a>"
                             + spin.encode()),
         "go.test/warn": (200, {}, WARNING.replace("</body>", spin + "</body>").encode()),
         "shop.test/item": (200, {}, b"<p>item</p>"),
@@ -146,8 +152,8 @@ def test_spinning_interstitials_do_not_use_up_the_time_of_renders_queued_behind_
     # interstitials took the time of every render behind them, which lost their screenshots
     # (an adversarial review). The bound now starts when the page exists.
     spin = "<script>onload=()=>setTimeout(()=>{for(;;){}},0)</script>"
-    links = [f"http://go.test/spin{i}" for i in range(5)] + ["http://go.test/ok0",
-                                                             "http://go.test/ok1"]
+    links = ([f"http://go.test/spin{i}?url=http://shop.test/s{i}" for i in range(5)]
+             + [f"http://go.test/ok{i}?url=http://shop.test/o{i}" for i in range(2)])
     seed = "".join(f"<a href='{link}'>{i}</a>" for i, link in enumerate(links))
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {
         "forum.test/p": (200, {}, f"<p>post</p>{seed}".encode()),
@@ -165,7 +171,7 @@ def test_spinning_interstitials_do_not_use_up_the_time_of_renders_queued_behind_
     assert len(observations) == 7
     pictured = {url for url, o in observations.items()
                 if any(e.startswith("screenshot:") for e in o.evidence)}
-    assert pictured == {"http://go.test/ok0", "http://go.test/ok1"}
+    assert pictured == {"http://shop.test/o0", "http://shop.test/o1"}
 
 
 def test_a_history_flood_costs_a_render_what_a_users_browser_allows(tmp_path: Path) -> None:
@@ -209,3 +215,70 @@ def test_windows_a_page_opens_on_its_own_are_blocked_as_a_users_browser_blocks_t
     (observation,) = list(Bundle(run).observations())
     assert observation.outcome.value == "warned"
     assert popped == []
+
+
+def test_a_subresource_that_never_loads_does_not_hide_a_pages_links(tmp_path: Path) -> None:
+    # A render waited for `load`: one image that never finished made every seed page a
+    # `render_timeout` and none of its links was planned, where a user's Chrome shows the
+    # page at once (an adversarial review). The page is read once its document is.
+    stalled = b"<img src='http://slow.test/pixel.gif'>"
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, SEED.replace(b"<p>post</p>", b"<p>post</p>" + stalled)),
+        "go.test/warn": (200, {}, WARNING.encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+        "slow.test/pixel.gif": (200, {"Content-Type": "image/gif"}, b"GIF89a"),
+    }
+    with serve(pages, delays={"slow.test/pixel.gif": 120.0}) as site:
+        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "20")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert json.loads(rendered.stdout)["seed_errors"] == []
+    (observation,) = list(Bundle(run).observations())
+    assert observation.outcome.value == "warned"
+
+
+class _Endless(BaseHTTPRequestHandler):
+    """The seed page, which clicks a download of an endless file, and that file; `sent`
+    counts the file's bytes the browser took."""
+
+    sent: ClassVar[list[int]] = [0]
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/inf"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Disposition", "attachment; filename=x.bin")
+            self.end_headers()
+            chunk = b"\0" * 1_048_576
+            with contextlib.suppress(OSError):
+                for _ in range(4096):
+                    self.wfile.write(chunk)
+                    self.sent[0] += len(chunk)
+            return
+        body = (SEED.replace(b"</body>", b"<a id=d download href='http://forum.test/inf'>f</a>"
+                             b"<script>document.getElementById('d').click()</script></body>")
+                if self.path.endswith("/p") else WARNING.encode()
+                if "go.test" in self.path else b"<p>item</p>")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_download_a_page_starts_is_refused(tmp_path: Path) -> None:
+    # Playwright's contexts accept downloads: a seed page clicking an endless one had the
+    # browser stream it into /tmp for the rest of the run (30 GB in 172 s; a review).
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        rendered, run = _run(tmp_path, f"http://127.0.0.1:{server.server_address[1]}",
+                             "--render", "--timeout", "10")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert len(list(Bundle(run).observations())) == 1
+    assert _Endless.sent[0] < 64 * 1_048_576, _Endless.sent[0]
