@@ -370,3 +370,25 @@ def test_a_short_link_to_a_platforms_own_copy_page_is_that_platforms_doing(
     observation = drive(catalog, link, {link: (200, {}, TCN_COPY_PAGE)}, {}, target=link)
     assert observation.outcome is Outcome.DIRECT
     assert observation.page is not None and observation.page.kind is PageKind.CONTENT
+
+
+@pytest.mark.parametrize(("external", "outcome"), [
+    # A script loaded from elsewhere that the parser waits for runs before the forward: it
+    # may ask "即将离开…是否继续？" (a shared leave.js), which cannot be read. It read `wrapped`.
+    ("<script src='/static/leave.js'></script>", Outcome.UNRECOGNIZED),
+    ("<script type='text/javascript' src='/static/leave.js'></script>", Outcome.UNRECOGNIZED),
+    # Positive controls: scripts that run after the page is parsed, a module, a data block,
+    # one inside <noscript>, and one after the forward do not come before it.
+    ("<script async src='/a.js'></script>", Outcome.WRAPPED),
+    ("<script defer src='/a.js'></script>", Outcome.WRAPPED),
+    ("<script type=module src='/a.js'></script>", Outcome.WRAPPED),
+    ("<script type='application/ld+json' src='/a.json'></script>", Outcome.WRAPPED),
+    ("<noscript><script src='/a.js'></script></noscript>", Outcome.WRAPPED),
+])
+def test_a_script_from_elsewhere_before_a_forward_holds_it(catalog: Catalog, external: str,
+                                                           outcome: Outcome) -> None:
+    html = (f"<html><head>{external}</head><body><script>location.replace('{TARGET}')"
+            "</script><script src='/after.js'></script></body></html>")
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                       PROXY: (200, {}, html),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is outcome

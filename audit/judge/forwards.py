@@ -639,8 +639,12 @@ def _js_navigation(page: Page) -> tuple[str, bool] | None:
     if (any(_MAY_CANCEL.search(text) for text in after)
             or any(_NAVIGATION_API.search(script) for script in scripts)):
         return None
-    return last.literal, any(_DIALOG.search(script.encode("utf-8", "replace"))
-                             for script in scripts[:where + 1])
+    # A script loaded from elsewhere before the navigating one runs first, and may open a
+    # dialog (a shared `leave.js` asking "即将离开…是否继续？") that hulian cannot read: a
+    # wrapper's forward after one read as the link open (a review). Held, as a dialog is.
+    external = where < len(page.external_before) and page.external_before[where]
+    return last.literal, external or any(_DIALOG.search(script.encode("utf-8", "replace"))
+                                         for script in scripts[:where + 1])
 
 
 # Ways a script navigates other than through `location`: opening a window in the page's

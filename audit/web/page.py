@@ -91,6 +91,10 @@ class Page:
     # JSON data, templates (`text/x-template`) or other types, whose text is read but not
     # run, and none where the page's meta Content-Security-Policy blocks inline scripts.
     runnable_scripts: list[str] = field(default_factory=list)
+    # For each runnable script: whether a script loaded from elsewhere that the parser waits
+    # for (no `async`, `defer` or module) comes before it. What it does (a confirm(), a
+    # navigation of its own) cannot be read.
+    external_before: list[bool] = field(default_factory=list)
     canonical: str | None = None
     base_href: str | None = None
     meta_refresh: str | None = None
@@ -872,6 +876,24 @@ def _runs(script: lxml.etree._Element) -> bool:
     return _runnable(script_type)
 
 
+def _external_before(root: lxml.etree._Element,
+                     runnable: list[lxml.etree._Element]) -> list[bool]:
+    """Page.external_before of the runnable inline scripts `runnable`, in document order."""
+    wanted = set(runnable)
+    seen_external = False
+    before: dict[lxml.etree._Element, bool] = {}
+    for script in root.iter("script"):
+        if script in wanted:
+            before[script] = seen_external
+        elif ((script.get("src") or "").strip() and script.get("async") is None
+              and script.get("defer") is None and script.get("nomodule") is None
+              and (script.get("type") or "").strip().lower() != "module"
+              and _runnable(script.get("type"))
+              and not any(True for _ in script.iterancestors("template", "noscript", "math"))):
+            seen_external = True
+    return [before.get(script, False) for script in runnable]
+
+
 _ASCII_WHITESPACE = " \t\n\f\r"
 
 
@@ -1009,9 +1031,10 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     page.scripts = [s.text for s in inline]
     if not sandboxed:
         dropped = _after_frameset(root)
-        page.runnable_scripts = [s.text for s in _allowed(inline, header_policies,
-                                                          meta_policies)
-                                 if _runs(s) and s not in dropped]
+        runnable = [s for s in _allowed(inline, header_policies, meta_policies)
+                    if _runs(s) and s not in dropped]
+        page.runnable_scripts = [s.text for s in runnable]
+        page.external_before = _external_before(root, runnable)
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)
