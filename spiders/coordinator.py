@@ -132,7 +132,11 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
         _settings(config, writer, evidence, progress, redis_url, writer.run_id, worker),
         seeds=seeds, all_seeds=seeds, catalog=catalog, run_id=writer.run_id,
         planned=planned, redis_url=redis_url, worker_id=worker, coordinator=True,
-        store_url=store_url)
+        store_url=store_url, parse_processes=config.parse_processes)
+    lost = internal_errors(client, keys)
+    if lost:
+        client.set(keys.aborted, "1", ex=KEY_TTL_S)
+        raise DistributedError(lost)
     if not client.exists(keys.done):
         client.set(keys.aborted, "1", ex=KEY_TTL_S)  # workers stop instead of waiting
         raise DistributedError("the crawl stopped before the frontier was drained "
@@ -249,5 +253,25 @@ def work(*, redis_url: str, store_url: str | None, run_id: str | None, evidence:
         stats = run_spider(
             _settings(config, None, evidence, None, redis_url, run, worker),
             seeds=[], catalog=catalog, run_id=run, redis_url=redis_url, worker_id=worker,
-            coordinator=False, store_url=store)
+            coordinator=False, store_url=store, parse_processes=config.parse_processes)
+    lost = internal_errors(client, keys)
+    if lost:
+        raise DistributedError(lost)
     return WorkerResult(run, worker, str(warc), stats)
+
+
+def internal_errors(client: Any, keys: RunKeys) -> str | None:
+    """The message of a run stopped by internal errors in any of its processes (see
+    DistributedSpider.on_error), or None."""
+    counts = {_text(name): int(count) for name, count in client.hgetall(keys.errors).items()}
+    if not counts:
+        return None
+    return ("the crawl lost probes to internal errors ("
+            + ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items()))
+            + "; the traceback is in the log of the process that had it); the run stopped "
+            "unsealed, the store keeps what was observed / 内部错误导致部分探测丢失，运行已停止，"
+            "未封存")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -7,8 +7,8 @@ the design and its caveats are docs/distributed.md.
 Redis keys, all under `hulian:<run-id>:` (see RunKeys): `requests` (the scrapy-redis queue),
 `dupefilter`, `leases` (probe id or `seed:<url>` -> worker id), `hb:<worker>` (a heartbeat
 with a TTL), `begun` (probes whose chain was started once), `seeds` (seed url -> error or ''),
-`warcs` (worker -> its WARC file), `info` (the run's config for workers), `done`,
-`aborted`.
+`warcs` (worker -> its WARC file), `info` (the run's config for workers), `errors`
+(exception name -> count, of callbacks and items that raised anywhere), `done`, `aborted`.
 """
 
 from __future__ import annotations
@@ -85,6 +85,10 @@ class RunKeys:
         return self.key("done")
 
     @property
+    def errors(self) -> str:  # internal errors of any process: the run stops, unsealed
+        return self.key("errors")
+
+    @property
     def aborted(self) -> str:  # the coordinator stopped before the frontier was drained
         return self.key("aborted")
 
@@ -136,6 +140,7 @@ class DistributedSpider(LinkAuditSpider):
         self.finished = False
         self.requeued = 0
         self._stall = 0
+        self._starting = False
         self._loop: task.LoopingCall | None = None
 
     @classmethod
@@ -145,6 +150,8 @@ class DistributedSpider(LinkAuditSpider):
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         crawler.signals.connect(spider.on_opened, signal=signals.spider_opened)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        crawler.signals.connect(spider.on_error, signal=signals.spider_error)
+        crawler.signals.connect(spider.on_error, signal=signals.item_error)
         return spider
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -159,6 +166,27 @@ class DistributedSpider(LinkAuditSpider):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self.redis.delete(self.keys.heartbeat(self.worker_id))
+
+    def on_error(self, failure: Any, **_: Any) -> None:
+        """A callback or an item that raised lost its probe or seed, whose lease its live
+        worker kept: the coordinator waited for it without end (a review), where a local run
+        stops (spiders/runner.py). Every process is told to stop; the coordinator reports
+        the errors (spiders/coordinator.py)."""
+        name = getattr(failure.type, "__name__", None) or "Exception"
+        self.redis.hincrby(self.keys.errors, name, 1)
+        self.redis.set(self.keys.aborted, "1")
+
+    async def start(self) -> AsyncIterator[Any]:
+        # While the seeds are still being started (each waits for its host's robots.txt
+        # first, holding no lease), the queue may be empty: not a stall. Re-run then, every
+        # seed of a host with a slow robots.txt was fetched twice, and the later answer
+        # overwrote the seed's word (a review).
+        self._starting = True
+        try:
+            async for item in super().start():
+                yield item
+        finally:
+            self._starting = False
 
     def on_idle(self, **_: Any) -> None:
         if not self.finished:
@@ -219,7 +247,7 @@ class DistributedSpider(LinkAuditSpider):
             self.redis.hdel(self.keys.leases, *dead)
             logger.warning("re-running %d probes/seeds of dead workers", len(dead))
             self._rerun(set(dead))
-        if len(dead) < len(leases) or self.redis.zcard(self.keys.requests):
+        if len(dead) < len(leases) or self.redis.zcard(self.keys.requests) or self._starting:
             self._stall = 0
             return
         # Queue empty and no lease: either finished, or work fell between a pop and its
@@ -311,15 +339,19 @@ class StorePipeline:
         elif isinstance(record, Probe):
             add_crawl_probes(spider.engine_store, spider.run_id, [record])
         elif isinstance(item, dict) and "seed_done" in item:
-            spider.redis.hset(spider.keys.seeds, item["seed_done"], item["error"])
+            # The first word stays: a seed run twice (a re-run racing its first fetch) is
+            # the seed its first answer showed.
+            spider.redis.hsetnx(spider.keys.seeds, item["seed_done"], item["error"])
             spider.redis.hdel(spider.keys.leases, f"seed:{item['seed_done']}")
         return item
 
 
-def run_spider(settings: Any, **spider_kwargs: Any) -> dict[str, Any]:
-    """Run DistributedSpider once in this process (blocking); its stats."""
-    crawler = run_once(settings, DistributedSpider, processes=default_processes(),
-                       **spider_kwargs)
+def run_spider(settings: Any, *, parse_processes: int | None,
+               **spider_kwargs: Any) -> dict[str, Any]:
+    """Run DistributedSpider once in this process (blocking); its stats. `parse_processes`:
+    the run's --parse-processes (None: the default)."""
+    crawler = run_once(settings, DistributedSpider,
+                       processes=default_processes(parse_processes), **spider_kwargs)
     stats = crawler.stats.get_stats() if crawler.stats else {}
     result: dict[str, Any] = {k: v for k, v in stats.items() if isinstance(v, int | float | str)}
     spider = crawler.spider

@@ -214,3 +214,25 @@ def test_a_worker_killed_midway_loses_no_probe(
     _, log = finished_with_log(main)
     assert "re-running" in log  # the dead worker's in-flight probes were run again
     assert outcomes(tmp_path / "runs" / "killed") == one_worker
+
+
+def test_an_internal_error_stops_a_distributed_run(tmp_path: Path, redis_url: str) -> None:
+    # A callback that raised kept its probe's lease for as long as its worker lived: the
+    # coordinator waited without end (a review), where a local run stops (exit 1, unsealed).
+    from tests.test_crawl_lab import FAULTY
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", FAULTY, "crawl", "--lab", "--out", str(tmp_path), "--run-id",
+         "faulty", "--report-format", "", "--distributed", redis_url, "--store",
+         f"sqlite:///{tmp_path / 'store.db'}", "--engine", "scrapy"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HULIAN_DB": "off"})
+    try:
+        _, stderr = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        pytest.fail(f"the run did not stop; its log:\n{stderr[-4000:]}")
+    assert process.returncode == 1, stderr[-3000:]
+    assert "lost probes to internal errors (ValueError" in stderr
+    assert not (tmp_path / "faulty" / "verdicts.jsonl").exists()

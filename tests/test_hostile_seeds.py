@@ -88,3 +88,21 @@ def test_a_distributed_run_keeps_a_seeds_warning(tmp_path: Path, redis_url: str)
     assert summary["seed_errors"] == [{"url": "http://forum.test/empty",
                                        "error": failures.NO_LINKS}]
     assert [o["target_url"] for o in observations] == ["http://shop.test/item"]
+
+
+def test_a_slow_robots_txt_does_not_fetch_a_distributed_seed_twice(
+        tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+    """The coordinator waits for a host's robots.txt before it yields the host's seed, holding
+    no lease: its watch took the empty queue for a stall, re-ran every unfinished seed, and a
+    seed page was fetched twice, the later answer's word overwriting the first (a review)."""
+    pages = {**PAGES, "forum.test/robots.txt": (200, {"Content-Type": "text/plain"},
+                                                b"User-agent: *\nAllow: /\n")}
+    with serve(pages, delays={"forum.test/robots.txt": 6.0}) as site:
+        summary, observations = crawl_forum(
+            tmp_path, site.url, ["p"], "scrapy", "", "--distributed", redis_url,
+            "--store", f"sqlite:///{tmp_path / 'store.db'}", "--robots", "obey",
+            "--timeout", "20")
+        fetched = site.requests.count("forum.test/p")
+    assert fetched == 1
+    assert summary["seed_errors"] == []
+    assert [o["target_url"] for o in observations] == ["http://shop.test/item"]
