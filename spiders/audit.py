@@ -63,6 +63,14 @@ PRIORITY = {"seed": 0, "hop": 1, "control": 2, "robots": 3, "sitemap": 0}
 
 
 
+def _navigated(response: Response) -> str:
+    """The URL the hop navigated to, its fragment included: Scrapy's download handlers drop
+    it from the response's URL, and a hash route the wrapper kept or lost (`#/item/1`,
+    `#/`) is what the user sees (classify.through_target), as the asyncio engine records it."""
+    requested = response.request.url if response.request is not None else response.url
+    return requested if requested.partition("#")[0] == response.url else response.url
+
+
 def _elapsed_ms(response: Response) -> float | None:
     latency = response.meta.get("download_latency")
     return round(latency * 1000, 1) if isinstance(latency, float) else None
@@ -250,8 +258,9 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
         driver: ProbeDriver = response.meta["hulian_driver"].bind(self.catalog, self.robots)
         headers = response_headers(response)
         answer = chains.Response(
-            url=response.url, status=response.status, headers=headers, body=response.body,
-            elapsed_ms=_elapsed_ms(response), warc_record_id=response.meta.get("hulian_warc_id"))
+            url=_navigated(response), status=response.status, headers=headers,
+            body=response.body, elapsed_ms=_elapsed_ms(response),
+            warc_record_id=response.meta.get("hulian_warc_id"))
         wanted = driver.analysis_for(response.status, headers, response.body)
         try:
             analysis = None if wanted is None else await self.parser.analyze(

@@ -912,7 +912,8 @@ def on_target_site(url: str | None, target_url: str) -> bool:
     return site is not None and site == registrable_domain(target_url)
 
 
-def through_target(hops: list[Hop], target_url: str) -> bool:
+def through_target(hops: list[Hop], target_url: str, *,
+                   fragments_seen: bool = True) -> bool:
     """Whether the chain reached the target itself: it asked for the target's own URL and got
     an answer, from which on every page is where the target leads (its redirects, refreshes
     and scripts), not the platform. The test of "reached" for a chain, with the control
@@ -923,11 +924,53 @@ def through_target(hops: list[Hop], target_url: str) -> bool:
     redirect there (`/out?url=` to the platform's own notice), the target's home page for its
     deep link, a `?from=` the target refuses, a path mangled into its 404 or its "open in the
     app" page all read as the target reached (two reviews). A chain that ends elsewhere on the
-    target's host is compared with the control fetch like any other."""
+    target's host is compared with the control fetch like any other. A target that is a
+    single-page app's hash route (hash_route) is reached only with that route shown, where
+    it is known (`fragments_seen`: the hops' URLs are as navigated, fragments included, as a
+    crawl records them; a capture's requests carry none, only its Locations do)."""
     if not hops:
         return False
     wanted = as_requested(target_url)
-    return any(hop.status is not None and as_requested(hop.url) == wanted for hop in hops)
+    route = hash_route(target_url)
+    return any(hop.status is not None and as_requested(hop.url) == wanted
+               and (route is None or shown is None or shown == route)
+               for hop, shown in zip(hops, _shown_fragments(hops, fragments_seen),
+                                     strict=True))
+
+
+def hash_route(url: str) -> str | None:
+    """The fragment of a URL where it is a single-page app's route (`#/item/1`, `#!/item/1`):
+    the page a user sees, which the server never hears of. Any other fragment is a place on
+    the page."""
+    fragment = url.partition("#")[2]
+    return fragment if fragment.startswith(("/", "!")) else None
+
+
+def _shown_fragments(hops: list[Hop], fragments_seen: bool) -> list[str | None]:
+    """The fragment each hop's page is shown with (None: not known): its own; after a
+    redirect, the Location's, else the one the redirected request had (RFC 9110 §10.2.2, as
+    browsers do). A wrapper sending `shop.test/#/item/1` to `shop.test/#/`, the shop's home
+    route, read as the target reached: the server's answer is the same page for every route
+    (a review)."""
+    shown: list[str | None] = []
+    for index, hop in enumerate(hops):
+        own: str | None = hop.url.partition("#")[2] if fragments_seen else None
+        if not own and hop.via == "http" and index:
+            sent = hops[index - 1].location or ""
+            own = sent.partition("#")[2] if "#" in sent else shown[-1]
+        shown.append(own)
+    return shown
+
+
+def lost_route(hops: list[Hop], target_url: str, *, fragments_seen: bool = True) -> bool:
+    """Whether the target is a hash route that the chain's last page is known not to be shown
+    with (its page, the same for every route, cannot tell the control's apart)."""
+    route = hash_route(target_url)
+    own = [hop for hop in hops if hop.via != "control"]
+    if route is None or not own:
+        return False
+    last = _shown_fragments(own, fragments_seen)[-1]
+    return last is not None and last != route
 
 
 # The page kinds that decide an outcome by themselves, whatever happened after them.
@@ -946,6 +989,7 @@ def classify_observation(
     comparison: ControlComparison | None = None,
     ended_on_known_platform: bool = False,
     uncompared: bool = False,
+    fragments_seen: bool = True,
 ) -> tuple[Outcome, BlockReason | None]:
     """The outcome of one link-follow, from facts alone (DESIGN.md taxonomy).
 
@@ -982,8 +1026,9 @@ def classify_observation(
     status = final.status
     if status is None or status >= 400:
         return (Outcome.TARGET_DOWN if control_ok is False else Outcome.ERROR), None
-    matched = comparison is not None and comparison.matched
-    if through_target(hops, target_url) or matched:
+    matched = (comparison is not None and comparison.matched
+               and not lost_route(hops, target_url, fragments_seen=fragments_seen))
+    if through_target(hops, target_url, fragments_seen=fragments_seen) or matched:
         # Direct: the link itself went to the target's host; a wrapper of the target's own
         # company (www.baidu.com/link for a baike.baidu.com target) still wraps it.
         direct = host_of(hops[0].url) == host_of(target_url)

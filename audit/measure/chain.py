@@ -122,6 +122,9 @@ class Chain:
     ended_on_platform: bool = False
     control_page: Fingerprint | None = None
     control_done: bool = False
+    # The hops' URLs are as navigated, fragments included (a crawl's); a capture's requests
+    # never carry a fragment, only its redirects' Locations may (classify.through_target).
+    fragments_seen: bool = True
 
     @property
     def next_via(self) -> Via:
@@ -135,7 +138,8 @@ class Chain:
     @property
     def came_through_target(self) -> bool:
         """through_target of the chain so far: its answers are the target's own from here on."""
-        return through_target(self.own_hops, self.probe.target_url)
+        return through_target(self.own_hops, self.probe.target_url,
+                              fragments_seen=self.fragments_seen)
 
     def visited(self, url: str) -> bool:
         return any(h.url == url for h in self.own_hops)
@@ -622,7 +626,7 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
         target_url=probe.target_url, rendered_as=probe.rendered_as, hops=chain_hops,
         page=page, failure=chain.failure, control_ok=chain.control_ok,
         comparison=compared, ended_on_known_platform=chain.ended_on_platform,
-        uncompared=_uncompared(chain),
+        uncompared=_uncompared(chain), fragments_seen=chain.fragments_seen,
     )
     runtime = None
     if chain.started_at and finished_at:

@@ -705,8 +705,8 @@ class ChainBuilder:
 
     def _start(self, probe: Probe, now: float) -> _Open:
         started = datetime.fromtimestamp(now, UTC) if now else None
-        opened = _Open(chains.Chain(probe=probe, started_at=started), last_url="",
-                       last_seen=now, seq=self.seq)
+        chain = chains.Chain(probe=probe, started_at=started, fragments_seen=False)
+        opened = _Open(chain, last_url="", last_seen=now, seq=self.seq)
         opened.chain.evidence.extend(self.link_checks.pop(probe.id, []))
         self.open[probe.id] = opened
         if len(self.open) > MAX_OPEN_CHAINS:
@@ -857,7 +857,7 @@ class ChainBuilder:
         for probe in self.probes.values():
             if probe.id not in self.done and probe.rendered_as != "anchor":
                 self.done.add(probe.id)
-                chain = chains.Chain(probe=probe)
+                chain = chains.Chain(probe=probe, fragments_seen=False)
                 observation = chains.observation(chain, run_id=self.run_id, method="capture")
                 self.outcomes[observation.outcome.value] += 1
                 out.append(observation)
