@@ -392,3 +392,32 @@ def test_a_script_from_elsewhere_before_a_forward_holds_it(catalog: Catalog, ext
     assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
                                        PROXY: (200, {}, html),
                                        TARGET: (200, {}, TARGET_PAGE)}) is outcome
+
+
+@pytest.mark.parametrize(("source", "seed_url", "link", "example", "outcome"), [
+    ("weibo", "https://weibo.com/1/a", "http://t.cn/RgAKoPE", "weibo/weibo-blocked.html",
+     Outcome.BLOCKED),
+    ("tieba", "https://tieba.baidu.com/p/1",
+     "https://jump2.bdimg.com/safecheck/index?url=x88GPt2rRHKd2BrTCUVu5Xm9b7yrPM6oyj5E0Fy_rM4",
+     "tieba/tieba-safecheck.html", Outcome.WARNED),
+])
+def test_an_opaque_wrapper_of_the_sources_own_company_is_no_target_of_its_own(
+        catalog: Catalog, source: str, seed_url: str, link: str, example: str,
+        outcome: Outcome) -> None:
+    # A link through an opaque wrapper is planned with the wrapper's URL as its target: the
+    # platform's interstitial there, read as "the target's own page", read `direct` (the
+    # review of the fix above).
+    from audit.measure.chain import plan_probes
+    from audit.model import SurfaceKind
+    from audit.policy.catalog import shipped_policies_dir
+
+    seed = f'<html><body><p>a post</p><a href="{link}">网页链接</a></body></html>'.encode()
+    (probe,) = plan_probes(seed, "text/html", seed_url, source=source, surface=SurfaceKind.POST,
+                           catalog=catalog).probes
+    assert probe.target_url == link
+    body = (shipped_policies_dir() / "examples" / example).read_bytes()
+    shop = b"<html><body><p>shop</p></body></html>"
+    answers: Answers = {link: (200, {}, body), "https://www.example.org/": (200, {}, shop)}
+    observed = drive(catalog, link, answers, {link: (200, {}, shop)}, target=link,
+                     source=source)
+    assert observed.outcome is outcome
