@@ -550,6 +550,11 @@ def test_a_continue_back_into_the_platform_is_no_way_on(catalog: Catalog, body: 
      PageKind.UNRECOGNIZED),
     # Positive control: no script, no way on.
     ("<p>该网页暂时无法访问</p><a href='https://www.douyin.com/'>返回首页</a>", PageKind.BLOCKED),
+    # Scripts that navigate nothing: an XHR's `open`, a database's, `performance.navigation`,
+    # jQuery binding a click handler (each sent the block to review: the fix's review).
+    ("<p>该网页暂时无法访问</p><a href='https://www.douyin.com/'>返回首页</a><script>"
+     "var t=performance.navigation.type;var x=new XMLHttpRequest();x.open('POST','/log');"
+     "indexedDB.open('d');$('#b').click(function(){})</script>", PageKind.BLOCKED),
 ])
 def test_a_forward_without_location_is_a_possible_way_on(catalog: Catalog, body: str,
                                                          kind: PageKind) -> None:

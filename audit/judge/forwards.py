@@ -648,9 +648,15 @@ def _js_navigation(page: Page) -> tuple[str, bool] | None:
 
 
 # Ways a script navigates other than through `location`: opening a window in the page's
-# place (`open(url, '_self')`), submitting a form, clicking a link, the Navigation API.
+# place (`open(url, '_self')`, the window's own `open`, not an XHR's or a database's),
+# submitting a form, clicking a link (`.click()` with no handler given: jQuery's
+# `.click(function…)` binds one), the Navigation API's navigations (not
+# `performance.navigation.type`). Wider, every page logging through `xhr.open` read as
+# possibly leading on, a block page sent to review (a review).
 _OTHER_NAVIGATION = re.compile(
-    r"\bopen\s*\(|\.(?:request)?[sS]ubmit\s*\(|\.click\s*\(|\bnavigation\s*[.\[]")
+    r"(?:^|[^.\w$])open\s*\(|\b(?:window|self|top|parent|globalThis)\s*\.\s*open\s*\("
+    r"|\.(?:request)?[sS]ubmit\s*\(|\.click\s*\(\s*\)"
+    r"|\bnavigation\s*\.\s*(?:navigate|reload|traverseTo|back|forward)\b")
 
 
 def script_targets(page: Page) -> list[str | None]:
