@@ -421,3 +421,25 @@ def test_an_opaque_wrapper_of_the_sources_own_company_is_no_target_of_its_own(
     observed = drive(catalog, link, answers, {link: (200, {}, shop)}, target=link,
                      source=source)
     assert observed.outcome is outcome
+
+
+@pytest.mark.parametrize(("head", "forward", "outcome"), [
+    # A refresh waits for `load`: a dialog or a script of the page's own site comes first
+    # (Chromium held both; each read `wrapped`: the review of the fix above).
+    ("<script src='/static/leave.js'></script>",
+     f"<meta http-equiv=refresh content='0;url={TARGET}'>", Outcome.UNRECOGNIZED),
+    ("<script>alert('您即将离开知乎，请注意账号和财产安全')</script>",
+     f"<meta http-equiv=refresh content='0;url={TARGET}'>", Outcome.UNRECOGNIZED),
+    # A library or an analytics tag from another site holds nothing: every wrapper page with
+    # one went to review.
+    ("<script src='https://cdn.example-cdn.net/jquery.min.js'></script>",
+     f"<script>location.replace('{TARGET}')</script>", Outcome.WRAPPED),
+    ("<script src='https://s4.cnzz.example/z_stat.js'></script>",
+     f"<meta http-equiv=refresh content='0;url={TARGET}'>", Outcome.WRAPPED),
+])
+def test_what_comes_before_a_refresh_or_a_forward(catalog: Catalog, head: str, forward: str,
+                                                  outcome: Outcome) -> None:
+    html = f"<html><head>{head}</head><body>{forward}</body></html>"
+    assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
+                                       PROXY: (200, {}, html),
+                                       TARGET: (200, {}, TARGET_PAGE)}) is outcome

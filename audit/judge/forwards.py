@@ -702,5 +702,12 @@ def page_forward(page: Page) -> Forward | None:
     if refresh:
         url = resolve(page.base_url, refresh)
         if url:
-            return Forward(url, "meta_refresh", page.meta_refresh_delay > IMMEDIATE_SECONDS)
+            # A refresh waits for `load`: a dialog any of the page's scripts opens, or a script
+            # of its own site (which may open one), comes first (a leave.js before a refresh
+            # read as the link open: a review).
+            held = page.blocking_external or any(
+                _DIALOG.search(script.encode("utf-8", "replace"))
+                for script in page.runnable_scripts)
+            return Forward(url, "meta_refresh",
+                           page.meta_refresh_delay > IMMEDIATE_SECONDS or held)
     return None

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from justhtml.dom import Element
 
 from audit.web import stylesheet
-from audit.web.urls import has_public_suffix, host_of, resolve
+from audit.web.urls import has_public_suffix, host_of, registrable_domain, resolve
 from audit.web.xmlchars import xml_text
 
 # Elements whose content a reader never sees as text.
@@ -91,10 +91,12 @@ class Page:
     # JSON data, templates (`text/x-template`) or other types, whose text is read but not
     # run, and none where the page's meta Content-Security-Policy blocks inline scripts.
     runnable_scripts: list[str] = field(default_factory=list)
-    # For each runnable script: whether a script loaded from elsewhere that the parser waits
-    # for (no `async`, `defer` or module) comes before it. What it does (a confirm(), a
-    # navigation of its own) cannot be read.
+    # For each runnable script: whether a script the page loads from its own site, that the
+    # parser waits for (no `async`, `defer` or module), comes before it. What it does (a
+    # confirm(), a navigation of its own) cannot be read. `blocking_external`: whether the
+    # page has one at all (it runs before the page's refresh, which waits for `load`).
     external_before: list[bool] = field(default_factory=list)
+    blocking_external: bool = False
     canonical: str | None = None
     base_href: str | None = None
     meta_refresh: str | None = None
@@ -876,22 +878,37 @@ def _runs(script: lxml.etree._Element) -> bool:
     return _runnable(script_type)
 
 
-def _external_before(root: lxml.etree._Element,
-                     runnable: list[lxml.etree._Element]) -> list[bool]:
-    """Page.external_before of the runnable inline scripts `runnable`, in document order."""
+def _external_before(root: lxml.etree._Element, runnable: list[lxml.etree._Element],
+                     url: str | None) -> tuple[list[bool], bool]:
+    """Page.external_before of the runnable inline scripts `runnable`, in document order, and
+    Page.blocking_external. Only scripts of the page's own site count (a wrapper's shared
+    `leave.js`): a library or an analytics tag from elsewhere (a CDN's jQuery, CNZZ) before
+    every forward sent every such wrapper page to review (a review)."""
     wanted = set(runnable)
+    site = registrable_domain(url) if url else None
     seen_external = False
     before: dict[lxml.etree._Element, bool] = {}
     for script in root.iter("script"):
         if script in wanted:
             before[script] = seen_external
-        elif ((script.get("src") or "").strip() and script.get("async") is None
+        elif (_own_site_source(script.get("src") or "", url, site)
+              and script.get("async") is None
               and script.get("defer") is None and script.get("nomodule") is None
               and (script.get("type") or "").strip().lower() != "module"
               and _runnable(script.get("type"))
               and not any(True for _ in script.iterancestors("template", "noscript", "math"))):
             seen_external = True
-    return [before.get(script, False) for script in runnable]
+    return [before.get(script, False) for script in runnable], seen_external
+
+
+def _own_site_source(src: str, url: str | None, site: str | None) -> bool:
+    """Whether a script's `src` loads from the page's own site (a page of unknown URL: any)."""
+    if not src.strip():
+        return False
+    loaded = resolve(url, src.strip()) if url else None
+    if url is None or loaded is None:
+        return url is None
+    return site is not None and registrable_domain(loaded) == site
 
 
 _ASCII_WHITESPACE = " \t\n\f\r"
@@ -1034,7 +1051,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         runnable = [s for s in _allowed(inline, header_policies, meta_policies)
                     if _runs(s) and s not in dropped]
         page.runnable_scripts = [s.text for s in runnable]
-        page.external_before = _external_before(root, runnable)
+        page.external_before, page.blocking_external = _external_before(root, runnable, url)
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)
