@@ -443,3 +443,33 @@ def test_what_comes_before_a_refresh_or_a_forward(catalog: Catalog, head: str, f
     assert _outcome(catalog, WRAPPER, {WRAPPER: (302, {"location": PROXY}, ""),
                                        PROXY: (200, {}, html),
                                        TARGET: (200, {}, TARGET_PAGE)}) is outcome
+
+
+XHTML_1_STRICT = ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+                  '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">')
+
+
+@pytest.mark.parametrize(("doctype", "body", "outcome"), [
+    # Chromium ran none of these forwards (the review of the XHTML change): elements outside
+    # XHTML's namespace are no script or meta, and its parser stops at the first
+    # well-formedness error, where libxml2 recovering went on to the forward.
+    ("", '<s:script xmlns:s="urn:x">location.replace("{t}")</s:script>', Outcome.UNRECOGNIZED),
+    ("", '<script xmlns="">location.replace("{t}")</script>', Outcome.UNRECOGNIZED),
+    ("", '<svg xmlns="http://www.w3.org/2000/svg"><meta http-equiv="refresh" '
+     'content="0;url={t}"/></svg>', Outcome.UNRECOGNIZED),
+    ("", '<p>a<br></p><script>location.replace("{t}")</script>', Outcome.UNRECOGNIZED),
+    ("", '<p>&nbsp;</p><script>location.replace("{t}")</script>', Outcome.UNRECOGNIZED),
+    # With an XHTML doctype Chromium knows HTML's named references: the page goes on.
+    (XHTML_1_STRICT, '<p>&nbsp;</p><script>location.replace("{t}")</script>', Outcome.WRAPPED),
+    ("", '<script>location.replace("{t}")</script>', Outcome.WRAPPED),
+])
+def test_an_xhtml_page_is_read_as_chromiums_xml_parser_reads_it(
+        catalog: Catalog, doctype: str, body: str, outcome: Outcome) -> None:
+    page = (doctype + '<html xmlns="http://www.w3.org/1999/xhtml">'
+            "<head><title>Hinweis</title></head><body><p>Achtung: Sie verlassen diese Seite.</p>"
+            + body.replace("{t}", TARGET) + "</body></html>")
+    answers: Answers = {WRAPPER: (302, {"location": PROXY}, b""),
+                        PROXY: (200, {"content-type": "application/xhtml+xml"}, page.encode()),
+                        TARGET: (200, {}, TARGET_PAGE.encode())}
+    control: Answers = {TARGET: (200, {}, TARGET_PAGE.encode())}
+    assert drive(catalog, WRAPPER, answers, control).outcome is outcome

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import html
+import html.entities
 import re
 import sys
 import unicodedata
@@ -570,22 +571,63 @@ def renders_as_xhtml(body: bytes) -> bool:
     return False
 
 
+# Chromium's XML parser knows HTML's named character references in documents whose doctype is
+# one of XHTML's (Blink's IsXHTMLDocType); elsewhere `&nbsp;` is a well-formedness error.
+_XHTML_DOCTYPE = re.compile(
+    rb"<!DOCTYPE\s+html\s+PUBLIC\s+[\"'](?:-//W3C//DTD XHTML (?:1\.0 (?:Transitional|Strict|"
+    rb"Frameset)|1\.1|Basic 1\.0|1\.1 plus MathML 2\.0(?: plus SVG 1\.1)?)//EN|-//W3C//DTD "
+    rb"MathML 2\.0//EN|-//WAPFORUM//DTD XHTML Mobile 1\.[012]//EN)[\"']", re.IGNORECASE)
+_NAMED_REFERENCE = re.compile(rb"&([A-Za-z][A-Za-z0-9]*);")
+_XML_PREDEFINED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+
+
+def _numeric_reference(match: re.Match[bytes]) -> bytes:
+    name = match.group(1)
+    if name in _XML_PREDEFINED:
+        return match.group(0)
+    character = html.entities.html5.get(name.decode("ascii") + ";")
+    return f"&#{ord(character[0])};".encode() if character and len(character) == 1 \
+        else match.group(0)
+
+
 def _xhtml_tree(text: str) -> lxml.etree._Element | None:
-    """An XHTML page's tree as XML parses it (a `<script/>` or `<title/>` is closed where the
-    HTML parser reads the rest of the page into it), its elements renamed to their local
-    names so that the rest of the parse sees the HTML parser's kind of tree. Case is kept:
-    `<P>` is no paragraph in XHTML, nor `<SCRIPT>` a script."""
-    parser = lxml.etree.XMLParser(encoding="utf-8", remove_comments=False, **_xml_parser())
-    try:
-        root = lxml.etree.fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
-    except (lxml.etree.LxmlError, ValueError, UnicodeError):
-        return None
+    """An XHTML page's tree as a browser's XML parser builds it: closed where it is written
+    (a `<script/>` or `<title/>` is closed, where the HTML parser reads the rest of the page
+    into it), and only up to the first well-formedness error, where Chromium stops (libxml2
+    recovering past it read a forward Chromium never ran: a review). Elements of XHTML's
+    namespace are renamed to their local names, so that the rest of the parse sees the HTML
+    parser's kind of tree; those of other namespaces keep their qualified names
+    (`{urn:x}script` is no script, an SVG `<meta>` no refresh), but for `<svg>` itself, whose
+    text is not read. Case is kept: `<P>` is no paragraph in XHTML, nor `<SCRIPT>` a
+    script."""
+    data = text.encode("utf-8", "surrogatepass")
+    if _XHTML_DOCTYPE.search(data, 0, 8192):
+        data = _NAMED_REFERENCE.sub(_numeric_reference, data)
+    parser = lxml.etree.XMLPullParser(events=("start",), encoding="utf-8",
+                                      remove_comments=False, **{**_xml_parser(),
+                                                                "recover": False})
+    root: lxml.etree._Element | None = None
+    with contextlib.suppress(lxml.etree.LxmlError, ValueError):
+        parser.feed(data)
+        parser.close()
+    with contextlib.suppress(lxml.etree.LxmlError, ValueError):
+        for _event, element in parser.read_events():
+            root = element
+            break
     if root is None:
         return None
     for element in root.iter(lxml.etree.Element):
-        element.tag = lxml.etree.QName(element).localname
-    lxml.etree.cleanup_namespaces(root)
+        name = lxml.etree.QName(element)
+        if name.namespace == XHTML_NAMESPACE or (name.namespace == _SVG_NAMESPACE
+                                                  and name.localname == "svg"):
+            element.tag = name.localname
+        elif name.namespace is None:  # `<script xmlns="">` is no HTML script either
+            element.tag = f"{{{_NO_NAMESPACE}}}{name.localname}"
     return root
+
+
+_SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+_NO_NAMESPACE = "urn:hulian:no-namespace"
 
 
 def _clean(value: str) -> str:
