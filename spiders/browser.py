@@ -30,7 +30,7 @@ from scrapy import Request
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
-from spiders.failures import RenderTimeout
+from spiders.failures import RenderedDownload, RenderTimeout
 from spiders.settings import CLOSE_TIMEOUT_S, LOAD_WAIT_S, download_timeout
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             **(request.meta.get("playwright_page_goto_kwargs") or {}),
             "wait_until": "domcontentloaded"}
         found = await super()._get_response_and_download(request, page, spider)
+        _, download = found
+        if download is not None:
+            # A download the browser refused (a seed answered with a file): scrapy-playwright
+            # reports a transport failure, `download_error:unknown` (a review).
+            raise RenderedDownload(f"{request.url} is a download, not a page")
         with contextlib.suppress(PlaywrightError):  # not loaded in time, or gone: read as is
             await page.wait_for_load_state("load", timeout=LOAD_WAIT_S * 1000)
         return found

@@ -32,10 +32,8 @@ from audit.measure.asyncio.run import measure_search
 from audit.measure.config import CrawlConfig, CrawlResult
 from audit.measure.plan import seeds_for
 from audit.policy.catalog import Catalog, load_catalog
-from spiders.distributed import CURRENT_RUN, RunKeys, run_spider
+from spiders.distributed import CURRENT_RUN, KEY_TTL_S, RunKeys, run_spider
 from spiders.runner import build_settings
-
-KEY_TTL_S = 3600  # a finished run's Redis keys linger this long (workers see `done`), then go
 
 
 class DistributedError(HulianError):
@@ -133,23 +131,25 @@ def coordinate(catalog: Catalog, config: CrawlConfig, writer: BundleWriter, *,
         seeds=seeds, all_seeds=seeds, catalog=catalog, run_id=writer.run_id,
         planned=planned, redis_url=redis_url, worker_id=worker, coordinator=True,
         store_url=store_url, parse_processes=config.parse_processes)
-    lost = internal_errors(client, keys)
-    if lost:
-        client.set(keys.aborted, "1", ex=KEY_TTL_S)
-        raise DistributedError(lost)
-    if not client.exists(keys.done):
-        client.set(keys.aborted, "1", ex=KEY_TTL_S)  # workers stop instead of waiting
-        raise DistributedError("the crawl stopped before the frontier was drained "
-                               "(interrupted?); the store keeps what was observed")
-    outcomes, n_planned, seed_errors = export_to_bundle(engine, writer, client)
-    # Search barriers: measured here, by the asyncio engine's search measurement, once the
-    # workers are done (they measure links only; docs/distributed.md).
-    measure_search(catalog, config, writer, progress=progress)
-    for key in client.scan_iter(keys.key("*")):
-        client.expire(key, KEY_TTL_S)
-    if (client.get(CURRENT_RUN) or b"").decode() == writer.run_id:
-        client.delete(CURRENT_RUN)
-    engine.dispose()
+    try:
+        lost = internal_errors(client, keys)
+        if lost or not client.exists(keys.done):
+            client.set(keys.aborted, "1", ex=KEY_TTL_S)  # workers stop instead of waiting
+            raise DistributedError(lost or "the crawl stopped before the frontier was drained "
+                                   "(interrupted?); the store keeps what was observed")
+        outcomes, n_planned, seed_errors = export_to_bundle(engine, writer, client)
+        # Search barriers: measured here, by the asyncio engine's search measurement, once
+        # the workers are done (they measure links only; docs/distributed.md).
+        measure_search(catalog, config, writer, progress=progress)
+    finally:
+        # Ended either way, the run's keys go after an hour and workers started later wait
+        # for the next run: a stopped run's stayed `hulian:current` forever, and every
+        # worker restarted after the hour joined it and waited without end (a review).
+        for key in client.scan_iter(keys.key("*")):
+            client.expire(key, KEY_TTL_S)
+        if (client.get(CURRENT_RUN) or b"").decode() == writer.run_id:
+            client.delete(CURRENT_RUN)
+        engine.dispose()
     return CrawlResult(planned=n_planned, observations=sum(outcomes.values()),
                        outcomes=outcomes, seed_errors=seed_errors,
                        stats={k: v for k, v in stats.items() if not isinstance(v, list)})

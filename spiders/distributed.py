@@ -43,6 +43,7 @@ warnings.filterwarnings("ignore", message=".*'spider' argument.*",
 
 HEARTBEAT_S = 1.0  # how often a worker proves it is alive (and polls the shared queue)
 MONITOR_STALL_ROUNDS = 3  # quiet monitor rounds before unleased missing probes are re-run
+KEY_TTL_S = 3600  # an ended run's Redis keys linger this long (workers see it), then go
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class DistributedSpider(LinkAuditSpider):
         the errors (spiders/coordinator.py)."""
         name = getattr(failure.type, "__name__", None) or "Exception"
         self.redis.hincrby(self.keys.errors, name, 1)
-        self.redis.set(self.keys.aborted, "1")
+        self.redis.set(self.keys.aborted, "1", ex=KEY_TTL_S)
 
     async def start(self) -> AsyncIterator[Any]:
         # While the seeds are still being started (each waits for its host's robots.txt

@@ -79,6 +79,12 @@ class RenderTimeout(Exception):
     (spiders/browser.py)."""
 
 
+class RenderedDownload(Exception):
+    """--render: the browser would save the answer as a file, not show it (downloads are
+    refused: spiders/settings.py); a seed page so answered is `not_a_page`, as the other
+    engines read it."""
+
+
 def failure_reason(failure: Failure) -> str:
     """The word for a Scrapy download that produced no usable HTTP response."""
     return for_exception(failure.value) if failure.value is not None else failures.UNKNOWN
@@ -92,6 +98,8 @@ def for_exception(exc: BaseException) -> str:
             return failures.TOO_LARGE
         logger.warning("request ignored for a reason hulian has no word for: %s", exc)
         return failures.UNKNOWN
+    if isinstance(exc, RenderedDownload):
+        return failures.NOT_A_PAGE
     if isinstance(exc, RenderTimeout):
         return failures.RENDER_TIMEOUT
     if isinstance(exc, DownloadTimeoutError | tx.TimeoutError | tx.TCPTimedOutError):

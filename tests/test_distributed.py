@@ -236,3 +236,11 @@ def test_an_internal_error_stops_a_distributed_run(tmp_path: Path, redis_url: st
     assert process.returncode == 1, stderr[-3000:]
     assert "lost probes to internal errors (ValueError" in stderr
     assert not (tmp_path / "faulty" / "verdicts.jsonl").exists()
+    # Its keys go after an hour and it is no run for a later worker to join: a stopped run's
+    # stayed forever, `hulian:current` with them (the review of this fix).
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter("hulian:faulty:*"))
+    assert keys and all(0 < client.ttl(key) <= 3600 for key in keys)
+    assert client.get("hulian:current") != b"faulty"

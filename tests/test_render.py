@@ -282,3 +282,22 @@ def test_a_download_a_page_starts_is_refused(tmp_path: Path) -> None:
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     assert len(list(Bundle(run).observations())) == 1
     assert _Endless.sent[0] < 64 * 1_048_576, _Endless.sent[0]
+
+
+def test_a_seed_that_is_a_download_is_not_a_page(tmp_path: Path) -> None:
+    # Downloads refused, scrapy-playwright reported the seed as a transport failure
+    # (`download_error:unknown`) where the other engines say `not_a_page` (a review).
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, SEED),
+        "forum.test/file": (200, {"Content-Type": "application/pdf",
+                                  "Content-Disposition": "attachment; filename=p.pdf"},
+                            b"%PDF-1.4\n" + b"0" * 4096),
+        "go.test/warn": (200, {}, WARNING.encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        rendered, _ = _run(tmp_path, site.url, "--render", "--timeout", "10",
+                           "--seed", "testforum:post:http://forum.test/file")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert json.loads(rendered.stdout)["seed_errors"] == [
+        {"url": "http://forum.test/file", "error": "not_a_page"}]
