@@ -13,9 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from audit.measure.capture.chains import ChainBuilder
+from audit.measure.capture.chains import ChainBuilder, add_token
 from audit.measure.capture.formats import FlowRecord
-from audit.measure.capture.plan import add_token
 from audit.model import Observation, Outcome, Probe, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog
 from tests import zoo
