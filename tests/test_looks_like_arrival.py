@@ -473,3 +473,13 @@ def test_an_xhtml_page_is_read_as_chromiums_xml_parser_reads_it(
                         TARGET: (200, {}, TARGET_PAGE.encode())}
     control: Answers = {TARGET: (200, {}, TARGET_PAGE.encode())}
     assert drive(catalog, WRAPPER, answers, control).outcome is outcome
+
+
+def test_past_the_sources_opaque_wrapper_pages_are_the_destinations(catalog: Catalog) -> None:
+    # t.cn in a Weibo post forwards to a shop whose own firewall notice answers: the
+    # exemption above for the source's own pages made it Weibo's block (the review after).
+    link, shop = "http://t.cn/RgAKoPE", "https://shop.test/item1"
+    notice = "<html><body><p>您的访问已被拦截，请稍后再试。</p></body></html>".encode()
+    answers: Answers = {link: (302, {"location": shop}, b""), shop: (200, {}, notice)}
+    observed = drive(catalog, link, answers, answers, target=link, source="weibo")
+    assert observed.outcome is Outcome.DIRECT

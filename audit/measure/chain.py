@@ -399,15 +399,17 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
                               reason_text=facts.headline if ours else None,
                               excerpt=facts.excerpt)
     if (chain.came_through_target and facts.kind in _INTERCEPTIONS
-            and not _source_companys(chain.probe, catalog)):
+            and not _source_companys(response.url, chain.probe, catalog)):
         # The target's own URL has answered: from there every page is the target's (its
         # firewall's notice, its own "open in a browser" page, a short link's platform page),
         # not the audited platform's. Read by the catalog's markers, a Weibo short link's
         # copy-to-browser page failed the forum that linked to it, and a shop's WAF notice
         # read as the forum blocking the shop (a review). Its anti-bot answers stay errors.
-        # Not where the "target" is the source's own company's URL: a link through an opaque
-        # wrapper (t.cn in a Weibo post, Baidu's `link?url=`) is planned with the wrapper's
-        # URL as its target, and its interstitial there is the platform's (the next review).
+        # Not a page of the source's own company: a link through an opaque wrapper (t.cn in
+        # a Weibo post, Baidu's `link?url=`) is planned with the wrapper's URL as its target,
+        # and its interstitial there is the platform's (the next review); where the wrapper
+        # sends the reader, off the company's hosts, pages are the destination's again (a
+        # shop's firewall notice behind t.cn accused Weibo: the review after).
         facts = PageFacts(kind=PageKind.CONTENT, title=facts.title, headline=facts.headline,
                           excerpt=facts.excerpt, parse_issue=facts.parse_issue)
     if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
@@ -447,11 +449,11 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     return Step("stop")
 
 
-def _source_companys(probe: Probe, catalog: Catalog) -> bool:
-    """Whether the probe's target is a URL of a platform of its source's own company."""
+def _source_companys(url: str, probe: Probe, catalog: Catalog) -> bool:
+    """Whether `url` is a page of a platform of the probe's source's own company."""
     source = catalog.platforms.get(probe.source)
-    target = platform_for_url(probe.target_url, catalog)
-    return source is not None and target is not None and target.company == source.company
+    serving = platform_for_url(url, catalog)
+    return source is not None and serving is not None and serving.company == source.company
 
 
 # The page kinds that say the platform stood between the user and the link.
