@@ -483,3 +483,37 @@ def test_past_the_sources_opaque_wrapper_pages_are_the_destinations(catalog: Cat
     answers: Answers = {link: (302, {"location": shop}, b""), shop: (200, {}, notice)}
     observed = drive(catalog, link, answers, answers, target=link, source="weibo")
     assert observed.outcome is Outcome.DIRECT
+
+
+@pytest.mark.parametrize(("doctype", "body"), [
+    # Chromium stops at a byte its encoding cannot read; decoded, it was a replacement
+    # character and the forward after it was followed (the review of the XML parse).
+    ("", b"<p>\xe6\xad\xa3\xe5\x9c\xa8\xe8\xb7\xb3\xe8\xbd\xac</p>\xff<script>location.replace('{t}')"
+         b"</script>"),
+    # Entities the page declares itself, which Chromium expands (a forward, or a dialog before
+    # one, may be in them): read in part, never followed, never a block by its structure.
+    ('<!DOCTYPE html [<!ENTITY t "{t}">]>', b"<script>location.replace('&t;')</script>"),
+    ('<!DOCTYPE html [<!ENTITY a "alert(\'risk\');">]>',
+     b"<script>&a;location.replace('{t}')</script>"),
+])
+def test_an_xhtml_page_past_what_its_parser_reads_is_not_followed(
+        catalog: Catalog, doctype: str, body: bytes) -> None:
+    page = (doctype.replace("{t}", TARGET).encode()
+            + b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head><body>'
+            + body.replace(b"{t}", TARGET.encode()) + b"</body></html>")
+    for start in (PROXY, WRAPPER):  # a third host's page; Zhihu's endpoint's own
+        answers: Answers = {WRAPPER: (302, {"location": PROXY}, b""),
+                            start: (200, {"content-type": "application/xhtml+xml"}, page),
+                            TARGET: (200, {}, TARGET_PAGE.encode())}
+        control: Answers = {TARGET: (200, {}, TARGET_PAGE.encode())}
+        assert drive(catalog, WRAPPER, answers, control).outcome is Outcome.UNRECOGNIZED, start
+
+
+def test_named_references_are_not_read_inside_cdata() -> None:
+    from audit.web.page import parse_page
+
+    page = parse_page(XHTML_1_STRICT + '<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+                      "<script><![CDATA[location.replace('/x?a=1&copy;=2')]]></script>"
+                      "<p>&copy; 2026</p></body></html>", "https://a.example/", xml=True)
+    assert page.runnable_scripts == ["location.replace('/x?a=1&copy;=2')"]
+    assert page.text == "© 2026"

@@ -681,6 +681,8 @@ def script_targets(page: Page) -> list[str | None]:
 
 def page_forward(page: Page) -> Forward | None:
     """Where the page sends its reader without any action (see the module docstring)."""
+    if page.parse_issue == "xml_entities":
+        return None  # its own entities, not expanded, may hold a dialog or another forward
     script = _js_navigation(page)
     if script is not None and script[0]:
         # A script's navigation on load goes before any refresh: a browser starts a refresh's

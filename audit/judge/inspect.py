@@ -28,7 +28,10 @@ class Inspection:
 
 # What a parse that stopped early lost (Page.parse_issue), for the warning.
 _LOST = {"depth_cut": "elements nested deeper than the parser follows",
-         "unparsed_tail": "the HTML parser stopped before the end of the page"}
+         "unparsed_tail": "the HTML parser stopped before the end of the page",
+         "xml_entities": "entities the XHTML page declares itself (not expanded)",
+         "xml_error": "the XHTML page is not well-formed; it was read up to its first error, "
+                      "as a browser shows it"}
 
 
 def _looks_binary(data: bytes, content_type: str | None) -> bool:

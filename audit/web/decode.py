@@ -377,6 +377,18 @@ def decode_html(data: bytes, content_type: str | None = None,
         if data.startswith(bom):
             return Decoded(data.decode(encoding, errors="replace"), encoding, "bom", truncated)
 
+    if xml_type(content_type):
+        # XML's own rules, as Chromium's XML parser keeps them: the header's charset, else the
+        # XML declaration's, else UTF-8; no <meta>, no guess. A byte the encoding cannot read
+        # ends the document there (page._xhtml_tree cuts at the replacement character); a
+        # guess read past it, a forward Chromium never reached (a review).
+        for said_by, label in (("header", header_charset(content_type)),
+                               ("xml", xml_declared_charset(data))):
+            codec = _codec(label)
+            if codec:
+                return Decoded(data.decode(codec, errors="replace"), codec, said_by, truncated)
+        return Decoded(data.decode("utf-8", errors="replace"), "utf-8", "fallback", truncated)
+
     browser = browser_declared(content_type, data)
     if browser is not None and browser[0] in _NOT_ASCII_COMPATIBLE:
         name, said_by = browser

@@ -24,7 +24,7 @@ import html.entities
 import re
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -590,7 +590,19 @@ def _numeric_reference(match: re.Match[bytes]) -> bytes:
         else match.group(0)
 
 
-def _xhtml_tree(text: str) -> lxml.etree._Element | None:
+def _outside_markup_sections(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
+    """`data` with `change` applied outside CDATA sections, comments and processing
+    instructions, where a `&name;` is text, not a reference."""
+    return b"".join(part if index % 2 else change(part)
+                    for index, part in enumerate(_MARKUP_SECTION.split(data)))
+
+
+_MARKUP_SECTION = re.compile(rb"(<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>)", re.DOTALL)
+# An internal subset that declares entities: `<!DOCTYPE html [<!ENTITY t "…">]>`.
+_DECLARES_ENTITIES = re.compile(rb"<!DOCTYPE[^\[>]*\[[^\]]*<!ENTITY", re.IGNORECASE)
+
+
+def _xhtml_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
     """An XHTML page's tree as a browser's XML parser builds it: closed where it is written
     (a `<script/>` or `<title/>` is closed, where the HTML parser reads the rest of the page
     into it), and only up to the first well-formedness error, where Chromium stops (libxml2
@@ -599,23 +611,36 @@ def _xhtml_tree(text: str) -> lxml.etree._Element | None:
     parser's kind of tree; those of other namespaces keep their qualified names
     (`{urn:x}script` is no script, an SVG `<meta>` no refresh), but for `<svg>` itself, whose
     text is not read. Case is kept: `<P>` is no paragraph in XHTML, nor `<SCRIPT>` a
-    script."""
+    script. The second value is the parse's issue: "xml_entities" where the page declares
+    entities of its own, which Chromium expands (markup included) and hulian does not (a
+    forward or a dialog may be in one: such a page is read in part, never followed);
+    "xml_error" where it stopped at a well-formedness or encoding error."""
+    # A byte the encoding cannot read ends the document for Chromium's XML parser (an
+    # "Encoding error"); decoded, it is a replacement character (a review).
+    text, unreadable, _ = text.partition("\ufffd")
     data = text.encode("utf-8", "surrogatepass")
+    issue = ("xml_entities" if _DECLARES_ENTITIES.search(data, 0, 65536)
+             else "xml_error" if unreadable else None)
     if _XHTML_DOCTYPE.search(data, 0, 8192):
-        data = _NAMED_REFERENCE.sub(_numeric_reference, data)
+        data = _outside_markup_sections(
+            data, lambda part: _NAMED_REFERENCE.sub(_numeric_reference, part))
     parser = lxml.etree.XMLPullParser(events=("start",), encoding="utf-8",
                                       remove_comments=False, **{**_xml_parser(),
                                                                 "recover": False})
     root: lxml.etree._Element | None = None
-    with contextlib.suppress(lxml.etree.LxmlError, ValueError):
+    try:
         parser.feed(data)
         parser.close()
+    except (lxml.etree.LxmlError, ValueError):
+        # Stopped at an error, as Chromium stops, which shows what came before it under an
+        # error of its own: no "no way on" is concluded from the part before (page_cut).
+        issue = issue or "xml_error"
     with contextlib.suppress(lxml.etree.LxmlError, ValueError):
         for _event, element in parser.read_events():
             root = element
             break
     if root is None:
-        return None
+        return None, issue
     for element in root.iter(lxml.etree.Element):
         name = lxml.etree.QName(element)
         if name.namespace == XHTML_NAMESPACE or (name.namespace == _SVG_NAMESPACE
@@ -623,7 +648,7 @@ def _xhtml_tree(text: str) -> lxml.etree._Element | None:
             element.tag = name.localname
         elif name.namespace is None:  # `<script xmlns="">` is no HTML script either
             element.tag = f"{{{_NO_NAMESPACE}}}{name.localname}"
-    return root
+    return root, issue
 
 
 _SVG_NAMESPACE = "http://www.w3.org/2000/svg"
@@ -1028,8 +1053,8 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     page = Page(url=url, parse_issue="truncated" if truncated else None)
     if not text.strip():
         return page
-    root, issue = (_xhtml_tree(text), None) if xml else _libxml2_tree(text)
-    if issue is not None and len(text) <= FALLBACK_MAX_CHARS:
+    root, issue = _xhtml_tree(text) if xml else _libxml2_tree(text)
+    if not xml and issue is not None and len(text) <= FALLBACK_MAX_CHARS:
         # A bug in the second parser must not cost the first one's tree; the loss stays marked.
         with contextlib.suppress(Exception):
             root, issue = _html5_tree(text), None
