@@ -934,7 +934,7 @@ def through_target(hops: list[Hop], target_url: str, *,
     route = hash_route(target_url)
     return any(hop.status is not None and as_requested(hop.url) == wanted
                and (route is None or shown is None or shown == route)
-               for hop, shown in zip(hops, _shown_fragments(hops, fragments_seen),
+               for hop, shown in zip(hops, _shown_fragments(hops, target_url, fragments_seen),
                                      strict=True))
 
 
@@ -946,7 +946,8 @@ def hash_route(url: str) -> str | None:
     return fragment if fragment.startswith(("/", "!")) else None
 
 
-def _shown_fragments(hops: list[Hop], fragments_seen: bool) -> list[str | None]:
+def _shown_fragments(hops: list[Hop], target_url: str,
+                     fragments_seen: bool) -> list[str | None]:
     """The fragment each hop's page is shown with (None: not known): its own; after a
     redirect, the Location's, else the one the redirected request had (RFC 9110 §10.2.2, as
     browsers do). A wrapper sending `shop.test/#/item/1` to `shop.test/#/`, the shop's home
@@ -955,6 +956,12 @@ def _shown_fragments(hops: list[Hop], fragments_seen: bool) -> list[str | None]:
     shown: list[str | None] = []
     for index, hop in enumerate(hops):
         own: str | None = hop.url.partition("#")[2] if fragments_seen else None
+        if own is None and index == 0:
+            # A capture's first page view: the link itself, shown with its own fragment, or
+            # a wrapper's URL, which carries the target inside it and has none of its own
+            # (a wrapper dropping the route read as unknown, then as reached: a review).
+            own = (target_url.partition("#")[2]
+                   if as_requested(hop.url) == as_requested(target_url) else "")
         if not own and hop.via == "http" and index:
             sent = hops[index - 1].location or ""
             own = sent.partition("#")[2] if "#" in sent else shown[-1]
@@ -969,7 +976,7 @@ def lost_route(hops: list[Hop], target_url: str, *, fragments_seen: bool = True)
     own = [hop for hop in hops if hop.via != "control"]
     if route is None or not own:
         return False
-    last = _shown_fragments(own, fragments_seen)[-1]
+    last = _shown_fragments(own, target_url, fragments_seen)[-1]
     return last is not None and last != route
 
 
