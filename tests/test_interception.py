@@ -550,6 +550,23 @@ def test_a_continue_back_into_the_platform_is_no_way_on(catalog: Catalog, body: 
      PageKind.UNRECOGNIZED),
     # Positive control: no script, no way on.
     ("<p>该网页暂时无法访问</p><a href='https://www.douyin.com/'>返回首页</a>", PageKind.BLOCKED),
+    # Navigations in other forms, and in event handler attributes (each read as a block with
+    # no way on: the review of the fix above).
+    *[(f"<p>正在打开，请稍候…</p><form action='https://www.taobao.com/'></form>{tail}",
+       PageKind.UNRECOGNIZED) for tail in (
+        "<script>window['open']('https://www.taobao.com/','_self')</script>",
+        "<script>(0,open)('https://www.taobao.com/','_self')</script>",
+        "<script>HTMLFormElement.prototype.submit.call(document.forms[0])</script>",
+        "<script>document.forms[0]['submit']()</script>",
+        "<script>document.write('<meta http-equiv=refresh content=0;url=/x>')</script>",
+        "<img src=x onerror='document.forms[0].submit()'>",
+        "<svg onload=\"location.href=decodeURIComponent('https%3A%2F%2Fwww.taobao.com')\"></svg>")],
+    ("<html><head><title>x</title></head><body onload='document.forms[0].submit()'>"
+     "<p>正在打开，请稍候…</p><form action='https://www.taobao.com/'></form></body></html>",
+     PageKind.UNRECOGNIZED),
+    # A handler's plain navigation back into the platform is no way on.
+    ("<p>该网页暂时无法访问</p><button onclick=\"location.href='https://www.douyin.com/'\">"
+     "返回首页</button>", PageKind.BLOCKED),
     # Scripts that navigate nothing: an XHR's `open`, a database's, `performance.navigation`,
     # jQuery binding a click handler (each sent the block to review: the fix's review).
     ("<p>该网页暂时无法访问</p><a href='https://www.douyin.com/'>返回首页</a><script>"
@@ -558,7 +575,8 @@ def test_a_continue_back_into_the_platform_is_no_way_on(catalog: Catalog, body: 
 ])
 def test_a_forward_without_location_is_a_possible_way_on(catalog: Catalog, body: str,
                                                          kind: PageKind) -> None:
-    page = parse_page(page_bytes(body).decode(), DOUYIN_ENDPOINT)
+    page = parse_page(body if body.startswith("<html") else page_bytes(body).decode(),
+                      DOUYIN_ENDPOINT)
     facts = classify_page(page, catalog, platform_for_url(DOUYIN_ENDPOINT, catalog),
                           target="https://www.taobao.com/")
     assert facts.kind is kind, facts

@@ -648,15 +648,46 @@ def _js_navigation(page: Page) -> tuple[str, bool] | None:
 
 
 # Ways a script navigates other than through `location`: opening a window in the page's
-# place (`open(url, '_self')`, the window's own `open`, not an XHR's or a database's),
-# submitting a form, clicking a link (`.click()` with no handler given: jQuery's
-# `.click(function…)` binds one), the Navigation API's navigations (not
-# `performance.navigation.type`). Wider, every page logging through `xhr.open` read as
-# possibly leading on, a block page sent to review (a review).
+# place (`open(url, '_self')`, `(0, open)(…)`, `open.call(…)`, `window['open']`: the window's
+# own `open`, not an XHR's or a database's), submitting a form (`.submit()`,
+# `.submit.call(f)`, `['submit']()`), clicking a link (`.click()` with no handler given:
+# jQuery's `.click(function…)` binds one), the Navigation API's navigations (not
+# `performance.navigation.type`), and writing the document (a `<meta http-equiv=refresh>` or a
+# script may be in what is written). Wider, every page logging through `xhr.open` read as
+# possibly leading on; narrower, the forms above read as a block with no way on (two
+# reviews).
 _OTHER_NAVIGATION = re.compile(
-    r"(?:^|[^.\w$])open\s*\(|\b(?:window|self|top|parent|globalThis)\s*\.\s*open\s*\("
-    r"|\.(?:request)?[sS]ubmit\s*\(|\.click\s*\(\s*\)"
-    r"|\bnavigation\s*\.\s*(?:navigate|reload|traverseTo|back|forward)\b")
+    r"(?:^|[^.\w$])open\s*[(.)]|\b(?:window|self|top|parent|globalThis)\s*\.\s*open\s*\("
+    r"|\[\s*['\"](?:open|submit|requestSubmit|click)['\"]\s*\]"
+    r"|\.\s*(?:request)?[sS]ubmit\s*[(.]|\.click\s*\(\s*\)"
+    r"|\bnavigation\s*\.\s*(?:navigate|reload|traverseTo|back|forward)\b"
+    r"|\bdocument\s*\.\s*write(?:ln)?\s*\(")
+
+
+# A handler's plain navigation: `location = '…'`, `location.href = "…"`, `location.replace('…')`.
+_HANDLER_LOCATION = re.compile(
+    r"location\s*(?:\.\s*href\s*)?=\s*(['\"])([^'\"]*)\1(?!\s*[+\w.\[(])"
+    r"|location\s*\.\s*(?:replace|assign)\s*\(\s*(['\"])([^'\"]*)\3\s*\)")
+
+
+def _handler_targets(page: Page) -> list[str | None]:
+    """Where the page's event handler attributes navigate (`<body onload=…>`, the classic
+    auto-posting page, read as a block with no way on: a review): a plain navigation's
+    written target, None for any other navigation or location use (it may be anywhere)."""
+    targets: list[str | None] = []
+    for handler in page.handlers:
+        if _OTHER_NAVIGATION.search(handler):
+            targets.append(None)
+        if "location" not in handler:
+            continue
+        plain = list(_HANDLER_LOCATION.finditer(handler))
+        if len(plain) != handler.count("location"):
+            targets.append(None)
+        for match in plain:
+            url = resolve(page.base_url, match.group(2) if match.group(1) else match.group(4))
+            if url is not None:
+                targets.append(url)
+    return targets
 
 
 def script_targets(page: Page) -> list[str | None]:
@@ -670,6 +701,7 @@ def script_targets(page: Page) -> list[str | None]:
     targets: list[str | None] = []
     if any(_OTHER_NAVIGATION.search(script) for script in page.runnable_scripts):
         targets.append(None)
+    targets += _handler_targets(page)
     for navigation in _navigations(page):
         written = navigation.literal if navigation.literal is not None else navigation.start
         if written is None:

@@ -98,6 +98,9 @@ class Page:
     # page has one at all (it runs before the page's refresh, which waits for `load`).
     external_before: list[bool] = field(default_factory=list)
     blocking_external: bool = False
+    # The values of the page's event handler attributes (`onload`, `onclick`, …): scripts
+    # that run when their event comes, if it comes.
+    handlers: list[str] = field(default_factory=list)
     canonical: str | None = None
     base_href: str | None = None
     meta_refresh: str | None = None
@@ -1119,6 +1122,9 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
                     if _runs(s) and s not in dropped]
         page.runnable_scripts = [s.text for s in runnable]
         page.external_before, page.blocking_external = _external_before(root, runnable, url)
+        page.handlers = [value for element in root.iter(lxml.etree.Element)
+                         for name, value in element.attrib.items()
+                         if name.lower().startswith("on") and value.strip()]
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)
