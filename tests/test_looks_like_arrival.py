@@ -5,6 +5,8 @@ the target on a host of its own. Each read as the link opened (`wrapped`); none 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from audit.measure.capture.formats import keep_response_body
@@ -517,3 +519,22 @@ def test_named_references_are_not_read_inside_cdata() -> None:
                       "<p>&copy; 2026</p></body></html>", "https://a.example/", xml=True)
     assert page.runnable_scripts == ["location.replace('/x?a=1&copy;=2')"]
     assert page.text == "© 2026"
+
+
+@pytest.mark.parametrize("forward", [f"<script>location.replace('{TARGET}')</script>",
+                                     f"<meta http-equiv=refresh content='0;url={TARGET}'>"])
+@pytest.mark.parametrize(("src", "outcome"), [
+    # A platform serves its static scripts from its own other domains (sinaimg.cn is Weibo's
+    # in the catalog): a leave.js there held nothing (the review of the fix above).
+    ("https://h5.sinaimg.cn/m/leave.js", Outcome.UNRECOGNIZED),
+    ("//h5.sinaimg.cn/m/leave.js", Outcome.UNRECOGNIZED),
+    ("https://weibo.com/leave.js", Outcome.UNRECOGNIZED),
+    ("https://cdn.example-cdn.net/jquery.min.js", Outcome.WRAPPED),
+])
+def test_a_script_of_the_platforms_own_domains_holds_a_forward(
+        catalog: Catalog, src: str, forward: str, outcome: Outcome) -> None:
+    wrapper = "https://weibo.cn/sinaurl?u=" + quote(TARGET, safe="")
+    html = f"<html><head><script src='{src}'></script></head><body>{forward}</body></html>"
+    answers: Answers = {wrapper: (200, {}, html.encode()), TARGET: (200, {}, TARGET_PAGE.encode())}
+    assert drive(catalog, wrapper, answers, {TARGET: (200, {}, TARGET_PAGE.encode())},
+                 source="zhihu").outcome is outcome

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from audit.judge.compare import looks_alike
-from audit.judge.forwards import Forward, page_forward, script_targets
+from audit.judge.forwards import Forward, OwnScript, page_forward, script_targets
 from audit.judge.interception import (
     endpoint_at,
     has_word,
@@ -90,6 +90,25 @@ def _catalog_cache(catalog: Catalog, purpose: str) -> dict[Any, Any]:
     if len(cache) > CACHE_ENTRIES:
         cache.clear()
     return cache
+
+
+def own_scripts(catalog: Catalog, platform: Platform | None) -> OwnScript | None:
+    """Which scripts' URLs are `platform`'s own: on a declared domain of any platform of its
+    company (forwards.page_forward)."""
+    if platform is None:
+        return None
+    cache = _catalog_cache(catalog, "company domains")
+    domains = cache.get(platform.company)
+    if domains is None:
+        domains = cache[platform.company] = [
+            domain for other in catalog.platforms.values() if other.company == platform.company
+            for domain in other.domains]
+
+    def own(url: str) -> bool:
+        host = host_of(url)
+        return host is not None and host_matches(host, domains)
+
+    return own
 
 
 def _platform_for_host(host: str, url: str, catalog: Catalog) -> Platform | None:
@@ -467,8 +486,9 @@ def classify_page(page: Page, catalog: Catalog, platform: Platform | None = None
         if marker is not None:
             return reader.facts(PageKind.ERROR, "generic/anti_bot", failure="anti_bot:captcha")
     if endpoint is not None:
-        return _classify_endpoint(page, markers, endpoint, reader, target)
-    forward = page_forward(page) if short else None
+        return _classify_endpoint(page, markers, endpoint, reader, target,
+                                  own_scripts(catalog, endpoint[0]))
+    forward = page_forward(page, own_scripts(catalog, platform)) if short else None
     generic = _classify_generic(page, markers, short, reader, forward, platform, target)
     if generic is not None:
         return generic
@@ -540,7 +560,7 @@ def _any_phrase(text: str, phrases: list[str]) -> bool:
 
 def _classify_endpoint(page: Page, markers: GenericMarkers,
                        endpoint: tuple[Platform, Endpoint], reader: _Reader,
-                       target: str | None) -> PageFacts:
+                       target: str | None, own_script: OwnScript | None = None) -> PageFacts:
     """An interception endpoint's page that no signature recognised. Never `content`:
     a login wall, an error page or an empty page cannot be judged (`error`); then the
     generic markers (every language they cover), which a page's forward cannot overrule
@@ -577,7 +597,7 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
         if interception:
             return reader.facts(PageKind.UNRECOGNIZED, "generic/error_page_and_blocked")
         return reader.facts(PageKind.ERROR, "generic/error_page", failure="endpoint_error_page")
-    forward = page_forward(page)
+    forward = page_forward(page, own_script)
     if forward is None and shows_nothing(page):
         return reader.facts(PageKind.ERROR, "generic/empty", failure="endpoint_empty")
     generic = _classify_generic(page, markers, True, reader, forward, endpoint[0])

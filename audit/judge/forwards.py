@@ -37,7 +37,7 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -624,8 +624,15 @@ _DIALOG = re.compile(
     rb"|(?<!\\)\\1(?:0[1-7]|[12][0-7]|3[0-2]|4[1-7]|[56][0-7]|7[0-2])")
 
 
-def _js_navigation(page: Page) -> tuple[str, bool] | None:
-    """js_location's target, and whether a dialog may come before it (_DIALOG)."""
+# Whether a script's URL is the page's platform's own (its company's declared domains: a
+# platform's static scripts are served from hosts of their own, sinaimg.cn for weibo.com).
+OwnScript = Callable[[str], bool]
+
+
+def _js_navigation(page: Page, own_script: OwnScript | None = None
+                   ) -> tuple[str, bool] | None:
+    """js_location's target, and whether a dialog may come before it (_DIALOG, or a script
+    of the page's own site or platform: _held_by_scripts)."""
     located = list(_located(page))
     on_load = [(index, navigation) for index, navigation in located if navigation.on_load]
     if not on_load or any(navigation is _CUT for _, navigation in located):
@@ -642,9 +649,12 @@ def _js_navigation(page: Page) -> tuple[str, bool] | None:
     # A script loaded from elsewhere before the navigating one runs first, and may open a
     # dialog (a shared `leave.js` asking "即将离开…是否继续？") that hulian cannot read: a
     # wrapper's forward after one read as the link open (a review). Held, as a dialog is.
-    external = where < len(page.external_before) and page.external_before[where]
+    external = (where < len(page.external_before) and page.external_before[where]) or (
+        own_script is not None and any(own_script(src) for position, src
+                                       in page.blocking_scripts if position <= where))
     return last.literal, external or any(_DIALOG.search(script.encode("utf-8", "replace"))
                                          for script in scripts[:where + 1])
+
 
 
 # Ways a script navigates other than through `location`: opening a window in the page's
@@ -711,11 +721,13 @@ def script_targets(page: Page) -> list[str | None]:
     return targets
 
 
-def page_forward(page: Page) -> Forward | None:
-    """Where the page sends its reader without any action (see the module docstring)."""
+def page_forward(page: Page, own_script: OwnScript | None = None) -> Forward | None:
+    """Where the page sends its reader without any action (see the module docstring).
+    `own_script`: which scripts from other sites are the page's platform's own (they may
+    hold the forward as one of its own site does)."""
     if page.parse_issue == "xml_entities":
         return None  # its own entities, not expanded, may hold a dialog or another forward
-    script = _js_navigation(page)
+    script = _js_navigation(page, own_script)
     if script is not None and script[0]:
         # A script's navigation on load goes before any refresh: a browser starts a refresh's
         # timer only once the page has loaded (a page with a refresh to the target and a
@@ -739,9 +751,11 @@ def page_forward(page: Page) -> Forward | None:
             # A refresh waits for `load`: a dialog any of the page's scripts opens, or a script
             # of its own site (which may open one), comes first (a leave.js before a refresh
             # read as the link open: a review).
-            held = page.blocking_external or any(
-                _DIALOG.search(script.encode("utf-8", "replace"))
-                for script in page.runnable_scripts)
+            held = (page.blocking_external
+                    or (own_script is not None
+                        and any(own_script(src) for _, src in page.blocking_scripts))
+                    or any(_DIALOG.search(script.encode("utf-8", "replace"))
+                           for script in page.runnable_scripts))
             return Forward(url, "meta_refresh",
                            page.meta_refresh_delay > IMMEDIATE_SECONDS or held)
     return None

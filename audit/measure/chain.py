@@ -20,6 +20,7 @@ from audit.judge.classify import (
     endpoint_of,
     on_target_site,
     outbound_links,
+    own_scripts,
     platform_for_url,
     shows_nothing,
     through_target,
@@ -326,7 +327,8 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
         return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)
     short = _is_short(page, catalog)
-    forward = page_forward(page) if short or facts.kind is PageKind.REDIRECT else None
+    forward = (page_forward(page, own_scripts(catalog, platform_for_url(url, catalog)))
+               if short or facts.kind is PageKind.REDIRECT else None)
     # Any page but the target's own URL may end a chain that never came through the target
     # (another page of its host, another host of its site, may be where the platform sent
     # the link instead), so it may need comparing.

@@ -98,6 +98,10 @@ class Page:
     # page has one at all (it runs before the page's refresh, which waits for `load`).
     external_before: list[bool] = field(default_factory=list)
     blocking_external: bool = False
+    # Every script from elsewhere that the parser waits for, of any site: the number of
+    # runnable scripts before it, and its URL (the platform's own CDN is another site:
+    # forwards.page_forward's `own_script` decides those).
+    blocking_scripts: list[tuple[int, str]] = field(default_factory=list)
     # The values of the page's event handler attributes (`onload`, `onclick`, …): scripts
     # that run when their event comes, if it comes.
     handlers: list[str] = field(default_factory=list)
@@ -949,26 +953,35 @@ def _runs(script: lxml.etree._Element) -> bool:
 
 
 def _external_before(root: lxml.etree._Element, runnable: list[lxml.etree._Element],
-                     url: str | None) -> tuple[list[bool], bool]:
-    """Page.external_before of the runnable inline scripts `runnable`, in document order, and
-    Page.blocking_external. Only scripts of the page's own site count (a wrapper's shared
-    `leave.js`): a library or an analytics tag from elsewhere (a CDN's jQuery, CNZZ) before
-    every forward sent every such wrapper page to review (a review)."""
+                     url: str | None) -> tuple[list[bool], bool, list[tuple[int, str]]]:
+    """Page.external_before of the runnable inline scripts `runnable`, in document order,
+    Page.blocking_external and Page.blocking_scripts. Only scripts of the page's own site
+    count in the first two (a wrapper's shared `leave.js`): a library or an analytics tag
+    from elsewhere (a CDN's jQuery, CNZZ) before every forward sent every such wrapper page
+    to review (a review)."""
     wanted = set(runnable)
     site = registrable_domain(url) if url else None
     seen_external = False
     before: dict[lxml.etree._Element, bool] = {}
+    blocking: list[tuple[int, str]] = []
     for script in root.iter("script"):
         if script in wanted:
             before[script] = seen_external
-        elif (_own_site_source(script.get("src") or "", url, site)
-              and script.get("async") is None
+        elif ((script.get("src") or "").strip() and script.get("async") is None
               and script.get("defer") is None and script.get("nomodule") is None
               and (script.get("type") or "").strip().lower() != "module"
               and _runnable(script.get("type"))
               and not any(True for _ in script.iterancestors("template", "noscript", "math"))):
-            seen_external = True
-    return [before.get(script, False) for script in runnable], seen_external
+            src = (script.get("src") or "").strip()
+            loaded = resolve(url, src) if url else None
+            if loaded is not None and len(blocking) < _MAX_BLOCKING_SCRIPTS:
+                blocking.append((len(before), loaded))
+            if _own_site_source(src, url, site):
+                seen_external = True
+    return [before.get(script, False) for script in runnable], seen_external, blocking
+
+
+_MAX_BLOCKING_SCRIPTS = 64  # a hostile page's thousands add nothing a person would see
 
 
 def _own_site_source(src: str, url: str | None, site: str | None) -> bool:
@@ -1121,7 +1134,8 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         runnable = [s for s in _allowed(inline, header_policies, meta_policies)
                     if _runs(s) and s not in dropped]
         page.runnable_scripts = [s.text for s in runnable]
-        page.external_before, page.blocking_external = _external_before(root, runnable, url)
+        (page.external_before, page.blocking_external,
+         page.blocking_scripts) = _external_before(root, runnable, url)
         page.handlers = [value for element in root.iter(lxml.etree.Element)
                          for name, value in element.attrib.items()
                          if name.lower().startswith("on") and value.strip()]
