@@ -401,7 +401,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
                               reason_text=facts.headline if ours else None,
                               excerpt=facts.excerpt)
     if (chain.came_through_target and facts.kind in _INTERCEPTIONS
-            and not _source_companys(response.url, chain.probe, catalog)):
+            and not (_source_companys(chain.probe.target_url, chain.probe, catalog)
+                     and _source_companys(response.url, chain.probe, catalog))):
         # The target's own URL has answered: from there every page is the target's (its
         # firewall's notice, its own "open in a browser" page, a short link's platform page),
         # not the audited platform's. Read by the catalog's markers, a Weibo short link's
@@ -411,7 +412,9 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         # a Weibo post, Baidu's `link?url=`) is planned with the wrapper's URL as its target,
         # and its interstitial there is the platform's (the next review); where the wrapper
         # sends the reader, off the company's hosts, pages are the destination's again (a
-        # shop's firewall notice behind t.cn accused Weibo: the review after).
+        # shop's firewall notice behind t.cn accused Weibo: the review after); and a page of
+        # the company that a target of another's sends the reader to is the target's doing
+        # (a shop forwarding to a Weibo page accused Weibo: the review after that).
         facts = PageFacts(kind=PageKind.CONTENT, title=facts.title, headline=facts.headline,
                           excerpt=facts.excerpt, parse_issue=facts.parse_issue)
     if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
