@@ -589,3 +589,36 @@ def test_unclosed_sections_of_an_xhtml_page_cost_linear_time() -> None:
     baseline = cost("text" * 50_000)
     assert cost("<!--" * 50_000) < 20 * baseline + 0.05
     assert cost("<?" * 100_000) < 20 * baseline + 0.05
+
+
+def test_behind_the_sources_wrapper_and_the_target_the_sources_page_is_the_targets(
+        catalog: Catalog) -> None:
+    # t.cn (Weibo's) forwards to a shop, which forwards to a Weibo page showing a block: the
+    # shop's doing, as without the wrapper (the review of the fix above).
+    link, shop, profile = "http://t.cn/A6abcdE", "https://shop.test/item1", "https://weibo.com/u/7001"
+    answers: Answers = {link: (302, {"location": shop}, b""),
+                        shop: (302, {"location": profile}, b""),
+                        profile: (200, {}, shipped_example("weibo/weibo-blocked.html"))}
+    assert drive(catalog, link, answers, answers, target=link,
+                 source="weibo").outcome is Outcome.DIRECT
+
+
+def test_an_xhtml_doctypes_literals_are_no_sections() -> None:
+    # `<!--` in a doctype's system literal was read as an unclosed comment running to the end:
+    # no named reference after it was read (a review).
+    from audit.web.page import parse_page
+
+    page = parse_page('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+                      '"http://x.example/a<!--b.dtd"><html xmlns="http://www.w3.org/1999/xhtml">'
+                      "<body><p>A&nbsp;B&hellip;C</p></body></html>", "https://a.example/",
+                      xml=True)
+    assert page.text == "A B…C"
+
+
+def test_a_namespaced_attribute_is_no_event_handler() -> None:
+    from audit.web.page import parse_page
+
+    page = parse_page('<html xmlns="http://www.w3.org/1999/xhtml" xmlns:onx="urn:x"><body '
+                      "onx:load=\"location.href='https://t.example/'\" onclick='go()'>"
+                      "<p>x</p></body></html>", "https://a.example/", xml=True)
+    assert page.handlers == ["go()"]

@@ -126,6 +126,9 @@ class Chain:
     # The hops' URLs are as navigated, fragments included (a crawl's); a capture's requests
     # never carry a fragment, only its redirects' Locations may (classify.through_target).
     fragments_seen: bool = True
+    # Once the target answered, the chain has been on a page of another company than the
+    # source's (on_response: what the source's own pages say is the source's only before).
+    left_source_company: bool = False
 
     @property
     def next_via(self) -> Via:
@@ -350,6 +353,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     hop = record(chain, response, via)
     status = response.status
     chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
+    if chain.came_through_target and not _source_companys(response.url, chain.probe, catalog):
+        chain.left_source_company = True  # a redirect of another company's too
     chain.last_page = None
     if redirects(status, response.headers.get("location")):
         target = resolve(response.url, header_url(response.headers["location"]))
@@ -400,9 +405,10 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
                               headline=facts.headline,
                               reason_text=facts.headline if ours else None,
                               excerpt=facts.excerpt)
+    companys_page = _source_companys(response.url, chain.probe, catalog)
     if (chain.came_through_target and facts.kind in _INTERCEPTIONS
             and not (_source_companys(chain.probe.target_url, chain.probe, catalog)
-                     and _source_companys(response.url, chain.probe, catalog))):
+                     and companys_page and not chain.left_source_company)):
         # The target's own URL has answered: from there every page is the target's (its
         # firewall's notice, its own "open in a browser" page, a short link's platform page),
         # not the audited platform's. Read by the catalog's markers, a Weibo short link's
@@ -414,7 +420,8 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         # sends the reader, off the company's hosts, pages are the destination's again (a
         # shop's firewall notice behind t.cn accused Weibo: the review after); and a page of
         # the company that a target of another's sends the reader to is the target's doing
-        # (a shop forwarding to a Weibo page accused Weibo: the review after that).
+        # (a shop forwarding to a Weibo page accused Weibo: the review after that), also
+        # behind the company's own wrapper (t.cn, then the shop, then Weibo: the next one).
         facts = PageFacts(kind=PageKind.CONTENT, title=facts.title, headline=facts.headline,
                           excerpt=facts.excerpt, parse_issue=facts.parse_issue)
     if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):

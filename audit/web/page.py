@@ -619,6 +619,10 @@ def _outside_markup_sections(data: bytes, change: Callable[[bytes], bytes]) -> b
 # opener, `<!--` repeated took seconds per 40 KB, quadratically (a review).
 _MARKUP_SECTION = re.compile(
     rb"(<!\[CDATA\[(?:.*?\]\]>|.*\Z)|<!--(?:.*?-->|.*\Z)|<\?(?:.*?\?>|.*\Z))", re.DOTALL)
+# A doctype declaration to its end, its quoted literals and internal subset skipped (searched
+# in the first 4 KB only: a hostile page's unclosed quotes cost no more than that).
+_DOCTYPE_END = re.compile(rb"<!DOCTYPE(?:[^>\"'\[]|\"[^\"]*\"|'[^']*'|\[[^\]]*\])*>",
+                          re.IGNORECASE)
 # An internal subset that declares entities: `<!DOCTYPE html [<!ENTITY t "…">]>`.
 _DECLARES_ENTITIES = re.compile(rb"<!DOCTYPE[^\[>]*\[[^\]]*<!ENTITY", re.IGNORECASE)
 
@@ -643,8 +647,12 @@ def _xhtml_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
     issue = ("xml_entities" if _DECLARES_ENTITIES.search(data, 0, 65536)
              else "xml_error" if unreadable else None)
     if _XHTML_DOCTYPE.search(data, 0, 8192):
-        data = _outside_markup_sections(
-            data, lambda part: _NAMED_REFERENCE.sub(_numeric_reference, part))
+        # After the doctype, whose quoted literals may hold `<!--` or `<?` (a system id):
+        # read as a section's start, it ran to the end of the page (a review).
+        declared = _DOCTYPE_END.search(data, 0, 4096)
+        start = declared.end() if declared else 0
+        data = data[:start] + _outside_markup_sections(
+            data[start:], lambda part: _NAMED_REFERENCE.sub(_numeric_reference, part))
     parser = lxml.etree.XMLPullParser(events=("start",), encoding="utf-8",
                                       remove_comments=False, **{**_xml_parser(),
                                                                 "recover": False})
@@ -967,8 +975,10 @@ def _runs(script: lxml.etree._Element) -> bool:
 
 
 # Every event handler attribute's value, found by libxml2 rather than by a walk in Python.
+# Namespaced attributes (`xmlns:onx`'s `onx:load`) are no handlers.
 _HANDLERS = lxml.etree.XPath(
-    "//@*[starts-with(translate(name(), 'ON', 'on'), 'on')]", smart_strings=False)
+    "//@*[namespace-uri() = '' and starts-with(translate(local-name(), 'ON', 'on'), 'on')]",
+    smart_strings=False)
 
 
 def _external_before(root: lxml.etree._Element, runnable: list[lxml.etree._Element],
