@@ -32,7 +32,7 @@ from audit.measure.asyncio.run import measure_search
 from audit.measure.config import CrawlConfig, CrawlResult
 from audit.measure.plan import seeds_for
 from audit.policy.catalog import Catalog, load_catalog
-from spiders.distributed import CURRENT_RUN, KEY_TTL_S, RunKeys, run_spider
+from spiders.distributed import CURRENT_RUN, KEY_TTL_S, RunKeys, internal_errors, run_spider
 from spiders.runner import build_settings
 
 
@@ -259,19 +259,3 @@ def work(*, redis_url: str, store_url: str | None, run_id: str | None, evidence:
         raise DistributedError(lost)
     return WorkerResult(run, worker, str(warc), stats)
 
-
-def internal_errors(client: Any, keys: RunKeys) -> str | None:
-    """The message of a run stopped by internal errors in any of its processes (see
-    DistributedSpider.on_error), or None."""
-    counts = {_text(name): int(count) for name, count in client.hgetall(keys.errors).items()}
-    if not counts:
-        return None
-    return ("the crawl lost probes to internal errors ("
-            + ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items()))
-            + "; the traceback is in the log of the process that had it); the run stopped "
-            "unsealed, the store keeps what was observed / 内部错误导致部分探测丢失，运行已停止，"
-            "未封存")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -33,7 +33,7 @@ from audit.measure.driver import ProbeDriver, SeedDriver
 from audit.measure.parsepool import default_processes
 from audit.model import Observation, Probe
 from spiders.audit import LinkAuditSpider
-from spiders.runner import run_once
+from spiders.runner import lost_to_errors, run_once
 
 logger = logging.getLogger(__name__)
 # scrapy-redis 0.9.1 still passes `spider=` to the stats collector on every enqueue and
@@ -360,3 +360,15 @@ def run_spider(settings: Any, *, parse_processes: int | None,
         result["hulian/requeued"] = spider.requeued
         result["hulian/seed_errors"] = list(spider.seed_errors)
     return result
+
+
+def internal_errors(client: Any, keys: RunKeys) -> str | None:
+    """The message of a run stopped by internal errors in any of its processes (see
+    DistributedSpider.on_error), or None."""
+    counts = {_s(name): int(count) for name, count in client.hgetall(keys.errors).items()}
+    if not counts:
+        return None
+    return (lost_to_errors(counts)
+            + "; the traceback is in the log of the process that had it); the run stopped "
+            "unsealed, the store keeps what was observed / 内部错误导致部分探测丢失，运行已停止，"
+            "未封存")

@@ -111,9 +111,8 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
         # stops as the asyncio engine's does on an internal error (exit 1, nothing judged or
         # sealed, `--resume` measures the lost probes), never sealed with links missing.
         raise RuntimeError(
-            "the crawl lost probes to internal errors ("
-            + ", ".join(f"{name} ×{count}" for name, count in sorted(crashed.items()))
-            + "; the traceback is in the log above); the bundle is not sealed: "
+            lost_to_errors(crashed) + "; the traceback is in the log above); the bundle is "
+            "not sealed: "
             "`hulian run --resume RUN` measures what was lost / 内部错误导致部分探测丢失，"
             "运行未封存，可用 --resume 继续")
     return CrawlResult(
@@ -121,6 +120,13 @@ def crawl_with_scrapy(catalog: Catalog, config: CrawlConfig, writer: BundleWrite
         outcomes=outcomes, seed_errors=list(spider.seed_errors) if spider else [],
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
     )
+
+
+def lost_to_errors(counts: dict[str, int]) -> str:
+    """The start of the message of a crawl that lost probes to internal errors, local or
+    distributed (spiders/distributed.py): the exceptions' names and counts."""
+    return ("the crawl lost probes to internal errors ("
+            + ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items())))
 
 
 def run_once(settings: Settings, spider: type[LinkAuditSpider], *, processes: int,
