@@ -261,3 +261,56 @@ def test_a_field_value_keeps_what_is_not_space_or_tab() -> None:
     # `text/html\x0b` is text to Chromium, `\x0ctext/html` a download: neither is a page.
     for header in ("text/html\x0b", "text/html\x0c", "\x0ctext/html", "text/html\xa0"):
         assert html_type(header) is False
+
+
+# Bytes and labels checked against Chromium 131 (application/xhtml+xml, Playwright's route):
+# the XML parser reads WHATWG's labels as an HTML page does; a page's own declaration of
+# UTF-16 on bytes that are not is UTF-8; a <meta> is not read at all.
+XHTML_BODY = (b'<html xmlns="http://www.w3.org/1999/xhtml"><body><p>leaving '
+              + "你".encode() + b"</p></body></html>")
+
+
+@pytest.mark.parametrize(("declaration", "header", "encoding", "shown"), [
+    (b'<?xml version="1.0" encoding="utf-16"?>', "application/xhtml+xml", "utf-8", "leaving 你"),
+    (b'<?xml version="1.0" encoding="utf-16le"?>', "text/xml", "utf-8", "leaving 你"),
+    (b'<?xml version="1.0" encoding="latin1"?>', "application/xhtml+xml", "cp1252",
+     "leaving ä½\xa0"),
+    (b'<?xml version="1.0" encoding="x-user-defined"?>', "application/xhtml+xml",
+     "x-user-defined", "leaving \uf7e4\uf7bd\uf7a0"),
+    (b"", "application/xhtml+xml; charset=iso-2022-kr", "replacement", None),
+])
+def test_an_xml_pages_declaration_is_read_as_chromium_reads_it(
+        declaration: bytes, header: str, encoding: str, shown: str | None) -> None:
+    decoded = decode_html(declaration + XHTML_BODY, header)
+    assert decoded.encoding == encoding
+    if shown is None:
+        assert decoded.text == "\ufffd"
+    else:
+        assert parse_page(decoded.text, xml=True).text.strip() == shown.strip()
+    with_meta = XHTML_BODY.replace(b"<body>", b'<head><meta charset="utf-16"/></head><body>')
+    assert decode_html(with_meta, "application/xhtml+xml").encoding == "utf-8"
+
+
+def test_an_xhtml_notice_declaring_utf16_is_read(catalog: Catalog) -> None:
+    # Python's UTF-16 codec read it as CJK mojibake: the block phrase was never found.
+    notice = (b'<?xml version="1.0" encoding="UTF-16"?>'
+              b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>'
+              + "提示".encode() + b"</title></head><body><p>"
+              + "已停止访问该网页".encode() + b"</p></body></html>")
+    assert _outcome(catalog, "application/xhtml+xml", notice) is Outcome.BLOCKED
+
+
+def test_an_xhtml_page_a_browser_cannot_decode_is_not_followed(catalog: Catalog) -> None:
+    # Chromium decodes ISO-2022-KR as the replacement encoding and shows its XML error page:
+    # the forward below never runs. Python's codec read it, and the link read as opened.
+    forward = (b'<html xmlns="http://www.w3.org/1999/xhtml"><body><script>'
+               b"location.replace('" + TARGET.encode() + b"')</script></body></html>")
+    def outcome(content_type: str) -> Outcome:
+        target = (200, {"content-type": "text/html; charset=utf-8"}, TARGET_PAGE.encode())
+        return drive(catalog, WRAPPER, {WRAPPER: (302, {"location": THIRD_PARTY}, b""),
+                                        THIRD_PARTY: (200, {"content-type": content_type},
+                                                      forward),
+                                        TARGET: target}, {TARGET: target}).outcome
+
+    assert outcome("application/xhtml+xml; charset=iso-2022-kr") not in OPEN
+    assert outcome("application/xhtml+xml; charset=utf-8") in OPEN

@@ -10,8 +10,14 @@ from audit.bounded import read_bounded, read_file_bounded
 from audit.errors import HulianError
 from audit.judge.classify import classify_page, outbound_links, platform_for_url
 from audit.policy.catalog import Catalog
-from audit.web.decode import MAX_PAGE_BYTES, declared_not_ascii, decode_html, xml_type
-from audit.web.page import parse_page, renders_as_xhtml
+from audit.web.decode import (
+    MAX_PAGE_BYTES,
+    declared_not_ascii,
+    decode_html,
+    xhtml_shown,
+    xml_type,
+)
+from audit.web.page import parse_page
 from audit.web.urls import host_of
 
 
@@ -49,8 +55,8 @@ def _served_as_xml(data: bytes, content_type: str | None, source: str) -> bool:
     """Whether the page is XHTML a browser parses as XML: served with an XML type, or saved
     as `.xhtml` (as a browser opens such a file) and XHTML by its root."""
     if content_type is not None:
-        return xml_type(content_type) and renders_as_xhtml(data)
-    return source.lower().endswith((".xhtml", ".xht")) and renders_as_xhtml(data)
+        return xml_type(content_type) and xhtml_shown(data, content_type)
+    return source.lower().endswith((".xhtml", ".xht")) and xhtml_shown(data, None)
 
 
 def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None = None,

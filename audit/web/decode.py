@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import webencodings
 
 from audit.web.fields import FIELD_WHITESPACE, TOKEN_CHAR
-from audit.web.page import renders_as_xhtml
+from audit.web.page import XML_PROLOG_BYTES, renders_as_xhtml
 
 # GB2312 and GBK are subsets of GB18030; decoding with the superset loses nothing and
 # accepts the characters real "gb2312" pages use anyway.
@@ -111,8 +111,15 @@ def shown_as_html(headers: dict[str, str], body: bytes) -> bool:
     if by_headers is not None:
         return by_headers
     if xml_type(headers.get("content-type")):
-        return renders_as_xhtml(body)
+        return xhtml_shown(body, headers.get("content-type"))
     return sniffs_as_html(body)
+
+
+def xhtml_shown(body: bytes, content_type: str | None) -> bool:
+    """Whether an answer of an XML type (`content_type`; None: a saved `.xhtml` file) is XHTML
+    a browser shows as a page, its head decoded as the browser's XML parser decodes it."""
+    xml_content_type = content_type if xml_type(content_type) else "application/xhtml+xml"
+    return renders_as_xhtml(decode_html(body[:XML_PROLOG_BYTES], xml_content_type).text)
 
 
 def html_by_headers(headers: dict[str, str]) -> bool | None:
@@ -336,16 +343,21 @@ _NOT_ASCII_COMPATIBLE = {"utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
 def browser_declared(content_type: str | None, data: bytes) -> tuple[str, str] | None:
     """The encoding a browser takes from a page's declarations, and which one said it
     ("header", "meta" or "xml"): the Content-Type's charset if it is a WHATWG label, else the
-    <meta>'s, else the XML declaration's (Chromium: a <meta> overrides it); neither of the
-    page's own can say UTF-16 (read as UTF-8) nor x-user-defined (windows-1252)."""
+    <meta>'s (not for a page of an XML type, which Chromium's XML parser reads), else the XML
+    declaration's (Chromium: a <meta> overrides it). Neither of the page's own can say UTF-16
+    (Blink reads such a page as UTF-8), nor can a <meta> say x-user-defined (windows-1252)."""
     header = webencodings.lookup(header_charset(content_type) or "")
     if header is not None:
         return header.name, "header"
-    for said_by, label in (("meta", meta_charset(data)), ("xml", xml_declared_charset(data))):
+    own = ((("xml", xml_declared_charset(data)),) if xml_type(content_type)
+           else (("meta", meta_charset(data)), ("xml", xml_declared_charset(data))))
+    for said_by, label in own:
         declared = webencodings.lookup(label or "")
         if declared is not None:
-            return {"utf-16le": "utf-8", "utf-16be": "utf-8",
-                    "x-user-defined": "windows-1252"}.get(declared.name, declared.name), said_by
+            if said_by == "meta" and declared.name == "x-user-defined":
+                return "windows-1252", said_by
+            return {"utf-16le": "utf-8", "utf-16be": "utf-8"}.get(declared.name,
+                                                                  declared.name), said_by
     return None
 
 
@@ -354,6 +366,22 @@ def declared_not_ascii(content_type: str | None, data: bytes) -> str | None:
     (UTF-16 without its mark, ISO-2022-JP, the replacement encoding), if the page has one."""
     declared = browser_declared(content_type, data)
     return declared[0] if declared and declared[0] in _NOT_ASCII_COMPATIBLE else None
+
+
+def _decode_declared(data: bytes, name: str) -> str:
+    """`data` read in the WHATWG encoding `name`, unreadable bytes replaced, as a browser
+    reads a declared encoding: GBK and Big5 by their supersets; the replacement encoding is
+    one replacement character; x-user-defined, which Python has no codec for, by
+    webencodings'."""
+    if name in _NOT_ASCII_COMPATIBLE:
+        fixed = _NOT_ASCII_COMPATIBLE[name]
+        return data.decode(fixed, errors="replace") if fixed else "\ufffd" if data else ""
+    codec = _codec(name)
+    if codec is not None:
+        return data.decode(codec, errors="replace")
+    encoding = webencodings.lookup(name)
+    return (encoding.codec_info.decode(data, "replace")[0] if encoding is not None
+            else data.decode("utf-8", errors="replace"))
 
 
 def _strict(data: bytes, encoding: str) -> str | None:
@@ -382,20 +410,20 @@ def decode_html(data: bytes, content_type: str | None = None,
         # XML declaration's, else UTF-8; no <meta>, no guess. A byte the encoding cannot read
         # ends the document there (page._xhtml_tree cuts at the replacement character); a
         # guess read past it, a forward Chromium never reached (a review).
-        for said_by, label in (("header", header_charset(content_type)),
-                               ("xml", xml_declared_charset(data))):
-            codec = _codec(label)
-            if codec:
-                return Decoded(data.decode(codec, errors="replace"), codec, said_by, truncated)
-        return Decoded(data.decode("utf-8", errors="replace"), "utf-8", "fallback", truncated)
+        # Labels are WHATWG's, as in an HTML page: an XML declaration's "utf-16" on bytes
+        # that are not is UTF-8, and ISO-2022-KR the replacement encoding (Chromium's error
+        # page), where Python's codecs of those names read a page no browser shows (a review).
+        xml_declared = browser_declared(content_type, data)
+        if xml_declared is None:
+            return Decoded(data.decode("utf-8", errors="replace"), "utf-8", "fallback",
+                           truncated)
+        name, said_by = xml_declared
+        return Decoded(_decode_declared(data, name), _codec(name) or name, said_by, truncated)
 
     browser = browser_declared(content_type, data)
     if browser is not None and browser[0] in _NOT_ASCII_COMPATIBLE:
         name, said_by = browser
-        python_codec = _NOT_ASCII_COMPATIBLE[name]
-        whole = (data.decode(python_codec, errors="replace") if python_codec
-                 else "\ufffd" if data else "")
-        return Decoded(whole, name, said_by, truncated)
+        return Decoded(_decode_declared(data, name), name, said_by, truncated)
 
     # Valid UTF-8 with at least one multi-byte sequence: trust it over any declaration.
     if re.search(rb"[\x80-\xff]", data):

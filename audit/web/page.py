@@ -563,7 +563,7 @@ def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
 XHTML_NAMESPACE = "http://www.w3.org/1999/xhtml"
 # How much of an XML body is read for its first element: what comes before it is a prolog
 # (declaration, doctype, comments), which a real page keeps short.
-_XML_PROLOG_BYTES = 256 * 1024
+XML_PROLOG_BYTES = 256 * 1024
 
 
 def _xml_parser(**options: bool) -> dict[str, bool]:
@@ -574,14 +574,19 @@ def _xml_parser(**options: bool) -> dict[str, bool]:
             "huge_tree": True, **options}
 
 
-def renders_as_xhtml(body: bytes) -> bool:
-    """Whether a browser shows an XML answer (decode.XML_TYPES) as a page: its root element
-    is in the XHTML namespace. Chromium then runs its scripts and refreshes as an HTML page's;
-    any other XML it shows as a tree of elements (checked with Chromium 131, 2026-12-07)."""
-    parser = lxml.etree.XMLPullParser(events=("start",), **_xml_parser())
+def renders_as_xhtml(text: str) -> bool:
+    """Whether a browser shows an XML answer (decode.XML_TYPES), decoded as its XML parser
+    decodes it (decode.xhtml_shown), as a page: its root element is in the XHTML namespace.
+    Chromium then runs its scripts and refreshes as an HTML page's; any other XML it shows as
+    a tree of elements (checked with Chromium 131, 2026-12-07). Read from the decoded text,
+    not the bytes: libxml2's own reading of an XML declaration's "UTF-16" on bytes that are
+    not found no root, and a notice Chromium shows was no page (a review)."""
+    head = text[:XML_PROLOG_BYTES].partition("\ufffd")[0]
+    parser = lxml.etree.XMLPullParser(events=("start",), encoding="utf-8", **_xml_parser())
+    data = head.encode("utf-8", "surrogatepass")
     try:
-        for offset in range(0, min(len(body), _XML_PROLOG_BYTES), 16384):
-            parser.feed(body[offset:offset + 16384])
+        for offset in range(0, len(data), 16384):
+            parser.feed(data[offset:offset + 16384])
             for _event, element in parser.read_events():
                 return bool(lxml.etree.QName(element).namespace == XHTML_NAMESPACE)
     except (lxml.etree.LxmlError, ValueError):
