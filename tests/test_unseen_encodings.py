@@ -314,3 +314,33 @@ def test_an_xhtml_page_a_browser_cannot_decode_is_not_followed(catalog: Catalog)
 
     assert outcome("application/xhtml+xml; charset=iso-2022-kr") not in OPEN
     assert outcome("application/xhtml+xml; charset=utf-8") in OPEN
+
+
+@pytest.mark.parametrize(("label", "text", "codec"), [
+    ("x-sjis", "このリンクはブロックされました", "cp932"),
+    ("windows-31j", "このリンクはブロックされました①", "cp932"),
+    ("shift_jis", "このリンクはブロックされました①", "cp932"),
+    ("windows-949", "이 링크는 차단되었습니다", "cp949"),
+    ("euc-kr", "이 링크는 차단되었습니다 똠", "cp949"),
+    ("x-x-big5", "已停止訪問該網頁", "big5"),
+    ("cn-big5", "已停止訪問該網頁", "big5"),
+])
+def test_a_label_browsers_know_names_the_encoding(label: str, text: str, codec: str) -> None:
+    # WHATWG's labels, as browsers read them: Python's codec names do not know `x-sjis` or
+    # `windows-949`, and Python's Shift_JIS and EUC-KR lack characters browsers' have (①, 똠):
+    # such notices were GB18030 mojibake.
+    body = f"<html><body><p>{text}</p></body></html>".encode(codec)
+    assert text in decode_html(body, f"text/html; charset={label}").text
+    assert text in decode_html(f'<meta charset="{label}">'.encode() + body).text
+
+
+def test_a_label_browsers_do_not_know_is_no_declaration() -> None:
+    gbk = "<html><body><p>已停止访问该网页</p></body></html>".encode("gbk")
+    # Python knows `cp936` and `utf-7`; browsers do not (Chromium 131 guessed GBK, as the
+    # trials read it). Chromium reads `us-ascii` as windows-1252, Latin mojibake of a GBK page:
+    # hulian reads such a page by the trials (a decision: the label says nothing of the bytes).
+    for label in ("cp936", "utf-7", "us-ascii"):
+        decoded = decode_html(gbk, f"text/html; charset={label}")
+        assert (decoded.encoding, decoded.decided_by) == ("gb18030", "trial")
+    # A <meta> saying UTF-16 on bytes that are not is no UTF-16 (Blink reads UTF-8).
+    assert "已停止访问该网页" in decode_html(b'<meta charset="utf-16">' + gbk).text

@@ -3,8 +3,9 @@
 Order of evidence: a byte-order mark; a declared encoding that reads ASCII bytes as
 something else (below); valid multi-byte UTF-8 (it almost never happens by accident, and
 Chinese pages often declare gb2312 while serving UTF-8 or the reverse); the HTTP header; the
-page's own <meta>; then strict trials of the Chinese legacy codecs; then charset-normalizer;
-and finally UTF-8 with replacement characters, so decoding never fails.
+page's own <meta>; its XML declaration (each by WHATWG's labels, as browsers read them, and
+only where the bytes fit it); then strict trials of the Chinese legacy codecs; then
+charset-normalizer; and finally UTF-8 with replacement characters, so decoding never fails.
 
 A page declared (as browsers read the header, then the <meta>: WHATWG's labels, from
 webencodings) in UTF-16 without a byte-order mark, in ISO-2022-JP, or in an encoding browsers
@@ -20,17 +21,13 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import webencodings
 
 from audit.web.fields import FIELD_WHITESPACE, TOKEN_CHAR
 from audit.web.page import XML_PROLOG_BYTES, renders_as_xhtml
-
-# GB2312 and GBK are subsets of GB18030; decoding with the superset loses nothing and
-# accepts the characters real "gb2312" pages use anyway.
-_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "big5": "big5hkscs",
-              "ascii": "utf-8", "us-ascii": "utf-8", "iso-8859-1": "cp1252", "latin-1": "cp1252"}
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
@@ -51,17 +48,6 @@ class Decoded:
     encoding: str
     decided_by: str  # bom | utf8 | header | meta | xml | trial | detector | fallback
     truncated: bool = False
-
-
-def _codec(name: str | None) -> str | None:
-    if not name:
-        return None
-    name = name.strip().strip("\"'").lower()
-    name = _SUPERSETS.get(name, name)
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
 
 
 def content_codings(content_encoding: str | None) -> list[str]:
@@ -334,31 +320,43 @@ def xml_declared_charset(data: bytes) -> str | None:
     return match.group(2).decode("ascii", "replace") if match else None
 
 
-# WHATWG's encodings that are not ASCII-compatible (an ASCII byte is not the ASCII character)
-# and the Python codecs that read them; "replacement" decodes a whole page to one U+FFFD.
-_NOT_ASCII_COMPATIBLE = {"utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
-                         "iso-2022-jp": "iso2022_jp", "replacement": ""}
+# WHATWG's encodings that are not ASCII-compatible (an ASCII byte is not the ASCII character);
+# "replacement" decodes a whole page to one U+FFFD.
+_NOT_ASCII_COMPATIBLE = frozenset({"utf-16le", "utf-16be", "iso-2022-jp", "replacement"})
+# Labels that name ASCII say nothing a browser's windows-1252 would make of other bytes: a
+# GBK page labelled us-ascii is read by the trials, not as Latin mojibake (a decision).
+_NO_DECLARATION = frozenset({"ascii", "us-ascii", "ansi_x3.4-1968"})
+
+
+def _declarations(content_type: str | None, data: bytes) -> Iterator[tuple[str, str]]:
+    """The page's declarations of its encoding that a browser knows, in the order it reads
+    them, as (WHATWG name, "header" | "meta" | "xml"): the Content-Type's charset, the
+    <meta>'s (not for a page of an XML type, which Chromium's XML parser reads) and the XML
+    declaration's (Chromium: a <meta> overrides it). A label browsers do not know is no
+    declaration; neither of the page's own can say UTF-16 (Blink reads such a page as UTF-8),
+    nor can a <meta> say x-user-defined (windows-1252)."""
+    said: list[tuple[str, Callable[[], str | None]]] = [
+        ("header", lambda: header_charset(content_type))]
+    if not xml_type(content_type):
+        said.append(("meta", lambda: meta_charset(data)))
+    said.append(("xml", lambda: xml_declared_charset(data)))
+    for said_by, label in said:
+        declared = label()
+        encoding = webencodings.lookup(declared or "")
+        if encoding is None or (declared or "").strip().lower() in _NO_DECLARATION:
+            continue
+        name = encoding.name
+        if said_by != "header" and name in ("utf-16le", "utf-16be"):
+            name = "utf-8"
+        elif said_by == "meta" and name == "x-user-defined":
+            name = "windows-1252"
+        yield name, said_by
 
 
 def browser_declared(content_type: str | None, data: bytes) -> tuple[str, str] | None:
-    """The encoding a browser takes from a page's declarations, and which one said it
-    ("header", "meta" or "xml"): the Content-Type's charset if it is a WHATWG label, else the
-    <meta>'s (not for a page of an XML type, which Chromium's XML parser reads), else the XML
-    declaration's (Chromium: a <meta> overrides it). Neither of the page's own can say UTF-16
-    (Blink reads such a page as UTF-8), nor can a <meta> say x-user-defined (windows-1252)."""
-    header = webencodings.lookup(header_charset(content_type) or "")
-    if header is not None:
-        return header.name, "header"
-    own = ((("xml", xml_declared_charset(data)),) if xml_type(content_type)
-           else (("meta", meta_charset(data)), ("xml", xml_declared_charset(data))))
-    for said_by, label in own:
-        declared = webencodings.lookup(label or "")
-        if declared is not None:
-            if said_by == "meta" and declared.name == "x-user-defined":
-                return "windows-1252", said_by
-            return {"utf-16le": "utf-8", "utf-16be": "utf-8"}.get(declared.name,
-                                                                  declared.name), said_by
-    return None
+    """The encoding a browser takes from a page's declarations (_declarations: the first),
+    and which one said it."""
+    return next(_declarations(content_type, data), None)
 
 
 def declared_not_ascii(content_type: str | None, data: bytes) -> str | None:
@@ -368,20 +366,26 @@ def declared_not_ascii(content_type: str | None, data: bytes) -> str | None:
     return declared[0] if declared and declared[0] in _NOT_ASCII_COMPATIBLE else None
 
 
-def _decode_declared(data: bytes, name: str) -> str:
-    """`data` read in the WHATWG encoding `name`, unreadable bytes replaced, as a browser
-    reads a declared encoding: GBK and Big5 by their supersets; the replacement encoding is
-    one replacement character; x-user-defined, which Python has no codec for, by
-    webencodings'."""
-    if name in _NOT_ASCII_COMPATIBLE:
-        fixed = _NOT_ASCII_COMPATIBLE[name]
-        return data.decode(fixed, errors="replace") if fixed else "\ufffd" if data else ""
-    codec = _codec(name)
-    if codec is not None:
-        return data.decode(codec, errors="replace")
+def _codec_of(name: str) -> codecs.CodecInfo | None:
+    """The Python codec that reads WHATWG's encoding `name` (webencodings' choice: Shift_JIS
+    as cp932, EUC-KR as cp949, Big5 as Big5-HKSCS), GBK as GB18030, whose decoder WHATWG's
+    GBK is; None for the replacement encoding."""
+    if name == "replacement":
+        return None
+    if name == "gbk":
+        return codecs.lookup("gb18030")
     encoding = webencodings.lookup(name)
-    return (encoding.codec_info.decode(data, "replace")[0] if encoding is not None
-            else data.decode("utf-8", errors="replace"))
+    return encoding.codec_info if encoding is not None else None
+
+
+def _decode_declared(data: bytes, name: str) -> tuple[str, str]:
+    """`data` read in the WHATWG encoding `name`, unreadable bytes replaced, as a browser
+    reads a declared encoding, and the codec's name; the replacement encoding is one
+    replacement character."""
+    codec = _codec_of(name)
+    if codec is None:
+        return ("\ufffd" if data else ""), name
+    return codec.decode(data, "replace")[0], codec.name
 
 
 def _strict(data: bytes, encoding: str) -> str | None:
@@ -412,18 +416,19 @@ def decode_html(data: bytes, content_type: str | None = None,
         # guess read past it, a forward Chromium never reached (a review).
         # Labels are WHATWG's, as in an HTML page: an XML declaration's "utf-16" on bytes
         # that are not is UTF-8, and ISO-2022-KR the replacement encoding (Chromium's error
-        # page), where Python's codecs of those names read a page no browser shows (a review).
+        # page), where Python's codecs of those names read a page no browser shows.
         xml_declared = browser_declared(content_type, data)
         if xml_declared is None:
             return Decoded(data.decode("utf-8", errors="replace"), "utf-8", "fallback",
                            truncated)
         name, said_by = xml_declared
-        return Decoded(_decode_declared(data, name), _codec(name) or name, said_by, truncated)
+        shown, codec_name = _decode_declared(data, name)
+        return Decoded(shown, codec_name, said_by, truncated)
 
     browser = browser_declared(content_type, data)
     if browser is not None and browser[0] in _NOT_ASCII_COMPATIBLE:
         name, said_by = browser
-        return Decoded(_decode_declared(data, name), name, said_by, truncated)
+        return Decoded(_decode_declared(data, name)[0], name, said_by, truncated)
 
     # Valid UTF-8 with at least one multi-byte sequence: trust it over any declaration.
     if re.search(rb"[\x80-\xff]", data):
@@ -433,14 +438,17 @@ def decode_html(data: bytes, content_type: str | None = None,
     else:
         return Decoded(data.decode("ascii", errors="replace"), "ascii", "utf8", truncated)
 
-    for decided_by, declared in (("header", header_charset(content_type)),
-                                 ("meta", meta_charset(data)),
-                                 ("xml", xml_declared_charset(data))):
-        codec = _codec(declared)
-        if codec and codec != "utf-8":
-            declared_text = _strict(data, codec)
-            if declared_text is not None:
-                return Decoded(declared_text, codec, decided_by, truncated)
+    # Each declaration in turn, by WHATWG's labels as browsers read them (Python's own names
+    # missed `x-sjis`, `windows-949`, `x-x-big5` and others, and a notice under them was
+    # GB18030 mojibake); one the bytes do not fit gives way to the next.
+    for name, decided_by in _declarations(content_type, data):
+        codec = _codec_of(name)
+        if codec is None or codec.name == "utf-8":
+            continue
+        try:
+            return Decoded(codec.decode(data, "strict")[0], codec.name, decided_by, truncated)
+        except UnicodeDecodeError:
+            continue
 
     for encoding in ("gb18030", "big5hkscs"):
         text = _strict(data, encoding)

@@ -580,7 +580,7 @@ def renders_as_xhtml(text: str) -> bool:
     Chromium then runs its scripts and refreshes as an HTML page's; any other XML it shows as
     a tree of elements (checked with Chromium 131, 2026-12-07). Read from the decoded text,
     not the bytes: libxml2's own reading of an XML declaration's "UTF-16" on bytes that are
-    not found no root, and a notice Chromium shows was no page (a review)."""
+    not found no root, and a notice Chromium shows was no page."""
     head = text[:XML_PROLOG_BYTES].partition("\ufffd")[0]
     parser = lxml.etree.XMLPullParser(events=("start",), encoding="utf-8", **_xml_parser())
     data = head.encode("utf-8", "surrogatepass")
