@@ -497,6 +497,16 @@ def test_past_the_sources_opaque_wrapper_pages_are_the_destinations(catalog: Cat
     ('<!DOCTYPE html [<!ENTITY t "{t}">]>', b"<script>location.replace('&t;')</script>"),
     ('<!DOCTYPE html [<!ENTITY a "alert(\'risk\');">]>',
      b"<script>&a;location.replace('{t}')</script>"),
+    # Declarations a pattern over the bytes missed, libxml2 reads (the review after): a `>`
+    # in the system literal, a `]` in a comment or an attribute default of the internal
+    # subset, a long comment before the doctype. The entity is a dialog's script, which
+    # Chromium runs before the forward.
+    *[(doctype.replace("ENT", '<!ENTITY a "&#60;script&#62;alert(1)&#60;/script&#62;">'),
+       b"<p>&a;</p><script>location.replace('{t}')</script>")
+      for doctype in ('<!DOCTYPE html SYSTEM "http://x.example/a>b.dtd" [ENT]>',
+                      "<!DOCTYPE html [<!-- ] -->ENT]>",
+                      '<!DOCTYPE html [<!ATTLIST p x CDATA "]">ENT]>',
+                      "<!--" + "x" * 70_000 + "--><!DOCTYPE html [ENT]>")],
 ])
 def test_an_xhtml_page_past_what_its_parser_reads_is_not_followed(
         catalog: Catalog, doctype: str, body: bytes) -> None:
