@@ -126,9 +126,11 @@ class Chain:
     # The hops' URLs are as navigated, fragments included (a crawl's); a capture's requests
     # never carry a fragment, only its redirects' Locations may (classify.through_target).
     fragments_seen: bool = True
-    # Once the target answered, the chain has been on a page of another company than the
-    # source's (on_response: what the source's own pages say is the source's only before).
+    # Once the target answered, the chain has been on a page of another company the catalog
+    # knows (on_response: what the source's own pages say is the source's only before), or
+    # on a host the catalog gives to no company (whose it is, no one can tell from here).
     left_source_company: bool = False
+    through_unlisted_host: bool = False
 
     @property
     def next_via(self) -> Via:
@@ -354,7 +356,12 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     status = response.status
     chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
     if chain.came_through_target and not _source_companys(response.url, chain.probe, catalog):
-        chain.left_source_company = True  # a redirect of another company's too
+        # A redirect counts too. A host the catalog does not list may be the destination's
+        # (a shop behind t.cn) or the source's own (a sign-in bounce, an IP): not known.
+        if platform_for_url(response.url, catalog) is not None:
+            chain.left_source_company = True
+        else:
+            chain.through_unlisted_host = True
     chain.last_page = None
     if redirects(status, response.headers.get("location")):
         target = resolve(response.url, header_url(response.headers["location"]))
@@ -405,10 +412,20 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
                               headline=facts.headline,
                               reason_text=facts.headline if ours else None,
                               excerpt=facts.excerpt)
-    companys_page = _source_companys(response.url, chain.probe, catalog)
-    if (chain.came_through_target and facts.kind in _INTERCEPTIONS
-            and not (_source_companys(chain.probe.target_url, chain.probe, catalog)
-                     and companys_page and not chain.left_source_company)):
+    companys_page = (_source_companys(response.url, chain.probe, catalog)
+                     and _source_companys(chain.probe.target_url, chain.probe, catalog)
+                     and not chain.left_source_company)
+    if chain.came_through_target and facts.kind in _INTERCEPTIONS and companys_page \
+            and chain.through_unlisted_host:
+        # The source's own interstitial behind its own wrapper, reached through a host the
+        # catalog gives to no one: the platform's bounce (the interception, as a review found
+        # when such a hop made a Weibo block `direct`) or the destination's redirect to the
+        # platform (not the platform's doing, the review before). A person looks.
+        facts = PageFacts(kind=PageKind.UNRECOGNIZED,
+                          signature="structure/source_page_after_unlisted_host",
+                          endpoint=facts.endpoint, title=facts.title, headline=facts.headline,
+                          excerpt=facts.excerpt, parse_issue=facts.parse_issue)
+    elif chain.came_through_target and facts.kind in _INTERCEPTIONS and not companys_page:
         # The target's own URL has answered: from there every page is the target's (its
         # firewall's notice, its own "open in a browser" page, a short link's platform page),
         # not the audited platform's. Read by the catalog's markers, a Weibo short link's
