@@ -344,3 +344,24 @@ def test_a_label_browsers_do_not_know_is_no_declaration() -> None:
         assert (decoded.encoding, decoded.decided_by) == ("gb18030", "trial")
     # A <meta> saying UTF-16 on bytes that are not is no UTF-16 (Blink reads UTF-8).
     assert "已停止访问该网页" in decode_html(b'<meta charset="utf-16">' + gbk).text
+
+
+def test_an_xhtml_pages_own_replacement_character_is_text() -> None:
+    # Chromium stops an XML page at a byte its encoding cannot read, not at a U+FFFD the page
+    # holds (valid UTF-8): such a page was cut there, read as an encoding error.
+    held = ('<html xmlns="http://www.w3.org/1999/xhtml"><body><p>a\ufffdb</p>'
+            "<p>c</p></body></html>").encode()
+    page = parse_page(decode_html(held, "application/xhtml+xml").text, xml=True)
+    assert (page.text.split(), page.parse_issue) == (["a\ufffdb", "c"], None)
+    broken = held.replace("\ufffd".encode(), b"\xff")
+    for header in ("application/xhtml+xml", "application/xhtml+xml; charset=gbk"):
+        page = parse_page(decode_html(broken, header).text, xml=True)
+        assert (page.text.split(), page.parse_issue) == (["a"], "xml_error"), header
+    with_bom = _utf16_with_mark(held.decode().replace("\ufffd", "\ud800"))
+    page = parse_page(decode_html(with_bom, "application/xhtml+xml").text, xml=True)
+    assert (page.text.split(), page.parse_issue) == (["a"], "xml_error")
+
+
+def _utf16_with_mark(text: str) -> bytes:
+    """`text` as UTF-16LE with its mark, a lone surrogate kept as the unreadable unit."""
+    return b"\xff\xfe" + text.encode("utf-16-le", "surrogatepass")

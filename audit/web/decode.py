@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import webencodings
 
 from audit.web.fields import FIELD_WHITESPACE, TOKEN_CHAR
-from audit.web.page import XML_PROLOG_BYTES, renders_as_xhtml
+from audit.web.page import XML_PROLOG_BYTES, XML_UNREADABLE, renders_as_xhtml
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
@@ -378,14 +378,25 @@ def _codec_of(name: str) -> codecs.CodecInfo | None:
     return encoding.codec_info if encoding is not None else None
 
 
-def _decode_declared(data: bytes, name: str) -> tuple[str, str]:
-    """`data` read in the WHATWG encoding `name`, unreadable bytes replaced, as a browser
-    reads a declared encoding, and the codec's name; the replacement encoding is one
-    replacement character."""
+def _decode_declared(data: bytes, name: str, errors: str = "replace") -> tuple[str, str]:
+    """`data` read in the WHATWG encoding `name` as a browser reads a declared encoding,
+    unreadable bytes handled by `errors`, and the codec's name; the replacement encoding is
+    one replacement character."""
     codec = _codec_of(name)
     if codec is None:
         return ("\ufffd" if data else ""), name
-    return codec.decode(data, "replace")[0], codec.name
+    return codec.decode(data, errors)[0], codec.name
+
+
+def _xml_stop(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return XML_UNREADABLE, error.end
+
+
+# The error handler of XML pages' decoding (page.XML_UNREADABLE for what cannot be read).
+_XML_STOP = "hulian.xml_unreadable"
+codecs.register_error(_XML_STOP, _xml_stop)
 
 
 def _strict(data: bytes, encoding: str) -> str | None:
@@ -405,24 +416,26 @@ def decode_html(data: bytes, content_type: str | None = None,
         cut = data.rfind(b"<", 0, max_bytes)
         data = data[: cut if cut > 0 else max_bytes]
 
+    xml = xml_type(content_type)
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return Decoded(data.decode(encoding, errors="replace"), encoding, "bom", truncated)
+            return Decoded(data.decode(encoding, errors=_XML_STOP if xml else "replace"),
+                           encoding, "bom", truncated)
 
-    if xml_type(content_type):
+    if xml:
         # XML's own rules, as Chromium's XML parser keeps them: the header's charset, else the
         # XML declaration's, else UTF-8; no <meta>, no guess. A byte the encoding cannot read
-        # ends the document there (page._xhtml_tree cuts at the replacement character); a
-        # guess read past it, a forward Chromium never reached (a review).
+        # ends the document there (page.XML_UNREADABLE); a guess read past it, a forward
+        # Chromium never reached (a review).
         # Labels are WHATWG's, as in an HTML page: an XML declaration's "utf-16" on bytes
         # that are not is UTF-8, and ISO-2022-KR the replacement encoding (Chromium's error
         # page), where Python's codecs of those names read a page no browser shows.
         xml_declared = browser_declared(content_type, data)
         if xml_declared is None:
-            return Decoded(data.decode("utf-8", errors="replace"), "utf-8", "fallback",
+            return Decoded(data.decode("utf-8", errors=_XML_STOP), "utf-8", "fallback",
                            truncated)
         name, said_by = xml_declared
-        shown, codec_name = _decode_declared(data, name)
+        shown, codec_name = _decode_declared(data, name, _XML_STOP)
         return Decoded(shown, codec_name, said_by, truncated)
 
     browser = browser_declared(content_type, data)

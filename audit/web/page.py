@@ -564,6 +564,10 @@ XHTML_NAMESPACE = "http://www.w3.org/1999/xhtml"
 # How much of an XML body is read for its first element: what comes before it is a prolog
 # (declaration, doctype, comments), which a real page keeps short.
 XML_PROLOG_BYTES = 256 * 1024
+# What decode_html makes of a byte an XML page's encoding cannot read: U+FFFF, a character
+# XML forbids, where the parser stops as Chromium's stops at the byte. The replacement
+# character, which a page may hold as text, cut pages at their first U+FFFD (until 2026-12-07).
+XML_UNREADABLE = "\uffff"
 
 
 def _xml_parser(**options: bool) -> dict[str, bool]:
@@ -581,7 +585,7 @@ def renders_as_xhtml(text: str) -> bool:
     a tree of elements (checked with Chromium 131, 2026-12-07). Read from the decoded text,
     not the bytes: libxml2's own reading of an XML declaration's "UTF-16" on bytes that are
     not found no root, and a notice Chromium shows was no page."""
-    head = text[:XML_PROLOG_BYTES].partition("\ufffd")[0]
+    head = text[:XML_PROLOG_BYTES].partition(XML_UNREADABLE)[0]
     parser = lxml.etree.XMLPullParser(events=("start",), encoding="utf-8", **_xml_parser())
     data = head.encode("utf-8", "surrogatepass")
     try:
@@ -644,10 +648,10 @@ def _xhtml_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
     forward or a dialog may be in one: such a page is read in part, never followed);
     "xml_error" where it stopped at a well-formedness or encoding error."""
     # A byte the encoding cannot read ends the document for Chromium's XML parser (an
-    # "Encoding error"); decoded, it is a replacement character (a review).
-    text, unreadable, _ = text.partition("\ufffd")
+    # "Encoding error"): decode_html gave it as XML_UNREADABLE, which XML forbids, so
+    # libxml2 stops there too; a U+FFFD the page itself holds is text.
     data = text.encode("utf-8", "surrogatepass")
-    issue = "xml_error" if unreadable else None
+    issue = None
     if _XHTML_DOCTYPE.search(data, 0, 8192):
         # After the doctype, whose quoted literals may hold `<!--` or `<?` (a system id):
         # read as a section's start, it ran to the end of the page (a review).
