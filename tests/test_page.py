@@ -439,3 +439,35 @@ def test_scripts_after_a_frameset_do_not_run() -> None:
     page = parse_page("<html><head><script>a()</script></head><frameset></frameset>"
                       "<script>b()</script></html>")
     assert page.runnable_scripts == ["a()"]
+
+
+# Checked with Chromium 131 (Playwright's route, 2026-12-07): which of these a browser runs.
+@pytest.mark.parametrize(("attributes", "runs"), [
+    ('type="text/javascript\u00a0"', False),  # a no-break space is no ASCII white space
+    ('type="\u3000"', False),
+    ('type="\x1ctext/javascript"', False),
+    ('type=" "', False),  # stripped to nothing: no JavaScript type
+    ('type="\ttext/javascript\n"', True),
+    ('type=""', True),
+    ('type="" language="vbscript"', True),  # an empty type is JavaScript, whatever the language
+    ('language="javascript\u00a0"', False),
+    ('language=" javascript"', False),  # "text/" and the language as written
+    ('language=""', True),
+    ('language="JavaScript1.2"', True),
+    ('for="window\u00a0" event="onload"', False),
+    ('for=" window " event=" onload "', True),
+    ('for="WINDOW" event="ONLOAD"', True),
+])
+def test_a_scripts_type_and_handler_are_read_as_chromium_reads_them(attributes: str,
+                                                                     runs: bool) -> None:
+    page = parse_page(f"<html><body><script {attributes}>go()</script></body></html>")
+    assert page.runnable_scripts == (["go()"] if runs else [])
+
+
+@pytest.mark.parametrize(("equiv", "refreshes"), [
+    ("refresh ", False), (" refresh", False), ("refresh\t", False), ("refresh\u00a0", False),
+    ("REFRESH", True), ("Refresh", True)])
+def test_http_equiv_is_compared_as_written(equiv: str, refreshes: bool) -> None:
+    page = parse_page(f'<html><head><meta http-equiv="{equiv}" content="0;url=/next"></head>'
+                      "<body><p>x</p></body></html>", "https://p.example/")
+    assert (page.meta_refresh is not None) is refreshes

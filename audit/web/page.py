@@ -756,9 +756,9 @@ def _copy_attributes(source: Element, target: lxml.etree._Element) -> None:
 
 
 # The script types a browser runs (the HTML standard's JavaScript MIME type essences, and
-# modules); an absent or empty type is JavaScript.
+# modules); an empty type is JavaScript (_script_type).
 _RUNNABLE_TYPES = {
-    "", "module", "application/ecmascript", "application/javascript",
+    "module", "application/ecmascript", "application/javascript",
     "application/x-ecmascript", "application/x-javascript", "text/ecmascript",
     "text/javascript", "text/javascript1.0", "text/javascript1.1", "text/javascript1.2",
     "text/javascript1.3", "text/javascript1.4", "text/javascript1.5", "text/jscript",
@@ -766,10 +766,28 @@ _RUNNABLE_TYPES = {
 }
 
 
-def _runnable(script_type: str | None) -> bool:
-    """Whether a script of this type runs: the type exactly, case and surrounding spaces
-    aside (`text/javascript; charset=utf-8` does not run in Chromium)."""
-    return (script_type or "").strip().lower() in _RUNNABLE_TYPES
+def _runnable(script: lxml.etree._Element) -> bool:
+    """Whether a script of its type and language runs, as the HTML standard's "prepare the
+    script element" decides (checked with Chromium 131): an empty `type`, or none and no or
+    an empty `language`, is JavaScript; else the type with ASCII white space stripped, or
+    "text/" and the language as written, must be a JavaScript type exactly, ASCII case aside
+    (`text/javascript; charset=utf-8` does not run, nor `text/javascript` followed by a
+    no-break space, which Python's strip() took away: a review)."""
+    script_type, language = script.get("type"), script.get("language")
+    if script_type == "" or (script_type is None and not language):
+        return True
+    essence = (script_type.strip(_ASCII_WHITESPACE) if script_type is not None
+               else f"text/{language}")
+    return ascii_lower(essence) in _RUNNABLE_TYPES
+
+
+def ascii_lower(value: str) -> str:
+    """`value` with ASCII letters lower-cased and no other character changed (HTML compares
+    keywords "ASCII case-insensitively": Python's lower() turned the Kelvin sign into a k)."""
+    return value.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 # Distinct policies that can refuse a script read of one page (real sites send one to three).
@@ -973,16 +991,12 @@ def _runs(script: lxml.etree._Element) -> bool:
         return False
     handler_for, event = script.get("for"), script.get("event")
     if handler_for is not None and event is not None and (
-            handler_for.strip().lower() != "window"
-            or event.strip().lower() not in ("onload", "onload()")):
+            ascii_lower(handler_for.strip(_ASCII_WHITESPACE)) != "window"
+            or ascii_lower(event.strip(_ASCII_WHITESPACE)) not in ("onload", "onload()")):
         return False
     if any(True for _ in script.iterancestors("template", "noscript", "math")):
         return False
-    script_type = script.get("type")
-    language = (script.get("language") or "").strip()
-    if not (script_type or "").strip() and language:
-        script_type = "text/" + language
-    return _runnable(script_type)
+    return _runnable(script)
 
 
 # Every event handler attribute's value, found by libxml2 rather than by a walk in Python.
@@ -1009,8 +1023,8 @@ def _external_before(root: lxml.etree._Element, runnable: list[lxml.etree._Eleme
             before[script] = seen_external
         elif ((script.get("src") or "").strip() and script.get("async") is None
               and script.get("defer") is None and script.get("nomodule") is None
-              and (script.get("type") or "").strip().lower() != "module"
-              and _runnable(script.get("type"))
+              and ascii_lower((script.get("type") or "").strip(_ASCII_WHITESPACE)) != "module"
+              and _runnable(script)
               and not any(True for _ in script.iterancestors("template", "noscript", "math"))):
             src = (script.get("src") or "").strip()
             loaded = resolve(url, src) if url else None
@@ -1039,6 +1053,8 @@ def _own_site_source(src: str, url: str | None, site: str | None) -> bool:
 
 
 _ASCII_WHITESPACE = " \t\n\f\r"
+# What the URL standard strips around a URL: C0 controls and space (no Unicode space).
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
 
 
 def declared_refresh(content: str) -> tuple[int, str | None] | None:
@@ -1144,7 +1160,9 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     meta_policies = _meta_policies(text, root)
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
-        equiv = (meta.get("http-equiv") or "").strip().lower()
+        # Compared as written, ASCII case aside: `"refresh "` is no refresh to Chromium (a
+        # review: Python's strip() made it one, and a block page's forward was followed).
+        equiv = ascii_lower(meta.get("http-equiv") or "")
         if name == "og:url" and not page.canonical and meta.get("content"):
             page.canonical = meta.get("content", "").strip()
         if equiv == "refresh" and meta.get("content") is not None:
@@ -1170,7 +1188,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
             page.canonical = link.get("href", "").strip()
     base = root.find(".//base[@href]")
     if base is not None:
-        page.base_href = base.get("href", "").strip() or None
+        page.base_href = base.get("href", "").strip(_C0_OR_SPACE) or None
 
     inline = [s for s in root.iter("script") if s.text and not s.get("src")]
     page.scripts = [s.text for s in inline]
