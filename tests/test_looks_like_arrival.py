@@ -647,3 +647,28 @@ def test_a_namespaced_attribute_is_no_event_handler() -> None:
                       "onx:load=\"location.href='https://t.example/'\" onclick='go()'>"
                       "<p>x</p></body></html>", "https://a.example/", xml=True)
     assert page.handlers == ["go()"]
+
+
+KO_NOTICE = ("<html><head><meta charset=utf-8><title>안내</title></head><body>"
+             "<h1>이 링크는 차단되었습니다</h1><p>보안상의 이유로 이 웹페이지에 접속할 수 없습니다."
+             "</p><p><a href='/'>홈으로</a></p></body></html>").encode()
+
+
+@pytest.mark.parametrize(("source", "link", "page"), [
+    ("weibo", "http://t.cn/RgAKoPE", "https://weibo.com/notice/link?id=1"),
+    ("weibo", "http://t.cn/RgAKoPE", "https://passport.weibo.com/visitor"),
+    ("baidu", "https://www.baidu.com/link?url=abcDEF123", "https://www.baidu.com/safecheck/index"),
+])
+def test_behind_the_sources_opaque_wrapper_a_short_company_page_is_for_review(
+        catalog: Catalog, source: str, link: str, page: str) -> None:
+    # The wrapper's URL is the planned target, so its redirect "came through the target": a
+    # notice of the company in words no marker knows read as the target reached, `direct`
+    # (review 115), where after any other link such a page is a diversion.
+    answers: Answers = {link: (302, {"location": page}, b""), page: (200, {}, KO_NOTICE)}
+    observed = drive(catalog, link, answers, answers, target=link, source=source)
+    assert observed.outcome is Outcome.UNRECOGNIZED
+    # A long page of the company there is the link's destination (an encyclopedia entry).
+    entry = f"<html><head><title>Teapot</title></head><body>{ARTICLE}</body></html>".encode()
+    answers[page] = (200, {}, entry)
+    observed = drive(catalog, link, answers, answers, target=link, source=source)
+    assert observed.outcome in (Outcome.DIRECT, Outcome.WRAPPED)

@@ -425,6 +425,21 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
                           signature="structure/source_page_after_unlisted_host",
                           endpoint=facts.endpoint, title=facts.title, headline=facts.headline,
                           excerpt=facts.excerpt, parse_issue=facts.parse_issue)
+    elif (chain.came_through_target and companys_page and not chain.through_unlisted_host
+          and facts.kind is PageKind.CONTENT and analysis.short and status < 300
+          and analysis.meta_refresh is None and analysis.js_target is None
+          and as_requested(response.url) != as_requested(chain.probe.target_url)
+          and endpoint_of(chain.probe.target_url, catalog) is not None):
+        # Behind the source's own opaque wrapper (t.cn, Baidu's `link?url=`), a short page of
+        # its company that goes nowhere may be the link's destination or the platform's
+        # notice in words no marker knows: read as the target reached, a Korean block page
+        # behind t.cn was `direct` (a review), where after any other link it is a diversion.
+        # A person looks; a long page (an encyclopedia entry behind Baidu's wrapper) is the
+        # destination.
+        facts = PageFacts(kind=PageKind.UNRECOGNIZED,
+                          signature="structure/short_company_page_after_wrapper",
+                          title=facts.title, headline=facts.headline, excerpt=facts.excerpt,
+                          parse_issue=facts.parse_issue)
     elif chain.came_through_target and facts.kind in _INTERCEPTIONS and not companys_page:
         # The target's own URL has answered: from there every page is the target's (its
         # firewall's notice, its own "open in a browser" page, a short link's platform page),
