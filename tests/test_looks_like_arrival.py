@@ -672,3 +672,20 @@ def test_behind_the_sources_opaque_wrapper_a_short_company_page_is_for_review(
     answers[page] = (200, {}, entry)
     observed = drive(catalog, link, answers, answers, target=link, source=source)
     assert observed.outcome in (Outcome.DIRECT, Outcome.WRAPPED)
+
+
+def test_at_an_opaque_links_own_url_a_lone_way_off_is_the_way_on(catalog: Catalog) -> None:
+    # A t.cn link in a Weibo post is planned with its own URL as the target: a leave page in
+    # Japanese there linking to the shop was read as having no way on to "the target" (t.cn
+    # itself), `blocked` (review 115).
+    link, shop = "http://t.cn/RgAKoPE", "https://shop.test/item1"
+    leave = ("<html><head><meta charset=utf-8><title>ご注意</title></head><body>"
+             "<p>外部サイトへ移動しようとしています。安全性は確認されていません。</p>"
+             f"<a href='{shop}'>このまま進む</a></body></html>").encode()
+    shop_page = f"<html><head><title>Shop</title></head><body>{ARTICLE}</body></html>"
+    answers: Answers = {link: (200, {}, leave), shop: (200, {}, shop_page.encode())}
+    observed = drive(catalog, link, answers, answers, target=link, source="weibo")
+    assert observed.outcome is Outcome.WARNED
+    answers[link] = (200, {}, KO_NOTICE)  # its only link goes home: no way on
+    assert drive(catalog, link, answers, answers, target=link,
+                 source="weibo").outcome is Outcome.BLOCKED

@@ -626,6 +626,11 @@ def _classify_endpoint(page: Page, markers: GenericMarkers,
         # control, a block page carrying the target's text hidden by a style sheet was the
         # target reached (three reviews).
         return reader.facts(PageKind.UNRECOGNIZED, "structure/wrapper_page")
+    if target is not None and url_matches(target, spot.match):
+        # The link is this endpoint's own URL (an opaque short link planned as its target):
+        # where it leads is not known, so a lone way off the platform is the way on. Read as
+        # the target, a leave page in Japanese linking to the shop was `blocked` (a review).
+        target = None
     known = (target or _read_url(page, spot.target) or _target_from_own_url(page))
     reading = read_structure(page, markers, platform, known_target=known,
                              script_targets=script_targets(page))
