@@ -336,14 +336,16 @@ def test_a_label_browsers_know_names_the_encoding(label: str, text: str, codec: 
 
 def test_a_label_browsers_do_not_know_is_no_declaration() -> None:
     gbk = "<html><body><p>已停止访问该网页</p></body></html>".encode("gbk")
-    # Python knows `cp936` and `utf-7`; browsers do not (Chromium 131 guessed GBK, as the
-    # trials read it). Chromium reads `us-ascii` as windows-1252, Latin mojibake of a GBK page:
-    # hulian reads such a page by the trials (a decision: the label says nothing of the bytes).
-    for label in ("cp936", "utf-7", "us-ascii"):
+    # Python knows `cp936` and `utf-7`; browsers do not (Chromium 131 guessed GBK, as hulian
+    # reads it: a legacy label only Python knows is a hint, utf-7 none). Chromium reads `us-ascii` as windows-1252, Latin mojibake of a GBK
+    # page, and so does hulian: read by the trials, a page's own Shift_JIS behind the header
+    # was believed, whose lead bytes swallow a backslash (a review).
+    for label in ("cp936", "utf-7"):
         decoded = decode_html(gbk, f"text/html; charset={label}")
-        assert (decoded.encoding, decoded.decided_by) == ("gb18030", "trial")
-    # A <meta> saying UTF-16 on bytes that are not is no UTF-16 (Blink reads UTF-8).
-    assert "已停止访问该网页" in decode_html(b'<meta charset="utf-16">' + gbk).text
+        assert decoded.encoding == "gb18030" and "已停止访问该网页" in decoded.text
+    assert decode_html(gbk, "text/html; charset=us-ascii").encoding == "cp1252"
+    # A <meta> saying UTF-16 on bytes that are not is no UTF-16: Blink reads UTF-8.
+    assert decode_html(b'<meta charset="utf-16">' + gbk).encoding == "utf-8"
 
 
 def test_an_xhtml_pages_own_replacement_character_is_text() -> None:
@@ -365,3 +367,32 @@ def test_an_xhtml_pages_own_replacement_character_is_text() -> None:
 def _utf16_with_mark(text: str) -> bytes:
     """`text` as UTF-16LE with its mark, a lone surrogate kept as the unreadable unit."""
     return b"\xff\xfe" + text.encode("utf-16-le", "surrogatepass")
+
+
+def test_an_answer_is_decoded_as_declared_whatever_its_bytes() -> None:
+    # A header saying us-ascii (windows-1252 to a browser) over a page declaring Shift_JIS
+    # whose 0x81 swallows the backslash after it: Chromium reads windows-1252, the quote is
+    # escaped and the forward stays in the string; hulian believed the page's Shift_JIS
+    # and followed it (a review). The same with valid UTF-8 under a "gbk" (the lead byte
+    # 0xA0 of a GBK pair takes the backslash).
+    script = b'<script>var a="\x81\\";location.replace("https://t.example/");//"</script>'
+    page = b'<html><head><meta charset="shift_jis"></head><body>' + script + b"</body></html>"
+    decoded = decode_html(page, "text/html; charset=us-ascii")
+    assert decoded.encoding == "cp1252"
+    scripts = parse_page(decoded.text, "https://p.example/").runnable_scripts
+    assert len(scripts) == 1 and '\\";location.replace(' in scripts[0]  # the quote escaped
+    utf8 = ('<html><head><meta charset="gbk"></head><body><script>var a="你\\\\";'
+            'location.replace("https://t.example/")</script></body></html>').encode()
+    assert decode_html(utf8).encoding == "gb18030"  # as declared, as Chromium reads it
+    assert decode_html(utf8, saved=True).encoding == "utf-8"  # a file a person saved
+
+
+def test_shift_jis_bytes_browsers_refuse_are_unreadable() -> None:
+    # Python's cp932 reads 0xA0 and 0xFD-0xFF as private-use characters; WHATWG's Shift_JIS
+    # refuses them, and Chromium's XML parser stops there (a review: read on, the forward
+    # after the byte was followed).
+    body = b'<html xmlns="http://www.w3.org/1999/xhtml"><body><p>a\xa0b</p><p>c</p></body></html>'
+    xml = decode_html(body, "application/xhtml+xml; charset=shift_jis")
+    assert parse_page(xml.text, xml=True).text.split() == ["a"]
+    html = decode_html(body, "text/html; charset=shift_jis")
+    assert "a\ufffdb" in html.text

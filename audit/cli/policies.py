@@ -222,7 +222,7 @@ def suggest(
     except OSError as exc:
         fail(f"{file}: cannot read ({exc.strerror or exc})")
         raise typer.Exit(1) from None
-    page = parse_page(decode_html(read.data, None).text, url)
+    page = parse_page(decode_html(read.data, None, saved=True).text, url)
     if page.root is None:
         fail(f"{file}: no HTML could be parsed from this file")
         raise typer.Exit(1)

@@ -65,7 +65,7 @@ def run_example(catalog: Catalog, platform: Platform, signature: PageSignature,
     except OSError as exc:
         return ExampleResult(name, example.file, example.url, False,
                              problem=f"cannot read {path}: {exc.strerror or exc}")
-    page = parse_page(decode_html(read.data, None).text, example.url)
+    page = parse_page(decode_html(read.data, None, saved=True).text, example.url)
     facts = classify_page(page, catalog, platform_for_url(example.url, catalog))
     ok = facts.signature == name and facts.kind.value == signature.kind.value
     problem = None if ok else (f"recognised as {facts.signature or 'no signature'} "

@@ -66,7 +66,7 @@ def inspect_bytes(data: bytes, catalog: Catalog, *, source: str, url: str | None
         raise InspectError(f"{source}: empty file, nothing to inspect")
     if _looks_binary(data, content_type):
         raise InspectError(f"{source}: not an HTML page (binary content)")
-    decoded = decode_html(data, content_type, max_bytes=max_bytes)
+    decoded = decode_html(data, content_type, max_bytes=max_bytes, saved=True)
     warnings = []
     if decoded.truncated:
         warnings.append(f"{source}: page larger than {max_bytes} bytes; only the first "

@@ -1,11 +1,12 @@
 """Turn the bytes of a saved or fetched page into text, whatever charset it claims.
 
-Order of evidence: a byte-order mark; a declared encoding that reads ASCII bytes as
-something else (below); valid multi-byte UTF-8 (it almost never happens by accident, and
-Chinese pages often declare gb2312 while serving UTF-8 or the reverse); the HTTP header; the
-page's own <meta>; its XML declaration (each by WHATWG's labels, as browsers read them, and
-only where the bytes fit it); then strict trials of the Chinese legacy codecs; then
-charset-normalizer; and finally UTF-8 with replacement characters, so decoding never fails.
+Order of evidence: a byte-order mark; then the declaration a browser takes (the HTTP header,
+else the page's own <meta>, else its XML declaration, by WHATWG's labels), by which an answer
+is decoded whatever its bytes, as the browser decodes it; without one, valid UTF-8 (it almost
+never happens by accident), a label only Python knows, strict trials of the Chinese legacy
+codecs, charset-normalizer, and finally UTF-8 with replacement characters, so decoding never
+fails. A file a person saved is read more leniently (`saved`): an editor may have re-encoded
+it under a stale declaration, so valid UTF-8 and then each declaration its bytes fit decide.
 
 A page declared (as browsers read the header, then the <meta>: WHATWG's labels, from
 webencodings) in UTF-16 without a byte-order mark, in ISO-2022-JP, or in an encoding browsers
@@ -323,9 +324,6 @@ def xml_declared_charset(data: bytes) -> str | None:
 # WHATWG's encodings that are not ASCII-compatible (an ASCII byte is not the ASCII character);
 # "replacement" decodes a whole page to one U+FFFD.
 _NOT_ASCII_COMPATIBLE = frozenset({"utf-16le", "utf-16be", "iso-2022-jp", "replacement"})
-# Labels that name ASCII say nothing a browser's windows-1252 would make of other bytes: a
-# GBK page labelled us-ascii is read by the trials, not as Latin mojibake (a decision).
-_NO_DECLARATION = frozenset({"ascii", "us-ascii", "ansi_x3.4-1968"})
 
 
 def _declarations(content_type: str | None, data: bytes) -> Iterator[tuple[str, str]]:
@@ -343,7 +341,7 @@ def _declarations(content_type: str | None, data: bytes) -> Iterator[tuple[str, 
     for said_by, label in said:
         declared = label()
         encoding = webencodings.lookup(declared or "")
-        if encoding is None or (declared or "").strip().lower() in _NO_DECLARATION:
+        if encoding is None:
             continue
         name = encoding.name
         if said_by != "header" and name in ("utf-16le", "utf-16be"):
@@ -385,18 +383,55 @@ def _decode_declared(data: bytes, name: str, errors: str = "replace") -> tuple[s
     codec = _codec_of(name)
     if codec is None:
         return ("\ufffd" if data else ""), name
-    return codec.decode(data, errors)[0], codec.name
+    text = codec.decode(data, errors)[0]
+    if name == "shift_jis":
+        # cp932 reads four bytes WHATWG's Shift_JIS refuses (0xA0, 0xFD-0xFF) as private-use
+        # characters nothing else decodes to: unreadable, as in a browser (an XML page read
+        # past such a byte where Chromium stops: a review).
+        refused = _CP932_EXTRA.search(text)
+        if refused is not None:
+            if errors == _XML_STOP:
+                return text[:refused.start()] + XML_UNREADABLE, codec.name
+            text = _CP932_EXTRA.sub("\ufffd", text)
+    return text, codec.name
+
+
+_CP932_EXTRA = re.compile("[\uf8f0-\uf8f3]")
 
 
 def _xml_stop(error: UnicodeError) -> tuple[str, int]:
+    # The parser stops at the first unreadable byte: what follows it is never read, and
+    # decoding it (a handler's call per byte) took a page of 2 MB of such bytes 30 times
+    # longer (a review).
     if not isinstance(error, UnicodeDecodeError):
         raise error
-    return XML_UNREADABLE, error.end
+    return XML_UNREADABLE, len(error.object)
 
 
 # The error handler of XML pages' decoding (page.XML_UNREADABLE for what cannot be read).
 _XML_STOP = "hulian.xml_unreadable"
 codecs.register_error(_XML_STOP, _xml_stop)
+
+
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _python_codec(label: str | None) -> str | None:
+    """Python's codec of a label no browser knows, where it names a legacy encoding of
+    the trials' kind (not `utf-7` and its like, which no page is in)."""
+    if not label:
+        return None
+    try:
+        codec = codecs.lookup(label.strip().lower()).name
+    except LookupError:
+        return None
+    return {"gbk": "gb18030", "gb2312": "gb18030", "big5": "big5hkscs"}.get(codec, codec) \
+        if codec in _LEGACY_CODECS else None
+
+
+# Python's codecs of the East Asian legacy encodings (the reason a label may be a hint).
+_LEGACY_CODECS = frozenset({"cp932", "shift_jis", "euc_jp", "cp949", "euc_kr", "cp950",
+                            "big5", "big5hkscs", "gb2312", "gbk", "gb18030"})
 
 
 def _strict(data: bytes, encoding: str) -> str | None:
@@ -407,8 +442,12 @@ def _strict(data: bytes, encoding: str) -> str | None:
 
 
 def decode_html(data: bytes, content_type: str | None = None,
-                max_bytes: int = MAX_PAGE_BYTES) -> Decoded:
-    """Decode page bytes to text. Never raises on content; see the module docstring."""
+                max_bytes: int = MAX_PAGE_BYTES, *, saved: bool = False) -> Decoded:
+    """Decode page bytes to text. Never raises on content; see the module docstring.
+    `saved`: the bytes are a file a person saved (`hulian inspect`, a policy's example),
+    whose declaration an editor's re-encoding may have left stale: valid UTF-8, then each
+    declaration the bytes fit, decide. An answer (a crawl's, a capture's) is read as the
+    browser reads it, by its declaration whatever the bytes."""
     truncated = len(data) > max_bytes
     if truncated:
         # Cut before a '<': it is ASCII and never a byte inside a UTF-8 or GB18030 character,
@@ -442,26 +481,38 @@ def decode_html(data: bytes, content_type: str | None = None,
     if browser is not None and browser[0] in _NOT_ASCII_COMPATIBLE:
         name, said_by = browser
         return Decoded(_decode_declared(data, name)[0], name, said_by, truncated)
+    if not _HIGH_BYTE.search(data):
+        return Decoded(data.decode("ascii"), "ascii", "utf8", truncated)
+    if browser is not None and not saved:
+        # Declared as browsers read declarations: decoded so, whatever the bytes. Read in
+        # another encoding where the declared one did not fit them (valid UTF-8 under a
+        # "gbk", a "us-ascii" header over a page's own Shift_JIS), a lead byte that swallows
+        # a backslash in one reading and not the other made a script's forward run for hulian
+        # and stay inside a string for Chromium (a review).
+        name, said_by = browser
+        shown, codec_name = _decode_declared(data, name)
+        return Decoded(shown, codec_name, said_by, truncated)
 
-    # Valid UTF-8 with at least one multi-byte sequence: trust it over any declaration.
-    if re.search(rb"[\x80-\xff]", data):
-        as_utf8 = _strict(data, "utf-8")
-        if as_utf8 is not None:
-            return Decoded(as_utf8, "utf-8", "utf8", truncated)
-    else:
-        return Decoded(data.decode("ascii", errors="replace"), "ascii", "utf8", truncated)
-
-    # Each declaration in turn, by WHATWG's labels as browsers read them (Python's own names
-    # missed `x-sjis`, `windows-949`, `x-x-big5` and others, and a notice under them was
-    # GB18030 mojibake); one the bytes do not fit gives way to the next.
+    # No declaration a browser knows: its detector guesses. Valid UTF-8 first (it almost
+    # never happens by accident), then a label only Python knows (`cp932`, `euc_kr`, `cp950`:
+    # Chromium ignores them, and its detector reads such pages right), then the trials. A
+    # saved file's declarations come after valid UTF-8, each where the bytes fit it.
+    as_utf8 = _strict(data, "utf-8")
+    if as_utf8 is not None:
+        return Decoded(as_utf8, "utf-8", "utf8", truncated)
     for name, decided_by in _declarations(content_type, data):
         codec = _codec_of(name)
-        if codec is None or codec.name == "utf-8":
-            continue
-        try:
-            return Decoded(codec.decode(data, "strict")[0], codec.name, decided_by, truncated)
-        except UnicodeDecodeError:
-            continue
+        if codec is not None and codec.name != "utf-8":
+            text = _strict(data, codec.name)
+            if text is not None and not (name == "shift_jis" and _CP932_EXTRA.search(text)):
+                return Decoded(text, codec.name, decided_by, truncated)
+    for decided_by, label in (("header", header_charset(content_type)),
+                              ("meta", meta_charset(data))):
+        hint = _python_codec(label)
+        if hint is not None:
+            text = _strict(data, hint)
+            if text is not None:
+                return Decoded(text, hint, decided_by, truncated)
 
     for encoding in ("gb18030", "big5hkscs"):
         text = _strict(data, encoding)
