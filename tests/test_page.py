@@ -444,7 +444,11 @@ def test_scripts_after_a_frameset_do_not_run() -> None:
 # Checked with Chromium 131 (Playwright's route, 2026-12-07): which of these a browser runs.
 @pytest.mark.parametrize(("attributes", "runs"), [
     ('type="text/javascript\u00a0"', False),  # a no-break space is no ASCII white space
-    ('type="\u3000"', False),
+    ('type="\u3000"', False),  # stripped to nothing
+    ('type="text/javascript\u3000"', True),  # Blink strips the bidi class WS
+    ('type="text/javascript\u2003"', True),
+    ('type="text/javascript\v"', True),
+    ('for="window\u3000" event="onload\u2003"', True),
     ('type="\x1ctext/javascript"', False),
     ('type=" "', False),  # stripped to nothing: no JavaScript type
     ('type="\ttext/javascript\n"', True),

@@ -769,14 +769,15 @@ _RUNNABLE_TYPES = {
 def _runnable(script: lxml.etree._Element) -> bool:
     """Whether a script of its type and language runs, as the HTML standard's "prepare the
     script element" decides (checked with Chromium 131): an empty `type`, or none and no or
-    an empty `language`, is JavaScript; else the type with ASCII white space stripped, or
-    "text/" and the language as written, must be a JavaScript type exactly, ASCII case aside
-    (`text/javascript; charset=utf-8` does not run, nor `text/javascript` followed by a
-    no-break space, which Python's strip() took away: a review)."""
+    an empty `language`, is JavaScript; else the type with white space stripped as Blink
+    strips it (_BLINK_WHITESPACE), or "text/" and the language as written, must be a
+    JavaScript type exactly, ASCII case aside (`text/javascript; charset=utf-8` does not run,
+    nor `text/javascript` followed by a no-break space, which Python's strip() took away:
+    a review)."""
     script_type, language = script.get("type"), script.get("language")
     if script_type == "" or (script_type is None and not language):
         return True
-    essence = (script_type.strip(_ASCII_WHITESPACE) if script_type is not None
+    essence = (script_type.strip(_BLINK_WHITESPACE) if script_type is not None
                else f"text/{language}")
     return ascii_lower(essence) in _RUNNABLE_TYPES
 
@@ -991,8 +992,8 @@ def _runs(script: lxml.etree._Element) -> bool:
         return False
     handler_for, event = script.get("for"), script.get("event")
     if handler_for is not None and event is not None and (
-            ascii_lower(handler_for.strip(_ASCII_WHITESPACE)) != "window"
-            or ascii_lower(event.strip(_ASCII_WHITESPACE)) not in ("onload", "onload()")):
+            ascii_lower(handler_for.strip(_BLINK_WHITESPACE)) != "window"
+            or ascii_lower(event.strip(_BLINK_WHITESPACE)) not in ("onload", "onload()")):
         return False
     if any(True for _ in script.iterancestors("template", "noscript", "math")):
         return False
@@ -1023,7 +1024,7 @@ def _external_before(root: lxml.etree._Element, runnable: list[lxml.etree._Eleme
             before[script] = seen_external
         elif ((script.get("src") or "").strip() and script.get("async") is None
               and script.get("defer") is None and script.get("nomodule") is None
-              and ascii_lower((script.get("type") or "").strip(_ASCII_WHITESPACE)) != "module"
+              and ascii_lower((script.get("type") or "").strip(_BLINK_WHITESPACE)) != "module"
               and _runnable(script)
               and not any(True for _ in script.iterancestors("template", "noscript", "math"))):
             src = (script.get("src") or "").strip()
@@ -1053,6 +1054,11 @@ def _own_site_source(src: str, url: str | None, site: str | None) -> bool:
 
 
 _ASCII_WHITESPACE = " \t\n\f\r"
+# What Blink's StripWhiteSpace takes from around a script's type, `for` and `event`: ASCII
+# white space with the vertical tab, and the characters of Unicode's bidi class WS (U+3000,
+# the em space; not the no-break space), checked with Chromium 131 (a review).
+_BLINK_WHITESPACE = ("\t\n\v\f\r \u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                     "\u2008\u2009\u200a\u2028\u205f\u3000")
 # What the URL standard strips around a URL: C0 controls and space (no Unicode space).
 _C0_OR_SPACE = "".join(map(chr, range(0x21)))
 
