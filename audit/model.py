@@ -477,6 +477,9 @@ class GenericMarkers(Strict):
     # (help, report, close ...), so that an unread control is told from a known one.
     copy_words: list[str] = Field(default_factory=list)
     other_controls: list[str] = Field(default_factory=list)
+    # Domains a Chinese page's footer links whatever the page is (the ICP filing, the public
+    # security filing, the report centre): a link there is never a page's way on.
+    footer_domains: list[str] = Field(default_factory=list)
     max_text_chars: int = Field(default=1200, gt=0, description="longer pages are content")
     reasons: list[ReasonPattern] = Field(min_length=1)
     cite: list[Citation] = Field(min_length=1)

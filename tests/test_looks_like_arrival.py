@@ -602,10 +602,11 @@ def test_unclosed_sections_of_an_xhtml_page_cost_linear_time() -> None:
 
 
 @pytest.mark.parametrize(("hop", "outcome"), [
-    # t.cn (Weibo's) forwards to a host of another company the catalog knows, which forwards
-    # to a Weibo page showing a block: that company's doing, as without the wrapper (the
-    # review of the fix above).
-    ("https://item.taobao.com/item.htm?id=1", Outcome.DIRECT),
+    # t.cn (Weibo's) forwards to a host of another company the catalog knows, whose redirect
+    # leads to a Weibo page showing a block: a shop's doing, or an open redirect (Zhihu's
+    # wrapper, Baidu's) Weibo bounced its block off (review 117). A person looks.
+    ("https://item.taobao.com/item.htm?id=1", Outcome.UNRECOGNIZED),
+    ("https://link.zhihu.com/?target=https%3A%2F%2Fweibo.com%2F", Outcome.UNRECOGNIZED),
     # Through a host the catalog gives to no one, a shop's or Weibo's own sign-in bounce (its
     # company is Sina's, whose hosts the catalog does not all list) or an IP: read as the
     # shop's, Weibo's block behind its own wrapper was `direct` (review 114); read as Weibo's,
@@ -687,5 +688,50 @@ def test_at_an_opaque_links_own_url_a_lone_way_off_is_the_way_on(catalog: Catalo
     observed = drive(catalog, link, answers, answers, target=link, source="weibo")
     assert observed.outcome is Outcome.WARNED
     answers[link] = (200, {}, KO_NOTICE)  # its only link goes home: no way on
+    assert drive(catalog, link, answers, answers, target=link,
+                 source="weibo").outcome is Outcome.BLOCKED
+
+
+def test_a_page_another_company_shows_is_its_doing(catalog: Catalog) -> None:
+    # t.cn, then a Taobao page that forwards (a refresh) to a Weibo page showing a block: the
+    # shop's page sent the reader there (review 113's case, with a page shown).
+    link, shop, profile = "http://t.cn/A6abcdE", "https://item.taobao.com/item.htm?id=1", \
+        "https://weibo.com/u/7001"
+    forwarding = (f"<html><head><meta http-equiv=refresh content='0;url={profile}'></head>"
+                  "<body><p>跳转中</p></body></html>").encode()
+    answers: Answers = {link: (302, {"location": shop}, b""), shop: (200, {}, forwarding),
+                        profile: (200, {}, shipped_example("weibo/weibo-blocked.html"))}
+    assert drive(catalog, link, answers, answers, target=link,
+                 source="weibo").outcome is Outcome.DIRECT
+
+
+@pytest.mark.parametrize("notice", [
+    # Back to the platform's home after a few seconds (review 117): shown, then forwarded.
+    KO_NOTICE.replace(b"<head>", b"<head><meta http-equiv=refresh "
+                      b"content='3;url=https://weibo.com/'>"),
+    # Padded with text a style sheet hides: long to a parser, short to a reader.
+    KO_NOTICE.replace(b"</body>", b"<style>.x{display:none}</style><div class=x>"
+                      + "填充文字".encode() * 1000 + b"</div></body>"),
+])
+def test_behind_an_opaque_wrapper_a_notice_made_to_look_like_a_destination_is_for_review(
+        catalog: Catalog, notice: bytes) -> None:
+    link, page = "http://t.cn/RgAKoPE", "https://weibo.com/notice/link?id=1"
+    home = f"<html><head><title>微博</title></head><body>{ARTICLE}</body></html>".encode()
+    answers: Answers = {link: (302, {"location": page}, b""), page: (200, {}, notice),
+                        "https://weibo.com/": (200, {}, home)}
+    assert drive(catalog, link, answers, answers, target=link,
+                 source="weibo").outcome is Outcome.UNRECOGNIZED
+
+
+@pytest.mark.parametrize("footer", ["https://beian.miit.gov.cn/", "http://www.beian.gov.cn/portal",
+                                    "https://www.12377.cn/"])
+def test_a_footers_filing_link_is_no_way_on(catalog: Catalog, footer: str) -> None:
+    # At an opaque link's own URL the destination is unknown and a lone way off the
+    # platform is the way on: the ICP filing link every Chinese page's footer carries made a
+    # block page a warning (review 117).
+    link = "http://t.cn/RgAKoPE"
+    notice = KO_NOTICE.replace(b"</body>", f"<p><a href='{footer}'>京ICP备12345号</a></p>"
+                               "</body>".encode())
+    answers: Answers = {link: (200, {}, notice), footer: (200, {}, b"<p>filing</p>")}
     assert drive(catalog, link, answers, answers, target=link,
                  source="weibo").outcome is Outcome.BLOCKED

@@ -205,6 +205,13 @@ def _ascii_host(name: str) -> str | None:
         return None
 
 
+def _in_footer(url: str, markers: GenericMarkers) -> bool:
+    """Whether `url` is on a domain every Chinese page's footer links (markers.yaml's
+    `footer_domains`: the ICP filing...), never a page's way on."""
+    host = host_of(url)
+    return host is not None and host_matches(host, markers.footer_domains)
+
+
 def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
                    *, known_target: str | None,
                    script_targets: list[str | None] | None = None) -> Reading:
@@ -215,11 +222,13 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     literal): a page with no visible way on whose scripts may lead off the platform is not
     read as a block."""
     target_site = _site(known_target)
-    shown = [u for u in shown_urls(page) if off_platform(u, page.url, platform)]
+    shown = [u for u in shown_urls(page) if off_platform(u, page.url, platform)
+             and not _in_footer(u, markers)]
     shown_target = next((u for u in shown if target_site and _site(u) == target_site),
                         shown[0] if shown else None)
     found = controls(page, markers, platform)
-    offsite = [c for c in found if c.url and off_platform(c.url, page.url, platform)]
+    offsite = [c for c in found if c.url and off_platform(c.url, page.url, platform)
+               and not _in_footer(c.url, markers)]
 
     # A way on: a control labelled as one, or a link that leads to the target's site. When
     # the target is unknown, a lone outbound link on a small page is one too.

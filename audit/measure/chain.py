@@ -126,11 +126,12 @@ class Chain:
     # The hops' URLs are as navigated, fragments included (a crawl's); a capture's requests
     # never carry a fragment, only its redirects' Locations may (classify.through_target).
     fragments_seen: bool = True
-    # Once the target answered, the chain has been on a page of another company the catalog
-    # knows (on_response: what the source's own pages say is the source's only before), or
-    # on a host the catalog gives to no company (whose it is, no one can tell from here).
+    # Once the target answered, the chain has been shown a page of another company the
+    # catalog knows (on_response: what the source's own pages say is the source's only
+    # before), or has passed a hop whose doing it was no one can tell from here (a host the
+    # catalog gives to no company, another company's redirect).
     left_source_company: bool = False
-    through_unlisted_host: bool = False
+    through_unclear_hop: bool = False
 
     @property
     def next_via(self) -> Via:
@@ -301,6 +302,9 @@ class PageAnalysis:
     forward_waits: bool = False
     js_target: str | None = None
     fingerprint: Fingerprint | None = None
+    # Short as a reader sees it (text a style sheet hides left out): asked only of a known
+    # platform's page after the target answered (on_response's rule behind an opaque wrapper).
+    shown_short: bool = False
 
 
 def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
@@ -340,7 +344,11 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     keep = control or (target is not None and not reached
                        and as_requested(url) != as_requested(target))
     refreshes = forward if forward is not None and forward.via == "meta_refresh" else None
-    return PageAnalysis(parsed=True, facts=facts, short=short,
+    # Padding a notice with text a style sheet hides made it long, the destination reached
+    # (a review): its shown text decides, read only where that rule may ask.
+    shown_short = short or (reached and platform_for_url(url, catalog) is not None
+                            and len(page.displayed) <= catalog.require_markers().max_text_chars)
+    return PageAnalysis(parsed=True, facts=facts, short=short, shown_short=shown_short,
                         meta_refresh=refreshes.url if refreshes is not None else None,
                         forward_waits=(forward is not None and forward.delayed
                                        and not shows_nothing(page)),
@@ -355,15 +363,18 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     hop = record(chain, response, via)
     status = response.status
     chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
+    redirect = redirects(status, response.headers.get("location"))
     if chain.came_through_target and not _source_companys(response.url, chain.probe, catalog):
-        # A redirect counts too. A host the catalog does not list may be the destination's
-        # (a shop behind t.cn) or the source's own (a sign-in bounce, an IP): not known.
-        if platform_for_url(response.url, catalog) is not None:
+        # A page another company the catalog knows shows is that company's doing. Not a
+        # redirect of its (an open redirect, Baidu's or Zhihu's wrapper, bounced Weibo's
+        # block off it: a review), nor a host the catalog does not list, which may be the
+        # destination's (a shop behind t.cn) or the source's own (a sign-in bounce, an IP).
+        if platform_for_url(response.url, catalog) is not None and not redirect:
             chain.left_source_company = True
         else:
-            chain.through_unlisted_host = True
+            chain.through_unclear_hop = True
     chain.last_page = None
-    if redirects(status, response.headers.get("location")):
+    if redirect:
         target = resolve(response.url, header_url(response.headers["location"]))
         if target is None:
             return Step("fail", failure="bad_location")
@@ -416,24 +427,28 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
                      and _source_companys(chain.probe.target_url, chain.probe, catalog)
                      and not chain.left_source_company)
     if chain.came_through_target and facts.kind in _INTERCEPTIONS and companys_page \
-            and chain.through_unlisted_host:
-        # The source's own interstitial behind its own wrapper, reached through a host the
-        # catalog gives to no one: the platform's bounce (the interception, as a review found
+            and chain.through_unclear_hop:
+        # The source's own interstitial behind its own wrapper, reached through a hop whose
+        # doing it was no one can tell (a host the catalog gives to no one, another company's
+        # redirect): the platform's bounce (the interception, as a review found
         # when such a hop made a Weibo block `direct`) or the destination's redirect to the
         # platform (not the platform's doing, the review before). A person looks.
         facts = PageFacts(kind=PageKind.UNRECOGNIZED,
-                          signature="structure/source_page_after_unlisted_host",
+                          signature="structure/source_page_after_unclear_hop",
                           endpoint=facts.endpoint, title=facts.title, headline=facts.headline,
                           excerpt=facts.excerpt, parse_issue=facts.parse_issue)
-    elif (chain.came_through_target and companys_page and not chain.through_unlisted_host
-          and facts.kind is PageKind.CONTENT and analysis.short and status < 300
-          and analysis.meta_refresh is None and analysis.js_target is None
+    elif (chain.came_through_target and companys_page and not chain.through_unclear_hop
+          and facts.kind is PageKind.CONTENT and analysis.shown_short and status < 300
+          and (analysis.forward_waits
+               or (analysis.meta_refresh is None and analysis.js_target is None))
           and as_requested(response.url) != as_requested(chain.probe.target_url)
           and endpoint_of(chain.probe.target_url, catalog) is not None):
         # Behind the source's own opaque wrapper (t.cn, Baidu's `link?url=`), a short page of
-        # its company that goes nowhere may be the link's destination or the platform's
-        # notice in words no marker knows: read as the target reached, a Korean block page
-        # behind t.cn was `direct` (a review), where after any other link it is a diversion.
+        # its company that goes nowhere, or only after it has been shown a while ("back to
+        # the home page in 3 seconds", a review), may be the link's destination or the
+        # platform's notice in words no marker knows: read as the target reached, a Korean
+        # block page behind t.cn was `direct` (a review), where after any other link it is a
+        # diversion.
         # A person looks; a long page (an encyclopedia entry behind Baidu's wrapper) is the
         # destination.
         facts = PageFacts(kind=PageKind.UNRECOGNIZED,
