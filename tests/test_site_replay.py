@@ -148,6 +148,17 @@ def test_a_finding_replays_the_recorded_interstitial_from_the_wacz(
         assert requests and all(r.startswith(served) for r in requests), \
             [r for r in requests if not r.startswith(served)]
         assert errors == []
+        # A recorded page's scripts do not run on the site's origin: one that reached the
+        # evidence page around the viewer's rewriting wrote a forged hash beside it (a
+        # review). A script added to the replayed frame is refused by its policy.
+        frame = next(f for f in page.frames if "/replay/w/" in f.url)
+        ran = frame.evaluate("""() => new Promise(done => {
+            const s = document.createElement('script');
+            s.textContent = 'window.__replayed_script_ran = true';
+            document.head.appendChild(s);
+            setTimeout(() => done(window.__replayed_script_ran === true), 200);
+        })""")
+        assert ran is False
     finally:
         context.close()
 

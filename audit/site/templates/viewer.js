@@ -17,6 +17,15 @@
   player.setAttribute("source", new URL(box.getAttribute("data-source"), location.href).href);
   player.setAttribute("replaybase", base);
   player.setAttribute("embed", "replayonly");
+  // The recorded pages' own scripts do not run: a platform's page replayed on the site's
+  // origin reached the evidence page around the viewer's rewriting (new Function('return
+  // top')) and wrote a forged SHA-256 beside it (a review). What is replayed is the page as
+  // served, its markup and styles; the collection's CSP (wabac's extraConfig.csp) forbids
+  // every script, the viewer's own injected ones included.
+  player.setAttribute("config", JSON.stringify({
+    csp: "default-src 'self' 'unsafe-inline' data: blob:; script-src 'none'; " +
+         "object-src 'none'; form-action 'none'; base-uri 'none'"
+  }));
   // Links the viewer offers to open "in a new window" stay on this page, not replayweb.page.
   player.setAttribute("newwindowbase", location.href.split("#")[0]);
 
