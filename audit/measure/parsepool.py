@@ -107,7 +107,7 @@ def _analyze(body: bytes, content_type: str, url: str, target: str | None, statu
     a = chains.analyze_page(body, content_type, url, _CATALOG, target=target, status=status,
                             control=control, refresh=refresh, csp=csp, reached=reached)
     return (a.parsed, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target,
-            a.fingerprint, a.forward_waits)
+            a.fingerprint, a.forward_waits, a.shown_short)
 
 
 def _probes(fields: tuple[list[dict[str, Any]], str | None, list[tuple[str, str]]]
@@ -117,10 +117,12 @@ def _probes(fields: tuple[list[dict[str, Any]], str | None, list[tuple[str, str]
 
 
 def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
-    parsed, facts, short, meta_refresh, js_target, fingerprint, forward_waits = fields
+    parsed, facts, short, meta_refresh, js_target, fingerprint, forward_waits, shown_short = \
+        fields
     return chains.PageAnalysis(parsed=parsed, facts=PageFacts.model_construct(**facts),
                                short=short, meta_refresh=meta_refresh, js_target=js_target,
-                               fingerprint=fingerprint, forward_waits=forward_waits)
+                               fingerprint=fingerprint, forward_waits=forward_waits,
+                               shown_short=shown_short)
 
 
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}
