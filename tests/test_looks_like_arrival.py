@@ -692,17 +692,29 @@ def test_at_an_opaque_links_own_url_a_lone_way_off_is_the_way_on(catalog: Catalo
                  source="weibo").outcome is Outcome.BLOCKED
 
 
-def test_a_page_another_company_shows_is_its_doing(catalog: Catalog) -> None:
-    # t.cn, then a Taobao page that forwards (a refresh) to a Weibo page showing a block: the
-    # shop's page sent the reader there (review 113's case, with a page shown).
-    link, shop, profile = "http://t.cn/A6abcdE", "https://item.taobao.com/item.htm?id=1", \
-        "https://weibo.com/u/7001"
-    forwarding = (f"<html><head><meta http-equiv=refresh content='0;url={profile}'></head>"
-                  "<body><p>跳转中</p></body></html>").encode()
-    answers: Answers = {link: (302, {"location": shop}, b""), shop: (200, {}, forwarding),
+@pytest.mark.parametrize(("middle", "forward", "outcome"), [
+    # t.cn, then a Taobao page shown a while that forwards to a Weibo page showing a block:
+    # the shop's page sent the reader there (review 113's case, with a page shown).
+    ("https://item.taobao.com/item.htm?id=1", "<meta http-equiv=refresh content='3;url={p}'>",
+     Outcome.DIRECT),
+    # A page of another company that forwards at once is a redirect to a reader: Baidu's or
+    # Zhihu's wrapper page, an open redirect Weibo could bounce its block off (review 118).
+    ("https://item.taobao.com/item.htm?id=1", "<meta http-equiv=refresh content='0;url={p}'>",
+     Outcome.UNRECOGNIZED),
+    ("https://www.baidu.com/link?url=abc", "<script>location.replace('{p}')</script>",
+     Outcome.UNRECOGNIZED),
+    ("https://link.zhihu.com/?target=https%3A%2F%2Fweibo.com%2F",
+     "<meta http-equiv=refresh content='0;url={p}'>", Outcome.UNRECOGNIZED),
+])
+def test_a_page_another_company_shows_is_its_doing(
+        catalog: Catalog, middle: str, forward: str, outcome: Outcome) -> None:
+    link, profile = "http://t.cn/A6abcdE", "https://weibo.com/u/7001"
+    page = (f"<html><head>{forward.format(p=profile)}</head>"
+            "<body><p>即将跳转到新浪微博，请稍候</p></body></html>").encode()
+    answers: Answers = {link: (302, {"location": middle}, b""), middle: (200, {}, page),
                         profile: (200, {}, shipped_example("weibo/weibo-blocked.html"))}
     assert drive(catalog, link, answers, answers, target=link,
-                 source="weibo").outcome is Outcome.DIRECT
+                 source="weibo").outcome is outcome
 
 
 @pytest.mark.parametrize("notice", [

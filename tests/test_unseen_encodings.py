@@ -396,3 +396,52 @@ def test_shift_jis_bytes_browsers_refuse_are_unreadable() -> None:
     assert parse_page(xml.text, xml=True).text.split() == ["a"]
     html = decode_html(body, "text/html; charset=shift_jis")
     assert "a\ufffdb" in html.text
+
+
+_PAD_COMMENT = "<!-- " + "x" * 1100 + " -->"
+
+
+# Which <meta> declares a page's encoding, checked with Chromium 131 (2026-12-07): UTF-8 bytes
+# under each; Chromium's `document.characterSet` was GBK where `declared` is True.
+@pytest.mark.parametrize(("markup", "declared"), [
+    ("<meta charset=gbk>", True),
+    ("<head><noscript><meta charset=gbk></noscript></head>", True),
+    ("<title><meta charset=gbk></title>", False),
+    ("<!--<meta charset=gbk>-->", False),
+    ("<script>var s='<meta charset=gbk>'</script>", False),
+    ("<p>x</p><meta charset=gbk>", True),  # in the first 1,024 bytes, anywhere
+    ("<p>" + "y" * 1100 + "</p><meta charset=gbk>", False),  # in the body, after them
+    ("<head>" + _PAD_COMMENT + "<meta charset=gbk></head>", True),  # in a long head
+    ("<head>" + _PAD_COMMENT + "<div></div><meta charset=gbk>", False),
+    ('<meta name=description content="text/html; charset=gbk">', False),
+    ('<meta http-equiv=Content-Type content="text/html; charset=gbk">', True),
+    ('<meta content="text/html; charset=gbk" http-equiv="content-type">', True),
+    ("<meta charset=bogus><meta charset=gbk>", True),
+    ("<metadata charset=gbk>", False),
+    ("<svg><meta charset=gbk></svg>", True),
+])
+def test_a_meta_declares_as_blinks_prescan_reads_it(markup: str, declared: bool) -> None:
+    decoded = decode_html((markup + "<p>你</p>").encode(), "text/html")
+    assert (decoded.decided_by == "meta") is declared
+    assert (decoded.encoding == "gb18030") is declared
+
+
+def test_a_meta_only_a_pattern_saw_runs_no_forward(catalog: Catalog) -> None:
+    # A UTF-8 notice with a `gbk` declaration in a comment: read as GBK, the lead byte of
+    # 你's last two bytes swallowed the backslash and the forward ran; Chromium reads no
+    # declaration there and the forward stays inside the string (a review).
+    notice = ('<!--<meta charset=gbk>--><html><body><p>이 링크는 차단되었습니다</p><script>'
+              'var s="你\\"; location.replace("https://shop.example-target.com/item/42"); //";'
+              "</script></body></html>").encode()
+    assert _outcome(catalog, "text/html", notice) not in OPEN
+
+
+@pytest.mark.parametrize(("name", "data"), [
+    ("big5", b"\x81\x8e\\"), ("shift_jis", b"\x85\x81\\"), ("big5", b"\xa4\x40\\"),
+])
+def test_a_pair_that_makes_no_character_is_one_error(name: str, data: bytes) -> None:
+    # WHATWG's Big5 and Shift_JIS take a lead byte and a non-ASCII byte after it together
+    # where they make no character (Chromium's TextDecoder agrees); Python's codecs gave up
+    # the lead alone and paired the next byte with the backslash (a review).
+    text = decode_html(b"<p>" + data + b"</p>", f"text/html; charset={name}").text
+    assert text.endswith("\\</p>")

@@ -364,15 +364,10 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     status = response.status
     chain.ended_on_platform = platform_for_url(response.url, catalog) is not None
     redirect = redirects(status, response.headers.get("location"))
-    if chain.came_through_target and not _source_companys(response.url, chain.probe, catalog):
-        # A page another company the catalog knows shows is that company's doing. Not a
-        # redirect of its (an open redirect, Baidu's or Zhihu's wrapper, bounced Weibo's
-        # block off it: a review), nor a host the catalog does not list, which may be the
-        # destination's (a shop behind t.cn) or the source's own (a sign-in bounce, an IP).
-        if platform_for_url(response.url, catalog) is not None and not redirect:
-            chain.left_source_company = True
-        else:
-            chain.through_unclear_hop = True
+    off_company = (chain.came_through_target
+                   and not _source_companys(response.url, chain.probe, catalog))
+    if off_company and redirect:
+        chain.through_unclear_hop = True  # see below: a redirect is no page shown
     chain.last_page = None
     if redirect:
         target = resolve(response.url, header_url(response.headers["location"]))
@@ -385,6 +380,18 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if analysis is None:
         analysis = analyze(response, catalog, chain.probe.target_url,
                            reached=chain.came_through_target)
+    if off_company:
+        # A page another company the catalog knows shows is that company's doing. Not its
+        # redirect, nor its page that forwards at once, which a reader never sees (an open
+        # redirect, Baidu's or Zhihu's wrapper, bounced Weibo's block off it: two reviews),
+        # nor a host the catalog does not list, which may be the destination's (a shop
+        # behind t.cn) or the source's own (a sign-in bounce, an IP).
+        at_once = ((analysis.meta_refresh is not None or analysis.js_target is not None)
+                   and not analysis.forward_waits)
+        if platform_for_url(response.url, catalog) is not None and not at_once:
+            chain.left_source_company = True
+        else:
+            chain.through_unclear_hop = True
     if status in ANTI_BOT_STATUSES and not _known_interstitial(analysis.facts):
         return Step("fail", failure=f"anti_bot:{status}")
     facts = analysis.facts

@@ -28,11 +28,13 @@ from dataclasses import dataclass
 import webencodings
 
 from audit.web.fields import FIELD_WHITESPACE, TOKEN_CHAR
-from audit.web.page import XML_PROLOG_BYTES, XML_UNREADABLE, renders_as_xhtml
-
-_META_CHARSET = re.compile(
-    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
+from audit.web.page import (
+    XML_PROLOG_BYTES,
+    XML_UNREADABLE,
+    meta_charset_labels,
+    renders_as_xhtml,
 )
+
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -300,9 +302,11 @@ def _parse_value(value: str) -> tuple[str, str | None] | None:
     return kind, None
 
 
-def meta_charset(head: bytes) -> str | None:
-    match = _META_CHARSET.search(head[:16384])
-    return match.group(1).decode("ascii", "replace") if match else None
+def meta_charset(data: bytes) -> str | None:
+    """The label of the first <meta> declaration Blink's prescan takes
+    (page.meta_charset_labels): one browsers know; a label they do not know is passed over."""
+    return next((label for label in meta_charset_labels(data)
+                 if webencodings.lookup(label) is not None), None)
 
 
 _XML_ENCODING = re.compile(rb"""encoding[ \t\r\n]*=[ \t\r\n]*(["'])([^"'>]*)\1""")
@@ -383,6 +387,8 @@ def _decode_declared(data: bytes, name: str, errors: str = "replace") -> tuple[s
     codec = _codec_of(name)
     if codec is None:
         return ("\ufffd" if data else ""), name
+    if errors == "replace" and name in _PAIRED:
+        errors = _WHATWG_PAIR
     text = codec.decode(data, errors)[0]
     if name == "shift_jis":
         # cp932 reads four bytes WHATWG's Shift_JIS refuses (0xA0, 0xFD-0xFF) as private-use
@@ -397,6 +403,28 @@ def _decode_declared(data: bytes, name: str, errors: str = "replace") -> tuple[s
 
 
 _CP932_EXTRA = re.compile("[\uf8f0-\uf8f3]")
+
+# WHATWG's Big5 and Shift_JIS decoders take a lead byte and the byte after it together when
+# they make no character, unless that byte is ASCII; Python's codecs give up the lead alone,
+# and the byte after it then paired with the next: `81 8E 5C` in Big5 swallowed the
+# backslash a browser keeps, and a forward ran that stays inside a string for Chromium (a
+# review). Their lead bytes, by Python codec name:
+_PAIRED = {"big5": range(0x81, 0xFF), "shift_jis": (*range(0x81, 0xA0), *range(0xE0, 0xFD))}
+_LEADS = {"big5hkscs": frozenset(_PAIRED["big5"]), "cp932": frozenset(_PAIRED["shift_jis"])}
+
+
+def _whatwg_pair(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    data, end = error.object, error.start + 1
+    if (data[error.start] in _LEADS.get(error.encoding, ()) and end < len(data)
+            and data[end] >= 0x80):
+        end += 1
+    return "\ufffd", max(end, error.start + 1)
+
+
+_WHATWG_PAIR = "hulian.whatwg_pair"
+codecs.register_error(_WHATWG_PAIR, _whatwg_pair)
 
 
 def _xml_stop(error: UnicodeError) -> tuple[str, int]:
@@ -507,7 +535,7 @@ def decode_html(data: bytes, content_type: str | None = None,
             if text is not None and not (name == "shift_jis" and _CP932_EXTRA.search(text)):
                 return Decoded(text, codec.name, decided_by, truncated)
     for decided_by, label in (("header", header_charset(content_type)),
-                              ("meta", meta_charset(data))):
+                              ("meta", next(meta_charset_labels(data), None))):
         hint = _python_codec(label)
         if hint is not None:
             text = _strict(data, hint)
