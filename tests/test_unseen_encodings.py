@@ -419,6 +419,16 @@ _PAD_COMMENT = "<!-- " + "x" * 1100 + " -->"
     ("<meta charset=bogus><meta charset=gbk>", True),
     ("<metadata charset=gbk>", False),
     ("<svg><meta charset=gbk></svg>", True),
+    # Where Blink's prescan stops (the review after): past 1,024 bytes at a tag that ends the
+    # head section, an end tag included; text does not end it.
+    ("<head>" + _PAD_COMMENT + "</head><meta charset=gbk>", False),
+    ("<head>" + _PAD_COMMENT + "</p><meta charset=gbk>", False),
+    ("<head>" + _PAD_COMMENT + "hello<meta charset=gbk>", True),
+    ("<head>" + _PAD_COMMENT + "<link rel=x><meta charset=gbk>", True),
+    ("<p>" + "y" * 1027 + "<meta charset=gbk>", False),
+    # Blink's reading of `content`: an unquoted value ends at a quote, controls are skipped.
+    ("<meta http-equiv=content-type content=\"charset=gbk'\">", True),
+    ('<meta http-equiv=content-type content="charset=\x0bgbk">', True),
 ])
 def test_a_meta_declares_as_blinks_prescan_reads_it(markup: str, declared: bool) -> None:
     decoded = decode_html((markup + "<p>你</p>").encode(), "text/html")
@@ -445,3 +455,11 @@ def test_a_pair_that_makes_no_character_is_one_error(name: str, data: bytes) -> 
     # the lead alone and paired the next byte with the backslash (a review).
     text = decode_html(b"<p>" + data + b"</p>", f"text/html; charset={name}").text
     assert text.endswith("\\</p>")
+
+
+def test_big5_pairs_browsers_know_take_their_ascii_byte() -> None:
+    # WHATWG's Big5 index maps `9F 60` to 鬮; Python's big5hkscs does not, and the backtick
+    # it left closed a template literal for hulian alone, running a forward (a review).
+    text = decode_html(b"<script>var s=`a\x9f`; go(); //`;</script>",
+                       "text/html; charset=big5").text
+    assert "a\u9b2e;" in text and text.count("`") == 2

@@ -410,6 +410,21 @@ _CP932_EXTRA = re.compile("[\uf8f0-\uf8f3]")
 # backslash a browser keeps, and a forward ran that stays inside a string for Chromium (a
 # review). Their lead bytes, by Python codec name:
 _PAIRED = {"big5": range(0x81, 0xFF), "shift_jis": (*range(0x81, 0xA0), *range(0xE0, 0xFD))}
+# The Big5 pairs of a lead byte and an ASCII byte that WHATWG's index maps to a character and
+# Python's big5hkscs does not (read from Chromium 131's TextDecoder, 2026-12-07): left as an
+# error and the ASCII byte, `9F 60` kept a backtick Chromium's reading takes into 鬮, and a
+# template literal closed for hulian alone (a review).
+_BIG5_ASCII_TRAIL = {
+    0x877a: "\u3875", 0x877b: "\U00021d53", 0x877c: "\U0002369e", 0x877d: "\U00026021",
+    0x877e: "\u3eec", 0x8e69: "\u7bb8", 0x8e6f: "\u7c06", 0x8e7e: "\u7cce", 0x8f57: "\u83c1",
+    0x8f69: "\u84a8", 0x8f6e: "\u840f", 0x906d: "\u90fd", 0x907a: "\u92b9", 0x9244: "\u8503",
+    0x9447: "\u6d67", 0x9644: "\u975d", 0x9b76: "\u7201", 0x9b78: "\u77d7", 0x9b7b: "\u7e87",
+    0x9c42: "\u8f36", 0x9c53: "\u4fbb", 0x9c62: "\u71df", 0x9c68: "\u9104", 0x9c6b: "\u9df0",
+    0x9c77: "\u83cf", 0x9d57: "\u8f0b", 0x9d5a: "\u7b51", 0x9f60: "\u9b2e", 0x9f66: "\u9f17",
+    0xa063: "\u880f", 0xa077: "\u62ce", 0xfa5f: "\u5029", 0xfa66: "\u507d", 0xfb48: "\u5605",
+    0xfc4f: "\u5f58", 0xfc6c: "\u60a4", 0xfe52: "\u732a", 0xfe6f: "\u745c",
+}
+
 _LEADS = {"big5hkscs": frozenset(_PAIRED["big5"]), "cp932": frozenset(_PAIRED["shift_jis"])}
 
 
@@ -417,6 +432,10 @@ def _whatwg_pair(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeDecodeError):
         raise error
     data, end = error.object, error.start + 1
+    if error.encoding == "big5hkscs" and end < len(data):
+        paired = _BIG5_ASCII_TRAIL.get(data[error.start] << 8 | data[end])
+        if paired is not None:
+            return paired, end + 1
     if (data[error.start] in _LEADS.get(error.encoding, ()) and end < len(data)
             and data[end] >= 0x80):
         end += 1

@@ -540,42 +540,61 @@ TITLE_CHARS = 1_000
 
 def meta_charset_labels(data: bytes) -> Iterator[str]:
     """The encoding labels a page's <meta> elements declare, in the order Blink's prescan
-    (HTMLMetaCharsetParser) meets them: every <meta> whose tag starts in the first 1,024
-    bytes, then those of the head section up to 64 KB (a long head of scripts or comments).
-    Read by libxml2's tokenizer, as Blink reads them with its own: not in a comment, a
-    <title>, a script or a style sheet, nor a <meta name> whose `content` names a charset
-    (only `http-equiv=content-type` makes `content` a declaration). Checked with Chromium
-    131 (2026-12-07): a pattern over the bytes found all of these, and once a declaration
-    decided an answer's decoding, a UTF-8 notice with a commented-out `gbk` ran a forward
-    for hulian that stayed inside a string for Chromium (a review)."""
-    if not _MENTIONS_CHARSET.search(data, 0, _PRESCAN_HEAD_BYTES):
+    (HTMLMetaCharsetParser) meets them, up to where it stops (_prescan_end): read by
+    libxml2's tokenizer, as Blink reads them with its own, not in a comment, a <title>, a
+    script or a style sheet, nor a <meta name> whose `content` names a charset (only
+    `http-equiv=content-type` makes `content` a declaration). Checked with Chromium 131
+    (2026-12-07): a pattern over the bytes found all of these, and once a declaration decided
+    an answer's decoding, a UTF-8 notice with a commented-out `gbk` ran a forward for hulian
+    that stayed inside a string for Chromium (a review). Read in the first 16 KB only: one
+    tag of thousands of attributes costs libxml2 quadratic time (the next review)."""
+    head = data[:_PRESCAN_HEAD_BYTES]
+    if not _MENTIONS_CHARSET.search(head):
         return
-    first = data.find(b">", _PRESCAN_BYTES)
-    early = data[:first + 1] if first >= 0 else data[:_PRESCAN_HEAD_BYTES]
-    yield from _meta_labels(early, head_only=False)
-    if len(early) < len(data):
-        yield from _meta_labels(data[:_PRESCAN_HEAD_BYTES], head_only=True)
-
-
-_PRESCAN_BYTES = 1024
-_PRESCAN_HEAD_BYTES = 65536
-_MENTIONS_CHARSET = re.compile(rb"charset", re.IGNORECASE)
-
-
-def _meta_labels(data: bytes, *, head_only: bool) -> Iterator[str]:
     parser = lxml.etree.HTMLParser(encoding="iso-8859-1", recover=True, no_network=True)
     try:
-        root = lxml.etree.fromstring(data, parser=parser)
+        root = lxml.etree.fromstring(head[:_prescan_end(head)], parser=parser)
     except (lxml.etree.LxmlError, ValueError):
         return
     if root is None:
         return
     for meta in root.iter("meta"):
-        if head_only and any(a.tag == "body" for a in meta.iterancestors()):
-            continue
         label = _meta_declaration(meta)
         if label is not None:
             yield label
+
+
+def _prescan_end(head: bytes) -> int:
+    """Where Blink's prescan stops: once it has read 1,024 bytes and met a tag that ends the
+    head section (any start tag but those a head holds, any end tag but theirs), after the
+    token it is in. Comments and the contents of scripts, style sheets and titles are one
+    token each, blanked here so that no tag is seen in them."""
+    masked = _INERT_SECTIONS.sub(lambda m: b" " * len(m.group()), head)
+    ending = _HEAD_ENDING.search(masked)
+    if ending is None:
+        return len(head)
+    if ending.start() >= _PRESCAN_BYTES:
+        return ending.start()
+    # Out of the head already: the token that holds byte 1,024 is the last one read (a tag to
+    # its `>`, text to the next `<`).
+    inside_tag = masked.rfind(b"<", 0, _PRESCAN_BYTES) > masked.rfind(b">", 0, _PRESCAN_BYTES)
+    stop = (masked.find(b">", _PRESCAN_BYTES) + 1 if inside_tag
+            else masked.find(b"<", _PRESCAN_BYTES))
+    return stop if stop > 0 else len(head)
+
+
+_PRESCAN_BYTES = 1024
+_PRESCAN_HEAD_BYTES = 16384
+_MENTIONS_CHARSET = re.compile(rb"charset", re.IGNORECASE)
+# An unclosed section runs to the end (linear: an opener searched to the end from each of
+# thousands was quadratic before, elsewhere).
+_INERT_SECTIONS = re.compile(
+    rb"<!--(?:.*?-->|.*\Z)|<(script|style|title)(?=[\s/>])(?:.*?</\1\s*>|.*\Z)",
+    re.DOTALL | re.IGNORECASE)
+_HEAD_ENDING = re.compile(
+    rb"<(?!(?:script|noscript|style|link|meta|object|title|base|html|head)[\s/>])[a-z]"
+    rb"|</(?!(?:script|noscript|style|link|meta|object|title|base)[\s/>])[a-z]",
+    re.IGNORECASE)
 
 
 def _meta_declaration(meta: lxml.etree._Element) -> str | None:
@@ -599,7 +618,9 @@ def _meta_declaration(meta: lxml.etree._Element) -> str | None:
 
 
 def _content_charset(content: str) -> str | None:
-    """The HTML standard's "extracting a character encoding from a meta element"."""
+    """The charset a `content` names, as Blink's FindCharsetInMetaContent reads it (the HTML
+    standard's extraction, but for what it skips around the `=`, every control character and
+    space, and an unquoted value's end at a quote too: checked with Chromium 131)."""
     lowered = ascii_lower(content)
     position = 0
     while True:
@@ -607,13 +628,13 @@ def _content_charset(content: str) -> str | None:
         if found < 0:
             return None
         index = found + len("charset")
-        while index < len(content) and content[index] in _ASCII_WHITESPACE:
+        while index < len(content) and content[index] <= " ":
             index += 1
         if index >= len(content) or content[index] != "=":
             position = index
             continue
         index += 1
-        while index < len(content) and content[index] in _ASCII_WHITESPACE:
+        while index < len(content) and content[index] <= " ":
             index += 1
         if index >= len(content):
             return None
@@ -621,7 +642,7 @@ def _content_charset(content: str) -> str | None:
             end = content.find(content[index], index + 1)
             return content[index + 1:end] if end >= 0 else None
         end = index
-        while end < len(content) and content[end] not in _ASCII_WHITESPACE + ";":
+        while end < len(content) and content[end] > " " and content[end] not in ";\"'":
             end += 1
         return content[index:end] or None
 
