@@ -441,7 +441,7 @@ def test_scripts_after_a_frameset_do_not_run() -> None:
     assert page.runnable_scripts == ["a()"]
 
 
-# Checked with Chromium 131 (Playwright's route, 2026-12-07): which of these a browser runs.
+# Checked with Chromium 156 (Playwright's route, 2026-12-07): which of these a browser runs.
 @pytest.mark.parametrize(("attributes", "runs"), [
     ('type="text/javascript\u00a0"', False),  # a no-break space is no ASCII white space
     ('type="\u3000"', False),  # stripped to nothing

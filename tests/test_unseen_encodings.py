@@ -263,7 +263,7 @@ def test_a_field_value_keeps_what_is_not_space_or_tab() -> None:
         assert html_type(header) is False
 
 
-# Bytes and labels checked against Chromium 131 (application/xhtml+xml, Playwright's route):
+# Bytes and labels checked against Chromium 156 (application/xhtml+xml, Playwright's route):
 # the XML parser reads WHATWG's labels as an HTML page does; a page's own declaration of
 # UTF-16 on bytes that are not is UTF-8; a <meta> is not read at all.
 XHTML_BODY = (b'<html xmlns="http://www.w3.org/1999/xhtml"><body><p>leaving '
@@ -336,7 +336,7 @@ def test_a_label_browsers_know_names_the_encoding(label: str, text: str, codec: 
 
 def test_a_label_browsers_do_not_know_is_no_declaration() -> None:
     gbk = "<html><body><p>已停止访问该网页</p></body></html>".encode("gbk")
-    # Python knows `cp936` and `utf-7`; browsers do not (Chromium 131 guessed GBK, as hulian
+    # Python knows `cp936` and `utf-7`; browsers do not (Chromium 156 guessed GBK, as hulian
     # reads it: a legacy label only Python knows is a hint, utf-7 none). Chromium reads `us-ascii` as windows-1252, Latin mojibake of a GBK
     # page, and so does hulian: read by the trials, a page's own Shift_JIS behind the header
     # was believed, whose lead bytes swallow a backslash (a review).
@@ -401,7 +401,7 @@ def test_shift_jis_bytes_browsers_refuse_are_unreadable() -> None:
 _PAD_COMMENT = "<!-- " + "x" * 1100 + " -->"
 
 
-# Which <meta> declares a page's encoding, checked with Chromium 131 (2026-12-07): UTF-8 bytes
+# Which <meta> declares a page's encoding, checked with Chromium 156 (2026-12-07): UTF-8 bytes
 # under each; Chromium's `document.characterSet` was GBK where `declared` is True.
 @pytest.mark.parametrize(("markup", "declared"), [
     ("<meta charset=gbk>", True),
@@ -463,3 +463,44 @@ def test_big5_pairs_browsers_know_take_their_ascii_byte() -> None:
     text = decode_html(b"<script>var s=`a\x9f`; go(); //`;</script>",
                        "text/html; charset=big5").text
     assert "a\u9b2e;" in text and text.count("`") == 2
+
+
+_BLOCK_KO = "<p>이 링크는 차단되었습니다</p>".encode()
+
+
+@pytest.mark.parametrize("notice", [
+    # Undeclared: Chromium reads UTF-8 on a .cn host as GBK (its default there), whose pair
+    # takes the backtick; hulian read UTF-8 and followed the forward (a review).
+    _BLOCK_KO + f"<script>var s=`你`; location.replace('{TARGET}'); //`</script>".encode(),
+    # Undeclared Shift_JIS (Chromium's detector reads it so) read as GB18030: ｱ (0xB1) took
+    # the backslash for hulian alone.
+    b'<p>x</p><script>var s="\xb1\\"; location.replace("' + TARGET.encode()
+    + b'"); //"</script>',
+])
+def test_an_undeclared_page_browsers_may_read_otherwise_is_not_followed(
+        catalog: Catalog, notice: bytes) -> None:
+    assert decode_html(notice, "text/html").unsure
+    assert _outcome(catalog, "text/html", notice) not in OPEN
+
+
+def test_a_declared_page_is_followed_as_its_browser_reads_it(catalog: Catalog) -> None:
+    notice = _BLOCK_KO + f"<script>var s=`你`; location.replace('{TARGET}'); //`</script>".encode()
+    assert not decode_html(notice, "text/html; charset=utf-8").unsure
+    target = (200, {"content-type": "text/html; charset=utf-8"}, TARGET_PAGE.encode())
+    observed = drive(catalog, WRAPPER, {WRAPPER: (302, {"location": THIRD_PARTY}, b""),
+                                        THIRD_PARTY: (200, {"content-type":
+                                                            "text/html; charset=utf-8"}, notice),
+                                        TARGET: target}, {TARGET: target})
+    assert observed.outcome in OPEN
+
+
+@pytest.mark.parametrize("escape", [b"\x1b(I", b"\x1b(\n", b"\x1b$Z"])
+def test_an_iso2022jp_escape_python_reads_otherwise_is_not_followed(
+        catalog: Catalog, escape: bytes) -> None:
+    # WHATWG's decoder switches to half-width katakana at `ESC ( I` and drops only the ESC of
+    # an invalid escape; Python's codec does neither, and a forward Chromium never ran was
+    # followed (a review).
+    body = (b'<html><body><p>x</p><script>var s="A' + escape + b'"\x1b(B;location.replace("'
+            + TARGET.encode() + b'");//"</script></body></html>')
+    assert decode_html(body, "text/html; charset=iso-2022-jp").unsure
+    assert _outcome(catalog, "text/html; charset=iso-2022-jp", body) not in OPEN

@@ -725,8 +725,10 @@ def page_forward(page: Page, own_script: OwnScript | None = None) -> Forward | N
     """Where the page sends its reader without any action (see the module docstring).
     `own_script`: which scripts from other sites are the page's platform's own (they may
     hold the forward as one of its own site does)."""
-    if page.parse_issue == "xml_entities":
-        return None  # its own entities, not expanded, may hold a dialog or another forward
+    if page.parse_issue in ("xml_entities", "encoding_unsure"):
+        # Its own entities, not expanded, may hold a dialog or another forward; or browsers
+        # may read its scripts' bytes otherwise than hulian (decode.Decoded.unsure).
+        return None
     script = _js_navigation(page, own_script)
     if script is not None and script[0]:
         # A script's navigation on load goes before any refresh: a browser starts a refresh's

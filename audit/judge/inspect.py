@@ -36,6 +36,8 @@ class Inspection:
 _LOST = {"depth_cut": "elements nested deeper than the parser follows",
          "unparsed_tail": "the HTML parser stopped before the end of the page",
          "xml_entities": "entities the XHTML page declares itself (not expanded)",
+         "encoding_unsure": "scripts browsers may read otherwise (an undeclared or odd "
+                            "encoding): no forward is followed",
          "xml_error": "the XHTML page is not well-formed; it was read up to its first error, "
                       "as a browser shows it"}
 

@@ -23,7 +23,7 @@ import codecs
 import functools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import webencodings
 
@@ -51,6 +51,10 @@ class Decoded:
     encoding: str
     decided_by: str  # bom | utf8 | header | meta | xml | trial | detector | fallback
     truncated: bool = False
+    # Browsers may read this page's ASCII bytes otherwise than `text` has them (a lead byte
+    # taking the backslash after it in one reading and not in another): its scripts and
+    # markup cannot be read for certain (page.parse_page's `encoding_unsure`).
+    unsure: bool = False
 
 
 def content_codings(content_encoding: str | None) -> list[str]:
@@ -411,7 +415,7 @@ _CP932_EXTRA = re.compile("[\uf8f0-\uf8f3]")
 # review). Their lead bytes, by Python codec name:
 _PAIRED = {"big5": range(0x81, 0xFF), "shift_jis": (*range(0x81, 0xA0), *range(0xE0, 0xFD))}
 # The Big5 pairs of a lead byte and an ASCII byte that WHATWG's index maps to a character and
-# Python's big5hkscs does not (read from Chromium 131's TextDecoder, 2026-12-07): left as an
+# Python's big5hkscs does not (read from Chromium 156's TextDecoder, 2026-12-07): left as an
 # error and the ASCII byte, `9F 60` kept a backtick Chromium's reading takes into 鬮, and a
 # template literal closed for hulian alone (a review).
 _BIG5_ASCII_TRAIL = {
@@ -461,6 +465,13 @@ codecs.register_error(_XML_STOP, _xml_stop)
 
 
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+# A byte a legacy encoding may take with the ASCII byte after it, before one that changes how
+# a script reads (WHATWG's GBK, Big5 and Shift_JIS trail bytes include these; not quotes, `<`
+# or `>`).
+_SWALLOWABLE = re.compile(rb"[\x80-\xff][\\`{}\[\]]")
+# ISO-2022-JP escapes Python's codec reads as WHATWG's decoder does (ASCII, JIS-Roman, JIS X
+# 0208): `ESC ( I` (katakana) and invalid escapes it reads otherwise (a review).
+_ODD_ISO2022JP_ESCAPE = re.compile(rb"\x1b(?!\(B|\(J|\$@|\$B)")
 
 
 def _python_codec(label: str | None) -> str | None:
@@ -527,7 +538,8 @@ def decode_html(data: bytes, content_type: str | None = None,
     browser = browser_declared(content_type, data)
     if browser is not None and browser[0] in _NOT_ASCII_COMPATIBLE:
         name, said_by = browser
-        return Decoded(_decode_declared(data, name)[0], name, said_by, truncated)
+        return Decoded(_decode_declared(data, name)[0], name, said_by, truncated,
+                       unsure=name == "iso-2022-jp" and bool(_ODD_ISO2022JP_ESCAPE.search(data)))
     if not _HIGH_BYTE.search(data):
         return Decoded(data.decode("ascii"), "ascii", "utf8", truncated)
     if browser is not None and not saved:
@@ -540,7 +552,20 @@ def decode_html(data: bytes, content_type: str | None = None,
         shown, codec_name = _decode_declared(data, name)
         return Decoded(shown, codec_name, said_by, truncated)
 
-    # No declaration a browser knows: its detector guesses. Valid UTF-8 first (it almost
+    # No declaration a browser knows: Chromium guesses from the content (its detector, never
+    # UTF-8 over http) or takes its locale's or the host's country's default (GBK for a
+    # Chinese reader or a .cn host, Shift_JIS for .jp): a reading hulian cannot know. Where
+    # the readings differ in what ASCII survives (a byte >= 0x80 before a backslash,
+    # backtick or brace, which GBK, Big5 or Shift_JIS take into a character and UTF-8 keeps),
+    # the page is read but never followed (a review: undeclared UTF-8 on a .cn host, and
+    # Shift_JIS, EUC-KR and Big5 notices read as GB18030, ran forwards Chromium never ran).
+    unsure = not saved and bool(_SWALLOWABLE.search(data))
+    return replace(_undeclared(data, content_type, truncated), unsure=unsure)
+
+
+def _undeclared(data: bytes, content_type: str | None, truncated: bool) -> Decoded:
+    """decode_html of a page without a declaration a browser knows (or a saved file's)."""
+    # Valid UTF-8 first (it almost
     # never happens by accident), then a label only Python knows (`cp932`, `euc_kr`, `cp950`:
     # Chromium ignores them, and its detector reads such pages right), then the trials. A
     # saved file's declarations come after valid UTF-8, each where the bytes fit it.

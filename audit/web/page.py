@@ -543,7 +543,7 @@ def meta_charset_labels(data: bytes) -> Iterator[str]:
     (HTMLMetaCharsetParser) meets them, up to where it stops (_prescan_end): read by
     libxml2's tokenizer, as Blink reads them with its own, not in a comment, a <title>, a
     script or a style sheet, nor a <meta name> whose `content` names a charset (only
-    `http-equiv=content-type` makes `content` a declaration). Checked with Chromium 131
+    `http-equiv=content-type` makes `content` a declaration). Checked with Chromium 156
     (2026-12-07): a pattern over the bytes found all of these, and once a declaration decided
     an answer's decoding, a UTF-8 notice with a commented-out `gbk` ran a forward for hulian
     that stayed inside a string for Chromium (a review). Read in the first 16 KB only: one
@@ -620,7 +620,7 @@ def _meta_declaration(meta: lxml.etree._Element) -> str | None:
 def _content_charset(content: str) -> str | None:
     """The charset a `content` names, as Blink's FindCharsetInMetaContent reads it (the HTML
     standard's extraction, but for what it skips around the `=`, every control character and
-    space, and an unquoted value's end at a quote too: checked with Chromium 131)."""
+    space, and an unquoted value's end at a quote too: checked with Chromium 156)."""
     lowered = ascii_lower(content)
     position = 0
     while True:
@@ -691,7 +691,7 @@ def renders_as_xhtml(text: str) -> bool:
     """Whether a browser shows an XML answer (decode.XML_TYPES), decoded as its XML parser
     decodes it (decode.xhtml_shown), as a page: its root element is in the XHTML namespace.
     Chromium then runs its scripts and refreshes as an HTML page's; any other XML it shows as
-    a tree of elements (checked with Chromium 131, 2026-12-07). Read from the decoded text,
+    a tree of elements (checked with Chromium 156, 2026-12-07). Read from the decoded text,
     not the bytes: libxml2's own reading of an XML declaration's "UTF-16" on bytes that are
     not found no root, and a notice Chromium shows was no page."""
     head = text[:XML_PROLOG_BYTES].partition(XML_UNREADABLE)[0]
@@ -877,7 +877,7 @@ _RUNNABLE_TYPES = {
 
 def _runnable(script: lxml.etree._Element) -> bool:
     """Whether a script of its type and language runs, as the HTML standard's "prepare the
-    script element" decides (checked with Chromium 131): an empty `type`, or none and no or
+    script element" decides (checked with Chromium 156): an empty `type`, or none and no or
     an empty `language`, is JavaScript; else the type with white space stripped as Blink
     strips it (_BLINK_WHITESPACE), or "text/" and the language as written, must be a
     JavaScript type exactly, ASCII case aside (`text/javascript; charset=utf-8` does not run,
@@ -1165,7 +1165,7 @@ def _own_site_source(src: str, url: str | None, site: str | None) -> bool:
 _ASCII_WHITESPACE = " \t\n\f\r"
 # What Blink's StripWhiteSpace takes from around a script's type, `for` and `event`: ASCII
 # white space with the vertical tab, and the characters of Unicode's bidi class WS (U+3000,
-# the em space; not the no-break space), checked with Chromium 131 (a review).
+# the em space; not the no-break space), checked with Chromium 156 (a review).
 _BLINK_WHITESPACE = ("\t\n\v\f\r \u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                      "\u2008\u2009\u200a\u2028\u205f\u3000")
 # What the URL standard strips around a URL: C0 controls and space (no Unicode space).
@@ -1234,14 +1234,18 @@ def _scheduled(refreshes: list[tuple[int, str | None]]) -> tuple[int, str | None
 
 
 def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
-               refresh: str | None = None, csp: str | None = None, xml: bool = False) -> Page:
+               refresh: str | None = None, csp: str | None = None, xml: bool = False,
+               encoding_unsure: bool = False) -> Page:
     """Parse page text; broken or empty markup gives a Page with what could be read.
     `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
     is recorded in `parse_issue` unless the parse itself lost more. `refresh` and `csp`: the
     response's Refresh and Content-Security-Policy headers, which a browser obeys as it does
     the page's own <meta http-equiv>. `xml`: an XHTML page served as XML (decode.xml_type),
-    parsed as XML as a browser parses it."""
-    page = Page(url=url, parse_issue="truncated" if truncated else None)
+    parsed as XML as a browser parses it. `encoding_unsure`: browsers may read the bytes'
+    ASCII otherwise (decode_html's `unsure`): the page's issue is "encoding_unsure", whose
+    forwards are never followed nor a block concluded from its structure."""
+    page = Page(url=url, parse_issue=("encoding_unsure" if encoding_unsure
+                                      else "truncated" if truncated else None))
     if not text.strip():
         return page
     root, issue = _xhtml_tree(text) if xml else _libxml2_tree(text)
@@ -1249,8 +1253,8 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         # A bug in the second parser must not cost the first one's tree; the loss stays marked.
         with contextlib.suppress(Exception):
             root, issue = _html5_tree(text), None
-    if issue is not None:
-        page.parse_issue = issue
+    if issue is not None and page.parse_issue != "encoding_unsure":
+        page.parse_issue = issue  # (an unsure encoding says more: nothing is followed)
     if root is None:
         return page
     page.root = root
