@@ -549,7 +549,7 @@ def meta_charset_labels(data: bytes) -> Iterator[str]:
     that stayed inside a string for Chromium (a review). Read in the first 16 KB only: one
     tag of thousands of attributes costs libxml2 quadratic time (the next review)."""
     head = data[:_PRESCAN_HEAD_BYTES]
-    if not _MENTIONS_CHARSET.search(head):
+    if b"charset" not in head.lower():  # most pages' heads say it in a header (6x a regex's)
         return
     parser = lxml.etree.HTMLParser(encoding="iso-8859-1", recover=True, no_network=True)
     try:
@@ -585,7 +585,6 @@ def _prescan_end(head: bytes) -> int:
 
 _PRESCAN_BYTES = 1024
 _PRESCAN_HEAD_BYTES = 16384
-_MENTIONS_CHARSET = re.compile(rb"charset", re.IGNORECASE)
 # An unclosed section runs to the end (linear: an opener searched to the end from each of
 # thousands was quadratic before, elsewhere).
 _INERT_SECTIONS = re.compile(
