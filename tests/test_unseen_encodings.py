@@ -479,8 +479,35 @@ _BLOCK_KO = "<p>이 링크는 차단되었습니다</p>".encode()
 ])
 def test_an_undeclared_page_browsers_may_read_otherwise_is_not_followed(
         catalog: Catalog, notice: bytes) -> None:
-    assert decode_html(notice, "text/html").unsure
+    decoded = decode_html(notice, "text/html")
+    assert decoded.undeclared
+    assert parse_page(decoded.text, THIRD_PARTY,
+                      undeclared=True).parse_issue == "encoding_unsure"
     assert _outcome(catalog, "text/html", notice) not in OPEN
+
+
+def test_an_undeclared_scripts_own_characters_decide_whether_it_runs(catalog: Catalog) -> None:
+    # A name in UTF-8 is a SyntaxError read as windows-1252 or GBK (Chromium 156 stays): no
+    # byte before a backslash or brace, yet read as UTF-8 the forward was followed (the
+    # review after).
+    notice = _BLOCK_KO + f"<script>var 你=1; location.replace('{TARGET}')</script>".encode()
+    assert _outcome(catalog, "text/html", notice) not in OPEN
+
+
+def test_an_undeclared_page_whose_scripts_are_ascii_is_followed(catalog: Catalog) -> None:
+    # Text no script holds reads alike for every browser: a wrapper's forward on a page with
+    # `参考文献[1]` in its body was dropped and the link read `diverted` (the review after).
+    page = ("<html><body><p>参考文献[1]</p><script>location.replace('" + TARGET
+            + "')</script></body></html>").encode()
+    target = (200, {"content-type": "text/html; charset=utf-8"}, TARGET_PAGE.encode())
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {"content-type": "text/html"}, page),
+                                        TARGET: target}, {TARGET: target})
+    assert observed.outcome in OPEN
+    # With a character beyond ASCII in the script, not followed, and not a diversion.
+    unsure = page.replace(b"<script>", "<script>var a='你';".encode())
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {"content-type": "text/html"}, unsure),
+                                        TARGET: target}, {TARGET: target})
+    assert observed.outcome is Outcome.UNRECOGNIZED
 
 
 def test_a_declared_page_is_followed_as_its_browser_reads_it(catalog: Catalog) -> None:
@@ -494,7 +521,9 @@ def test_a_declared_page_is_followed_as_its_browser_reads_it(catalog: Catalog) -
     assert observed.outcome in OPEN
 
 
-@pytest.mark.parametrize("escape", [b"\x1b(I", b"\x1b(\n", b"\x1b$Z"])
+@pytest.mark.parametrize("escape", [b"\x1b(I", b"\x1b(\n", b"\x1b$Z",
+                                    # a newline in the two-byte set: WHATWG's U+FFFD
+                                    b"\x1b$B0!\n"])
 def test_an_iso2022jp_escape_python_reads_otherwise_is_not_followed(
         catalog: Catalog, escape: bytes) -> None:
     # WHATWG's decoder switches to half-width katakana at `ESC ( I` and drops only the ESC of

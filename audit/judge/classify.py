@@ -1077,6 +1077,11 @@ def classify_observation(
         return Outcome.UNRECOGNIZED, None
     if control_ok is False:
         return Outcome.TARGET_DOWN, None
+    if page is not None and page.parse_issue == "encoding_unsure":
+        # Its forwards were not followed because browsers may read its scripts otherwise:
+        # where it leads is not known, so no diversion is concluded (a review: a wrapper page
+        # forwarding at once read `diverted`).
+        return Outcome.UNRECOGNIZED, None
     if ended_on_known_platform:
         if page is not None and page.kind is PageKind.CONTENT and page.target:
             # A platform's page that points back at the target (_pointing_back): an

@@ -331,7 +331,8 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
     page (it is the target's own: nothing to compare)."""
     decoded = decode_html(body, content_type)
     page = parse_page(decoded.text, url, truncated=decoded.truncated, refresh=refresh, csp=csp,
-                      xml=xml_type(content_type), encoding_unsure=decoded.unsure)
+                      xml=xml_type(content_type), encoding_unsure=decoded.unsure,
+                      undeclared=decoded.undeclared)
     if page.root is None:
         return PageAnalysis()  # nothing to parse (see _unparsed for endpoints)
     facts = classify_page(page, catalog, platform_for_url(url, catalog), target=target)

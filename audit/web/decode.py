@@ -51,10 +51,13 @@ class Decoded:
     encoding: str
     decided_by: str  # bom | utf8 | header | meta | xml | trial | detector | fallback
     truncated: bool = False
-    # Browsers may read this page's ASCII bytes otherwise than `text` has them (a lead byte
-    # taking the backslash after it in one reading and not in another): its scripts and
-    # markup cannot be read for certain (page.parse_page's `encoding_unsure`).
+    # Browsers may read this page otherwise than `text` has it (ISO-2022-JP that Python's
+    # codec reads otherwise than WHATWG's decoder): nothing in it is followed
+    # (page.parse_page's `encoding_unsure`).
     unsure: bool = False
+    # An answer with bytes >= 0x80 and no declaration a browser knows: its reading is the
+    # browser's guess (page.parse_page's `undeclared`: its scripts are not trusted).
+    undeclared: bool = False
 
 
 def content_codings(content_encoding: str | None) -> list[str]:
@@ -465,13 +468,10 @@ codecs.register_error(_XML_STOP, _xml_stop)
 
 
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
-# A byte a legacy encoding may take with the ASCII byte after it, before one that changes how
-# a script reads (WHATWG's GBK, Big5 and Shift_JIS trail bytes include these; not quotes, `<`
-# or `>`).
-_SWALLOWABLE = re.compile(rb"[\x80-\xff][\\`{}\[\]]")
-# ISO-2022-JP escapes Python's codec reads as WHATWG's decoder does (ASCII, JIS-Roman, JIS X
-# 0208): `ESC ( I` (katakana) and invalid escapes it reads otherwise (a review).
-_ODD_ISO2022JP_ESCAPE = re.compile(rb"\x1b(?!\(B|\(J|\$@|\$B)")
+# ISO-2022-JP that Python's codec reads otherwise than WHATWG's decoder: any escape but to
+# ASCII or JIS-Roman. `ESC ( I` (katakana) and invalid escapes it reads otherwise, and in the
+# two-byte sets a newline or an odd byte before the escape back (two reviews).
+_TWO_BYTE_ISO2022JP = re.compile(rb"\x1b(?!\(B|\(J)")
 
 
 def _python_codec(label: str | None) -> str | None:
@@ -539,7 +539,7 @@ def decode_html(data: bytes, content_type: str | None = None,
     if browser is not None and browser[0] in _NOT_ASCII_COMPATIBLE:
         name, said_by = browser
         return Decoded(_decode_declared(data, name)[0], name, said_by, truncated,
-                       unsure=name == "iso-2022-jp" and bool(_ODD_ISO2022JP_ESCAPE.search(data)))
+                       unsure=name == "iso-2022-jp" and bool(_TWO_BYTE_ISO2022JP.search(data)))
     if not _HIGH_BYTE.search(data):
         return Decoded(data.decode("ascii"), "ascii", "utf8", truncated)
     if browser is not None and not saved:
@@ -554,13 +554,13 @@ def decode_html(data: bytes, content_type: str | None = None,
 
     # No declaration a browser knows: Chromium guesses from the content (its detector, never
     # UTF-8 over http) or takes its locale's or the host's country's default (GBK for a
-    # Chinese reader or a .cn host, Shift_JIS for .jp): a reading hulian cannot know. Where
-    # the readings differ in what ASCII survives (a byte >= 0x80 before a backslash,
-    # backtick or brace, which GBK, Big5 or Shift_JIS take into a character and UTF-8 keeps),
-    # the page is read but never followed (a review: undeclared UTF-8 on a .cn host, and
-    # Shift_JIS, EUC-KR and Big5 notices read as GB18030, ran forwards Chromium never ran).
-    unsure = not saved and bool(_SWALLOWABLE.search(data))
-    return replace(_undeclared(data, content_type, truncated), unsure=unsure)
+    # Chinese reader or a .cn host, Shift_JIS for .jp, windows-1252 elsewhere): a reading
+    # hulian cannot know. Its markup reads alike in all of them (no legacy encoding takes a
+    # quote, `<`, `>` or `=` into a character), its scripts do not: a byte >= 0x80 in one
+    # may swallow a backslash or brace, or make a name one reading accepts and another
+    # refuses (two reviews: undeclared UTF-8 on a .cn host, Shift_JIS, EUC-KR and Big5
+    # notices read as GB18030, ran forwards Chromium never ran). page.parse_page decides.
+    return replace(_undeclared(data, content_type, truncated), undeclared=not saved)
 
 
 def _undeclared(data: bytes, content_type: str | None, truncated: bool) -> Decoded:

@@ -1234,15 +1234,17 @@ def _scheduled(refreshes: list[tuple[int, str | None]]) -> tuple[int, str | None
 
 def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
                refresh: str | None = None, csp: str | None = None, xml: bool = False,
-               encoding_unsure: bool = False) -> Page:
+               encoding_unsure: bool = False, undeclared: bool = False) -> Page:
     """Parse page text; broken or empty markup gives a Page with what could be read.
     `truncated`: the caller cut the bytes before decoding (decode_html's `truncated`); it
     is recorded in `parse_issue` unless the parse itself lost more. `refresh` and `csp`: the
     response's Refresh and Content-Security-Policy headers, which a browser obeys as it does
     the page's own <meta http-equiv>. `xml`: an XHTML page served as XML (decode.xml_type),
-    parsed as XML as a browser parses it. `encoding_unsure`: browsers may read the bytes'
-    ASCII otherwise (decode_html's `unsure`): the page's issue is "encoding_unsure", whose
-    forwards are never followed nor a block concluded from its structure."""
+    parsed as XML as a browser parses it. `encoding_unsure`: browsers may read the page
+    otherwise (decode_html's `unsure`): the page's issue is "encoding_unsure", whose
+    forwards are never followed nor a block concluded from its structure. `undeclared`: an
+    answer whose encoding is the browser's guess (decode_html's `undeclared`): the same
+    where its scripts (inline, or event handlers) hold a character beyond ASCII."""
     page = Page(url=url, parse_issue=("encoding_unsure" if encoding_unsure
                                       else "truncated" if truncated else None))
     if not text.strip():
@@ -1317,6 +1319,10 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         page.runnable_scripts = [s.text for s in runnable]
         (page.external_before, page.blocking_external,
          page.blocking_scripts) = _external_before(root, runnable, url)
+
+    if undeclared and (not all(text.isascii() for text in page.scripts)
+                       or not all(handler.isascii() for handler in page.handlers)):
+        page.parse_issue = "encoding_unsure"
 
     body = root.find("body")
     parts, loose, page.anchors = _walk(body if body is not None else root)
