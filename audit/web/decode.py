@@ -22,7 +22,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import webencodings
@@ -344,22 +344,23 @@ def _declarations(content_type: str | None, data: bytes) -> Iterator[tuple[str, 
     declaration's (Chromium: a <meta> overrides it). A label browsers do not know is no
     declaration; neither of the page's own can say UTF-16 (Blink reads such a page as UTF-8),
     nor can a <meta> say x-user-defined (windows-1252)."""
-    said: list[tuple[str, Callable[[], str | None]]] = [
-        ("header", lambda: header_charset(content_type))]
+    yield from _known("header", header_charset(content_type))
     if not xml_type(content_type):
-        said.append(("meta", lambda: meta_charset(data)))
-    said.append(("xml", lambda: xml_declared_charset(data)))
-    for said_by, label in said:
-        declared = label()
-        encoding = webencodings.lookup(declared or "")
-        if encoding is None:
-            continue
-        name = encoding.name
-        if said_by != "header" and name in ("utf-16le", "utf-16be"):
-            name = "utf-8"
-        elif said_by == "meta" and name == "x-user-defined":
-            name = "windows-1252"
-        yield name, said_by
+        yield from _known("meta", meta_charset(data))
+    yield from _known("xml", xml_declared_charset(data))
+
+
+def _known(said_by: str, label: str | None) -> Iterator[tuple[str, str]]:
+    """The WHATWG name a declaration's label says, as the declaration's place lets it."""
+    encoding = webencodings.lookup(label or "")
+    if encoding is None:
+        return
+    name = encoding.name
+    if said_by != "header" and name in ("utf-16le", "utf-16be"):
+        name = "utf-8"
+    elif said_by == "meta" and name == "x-user-defined":
+        name = "windows-1252"
+    yield name, said_by
 
 
 def browser_declared(content_type: str | None, data: bytes) -> tuple[str, str] | None:
@@ -394,7 +395,7 @@ def _decode_declared(data: bytes, name: str, errors: str = "replace") -> tuple[s
     codec = _codec_of(name)
     if codec is None:
         return ("\ufffd" if data else ""), name
-    if errors == "replace" and name in _PAIRED:
+    if errors == "replace" and codec.name in _LEADS:
         errors = _WHATWG_PAIR
     text = codec.decode(data, errors)[0]
     if name == "shift_jis":
@@ -416,7 +417,8 @@ _CP932_EXTRA = re.compile("[\uf8f0-\uf8f3]")
 # and the byte after it then paired with the next: `81 8E 5C` in Big5 swallowed the
 # backslash a browser keeps, and a forward ran that stays inside a string for Chromium (a
 # review). Their lead bytes, by Python codec name:
-_PAIRED = {"big5": range(0x81, 0xFF), "shift_jis": (*range(0x81, 0xA0), *range(0xE0, 0xFD))}
+_LEADS = {"big5hkscs": frozenset(range(0x81, 0xFF)),
+          "cp932": frozenset((*range(0x81, 0xA0), *range(0xE0, 0xFD)))}
 # The Big5 pairs of a lead byte and an ASCII byte that WHATWG's index maps to a character and
 # Python's big5hkscs does not (read from Chromium 156's TextDecoder, 2026-12-07): left as an
 # error and the ASCII byte, `9F 60` kept a backtick Chromium's reading takes into 鬮, and a
@@ -432,7 +434,6 @@ _BIG5_ASCII_TRAIL = {
     0xfc4f: "\u5f58", 0xfc6c: "\u60a4", 0xfe52: "\u732a", 0xfe6f: "\u745c",
 }
 
-_LEADS = {"big5hkscs": frozenset(_PAIRED["big5"]), "cp932": frozenset(_PAIRED["shift_jis"])}
 
 
 def _whatwg_pair(error: UnicodeError) -> tuple[str, int]:
