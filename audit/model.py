@@ -603,6 +603,18 @@ class Framework(Strict):
 # ---------------------------------------------------------------------------------------
 
 
+# How the source shows a link (DESIGN.md): a link a tap follows (`anchor`), one whose tap runs
+# a handler that may not follow it (`handled`: its address is measured, an open link is not
+# concluded), the address as text no tap opens (`text`), or nothing (`absent`). The last two
+# are `stripped` without a fetch.
+RenderedAs = Literal["anchor", "handled", "text", "absent"]
+
+
+def followed(rendered_as: str) -> bool:
+    """Whether a probe's link is followed (fetched): a tap can open it."""
+    return rendered_as in ("anchor", "handled")
+
+
 class Probe(Record):
     """One planned test: follow a link from a source platform's surface to a target."""
 
@@ -613,7 +625,7 @@ class Probe(Record):
     target_platform: str | None = None
     seed_url: str | None = None  # the page on which the link was found
     link_url: str | None = None  # the href as the platform renders it (possibly wrapped)
-    rendered_as: Literal["anchor", "text", "absent"] = "anchor"
+    rendered_as: RenderedAs = "anchor"
     token: str | None = None  # attributes captured traffic to this probe
     category: str | None = None  # the target list's category code (Citizen Lab), if any
 
@@ -680,7 +692,7 @@ class Observation(Record):
     method: Literal["crawl", "capture", "inspect"] = "crawl"
     started_at: datetime | None = None
     runtime_s: float | None = None
-    rendered_as: Literal["anchor", "text", "absent"] = "anchor"
+    rendered_as: RenderedAs = "anchor"
     hops: list[Hop] = Field(default_factory=list)
     final_url: str | None = None
     page: PageFacts | None = None
@@ -793,3 +805,6 @@ class SearchRecord(Record):
     page_url: str | None = None
     page_status: int | None = None
     directives: list[PageDirective] = Field(default_factory=list)
+    # Some of the page's directives were left out (more than a record keeps) or one was kept
+    # as its recognised words only (too long): audit.measure.search.page_record.
+    directives_cut: bool = False

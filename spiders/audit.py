@@ -48,9 +48,10 @@ from audit.measure.search_fetch import SearchLog
 from audit.model import Probe
 from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason, for_exception
+from spiders.middlewares import KEEP_START
 from spiders.search import SearchAdapter
 from spiders.settings import CLOSE_TIMEOUT_S, download_timeout
-from spiders.values import now, response_headers
+from spiders.values import SERVED_BODY, now, response_headers
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,9 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             return Request(fetch.url, callback=callback, errback=errback, dont_filter=True,
                            priority=PRIORITY[fetch.purpose],
                            meta={**AS_ASKED, "download_timeout":
-                                 self.policy.timeout_for(fetch.purpose), **meta},
+                                 self.policy.timeout_for(fetch.purpose),
+                                 **({} if fetch.keep_start is None
+                                    else {KEEP_START: fetch.keep_start}), **meta},
                            headers={"Referer": fetch.referer} if fetch.referer else None)
         except ValueError:
             return None
@@ -165,7 +168,8 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
                 continue
             # --render: seed pages through the browser, so links built by scripts are seen.
             request = self._request(command, self.parse_seed, self.seed_failed,
-                                    hulian_seed=driver, playwright=self.rendering)
+                                    hulian_seed=driver, playwright=self.rendering,
+                                    **({SERVED_BODY: b""} if self.rendering else {}))
             if request is None:
                 command = driver.on_failure(failures.BAD_URL)
                 continue
@@ -184,6 +188,10 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
             plan = await self.parser.plan(
                 response.body, response_headers(response).get("content-type"), response.url,
                 seed.platform, seed.surface)
+            if served := response.meta.get(SERVED_BODY):
+                plan = chains.with_served_taps(plan, await self.parser.plan(
+                    served, response_headers(response).get("content-type"), response.url,
+                    seed.platform, seed.surface))
         except PageCrashed as crashed:
             logger.warning("seed %s: %s; recorded, not parsed again", seed.url, crashed)
             for item in self._seed_over(seed, crashed.failure):

@@ -32,6 +32,7 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from spiders.failures import RenderedDownload, RenderTimeout
 from spiders.settings import CLOSE_TIMEOUT_S, LOAD_WAIT_S, download_timeout
+from spiders.values import SERVED_BODY
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             **(request.meta.get("playwright_page_goto_kwargs") or {}),
             "wait_until": "domcontentloaded"}
         found = await super()._get_response_and_download(request, page, spider)
-        _, download = found
+        served, download = found
+        if served is not None and request.meta.get(SERVED_BODY) is not None:
+            # The page as served, besides the DOM it became: a tap's handler a script moves
+            # off its attribute is read from it (chain.with_served_taps).
+            with contextlib.suppress(PlaywrightError):
+                request.meta[SERVED_BODY] = await served.body()
         if download is not None:
             # A download the browser refused (a seed answered with a file): scrapy-playwright
             # reports a transport failure, `download_error:unknown` (a review).

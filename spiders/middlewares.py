@@ -1,4 +1,5 @@
-"""Downloader middlewares: routing to the lab, the private-address guard, WARC evidence."""
+"""Downloader middlewares: routing to the lab, the private-address guard, WARC evidence,
+and a body's start kept for the fetches that want only that."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Any
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import NotConfigured, StopDownload
 from scrapy.http import Response
 from twisted.internet.defer import Deferred
 
 from audit.evidence.warc import WarcLog
 from audit.measure import failures
 from audit.measure.guard import AddressGuard, Refused, route_for
+from audit.web.codings import GZIP_DEFLATE, undo_codings
 from audit.web.urls import host_of
 from spiders.failures import PrivateAddress, received_for
 
@@ -121,11 +123,73 @@ class WarcEvidenceMiddleware:
             response_headers=_pairs(response.headers), payload=response.body,
             # A browser-rendered DOM is not what came over the wire: a `conversion` record.
             rendered_by="chromium (scrapy-playwright)" if request.meta.get("playwright")
-            else None)
+            else None,
+            truncated="download_stopped" in response.flags)  # KeepStartMiddleware's cut
 
     def close(self, spider: Spider, **_: Any) -> Deferred[None] | None:
         self.log.close()
         return None
+
+
+# Request meta: the bytes of the body's start the fetch wants (driver.Fetch.keep_start), and
+# whether the body handed on was cut there.
+KEEP_START = "hulian_keep_start"
+KEPT_CUT = "hulian_truncated"
+_SEEN = "hulian_bytes_seen"
+
+
+class KeepStartMiddleware:
+    """A fetch that wants only a body's start (driver.Fetch.keep_start: a robots.txt, whose
+    first 500 KiB RFC 9309 reads) keeps it, as the asyncio engine does, where Scrapy fails the
+    download past DOWNLOAD_MAXSIZE (declared or received) and its decompression a bomb past
+    it: a 33 MB robots.txt or a 40 KiB gzip bomb read `unreachable`, hiding a published
+    Disallow (review 130). The download stops at twice the start on the wire (Scrapy's own
+    StopDownload from the bytes_received signal: the response is kept, flagged
+    `download_stopped`), and gzip or deflate is undone to the start (audit.web.codings)
+    before Scrapy's decompression sees the body. Between the WARC middleware (the payload as
+    transferred, marked truncated) and HttpCompressionMiddleware (590)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> KeepStartMiddleware:
+        middleware = cls(crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        crawler.signals.connect(middleware.received, signal=signals.bytes_received)
+        return middleware
+
+    def process_request(self, request: Request) -> None:
+        if request.meta.get(KEEP_START) is not None:
+            request.meta["download_maxsize"] = 0  # the cut is this middleware's
+
+    def received(self, data: bytes, request: Request, **_: Any) -> None:
+        keep = request.meta.get(KEEP_START)
+        if keep is None:
+            return
+        seen = request.meta.get(_SEEN, 0) + len(data)
+        request.meta[_SEEN] = seen
+        if seen > 2 * keep:  # enough for a gzip or deflate stream to decode to the start
+            raise StopDownload(fail=False)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        keep = request.meta.get(KEEP_START)
+        if keep is None:
+            return response
+        # What Scrapy's decompression is left to undo is bounded as any other body is.
+        request.meta["download_maxsize"] = self.maxsize
+        body, cut = response.body, "download_stopped" in response.flags
+        headers = response.headers.copy()
+        coding = headers.get(b"Content-Encoding")
+        if coding:
+            decoded = undo_codings(body, coding.decode("latin-1"), keep, codings=GZIP_DEFLATE)
+            if decoded is not None:
+                body, was_cut = decoded
+                cut = cut or was_cut
+                del headers[b"Content-Encoding"]
+        if len(body) > keep:
+            body, cut = body[:keep], True
+        request.meta[KEPT_CUT] = cut
+        return response.replace(body=body, headers=headers)
 
 
 def _pairs(headers: Any) -> list[tuple[str, str]]:

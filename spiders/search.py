@@ -17,6 +17,7 @@ from audit.measure.robots_fetch import RobotsFetcher
 from audit.measure.search import Answer, SearchDone, SearchDriver
 from audit.measure.search_fetch import SearchLog, expect_all, hand_over
 from spiders.failures import failure_reason
+from spiders.middlewares import KEPT_CUT
 from spiders.values import now, response_headers
 
 
@@ -57,7 +58,8 @@ class SearchAdapter:
     def on_search(self, response: Response) -> Iterator[Any]:
         driver: SearchDriver = response.meta["hulian_search"]
         answer = Answer(response.url, response.status, response_headers(response),
-                        response.body, response.meta.get("hulian_warc_id"))
+                        response.body, response.meta.get("hulian_warc_id"),
+                        truncated=bool(response.meta.get(KEPT_CUT)))
         yield from self._search_next(driver, driver.on_answer(answer, now()))
 
     def search_failed(self, failure: Failure) -> Iterator[Any]:

@@ -18,3 +18,8 @@ def response_headers(response: Response) -> dict[str, str]:
     """Field names lower-cased, repeated fields joined as the asyncio engine joins them."""
     return header_fields((name.decode("latin-1"), value.decode("latin-1"))
                          for name, values in response.headers.items() for value in values)
+
+
+# Where a seed page's render keeps the page's body as served (a request asks for it by
+# setting it to b""), beside the DOM scrapy-playwright answers with (spiders/browser.py).
+SERVED_BODY = "hulian_served_body"

@@ -5,7 +5,7 @@ redirects where the chain wants one. For tests of how pages and chains are read.
 from __future__ import annotations
 
 from audit.measure import chain as chains
-from audit.model import Observation, Probe, SurfaceKind
+from audit.model import Observation, Probe, RenderedAs, SurfaceKind
 from audit.policy.catalog import Catalog
 
 TARGET = "https://shop.example-target.com/item/42"
@@ -20,11 +20,12 @@ Answers = dict[str, tuple[int, dict[str, str], bytes]]
 
 
 def drive(catalog: Catalog, start: str, answers: Answers, control: Answers, *,
-          target: str = TARGET, source: str = "zhihu") -> Observation:
+          target: str = TARGET, source: str = "zhihu",
+          rendered_as: RenderedAs = "anchor") -> Observation:
     """The observation of a `source` link to `target` whose chain starts at `start`, each URL
     answered from `answers`; the control fetch, where wanted, from `control`."""
     probe = Probe(id="p", source=source, surface=SurfaceKind.POST, target_url=target,
-                  rendered_as="anchor")
+                  rendered_as=rendered_as)
     chain = chains.Chain(probe=probe)
     via = "start"
     url: str | None = start
@@ -34,6 +35,8 @@ def drive(catalog: Catalog, start: str, answers: Answers, control: Answers, *,
             url=url, status=status, headers={"content-type": "text/html", **headers},
             body=body), via, catalog)  # type: ignore[arg-type]
         if step.action != "follow":
+            if step.action == "fail":  # as the probe driver records it
+                chain.failure = step.failure
             break
         via, url = step.via or "http", step.url
     if chains.wants_control(chain):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,12 +43,7 @@ def serve(pages: dict[str, tuple[int, dict[str, str], bytes]],
             site.requests.append(key + (f"?{parts.query}" if parts.query else ""))
             status, headers, body = site.pages.get(key, (404, {}, b"not found"))
             time.sleep((delays or {}).get(key, 0.0))
-            self.send_response(status)
-            for name, value in {"Content-Type": "text/html; charset=utf-8", **headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, status, headers.items(), body)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -59,6 +54,36 @@ def serve(pages: dict[str, tuple[int, dict[str, str], bytes]],
     thread.start()
     try:
         yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, headers: Iterable[tuple[str, str]],
+          body: bytes) -> None:
+    """An answer of `status` with `headers` (a name may repeat), text/html unless they name
+    another Content-Type, and the body's Content-Length."""
+    fields = list(headers)
+    handler.send_response(status)
+    if not any(name.lower() == "content-type" for name, _value in fields):
+        handler.send_header("Content-Type", "text/html; charset=utf-8")
+    for name, value in fields:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A request handler of a test's own on 127.0.0.1 (for answers `serve` cannot give:
+    repeated headers, endless bodies, answers that never come): its base URL. The server does
+    not wait for handlers still at work when it closes."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

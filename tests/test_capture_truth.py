@@ -26,6 +26,7 @@ from mitmproxy import flow as mflow
 from mitmproxy import io as mio
 from mitmproxy.test import tflow
 
+from audit.evidence.review import review_item
 from audit.measure.capture.chains import ChainBuilder, add_token, is_document
 from audit.measure.capture.formats import (
     MAX_BODY,
@@ -913,3 +914,273 @@ def test_an_xhtml_interstitial_off_the_endpoints_is_read(catalog: Catalog, conte
              _flow(LINK, body=TARGET_PAGE, t=T + 3, request={**WEBVIEW, "referer": warning_url})]
     (observation,) = _run(catalog, flows)
     assert observation.outcome.value == outcome
+
+
+# -- Review 122: a stopped chain takes no page view its page did not lead to ----------------
+
+# A WeChat notice off the declared endpoints, in words no marker knows, showing the target:
+# read as pointing back at it (review, `unrecognized`).
+NOTICE_URL = "https://weixin.qq.com/cgi-bin/readtemplate?t=linkcheck&u=" + quote(LINK, safe="")
+NOTICE = ("<!DOCTYPE html><html><head><meta charset=utf-8><title>微信</title></head><body>"
+          f"<p>此链接暂时无法在微信内打开。</p><p>{TARGET}</p></body></html>").encode()
+
+
+@pytest.mark.parametrize("request_headers", [
+    {"sec-fetch-dest": "document"},  # opened by hand: no Referer
+    {"sec-fetch-dest": "document", "referer": "https://www.baidu.com/"},
+    # the notice's own link, tapped: one more action, not the platform sending the reader on
+    {"sec-fetch-dest": "document", "referer": NOTICE_URL},
+])
+def test_the_link_opened_after_a_notice_does_not_open_it(catalog: Catalog,
+                                                        request_headers: dict[str, str]) -> None:
+    alone = _run(catalog, [_flow(NOTICE_URL, body=NOTICE)])
+    assert [o.outcome.value for o in alone] == ["unrecognized"]
+    (observed,) = _run(catalog, [_flow(NOTICE_URL, body=NOTICE),
+                                 _flow(LINK, body=TARGET_PAGE, t=T + 20,
+                                       request=request_headers)])
+    assert observed.outcome.value == "unrecognized"
+    assert [h.url for h in observed.hops if h.via != "control"] == [NOTICE_URL]
+
+
+def test_a_page_that_led_on_is_still_followed(catalog: Catalog) -> None:
+    # A page of a third party that forwards by a script hulian cannot read: the capture
+    # shows where the browser went from it (its Referer), and that is the chain's next hop.
+    checker = "https://linkcheck.example-guard.net/go?u=" + quote(LINK, safe="")
+    forwarding = (b"<html><head><title>go</title></head><body><script>var u=atob('"
+                  + b"aHR0cHM6Ly93d3cudGFvYmFvLmNvbS8=');go(u)</script></body></html>")
+    (observed,) = _run(catalog, [
+        _flow(checker, body=forwarding),
+        _flow(LINK, body=TARGET_PAGE, t=T + 1,
+              request={"sec-fetch-dest": "document", "referer": checker})])
+    assert observed.outcome.value == "wrapped"
+    assert [h.url for h in observed.hops] == [checker, LINK]
+
+
+def test_page_views_after_a_stop_are_no_hops(catalog: Catalog) -> None:
+    """A hostile capture: page views of the link, each its own URL, after its chain stopped.
+    Each was a hop of one chain, all rescanned at every flow (4,000 took 9 minutes); none is
+    a hop now, and a chain whose every page led to the next takes at most the crawler's
+    ten hops."""
+    from audit.measure.chain import MAX_HOPS
+
+    views = [_flow(f"{LINK}&n={n}", 404, b"<p>no</p>", t=T + 1 + n / 1000)
+             for n in range(2_000)]
+    (observed,) = _run(catalog, [_flow(NOTICE_URL, body=NOTICE), *views])
+    assert observed.outcome.value == "unrecognized" and len(observed.hops) == 1
+    checker = "https://linkcheck.example-guard.net/go?u=" + quote(LINK, safe="")
+    led = [replace(view, request_headers={"sec-fetch-dest": "document",
+                                          "referer": checker if n == 0 else views[n - 1].url})
+           for n, view in enumerate(views)]
+    (chained,) = _run(catalog, [_flow(checker, body=b"<html><body><script>go()</script>"
+                                                   b"</body></html>"), *led])
+    assert len([h for h in chained.hops if h.via != "control"]) == MAX_HOPS
+
+
+# -- Review 122: a fetch before the tap, and the endpoint answering the app -------------------
+
+ENDPOINT = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi?click=1"
+            "&url=" + quote(LINK, safe=""))
+# A link preview sent as a page view (a WebKit previewer: a browser's Accept, no Sec-Fetch).
+PREVIEW = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+           "user-agent": "Mozilla/5.0 (compatible; facebookexternalhit/1.1)"}
+
+
+def test_a_fetch_before_the_tap_gives_way_to_the_interstitial_the_tap_met(
+        catalog: Catalog) -> None:
+    copy_only = (ROOT / "policies/examples/weixin/weixin-copy-only.html").read_bytes()
+    (observed,) = _run(catalog, [_flow(LINK, body=TARGET_PAGE, request=PREVIEW),
+                                 _flow(ENDPOINT, body=copy_only, t=T + 5)])
+    assert observed.outcome.value == "copy_only"
+    assert observed.hops[0].url == ENDPOINT
+    assert observed.evidence[0] == "before_the_tap:capture:t.har#0"
+    # with nothing after it, the fetch is the link opened; a later page view elsewhere
+    # (the link opened again) does not restart it
+    (alone,) = _run(catalog, [_flow(LINK, body=TARGET_PAGE, request=PREVIEW)])
+    assert alone.outcome.value == "direct"
+    (again,) = _run(catalog, [_flow(LINK, body=TARGET_PAGE, request=PREVIEW),
+                              _flow(LINK + "&x=1", body=TARGET_PAGE, t=T + 5)])
+    assert again.outcome.value == "direct" and again.hops[0].url == LINK
+
+
+@pytest.mark.parametrize(("url", "status", "outcome"), [
+    # the platform's endpoint answering the app about the link: a notice the app draws
+    (ENDPOINT.replace("click=1", "f=json"), 200, "unrecognized"),
+    (ENDPOINT.replace("click=1", "f=json"), 204, "direct"),  # nothing to show
+    ("https://api.example-stats.com/log?u=" + quote(LINK, safe=""), 200, "direct"),
+])
+def test_the_endpoints_answer_to_the_app_keeps_the_link_from_reading_open(
+        catalog: Catalog, url: str, status: int, outcome: str) -> None:
+    verdict = json.dumps({"title": "如需浏览，请长按网址复制后使用浏览器访问", "desc": LINK},
+                         ensure_ascii=False).encode()
+    for request in ({"accept": "application/json", "sec-fetch-dest": "empty",
+                     "sec-fetch-mode": "cors"}, {"accept": "*/*"}):
+        (observed,) = _run(catalog, [
+            _flow(url, status, verdict, request=request,
+                  response={"content-type": "application/json"}),
+            _flow(LINK, body=TARGET_PAGE, t=T + 20)])
+        assert observed.outcome.value == outcome
+        assert any(e.startswith("endpoint_answer:") for e in observed.evidence) == (
+            outcome == "unrecognized")
+        item = review_item(observed.model_dump(mode="json"))
+        assert (item.reading if item else None) == (
+            "capture/endpoint_answer" if outcome == "unrecognized" else None)
+
+
+@pytest.mark.parametrize(("content_type", "body", "kind", "signature"), [
+    ("application/json", "如需浏览，请长按网址复制后使用浏览器访问".encode(), "unrecognized",
+     "structure/not_html"),
+    ("image/png", b"\x89PNG\r\n\x1a\n", "unrecognized", "structure/not_html"),
+    ("text/html; charset=utf-8", b"", "error", "generic/empty"),
+])
+def test_an_endpoints_answer_that_is_no_page_reads_alike_captured_and_crawled(
+        catalog: Catalog, content_type: str, body: bytes, kind: str, signature: str) -> None:
+    """A capture keeps no body of a type that is no page: read as empty, JSON carrying the
+    copy-only notice at WeChat's endpoint was `error` (out of the findings) where the crawler
+    said `unrecognized` (review 122)."""
+    from audit.measure.capture.formats import keep_response_body
+    from tests.chaindrive import drive
+
+    kept = body if keep_response_body(200, {}, content_type) else b""  # as readers keep it
+    (captured,) = _run(catalog, [_flow(ENDPOINT, body=kept,
+                                       response={"content-type": content_type})])
+    crawled = drive(catalog, ENDPOINT, {ENDPOINT: (200, {"content-type": content_type}, body)},
+                    {TARGET: (200, {}, TARGET_PAGE)}, target=TARGET, source="weixin")
+    for observed in (captured, crawled):
+        assert observed.page is not None
+        assert (observed.page.kind.value, observed.page.signature) == (kind, signature)
+
+
+def test_a_diverted_tap_is_not_held_for_a_later_visit_through_the_wrapper(
+        catalog: Catalog) -> None:
+    """Only a chain that reached the target is held for a tap after it: a tap diverted to
+    the platform's own page, then a visit of the link through its wrapper, read `wrapped`
+    once the diversion was begun again at the wrapper (a review)."""
+    zhihu = _probe(source="zhihu", surface=SurfaceKind.POST)
+    wrapper = "https://link.zhihu.com/?target=" + quote(LINK, safe="")
+    redirect = "https://www.zhihu.com/oia/redirect?u=" + quote(LINK, safe="")
+    app = "https://www.zhihu.com/app/download"
+    app_page = ("<html><head><meta charset=utf-8><title>下载知乎App</title></head><body>"
+                + "<p>知乎，让每一次点击都充满意义。下载知乎 App，发现更大的世界。</p>" * 30
+                + "</body></html>").encode()
+    control = add_token(TARGET, "hc" + TOKEN[2:])
+    (observed,) = _run(catalog, [
+        _flow(control, body=TARGET_PAGE, t=T - 1),
+        _flow(redirect, 302, response={"location": app}),
+        _flow(app, body=app_page, t=T + 1),
+        _flow(wrapper, 302, t=T + 10, response={"location": LINK}),
+        _flow(LINK, body=TARGET_PAGE, t=T + 11)], [zhihu])
+    assert observed.outcome.value == "diverted"
+    assert [h.url for h in observed.hops if h.via != "control"] == [redirect, app]
+
+
+# -- Review 126: what a browser sends as Referer, a tap twice, eviction ------------------------
+
+@pytest.mark.parametrize("referer", [None, "https://mp.weixin.qq.com/"])
+def test_a_platform_page_forwarding_by_script_is_followed_whatever_the_referer(
+        catalog: Catalog, referer: str | None) -> None:
+    """A page that forwards by a script hulian cannot read, then the link loaded: a browser
+    sends the origin alone across sites, or no Referer, and requiring the page's whole URL
+    ended the chain on the platform's page (`diverted`, a review)."""
+    jump = "https://mp.weixin.qq.com/mp/jump?u=" + quote(LINK, safe="")
+    forwarding = (b"<html><head><title>jump</title></head><body><script>go(atob('aHR0cHM6Ly93d3c"
+                  b"udGFvYmFvLmNvbS8='))</script></body></html>")
+    request = {"sec-fetch-dest": "document", **({"referer": referer} if referer else {})}
+    (observed,) = _run(catalog, [_flow(jump, body=forwarding),
+                                 _flow(LINK, body=TARGET_PAGE, t=T + 1, request=request)])
+    assert observed.outcome.value == "wrapped"
+
+
+@pytest.mark.parametrize("second", ["cached", "aborted"])
+def test_a_link_tapped_twice_keeps_the_first_taps_reading(catalog: Catalog,
+                                                          second: str) -> None:
+    """The link opened (held), then tapped again through the platform's wrapper, whose
+    target the browser took from its cache or left before it loaded: begun again at the
+    wrapper, the second tap read `diverted` or `target_down` (a review); it met no page
+    holding the reader back, so the first reading stands."""
+    zhihu = _probe(source="zhihu", surface=SurfaceKind.POST)
+    wrapper = "https://link.zhihu.com/?target=" + quote(LINK, safe="")
+    flows = [_flow(LINK, body=TARGET_PAGE), _flow(wrapper, 302, t=T + 10,
+                                                   response={"location": LINK})]
+    if second == "aborted":
+        flows.append(_flow(LINK, None, t=T + 11))
+    (observed,) = _run(catalog, flows, [zhihu])
+    assert observed.outcome.value == "direct"
+    assert [h.url for h in observed.hops if h.via != "control"] == [LINK]
+
+
+
+def test_a_notice_then_the_link_opened_by_hand_is_no_forward(catalog: Catalog) -> None:
+    """A platform's page off its endpoints that hulian reads as content (a shell whose words
+    a script brings), then the link opened by hand seconds later with no Referer: taken as
+    the page forwarding, it read `wrapped` (review 127); a forward is made as the page
+    loads, or names the page's origin."""
+    midpage = "https://weixin.qq.com/midpage?u=" + quote(LINK, safe="")
+    shell = (b"<html><head><title>WeChat</title></head><body><div id=app></div><script>"
+             b"fetch('/notice').then(function(r){return r.text()}).then(function(t){"
+             b"document.getElementById('app').textContent=t})</script></body></html>")
+    (observed,) = _run(catalog, [_flow(midpage, body=shell),
+                                 _flow(LINK, body=TARGET_PAGE, t=T + 29)])
+    assert observed.outcome.value not in OPEN
+    assert [h.url for h in observed.hops if h.via != "control"] == [midpage]
+
+
+@pytest.mark.parametrize(("status", "body"), [(None, b""), (403, b"")])
+def test_a_tap_after_a_preview_that_fails_at_the_endpoint_stands(
+        catalog: Catalog, status: int | None, body: bytes) -> None:
+    """A preview reached the target (held), then the tap failed at the platform's endpoint:
+    falling back to the preview read `direct` (review 127); the tap's failure stands."""
+    (observed,) = _run(catalog, [_flow(LINK, body=TARGET_PAGE, request=PREVIEW),
+                                 _flow(ENDPOINT, status, body, t=T + 5)])
+    assert observed.outcome.value not in OPEN
+    assert observed.hops[0].url == ENDPOINT
+
+
+@pytest.mark.parametrize("times", ["none", "by_hand_unknown", "second_device_behind"])
+def test_a_view_is_a_forward_by_both_flows_own_times(catalog: Catalog, times: str) -> None:
+    """Without a Referer, a view of the link is the page's forward only within 5 s by both
+    flows' own times: a HAR without times, a flow without one, or a second device's clock
+    behind made every later view a forward, and a notice opened by hand read `wrapped` (a
+    review)."""
+    midpage = "https://weixin.qq.com/midpage?u=" + quote(LINK, safe="")
+    shell = b"<html><head><title>WeChat</title></head><body><div id=app></div></body></html>"
+    first_t, second_t = {"none": (None, None), "by_hand_unknown": (T, None),
+                         "second_device_behind": (T, T - 120)}[times]
+    notice = replace(_flow(midpage, body=shell), started=first_t)
+    by_hand = replace(_flow(LINK, body=TARGET_PAGE), started=second_t)
+    (observed,) = _run(catalog, [notice, by_hand])
+    assert observed.outcome.value not in OPEN
+    assert [h.url for h in observed.hops if h.via != "control"] == [midpage]
+
+
+def test_a_second_tap_sent_elsewhere_on_the_targets_site_stands(catalog: Catalog) -> None:
+    """After a preview, the tap sent by the platform's endpoint to the target's home page
+    (its deep link dropped): falling back to the preview read `direct` (a review)."""
+    home = "https://www.taobao.com/index.php"
+    (observed,) = _run(catalog, [_flow(LINK, body=TARGET_PAGE, request=PREVIEW),
+                                 _flow(ENDPOINT, 302, t=T + 5, response={"location": home})])
+    assert observed.outcome.value not in OPEN
+    assert observed.hops[0].url == ENDPOINT
+
+
+def test_a_captured_redirect_with_two_locations_is_no_open_link(catalog: Catalog,
+                                                                tmp_path: Path) -> None:
+    """A wrapper's 302 with two different Locations (review 129): Chromium refuses it with an
+    error page, so the capture's page view of the target after it is not the redirect's end,
+    and the link is no open link; one Location repeated is one."""
+    entry = _har_entry(COPY_ONLY_URL, 302, "", t=1)
+    entry["response"]["headers"] = [  # type: ignore[index]
+        {"name": "Location", "value": LINK}, {"name": "Location", "value": "/b"}]
+    har = {"log": {"version": "1.2", "entries": [entry]}}
+    path = tmp_path / "two.har"
+    path.write_text(json.dumps(har), encoding="utf-8")
+    (flow,) = iter_har(path)
+    assert flow.response_headers["location"] == f"{LINK}\n/b"
+    (observation,) = _run(catalog, [flow])
+    assert observation.outcome.value not in OPEN
+    assert observation.page is not None
+    assert observation.page.signature == "structure/multiple_location"
+    entry["response"]["headers"] = [  # type: ignore[index]
+        {"name": "Location", "value": LINK}, {"name": "Location", "value": LINK}]
+    path.write_text(json.dumps(har), encoding="utf-8")
+    (flow,) = iter_har(path)
+    assert flow.response_headers["location"] == LINK

@@ -4,7 +4,7 @@ the observation it ends with out."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -114,6 +114,19 @@ def test_a_text_link_is_stripped_without_a_fetch(catalog: Catalog) -> None:
     script = Script({})
     obs = run(catalog, script, rendered_as="text")
     assert obs.outcome is Outcome.STRIPPED and fetches(script) == []
+
+
+def test_a_link_whose_tap_runs_a_handler_is_followed_but_never_open(catalog: Catalog) -> None:
+    """A link whose tap runs a handler that may not follow it (`handled`): where its address
+    leads is measured, and recorded, but an open link is not concluded from it; where the
+    address itself leads to a block, that stands."""
+    script = Script({WRAPPED: [page(WRAPPED, 302, "", location=TARGET)], TARGET: [page(TARGET)]})
+    obs = run(catalog, script, rendered_as="handled")
+    assert obs.outcome is Outcome.UNRECOGNIZED and obs.rendered_as == "handled"
+    assert fetches(script) == [("hop", "start", WRAPPED), ("hop", "http", TARGET)]
+    blocked = page(WRAPPED, body="<title>提示</title><p>已停止访问该网页</p>")
+    script = Script({WRAPPED: [blocked], TARGET: [page(TARGET)]})
+    assert run(catalog, script, rendered_as="handled").outcome is Outcome.BLOCKED
 
 
 def test_429_waits_for_retry_after_twice_then_fails(catalog: Catalog) -> None:
@@ -352,3 +365,21 @@ def test_the_labs_settings_give_seeds_ten_seconds_and_other_requests_four() -> N
     assert (policy.timeout_for("seed"), policy.timeout_for("hop")) == (10, 4)
     again = DriverPolicy.from_settings(effective_settings(CrawlConfig(lab=True, timeout=12)))
     assert (again.timeout_for("seed"), again.timeout_for("hop")) == (12, 12)  # --timeout
+
+
+def test_429s_are_counted_for_the_link_not_per_hop_and_cited(catalog: Catalog) -> None:
+    # Review 135: a wrapper whose every hop answered two 429s (Retry-After: 10) before its
+    # redirect held a worker three minutes a link; and the observation cited none of them.
+    hop2 = "https://link.zhihu.com/2?target=https%3A%2F%2Fitem.taobao.com%2Fitem.htm%3Fid%3D1"
+    def limited(url: str, n: int) -> chains.Response:
+        return replace(page(url, 429, "", **{"retry-after": "10"}), warc_record_id=f"rec-{n}")
+
+    script = Script({WRAPPED: [limited(WRAPPED, 1), limited(WRAPPED, 2),
+                               page(WRAPPED, 302, "", location=hop2)],
+                     hop2: [limited(hop2, 3), page(hop2, 302, "", location=TARGET)],
+                     TARGET: [page(TARGET)]})
+    obs = run(catalog, script)
+    waits = [c for c in script.asked if isinstance(c, Fetch) and c.not_before]
+    assert len(waits) == chains.MAX_RATE_LIMIT_RETRIES  # before: two for each hop
+    assert (obs.outcome, obs.failure) == (Outcome.ERROR, "rate_limited:429")
+    assert {"rec-1", "rec-2"} <= set(obs.evidence)  # the retried answers are cited

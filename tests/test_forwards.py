@@ -15,6 +15,7 @@ from audit.measure import chain as chains
 from audit.model import Outcome, PageKind, Probe, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog
 from audit.web.page import parse_page
+from tests.timing import best_in_turn, seconds
 
 TARGET = "https://item.taobao.com/item.htm?id=1"
 WECHAT = ("https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
@@ -253,20 +254,11 @@ def test_in_a_crawl_a_countdown_warning_is_warned_and_a_real_forward_still_wrapp
 def test_reading_a_pages_navigations_costs_linear_time(make: Callable[[int], str]) -> None:
     # Each shape took seconds to minutes per 100 KB before (an adversarial review: 80 KB of
     # the second, 50 s); ten times the script must cost about ten times as long.
-    import time
+    def reading(size: int) -> float:
+        page = parse_page(f"<script>{make(size)}</script><p>x</p>", WECHAT)
+        return seconds(lambda: (page_forward(page), script_targets(page)))
 
-    def seconds(size: int) -> float:
-        script = make(size)
-        best = float("inf")
-        for _ in range(3):
-            page = parse_page(f"<script>{script}</script><p>x</p>", WECHAT)
-            started = time.perf_counter()
-            page_forward(page)
-            script_targets(page)
-            best = min(best, time.perf_counter() - started)
-        return best
-
-    small, large = seconds(20_000), seconds(200_000)
+    small, large = best_in_turn(lambda: reading(20_000), lambda: reading(200_000))
     assert large < 35 * max(small, 1e-4), (small, large)
 
 

@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from email.message import Message
@@ -181,6 +182,54 @@ def test_a_run_page_opens_its_evidence_and_a_review_row_replays(
         assert page.locator("#replay-sha256").text_content()
         assert all(r.startswith(served) for r in requests)
         assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("settings", ["none", "policy_default_worker", "policy_not_embedded",
+                                      "policy_another_origins_wacz", "policy_extra_parameter"])
+def test_a_replayed_page_cannot_open_a_viewer_of_its_own_choosing(
+        browser: Any, site: Path, served: str, settings: str) -> None:  # noqa: F811
+    """A recorded `Refresh` header navigates the replay frame with no script: to the viewer's
+    app at replay/, with the same WACZ under another URL and no policy, it replayed the
+    recorded pages with their scripts, one of which wrote a forged hash on the evidence page
+    (reproduced against a hostile platform's run, 2026-12-07). The frame is navigated here as
+    that header navigates it; the app the site's worker serves there loads no viewer but
+    for exactly the parameters the site's viewer opens it with: not with the worker's
+    default name (its app would register a worker without the guard), without `embed`,
+    another origin's WACZ or a parameter more."""
+    _vendored()
+    context, _requests, _errors = _context(browser)
+    try:
+        page = context.new_page()
+        page.goto(served + "en/evidence/lab-2.html")
+        page.locator("a.replay-link").first.click()
+        _replayed_text(page, "")
+        frame = next(f for f in page.frames if "/replay/w/" in f.url)
+        wacz = served + "files/lab-2/evidence.wacz?again=1"
+        query = {"source": wacz, "embed": "replayonly"}
+        if settings != "none":
+            # The site's own settings, which its public code shows: without `embed` the
+            # viewer drops them and loads the collection under a policy that runs scripts
+            # (a review reproduced a forged hash so).
+            query = {"source": served + "files/lab-2/evidence.wacz", "customColl": "",
+                     "config": replay.REPLAY_CONFIG, "basePageUrl": served,
+                     "baseUrlSourcePrefix": served, "embed": "replayonly",
+                     "swName": replay.SW_NAME}
+        if settings == "policy_default_worker":
+            del query["swName"]
+        elif settings == "policy_not_embedded":
+            del query["embed"]
+        elif settings == "policy_another_origins_wacz":
+            query["source"] = "http://127.0.0.2:9/files/x/evidence.wacz"
+        elif settings == "policy_extra_parameter":
+            query["injectScripts"] = "x.js"
+        frame.goto(served + "replay/?" + urllib.parse.urlencode(query))
+        frame.wait_for_load_state()
+        page.wait_for_timeout(2000)  # the time the viewer takes to open a replay frame
+        assert "evidence page" in frame.evaluate("document.body.innerText")
+        assert not [f.url for f in page.frames if f.parent_frame == frame]
+        assert page.title().startswith("Recorded evidence")
     finally:
         context.close()
 

@@ -288,8 +288,7 @@ def analyze_command(
         except SessionError as exc:
             fail(str(exc))
             raise typer.Exit(1) from None
-        for file in files:
-            result = session.read(file)
+        for file, result in zip(files, session.read_all(files), strict=True):
             if result.error:
                 where = f" at offset {result.offset}" if result.offset is not None else ""
                 fail(f"{file}{where}: {result.error} ({result.flows} flows before it were "

@@ -19,6 +19,13 @@ from audit.evidence.csvcells import defused_row
 
 REVIEW_CSV = "review.csv"
 UNRECOGNIZED = "unrecognized"
+# The reading of a link whose tap runs a handler hulian does not run (rendered_as `handled`),
+# where the page its address led to says nothing: the link itself is what to look at.
+TAP_HANDLED = "link/tap_handled"
+# ... and of a captured link the platform's interception endpoint answered the app about (its
+# evidence holds the note: audit.measure.capture.chains).
+ENDPOINT_ANSWER_NOTE = "endpoint_answer:"
+ENDPOINT_ANSWERED = "capture/endpoint_answer"
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,20 @@ class ReviewItem:
     screenshot: str  # evidence/ path, with --render
 
 
+def _reading(record: Mapping[str, Any], page: Mapping[str, Any]) -> str:
+    """How hulian read an observation to review: its page's signature; where the page says
+    nothing, what sent it to review instead (the link's tap handler, the platform's endpoint
+    answering the app in a capture)."""
+    if page.get("signature"):
+        return str(page["signature"])
+    if record.get("rendered_as") == "handled":
+        return TAP_HANDLED
+    if any(isinstance(e, str) and e.startswith(ENDPOINT_ANSWER_NOTE)
+           for e in record.get("evidence") or []):
+        return ENDPOINT_ANSWERED
+    return ""
+
+
 def review_item(record: Mapping[str, Any]) -> ReviewItem | None:
     """The queue entry of one observation record (as read from observations.jsonl), or None
     when it needs no review."""
@@ -54,7 +75,7 @@ def review_item(record: Mapping[str, Any]) -> ReviewItem | None:
         target_url=str(record.get("target_url") or ""),
         target_platform=str(record.get("target_platform") or ""),
         final_url=str(record.get("final_url") or last.get("url") or ""),
-        endpoint=str(page.get("endpoint") or ""), reading=str(page.get("signature") or ""),
+        endpoint=str(page.get("endpoint") or ""), reading=_reading(record, page),
         headline=str(page.get("headline") or page.get("title") or ""),
         sentences=" ".join(str(page.get("excerpt") or "").split()),
         warc_record=str(last.get("warc_record_id") or ""), screenshot=screenshot)
@@ -68,7 +89,7 @@ COLUMNS = [f.name for f in fields(ReviewItem)]
 # for the queue took 8.7 s of a ten-million-observation run's end).
 REVIEW_RECORDS = """
 SELECT id, probe_id, source, surface, target_url, target_platform, final_url, outcome, page,
-       hops, evidence
+       hops, evidence, rendered_as
 FROM observations WHERE outcome = 'unrecognized' ORDER BY row
 """
 

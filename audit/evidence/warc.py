@@ -214,12 +214,16 @@ class WarcLog:
     def exchange(self, url: str, *, method: str, request_headers: Headers, request_body: bytes,
                  status: int, response_headers: Headers, payload: bytes,
                  reason: str | None = None, rendered_by: str | None = None,
-                 record_id: str | None = None, date: datetime | float | None = None) -> str:
+                 record_id: str | None = None, date: datetime | float | None = None,
+                 truncated: bool | str = False) -> str:
         """Write one exchange (the response record first, the request record citing it) and
         return the response record's id, which the hop cites as its evidence (`record_id`
         when the caller chose it beforehand).
 
-        `payload` is the body as transferred (before content decoding)."""
+        `payload` is the body as transferred (before content decoding); `truncated`: only
+        its first bytes were read (`WARC-Truncated: length`, as a reader of the record needs
+        to know that the Content-Length in the HTTP head is not the payload's), or the
+        reason it was cut, a WARC-Truncated value (`time`: the answer did not end in time)."""
         date_text = warc_date(date)
         response_id = record_id or new_record_id()
         if rendered_by is not None:
@@ -232,7 +236,9 @@ class WarcLog:
             block = _http_head(line.strip(), response_headers) + payload
             response = _record("response", url, date_text, block,
                                content_type="application/http; msgtype=response",
-                               record_id=response_id, payload=payload)
+                               record_id=response_id, payload=payload,
+                               extra=[("WARC-Truncated", truncated if isinstance(truncated, str)
+                                       else "length")] if truncated else None)
         path = url.split("/", 3)[3] if url.count("/") >= 3 else ""
         request_block = _http_head(f"{method} /{path} HTTP/1.1", request_headers) + request_body
         request = _record("request", url, date_text, request_block,

@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from audit.judge.compare import looks_alike
-from audit.judge.forwards import Forward, OwnScript, page_forward, script_targets
+from audit.judge.forwards import (
+    Forward,
+    OwnScript,
+    page_forward,
+    script_targets,
+    tap_intercepted,
+)
 from audit.judge.interception import (
     endpoint_at,
     has_word,
@@ -22,6 +28,7 @@ from audit.judge.interception import (
     may_lead_out,
     off_platform,
     read_structure,
+    tap_destinations,
 )
 from audit.model import (
     BlockReason,
@@ -35,11 +42,13 @@ from audit.model import (
     PageKind,
     PageSignature,
     Platform,
+    RenderedAs,
     TargetSource,
+    followed,
 )
 from audit.policy.catalog import Catalog
 from audit.web import stylesheet
-from audit.web.page import Page, find_text_urls, text_of
+from audit.web.page import Anchor, Page, find_text_urls, text_of
 from audit.web.urls import (
     Unwrapped,
     as_requested,
@@ -307,9 +316,11 @@ def _continue_link(page: Page, markers: GenericMarkers, platform: Platform | Non
     on, whatever its label: "继续浏览其他内容" to the platform's home under "已停止访问该网页"
     made a block page a warning (a review)."""
     present = False
-    for anchor in page.anchors:
+    for anchor, url in tap_destinations(page):
         if label_role(anchor.text, markers) == "continue":
-            url = resolve(page.url, anchor.href)
+            # A link a tap may not follow (a handler, greyed out until a countdown ends, or
+            # hidden until a script shows it) leads where the script takes the reader, as a
+            # javascript: button's does (interception.tap_destinations).
             if url is None:
                 present = True
             elif leads_on(url, page, platform, target):
@@ -754,6 +765,14 @@ def _classify_generic(page: Page, markers: GenericMarkers, short: bool,
             # The target shown with an instruction to copy it, and no way on: whatever the
             # page says of leaving, the user must copy the link out.
             return reader.facts(PageKind.COPY_ONLY, "generic/warned_copy_only", target=shown)
+        if not continue_present and way_on is None:
+            # Warning words and the target written out, and nothing to tap nor a forward: no
+            # "one extra click" to make. A block page in words the markers do not know
+            # ("该第三方网页…已被禁止访问", "This external link has been disabled") read as a
+            # warning (a review); as the structure reading's warning without a way on, a
+            # person looks.
+            return reader.facts(PageKind.UNRECOGNIZED, "generic/warning_without_way_on",
+                                target=shown)
         target = shown or _target_from_own_url(page) or (way_on if forward is not None
                                                           else None)
         return reader.facts(PageKind.WARNED, "generic/warned", target=target,
@@ -824,7 +843,7 @@ class Link:
     target_domain: str | None
     target_platform: str | None
     via: str | None  # wrapper label, None for a direct link
-    rendered_as: str  # "anchor" | "text"
+    rendered_as: RenderedAs  # "anchor" | "handled" | "text" (tapped_as)
     count: int = 1
 
     def as_dict(self) -> dict[str, object]:
@@ -885,6 +904,16 @@ def _link_decider(catalog: Catalog, platform: Platform | None,
     return decide
 
 
+def tapped_as(anchor: Anchor) -> RenderedAs:
+    """How a reader meets a link (a probe's `rendered_as`): `handled` where a tap may not
+    follow it (forwards.tap_intercepted: a handler, or no tap reaching it as the page is
+    read, which a style sheet or script may undo), whose address is measured but no open
+    link concluded from it; `anchor` otherwise. Never `text` (`stripped`): a link greyed out
+    by `pointer-events: none` and taken back by a style sheet's class (a toast, a modal) or
+    a script read as stripped, an accusation (a review)."""
+    return "handled" if tap_intercepted(anchor) else "anchor"
+
+
 def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> list[Link]:
     """Every outbound link, one entry per distinct (target, via, rendered_as), in page order.
     Links are unwrapped through the page platform's own wrappers (through every known
@@ -895,7 +924,7 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
     decide = _link_decider(catalog, platform, own_site)
     found: dict[tuple[str, str | None, str], Link] = {}
 
-    def add(url: str, rendered_as: str) -> None:
+    def add(url: str, rendered_as: RenderedAs) -> None:
         decision = decide(url)
         if decision is None:  # not outbound
             return
@@ -908,12 +937,12 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
                           target_platform=target_platform, via=via, rendered_as=rendered_as)
 
     resolved: dict[str, str | None] = {}
-    for anchor in page.anchors:
+    for anchor in page.tapped_anchors:
         if anchor.href not in resolved:
             resolved[anchor.href] = resolve(base, anchor.href)
         url = resolved[anchor.href]
         if url is not None:
-            add(url, "anchor")
+            add(url, tapped_as(anchor))
     for text_url in page.text_urls:
         add(text_url, "text")
     return list(found.values())
@@ -922,6 +951,12 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
 # ---------------------------------------------------------------------------------------
 # Observation -> outcome
 # ---------------------------------------------------------------------------------------
+
+def points_back(page: PageFacts) -> bool:
+    """A page read as content that links or writes out the target the reader was sent to
+    (`structure/points_to_target`): a notice in words no marker knows, maybe."""
+    return page.kind is PageKind.CONTENT and page.target is not None
+
 
 def on_target_site(url: str | None, target_url: str) -> bool:
     """Whether a URL is on the target's site: its host, or its registrable domain."""
@@ -1039,8 +1074,36 @@ def classify_observation(
     (not `uncompared`: the control answered without a page, a capture's redirect), `target_down`
     when the control failed, and `unrecognized` when it ended somewhere nobody can vouch for.
     """
-    if rendered_as in ("text", "absent"):
+    if not followed(rendered_as):
         return Outcome.STRIPPED, None
+    outcome, reason = _followed_outcome(
+        target_url=target_url, hops=hops, page=page, failure=failure, control_ok=control_ok,
+        comparison=comparison, ended_on_known_platform=ended_on_known_platform,
+        uncompared=uncompared, fragments_seen=fragments_seen)
+    if rendered_as == "handled" and outcome in _OPEN_BY_ITS_ADDRESS:
+        # The address leads on, but a tap runs the page's handler first, which may ask, cancel
+        # or send the reader elsewhere: a person looks.
+        return Outcome.UNRECOGNIZED, None
+    return outcome, reason
+
+
+# What a link's address alone may show open, and a tap's handler may still hold back.
+_OPEN_BY_ITS_ADDRESS = frozenset({Outcome.DIRECT, Outcome.WRAPPED, Outcome.WARNED})
+
+
+def _followed_outcome(
+    *,
+    target_url: str,
+    hops: list[Hop],
+    page: PageFacts | None,
+    failure: str | None,
+    control_ok: bool | None,
+    comparison: ControlComparison | None,
+    ended_on_known_platform: bool,
+    uncompared: bool,
+    fragments_seen: bool,
+) -> tuple[Outcome, BlockReason | None]:
+    """classify_observation's outcome of a followed link, from where its address led."""
     if page is not None and page.kind is PageKind.ERROR:
         # A captcha, login wall, or an endpoint's empty or error page: nothing was seen of
         # how the platform treats the link, whatever the control says.
@@ -1083,7 +1146,7 @@ def classify_observation(
         # forwarding at once read `diverted`).
         return Outcome.UNRECOGNIZED, None
     if ended_on_known_platform:
-        if page is not None and page.kind is PageKind.CONTENT and page.target:
+        if page is not None and points_back(page):
             # A platform's page that points back at the target (_pointing_back): an
             # interstitial in words hulian does not know may, a person must say.
             return Outcome.UNRECOGNIZED, None

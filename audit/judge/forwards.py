@@ -45,7 +45,7 @@ import quickjs
 import tree_sitter_javascript
 from tree_sitter import Language, Node, Parser, Tree, TreeCursor
 
-from audit.web.page import Page
+from audit.web.page import Anchor, Page
 from audit.web.urls import resolve
 
 # A refresh of at most this many seconds forwards before a reader can act on the page.
@@ -89,8 +89,215 @@ _CUT = _Navigation(None, False)
 
 # After the navigation a page is followed to, what may cancel it or send the page elsewhere:
 # the location once more (in any form: `location.search =`, `location["href"] =`, a copy of
-# it), the history, stopping the load, opening in the same window, clicking, submitting.
-_MAY_CANCEL = re.compile(rb"location|history|\bstop\s*\(|\bopen\s*\(|\.click\s*\(|\.submit\s*\(")
+# it), the history, stopping the load (`stop()`, `stop.call(window)`), opening in the same
+# window (`open(…)`, `open.call(…)`), clicking (`.click()`, a click dispatched as an event),
+# submitting (`.submit()`, `requestSubmit()`, `.submit.call(f)`), code made as it runs
+# (`eval`, `Function`) and writing the document (a `<plaintext>` or `<!--` written swallows
+# what follows). Each `.call` form, a dispatched click, a request to submit and `eval` went
+# unseen and the page was followed to the target (a review).
+_MAY_CANCEL = re.compile(
+    rb"location|history|\bstop\s*[(.]|\bopen\s*[(.]|\.click\s*[(.]|[sS]ubmit\s*[(.]"
+    rb"|dispatchEvent|\beval\s*\(|\bFunction\s*\(|\bdocument\s*\.\s*write")
+# What keeps a page from leaving wherever it comes in its scripts or its handlers of events
+# that come unprompted (Page.unprompted_handlers): closing the window (a link opened in a tab
+# of its own): `window.close()`, `window?.close()`, `self.close()`, `parent.close()`,
+# `window['close']()`, `(close)()`, `close.call(window)`, `close.bind(window)()`,
+# `window.close.call(window)`, a bare `close()`; not a socket's or a dialog's `x.close()`,
+# nor a method `close(){…}` being defined. Review 136: read `wrapped` where Chromium closed the
+# tab; reviews 137 and 138 the forms past the first. An alias (`var w = window; w.close()`)
+# is not seen.
+_WINDOW = r"\b(?:window|self|top|parent|frames|globalThis|defaultView)\s*\??\.\s*"
+_CLOSES = re.compile(
+    r"(?:^|[^.\w$])\(?\s*close\s*\)?\s*\(\s*\)(?!\s*\{)"
+    r"|" + _WINDOW + r"close\s*(?:\(|\.\s*(?:call|apply|bind)\b)"
+    r"|\[\s*['\"]close['\"]\s*\]\s*\(|(?:^|[^.\w$])close\s*\.\s*(?:call|apply|bind)\s*\(")
+# Reopening the document: `document.open(…)` (with or without its type), through
+# `window.document`, `document['open']`, `document.open.call/apply/bind`, or an alias's
+# (`var d = document`, `var d = window.document`); not a popup's or a menu's `x.open()`, nor
+# a frame's `frame.contentWindow.document.open()` (review 138). The page stays, blank: once
+# it is parsed. While the parser runs, a classic script's top-level `document.open()` does
+# nothing; one in a function, an arrow function, a listener, a timer's string, a module (run
+# after parsing) or a handler counts (reviews 138, 139). A minified function's parameter
+# (`!function(d){d.open()}(document)`) is not seen.
+_DOCUMENT_ALIAS = re.compile(
+    r"\b([A-Za-z_$][\w$]*)\s*=\s*(?:(?:window|self|top)\s*\.\s*)?document\b(?!\s*[.\[(])")
+_OPEN_CALL = (r"\s*(?:\??\.\s*open|\[\s*['\"]open['\"]\s*\])\s*"
+              r"(?:\(|\.\s*(?:call|apply|bind)\b|,)")
+_REOPENS = re.compile(r"(?<![\w$.])(?:(?:window|self|top|parent|globalThis)\s*\.\s*)?"
+                      r"document" + _OPEN_CALL)
+
+
+def _reopens(script: str) -> re.Pattern[str]:
+    aliases = sorted({m.group(1) for m in _DOCUMENT_ALIAS.finditer(script[:1 << 20])}
+                     - {"document"})[:MAX_WRITES]
+    if not aliases:
+        return _REOPENS
+    return re.compile(r"(?<![\w$.])(?:(?:(?:window|self|top|parent|globalThis)\s*\.\s*)?"
+                      r"document|" + "|".join(re.escape(name) for name in aliases) + r")"
+                      + _OPEN_CALL)
+
+
+def _halts_page(script: str, *, handler: bool = False, module: bool = False) -> bool:
+    """Whether the script closes the window or reopens the document once parsed (_CLOSES,
+    _reopens); a handler and a module run after parsing. At most MAX_WRITES reopenings are
+    looked at where each is, in one pass (_places)."""
+    if _CLOSES.search(script):
+        return True
+    found = [m.start() for _, m in zip(range(MAX_WRITES + 1), _reopens(script).finditer(script),
+                                        strict=False)]
+    if not found:
+        return False
+    if handler or module or len(found) > MAX_WRITES:
+        return True
+    places = _places(script, found)
+    return any(not _top_level_statement(script, position, *places[position])
+               for position in found)
+
+
+def _top_level_statement(script: str, position: int, in_block: bool, hidden: bool) -> bool:
+    """Whether what starts at `position` is a statement of the script's top level: in no
+    braces, no string or comment (a timer's string runs later), and after the script's start,
+    a `;`, a `}` or a line break (not an arrow's `=>`, an argument)."""
+    if in_block or hidden:
+        return False
+    index = position - 1
+    while index >= 0 and script[index] in " \t\r\f\v":
+        index -= 1
+    return index < 0 or script[index] in ";}\n"
+
+
+# A write of the document: `document.write(`, `document['write'](`, an alias's `d.write(`
+# (any call named write or writeln; what it writes is read by _writes_away).
+_WRITE_CALL = re.compile(
+    r"\bwrite(?:ln)?\s*(?:['\"]\s*\]\s*)?(?:\(|\.\s*(?:call|apply|bind)\b)")
+# What a write may hold and still be read as writing nothing that acts: text and complete tags
+# of a few kinds that neither run, navigate, frame nor swallow what follows, with no event
+# handler attribute and every quote closed. Anything else (a script, even from elsewhere, which
+# may hold a dialog; a comment, a raw-text element or a quote left open, which swallows the
+# scripts after it; a refresh, a base, a form; an `onerror`) may: review 132 found each of
+# `<plaintext>` joined from a variable, in `%u` or octal escapes, an open `alt='`, a written
+# `<img onerror>` and a written `<script src>` read as harmless, and the forward after it open.
+_HARMLESS_MARKUP = re.compile(
+    r"(?:[^<]|</?(?:span|div|p|i|b|em|strong|br|img|a|font|center|u|small|big|ul|ol|li|table"
+    r"|tbody|tr|td|th|h[1-6]|hr|label|sup|sub)"
+    r"(?:\s+(?![oO][nN])[\w:-]+(?:\s*=\s*(?:'[^'<>]*'|\"[^\"<>]*\"|[^\s'\"<>=`]+))?)*\s*/?>)*",
+    re.IGNORECASE)
+# A write's argument as far as it is read: string literals joined by `+`, and the decoders
+# `unescape`, `decodeURIComponent`, `decodeURI`; anything else (a name, a call, a template)
+# may hold anything.
+_STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_KNOWN_WRAPPERS = re.compile(r"\b(?:unescape|decodeURIComponent|decodeURI)\b|[\s()+]")
+_PERCENT = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})")
+_OCTAL = re.compile(r"\\([0-3][0-7]{0,2}|[4-7][0-7]?)")
+# Bounds on what a page's writes make hulian read: past them, a write may hold anything.
+MAX_WRITES = 64
+WRITE_ARGUMENT_CHARS = 4_096
+
+
+def _writes_away(script: str, *, after_parse: bool = False) -> bool:
+    """Whether a write of the document in the script may write what acts or swallows the
+    scripts after it: one whose argument is not only string literals and decoders, or whose
+    text, its escapes and percent-encodings read as JavaScript and `unescape` read them
+    (until nothing changes), is not _HARMLESS_MARKUP; one called through `.call`, `.apply`
+    or `.bind` (review 133). `after_parse`: also any write in a block (a function, a
+    listener, a timer), which may run once the page is parsed, where a write opens a new
+    document and a pending refresh is dropped (review 133: `setTimeout(…write('<p>')…)`
+    before a refresh read open). Linear: each argument is read within WRITE_ARGUMENT_CHARS,
+    and more than MAX_WRITES writes may hold anything."""
+    calls = [call for _, call in zip(range(MAX_WRITES + 1), _WRITE_CALL.finditer(script),
+                                     strict=False)]
+    if len(calls) > MAX_WRITES:
+        return True
+    places = _places(script, [call.start() for call in calls]) if after_parse and calls else {}
+    for call in calls:
+        if not call.group(0).endswith("("):
+            return True
+        if after_parse and places[call.start()][0]:
+            return True
+        argument = _call_argument(script, call.end())
+        if argument is None:
+            return True
+        literals = [literal.group(0)[1:-1] for literal in _STRING.finditer(argument)]
+        if not literals or _KNOWN_WRAPPERS.sub("", _STRING.sub("", argument)):
+            return True  # a name, a call, a template: what it writes is not read
+        text = _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), "".join(literals))
+        text = _ESCAPES.sub(_unescape, text)
+        while True:  # `decodeURIComponent(decodeURIComponent('%253C…'))`: each pass shortens
+            decoded = _PERCENT.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+            if decoded == text:
+                break
+            text = decoded
+        if not _HARMLESS_MARKUP.fullmatch(text):
+            return True
+    return False
+
+
+def _places(script: str, positions: list[int]) -> dict[int, tuple[bool, bool]]:
+    """For each position: whether it is inside braces, and whether it is inside a string or
+    a comment (_outside_strings gives every other character); one pass over the script
+    however many positions (review 139: a scan from the start per position made 70
+    reopenings in 5 MB cost 47 s)."""
+    wanted = sorted(set(positions), reverse=True)
+    found: dict[int, tuple[bool, bool]] = {}
+    depth = 0
+    for index, char in _outside_strings(script, 0, wanted[0] + 1 if wanted else 0):
+        while wanted and wanted[-1] < index:
+            found[wanted.pop()] = (depth > 0, True)  # skipped: in a string or a comment
+        if wanted and wanted[-1] == index:
+            found[wanted.pop()] = (depth > 0, False)
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+    for position in wanted:
+        found[position] = (depth > 0, True)
+    return found
+
+
+def _call_argument(script: str, start: int) -> str | None:
+    """A call's argument text from `start` (after its `(`) to its closing parenthesis;
+    None where it does not close within WRITE_ARGUMENT_CHARS."""
+    depth = 0
+    for index, char in _outside_strings(script, start,
+                                        min(len(script), start + WRITE_ARGUMENT_CHARS)):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return script[start:index]
+            depth -= 1
+    return None
+
+
+def _outside_strings(script: str, start: int, end: int) -> Iterator[tuple[int, str]]:
+    """The characters of script[start:end] outside its string literals (quotes, template
+    literals, escapes inside them skipped), with their positions."""
+    quote = ""
+    index = start
+    while index < end:
+        char = script[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char == "/" and script.startswith("//", index):
+            # A comment: its apostrophes open no string (review 139: `// Let's go` hid a
+            # function's brace).
+            newline = script.find("\n", index)
+            index = end if newline < 0 else newline
+            continue
+        elif char == "/" and script.startswith("/*", index):
+            close = script.find("*/", index + 2)
+            index = end if close < 0 else close + 2
+            continue
+        else:
+            yield index, char
+        index += 1
+
+
 # The Navigation API can cancel any navigation from anywhere in the page.
 _NAVIGATION_API = re.compile(r"\bnavigation\s*[.\[]")
 
@@ -152,8 +359,9 @@ def _names_window(node: Node | None, source: bytes) -> bool:
             and _text(node, source) in _WINDOW_ONLY)
 
 
-_ESCAPES = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(\r\n|.))",
-                      re.S)
+# (`\u{0000003C}`: JavaScript takes any number of leading zeros, review 133.)
+_ESCAPES = re.compile(
+    r"\\(?:u\{0*([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(\r\n|.))", re.S)
 _SINGLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0",
            "\n": "", "\r": "", "\r\n": "", "\u2028": "", "\u2029": ""}
 
@@ -630,9 +838,10 @@ OwnScript = Callable[[str], bool]
 
 
 def _js_navigation(page: Page, own_script: OwnScript | None = None
-                   ) -> tuple[str, bool] | None:
-    """js_location's target, and whether a dialog may come before it (_DIALOG, or a script
-    of the page's own site or platform: _held_by_scripts)."""
+                   ) -> tuple[str, bool, int] | None:
+    """js_location's target, whether a dialog may come before it (_DIALOG, or a script of
+    the page's own site or platform: _held_by_scripts), and its script's index in
+    page.runnable_scripts."""
     located = list(_located(page))
     on_load = [(index, navigation) for index, navigation in located if navigation.on_load]
     if not on_load or any(navigation is _CUT for _, navigation in located):
@@ -641,10 +850,16 @@ def _js_navigation(page: Page, own_script: OwnScript | None = None
     if not last.literal or any(not n.on_load and n.literal != last.literal for _, n in located):
         return None
     scripts = page.runnable_scripts
+    if any(_writes_away(script) for script in scripts[:where + 1]):
+        return None
     after = [scripts[where].encode("utf-8", "replace")[last.end:],
              *(script.encode("utf-8", "replace") for script in scripts[where + 1:])]
     if (any(_MAY_CANCEL.search(text) for text in after)
-            or any(_NAVIGATION_API.search(script) for script in scripts)):
+            or any(_NAVIGATION_API.search(script)
+                   or _halts_page(script, module=index in page.module_scripts)
+                   for index, script in enumerate(scripts))
+            or any(_halts_page(handler, handler=True)
+                   for handler in page.unprompted_handlers)):
         return None
     # A script loaded from elsewhere before the navigating one runs first, and may open a
     # dialog (a shared `leave.js` asking "即将离开…是否继续？") that hulian cannot read: a
@@ -653,7 +868,7 @@ def _js_navigation(page: Page, own_script: OwnScript | None = None
         own_script is not None and any(own_script(src) for position, src
                                        in page.blocking_scripts if position <= where))
     return last.literal, external or any(_DIALOG.search(script.encode("utf-8", "replace"))
-                                         for script in scripts[:where + 1])
+                                         for script in scripts[:where + 1]), where
 
 
 
@@ -678,6 +893,48 @@ _OTHER_NAVIGATION = re.compile(
 _HANDLER_LOCATION = re.compile(
     r"location\s*(?:\.\s*href\s*)?=\s*(['\"])([^'\"]*)\1(?!\s*[+\w.\[(])"
     r"|location\s*\.\s*(?:replace|assign)\s*\(\s*(['\"])([^'\"]*)\3\s*\)")
+
+
+# What in a tap's handler keeps the tap from simply following the link. Cancelling it
+# (`preventDefault`, `return false`, `returnValue`, another listener's turn taken away), in a
+# handler of the click or the touch (a press's, a pointer's or a focus's default is no
+# navigation: `<body onmousedown="return false">`, an old page's guard against copying, left
+# every link open in Chromium and read as held: a review).
+_TAP_CANCELS = re.compile(
+    r"preventDefault|\breturn\s*\(?\s*(?:false\b|!\s*(?:1\b|true\b))|returnValue"
+    r"|stopImmediatePropagation")
+_CANCELLING_HANDLERS = frozenset({"onclick", "onauxclick", "ontouchstart", "ontouchend"})
+# In any of them: the link's address rewritten as it is pressed (`this.href = …`,
+# `this.hostname = …`, `setAttribute('href', …)`: a search engine's click tracking), a
+# navigation of its own (an assignment to `location` or a part of it,
+# `location.assign/replace(…)`, _OTHER_NAVIGATION), or a dialog called (_HANDLER_DIALOG).
+# Reading `location` (an analytics call logging `location.href`) and a dialog's name as a word
+# (`_trackEvent, 'print'`) are not: read so, every link of a page whose container logs its
+# clicks went to review (a review). A handler that returns a function's answer (`return
+# leave(this)`) is read as letting the tap through: the idiom is also analytics' (`return
+# c({...})` on Baidu's results), and what the function returns is not read.
+_TAP_REDIRECTS = re.compile(
+    r"\.\s*(?:href|host|hostname|pathname|search|protocol|port)\s*=(?!=)"
+    r"|setAttribute\s*\(\s*['\"]href['\"]"
+    r"|\blocation\s*=(?!=)|\blocation\s*\.\s*(?:assign|replace)\s*\(")
+# A dialog called in a handler: its name and a call (`confirm(`, `window.confirm (`,
+# `alert.call(`, a tagged template).
+_HANDLER_DIALOG = re.compile(
+    r"(?<![\w$])(?:alert|confirm|prompt|print)\s*(?:\(|`|\.\s*(?:call|apply)\b)")
+
+
+def tap_intercepted(anchor: Anchor) -> bool:
+    """Whether a tap on a link may do something other than follow its address: no tap
+    reaches it as the page is read (`inert`, `pointer-events: none`, which a style sheet or
+    a script may undo: a countdown's greyed-out continue link), or a handler it runs (on the
+    link or an element around it) may open a dialog, cancel the tap or navigate elsewhere.
+    hulian runs neither: such a link's href, followed, shows where the address leads, not
+    what a reader who taps it meets (a platform can put its leave warning or its
+    copy-the-link notice in the page itself: a review)."""
+    return anchor.untappable or any(
+        (event in _CANCELLING_HANDLERS and _TAP_CANCELS.search(code))
+        or _TAP_REDIRECTS.search(code) or _OTHER_NAVIGATION.search(code)
+        or _HANDLER_DIALOG.search(code) for event, code in anchor.tap_handlers)
 
 
 def _handler_targets(page: Page) -> list[str | None]:
@@ -721,6 +978,125 @@ def script_targets(page: Page) -> list[str | None]:
     return targets
 
 
+# What a script does before a refresh comes that sends the page elsewhere or keeps it where
+# it is: a navigation other than by `location` (_OTHER_NAVIGATION), stopping the load
+# (`window.stop()`, which cancels the refresh; not an animation's `$(el).stop()`), a click
+# dispatched as an event, code made as it runs. With the refresh to the target and a
+# script that stopped the page, submitted a form or clicked a link to a block page, the
+# refresh was followed: `wrapped` (a review).
+_PREEMPTS_REFRESH = re.compile(
+    r"(?:^|[^.\w$])stop\s*[(.]|\b(?:window|self|top|parent|globalThis)\s*\.\s*stop\s*[(.]"
+    # a refresh a script makes (a new `<meta http-equiv>`): review 136
+    r"|http-?equiv|httpEquiv"
+    r"|\[\s*['\"]stop['\"]\s*\]|\beval\s*\(|\bFunction\s*\((?!\s*(['\"])return this\1\s*\))"
+    # an event dispatched, but one whose kind is written whole and is no click
+    # (`new Event('resize')`; not `'cl'+'ick'`, review 132)
+    r"|dispatchEvent\s*\((?!\s*new\s+\w*Event\s*\(\s*(['\"])(?!(?:aux)?click\2|submit\2)"
+    r"[\w-]+\2\s*[,)])")
+# Of _OTHER_NAVIGATION's matches, one that navigates nothing before a refresh: binding a
+# handler to a form's submit, jQuery's `.submit(function…)` (review 131: it sent a refresh to
+# the target to review); a function given, which the native `submit(x)` is not given
+# (`f.submit(0)` and `f.submit(f)` submit: review 132). Writes are _writes_away's.
+# jQuery's receiver just before the `.submit`: a native form's `submit(function…)` submits
+# (review 133).
+_JQUERY_RECEIVER = re.compile(r"(?:\$|\bjQuery)\s*\([^()]*\)\s*\Z")
+_BINDS_SUBMIT = re.compile(
+    r"\.\s*submit\s*\(\s*(?:function\b|async\b|\([^()]*\)\s*=>|[\w$]+\s*=>)")
+
+
+def _navigates_otherwise(text: str) -> bool:
+    """Whether a script may navigate other than by `location` (_OTHER_NAVIGATION), leaving
+    out what does not (_BINDS_SUBMIT; writes are read once, by _writes_away)."""
+    for match in _OTHER_NAVIGATION.finditer(text):
+        found = match.group(0)
+        if "write" in found:
+            continue
+        dot = match.start() + max(found.find("."), 0)
+        if not (_BINDS_SUBMIT.match(text, dot)
+                and _JQUERY_RECEIVER.search(text, max(0, dot - 200), dot)):
+            return True
+    return _writes_away(text, after_parse=True)
+
+
+# A reload (which starts the refresh over; not the bfcache idiom, a `pageshow` listener's
+# `if (e.persisted) location.reload()`, which does not run on a first load: review 137), and a
+# `content` set on an element (`m.content = …`, `m['content'] = …`, `setAttribute('Content',
+# …)`) by a script that speaks of a refresh or a URL (a viewport's `setAttribute('content',
+# …)` in every flexible.js, or a toast's text, held real wrappers' refreshes: review 137).
+_RELOAD = re.compile(r"(?<!function)(?<!function )\breload\s*\((?![^()]*\)\s*\{)")
+# The bfcache idiom just before a reload: a `pageshow` event's `.persisted`
+# (`if (e.persisted || …) location.reload()`), or a flag set on `pagehide` (`isPageHide`);
+# not the word as a variable's name (review 138), nor any reload (review 139: each variant
+# of the idiom held real wrappers' forwards).
+_BFCACHE_GUARD = re.compile(r"\.\s*persisted\b|isPageHide|pagehide")
+_SETS_CONTENT = re.compile(
+    r"\.\s*content\s*=(?!=)|\[\s*['\"]content['\"]\s*\]\s*=(?!=)"
+    r"|setAttribute(?:NS\s*\([^,()]*,|\s*\()\s*['\"](?:content|http-equiv)['\"]\s*,"
+    r"|attributes\s*\.\s*content\s*\.\s*value\s*=(?!=)"
+    r"|getAttributeNode\s*\(\s*['\"]content['\"]\s*\)\s*\.\s*value\s*=(?!=)"
+    r"|Object\s*\.\s*assign\s*\([^{}]{0,200}\{[^}]{0,200}\bcontent\s*:", re.IGNORECASE)
+# A value that cannot be a refresh's: a quoted string that starts with no digit, no space
+# and no escape (a refresh's content is its delay first): 'initial-scale=1, …', 'ok'. Not a
+# template literal (`${s};url=…`: review 139).
+_NO_REFRESH_VALUE = re.compile(r"\s*(['\"])(?:\1|[^\d.\s'\"\\])")
+# Whether the script speaks of a `<meta>` element at all: a `content` set from a value that
+# is not a string (`item.content = data.content`, a component's `this.content = …`) is read
+# as a refresh's only then (review 139).
+_SPEAKS_OF_META = re.compile(r"\bmeta\b", re.IGNORECASE)
+
+
+def _remakes_refresh(script: str) -> bool:
+    """Whether the script may reload the page (not a function of that name being defined,
+    nor in the bfcache idiom, _BFCACHE_GUARD, within 200 characters before it) or set a
+    `content` (an element's, its attribute's, in `Object.assign`) to what may be a refresh's:
+    any value but a quoted string that starts with no digit, and a value that is no string
+    only in a script that speaks of a `<meta>`. Review 137 found a viewport's and a toast's
+    content holding real wrappers' forwards; review 138 found the first rule for them (a
+    script speaking of a refresh or a URL) reading `content = '0;/notice'` as nothing, review
+    139 the forms of setting it that were missed."""
+    for count, found in enumerate(_RELOAD.finditer(script)):
+        if count >= MAX_WRITES or not _BFCACHE_GUARD.search(
+                script, max(0, found.start() - 200), found.start()):
+            return True
+    meta = None
+    for count, found in enumerate(_SETS_CONTENT.finditer(script)):
+        if count >= MAX_WRITES:
+            return True
+        value = script[found.end():found.end() + 2].lstrip()
+        if value[:1] in ("'", '"'):
+            if not _NO_REFRESH_VALUE.match(script, found.end()):
+                return True
+            continue
+        if meta is None:
+            meta = bool(_SPEAKS_OF_META.search(script))
+        if meta or found.group(0).lower().startswith(("setattribute", "attributes",
+                                                       "getattributenode")):
+            return True
+    return False
+
+
+def _preempts_refresh(page: Page, refresh: str) -> bool:
+    """Whether the page's scripts or event handlers may, before its refresh (to `refresh`, as
+    written) comes, navigate elsewhere or stop it: _OTHER_NAVIGATION, _PREEMPTS_REFRESH, or
+    a navigation by `location` that is not made on load (a timer's, a condition's) to
+    anywhere but the refresh's own target."""
+    code = [*page.runnable_scripts, *page.handlers]
+    if any(_PREEMPTS_REFRESH.search(text) or _navigates_otherwise(text) for text in code):
+        return True
+    if any(_halts_page(script, module=index in page.module_scripts)
+           or _remakes_refresh(script)
+           for index, script in enumerate(page.runnable_scripts)) or any(
+            _halts_page(handler, handler=True) or _remakes_refresh(handler)
+            for handler in page.unprompted_handlers):
+        return True
+    own = resolve(page.base_url, refresh)
+    elsewhere = [None if navigation.literal is None else resolve(page.base_url,
+                                                                  navigation.literal)
+                 for navigation in _navigations(page) if not navigation.on_load]
+    return any(target is None or target != own
+               for target in [*elsewhere, *_handler_targets(page)])
+
+
 def page_forward(page: Page, own_script: OwnScript | None = None) -> Forward | None:
     """Where the page sends its reader without any action (see the module docstring).
     `own_script`: which scripts from other sites are the page's platform's own (they may
@@ -737,9 +1113,10 @@ def page_forward(page: Page, own_script: OwnScript | None = None) -> Forward | N
         # dialog it waits for a person, who reads it first: `alert('您即将离开…请注意安全')`
         # before the navigation read as a redirect, and the warning as an open link (a
         # review).
-        script_target, after_dialog = script
-        url = resolve(page.base_url, script_target)
-        return Forward(url, "js", after_dialog) if url else None
+        script_target, after_dialog, where = script
+        url = resolve(page.forward_base(where), script_target)
+        # A frame's script of the page's origin may navigate the page or stop it first.
+        return Forward(url, "js", after_dialog or page.frames_script) if url else None
     refresh = page.meta_refresh
     navigates_on_load = any(n.on_load for n in _navigations(page))
     if refresh and navigates_on_load != page.meta_refresh_in_noscript:
@@ -748,16 +1125,19 @@ def page_forward(page: Page, own_script: OwnScript | None = None) -> Forward | N
         # account of where the script goes; without such a script, it is inert.
         refresh = None
     if refresh:
-        url = resolve(page.base_url, refresh)
+        url = resolve(page.forward_base(), refresh)
         if url:
             # A refresh waits for `load`: a dialog any of the page's scripts opens, or a script
             # of its own site (which may open one), comes first (a leave.js before a refresh
-            # read as the link open: a review).
+            # read as the link open: a review), and so does whatever else they do
+            # (_preempts_refresh).
             held = (page.blocking_external
                     or (own_script is not None
                         and any(own_script(src) for _, src in page.blocking_scripts))
                     or any(_DIALOG.search(script.encode("utf-8", "replace"))
-                           for script in page.runnable_scripts))
+                           for script in page.runnable_scripts)
+                    or page.frames_script
+                    or _preempts_refresh(page, refresh))
             return Forward(url, "meta_refresh",
                            page.meta_refresh_delay > IMMEDIATE_SECONDS or held)
     return None

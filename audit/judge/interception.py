@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from audit.judge.forwards import tap_intercepted
 from audit.model import (
     Endpoint,
     GenericMarkers,
@@ -27,7 +28,7 @@ from audit.model import (
     Wrapper,
 )
 from audit.policy.catalog import Catalog
-from audit.web.page import Page, find_text_urls, text_of
+from audit.web.page import Anchor, Page, find_text_urls, text_of
 from audit.web.urls import host_matches, host_of, registrable_domain, resolve, url_matches
 
 Role = Literal["continue", "copy", "other", "unknown"]
@@ -41,14 +42,23 @@ def endpoint_at(url: str | None, catalog: Catalog) -> tuple[Platform, Endpoint] 
     host = host_of(url) if url else None
     if host is None or url is None:
         return None
-    for platform in catalog.platforms.values():
-        for endpoint in platform.endpoints:
-            if url_matches(url, endpoint.match):
-                return platform, endpoint
+    declared = declared_endpoint_at(url, catalog)
+    if declared is not None:
+        return declared
     for platform in catalog.platforms.values():
         for wrapper in platform.wrappers:
             if url_matches(url, wrapper.match):
                 return platform, wrapper_endpoint(wrapper)
+    return None
+
+
+def declared_endpoint_at(url: str, catalog: Catalog) -> tuple[Platform, Endpoint] | None:
+    """The interception endpoint a platform's policy declares that a URL is on, with its
+    platform; None when it is on none (a wrapper's URL is not one here)."""
+    for platform in catalog.platforms.values():
+        for endpoint in platform.endpoints:
+            if url_matches(url, endpoint.match):
+                return platform, endpoint
     return None
 
 
@@ -112,14 +122,36 @@ def controls(page: Page, markers: GenericMarkers,
     submits a form whose action leads off the page's site and platform leads there; one that
     submits to the platform's own pages may be forwarded anywhere from there, as a
     script-driven one."""
-    found = [Control(anchor.text, resolve(page.url, anchor.href),
-                     label_role(anchor.text, markers))
-             for anchor in page.anchors]
+    # A link a tap may not follow (a handler, or no tap reaching it as the page is read)
+    # leads where a script takes the reader (forwards.tap_intercepted): a copy-the-link page
+    # showing the target as a link that copies it read as a warning with a way on (a
+    # review); dropped as no control, a countdown's greyed-out continue link made the page
+    # a block with no way on (the next review).
+    found = [Control(anchor.text, url, label_role(anchor.text, markers))
+             for anchor, url in tap_destinations(page)]
     for element in page.select(_BUTTONS):
         label = element.get("value") if element.tag == "input" else text_of(element)
         label = " ".join((label or "").split())
         found.append(Control(label, _submitted_to(element, page, platform),
                              label_role(label, markers)))
+    return found
+
+
+def tap_destinations(page: Page) -> list[tuple[Anchor, str | None]]:
+    """The links of an interstitial a reader can tap, and where a tap leads: None where a
+    script takes the reader (a handler, no tap reaching it as the page is read, or a link
+    hidden from sight that a script of the page may show). A link nobody sees on a page no
+    script changes is no control: a copy-the-link page carrying the target hidden
+    (`display:none`, `hidden`, an unopened dialog, a canvas's fallback) read as a warning
+    with a way on (review 136)."""
+    unseen = page.unseen_anchors
+    may_change = bool(unseen) and page.may_change
+    found: list[tuple[Anchor, str | None]] = []
+    for index, anchor in enumerate(page.tapped_anchors):
+        if index in unseen and not may_change:
+            continue
+        intercepted = tap_intercepted(anchor) or index in unseen
+        found.append((anchor, None if intercepted else resolve(page.url, anchor.href)))
     return found
 
 

@@ -58,6 +58,9 @@ TABLE: dict[Outcome, OutcomeFacts] = {
 ORDER: tuple[Outcome, ...] = tuple(TABLE)
 # The attributable outcomes, best to worst (typical and worst outcomes are taken in this order).
 ATTRIBUTABLE_ORDER: tuple[Outcome, ...] = tuple(o for o in ORDER if TABLE[o].grade is not None)
+# The outcomes of a link that opened with no action at all (friction 0): what a platform's
+# interception must never read as.
+OPEN: frozenset[Outcome] = frozenset(o for o in ORDER if TABLE[o].friction == 0)
 FRICTION: dict[Outcome, float | None] = {o: f.friction for o, f in TABLE.items()}
 GRADE: dict[Outcome, int] = {o: f.grade for o, f in TABLE.items() if f.grade is not None}
 # By value, for records read without building enums (a report reads 100,000 observations).

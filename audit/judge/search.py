@@ -39,11 +39,12 @@ API (stable; part 2 of issue 15 builds the crawl, graph, reports and diff on it)
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -54,6 +55,7 @@ from protego._protego import (  # the line reader Protego itself uses (see _rule
     _USER_AGENT_DIRECTIVE,
     _extract_directive,
 )
+from protego._utils import _quote_path
 
 from audit.model import Rule, SearchClass, Status, Text, Verdict
 from audit.policy.catalog import Catalog
@@ -69,9 +71,10 @@ _BASE = "https://robots.invalid"
 REASONS: dict[str, tuple[str, str]] = {
     "unavailable": ("robots.txt 返回 4xx：视为无限制（RFC 9309）",
                     "robots.txt answered 4xx: no restrictions (RFC 9309)"),
-    "unreachable": ("robots.txt 返回 5xx 或无法获取：视为全部禁止（RFC 9309），并非网站发布的规则",
-                    "robots.txt answered 5xx or could not be fetched: complete disallow "
-                    "(RFC 9309), not a rule the site published"),
+    "unreachable": ("robots.txt 返回 5xx、无法获取或无法解码：视为全部禁止（RFC 9309），"
+                    "并非网站发布的规则",
+                    "robots.txt answered 5xx, could not be fetched or could not be decoded: "
+                    "complete disallow (RFC 9309), not a rule the site published"),
     "redirects": ("robots.txt 重定向过多或循环：视为不可用，无限制（RFC 9309）",
                   "robots.txt redirected too often or in a loop: unavailable, no restrictions "
                   "(RFC 9309)"),
@@ -81,6 +84,10 @@ REASONS: dict[str, tuple[str, str]] = {
                "robots.txt is binary: no readable rules"),
     "invalid_utf8": ("robots.txt 不是合法的 UTF-8：无效字节已替换后解析",
                      "robots.txt is not valid UTF-8: parsed with invalid bytes replaced"),
+    "paths_unchecked": ("规则过多：只检查了部分列出的路径（已检查数/总数），"
+                        "未能确定完全开放，记为部分开放",
+                        "too many rules: only some of the named paths were checked (checked/"
+                        "all); not shown open, read as partial"),
     "truncated": ("robots.txt 超过 500 KiB：只解析前 500 KiB（至最后一个完整行）",
                   "robots.txt is over 500 KiB: only the first 500 KiB are parsed (to the last "
                   "complete line)"),
@@ -170,6 +177,87 @@ def _values(text: str) -> tuple[str, ...]:
     return tuple(v.strip().lower() for v in text.split(",") if v.strip())
 
 
+# What a seed page's search record keeps of its directives (audit.measure.search.page_record,
+# and the page's plan before it, audit.measure.chain.plan_probes): a page cannot flood the
+# record, and no cap may drop what the judge reads as noindex. A review found a `noindex`
+# after 200 other metas, after 32 `<meta name=robots content=all>` (beside an `X-Robots-Tag:
+# noindex`) or after the first 300 characters of one meta read `open` by every engine.
+MAX_DIRECTIVES = 32  # per page
+MAX_DIRECTIVE_CHARS = 300  # per directive: past it, only its recognised words are kept
+
+D = TypeVar("D", bound=RawDirective)
+
+
+def crawler_names(catalog: Catalog) -> frozenset[str]:
+    """Lower-case product tokens of every catalog engine (its web crawler's and others'):
+    the meta names that speak to a crawler."""
+    return frozenset(t.lower() for e in catalog.search_engines.values()
+                     for t in (e.token, *e.other_tokens))
+
+
+def speaks_to_crawlers(name: str, names: frozenset[str]) -> bool:
+    """Whether a `<meta name=NAME>` is an indexing directive: `robots`, or a crawler's token
+    (`names`, lower-case)."""
+    key = name.strip().lower()
+    return key == "robots" or key in names
+
+
+def kept_directives(found: Sequence[D], names: frozenset[str],
+                    limit: int = MAX_DIRECTIVES) -> tuple[list[D], bool]:
+    """At most `limit` of a page's directives, in page order, and whether any was dropped.
+    Where there are more, they are kept by rank: first each directive that is the first to
+    say noindex/none to a crawler (every crawler, or one of `names`), then the other
+    noindex/none ones, then the rest. The catalog names fewer crawlers than `limit`, so no
+    cap drops the noindex the judge reads for any of them."""
+    if len(found) <= limit:
+        return list(found), False
+    told: set[str | None] = set()
+    ranks: list[int] = []
+    for raw in found:
+        agents = {d.agent for d in read_directive(raw) if d.noindex}
+        first = {a for a in agents if a is None or a in names} - told
+        told |= first
+        ranks.append(0 if first else 1 if agents else 2)
+    chosen = sorted(sorted(range(len(found)), key=ranks.__getitem__)[:limit])
+    return [found[i] for i in chosen], True
+
+
+def recognised_content(raw: RawDirective, names: frozenset[str]) -> str:
+    """A directive too long to keep whole (past MAX_DIRECTIVE_CHARS), as its recognised
+    directive words (_DIRECTIVE_WORDS, with their values), each once, noindex/none first,
+    within MAX_DIRECTIVE_CHARS: read again (read_directive), it says to each crawler the
+    noindex it said. A header's crawlers keep their scope (`googlebot: noindex`): the
+    words for every crawler first (they can only come before a crawler is named), then the
+    crawlers of `names` told noindex, the others told noindex, the rest. A blind cut at 300
+    characters dropped a `noindex` after 14 `max-image-preview:large` (a review)."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    for directive in read_directive(raw):
+        words = [w for w in dict.fromkeys(directive.values)
+                 if w.split(":", 1)[0].strip() in _DIRECTIVE_WORDS]
+        words.sort(key=lambda w: w not in ("noindex", "none"))  # stable: page order else
+        if words:
+            agent = None if raw.source == "meta" else directive.agent
+            blocks.append((agent, words))
+
+    def rank(block: tuple[str | None, list[str]]) -> int:
+        agent, words = block
+        noindex = "noindex" in words or "none" in words
+        return 0 if agent is None else 1 if noindex and agent in names else 2 if noindex else 3
+
+    items: list[str] = []
+    size = -2  # no ", " before the first item
+    for agent, words in sorted(blocks, key=rank):
+        for i, word in enumerate(words):
+            item = f"{agent}: {word}" if agent is not None and i == 0 else word
+            if size + 2 + len(item) > MAX_DIRECTIVE_CHARS:
+                if i == 0:  # the crawler's name does not fit: none of its words may follow
+                    break
+                continue  # a word of the scope left out; the scope itself is unchanged
+            items.append(item)
+            size += 2 + len(item)
+    return ", ".join(items)
+
+
 @dataclass(frozen=True)
 class SearchBarriers:
     """One host's judgement. `classes`, `groups` and `noindex` are keyed by the tokens
@@ -183,6 +271,9 @@ class SearchBarriers:
     status: int | None = 200
     reasons: list[str] = field(default_factory=list)  # keys of REASONS, some with ":detail"
     noindex: dict[str, list[str]] = field(default_factory=dict)
+    # Tokens whose class (`partial`) is open or partial: the budget of the check ran out
+    # before every named path was checked (reason `paths_unchecked`, _judge_group).
+    unsettled: list[str] = field(default_factory=list)
 
     @property
     def discriminates(self) -> bool:
@@ -197,7 +288,8 @@ class SearchBarriers:
                 "groups": {token: list(g) for token, g in self.groups.items()},
                 "status": self.status,
                 "reasons": list(self.reasons),
-                "noindex": {t: list(d) for t, d in self.noindex.items() if d}}
+                "noindex": {t: list(d) for t, d in self.noindex.items() if d},
+                "unsettled": list(self.unsettled)}
 
 
 def parse_robots(text: str) -> Protego:
@@ -307,14 +399,16 @@ def judge_robots(host: str, fetch: RobotsFetch, tokens: Sequence[str],
         if said and classes[token].openness > 0:  # the engine can read the page to see it
             classes[token] = SearchClass.NOINDEX
     return SearchBarriers(host, classes, barriers.groups, barriers.sitemaps, barriers.status,
-                          barriers.reasons, {t: d for t, d in noindex.items() if d})
+                          barriers.reasons, {t: d for t, d in noindex.items() if d},
+                          [t for t in barriers.unsettled if classes[t] is SearchClass.PARTIAL])
 
 
 def _judge_fetch(host: str, fetch: RobotsFetch,
                  tokens: Sequence[str]) -> tuple[SearchBarriers, Protego | None]:
     """The classes robots.txt gives, and the file as parsed (None where no file was read)."""
     status = fetch.status
-    if status is None or status >= 500 or status == 429 or status < 200:
+    # A failure word with a status: an answer whose file could not be read (undecodable).
+    if status is None or status >= 500 or status == 429 or status < 200 or fetch.failure:
         # 429: a rate limit says nothing about the file; like Google, read it as 5xx rather
         # than as "no restrictions" (which is what RFC 9309 says of other 4xx).
         if fetch.failure and _is_redirect_failure(fetch.failure):
@@ -333,7 +427,7 @@ def _judge_fetch(host: str, fetch: RobotsFetch,
     text, reasons = decode_robots(fetch.body, fetch.content_type, fetch.truncated, fetch.size)
     barriers, parser = _judge_text(host, text, tokens)
     return SearchBarriers(host, barriers.classes, barriers.groups, barriers.sitemaps, status,
-                          reasons), parser
+                          reasons + barriers.reasons, unsettled=barriers.unsettled), parser
 
 
 def decode_robots(body: bytes, content_type: str | None = None, truncated: bool = False,
@@ -381,21 +475,71 @@ def _judge_text(host: str, text: str, tokens: Sequence[str]) -> tuple[SearchBarr
     text = rfc9309_text(text)
     parser = parse_robots(text)
     spellings = _group_spellings(text)
-    paths = ["/", *_rule_paths(text)]
+    paths = _rule_paths(text)
     classes: dict[str, SearchClass] = {}
     groups: dict[str, list[str]] = {}
+    reasons: list[str] = []
+    unsettled: list[str] = []
+    # Each group (Protego rule set) is judged once for every token that obeys it: the eight
+    # engines usually share `*`, and judging is redone by the report, diff, history and site.
+    # Keyed by the rules, not the name the token matched (Protego keeps a rule set per name):
+    # one group naming all eight engines was judged eight times (review 132).
+    judged: dict[object, tuple[SearchClass, int | None]] = {}
     for token in tokens:
         name, rules = _group_for(parser, token)
         groups[token] = [] if name is None else spellings.get(name, [name])
-        if rules is None:
-            classes[token] = SearchClass.OPEN
-        elif not rules.can_fetch(_BASE + "/"):
-            classes[token] = SearchClass.CLOSED
-        elif all(rules.can_fetch(_BASE + p) for p in paths):
-            classes[token] = SearchClass.OPEN
-        else:
-            classes[token] = SearchClass.PARTIAL
-    return SearchBarriers(host, classes, groups, list(parser.sitemaps)), parser
+        key = None if rules is None else tuple(
+            (rule.field, rule.value._pattern) for rule in rules._rules)
+        if key not in judged:
+            judged[key] = (SearchClass.OPEN, None) if rules is None else \
+                _judge_group(rules, paths)
+            if judged[key][1] is not None:
+                reasons.append(f"paths_unchecked:{name}:{judged[key][1]}/{len(paths)}")
+        classes[token], cut = judged[key]
+        if cut is not None:
+            unsettled.append(token)
+    return SearchBarriers(host, classes, groups, list(parser.sitemaps), reasons=reasons,
+                          unsettled=unsettled), parser
+
+
+# Rule matches one group's check of the named paths may cost: a path costs one match per
+# Disallow rule of the group, and, if one matches, at most one per rule (Protego scans the
+# rules until one matches); ~0.2 µs each, so a group costs at most ~2 s. Without a bound the
+# check is paths × rules, quadratic in the file: 36,000 wildcard rules in 500 KiB took ~38 min
+# (a review). The worst shape a real file could take, each Disallow overridden by an Allow of
+# its own path, is checked whole up to 1,000 pairs (32 KiB, 0.6 s; 2,000,000 matches cut it at
+# two thirds); real files are far smaller.
+MAX_RULE_MATCHES = 10_000_000
+
+
+def _judge_group(rules: Any, paths: Sequence[str]) -> tuple[SearchClass, int | None]:
+    """One group's class, and None, or the number of named paths checked when the budget
+    (MAX_RULE_MATCHES) ran out before every path was. `paths` has the Disallow values first,
+    so a group that keeps out a path it names is usually found partial at once.
+
+    A cut check gives `partial`, with the reason `paths_unchecked` and the tokens listed in
+    SearchBarriers.unsettled: a cut needs Disallow rules that match named paths (the
+    budget is spent only on those), so calling the group `open` would claim that none of
+    them keeps its path out, which was not checked; the verdicts that turn on open against
+    partial are inconclusive for it (_settled)."""
+    if not rules.can_fetch(_BASE + "/"):
+        return SearchClass.CLOSED, None
+    # Protego refuses a URL only where a Disallow pattern matches it: a path no Disallow
+    # matches is allowed without asking the whole rule set (exact, and cheap where a group
+    # is mostly Allow rules, as the files of the review were).
+    refusing = [rule.value for rule in rules._rules if rule.field == "disallow"]
+    cost = 0
+    for checked, path in enumerate(paths):
+        if cost >= MAX_RULE_MATCHES:
+            return SearchClass.PARTIAL, checked
+        url = _quote_path(_BASE + path)  # as Protego's can_fetch quotes it
+        cost += len(refusing)
+        if not any(pattern.match(url) for pattern in refusing):
+            continue
+        cost += len(rules._rules)
+        if not rules.can_fetch(_BASE + path):
+            return SearchClass.PARTIAL, None
+    return SearchClass.OPEN, None
 
 
 def _group_for(parser: Protego, token: str) -> tuple[str | None, Any]:
@@ -446,13 +590,16 @@ def _lines(text: str) -> Iterable[tuple[str, str]]:
 
 def _rule_paths(text: str) -> list[str]:
     """The path set P of the corpus README, less `/`: each Allow/Disallow value anywhere in
-    the file, `*` as `x1`, a trailing `$` dropped, a leading `/` added; in file order."""
-    paths: dict[str, None] = {}
+    the file, `*` as `x1`, a trailing `$` dropped, a leading `/` added; the Disallow values
+    first (those a group most likely refuses: see _judge_group), each in file order."""
+    disallowed: dict[str, None] = {}
+    allowed: dict[str, None] = {}
     for name, value in _lines(text):
         if name in _ALLOW_DIRECTIVE or name in _DISALLOW_DIRECTIVE:
             path = value.removesuffix("$").replace("*", "x1")
-            paths["/" + path.lstrip("/") if not path.startswith("/") else path] = None
-    return list(paths)
+            path = "/" + path.lstrip("/") if not path.startswith("/") else path
+            (disallowed if name in _DISALLOW_DIRECTIVE else allowed)[path] = None
+    return [*disallowed, *(p for p in allowed if p not in disallowed)]
 
 
 def _group_spellings(text: str) -> dict[str, list[str]]:
@@ -663,6 +810,45 @@ def _classes_text(where: str, classes: Mapping[str, SearchClass],
                 en=f"{where}: " + ", ".join(one(t, c, 1) for t, c in classes.items()))
 
 
+SearchCheck = Callable[[Sequence[SearchBarriers], Sequence[str], str | None, Mapping[str, str],
+                        Mapping[str, Text]], list[SearchFinding]]
+
+# Groups whose open-or-partial is unsettled that _settled tries both ways (2^N variants).
+_MAX_UNSETTLED = 6
+
+
+def _settled(check: SearchCheck, hosts: Sequence[SearchBarriers], tokens: Sequence[str],
+             company: str | None, engine_company: Mapping[str, str],
+             names: Mapping[str, Text]) -> list[SearchFinding]:
+    """A check's findings, inconclusive where they turn on a class the judge did not settle
+    (SearchBarriers.unsettled: read `partial`, may be `open`): the check is run with each
+    such group (one host's tokens obeying one group share its truth) open and partial, and a
+    finding whose status differs between them is inconclusive."""
+    keys = sorted({(i, tuple(h.groups.get(t, []))) for i, h in enumerate(hosts)
+                   for t in h.unsettled})
+    if not keys:
+        return check(hosts, tokens, company, engine_company, names)
+    findings = check(hosts, tokens, company, engine_company, names)
+    if len(keys) > _MAX_UNSETTLED:
+        statuses = [{Status.PASS, Status.FAIL}] * len(findings)  # too many: none settled
+    else:
+        statuses = [{f.status} for f in findings]
+        for choice in itertools.product((SearchClass.OPEN, SearchClass.PARTIAL),
+                                        repeat=len(keys)):
+            chosen = dict(zip(keys, choice, strict=True))
+            variant = [replace(h, classes={t: chosen.get((i, tuple(h.groups.get(t, []))), c)
+                                           if t in h.unsettled else c
+                                           for t, c in h.classes.items()})
+                       for i, h in enumerate(hosts)]
+            for seen, f in zip(statuses, check(variant, tokens, company, engine_company,
+                                               names), strict=True):
+                seen.add(f.status)
+    return [f if len(seen) == 1 else SearchFinding(Status.INCONCLUSIVE, f.host, Text(
+                zh=f"{f.detail.zh}（规则过多，未能确定是否完全开放）",
+                en=f"{f.detail.en} (too many rules to settle open or partial)"))
+            for f, seen in zip(findings, statuses, strict=True)]
+
+
 def evaluate_search_rules(platform_id: str, hosts: Sequence[SearchBarriers], catalog: Catalog,
                           evidence: Mapping[str, list[str]] | None = None) -> list[Verdict]:
     """Verdicts of every `scope: search` rule for one platform's hosts. `evidence`: host ->
@@ -683,7 +869,7 @@ def evaluate_search_rules(platform_id: str, hosts: Sequence[SearchBarriers], cat
         if rule.scope != "search" or rule.check not in SEARCH_CHECKS:
             continue
         check = SEARCH_CHECKS[rule.check]
-        for finding in check(hosts, tokens, company, engine_company, names):
+        for finding in _settled(check, hosts, tokens, company, engine_company, names):
             on = [finding.host] if finding.host else [h.host for h in hosts]
             verdicts.append(Verdict(
                 id=search_verdict_id(rule.id, platform_id, finding.host),

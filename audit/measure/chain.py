@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -27,12 +27,29 @@ from audit.judge.classify import (
 )
 from audit.judge.compare import Fingerprint, comparable, compare, fingerprint
 from audit.judge.forwards import page_forward
+from audit.judge.search import (
+    MAX_DIRECTIVES,
+    crawler_names,
+    kept_directives,
+    speaks_to_crawlers,
+)
 from audit.measure import failures
-from audit.model import ControlComparison, Hop, Observation, PageFacts, PageKind, Probe, SurfaceKind
+from audit.model import (
+    ControlComparison,
+    Hop,
+    Observation,
+    PageDirective,
+    PageFacts,
+    PageKind,
+    Probe,
+    SurfaceKind,
+    followed,
+)
 from audit.policy.catalog import Catalog
 from audit.web.decode import (
     content_codings,
     decode_html,
+    may_be_page,
     shown_as_html,
     xml_type,
 )
@@ -41,6 +58,7 @@ from audit.web.urls import (
     REDIRECT_STATUSES,
     as_requested,
     header_url,
+    off_the_web,
     redirects,
     resolve,
 )
@@ -51,7 +69,11 @@ MAX_HOPS = 10
 MAX_CONTROL_HOPS = 5  # the control fetch follows the target's own redirects this far
 MAX_RATE_LIMIT_RETRIES = 2  # a 429 is retried this often, after its Retry-After
 MAX_RETRY_AFTER_S = 10.0
-MAX_METAS = 200  # <meta> pairs a seed page's plan carries (a page cannot flood the record)
+# Indexing-directive metas a seed page's plan carries: one more than its search record keeps,
+# so that page_record sees a page had more and says so (chosen as it chooses,
+# kept_directives: a noindex first). Only metas named `robots` or after a crawler count: the
+# first 200 metas of any name were kept, and a noindex after 200 others was lost (a review).
+MAX_METAS = MAX_DIRECTIVES + 1
 # A seed page yields at most this many probes: a platform's page of a million links (29 MB,
 # cut at 20 MB) planned 1.4 million probes and 5.5 GB, and each link to a hanging endpoint
 # costs up to ~80 s. Past it, the seed is warned about (`parse_issue:too_many_links`).
@@ -60,6 +82,9 @@ MAX_PROBES_PER_SEED = 10_000
 # kept in the probe, its observation and verdicts, ran judging out of DuckDB's memory. Far
 # above what links to a service carry (servers commonly refuse 8 KB); Chrome's own cap is 2 MB.
 MAX_TARGET_URL_CHARS = 16_384
+# A hop's URL longer than MAX_TARGET_URL_CHARS (a Location, a refresh's, a script's) is not
+# followed: the chain stops there, for a person.
+URL_TOO_LONG = "structure/url_too_long"
 
 # Statuses with which servers refuse automated clients (Zhihu answers 566, domain-facts
 # §2.5b): the measurement failed; it is not evidence that the platform blocks the link.
@@ -93,6 +118,10 @@ class Response:
     body: bytes
     elapsed_ms: float | None = None
     warc_record_id: str | None = None
+    # A capture that does not hold the body (capture.formats.FlowRecord.body_unknown).
+    body_unknown: bool = False
+    # The answer did not end within the download's time: its head and the body so far.
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,8 +194,8 @@ class Plan:
 
     probes: list[Probe]
     parse_issue: str | None = None
-    # The page's <meta name content> pairs that may be indexing directives (name `robots`
-    # or any name with content: audit.measure.search.meta_directives picks them).
+    # The page's <meta name content> pairs that are indexing directives (named `robots` or
+    # after a crawler), at most MAX_METAS: audit.measure.search.page_record records them.
     metas: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -197,12 +226,32 @@ def plan_probes(body: bytes, content_type: str | None, url: str, *, source: str,
             probes[pid] = Probe(
                 id=pid, source=source, surface=surface, target_url=target,
                 target_platform=link.target_platform, seed_url=url, link_url=link.href,
-                rendered_as="text" if link.rendered_as == "text" else "anchor",
+                rendered_as=link.rendered_as,
             )
-    metas = [] if page.root is None else [
-        (str(m.get("name")), str(m.get("content"))) for m in page.root.iter("meta")
-        if m.get("name") and m.get("content")][:MAX_METAS]
+    names = crawler_names(catalog)
+    found = [] if page.root is None else [
+        PageDirective(source="meta", name=str(name), content=str(content))
+        for m in page.root.iter("meta")
+        if (name := m.get("name")) and (content := m.get("content"))
+        and speaks_to_crawlers(str(name), names)]
+    metas = [(d.name, d.content) for d in kept_directives(found, names, MAX_METAS)[0]]
     return Plan(list(probes.values()), "+".join(issues) or None, metas)
+
+
+def with_served_taps(rendered: Plan, served: Plan) -> Plan:
+    """A rendered seed page's plan (--render: the DOM once its scripts ran) with what the
+    page as served says of a tap: a link whose tap the served page hands to a handler is
+    `handled` also where a script then moved the handler into a listener, which the rendered
+    DOM does not show (review 136: a copy-the-link `onclick` a hydration script took off the
+    attribute read `direct` with --render, `handled` without). What the served page plans
+    and the rendered one does not (a link a script took away) is not added."""
+    handled = {probe.id for probe in served.probes if probe.rendered_as == "handled"}
+    if not handled:
+        return rendered
+    return replace(rendered, probes=[
+        probe.model_copy(update={"rendered_as": "handled"})
+        if probe.id in handled and probe.rendered_as == "anchor" else probe
+        for probe in rendered.probes])
 
 
 def seed_warnings(url: str, plan: Plan) -> list[dict[str, str]]:
@@ -245,7 +294,7 @@ def wants_control(chain: Chain) -> bool:
     links (never clicked), nor where the auditor's own guard or robots policy stopped it."""
     guarded = chain.failure is not None and chain.failure.startswith(
         ("private_address", "robots_disallowed"))
-    return (chain.probe.rendered_as == "anchor" and not guarded and not chain.control_done
+    return (followed(chain.probe.rendered_as) and not guarded and not chain.control_done
             and needs_control(chain))
 
 
@@ -264,9 +313,11 @@ def _is_short(page: Page, catalog: Catalog) -> bool:
 def record(chain: Chain, response: Response, via: Via) -> Hop:
     # Built without validation (model_construct): every field is typed by this code, and
     # validating hops and observations was ~5 % of the crawl process's CPU.
+    location = response.headers.get("location")
     hop = Hop.model_construct(
         url=response.url, status=response.status, via=via,
-        location=response.headers.get("location"), elapsed_ms=response.elapsed_ms,
+        location=location if location is None else _kept(location),
+        elapsed_ms=response.elapsed_ms,
         body_sha256=hashlib.sha256(response.body).hexdigest(),
         warc_record_id=response.warc_record_id,
     )
@@ -276,8 +327,36 @@ def record(chain: Chain, response: Response, via: Via) -> Hop:
     return hop
 
 
+OFF_THE_WEB = "structure/forward_off_the_web"
+
+
+def _kept(url: str) -> str:
+    """A URL as an observation keeps it: cut at MAX_TARGET_URL_CHARS (the WARC has it whole),
+    its cut marked."""
+    return url if len(url) <= MAX_TARGET_URL_CHARS else url[:MAX_TARGET_URL_CHARS] + "…"
+
+
+def _kept_urls(page: PageFacts | None) -> PageFacts | None:
+    """The page's facts with the URLs it names kept as an observation keeps URLs (_kept)."""
+    if page is None or all(len(url or "") <= MAX_TARGET_URL_CHARS
+                           for url in (page.target, page.continue_url)):
+        return page
+    return page.model_copy(update={
+        name: _kept(url) for name, url in (("target", page.target),
+                                           ("continue_url", page.continue_url)) if url})
+
+
 def _follow(chain: Chain, url: str | None, via: Via) -> Step:
     if url is None:
+        return Step("stop")
+    if len(url) > MAX_TARGET_URL_CHARS:
+        # Not followed: nine hops of 250 KB Locations made 4 MB observation lines and 800 MB
+        # of observations from 200 links (review 135). A browser would go on (Chrome's cap is
+        # 2 MB): where it leads is not read, for a person (a failure let a platform turn its
+        # own block page, reached through a padded URL, into an `error`: review 138).
+        if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
+            chain.page = PageFacts(kind=PageKind.UNRECOGNIZED, signature=URL_TOO_LONG,
+                                   target=_kept(url))
         return Step("stop")
     if len(chain.own_hops) >= MAX_HOPS:
         return Step("fail", failure=f"hop_limit:{MAX_HOPS}")
@@ -301,6 +380,8 @@ class PageAnalysis:
     # shows something meanwhile.
     forward_waits: bool = False
     js_target: str | None = None
+    # A refresh's or script's URL of a scheme no web page is at (urls.off_the_web), as written.
+    off_web: str | None = None
     fingerprint: Fingerprint | None = None
     # Short as a reader sees it (text a style sheet hides left out): asked only of a known
     # platform's page after the target answered (on_response's rule behind an opaque wrapper).
@@ -309,7 +390,7 @@ class PageAnalysis:
 
 def needs_analysis(status: int, headers: dict[str, str], body: bytes) -> bool:
     """Whether on_response will look at the page (not for redirects and refusals)."""
-    if redirects(status, headers.get("location")):
+    if redirects(status, headers.get("location")) or refused_by_browser(status, headers):
         return False
     if status in RATE_LIMIT_STATUSES:
         return False
@@ -354,6 +435,9 @@ def analyze_page(body: bytes, content_type: str, url: str, catalog: Catalog, *,
                         forward_waits=(forward is not None and forward.delayed
                                        and not shows_nothing(page)),
                         js_target=forward.url if forward and forward.via == "js" else None,
+                        off_web=next((url for url in (page.meta_refresh, forward and forward.url)
+                                      if url and off_the_web(url)), None)
+                        if short or facts.kind is PageKind.REDIRECT else None,
                         fingerprint=fingerprint(page, url, status, body) if keep else None)
 
 
@@ -370,12 +454,26 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     if off_company and redirect:
         chain.through_unclear_hop = True  # see below: a redirect is no page shown
     chain.last_page = None
+    refused = refused_by_browser(status, response.headers)
+    if refused is not None:
+        return _stop_unread(chain, response, catalog, refused)
     if redirect:
         target = resolve(response.url, header_url(response.headers["location"]))
         if target is None:
+            if off_the_web(response.headers["location"]):
+                return _stop_unread(chain, response, catalog, OFF_THE_WEB)
             return Step("fail", failure="bad_location")
-        hop.location = target
+        hop.location = _kept(target)
         return _follow(chain, target, "http")
+    if response.body_unknown and not (
+            200 <= status < 300
+            and as_requested(response.url) == as_requested(chain.probe.target_url)):
+        # What the page said is unknown: neither an empty page nor one passed through, which
+        # read a notice a capture kept no body of as the way to the target (review 134). Not
+        # the target's own URL answering with success: the link went through, whatever the
+        # page said (Chrome drops a page's body once the tab leaves it: every arrival but the
+        # last of a session went to review, review 137).
+        return _stop_unread(chain, response, catalog, "structure/body_not_recorded")
     if status in RATE_LIMIT_STATUSES:
         return Step("fail", failure=f"rate_limited:{status}")
     if analysis is None:
@@ -479,6 +577,25 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
         # behind the company's own wrapper (t.cn, then the shop, then Weibo: the next one).
         facts = PageFacts(kind=PageKind.CONTENT, title=facts.title, headline=facts.headline,
                           excerpt=facts.excerpt, parse_issue=facts.parse_issue)
+    forward = analysis.off_web
+    if forward and facts.kind in (PageKind.CONTENT, PageKind.REDIRECT, PageKind.ERROR):
+        # Sent on to a URL no web page is at (`about:blank`, `data:`, `javascript:`, `file:`,
+        # `ftp:`): the reader stays or meets the browser's own page, never the target. An
+        # empty endpoint page or a bad Location before (review 135): for a person.
+        facts = PageFacts(kind=PageKind.UNRECOGNIZED, signature=OFF_THE_WEB,
+                          endpoint=facts.endpoint, target=_kept(forward), title=facts.title,
+                          headline=facts.headline, excerpt=facts.excerpt,
+                          parse_issue=facts.parse_issue)
+    if response.cut_off:
+        # A page the server never finished, which a browser draws as it comes: an
+        # interstitial in what came is one a reader saw (a block notice sent without its end
+        # read as a bare `timeout`, out of the findings: review 135), read in part, for a
+        # person; anything else is the download's failure, as before (shows_interstitial).
+        if facts.kind not in _READ_INTERSTITIALS:
+            return Step("fail", failure=failures.TIMEOUT)
+        facts = facts.model_copy(update={"kind": PageKind.UNRECOGNIZED,
+                                         "signature": "structure/answer_cut_off",
+                                         "continue_url": None})
     if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
         # The interstitial decides the outcome: the target page reached through a warning's
         # continue link must not overwrite it.
@@ -516,6 +633,18 @@ def on_response(chain: Chain, response: Response, via: Via, catalog: Catalog,
     return Step("stop")
 
 
+# The interstitials a reading recognises (by the catalog's or the generic markers, or by
+# structure), not a page it cannot read.
+_READ_INTERSTITIALS = frozenset({PageKind.BLOCKED, PageKind.COPY_ONLY, PageKind.WARNED})
+
+
+def shows_interstitial(analysis: PageAnalysis | None) -> bool:
+    """Whether a page's analysis reads it as a block, copy-only or warning page: what of an
+    answer cut off by the time limit is read (a page no reading knows, cut off, stays the
+    download's `timeout`: half an unknown page says less than a whole one)."""
+    return analysis is not None and analysis.facts.kind in _READ_INTERSTITIALS
+
+
 def _source_companys(url: str, probe: Probe, catalog: Catalog) -> bool:
     """Whether `url` is a page of a platform of the probe's source's own company."""
     source = catalog.platforms.get(probe.source)
@@ -538,13 +667,44 @@ def _known_interstitial(facts: PageFacts) -> bool:
             and "/" in signature and not signature.startswith(("generic/", "structure/")))
 
 
+# Answers after which a browser stays where it was (no page, no navigation).
+NO_CONTENT_STATUSES = frozenset({204, 205})
+
+
+def refused_by_browser(status: int, headers: dict[str, str]) -> str | None:
+    """The signature of an answer a browser shows no page for, whatever its body says: a
+    204 or 205 (it stays on the page the link was on: the tap does nothing) and a redirect
+    with two different Locations (audit.web.fields keeps them apart; Chromium shows an error
+    page of its own). Read as `error` (`endpoint_empty`), or joined into one URL and
+    followed, or by a body's forward no reader sees, each was an open link or out of the
+    findings (reviews 129 and 131); a person looks."""
+    if status in NO_CONTENT_STATUSES:
+        return "structure/no_content"
+    if "\n" in headers.get("location", ""):  # on any status (review 132: a 200's body forwarded)
+        return "structure/multiple_location"
+    return None
+
+
+def _stop_unread(chain: Chain, response: Response, catalog: Catalog, signature: str) -> Step:
+    """The chain stops on a page no reading can judge: `unrecognized`, for a person, unless
+    an earlier page of the chain decided more."""
+    if chain.page is None or chain.page.kind in (PageKind.CONTENT, PageKind.REDIRECT):
+        chain.page = PageFacts(kind=PageKind.UNRECOGNIZED, signature=signature,
+                               endpoint=endpoint_of(response.url, catalog))
+        chain.page_url = response.url
+    return Step("stop")
+
+
 def _unparsed(response: Response, catalog: Catalog) -> PageFacts | None:
     """An answer with no HTML to read, on an interception endpoint: never `content`. An
-    empty one cannot be judged; anything else (JSON, an image ...) a person must look at."""
+    empty page cannot be judged; anything else (JSON, an image ..., whatever its length) a
+    person must look at. By its type first: a capture keeps no body of a type that is no
+    page, and read as empty, JSON with the copy-only notice was `error`, out of the findings,
+    where the crawler said `unrecognized` (review 122)."""
     endpoint = endpoint_of(response.url, catalog)
     if endpoint is None:
         return None
-    if not response.body.strip():
+    if may_be_page(response.headers.get("content-type")) and not response.body.strip():
         return PageFacts(kind=PageKind.ERROR, endpoint=endpoint, signature="generic/empty",
                          failure="endpoint_empty")
     undecoded = content_codings(response.headers.get("content-encoding"))
@@ -716,7 +876,8 @@ def observation(chain: Chain, *, run_id: str | None, method: Literal["crawl", "c
         probe_id=probe.id, run_id=run_id, source=probe.source, surface=probe.surface,
         target_url=probe.target_url, target_platform=probe.target_platform, method=method,
         started_at=chain.started_at, runtime_s=runtime, rendered_as=probe.rendered_as,
-        hops=chain.hops, final_url=chain_hops[-1].url if chain_hops else None, page=page,
-        control_ok=chain.control_ok, comparison=compared, failure=chain.failure,
+        hops=chain.hops, final_url=chain_hops[-1].url if chain_hops else None,
+        page=_kept_urls(page), control_ok=chain.control_ok, comparison=compared,
+        failure=chain.failure,
         outcome=outcome, reason=reason, evidence=chain.evidence,
     )

@@ -21,7 +21,7 @@ from typing import Literal
 from audit.measure import chain as chains
 from audit.measure import failures
 from audit.measure.robots import RobotsBook, origin_of
-from audit.model import Observation, Probe
+from audit.model import Observation, Probe, followed
 from audit.policy.catalog import Catalog
 from audit.web.decode import content_codings, html_by_headers
 from audit.web.urls import redirects, referer_for, wire_url
@@ -80,6 +80,11 @@ class Fetch:
     via: chains.Via
     referer: str | None = None
     not_before: datetime | None = None
+    # Read at most this many bytes of the body (after content decoding) and keep them, the
+    # answer marked truncated, where the crawl's size limit would fail the fetch (`too_large`):
+    # robots.txt, of which RFC 9309 asks the first 500 KiB (a 33 MB file or a gzip bomb read
+    # `unreachable` and hid a published Disallow, a review).
+    keep_start: int | None = None
 
 
 @dataclass(frozen=True)
@@ -269,7 +274,10 @@ class ProbeDriver:
         self.method = method
         self.chain = chains.Chain(probe=probe, started_at=started_at)
         self._attempts = _Attempts(policy, robots, user_agent)
-        self._rate_limited = 0  # 429s of the current hop
+        # 429s retried for this link, all its hops together: counted per hop, a wrapper's nine
+        # hops answering two 429s each (Retry-After: 10) held a worker three minutes a link
+        # (review 135).
+        self._rate_limited = 0
 
     @property
     def probe(self) -> Probe:
@@ -291,7 +299,7 @@ class ProbeDriver:
 
     def start(self) -> Command:
         probe = self.probe
-        if probe.rendered_as != "anchor":
+        if not followed(probe.rendered_as):
             # Not clickable: the outcome is `stripped` whatever the target does.
             return self._finish(self.chain.started_at)
         url = wire_url(probe.link_url or probe.target_url)
@@ -314,12 +322,22 @@ class ProbeDriver:
         """The answer to the current Fetch (`analysis`: analyze_page's, where analysis_for
         asked for one; None otherwise)."""
         current = self._require()
+        if response.cut_off and (current.purpose != "hop" or not (
+                chains.shows_interstitial(analysis)
+                or redirects(response.status, response.headers.get("location")))):
+            # (A redirect's body is never read: a browser follows its Location once the head
+            # has come, so a 302 whose body never ends still leads on: review 138.)
+            # What came of an answer cut off by the time limit is read only for an
+            # interstitial (chain.on_response); otherwise the download timed out, as before.
+            return self.on_failure(failures.TIMEOUT, now, evidence=response.warc_record_id)
         status = response.status
         if self._attempts.again_for_status(status):
+            self._cite(response)
             return current
         if (current.purpose == "hop" and status in chains.RATE_LIMIT_STATUSES
                 and self._rate_limited < chains.MAX_RATE_LIMIT_RETRIES):
             self._rate_limited += 1
+            self._cite(response)
             wait = chains.retry_after_s(response.headers.get("retry-after"))
             again = Fetch(current.url, current.purpose, current.via, current.referer,
                           now + timedelta(seconds=wait))
@@ -334,13 +352,19 @@ class ProbeDriver:
             return self._finish(now)
         step = chains.on_response(self.chain, response, current.via, self.catalog, analysis)
         if step.action == "follow" and step.url:
-            self._rate_limited = 0
             url = wire_url(step.url)
             return self._fetch(Fetch(url, "hop", step.via, referer_for(response.url, url)),
                                now)
         if step.action == "fail":
             self.chain.failure = step.failure
         return self._after_hops(now)
+
+    def _cite(self, response: chains.Response) -> None:
+        """An answer retried is evidence of the observation all the same: a platform that
+        answers its rivals' links with 429s and 500s before letting them through leaves its
+        trace in the observation, not only in the WARC (review 135)."""
+        if response.warc_record_id:
+            self.chain.evidence.append(response.warc_record_id)
 
     def on_parse_crash(self, response: chains.Response, now: datetime,
                        failure: str = "parse_crash") -> Command:

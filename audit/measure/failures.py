@@ -117,8 +117,9 @@ VOCABULARY: dict[str, str] = {
     NOT_A_PAGE: "(seed pages) a browser would not show the seed page as an HTML page (a "
                 "download, another Content-Type, text under nosniff): no link of it is one a "
                 "person could follow",
-    UNDECODABLE: "(seed pages) the seed page's body is in a content coding hulian does not "
-                 "decode (Brotli, zstd): its links cannot be read",
+    UNDECODABLE: "(seed pages, robots.txt) the body is in a content coding hulian does not "
+                 "decode (Brotli, zstd): a seed page's links cannot be read, a robots.txt is "
+                 "read as unreachable",
     "parse_issue:WHAT": "(seed pages) some links of the page are not measured: the parser had "
                         "to cut it (truncated, depth_cut), it has more links than a seed plans "
                         "(too_many_links) or links too long (long_links); several joined by +",

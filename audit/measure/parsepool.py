@@ -35,6 +35,7 @@ no worker is left (past MAX_REPLACEMENTS) or the least busy one has INLINE_WHEN_
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import multiprocessing
@@ -102,12 +103,15 @@ def _plan(body: bytes, content_type: str | None, url: str, source: str, surface:
 
 def _analyze(body: bytes, content_type: str, url: str, target: str | None, status: int | None,
              control: bool, refresh: str | None, csp: str | None,
-             reached: bool) -> tuple[Any, ...]:
+             reached: bool) -> dict[str, Any]:
     assert _CATALOG is not None
     a = chains.analyze_page(body, content_type, url, _CATALOG, target=target, status=status,
                             control=control, refresh=refresh, csp=csp, reached=reached)
-    return (a.parsed, a.facts.model_dump(), a.short, a.meta_refresh, a.js_target,
-            a.fingerprint, a.forward_waits, a.shown_short)
+    # Every field by its name (a field added to PageAnalysis and left out of a hand-written
+    # tuple here never reached the chain: review 135's off-the-web forwards), the facts as
+    # a plain dict.
+    return {**{f.name: getattr(a, f.name) for f in dataclasses.fields(a)},
+            "facts": a.facts.model_dump()}
 
 
 def _probes(fields: tuple[list[dict[str, Any]], str | None, list[tuple[str, str]]]
@@ -116,13 +120,8 @@ def _probes(fields: tuple[list[dict[str, Any]], str | None, list[tuple[str, str]
     return chains.Plan([Probe.model_construct(**f) for f in probes], parse_issue, metas)
 
 
-def _analysis(fields: tuple[Any, ...]) -> chains.PageAnalysis:
-    parsed, facts, short, meta_refresh, js_target, fingerprint, forward_waits, shown_short = \
-        fields
-    return chains.PageAnalysis(parsed=parsed, facts=PageFacts.model_construct(**facts),
-                               short=short, meta_refresh=meta_refresh, js_target=js_target,
-                               fingerprint=fingerprint, forward_waits=forward_waits,
-                               shown_short=shown_short)
+def _analysis(fields: dict[str, Any]) -> chains.PageAnalysis:
+    return chains.PageAnalysis(**{**fields, "facts": PageFacts.model_construct(**fields["facts"])})
 
 
 _JOBS: dict[str, Callable[..., Any]] = {"plan": _plan, "analyze": _analyze}

@@ -11,7 +11,7 @@ from audit.errors import ConfigError
 from audit.evidence.bundle import Bundle
 from audit.measure.chain import Seed
 from audit.measure.config import CrawlConfig
-from audit.measure.search import SearchTarget
+from audit.measure.search import SearchTarget, search_host
 from audit.measure.targets import load_targets, plan_probes
 from audit.model import Probe, SurfaceKind
 from audit.policy.catalog import Catalog
@@ -41,17 +41,9 @@ def search_targets(catalog: Catalog, config: CrawlConfig) -> list[SearchTarget]:
     found: dict[str, SearchTarget] = {}
 
     def add(url: str, platform: str | None) -> None:
-        host = host_of(url)
-        if host is None:
-            return
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError:  # a port out of range: not a host to measure
-            return
-        key = host if port is None else f"{host}:{port}"
-        if key not in found:
-            found[key] = SearchTarget(key, parts.scheme or "https", platform)
+        key = search_host(url)  # None for a port out of range: not a host to measure
+        if key is not None and key not in found:
+            found[key] = SearchTarget(key, urlsplit(url).scheme or "https", platform)
 
     for platform_id in config.sources or sorted(catalog.platforms):
         platform = catalog.platforms.get(platform_id)

@@ -15,9 +15,10 @@ the record for search.jsonl. Its decisions, and why:
 - the body is kept up to RFC 9309's 500 KiB (`size` says what arrived); the WARC has all.
 - each sitemap robots.txt lists is fetched once, without redirects or retries, for its
   status and size only (a GET bounded by the crawl's size limit: both engines' clients speak
-  GET); at most MAX_SITEMAPS per host, and none after one that timed out (the rest are
-  recorded as SITEMAP_NOT_CHECKED): a hostile robots.txt costs one fetch's timeout, not
-  twenty.
+  GET); at most MAX_SITEMAPS per host, none after one that timed out (the rest are
+  recorded as SITEMAP_NOT_CHECKED), and none begun that could end past
+  SITEMAP_BUDGET_TIMEOUTS fetch timeouts after the first was asked for (the rest are
+  SITEMAP_OVER_BUDGET): a hostile robots.txt costs at most two timeouts, not twenty.
 - the crawler's own politeness (audit/measure/robots.py, when the crawl obeys robots.txt)
   learns the origin's robots.txt from this fetch, not from a second one: `politeness()`
   hands over, once, what the RobotsBook is told (the body as finally served, any status;
@@ -32,12 +33,21 @@ import base64
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from audit.judge.search import judge_robots_text
+from audit.judge.search import (
+    MAX_DIRECTIVE_CHARS,
+    judge_robots_text,
+    kept_directives,
+    recognised_content,
+    speaks_to_crawlers,
+)
+from audit.measure import failures
+from audit.measure.chain import Via
 from audit.measure.driver import DriverPolicy, Fetch, _Attempts
 from audit.measure.robots import MAX_ROBOTS_BYTES, RobotsBook
 from audit.model import PageDirective, RobotsTxtFetch, SearchHop, SearchRecord, SitemapCheck
-from audit.policy.catalog import Catalog
+from audit.web.decode import content_codings
 from audit.web.fields import field_values
 from audit.web.urls import host_of, resolve, wire_url
 
@@ -46,9 +56,26 @@ MAX_SITEMAPS = 20  # per host: existence and size, not a crawl of the sitemap tr
 # The failure word of a listed sitemap left unchecked because an earlier one of the host's
 # timed out.
 SITEMAP_NOT_CHECKED = "not_checked:earlier_sitemap_failed"
+# A host's sitemap checks take at most this many fetch timeouts: a check is begun only if
+# its timeout ends within them. Twenty sitemaps each answering just before the timeout held
+# a host for twenty timeouts (93 s at --timeout 5, a review), where one that times out
+# ended the checks. Two: a few slow sitemaps are still checked (each answer shows a file
+# exists; they are evidence, not a crawl), and a hostile list costs two timeouts.
+SITEMAP_BUDGET_TIMEOUTS = 2
+# The failure word of a listed sitemap left unchecked because the budget was spent.
+SITEMAP_OVER_BUDGET = "not_checked:time_budget"
+# The failure words of a Sitemap line that is no URL to fetch: one without a scheme
+# (`/sitemap.xml`, `sitemap.xml`, `//host/x`: the sitemaps protocol asks for a full URL),
+# and any other that is not an http(s) URL with a host (`ftp:`, `gopher:`). They were dropped
+# without a word; recorded, a reader sees what the file lists.
+SITEMAP_RELATIVE = "not_checked:relative_url"
+# The bytes of a sitemap's body kept (it is checked for its status and size, never parsed):
+# kept whole, twenty of 30 MiB made a 629 MB WARC for one host, and one past the crawl's
+# 32 MB limit (the sitemaps protocol allows 50 MB) was `too_large` without its status (a
+# review). Past it the download stops; the size is the declared Content-Length, if any.
+SITEMAP_KEPT_BYTES = 64 * 1024
+SITEMAP_NOT_HTTP = "not_checked:not_http_url"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-MAX_DIRECTIVES = 32  # per page: a page cannot flood the record
-MAX_DIRECTIVE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -89,10 +116,35 @@ class Answer:
     body: bytes = b""
     warc_record_id: str | None = None
     failure: str | None = None
+    truncated: bool = False  # only the start of the body was kept (Fetch.keep_start)
 
 
 def record_id(kind: str, key: str) -> str:
     return f"{kind}:{key}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def search_host(url: str) -> str | None:
+    """The host key of `url`'s search records, the one both a host's robots.txt record
+    (plan.search_targets) and its pages' records (page_record) are filed under, so that the
+    judge joins them: the host, with `:PORT` where the URL names a port that is not its
+    scheme's default (robots.txt is per origin, RFC 9309 §2.3). A seed
+    `http://forum.test:80/x` was filed under `forum.test:80` for robots.txt and `forum.test`
+    for the page, and its noindex was never read (a review). None: no host, or a port out
+    of range."""
+    host = host_of(url)
+    if host is None:
+        return None
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+        return host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class SearchDriver:
@@ -111,6 +163,7 @@ class SearchDriver:
         self._seen: set[str] = set()
         self._sitemaps: list[str] = []
         self._checked: list[SitemapCheck] = []
+        self._sitemaps_since: datetime | None = None  # when the first sitemap was asked for
         self._settled: Politeness | None = None  # robots.txt done, not yet handed over
         self._handed = False
 
@@ -123,7 +176,13 @@ class SearchDriver:
         return self._settled
 
     def start(self) -> Fetch:
-        return self._fetch(Fetch(wire_url(self._robots.url), "robots", "start"))
+        return self._fetch(self._robots_fetch(wire_url(self._robots.url), "start"))
+
+    @staticmethod
+    def _robots_fetch(url: str, via: Via) -> Fetch:
+        # The first 500 KiB are read and kept, however large the file (RFC 9309 §2.5; a
+        # larger one failed `too_large` and read `unreachable`, hiding its rules).
+        return Fetch(url, "robots", via, keep_start=MAX_ROBOTS_BYTES)
 
     def on_answer(self, answer: Answer, now: datetime) -> Fetch | SearchDone:
         current = self._attempts.current
@@ -135,10 +194,7 @@ class SearchDriver:
             # name that does not resolve, a refusal, a sitemap too large) do not.
             self._checked.append(_sitemap_check(current.url, answer))
             if answer.failure == "timeout":
-                self._checked += [SitemapCheck(url=url, failure=SITEMAP_NOT_CHECKED)
-                                  for url in dict.fromkeys(self._sitemaps)
-                                  if url not in {c.url for c in self._checked}]
-                self._sitemaps = []
+                self._skip_sitemaps(SITEMAP_NOT_CHECKED)
             return self._next_sitemap(now)
         if answer.failure is not None:
             if self._attempts.again_for_failure(answer.failure):
@@ -173,31 +229,70 @@ class SearchDriver:
                 # robots.txt book reads an origin whose robots.txt cannot be fetched).
                 self._settled = Politeness(self.target.origin, None)
                 return self._done(now)
-            return self._fetch(Fetch(follow, "robots", "http"))
+            return self._fetch(self._robots_fetch(follow, "http"))
         robots.status = answer.status
         robots.final_url = answer.url
         robots.content_type = headers.get("content-type")
         body = answer.body
-        robots.size = len(body)
-        robots.truncated = len(body) > MAX_ROBOTS_BYTES
+        # Cut by the download, the file's size is unknown (more than what was kept).
+        robots.size = None if answer.truncated else len(body)
+        robots.truncated = answer.truncated or len(body) > MAX_ROBOTS_BYTES
         robots.sha256 = hashlib.sha256(body).hexdigest()
         kept = body[:MAX_ROBOTS_BYTES]
         robots.body_base64 = base64.b64encode(kept).decode("ascii")
+        success = answer.status is not None and 200 <= answer.status < 300
+        if success and content_codings(headers.get("content-encoding")):
+            # Still in a content coding the engine could not undo (one hulian did not ask
+            # for, Brotli, zstd, a broken gzip): the bytes are no text of the file. Parsed as
+            # a binary file of no rules, the host read `open` to every engine (a review);
+            # the file could not be read, which the judge reads as unreachable. The bytes
+            # are kept as evidence; the crawler is told of no file, as for a failure.
+            robots.failure = failures.UNDECODABLE
+            self._settled = Politeness(self.target.origin, None)
+            return self._done(now)
         self._settled = Politeness(self.target.origin, kept)
-        if answer.status is not None and 200 <= answer.status < 300:
-            listed = judge_robots_text(self.target.host, kept, ()).sitemaps
-            self._sitemaps = [wire_url(u) for u in listed if host_of(u) is not None
-                              ][:MAX_SITEMAPS]
+        if success:
+            self._list_sitemaps(judge_robots_text(self.target.host, kept, ()).sitemaps)
         return self._next_sitemap(now)
 
     # -- sitemaps ------------------------------------------------------------------------
 
+    def _list_sitemaps(self, listed: list[str]) -> None:
+        """The sitemaps to check: each distinct URL once (before the cap: twenty copies of
+        one filled it and hid the others, a review), at most MAX_SITEMAPS; lines that are no
+        http(s) URL recorded at once as not checked (at most MAX_SITEMAPS of those too)."""
+        fetch: list[str] = []
+        odd: dict[str, str] = {}
+        for line in listed:
+            url = wire_url(line)
+            scheme = urlsplit(url).scheme.lower()
+            if scheme in ("http", "https") and host_of(url) is not None:
+                fetch.append(url)
+            else:
+                odd.setdefault(line, SITEMAP_NOT_HTTP if scheme else SITEMAP_RELATIVE)
+        self._sitemaps = list(dict.fromkeys(fetch))[:MAX_SITEMAPS]
+        self._checked += [SitemapCheck(url=line, failure=failure)
+                          for line, failure in list(odd.items())[:MAX_SITEMAPS]]
+
+    def _skip_sitemaps(self, failure: str) -> None:
+        """The listed sitemaps not yet checked, recorded as not checked with `failure`."""
+        self._checked += [SitemapCheck(url=url, failure=failure)
+                          for url in dict.fromkeys(self._sitemaps)
+                          if url not in {c.url for c in self._checked}]
+        self._sitemaps = []
+
     def _next_sitemap(self, now: datetime) -> Fetch | SearchDone:
+        if self._sitemaps_since is None:
+            self._sitemaps_since = now
+        timeout = self._attempts.policy.timeout_for("sitemap")
+        spent = (now - self._sitemaps_since).total_seconds()
+        if self._sitemaps and spent + timeout > SITEMAP_BUDGET_TIMEOUTS * timeout:
+            self._skip_sitemaps(SITEMAP_OVER_BUDGET)
         while self._sitemaps:
             url = self._sitemaps.pop(0)
             if url in {c.url for c in self._checked}:
                 continue
-            return self._fetch(Fetch(url, "sitemap", "start"))
+            return self._fetch(Fetch(url, "sitemap", "start", keep_start=SITEMAP_KEPT_BYTES))
         return self._done(now)
 
     def _fetch(self, fetch: Fetch) -> Fetch:
@@ -219,8 +314,15 @@ def _sitemap_check(url: str, answer: Answer) -> SitemapCheck:
     if answer.failure is not None:
         return SitemapCheck(url=url, failure=answer.failure,
                             warc_record_id=answer.warc_record_id)
-    return SitemapCheck(url=url, status=answer.status, size=len(answer.body),
+    size = len(answer.body) if not answer.truncated else _declared_length(answer.headers)
+    return SitemapCheck(url=url, status=answer.status, size=size,
                         warc_record_id=answer.warc_record_id)
+
+
+def _declared_length(headers: dict[str, str] | None) -> int | None:
+    """A body's Content-Length, where it states one number."""
+    value = (headers or {}).get("content-length", "").strip()
+    return int(value) if value.isdigit() and len(value) < 16 else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -233,22 +335,24 @@ def page_record(url: str, status: int, headers: dict[str, str],
                 platform: str | None, run_id: str | None, now: datetime) -> SearchRecord:
     """The search.jsonl line of a seed page: its `<meta>` tags named `robots` or after a
     crawler (`names`: lower-case product tokens) and its X-Robots-Tag, as found; what they
-    say is read by the judge (audit.judge.search.meta_directive, header_directives)."""
+    say is read by the judge (audit.judge.search.read_directive). At most MAX_DIRECTIVES,
+    those saying noindex kept first, and one longer than MAX_DIRECTIVE_CHARS as its
+    recognised words (audit.judge.search.kept_directives, recognised_content); where
+    either cut anything, `directives_cut` says so."""
     found = [PageDirective(source="meta", name=name.strip()[:80],
-                           content=" ".join(content.split())[:MAX_DIRECTIVE_CHARS])
-             for name, content in metas
-             if name.strip().lower() == "robots" or name.strip().lower() in names]
-    found += [PageDirective(source="header", name="X-Robots-Tag",
-                            content=value[:MAX_DIRECTIVE_CHARS])
+                           content=" ".join(content.split()))
+             for name, content in metas if speaks_to_crawlers(name, names)]
+    found += [PageDirective(source="header", name="X-Robots-Tag", content=value)
               for value in field_values(headers.get("x-robots-tag", ""))]
+    kept, cut = kept_directives(found, names)
+    directives = []
+    for directive in kept:
+        if len(directive.content) > MAX_DIRECTIVE_CHARS:
+            directive = directive.model_copy(
+                update={"content": recognised_content(directive, names)})
+            cut = True
+        directives.append(directive)
     return SearchRecord(
-        id=record_id("page", url), kind="page", run_id=run_id, host=host_of(url) or "",
+        id=record_id("page", url), kind="page", run_id=run_id, host=search_host(url) or "",
         platform=platform, measured_at=now, page_url=url, page_status=status,
-        directives=found[:MAX_DIRECTIVES])
-
-
-def crawler_names(catalog: Catalog) -> frozenset[str]:
-    """Lower-case product tokens of every catalog engine (its web crawler's and others'):
-    the meta names that speak to a crawler."""
-    return frozenset(t.lower() for e in catalog.search_engines.values()
-                     for t in (e.token, *e.other_tokens))
+        directives=directives, directives_cut=cut)

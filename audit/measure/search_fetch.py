@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
+from audit.judge.search import crawler_names
 from audit.measure.driver import DriverPolicy, Fetch
 from audit.measure.robots_fetch import RobotsFetcher
 from audit.measure.search import (
@@ -15,7 +16,6 @@ from audit.measure.search import (
     SearchDone,
     SearchDriver,
     SearchTarget,
-    crawler_names,
     page_record,
     record_id,
 )

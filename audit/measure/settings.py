@@ -65,6 +65,7 @@ BASE: dict[str, Any] = {
         "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
         "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
         "spiders.middlewares.WarcEvidenceMiddleware": 595,
+        "spiders.middlewares.KeepStartMiddleware": 592,
         "spiders.middlewares.RouteMiddleware": 740,
         # Built-ins that do nothing for hulian but cost a call per request: no spider sets
         # allowed_domains or HTTP credentials.

@@ -682,6 +682,11 @@ def _viewer(w: _Writer, common: dict[str, Any], publish_replay: bool) -> list[st
             "未安装回放查看器，证据页只提供 WACZ 文件"]
     for name, path in files.items():
         w.copy(path, f"replay/{name}")
+    guard = (templates_dir() / "replay-guard.js").read_text(encoding="utf-8")
+    w.text(f"replay/{replay.GUARD}", replay.guard_script(guard))
+    common["replay_config"] = replay.REPLAY_CONFIG
+    common["replay_sw_name"] = replay.SW_NAME
+    common["replay_sw"] = replay.SW_REGISTERED
     return []
 
 

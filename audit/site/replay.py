@@ -24,6 +24,25 @@ from audit.evidence.bundle import sha256_file
 from audit.evidence.wacz import WaczError, export_wacz
 
 VENDOR_ENV = "HULIAN_SITE_VENDOR"
+# The replay's collection settings (wabac's extraConfig): its policy forbids every script, the
+# recorded pages' own and the viewer's injected ones. A platform's page replayed on the site's
+# origin reached the evidence page around the viewer's rewriting (new Function('return top'))
+# and wrote a forged SHA-256 beside it (a review). What is replayed is the page as served,
+# its markup and styles.
+REPLAY_CONFIG = orjson.dumps({"csp": "default-src 'self' 'unsafe-inline' data: blob:; "
+                                     "script-src 'none'; object-src 'none'; "
+                                     "form-action 'none'; base-uri 'none'"}).decode()
+# The policy holds only for a collection opened with it, and the viewer's service worker
+# serves its app at replay/ to any URL: a recorded `Refresh` header pointing there (a
+# navigation no script is needed for, which the viewer passes through) opened a second viewer
+# of another name for the same WACZ, without the policy, whose replayed script wrote on the
+# evidence page (reproduced, 2026-12-07). So the app the worker serves starts with the
+# site's guard (wabac's `indexScript`), which loads the viewer only for a frame opened with
+# these settings and this worker. ReplayWeb.page appends "?serveIndex=1" to the worker's name
+# it is given: the guard's own parameters go before it, and the last one takes that suffix.
+GUARD = "guard.js"
+SW_NAME = f"sw.js?serveIndex=1&indexScript={GUARD}&hulian="
+SW_REGISTERED = SW_NAME + "?serveIndex=1"
 VIEWER = "replaywebpage"  # .site-vendor/<VIEWER>/: the files the site's replay/ gets
 VIEWER_FILES = ("ui.js", "sw.js", "LICENSE")
 WACZ_NAME = "evidence.wacz"
@@ -45,6 +64,12 @@ def viewer_files(vendor: Path | None = None) -> dict[str, Path] | None:
     base = (vendor or vendor_dir()) / VIEWER
     files = {name: base / name for name in VIEWER_FILES}
     return files if all(p.is_file() for p in files.values()) else None
+
+
+def guard_script(template: str) -> str:
+    """The replay's guard (templates/replay-guard.js) with the settings it admits."""
+    return (template.replace('"@CONFIG@"', orjson.dumps(REPLAY_CONFIG).decode())
+            .replace('"@SW_NAME@"', orjson.dumps(SW_NAME).decode()))
 
 
 def viewer_version(vendor: Path | None = None) -> str | None:

@@ -1,6 +1,7 @@
 """A body without its Content-Encoding, decoded with a bound on what it may grow to: the
-crawl's downloads (audit/measure/asyncio/fetch.py) and the mitmproxy dumps a capture holds
-(audit/measure/capture/mitm.py) undo their codings here, one way.
+crawl's downloads (audit/measure/asyncio/fetch.py), the Scrapy engine's robots.txt
+(spiders/middlewares.py), and the mitmproxy dumps and WARCs a capture holds
+(audit/measure/capture/mitm.py, formats.py) undo their codings here, one way.
 
 Each coding's maintained decoder (zlib, Brotli, zstandard) is fed a slice at a time and asked
 for no more than the bound, so that a compression bomb costs the bound, not its inflated

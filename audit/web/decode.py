@@ -218,6 +218,13 @@ _content_type_cached = functools.lru_cache(maxsize=256)(_content_type)
 _UNKNOWN_TYPES = frozenset({"*/*", "unknown/unknown", "application/unknown"})
 
 
+def may_be_page(header: str | None) -> bool:
+    """Whether an answer of this Content-Type may be a page a browser shows: HTML, no usable
+    type (sniffed), or XML (a page where its root is XHTML's). Any other type is not: its body
+    is no page to read (a capture does not keep it: capture.formats.keep_response_body)."""
+    return html_type(header) is not False or xml_type(header)
+
+
 def html_type(header: str | None) -> bool | None:
     """Whether a Content-Type says HTML (True), another type (False) or nothing usable (None:
     a browser sniffs the body)."""

@@ -21,14 +21,26 @@ FIELD_WHITESPACE = " \t"
 _JOINED_BY_LINE = frozenset({"x-robots-tag"})
 
 
+# Fields a browser takes once: a repeat of the same value is dropped, another value is kept
+# on a line of its own, and Chromium fails the answer (ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION):
+# joined with ", ", two Locations were followed as one URL, `…/item?spm=a,%20b`, which
+# matched the target's page, and a redirect no browser follows read as an open link (a
+# review). urls.redirects reads the line break.
+_TAKEN_ONCE = frozenset({"location"})
+
+
 def add_field(fields: dict[str, str], name: str, value: str) -> None:
     """One received field into `fields`: the name lower-cased, a repeat joined as HTTP joins
-    it (", "), those in _JOINED_BY_LINE with "\\n" (field_values splits them again)."""
+    it (", "), those in _JOINED_BY_LINE with "\\n" (field_values splits them again), those
+    in _TAKEN_ONCE kept once or, with another value, on a line of their own."""
     key = name.lower()
-    if key in fields:
-        fields[key] += ("\n" if key in _JOINED_BY_LINE else ", ") + value
-    else:
+    if key not in fields:
         fields[key] = value
+    elif key in _TAKEN_ONCE:
+        if value not in field_values(fields[key]):
+            fields[key] += "\n" + value
+    else:
+        fields[key] += ("\n" if key in _JOINED_BY_LINE else ", ") + value
 
 
 def header_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

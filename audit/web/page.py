@@ -25,7 +25,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import lxml.cssselect
@@ -35,7 +35,14 @@ if TYPE_CHECKING:
     from justhtml.dom import Element
 
 from audit.web import stylesheet
-from audit.web.urls import has_public_suffix, host_of, registrable_domain, resolve
+from audit.web.urls import (
+    URL_SPACE,
+    has_public_suffix,
+    host_of,
+    registrable_domain,
+    resolve,
+    same_origin,
+)
 from audit.web.xmlchars import xml_text
 
 # Elements whose content a reader never sees as text.
@@ -68,6 +75,15 @@ _TRAILING = ".,;:!?'\")]}>*"
 class Anchor:
     href: str  # as written in the page, entities decoded
     text: str  # visible label
+    # A tap cannot reach it: it or an element around it is `inert`, or has `pointer-events:
+    # none` in its `style` (a platform can show a link a reader cannot open); in
+    # Page.tapped_anchors also from the page's style sheets.
+    untappable: bool = False
+    # The handlers a tap runs, as (attribute, code): `onclick`, `onmousedown`,
+    # `ontouchstart`, … on it and the elements around it (those of events that bubble),
+    # innermost first: one may open a dialog, cancel the navigation or send the reader
+    # elsewhere (audit.judge.forwards.tap_intercepted decides).
+    tap_handlers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -86,6 +102,11 @@ class Page:
     # bounds): where not, text it reads as shown may be hidden.
     displayed_complete: bool = True
     anchors: list[Anchor] = field(default_factory=list)
+    # The element of each anchor, and the anchors as a tap meets them (tapped_anchors).
+    _anchor_elements: list[lxml.etree._Element] = field(default_factory=list, repr=False)
+    _tapped: list[Anchor] | None = field(default=None, repr=False)
+    _unseen: frozenset[int] | None = field(default=None, repr=False)
+    _modules: frozenset[int] | None = field(default=None, repr=False)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
     # The inline scripts a browser runs (no type, a JavaScript type, a module; see _runs): not
@@ -105,9 +126,21 @@ class Page:
     # Whether the page runs scripts at all (not in a sandbox without them): its event
     # handler attributes (`handlers`) are read only then.
     scripts_run: bool = True
+    # Whether a frame of the page may run a script of the page's origin (a `srcdoc`, a
+    # `javascript:` or same-origin `src`): it may navigate the page itself (`top.location`)
+    # or stop it before its forward (_scripting_frames).
+    frames_script: bool = False
     _handlers: list[str] | None = field(default=None, repr=False)
     canonical: str | None = None
     base_href: str | None = None
+    # The <base> element a browser takes (the first with an href outside a template, a
+    # <noscript> and foreign content), the element of the refresh a browser carries out
+    # (None: the Refresh header's, or none), each runnable script's element, and whether a
+    # Content-Security-Policy of the page names `base-uri` (base_for).
+    _base_element: lxml.etree._Element | None = field(default=None, repr=False)
+    _refresh_element: lxml.etree._Element | None = field(default=None, repr=False)
+    _runnable_elements: list[lxml.etree._Element] = field(default_factory=list, repr=False)
+    _base_guarded: bool = False
     meta_refresh: str | None = None
     # The refresh's delay in seconds (0 when the page gives none it can read), and whether
     # it is inside <noscript> (which a browser running scripts ignores).
@@ -129,6 +162,47 @@ class Page:
         return self.displayed_text
 
     @property
+    def tapped_anchors(self) -> list[Anchor]:
+        """The anchors as a tap meets them: `untappable` also where the page's own style
+        sheets give the link, or an element around it, `pointer-events: none` (a class that
+        greys external links out). Made when first asked for, by the readings of what a tap
+        does (a seed page's links, an interstitial's controls): the sheets cost a real page
+        with a large one several times its parse, which every other page need not pay."""
+        if self._tapped is None:
+            blocked = _sheet_untappable(self)
+            self._tapped = [replace(anchor, untappable=True)
+                            if index in blocked and not anchor.untappable else anchor
+                            for index, anchor in enumerate(self.anchors)]
+        return self._tapped
+
+    @property
+    def unseen_anchors(self) -> frozenset[int]:
+        """The indices of the anchors no reader sees, so none taps: inside an element the
+        markup (`hidden`), a `style`, the page's style sheets or the browser's own sheet (an
+        unopened dialog, a canvas's fallback) hides, or with nothing to draw (_boxless).
+        Made when first asked for, by the reading of an interstitial's controls (a
+        copy-the-link page carrying a link nobody sees read as a warning with a way on:
+        review 136)."""
+        if self._unseen is None:
+            self._unseen = _unseen_anchors(self)
+        return self._unseen
+
+    @property
+    def may_change(self) -> bool:
+        """Whether what the page hides may be shown once it is: by a script (one it runs,
+        one it loads, an event handler), by a `<details>` a tap opens, or by its style sheets
+        themselves (a state a tap or a pointer sets, `:checked` through a label, `:target`, an
+        animation or transition that fades a link in, a `visibility: visible` inside a
+        hidden block: review 137 found each hiding a continue link a reader then taps)."""
+        if self.root is None:
+            return False
+        if self.scripts_run and (self.runnable_scripts or self.handlers
+                                 or _LOADED_SCRIPT(self.root)):
+            return True
+        return bool(_DISCLOSURE(self.root)) or any(
+            _SHEET_REVEALS.search(css) for css, _applies, _certain in _page_sheets(self.root))
+
+    @property
     def handlers(self) -> list[str]:
         """The values of the page's event handler attributes (`onload`, `onclick`, …):
         scripts that run when their event comes, if it comes. Read when first asked for:
@@ -139,10 +213,57 @@ class Page:
         return self._handlers
 
     @property
+    def module_scripts(self) -> frozenset[int]:
+        """The indices of the runnable scripts that are modules (run once the page is
+        parsed, as a deferred script is). Made once (review 139: made at each call, once per
+        script, 10,000 scripts cost 16 s)."""
+        if self._modules is None:
+            self._modules = frozenset(
+                index for index, el in enumerate(self._runnable_elements)
+                if (el.get("type") or "").strip().lower() == "module")
+        return self._modules
+
+    @property
+    def unprompted_handlers(self) -> list[str]:
+        """The event handler attributes' values whose events come without a person doing
+        anything (`onload`, `onpageshow`, an image's `onerror`, an `autofocus` field's
+        `onfocus` …): not a click's, a key's, a pointer's or a form's, which need a tap before
+        they run (review 137: a close button's `onclick="window.close()"` held a forward)."""
+        if self.root is None or not self.scripts_run or not self.handlers:
+            return []
+        return [str(value) for value in _NAMED_HANDLERS(self.root)
+                if str(value).strip() and not _PROMPTED.match(value.attrname.lower())]
+
+    @property
     def base_url(self) -> str | None:
         """What the page's relative URLs are resolved against: its <base href> (itself
         resolved against the page's URL), else the page's URL."""
         return (self.base_href and resolve(self.url, self.base_href)) or self.url
+
+    def forward_base(self, script: int | None = None) -> str | None:
+        """What a forward's relative URL is resolved against, as a browser resolves it when
+        the forward is made: the refresh's (`script` None) or the runnable script's of that
+        index. The page's base only where its <base> comes before the forwarding element (a
+        browser resolves a refresh as its element is read, a script's URL as it runs, and the
+        Refresh header's before any of the page: each read with a later base as the target's
+        site and followed there, where Chromium went to the platform's own page; a review);
+        None where a Content-Security-Policy names `base-uri` (it may refuse the base: which
+        one applies is not read), or where the base is in foreign content (_html_base)."""
+        if self._base_element is None or self.base_href is None:
+            return self.url
+        if self._base_guarded:
+            return None
+        element = (self._refresh_element if script is None
+                   else self._runnable_elements[script]
+                   if script < len(self._runnable_elements) else None)
+        if element is None or self.root is None:
+            return self.url
+        for el in self.root.iter():
+            if el is self._base_element:
+                return self.base_url
+            if el is element:
+                return self.url
+        return self.url
 
     def select(self, selector: str) -> list[lxml.etree._Element]:
         if self.root is None:
@@ -189,8 +310,7 @@ def _displayed(page: Page) -> tuple[str, bool]:
     root = page.root
     if root is None:
         return page.text, True
-    hidden, complete = _sheet_hidden(root)
-    hidden |= set(_BROWSER_HIDDEN(root)) | _unslotted(root)
+    hidden, complete = _hidden_elements(root)
     if not hidden:
         return page.text, complete
     body = root.find("body")
@@ -200,13 +320,127 @@ def _displayed(page: Page) -> tuple[str, bool]:
     return _squash("".join(_walk(top, frozenset(hidden))[0])), complete
 
 
+def _hidden_elements(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element], bool]:
+    """The elements the page's style sheets, the browser's own sheet and its shadow roots
+    hide (their contents with them), and whether every rule that could hide was read."""
+    hidden, complete = _sheet_hidden(root)
+    hidden |= set(_BROWSER_HIDDEN(root)) | _unslotted(root)
+    return hidden, complete
+
+
+def _unseen_anchors(page: Page) -> frozenset[int]:
+    """Page.unseen_anchors: the walk's own hiding (`hidden`, a hiding `style`) with what
+    _hidden_elements adds, down the tree."""
+    root = page.root
+    if root is None or not page._anchor_elements:
+        return frozenset()
+    hidden_by, _complete = _hidden_elements(root)
+    wanted = {el: index for index, el in enumerate(page._anchor_elements)}
+    unseen: set[int] = set()
+    state = [False]
+    for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            state.pop()
+            continue
+        style = el.get("style")
+        hides = state[-1] or el in hidden_by or el.get("hidden") is not None or (
+            style is not None and stylesheet.inline_hides(style))
+        state.append(hides)
+        if el in wanted and (hides or _boxless(el)):
+            unseen.add(wanted[el])
+    return frozenset(unseen)
+
+
+def _boxless(anchor: lxml.etree._Element) -> bool:
+    """A link with nothing in it to draw and nothing a style could draw it by (no `style`,
+    `class` or `id`): no box, nothing to tap (Chromium gives `<a href=…></a>` none)."""
+    return (len(anchor) == 0 and not (anchor.text or "").strip()
+            and not any(anchor.get(name) for name in ("style", "class", "id")))
+
+
+def _sheet_untappable(page: Page) -> set[int]:
+    """The indices of the page's anchors that its style sheets leave no tap reaching:
+    `pointer-events` is inherited, so a link takes the value of the nearest element, itself
+    first, that has one of its own, from the cascade of the rules that match it and its own
+    `style` (as _sheet_hidden reads hiding). Only ever adds to what the walk read from the
+    `style` attributes (in doubt, for review: a `pointer-events: auto` a sheet gives a link
+    inside an inline `none` does not count). Rules past the bounds, or on a page too large
+    to evaluate, are not read (README, "Known limits")."""
+    root = page.root
+    if root is None or not page._anchor_elements:
+        return set()
+    sheets = _page_sheets(root)
+    if not sheets or not stylesheet.may_set_pointer_events(
+            "".join(css for css, _, _ in sheets)):
+        return set()
+    name = stylesheet.POINTER_EVENTS
+    rules = stylesheet.sheet_rules(sheets, (name,))
+    size = _sheet_size(root) if rules else None
+    if size is None:
+        return set()
+    work = [SHEET_WORK]
+    # What each element matched takes of the property from the sheets: the highest
+    # precedence among the rules that match it, whether its value is `none`.
+    taken: dict[lxml.etree._Element, tuple[stylesheet.Precedence, bool]] = {}
+    # The cheapest selectors first (no descendant combinator): where the work budget runs out,
+    # it runs out on the costly ones (a dozen deep rules before `.ext{pointer-events:none}`
+    # left it unread, review 131).
+    for rule, none in sorted([*((rule, True) for rule in rules.hide.get(name, [])),
+                              *((rule, False) for rule in rules.show.get(name, []))],
+                             key=lambda item: item[0][1]):
+        for el in _matching(root, rule, size, work):
+            if el not in taken or taken[el][0] < rule[2]:
+                taken[el] = (rule[2], none)
+    if not any(none for _, none in taken.values()):
+        return set()
+    wanted = {el: index for index, el in enumerate(page._anchor_elements)}
+    blocked: set[int] = set()
+    # The value each element computes, down the tree: its own, else its parent's.
+    computed: list[bool] = [False]
+    for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            computed.pop()
+            continue
+        own = taken.get(el)
+        style = el.get("style")
+        if style is not None and _may_set_pointer_events(style):
+            inline = stylesheet.inline_pointer_events(style)
+            if inline is not None and (own is None or own[0] < (inline[1], (1, 0, 0, 0), 0)):
+                own = ((inline[1], (1, 0, 0, 0), 0), inline[0])
+        computed.append(own[1] if own is not None else computed[-1])
+        if computed[-1] and el in wanted:
+            blocked.add(wanted[el])
+    return blocked
+
+
+def _page_sheets(root: lxml.etree._Element) -> list[tuple[str, bool, bool]]:
+    """The page's style sheets as audit.web.stylesheet reads them: each <style> element's
+    text, whether it applies on hulian's screen and whether for certain. Not a style
+    element's text inside <template> (inert) or <noscript> (a browser running scripts reads
+    it as text), nor one of another type than CSS."""
+    return [(style.text, holds is not False, holds is True)
+            for style in root.iter("style")
+            if style.text and _is_css(style) and not any(
+                True for _ in style.iterancestors("template", "noscript"))
+            for holds in (stylesheet.media_holds(style.get("media") or ""),)]
+
+
 # What a browser's own style sheet hides, which a page need not: a dialog not opened (a
 # login modal a script opens), a closed <details> but its summary, and elements that are
-# never rendered (<datalist>, <noembed>, a ruby's fallback parentheses). Read as hidden for
-# the displayed text only (audit.judge.classify sends words hidden there to review).
+# never rendered (<datalist>, <noembed>, a ruby's fallback parentheses, a canvas's fallback
+# content where scripts run, as a canvas draws instead). Read as hidden for the displayed text
+# (audit.judge.classify sends words hidden there to review) and an interstitial's controls.
 _BROWSER_HIDDEN = lxml.etree.XPath(
     "//dialog[not(@open)] | //details[not(@open)]/*[not(self::summary)] | //datalist"
-    " | //noembed | //rp")
+    " | //noembed | //rp | //canvas/*")
+# A script the page loads (whatever runs it: async, defer, a module).
+_LOADED_SCRIPT = lxml.etree.XPath("boolean(//script[@src])")
+# What shows a hidden part of a page without a script: a disclosure a tap opens, and in a
+# style sheet the states a reader sets, an animation or transition, or `visible` again.
+_DISCLOSURE = lxml.etree.XPath("boolean(//details | //*[@popover] | //*[@popovertarget])")
+_SHEET_REVEALS = re.compile(
+    r":(?:hover|focus|focus-within|focus-visible|active|checked|target|has)\b|animation"
+    r"|transition|visibility\s*:\s*visible", re.IGNORECASE)
 _SHADOW_HOSTS = lxml.etree.XPath("//*[template[@shadowrootmode]]")
 # Elements that may carry a shadow root (besides custom elements, whose names have a hyphen).
 _HOSTS = frozenset({"article", "aside", "blockquote", "body", "div", "footer", "h1", "h2", "h3",
@@ -243,13 +477,7 @@ def _sheet_hidden(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element], 
     count): those that take a hiding value of a property from the cascade of the rules that
     match them and their own `style` (!important, specificity, order; no inheritance: what
     is inside a hidden element is hidden, a `visibility:visible` in it too)."""
-    # Not a style element's text inside <template> (inert) or <noscript> (a browser running
-    # scripts reads it as text), nor one of another type than CSS.
-    sheets = [(style.text, holds is not False, holds is True)
-              for style in root.iter("style")
-              if style.text and _is_css(style) and not any(
-                  True for _ in style.iterancestors("template", "noscript"))
-              for holds in (stylesheet.media_holds(style.get("media") or ""),)]
+    sheets = _page_sheets(root)
     if not sheets or not stylesheet.may_hide("".join(css for css, _, _ in sheets)):
         return set(), True
     rules = stylesheet.sheet_rules(sheets)
@@ -266,7 +494,7 @@ def _sheet_hidden(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element], 
         # elements with text matter to the text; most of what sheets hide (icons, empty
         # containers) has none, and then the rules that show are not evaluated.
         taken: dict[lxml.etree._Element, tuple[stylesheet.Precedence, bool]] = {}
-        for rule in hiding:
+        for rule in sorted(hiding, key=lambda rule: rule[1]):  # the cheapest first
             for el in _matching(root, rule, size, work):
                 if (el not in taken or taken[el][0] < rule[2]) and text_of(el).strip():
                     taken[el] = (rule[2], True)
@@ -394,10 +622,79 @@ def text_of(el: lxml.etree._Element) -> str:
     return str(_STRING_VALUE(el))
 
 
-def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = frozenset()
-          ) -> tuple[list[str], list[str], list[Anchor]]:
+# The handler attributes a tap on a link runs (a press, a click, a touch, a pointer's, and
+# those a tap fires before the click: mouseover and focus, in which a link's address can be
+# rewritten as it is tapped).
+_BUBBLING_TAP_HANDLERS = (
+    "onclick", "onauxclick", "onmousedown", "onmouseup", "onpointerdown", "onpointerup",
+    "ontouchstart", "ontouchend", "onmouseover", "onpointerover", "onmousemove",
+    "onpointermove", "onfocusin")
+# ... and those of events that do not bubble: they run on a tap of the link itself only (an
+# element around it never gets them).
+_OWN_TAP_HANDLERS = ("onfocus", "onmouseenter", "onpointerenter")
+_TAP_HANDLERS = _BUBBLING_TAP_HANDLERS + _OWN_TAP_HANDLERS
+# Elements that change what a tap on a link inside them does, besides a `pointer-events` in
+# their style (which the walk reads with the style it reads anyway): `inert`, a tap's handler
+# (any `on…` attribute is looked at: one pass over each element's attributes costs libxml2
+# less than a test per name, and less than looking for the words in the page's text first).
+# The attributes are found by libxml2 and their elements taken in Python: the query's own
+# parent step (`…/..`) merged its node sets at a cost that grew with their square, 6 s for
+# 80,000 marked elements in one link (review 131), where this is linear and as fast on real
+# pages.
+_TAP_MARKED = lxml.etree.XPath("//@*[starts-with(name(), 'on') or name() = 'inert']")
+
+
+def _tap_marked(root: lxml.etree._Element) -> frozenset[lxml.etree._Element]:
+    """The elements with an attribute of _TAP_MARKED."""
+    found = _TAP_MARKED(root)
+    if not isinstance(found, list) or not found:
+        return frozenset()
+    elements = (getattr(attribute, "getparent", lambda: None)() for attribute in found)
+    return frozenset(el for el in elements
+                     if isinstance(el, lxml.etree._Element) and isinstance(el.tag, str))
+
+
+# An element's tap state: inside an inert element, `pointer-events: none` in force, and the
+# tap handlers around it of events that bubble (innermost first).
+_TapState = tuple[bool, bool, tuple[tuple[str, str], ...]]
+_NO_TAP_STATE: _TapState = (False, False, ())
+
+
+def _tap_state(el: lxml.etree._Element, outer: _TapState) -> _TapState:
+    """The tap state inside `el` (one of _TAP_MARKED, or one whose style may set
+    `pointer-events`), given the one around it."""
+    inert, no_pointer, handlers = outer
+    inert = inert or el.get("inert") is not None
+    style = el.get("style")
+    if style is not None and _may_set_pointer_events(style):
+        setting = stylesheet.inline_pointer_events_none(style)
+        if setting is not None:
+            no_pointer = setting
+    own = _handlers_of(el, _BUBBLING_TAP_HANDLERS)
+    return inert, no_pointer, (own + handlers) if own else handlers
+
+
+def _may_set_pointer_events(style: str) -> bool:
+    """A cheap test before the style is parsed: could it set `pointer-events` (its name in
+    any case, or written with an escape)? Not `cursor: pointer`, the commonest style of a
+    clickable list, each parsed made a page of them four times slower to read (a review)."""
+    lowered = style.lower()
+    return "pointer-events" in lowered or ("\\" in lowered and "pointer" in lowered)
+
+
+def _handlers_of(el: lxml.etree._Element, names: tuple[str, ...]
+                 ) -> tuple[tuple[str, str], ...]:
+    return tuple((name, str(value)) for name in names if (value := el.get(name)) is not None)
+
+
+def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = frozenset(),
+          tap_marked: frozenset[lxml.etree._Element] = frozenset(),
+          tap: _TapState | None = None, read_taps: bool = False,
+          ) -> tuple[list[str], list[str], list[Anchor], list[lxml.etree._Element]]:
     """One pass over the tree: all visible text, visible text outside <a>, and the anchors;
-    `hidden_by`: elements hidden besides those their markup hides (_sheet_hidden).
+    `hidden_by`: elements hidden besides those their markup hides (_sheet_hidden);
+    `tap_marked`: elements that change what a tap on a link does (_TAP_MARKED); `tap`: the
+    tap state around `top`; `read_taps`: read the tap state (the anchors are wanted).
 
     The hot path of every crawled page, so it is one loop over lxml's own walker (no Python
     call per element): on entering an element, a block starts a line; the text of a hidden
@@ -407,10 +704,19 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
     parts: list[str] = []
     loose: list[str] = []
     anchors: list[Anchor] = []
+    elements: list[lxml.etree._Element] = []  # each anchor's
     in_anchor = hidden = False
-    # Per open element: in_anchor and hidden as they were outside it, whether it is a block,
-    # whether it is a link.
-    stack: list[tuple[bool, bool, bool, bool]] = []
+    tap = tap or _NO_TAP_STATE
+    # The anchor being walked (its index): a tap lands on what the link holds, so the
+    # handlers of its contents run first (`<a href><span onclick="…alert('链接已复制…')">`, read
+    # as a plain link: a review). Content that sets `pointer-events` back inside a greyed-out
+    # link is not read as taking the tap back: whether it has a box to tap (hidden, empty,
+    # off-screen, clipped) needs layout (the review of that reading found each read open).
+    anchor_index: int | None = None
+    inner_handlers: dict[int, list[tuple[str, str]]] = {}
+    # Per open element: in_anchor, hidden and the tap state as they were outside it, whether
+    # it is a block, whether it is a link, the anchor open outside it.
+    stack: list[tuple[bool, bool, bool, bool, _TapState, int | None]] = []
     walker = lxml.etree.iterwalk(top, events=("start", "end", "comment", "pi"))
     for event, el in walker:
         if event == "start":
@@ -421,7 +727,7 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
                 parts.append("\n")
                 if not in_anchor:
                     loose.append("\n")
-            stack.append((in_anchor, hidden, block, tag == "a"))
+            stack.append((in_anchor, hidden, block, tag == "a", tap, anchor_index))
             if tag in _INVISIBLE:
                 # Also a declarative shadow root's template: what of it a browser shows (one
                 # root a host, slots, light children) is not read, and walked whole it showed
@@ -429,18 +735,31 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
                 # shows_nothing counts it as something shown.
                 walker.skip_subtree()
             else:
-                # Hidden elements show no text, but their links are still links on the page.
+                # Hidden elements show no text, but their links are still links on the page,
+                # and what a tap on them does is read (a folded post a script unfolds).
+                style = el.get("style") if read_taps or not hidden else None
                 if not hidden:
-                    style = el.get("style")
                     hidden = el.get("hidden") is not None or (
                         style is not None and stylesheet.inline_hides(style)) or (
                         bool(hidden_by) and el in hidden_by)
+                marked = bool(tap_marked) and el in tap_marked
+                if marked or (read_taps and style is not None and _may_set_pointer_events(style)):
+                    tap = _tap_state(el, tap)
+                    if marked and anchor_index is not None and tag != "a":
+                        inner_handlers.setdefault(anchor_index, []).extend(
+                            _handlers_of(el, _TAP_HANDLERS))
                 if tag == "a":
                     href = el.get("href")
                     if href is not None:
                         # Most links hold only text: then their text is all their text.
                         label = (el.text or "") if len(el) == 0 else text_of(el)
-                        anchors.append(Anchor(html.unescape(href), _one_line(label)))
+                        handlers = tap[2]
+                        if marked:
+                            handlers = _handlers_of(el, _OWN_TAP_HANDLERS) + handlers
+                        anchor_index = len(anchors)
+                        anchors.append(Anchor(html.unescape(href), _one_line(label),
+                                              tap[0] or tap[1], handlers))
+                        elements.append(el)
                         # Link text is visible but not "text outside links": cut the loose
                         # stream.
                         loose.append("\n")
@@ -452,7 +771,7 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
                         loose.append(text)
             continue
         if event == "end":
-            in_anchor, hidden, block, link = stack.pop()
+            in_anchor, hidden, block, link, tap, anchor_index = stack.pop()
             if link:
                 loose.append("\n")
             if block and not hidden:
@@ -465,7 +784,11 @@ def _walk(top: lxml.etree._Element, hidden_by: frozenset[lxml.etree._Element] = 
             parts.append(tail)
             if not in_anchor:
                 loose.append(tail)
-    return parts, loose, anchors
+    for index, inner in inner_handlers.items():
+        # innermost first: the deepest content's handlers run before the link's
+        anchors[index] = replace(anchors[index],
+                                 tap_handlers=(*reversed(inner), *anchors[index].tap_handlers))
+    return parts, loose, anchors, elements
 
 
 # Characters a browser does not draw: Unicode's format characters (category Cf: zero-width
@@ -665,7 +988,44 @@ def _libxml2_tree(text: str) -> tuple[lxml.etree._Element | None, str | None]:
             deep = entry.type == _RESOURCE_LIMIT and "depth" in entry.message
             issue = "depth_cut" if deep else "unparsed_tail"
             break
+    if root is not None:
+        _end_head(root)
     return root, issue
+
+
+# What HTML's "in head" insertion mode keeps in <head>; any other element starts the body.
+_HEAD_CONTENT = frozenset({"base", "basefont", "bgsound", "link", "meta", "title", "noscript",
+                           "noframes", "style", "script", "template"})
+
+
+def _end_head(root: lxml.etree._Element) -> None:
+    """The body a browser makes of a page that leaves out `<body>`: libxml2 (an HTML 4
+    parser) keeps an element it does not know as body content (`main`, `section`, `article`,
+    `header`, `marquee`, a custom element …) in `<head>` with everything inside and after it
+    up to a tag it does know, where a browser ends the head at the first element that is no
+    head content. Left there, a notice and its links read as no text at all (review 136: a
+    countdown in `<main>` read as a blank redirect, `wrapped`)."""
+    head = root.find("head")
+    if head is None:
+        return
+    moving: list[lxml.etree._Element] = []
+    for child in head:
+        if moving or (isinstance(child.tag, str)
+                      and child.tag.lower() not in _HEAD_CONTENT):
+            moving.append(child)
+    if not moving:
+        return
+    body = root.find("body")
+    if body is None:
+        body = lxml.etree.Element("body")
+        head.addnext(body)
+    # The moved elements come before what the body held: its leading text follows them. One
+    # slice assignment: an insert at each index walks that many siblings (review 137: 320,000
+    # elements took 218 s).
+    last = moving[-1]
+    last.tail = (last.tail or "") + (body.text or "") or None
+    body.text = None
+    body[:0] = moving
 
 
 XHTML_NAMESPACE = "http://www.w3.org/1999/xhtml"
@@ -1033,6 +1393,26 @@ _REFUSE_ALL = _ScriptPolicy(frozenset(), frozenset(), inline=False)
 # Where a meta or a script does nothing: inert, or raw text with scripts on; foreign content.
 _INERT = {"noscript", "template"}
 _NAMES_CSP = re.compile("content-security-policy", re.IGNORECASE)
+_NAMES_BASE_URI = re.compile("base-uri", re.IGNORECASE)
+# The <base> elements with an href, in document order: a browser takes the first that is an
+# HTML element (_html_base).
+_BASES = lxml.etree.XPath("//base[@href]", smart_strings=False)
+
+
+def _html_base(base: lxml.etree._Element) -> bool | None:
+    """Whether a browser takes this <base>: False for one in a template (inert) or in
+    <noscript> (text to a browser running scripts); None for one in <svg> or <math>, where
+    HTML's tree builder decides by rules libxml2's tree does not show (integration points,
+    `<mi>`, `<mtext>`, an SVG `<desc>`, and tags such as `<p>` or `<font color>` that break
+    out of foreign content: taken or left out, hulian read forwards where Chromium did not,
+    reviews 129, 131 and 132); True otherwise."""
+    foreign = False
+    for outer in base.iterancestors():
+        tag = outer.tag.lower() if isinstance(outer.tag, str) else ""
+        if tag in ("template", "noscript"):
+            return False
+        foreign = foreign or tag in ("svg", "math")
+    return None if foreign else True
 
 
 def _allowed(scripts: list[lxml.etree._Element], header_policies: list[str],
@@ -1063,6 +1443,45 @@ def _allowed(scripts: list[lxml.etree._Element], header_policies: list[str],
         if all(_allows_inline(policy, script) for policy in applying):
             allowed.append(script)
     return allowed
+
+
+def _scripting_frames(root: lxml.etree._Element, url: str | None) -> bool:
+    """Whether a frame of the page (an iframe, a frame, an object's or an embed's document;
+    outside a template or noscript) may run a script that navigates or stops the page: a
+    `srcdoc` (its document is the page's origin), a `javascript:` src that does something, or
+    a src on the page's own scheme, host and port; unless its `sandbox` leaves out scripts, or
+    both the origin and top navigation. Its document is not read: a srcdoc's
+    `top.location.replace('/notice')` or `parent.stop()` kept a forward from being made in
+    Chromium, read `wrapped` (review 136; objects, embeds and a sandbox allowing top
+    navigation, review 137). A frame of another origin cannot navigate the page without a tap
+    (Chromium's rule)."""
+    for frame in root.iter("iframe", "frame", "object", "embed"):
+        if any(True for _ in frame.iterancestors("template", "noscript")):
+            continue
+        sandbox = frame.get("sandbox")
+        if sandbox is not None:
+            allowed = set(sandbox.lower().split())
+            if "allow-scripts" not in allowed or not allowed & {"allow-same-origin",
+                                                                 "allow-top-navigation"}:
+                continue
+        if frame.get("srcdoc") is not None and frame.tag in ("iframe", "frame"):
+            return True
+        src = (frame.get("data" if frame.tag == "object" else "src") or "").strip(URL_SPACE)
+        if src.lower().startswith("javascript:"):
+            if not _INERT_JAVASCRIPT.match(src):
+                return True
+            continue
+        if src and url:
+            resolved = resolve(url, src)
+            if resolved is not None and same_origin(url, resolved):
+                return True
+    return False
+
+
+# A `javascript:` URL that does nothing: an old idiom for a blank frame.
+_INERT_JAVASCRIPT = re.compile(
+    r"javascript:\s*(?:false|true|0|null|undefined|''|\"\"|void\s*\(?\s*0\s*\)?)?\s*;?\s*$",
+    re.IGNORECASE)
 
 
 def _sandboxed(policy: str) -> bool:
@@ -1113,6 +1532,13 @@ def _runs(script: lxml.etree._Element) -> bool:
 _HANDLERS = lxml.etree.XPath(
     "//@*[namespace-uri() = '' and starts-with(translate(local-name(), 'ON', 'on'), 'on')]",
     smart_strings=False)
+_NAMED_HANDLERS = lxml.etree.XPath(
+    "//@*[namespace-uri() = '' and starts-with(translate(local-name(), 'ON', 'on'), 'on')]")
+# The events a person's action makes: a tap, a key, a pointer, a form's input.
+# (`toggle` is not one: a `<details open>` fires it by itself as the page loads, review 138.)
+_PROMPTED = re.compile(
+    r"on(?:(?:dbl|aux)?click|contextmenu|mouse\w*|pointer\w*|touch\w*|key\w*|wheel|drag\w*"
+    r"|drop|copy|cut|paste|beforeinput|input|change|submit|reset|select|search)$")
 
 
 def _external_before(root: lxml.etree._Element, runnable: list[lxml.etree._Element],
@@ -1168,7 +1594,6 @@ _ASCII_WHITESPACE = " \t\n\f\r"
 _BLINK_WHITESPACE = ("\t\n\v\f\r \u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                      "\u2008\u2009\u200a\u2028\u205f\u3000")
 # What the URL standard strips around a URL: C0 controls and space (no Unicode space).
-_C0_OR_SPACE = "".join(map(chr, range(0x21)))
 
 
 def declared_refresh(content: str) -> tuple[int, str | None] | None:
@@ -1221,11 +1646,15 @@ def declared_refresh(content: str) -> tuple[int, str | None] | None:
     return delay, url
 
 
-def _scheduled(refreshes: list[tuple[int, str | None]]) -> tuple[int, str | None] | None:
+# A refresh as declared (its delay and URL) and its <meta> element (None: the Refresh header).
+_Refresh = tuple[int, str | None, lxml.etree._Element | None]
+
+
+def _scheduled(refreshes: list[_Refresh]) -> _Refresh | None:
     """The refresh Chromium carries out of several, in document order: each replaces the one
     before it unless that one is sooner (Blink's HttpRefreshScheduler; the HTML standard
     keeps the first, Chromium does not)."""
-    chosen: tuple[int, str | None] | None = None
+    chosen: _Refresh | None = None
     for refresh in refreshes:
         if chosen is None or refresh[0] <= chosen[0]:
             chosen = refresh
@@ -1268,15 +1697,17 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
     # The refreshes a browser running scripts acts on: the response's Refresh header first
     # (Chromium reads it as the document starts; ignored, it left a page that forwards at
     # once read as a block: an adversarial review), then the page's own, in order.
-    header_refresh = declared_refresh(refresh) if refresh is not None else None
-    live: list[tuple[int, str | None]] = [header_refresh] if header_refresh is not None else []
-    inert: list[tuple[int, str | None]] = []  # inside <noscript>: only without scripts
+    declared_header = declared_refresh(refresh) if refresh is not None else None
+    header_refresh = (*declared_header, None) if declared_header is not None else None
+    live: list[_Refresh] = [header_refresh] if header_refresh is not None else []
+    inert: list[_Refresh] = []  # inside <noscript>: only without scripts
     # Each policy of the header (a comma separates policies, all enforced) as a meta's: read
     # from the page alone, a block page whose header forbade its inline forward read as
     # forwarding to the target (an adversarial review).
     header_policies = csp.split(",") if csp else []
     sandboxed = any(_sandboxed(policy) for policy in header_policies)
     page.scripts_run = not sandboxed
+    page.frames_script = not sandboxed and _scripting_frames(root, url)
     meta_policies = _meta_policies(text, root)
     for meta in root.iter("meta"):
         name = (meta.get("property") or meta.get("name") or "").lower()
@@ -1289,7 +1720,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
             declared = declared_refresh(meta.get("content", ""))
             ancestors = {a.tag for a in meta.iterancestors("template", "noscript")}
             if declared is not None and "template" not in ancestors:  # a template is inert
-                (inert if "noscript" in ancestors else live).append(declared)
+                (inert if "noscript" in ancestors else live).append((*declared, meta))
     if sandboxed:
         # A document sandboxed without scripts refuses its meta refreshes (Chromium), not
         # the header's (a review: a block page under `sandbox` forwarded by its meta).
@@ -1303,12 +1734,22 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         page.meta_refresh = scheduled[1].strip(_ASCII_WHITESPACE)
         page.meta_refresh_delay = float(scheduled[0])
         page.meta_refresh_in_noscript = in_noscript
+        page._refresh_element = scheduled[2]
     for link in root.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
             page.canonical = link.get("href", "").strip()
-    base = root.find(".//base[@href]")
+    bases = _BASES(root)
+    # The first base a browser may take; one in foreign content is in doubt, and then the
+    # page's relative forwards are not followed (forward_base), whichever base applies.
+    taken = ((el, _html_base(el)) for el in (bases if isinstance(bases, list) else [])
+             if isinstance(el, lxml.etree._Element))
+    base, certain = next(((el, takes) for el, takes in taken if takes is not False),
+                         (None, None))
     if base is not None:
-        page.base_href = base.get("href", "").strip(_C0_OR_SPACE) or None
+        page._base_element = base
+        page.base_href = base.get("href", "").strip(URL_SPACE) or None
+        page._base_guarded = certain is None or _NAMES_BASE_URI.search(csp or "") is not None or (
+            _NAMES_CSP.search(text) is not None and _NAMES_BASE_URI.search(text) is not None)
 
     inline = [s for s in root.iter("script") if s.text and not s.get("src")]
     page.scripts = [s.text for s in inline]
@@ -1317,6 +1758,7 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         runnable = [s for s in _allowed(inline, header_policies, meta_policies)
                     if _runs(s) and s not in dropped]
         page.runnable_scripts = [s.text for s in runnable]
+        page._runnable_elements = runnable
         (page.external_before, page.blocking_external,
          page.blocking_scripts) = _external_before(root, runnable, url)
 
@@ -1325,7 +1767,16 @@ def parse_page(text: str, url: str | None = None, *, truncated: bool = False,
         page.parse_issue = "encoding_unsure"
 
     body = root.find("body")
-    parts, loose, page.anchors = _walk(body if body is not None else root)
+    top = body if body is not None else root
+    marked = _tap_marked(root)
+    # The tap state the walk starts in: that of the elements around its top (`<html
+    # onclick>` runs for every tap in the body).
+    tap = _NO_TAP_STATE
+    for outer in reversed(list(top.iterancestors())):
+        if outer in marked or _may_set_pointer_events(outer.get("style") or ""):
+            tap = _tap_state(outer, tap)
+    parts, loose, page.anchors, page._anchor_elements = _walk(top, tap_marked=marked, tap=tap,
+                                                              read_taps=True)
     page.text = _squash("".join(parts))
     page.text_urls = find_text_urls("".join(loose))
     return page

@@ -1,7 +1,9 @@
 """What a page's own style sheets take out of sight: the rules of its <style> elements that
 hide an element (display:none, visibility:hidden or collapse, opacity:0) and those that could
 show it again, as XPath for the page's tree (audit.web.page evaluates them); and what an
-element's own `style` attribute says of the same properties.
+element's own `style` attribute says of the same properties. The same rules read
+`pointer-events` (POINTER_EVENTS), whose `none` takes a link from a tap (audit.web.page
+`Page.tapped_anchors`).
 
 Why: hulian reads a hop's page from its source, without a browser (a chain's hops are not
 rendered). A block page could carry words the reader never sees, hidden by a class
@@ -55,6 +57,10 @@ from cssselect.xpath import ExpressionError
 # The properties whose values hide an element and everything in it (a descendant's
 # `visibility: visible` is read as hidden with it: in doubt, hidden).
 HIDING = ("display", "visibility", "opacity")
+# The property whose `none` lets a tap go through an element and what is inside it (a link
+# greyed out by a class: audit.web.page reads it for the links a tap meets). Read from the
+# sheets with the rules' own machinery, its `none` in the place of a hiding value.
+POINTER_EVENTS = "pointer-events"
 
 # Bounds on what a page can make hulian evaluate (see the module's docstring).
 SHEET_CHARS = 128 * 1024
@@ -116,6 +122,15 @@ def hides(name: str, value: str) -> bool | None:
     for nothing)."""
     if name not in HIDING:
         return None
+    return _setting(name, value)
+
+
+def _setting(name: str, value: str) -> bool | None:
+    """What a declaration of HIDING or POINTER_EVENTS sets: True for its hiding value (or
+    `pointer-events: none`), False for a valid value that shows (or lets a tap in), None
+    for a value a browser rejects, or one that takes the parent's (no setting of its own)."""
+    if name == POINTER_EVENTS:
+        return pointer_events_none(value)
     value = _SPACES.sub(" ", value.strip(_SPACE).lower())
     if name == "opacity":
         if value in _WIDE:
@@ -139,6 +154,11 @@ def may_hide(css: str) -> bool:
     may spell one with escapes, `disp\\lay`.)"""
     lowered = css.lower()
     return any(name in lowered for name in HIDING) or "\\" in css
+
+
+def may_set_pointer_events(css: str) -> bool:
+    """The same test for POINTER_EVENTS."""
+    return POINTER_EVENTS in css.lower() or "\\" in css
 
 
 # Properties that write text of their own into the page (`content: "…"`, a list marker of a
@@ -254,6 +274,71 @@ def _parse_inline(style: str) -> dict[str, Setting]:
         return {}
 
 
+# `pointer-events`' keywords (CSS UI 4 and SVG's, which an HTML element reads as `auto`).
+_POINTER_EVENTS = frozenset({"auto", "none", "visiblepainted", "visiblefill", "visiblestroke",
+                             "visible", "painted", "fill", "stroke", "all", "bounding-box"})
+
+
+def pointer_events_none(value: str) -> bool | None:
+    """What a `pointer-events` value says: True for `none` (a tap goes through the element:
+    a link under it cannot be tapped), False for another valid value (`initial` is `auto`),
+    None for `inherit`/`unset`/`revert` (the parent's holds) or a value a browser rejects."""
+    value = _SPACES.sub(" ", value.strip(_SPACE).lower())
+    if value == "initial":
+        return False
+    if "var(" in value:
+        # a custom property's value is not read: it may be `none` (in doubt, for review: a
+        # `pointer-events: var(--pe)` greying links out read open, review 131)
+        return True
+    return value == "none" if value in _POINTER_EVENTS else None
+
+
+def inline_pointer_events_none(style: str) -> bool | None:
+    """Whether an element's `style` attribute sets `pointer-events` to `none`
+    (pointer_events_none): True; False for another value; None where it sets nothing, or
+    `inherit`/`unset`/`revert` (the parent's holds). The last declaration wins, an
+    !important one over any other; a value a browser rejects counts for nothing."""
+    try:
+        items = tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True)
+    except RecursionError:
+        return None
+    setting: bool | None = None
+    important = False
+    for item in items:
+        if not (isinstance(item, tinycss2.ast.Declaration)
+                and item.lower_name == POINTER_EVENTS):
+            continue
+        value = _SPACES.sub(" ", tinycss2.serialize(item.value).strip(_SPACE).lower())
+        if not (value in _WIDE or value in _POINTER_EVENTS):
+            continue  # rejected: counts for nothing
+        if item.important or not important:
+            setting, important = pointer_events_none(value), bool(item.important)
+    return setting
+
+
+def inline_pointer_events(style: str) -> Setting | None:
+    """An element's `style` attribute's `pointer-events` as a sheet's rule reads it (its
+    `none`, and whether !important), for the cascade against the sheets' rules; None where
+    it sets nothing of its own. Each distinct short attribute is tokenized once, as
+    parsed_inline_settings does."""
+    if len(style) <= _CACHED_STYLE_CHARS:
+        return _cached_pointer_events(style)
+    return _pointer_events_setting(style)
+
+
+@functools.lru_cache(maxsize=4_096)
+def _cached_pointer_events(style: str) -> Setting | None:
+    return _pointer_events_setting(style)
+
+
+def _pointer_events_setting(style: str) -> Setting | None:
+    try:
+        items = tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True)
+    except RecursionError:
+        return None
+    return _effective(_declarations(items, (POINTER_EVENTS,))).get(POINTER_EVENTS)
+
+
 # A hiding value holds one of these, unless escapes or a comment break it up: an attribute
 # with none of them is not read further (most of a page's elements with a style do not hide,
 # and the walk of every page asks of each).
@@ -268,11 +353,12 @@ def inline_hides(style: str) -> bool:
     return any(hiding for hiding, _ in inline_settings(style).values())
 
 
-def _declarations(items: list[tinycss2.ast.Node]) -> list[tuple[str, bool, bool]]:
+def _declarations(items: list[tinycss2.ast.Node], names: tuple[str, ...] = HIDING
+                  ) -> list[tuple[str, bool, bool]]:
     found = []
     for item in items:
-        if isinstance(item, tinycss2.ast.Declaration) and item.lower_name in HIDING:
-            hiding = hides(item.lower_name, tinycss2.serialize(item.value))
+        if isinstance(item, tinycss2.ast.Declaration) and item.lower_name in names:
+            hiding = _setting(item.lower_name, tinycss2.serialize(item.value))
             if hiding is not None:
                 found.append((item.lower_name, hiding, bool(item.important)))
     return found
@@ -366,10 +452,60 @@ def _feature_holds(feature: str) -> bool | None:
 _Found = list[tuple[list[str], dict[str, Setting], bool, bool]]
 
 
-def sheet_rules(sheets: list[tuple[str, bool, bool]]) -> SheetRules:
+# The states a tap itself puts a link and its ancestors in (hovered, pressed, focused): a
+# rule that greys out under one holds as the tap lands (`.ext:active{pointer-events:none}`
+# keeps the tap from the link, read open by a reading that never matches them: review 131).
+# Each is read as holding, by a condition of the same specificity that always holds; only in
+# a rule that gives `none` (a rule that gives a tap back on `:hover` never does: the element
+# never gets the state, review 132), and only at the selector's top level (not inside
+# `:not(…)`, an attribute's value or an escape).
+_TAP_STATES = re.compile(r":(?:hover|active|focus-within|focus-visible|focus)(?![\w-])",
+                         re.IGNORECASE)
+_IN_STATE = ":not(.hulian-no-such-class)"
+
+
+def _in_tap_state(selector: str) -> str:
+    """The selector with the tap's states read as holding where they stand at its top level."""
+    if ":" not in selector:
+        return selector
+    out: list[str] = []
+    depth, quote, index = 0, "", 0
+    while index < len(selector):
+        char = selector[index]
+        if quote:
+            if char == "\\":
+                out.append(selector[index:index + 2])
+                index += 2
+                continue
+            quote = "" if char == quote else quote
+        elif char == "\\":
+            out.append(selector[index:index + 2])
+            index += 2
+            continue
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == ":" and depth == 0:
+            state = _TAP_STATES.match(selector, index)
+            if state is not None:
+                out.append(_IN_STATE)
+                index = state.end()
+                continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def sheet_rules(sheets: list[tuple[str, bool, bool]], names: tuple[str, ...] = HIDING
+                ) -> SheetRules:
     """The rules of a page's style elements, in document order: each its text, whether it
-    applies on hulian's screen and whether for certain (its `media`: media_holds). Only the
-    properties some rule hides are kept, with every rule that sets them otherwise. A rule
+    applies on hulian's screen and whether for certain (its `media`: media_holds), for the
+    properties `names` (HIDING, or POINTER_EVENTS, whose `none` is read as a hiding value).
+    Only the properties some rule hides are kept, with every rule that sets them otherwise.
+    A rule
     under a condition hulian cannot evaluate (a media feature other than sizes, @supports,
     @container, @scope, @starting-style) is read where it hides and not where it shows: in
     doubt an element is hidden, which only makes a page less excusable (the readings that
@@ -387,7 +523,7 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]]) -> SheetRules:
             break
         try:
             _read(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
-                  [], (screen, certain), found, 0, rules)
+                  [], (screen, certain), found, 0, rules, names)
         except RecursionError:  # nested thousands deep: what was read so far stands
             rules.complete = False
     hidden = {name for _, settings, screen, _ in found
@@ -398,7 +534,9 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]]) -> SheetRules:
                   and screen and (certain or setting[0])}
         if not wanted:
             continue
-        xpaths, whole = _xpaths(group, budget)
+        greys = wanted.get(POINTER_EVENTS, (False, False))[0]
+        xpaths, whole = _xpaths([_in_tap_state(text) for text in group] if greys else group,
+                                budget)
         if not whole and any(hiding for hiding, _ in wanted.values()):
             rules.complete = False
         for name, (hiding, important) in wanted.items():
@@ -415,14 +553,14 @@ _GROUPING = frozenset({"media", "layer", "supports", "container", "scope", "docu
 
 
 def _read(nodes: list[tinycss2.ast.Node], parents: list[str], applies: tuple[bool, bool],
-          found: _Found, depth: int, rules: SheetRules) -> None:
+          found: _Found, depth: int, rules: SheetRules, names: tuple[str, ...]) -> None:
     """Rules and declarations of a rule list or block; `parents`: the selectors of the rule
     they are nested in (none at the top); `applies`: on screen, and for certain. What is past
     the bounds is not read, and `rules` is not complete."""
     if depth > NESTING:
         rules.complete = False
         return
-    declarations = _effective(_declarations(nodes)) if parents else {}
+    declarations = _effective(_declarations(nodes, names)) if parents else {}
     if declarations:
         found.append((parents, declarations, *applies))
     for node in nodes:
@@ -437,7 +575,7 @@ def _read(nodes: list[tinycss2.ast.Node], parents: list[str], applies: tuple[boo
                                                       skip_whitespace=True) if parents
                        else tinycss2.parse_rule_list(node.content, skip_comments=True,
                                                      skip_whitespace=True))
-            _read(content, parents, (screen, certain), found, depth + 1, rules)
+            _read(content, parents, (screen, certain), found, depth + 1, rules, names)
         elif isinstance(node, tinycss2.ast.QualifiedRule):
             own = _selector_list(node.prelude)
             if parents and (len(parents) * len(own) > SELECTORS or sum(
@@ -449,7 +587,7 @@ def _read(nodes: list[tinycss2.ast.Node], parents: list[str], applies: tuple[boo
                 for parent in parents for mine in own]
             _read(tinycss2.parse_blocks_contents(node.content, skip_comments=True,
                                                  skip_whitespace=True),
-                  group, applies, found, depth + 1, rules)
+                  group, applies, found, depth + 1, rules, names)
 
 
 def _selector_list(prelude: list[tinycss2.ast.Node]) -> list[str]:

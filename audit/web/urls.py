@@ -266,6 +266,17 @@ def _origin_of(base: str) -> str | None:
     return f"{url.protocol}//{url.host}" if url.host else None
 
 
+def same_origin(first: str, second: str) -> bool:
+    """Whether two http(s) URLs are of one origin (scheme, host and port, as a browser
+    compares them)."""
+    try:
+        one, other = ada_url.URL(first), ada_url.URL(second)
+    except ValueError:
+        return False
+    return (one.protocol in ("http:", "https:") and bool(one.host)
+            and one.origin == other.origin)
+
+
 # The statuses a browser follows a Location of (Fetch's redirect statuses; Chromium's too).
 # A 300, 305 or 306 with a Location is a page to a browser: followed, a block page served
 # with 300 and the target in its Location read as the link opened (an adversarial review).
@@ -273,8 +284,9 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 def redirects(status: int | None, location: str | None) -> bool:
-    """Whether a browser follows this answer's Location."""
-    return status in REDIRECT_STATUSES and bool(location)
+    """Whether a browser follows this answer's Location: not where it has two different
+    ones (audit.web.fields keeps them on lines of their own), which Chromium refuses."""
+    return status in REDIRECT_STATUSES and bool(location) and "\n" not in (location or "")
 
 
 # hulian's own mark on a link it plants for a capture (audit/measure/capture/chains.py): it
@@ -321,10 +333,28 @@ def header_url(value: str) -> str:
         return value
 
 
+def _cleaned(href: str) -> str:
+    """An href as a URL parser reads it: C0 controls and spaces stripped from its ends, tabs
+    and line breaks dropped anywhere in it."""
+    return href.strip(URL_SPACE).replace("\n", "").replace("\t", "").replace("\r", "")
+
+
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def off_the_web(href: str) -> bool:
+    """Whether an href names a scheme other than the web's (`about:`, `data:`,
+    `javascript:`, `file:`, `ftp:`, an app's), as a URL parser reads it (`java\tscript:`,
+    `\x01about:blank`: reviews 138, 139); a relative one names none."""
+    scheme = _SCHEME.match(_cleaned(href))
+    return scheme is not None and scheme.group(1).lower() not in _WEB_SCHEMES
+
+
 def resolve(base: str | None, href: str) -> str | None:
     """Absolute URL of an href as a browser resolves it (the WHATWG URL standard, read by
     Ada), or None for non-links (javascript:, mailto:, #frag, empty)."""
-    href = href.strip(URL_SPACE).replace("\n", "").replace("\t", "").replace("\r", "")
+    href = _cleaned(href)
     if not href or href.startswith("#"):
         return None
     if _plain(href):
@@ -340,8 +370,7 @@ def resolve(base: str | None, href: str) -> str | None:
 def _resolve_general(base: str | None, href: str) -> str | None:
     """resolve() through Ada's join, for any cleaned, non-empty href (the tests hold the fast
     paths above to it)."""
-    scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
-    if scheme and scheme.group(1).lower() not in ("http", "https"):
+    if off_the_web(href):
         return None
     if base and not ada_url.check_url(base):
         base = None  # a page whose own URL is unreadable: only absolute hrefs lead anywhere
@@ -355,10 +384,16 @@ def _resolve_general(base: str | None, href: str) -> str | None:
 
 
 # URLs that safe_url_string returns unchanged, recognised without running it (it costs more
-# than the rest of a hop's bookkeeping): a lower-case ASCII host, a port without leading
-# zeros, a path, and only characters it leaves alone. tests/test_http1.py holds the two to
-# the same answers on generated URLs.
-_WIRE_READY = re.compile(r"https?://[a-z0-9.-]+(?::[1-9][0-9]{0,4})?/[A-Za-z0-9\-._~/?=&:+,;@!$*()%]*")
+# than the rest of a hop's bookkeeping): a lower-case ASCII host whose last label starts with
+# a letter, a port without leading zeros, a path without dot segments, and only characters it
+# leaves alone. w3lib 2.6 reads URLs as the URL standard does (and so as Scrapy then sends
+# them): a host ending in a number is an IPv4 address ("0" is 0.0.0.0, "127.1" 127.0.0.1),
+# "/a/../b" is "/b"; those go through it. tests/test_http1.py holds the two to the same
+# answers on generated URLs.
+_WIRE_READY = re.compile(
+    r"https?://(?:[a-z0-9-]*\.)*[a-z][a-z0-9-]*\.?(?::[1-9][0-9]{0,4})?"
+    r"/[A-Za-z0-9\-._~/?=&:+,;@!$*()%]*")
+_DOT_SEGMENT = re.compile(r"/(?:\.|%2e){1,2}(?=[/?]|$)", re.IGNORECASE)
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
@@ -367,7 +402,9 @@ def wire_url(url: str) -> str:
     """The URL as it goes out: only what cannot travel percent-encoded (non-ASCII, spaces;
     IDN hosts as punycode), as Scrapy does. Hops are recorded under this form."""
     if (_WIRE_READY.fullmatch(url) and not url.endswith("?")
-            and ("%" not in url or _LONE_PERCENT.search(url) is None)):
+            and ("%" not in url or _LONE_PERCENT.search(url) is None)
+            and (("/." not in url and "/%" not in url)
+                 or _DOT_SEGMENT.search(url.partition("?")[0]) is None)):
         return url
     try:
         return safe_url_string(url)

@@ -236,7 +236,7 @@ class AsyncioEngine:
             return driver.on_failure(failed.reason, _now(), evidence=failed.record_id)
         response = chains.Response(
             url=fetched.url, status=fetched.status, headers=fetched.headers, body=fetched.body,
-            elapsed_ms=fetched.elapsed_ms, warc_record_id=record_id)
+            elapsed_ms=fetched.elapsed_ms, warc_record_id=record_id, cut_off=fetched.cut_off)
         wanted = driver.analysis_for(fetched.status, fetched.headers, fetched.body)
         analysis = None
         if wanted is not None:
@@ -263,7 +263,7 @@ class AsyncioEngine:
         except FetchFailed as failed:
             return Answer(fetch.url, failure=failed.reason)
         return Answer(response.url, response.status, response.headers, response.body,
-                      record_id)
+                      record_id, truncated=response.truncated)
 
     async def _download_robots(self, fetch: Fetch) -> tuple[int, bytes] | str:
         answer = await self._answer(fetch)
@@ -285,7 +285,8 @@ class AsyncioEngine:
                 self.stats["requests"] += 1
                 response = await self._fetcher.fetch(
                     fetch.url, proxy=route_for(self.routes, host), referer=fetch.referer,
-                    timeout_s=self.policy.timeout_for(fetch.purpose))
+                    timeout_s=self.policy.timeout_for(fetch.purpose),
+                    keep_start=fetch.keep_start)
         except FetchFailed as failed:
             self.stats[f"failure/{failed.reason.split(':')[0]}"] += 1
             if failed.received is not None:

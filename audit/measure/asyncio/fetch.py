@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from audit.evidence.warc import Headers
 from audit.measure.asyncio import http1
-from audit.measure.failures import BAD_RESPONSE, Failed, TooLarge, for_exception, received_of
+from audit.measure.failures import (
+    BAD_RESPONSE,
+    TIMEOUT,
+    Failed,
+    TooLarge,
+    for_exception,
+    received_of,
+)
 from audit.measure.guard import AddressGuard
 from audit.web.codings import GZIP_DEFLATE, undo_codings
 from audit.web.decode import content_codings
@@ -55,6 +62,14 @@ class Fetched:
     # that waited while hulian parsed other pages would otherwise read as a slow server,
     # and the throttle would slow the crawl down because the crawler is busy.
     latency_s: float
+    # Only the body's start was read or decoded (`keep_start`): `body` is cut; and whether
+    # `payload` is (the download stopped: the WARC record's WARC-Truncated; a gzip bomb read
+    # whole on the wire and cut as it decodes has all of its payload).
+    truncated: bool = False
+    payload_cut: bool = False
+    # The answer did not end within the fetch's time: its head and the body so far
+    # (chain.Response.cut_off).
+    cut_off: bool = False
 
 
 def _decoded(payload: bytes, encoding: str, limit: int = 1 << 62) -> bytes:
@@ -94,9 +109,11 @@ class Fetcher:
             self._client.close()
 
     async def fetch(self, url: str, *, proxy: str | None = None,
-                    referer: str | None = None, timeout_s: float | None = None) -> Fetched:
+                    referer: str | None = None, timeout_s: float | None = None,
+                    keep_start: int | None = None) -> Fetched:
         """GET `url` once, no cookies, no redirects. Raises FetchFailed with the recorded
-        reason.
+        reason. `keep_start` (driver.Fetch's): a body past that many bytes after decoding is
+        kept cut (`truncated`), not failed.
 
         The URL goes out as the page gave it: only what cannot travel is percent-encoded
         (non-ASCII, spaces; IDN hosts as punycode), exactly as Scrapy does, and nothing is
@@ -106,29 +123,52 @@ class Fetcher:
         started, cpu_started = time.perf_counter(), time.thread_time()
         url = wire_url(url)
         headers = [*self._headers, ("Referer", referer)] if referer else self._headers
+        partial: list[tuple[http1.Response, Headers]] = []
+        cut_off = False
         try:
             async with asyncio.timeout(timeout_s or self.timeout_s):
-                response, sent = await self._client.get(url, headers, proxy=proxy)
+                response, sent = await self._client.get(
+                    url, headers, proxy=proxy,
+                    # Twice the bytes kept: enough on the wire for a gzip or deflate stream
+                    # to decode to them (deflate's stored blocks add 5 bytes in 64 KiB).
+                    keep_start=None if keep_start is None else 2 * keep_start,
+                    partial=partial)
         except Exception as exc:
             word = for_exception(exc)
-            raise FetchFailed(word, received_of(exc) if word == BAD_RESPONSE else None) from exc
+            if word != TIMEOUT or not partial:
+                raise FetchFailed(word, received_of(exc) if word == BAD_RESPONSE else None
+                                  ) from exc
+            # A page the server never finished: what came is what a browser has drawn (a
+            # block notice sent without its end read as a bare `timeout`: review 135).
+            (response, sent), cut_off = partial[0], True
         to_head = response.head_at - started
         fields = header_fields(response.headers)
         encoding = fields.get("content-encoding", "")
         payload = body = response.payload
+        truncated = response.cut
         if encoding:
-            try:
-                body = _decoded(payload, encoding, self.max_bytes)
-            except TooLarge as exc:
-                raise FetchFailed(exc.reason) from exc
+            if keep_start is not None:
+                # The start of the decoded body (a stream cut short decodes to its start).
+                decoded = undo_codings(payload, encoding, keep_start, codings=GZIP_DEFLATE)
+                if decoded is not None:
+                    body, cut = decoded
+                    truncated = truncated or cut
+            else:
+                try:
+                    body = _decoded(payload, encoding, self.max_bytes)
+                except TooLarge as exc:
+                    raise FetchFailed(exc.reason) from exc
             if body is not payload or not content_codings(encoding):
                 # The body handed on is decoded (as Scrapy's middleware does, the header goes
                 # with the encoding); kept where it could not be, so that what reads the page
                 # knows it holds the encoded bytes (chain.needs_analysis).
                 del fields["content-encoding"]
+        if keep_start is not None and len(body) > keep_start:
+            body, truncated = body[:keep_start], True
         return Fetched(
             url=url, status=response.status, reason=response.reason, headers=fields,
             raw_headers=response.headers, request_headers=sent, payload=payload, body=body,
             elapsed_ms=round(to_head * 1000, 1),  # to the response headers, like Scrapy's
             latency_s=max(0.0, to_head - (response.head_cpu - cpu_started)),
+            truncated=truncated or cut_off, payload_cut=response.cut, cut_off=cut_off,
         )

@@ -105,6 +105,7 @@ class Response:
     payload: bytes  # the body as transferred (not content-decoded)
     head_at: float  # perf_counter() when the head was complete
     head_cpu: float  # thread_time() then
+    cut: bool = False  # only the body's start was read (`keep_start`), the rest left unread
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.ticket = 0  # its place in the client's idle order; 0 while in use
         self._head_only = False  # a CONNECT: the tunnel's answer has no body
+        self._keep: int | None = None  # keep the body's first bytes past this (send)
         self._buffer = bytearray()  # the head so far; the body goes straight to llhttp
         self._waiter: asyncio.Future[Response] | None = None
         self._reset_response()
@@ -237,6 +239,7 @@ class _Connection(asyncio.Protocol):
         # ten million bytes objects, ~900 MB for a 10 MB body (an adversarial review).
         self._body = bytearray()
         self._size = 0  # payload bytes so far
+        self._cut = False  # the body reached `_keep`: what follows is not read
         self._wire = 0  # body bytes as transferred, framing included
         self._fed_body = 0  # payload bytes llhttp found in the bytes fed last
         # A chunked body: where llhttp is in the bytes fed last, for the bounds on its
@@ -286,10 +289,14 @@ class _Connection(asyncio.Protocol):
 
     # -- requests ------------------------------------------------------------------------
 
-    def send(self, request: bytes, *, head_only: bool = False) -> asyncio.Future[Response]:
+    def send(self, request: bytes, *, head_only: bool = False,
+             keep_start: int | None = None) -> asyncio.Future[Response]:
+        """`keep_start`: a body longer than that many bytes is not a failure (TooLarge): its
+        first bytes are the response's payload (`cut`), and the connection is closed."""
         assert self.transport is not None
         self._reset_response()
         self._head_only = head_only
+        self._keep = keep_start
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return self._waiter
@@ -331,6 +338,10 @@ class _Connection(asyncio.Protocol):
             raise BadResponse(f"not HTTP/1.x: {parser.get_http_version()}")
         if not valid_status(status):
             raise BadResponse(f"status {status} outside 100-599")
+        if status == 101 and not self._head_only:
+            # hulian asks for no upgrade: a switch of protocols is no answer to its GET, and
+            # shows no page (review 135: read as the final answer, a target reached `direct`).
+            raise BadResponse("101 Switching Protocols to a request that asked for no upgrade")
         if 100 <= status < 200 and status != 101:
             return  # an interim response (100 Continue, 103 Early Hints): the next head
         self._final = True
@@ -358,13 +369,18 @@ class _Connection(asyncio.Protocol):
             # as chunked (llhttp's leniency), and the connection not used again.
             self.reusable = keep and self._chunked and not length
         elif length:
-            if int(length) > self.max_bytes:
+            if int(length) > self.max_bytes and self._keep is None:
                 raise TooLarge(f"Content-Length {length} over {self.max_bytes}")
             self.reusable = keep
         else:
             self._eof_body = True
 
     def on_body(self, body: bytes) -> None:
+        if self._cut:
+            return  # past the start kept: the rest of the bytes llhttp was handed
+        if self._keep is not None and self._size + len(body) >= self._keep:
+            body = body[:self._keep - self._size]
+            self._cut = True
         self._body += body
         self._size += len(body)
         self._fed_body += len(body)
@@ -469,10 +485,15 @@ class _Connection(asyncio.Protocol):
         """Bytes to llhttp: the body's, after a head of `head` bytes."""
         assert self._parser is not None
         self._wire += len(data) - head
-        if self._wire > 2 * self.max_bytes + MAX_HEAD_BYTES:
+        limit = self.max_bytes if self._keep is None else min(self.max_bytes, self._keep)
+        if self._wire > 2 * limit + MAX_HEAD_BYTES:
             # Framing counts against the limit too: a body of one-byte chunks with long
             # extensions is mostly framing.
-            raise TooLarge(f"more than {self.max_bytes} bytes")
+            if self._keep is None:
+                raise TooLarge(f"more than {self.max_bytes} bytes")
+            self._cut = True
+            self._finish_cut()
+            return
         self._data, self._pos, self._fed_body = data, head, 0
         try:
             self._parser.feed_data(data)
@@ -482,6 +503,9 @@ class _Connection(asyncio.Protocol):
             if not self._complete:
                 raise _failure(exc) from exc
             self.reusable = False  # bytes after the response (_Stop, or after a close)
+        if self._cut:
+            self._finish_cut()
+            return
         if self._final:
             if self._chunked:
                 self._bound_framing(len(data))
@@ -535,10 +559,25 @@ class _Connection(asyncio.Protocol):
             self._waiter.set_exception(exc)
         self.abort()
 
+    def _finish_cut(self) -> None:
+        """The start of the body is kept (`keep_start`): the response ends here, and the
+        connection with it (the rest of the body is still on its way)."""
+        self.reusable = False
+        self._finish()
+        self.abort()
+
+    def partial(self) -> Response | None:
+        """The answer so far, where its head came and its body did not end (a server that
+        never finishes a page: what a browser has drawn of it by then); marked `cut`."""
+        if not self._final or self._complete or self._head_only:
+            return None
+        return Response(self._status, self._reason.decode("latin-1").strip(), self._headers,
+                        bytes(self._body), self._head_at, self._head_cpu, True)
+
     def _finish(self) -> None:
         payload = bytes(self._body)
         response = Response(self._status, self._reason.decode("latin-1").strip(),
-                            self._headers, payload, self._head_at, self._head_cpu)
+                            self._headers, payload, self._head_at, self._head_cpu, self._cut)
         self._parser, self._data, self._body = None, b"", bytearray()  # llhttp holds our callbacks
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -561,10 +600,15 @@ class Client:
         self._tickets = 0
         self._tls: ssl.SSLContext | None = None
 
-    async def get(self, url: str, headers: Headers, *, proxy: str | None = None
+    async def get(self, url: str, headers: Headers, *, proxy: str | None = None,
+                  keep_start: int | None = None,
+                  partial: list[tuple[Response, Headers]] | None = None
                   ) -> tuple[Response, Headers]:
         """GET `url` (absolute, in wire form); returns the response and the request headers
-        as sent. Raises ValueError for a URL that cannot be requested."""
+        as sent. Raises ValueError for a URL that cannot be requested. `keep_start`: read at
+        most that many body bytes and keep them (_Connection.send). `partial`: where a
+        cancelled exchange (the caller's timeout) leaves its answer so far, if it has one
+        (_Connection.partial)."""
         target = split_url(url)
         via = split_url(proxy) if proxy else None
         if via is not None and self._guard is not None:
@@ -589,7 +633,7 @@ class Client:
         try:
             if connection is not None:
                 try:
-                    response = await connection.send(data)
+                    response = await connection.send(data, keep_start=keep_start)
                 except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
                     if connection.received_any:
                         raise
@@ -601,9 +645,11 @@ class Client:
                     self._release(key, connection)
                     return response, sent
             connection = await self._connect(target, via)
-            response = await connection.send(data)
+            response = await connection.send(data, keep_start=keep_start)
         except BaseException:
             if connection is not None:
+                if partial is not None and (so_far := connection.partial()) is not None:
+                    partial.append((so_far, sent))
                 connection.abort()  # half-read or cancelled: this connection is done
             raise
         self._release(key, connection)

@@ -233,7 +233,8 @@ def record_exchange(evidence: WarcLog | RecorderProcess, response: Fetched) -> s
         return evidence.exchange(
             response.url, method="GET", request_headers=response.request_headers,
             request_body=b"", status=response.status, reason=response.reason,
-            response_headers=response.raw_headers, payload=response.payload)
+            response_headers=response.raw_headers, payload=response.payload,
+            truncated="time" if response.cut_off else response.payload_cut)
     except RecorderGone:
         raise
     except Exception:

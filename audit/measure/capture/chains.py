@@ -39,12 +39,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from audit.evidence.review import ENDPOINT_ANSWER_NOTE
+from audit.judge.classify import points_back
 from audit.judge.compare import Fingerprint
-from audit.judge.interception import endpoint_at
+from audit.judge.interception import declared_endpoint_at, endpoint_at
+from audit.judge.outcomes import OPEN
 from audit.measure import chain as chains
 from audit.measure import failures
 from audit.measure.capture.formats import FlowRecord, plausible_time
-from audit.model import Observation, PageKind, Probe, SurfaceKind
+from audit.model import Observation, Outcome, PageKind, Probe, SurfaceKind, followed
 from audit.policy.catalog import Catalog
 from audit.web.decode import content_type, html_type, sniffs_as_html
 from audit.web.urls import (
@@ -53,6 +56,7 @@ from audit.web.urls import (
     find_wrapper,
     header_url,
     host_of,
+    redirects,
     registrable_domain,
     resolve,
     unwrap,
@@ -73,6 +77,10 @@ DEFAULT_WINDOW_S = 30.0
 MAX_OPEN_CHAINS = 2000  # beyond this the oldest open chain is closed (bounded memory)
 # Pages that decide a chain whatever follows.
 _DECIDING_PAGES = frozenset({PageKind.BLOCKED, PageKind.COPY_ONLY})
+# How soon after a page the browser's next page view, without a Referer, is taken as where
+# that page forwarded (_takes_more): a script's forward is made as the page loads, a reader
+# opening the link by hand takes longer.
+FORWARD_S = 5.0
 # How long an interstitial kept as a lead waits for the click past it: a person reads a
 # warning for longer than the window of quiet (a continue after 31 s read `direct`, a review).
 LEAD_HORIZON_S = 600.0
@@ -319,8 +327,94 @@ class _Open:
     last_url: str
     last_seen: float
     seq: int
+    # The last flow's own time, where it had one (plausible_time): the forward test
+    # (_takes_more) compares two flows' own times, never the capture clock's.
+    last_time: float | None = None
     expect: dict[str, chains.Via] = field(default_factory=dict)
     stopped: bool = False
+    # Decided as reached with no interception seen, and held open for the window: it may have
+    # begun with a fetch before the tap (a link preview sent as a page view), whose tap then
+    # shows the platform's interstitial (_restart).
+    held: bool = False
+    # The held chain a later page view began again (_restart): its reading stands unless
+    # this one meets a page of the platform's that holds the reader back (_close).
+    before: _Open | None = None
+
+
+def _unhindered(chain: chains.Chain) -> bool:
+    """A chain that met no page holding the reader back (a block, copy-only, warning, unread
+    or unjudgeable page) and did not fail."""
+    page = chain.page
+    return chain.failure is None and (page is None or page.kind in (PageKind.CONTENT,
+                                                                    PageKind.REDIRECT))
+
+
+def _reached_unhindered(opened: _Open) -> bool:
+    """A decided chain, _unhindered, that asked for the target's own URL: the kind a fetch
+    before the tap makes. Not one that ended on a page of the platform (a diversion): held
+    and begun again at a later visit through the wrapper, the diversion read `wrapped` (a
+    review)."""
+    return _unhindered(opened.chain) and opened.chain.came_through_target
+
+
+def _takes_more(opened: _Open, flow: FlowRecord) -> bool:
+    """Whether a stopped chain takes a later page view with the probe's token as its next
+    hop, up to the crawler's MAX_HOPS: past a warning (its continue click, which the crawler
+    takes too); past another page (one that forwards in a way hulian could not read: the
+    capture shows where the browser went) only where the page led there: the view names the
+    page's origin as its Referer (a browser sends the origin alone across sites), or, with
+    no Referer (a `no-referrer` policy, a HAR without one), it came within FORWARD_S; and
+    never past a page that points back at the target (a notice in words no marker knows:
+    the link opened after it is one more action). The link opened by hand, seconds later and
+    with no Referer, after a notice hulian could not read, read `wrapped` (two reviews);
+    requiring the page's whole URL as Referer ended forwards on the platform's page
+    (`diverted`, the review between them)."""
+    chain = opened.chain
+    if len(chain.own_hops) >= chains.MAX_HOPS:
+        return False
+    page = chain.page
+    if page is not None and page.kind is PageKind.WARNED:
+        return True
+    if page is not None and points_back(page):
+        return False
+    referer = flow.request_headers.get("referer")
+    if referer:
+        return _origin(referer) == _origin(opened.last_url)
+    # Both flows' own times, in order: a flow of no time (a HAR without `startedDateTime`)
+    # or a clock behind (a second device's capture) made every later view a forward, and
+    # a notice opened by hand read `wrapped` (a review).
+    started = plausible_time(flow.started)
+    return (started is not None and opened.last_time is not None
+            and 0 <= started - opened.last_time <= FORWARD_S)
+
+
+def _origin(url: str) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), host_of(url)
+
+
+def _last_word_the_targets(opened: _Open) -> bool:
+    """Whether a chain, with no page of the platform's holding the reader back, ended by
+    being sent to the target's own URL (a redirect whose page view never came) or at it (its
+    answer cut short, or seen). Not elsewhere on the target's site: the target's home page
+    for its deep link, or a mangled copy of the link, is the platform's choice (a review:
+    read from the preview, each was `direct`)."""
+    chain = opened.chain
+    if not _unhindered(chain) and not _cut_short_at(chain, chain.probe.target_url):
+        return False
+    target = normalize(chain.probe.target_url)
+    hops = chain.own_hops
+    return (bool(hops) and normalize(hops[-1].url) == target) or target in opened.expect
+
+
+def _cut_short_at(chain: chains.Chain, target: str) -> bool:
+    """A chain whose only trouble is its last hop, at the target's own URL, failing (a load
+    the reader left before it came)."""
+    hops = chain.own_hops
+    return (chain.failure is not None and bool(hops) and hops[-1].status is None
+            and normalize(hops[-1].url) == normalize(target)
+            and (chain.page is None or chain.page.kind in (PageKind.CONTENT,
+                                                           PageKind.REDIRECT)))
 
 
 class ChainBuilder:
@@ -349,7 +443,8 @@ class ChainBuilder:
         self.planned_discovered = 0
         # Control fetches seen before their chain: status and page fingerprint.
         self.controls: dict[str, tuple[int | None, Fingerprint | None]] = {}
-        self.link_checks: dict[str, list[str]] = {}
+        self.link_checks: dict[str, list[str]] = {}  # notes for chains not begun yet
+        self.endpoint_answered: set[str] = set()  # probes an endpoint answered (_endpoint_answer)
         # Hosts of every known wrapper: most flows are not at one, and find_wrapper walks
         # the whole catalog.
         hosts = {h for p in catalog.platforms.values() for w in p.wrappers
@@ -443,11 +538,17 @@ class ChainBuilder:
                 if self._lead_redirect(probe, flow, now):
                     return FeedResult(FlowMark("hop", probe.id, note="redirect fetched by the "
                                                "app: a hop once a page view follows"))
+                if self._endpoint_answer(probe, flow):
+                    return FeedResult(FlowMark("interstitial", probe.id,
+                                               note="the interception endpoint's answer to "
+                                               "the app: the link is not read as open"))
                 return FeedResult(FlowMark("other", probe.id,
                                            note="not a page view: does not decide the probe"))
             opened = self.open.get(probe.id)
             if opened is None:
                 opened, via = self._begin(probe, flow, key, now)
+            elif opened.held and endpoint_at(flow.url, self.catalog) is not None:
+                opened, via = self._restart(opened, flow, key, now)
             else:
                 via = opened.expect.get(key, "http")
         else:
@@ -484,12 +585,60 @@ class ChainBuilder:
             observation = self._close(opened)
             return FeedResult(FlowMark("hop", opened.chain.probe.id, observation.outcome.value,
                                        "after the page that decided it"), [observation])
+        if opened.stopped and not _takes_more(opened, flow):
+            # Past a notice pointing back at the target, a later page view with the link's
+            # token is the user opening it another way, not the platform's next hop: taken
+            # as one, a notice hulian sends to review read `wrapped` once the link was opened
+            # by hand; and a capture of thousands of such views grew one chain without bound,
+            # each rescanned at every flow (review 122: 4,000 flows took 9 minutes).
+            return FeedResult(FlowMark("hop", opened.chain.probe.id,
+                                       note="after the page its chain stopped on: not a hop"))
         result.mark = self._step(opened, flow, via, now)
         if opened.stopped and self._decided(opened):
+            if _reached_unhindered(opened):
+                opened.held = True  # closed when the window passes (_expire) or at the end
+                return result
             result.observations.append(self._close(opened))
             result.mark = FlowMark(result.mark.kind, result.mark.probe_id,
                                    result.observations[-1].outcome.value, result.mark.note)
         return result
+
+    def _endpoint_answer(self, probe: Probe, flow: FlowRecord) -> bool:
+        """A platform's declared interception endpoint answering the app (an XHR, its own
+        HTTP client) about this link with something to show (a 2xx but 204/205; the body of
+        an answer that is no page is not kept, formats.keep_response_body): the app may draw
+        the notice itself (a JSON verdict) and the user copy the link into a browser. A
+        chain of the probe is then not read as open (_close). Before a review, that answer
+        was no page view and the link opened by hand read `direct`."""
+        status = flow.status or 0
+        if (not (200 <= status < 300) or status in chains.NO_CONTENT_STATUSES
+                or declared_endpoint_at(flow.url, self.catalog) is None):
+            return False
+        note = f"{ENDPOINT_ANSWER_NOTE}{host_of(flow.url)}{urlsplit(flow.url).path} " \
+               f"status={status}"
+        self.endpoint_answered.add(probe.id)
+        opened = self.open.get(probe.id)
+        if opened is not None:
+            opened.chain.evidence.append(note)
+        else:
+            self.link_checks.setdefault(probe.id, []).append(note)
+        return True
+
+    def _restart(self, opened: _Open, flow: FlowRecord, key: str,
+                 now: float) -> tuple[_Open, chains.Via]:
+        """A chain that reached the target with no interception seen (held), then a page
+        view of the link at the platform's interception endpoint or wrapper: the first
+        fetch came before the tap (a chat client's link preview sent with a browser's
+        Accept, a review), and the tap met the platform's page. The chain begins again at
+        that page view; the earlier fetch stays in its evidence."""
+        probe = opened.chain.probe
+        earlier = [e for e in opened.chain.evidence if e.startswith("capture:")]
+        self.open.pop(probe.id, None)
+        self._unexpect(opened)
+        restarted, via = self._begin(probe, flow, key, now)
+        restarted.chain.evidence.insert(0, "before_the_tap:" + " ".join(earlier))
+        restarted.before = opened
+        return restarted, via
 
     def _token_probe(self, tokens: list[tuple[str, str]], kind: str) -> Probe | None:
         for found_kind, token in tokens:
@@ -561,7 +710,7 @@ class ChainBuilder:
         """Keep a redirect with `probe`'s token that is no page view (its body left out:
         a lead holds none but a page's)."""
         location = flow.response_headers.get("location")
-        if (flow.method != "GET" or flow.status not in REDIRECT_STATUSES or not location
+        if (flow.method != "GET" or location is None or not redirects(flow.status, location)
                 or probe.id in self.open):
             return False
         target = resolve(flow.url, header_url(location))
@@ -710,7 +859,9 @@ class ChainBuilder:
         opened.chain.evidence.extend(self.link_checks.pop(probe.id, []))
         self.open[probe.id] = opened
         if len(self.open) > MAX_OPEN_CHAINS:
-            oldest = min(self.open.values(), key=lambda o: o.seq)
+            # Held chains first: their reading is settled (a capture of thousands of open
+            # links evicted a chain still waiting for its next hop: a review).
+            oldest = min(self.open.values(), key=lambda o: (not o.held, o.seq))
             self._pending_close.append(self._close(oldest))
         return opened
 
@@ -720,6 +871,7 @@ class ChainBuilder:
         self._unexpect(opened)
         opened.last_url = flow.url
         opened.last_seen = now
+        opened.last_time = plausible_time(flow.started)
         opened.seq = self.seq
         before = chain.page
         if flow.internal_redirect:
@@ -732,7 +884,8 @@ class ChainBuilder:
             return FlowMark("hop", probe.id, note=f"failed: {chain.failure}")
         step = chains.on_response(chain, chains.Response(
             url=flow.url, status=flow.status, headers=flow.response_headers,
-            body=flow.response_body, elapsed_ms=flow.elapsed_ms), via, self.catalog)
+            body=flow.response_body, elapsed_ms=flow.elapsed_ms,
+            body_unknown=flow.body_unknown), via, self.catalog)
         chain.evidence.append(flow.ref)
         if step.action == "follow" and step.url:
             key = normalize(step.url)
@@ -774,7 +927,7 @@ class ChainBuilder:
         answered = flow.status if flow.status is not None and failures.valid_status(
             flow.status) else None
         page: Fingerprint | None = None
-        if answered is not None and 200 <= answered < 300:
+        if answered is not None and 200 <= answered < 300 and not flow.body_unknown:
             page = chains.analyze(chains.Response(
                 url=flow.url, status=answered, headers=flow.response_headers,
                 body=flow.response_body), self.catalog, probe.target_url,
@@ -810,10 +963,19 @@ class ChainBuilder:
             opened.chain.probe.id in self.controls)
 
     def _close(self, opened: _Open) -> Observation:
-        chain = opened.chain
-        probe = chain.probe
+        probe = opened.chain.probe
         self.open.pop(probe.id, None)
+        before = opened.before if _last_word_the_targets(opened) else None
         self._unexpect(opened)
+        if before is not None:
+            # Begun again at the platform's wrapper or endpoint, the link was sent on to the
+            # target with no page holding the reader back, and the target's answer was not
+            # seen or was cut short (a second tap whose target came from the cache, or was
+            # left before it loaded): the first chain, which reached the target, stands.
+            # Read from the second, a tap twice read `diverted` or `target_down` (a review);
+            # a tap the platform diverted or failed stands (the review after).
+            opened = before
+        chain = opened.chain
         self.done.add(probe.id)
         if probe.id in self.discovered:
             # A discovered link is forgotten once judged (only its id stays, in `done`), so
@@ -828,6 +990,11 @@ class ChainBuilder:
         finished = datetime.fromtimestamp(opened.last_seen, UTC) if opened.last_seen else None
         observation = chains.observation(chain, run_id=self.run_id, method="capture",
                                          finished_at=finished)
+        if probe.id in self.endpoint_answered and observation.outcome in OPEN:
+            # The platform's endpoint answered the app about this link (_endpoint_answer):
+            # what the user then opened says nothing of what the app showed them.
+            observation = observation.model_copy(update={"outcome": Outcome.UNRECOGNIZED,
+                                                         "reason": None})
         self.outcomes[observation.outcome.value] += 1
         return observation
 
@@ -855,7 +1022,7 @@ class ChainBuilder:
         for opened in sorted(self.open.values(), key=lambda o: o.seq):
             out.append(self._close(opened))
         for probe in self.probes.values():
-            if probe.id not in self.done and probe.rendered_as != "anchor":
+            if probe.id not in self.done and not followed(probe.rendered_as):
                 self.done.add(probe.id)
                 chain = chains.Chain(probe=probe, fragments_seen=False)
                 observation = chains.observation(chain, run_id=self.run_id, method="capture")

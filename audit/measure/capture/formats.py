@@ -14,7 +14,9 @@ import base64
 import codecs
 import gzip
 import json
+import re
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +24,10 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from audit.errors import HulianError
-from audit.web.decode import html_type, xml_type
+from audit.web.codings import undo_codings
+from audit.web.decode import may_be_page
 from audit.web.fields import add_field
-from audit.web.urls import REDIRECT_STATUSES
+from audit.web.urls import REDIRECT_STATUSES, redirects
 
 Format = Literal["mitm", "har", "warc"]
 
@@ -77,6 +80,10 @@ class FlowRecord:
     # URL-security check's diversion), recorded as a 307 on the URL asked for: not an answer
     # of that URL's server (is_internal_redirect).
     internal_redirect: bool = False
+    # The capture does not hold the body of an answer that has one (a WARC revisit whose
+    # original is not at hand, a HAR entry without its text, a body mitmproxy streamed): what
+    # the page said is unknown, which is not an empty page (review 134).
+    body_unknown: bool = False
 
     @property
     def ref(self) -> str:
@@ -88,7 +95,7 @@ class FlowRecord:
         return (self.index, self.started, self.method, self.url,
                 tuple(sorted(self.request_headers.items())), self.request_body, self.status,
                 tuple(sorted(self.response_headers.items())), self.response_body, self.error,
-                self.internal_redirect)
+                self.internal_redirect, self.body_unknown)
 
 
 # The latest time a timestamp may say (the end of year 9999, as far as datetime reaches).
@@ -108,15 +115,14 @@ def plausible_time(value: object) -> float | None:
     return seconds if 0 < seconds <= _LATEST_TIME else None
 
 
-def keep_response_body(status: int | None, content_type: str) -> bool:
-    """Whether the analysis can use a response body: HTML (or untyped) and not a redirect (a
-    300 or 305 is a page to a browser: urls.REDIRECT_STATUSES). Deciding this before decoding
-    is most of what makes the readers fast."""
-    if status is None or status in REDIRECT_STATUSES:
+def keep_response_body(status: int | None, headers: dict[str, str], content_type: str) -> bool:
+    """Whether the analysis can use a response body: HTML (or untyped) and not an answer a
+    browser follows (urls.redirects: a 300 or 305, and a 3xx without a Location or with two,
+    are pages to a browser, which shows their body). Deciding this before decoding is most of
+    what makes the readers fast."""
+    if status is None or redirects(status, headers.get("location")):
         return False
-    # Kept unless the type says it is no HTML: without one, the analysis sniffs the body; an
-    # XML type is a page where its root is XHTML's (decode.shown_as_html).
-    return html_type(content_type) is not False or xml_type(content_type)
+    return may_be_page(content_type)
 
 
 def add_header(headers: dict[str, str], name: str, value: str) -> None:
@@ -395,21 +401,14 @@ def _har_entry(path: Path, index: int, offset: int, entry: Any) -> FlowRecord:
     status = status_value if isinstance(status_value, int) and status_value > 0 else None
     response_headers = _har_headers(response.get("headers"))
     # A HAR keeps the body decoded (`content.text`): the coding header describes the wire.
-    response_headers.pop("content-encoding", None)
+    coding = response_headers.pop("content-encoding", None)
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"),
                                                                  dict) else {}
-    body = b""
-    if keep_response_body(status, response_headers.get("content-type",
-                                                       str(content.get("mimeType") or ""))):
-        text = content.get("text")
-        if isinstance(text, str):
-            if content.get("encoding") == "base64":
-                try:
-                    body = base64.b64decode(text)
-                except ValueError:
-                    body = b""
-            else:
-                body = _utf8(text)
+    body, body_unknown = b"", False
+    if keep_response_body(status, response_headers,
+                          response_headers.get("content-type",
+                                               str(content.get("mimeType") or ""))):
+        body, body_unknown = _har_body(content, coding)
     error = None
     if status is None:
         # Chrome records blocked/failed requests as status 0 with `_error`.
@@ -425,7 +424,42 @@ def _har_entry(path: Path, index: int, offset: int, entry: Any) -> FlowRecord:
         elapsed_ms=float(elapsed) if isinstance(elapsed, int | float) and elapsed >= 0 else None,
         internal_redirect=status in REDIRECT_STATUSES and is_internal_redirect(
             response, response_headers),
+        body_unknown=body_unknown,
     )
+
+
+# Characters surrogate escapes make of bytes a text could not be decoded from (mitmproxy's
+# HAR export writes such a body's bytes so).
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def _har_body(content: dict[str, Any], coding: str | None) -> tuple[bytes, bool]:
+    """A HAR entry's body and whether it is unknown. `text` is what the browser (or
+    mitmproxy) decoded, in whatever charset the page declared (HAR 1.2, Chrome, Playwright,
+    mitmproxy alike): kept as UTF-8 behind a byte-order mark, which every reading of the bytes
+    obeys before a header's or a `<meta>`'s charset (a page declared GBK was read as GBK from
+    UTF-8 bytes, and its notice lost: review 134). A text of surrogate-escaped bytes is those
+    bytes. Base64 is the bytes themselves, which a tool may leave in their coding (review 134:
+    a gzip'd notice read as text). A missing text is an unknown body (Chrome drops a page's
+    body once the tab leaves it), and so is an empty one of a size above nought, unless the
+    entry says it had none."""
+    text = content.get("text")
+    size = content.get("size")
+    said_empty = isinstance(size, int) and not isinstance(size, bool) and size <= 0
+    if not isinstance(text, str) or (not text and not said_empty and size is not None):
+        return b"", not said_empty
+    if content.get("encoding") == "base64":
+        try:
+            body = base64.b64decode(text)
+        except ValueError:
+            return b"", True
+        decoded = undo_codings(body, coding, MAX_BODY) if coding and body else None
+        return (decoded[0] if decoded is not None else body), False
+    if not text or _ESCAPED_BYTES.search(text):
+        return _utf8(text), False
+    # Also before ASCII text: a page declared UTF-16 read its UTF-8 bytes as UTF-16 (review
+    # 137: WeChat's block page read `diverted`).
+    return codecs.BOM_UTF8 + _utf8(text), False
 
 
 # ---------------------------------------------------------------------------------------
@@ -477,23 +511,32 @@ def _warc_time(record: Any) -> float | None:
 
 
 def _read_body(record: Any, limit: int, headers: dict[str, str]) -> bytes:
-    """The payload without transfer/content encodings. A body that claims chunked transfer
-    encoding but is not chunked is read as it is (warcio falls back by itself); one that
-    cannot be decompressed is kept raw, and keeps its Content-Encoding in `headers` (dropped
-    where the body was decoded), so that nothing reads the raw bytes as text."""
+    """The payload without transfer/content encodings. warcio undoes the chunking (a body that
+    claims chunked transfer encoding but is not chunked is read as it is); the content codings
+    are undone by audit/web/codings.py, as a dump's are, not by warcio: warcio hands back the
+    raw bytes of a coding it has no decoder for and of one whose first block does not decode,
+    which then read as text. A body that cannot be decoded is kept raw and keeps its
+    Content-Encoding in `headers` (dropped where it was decoded), so nothing reads it as text."""
+    from warcio.bufferedreaders import ChunkedDataReader
+
+    stream = (ChunkedDataReader(record.raw_stream)
+              if (record.http_headers and str(record.http_headers.get_header(
+                  "transfer-encoding") or "").strip().lower() == "chunked")
+              else record.raw_stream)
     try:
-        body = bytes(record.content_stream().read(limit))
-        headers.pop("content-encoding", None)
-        return body
+        payload = bytes(stream.read(limit))
     except CaptureError:
         raise
-    except Exception:  # each decoder fails its own way (brotli: AttributeError in warcio)
-        try:
-            return bytes(record.raw_stream.read(limit))
-        except CaptureError:
-            raise
-        except Exception:
-            return b""
+    except Exception:  # a chunk header warcio cannot read past its own fallback
+        return b""
+    coding = headers.get("content-encoding")
+    if not coding or not payload:
+        return payload
+    decoded = undo_codings(payload, coding, limit)
+    if decoded is None:
+        return payload
+    headers.pop("content-encoding", None)
+    return decoded[0]
 
 
 class _WholeFileGzip(Exception):
@@ -543,6 +586,7 @@ def _warc_checked(path: Path, state: dict[str, int], *, whole_gzip: bool
 def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
                   whole_gzip: bool) -> Iterator[FlowRecord]:
     requests: dict[str, Any] = {}  # WARC-Record-ID -> request facts (bounded)
+    originals = _Originals()  # payload digest -> a page's body, for revisit records
     pending: list[tuple[int, dict[str, Any]]] = []  # responses waiting for their request
     seen = 0
     with path.open("rb") as raw:
@@ -572,18 +616,20 @@ def _warc_records(path: Path, iterator_cls: Any, state: dict[str, int], *,
                     uri = _target_uri(record)
                     if not uri.lower().startswith(("http://", "https://")):
                         continue  # wget's metadata:// records, warcinfo-like resources
-                    response = _response_facts(record, kind, uri)
+                    response = _response_facts(record, kind, uri, originals)
                     # After the body: warcio's offset lookup reads the record to its end.
                     state["offset"] = response["offset"] = records.get_record_offset()
                     pending.append((seen, response))
                 else:
                     state["offset"] = records.get_record_offset()
                     continue
-                # Release responses whose request arrived, or that waited long enough.
+                # Release responses whose request arrived, or that waited long enough, in
+                # the file's order: one that waits holds back those after it (a paired
+                # response released first put a notice after the page it led to: review 134).
                 still: list[tuple[int, dict[str, Any]]] = []
                 for at, response in pending:
                     request = requests.get(response["id"]) or None
-                    if request is None and seen - at < _PAIR_WINDOW:
+                    if still or (request is None and seen - at < _PAIR_WINDOW):
                         still.append((at, response))
                         continue
                     if request is None:
@@ -652,10 +698,42 @@ def _bound_lines(path: Path, records: Any, state: dict[str, int]) -> None:
     reader.readline = bounded
 
 
-def _response_facts(record: Any, kind: str, uri: str) -> dict[str, Any]:
+class _Originals:
+    """The bodies of recent pages by payload digest, at most ORIGINALS_BYTES: a `revisit`
+    record (a deduplicating crawler's: warcprox, pywb, browsertrix) carries no body of its
+    own, only the digest of the response it repeats. Where that response is not among them,
+    the revisit's body is unknown."""
+
+    def __init__(self) -> None:
+        self._bodies: OrderedDict[str, tuple[bytes, str | None]] = OrderedDict()
+        self._bytes = 0
+
+    def keep(self, digest: str | None, body: bytes, coding: str | None) -> None:
+        if not digest or not body or len(body) > ORIGINALS_BYTES:
+            return
+        old = self._bodies.pop(digest, None)
+        if old is not None:
+            self._bytes -= len(old[0])
+        self._bodies[digest] = (body, coding)
+        self._bytes += len(body)
+        while self._bytes > ORIGINALS_BYTES:
+            _digest, (dropped, _coding) = self._bodies.popitem(last=False)
+            self._bytes -= len(dropped)
+
+    def find(self, digest: str | None) -> tuple[bytes, str | None] | None:
+        return self._bodies.get(digest) if digest else None
+
+
+# What the WARC reader keeps of recent pages' bodies for revisit records.
+ORIGINALS_BYTES = 32 * 1024 * 1024
+
+
+def _response_facts(record: Any, kind: str, uri: str, originals: _Originals
+                    ) -> dict[str, Any]:
     headers: dict[str, str] = {}
     status: int | None = None
     body = b""
+    body_unknown = False
     if record.http_headers is not None and kind != "resource":
         status, _reason = _status_of(record.http_headers)
         headers = _warc_headers(record.http_headers)
@@ -671,10 +749,22 @@ def _response_facts(record: Any, kind: str, uri: str) -> dict[str, Any]:
         content_type = record.rec_headers.get_header("Content-Type")
         if content_type:
             headers["content-type"] = str(content_type)
-    if kind != "revisit" and keep_response_body(status, headers.get("content-type", "")):
-        body = _read_body(record, MAX_BODY, headers)
+    digest = record.rec_headers.get_header("WARC-Payload-Digest")
+    if keep_response_body(status, headers, headers.get("content-type", "")):
+        if kind == "revisit":
+            original = originals.find(digest)
+            if original is None:
+                body_unknown = True
+            else:
+                body = original[0]
+                headers.pop("content-encoding", None)
+                if original[1]:
+                    headers["content-encoding"] = original[1]
+        else:
+            body = _read_body(record, MAX_BODY, headers)
+            originals.keep(digest, body, headers.get("content-encoding"))
     return {"id": record.rec_headers.get_header("WARC-Record-ID") or "", "uri": uri,
-            "status": status, "headers": headers, "body": body,
+            "status": status, "headers": headers, "body": body, "body_unknown": body_unknown,
             "started": _warc_time(record), "offset": None}
 
 
@@ -691,4 +781,5 @@ def _warc_flow(path: Path, state: dict[str, int], response: dict[str, Any],
         response_body=response["body"],
         error=None if response["status"] is not None else response.get("failure",
                                                                       "no_status_line"),
+        body_unknown=bool(response.get("body_unknown")),
     )

@@ -174,6 +174,7 @@ def _record(file: str, index: int, offset: int | None, request: dict[str, Any],
     status = None
     resp_headers: dict[str, str] = {}
     body = b""
+    body_unknown = False
     elapsed = None
     raw_started = request.get("timestamp_start")
     started = plausible_time(raw_started)
@@ -183,7 +184,9 @@ def _record(file: str, index: int, offset: int | None, request: dict[str, Any],
     if response is not None:
         status = int(response["status_code"])
         resp_headers = _headers(response.get("headers") or ())
-        if keep_response_body(status, resp_headers.get("content-type", "")):
+        if keep_response_body(status, resp_headers, resp_headers.get("content-type", "")):
+            # No content: mitmproxy streamed the body past itself (stream_large_bodies).
+            body_unknown = response.get("content") is None
             body = _decode_body(response.get("content"), resp_headers)
         end = plausible_time(response.get("timestamp_end") or response.get("timestamp_start"))
         if started is not None and end is not None and end >= started:
@@ -196,6 +199,7 @@ def _record(file: str, index: int, offset: int | None, request: dict[str, Any],
         request_body=content[:MAX_REQUEST_BODY] if isinstance(content, bytes) else b"",
         status=status, response_headers=resp_headers, response_body=body,
         error=str(error.get("msg")) if isinstance(error, dict) else None, elapsed_ms=elapsed,
+        body_unknown=body_unknown,
     )
 
 

@@ -13,8 +13,11 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
-from collections.abc import Callable, Iterator
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -41,6 +44,7 @@ from audit.measure.capture.formats import (
     detect_format,
     iter_har,
     iter_warc,
+    plausible_time,
 )
 from audit.measure.capture.plan import Plan, PlanError, load_plan
 from audit.model import Observation, Probe, SurfaceKind
@@ -160,6 +164,56 @@ def _parallel(path: Path) -> Iterator[FlowRecord]:
             child.join()
 
 
+class _TimeOrder:
+    """Flows put in the order their requests were made, whatever order their files hold
+    them in: the chain builder joins a capture's requests in the order the app made them, and
+    files given in a shell glob's order, or a dump mitmproxy saved as its view showed it
+    (newest first, or sorted by URL), put the page a link led to before the notice in front
+    of it, which then read as an open link (review 134).
+
+    The key is each flow's own start time (one unknown is the time of the flow before it in
+    its file); equal keys keep the files' order (a WARC's times are seconds). A median of
+    three neighbours' times, against one flow with a stray clock, took unrelated neighbours'
+    times in a view sorted by another column, and missed a stray clock at a file's edge
+    (review 137): the capturing machine's one clock stamps every flow, so a flow is judged
+    where its time puts it. The flows wait in a temporary file beside the bundle, each
+    compressed (a few KB of gzip'd pages decode to megabytes: 1.9 MB of dump made 1.05 GB
+    uncompressed, review 137); memory holds a key per flow."""
+
+    def __init__(self, directory: Path | None) -> None:
+        # Closed by __exit__: the object is the context manager.
+        self._spill = tempfile.TemporaryFile(prefix=".hulian-flows-", dir=directory)  # noqa: SIM115
+        self._keys: list[tuple[float, int, int, int]] = []  # (key, place, offset, size)
+        self._last_time: float | None = None  # the last known time in the file being read
+        self._last_key = 0.0  # the last key given, for a file that starts without a time
+
+    def __enter__(self) -> _TimeOrder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._spill.close()
+
+    def add(self, flow: FlowRecord) -> None:
+        offset = self._spill.tell()
+        data = zlib.compress(pickle.dumps(flow, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        self._spill.write(data)
+        time = plausible_time(flow.started)
+        if time is not None:
+            self._last_time = time
+        key = self._last_time if self._last_time is not None else self._last_key
+        self._last_key = key
+        self._keys.append((key, len(self._keys), offset, len(data)))
+
+    def end_file(self) -> None:
+        self._last_time = None
+
+    def flows(self) -> Iterator[FlowRecord]:
+        self._keys.sort()
+        for _key, _place, offset, size in self._keys:
+            self._spill.seek(offset)
+            yield pickle.loads(zlib.decompress(self._spill.read(size)))  # what add() wrote
+
+
 @dataclass
 class FileResult:
     path: str
@@ -239,18 +293,32 @@ class CaptureSession:
         return result.mark
 
     def read(self, path: Path, *, fast: bool = True) -> FileResult:
-        """Every flow of one file; damage ends the file with an error, never the session."""
-        result = FileResult(str(path))
-        self.files.append(result)
-        try:
-            result.format = detect_format(path)
-            for flow in reader_for(path, fast=fast):
+        """Every flow of one file (read_all)."""
+        return self.read_all([path], fast=fast)[0]
+
+    def read_all(self, paths: Sequence[Path], *, fast: bool = True) -> list[FileResult]:
+        """Every flow of the files, fed in the order the requests were made (_TimeOrder);
+        damage ends its file with an error, never the session, and the flows before it are
+        analysed."""
+        results: list[FileResult] = []
+        with _TimeOrder(self.run) as order:
+            for path in paths:
+                result = FileResult(str(path))
+                self.files.append(result)
+                results.append(result)
+                try:
+                    result.format = detect_format(path)
+                    for flow in reader_for(path, fast=fast):
+                        order.add(flow)
+                        result.flows += 1
+                except CaptureError as exc:
+                    result.error = exc.reason
+                    result.offset = exc.offset
+                finally:
+                    order.end_file()
+            for flow in order.flows():
                 self.feed(flow)
-                result.flows += 1
-        except CaptureError as exc:
-            result.error = exc.reason
-            result.offset = exc.offset
-        return result
+        return results
 
     def _probe(self, probe: Probe) -> None:
         if self.writer is not None:

@@ -17,15 +17,11 @@
   player.setAttribute("source", new URL(box.getAttribute("data-source"), location.href).href);
   player.setAttribute("replaybase", base);
   player.setAttribute("embed", "replayonly");
-  // The recorded pages' own scripts do not run: a platform's page replayed on the site's
-  // origin reached the evidence page around the viewer's rewriting (new Function('return
-  // top')) and wrote a forged SHA-256 beside it (a review). What is replayed is the page as
-  // served, its markup and styles; the collection's CSP (wabac's extraConfig.csp) forbids
-  // every script, the viewer's own injected ones included.
-  player.setAttribute("config", JSON.stringify({
-    csp: "default-src 'self' 'unsafe-inline' data: blob:; script-src 'none'; " +
-         "object-src 'none'; form-action 'none'; base-uri 'none'"
-  }));
+  // The recorded pages' own scripts do not run: the collection's settings forbid them, and
+  // the worker is the site's, whose app at replay/ starts only with these settings
+  // (audit/site/replay.py says why; replay/guard.js checks).
+  player.setAttribute("config", box.getAttribute("data-config"));
+  player.setAttribute("swname", box.getAttribute("data-sw-name"));
   // Links the viewer offers to open "in a new window" stay on this page, not replayweb.page.
   player.setAttribute("newwindowbase", location.href.split("#")[0]);
 
@@ -75,7 +71,7 @@
 
   show();
   window.addEventListener("hashchange", show);
-  Promise.all([loaded, navigator.serviceWorker.register(base + "sw.js?serveIndex=1",
+  Promise.all([loaded, navigator.serviceWorker.register(base + box.getAttribute("data-sw"),
                                                         { scope: base }).then(active)])
     .then(function () { box.appendChild(player); },
           function () { document.getElementById("replay-unavailable").hidden = false; });
