@@ -31,7 +31,6 @@ statements that throw at run time (README, "Forwards").
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
 import os
 import re
@@ -42,9 +41,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import quickjs
-import tree_sitter_javascript
-from tree_sitter import Language, Node, Parser, Tree, TreeCursor
 
+from audit.judge import halts
+from audit.judge.jstree import Node, TreeCursor
+from audit.judge.jstree import field as _field
+from audit.judge.jstree import literal as _literal
+from audit.judge.jstree import next_outside as _next_outside
+from audit.judge.jstree import parse as _parse
+from audit.judge.jstree import text as _text
+from audit.judge.jstree import unescape as _unescape_js
 from audit.web.page import Anchor, Page
 from audit.web.urls import resolve
 
@@ -99,71 +104,41 @@ _MAY_CANCEL = re.compile(
     rb"location|history|\bstop\s*[(.]|\bopen\s*[(.]|\.click\s*[(.]|[sS]ubmit\s*[(.]"
     rb"|dispatchEvent|\beval\s*\(|\bFunction\s*\(|\bdocument\s*\.\s*write")
 # What keeps a page from leaving wherever it comes in its scripts or its handlers of events
-# that come unprompted (Page.unprompted_handlers): closing the window (a link opened in a tab
-# of its own): `window.close()`, `window?.close()`, `self.close()`, `parent.close()`,
-# `window['close']()`, `(close)()`, `close.call(window)`, `close.bind(window)()`,
-# `window.close.call(window)`, a bare `close()`; not a socket's or a dialog's `x.close()`,
-# nor a method `close(){…}` being defined. Review 136: read `wrapped` where Chromium closed the
-# tab; reviews 137 and 138 the forms past the first. An alias (`var w = window; w.close()`)
-# is not seen.
-_WINDOW = r"\b(?:window|self|top|parent|frames|globalThis|defaultView)\s*\??\.\s*"
-_CLOSES = re.compile(
-    r"(?:^|[^.\w$])\(?\s*close\s*\)?\s*\(\s*\)(?!\s*\{)"
-    r"|" + _WINDOW + r"close\s*(?:\(|\.\s*(?:call|apply|bind)\b)"
-    r"|\[\s*['\"]close['\"]\s*\]\s*\(|(?:^|[^.\w$])close\s*\.\s*(?:call|apply|bind)\s*\(")
-# Reopening the document: `document.open(…)` (with or without its type), through
-# `window.document`, `document['open']`, `document.open.call/apply/bind`, or an alias's
-# (`var d = document`, `var d = window.document`); not a popup's or a menu's `x.open()`, nor
-# a frame's `frame.contentWindow.document.open()` (review 138). The page stays, blank: once
-# it is parsed. While the parser runs, a classic script's top-level `document.open()` does
-# nothing; one in a function, an arrow function, a listener, a timer's string, a module (run
-# after parsing) or a handler counts (reviews 138, 139). A minified function's parameter
-# (`!function(d){d.open()}(document)`) is not seen.
-_DOCUMENT_ALIAS = re.compile(
-    r"\b([A-Za-z_$][\w$]*)\s*=\s*(?:(?:window|self|top)\s*\.\s*)?document\b(?!\s*[.\[(])")
-_OPEN_CALL = (r"\s*(?:\??\.\s*open|\[\s*['\"]open['\"]\s*\])\s*"
-              r"(?:\(|\.\s*(?:call|apply|bind)\b|,)")
-_REOPENS = re.compile(r"(?<![\w$.])(?:(?:window|self|top|parent|globalThis)\s*\.\s*)?"
-                      r"document" + _OPEN_CALL)
+# that come unprompted (Page.unprompted_handlers): closing the window, reopening the document
+# once it is parsed; read from the scripts' syntax trees by audit.judge.halts.
 
 
-def _reopens(script: str) -> re.Pattern[str]:
-    aliases = sorted({m.group(1) for m in _DOCUMENT_ALIAS.finditer(script[:1 << 20])}
-                     - {"document"})[:MAX_WRITES]
-    if not aliases:
-        return _REOPENS
-    return re.compile(r"(?<![\w$.])(?:(?:(?:window|self|top|parent|globalThis)\s*\.\s*)?"
-                      r"document|" + "|".join(re.escape(name) for name in aliases) + r")"
-                      + _OPEN_CALL)
+# What the page's scripts were read to do, for the pages a chain reads twice (a forward and a
+# refresh both ask).
+_HALTS: OrderedDict[tuple[str, bool], bool] = OrderedDict()
+_HALTS_SIZE = 64
 
 
-def _halts_page(script: str, *, handler: bool = False, module: bool = False) -> bool:
-    """Whether the script closes the window or reopens the document once parsed (_CLOSES,
-    _reopens); a handler and a module run after parsing. At most MAX_WRITES reopenings are
-    looked at where each is, in one pass (_places)."""
-    if _CLOSES.search(script):
+def _page_halts(page: Page) -> bool:
+    """Whether a script of the page or a handler of an event that comes unprompted closes the
+    window or reopens the document once parsed (audit.judge.halts: a module or a handler runs
+    after parsing). What is not read within the page's budget (PARSE_SECONDS and
+    PARSE_SECONDS_PER_MB of the scripts, MAX_TREE_STEPS, MAX_SCRIPT_CHARS) holds the page."""
+    code = [(script, index in page.module_scripts)
+            for index, script in enumerate(page.runnable_scripts)]
+    code += [(handler, True) for handler in page.unprompted_handlers]
+    size = sum(len(text) for text, _ in code)
+    if size > MAX_SCRIPT_CHARS:
         return True
-    found = [m.start() for _, m in zip(range(MAX_WRITES + 1), _reopens(script).finditer(script),
-                                        strict=False)]
-    if not found:
-        return False
-    if handler or module or len(found) > MAX_WRITES:
-        return True
-    places = _places(script, found)
-    return any(not _top_level_statement(script, position, *places[position])
-               for position in found)
-
-
-def _top_level_statement(script: str, position: int, in_block: bool, hidden: bool) -> bool:
-    """Whether what starts at `position` is a statement of the script's top level: in no
-    braces, no string or comment (a timer's string runs later), and after the script's start,
-    a `;`, a `}` or a line break (not an arrow's `=>`, an argument)."""
-    if in_block or hidden:
-        return False
-    index = position - 1
-    while index >= 0 and script[index] in " \t\r\f\v":
-        index -= 1
-    return index < 0 or script[index] in ";}\n"
+    deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
+    steps = MAX_TREE_STEPS
+    for text, after_parse in code:
+        known = _HALTS.get((text, after_parse))
+        if known is None:
+            known = halts.halts(text, after_parse=after_parse, steps=steps, deadline=deadline)
+            if known is None:
+                return True
+            _HALTS[(text, after_parse)] = known
+            if len(_HALTS) > _HALTS_SIZE:
+                _HALTS.popitem(last=False)
+        if known:
+            return True
+    return False
 
 
 # A write of the document: `document.write(`, `document['write'](`, an alias's `d.write(`
@@ -221,7 +196,7 @@ def _writes_away(script: str, *, after_parse: bool = False) -> bool:
         if not literals or _KNOWN_WRAPPERS.sub("", _STRING.sub("", argument)):
             return True  # a name, a call, a template: what it writes is not read
         text = _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), "".join(literals))
-        text = _ESCAPES.sub(_unescape, text)
+        text = _unescape_js(text)
         while True:  # `decodeURIComponent(decodeURIComponent('%253C…'))`: each pass shortens
             decoded = _PERCENT.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
             if decoded == text:
@@ -324,23 +299,6 @@ _RUN_ONE = {"try_statement": "body", "unary_expression": "argument",
             "variable_declarator": "value", "assignment_expression": "right"}
 
 
-@functools.cache
-def _language() -> Language:
-    return Language(tree_sitter_javascript.language())
-
-
-def _text(node: Node | None, source: bytes) -> str:
-    """A node's text, from the script's bytes: a tree parsed through a read callback (for its
-    deadline, see _parse) answers Node.text by calling it again, 64 KB a time."""
-    if node is None:
-        return ""
-    return source[node.start_byte:node.end_byte].decode("utf-8", "replace")
-
-
-def _field(node: Node, name: str) -> Node | None:
-    return node.child_by_field_name(name)
-
-
 def _names_window(node: Node | None, source: bytes) -> bool:
     """What stands before `.location` where it is the page's own: `window`, `top`,
     `window.top`, ... (a chain of the window's names; a loop: a hostile chain may be a hundred
@@ -357,31 +315,6 @@ def _names_window(node: Node | None, source: bytes) -> bool:
         node = _field(node, "object")
     return (node is not None and node.type == "identifier"
             and _text(node, source) in _WINDOW_ONLY)
-
-
-# (`\u{0000003C}`: JavaScript takes any number of leading zeros, review 133.)
-_ESCAPES = re.compile(
-    r"\\(?:u\{0*([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(\r\n|.))", re.S)
-_SINGLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0",
-           "\n": "", "\r": "", "\r\n": "", "\u2028": "", "\u2029": ""}
-
-
-def _unescape(match: re.Match[str]) -> str:
-    code = match.group(1) or match.group(2) or match.group(3)
-    if code is not None:
-        value = int(code, 16)
-        return chr(value) if value <= 0x10FFFF else ""
-    return _SINGLE.get(match.group(4), match.group(4))
-
-
-def _literal(node: Node | None, source: bytes) -> str | None:
-    """The value of a string literal (or a template without substitutions), its escapes
-    read (`"https:\\/\\/..."` is `https://...`); None for anything else, which may be anywhere."""
-    if node is None or node.type not in ("string", "template_string"):
-        return None
-    if any(child.type == "template_substitution" for child in node.named_children):
-        return None
-    return _ESCAPES.sub(_unescape, _text(node, source)[1:-1])
 
 
 # A start of a URL that names its host: a scheme and host (or `//` and a host) ended by `/`, `?`
@@ -401,7 +334,7 @@ def _written_start(node: Node | None, source: bytes) -> str | None:
         start = _literal(node, source)
     elif node.type == "template_string":
         text = _text(node, source)[1:]
-        start = _ESCAPES.sub(_unescape, text[:text.find("${")] if "${" in text else text[:-1])
+        start = _unescape_js(text[:text.find("${")] if "${" in text else text[:-1])
     else:
         return None
     return start if start is not None and _HOST_NAMED.match(start) else None
@@ -445,15 +378,6 @@ def _bound_names(node: Node, source: bytes) -> set[str]:
             names.add(_text(current, source))
         if not cursor.goto_first_child() and not _next_outside(cursor):
             return names
-
-
-def _next_outside(cursor: TreeCursor) -> bool:
-    """Move the cursor to the next node in the script's order that is not inside the one it
-    is on; False at the end of the subtree it walks."""
-    while not cursor.goto_next_sibling():
-        if not cursor.goto_parent():
-            return False
-    return True
 
 
 class _TreeReader:
@@ -672,24 +596,6 @@ class _TreeReader:
         return False
 
 
-def _parse(source: bytes, deadline: float) -> Tree | None:
-    """The script's syntax tree, or None where tree-sitter has not finished it by `deadline`
-    (time.monotonic()): an adversarial review found a 33-byte script on which its error
-    recovery never ends, its memory growing by megabytes a second."""
-    calls = 0
-
-    def past_deadline(_offset: int, _has_error: bool) -> bool:
-        nonlocal calls
-        calls += 1
-        return calls % 64 == 0 and time.monotonic() > deadline
-
-    try:
-        return Parser(_language()).parse(lambda at, _point: source[at:at + 65536],
-                                         progress_callback=past_deadline)
-    except ValueError:  # cancelled
-        return None
-
-
 # The few scripts last read, and their navigations: a page's forward, its script targets and
 # the chain's analysis each ask for them.
 _RECENT: OrderedDict[str, tuple[_Navigation, ...]] = OrderedDict()
@@ -855,11 +761,8 @@ def _js_navigation(page: Page, own_script: OwnScript | None = None
     after = [scripts[where].encode("utf-8", "replace")[last.end:],
              *(script.encode("utf-8", "replace") for script in scripts[where + 1:])]
     if (any(_MAY_CANCEL.search(text) for text in after)
-            or any(_NAVIGATION_API.search(script)
-                   or _halts_page(script, module=index in page.module_scripts)
-                   for index, script in enumerate(scripts))
-            or any(_halts_page(handler, handler=True)
-                   for handler in page.unprompted_handlers)):
+            or any(_NAVIGATION_API.search(script) for script in scripts)
+            or _page_halts(page)):
         return None
     # A script loaded from elsewhere before the navigating one runs first, and may open a
     # dialog (a shared `leave.js` asking "即将离开…是否继续？") that hulian cannot read: a
@@ -1083,11 +986,8 @@ def _preempts_refresh(page: Page, refresh: str) -> bool:
     code = [*page.runnable_scripts, *page.handlers]
     if any(_PREEMPTS_REFRESH.search(text) or _navigates_otherwise(text) for text in code):
         return True
-    if any(_halts_page(script, module=index in page.module_scripts)
-           or _remakes_refresh(script)
-           for index, script in enumerate(page.runnable_scripts)) or any(
-            _halts_page(handler, handler=True) or _remakes_refresh(handler)
-            for handler in page.unprompted_handlers):
+    if _page_halts(page) or any(_remakes_refresh(text) for text in (
+            *page.runnable_scripts, *page.unprompted_handlers)):
         return True
     own = resolve(page.base_url, refresh)
     elsewhere = [None if navigation.literal is None else resolve(page.base_url,

@@ -1,0 +1,136 @@
+"""Scripts that keep a page from leaving (closing the window, reopening the document once it
+is parsed) read from the syntax tree with the names each scope gives the window and the
+document (audit.judge.halts). The patterns over the text they replace missed aliases,
+`this`, escaped names and a close handed to a timer, and held pages over a `close` in a
+string of markup, a function of the script's own named `close` or a method's `this.close()`
+(the thirty-ninth session's note)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from audit.judge.forwards import MAX_TREE_STEPS
+from audit.judge.halts import halts
+from audit.model import Outcome
+from audit.policy.catalog import Catalog, load_catalog
+from tests.chaindrive import TARGET, WRAPPER, drive
+from tests.test_unseen_shapes import REFRESH, REPLACE, SAYS, TARGET_PAGE
+from tests.timing import best_in_turn, seconds
+
+OPEN = (Outcome.DIRECT, Outcome.WRAPPED)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def read(script: str, *, after_parse: bool = False, steps: int = MAX_TREE_STEPS) -> bool | None:
+    return halts(script, after_parse=after_parse, steps=steps, deadline=time.monotonic() + 5)
+
+
+# Each closes the tab or blanks the page in Chromium; the patterns missed each.
+HALTS = {
+    "this at the top level": "this.close()",
+    "an alias of the window": "var w = window; w.close()",
+    "an alias of top.window": "let w = top.window; w.close()",
+    "a destructured close": "const {close: shut} = window; shut()",
+    "a destructured open, later": "var {open} = document; addEventListener('load', () => open())",
+    "a parameter given the document, in a timer": (
+        "!function (d) { setTimeout(function () { d.open() }, 0) }(document)"),
+    "a parameter given the window by .call": "(function (w) { w.close() }).call(null, window)",
+    "the window's close handed to a timer": "setTimeout(window.close, 3000)",
+    "the window's close as its load handler": "onload = close",
+    "an escaped name": "\\u0063lose()",
+    "an escaped key": "window['\\x63lose']()",
+    "the document's window": "document.defaultView.close()",
+    "frames": "frames.close()",
+    "a UMD factory's window": (
+        "(function (g, factory) { factory(g) })(this, function (window) { window.close() })"),
+    "a bound open handed on": "requestAnimationFrame(document.open.bind(document))",
+    "a timer's string in a timer's string": "setTimeout(\"setTimeout('document.open()')\", 0)",
+}
+
+# Nothing here closes or reopens: Chromium reaches the target after each.
+HOLDS_NOTHING = {
+    "a close in a string of markup": "var s = '<button onclick=\"window.close()\">x</button>'",
+    "the script's own close": "function close() { hide() } close()",
+    "a method's this": "var dialog = {shut: function () { this.close() }}; dialog.shut()",
+    "a class's this": "class Sheet { hide() { this.close() } }",
+    "a parameter given the document, while parsing": "!function (d) { d.open() }(document)",
+    "a library's request in a parameter's scope": (
+        "!function (e, t) { var x = new XMLHttpRequest; x.open('GET', '/a');"
+        " e.addEventListener('x', function () { x.send() }) }(window, document)"),
+    "a socket and a document's close": "ws.close(); document.close()",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HALTS))
+def test_a_script_that_halts_the_page_is_read(case: str) -> None:
+    assert read(HALTS[case]) is True
+
+
+@pytest.mark.parametrize("case", sorted(HALTS))
+def test_a_forward_beside_a_script_that_halts_the_page_is_no_open_link(catalog: Catalog,
+                                                                        case: str) -> None:
+    page = REFRESH + SAYS + f"<script>{HALTS[case]}</script>"
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome not in OPEN
+
+
+@pytest.mark.parametrize("case", sorted(HOLDS_NOTHING))
+def test_a_script_that_halts_nothing_is_read_so(case: str) -> None:
+    assert read(HOLDS_NOTHING[case]) is False
+
+
+@pytest.mark.parametrize("case", sorted(HOLDS_NOTHING))
+def test_a_forward_beside_a_script_that_halts_nothing_is_followed(catalog: Catalog,
+                                                                   case: str) -> None:
+    page = "<p>正在跳转…</p>" + REFRESH + f"<script>{HOLDS_NOTHING[case]}</script>"
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome == Outcome.WRAPPED
+
+
+def test_what_runs_once_the_page_is_parsed_reopens_it() -> None:
+    # a module or a handler runs after parsing; a handler's `this` is its element
+    assert read("document.open()", after_parse=True) is True
+    assert read("!function (d) { d.open() }(document)", after_parse=True) is True
+    assert read("this.close()", after_parse=True) is False
+
+
+def test_a_handler_that_closes_the_window_holds_the_forward(catalog: Catalog) -> None:
+    page = REPLACE + "<body onload='var w = window; w.close()'>" + SAYS
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome not in OPEN
+
+
+def test_a_script_not_read_whole_holds_the_page(catalog: Catalog) -> None:
+    assert read("var a = 1; " * 1000 + "close()", steps=100) is None
+    # tree-sitter's recovery from a syntax error: the names alone hold
+    assert read("close( {{ ]") is True
+    assert read("x( {{ ]") is False
+
+
+@pytest.mark.parametrize("shape", [
+    "(" * 20_000 + "close" + ")" * 20_000 + "()",  # parentheses deeper than any chain followed
+    "window" + ".window" * 50_000 + ".close()",  # a member chain past the followed length
+    "!function(){" * 3_000 + "}()" * 3_000,  # nested functions: scopes a few thousand deep
+])
+def test_hostile_shapes_are_read_in_bounded_time(shape: str) -> None:
+    started = time.monotonic()
+    read(shape)
+    assert time.monotonic() - started < 20
+
+
+def test_reading_costs_linear_time() -> None:
+    def cost(count: int) -> float:
+        script = "var w = window; function f(a) { return a.b.c(w) }" * count + "; w.close()"
+        return seconds(lambda: read(script))
+
+    small, large = best_in_turn(lambda: cost(500), lambda: cost(5_000), rounds=3)
+    assert large < 35 * max(small, 1e-3), (small, large)
