@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from audit.ahead import made_ahead
 from audit.errors import HulianError
 from audit.evidence.cachedir import cache_root, scratch_directory
-from audit.evidence.csvcells import FORMULA_PATTERN
+from audit.evidence.csvcells import CONTROLS_PATTERN, FORMULA_PATTERN
 
 # The system allocator, not Arrow's default jemalloc: jemalloc keeps what a block's parse freed
 # for reuse, and a run's memory would then hold every block's peak (bench/crawl.py: 326 MB
@@ -586,6 +586,7 @@ def _csv_ready(table: pa.Table) -> pa.Table:
 def _defused(column: Any) -> Any:
     """csvcells' rule over an Arrow text column, by its pattern (RE2, as Arrow's): a formula
     cell with a leading apostrophe, the others (and nulls) as they are."""
+    column = pc.replace_substring_regex(column, CONTROLS_PATTERN, "")
     formula = pc.match_substring_regex(column, FORMULA_PATTERN)
     return pc.if_else(formula, pc.binary_join_element_wise("'", column, ""), column)
 

@@ -45,9 +45,21 @@ LEADING = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u200
 FORMULA_PATTERN = ("^(?:[\t\r]|[" + LEADING + "]*[=+@\\-])")
 _FORMULA = re.compile(FORMULA_PATTERN)
 
+# Control characters (C0 but tab, line feed and carriage return, which CSV quoting holds;
+# DEL and C1) and the noncharacters U+FFFE and U+FFFF: a page's title carrying ESC sequences
+# ran them in the terminal of whoever `cat`s findings.csv (review 140: a screen cleared; an
+# OSC 8 link or an OSC 52 clipboard write the same way). They are dropped from every text
+# cell, before the formula test (`\x01=HYPERLINK(…)` is a formula once it is gone). Written
+# in the escapes RE2 and Python share.
+CONTROLS_PATTERN = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\ufffe\uffff]"
+_CONTROLS = re.compile(CONTROLS_PATTERN)
+
 # The same for DuckDB's SQL (the report's findings): `defuse(c)`, NULL for NULL.
-DEFUSE_MACRO = ("CREATE OR REPLACE MACRO defuse(c) AS CASE WHEN regexp_matches(c, '"
-                + FORMULA_PATTERN.replace("'", "''") + "') THEN '''' || c ELSE c END")
+DEFUSE_MACRO = (
+    "CREATE OR REPLACE MACRO defuse(c) AS CASE WHEN regexp_matches(regexp_replace(c, '"
+    + CONTROLS_PATTERN + "', '', 'g'), '" + FORMULA_PATTERN.replace("'", "''")
+    + "') THEN '''' || regexp_replace(c, '" + CONTROLS_PATTERN
+    + "', '', 'g') ELSE regexp_replace(c, '" + CONTROLS_PATTERN + "', '', 'g') END")
 
 
 def is_formula(text: str) -> bool:
@@ -56,8 +68,9 @@ def is_formula(text: str) -> bool:
 
 
 def defused(text: str) -> str:
-    """The cell as a spreadsheet shows it as text: a leading apostrophe if it would be a
-    formula, else itself."""
+    """The cell as a spreadsheet shows it as text: without control characters (CONTROLS_PATTERN),
+    and with a leading apostrophe if it would be a formula."""
+    text = _CONTROLS.sub("", text)
     return "'" + text if _FORMULA.match(text) is not None else text
 
 

@@ -904,14 +904,18 @@ def _link_decider(catalog: Catalog, platform: Platform | None,
     return decide
 
 
-def tapped_as(anchor: Anchor) -> RenderedAs:
+def tapped_as(anchor: Anchor, *, seen: bool = True) -> RenderedAs:
     """How a reader meets a link (a probe's `rendered_as`): `handled` where a tap may not
     follow it (forwards.tap_intercepted: a handler, or no tap reaching it as the page is
-    read, which a style sheet or script may undo), whose address is measured but no open
-    link concluded from it; `anchor` otherwise. Never `text` (`stripped`): a link greyed out
-    by `pointer-events: none` and taken back by a style sheet's class (a toast, a modal) or
-    a script read as stripped, an accusation (a review)."""
-    return "handled" if tap_intercepted(anchor) else "anchor"
+    read, which a style sheet or script may undo) or nobody may see it (not `seen`:
+    Page.unseen_anchors, a link `display:none`, `hidden`, in a closed dialog or a popover,
+    and Page.unsure_anchors, one clipped or placed off the page; review 141 found each on a
+    seed post read `direct`), whose address is measured
+    but no open link concluded from it; `anchor` otherwise. Never `text` (`stripped`): a
+    link greyed out by `pointer-events: none` and taken back by a style sheet's class (a
+    toast, a modal) or a script read as stripped, an accusation (a review); a link hidden
+    by a template's quirk would be one too."""
+    return "handled" if not seen or tap_intercepted(anchor) else "anchor"
 
 
 def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> list[Link]:
@@ -937,12 +941,13 @@ def outbound_links(page: Page, catalog: Catalog, platform: Platform | None) -> l
                           target_platform=target_platform, via=via, rendered_as=rendered_as)
 
     resolved: dict[str, str | None] = {}
-    for anchor in page.tapped_anchors:
+    unseen = page.unseen_anchors | page.unsure_anchors
+    for index, anchor in enumerate(page.tapped_anchors):
         if anchor.href not in resolved:
             resolved[anchor.href] = resolve(base, anchor.href)
         url = resolved[anchor.href]
         if url is not None:
-            add(url, tapped_as(anchor))
+            add(url, tapped_as(anchor, seen=index not in unseen))
     for text_url in page.text_urls:
         add(text_url, "text")
     return list(found.values())

@@ -130,11 +130,31 @@ def controls(page: Page, markers: GenericMarkers,
     found = [Control(anchor.text, url, label_role(anchor.text, markers))
              for anchor, url in tap_destinations(page)]
     for element in page.select(_BUTTONS):
+        if _disabled(element) and not page.may_change:
+            continue  # nothing can ever enable it: no control (review 141)
         label = element.get("value") if element.tag == "input" else text_of(element)
         label = " ".join((label or "").split())
         found.append(Control(label, _submitted_to(element, page, platform),
                              label_role(label, markers)))
     return found
+
+
+def _disabled(element: Any) -> bool:
+    """A form control a tap does nothing to: `disabled`, or in a `<fieldset disabled>` (but
+    its first `<legend>`). A script may enable it (a countdown's continue button), so only a
+    page that cannot change loses it as a control."""
+    if element.tag not in ("button", "input"):
+        return False
+    if element.get("disabled") is not None:
+        return True
+    child = element
+    for ancestor in element.iterancestors():
+        if ancestor.tag == "fieldset" and ancestor.get("disabled") is not None:
+            legend = next((c for c in ancestor if c.tag == "legend"), None)
+            if legend is None or child is not legend:
+                return True
+        child = ancestor
+    return False
 
 
 def tap_destinations(page: Page) -> list[tuple[Anchor, str | None]]:
@@ -143,14 +163,16 @@ def tap_destinations(page: Page) -> list[tuple[Anchor, str | None]]:
     hidden from sight that a script of the page may show). A link nobody sees on a page no
     script changes is no control: a copy-the-link page carrying the target hidden
     (`display:none`, `hidden`, an unopened dialog, a canvas's fallback) read as a warning
-    with a way on (review 136)."""
-    unseen = page.unseen_anchors
+    with a way on (review 136). One a style may keep out of sight by layout
+    (Page.unsure_anchors) is a control whose way is not read (review 141: a block page's
+    continue link placed off the page read as a warning's way on)."""
+    unseen, unsure = page.unseen_anchors, page.unsure_anchors
     may_change = bool(unseen) and page.may_change
     found: list[tuple[Anchor, str | None]] = []
     for index, anchor in enumerate(page.tapped_anchors):
         if index in unseen and not may_change:
             continue
-        intercepted = tap_intercepted(anchor) or index in unseen
+        intercepted = tap_intercepted(anchor) or index in unseen or index in unsure
         found.append((anchor, None if intercepted else resolve(page.url, anchor.href)))
     return found
 

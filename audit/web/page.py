@@ -105,7 +105,7 @@ class Page:
     # The element of each anchor, and the anchors as a tap meets them (tapped_anchors).
     _anchor_elements: list[lxml.etree._Element] = field(default_factory=list, repr=False)
     _tapped: list[Anchor] | None = field(default=None, repr=False)
-    _unseen: frozenset[int] | None = field(default=None, repr=False)
+    _unseen: tuple[frozenset[int], frozenset[int]] | None = field(default=None, repr=False)
     _modules: frozenset[int] | None = field(default=None, repr=False)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
@@ -185,7 +185,18 @@ class Page:
         review 136)."""
         if self._unseen is None:
             self._unseen = _unseen_anchors(self)
-        return self._unseen
+        return self._unseen[0]
+
+    @property
+    def unsure_anchors(self) -> frozenset[int]:
+        """The indices of the anchors a `style` on them or around them may keep out of sight
+        or out of reach by layout (_MAY_BE_UNSEEN: `content-visibility: hidden`, a clip, no
+        size, a font of size 0, a place far off the page, a scale of 0), which hulian does not
+        lay out: neither a way on nor no control, but one whose way is not read (review 141
+        found each read as an open link on a seed post and as a block page's way on)."""
+        if self._unseen is None:
+            self._unseen = _unseen_anchors(self)
+        return self._unseen[1]
 
     @property
     def may_change(self) -> bool:
@@ -328,27 +339,43 @@ def _hidden_elements(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element
     return hidden, complete
 
 
-def _unseen_anchors(page: Page) -> frozenset[int]:
-    """Page.unseen_anchors: the walk's own hiding (`hidden`, a hiding `style`) with what
-    _hidden_elements adds, down the tree."""
+# What in a `style` may keep an element out of sight or reach by layout, which hulian does not
+# do: its contents skipped, clipped, no size (with what overflows hidden or not), a font of
+# size 0, placed a hundred pixels or more off the page, scaled to nothing.
+_MAY_BE_UNSEEN = re.compile(
+    r"content-visibility\s*:\s*hidden|\bclip(?:-path)?\s*:|font-size\s*:\s*0(?![.\d]*[1-9])"
+    r"|(?<![\w-])(?:max-)?(?:height|width)\s*:\s*0(?![.\d]*[1-9])"
+    r"|(?<![\w-])(?:left|top|right|bottom|text-indent|margin-left|margin-top)\s*:\s*-\d{3,}"
+    r"|scale[xy]?\s*\(\s*0(?![.\d]*[1-9])", re.IGNORECASE)
+
+
+def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
+    """Page.unseen_anchors and Page.unsure_anchors: the walk's own hiding (`hidden`, a
+    hiding `style`) with what _hidden_elements adds, down the tree; and, of the rest, those a
+    `style` on them or around them may keep out of sight by layout (_MAY_BE_UNSEEN)."""
     root = page.root
     if root is None or not page._anchor_elements:
-        return frozenset()
+        return frozenset(), frozenset()
     hidden_by, _complete = _hidden_elements(root)
     wanted = {el: index for index, el in enumerate(page._anchor_elements)}
     unseen: set[int] = set()
-    state = [False]
+    unsure: set[int] = set()
+    state = [(False, False)]
     for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
         if event == "end":
             state.pop()
             continue
         style = el.get("style")
-        hides = state[-1] or el in hidden_by or el.get("hidden") is not None or (
+        hides = state[-1][0] or el in hidden_by or el.get("hidden") is not None or (
             style is not None and stylesheet.inline_hides(style))
-        state.append(hides)
-        if el in wanted and (hides or _boxless(el)):
-            unseen.add(wanted[el])
-    return frozenset(unseen)
+        doubt = state[-1][1] or (style is not None and _MAY_BE_UNSEEN.search(style) is not None)
+        state.append((hides, doubt))
+        if el in wanted:
+            if hides or _boxless(el):
+                unseen.add(wanted[el])
+            elif doubt:
+                unsure.add(wanted[el])
+    return frozenset(unseen), frozenset(unsure)
 
 
 def _boxless(anchor: lxml.etree._Element) -> bool:
@@ -432,7 +459,11 @@ def _page_sheets(root: lxml.etree._Element) -> list[tuple[str, bool, bool]]:
 # (audit.judge.classify sends words hidden there to review) and an interstitial's controls.
 _BROWSER_HIDDEN = lxml.etree.XPath(
     "//dialog[not(@open)] | //details[not(@open)]/*[not(self::summary)] | //datalist"
-    " | //noembed | //rp | //canvas/*")
+    " | //noembed | //rp | //canvas/*"
+    # a popover until a tap or a script opens it (`[popover]:not(:popover-open)`), and a
+    # video's or an audio's fallback, which a browser that plays them never draws (review 141)
+    " | //*[@popover] | //video/*[not(self::source or self::track)]"
+    " | //audio/*[not(self::source or self::track)]")
 # A script the page loads (whatever runs it: async, defer, a module).
 _LOADED_SCRIPT = lxml.etree.XPath("boolean(//script[@src])")
 # What shows a hidden part of a page without a script: a disclosure a tap opens, and in a

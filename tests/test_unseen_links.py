@@ -1,0 +1,125 @@
+"""Links a reader never sees or reaches (review 141, checked in Chromium 156: each link is not
+drawn, or a tap at its centre lands elsewhere): on a seed post such a link was planned as a
+plain link and read `direct`; at an interception endpoint, a block page's hidden continue link
+read as a warning's way on. And control characters a page puts in its title, which reached
+findings.csv as they were (review 140)."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from audit.evidence.columnar import _csv_ready
+from audit.evidence.csvcells import DEFUSE_MACRO, defused
+from audit.measure.chain import plan_probes
+from audit.model import Outcome, SurfaceKind
+from audit.policy.catalog import Catalog, load_catalog
+from tests.chaindrive import ARTICLE, TARGET, WRAPPER, drive
+
+TARGET_PAGE: tuple[int, dict[str, str], bytes] = (
+    200, {}, f"<title>Teapot</title>{ARTICLE}".encode())
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+# A link to the target nobody sees (Page.unseen_anchors) or that layout may keep out of sight
+# (Page.unsure_anchors), written {link}.
+SHAPES = {
+    "a class hidden by the page's sheet": "<style>.x{{display:none}}</style><a class=x {link}",
+    "visibility: hidden": "<a style='visibility:hidden' {link}",
+    "a popover": "<div popover><a {link}</div>",
+    "a video's fallback": "<video><a {link}</video>",
+    "content-visibility: hidden": "<div style='content-visibility:hidden'><a {link}</div>",
+    "a clip": "<a style='clip-path:inset(50%)' {link}",
+    "a font of size 0": "<a style='font-size:0' {link}",
+    "no height": "<div style='height:0;overflow:hidden'><a {link}</div>",
+    "far off the page": "<a style='position:absolute;left:-9999px' {link}",
+    "scaled to nothing": "<a style='display:inline-block;transform:scale(0)' {link}",
+}
+
+
+def _link(shape: str, label: str) -> str:
+    return SHAPES[shape].format(link=f"href='{TARGET}'>{label}</a>")
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_a_link_nobody_sees_on_a_post_is_no_open_link(catalog: Catalog, shape: str) -> None:
+    seed = ("<!doctype html><meta charset=utf-8><title>问题</title><body><p>推荐一个茶壶："
+            f"{_link(shape, '店铺')}</p></body>")
+    plan = plan_probes(seed.encode(), "text/html", "https://www.zhihu.com/question/1",
+                       source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
+    assert [probe.rendered_as for probe in plan.probes] == ["handled"]  # before: "anchor"
+    observed = drive(catalog, TARGET, {TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE},
+                     rendered_as="handled")
+    assert observed.outcome is not Outcome.DIRECT
+
+
+def test_a_link_in_sight_on_a_post_is_still_a_link(catalog: Catalog) -> None:
+    for style in ("", " style='height:20px;left:0;font-size:14px'",
+                  " style='transform:scale(1.5)'"):
+        seed = (f"<!doctype html><meta charset=utf-8><body><p><a{style} href='{TARGET}'>店铺</a>"
+                "</p></body>")
+        plan = plan_probes(seed.encode(), "text/html", "https://www.zhihu.com/question/1",
+                           source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
+        assert [probe.rendered_as for probe in plan.probes] == ["anchor"], style
+
+
+BLOCK = "已停止访问该网页"  # WeChat's block wording (domain-facts.md)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_a_block_pages_continue_link_nobody_sees_is_no_way_on(catalog: Catalog,
+                                                               shape: str) -> None:
+    page = (f"<html><head><meta charset=utf-8><title>!</title></head><body><p>{BLOCK}</p>"
+            f"{_link(shape, '继续访问')}</body></html>")
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome in (Outcome.BLOCKED, Outcome.UNRECOGNIZED)  # before: `warned`
+
+
+@pytest.mark.parametrize("button", [
+    "<form action='{t}'><fieldset disabled><button>继续访问</button></fieldset></form>",
+    "<form action='{t}'><button disabled>继续访问</button></form>",
+])
+def test_a_continue_button_nothing_can_enable_is_no_way_on(catalog: Catalog,
+                                                           button: str) -> None:
+    body = f"<p>{BLOCK}</p>" + button.format(t=TARGET)
+    page = f"<html><head><meta charset=utf-8></head><body>{body}</body></html>"
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome is Outcome.BLOCKED  # before: `warned`
+    # a countdown's script may enable it: still a control
+    scripted = page.replace("</body>", "<script>setTimeout(function(){},5000)</script></body>")
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, scripted.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome is not Outcome.BLOCKED
+
+
+def test_a_button_in_a_disabled_fieldsets_legend_is_enabled(catalog: Catalog) -> None:
+    page = (f"<html><body><p>{BLOCK}</p><form action='{TARGET}'><fieldset disabled><legend>"
+            "<button>继续访问</button></legend></fieldset></form></body></html>")
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome is not Outcome.BLOCKED
+
+
+# -- control characters in CSV cells (review 140) -------------------------------------------
+
+HOSTILE = "标题\x01\x02 \x1b[2J\x1b]8;;http://x/\x07\ufffe\uffff\x7f\x9b end\tand\nmore"
+EXPECTED = "标题 [2J]8;;http://x/ end\tand\nmore"
+
+
+def test_control_characters_leave_every_csv_cell() -> None:
+    assert defused(HOSTILE) == EXPECTED
+    assert defused("\x01=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    connection = duckdb.connect()
+    connection.execute(DEFUSE_MACRO)
+    row = connection.execute("SELECT defuse(?), defuse(?), defuse(NULL)",
+                             [HOSTILE, "\x01=1+1"]).fetchone()
+    assert row == (EXPECTED, "'=1+1", None)
+    table = _csv_ready(pa.table({"title": [HOSTILE, "\x1b=cmd", None]}))
+    assert table.column("title").to_pylist() == [EXPECTED, "'=cmd", None]
