@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
 def _expected_row(f: Finding) -> list[str]:
     row = [
         f.id, f.status, _text(f.severity.value if f.severity else None), f.source,
@@ -61,6 +65,8 @@ def _expected_row(f: Finding) -> list[str]:
         str(len(f.hops)), " -> ".join(f"{h.status or '-'} {h.url}" for h in f.hops),
         _text(f.signature), _text(f.title), _text(f.excerpt), _text(f.control_ok),
         _text(f.failure), " ".join(f.evidence), f.observation_id]
+    # control characters leave every cell (review 140), then formula starts are defused
+    row = [_CONTROLS.sub("", c) for c in row]
     return ["'" + c if c[:1] in FORMULA_STARTS else c for c in row]
 
 

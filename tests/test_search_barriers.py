@@ -28,6 +28,7 @@ from audit.judge.search import (
 )
 from audit.model import SearchClass, Status
 from audit.policy.catalog import PolicyError, PolicyProblem, load_catalog, shipped_policies_dir
+from tests.timing import best_in_turn
 
 SHIPPED = shipped_policies_dir()
 CATALOG = load_catalog([SHIPPED])
@@ -488,8 +489,9 @@ def test_a_group_naming_every_engine_is_judged_once() -> None:
     every = star.replace(b"User-agent: *",
                          b"".join(b"User-agent: %s\n" % t.encode() for t in TOKENS)
                          + b"User-agent: *")
-    once = min(_judge_seconds(star) for _ in range(2))
-    named = _judge_seconds(every)
+    # measured in turn (a stretch of contention beside the suite once read 40 times)
+    once, named = best_in_turn(lambda: _judge_seconds(star), lambda: _judge_seconds(every),
+                               rounds=2)
     assert named < 3 * once, (once, named)
     judged = judge_robots_text("h", every, TOKENS)
     assert len([r for r in judged.reasons if r.startswith("paths_unchecked:")]) == 1

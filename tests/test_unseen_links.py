@@ -58,14 +58,69 @@ def test_a_link_nobody_sees_on_a_post_is_no_open_link(catalog: Catalog, shape: s
     assert observed.outcome is not Outcome.DIRECT
 
 
-def test_a_link_in_sight_on_a_post_is_still_a_link(catalog: Catalog) -> None:
-    for style in ("", " style='height:20px;left:0;font-size:14px'",
-                  " style='transform:scale(1.5)'"):
-        seed = (f"<!doctype html><meta charset=utf-8><body><p><a{style} href='{TARGET}'>店铺</a>"
-                "</p></body>")
-        plan = plan_probes(seed.encode(), "text/html", "https://www.zhihu.com/question/1",
-                           source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
-        assert [probe.rendered_as for probe in plan.probes] == ["anchor"], style
+# Links Chromium shows and a tap at their centre reaches (review 143: the first version's
+# words without their conditions sent each to review), written {link}.
+IN_SIGHT = {
+    "plain": "<a {link}",
+    "sizes and offsets of nothing": "<a style='height:20px;left:0;font-size:14px' {link}",
+    "a scale that shows": "<a style='transform:scale(1.5)' {link}",
+    "scale(0.98)": "<a style='display:inline-block;transform:scale(0.98)' {link}",
+    "background-clip": "<a style='background-clip:text;background:red' {link}",
+    "background's initial clip": "<span style='background-clip: initial'><a {link}</span>",
+    "a round inset": "<a style='clip-path:inset(0 round 8px)' {link}",
+    "a circle": "<a style='clip-path:circle(50%)' {link}",
+    "an inset of one side": "<a style='clip-path:inset(50% 0 0 0)' {link}",
+    "clip on a static box": "<a style='clip:rect(0 0 0 0)' {link}",
+    "a flex item of width 0": "<div style='display:flex'><div style='flex:1;width:0'><a {link}"
+                              "</div></div>",
+    "an aspect-ratio box": "<div style='height:0;padding-bottom:56.25%;position:relative'>"
+                           "<a {link}</div>",
+    "a max-height of 0 that shows": "<div style='max-height:0'><a {link}</div>",
+    "a pull-up margin": "<a style='display:block;margin-top:-100px' {link}",
+    "a carousel's offset": "<div style='position:relative'><a style='position:absolute;"
+                           "left:-120px' {link}</div>",
+    "a logo's text-indent": "<a style='display:block;width:120px;height:40px;"
+                            "text-indent:-9999px;background:url(l.png)' {link}",
+    "the whitespace hack": "<div style='font-size:0'><a style='font-size:14px' {link}</div>",
+    "a size inside the link": "<div style='font-size:0'><a href='{target}'><span "
+                              "style='font-size:1rem'>店铺</span></a></div>",
+    "an image in a font of 0": "<a style='font-size:0' href='{target}'><img src='s.png' "
+                               "alt=''>店铺</a>",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(IN_SIGHT))
+def test_a_link_in_sight_on_a_post_is_still_a_link(catalog: Catalog, shape: str) -> None:
+    link = IN_SIGHT[shape].format(link=f"href='{TARGET}'>店铺</a>", target=TARGET)
+    seed = f"<!doctype html><meta charset=utf-8><body><p>{link}</p></body>"
+    plan = plan_probes(seed.encode(), "text/html", "https://www.zhihu.com/question/1",
+                       source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
+    assert [probe.rendered_as for probe in plan.probes] == ["anchor"]
+
+
+# The layouts review 143 found the first version's words missed (Chromium: no box, none on
+# the page, or no tap reaching it).
+OUT_OF_SIGHT = {
+    "em far off": "<a style='position:absolute;left:-99em' {link}",
+    "right far off": "<a style='position:absolute;right:-9999px' {link}",
+    "scale3d(0, 0, 1)": "<a style='display:inline-block;transform:scale3d(0,0,1)' {link}",
+    "the scale property": "<a style='display:inline-block;scale:0' {link}",
+    "a flat matrix": "<a style='display:inline-block;transform:matrix(0,0,0,0,0,0)' {link}",
+    "turned edge-on": "<a style='display:inline-block;transform:rotateY(90deg)' {link}",
+    "block-size 0": "<div style='block-size:0;overflow:hidden'><a {link}</div>",
+    "the screen reader's clip": "<a style='position:absolute;width:1px;height:1px;"
+                                "clip:rect(0,0,0,0);overflow:hidden' {link}",
+    "a font of 0 in another unit": "<a style='font-size:0em' {link}",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(OUT_OF_SIGHT))
+def test_more_layouts_out_of_sight_are_no_open_link(catalog: Catalog, shape: str) -> None:
+    link = OUT_OF_SIGHT[shape].format(link=f"href='{TARGET}'>店铺</a>")
+    seed = f"<!doctype html><meta charset=utf-8><body><p>{link}</p></body>"
+    plan = plan_probes(seed.encode(), "text/html", "https://www.zhihu.com/question/1",
+                       source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
+    assert [probe.rendered_as for probe in plan.probes] == ["handled"]
 
 
 BLOCK = "已停止访问该网页"  # WeChat's block wording (domain-facts.md)

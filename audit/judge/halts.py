@@ -8,17 +8,22 @@ or held where nothing closes (a socket's `ws.close()`, a `close(){}` method, a p
 
 What counts as the window's `close`: `close` where nothing in the script binds that name,
 a window name's (`window`, `self`, `top`, `parent`, `frames`, `globalThis`,
-`document.defaultView`) or an alias's (`var w = window`; a parameter of a function called at
-once with the window: `!function (w) {...}(window)`; `this` where it is the window: the
-script's top level and functions that are not methods), through `[...]` with a string,
-parentheses and `(0, close)`, called or passed along (`.call`, `.apply`, `.bind`, a timer's or
-a listener's argument, an assignment to a property). The document's `open` likewise, through
-`document`, `window.document` or an alias; it counts where it runs once the page is parsed: in
-a function not called at once (a listener, a timer, a handler), in a module or a handler, or
-passed along, not at a classic script's top level or in a function called there (HTML: a
-parser-inserted script's `document.open()` does nothing). A timer's string is read as a
-script that runs later. Not seen: a name computed at run time (`window[key]()`), a document
-or window reached through a call's result or an object's property.
+`document.defaultView`, an element's `ownerDocument.defaultView`) or an alias's (`var w =
+window`, bound before or after its use; a parameter of a function called at once with the
+window, or named `window`; `this` at the script's top level and in functions called at once),
+through `[...]` with a string, parentheses, `(0, close)`, either side of `||`, `&&`, `??` and
+`?:`, and `await`; called, through `.call`/`.apply`/`.bind`, or taken as a value at all (handed
+to a timer or a listener, kept in an array, an object or a variable, returned). The document's
+`open` likewise, through `document`, `window.document`, `ownerDocument` or an alias, where it
+runs once the page is parsed: in a function that is not called at once nor given to a
+microtask (`.then`, `queueMicrotask`, which run while the parser waits), in a timer's string,
+a module or a handler; not at a classic script's top level or in a function called there (HTML:
+a parser-inserted script's `document.open()` does nothing). `let`, `const` and `class` bind in
+their block. A function given to a listener of an event only a person makes (`click`, a key, a
+touch) or set as such a handler (`el.onclick = …`) is not read, as a `<button onclick>` is not:
+nothing comes of it unprompted. Not seen: a name computed at run time (`window[key]()`), a
+window or document returned by a call or kept on an object's property, a string run by `eval`
+or `Function` that is not a literal (README, "Forwards").
 """
 
 from __future__ import annotations
@@ -45,13 +50,27 @@ _FUNCTIONS = frozenset({"function_declaration", "function_expression", "arrow_fu
                         "generator_function_declaration", "generator_function",
                         "method_definition"})
 _TIMERS = frozenset({"setTimeout", "setInterval"})
+_CODE = frozenset({"eval", "Function"})
+# Functions given to these run before the parser goes on (a microtask), not once it is done.
+_MICROTASKS = frozenset({"then", "catch", "finally", "queueMicrotask"})
+# Events only a person makes: their listeners and `on…` handlers are not read.
+_PROMPTED = frozenset({
+    "click", "dblclick", "auxclick", "contextmenu", "mousedown", "mouseup", "pointerdown",
+    "pointerup", "touchstart", "touchend", "keydown", "keyup", "keypress", "submit", "input",
+    "change", "tap"})
+# Operators whose value is one of their operands.
+_EITHER = frozenset({"||", "&&", "??"})
 # How deep a timer's string in a timer's string is read (past it: held).
 _MAX_DEPTH = 4
-# How many links of `a.b.c...` or `((...))` an expression is followed through.
+# How many links of `a.b.c...`, `((...))` or `a || (b || ...)` an expression is followed
+# through.
 _MAX_CHAIN = 64
+# How often (in steps) the reading looks at the clock.
+_CLOCK_EVERY = 1024
 
 # What an expression may be, as far as halting goes.
 WINDOW, DOCUMENT, CLOSE, REOPEN = "window", "document", "close", "reopen"
+_HALTING = (CLOSE, REOPEN)
 
 
 class Cut(Exception):
@@ -63,18 +82,11 @@ class _Scope:
     names: dict[str, str | None] = dataclass_field(default_factory=dict)
     parent: _Scope | None = None
 
-    def lookup(self, name: str) -> tuple[bool, str | None]:
-        scope: _Scope | None = self
-        while scope is not None:
-            if name in scope.names:
-                return True, scope.names[name]
-            scope = scope.parent
-        return False, None
-
 
 @dataclass(frozen=True)
 class _Context:
-    scope: _Scope
+    scope: _Scope  # the innermost block's
+    function_scope: _Scope  # where `var` binds
     later: bool  # runs once the page is parsed
     this_window: bool
 
@@ -82,35 +94,88 @@ class _Context:
 class _Reader:
     def __init__(self, source: bytes, steps: list[int], deadline: float, depth: int) -> None:
         self.source = source
-        self.steps = steps  # shared with the timer strings' readers: [left]
+        self.steps = steps  # shared with the code strings' readers: [left]
         self.deadline = deadline
         self.depth = depth
+        # Names bound or assigned anywhere in the script to what halts (or, for a function
+        # of the script's own at its top level, to nothing): read where a name is not bound
+        # in the scopes around it yet (`function f() { w.close() } var w = window`).
+        self.anywhere: dict[str, str | None] = {}
+        # Functions called where they are written (their call and how), functions given to a
+        # microtask, and functions whose `this` is an object's (values of its properties).
+        self.called: dict[int, tuple[Node, str]] = {}
+        self.soon: set[int] = set()
+        self.owned: set[int] = set()
+        # Listeners of prompted events and their handlers: not read (_call, _assigned).
+        self.skipped: set[int] = set()
+
+    def step(self, count: int = 1) -> None:
+        self.steps[0] -= count
+        if self.steps[0] < 0:
+            raise Cut
+        if self.steps[0] % _CLOCK_EVERY < count and time.monotonic() > self.deadline:
+            raise Cut
 
     # -- what an expression is ------------------------------------------------------------
 
-    def kind(self, node: Node | None, context: _Context) -> str | None:
+    def kind(self, node: Node | None, context: _Context | None, nesting: int = 0) -> str | None:
+        """What the expression is (WINDOW, DOCUMENT, CLOSE, REOPEN) or None; `context` None:
+        as the script's top level sees it before any binding (the first pass). `nesting`:
+        how many member chains deep (`((a.b || c).d || e).f`), bounded by _MAX_CHAIN."""
+        if nesting > _MAX_CHAIN:
+            return None
+        pending: list[Node] = []
         for _ in range(_MAX_CHAIN):
+            self.step()
             if node is None:
-                return None
+                if not pending:
+                    return None
+                node = pending.pop()
+                continue
             kind = node.type
             if kind in ("parenthesized_expression", "sequence_expression"):
                 node = node.named_children[-1] if node.named_children else None
-            elif kind == "assignment_expression":
+            elif kind in ("assignment_expression", "augmented_assignment_expression"):
                 node = field(node, "right")
-            elif kind == "this":
-                return WINDOW if context.this_window else None
-            elif kind == "identifier":
-                return self._named(name_of(node, self.source), context)
-            elif kind in ("member_expression", "subscript_expression"):
-                return self._member(node, context)
+            elif kind == "await_expression":
+                node = node.named_children[0] if node.named_children else None
+            elif kind == "binary_expression" and name_of(field(node, "operator"),
+                                                         self.source) in _EITHER:
+                right = field(node, "right")
+                if right is not None:
+                    pending.append(right)
+                node = field(node, "left")
+            elif kind == "ternary_expression":
+                alternative = field(node, "alternative")
+                if alternative is not None:
+                    pending.append(alternative)
+                node = field(node, "consequence")
             else:
-                return None
+                what = self._leaf_kind(node, context, nesting)
+                if what is not None or not pending:
+                    return what
+                node = pending.pop()
         return None
 
-    def _named(self, name: str, context: _Context) -> str | None:
-        bound, what = context.scope.lookup(name)
-        if bound:
-            return what
+    def _leaf_kind(self, node: Node, context: _Context | None, nesting: int) -> str | None:
+        kind = node.type
+        if kind == "this":
+            return WINDOW if context is None or context.this_window else None
+        if kind == "identifier":
+            return self._named(name_of(node, self.source), context)
+        if kind in ("member_expression", "subscript_expression"):
+            return self._member(node, context, nesting)
+        return None
+
+    def _named(self, name: str, context: _Context | None) -> str | None:
+        scope = context.scope if context is not None else None
+        while scope is not None:
+            self.step()
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        if name in self.anywhere:
+            return self.anywhere[name]
         if name in _WINDOW_NAMES:
             return WINDOW
         if name == "document":
@@ -119,27 +184,91 @@ class _Reader:
             return CLOSE
         return None
 
-    def _member(self, node: Node, context: _Context) -> str | None:
+    def _member(self, node: Node, context: _Context | None, nesting: int) -> str | None:
         # a.b.c...: the chain's names from the inside out, read in a loop (a hostile chain
-        # may be a hundred thousand names long)
+        # may be a hundred thousand names long); parentheses between links unwrapped here
         properties: list[str | None] = []
-        while node.type in ("member_expression", "subscript_expression"):
-            properties.append(self._property(node))
-            inner = field(node, "object")
-            if inner is None or len(properties) > _MAX_CHAIN:
+        inner: Node | None = node
+        while inner is not None and inner.type in ("member_expression", "subscript_expression",
+                                                   "parenthesized_expression"):
+            self.step()
+            if len(properties) > _MAX_CHAIN:
                 return None
-            node = inner
-        what = self.kind(node, context)
+            if inner.type == "parenthesized_expression":
+                inner = inner.named_children[-1] if inner.named_children else None
+                continue
+            properties.append(self._property(inner))
+            inner = field(inner, "object")
+        what = self.kind(inner, context, nesting + 1)
         for name in reversed(properties):
-            what = _property_of(what, name)
-            if what is None:
-                return None
+            what = DOCUMENT if name == "ownerDocument" else _property_of(what, name)
         return what
 
     def _property(self, node: Node) -> str | None:
         if node.type == "member_expression":
             return name_of(field(node, "property"), self.source)
         return literal(field(node, "index"), self.source)
+
+    # -- the first pass -------------------------------------------------------------------
+
+    def gather(self, root: Node) -> None:
+        """The names bound or assigned anywhere to what halts (self.anywhere), the functions
+        called where they are written, given to microtasks or to an object's properties."""
+        for statement in root.named_children:
+            if statement.type in ("function_declaration", "generator_function_declaration"):
+                name = field(statement, "name")
+                if name is not None:  # `close(); function close() {}`: the script's own
+                    self.anywhere[name_of(name, self.source)] = None
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            self.step()
+            kind = node.type
+            if kind == "variable_declarator":
+                self._gather_binding(field(node, "name"), field(node, "value"))
+            elif kind == "assignment_expression":
+                left, right = field(node, "left"), field(node, "right")
+                self._gather_binding(left, right)
+                if left is not None and left.type in ("member_expression",
+                                                      "subscript_expression"):
+                    self._own(right)
+            elif kind == "pair":
+                self._own(field(node, "value"))
+            elif kind == "call_expression":
+                self._gather_call(node)
+            stack.extend(reversed(node.named_children))
+
+    def _gather_binding(self, name: Node | None, value: Node | None) -> None:
+        if name is None or name.type != "identifier":
+            return
+        what = self.kind(value, None)
+        if what is not None:
+            self.anywhere[name_of(name, self.source)] = what
+
+    def _own(self, value: Node | None) -> None:
+        if value is not None and value.type in ("function_expression", "generator_function"):
+            self.owned.add(value.id)
+
+    def _gather_call(self, call: Node) -> None:
+        callee = field(call, "function")
+        method = ""
+        if callee is not None and callee.type == "member_expression":
+            method = name_of(field(callee, "property"), self.source)
+            if method in ("call", "apply"):
+                inner = _unwrapped(field(callee, "object"))
+                if inner is not None and inner.type in _FUNCTIONS:
+                    self.called[inner.id] = (call, method)
+        inner = _unwrapped(callee)
+        if inner is not None and inner.type in _FUNCTIONS:
+            self.called[inner.id] = (call, "")
+        name = (method if callee is not None and callee.type == "member_expression"
+                else name_of(callee, self.source) if callee is not None
+                and callee.type == "identifier" else "")
+        if name in _MICROTASKS:
+            arguments = field(call, "arguments")
+            for argument in arguments.named_children if arguments is not None else []:
+                if argument.type in _FUNCTIONS:
+                    self.soon.add(argument.id)
 
     # -- the walk -----------------------------------------------------------------------------
 
@@ -149,41 +278,65 @@ class _Reader:
         stack: list[tuple[Node, _Context]] = [(root, context)]
         while stack:
             node, context = stack.pop()
-            self.steps[0] -= 1
-            if self.steps[0] < 0 or (self.steps[0] & 0xFFFF == 0
-                                     and time.monotonic() > self.deadline):
-                raise Cut
+            self.step()
+            if node.id in self.skipped:
+                continue
             kind = node.type
             if kind in _FUNCTIONS:
                 context = self._enter(node, context)
-            elif kind == "class_declaration" or kind == "class":
-                self._bind_name(field(node, "name"), None, context)
-                context = _Context(context.scope, True, False)
+            elif kind == "statement_block":
+                context = _Context(_Scope(parent=context.scope), context.function_scope,
+                                   context.later, context.this_window)
+            elif kind in ("class_declaration", "class"):
+                self._bind_name(field(node, "name"), None, context.scope)
+                context = _Context(context.scope, context.function_scope, True, False)
+            elif kind == "variable_declaration":  # `var`: the function's, not the block's
+                context = _Context(context.function_scope, context.function_scope,
+                                   context.later, context.this_window)
             elif kind == "variable_declarator":
-                self._bind(field(node, "name"), field(node, "value"), context)
+                self._bind(node, context)
             elif kind == "assignment_expression":
-                if self._assigns(node, context):
-                    return True
-            elif kind == "call_expression":
-                if self._call_halts(node, context):
-                    return True
-            elif kind == "arguments" and any(self.kind(argument, context) in (CLOSE, REOPEN)
-                                             for argument in node.named_children):
-                return True  # passed along: run by whatever takes it, whenever
+                self._assigned(node, context)
+            elif kind == "call_expression" and self._call(node, context):
+                return True
+            if self._hands_on(node, context):
+                return True
             stack.extend((child, context) for child in reversed(node.named_children))
+        return False
+
+    def _hands_on(self, node: Node, context: _Context) -> bool:
+        """Whether the window's close or the document's open is taken as a value under this
+        node (anything but a call's callee or a member's object, which _call reads)."""
+        exempt: Node | None = None
+        if node.type == "call_expression":
+            exempt = field(node, "function")
+        elif node.type in ("member_expression", "subscript_expression"):
+            exempt = field(node, "object")
+        elif node.type in ("assignment_expression", "augmented_assignment_expression"):
+            exempt = field(node, "left")
+        elif node.type == "variable_declarator":
+            exempt = field(node, "name")
+        for child in node.named_children:
+            if child == exempt or child.id in self.skipped or child.type not in (
+                    "identifier", "member_expression",
+                                                     "subscript_expression",
+                                                     "parenthesized_expression"):
+                continue
+            if self.kind(child, context) in _HALTING:
+                return True
         return False
 
     def _enter(self, function: Node, context: _Context) -> _Context:
         scope = _Scope(parent=context.scope)
         name = field(function, "name")
         if function.type in ("function_declaration", "generator_function_declaration"):
-            self._bind_name(name, None, context)  # `function close(){}`: not the window's
+            self._bind_name(name, None, context.function_scope)
         elif name is not None and function.type != "method_definition":
-            self._bind_name(name, None, _Context(scope, False, False))
-        call, method = _called_at_once(function, self.source)
+            self._bind_name(name, None, scope)
+        call, method = self.called.get(function.id, (None, ""))
         given = field(call, "arguments") if call is not None else None
-        arguments: list[Node | None] = list(given.named_children) if given is not None else []
-        this_window = True
+        arguments: list[Node] = list(given.named_children) if given is not None else []
+        this_window = call is not None and context.this_window
         if method == "call":  # f.call(thisArg, ...)
             this_window = bool(arguments) and self.kind(arguments[0], context) == WINDOW
             arguments = arguments[1:]
@@ -195,6 +348,7 @@ class _Reader:
             names = ([parameters] if parameters.type == "identifier"
                      else parameters.named_children)
             for index, parameter in enumerate(names):
+                self.step()
                 value = self.kind(arguments[index], context) if index < len(arguments) else None
                 if parameter.type == "identifier":
                     given_name = name_of(parameter, self.source)
@@ -202,107 +356,130 @@ class _Reader:
                         continue  # `function (window) {...}`: given the window, as a rule
                     scope.names[given_name] = value
                 else:
-                    self._bind_pattern(parameter, scope)
+                    self._bind_pattern(parameter, scope, context)
         if function.type == "arrow_function":
             this_window = context.this_window
-        elif function.type == "method_definition" or _is_property_value(function):
+        elif function.type == "method_definition" or function.id in self.owned:
             this_window = False
-        return _Context(scope, context.later or call is None, this_window)
+        later = context.later or (call is None and function.id not in self.soon)
+        return _Context(scope, scope, later, this_window)
 
-    def _bind(self, name: Node | None, value: Node | None, context: _Context) -> None:
+    def _bind(self, declarator: Node, context: _Context) -> None:
+        name, value = field(declarator, "name"), field(declarator, "value")
+        scope = context.scope
         if name is None:
             return
         if name.type == "identifier":
-            self._bind_name(name, self.kind(value, context), context)
+            self._bind_name(name, self.kind(value, context), scope)
         elif name.type == "object_pattern":
-            # `var {close} = window`, `const {open: o} = document`
-            source = self.kind(value, context)
-            for part in name.named_children:
-                if part.type == "shorthand_property_identifier_pattern":
-                    key = name_of(part, self.source)
-                    context.scope.names[key] = _property_of(source, key)
-                elif part.type == "pair_pattern":
-                    key = name_of(field(part, "key"), self.source)
-                    target = field(part, "value")
-                    if target is not None and target.type == "identifier":
-                        context.scope.names[name_of(target, self.source)] = _property_of(
-                            source, key)
-                    elif target is not None:
-                        self._bind_pattern(target, context.scope)
-                else:
-                    self._bind_pattern(part, context.scope)
+            self._bind_object(name, self.kind(value, context), scope, context)
         else:
-            self._bind_pattern(name, context.scope)
+            self._bind_pattern(name, scope, context)
 
-    def _bind_pattern(self, pattern: Node, scope: _Scope) -> None:
-        """The names a pattern binds to what is not known (an array pattern, a default)."""
+    def _bind_object(self, pattern: Node, source: str | None, scope: _Scope,
+                     context: _Context) -> None:
+        """`var {close} = window`, `const {open: o} = document`,
+        `var {document: {defaultView: w}} = window`."""
+        for part in pattern.named_children:
+            self.step()
+            if part.type == "shorthand_property_identifier_pattern":
+                key = name_of(part, self.source)
+                scope.names[key] = _property_of(source, key)
+            elif part.type == "pair_pattern":
+                key = name_of(field(part, "key"), self.source)
+                target = field(part, "value")
+                if target is not None and target.type == "identifier":
+                    scope.names[name_of(target, self.source)] = _property_of(source, key)
+                elif target is not None and target.type == "object_pattern":
+                    self._bind_object(target, _property_of(source, key), scope, context)
+                elif target is not None:
+                    self._bind_pattern(target, scope, context)
+            else:
+                self._bind_pattern(part, scope, context)
+
+    def _bind_pattern(self, pattern: Node, scope: _Scope, context: _Context) -> None:
+        """The names a pattern binds to what is not known (an array pattern, a default; a
+        default that is the window's close binds that)."""
         stack = [pattern]
         while stack:
             node = stack.pop()
-            self.steps[0] -= 1
+            self.step()
+            if node.type == "assignment_pattern":
+                left, right = field(node, "left"), field(node, "right")
+                if left is not None and left.type == "identifier":
+                    scope.names[name_of(left, self.source)] = self.kind(right, context)
+                    continue
             if node.type in ("identifier", "shorthand_property_identifier_pattern"):
                 scope.names[name_of(node, self.source)] = None
             stack.extend(node.named_children)
 
-    def _bind_name(self, name: Node | None, what: str | None, context: _Context) -> None:
+    def _bind_name(self, name: Node | None, what: str | None, scope: _Scope) -> None:
         if name is not None and name.type == "identifier":
-            context.scope.names[name_of(name, self.source)] = what
+            scope.names[name_of(name, self.source)] = what
 
-    def _assigns(self, node: Node, context: _Context) -> bool:
-        """`w = window` binds w where it is bound (or at the top); `x.onload = window.close`
-        hands the window's close to whatever runs it."""
+    def _assigned(self, node: Node, context: _Context) -> None:
+        """`w = window` binds w where it is bound (or at the top); a handler of an event
+        only a person makes (`el.onclick = function…`) is not read: its value is skipped."""
         left, right = field(node, "left"), field(node, "right")
-        what = self.kind(right, context)
         if left is not None and left.type == "identifier":
             name = name_of(left, self.source)
             scope = context.scope
             while name not in scope.names and scope.parent is not None:
+                self.step()
                 scope = scope.parent
-            if name not in scope.names and name.startswith("on") and what in (CLOSE, REOPEN):
-                return True  # `onload = close`: the window's handler
-            scope.names[name] = what
-            return False
-        return what in (CLOSE, REOPEN)
+            what = self.kind(right, context)
+            if what is not None or name in scope.names:
+                scope.names[name] = what
+            return
+        if left is not None and right is not None and left.type == "member_expression":
+            handler = name_of(field(left, "property"), self.source)
+            if handler.startswith("on") and handler[2:] in _PROMPTED:
+                self.skipped.add(right.id)
 
-    def _call_halts(self, call: Node, context: _Context) -> bool:
-        callee = field(call, "function")
-        for _ in range(_MAX_CHAIN):  # (close)(), (0, close)()
-            if callee is None or callee.type not in ("parenthesized_expression",
-                                                     "sequence_expression"):
-                break
-            callee = callee.named_children[-1] if callee.named_children else None
+    def _call(self, call: Node, context: _Context) -> bool:
+        """Whether the call closes the window or reopens the document once parsed (or runs
+        a code string that does). A listener of a prompted event is skipped."""
+        callee = _unwrapped(field(call, "function"))
         if callee is None:
             return False
         target = self.kind(callee, context)
-        if target is None and callee.type == "member_expression":
+        method = ""
+        if callee.type == "member_expression":
             method = name_of(field(callee, "property"), self.source)
-            if method in ("call", "apply", "bind"):
+            if target is None and method in ("call", "apply", "bind"):
                 target = self.kind(field(callee, "object"), context)
-                if method == "bind" and target == REOPEN:
-                    return True  # a bound function: run by whatever it is given to, later
-        if target == CLOSE:
+                if method == "bind" and target in _HALTING:
+                    return True  # a bound function: run by whatever it is given to
+        if target == CLOSE or (target == REOPEN and context.later):
             return True
-        if target == REOPEN and context.later:
-            return True
-        return self._timer_string_halts(call, callee)
+        name = method or (name_of(callee, self.source) if callee.type == "identifier" else "")
+        given = field(call, "arguments")
+        arguments = given.named_children if given is not None else []
+        first = arguments[0] if arguments else None
+        if name == "addEventListener" and len(arguments) > 1:
+            event = literal(first, self.source)
+            if event is not None and event in _PROMPTED:
+                self.skipped.add(arguments[1].id)
+            return False
+        if name in _TIMERS or name in _CODE:
+            code = literal(first, self.source)
+            if code is None:
+                return False
+            if self.depth >= _MAX_DEPTH:
+                return True
+            # a timer's string runs later, eval's now, Function's when it is called
+            return _read(code, after_parse=context.later or name != "eval", this_window=True,
+                         steps=self.steps, deadline=self.deadline, depth=self.depth + 1)
+        return False
 
-    def _timer_string_halts(self, call: Node, callee: Node) -> bool:
-        name = (name_of(callee, self.source) if callee.type == "identifier"
-                else name_of(field(callee, "property"), self.source)
-                if callee.type == "member_expression" else "")
-        if name not in _TIMERS:
-            return False
-        arguments = field(call, "arguments")
-        first = arguments.named_children[0] if arguments is not None and (
-            arguments.named_children) else None
-        code = literal(first, self.source)
-        if code is None:
-            return False
-        if self.depth >= _MAX_DEPTH:
-            return True
-        # a timer's string runs later, as a classic script of the window's
-        return _read(code, after_parse=True, this_window=True, steps=self.steps,
-                     deadline=self.deadline, depth=self.depth + 1)
+
+def _unwrapped(node: Node | None) -> Node | None:
+    """A callee without its parentheses and `(0, …)`."""
+    for _ in range(_MAX_CHAIN):
+        if node is None or node.type not in ("parenthesized_expression", "sequence_expression"):
+            return node
+        node = node.named_children[-1] if node.named_children else None
+    return None
 
 
 def _property_of(what: str | None, name: str | None) -> str | None:
@@ -313,41 +490,6 @@ def _property_of(what: str | None, name: str | None) -> str | None:
     if what == DOCUMENT:
         return {"open": REOPEN, "defaultView": WINDOW}.get(name or "")
     return None
-
-
-def _called_at_once(function: Node, source: bytes) -> tuple[Node | None, str]:
-    """The call that calls the function where it is written (`(function(){...})()`,
-    `!function(){...}()`, `(function(){...}).call(this)`), if there is one, and how: "" for a
-    plain call, "call" or "apply" (not `.bind`, which makes a function to run later)."""
-    node = function
-    parent = node.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        node, parent = parent, parent.parent
-    if parent is None:
-        return None, ""
-    if parent.type == "call_expression" and field(parent, "function") == node:
-        return parent, ""
-    if parent.type == "member_expression" and field(parent, "object") == node:
-        method = name_of(field(parent, "property"), source)
-        holder = parent.parent
-        if (method in ("call", "apply") and holder is not None
-                and holder.type == "call_expression" and field(holder, "function") == parent):
-            return holder, method
-    return None, ""
-
-
-def _is_property_value(function: Node) -> bool:
-    """A function given to an object's property (`{f: function(){}}`, `o.f = function(){}`),
-    whose `this` is that object."""
-    parent = function.parent
-    if parent is None:
-        return False
-    if parent.type == "pair":
-        return True
-    if parent.type == "assignment_expression" and field(parent, "right") == function:
-        left = field(parent, "left")
-        return left is not None and left.type in ("member_expression", "subscript_expression")
-    return False
 
 
 def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int],
@@ -361,7 +503,9 @@ def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int]
     if tree.root_node.has_error:
         return _NAMES.search(script) is not None
     reader = _Reader(source, steps, deadline, depth)
-    return reader.halts(tree.root_node, _Context(_Scope(), after_parse, this_window))
+    reader.gather(tree.root_node)
+    top = _Scope()
+    return reader.halts(tree.root_node, _Context(top, top, after_parse, this_window))
 
 
 def halts(script: str, *, after_parse: bool, steps: int, deadline: float) -> bool | None:
@@ -372,5 +516,5 @@ def halts(script: str, *, after_parse: bool, steps: int, deadline: float) -> boo
     try:
         return _read(script, after_parse=after_parse, this_window=not after_parse,
                      steps=[steps], deadline=deadline, depth=0)
-    except Cut:
+    except (Cut, RecursionError):
         return None

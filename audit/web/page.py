@@ -106,6 +106,9 @@ class Page:
     _anchor_elements: list[lxml.etree._Element] = field(default_factory=list, repr=False)
     _tapped: list[Anchor] | None = field(default=None, repr=False)
     _unseen: tuple[frozenset[int], frozenset[int]] | None = field(default=None, repr=False)
+    # What the page's sheets and the browser's hide (_hidden_elements), for `displayed` and
+    # `unseen_anchors` alike.
+    _hidden: tuple[set[lxml.etree._Element], bool] | None = field(default=None, repr=False)
     _modules: frozenset[int] | None = field(default=None, repr=False)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
@@ -190,10 +193,12 @@ class Page:
     @property
     def unsure_anchors(self) -> frozenset[int]:
         """The indices of the anchors a `style` on them or around them may keep out of sight
-        or out of reach by layout (_MAY_BE_UNSEEN: `content-visibility: hidden`, a clip, no
-        size, a font of size 0, a place far off the page, a scale of 0), which hulian does not
-        lay out: neither a way on nor no control, but one whose way is not read (review 141
-        found each read as an open link on a seed post and as a block page's way on)."""
+        or out of reach by layout (stylesheet.layout_hides: `content-visibility: hidden`, a
+        clip to nothing, no size with overflow hidden, a font of size 0, a place far off the
+        page, a scale of 0), which hulian does not lay out: neither a way on nor no control,
+        but one whose way is not read (review 141 found each read as an open link on a seed
+        post and as a block page's way on). Only `style` attributes are read for these, not
+        the page's sheets."""
         if self._unseen is None:
             self._unseen = _unseen_anchors(self)
         return self._unseen[1]
@@ -321,7 +326,7 @@ def _displayed(page: Page) -> tuple[str, bool]:
     root = page.root
     if root is None:
         return page.text, True
-    hidden, complete = _hidden_elements(root)
+    hidden, complete = _page_hidden(page, root)
     if not hidden:
         return page.text, complete
     body = root.find("body")
@@ -329,6 +334,13 @@ def _displayed(page: Page) -> tuple[str, bool]:
     if any(el in hidden for el in (top, *top.iterancestors())):
         return "", complete  # the root or <body> itself hidden: nothing shows
     return _squash("".join(_walk(top, frozenset(hidden))[0])), complete
+
+
+def _page_hidden(page: Page, root: lxml.etree._Element
+                 ) -> tuple[set[lxml.etree._Element], bool]:
+    if page._hidden is None:
+        page._hidden = _hidden_elements(root)
+    return page._hidden
 
 
 def _hidden_elements(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element], bool]:
@@ -339,43 +351,58 @@ def _hidden_elements(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element
     return hidden, complete
 
 
-# What in a `style` may keep an element out of sight or reach by layout, which hulian does not
-# do: its contents skipped, clipped, no size (with what overflows hidden or not), a font of
-# size 0, placed a hundred pixels or more off the page, scaled to nothing.
-_MAY_BE_UNSEEN = re.compile(
-    r"content-visibility\s*:\s*hidden|\bclip(?:-path)?\s*:|font-size\s*:\s*0(?![.\d]*[1-9])"
-    r"|(?<![\w-])(?:max-)?(?:height|width)\s*:\s*0(?![.\d]*[1-9])"
-    r"|(?<![\w-])(?:left|top|right|bottom|text-indent|margin-left|margin-top)\s*:\s*-\d{3,}"
-    r"|scale[xy]?\s*\(\s*0(?![.\d]*[1-9])", re.IGNORECASE)
-
-
 def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
     """Page.unseen_anchors and Page.unsure_anchors: the walk's own hiding (`hidden`, a
     hiding `style`) with what _hidden_elements adds, down the tree; and, of the rest, those a
-    `style` on them or around them may keep out of sight by layout (_MAY_BE_UNSEEN)."""
+    `style` on them or around them may keep out of sight by layout (stylesheet.layout_hides),
+    a font of size 0 counting where the link draws nothing of another size
+    (_draws_unsized)."""
     root = page.root
     if root is None or not page._anchor_elements:
         return frozenset(), frozenset()
-    hidden_by, _complete = _hidden_elements(root)
+    hidden_by, _complete = _page_hidden(page, root)
     wanted = {el: index for index, el in enumerate(page._anchor_elements)}
     unseen: set[int] = set()
     unsure: set[int] = set()
-    state = [(False, False)]
+    # per element: hidden, kept out of sight by layout, its font of size 0
+    state = [(False, False, False)]
     for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
         if event == "end":
             state.pop()
             continue
         style = el.get("style")
-        hides = state[-1][0] or el in hidden_by or el.get("hidden") is not None or (
+        hides, doubt, font_zero = state[-1]
+        hides = hides or el in hidden_by or el.get("hidden") is not None or (
             style is not None and stylesheet.inline_hides(style))
-        doubt = state[-1][1] or (style is not None and _MAY_BE_UNSEEN.search(style) is not None)
-        state.append((hides, doubt))
+        if style is not None:
+            laid_out, sets_zero = stylesheet.layout_hides(style)
+            doubt = doubt or laid_out
+            font_zero = font_zero if sets_zero is None else sets_zero
+        state.append((hides, doubt, font_zero))
         if el in wanted:
             if hides or _boxless(el):
                 unseen.add(wanted[el])
-            elif doubt:
+            elif doubt or (font_zero and not _draws_unsized(el)):
                 unsure.add(wanted[el])
     return frozenset(unseen), frozenset(unsure)
+
+
+# What draws something of its own whatever the font's size.
+_DRAWS = frozenset({"img", "svg", "picture", "video", "canvas", "input", "button", "iframe",
+                    "object", "embed", "audio", "select", "textarea"})
+
+
+def _draws_unsized(anchor: lxml.etree._Element) -> bool:
+    """Whether a link inside a font of size 0 still draws something: an image, a control,
+    or an element inside it that sets a size of its own (the whitespace hack of
+    `font-size: 0` on a row of inline blocks, review 143)."""
+    for el in anchor.iterdescendants():
+        if el.tag in _DRAWS:
+            return True
+        style = el.get("style")
+        if style is not None and stylesheet.layout_hides(style)[1] is False:
+            return True
+    return False
 
 
 def _boxless(anchor: lxml.etree._Element) -> bool:

@@ -522,8 +522,7 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]], names: tuple[str, ...] = H
         if not css:
             break
         try:
-            _read(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
-                  [], (screen, certain), found, 0, rules, names)
+            _read(_parsed(css), [], (screen, certain), found, 0, rules, names)
         except RecursionError:  # nested thousands deep: what was read so far stands
             rules.complete = False
     hidden = {name for _, settings, screen, _ in found
@@ -544,6 +543,17 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]], names: tuple[str, ...] = H
                 (xpath, deep, (important, (0, *specificity), order))
                 for xpath, deep, specificity in xpaths)
     return rules
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(css: str) -> list[tinycss2.ast.Node]:
+    """A sheet's rules as tinycss2 reads them, kept for the page's next reading: its links'
+    taps (POINTER_EVENTS) and what it hides (HIDING) read the same sheets, and tokenizing
+    them was two thirds of a seed page's plan (the fortieth session). Not changed by
+    _read."""
+    nodes: list[tinycss2.ast.Node] = tinycss2.parse_stylesheet(css, skip_comments=True,
+                                                              skip_whitespace=True)
+    return nodes
 
 
 # At-rules whose rules apply as their own: @media by its media (media_holds), @layer
@@ -718,3 +728,143 @@ def _nodes(tree: object) -> Iterator[tuple[object, bool]]:
             # A combined selector's right part is its own; a negation's argument is nested.
             stack.append((inner, nested or isinstance(node, selectors.Negation)))
         stack.extend((item, True) for item in getattr(node, "selector_list", None) or ())
+
+
+# -- what a `style` may keep out of sight by layout ------------------------------------------
+
+# A style that names none of these keeps nothing out of sight by layout (most of a page's
+# styles: sizes, colours, margins alone never do here).
+_LAYOUT_WORDS = re.compile(
+    r"content-visibility|transform|scale|rotate|matrix|clip|overflow|position|font-size",
+    re.IGNORECASE)
+# Lengths in pixels on hulian's screen (a 390 x 844 phone's, the root font 16 px): what is
+# relative to something else (`%`, `calc()`) is not known.
+_UNITS = {"": 1.0, "px": 1.0, "em": 16.0, "rem": 16.0, "pt": 4 / 3, "pc": 16.0, "in": 96.0,
+          "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6, "vw": 3.9, "vh": 8.44,
+          "vmin": 3.9, "vmax": 8.44, "svw": 3.9, "svh": 8.44, "dvw": 3.9, "dvh": 8.44}
+_LENGTH = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)([a-z]*)", re.IGNORECASE)
+_ZERO_SCALE = re.compile(r"\bscale(?:x|y|z|3d)?\(\s*[^)]*?(?<![\d.])[+-]?0*\.?0+(?![\d.])",
+                         re.IGNORECASE)
+_EDGE_ON = re.compile(r"\brotate[xy]\(\s*[+-]?(?:90|270)deg\s*\)", re.IGNORECASE)
+_MATRIX = re.compile(r"\bmatrix\(\s*([^)]*)\)", re.IGNORECASE)
+# How far off the page a box must be placed to be out of sight whatever the page's width.
+FAR_OFF = 1000.0
+
+
+def _pixels(value: str) -> float | None:
+    """A single length in pixels, or None (several values, a percentage, `calc()`, …)."""
+    match = _LENGTH.fullmatch(value.strip().lower())
+    if match is None or match.group(2) not in _UNITS:
+        return None
+    number = float(match.group(1))
+    if match.group(2) == "" and number != 0:
+        return None  # a bare number is no length (but 0)
+    return number * _UNITS[match.group(2)]
+
+
+def _declared(style: str) -> dict[str, str]:
+    """An element's `style` as name -> value (lowercased, `!important` dropped; the last one
+    wins), read by tinycss2 where it holds comments or escapes."""
+    found: dict[str, str] = {}
+    if any(mark in style for mark in _PAST_PLAIN):
+        for node in tinycss2.parse_declaration_list(style, skip_comments=True,
+                                                    skip_whitespace=True):
+            if isinstance(node, tinycss2.ast.Declaration):
+                found[node.lower_name] = tinycss2.serialize(node.value).strip().lower()
+        return found
+    for declaration in style.split(";"):
+        name, colon, value = declaration.partition(":")
+        if colon:
+            value = value.strip(_SPACE).lower()
+            found[name.strip(_SPACE).lower()] = value.removesuffix("!important").strip(_SPACE)
+    return found
+
+
+def layout_hides(style: str) -> tuple[bool, bool | None]:
+    """Whether an element's `style` may keep it (and what it holds) out of sight or reach by
+    layout, which hulian does not do: `content-visibility: hidden`, scaled to nothing or
+    turned edge-on, clipped to nothing (`clip-path: inset(50%)`, `circle(0)`; a positioned
+    box's `clip: rect(…)` of a pixel), no height or width with what overflows hidden, placed
+    FAR_OFF pixels or more off the page (positioned); and what it sets `font-size` to (True:
+    0, False: a size, None: nothing; inherited, so the caller follows it down). A review (143)
+    found the same words without these conditions holding visible links (a `flex: 1; width:
+    0` item, an aspect-ratio box, `background-clip`, a carousel's slide, a logo's
+    `text-indent`)."""
+    if not _LAYOUT_WORDS.search(style):
+        return False, None
+    declared = _declared(style)
+    font = declared.get("font-size")
+    font_zero = None if font is None else _pixels(font) == 0
+    if declared.get("content-visibility") == "hidden":
+        return True, font_zero
+    for name in ("transform", "scale"):
+        value = declared.get(name, "")
+        if name == "scale" and value:
+            numbers = [_pixels(part) for part in value.replace(",", " ").split()]
+            if any(number == 0 for number in numbers):
+                return True, font_zero
+        if _ZERO_SCALE.search(value) or _EDGE_ON.search(value) or _degenerate(value):
+            return True, font_zero
+    clip_path = declared.get("clip-path", "")
+    if clip_path.startswith(("circle(0", "ellipse(0")) or _inset_half(clip_path):
+        return True, font_zero
+    positioned = declared.get("position") in ("absolute", "fixed")
+    clip = declared.get("clip", "")
+    if positioned and clip.startswith("rect("):
+        sides = [_pixels(part) for part in clip[5:].rstrip(")").replace(",", " ").split()]
+        if len(sides) == 4 and all(side is not None for side in sides):
+            top, right, bottom, left = (side or 0.0 for side in sides)  # rect(t, r, b, l)
+            if (right - left) * (bottom - top) <= 1:
+                return True, font_zero
+    overflow = {declared.get(name) for name in ("overflow", "overflow-x", "overflow-y")}
+    if overflow & {"hidden", "clip"}:
+        for name in ("height", "block-size", "max-height", "width", "inline-size",
+                     "max-width"):
+            size = _pixels(declared.get(name, "x"))
+            if size is not None and size <= 1:
+                return True, font_zero
+    if positioned:
+        for name, far in (("left", -FAR_OFF), ("top", -FAR_OFF), ("right", -FAR_OFF),
+                          ("bottom", -FAR_OFF)):
+            offset = _pixels(declared.get(name, "x"))
+            if offset is not None and offset <= far:
+                return True, font_zero
+        for name in ("left", "right"):
+            offset = _pixels(declared.get(name, "x"))
+            if offset is not None and offset >= 10 * FAR_OFF:
+                return True, font_zero
+    return False, font_zero
+
+
+def _degenerate(transform: str) -> bool:
+    """`matrix(a, b, c, d, …)` that flattens a box to a line or a point (a·d − b·c = 0)."""
+    match = _MATRIX.search(transform)
+    if match is None:
+        return False
+    try:
+        a, b, c, d = (float(part) for part in match.group(1).split(",")[:4])
+    except ValueError:
+        return False
+    return a * d - b * c == 0
+
+
+def _inset_half(clip_path: str) -> bool:
+    """`clip-path: inset(…)` that leaves nothing: its top and bottom, or its left and right,
+    adding up to 100% or more (one to four values, as `margin` takes them)."""
+    if not clip_path.startswith("inset("):
+        return False
+    values = clip_path[6:].split(" round ")[0].rstrip(")").split()
+    percents: list[float | None] = []
+    for value in values[:4]:
+        try:
+            percents.append(float(value[:-1]) if value.endswith("%") else None)
+        except ValueError:
+            percents.append(None)
+    if not percents:
+        return False
+    top = percents[0]
+    right = percents[1] if len(percents) > 1 else top
+    bottom = percents[2] if len(percents) > 2 else top
+    left = percents[3] if len(percents) > 3 else right
+    return any(a is not None and b is not None and a + b >= 100
+               for a, b in ((top, bottom), (left, right)))
