@@ -30,11 +30,33 @@ from scrapy import Request
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
-from spiders.failures import RenderedDownload, RenderTimeout
+from spiders.failures import RenderedDownload, RenderTimeout, RenderTooLarge
 from spiders.settings import CLOSE_TIMEOUT_S, LOAD_WAIT_S, download_timeout
 from spiders.values import SERVED_BODY
 
 logger = logging.getLogger(__name__)
+
+# The characters of the page's document (its text, comments and attributes), counted in the
+# page up to a limit: scrapy-playwright then asks for the whole document as one string, which
+# Playwright's driver (Node) sends across; a page that grew a 300 MB DOM took the driver down
+# with it, and every later render of the run failed (review 144). Past DOWNLOAD_MAXSIZE, the
+# bound a fetched page has, the page is never asked for.
+_DOCUMENT_SIZE = """(limit) => {
+  let size = 0;
+  const walker = document.createTreeWalker(document, NodeFilter.SHOW_ELEMENT
+    | NodeFilter.SHOW_TEXT | NodeFilter.SHOW_COMMENT | NodeFilter.SHOW_CDATA_SECTION);
+  for (let node = walker.currentNode; node; node = walker.nextNode()) {
+    if (node.nodeType === Node.ELEMENT_NODE) {
+      size += node.localName.length * 2 + 5;
+      for (const attribute of node.attributes) size += attribute.name.length
+        + attribute.value.length + 4;
+    } else if (node.length !== undefined) {
+      size += node.length;
+    }
+    if (size > limit) return size;
+  }
+  return size;
+}"""
 
 # Where the page of a render in progress is kept, so that it can be closed after a timeout
 # even when the request did not ask for its page (seed pages).
@@ -76,6 +98,12 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             raise RenderedDownload(f"{request.url} is a download, not a page")
         with contextlib.suppress(PlaywrightError):  # not loaded in time, or gone: read as is
             await page.wait_for_load_state("load", timeout=LOAD_WAIT_S * 1000)
+        limit = self._crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        size = 0
+        with contextlib.suppress(PlaywrightError):  # a page gone: scrapy-playwright says so
+            size = await page.evaluate(_DOCUMENT_SIZE, limit)
+        if limit and size > limit:
+            raise RenderTooLarge(f"{request.url}'s document passed {limit} characters")
         return found
 
     async def download_request(self, request: Request) -> Response:

@@ -79,6 +79,13 @@ class RenderTimeout(Exception):
     (spiders/browser.py)."""
 
 
+class RenderTooLarge(Exception):
+    """--render: the page's document grew past DOWNLOAD_MAXSIZE, the bound a fetched page has
+    (spiders/browser.py); `too_large`. Its content was never asked for: Playwright's driver
+    ran out of memory sending a 300 MB DOM, and every later render of the run failed (review
+    144)."""
+
+
 class RenderedDownload(Exception):
     """--render: the browser would save the answer as a file, not show it (downloads are
     refused: spiders/settings.py); a seed page so answered is `not_a_page`, as the other
@@ -102,6 +109,8 @@ def for_exception(exc: BaseException) -> str:
         return failures.NOT_A_PAGE
     if isinstance(exc, RenderTimeout):
         return failures.RENDER_TIMEOUT
+    if isinstance(exc, RenderTooLarge):
+        return failures.TOO_LARGE
     if isinstance(exc, DownloadTimeoutError | tx.TimeoutError | tx.TCPTimedOutError):
         return failures.TIMEOUT
     if isinstance(exc, CannotResolveHostError | tx.DNSLookupError):

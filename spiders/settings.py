@@ -3,6 +3,9 @@ both engines share are audit/measure/settings.py."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from audit.measure.settings import BASE
@@ -41,6 +44,35 @@ V8_HEAP_MB = 512
 RESTORED_DEFENCES = ("--disable-ipc-flooding-protection", "--disable-popup-blocking")
 
 
+# What reaches a desktop from a process's environment, or runs another program for it.
+_DESKTOP_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS",
+                      "XDG_SESSION_TYPE", "XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "BROWSER")
+OPENERS = ("xdg-open", "xdg-email", "gio", "gnome-open", "kde-open", "kde-open5", "exo-open",
+           "x-www-browser", "sensible-browser", "www-browser")
+
+
+def browser_environment() -> dict[str, str]:
+    """The rendering browser's environment: the crawl's, without a display or a session
+    bus, and with a directory of openers that do nothing and fail first on its PATH."""
+    openers = Path(tempfile.gettempdir()) / f"hulian-no-openers-{os.getuid()}"
+    openers.mkdir(mode=0o700, exist_ok=True)
+    found = openers.lstat()
+    if (openers.is_symlink() or found.st_uid != os.getuid() or found.st_mode & 0o022):
+        # made by someone else in the shared directory: their "openers" would run as ours
+        openers = Path(tempfile.mkdtemp(prefix="hulian-no-openers-"))
+    for name in OPENERS:
+        stub = openers / name
+        if not stub.exists():
+            stub.write_text("#!/bin/sh\n# hulian: a rendered page may not start programs\n"
+                            "exit 1\n")
+            stub.chmod(0o700)
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in _DESKTOP_VARIABLES}
+    environment["PATH"] = os.pathsep.join(
+        [str(openers), os.environ.get("PATH", os.defpath)])
+    return environment
+
+
 def render(gate_args: list[str]) -> dict[str, Any]:
     """--render: pages fetched through scrapy-playwright driving Debian's Chromium (never a
     downloaded browser). Only requests marked `playwright` use it; every other request keeps
@@ -56,6 +88,11 @@ def render(gate_args: list[str]) -> dict[str, Any]:
     # the browser's, not the tab's; an adversarial review).
     context: dict[str, Any] = {"ignore_https_errors": False, "java_script_enabled": True,
                                "service_workers": "block", "accept_downloads": False}
+    # A page's link to another program (`<iframe src="mailto:…">`) is handed by Chromium to
+    # the desktop's opener: headless or not, it ran `xdg-open`/`xdg-email` with the page's
+    # URI on the auditor's machine, and with a display started a second, ungated browser
+    # (review 144). The browser gets no display or session bus, and openers that do nothing
+    # first on its PATH.
     return {
         "DOWNLOAD_HANDLERS": {
             "http": "spiders.browser.BoundedPlaywrightHandler",
@@ -74,6 +111,7 @@ def render(gate_args: list[str]) -> dict[str, Any]:
                      "--disable-background-networking", "--disable-component-update",
                      "--disable-sync", f"--js-flags=--max-old-space-size={V8_HEAP_MB}",
                      *gate_args],
+            "env": browser_environment(),
         },
         "PLAYWRIGHT_CONTEXTS": {"default": context},
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,

@@ -319,3 +319,44 @@ def test_a_tap_handler_a_script_moves_off_its_attribute_is_still_read(tmp_path: 
     assert [(o.target_url, o.rendered_as, o.outcome.value)
             for o in Bundle(run).observations()] == [
         ("http://shop.test/item", "handled", "unrecognized")]
+
+
+def test_a_rendered_page_starts_no_program_on_the_auditors_machine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 144: an `<iframe src="mailto:…">` made Chromium run xdg-open/xdg-email with the
+    # page's URI, and with a display a second browser outside the gate.
+    from spiders.settings import OPENERS, browser_environment, render
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/0/bus")
+    environment = browser_environment()
+    assert "DISPLAY" not in environment and "DBUS_SESSION_BUS_ADDRESS" not in environment
+    first = Path(environment["PATH"].split(":")[0])
+    for name in OPENERS:
+        opener = first / name
+        assert opener.stat().st_mode & 0o100
+        assert subprocess.run([str(opener), "mailto:x@example.test"],
+                              check=False).returncode == 1  # does nothing, and says so
+    assert render([])["PLAYWRIGHT_LAUNCH_OPTIONS"]["env"]["PATH"] == environment["PATH"]
+
+
+def test_a_page_that_grows_past_the_size_bound_fails_alone(tmp_path: Path) -> None:
+    # Review 144: a seed whose script grew a 300 MB DOM took Playwright's driver down when
+    # its content was asked for, and every later seed of the run failed as
+    # `download_error:unknown`. The document is measured in the page first: past the bound a
+    # fetched page has (32 MB) the seed is `too_large`, and the others render.
+    grow = b"<p>post</p><script>document.body.append('x'.repeat(40 * 1024 * 1024))</script>"
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/p": (200, {}, SEED),
+        "forum.test/big": (200, {}, grow),
+        "go.test/warn": (200, {}, WARNING.encode()),
+        "shop.test/item": (200, {}, b"<p>item</p>"),
+    }
+    with serve(pages) as site:
+        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "30",
+                             "--seed", "testforum:post:http://forum.test/big")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    summary = json.loads(rendered.stdout)
+    assert summary["seed_errors"] == [{"url": "http://forum.test/big", "error": "too_large"}]
+    # the other seed's script-written link was still rendered and measured
+    assert [o.outcome.value for o in Bundle(run).observations()] == ["warned"]
