@@ -36,27 +36,64 @@ from spiders.values import SERVED_BODY
 
 logger = logging.getLogger(__name__)
 
-# The characters of the page's document (its text, comments and attributes), counted in the
-# page up to a limit: scrapy-playwright then asks for the whole document as one string, which
-# Playwright's driver (Node) sends across; a page that grew a 300 MB DOM took the driver down
-# with it, and every later render of the run failed (review 144). Past DOWNLOAD_MAXSIZE, the
-# bound a fetched page has, the page is never asked for.
-_DOCUMENT_SIZE = """(limit) => {
+# The page's document as Playwright's `page.content()` writes it (its doctype and its root's
+# outerHTML), made in a world of hulian's own (a CDP isolated world: the page's scripts cannot
+# replace what it calls) in one task (the page cannot grow between a measure and a read), and
+# only where its nodes' characters (template contents, the doctype's ids and processing
+# instructions with them) stay within the limit, which the written document is held to again.
+# scrapy-playwright's own `page.content()` sent a 300 MB document across Playwright's Node
+# driver, which ran out of memory, and every later render of the run failed (review 144);
+# measured in the page's own world, a page replaced the measure, grew a `<template>` it did not
+# count or grew just after (review 146).
+_CONTENT = """(limit) => {
   let size = 0;
-  const walker = document.createTreeWalker(document, NodeFilter.SHOW_ELEMENT
-    | NodeFilter.SHOW_TEXT | NodeFilter.SHOW_COMMENT | NodeFilter.SHOW_CDATA_SECTION);
-  for (let node = walker.currentNode; node; node = walker.nextNode()) {
-    if (node.nodeType === Node.ELEMENT_NODE) {
-      size += node.localName.length * 2 + 5;
-      for (const attribute of node.attributes) size += attribute.name.length
-        + attribute.value.length + 4;
-    } else if (node.length !== undefined) {
-      size += node.length;
+  const fits = (root) => {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_ALL);
+    for (let node = walker.currentNode; node; node = walker.nextNode()) {
+      if (node.nodeType === Node.ELEMENT_NODE) {
+        size += node.localName.length * 2 + 5;
+        for (const attribute of node.attributes) {
+          size += attribute.name.length + attribute.value.length + 4;
+        }
+        if (node.content instanceof DocumentFragment && !fits(node.content)) return false;
+      } else if (node.nodeType === Node.DOCUMENT_TYPE_NODE) {
+        size += node.name.length + node.publicId.length + node.systemId.length + 32;
+      } else if (typeof node.length === "number") {
+        size += node.length;
+      }
+      if (size > limit) return false;
     }
-    if (size > limit) return size;
-  }
-  return size;
+    return true;
+  };
+  if (!fits(document)) return null;
+  let written = document.doctype ? new XMLSerializer().serializeToString(document.doctype) : "";
+  if (document.documentElement) written += document.documentElement.outerHTML;
+  return written.length > limit ? null : written;
 }"""
+# The document's characters a render may hand on: a quarter of DOWNLOAD_MAXSIZE, since a
+# character crosses the driver as up to six bytes of JSON (`\u0001`).
+CHARS_PER_BYTE_BOUND = 4
+
+
+async def _bounded_content(page: Page, limit: int) -> str | None:
+    """The page's document as `page.content()` would give it, or None past `limit`
+    characters (or where the page cannot be read so: it crashed, it is gone)."""
+    session = await page.context.new_cdp_session(page)
+    try:
+        frames = await session.send("Page.getFrameTree")
+        world = await session.send("Page.createIsolatedWorld", {
+            "frameId": frames["frameTree"]["frame"]["id"], "worldName": "hulian-content"})
+        answer = await session.send("Runtime.evaluate", {
+            "expression": f"({_CONTENT})({limit})",
+            "contextId": world["executionContextId"], "returnByValue": True})
+    finally:
+        # A renderer that spins answers nothing, a detach included: the render's deadline
+        # must not wait on it (CLOSE_TIMEOUT_S, as for closing its page).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(session.detach(), CLOSE_TIMEOUT_S)
+    value = answer.get("result", {}).get("value")
+    return value if isinstance(value, str) and "exceptionDetails" not in answer else None
+
 
 # Where the page of a render in progress is kept, so that it can be closed after a timeout
 # even when the request did not ask for its page (seed pages).
@@ -98,12 +135,18 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             raise RenderedDownload(f"{request.url} is a download, not a page")
         with contextlib.suppress(PlaywrightError):  # not loaded in time, or gone: read as is
             await page.wait_for_load_state("load", timeout=LOAD_WAIT_S * 1000)
-        limit = self._crawler.settings.getint("DOWNLOAD_MAXSIZE")
-        size = 0
-        with contextlib.suppress(PlaywrightError):  # a page gone: scrapy-playwright says so
-            size = await page.evaluate(_DOCUMENT_SIZE, limit)
-        if limit and size > limit:
+        limit = (self._crawler.settings.getint("DOWNLOAD_MAXSIZE") or 1 << 30
+                 ) // CHARS_PER_BYTE_BOUND
+        content = await _bounded_content(page, limit)
+        if content is None:
             raise RenderTooLarge(f"{request.url}'s document passed {limit} characters")
+
+        async def read_once(**_: object) -> str:
+            return content
+
+        # scrapy-playwright asks the page for its content next: it gets the document read
+        # above, not a second, unbounded read.
+        page.content = read_once  # type: ignore[method-assign]
         return found
 
     async def download_request(self, request: Request) -> Response:

@@ -4,6 +4,7 @@ both engines share are audit/measure/settings.py."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,25 +48,51 @@ RESTORED_DEFENCES = ("--disable-ipc-flooding-protection", "--disable-popup-block
 # What reaches a desktop from a process's environment, or runs another program for it.
 _DESKTOP_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS",
                       "XDG_SESSION_TYPE", "XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "BROWSER")
-OPENERS = ("xdg-open", "xdg-email", "gio", "gnome-open", "kde-open", "kde-open5", "exo-open",
-           "x-www-browser", "sensible-browser", "www-browser")
+OPENERS = ("xdg-open", "xdg-email", "xdg-settings", "xdg-mime", "gio", "gnome-open",
+           "kde-open", "kde-open5", "exo-open", "x-www-browser", "sensible-browser",
+           "www-browser")
+
+
+class NoOpenersError(RuntimeError):
+    """No directory where hulian may write do-nothing openers can run them."""
+
+
+def _openers_in(directory: Path) -> Path | None:
+    """`directory` with every opener a stub that does nothing, if it is the user's own and its
+    stubs run (a `noexec` /tmp: the shell's search skipped a stub it could not run and found
+    the real `xdg-email`, review 146); None otherwise."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = directory.lstat()
+        if directory.is_symlink() or found.st_uid != os.getuid() or found.st_mode & 0o022:
+            return None  # someone else's, in a shared directory: their stubs would run as ours
+        for name in OPENERS:
+            stub = directory / name
+            if not stub.exists():
+                stub.write_text("#!/bin/sh\n# hulian: a rendered page may not start programs\n"
+                                "exit 1\n")
+                stub.chmod(0o700)
+        ran = subprocess.run([str(directory / OPENERS[0])], check=False, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return directory if ran.returncode == 1 else None
 
 
 def browser_environment() -> dict[str, str]:
     """The rendering browser's environment: the crawl's, without a display or a session
-    bus, and with a directory of openers that do nothing and fail first on its PATH."""
-    openers = Path(tempfile.gettempdir()) / f"hulian-no-openers-{os.getuid()}"
-    openers.mkdir(mode=0o700, exist_ok=True)
-    found = openers.lstat()
-    if (openers.is_symlink() or found.st_uid != os.getuid() or found.st_mode & 0o022):
-        # made by someone else in the shared directory: their "openers" would run as ours
-        openers = Path(tempfile.mkdtemp(prefix="hulian-no-openers-"))
-    for name in OPENERS:
-        stub = openers / name
-        if not stub.exists():
-            stub.write_text("#!/bin/sh\n# hulian: a rendered page may not start programs\n"
-                            "exit 1\n")
-            stub.chmod(0o700)
+    bus, and with a directory of openers that do nothing and fail first on its PATH (the
+    temporary directory's, else one in the user's cache). Raises NoOpenersError where no
+    such directory runs its stubs: a render must not go on without them."""
+    uid = os.getuid()
+    for directory in (Path(tempfile.gettempdir()) / f"hulian-no-openers-{uid}",
+                      Path.home() / ".cache" / "hulian" / "no-openers"):
+        openers = _openers_in(directory)
+        if openers is not None:
+            break
+    else:
+        raise NoOpenersError(
+            "--render needs a directory whose programs can run for its do-nothing openers "
+            f"(tried {tempfile.gettempdir()} and ~/.cache/hulian; both noexec or not ours)")
     environment = {name: value for name, value in os.environ.items()
                    if name not in _DESKTOP_VARIABLES}
     environment["PATH"] = os.pathsep.join(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -343,20 +344,68 @@ def test_a_rendered_page_starts_no_program_on_the_auditors_machine(
 def test_a_page_that_grows_past_the_size_bound_fails_alone(tmp_path: Path) -> None:
     # Review 144: a seed whose script grew a 300 MB DOM took Playwright's driver down when
     # its content was asked for, and every later seed of the run failed as
-    # `download_error:unknown`. The document is measured in the page first: past the bound a
-    # fetched page has (32 MB) the seed is `too_large`, and the others render.
-    grow = b"<p>post</p><script>document.body.append('x'.repeat(40 * 1024 * 1024))</script>"
+    # `download_error:unknown`. The document is now read in a world of hulian's own, in one
+    # task, and only within a bound (a quarter of the 32 MB a fetched page may have, in
+    # characters): past it the seed is `too_large`, and the others render. Review 146: a
+    # measure in the page's own world was replaced by the page, missed a <template>'s
+    # content, and could be outgrown before the read.
+    ten_million = "'x'.repeat(10 * 1024 * 1024)"
+    grow = {
+        "text": f"document.body.append({ten_million})",
+        "template": f"var t=document.createElement('template');t.innerHTML={ten_million};"
+                    "document.body.append(t)",
+        "walker": "document.createTreeWalker=function(){return {nextNode(){return null},"
+                  f"currentNode:null}}}};document.body.append({ten_million})",
+        "later": f"setTimeout(function(){{document.body.append({ten_million})}},0)",
+    }
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {
         "forum.test/p": (200, {}, SEED),
-        "forum.test/big": (200, {}, grow),
         "go.test/warn": (200, {}, WARNING.encode()),
         "shop.test/item": (200, {}, b"<p>item</p>"),
     }
+    seeds: list[str] = []
+    for name, script in grow.items():
+        pages[f"forum.test/{name}"] = (200, {}, f"<p>post</p><script>{script}</script>".encode())
+        seeds += ["--seed", f"testforum:post:http://forum.test/{name}"]
     with serve(pages) as site:
-        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "30",
-                             "--seed", "testforum:post:http://forum.test/big")
+        rendered, run = _run(tmp_path, site.url, "--render", "--timeout", "30", *seeds)
     assert rendered.returncode == 0, rendered.stderr[-2000:]
-    summary = json.loads(rendered.stdout)
-    assert summary["seed_errors"] == [{"url": "http://forum.test/big", "error": "too_large"}]
+    errors = {e["url"]: e["error"] for e in json.loads(rendered.stdout)["seed_errors"]}
+    assert {url: errors.get(url) for url in (f"http://forum.test/{name}" for name in grow)
+            if url != "http://forum.test/later"} == {
+        f"http://forum.test/{name}": "too_large" for name in ("text", "template", "walker")}
+    # grown after its load: read as it was, or too large, never a driver gone
+    assert errors.get("http://forum.test/later") in (None, "no_links", "too_large")
     # the other seed's script-written link was still rendered and measured
     assert [o.outcome.value for o in Bundle(run).observations()] == ["warned"]
+
+
+def test_openers_go_where_they_run_and_where_they_are_ours(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 146: on a `noexec` /tmp the stubs could not run, and the shell's search went on
+    # to the real xdg-email; a directory someone else made would run their "openers".
+    from spiders.settings import browser_environment
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(shared))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    foreign = shared / f"hulian-no-openers-{os.getuid()}"
+    foreign.mkdir()
+    foreign.chmod(0o777)  # anyone may write there: not ours to run
+    first = Path(browser_environment()["PATH"].split(":")[0])
+    assert first == tmp_path / "home" / ".cache" / "hulian" / "no-openers"
+    assert not (foreign / "xdg-open").exists()
+
+    noexec = tmp_path / "noexec"
+    noexec.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec", "tmpfs", str(noexec)],
+                             capture_output=True, check=False).returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a noexec tmpfs here (not root): the fallback above is tested")
+    try:
+        monkeypatch.setattr("tempfile.gettempdir", lambda: str(noexec))
+        first = Path(browser_environment()["PATH"].split(":")[0])
+        assert first == tmp_path / "home" / ".cache" / "hulian" / "no-openers"
+    finally:
+        subprocess.run(["umount", str(noexec)], check=False)
