@@ -86,6 +86,21 @@ IN_SIGHT = {
                               "style='font-size:1rem'>店铺</span></a></div>",
     "an image in a font of 0": "<a style='font-size:0' href='{target}'><img src='s.png' "
                                "alt=''>店铺</a>",
+    # review 146
+    "a responsive video wrapper": "<div style='position:relative;height:0;padding-bottom:"
+                                  "56.25%;overflow:hidden'><a style='position:absolute;top:0'"
+                                  " {link}</div>",
+    "an ellipsis flex item": "<div style='display:flex'><a style='flex:1;width:0;overflow:"
+                             "hidden;text-overflow:ellipsis' {link}</div>",
+    "a min-width beside width 0": "<a style='display:block;width:0;min-width:80px;"
+                                  "overflow:hidden' {link}",
+    "an icon link over a background": "<a style='display:inline-block;width:32px;height:32px;"
+                                      "font-size:0;background:url(i.png)' {link}",
+    "an icon font's class": "<a class='icon-share' style='font-size:0' {link}",
+    "the whitespace hack, sized by a class": "<div style='font-size:0'><a class='tag' {link}"
+                                             "</div>",
+    "a carousel's slide beside the screen": "<a style='position:relative;left:-120px' {link}",
+    "an offset well down the page": "<a style='position:absolute;top:-1000px' {link}",
 }
 
 
@@ -111,6 +126,19 @@ OUT_OF_SIGHT = {
     "the screen reader's clip": "<a style='position:absolute;width:1px;height:1px;"
                                 "clip:rect(0,0,0,0);overflow:hidden' {link}",
     "a font of 0 in another unit": "<a style='font-size:0em' {link}",
+    # review 146: the second version's conditions were too narrow
+    "relative and far off": "<a style='position:relative;left:-9999px' {link}",
+    "a margin far off": "<a style='display:block;margin-left:-9999px' {link}",
+    "fixed past the screen's width": "<a style='position:fixed;left:-999px' {link}",
+    "an inset clip from the bottom": "<a style='clip-path:inset(0 0 100% 0)' {link}",
+    "two-value overflow": "<div style='height:0;overflow:hidden hidden'><a {link}</div>",
+    "translated away": "<a style='display:inline-block;transform:translateX(-9999px)' {link}",
+    "the translate property": "<a style='display:inline-block;translate:-9999px' {link}",
+    "a fixed box translated up": "<a style='position:fixed;display:block;"
+                                 "transform:translate(0,-120vh)' {link}",
+    "the font shorthand": "<a style='font:0/0 a' {link}",
+    "a scale of 0%": "<a style='display:inline-block;scale:0%' {link}",
+    "an inset shorthand": "<a style='position:absolute;inset:-9999px auto auto -9999px' {link}",
 }
 
 

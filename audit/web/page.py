@@ -355,8 +355,7 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
     """Page.unseen_anchors and Page.unsure_anchors: the walk's own hiding (`hidden`, a
     hiding `style`) with what _hidden_elements adds, down the tree; and, of the rest, those a
     `style` on them or around them may keep out of sight by layout (stylesheet.layout_hides),
-    a font of size 0 counting where the link draws nothing of another size
-    (_draws_unsized)."""
+    and links that set their own font to size 0 and draw nothing else (_only_text)."""
     root = page.root
     if root is None or not page._anchor_elements:
         return frozenset(), frozenset()
@@ -364,45 +363,51 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
     wanted = {el: index for index, el in enumerate(page._anchor_elements)}
     unseen: set[int] = set()
     unsure: set[int] = set()
-    # per element: hidden, kept out of sight by layout, its font of size 0
-    state = [(False, False, False)]
+    state = [(False, False)]  # per element: hidden, kept out of sight by layout
     for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
         if event == "end":
             state.pop()
             continue
         style = el.get("style")
-        hides, doubt, font_zero = state[-1]
+        hides, doubt = state[-1]
         hides = hides or el in hidden_by or el.get("hidden") is not None or (
             style is not None and stylesheet.inline_hides(style))
+        font_zero = False
         if style is not None:
-            laid_out, sets_zero = stylesheet.layout_hides(style)
+            laid_out, font_zero = stylesheet.layout_hides(style)
             doubt = doubt or laid_out
-            font_zero = font_zero if sets_zero is None else sets_zero
-        state.append((hides, doubt, font_zero))
+        state.append((hides, doubt))
         if el in wanted:
             if hides or _boxless(el):
                 unseen.add(wanted[el])
-            elif doubt or (font_zero and not _draws_unsized(el)):
+            elif doubt or (font_zero and _only_text(el, style or "")):
                 unsure.add(wanted[el])
     return frozenset(unseen), frozenset(unsure)
 
 
-# What draws something of its own whatever the font's size.
+# What draws something of its own whatever the font's size, and a link's own style that
+# gives it a box of its own (an icon link: `font-size: 0` over a background).
 _DRAWS = frozenset({"img", "svg", "picture", "video", "canvas", "input", "button", "iframe",
                     "object", "embed", "audio", "select", "textarea"})
+_BOXED = re.compile(r"background|padding|border|width|height|min-|content", re.IGNORECASE)
 
 
-def _draws_unsized(anchor: lxml.etree._Element) -> bool:
-    """Whether a link inside a font of size 0 still draws something: an image, a control,
-    or an element inside it that sets a size of its own (the whitespace hack of
-    `font-size: 0` on a row of inline blocks, review 143)."""
+def _only_text(anchor: lxml.etree._Element, style: str) -> bool:
+    """Whether a link that sets its own font to size 0 draws nothing but that text: no
+    class a sheet could give a box or an icon font's `::before`, no box in its style,
+    no image or control, and nothing inside that sets a size of its own. A font of 0 an
+    ancestor sets does not count: the whitespace hack of inline blocks sets it on their row,
+    and their links set their own, often by a sheet's class (review 146)."""
+    if anchor.get("class") or _BOXED.search(style):
+        return False
     for el in anchor.iterdescendants():
-        if el.tag in _DRAWS:
-            return True
-        style = el.get("style")
-        if style is not None and stylesheet.layout_hides(style)[1] is False:
-            return True
-    return False
+        if el.tag in _DRAWS or el.get("class"):
+            return False
+        inner = el.get("style")
+        if inner is not None and "font" in inner.lower() and not stylesheet.layout_hides(
+                inner)[1]:
+            return False
+    return True
 
 
 def _boxless(anchor: lxml.etree._Element) -> bool:

@@ -514,6 +514,7 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]], names: tuple[str, ...] = H
     found: _Found = []
     rules = SheetRules()
     left = SHEET_CHARS
+    read: list[tuple[str, bool, bool]] = []
     for css, screen, certain in sheets:
         if len(css) > left:
             rules.complete = False
@@ -521,8 +522,11 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]], names: tuple[str, ...] = H
         left -= len(css)
         if not css:
             break
+        read.append((css, screen, certain))
+    for nodes, (_, screen, certain) in zip(_parsed(tuple(css for css, _, _ in read)), read,
+                                           strict=True):
         try:
-            _read(_parsed(css), [], (screen, certain), found, 0, rules, names)
+            _read(nodes, [], (screen, certain), found, 0, rules, names)
         except RecursionError:  # nested thousands deep: what was read so far stands
             rules.complete = False
     hidden = {name for _, settings, screen, _ in found
@@ -545,15 +549,15 @@ def sheet_rules(sheets: list[tuple[str, bool, bool]], names: tuple[str, ...] = H
     return rules
 
 
-@functools.lru_cache(maxsize=8)
-def _parsed(css: str) -> list[tinycss2.ast.Node]:
-    """A sheet's rules as tinycss2 reads them, kept for the page's next reading: its links'
-    taps (POINTER_EVENTS) and what it hides (HIDING) read the same sheets, and tokenizing
-    them was two thirds of a seed page's plan (the fortieth session). Not changed by
-    _read."""
-    nodes: list[tinycss2.ast.Node] = tinycss2.parse_stylesheet(css, skip_comments=True,
-                                                              skip_whitespace=True)
-    return nodes
+@functools.lru_cache(maxsize=1)
+def _parsed(sheets: tuple[str, ...]) -> tuple[list[tinycss2.ast.Node], ...]:
+    """A page's sheets' rules as tinycss2 reads them, kept for the same page's next reading
+    (one page's: a cache of many sheets' trees made every later garbage collection dearer):
+    its links' taps (POINTER_EVENTS) and what it hides (HIDING) read the same sheets, and
+    tokenizing them was two thirds of a seed page's plan (the fortieth session). Not
+    changed by _read."""
+    return tuple(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
+                 for css in sheets)
 
 
 # At-rules whose rules apply as their own: @media by its media (media_holds), @layer
@@ -735,8 +739,8 @@ def _nodes(tree: object) -> Iterator[tuple[object, bool]]:
 # A style that names none of these keeps nothing out of sight by layout (most of a page's
 # styles: sizes, colours, margins alone never do here).
 _LAYOUT_WORDS = re.compile(
-    r"content-visibility|transform|scale|rotate|matrix|clip|overflow|position|font-size",
-    re.IGNORECASE)
+    r"content-visibility|transform|translate|scale|rotate|matrix|clip|overflow|position"
+    r"|font|margin", re.IGNORECASE)
 # Lengths in pixels on hulian's screen (a 390 x 844 phone's, the root font 16 px): what is
 # relative to something else (`%`, `calc()`) is not known.
 _UNITS = {"": 1.0, "px": 1.0, "em": 16.0, "rem": 16.0, "pt": 4 / 3, "pc": 16.0, "in": 96.0,
@@ -747,8 +751,6 @@ _ZERO_SCALE = re.compile(r"\bscale(?:x|y|z|3d)?\(\s*[^)]*?(?<![\d.])[+-]?0*\.?0+
                          re.IGNORECASE)
 _EDGE_ON = re.compile(r"\brotate[xy]\(\s*[+-]?(?:90|270)deg\s*\)", re.IGNORECASE)
 _MATRIX = re.compile(r"\bmatrix\(\s*([^)]*)\)", re.IGNORECASE)
-# How far off the page a box must be placed to be out of sight whatever the page's width.
-FAR_OFF = 1000.0
 
 
 def _pixels(value: str) -> float | None:
@@ -780,60 +782,121 @@ def _declared(style: str) -> dict[str, str]:
     return found
 
 
-def layout_hides(style: str) -> tuple[bool, bool | None]:
+def layout_hides(style: str) -> tuple[bool, bool]:
     """Whether an element's `style` may keep it (and what it holds) out of sight or reach by
     layout, which hulian does not do: `content-visibility: hidden`, scaled to nothing or
-    turned edge-on, clipped to nothing (`clip-path: inset(50%)`, `circle(0)`; a positioned
-    box's `clip: rect(…)` of a pixel), no height or width with what overflows hidden, placed
-    FAR_OFF pixels or more off the page (positioned); and what it sets `font-size` to (True:
-    0, False: a size, None: nothing; inherited, so the caller follows it down). A review (143)
-    found the same words without these conditions holding visible links (a `flex: 1; width:
-    0` item, an aspect-ratio box, `background-clip`, a carousel's slide, a logo's
-    `text-indent`)."""
+    turned edge-on, clipped to nothing (`clip-path: inset(…)` that leaves nothing,
+    `circle(0)`; a positioned box's `clip: rect(…)` of a pixel), no height or width with what
+    overflows hidden (and no padding, minimum or flex that gives it one), placed off the page
+    (_off_page); and whether it sets its font to size 0 (`font-size`, the `font` shorthand).
+    Review 143 found the words alone holding visible links (a `flex: 1; width: 0` item, an
+    aspect-ratio box, `background-clip`, a carousel's slide, a logo's `text-indent`), review
+    146 the conditions too narrow (`position: relative`, a margin, `translate`, two-value
+    `overflow`, `inset`, percentages)."""
     if not _LAYOUT_WORDS.search(style):
-        return False, None
+        return False, False
     declared = _declared(style)
-    font = declared.get("font-size")
-    font_zero = None if font is None else _pixels(font) == 0
+    font_zero = _pixels(declared.get("font-size", "x")) == 0 or _FONT_ZERO.match(
+        declared.get("font", "")) is not None
     if declared.get("content-visibility") == "hidden":
         return True, font_zero
-    for name in ("transform", "scale"):
-        value = declared.get(name, "")
-        if name == "scale" and value:
-            numbers = [_pixels(part) for part in value.replace(",", " ").split()]
-            if any(number == 0 for number in numbers):
-                return True, font_zero
-        if _ZERO_SCALE.search(value) or _EDGE_ON.search(value) or _degenerate(value):
-            return True, font_zero
+    scale = declared.get("scale", "")
+    if scale and any(_pixels(part.rstrip("%")) == 0 for part in scale.replace(",", " ").split()):
+        return True, font_zero
+    transform = declared.get("transform", "")
+    if _ZERO_SCALE.search(transform) or _EDGE_ON.search(transform) or _degenerate(transform):
+        return True, font_zero
     clip_path = declared.get("clip-path", "")
     if clip_path.startswith(("circle(0", "ellipse(0")) or _inset_half(clip_path):
         return True, font_zero
-    positioned = declared.get("position") in ("absolute", "fixed")
+    position = declared.get("position", "static")
     clip = declared.get("clip", "")
-    if positioned and clip.startswith("rect("):
+    if position in ("absolute", "fixed") and clip.startswith("rect("):
         sides = [_pixels(part) for part in clip[5:].rstrip(")").replace(",", " ").split()]
         if len(sides) == 4 and all(side is not None for side in sides):
             top, right, bottom, left = (side or 0.0 for side in sides)  # rect(t, r, b, l)
             if (right - left) * (bottom - top) <= 1:
                 return True, font_zero
-    overflow = {declared.get(name) for name in ("overflow", "overflow-x", "overflow-y")}
-    if overflow & {"hidden", "clip"}:
+    overflow = {word for name in ("overflow", "overflow-x", "overflow-y")
+                for word in declared.get(name, "").split()}
+    if overflow & {"hidden", "clip"} and not any(
+            name.startswith(("padding", "min-", "flex", "aspect-ratio")) for name in declared):
         for name in ("height", "block-size", "max-height", "width", "inline-size",
                      "max-width"):
             size = _pixels(declared.get(name, "x"))
             if size is not None and size <= 1:
                 return True, font_zero
-    if positioned:
-        for name, far in (("left", -FAR_OFF), ("top", -FAR_OFF), ("right", -FAR_OFF),
-                          ("bottom", -FAR_OFF)):
-            offset = _pixels(declared.get(name, "x"))
-            if offset is not None and offset <= far:
-                return True, font_zero
-        for name in ("left", "right"):
-            offset = _pixels(declared.get(name, "x"))
-            if offset is not None and offset >= 10 * FAR_OFF:
-                return True, font_zero
-    return False, font_zero
+    return _off_page(declared, position), font_zero
+
+
+# What a page's width and height are on hulian's screen, and how far down a page may reach:
+# a box moved left of the width's start, or a page's height above, is off the page.
+SCREEN_WIDTH, SCREEN_HEIGHT, FAR_DOWN = 390.0, 844.0, 5_000.0
+# A negative left margin this large pulls a box off any page (a layout's pull-ups are a few
+# hundred pixels).
+FAR_LEFT = 1_000.0
+_FONT_ZERO = re.compile(r"(?:.*\s)?[+]?0*\.?0+(?:px|em|rem|pt|%|ex|ch)?(?:\s*/|\s+\S)")
+_TRANSLATE = re.compile(r"\btranslate(x|y|3d)?\(\s*([^)]*)\)", re.IGNORECASE)
+
+
+def _sides(value: str) -> dict[str, str]:
+    """A `margin`- or `inset`-like shorthand's four sides (one to four values)."""
+    parts = value.split()
+    if not parts or len(parts) > 4:
+        return {}
+    top = parts[0]
+    right = parts[1] if len(parts) > 1 else top
+    bottom = parts[2] if len(parts) > 2 else top
+    left = parts[3] if len(parts) > 3 else right
+    return {"top": top, "right": right, "bottom": bottom, "left": left}
+
+
+def _off_page(declared: dict[str, str], position: str) -> bool:
+    """A box placed off the page: moved left by more than the screen's width (right by
+    10 × FAR_DOWN), or up by FAR_DOWN (by the screen's height for a fixed box), by its offsets
+    (`left`, `inset`, … on a positioned box, not a sticky one), its left margin (FAR_LEFT) or
+    top margin, or a translation (a percentage of its own size: -100% left)."""
+    horizontal: list[float] = []
+    vertical: list[float] = []
+    if position in ("relative", "absolute", "fixed"):  # a sticky box's offsets move nothing
+        sides: dict[str, str] = {
+            **_sides(declared.get("inset", "")),
+            **{name: declared[name] for name in ("top", "right", "bottom", "left")
+               if name in declared}}
+        for name, value in sides.items():
+            offset = _pixels(value)
+            if offset is not None:
+                (horizontal if name in ("left", "right") else vertical).append(offset)
+    margins: dict[str, str] = {**_sides(declared.get("margin", "")),
+               **{name[7:]: declared[name] for name in ("margin-left", "margin-top")
+                  if name in declared}}
+    for name, far in (("left", FAR_LEFT), ("top", FAR_DOWN)):
+        offset = _pixels(margins.get(name, "x"))
+        if offset is not None and offset <= -far:
+            return True
+    moves = [*_TRANSLATE.findall(declared.get("transform", "")),
+             ("", declared.get("translate", "").replace(" ", ","))]
+    for axis, arguments in moves:
+        parts = [part.strip() for part in arguments.split(",") if part.strip()]
+        across = parts[:1] if axis.lower() in ("", "x", "3d") else []
+        down = parts[1:2] if axis.lower() in ("", "3d") else parts[:1] if axis.lower() == "y" \
+            else []
+        for value in across:
+            if value.endswith("%"):
+                if _pixels(value[:-1] + "px") is not None and float(value[:-1]) <= -100:
+                    return True
+                continue
+            offset = _pixels(value)
+            if offset is not None:
+                horizontal.append(offset)
+        for value in down:
+            offset = _pixels(value)
+            if offset is not None:
+                vertical.append(offset)
+    # a fixed box is placed on the screen; any other may be anywhere down a long page
+    above = SCREEN_HEIGHT if position == "fixed" else FAR_DOWN
+    return (any(offset <= -SCREEN_WIDTH or offset >= 10 * FAR_DOWN for offset in horizontal)
+            or any(offset <= -above for offset in vertical))
 
 
 def _degenerate(transform: str) -> bool:
@@ -857,7 +920,8 @@ def _inset_half(clip_path: str) -> bool:
     percents: list[float | None] = []
     for value in values[:4]:
         try:
-            percents.append(float(value[:-1]) if value.endswith("%") else None)
+            percents.append(float(value[:-1]) if value.endswith("%")
+                            else 0.0 if _pixels(value) == 0 else None)
         except ValueError:
             percents.append(None)
     if not percents:
