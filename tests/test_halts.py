@@ -70,6 +70,32 @@ HALTS = {
     "an indirect eval's string": "(0, eval)('close()')",
     "an element's ownerDocument, later": (
         "addEventListener('load', function () { document.body.ownerDocument.open() })"),
+    # review 145 (each closes the window or blanks the page in Chromium)
+    "a listener's argument run at once": "addEventListener('click', (close(), function () {}))",
+    "a handler's value called at once": "document.onclick = window.close()",
+    "a click the page makes itself": (
+        "addEventListener('click', function () { close() }); document.body['cl' + 'ick']()"),
+    "an input the page makes itself": (
+        "addEventListener('input', function () { close() }); document.execCommand('x')"),
+    "the window's onload's this": "window.onload = function () { this.close() }",
+    "a listener's this": "addEventListener('load', function () { this.close() })",
+    "a timer's this": "setTimeout(function () { this.close() }, 0)",
+    "a then after a timer": (
+        "new Promise(function (r) { setTimeout(r, 0) }).then(function () { document.open() })"),
+    "an async function after an await": (
+        "(async function () { await new Promise(function (r) { setTimeout(r, 0) });"
+        " document.open() })()"),
+    "a generator's later step": (
+        "var g = (function* () { yield 0; document.open() })(); g.next();"
+        " setTimeout(function () { g.next() }, 0)"),
+    "a var without a value": "var close; close()",
+    "a block's function": "if (false) { function close() {} } close()",
+    "a destructuring assignment": "var c; ({close: c} = window); c()",
+    "a destructured parameter": "(function ({close}) { close() })(window)",
+    "an alias assigned after, read later": (
+        "var w = null; addEventListener('load', function () { w.close() }); w = window"),
+    "setTimeout.call's string": "setTimeout.call(window, 'close()', 0)",
+    "a timer named by a string": "window['setTimeout']('close()', 0)",
 }
 
 # Nothing here closes or reopens: Chromium reaches the target after each.
@@ -98,6 +124,14 @@ HOLDS_NOTHING = {
     "a microtask's open while parsing": "Promise.resolve().then(() => document.open())",
     "queueMicrotask's open while parsing": "queueMicrotask(() => document.open())",
     "the script's own close, hoisted": "close(); function close() {}",
+    # review 145 (Chromium reaches the target after each)
+    "a function's own close, hoisted": (
+        "(function () { setTimeout(function () { close() }, 100);"
+        " function close() { hide() } })()"),
+    "the script's own close, a var set later": (
+        "setTimeout(function () { close() }, 100); var close = function () { hide() }"),
+    "a feature test": "if (window.close) { log('can close') }",
+    "a typeof test": "var ok = typeof document.open == 'function'",
 }
 
 
@@ -136,6 +170,20 @@ def test_what_runs_once_the_page_is_parsed_reopens_it() -> None:
     assert read("this.close()", after_parse=True) is False
 
 
+def test_a_handler_reads_close_and_open_as_the_documents() -> None:
+    # review 145: an element's handler has the document in its scope before the window
+    assert halts("close()", after_parse=True, steps=MAX_TREE_STEPS,
+                 deadline=time.monotonic() + 5, handler=True) is False  # document.close()
+    assert halts("open()", after_parse=True, steps=MAX_TREE_STEPS,
+                 deadline=time.monotonic() + 5, handler=True) is True  # document.open()
+    # a <body>'s handler's this is the window
+    page = ("<html><head>" + REFRESH + "</head><body onload='this.close()'><p>x</p></body>"
+            "</html>")
+    observed = drive(load_catalog(), WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                               TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    assert observed.outcome not in OPEN
+
+
 def test_a_handler_that_closes_the_window_holds_the_forward(catalog: Catalog) -> None:
     page = REPLACE + "<body onload='var w = window; w.close()'>" + SAYS
     observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
@@ -155,6 +203,8 @@ def test_a_script_not_read_whole_holds_the_page(catalog: Catalog) -> None:
     "(" * 500 + "a" + ").b" * 500 + ".close()",  # review 142: a RecursionError, uncaught
     # review 142: 8,000 nested functions around a long argument list overran the deadline 20x
     "function f(){" * 8_000 + "x(" + "y," * 40_000 + "y)" + "}" * 8_000 + "//close",
+    # review 145: 500 KB of escapes in one key, un-escaped at every visit
+    "x||(" * 30 + "window['" + "\\x41" * 120_000 + "']" + ")" * 30 + ";open",
     "window" + ".window" * 50_000 + ".close()",  # a member chain past the followed length
     "!function(){" * 3_000 + "}()" * 3_000,  # nested functions: scopes a few thousand deep
 ])

@@ -110,7 +110,7 @@ _MAY_CANCEL = re.compile(
 
 # What the page's scripts were read to do, for the pages a chain reads twice (a forward and a
 # refresh both ask).
-_HALTS: OrderedDict[tuple[str, bool], bool] = OrderedDict()
+_HALTS: OrderedDict[tuple[str, bool, bool, bool], bool] = OrderedDict()
 _HALTS_SIZE = 64
 
 
@@ -119,21 +119,26 @@ def _page_halts(page: Page) -> bool:
     window or reopens the document once parsed (audit.judge.halts: a module or a handler runs
     after parsing). What is not read within the page's budget (PARSE_SECONDS and
     PARSE_SECONDS_PER_MB of the scripts, MAX_TREE_STEPS, MAX_SCRIPT_CHARS) holds the page."""
-    code = [(script, index in page.module_scripts)
+    # (code, module, a handler, a handler of the window's)
+    code = [(script, index in page.module_scripts, False, False)
             for index, script in enumerate(page.runnable_scripts)]
-    code += [(handler, True) for handler in page.unprompted_handlers]
-    size = sum(len(text) for text, _ in code)
+    code += [(handler, True, True, on_window)
+             for handler, on_window in page.unprompted_handlers_on]
+    size = sum(len(text) for text, *_ in code)
     if size > MAX_SCRIPT_CHARS:
         return True
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
     steps = MAX_TREE_STEPS
-    for text, after_parse in code:
-        known = _HALTS.get((text, after_parse))
+    for text, after_parse, handler, on_window in code:
+        key = (text, after_parse, handler, on_window)
+        known = _HALTS.get(key)
         if known is None:
-            known = halts.halts(text, after_parse=after_parse, steps=steps, deadline=deadline)
+            known = halts.halts(text, after_parse=after_parse, steps=steps, deadline=deadline,
+                                handler=handler,
+                                this_window=on_window if handler else None)
             if known is None:
                 return True
-            _HALTS[(text, after_parse)] = known
+            _HALTS[key] = known
             if len(_HALTS) > _HALTS_SIZE:
                 _HALTS.popitem(last=False)
         if known:

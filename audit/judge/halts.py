@@ -4,26 +4,29 @@ tree-sitter's syntax tree with the names each scope gives the window and the doc
 from the script's text: four rounds of review each found a form that patterns over the text
 missed (`window['close']()`, `close.bind(window)()`, a timer's string, an alias's `d.open()`)
 or held where nothing closes (a socket's `ws.close()`, a `close(){}` method, a popup's
-`.open()`, a close in a string of markup).
+`.open()`, a close in a string of markup); two more (142, 145) found the same of this reading.
 
-What counts as the window's `close`: `close` where nothing in the script binds that name,
-a window name's (`window`, `self`, `top`, `parent`, `frames`, `globalThis`,
+What counts as the window's `close`: `close` where nothing in the script binds that name, a
+window name's (`window`, `self`, `top`, `parent`, `frames`, `globalThis`,
 `document.defaultView`, an element's `ownerDocument.defaultView`) or an alias's (`var w =
 window`, bound before or after its use; a parameter of a function called at once with the
-window, or named `window`; `this` at the script's top level and in functions called at once),
-through `[...]` with a string, parentheses, `(0, close)`, either side of `||`, `&&`, `??` and
-`?:`, and `await`; called, through `.call`/`.apply`/`.bind`, or taken as a value at all (handed
-to a timer or a listener, kept in an array, an object or a variable, returned). The document's
-`open` likewise, through `document`, `window.document`, `ownerDocument` or an alias, where it
-runs once the page is parsed: in a function that is not called at once nor given to a
-microtask (`.then`, `queueMicrotask`, which run while the parser waits), in a timer's string,
-a module or a handler; not at a classic script's top level or in a function called there (HTML:
-a parser-inserted script's `document.open()` does nothing). `let`, `const` and `class` bind in
-their block. A function given to a listener of an event only a person makes (`click`, a key, a
-touch) or set as such a handler (`el.onclick = …`) is not read, as a `<button onclick>` is not:
-nothing comes of it unprompted. Not seen: a name computed at run time (`window[key]()`), a
-window or document returned by a call or kept on an object's property, a string run by `eval`
-or `Function` that is not a literal (README, "Forwards").
+window, or named `window`; `this` at the script's top level, in functions called at once, in
+a timer's, a window's listener's or handler's function), through `[...]` with a string,
+parentheses, `(0, close)`, either side of `||`, `&&`, `??` and `?:`, and `await`; called,
+through `.call`/`.apply`/`.bind`, or taken as a value (handed to a timer or a listener, kept
+in an array, an object or a variable, returned), not merely tested (`if (window.close)`).
+The document's `open` likewise, through `document`, `window.document`, `ownerDocument` or an
+alias, where it runs once the page is parsed: in a function not called at once nor given to a
+microtask that runs while the parser waits (`Promise.resolve().then`, `queueMicrotask`), an
+async function or a generator, a timer's string, a module or a handler; not at a classic
+script's top level or in a function called there (HTML: a parser-inserted script's
+`document.open()` does nothing). `let`, `const`, `class` and a block's function bind in their
+block. In an element's handler attribute, a bare `close` and `open` are the document's. A
+function given to a listener of an event only a person makes (`click`, a key, a touch) or set
+as such a handler (`el.onclick = function…`) is not read, as a `<button onclick>` is not,
+unless the script may fire events itself (_FIRES, a method named at run time). Not seen: a name
+computed at run time (`window[key]()`), a window or document returned by a call, kept on an
+object's property or taken from a loop or an array method (README, "Forwards").
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 from audit.judge.jstree import Node, field, literal, name_of, parse
+
+# No name or key of interest is longer: longer ones are not un-escaped (review 145: 500 KB of
+# `\x41` in a key, read on every visit, ran a reading three times past its deadline).
+_LONGEST_NAME = 64
 
 # Where the script holds none of these, nothing in it closes or reopens (`\u`: an escaped
 # name, `\x`: an escaped string key).
@@ -56,8 +63,15 @@ _MICROTASKS = frozenset({"then", "catch", "finally", "queueMicrotask"})
 # Events only a person makes: their listeners and `on…` handlers are not read.
 _PROMPTED = frozenset({
     "click", "dblclick", "auxclick", "contextmenu", "mousedown", "mouseup", "pointerdown",
-    "pointerup", "touchstart", "touchend", "keydown", "keyup", "keypress", "submit", "input",
-    "change", "tap"})
+    "pointerup", "touchstart", "touchend", "keydown", "keyup", "keypress", "submit", "tap"})
+# What makes an event of the page's own, or may (a name computed at run time): where a script
+# holds one, its listeners of prompted events are read too (review 145: `el['cl'+'ick']()`
+# fired a click listener that closed the window).
+_FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "submit", "execCommand",
+                    "focus", "blur", "select"})
+# Functions given to these run later, as the window's (`this` is the window in them).
+_LATER_CALLERS = frozenset({"setTimeout", "setInterval", "requestAnimationFrame",
+                            "requestIdleCallback", "addEventListener"})
 # Operators whose value is one of their operands.
 _EITHER = frozenset({"||", "&&", "??"})
 # How deep a timer's string in a timer's string is read (past it: held).
@@ -67,6 +81,9 @@ _MAX_DEPTH = 4
 _MAX_CHAIN = 64
 # How often (in steps) the reading looks at the clock.
 _CLOCK_EVERY = 1024
+
+# Nodes whose operands are only tested, not handed on.
+_TESTS = frozenset({"unary_expression", "binary_expression", "expression_statement"})
 
 # What an expression may be, as far as halting goes.
 WINDOW, DOCUMENT, CLOSE, REOPEN = "window", "document", "close", "reopen"
@@ -92,8 +109,17 @@ class _Context:
 
 
 class _Reader:
-    def __init__(self, source: bytes, steps: list[int], deadline: float, depth: int) -> None:
+    def __init__(self, source: bytes, steps: list[int], deadline: float, depth: int,
+                 handler: bool = False) -> None:
         self.source = source
+        # An event handler attribute's code: its scope holds the document (and the element)
+        # before the window, so a bare `close()` is the document's, `open()` a reopening.
+        self.handler = handler
+        # Whether the script may fire events of its own (_FIRES, a computed call).
+        self.fires = False
+        # Functions whose `this` is the window though they are not called at once: given to a
+        # timer or a window's listener, or set as a window's handler.
+        self.window_this: set[int] = set()
         self.steps = steps  # shared with the code strings' readers: [left]
         self.deadline = deadline
         self.depth = depth
@@ -108,6 +134,8 @@ class _Reader:
         self.owned: set[int] = set()
         # Listeners of prompted events and their handlers: not read (_call, _assigned).
         self.skipped: set[int] = set()
+        # Conditions: what they hold is tested, not handed on.
+        self.tested: set[int] = set()
 
     def step(self, count: int = 1) -> None:
         self.steps[0] -= count
@@ -157,12 +185,18 @@ class _Reader:
                 node = pending.pop()
         return None
 
+    def _name(self, node: Node | None) -> str:
+        """An identifier's or a property's name, "" past _LONGEST_NAME bytes."""
+        if node is None or node.end_byte - node.start_byte > _LONGEST_NAME * 6:
+            return ""
+        return name_of(node, self.source)
+
     def _leaf_kind(self, node: Node, context: _Context | None, nesting: int) -> str | None:
         kind = node.type
-        if kind == "this":
-            return WINDOW if context is None or context.this_window else None
+        if kind == "this":  # not in the first pass, which does not know whose `this` it is
+            return WINDOW if context is not None and context.this_window else None
         if kind == "identifier":
-            return self._named(name_of(node, self.source), context)
+            return self._named(self._name(node), context)
         if kind in ("member_expression", "subscript_expression"):
             return self._member(node, context, nesting)
         return None
@@ -172,10 +206,17 @@ class _Reader:
         while scope is not None:
             self.step()
             if name in scope.names:
-                return scope.names[name]
+                bound = scope.names[name]
+                if bound is None and context is not None and context.later:
+                    # code that runs later sees what the name holds by then (`var w; …
+                    # addEventListener('load', function () { w.close() }); w = window`)
+                    return self.anywhere.get(name)
+                return bound
             scope = scope.parent
         if name in self.anywhere:
             return self.anywhere[name]
+        if self.handler and name in ("close", "open"):
+            return REOPEN if name == "open" else None  # the document's, in a handler
         if name in _WINDOW_NAMES:
             return WINDOW
         if name == "document":
@@ -206,8 +247,11 @@ class _Reader:
 
     def _property(self, node: Node) -> str | None:
         if node.type == "member_expression":
-            return name_of(field(node, "property"), self.source)
-        return literal(field(node, "index"), self.source)
+            return self._name(field(node, "property"))
+        index = field(node, "index")
+        if index is not None and index.end_byte - index.start_byte > _LONGEST_NAME * 6:
+            return None
+        return literal(index, self.source)
 
     # -- the first pass -------------------------------------------------------------------
 
@@ -229,11 +273,16 @@ class _Reader:
             elif kind == "assignment_expression":
                 left, right = field(node, "left"), field(node, "right")
                 self._gather_binding(left, right)
-                if left is not None and left.type in ("member_expression",
-                                                      "subscript_expression"):
+                if left is not None and right is not None and self._window_handler(left):
+                    self.window_this.add(right.id)  # `window.onload = function…`
+                elif left is not None and left.type in ("member_expression",
+                                                        "subscript_expression"):
                     self._own(right)
             elif kind == "pair":
                 self._own(field(node, "value"))
+            elif kind == "subscript_expression" and literal(field(node, "index"),
+                                                            self.source) is None:
+                self.fires = True  # `el[name]()`: any method, `click` among them
             elif kind == "call_expression":
                 self._gather_call(node)
             stack.extend(reversed(node.named_children))
@@ -242,8 +291,19 @@ class _Reader:
         if name is None or name.type != "identifier":
             return
         what = self.kind(value, None)
+        key = self._name(name)
         if what is not None:
-            self.anywhere[name_of(name, self.source)] = what
+            self.anywhere[key] = what
+        elif value is not None and value.type in _FUNCTIONS and key not in self.anywhere:
+            self.anywhere[key] = None  # `var close = function () {…}`: the script's own
+
+    def _window_handler(self, left: Node) -> bool:
+        """`onload = …`, `window.onload = …`: a handler the window calls as its own."""
+        if left.type == "identifier":
+            return self._name(left).startswith("on")
+        return (left.type == "member_expression"
+                and self._name(field(left, "property")).startswith("on")
+                and self.kind(field(left, "object"), None) == WINDOW)
 
     def _own(self, value: Node | None) -> None:
         if value is not None and value.type in ("function_expression", "generator_function"):
@@ -253,7 +313,9 @@ class _Reader:
         callee = field(call, "function")
         method = ""
         if callee is not None and callee.type == "member_expression":
-            method = name_of(field(callee, "property"), self.source)
+            method = self._name(field(callee, "property"))
+            if method in _FIRES:
+                self.fires = True
             if method in ("call", "apply"):
                 inner = _unwrapped(field(callee, "object"))
                 if inner is not None and inner.type in _FUNCTIONS:
@@ -262,13 +324,20 @@ class _Reader:
         if inner is not None and inner.type in _FUNCTIONS:
             self.called[inner.id] = (call, "")
         name = (method if callee is not None and callee.type == "member_expression"
-                else name_of(callee, self.source) if callee is not None
+                else self._name(callee) if callee is not None
                 and callee.type == "identifier" else "")
-        if name in _MICROTASKS:
-            arguments = field(call, "arguments")
-            for argument in arguments.named_children if arguments is not None else []:
-                if argument.type in _FUNCTIONS:
-                    self.soon.add(argument.id)
+        arguments = field(call, "arguments")
+        given = arguments.named_children if arguments is not None else []
+        if name == "queueMicrotask" or (name in _MICROTASKS and callee is not None
+                                        and _resolved_promise(field(callee, "object"),
+                                                              self.source)):
+            # run while the parser waits; not `.then` on what resolves later (review 145)
+            self.soon.update(argument.id for argument in given if argument.type in _FUNCTIONS)
+        receiver = field(callee, "object") if method and callee is not None else None
+        if name in _LATER_CALLERS and (receiver is None or self.kind(receiver, None) == WINDOW):
+            self.window_this.update(argument.id for argument in given
+                                    if argument.type in ("function_expression",
+                                                         "generator_function"))
 
     # -- the walk -----------------------------------------------------------------------------
 
@@ -306,7 +375,11 @@ class _Reader:
 
     def _hands_on(self, node: Node, context: _Context) -> bool:
         """Whether the window's close or the document's open is taken as a value under this
-        node (anything but a call's callee or a member's object, which _call reads)."""
+        node (anything but a call's callee or a member's object, which _call reads, and a
+        test of whether it is there: `typeof`, `!`, a comparison, a condition, a bare
+        statement; review 145)."""
+        if node.type in _TESTS or node.id in self.tested:
+            return False
         exempt: Node | None = None
         if node.type == "call_expression":
             exempt = field(node, "function")
@@ -316,6 +389,11 @@ class _Reader:
             exempt = field(node, "left")
         elif node.type == "variable_declarator":
             exempt = field(node, "name")
+        elif node.type in ("if_statement", "while_statement", "do_statement",
+                           "ternary_expression"):
+            exempt = field(node, "condition")
+            if exempt is not None:
+                self.tested.add(exempt.id)  # `if (window.close)`: its parentheses too
         for child in node.named_children:
             if child == exempt or child.id in self.skipped or child.type not in (
                     "identifier", "member_expression",
@@ -330,7 +408,8 @@ class _Reader:
         scope = _Scope(parent=context.scope)
         name = field(function, "name")
         if function.type in ("function_declaration", "generator_function_declaration"):
-            self._bind_name(name, None, context.function_scope)
+            # in its block (a block's function leaves a global name as it was: Annex B)
+            self._bind_name(name, None, context.scope)
         elif name is not None and function.type != "method_definition":
             self._bind_name(name, None, scope)
         call, method = self.called.get(function.id, (None, ""))
@@ -343,6 +422,11 @@ class _Reader:
         elif method == "apply":
             this_window = bool(arguments) and self.kind(arguments[0], context) == WINDOW
             arguments = []
+        body = field(function, "body")
+        for statement in body.named_children if body is not None else []:
+            if statement.type in ("function_declaration", "generator_function_declaration"):
+                # hoisted: the function's own `close` from its start (review 145)
+                self._bind_name(field(statement, "name"), None, scope)
         parameters = field(function, "parameters") or field(function, "parameter")
         if parameters is not None:
             names = ([parameters] if parameters.type == "identifier"
@@ -351,24 +435,31 @@ class _Reader:
                 self.step()
                 value = self.kind(arguments[index], context) if index < len(arguments) else None
                 if parameter.type == "identifier":
-                    given_name = name_of(parameter, self.source)
+                    given_name = self._name(parameter)
                     if value is None and given_name in _KEPT_NAMES:
                         continue  # `function (window) {...}`: given the window, as a rule
                     scope.names[given_name] = value
+                elif parameter.type == "object_pattern":
+                    self._bind_object(parameter, value, scope, context)  # `({close}) => …`
                 else:
                     self._bind_pattern(parameter, scope, context)
         if function.type == "arrow_function":
             this_window = context.this_window
+        elif function.id in self.window_this:
+            this_window = True
         elif function.type == "method_definition" or function.id in self.owned:
             this_window = False
-        later = context.later or (call is None and function.id not in self.soon)
+        # after an await or between a generator's steps, the rest may run once parsed
+        waits = (any(child.type in ("async", "*") for child in function.children)
+                 or "generator" in function.type)
+        later = context.later or waits or (call is None and function.id not in self.soon)
         return _Context(scope, scope, later, this_window)
 
     def _bind(self, declarator: Node, context: _Context) -> None:
         name, value = field(declarator, "name"), field(declarator, "value")
         scope = context.scope
-        if name is None:
-            return
+        if name is None or (value is None and scope.parent is None):
+            return  # `var close;` at the top: the window's property stays as it was
         if name.type == "identifier":
             self._bind_name(name, self.kind(value, context), scope)
         elif name.type == "object_pattern":
@@ -431,8 +522,12 @@ class _Reader:
             if what is not None or name in scope.names:
                 scope.names[name] = what
             return
-        if left is not None and right is not None and left.type == "member_expression":
-            handler = name_of(field(left, "property"), self.source)
+        if left is not None and left.type == "object_pattern":
+            self._bind_object(left, self.kind(right, context), context.scope, context)
+            return
+        if (left is not None and right is not None and left.type == "member_expression"
+                and not self.fires and right.type in _FUNCTIONS):
+            handler = self._name(field(left, "property"))
             if handler.startswith("on") and handler[2:] in _PROMPTED:
                 self.skipped.add(right.id)
 
@@ -452,13 +547,23 @@ class _Reader:
                     return True  # a bound function: run by whatever it is given to
         if target == CLOSE or (target == REOPEN and context.later):
             return True
-        name = method or (name_of(callee, self.source) if callee.type == "identifier" else "")
         given = field(call, "arguments")
-        arguments = given.named_children if given is not None else []
+        arguments = list(given.named_children) if given is not None else []
+        name = method or (self._name(callee) if callee.type == "identifier" else "")
+        if callee.type == "subscript_expression":
+            name = self._property(callee) or ""  # `window['setTimeout'](…)`
+        if name in ("call", "apply") and callee.type == "member_expression":
+            inner = _unwrapped(field(callee, "object"))  # `setTimeout.call(window, 'close()')`
+            if inner is not None and inner.type in ("identifier", "member_expression",
+                                                    "subscript_expression"):
+                name = (self._name(inner) if inner.type == "identifier"
+                        else self._property(inner) or "")
+                arguments = arguments[1:] if method == "call" else []
         first = arguments[0] if arguments else None
         if name == "addEventListener" and len(arguments) > 1:
             event = literal(first, self.source)
-            if event is not None and event in _PROMPTED:
+            if (event is not None and event in _PROMPTED and not self.fires
+                    and arguments[1].type in _FUNCTIONS):
                 self.skipped.add(arguments[1].id)
             return False
         if name in _TIMERS or name in _CODE:
@@ -469,8 +574,20 @@ class _Reader:
                 return True
             # a timer's string runs later, eval's now, Function's when it is called
             return _read(code, after_parse=context.later or name != "eval", this_window=True,
-                         steps=self.steps, deadline=self.deadline, depth=self.depth + 1)
+                         steps=self.steps, deadline=self.deadline, depth=self.depth + 1,
+                         handler=False)
         return False
+
+
+def _resolved_promise(node: Node | None, source: bytes) -> bool:
+    """`Promise.resolve(…)` (its `.then` runs in a microtask, while the parser waits)."""
+    node = _unwrapped(node)
+    if node is None or node.type != "call_expression":
+        return False
+    callee = field(node, "function")
+    return (callee is not None and callee.type == "member_expression"
+            and name_of(field(callee, "object"), source) == "Promise"
+            and name_of(field(callee, "property"), source) == "resolve")
 
 
 def _unwrapped(node: Node | None) -> Node | None:
@@ -493,7 +610,7 @@ def _property_of(what: str | None, name: str | None) -> str | None:
 
 
 def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int],
-          deadline: float, depth: int) -> bool:
+          deadline: float, depth: int, handler: bool) -> bool:
     if not _MAY_HALT.search(script):
         return False
     source = script.encode("utf-8", "replace")
@@ -502,19 +619,22 @@ def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int]
         raise Cut
     if tree.root_node.has_error:
         return _NAMES.search(script) is not None
-    reader = _Reader(source, steps, deadline, depth)
+    reader = _Reader(source, steps, deadline, depth, handler)
     reader.gather(tree.root_node)
     top = _Scope()
     return reader.halts(tree.root_node, _Context(top, top, after_parse, this_window))
 
 
-def halts(script: str, *, after_parse: bool, steps: int, deadline: float) -> bool | None:
+def halts(script: str, *, after_parse: bool, steps: int, deadline: float,
+          handler: bool = False, this_window: bool | None = None) -> bool | None:
     """Whether the script closes the window or reopens the document once the page is parsed
-    (`after_parse`: all of it runs then, a module or a handler, where `this` is not the
-    window); None where it is not read within `steps` nodes and `deadline`
-    (time.monotonic())."""
+    (`after_parse`: all of it runs then, a module or a handler); `handler`: an event handler
+    attribute's code, whose bare `close` and `open` are the document's; `this_window`: whether
+    its `this` is the window (a `<body>`'s handlers; by default a classic script's only).
+    None where it is not read within `steps` nodes and `deadline` (time.monotonic())."""
     try:
-        return _read(script, after_parse=after_parse, this_window=not after_parse,
-                     steps=[steps], deadline=deadline, depth=0)
+        return _read(script, after_parse=after_parse,
+                     this_window=not after_parse if this_window is None else this_window,
+                     steps=[steps], deadline=deadline, depth=0, handler=handler)
     except (Cut, RecursionError):
         return None
