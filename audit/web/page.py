@@ -371,28 +371,33 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
     if root is None or not page._anchor_elements:
         return frozenset(), frozenset()
     hidden_by, _complete = _page_hidden(page, root)
-    wanted = {el: index for index, el in enumerate(page._anchor_elements)}
+    # Each link's ancestors only, each element read once (a page's other elements, most of
+    # them, hold no link): whether it is hidden, and kept out of sight by layout.
+    known: dict[lxml.etree._Element, tuple[bool, bool]] = {}
     unseen: set[int] = set()
     unsure: set[int] = set()
-    state = [(False, False)]  # per element: hidden, kept out of sight by layout
-    for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
-        if event == "end":
-            state.pop()
-            continue
-        style = el.get("style")
-        hides, doubt = state[-1]
-        hides = hides or el in hidden_by or el.get("hidden") is not None or (
-            style is not None and stylesheet.inline_hides(style))
+    for index, anchor in enumerate(page._anchor_elements):
+        chain: list[lxml.etree._Element] = []
+        node: lxml.etree._Element | None = anchor
+        while node is not None and node not in known:
+            chain.append(node)
+            node = node.getparent()
+        hides, doubt = known[node] if node is not None else (False, False)
         font_zero = False
-        if style is not None:
-            laid_out, font_zero = stylesheet.layout_hides(style)
-            doubt = doubt or laid_out
-        state.append((hides, doubt))
-        if el in wanted:
-            if hides or _boxless(el):
-                unseen.add(wanted[el])
-            elif doubt or (font_zero and _only_text(el, style or "")):
-                unsure.add(wanted[el])
+        for el in reversed(chain):
+            style = el.get("style")
+            hides = hides or el in hidden_by or el.get("hidden") is not None or (
+                style is not None and stylesheet.inline_hides(style))
+            font_zero = False
+            if style is not None:
+                laid_out, font_zero = stylesheet.layout_hides(style)
+                doubt = doubt or laid_out
+            known[el] = (hides, doubt)
+        hides, doubt = known[anchor]  # font_zero: the link's own (the chain's last read)
+        if hides or _boxless(anchor):
+            unseen.add(index)
+        elif doubt or (font_zero and _only_text(anchor, anchor.get("style") or "")):
+            unsure.add(index)
     return frozenset(unseen), frozenset(unsure)
 
 
