@@ -140,13 +140,16 @@ def test_a_script_that_halts_the_page_is_read(case: str) -> None:
     assert read(HALTS[case]) is True
 
 
+def _outcome(catalog: Catalog, page: str) -> Outcome:
+    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
+                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
+    return observed.outcome
+
+
 @pytest.mark.parametrize("case", sorted(HALTS))
 def test_a_forward_beside_a_script_that_halts_the_page_is_no_open_link(catalog: Catalog,
                                                                         case: str) -> None:
-    page = REFRESH + SAYS + f"<script>{HALTS[case]}</script>"
-    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
-                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
-    assert observed.outcome not in OPEN
+    assert _outcome(catalog, REFRESH + SAYS + f"<script>{HALTS[case]}</script>") not in OPEN
 
 
 @pytest.mark.parametrize("case", sorted(HOLDS_NOTHING))
@@ -158,9 +161,7 @@ def test_a_script_that_halts_nothing_is_read_so(case: str) -> None:
 def test_a_forward_beside_a_script_that_halts_nothing_is_followed(catalog: Catalog,
                                                                    case: str) -> None:
     page = "<p>正在跳转…</p>" + REFRESH + f"<script>{HOLDS_NOTHING[case]}</script>"
-    observed = drive(catalog, WRAPPER, {WRAPPER: (200, {}, page.encode()),
-                                        TARGET: TARGET_PAGE}, {TARGET: TARGET_PAGE})
-    assert observed.outcome == Outcome.WRAPPED
+    assert _outcome(catalog, page) == Outcome.WRAPPED
 
 
 def test_what_runs_once_the_page_is_parsed_reopens_it() -> None:
