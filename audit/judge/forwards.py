@@ -108,6 +108,17 @@ _MAY_CANCEL = re.compile(
 # once it is parsed; read from the scripts' syntax trees by audit.judge.halts.
 
 
+# A script that may fire events of the page's own (a click, a reset, a selection, a
+# dispatched event, a method named at run time): the handlers of events only a person makes
+# may run too.
+_FIRES_EVENTS = re.compile(
+    r"\.\s*(click|dispatchEvent|requestSubmit|submit|reset|select|focus|blur|execCommand)\b")
+_FIRED_BY = {"click": ("click",), "dispatchEvent": ("click", "submit", "input", "change",
+                                                   "keydown", "keyup", "mousedown", "mouseup"),
+             "requestSubmit": ("submit",), "submit": ("submit",), "reset": ("reset",),
+             "select": ("select",), "focus": ("focus", "focusin"), "blur": ("blur", "focusout"),
+             "execCommand": ("input", "beforeinput")}
+
 # What the page's scripts were read to do, for the pages a chain reads twice (a forward and a
 # refresh both ask).
 _HALTS: OrderedDict[tuple[str, bool, bool, bool], bool] = OrderedDict()
@@ -122,8 +133,11 @@ def _page_halts(page: Page) -> bool:
     # (code, module, a handler, a handler of the window's)
     code = [(script, index in page.module_scripts, False, False)
             for index, script in enumerate(page.runnable_scripts)]
+    fired = frozenset(event for script in page.runnable_scripts
+                      for method in _FIRES_EVENTS.findall(script)
+                      for event in _FIRED_BY.get(method, ()))
     code += [(handler, True, True, on_window)
-             for handler, on_window in page.unprompted_handlers_on]
+             for handler, on_window in page.handlers_on(fired=fired)]
     size = sum(len(text) for text, *_ in code)
     if size > MAX_SCRIPT_CHARS:
         return True
@@ -133,8 +147,10 @@ def _page_halts(page: Page) -> bool:
         key = (text, after_parse, handler, on_window)
         known = _HALTS.get(key)
         if known is None:
+            # a <body>'s or <frameset>'s handler is the window's: no element or document in
+            # its scope (review 147: its bare close() closed the tab)
             known = halts.halts(text, after_parse=after_parse, steps=steps, deadline=deadline,
-                                handler=handler,
+                                handler=handler and not on_window,
                                 this_window=on_window if handler else None)
             if known is None:
                 return True

@@ -68,7 +68,7 @@ _PROMPTED = frozenset({
 # holds one, its listeners of prompted events are read too (review 145: `el['cl'+'ick']()`
 # fired a click listener that closed the window).
 _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "submit", "execCommand",
-                    "focus", "blur", "select"})
+                    "focus", "blur", "select", "reset"})
 # Functions given to these run later, as the window's (`this` is the window in them).
 _LATER_CALLERS = frozenset({"setTimeout", "setInterval", "requestAnimationFrame",
                             "requestIdleCallback", "addEventListener"})
@@ -136,6 +136,8 @@ class _Reader:
         self.skipped: set[int] = set()
         # Conditions: what they hold is tested, not handed on.
         self.tested: set[int] = set()
+        # Names used with `new`: constructors, whose `this` is the new object.
+        self.constructed: set[str] = set()
 
     def step(self, count: int = 1) -> None:
         self.steps[0] -= count
@@ -207,7 +209,8 @@ class _Reader:
             self.step()
             if name in scope.names:
                 bound = scope.names[name]
-                if bound is None and context is not None and context.later:
+                if bound is None and context is not None and context.later \
+                        and scope.parent is None:
                     # code that runs later sees what the name holds by then (`var w; …
                     # addEventListener('load', function () { w.close() }); w = window`)
                     return self.anywhere.get(name)
@@ -215,8 +218,9 @@ class _Reader:
             scope = scope.parent
         if name in self.anywhere:
             return self.anywhere[name]
-        if self.handler and name in ("close", "open"):
-            return REOPEN if name == "open" else None  # the document's, in a handler
+        if self.handler and name in ("close", "open", "defaultView", "ownerDocument"):
+            # the document's (and the element's ownerDocument), in an element's handler
+            return {"open": REOPEN, "defaultView": WINDOW, "ownerDocument": DOCUMENT}.get(name)
         if name in _WINDOW_NAMES:
             return WINDOW
         if name == "document":
@@ -263,16 +267,21 @@ class _Reader:
                 name = field(statement, "name")
                 if name is not None:  # `close(); function close() {}`: the script's own
                     self.anywhere[name_of(name, self.source)] = None
-        stack = [root]
+        # (node, inside a function, inside a block): only the script's own globals are
+        # gathered, bound or assigned outside any function (review 147: gathered from every
+        # scope, a library's `var d = document` made another function's local XHR `d`
+        # the document, and inline jQuery held every forward)
+        stack: list[tuple[Node, bool, bool]] = [(root, False, False)]
         while stack:
-            node = stack.pop()
+            node, inside, in_block = stack.pop()
             self.step()
             kind = node.type
-            if kind == "variable_declarator":
+            if kind == "variable_declarator" and not inside:
                 self._gather_binding(field(node, "name"), field(node, "value"))
             elif kind == "assignment_expression":
                 left, right = field(node, "left"), field(node, "right")
-                self._gather_binding(left, right)
+                if not inside:
+                    self._gather_binding(left, right)
                 if left is not None and right is not None and self._window_handler(left):
                     self.window_this.add(right.id)  # `window.onload = function…`
                 elif left is not None and left.type in ("member_expression",
@@ -280,12 +289,22 @@ class _Reader:
                     self._own(right)
             elif kind == "pair":
                 self._own(field(node, "value"))
+            elif kind == "new_expression":
+                constructor = field(node, "constructor")
+                if constructor is not None and constructor.type == "identifier":
+                    self.constructed.add(self._name(constructor))
             elif kind == "subscript_expression" and literal(field(node, "index"),
                                                             self.source) is None:
                 self.fires = True  # `el[name]()`: any method, `click` among them
             elif kind == "call_expression":
                 self._gather_call(node)
-            stack.extend(reversed(node.named_children))
+            elif kind == "member_expression" and self._name(field(node, "property")) in _FIRES:
+                self.fires = True  # `.click.call(el)`, `el.click.bind(el)`: fired all the same
+            # a block's let/const is the block's, as a function's names are the function's
+            inside = (inside or kind in _FUNCTIONS or kind in ("class", "class_declaration")
+                      or (in_block and kind == "lexical_declaration"))
+            in_block = in_block or kind == "statement_block"
+            stack.extend((child, inside, in_block) for child in reversed(node.named_children))
 
     def _gather_binding(self, name: Node | None, value: Node | None) -> None:
         if name is None or name.type != "identifier":
@@ -378,7 +397,9 @@ class _Reader:
         node (anything but a call's callee or a member's object, which _call reads, and a
         test of whether it is there: `typeof`, `!`, a comparison, a condition, a bare
         statement; review 145)."""
-        if node.type in _TESTS or node.id in self.tested:
+        if node.id in self.tested or (node.type in _TESTS and not (
+                node.type == "binary_expression"
+                and self._name(field(node, "operator")) in _EITHER)):
             return False
         exempt: Node | None = None
         if node.type == "call_expression":
@@ -396,7 +417,8 @@ class _Reader:
                 self.tested.add(exempt.id)  # `if (window.close)`: its parentheses too
         for child in node.named_children:
             if child == exempt or child.id in self.skipped or child.type not in (
-                    "identifier", "member_expression",
+                    "identifier", "member_expression", "binary_expression",
+                    "ternary_expression",
                                                      "subscript_expression",
                                                      "parenthesized_expression"):
                 continue
@@ -445,7 +467,13 @@ class _Reader:
                     self._bind_pattern(parameter, scope, context)
         if function.type == "arrow_function":
             this_window = context.this_window
-        elif function.id in self.window_this:
+        elif function.id in self.window_this or (
+                function.type == "function_declaration" and name is not None
+                and self._name(name)[:1].islower()
+                and self._name(name) not in self.constructed):
+            # a timer's or a window handler's function; a function declared to be called
+            # plainly (`function f() { this.close() } f()`), not a constructor (`new Tip`,
+            # capitalised by custom)
             this_window = True
         elif function.type == "method_definition" or function.id in self.owned:
             this_window = False
@@ -519,6 +547,8 @@ class _Reader:
                 self.step()
                 scope = scope.parent
             what = self.kind(right, context)
+            if what is None and scope.names.get(name) is not None:
+                return  # an assignment may never run (a branch, a function): the name keeps it
             if what is not None or name in scope.names:
                 scope.names[name] = what
             return
@@ -585,9 +615,14 @@ def _resolved_promise(node: Node | None, source: bytes) -> bool:
     if node is None or node.type != "call_expression":
         return False
     callee = field(node, "function")
+    given = field(node, "arguments")
+    values = given.named_children if given is not None else []
+    # `Promise.resolve(p)` waits for p (review 147): only nothing or a literal resolves now
     return (callee is not None and callee.type == "member_expression"
             and name_of(field(callee, "object"), source) == "Promise"
-            and name_of(field(callee, "property"), source) == "resolve")
+            and name_of(field(callee, "property"), source) == "resolve"
+            and all(value.type in ("number", "string", "true", "false", "null", "undefined")
+                    for value in values))
 
 
 def _unwrapped(node: Node | None) -> Node | None:

@@ -245,17 +245,19 @@ class Page:
         anything (`onload`, `onpageshow`, an image's `onerror`, an `autofocus` field's
         `onfocus` …): not a click's, a key's, a pointer's or a form's, which need a tap before
         they run (review 137: a close button's `onclick="window.close()"` held a forward)."""
-        return [code for code, _ in self.unprompted_handlers_on]
+        return [code for code, _ in self.handlers_on()]
 
-    @property
-    def unprompted_handlers_on(self) -> list[tuple[str, bool]]:
-        """unprompted_handlers, each with whether its `this` is the window (a `<body>`'s or a
-        `<frameset>`'s handlers are the window's)."""
+    def handlers_on(self, *, fired: frozenset[str] = frozenset()) -> list[tuple[str, bool]]:
+        """unprompted_handlers, and the handlers of the prompted events in `fired` (events the
+        page's scripts make themselves: `form.reset()` runs its `onreset`, review 147), each
+        with whether its `this` is the window (a `<body>`'s or a `<frameset>`'s handlers are
+        the window's)."""
         if self.root is None or not self.scripts_run or not self.handlers:
             return []
         found: list[tuple[str, bool]] = []
         for value in _NAMED_HANDLERS(self.root):
-            if str(value).strip() and not _PROMPTED.match(value.attrname.lower()):
+            event = value.attrname.lower()
+            if str(value).strip() and (not _PROMPTED.match(event) or event[2:] in fired):
                 host = value.getparent()
                 found.append((str(value), host is not None
                               and host.tag in ("body", "frameset")))
