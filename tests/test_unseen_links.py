@@ -16,6 +16,7 @@ from audit.measure.chain import plan_probes
 from audit.model import Outcome, SurfaceKind
 from audit.policy.catalog import Catalog, load_catalog
 from tests.chaindrive import ARTICLE, TARGET, WRAPPER, drive
+from tests.timing import best_in_turn, seconds
 
 TARGET_PAGE: tuple[int, dict[str, str], bytes] = (
     200, {}, f"<title>Teapot</title>{ARTICLE}".encode())
@@ -101,6 +102,20 @@ IN_SIGHT = {
                                              "</div>",
     "a carousel's slide beside the screen": "<a style='position:relative;left:-120px' {link}",
     "an offset well down the page": "<a style='position:absolute;top:-1000px' {link}",
+    # review 148
+    "a carousel's strip moved a screen": "<div style='overflow:hidden;width:390px'><div style="
+                                         "'display:flex;transform:translate3d(-390px,0px,0px)'>"
+                                         "<div style='flex:0 0 390px'>one</div><div style="
+                                         "'flex:0 0 390px'><a {link}</div></div></div>",
+    "a badge put back by translate": "<a style='position:absolute;left:100%;"
+                                     "transform:translateX(-100%)' {link}",
+    "a full-bleed margin given back": "<a style='display:block;margin:0 -9999px;"
+                                      "padding:0 9999px' {link}",
+    "a slide-in animation": "<a style='display:block;transform:translateX(-100%);"
+                            "animation:si .2s forwards' {link}",
+    "a fixed backdrop": "<a style='position:fixed;inset:-100vh 0' {link}",
+    "lower on the page": "<a style='position:absolute;bottom:-6000px' {link}",
+    "height on an inline link": "<a style='height:0;overflow:hidden' {link}",
 }
 
 
@@ -132,13 +147,18 @@ OUT_OF_SIGHT = {
     "fixed past the screen's width": "<a style='position:fixed;left:-999px' {link}",
     "an inset clip from the bottom": "<a style='clip-path:inset(0 0 100% 0)' {link}",
     "two-value overflow": "<div style='height:0;overflow:hidden hidden'><a {link}</div>",
-    "translated away": "<a style='display:inline-block;transform:translateX(-9999px)' {link}",
-    "the translate property": "<a style='display:inline-block;translate:-9999px' {link}",
-    "a fixed box translated up": "<a style='position:fixed;display:block;"
-                                 "transform:translate(0,-120vh)' {link}",
     "the font shorthand": "<a style='font:0/0 a' {link}",
     "a scale of 0%": "<a style='display:inline-block;scale:0%' {link}",
     "an inset shorthand": "<a style='position:absolute;inset:-9999px auto auto -9999px' {link}",
+    # review 148
+    "hide-text with its harmless box words": "<a style='font:0/0 a;text-shadow:none;color:"
+                                             "transparent;background-color:transparent;"
+                                             "border:0' {link}",
+    "a zero padding excuses nothing": "<div style='height:0;overflow:hidden;padding:0;"
+                                      "margin:0'><a {link}</div>",
+    "a logical offset": "<a style='position:absolute;inset-inline-start:-9999px' {link}",
+    "far right means off to the left": "<a style='position:absolute;right:9999px' {link}",
+    "a polygon of one point": "<a style='clip-path:polygon(0 0,0 0,0 0)' {link}",
 }
 
 
@@ -206,3 +226,24 @@ def test_control_characters_leave_every_csv_cell() -> None:
     assert row == (EXPECTED, "'=1+1", None)
     table = _csv_ready(pa.table({"title": [HOSTILE, "\x1b=cmd", None]}))
     assert table.column("title").to_pylist() == [EXPECTED, "'=cmd", None]
+
+
+@pytest.mark.parametrize("style", [
+    "transform:" + "scale(" * 1000,  # review 148: RecursionError in the CSS parser's writer
+    "font-size:" + "1" * 40_000 + "!",  # review 148: 33 s in a length's pattern
+    "font:" + "0" * 40_000,
+    "height:" + "1" * 3_000 + ";overflow:hidden",
+])
+def test_a_hostile_style_costs_a_plan_little_and_raises_nothing(catalog: Catalog,
+                                                                 style: str) -> None:
+    def plan(style: str) -> float:
+        seed = (f"<!doctype html><meta charset=utf-8><body><div style='{style}'><a "
+                f"href='{TARGET}'>店铺</a></div></body>")
+        return seconds(lambda: plan_probes(
+            seed.encode(), "text/html", "https://www.zhihu.com/question/1", source="zhihu",
+            surface=SurfaceKind.POST, catalog=catalog))
+
+    # beside a page whose style is as long and plain: the quadratic reading took 33 s
+    plain = "color:red;" * (len(style) // 10)
+    usual, hostile = best_in_turn(lambda: plan(plain), lambda: plan(style), rounds=2)
+    assert hostile < 20 * max(usual, 1e-3), (usual, hostile)

@@ -392,7 +392,8 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
                 style is not None and stylesheet.inline_hides(style))
             font_zero = False
             if style is not None:
-                laid_out, font_zero = stylesheet.layout_hides(style)
+                laid_out, font_zero = stylesheet.layout_hides(style,
+                                                              inline=el.tag in _INLINE_TAGS)
                 doubt = doubt or laid_out
             known[el] = (hides, doubt)
         hides, doubt = known[anchor]  # font_zero: the link's own (the chain's last read)
@@ -407,7 +408,14 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
 # gives it a box of its own (an icon link: `font-size: 0` over a background).
 _DRAWS = frozenset({"img", "svg", "picture", "video", "canvas", "input", "button", "iframe",
                     "object", "embed", "audio", "select", "textarea"})
-_BOXED = re.compile(r"background|padding|border|width|height|min-|content", re.IGNORECASE)
+# (review 148: the words alone excused H5BP's hide-text, `border: 0` and `width: auto`)
+_BOXED = re.compile(
+    r"(?:background(?:-image)?\s*:[^;]*(?:url\(|#|rgb|hsl|\b(?!transparent\b|none\b)[a-z]+\b))"
+    r"|(?:padding|border(?:-width)?|width|height|min-width|min-height)\s*:\s*[^;]*[1-9]",
+    re.IGNORECASE)
+# Elements laid out inline unless a style says otherwise: a height or width does not apply.
+_INLINE_TAGS = frozenset({"a", "span", "b", "i", "em", "strong", "small", "u", "s", "font",
+                          "code", "abbr", "cite", "label", "sup", "sub", "mark", "q"})
 
 
 def _only_text(anchor: lxml.etree._Element, style: str) -> bool:

@@ -739,7 +739,7 @@ def _nodes(tree: object) -> Iterator[tuple[object, bool]]:
 # A style that names none of these keeps nothing out of sight by layout (most of a page's
 # styles: sizes, colours, margins alone never do here).
 _LAYOUT_WORDS = re.compile(
-    r"content-visibility|transform|translate|scale|rotate|matrix|clip|overflow|position"
+    r"content-visibility|transform|scale|rotate|matrix|clip|overflow|position|inset"
     r"|font|margin", re.IGNORECASE)
 # Lengths in pixels on hulian's screen (a 390 x 844 phone's, the root font 16 px): what is
 # relative to something else (`%`, `calc()`) is not known.
@@ -754,7 +754,10 @@ _MATRIX = re.compile(r"\bmatrix\(\s*([^)]*)\)", re.IGNORECASE)
 
 
 def _pixels(value: str) -> float | None:
-    """A single length in pixels, or None (several values, a percentage, `calc()`, …)."""
+    """A single length in pixels, or None (several values, a percentage, `calc()`, a value
+    longer than any length is written: review 148, 40 KB of digits took 33 s)."""
+    if len(value) > _LONGEST_LENGTH:
+        return None
     match = _LENGTH.fullmatch(value.strip().lower())
     if match is None or match.group(2) not in _UNITS:
         return None
@@ -762,6 +765,17 @@ def _pixels(value: str) -> float | None:
     if match.group(2) == "" and number != 0:
         return None  # a bare number is no length (but 0)
     return number * _UNITS[match.group(2)]
+
+
+_LONGEST_LENGTH = 32
+# A style longer than this is read no further for layout (each value's reading is bounded, this
+# bounds their count).
+_LONGEST_STYLE = 8_192
+
+
+def _font_zero(font: str) -> bool:
+    """The `font` shorthand's size is 0 (`font: 0/0 a`, `font: italic 0 serif`)."""
+    return any(_pixels(token) == 0 for token in re.split(r"[\s/]+", font[:256])[:8])
 
 
 def _declared(style: str) -> dict[str, str]:
@@ -782,35 +796,44 @@ def _declared(style: str) -> dict[str, str]:
     return found
 
 
-def layout_hides(style: str) -> tuple[bool, bool]:
+def layout_hides(style: str, *, inline: bool = False) -> tuple[bool, bool]:
     """Whether an element's `style` may keep it (and what it holds) out of sight or reach by
     layout, which hulian does not do: `content-visibility: hidden`, scaled to nothing or
     turned edge-on, clipped to nothing (`clip-path: inset(…)` that leaves nothing,
-    `circle(0)`; a positioned box's `clip: rect(…)` of a pixel), no height or width with what
-    overflows hidden (and no padding, minimum or flex that gives it one), placed off the page
-    (_off_page); and whether it sets its font to size 0 (`font-size`, the `font` shorthand).
-    Review 143 found the words alone holding visible links (a `flex: 1; width: 0` item, an
-    aspect-ratio box, `background-clip`, a carousel's slide, a logo's `text-indent`), review
-    146 the conditions too narrow (`position: relative`, a margin, `translate`, two-value
-    `overflow`, `inset`, percentages)."""
+    `circle(0)`, a polygon of one point; a positioned box's `clip: rect(…)` of a pixel), no
+    height or width with what overflows hidden (not an `inline` element's, whose size does not
+    apply unless a `display` is set; not where a padding, minimum or flex gives it one), placed
+    off the page (_off_page); nothing where the style animates (an animation or transition may
+    bring it in, review 148); and whether it sets its font to size 0 (`font-size`, the `font`
+    shorthand). Review 143 found the words alone holding visible links, reviews 146 and 148
+    the conditions too narrow and too wide (a carousel's translation, a full-bleed margin, a
+    negative `bottom`). A style a CSS parser cannot read whole (nested past Python's stack) may
+    hide."""
     if not _LAYOUT_WORDS.search(style):
         return False, False
-    declared = _declared(style)
-    font_zero = _pixels(declared.get("font-size", "x")) == 0 or _FONT_ZERO.match(
-        declared.get("font", "")) is not None
+    try:
+        declared = _declared(style[:_LONGEST_STYLE])
+    except RecursionError:  # review 148: `scale(` a thousand times deep
+        return True, False
+    font_zero = _pixels(declared.get("font-size", "x")) == 0 or _font_zero(
+        declared.get("font", ""))
+    if any(name.startswith(("animation", "transition")) for name in declared):
+        return False, font_zero
     if declared.get("content-visibility") == "hidden":
         return True, font_zero
     scale = declared.get("scale", "")
-    if scale and any(_pixels(part.rstrip("%")) == 0 for part in scale.replace(",", " ").split()):
+    if scale and any(_pixels(part.rstrip("%")) == 0
+                     for part in scale.replace(",", " ").split()[:3]):
         return True, font_zero
-    transform = declared.get("transform", "")
+    transform = declared.get("transform", "")[:1024]
     if _ZERO_SCALE.search(transform) or _EDGE_ON.search(transform) or _degenerate(transform):
         return True, font_zero
     clip_path = declared.get("clip-path", "")
-    if clip_path.startswith(("circle(0", "ellipse(0")) or _inset_half(clip_path):
+    if clip_path.startswith(("circle(0", "ellipse(0")) or _inset_half(clip_path) or (
+            _point_polygon(clip_path)):
         return True, font_zero
     position = declared.get("position", "static")
-    clip = declared.get("clip", "")
+    clip = declared.get("clip", "")[:256]
     if position in ("absolute", "fixed") and clip.startswith("rect("):
         sides = [_pixels(part) for part in clip[5:].rstrip(")").replace(",", " ").split()]
         if len(sides) == 4 and all(side is not None for side in sides):
@@ -818,9 +841,11 @@ def layout_hides(style: str) -> tuple[bool, bool]:
             if (right - left) * (bottom - top) <= 1:
                 return True, font_zero
     overflow = {word for name in ("overflow", "overflow-x", "overflow-y")
-                for word in declared.get(name, "").split()}
-    if overflow & {"hidden", "clip"} and not any(
-            name.startswith(("padding", "min-", "flex", "aspect-ratio")) for name in declared):
+                for word in declared.get(name, "").split()[:2]}
+    sized = not inline or "display" in declared
+    if sized and overflow & {"hidden", "clip"} and not any(
+            name.startswith(("padding", "min-", "flex", "aspect-ratio"))
+            and _pixels(value) != 0 for name, value in declared.items()):
         for name in ("height", "block-size", "max-height", "width", "inline-size",
                      "max-width"):
             size = _pixels(declared.get(name, "x"))
@@ -829,14 +854,20 @@ def layout_hides(style: str) -> tuple[bool, bool]:
     return _off_page(declared, position), font_zero
 
 
+def _point_polygon(clip_path: str) -> bool:
+    """`clip-path: polygon(…)` whose points are all one point: nothing left."""
+    if not clip_path.startswith("polygon(") or len(clip_path) > 1024:
+        return False
+    points = {" ".join(point.split()) for point in clip_path[8:].rstrip(")").split(",")}
+    return len(points) == 1
+
+
 # What a page's width and height are on hulian's screen, and how far down a page may reach:
 # a box moved left of the width's start, or a page's height above, is off the page.
 SCREEN_WIDTH, SCREEN_HEIGHT, FAR_DOWN = 390.0, 844.0, 5_000.0
 # A negative left margin this large pulls a box off any page (a layout's pull-ups are a few
 # hundred pixels).
 FAR_LEFT = 1_000.0
-_FONT_ZERO = re.compile(r"(?:.*\s)?[+]?0*\.?0+(?:px|em|rem|pt|%|ex|ch)?(?:\s*/|\s+\S)")
-_TRANSLATE = re.compile(r"\btranslate(x|y|3d)?\(\s*([^)]*)\)", re.IGNORECASE)
 
 
 def _sides(value: str) -> dict[str, str]:
@@ -852,51 +883,50 @@ def _sides(value: str) -> dict[str, str]:
 
 
 def _off_page(declared: dict[str, str], position: str) -> bool:
-    """A box placed off the page: moved left by more than the screen's width (right by
-    10 × FAR_DOWN), or up by FAR_DOWN (by the screen's height for a fixed box), by its offsets
-    (`left`, `inset`, … on a positioned box, not a sticky one), its left margin (FAR_LEFT) or
-    top margin, or a translation (a percentage of its own size: -100% left)."""
-    horizontal: list[float] = []
-    vertical: list[float] = []
+    """A box placed off the page by its offsets on a positioned box (not a sticky one):
+    moved left past the screen's width (`left` or `inset-inline-start` that far negative,
+    `right` that far positive or negative), or up past FAR_DOWN (past the screen's height for
+    a fixed box; a fixed box's `bottom` that far down too), where the opposite side is not
+    set as well (a box stretched between the two is on the page); or by a left margin of
+    -FAR_LEFT or a top margin of -FAR_DOWN that no padding gives back (the full-bleed
+    `margin: 0 -9999px; padding: 0 9999px`). Translations are not read: a carousel moves its
+    strip by whole screens to show the next slide (review 148)."""
+    names = {"inset-inline-start": "left", "inset-inline-end": "right",
+             "inset-block-start": "top", "inset-block-end": "bottom",
+             "margin-inline-start": "margin-left", "margin-block-start": "margin-top",
+             "padding-inline-start": "padding-left", "padding-block-start": "padding-top"}
+    declared = {names.get(name, name): value for name, value in declared.items()}
     if position in ("relative", "absolute", "fixed"):  # a sticky box's offsets move nothing
         sides: dict[str, str] = {
             **_sides(declared.get("inset", "")),
             **{name: declared[name] for name in ("top", "right", "bottom", "left")
                if name in declared}}
-        for name, value in sides.items():
-            offset = _pixels(value)
-            if offset is not None:
-                (horizontal if name in ("left", "right") else vertical).append(offset)
+        offsets = {name: _pixels(value) for name, value in sides.items()}
+        left, right = offsets.get("left"), offsets.get("right")
+        top, bottom = offsets.get("top"), offsets.get("bottom")
+        one_side = (left is None) != (right is None)  # a box stretched between both stays
+        if one_side and ((left is not None and left <= -SCREEN_WIDTH) or (
+                right is not None and abs(right) >= SCREEN_WIDTH)):
+            return True
+        if (top is None) != (bottom is None):
+            above = SCREEN_HEIGHT if position == "fixed" else FAR_DOWN
+            if (top is not None and top <= -above) or (
+                    position == "fixed" and bottom is not None and bottom <= -SCREEN_HEIGHT):
+                return True
     margins: dict[str, str] = {**_sides(declared.get("margin", "")),
-               **{name[7:]: declared[name] for name in ("margin-left", "margin-top")
-                  if name in declared}}
+                               **{name[7:]: declared[name] for name in ("margin-left",
+                                                                       "margin-top")
+                                  if name in declared}}
+    paddings: dict[str, str] = {**_sides(declared.get("padding", "")),
+                                **{name[8:]: declared[name] for name in ("padding-left",
+                                                                        "padding-top")
+                                   if name in declared}}
     for name, far in (("left", FAR_LEFT), ("top", FAR_DOWN)):
         offset = _pixels(margins.get(name, "x"))
-        if offset is not None and offset <= -far:
+        given_back = _pixels(paddings.get(name, "x")) or 0.0
+        if offset is not None and offset + given_back <= -far:
             return True
-    moves = [*_TRANSLATE.findall(declared.get("transform", "")),
-             ("", declared.get("translate", "").replace(" ", ","))]
-    for axis, arguments in moves:
-        parts = [part.strip() for part in arguments.split(",") if part.strip()]
-        across = parts[:1] if axis.lower() in ("", "x", "3d") else []
-        down = parts[1:2] if axis.lower() in ("", "3d") else parts[:1] if axis.lower() == "y" \
-            else []
-        for value in across:
-            if value.endswith("%"):
-                if _pixels(value[:-1] + "px") is not None and float(value[:-1]) <= -100:
-                    return True
-                continue
-            offset = _pixels(value)
-            if offset is not None:
-                horizontal.append(offset)
-        for value in down:
-            offset = _pixels(value)
-            if offset is not None:
-                vertical.append(offset)
-    # a fixed box is placed on the screen; any other may be anywhere down a long page
-    above = SCREEN_HEIGHT if position == "fixed" else FAR_DOWN
-    return (any(offset <= -SCREEN_WIDTH or offset >= 10 * FAR_DOWN for offset in horizontal)
-            or any(offset <= -above for offset in vertical))
+    return False
 
 
 def _degenerate(transform: str) -> bool:
