@@ -107,6 +107,9 @@ HALTS = {
     "a click fired through the prototype": (
         "addEventListener('click', function () { close() });"
         " HTMLElement.prototype.click.call(document.body)"),
+    # review 149
+    "a capitalised function called plainly": "function F() { this.close() } F()",
+    "a function named with _ given to a timer": "function _f() { this.close() } setTimeout(_f)",
     "Promise.resolve of a later promise": (
         "Promise.resolve(new Promise(function (r) { setTimeout(r, 0) }))"
         ".then(function () { document.open() })"),
@@ -153,6 +156,16 @@ HOLDS_NOTHING = {
         " function load(u) { var d = new XMLHttpRequest(); d.open('GET', u); d.send() }"
         " setTimeout(function () { load('/a') }, 10)"),
     "a block's own close": "if (1) { const close = function () {} }",
+    # review 149 (Chromium reaches the target after each)
+    "a close button beside an array index": (
+        "var m = navigator.userAgent.match(/micromessenger\\/([\\d.]+)/); var v = m ? m[1] : '';"
+        " x.onclick = function () { window.close() }"),
+    "a click listener beside a focus": (
+        "addEventListener('click', function () { close() }); input.focus()"),
+    "a prototype's method declared lowercase": (
+        "Dlg.prototype.hide = hide; function hide() { this.close() }"),
+    "a function called with another this": "function shut() { this.close() } shut.call(tip)",
+    "an object's method by shorthand": "function reconnect() { this.close() } var o = {reconnect}",
 }
 
 
@@ -207,6 +220,14 @@ def test_a_handler_reads_close_and_open_as_the_documents() -> None:
     # an element's handler of a prompted event the page's script fires itself (review 147)
     page = (f"<html><head>{REFRESH}</head><body><form id=f onreset='window.close()'></form>"
             "<script>f.reset()</script></body></html>")
+    assert _outcome(catalog, page) not in OPEN
+    # a <body>'s handlers that are not the window's have the document in scope (review 149)
+    page = (f"<html><head>{REFRESH}</head><body onload='1' "
+            "onanimationstart='defaultView.close()'><p>x</p></body></html>")
+    assert _outcome(catalog, page) not in OPEN
+    # a dispatched event of any kind runs its handler attribute (review 149)
+    page = (f"<html><head>{REFRESH}</head><body><div id=d ondblclick='window.close()'></div>"
+            "<script>d.dispatchEvent(new MouseEvent('dblclick'))</script></body></html>")
     assert _outcome(catalog, page) not in OPEN
     # and an element's defaultView is the window (review 147)
     assert halts("defaultView.close()", after_parse=True, steps=MAX_TREE_STEPS,

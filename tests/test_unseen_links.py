@@ -116,6 +116,19 @@ IN_SIGHT = {
     "a fixed backdrop": "<a style='position:fixed;inset:-100vh 0' {link}",
     "lower on the page": "<a style='position:absolute;bottom:-6000px' {link}",
     "height on an inline link": "<a style='height:0;overflow:hidden' {link}",
+    # review 150
+    "SuperSlide's strip": "<div style='overflow:hidden;position:relative;width:390px'><ul "
+                          "style='width:1560px; left:-390px; position:relative; overflow:hidden;"
+                          " padding:0; margin:0'><li style='float:left;width:390px'>三</li>"
+                          "<li style='float:left;width:390px'><a {link}</li></ul></div>",
+    "a fixed button in a 0x0 wrapper": "<div style='width:0;height:0;overflow:hidden'><a "
+                                       "style='position:fixed;right:16px;bottom:80px' {link}"
+                                       "</div>",
+    "a shrink-to-fit table cell": "<table style='width:100%'><tr><td style='width:1px;"
+                                  "white-space:nowrap;overflow:hidden'><a {link}</td><td>说明"
+                                  "</td></tr></table>",
+    "the font shorthand's line height": "<a style='font:14px/0 sans-serif' {link}",
+    "a scale written 1e0": "<a style='display:inline-block;transform:scale(1e0)' {link}",
 }
 
 
@@ -159,6 +172,9 @@ OUT_OF_SIGHT = {
     "a logical offset": "<a style='position:absolute;inset-inline-start:-9999px' {link}",
     "far right means off to the left": "<a style='position:absolute;right:9999px' {link}",
     "a polygon of one point": "<a style='clip-path:polygon(0 0,0 0,0 0)' {link}",
+    # review 150
+    "a padding across, none down": "<div style='height:0;overflow:hidden;padding:0 16px'>"
+                                   "<a {link}</div>",
 }
 
 

@@ -112,12 +112,23 @@ _MAY_CANCEL = re.compile(
 # dispatched event, a method named at run time): the handlers of events only a person makes
 # may run too.
 _FIRES_EVENTS = re.compile(
-    r"\.\s*(click|dispatchEvent|requestSubmit|submit|reset|select|focus|blur|execCommand)\b")
-_FIRED_BY = {"click": ("click",), "dispatchEvent": ("click", "submit", "input", "change",
-                                                   "keydown", "keyup", "mousedown", "mouseup"),
-             "requestSubmit": ("submit",), "submit": ("submit",), "reset": ("reset",),
-             "select": ("select",), "focus": ("focus", "focusin"), "blur": ("blur", "focusout"),
-             "execCommand": ("input", "beforeinput")}
+    r"\.\s*(click|requestSubmit|submit|reset|select|focus|blur)\s*\(\s*\)"
+    r"|\b(dispatchEvent|execCommand|setSelectionRange|setRangeText|selectionEnd|"
+    r"selectionStart)\b")
+# (review 149: jQuery's text names `.click` without calling it, and a dispatched event's kind is
+# set at run time: any prompted event)
+_FIRED_BY: dict[str, tuple[str, ...]] = {
+    "click": ("click",), "requestSubmit": ("submit",), "submit": ("submit",),
+    "reset": ("reset",), "select": ("select",), "focus": ("focus", "focusin"),
+    "blur": ("blur", "focusout"), "execCommand": ("input", "beforeinput"),
+    "setSelectionRange": ("select",), "setRangeText": ("select",), "selectionEnd": ("select",),
+    "selectionStart": ("select",),
+    "dispatchEvent": ("click", "dblclick", "auxclick", "contextmenu", "submit", "reset",
+                      "input", "change", "select", "keydown", "keyup", "keypress",
+                      "mousedown", "mouseup", "mouseover", "mouseout", "mousemove",
+                      "pointerdown", "pointerup", "touchstart", "touchend", "wheel", "copy",
+                      "cut", "paste", "drag", "dragstart", "drop", "search")}
+
 
 # What the page's scripts were read to do, for the pages a chain reads twice (a forward and a
 # refresh both ask).
@@ -134,8 +145,8 @@ def _page_halts(page: Page) -> bool:
     code = [(script, index in page.module_scripts, False, False)
             for index, script in enumerate(page.runnable_scripts)]
     fired = frozenset(event for script in page.runnable_scripts
-                      for method in _FIRES_EVENTS.findall(script)
-                      for event in _FIRED_BY.get(method, ()))
+                      for found in _FIRES_EVENTS.finditer(script)
+                      for event in _FIRED_BY.get(found.group(1) or found.group(2), ()))
     code += [(handler, True, True, on_window)
              for handler, on_window in page.handlers_on(fired=fired)]
     size = sum(len(text) for text, *_ in code)

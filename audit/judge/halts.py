@@ -67,8 +67,7 @@ _PROMPTED = frozenset({
 # What makes an event of the page's own, or may (a name computed at run time): where a script
 # holds one, its listeners of prompted events are read too (review 145: `el['cl'+'ick']()`
 # fired a click listener that closed the window).
-_FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "submit", "execCommand",
-                    "focus", "blur", "select", "reset"})
+_FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand"})
 # Functions given to these run later, as the window's (`this` is the window in them).
 _LATER_CALLERS = frozenset({"setTimeout", "setInterval", "requestAnimationFrame",
                             "requestIdleCallback", "addEventListener"})
@@ -136,8 +135,12 @@ class _Reader:
         self.skipped: set[int] = set()
         # Conditions: what they hold is tested, not handed on.
         self.tested: set[int] = set()
-        # Names used with `new`: constructors, whose `this` is the new object.
+        # Names used with `new` (constructors, whose `this` is the new object), names called
+        # plainly or handed to a timer (their `this` is the window), and names given another
+        # `this` or kept as an object's method (`f.call(tip)`, `Dlg.prototype.hide = hide`).
         self.constructed: set[str] = set()
+        self.plain_calls: set[str] = set()
+        self.escaped: set[str] = set()
 
     def step(self, count: int = 1) -> None:
         self.steps[0] -= count
@@ -287,15 +290,19 @@ class _Reader:
                 elif left is not None and left.type in ("member_expression",
                                                         "subscript_expression"):
                     self._own(right)
+                    if right is not None and right.type == "identifier":
+                        self.escaped.add(self._name(right))
             elif kind == "pair":
-                self._own(field(node, "value"))
+                value = field(node, "value")
+                self._own(value)
+                if value is not None and value.type == "identifier":
+                    self.escaped.add(self._name(value))
+            elif kind == "shorthand_property_identifier":
+                self.escaped.add(self._name(node))  # `{reconnect}`
             elif kind == "new_expression":
                 constructor = field(node, "constructor")
                 if constructor is not None and constructor.type == "identifier":
                     self.constructed.add(self._name(constructor))
-            elif kind == "subscript_expression" and literal(field(node, "index"),
-                                                            self.source) is None:
-                self.fires = True  # `el[name]()`: any method, `click` among them
             elif kind == "call_expression":
                 self._gather_call(node)
             elif kind == "member_expression" and self._name(field(node, "property")) in _FIRES:
@@ -331,6 +338,11 @@ class _Reader:
     def _gather_call(self, call: Node) -> None:
         callee = field(call, "function")
         method = ""
+        if callee is not None and callee.type == "subscript_expression" and literal(
+                field(callee, "index"), self.source) is None:
+            self.fires = True  # `el[name]()`: any method, `click` among them (not `m[1]`)
+        if callee is not None and callee.type == "identifier":
+            self.plain_calls.add(self._name(callee))
         if callee is not None and callee.type == "member_expression":
             method = self._name(field(callee, "property"))
             if method in _FIRES:
@@ -357,6 +369,12 @@ class _Reader:
             self.window_this.update(argument.id for argument in given
                                     if argument.type in ("function_expression",
                                                          "generator_function"))
+            self.plain_calls.update(self._name(argument) for argument in given
+                                    if argument.type == "identifier")  # `setTimeout(f)`
+        elif method in ("call", "apply", "bind") and callee is not None:
+            inner = field(callee, "object")
+            if inner is not None and inner.type == "identifier":
+                self.escaped.add(self._name(inner))  # `f.call(tip)`: this is tip
 
     # -- the walk -----------------------------------------------------------------------------
 
@@ -469,11 +487,12 @@ class _Reader:
             this_window = context.this_window
         elif function.id in self.window_this or (
                 function.type == "function_declaration" and name is not None
-                and self._name(name)[:1].islower()
-                and self._name(name) not in self.constructed):
-            # a timer's or a window handler's function; a function declared to be called
-            # plainly (`function f() { this.close() } f()`), not a constructor (`new Tip`,
-            # capitalised by custom)
+                and self._name(name) in self.plain_calls
+                and self._name(name) not in self.constructed | self.escaped):
+            # a timer's or a window handler's function; a function declared and called
+            # plainly or handed to a timer (`function f() { this.close() } f()`), not one
+            # constructed (`new Tip`) nor given another `this` (a method, `f.call(tip)`;
+            # review 149: the case of its name decided, and held a prototype's `hide`)
             this_window = True
         elif function.type == "method_definition" or function.id in self.owned:
             this_window = False

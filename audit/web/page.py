@@ -260,7 +260,8 @@ class Page:
             if str(value).strip() and (not _PROMPTED.match(event) or event[2:] in fired):
                 host = value.getparent()
                 found.append((str(value), host is not None
-                              and host.tag in ("body", "frameset")))
+                              and host.tag in ("body", "frameset")
+                              and event in _WINDOW_REFLECTING))
         return found
 
     @property
@@ -392,8 +393,10 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
                 style is not None and stylesheet.inline_hides(style))
             font_zero = False
             if style is not None:
-                laid_out, font_zero = stylesheet.layout_hides(style,
-                                                              inline=el.tag in _INLINE_TAGS)
+                laid_out, font_zero = stylesheet.layout_hides(
+                    style, inline=el.tag in _INLINE_TAGS or el.tag in _TABLE_TAGS)
+                if _FIXED.search(style):
+                    doubt = False  # a fixed box escapes its ancestors' clips (review 150)
                 doubt = doubt or laid_out
             known[el] = (hides, doubt)
         hides, doubt = known[anchor]  # font_zero: the link's own (the chain's last read)
@@ -413,6 +416,17 @@ _BOXED = re.compile(
     r"(?:background(?:-image)?\s*:[^;]*(?:url\(|#|rgb|hsl|\b(?!transparent\b|none\b)[a-z]+\b))"
     r"|(?:padding|border(?:-width)?|width|height|min-width|min-height)\s*:\s*[^;]*[1-9]",
     re.IGNORECASE)
+# A <body>'s or <frameset>'s handler attributes that are the window's (HTML's window-reflecting
+# body element event handlers): only these have no element or document in their scope
+# (review 149: `<body onanimationstart>` reads the document's `defaultView`).
+_WINDOW_REFLECTING = frozenset({
+    "onafterprint", "onbeforeprint", "onbeforeunload", "onhashchange", "onlanguagechange",
+    "onmessage", "onmessageerror", "onoffline", "ononline", "onpagehide", "onpageshow",
+    "onpopstate", "onrejectionhandled", "onstorage", "onunhandledrejection", "onunload",
+    "onblur", "onerror", "onfocus", "onload", "onresize", "onscroll"})
+# A table's parts: a height or width is their least size, not their size (review 150).
+_TABLE_TAGS = frozenset({"table", "tr", "td", "th", "tbody", "thead", "tfoot"})
+_FIXED = re.compile(r"position\s*:\s*fixed", re.IGNORECASE)
 # Elements laid out inline unless a style says otherwise: a height or width does not apply.
 _INLINE_TAGS = frozenset({"a", "span", "b", "i", "em", "strong", "small", "u", "s", "font",
                           "code", "abbr", "cite", "label", "sup", "sub", "mark", "q"})

@@ -747,7 +747,7 @@ _UNITS = {"": 1.0, "px": 1.0, "em": 16.0, "rem": 16.0, "pt": 4 / 3, "pc": 16.0, 
           "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6, "vw": 3.9, "vh": 8.44,
           "vmin": 3.9, "vmax": 8.44, "svw": 3.9, "svh": 8.44, "dvw": 3.9, "dvh": 8.44}
 _LENGTH = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)([a-z]*)", re.IGNORECASE)
-_ZERO_SCALE = re.compile(r"\bscale(?:x|y|z|3d)?\(\s*[^)]*?(?<![\d.])[+-]?0*\.?0+(?![\d.])",
+_ZERO_SCALE = re.compile(r"\bscale(?:x|y|z|3d)?\(\s*[^)]*?(?<![\d.eE])[+-]?0*\.?0+(?![\d.eE])",
                          re.IGNORECASE)
 _EDGE_ON = re.compile(r"\brotate[xy]\(\s*[+-]?(?:90|270)deg\s*\)", re.IGNORECASE)
 _MATRIX = re.compile(r"\bmatrix\(\s*([^)]*)\)", re.IGNORECASE)
@@ -774,15 +774,25 @@ _LONGEST_STYLE = 8_192
 
 
 def _font_zero(font: str) -> bool:
-    """The `font` shorthand's size is 0 (`font: 0/0 a`, `font: italic 0 serif`)."""
-    return any(_pixels(token) == 0 for token in re.split(r"[\s/]+", font[:256])[:8])
+    """The `font` shorthand's size is 0 (`font: 0/0 a`, `font: italic 0 serif`): the value
+    before a `/` (after it is the line's height: `font: 14px/0 a` shows, review 150), else
+    its first length."""
+    head = font[:256].split("/", 1)[0].split()
+    if "/" in font[:256]:
+        return bool(head) and _pixels(head[-1]) == 0
+    for token in head[:8]:
+        size = _pixels(token)
+        if size is not None:
+            return size == 0
+    return False
 
 
 def _declared(style: str) -> dict[str, str]:
     """An element's `style` as name -> value (lowercased, `!important` dropped; the last one
-    wins), read by tinycss2 where it holds comments or escapes."""
+    wins), read by tinycss2 only where it holds comments or escapes (review 150: tokenizing
+    every style with a parenthesis cost 2 s a megabyte of page); split plainly otherwise."""
     found: dict[str, str] = {}
-    if any(mark in style for mark in _PAST_PLAIN):
+    if "\\" in style or "/*" in style:
         for node in tinycss2.parse_declaration_list(style, skip_comments=True,
                                                     skip_whitespace=True):
             if isinstance(node, tinycss2.ast.Declaration):
@@ -844,13 +854,21 @@ def layout_hides(style: str, *, inline: bool = False) -> tuple[bool, bool]:
                 for word in declared.get(name, "").split()[:2]}
     sized = not inline or "display" in declared
     if sized and overflow & {"hidden", "clip"} and not any(
-            name.startswith(("padding", "min-", "flex", "aspect-ratio"))
-            and _pixels(value) != 0 for name, value in declared.items()):
-        for name in ("height", "block-size", "max-height", "width", "inline-size",
-                     "max-width"):
-            size = _pixels(declared.get(name, "x"))
-            if size is not None and size <= 1:
-                return True, font_zero
+            name.startswith(("min-", "flex", "aspect-ratio")) and _pixels(value) != 0
+            for name, value in declared.items()):
+        padding = _sides(declared.get("padding", ""))
+        padding.update({name[8:]: value for name, value in declared.items()
+                        if name in ("padding-top", "padding-bottom", "padding-left",
+                                    "padding-right")})
+        # a zero height is given one back by a top or bottom padding, a width by a side one
+        for names, across in ((("height", "block-size", "max-height"), ("top", "bottom")),
+                              (("width", "inline-size", "max-width"), ("left", "right"))):
+            if any(_pixels(padding.get(side, "0")) != 0 for side in across):
+                continue
+            for name in names:
+                size = _pixels(declared.get(name, "x"))
+                if size is not None and size <= 1:
+                    return True, font_zero
     return _off_page(declared, position), font_zero
 
 
@@ -868,6 +886,9 @@ SCREEN_WIDTH, SCREEN_HEIGHT, FAR_DOWN = 390.0, 844.0, 5_000.0
 # A negative left margin this large pulls a box off any page (a layout's pull-ups are a few
 # hundred pixels).
 FAR_LEFT = 1_000.0
+# How far a relative box must move sideways to be off any page: further than a carousel's
+# strip of slides moves (twenty screens), as far as a hiding `left: -9999px` goes.
+FAR_RELATIVE = 9_000.0
 
 
 def _sides(value: str) -> dict[str, str]:
@@ -905,8 +926,11 @@ def _off_page(declared: dict[str, str], position: str) -> bool:
         left, right = offsets.get("left"), offsets.get("right")
         top, bottom = offsets.get("top"), offsets.get("bottom")
         one_side = (left is None) != (right is None)  # a box stretched between both stays
-        if one_side and ((left is not None and left <= -SCREEN_WIDTH) or (
-                right is not None and abs(right) >= SCREEN_WIDTH)):
+        # a relative box moves from where it would sit, which hulian does not know: a
+        # carousel's strip moves a screen a slide (SuperSlide, slick; review 150)
+        across = FAR_RELATIVE if position == "relative" else SCREEN_WIDTH
+        if one_side and ((left is not None and left <= -across) or (
+                right is not None and abs(right) >= across)):
             return True
         if (top is None) != (bottom is None):
             above = SCREEN_HEIGHT if position == "fixed" else FAR_DOWN
