@@ -110,6 +110,12 @@ HALTS = {
     # review 149
     "a capitalised function called plainly": "function F() { this.close() } F()",
     "a function named with _ given to a timer": "function _f() { this.close() } setTimeout(_f)",
+    # review 151
+    "a declared function as the window's onload": "function go() { this.close() } onload = go",
+    "a declared function called with null": "function go() { this.close() } go.call(null)",
+    "a declared function given to then": (
+        "function go() { this.close() } Promise.resolve().then(go)"),
+    "a declared function kept and called": "function go() { this.close() } var api = {go}; go()",
     "Promise.resolve of a later promise": (
         "Promise.resolve(new Promise(function (r) { setTimeout(r, 0) }))"
         ".then(function () { document.open() })"),
@@ -166,6 +172,12 @@ HOLDS_NOTHING = {
         "Dlg.prototype.hide = hide; function hide() { this.close() }"),
     "a function called with another this": "function shut() { this.close() } shut.call(tip)",
     "an object's method by shorthand": "function reconnect() { this.close() } var o = {reconnect}",
+    # review 151
+    "a class toggled by a ternary beside a click listener": (
+        "m.classList[on ? 'add' : 'remove']('open');"
+        " document.getElementById('x').addEventListener('click', function () { window.close() })"),
+    "a jQuery click binding": "$('#x').on('click', function () { window.close() })",
+    "a jQuery click shorthand": "$('.close').click(function () { window.close() })",
 }
 
 
@@ -224,6 +236,14 @@ def test_a_handler_reads_close_and_open_as_the_documents() -> None:
     # a <body>'s handlers that are not the window's have the document in scope (review 149)
     page = (f"<html><head>{REFRESH}</head><body onload='1' "
             "onanimationstart='defaultView.close()'><p>x</p></body></html>")
+    assert _outcome(catalog, page) not in OPEN
+    # a comment naming dispatchEvent fires nothing (review 151); jQuery's trigger does
+    page = (f"<html><head>{REFRESH}</head><body><a href='javascript:;' "
+            "onclick='window.close()'>关闭</a><script>// no dispatchEvent here\nvar x = 1"
+            "</script></body></html>")
+    assert _outcome(catalog, page) == Outcome.WRAPPED
+    page = (f"<html><head>{REFRESH}</head><body><button id=b onclick='window.close()'>x"
+            "</button><script>$('#b').trigger('click')</script></body></html>")
     assert _outcome(catalog, page) not in OPEN
     # a dispatched event of any kind runs its handler attribute (review 149)
     page = (f"<html><head>{REFRESH}</head><body><div id=d ondblclick='window.close()'></div>"

@@ -129,6 +129,11 @@ IN_SIGHT = {
                                   "</td></tr></table>",
     "the font shorthand's line height": "<a style='font:14px/0 sans-serif' {link}",
     "a scale written 1e0": "<a style='display:inline-block;transform:scale(1e0)' {link}",
+    # review 152
+    "a logical block padding": "<div style='height:0;padding-block:20px;overflow:hidden'>"
+                               "<a {link}</div>",
+    "a padding shorthand with calc": "<div style='height:0;overflow:hidden;padding:0 0 "
+                                     "calc(10px + 10px)'><a {link}</div>",
 }
 
 
@@ -175,6 +180,24 @@ OUT_OF_SIGHT = {
     # review 150
     "a padding across, none down": "<div style='height:0;overflow:hidden;padding:0 16px'>"
                                    "<a {link}</div>",
+    # review 152: the fixed box's escape let these through
+    "a fixed link in a box not drawn": "<div style='content-visibility:hidden'><a "
+                                       "style='position:fixed;top:100px' {link}</div>",
+    "a fixed link in a box scaled to nothing": "<div style='transform:scale(0)'><a "
+                                               "style='position:fixed;top:100px' {link}</div>",
+    "a fixed link in a clip that contains it": "<div style='width:0;height:0;overflow:hidden;"
+                                               "transform:translateZ(0)'><a style='position:"
+                                               "fixed;top:100px' {link}</div>",
+    "a position fixed declared, then static": "<div style='width:0;height:0;overflow:hidden'>"
+                                              "<a style='position:fixed;position:static' "
+                                              "{link}</div>",
+    "a cell's max-width of 0": "<table style='width:100%'><tr><td style='max-width:0;overflow:"
+                               "hidden;white-space:nowrap'><a {link}</td><td>说明</td></tr>"
+                               "</table>",
+    "a cell made absolute": "<table><tr><td style='position:absolute;width:0;height:0;"
+                            "overflow:hidden;padding:0'><a {link}</td></tr></table>",
+    "a zero written with an exponent": "<div style='transform:scale(0e0)'><a {link}</div>",
+    "a font family with a slash": "<a style='font:0 \"a/b\", serif' {link}",
 }
 
 

@@ -112,22 +112,37 @@ _MAY_CANCEL = re.compile(
 # dispatched event, a method named at run time): the handlers of events only a person makes
 # may run too.
 _FIRES_EVENTS = re.compile(
-    r"\.\s*(click|requestSubmit|submit|reset|select|focus|blur)\s*\(\s*\)"
-    r"|\b(dispatchEvent|execCommand|setSelectionRange|setRangeText|selectionEnd|"
-    r"selectionStart)\b")
-# (review 149: jQuery's text names `.click` without calling it, and a dispatched event's kind is
-# set at run time: any prompted event)
+    r"\.\s*(click|requestSubmit|submit|reset|select|focus|blur)\s*(?:\?\.\s*)?\(\s*\)"
+    r"|\.\s*(execCommand|setSelectionRange|setRangeText)\s*\("
+    r"|\.\s*(selectionEnd|selectionStart)\s*="
+    # jQuery's trigger of a named event; a dispatched event of a kind written out, or not
+    r"|\.\s*trigger(?:Handler)?\s*\(\s*(['\"])([\w-]+)"
+    r"|\.\s*dispatchEvent\s*\(\s*(?:new\s+\w*Event\s*\(\s*(['\"])([\w-]+))?")
+# (review 149: jQuery's text names `.click` without calling it; review 151: a comment naming
+# dispatchEvent fired every handler, and `.trigger('click')` none)
 _FIRED_BY: dict[str, tuple[str, ...]] = {
     "click": ("click",), "requestSubmit": ("submit",), "submit": ("submit",),
     "reset": ("reset",), "select": ("select",), "focus": ("focus", "focusin"),
     "blur": ("blur", "focusout"), "execCommand": ("input", "beforeinput"),
     "setSelectionRange": ("select",), "setRangeText": ("select",), "selectionEnd": ("select",),
-    "selectionStart": ("select",),
-    "dispatchEvent": ("click", "dblclick", "auxclick", "contextmenu", "submit", "reset",
-                      "input", "change", "select", "keydown", "keyup", "keypress",
-                      "mousedown", "mouseup", "mouseover", "mouseout", "mousemove",
-                      "pointerdown", "pointerup", "touchstart", "touchend", "wheel", "copy",
-                      "cut", "paste", "drag", "dragstart", "drop", "search")}
+    "selectionStart": ("select",)}
+
+
+def _fired(script: str) -> set[str]:
+    """The prompted events a script fires itself; "*" for a dispatched event whose kind is
+    not written out (any)."""
+    fired: set[str] = set()
+    for found in _FIRES_EVENTS.finditer(script):
+        method = found.group(1) or found.group(2) or found.group(3)
+        if method:
+            fired.update(_FIRED_BY[method])
+        elif found.group(5):
+            fired.add(found.group(5).split(".")[0])
+        elif found.group(7):
+            fired.add(found.group(7))
+        else:
+            fired.add("*")
+    return fired
 
 
 # What the page's scripts were read to do, for the pages a chain reads twice (a forward and a
@@ -144,9 +159,7 @@ def _page_halts(page: Page) -> bool:
     # (code, module, a handler, a handler of the window's)
     code = [(script, index in page.module_scripts, False, False)
             for index, script in enumerate(page.runnable_scripts)]
-    fired = frozenset(event for script in page.runnable_scripts
-                      for found in _FIRES_EVENTS.finditer(script)
-                      for event in _FIRED_BY.get(found.group(1) or found.group(2), ()))
+    fired = frozenset(event for script in page.runnable_scripts for event in _fired(script))
     code += [(handler, True, True, on_window)
              for handler, on_window in page.handlers_on(fired=fired)]
     size = sum(len(text) for text, *_ in code)

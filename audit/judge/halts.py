@@ -71,6 +71,9 @@ _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand"})
 # Functions given to these run later, as the window's (`this` is the window in them).
 _LATER_CALLERS = frozenset({"setTimeout", "setInterval", "requestAnimationFrame",
                             "requestIdleCallback", "addEventListener"})
+# Callers that call what they are given with no `this` (sloppy mode: the window's).
+_NO_THIS_CALLERS = frozenset({"then", "catch", "finally", "queueMicrotask", "forEach", "map",
+                              "filter", "some", "every", "reduce", "find"})
 # Operators whose value is one of their operands.
 _EITHER = frozenset({"||", "&&", "??"})
 # How deep a timer's string in a timer's string is read (past it: held).
@@ -287,6 +290,8 @@ class _Reader:
                     self._gather_binding(left, right)
                 if left is not None and right is not None and self._window_handler(left):
                     self.window_this.add(right.id)  # `window.onload = function…`
+                    if right.type == "identifier":
+                        self.plain_calls.add(self._name(right))  # `onload = go`
                 elif left is not None and left.type in ("member_expression",
                                                         "subscript_expression"):
                     self._own(right)
@@ -305,8 +310,6 @@ class _Reader:
                     self.constructed.add(self._name(constructor))
             elif kind == "call_expression":
                 self._gather_call(node)
-            elif kind == "member_expression" and self._name(field(node, "property")) in _FIRES:
-                self.fires = True  # `.click.call(el)`, `el.click.bind(el)`: fired all the same
             # a block's let/const is the block's, as a function's names are the function's
             inside = (inside or kind in _FUNCTIONS or kind in ("class", "class_declaration")
                       or (in_block and kind == "lexical_declaration"))
@@ -323,6 +326,19 @@ class _Reader:
         elif value is not None and value.type in _FUNCTIONS and key not in self.anywhere:
             self.anywhere[key] = None  # `var close = function () {…}`: the script's own
 
+    def _literal_choices(self, index: Node | None) -> set[str] | None:
+        """The strings an index can be where each of its branches is a literal
+        (`on ? 'add' : 'remove'`, `a || 'b'` not), else None."""
+        value = literal(index, self.source)
+        if value is not None:
+            return {value}
+        if index is not None and index.type == "ternary_expression":
+            consequence = self._literal_choices(field(index, "consequence"))
+            alternative = self._literal_choices(field(index, "alternative"))
+            if consequence is not None and alternative is not None:
+                return consequence | alternative
+        return None
+
     def _window_handler(self, left: Node) -> bool:
         """`onload = …`, `window.onload = …`: a handler the window calls as its own."""
         if left.type == "identifier":
@@ -338,15 +354,26 @@ class _Reader:
     def _gather_call(self, call: Node) -> None:
         callee = field(call, "function")
         method = ""
-        if callee is not None and callee.type == "subscript_expression" and literal(
-                field(callee, "index"), self.source) is None:
-            self.fires = True  # `el[name]()`: any method, `click` among them (not `m[1]`)
-        if callee is not None and callee.type == "identifier":
-            self.plain_calls.add(self._name(callee))
+        if callee is not None and callee.type == "subscript_expression":
+            choices = self._literal_choices(field(callee, "index"))
+            if choices is None or choices & _FIRES:
+                # `el[name]()`: any method, `click` among them; not `m[1]` nor
+                # `classList[on ? 'add' : 'remove']()` (review 151)
+                self.fires = True
+        plain = _unwrapped(callee)
+        if plain is not None and plain.type == "identifier":
+            self.plain_calls.add(self._name(plain))  # `go()`, `(0, go)()`
+        arguments_node = field(call, "arguments")
+        handed = arguments_node.named_children if arguments_node is not None else []
         if callee is not None and callee.type == "member_expression":
             method = self._name(field(callee, "property"))
-            if method in _FIRES:
-                self.fires = True
+            if method in _FIRES and not any(argument.type in _FUNCTIONS for argument in handed):
+                self.fires = True  # `el.click()`; not jQuery's `.click(function…)`, a binding
+            inner_member = field(callee, "object")
+            if (method in ("call", "apply", "bind") and inner_member is not None
+                    and inner_member.type == "member_expression"
+                    and self._name(field(inner_member, "property")) in _FIRES):
+                self.fires = True  # `.click.call(el)`, `el.click.bind(el)`: fired all the same
             if method in ("call", "apply"):
                 inner = _unwrapped(field(callee, "object"))
                 if inner is not None and inner.type in _FUNCTIONS:
@@ -369,12 +396,18 @@ class _Reader:
             self.window_this.update(argument.id for argument in given
                                     if argument.type in ("function_expression",
                                                          "generator_function"))
+        if name in _LATER_CALLERS or name in _NO_THIS_CALLERS:
             self.plain_calls.update(self._name(argument) for argument in given
                                     if argument.type == "identifier")  # `setTimeout(f)`
         elif method in ("call", "apply", "bind") and callee is not None:
             inner = field(callee, "object")
             if inner is not None and inner.type == "identifier":
-                self.escaped.add(self._name(inner))  # `f.call(tip)`: this is tip
+                first = given[0] if given else None
+                if first is None or first.type in ("null", "undefined", "this") or (
+                        self.kind(first, None) == WINDOW):
+                    self.plain_calls.add(self._name(inner))  # `go.call(null)`: the window
+                else:
+                    self.escaped.add(self._name(inner))  # `f.call(tip)`: this is tip
 
     # -- the walk -----------------------------------------------------------------------------
 
@@ -488,7 +521,7 @@ class _Reader:
         elif function.id in self.window_this or (
                 function.type == "function_declaration" and name is not None
                 and self._name(name) in self.plain_calls
-                and self._name(name) not in self.constructed | self.escaped):
+                and self._name(name) not in self.constructed):
             # a timer's or a window handler's function; a function declared and called
             # plainly or handed to a timer (`function f() { this.close() } f()`), not one
             # constructed (`new Tip`) nor given another `this` (a method, `f.call(tip)`;
@@ -615,6 +648,16 @@ class _Reader:
                     and arguments[1].type in _FUNCTIONS):
                 self.skipped.add(arguments[1].id)
             return False
+        if not self.fires and callee.type == "member_expression" and arguments:
+            # jQuery's binding of a prompted event: `$(x).on('click', fn)`, `.click(fn)`
+            # (review 151: a close button's jQuery handler held the forward)
+            events = (literal(first, self.source) or "").split()
+            bound = (name in ("on", "one", "bind", "delegate") and events
+                     and all(event.split(".")[0] in _PROMPTED for event in events)) or (
+                name in _PROMPTED)
+            if bound:
+                self.skipped.update(argument.id for argument in arguments
+                                    if argument.type in _FUNCTIONS)
         if name in _TIMERS or name in _CODE:
             code = literal(first, self.source)
             if code is None:

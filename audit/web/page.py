@@ -249,7 +249,8 @@ class Page:
 
     def handlers_on(self, *, fired: frozenset[str] = frozenset()) -> list[tuple[str, bool]]:
         """unprompted_handlers, and the handlers of the prompted events in `fired` (events the
-        page's scripts make themselves: `form.reset()` runs its `onreset`, review 147), each
+        page's scripts make themselves: `form.reset()` runs its `onreset`, review 147; "*":
+        any, a dispatched event whose kind is not written out), each
         with whether its `this` is the window (a `<body>`'s or a `<frameset>`'s handlers are
         the window's)."""
         if self.root is None or not self.scripts_run or not self.handlers:
@@ -257,7 +258,8 @@ class Page:
         found: list[tuple[str, bool]] = []
         for value in _NAMED_HANDLERS(self.root):
             event = value.attrname.lower()
-            if str(value).strip() and (not _PROMPTED.match(event) or event[2:] in fired):
+            if str(value).strip() and (not _PROMPTED.match(event) or event[2:] in fired
+                                       or "*" in fired):
                 host = value.getparent()
                 found.append((str(value), host is not None
                               and host.tag in ("body", "frameset")
@@ -376,7 +378,9 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
     hidden_by, _complete = _page_hidden(page, root)
     # Each link's ancestors only, each element read once (a page's other elements, most of
     # them, hold no link): whether it is hidden, and kept out of sight by layout.
-    known: dict[lxml.etree._Element, tuple[bool, bool]] = {}
+    # per element: hidden; kept out of sight by painting (PAINT) or by a clip or place (CLIP);
+    # inside a box that contains fixed boxes (a transform, a filter, …)
+    known: dict[lxml.etree._Element, tuple[bool, bool, bool, bool]] = {}
     unseen: set[int] = set()
     unsure: set[int] = set()
     for index, anchor in enumerate(page._anchor_elements):
@@ -385,7 +389,8 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
         while node is not None and node not in known:
             chain.append(node)
             node = node.getparent()
-        hides, doubt = known[node] if node is not None else (False, False)
+        hides, painted, clipped, contained = (known[node] if node is not None
+                                              else (False, False, False, False))
         font_zero = False
         for el in reversed(chain):
             style = el.get("style")
@@ -393,13 +398,17 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
                 style is not None and stylesheet.inline_hides(style))
             font_zero = False
             if style is not None:
-                laid_out, font_zero = stylesheet.layout_hides(
-                    style, inline=el.tag in _INLINE_TAGS or el.tag in _TABLE_TAGS)
-                if _FIXED.search(style):
-                    doubt = False  # a fixed box escapes its ancestors' clips (review 150)
-                doubt = doubt or laid_out
-            known[el] = (hides, doubt)
-        hides, doubt = known[anchor]  # font_zero: the link's own (the chain's last read)
+                why, font_zero = stylesheet.layout_hides(
+                    style, inline=el.tag in _INLINE_TAGS, table_part=el.tag in _TABLE_TAGS)
+                if (not contained and "position" in style.lower()
+                        and stylesheet.position_of(style) == "fixed"):
+                    clipped = False  # a fixed box escapes its ancestors' clips (review 150)
+                painted = painted or why == stylesheet.PAINT
+                clipped = clipped or why == stylesheet.CLIP
+                contained = contained or stylesheet.contains_fixed(style)
+            known[el] = (hides, painted, clipped, contained)
+        hides, painted, clipped, _ = known[anchor]  # font_zero: the link's own (read last)
+        doubt = painted or clipped
         if hides or _boxless(anchor):
             unseen.add(index)
         elif doubt or (font_zero and _only_text(anchor, anchor.get("style") or "")):
@@ -426,7 +435,6 @@ _WINDOW_REFLECTING = frozenset({
     "onblur", "onerror", "onfocus", "onload", "onresize", "onscroll"})
 # A table's parts: a height or width is their least size, not their size (review 150).
 _TABLE_TAGS = frozenset({"table", "tr", "td", "th", "tbody", "thead", "tfoot"})
-_FIXED = re.compile(r"position\s*:\s*fixed", re.IGNORECASE)
 # Elements laid out inline unless a style says otherwise: a height or width does not apply.
 _INLINE_TAGS = frozenset({"a", "span", "b", "i", "em", "strong", "small", "u", "s", "font",
                           "code", "abbr", "cite", "label", "sup", "sub", "mark", "q"})

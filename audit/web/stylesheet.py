@@ -747,7 +747,8 @@ _UNITS = {"": 1.0, "px": 1.0, "em": 16.0, "rem": 16.0, "pt": 4 / 3, "pc": 16.0, 
           "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6, "vw": 3.9, "vh": 8.44,
           "vmin": 3.9, "vmax": 8.44, "svw": 3.9, "svh": 8.44, "dvw": 3.9, "dvh": 8.44}
 _LENGTH = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)([a-z]*)", re.IGNORECASE)
-_ZERO_SCALE = re.compile(r"\bscale(?:x|y|z|3d)?\(\s*[^)]*?(?<![\d.eE])[+-]?0*\.?0+(?![\d.eE])",
+_ZERO_SCALE = re.compile(r"\bscale(?:x|y|z|3d)?\(\s*[^)]*?(?<![\d.eE])[+-]?0*\.?0+(?:[eE][+-]?\d+)?"
+                         r"(?![\d.eE])",
                          re.IGNORECASE)
 _EDGE_ON = re.compile(r"\brotate[xy]\(\s*[+-]?(?:90|270)deg\s*\)", re.IGNORECASE)
 _MATRIX = re.compile(r"\bmatrix\(\s*([^)]*)\)", re.IGNORECASE)
@@ -777,11 +778,8 @@ def _font_zero(font: str) -> bool:
     """The `font` shorthand's size is 0 (`font: 0/0 a`, `font: italic 0 serif`): the value
     before a `/` (after it is the line's height: `font: 14px/0 a` shows, review 150), else
     its first length."""
-    head = font[:256].split("/", 1)[0].split()
-    if "/" in font[:256]:
-        return bool(head) and _pixels(head[-1]) == 0
-    for token in head[:8]:
-        size = _pixels(token)
+    for token in font[:256].split()[:8]:
+        size = _pixels(token.split("/", 1)[0])  # a `/` after the size (not in a family)
         if size is not None:
             return size == 0
     return False
@@ -806,7 +804,33 @@ def _declared(style: str) -> dict[str, str]:
     return found
 
 
-def layout_hides(style: str, *, inline: bool = False) -> tuple[bool, bool]:
+# Why a style keeps a box out of sight: PAINT (its contents not drawn, scaled or clipped to
+# nothing: a fixed descendant too) or CLIP (no size with its overflow hidden, placed off the
+# page: a fixed descendant escapes it, unless the box contains fixed boxes).
+PAINT, CLIP = "paint", "clip"
+# What makes a box the container of its fixed descendants.
+_CONTAINS_FIXED = re.compile(
+    r"transform|scale|rotate|translate|filter|will-change|perspective"
+    r"|contain\s*:\s*[^;]*(?:paint|layout|strict|content)", re.IGNORECASE)
+
+
+def contains_fixed(style: str) -> bool:
+    """Whether a style makes its box the container of its `position: fixed` descendants."""
+    return _CONTAINS_FIXED.search(style) is not None
+
+
+def position_of(style: str) -> str:
+    """A style's `position` (the last one declared), "static" where none is."""
+    if "position" not in style.lower():
+        return "static"
+    try:
+        return _declared(style[:_LONGEST_STYLE]).get("position", "static")
+    except RecursionError:
+        return "static"
+
+
+def layout_hides(style: str, *, inline: bool = False,
+                 table_part: bool = False) -> tuple[str, bool]:
     """Whether an element's `style` may keep it (and what it holds) out of sight or reach by
     layout, which hulian does not do: `content-visibility: hidden`, scaled to nothing or
     turned edge-on, clipped to nothing (`clip-path: inset(…)` that leaves nothing,
@@ -818,30 +842,32 @@ def layout_hides(style: str, *, inline: bool = False) -> tuple[bool, bool]:
     shorthand). Review 143 found the words alone holding visible links, reviews 146 and 148
     the conditions too narrow and too wide (a carousel's translation, a full-bleed margin, a
     negative `bottom`). A style a CSS parser cannot read whole (nested past Python's stack) may
-    hide."""
+    hide. Returns why (PAINT, CLIP or "") with the font's size 0; `table_part`: a table's
+    cell, row or table, whose height and width are least sizes (its `max-width` is not; one
+    positioned or floated is no table part)."""
     if not _LAYOUT_WORDS.search(style):
-        return False, False
+        return "", False
     try:
         declared = _declared(style[:_LONGEST_STYLE])
     except RecursionError:  # review 148: `scale(` a thousand times deep
-        return True, False
+        return PAINT, False
     font_zero = _pixels(declared.get("font-size", "x")) == 0 or _font_zero(
         declared.get("font", ""))
     if any(name.startswith(("animation", "transition")) for name in declared):
-        return False, font_zero
+        return "", font_zero
     if declared.get("content-visibility") == "hidden":
-        return True, font_zero
+        return PAINT, font_zero
     scale = declared.get("scale", "")
     if scale and any(_pixels(part.rstrip("%")) == 0
                      for part in scale.replace(",", " ").split()[:3]):
-        return True, font_zero
+        return PAINT, font_zero
     transform = declared.get("transform", "")[:1024]
     if _ZERO_SCALE.search(transform) or _EDGE_ON.search(transform) or _degenerate(transform):
-        return True, font_zero
+        return PAINT, font_zero
     clip_path = declared.get("clip-path", "")
     if clip_path.startswith(("circle(0", "ellipse(0")) or _inset_half(clip_path) or (
             _point_polygon(clip_path)):
-        return True, font_zero
+        return PAINT, font_zero
     position = declared.get("position", "static")
     clip = declared.get("clip", "")[:256]
     if position in ("absolute", "fixed") and clip.startswith("rect("):
@@ -849,27 +875,37 @@ def layout_hides(style: str, *, inline: bool = False) -> tuple[bool, bool]:
         if len(sides) == 4 and all(side is not None for side in sides):
             top, right, bottom, left = (side or 0.0 for side in sides)  # rect(t, r, b, l)
             if (right - left) * (bottom - top) <= 1:
-                return True, font_zero
+                return CLIP, font_zero
     overflow = {word for name in ("overflow", "overflow-x", "overflow-y")
                 for word in declared.get(name, "").split()[:2]}
     sized = not inline or "display" in declared
+    table_part = table_part and position not in ("absolute", "fixed") and (
+        declared.get("float", "none") == "none")
     if sized and overflow & {"hidden", "clip"} and not any(
             name.startswith(("min-", "flex", "aspect-ratio")) and _pixels(value) != 0
             for name, value in declared.items()):
-        padding = _sides(declared.get("padding", ""))
-        padding.update({name[8:]: value for name, value in declared.items()
-                        if name in ("padding-top", "padding-bottom", "padding-left",
-                                    "padding-right")})
+        shorthand = declared.get("padding", "")
+        padding = _sides(shorthand)
+        if shorthand and not padding:  # `padding: 0 0 calc(…)`: not read, may give a size
+            padding = {"top": "1px", "right": "1px", "bottom": "1px", "left": "1px"}
+        axes = {"padding-top": "top", "padding-bottom": "bottom", "padding-left": "left",
+                "padding-right": "right", "padding-block": "top", "padding-block-start": "top",
+                "padding-block-end": "bottom", "padding-inline": "left",
+                "padding-inline-start": "left", "padding-inline-end": "right"}
+        padding.update({axes[name]: value.split()[0] if value.split() else value
+                        for name, value in declared.items() if name in axes})
         # a zero height is given one back by a top or bottom padding, a width by a side one
         for names, across in ((("height", "block-size", "max-height"), ("top", "bottom")),
                               (("width", "inline-size", "max-width"), ("left", "right"))):
             if any(_pixels(padding.get(side, "0")) != 0 for side in across):
                 continue
             for name in names:
+                if table_part and name != "max-width":
+                    continue  # a table part's size is its least
                 size = _pixels(declared.get(name, "x"))
                 if size is not None and size <= 1:
-                    return True, font_zero
-    return _off_page(declared, position), font_zero
+                    return CLIP, font_zero
+    return (CLIP if _off_page(declared, position) else ""), font_zero
 
 
 def _point_polygon(clip_path: str) -> bool:
