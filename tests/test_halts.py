@@ -217,38 +217,38 @@ def test_what_runs_once_the_page_is_parsed_reopens_it() -> None:
     assert read("this.close()", after_parse=True) is False
 
 
+# Pages whose handler attributes hold the forward (True) or not (False), as Chromium ran them.
+HANDLER_PAGES = [
+    # a <body>'s window-reflecting handlers are the window's: its this, its bare close()
+    # (review 147)
+    *((f"<body onload='{code}'><p>x</p></body>", True)
+      for code in ("this.close()", "close()", "setTimeout(close, 0)")),
+    # an element's handler of a prompted event the page's script fires itself (review 147)
+    ("<body><form id=f onreset='window.close()'></form><script>f.reset()</script></body>",
+     True),
+    # a <body>'s other handlers have the document in scope (review 149)
+    ("<body onload='1' onanimationstart='defaultView.close()'><p>x</p></body>", True),
+    # a comment naming dispatchEvent fires nothing; jQuery's trigger does (review 151)
+    ("<body><a href='javascript:;' onclick='window.close()'>关闭</a><script>"
+     "// no dispatchEvent here\nvar x = 1</script></body>", False),
+    ("<body><button id=b onclick='window.close()'>x</button><script>$('#b').trigger('click')"
+     "</script></body>", True),
+    # a dispatched event of any kind runs its handler attribute (review 149)
+    ("<body><div id=d ondblclick='window.close()'></div><script>"
+     "d.dispatchEvent(new MouseEvent('dblclick'))</script></body>", True),
+]
+
+
 def test_a_handler_reads_close_and_open_as_the_documents() -> None:
     # review 145: an element's handler has the document in its scope before the window
     assert halts("close()", after_parse=True, steps=MAX_TREE_STEPS,
                  deadline=time.monotonic() + 5, handler=True) is False  # document.close()
     assert halts("open()", after_parse=True, steps=MAX_TREE_STEPS,
                  deadline=time.monotonic() + 5, handler=True) is True  # document.open()
-    # a <body>'s handlers are the window's: its this, and its bare close() (review 147)
     catalog = load_catalog()
-    for handler in ("this.close()", "close()", "setTimeout(close, 0)"):
-        page = (f"<html><head>{REFRESH}</head><body onload='{handler}'><p>x</p></body>"
-                "</html>")
-        assert _outcome(catalog, page) not in OPEN, handler
-    # an element's handler of a prompted event the page's script fires itself (review 147)
-    page = (f"<html><head>{REFRESH}</head><body><form id=f onreset='window.close()'></form>"
-            "<script>f.reset()</script></body></html>")
-    assert _outcome(catalog, page) not in OPEN
-    # a <body>'s handlers that are not the window's have the document in scope (review 149)
-    page = (f"<html><head>{REFRESH}</head><body onload='1' "
-            "onanimationstart='defaultView.close()'><p>x</p></body></html>")
-    assert _outcome(catalog, page) not in OPEN
-    # a comment naming dispatchEvent fires nothing (review 151); jQuery's trigger does
-    page = (f"<html><head>{REFRESH}</head><body><a href='javascript:;' "
-            "onclick='window.close()'>关闭</a><script>// no dispatchEvent here\nvar x = 1"
-            "</script></body></html>")
-    assert _outcome(catalog, page) == Outcome.WRAPPED
-    page = (f"<html><head>{REFRESH}</head><body><button id=b onclick='window.close()'>x"
-            "</button><script>$('#b').trigger('click')</script></body></html>")
-    assert _outcome(catalog, page) not in OPEN
-    # a dispatched event of any kind runs its handler attribute (review 149)
-    page = (f"<html><head>{REFRESH}</head><body><div id=d ondblclick='window.close()'></div>"
-            "<script>d.dispatchEvent(new MouseEvent('dblclick'))</script></body></html>")
-    assert _outcome(catalog, page) not in OPEN
+    for body, held in HANDLER_PAGES:
+        page = f"<html><head>{REFRESH}</head>{body}</html>"
+        assert (_outcome(catalog, page) not in OPEN) is held, body
     # and an element's defaultView is the window (review 147)
     assert halts("defaultView.close()", after_parse=True, steps=MAX_TREE_STEPS,
                  deadline=time.monotonic() + 5, handler=True) is True
