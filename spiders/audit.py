@@ -12,7 +12,6 @@ robots.txt middleware does), so that all waiting on an origin resume in this pro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -50,8 +49,7 @@ from audit.policy.catalog import Catalog
 from spiders.failures import bound_responses, failure_reason, for_exception
 from spiders.middlewares import KEEP_START
 from spiders.search import SearchAdapter
-from spiders.settings import CLOSE_TIMEOUT_S, download_timeout
-from spiders.values import SERVED_BODY, now, response_headers
+from spiders.values import SCREENSHOT_TAKEN, SCREENSHOT_TO, SERVED_BODY, now, response_headers
 
 logger = logging.getLogger(__name__)
 
@@ -247,10 +245,12 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
                 continue
             if isinstance(command, Screenshot):
                 # Evidence a person can look at: the interstitial as the browser shows it.
+                directory = Path(self.settings.get("HULIAN_SCREENSHOT_DIR"))
+                directory.mkdir(parents=True, exist_ok=True)
                 yield Request(command.url, callback=self.on_render, errback=self.render_failed,
                               dont_filter=True, priority=PRIORITY["control"],
-                              meta={"playwright": True, "playwright_include_page": True,
-                                    "hulian_driver": driver})
+                              meta={"playwright": True, "hulian_driver": driver,
+                                    SCREENSHOT_TO: str(directory / f"{driver.probe.id}.png")})
                 return
             if command.not_before is not None:  # a Retry-After
                 await asyncio.sleep(max(0.0, (command.not_before - now()).total_seconds()))
@@ -295,25 +295,10 @@ class LinkAuditSpider(SearchAdapter, scrapy.Spider):
 
     async def on_render(self, response: Response) -> AsyncIterator[Any]:
         driver: ProbeDriver = response.meta["hulian_driver"].bind(self.catalog, self.robots)
-        page = response.meta.get("playwright_page")
-        path = None
-        if page is not None:
-            directory = Path(self.settings.get("HULIAN_SCREENSHOT_DIR"))
-            directory.mkdir(parents=True, exist_ok=True)
-            file = directory / f"{driver.probe.id}.png"
-            try:
-                await asyncio.wait_for(page.screenshot(path=str(file), full_page=True),
-                                       download_timeout(response.meta, self.settings))
-                path = f"screenshots/{file.name}"
-            except Exception as exc:  # whatever the browser answers, as render_failed
-                # A page Chromium cannot picture (3,000,000 px tall: "Unable to capture
-                # screenshot", an adversarial review) or not within the timeout: the probe is
-                # recorded without a picture, as a failed render is, not lost.
-                logger.warning("screenshot of %s failed: %s", response.url,
-                               type(exc).__name__ if isinstance(exc, TimeoutError) else exc)
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(page.close(), CLOSE_TIMEOUT_S)
+        # A page Chromium could not picture (3,000,000 px tall, an adversarial review) is
+        # recorded without a picture, as a failed render is, not lost.
+        path = (f"screenshots/{Path(response.meta[SCREENSHOT_TO]).name}"
+                if response.meta.get(SCREENSHOT_TAKEN) else None)
         async for item in self._next(driver, driver.on_screenshot(path, now())):
             yield item
 

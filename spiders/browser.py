@@ -3,10 +3,10 @@
 scrapy-playwright waits for the page's content after `load` with no timeout. A page whose
 script holds Chromium's main thread after `load` (`onload=()=>setTimeout(()=>{for(;;){}})`)
 never gives it, and the crawl waited forever: a platform could blind the auditor with one line
-of script. Here the render (navigation and content, from the moment its page exists) has
-the request's download timeout, as every other fetch has; past it the page is closed
-(Chromium closes a tab whose renderer is busy; a CDP `Runtime.terminateExecution` on it got no
-answer either) and the request fails with `RenderTimeout` (`render_timeout` in the failure
+of script. Here the render (navigation, content and a screenshot, from the moment its page
+exists) has the request's download timeout, as every other fetch has; past it the page is
+closed (Chromium closes a tab whose renderer is busy; a CDP `Runtime.terminateExecution` on it
+got no answer either) and the request fails with `RenderTimeout` (`render_timeout` in the failure
 vocabulary). The probe is then recorded without a screenshot, a seed page as a seed error.
 
 The wait for a page (PLAYWRIGHT_MAX_PAGES_PER_CONTEXT at a time) is not part of the bound:
@@ -15,6 +15,16 @@ counted in, four spinning interstitials used up the time of every render queued 
 would leak the page's slot (it releases it on an exception, not on a cancellation). Each
 render ahead in the queue is bounded, so the wait is too.
 
+A platform's page can also take Playwright's driver (the Node process between hulian and
+Chromium) down, or Chromium itself. scrapy-playwright relaunches a browser whose process
+ended, but not a driver: its connection stays closed, and every later render of the run
+failed at once (review 144). Here a render that fails with the driver gone gets a new driver
+and browser (RelaunchingBrowserProvider) and is tried once more; failing so again, it is
+`render_crashed`, as is a render whose page crashed Chromium's renderer (or Chromium) on each
+of scrapy-playwright's own tries. The page that kills the driver kills it twice at most; the
+renders in flight beside it are tried once more too, one at a time. A screenshot is taken
+within its render for the same reason (and within its deadline).
+
 The only module that imports scrapy-playwright and Playwright.
 """
 
@@ -22,17 +32,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
+from playwright._impl._errors import TargetClosedError  # not exported; scrapy-playwright's too
+from playwright.async_api import Browser, Page
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
 from scrapy import Request
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+from scrapy_playwright.provider import PlaywrightBrowserProvider
 
-from spiders.failures import RenderedDownload, RenderTimeout, RenderTooLarge
+from spiders.failures import RenderCrashed, RenderedDownload, RenderTimeout, RenderTooLarge
 from spiders.settings import CLOSE_TIMEOUT_S, LOAD_WAIT_S, download_timeout
-from spiders.values import SERVED_BODY
+from spiders.values import SCREENSHOT_TAKEN, SCREENSHOT_TO, SERVED_BODY
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +108,48 @@ async def _bounded_content(page: Page, limit: int) -> str | None:
     return value if isinstance(value, str) and "exceptionDetails" not in answer else None
 
 
+def _driver_gone(api_object: object) -> bool:
+    """Whether the Playwright connection `api_object` (a Browser, the Playwright object) was
+    made on has ended: its driver process died. Playwright has no public word for it (a
+    Browser still says `is_connected()`: only the dead driver could have told it otherwise);
+    every call on such a connection raises the error kept here. tests/test_render.py kills
+    the driver, so a Playwright that renames it fails there."""
+    connection = getattr(getattr(api_object, "_impl_obj", None), "_connection", None)
+    return getattr(connection, "_closed_error", None) is not None
+
+
+class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[misc]
+    """scrapy-playwright's provider, starting a new driver when the one it had is gone before
+    launching a browser (scrapy-playwright launches one when it has none)."""
+
+    async def launch_browser(self) -> Browser:
+        if self.playwright is not None and _driver_gone(self.playwright):
+            logger.warning("Playwright's driver died: starting a new one")
+            with contextlib.suppress(Exception):  # what is left of the old one
+                await asyncio.wait_for(self.close(), CLOSE_TIMEOUT_S)
+            await self.start()
+        browser: Browser = await super().launch_browser()
+        return browser
+
+
+# Set on a render tried again after its driver died: it is not tried a third time.
+_RETRIED = "hulian_render_retried"
+async def _picture(page: Page, request: Request) -> None:
+    """The page as Chromium shows it, whole, stored where the request asks; a page Chromium
+    cannot picture (3,000,000 px tall: "Unable to capture screenshot", an adversarial review)
+    is left without one. Taken within the render, so that a driver that dies meanwhile (a
+    page rendering beside this one killed it) makes the render fail and be tried again,
+    rather than leaving the probe without a picture."""
+    try:
+        await page.screenshot(path=request.meta[SCREENSHOT_TO], full_page=True)
+    except PlaywrightError as failure:
+        if _driver_gone(page):
+            raise
+        logger.warning("screenshot of %s failed: %s", request.url, failure)
+    else:
+        request.meta[SCREENSHOT_TAKEN] = True
+
+
 # Where the page of a render in progress is kept, so that it can be closed after a timeout
 # even when the request did not ask for its page (seed pages).
 _PAGE = "hulian_render_page"
@@ -147,12 +202,53 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         # scrapy-playwright asks the page for its content next: it gets the document read
         # above, not a second, unbounded read.
         page.content = read_once  # type: ignore[method-assign]
+        if request.meta.get(SCREENSHOT_TO):
+            await _picture(page, request)
         return found
 
     async def download_request(self, request: Request) -> Response:
         if not request.meta.get("playwright"):
             plain: Response = await super().download_request(request)
             return plain
+        generation = self._driver_generation
+        try:
+            return await self._bounded_render(request)
+        except Exception as failure:
+            if not await self._forget_a_dead_driver(since=generation):
+                if isinstance(failure, TargetClosedError):
+                    # The page's renderer crashed (its heap bound passed, say) or Chromium
+                    # died, after scrapy-playwright's own tries on a new page.
+                    raise RenderCrashed(f"{request.url}: {failure}") from failure
+                raise
+        if request.meta.get(_RETRIED):
+            raise RenderCrashed(f"Playwright's driver died rendering {request.url}, twice")
+        request.meta[_RETRIED] = True
+        # One retry at a time: the page that killed the driver, tried again, kills it again,
+        # and a render in flight beside it would fail its second try too.
+        async with self._retries:
+            return await self.download_request(request)
+
+    @functools.cached_property
+    def _retries(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    # Counts the drivers forgotten: a render that failed while the driver it started on was
+    # forgotten (by a render that failed beside it) failed for the driver too.
+    _driver_generation = 0
+
+    async def _forget_a_dead_driver(self, since: int) -> bool:
+        """Whether a render that started at driver generation `since` and failed may have
+        failed for its driver rather than its page. A browser on a dead driver is forgotten
+        with its contexts, so that the next page gets a new one (RelaunchingBrowserProvider)."""
+        async with self.browser_launch_lock:
+            browser = getattr(self, "browser", None)
+            if browser is not None and _driver_gone(browser):
+                del self.browser
+                self.context_wrappers.clear()
+                self._driver_generation += 1
+            return self._driver_generation != since
+
+    async def _bounded_render(self, request: Request) -> Response:
         bound = download_timeout(request.meta, self._crawler.settings)
         request.meta["playwright_page_init_callback"] = f"{__name__}.remember_page"
         deadline = asyncio.timeout(None)

@@ -86,6 +86,12 @@ class RenderTooLarge(Exception):
     144)."""
 
 
+class RenderCrashed(Exception):
+    """--render: the page crashed Chromium's renderer, or Playwright's driver or Chromium died
+    during the render, again when it was tried once more (spiders/browser.py);
+    `render_crashed`."""
+
+
 class RenderedDownload(Exception):
     """--render: the browser would save the answer as a file, not show it (downloads are
     refused: spiders/settings.py); a seed page so answered is `not_a_page`, as the other
@@ -111,6 +117,8 @@ def for_exception(exc: BaseException) -> str:
         return failures.RENDER_TIMEOUT
     if isinstance(exc, RenderTooLarge):
         return failures.TOO_LARGE
+    if isinstance(exc, RenderCrashed):
+        return failures.RENDER_CRASHED
     if isinstance(exc, DownloadTimeoutError | tx.TimeoutError | tx.TCPTimedOutError):
         return failures.TIMEOUT
     if isinstance(exc, CannotResolveHostError | tx.DNSLookupError):

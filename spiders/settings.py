@@ -126,6 +126,8 @@ def render(gate_args: list[str]) -> dict[str, Any]:
             "https": "spiders.browser.BoundedPlaywrightHandler",
         },
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        # A new driver where a page took the last one down (spiders/browser.py).
+        "PLAYWRIGHT_BROWSER_PROVIDER": "spiders.browser.RelaunchingBrowserProvider",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {
             "executable_path": CHROMIUM,
             "headless": True,

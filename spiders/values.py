@@ -23,3 +23,9 @@ def response_headers(response: Response) -> dict[str, str]:
 # Where a seed page's render keeps the page's body as served (a request asks for it by
 # setting it to b""), beside the DOM scrapy-playwright answers with (spiders/browser.py).
 SERVED_BODY = "hulian_served_body"
+
+# Where a screenshot's render is asked to store its picture (a path), and where it says that
+# it did (True): the picture is taken within the render (spiders/browser.py), so that the
+# render's deadline and its new try after the browser died hold for it too.
+SCREENSHOT_TO = "hulian_screenshot_to"
+SCREENSHOT_TAKEN = "hulian_screenshot_taken"

@@ -18,7 +18,7 @@ import pytest
 
 from audit.evidence.bundle import Bundle
 from tests import zoo
-from tests.localsite import serve, serve_handler
+from tests.localsite import reply, serve, serve_handler
 
 pytestmark = [
     pytest.mark.slow,
@@ -409,3 +409,50 @@ def test_openers_go_where_they_run_and_where_they_are_ours(
         assert first == tmp_path / "home" / ".cache" / "hulian" / "no-openers"
     finally:
         subprocess.run(["umount", str(noexec)], check=False)
+
+
+def _driver_processes() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "playwright/driver/node"], capture_output=True,
+                           text=True, check=False).stdout
+    return [int(pid) for pid in found.split()]
+
+
+def test_a_page_that_takes_the_browser_down_fails_alone(tmp_path: Path) -> None:
+    # Review 144: with Playwright's driver gone (a page had run it out of memory), every later
+    # render of the run failed as `download_error:unknown`: a platform could blind the rest
+    # of an audit with one page. Here the server kills the driver when Chromium asks for one
+    # seed page; another seed's page crashes its renderer past the heap bound. Both are
+    # `render_crashed`, and the seed beside them still renders (on a new driver; tried once
+    # more where it was in flight when the driver died).
+    import signal
+
+    killed: list[int] = []
+    crash = b"<script>var a=[];for(;;){a.push(new Array(1e6).fill(1.5))}</script>"
+    pages = {"forum.test/p": SEED, "forum.test/crash": b"<p>post</p>" + crash,
+             "go.test/warn": WARNING.encode(), "shop.test/item": b"<p>item</p>"}
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            key = f"{(self.headers.get('Host') or '').split(':')[0]}{self.path.split('?')[0]}"
+            if key.endswith("forum.test/kill"):
+                for pid in _driver_processes():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+            reply(self, 200, [], pages.get(key.split("//")[-1], b"<p>post</p>"))
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    seeds = [arg for name in ("kill", "crash")
+             for arg in ("--seed", f"testforum:post:http://forum.test/{name}")]
+    with serve_handler(Site) as url:
+        rendered, run = _run(tmp_path, url, "--render", "--timeout", "20", *seeds)
+    assert killed, "the driver was never killed: the test proves nothing"
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    errors = {e["url"]: e["error"] for e in json.loads(rendered.stdout)["seed_errors"]}
+    assert errors == {"http://forum.test/kill": "render_crashed",
+                      "http://forum.test/crash": "render_crashed"}
+    (observation,) = list(Bundle(run).observations())
+    assert observation.outcome.value == "warned"
+    assert [e for e in observation.evidence if e.startswith("screenshot:")]

@@ -62,8 +62,10 @@ class DriverPolicy:
 
 
 # Failures that repeating the request cannot change: the auditor's own refusals, a body over
-# the size limit, a URL that cannot be requested (as Scrapy's RetryMiddleware leaves them).
-NOT_RETRIED = ("private_address", "robots_disallowed", "too_large", "bad_url")
+# the size limit, a URL that cannot be requested (as Scrapy's RetryMiddleware leaves them), a
+# render that crashed the browser on both tries the render handler gave it (spiders/browser.py:
+# each try of a page that kills the browser fails the renders beside it).
+NOT_RETRIED = ("private_address", "robots_disallowed", "too_large", "bad_url", "render_crashed")
 
 # `robots` also names a robots.txt fetch of the search measurement (audit.measure.search),
 # `sitemap` a sitemap it checks.

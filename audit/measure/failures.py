@@ -50,6 +50,9 @@ ROBOTS_DISALLOWED = "robots_disallowed"
 # --render only: Chromium gave no page within the download timeout (a script holding its main
 # thread after load, say), though the server may have answered.
 RENDER_TIMEOUT = "render_timeout"
+# --render only: the page crashed Chromium's renderer, or Playwright's driver or Chromium
+# itself died during the render (the renders after it get a new one).
+RENDER_CRASHED = "render_crashed"
 # Capture tools only.
 NO_RESPONSE = "no_response"
 CAPTURE_ERROR = "capture_error"
@@ -90,6 +93,10 @@ VOCABULARY: dict[str, str] = {
                   "(Content-Length, chunked)",
     RENDER_TIMEOUT: "(--render) Chromium gave no page within the download timeout: a script "
                     "that holds the browser after the page loaded, say (the page was closed)",
+    RENDER_CRASHED: "(--render) the page crashed Chromium's renderer (past its JavaScript heap "
+                    "bound, say), or Playwright's driver or Chromium itself died during the "
+                    "render, again when tried once more (the renders after it get a new "
+                    "browser)",
     BAD_URL: "a URL that cannot be requested (scheme, host, port, a line break in it)",
     UNKNOWN: "a transport failure hulian has no word for (its text is in the log)",
     f"{PRIVATE_ADDRESS}:HOST": "the private-address guard refused HOST (no request was made)",
