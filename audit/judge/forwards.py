@@ -50,6 +50,7 @@ from audit.judge.jstree import next_outside as _next_outside
 from audit.judge.jstree import parse as _parse
 from audit.judge.jstree import text as _text
 from audit.judge.jstree import unescape as _unescape_js
+from audit.web import events
 from audit.web.page import Anchor, Page
 from audit.web.urls import resolve
 
@@ -108,46 +109,9 @@ _MAY_CANCEL = re.compile(
 # once it is parsed; read from the scripts' syntax trees by audit.judge.halts.
 
 
-# A script that may fire events of the page's own (a click, a reset, a selection, a
-# dispatched event, a method named at run time): the handlers of events only a person makes
-# may run too.
-_FIRES_EVENTS = re.compile(
-    r"\.\s*(click|requestSubmit|submit|reset|select|focus|blur)\s*(?:\?\.\s*)?\(\s*\)"
-    r"|\.\s*(execCommand|setSelectionRange|setRangeText)\s*\("
-    r"|\.\s*(selectionEnd|selectionStart)\s*="
-    # jQuery's trigger of a named event; a dispatched event of a kind written out, or not
-    r"|\.\s*trigger(?:Handler)?\s*\(\s*(['\"])([\w-]+)"
-    r"|\.\s*dispatchEvent\s*\(\s*(?:new\s+\w*Event\s*\(\s*(['\"])([\w-]+))?")
-# (review 149: jQuery's text names `.click` without calling it; review 151: a comment naming
-# dispatchEvent fired every handler, and `.trigger('click')` none)
-_FIRED_BY: dict[str, tuple[str, ...]] = {
-    "click": ("click",), "requestSubmit": ("submit",), "submit": ("submit",),
-    "reset": ("reset",), "select": ("select",), "focus": ("focus", "focusin"),
-    "blur": ("blur", "focusout"), "execCommand": ("input", "beforeinput"),
-    "setSelectionRange": ("select",), "setRangeText": ("select",), "selectionEnd": ("select",),
-    "selectionStart": ("select",)}
-
-
-def _fired(script: str) -> set[str]:
-    """The prompted events a script fires itself; "*" for a dispatched event whose kind is
-    not written out (any)."""
-    fired: set[str] = set()
-    for found in _FIRES_EVENTS.finditer(script):
-        method = found.group(1) or found.group(2) or found.group(3)
-        if method:
-            fired.update(_FIRED_BY[method])
-        elif found.group(5):
-            fired.add(found.group(5).split(".")[0])
-        elif found.group(7):
-            fired.add(found.group(7))
-        else:
-            fired.add("*")
-    return fired
-
-
 # What the page's scripts were read to do, for the pages a chain reads twice (a forward and a
 # refresh both ask).
-_HALTS: OrderedDict[tuple[str, bool, bool, bool], bool] = OrderedDict()
+_HALTS: OrderedDict[tuple[str, bool, bool, bool, frozenset[str]], bool] = OrderedDict()
 _HALTS_SIZE = 64
 
 
@@ -159,7 +123,8 @@ def _page_halts(page: Page) -> bool:
     # (code, module, a handler, a handler of the window's)
     code = [(script, index in page.module_scripts, False, False)
             for index, script in enumerate(page.runnable_scripts)]
-    fired = frozenset(event for script in page.runnable_scripts for event in _fired(script))
+    fired = frozenset(event for script in page.runnable_scripts
+                      for event in events.fired_events(script))
     code += [(handler, True, True, on_window)
              for handler, on_window in page.handlers_on(fired=fired)]
     size = sum(len(text) for text, *_ in code)
@@ -168,14 +133,16 @@ def _page_halts(page: Page) -> bool:
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
     steps = MAX_TREE_STEPS
     for text, after_parse, handler, on_window in code:
-        key = (text, after_parse, handler, on_window)
+        key = (text, after_parse, handler, on_window, fired)
         known = _HALTS.get(key)
         if known is None:
             # a <body>'s or <frameset>'s handler is the window's: no element or document in
-            # its scope (review 147: its bare close() closed the tab)
+            # its scope (review 147: its bare close() closed the tab); a listener of an event
+            # only a person makes is read where any of the page's scripts fires it (review
+            # 153: a click listener in one script, `.click()` in the next)
             known = halts.halts(text, after_parse=after_parse, steps=steps, deadline=deadline,
                                 handler=handler and not on_window,
-                                this_window=on_window if handler else None)
+                                this_window=on_window if handler else None, fired=fired)
             if known is None:
                 return True
             _HALTS[key] = known

@@ -24,7 +24,10 @@ script's top level or in a function called there (HTML: a parser-inserted script
 block. In an element's handler attribute, a bare `close` and `open` are the document's. A
 function given to a listener of an event only a person makes (`click`, a key, a touch) or set
 as such a handler (`el.onclick = function…`) is not read, as a `<button onclick>` is not,
-unless the script may fire events itself (_FIRES, a method named at run time). Not seen: a name
+unless a script of the page fires that event itself (audit.web.events) or this one calls a
+method named at run time. `.call(this)`, `.apply(this)` and `.bind(this)` inside a function give
+the caller's `this`, a listener on anything but the window and an array method's second argument
+their own (review 153). Not seen: a name
 computed at run time (`window[key]()`), a window or document returned by a call, kept on an
 object's property or taken from a loop or an array method (README, "Forwards").
 """
@@ -36,7 +39,8 @@ import time
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from audit.judge.jstree import Node, field, literal, name_of, parse
+from audit.judge.jstree import Node, children, field, literal, name_of, parse
+from audit.web import events
 
 # No name or key of interest is longer: longer ones are not un-escaped (review 145: 500 KB of
 # `\x41` in a key, read on every visit, ran a reading three times past its deadline).
@@ -60,14 +64,12 @@ _TIMERS = frozenset({"setTimeout", "setInterval"})
 _CODE = frozenset({"eval", "Function"})
 # Functions given to these run before the parser goes on (a microtask), not once it is done.
 _MICROTASKS = frozenset({"then", "catch", "finally", "queueMicrotask"})
-# Events only a person makes: their listeners and `on…` handlers are not read.
-_PROMPTED = frozenset({
-    "click", "dblclick", "auxclick", "contextmenu", "mousedown", "mouseup", "pointerdown",
-    "pointerup", "touchstart", "touchend", "keydown", "keyup", "keypress", "submit", "tap"})
-# What makes an event of the page's own, or may (a name computed at run time): where a script
-# holds one, its listeners of prompted events are read too (review 145: `el['cl'+'ick']()`
-# fired a click listener that closed the window).
-_FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand"})
+# A method named at run time may fire any event (review 145: `el['cl'+'ick']()` fired a click
+# listener that closed the window); a key that can only be one of these strings fires no event.
+_FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand", "submit",
+                    "reset", "select", "focus", "blur", "trigger", "triggerHandler"})
+# Array methods whose second argument is their function's `this`.
+_THIS_ARG_CALLERS = frozenset({"forEach", "map", "filter", "some", "every", "find"})
 # Functions given to these run later, as the window's (`this` is the window in them).
 _LATER_CALLERS = frozenset({"setTimeout", "setInterval", "requestAnimationFrame",
                             "requestIdleCallback", "addEventListener"})
@@ -112,13 +114,14 @@ class _Context:
 
 class _Reader:
     def __init__(self, source: bytes, steps: list[int], deadline: float, depth: int,
-                 handler: bool = False) -> None:
+                 fired: set[str], handler: bool = False) -> None:
         self.source = source
         # An event handler attribute's code: its scope holds the document (and the element)
         # before the window, so a bare `close()` is the document's, `open()` a reopening.
         self.handler = handler
-        # Whether the script may fire events of its own (_FIRES, a computed call).
-        self.fires = False
+        # The events the page's scripts fire themselves (audit.web.events; ANY where this
+        # script calls a method named at run time): their listeners are read.
+        self.fired = fired
         # Functions whose `this` is the window though they are not called at once: given to a
         # timer or a window's listener, or set as a window's handler.
         self.window_this: set[int] = set()
@@ -170,11 +173,11 @@ class _Reader:
                 continue
             kind = node.type
             if kind in ("parenthesized_expression", "sequence_expression"):
-                node = node.named_children[-1] if node.named_children else None
+                node = _edge(children(node), -1)
             elif kind in ("assignment_expression", "augmented_assignment_expression"):
                 node = field(node, "right")
             elif kind == "await_expression":
-                node = node.named_children[0] if node.named_children else None
+                node = _edge(children(node), 0)
             elif kind == "binary_expression" and name_of(field(node, "operator"),
                                                          self.source) in _EITHER:
                 right = field(node, "right")
@@ -246,7 +249,7 @@ class _Reader:
             if len(properties) > _MAX_CHAIN:
                 return None
             if inner.type == "parenthesized_expression":
-                inner = inner.named_children[-1] if inner.named_children else None
+                inner = _edge(children(inner), -1)
                 continue
             properties.append(self._property(inner))
             inner = field(inner, "object")
@@ -258,7 +261,7 @@ class _Reader:
     def _property(self, node: Node) -> str | None:
         if node.type == "member_expression":
             return self._name(field(node, "property"))
-        index = field(node, "index")
+        index = _unwrapped(field(node, "index"))  # `window[('close')]` (review 153)
         if index is not None and index.end_byte - index.start_byte > _LONGEST_NAME * 6:
             return None
         return literal(index, self.source)
@@ -309,7 +312,7 @@ class _Reader:
                 if constructor is not None and constructor.type == "identifier":
                     self.constructed.add(self._name(constructor))
             elif kind == "call_expression":
-                self._gather_call(node)
+                self._gather_call(node, inside)
             # a block's let/const is the block's, as a function's names are the function's
             inside = (inside or kind in _FUNCTIONS or kind in ("class", "class_declaration")
                       or (in_block and kind == "lexical_declaration"))
@@ -328,16 +331,21 @@ class _Reader:
 
     def _literal_choices(self, index: Node | None) -> set[str] | None:
         """The strings an index can be where each of its branches is a literal
-        (`on ? 'add' : 'remove'`, `a || 'b'` not), else None."""
-        value = literal(index, self.source)
-        if value is not None:
-            return {value}
-        if index is not None and index.type == "ternary_expression":
-            consequence = self._literal_choices(field(index, "consequence"))
-            alternative = self._literal_choices(field(index, "alternative"))
-            if consequence is not None and alternative is not None:
-                return consequence | alternative
-        return None
+        (`on ? 'add' : 'remove'`, `a || 'b'` not), else None; read in a loop (review 153: a
+        12 KB nest of ternaries raised RecursionError)."""
+        choices: set[str] = set()
+        pending = [index]
+        while pending:
+            self.step()
+            node = pending.pop()
+            value = literal(node, self.source)
+            if value is not None:
+                choices.add(value)
+            elif node is not None and node.type == "ternary_expression":
+                pending += [field(node, "consequence"), field(node, "alternative")]
+            else:
+                return None
+        return choices
 
     def _window_handler(self, left: Node) -> bool:
         """`onload = …`, `window.onload = …`: a handler the window calls as its own."""
@@ -351,7 +359,10 @@ class _Reader:
         if value is not None and value.type in ("function_expression", "generator_function"):
             self.owned.add(value.id)
 
-    def _gather_call(self, call: Node) -> None:
+    def _gather_call(self, call: Node, inside: bool) -> None:
+        """What a call tells of the functions it names: called plainly (`this` the window),
+        given another `this` (escaped), called at once, given to a microtask or a timer;
+        `inside`: the call is in a function (where `this` is not known in this pass)."""
         callee = field(call, "function")
         method = ""
         if callee is not None and callee.type == "subscript_expression":
@@ -359,55 +370,58 @@ class _Reader:
             if choices is None or choices & _FIRES:
                 # `el[name]()`: any method, `click` among them; not `m[1]` nor
                 # `classList[on ? 'add' : 'remove']()` (review 151)
-                self.fires = True
+                self.fired.add(events.ANY)
         plain = _unwrapped(callee)
         if plain is not None and plain.type == "identifier":
             self.plain_calls.add(self._name(plain))  # `go()`, `(0, go)()`
-        arguments_node = field(call, "arguments")
-        handed = arguments_node.named_children if arguments_node is not None else []
         if callee is not None and callee.type == "member_expression":
             method = self._name(field(callee, "property"))
-            if method in _FIRES and not any(argument.type in _FUNCTIONS for argument in handed):
-                self.fires = True  # `el.click()`; not jQuery's `.click(function…)`, a binding
-            inner_member = field(callee, "object")
-            if (method in ("call", "apply", "bind") and inner_member is not None
-                    and inner_member.type == "member_expression"
-                    and self._name(field(inner_member, "property")) in _FIRES):
-                self.fires = True  # `.click.call(el)`, `el.click.bind(el)`: fired all the same
             if method in ("call", "apply"):
                 inner = _unwrapped(field(callee, "object"))
                 if inner is not None and inner.type in _FUNCTIONS:
                     self.called[inner.id] = (call, method)
         inner = _unwrapped(callee)
+        if inner is not None and inner.type == "assignment_expression":
+            inner = field(inner, "right")  # `(el.onclick = function…)()`: called at once
         if inner is not None and inner.type in _FUNCTIONS:
             self.called[inner.id] = (call, "")
         name = (method if callee is not None and callee.type == "member_expression"
                 else self._name(callee) if callee is not None
                 and callee.type == "identifier" else "")
         arguments = field(call, "arguments")
-        given = arguments.named_children if arguments is not None else []
+        given = children(arguments) if arguments is not None else []
         if name == "queueMicrotask" or (name in _MICROTASKS and callee is not None
                                         and _resolved_promise(field(callee, "object"),
                                                               self.source)):
             # run while the parser waits; not `.then` on what resolves later (review 145)
             self.soon.update(argument.id for argument in given if argument.type in _FUNCTIONS)
         receiver = field(callee, "object") if method and callee is not None else None
-        if name in _LATER_CALLERS and (receiver is None or self.kind(receiver, None) == WINDOW):
-            self.window_this.update(argument.id for argument in given
-                                    if argument.type in ("function_expression",
-                                                         "generator_function"))
-        if name in _LATER_CALLERS or name in _NO_THIS_CALLERS:
-            self.plain_calls.update(self._name(argument) for argument in given
-                                    if argument.type == "identifier")  # `setTimeout(f)`
+        named = {self._name(argument) for argument in given if argument.type == "identifier"}
+        if name in _LATER_CALLERS:
+            if receiver is None or self.kind(receiver, None) == WINDOW:
+                self.window_this.update(argument.id for argument in given
+                                        if argument.type in ("function_expression",
+                                                             "generator_function"))
+                self.plain_calls.update(named)  # `setTimeout(f)`, `addEventListener('load', f)`
+            else:
+                # `ws.addEventListener('error', f)`: `this` is the socket (review 153)
+                self.escaped.update(named)
+        elif name in _THIS_ARG_CALLERS and len(given) > 1:
+            self.escaped.update(named)  # `items.forEach(f, this)`: `this` is what it is given
+        elif name in _NO_THIS_CALLERS:
+            self.plain_calls.update(named)
         elif method in ("call", "apply", "bind") and callee is not None:
             inner = field(callee, "object")
             if inner is not None and inner.type == "identifier":
                 first = given[0] if given else None
-                if first is None or first.type in ("null", "undefined", "this") or (
+                if first is None or first.type in ("null", "undefined") or (
+                        first.type == "this" and not inside) or (
                         self.kind(first, None) == WINDOW):
                     self.plain_calls.add(self._name(inner))  # `go.call(null)`: the window
                 else:
-                    self.escaped.add(self._name(inner))  # `f.call(tip)`: this is tip
+                    # `f.call(tip)`: this is tip; `Base.call(this)` in a constructor: the new
+                    # object (review 153)
+                    self.escaped.add(self._name(inner))
 
     # -- the walk -----------------------------------------------------------------------------
 
@@ -487,7 +501,7 @@ class _Reader:
             self._bind_name(name, None, scope)
         call, method = self.called.get(function.id, (None, ""))
         given = field(call, "arguments") if call is not None else None
-        arguments: list[Node] = list(given.named_children) if given is not None else []
+        arguments: list[Node] = children(given) if given is not None else []
         this_window = call is not None and context.this_window
         if method == "call":  # f.call(thisArg, ...)
             this_window = bool(arguments) and self.kind(arguments[0], context) == WINDOW
@@ -503,7 +517,7 @@ class _Reader:
         parameters = field(function, "parameters") or field(function, "parameter")
         if parameters is not None:
             names = ([parameters] if parameters.type == "identifier"
-                     else parameters.named_children)
+                     else children(parameters))
             for index, parameter in enumerate(names):
                 self.step()
                 value = self.kind(arguments[index], context) if index < len(arguments) else None
@@ -548,9 +562,14 @@ class _Reader:
             self._bind_pattern(name, scope, context)
 
     def _bind_object(self, pattern: Node, source: str | None, scope: _Scope,
-                     context: _Context) -> None:
+                     context: _Context, nesting: int = 0) -> None:
         """`var {close} = window`, `const {open: o} = document`,
-        `var {document: {defaultView: w}} = window`."""
+        `var {document: {defaultView: w}} = window`; past _MAX_CHAIN patterns deep, the
+        names are bound to what is not known (review 153: an 8 KB nest raised
+        RecursionError)."""
+        if nesting > _MAX_CHAIN:
+            self._bind_pattern(pattern, scope, context)
+            return
         for part in pattern.named_children:
             self.step()
             if part.type == "shorthand_property_identifier_pattern":
@@ -562,7 +581,8 @@ class _Reader:
                 if target is not None and target.type == "identifier":
                     scope.names[name_of(target, self.source)] = _property_of(source, key)
                 elif target is not None and target.type == "object_pattern":
-                    self._bind_object(target, _property_of(source, key), scope, context)
+                    self._bind_object(target, _property_of(source, key), scope, context,
+                                      nesting + 1)
                 elif target is not None:
                     self._bind_pattern(target, scope, context)
             else:
@@ -608,10 +628,50 @@ class _Reader:
             self._bind_object(left, self.kind(right, context), context.scope, context)
             return
         if (left is not None and right is not None and left.type == "member_expression"
-                and not self.fires and right.type in _FUNCTIONS):
+                and right.type in _FUNCTIONS and right.id not in self.called):
             handler = self._name(field(left, "property"))
-            if handler.startswith("on") and handler[2:] in _PROMPTED:
+            if handler.startswith("on") and self._person_only(handler[2:]):
                 self.skipped.add(right.id)
+
+    def _person_only(self, event: str) -> bool:
+        """Whether a listener of `event` runs only when a person acts (audit.web.events)."""
+        return not events.unprompted(event, self.fired)
+
+    def _skip_listeners(self, listeners: list[Node]) -> None:
+        """Functions given as listeners of events only a person makes are not read; a
+        function's `.bind(…)` is that function (review 153)."""
+        for listener in listeners:
+            if listener.type == "call_expression":
+                callee = field(listener, "function")
+                if (callee is not None and callee.type == "member_expression"
+                        and self._name(field(callee, "property")) == "bind"):
+                    listener = _unwrapped(field(callee, "object")) or listener
+            if listener.type in _FUNCTIONS:
+                self.skipped.add(listener.id)
+
+    def _jquery_binding(self, method: str, arguments: list[Node]) -> None:
+        """jQuery's bindings of events only a person makes are not read: `.on('click', fn)`,
+        `.click(fn)`, `.delegate(sel, 'click', fn)`, `.on({click: fn})` (reviews 151, 153: a
+        close button's jQuery handler held the forward)."""
+        if method in ("on", "one", "bind", "live", "delegate", "undelegate"):
+            named = arguments[1] if method == "delegate" and len(arguments) > 1 else arguments[0]
+            if named.type == "object":  # an event map
+                for pair in named.named_children:
+                    self.step()
+                    key = field(pair, "key") if pair.type == "pair" else None
+                    value = field(pair, "value") if pair.type == "pair" else None
+                    if value is not None and self._only_person_events(
+                            literal(key, self.source) or self._name(key)):
+                        self._skip_listeners([value])
+            elif self._only_person_events(literal(named, self.source) or ""):
+                self._skip_listeners(arguments)
+        elif events.prompted(method) and self._person_only(method):
+            self._skip_listeners(arguments)  # `.click(fn)`
+
+    def _only_person_events(self, names: str) -> bool:
+        """`names`: jQuery's events, with namespaces (`click.menu touchend`)."""
+        split = names.split()
+        return bool(split) and all(self._person_only(event.split(".")[0]) for event in split)
 
     def _call(self, call: Node, context: _Context) -> bool:
         """Whether the call closes the window or reopens the document once parsed (or runs
@@ -627,10 +687,11 @@ class _Reader:
                 target = self.kind(field(callee, "object"), context)
                 if method == "bind" and target in _HALTING:
                     return True  # a bound function: run by whatever it is given to
-        if target == CLOSE or (target == REOPEN and context.later):
-            return True
         given = field(call, "arguments")
-        arguments = list(given.named_children) if given is not None else []
+        arguments = children(given) if given is not None else []
+        # `document.open(url, name, features)` is the window's `open` (review 153)
+        if target == CLOSE or (target == REOPEN and context.later and len(arguments) < 3):
+            return True
         name = method or (self._name(callee) if callee.type == "identifier" else "")
         if callee.type == "subscript_expression":
             name = self._property(callee) or ""  # `window['setTimeout'](…)`
@@ -644,20 +705,11 @@ class _Reader:
         first = arguments[0] if arguments else None
         if name == "addEventListener" and len(arguments) > 1:
             event = literal(first, self.source)
-            if (event is not None and event in _PROMPTED and not self.fires
-                    and arguments[1].type in _FUNCTIONS):
-                self.skipped.add(arguments[1].id)
+            if event is not None and self._person_only(event):
+                self._skip_listeners(arguments[1:2])
             return False
-        if not self.fires and callee.type == "member_expression" and arguments:
-            # jQuery's binding of a prompted event: `$(x).on('click', fn)`, `.click(fn)`
-            # (review 151: a close button's jQuery handler held the forward)
-            events = (literal(first, self.source) or "").split()
-            bound = (name in ("on", "one", "bind", "delegate") and events
-                     and all(event.split(".")[0] in _PROMPTED for event in events)) or (
-                name in _PROMPTED)
-            if bound:
-                self.skipped.update(argument.id for argument in arguments
-                                    if argument.type in _FUNCTIONS)
+        if callee.type == "member_expression" and arguments:
+            self._jquery_binding(name, arguments)
         if name in _TIMERS or name in _CODE:
             code = literal(first, self.source)
             if code is None:
@@ -667,7 +719,7 @@ class _Reader:
             # a timer's string runs later, eval's now, Function's when it is called
             return _read(code, after_parse=context.later or name != "eval", this_window=True,
                          steps=self.steps, deadline=self.deadline, depth=self.depth + 1,
-                         handler=False)
+                         handler=False, fired=self.fired)
         return False
 
 
@@ -678,13 +730,21 @@ def _resolved_promise(node: Node | None, source: bytes) -> bool:
         return False
     callee = field(node, "function")
     given = field(node, "arguments")
-    values = given.named_children if given is not None else []
+    values = children(given) if given is not None else []
     # `Promise.resolve(p)` waits for p (review 147): only nothing or a literal resolves now
+    receiver = field(callee, "object") if callee is not None else None
+    # the receiver's name only where it is one (review 153: a 40 KB receiver's text, read on
+    # each `.then` of a chain, took the reading past its deadline)
     return (callee is not None and callee.type == "member_expression"
-            and name_of(field(callee, "object"), source) == "Promise"
+            and receiver is not None and receiver.type == "identifier"
+            and name_of(receiver, source) == "Promise"
             and name_of(field(callee, "property"), source) == "resolve"
             and all(value.type in ("number", "string", "true", "false", "null", "undefined")
                     for value in values))
+
+
+def _edge(nodes: list[Node], index: int) -> Node | None:
+    return nodes[index] if nodes else None
 
 
 def _unwrapped(node: Node | None) -> Node | None:
@@ -692,7 +752,7 @@ def _unwrapped(node: Node | None) -> Node | None:
     for _ in range(_MAX_CHAIN):
         if node is None or node.type not in ("parenthesized_expression", "sequence_expression"):
             return node
-        node = node.named_children[-1] if node.named_children else None
+        node = _edge(children(node), -1)
     return None
 
 
@@ -707,7 +767,7 @@ def _property_of(what: str | None, name: str | None) -> str | None:
 
 
 def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int],
-          deadline: float, depth: int, handler: bool) -> bool:
+          deadline: float, depth: int, handler: bool, fired: set[str]) -> bool:
     if not _MAY_HALT.search(script):
         return False
     source = script.encode("utf-8", "replace")
@@ -716,22 +776,26 @@ def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int]
         raise Cut
     if tree.root_node.has_error:
         return _NAMES.search(script) is not None
-    reader = _Reader(source, steps, deadline, depth, handler)
+    reader = _Reader(source, steps, deadline, depth, fired | events.fired_events(script),
+                     handler)
     reader.gather(tree.root_node)
     top = _Scope()
     return reader.halts(tree.root_node, _Context(top, top, after_parse, this_window))
 
 
 def halts(script: str, *, after_parse: bool, steps: int, deadline: float,
-          handler: bool = False, this_window: bool | None = None) -> bool | None:
+          handler: bool = False, this_window: bool | None = None,
+          fired: frozenset[str] = frozenset()) -> bool | None:
     """Whether the script closes the window or reopens the document once the page is parsed
     (`after_parse`: all of it runs then, a module or a handler); `handler`: an event handler
     attribute's code, whose bare `close` and `open` are the document's; `this_window`: whether
-    its `this` is the window (a `<body>`'s handlers; by default a classic script's only).
+    its `this` is the window (a `<body>`'s handlers; by default a classic script's only);
+    `fired`: the events the page's other scripts fire (audit.web.events.fired_events).
     None where it is not read within `steps` nodes and `deadline` (time.monotonic())."""
     try:
         return _read(script, after_parse=after_parse,
                      this_window=not after_parse if this_window is None else this_window,
-                     steps=[steps], deadline=deadline, depth=0, handler=handler)
+                     steps=[steps], deadline=deadline, depth=0, handler=handler,
+                     fired=set(fired))
     except (Cut, RecursionError):
         return None

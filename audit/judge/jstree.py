@@ -93,3 +93,9 @@ def literal(node: Node | None, source: bytes) -> str | None:
 def name_of(node: Node | None, source: bytes) -> str:
     """An identifier's or a property's name as the engine reads it: `\\u0063lose` is `close`."""
     return unescape(text(node, source))
+
+
+def children(node: Node) -> list[Node]:
+    """A node's named children but its comments (tree-sitter names them too: review 153's
+    `(window /* tab */).close()` was read as the comment's)."""
+    return [child for child in node.named_children if child.type != "comment"]

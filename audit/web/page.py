@@ -34,7 +34,7 @@ import lxml.etree
 if TYPE_CHECKING:
     from justhtml.dom import Element
 
-from audit.web import stylesheet
+from audit.web import events, stylesheet
 from audit.web.urls import (
     URL_SPACE,
     has_public_suffix,
@@ -258,8 +258,7 @@ class Page:
         found: list[tuple[str, bool]] = []
         for value in _NAMED_HANDLERS(self.root):
             event = value.attrname.lower()
-            if str(value).strip() and (not _PROMPTED.match(event) or event[2:] in fired
-                                       or "*" in fired):
+            if str(value).strip() and events.unprompted(event[2:], fired):
                 host = value.getparent()
                 found.append((str(value), host is not None
                               and host.tag in ("body", "frameset")
@@ -1645,11 +1644,7 @@ _HANDLERS = lxml.etree.XPath(
     smart_strings=False)
 _NAMED_HANDLERS = lxml.etree.XPath(
     "//@*[namespace-uri() = '' and starts-with(translate(local-name(), 'ON', 'on'), 'on')]")
-# The events a person's action makes: a tap, a key, a pointer, a form's input.
-# (`toggle` is not one: a `<details open>` fires it by itself as the page loads, review 138.)
-_PROMPTED = re.compile(
-    r"on(?:(?:dbl|aux)?click|contextmenu|mouse\w*|pointer\w*|touch\w*|key\w*|wheel|drag\w*"
-    r"|drop|copy|cut|paste|beforeinput|input|change|submit|reset|select|search)$")
+
 
 
 def _external_before(root: lxml.etree._Element, runnable: list[lxml.etree._Element],

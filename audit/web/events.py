@@ -1,0 +1,68 @@
+"""Which of a page's events only a person makes, and which of them the page's scripts make
+themselves. One rule for the handler attributes a page reader reads (audit.web.page) and the
+listeners a script reader reads (audit.judge.halts): a handler of an event only a person makes
+is not read, as what a person does is not what the page does on its own, unless a script of
+the page fires that event itself (`el.click()`, `form.reset()`, `$(el).trigger('click')`, a
+dispatched event) and so runs it unprompted."""
+
+from __future__ import annotations
+
+import re
+
+# Events a person makes: a click, a key, a touch, the pointer, an edit, a form sent or reset.
+# (`toggle` is not one: a `<details open>` fires it by itself as the page loads, review 138.)
+_PROMPTED = re.compile(
+    r"(?:dbl|aux)?click|contextmenu|mouse\w*|pointer\w*|touch\w*|key\w*|wheel|drag\w*|drop"
+    r"|copy|cut|paste|beforeinput|input|change|submit|reset|select|search|tap")
+
+# What makes one of those events in a script (review 149: jQuery's text names `.click` without
+# calling it; review 151: a comment naming dispatchEvent fired every handler, `.trigger('click')`
+# none; review 153: a handler called as a method, `Reflect.apply(b.click, …)`).
+_FIRES = re.compile(
+    r"\.\s*(?P<method>click|requestSubmit|submit|reset|select|focus|blur)\s*(?:\?\.\s*)?"
+    r"\(\s*\)"
+    # a click method handed on, or called through call/apply/bind
+    r"|\.\s*(?P<handed>click)\s*(?:[,)]|\.\s*(?:call|apply|bind)\b)"
+    r"|\.\s*(?P<edit>execCommand|setSelectionRange|setRangeText)\s*\("
+    r"|\.\s*(?P<set>selectionEnd|selectionStart)\s*="
+    # a handler property called as a method: `b.onclick()`
+    r"|\.\s*on(?P<handler>[a-z]+)\s*\(\s*\)"
+    # jQuery's trigger of a named event; a dispatched event of a kind written out, or not
+    r"|\.\s*trigger(?:Handler)?\s*\(\s*['\"](?P<triggered>[\w-]+)"
+    r"|\.\s*dispatchEvent\s*\(\s*(?:new\s+\w*Event\s*\(\s*['\"](?P<dispatched>[\w-]+))?")
+_FIRED_BY: dict[str, tuple[str, ...]] = {
+    "click": ("click",), "requestSubmit": ("submit",), "submit": ("submit",),
+    "reset": ("reset",), "select": ("select",), "focus": ("focus", "focusin"),
+    "blur": ("blur", "focusout"), "execCommand": ("input", "beforeinput"),
+    "setSelectionRange": ("select",), "setRangeText": ("select",), "selectionEnd": ("select",),
+    "selectionStart": ("select",)}
+# Any event: a dispatched event whose kind is not written out, a method named at run time.
+ANY = "*"
+
+
+def prompted(event: str) -> bool:
+    """Whether `event` (`click`, not `onclick`) comes only from what a person does."""
+    return _PROMPTED.fullmatch(event) is not None
+
+
+def fired_events(script: str) -> set[str]:
+    """The events a script fires itself; ANY for a dispatched event whose kind is not
+    written out."""
+    fired: set[str] = set()
+    for found in _FIRES.finditer(script):
+        method = found["method"] or found["handed"] or found["edit"] or found["set"]
+        if method:
+            fired.update(_FIRED_BY[method])
+        elif found["handler"] or found["triggered"]:
+            fired.add((found["handler"] or found["triggered"]).split(".")[0])
+        elif found["dispatched"]:
+            fired.add(found["dispatched"])
+        else:
+            fired.add(ANY)
+    return fired
+
+
+def unprompted(event: str, fired: frozenset[str] | set[str]) -> bool:
+    """Whether a handler of `event` may run without a person: the event is not one only a
+    person makes, or the page's scripts fire it (`fired`: fired_events of them all)."""
+    return not prompted(event) or event in fired or ANY in fired
