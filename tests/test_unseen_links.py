@@ -134,6 +134,26 @@ IN_SIGHT = {
                                "<a {link}</div>",
     "a padding shorthand with calc": "<div style='height:0;overflow:hidden;padding:0 0 "
                                      "calc(10px + 10px)'><a {link}</div>",
+    # review 154 (Chromium shows each, and a tap reaches it)
+    "an ellipsis cell": "<table style='width:100%'><tr><td style='width:100%;max-width:0;"
+                        "overflow:hidden;text-overflow:ellipsis;white-space:nowrap'><a {link}"
+                        " 很长很长的标题文字</td><td>12:30</td></tr></table>",
+    "an ellipsis header cell": "<table style='width:100%'><tr><th style='max-width:0;"
+                               "overflow:hidden;white-space:nowrap'><a {link} 很长很长的标题"
+                               "</th><td>3</td></tr></table>",
+    "an old WebKit flex item": "<div style='display:-webkit-box'><div style='-webkit-box-flex:1;"
+                               "width:0;overflow:hidden;white-space:nowrap'><a {link}</div>"
+                               "</div>",
+    "a prefixed flex item": "<div style='display:-webkit-flex;display:flex'><div style="
+                            "'-webkit-flex:1;width:0;overflow:hidden'><a {link}</div></div>",
+    "an absolute link out of a clip it is not placed in": (
+        "<div style='position:relative'><div style='height:0;overflow:hidden'><a style="
+        "'position:absolute;top:0;left:0' {link}</div></div>"),
+    "a full-bleed margin given back by calc": "<a style='display:block;margin:0 -1000px;"
+                                              "padding:0 calc(1000px + 1em)' {link}",
+    "a fixed link in a clip with transform none": (
+        "<div style='width:0;height:0;overflow:hidden;transform:none;filter:none;"
+        "will-change:opacity'><a style='position:fixed;top:10px;left:10px' {link}</div>"),
 }
 
 
@@ -191,9 +211,18 @@ OUT_OF_SIGHT = {
     "a position fixed declared, then static": "<div style='width:0;height:0;overflow:hidden'>"
                                               "<a style='position:fixed;position:static' "
                                               "{link}</div>",
-    "a cell's max-width of 0": "<table style='width:100%'><tr><td style='max-width:0;overflow:"
-                               "hidden;white-space:nowrap'><a {link}</td><td>说明</td></tr>"
-                               "</table>",
+    # review 154
+    "a fixed link with no offsets in a box off the page": (
+        "<div style='position:absolute;left:-9999px'><a style='position:fixed' {link}</div>"),
+    "a fixed link placed down only, in a box off the page": (
+        "<div style='position:absolute;left:-9999px'><a style='position:fixed;top:0' {link}"
+        "</div>"),
+    "an absolute link in a clip that places it": (
+        "<div style='height:0;overflow:hidden;position:relative'><a style='position:absolute;"
+        "top:0' {link}</div>"),
+    "an absolute link in a clip, a positioned box between": (
+        "<div style='height:0;overflow:hidden'><div style='position:relative'><a style="
+        "'position:absolute;top:0' {link}</div></div>"),
     "a cell made absolute": "<table><tr><td style='position:absolute;width:0;height:0;"
                             "overflow:hidden;padding:0'><a {link}</td></tr></table>",
     "a zero written with an exponent": "<div style='transform:scale(0e0)'><a {link}</div>",
@@ -272,17 +301,21 @@ def test_control_characters_leave_every_csv_cell() -> None:
     "font-size:" + "1" * 40_000 + "!",  # review 148: 33 s in a length's pattern
     "font:" + "0" * 40_000,
     "height:" + "1" * 3_000 + ";overflow:hidden",
+    "contain:" * 10_000,  # review 154: 12 s in the containing block's pattern
+    "@font-size:0;" + "width:0 " * 10_000,  # review 154: the link's own, 2 s in _BOXED
 ])
 def test_a_hostile_style_costs_a_plan_little_and_raises_nothing(catalog: Catalog,
                                                                  style: str) -> None:
+    # a style starting with @ is the link's own, else its parent's
     def plan(style: str) -> float:
-        seed = (f"<!doctype html><meta charset=utf-8><body><div style='{style}'><a "
-                f"href='{TARGET}'>店铺</a></div></body>")
+        outer, own = ("", style[1:]) if style.startswith("@") else (style, "")
+        seed = (f"<!doctype html><meta charset=utf-8><body><div style='{outer}'><a "
+                f"style='{own}' href='{TARGET}'>店铺</a></div></body>")
         return seconds(lambda: plan_probes(
             seed.encode(), "text/html", "https://www.zhihu.com/question/1", source="zhihu",
             surface=SurfaceKind.POST, catalog=catalog))
 
     # beside a page whose style is as long and plain: the quadratic reading took 33 s
-    plain = "color:red;" * (len(style) // 10)
+    plain = ("@" if style.startswith("@") else "") + "color:red;" * (len(style) // 10)
     usual, hostile = best_in_turn(lambda: plan(plain), lambda: plan(style), rounds=2)
     assert hostile < 20 * max(usual, 1e-3), (usual, hostile)

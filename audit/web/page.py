@@ -366,6 +366,56 @@ def _hidden_elements(root: lxml.etree._Element) -> tuple[set[lxml.etree._Element
     return hidden, complete
 
 
+@dataclass(frozen=True)
+class _Sight:
+    """What an element's ancestors and its own `style` do to its being seen: hidden; not
+    painted (stylesheet.PAINT); placed off the page or clipped (CLIP); in a box of no size
+    whose overflow is hidden (OVERFLOW), and whether an absolute box escapes that (no
+    positioned box between); inside a box that contains fixed boxes (a transform, a filter)."""
+
+    hides: bool = False
+    painted: bool = False
+    placed: bool = False
+    overflowed: bool = False
+    absolute_escapes: bool = False
+    contained: bool = False
+
+    def within(self, el: lxml.etree._Element, style: str | None, *, hidden: bool) -> _Sight:
+        """This element's own box: hidden or not, and where it is positioned, whether it
+        escapes its ancestors' clips (review 150: a fixed box, unless a box contains it;
+        review 154: an absolute box whose containing block is outside the clipping box; a
+        fixed box with no offsets of its own sits where its ancestors put it)."""
+        hides = self.hides or hidden or el.get("hidden") is not None or (
+            style is not None and stylesheet.inline_hides(style))
+        position = (stylesheet.position_of(style)
+                    if style is not None and "position" in style.lower() else "static")
+        overflowed, placed = self.overflowed, self.placed
+        escapes = self.absolute_escapes
+        if position == "fixed" and not self.contained:
+            overflowed = False
+            placed = placed and not stylesheet.placed_on_both_axes(style or "")
+        elif position == "absolute" and escapes:
+            overflowed = False
+        if position != "static":
+            escapes = False  # its absolute descendants are placed in it
+        return replace(self, hides=hides, overflowed=overflowed, placed=placed,
+                       absolute_escapes=escapes)
+
+    def kept_by(self, why: str, style: str) -> _Sight:
+        """This element's `style`'s hiding by layout (stylesheet.layout_hides' `why`)."""
+        overflow = why == stylesheet.OVERFLOW
+        escapes = self.absolute_escapes
+        if overflow and not self.overflowed:
+            # its absolute descendants escape it unless it, or a box below it, is positioned
+            escapes = stylesheet.position_of(style) == "static"
+        contains = stylesheet.contains_fixed(style)  # a transform places absolute boxes too
+        return replace(self, painted=self.painted or why == stylesheet.PAINT,
+                       placed=self.placed or why == stylesheet.CLIP,
+                       overflowed=self.overflowed or overflow,
+                       absolute_escapes=escapes and not contains,
+                       contained=self.contained or contains)
+
+
 def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
     """Page.unseen_anchors and Page.unsure_anchors: the walk's own hiding (`hidden`, a
     hiding `style`) with what _hidden_elements adds, down the tree; and, of the rest, those a
@@ -377,9 +427,7 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
     hidden_by, _complete = _page_hidden(page, root)
     # Each link's ancestors only, each element read once (a page's other elements, most of
     # them, hold no link): whether it is hidden, and kept out of sight by layout.
-    # per element: hidden; kept out of sight by painting (PAINT) or by a clip or place (CLIP);
-    # inside a box that contains fixed boxes (a transform, a filter, …)
-    known: dict[lxml.etree._Element, tuple[bool, bool, bool, bool]] = {}
+    known: dict[lxml.etree._Element, _Sight] = {}
     unseen: set[int] = set()
     unsure: set[int] = set()
     for index, anchor in enumerate(page._anchor_elements):
@@ -388,26 +436,20 @@ def _unseen_anchors(page: Page) -> tuple[frozenset[int], frozenset[int]]:
         while node is not None and node not in known:
             chain.append(node)
             node = node.getparent()
-        hides, painted, clipped, contained = (known[node] if node is not None
-                                              else (False, False, False, False))
+        sight = known[node] if node is not None else _Sight()
         font_zero = False
         for el in reversed(chain):
             style = el.get("style")
-            hides = hides or el in hidden_by or el.get("hidden") is not None or (
-                style is not None and stylesheet.inline_hides(style))
+            sight = sight.within(el, style, hidden=el in hidden_by)
             font_zero = False
             if style is not None:
                 why, font_zero = stylesheet.layout_hides(
                     style, inline=el.tag in _INLINE_TAGS, table_part=el.tag in _TABLE_TAGS)
-                if (not contained and "position" in style.lower()
-                        and stylesheet.position_of(style) == "fixed"):
-                    clipped = False  # a fixed box escapes its ancestors' clips (review 150)
-                painted = painted or why == stylesheet.PAINT
-                clipped = clipped or why == stylesheet.CLIP
-                contained = contained or stylesheet.contains_fixed(style)
-            known[el] = (hides, painted, clipped, contained)
-        hides, painted, clipped, _ = known[anchor]  # font_zero: the link's own (read last)
-        doubt = painted or clipped
+                sight = sight.kept_by(why, style)
+            known[el] = sight
+        sight = known[anchor]  # font_zero: the link's own (read last)
+        hides = sight.hides
+        doubt = sight.painted or sight.placed or sight.overflowed
         if hides or _boxless(anchor):
             unseen.add(index)
         elif doubt or (font_zero and _only_text(anchor, anchor.get("style") or "")):
@@ -445,7 +487,7 @@ def _only_text(anchor: lxml.etree._Element, style: str) -> bool:
     no image or control, and nothing inside that sets a size of its own. A font of 0 an
     ancestor sets does not count: the whitespace hack of inline blocks sets it on their row,
     and their links set their own, often by a sheet's class (review 146)."""
-    if anchor.get("class") or _BOXED.search(style):
+    if anchor.get("class") or _BOXED.search(style[:stylesheet.LONGEST_STYLE]):
         return False
     for el in anchor.iterdescendants():
         if el.tag in _DRAWS or el.get("class"):
