@@ -223,6 +223,48 @@ OUT_OF_SIGHT = {
     "an absolute link in a clip, a positioned box between": (
         "<div style='height:0;overflow:hidden'><div style='position:relative'><a style="
         "'position:absolute;top:0' {link}</div></div>"),
+    # review 156 (Chromium: no tap reaches each)
+    "an absolute link in a zero box off the page": (
+        "<div style='margin-left:-99999px;height:0;overflow:hidden'><a style='position:"
+        "absolute' {link}</div>"),
+    "an absolute link in a 3D clip": (
+        "<div style='height:0;overflow:hidden;transform-style:preserve-3d'><a style='position:"
+        "absolute;top:0;left:0' {link}</div>"),
+    "an absolute link in a clip skipped until in view": (
+        "<div style='height:0;overflow:hidden;content-visibility:auto'><a style='position:"
+        "absolute;top:0;left:0' {link}</div>"),
+    "a fixed link in a clip that will change its containment": (
+        "<div style='width:0;height:0;overflow:hidden;will-change:contain'><a style='position:"
+        "fixed;top:10px;left:10px' {link}</div>"),
+    "a fixed link in a clip whose transform is important": (
+        "<div style='width:0;height:0;overflow:hidden;transform:translateZ(0) !important;"
+        "transform:none'><a style='position:fixed;top:10px;left:10px' {link}</div>"),
+    "a fixed link in a masked clip": (
+        "<div style='width:0;height:0;overflow:hidden;mask-image:linear-gradient(#000,#000)'>"
+        "<a style='position:fixed;top:10px;left:10px' {link}</div>"),
+    "a cell laid out as a block, no wider than nothing": (
+        "<table><tr><td style='display:block;max-width:0;overflow:hidden;white-space:nowrap'>"
+        "<a {link}</td></tr></table>"),
+    "a flex box's alignment gives no size": (
+        "<div style='display:-ms-flexbox;display:flex;-ms-flex-align:center;align-items:center;"
+        "height:0;overflow:hidden'><a {link}</div>"),
+    "a flex box's direction gives no size": (
+        "<div style='display:flex;flex-direction:column;height:0;overflow:hidden'><a {link}"
+        "</div>"),
+    "a margin far off, a padding of a variable": (
+        "<a style='display:block;margin-left:-99999px;padding:var(--p)' {link}"),
+    "an important relative position over a later static": (
+        "<div style='height:0;overflow:hidden;position:relative !important;position:static'>"
+        "<a style='position:absolute;top:0' {link}</div>"),
+    "a fixed link in the off-screen 1px box": (
+        "<div style='position:absolute;left:-9999px;width:1px;height:1px;overflow:hidden'>"
+        "<a style='position:fixed' {link}</div>"),
+    "a fixed link with auto offsets in a box off the page": (
+        "<div style='position:absolute;left:-9999px'><a style='position:fixed;top:auto;"
+        "left:auto' {link}</div>"),
+    "a fixed link placed on both axes, in the sr-only clip": (
+        "<div style='position:absolute;width:1px;height:1px;overflow:hidden;"
+        "clip:rect(0,0,0,0)'><a style='position:fixed;top:100px;left:20px' {link}</div>"),
     "a cell made absolute": "<table><tr><td style='position:absolute;width:0;height:0;"
                             "overflow:hidden;padding:0'><a {link}</td></tr></table>",
     "a zero written with an exponent": "<div style='transform:scale(0e0)'><a {link}</div>",
@@ -319,3 +361,29 @@ def test_a_hostile_style_costs_a_plan_little_and_raises_nothing(catalog: Catalog
     plain = ("@" if style.startswith("@") else "") + "color:red;" * (len(style) // 10)
     usual, hostile = best_in_turn(lambda: plan(plain), lambda: plan(style), rounds=2)
     assert hostile < 20 * max(usual, 1e-3), (usual, hostile)
+
+
+def test_each_style_is_parsed_once(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # review 156: an element's style was parsed four times over (each a tinycss2 parse where
+    # it holds a comment): 1.6 MB of such styles took 15 s
+    import tinycss2
+
+    from audit.web import stylesheet
+
+    calls: list[str] = []
+    parse = tinycss2.parse_declaration_list
+
+    def counted(style: str, **options: bool) -> list[object]:
+        calls.append(style)
+        return list(parse(style, **options))
+
+    monkeypatch.setattr(tinycss2, "parse_declaration_list", counted)
+    stylesheet._declared.cache_clear()
+    boxes = "".join(f"<div style='/* {i} */ position:relative;transform:none;top:{i}px;"
+                    f"height:0;overflow:hidden'>" for i in range(50))
+    seed = (f"<!doctype html><meta charset=utf-8><body>{boxes}<a href='{TARGET}'>店铺</a>"
+            + "</div>" * 50 + "</body>")
+    plan_probes(seed.encode(), "text/html", "https://www.zhihu.com/question/1",
+                source="zhihu", surface=SurfaceKind.POST, catalog=catalog)
+    inline = [style for style in calls if style.startswith("/* ")]
+    assert len(inline) == len(set(inline)) == 50

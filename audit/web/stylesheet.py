@@ -785,22 +785,37 @@ def _font_zero(font: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=256)
 def _declared(style: str) -> dict[str, str]:
     """An element's `style` as name -> value (lowercased, `!important` dropped; the last one
-    wins), read by tinycss2 only where it holds comments or escapes (review 150: tokenizing
-    every style with a parenthesis cost 2 s a megabyte of page); split plainly otherwise."""
+    wins, unless an earlier one is `!important` and it is not: review 156), read by tinycss2
+    only where it holds comments or escapes (review 150: tokenizing every style with a
+    parenthesis cost 2 s a megabyte of page); split plainly otherwise. Kept for the same
+    style's next reading (review 156: an element's style was parsed four times, each a
+    tinycss2 parse where it holds a comment); not to be changed by its callers."""
     found: dict[str, str] = {}
+    important: set[str] = set()
+
+    def declare(name: str, value: str, is_important: bool) -> None:
+        if is_important:
+            important.add(name)
+        elif name in important:
+            return
+        found[name] = value
+
     if "\\" in style or "/*" in style:
         for node in tinycss2.parse_declaration_list(style, skip_comments=True,
                                                     skip_whitespace=True):
             if isinstance(node, tinycss2.ast.Declaration):
-                found[node.lower_name] = tinycss2.serialize(node.value).strip().lower()
+                declare(node.lower_name, tinycss2.serialize(node.value).strip().lower(),
+                        node.important)
         return found
     for declaration in style.split(";"):
         name, colon, value = declaration.partition(":")
         if colon:
             value = value.strip(_SPACE).lower()
-            found[name.strip(_SPACE).lower()] = value.removesuffix("!important").strip(_SPACE)
+            bare = value.removesuffix("!important")
+            declare(name.strip(_SPACE).lower(), bare.strip(_SPACE), bare != value)
     return found
 
 
@@ -813,9 +828,12 @@ def _declared(style: str) -> dict[str, str]:
 PAINT, CLIP, OVERFLOW = "paint", "clip", "overflow"
 # What may make a box the container of its fixed descendants: read further by contains_fixed.
 _CONTAINING_WORDS = re.compile(
-    r"transform|scale|rotate|translate|filter|will-change|perspective|contain", re.IGNORECASE)
+    r"transform|scale|rotate|translate|filter|will-change|perspective|contain|visibility|mask"
+    r"|clip-path", re.IGNORECASE)
+# (review 156: a mask and a clip-path clip a fixed descendant too)
 _CONTAINING = ("transform", "scale", "rotate", "translate", "filter", "backdrop-filter",
-               "perspective")
+               "perspective", "mask", "mask-image", "-webkit-mask", "-webkit-mask-image",
+               "clip-path")
 
 
 def contains_fixed(style: str) -> bool:
@@ -831,8 +849,12 @@ def contains_fixed(style: str) -> bool:
         return True
     if any(declared.get(name, "none") != "none" for name in _CONTAINING):
         return True
-    if any(word in _CONTAINING for word in declared.get("will-change", "").replace(
-            ",", " ").split()):
+    # review 156: a 3D context, content skipped until in view, `will-change: contain`
+    if declared.get("transform-style") == "preserve-3d" or declared.get(
+            "content-visibility") == "auto":
+        return True
+    if any(word in (*_CONTAINING, "contain") for word in declared.get(
+            "will-change", "").replace(",", " ").split()):
         return True
     return any(word in ("paint", "layout", "strict", "content")
                for word in declared.get("contain", "").split())
@@ -846,10 +868,11 @@ def placed_on_both_axes(style: str) -> bool:
     if "inset" not in lowered and not ("top" in lowered or "bottom" in lowered):
         return False
     try:
-        declared = _declared(lowered)
+        declared = _declared(style[:LONGEST_STYLE])
     except RecursionError:
         return False
-    names = set(declared)
+    # an offset of `auto` places nothing (review 156)
+    names = {name for name, value in declared.items() if value.split()[:1] != ["auto"]}
     if "inset" in names:
         return True
     return bool(names & {"left", "right", "inset-inline", "inset-inline-start",
@@ -913,15 +936,20 @@ def layout_hides(style: str, *, inline: bool = False,
         if len(sides) == 4 and all(side is not None for side in sides):
             top, right, bottom, left = (side or 0.0 for side in sides)  # rect(t, r, b, l)
             if (right - left) * (bottom - top) <= 1:
-                return CLIP, font_zero
+                # it clips its fixed descendants too (review 156: the sr-only pattern)
+                return PAINT, font_zero
+    if _off_page(declared, position):
+        # before its size: a box off the page places its descendants there, fixed ones with
+        # no offsets of their own and absolute ones too (review 156)
+        return CLIP, font_zero
     overflow = {word for name in ("overflow", "overflow-x", "overflow-y")
                 for word in declared.get(name, "").split()[:2]}
     sized = not inline or "display" in declared
     table_part = table_part and position not in ("absolute", "fixed") and (
-        declared.get("float", "none") == "none")
+        declared.get("float", "none") == "none") and declared.get(
+        "display", "table").startswith(("table", "inline-table"))  # review 156
     if sized and overflow & {"hidden", "clip"} and not any(
-            name.startswith(_SIZE_GIVERS) and _pixels(value) != 0
-            for name, value in declared.items()):
+            _gives_size(name, value) for name, value in declared.items()):
         shorthand = declared.get("padding", "")
         padding = _sides(shorthand)
         if shorthand and not padding:  # `padding: 0 0 calc(…)`: not read, may give a size
@@ -947,14 +975,46 @@ def layout_hides(style: str, *, inline: bool = False,
                 size = _pixels(declared.get(name, "x"))
                 if size is not None and size <= 1:
                     return OVERFLOW, font_zero
-    return (CLIP if _off_page(declared, position) else ""), font_zero
+    return "", font_zero
 
 
 # What gives a box a size whatever its height or width says: a minimum, a flex item's share
 # (the older WebKit and IE spellings too: review 154, `-webkit-box-flex: 1; width: 0`), an
-# aspect ratio.
-_SIZE_GIVERS = ("min-", "flex", "aspect-ratio", "-webkit-flex", "-webkit-box-flex",
-                "-moz-box-flex", "-ms-flex", "box-flex")
+# aspect ratio; by name, not prefix (review 156: `-ms-flex-align`, `flex-direction` give
+# none).
+_SIZE_GIVERS = frozenset({
+    "min-width", "min-height", "min-inline-size", "min-block-size", "flex", "flex-grow",
+    "flex-basis", "-webkit-flex", "-webkit-box-flex", "-moz-box-flex", "-ms-flex",
+    "-webkit-flex-grow", "-ms-flex-positive", "box-flex", "aspect-ratio"})
+
+
+def _gives_size(name: str, value: str) -> bool:
+    """Whether a declaration gives its box a size: one of _SIZE_GIVERS with a length or
+    number above 0 in it (`flex: 1`, `flex: 0 0 390px`, `min-height: 20px`), `auto` for a
+    flex item's share (`flex: auto`), any ratio; not `min-height: auto`, `flex: none`."""
+    if name not in _SIZE_GIVERS:
+        return False
+    words = _values(value[:256])
+    if name == "aspect-ratio":
+        return bool(words) and words[0] not in ("auto", "0")
+    if name.startswith(("flex", "-webkit-flex", "-ms-flex")) and "auto" in words:
+        return True
+    return any(_positive(word) for word in words[:3]) or any(
+        word.startswith("calc(") for word in words)
+
+
+def _positive(word: str) -> bool:
+    """A length, percentage or plain number above 0, or a size from the content
+    (`fit-content`, `min-content`, `max-content`)."""
+    if word.startswith(("fit-content", "min-content", "max-content")):
+        return True
+    length = _pixels(word)
+    if length is not None:
+        return length > 0
+    try:
+        return 0 < float(word.removesuffix("%")) < float("inf")
+    except ValueError:
+        return False
 
 
 def _point_polygon(clip_path: str) -> bool:
@@ -1055,11 +1115,19 @@ def _off_page(declared: dict[str, str], position: str) -> bool:
                                    if name in declared}}
     for name, far in (("left", FAR_LEFT), ("top", FAR_DOWN)):
         offset = _pixels(margins.get(name, "x"))
-        given_back = _pixels(paddings.get(name, "0"))
-        # a padding not read (`calc(1000px + 1em)`) may give the margin back (review 154)
-        if offset is not None and given_back is not None and offset + given_back <= -far:
+        padding = paddings.get(name, "0")
+        given_back = _pixels(padding)
+        if given_back is None:
+            # a padding not read (`calc(1000px + 1em)`) gives back its largest length in
+            # pixels (review 154), a `var()` or `inherit` nothing (review 156)
+            given_back = max((float(number) for number in _PX_TERM.findall(padding[:256])),
+                             default=0.0)
+        if offset is not None and offset + given_back <= -far:
             return True
     return False
+
+
+_PX_TERM = re.compile(r"(\d{1,9}(?:\.\d{1,9})?)px")
 
 
 def _degenerate(transform: str) -> bool:
