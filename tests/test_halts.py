@@ -139,6 +139,38 @@ HALTS = {
     # review 153: keys in parentheses
     "a key in parentheses": "window[('close')]()",
     "a key after a comma": "window[('x', 'close')]()",
+    # review 155: `this` that is the window where it is given on
+    "a function called with an IIFE's this": (
+        "(function () { function f() { this.close() } f.call(this) })()"),
+    "a function bound to an IIFE's this, for a timer": (
+        "(function () { function f() { this.close() } setTimeout(f.bind(this), 0) })()"),
+    "a function applied to onload's this": (
+        "window.onload = function () { f.apply(this) }; function f() { this.close() }"),
+    "forEach given the window": "[0].forEach(f, window); function f() { this.close() }",
+    "forEach given the top level's this": "[0].forEach(f, this); function f() { this.close() }",
+    "the top level's this listening": (
+        "this.addEventListener('load', f); function f() { this.close() }"),
+    "a local alias of the window listening": (
+        "(function () { var w = window; w.addEventListener('load', f) })();"
+        " function f() { this.close() }"),
+    # review 155: events fired in forms the text does not show, or that come with no person
+    "a click with an argument": (
+        "b.addEventListener('click', function () { window.close() }); b.click(0)"),
+    "a click with a comment": (
+        "b.addEventListener('click', function () { window.close() }); b.click(/* go */)"),
+    "a checkbox's change after its click": (
+        "c.addEventListener('change', function () { window.close() }); c.click()"),
+    "a pointer lock's error": (
+        "document.addEventListener('pointerlockerror', function () { window.close() });"
+        " document.body.requestPointerLock()"),
+    "a media query's change": (
+        "matchMedia('(min-width: 1px)').addEventListener('change', function () {"
+        " window.close() })"),
+    "jQuery's mouseover shorthand": (
+        "$('#d').on('mouseover', function () { window.close() }); $('#d').mouseover()"),
+    "jQuery's trigger of an Event": (
+        "$('#d').on('click', function () { window.close() }); $('#d').trigger($.Event('click'))"),
+    "an emitter's tap": "bus.on('tap', function () { window.close() }); bus.emit('tap')",
 }
 
 # Nothing here closes or reopens: Chromium reaches the target after each.

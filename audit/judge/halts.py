@@ -147,6 +147,12 @@ class _Reader:
         self.constructed: set[str] = set()
         self.plain_calls: set[str] = set()
         self.escaped: set[str] = set()
+        # Names given the `this` of the function they are called in (`f.call(this)` in it),
+        # decided once the functions' own `this` is known; names bound to an object made by
+        # `new` or a call (whose listeners' `this` is that object); functions' variable names.
+        self.given_this: list[tuple[str, Node]] = []
+        self.objects: set[str] = set()
+        self.function_names: dict[int, str] = {}
 
     def step(self, count: int = 1) -> None:
         self.steps[0] -= count
@@ -280,13 +286,21 @@ class _Reader:
         # gathered, bound or assigned outside any function (review 147: gathered from every
         # scope, a library's `var d = document` made another function's local XHR `d`
         # the document, and inline jQuery held every forward)
-        stack: list[tuple[Node, bool, bool]] = [(root, False, False)]
+        # (node, inside a function, inside a block, the innermost function)
+        stack: list[tuple[Node, bool, bool, Node | None]] = [(root, False, False, None)]
         while stack:
-            node, inside, in_block = stack.pop()
+            node, inside, in_block, enclosing = stack.pop()
             self.step()
             kind = node.type
-            if kind == "variable_declarator" and not inside:
-                self._gather_binding(field(node, "name"), field(node, "value"))
+            if kind == "variable_declarator":
+                name, value = field(node, "name"), field(node, "value")
+                if not inside:
+                    self._gather_binding(name, value)
+                if name is not None and value is not None and name.type == "identifier":
+                    if value.type in ("new_expression", "call_expression"):
+                        self.objects.add(self._name(name))  # `var es = new EventSource(…)`
+                    elif value.type in _FUNCTIONS:
+                        self.function_names[value.id] = self._name(name)
             elif kind == "assignment_expression":
                 left, right = field(node, "left"), field(node, "right")
                 if not inside:
@@ -312,12 +326,25 @@ class _Reader:
                 if constructor is not None and constructor.type == "identifier":
                     self.constructed.add(self._name(constructor))
             elif kind == "call_expression":
-                self._gather_call(node, inside)
+                self._gather_call(node, enclosing)
             # a block's let/const is the block's, as a function's names are the function's
             inside = (inside or kind in _FUNCTIONS or kind in ("class", "class_declaration")
                       or (in_block and kind == "lexical_declaration"))
             in_block = in_block or kind == "statement_block"
-            stack.extend((child, inside, in_block) for child in reversed(node.named_children))
+            enclosing = node if kind in _FUNCTIONS else enclosing
+            stack.extend((child, inside, in_block, enclosing)
+                         for child in reversed(node.named_children))
+        for callee_name, function in self.given_this:
+            # `f.call(this)` in a function: the window where that function's own `this` is
+            # (an IIFE's, a timer's, `onload`'s; review 155), not in a constructor's or a
+            # method's (review 153)
+            own = self.function_names.get(function.id) or (
+                self._name(field(function, "name")) if field(function, "name") else "")
+            if (function.type == "method_definition" or function.id in self.owned
+                    or own in self.constructed or own in self.escaped):
+                self.escaped.add(callee_name)
+            else:
+                self.plain_calls.add(callee_name)
 
     def _gather_binding(self, name: Node | None, value: Node | None) -> None:
         if name is None or name.type != "identifier":
@@ -359,10 +386,11 @@ class _Reader:
         if value is not None and value.type in ("function_expression", "generator_function"):
             self.owned.add(value.id)
 
-    def _gather_call(self, call: Node, inside: bool) -> None:
+    def _gather_call(self, call: Node, enclosing: Node | None) -> None:
         """What a call tells of the functions it names: called plainly (`this` the window),
-        given another `this` (escaped), called at once, given to a microtask or a timer;
-        `inside`: the call is in a function (where `this` is not known in this pass)."""
+        given another `this` (escaped), called at once, given to a microtask or a timer; and
+        of the events the script fires. `enclosing`: the function the call is in (whose
+        `this` is decided once the whole script is gathered), None at the top level."""
         callee = field(call, "function")
         method = ""
         if callee is not None and callee.type == "subscript_expression":
@@ -376,6 +404,7 @@ class _Reader:
             self.plain_calls.add(self._name(plain))  # `go()`, `(0, go)()`
         if callee is not None and callee.type == "member_expression":
             method = self._name(field(callee, "property"))
+            self._fires(method, field(callee, "object"), call)
             if method in ("call", "apply"):
                 inner = _unwrapped(field(callee, "object"))
                 if inner is not None and inner.type in _FUNCTIONS:
@@ -398,30 +427,72 @@ class _Reader:
         receiver = field(callee, "object") if method and callee is not None else None
         named = {self._name(argument) for argument in given if argument.type == "identifier"}
         if name in _LATER_CALLERS:
-            if receiver is None or self.kind(receiver, None) == WINDOW:
+            # `ws.addEventListener('error', f)`: `this` is the socket (review 153); the
+            # window's, a timer's, `this.addEventListener` at the top level or an alias not
+            # known here: the window, as a rule (review 155)
+            this = self._this_given(receiver, enclosing, named)
+            if this == WINDOW:
                 self.window_this.update(argument.id for argument in given
                                         if argument.type in ("function_expression",
                                                              "generator_function"))
-                self.plain_calls.update(named)  # `setTimeout(f)`, `addEventListener('load', f)`
-            else:
-                # `ws.addEventListener('error', f)`: `this` is the socket (review 153)
-                self.escaped.update(named)
         elif name in _THIS_ARG_CALLERS and len(given) > 1:
-            self.escaped.update(named)  # `items.forEach(f, this)`: `this` is what it is given
+            self._this_given(given[1], enclosing, named)  # `items.forEach(f, this)`
         elif name in _NO_THIS_CALLERS:
             self.plain_calls.update(named)
         elif method in ("call", "apply", "bind") and callee is not None:
             inner = field(callee, "object")
             if inner is not None and inner.type == "identifier":
                 first = given[0] if given else None
-                if first is None or first.type in ("null", "undefined") or (
-                        first.type == "this" and not inside) or (
-                        self.kind(first, None) == WINDOW):
+                if first is None or first.type in ("null", "undefined"):
                     self.plain_calls.add(self._name(inner))  # `go.call(null)`: the window
                 else:
                     # `f.call(tip)`: this is tip; `Base.call(this)` in a constructor: the new
                     # object (review 153)
-                    self.escaped.add(self._name(inner))
+                    self._this_given(first, enclosing, {self._name(inner)},
+                                     unknown_is_window=False)
+
+    def _this_given(self, this: Node | None, enclosing: Node | None, names: set[str], *,
+                    unknown_is_window: bool = True) -> str | None:
+        """`names` are called with `this` as their `this`: plainly (the window's) where it is
+        the window, the top level's or (`unknown_is_window`: a listener's receiver, an alias
+        perhaps) not known; given another `this` (escaped) where it is plainly an object (made
+        by `new` or a call, an element's member, the document; `f.call(tip)`); the `this` of
+        the function around the call, decided once gathered. WINDOW where it is the
+        window's."""
+        this = _unwrapped(this)
+        if this is not None and this.type == "this" and enclosing is not None:
+            self.given_this.extend((name, enclosing) for name in names)
+            return None
+        what = None if this is None or this.type == "this" else self.kind(this, None)
+        if this is None or this.type == "this" or what == WINDOW or not (
+                what == DOCUMENT or this.type in ("call_expression", "new_expression",
+                                                  "member_expression", "subscript_expression")
+                or (this.type == "identifier" and (self._name(this) in self.objects
+                                                   or not unknown_is_window))):
+            self.plain_calls.update(names)
+            return WINDOW
+        self.escaped.update(names)
+        return None
+
+    def _fires(self, method: str, receiver: Node | None, call: Node) -> None:
+        """The events a call of an element's method fires (the page's text is read for them
+        too, audit.web.events; here, a click with an argument or an escaped name the text
+        does not show: review 155)."""
+        if method not in _FIRES or method in ("submit", "reset", "select", "focus", "blur"):
+            return
+        arguments = field(call, "arguments")
+        given = children(arguments) if arguments is not None else []
+        if any(argument.type in _FUNCTIONS for argument in given):
+            return  # jQuery's `.click(function…)`: a binding
+        if method in ("trigger", "triggerHandler"):
+            event = literal(given[0], self.source) if given else None
+            self.fired.update(events.fired_by(event) if event else (events.ANY,))
+        elif method == "click":
+            self.fired.update(events.fired_by("click"))
+        elif method == "requestSubmit":
+            self.fired.add("submit")
+        else:
+            self.fired.add(events.ANY)  # dispatchEvent, execCommand
 
     # -- the walk -----------------------------------------------------------------------------
 

@@ -9,30 +9,42 @@ from __future__ import annotations
 
 import re
 
-# Events a person makes: a click, a key, a touch, the pointer, an edit, a form sent or reset.
-# (`toggle` is not one: a `<details open>` fires it by itself as the page loads, review 138.)
+# Events a person makes: a click, a key, a touch, the pointer, an edit, a form sent or reset,
+# named exactly (review 155: `pointerlockerror` and a MediaQueryList's `change` come with no
+# person; `toggle` neither: a `<details open>` fires it by itself as the page loads, review
+# 138).
 _PROMPTED = re.compile(
-    r"(?:dbl|aux)?click|contextmenu|mouse\w*|pointer\w*|touch\w*|key\w*|wheel|drag\w*|drop"
-    r"|copy|cut|paste|beforeinput|input|change|submit|reset|select|search|tap")
+    r"(?:dbl|aux)?click|contextmenu|wheel|mousewheel|tap"
+    r"|mouse(?:down|up|move|over|out|enter|leave)"
+    r"|pointer(?:down|up|move|over|out|enter|leave|cancel)"
+    r"|touch(?:start|end|move|cancel)|key(?:down|up|press)"
+    r"|drag(?:start|end|enter|leave|over)?|drop|copy|cut|paste|beforeinput|input|submit|reset"
+    r"|select")
 
 # What makes one of those events in a script (review 149: jQuery's text names `.click` without
 # calling it; review 151: a comment naming dispatchEvent fired every handler, `.trigger('click')`
 # none; review 153: a handler called as a method, `Reflect.apply(b.click, …)`).
 _FIRES = re.compile(
-    r"\.\s*(?P<method>click|requestSubmit|submit|reset|select|focus|blur)\s*(?:\?\.\s*)?"
-    r"\(\s*\)"
+    r"\.\s*(?P<method>requestSubmit|focus|blur)\s*(?:\?\.\s*)?\("
+    # a click with an argument that is no function (`b.click(0)`, review 155)
+    r"|\.\s*(?P<clicked>click)\s*(?:\?\.\s*)?\(\s*(?:[\d'\"`)]|/\*|null\b|undefined\b)"
     # a click method handed on, or called through call/apply/bind
     r"|\.\s*(?P<handed>click)\s*(?:[,)]|\.\s*(?:call|apply|bind)\b)"
     r"|\.\s*(?P<edit>execCommand|setSelectionRange|setRangeText)\s*\("
     r"|\.\s*(?P<set>selectionEnd|selectionStart)\s*="
-    # a handler property called as a method: `b.onclick()`
-    r"|\.\s*on(?P<handler>[a-z]+)\s*\(\s*\)"
-    # jQuery's trigger of a named event; a dispatched event of a kind written out, or not
-    r"|\.\s*trigger(?:Handler)?\s*\(\s*['\"](?P<triggered>[\w-]+)"
+    # a handler property called as a method (`b.onclick()`); a method named after an event
+    # called with nothing (`el.submit()`, `form.reset()`, jQuery's `.change()`, review 155)
+    r"|\.\s*(?:on)?(?P<named>[a-z]+)\s*(?:\?\.\s*)?\(\s*\)"
+    # jQuery's trigger of a named event (or of `$.Event('x')`), an emitter's; a dispatched
+    # event of a kind written out, or not
+    r"|\.\s*(?:trigger(?:Handler)?|emit)\s*\(\s*(?:[\w$.]*Event\s*\(\s*)?['\"`]"
+    r"(?P<triggered>[\w-]+)"
     r"|\.\s*dispatchEvent\s*\(\s*(?:new\s+\w*Event\s*\(\s*['\"](?P<dispatched>[\w-]+))?")
+# A click's default action fires more: a checkbox's input and change, a submit button's
+# submit, a reset button's reset (review 155).
+CLICK_FIRES = ("click", "input", "change", "submit", "reset")
 _FIRED_BY: dict[str, tuple[str, ...]] = {
-    "click": ("click",), "requestSubmit": ("submit",), "submit": ("submit",),
-    "reset": ("reset",), "select": ("select",), "focus": ("focus", "focusin"),
+    "click": CLICK_FIRES, "requestSubmit": ("submit",), "focus": ("focus", "focusin"),
     "blur": ("blur", "focusout"), "execCommand": ("input", "beforeinput"),
     "setSelectionRange": ("select",), "setRangeText": ("select",), "selectionEnd": ("select",),
     "selectionStart": ("select",)}
@@ -50,16 +62,23 @@ def fired_events(script: str) -> set[str]:
     written out."""
     fired: set[str] = set()
     for found in _FIRES.finditer(script):
-        method = found["method"] or found["handed"] or found["edit"] or found["set"]
+        method = (found["method"] or found["clicked"] or found["handed"] or found["edit"]
+                  or found["set"])
         if method:
             fired.update(_FIRED_BY[method])
-        elif found["handler"] or found["triggered"]:
-            fired.add((found["handler"] or found["triggered"]).split(".")[0])
-        elif found["dispatched"]:
-            fired.add(found["dispatched"])
+        elif found["named"]:
+            if prompted(found["named"]):
+                fired.update(fired_by(found["named"]))
+        elif found["triggered"] or found["dispatched"]:
+            fired.update(fired_by((found["triggered"] or found["dispatched"]).split(".")[0]))
         else:
             fired.add(ANY)
     return fired
+
+
+def fired_by(event: str) -> tuple[str, ...]:
+    """The events firing `event` makes (a click's default action's too)."""
+    return CLICK_FIRES if event == "click" else (event,)
 
 
 def unprompted(event: str, fired: frozenset[str] | set[str]) -> bool:
