@@ -111,7 +111,7 @@ _MAY_CANCEL = re.compile(
 
 # What the page's scripts were read to do, for the pages a chain reads twice (a forward and a
 # refresh both ask).
-_HALTS: OrderedDict[tuple[str, bool, bool, bool, frozenset[str]], bool] = OrderedDict()
+_HALTS: OrderedDict[tuple[str, bool, bool, bool, frozenset[str], int], bool] = OrderedDict()
 _HALTS_SIZE = 64
 
 
@@ -130,10 +130,19 @@ def _page_halts(page: Page) -> bool:
     size = sum(len(text) for text, *_ in code)
     if size > MAX_SCRIPT_CHARS:
         return True
+    texts = tuple(text for text, *_ in code)
+    # how often each name is written in what the page runs, and whether it may call a name it
+    # makes at run time: a declared function nothing of it names is called only by a person
+    # (a close button's `onclick="closeWin()"`, review 153), and not read
+    mentions = None if any(halts.NAMED_AT_RUN_TIME.search(text) for text in texts) else (
+        halts.mentions(texts))
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
     steps = MAX_TREE_STEPS
+    # the page's code, by its hash taken once (a key holding the tuple hashed it again for each
+    # script: quadratic in a page of 10,000 scripts)
+    page_code = hash(texts)
     for text, after_parse, handler, on_window in code:
-        key = (text, after_parse, handler, on_window, fired)
+        key = (text, after_parse, handler, on_window, fired, page_code)
         known = _HALTS.get(key)
         if known is None:
             # a <body>'s or <frameset>'s handler is the window's: no element or document in
@@ -142,7 +151,8 @@ def _page_halts(page: Page) -> bool:
             # 153: a click listener in one script, `.click()` in the next)
             known = halts.halts(text, after_parse=after_parse, steps=steps, deadline=deadline,
                                 handler=handler and not on_window,
-                                this_window=on_window if handler else None, fired=fired)
+                                this_window=on_window if handler else None, fired=fired,
+                                mentions=mentions)
             if known is None:
                 return True
             _HALTS[key] = known

@@ -68,6 +68,22 @@ _MICROTASKS = frozenset({"then", "catch", "finally", "queueMicrotask"})
 # listener that closed the window); a key that can only be one of these strings fires no event.
 _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand", "submit",
                     "reset", "select", "focus", "blur", "trigger", "triggerHandler"})
+# What may call a function by a name made at run time: a call of a computed member
+# (`window[name]()`), `eval`, `Function`. (Not seen: a computed member kept and called later,
+# a timer given a string made at run time.)
+NAMED_AT_RUN_TIME = re.compile(r"\]\s*\(|\beval\b|\bFunction\s*\(")
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def mentions(texts: tuple[str, ...]) -> dict[str, int]:
+    """How often each name is written in `texts` (in code, strings and comments alike)."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for name in _IDENTIFIER.findall(text):
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 # Array methods whose second argument is their function's `this`.
 _THIS_ARG_CALLERS = frozenset({"forEach", "map", "filter", "some", "every", "find"})
 # Functions given to these run later, as the window's (`this` is the window in them).
@@ -114,8 +130,13 @@ class _Context:
 
 class _Reader:
     def __init__(self, source: bytes, steps: list[int], deadline: float, depth: int,
-                 fired: set[str], handler: bool = False) -> None:
+                 fired: set[str], handler: bool = False,
+                 mentions: dict[str, int] | None = None) -> None:
         self.source = source
+        # How often each name is written in what the page runs (None: not known, or a name
+        # may be made at run time): a declared function named only where it is declared is
+        # never called but by a person, and not read.
+        self.mentions = mentions
         # An event handler attribute's code: its scope holds the document (and the element)
         # before the window, so a bare `close()` is the document's, `open()` a reopening.
         self.handler = handler
@@ -507,6 +528,8 @@ class _Reader:
                 continue
             kind = node.type
             if kind in _FUNCTIONS:
+                if self._never_called(node):
+                    continue
                 context = self._enter(node, context)
             elif kind == "statement_block":
                 context = _Context(_Scope(parent=context.scope), context.function_scope,
@@ -561,6 +584,15 @@ class _Reader:
             if self.kind(child, context) in _HALTING:
                 return True
         return False
+
+    def _never_called(self, function: Node) -> bool:
+        """A declared function whose name nothing the page runs writes again: what calls it is
+        a person (`<a onclick="closeWin()">`, review 153), or nothing."""
+        if self.mentions is None or function.type not in ("function_declaration",
+                                                          "generator_function_declaration"):
+            return False
+        name = field(function, "name")
+        return name is not None and self.mentions.get(self._name(name), 0) <= 1
 
     def _enter(self, function: Node, context: _Context) -> _Context:
         scope = _Scope(parent=context.scope)
@@ -838,7 +870,8 @@ def _property_of(what: str | None, name: str | None) -> str | None:
 
 
 def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int],
-          deadline: float, depth: int, handler: bool, fired: set[str]) -> bool:
+          deadline: float, depth: int, handler: bool, fired: set[str],
+          mentions: dict[str, int] | None = None) -> bool:
     if not _MAY_HALT.search(script):
         return False
     source = script.encode("utf-8", "replace")
@@ -848,7 +881,7 @@ def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int]
     if tree.root_node.has_error:
         return _NAMES.search(script) is not None
     reader = _Reader(source, steps, deadline, depth, fired | events.fired_events(script),
-                     handler)
+                     handler, mentions)
     reader.gather(tree.root_node)
     top = _Scope()
     return reader.halts(tree.root_node, _Context(top, top, after_parse, this_window))
@@ -856,17 +889,21 @@ def _read(script: str, *, after_parse: bool, this_window: bool, steps: list[int]
 
 def halts(script: str, *, after_parse: bool, steps: int, deadline: float,
           handler: bool = False, this_window: bool | None = None,
-          fired: frozenset[str] = frozenset()) -> bool | None:
+          fired: frozenset[str] = frozenset(),
+          mentions: dict[str, int] | None = None) -> bool | None:
     """Whether the script closes the window or reopens the document once the page is parsed
     (`after_parse`: all of it runs then, a module or a handler); `handler`: an event handler
     attribute's code, whose bare `close` and `open` are the document's; `this_window`: whether
     its `this` is the window (a `<body>`'s handlers; by default a classic script's only);
-    `fired`: the events the page's other scripts fire (audit.web.events.fired_events).
+    `fired`: the events the page's other scripts fire (audit.web.events.fired_events);
+    `mentions`: how often each name is written in all the page runs (halts.mentions), None
+    where a name may be made at run time (NAMED_AT_RUN_TIME): every declared function is then
+    read as if called.
     None where it is not read within `steps` nodes and `deadline` (time.monotonic())."""
     try:
         return _read(script, after_parse=after_parse,
                      this_window=not after_parse if this_window is None else this_window,
                      steps=[steps], deadline=deadline, depth=0, handler=handler,
-                     fired=set(fired))
+                     fired=set(fired), mentions=mentions)
     except (Cut, RecursionError):
         return None
