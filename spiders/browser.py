@@ -34,6 +34,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
 from playwright._impl._errors import TargetClosedError  # not exported; scrapy-playwright's too
 from playwright.async_api import Browser, Page
@@ -118,9 +122,40 @@ def _driver_gone(api_object: object) -> bool:
     return getattr(connection, "_closed_error", None) is not None
 
 
+@contextlib.contextmanager
+def _temporary_directory_for_children(directory: str) -> Iterator[None]:
+    """TMPDIR for the processes started within (Playwright's driver makes its browsers'
+    profiles and artifacts there)."""
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = directory
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
+
+
 class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[misc]
     """scrapy-playwright's provider, starting a new driver when the one it had is gone before
-    launching a browser (scrapy-playwright launches one when it has none)."""
+    launching a browser (scrapy-playwright launches one when it has none). Each driver keeps
+    its browsers' profiles in a directory of its own, removed with it: a driver that is
+    killed cleans up nothing, and each left a profile in /tmp (review 157)."""
+
+    _directory: str | None = None
+
+    async def start(self) -> None:
+        self._directory = tempfile.mkdtemp(prefix="hulian-browser-")
+        with _temporary_directory_for_children(self._directory):
+            await super().start()
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self._directory is not None:
+                shutil.rmtree(self._directory, ignore_errors=True)
 
     async def launch_browser(self) -> Browser:
         if self.playwright is not None and _driver_gone(self.playwright):
@@ -139,7 +174,10 @@ async def _picture(page: Page, request: Request) -> None:
     cannot picture (3,000,000 px tall: "Unable to capture screenshot", an adversarial review)
     is left without one. Taken within the render, so that a driver that dies meanwhile (a
     page rendering beside this one killed it) makes the render fail and be tried again,
-    rather than leaving the probe without a picture."""
+    rather than leaving the probe without a picture; with a download timeout of its own, as
+    before (review 157: what the page's load had left of the render's lost slow pictures)."""
+    deadline, bound = request.meta[_DEADLINE]
+    deadline.reschedule(asyncio.get_running_loop().time() + bound)
     try:
         await page.screenshot(path=request.meta[SCREENSHOT_TO], full_page=True)
     except PlaywrightError as failure:
@@ -166,7 +204,18 @@ async def remember_page(page: Page, request: Request) -> None:
     deadline.reschedule(asyncio.get_running_loop().time() + bound)
 
 
+# How many renders waiting for a dead driver's page slots are woken (more than Scrapy ever
+# has in flight): they then fail at once, and are tried again on the new driver.
+_WAKE = 1024
+
+
 class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore[misc]
+    def __init__(self, crawler: object) -> None:
+        super().__init__(crawler)
+        # scrapy-playwright renders a page again, up to three times, when its target closed:
+        # a page that kills the driver was rendered up to four times, and its tries waited
+        # on the dead driver's page slots (review 157). This handler tries once more itself.
+        self.config.target_closed_max_retries = 0
     async def _get_response_and_download(self, request: Request, page: Page,
                                          spider: object) -> object:
         """scrapy-playwright's navigation, waiting for the document rather than for every
@@ -214,14 +263,14 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         try:
             return await self._bounded_render(request)
         except Exception as failure:
-            if not await self._forget_a_dead_driver(since=generation):
-                if isinstance(failure, TargetClosedError):
-                    # The page's renderer crashed (its heap bound passed, say) or Chromium
-                    # died, after scrapy-playwright's own tries on a new page.
-                    raise RenderCrashed(f"{request.url}: {failure}") from failure
+            # The driver died (under this render or one beside it), or the page's renderer
+            # crashed (its heap bound passed, say) or Chromium died: one try more, on a new
+            # page (and driver).
+            if not (await self._forget_a_dead_driver(since=generation)
+                    or isinstance(failure, TargetClosedError)):
                 raise
-        if request.meta.get(_RETRIED):
-            raise RenderCrashed(f"Playwright's driver died rendering {request.url}, twice")
+            if request.meta.get(_RETRIED):
+                raise RenderCrashed(f"{request.url}: {failure}") from failure
         request.meta[_RETRIED] = True
         # One retry at a time: the page that killed the driver, tried again, kills it again,
         # and a render in flight beside it would fail its second try too.
@@ -244,6 +293,11 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             browser = getattr(self, "browser", None)
             if browser is not None and _driver_gone(browser):
                 del self.browser
+                for wrapper in self.context_wrappers.values():
+                    # renders waiting for its page slots: those the dead pages hold are never
+                    # given back (no `close` comes), and they waited forever (review 157)
+                    for _ in range(_WAKE):
+                        wrapper.semaphore.release()
                 self.context_wrappers.clear()
                 self._driver_generation += 1
             return self._driver_generation != since

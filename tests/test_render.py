@@ -412,9 +412,25 @@ def test_openers_go_where_they_run_and_where_they_are_ours(
 
 
 def _driver_processes() -> list[int]:
+    """Playwright drivers started by this test's own runs (not another test's, in another
+    worker: review 157)."""
     found = subprocess.run(["pgrep", "-f", "playwright/driver/node"], capture_output=True,
                            text=True, check=False).stdout
-    return [int(pid) for pid in found.split()]
+    return [int(pid) for pid in found.split() if _descends_from(int(pid), os.getpid())]
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    for _ in range(64):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's id
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
 
 
 def test_a_page_that_takes_the_browser_down_fails_alone(tmp_path: Path) -> None:
@@ -456,3 +472,63 @@ def test_a_page_that_takes_the_browser_down_fails_alone(tmp_path: Path) -> None:
     (observation,) = list(Bundle(run).observations())
     assert observation.outcome.value == "warned"
     assert [e for e in observation.evidence if e.startswith("screenshot:")]
+
+
+def test_a_driver_killed_under_renders_in_flight_costs_them_no_more_than_a_try(
+        tmp_path: Path) -> None:
+    # Review 157: an interstitial whose image's server killed the driver left the renders
+    # queued for the dead driver's page slots waiting forever (a page of a dead driver never
+    # gives its slot back), and the run never ended, SIGTERM included; the killer page was
+    # rendered four times, and each dead driver left its profile in /tmp.
+    import signal
+
+    renders: list[str] = []
+    pages = {"go.test/warn": WARNING.encode(), "shop.test/item": b"<p>item</p>",
+             "go.test/kill": WARNING.replace("</body>", "<img src='http://img.test/k.gif'>"
+                                             "</body>").encode()}
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            host = (self.headers.get("Host") or "").split(":")[0]
+            path = self.path.split("//", 1)[-1].split("/", 1)[-1].split("?")[0]
+            key = f"{host}/{path}"
+            if key == "img.test/k.gif":
+                for pid in _driver_processes():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                return reply(self, 200, [("Content-Type", "image/gif")], b"GIF89a")
+            if key == "go.test/kill":
+                renders.append(key)
+            if key.startswith("forum.test/b"):
+                link = ("http://go.test/kill?url=http://shop.test/k" if key.endswith("b0") else
+                        f"http://go.test/warn?url=http://shop.test/{path}")
+                return reply(self, 200, [], f"<p>post</p><a href='{link}'>x</a>".encode())
+            reply(self, 200, [], pages.get(key, b"<p>post</p>"))
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    import tempfile
+
+    # short: Chromium's socket in it must fit a socket's path (pytest's tmp_path is too long)
+    temporary = Path(tempfile.mkdtemp(prefix="hl-", dir="/tmp"))
+    seeds = [arg for i in range(5) for arg in ("--seed", f"testforum:post:http://forum.test/b{i}")]
+    policies = zoo.policies(tmp_path / "policies")
+    with serve_handler(Site) as url:
+        result = subprocess.run(
+            [sys.executable, "-m", "audit.cli", "--policies", str(policies), "run", *seeds,
+             "--source", "testforum", "--route", f"*.test={url}", "--robots", "ignore",
+             "--out", str(tmp_path / "runs"), "--run-id", "r", "--json", "--render",
+             "--timeout", "20"], capture_output=True, text=True, timeout=150, check=False,
+            env={**os.environ, "TMPDIR": str(temporary)})
+    left = [path.name for path in temporary.iterdir()
+            if not path.name.startswith("hulian-no-openers")]
+    shutil.rmtree(temporary, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    observations = {o.target_url: o for o in Bundle(tmp_path / "runs" / "r").observations()}
+    assert len(observations) == 5
+    pictured = {url for url, o in observations.items()
+                if any(e.startswith("screenshot:") for e in o.evidence)}
+    assert pictured >= {f"http://shop.test/b{i}" for i in range(1, 5)}
+    assert 2 <= len(renders) <= 3  # fetched, rendered (killed), rendered once more
+    assert left == []  # each driver's profiles went with it
