@@ -171,6 +171,8 @@ HALTS = {
     "jQuery's trigger of an Event": (
         "$('#d').on('click', function () { window.close() }); $('#d').trigger($.Event('click'))"),
     "an emitter's tap": "bus.on('tap', function () { window.close() }); bus.emit('tap')",
+    # a callback called with no `this` has the window's (sloppy mode)
+    "forEach's callback's this": "[1].forEach(function () { this.close() })",
 }
 
 # Nothing here closes or reopens: Chromium reaches the target after each.
@@ -255,6 +257,18 @@ HOLDS_NOTHING = {
         "b.addEventListener('click', function () { window.close() }.bind(this))"),
     "document.open with three arguments is the window's": (
         "setTimeout(function () { document.open('/x', '_blank', 'width=1') }, 0)"),
+    # review 158: a listener's object made elsewhere, and `this` given on in its listener
+    "a socket assigned later": (
+        "var es; es = new EventSource('/sse'); es.addEventListener('error', function () {"
+        " this.close() })"),
+    "a parameter's listener": (
+        "function watch(src) { src.addEventListener('error', function () { this.close() }) }"),
+    "this given on in a socket's listener": (
+        "es.addEventListener('error', function () { quit.call(this) });"
+        " function quit() { this.close() }"),
+    "this given on in jQuery's each": (
+        "$('dialog').each(function () { dismiss.call(this) });"
+        " function dismiss() { if (this.open) this.close() }"),
 }
 
 
@@ -325,6 +339,17 @@ HANDLER_PAGES = [
        f"</body>", held)
       for then, held in (("", False), ("; setTimeout(closeWin, 100)", True),
                          ("; window['close' + 'Win']()", True), ("; b.click()", True))),
+    # review 158: a name past ASCII counted; a global a loaded script may call by name; a
+    # `javascript:` URL a click the page makes runs; a click with a variable fires
+    ("<body><script>function 关闭窗口() { window.close() } 关闭窗口()</script></body>", True),
+    ("<body><script>function cb() { window.close() }</script><script async "
+     "src='http://x.test/jsonp?callback=cb'></script></body>", True),
+    ("<body><script>function onYouTubeIframeAPIReady() { window.close() }</script><script "
+     "src='http://x.test/iframe_api'></script></body>", True),
+    ("<body><a id=b href='javascript:closeWin()'>x</a><script>function closeWin() {"
+     " window.close() } b.click(0)</script></body>", True),
+    ("<body><a id=b onclick='window.close()'>x</a><script>var x = 1</script><script>"
+     "b.click(x)</script></body>", True),
 ]
 
 

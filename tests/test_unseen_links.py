@@ -154,6 +154,27 @@ IN_SIGHT = {
     "a fixed link in a clip with transform none": (
         "<div style='width:0;height:0;overflow:hidden;transform:none;filter:none;"
         "will-change:opacity'><a style='position:fixed;top:10px;left:10px' {link}</div>"),
+    # review 159 (Chromium shows each)
+    "a minimum height of a variable": "<div style='height:0;overflow:hidden;min-height:"
+                                      "var(--h,40px)'><a {link}</div>",
+    "WebKit's fit-content minimum": "<div style='width:0;overflow:hidden;min-width:"
+                                    "-webkit-fit-content'><a {link}</div>",
+    "a flex share of a variable": "<div style='display:flex'><div style='flex-grow:var(--g,1);"
+                                  "width:0;overflow:hidden'><a {link}</div></div>",
+    "a fixed bottom bar in a box off the page": (
+        "<div style='position:absolute;left:-9999px'><a style='position:fixed;inset:auto 0 0 0'"
+        " {link}</div>"),
+    "a full-bleed margin given back in ems": "<a style='display:block;margin-left:-100em;"
+                                             "padding-left:calc(100em + 1px)' {link}",
+    "an absolute link out of a static box off the page": (
+        "<div style='margin-left:-9999px;height:0;overflow:hidden'><a style='position:absolute;"
+        "top:0;left:0' {link}</div>"),
+    "an ellipsis cell displayed as reverted": (
+        "<table style='width:100%'><tr><td style='display:revert;max-width:0;overflow:hidden;"
+        "text-overflow:ellipsis;white-space:nowrap'><a {link} 很长的标题</td></tr></table>"),
+    "a fixed link in a clip with an initial mask": (
+        "<div style='width:0;height:0;overflow:hidden;-webkit-mask-image:initial'><a style="
+        "'position:fixed;top:10px;left:10px' {link}</div>"),
 }
 
 
@@ -251,8 +272,6 @@ OUT_OF_SIGHT = {
     "a flex box's direction gives no size": (
         "<div style='display:flex;flex-direction:column;height:0;overflow:hidden'><a {link}"
         "</div>"),
-    "a margin far off, a padding of a variable": (
-        "<a style='display:block;margin-left:-99999px;padding:var(--p)' {link}"),
     "an important relative position over a later static": (
         "<div style='height:0;overflow:hidden;position:relative !important;position:static'>"
         "<a style='position:absolute;top:0' {link}</div>"),
@@ -262,6 +281,12 @@ OUT_OF_SIGHT = {
     "a fixed link with auto offsets in a box off the page": (
         "<div style='position:absolute;left:-9999px'><a style='position:fixed;top:auto;"
         "left:auto' {link}</div>"),
+    # review 159
+    "no height, important with a space": "<div style='height:0 ! important;overflow:hidden'>"
+                                         "<a {link}</div>",
+    "a fixed link placed down only by inset, in a box off the page": (
+        "<div style='position:absolute;left:-9999px'><a style='position:fixed;inset:0 auto'"
+        " {link}</div>"),
     "a fixed link placed on both axes, in the sr-only clip": (
         "<div style='position:absolute;width:1px;height:1px;overflow:hidden;"
         "clip:rect(0,0,0,0)'><a style='position:fixed;top:100px;left:20px' {link}</div>"),

@@ -131,11 +131,15 @@ def _page_halts(page: Page) -> bool:
     if size > MAX_SCRIPT_CHARS:
         return True
     texts = tuple(text for text, *_ in code)
-    # how often each name is written in what the page runs, and whether it may call a name it
-    # makes at run time: a declared function nothing of it names is called only by a person
-    # (a close button's `onclick="closeWin()"`, review 153), and not read
-    mentions = None if any(halts.NAMED_AT_RUN_TIME.search(text) for text in texts) else (
-        halts.mentions(texts))
+    # how often each name is written in what the page runs (its `javascript:` URLs and its
+    # scripts' URLs too), and whether it may call a name it makes at run time: a declared
+    # function nothing of it names is called only by a person (a close button's
+    # `onclick="closeWin()"`, review 153), and not read; a global one may be called by a
+    # script the page loads (review 158)
+    loads, written = page.other_callers()
+    counted = (*texts, *written)
+    mentions = None if any(halts.NAMED_AT_RUN_TIME.search(text) for text in counted) else (
+        halts.mentions(counted, globals_called=loads))
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
     steps = MAX_TREE_STEPS
     # the page's code, by its hash taken once (a key holding the tuple hashed it again for each

@@ -69,18 +69,27 @@ _MICROTASKS = frozenset({"then", "catch", "finally", "queueMicrotask"})
 _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand", "submit",
                     "reset", "select", "focus", "blur", "trigger", "triggerHandler"})
 # What may call a function by a name made at run time: a call of a computed member
-# (`window[name]()`), `eval`, `Function`. (Not seen: a computed member kept and called later,
-# a timer given a string made at run time.)
-NAMED_AT_RUN_TIME = re.compile(r"\]\s*\(|\beval\b|\bFunction\s*\(")
-_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
+# (`window[name]()`), `eval`, `Function`; or by a name written in escapes, which the count
+# below does not read (`\u0063loseWin()`, review 158). (Not seen: a computed member kept and
+# called later, a timer given a string made at run time.)
+NAMED_AT_RUN_TIME = re.compile(r"\]\s*\(|\beval\b|\bFunction\s*\(|\\[ux]")
+# A name as the count reads it: ASCII letters, digits, `_` and `$`, and any character past
+# ASCII but spaces (review 158: `关闭窗口()` and a name with a combining mark were not counted).
+_IDENTIFIER = re.compile(r"(?:[A-Za-z0-9_$]|[^\x00-\x7f\s])+")
+# Set in mentions' answer where the page loads scripts: its global functions may be called by
+# them by a name it never writes.
+GLOBALS_CALLED = " globals called"
 
 
-def mentions(texts: tuple[str, ...]) -> dict[str, int]:
-    """How often each name is written in `texts` (in code, strings and comments alike)."""
+def mentions(texts: tuple[str, ...], *, globals_called: bool = False) -> dict[str, int]:
+    """How often each name is written in `texts` (in code, strings and comments alike);
+    `globals_called`: the page loads scripts, which may call its global functions."""
     counts: dict[str, int] = {}
     for text in texts:
         for name in _IDENTIFIER.findall(text):
             counts[name] = counts.get(name, 0) + 1
+    if globals_called:
+        counts[GLOBALS_CALLED] = 1
     return counts
 
 
@@ -173,6 +182,7 @@ class _Reader:
         # `new` or a call (whose listeners' `this` is that object); functions' variable names.
         self.given_this: list[tuple[str, Node]] = []
         self.objects: set[str] = set()
+        self.window_aliases: set[str] = set()
         self.function_names: dict[int, str] = {}
 
     def step(self, count: int = 1) -> None:
@@ -317,15 +327,12 @@ class _Reader:
                 name, value = field(node, "name"), field(node, "value")
                 if not inside:
                     self._gather_binding(name, value)
-                if name is not None and value is not None and name.type == "identifier":
-                    if value.type in ("new_expression", "call_expression"):
-                        self.objects.add(self._name(name))  # `var es = new EventSource(…)`
-                    elif value.type in _FUNCTIONS:
-                        self.function_names[value.id] = self._name(name)
+                self._gather_kept(name, value)
             elif kind == "assignment_expression":
                 left, right = field(node, "left"), field(node, "right")
                 if not inside:
                     self._gather_binding(left, right)
+                self._gather_kept(left, right)
                 if left is not None and right is not None and self._window_handler(left):
                     self.window_this.add(right.id)  # `window.onload = function…`
                     if right.type == "identifier":
@@ -361,11 +368,30 @@ class _Reader:
             # method's (review 153)
             own = self.function_names.get(function.id) or (
                 self._name(field(function, "name")) if field(function, "name") else "")
-            if (function.type == "method_definition" or function.id in self.owned
-                    or own in self.constructed or own in self.escaped):
-                self.escaped.add(callee_name)
+            if function.type == "function_declaration":
+                window = not (own in self.constructed or own in self.escaped)
             else:
+                # a function's expression: the window's `this` where it is called at once or
+                # by a timer or the window (review 158: an element's listener's, jQuery's
+                # `.each` callback's, is the element)
+                window = (function.id in self.called or function.id in self.window_this) and (
+                    own not in self.constructed)
+            if window and function.id not in self.owned:
                 self.plain_calls.add(callee_name)
+            else:
+                self.escaped.add(callee_name)
+
+    def _gather_kept(self, name: Node | None, value: Node | None) -> None:
+        """In any scope: a name given an object made by `new` or a call, or the window (an
+        alias), and a function's expression's name."""
+        if name is None or value is None or name.type != "identifier":
+            return
+        if value.type in ("new_expression", "call_expression"):
+            self.objects.add(self._name(name))  # `var es = new EventSource(…)`, `ws = …`
+        elif value.type in _FUNCTIONS:
+            self.function_names[value.id] = self._name(name)
+        elif self.kind(value, None) == WINDOW:
+            self.window_aliases.add(self._name(name))  # `var w = window` in a function
 
     def _gather_binding(self, name: Node | None, value: Node | None) -> None:
         if name is None or name.type != "identifier":
@@ -460,6 +486,10 @@ class _Reader:
             self._this_given(given[1], enclosing, named)  # `items.forEach(f, this)`
         elif name in _NO_THIS_CALLERS:
             self.plain_calls.update(named)
+            # sloppy mode: a callback called with no `this` has the window's
+            self.window_this.update(argument.id for argument in given
+                                    if argument.type in ("function_expression",
+                                                         "generator_function"))
         elif method in ("call", "apply", "bind") and callee is not None:
             inner = field(callee, "object")
             if inner is not None and inner.type == "identifier":
@@ -469,27 +499,33 @@ class _Reader:
                 else:
                     # `f.call(tip)`: this is tip; `Base.call(this)` in a constructor: the new
                     # object (review 153)
-                    self._this_given(first, enclosing, {self._name(inner)},
-                                     unknown_is_window=False)
+                    self._this_given(first, enclosing, {self._name(inner)})
 
-    def _this_given(self, this: Node | None, enclosing: Node | None, names: set[str], *,
-                    unknown_is_window: bool = True) -> str | None:
+    def _this_given(self, this: Node | None, enclosing: Node | None,
+                    names: set[str]) -> str | None:
         """`names` are called with `this` as their `this`: plainly (the window's) where it is
-        the window, the top level's or (`unknown_is_window`: a listener's receiver, an alias
-        perhaps) not known; given another `this` (escaped) where it is plainly an object (made
-        by `new` or a call, an element's member, the document; `f.call(tip)`); the `this` of
-        the function around the call, decided once gathered. WINDOW where it is the
-        window's."""
+        the window, an alias of it or the top level's `this`; given another `this` (escaped)
+        where it is an object (made by `new` or a call, an element's member, the document, a
+        name not known to be the window: `f.call(tip)`); the `this` of the function around the
+        call, decided once gathered. WINDOW where it is the window's."""
         this = _unwrapped(this)
         if this is not None and this.type == "this" and enclosing is not None:
             self.given_this.extend((name, enclosing) for name in names)
             return None
         what = None if this is None or this.type == "this" else self.kind(this, None)
+        if this is not None and this.type == "identifier" and what is None:
+            # a name the first pass does not know: the window where some scope makes it an
+            # alias of it (`var w = window` in a function), else an object (a parameter, one
+            # assigned `new WebSocket`: review 158)
+            name = self._name(this)
+            what = WINDOW if name in self.window_aliases and name not in self.objects else None
+            if what is None:
+                self.escaped.update(names)
+                return None
         if this is None or this.type == "this" or what == WINDOW or not (
                 what == DOCUMENT or this.type in ("call_expression", "new_expression",
-                                                  "member_expression", "subscript_expression")
-                or (this.type == "identifier" and (self._name(this) in self.objects
-                                                   or not unknown_is_window))):
+                                                  "member_expression", "subscript_expression",
+                                                  "identifier")):
             self.plain_calls.update(names)
             return WINDOW
         self.escaped.update(names)
@@ -528,7 +564,7 @@ class _Reader:
                 continue
             kind = node.type
             if kind in _FUNCTIONS:
-                if self._never_called(node):
+                if self._never_called(node, context):
                     continue
                 context = self._enter(node, context)
             elif kind == "statement_block":
@@ -585,11 +621,14 @@ class _Reader:
                 return True
         return False
 
-    def _never_called(self, function: Node) -> bool:
+    def _never_called(self, function: Node, context: _Context) -> bool:
         """A declared function whose name nothing the page runs writes again: what calls it is
-        a person (`<a onclick="closeWin()">`, review 153), or nothing."""
+        a person (`<a onclick="closeWin()">`, review 153), or nothing; not a global one where
+        the page loads scripts, which may call it (review 158: `?callback=initMap`)."""
         if self.mentions is None or function.type not in ("function_declaration",
                                                           "generator_function_declaration"):
+            return False
+        if context.scope.parent is None and GLOBALS_CALLED in self.mentions:
             return False
         name = field(function, "name")
         return name is not None and self.mentions.get(self._name(name), 0) <= 1

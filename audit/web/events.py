@@ -26,10 +26,13 @@ _PROMPTED = re.compile(
 # none; review 153: a handler called as a method, `Reflect.apply(b.click, …)`).
 _FIRES = re.compile(
     r"\.\s*(?P<method>requestSubmit|focus|blur)\s*(?:\?\.\s*)?\("
-    # a click with an argument that is no function (`b.click(0)`, review 155)
-    r"|\.\s*(?P<clicked>click)\s*(?:\?\.\s*)?\(\s*(?:[\d'\"`)]|/\*|null\b|undefined\b)"
-    # a click method handed on, or called through call/apply/bind
+    # a click with an argument that is no function written out (`b.click(0)`, `b.click(x)`,
+    # `b.click(...[])`; reviews 155, 158): jQuery's `.click(handler)` binding reads so too
+    r"|\.\s*(?P<clicked>click)\s*(?:\?\.\s*)?\(\s*(?!function\b|async\b|\(|[\w$]+\s*=>)"
+    # a click method handed on, or called through call/apply/bind (`click.call(b)` of a
+    # destructured one too)
     r"|\.\s*(?P<handed>click)\s*(?:[,)]|\.\s*(?:call|apply|bind)\b)"
+    r"|\b(?P<bare>click)\s*\.\s*(?:call|apply|bind)\b"
     r"|\.\s*(?P<edit>execCommand|setSelectionRange|setRangeText)\s*\("
     r"|\.\s*(?P<set>selectionEnd|selectionStart)\s*="
     # a handler property called as a method (`b.onclick()`); a method named after an event
@@ -62,8 +65,8 @@ def fired_events(script: str) -> set[str]:
     written out."""
     fired: set[str] = set()
     for found in _FIRES.finditer(script):
-        method = (found["method"] or found["clicked"] or found["handed"] or found["edit"]
-                  or found["set"])
+        method = (found["method"] or found["clicked"] or found["handed"] or found["bare"]
+                  or found["edit"] or found["set"])
         if method:
             fired.update(_FIRED_BY[method])
         elif found["named"]:

@@ -265,6 +265,25 @@ class Page:
                               and event in _WINDOW_REFLECTING))
         return found
 
+    def other_callers(self) -> tuple[bool, list[str]]:
+        """What may call a page's functions besides its scripts and handler attributes:
+        whether it loads a script (which may call any global function by a name the page
+        never writes: a `?callback=initMap`, `onYouTubeIframeAPIReady`), and the code of its
+        `javascript:` URLs and the `src` of its scripts (review 158)."""
+        if self.root is None:
+            return False, []
+        loads = False
+        written: list[str] = []
+        for value in _URL_ATTRIBUTES(self.root):
+            text = str(value)
+            host = value.getparent()
+            if host is not None and host.tag == "script" and value.attrname.lower() == "src":
+                loads = loads or bool(text.strip())
+                written.append(text)
+            elif text.lstrip().lower().startswith("javascript:"):
+                written.append(text)
+        return loads, written
+
     @property
     def base_url(self) -> str | None:
         """What the page's relative URLs are resolved against: its <base href> (itself
@@ -378,6 +397,9 @@ class _Sight:
     placed: bool = False
     overflowed: bool = False
     absolute_escapes: bool = False
+    # an absolute box placed by offsets on both axes escapes a static box's place off the
+    # page (its containing block is above it; review 159)
+    placement_escapes: bool = False
     contained: bool = False
 
     def within(self, el: lxml.etree._Element, style: str | None, *, hidden: bool) -> _Sight:
@@ -390,29 +412,35 @@ class _Sight:
         position = (stylesheet.position_of(style)
                     if style is not None and "position" in style.lower() else "static")
         overflowed, placed = self.overflowed, self.placed
-        escapes = self.absolute_escapes
+        escapes, placement_escapes = self.absolute_escapes, self.placement_escapes
         if position == "fixed" and not self.contained:
             overflowed = False
             placed = placed and not stylesheet.placed_on_both_axes(style or "")
-        elif position == "absolute" and escapes:
-            overflowed = False
+        elif position == "absolute":
+            overflowed = overflowed and not escapes
+            placed = placed and not (placement_escapes
+                                     and stylesheet.placed_on_both_axes(style or ""))
         if position != "static":
-            escapes = False  # its absolute descendants are placed in it
+            escapes = placement_escapes = False  # its absolute descendants are placed in it
         return replace(self, hides=hides, overflowed=overflowed, placed=placed,
-                       absolute_escapes=escapes)
+                       absolute_escapes=escapes, placement_escapes=placement_escapes)
 
     def kept_by(self, why: str, style: str) -> _Sight:
         """This element's `style`'s hiding by layout (stylesheet.layout_hides' `why`)."""
-        overflow = why == stylesheet.OVERFLOW
-        escapes = self.absolute_escapes
+        overflow, place = why == stylesheet.OVERFLOW, why == stylesheet.CLIP
+        escapes, placement_escapes = self.absolute_escapes, self.placement_escapes
+        static = (overflow or place) and stylesheet.position_of(style) == "static"
         if overflow and not self.overflowed:
             # its absolute descendants escape it unless it, or a box below it, is positioned
-            escapes = stylesheet.position_of(style) == "static"
+            escapes = static
+        if place and not self.placed:
+            placement_escapes = static
         contains = stylesheet.contains_fixed(style)  # a transform places absolute boxes too
         return replace(self, painted=self.painted or why == stylesheet.PAINT,
-                       placed=self.placed or why == stylesheet.CLIP,
+                       placed=self.placed or place,
                        overflowed=self.overflowed or overflow,
                        absolute_escapes=escapes and not contains,
+                       placement_escapes=placement_escapes and not contains,
                        contained=self.contained or contains)
 
 
@@ -1686,6 +1714,9 @@ _HANDLERS = lxml.etree.XPath(
     smart_strings=False)
 _NAMED_HANDLERS = lxml.etree.XPath(
     "//@*[namespace-uri() = '' and starts-with(translate(local-name(), 'ON', 'on'), 'on')]")
+_URL_ATTRIBUTES = lxml.etree.XPath(
+    "//@*[namespace-uri() = '' and contains('|src|href|action|formaction|data|',"
+    " concat('|', translate(local-name(), 'SRCHEFATIOMD', 'srchefatiomd'), '|'))]")
 
 
 

@@ -785,6 +785,9 @@ def _font_zero(font: str) -> bool:
     return False
 
 
+_IMPORTANT = re.compile(r"!\s*important\s*$")
+
+
 @functools.lru_cache(maxsize=256)
 def _declared(style: str) -> dict[str, str]:
     """An element's `style` as name -> value (lowercased, `!important` dropped; the last one
@@ -814,7 +817,7 @@ def _declared(style: str) -> dict[str, str]:
         name, colon, value = declaration.partition(":")
         if colon:
             value = value.strip(_SPACE).lower()
-            bare = value.removesuffix("!important")
+            bare = _IMPORTANT.sub("", value)  # `! important` too (review 159)
             declare(name.strip(_SPACE).lower(), bare.strip(_SPACE), bare != value)
     return found
 
@@ -830,10 +833,13 @@ PAINT, CLIP, OVERFLOW = "paint", "clip", "overflow"
 _CONTAINING_WORDS = re.compile(
     r"transform|scale|rotate|translate|filter|will-change|perspective|contain|visibility|mask"
     r"|clip-path", re.IGNORECASE)
-# (review 156: a mask and a clip-path clip a fixed descendant too)
 _CONTAINING = ("transform", "scale", "rotate", "translate", "filter", "backdrop-filter",
-               "perspective", "mask", "mask-image", "-webkit-mask", "-webkit-mask-image",
-               "clip-path")
+               "perspective")
+# What clips a fixed descendant to the box's own area, though it contains none: whether the
+# fixed box shows depends on that area's size and place, which hulian does not know, so it is
+# counted as containing it (review 156: a mask on a box of no size hid it; review 159: on a
+# large one it shows, sent to review); a `url()` to nothing clips nothing.
+_CLIPS_TO_BOX = ("mask", "mask-image", "-webkit-mask", "-webkit-mask-image", "clip-path")
 
 
 def contains_fixed(style: str) -> bool:
@@ -847,7 +853,10 @@ def contains_fixed(style: str) -> bool:
         declared = _declared(style[:LONGEST_STYLE])
     except RecursionError:
         return True
-    if any(declared.get(name, "none") != "none" for name in _CONTAINING):
+    if any(declared.get(name, "none") not in ("none", "initial", "unset")
+           for name in _CONTAINING) or any(
+            declared.get(name, "none") not in ("none", "initial", "unset")
+            and not declared[name].startswith("url(") for name in _CLIPS_TO_BOX):
         return True
     # review 156: a 3D context, content skipped until in view, `will-change: contain`
     if declared.get("transform-style") == "preserve-3d" or declared.get(
@@ -871,10 +880,12 @@ def placed_on_both_axes(style: str) -> bool:
         declared = _declared(style[:LONGEST_STYLE])
     except RecursionError:
         return False
-    # an offset of `auto` places nothing (review 156)
-    names = {name for name, value in declared.items() if value.split()[:1] != ["auto"]}
-    if "inset" in names:
-        return True
+    # an offset of `auto` places nothing (review 156); `inset` is four sides (review 159:
+    # `inset: auto 0 0 0`, the bottom bar, is placed on both axes, `inset: 0 auto` on one)
+    offsets = {**_sides(declared.get("inset", "")),
+               **{name: value for name, value in declared.items() if name != "inset"}}
+    names = {name for name, value in offsets.items()
+             if value.split()[:1] not in (["auto"], [])}
     return bool(names & {"left", "right", "inset-inline", "inset-inline-start",
                          "inset-inline-end"}) and bool(
         names & {"top", "bottom", "inset-block", "inset-block-start", "inset-block-end"})
@@ -945,9 +956,12 @@ def layout_hides(style: str, *, inline: bool = False,
     overflow = {word for name in ("overflow", "overflow-x", "overflow-y")
                 for word in declared.get(name, "").split()[:2]}
     sized = not inline or "display" in declared
+    display = declared.get("display", "")
     table_part = table_part and position not in ("absolute", "fixed") and (
-        declared.get("float", "none") == "none") and declared.get(
-        "display", "table").startswith(("table", "inline-table"))  # review 156
+        declared.get("float", "none") == "none") and (
+        display not in _NO_TABLE_PART)  # reviews 156, 159
+    if display in ("inline", "contents"):
+        sized = False  # no size applies (an inline box), or no box at all
     if sized and overflow & {"hidden", "clip"} and not any(
             _gives_size(name, value) for name, value in declared.items()):
         shorthand = declared.get("padding", "")
@@ -974,7 +988,11 @@ def layout_hides(style: str, *, inline: bool = False,
                     continue
                 size = _pixels(declared.get(name, "x"))
                 if size is not None and size <= 1:
-                    return OVERFLOW, font_zero
+                    # a mask or clip-path clips its fixed descendants to the box too
+                    clips = any(declared.get(clip, "none") not in ("none", "initial", "unset")
+                                and not declared[clip].startswith("url(")
+                                for clip in _CLIPS_TO_BOX)
+                    return (PAINT if clips else OVERFLOW), font_zero
     return "", font_zero
 
 
@@ -989,9 +1007,10 @@ _SIZE_GIVERS = frozenset({
 
 
 def _gives_size(name: str, value: str) -> bool:
-    """Whether a declaration gives its box a size: one of _SIZE_GIVERS with a length or
-    number above 0 in it (`flex: 1`, `flex: 0 0 390px`, `min-height: 20px`), `auto` for a
-    flex item's share (`flex: auto`), any ratio; not `min-height: auto`, `flex: none`."""
+    """Whether a declaration may give its box a size: one of _SIZE_GIVERS with a value that
+    is not known to give none (0, `none`, `initial`; `auto` but for a flex item's share, or
+    an aspect ratio's alone). A value hulian cannot read (`var()`, `max()`, `10ch`,
+    `-webkit-fit-content`) may (review 159)."""
     if name not in _SIZE_GIVERS:
         return False
     words = _values(value[:256])
@@ -999,22 +1018,26 @@ def _gives_size(name: str, value: str) -> bool:
         return bool(words) and words[0] not in ("auto", "0")
     if name.startswith(("flex", "-webkit-flex", "-ms-flex")) and "auto" in words:
         return True
-    return any(_positive(word) for word in words[:3]) or any(
-        word.startswith("calc(") for word in words)
+    return any(not _gives_nothing(word) for word in words[:3])
 
 
-def _positive(word: str) -> bool:
-    """A length, percentage or plain number above 0, or a size from the content
-    (`fit-content`, `min-content`, `max-content`)."""
-    if word.startswith(("fit-content", "min-content", "max-content")):
+def _gives_nothing(word: str) -> bool:
+    """A value known to give no size: a length or number of 0, `auto`, `none`, `initial`."""
+    if word in ("auto", "none", "initial", "unset"):
         return True
     length = _pixels(word)
     if length is not None:
-        return length > 0
+        return length <= 0
     try:
-        return 0 < float(word.removesuffix("%")) < float("inf")
+        return float(word.removesuffix("%")) <= 0
     except ValueError:
         return False
+
+
+# Displays that make a table's element no table part (a cell laid out as a block); `revert`
+# and the table displays keep it one (review 159).
+_NO_TABLE_PART = frozenset({"block", "inline-block", "flex", "inline-flex", "grid",
+                            "inline-grid", "flow-root", "list-item"})
 
 
 def _point_polygon(clip_path: str) -> bool:
@@ -1118,16 +1141,18 @@ def _off_page(declared: dict[str, str], position: str) -> bool:
         padding = paddings.get(name, "0")
         given_back = _pixels(padding)
         if given_back is None:
-            # a padding not read (`calc(1000px + 1em)`) gives back its largest length in
-            # pixels (review 154), a `var()` or `inherit` nothing (review 156)
-            given_back = max((float(number) for number in _PX_TERM.findall(padding[:256])),
-                             default=0.0)
+            # a padding not read gives back the largest length in it (`calc(1000px + 1em)`,
+            # `calc(100em + 1px)`, a `var()`'s fallback; reviews 154, 159), or, with none
+            # written out (`var(--b)`, `inherit`), may give back all (review 159)
+            lengths = [_pixels(term) for term in _LENGTH_TERM.findall(padding[:256])]
+            known = [length for length in lengths if length is not None]
+            given_back = max(known) if known else -offset if offset is not None else 0.0
         if offset is not None and offset + given_back <= -far:
             return True
     return False
 
 
-_PX_TERM = re.compile(r"(\d{1,9}(?:\.\d{1,9})?)px")
+_LENGTH_TERM = re.compile(r"\d{1,9}(?:\.\d{1,9})?[a-z%]{0,4}")
 
 
 def _degenerate(transform: str) -> bool:
