@@ -37,7 +37,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from playwright._impl._errors import TargetClosedError  # not exported; scrapy-playwright's too
 from playwright.async_api import Browser, Page
@@ -147,6 +147,13 @@ class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[mis
 
     async def start(self) -> None:
         self._directory = tempfile.mkdtemp(prefix="hulian-browser-")
+        self._directories = [*getattr(self, "_directories", []), self._directory]
+        if len(self._directory) < _LONGEST_TMPDIR:
+            # Chromium's own temporary files too (review 160: a Chromium killed left its
+            # singleton's directory in the user's); not where its socket's path would not fit
+            self.config.launch_options["env"] = {  # a copy: the handlers share the settings'
+                **(self.config.launch_options.get("env") or os.environ),
+                "TMPDIR": self._directory}
         with _temporary_directory_for_children(self._directory):
             await super().start()
 
@@ -154,21 +161,28 @@ class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[mis
         try:
             await super().close()
         finally:
-            if self._directory is not None:
-                shutil.rmtree(self._directory, ignore_errors=True)
+            # every driver's: a Chromium that outlived its killed driver wrote into its
+            # directory after it was removed (review 160)
+            for directory in getattr(self, "_directories", []):
+                shutil.rmtree(directory, ignore_errors=True)
 
     async def launch_browser(self) -> Browser:
-        if self.playwright is not None and _driver_gone(self.playwright):
-            logger.warning("Playwright's driver died: starting a new one")
-            with contextlib.suppress(Exception):  # what is left of the old one
-                await asyncio.wait_for(self.close(), CLOSE_TIMEOUT_S)
-            await self.start()
-        browser: Browser = await super().launch_browser()
+        try:
+            if self.playwright is not None and _driver_gone(self.playwright):
+                logger.warning("Playwright's driver died: starting a new one")
+                with contextlib.suppress(Exception):  # what is left of the old one
+                    await asyncio.wait_for(super().close(), CLOSE_TIMEOUT_S)
+                if self._directory is not None:
+                    shutil.rmtree(self._directory, ignore_errors=True)
+                await asyncio.wait_for(self.start(), _START_TIMEOUT_S)
+            browser: Browser = await asyncio.wait_for(super().launch_browser(),
+                                                      _START_TIMEOUT_S)
+        except (Exception, TimeoutError) as failure:
+            # each render that needs a browser says so (review 160: `download_error:unknown`)
+            raise RenderCrashed(f"no browser could be launched: {failure!r}") from failure
         return browser
 
 
-# Set on a render tried again after its driver died: it is not tried a third time.
-_RETRIED = "hulian_render_retried"
 async def _picture(page: Page, request: Request) -> None:
     """The page as Chromium shows it, whole, stored where the request asks; a page Chromium
     cannot picture (3,000,000 px tall: "Unable to capture screenshot", an adversarial review)
@@ -203,6 +217,49 @@ async def remember_page(page: Page, request: Request) -> None:
     deadline, bound = request.meta[_DEADLINE]
     deadline.reschedule(asyncio.get_running_loop().time() + bound)
 
+
+class _Turns:
+    """First tries of renders run side by side; a second try (after the browser died or a
+    page crashed) runs alone: it waits for the tries in flight to end and keeps new ones
+    waiting until it ends."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+        self._in_flight = 0
+        self._alone = False
+
+    @contextlib.asynccontextmanager
+    async def first_try(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._alone)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def alone(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._alone)
+            self._alone = True
+            await self._changed.wait_for(lambda: self._in_flight == 0)
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._alone = False
+                self._changed.notify_all()
+
+
+# A driver's start or a browser's launch that takes longer has failed (a start that hung held
+# the launch lock, and every render behind it, for good).
+_START_TIMEOUT_S = 60.0
+# Chromium's singleton socket lives in its TMPDIR, and a socket's path is at most ~108 bytes:
+# past this TMPDIR's length Chromium does not start (review 160).
+_LONGEST_TMPDIR = 56
 
 # How many renders waiting for a dead driver's page slots are woken (more than Scrapy ever
 # has in flight): they then fail at once, and are tried again on the new driver.
@@ -259,27 +316,35 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         if not request.meta.get("playwright"):
             plain: Response = await super().download_request(request)
             return plain
-        generation = self._driver_generation
-        try:
-            return await self._bounded_render(request)
-        except Exception as failure:
-            # The driver died (under this render or one beside it), or the page's renderer
-            # crashed (its heap bound passed, say) or Chromium died: one try more, on a new
-            # page (and driver).
-            if not (await self._forget_a_dead_driver(since=generation)
-                    or isinstance(failure, TargetClosedError)):
+        async with self._turns.first_try():
+            generation = self._driver_generation
+            try:
+                return await self._bounded_render(request)
+            except Exception as failure:
+                # The driver died (under this render or one beside it), or the page's
+                # renderer crashed (its heap bound passed, say) or Chromium died: one try
+                # more, on a new page (and driver).
+                if not (await self._forget_a_dead_driver(since=generation)
+                        or isinstance(failure, TargetClosedError)):
+                    raise
+                first_failure = failure
+        # The try more runs alone: the page that killed the driver, tried again, kills it
+        # again, and a render beside it, first try or second, would fail too (review 160:
+        # benign seeds lost beside several killers).
+        async with self._turns.alone():
+            generation = self._driver_generation
+            try:
+                return await self._bounded_render(request)
+            except Exception as failure:
+                if await self._forget_a_dead_driver(since=generation) or isinstance(
+                        failure, TargetClosedError):
+                    raise RenderCrashed(f"{request.url}: {failure}; first: {first_failure}"
+                                        ) from failure
                 raise
-            if request.meta.get(_RETRIED):
-                raise RenderCrashed(f"{request.url}: {failure}") from failure
-        request.meta[_RETRIED] = True
-        # One retry at a time: the page that killed the driver, tried again, kills it again,
-        # and a render in flight beside it would fail its second try too.
-        async with self._retries:
-            return await self.download_request(request)
 
     @functools.cached_property
-    def _retries(self) -> asyncio.Lock:
-        return asyncio.Lock()
+    def _turns(self) -> _Turns:
+        return _Turns()
 
     # Counts the drivers forgotten: a render that failed while the driver it started on was
     # forgotten (by a render that failed beside it) failed for the driver too.
