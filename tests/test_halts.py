@@ -173,6 +173,21 @@ HALTS = {
     "an emitter's tap": "bus.on('tap', function () { window.close() }); bus.emit('tap')",
     # a callback called with no `this` has the window's (sloppy mode)
     "forEach's callback's this": "[1].forEach(function () { this.close() })",
+    # review 161: aliases of the window listening, and `this` given on from a function's
+    # expression called plainly or an arrow
+    "the top level's this kept and listening": (
+        "var w = this; w.addEventListener('load', function () { this.close() })"),
+    "an IIFE's parameter given the window, listening": (
+        "(function (w) { w.addEventListener('load', function () { this.close() }) })(window)"),
+    "UMD's root listening": (
+        "(function (root) { root.addEventListener('load', function () { this.close() }) })"
+        "(this)"),
+    "a destructured defaultView listening": (
+        "let {defaultView: w} = document; w.addEventListener('load', function () {"
+        " this.close() })"),
+    "this given on from a function's expression called plainly": (
+        "var g = function () { f.call(this) }; g(); function f() { this.close() }"),
+    "this given on from an arrow": "var h = () => f.call(this); h(); function f() { this.close() }",
 }
 
 # Nothing here closes or reopens: Chromium reaches the target after each.
@@ -269,6 +284,8 @@ HOLDS_NOTHING = {
     "this given on in jQuery's each": (
         "$('dialog').each(function () { dismiss.call(this) });"
         " function dismiss() { if (this.open) this.close() }"),
+    # review 161: jQuery's map and filter give their callback the element
+    "jQuery's map's this": "$('dialog').map(function () { this.close() })",
 }
 
 
@@ -350,6 +367,15 @@ HANDLER_PAGES = [
      " window.close() } b.click(0)</script></body>", True),
     ("<body><a id=b onclick='window.close()'>x</a><script>var x = 1</script><script>"
      "b.click(x)</script></body>", True),
+    # review 161: a script the page inserts may call a global; U+FEFF is a space to scripts;
+    # an escape that names no letter leaves the close button's function unread
+    ("<body><script>function onYouTubeIframeAPIReady() { window.close() } var tag ="
+     " document.createElement('script'); tag.src = '/api'; document.head.appendChild(tag)"
+     "</script></body>", True),
+    ("<body><script>function closeWin() { window.close() } closeWin\ufeff()</script></body>",
+     True),
+    ("<body><button onclick='closeWin()'>关闭</button><script>var msg = 'Don\\u2019t';"
+     " function closeWin() { window.close() }</script></body>", False),
 ]
 
 

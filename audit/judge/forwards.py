@@ -139,7 +139,8 @@ def _page_halts(page: Page) -> bool:
     loads, written = page.other_callers()
     counted = (*texts, *written)
     mentions = None if any(halts.NAMED_AT_RUN_TIME.search(text) for text in counted) else (
-        halts.mentions(counted, globals_called=loads))
+        halts.mentions(counted, globals_called=loads or any(
+            halts.LOADS_SCRIPTS.search(text) for text in texts)))
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
     steps = MAX_TREE_STEPS
     # the page's code, by its hash taken once (a key holding the tuple hashed it again for each

@@ -72,10 +72,16 @@ _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand", "s
 # (`window[name]()`), `eval`, `Function`; or by a name written in escapes, which the count
 # below does not read (`\u0063loseWin()`, review 158). (Not seen: a computed member kept and
 # called later, a timer given a string made at run time.)
-NAMED_AT_RUN_TIME = re.compile(r"\]\s*\(|\beval\b|\bFunction\s*\(|\\[ux]")
+NAMED_AT_RUN_TIME = re.compile(
+    r"\]\s*\(|\beval\b|\bFunction\s*\("
+    # an escape of a letter, a digit, `_` or `$` (not `'Don\u2019t'`: review 161)
+    r"|\\(?:u\{?0{0,4}|x)(?:[46][1-9a-fA-F]|[57][0-9aA]|3[0-9]|24|5[fF])",)
 # A name as the count reads it: ASCII letters, digits, `_` and `$`, and any character past
 # ASCII but spaces (review 158: `关闭窗口()` and a name with a combining mark were not counted).
-_IDENTIFIER = re.compile(r"(?:[A-Za-z0-9_$]|[^\x00-\x7f\s])+")
+_IDENTIFIER = re.compile(r"(?:[A-Za-z0-9_$]|[^\x00-\x7f\s\ufeff])+")  # U+FEFF: JS's space
+# What loads a script at run time: a `<script>` made by a script, an import, a worker's
+# (review 161: the YouTube snippet inserts the script that calls onYouTubeIframeAPIReady).
+LOADS_SCRIPTS = re.compile(r"createElement\s*\(\s*['\"`]script|\bimport\b|importScripts")
 # Set in mentions' answer where the page loads scripts: its global functions may be called by
 # them by a name it never writes.
 GLOBALS_CALLED = " globals called"
@@ -101,6 +107,10 @@ _LATER_CALLERS = frozenset({"setTimeout", "setInterval", "requestAnimationFrame"
 # Callers that call what they are given with no `this` (sloppy mode: the window's).
 _NO_THIS_CALLERS = frozenset({"then", "catch", "finally", "queueMicrotask", "forEach", "map",
                               "filter", "some", "every", "reduce", "find"})
+# Of these, those whose callback's `this` is the window's (jQuery's `map` and `filter` give the
+# element: review 161).
+_WINDOW_THIS_CALLERS = frozenset({"then", "catch", "finally", "queueMicrotask", "forEach",
+                                  "some", "every", "reduce", "find"})
 # Operators whose value is one of their operands.
 _EITHER = frozenset({"||", "&&", "??"})
 # How deep a timer's string in a timer's string is read (past it: held).
@@ -327,12 +337,12 @@ class _Reader:
                 name, value = field(node, "name"), field(node, "value")
                 if not inside:
                     self._gather_binding(name, value)
-                self._gather_kept(name, value)
+                self._gather_kept(name, value, enclosing)
             elif kind == "assignment_expression":
                 left, right = field(node, "left"), field(node, "right")
                 if not inside:
                     self._gather_binding(left, right)
-                self._gather_kept(left, right)
+                self._gather_kept(left, right, enclosing)
                 if left is not None and right is not None and self._window_handler(left):
                     self.window_this.add(right.id)  # `window.onload = function…`
                     if right.type == "identifier":
@@ -359,7 +369,8 @@ class _Reader:
             inside = (inside or kind in _FUNCTIONS or kind in ("class", "class_declaration")
                       or (in_block and kind == "lexical_declaration"))
             in_block = in_block or kind == "statement_block"
-            enclosing = node if kind in _FUNCTIONS else enclosing
+            # an arrow's `this` is the function's around it (review 161)
+            enclosing = node if kind in _FUNCTIONS and kind != "arrow_function" else enclosing
             stack.extend((child, inside, in_block, enclosing)
                          for child in reversed(node.named_children))
         for callee_name, function in self.given_this:
@@ -374,24 +385,41 @@ class _Reader:
                 # a function's expression: the window's `this` where it is called at once or
                 # by a timer or the window (review 158: an element's listener's, jQuery's
                 # `.each` callback's, is the element)
-                window = (function.id in self.called or function.id in self.window_this) and (
-                    own not in self.constructed)
+                window = (function.id in self.called or function.id in self.window_this
+                          or own in self.plain_calls) and own not in self.constructed
             if window and function.id not in self.owned:
                 self.plain_calls.add(callee_name)
             else:
                 self.escaped.add(callee_name)
 
-    def _gather_kept(self, name: Node | None, value: Node | None) -> None:
+    def _gather_kept(self, name: Node | None, value: Node | None,
+                     enclosing: Node | None) -> None:
         """In any scope: a name given an object made by `new` or a call, or the window (an
-        alias), and a function's expression's name."""
-        if name is None or value is None or name.type != "identifier":
+        alias: `var w = window` in a function, `var w = this` at the top level, `let
+        {defaultView: w} = document`; review 161), and a function's expression's name."""
+        if name is None or value is None:
+            return
+        if name.type == "object_pattern":
+            source = self.kind(value, None)
+            for part in children(name):
+                self.step()
+                if part.type == "pair_pattern":
+                    target = field(part, "value")
+                    if (target is not None and target.type == "identifier" and _property_of(
+                            source, self._name(field(part, "key"))) == WINDOW):
+                        self.window_aliases.add(self._name(target))
+                elif part.type == "shorthand_property_identifier_pattern" and _property_of(
+                        source, self._name(part)) == WINDOW:
+                    self.window_aliases.add(self._name(part))
+            return
+        if name.type != "identifier":
             return
         if value.type in ("new_expression", "call_expression"):
             self.objects.add(self._name(name))  # `var es = new EventSource(…)`, `ws = …`
         elif value.type in _FUNCTIONS:
             self.function_names[value.id] = self._name(name)
-        elif self.kind(value, None) == WINDOW:
-            self.window_aliases.add(self._name(name))  # `var w = window` in a function
+        elif self.kind(value, None) == WINDOW or (value.type == "this" and enclosing is None):
+            self.window_aliases.add(self._name(name))
 
     def _gather_binding(self, name: Node | None, value: Node | None) -> None:
         if name is None or name.type != "identifier":
@@ -461,6 +489,7 @@ class _Reader:
             inner = field(inner, "right")  # `(el.onclick = function…)()`: called at once
         if inner is not None and inner.type in _FUNCTIONS:
             self.called[inner.id] = (call, "")
+            self._gather_parameters(inner, call, enclosing)
         name = (method if callee is not None and callee.type == "member_expression"
                 else self._name(callee) if callee is not None
                 and callee.type == "identifier" else "")
@@ -486,10 +515,11 @@ class _Reader:
             self._this_given(given[1], enclosing, named)  # `items.forEach(f, this)`
         elif name in _NO_THIS_CALLERS:
             self.plain_calls.update(named)
-            # sloppy mode: a callback called with no `this` has the window's
-            self.window_this.update(argument.id for argument in given
-                                    if argument.type in ("function_expression",
-                                                         "generator_function"))
+            if name in _WINDOW_THIS_CALLERS:
+                # sloppy mode: a callback called with no `this` has the window's
+                self.window_this.update(argument.id for argument in given
+                                        if argument.type in ("function_expression",
+                                                             "generator_function"))
         elif method in ("call", "apply", "bind") and callee is not None:
             inner = field(callee, "object")
             if inner is not None and inner.type == "identifier":
@@ -500,6 +530,21 @@ class _Reader:
                     # `f.call(tip)`: this is tip; `Base.call(this)` in a constructor: the new
                     # object (review 153)
                     self._this_given(first, enclosing, {self._name(inner)})
+
+    def _gather_parameters(self, function: Node, call: Node, enclosing: Node | None) -> None:
+        """A function called at once with the window (or the top level's `this`, UMD's
+        `root`): its parameter is an alias of it (review 161)."""
+        parameters = field(function, "parameters") or field(function, "parameter")
+        arguments = field(call, "arguments")
+        if parameters is None or arguments is None:
+            return
+        names = [parameters] if parameters.type == "identifier" else children(parameters)
+        for parameter, argument in zip(names, children(arguments), strict=False):
+            self.step()
+            if parameter.type == "identifier" and (
+                    (argument.type == "this" and enclosing is None)
+                    or self.kind(argument, None) == WINDOW):
+                self.window_aliases.add(self._name(parameter))
 
     def _this_given(self, this: Node | None, enclosing: Node | None,
                     names: set[str]) -> str | None:
@@ -628,8 +673,8 @@ class _Reader:
         if self.mentions is None or function.type not in ("function_declaration",
                                                           "generator_function_declaration"):
             return False
-        if context.scope.parent is None and GLOBALS_CALLED in self.mentions:
-            return False
+        if context.function_scope.parent is None and GLOBALS_CALLED in self.mentions:
+            return False  # a global one (in a block too: Annex B, review 161)
         name = field(function, "name")
         return name is not None and self.mentions.get(self._name(name), 0) <= 1
 
