@@ -188,6 +188,8 @@ HALTS = {
     "this given on from a function's expression called plainly": (
         "var g = function () { f.call(this) }; g(); function f() { this.close() }"),
     "this given on from an arrow": "var h = () => f.call(this); h(); function f() { this.close() }",
+    "an arrow IIFE's parameter given the top level's this": (
+        "((w) => { w.addEventListener('load', function () { this.close() }) })(this)"),
 }
 
 # Nothing here closes or reopens: Chromium reaches the target after each.
@@ -286,6 +288,20 @@ HOLDS_NOTHING = {
         " function dismiss() { if (this.open) this.close() }"),
     # review 161: jQuery's map and filter give their callback the element
     "jQuery's map's this": "$('dialog').map(function () { this.close() })",
+    # review 162: a minified UMD header's root is that function's alias, not every `e`'s; a
+    # top-level `_this` is not every method's; a class field's arrow's `this` is the instance
+    "a minified UMD bundle's socket listener": (
+        "!function(e,t){'object'==typeof exports?module.exports=t():e.RWS=t()}(this,function(){"
+        "function n(e){e.addEventListener('error',function(){this.close()})}"
+        " n(new WebSocket('ws://127.0.0.1:1/')); return n})"),
+    "a method's own _this beside a top-level one": (
+        "var _this = this; function onTimeout() { this.close() } var Popup = (function () {"
+        " function Popup(el) { this.el = el } Popup.prototype.show = function () {"
+        " var _this = this.el; setTimeout(function () { onTimeout.call(_this) }, 10) };"
+        " return Popup })(); new Popup(d)"),
+    "a class field's arrow": (
+        "function shut() { this.close() } class D { g = () => shut.call(this) }"
+        " var x = new D(); x.g()"),
 }
 
 
@@ -376,6 +392,11 @@ HANDLER_PAGES = [
      True),
     ("<body><button onclick='closeWin()'>关闭</button><script>var msg = 'Don\\u2019t';"
      " function closeWin() { window.close() }</script></body>", False),
+    # review 162: a name in escapes is counted as it is read; the word import loads nothing
+    ("<body><script>function ferm\\u00e9() { close() } onload = function () {"
+     " ferm\\u00e9() }</script></body>", True),
+    ("<body><button onclick='closeWin()'>关闭</button><script>var msg = 'You can import"
+     " contacts later'; function closeWin() { window.close() }</script></body>", False),
 ]
 
 

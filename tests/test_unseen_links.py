@@ -175,6 +175,9 @@ IN_SIGHT = {
     "a fixed link in a clip with an initial mask": (
         "<div style='width:0;height:0;overflow:hidden;-webkit-mask-image:initial'><a style="
         "'position:fixed;top:10px;left:10px' {link}</div>"),
+    # review 163
+    "a box of no box, floated": "<div style='float:left;display:contents;height:0;"
+                                "overflow:hidden'><a {link}</div>",
 }
 
 
@@ -281,6 +284,20 @@ OUT_OF_SIGHT = {
     "a fixed link with auto offsets in a box off the page": (
         "<div style='position:absolute;left:-9999px'><a style='position:fixed;top:auto;"
         "left:auto' {link}</div>"),
+    # review 163 (Chromium: no tap reaches each)
+    "the old IE fix, floated and inline, no height": (
+        "<div style='float:left;display:inline;height:0;width:100px;overflow:hidden'><a {link}"
+        "</div>"),
+    "an absolute link in an old WebKit transform off the page": (
+        "<div style='margin-left:-9999px'><div style='-webkit-transform:translateZ(0)'><a "
+        "style='position:absolute;top:0;left:0' {link}</div></div>"),
+    "an absolute link placed left initially, off the page": (
+        "<div style='margin-left:-9999px'><a style='position:absolute;top:0;left:initial' "
+        "{link}</div>"),
+    "an inherited minimum height": "<div style='height:0;overflow:hidden;min-height:inherit'>"
+                                   "<a {link}</div>",
+    "a minimum width, no height": "<div style='height:0;overflow:hidden;min-width:var(--w)'>"
+                                  "<a {link}</div>",
     # review 159
     "no height, important with a space": "<div style='height:0 ! important;overflow:hidden'>"
                                          "<a {link}</div>",

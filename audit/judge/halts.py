@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from audit.judge.jstree import Node, children, field, literal, name_of, parse
+from audit.judge.jstree import Node, children, field, literal, name_of, parse, unescape
 from audit.web import events
 
 # No name or key of interest is longer: longer ones are not un-escaped (review 145: 500 KB of
@@ -69,19 +69,19 @@ _MICROTASKS = frozenset({"then", "catch", "finally", "queueMicrotask"})
 _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand", "submit",
                     "reset", "select", "focus", "blur", "trigger", "triggerHandler"})
 # What may call a function by a name made at run time: a call of a computed member
-# (`window[name]()`), `eval`, `Function`; or by a name written in escapes, which the count
-# below does not read (`\u0063loseWin()`, review 158). (Not seen: a computed member kept and
-# called later, a timer given a string made at run time.)
-NAMED_AT_RUN_TIME = re.compile(
-    r"\]\s*\(|\beval\b|\bFunction\s*\("
-    # an escape of a letter, a digit, `_` or `$` (not `'Don\u2019t'`: review 161)
-    r"|\\(?:u\{?0{0,4}|x)(?:[46][1-9a-fA-F]|[57][0-9aA]|3[0-9]|24|5[fF])",)
+# (`window[name]()`), `eval`, `Function`. (Not seen: a computed member kept and called later,
+# a timer given a string made at run time.) Names written in escapes are read by the count
+# (`\u0063loseWin()`, `ferm\u00e9()`: reviews 158, 162).
+NAMED_AT_RUN_TIME = re.compile(r"\]\s*\(|\beval\b|\bFunction\s*\(")
 # A name as the count reads it: ASCII letters, digits, `_` and `$`, and any character past
 # ASCII but spaces (review 158: `关闭窗口()` and a name with a combining mark were not counted).
 _IDENTIFIER = re.compile(r"(?:[A-Za-z0-9_$]|[^\x00-\x7f\s\ufeff])+")  # U+FEFF: JS's space
 # What loads a script at run time: a `<script>` made by a script, an import, a worker's
 # (review 161: the YouTube snippet inserts the script that calls onYouTubeIframeAPIReady).
-LOADS_SCRIPTS = re.compile(r"createElement\s*\(\s*['\"`]script|\bimport\b|importScripts")
+LOADS_SCRIPTS = re.compile(
+    r"createElement\s*\(\s*['\"`]script|importScripts|\bimport\s*(?:\(|['\"`{*]|[\w$]+\s+from\b)"
+    # the analytics snippets' `o.async = 1` (GA, GTM, the pixel: `createElement(o)`, review 162)
+    r"|\.async\s*=\s*(?:1|!0|true)\b")
 # Set in mentions' answer where the page loads scripts: its global functions may be called by
 # them by a name it never writes.
 GLOBALS_CALLED = " globals called"
@@ -92,7 +92,7 @@ def mentions(texts: tuple[str, ...], *, globals_called: bool = False) -> dict[st
     `globals_called`: the page loads scripts, which may call its global functions."""
     counts: dict[str, int] = {}
     for text in texts:
-        for name in _IDENTIFIER.findall(text):
+        for name in _IDENTIFIER.findall(unescape(text)):
             counts[name] = counts.get(name, 0) + 1
     if globals_called:
         counts[GLOBALS_CALLED] = 1
@@ -192,7 +192,10 @@ class _Reader:
         # `new` or a call (whose listeners' `this` is that object); functions' variable names.
         self.given_this: list[tuple[str, Node]] = []
         self.objects: set[str] = set()
-        self.window_aliases: set[str] = set()
+        # (name, the function that binds it: None at the top level): an alias of the window
+        # honoured in that function only (review 162: a minified UMD header's `e` made every
+        # function's own `e` one)
+        self.window_aliases: set[tuple[str, int | None]] = set()
         self.function_names: dict[int, str] = {}
 
     def step(self, count: int = 1) -> None:
@@ -369,8 +372,10 @@ class _Reader:
             inside = (inside or kind in _FUNCTIONS or kind in ("class", "class_declaration")
                       or (in_block and kind == "lexical_declaration"))
             in_block = in_block or kind == "statement_block"
-            # an arrow's `this` is the function's around it (review 161)
-            enclosing = node if kind in _FUNCTIONS and kind != "arrow_function" else enclosing
+            # an arrow's `this` is the function's around it (review 161); a class's fields'
+            # the instance's (review 162)
+            enclosing = node if (kind in _FUNCTIONS and kind != "arrow_function") or kind in (
+                "class", "class_declaration") else enclosing
             stack.extend((child, inside, in_block, enclosing)
                          for child in reversed(node.named_children))
         for callee_name, function in self.given_this:
@@ -379,14 +384,17 @@ class _Reader:
             # method's (review 153)
             own = self.function_names.get(function.id) or (
                 self._name(field(function, "name")) if field(function, "name") else "")
-            if function.type == "function_declaration":
+            if function.type in ("class", "class_declaration"):
+                window = False
+            elif function.type == "function_declaration":
                 window = not (own in self.constructed or own in self.escaped)
             else:
                 # a function's expression: the window's `this` where it is called at once or
                 # by a timer or the window (review 158: an element's listener's, jQuery's
                 # `.each` callback's, is the element)
                 window = (function.id in self.called or function.id in self.window_this
-                          or own in self.plain_calls) and own not in self.constructed
+                          or (own != "" and own in self.plain_calls)) and (
+                    own not in self.constructed)
             if window and function.id not in self.owned:
                 self.plain_calls.add(callee_name)
             else:
@@ -407,10 +415,10 @@ class _Reader:
                     target = field(part, "value")
                     if (target is not None and target.type == "identifier" and _property_of(
                             source, self._name(field(part, "key"))) == WINDOW):
-                        self.window_aliases.add(self._name(target))
+                        self.window_aliases.add((self._name(target), _id(enclosing)))
                 elif part.type == "shorthand_property_identifier_pattern" and _property_of(
                         source, self._name(part)) == WINDOW:
-                    self.window_aliases.add(self._name(part))
+                    self.window_aliases.add((self._name(part), _id(enclosing)))
             return
         if name.type != "identifier":
             return
@@ -419,7 +427,7 @@ class _Reader:
         elif value.type in _FUNCTIONS:
             self.function_names[value.id] = self._name(name)
         elif self.kind(value, None) == WINDOW or (value.type == "this" and enclosing is None):
-            self.window_aliases.add(self._name(name))
+            self.window_aliases.add((self._name(name), _id(enclosing)))
 
     def _gather_binding(self, name: Node | None, value: Node | None) -> None:
         if name is None or name.type != "identifier":
@@ -544,7 +552,11 @@ class _Reader:
             if parameter.type == "identifier" and (
                     (argument.type == "this" and enclosing is None)
                     or self.kind(argument, None) == WINDOW):
-                self.window_aliases.add(self._name(parameter))
+                # an arrow's names are looked up from the function around it (arrows are no
+                # enclosing function of their own here)
+                self.window_aliases.add((self._name(parameter), function.id
+                                         if function.type != "arrow_function"
+                                         else _id(enclosing)))
 
     def _this_given(self, this: Node | None, enclosing: Node | None,
                     names: set[str]) -> str | None:
@@ -563,7 +575,8 @@ class _Reader:
             # alias of it (`var w = window` in a function), else an object (a parameter, one
             # assigned `new WebSocket`: review 158)
             name = self._name(this)
-            what = WINDOW if name in self.window_aliases and name not in self.objects else None
+            what = WINDOW if ((name, _id(enclosing)) in self.window_aliases
+                              and name not in self.objects) else None
             if what is None:
                 self.escaped.update(names)
                 return None
@@ -928,6 +941,10 @@ def _resolved_promise(node: Node | None, source: bytes) -> bool:
             and name_of(field(callee, "property"), source) == "resolve"
             and all(value.type in ("number", "string", "true", "false", "null", "undefined")
                     for value in values))
+
+
+def _id(node: Node | None) -> int | None:
+    return None if node is None else node.id
 
 
 def _edge(nodes: list[Node], index: int) -> Node | None:

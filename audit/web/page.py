@@ -407,6 +407,8 @@ class _Sight:
         escapes its ancestors' clips (review 150: a fixed box, unless a box contains it;
         review 154: an absolute box whose containing block is outside the clipping box; a
         fixed box with no offsets of its own sits where its ancestors put it)."""
+        if style is None and not hidden and el.get("hidden") is None:
+            return self  # most elements: nothing to change (a new _Sight each cost a plan 15 %)
         hides = self.hides or hidden or el.get("hidden") is not None or (
             style is not None and stylesheet.inline_hides(style))
         position = (stylesheet.position_of(style)

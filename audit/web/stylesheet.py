@@ -834,7 +834,7 @@ _CONTAINING_WORDS = re.compile(
     r"transform|scale|rotate|translate|filter|will-change|perspective|contain|visibility|mask"
     r"|clip-path", re.IGNORECASE)
 _CONTAINING = ("transform", "scale", "rotate", "translate", "filter", "backdrop-filter",
-               "perspective")
+               "perspective", "-webkit-transform", "-webkit-filter", "-webkit-perspective")
 # What clips a fixed descendant to the box's own area, though it contains none: whether the
 # fixed box shows depends on that area's size and place, which hulian does not know, so it is
 # counted as containing it (review 156: a mask on a box of no size hid it; review 159: on a
@@ -885,7 +885,7 @@ def placed_on_both_axes(style: str) -> bool:
     offsets = {**_sides(declared.get("inset", "")),
                **{name: value for name, value in declared.items() if name != "inset"}}
     names = {name for name, value in offsets.items()
-             if value.split()[:1] not in (["auto"], [])}
+             if value.split()[:1] not in (["auto"], ["initial"], ["unset"], [])}
     return bool(names & {"left", "right", "inset-inline", "inset-inline-start",
                          "inset-inline-end"}) and bool(
         names & {"top", "bottom", "inset-block", "inset-block-start", "inset-block-end"})
@@ -960,10 +960,15 @@ def layout_hides(style: str, *, inline: bool = False,
     table_part = table_part and position not in ("absolute", "fixed") and (
         declared.get("float", "none") == "none") and (
         display not in _NO_TABLE_PART)  # reviews 156, 159
-    if display in ("inline", "contents"):
-        sized = False  # no size applies (an inline box), or no box at all
-    if sized and overflow & {"hidden", "clip"} and not any(
-            _gives_size(name, value) for name, value in declared.items()):
+    if display == "contents" or (display == "inline" and position not in ("absolute", "fixed")
+                                 and declared.get("float", "none") == "none"):
+        # no size applies (an inline box), or no box at all; a float or an absolute box is a
+        # block whatever its display (review 163: the `float:left;display:inline` fix)
+        sized = False
+    # what a minimum or a flex share gives a size to: the height, the width, or both
+    rescued = {axis for name, value in declared.items() if _gives_size(name, value)
+               for axis in _AXES_GIVEN.get(name, ("height", "width"))}
+    if sized and overflow & {"hidden", "clip"} and rescued != {"height", "width"}:
         shorthand = declared.get("padding", "")
         padding = _sides(shorthand)
         if shorthand and not padding:  # `padding: 0 0 calc(…)`: not read, may give a size
@@ -977,7 +982,8 @@ def layout_hides(style: str, *, inline: bool = False,
         # a zero height is given one back by a top or bottom padding, a width by a side one
         for names, across in ((("height", "block-size", "max-height"), ("top", "bottom")),
                               (("width", "inline-size", "max-width"), ("left", "right"))):
-            if any(_pixels(padding.get(side, "0")) != 0 for side in across):
+            if names[0] in rescued or any(
+                    _pixels(padding.get(side, "0")) != 0 for side in across):
                 continue
             for name in names:
                 if table_part:
@@ -1000,6 +1006,10 @@ def layout_hides(style: str, *, inline: bool = False,
 # (the older WebKit and IE spellings too: review 154, `-webkit-box-flex: 1; width: 0`), an
 # aspect ratio; by name, not prefix (review 156: `-ms-flex-align`, `flex-direction` give
 # none).
+# The axis a minimum gives a size to (the others, both).
+_AXES_GIVEN: dict[str, tuple[str, ...]] = {
+    "min-width": ("width",), "min-inline-size": ("width",), "min-height": ("height",),
+    "min-block-size": ("height",)}
 _SIZE_GIVERS = frozenset({
     "min-width", "min-height", "min-inline-size", "min-block-size", "flex", "flex-grow",
     "flex-basis", "-webkit-flex", "-webkit-box-flex", "-moz-box-flex", "-ms-flex",
@@ -1022,8 +1032,9 @@ def _gives_size(name: str, value: str) -> bool:
 
 
 def _gives_nothing(word: str) -> bool:
-    """A value known to give no size: a length or number of 0, `auto`, `none`, `initial`."""
-    if word in ("auto", "none", "initial", "unset"):
+    """A value known to give no size: a length or number of 0, `auto`, `none`, `initial`, the
+    parent's (`inherit`: a minimum is seldom inherited; review 163)."""
+    if word in ("auto", "none", "initial", "unset", "inherit", "revert", "revert-layer"):
         return True
     length = _pixels(word)
     if length is not None:
