@@ -397,6 +397,14 @@ HANDLER_PAGES = [
      " ferm\\u00e9() }</script></body>", True),
     ("<body><button onclick='closeWin()'>关闭</button><script>var msg = 'You can import"
      " contacts later'; function closeWin() { window.close() }</script></body>", False),
+    # review 165: an escaped eval in a handler, a doubly escaped name in a timer's string, a
+    # module importing a default and names
+    ("<body onload=\"\\u0065val('close' + 'Win()')\"><script>function closeWin() { close() }"
+     "</script></body>", True),
+    ("<body><script>function closeWin() { close() } setTimeout('\\\\u0063loseWin()', 10)"
+     "</script></body>", True),
+    ("<body><script>function closeWin() { close() }</script><script type=module>import a,"
+     " {b} from '/m.js'</script></body>", True),
 ]
 
 

@@ -284,6 +284,12 @@ OUT_OF_SIGHT = {
     "a fixed link with auto offsets in a box off the page": (
         "<div style='position:absolute;left:-9999px'><a style='position:fixed;top:auto;"
         "left:auto' {link}</div>"),
+    # review 165 (Chromium: no tap reaches each)
+    "a visually hidden span taken out of the flow": (
+        "<span style='position:absolute;width:0;height:0;overflow:hidden'><a {link}</span>"),
+    "an old WebKit scale of 0": "<a style='display:inline-block;-webkit-transform:scale(0)' "
+                                "{link}",
+    "an old WebKit clip to nothing": "<a style='-webkit-clip-path:circle(0)' {link}",
     # review 163 (Chromium: no tap reaches each)
     "the old IE fix, floated and inline, no height": (
         "<div style='float:left;display:inline;height:0;width:100px;overflow:hidden'><a {link}"

@@ -138,7 +138,7 @@ def _page_halts(page: Page) -> bool:
     # script the page loads (review 158)
     loads, written = page.other_callers()
     counted = (*texts, *written)
-    mentions = None if any(halts.NAMED_AT_RUN_TIME.search(text) for text in counted) else (
+    mentions = None if halts.named_at_run_time(counted) else (
         halts.mentions(counted, globals_called=loads or any(
             halts.LOADS_SCRIPTS.search(text) for text in texts)))
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6

@@ -72,14 +72,25 @@ _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand", "s
 # (`window[name]()`), `eval`, `Function`. (Not seen: a computed member kept and called later,
 # a timer given a string made at run time.) Names written in escapes are read by the count
 # (`\u0063loseWin()`, `ferm\u00e9()`: reviews 158, 162).
-NAMED_AT_RUN_TIME = re.compile(r"\]\s*\(|\beval\b|\bFunction\s*\(")
+NAMED_AT_RUN_TIME = re.compile(
+    r"\]\s*\(|\beval\b|\bFunction\s*\("
+    # an escape left once escapes are read: a string's code run later (`setTimeout('\\u0063…')`,
+    # review 165), read by no count
+    r"|\\(?:u[0-9a-fA-F{]|x[0-9a-fA-F]|[0-7])")
+
+
+def named_at_run_time(texts: tuple[str, ...]) -> bool:
+    """Whether code of the page may call a function by a name it makes at run time, its
+    escapes read first (review 165: `\u0065val(…)` in a handler attribute)."""
+    return any(NAMED_AT_RUN_TIME.search(unescape(text)) for text in texts)
 # A name as the count reads it: ASCII letters, digits, `_` and `$`, and any character past
 # ASCII but spaces (review 158: `关闭窗口()` and a name with a combining mark were not counted).
 _IDENTIFIER = re.compile(r"(?:[A-Za-z0-9_$]|[^\x00-\x7f\s\ufeff])+")  # U+FEFF: JS's space
 # What loads a script at run time: a `<script>` made by a script, an import, a worker's
 # (review 161: the YouTube snippet inserts the script that calls onYouTubeIframeAPIReady).
 LOADS_SCRIPTS = re.compile(
-    r"createElement\s*\(\s*['\"`]script|importScripts|\bimport\s*(?:\(|['\"`{*]|[\w$]+\s+from\b)"
+    r"createElement\s*\(\s*['\"`]script|importScripts"
+    r"|\bimport\s*(?:\(|['\"`{*]|[\w$]+\s*(?:,|from\b))"
     # the analytics snippets' `o.async = 1` (GA, GTM, the pixel: `createElement(o)`, review 162)
     r"|\.async\s*=\s*(?:1|!0|true)\b")
 # Set in mentions' answer where the page loads scripts: its global functions may be called by

@@ -839,7 +839,8 @@ _CONTAINING = ("transform", "scale", "rotate", "translate", "filter", "backdrop-
 # fixed box shows depends on that area's size and place, which hulian does not know, so it is
 # counted as containing it (review 156: a mask on a box of no size hid it; review 159: on a
 # large one it shows, sent to review); a `url()` to nothing clips nothing.
-_CLIPS_TO_BOX = ("mask", "mask-image", "-webkit-mask", "-webkit-mask-image", "clip-path")
+_CLIPS_TO_BOX = ("mask", "mask-image", "-webkit-mask", "-webkit-mask-image", "clip-path",
+                 "-webkit-clip-path")
 
 
 def contains_fixed(style: str) -> bool:
@@ -885,7 +886,8 @@ def placed_on_both_axes(style: str) -> bool:
     offsets = {**_sides(declared.get("inset", "")),
                **{name: value for name, value in declared.items() if name != "inset"}}
     names = {name for name, value in offsets.items()
-             if value.split()[:1] not in (["auto"], ["initial"], ["unset"], [])}
+             if value.split()[:1] not in (["auto"], ["initial"], ["unset"], ["inherit"],
+                                          ["revert"], [])}
     return bool(names & {"left", "right", "inset-inline", "inset-inline-start",
                          "inset-inline-end"}) and bool(
         names & {"top", "bottom", "inset-block", "inset-block-start", "inset-block-end"})
@@ -933,10 +935,10 @@ def layout_hides(style: str, *, inline: bool = False,
     if scale and any(_pixels(part.rstrip("%")) == 0
                      for part in scale.replace(",", " ").split()[:3]):
         return PAINT, font_zero
-    transform = declared.get("transform", "")[:1024]
+    transform = (declared.get("transform") or declared.get("-webkit-transform") or "")[:1024]
     if _ZERO_SCALE.search(transform) or _EDGE_ON.search(transform) or _degenerate(transform):
         return PAINT, font_zero
-    clip_path = declared.get("clip-path", "")
+    clip_path = declared.get("clip-path") or declared.get("-webkit-clip-path") or ""
     if clip_path.startswith(("circle(0", "ellipse(0")) or _inset_half(clip_path) or (
             _point_polygon(clip_path)):
         return PAINT, font_zero
@@ -955,13 +957,16 @@ def layout_hides(style: str, *, inline: bool = False,
         return CLIP, font_zero
     overflow = {word for name in ("overflow", "overflow-x", "overflow-y")
                 for word in declared.get(name, "").split()[:2]}
-    sized = not inline or "display" in declared
+    floated = declared.get("float", "none") not in ("none", "initial", "unset", "inherit")
+    # an inline tag floated or taken out of the flow is a block (review 165: the visually
+    # hidden `<span style="position:absolute;width:0;height:0;overflow:hidden">`)
+    sized = not inline or "display" in declared or floated or position in ("absolute",
+                                                                           "fixed")
     display = declared.get("display", "")
-    table_part = table_part and position not in ("absolute", "fixed") and (
-        declared.get("float", "none") == "none") and (
+    table_part = table_part and position not in ("absolute", "fixed") and not floated and (
         display not in _NO_TABLE_PART)  # reviews 156, 159
     if display == "contents" or (display == "inline" and position not in ("absolute", "fixed")
-                                 and declared.get("float", "none") == "none"):
+                                 and not floated):
         # no size applies (an inline box), or no box at all; a float or an absolute box is a
         # block whatever its display (review 163: the `float:left;display:inline` fix)
         sized = False
