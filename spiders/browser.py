@@ -146,7 +146,10 @@ class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[mis
     _directory: str | None = None
 
     async def start(self) -> None:
-        self._directory = tempfile.mkdtemp(prefix="hulian-browser-")
+        base = tempfile.gettempdir()
+        if len(base) > _LONGEST_TMPDIR - 24 and os.access("/tmp", os.W_OK):
+            base = "/tmp"  # a short one: Chromium's socket must fit (review 164)
+        self._directory = tempfile.mkdtemp(prefix="hulian-browser-", dir=base)
         self._directories = [*getattr(self, "_directories", []), self._directory]
         if len(self._directory) < _LONGEST_TMPDIR:
             # Chromium's own temporary files too (review 160: a Chromium killed left its
@@ -154,8 +157,11 @@ class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[mis
             self.config.launch_options["env"] = {  # a copy: the handlers share the settings'
                 **(self.config.launch_options.get("env") or os.environ),
                 "TMPDIR": self._directory}
-        with _temporary_directory_for_children(self._directory):
-            await super().start()
+        # one start at a time: the environment is the process's, and the http and https
+        # handlers start theirs together (review 164)
+        async with _STARTING.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
+            with _temporary_directory_for_children(self._directory):
+                await super().start()
 
     async def close(self) -> None:
         try:
@@ -166,7 +172,13 @@ class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[mis
             for directory in getattr(self, "_directories", []):
                 shutil.rmtree(directory, ignore_errors=True)
 
+    # The failure of a start or launch after a driver died: the renders after it are not made
+    # to wait for another (review 164: each waited 60 s for a start that hung, in turn).
+    _broken: str | None = None
+
     async def launch_browser(self) -> Browser:
+        if self._broken is not None:
+            raise RenderCrashed(self._broken)
         try:
             if self.playwright is not None and _driver_gone(self.playwright):
                 logger.warning("Playwright's driver died: starting a new one")
@@ -179,7 +191,9 @@ class RelaunchingBrowserProvider(PlaywrightBrowserProvider):  # type: ignore[mis
                                                       _START_TIMEOUT_S)
         except (Exception, TimeoutError) as failure:
             # each render that needs a browser says so (review 160: `download_error:unknown`)
-            raise RenderCrashed(f"no browser could be launched: {failure!r}") from failure
+            self._broken = f"no browser could be launched: {failure!r}"
+            logger.error("%s: the rest of the run renders nothing", self._broken)
+            raise RenderCrashed(self._broken) from failure
         return browser
 
 
@@ -254,6 +268,8 @@ class _Turns:
                 self._changed.notify_all()
 
 
+# One lock a loop (a process may run crawls one after another, each on its own loop).
+_STARTING: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 # A driver's start or a browser's launch that takes longer has failed (a start that hung held
 # the launch lock, and every render behind it, for good).
 _START_TIMEOUT_S = 60.0
@@ -324,14 +340,17 @@ class BoundedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
                 # The driver died (under this render or one beside it), or the page's
                 # renderer crashed (its heap bound passed, say) or Chromium died: one try
                 # more, on a new page (and driver).
-                if not (await self._forget_a_dead_driver(since=generation)
-                        or isinstance(failure, TargetClosedError)):
+                driver_died = await self._forget_a_dead_driver(since=generation)
+                if not (driver_died or isinstance(failure, TargetClosedError)):
                     raise
                 first_failure = failure
-        # The try more runs alone: the page that killed the driver, tried again, kills it
-        # again, and a render beside it, first try or second, would fail too (review 160:
-        # benign seeds lost beside several killers).
-        async with self._turns.alone():
+        # After a driver's death the try more runs alone: the page that killed it, tried
+        # again, kills it again, and a render beside it, first try or second, would fail too
+        # (review 160: benign seeds lost beside several killers). A page that crashed its own
+        # renderer harms no other: its try more runs beside the rest (review 164: alone, each
+        # crash made the run wait for its slowest page).
+        turn = self._turns.alone() if driver_died else self._turns.first_try()
+        async with turn:
             generation = self._driver_generation
             try:
                 return await self._bounded_render(request)

@@ -537,3 +537,81 @@ def test_a_driver_killed_under_renders_in_flight_costs_them_no_more_than_a_try(
     # each killer: fetched, rendered (killed), rendered once more
     assert 2 * killers <= len(renders) <= 3 * killers
     assert left == []  # each driver's profiles went with it
+
+
+def test_a_browser_that_cannot_be_launched_is_given_up_once(tmp_path: Path) -> None:
+    # Review 164: a start that hung after a driver died cost every later render 60 s, one
+    # after another. The first failure is kept: the renders after it fail at once, with the
+    # render's word (review 160: they were `download_error:unknown`).
+    import asyncio
+
+    from scrapy.settings import Settings
+    from scrapy_playwright.handler import Config
+
+    from spiders.browser import RelaunchingBrowserProvider
+    from spiders.failures import RenderCrashed, for_exception
+
+    config = Config.from_settings(Settings({
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": str(tmp_path / "no-chromium"),
+                                      "headless": True}}))
+
+    async def twice() -> list[RenderCrashed]:
+        provider = RelaunchingBrowserProvider(config)
+        await provider.start()
+        raised: list[RenderCrashed] = []
+        try:
+            for _ in range(2):
+                with pytest.raises(RenderCrashed) as failure:
+                    await provider.launch_browser()
+                raised.append(failure.value)
+            return raised
+        finally:
+            await provider.close()
+
+    first, second = asyncio.run(twice())
+    assert [for_exception(first), for_exception(second)] == ["render_crashed"] * 2
+    assert first.__cause__ is not None  # Playwright's own failure
+    assert second.__cause__ is None and str(second) == str(first)  # not tried again
+
+
+def test_a_page_that_crashes_its_renderer_is_tried_again_beside_the_others(
+        tmp_path: Path) -> None:
+    # Review 164: each second try ran alone, waiting for every render in flight: a page that
+    # crashed its own renderer waited for a spinning page's whole timeout. Only a dead driver
+    # (which kills the renders beside it) needs the second try alone.
+    import threading
+    import time
+
+    seen: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    crash = b"<p>post</p><script>var a=[];for(;;){a.push(new Array(1e6).fill(1.5))}</script>"
+    spin = (b"<p>post</p><a href='http://shop.test/x'>x</a>"
+            b"<script>onload=()=>setTimeout(()=>{for(;;){}},0)</script>")
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            host = (self.headers.get("Host") or "").split(":")[0]
+            key = f"{host}/{self.path.split('//', 1)[-1].split('/', 1)[-1].split('?')[0]}"
+            with lock:
+                seen.setdefault(key, []).append(time.monotonic())
+            body = {"forum.test/crash": crash, "forum.test/spin": spin}.get(key, b"<p>item</p>")
+            reply(self, 200, [], body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    seeds = [arg for name in ("spin", "crash")
+             for arg in ("--seed", f"testforum:post:http://forum.test/{name}")]
+    timeout = 10.0
+    with serve_handler(Site) as url:
+        result, _run_dir = _run(tmp_path, url, "--render", "--timeout", str(int(timeout)),
+                                *seeds)
+    assert result.returncode == 0, result.stderr[-2000:]
+    errors = {e["url"]: e["error"] for e in json.loads(result.stdout)["seed_errors"]}
+    assert errors.get("http://forum.test/crash") == "render_crashed"
+    # rendered twice (a seed page is fetched by its render): the second render came while the
+    # spinning page's render was still held (it ends at its timeout)
+    crashes, spins = seen["forum.test/crash"], seen["forum.test/spin"]
+    assert len(crashes) == 2, crashes
+    assert crashes[1] - min(spins) < timeout / 2, (crashes, spins)
