@@ -405,6 +405,12 @@ HANDLER_PAGES = [
      "</script></body>", True),
     ("<body><script>function closeWin() { close() }</script><script type=module>import a,"
      " {b} from '/m.js'</script></body>", True),
+    # review 166: escapes left in data (JSON escaped twice, as PHP writes it; a regular
+    # expression's source) make no name at run time: the close button's function stays unread
+    *((f"<body><a onclick='closeWin()'>关闭</a><script>function closeWin() {{ window.close() }}"
+       f"</script><script>{data}</script></body>", False)
+      for data in ('var u = JSON.parse("{\\"name\\":\\"\\\\u5f20\\\\u4e09\\"}")',
+                   "var link = /\\[([^\\]]+)\\]\\(([^)]+)\\)/")),
 ]
 
 

@@ -72,17 +72,20 @@ _FIRES = frozenset({"click", "dispatchEvent", "requestSubmit", "execCommand", "s
 # (`window[name]()`), `eval`, `Function`. (Not seen: a computed member kept and called later,
 # a timer given a string made at run time.) Names written in escapes are read by the count
 # (`\u0063loseWin()`, `ferm\u00e9()`: reviews 158, 162).
-NAMED_AT_RUN_TIME = re.compile(
-    r"\]\s*\(|\beval\b|\bFunction\s*\("
-    # an escape left once escapes are read: a string's code run later (`setTimeout('\\u0063…')`,
-    # review 165), read by no count
-    r"|\\(?:u[0-9a-fA-F{]|x[0-9a-fA-F]|[0-7])")
+NAMED_AT_RUN_TIME = re.compile(r"\]\s*\(|\beval\b|\bFunction\s*\(")
+# The same calls written in escapes (`\u0065val(…)`, review 165), looked for once escapes are
+# read; and a timer's string holding an escape that is read only when the string runs
+# (`setTimeout('\\u0063loseWin()')`, review 165). Not an escape left in any other string:
+# JSON escaped twice, CSS escapes and regular expressions' sources are data (review 166).
+_ESCAPED_CODE = re.compile(r"\beval\b|\bFunction\s*\(")
+_ESCAPED_IN_TIMER = re.compile(
+    r"\b(?:setTimeout|setInterval)\s*\(\s*['\"`][^'\"`\n]{0,4096}?\\\\(?:u|x|[0-7])")
 
 
 def named_at_run_time(texts: tuple[str, ...]) -> bool:
-    """Whether code of the page may call a function by a name it makes at run time, its
-    escapes read first (review 165: `\u0065val(…)` in a handler attribute)."""
-    return any(NAMED_AT_RUN_TIME.search(unescape(text)) for text in texts)
+    """Whether code of the page may call a function by a name it makes at run time."""
+    return any(NAMED_AT_RUN_TIME.search(text) or _ESCAPED_IN_TIMER.search(text)
+               or ("\\" in text and _ESCAPED_CODE.search(unescape(text))) for text in texts)
 # A name as the count reads it: ASCII letters, digits, `_` and `$`, and any character past
 # ASCII but spaces (review 158: `关闭窗口()` and a name with a combining mark were not counted).
 _IDENTIFIER = re.compile(r"(?:[A-Za-z0-9_$]|[^\x00-\x7f\s\ufeff])+")  # U+FEFF: JS's space
