@@ -490,3 +490,19 @@ def test_a_chain_of_thens_costs_linear_time() -> None:
 
     small, large = best_in_turn(lambda: cost(30), lambda: cost(300), rounds=3)
     assert large < 35 * max(small, 1e-3), (small, large)
+
+
+@pytest.mark.parametrize("unit", [".click(", ". on", ".trigger('", "\\\\u0063" * 2, "a" * 64 + " "])
+def test_the_events_a_page_fires_are_read_in_linear_time(unit: str) -> None:
+    # audit/web/events.py's reading of every script of a page, and the count of its names,
+    # on hostile repetitions (review 165 measured them; kept so)
+    from audit.judge.halts import mentions, named_at_run_time
+    from audit.web.events import fired_events
+
+    def cost(count: int) -> float:
+        text = unit * count
+        return seconds(lambda: (fired_events(text), mentions((text,)),
+                                named_at_run_time((text,))))
+
+    small, large = best_in_turn(lambda: cost(2_000), lambda: cost(20_000), rounds=3)
+    assert large < 35 * max(small, 1e-3), (small, large)
