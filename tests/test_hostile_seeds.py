@@ -4,6 +4,7 @@ error; one page linking to thousands of hosts made the detours' dense matrices t
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import networkx as nx
@@ -106,3 +107,36 @@ def test_a_slow_robots_txt_does_not_fetch_a_distributed_seed_twice(
     assert fetched == 1
     assert summary["seed_errors"] == []
     assert [o["target_url"] for o in observations] == ["http://shop.test/item"]
+
+
+def _finished(observation: dict[str, object]) -> float:
+    started = datetime.fromisoformat(str(observation["started_at"])).timestamp()
+    return started + float(str(observation["runtime_s"]))
+
+
+def test_a_platform_answering_slowly_does_not_hold_the_other_platforms_links(
+        tmp_path: Path) -> None:
+    # One platform's links all go to its own host, which answers each in 0.3 s; the
+    # other's to a host that answers at once. With one first-come queue the engine's tasks
+    # all took the slow host's links and waited on its two download slots, and the fast
+    # host's links were measured only once the slow host's were nearly all done.
+    slow, fast = 24, 12
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "forum.test/slow": (200, {}, "".join(f"<a href='http://slow.test/{i}'>{i}</a>"
+                                             for i in range(slow)).encode()),
+        # Planned after the slow seed's links are queued.
+        "forum.test/fast": (200, {}, "".join(f"<a href='http://fast.test/{i}'>{i}</a>"
+                                             for i in range(fast)).encode()),
+        **{f"slow.test/{i}": (200, {}, f"<p>slow item {i}</p>".encode()) for i in range(slow)},
+        **{f"fast.test/{i}": (200, {}, f"<p>fast item {i}</p>".encode()) for i in range(fast)},
+    }
+    delays = {"forum.test/fast": 1.0, **{f"slow.test/{i}": 0.3 for i in range(slow)}}
+    with serve(pages, delays) as site:
+        _, observations = crawl_forum(tmp_path, site.url, ["slow", "fast"], "asyncio", "",
+                                      "--concurrency", "4", "--per-host", "2")
+    done = {host: sorted(_finished(o) for o in observations if f"//{host}/" in o["target_url"])
+            for host in ("slow.test", "fast.test")}
+    assert len(done["slow.test"]) == slow and len(done["fast.test"]) == fast
+    # Every fast link measured before half the slow ones (each slow one takes 0.3 s on one
+    # of two slots: the fast host's links were last, or nearly, before).
+    assert done["fast.test"][-1] < done["slow.test"][slow // 2]

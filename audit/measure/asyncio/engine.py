@@ -4,15 +4,14 @@ in one event loop, at a fraction of Scrapy's per-request cost (5-7 ms of CPU per
 Scrapy's machinery on this machine kind, well under 1 ms here: docs/benchmarks.md). The
 Scrapy engine stays for `--render`, `--distributed` and `--engine scrapy`.
 
-One priority queue, probes before seeds (a started seed's probes are finished before new seed
-pages are opened, which bounds memory), worked by a fixed set of tasks; per-host politeness in
-audit/measure/asyncio/politeness.py.
+One queue of work, probes before seeds and the hosts in turn (audit/measure/asyncio/workqueue.py:
+a platform's slow wrapper must not hold every other platform's links), worked by a fixed set of
+tasks; per-host politeness in audit/measure/asyncio/politeness.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from audit.measure.asyncio.recorder import (
     record_exchange,
     record_unreadable,
 )
+from audit.measure.asyncio.workqueue import PROBES, SEEDS, Hold, WorkQueue
 from audit.measure.chain import Seed
 from audit.measure.config import CrawlResult
 from audit.measure.driver import (
@@ -53,12 +53,17 @@ from audit.measure.search import Answer, SearchTarget
 from audit.measure.search_fetch import SearchLog, expect_all, measure_host
 from audit.model import Probe
 from audit.policy.catalog import Catalog
-from audit.web.urls import host_of
+from audit.web.urls import host_of, wire_url
 
 logger = logging.getLogger(__name__)
 
 
 _now = partial(datetime.now, UTC)  # the time, as a value the drivers take
+
+
+def _first_host(probe: Probe) -> str:
+    """The host of a probe's first fetch (the queue takes hosts in turn)."""
+    return host_of(wire_url(probe.link_url or probe.target_url)) or ""
 
 
 class AsyncioEngine:
@@ -85,9 +90,11 @@ class AsyncioEngine:
         self.robots = RobotsBook()
         self._robots = RobotsFetcher(self.robots, policy, self._download_robots)
         self._slots = HostSlots(politeness)
-        self._order = itertools.count()
-        self._queue: asyncio.PriorityQueue[tuple[int, int, Seed | Probe | SearchTarget]] = (
-            asyncio.PriorityQueue())
+        # A host may keep twice its download slots' worth of items waiting on their first
+        # fetch; up to a hundred seed pages' worth of links queued, seeds may still be opened
+        # beside them while those links' hosts are all busy.
+        self._queue: WorkQueue[Seed | Probe | SearchTarget] = WorkQueue(
+            cap=2 * politeness.per_host, hold_seeds_at=100 * chains.MAX_PROBES_PER_SEED)
         self._fetcher: Fetcher | None = None
         self._internal_errors: list[str] = []
         self._fatal: RecorderGone | None = None
@@ -95,13 +102,14 @@ class AsyncioEngine:
     async def run(self) -> CrawlResult:
         p = self.politeness
         for probe in self.planner.unfinished():
-            self._queue.put_nowait((0, next(self._order), probe))
+            self._queue.put(probe, host=_first_host(probe), rank=PROBES)
         # Each host's robots.txt before the seed pages: a handful of small fetches, which
         # the crawler's own robots.txt decisions also learn from (fetched once).
         expect_all(self.search.targets, self._robots, self.policy)
         first: list[Seed | SearchTarget] = [*self.search.targets, *self.seeds]
         for item in first:
-            self._queue.put_nowait((1, next(self._order), item))
+            self._queue.put(item, rank=SEEDS, host=item.host if isinstance(item, SearchTarget)
+                            else host_of(item.url) or "")
         await self.parser.start()
         async with Fetcher(user_agent=p.user_agent, headers=p.headers, timeout_s=p.timeout_s,
                            max_bytes=p.max_bytes, pool_size=p.concurrency,
@@ -135,10 +143,10 @@ class AsyncioEngine:
 
     async def _worker(self) -> None:
         while True:
-            _, _, item = await self._queue.get()
+            item, hold = await self._queue.get()
             try:
                 if isinstance(item, Probe):
-                    await self._follow(item)
+                    await self._follow(item, hold)
                 else:
                     await (self._search(item) if isinstance(item, SearchTarget)
                            else self._seed(item))
@@ -150,14 +158,13 @@ class AsyncioEngine:
                 logger.exception("internal error on %s", what)
                 self._internal_errors.append(f"{what}: {type(exc).__name__}: {exc}")
             finally:
+                hold.release()
                 self._queue.task_done()
 
     def _stop(self, exc: RecorderGone) -> None:
         """Nothing more can be recorded: drop the queued work, so the crawl ends now."""
         self._fatal = self._fatal or exc
-        while not self._queue.empty():
-            self._queue.get_nowait()
-            self._queue.task_done()
+        self._queue.clear()
 
     def _emit(self, kind: str, payload: Any = None) -> None:
         if self.progress is not None:
@@ -200,17 +207,20 @@ class AsyncioEngine:
             self.writer.add_probe(probe)
             self._emit("probe", probe)
             if follow:
-                self._queue.put_nowait((0, next(self._order), probe))
+                self._queue.put(probe, host=_first_host(probe), rank=PROBES)
 
     # -- one probe: the driver's commands, carried out ----------------------------------
 
-    async def _follow(self, probe: Probe) -> None:
+    async def _follow(self, probe: Probe, hold: Hold) -> None:
         driver = ProbeDriver(probe, self.catalog, run_id=self.writer.run_id,
                              started_at=_now(), policy=self.policy, robots=self.robots,
                              user_agent=self.politeness.user_agent)
         command = driver.start()
         while not isinstance(command, Done):
+            fetch = isinstance(command, Fetch)
             command = await self._carry_out(driver, command)
+            if fetch:
+                hold.release()
         observation = command.observation
         if isinstance(self.evidence, RecorderProcess):
             self.evidence.observation_line(observation.model_dump_json() + "\n")

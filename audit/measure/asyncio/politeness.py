@@ -85,16 +85,21 @@ class HostSlots:
             slot = self._slots[host] = _HostSlot(
                 gate=asyncio.Semaphore(p.per_host),
                 delay=p.throttle_start_s if p.autothrottle else p.min_delay_s)
-        async with slot.gate, self._gate:
+        async with slot.gate:
             # The delay is read afresh after every wait (the throttle lowers it as responses
-            # come in), and the start stamped only when the request really goes out.
+            # come in). It is waited out before the crawl-wide gate is taken: a host's
+            # requests sleeping their delay held the gate's places, and four slow hosts
+            # under AutoThrottle held most of them while every other host waited. The start
+            # is stamped as the wait ends, so where the gate is full a request may go out
+            # less than the delay after the one before it.
             while slot.delay > 0:
                 wait = slot.last_start + slot.delay - time.monotonic()
                 if wait <= 0:
                     break
                 await asyncio.sleep(wait)
             slot.last_start = time.monotonic()
-            yield
+            async with self._gate:
+                yield
 
     def answered(self, host: str, latency_s: float, status: int) -> None:
         """A response from `host`: AutoThrottle adjusts the host's delay."""

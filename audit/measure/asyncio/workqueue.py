@@ -1,0 +1,143 @@
+"""The asyncio engine's work: probes before seeds, and the hosts taken in turn.
+
+A platform decides how fast its own wrapper answers. With one first-come queue, the engine's
+tasks all took the links of a platform whose wrapper answered slowly and waited on that host's
+few download slots, while every other platform's links waited behind them: 150 links to a
+host answering in 0.5 s held 60 links to an instant host for 12 s (a run of 20 s), so that a
+platform could slow the audit of all the others to its own pace. Scrapy's answer to the same
+problem in broad crawls is its downloader-aware priority queue (the slot with the fewest
+downloads goes first); this queue does that for the engine's tasks, keyed by the host of each
+item's first fetch:
+
+- the hosts take turns (round robin), within probes and within seeds;
+- a host is skipped while `cap` of its items are between being handed out and the end of
+  their first fetch (a slow host keeps `cap` of them busy, which is what its download slots
+  can serve, and leaves the rest of the tasks to other hosts);
+- probes go before seeds (a started seed's links are finished before new seed pages are
+  opened, which bounds memory); a seed is taken beside queued probes only when every host
+  they wait for is busy, and not while `hold_seeds_at` or more probes are queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+PROBES, SEEDS = 0, 1  # the two ranks; a lower one is taken first
+
+
+class Hold:
+    """An item's hold on the host of its first fetch."""
+
+    def __init__(self, release: Callable[[str], None], host: str) -> None:
+        self._release: Callable[[str], None] | None = release
+        self.host = host
+
+    def release(self) -> None:
+        """The first fetch is over (a second call does nothing)."""
+        if self._release is not None:
+            self._release(self.host)
+            self._release = None
+
+
+@dataclass
+class _Rank(Generic[T]):
+    """One rank's items, a queue per host, and the hosts in the order they take turns."""
+
+    by_host: dict[str, deque[T]] = field(default_factory=dict)
+    turns: deque[str] = field(default_factory=deque)
+    size: int = 0
+
+
+class WorkQueue(Generic[T]):
+    def __init__(self, *, cap: int, hold_seeds_at: int) -> None:
+        self.cap = cap
+        self.hold_seeds_at = hold_seeds_at
+        self._ranks: tuple[_Rank[T], _Rank[T]] = (_Rank(), _Rank())
+        self._busy: Counter[str] = Counter()  # items handed out, their first fetch not over
+        self._changed = asyncio.Event()  # something was put, or a host is less busy
+        self._unfinished = 0
+        self._finished = asyncio.Event()
+        self._finished.set()
+
+    def __len__(self) -> int:
+        return sum(rank.size for rank in self._ranks)
+
+    def put(self, item: T, *, host: str, rank: int) -> None:
+        queue = self._ranks[rank]
+        waiting = queue.by_host.get(host)
+        if waiting is None:
+            waiting = queue.by_host[host] = deque()
+            queue.turns.append(host)
+        waiting.append(item)
+        queue.size += 1
+        self._unfinished += 1
+        self._finished.clear()
+        self._notify()
+
+    async def get(self) -> tuple[T, Hold]:
+        """The next item, and its hold on its host, to be released when its first fetch is
+        over (or the item is)."""
+        while (taken := self._take()) is None:
+            # Nothing can be taken: wait for a change. No change is lost between the take
+            # and the wait (nothing runs in between), and set() wakes every waiter.
+            self._changed.clear()
+            await self._changed.wait()
+        return taken
+
+    def _release(self, host: str) -> None:
+        self._busy[host] -= 1
+        if self._busy[host] <= 0:
+            del self._busy[host]
+        self._notify()
+
+    def task_done(self) -> None:
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            self._finished.set()
+
+    async def join(self) -> None:
+        await self._finished.wait()
+
+    def clear(self) -> None:
+        """Drop everything queued (the crawl is stopping): each counts as done."""
+        for queue in self._ranks:
+            for waiting in queue.by_host.values():
+                for _ in waiting:
+                    self.task_done()
+            queue.by_host.clear()
+            queue.turns.clear()
+            queue.size = 0
+
+    def _take(self) -> tuple[T, Hold] | None:
+        probes, seeds = self._ranks
+        taken = self._take_from(probes)
+        if taken is None and probes.size < self.hold_seeds_at:
+            taken = self._take_from(seeds)
+        return taken
+
+    def _take_from(self, queue: _Rank[T]) -> tuple[T, Hold] | None:
+        # Busy hosts are passed over and keep their place; at most as many are busy as
+        # there are tasks over the cap, so the walk is short.
+        for _ in range(len(queue.turns)):
+            host = queue.turns[0]
+            queue.turns.rotate(-1)
+            if self._busy[host] >= self.cap:
+                continue
+            waiting = queue.by_host[host]
+            item = waiting.popleft()
+            if not waiting:
+                del queue.by_host[host]
+                queue.turns.pop()  # the host just rotated to the end
+            queue.size -= 1
+            self._busy[host] += 1
+            return item, Hold(self._release, host)
+        return None
+
+    def _notify(self) -> None:
+        self._changed.set()
