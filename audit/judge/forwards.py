@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import quickjs
 
-from audit.judge import halts
+from audit.judge import declarations, halts
 from audit.judge.jstree import Node, TreeCursor
 from audit.judge.jstree import field as _field
 from audit.judge.jstree import literal as _literal
@@ -719,7 +719,14 @@ def _located(page: Page) -> Iterator[tuple[int, _Navigation]]:
         if read > MAX_SCRIPT_CHARS:
             yield index, _CUT
             return
-        for navigation in _script_navigations(script, deadline):
+        navigations = _script_navigations(script, deadline)
+        if any(navigation.on_load for navigation in navigations) and not declarations.runs(
+                page.runnable_scripts, index, page.module_scripts, deadline):
+            # The script's declarations clash with the window's or an earlier script's: a
+            # browser drops it whole (declarations.py).
+            navigations = tuple(replace(navigation, on_load=False)
+                                for navigation in navigations)
+        for navigation in navigations:
             found += 1
             if found > MAX_NAVIGATIONS:
                 yield index, _CUT
