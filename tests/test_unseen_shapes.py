@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.judge.forwards import page_forward
+from audit.judge.forwards import page_forward, script_targets
 from audit.judge.interception import tap_destinations
 from audit.measure.chain import plan_probes
 from audit.model import Outcome, PageKind, SurfaceKind
@@ -369,3 +369,53 @@ def test_many_reopenings_in_one_script_cost_one_pass() -> None:
 
     one, many = best_in_turn(lambda: forward(1), lambda: forward(64), rounds=3)
     assert many < 8 * max(one, 1e-3), (one, many)
+
+
+# -- countdowns written as a timer's string, and on the platform's own pages ---------------
+
+COUNTDOWNS = {
+    "a timer's string (Russian)": "<h2>Переход по внешней ссылке</h2><p>Через 5 секунд вы "
+                                  "будете перенаправлены.</p><script>setTimeout(\"location.href"
+                                  "='TGT'\",5000)</script>",
+    "window.setTimeout's string (Korean)": "<p>외부 사이트로 이동합니다. 3초 후 이동합니다.</p>"
+                                           "<script>window.setTimeout('window.location.replace("
+                                           "\\'TGT\\')', 3000)</script>",
+    "a template string (Spanish)": "<p>Serás redirigido en 5 segundos.</p>"
+                                   "<script>setInterval(`location = 'TGT'`, 5000)</script>",
+    "a timer's function (Russian)": "<h2>Переход по внешней ссылке</h2><p>Через 5 секунд вы "
+                                    "будете перенаправлены.</p><script>setTimeout(function()"
+                                    "{location.href='TGT'},5000)</script>",
+}
+
+
+@pytest.mark.parametrize("page", COUNTDOWNS.values(), ids=COUNTDOWNS.keys())
+@pytest.mark.parametrize("where", ["the wrapper", "a page of the platform's own"])
+def test_a_countdown_in_unknown_words_is_for_a_person(catalog: Catalog, page: str,
+                                                      where: str) -> None:
+    # Review 168: Chromium shows each page, then goes on to the target after the timer. A
+    # timer's string read as no code made the wrapper's page a block with no way on (a
+    # critical failure); on a page of the platform's own that the wrapper redirects to, a
+    # forward by script only was no pointing back, and the chain read as a diversion.
+    body = page.replace("TGT", TARGET).encode()
+    answers = ({WRAPPER: (200, {}, body)} if where == "the wrapper" else
+               {WRAPPER: (302, {"location": JUMP}, b""), JUMP: (200, {}, body)})
+    observed = drive(catalog, WRAPPER, {**answers, TARGET: TARGET_PAGE},
+                     {TARGET: TARGET_PAGE})
+    assert observed.outcome is Outcome.UNRECOGNIZED
+
+
+def test_a_timers_string_is_read_only_where_it_is_the_timers_code() -> None:
+    # In a comment, in another string or as a later argument it is no code that runs.
+    for script in (f"// setTimeout(\"location.href='{TARGET}'\", 5000)",
+                   "var s = \"setTimeout('location.href=1', 5)\"; log(s)",
+                   f"setTimeout(go, 5000, \"location.href='{TARGET}'\")"):
+        page = parse_page(f"<p>x</p><script>{script}</script>", JUMP)
+        assert script_targets(page) == [], script
+    page = parse_page(f"<p>x</p><script>setTimeout(\"location.href='{TARGET}'\", 5)</script>",
+                      JUMP)
+    assert script_targets(page) == [TARGET]
+    # A timer's navigation elsewhere keeps a forward on load from being taken as where the
+    # page goes.
+    both = parse_page(f"<p>x</p><script>location.replace('{TARGET}');"
+                      f"setTimeout(\"location.href='/notice'\", 0)</script>", JUMP)
+    assert page_forward(both) is None

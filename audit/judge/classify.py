@@ -810,7 +810,10 @@ def _pointing_back(page: Page, markers: GenericMarkers, platform: Platform | Non
     if platform is None or not target or _stays(target, page, platform) or login_wall(
             page, markers):
         return None
-    return _link_to(page, target)
+    # Or whose script leads there, at once or later (a countdown in words no marker knows
+    # read as a diversion: review 168).
+    return _link_to(page, target) or next(
+        (url for url in script_targets(page) if url and on_target_site(url, target)), None)
 
 
 def login_wall(page: Page, markers: GenericMarkers) -> bool:

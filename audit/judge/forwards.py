@@ -696,7 +696,39 @@ def _read_script(script: str, deadline: float) -> tuple[_Navigation, ...]:
         found.append(navigation)
     if any(navigation.on_load for navigation in found) and not _compiles(script):
         found = [replace(navigation, on_load=False) for navigation in found]
+    if _CUT not in found:
+        found += _in_timer_strings(tree.root_node, source, deadline)
     return tuple(found)
+
+
+# A timer given a string (`setTimeout("location.href='…'", 5000)`, old countdown pages'
+# form): the string is a script, run when the timer fires.
+_TIMER_STRING = re.compile(rb"\bset(?:Timeout|Interval)\s*\(\s*['\"`]")
+
+
+def _in_timer_strings(root: Node, source: bytes, deadline: float) -> list[_Navigation]:
+    """The navigations of the strings given to timers, none on load (a timer fires once the
+    page is parsed, as its function form's do): review 168's countdown pages, written this
+    way, read as blocks with no way on where Chromium went on to the target."""
+    found: list[_Navigation] = []
+    for match in _TIMER_STRING.finditer(source):
+        quote = root.descendant_for_byte_range(match.end() - 1, match.end())
+        string = quote.parent if quote is not None else None
+        call = string.parent.parent if string is not None and string.parent else None
+        if (string is None or call is None or call.type != "call_expression"
+                or string.parent is None or string.parent.type != "arguments"
+                or string.parent.named_children[:1] != [string]):
+            continue  # in a comment, another string, or not the timer's first argument
+        code = _literal(string, source)
+        if code is None or "location" not in code:
+            continue
+        for navigation in _read_script(code, deadline):
+            if navigation is _CUT:
+                return [_CUT]
+            found.append(replace(navigation, on_load=False, end=string.end_byte))
+            if len(found) >= MAX_NAVIGATIONS:
+                return [*found, _CUT]
+    return found
 
 
 def _navigations(page: Page) -> Iterator[_Navigation]:
