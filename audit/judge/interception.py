@@ -292,8 +292,12 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     # ("移動する" to `/jump?u=TARGET`) or not (an appeal to `/appeal?url=TARGET`): a person
     # must say (below). Read as no way on, a leave page in Japanese was a block (a review);
     # read as one, a block page with an appeal link was a warning (the next review).
-    through_platform = [c for c in found if c.url and c.role == "unknown" and c not in offsite
-                    and may_lead_out(c.url, page.url, platform, known_target)]
+    # (Membership by identity: comparing the controls field by field made a page of
+    # thousands of links quadratic, review 167.)
+    outside = {id(c) for c in offsite}
+    through_platform = [c for c in found if c.url and c.role == "unknown"
+                        and id(c) not in outside
+                        and may_lead_out(c.url, page.url, platform, known_target)]
     # Labelled as a way on and leading on: off the platform, or through its way out. A link
     # labelled "继续浏览…" back into the platform is none (a block page offering a way back
     # read as a warning: a review); a script-driven one is, where the page's scripts may
@@ -301,12 +305,12 @@ def read_structure(page: Page, markers: GenericMarkers, platform: Platform,
     scripted_out = any(url is None or off_platform(url, page.url, platform)
                        for url in script_targets or ())
     labelled = [c for c in found if c.role == "continue"
-                and (c in offsite or (c.url is None and scripted_out)
+                and (id(c) in outside or (c.url is None and scripted_out)
                      or (c.url is not None and may_lead_out(c.url, page.url, platform,
                                                             known_target)))]
     lone = ([] if target_site else
-            [c for c in offsite if len({_site(o.url) for o in offsite}) == 1
-             and len(page.anchors) <= 5])
+            [c for c in offsite if len(page.anchors) <= 5
+             and len({_site(o.url) for o in offsite}) == 1])
     way_on = to_target or labelled or lone
     if way_on:
         url = next((c.url for c in (*to_target, *labelled, *lone) if c.url), None)

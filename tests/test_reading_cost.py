@@ -1,0 +1,60 @@
+"""What one page costs hulian to read grows with its size, not its square (review 167): a
+page of 64 KiB or less may be read in the crawl process itself, where no budget stops it.
+Ratios of two sizes measured in turn (tests/timing.py), never an absolute time."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.judge.forwards import page_forward
+from audit.measure.chain import analyze_page, plan_probes
+from audit.model import SurfaceKind
+from audit.policy.catalog import Catalog, load_catalog
+from audit.web.page import parse_page
+from tests.timing import best_in_turn, seconds
+
+ENDPOINT = "https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def test_links_nested_in_links_with_no_font_cost_linear_time(catalog: Catalog) -> None:
+    # `<marquee>` keeps each `<a>` open, so the links nest; each sets its font to 0, and
+    # whether it draws anything else was read over all of its descendants: 1,600 of them
+    # (59 KB) took 9 s to plan.
+    def plan(count: int) -> float:
+        body = ("<body>" + "<a href=/ style=font-size:0><marquee>" * count).encode()
+        return seconds(lambda: plan_probes(body, "text/html", ENDPOINT, source="wechat",
+                                           surface=SurfaceKind.POST, catalog=catalog))
+
+    small, large = best_in_turn(lambda: plan(100), lambda: plan(800), rounds=3)
+    assert large < 30 * max(small, 1e-3), (small, large)
+
+
+def test_thousands_of_outbound_links_cost_linear_time(catalog: Catalog) -> None:
+    # The interstitial's controls were compared field by field for each link (a list's
+    # membership): 3,800 links took 0.87 s, ten times 950's.
+    def analyze(count: int) -> float:
+        body = ("<body>" + "".join(f"<a href=//{n:x}.cn>t" for n in range(count))).encode()
+        return seconds(lambda: analyze_page(body, "text/html", ENDPOINT, catalog,
+                                            target="https://example.org/x"))
+
+    small, large = best_in_turn(lambda: analyze(500), lambda: analyze(4_000), rounds=3)
+    assert large < 20 * max(small, 1e-3), (small, large)
+
+
+def test_what_halts_a_page_is_read_once_even_when_cut() -> None:
+    # A 33-byte script on which tree-sitter's error recovery never ends, and a forward: the
+    # page's reading asks twice what halts it, and a reading cut at its deadline was not
+    # kept, so each asking paid the whole deadline again (112 bytes took 4 s).
+    stuck = '``rt?*(y*e(.r(import"{f:/`\\u.l:k"'
+    page = parse_page(f'<meta http-equiv="refresh" content="0;url=https://example.org/x">'
+                      f"<p>x</p><script>{stuck}</script>", "https://wrapper.example/leave")
+    first = seconds(lambda: page_forward(page))
+    again = seconds(lambda: page_forward(page))
+    held = page_forward(page)
+    assert held is not None and held.delayed  # held: what it would do cannot be read
+    assert again < first / 10, (first, again)
