@@ -53,6 +53,7 @@ from audit.lab.scenario import load_scenario
 from audit.measure.config import CrawlConfig
 from audit.measure.crawl import crawl, load_entry
 from audit.measure.plan import resume_state, target_probes
+from audit.measure.targets import load_targets
 from audit.model import Verdict
 from audit.policy.catalog import RUN_POLICIES, Catalog, catalog_for_run, load_catalog, policy_dirs
 
@@ -137,6 +138,10 @@ def run_audit(request: RunRequest, *, progress: Progress | None = None,
     signer = signing_key(request)
     if request.tsa is not None:
         check_tsa_url(request.tsa)
+    if config.targets and request.resume is None:
+        # A target list that cannot be read ends the run before a bundle is written for it
+        # (it was read when the run was planned, after its bundle had been made).
+        load_targets(Path(config.targets))
     with ExitStack() as lock:  # the bundle's writer lock, to the end (the reports included)
         out, run_id = request.out, request.run_id
         if request.resume is not None:

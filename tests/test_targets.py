@@ -42,6 +42,12 @@ def test_yaml_lists(tmp_path: Path) -> None:
     ("c.yaml", "targets: [https://ok.example/, 42]\n", "entry 2"),
     ("d.yaml", "- [unclosed\n", "d.yaml:2: invalid YAML"),
     ("e.csv", "url\n", "no targets"),
+    # Review 169: a list nested past YAML's depth ended the run as "maximum recursion depth
+    # exceeded", a cell over the csv module's bound in a traceback.
+    ("f.yaml", "[" * 100_000 + "]" * 100_000, "f.yaml:1: invalid YAML: exceeded maximum nesting"),
+    ("g.csv", 'url\n"' + "a" * 200_000 + '"\n', "g.csv:1: not a test-list row"),
+    ("h.yaml", "- https://ok.example/\n- https://ok.example/\n- {url: x, url: y}\n",
+     "h.yaml:3: .*duplicate key .url."),
 ])
 def test_bad_lists_name_file_and_line(tmp_path: Path, name: str, content: str,
                                       message: str) -> None:
@@ -49,6 +55,18 @@ def test_bad_lists_name_file_and_line(tmp_path: Path, name: str, content: str,
     path.write_text(content)
     with pytest.raises(TargetListError, match=message.replace("(", r"\(")):
         load_targets(path)
+
+
+def test_a_list_that_cannot_be_read_ends_the_run_before_its_bundle(tmp_path: Path) -> None:
+    targets = tmp_path / "deep.yaml"
+    targets.write_text("[" * 100_000 + "]" * 100_000)
+    result = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "run", "--source", "weibo", "--targets",
+         str(targets), "--out", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode != 0
+    assert "deep.yaml:1: invalid YAML" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_wrapper_link_uses_the_platforms_template() -> None:

@@ -30,9 +30,9 @@ from audit.policy.catalog import (
     PolicyError,
     PolicyProblem,
     _node_at,
-    _read_yaml,
     _validate,
     load_catalog,
+    read_yaml,
     shipped_policies_dir,
 )
 from audit.web.urls import registrable_domain
@@ -328,7 +328,7 @@ def load_scenario(path: Path | None = None) -> Scenario:
         raise ScenarioError([PolicyProblem(path, None, None, f"cannot read: {exc.strerror}")]
                             ) from None
     try:
-        data, node = _read_yaml(path, content)
+        data, node = read_yaml(path, content)
         if data is None:
             raise ScenarioError([PolicyProblem(path, None, None, "empty file")])
         scenario = _validate(Scenario, data, path, node)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import yaml
-
+from audit.bounded import describe, read_file_bounded
 from audit.errors import HulianError
 from audit.measure.chain import probe_id
 from audit.model import Platform, Probe, SurfaceKind
+from audit.policy.catalog import PolicyError, read_yaml
 from audit.web.urls import host_of
 
 
@@ -31,15 +31,30 @@ class Target:
     category: str | None = None
 
 
+# Citizen Lab's largest list is ~200 KB; a list a thousand times that is no list.
+MAX_TARGET_LIST_BYTES = 256 * 1024 * 1024
+
+
 def load_targets(path: Path) -> list[Target]:
+    """The targets of a Citizen Lab test-list CSV or a YAML list; TargetListError names the
+    file and line of what cannot be read (before, a YAML list nested 100,000 deep ended the
+    run as "maximum recursion depth exceeded" and a CSV cell over 128 KiB in a traceback:
+    review 169)."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        read = read_file_bounded(path, MAX_TARGET_LIST_BYTES)
     except OSError as exc:
-        raise TargetListError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise TargetListError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    targets = _from_yaml(path, text) if path.suffix.lower() in (".yaml", ".yml") else (
-        _from_csv(path, text))
+        raise TargetListError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if read.more:
+        raise TargetListError(f"{path}: larger than {describe(MAX_TARGET_LIST_BYTES)}: "
+                              "not a target list")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        targets = _from_yaml(path, read.data)
+    else:
+        try:
+            text = read.data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise TargetListError(f"{path}: not UTF-8 (byte {exc.start})") from None
+        targets = _from_csv(path, text)
     if not targets:
         raise TargetListError(f"{path}: no targets in this file")
     return targets
@@ -58,22 +73,24 @@ def _from_csv(path: Path, text: str) -> list[Target]:
         raise TargetListError(f"{path}:1: a test-list CSV needs a 'url' column "
                               "(Citizen Lab format: url,category_code,...)")
     targets = []
-    for row in reader:
-        line = reader.line_num
-        if not (row.get("url") or "").strip():
-            continue
-        targets.append(Target(_check(path, line, row["url"]),
-                              (row.get("category_code") or "").strip() or None))
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not (row.get("url") or "").strip():
+                continue
+            targets.append(Target(_check(path, line, row["url"]),
+                                  (row.get("category_code") or "").strip() or None))
+    except csv.Error as exc:  # a cell over the csv module's 128 KiB, a NUL byte
+        raise TargetListError(f"{path}:{reader.line_num}: not a test-list row ({exc})"
+                              ) from None
     return targets
 
 
-def _from_yaml(path: Path, text: str) -> list[Target]:
+def _from_yaml(path: Path, content: bytes) -> list[Target]:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise TargetListError(f"{path}:{line}: invalid YAML") from None
+        data, _node = read_yaml(path, content)
+    except PolicyError as exc:
+        raise TargetListError(str(exc)) from None
     if isinstance(data, dict):
         data = data.get("targets")
     if not isinstance(data, list):

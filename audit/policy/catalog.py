@@ -210,7 +210,10 @@ def read_policy_file(path: Path) -> bytes:
     return read.data
 
 
-def _read_yaml(path: Path, content: bytes) -> tuple[Any, yaml.Node | None]:
+def read_yaml(path: Path, content: bytes) -> tuple[Any, yaml.Node | None]:
+    """A YAML document's data and node tree (for line numbers), read with hulian's bounds on
+    keys given twice, aliases' expansion and nesting; PolicyError names the file and line.
+    Policies, lab scenarios and target lists are read by it."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -352,7 +355,7 @@ def _load_dir(catalog: Catalog, index: int, directory: Path) -> list[PolicyProbl
             return None
         catalog.files[f"{index}/{path.relative_to(directory).as_posix()}"] = content
         try:
-            data, node = _read_yaml(path, content)
+            data, node = read_yaml(path, content)
         except PolicyError as exc:
             problems.extend(exc.problems)
             return None
