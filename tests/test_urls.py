@@ -223,3 +223,13 @@ def test_links_are_resolved_as_a_browser_resolves_them(base: str, href: str,
 ])
 def test_the_host_is_the_one_a_browser_connects_to(url: str, host: str | None) -> None:
     assert host_of(url) == host
+
+
+def test_an_origin_is_read_as_a_browser_reads_it() -> None:
+    # Review 169: robots.txt's origin was `urlsplit`'s netloc, as written.
+    from audit.web.urls import origin_of
+
+    assert origin_of("HTTPS://Example.COM:443/a?b") == "https://example.com"
+    assert origin_of("https://user:pw@a.example/x") == "https://a.example"
+    assert origin_of("http://a.example:8080/x") == "http://a.example:8080"
+    assert origin_of("http://[::1]:80/") == "http://[::1]"

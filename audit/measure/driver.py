@@ -20,11 +20,11 @@ from typing import Literal
 
 from audit.measure import chain as chains
 from audit.measure import failures
-from audit.measure.robots import RobotsBook, origin_of
+from audit.measure.robots import RobotsBook
 from audit.model import Observation, Probe, followed
 from audit.policy.catalog import Catalog
 from audit.web.decode import content_codings, html_by_headers
-from audit.web.urls import redirects, referer_for, wire_url
+from audit.web.urls import origin_of, redirects, referer_for, wire_url
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 # Protego through the judge's one parsing function (Protego is imported by one module).
 from audit.judge.search import directive_kind, parse_robots, rfc9309_text
+from audit.web.urls import origin_of
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +26,6 @@ MAX_ROBOTS_BYTES = 500 * 1024
 # them one by one), and 25,000 wildcard rules in 500 KiB cost ~0.1 s a link, in the crawl's
 # event loop (an adversarial review). The largest real file in the corpus has 389.
 MAX_ROBOTS_RULES = 1000
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class RobotsBook:

@@ -266,6 +266,21 @@ def _origin_of(base: str) -> str | None:
     return f"{url.protocol}//{url.host}" if url.host else None
 
 
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of an http(s) URL as a browser reads it (Ada: the host
+    lowercased, a default port dropped, credentials left out), for robots.txt's origin:
+    Python's `urlsplit` kept `HTTPS://Example.COM:443` and a `user@` as written (review 169).
+    Anything else as written up to its path."""
+    try:
+        parsed = ada_url.URL(url)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.protocol in ("http:", "https:") and parsed.host:
+        return f"{parsed.protocol}//{parsed.host}"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def same_origin(first: str, second: str) -> bool:
     """Whether two http(s) URLs are of one origin (scheme, host and port, as a browser
     compares them)."""
