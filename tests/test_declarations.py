@@ -31,6 +31,26 @@ DROPPED = {
     "let after an earlier var": f"<script>var b=1</script><script>let b=2;\n{NAV}</script>",
     "let after a for-in var": f"<script>for (var i in {{}}) {{}}</script><script>let i=0;\n"
                               f"{NAV}</script>",
+    # Review 171's gaps in the first version:
+    "a labelled function top": f"<script>l: function top(){{}} {NAV}</script>",
+    "let after a labelled function": f"<script>l: function go(){{}}</script>"
+                                     f"<script>let go=1;{NAV}</script>",
+    "let after a function in a block": f"<script>{{ function go(){{}} }}</script>"
+                                       f"<script>let go=1;{NAV}</script>",
+    "let after a function in an if": f"<script>if (1) function go(){{}}</script>"
+                                     f"<script>let go=1;{NAV}</script>",
+    "let after a function in a switch": f"<script>switch(1){{case 1: function go(){{}}}}"
+                                        f"</script><script>let go=1;{NAV}</script>",
+    "let after a function in a try": f"<script>try{{ function go(){{}} }}catch(e){{}}</script>"
+                                     f"<script>let go=1;{NAV}</script>",
+    "a function in a block after a let": f"<script>let go=1</script><script>{{ function go()"
+                                         f"{{}} }} {NAV}</script>",
+    "let and a line break before top": f"<script>let\ntop = 0; {NAV}</script>",
+    # a large script before the clash took the first version past its deadline, and the
+    # dropped script was taken to run
+    "a clash after 0.9 MB of script": "<script>let go=1</script><script>var a=["
+                                      + ",".join(["1"] * 450_000)
+                                      + f"]</script><script>let go=2;{NAV}</script>",
 }
 
 RUN = {
@@ -51,6 +71,15 @@ RUN = {
     "let name, let status": f"<script>let name = 1; let status = 2;\n{NAV}</script>",
     "function name": f"<script>function name(){{}}\n{NAV}</script>",
     "a class inside a function": f"<script>(function(){{ class top {{}} }})();\n{NAV}</script>",
+    "a function top in a block": f"<script>{{ function top(){{}} }} {NAV}</script>",
+    # a script a browser drops declares nothing (review 171: its names were counted)
+    "after a script that does not parse": f"<script>let go=1; )</script>"
+                                          f"<script>let go=2;{NAV}</script>",
+    "after a script that does not compile": f"<script>let go=1; let go=3;</script>"
+                                            f"<script>let go=2;{NAV}</script>",
+    "after 0.9 MB of script, no clash": "<script>let go=1</script><script>var a=["
+                                        + ",".join(["1"] * 450_000)
+                                        + f"]</script><script>let gone=2;{NAV}</script>",
 }
 
 @pytest.fixture(scope="module")

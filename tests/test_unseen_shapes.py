@@ -419,3 +419,48 @@ def test_a_timers_string_is_read_only_where_it_is_the_timers_code() -> None:
     both = parse_page(f"<p>x</p><script>location.replace('{TARGET}');"
                       f"setTimeout(\"location.href='/notice'\", 0)</script>", JUMP)
     assert page_forward(both) is None
+
+
+# A refresh to the target, and a timer whose code sends the page elsewhere first (Chromium
+# ends on /warn): the timer called or given its code in other forms read as no code, and the
+# refresh was followed (review 171).
+TIMER_FORMS = {
+    "(0, setTimeout)": "(0, setTimeout)(\"location.replace('/warn')\", 0)",
+    "setTimeout.call": "setTimeout.call(window, \"location.replace('/warn')\", 0)",
+    "setTimeout.apply": "setTimeout.apply(window, [\"location.replace('/warn')\", 0])",
+    "setTimeout?.": "setTimeout?.(\"location.replace('/warn')\", 0)",
+    "a string in parentheses": "setTimeout((\"location.replace('/warn')\"), 0)",
+    "a name given the string": "var c = \"location.replace('/warn')\"; setTimeout(c, 0)",
+    "a string joined": "setTimeout(\"location.replace('/wa\" + \"rn')\", 0)",
+    "a template with a substitution": "var w = 'warn'; setTimeout(`location.replace('/${w}')`, 0)",
+}
+
+
+@pytest.mark.parametrize("script", TIMER_FORMS.values(), ids=TIMER_FORMS.keys())
+def test_a_timers_code_in_any_form_keeps_a_refresh_from_being_followed(script: str) -> None:
+    page = parse_page(f'<meta http-equiv="refresh" content="0;url={TARGET}"><p>x</p>'
+                      f"<script>{script}</script>", JUMP)
+    forward = page_forward(page)
+    assert forward is None or forward.delayed
+
+
+DEAD = {
+    "a condition never met": f"if (false) location.href = '{TARGET}';",
+    "a function nothing calls": f"function never(){{ location.href = '{TARGET}' }}",
+    "a script that does not parse": f"location.href = '{TARGET}'; )",
+    "a script whose declarations clash": f"let top = 1; location.href = '{TARGET}';",
+}
+APP_PAGE = ("<!doctype html><meta charset=utf-8><title>知乎 App</title><h1>下载知乎 App</h1>"
+            "<p>打开 App 查看完整内容</p><a href='https://www.zhihu.com/app'>立即下载</a>")
+
+
+@pytest.mark.parametrize("script", DEAD.values(), ids=DEAD.keys())
+def test_a_navigation_that_never_runs_does_not_point_back(catalog: Catalog,
+                                                          script: str) -> None:
+    # The platform's app-download page the link was diverted to: a line of dead code naming
+    # the target kept the diversion from being read as one (review 171).
+    page = f"{APP_PAGE}<script>{script}</script>".encode()
+    observed = drive(catalog, WRAPPER, {WRAPPER: (302, {"location": JUMP}, b""),
+                                        JUMP: (200, {}, page), TARGET: TARGET_PAGE},
+                     {TARGET: TARGET_PAGE})
+    assert observed.outcome is Outcome.DIVERTED

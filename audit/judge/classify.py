@@ -18,6 +18,7 @@ from audit.judge.forwards import (
     Forward,
     OwnScript,
     page_forward,
+    script_leads,
     script_targets,
     tap_intercepted,
 )
@@ -810,10 +811,10 @@ def _pointing_back(page: Page, markers: GenericMarkers, platform: Platform | Non
     if platform is None or not target or _stays(target, page, platform) or login_wall(
             page, markers):
         return None
-    # Or whose script leads there, at once or later (a countdown in words no marker knows
-    # read as a diversion: review 168).
+    # Or whose script leads there, at once or after a timer (a countdown in words no marker
+    # knows read as a diversion: review 168).
     return _link_to(page, target) or next(
-        (url for url in script_targets(page) if url and on_target_site(url, target)), None)
+        (url for url in script_leads(page) if on_target_site(url, target)), None)
 
 
 def login_wall(page: Page, markers: GenericMarkers) -> bool:

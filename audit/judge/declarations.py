@@ -6,13 +6,14 @@ with a SyntaxError or TypeError: a `let`, `const` or `class` of a name an earlie
 the page declared (with any of them, `var` or `function`), a `var` or `function` of a name an
 earlier script declared with `let`, `const` or `class`, or a name the window holds fixed
 (`let top`, `const document`, `function location(){}`). Each script compiles alone, so
-QuickJS (forwards._compiles) cannot see it: review 168 found a LINE-style warning page whose
+QuickJS (compiles.py) cannot see it: review 168 found a LINE-style warning page whose
 forward sat in `let top = 0; location.replace(…)` read as `wrapped` where Chromium stayed on
 the warning ("Identifier 'top' has already been declared").
 
 Names are read from tree-sitter's tree: the script's top-level `let`/`const`/`class` and
 `function` declarations and its `var`s outside functions (destructuring patterns included).
-Module scripts have their own scope and are left out, as are declarations in blocks.
+Module scripts have their own scope and are left out, as are `let`, `const` and `class` in
+blocks; a script a browser does not run (it does not parse or compile) declares nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from audit.judge import jstree
+from audit.judge.compiles import compiles
 
 # The window's own properties a script cannot declare over: [LegacyUnforgeable] `window`,
 # `document`, `location` and `top`, and ECMAScript's `undefined`, `NaN` and `Infinity`, all
@@ -36,37 +38,45 @@ _FUNCTIONS = frozenset({"function_declaration", "generator_function_declaration"
 @dataclass(frozen=True)
 class Declared:
     lexical: frozenset[str]  # top-level let, const, class
-    var: frozenset[str]  # var anywhere outside a function, top-level function declarations
+    var: frozenset[str]  # var outside functions, function declarations outside functions
     functions: frozenset[str]  # top-level function declarations (also in `var`)
 
 
 _NOTHING = Declared(frozenset(), frozenset(), frozenset())
 
-_RECENT: OrderedDict[str, Declared | None] = OrderedDict()
+# Read declarations of the scripts last asked for (a page's reading asks several times, and
+# consecutive pages of a platform share their scripts). A reading cut by its deadline is not
+# kept: another page's budget may read it.
+_RECENT: OrderedDict[str, Declared] = OrderedDict()
 _RECENT_SIZE = 256
 
 
 def declared(script: str, deadline: float) -> Declared | None:
-    """The script's global declarations; None where it is not parsed by `deadline`."""
+    """The script's global declarations (none for a script a browser does not run: one it
+    cannot parse or compile); None where it is not parsed by `deadline`."""
     if script in _RECENT:
         _RECENT.move_to_end(script)
         return _RECENT[script]
     found = _read(script, deadline)
-    _RECENT[script] = found
-    if len(_RECENT) > _RECENT_SIZE:
-        _RECENT.popitem(last=False)
+    if found is not None:
+        _RECENT[script] = found
+        if len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
     return found
 
 
 def runs(scripts: list[str], index: int, modules: frozenset[int], deadline: float) -> bool:
     """Whether the classic script `scripts[index]` gets past its global declarations, the
-    page's classic scripts before it having made theirs (those that could). True where a
-    script could not be read in time: a forward missed, never invented, is the rule of the
-    reading, and this check only takes forwards away."""
+    page's classic scripts before it having made theirs (those that could). False where a
+    script could not be read by `deadline`: a forward missed, never invented (review 171: a
+    0.9 MB script before the clash took the reading past its deadline, and the dropped
+    script's forward was followed)."""
     if index in modules:
         return True
     own = declared(scripts[index], deadline)
-    if own is None or own is _NOTHING:
+    if own is None:
+        return False
+    if own is _NOTHING:
         return True
     if own.lexical & FIXED or own.functions & FIXED:
         return False
@@ -77,7 +87,7 @@ def runs(scripts: list[str], index: int, modules: frozenset[int], deadline: floa
             continue
         before = declared(scripts[position], deadline)
         if before is None:
-            return True
+            return False
         if _instantiates(before, lexical, var):
             lexical |= before.lexical
             var |= before.var
@@ -96,10 +106,18 @@ def _read(script: str, deadline: float) -> Declared | None:
     tree = jstree.parse(source, deadline)
     if tree is None:
         return None
+    if tree.root_node.has_error:
+        return _NOTHING  # a browser runs none of it, and declares nothing of it
     lexical: set[str] = set()
     var: set[str] = set()
     functions: set[str] = set()
-    for statement in jstree.children(tree.root_node):
+    statements = jstree.children(tree.root_node)
+    for position, statement in enumerate(statements):
+        while statement.type == "labeled_statement":  # `l: function f(){}` is one too
+            body = jstree.field(statement, "body")
+            if body is None:
+                break
+            statement = body
         kind = statement.type
         if kind == "lexical_declaration":
             for declarator in jstree.children(statement):
@@ -109,14 +127,47 @@ def _read(script: str, deadline: float) -> Declared | None:
             _bound(jstree.field(statement, "name"), source, lexical)
         elif kind in ("function_declaration", "generator_function_declaration"):
             _bound(jstree.field(statement, "name"), source, functions)
+        elif _bare_let(statement, source) and position + 1 < len(statements):
+            # `let` and a line break before its names: tree-sitter reads two statements
+            # where an engine reads a declaration (`let\ntop = 0`, review 171)
+            _assigned(statements[position + 1], source, lexical)
     _vars(tree.root_node, source, var)
     if not (lexical or var or functions):
+        return _NOTHING
+    if not compiles(script):
         return _NOTHING
     return Declared(frozenset(lexical), frozenset(var | functions), frozenset(functions))
 
 
+def _bare_let(statement: jstree.Node, source: bytes) -> bool:
+    expression = statement.named_children[0] if (
+        statement.type == "expression_statement" and statement.named_child_count == 1) else None
+    return (expression is not None and expression.type == "identifier"
+            and jstree.text(expression, source) == "let"
+            and not jstree.text(statement, source).endswith(";"))
+
+
+def _assigned(statement: jstree.Node, source: bytes, into: set[str]) -> None:
+    """The names `top = 0`, `a, b = 1` write (what a `let` on the line before declares)."""
+    if statement.type != "expression_statement" or not statement.named_children:
+        return
+    stack = [statement.named_children[0]]
+    while stack:
+        node = stack.pop()
+        if node.type == "identifier":
+            into.add(jstree.name_of(node, source))
+        elif node.type == "assignment_expression":
+            left = jstree.field(node, "left")
+            if left is not None:
+                stack.append(left)
+        elif node.type == "sequence_expression":
+            stack.extend(jstree.children(node))
+
+
 def _vars(root: jstree.Node, source: bytes, into: set[str]) -> None:
-    """The names of every `var` outside functions and classes (they belong to the script)."""
+    """The names of every `var` outside functions and classes, and of the functions declared
+    in blocks outside them (web browsers make those var bindings too: Annex B; Chromium
+    refuses `{ function go(){} }` after a `let go`)."""
     stack = [root]
     while stack:
         node = stack.pop()
@@ -124,13 +175,18 @@ def _vars(root: jstree.Node, source: bytes, into: set[str]) -> None:
             for declarator in jstree.children(node):
                 if declarator.type == "variable_declarator":
                     _bound(jstree.field(declarator, "name"), source, into)
-        elif node.type in ("for_in_statement",) and any(
+        elif node.type == "for_in_statement" and any(
                 child.type == "var" for child in node.children):
             _bound(jstree.field(node, "left"), source, into)
+        elif node.type in ("function_declaration", "generator_function_declaration"):
+            _bound(jstree.field(node, "name"), source, into)
+            continue
         if node.type in _FUNCTIONS:
             continue
         stack.extend(child for child in node.named_children
-                     if child.type not in _FUNCTIONS)
+                     if child.type not in _FUNCTIONS
+                     or child.type in ("function_declaration",
+                                       "generator_function_declaration"))
 
 
 def _bound(pattern: jstree.Node | None, source: bytes, into: set[str]) -> None:

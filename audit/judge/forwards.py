@@ -24,25 +24,24 @@ too big for MAX_TREE_STEPS) may navigate anywhere but is never taken for a forwa
 reading misses: a navigation through a function declared and then called (`function go()
 {...} go()`), a computed name (`location["href"]`), a comment between `location` and its `=`;
 such a page is read by its words and structure, not followed. A script with a navigation on
-load must also compile in a JavaScript engine (_compiles). What the reading cannot see:
-statements that throw at run time (README, "Forwards").
+load must also compile in a JavaScript engine (audit/judge/compiles.py) and get past its
+global declarations (audit/judge/declarations.py). What the reading cannot see: statements
+that throw at run time (README, "Forwards").
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-import os
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Literal
-
-import quickjs
+from typing import Literal
 
 from audit.judge import declarations, halts
+from audit.judge.compiles import compiles
 from audit.judge.jstree import Node, TreeCursor
 from audit.judge.jstree import field as _field
 from audit.judge.jstree import literal as _literal
@@ -93,9 +92,15 @@ class _Navigation:
     # target's host ("https://support.weixin.qq.com/...?requrl=" + url): where it leads.
     start: str | None = None
     end: int = 0  # where the navigation ends in its script (a byte offset of its UTF-8)
+    # Not on load, but in a timer's code (a function or a string) where the timer is set on
+    # load: made once the timer fires, as a countdown's.
+    timer: bool = False
 
 
 _CUT = _Navigation(None, False)
+
+# When a navigation is made (_TreeReader._runs_on_load).
+_NEVER, _ON_LOAD, _IN_TIMER = 0, 1, 2
 
 # After the navigation a page is followed to, what may cancel it or send the page elsewhere:
 # the location once more (in any form: `location.search =`, `location["href"] =`, a copy of
@@ -487,9 +492,21 @@ class _TreeReader:
             return None
         literal = _literal(value, self.source)
         end = cursor.node.end_byte if cursor.node is not None else len(self.source)
-        return _Navigation(literal, self.runs and self._runs_on_load(cursor, name),
+        when = self._runs_on_load(cursor, name) if self.runs else _NEVER
+        return _Navigation(literal, when == _ON_LOAD,
                            None if literal is not None else _written_start(value, self.source),
-                           end)
+                           end, timer=when == _IN_TIMER)
+
+    def set_on_load(self, node: Node) -> bool:
+        """Whether `node` (a timer's call) is reached on load, or in a timer set on load."""
+        cursor = self.root.walk()
+        while cursor.node is not None and cursor.node.id != node.id:
+            if cursor.goto_first_child_for_byte(node.start_byte) is None:
+                return False
+            while (cursor.node is not None and cursor.node.id != node.id
+                   and cursor.node.end_byte < node.end_byte and cursor.goto_next_sibling()):
+                pass
+        return cursor.node is not None and self._runs_on_load(cursor, "location") != _NEVER
 
     def _up_to_window_location(self, cursor: TreeCursor) -> str | None:
         """From a property named `location` up to `window.location`, `top.location`, ...
@@ -530,7 +547,7 @@ class _TreeReader:
             return arguments.named_children[0]
         return False
 
-    def _runs_on_load(self, cursor: TreeCursor, name: str) -> bool:
+    def _runs_on_load(self, cursor: TreeCursor, name: str) -> int:
         """Whether the node at the cursor runs whatever happens as the script loads: each
         node above it runs it whenever it runs itself, up to the top level; in each list of
         statements on the way, no statement before it may leave the list (`return`, `break`,
@@ -539,14 +556,18 @@ class _TreeReader:
         (`(function () {...})()`, `!function () {...}()`, `(() => ...).call(this)`), is not
         async and has no parameter of that name; not a function declared or passed (a
         handler, a timer), a call's arguments (the callee may throw first, or be `a?.b`), a
-        condition's branch, an operand of `&&`, `||` or `?:`, a loop's body or a `catch`."""
+        condition's branch, an operand of `&&`, `||` or `?:`, a loop's body or a `catch`.
+        _ON_LOAD; _IN_TIMER where the way up passes a function given to a timer
+        (`setTimeout(function () {...}, 5000)`) and runs on load from the timer's call up;
+        else _NEVER."""
+        when = _ON_LOAD
         while True:
             self.steps += 1
             if self.spent():
-                return False
+                return _NEVER
             child, field = cursor.node, cursor.field_name
             if child is None or not cursor.goto_parent() or cursor.node is None:
-                return False
+                return _NEVER
             parent = cursor.node
             kind = parent.type
             if kind in ("program", "statement_block"):
@@ -554,20 +575,28 @@ class _TreeReader:
                 before = bisect.bisect_right(scope.starts, child.start_byte) - 1
                 if ((scope.first_exit is not None and scope.first_exit < before)
                         or name in scope.binds or self.spent()):
-                    return False
+                    return _NEVER
                 if kind == "program":
-                    return True
+                    return when
                 continue
             if kind in _RUN_ALL or (field is not None and _RUN_ONE.get(kind) == field):
                 continue
             if kind in _FUNCTIONS and field == "body":
                 # An async function's body may wait (for what may fail) before it navigates.
-                if (any(node.type == "async" for node in parent.children)
-                        or name in self._parameters(parent)
-                        or not self._called_at_once(cursor)):
-                    return False
+                if any(node.type == "async" for node in parent.children) or name in (
+                        self._parameters(parent)):
+                    return _NEVER
+                timer = _timer_of(parent, self.source)
+                if timer is not None:
+                    while cursor.node is not None and cursor.node.id != timer.id:
+                        if not cursor.goto_parent():
+                            return _NEVER
+                    when = _IN_TIMER
+                    continue
+                if not self._called_at_once(cursor):
+                    return _NEVER
                 continue
-            return False
+            return _NEVER
 
     def _parameters(self, function: Node) -> set[str]:
         parameters = _field(function, "parameters") or _field(function, "parameter")
@@ -654,35 +683,6 @@ def _script_navigations(script: str, deadline: float) -> tuple[_Navigation, ...]
     return known
 
 
-# A JavaScript engine's own compiler, per process (a forked parse worker makes its own): it
-# tells whether a browser would run a script at all. Created on first use.
-_ENGINE: tuple[int, Any] | None = None
-
-
-def _compiles(script: str) -> bool:
-    """Whether a JavaScript engine compiles the script, as a browser must before it runs any
-    of it: tree-sitter accepts what an engine rejects as a whole (JavaScript's early errors:
-    `let a; let a;`, an invalid regular expression, `import` or `await` in a classic script,
-    strict-mode errors, and dozens more, which a second adversarial review found read as
-    forwards). QuickJS (a maintained engine of its own, no threads, a 2 MB wheel) compiles the
-    script as a function body, which differs from a classic script only in what the reading
-    handles itself (a top-level `return` is an exit) or misses (a module's `import`, a `#!`
-    line): a forward missed, never invented. Its parser answers deep nesting with a stack
-    overflow error: not run, as in a browser that runs out of stack."""
-    global _ENGINE
-    if _ENGINE is None or _ENGINE[0] != os.getpid():
-        context = quickjs.Context()
-        context.set_memory_limit(256 << 20)
-        context.set_time_limit(10)
-        _ENGINE = (os.getpid(), context.eval(
-            "(function (source) { try { new Function(source); return true; }"
-            " catch (error) { return false; } })"))
-    try:
-        return _ENGINE[1](script) is True
-    except Exception:  # the engine's own limits (memory, time, stack): not shown to run
-        return False
-
-
 def _read_script(script: str, deadline: float) -> tuple[_Navigation, ...]:
     if "location" not in script:
         return ()
@@ -707,41 +707,136 @@ def _read_script(script: str, deadline: float) -> tuple[_Navigation, ...]:
             found.append(_CUT)
             break
         found.append(navigation)
-    if any(navigation.on_load for navigation in found) and not _compiles(script):
+    if any(navigation.on_load for navigation in found) and not compiles(script):
         found = [replace(navigation, on_load=False) for navigation in found]
     if _CUT not in found:
-        found += _in_timer_strings(tree.root_node, source, deadline)
+        found += _in_timer_strings(reader, tree.root_node, source, deadline)
     return tuple(found)
 
 
 # A timer given a string (`setTimeout("location.href='…'", 5000)`, old countdown pages'
 # form): the string is a script, run when the timer fires.
-_TIMER_STRING = re.compile(rb"\bset(?:Timeout|Interval)\s*\(\s*['\"`]")
+_TIMER = re.compile(rb"\bset(?:Timeout|Interval)\b")
+_WRITES_CODE = frozenset({"string", "template_string", "binary_expression", "identifier",
+                          "parenthesized_expression", "call_expression", "member_expression",
+                          "subscript_expression", "ternary_expression"})
 
 
-def _in_timer_strings(root: Node, source: bytes, deadline: float) -> list[_Navigation]:
-    """The navigations of the strings given to timers, none on load (a timer fires once the
-    page is parsed, as its function form's do): review 168's countdown pages, written this
-    way, read as blocks with no way on where Chromium went on to the target."""
+def _in_timer_strings(reader: _TreeReader, root: Node, source: bytes, deadline: float
+                      ) -> list[_Navigation]:
+    """The navigations of the code given to timers as a string, none on load (a timer fires
+    once the page is parsed, as its function form's do): review 168's countdown pages,
+    written this way, read as blocks with no way on where Chromium went on to the target.
+    The timer called as `setTimeout(…)`, `window.setTimeout(…)`, `(0, setTimeout)(…)`,
+    `setTimeout?.(…)`, `setTimeout.call(w, …)` or `.apply(w, […])` (review 171); its code a
+    string or template, or a name given a string in the script; code made otherwise that
+    speaks of `location` may navigate anywhere."""
     found: list[_Navigation] = []
-    for match in _TIMER_STRING.finditer(source):
-        quote = root.descendant_for_byte_range(match.end() - 1, match.end())
-        string = quote.parent if quote is not None else None
-        call = string.parent.parent if string is not None and string.parent else None
-        if (string is None or call is None or call.type != "call_expression"
-                or string.parent is None or string.parent.type != "arguments"
-                or string.parent.named_children[:1] != [string]):
-            continue  # in a comment, another string, or not the timer's first argument
-        code = _literal(string, source)
-        if code is None or "location" not in code:
+    for match in _TIMER.finditer(source):
+        call = _timer_call(root.descendant_for_byte_range(match.start(), match.end()), source)
+        code = call[1] if call is not None else None
+        if code is None or code.type not in _WRITES_CODE:
             continue
-        for navigation in _read_script(code, deadline):
+        timer = reader.set_on_load(call[0]) if call is not None else False
+        written = _literal(code, source) if code.type in ("string", "template_string") else (
+            _string_named(code, root, source) if code.type == "identifier" else None)
+        if written is None:
+            if "location" in _unescape_js(_text(code, source)):
+                found.append(_Navigation(None, False, None, code.end_byte, timer=timer))
+            continue
+        if "location" not in written:
+            if "location" in _unescape_js(written):  # `loc\u0061tion` once the string runs
+                found.append(_Navigation(None, False, None, code.end_byte, timer=timer))
+            continue
+        for navigation in _read_script(written, deadline):
             if navigation is _CUT:
                 return [_CUT]
-            found.append(replace(navigation, on_load=False, end=string.end_byte))
-            if len(found) >= MAX_NAVIGATIONS:
-                return [*found, _CUT]
+            found.append(replace(navigation, on_load=False, end=code.end_byte,
+                                 timer=timer and (navigation.on_load or navigation.timer)))
+        if len(found) >= MAX_NAVIGATIONS:
+            return [*found, _CUT]
     return found
+
+
+def _timer_call(name: Node | None, source: bytes) -> tuple[Node, Node | None] | None:
+    """From a timer's name to its call, where it is called there, and what it is given to
+    run (None: nothing)."""
+    if name is None or _text(name, source) not in ("setTimeout", "setInterval"):
+        return None
+    node = name
+    if node.type == "property_identifier":  # window.setTimeout
+        if node.parent is None or node.parent.type != "member_expression":
+            return None
+        node = node.parent
+    elif node.type != "identifier":
+        return None  # in a string, a comment
+    while node.parent is not None and (
+            node.parent.type == "parenthesized_expression"
+            or (node.parent.type == "sequence_expression"
+                and node.parent.named_children[-1].id == node.id)):
+        node = node.parent  # (setTimeout), (0, setTimeout)
+    parent = node.parent
+    if parent is None:
+        return None
+    shift = 0
+    if parent.type == "member_expression" and _text(_field(parent, "property"),
+                                                     source) in ("call", "apply"):
+        shift = 1 if _text(_field(parent, "property"), source) == "call" else 2
+        node, parent = parent, parent.parent
+    if parent is None or parent.type != "call_expression" or (
+            (callee := _field(parent, "function")) is None or callee.id != node.id):
+        return None
+    arguments = _field(parent, "arguments")
+    given = [child for child in arguments.named_children
+             if child.type != "comment"] if arguments is not None else []
+    if shift == 2:  # .apply(this, [code, delay])
+        listed = given[1] if len(given) > 1 else None
+        given = ([child for child in listed.named_children if child.type != "comment"]
+                 if listed is not None and listed.type == "array" else [])
+    elif shift == 1:
+        given = given[1:]
+    code = given[0] if given else None
+    while code is not None and code.type == "parenthesized_expression":
+        inner = [child for child in code.named_children if child.type != "comment"]
+        code = inner[-1] if inner else None
+    return parent, code
+
+
+def _timer_of(function: Node, source: bytes) -> Node | None:
+    """The timer's call a function is given to run, if it is (`setTimeout(function () {…})`)."""
+    node = function
+    while node.parent is not None and node.parent.type == "parenthesized_expression":
+        node = node.parent
+    call = node.parent.parent if node.parent is not None and (
+        node.parent.type in ("arguments", "array")) else None
+    if call is not None and call.type == "array":  # .apply(this, [function …])
+        call = call.parent.parent if call.parent is not None else None
+    callee = _field(call, "function") if call is not None and (
+        call.type == "call_expression") else None
+    while callee is not None and callee.type in ("parenthesized_expression",
+                                                 "sequence_expression", "member_expression"):
+        if callee.type == "member_expression":
+            property_ = _field(callee, "property")
+            callee = (_field(callee, "object")
+                      if _text(property_, source) in ("call", "apply") else property_)
+        else:
+            inner = [child for child in callee.named_children if child.type != "comment"]
+            callee = inner[-1] if inner else None
+    found = _timer_call(callee, source)
+    return found[0] if found is not None and found[1] is not None and (
+        found[1].id == function.id) else None
+
+
+def _string_named(name: Node, root: Node, source: bytes) -> str | None:
+    """The string a name is given in the script (`var c = "…"; setTimeout(c, 0)`): the
+    first `NAME = '…'` written, whatever its scope."""
+    written = re.search(rb"(?<![\w$.])" + re.escape(source[name.start_byte:name.end_byte])
+                        + rb"\s*=\s*['\"`]", source)
+    if written is None:
+        return None
+    quote = root.descendant_for_byte_range(written.end() - 1, written.end())
+    string = quote.parent if quote is not None else None
+    return _literal(string, source) if string is not None else None
 
 
 def _navigations(page: Page) -> Iterator[_Navigation]:
@@ -765,8 +860,8 @@ def _located(page: Page) -> Iterator[tuple[int, _Navigation]]:
             yield index, _CUT
             return
         navigations = _script_navigations(script, deadline)
-        if any(navigation.on_load for navigation in navigations) and not declarations.runs(
-                page.runnable_scripts, index, page.module_scripts, deadline):
+        if any(navigation.on_load for navigation in navigations) and not _declares(page,
+                                                                                   index):
             # The script's declarations clash with the window's or an earlier script's: a
             # browser drops it whole (declarations.py).
             navigations = tuple(replace(navigation, on_load=False)
@@ -777,6 +872,20 @@ def _located(page: Page) -> Iterator[tuple[int, _Navigation]]:
                 yield index, _CUT
                 return
             yield index, navigation
+
+
+def _declares(page: Page, index: int) -> bool:
+    """declarations.runs for the page's runnable script `index`, decided once a page, within
+    a budget of its own over the scripts up to it (all of them: a script's declarations
+    count whatever it says)."""
+    known = page.declared.get(index)
+    if known is None:
+        scripts = page.runnable_scripts
+        size = sum(len(script) for script in scripts[:index + 1])
+        deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
+        known = page.declared[index] = declarations.runs(scripts, index, page.module_scripts,
+                                                         deadline)
+    return known
 
 
 def js_location(page: Page) -> str | None:
@@ -958,6 +1067,21 @@ def script_targets(page: Page) -> list[str | None]:
         elif (url := resolve(page.base_url, written)) is not None:
             targets.append(url)
     return targets
+
+
+def script_leads(page: Page) -> list[str]:
+    """Where the page's scripts take the reader by themselves: their navigations made on
+    load or when a timer set on load fires (a countdown's), each target made absolute where
+    it is written out (or its written start). Not a navigation in a handler, a condition, a
+    function nothing calls, or a script that does not run (review 171: dead code pointing at
+    the target kept a diversion from being read as one)."""
+    leads = []
+    for navigation in _navigations(page):
+        written = navigation.literal if navigation.literal is not None else navigation.start
+        if (navigation.on_load or navigation.timer) and written is not None and (
+                url := resolve(page.base_url, written)) is not None:
+            leads.append(url)
+    return leads
 
 
 # What a script does before a refresh comes that sends the page elsewhere or keeps it where
