@@ -74,10 +74,13 @@ def colour(value: str | None) -> str:
     return COLOURS.get(value or "", NEUTRAL_COLOUR)
 
 
-def css_rules() -> str:
-    """The `.o-<outcome>` classes of the report's badges and matrix cells, one line each."""
-    return "".join(f".o-{o.value} {{ background: {f.colour}; color: {f.ink}; }}\n"
-                   for o, f in TABLE.items())
+def css_rules(also: Mapping[str, str] | None = None) -> str:
+    """The `.o-<outcome>` classes of the report's badges and matrix cells, one line each;
+    `also`: more classes, each coloured as an outcome (the site's search classes)."""
+    colours = {f".o-{o.value}": o.value for o in TABLE} | dict(also or {})
+    return "".join(f"{selector} {{ background: {TABLE[Outcome(outcome)].colour}; "
+                   f"color: {TABLE[Outcome(outcome)].ink}; }}\n"
+                   for selector, outcome in colours.items())
 
 
 def attributable(outcome: Outcome) -> bool:

@@ -27,7 +27,11 @@ from audit.judge.outcomes import RANK
 from audit.model import Outcome, Severity, Text
 from audit.report.spill import item_or_slice
 
-# Finding statuses, worst first; a link's status is the worst of its rules' answers.
+# Finding statuses, in the order a report lists them. A link's status is its rules' answer
+# that says the most: a fail, then an exemption, then a pass; inconclusive only where no rule
+# could say anything (a pass of one rule beside another's inconclusive is no finding). Not
+# the order of a requirement's statuses (audit/history/diff.py: pass, inconclusive, fail)
+# nor of a unit's verdicts (audit/judge/evaluate.py, UNIT_RANK): each says something else.
 FINDING_STATUSES = ("fail", "exempt", "inconclusive")
 STATUS_RANK = {"fail": 3, "exempt": 2, "pass": 1, "inconclusive": 0}
 # By text (a Severity is its text): Severity.rank is slow in hot loops.

@@ -34,6 +34,7 @@ from audit.history.store import RunRow, default_url, previous_run
 from audit.judge.outcomes import css_rules
 from audit.model import SurfaceKind
 from audit.policy.catalog import Catalog, PolicyError, catalog_for_run, load_catalog
+from audit.report.search import CLASS_OUTCOME
 from audit.site import charts, feed, replay, search
 from audit.site.read import (
     History,
@@ -773,7 +774,8 @@ def _requirement_pages(w: _Writer, common: dict[str, Any], tables: dict[str, Tab
 def _assets(w: _Writer) -> None:
     source = templates_dir()
     css = (source / "site.css").read_text(encoding="utf-8")
+    # A search class badge takes its outcome's colour, as in the report (CLASS_OUTCOME).
     w.text("assets/site.css", css + "\n/* outcome colours: audit/judge/outcomes.py */\n"
-           + css_rules())
+           + css_rules({f".c-{cls}": outcome for cls, outcome in CLASS_OUTCOME.items()}))
     for name in ("search.js", "choose.js", "viewer.js"):
         w.text(f"assets/{name}", (source / name).read_text(encoding="utf-8"))

@@ -3,6 +3,8 @@ as `T.key`; a key missing here fails the build (StrictUndefined), never shows as
 
 from __future__ import annotations
 
+from audit.judge.search import CLASS_LABELS
+
 TEXTS: dict[str, tuple[str, str]] = {
     "site": ("互联指数", "The interconnection index"),
     "tagline": ("各平台之间的外链是否被屏蔽、阻碍或区别对待：hulian 的测量记录",
@@ -188,13 +190,9 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "error": ("测量失败", "measurement error"),
 }
 
+# The report's and the reasons' labels (review 169: the site said 禁止抓取 where they say 禁止).
 SEARCH_CLASSES: dict[str, tuple[str, str]] = {
-    "open": ("开放", "open"),
-    "partial": ("部分开放", "partial"),
-    "closed": ("禁止抓取", "closed"),
-    "noindex": ("禁止索引", "noindex"),
-    "unreachable": ("无法读取", "unreachable"),
-}
+    cls.value: labels for cls, labels in CLASS_LABELS.items()}
 
 SEVERITIES: dict[str, tuple[str, str]] = {
     "critical": ("严重", "critical"), "high": ("高", "high"), "medium": ("中", "medium"),
