@@ -4,6 +4,8 @@ Ratios of two sizes measured in turn (tests/timing.py), never an absolute time."
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from audit.judge.forwards import page_forward
@@ -58,3 +60,37 @@ def test_what_halts_a_page_is_read_once_even_when_cut() -> None:
     held = page_forward(page)
     assert held is not None and held.delayed  # held: what it would do cannot be read
     assert again < first / 10, (first, again)
+
+
+def test_many_scripts_declaring_and_forwarding_cost_linear_time(catalog: Catalog) -> None:
+    # Review 172: each navigating script's declarations were weighed against every script
+    # before it (and past 256 scripts each read again): 970 scripts of 64 KiB took 20 s.
+    calls = itertools.count()
+
+    def analyze(count: int) -> float:
+        call = next(calls)  # (scripts of their own: a script's reading is kept)
+        body = ("<p>Redirecting</p>" + "".join(
+            f'<script>var v{n}_{call}=1;location.href="https://example.org/x";</script>'
+            for n in range(count))).encode()
+        return seconds(lambda: analyze_page(body, "text/html", ENDPOINT, catalog,
+                                            target="https://example.org/x"))
+
+    small, large = best_in_turn(lambda: analyze(100), lambda: analyze(800), rounds=3)
+    assert large < 30 * max(small, 1e-3), (small, large)
+
+
+def test_timer_names_deep_in_a_script_cost_linear_time(catalog: Catalog) -> None:
+    # Review 172: each `setTimeout` found in the text climbed the tree from its name, and
+    # tree-sitter finds a parent from the root: 64 KiB of nested arrays took 5 s.
+    calls = itertools.count()
+
+    def analyze(depth: int) -> float:
+        # (each call a script of its own: a script's reading is kept for the next page)
+        script = (f'/*{next(calls)}*/location.href="https://example.org/x";x=' + "[" * depth
+                  + 'setTimeout("x",1),' * (depth // 12) + "]" * depth)
+        body = f"<p>Redirecting</p><script>{script}</script>".encode()
+        return seconds(lambda: analyze_page(body, "text/html", ENDPOINT, catalog,
+                                            target="https://example.org/x"))
+
+    small, large = best_in_turn(lambda: analyze(1_000), lambda: analyze(8_000), rounds=3)
+    assert large < 16 * max(small, 1e-3), (small, large)

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from audit.judge import declarations, halts
+from audit.judge import declarations, halts, jstree
 from audit.judge.compiles import compiles
 from audit.judge.jstree import Node, TreeCursor
 from audit.judge.jstree import field as _field
@@ -67,12 +67,13 @@ MAX_SCRIPT_CHARS = 2_000_000
 # real script; it is a time, not a count, because the parser's own progress reports stop
 # measuring work in the case it is there for (the same number of them took 0.4 s there and
 # 5 ms elsewhere). The only decision of the reading that depends on the machine's speed.
-# 0.5 s and 3 s a megabyte: a page of 64 KiB that the crawl process reads itself (its parse
-# workers being behind) holds it ~0.7 s a reading at most here, where 2 s did (review 167).
+# 0.5 s and 5 s a megabyte: a page of 64 KiB that the crawl process reads itself (its parse
+# workers being behind) holds it ~0.8 s a reading at most here, where 2 s did (review 167).
 # The corpus's largest real scripts (a WeChat article's 125 KB) took 0.17 s to read for
-# what halts the page (~1.3 s a megabyte), a quarter of their budget.
+# what halts the page (~1.3 s a megabyte); Ace's 372 KB 0.8 s idle, and past 3 s a megabyte
+# with six processes on the two cores (review 172).
 PARSE_SECONDS = 0.5
-PARSE_SECONDS_PER_MB = 3.0
+PARSE_SECONDS_PER_MB = 5.0
 
 
 @dataclass(frozen=True)
@@ -683,7 +684,7 @@ def _script_navigations(script: str, deadline: float) -> tuple[_Navigation, ...]
     return known
 
 
-def _read_script(script: str, deadline: float) -> tuple[_Navigation, ...]:
+def _read_script(script: str, deadline: float, depth: int = 0) -> tuple[_Navigation, ...]:
     if "location" not in script:
         return ()
     source = script.encode("utf-8", "replace")
@@ -710,20 +711,34 @@ def _read_script(script: str, deadline: float) -> tuple[_Navigation, ...]:
     if any(navigation.on_load for navigation in found) and not compiles(script):
         found = [replace(navigation, on_load=False) for navigation in found]
     if _CUT not in found:
-        found += _in_timer_strings(reader, tree.root_node, source, deadline)
+        found += _in_timer_strings(reader, tree.root_node, source, deadline, depth)
     return tuple(found)
 
 
 # A timer given a string (`setTimeout("location.href='…'", 5000)`, old countdown pages'
 # form): the string is a script, run when the timer fires.
 _TIMER = re.compile(rb"\bset(?:Timeout|Interval)\b")
+_TIMERS = ("setTimeout", "setInterval")
+# The calls that may be a timer's: `setTimeout(…)`, `x.setTimeout(…)`, `setTimeout.call(…)`,
+# and a callee in parentheses (`(0, setTimeout)(…)`), each checked by _timer_code_of.
+_TIMER_CALLS = """
+(call_expression function: (identifier) @name (#any-of? @name "setTimeout" "setInterval")) @call
+(call_expression function: (member_expression property: (property_identifier) @name)
+ (#any-of? @name "setTimeout" "setInterval" "call" "apply")) @call
+(call_expression function: (parenthesized_expression)) @call
+"""
 _WRITES_CODE = frozenset({"string", "template_string", "binary_expression", "identifier",
                           "parenthesized_expression", "call_expression", "member_expression",
                           "subscript_expression", "ternary_expression"})
+# Timers looked at in one script, and strings within strings read as code: past them a
+# timer's code is taken to lead anywhere (a string read as code is read again at each level
+# it nests).
+MAX_TIMERS = 256
+MAX_TIMER_DEPTH = 3
 
 
-def _in_timer_strings(reader: _TreeReader, root: Node, source: bytes, deadline: float
-                      ) -> list[_Navigation]:
+def _in_timer_strings(reader: _TreeReader, root: Node, source: bytes, deadline: float,
+                      depth: int) -> list[_Navigation]:
     """The navigations of the code given to timers as a string, none on load (a timer fires
     once the page is parsed, as its function form's do): review 168's countdown pages,
     written this way, read as blocks with no way on where Chromium went on to the target.
@@ -731,24 +746,35 @@ def _in_timer_strings(reader: _TreeReader, root: Node, source: bytes, deadline: 
     `setTimeout?.(…)`, `setTimeout.call(w, …)` or `.apply(w, […])` (review 171); its code a
     string or template, or a name given a string in the script; code made otherwise that
     speaks of `location` may navigate anywhere."""
+    names = list(_TIMER.finditer(source))
+    if not names:
+        return []
     found: list[_Navigation] = []
-    for match in _TIMER.finditer(source):
-        call = _timer_call(root.descendant_for_byte_range(match.start(), match.end()), source)
-        code = call[1] if call is not None else None
-        if code is None or code.type not in _WRITES_CODE:
+    calls = [match["call"][0] for match in jstree.captures(
+        root, _TIMER_CALLS, names[0].start(), names[-1].end())]
+    for count, call in enumerate(calls):
+        if count >= MAX_TIMERS or time.monotonic() > deadline:
+            return [*found, _CUT]
+        code = _timer_code_of(call, source)
+        if code is None or code is False or code.type not in _WRITES_CODE:
             continue
-        timer = reader.set_on_load(call[0]) if call is not None else False
         written = _literal(code, source) if code.type in ("string", "template_string") else (
             _string_named(code, root, source) if code.type == "identifier" else None)
         if written is None:
             if "location" in _unescape_js(_text(code, source)):
-                found.append(_Navigation(None, False, None, code.end_byte, timer=timer))
+                found.append(_Navigation(None, False, None, code.end_byte,
+                                         timer=reader.set_on_load(call)))
             continue
         if "location" not in written:
             if "location" in _unescape_js(written):  # `loc\u0061tion` once the string runs
-                found.append(_Navigation(None, False, None, code.end_byte, timer=timer))
+                found.append(_Navigation(None, False, None, code.end_byte,
+                                         timer=reader.set_on_load(call)))
             continue
-        for navigation in _read_script(written, deadline):
+        timer = reader.set_on_load(call)
+        if depth >= MAX_TIMER_DEPTH:
+            found.append(_Navigation(None, False, None, code.end_byte, timer=timer))
+            continue
+        for navigation in _read_script(written, deadline, depth + 1):
             if navigation is _CUT:
                 return [_CUT]
             found.append(replace(navigation, on_load=False, end=code.end_byte,
@@ -758,35 +784,30 @@ def _in_timer_strings(reader: _TreeReader, root: Node, source: bytes, deadline: 
     return found
 
 
-def _timer_call(name: Node | None, source: bytes) -> tuple[Node, Node | None] | None:
-    """From a timer's name to its call, where it is called there, and what it is given to
-    run (None: nothing)."""
-    if name is None or _text(name, source) not in ("setTimeout", "setInterval"):
-        return None
-    node = name
-    if node.type == "property_identifier":  # window.setTimeout
-        if node.parent is None or node.parent.type != "member_expression":
-            return None
-        node = node.parent
-    elif node.type != "identifier":
-        return None  # in a string, a comment
-    while node.parent is not None and (
-            node.parent.type == "parenthesized_expression"
-            or (node.parent.type == "sequence_expression"
-                and node.parent.named_children[-1].id == node.id)):
-        node = node.parent  # (setTimeout), (0, setTimeout)
-    parent = node.parent
-    if parent is None:
-        return None
+def _bare(node: Node | None) -> Node | None:
+    """What parentheses and a comma list's last item hold: `(0, setTimeout)` is setTimeout."""
+    while node is not None and node.type in ("parenthesized_expression",
+                                             "sequence_expression"):
+        inner = [child for child in node.named_children if child.type != "comment"]
+        node = inner[-1] if inner else None
+    return node
+
+
+def _timer_code_of(call: Node, source: bytes) -> Node | Literal[False] | None:
+    """What a call of a timer gives it to run (None: nothing), read from the call down;
+    False where the call is no timer's."""
+    callee = _bare(_field(call, "function"))
     shift = 0
-    if parent.type == "member_expression" and _text(_field(parent, "property"),
-                                                     source) in ("call", "apply"):
-        shift = 1 if _text(_field(parent, "property"), source) == "call" else 2
-        node, parent = parent, parent.parent
-    if parent is None or parent.type != "call_expression" or (
-            (callee := _field(parent, "function")) is None or callee.id != node.id):
-        return None
-    arguments = _field(parent, "arguments")
+    if callee is not None and callee.type == "member_expression" and _text(
+            _field(callee, "property"), source) in ("call", "apply"):
+        shift = 1 if _text(_field(callee, "property"), source) == "call" else 2
+        callee = _bare(_field(callee, "object"))
+    if callee is not None and callee.type == "member_expression":  # window.setTimeout
+        callee = _field(callee, "property")
+    if callee is None or callee.type not in ("identifier", "property_identifier") or _text(
+            callee, source) not in _TIMERS:
+        return False
+    arguments = _field(call, "arguments")
     given = [child for child in arguments.named_children
              if child.type != "comment"] if arguments is not None else []
     if shift == 2:  # .apply(this, [code, delay])
@@ -799,7 +820,7 @@ def _timer_call(name: Node | None, source: bytes) -> tuple[Node, Node | None] | 
     while code is not None and code.type == "parenthesized_expression":
         inner = [child for child in code.named_children if child.type != "comment"]
         code = inner[-1] if inner else None
-    return parent, code
+    return code
 
 
 def _timer_of(function: Node, source: bytes) -> Node | None:
@@ -807,24 +828,15 @@ def _timer_of(function: Node, source: bytes) -> Node | None:
     node = function
     while node.parent is not None and node.parent.type == "parenthesized_expression":
         node = node.parent
-    call = node.parent.parent if node.parent is not None and (
-        node.parent.type in ("arguments", "array")) else None
-    if call is not None and call.type == "array":  # .apply(this, [function …])
-        call = call.parent.parent if call.parent is not None else None
-    callee = _field(call, "function") if call is not None and (
-        call.type == "call_expression") else None
-    while callee is not None and callee.type in ("parenthesized_expression",
-                                                 "sequence_expression", "member_expression"):
-        if callee.type == "member_expression":
-            property_ = _field(callee, "property")
-            callee = (_field(callee, "object")
-                      if _text(property_, source) in ("call", "apply") else property_)
-        else:
-            inner = [child for child in callee.named_children if child.type != "comment"]
-            callee = inner[-1] if inner else None
-    found = _timer_call(callee, source)
-    return found[0] if found is not None and found[1] is not None and (
-        found[1].id == function.id) else None
+    holder = node.parent
+    call = holder.parent if holder is not None and holder.type in ("arguments",
+                                                                   "array") else None
+    if call is not None and call.type == "array" and call.parent is not None:
+        call = call.parent.parent  # .apply(this, [function …])
+    if call is None or call.type != "call_expression":
+        return None
+    code = _timer_code_of(call, source)
+    return call if code is not None and code is not False and code.id == function.id else None
 
 
 def _string_named(name: Node, root: Node, source: bytes) -> str | None:
@@ -843,29 +855,39 @@ def _navigations(page: Page) -> Iterator[_Navigation]:
     return (navigation for _, navigation in _located(page))
 
 
-def _located(page: Page) -> Iterator[tuple[int, _Navigation]]:
+def _located(page: Page) -> list[tuple[int, _Navigation]]:
     """The navigations of the page's scripts in their order, each with the index of its
-    script in page.runnable_scripts. Their parsing shares one deadline (PARSE_SECONDS +
-    PARSE_SECONDS_PER_MB of the scripts read): a thousand scripts that each keep the parser
-    busy must not hold the page a thousand times as long."""
+    script in page.runnable_scripts, read once a page (review 172: a page's reading asked five
+    times, each a deadline where a script could not be parsed). Their parsing shares one
+    deadline (PARSE_SECONDS + PARSE_SECONDS_PER_MB of the scripts read): a thousand scripts
+    that each keep the parser busy must not hold the page a thousand times as long."""
+    if page.navigations is None:
+        page.navigations = list(_read_located(page))
+    return page.navigations  # type: ignore[return-value]
+
+
+def _read_located(page: Page) -> Iterator[tuple[int, _Navigation]]:
     found, read = 0, 0
     scripts = [(index, script) for index, script in enumerate(page.runnable_scripts)
                if "location" in script]
     size = sum(len(script) for _, script in scripts)
     deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * min(
         size, MAX_SCRIPT_CHARS) / 1e6
+    runs: list[bool] | None = None
     for index, script in scripts:
         read += len(script)
         if read > MAX_SCRIPT_CHARS:
             yield index, _CUT
             return
         navigations = _script_navigations(script, deadline)
-        if any(navigation.on_load for navigation in navigations) and not _declares(page,
-                                                                                   index):
-            # The script's declarations clash with the window's or an earlier script's: a
-            # browser drops it whole (declarations.py).
-            navigations = tuple(replace(navigation, on_load=False)
-                                for navigation in navigations)
+        if any(navigation.on_load for navigation in navigations):
+            if runs is None:
+                runs = _declared_runs(page, scripts[-1][0])
+            if not runs[index]:
+                # The script's declarations clash with the window's or an earlier script's:
+                # a browser drops it whole (declarations.py).
+                navigations = tuple(replace(navigation, on_load=False)
+                                    for navigation in navigations)
         for navigation in navigations:
             found += 1
             if found > MAX_NAVIGATIONS:
@@ -874,18 +896,14 @@ def _located(page: Page) -> Iterator[tuple[int, _Navigation]]:
             yield index, navigation
 
 
-def _declares(page: Page, index: int) -> bool:
-    """declarations.runs for the page's runnable script `index`, decided once a page, within
-    a budget of its own over the scripts up to it (all of them: a script's declarations
-    count whatever it says)."""
-    known = page.declared.get(index)
-    if known is None:
-        scripts = page.runnable_scripts
-        size = sum(len(script) for script in scripts[:index + 1])
-        deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
-        known = page.declared[index] = declarations.runs(scripts, index, page.module_scripts,
-                                                         deadline)
-    return known
+def _declared_runs(page: Page, last: int) -> list[bool]:
+    """declarations.runs_all for the page's runnable scripts up to `last`, within a budget
+    of their own (all of them: a script's declarations count whatever it says)."""
+    scripts = page.runnable_scripts[:last + 1]
+    size = sum(len(script) for script in scripts)
+    deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * min(
+        size, MAX_SCRIPT_CHARS) / 1e6
+    return declarations.runs_all(scripts, page.module_scripts, deadline)
 
 
 def js_location(page: Page) -> str | None:

@@ -112,9 +112,8 @@ class Page:
     _modules: frozenset[int] | None = field(default=None, repr=False)
     # Whether its scripts halt it once parsed (audit.judge.forwards._page_halts), once read.
     halts: bool | None = field(default=None, repr=False)
-    # Of its runnable scripts with a navigation on load, whether each gets past its global
-    # declarations (audit.judge.forwards._declares), once read.
-    declared: dict[int, bool] = field(default_factory=dict, repr=False)
+    # Where its scripts navigate (audit.judge.forwards._located), once read.
+    navigations: list[object] | None = field(default=None, repr=False)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
     # The inline scripts a browser runs (no type, a JavaScript type, a module; see _runs): not
