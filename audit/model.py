@@ -91,9 +91,6 @@ class PageKind(StrEnum):
 
 
 # The kinds a signature can assign (the others come from structure or the chain).
-INTERSTITIAL_KINDS = ("warned", "copy_only", "blocked")
-
-
 class Lang(StrEnum):
     """Interface languages a platform ships and its page texts come in."""
 

@@ -62,11 +62,6 @@ DEFUSE_MACRO = (
     + "', '', 'g') ELSE regexp_replace(c, '" + CONTROLS_PATTERN + "', '', 'g') END")
 
 
-def is_formula(text: str) -> bool:
-    """Would a spreadsheet read this cell as a formula?"""
-    return _FORMULA.match(text) is not None
-
-
 def defused(text: str) -> str:
     """The cell as a spreadsheet shows it as text: without control characters (CONTROLS_PATTERN),
     and with a leading apostrophe if it would be a formula."""

@@ -39,7 +39,6 @@ from audit.evidence.bundle import SIGNATURE as SIGNATURE_FILE
 SIGNATURE_FORMAT = "hulian-signature/1"
 PRIVATE_NAME = "hulian-signing.key"
 PUBLIC_NAME = "hulian-signing.pub"
-SIGN_KEY_ENV = "HULIAN_SIGN_KEY"
 PASSPHRASE_FILE_ENV = "HULIAN_SIGN_PASSPHRASE_FILE"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 

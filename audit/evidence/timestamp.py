@@ -33,7 +33,6 @@ from rfc3161_client import (
 
 from audit.errors import HulianError
 
-TSA_ENV = "HULIAN_TSA"
 # A TimeStampResp is a few KB (the token and the TSA's certificates); a TSA that sends more is
 # not answering the question.
 MAX_RESPONSE = 1 << 20

@@ -466,11 +466,6 @@ def _mostly_binary(sample: bytes) -> bool:
     return controls * 10 > len(sample)
 
 
-def judge_text(host: str, text: str, tokens: Sequence[str]) -> SearchBarriers:
-    """Classes from a robots.txt text (the 2xx case)."""
-    return _judge_text(host, text, tokens)[0]
-
-
 def _judge_text(host: str, text: str, tokens: Sequence[str]) -> tuple[SearchBarriers, Protego]:
     text = rfc9309_text(text)
     parser = parse_robots(text)

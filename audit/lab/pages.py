@@ -32,8 +32,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 # Phrases of the lab's anti-bot pages (captcha, 403, 429). None is an interstitial marker.
 CAPTCHA_PHRASES = ("请输入验证码", "安全验证", "Security check", "enter the characters")
-FORBIDDEN_PHRASES = ("访问被拒绝", "Access denied")
-RATE_LIMIT_PHRASES = ("请求过于频繁", "Too many requests")
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ class Analysis:
     reached: bool = False
 
 
-class _Attempts:
+class Attempts:
     """One fetch at a time: whether robots.txt admits it, and whether an answer or a failure
     calls for the same fetch again (transient failures and retry statuses, `retries` more
     times at most — Scrapy's RetryMiddleware rule, for both engines alike)."""
@@ -189,7 +189,7 @@ class SeedDriver:
 
     def __init__(self, url: str, *, policy: DriverPolicy, robots: RobotsBook, user_agent: str):
         self.url = wire_url(url)
-        self._attempts = _Attempts(policy, robots, user_agent)
+        self._attempts = Attempts(policy, robots, user_agent)
 
     def bind(self, robots: RobotsBook) -> SeedDriver:
         """Attach this process's robots book (see ProbeDriver.bind)."""
@@ -242,7 +242,7 @@ class RobotsDriver:
     def __init__(self, origin: str, *, policy: DriverPolicy, robots: RobotsBook):
         self.origin = origin
         self.robots = robots
-        self._attempts = _Attempts(replace(policy, obey_robots=False), robots, "")
+        self._attempts = Attempts(replace(policy, obey_robots=False), robots, "")
 
     def start(self) -> Fetch:
         fetch = self._attempts.admit(Fetch(f"{self.origin}/robots.txt", "robots", "start"))
@@ -275,7 +275,7 @@ class ProbeDriver:
         self.run_id = run_id
         self.method = method
         self.chain = chains.Chain(probe=probe, started_at=started_at)
-        self._attempts = _Attempts(policy, robots, user_agent)
+        self._attempts = Attempts(policy, robots, user_agent)
         # 429s retried for this link, all its hops together: counted per hop, a wrapper's nine
         # hops answering two 429s each (Retry-After: 10) held a worker three minutes a link
         # (review 135).

@@ -8,7 +8,7 @@ the record for search.jsonl. Its decisions, and why:
   `redirect_loop`, a sixth redirect `hop_limit:5`, a Location that is no URL `bad_location`
   (the failure vocabulary's words for a link's chain); `status` is then None (no final
   answer), the hops keep each redirect's status. The hop list is kept (WARC ids).
-- transient failures and retry statuses are retried as any fetch is (driver._Attempts, the
+- transient failures and retry statuses are retried as any fetch is (driver.Attempts, the
   same rule and count); what is left is recorded as measured: a status, or a failure word.
   What a status or failure means for indexing (4xx: no restrictions; 5xx or unreachable:
   complete disallow) is the judge's (audit/judge/search.py), never decided here.
@@ -44,7 +44,7 @@ from audit.judge.search import (
 )
 from audit.measure import failures
 from audit.measure.chain import Via
-from audit.measure.driver import DriverPolicy, Fetch, _Attempts
+from audit.measure.driver import Attempts, DriverPolicy, Fetch
 from audit.measure.robots import MAX_ROBOTS_BYTES, RobotsBook
 from audit.model import PageDirective, RobotsTxtFetch, SearchHop, SearchRecord, SitemapCheck
 from audit.web.decode import content_codings
@@ -157,7 +157,7 @@ class SearchDriver:
         self.run_id = run_id
         self.started_at = started_at
         # robots.txt is never itself subject to robots.txt (the book is never asked).
-        self._attempts = _Attempts(replace(policy, obey_robots=False, screenshots=False),
+        self._attempts = Attempts(replace(policy, obey_robots=False, screenshots=False),
                                    RobotsBook(), "")
         self._robots = RobotsTxtFetch(url=f"{target.origin}/robots.txt")
         self._seen: set[str] = set()

@@ -23,7 +23,6 @@ import pickle
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -439,7 +438,3 @@ def diff_edges(previous: Path, current: dict[tuple[str, str, str], str], *,
     changes.sort(key=lambda c: (order[c.kind], c.source, c.surface, c.target))
     return Diff(previous_run=Bundle(previous).manifest.run_id, changes=changes,
                 unchanged=unchanged)
-
-
-def time_span(manifest: RunManifest) -> tuple[datetime, datetime | None]:
-    return manifest.started_at, manifest.finished_at

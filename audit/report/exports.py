@@ -350,11 +350,6 @@ def _json_chunks(data: ReportData, generated_at: str) -> Iterator[str]:
     yield rest[:-2] + ',\n "findings": '  # reopen the object for the findings' list
 
 
-def write_json(data: ReportData, out: Path, generated_at: str) -> Path:
-    write_findings(data, json_out=out, generated_at=generated_at)
-    return out
-
-
 def write_findings(data: ReportData, *, json_out: Path | None = None,
                    csv_out: Path | None = None, generated_at: str = "") -> None:
     """findings.json and/or findings.csv, their findings rendered once (_rendered) and
@@ -436,11 +431,6 @@ def _csv_text(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
-
-
-def write_csv(data: ReportData, out: Path) -> Path:
-    write_findings(data, csv_out=out)
-    return out
 
 
 def search_csv_rows(data: ReportData) -> list[list[str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from audit.judge.search import CLASS_LABELS, reason_text, search_verdict_id
+from audit.judge.search import reason_text, search_verdict_id
 from audit.judge.search_run import HostSearch, SearchJudgement, judge_search
 from audit.model import SearchClass, SearchRecord, Status, Text, Verdict
 from audit.policy.catalog import Catalog
@@ -114,17 +114,6 @@ class SearchSection:
     def robots_urls(self, verdict: Verdict) -> list[str]:
         urls = {h.host: h.url for h in self.hosts}
         return [urls[h] for h in self.verdict_hosts.get(verdict.id, []) if h in urls]
-
-
-def class_outcome(cls: str) -> str:
-    """The outcome whose colour a search class takes (CLASS_OUTCOME)."""
-    return CLASS_OUTCOME.get(cls, "error")
-
-
-def class_label(cls: str) -> tuple[str, str]:
-    """(zh, en) label of a search class (audit.judge.search.CLASS_LABELS)."""
-    return CLASS_LABELS.get(SearchClass(cls), (cls, cls)) if cls in CLASS_OUTCOME \
-        else (cls, cls)
 
 
 def search_section(records: Iterable[SearchRecord], catalog: Catalog) -> SearchSection | None:

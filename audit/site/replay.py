@@ -72,13 +72,6 @@ def guard_script(template: str) -> str:
             .replace('"@SW_NAME@"', orjson.dumps(SW_NAME).decode()))
 
 
-def viewer_version(vendor: Path | None = None) -> str | None:
-    try:
-        return ((vendor or vendor_dir()) / VIEWER / "VERSION").read_text().strip() or None
-    except OSError:
-        return None
-
-
 @dataclass(frozen=True)
 class Exchange:
     """One recorded request/response of a chain (a hop)."""
