@@ -143,6 +143,16 @@ def test_wechat_copy_only_cgidata(catalog: Catalog) -> None:
     assert (facts.kind, facts.target) == (PageKind.COPY_ONLY, "https://m.tb.cn/h.abc")
 
 
+def test_a_script_value_is_read_from_the_syntax_tree(catalog: Catalog) -> None:
+    # Review 169: a regex read `desc` in a comment first, and unescaped on its own.
+    html = ('<div id="app"></div><script>/* desc: "https://decoy.example/" */\n'
+            'var cgiData = {"retcode": 0, "type": "empty", "title": '
+            '"如需浏览，请长按网址复制后使用浏览器访问", "desc": "https:\\/\\/m.tb.cn\\u002fh.abc"};'
+            "</script>")
+    facts = _kind(catalog, html, "https://weixin110.qq.com/cgi-bin/mmspamsupport-bin/newredirectconfirmcgi")
+    assert (facts.kind, facts.target) == (PageKind.COPY_ONLY, "https://m.tb.cn/h.abc")
+
+
 def test_wechat_cgidata_on_an_ordinary_page_is_content(catalog: Catalog) -> None:
     # domain-facts §2.3b: ordinary WeChat pages define cgiData too.
     html = ("<script>var cgiData = { biz: 'MzAwMDE3MjUyMQ==', pagename: '深度精选' };</script>"

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from audit.judge import jstree
 from audit.judge.compare import looks_alike
 from audit.judge.forwards import (
+    PARSE_SECONDS,
+    PARSE_SECONDS_PER_MB,
     Forward,
     OwnScript,
     page_forward,
@@ -135,23 +139,34 @@ def _platform_for_host(host: str, url: str, catalog: Catalog) -> Platform | None
 # ---------------------------------------------------------------------------------------
 
 
-def _unescape_js(value: str) -> str:
-    """JS string escapes (\\x2f, \\u002f, \\/) and HTML entities (&#x2f;) as pages use them."""
-    value = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
-    value = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), value)
-    value = value.replace("\\/", "/").replace('\\"', '"').replace("\\'", "'")
-    return html.unescape(value).strip()
+# Where a script gives a name a string: `var url = "…"`, `url = "…"`, `{url: "…"}`,
+# `{"url": "…"}` (WeChat's cgiData).
+_NAMED_STRINGS = """
+(variable_declarator name: (identifier) @name value: [(string) (template_string)] @value)
+(assignment_expression left: (identifier) @name right: [(string) (template_string)] @value)
+(pair key: [(property_identifier) (string)] @name value: [(string) (template_string)] @value)
+"""
 
 
 def _script_value(scripts: Iterable[str], name: str) -> str | None:
-    pattern = re.compile(
-        r"""(?:\bvar\s+|\blet\s+|\bconst\s+|[{,\s]["']?)""" + re.escape(name)
-        + r"""["']?\s*[:=]\s*(["'])((?:\\.|(?!\1).)*)\1"""
-    )
+    """The first string a page's scripts give `name`, read from the syntax tree (a regex
+    read it in comments and other strings too, with an unescaping of its own: review 169),
+    its JavaScript escapes read by jstree and its HTML entities too (pages write both)."""
     for script in scripts:
-        match = pattern.search(script)
-        if match:
-            return _unescape_js(match.group(2))
+        if name not in script:
+            continue
+        source = script.encode("utf-8", "replace")
+        tree = jstree.parse(source, time.monotonic() + PARSE_SECONDS
+                            + PARSE_SECONDS_PER_MB * len(source) / 1e6)
+        if tree is None:
+            continue
+        for found in jstree.captures(tree.root_node, _NAMED_STRINGS, 0, len(source)):
+            key = found["name"][0]
+            written = (jstree.literal(key, source) if key.type == "string"
+                       else jstree.name_of(key, source))
+            value = jstree.literal(found["value"][0], source)
+            if written == name and value is not None:
+                return html.unescape(value).strip()
     return None
 
 
