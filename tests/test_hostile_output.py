@@ -106,9 +106,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> tuple[Pa
 
 
 def _csv(path: Path, encoding: str = "utf-8-sig") -> list[list[str]]:
-    csv.field_size_limit(sys.maxsize)
-    with path.open(encoding=encoding, newline="") as fh:
-        return list(csv.reader(fh))
+    # The limit is the process's: given back, so that other tests' readers keep theirs.
+    before = csv.field_size_limit(sys.maxsize)
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            return list(csv.reader(fh))
+    finally:
+        csv.field_size_limit(before)
 
 
 def _invoke(*args: str, env: dict[str, str] | None = None) -> Any:

@@ -63,7 +63,8 @@ def load_targets(path: Path) -> list[Target]:
 def _check(path: Path, line: int, url: str) -> str:
     url = url.strip()
     if host_of(url) is None or not url.lower().startswith(("http://", "https://")):
-        raise TargetListError(f"{path}:{line}: not an absolute http(s) URL: {url!r}")
+        shown = url if len(url) <= 200 else url[:200] + "…"
+        raise TargetListError(f"{path}:{line}: not an absolute http(s) URL: {shown!r}")
     return url
 
 
