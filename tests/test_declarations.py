@@ -46,6 +46,15 @@ DROPPED = {
     "a function in a block after a let": f"<script>let go=1</script><script>{{ function go()"
                                          f"{{}} }} {NAV}</script>",
     "let and a line break before top": f"<script>let\ntop = 0; {NAV}</script>",
+    # Review 173: QuickJS does not compile a class static block (nor `#x in o`, the regex
+    # `v` flag), and the script was taken to declare nothing; a comment after `let`;
+    # tree-sitter misreading a script an engine runs.
+    "var after a const in a script QuickJS refuses": "<script>const go=1; class A { static "
+                                                     f"{{ }} }}</script><script>var go; {NAV}"
+                                                     "</script>",
+    "let and a comment before top": f"<script>let // note\ntop = 0; {NAV}</script>",
+    "var after a script tree-sitter misreads": "<script>let\n{go} = {go:1}</script>"
+                                               f"<script>var go; {NAV}</script>",
     # a large script before the clash took the first version past its deadline, and the
     # dropped script was taken to run
     "a clash after 0.9 MB of script": "<script>let go=1</script><script>var a=["
@@ -77,6 +86,10 @@ RUN = {
                                           f"<script>let go=2;{NAV}</script>",
     "after a script that does not compile": f"<script>let go=1; let go=3;</script>"
                                             f"<script>let go=2;{NAV}</script>",
+    "a function in a block of strict code": "<script>let go=1</script><script>'use strict'; "
+                                            f"{{ function go(){{}} }} {NAV}</script>",
+    "after a script with a return outside functions": "<script>let go = 1; if (0) return;"
+                                                      f"</script><script>var go; {NAV}</script>",
     "after 0.9 MB of script, no clash": "<script>let go=1</script><script>var a=["
                                         + ",".join(["1"] * 450_000)
                                         + f"]</script><script>let gone=2;{NAV}</script>",

@@ -94,3 +94,43 @@ def test_timer_names_deep_in_a_script_cost_linear_time(catalog: Catalog) -> None
 
     small, large = best_in_turn(lambda: analyze(1_000), lambda: analyze(8_000), rounds=3)
     assert large < 16 * max(small, 1e-3), (small, large)
+
+
+def test_scripts_naming_a_target_source_cost_one_deadline(catalog: Catalog) -> None:
+    # Review 174: WeChat's page reads `url` and `desc` from its scripts; each name asked read
+    # every script that names it with a deadline of its own, five times a page, and a script
+    # tree-sitter cannot finish cost 2.5 s each. Now the page's strings are read once,
+    # within one deadline.
+    stuck = '``rt?*(y*e(.r(import"{f:/`\\u.l:k"'
+    calls = itertools.count()
+
+    def analyze(count: int) -> float:
+        call = next(calls)
+        body = ("<p>如需浏览，请长按网址复制后使用浏览器访问</p>" + "".join(
+            f"<script>/*url desc {call} {n}*/{stuck}</script>" for n in range(count))).encode()
+        return seconds(lambda: analyze_page(body, "text/html", ENDPOINT, catalog,
+                                            target="https://example.org/x"))
+
+    small, large = best_in_turn(lambda: analyze(1), lambda: analyze(8), rounds=2)
+    assert large < 3 * max(small, 1e-3), (small, large)
+
+
+@pytest.mark.parametrize("shape", ["parentheses", "array"])
+def test_function_timers_deep_in_a_script_cost_linear_time(catalog: Catalog,
+                                                           shape: str) -> None:
+    # Review 174: whether a function is given to a timer was found by climbing the tree with
+    # Node.parent, which tree-sitter answers from the root: 30,000 parentheses around one
+    # timer's function took 35 s.
+    calls = itertools.count()
+
+    def analyze(depth: int) -> float:
+        timer = 'setTimeout(function(){location.href="https://example.org/x"}),'
+        script = (f"/*{next(calls)}*/setTimeout(" + "(" * depth + timer[11:-2] + ")" * depth
+                  + ",1);" if shape == "parentheses" else
+                  f"/*{next(calls)}*/x=" + "[" * depth + timer * (depth // 30) + "]" * depth)
+        body = f"<p>Redirecting</p><script>{script}</script>".encode()
+        return seconds(lambda: analyze_page(body, "text/html", ENDPOINT, catalog,
+                                            target="https://example.org/x"))
+
+    small, large = best_in_turn(lambda: analyze(2_000), lambda: analyze(16_000), rounds=2)
+    assert large < 20 * max(small, 1e-3), (small, large)

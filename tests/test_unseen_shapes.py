@@ -464,3 +464,13 @@ def test_a_navigation_that_never_runs_does_not_point_back(catalog: Catalog,
                                         JUMP: (200, {}, page), TARGET: TARGET_PAGE},
                      {TARGET: TARGET_PAGE})
     assert observed.outcome is Outcome.DIVERTED
+
+
+def test_a_librarys_many_calls_do_not_cut_the_reading_of_its_timers() -> None:
+    # Review 173: every call the timers' query found (`.call(`, IIFEs) counted against the
+    # bound on timers looked at, and past 256 the page's forward was dropped.
+    calls = "var a={f:function(){}};" + "a.f.call(a,1);" * 300
+    page = parse_page(f"<p>Redirecting…</p><script>setTimeout(function(){{}},1); {calls} "
+                      f"setTimeout(function(){{}},1); location.replace('{TARGET}')</script>", JUMP)
+    forward = page_forward(page)
+    assert forward is not None and forward.url == TARGET and not forward.delayed

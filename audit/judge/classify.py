@@ -139,35 +139,32 @@ def _platform_for_host(host: str, url: str, catalog: Catalog) -> Platform | None
 # ---------------------------------------------------------------------------------------
 
 
-# Where a script gives a name a string: `var url = "…"`, `url = "…"`, `{url: "…"}`,
-# `{"url": "…"}` (WeChat's cgiData).
-_NAMED_STRINGS = """
-(variable_declarator name: (identifier) @name value: [(string) (template_string)] @value)
-(assignment_expression left: (identifier) @name right: [(string) (template_string)] @value)
-(pair key: [(property_identifier) (string)] @name value: [(string) (template_string)] @value)
-"""
-
-
-def _script_value(scripts: Iterable[str], name: str) -> str | None:
-    """The first string a page's scripts give `name`, read from the syntax tree (a regex
+def _script_value(page: Page, name: str) -> str | None:
+    """The first string the page's scripts give `name`, read from the syntax tree (a regex
     read it in comments and other strings too, with an unescaping of its own: review 169),
-    its JavaScript escapes read by jstree and its HTML entities too (pages write both)."""
-    for script in scripts:
-        if name not in script:
-            continue
+    its JavaScript escapes read by jstree and its HTML entities too (pages write both). The
+    page's named strings are read once, within one deadline for all its scripts (review 174:
+    read for each name asked, each script with a deadline of its own, a page of scripts that
+    tree-sitter cannot finish held the reading 2.5 s a script)."""
+    if page.named_strings is None:
+        page.named_strings = _named_strings(page.scripts)
+    return page.named_strings.get(name)
+
+
+def _named_strings(scripts: Iterable[str]) -> dict[str, str]:
+    texts = [script for script in scripts if "=" in script or ":" in script]
+    size = sum(len(text) for text in texts)
+    deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MB * size / 1e6
+    named: dict[str, str] = {}
+    for script in texts:
         source = script.encode("utf-8", "replace")
-        tree = jstree.parse(source, time.monotonic() + PARSE_SECONDS
-                            + PARSE_SECONDS_PER_MB * len(source) / 1e6)
+        tree = jstree.parse(source, deadline)
         if tree is None:
-            continue
-        for found in jstree.captures(tree.root_node, _NAMED_STRINGS, 0, len(source)):
-            key = found["name"][0]
-            written = (jstree.literal(key, source) if key.type == "string"
-                       else jstree.name_of(key, source))
-            value = jstree.literal(found["value"][0], source)
-            if written == name and value is not None:
-                return html.unescape(value).strip()
-    return None
+            break  # past the deadline: nothing more is read
+        for written, value in jstree.named_strings(tree.root_node, source):
+            if written not in named:
+                named[written] = html.unescape(value).strip()
+    return named
 
 
 def _read_source(page: Page, source: TargetSource) -> str | None:
@@ -182,7 +179,7 @@ def _read_source(page: Page, source: TargetSource) -> str | None:
         values = parse_qs(urlsplit(page.url).query).get(source.param, [])
         value = values[0] if values else None
     elif source.kind == "script_var" and source.name:
-        value = _script_value(page.scripts, source.name)
+        value = _script_value(page, source.name)
     elif source.kind == "meta_refresh":
         value = page.meta_refresh
     return value.strip() if value else None

@@ -4,6 +4,7 @@ The one module that imports QuickJS."""
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from typing import Any
 
 import quickjs
@@ -13,7 +14,26 @@ import quickjs
 _ENGINE: tuple[int, Any] | None = None
 
 
+# The answers for the scripts last asked about: a page's reading asks twice for a script (its
+# navigations, its declarations), and an engine's compile of a script declaring thousands of
+# names is quadratic in them (review 174: 1 s for 64 KiB; QuickJS's time limit does not stop
+# a compile).
+_RECENT: OrderedDict[str, bool] = OrderedDict()
+_RECENT_SIZE = 256
+
+
 def compiles(script: str) -> bool:
+    known = _RECENT.get(script)
+    if known is None:
+        known = _RECENT[script] = _compiles(script)
+        if len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    else:
+        _RECENT.move_to_end(script)
+    return known
+
+
+def _compiles(script: str) -> bool:
     """Whether a JavaScript engine compiles the script, as a browser must before it runs any
     of it: tree-sitter accepts what an engine rejects as a whole (JavaScript's early errors:
     `let a; let a;`, an invalid regular expression, `import` or `await` in a classic script,

@@ -40,9 +40,14 @@ class Declared:
     lexical: frozenset[str]  # top-level let, const, class
     var: frozenset[str]  # var outside functions, function declarations outside functions
     functions: frozenset[str]  # top-level function declarations (also in `var`)
+    # False where QuickJS does not compile the script that tree-sitter reads whole: QuickJS
+    # lacks syntax browsers run (class static blocks, `#x in o`, the regex `v` flag: review
+    # 173), so whether the script's names are declared is not known.
+    sure: bool = True
 
 
 _NOTHING = Declared(frozenset(), frozenset(), frozenset())
+UNKNOWN = Declared(frozenset(), frozenset(), frozenset(), sure=False)
 
 # Read declarations of the scripts last asked for (a page's reading asks several times, and
 # consecutive pages of a platform share their scripts). A reading cut by its deadline is not
@@ -75,6 +80,11 @@ def runs_all(scripts: list[str], modules: frozenset[int], deadline: float) -> li
     deadline, and the dropped script's forward was followed)."""
     lexical: set[str] = set()
     var: set[str] = set()
+    # Names a script may have declared (one QuickJS does not compile): a later script that
+    # clashes with them is not shown to run (review 173: taken to declare nothing, such a
+    # script let a dropped script's forward be followed).
+    maybe_lexical: set[str] = set()
+    maybe_var: set[str] = set()
     answers: list[bool] = []
     for position, script in enumerate(scripts):
         if position in modules:
@@ -86,10 +96,21 @@ def runs_all(scripts: list[str], modules: frozenset[int], deadline: float) -> li
         if found is _NOTHING:
             answers.append(True)
             continue
+        if found is UNKNOWN:
+            # Past a script whose names are not known, none that declares any is shown to
+            # run.
+            rest = [position in modules or declared(later, deadline) is _NOTHING
+                    for position, later in enumerate(scripts[position + 1:], position + 1)]
+            return [*answers, True, *rest]
         made = _instantiates(found, lexical, var)
-        if made:
+        if made and found.sure:
+            made = _instantiates(found, maybe_lexical, maybe_var)
             lexical |= found.lexical
             var |= found.var
+        elif made:
+            maybe_lexical |= found.lexical
+            maybe_var |= found.var
+            made = False  # not known to run
         answers.append(made)
     return answers
 
@@ -108,11 +129,15 @@ def _read(script: str, deadline: float) -> Declared | None:
     if tree is None:
         return None
     if tree.root_node.has_error:
-        return _NOTHING  # a browser runs none of it, and declares nothing of it
+        # A browser runs none of it, and declares nothing of it; unless an engine compiles
+        # it (tree-sitter misreads `let\n{go} = {go:1}`: review 173), and then what it
+        # declares is not known.
+        return UNKNOWN if compiles(script) else _NOTHING
     lexical: set[str] = set()
     var: set[str] = set()
     functions: set[str] = set()
     statements = jstree.children(tree.root_node)
+    twice = False
     for position, statement in enumerate(statements):
         while statement.type == "labeled_statement":  # `l: function f(){}` is one too
             body = jstree.field(statement, "body")
@@ -123,26 +148,40 @@ def _read(script: str, deadline: float) -> Declared | None:
         if kind == "lexical_declaration":
             for declarator in jstree.children(statement):
                 if declarator.type == "variable_declarator":
-                    _bound(jstree.field(declarator, "name"), source, lexical)
+                    twice |= _bound(jstree.field(declarator, "name"), source, lexical)
         elif kind == "class_declaration":
-            _bound(jstree.field(statement, "name"), source, lexical)
+            twice |= _bound(jstree.field(statement, "name"), source, lexical)
         elif kind in ("function_declaration", "generator_function_declaration"):
             _bound(jstree.field(statement, "name"), source, functions)
         elif _bare_let(statement, source) and position + 1 < len(statements):
             # `let` and a line break before its names: tree-sitter reads two statements
             # where an engine reads a declaration (`let\ntop = 0`, review 171)
             _assigned(statements[position + 1], source, lexical)
-    _vars(tree.root_node, source, var)
+    if _vars(tree.root_node, source, var, strict=_strict(statements, source)):
+        return _NOTHING  # a script's `return`: the script is dropped, its names with it
     if not (lexical or var or functions):
         return _NOTHING
-    if not compiles(script):
-        return _NOTHING
-    return Declared(frozenset(lexical), frozenset(var | functions), frozenset(functions))
+    if twice or not lexical.isdisjoint(var | functions):
+        return _NOTHING  # declared twice: an early error, the script is dropped whole
+    return Declared(frozenset(lexical), frozenset(var | functions), frozenset(functions),
+                    sure=compiles(script))
+
+
+def _strict(statements: list[jstree.Node], source: bytes) -> bool:
+    """Whether the script opens with a "use strict" directive."""
+    for statement in statements:
+        inner = jstree.children(statement)
+        if statement.type != "expression_statement" or not inner or inner[0].type != "string":
+            return False
+        if jstree.literal(inner[0], source) == "use strict":
+            return True
+    return False
 
 
 def _bare_let(statement: jstree.Node, source: bytes) -> bool:
-    expression = statement.named_children[0] if (
-        statement.type == "expression_statement" and statement.named_child_count == 1) else None
+    inner = jstree.children(statement)  # (a comment after `let` is a child too: review 173)
+    expression = inner[0] if statement.type == "expression_statement" and len(inner) == 1 \
+        else None
     return (expression is not None and expression.type == "identifier"
             and jstree.text(expression, source) == "let"
             and not jstree.text(statement, source).endswith(";"))
@@ -165,13 +204,16 @@ def _assigned(statement: jstree.Node, source: bytes, into: set[str]) -> None:
             stack.extend(jstree.children(node))
 
 
-def _vars(root: jstree.Node, source: bytes, into: set[str]) -> None:
+def _vars(root: jstree.Node, source: bytes, into: set[str], *, strict: bool) -> bool:
     """The names of every `var` outside functions and classes, and of the functions declared
-    in blocks outside them (web browsers make those var bindings too: Annex B; Chromium
-    refuses `{ function go(){} }` after a `let go`)."""
-    stack = [root]
+    in blocks outside them (web browsers make those var bindings too, Annex B, but in strict
+    code; Chromium refuses `{ function go(){} }` after a `let go`); whether a `return` stands
+    outside functions, a SyntaxError that drops the script (review 173)."""
+    returns = False
+    stack: list[tuple[jstree.Node, bool]] = [(root, False)]  # (node, in the script's list)
     while stack:
-        node = stack.pop()
+        node, top = stack.pop()
+        returns |= node.type == "return_statement"
         if node.type == "variable_declaration":
             for declarator in jstree.children(node):
                 if declarator.type == "variable_declarator":
@@ -180,24 +222,30 @@ def _vars(root: jstree.Node, source: bytes, into: set[str]) -> None:
                 child.type == "var" for child in node.children):
             _bound(jstree.field(node, "left"), source, into)
         elif node.type in ("function_declaration", "generator_function_declaration"):
-            _bound(jstree.field(node, "name"), source, into)
+            if top or not strict:
+                _bound(jstree.field(node, "name"), source, into)
             continue
         if node.type in _FUNCTIONS:
             continue
-        stack.extend(child for child in node.named_children
+        stack.extend((child, node is root) for child in node.named_children
                      if child.type not in _FUNCTIONS
                      or child.type in ("function_declaration",
                                        "generator_function_declaration"))
+    return returns
 
 
-def _bound(pattern: jstree.Node | None, source: bytes, into: set[str]) -> None:
-    """The names a binding pattern binds (`a`, `[a, b]`, `{a, b: c, d = 1, ...e}`)."""
+def _bound(pattern: jstree.Node | None, source: bytes, into: set[str]) -> bool:
+    """Adds the names a binding pattern binds (`a`, `[a, b]`, `{a, b: c, d = 1, ...e}`) to
+    `into`; whether one of them was there already."""
+    again = False
     stack = [pattern] if pattern is not None else []
     while stack:
         node = stack.pop()
         kind = node.type
         if kind in ("identifier", "shorthand_property_identifier_pattern"):
-            into.add(jstree.name_of(node, source))
+            name = jstree.name_of(node, source)
+            again |= name in into
+            into.add(name)
         elif kind in ("array_pattern", "object_pattern", "rest_pattern"):
             stack.extend(jstree.children(node))
         elif kind == "pair_pattern":
@@ -208,3 +256,4 @@ def _bound(pattern: jstree.Node | None, source: bytes, into: set[str]) -> None:
             left = jstree.field(node, "left")
             if left is not None:
                 stack.append(left)
+    return again

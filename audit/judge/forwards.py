@@ -439,6 +439,8 @@ class _TreeReader:
         self.runs = not root.has_error  # a browser runs no statement of a script it cannot parse
         self._position = root.walk()
         self._scopes: dict[int, _Scope] = {}
+        self._timers: list[tuple[Node, Node | None]] | None = None
+        self._timer_of: dict[int, Node] | None = None
 
     def spent(self) -> bool:
         return self.steps > MAX_TREE_STEPS
@@ -587,17 +589,51 @@ class _TreeReader:
                 if any(node.type == "async" for node in parent.children) or name in (
                         self._parameters(parent)):
                     return _NEVER
-                timer = _timer_of(parent, self.source)
-                if timer is not None:
-                    while cursor.node is not None and cursor.node.id != timer.id:
-                        if not cursor.goto_parent():
-                            return _NEVER
+                if self._up_to_timer(cursor):
                     when = _IN_TIMER
                     continue
                 if not self._called_at_once(cursor):
                     return _NEVER
                 continue
             return _NEVER
+
+    def timer_calls(self) -> list[tuple[Node, Node | None]]:
+        """The script's calls of a timer, each with what it is given to run (None:
+        nothing), found once by a tree-sitter query (_TIMER_CALLS) between the first and
+        the last mention of a timer's name."""
+        if self._timers is None:
+            names = list(_TIMER.finditer(self.source))
+            self._timers = []
+            if names:
+                for match in jstree.captures(self.root, _TIMER_CALLS, names[0].start(),
+                                             names[-1].end()):
+                    call = match["call"][0]
+                    code = _timer_code_of(call, self.source)
+                    if code is not False:
+                        self._timers.append((call, code))
+        return self._timers
+
+    def _up_to_timer(self, cursor: TreeCursor) -> bool:
+        """From a function (the cursor on it) up to the timer's call it is given to run, if
+        it is one (`setTimeout(function () {…})`, `.apply(this, [function …])`): the cursor
+        left on the call; else not moved. The timers' functions are known from their calls
+        (timer_calls), and the cursor climbs to the call a few steps (review 174:
+        Node.parent searches from the root, and a climb by it through 30,000 parentheses
+        took 35 s)."""
+        function = cursor.node
+        if function is None:
+            return False
+        if self._timer_of is None:
+            self._timer_of = {code.id: call for call, code in self.timer_calls()
+                              if code is not None}
+        call = self._timer_of.get(function.id)
+        if call is None:
+            return False
+        while cursor.node is not None and cursor.node.id != call.id:
+            self.steps += 1
+            if self.spent() or not cursor.goto_parent():
+                return False
+        return cursor.node is not None
 
     def _parameters(self, function: Node) -> set[str]:
         parameters = _field(function, "parameters") or _field(function, "parameter")
@@ -746,17 +782,12 @@ def _in_timer_strings(reader: _TreeReader, root: Node, source: bytes, deadline: 
     `setTimeout?.(…)`, `setTimeout.call(w, …)` or `.apply(w, […])` (review 171); its code a
     string or template, or a name given a string in the script; code made otherwise that
     speaks of `location` may navigate anywhere."""
-    names = list(_TIMER.finditer(source))
-    if not names:
-        return []
     found: list[_Navigation] = []
-    calls = [match["call"][0] for match in jstree.captures(
-        root, _TIMER_CALLS, names[0].start(), names[-1].end())]
-    for count, call in enumerate(calls):
-        if count >= MAX_TIMERS or time.monotonic() > deadline:
+    # (only timers counted: review 173, a library's other calls counted cut the page)
+    for timers, (call, code) in enumerate(reader.timer_calls(), 1):
+        if timers > MAX_TIMERS or time.monotonic() > deadline:
             return [*found, _CUT]
-        code = _timer_code_of(call, source)
-        if code is None or code is False or code.type not in _WRITES_CODE:
+        if code is None or code.type not in _WRITES_CODE:
             continue
         written = _literal(code, source) if code.type in ("string", "template_string") else (
             _string_named(code, root, source) if code.type == "identifier" else None)
@@ -823,32 +854,14 @@ def _timer_code_of(call: Node, source: bytes) -> Node | Literal[False] | None:
     return code
 
 
-def _timer_of(function: Node, source: bytes) -> Node | None:
-    """The timer's call a function is given to run, if it is (`setTimeout(function () {…})`)."""
-    node = function
-    while node.parent is not None and node.parent.type == "parenthesized_expression":
-        node = node.parent
-    holder = node.parent
-    call = holder.parent if holder is not None and holder.type in ("arguments",
-                                                                   "array") else None
-    if call is not None and call.type == "array" and call.parent is not None:
-        call = call.parent.parent  # .apply(this, [function …])
-    if call is None or call.type != "call_expression":
-        return None
-    code = _timer_code_of(call, source)
-    return call if code is not None and code is not False and code.id == function.id else None
-
-
 def _string_named(name: Node, root: Node, source: bytes) -> str | None:
-    """The string a name is given in the script (`var c = "…"; setTimeout(c, 0)`): the
-    first `NAME = '…'` written, whatever its scope."""
-    written = re.search(rb"(?<![\w$.])" + re.escape(source[name.start_byte:name.end_byte])
-                        + rb"\s*=\s*['\"`]", source)
-    if written is None:
-        return None
-    quote = root.descendant_for_byte_range(written.end() - 1, written.end())
-    string = quote.parent if quote is not None else None
-    return _literal(string, source) if string is not None else None
+    """The string a name is given in the script (`var c = "…"; setTimeout(c, 0)`), where it
+    is given one only (review 173: the first written, in a comment, another scope or before
+    a reassignment, was taken)."""
+    wanted = _text(name, source)
+    given = {value for written, value in jstree.named_strings(root, source)
+             if written == wanted}
+    return given.pop() if len(given) == 1 else None
 
 
 def _navigations(page: Page) -> Iterator[_Navigation]:

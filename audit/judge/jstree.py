@@ -13,7 +13,7 @@ import tree_sitter_javascript
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree, TreeCursor
 
 __all__ = ["Node", "Tree", "TreeCursor", "captures", "field", "literal", "name_of",
-           "next_outside", "parse", "text", "unescape"]
+           "named_strings", "next_outside", "parse", "text", "unescape"]
 
 
 @functools.cache
@@ -34,6 +34,28 @@ def captures(root: Node, pattern: str, start: int, end: int) -> list[dict[str, l
     cursor = QueryCursor(_query(pattern))
     cursor.set_byte_range(start, end)
     return [found for _pattern, found in cursor.matches(root)]
+
+
+# Where a script gives a name a string: `var url = "…"`, `url = "…"`, `{url: "…"}`,
+# `{"url": "…"}` (WeChat's cgiData).
+NAMED_STRINGS = """
+(variable_declarator name: (identifier) @name value: [(string) (template_string)] @value)
+(assignment_expression left: (identifier) @name right: [(string) (template_string)] @value)
+(pair key: [(property_identifier) (string)] @name value: [(string) (template_string)] @value)
+"""
+
+
+def named_strings(root: Node, source: bytes) -> list[tuple[str, str]]:
+    """Each name a script gives a string (NAMED_STRINGS), in the script's order: the name as
+    the engine reads it, the string's value with its escapes read."""
+    found = []
+    for match in captures(root, NAMED_STRINGS, 0, len(source)):
+        key = match["name"][0]
+        name = literal(key, source) if key.type == "string" else name_of(key, source)
+        value = literal(match["value"][0], source)
+        if name is not None and value is not None:
+            found.append((name, value))
+    return found
 
 
 def parse(source: bytes, deadline: float) -> Tree | None:

@@ -114,6 +114,8 @@ class Page:
     halts: bool | None = field(default=None, repr=False)
     # Where its scripts navigate (audit.judge.forwards._located), once read.
     navigations: list[object] | None = field(default=None, repr=False)
+    # The strings its scripts give names (audit.judge.classify._script_value), once read.
+    named_strings: dict[str, str] | None = field(default=None, repr=False)
     text_urls: list[str] = field(default_factory=list)  # URLs shown as text, not clickable
     scripts: list[str] = field(default_factory=list)  # inline script bodies
     # The inline scripts a browser runs (no type, a JavaScript type, a module; see _runs): not
