@@ -114,28 +114,34 @@ def _finished(observation: dict[str, object]) -> float:
     return started + float(str(observation["runtime_s"]))
 
 
+@pytest.mark.parametrize("hosts", ["one host", "a subdomain each"])
 def test_a_platform_answering_slowly_does_not_hold_the_other_platforms_links(
-        tmp_path: Path) -> None:
-    # One platform's links all go to its own host, which answers each in 0.3 s; the
+        tmp_path: Path, hosts: str) -> None:
+    # One platform's links all go to its own site, which answers each in 0.3 s; the
     # other's to a host that answers at once. With one first-come queue the engine's tasks
     # all took the slow host's links and waited on its two download slots, and the fast
-    # host's links were measured only once the slow host's were nearly all done.
+    # host's links were measured only once the slow host's were nearly all done; with the
+    # hosts taken in turn, a subdomain a link took one turn each (review 170).
     slow, fast = 24, 12
+
+    def host(i: int) -> str:
+        return "slow.test" if hosts == "one host" else f"s{i}.slow.test"
+
     pages: dict[str, tuple[int, dict[str, str], bytes]] = {
-        "forum.test/slow": (200, {}, "".join(f"<a href='http://slow.test/{i}'>{i}</a>"
+        "forum.test/slow": (200, {}, "".join(f"<a href='http://{host(i)}/{i}'>{i}</a>"
                                              for i in range(slow)).encode()),
         # Planned after the slow seed's links are queued.
         "forum.test/fast": (200, {}, "".join(f"<a href='http://fast.test/{i}'>{i}</a>"
                                              for i in range(fast)).encode()),
-        **{f"slow.test/{i}": (200, {}, f"<p>slow item {i}</p>".encode()) for i in range(slow)},
+        **{f"{host(i)}/{i}": (200, {}, f"<p>slow item {i}</p>".encode()) for i in range(slow)},
         **{f"fast.test/{i}": (200, {}, f"<p>fast item {i}</p>".encode()) for i in range(fast)},
     }
-    delays = {"forum.test/fast": 1.0, **{f"slow.test/{i}": 0.3 for i in range(slow)}}
+    delays = {"forum.test/fast": 1.0, **{f"{host(i)}/{i}": 0.3 for i in range(slow)}}
     with serve(pages, delays) as site:
         _, observations = crawl_forum(tmp_path, site.url, ["slow", "fast"], "asyncio", "",
                                       "--concurrency", "4", "--per-host", "2")
-    done = {host: sorted(_finished(o) for o in observations if f"//{host}/" in o["target_url"])
-            for host in ("slow.test", "fast.test")}
+    done = {site: sorted(_finished(o) for o in observations if f"{site}/" in o["target_url"])
+            for site in ("slow.test", "fast.test")}
     assert len(done["slow.test"]) == slow and len(done["fast.test"]) == fast
     # Every fast link measured before half the slow ones (each slow one takes 0.3 s on one
     # of two slots: the fast host's links were last, or nearly, before).

@@ -4,7 +4,7 @@ in one event loop, at a fraction of Scrapy's per-request cost (5-7 ms of CPU per
 Scrapy's machinery on this machine kind, well under 1 ms here: docs/benchmarks.md). The
 Scrapy engine stays for `--render`, `--distributed` and `--engine scrapy`.
 
-One queue of work, probes before seeds and the hosts in turn (audit/measure/asyncio/workqueue.py:
+One queue of work, probes before seeds and the sites in turn (audit/measure/asyncio/workqueue.py:
 a platform's slow wrapper must not hold every other platform's links), worked by a fixed set of
 tasks; per-host politeness in audit/measure/asyncio/politeness.py.
 """
@@ -30,7 +30,7 @@ from audit.measure.asyncio.recorder import (
     record_exchange,
     record_unreadable,
 )
-from audit.measure.asyncio.workqueue import PROBES, SEEDS, Hold, WorkQueue
+from audit.measure.asyncio.workqueue import PROBES, SEEDS, WorkQueue
 from audit.measure.chain import Seed
 from audit.measure.config import CrawlResult
 from audit.measure.driver import (
@@ -53,7 +53,7 @@ from audit.measure.search import Answer, SearchTarget
 from audit.measure.search_fetch import SearchLog, expect_all, measure_host
 from audit.model import Probe
 from audit.policy.catalog import Catalog
-from audit.web.urls import host_of, wire_url
+from audit.web.urls import host_of, registrable_domain, wire_url
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +61,15 @@ logger = logging.getLogger(__name__)
 _now = partial(datetime.now, UTC)  # the time, as a value the drivers take
 
 
-def _first_host(probe: Probe) -> str:
-    """The host of a probe's first fetch (the queue takes hosts in turn)."""
-    return host_of(wire_url(probe.link_url or probe.target_url)) or ""
+def _first_url(probe: Probe) -> str:
+    return wire_url(probe.link_url or probe.target_url)
+
+
+def _site_of(url: str) -> str:
+    """The site (registrable domain, else host) an item's first fetch goes to: the queue's
+    key, which takes sites in turn."""
+    host = host_of(url) or ""
+    return registrable_domain(host) or host
 
 
 class AsyncioEngine:
@@ -90,11 +96,14 @@ class AsyncioEngine:
         self.robots = RobotsBook()
         self._robots = RobotsFetcher(self.robots, policy, self._download_robots)
         self._slots = HostSlots(politeness)
-        # A host may keep twice its download slots' worth of items waiting on their first
-        # fetch; up to a hundred seed pages' worth of links queued, seeds may still be opened
-        # beside them while those links' hosts are all busy.
+        # A site may have a quarter of the tasks, half the requests the crawl makes at once
+        # (a site whose links each wait on a slow answer holds a request each: with half the
+        # tasks it held them all, review 170's 150 subdomains answering in 5 s); up to a
+        # hundred seed pages' worth of links queued, seeds may still be opened beside them
+        # while those links' sites are all busy.
         self._queue: WorkQueue[Seed | Probe | SearchTarget] = WorkQueue(
-            cap=2 * politeness.per_host, hold_seeds_at=100 * chains.MAX_PROBES_PER_SEED)
+            cap=max(1, politeness.concurrency // 2),
+            hold_seeds_at=100 * chains.MAX_PROBES_PER_SEED)
         self._fetcher: Fetcher | None = None
         self._internal_errors: list[str] = []
         self._fatal: RecorderGone | None = None
@@ -102,14 +111,14 @@ class AsyncioEngine:
     async def run(self) -> CrawlResult:
         p = self.politeness
         for probe in self.planner.unfinished():
-            self._queue.put(probe, host=_first_host(probe), rank=PROBES)
+            self._queue.put(probe, host=_site_of(_first_url(probe)), rank=PROBES)
         # Each host's robots.txt before the seed pages: a handful of small fetches, which
         # the crawler's own robots.txt decisions also learn from (fetched once).
         expect_all(self.search.targets, self._robots, self.policy)
         first: list[Seed | SearchTarget] = [*self.search.targets, *self.seeds]
         for item in first:
-            self._queue.put(item, rank=SEEDS, host=item.host if isinstance(item, SearchTarget)
-                            else host_of(item.url) or "")
+            self._queue.put(item, rank=SEEDS, host=_site_of(
+                item.origin if isinstance(item, SearchTarget) else item.url))
         await self.parser.start()
         async with Fetcher(user_agent=p.user_agent, headers=p.headers, timeout_s=p.timeout_s,
                            max_bytes=p.max_bytes, pool_size=p.concurrency,
@@ -146,7 +155,7 @@ class AsyncioEngine:
             item, hold = await self._queue.get()
             try:
                 if isinstance(item, Probe):
-                    await self._follow(item, hold)
+                    await self._follow(item)
                 else:
                     await (self._search(item) if isinstance(item, SearchTarget)
                            else self._seed(item))
@@ -207,20 +216,17 @@ class AsyncioEngine:
             self.writer.add_probe(probe)
             self._emit("probe", probe)
             if follow:
-                self._queue.put(probe, host=_first_host(probe), rank=PROBES)
+                self._queue.put(probe, host=_site_of(_first_url(probe)), rank=PROBES)
 
     # -- one probe: the driver's commands, carried out ----------------------------------
 
-    async def _follow(self, probe: Probe, hold: Hold) -> None:
+    async def _follow(self, probe: Probe) -> None:
         driver = ProbeDriver(probe, self.catalog, run_id=self.writer.run_id,
                              started_at=_now(), policy=self.policy, robots=self.robots,
                              user_agent=self.politeness.user_agent)
         command = driver.start()
         while not isinstance(command, Done):
-            fetch = isinstance(command, Fetch)
             command = await self._carry_out(driver, command)
-            if fetch:
-                hold.release()
         observation = command.observation
         if isinstance(self.evidence, RecorderProcess):
             self.evidence.observation_line(observation.model_dump_json() + "\n")

@@ -89,17 +89,25 @@ class HostSlots:
             # The delay is read afresh after every wait (the throttle lowers it as responses
             # come in). It is waited out before the crawl-wide gate is taken: a host's
             # requests sleeping their delay held the gate's places, and four slow hosts
-            # under AutoThrottle held most of them while every other host waited. The start
-            # is stamped as the wait ends, so where the gate is full a request may go out
-            # less than the delay after the one before it.
-            while slot.delay > 0:
-                wait = slot.last_start + slot.delay - time.monotonic()
-                if wait <= 0:
+            # under AutoThrottle held most of them while every other host waited. Once the
+            # gate is taken it is read again (another request of the host may have gone out
+            # meanwhile: review 170, requests piled up at a full gate left together), and
+            # the start stamped only then.
+            while True:
+                while slot.delay > 0:
+                    wait = slot.last_start + slot.delay - time.monotonic()
+                    if wait <= 0:
+                        break
+                    await asyncio.sleep(wait)
+                await self._gate.acquire()
+                if slot.delay <= 0 or slot.last_start + slot.delay <= time.monotonic():
                     break
-                await asyncio.sleep(wait)
+                self._gate.release()
             slot.last_start = time.monotonic()
-            async with self._gate:
+            try:
                 yield
+            finally:
+                self._gate.release()
 
     def answered(self, host: str, latency_s: float, status: int) -> None:
         """A response from `host`: AutoThrottle adjusts the host's delay."""

@@ -1,4 +1,4 @@
-"""The asyncio engine's work: probes before seeds, and the hosts taken in turn.
+"""The asyncio engine's work: probes before seeds, and the sites taken in turn.
 
 A platform decides how fast its own wrapper answers. With one first-come queue, the engine's
 tasks all took the links of a platform whose wrapper answered slowly and waited on that host's
@@ -6,16 +6,20 @@ few download slots, while every other platform's links waited behind them: 150 l
 host answering in 0.5 s held 60 links to an instant host for 12 s (a run of 20 s), so that a
 platform could slow the audit of all the others to its own pace. Scrapy's answer to the same
 problem in broad crawls is its downloader-aware priority queue (the slot with the fewest
-downloads goes first); this queue does that for the engine's tasks, keyed by the host of each
-item's first fetch:
+downloads goes first); this queue does the same for the engine's tasks, keyed by the site
+(registrable domain) of each item's first fetch:
 
-- the hosts take turns (round robin), within probes and within seeds;
-- a host is skipped while `cap` of its items are between being handed out and the end of
-  their first fetch (a slow host keeps `cap` of them busy, which is what its download slots
-  can serve, and leaves the rest of the tasks to other hosts);
+- the sites take turns (round robin), within probes and within seeds;
+- a site is passed over while `cap` of its items are being worked on (the engine's: half the
+  requests it makes at once): the rest stays for the other sites, whatever one site does
+  with its links — answers
+  slowly, redirects to a slow host, asks to wait with 429 and Retry-After (review 170: held
+  only until its first fetch ended, such links kept the tasks after it), or puts each link
+  on a subdomain of its own (review 170: keyed by host, 150 subdomains took 150 turns to the
+  other platform's one);
 - probes go before seeds (a started seed's links are finished before new seed pages are
-  opened, which bounds memory); a seed is taken beside queued probes only when every host
-  they wait for is busy, and not while `hold_seeds_at` or more probes are queued.
+  opened); a seed is taken beside queued probes only when every site they wait for is busy,
+  and not while `hold_seeds_at` or more probes are queued.
 """
 
 from __future__ import annotations
@@ -32,14 +36,14 @@ PROBES, SEEDS = 0, 1  # the two ranks; a lower one is taken first
 
 
 class Hold:
-    """An item's hold on the host of its first fetch."""
+    """An item's hold on its key (the site of its first fetch)."""
 
     def __init__(self, release: Callable[[str], None], host: str) -> None:
         self._release: Callable[[str], None] | None = release
         self.host = host
 
     def release(self) -> None:
-        """The first fetch is over (a second call does nothing)."""
+        """The item is done (a second call does nothing)."""
         if self._release is not None:
             self._release(self.host)
             self._release = None
@@ -59,7 +63,7 @@ class WorkQueue(Generic[T]):
         self.cap = cap
         self.hold_seeds_at = hold_seeds_at
         self._ranks: tuple[_Rank[T], _Rank[T]] = (_Rank(), _Rank())
-        self._busy: Counter[str] = Counter()  # items handed out, their first fetch not over
+        self._busy: Counter[str] = Counter()  # items handed out and not done, per key
         self._changed = asyncio.Event()  # something was put, or a host is less busy
         self._unfinished = 0
         self._finished = asyncio.Event()
@@ -81,8 +85,7 @@ class WorkQueue(Generic[T]):
         self._notify()
 
     async def get(self) -> tuple[T, Hold]:
-        """The next item, and its hold on its host, to be released when its first fetch is
-        over (or the item is)."""
+        """The next item, and its hold on its key, to be released when the item is done."""
         while (taken := self._take()) is None:
             # Nothing can be taken: wait for a change. No change is lost between the take
             # and the wait (nothing runs in between), and set() wakes every waiter.
@@ -122,8 +125,8 @@ class WorkQueue(Generic[T]):
         return taken
 
     def _take_from(self, queue: _Rank[T]) -> tuple[T, Hold] | None:
-        # Busy hosts are passed over and keep their place; at most as many are busy as
-        # there are tasks over the cap, so the walk is short.
+        # Busy keys are passed over and keep their place; at most as many are busy as
+        # there are tasks over the cap (two), so the walk is short.
         for _ in range(len(queue.turns)):
             host = queue.turns[0]
             queue.turns.rotate(-1)
