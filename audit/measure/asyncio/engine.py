@@ -96,14 +96,11 @@ class AsyncioEngine:
         self.robots = RobotsBook()
         self._robots = RobotsFetcher(self.robots, policy, self._download_robots)
         self._slots = HostSlots(politeness)
-        # A site may have a quarter of the tasks, half the requests the crawl makes at once
-        # (a site whose links each wait on a slow answer holds a request each: with half the
-        # tasks it held them all, review 170's 150 subdomains answering in 5 s); up to a
+        # A site may have half the tasks (and half the request places: HostSlots); up to a
         # hundred seed pages' worth of links queued, seeds may still be opened beside them
         # while those links' sites are all busy.
         self._queue: WorkQueue[Seed | Probe | SearchTarget] = WorkQueue(
-            cap=max(1, politeness.concurrency // 2),
-            hold_seeds_at=100 * chains.MAX_PROBES_PER_SEED)
+            cap=politeness.concurrency, hold_seeds_at=100 * chains.MAX_PROBES_PER_SEED)
         self._fetcher: Fetcher | None = None
         self._internal_errors: list[str] = []
         self._fatal: RecorderGone | None = None

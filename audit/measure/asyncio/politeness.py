@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from audit.web.urls import registrable_domain
+
 
 @dataclass(frozen=True)
 class Politeness:
@@ -63,18 +65,23 @@ def throttle_delay(current: float, latency: float, status: int, *, target_concur
 @dataclass
 class _HostSlot:
     gate: asyncio.Semaphore
+    site: asyncio.Semaphore  # its site's (shared by the site's hosts)
     delay: float
     last_start: float = float("-inf")
 
 
 class HostSlots:
     """Per host: `per_host` requests at once and one request per delay (AutoThrottle's, when
-    on); over all hosts: `concurrency` requests at once."""
+    on); per site (registrable domain): half of `concurrency` (review 170: a platform that
+    put each link on a subdomain of its own, each answering slowly, held every request
+    place of the crawl, a host's slots each); over all hosts: `concurrency` requests at
+    once."""
 
     def __init__(self, politeness: Politeness):
         self.politeness = politeness
         self._gate = asyncio.Semaphore(politeness.concurrency)
         self._slots: dict[str, _HostSlot] = {}
+        self._sites: dict[str, asyncio.Semaphore] = {}
 
     @asynccontextmanager
     async def turn(self, host: str) -> AsyncIterator[None]:
@@ -82,10 +89,13 @@ class HostSlots:
         p = self.politeness
         slot = self._slots.get(host)
         if slot is None:
+            site = registrable_domain(host) or host
+            if site not in self._sites:
+                self._sites[site] = asyncio.Semaphore(max(1, p.concurrency // 2))
             slot = self._slots[host] = _HostSlot(
-                gate=asyncio.Semaphore(p.per_host),
+                gate=asyncio.Semaphore(p.per_host), site=self._sites[site],
                 delay=p.throttle_start_s if p.autothrottle else p.min_delay_s)
-        async with slot.gate:
+        async with slot.gate, slot.site:
             # The delay is read afresh after every wait (the throttle lowers it as responses
             # come in). It is waited out before the crawl-wide gate is taken: a host's
             # requests sleeping their delay held the gate's places, and four slow hosts
