@@ -6,6 +6,7 @@ itself is tested with both engines and --render in tests/test_rebinding.py."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -127,3 +128,41 @@ def test_a_proxy_route_is_asked_only_for_hosts_the_guard_admits(
     assert asyncio.run(through_proxy("10.1.2.3")) == "private_address:10.1.2.3"
     assert asyncio.run(through_proxy("1.2.3.4")) == "200"
     assert seen == ["http://1.2.3.4/y"]
+
+
+def test_a_name_that_does_not_resolve_is_looked_up_once_and_a_site_two_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 175: a failed lookup was asked again at every retry and control fetch, and a
+    # site whose names never answer (a subdomain for each link) took all the event loop's
+    # lookup threads that every other platform's links wait for. The resolver stands in for
+    # DNS servers that answer slowly or not at all (none can be run here without the
+    # machine's resolver configuration).
+    from audit.measure import guard as guards
+
+    asked: list[str] = []
+    in_flight: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    async def slow_failure(host: str) -> tuple[str, ...]:
+        site = host.split(".", 1)[1]
+        asked.append(host)
+        in_flight[site] = in_flight.get(site, 0) + 1
+        most[site] = max(most.get(site, 0), in_flight[site])
+        await asyncio.sleep(0.02)
+        in_flight[site] -= 1
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(guards, "resolve", slow_failure)
+    guard = guards.AddressGuard()
+
+    async def scenario() -> None:
+        hosts = [f"dead{n}.one.example" for n in range(6)] + [
+            f"x.other{n}.example" for n in range(6)]
+        assert not any(await asyncio.gather(*(guard.refuses(h) for h in hosts)))
+        assert not await guard.refuses("dead0.one.example")  # again: not looked up again
+        with pytest.raises(socket.gaierror):
+            await guard.addresses("dead1.one.example")
+
+    asyncio.run(scenario())
+    assert sorted(asked) == sorted(set(asked)) and len(asked) == 12
+    assert most["one.example"] == guards.LOOKUPS_PER_SITE

@@ -29,6 +29,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from audit.web.urls import registrable_domain
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _T = TypeVar("_T")
 
@@ -91,6 +93,10 @@ async def resolve(host: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+# Name lookups of one site at once (the event loop's lookup threads are min(32, cores + 4)).
+LOOKUPS_PER_SITE = 2
+
+
 class AddressGuard:
     """The checked addresses of every host of one run. Shared by whatever connects for the
     run (in the Scrapy engine: the guard middleware, the DNS resolver and the browser gate),
@@ -101,6 +107,14 @@ class AddressGuard:
         self._refused: set[str] = set()
         self._routed: set[str] = set()
         self._pending: dict[str, asyncio.Future[tuple[str, ...]]] = {}
+        # Names that did not resolve, with why, kept for the run as answers are (review 175:
+        # asked again at each retry and control fetch, a platform's names that never answer
+        # took the lookup threads every other platform's links wait for).
+        self._unresolved: dict[str, OSError | ValueError] = {}
+        # Lookups in flight per site (registrable domain): the event loop's few lookup
+        # threads are every host's, and a site whose names never answer (a subdomain a link)
+        # took them all (review 175).
+        self._lookups: dict[str, asyncio.Semaphore] = {}
 
     def __deepcopy__(self, memo: dict[int, object]) -> AddressGuard:
         # Scrapy deep-copies its settings, where the run's guard travels: every copy must be
@@ -114,6 +128,9 @@ class AddressGuard:
         host = host.strip("[]").rstrip(".").lower()
         if host in self._refused:
             raise Refused(host)
+        failed = self._unresolved.get(host)
+        if failed is not None:
+            raise type(failed)(*failed.args)  # (a new one: a raise grows its traceback)
         checked = self._checked.get(host)
         if checked is not None:
             return checked
@@ -161,7 +178,16 @@ class AddressGuard:
         if is_local_name(host) or is_private(host):
             self._refused.add(host)
             raise Refused(host)
-        found = await resolve(host)
+        site = registrable_domain(host) or host
+        lookups = self._lookups.get(site)
+        if lookups is None:
+            lookups = self._lookups[site] = asyncio.Semaphore(LOOKUPS_PER_SITE)
+        try:
+            async with lookups:
+                found = await resolve(host)
+        except (OSError, ValueError) as exc:
+            self._unresolved[host] = exc
+            raise
         if not found or any(is_private(address) for address in found):
             self._refused.add(host)
             raise Refused(host)
