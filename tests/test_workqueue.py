@@ -18,11 +18,11 @@ def _taken(queue: WorkQueue[str], count: int) -> list[tuple[str, Hold]]:
 
 def test_hosts_take_turns_and_probes_go_before_seeds() -> None:
     queue: WorkQueue[str] = WorkQueue(cap=100, hold_seeds_at=100)
-    queue.put("seed", host="forum.test", rank=SEEDS)
+    queue.put("seed", key="forum.test", rank=SEEDS)
     for n in range(3):
-        queue.put(f"slow{n}", host="slow.test", rank=PROBES)
-    queue.put("fast0", host="fast.test", rank=PROBES)
-    queue.put("fast1", host="fast.test", rank=PROBES)
+        queue.put(f"slow{n}", key="slow.test", rank=PROBES)
+    queue.put("fast0", key="fast.test", rank=PROBES)
+    queue.put("fast1", key="fast.test", rank=PROBES)
     assert [item for item, _ in _taken(queue, 6)] == [
         "slow0", "fast0", "slow1", "fast1", "slow2", "seed"]
     assert len(queue) == 0
@@ -31,8 +31,8 @@ def test_hosts_take_turns_and_probes_go_before_seeds() -> None:
 def test_a_busy_host_is_passed_over_until_a_first_fetch_is_over() -> None:
     queue: WorkQueue[str] = WorkQueue(cap=2, hold_seeds_at=100)
     for n in range(4):
-        queue.put(f"slow{n}", host="slow.test", rank=PROBES)
-    queue.put("seed", host="forum.test", rank=SEEDS)
+        queue.put(f"slow{n}", key="slow.test", rank=PROBES)
+    queue.put("seed", key="forum.test", rank=SEEDS)
 
     async def scenario() -> list[str]:
         order = []
@@ -57,8 +57,8 @@ def test_a_busy_host_is_passed_over_until_a_first_fetch_is_over() -> None:
 def test_seeds_wait_while_many_probes_are_queued() -> None:
     queue: WorkQueue[str] = WorkQueue(cap=1, hold_seeds_at=2)
     for n in range(3):
-        queue.put(f"slow{n}", host="slow.test", rank=PROBES)
-    queue.put("seed", host="forum.test", rank=SEEDS)
+        queue.put(f"slow{n}", key="slow.test", rank=PROBES)
+    queue.put("seed", key="forum.test", rank=SEEDS)
 
     async def scenario() -> None:
         await queue.get()  # slow.test busy, two of its probes queued: no seed either
@@ -70,8 +70,8 @@ def test_seeds_wait_while_many_probes_are_queued() -> None:
 
 def test_clearing_counts_every_queued_item_as_done() -> None:
     queue: WorkQueue[str] = WorkQueue(cap=1, hold_seeds_at=10)
-    queue.put("a", host="a.test", rank=PROBES)
-    queue.put("b", host="b.test", rank=SEEDS)
+    queue.put("a", key="a.test", rank=PROBES)
+    queue.put("b", key="b.test", rank=SEEDS)
 
     async def scenario() -> None:
         queue.clear()

@@ -108,13 +108,13 @@ class AsyncioEngine:
     async def run(self) -> CrawlResult:
         p = self.politeness
         for probe in self.planner.unfinished():
-            self._queue.put(probe, host=_site_of(_first_url(probe)), rank=PROBES)
+            self._queue.put(probe, key=_site_of(_first_url(probe)), rank=PROBES)
         # Each host's robots.txt before the seed pages: a handful of small fetches, which
         # the crawler's own robots.txt decisions also learn from (fetched once).
         expect_all(self.search.targets, self._robots, self.policy)
         first: list[Seed | SearchTarget] = [*self.search.targets, *self.seeds]
         for item in first:
-            self._queue.put(item, rank=SEEDS, host=_site_of(
+            self._queue.put(item, rank=SEEDS, key=_site_of(
                 item.origin if isinstance(item, SearchTarget) else item.url))
         await self.parser.start()
         async with Fetcher(user_agent=p.user_agent, headers=p.headers, timeout_s=p.timeout_s,
@@ -213,7 +213,7 @@ class AsyncioEngine:
             self.writer.add_probe(probe)
             self._emit("probe", probe)
             if follow:
-                self._queue.put(probe, host=_site_of(_first_url(probe)), rank=PROBES)
+                self._queue.put(probe, key=_site_of(_first_url(probe)), rank=PROBES)
 
     # -- one probe: the driver's commands, carried out ----------------------------------
 

@@ -38,22 +38,22 @@ PROBES, SEEDS = 0, 1  # the two ranks; a lower one is taken first
 class Hold:
     """An item's hold on its key (the site of its first fetch)."""
 
-    def __init__(self, release: Callable[[str], None], host: str) -> None:
+    def __init__(self, release: Callable[[str], None], key: str) -> None:
         self._release: Callable[[str], None] | None = release
-        self.host = host
+        self.key = key
 
     def release(self) -> None:
         """The item is done (a second call does nothing)."""
         if self._release is not None:
-            self._release(self.host)
+            self._release(self.key)
             self._release = None
 
 
 @dataclass
 class _Rank(Generic[T]):
-    """One rank's items, a queue per host, and the hosts in the order they take turns."""
+    """One rank's items, a queue per key (site), and the keys in the order they take turns."""
 
-    by_host: dict[str, deque[T]] = field(default_factory=dict)
+    by_key: dict[str, deque[T]] = field(default_factory=dict)
     turns: deque[str] = field(default_factory=deque)
     size: int = 0
 
@@ -64,7 +64,7 @@ class WorkQueue(Generic[T]):
         self.hold_seeds_at = hold_seeds_at
         self._ranks: tuple[_Rank[T], _Rank[T]] = (_Rank(), _Rank())
         self._busy: Counter[str] = Counter()  # items handed out and not done, per key
-        self._changed = asyncio.Event()  # something was put, or a host is less busy
+        self._changed = asyncio.Event()  # something was put, or a key is less busy
         self._unfinished = 0
         self._finished = asyncio.Event()
         self._finished.set()
@@ -72,12 +72,12 @@ class WorkQueue(Generic[T]):
     def __len__(self) -> int:
         return sum(rank.size for rank in self._ranks)
 
-    def put(self, item: T, *, host: str, rank: int) -> None:
+    def put(self, item: T, *, key: str, rank: int) -> None:
         queue = self._ranks[rank]
-        waiting = queue.by_host.get(host)
+        waiting = queue.by_key.get(key)
         if waiting is None:
-            waiting = queue.by_host[host] = deque()
-            queue.turns.append(host)
+            waiting = queue.by_key[key] = deque()
+            queue.turns.append(key)
         waiting.append(item)
         queue.size += 1
         self._unfinished += 1
@@ -93,10 +93,10 @@ class WorkQueue(Generic[T]):
             await self._changed.wait()
         return taken
 
-    def _release(self, host: str) -> None:
-        self._busy[host] -= 1
-        if self._busy[host] <= 0:
-            del self._busy[host]
+    def _release(self, key: str) -> None:
+        self._busy[key] -= 1
+        if self._busy[key] <= 0:
+            del self._busy[key]
         self._notify()
 
     def task_done(self) -> None:
@@ -110,10 +110,10 @@ class WorkQueue(Generic[T]):
     def clear(self) -> None:
         """Drop everything queued (the crawl is stopping): each counts as done."""
         for queue in self._ranks:
-            for waiting in queue.by_host.values():
+            for waiting in queue.by_key.values():
                 for _ in waiting:
                     self.task_done()
-            queue.by_host.clear()
+            queue.by_key.clear()
             queue.turns.clear()
             queue.size = 0
 
@@ -128,18 +128,18 @@ class WorkQueue(Generic[T]):
         # Busy keys are passed over and keep their place; at most as many are busy as
         # there are tasks over the cap (two), so the walk is short.
         for _ in range(len(queue.turns)):
-            host = queue.turns[0]
+            key = queue.turns[0]
             queue.turns.rotate(-1)
-            if self._busy[host] >= self.cap:
+            if self._busy[key] >= self.cap:
                 continue
-            waiting = queue.by_host[host]
+            waiting = queue.by_key[key]
             item = waiting.popleft()
             if not waiting:
-                del queue.by_host[host]
-                queue.turns.pop()  # the host just rotated to the end
+                del queue.by_key[key]
+                queue.turns.pop()  # the key just rotated to the end
             queue.size -= 1
-            self._busy[host] += 1
-            return item, Hold(self._release, host)
+            self._busy[key] += 1
+            return item, Hold(self._release, key)
         return None
 
     def _notify(self) -> None:
